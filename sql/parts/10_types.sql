@@ -6,6 +6,130 @@
  */
 
 -- ---------------------------------------------------------------------------------------------
+-- @extschema@.phone: telephone number in canonical E.164 form with an optional extension; 16 bytes
+-- ---------------------------------------------------------------------------------------------
+CREATE TYPE @extschema@.phone;
+
+CREATE FUNCTION @extschema@.phone_in(cstring) RETURNS @extschema@.phone
+	AS 'MODULE_PATHNAME', 'cdp_phone_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_in(cstring) IS 'text input of phone: Russian forms (8 (916) 123-45-67, +7 916 1234567, 9161234567) and international +44 20 7946 0958 or 00 44 ...; extension after доб., ext, x or #';
+CREATE FUNCTION @extschema@.phone_out(@extschema@.phone) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'cdp_phone_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_out(@extschema@.phone) IS 'text output of phone in its canonical form';
+CREATE FUNCTION @extschema@.phone_recv(internal) RETURNS @extschema@.phone
+	AS 'MODULE_PATHNAME', 'cdp_phone_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_recv(internal) IS 'binary input of phone (int8 number, int4 extension, int4 reserved), validated exactly as text input';
+CREATE FUNCTION @extschema@.phone_send(@extschema@.phone) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'cdp_phone_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_send(@extschema@.phone) IS 'binary output of phone (int8 number, int4 extension, int4 reserved)';
+
+CREATE TYPE @extschema@.phone (
+	INPUT = @extschema@.phone_in, OUTPUT = @extschema@.phone_out, RECEIVE = @extschema@.phone_recv, SEND = @extschema@.phone_send,
+	INTERNALLENGTH = 16, ALIGNMENT = double, STORAGE = plain
+);
+COMMENT ON TYPE @extschema@.phone IS 'telephone number in canonical E.164 form with an optional extension; 16 bytes';
+
+CREATE CAST (text AS @extschema@.phone) WITH INOUT AS ASSIGNMENT;
+COMMENT ON CAST (text AS @extschema@.phone) IS 'parses text as phone; raises an error for an invalid value';
+CREATE CAST (@extschema@.phone AS text) WITH INOUT AS ASSIGNMENT;
+COMMENT ON CAST (@extschema@.phone AS text) IS 'canonical text form of phone';
+
+CREATE FUNCTION @extschema@.try_phone(text) RETURNS @extschema@.phone
+	AS 'MODULE_PATHNAME', 'cdp_try_phone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.try_phone(text) IS 'the phone in a text, or NULL when it is not valid (never raises)';
+CREATE FUNCTION @extschema@.is_valid_phone(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_is_valid_phone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.is_valid_phone(text) IS 'whether a text is a valid phone (never raises)';
+
+CREATE FUNCTION @extschema@.phone_cmp(@extschema@.phone, @extschema@.phone) RETURNS integer
+	AS 'MODULE_PATHNAME', 'cdp_phone_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_cmp(@extschema@.phone, @extschema@.phone) IS 'btree comparison of phone (-1, 0, 1)';
+CREATE FUNCTION @extschema@.phone_eq(@extschema@.phone, @extschema@.phone) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_phone_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_eq(@extschema@.phone, @extschema@.phone) IS 'implementation of the phone = operator';
+CREATE FUNCTION @extschema@.phone_ne(@extschema@.phone, @extschema@.phone) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_phone_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_ne(@extschema@.phone, @extschema@.phone) IS 'implementation of the phone <> operator';
+CREATE FUNCTION @extschema@.phone_lt(@extschema@.phone, @extschema@.phone) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_phone_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_lt(@extschema@.phone, @extschema@.phone) IS 'implementation of the phone < operator';
+CREATE FUNCTION @extschema@.phone_le(@extschema@.phone, @extschema@.phone) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_phone_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_le(@extschema@.phone, @extschema@.phone) IS 'implementation of the phone <= operator';
+CREATE FUNCTION @extschema@.phone_gt(@extschema@.phone, @extschema@.phone) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_phone_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_gt(@extschema@.phone, @extschema@.phone) IS 'implementation of the phone > operator';
+CREATE FUNCTION @extschema@.phone_ge(@extschema@.phone, @extschema@.phone) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_phone_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_ge(@extschema@.phone, @extschema@.phone) IS 'implementation of the phone >= operator';
+CREATE FUNCTION @extschema@.phone_hash(@extschema@.phone) RETURNS integer
+	AS 'MODULE_PATHNAME', 'cdp_phone_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_hash(@extschema@.phone) IS 'hash of phone for hash indexes, hash joins and hash aggregation';
+CREATE FUNCTION @extschema@.phone_hash_extended(@extschema@.phone, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_phone_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.phone_hash_extended(@extschema@.phone, bigint) IS '64-bit seeded hash of phone (hash partitioning)';
+CREATE OPERATOR @extschema@.= (
+	LEFTARG = @extschema@.phone, RIGHTARG = @extschema@.phone, FUNCTION = @extschema@.phone_eq,
+	COMMUTATOR = OPERATOR(@extschema@.=), NEGATOR = OPERATOR(@extschema@.<>),
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel, HASHES, MERGES
+);
+COMMENT ON OPERATOR @extschema@.= (@extschema@.phone, @extschema@.phone) IS 'phone = phone';
+CREATE OPERATOR @extschema@.<> (
+	LEFTARG = @extschema@.phone, RIGHTARG = @extschema@.phone, FUNCTION = @extschema@.phone_ne,
+	COMMUTATOR = OPERATOR(@extschema@.<>), NEGATOR = OPERATOR(@extschema@.=),
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
+);
+COMMENT ON OPERATOR @extschema@.<> (@extschema@.phone, @extschema@.phone) IS 'phone <> phone';
+CREATE OPERATOR @extschema@.< (
+	LEFTARG = @extschema@.phone, RIGHTARG = @extschema@.phone, FUNCTION = @extschema@.phone_lt,
+	COMMUTATOR = OPERATOR(@extschema@.>), NEGATOR = OPERATOR(@extschema@.>=),
+	RESTRICT = pg_catalog.scalarltsel, JOIN = pg_catalog.scalarltjoinsel
+);
+COMMENT ON OPERATOR @extschema@.< (@extschema@.phone, @extschema@.phone) IS 'phone < phone';
+CREATE OPERATOR @extschema@.<= (
+	LEFTARG = @extschema@.phone, RIGHTARG = @extschema@.phone, FUNCTION = @extschema@.phone_le,
+	COMMUTATOR = OPERATOR(@extschema@.>=), NEGATOR = OPERATOR(@extschema@.>),
+	RESTRICT = pg_catalog.scalarlesel, JOIN = pg_catalog.scalarlejoinsel
+);
+COMMENT ON OPERATOR @extschema@.<= (@extschema@.phone, @extschema@.phone) IS 'phone <= phone';
+CREATE OPERATOR @extschema@.> (
+	LEFTARG = @extschema@.phone, RIGHTARG = @extschema@.phone, FUNCTION = @extschema@.phone_gt,
+	COMMUTATOR = OPERATOR(@extschema@.<), NEGATOR = OPERATOR(@extschema@.<=),
+	RESTRICT = pg_catalog.scalargtsel, JOIN = pg_catalog.scalargtjoinsel
+);
+COMMENT ON OPERATOR @extschema@.> (@extschema@.phone, @extschema@.phone) IS 'phone > phone';
+CREATE OPERATOR @extschema@.>= (
+	LEFTARG = @extschema@.phone, RIGHTARG = @extschema@.phone, FUNCTION = @extschema@.phone_ge,
+	COMMUTATOR = OPERATOR(@extschema@.<=), NEGATOR = OPERATOR(@extschema@.<),
+	RESTRICT = pg_catalog.scalargesel, JOIN = pg_catalog.scalargejoinsel
+);
+COMMENT ON OPERATOR @extschema@.>= (@extschema@.phone, @extschema@.phone) IS 'phone >= phone';
+
+CREATE OPERATOR CLASS @extschema@.phone_ops DEFAULT FOR TYPE @extschema@.phone USING btree AS
+	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
+	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
+	FUNCTION 1 @extschema@.phone_cmp(@extschema@.phone, @extschema@.phone);
+COMMENT ON OPERATOR CLASS @extschema@.phone_ops USING btree IS 'default btree operator class of phone';
+CREATE OPERATOR CLASS @extschema@.phone_hash_ops DEFAULT FOR TYPE @extschema@.phone USING hash AS
+	OPERATOR 1 @extschema@.=,
+	FUNCTION 1 @extschema@.phone_hash(@extschema@.phone),
+	FUNCTION 2 @extschema@.phone_hash_extended(@extschema@.phone, bigint);
+COMMENT ON OPERATOR CLASS @extschema@.phone_hash_ops USING hash IS 'default hash operator class of phone';
+
+CREATE FUNCTION @extschema@.phone_kind(@extschema@.phone) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_phone_kind' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_kind(@extschema@.phone) IS 'line type from the numbering plan: mobile, landline or toll_free for +7 numbers, otherwise unknown';
+CREATE FUNCTION @extschema@.phone_e164(@extschema@.phone) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_phone_e164' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_e164(@extschema@.phone) IS 'the number as +<E.164 digits>, without the extension';
+CREATE FUNCTION @extschema@.phone_extension(@extschema@.phone) RETURNS integer
+	AS 'MODULE_PATHNAME', 'cdp_phone_extension' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_extension(@extschema@.phone) IS 'the extension, or NULL when there is none';
+CREATE FUNCTION @extschema@.phone_national(@extschema@.phone) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_phone_national' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_national(@extschema@.phone) IS 'the national significant number: the digits after the country code';
+
+-- ---------------------------------------------------------------------------------------------
 -- @extschema@.snils: Russian individual insurance account number (SNILS), 11 digits with a checked check number; stored as int8
 -- ---------------------------------------------------------------------------------------------
 CREATE TYPE @extschema@.snils;
