@@ -130,6 +130,124 @@ CREATE FUNCTION @extschema@.phone_national(@extschema@.phone) RETURNS text
 COMMENT ON FUNCTION @extschema@.phone_national(@extschema@.phone) IS 'the national significant number: the digits after the country code';
 
 -- ---------------------------------------------------------------------------------------------
+-- @extschema@.email: e-mail address: domain lower-cased and IDN-encoded (punycode), local part as written; compares case-insensitively
+-- ---------------------------------------------------------------------------------------------
+CREATE TYPE @extschema@.email;
+
+CREATE FUNCTION @extschema@.email_in(cstring) RETURNS @extschema@.email
+	AS 'MODULE_PATHNAME', 'cdp_email_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_in(cstring) IS 'text input of email: local@domain, surrounding spaces trimmed, domain lower-cased and converted to punycode';
+CREATE FUNCTION @extschema@.email_out(@extschema@.email) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'cdp_email_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_out(@extschema@.email) IS 'text output of email in its canonical form';
+CREATE FUNCTION @extschema@.email_recv(internal) RETURNS @extschema@.email
+	AS 'MODULE_PATHNAME', 'cdp_email_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_recv(internal) IS 'binary input of email (the canonical address as text), validated exactly as text input';
+CREATE FUNCTION @extschema@.email_send(@extschema@.email) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'cdp_email_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_send(@extschema@.email) IS 'binary output of email (the canonical address as text)';
+
+CREATE TYPE @extschema@.email (
+	INPUT = @extschema@.email_in, OUTPUT = @extschema@.email_out, RECEIVE = @extschema@.email_recv, SEND = @extschema@.email_send,
+	INTERNALLENGTH = VARIABLE, STORAGE = extended
+);
+COMMENT ON TYPE @extschema@.email IS 'e-mail address: domain lower-cased and IDN-encoded (punycode), local part as written; compares case-insensitively';
+
+CREATE CAST (text AS @extschema@.email) WITH INOUT AS ASSIGNMENT;
+COMMENT ON CAST (text AS @extschema@.email) IS 'parses text as email; raises an error for an invalid value';
+CREATE CAST (@extschema@.email AS text) WITH INOUT AS ASSIGNMENT;
+COMMENT ON CAST (@extschema@.email AS text) IS 'canonical text form of email';
+
+CREATE FUNCTION @extschema@.try_email(text) RETURNS @extschema@.email
+	AS 'MODULE_PATHNAME', 'cdp_try_email' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.try_email(text) IS 'the email in a text, or NULL when it is not valid (never raises)';
+CREATE FUNCTION @extschema@.is_valid_email(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_is_valid_email' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.is_valid_email(text) IS 'whether a text is a valid email (never raises)';
+
+CREATE FUNCTION @extschema@.email_cmp(@extschema@.email, @extschema@.email) RETURNS integer
+	AS 'MODULE_PATHNAME', 'cdp_email_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_cmp(@extschema@.email, @extschema@.email) IS 'btree comparison of email (-1, 0, 1)';
+CREATE FUNCTION @extschema@.email_eq(@extschema@.email, @extschema@.email) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_email_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_eq(@extschema@.email, @extschema@.email) IS 'implementation of the email = operator';
+CREATE FUNCTION @extschema@.email_ne(@extschema@.email, @extschema@.email) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_email_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_ne(@extschema@.email, @extschema@.email) IS 'implementation of the email <> operator';
+CREATE FUNCTION @extschema@.email_lt(@extschema@.email, @extschema@.email) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_email_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_lt(@extschema@.email, @extschema@.email) IS 'implementation of the email < operator';
+CREATE FUNCTION @extschema@.email_le(@extschema@.email, @extschema@.email) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_email_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_le(@extschema@.email, @extschema@.email) IS 'implementation of the email <= operator';
+CREATE FUNCTION @extschema@.email_gt(@extschema@.email, @extschema@.email) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_email_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_gt(@extschema@.email, @extschema@.email) IS 'implementation of the email > operator';
+CREATE FUNCTION @extschema@.email_ge(@extschema@.email, @extschema@.email) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_email_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_ge(@extschema@.email, @extschema@.email) IS 'implementation of the email >= operator';
+CREATE FUNCTION @extschema@.email_hash(@extschema@.email) RETURNS integer
+	AS 'MODULE_PATHNAME', 'cdp_email_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_hash(@extschema@.email) IS 'hash of email for hash indexes, hash joins and hash aggregation';
+CREATE FUNCTION @extschema@.email_hash_extended(@extschema@.email, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_email_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_hash_extended(@extschema@.email, bigint) IS '64-bit seeded hash of email (hash partitioning)';
+CREATE OPERATOR @extschema@.= (
+	LEFTARG = @extschema@.email, RIGHTARG = @extschema@.email, FUNCTION = @extschema@.email_eq,
+	COMMUTATOR = OPERATOR(@extschema@.=), NEGATOR = OPERATOR(@extschema@.<>),
+	RESTRICT = pg_catalog.eqsel, JOIN = pg_catalog.eqjoinsel, HASHES, MERGES
+);
+COMMENT ON OPERATOR @extschema@.= (@extschema@.email, @extschema@.email) IS 'email = email';
+CREATE OPERATOR @extschema@.<> (
+	LEFTARG = @extschema@.email, RIGHTARG = @extschema@.email, FUNCTION = @extschema@.email_ne,
+	COMMUTATOR = OPERATOR(@extschema@.<>), NEGATOR = OPERATOR(@extschema@.=),
+	RESTRICT = pg_catalog.neqsel, JOIN = pg_catalog.neqjoinsel
+);
+COMMENT ON OPERATOR @extschema@.<> (@extschema@.email, @extschema@.email) IS 'email <> email';
+CREATE OPERATOR @extschema@.< (
+	LEFTARG = @extschema@.email, RIGHTARG = @extschema@.email, FUNCTION = @extschema@.email_lt,
+	COMMUTATOR = OPERATOR(@extschema@.>), NEGATOR = OPERATOR(@extschema@.>=),
+	RESTRICT = pg_catalog.scalarltsel, JOIN = pg_catalog.scalarltjoinsel
+);
+COMMENT ON OPERATOR @extschema@.< (@extschema@.email, @extschema@.email) IS 'email < email';
+CREATE OPERATOR @extschema@.<= (
+	LEFTARG = @extschema@.email, RIGHTARG = @extschema@.email, FUNCTION = @extschema@.email_le,
+	COMMUTATOR = OPERATOR(@extschema@.>=), NEGATOR = OPERATOR(@extschema@.>),
+	RESTRICT = pg_catalog.scalarlesel, JOIN = pg_catalog.scalarlejoinsel
+);
+COMMENT ON OPERATOR @extschema@.<= (@extschema@.email, @extschema@.email) IS 'email <= email';
+CREATE OPERATOR @extschema@.> (
+	LEFTARG = @extschema@.email, RIGHTARG = @extschema@.email, FUNCTION = @extschema@.email_gt,
+	COMMUTATOR = OPERATOR(@extschema@.<), NEGATOR = OPERATOR(@extschema@.<=),
+	RESTRICT = pg_catalog.scalargtsel, JOIN = pg_catalog.scalargtjoinsel
+);
+COMMENT ON OPERATOR @extschema@.> (@extschema@.email, @extschema@.email) IS 'email > email';
+CREATE OPERATOR @extschema@.>= (
+	LEFTARG = @extschema@.email, RIGHTARG = @extschema@.email, FUNCTION = @extschema@.email_ge,
+	COMMUTATOR = OPERATOR(@extschema@.<=), NEGATOR = OPERATOR(@extschema@.<),
+	RESTRICT = pg_catalog.scalargesel, JOIN = pg_catalog.scalargejoinsel
+);
+COMMENT ON OPERATOR @extschema@.>= (@extschema@.email, @extschema@.email) IS 'email >= email';
+
+CREATE OPERATOR CLASS @extschema@.email_ops DEFAULT FOR TYPE @extschema@.email USING btree AS
+	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
+	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
+	FUNCTION 1 @extschema@.email_cmp(@extschema@.email, @extschema@.email);
+COMMENT ON OPERATOR CLASS @extschema@.email_ops USING btree IS 'default btree operator class of email';
+CREATE OPERATOR CLASS @extschema@.email_hash_ops DEFAULT FOR TYPE @extschema@.email USING hash AS
+	OPERATOR 1 @extschema@.=,
+	FUNCTION 1 @extschema@.email_hash(@extschema@.email),
+	FUNCTION 2 @extschema@.email_hash_extended(@extschema@.email, bigint);
+COMMENT ON OPERATOR CLASS @extschema@.email_hash_ops USING hash IS 'default hash operator class of email';
+
+CREATE FUNCTION @extschema@.email_local(@extschema@.email) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_email_local' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_local(@extschema@.email) IS 'the local part (before @), as written';
+CREATE FUNCTION @extschema@.email_domain(@extschema@.email) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_email_domain' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_domain(@extschema@.email) IS 'the domain (after @), lower case, IDN labels in punycode';
+
+-- ---------------------------------------------------------------------------------------------
 -- @extschema@.snils: Russian individual insurance account number (SNILS), 11 digits with a checked check number; stored as int8
 -- ---------------------------------------------------------------------------------------------
 CREATE TYPE @extschema@.snils;
