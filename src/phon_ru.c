@@ -147,8 +147,9 @@ CyrFold(pg_wchar c)
 /*
  * LatinHomoglyph
  *		The Cyrillic letter a Latin capital looks like (А В Е К М Н О Р С Т
- *		Х У), or 0.  Used only inside words that also hold Cyrillic letters:
- *		"Ивaнов" typed with a Latin "a" is a frequent data-entry error.
+ *		Х У, and И for I, which looks like the Ukrainian І), or 0.  Used
+ *		only inside words that also hold Cyrillic letters: "Ивaнов" typed
+ *		with a Latin "a" is a frequent data-entry error.
  */
 static pg_wchar
 LatinHomoglyph(pg_wchar c)
@@ -165,6 +166,8 @@ LatinHomoglyph(pg_wchar c)
 			return 0x0435;
 		case 'H':
 			return 0x043D;
+		case 'I':
+			return CYR_I;		/* looks like Ukrainian І */
 		case 'K':
 			return 0x043A;
 		case 'M':
