@@ -1,5 +1,8 @@
 -- sql/25_phonetic.sql: phonetic keys (doc/phonetic.md) on reference values, edge cases and errors.
+-- (quiet: the extension may exist already when the suites share a database)
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS cdp;
+RESET client_min_messages;
 
 -- every phonetic function is IMMUTABLE, STRICT, PARALLEL SAFE
 SELECT p.oid::regprocedure AS function, p.provolatile, p.proisstrict, p.proparallel
