@@ -18,7 +18,9 @@ SELECT name, cdp.phonetic_ru(name) AS key, cdp.phonetic_ru(name, false) AS key_n
 	('ИВАНОВА'),         -- case fold; feminine -ова folded
 	('Иваннова'),        -- doubled letter once
 	('Пётр'),            -- ё -> е
-	('Соловьёв'),        -- ь dropped
+	('Соловьёв'),        -- ь before a vowel reads Й, ЙЕ -> И
+	('Наталья'),         -- ь before a vowel reads Й (= Наталия)
+	('Ковальчук'),       -- ь elsewhere dropped
 	('Майорова'),        -- ЙО -> И
 	('Дмитриева'),       -- ИЕ -> И, -ева folded
 	('Чайковская'),      -- -ая folded to -ий

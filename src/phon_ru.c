@@ -273,6 +273,17 @@ RewriteEnding(pg_wchar *w, int *n, const RuRewrite *rules, int min_stem)
 }
 
 /*
+ * IsIotatedVowel
+ *		Vowels read with a Й before them after ъ or ь: е (and ё, folded to
+ *		е), и, о, ю, я.
+ */
+static bool
+IsIotatedVowel(pg_wchar c)
+{
+	return c == CYR_IE || c == CYR_I || c == CYR_O || c == 0x044E || c == CYR_YA;
+}
+
+/*
  * VoicelessOf
  *		The voiceless partner of a voiced key consonant (Б->П, В->Ф, Г->К,
  *		Д->Т, Ж->Ш, З->С), or 0.
@@ -395,18 +406,28 @@ BuildWordKey(const pg_wchar *word, int n, bool fold_gender, StringInfo out)
 	w = palloc((n + 4) * sizeof(pg_wchar));
 	k = palloc((n + 4) * sizeof(pg_wchar));
 
-	/* rule 1: Latin homoglyphs inside a Cyrillic word; ъ and ь dropped */
+	/* rule 1: Latin homoglyphs inside a Cyrillic word */
+	for (i = 0; i < n; i++)
+	{
+		pg_wchar	h = LatinHomoglyph(word[i]);
+
+		k[i] = h ? h : word[i];
+	}
+
+	/*
+	 * rule 1: ъ and ь before a vowel sound Й (Наталья = Наталия, Подъячев,
+	 * Ковальов = Ковалёв); elsewhere they are dropped
+	 */
 	m = 0;
 	for (i = 0; i < n; i++)
 	{
-		pg_wchar	c = word[i];
-		pg_wchar	h = LatinHomoglyph(c);
-
-		if (h)
-			c = h;
-		if (c == CYR_HARD || c == CYR_SOFT)
+		if (k[i] == CYR_HARD || k[i] == CYR_SOFT)
+		{
+			if (i + 1 < n && IsIotatedVowel(k[i + 1]))
+				w[m++] = CYR_SHORT_I;
 			continue;
-		w[m++] = c;
+		}
+		w[m++] = k[i];
 	}
 
 	/* rule 2: endings (feminine forms, then the adjectival -ой/-ый) */

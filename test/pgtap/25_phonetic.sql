@@ -199,9 +199,20 @@ INSERT INTO ru_groups VALUES
 	(47, 'Эременко'),
 	(48, 'Евдокимов'),
 	(48, 'Йевдокимов'),
-	(48, 'Евдокимова');
+	(48, 'Евдокимова'),
+	(49, 'Наталья'),
+	(49, 'Наталия'),
+	(50, 'Дарья'),
+	(50, 'Дария'),
+	(51, 'Ковалёв'),
+	(51, 'Ковальов'),
+	(51, 'Ковалева'),
+	(52, 'Подъячев'),
+	(52, 'Подьячев'),
+	(53, 'Софья'),
+	(53, 'София');
 
-SELECT is((SELECT count(DISTINCT g) FROM ru_groups), 48::bigint, '48 Cyrillic variant groups');
+SELECT is((SELECT count(DISTINCT g) FROM ru_groups), 53::bigint, '53 Cyrillic variant groups');
 
 SELECT is_empty($$
 	SELECT g, array_agg(name || ' = ' || cdp.phonetic_ru(name)) FROM ru_groups
