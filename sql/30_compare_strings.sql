@@ -1,5 +1,8 @@
 -- sql/30_compare_strings.sql: Jaro, Jaro-Winkler and OSA distance (src/cmp_jaro.c, src/cmp_osa.c)
+-- quiet whether or not an earlier test created the extension
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS cdp;
+RESET client_min_messages;
 SET extra_float_digits = 0;
 
 -- classical values (Winkler 1990; Cohen, Ravikumar and Fienberg 2003)
@@ -69,16 +72,18 @@ SELECT coalesce((SELECT string_agg(substr('абвaб', 1 + floor(random() * 5)::
                  FROM generate_series(1, (random() * l)::int) WHERE g > 0), '') AS a,
        coalesce((SELECT string_agg(substr('абвaб', 1 + floor(random() * 5)::int, 1), '')
                  FROM generate_series(1, (random() * l)::int) WHERE g > 0), '') AS b
-FROM generate_series(1, 300) g, (VALUES (8), (100)) AS t(l);
+FROM generate_series(1, 150) g, (VALUES (8), (100)) AS t(l);
 -- near pairs: b is a with up to two edits (substitution, deletion), so small caps are exercised around the answer
 INSERT INTO osa_pairs
 SELECT a, overlay(overlay(a placing substr('бв', 1 + (g % 2), 1) from 1 + (g * 7) % greatest(length(a), 1) for g % 2)
                   placing '' from 1 + (g * 13) % greatest(length(a), 1) for (g / 2) % 2)
 FROM (SELECT a, (row_number() OVER ())::int AS g FROM osa_pairs) s;
-SELECT count(*) AS pairs, count(*) FILTER (WHERE length(a) > 64) AS long_pairs,
-       count(*) FILTER (WHERE cdp.osa_distance(a, b) <> pg_temp.osa_ref(a, b)) AS wrong,
+ALTER TABLE osa_pairs ADD COLUMN ref int;
+UPDATE osa_pairs SET ref = pg_temp.osa_ref(a, b);
+SELECT count(*) AS pairs, count(*) FILTER (WHERE length(a) > 64) AS long_pairs, count(*) FILTER (WHERE ref <= 3) AS near,
+       count(*) FILTER (WHERE cdp.osa_distance(a, b) <> ref) AS wrong,
        count(*) FILTER (WHERE cdp.osa_distance(a, b) <> cdp.osa_distance(b, a)) AS asymmetric
 FROM osa_pairs;
 SELECT count(*) AS capped_calls,
-       count(*) FILTER (WHERE cdp.osa_distance(a, b, k) <> least(pg_temp.osa_ref(a, b), k + 1)) AS wrong
+       count(*) FILTER (WHERE cdp.osa_distance(a, b, k) <> least(ref, k + 1)) AS wrong
 FROM osa_pairs, (VALUES (0), (1), (2), (3), (30)) AS c(k);

@@ -37,3 +37,57 @@ CREATE FUNCTION @extschema@.osa_similarity(a text, b text) RETURNS float8
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.osa_similarity(text, text) IS
 	'1 - osa_distance(a, b) / greatest(length(a), length(b)); 1 for two empty strings';
+
+CREATE FUNCTION @extschema@.qgram_jaccard(a text, b text, q int DEFAULT 2) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_qgram_jaccard'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.qgram_jaccard(text, text, int) IS
+	'Jaccard similarity of the multisets of character q-grams (q in 1..6), each string padded with q - 1 start and end markers';
+
+CREATE FUNCTION @extschema@.qgram_cosine(a text, b text, q int DEFAULT 2) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_qgram_cosine'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.qgram_cosine(text, text, int) IS
+	'cosine similarity of the count vectors of character q-grams (q in 1..6), each string padded with q - 1 start and end markers';
+
+CREATE FUNCTION @extschema@.token_set_similarity(a text, b text) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_token_set_similarity'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.token_set_similarity(text, text) IS
+	'similarity of two full names in [0, 1]: case- and order-insensitive, initials match words, a missing token costs a little';
+
+CREATE FUNCTION @extschema@.date_level(a date, b date) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_date_level'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.date_level(date, date) IS
+	'how two dates differ: exact, day_month_swapped, one_digit, year_off_by_one, same_year_month, same_year or different';
+
+CREATE FUNCTION @extschema@.date_similarity(a date, b date) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_date_similarity'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.date_similarity(date, date) IS
+	'score in [0, 1] of cdp.date_level(a, b): 1, 0.9, 0.85, 0.7, 0.5, 0.3, 0';
+
+CREATE FUNCTION @extschema@.phone_level(a text, b text) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_phone_level'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_level(text, text) IS
+	'how the digits of two phone numbers differ: exact, same_last7, one_digit or different';
+
+CREATE FUNCTION @extschema@.phone_similarity(a text, b text) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_phone_similarity'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.phone_similarity(text, text) IS
+	'score in [0, 1] of cdp.phone_level(a, b): 1, 0.8, 0.6, 0';
+
+CREATE FUNCTION @extschema@.email_level(a text, b text) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_email_level'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_level(text, text) IS
+	'how two e-mail addresses differ, ignoring case: exact, typo, same_local or different';
+
+CREATE FUNCTION @extschema@.email_similarity(a text, b text) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_email_similarity'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_similarity(text, text) IS
+	'score in [0, 1] of cdp.email_level(a, b): 1, 0.8, 0.5, 0';
