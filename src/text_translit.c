@@ -321,6 +321,11 @@ LatGroup(const int32 *lows, int n, int i, int *used)
 		return "ю";
 	if (c == 'i' && n1 == 'u')
 		return "ю";
+	/* ь before a glide after a consonant: Vasilyev, Natalya (not Lyudmila) */
+	if ((c == 'y' || c == 'j') && n1 == 'e' && IsLetter(prev) && !prevVowel)
+		return "ье";
+	if ((c == 'y' || c == 'j') && n1 == 'a' && !IsLetter(n2) && IsLetter(prev) && !prevVowel)
+		return "ья";
 	if ((c == 'y' || c == 'j') && n1 == 'a')
 		return "я";
 	if (c == 'i' && n1 == 'a')
