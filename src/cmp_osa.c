@@ -309,6 +309,14 @@ CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
 	CdpCheckCharLengthFast(a, alen);
 	CdpCheckCharLengthFast(b, blen);
 
+	/*
+	 * Under a cap, the length difference (which trimming does not change)
+	 * settles most pairs of different people before any scanning.
+	 */
+	if (max_d >= 0 && Abs(alen - blen) > max_d &&
+		Abs(CdpCountChars(a, alen) - CdpCountChars(b, blen)) > max_d)
+		return max_d + 1;
+
 	pre = CdpCommonPrefixBytes(a, b, lim);
 	if (pre == alen && pre == blen)
 		return 0;
