@@ -79,15 +79,17 @@ CdpDecodeSlow(const unsigned char *p, int len, int *i)
 	int			l;
 
 	if (c < 0x80)
-		l = 1, cp = c;
+		l = 1;
 	else if (c >= 0xC2 && c <= 0xDF)
-		l = 2, cp = c & 0x1F;
+		l = 2;
 	else if (c >= 0xE0 && c <= 0xEF)
-		l = 3, cp = c & 0x0F;
+		l = 3;
 	else if (c >= 0xF0 && c <= 0xF4)
-		l = 4, cp = c & 0x07;
+		l = 4;
 	else
 		report_invalid_encoding(PG_UTF8, (const char *) p + *i, len - *i);
+	/* the payload bits of the first byte: 7, 5, 4 or 3 */
+	cp = c & (l == 1 ? 0x7F : 0xFF >> (l + 1));
 	if (*i + l > len || !pg_utf8_islegal(p + *i, l))
 		report_invalid_encoding(PG_UTF8, (const char *) p + *i, len - *i);
 	for (int k = 1; k < l; k++)
