@@ -7,8 +7,10 @@
  *
  * Every function takes UTF-8 text with an explicit byte length (no NUL
  * terminator needed), works on Unicode code points, palloc's nothing that
- * outlives the call and raises an error (never XX000) for invalid UTF-8 or
- * for text longer than CDP_CMP_MAX_CHARS code points.  The matching family
+ * outlives the call and raises an error (never XX000) for text longer than
+ * CDP_CMP_MAX_CHARS code points or invalid UTF-8 in the bytes it decodes
+ * (bytes skipped as a common prefix or suffix are not decoded: pass valid
+ * UTF-8, as every text datum of a UTF8 database is).  The matching family
  * calls these directly; the SQL wrappers live in the same cmp_*.c files.
  *
  *-------------------------------------------------------------------------
@@ -23,7 +25,7 @@
 /*
  * Longest string (in code points) a string comparator accepts.  Jaro is
  * O(n * window), OSA and the token pairing are O(n * m): capping the length
- * keeps one call bounded (about a millisecond at the cap) on hostile input,
+ * keeps one call bounded (a few milliseconds at the cap) on hostile input,
  * as fuzzystrmatch does with its 255-character cap for levenshtein().  Names,
  * phones and e-mail addresses are far shorter.
  */
