@@ -1,33 +1,44 @@
 /*-------------------------------------------------------------------------
  *
  * src/idx_name_keys.c
- *		The key set of a name and the name similarity built on it: the SQL
- *		functions name_similarity, name_index_keys, the operators % and <->,
- *		and the GUC cdp.name_similarity_threshold.
+ *		The keys of a name and the name similarity built on them: the SQL
+ *		functions name_similarity, name_distance, name_similar (operators
+ *		cdp.%, cdp.<->), name_index_keys, and the GUC
+ *		cdp.name_similarity_threshold.
  *
  * Keys.  The name is first mapped to one cross-script Latin key by
  * CdpNameKey (text family), so «Иванова Мария», «Ivanova Mariia» and
  * «IVANOVA MARIA» get equal or near keys.  The key is cut into words (runs
- * of ASCII letters and digits, or of any multibyte character), each word is
- * padded with two spaces in front and one behind, as pg_trgm does, and every
- * three consecutive characters form one trigram.  A trigram of three
- * one-byte characters is packed exactly into the low 24 bits of an int4;
- * any other trigram is hashed into [2^24, 2^30).  The keys are sorted and
- * made unique.
+ * of ASCII letters and digits, or of any multibyte character).  A word is
+ * keyed by the 32-bit hash of its bytes and by the hash of each of its
+ * one-character deletions (the "deletion neighbourhood" of SymSpell and of
+ * the FastSS index).  Two words within one deletion, insertion,
+ * substitution or adjacent transposition of each other share at least one
+ * key: «ivanov»/«ivanova», «ivannova»/«ivanova», «mariia»/«maria».
  *
- * Similarity is the Jaccard index |A ∩ B| / |A ∪ B| of two key sets, 0 when
- * either set is empty.  Because the GIN index stores these very int4 keys,
- * its re-check and a sequential scan compute the same number, hash
- * collisions included, and index results equal a sequential scan's.
+ * Similarity.  Words are paired one to one, equal words first (weight 1),
+ * then words that share a key (weight IDX_EDIT_WEIGHT).  With W the sum of
+ * the weights of m pairs and na, nb the word counts,
+ *		similarity = W / (na + nb - m)
+ * a Jaccard index over words with fuzzy word equality: word order does not
+ * matter, a missing patronymic costs one word, a typo a quarter of one.
  *
- * Sources: trigram similarity as in PostgreSQL contrib/pg_trgm (trgm_op.c,
- * padding and the Jaccard form); q-gram blocking in Christen, "Data
- * Matching" (Springer 2012), ch. 4.
+ * Why words and not trigrams: a trigram GIN index (pg_trgm's, and this
+ * file's first version) must merge the posting lists of frequent trigrams
+ * such as "вна" or "ова", which at 100k names cost 5-10 ms a query; a word
+ * key is as selective as the word, so a query reads a few hundred postings.
+ * See doc/index.md for the measurements.
+ *
+ * Sources: deletion neighbourhoods: Bocek, Hunt, Stiller, "Fast Similarity
+ * Search in Large Dictionaries" (FastSS, 2007); Garbe, SymSpell (2012).
+ * Word-level Jaccard for names: Christen, "Data Matching" (Springer 2012),
+ * sec. 5.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -41,19 +52,20 @@
 
 double		IdxSimilarityThreshold = IDX_DEFAULT_THRESHOLD;
 
-/* The one-entry cache of the last column value's key set (see below). */
+/* The one-entry cache of the last column value's keys (see IdxNameCached). */
 static MemoryContext IdxCacheContext = NULL;
 static bool IdxCacheValid = false;
 static char *IdxCacheInput = NULL;
 static int	IdxCacheInputLen = 0;
-static IdxKeySet IdxCacheKeys;
+static IdxName IdxCacheName;
 
 /* The per-call-site cache of a (usually constant) query argument. */
 typedef struct IdxQueryCache
 {
+	MemoryContext cxt;
 	char	   *input;
 	int			len;
-	IdxKeySet	keys;
+	IdxName		name;
 } IdxQueryCache;
 
 /*
@@ -80,7 +92,8 @@ IdxInit(void)
 /*
  * IdxCheckInput
  *		Refuses names the key builder must not see: over the cdp length cap,
- *		or in a database whose encoding is not UTF-8 (CdpNameKey reads UTF-8).
+ *		not valid UTF-8, or in a database whose encoding is not UTF-8
+ *		(CdpNameKey reads UTF-8).
  */
 static void
 IdxCheckInput(const char *s, int len)
@@ -115,6 +128,25 @@ IdxCompareInt32(const void *a, const void *b)
 }
 
 /*
+ * IdxSortUnique
+ *		Sorts n keys in place and drops duplicates; returns the new count.
+ */
+static int
+IdxSortUnique(int32 *keys, int n)
+{
+	int			i,
+				j;
+
+	if (n <= 1)
+		return n;
+	qsort(keys, n, sizeof(int32), IdxCompareInt32);
+	for (i = 1, j = 1; i < n; i++)
+		if (keys[i] != keys[j - 1])
+			keys[j++] = keys[i];
+	return j;
+}
+
+/*
  * IdxIsWordChar
  *		True when the character starting at p belongs to a word of the key:
  *		an ASCII letter or digit, or any multibyte character.
@@ -130,107 +162,94 @@ IdxIsWordChar(const char *p)
 }
 
 /*
- * IdxTrigramKey
- *		The int4 key of one trigram given as three characters (start and
- *		byte length of each).  Three one-byte characters are packed exactly
- *		below 2^24; anything else is hashed into [2^24, 2^30).
+ * IdxHashWord
+ *		The int4 key of a word given as bytes.
  */
-static int32
-IdxTrigramKey(const char *c[3], const int l[3])
+static inline int32
+IdxHashWord(const char *w, int len)
 {
-	char		buf[3 * MAX_MULTIBYTE_CHAR_LEN];
-	int			n = 0;
-	int			i;
-
-	if (l[0] == 1 && l[1] == 1 && l[2] == 1)
-		return ((int32) (unsigned char) c[0][0] << 16) |
-			((int32) (unsigned char) c[1][0] << 8) |
-			(int32) (unsigned char) c[2][0];
-	for (i = 0; i < 3; i++)
-	{
-		memcpy(buf + n, c[i], l[i]);
-		n += l[i];
-	}
-	return (int32) ((hash_bytes((const unsigned char *) buf, n) & 0x3FFFFFFF) | 0x01000000);
+	return (int32) hash_bytes((const unsigned char *) w, len);
 }
 
 /*
- * IdxKeyStringToSet
- *		Cuts a name key (UTF-8, NUL-terminated) into padded word trigrams and
- *		returns them sorted and unique in *out (palloc'd in the current
- *		memory context).
+ * IdxKeyStringToName
+ *		Cuts a name key (UTF-8, NUL-terminated) into at most IDX_MAX_WORDS
+ *		words of at most IDX_MAX_WORD_CHARS characters and keys each word by
+ *		its hash and the hashes of its one-character deletions.  Results are
+ *		palloc'd in the current memory context.
  */
 static void
-IdxKeyStringToSet(const char *key, IdxKeySet *out)
+IdxKeyStringToName(const char *key, IdxName *out)
 {
-	static const char space[] = " ";
-	int			keylen = strlen(key);
-	int32	   *keys;
-	int			n = 0;
 	const char *p = key;
-	const char *end = key + keylen;
+	const char *end = key + strlen(key);
+	int			nwords = 0;
+	int			nkeys = 0;
+	char		buf[IDX_MAX_WORD_CHARS * MAX_MULTIBYTE_CHAR_LEN];
 
-	/*
-	 * A word of w characters gives w + 2 trigrams (two padding spaces in
-	 * front, one behind), and w <= its byte length, so keylen * 3 + 3 bounds
-	 * the count; keylen is capped at CDP_MAX_TEXT_BYTES-ish sizes, far from
-	 * overflow.
-	 */
-	keys = (int32 *) palloc(sizeof(int32) * ((Size) keylen * 3 + 3));
-	while (p < end)
+	out->keys = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS * (IDX_MAX_WORD_CHARS + 1));
+	out->wstart = (int *) palloc(sizeof(int) * (IDX_MAX_WORDS + 1));
+	out->whash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
+	out->wstart[0] = 0;
+
+	while (p < end && nwords < IDX_MAX_WORDS)
 	{
-		const char *c[3];
-		int			l[3];
+		int			clen[IDX_MAX_WORD_CHARS];
+		int			nchars = 0;
+		int			wlen = 0;
+		int			off;
+		int			i;
 
 		if (!IdxIsWordChar(p))
 		{
 			p += pg_utf_mblen((const unsigned char *) p);
 			continue;
 		}
-		/* a word starts at p: slide a window of three characters over it */
-		c[0] = space;
-		l[0] = 1;
-		c[1] = space;
-		l[1] = 1;
+		/* collect the word's first IDX_MAX_WORD_CHARS characters into buf */
 		while (p < end && IdxIsWordChar(p))
 		{
 			int			ml = pg_utf_mblen((const unsigned char *) p);
 
 			if (ml > end - p)
 				ml = end - p;
-			c[2] = p;
-			l[2] = ml;
-			keys[n++] = IdxTrigramKey(c, l);
-			c[0] = c[1];
-			l[0] = l[1];
-			c[1] = c[2];
-			l[1] = l[2];
+			if (nchars < IDX_MAX_WORD_CHARS)
+			{
+				memcpy(buf + wlen, p, ml);
+				wlen += ml;
+				clen[nchars++] = ml;
+			}
 			p += ml;
 		}
-		c[2] = space;
-		l[2] = 1;
-		keys[n++] = IdxTrigramKey(c, l);
-	}
 
-	if (n > 1)
-	{
-		int			i,
-					j;
+		out->whash[nwords] = IdxHashWord(buf, wlen);
+		out->keys[nkeys] = out->whash[nwords];
+		/* one-character deletions; a one-character word has none */
+		if (nchars > 1)
+		{
+			char		del[IDX_MAX_WORD_CHARS * MAX_MULTIBYTE_CHAR_LEN];
 
-		qsort(keys, n, sizeof(int32), IdxCompareInt32);
-		for (i = 1, j = 1; i < n; i++)
-			if (keys[i] != keys[j - 1])
-				keys[j++] = keys[i];
-		n = j;
+			for (i = 0, off = 0; i < nchars; off += clen[i], i++)
+			{
+				memcpy(del, buf, off);
+				memcpy(del + off, buf + off + clen[i], wlen - off - clen[i]);
+				out->keys[nkeys + 1 + i] = IdxHashWord(del, wlen - clen[i]);
+			}
+			nkeys = out->wstart[nwords] +
+				IdxSortUnique(out->keys + out->wstart[nwords], 1 + nchars);
+		}
+		else
+			nkeys++;
+		nwords++;
+		out->wstart[nwords] = nkeys;
 	}
-	out->nkeys = n;
-	out->keys = keys;
+	out->nwords = nwords;
+	out->nkeys = nkeys;
 }
 
 /* ---------------------------------------------------------------------
  * TEMPORARY: stands in for CdpNameKey until the text family's branch is
  * merged.  Lower case only; it does not map Cyrillic and Latin spellings
- * together.  Must not ship: replace the call in IdxNameKeySet.
+ * together.  Must not ship: replace the call in IdxNameBuild.
  * ---------------------------------------------------------------------
  */
 #include "catalog/pg_collation.h"
@@ -242,30 +261,115 @@ IdxTemporaryNameKey(const char *s, int len)
 }
 
 /*
- * IdxNameKeySet
- *		The key set of a name given as UTF-8 bytes with explicit length;
- *		results in the current memory context.
+ * IdxNameBuild
+ *		The keys of a name given as UTF-8 bytes with explicit length; results
+ *		in the current memory context.
  */
 void
-IdxNameKeySet(const char *s, int len, IdxKeySet *out)
+IdxNameBuild(const char *s, int len, IdxName *out)
 {
 	char	   *key;
 
 	IdxCheckInput(s, len);
 	key = IdxTemporaryNameKey(s, len);
-	IdxKeyStringToSet(key, out);
+	IdxKeyStringToName(key, out);
 	pfree(key);
 }
 
 /*
- * IdxNameKeySetCached
- *		The key set of a text datum through a one-entry cache.  A filtered
- *		scan first evaluates "name % q" and then "name <-> q" on the same
- *		row, so remembering the last column value halves the key work.  The
- *		result belongs to the cache: valid until the next call, never pfree'd.
+ * IdxNameUnionKeys
+ *		All keys of a name, sorted and unique (what the index stores);
+ *		palloc'd in the current memory context.
  */
-const IdxKeySet *
-IdxNameKeySetCached(text *t)
+int32 *
+IdxNameUnionKeys(const IdxName *n, int *nkeys)
+{
+	int32	   *keys = (int32 *) palloc(sizeof(int32) * (n->nkeys + 1));
+
+	memcpy(keys, n->keys, sizeof(int32) * n->nkeys);
+	*nkeys = IdxSortUnique(keys, n->nkeys);
+	return keys;
+}
+
+/*
+ * IdxWordsShareKey
+ *		True when word i of a and word j of b share a key (sorted runs).
+ */
+static bool
+IdxWordsShareKey(const IdxName *a, int i, const IdxName *b, int j)
+{
+	int			x = a->wstart[i],
+				xe = a->wstart[i + 1];
+	int			y = b->wstart[j],
+				ye = b->wstart[j + 1];
+
+	while (x < xe && y < ye)
+	{
+		if (a->keys[x] < b->keys[y])
+			x++;
+		else if (a->keys[x] > b->keys[y])
+			y++;
+		else
+			return true;
+	}
+	return false;
+}
+
+/*
+ * IdxNameSimilarity
+ *		W / (na + nb - m) over a greedy one-to-one pairing of words: equal
+ *		words first (weight 1), then words sharing a key (IDX_EDIT_WEIGHT).
+ *		0 when either name has no words.  Every pair found here has a shared
+ *		key, which is what the GIN consistent function's bound relies on.
+ */
+float4
+IdxNameSimilarity(const IdxName *a, const IdxName *b)
+{
+	bool		useda[IDX_MAX_WORDS];
+	bool		usedb[IDX_MAX_WORDS];
+	float4		w = 0.0f;
+	int			m = 0;
+	int			i,
+				j;
+
+	if (a->nwords == 0 || b->nwords == 0)
+		return 0.0f;
+	memset(useda, 0, sizeof(useda));
+	memset(usedb, 0, sizeof(usedb));
+	for (j = 0; j < b->nwords; j++)
+		for (i = 0; i < a->nwords; i++)
+			if (!useda[i] && a->whash[i] == b->whash[j])
+			{
+				useda[i] = usedb[j] = true;
+				w += 1.0f;
+				m++;
+				break;
+			}
+	for (j = 0; j < b->nwords; j++)
+	{
+		if (usedb[j])
+			continue;
+		for (i = 0; i < a->nwords; i++)
+			if (!useda[i] && IdxWordsShareKey(a, i, b, j))
+			{
+				useda[i] = usedb[j] = true;
+				w += IDX_EDIT_WEIGHT;
+				m++;
+				break;
+			}
+	}
+	return w / (float4) (a->nwords + b->nwords - m);
+}
+
+/*
+ * IdxNameCached
+ *		The keys of a text datum through a one-entry cache.  A filtered scan
+ *		first evaluates "name % q" and then "name <-> q" on the same row, so
+ *		remembering the last column value halves the key work.  The result
+ *		belongs to the cache: valid until the next call, never pfree'd.
+ */
+static const IdxName *
+IdxNameCached(text *t)
 {
 	const char *s = VARDATA_ANY(t);
 	int			len = VARSIZE_ANY_EXHDR(t);
@@ -273,32 +377,32 @@ IdxNameKeySetCached(text *t)
 
 	if (IdxCacheValid && IdxCacheInputLen == len &&
 		memcmp(IdxCacheInput, s, len) == 0)
-		return &IdxCacheKeys;
+		return &IdxCacheName;
 
 	if (IdxCacheContext == NULL)
 		IdxCacheContext = AllocSetContextCreate(TopMemoryContext,
 												"cdp name key cache",
-												ALLOCSET_SMALL_SIZES);
+												ALLOCSET_DEFAULT_SIZES);
 	/* invalid until fully rebuilt, so an error half-way leaves no stale entry */
 	IdxCacheValid = false;
 	MemoryContextReset(IdxCacheContext);
 	old = MemoryContextSwitchTo(IdxCacheContext);
-	IdxNameKeySet(s, len, &IdxCacheKeys);
+	IdxNameBuild(s, len, &IdxCacheName);
 	IdxCacheInput = palloc(len + 1);
 	memcpy(IdxCacheInput, s, len);
 	IdxCacheInputLen = len;
 	MemoryContextSwitchTo(old);
 	IdxCacheValid = true;
-	return &IdxCacheKeys;
+	return &IdxCacheName;
 }
 
 /*
- * IdxQueryKeySet
- *		The key set of the argument a call site sees over and over (the
- *		query constant), kept in fn_extra and rebuilt only when it changes.
+ * IdxQueryName
+ *		The keys of the argument a call site sees over and over (the query
+ *		constant), kept in fn_extra and rebuilt only when it changes.
  */
-static const IdxKeySet *
-IdxQueryKeySet(FunctionCallInfo fcinfo, text *t)
+static const IdxName *
+IdxQueryName(FunctionCallInfo fcinfo, text *t)
 {
 	IdxQueryCache *qc = (IdxQueryCache *) fcinfo->flinfo->fn_extra;
 	const char *s = VARDATA_ANY(t);
@@ -306,64 +410,27 @@ IdxQueryKeySet(FunctionCallInfo fcinfo, text *t)
 	MemoryContext old;
 
 	if (qc != NULL && qc->len == len && memcmp(qc->input, s, len) == 0)
-		return &qc->keys;
+		return &qc->name;
 
 	if (qc == NULL)
 	{
 		qc = (IdxQueryCache *) MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
 													  sizeof(IdxQueryCache));
+		qc->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
+										"cdp name query cache",
+										ALLOCSET_SMALL_SIZES);
 		fcinfo->flinfo->fn_extra = qc;
 	}
-	else
-	{
-		if (qc->input)
-			pfree(qc->input);
-		if (qc->keys.keys)
-			pfree(qc->keys.keys);
-	}
 	/* empty until fully rebuilt, so an error half-way leaves no stale entry */
-	qc->input = NULL;
-	qc->keys.keys = NULL;
-	qc->keys.nkeys = 0;
 	qc->len = -1;
-
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	IdxNameKeySet(s, len, &qc->keys);
+	MemoryContextReset(qc->cxt);
+	old = MemoryContextSwitchTo(qc->cxt);
+	IdxNameBuild(s, len, &qc->name);
 	qc->input = palloc(len + 1);
 	memcpy(qc->input, s, len);
-	qc->len = len;
 	MemoryContextSwitchTo(old);
-	return &qc->keys;
-}
-
-/*
- * IdxKeySetSimilarity
- *		Jaccard index of two sorted, unique key sets; 0 when either is empty.
- *		The GIN consistent function relies on this exact float4 form.
- */
-float4
-IdxKeySetSimilarity(const IdxKeySet *a, const IdxKeySet *b)
-{
-	int			i = 0,
-				j = 0,
-				common = 0;
-
-	if (a->nkeys == 0 || b->nkeys == 0)
-		return 0.0f;
-	while (i < a->nkeys && j < b->nkeys)
-	{
-		if (a->keys[i] < b->keys[j])
-			i++;
-		else if (a->keys[i] > b->keys[j])
-			j++;
-		else
-		{
-			common++;
-			i++;
-			j++;
-		}
-	}
-	return (float4) common / (float4) (a->nkeys + b->nkeys - common);
+	qc->len = len;
+	return &qc->name;
 }
 
 /*
@@ -377,10 +444,10 @@ IdxSimilarityOfArgs(FunctionCallInfo fcinfo)
 {
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
-	const IdxKeySet *kb = IdxQueryKeySet(fcinfo, b);
-	const IdxKeySet *ka = IdxNameKeySetCached(a);
+	const IdxName *nb = IdxQueryName(fcinfo, b);
+	const IdxName *na = IdxNameCached(a);
 
-	return IdxKeySetSimilarity(ka, kb);
+	return IdxNameSimilarity(na, nb);
 }
 
 PG_FUNCTION_INFO_V1(cdp_name_similarity);
@@ -427,20 +494,23 @@ PG_FUNCTION_INFO_V1(cdp_name_index_keys);
 
 /*
  * cdp_name_index_keys
- *		name_index_keys(text) -> int4[]: the sorted key set the index stores,
- *		for inspecting why two names are or are not similar.
+ *		name_index_keys(text) -> int4[]: the sorted keys the index stores for
+ *		a name, for inspecting why two names are or are not similar.
  */
 Datum
 cdp_name_index_keys(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
-	IdxKeySet	ks;
+	IdxName		n;
+	int32	   *keys;
+	int			nkeys;
 	Datum	   *d;
 	int			i;
 
-	IdxNameKeySet(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &ks);
-	d = (Datum *) palloc(sizeof(Datum) * (ks.nkeys + 1));
-	for (i = 0; i < ks.nkeys; i++)
-		d[i] = Int32GetDatum(ks.keys[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(d, ks.nkeys, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	IdxNameBuild(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	keys = IdxNameUnionKeys(&n, &nkeys);
+	d = (Datum *) palloc(sizeof(Datum) * (nkeys + 1));
+	for (i = 0; i < nkeys; i++)
+		d[i] = Int32GetDatum(keys[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, nkeys, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
