@@ -49,6 +49,7 @@
 
 #include "cdp.h"
 #include "idx.h"
+#include "text.h"
 
 double		IdxSimilarityThreshold = IDX_DEFAULT_THRESHOLD;
 
@@ -246,20 +247,6 @@ IdxKeyStringToName(const char *key, IdxName *out)
 	out->nkeys = nkeys;
 }
 
-/* ---------------------------------------------------------------------
- * TEMPORARY: stands in for CdpNameKey until the text family's branch is
- * merged.  Lower case only; it does not map Cyrillic and Latin spellings
- * together.  Must not ship: replace the call in IdxNameBuild.
- * ---------------------------------------------------------------------
- */
-#include "catalog/pg_collation.h"
-#include "utils/formatting.h"
-static char *
-IdxTemporaryNameKey(const char *s, int len)
-{
-	return str_tolower(s, len, DEFAULT_COLLATION_OID);
-}
-
 /*
  * IdxNameBuild
  *		The keys of a name given as UTF-8 bytes with explicit length; results
@@ -271,7 +258,7 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 	char	   *key;
 
 	IdxCheckInput(s, len);
-	key = IdxTemporaryNameKey(s, len);
+	key = CdpNameKey(s, len);
 	IdxKeyStringToName(key, out);
 	pfree(key);
 }
