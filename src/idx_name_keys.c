@@ -187,8 +187,16 @@ IdxKeyStringToName(const char *key, IdxName *out)
 	int			nwords = 0;
 	int			nkeys = 0;
 	char		buf[IDX_MAX_WORD_CHARS * MAX_MULTIBYTE_CHAR_LEN];
+	Size		maxkeys;
 
-	out->keys = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS * (IDX_MAX_WORD_CHARS + 1));
+	/*
+	 * A word of c characters (c <= its bytes) has at most c + 1 keys, so a
+	 * key of b bytes has at most b + IDX_MAX_WORDS keys; the per-word caps
+	 * bound it too.
+	 */
+	maxkeys = Min((Size) (end - key) + IDX_MAX_WORDS,
+				  (Size) IDX_MAX_WORDS * (IDX_MAX_WORD_CHARS + 1));
+	out->keys = (int32 *) palloc(sizeof(int32) * maxkeys);
 	out->wstart = (int *) palloc(sizeof(int) * (IDX_MAX_WORDS + 1));
 	out->whash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
 	out->wstart[0] = 0;
