@@ -36,7 +36,7 @@
 #define IDX_GIN_TRICONSISTENT_PROC	6	/* name_gin_triconsistent */
 
 /* Default of cdp.name_similarity_threshold, chosen by test/bench/name_lookup.sh */
-#define IDX_DEFAULT_THRESHOLD		0.5
+#define IDX_DEFAULT_THRESHOLD		0.55
 
 /* The threshold of the % operator (GUC cdp.name_similarity_threshold). */
 extern double IdxSimilarityThreshold;

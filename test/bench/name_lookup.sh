@@ -10,8 +10,14 @@
 #   SELECT id FROM people WHERE name % $1 ORDER BY name <-> $1 LIMIT 10
 # (cdp's operators OPERATOR(cdp.%) / OPERATOR(cdp.<->) on cdp.name_gin_ops, pg_trgm's on
 # gin_trgm_ops), recall@10 of the true person, and each index's build time and size.
+# Each method is also timed on two-word queries (surname and given name only, as in a Latin
+# passport; a hit is then any person with the true surname, sex and given name).
 # Talks to the server in the environment (PGHOST, PGPORT, PGUSER; e.g. eval "$(cat tmp_dev/env)")
-# and needs cdp and pg_trgm installed there.  Extra cdp thresholds to try: CDP_THRESHOLDS="0.2 0.3".
+# and needs cdp, pg_trgm and pg_prewarm installed there.
+#   CDP_THRESHOLDS="0.4 0.6"  extra cdp thresholds to try
+#   BENCH_GIST=1              also pg_trgm's GiST index (gist_trgm_ops) with an index-ordered
+#                             top-10 (ORDER BY name <-> $1 LIMIT 10, no % filter): what a GiST design gives
+#   BENCH_KEEP=1              keep the database (cdp_bench_names, or BENCH_DB) afterwards
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 n=${1:-1000000}
@@ -22,7 +28,7 @@ psql=(psql -X -q -v ON_ERROR_STOP=1 -d "$db")
 
 dropdb --if-exists "$db" >/dev/null
 createdb -E UTF8 -T template0 "$db"
-"${psql[@]}" -c 'CREATE EXTENSION cdp; CREATE EXTENSION pg_trgm; CREATE SCHEMA bench'
+"${psql[@]}" -c 'CREATE EXTENSION cdp; CREATE EXTENSION pg_trgm; CREATE EXTENSION pg_prewarm; CREATE SCHEMA bench'
 "${psql[@]}" -f "$here/name_lookup/names.sql"
 t0=$(date +%s)
 "${psql[@]}" -v n="$n" -v nq="$nq" -f "$here/name_lookup/gen.sql"
@@ -43,18 +49,38 @@ SELECT 'pg_trgm gin_trgm_ops', bench.timed('CREATE INDEX people_name_trgm ON peo
 UPDATE bench.build SET bytes = pg_relation_size('people_name_trgm') WHERE method = 'pg_trgm gin_trgm_ops';
 VACUUM ANALYZE people;
 SQL
+# every method starts from a warm cache
+"${psql[@]}" -Atc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c WHERE c.relname LIKE 'people%' AND c.relkind IN ('r', 'i')" >/dev/null
 
 # the plans, so a reader can see both lookups use their index
 ex="'Ivanova Mariia Petrovna'"
 "${psql[@]}" -c "EXPLAIN (COSTS OFF) ${cdp_sql//\$1/$ex}" \
              -c "EXPLAIN (COSTS OFF) ${trgm_sql//\$1/$ex}" >&2
 
-"${psql[@]}" -c "SELECT cdp.library_version()" -o /dev/null -c "SELECT bench.run('cdp name_gin_ops (threshold ' || current_setting('cdp.name_similarity_threshold') || ')', \$q\$$cdp_sql\$q\$)"
-for t in $thresholds; do
-	"${psql[@]}" -c "SET cdp.name_similarity_threshold = $t" \
-		-c "SELECT bench.run('cdp name_gin_ops (threshold $t)', \$q\$$cdp_sql\$q\$)"
+gist_sql='SELECT array_agg(id) FROM (SELECT id FROM people ORDER BY name OPERATOR(public.<->) $1 LIMIT 10) s'
+for short in false true; do
+	words=$([ $short = true ] && echo ", 2 words" || echo "")
+	"${psql[@]}" -c "SELECT cdp.library_version()" -o /dev/null -c "SELECT bench.run('cdp name_gin_ops (threshold ' || current_setting('cdp.name_similarity_threshold') || '$words)', \$q\$$cdp_sql\$q\$, $short)"
+	for t in $thresholds; do
+		"${psql[@]}" -c "SET cdp.name_similarity_threshold = $t" \
+			-c "SELECT bench.run('cdp name_gin_ops (threshold $t$words)', \$q\$$cdp_sql\$q\$, $short)"
+	done
+	"${psql[@]}" -c "SELECT bench.run('pg_trgm gin_trgm_ops (threshold ' || public.show_limit() || '$words)', \$q\$$trgm_sql\$q\$, $short)"
 done
-"${psql[@]}" -c "SELECT bench.run('pg_trgm gin_trgm_ops (threshold ' || public.show_limit() || ')', \$q\$$trgm_sql\$q\$)"
+# GiST last, so it cannot stand in for the GIN index in the runs above
+if [ -n "${BENCH_GIST:-}" ]; then
+	"${psql[@]}" <<'SQL'
+SET maintenance_work_mem = '256MB';
+INSERT INTO bench.build
+SELECT 'pg_trgm gist_trgm_ops', bench.timed('CREATE INDEX people_name_trgm_gist ON people USING gist (name public.gist_trgm_ops)'), 0;
+UPDATE bench.build SET bytes = pg_relation_size('people_name_trgm_gist') WHERE method = 'pg_trgm gist_trgm_ops';
+SQL
+	"${psql[@]}" -Atc "SELECT pg_prewarm('people_name_trgm_gist')" >/dev/null
+	for short in false true; do
+		words=$([ $short = true ] && echo ", 2 words" || echo "")
+		"${psql[@]}" -c "SET enable_bitmapscan = off" -c "SELECT bench.run('pg_trgm gist_trgm_ops (KNN$words)', \$q\$$gist_sql\$q\$, $short)"
+	done
+fi
 
 echo
 echo "rows: $n, queries: $nq, PostgreSQL $("${psql[@]}" -Atc 'SHOW server_version'), $(date -u +%F)"

@@ -34,7 +34,7 @@ SELECT ok(a OPERATOR(cdp.%) b, format('%s ~ %s (similarity %s)', a, b, cdp.name_
                ('Иванова Мария Петровна', 'Ivanova Mariia')) v(a, b);
 
 -- (the library is loaded now, so its setting exists)
-SELECT is(current_setting('cdp.name_similarity_threshold'), '0.5', 'the default threshold is 0.5');
+SELECT is(current_setting('cdp.name_similarity_threshold'), '0.55', 'the default threshold is 0.55');
 
 -- different people that must not be similar
 SELECT ok(NOT a OPERATOR(cdp.%) b, format('%s !~ %s (similarity %s)', a, b, cdp.name_similarity(a, b)))
