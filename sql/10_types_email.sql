@@ -1,7 +1,10 @@
 -- sql/10_types_email.sql: cdp.email (issue 3 item 4): accepted forms and their canonical output
 -- (domain lower case and punycode, local part as written), one rejected literal per line with its
 -- exact error, case-insensitive equality, ordering and hashing, binary I/O, indexes and joins.
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 -- the operators live in schema cdp: put it on the search path (or write OPERATOR(cdp.=))
 SET search_path = public, cdp;
 

@@ -1,7 +1,10 @@
 -- sql/30_compare_strings.sql: Jaro, Jaro-Winkler and OSA distance (src/cmp_jaro.c, src/cmp_osa.c)
 -- quiet whether or not an earlier test created the extension
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 RESET client_min_messages;
 SET extra_float_digits = 0;
 
