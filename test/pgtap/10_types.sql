@@ -3,7 +3,7 @@
 -- (not from the C code's shortcut), for 1000 random numbers each; hand-checked tables pin known
 -- values; phones and e-mails round-trip through their canonical text and keep hash = equality.
 BEGIN;
-SELECT plan(39);
+SELECT plan(47);
 
 -- ---- objects ----
 SELECT has_type('cdp', 'phone', 'type cdp.phone exists');
@@ -198,6 +198,71 @@ SELECT is((SELECT count(DISTINCT v::cdp.email)::int FROM email_sample),
 SELECT is(cdp.email_domain('иванов@почта.рф'), 'xn--80a1acny.xn--p1ai', 'email: IDN domain to punycode');
 SELECT throws_ok($$SELECT 'ivan@@mail.ru'::cdp.email$$, '22P02',
                  'invalid input syntax for type cdp.email: "ivan@@mail.ru"', 'email: two @ are 22P02');
+
+-- ---- mutation fuzzing: the input function, try_ and is_valid_ share one parser ----
+-- parses(v, t): whether v::t succeeds; any error other than 22P02/22023 propagates and fails the suite
+CREATE FUNCTION pg_temp.parses(v text, typ text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('SELECT %L::%s', v, typ);
+	RETURN true;
+EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value THEN
+	RETURN false;
+END $$;
+-- mutate(s, n): n random edits (delete, insert, replace, double) drawn from troublesome pieces
+CREATE FUNCTION pg_temp.mutate(s text, n int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	pieces text[] := ARRAY['0', '1', '7', '8', '9', ' ', '-', '(', ')', '.', '+', '@', '#', 'x', 'X',
+	                       ';', '=', 'a', 'Z', 'д', 'Б', 'ß', 'İ', 'é', E'\u200B', E'\t', '。', 'xn--',
+	                       '..', '@@', ' доб. ', ';ext=', '00', '"', '<', E'\u00A0'];
+	r float8;
+	pos int;
+	piece text;
+BEGIN
+	FOR i IN 1..n LOOP
+		r := random();
+		pos := 1 + floor(random() * (length(s) + 1))::int;
+		piece := pieces[1 + floor(random() * array_length(pieces, 1))::int];
+		IF r < 0.3 THEN
+			s := overlay(s PLACING '' FROM pos FOR 1);
+		ELSIF r < 0.6 THEN
+			s := overlay(s PLACING piece FROM pos FOR 0);
+		ELSIF r < 0.95 THEN
+			s := overlay(s PLACING piece FROM pos FOR 1);
+		ELSE
+			s := s || s;
+		END IF;
+	END LOOP;
+	RETURN s;
+END $$;
+CREATE TEMP TABLE fuzz AS
+SELECT typ, pg_temp.mutate(seed, 1 + (i % 3)) AS v
+  FROM (VALUES ('cdp.phone', '8 (916) 123-45-67'), ('cdp.phone', '+7 916 123-45-67 доб. 12'),
+               ('cdp.phone', '+44 20 7946 0958'), ('cdp.phone', '+79161234567;ext=12'),
+               ('cdp.email', 'Ivan.Petrov@Mail.RU'), ('cdp.email', 'иванов@почта.рф'),
+               ('cdp.email', 'user+tag@xn--80a1acny.xn--p1ai'),
+               ('cdp.snils', '123-456-789 64'), ('cdp.snils', '11223344595'),
+               ('cdp.oms', '1234 5678 9012 3452'), ('cdp.oms', '7700000000000008')) AS s(typ, seed),
+       generate_series(1, 400) AS i;
+ALTER TABLE fuzz ADD COLUMN parses boolean, ADD COLUMN valid boolean, ADD COLUMN tried text;
+UPDATE fuzz SET parses = pg_temp.parses(v, typ),
+                valid = CASE typ WHEN 'cdp.phone' THEN cdp.is_valid_phone(v) WHEN 'cdp.email' THEN cdp.is_valid_email(v)
+                                 WHEN 'cdp.snils' THEN cdp.is_valid_snils(v) ELSE cdp.is_valid_oms(v) END,
+                tried = CASE typ WHEN 'cdp.phone' THEN cdp.try_phone(v)::text WHEN 'cdp.email' THEN cdp.try_email(v)::text
+                                 WHEN 'cdp.snils' THEN cdp.try_snils(v)::text ELSE cdp.try_oms(v)::text END;
+SELECT is((SELECT count(*)::int FROM fuzz WHERE parses <> valid), 0,
+          'fuzz: the input function accepts exactly what is_valid_ accepts (4400 mutants)');
+SELECT is((SELECT count(*)::int FROM fuzz WHERE (tried IS NOT NULL) <> valid), 0,
+          'fuzz: try_ returns a value exactly when is_valid_ is true');
+SELECT cmp_ok((SELECT count(*)::int FROM fuzz WHERE valid), '>', 0, 'fuzz: some mutants are still valid');
+SELECT cmp_ok((SELECT count(*)::int FROM fuzz WHERE NOT valid), '>', 0, 'fuzz: some mutants are invalid');
+SELECT is((SELECT count(*)::int FROM fuzz WHERE typ = 'cdp.phone' AND valid AND cdp.try_phone(tried)::text <> tried), 0,
+          'fuzz: accepted phones are canonical (their output reads back the same)');
+SELECT is((SELECT count(*)::int FROM fuzz WHERE typ = 'cdp.email' AND valid AND cdp.try_email(tried)::text <> tried), 0,
+          'fuzz: accepted e-mails are canonical');
+SELECT is((SELECT count(*)::int FROM fuzz WHERE typ = 'cdp.snils' AND valid AND cdp.try_snils(tried)::text <> tried), 0,
+          'fuzz: accepted SNILS are canonical');
+SELECT is((SELECT count(*)::int FROM fuzz WHERE typ = 'cdp.oms' AND valid AND cdp.try_oms(tried)::text <> tried), 0,
+          'fuzz: accepted OMS numbers are canonical');
 
 SELECT * FROM finish();
 ROLLBACK;
