@@ -271,6 +271,13 @@ CdpPhoneParse(const char *s, int len, CdpPhone *out, CdpTypeError *err)
 						CDP_PHONE_MAX_DIGITS, nd);
 		return false;
 	}
+	if (nd < CDP_PHONE_MIN_DIGITS)
+	{
+		CdpTypeErrorSet(err, ERRCODE_INVALID_TEXT_REPRESENTATION,
+						"A phone number has at least %d digits with its country code; this one has %d.",
+						CDP_PHONE_MIN_DIGITS, nd);
+		return false;
+	}
 	if (d[0] == '0')
 	{
 		CdpTypeErrorSet(err, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -282,7 +289,7 @@ CdpPhoneParse(const char *s, int len, CdpPhone *out, CdpTypeError *err)
 	{
 		CdpTypeErrorSet(err, ERRCODE_INVALID_PARAMETER_VALUE,
 						"No country code starts with \"%c%c\" (a spare E.164 zone).",
-						d[0], nd > 1 ? d[1] : ' ');
+						d[0], d[1]);
 		return false;
 	}
 	if (d[0] == '7')
@@ -300,13 +307,6 @@ CdpPhoneParse(const char *s, int len, CdpPhone *out, CdpTypeError *err)
 							"A number with country code 7 cannot have 0 as its first national digit.");
 			return false;
 		}
-	}
-	if (nd < CDP_PHONE_MIN_DIGITS)
-	{
-		CdpTypeErrorSet(err, ERRCODE_INVALID_TEXT_REPRESENTATION,
-						"A phone number has at least %d digits with its country code; this one has %d.",
-						CDP_PHONE_MIN_DIGITS, nd);
-		return false;
 	}
 
 	for (i = 0; i < nd; i++)

@@ -186,6 +186,9 @@ COMMENT ON FUNCTION @extschema@.email_gt(@extschema@.email, @extschema@.email) I
 CREATE FUNCTION @extschema@.email_ge(@extschema@.email, @extschema@.email) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'cdp_email_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.email_ge(@extschema@.email, @extschema@.email) IS 'implementation of the email >= operator';
+CREATE FUNCTION @extschema@.email_sortsupport(internal) RETURNS void
+	AS 'MODULE_PATHNAME', 'cdp_email_sortsupport' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_sortsupport(internal) IS 'btree sort support of email: direct comparator and abbreviated keys';
 CREATE FUNCTION @extschema@.email_hash(@extschema@.email) RETURNS integer
 	AS 'MODULE_PATHNAME', 'cdp_email_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.email_hash(@extschema@.email) IS 'hash of email for hash indexes, hash joins and hash aggregation';
@@ -232,7 +235,8 @@ COMMENT ON OPERATOR @extschema@.>= (@extschema@.email, @extschema@.email) IS 'em
 CREATE OPERATOR CLASS @extschema@.email_ops DEFAULT FOR TYPE @extschema@.email USING btree AS
 	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
 	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
-	FUNCTION 1 @extschema@.email_cmp(@extschema@.email, @extschema@.email);
+	FUNCTION 1 @extschema@.email_cmp(@extschema@.email, @extschema@.email),
+	FUNCTION 2 @extschema@.email_sortsupport(internal);
 COMMENT ON OPERATOR CLASS @extschema@.email_ops USING btree IS 'default btree operator class of email';
 CREATE OPERATOR CLASS @extschema@.email_hash_ops DEFAULT FOR TYPE @extschema@.email USING hash AS
 	OPERATOR 1 @extschema@.=,
