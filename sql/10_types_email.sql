@@ -148,6 +148,16 @@ CREATE TEMP TABLE account (e cdp.email PRIMARY KEY);
 INSERT INTO account VALUES ('Ivan@mail.ru');
 INSERT INTO account VALUES ('IVAN@MAIL.RU');
 
+-- arrays of addresses take a GIN index; lookups ignore the case of the local part
+CREATE TEMP TABLE rec (id int, emails cdp.email[]);
+INSERT INTO rec SELECT i, ARRAY[('Client' || i || '@Mail.RU')::cdp.email] FROM generate_series(1, 2000) AS i;
+CREATE INDEX rec_emails ON rec USING gin (emails);
+ANALYZE rec;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM rec WHERE emails && ARRAY['CLIENT42@mail.ru'::cdp.email];
+SELECT id FROM rec WHERE emails && ARRAY['CLIENT42@mail.ru'::cdp.email];
+RESET enable_seqscan;
+
 -- ---- a database that is not UTF-8: ASCII addresses work, non-ASCII ones are refused clearly ----
 SELECT current_database() AS regress_db \gset
 DROP DATABASE IF EXISTS cdp_types_sql_ascii;
