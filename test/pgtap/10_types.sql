@@ -3,7 +3,7 @@
 -- (not from the C code's shortcut), for 1000 random numbers each; hand-checked tables pin known
 -- values; phones and e-mails round-trip through their canonical text and keep hash = equality.
 BEGIN;
-SELECT plan(51);
+SELECT plan(55);
 
 -- ---- objects ----
 SELECT has_type('cdp', 'phone', 'type cdp.phone exists');
@@ -216,6 +216,22 @@ SELECT lives_ok($$SELECT bt_index_check('phone_sample_p', true)$$, 'phone: amche
 SELECT is(cdp.email_domain('иванов@почта.рф'), 'xn--80a1acny.xn--p1ai', 'email: IDN domain to punycode');
 SELECT throws_ok($$SELECT 'ivan@@mail.ru'::cdp.email$$, '22P02',
                  'invalid input syntax for type cdp.email: "ivan@@mail.ru"', 'email: two @ are 22P02');
+
+-- ---- btree deduplication: allowed where equal means equal bytes, not for e-mails ----
+CREATE EXTENSION IF NOT EXISTS pageinspect;
+CREATE TEMP TABLE dedup AS
+SELECT ('+7 916 000 00 ' || lpad((i % 10)::text, 2, '0'))::cdp.phone AS p,
+       ('ivan' || (i % 10) || '@mail.ru')::cdp.email AS e,
+       '123-456-789 64'::cdp.snils AS s, '1234567890123452'::cdp.oms AS o
+  FROM generate_series(1, 1000) AS i;
+CREATE INDEX dedup_p ON dedup (p);
+CREATE INDEX dedup_e ON dedup (e);
+CREATE INDEX dedup_s ON dedup (s);
+CREATE INDEX dedup_o ON dedup (o);
+SELECT ok((SELECT allequalimage FROM bt_metap('dedup_p')), 'phone: btree indexes may deduplicate');
+SELECT ok((SELECT allequalimage FROM bt_metap('dedup_s')), 'snils: btree indexes may deduplicate');
+SELECT ok((SELECT allequalimage FROM bt_metap('dedup_o')), 'oms: btree indexes may deduplicate');
+SELECT ok(NOT (SELECT allequalimage FROM bt_metap('dedup_e')), 'email: btree indexes do not deduplicate (equal may differ in case)');
 
 -- ---- mutation fuzzing: the input function, try_ and is_valid_ share one parser ----
 -- parses(v, t): whether v::t succeeds; any error other than 22P02/22023 propagates and fails the suite
