@@ -59,6 +59,12 @@ extern int	CdpGivenNameBases(const char *s, int len, char ***out);
 /* 'M', 'F' or 0 for a single given name from the built-in table */
 extern char CdpGivenNameSex(const char *s, int len);
 
+/*
+ * Tokens of the normalised name, in order; a hyphenated token is followed by
+ * its parts.  Returns the count and sets *out to a palloc'd array.
+ */
+extern int	CdpNameTokens(const char *s, int len, char ***out);
+
 /* Snowball Russian stem of every token of the normalised text */
 extern char *CdpRussianStem(const char *s, int len);
 

@@ -2,7 +2,7 @@
 -- normalisation, transliteration per scheme, name keys, surname and patronymic bases, sex hints,
 -- given-name variants, and the edges (empty, emoji, mixed scripts, long input, bad arguments).
 BEGIN;
-SELECT plan(39);
+SELECT plan(42);
 
 -- 1. normalize_name ---------------------------------------------------------------------------
 CREATE TEMP TABLE norm_case(input text, expected text);
@@ -40,6 +40,10 @@ SELECT is_empty($$ SELECT input FROM norm_case
                     WHERE cdp.normalize_name(cdp.normalize_name(input)) <> cdp.normalize_name(input) $$,
 	'normalize_name is idempotent');
 SELECT is(cdp.normalize_name(NULL), NULL, 'normalize_name(NULL) is NULL (STRICT)');
+SELECT is(cdp.name_tokens('Римский - Корсаков Н.А.'), ARRAY['римский-корсаков', 'римский', 'корсаков', 'н', 'а'],
+	'name_tokens: a hyphenated token, then its parts');
+SELECT is(cdp.name_tokens('😀'), '{}'::text[], 'name_tokens of no letters is empty');
+SELECT is(cdp.normalize_name('Палата 1' || U&'\FE0F\20E3'), 'палата 1', 'normalize_name drops marks on digits (keycap)');
 
 -- 2. translit: each scheme on a fixed list, expected outputs from the standards -----------------
 CREATE TEMP TABLE translit_case(scheme text, input text, expected text);
