@@ -79,6 +79,21 @@ extern char *CdpTextArgUtf8(text *t, int *len);
 /* A text Datum for a UTF-8 C string (converted to the server encoding) */
 extern text *CdpTextResultUtf8(const char *s);
 
+/* The name key of text already normalised by CdpNormalizeName */
+extern char *CdpKeyOfNormalized(const char *norm);
+
+/* Surname base and patronymic base of one token of normalised text */
+extern char *CdpSurnameWord(const char *w, int wl);
+extern char *CdpPatronymicWord(const char *w, int wl);
+
+/*
+ * Given-name lookup of one token of normalised text: fills canon[] (room for
+ * MAX_GIVEN_BASES static strings, may be NULL) and *sex ('M', 'F', or 0 when
+ * unknown or both); returns how many canonical forms were found.
+ */
+#define MAX_GIVEN_BASES 4
+extern int	CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex);
+
 /* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
 extern int	CdpPutUtf8(char *dst, int32 c);
 

@@ -213,11 +213,11 @@ FoldWord(const char *w, int n, StringInfo buf)
 }
 
 /*
- * KeyOfNormalized
+ * CdpKeyOfNormalized
  *		The name key of text already normalised by CdpNormalizeName.
  */
-static char *
-KeyOfNormalized(const char *norm)
+char *
+CdpKeyOfNormalized(const char *norm)
 {
 	StringInfoData stage;
 	StringInfoData out;
@@ -270,7 +270,7 @@ char *
 CdpNameKey(const char *s, int len)
 {
 	char	   *norm = CdpNormalizeName(s, len);
-	char	   *key = KeyOfNormalized(norm);
+	char	   *key = CdpKeyOfNormalized(norm);
 
 	pfree(norm);
 	return key;
@@ -299,17 +299,18 @@ CdpNameBaseKey(const char *s, int len)
 
 		if (l > 0)
 		{
-			char	  **bases;
+			const char *canon[MAX_GIVEN_BASES];
+			char		sex;
 			char	   *k;
 
-			if (CdpGivenNameBases(p, l, &bases) > 0)
-				k = KeyOfNormalized(bases[0]);
+			if (CdpGivenNameWord(p, l, canon, &sex) > 0)
+				k = CdpKeyOfNormalized(canon[0]);
 			else
 			{
-				char	   *pat = CdpPatronymicBase(p, l);
+				char	   *pat = CdpPatronymicWord(p, l);
 
 				if (strlen(pat) != l || memcmp(pat, p, l) != 0)
-					k = KeyOfNormalized(pat);
+					k = CdpKeyOfNormalized(pat);
 				else
 				{
 					int			kl;
@@ -318,7 +319,7 @@ CdpNameBaseKey(const char *s, int len)
 					 * Surname: the adjectival endings -ой, -ый, -ий meet
 					 * (Толстой, Толстая -> толстой; Белый, Белая -> белой).
 					 */
-					k = KeyOfNormalized(CdpSurnameBase(p, l));
+					k = CdpKeyOfNormalized(CdpSurnameWord(p, l));
 					kl = strlen(k);
 					if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
 					{
