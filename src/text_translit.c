@@ -96,20 +96,30 @@ LookupScheme(const char *s)
 	return TR_ICAO;				/* keep the compiler quiet */
 }
 
-/* letter tests on code points */
+/*
+ * IsLetter
+ *		True for a letter of any script (0, the end marker, is none).
+ */
 static bool
 IsLetter(int32 c)
 {
 	return c != 0 && u_isalpha(c);
 }
 
+/*
+ * IsUpperLetter
+ *		True for a capital letter of any script.
+ */
 static bool
 IsUpperLetter(int32 c)
 {
 	return c != 0 && u_isupper(c);
 }
 
-/* Russian vowels, lower case */
+/*
+ * IsCyrVowel
+ *		True for a lower-case Russian vowel letter.
+ */
 static bool
 IsCyrVowel(int32 c)
 {
@@ -118,7 +128,10 @@ IsCyrVowel(int32 c)
 		c == 0x044E || c == 0x044F;
 }
 
-/* Latin vowels, lower case (y counts) */
+/*
+ * IsLatVowel
+ *		True for a lower-case Latin vowel letter (y counts).
+ */
 static bool
 IsLatVowel(int32 c)
 {

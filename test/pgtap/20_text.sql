@@ -2,7 +2,7 @@
 -- normalisation, transliteration per scheme, name keys, surname and patronymic bases, sex hints,
 -- given-name variants, and the edges (empty, emoji, mixed scripts, long input, bad arguments).
 BEGIN;
-SELECT plan(42);
+SELECT plan(44);
 
 -- 1. normalize_name ---------------------------------------------------------------------------
 CREATE TEMP TABLE norm_case(input text, expected text);
@@ -251,6 +251,32 @@ SELECT throws_ok($$ SELECT cdp.name_key(repeat('я', 40000)) $$, '54000', 'name 
 	'the cap counts bytes, not characters');
 SELECT throws_ok($$ SELECT cdp.translit(repeat('a', 65537), 'icao') $$, '54000', 'name text is too long',
 	'translit refuses more than 64 kB');
+
+-- 10. random Unicode (fixed seed): every function answers, normalize_name is idempotent ----------
+SELECT setseed(0.4242);
+CREATE TEMP TABLE fuzz AS
+SELECT (SELECT string_agg(chr(CASE (random() * 7)::int
+                                WHEN 0 THEN 32 + (random() * 94)::int          -- ASCII
+                                WHEN 1 THEN 1024 + (random() * 255)::int       -- Cyrillic
+                                WHEN 2 THEN 768 + (random() * 111)::int        -- combining marks
+                                WHEN 3 THEN 8192 + (random() * 111)::int       -- punctuation, spaces
+                                WHEN 4 THEN 128512 + (random() * 80)::int      -- emoji
+                                WHEN 5 THEN 64256 + (random() * 1000)::int     -- ligatures, Arabic forms
+                                ELSE 1 + (random() * 31)::int END), '')        -- controls
+          FROM generate_series(1, 1 + (random() * 30)::int + g * 0)) AS s
+  FROM generate_series(1, 3000) g;
+SELECT is((SELECT count(*) FROM fuzz
+            WHERE cdp.normalize_name(s) IS NOT NULL AND cdp.name_key(s) IS NOT NULL
+              AND cdp.name_base_key(s) IS NOT NULL AND cdp.surname_base(s) IS NOT NULL
+              AND cdp.patronymic_base(s) IS NOT NULL AND cdp.given_name_base(s) IS NOT NULL
+              AND cdp.given_name_bases(s) IS NOT NULL AND cdp.russian_stem(s) IS NOT NULL
+              AND cdp.name_tokens(s) IS NOT NULL
+              AND (SELECT bool_and(cdp.translit(s, sc) IS NOT NULL)
+                     FROM unnest(ARRAY['icao', 'gost_b', 'bgn', 'informal', 'lat2cyr']) sc)),
+          3::bigint * 1000, 'every function answers on 3000 random Unicode strings');
+SELECT is_empty($$ SELECT s FROM fuzz WHERE cdp.normalize_name(cdp.normalize_name(s)) <> cdp.normalize_name(s)
+                       OR cdp.normalize_name(s) ~ '^[ -]|[ -]$|  |--| -|- ' $$,
+	'normalize_name of random strings: idempotent, no separator at the ends or doubled');
 
 SELECT * FROM finish();
 ROLLBACK;
