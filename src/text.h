@@ -26,7 +26,7 @@
 /* NFKC, case fold, ё->е, no diacritics or punctuation, single spaces */
 extern char *CdpNormalizeName(const char *s, int len);
 
-/* 'icao', 'gost_b', 'bgn', 'informal' (Cyrillic->Latin) or 'lat2cyr' */
+/* 'icao' (also for NULL), 'gost_b', 'bgn', 'informal' (Cyrillic->Latin) or 'lat2cyr' */
 extern char *CdpTranslit(const char *s, int len, const char *scheme);
 
 /* one comparable lower-case Latin key for any spelling of a name */

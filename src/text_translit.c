@@ -79,19 +79,25 @@ typedef enum
 
 /*
  * LookupScheme
- *		The scheme named s, or a 22023 error listing the known ones.
+ *		The scheme named s, in any case (NULL: icao), or a 22023 error listing
+ *		the known ones.  s is in the server encoding.
  */
 static TranslitScheme
 LookupScheme(const char *s)
 {
 	int			i;
 
+	if (s == NULL)
+		return TR_ICAO;			/* C callers: NULL means the default */
+
 	for (i = 0; i < lengthof(SchemeNames); i++)
-		if (strcmp(s, SchemeNames[i]) == 0)
+		if (pg_strcasecmp(s, SchemeNames[i]) == 0)
 			return (TranslitScheme) i;
+	/* quote at most 40 bytes of a long argument, cut on a character boundary */
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown transliteration scheme \"%.40s\"", s),
+			 errmsg("unknown transliteration scheme \"%.*s\"",
+					pg_mbcliplen(s, strlen(s), 40), s),
 			 errhint("Use one of \"icao\", \"gost_b\", \"bgn\", \"informal\" or \"lat2cyr\".")));
 	return TR_ICAO;				/* keep the compiler quiet */
 }

@@ -2,7 +2,7 @@
 -- normalisation, transliteration per scheme, name keys, surname and patronymic bases, sex hints,
 -- given-name variants, and the edges (empty, emoji, mixed scripts, long input, bad arguments).
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 -- 1. normalize_name ---------------------------------------------------------------------------
 CREATE TEMP TABLE norm_case(input text, expected text);
@@ -83,6 +83,7 @@ SELECT is_empty($$ SELECT scheme, input, cdp.translit(input, scheme) AS got, exp
                     WHERE cdp.translit(input, scheme) IS DISTINCT FROM expected $$,
 	'translit: every scheme gives the standard romanisation of the fixed list');
 SELECT is(cdp.translit('Юлия'), 'Iuliia', 'translit defaults to ICAO');
+SELECT is(cdp.translit('Юлия', 'GOST_B'), 'Yuliya', 'translit: scheme names in any case');
 SELECT is(cdp.translit('Ivanov 42 😀', 'icao'), 'Ivanov 42 😀', 'translit copies what the scheme does not know');
 SELECT throws_ok($$ SELECT cdp.translit('Юлия', 'iso9') $$, '22023',
 	'unknown transliteration scheme "iso9"', 'an unknown scheme is a 22023 error');
