@@ -128,6 +128,12 @@ class StagingTest(unittest.TestCase):
 		self.assertEqual(rows[0], "1,f,r-1,r-1,,smith,x,y")
 		self.assertEqual(rows[1], "2,f,r-2,r-2,ann,lee,,z")
 
+	def test_truth_regex(self):
+		out = io.StringIO()
+		S.stage_csv(io.StringIO("rec_id,a\nrec-12-org,x\nrec-12-dup-0,y\nzz,q\n"), out, ",", None, "rec_id",
+					"rec_id", None, "f", None, truth_regex=r"rec-(\d+)")
+		self.assertEqual([r.split(",")[3] for r in out.getvalue().splitlines()], ["12", "12", "__cdp_row_3"])
+
 	def test_missing_column(self):
 		with self.assertRaises(S.StagingError):
 			S.stage_csv(io.StringIO("a,b\n1,2\n"), io.StringIO(), ",", None, None, "nope", None, "s", None)

@@ -8,6 +8,7 @@ after every delimiter (FEBRL), blank or repeated header names, ragged rows.
 """
 
 import csv
+import re
 
 # Internal column names of the staging table; no input column may take them.
 INTERNAL = ["__cdp_rn", "__cdp_src", "__cdp_key", "__cdp_truth"]
@@ -41,7 +42,11 @@ def clean_names(header):
 # sep: delimiter; skip_initial_space: True/False, or None to detect (every header name after the
 # first starts with a space); id_col/truth_col/source_col: input column names (id_col None: the
 # row number is the key; source_col None: every row belongs to source_name); limit: rows to read.
-def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, source_col, source_name, limit):
+# truth_regex: when given, the truth label is its first group (or whole match) in the truth value,
+# e.g. 'rec-(\d+)' for FEBRL's rec-12-org / rec-12-dup-0.
+def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, source_col, source_name, limit,
+			  truth_regex=None):
+	truth_re = re.compile(truth_regex) if truth_regex else None
 	first = infile.readline()
 	if not first:
 		raise StagingError("the input file is empty")
@@ -96,6 +101,9 @@ def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, sourc
 		keys.add((src, key))
 		sources[src] = sources.get(src, 0) + 1
 		truth = rec[truth_i].strip() if truth_i is not None else ""
+		if truth and truth_re is not None:
+			m = truth_re.search(truth)
+			truth = (m.group(1) if m.groups() else m.group(0)) if m else ""
 		if not truth:
 			truth = "__cdp_row_%d" % rows	# no truth: a person of its own
 		w.writerow([rows, src, key, truth] + [rec[i] for i in attr_i])
