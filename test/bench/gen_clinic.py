@@ -391,6 +391,11 @@ def fmt_snils(s, style):
 # ---------------------------------------------------------------------------------------------
 # Persons and households
 
+# Per-source offsets of the id scrambling, so that sources do not share id sequences.
+_SOURCE_OFFSET = {"reception": 12345, "doctors_desk": 387420489, "lab": 48828125, "call_centre": 282475249,
+				  "sick_leave": 714924299, "partner_lab": 594823321}
+
+
 class Person:
 	"""The truth about one person."""
 	__slots__ = ("pid", "sex", "family", "maiden", "given", "patr", "birth", "mobile", "old_mobile",
@@ -454,7 +459,11 @@ class Generator:
 	def address(self, city):
 		"""A street address in a city: (street, type, house, korpus, flat)."""
 		rng = self.rng
-		st, typ = self.street.pick(rng)
+		local = D.STREETS_MOSCOW if city == "Москва" else D.STREETS_SPB if city == "Санкт-Петербург" else None
+		if local and rng.random() < 0.4:
+			st, typ = local[rng.randint(0, len(local) - 1)]
+		else:
+			st, typ = self.street.pick(rng)
 		house = str(rng.randint(1, 150) if rng.random() < 0.8 else rng.randint(151, 300))
 		korpus = str(rng.randint(1, 5)) if rng.random() < 0.15 else ""
 		flat = str(rng.randint(1, 400)) if rng.random() < 0.88 else ""
@@ -544,8 +553,7 @@ class Generator:
 		rng = self.rng
 		kids = []
 		mother_age = (REF_ORD - mother_birth) // 365
-		oldest = min(mother_age - 18, 50)
-		if oldest < 0:
+		if mother_age < 19:
 			return kids
 		prev_birth = None
 		for i in range(n):
@@ -556,7 +564,8 @@ class Generator:
 				while given == kids[0].given:
 					given = self.given(sex)
 			else:
-				age = rng.randint(0, oldest)
+				# the mother was 19 to 40 when the child was born
+				age = mother_age - rng.randint(19, min(40, mother_age))
 				birth = REF_ORD - age * 365 - rng.randint(0, 364) - age // 4
 				given = None
 			fam = family_m if sex == "M" else feminine_surname_of(family_m)
@@ -641,7 +650,7 @@ class Generator:
 	def source_id(self, source):
 		"""A unique, scrambled per-source id (no order to leak the truth)."""
 		self.src_counter[source] += 1
-		n = (self.src_counter[source] * 2654435761 + 12345) % 1000000000
+		n = (self.src_counter[source] * 2654435761 + _SOURCE_OFFSET[source]) % 1000000000
 		return {"reception": "R%09d", "doctors_desk": "DD-%09d", "lab": "LAB%09d",
 				"call_centre": "CC%09d", "sick_leave": "9%011d", "partner_lab": "PL-%09d"}[source] % n
 
