@@ -95,6 +95,12 @@ def _init_keyboards():
 _init_keyboards()
 
 
+# ri: a random integer in [a, b] from one rng.random() call (randint is three times slower; this
+# is as deterministic, and the bias for ranges far below 2**53 is nil).
+def ri(rng, a, b):
+	return a + int(rng.random() * (b - a + 1))
+
+
 class Weighted:
 	"""A weighted choice over a list, by bisection of cumulative weights (fast, deterministic)."""
 
@@ -168,6 +174,20 @@ _GOST = dict(_ICAO, **{"ё": "yo", "й": "j", "х": "x", "ц": "cz", "щ": "shh"
 # translit: Cyrillic -> Latin by one scheme ('icao', 'informal', 'informal2', 'gost'); keeps case
 # of the first letter, other characters pass through.
 def translit(s, scheme):
+	key = (s, scheme)
+	res = _TRANSLIT_CACHE.get(key)
+	if res is None:
+		if len(_TRANSLIT_CACHE) > 200000:
+			_TRANSLIT_CACHE.clear()
+		res = _TRANSLIT_CACHE[key] = _translit(s, scheme)
+	return res
+
+
+_TRANSLIT_CACHE = {}
+
+
+# _translit: translit() without the cache.
+def _translit(s, scheme):
 	low = s.lower()
 	if scheme == "icao":
 		table = _ICAO
@@ -226,7 +246,7 @@ def snils_check(d9):
 
 # make_snils: a valid SNILS (11 digits) with number above 001-001-998, as issued.
 def make_snils(rng):
-	n = rng.randint(1001999, 999999999)
+	n = ri(rng, 1001999, 999999999)
 	d9 = "%09d" % n
 	return d9 + "%02d" % snils_check(d9)
 
@@ -246,7 +266,7 @@ def oms_check(d15):
 
 # make_oms: a valid 16-digit OMS number starting with a region code.
 def make_oms(rng, region):
-	d15 = region + "".join(str(rng.randint(0, 9)) for _ in range(13))
+	d15 = region + "%013d" % ri(rng, 0, 10 ** 13 - 1)
 	return d15 + str(oms_check(d15))
 
 
@@ -273,10 +293,10 @@ class Corruptor:
 		rng = self.rng
 		if len(s) < 3:
 			return s
-		i = rng.randint(1, len(s) - 1)
-		op = rng.randint(0, 3)
+		i = ri(rng, 1, len(s) - 1)
+		op = ri(rng, 0, 3)
 		alphabet = "abcdefghijklmnopqrstuvwxyz" if latin else "абвгдежзийклмнопрстуфхцчшщыьэюя"
-		c = alphabet[rng.randint(0, len(alphabet) - 1)]
+		c = alphabet[ri(rng, 0, len(alphabet) - 1)]
 		if s[i - 1].isupper() and s[i:i + 1].isupper():
 			c = c.upper()
 		self._note("typo")
@@ -296,9 +316,9 @@ class Corruptor:
 		idx = [i for i, ch in enumerate(s) if ch.lower() in _KEY_NEIGHBOURS and i > 0]
 		if not idx:
 			return s
-		i = idx[rng.randint(0, len(idx) - 1)]
+		i = idx[ri(rng, 0, len(idx) - 1)]
 		near = _KEY_NEIGHBOURS[s[i].lower()]
-		c = near[rng.randint(0, len(near) - 1)]
+		c = near[ri(rng, 0, len(near) - 1)]
 		if s[i].isupper():
 			c = c.upper()
 		self._note("keyboard")
@@ -337,15 +357,16 @@ class Corruptor:
 			self._note("extra_space")
 		return s
 
-	def digit(self, s, kind):
-		"""One digit of s replaced by another."""
+	def digit(self, s, kind, positions=None):
+		"""One digit of s (or of s at one of the given positions) replaced by another."""
 		rng = self.rng
-		idx = [i for i, ch in enumerate(s) if ch.isdigit()]
+		idx = positions or [i for i, ch in enumerate(s) if ch.isdigit()]
 		if not idx:
 			return s
-		i = idx[rng.randint(0, len(idx) - 1)]
-		c = str((int(s[i]) + rng.randint(1, 9)) % 10)
-		self._note(kind)
+		i = idx[ri(rng, 0, len(idx) - 1)]
+		c = str((int(s[i]) + ri(rng, 1, 9)) % 10)
+		if kind:
+			self._note(kind)
 		return s[:i] + c + s[i + 1:]
 
 
@@ -449,24 +470,24 @@ class Generator:
 			ok = [(max(a, lo), min(b, hi), w) for a, b, w in ADULT_AGES if b >= lo and a <= hi]
 			bands = self.age_bands[(lo, hi)] = Weighted(ok, [w for _, _, w in ok])
 		a, b, _w = bands.pick(rng)
-		age = rng.randint(a, b)
-		return REF_ORD - age * 365 - rng.randint(0, 364) - age // 4
+		age = ri(rng, a, b)
+		return REF_ORD - age * 365 - ri(rng, 0, 364) - age // 4
 
 	def mobile(self):
 		rng = self.rng
-		return D.MOBILE_CODES[rng.randint(0, len(D.MOBILE_CODES) - 1)] + "%07d" % rng.randint(0, 9999999)
+		return D.MOBILE_CODES[ri(rng, 0, len(D.MOBILE_CODES) - 1)] + "%07d" % ri(rng, 0, 9999999)
 
 	def address(self, city):
 		"""A street address in a city: (street, type, house, korpus, flat)."""
 		rng = self.rng
 		local = D.STREETS_MOSCOW if city == "Москва" else D.STREETS_SPB if city == "Санкт-Петербург" else None
 		if local and rng.random() < 0.4:
-			st, typ = local[rng.randint(0, len(local) - 1)]
+			st, typ = local[ri(rng, 0, len(local) - 1)]
 		else:
 			st, typ = self.street.pick(rng)
-		house = str(rng.randint(1, 150) if rng.random() < 0.8 else rng.randint(151, 300))
-		korpus = str(rng.randint(1, 5)) if rng.random() < 0.15 else ""
-		flat = str(rng.randint(1, 400)) if rng.random() < 0.88 else ""
+		house = str(ri(rng, 1, 150) if rng.random() < 0.8 else ri(rng, 151, 300))
+		korpus = str(ri(rng, 1, 5)) if rng.random() < 0.15 else ""
+		flat = str(ri(rng, 1, 400)) if rng.random() < 0.88 else ""
 		return (city, st, typ, house, korpus, flat)
 
 	def email_for(self, p):
@@ -474,7 +495,7 @@ class Generator:
 		g = translit(p.given, "informal").lower()
 		f = translit(p.maiden or p.family, "informal").lower()
 		y = datetime.date.fromordinal(p.birth).year
-		k = rng.randint(0, 7)
+		k = ri(rng, 0, 7)
 		if k == 0:
 			local = "%s.%s%02d" % (g, f, y % 100)
 		elif k == 1:
@@ -482,13 +503,13 @@ class Generator:
 		elif k == 2:
 			local = "%s.%s%d" % (g[0], f, y)
 		elif k == 3:
-			local = "%s%d" % (f, rng.randint(1, 999))
+			local = "%s%d" % (f, ri(rng, 1, 999))
 		elif k == 4:
 			local = "%s_%s" % (g, f)
 		elif k == 5:
 			local = "%s%s%02d" % (g, f, y % 100)
 		elif k == 6:
-			local = "%s%d" % (D.NICK_WORDS[rng.randint(0, len(D.NICK_WORDS) - 1)], rng.randint(1, 2020))
+			local = "%s%d" % (D.NICK_WORDS[ri(rng, 0, len(D.NICK_WORDS) - 1)], ri(rng, 1, 2020))
 		else:
 			local = "%s-%s" % (f, g[0])
 		return local.replace("'", "") + "@" + self.domain.pick(rng)
@@ -497,14 +518,14 @@ class Generator:
 		rng = self.rng
 		g = translit(p.given, "informal").lower()
 		f = translit(p.family, "informal").lower()
-		k = rng.randint(0, 3)
+		k = ri(rng, 0, 3)
 		if k == 0:
 			return "%s_%s" % (g, f)
 		if k == 1:
-			return "%s%s%d" % (g[0], f, rng.randint(1, 99))
+			return "%s%s%d" % (g[0], f, ri(rng, 1, 99))
 		if k == 2:
 			return "%s.%s" % (g, f)
-		return "%s%d" % (D.NICK_WORDS[rng.randint(0, len(D.NICK_WORDS) - 1)], rng.randint(1, 9999))
+		return "%s%d" % (D.NICK_WORDS[ri(rng, 0, len(D.NICK_WORDS) - 1)], ri(rng, 1, 9999))
 
 	def new_person(self, sex, family, birth, hh, patr=None, given=None):
 		"""A person with identifiers; address, landline and city come from the household."""
@@ -528,11 +549,11 @@ class Generator:
 		p.old_mobile = self.mobile() if p.mobile and rng.random() < RATE["old_phone_person"] else None
 		p.email = self.email_for(p) if age >= 14 and rng.random() < 0.55 else None
 		p.snils = make_snils(rng) if rng.random() < (0.95 if age >= 5 else 0.8) else None
-		p.oms = make_oms(rng, _OMS_REGION.get(p.city, "%02d" % rng.randint(1, 99))) \
+		p.oms = make_oms(rng, _OMS_REGION.get(p.city, "%02d" % ri(rng, 1, 99))) \
 			if rng.random() < 0.97 else None
 		p.vk = self.handle(p) if 14 <= age <= 60 and rng.random() < 0.3 else None
 		if p.vk and rng.random() < 0.4:
-			p.vk = "id%d" % rng.randint(100000, 999999999)
+			p.vk = "id%d" % ri(rng, 100000, 999999999)
 		p.telegram = self.handle(p) if 14 <= age <= 70 and rng.random() < 0.25 else None
 		hh["members"].append(p)
 		return p
@@ -542,7 +563,7 @@ class Generator:
 		city, _w, code, _lat = self.city.pick(rng)
 		landline = None
 		if rng.random() < 0.35:
-			landline = code + "".join(str(rng.randint(0, 9)) for _ in range(10 - len(code)))
+			landline = code + "%0*d" % (10 - len(code), ri(rng, 0, 10 ** (10 - len(code)) - 1))
 			if landline[len(code)] == "0":
 				landline = landline[:len(code)] + "2" + landline[len(code) + 1:]
 		return {"kind": kind, "city": city, "addr": self.address(city), "landline": landline,
@@ -565,8 +586,8 @@ class Generator:
 					given = self.given(sex)
 			else:
 				# the mother was 19 to 40 when the child was born
-				age = mother_age - rng.randint(19, min(40, mother_age))
-				birth = REF_ORD - age * 365 - rng.randint(0, 364) - age // 4
+				age = mother_age - ri(rng, 19, min(40, mother_age))
+				birth = REF_ORD - age * 365 - ri(rng, 0, 364) - age // 4
 				given = None
 			fam = family_m if sex == "M" else feminine_surname_of(family_m)
 			kid = self.new_person(sex, fam, birth, hh, patr=patronymic(father_given, sex), given=given)
@@ -589,15 +610,15 @@ class Generator:
 			self.remember(p)
 		elif kind == "namesake":
 			# a new person with the name of a recent one and the same birth year
-			o = self.recent[rng.randint(0, len(self.recent) - 1)]
+			o = self.recent[ri(rng, 0, len(self.recent) - 1)]
 			y = datetime.date.fromordinal(o.birth).year
-			birth = datetime.date(y, 1, 1).toordinal() + rng.randint(0, 364)
+			birth = datetime.date(y, 1, 1).toordinal() + ri(rng, 0, 364)
 			patr = o.patr if rng.random() < 0.5 else None
 			self.new_person(o.sex, o.family, birth, hh, patr=patr, given=o.given)
 		elif kind in ("couple", "family"):
 			hb = self.birth_adult(20, 90)
 			husband = self.new_person("M", self.family_name("M"), hb, hh)
-			wb = max(min(hb + rng.randint(-6 * 365, 12 * 365), REF_ORD - 18 * 365), REF_ORD - 95 * 365)
+			wb = max(min(hb + ri(rng, -6 * 365, 12 * 365), REF_ORD - 18 * 365), REF_ORD - 95 * 365)
 			wife = self.new_person("F", feminine_surname_of(husband.family), wb, hh)
 			if rng.random() < 0.85:
 				wife.maiden = self.family_name("F")
@@ -627,8 +648,8 @@ class Generator:
 			father = self.new_person("M", self.family_name("M"), fb, hh, patr=patronymic(given, "M"),
 									 given=given)
 			age = (REF_ORD - fb) // 365
-			sa = rng.randint(max(age - 45, 0), age - 20)
-			sb = REF_ORD - sa * 365 - rng.randint(0, 364) - sa // 4
+			sa = ri(rng, max(age - 45, 0), age - 20)
+			sb = REF_ORD - sa * 365 - ri(rng, 0, 364) - sa // 4
 			son = self.new_person("M", father.family, sb, hh, patr=patronymic(given, "M"), given=given)
 			if (REF_ORD - sb) // 365 < 14:
 				son.guardian = father
@@ -643,7 +664,7 @@ class Generator:
 		if len(self.recent) < 2000:
 			self.recent.append(p)
 		else:
-			self.recent[self.rng.randint(0, 1999)] = p
+			self.recent[ri(self.rng, 0, 1999)] = p
 
 	# -- rendering of records ------------------------------------------------------------------
 
@@ -735,7 +756,7 @@ class Generator:
 				self.birth(row, y, m, d, date_digit, iso_rate=0.2, missing=0.02)
 				row[8] = ("М" if p.sex == "M" else "Ж") if rng.random() < 0.9 else ""
 				if phone and rng.random() < 0.9:
-					row[9] = fmt_phone(phone, rng.randint(0, 6))
+					row[9] = fmt_phone(phone, ri(rng, 0, 6))
 				if p.email and rng.random() < 0.3:
 					row[10] = self.email(p)
 				self.ids(row, p, snils_rate=0.7, oms_rate=0.85)
@@ -750,7 +771,7 @@ class Generator:
 				if rng.random() < 0.6:
 					row[8] = "М" if p.sex == "M" else "Ж"
 				if phone and rng.random() < 0.6:
-					row[9] = fmt_phone(phone, rng.randint(0, 6))
+					row[9] = fmt_phone(phone, ri(rng, 0, 6))
 				self.ids(row, p, snils_rate=0.2, oms_rate=0.6)
 				self.place(row, addr, rng.random() < 0.3, rng.random() < 0.4)
 			elif src == "call_centre":
@@ -765,7 +786,7 @@ class Generator:
 				else:
 					row[4], row[3] = giv_c, (fam_c if rng.random() < 0.6 else "")
 				if phone:
-					row[9] = fmt_phone(phone, rng.randint(0, 6))
+					row[9] = fmt_phone(phone, ri(rng, 0, 6))
 				if rng.random() < 0.2:
 					row[14] = self.city_name(addr[0])
 			else:  # sick_leave: name and SNILS only
@@ -797,7 +818,7 @@ class Generator:
 			if rng.random() < 0.9:
 				row[8] = "M" if p.sex == "M" else "F"
 			if phone and rng.random() < (0.5 if src == "lab" else 0.7):
-				row[9] = fmt_phone(phone, rng.randint(0, 6))
+				row[9] = fmt_phone(phone, ri(rng, 0, 6))
 			if p.email and rng.random() < (0.6 if src == "lab" else 0.7):
 				row[10] = self.email(p)
 			self.ids(row, p, snils_rate=0.1, oms_rate=0.4 if src == "lab" else 0.3)
@@ -840,9 +861,11 @@ class Generator:
 			return
 		s = fmt_date(y, m, d, rng.random() < iso_rate)
 		if digit:
-			# a wrong digit that still gives a valid date
+			# a wrong digit of the day, the month or the last two of the year that still gives a
+			# valid past date (systems refuse years like 0958, so those never reach a file)
+			pos = [2, 3, 5, 6, 8, 9] if "-" in s else [0, 1, 3, 4, 8, 9]
 			for _ in range(5):
-				t = self.cor.digit(s, "date_digit")
+				t = self.cor.digit(s, None, pos)
 				try:
 					if "-" in t:
 						datetime.date(int(t[:4]), int(t[5:7]), int(t[8:10]))
@@ -852,6 +875,7 @@ class Generator:
 					continue
 				if int(t[:4] if "-" in t else t[6:10]) <= REF_DATE.year:
 					s = t
+					self.cor._note("date_digit")
 					break
 		row[7] = s
 
@@ -882,18 +906,18 @@ class Generator:
 		return e
 
 	def vk(self, p):
-		k = self.rng.randint(0, 2)
+		k = ri(self.rng, 0, 2)
 		return (p.vk, "vk.com/" + p.vk, "https://vk.com/" + p.vk)[k]
 
 	def tg(self, p):
-		k = self.rng.randint(0, 2)
+		k = ri(self.rng, 0, 2)
 		return ("@" + p.telegram, p.telegram, "t.me/" + p.telegram)[k]
 
 	def city_name(self, city):
 		rng = self.rng
 		v = D.CITY_VARIANTS.get(city)
 		if v and rng.random() < 0.4:
-			return v[rng.randint(0, len(v) - 1)]
+			return v[ri(rng, 0, len(v) - 1)]
 		return city
 
 	def place(self, row, addr, with_addr, with_city):
@@ -904,7 +928,7 @@ class Generator:
 			row[14] = self.city_name(city)
 		if not with_addr:
 			return
-		k = rng.randint(0, 4)
+		k = ri(rng, 0, 4)
 		flat_s = flat if flat and rng.random() < 0.93 else ""
 		if k == 0:
 			s = "г. %s, %s %s, д. %s%s%s" % (city, typ, st, house, ", корп. " + korpus if korpus else "",
