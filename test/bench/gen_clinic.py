@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test/bench/gen_clinic.py: a deterministic synthetic population of a Russian clinic, with known truth.
 
-    gen_clinic.py --persons N --seed S --out FILE.csv [--truth-col person_id]
+    gen_clinic.py --persons N --seed S --out FILE.csv [--truth-col person_id] [--family-col family]
 
 Writes one CSV row per source record (1-6 records per person, six sources with their own habits
 and errors) with the true person id in a column, so that a matcher's output can be scored
@@ -431,6 +431,7 @@ class Generator:
 		self.rng = random.Random(seed)
 		self.cor = Corruptor(self.rng)
 		self.next_pid = 1
+		self.next_hh = 0
 		self.male = Weighted([n for n, _ in D.MALE_NAMES], [w for _, w in D.MALE_NAMES])
 		self.female = Weighted([n for n, _ in D.FEMALE_NAMES], [w for _, w in D.FEMALE_NAMES])
 		common = [(s, 1.0 / (r + 8) ** 0.8) for r, s in enumerate(D.SURNAMES)]
@@ -566,7 +567,8 @@ class Generator:
 			landline = code + "%0*d" % (10 - len(code), ri(rng, 0, 10 ** (10 - len(code)) - 1))
 			if landline[len(code)] == "0":
 				landline = landline[:len(code)] + "2" + landline[len(code) + 1:]
-		return {"kind": kind, "city": city, "addr": self.address(city), "landline": landline,
+		self.next_hh += 1
+		return {"id": self.next_hh, "kind": kind, "city": city, "addr": self.address(city), "landline": landline,
 				"members": []}
 
 	def children(self, hh, father_given, family_m, mother_birth, n, twins):
@@ -633,6 +635,7 @@ class Generator:
 				twins = n >= 2 and rng.random() < 0.06
 				if twins:
 					st["twins"] = st.get("twins", 0) + 1
+					hh["kind"] = "family_twins"
 				for k in self.children(hh, husband.given, husband.family, wb, n, twins):
 					k.guardian = wife if rng.random() < 0.7 else husband
 		elif kind == "single_parent":
@@ -964,11 +967,15 @@ def surname_male_of(s):
 
 
 # generate: write the CSV; returns the generator (for its statistics).
-def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000):
+# family_col: when given, an extra last column with "<family id>:<kind>" (see doc/generator.md);
+# it is truth too, so a matcher must not see it (accuracy --ignore).
+def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000, family_col=None):
 	gen = Generator(seed)
 	shuffle_rng = random.Random(seed * 7919 + 1)
 	header = list(COLUMNS)
 	header[2] = truth_col
+	if family_col:
+		header.append(family_col)
 	w = csv.writer(out, lineterminator="\n")
 	w.writerow(header)
 	buf = []
@@ -976,7 +983,12 @@ def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000):
 		for p in gen.household_persons():
 			if p.pid > persons:
 				continue
-			buf.extend(gen.records(p))
+			recs = gen.records(p)
+			if family_col:
+				fam = "%d:%s" % (p.household["id"], p.household["kind"])
+				for r in recs:
+					r.append(fam)
+			buf.extend(recs)
 		if len(buf) >= buffer_rows:
 			# shuffle within a window so that neighbouring rows do not tell who belongs together
 			shuffle_rng.shuffle(buf)
@@ -994,16 +1006,18 @@ def main(argv=None):
 	ap.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
 	ap.add_argument("--out", required=True, help="output CSV file ('-' for stdout)")
 	ap.add_argument("--truth-col", default="person_id", help="name of the truth column")
+	ap.add_argument("--family-col", help="add a truth column of this name: the family drawn together, "
+					"as <id>:<kind> (single, couple, family, family_twins, single_parent, namesake, father_son)")
 	ap.add_argument("--quiet", action="store_true", help="no summary on stderr")
 	a = ap.parse_args(argv)
 	if a.persons < 1:
 		ap.error("--persons must be at least 1")
 	t0 = time.time()
 	if a.out == "-":
-		gen = generate(a.persons, a.seed, sys.stdout, a.truth_col)
+		gen = generate(a.persons, a.seed, sys.stdout, a.truth_col, family_col=a.family_col)
 	else:
 		with open(a.out, "w", encoding="utf-8", newline="") as f:
-			gen = generate(a.persons, a.seed, f, a.truth_col)
+			gen = generate(a.persons, a.seed, f, a.truth_col, family_col=a.family_col)
 	dt = time.time() - t0
 	if not a.quiet:
 		st = gen.stats

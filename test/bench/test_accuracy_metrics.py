@@ -115,6 +115,31 @@ class ClusterAndBlockingTest(unittest.TestCase):
 			M.blocking(5, 1, 2, 3)
 
 
+class BreakdownTest(unittest.TestCase):
+	def test_false_merges_by_group(self):
+		# records: 0,1 twins (family 1, persons A, B); 2 person C family 2; 3 person D family 3
+		# prediction: {0,1,2} and {3}: false pairs (0,1) twins, (0,2) and (1,2) unrelated
+		truth = ["A", "B", "C", "D"]
+		pred = [1, 1, 1, 2]
+		fam = ["1:family_twins", "1:family_twins", "2:single", "3:single"]
+		self.assertEqual(M.false_merges_by_group(truth, pred, fam), {"family_twins": 1, "unrelated": 2})
+
+	def test_false_merges_same_person_not_counted(self):
+		# two records of A and one of B (same family) in one cluster: false pairs (0,2), (1,2)
+		r = M.false_merges_by_group(["A", "A", "B"], [5, 5, 5], ["7:couple"] * 3)
+		self.assertEqual(r, {"couple": 2, "unrelated": 0})
+
+	def test_missed_by_source(self):
+		# person A: reception r0, lab r1, call_centre r2; predicted {r0, r1} {r2}
+		# missed: (r0, r2) reception+call_centre... sorted names: call_centre+reception, call_centre+lab
+		r = M.missed_by_source(["A", "A", "A"], [1, 1, 2], ["reception", "lab", "call_centre"])
+		self.assertEqual(r, {"call_centre+reception": 1, "call_centre+lab": 1})
+		# two reception records split: one reception+reception pair missed
+		self.assertEqual(M.missed_by_source(["A", "A"], [1, 2], ["reception", "reception"]),
+						 {"reception+reception": 1})
+		self.assertEqual(M.missed_by_source(["A", "A"], [1, 1], ["x", "y"]), {})
+
+
 class StagingTest(unittest.TestCase):
 	def test_febrl_style(self):
 		# a space after every comma, an empty value, a duplicate and an empty column name
@@ -133,6 +158,30 @@ class StagingTest(unittest.TestCase):
 		S.stage_csv(io.StringIO("rec_id,a\nrec-12-org,x\nrec-12-dup-0,y\nzz,q\n"), out, ",", None, "rec_id",
 					"rec_id", None, "f", None, truth_regex=r"rec-(\d+)")
 		self.assertEqual([r.split(",")[3] for r in out.getvalue().splitlines()], ["12", "12", "__cdp_row_3"])
+
+	def test_ignore(self):
+		out = io.StringIO()
+		info = S.stage_csv(io.StringIO("id,t,fam,a\n1,p,9:x,v\n"), out, ",", None, "id", "t", None, "s", None,
+						   ignore=["fam"])
+		self.assertEqual(info["attr_columns"], ["a"])
+		self.assertEqual(out.getvalue(), "1,s,1,p,v\n")
+		with self.assertRaises(S.StagingError):
+			S.stage_csv(io.StringIO("id,t\n1,p\n"), io.StringIO(), ",", None, "id", "t", None, "s", None,
+						ignore=["nope"])
+
+	def test_family_column(self):
+		import csv
+		out = io.StringIO()
+		G.generate(400, 11, out, family_col="family")
+		rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+		fam = {}
+		for r in rows:
+			fam.setdefault(r["person_id"], set()).add(r["family"])
+		self.assertTrue(all(len(v) == 1 for v in fam.values()))	# one family per person
+		kinds = {v.pop().split(":")[1] for v in fam.values()}
+		self.assertLessEqual(kinds, {"single", "couple", "family", "family_twins", "single_parent", "namesake",
+									 "father_son"})
+		self.assertIn("family", kinds)
 
 	def test_missing_column(self):
 		with self.assertRaises(S.StagingError):

@@ -107,3 +107,57 @@ def blocking(n, true_pairs, candidates, true_candidates):
 	return {"candidate_pairs": candidates, "true_candidate_pairs": true_candidates,
 			"pairs_completeness": pc, "reduction_ratio": rr, "pairs_quality": pq,
 			"f1": f1(pc, rr), "all_pairs": total}
+
+
+# false_merges_by_group: the false-merge pairs (same predicted cluster, different truth) split by
+# whether the two records share a group label (e.g. the generator's family "12:family_twins"):
+# returns {group kind: pairs, ..., "unrelated": pairs}; the kind is the group label after its last
+# ':' (the whole label when it has none). Groups must not cut across true clusters.
+def false_merges_by_group(truth, pred, group):
+	if not (len(truth) == len(pred) == len(group)):
+		raise ValueError("truth, prediction and groups differ in length")
+	pg, pgt, psize, cell = {}, {}, {}, {}
+	for t, p, g in zip(truth, pred, group):
+		pg[(p, g)] = pg.get((p, g), 0) + 1
+		pgt[(p, g, t)] = pgt.get((p, g, t), 0) + 1
+		psize[p] = psize.get(p, 0) + 1
+		cell[(t, p)] = cell.get((t, p), 0) + 1
+	out = {}
+	for (p, g), c in pg.items():
+		kind = g.rsplit(":", 1)[-1] if isinstance(g, str) else str(g)
+		out[kind] = out.get(kind, 0) + pairs(c)
+	for (p, g, t), c in pgt.items():
+		kind = g.rsplit(":", 1)[-1] if isinstance(g, str) else str(g)
+		out[kind] -= pairs(c)
+	total_false = sum(pairs(c) for c in psize.values()) - sum(pairs(c) for c in cell.values())
+	out = {k: v for k, v in out.items() if v}
+	out["unrelated"] = total_false - sum(out.values())
+	return out
+
+
+# missed_by_source: the missed pairs (same truth, different predicted cluster) by the sources of
+# their two records, as {"a+b": pairs} with a <= b.
+def missed_by_source(truth, pred, source):
+	if not (len(truth) == len(pred) == len(source)):
+		raise ValueError("truth, prediction and sources differ in length")
+	ts, tps = {}, {}
+	for t, p, s in zip(truth, pred, source):
+		ts.setdefault(t, {})
+		ts[t][s] = ts[t].get(s, 0) + 1
+		tps.setdefault((t, p), {})
+		tps[(t, p)][s] = tps[(t, p)].get(s, 0) + 1
+
+	def source_pairs(counts, acc, sign):
+		names = sorted(counts)
+		for i, a in enumerate(names):
+			for b in names[i:]:
+				n = pairs(counts[a]) if a == b else counts[a] * counts[b]
+				if n:
+					k = a + "+" + b
+					acc[k] = acc.get(k, 0) + sign * n
+	out = {}
+	for counts in ts.values():
+		source_pairs(counts, out, 1)
+	for counts in tps.values():
+		source_pairs(counts, out, -1)
+	return {k: v for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v}

@@ -42,10 +42,12 @@ def clean_names(header):
 # sep: delimiter; skip_initial_space: True/False, or None to detect (every header name after the
 # first starts with a space); id_col/truth_col/source_col: input column names (id_col None: the
 # row number is the key; source_col None: every row belongs to source_name); limit: rows to read.
+# ignore: more columns to leave out of the attributes. group_col: a column of group labels (e.g. the
+# generator's families), written as a fifth leading column and left out of the attributes.
 # truth_regex: when given, the truth label is its first group (or whole match) in the truth value,
 # e.g. 'rec-(\d+)' for FEBRL's rec-12-org / rec-12-dup-0.
 def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, source_col, source_name, limit,
-			  truth_regex=None):
+			  truth_regex=None, ignore=(), group_col=None):
 	truth_re = re.compile(truth_regex) if truth_regex else None
 	first = infile.readline()
 	if not first:
@@ -73,6 +75,10 @@ def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, sourc
 	truth_i = col(truth_col, "truth")
 	src_i = col(source_col, "source")
 	skip = {i for i in (id_i, truth_i, src_i) if i is not None}
+	skip.update(col(c, "ignored") for c in ignore)
+	group_i = col(group_col, "group")
+	if group_i is not None:
+		skip.add(group_i)
 	attr_i = [i for i in range(len(names)) if i not in skip]
 	reader = csv.reader(infile, delimiter=sep, skipinitialspace=skip_initial_space)
 	w = csv.writer(outfile, lineterminator="\n")
@@ -106,8 +112,11 @@ def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, sourc
 			truth = (m.group(1) if m.groups() else m.group(0)) if m else ""
 		if not truth:
 			truth = "__cdp_row_%d" % rows	# no truth: a person of its own
-		w.writerow([rows, src, key, truth] + [rec[i] for i in attr_i])
+		lead = [rows, src, key, truth]
+		if group_i is not None:
+			lead.append(rec[group_i].strip() or "__cdp_row_%d" % rows)
+		w.writerow(lead + [rec[i] for i in attr_i])
 	if rows == 0:
 		raise StagingError("the input file has a header but no rows")
-	return {"rows": rows, "columns": names, "attr_columns": [names[i] for i in attr_i],
+	return {"rows": rows, "group": group_i is not None, "columns": names, "attr_columns": [names[i] for i in attr_i],
 			"skip_initial_space": skip_initial_space, "ragged_rows": ragged, "sources": sources}
