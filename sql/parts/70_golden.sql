@@ -56,17 +56,18 @@ COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
  * default (version 0).
  */
 CREATE FUNCTION @extschema@.survivorship_rules_as_of(at timestamptz DEFAULT 'infinity',
-	OUT version int, OUT rules jsonb)
+	upto bigint DEFAULT 9223372036854775807, OUT version int, OUT rules jsonb)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
 	SELECT coalesce(s.version, 0), coalesce(s.rules, @extschema@.golden_default_rules())
 	  FROM (SELECT 1) one
 	  LEFT JOIN LATERAL (SELECT r.version, r.rules FROM @extschema@.survivorship_rules r
 	                      WHERE r.at OPERATOR(pg_catalog.<=) survivorship_rules_as_of.at
+	                        AND r.event_id OPERATOR(pg_catalog.<=) survivorship_rules_as_of.upto
 	                      ORDER BY r.version DESC LIMIT 1) s ON true
 	$$;
-COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz) IS
-	'the survivorship rules in force at a time (default: now) and their version (0 = built-in default)';
+COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz, bigint) IS
+	'the survivorship rules in force at a time and log position (default: now) and their version (0 = built-in default)';
 
 /*
  * Validates a rules document and returns it completed with the default for every attribute it
@@ -546,10 +547,10 @@ COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
  * archive/restore event by then, and the last visit from the clinical events logged by then.
  * members holds (golden_id, record_id) pairs as of that time.
  */
-CREATE FUNCTION @extschema@.golden_replay(at timestamptz, members jsonb) RETURNS SETOF @extschema@.patient
+CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at)),
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at, upto)),
 	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
 	        FROM pg_catalog.jsonb_array_elements(members) x),
 	ver AS (
@@ -557,7 +558,7 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, members jsonb) RETURNS
 		  FROM @extschema@.event e
 		 WHERE e.subject IN (SELECT m.record_id FROM m)
 		   AND e.kind IN ('record.created', 'record.updated')
-		   AND e.at <= golden_replay.at
+		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		 ORDER BY e.subject, e.event_id DESC),
 	docs AS (
 		SELECT m.golden_id,
@@ -573,7 +574,7 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, members jsonb) RETURNS
 		 WHERE e.kind IN ('clinical.created', 'clinical.updated')
 		   AND e.subject IN (SELECT c.event_id FROM @extschema@.clinical_event c
 		                      WHERE c.record_id IN (SELECT m.record_id FROM m))
-		   AND e.at <= golden_replay.at
+		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		 ORDER BY e.subject, e.event_id DESC),
 	last_visit AS (
 		SELECT m.golden_id, pg_catalog.max((v.c ->> 'at')::timestamptz) AS at
@@ -586,7 +587,7 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, members jsonb) RETURNS
 		  FROM @extschema@.event e
 		 WHERE e.kind IN ('patient.archived', 'patient.restored')
 		   AND e.subject IN (SELECT d.golden_id FROM docs d)
-		   AND e.at <= golden_replay.at
+		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		 ORDER BY e.subject, e.event_id DESC)
 	SELECT (@extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
 	           st.status, st.at, lv.at, rl.version)).*
@@ -594,8 +595,8 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, members jsonb) RETURNS
 	  LEFT JOIN status st ON st.golden_id = d.golden_id
 	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
 	$$;
-COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, jsonb) IS
-	'profiles replayed from the log as of a time for the given (golden_id, record_id) memberships (internal)';
+COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
+	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
 
 /*
  * Replays the whole log into the projections: membership history, the members' golden ids in
@@ -629,7 +630,7 @@ BEGIN
 	 WHERE r.record_id = c.record_id AND c.golden_id IS DISTINCT FROM r.golden_id;
 	DELETE FROM @extschema@.patient;
 	INSERT INTO @extschema@.patient
-	SELECT * FROM @extschema@.golden_replay('infinity',
+	SELECT * FROM @extschema@.golden_replay('infinity', 9223372036854775807,
 		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
 		   FROM @extschema@.patient_member m WHERE m.to_event IS NULL));
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -643,36 +644,49 @@ REVOKE ALL ON FUNCTION @extschema@.rebuild_patients() FROM PUBLIC;
 /*
  * The golden id a given id stood for at a time: redirects logged by then are followed.
  */
-CREATE FUNCTION @extschema@.golden_resolve_as_of(id bigint, at timestamptz) RETURNS bigint
+CREATE FUNCTION @extschema@.golden_resolve_as_of(id bigint, at timestamptz, upto bigint) RETURNS bigint
 	LANGUAGE sql STABLE STRICT PARALLEL SAFE
 	AS $$
 	WITH RECURSIVE chain(id, depth) AS (
 		SELECT id, 0
 		UNION ALL
 		SELECT d.new_id, c.depth + 1 FROM chain c JOIN @extschema@.patient_redirect d ON d.old_id = c.id
-		 WHERE d.at <= golden_resolve_as_of.at AND c.depth < 1000)
+		 WHERE d.at <= golden_resolve_as_of.at AND d.event_id <= golden_resolve_as_of.upto AND c.depth < 1000)
 	SELECT c.id FROM chain c ORDER BY c.depth DESC LIMIT 1
 	$$;
-COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz) IS
-	'the golden id an id stood for at a time, following only the redirects made by then';
+COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint) IS
+	'the golden id an id stood for at a time and log position, following only the redirects made by then';
 
 /*
  * The profile of a golden id as it was at a time: the id is followed through the redirects made
  * by then, its members are those of the membership history at that time, each at its version
  * logged by then.  No row when the person did not exist then.
  */
-CREATE FUNCTION @extschema@.patient_as_of(golden_id bigint, at timestamptz) RETURNS SETOF @extschema@.patient
+CREATE FUNCTION @extschema@.golden_as_of(id bigint, at timestamptz, upto bigint) RETURNS SETOF @extschema@.patient
 	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
 	AS $$
-	SELECT * FROM @extschema@.golden_replay(at,
+	WITH g AS (SELECT @extschema@.golden_resolve_as_of(id, at, upto) AS id)
+	SELECT * FROM @extschema@.golden_replay(at, upto,
 		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
 		   FROM @extschema@.patient_member m
-		  WHERE m.golden_id = @extschema@.golden_resolve_as_of(patient_as_of.golden_id, patient_as_of.at)
-		    AND m.from_at <= patient_as_of.at
-		    AND (m.to_at IS NULL OR m.to_at > patient_as_of.at)))
+		  WHERE m.golden_id = (SELECT g.id FROM g)
+		    AND m.from_at <= golden_as_of.at AND m.from_event <= golden_as_of.upto
+		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)))
 	$$;
+COMMENT ON FUNCTION @extschema@.golden_as_of(bigint, timestamptz, bigint) IS
+	'the golden profile of a person as of a time and a log position (internal)';
+
+CREATE FUNCTION @extschema@.patient_as_of(golden_id bigint, at timestamptz) RETURNS SETOF @extschema@.patient
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807) $$;
 COMMENT ON FUNCTION @extschema@.patient_as_of(bigint, timestamptz) IS
-	'the golden profile of a person as it was at a time, replayed from the log';
+	'the golden profile of a person as it was at a time (events logged at or before it), replayed from the log';
+
+CREATE FUNCTION @extschema@.patient_as_of_event(golden_id bigint, event_id bigint) RETURNS SETOF @extschema@.patient
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id) $$;
+COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
+	'the golden profile of a person as it was right after a given event of the log, replayed from the log';
 
 /*
  * Every golden id that is or was merged into the given one (itself included).
@@ -1255,8 +1269,9 @@ BEGIN
 		RAISE EXCEPTION 'a comment is required to % patients', verb
 			USING ERRCODE = '22023', HINT = 'Say why, for example ''not seen for 3 years''.';
 	END IF;
-	CREATE TEMP TABLE IF NOT EXISTS golden_status_plan (asked bigint, golden_id bigint, action text, reason text)
-		ON COMMIT DROP;
+	IF pg_catalog.to_regclass('pg_temp.golden_status_plan') IS NULL THEN
+		CREATE TEMP TABLE golden_status_plan (asked bigint, golden_id bigint, action text, reason text) ON COMMIT DROP;
+	END IF;
 	TRUNCATE golden_status_plan;
 	INSERT INTO golden_status_plan
 	SELECT i, @extschema@.resolve_patient(i), NULL, NULL FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) d;
@@ -1283,7 +1298,8 @@ BEGIN
 		END IF;
 		FOR plan IN SELECT DISTINCT x.golden_id FROM golden_status_plan x WHERE x.golden_id IS NOT NULL
 		             ORDER BY x.golden_id LOOP
-			ev := @extschema@.append_event('patient.' || target, plan.golden_id, plan.golden_id,
+			ev := @extschema@.append_event(CASE target WHEN 'archived' THEN 'patient.archived' ELSE 'patient.restored' END,
+				plan.golden_id, plan.golden_id,
 				pg_catalog.jsonb_build_object('comment', comment));
 			UPDATE @extschema@.patient p SET status = target, status_at = e.at
 			  FROM @extschema@.event e WHERE e.event_id = ev AND p.golden_id = plan.golden_id;
