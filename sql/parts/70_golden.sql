@@ -9,15 +9,6 @@
  * from the record payloads in the log.  See doc/golden.md.
  */
 
-/* ------------------------------------------------------------------ indexes on the log */
-
-/*
- * The golden layer reads the log by subject (a record's versions) and by golden id (a patient's
- * history).  The log belongs to ingest; these two indexes are the golden layer's read paths.
- */
-CREATE INDEX IF NOT EXISTS event_golden_subject_idx ON @extschema@.event (subject, event_id);
-CREATE INDEX IF NOT EXISTS event_golden_golden_idx ON @extschema@.event (golden_id, event_id);
-
 /* ------------------------------------------------------------------ survivorship rules */
 
 CREATE TABLE @extschema@.survivorship_rules (
@@ -236,6 +227,7 @@ ALTER TABLE @extschema@.clinical_event ENABLE ROW LEVEL SECURITY;
 /*
  * One source record reduced to what the fold reads, from a row of cdp.record (to_jsonb) or from
  * the "record" object of a record.created/record.updated payload, and the source's trust.
+ * Identifiers go through their types, so both paths give the types' canonical text.
  */
 CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -253,16 +245,18 @@ CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS json
 		'patronymic', rec -> 'patronymic',
 		'sex', rec -> 'sex',
 		'birth_date', rec -> 'birth_date',
-		'snils', rec -> 'snils',
-		'oms', rec -> 'oms',
+		'snils', pg_catalog.to_jsonb((rec ->> 'snils')::@extschema@.snils),
+		'oms', pg_catalog.to_jsonb((rec ->> 'oms')::@extschema@.oms),
 		'address', rec -> 'address',
 		'city', rec -> 'city',
-		'phones', rec -> 'phones',
-		'emails', rec -> 'emails',
+		'phones', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'phones') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
+		              SELECT x::@extschema@.phone FROM pg_catalog.jsonb_array_elements_text(rec -> 'phones') x)) END,
+		'emails', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'emails') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
+		              SELECT x::@extschema@.email FROM pg_catalog.jsonb_array_elements_text(rec -> 'emails') x)) END,
 		'handles', rec -> 'handles')
 	$$;
 COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
-	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads';
+	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form';
 
 /* A timestamp as an ISO 8601 UTC string, independent of the session TimeZone. */
 CREATE FUNCTION @extschema@.golden_utc(ts timestamptz) RETURNS text
@@ -467,18 +461,18 @@ COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
  * Locks the patient rows in id order first, so concurrent refreshes and merges serialise and the
  * fold then reads committed records.  Called by ingest after every record change.
  */
-CREATE FUNCTION @extschema@.refresh_patients(ids bigint[]) RETURNS int
+CREATE FUNCTION @extschema@.refresh_patients(golden_ids bigint[]) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	AS $$
 DECLARE
 	todo	bigint[];
 	n		int;
 BEGIN
-	IF ids IS NULL THEN
+	IF golden_ids IS NULL THEN
 		RETURN 0;
 	END IF;
 	SELECT pg_catalog.array_agg(DISTINCT coalesce(@extschema@.resolve_patient(i), i) ORDER BY coalesce(@extschema@.resolve_patient(i), i))
-	  INTO todo FROM pg_catalog.unnest(ids) i WHERE i IS NOT NULL;
+	  INTO todo FROM pg_catalog.unnest(golden_ids) i WHERE i IS NOT NULL;
 	IF todo IS NULL THEN
 		RETURN 0;
 	END IF;
@@ -554,7 +548,8 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members j
 	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
 	        FROM pg_catalog.jsonb_array_elements(members) x),
 	ver AS (
-		SELECT DISTINCT ON (e.subject) e.subject AS record_id, e.payload -> 'record' AS rec
+		SELECT DISTINCT ON (e.subject) e.subject AS record_id, e.payload -> 'record' AS rec,
+		       e.payload ->> 'source' AS source
 		  FROM @extschema@.event e
 		 WHERE e.subject IN (SELECT m.record_id FROM m)
 		   AND e.kind IN ('record.created', 'record.updated')
@@ -563,9 +558,10 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members j
 	docs AS (
 		SELECT m.golden_id,
 		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(
-		           ver.rec || pg_catalog.jsonb_build_object('record_id', m.record_id), s.trust) ORDER BY m.record_id) AS docs
+		           ver.rec || pg_catalog.jsonb_build_object('record_id', m.record_id, 'source_id', s.source_id),
+		           s.trust) ORDER BY m.record_id) AS docs
 		  FROM m JOIN ver ON ver.record_id = m.record_id
-		  LEFT JOIN @extschema@.source s ON s.source_id = (ver.rec ->> 'source_id')::int
+		  LEFT JOIN @extschema@.source s ON s.name = ver.source
 		 GROUP BY m.golden_id),
 	visits AS (
 		SELECT DISTINCT ON (e.subject) (e.payload -> 'clinical' ->> 'record_id')::bigint AS record_id,

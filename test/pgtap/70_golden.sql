@@ -2,7 +2,7 @@
 -- redirects, rebuild equality, time travel around a merge and an unmerge, unmerge, clinical
 -- events, archive, and the errors that must leave everything unchanged.
 BEGIN;
-SELECT plan(78);
+SELECT plan(81);
 
 -- ---------------------------------------------------------------- the fold, one rule at a time
 -- doc(record_id, source_id, trust, validated, updated_at, family_name)
@@ -58,7 +58,7 @@ SELECT is((SELECT count(*) FROM cdp.event WHERE kind = 'survivorship.configured'
           'refused rules append nothing');
 
 -- ---------------------------------------------------------------- persons from records
-INSERT INTO cdp.source (name, trust) VALUES ('his', 90), ('site', 30);
+SELECT cdp.register_source('his', 'internal', 90), cdp.register_source('site', 'partner', 30);
 CREATE TEMP TABLE r AS SELECT
   cdp.upsert_record('his', 'h1', '{"family_name": "Иванов", "given_name": "Иван", "birth_date": "1980-01-02", "sex": "M", "phones": ["+79161234567"]}') AS h1,
   cdp.upsert_record('site', 's1', '{"family_name": "Иванофф", "given_name": "Ваня", "birth_date": "1980-01-02", "phones": ["+79161234567", "+79990000000"], "emails": ["ivan@example.com"]}') AS s1,
@@ -104,8 +104,8 @@ SELECT is((SELECT lost FROM cdp.patient_lineage((SELECT h1 FROM g)) WHERE attrib
 
 -- configuring rules is an event and re-folds
 SELECT is(cdp.configure_survivorship('{"given_name": ["frequent", "recent"], "family_name": ["complete"]}'), 1, 'first configured version is 1');
-SELECT is((SELECT given_name || '/' || family_name FROM cdp.patient WHERE golden_id = (SELECT h1 FROM g)), 'Иван/Иванофф',
-          'profiles follow the new rules at once');
+SELECT is((SELECT given_name || '/' || family_name FROM cdp.patient WHERE golden_id = (SELECT h1 FROM g)), 'Ваня/Иванофф',
+          'profiles follow the new rules at once (a frequency tie goes to the most recent)');
 SELECT is((SELECT rules_version FROM cdp.patient WHERE golden_id = (SELECT h1 FROM g)), 1, 'profiles name the rules version');
 CREATE TEMP TABLE ev2 AS SELECT max(event_id) AS e FROM cdp.event;
 
@@ -178,6 +178,12 @@ SELECT is((SELECT record_count FROM cdp.patient_as_of_event((SELECT h1 FROM g), 
 SELECT is((SELECT p FROM cdp.patient_as_of_event((SELECT h1 FROM g), (SELECT max(event_id) FROM cdp.event)) p),
           (SELECT p FROM cdp.patient p WHERE golden_id = (SELECT h1 FROM g)), 'as of the last event equals the live profile');
 SELECT is_empty($$SELECT * FROM cdp.patient_as_of_event((SELECT g FROM u), (SELECT e FROM ev2))$$, 'the new id did not exist before the unmerge');
+-- and by time (event times are distinct here: clock_timestamp)
+SELECT is((SELECT record_count FROM cdp.patient_as_of((SELECT h1 FROM g), (SELECT at FROM cdp.event WHERE event_id = (SELECT e FROM ev0)))), 1,
+          'patient_as_of before the merge: one record');
+SELECT is((SELECT golden_id || ' ' || record_count FROM cdp.patient_as_of((SELECT greatest(h1, s1) FROM g), (SELECT at FROM cdp.event WHERE event_id = (SELECT e FROM ev1)))),
+          (SELECT least(h1, s1) || ' 2' FROM g), 'patient_as_of of the absorbed id after the merge follows the redirect');
+SELECT is((SELECT record_count FROM cdp.patient_as_of((SELECT h1 FROM g), clock_timestamp())), 1, 'patient_as_of now: after the unmerge');
 SELECT is((SELECT array_agg(kind ORDER BY event_id DESC) FROM (SELECT * FROM cdp.patient_history((SELECT h1 FROM g)) LIMIT 3) x)
              @> ARRAY['patient.unmerged'], true, 'history, newest first, shows the unmerge');
 
