@@ -230,9 +230,10 @@ ALTER TABLE @extschema@.clinical_event ENABLE ROW LEVEL SECURITY;
  * Identifiers go through their types, so both paths give the types' canonical text.
  */
 CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS jsonb
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT pg_catalog.jsonb_build_object(
+BEGIN
+	RETURN (SELECT pg_catalog.jsonb_build_object(
 		'record_id', (rec ->> 'record_id')::bigint,
 		'source_id', (rec ->> 'source_id')::int,
 		'trust', coalesce(trust, 0),
@@ -253,8 +254,9 @@ CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS json
 		              SELECT x::@extschema@.phone FROM pg_catalog.jsonb_array_elements_text(rec -> 'phones') x)) END,
 		'emails', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'emails') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
 		              SELECT x::@extschema@.email FROM pg_catalog.jsonb_array_elements_text(rec -> 'emails') x)) END,
-		'handles', rec -> 'handles')
-	$$;
+		'handles', rec -> 'handles'));
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
 	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form';
 
@@ -267,12 +269,14 @@ COMMENT ON FUNCTION @extschema@.golden_utc(timestamptz) IS
 
 /* The first rule (in order) on which the winner beat the best other value, or the tie-break. */
 CREATE FUNCTION @extschema@.golden_deciding_rule(rules text[], win numeric[], other numeric[]) RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT CASE WHEN other IS NULL THEN 'unanimous'
+BEGIN
+	RETURN (SELECT CASE WHEN other IS NULL THEN 'unanimous'
 	       ELSE coalesce((SELECT rules[i] FROM pg_catalog.generate_subscripts(rules, 1) i
-	                       WHERE win[i] IS DISTINCT FROM other[i] ORDER BY i LIMIT 1), 'oldest_record') END
-	$$;
+	                       WHERE win[i] IS DISTINCT FROM other[i] ORDER BY i LIMIT 1), 'oldest_record') END);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[]) IS
 	'the survivorship rule that decided between the winning value and the best other value';
 
@@ -284,9 +288,10 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
  * with its source records, first/last seen and validity.  Returns the profile and its lineage.
  */
 CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb) RETURNS jsonb
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
-WITH r AS (
+BEGIN
+	RETURN (WITH r AS (
 	SELECT e AS doc, (e ->> 'record_id')::bigint AS record_id, (e ->> 'source_id')::int AS source_id,
 	       (e ->> 'trust')::numeric AS trust, (e ->> 'validated')::boolean AS validated,
 	       (e ->> 'created_at')::timestamptz AS created_at, (e ->> 'updated_at')::timestamptz AS updated_at
@@ -363,7 +368,8 @@ SELECT pg_catalog.jsonb_build_object(
 	'record_count', (SELECT pg_catalog.count(*) FROM r),
 	'registered_on', (SELECT (pg_catalog.min(r.created_at) AT TIME ZONE 'UTC')::date FROM r),
 	'validated', coalesce((SELECT pg_catalog.bool_or(r.validated) FROM r), false),
-	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r))
+	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r)));
+END
 $$;
 COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb) IS
 	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and lineage';
@@ -371,9 +377,10 @@ COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb) IS
 /* Builds the projection row of one person from its fold and its log-derived status and visits. */
 CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
 	last_visit timestamptz, rules_version int) RETURNS @extschema@.patient
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT ROW(golden_id, coalesce(status, 'active'), status_at,
+BEGIN
+	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
 	       (fold ->> 'registered_on')::date, (fold ->> 'validated')::boolean,
 	       fold -> 'attributes' ->> 'family_name', fold -> 'attributes' ->> 'given_name',
 	       fold -> 'attributes' ->> 'patronymic', fold -> 'attributes' ->> 'sex',
@@ -382,8 +389,9 @@ CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text
 	       (fold -> 'attributes' ->> 'snils')::@extschema@.snils, (fold -> 'attributes' ->> 'oms')::@extschema@.oms,
 	       fold -> 'attributes' ->> 'address', fold -> 'attributes' ->> 'city',
 	       last_visit, (fold ->> 'record_count')::int, (fold ->> 'updated_at')::timestamptz,
-	       rules_version)::@extschema@.patient
-	$$;
+	       rules_version)::@extschema@.patient;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
 	'the cdp.patient row of one person from its survivorship fold, status and last visit';
 
@@ -394,8 +402,10 @@ COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, tim
  * cdp.clinical_event, the stored status).  Ids without records yield nothing.
  */
 CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	AS $$
+BEGIN
+	RETURN QUERY
 	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
 	recs AS (
 		SELECT r.golden_id,
@@ -403,15 +413,17 @@ CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschem
 		  FROM @extschema@.record r LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
 		 WHERE r.golden_id = ANY (ids)
 		 GROUP BY r.golden_id)
-	SELECT (@extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules),
+	SELECT row.*
+	  FROM recs CROSS JOIN rl
+	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules),
 	           p.status, p.status_at,
 	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
 	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
 	               AND c.visit_status IN ('came', 'in_appointment', 'done')),
-	           rl.version)).*
-	  FROM recs CROSS JOIN rl
-	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
-	$$;
+	           rl.version) row;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_compute(bigint[]) IS
 	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
 
@@ -420,17 +432,23 @@ COMMENT ON FUNCTION @extschema@.golden_compute(bigint[]) IS
  * unknown.  Chains (a merged into b, b into c) are followed up to 1000 steps.
  */
 CREATE FUNCTION @extschema@.resolve_patient(id bigint) RETURNS bigint
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
-	WITH RECURSIVE chain(id, depth) AS (
-		SELECT id, 0
-		UNION ALL
-		SELECT d.new_id, c.depth + 1 FROM chain c JOIN @extschema@.patient_redirect d ON d.old_id = c.id
-		 WHERE c.depth < 1000)
-	SELECT c.id FROM chain c
-	 WHERE EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = c.id)
-	 ORDER BY c.depth DESC LIMIT 1
-	$$;
+DECLARE
+	cur		bigint := id;
+	nxt		bigint;
+BEGIN
+	FOR depth IN 1..1000 LOOP
+		SELECT d.new_id INTO nxt FROM @extschema@.patient_redirect d WHERE d.old_id = cur;
+		EXIT WHEN NOT FOUND;
+		cur := nxt;
+	END LOOP;
+	IF EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = cur) THEN
+		RETURN cur;
+	END IF;
+	RETURN NULL;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.resolve_patient(bigint) IS
 	'the golden id a (possibly merged-away) golden id now belongs to, following redirect chains; NULL if unknown';
 
@@ -439,8 +457,9 @@ COMMENT ON FUNCTION @extschema@.resolve_patient(bigint) IS
  * record ingest just created), starting at its record.created event.
  */
 CREATE FUNCTION @extschema@.golden_open_members(ids bigint[]) RETURNS void
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	AS $$
+BEGIN
 	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
 	SELECT r.record_id, r.golden_id, e.event_id, e.at
 	  FROM @extschema@.record r
@@ -450,8 +469,9 @@ CREATE FUNCTION @extschema@.golden_open_members(ids bigint[]) RETURNS void
 	 WHERE r.golden_id = ANY (ids)
 	   AND NOT EXISTS (SELECT 1 FROM @extschema@.patient_member m
 	                    WHERE m.record_id = r.record_id AND m.to_event IS NULL)
-	ON CONFLICT DO NOTHING
-	$$;
+	ON CONFLICT DO NOTHING;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
 	'starts the membership history of records new to the given golden ids (internal)';
 
@@ -471,8 +491,9 @@ BEGIN
 	IF golden_ids IS NULL THEN
 		RETURN 0;
 	END IF;
-	SELECT pg_catalog.array_agg(DISTINCT coalesce(@extschema@.resolve_patient(i), i) ORDER BY coalesce(@extschema@.resolve_patient(i), i))
-	  INTO todo FROM pg_catalog.unnest(golden_ids) i WHERE i IS NOT NULL;
+	SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO todo
+	  FROM (SELECT coalesce(@extschema@.resolve_patient(i), i) AS g
+	          FROM pg_catalog.unnest(golden_ids) i WHERE i IS NOT NULL) x;
 	IF todo IS NULL THEN
 		RETURN 0;
 	END IF;
@@ -585,11 +606,12 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members j
 		   AND e.subject IN (SELECT d.golden_id FROM docs d)
 		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		 ORDER BY e.subject, e.event_id DESC)
-	SELECT (@extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
-	           st.status, st.at, lv.at, rl.version)).*
+	SELECT row.*
 	  FROM docs d CROSS JOIN rl
 	  LEFT JOIN status st ON st.golden_id = d.golden_id
 	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
+	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
+	           st.status, st.at, lv.at, rl.version) row
 	$$;
 COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
 	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
@@ -641,15 +663,21 @@ REVOKE ALL ON FUNCTION @extschema@.rebuild_patients() FROM PUBLIC;
  * The golden id a given id stood for at a time: redirects logged by then are followed.
  */
 CREATE FUNCTION @extschema@.golden_resolve_as_of(id bigint, at timestamptz, upto bigint) RETURNS bigint
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
-	WITH RECURSIVE chain(id, depth) AS (
-		SELECT id, 0
-		UNION ALL
-		SELECT d.new_id, c.depth + 1 FROM chain c JOIN @extschema@.patient_redirect d ON d.old_id = c.id
-		 WHERE d.at <= golden_resolve_as_of.at AND d.event_id <= golden_resolve_as_of.upto AND c.depth < 1000)
-	SELECT c.id FROM chain c ORDER BY c.depth DESC LIMIT 1
-	$$;
+DECLARE
+	cur		bigint := id;
+	nxt		bigint;
+BEGIN
+	FOR depth IN 1..1000 LOOP
+		SELECT d.new_id INTO nxt FROM @extschema@.patient_redirect d
+		 WHERE d.old_id = cur AND d.at <= golden_resolve_as_of.at AND d.event_id <= golden_resolve_as_of.upto;
+		EXIT WHEN NOT FOUND;
+		cur := nxt;
+	END LOOP;
+	RETURN cur;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint) IS
 	'the golden id an id stood for at a time and log position, following only the redirects made by then';
 
