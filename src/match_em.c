@@ -45,11 +45,14 @@ Float8Array(ArrayType *a, int want, const char *what)
 /*
  * cdp__match_em
  *		_match_em(levels int2[] (npat x ncomp), counts float8[], nlev int[],
- *		u float8[], m float8[], lambda float8, iterations int, fixed bool[])
+ *		u float8[], m float8[], lambda float8, iterations int, fixed bool[],
+ *		update_m bool)
  *		RETURNS float8[]: the trained m (ncomp x 9, flat) followed by lambda.
- *		Level -1 (a value missing) carries no evidence and is skipped.  m of
- *		a comparison with fixed[c] is not re-estimated (it is the one the
- *		pairs were blocked on, so every pair agrees on it).
+ *		Level -1 (a value missing) carries no evidence and is skipped.  A
+ *		comparison with fixed[c] is left out of the likelihood and its m is
+ *		not re-estimated: the pairs were blocked on it, so within them it
+ *		says nothing about matching (as Splink does per blocking rule).
+ *		With update_m false only lambda is estimated.
  */
 Datum
 cdp__match_em(PG_FUNCTION_ARGS)
@@ -66,6 +69,7 @@ cdp__match_em(PG_FUNCTION_ARGS)
 			   *m0;
 	int32	   *nlev;
 	bool	   *fixed;
+	bool		update_m = PG_GETARG_BOOL(8);
 	double		lambda = PG_GETARG_FLOAT8(5);
 	double	   *m,
 			   *num,
@@ -128,7 +132,7 @@ cdp__match_em(PG_FUNCTION_ARGS)
 
 			for (c = 0; c < ncomp; c++)
 			{
-				if (g[c] < 0)
+				if (g[c] < 0 || fixed[c])
 					continue;
 				lm += log(Max(m[c * EM_STRIDE + g[c]], EM_FLOOR));
 				lu += log(Max(u[c * EM_STRIDE + g[c]], EM_FLOOR));
@@ -147,7 +151,7 @@ cdp__match_em(PG_FUNCTION_ARGS)
 		/* M step */
 		for (c = 0; c < ncomp; c++)
 		{
-			if (fixed[c] || den[c] <= 0.0)
+			if (!update_m || fixed[c] || den[c] <= 0.0)
 				continue;
 			for (l = 0; l <= nlev[c]; l++)
 				m[c * EM_STRIDE + l] = Max(num[c * EM_STRIDE + l] / den[c], EM_FLOOR);

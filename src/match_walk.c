@@ -8,7 +8,8 @@
  *
  *		  score     pairs whose probability >= min_prob (or forced by a rule)
  *		  count     per rule: candidate pairs and pairs new to that rule
- *		  patterns  per rule: how many pairs reached each level vector (EM)
+ *		  patterns  per rule: how many pairs reached each level vector (EM),
+ *		            all pairs of the rule (n) and those new to it (n_new)
  *		  sample    level vectors of random pairs (u estimation)
  *		  cross     every pair of the loaded records, no blocking (explain)
  *
@@ -63,7 +64,8 @@ typedef struct PatternKey
 typedef struct PatternEntry
 {
 	PatternKey	key;
-	int64		n;
+	int64		n;				/* pairs of the rule */
+	int64		nnew;			/* of which no earlier rule yields */
 } PatternEntry;
 
 typedef struct TfEntry
@@ -448,7 +450,7 @@ EmitRow(Walk *w, const MatchRec *a, const MatchRec *b, int rule, double weight,
  *		Adds one pair with level vector lev found by rule to the counts.
  */
 static void
-CountPattern(Walk *w, int rule, const int8 *lev)
+CountPattern(Walk *w, int rule, const int8 *lev, bool isnew)
 {
 	PatternKey	key;
 	PatternEntry *e;
@@ -459,8 +461,10 @@ CountPattern(Walk *w, int rule, const int8 *lev)
 	memcpy(key.lev, lev, w->prog.ncomp);
 	e = (PatternEntry *) hash_search(w->patterns, &key, HASH_ENTER, &found);
 	if (!found)
-		e->n = 0;
+		e->n = e->nnew = 0;
 	e->n++;
+	if (isnew)
+		e->nnew++;
 }
 
 /*
@@ -468,7 +472,7 @@ CountPattern(Walk *w, int rule, const int8 *lev)
  *		Scores (or counts) one candidate pair found by rule.
  */
 static void
-ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule)
+ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 {
 	int8		lev[MATCH_MAX_COMP];
 	int32		flags;
@@ -476,7 +480,7 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule)
 
 	weight = MatchScorePair(&w->prog, a, b, lev, &flags);
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
-		CountPattern(w, rule, lev);
+		CountPattern(w, rule, lev, isnew);
 	else if (MatchProbability(weight) >= w->min_prob || (flags & MATCH_PAIR_FORCED))
 		EmitRow(w, a, b, rule, weight, flags, lev, 1, 0, true);
 }
@@ -573,10 +577,15 @@ WalkRule(Walk *w, int rule)
 							continue;
 						w->npairs[rule]++;
 						if (AgreesEarlier(a, b, rule))
+						{
+							/* EM of a rule sees all its pairs (Splink) */
+							if (w->mode == WALK_PATTERNS)
+								ProcessPair(w, a, b, rule, false);
 							continue;
+						}
 						w->nnew[rule]++;
 						if (w->mode != WALK_COUNT)
-							ProcessPair(w, a, b, rule);
+							ProcessPair(w, a, b, rule, true);
 					}
 					CHECK_FOR_INTERRUPTS();
 				}
@@ -669,7 +678,7 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 
 			if (i == j)
 				continue;
-			ProcessPair(w, &w->recs[i], &w->recs[j], -1);
+			ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
 			if ((s & 0xffff) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
@@ -683,7 +692,7 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 		for (i = 0; i < w->nrec; i++)
 			for (j = i + 1; j < w->nrec; j++)
 				if (w->recs[i].focus || w->recs[j].focus)
-					ProcessPair(w, &w->recs[i], &w->recs[j], -1);
+					ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
 	}
 	else
 	{
@@ -699,7 +708,7 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 
 		hash_seq_init(&st, w->patterns);
 		while ((e = hash_seq_search(&st)) != NULL)
-			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev, e->n, 0, false);
+			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev, e->n, e->nnew, false);
 	}
 	else if (w->mode == WALK_COUNT)
 	{

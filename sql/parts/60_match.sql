@@ -112,11 +112,11 @@ COMMENT ON FUNCTION @extschema@._match_walk(text, text, float8[], int, float8, i
 REVOKE ALL ON FUNCTION @extschema@._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._match_em(levels smallint[], counts float8[], nlev int[], u float8[],
-		m float8[], lambda float8, iterations int, fixed boolean[]) RETURNS float8[]
+		m float8[], lambda float8, iterations int, fixed boolean[], update_m boolean) RETURNS float8[]
 	AS 'MODULE_PATHNAME', 'cdp__match_em'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@._match_em(smallint[], float8[], int[], float8[], float8[], float8, int, boolean[]) IS
-	'internal: EM of m and lambda over level-vector counts with u fixed; returns m (9 per comparison) then lambda';
+COMMENT ON FUNCTION @extschema@._match_em(smallint[], float8[], int[], float8[], float8[], float8, int, boolean[], boolean) IS
+	'internal: EM of m (unless update_m is false) and lambda over level-vector counts with u fixed, comparisons marked fixed left out; returns m (9 per comparison) then lambda';
 
 /* ---------------------------------------------------------------- normalisation */
 
@@ -1000,7 +1000,7 @@ COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
 /* ---------------------------------------------------------------- training */
 
 -- _match_pattern_em: EM over level-vector counts, returns m (9 per comparison, flat) then lambda
-CREATE FUNCTION @extschema@._match_fit(pat jsonb, s jsonb, u float8[], m float8[], lambda float8, iterations int, fixed boolean[])
+CREATE FUNCTION @extschema@._match_fit(pat jsonb, s jsonb, u float8[], m float8[], lambda float8, iterations int, fixed boolean[], update_m boolean)
 	RETURNS float8[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
 	lev smallint[];
@@ -1015,9 +1015,9 @@ BEGIN
 	SELECT pg_catalog.array_agg(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x -> 'l')::smallint) ORDER BY o),
 	       pg_catalog.array_agg((x ->> 'n')::float8 ORDER BY o)
 	  INTO lev, cnt FROM pg_catalog.jsonb_array_elements(pat) WITH ORDINALITY e(x, o);
-	RETURN @extschema@._match_em(lev, cnt, nlev, u, m, lambda, iterations, fixed);
+	RETURN @extschema@._match_em(lev, cnt, nlev, u, m, lambda, iterations, fixed, update_m);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_fit(jsonb, jsonb, float8[], float8[], float8, int, boolean[]) IS 'internal: runs EM over a JSON list of {l: levels, n: count}';
+COMMENT ON FUNCTION @extschema@._match_fit(jsonb, jsonb, float8[], float8[], float8, int, boolean[], boolean) IS 'internal: runs EM over a JSON list of {l: levels, n: count}';
 
 -- _match_flat: a params matrix (jsonb array per comparison) as the kernel's flat 9-per-comparison array
 CREATE FUNCTION @extschema@._match_flat(mat jsonb) RETURNS float8[]
@@ -1127,9 +1127,9 @@ BEGIN
 
 	-- level vectors of the blocked pairs, per rule
 	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
-		SELECT w.rule, w.levels, w.n FROM @extschema@._match_walk('patterns', q, prog, a.version, 0,
+		SELECT w.rule, w.levels, w.n, w.n_new FROM @extschema@._match_walk('patterns', q, prog, a.version, 0,
 			(a.settings ->> 'max_block_size')::int, 0, NULL) w;
-	SELECT COALESCE(pg_catalog.sum(n), 0) INTO total_pairs FROM _cdp_patterns;
+	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
@@ -1146,7 +1146,7 @@ BEGIN
 		SELECT pg_catalog.array_agg(@extschema@._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
 		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it;
 		SELECT pg_catalog.array_agg(y.attr = ANY (battrs) ORDER BY y.comp) INTO fixed FROM @extschema@._match_layout(a.settings) y;
-		res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed);
+		res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
 		FOR c IN 0 .. ncomp - 1 LOOP
 			CONTINUE WHEN fixed[c + 1];
 			FOR i IN 1 .. 9 LOOP
@@ -1157,9 +1157,9 @@ BEGIN
 		per_rule := per_rule || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
 			'rule', a.settings -> 'blocking' -> r, 'pairs', rule_pairs, 'lambda', pg_catalog.round(res[ncomp * 9 + 1]::numeric, 6)));
 	END LOOP;
-	-- comparisons every rule blocks on: EM over all pairs with nothing fixed
-	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n)) INTO pat FROM _cdp_patterns t;
-	res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]));
+	-- comparisons every rule blocks on: EM over the distinct pairs with nothing fixed
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new)) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
+	res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
 	m := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
 	FOR c IN 0 .. ncomp - 1 LOOP
 		FOR i IN 1 .. 9 LOOP
@@ -1167,7 +1167,7 @@ BEGIN
 		END LOOP;
 	END LOOP;
 	-- lambda: the match share of the blocked pairs (m and u fixed), scaled to all pairs
-	res := @extschema@._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(true, ARRAY[ncomp]));
+	res := @extschema@._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
 	lam_blocked := res[ncomp * 9 + 1];
 	lam := LEAST(GREATEST(lam_blocked * total_pairs / (nrec::float8 * (nrec - 1) / 2), 1e-12), 0.5);
 	t1 := pg_catalog.clock_timestamp();
@@ -1284,18 +1284,18 @@ COMMENT ON FUNCTION @extschema@._match_cannot_link(jsonb, bigint, bigint) IS
 CREATE FUNCTION @extschema@._match_to_review(v int, p record, reason text) RETURNS boolean
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
 DECLARE
-	n int;
+	inserted boolean;
 BEGIN
 	INSERT INTO @extschema@.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
 	VALUES (p.record_a, p.record_b, p.probability, p.weight, p.levels, p.flags, v, reason)
 	ON CONFLICT (record_a, record_b) DO UPDATE
 	   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
 	       version = excluded.version, reason = excluded.reason
-	 WHERE q.status = 'open';
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n > 0;
+	 WHERE q.status = 'open'
+	RETURNING q.xmax = 0 INTO inserted;
+	RETURN COALESCE(inserted, false);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_to_review(int, record, text) IS 'internal: queues a pair for review unless a person already decided it';
+COMMENT ON FUNCTION @extschema@._match_to_review(int, record, text) IS 'internal: queues a pair for review unless a person already decided it; true when the pair is new to the queue';
 
 CREATE FUNCTION @extschema@.run_matching(mode text DEFAULT 'incremental') RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
