@@ -1,0 +1,82 @@
+-- sql/50_ingest.sql: sources, idempotent upserts, normalisation, the event log, bad input.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
+\set VERBOSITY default
+SELECT cdp.register_source('reception', 'internal', 80) AS reception,
+       cdp.register_source('lab', 'partner', 60) AS lab;
+-- registering again with the same values changes nothing; new trust is an update (and an event)
+SELECT cdp.register_source('reception', 'internal', 80) = cdp.register_source('reception', 'internal', 80) AS same_id;
+SELECT cdp.register_source('lab', 'partner', 70) IS NOT NULL AS updated;
+SELECT name, kind, trust, active FROM cdp.source ORDER BY source_id;
+SELECT kind, payload->>'name' AS name FROM cdp.event ORDER BY event_id;
+
+-- messy identifiers, aliases, a full name split in Russian order
+SELECT cdp.upsert_record('reception', 'R-1', '{
+  "ФИО": "Иванова Мария Петровна", "dob": "12.03.1985", "пол": "ж",
+  "phone": ["8 (916) 123-45-67", "+7 916 1234567"], "email": "Maria.Ivanova@Mail.RU",
+  "snils": "112-233-445 95", "vk": "https://vk.com/id12345", "tg": "@mashа_iv", "loyalty_card": 42}') AS r1;
+SELECT family_name, given_name, patronymic, birth_date::text, sex, phones, emails, snils, handles, extra
+  FROM cdp.record WHERE source_key = 'R-1';
+-- the raw document is kept exactly as received
+SELECT raw->>'ФИО' AS raw_fio, raw->'loyalty_card' AS raw_card FROM cdp.record WHERE source_key = 'R-1';
+-- the same input again: same id, no new event
+SELECT count(*) AS events_before FROM cdp.event WHERE kind LIKE 'record.%' \gset
+SELECT cdp.upsert_record('reception', 'R-1', '{
+  "ФИО": "Иванова Мария Петровна", "dob": "12.03.1985", "пол": "ж",
+  "phone": ["8 (916) 123-45-67", "+7 916 1234567"], "email": "Maria.Ivanova@Mail.RU",
+  "snils": "112-233-445 95", "vk": "https://vk.com/id12345", "tg": "@mashа_iv", "loyalty_card": 42}')
+  = (SELECT record_id FROM cdp.record WHERE source_key = 'R-1') AS same_record;
+SELECT count(*) - :events_before AS new_events FROM cdp.event WHERE kind LIKE 'record.%';
+-- a change is a new version and one record.updated event carrying the normalised record
+SELECT cdp.upsert_record('reception', 'R-1', '{"family_name": "Петрова", "given_name": "Мария", "birth_date": "1985-03-12"}') IS NOT NULL AS ok;
+SELECT family_name, version, phones FROM cdp.record WHERE source_key = 'R-1';
+SELECT kind, payload->'record'->>'family_name' AS family_name, payload->>'version' AS version
+  FROM cdp.event WHERE kind LIKE 'record.%' ORDER BY event_id;
+SELECT cdp.golden_id('reception', 'R-1') = golden_id AS golden_id_lookup FROM cdp.record WHERE source_key = 'R-1';
+SELECT cdp.golden_id('reception', 'nope') IS NULL AS unknown_is_null;
+SELECT record_id IS NOT NULL AS queued FROM cdp.match_queue;
+
+-- bad input: each gives a clear error and changes nothing
+SELECT count(*) AS records_before FROM cdp.record \gset
+SELECT count(*) AS events_before FROM cdp.event \gset
+SELECT cdp.upsert_record('nosuch', '1', '{}');
+SELECT cdp.upsert_record(NULL, '1', '{}');
+SELECT cdp.upsert_record('lab', NULL, '{}');
+SELECT cdp.upsert_record('lab', '1', NULL);
+SELECT cdp.upsert_record('lab', '', '{}');
+SELECT cdp.upsert_record('lab', '1', '[1, 2]');
+SELECT cdp.upsert_record('lab', '1', '"text"');
+SELECT cdp.upsert_record('lab', '1', '{"phone": "not a phone"}');
+SELECT cdp.upsert_record('lab', '1', '{"phone": ["+7 916 123-45-67", "12"]}');
+SELECT cdp.upsert_record('lab', '1', '{"email": "a@@b.ru"}');
+SELECT cdp.upsert_record('lab', '1', '{"snils": "112-233-445 96"}');
+SELECT cdp.upsert_record('lab', '1', '{"birth_date": "31.02.1990"}');
+SELECT cdp.upsert_record('lab', '1', '{"birth_date": "2990-01-01"}');
+SELECT cdp.upsert_record('lab', '1', '{"birth_date": "yesterday"}');
+SELECT cdp.upsert_record('lab', '1', '{"sex": "unknown"}');
+SELECT cdp.upsert_record('lab', '1', '{"family_name": 42}');
+SELECT cdp.upsert_record('lab', '1', '{"family_name": {"a": 1}}');
+SELECT cdp.upsert_record('lab', '1', jsonb_build_object('family_name', repeat('Я', 500000)));
+SELECT cdp.upsert_record('lab', '1', jsonb_build_object('family_name', repeat('Я', 150)));
+SELECT cdp.upsert_record('lab', repeat('x', 300), '{}');
+SELECT count(*) - :records_before AS new_records FROM cdp.record;
+SELECT count(*) - :events_before AS new_events FROM cdp.event;
+-- lenient mode keeps going and says what it dropped
+SELECT cdp.upsert_record('lab', 'L-1', '{"surname": "IVANOVA", "first_name": "MARIIA", "date_of_birth": "19850231", "phone": "12"}', lenient => true) IS NOT NULL AS ok;
+SELECT family_name, given_name, birth_date::text, phones, extra->'_invalid' AS invalid FROM cdp.record WHERE source_key = 'L-1';
+-- an inactive source is refused
+UPDATE cdp.source SET active = false WHERE name = 'lab';
+SELECT cdp.upsert_record('lab', 'L-2', '{}');
+-- the event log is append-only, even for its owner
+UPDATE cdp.event SET actor = 'someone';
+DELETE FROM cdp.event;
+TRUNCATE cdp.event;
+-- decisions about record pairs
+SELECT cdp.upsert_record('reception', 'R-2', '{"family_name": "Иванова", "given_name": "Мария"}') AS r2 \gset
+SELECT cdp.record_pair_decision(:r2, (SELECT record_id FROM cdp.record WHERE source_key = 'R-1'), 'no_match', 'different people') IS NOT NULL AS ok;
+SELECT decision, note, record_a < record_b AS ordered FROM cdp.pair_decision;
+SELECT cdp.record_pair_decision(:r2, :r2, 'match');
+SELECT cdp.record_pair_decision(:r2, -1, 'match');
+SELECT cdp.record_pair_decision(:r2, -1, 'maybe');

@@ -1,0 +1,348 @@
+/*
+ * sql/parts/50_ingest.sql: sources, source records, the append-only event log, decisions made by
+ * people about record pairs, and the queue of records matching has not seen yet.
+ *
+ * Every write here appends to cdp.event in the same transaction, so the log stays the truth and the
+ * tables stay projections of it.  Personal data (record, event) is under row-level security: with no
+ * policy yet, only the owner (the admin who created the extension) and BYPASSRLS roles see rows; the
+ * access family adds per-role policies.
+ */
+
+/* ---------------------------------------------------------------- sequences */
+
+CREATE SEQUENCE @extschema@.golden_id_seq AS bigint;
+COMMENT ON SEQUENCE @extschema@.golden_id_seq IS
+	'golden (person) ids; never assumed gap-free: a conflicting upsert may burn a value';
+
+/* ---------------------------------------------------------------- sources */
+
+CREATE TABLE @extschema@.source (
+	source_id	integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name		text NOT NULL UNIQUE
+		CONSTRAINT source_name_format CHECK (name OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]{0,62}$'),
+	kind		text NOT NULL
+		CONSTRAINT source_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['internal', 'partner'])),
+	trust		smallint NOT NULL
+		CONSTRAINT source_trust_range CHECK (trust OPERATOR(pg_catalog.>=) 0 AND trust OPERATOR(pg_catalog.<=) 100),
+	active		boolean NOT NULL DEFAULT true,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.source IS
+	'source systems that send patient records (reception, lab, ...); trust 0-100 feeds survivorship';
+
+/* ---------------------------------------------------------------- event log */
+
+CREATE TABLE @extschema@.event (
+	event_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at			timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	actor		text NOT NULL DEFAULT SESSION_USER,
+	kind		text NOT NULL
+		CONSTRAINT event_kind_format CHECK (kind OPERATOR(pg_catalog.~) '^[a-z_]+\.[a-z_]+$'),
+	subject		bigint,
+	golden_id	bigint,
+	payload		jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX event_subject_idx ON @extschema@.event (subject, event_id);
+CREATE INDEX event_golden_idx ON @extschema@.event (golden_id, event_id);
+CREATE INDEX event_kind_at_idx ON @extschema@.event (kind, at);
+COMMENT ON TABLE @extschema@.event IS
+	'append-only log of every change (kind family.verb); projections are rebuilt from it';
+ALTER TABLE @extschema@.event ENABLE ROW LEVEL SECURITY;
+
+CREATE FUNCTION @extschema@.event_refuse_change() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RAISE EXCEPTION 'cdp.event is append-only'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = pg_catalog.format('%s on cdp.event was refused.', TG_OP),
+			  HINT = 'Record a correction as a new event instead.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.event_refuse_change() IS
+	'trigger: refuses UPDATE, DELETE and TRUNCATE on cdp.event for every role';
+CREATE TRIGGER event_append_only BEFORE UPDATE OR DELETE ON @extschema@.event
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.event_refuse_change();
+CREATE TRIGGER event_no_truncate BEFORE TRUNCATE ON @extschema@.event
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.event_refuse_change();
+
+CREATE FUNCTION @extschema@.append_event(kind text, subject bigint, golden_id bigint, payload jsonb)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	AS $$
+	INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+	VALUES ($1, $2, $3, COALESCE($4, '{}'::jsonb))
+	RETURNING event_id
+$$;
+COMMENT ON FUNCTION @extschema@.append_event(text, bigint, bigint, jsonb) IS
+	'appends one event to cdp.event and returns its id (for cdp families; not for applications)';
+REVOKE ALL ON FUNCTION @extschema@.append_event(text, bigint, bigint, jsonb) FROM PUBLIC;
+
+/* ---------------------------------------------------------------- records */
+
+CREATE TABLE @extschema@.record (
+	record_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	source_id	integer NOT NULL REFERENCES @extschema@.source (source_id),
+	source_key	text NOT NULL,
+	golden_id	bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass),
+	raw			jsonb NOT NULL,
+	family_name	text,
+	given_name	text,
+	patronymic	text,
+	birth_date	date,
+	sex			text CONSTRAINT record_sex_check CHECK (sex OPERATOR(pg_catalog.=) ANY (ARRAY['M', 'F'])),
+	phones		@extschema@.phone[],
+	emails		@extschema@.email[],
+	snils		@extschema@.snils,
+	oms			@extschema@.oms,
+	address		text,
+	city		text,
+	handles		jsonb,
+	extra		jsonb,
+	attrs_hash	text NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	version		integer NOT NULL DEFAULT 1,
+	CONSTRAINT record_source_key_unique UNIQUE (source_id, source_key)
+);
+CREATE INDEX record_golden_idx ON @extschema@.record (golden_id);
+COMMENT ON TABLE @extschema@.record IS
+	'source records: raw attrs as received plus typed, normalised columns; golden_id = the person';
+ALTER TABLE @extschema@.record ENABLE ROW LEVEL SECURITY;
+
+/* ---------------------------------------------------------------- decisions and queue */
+
+CREATE TABLE @extschema@.pair_decision (
+	record_a	bigint NOT NULL REFERENCES @extschema@.record (record_id),
+	record_b	bigint NOT NULL REFERENCES @extschema@.record (record_id),
+	decision	text NOT NULL
+		CONSTRAINT pair_decision_check CHECK (decision OPERATOR(pg_catalog.=) ANY (ARRAY['match', 'no_match'])),
+	actor		text NOT NULL DEFAULT SESSION_USER,
+	at			timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	note		text,
+	event_id	bigint NOT NULL,
+	PRIMARY KEY (record_a, record_b),
+	CONSTRAINT pair_decision_order CHECK (record_a OPERATOR(pg_catalog.<) record_b)
+);
+CREATE INDEX pair_decision_b_idx ON @extschema@.pair_decision (record_b);
+COMMENT ON TABLE @extschema@.pair_decision IS
+	'current decision of a person about a record pair (match / no_match); history is in cdp.event';
+
+CREATE TABLE @extschema@.match_queue (
+	record_id	bigint PRIMARY KEY REFERENCES @extschema@.record (record_id),
+	queued_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE @extschema@.match_queue IS
+	'records created or changed since matching last processed them';
+
+/* ---------------------------------------------------------------- functions */
+
+CREATE FUNCTION @extschema@.register_source(name text, kind text DEFAULT 'internal', trust integer DEFAULT 50)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	v_id		integer;
+	v_old		@extschema@.source;
+BEGIN
+	IF name IS NULL OR kind IS NULL OR trust IS NULL THEN
+		RAISE EXCEPTION 'source name, kind and trust must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name OPERATOR(pg_catalog.!~) '^[a-z][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid source name: "%"', pg_catalog.left(name, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A source name is 1 to 63 characters: a lower-case Latin letter, then letters, digits or underscores.',
+				  HINT = 'For example: reception, lab_invitro.';
+	END IF;
+	IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['internal', 'partner']) THEN
+		RAISE EXCEPTION 'invalid source kind: "%"', pg_catalog.left(kind, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use internal or partner.';
+	END IF;
+	IF trust OPERATOR(pg_catalog.<) 0 OR trust OPERATOR(pg_catalog.>) 100 THEN
+		RAISE EXCEPTION 'source trust out of range: %', trust
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Trust is an integer from 0 (least) to 100 (most trusted).';
+	END IF;
+
+	SELECT s.* INTO v_old FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) register_source.name FOR UPDATE;
+	IF FOUND THEN
+		IF v_old.kind OPERATOR(pg_catalog.=) register_source.kind AND v_old.trust OPERATOR(pg_catalog.=) register_source.trust
+		   AND v_old.active THEN
+			RETURN v_old.source_id;
+		END IF;
+		UPDATE @extschema@.source s SET kind = register_source.kind, trust = register_source.trust, active = true
+		 WHERE s.source_id OPERATOR(pg_catalog.=) v_old.source_id;
+		PERFORM @extschema@.append_event('source.updated', v_old.source_id, NULL,
+			pg_catalog.jsonb_build_object('name', name, 'kind', kind, 'trust', trust,
+										  'old', pg_catalog.jsonb_build_object('kind', v_old.kind, 'trust', v_old.trust, 'active', v_old.active)));
+		RETURN v_old.source_id;
+	END IF;
+
+	INSERT INTO @extschema@.source (name, kind, trust) VALUES (name, kind, trust)
+	ON CONFLICT ON CONSTRAINT source_name_key DO NOTHING
+	RETURNING source_id INTO v_id;
+	IF v_id IS NULL THEN
+		/* a concurrent session registered it first */
+		RETURN @extschema@.register_source(name, kind, trust);
+	END IF;
+	PERFORM @extschema@.append_event('source.registered', v_id, NULL,
+		pg_catalog.jsonb_build_object('name', name, 'kind', kind, 'trust', trust));
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.register_source(text, text, integer) IS
+	'registers a source system (or updates its kind and trust); idempotent; returns its id';
+REVOKE ALL ON FUNCTION @extschema@.register_source(text, text, integer) FROM PUBLIC;
+
+/*
+ * The normaliser: one C function turns an attrs document into the typed, normalised record
+ * (src/ingest_attrs.c).  It raises with the offending key named, or with lenient = true moves
+ * invalid values into extra._invalid.
+ */
+CREATE FUNCTION @extschema@.normalize_attrs(attrs jsonb, lenient boolean DEFAULT false)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_normalize_attrs'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.normalize_attrs(jsonb, boolean) IS
+	'validates an attrs document and returns its normalised form (keys of cdp.record); raises naming the bad key';
+
+CREATE FUNCTION @extschema@.upsert_record(source text, source_id text, attrs jsonb, lenient boolean DEFAULT false)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	v_src		@extschema@.source;
+	v_norm		jsonb;
+	v_hash		text;
+	v_rec		@extschema@.record;
+	v_old_hash	text;
+	v_old_golden bigint;
+BEGIN
+	IF source IS NULL OR source_id IS NULL OR attrs IS NULL THEN
+		RAISE EXCEPTION 'source, source_id and attrs must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  DETAIL = pg_catalog.format('source %s, source_id %s, attrs %s.',
+					  CASE WHEN source IS NULL THEN 'is null' ELSE 'is given' END,
+					  CASE WHEN source_id IS NULL THEN 'is null' ELSE 'is given' END,
+					  CASE WHEN attrs IS NULL THEN 'is null' ELSE 'is given' END);
+	END IF;
+	SELECT s.* INTO v_src FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) upsert_record.source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown source: "%"', pg_catalog.left(source, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Register it first with cdp.register_source(name, kind, trust).';
+	END IF;
+	IF NOT v_src.active THEN
+		RAISE EXCEPTION 'source "%" is not active', source
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF pg_catalog.btrim(source_id) OPERATOR(pg_catalog.=) '' OR pg_catalog.octet_length(source_id) OPERATOR(pg_catalog.>) 200 THEN
+		RAISE EXCEPTION 'invalid source_id: "%"', pg_catalog.left(source_id, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('source_id is %s bytes long.', pg_catalog.octet_length(source_id)),
+				  HINT = 'A source_id is the id of the record in its source system: 1 to 200 bytes, not blank.';
+	END IF;
+
+	v_norm := @extschema@.normalize_attrs(attrs, lenient);
+	v_hash := pg_catalog.md5(attrs::text);
+
+	SELECT r.attrs_hash, r.golden_id INTO v_old_hash, v_old_golden
+	  FROM @extschema@.record r
+	 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) upsert_record.source_id
+	   FOR UPDATE;
+	IF FOUND AND v_old_hash OPERATOR(pg_catalog.=) v_hash THEN
+		/* the same input again: nothing to write, nothing to log */
+		RETURN (SELECT r.record_id FROM @extschema@.record r
+				 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) upsert_record.source_id);
+	END IF;
+
+	INSERT INTO @extschema@.record AS r
+		(source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
+		 snils, oms, address, city, handles, extra, attrs_hash)
+	SELECT v_src.source_id, upsert_record.source_id, attrs, n.family_name, n.given_name, n.patronymic,
+		   n.birth_date, n.sex, n.phones, n.emails, n.snils, n.oms, n.address, n.city, n.handles, n.extra, v_hash
+	  FROM pg_catalog.jsonb_populate_record(NULL::@extschema@.record, v_norm) n
+	ON CONFLICT ON CONSTRAINT record_source_key_unique DO UPDATE
+	   SET raw = EXCLUDED.raw, family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
+		   patronymic = EXCLUDED.patronymic, birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
+		   phones = EXCLUDED.phones, emails = EXCLUDED.emails, snils = EXCLUDED.snils, oms = EXCLUDED.oms,
+		   address = EXCLUDED.address, city = EXCLUDED.city, handles = EXCLUDED.handles, extra = EXCLUDED.extra,
+		   attrs_hash = EXCLUDED.attrs_hash, updated_at = pg_catalog.clock_timestamp(),
+		   version = r.version OPERATOR(pg_catalog.+) 1
+	 WHERE r.attrs_hash OPERATOR(pg_catalog.<>) EXCLUDED.attrs_hash
+	RETURNING r.* INTO v_rec;
+
+	IF v_rec.record_id IS NULL THEN
+		/* a concurrent session wrote the same input first */
+		RETURN (SELECT r.record_id FROM @extschema@.record r
+				 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) upsert_record.source_id);
+	END IF;
+
+	PERFORM @extschema@.append_event(
+		CASE WHEN v_rec.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
+		v_rec.record_id, v_rec.golden_id,
+		pg_catalog.jsonb_build_object('source', v_src.name, 'source_id', upsert_record.source_id,
+			'version', v_rec.version, 'raw', attrs,
+			'record', v_norm OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('created_at', v_rec.created_at, 'updated_at', v_rec.updated_at)));
+	INSERT INTO @extschema@.match_queue (record_id) VALUES (v_rec.record_id)
+	ON CONFLICT (record_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
+	PERFORM @extschema@.refresh_patients(ARRAY[v_rec.golden_id]);
+	RETURN v_rec.record_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.upsert_record(text, text, jsonb, boolean) IS
+	'ingests one source record: validates, stores raw + normalised, logs an event; idempotent on (source, source_id)';
+REVOKE ALL ON FUNCTION @extschema@.upsert_record(text, text, jsonb, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.golden_id(source text, source_id text) RETURNS bigint
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	AS $$
+	SELECT r.golden_id
+	  FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+	 WHERE s.name OPERATOR(pg_catalog.=) $1 AND r.source_key OPERATOR(pg_catalog.=) $2
+$$;
+COMMENT ON FUNCTION @extschema@.golden_id(text, text) IS
+	'the golden (person) id a source record belongs to, or NULL when the record is unknown';
+
+CREATE FUNCTION @extschema@.record_pair_decision(record_a bigint, record_b bigint, decision text, note text DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	v_a		bigint := LEAST(record_a, record_b);
+	v_b		bigint := GREATEST(record_a, record_b);
+	v_event	bigint;
+	v_n		integer;
+BEGIN
+	IF record_a IS NULL OR record_b IS NULL OR decision IS NULL THEN
+		RAISE EXCEPTION 'record_a, record_b and decision must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF decision OPERATOR(pg_catalog.<>) ALL (ARRAY['match', 'no_match']) THEN
+		RAISE EXCEPTION 'invalid decision: "%"', pg_catalog.left(decision, 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use match or no_match.';
+	END IF;
+	IF v_a OPERATOR(pg_catalog.=) v_b THEN
+		RAISE EXCEPTION 'a record cannot be paired with itself'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('Both records are %s.', v_a);
+	END IF;
+	SELECT pg_catalog.count(*) INTO v_n FROM @extschema@.record r WHERE r.record_id OPERATOR(pg_catalog.=) ANY (ARRAY[v_a, v_b]);
+	IF v_n OPERATOR(pg_catalog.<>) 2 THEN
+		RAISE EXCEPTION 'unknown record in pair (%, %)', v_a, v_b
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Both ids must be record_id values of cdp.record.';
+	END IF;
+	v_event := @extschema@.append_event('decision.recorded', v_a, NULL,
+		pg_catalog.jsonb_build_object('record_a', v_a, 'record_b', v_b, 'decision', decision, 'note', note));
+	INSERT INTO @extschema@.pair_decision AS d (record_a, record_b, decision, note, event_id)
+	VALUES (v_a, v_b, decision, note, v_event)
+	ON CONFLICT ON CONSTRAINT pair_decision_pkey DO UPDATE
+	   SET decision = EXCLUDED.decision, note = EXCLUDED.note, actor = EXCLUDED.actor,
+		   at = EXCLUDED.at, event_id = EXCLUDED.event_id;
+	RETURN v_event;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.record_pair_decision(bigint, bigint, text, text) IS
+	'records a person''s decision (match / no_match) about two records; an event; matching obeys it';
+REVOKE ALL ON FUNCTION @extschema@.record_pair_decision(bigint, bigint, text, text) FROM PUBLIC;

@@ -1,0 +1,85 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/text.h
+ *		Layer 2, text family: name normalisation, transliteration between
+ *		Cyrillic and Latin, one comparable cross-script name key, and Russian
+ *		word forms (surname and patronymic bases, sex hints, given-name
+ *		variants).
+ *
+ * Every function takes UTF-8 with an explicit byte length (no terminator
+ * needed), raises an error for input longer than CDP_MAX_TEXT_BYTES or not
+ * valid UTF-8, and returns a palloc'd, NUL-terminated UTF-8 string in the
+ * current memory context.  None of them reads a table: they are pure and safe
+ * in parallel workers.  See doc/text.md for the rules.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CDP_TEXT_H
+#define CDP_TEXT_H
+
+#include "cdp.h"
+
+#include "fmgr.h"
+
+/* the contract with the other families (doc/architecture.md) */
+
+/* NFKC, case fold, ё->е, no diacritics or punctuation, single spaces */
+extern char *CdpNormalizeName(const char *s, int len);
+
+/* 'icao', 'gost_b', 'bgn', 'informal' (Cyrillic->Latin) or 'lat2cyr' */
+extern char *CdpTranslit(const char *s, int len, const char *scheme);
+
+/* one comparable lower-case Latin key for any spelling of a name */
+extern char *CdpNameKey(const char *s, int len);
+
+/* Иванова -> иванов (normalised, gender-neutral base of a surname) */
+extern char *CdpSurnameBase(const char *s, int len);
+
+/* Петровна/Петровича -> петрович */
+extern char *CdpPatronymicBase(const char *s, int len);
+
+/* 'M', 'F' or 0 when the form carries no sex */
+extern char CdpNameSexHint(const char *s, int len);
+
+/* additions of the text family */
+
+/* name key of the gender-neutral bases of every token (Иванова Мария -> ivanov maria) */
+extern char *CdpNameBaseKey(const char *s, int len);
+
+/* canonical normalised given name (Маша/Марья/Maria -> мария), or the normalised input */
+extern char *CdpGivenNameBase(const char *s, int len);
+
+/*
+ * Every canonical given name a form may stand for (Саша -> александр,
+ * александра); returns the count and sets *out to a palloc'd array.  Zero
+ * when the name is not in the built-in table.
+ */
+extern int	CdpGivenNameBases(const char *s, int len, char ***out);
+
+/* 'M', 'F' or 0 for a single given name from the built-in table */
+extern char CdpGivenNameSex(const char *s, int len);
+
+/* Snowball Russian stem of every token of the normalised text */
+extern char *CdpRussianStem(const char *s, int len);
+
+/* helpers shared by the text_*.c files (not part of the cross-family contract) */
+
+/* Raises 54000 when len > CDP_MAX_TEXT_BYTES, 22021 when s is not UTF-8 */
+extern void CdpTextCheck(const char *s, int len);
+
+/* The UTF-8 bytes of a text argument (converted from the server encoding) */
+extern char *CdpTextArgUtf8(text *t, int *len);
+
+/* A text Datum for a UTF-8 C string (converted to the server encoding) */
+extern text *CdpTextResultUtf8(const char *s);
+
+/* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
+extern int	CdpPutUtf8(char *dst, int32 c);
+
+/*
+ * Decodes UTF-8 into a palloc'd array of code points after Unicode NFC, so
+ * that decomposed й or ё arrive as one code point; *n gets the count.
+ */
+extern int32 *CdpDecodeNfc(const char *s, int len, int *n);
+
+#endif							/* CDP_TEXT_H */
