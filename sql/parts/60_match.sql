@@ -120,19 +120,18 @@ COMMENT ON FUNCTION @extschema@._match_em(smallint[], float8[], int[], float8[],
 
 /* ---------------------------------------------------------------- normalisation */
 
--- TODO(text family): replace the body with the text family's normalisation (CdpNormalizeName) once
--- merged; this stop-gap only folds case, ё and punctuation so that the engine runs meanwhile.
+-- The comparison form of names and strings is the text family's normalize_name (NFKC, lower case,
+-- ё as е, no punctuation); the "key" level and ".key" blocking use its name_base_key (one Latin key
+-- for any spelling, gender-neutral surname and patronymic, canonical given name: Маша = Мария).
 CREATE FUNCTION @extschema@._match_norm(v text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN NULLIF(pg_catalog.btrim(pg_catalog.regexp_replace(
-		pg_catalog.translate(pg_catalog.lower(v), 'ё', 'е'), '[^[:alnum:]]+', ' ', 'g')), '');
-COMMENT ON FUNCTION @extschema@._match_norm(text) IS 'internal: the comparison form of a text value (lower case, ё as е, no punctuation)';
+	RETURN NULLIF(@extschema@.normalize_name(v), '');
+COMMENT ON FUNCTION @extschema@._match_norm(text) IS 'internal: the comparison form of a text value (cdp.normalize_name, NULL when empty)';
 
--- TODO(text family): replace with CdpNameKey (one Latin key for any spelling) once merged.
 CREATE FUNCTION @extschema@._match_name_key(v text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN pg_catalog.replace(@extschema@._match_norm(v), ' ', '');
-COMMENT ON FUNCTION @extschema@._match_name_key(text) IS 'internal: the name key compared by the "key" level (stop-gap until the text family lands)';
+	RETURN NULLIF(@extschema@.name_base_key(v), '');
+COMMENT ON FUNCTION @extschema@._match_name_key(text) IS 'internal: the name key compared by the "key" level (cdp.name_base_key, NULL when empty)';
 
 CREATE FUNCTION @extschema@._match_date(v text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -201,15 +200,29 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION @extschema@._match_fail(text, text, text) IS 'internal: raises 22023 for a bad settings document, naming the JSON path';
 
--- _match_attr_kind: how a compared attr is read from cdp.record.
+-- _match_attr_column: the cdp.record column (or handles/extra key) an attrs key lands in.  Mirrors
+-- the alias table of ingest (src/ingest_attrs.c, attr_aliases) so that settings may name fields as
+-- the CSV header does.
 CREATE FUNCTION @extschema@._match_attr_column(attr text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN CASE attr
-		WHEN 'surname' THEN 'family_name' WHEN 'last_name' THEN 'family_name' WHEN 'lastname' THEN 'family_name'
-		WHEN 'first_name' THEN 'given_name' WHEN 'firstname' THEN 'given_name' WHEN 'name' THEN 'given_name'
-		WHEN 'middle_name' THEN 'patronymic'
-		WHEN 'dob' THEN 'birth_date' WHEN 'date_of_birth' THEN 'birth_date' WHEN 'birthdate' THEN 'birth_date'
-		WHEN 'phone' THEN 'phones' WHEN 'email' THEN 'emails' WHEN 'gender' THEN 'sex'
+	RETURN CASE pg_catalog.lower(attr)
+		WHEN 'family_name' THEN 'family_name' WHEN 'last_name' THEN 'family_name' WHEN 'surname' THEN 'family_name'
+		WHEN 'familyname' THEN 'family_name' WHEN 'lastname' THEN 'family_name' WHEN 'фамилия' THEN 'family_name'
+		WHEN 'given_name' THEN 'given_name' WHEN 'first_name' THEN 'given_name' WHEN 'firstname' THEN 'given_name'
+		WHEN 'givenname' THEN 'given_name' WHEN 'имя' THEN 'given_name'
+		WHEN 'patronymic' THEN 'patronymic' WHEN 'middle_name' THEN 'patronymic' WHEN 'middlename' THEN 'patronymic'
+		WHEN 'отчество' THEN 'patronymic'
+		WHEN 'birth_date' THEN 'birth_date' WHEN 'birthdate' THEN 'birth_date' WHEN 'date_of_birth' THEN 'birth_date'
+		WHEN 'dob' THEN 'birth_date' WHEN 'birthday' THEN 'birth_date' WHEN 'дата_рождения' THEN 'birth_date'
+		WHEN 'sex' THEN 'sex' WHEN 'gender' THEN 'sex' WHEN 'пол' THEN 'sex'
+		WHEN 'phones' THEN 'phones' WHEN 'phone' THEN 'phones' WHEN 'mobile' THEN 'phones' WHEN 'mobile_phone' THEN 'phones'
+		WHEN 'tel' THEN 'phones' WHEN 'telephone' THEN 'phones' WHEN 'телефон' THEN 'phones'
+		WHEN 'emails' THEN 'emails' WHEN 'email' THEN 'emails' WHEN 'e_mail' THEN 'emails' WHEN 'e-mail' THEN 'emails'
+		WHEN 'snils' THEN 'snils' WHEN 'снилс' THEN 'snils'
+		WHEN 'oms' THEN 'oms' WHEN 'oms_policy' THEN 'oms' WHEN 'polis' THEN 'oms' WHEN 'полис' THEN 'oms'
+		WHEN 'address' THEN 'address' WHEN 'адрес' THEN 'address'
+		WHEN 'city' THEN 'city' WHEN 'town' THEN 'city' WHEN 'город' THEN 'city'
+		WHEN 'vkontakte' THEN 'vk' WHEN 'tg' THEN 'telegram' WHEN 'odnoklassniki' THEN 'ok'
 		ELSE attr END;
 COMMENT ON FUNCTION @extschema@._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself';
 
@@ -443,15 +456,15 @@ BEGIN
 		END IF;
 		FOR j IN 0 .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
 			item := rule ->> j;
-			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3')
+			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
 			   OR NOT (@extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j),
 					pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
-					'A key is "attr" or "attr.key", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+					'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
 			END IF;
-			IF pg_catalog.split_part(item, '.', 2) = 'key'
+			IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
 			   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" transform needs an attr with the "name" comparator.');
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
 			END IF;
 		END LOOP;
 	END LOOP;
@@ -618,6 +631,7 @@ BEGIN
 				WHEN 'initial' THEN pg_catalog.format('pg_catalog.left(%s, 1)', e)
 				WHEN 'last7' THEN pg_catalog.format('pg_catalog.right(%s, 7)', e)
 				WHEN 'prefix3' THEN pg_catalog.format('pg_catalog.left(%s, 3)', e)
+				WHEN 'phonetic' THEN pg_catalog.format('@extschema@.phonetic_ru(%s)', e)
 				ELSE e END;
 			parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
 		END LOOP;
@@ -1463,10 +1477,6 @@ CREATE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	a record := @extschema@._match_active();
-	doc jsonb := '{}';
-	k text;
-	v jsonb;
-	col text;
 	probe @extschema@.record;
 	f record;
 BEGIN
@@ -1476,22 +1486,12 @@ BEGIN
 	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
 		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
 	END IF;
-	-- the probe as a record row: known columns by their aliases, everything else in extra
-	FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(attrs) LOOP
-		col := @extschema@._match_attr_column(k);
-		IF col IN ('phones', 'emails') THEN
-			doc := doc || pg_catalog.jsonb_build_object(col, CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END);
-		ELSIF col IN ('family_name', 'given_name', 'patronymic', 'birth_date', 'sex', 'snils', 'oms', 'address', 'city') THEN
-			doc := doc || pg_catalog.jsonb_build_object(col, v);
-		ELSIF k IN ('vk', 'telegram') THEN
-			doc := pg_catalog.jsonb_set(doc, '{handles}', COALESCE(doc -> 'handles', '{}') || pg_catalog.jsonb_build_object(k, v));
-		ELSE
-			doc := pg_catalog.jsonb_set(doc, '{extra}', COALESCE(doc -> 'extra', '{}') || pg_catalog.jsonb_build_object(k, v));
-		END IF;
-	END LOOP;
-	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record, doc || '{"record_id": -1, "golden_id": -1}');
+	-- the probe as a record row, normalised by ingest's own normaliser (invalid values set aside)
+	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
+		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
 	EXECUTE pg_catalog.format('SELECT %s FROM (SELECT ($1).*) r', @extschema@._match_feature_sql(a.settings)) INTO f USING probe;
 	RETURN QUERY
+	SELECT z.g, z.probability, z.rid, z.summary FROM (
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.summary
 	  FROM (SELECT CASE WHEN w.record_a = -1 THEN w.golden_b ELSE w.golden_a END AS g,
 	               w.probability, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid,
@@ -1502,7 +1502,8 @@ BEGIN
 	                                   f.flags, f.feat, f.bk, f.bk),
 	                 @extschema@._match_program(a.settings, a.params), a.version, 0, 0, 0, ARRAY[-1]::bigint[]) w
 	         WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) x
-	 ORDER BY x.g, x.probability DESC
+	 ORDER BY x.g, x.probability DESC) z
+	 ORDER BY z.probability DESC, z.g
 	 LIMIT max_results;
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
