@@ -128,6 +128,9 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 	const char *va = a->feat[f];
 	const char *vb = b->feat[f];
 	int			l;
+	const char *jw_a = NULL;	/* the value pair whose similarity is in jw_v */
+	const char *jw_b = NULL;
+	double		jw_v = 0.0;
 
 	if (va == NULL || vb == NULL || *va == '\0' || *vb == '\0')
 		return MATCH_LEVEL_NULL;
@@ -159,9 +162,23 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 			{
 				int			blen = TokenLen(pb);
 
-				if (alen > 0 && blen > 0 &&
-					PredicateHolds(op, arg, pa, alen, pb, blen))
-					return l;
+				if (alen > 0 && blen > 0)
+				{
+					if (op == MATCH_OP_JW)
+					{
+						/* several JW levels in a row: compute the similarity once */
+						if (pa != jw_a || pb != jw_b)
+						{
+							jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
+							jw_a = pa;
+							jw_b = pb;
+						}
+						if (jw_v >= arg)
+							return l;
+					}
+					else if (PredicateHolds(op, arg, pa, alen, pb, blen))
+						return l;
+				}
 				pb += blen;
 				if (*pb)
 					pb++;

@@ -15,12 +15,13 @@ CREATE TABLE @extschema@.match_settings (
 	version    serial PRIMARY KEY,
 	settings   jsonb NOT NULL,
 	params     jsonb,
+	program    float8[],
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	active     boolean NOT NULL DEFAULT false
 );
 CREATE UNIQUE INDEX match_settings_one_active ON @extschema@.match_settings (active) WHERE active;
 COMMENT ON TABLE @extschema@.match_settings IS
-	'versioned matching settings (expanded JSON document) with the parameters trained for each version; one is active';
+	'versioned matching settings (expanded JSON document) with the parameters trained for each version and their compiled kernel program; one is active';
 
 CREATE TABLE @extschema@.match_key (
 	record_id bigint PRIMARY KEY,
@@ -536,7 +537,8 @@ DECLARE
 	v int;
 BEGIN
 	UPDATE @extschema@.match_settings SET active = false WHERE active;
-	INSERT INTO @extschema@.match_settings (settings, active) VALUES (full_doc, true) RETURNING version INTO v;
+	INSERT INTO @extschema@.match_settings (settings, program, active)
+		VALUES (full_doc, @extschema@._match_program(full_doc, NULL), true) RETURNING version INTO v;
 	RETURN v;
 END $$;
 COMMENT ON FUNCTION @extschema@.configure_matching(jsonb) IS
@@ -591,8 +593,10 @@ CREATE FUNCTION @extschema@._match_layout(s jsonb, OUT comp int, OUT attr text, 
 $$;
 COMMENT ON FUNCTION @extschema@._match_layout(jsonb) IS 'internal: feature column position of each comparison';
 
--- _match_feature_sql: the select list (flags, feat, bk) computing a record's features under s.
-CREATE FUNCTION @extschema@._match_feature_sql(s jsonb) RETURNS text
+-- _match_feature_query: a query over from_sql (which must define alias r with cdp.record's
+-- columns) returning (record_id, golden_id, flags, feat, bk) under settings s.  Each feature is
+-- computed once in an inner query; blocking keys and flags are read from the features.
+CREATE FUNCTION @extschema@._match_feature_query(s jsonb, from_sql text) RETURNS text
 	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
 	feat text[] := '{}';
@@ -607,13 +611,17 @@ DECLARE
 	parts text[];
 	e text;
 	names text;
+	pos_f int;
+	pos_g int;
+	pos_p int;
 	flags text := '0';
 BEGIN
 	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
 		v := @extschema@._match_value_sql(l.attr, l.comparator);
 		feat := feat || v;
 		IF l.comparator = 'name' THEN
-			feat := feat || pg_catalog.format('@extschema@._match_name_key(%s)', v);
+			-- the key of the raw value: name_base_key normalises by itself
+			feat := feat || pg_catalog.replace(v, '@extschema@._match_norm(', '@extschema@._match_name_key(');
 		END IF;
 	END LOOP;
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
@@ -622,9 +630,9 @@ BEGIN
 			item := s -> 'blocking' -> i ->> j;
 			battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
 			tr := pg_catalog.split_part(item, '.', 2);
-			SELECT feat[CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END] INTO e
+			SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
 			  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
-			e := pg_catalog.format('pg_catalog.split_part(%s, E''\x1f'', 1)', e);
+			e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], E''\x1f'', 1)', pos_f);
 			e := CASE tr
 				WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
 				WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
@@ -639,30 +647,37 @@ BEGIN
 		bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
 	END LOOP;
 	-- placeholder records: no name at all, or a name from placeholder_names
-	IF EXISTS (SELECT 1 FROM @extschema@._match_layout(s) y WHERE y.attr IN ('family_name', 'given_name')) THEN
+	SELECT y.fpos INTO pos_f FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
+	SELECT y.fpos INTO pos_g FROM @extschema@._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
+	SELECT y.fpos INTO pos_p FROM @extschema@._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
+	IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
 		SELECT pg_catalog.string_agg(pg_catalog.quote_literal(@extschema@._match_norm(n)), ', ') INTO names
 		  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
-		flags := pg_catalog.format(
-			'CASE WHEN @extschema@._match_norm(r.family_name) IS NULL AND @extschema@._match_norm(r.given_name) IS NULL THEN 1'
-			' WHEN @extschema@._match_norm(r.family_name) = ANY (ARRAY[%1$s]::text[]) OR @extschema@._match_norm(r.given_name) = ANY (ARRAY[%1$s]::text[])'
-			' OR @extschema@._match_norm(r.patronymic) = ANY (ARRAY[%1$s]::text[]) THEN 1 ELSE 0 END',
-			COALESCE(names, '''-'''));
+		names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
+		flags := pg_catalog.format('CASE WHEN %s IS NULL AND %s IS NULL THEN 1 WHEN %s OR %s OR %s THEN 1 ELSE 0 END',
+			COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+			COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
+			COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
+			COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
 	END IF;
-	RETURN pg_catalog.format('%s AS flags, ARRAY[%s]::text[] AS feat, ARRAY[%s]::text[] AS bk',
-		flags, pg_catalog.array_to_string(feat, ', '), pg_catalog.array_to_string(bk, ', '));
+	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk'
+		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
+		flags, pg_catalog.array_to_string(bk, ', '), pg_catalog.array_to_string(feat, ', '), from_sql);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_feature_sql(jsonb) IS 'internal: SQL select list computing flags, features and blocking keys of cdp.record r';
+COMMENT ON FUNCTION @extschema@._match_feature_query(jsonb, text) IS
+	'internal: query computing record_id, golden_id, flags, features and blocking keys of the records of from_sql (alias r)';
 
-CREATE FUNCTION @extschema@._match_active(OUT version int, OUT settings jsonb, OUT params jsonb)
+CREATE FUNCTION @extschema@._match_active(OUT version int, OUT settings jsonb, OUT params jsonb, OUT program float8[])
 	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
-	SELECT s.version, s.settings, s.params INTO version, settings, params FROM @extschema@.match_settings s WHERE s.active;
+	SELECT s.version, s.settings, s.params, s.program INTO version, settings, params, program
+	  FROM @extschema@.match_settings s WHERE s.active;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'no matching settings are active' USING ERRCODE = '55000',
 			HINT = 'Call cdp.configure_matching(settings) first.';
 	END IF;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_active() IS 'internal: the active settings version, document and trained parameters';
+COMMENT ON FUNCTION @extschema@._match_active() IS 'internal: the active settings version, document, trained parameters and compiled program';
 
 -- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record).
 CREATE FUNCTION @extschema@._match_refresh_keys(ids bigint[]) RETURNS bigint
@@ -673,12 +688,12 @@ DECLARE
 BEGIN
 	IF ids IS NULL THEN
 		TRUNCATE @extschema@.match_key;
-		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT r.record_id, %s, %s FROM @extschema@.record r',
-			a.version, @extschema@._match_feature_sql(a.settings));
+		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r'));
 	ELSE
 		DELETE FROM @extschema@.match_key WHERE record_id = ANY (ids);
-		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT r.record_id, %s, %s FROM @extschema@.record r WHERE r.record_id = ANY ($1)',
-			a.version, @extschema@._match_feature_sql(a.settings)) USING ids;
+		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 	END IF;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
@@ -778,7 +793,7 @@ DECLARE
 	a record := @extschema@._match_active();
 BEGIN
 	RETURN QUERY SELECT w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(focus), @extschema@._match_program(a.settings, a.params),
+	  FROM @extschema@._match_walk('score', @extschema@._match_query(focus), a.program,
 	                               a.version, min_prob, (a.settings ->> 'max_block_size')::int, 0, focus) w;
 END $$;
 COMMENT ON FUNCTION @extschema@._match_pairs(bigint[], float8) IS 'internal: scored candidate pairs (probability >= min_prob, or forced by a rule)';
@@ -804,18 +819,24 @@ CREATE VIEW @extschema@.suspicious_values AS
 COMMENT ON VIEW @extschema@.suspicious_values IS
 	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru): not evidence for matching';
 
-CREATE FUNCTION @extschema@._match_refresh_suspicious() RETURNS int
+CREATE FUNCTION @extschema@._match_refresh_suspicious() RETURNS boolean
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
 DECLARE
-	n int;
+	changed boolean;
 BEGIN
-	DELETE FROM @extschema@.match_suspicious;
-	INSERT INTO @extschema@.match_suspicious (attr, value, persons)
+	CREATE TEMP TABLE _cdp_susp ON COMMIT DROP AS
 		SELECT v.attr, v.value, v.persons FROM @extschema@.suspicious_values v WHERE v.value <> '';
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN n;
+	SELECT EXISTS (SELECT attr, value FROM _cdp_susp EXCEPT SELECT attr, value FROM @extschema@.match_suspicious)
+	    OR EXISTS (SELECT attr, value FROM @extschema@.match_suspicious EXCEPT SELECT attr, value FROM _cdp_susp)
+	  INTO changed;
+	IF changed THEN
+		DELETE FROM @extschema@.match_suspicious;
+		INSERT INTO @extschema@.match_suspicious (attr, value, persons) SELECT * FROM _cdp_susp;
+	END IF;
+	DROP TABLE _cdp_susp;
+	RETURN changed;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious';
+COMMENT ON FUNCTION @extschema@._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious; true when the set changed';
 
 CREATE FUNCTION @extschema@.relate_records(a bigint, b bigint, relation text) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -910,17 +931,14 @@ BEGIN
 	END IF;
 	prm := @extschema@._match_params(a.settings, a.params);
 	-- features computed now from the records, so the explanation is never stale
-	EXECUTE pg_catalog.format('SELECT %s FROM @extschema@.record r WHERE r.record_id = $1', @extschema@._match_feature_sql(a.settings))
-		INTO pr USING record_a;
+	EXECUTE @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_a;
 	fa := pr.feat;
-	EXECUTE pg_catalog.format('SELECT %s FROM @extschema@.record r WHERE r.record_id = $1', @extschema@._match_feature_sql(a.settings))
-		INTO pr USING record_b;
+	EXECUTE @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_b;
 	fb := pr.feat;
 	SELECT w2.levels, w2.weight, w2.flags INTO pr
 	  FROM @extschema@._match_walk('cross',
-	         pg_catalog.format('SELECT r.record_id, r.golden_id, %s FROM @extschema@.record r WHERE r.record_id IN (%s, %s)',
-	                           @extschema@._match_feature_sql(a.settings), record_a, record_b),
-	         @extschema@._match_program(a.settings, a.params), a.version, 0, 0, 0, NULL) w2;
+	         @extschema@._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id IN (%s, %s)', record_a, record_b)),
+	         a.program, a.version, 0, 0, 0, NULL) w2;
 	lam := (prm ->> 'lambda')::float8;
 	total := pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8;
 	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность ' || lam;
@@ -1200,7 +1218,7 @@ BEGIN
 		'u', @extschema@._match_unflat(a.settings, u),
 		'per_rule', per_rule,
 		'times', times);
-	UPDATE @extschema@.match_settings SET params = p WHERE version = a.version;
+	UPDATE @extschema@.match_settings SET params = p, program = @extschema@._match_program(a.settings, p) WHERE version = a.version;
 	DROP TABLE _cdp_patterns;
 	RETURN p;
 END $$;
@@ -1233,7 +1251,7 @@ BEGIN
 	RETURN QUERY
 	SELECT (s -> 'blocking' -> w.rule)::text, w.n, w.n_new, w.weight::bigint
 	  FROM @extschema@._match_walk('count',
-	         pg_catalog.format('SELECT r.record_id, r.golden_id, %s FROM @extschema@.record r', @extschema@._match_feature_sql(s)),
+	         @extschema@._match_feature_query(s, '@extschema@.record r'),
 	         @extschema@._match_program(s, NULL), 0, 0, (s ->> 'max_block_size')::int, 0, NULL) w
 	 ORDER BY w.rule;
 END $$;
@@ -1249,7 +1267,7 @@ DECLARE
 BEGIN
 	PERFORM @extschema@._match_ensure_keys();
 	RETURN QUERY SELECT w.record_a, w.record_b
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(NULL), @extschema@._match_program(a.settings, a.params),
+	  FROM @extschema@._match_walk('score', @extschema@._match_query(NULL), a.program,
 	                               a.version, -1, (a.settings ->> 'max_block_size')::int, 0, NULL) w;
 END $$;
 COMMENT ON FUNCTION @extschema@.candidate_pairs() IS
@@ -1257,42 +1275,44 @@ COMMENT ON FUNCTION @extschema@.candidate_pairs() IS
 
 /* ---------------------------------------------------------------- running */
 
--- _match_cannot_link: why the persons of records a and b must not be joined automatically (NULL: they may)
-CREATE FUNCTION @extschema@._match_cannot_link(s jsonb, a bigint, b bigint) RETURNS text
+-- _match_cannot_link: why the persons of records a and b must not be joined automatically (NULL:
+-- they may).  never_pos: feature positions of the different_id_never attrs; the decision and
+-- relation checks are skipped when the caller knows those tables are empty.
+CREATE FUNCTION @extschema@._match_cannot_link(a bigint, b bigint, never_pos int[], never_attr text[],
+		check_decisions boolean, check_relations boolean) RETURNS text
 	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
 	ga bigint;
 	gb bigint;
-	l record;
+	i int;
 BEGIN
 	SELECT r.golden_id INTO ga FROM @extschema@.record r WHERE r.record_id = a;
 	SELECT r.golden_id INTO gb FROM @extschema@.record r WHERE r.record_id = b;
-	IF EXISTS (SELECT 1 FROM @extschema@.pair_decision d
-	             JOIN @extschema@.record ra ON ra.record_id = d.record_a
-	             JOIN @extschema@.record rb ON rb.record_id = d.record_b
-	            WHERE d.decision = 'no_match'
-	              AND ((ra.golden_id = ga AND rb.golden_id = gb) OR (ra.golden_id = gb AND rb.golden_id = ga))) THEN
+	IF check_decisions AND EXISTS (
+		SELECT 1 FROM @extschema@.record ra JOIN @extschema@.pair_decision d ON d.record_a = ra.record_id OR d.record_b = ra.record_id
+		         JOIN @extschema@.record rb ON rb.record_id = CASE WHEN d.record_a = ra.record_id THEN d.record_b ELSE d.record_a END
+		 WHERE ra.golden_id = ga AND rb.golden_id = gb AND d.decision = 'no_match') THEN
 		RETURN 'решение «не совпадают» между этими людьми';
 	END IF;
-	IF EXISTS (SELECT 1 FROM @extschema@.household h
-	             JOIN @extschema@.record ra ON ra.record_id = h.record_a
-	             JOIN @extschema@.record rb ON rb.record_id = h.record_b
-	            WHERE (ra.golden_id = ga AND rb.golden_id = gb) OR (ra.golden_id = gb AND rb.golden_id = ga)) THEN
+	IF check_relations AND EXISTS (
+		SELECT 1 FROM @extschema@.record ra JOIN @extschema@.household h ON h.record_a = ra.record_id OR h.record_b = ra.record_id
+		         JOIN @extschema@.record rb ON rb.record_id = CASE WHEN h.record_a = ra.record_id THEN h.record_b ELSE h.record_a END
+		 WHERE ra.golden_id = ga AND rb.golden_id = gb) THEN
 		RETURN 'записаны как родственники';
 	END IF;
-	FOR l IN SELECT y.* FROM @extschema@._match_layout(s) y
-	          WHERE y.attr IN (SELECT @extschema@._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'different_id_never') x) LOOP
+	FOR i IN 1 .. COALESCE(pg_catalog.cardinality(never_pos), 0) LOOP
 		IF EXISTS (SELECT 1 FROM @extschema@.record ra JOIN @extschema@.match_key ka ON ka.record_id = ra.record_id,
 		                         @extschema@.record rb JOIN @extschema@.match_key kb ON kb.record_id = rb.record_id
 		            WHERE ra.golden_id = ga AND rb.golden_id = gb
-		              AND ka.feat[l.fpos] IS NOT NULL AND kb.feat[l.fpos] IS NOT NULL AND ka.feat[l.fpos] <> kb.feat[l.fpos]) THEN
-			RETURN 'у этих людей разные ' || @extschema@._match_attr_label(l.attr);
+		              AND ka.feat[never_pos[i]] <> kb.feat[never_pos[i]]) THEN
+			RETURN 'у этих людей разные ' || @extschema@._match_attr_label(never_attr[i]);
 		END IF;
 	END LOOP;
 	RETURN NULL;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_cannot_link(jsonb, bigint, bigint) IS
+COMMENT ON FUNCTION @extschema@._match_cannot_link(bigint, bigint, int[], text[], boolean, boolean) IS
 	'internal: the cannot-link constraint between the persons of two records (no_match decision, relation, different ids), or NULL';
+
 
 -- _match_to_review: puts a pair in the review queue (a decided pair stays decided)
 CREATE FUNCTION @extschema@._match_to_review(v int, p record, reason text) RETURNS boolean
@@ -1329,6 +1349,10 @@ DECLARE
 	why text;
 	link_t float8;
 	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	has_decisions boolean;
+	has_relations boolean;
 	t0 timestamptz := pg_catalog.clock_timestamp();
 	t1 timestamptz;
 	times jsonb := '{}';
@@ -1346,10 +1370,23 @@ BEGIN
 	a := @extschema@._match_active();
 	link_t := (a.settings ->> 'link_threshold')::float8;
 	review_t := (a.settings ->> 'review_threshold')::float8;
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.comp), pg_catalog.array_agg(y.attr ORDER BY y.comp) INTO never_pos, never_attr
+	  FROM @extschema@._match_layout(a.settings) y
+	 WHERE y.attr IN (SELECT @extschema@._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'rules' -> 'different_id_never') x);
+	has_decisions := EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.decision = 'no_match');
+	has_relations := EXISTS (SELECT 1 FROM @extschema@.household);
 
 	IF mode = 'full' THEN
-		PERFORM @extschema@._match_refresh_suspicious();
-		processed := @extschema@._match_refresh_keys(NULL);
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed
+		IF @extschema@._match_refresh_suspicious()
+		   OR EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
+		   OR (SELECT pg_catalog.count(*) FROM @extschema@.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+			PERFORM @extschema@._match_refresh_keys(NULL);
+		ELSE
+			PERFORM @extschema@._match_refresh_keys(ARRAY(SELECT mq.record_id FROM @extschema@.match_queue mq));
+		END IF;
+		SELECT pg_catalog.count(*) INTO processed FROM @extschema@.match_key;
 		focus := NULL;
 	ELSE
 		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
@@ -1394,7 +1431,7 @@ BEGIN
 		ELSIF p.flags & 512 <> 0 THEN
 			why := 'разные идентификаторы';
 		ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
-			why := @extschema@._match_cannot_link(a.settings, p.record_a, p.record_b);
+			why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations);
 			IF why IS NULL THEN
 				PERFORM @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
 					'by', 'run_matching', 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
@@ -1463,7 +1500,7 @@ BEGIN
 	            WHEN p.probability >= link_t OR p.flags & 256 <> 0 THEN 'link'
 	            ELSE 'review' END,
 	       @extschema@._match_summary(a.settings, p.levels)
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(ARRAY[record_id]), @extschema@._match_program(a.settings, a.params),
+	  FROM @extschema@._match_walk('score', @extschema@._match_query(ARRAY[record_id]), a.program,
 	                               a.version, (a.settings ->> 'review_threshold')::float8, (a.settings ->> 'max_block_size')::int, 0,
 	                               ARRAY[record_id]) p
 	 ORDER BY p.probability DESC, 1;
@@ -1489,7 +1526,7 @@ BEGIN
 	-- the probe as a record row, normalised by ingest's own normaliser (invalid values set aside)
 	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
 		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
-	EXECUTE pg_catalog.format('SELECT %s FROM (SELECT ($1).*) r', @extschema@._match_feature_sql(a.settings)) INTO f USING probe;
+	EXECUTE @extschema@._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
 	RETURN QUERY
 	SELECT z.g, z.probability, z.rid, z.summary FROM (
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.summary
@@ -1500,7 +1537,7 @@ BEGIN
 	                 pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
 	                                   'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM @extschema@.match_key k JOIN @extschema@.record r USING (record_id) WHERE k.bk && %L::text[]',
 	                                   f.flags, f.feat, f.bk, f.bk),
-	                 @extschema@._match_program(a.settings, a.params), a.version, 0, 0, 0, ARRAY[-1]::bigint[]) w
+	                 a.program, a.version, 0, 0, 0, ARRAY[-1]::bigint[]) w
 	         WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) x
 	 ORDER BY x.g, x.probability DESC) z
 	 ORDER BY z.probability DESC, z.g
@@ -1510,6 +1547,7 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 /* the clinic default, installed as version 1 */
-INSERT INTO @extschema@.match_settings (settings, active)
-	VALUES (@extschema@._match_expand(@extschema@._match_default_settings()), true);
+INSERT INTO @extschema@.match_settings (settings, program, active)
+	SELECT d, @extschema@._match_program(d, NULL), true
+	  FROM (SELECT @extschema@._match_expand(@extschema@._match_default_settings()) AS d) x;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.match_settings', '');

@@ -54,6 +54,7 @@ SELECT row_number() OVER () AS k, x.*
                                    pm.p || CASE WHEN pr.male THEN 'ич' ELSE 'на' END AS pn) nm
         ORDER BY random()) x;
 \timing on
+SELECT cdp.register_source('src' || i) FROM generate_series(0, 2) i;
 SELECT count(cdp.upsert_record('src' || (k % 3), k::text, attrs)) AS loaded FROM gen;
 SQL
 echo "records: $(q 'SELECT count(*) FROM cdp.record')  persons: $(q "SELECT count(DISTINCT extra->>'person') FROM cdp.record")"
