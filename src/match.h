@@ -42,7 +42,8 @@
 /* Flags of a record (match_key.flags) and of a scored pair. */
 #define MATCH_REC_PLACEHOLDER	0x01	/* «Неизвестный», «Тест Тестович», no name */
 #define MATCH_PAIR_FORCED		0x100	/* a deterministic "same id" rule fired */
-#define MATCH_PAIR_VETO			0x200	/* a "different id, never merge" rule fired */
+#define MATCH_PAIR_VETO			0x200	/* a "never merge" rule fired (different id, or
+										 * a total disagreement on given name or birth date) */
 #define MATCH_PAIR_PLACEHOLDER	0x400	/* either record is a placeholder */
 
 /* Missing value on either side: no evidence, weight 0. */
@@ -78,6 +79,8 @@ typedef struct MatchProg
 	int			idmatch[MATCH_MAX_COMP];
 	int			nidnever;
 	int			idnever[MATCH_MAX_COMP];
+	int			ndisagree;
+	int			disagree[MATCH_MAX_COMP];	/* "else" level vetoes a link */
 } MatchProg;
 
 /* match_score.c */

@@ -255,6 +255,13 @@ MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
 		if (l != MATCH_LEVEL_NULL && l != 0)
 			fl |= MATCH_PAIR_VETO;
 	}
+	for (i = 0; i < prog->ndisagree; i++)
+	{
+		int			c = prog->disagree[i];
+
+		if (lev[c] == prog->nlev[c])
+			fl |= MATCH_PAIR_VETO;
+	}
 	if ((a->flags | b->flags) & MATCH_REC_PLACEHOLDER)
 		fl |= MATCH_PAIR_PLACEHOLDER;
 	if (flags)

@@ -44,7 +44,7 @@
 #define MATCH_ARENA_BLOCK (1024 * 1024)
 
 /* per-comparison stride of the packed program (see CompileProgram) */
-#define PROG_HEADER 6
+#define PROG_HEADER 7
 #define PROG_STRIDE (4 + 2 * MATCH_MAX_LEVELS + MATCH_MAX_LEVELS + 1)
 
 /* a bump allocator for the features: one palloc per megabyte, not per string */
@@ -158,8 +158,9 @@ ProgInt(const float8 *p, int n, int i, int lo, int hi)
 /*
  * DecodeProgram
  *		Unpacks the program that _match_program() (SQL) builds: a header
- *		[ncomp, nfeat, nrules, prior, nidmatch, nidnever], per comparison
- *		[fidx, nlev, tf, u0, op x 8, arg x 8, w x 9], then the id rules.
+ *		[ncomp, nfeat, nrules, prior, nidmatch, nidnever, ndisagree], per
+ *		comparison [fidx, nlev, tf, u0, op x 8, arg x 8, w x 9], then the
+ *		comparison numbers of the three rule lists.
  */
 static void
 DecodeProgram(ArrayType *arr, MatchProg *prog)
@@ -186,6 +187,7 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 	prog->prior = p[3];
 	prog->nidmatch = ProgInt(p, n, 4, 0, MATCH_MAX_COMP);
 	prog->nidnever = ProgInt(p, n, 5, 0, MATCH_MAX_COMP);
+	prog->ndisagree = ProgInt(p, n, 6, 0, MATCH_MAX_COMP);
 	pos = PROG_HEADER;
 	for (c = 0; c < prog->ncomp; c++, pos += PROG_STRIDE)
 	{
@@ -210,6 +212,8 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 		prog->idmatch[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
 	for (i = 0; i < prog->nidnever; i++)
 		prog->idnever[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
+	for (i = 0; i < prog->ndisagree; i++)
+		prog->disagree[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
 }
 
 /*

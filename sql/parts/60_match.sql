@@ -183,7 +183,7 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	],
 	"link_threshold": 0.99,
 	"review_threshold": 0.8,
-	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"]},
+	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "birth_date"]},
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
 	"suspicious_min_persons": 5,
@@ -488,8 +488,8 @@ BEGIN
 			PERFORM @extschema@._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
 		END IF;
 		FOR k IN SELECT pg_catalog.jsonb_object_keys(s -> 'rules') LOOP
-			IF k NOT IN ('same_id_match', 'different_id_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
-				PERFORM @extschema@._match_fail('$.rules.' || k, 'Rules are "same_id_match" and "different_id_never", each a list of compared attrs.');
+			IF k NOT IN ('same_id_match', 'different_id_never', 'disagree_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
+				PERFORM @extschema@._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
 			END IF;
 			FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'rules' -> k) - 1 LOOP
 				IF NOT (@extschema@._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
@@ -520,7 +520,8 @@ BEGIN
 		              WHEN s ? 'comparisons' THEN '{}'::jsonb
 		              ELSE (SELECT pg_catalog.jsonb_build_object(
 		                       'same_id_match', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a IN ('snils', 'oms')), '[]'),
-		                       'different_id_never', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a = 'snils'), '[]'))
+		                       'different_id_never', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a = 'snils'), '[]'),
+		                       'disagree_never', '[]'::jsonb)
 		                     FROM pg_catalog.unnest(cols) a) END,
 		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
 		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
@@ -737,6 +738,7 @@ DECLARE
 	nfeat int;
 	ids float8[] := '{}';
 	never float8[] := '{}';
+	disagree float8[] := '{}';
 	ops float8[];
 	args float8[];
 	ws float8[];
@@ -749,9 +751,11 @@ BEGIN
 	  FROM @extschema@._match_layout(s) y WHERE y.attr IN (SELECT @extschema@._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'same_id_match') a);
 	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO never
 	  FROM @extschema@._match_layout(s) y WHERE y.attr IN (SELECT @extschema@._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'different_id_never') a);
+	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO disagree
+	  FROM @extschema@._match_layout(s) y WHERE y.attr IN (SELECT @extschema@._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'disagree_never') a);
 	prog := ARRAY[pg_catalog.jsonb_array_length(s -> 'comparisons'), nfeat, pg_catalog.jsonb_array_length(s -> 'blocking'),
 	              pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8,
-	              pg_catalog.cardinality(ids), pg_catalog.cardinality(never)];
+	              pg_catalog.cardinality(ids), pg_catalog.cardinality(never), pg_catalog.cardinality(disagree)];
 	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
 		c := s -> 'comparisons' -> l.comp;
 		nl := pg_catalog.jsonb_array_length(c -> 'levels');
@@ -771,7 +775,7 @@ BEGIN
 		                      GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6)]::float8[]
 		             || ops || args || ws;
 	END LOOP;
-	RETURN prog || ids || never;
+	RETURN prog || ids || never || disagree;
 END $$;
 COMMENT ON FUNCTION @extschema@._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
 
@@ -977,7 +981,7 @@ BEGIN
 	attr := '(итог)'; value_a := NULL; value_b := NULL; weight := NULL;
 	level := @extschema@._match_summary(a.settings, pr.levels)
 		|| CASE WHEN pr.flags & 256 <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
-		|| CASE WHEN pr.flags & 512 <> 0 THEN '; разные идентификаторы: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & 512 <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
 		|| CASE WHEN pr.flags & 1024 <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END;
 	RETURN NEXT;
 END $$;
@@ -1429,7 +1433,7 @@ BEGIN
 		IF p.flags & 1024 <> 0 THEN
 			why := 'запись-заглушка';
 		ELSIF p.flags & 512 <> 0 THEN
-			why := 'разные идентификаторы';
+			why := 'правило: разные идентификаторы, имя или дата рождения';
 		ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
 			why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations);
 			IF why IS NULL THEN
