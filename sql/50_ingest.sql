@@ -80,3 +80,19 @@ SELECT decision, note, record_a < record_b AS ordered FROM cdp.pair_decision;
 SELECT cdp.record_pair_decision(:r2, :r2, 'match');
 SELECT cdp.record_pair_decision(:r2, -1, 'match');
 SELECT cdp.record_pair_decision(:r2, -1, 'maybe');
+-- batches: one statement per table; the result says what happened to each row
+UPDATE cdp.source SET active = true WHERE name = 'lab';
+SELECT * FROM cdp.upsert_records('lab',
+  ARRAY['B-1', 'B-2', 'L-1'],
+  ARRAY['{"surname": "Сидоров"}', '{"surname": "Козлова", "sex": "F"}',
+        '{"surname": "IVANOVA", "first_name": "MARIIA", "date_of_birth": "19850231", "phone": "12"}']::jsonb[],
+  lenient => true);
+SELECT * FROM cdp.upsert_records('lab', ARRAY['B-1', 'B-2'],
+  ARRAY['{"surname": "Сидоров"}', '{"surname": "Козлова", "sex": "F", "phone": "+7 495 123 45 67"}']::jsonb[]);
+-- a bad row rejects the whole batch and is named; a duplicate id or a length mismatch too
+SELECT count(*) AS records_before FROM cdp.record \gset
+SELECT * FROM cdp.upsert_records('lab', ARRAY['B-3', 'B-4'], ARRAY['{"surname": "Новиков"}', '{"snils": "1"}']::jsonb[]);
+SELECT * FROM cdp.upsert_records('lab', ARRAY['B-5', 'B-5'], ARRAY['{}', '{}']::jsonb[]);
+SELECT * FROM cdp.upsert_records('lab', ARRAY['B-6'], ARRAY['{}', '{}']::jsonb[]);
+SELECT * FROM cdp.upsert_records('lab', ARRAY['B-7', NULL], ARRAY['{}', '{}']::jsonb[]);
+SELECT count(*) - :records_before AS new_records FROM cdp.record;

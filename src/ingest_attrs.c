@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * src/ingest_attrs.c
- *		cdp.normalize_attrs(attrs jsonb, lenient bool): turns the attrs
+ *		cdp.normalize_attrs(attrs jsonb, lenient bool, label text): turns the attrs
  *		document of a source record into the typed, normalised keys of
  *		cdp.record.
  *
@@ -107,6 +107,7 @@ static bool ident_types_ready = false;
 typedef struct NormState
 {
 	bool		lenient;
+	const char *label;			/* the record's source_id, for error context */
 	const char *key;			/* key being processed, for error context */
 	int			elem;			/* 1-based array element, or 0 */
 	char	   *family, *given, *patronymic, *full_name;
@@ -168,7 +169,11 @@ NormErrorContext(void *arg)
 
 	if (st->key == NULL)
 		return;
-	if (st->elem > 0)
+	if (st->label && st->elem > 0)
+		errcontext("record \"%s\", attrs key \"%s\", element %d", st->label, st->key, st->elem);
+	else if (st->label)
+		errcontext("record \"%s\", attrs key \"%s\"", st->label, st->key);
+	else if (st->elem > 0)
 		errcontext("attrs key \"%s\", element %d", st->key, st->elem);
 	else
 		errcontext("attrs key \"%s\"", st->key);
@@ -695,6 +700,7 @@ cdp_normalize_attrs(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *attrs;
 	bool		lenient;
+	char	   *label;
 	NormState	st;
 	ErrorContextCallback errcb;
 	JsonbIterator *it;
@@ -708,17 +714,22 @@ cdp_normalize_attrs(PG_FUNCTION_ARGS)
 				 errmsg("attrs must not be null"),
 				 errhint("Send an empty object {} for a record without attributes.")));
 	lenient = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	label = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ? text_to_cstring(PG_GETARG_TEXT_PP(2)) : NULL;
 	attrs = PG_GETARG_JSONB_P(0);
 	if (VARSIZE(attrs) > ATTRS_MAX_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("attrs document too large"),
+				 label ? errdetail("The document of record \"%s\" is %d bytes; at most %d bytes are accepted.",
+								   label, (int) VARSIZE(attrs), ATTRS_MAX_BYTES) :
 				 errdetail("The document is %d bytes; at most %d bytes are accepted.",
 						   (int) VARSIZE(attrs), ATTRS_MAX_BYTES)));
 	if (!JB_ROOT_IS_OBJECT(attrs))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("attrs must be a JSON object"),
+				 label ? errdetail("The attrs document of record \"%s\" is a JSON %s.", label,
+								   JB_ROOT_IS_SCALAR(attrs) ? "scalar" : "array") :
 				 errdetail("The attrs document is a JSON %s.",
 						   JB_ROOT_IS_SCALAR(attrs) ? "scalar" : "array"),
 				 errhint("For example: {\"family_name\": \"Иванова\", \"phone\": \"8 916 123-45-67\"}.")));
@@ -726,6 +737,7 @@ cdp_normalize_attrs(PG_FUNCTION_ARGS)
 	LoadIdentTypes();
 	memset(&st, 0, sizeof(st));
 	st.lenient = lenient;
+	st.label = label;
 	initStringInfo(&st.handles);
 	initStringInfo(&st.extra);
 	initStringInfo(&st.invalid);

@@ -199,37 +199,48 @@ REVOKE ALL ON FUNCTION @extschema@.register_source(text, text, integer) FROM PUB
 
 /*
  * The normaliser: one C function turns an attrs document into the typed, normalised record
- * (src/ingest_attrs.c).  It raises with the offending key named, or with lenient = true moves
- * invalid values into extra._invalid.
+ * (src/ingest_attrs.c).  It raises with the offending key (and the record's label) named, or with
+ * lenient = true moves invalid values into extra._invalid.
  */
-CREATE FUNCTION @extschema@.normalize_attrs(attrs jsonb, lenient boolean DEFAULT false)
+CREATE FUNCTION @extschema@.normalize_attrs(attrs jsonb, lenient boolean DEFAULT false, label text DEFAULT NULL)
 	RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'cdp_normalize_attrs'
 	LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.normalize_attrs(jsonb, boolean) IS
+COMMENT ON FUNCTION @extschema@.normalize_attrs(jsonb, boolean, text) IS
 	'validates an attrs document and returns its normalised form (keys of cdp.record); raises naming the bad key';
 
-CREATE FUNCTION @extschema@.upsert_record(source text, source_id text, attrs jsonb, lenient boolean DEFAULT false)
-	RETURNS bigint
+/*
+ * upsert_records: the set-based ingest path.  One statement per table for the whole batch (records,
+ * events, queue), so a COPY-loaded staging table goes in at bulk speed; upsert_record is its
+ * one-row case.  The whole batch is one transaction: any bad row rejects it, naming the row.
+ */
+CREATE FUNCTION @extschema@.upsert_records(source text, source_ids text[], attrs jsonb[], lenient boolean DEFAULT false)
+	RETURNS TABLE (source_id text, record_id bigint, action text)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	AS $$
+#variable_conflict use_column
 DECLARE
 	v_src		@extschema@.source;
-	v_norm		jsonb;
-	v_hash		text;
-	v_rec		@extschema@.record;
-	v_old_hash	text;
-	v_old_golden bigint;
+	v_bad		record;
+	v_goldens	bigint[];
+	v_sids		text[];
+	v_ids		bigint[];
+	v_actions	text[];
+	v_nlogged	bigint;
+	v_nqueued	bigint;
+	v_norm		jsonb[] := '{}';
+	v_old		text[];
+	v_h			text;
 BEGIN
-	IF source IS NULL OR source_id IS NULL OR attrs IS NULL THEN
+	IF source IS NULL OR source_ids IS NULL OR attrs IS NULL THEN
 		RAISE EXCEPTION 'source, source_id and attrs must not be null'
 			USING ERRCODE = 'null_value_not_allowed',
 				  DETAIL = pg_catalog.format('source %s, source_id %s, attrs %s.',
 					  CASE WHEN source IS NULL THEN 'is null' ELSE 'is given' END,
-					  CASE WHEN source_id IS NULL THEN 'is null' ELSE 'is given' END,
+					  CASE WHEN source_ids IS NULL THEN 'is null' ELSE 'is given' END,
 					  CASE WHEN attrs IS NULL THEN 'is null' ELSE 'is given' END);
 	END IF;
-	SELECT s.* INTO v_src FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) upsert_record.source;
+	SELECT s.* INTO v_src FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) upsert_records.source;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'unknown source: "%"', pg_catalog.left(source, 100)
 			USING ERRCODE = 'invalid_parameter_value',
@@ -239,59 +250,133 @@ BEGIN
 		RAISE EXCEPTION 'source "%" is not active', source
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	IF pg_catalog.btrim(source_id) OPERATOR(pg_catalog.=) '' OR pg_catalog.octet_length(source_id) OPERATOR(pg_catalog.>) 200 THEN
-		RAISE EXCEPTION 'invalid source_id: "%"', pg_catalog.left(source_id, 100)
+	IF pg_catalog.cardinality(source_ids) OPERATOR(pg_catalog.<>) pg_catalog.cardinality(attrs) THEN
+		RAISE EXCEPTION 'source_ids and attrs differ in length'
+			USING ERRCODE = 'array_subscript_error',
+				  DETAIL = pg_catalog.format('%s source ids, %s attrs documents.',
+					  pg_catalog.cardinality(source_ids), pg_catalog.cardinality(attrs));
+	END IF;
+
+	/* row checks, naming the first bad row */
+	SELECT u.ord, u.sid, u.a INTO v_bad
+	  FROM unnest(source_ids, attrs) WITH ORDINALITY AS u(sid, a, ord)
+	 WHERE u.sid IS NULL OR u.a IS NULL OR pg_catalog.btrim(u.sid) OPERATOR(pg_catalog.=) ''
+	    OR pg_catalog.octet_length(u.sid) OPERATOR(pg_catalog.>) 200
+	 ORDER BY u.ord LIMIT 1;
+	IF FOUND THEN
+		IF v_bad.sid IS NULL OR v_bad.a IS NULL THEN
+			RAISE EXCEPTION 'source, source_id and attrs must not be null'
+				USING ERRCODE = 'null_value_not_allowed',
+					  DETAIL = pg_catalog.format('Row %s: source_id %s, attrs %s.', v_bad.ord,
+						  CASE WHEN v_bad.sid IS NULL THEN 'is null' ELSE 'is given' END,
+						  CASE WHEN v_bad.a IS NULL THEN 'is null' ELSE 'is given' END);
+		END IF;
+		RAISE EXCEPTION 'invalid source_id: "%"', pg_catalog.left(v_bad.sid, 100)
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = pg_catalog.format('source_id is %s bytes long.', pg_catalog.octet_length(source_id)),
+				  DETAIL = pg_catalog.format('Row %s: source_id is %s bytes long.', v_bad.ord, pg_catalog.octet_length(v_bad.sid)),
 				  HINT = 'A source_id is the id of the record in its source system: 1 to 200 bytes, not blank.';
 	END IF;
-
-	v_norm := @extschema@.normalize_attrs(attrs, lenient);
-	v_hash := pg_catalog.md5(attrs::text);
-
-	SELECT r.attrs_hash, r.golden_id INTO v_old_hash, v_old_golden
-	  FROM @extschema@.record r
-	 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) upsert_record.source_id
-	   FOR UPDATE;
-	IF FOUND AND v_old_hash OPERATOR(pg_catalog.=) v_hash THEN
-		/* the same input again: nothing to write, nothing to log */
-		RETURN (SELECT r.record_id FROM @extschema@.record r
-				 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) upsert_record.source_id);
+	SELECT u.sid, pg_catalog.count(*) AS n INTO v_bad
+	  FROM unnest(source_ids) AS u(sid) GROUP BY u.sid HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'source_id "%" appears % times in one batch', pg_catalog.left(v_bad.sid, 100), v_bad.n
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Send each record once per batch; send a later version in a later batch.';
 	END IF;
 
-	INSERT INTO @extschema@.record AS r
-		(source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
-		 snils, oms, address, city, handles, extra, attrs_hash)
-	SELECT v_src.source_id, upsert_record.source_id, attrs, n.family_name, n.given_name, n.patronymic,
-		   n.birth_date, n.sex, n.phones, n.emails, n.snils, n.oms, n.address, n.city, n.handles, n.extra, v_hash
-	  FROM pg_catalog.jsonb_populate_record(NULL::@extschema@.record, v_norm) n
-	ON CONFLICT ON CONSTRAINT record_source_key_unique DO UPDATE
-	   SET raw = EXCLUDED.raw, family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
-		   patronymic = EXCLUDED.patronymic, birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
-		   phones = EXCLUDED.phones, emails = EXCLUDED.emails, snils = EXCLUDED.snils, oms = EXCLUDED.oms,
-		   address = EXCLUDED.address, city = EXCLUDED.city, handles = EXCLUDED.handles, extra = EXCLUDED.extra,
-		   attrs_hash = EXCLUDED.attrs_hash, updated_at = pg_catalog.clock_timestamp(),
-		   version = r.version OPERATOR(pg_catalog.+) 1
-	 WHERE r.attrs_hash OPERATOR(pg_catalog.<>) EXCLUDED.attrs_hash
-	RETURNING r.* INTO v_rec;
+	/*
+	 * Normalise what is new or changed (the same input again costs one lookup), one simple
+	 * expression per row, so an error's context is the record and the key, not this function's SQL.
+	 */
+	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord) INTO v_old
+	  FROM unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+	  LEFT JOIN @extschema@.record r
+		ON r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid;
+	FOR i IN 1 .. pg_catalog.cardinality(source_ids) LOOP
+		v_h := pg_catalog.md5(attrs[i]::text);
+		IF v_old[i] IS DISTINCT FROM v_h THEN
+			v_norm := v_norm OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(i, source_ids[i], v_h,
+				@extschema@.normalize_attrs(attrs[i], lenient, source_ids[i]));
+		END IF;
+	END LOOP;
 
-	IF v_rec.record_id IS NULL THEN
-		/* a concurrent session wrote the same input first */
-		RETURN (SELECT r.record_id FROM @extschema@.record r
-				 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) upsert_record.source_id);
+	/* one statement writes records, events and queue entries for the whole batch */
+	WITH input AS (
+		SELECT u.sid, u.ord FROM unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+	), norm AS (
+		SELECT (x OPERATOR(pg_catalog.->>) 0)::bigint AS ord, x OPERATOR(pg_catalog.->>) 1 AS sid,
+			   x OPERATOR(pg_catalog.->>) 2 AS h, x OPERATOR(pg_catalog.->) 3 AS n,
+			   attrs[(x OPERATOR(pg_catalog.->>) 0)::integer] AS a
+		  FROM unnest(v_norm) AS x
+	), written AS (
+		INSERT INTO @extschema@.record AS r
+			(source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
+			 snils, oms, address, city, handles, extra, attrs_hash)
+		SELECT v_src.source_id, norm.sid, norm.a, p.family_name, p.given_name, p.patronymic,
+			   p.birth_date, p.sex, p.phones, p.emails, p.snils, p.oms, p.address, p.city, p.handles, p.extra, norm.h
+		  FROM norm, LATERAL pg_catalog.jsonb_populate_record(NULL::@extschema@.record, norm.n) p
+		 ORDER BY norm.ord
+		ON CONFLICT ON CONSTRAINT record_source_key_unique DO UPDATE
+		   SET raw = EXCLUDED.raw, family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
+			   patronymic = EXCLUDED.patronymic, birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
+			   phones = EXCLUDED.phones, emails = EXCLUDED.emails, snils = EXCLUDED.snils, oms = EXCLUDED.oms,
+			   address = EXCLUDED.address, city = EXCLUDED.city, handles = EXCLUDED.handles, extra = EXCLUDED.extra,
+			   attrs_hash = EXCLUDED.attrs_hash, updated_at = pg_catalog.clock_timestamp(),
+			   version = r.version OPERATOR(pg_catalog.+) 1
+		 WHERE r.attrs_hash OPERATOR(pg_catalog.<>) EXCLUDED.attrs_hash
+		RETURNING r.record_id, r.source_key, r.golden_id, r.version, r.created_at, r.updated_at
+	), logged AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
+			   w.record_id, w.golden_id,
+			   pg_catalog.jsonb_build_object('source', v_src.name, 'source_id', w.source_key,
+				   'version', w.version, 'raw', norm.a,
+				   'record', norm.n OPERATOR(pg_catalog.||)
+					   pg_catalog.jsonb_build_object('created_at', w.created_at, 'updated_at', w.updated_at))
+		  FROM written w JOIN norm ON norm.sid OPERATOR(pg_catalog.=) w.source_key
+		 ORDER BY norm.ord
+		RETURNING subject
+	), queued AS (
+		INSERT INTO @extschema@.match_queue (record_id)
+		SELECT w.record_id FROM written w
+		ON CONFLICT (record_id) DO UPDATE SET queued_at = EXCLUDED.queued_at
+		RETURNING record_id
+	)
+	SELECT pg_catalog.array_agg(i.sid ORDER BY i.ord),
+		   pg_catalog.array_agg(w.record_id ORDER BY i.ord),
+		   pg_catalog.array_agg(CASE WHEN w.record_id IS NULL THEN 'unchanged'
+									 WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'created' ELSE 'updated' END ORDER BY i.ord),
+		   pg_catalog.array_agg(DISTINCT w.golden_id) FILTER (WHERE w.golden_id IS NOT NULL),
+		   (SELECT pg_catalog.count(*) FROM logged), (SELECT pg_catalog.count(*) FROM queued)
+	  INTO v_sids, v_ids, v_actions, v_goldens, v_nlogged, v_nqueued
+	  FROM input i LEFT JOIN written w ON w.source_key OPERATOR(pg_catalog.=) i.sid;
+
+	/* the golden profiles of every written record, in one call */
+	IF v_goldens IS NOT NULL THEN
+		PERFORM @extschema@.refresh_patients(v_goldens);
 	END IF;
 
-	PERFORM @extschema@.append_event(
-		CASE WHEN v_rec.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
-		v_rec.record_id, v_rec.golden_id,
-		pg_catalog.jsonb_build_object('source', v_src.name, 'source_id', upsert_record.source_id,
-			'version', v_rec.version, 'raw', attrs,
-			'record', v_norm OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('created_at', v_rec.created_at, 'updated_at', v_rec.updated_at)));
-	INSERT INTO @extschema@.match_queue (record_id) VALUES (v_rec.record_id)
-	ON CONFLICT (record_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
-	PERFORM @extschema@.refresh_patients(ARRAY[v_rec.golden_id]);
-	RETURN v_rec.record_id;
+	/*
+	 * Unchanged rows (and rows a concurrent session wrote first) are looked up in a new statement,
+	 * so a row committed by another session while we waited is seen.
+	 */
+	RETURN QUERY
+	SELECT u.sid, COALESCE(u.id, r.record_id), u.act
+	  FROM unnest(v_sids, v_ids, v_actions) WITH ORDINALITY AS u(sid, id, act, ord)
+	  LEFT JOIN @extschema@.record r
+		ON u.id IS NULL AND r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid
+	 ORDER BY u.ord;
 END
+$$;
+COMMENT ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) IS
+	'ingests a batch of source records of one source in one statement per table; all or nothing';
+REVOKE ALL ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.upsert_record(source text, source_id text, attrs jsonb, lenient boolean DEFAULT false)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	AS $$
+	SELECT u.record_id FROM @extschema@.upsert_records($1, ARRAY[$2], ARRAY[$3], $4) u
 $$;
 COMMENT ON FUNCTION @extschema@.upsert_record(text, text, jsonb, boolean) IS
 	'ingests one source record: validates, stores raw + normalised, logs an event; idempotent on (source, source_id)';
