@@ -427,10 +427,13 @@ BEGIN
 	IF s ? 'blocking' THEN
 		rules := s -> 'blocking';
 	ELSIF s ? 'fields' THEN
+		-- names block on their name key, so spelling variants and transliterations share a block
 		nf := LEAST(pg_catalog.jsonb_array_length(comps), 5);
 		FOR i IN 0 .. nf - 1 LOOP
 			FOR j IN i + 1 .. nf - 1 LOOP
-				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr', comps -> j ->> 'attr'));
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+					(comps -> i ->> 'attr') || CASE WHEN comps -> i ->> 'comparator' = 'name' THEN '.key' ELSE '' END,
+					(comps -> j ->> 'attr') || CASE WHEN comps -> j ->> 'comparator' = 'name' THEN '.key' ELSE '' END));
 			END LOOP;
 		END LOOP;
 		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
