@@ -584,13 +584,15 @@ class Generator:
 			if twins and i == 1:
 				birth = prev_birth
 				given = self.given(sex)
-				while given == kids[0].given:
+				while any(k.given == given for k in kids):
 					given = self.given(sex)
 			else:
-				# the mother was 19 to 40 when the child was born
+				# the mother was 19 to 40 when the child was born; siblings never share a given name
 				age = mother_age - ri(rng, 19, min(40, mother_age))
 				birth = REF_ORD - age * 365 - ri(rng, 0, 364) - age // 4
-				given = None
+				given = self.given(sex)
+				while any(k.given == given for k in kids):
+					given = self.given(sex)
 			fam = family_m if sex == "M" else feminine_surname_of(family_m)
 			kid = self.new_person(sex, fam, birth, hh, patr=patronymic(father_given, sex), given=given)
 			prev_birth = birth
@@ -637,14 +639,14 @@ class Generator:
 					st["twins"] = st.get("twins", 0) + 1
 					hh["kind"] = "family_twins"
 				for k in self.children(hh, husband.given, husband.family, wb, n, twins):
-					k.guardian = wife if rng.random() < 0.7 else husband
+					self.settle_child(k, wife if rng.random() < 0.7 else husband)
 		elif kind == "single_parent":
 			mb = self.birth_adult(20, 70)
 			mother = self.new_person("F", self.family_name("F"), mb, hh)
 			self.remember(mother)
 			n = 1 + (rng.random() < 0.35)
 			for k in self.children(hh, self.male.pick(rng), surname_male_of(mother.family), mb, n, False):
-				k.guardian = mother
+				self.settle_child(k, mother)
 		else:  # father_son: «Иван Иванович Петров» and his son of the same full name
 			fb = self.birth_adult(40, 85)
 			given = self.male.pick(rng)
@@ -661,6 +663,15 @@ class Generator:
 				son.landline = None
 			self.remember(father)
 		return hh["members"]
+
+	def settle_child(self, k, parent):
+		"""A child under 18 gives a parent's phone at times; 60% of those 23 and over live elsewhere."""
+		age = (REF_ORD - k.birth) // 365
+		if age < 18:
+			k.guardian = parent
+		elif age >= 23 and self.rng.random() < 0.6:
+			k.addr = self.address(k.city)
+			k.landline = None
 
 	def remember(self, p):
 		"""Keep a ring of recent adults to copy names from (namesakes)."""
