@@ -22,6 +22,7 @@ SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "compara
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "comparator": "name", "levels": [{"if": "jw", "ge": 1.5}]}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "birth_date", "levels": ["exact", "last7"]}], "blocking": [["birth_date"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}, {"attr": "surname"}], "blocking": [["family_name"]]}');
+SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "levels": [{"if": "swapped", "with": "patronymic"}]}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}], "blocking": [["given_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}], "blocking": [["family_name.soundex"]]}');
