@@ -1,8 +1,1407 @@
 /*
- * sql/parts/70_golden.sql: golden records (placeholder until the golden family lands).
- * refresh_patients is called by ingest after every changed record.
+ * sql/parts/70_golden.sql: layer 7, golden patient records.
+ *
+ * Golden profiles (cdp.patient), membership (cdp.patient_member), redirects and clinical events
+ * are projections of the append-only log cdp.event: every function here that changes them appends
+ * its event through cdp.append_event in the same transaction, and cdp.rebuild_patients() replays
+ * the log into the same rows.  The survivorship fold (cdp.golden_fold) is a pure function of the
+ * records of one person and the rules; the live path feeds it from cdp.record, the replay path
+ * from the record payloads in the log.  See doc/golden.md.
  */
-CREATE FUNCTION @extschema@.refresh_patients(golden_ids bigint[]) RETURNS void
+
+/* ------------------------------------------------------------------ survivorship rules */
+
+CREATE TABLE @extschema@.survivorship_rules (
+	version		int PRIMARY KEY,
+	rules		jsonb NOT NULL,
+	at			timestamptz NOT NULL,
+	event_id	bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.survivorship_rules IS
+	'versions of the survivorship rules (projection of survivorship.configured events); none means the built-in default';
+
+CREATE FUNCTION @extschema@.golden_default_rules() RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT '{"family_name": ["validated", "trusted", "recent", "complete"],
+	         "given_name":  ["validated", "trusted", "recent", "complete"],
+	         "patronymic":  ["validated", "trusted", "recent", "complete"],
+	         "sex":         ["validated", "trusted", "frequent", "recent"],
+	         "birth_date":  ["validated", "trusted", "frequent", "recent"],
+	         "snils":       ["validated", "trusted", "recent"],
+	         "oms":         ["validated", "trusted", "recent"],
+	         "address":     ["recent", "trusted", "complete"],
+	         "city":        ["recent", "trusted", "frequent"]}'::jsonb
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_default_rules() IS
+	'built-in survivorship rules: for each single-valued attribute, the ordered list of rules that picks its value';
+
+CREATE FUNCTION @extschema@.golden_rule_names() RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT ARRAY['validated', 'trusted', 'recent', 'frequent', 'complete']::text[] $$;
+COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
+	'names of the survivorship rules: validated (records flagged validated first), trusted (cdp.source.trust), recent (record updated_at), frequent (records sharing the value), complete (longest value)';
+
+/*
+ * The rules document as of a time: the newest configured version at or before it, else the
+ * default (version 0).
+ */
+CREATE FUNCTION @extschema@.survivorship_rules_as_of(at timestamptz DEFAULT 'infinity',
+	upto bigint DEFAULT 9223372036854775807, OUT version int, OUT rules jsonb)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT coalesce(s.version, 0), coalesce(s.rules, @extschema@.golden_default_rules())
+	  FROM (SELECT 1) one
+	  LEFT JOIN LATERAL (SELECT r.version, r.rules FROM @extschema@.survivorship_rules r
+	                      WHERE r.at OPERATOR(pg_catalog.<=) survivorship_rules_as_of.at
+	                        AND r.event_id OPERATOR(pg_catalog.<=) survivorship_rules_as_of.upto
+	                      ORDER BY r.version DESC LIMIT 1) s ON true
+	$$;
+COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz, bigint) IS
+	'the survivorship rules in force at a time and log position (default: now) and their version (0 = built-in default)';
+
+/*
+ * Validates a rules document and returns it completed with the default for every attribute it
+ * does not name.  Raises 22023 naming the attribute or rule at fault.
+ */
+CREATE FUNCTION @extschema@.golden_check_rules(rules jsonb) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+DECLARE
+	attr		text;
+	list		jsonb;
+	rule		jsonb;
+	seen		text[];
+	known		jsonb := @extschema@.golden_default_rules();
+BEGIN
+	IF rules IS NULL OR pg_catalog.jsonb_typeof(rules) <> 'object' THEN
+		RAISE EXCEPTION 'survivorship rules must be a JSON object'
+			USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('The value given was %s.', coalesce(rules::text, 'NULL')),
+			HINT = 'Give an object mapping an attribute to a list of rules, for example {"family_name": ["trusted", "recent"]}.';
+	END IF;
+	FOR attr, list IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(rules) e LOOP
+		IF NOT known ? attr THEN
+			RAISE EXCEPTION 'unknown survivorship attribute "%"', attr
+				USING ERRCODE = '22023',
+				DETAIL = CASE WHEN attr IN ('phones', 'emails', 'handles')
+				              THEN 'Multi-valued contacts keep every distinct value and take no rules.'
+				              ELSE 'Only single-valued profile attributes take survivorship rules.' END,
+				HINT = pg_catalog.format('Use one of: %s.',
+					(SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(known) k));
+		END IF;
+		IF pg_catalog.jsonb_typeof(list) <> 'array' OR pg_catalog.jsonb_array_length(list) = 0 THEN
+			RAISE EXCEPTION 'survivorship rules for attribute "%" must be a non-empty array', attr
+				USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('The value given was %s.', list::text),
+				HINT = 'Give an ordered list of rule names, for example ["trusted", "recent"].';
+		END IF;
+		seen := '{}';
+		FOR rule IN SELECT x FROM pg_catalog.jsonb_array_elements(list) x LOOP
+			IF pg_catalog.jsonb_typeof(rule) <> 'string'
+			   OR NOT (rule #>> '{}') = ANY (@extschema@.golden_rule_names()) THEN
+				RAISE EXCEPTION 'unknown survivorship rule "%" for attribute "%"', rule #>> '{}', attr
+					USING ERRCODE = '22023',
+					HINT = pg_catalog.format('Use some of: %s.',
+						pg_catalog.array_to_string(@extschema@.golden_rule_names(), ', '));
+			END IF;
+			IF (rule #>> '{}') = ANY (seen) THEN
+				RAISE EXCEPTION 'survivorship rule "%" appears twice for attribute "%"', rule #>> '{}', attr
+					USING ERRCODE = '22023',
+					HINT = 'Name each rule at most once per attribute.';
+			END IF;
+			seen := seen || (rule #>> '{}');
+		END LOOP;
+	END LOOP;
+	RETURN known || rules;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_check_rules(jsonb) IS
+	'validates a survivorship rules document and completes it with the default rules (22023 on error)';
+
+/* ------------------------------------------------------------------ projections */
+
+CREATE TABLE @extschema@.patient (
+	golden_id		bigint PRIMARY KEY,
+	status			text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived')),
+	status_at		timestamptz,
+	registered_on	date,
+	validated		boolean NOT NULL DEFAULT false,
+	family_name		text,
+	given_name		text,
+	patronymic		text,
+	sex				text,
+	birth_date		date,
+	phones			jsonb NOT NULL DEFAULT '[]',
+	emails			jsonb NOT NULL DEFAULT '[]',
+	handles			jsonb NOT NULL DEFAULT '[]',
+	snils			@extschema@.snils,
+	oms				@extschema@.oms,
+	address			text,
+	city			text,
+	last_visit		timestamptz,
+	record_count	int NOT NULL DEFAULT 0,
+	updated_at		timestamptz,
+	rules_version	int NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE @extschema@.patient IS
+	'golden patient profiles: one row per person, folded by survivorship from its source records (projection of cdp.event)';
+CREATE INDEX patient_status_idx ON @extschema@.patient (status, golden_id);
+ALTER TABLE @extschema@.patient ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.patient_member (
+	record_id	bigint NOT NULL,
+	golden_id	bigint NOT NULL,
+	from_event	bigint NOT NULL,
+	from_at		timestamptz NOT NULL,
+	to_event	bigint,
+	to_at		timestamptz,
+	PRIMARY KEY (record_id, from_event)
+);
+COMMENT ON TABLE @extschema@.patient_member IS
+	'membership history: which golden id each source record belonged to between two events (projection of cdp.event)';
+CREATE INDEX patient_member_golden_idx ON @extschema@.patient_member (golden_id, from_at);
+CREATE UNIQUE INDEX patient_member_open_idx ON @extschema@.patient_member (record_id) WHERE to_event IS NULL;
+ALTER TABLE @extschema@.patient_member ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.patient_redirect (
+	old_id		bigint PRIMARY KEY,
+	new_id		bigint NOT NULL,
+	at			timestamptz NOT NULL,
+	event_id	bigint NOT NULL
+);
+COMMENT ON TABLE @extschema@.patient_redirect IS
+	'golden ids absorbed by a merge and the id that survived (projection of patient.merged events)';
+CREATE INDEX patient_redirect_new_idx ON @extschema@.patient_redirect (new_id);
+
+CREATE TABLE @extschema@.golden_state (
+	one				boolean PRIMARY KEY DEFAULT true CHECK (one),
+	last_event_id	bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE @extschema@.golden_state IS
+	'how far cdp.run_maintenance has caught the golden projections up with the log';
+INSERT INTO @extschema@.golden_state DEFAULT VALUES;
+
+CREATE SEQUENCE @extschema@.clinical_event_id_seq;
+COMMENT ON SEQUENCE @extschema@.clinical_event_id_seq IS 'ids of cdp.clinical_event';
+
+CREATE TABLE @extschema@.clinical_event (
+	event_id		bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.clinical_event_id_seq'),
+	source_id		int NOT NULL,
+	source_key		text NOT NULL,
+	record_id		bigint NOT NULL,
+	golden_id		bigint NOT NULL,
+	kind			text NOT NULL CHECK (kind IN ('visit', 'lab_test', 'diagnosis', 'sick_leave', 'recommendation')),
+	at				timestamptz,
+	visit_type		text CHECK (visit_type IN ('first', 'repeat')),
+	visit_status	text CHECK (visit_status IN ('booked', 'came', 'in_appointment', 'done')),
+	doctor			text,
+	specialty		text,
+	lab_code		text,
+	lab_result		text,
+	lab_unit		text,
+	ref_low			numeric,
+	ref_high		numeric,
+	ref_text		text,
+	icd10			text CHECK (icd10 ~ '^[A-Z][0-9]{2}(\.[0-9]{1,2})?$'),
+	sick_leave_number text,
+	sick_from		date,
+	sick_to			date,
+	recommendation	text,
+	due_date		date,
+	attrs			jsonb NOT NULL,
+	attrs_hash		text NOT NULL,
+	created_at		timestamptz NOT NULL,
+	updated_at		timestamptz NOT NULL,
+	version			int NOT NULL DEFAULT 1,
+	UNIQUE (source_id, source_key)
+);
+COMMENT ON TABLE @extschema@.clinical_event IS
+	'clinical events (visits, lab tests, diagnoses, sick leave, recommendations) of source records, so of golden patients';
+CREATE INDEX clinical_event_record_idx ON @extschema@.clinical_event (record_id);
+CREATE INDEX clinical_event_golden_idx ON @extschema@.clinical_event (golden_id, kind, at);
+ALTER TABLE @extschema@.clinical_event ENABLE ROW LEVEL SECURITY;
+
+/* ------------------------------------------------------------------ the fold (pure) */
+
+/*
+ * One source record reduced to what the fold reads, from a row of cdp.record (to_jsonb) or from
+ * the "record" object of a record.created/record.updated payload, and the source's trust.
+ * Identifiers go through their types, so both paths give the types' canonical text.
+ */
+CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN (SELECT pg_catalog.jsonb_build_object(
+		'record_id', (rec ->> 'record_id')::bigint,
+		'source_id', (rec ->> 'source_id')::int,
+		'trust', coalesce(trust, 0),
+		'validated', coalesce(pg_catalog.lower(coalesce(rec ->> 'validated', rec -> 'extra' ->> 'validated'))
+		                      IN ('true', 't', 'yes', '1'), false),
+		'created_at', rec -> 'created_at',
+		'updated_at', rec -> 'updated_at',
+		'family_name', rec -> 'family_name',
+		'given_name', rec -> 'given_name',
+		'patronymic', rec -> 'patronymic',
+		'sex', rec -> 'sex',
+		'birth_date', rec -> 'birth_date',
+		'snils', pg_catalog.to_jsonb((rec ->> 'snils')::@extschema@.snils),
+		'oms', pg_catalog.to_jsonb((rec ->> 'oms')::@extschema@.oms),
+		'address', rec -> 'address',
+		'city', rec -> 'city',
+		'phones', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'phones') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
+		              SELECT x::@extschema@.phone FROM pg_catalog.jsonb_array_elements_text(rec -> 'phones') x)) END,
+		'emails', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'emails') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
+		              SELECT x::@extschema@.email FROM pg_catalog.jsonb_array_elements_text(rec -> 'emails') x)) END,
+		'handles', rec -> 'handles'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
+	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form';
+
+/* A timestamp as an ISO 8601 UTC string, independent of the session TimeZone. */
+CREATE FUNCTION @extschema@.golden_utc(ts timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	AS $$ SELECT pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+COMMENT ON FUNCTION @extschema@.golden_utc(timestamptz) IS
+	'a timestamp as an ISO 8601 UTC string, so profiles do not depend on the session time zone';
+
+/* The first rule (in order) on which the winner beat the best other value, or the tie-break. */
+CREATE FUNCTION @extschema@.golden_deciding_rule(rules text[], win numeric[], other numeric[]) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN (SELECT CASE WHEN other IS NULL THEN 'unanimous'
+	       ELSE coalesce((SELECT rules[i] FROM pg_catalog.generate_subscripts(rules, 1) i
+	                       WHERE win[i] IS DISTINCT FROM other[i] ORDER BY i LIMIT 1), 'oldest_record') END);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[]) IS
+	'the survivorship rule that decided between the winning value and the best other value';
+
+/*
+ * The survivorship fold: a pure function of the records of one person (an array of
+ * golden_record_doc documents) and the rules.  Single-valued attributes: candidates are the
+ * records with a non-empty value, ranked by the attribute's rules in order (each rule a score,
+ * higher first), then by the smaller record id.  Multi-valued contacts keep every distinct value
+ * with its source records, first/last seen and validity.  Returns the profile and its lineage.
+ */
+CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN (WITH r AS (
+	SELECT e AS doc, (e ->> 'record_id')::bigint AS record_id, (e ->> 'source_id')::int AS source_id,
+	       (e ->> 'trust')::numeric AS trust, (e ->> 'validated')::boolean AS validated,
+	       (e ->> 'created_at')::timestamptz AS created_at, (e ->> 'updated_at')::timestamptz AS updated_at
+	  FROM pg_catalog.jsonb_array_elements(recs) e
+), cand AS (
+	SELECT a.key AS attr, ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a.value)) AS rulenames,
+	       r.record_id, r.source_id, r.trust, r.validated, r.updated_at, r.doc ->> a.key AS v
+	  FROM pg_catalog.jsonb_each(rules) a CROSS JOIN r
+	 WHERE coalesce(r.doc ->> a.key, '') <> ''
+), counted AS (
+	SELECT c.*, pg_catalog.count(*) OVER (PARTITION BY c.attr, c.v) AS freq FROM cand c
+), scored AS (
+	SELECT s.attr, s.rulenames, s.record_id, s.source_id, s.v,
+	       ARRAY(SELECT coalesce(CASE t.rule
+	                   WHEN 'trusted' THEN s.trust
+	                   WHEN 'recent' THEN EXTRACT(epoch FROM s.updated_at)
+	                   WHEN 'frequent' THEN s.freq
+	                   WHEN 'complete' THEN pg_catalog.char_length(s.v)
+	                   WHEN 'validated' THEN s.validated::int END, -1)
+	               FROM pg_catalog.unnest(s.rulenames) WITH ORDINALITY t(rule, n) ORDER BY t.n)::numeric[] AS score
+	  FROM counted s
+), ranked AS (
+	SELECT s.*, pg_catalog.row_number() OVER (PARTITION BY s.attr ORDER BY s.score DESC, s.record_id) AS rn
+	  FROM scored s
+), win AS (
+	SELECT w.attr, w.v, w.record_id, w.source_id,
+	       @extschema@.golden_deciding_rule(w.rulenames, w.score,
+	           (SELECT o.score FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v ORDER BY o.rn LIMIT 1)) AS rule,
+	       (SELECT pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) FROM ranked o
+	         WHERE o.attr = w.attr AND o.v = w.v) AS agree,
+	       coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('value', l.v, 'records', l.recs) ORDER BY l.best)
+	                   FROM (SELECT o.v, pg_catalog.min(o.rn) AS best,
+	                                pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) AS recs
+	                           FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v GROUP BY o.v) l), '[]') AS lost
+	  FROM ranked w WHERE w.rn = 1
+), contact AS (
+	SELECT k.kind, k.network, k.value,
+	       pg_catalog.jsonb_agg(DISTINCT r.record_id) AS sources,
+	       pg_catalog.min(r.created_at) AS first_seen, pg_catalog.max(r.updated_at) AS last_seen,
+	       pg_catalog.bool_or(r.validated) AS validated,
+	       pg_catalog.bool_or(r.validated) OR pg_catalog.count(DISTINCT r.source_id) >= 2 AS valid
+	  FROM r, LATERAL (
+	        SELECT 'phones' AS kind, NULL::text AS network, x AS value
+	          FROM pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(r.doc -> 'phones') = 'array'
+	                                                         THEN r.doc -> 'phones' ELSE '[]' END) x
+	        UNION ALL
+	        SELECT 'emails', NULL, x
+	          FROM pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(r.doc -> 'emails') = 'array'
+	                                                         THEN r.doc -> 'emails' ELSE '[]' END) x
+	        UNION ALL
+	        SELECT 'handles', h.key, h.value
+	          FROM pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(r.doc -> 'handles') = 'object'
+	                                               THEN r.doc -> 'handles' ELSE '{}' END) h
+	         WHERE coalesce(h.value, '') <> '') k
+	 WHERE coalesce(k.value, '') <> ''
+	 GROUP BY k.kind, k.network, k.value
+), contacts AS (
+	SELECT c.kind, pg_catalog.jsonb_agg(
+	           pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+	               'value', c.value, 'network', c.network, 'sources', c.sources,
+	               'first_seen', @extschema@.golden_utc(c.first_seen), 'last_seen', @extschema@.golden_utc(c.last_seen),
+	               'valid', c.valid, 'validated', c.validated))
+	           ORDER BY c.last_seen DESC NULLS LAST, c.network, c.value) AS list
+	  FROM contact c GROUP BY c.kind
+)
+SELECT pg_catalog.jsonb_build_object(
+	'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, w.v) FROM win w), '{}'),
+	'lineage', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, pg_catalog.jsonb_build_object(
+	                         'value', w.v, 'record_id', w.record_id, 'source_id', w.source_id,
+	                         'rule', w.rule, 'agree', w.agree, 'lost', w.lost)) FROM win w), '{}'),
+	'phones', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'phones'), '[]'),
+	'emails', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'emails'), '[]'),
+	'handles', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'handles'), '[]'),
+	'record_count', (SELECT pg_catalog.count(*) FROM r),
+	'registered_on', (SELECT (pg_catalog.min(r.created_at) AT TIME ZONE 'UTC')::date FROM r),
+	'validated', coalesce((SELECT pg_catalog.bool_or(r.validated) FROM r), false),
+	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb) IS
+	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and lineage';
+
+/* Builds the projection row of one person from its fold and its log-derived status and visits. */
+CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
+	last_visit timestamptz, rules_version int) RETURNS @extschema@.patient
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
+	       (fold ->> 'registered_on')::date, (fold ->> 'validated')::boolean,
+	       fold -> 'attributes' ->> 'family_name', fold -> 'attributes' ->> 'given_name',
+	       fold -> 'attributes' ->> 'patronymic', fold -> 'attributes' ->> 'sex',
+	       (fold -> 'attributes' ->> 'birth_date')::date,
+	       fold -> 'phones', fold -> 'emails', fold -> 'handles',
+	       (fold -> 'attributes' ->> 'snils')::@extschema@.snils, (fold -> 'attributes' ->> 'oms')::@extschema@.oms,
+	       fold -> 'attributes' ->> 'address', fold -> 'attributes' ->> 'city',
+	       last_visit, (fold ->> 'record_count')::int, (fold ->> 'updated_at')::timestamptz,
+	       rules_version)::@extschema@.patient;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
+	'the cdp.patient row of one person from its survivorship fold, status and last visit';
+
+/* ------------------------------------------------------------------ live computation */
+
+/*
+ * The profiles of the given golden ids computed from the live tables (cdp.record, cdp.source,
+ * cdp.clinical_event, the stored status).  Ids without records yield nothing.
+ */
+CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
+	recs AS (
+		SELECT r.golden_id,
+		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(pg_catalog.to_jsonb(r), s.trust) ORDER BY r.record_id) AS docs
+		  FROM @extschema@.record r LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
+		 WHERE r.golden_id = ANY (ids)
+		 GROUP BY r.golden_id)
+	SELECT row.*
+	  FROM recs CROSS JOIN rl
+	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules),
+	           p.status, p.status_at,
+	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	               AND c.visit_status IN ('came', 'in_appointment', 'done')),
+	           rl.version) row;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_compute(bigint[]) IS
+	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
+
+/*
+ * Follows redirects from a golden id to the person it now belongs to; NULL when the id is
+ * unknown.  Chains (a merged into b, b into c) are followed up to 1000 steps.
+ */
+CREATE FUNCTION @extschema@.resolve_patient(id bigint) RETURNS bigint
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	AS $$
+DECLARE
+	cur		bigint := id;
+	nxt		bigint;
+BEGIN
+	FOR depth IN 1..1000 LOOP
+		SELECT d.new_id INTO nxt FROM @extschema@.patient_redirect d WHERE d.old_id = cur;
+		EXIT WHEN NOT FOUND;
+		cur := nxt;
+	END LOOP;
+	IF EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = cur) THEN
+		RETURN cur;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.resolve_patient(bigint) IS
+	'the golden id a (possibly merged-away) golden id now belongs to, following redirect chains; NULL if unknown';
+
+/*
+ * Opens a membership interval for every record of the given golden ids that has none yet (a
+ * record ingest just created), starting at its record.created event.
+ */
+CREATE FUNCTION @extschema@.golden_open_members(ids bigint[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	AS $$ BEGIN RETURN; END $$;
-COMMENT ON FUNCTION @extschema@.refresh_patients(bigint[]) IS 'placeholder: re-folds golden profiles (golden family)';
+	AS $$
+BEGIN
+	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+	SELECT r.record_id, r.golden_id, e.event_id, e.at
+	  FROM @extschema@.record r
+	  CROSS JOIN LATERAL (SELECT e.event_id, e.at FROM @extschema@.event e
+	                       WHERE e.subject = r.record_id AND e.kind = 'record.created'
+	                       ORDER BY e.event_id LIMIT 1) e
+	 WHERE r.golden_id = ANY (ids)
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.patient_member m
+	                    WHERE m.record_id = r.record_id AND m.to_event IS NULL)
+	ON CONFLICT DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
+	'starts the membership history of records new to the given golden ids (internal)';
+
+/*
+ * Re-folds the profiles of the given golden ids (following redirects) from their records:
+ * creates the row of a new person, updates a changed one, removes one left without records.
+ * Locks the patient rows in id order first, so concurrent refreshes and merges serialise and the
+ * fold then reads committed records.  Called by ingest after every record change.
+ */
+CREATE FUNCTION @extschema@.refresh_patients(golden_ids bigint[]) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	todo	bigint[];
+	n		int;
+BEGIN
+	IF golden_ids IS NULL THEN
+		RETURN 0;
+	END IF;
+	SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO todo
+	  FROM (SELECT coalesce(@extschema@.resolve_patient(i), i) AS g
+	          FROM pg_catalog.unnest(golden_ids) i WHERE i IS NOT NULL) x;
+	IF todo IS NULL THEN
+		RETURN 0;
+	END IF;
+	/* rows exist (placeholders for new persons), then lock them in id order */
+	INSERT INTO @extschema@.patient (golden_id)
+	SELECT DISTINCT r.golden_id FROM @extschema@.record r WHERE r.golden_id = ANY (todo)
+	ORDER BY 1
+	ON CONFLICT (golden_id) DO NOTHING;
+	PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id = ANY (todo) ORDER BY p.golden_id FOR UPDATE;
+	PERFORM @extschema@.golden_open_members(todo);
+	/* a new statement: sees what committed while we waited for the locks */
+	UPDATE @extschema@.patient p SET
+		status = c.status, status_at = c.status_at, registered_on = c.registered_on, validated = c.validated,
+		family_name = c.family_name, given_name = c.given_name, patronymic = c.patronymic, sex = c.sex,
+		birth_date = c.birth_date, phones = c.phones, emails = c.emails, handles = c.handles,
+		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
+		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
+	  FROM @extschema@.golden_compute(todo) c
+	 WHERE p.golden_id = c.golden_id
+	   AND (p.*) IS DISTINCT FROM (c.*);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	DELETE FROM @extschema@.patient p
+	 WHERE p.golden_id = ANY (todo)
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_patients(bigint[]) IS
+	're-folds the golden profiles of the given ids (after redirects) from their current records; returns how many rows changed';
+
+/* ------------------------------------------------------------------ replay from the log */
+
+/*
+ * Membership intervals derived from the log alone: a record.created event puts a record into its
+ * first golden id, patient.merged moves the listed records into the survivor, patient.unmerged
+ * moves one record into its new id.  Each move ends the record's previous interval.
+ */
+CREATE FUNCTION @extschema@.golden_membership_from_log()
+	RETURNS TABLE (record_id bigint, golden_id bigint, from_event bigint, from_at timestamptz,
+	               to_event bigint, to_at timestamptz)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	WITH moves AS (
+		SELECT e.subject AS record_id,
+		       coalesce(e.golden_id, (e.payload -> 'record' ->> 'golden_id')::bigint) AS golden_id,
+		       e.event_id, e.at
+		  FROM @extschema@.event e WHERE e.kind = 'record.created'
+		UNION ALL
+		SELECT m::bigint, (e.payload ->> 'into')::bigint, e.event_id, e.at
+		  FROM @extschema@.event e, pg_catalog.jsonb_array_elements_text(e.payload -> 'records') m
+		 WHERE e.kind = 'patient.merged'
+		UNION ALL
+		SELECT (e.payload ->> 'record_id')::bigint, (e.payload ->> 'into')::bigint, e.event_id, e.at
+		  FROM @extschema@.event e WHERE e.kind = 'patient.unmerged')
+	SELECT m.record_id, m.golden_id, m.event_id, m.at,
+	       pg_catalog.lead(m.event_id) OVER w, pg_catalog.lead(m.at) OVER w
+	  FROM moves m
+	WINDOW w AS (PARTITION BY m.record_id ORDER BY m.event_id)
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
+	'membership intervals of every record, derived from the log alone (used by rebuild_patients)';
+
+/*
+ * Profiles replayed from the log as of a time: the records that were members then, each at its
+ * newest version logged by then, the rules in force then, the status from the newest
+ * archive/restore event by then, and the last visit from the clinical events logged by then.
+ * members holds (golden_id, record_id) pairs as of that time.
+ */
+CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at, upto)),
+	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
+	        FROM pg_catalog.jsonb_array_elements(members) x),
+	ver AS (
+		SELECT DISTINCT ON (e.subject) e.subject AS record_id, e.payload -> 'record' AS rec,
+		       e.payload ->> 'source' AS source
+		  FROM @extschema@.event e
+		 WHERE e.subject IN (SELECT m.record_id FROM m)
+		   AND e.kind IN ('record.created', 'record.updated')
+		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		 ORDER BY e.subject, e.event_id DESC),
+	docs AS (
+		SELECT m.golden_id,
+		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(
+		           ver.rec || pg_catalog.jsonb_build_object('record_id', m.record_id, 'source_id', s.source_id),
+		           s.trust) ORDER BY m.record_id) AS docs
+		  FROM m JOIN ver ON ver.record_id = m.record_id
+		  LEFT JOIN @extschema@.source s ON s.name = ver.source
+		 GROUP BY m.golden_id),
+	visits AS (
+		SELECT DISTINCT ON (e.subject) (e.payload -> 'clinical' ->> 'record_id')::bigint AS record_id,
+		       e.payload -> 'clinical' AS c
+		  FROM @extschema@.event e
+		 WHERE e.kind IN ('clinical.created', 'clinical.updated')
+		   AND e.subject IN (SELECT c.event_id FROM @extschema@.clinical_event c
+		                      WHERE c.record_id IN (SELECT m.record_id FROM m))
+		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		 ORDER BY e.subject, e.event_id DESC),
+	last_visit AS (
+		SELECT m.golden_id, pg_catalog.max((v.c ->> 'at')::timestamptz) AS at
+		  FROM visits v JOIN m ON m.record_id = v.record_id
+		 WHERE v.c ->> 'kind' = 'visit' AND v.c ->> 'visit_status' IN ('came', 'in_appointment', 'done')
+		 GROUP BY m.golden_id),
+	status AS (
+		SELECT DISTINCT ON (e.subject) e.subject AS golden_id,
+		       CASE e.kind WHEN 'patient.archived' THEN 'archived' ELSE 'active' END AS status, e.at
+		  FROM @extschema@.event e
+		 WHERE e.kind IN ('patient.archived', 'patient.restored')
+		   AND e.subject IN (SELECT d.golden_id FROM docs d)
+		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		 ORDER BY e.subject, e.event_id DESC)
+	SELECT row.*
+	  FROM docs d CROSS JOIN rl
+	  LEFT JOIN status st ON st.golden_id = d.golden_id
+	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
+	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
+	           st.status, st.at, lv.at, rl.version) row
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
+	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
+
+/*
+ * Replays the whole log into the projections: membership history, the members' golden ids in
+ * cdp.record, redirects, survivorship rules and every profile.  Returns the number of profiles.
+ * The result equals the live projections (a test compares them both ways).
+ */
+CREATE FUNCTION @extschema@.rebuild_patients() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	/* one rebuild at a time, and no merge or refresh while the tables are replaced */
+	LOCK TABLE @extschema@.patient, @extschema@.patient_member, @extschema@.patient_redirect,
+	           @extschema@.survivorship_rules IN EXCLUSIVE MODE;
+	DELETE FROM @extschema@.survivorship_rules;
+	INSERT INTO @extschema@.survivorship_rules (version, rules, at, event_id)
+	SELECT (e.payload ->> 'version')::int, e.payload -> 'rules', e.at, e.event_id
+	  FROM @extschema@.event e WHERE e.kind = 'survivorship.configured';
+	DELETE FROM @extschema@.patient_member;
+	INSERT INTO @extschema@.patient_member SELECT * FROM @extschema@.golden_membership_from_log();
+	DELETE FROM @extschema@.patient_redirect;
+	INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
+	SELECT (e.payload ->> 'from')::bigint, (e.payload ->> 'into')::bigint, e.at, e.event_id
+	  FROM @extschema@.event e WHERE e.kind = 'patient.merged';
+	UPDATE @extschema@.record r SET golden_id = m.golden_id
+	  FROM @extschema@.patient_member m
+	 WHERE m.record_id = r.record_id AND m.to_event IS NULL AND r.golden_id IS DISTINCT FROM m.golden_id;
+	UPDATE @extschema@.clinical_event c SET golden_id = r.golden_id
+	  FROM @extschema@.record r
+	 WHERE r.record_id = c.record_id AND c.golden_id IS DISTINCT FROM r.golden_id;
+	DELETE FROM @extschema@.patient;
+	INSERT INTO @extschema@.patient
+	SELECT * FROM @extschema@.golden_replay('infinity', 9223372036854775807,
+		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
+		   FROM @extschema@.patient_member m WHERE m.to_event IS NULL));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_patients() IS
+	'replays cdp.event into the golden projections (profiles, membership, redirects, rules); returns the number of profiles';
+REVOKE ALL ON FUNCTION @extschema@.rebuild_patients() FROM PUBLIC;
+
+/*
+ * The golden id a given id stood for at a time: redirects logged by then are followed.
+ */
+CREATE FUNCTION @extschema@.golden_resolve_as_of(id bigint, at timestamptz, upto bigint) RETURNS bigint
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	AS $$
+DECLARE
+	cur		bigint := id;
+	nxt		bigint;
+BEGIN
+	FOR depth IN 1..1000 LOOP
+		SELECT d.new_id INTO nxt FROM @extschema@.patient_redirect d
+		 WHERE d.old_id = cur AND d.at <= golden_resolve_as_of.at AND d.event_id <= golden_resolve_as_of.upto;
+		EXIT WHEN NOT FOUND;
+		cur := nxt;
+	END LOOP;
+	RETURN cur;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint) IS
+	'the golden id an id stood for at a time and log position, following only the redirects made by then';
+
+/*
+ * The profile of a golden id as it was at a time: the id is followed through the redirects made
+ * by then, its members are those of the membership history at that time, each at its version
+ * logged by then.  No row when the person did not exist then.
+ */
+CREATE FUNCTION @extschema@.golden_as_of(id bigint, at timestamptz, upto bigint) RETURNS SETOF @extschema@.patient
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$
+	WITH g AS (SELECT @extschema@.golden_resolve_as_of(id, at, upto) AS id)
+	SELECT * FROM @extschema@.golden_replay(at, upto,
+		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
+		   FROM @extschema@.patient_member m
+		  WHERE m.golden_id = (SELECT g.id FROM g)
+		    AND m.from_at <= golden_as_of.at AND m.from_event <= golden_as_of.upto
+		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)))
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_as_of(bigint, timestamptz, bigint) IS
+	'the golden profile of a person as of a time and a log position (internal)';
+
+CREATE FUNCTION @extschema@.patient_as_of(golden_id bigint, at timestamptz) RETURNS SETOF @extschema@.patient
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807) $$;
+COMMENT ON FUNCTION @extschema@.patient_as_of(bigint, timestamptz) IS
+	'the golden profile of a person as it was at a time (events logged at or before it), replayed from the log';
+
+CREATE FUNCTION @extschema@.patient_as_of_event(golden_id bigint, event_id bigint) RETURNS SETOF @extschema@.patient
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id) $$;
+COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
+	'the golden profile of a person as it was right after a given event of the log, replayed from the log';
+
+/*
+ * Every golden id that is or was merged into the given one (itself included).
+ */
+CREATE FUNCTION @extschema@.golden_absorbed(id bigint) RETURNS bigint[]
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	AS $$
+	WITH RECURSIVE chain(id, depth) AS (
+		SELECT id, 0
+		UNION ALL
+		SELECT d.old_id, c.depth + 1 FROM chain c JOIN @extschema@.patient_redirect d ON d.new_id = c.id
+		 WHERE c.depth < 1000)
+	SELECT pg_catalog.array_agg(DISTINCT c.id) FROM chain c
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_absorbed(bigint) IS
+	'the golden id and every id merged into it, directly or through a chain';
+
+/*
+ * What happened to a person, newest first: events logged under its golden id or any id merged
+ * into it, and record, unmerge and decision events of every record that ever belonged to them.
+ */
+CREATE FUNCTION @extschema@.patient_history(golden_id bigint)
+	RETURNS TABLE (event_id bigint, at timestamptz, kind text, subject bigint, event_golden_id bigint,
+	               actor text, payload jsonb)
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	AS $$
+	WITH ids AS (SELECT pg_catalog.unnest(@extschema@.golden_absorbed(
+	                 coalesce(@extschema@.resolve_patient(patient_history.golden_id), patient_history.golden_id))) AS id),
+	recs AS (SELECT DISTINCT m.record_id FROM @extschema@.patient_member m WHERE m.golden_id IN (SELECT id FROM ids)),
+	ev AS (
+		SELECT e.event_id FROM @extschema@.event e WHERE e.golden_id IN (SELECT id FROM ids)
+		UNION
+		SELECT e.event_id FROM @extschema@.event e
+		 WHERE e.subject IN (SELECT record_id FROM recs)
+		   AND (e.kind LIKE 'record.%' OR e.kind IN ('patient.unmerged', 'decision.recorded')))
+	SELECT e.event_id, e.at, e.kind, e.subject, e.golden_id, e.actor, e.payload
+	  FROM @extschema@.event e WHERE e.event_id IN (SELECT ev.event_id FROM ev)
+	 ORDER BY e.event_id DESC
+	$$;
+COMMENT ON FUNCTION @extschema@.patient_history(bigint) IS
+	'the events of a person (merged ids and former records included), newest first';
+
+/* ------------------------------------------------------------------ lineage */
+
+/*
+ * For every single-valued attribute of a person: the value, the source record and source that
+ * gave it, the rule that decided, the records that agree, and the values that lost.
+ */
+CREATE FUNCTION @extschema@.patient_lineage(golden_id bigint)
+	RETURNS TABLE (attribute text, value text, record_id bigint, source text, rule text,
+	               agreeing_records bigint[], lost jsonb)
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	AS $$
+	WITH g AS (SELECT @extschema@.resolve_patient(patient_lineage.golden_id) AS id),
+	f AS (
+		SELECT @extschema@.golden_fold(
+		           pg_catalog.jsonb_agg(@extschema@.golden_record_doc(pg_catalog.to_jsonb(r), s.trust) ORDER BY r.record_id),
+		           (SELECT rl.rules FROM @extschema@.survivorship_rules_as_of('infinity') rl)) AS fold
+		  FROM @extschema@.record r LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
+		 WHERE r.golden_id = (SELECT g.id FROM g))
+	SELECT l.key, l.value ->> 'value', (l.value ->> 'record_id')::bigint, s.name, l.value ->> 'rule',
+	       ARRAY(SELECT pg_catalog.jsonb_array_elements_text(l.value -> 'agree')::bigint),
+	       l.value -> 'lost'
+	  FROM f, pg_catalog.jsonb_each(f.fold -> 'lineage') l
+	  LEFT JOIN @extschema@.source s ON s.source_id = (l.value ->> 'source_id')::int
+	 ORDER BY l.key
+	$$;
+COMMENT ON FUNCTION @extschema@.patient_lineage(bigint) IS
+	'per attribute of a golden profile: winning value, source record and source, deciding rule, agreeing records, losing values';
+
+/* ------------------------------------------------------------------ survivorship configuration */
+
+/*
+ * Validates and stores a new version of the survivorship rules (attributes not named keep the
+ * default), appends survivorship.configured and re-folds every profile under the new rules.
+ * Returns the new version.
+ */
+CREATE FUNCTION @extschema@.configure_survivorship(rules jsonb) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	full_rules	jsonb := @extschema@.golden_check_rules(rules);
+	v			int;
+	ev			bigint;
+	ids			bigint[];
+BEGIN
+	LOCK TABLE @extschema@.survivorship_rules IN EXCLUSIVE MODE;
+	SELECT coalesce(pg_catalog.max(s.version), 0) + 1 INTO v FROM @extschema@.survivorship_rules s;
+	ev := @extschema@.append_event('survivorship.configured', v, NULL,
+		pg_catalog.jsonb_build_object('version', v, 'rules', full_rules));
+	INSERT INTO @extschema@.survivorship_rules (version, rules, at, event_id)
+	SELECT v, full_rules, e.at, e.event_id FROM @extschema@.event e WHERE e.event_id = ev;
+	SELECT pg_catalog.array_agg(p.golden_id ORDER BY p.golden_id) INTO ids FROM @extschema@.patient p;
+	PERFORM @extschema@.refresh_patients(ids);
+	RETURN v;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.configure_survivorship(jsonb) IS
+	'validates and stores a new version of the survivorship rules (an event) and re-folds every profile; returns the version';
+REVOKE ALL ON FUNCTION @extschema@.configure_survivorship(jsonb) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ link, merge, unmerge */
+
+/* The golden id of a record, or a clear error naming it. */
+CREATE FUNCTION @extschema@.golden_of_record(rec bigint, argname text) RETURNS bigint
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS $$
+DECLARE
+	g	bigint;
+BEGIN
+	IF rec IS NULL THEN
+		RAISE EXCEPTION '% must not be null', argname USING ERRCODE = '22004';
+	END IF;
+	SELECT r.golden_id INTO g FROM @extschema@.record r WHERE r.record_id = rec;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'record "%" does not exist', rec
+			USING ERRCODE = 'P0002',
+			DETAIL = pg_catalog.format('No row of cdp.record has record_id %s (argument %s).', rec, argname),
+			HINT = 'Pass the record_id returned by cdp.upsert_record.';
+	END IF;
+	RETURN g;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_of_record(bigint, text) IS
+	'the golden id of a record; raises P0002 naming the record when it does not exist (internal)';
+
+/* Makes sure the given persons have projection rows, then locks them in id order. */
+CREATE FUNCTION @extschema@.golden_lock(ids bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_catalog.unnest(ids) i
+	            WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = i)) THEN
+		PERFORM @extschema@.refresh_patients(ids);
+	END IF;
+	PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id = ANY (ids) ORDER BY p.golden_id FOR UPDATE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_lock(bigint[]) IS
+	'locks the projection rows of the given persons in id order, creating missing ones (internal)';
+
+/*
+ * Links two source records.  When they already share a golden id, only record.linked is
+ * appended.  Otherwise the two persons merge: the smaller golden id survives, every record and
+ * clinical event of the other moves to it, a redirect remembers the old id, patient.merged is
+ * appended and the survivor's profile is re-folded; the other profile row is removed.  Returns
+ * the surviving golden id, or NULL (nothing done) when a no_match decision joins a record of one
+ * person to a record of the other.
+ */
+CREATE FUNCTION @extschema@.link_records(a bigint, b bigint, evidence jsonb) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	ga		bigint;
+	gb		bigint;
+	keep	bigint;
+	gone	bigint;
+	moved	bigint[];
+	ev		bigint;
+	ev_at	timestamptz;
+	tries	int := 0;
+BEGIN
+	ga := @extschema@.golden_of_record(a, 'a');
+	gb := @extschema@.golden_of_record(b, 'b');
+	IF a = b THEN
+		RAISE EXCEPTION 'cannot link record "%" to itself', a USING ERRCODE = '22023';
+	END IF;
+	IF evidence IS NOT NULL AND pg_catalog.jsonb_typeof(evidence) <> 'object' THEN
+		RAISE EXCEPTION 'link evidence must be a JSON object'
+			USING ERRCODE = '22023', DETAIL = pg_catalog.format('The value given was %s.', evidence::text);
+	END IF;
+	/* lock both persons in id order; a concurrent merge or unmerge may move a record meanwhile */
+	LOOP
+		PERFORM @extschema@.golden_lock(ARRAY[least(ga, gb), greatest(ga, gb)]);
+		EXIT WHEN (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = a) = ga
+		      AND (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = b) = gb;
+		tries := tries + 1;
+		IF tries > 100 THEN
+			RAISE EXCEPTION 'records "%" and "%" keep moving between persons', a, b
+				USING ERRCODE = '40001', HINT = 'Retry the transaction.';
+		END IF;
+		ga := @extschema@.golden_of_record(a, 'a');
+		gb := @extschema@.golden_of_record(b, 'b');
+	END LOOP;
+
+	IF ga = gb THEN
+		PERFORM @extschema@.append_event('record.linked', a, ga,
+			pg_catalog.jsonb_build_object('a', a, 'b', b, 'evidence', evidence));
+		RETURN ga;
+	END IF;
+
+	/* a person's no_match decision is never overridden by a link */
+	IF EXISTS (SELECT 1 FROM @extschema@.pair_decision d
+	             JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	             JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	            WHERE d.decision = 'no_match'
+	              AND ((ra.golden_id = ga AND rb.golden_id = gb) OR (ra.golden_id = gb AND rb.golden_id = ga))) THEN
+		RETURN NULL;
+	END IF;
+
+	keep := least(ga, gb);
+	gone := greatest(ga, gb);
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO moved
+	  FROM @extschema@.record r WHERE r.golden_id = gone;
+	PERFORM @extschema@.golden_open_members(ARRAY[keep, gone]);
+	ev := @extschema@.append_event('patient.merged', gone, keep,
+		pg_catalog.jsonb_build_object('from', gone, 'into', keep, 'records', pg_catalog.to_jsonb(moved),
+		                              'a', a, 'b', b, 'evidence', evidence));
+	SELECT e.at INTO ev_at FROM @extschema@.event e WHERE e.event_id = ev;
+	UPDATE @extschema@.record r SET golden_id = keep WHERE r.golden_id = gone;
+	UPDATE @extschema@.clinical_event c SET golden_id = keep WHERE c.golden_id = gone;
+	UPDATE @extschema@.patient_member m SET to_event = ev, to_at = ev_at
+	 WHERE m.record_id = ANY (moved) AND m.to_event IS NULL;
+	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+	SELECT pg_catalog.unnest(moved), keep, ev, ev_at;
+	INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id) VALUES (gone, keep, ev_at, ev);
+	/* an archived person that merges with an active one is active again */
+	IF (SELECT pg_catalog.count(DISTINCT p.status) FROM @extschema@.patient p WHERE p.golden_id IN (keep, gone)) > 1
+	   AND (SELECT p.status FROM @extschema@.patient p WHERE p.golden_id = keep) = 'archived' THEN
+		ev := @extschema@.append_event('patient.restored', keep, keep,
+			pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', gone)));
+		UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
+		  FROM @extschema@.event e WHERE e.event_id = ev AND p.golden_id = keep;
+	END IF;
+	DELETE FROM @extschema@.patient p WHERE p.golden_id = gone;
+	PERFORM @extschema@.refresh_patients(ARRAY[keep]);
+	RETURN keep;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
+	'links two source records, merging their persons (older golden id survives, the other redirects); returns the golden id, NULL if a no_match decision forbids it';
+
+/*
+ * Takes a record out of its person into a new golden id: both profiles are re-folded, no_match
+ * decisions against every other record of the former person keep the matcher from re-linking it,
+ * its clinical events follow it, and patient.unmerged is appended.  Returns the new golden id.
+ */
+CREATE FUNCTION @extschema@.unmerge(record_id bigint, reason text) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	rec		bigint := unmerge.record_id;
+	g		bigint;
+	others	bigint[];
+	newg	bigint;
+	ev		bigint;
+	ev_at	timestamptz;
+	o		bigint;
+BEGIN
+	IF reason IS NULL OR pg_catalog.btrim(reason) = '' THEN
+		RAISE EXCEPTION 'an unmerge needs a reason'
+			USING ERRCODE = '22023', HINT = 'Say why the record is not the same person, for example ''twin sibling''.';
+	END IF;
+	g := @extschema@.golden_of_record(rec, 'record_id');
+	LOOP
+		PERFORM @extschema@.golden_lock(ARRAY[g]);
+		EXIT WHEN (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = rec) = g;
+		g := @extschema@.golden_of_record(rec, 'record_id');
+	END LOOP;
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO others
+	  FROM @extschema@.record r WHERE r.golden_id = g AND r.record_id <> rec;
+	IF others IS NULL THEN
+		RAISE EXCEPTION 'record "%" is alone in patient "%"', rec, g
+			USING ERRCODE = '55000',
+			DETAIL = 'There is nothing to unmerge: the record is the only record of its golden record.';
+	END IF;
+	newg := pg_catalog.nextval('@extschema@.golden_id_seq');
+	PERFORM @extschema@.golden_open_members(ARRAY[g]);
+	ev := @extschema@.append_event('patient.unmerged', rec, newg,
+		pg_catalog.jsonb_build_object('record_id', rec, 'from', g, 'into', newg, 'reason', reason,
+		                              'others', pg_catalog.to_jsonb(others)));
+	SELECT e.at INTO ev_at FROM @extschema@.event e WHERE e.event_id = ev;
+	UPDATE @extschema@.record r SET golden_id = newg WHERE r.record_id = rec;
+	UPDATE @extschema@.clinical_event c SET golden_id = newg WHERE c.record_id = rec;
+	UPDATE @extschema@.patient_member m SET to_event = ev, to_at = ev_at
+	 WHERE m.record_id = rec AND m.to_event IS NULL;
+	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at) VALUES (rec, newg, ev, ev_at);
+	FOREACH o IN ARRAY others LOOP
+		PERFORM @extschema@.record_pair_decision(least(rec, o), greatest(rec, o),
+			'no_match', reason);
+	END LOOP;
+	PERFORM @extschema@.refresh_patients(ARRAY[g, newg]);
+	RETURN newg;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unmerge(bigint, text) IS
+	'takes a source record out of its golden record into a new one, with no_match decisions against its former siblings; returns the new golden id';
+
+/* ------------------------------------------------------------------ clinical events */
+
+/* A required or optional typed value of a clinical event's attrs, with an error naming the key. */
+CREATE FUNCTION @extschema@.golden_attr(attrs jsonb, key text, typ text, required boolean) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+DECLARE
+	v	text := attrs ->> key;
+	ok	boolean;
+BEGIN
+	IF v IS NULL OR pg_catalog.btrim(v) = '' THEN
+		IF required THEN
+			RAISE EXCEPTION 'clinical event attribute "%" is required', key
+				USING ERRCODE = '22023';
+		END IF;
+		RETURN NULL;
+	END IF;
+	IF pg_catalog.jsonb_typeof(attrs -> key) NOT IN ('string', 'number') THEN
+		RAISE EXCEPTION 'invalid input syntax for clinical event attribute "%": "%"', key, attrs -> key
+			USING ERRCODE = '22P02', HINT = 'Give a string or a number.';
+	END IF;
+	IF pg_catalog.octet_length(v) > 4096 THEN
+		RAISE EXCEPTION 'clinical event attribute "%" is too long', key
+			USING ERRCODE = '22001', DETAIL = pg_catalog.format('It has %s bytes; the limit is 4096.', pg_catalog.octet_length(v));
+	END IF;
+	IF typ = 'text' THEN
+		RETURN v;
+	END IF;
+	BEGIN
+		CASE typ
+			WHEN 'date' THEN PERFORM v::date;
+			WHEN 'timestamptz' THEN PERFORM v::timestamptz;
+			WHEN 'interval' THEN PERFORM v::interval;
+			ELSE PERFORM v::numeric;
+		END CASE;
+		ok := true;
+	EXCEPTION WHEN data_exception THEN
+		ok := false;			/* re-raised below with the key named */
+	END;
+	IF NOT ok THEN
+		RAISE EXCEPTION 'invalid input syntax for clinical event attribute "%": "%"', key, v
+			USING ERRCODE = '22P02',
+			DETAIL = pg_catalog.format('The value is not a valid %s.', typ),
+			HINT = CASE typ WHEN 'date' THEN 'Use an ISO date, for example 2024-03-01.'
+			                WHEN 'timestamptz' THEN 'Use an ISO timestamp with its offset, for example 2024-03-01T09:30:00+03:00.'
+			                WHEN 'interval' THEN 'Use an interval, for example 3 months.'
+			                ELSE 'Use a plain number, for example 5.5.' END;
+	END IF;
+	RETURN v;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_attr(jsonb, text, text, boolean) IS
+	'reads one typed attribute of a clinical event, raising 22023/22P02 errors naming the key (internal)';
+
+/*
+ * Validates a clinical event of a given kind and returns its typed columns as JSON (keys named
+ * like the columns of cdp.clinical_event).  Unknown keys are refused.
+ */
+CREATE FUNCTION @extschema@.golden_clinical_columns(kind text, attrs jsonb) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+DECLARE
+	allowed		text[];
+	k			text;
+	c			jsonb;
+	rng			text[];
+	code		text;
+BEGIN
+	allowed := CASE kind
+		WHEN 'visit' THEN ARRAY['at', 'type', 'status', 'doctor', 'specialty']
+		WHEN 'lab_test' THEN ARRAY['code', 'result', 'unit', 'reference_range', 'ref_low', 'ref_high', 'taken_at']
+		WHEN 'diagnosis' THEN ARRAY['code', 'at']
+		WHEN 'sick_leave' THEN ARRAY['number', 'from', 'to']
+		WHEN 'recommendation' THEN ARRAY['text', 'due_date', 'due_in', 'at']
+		END || ARRAY['record_source_id', 'patient_source_id', 'note'];
+	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
+		RAISE EXCEPTION 'clinical event attrs must be a JSON object' USING ERRCODE = '22023';
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(attrs) LOOP
+		IF NOT k = ANY (allowed) THEN
+			RAISE EXCEPTION 'unknown attribute "%" for clinical event kind "%"', k, kind
+				USING ERRCODE = '22023',
+				HINT = pg_catalog.format('Use some of: %s.', pg_catalog.array_to_string(allowed, ', '));
+		END IF;
+	END LOOP;
+	IF kind = 'visit' THEN
+		c := pg_catalog.jsonb_build_object(
+			'at', @extschema@.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz,
+			'visit_type', @extschema@.golden_attr(attrs, 'type', 'text', false),
+			'visit_status', coalesce(@extschema@.golden_attr(attrs, 'status', 'text', false), 'booked'),
+			'doctor', @extschema@.golden_attr(attrs, 'doctor', 'text', false),
+			'specialty', @extschema@.golden_attr(attrs, 'specialty', 'text', false));
+		IF NOT coalesce(c ->> 'visit_type', 'first') IN ('first', 'repeat') THEN
+			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "type": "%"', c ->> 'visit_type'
+				USING ERRCODE = '22P02', HINT = 'Use first or repeat.';
+		END IF;
+		IF NOT (c ->> 'visit_status') IN ('booked', 'came', 'in_appointment', 'done') THEN
+			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "status": "%"', c ->> 'visit_status'
+				USING ERRCODE = '22P02', HINT = 'Use booked, came, in_appointment or done.';
+		END IF;
+	ELSIF kind = 'lab_test' THEN
+		c := pg_catalog.jsonb_build_object(
+			'lab_code', @extschema@.golden_attr(attrs, 'code', 'text', true),
+			'lab_result', @extschema@.golden_attr(attrs, 'result', 'text', true),
+			'lab_unit', @extschema@.golden_attr(attrs, 'unit', 'text', false),
+			'at', @extschema@.golden_attr(attrs, 'taken_at', 'timestamptz', true)::timestamptz,
+			'ref_low', @extschema@.golden_attr(attrs, 'ref_low', 'numeric', false)::numeric,
+			'ref_high', @extschema@.golden_attr(attrs, 'ref_high', 'numeric', false)::numeric,
+			'ref_text', @extschema@.golden_attr(attrs, 'reference_range', 'text', false));
+		IF c ->> 'ref_text' IS NOT NULL AND c ->> 'ref_low' IS NULL AND c ->> 'ref_high' IS NULL THEN
+			rng := pg_catalog.regexp_match(c ->> 'ref_text', '^\s*(-?[0-9]+(?:[.,][0-9]+)?)\s*[-–]\s*(-?[0-9]+(?:[.,][0-9]+)?)\s*$');
+			IF rng IS NOT NULL THEN
+				c := c || pg_catalog.jsonb_build_object('ref_low', pg_catalog.replace(rng[1], ',', '.')::numeric,
+				                                        'ref_high', pg_catalog.replace(rng[2], ',', '.')::numeric);
+			END IF;
+		END IF;
+		IF (c ->> 'ref_low')::numeric > (c ->> 'ref_high')::numeric THEN
+			RAISE EXCEPTION 'clinical event reference range is empty: "ref_low" % is above "ref_high" %',
+				c ->> 'ref_low', c ->> 'ref_high' USING ERRCODE = '22023';
+		END IF;
+	ELSIF kind = 'diagnosis' THEN
+		code := pg_catalog.upper(pg_catalog.btrim(@extschema@.golden_attr(attrs, 'code', 'text', true)));
+		IF code !~ '^[A-Z][0-9]{2}(\.[0-9]{1,2})?$' THEN
+			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "code": "%"', attrs ->> 'code'
+				USING ERRCODE = '22P02',
+				DETAIL = 'A diagnosis code is an ICD-10 code: a letter, two digits, and optionally a dot and one or two digits.',
+				HINT = 'Use a code such as E11 or E11.9.';
+		END IF;
+		c := pg_catalog.jsonb_build_object('icd10', code,
+			'at', @extschema@.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz);
+	ELSIF kind = 'sick_leave' THEN
+		c := pg_catalog.jsonb_build_object(
+			'sick_leave_number', @extschema@.golden_attr(attrs, 'number', 'text', true),
+			'sick_from', @extschema@.golden_attr(attrs, 'from', 'date', true)::date,
+			'sick_to', @extschema@.golden_attr(attrs, 'to', 'date', true)::date);
+		IF (c ->> 'sick_to')::date < (c ->> 'sick_from')::date THEN
+			RAISE EXCEPTION 'clinical event attribute "to" (%) is before "from" (%)', c ->> 'sick_to', c ->> 'sick_from'
+				USING ERRCODE = '22023';
+		END IF;
+		c := c || pg_catalog.jsonb_build_object('at', (c ->> 'sick_from')::date::timestamp AT TIME ZONE 'UTC');
+	ELSIF kind = 'recommendation' THEN
+		c := pg_catalog.jsonb_build_object(
+			'recommendation', @extschema@.golden_attr(attrs, 'text', 'text', true),
+			'at', @extschema@.golden_attr(attrs, 'at', 'timestamptz', false)::timestamptz,
+			'due_date', @extschema@.golden_attr(attrs, 'due_date', 'date', false)::date);
+		IF attrs ? 'due_in' THEN
+			IF c ->> 'due_date' IS NOT NULL OR c ->> 'at' IS NULL THEN
+				RAISE EXCEPTION 'clinical event attribute "due_in" needs "at" and excludes "due_date"'
+					USING ERRCODE = '22023',
+					HINT = 'Give {"at": "2024-03-01T10:00:00+03:00", "due_in": "3 months"} or {"due_date": "2024-06-01"}.';
+			END IF;
+			c := c || pg_catalog.jsonb_build_object('due_date',
+				(((c ->> 'at')::timestamptz AT TIME ZONE 'UTC')
+				 + @extschema@.golden_attr(attrs, 'due_in', 'interval', true)::interval)::date);
+		END IF;
+	ELSE
+		RAISE EXCEPTION 'invalid clinical event kind "%"', kind
+			USING ERRCODE = '22023', HINT = 'Use visit, lab_test, diagnosis, sick_leave or recommendation.';
+	END IF;
+	RETURN c;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_clinical_columns(text, jsonb) IS
+	'validates a clinical event''s attrs for its kind and returns its typed columns as JSON (internal)';
+
+/*
+ * Stores a clinical event from a source, attached to the source record named by
+ * attrs.record_source_id (or patient_source_id) of the same source, so to its golden record.
+ * Same input twice changes nothing.  Every change appends clinical.created / clinical.updated
+ * carrying the stored row; a visit re-derives the patient's last visit.  Returns the event id.
+ */
+CREATE FUNCTION @extschema@.upsert_clinical_event(source text, source_id text, kind text, attrs jsonb) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	sid		int;
+	rkey	text;
+	rec		bigint;
+	g		bigint;
+	cols	jsonb;
+	hash	text;
+	old		@extschema@.clinical_event;
+	row		@extschema@.clinical_event;
+BEGIN
+	IF source IS NULL OR source_id IS NULL OR kind IS NULL OR attrs IS NULL THEN
+		RAISE EXCEPTION 'upsert_clinical_event arguments must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(source_id) > 256 OR pg_catalog.btrim(source_id) = '' THEN
+		RAISE EXCEPTION 'invalid clinical event source_id "%"', pg_catalog.left(source_id, 64)
+			USING ERRCODE = '22023', DETAIL = 'A source_id is 1 to 256 bytes.';
+	END IF;
+	cols := @extschema@.golden_clinical_columns(kind, attrs);
+	SELECT s.source_id INTO sid FROM @extschema@.source s WHERE s.name = upsert_clinical_event.source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'source "%" does not exist', source
+			USING ERRCODE = 'P0002', HINT = 'Register the source and its records before their clinical events.';
+	END IF;
+	rkey := coalesce(attrs ->> 'record_source_id', attrs ->> 'patient_source_id');
+	IF rkey IS NULL THEN
+		RAISE EXCEPTION 'clinical event attribute "record_source_id" is required'
+			USING ERRCODE = '22023',
+			DETAIL = 'A clinical event belongs to a source record of the same source.',
+			HINT = 'Give "record_source_id" (or "patient_source_id"): the source_id the record was upserted with.';
+	END IF;
+	SELECT r.record_id, r.golden_id INTO rec, g FROM @extschema@.record r
+	 WHERE r.source_id = sid AND r.source_key = rkey;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'record "%" of source "%" does not exist', rkey, source
+			USING ERRCODE = 'P0002', HINT = 'Upsert the patient record before its clinical events.';
+	END IF;
+	hash := pg_catalog.md5(kind || ':' || attrs::text);
+	SELECT * INTO old FROM @extschema@.clinical_event c
+	 WHERE c.source_id = sid AND c.source_key = upsert_clinical_event.source_id FOR UPDATE;
+	IF FOUND AND old.attrs_hash = hash THEN
+		RETURN old.event_id;
+	END IF;
+	row := pg_catalog.jsonb_populate_record(NULL::@extschema@.clinical_event, cols || pg_catalog.jsonb_build_object(
+		'event_id', coalesce(old.event_id, pg_catalog.nextval('@extschema@.clinical_event_id_seq')),
+		'source_id', sid, 'source_key', upsert_clinical_event.source_id, 'record_id', rec, 'golden_id', g,
+		'kind', kind, 'attrs', attrs, 'attrs_hash', hash,
+		'created_at', coalesce(old.created_at, pg_catalog.now()), 'updated_at', pg_catalog.now(),
+		'version', coalesce(old.version, 0) + 1));
+	IF old.event_id IS NOT NULL THEN
+		DELETE FROM @extschema@.clinical_event c WHERE c.event_id = old.event_id;
+	END IF;
+	INSERT INTO @extschema@.clinical_event SELECT row.*;
+	PERFORM @extschema@.append_event(CASE WHEN old.event_id IS NULL THEN 'clinical.created' ELSE 'clinical.updated' END,
+		row.event_id, g, pg_catalog.jsonb_build_object('clinical', pg_catalog.to_jsonb(row) - 'golden_id'));
+	IF kind = 'visit' OR old.kind = 'visit' THEN
+		PERFORM @extschema@.refresh_patients(ARRAY[g, old.golden_id]);
+	END IF;
+	RETURN row.event_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) IS
+	'stores (idempotently) a visit, lab test, diagnosis, sick leave or recommendation of a source record; returns its event id';
+
+/* ------------------------------------------------------------------ archive and restore */
+
+/* Why a patient is (or is not) a candidate for archiving: when it was last seen. */
+CREATE FUNCTION @extschema@.golden_seen_reason(p @extschema@.patient) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT pg_catalog.format('last seen %s (last visit %s, last record change %s)',
+		coalesce(pg_catalog.to_char(greatest(p.last_visit, p.updated_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'never'),
+		coalesce(pg_catalog.to_char(p.last_visit AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'),
+		coalesce(pg_catalog.to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'))
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_seen_reason(@extschema@.patient) IS
+	'a sentence saying when a patient was last seen (internal)';
+
+/*
+ * Active patients not seen (no visit and no record change) for the given interval, with the
+ * reason.
+ */
+CREATE FUNCTION @extschema@.archive_candidates(not_seen interval)
+	RETURNS TABLE (golden_id bigint, last_seen timestamptz, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	IF not_seen IS NULL OR not_seen <= interval '0' THEN
+		RAISE EXCEPTION 'not_seen must be a positive interval'
+			USING ERRCODE = '22023', HINT = 'Use for example interval ''3 years''.';
+	END IF;
+	RETURN QUERY
+	SELECT p.golden_id, greatest(p.last_visit, p.updated_at),
+	       pg_catalog.format('not seen for %s: %s', not_seen, @extschema@.golden_seen_reason(p))
+	  FROM @extschema@.patient p
+	 WHERE p.status = 'active'
+	   AND greatest(p.last_visit, p.updated_at) < pg_catalog.now() - not_seen
+	 ORDER BY p.golden_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.archive_candidates(interval) IS
+	'active patients not seen (no visit, no record change) for the given interval, with the reason';
+
+/* Shared body of archive_patients and restore_patients. */
+CREATE FUNCTION @extschema@.golden_set_status(ids bigint[], comment text, dry_run boolean, target text)
+	RETURNS TABLE (golden_id bigint, action text, reason text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	verb	text := CASE target WHEN 'archived' THEN 'archive' ELSE 'restore' END;
+	plan	record;
+	ev		bigint;
+	bad		text;
+BEGIN
+	IF ids IS NULL OR dry_run IS NULL THEN
+		RAISE EXCEPTION 'ids and dry_run must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT dry_run AND (comment IS NULL OR pg_catalog.btrim(comment) = '') THEN
+		RAISE EXCEPTION 'a comment is required to % patients', verb
+			USING ERRCODE = '22023', HINT = 'Say why, for example ''not seen for 3 years''.';
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.golden_status_plan') IS NULL THEN
+		CREATE TEMP TABLE golden_status_plan (asked bigint, golden_id bigint, action text, reason text) ON COMMIT DROP;
+	END IF;
+	TRUNCATE golden_status_plan;
+	INSERT INTO golden_status_plan
+	SELECT i, @extschema@.resolve_patient(i), NULL, NULL FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) d;
+	IF NOT dry_run THEN
+		PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id IN (SELECT x.golden_id FROM golden_status_plan x)
+		 ORDER BY p.golden_id FOR UPDATE;
+	END IF;
+	UPDATE golden_status_plan x SET
+		action = CASE WHEN p.status = target THEN 'skipped'
+		              ELSE CASE target WHEN 'archived' THEN 'archive' ELSE 'restore' END END,
+		reason = CASE WHEN p.status = target THEN pg_catalog.format('patient %s is already %s', p.golden_id, target)
+		              ELSE @extschema@.golden_seen_reason(p) END
+	  FROM @extschema@.patient p
+	 WHERE p.golden_id = x.golden_id;
+	UPDATE golden_status_plan x SET action = 'skipped', reason = pg_catalog.format('unknown patient %s', x.asked)
+	 WHERE x.action IS NULL;
+	IF NOT dry_run THEN
+		SELECT x.reason INTO bad FROM golden_status_plan x WHERE x.action = 'skipped' ORDER BY x.asked LIMIT 1;
+		IF bad IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot % patients: %', verb, bad
+				USING ERRCODE = CASE WHEN bad LIKE 'unknown%' THEN 'P0002' ELSE '55000' END,
+				DETAIL = 'Nothing was changed.',
+				HINT = pg_catalog.format('Run cdp.%s_patients with dry_run => true to see every skipped patient.', verb);
+		END IF;
+		FOR plan IN SELECT DISTINCT x.golden_id FROM golden_status_plan x WHERE x.golden_id IS NOT NULL
+		             ORDER BY x.golden_id LOOP
+			ev := @extschema@.append_event(CASE target WHEN 'archived' THEN 'patient.archived' ELSE 'patient.restored' END,
+				plan.golden_id, plan.golden_id,
+				pg_catalog.jsonb_build_object('comment', comment));
+			UPDATE @extschema@.patient p SET status = target, status_at = e.at
+			  FROM @extschema@.event e WHERE e.event_id = ev AND p.golden_id = plan.golden_id;
+		END LOOP;
+		UPDATE golden_status_plan x SET action = target;
+	END IF;
+	RETURN QUERY SELECT coalesce(x.golden_id, x.asked), x.action, x.reason
+	  FROM golden_status_plan x ORDER BY x.asked;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) IS
+	'shared body of archive_patients and restore_patients (internal)';
+
+CREATE FUNCTION @extschema@.archive_patients(ids bigint[], comment text, dry_run boolean DEFAULT true)
+	RETURNS TABLE (golden_id bigint, action text, reason text)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	AS $$ SELECT * FROM @extschema@.golden_set_status(ids, comment, dry_run, 'archived') $$;
+COMMENT ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) IS
+	'archives patients (dry run by default: lists what would be archived and why, and what is skipped); one patient.archived event each';
+REVOKE ALL ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.restore_patients(ids bigint[], comment text, dry_run boolean DEFAULT true)
+	RETURNS TABLE (golden_id bigint, action text, reason text)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	AS $$ SELECT * FROM @extschema@.golden_set_status(ids, comment, dry_run, 'active') $$;
+COMMENT ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) IS
+	'restores archived patients (dry run by default); one patient.restored event each';
+REVOKE ALL ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ maintenance */
+
+/*
+ * Scheduled maintenance, safe from pg_cron every minute beside live traffic: one runner at a
+ * time (session advisory lock; a second caller returns at once), a matching increment when the
+ * matching layer is installed, then the golden projections caught up with the log in short
+ * transactions of batch_size events (COMMIT between batches), so a crash loses at most the
+ * batch in flight, which the next run redoes.  Must be CALLed outside an explicit transaction
+ * block to commit between batches.
+ */
+CREATE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	lo		bigint;
+	hi		bigint;
+	top		bigint;
+	ids		bigint[];
+	lock_key constant bigint := 7307770001;
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
+		RETURN;
+	END IF;
+	IF pg_catalog.to_regprocedure('@extschema@.run_matching(text)') IS NOT NULL THEN
+		EXECUTE 'SELECT @extschema@.run_matching($1)' USING 'incremental';
+		COMMIT;
+	END IF;
+	SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
+	LOOP
+		SELECT s.last_event_id INTO lo FROM @extschema@.golden_state s;
+		EXIT WHEN lo >= top;
+		hi := least(lo + batch_size, top);
+		SELECT pg_catalog.array_agg(DISTINCT x) INTO ids FROM (
+			SELECT e.golden_id AS x FROM @extschema@.event e
+			 WHERE e.event_id > lo AND e.event_id <= hi AND e.golden_id IS NOT NULL
+			UNION
+			SELECT r.golden_id FROM @extschema@.event e JOIN @extschema@.record r ON r.record_id = e.subject
+			 WHERE e.event_id > lo AND e.event_id <= hi AND e.kind IN ('record.created', 'record.updated')) t;
+		PERFORM @extschema@.refresh_patients(ids);
+		UPDATE @extschema@.golden_state SET last_event_id = hi;
+		COMMIT;
+	END LOOP;
+	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.run_maintenance(int) IS
+	'matching increment plus golden projection catch-up, in short committed batches under an advisory lock; schedule with pg_cron';
+REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
