@@ -185,7 +185,7 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	],
 	"link_threshold": 0.99,
 	"review_threshold": 0.8,
-	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "birth_date"]},
+	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "patronymic", "birth_date"]},
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
 	"suspicious_min_persons": 5,
@@ -1478,12 +1478,15 @@ BEGIN
 		ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
 			why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
 			IF why IS NULL THEN
-				PERFORM @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
-					'by', 'run_matching', 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
+				-- link_records returns NULL when a person's no_match decision forbids the join
+				IF @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
+					'by', 'run_matching', 'record_a', p.record_a, 'record_b', p.record_b, 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
 					'rule', a.settings -> 'blocking' -> p.rule, 'forced', p.flags & 256 <> 0,
-					'levels', p.levels, 'settings_version', a.version));
-				linked := linked + 1;
-				CONTINUE;
+					'levels', p.levels, 'settings_version', a.version)) IS NOT NULL THEN
+					linked := linked + 1;
+					CONTINUE;
+				END IF;
+				why := 'решение «не совпадают» между этими людьми';
 			END IF;
 			held := held + 1;
 		END IF;
