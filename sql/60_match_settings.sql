@@ -1,6 +1,9 @@
 -- sql/60_match_settings.sql: matching settings documents are validated when saved (22023, the
 -- detail names the JSON path), fields-only documents expand, and the shipped default is version 1.
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 -- the shipped default
