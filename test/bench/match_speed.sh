@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/bench/match_speed.sh: speed of the matching layer (issue 6) on generated clinic records.
 #   test/bench/match_speed.sh [N]      N records (default 100000), against the dev cluster
+#   LINK=0 test/bench/match_speed.sh N  skip the steps that link (run_matching): kernel figures only
 # Loads about N records of test/bench/gen_clinic.py (GEN=path/to/gen_clinic.py to use another
 # copy; without it a small SQL generator), trains, runs a full match, a second full run on
 # unchanged data, candidate_pairs, and match_record on 200 records; prints candidate pairs,
@@ -87,9 +88,14 @@ echo "records: $(q 'SELECT count(*) FROM cdp.record')  persons: $(q "SELECT coun
 q "ANALYZE cdp.record"
 t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 t "train_matching" "SELECT cdp.train_matching(1000000, 20) - 'm' - 'u' - 'per_rule'"
+# the kernel alone: load features, walk every block, score every candidate pair, keep those over
+# the review threshold (what run_matching('full') does before it links)
+t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp.match_settings WHERE active) || ' candidates' FROM cdp._match_pairs(NULL, 0.8)"
+t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
+if [ "${LINK:-1}" = 1 ]; then
 t "run_matching full" "SELECT cdp.run_matching('full')"
 t "run_matching full again" "SELECT cdp.run_matching('full')"
-t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
+fi
 # accuracy against the generator's truth (pairwise, over the links made)
 t "pairwise precision/recall" "WITH r AS (SELECT record_id rid, golden_id g, extra->>'person' p FROM cdp.record),
   tp AS (SELECT count(*) n FROM r a JOIN r b ON a.g = b.g AND a.p = b.p AND a.rid < b.rid),
