@@ -1,6 +1,9 @@
 -- sql/60_match_settings.sql: matching settings documents are validated when saved (22023, the
 -- detail names the JSON path), fields-only documents expand, and the shipped default is version 1.
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 -- the shipped default
@@ -22,6 +25,7 @@ SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "compara
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "comparator": "name", "levels": [{"if": "jw", "ge": 1.5}]}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "birth_date", "levels": ["exact", "last7"]}], "blocking": [["birth_date"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}, {"attr": "surname"}], "blocking": [["family_name"]]}');
+SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "levels": [{"if": "swapped", "with": "patronymic"}]}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}], "blocking": [["given_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name"}], "blocking": [["family_name.soundex"]]}');

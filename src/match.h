@@ -37,7 +37,9 @@
 #define MATCH_OP_LAST7		7	/* the last 7 characters equal (phone tails) */
 #define MATCH_OP_INITIAL	8	/* one value is the initial of the other */
 #define MATCH_OP_PREFIX		9	/* the first arg characters equal */
-#define MATCH_OP_MAX		9
+#define MATCH_OP_SWAPPED	10	/* name keys cross-equal with the name whose
+								 * value column is arg (given <-> family) */
+#define MATCH_OP_MAX		10
 
 /* Flags of a record (match_key.flags) and of a scored pair. */
 #define MATCH_REC_PLACEHOLDER	0x01	/* «Неизвестный», «Тест Тестович», no name */

@@ -141,6 +141,20 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 		double		arg = prog->arg[c][l];
 		const char *pa;
 
+		if (op == MATCH_OP_SWAPPED)
+		{
+			/* a's key of this name is b's key of the other, and back */
+			int			g = (int) arg + 1;
+			const char *ka = a->feat[f + 1];
+			const char *kb = b->feat[f + 1];
+			const char *oa = a->feat[g];
+			const char *ob = b->feat[g];
+
+			if (ka && kb && oa && ob && strcmp(ka, ob) == 0 && strcmp(oa, kb) == 0 &&
+				strcmp(ka, kb) != 0)
+				return l;
+			continue;
+		}
 		if (op == MATCH_OP_KEY)
 		{
 			va = a->feat[f + 1];

@@ -200,6 +200,12 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 		{
 			prog->op[c][l] = ProgInt(p, n, pos + 4 + l, 1, MATCH_OP_MAX);
 			prog->arg[c][l] = p[pos + 4 + MATCH_MAX_LEVELS + l];
+			if (prog->op[c][l] == MATCH_OP_SWAPPED &&
+				(prog->arg[c][l] < 0 || (int) prog->arg[c][l] + 1 >= prog->nfeat ||
+				 prog->fidx[c] + 1 >= prog->nfeat))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("matching program comparison %d has a swapped level without key columns", c)));
 			if (prog->op[c][l] == MATCH_OP_KEY && prog->fidx[c] + 1 >= prog->nfeat)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -152,9 +152,10 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	RETURN $json${
 	"comparisons": [
 		{"attr": "family_name", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
 		{"attr": "given_name", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "jw", "ge": 0.92}, {"if": "initial"}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "jw", "ge": 0.92},
+		            {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
 		{"attr": "patronymic", "comparator": "name", "tf": true,
 		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
 		{"attr": "birth_date", "comparator": "date",
@@ -174,6 +175,7 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 		["given_name.key", "birth_date"],
 		["family_name.key", "given_name.key"],
 		["birth_date", "patronymic.key"],
+		["birth_date", "given_name.initial"],
 		["phones"],
 		["emails"],
 		["snils"],
@@ -183,7 +185,7 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	],
 	"link_threshold": 0.99,
 	"review_threshold": 0.8,
-	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "birth_date"]},
+	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "patronymic", "birth_date"]},
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
 	"suspicious_min_persons": 5,
@@ -262,6 +264,7 @@ CREATE FUNCTION @extschema@._match_op_code(op text, comparator text) RETURNS int
 		WHEN op = 'last7' AND comparator IN ('phone', 'id') THEN 7
 		WHEN op = 'initial' AND comparator IN ('name', 'string') THEN 8
 		WHEN op = 'prefix' AND comparator IN ('name', 'string', 'email', 'id', 'date', 'phone') THEN 9
+		WHEN op = 'swapped' AND comparator = 'name' THEN 10
 		END;
 COMMENT ON FUNCTION @extschema@._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed)';
 
@@ -404,13 +407,21 @@ BEGIN
 			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR @extschema@._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
 					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
-					'Levels: exact, key (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
+					'Levels: exact, key (name), swapped with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
 			END IF;
 			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
 			END IF;
 			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND 5) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
+			END IF;
+			IF (lv ->> 'if') = 'swapped' AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
+			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
+			                WHERE @extschema@._match_attr_column(x ->> 'attr') = @extschema@._match_attr_column(lv ->> 'with')
+			                  AND COALESCE(x ->> 'comparator', @extschema@._match_clinic_comparator(x ->> 'attr')) = 'name'
+			                  AND @extschema@._match_attr_column(x ->> 'attr') <> attr)) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
+					'A swapped level needs "with", another compared attr of comparator "name".');
 			END IF;
 			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND 32) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
@@ -700,6 +711,10 @@ BEGIN
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 	END IF;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the incremental lookups go through the GIN index on bk: give the planner fresh statistics
+		ANALYZE @extschema@.match_key;
+	END IF;
 	RETURN n;
 END $$;
 COMMENT ON FUNCTION @extschema@._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
@@ -742,6 +757,7 @@ DECLARE
 	ids float8[] := '{}';
 	never float8[] := '{}';
 	disagree float8[] := '{}';
+	other int;
 	ops float8[];
 	args float8[];
 	ws float8[];
@@ -768,6 +784,12 @@ BEGIN
 		FOR j IN 0 .. nl - 1 LOOP
 			ops[j + 1] := @extschema@._match_op_code(c -> 'levels' -> j ->> 'if', l.comparator);
 			args[j + 1] := COALESCE(c -> 'levels' -> j ->> 'ge', c -> 'levels' -> j ->> 'le', c -> 'levels' -> j ->> 'n', '0')::float8;
+			IF c -> 'levels' -> j ->> 'if' = 'swapped' THEN
+				-- the other name's value column (0-based); its key column follows it
+				SELECT y.fpos - 1 INTO other FROM @extschema@._match_layout(s) y
+				 WHERE y.attr = @extschema@._match_attr_column(c -> 'levels' -> j ->> 'with');
+				args[j + 1] := other;
+			END IF;
 		END LOOP;
 		FOR j IN 0 .. nl LOOP
 			m := GREATEST((prm -> 'm' -> l.comp ->> j)::float8, 1e-6);
@@ -895,6 +917,7 @@ CREATE FUNCTION @extschema@._match_level_label(lv jsonb, nlev int, level int) RE
 			WHEN 'last7' THEN 'совпадают последние 7 цифр'
 			WHEN 'initial' THEN 'совпадает инициал'
 			WHEN 'prefix' THEN 'совпадает начало'
+			WHEN 'swapped' THEN 'имя и фамилия переставлены'
 			ELSE lv -> level ->> 'if' END END;
 COMMENT ON FUNCTION @extschema@._match_level_label(jsonb, int, int) IS 'internal: Russian label of a comparison level';
 
@@ -1286,7 +1309,7 @@ COMMENT ON FUNCTION @extschema@.candidate_pairs() IS
 -- they may).  never_pos: feature positions of the different_id_never attrs; the decision and
 -- relation checks are skipped when the caller knows those tables are empty.
 CREATE FUNCTION @extschema@._match_cannot_link(a bigint, b bigint, never_pos int[], never_attr text[],
-		check_decisions boolean, check_relations boolean) RETURNS text
+		check_decisions boolean, check_relations boolean, dob_pos int) RETURNS text
 	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
 	ga bigint;
@@ -1307,6 +1330,16 @@ BEGIN
 		 WHERE ra.golden_id = ga AND rb.golden_id = gb) THEN
 		RETURN 'записаны как родственники';
 	END IF;
+	-- two persons whose birth dates are wholly different (not a swap, a slip of one digit or the same
+	-- year) are different people, whatever identifier a record of one of them carries
+	IF dob_pos IS NOT NULL AND EXISTS (
+		SELECT 1 FROM @extschema@.record ra JOIN @extschema@.match_key ka ON ka.record_id = ra.record_id,
+		              @extschema@.record rb JOIN @extschema@.match_key kb ON kb.record_id = rb.record_id
+		 WHERE ra.golden_id = ga AND rb.golden_id = gb
+		   AND pg_catalog.left(ka.feat[dob_pos], 4) <> pg_catalog.left(kb.feat[dob_pos], 4)
+		   AND @extschema@.osa_distance(ka.feat[dob_pos], kb.feat[dob_pos], 1) > 1) THEN
+		RETURN 'у этих людей разные даты рождения';
+	END IF;
 	FOR i IN 1 .. COALESCE(pg_catalog.cardinality(never_pos), 0) LOOP
 		IF EXISTS (SELECT 1 FROM @extschema@.record ra JOIN @extschema@.match_key ka ON ka.record_id = ra.record_id,
 		                         @extschema@.record rb JOIN @extschema@.match_key kb ON kb.record_id = rb.record_id
@@ -1317,8 +1350,8 @@ BEGIN
 	END LOOP;
 	RETURN NULL;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_cannot_link(bigint, bigint, int[], text[], boolean, boolean) IS
-	'internal: the cannot-link constraint between the persons of two records (no_match decision, relation, different ids), or NULL';
+COMMENT ON FUNCTION @extschema@._match_cannot_link(bigint, bigint, int[], text[], boolean, boolean, int) IS
+	'internal: the cannot-link constraint between the persons of two records (no_match decision, relation, wholly different birth dates when dob_pos is given, different ids), or NULL';
 
 
 -- _match_to_review: puts a pair in the review queue (a decided pair stays decided)
@@ -1360,6 +1393,7 @@ DECLARE
 	never_attr text[];
 	has_decisions boolean;
 	has_relations boolean;
+	dob_pos int;
 	t0 timestamptz := pg_catalog.clock_timestamp();
 	t1 timestamptz;
 	times jsonb := '{}';
@@ -1381,6 +1415,10 @@ BEGIN
 	  FROM @extschema@._match_layout(a.settings) y
 	 WHERE y.attr IN (SELECT @extschema@._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'rules' -> 'different_id_never') x);
 	has_decisions := EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.decision = 'no_match');
+	-- birth dates conflict between persons when birth_date is a disagree_never attr
+	SELECT y.fpos INTO dob_pos FROM @extschema@._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
 	has_relations := EXISTS (SELECT 1 FROM @extschema@.household);
 
 	IF mode = 'full' THEN
@@ -1438,14 +1476,17 @@ BEGIN
 		ELSIF p.flags & 512 <> 0 THEN
 			why := 'правило: разные идентификаторы, имя или дата рождения';
 		ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
-			why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations);
+			why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
 			IF why IS NULL THEN
-				PERFORM @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
-					'by', 'run_matching', 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
+				-- link_records returns NULL when a person's no_match decision forbids the join
+				IF @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
+					'by', 'run_matching', 'record_a', p.record_a, 'record_b', p.record_b, 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
 					'rule', a.settings -> 'blocking' -> p.rule, 'forced', p.flags & 256 <> 0,
-					'levels', p.levels, 'settings_version', a.version));
-				linked := linked + 1;
-				CONTINUE;
+					'levels', p.levels, 'settings_version', a.version)) IS NOT NULL THEN
+					linked := linked + 1;
+					CONTINUE;
+				END IF;
+				why := 'решение «не совпадают» между этими людьми';
 			END IF;
 			held := held + 1;
 		END IF;

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # test/bench/match_speed.sh: speed of the matching layer (issue 6) on generated clinic records.
 #   test/bench/match_speed.sh [N]      N records (default 100000), against the dev cluster
-# Loads N records (test/bench/gen_clinic.py when present, else a small SQL generator with known
-# truth in extra->>'person'), trains, runs a full match, a second full run on unchanged data, an
-# incremental run, and match_record on 200 records; prints candidate pairs, pairs/s and the time
-# of each step.  Figures go to doc/benchmarks-match.md.
+#   LINK=0 test/bench/match_speed.sh N  skip the steps that link (run_matching): kernel figures only
+# Loads about N records of test/bench/gen_clinic.py (GEN=path/to/gen_clinic.py to use another
+# copy; without it a small SQL generator), trains, runs a full match, a second full run on
+# unchanged data, candidate_pairs, and match_record on 200 records; prints candidate pairs,
+# pairs/s, pairwise precision/recall against the truth and the time of each step.
+# Loading bypasses ingest's per-record path: one set-based INSERT of cdp.normalize_attrs() rows
+# into cdp.record (no events, no queue), because only matching is measured here.
+# Figures go to doc/benchmarks-match.md.
 set -euo pipefail
 N=${1:-100000}
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +20,28 @@ export PGDATABASE=$DB
 q() { psql -XqAt -v ON_ERROR_STOP=1 -c "$1"; }
 t() { local s e; s=$(date +%s.%N); q "$2" >/tmp/match_speed.$$ ; e=$(date +%s.%N); printf '%-28s %8.2f s  %s\n' "$1" "$(echo "$e - $s" | bc)" "$(head -c 600 /tmp/match_speed.$$)"; }
 q "CREATE EXTENSION cdp"
+GEN=${GEN:-$CDP_SRC/test/bench/gen_clinic.py}
+if [ -f "$GEN" ]; then
+	csv=$(mktemp /tmp/match_speed.XXXXXX.csv)
+	python3 "$GEN" --persons $((N * 10 / 24)) --seed 42 --out "$csv" >/dev/null
+	q "CREATE TABLE stage (source text, source_id text, person_id text, family_name text, given_name text, patronymic text,
+  full_name text, birth_date text, sex text, phone text, email text, snils text, oms text, address text, city text, vk text, telegram text)"
+	psql -XqAt -v ON_ERROR_STOP=1 -c "\\copy stage FROM '$csv' WITH (FORMAT csv, HEADER true)"
+	psql -XqAt -v ON_ERROR_STOP=1 <<'SQL'
+SELECT cdp.register_source(s) FROM (SELECT DISTINCT source s FROM stage) x;
+\timing on
+CREATE TABLE truth AS SELECT row_number() OVER () AS k, * FROM stage;
+INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
+                        snils, oms, address, city, handles, extra, attrs_hash)
+SELECT src.source_id, t.source_id, a, n.family_name, n.given_name, n.patronymic, n.birth_date, n.sex, n.phones, n.emails,
+       n.snils, n.oms, n.address, n.city, n.handles, COALESCE(n.extra, '{}') || jsonb_build_object('person', t.person_id), md5(a::text)
+  FROM truth t
+  JOIN cdp.source src ON src.name = t.source
+ CROSS JOIN LATERAL (SELECT jsonb_strip_nulls(to_jsonb(t) - 'k' - 'source' - 'source_id' - 'person_id') AS a) j
+ CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(j.a, true)) n;
+SQL
+	rm -f "$csv"
+else
 psql -XqAt -v ON_ERROR_STOP=1 -v n="$N" <<'SQL'
 -- a deterministic population: persons with 1-3 records each, with typos, day/month swaps,
 -- missing values, common and rare surnames, shared family phones
@@ -57,12 +83,19 @@ SELECT row_number() OVER () AS k, x.*
 SELECT cdp.register_source('src' || i) FROM generate_series(0, 2) i;
 SELECT count(cdp.upsert_record('src' || (k % 3), k::text, attrs)) AS loaded FROM gen;
 SQL
+fi
 echo "records: $(q 'SELECT count(*) FROM cdp.record')  persons: $(q "SELECT count(DISTINCT extra->>'person') FROM cdp.record")"
+q "ANALYZE cdp.record"
 t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 t "train_matching" "SELECT cdp.train_matching(1000000, 20) - 'm' - 'u' - 'per_rule'"
+# the kernel alone: load features, walk every block, score every candidate pair, keep those over
+# the review threshold (what run_matching('full') does before it links)
+t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp.match_settings WHERE active) || ' candidates' FROM cdp._match_pairs(NULL, 0.8)"
+t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
+if [ "${LINK:-1}" = 1 ]; then
 t "run_matching full" "SELECT cdp.run_matching('full')"
 t "run_matching full again" "SELECT cdp.run_matching('full')"
-t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
+fi
 # accuracy against the generator's truth (pairwise, over the links made)
 t "pairwise precision/recall" "WITH r AS (SELECT record_id rid, golden_id g, extra->>'person' p FROM cdp.record),
   tp AS (SELECT count(*) n FROM r a JOIN r b ON a.g = b.g AND a.p = b.p AND a.rid < b.rid),

@@ -3,13 +3,15 @@
 -- same name, a woman before and after marriage, same and different SNILS, placeholders, sparse
 -- records, a shared reception phone, review decisions, stable ids on a repeated full run.
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
 INSERT INTO r VALUES
  -- the same woman three times: a day/month swap, a phone written differently, one SNILS
  ('sok1', cdp.upsert_record('reg', 'sok1', '{"family_name":"Соколова","given_name":"Елена","patronymic":"Викторовна","birth_date":"1979-11-02","sex":"F","phone":"+7 916 111-00-01","snils":"087-654-303 00"}')),
+ -- given and family name exchanged at the desk
+ ('sok5', cdp.upsert_record('crm', 'sok5', '{"family_name":"Елена","given_name":"Соколова","patronymic":"Викторовна","birth_date":"1979-11-02","sex":"F","phone":"+79161110001"}')),
  ('sok2', cdp.upsert_record('lab', 'sok2', '{"family_name":"Соколова","given_name":"Елена","patronymic":"Викторовна","birth_date":"1979-02-11","sex":"F","phone":"8 (916) 111-00-01"}')),
  -- her namesake in every field but with another valid SNILS: never merged automatically
  ('sok3', cdp.upsert_record('crm', 'sok3', '{"family_name":"Соколова","given_name":"Елена","patronymic":"Викторовна","birth_date":"1979-11-02","sex":"F","phone":"+79161110001","snils":"123-456-789 64"}')),
@@ -46,6 +48,8 @@ SELECT is((SELECT count(*)::int FROM cdp.match_queue), 0, 'the queue is empty af
 
 SELECT is(pg_temp.g('sok1'), pg_temp.g('sok2'), 'the same person with swapped day and month and another phone spelling is linked');
 SELECT is(pg_temp.g('sok2'), LEAST(pg_temp.g('sok1'), pg_temp.g('sok2')), 'the older (smaller) golden id survives');
+SELECT is(pg_temp.g('sok5'), pg_temp.g('sok1'), 'a record with given and family name exchanged is linked');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('sok1'), pg_temp.id('sok5')) WHERE attr = 'given_name'), 'имя и фамилия переставлены', 'and the explanation says so');
 SELECT isnt(pg_temp.g('sok3'), pg_temp.g('sok1'), 'a different valid SNILS keeps an otherwise identical record apart');
 SELECT ok(EXISTS (SELECT 1 FROM cdp.review_queue q WHERE pg_temp.id('sok3') IN (q.record_a, q.record_b)), 'and puts it in the review queue');
 SELECT isnt(pg_temp.g('tw1'), pg_temp.g('tw2'), 'twins are not linked');
