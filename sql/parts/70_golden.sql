@@ -48,15 +48,19 @@ COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
  */
 CREATE FUNCTION @extschema@.survivorship_rules_as_of(at timestamptz DEFAULT 'infinity',
 	upto bigint DEFAULT 9223372036854775807, OUT version int, OUT rules jsonb)
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
 	SELECT coalesce(s.version, 0), coalesce(s.rules, @extschema@.golden_default_rules())
+	  INTO version, rules
 	  FROM (SELECT 1) one
 	  LEFT JOIN LATERAL (SELECT r.version, r.rules FROM @extschema@.survivorship_rules r
 	                      WHERE r.at OPERATOR(pg_catalog.<=) survivorship_rules_as_of.at
 	                        AND r.event_id OPERATOR(pg_catalog.<=) survivorship_rules_as_of.upto
-	                      ORDER BY r.version DESC LIMIT 1) s ON true
-	$$;
+	                      ORDER BY r.version DESC LIMIT 1) s ON true;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz, bigint) IS
 	'the survivorship rules in force at a time and log position (default: now) and their version (0 = built-in default)';
 
@@ -563,8 +567,11 @@ COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
  * members holds (golden_id, record_id) pairs as of that time.
  */
 CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at, upto)),
 	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
 	        FROM pg_catalog.jsonb_array_elements(members) x),
@@ -611,8 +618,9 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members j
 	  LEFT JOIN status st ON st.golden_id = d.golden_id
 	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
 	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
-	           st.status, st.at, lv.at, rl.version) row
-	$$;
+	           st.status, st.at, lv.at, rl.version) row;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
 	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
 
@@ -687,28 +695,44 @@ COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint
  * logged by then.  No row when the person did not exist then.
  */
 CREATE FUNCTION @extschema@.golden_as_of(id bigint, at timestamptz, upto bigint) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH g AS (SELECT @extschema@.golden_resolve_as_of(id, at, upto) AS id)
 	SELECT * FROM @extschema@.golden_replay(at, upto,
 		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
 		   FROM @extschema@.patient_member m
 		  WHERE m.golden_id = (SELECT g.id FROM g)
 		    AND m.from_at <= golden_as_of.at AND m.from_event <= golden_as_of.upto
-		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)))
-	$$;
+		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)));
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_as_of(bigint, timestamptz, bigint) IS
 	'the golden profile of a person as of a time and a log position (internal)';
 
 CREATE FUNCTION @extschema@.patient_as_of(golden_id bigint, at timestamptz) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
-	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807) $$;
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_as_of(bigint, timestamptz) IS
 	'the golden profile of a person as it was at a time (events logged at or before it), replayed from the log';
 
 CREATE FUNCTION @extschema@.patient_as_of_event(golden_id bigint, event_id bigint) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
-	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id) $$;
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
 	'the golden profile of a person as it was right after a given event of the log, replayed from the log';
 
@@ -716,15 +740,18 @@ COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
  * Every golden id that is or was merged into the given one (itself included).
  */
 CREATE FUNCTION @extschema@.golden_absorbed(id bigint) RETURNS bigint[]
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
-	WITH RECURSIVE chain(id, depth) AS (
+#variable_conflict use_column
+BEGIN
+	RETURN (WITH RECURSIVE chain(id, depth) AS (
 		SELECT id, 0
 		UNION ALL
 		SELECT d.old_id, c.depth + 1 FROM chain c JOIN @extschema@.patient_redirect d ON d.new_id = c.id
 		 WHERE c.depth < 1000)
-	SELECT pg_catalog.array_agg(DISTINCT c.id) FROM chain c
-	$$;
+	SELECT pg_catalog.array_agg(DISTINCT c.id) FROM chain c);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_absorbed(bigint) IS
 	'the golden id and every id merged into it, directly or through a chain';
 
@@ -735,8 +762,11 @@ COMMENT ON FUNCTION @extschema@.golden_absorbed(bigint) IS
 CREATE FUNCTION @extschema@.patient_history(golden_id bigint)
 	RETURNS TABLE (event_id bigint, at timestamptz, kind text, subject bigint, event_golden_id bigint,
 	               actor text, payload jsonb)
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH ids AS (SELECT pg_catalog.unnest(@extschema@.golden_absorbed(
 	                 coalesce(@extschema@.resolve_patient(patient_history.golden_id), patient_history.golden_id))) AS id),
 	recs AS (SELECT DISTINCT m.record_id FROM @extschema@.patient_member m WHERE m.golden_id IN (SELECT id FROM ids)),
@@ -748,8 +778,9 @@ CREATE FUNCTION @extschema@.patient_history(golden_id bigint)
 		   AND (e.kind LIKE 'record.%' OR e.kind IN ('patient.unmerged', 'decision.recorded')))
 	SELECT e.event_id, e.at, e.kind, e.subject, e.golden_id, e.actor, e.payload
 	  FROM @extschema@.event e WHERE e.event_id IN (SELECT ev.event_id FROM ev)
-	 ORDER BY e.event_id DESC
-	$$;
+	 ORDER BY e.event_id DESC;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_history(bigint) IS
 	'the events of a person (merged ids and former records included), newest first';
 
@@ -762,8 +793,11 @@ COMMENT ON FUNCTION @extschema@.patient_history(bigint) IS
 CREATE FUNCTION @extschema@.patient_lineage(golden_id bigint)
 	RETURNS TABLE (attribute text, value text, record_id bigint, source text, rule text,
 	               agreeing_records bigint[], lost jsonb)
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH g AS (SELECT @extschema@.resolve_patient(patient_lineage.golden_id) AS id),
 	f AS (
 		SELECT @extschema@.golden_fold(
@@ -776,8 +810,9 @@ CREATE FUNCTION @extschema@.patient_lineage(golden_id bigint)
 	       l.value -> 'lost'
 	  FROM f, pg_catalog.jsonb_each(f.fold -> 'lineage') l
 	  LEFT JOIN @extschema@.source s ON s.source_id = (l.value ->> 'source_id')::int
-	 ORDER BY l.key
-	$$;
+	 ORDER BY l.key;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_lineage(bigint) IS
 	'per attribute of a golden profile: winning value, source record and source, deciding rule, agreeing records, losing values';
 
