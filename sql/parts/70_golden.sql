@@ -406,7 +406,7 @@ COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, tim
  * cdp.clinical_event, the stored status).  Ids without records yield nothing.
  */
 CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
 	AS $$
 BEGIN
 	RETURN QUERY
@@ -516,7 +516,7 @@ BEGIN
 		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
 		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
 	  FROM @extschema@.golden_compute(todo) c
-	 WHERE p.golden_id = c.golden_id
+	 WHERE p.golden_id = ANY (todo) AND p.golden_id = c.golden_id
 	   AND (p.*) IS DISTINCT FROM (c.*);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	DELETE FROM @extschema@.patient p
@@ -567,7 +567,7 @@ COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
  * members holds (golden_id, record_id) pairs as of that time.
  */
 CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
 	AS $$
 #variable_conflict use_column
 BEGIN
