@@ -289,9 +289,10 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
  * golden_record_doc documents) and the rules.  Single-valued attributes: candidates are the
  * records with a non-empty value, ranked by the attribute's rules in order (each rule a score,
  * higher first), then by the smaller record id.  Multi-valued contacts keep every distinct value
- * with its source records, first/last seen and validity.  Returns the profile and its lineage.
+ * with its source records, first/last seen and validity.  Returns the profile and, unless
+ * with_lineage is false (the projection paths skip it), its lineage.
  */
-CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb) RETURNS jsonb
+CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
 BEGIN
@@ -322,14 +323,14 @@ BEGIN
 	  FROM scored s
 ), win AS (
 	SELECT w.attr, w.v, w.record_id, w.source_id,
-	       @extschema@.golden_deciding_rule(w.rulenames, w.score,
-	           (SELECT o.score FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v ORDER BY o.rn LIMIT 1)) AS rule,
-	       (SELECT pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) FROM ranked o
-	         WHERE o.attr = w.attr AND o.v = w.v) AS agree,
-	       coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('value', l.v, 'records', l.recs) ORDER BY l.best)
+	       CASE WHEN with_lineage THEN @extschema@.golden_deciding_rule(w.rulenames, w.score,
+	           (SELECT o.score FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v ORDER BY o.rn LIMIT 1)) END AS rule,
+	       CASE WHEN with_lineage THEN (SELECT pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) FROM ranked o
+	         WHERE o.attr = w.attr AND o.v = w.v) END AS agree,
+	       CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('value', l.v, 'records', l.recs) ORDER BY l.best)
 	                   FROM (SELECT o.v, pg_catalog.min(o.rn) AS best,
 	                                pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) AS recs
-	                           FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v GROUP BY o.v) l), '[]') AS lost
+	                           FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v GROUP BY o.v) l), '[]') END AS lost
 	  FROM ranked w WHERE w.rn = 1
 ), contact AS (
 	SELECT k.kind, k.network, k.value,
@@ -363,9 +364,9 @@ BEGIN
 )
 SELECT pg_catalog.jsonb_build_object(
 	'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, w.v) FROM win w), '{}'),
-	'lineage', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, pg_catalog.jsonb_build_object(
+	'lineage', CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, pg_catalog.jsonb_build_object(
 	                         'value', w.v, 'record_id', w.record_id, 'source_id', w.source_id,
-	                         'rule', w.rule, 'agree', w.agree, 'lost', w.lost)) FROM win w), '{}'),
+	                         'rule', w.rule, 'agree', w.agree, 'lost', w.lost)) FROM win w), '{}') END,
 	'phones', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'phones'), '[]'),
 	'emails', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'emails'), '[]'),
 	'handles', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'handles'), '[]'),
@@ -375,8 +376,8 @@ SELECT pg_catalog.jsonb_build_object(
 	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r)));
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb) IS
-	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and lineage';
+COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
+	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
 
 /* Builds the projection row of one person from its fold and its log-derived status and visits. */
 CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
@@ -420,7 +421,7 @@ BEGIN
 	SELECT row.*
 	  FROM recs CROSS JOIN rl
 	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
-	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules),
+	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
 	           p.status, p.status_at,
 	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
 	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
@@ -617,7 +618,7 @@ BEGIN
 	  FROM docs d CROSS JOIN rl
 	  LEFT JOIN status st ON st.golden_id = d.golden_id
 	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
-	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
+	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
 	           st.status, st.at, lv.at, rl.version) row;
 END
 $$;
@@ -1440,3 +1441,14 @@ $$;
 COMMENT ON PROCEDURE @extschema@.run_maintenance(int) IS
 	'matching increment plus golden projection catch-up, in short committed batches under an advisory lock; schedule with pg_cron';
 REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ privileges */
+
+/* Writers are for the admin and the cdp families, like ingest's upsert_record. */
+REVOKE ALL ON FUNCTION @extschema@.refresh_patients(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_lock(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_open_members(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) FROM PUBLIC;
