@@ -295,7 +295,50 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
 CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
+DECLARE
+	d		jsonb;
+	rid		jsonb;
+	seen	jsonb;
 BEGIN
+	/*
+	 * One record (most persons): every value wins unanimously; the same result as the general
+	 * query below, without its ranking.
+	 */
+	IF pg_catalog.jsonb_typeof(recs) = 'array' AND pg_catalog.jsonb_array_length(recs) = 1 THEN
+		d := recs -> 0;
+		rid := d -> 'record_id';
+		seen := pg_catalog.jsonb_build_object(
+			'sources', pg_catalog.jsonb_build_array(rid),
+			'first_seen', @extschema@.golden_utc((d ->> 'created_at')::timestamptz),
+			'last_seen', @extschema@.golden_utc((d ->> 'updated_at')::timestamptz),
+			'valid', (d ->> 'validated')::boolean, 'validated', (d ->> 'validated')::boolean);
+		RETURN (
+			SELECT pg_catalog.jsonb_build_object(
+				'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, d ->> a.key)
+				                          FROM pg_catalog.jsonb_each(rules) a WHERE coalesce(d ->> a.key, '') <> ''), '{}'),
+				'lineage', CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, pg_catalog.jsonb_build_object(
+				                 'value', d ->> a.key, 'record_id', rid, 'source_id', d -> 'source_id', 'rule', 'unanimous',
+				                 'agree', pg_catalog.jsonb_build_array(rid), 'lost', '[]'::jsonb))
+				               FROM pg_catalog.jsonb_each(rules) a WHERE coalesce(d ->> a.key, '') <> ''), '{}') END,
+				'phones', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('value', x.v) || seen) ORDER BY x.v)
+				                      FROM (SELECT DISTINCT v FROM pg_catalog.jsonb_array_elements_text(
+				                              CASE WHEN pg_catalog.jsonb_typeof(d -> 'phones') = 'array' THEN d -> 'phones' ELSE '[]' END) v
+				                             WHERE coalesce(v, '') <> '') x), '[]'),
+				'emails', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('value', x.v) || seen) ORDER BY x.v)
+				                      FROM (SELECT DISTINCT v FROM pg_catalog.jsonb_array_elements_text(
+				                              CASE WHEN pg_catalog.jsonb_typeof(d -> 'emails') = 'array' THEN d -> 'emails' ELSE '[]' END) v
+				                             WHERE coalesce(v, '') <> '') x), '[]'),
+				'handles', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
+				                         pg_catalog.jsonb_build_object('value', h.value, 'network', h.key) || seen)
+				                       ORDER BY h.key, h.value)
+				                       FROM pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(d -> 'handles') = 'object'
+				                                                            THEN d -> 'handles' ELSE '{}' END) h
+				                      WHERE coalesce(h.value, '') <> ''), '[]'),
+				'record_count', 1,
+				'registered_on', ((d ->> 'created_at')::timestamptz AT TIME ZONE 'UTC')::date,
+				'validated', (d ->> 'validated')::boolean,
+				'updated_at', @extschema@.golden_utc((d ->> 'updated_at')::timestamptz)));
+	END IF;
 	RETURN (WITH r AS (
 	SELECT e AS doc, (e ->> 'record_id')::bigint AS record_id, (e ->> 'source_id')::int AS source_id,
 	       (e ->> 'trust')::numeric AS trust, (e ->> 'validated')::boolean AS validated,
