@@ -1,7 +1,10 @@
 -- sql/70_golden.sql: golden records (issue 5), the messages a user sees: a small person's
 -- profile, lineage and history, time travel across statements, and every refused input with its
 -- exact error (nothing changed afterwards).
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SELECT cdp.register_source('golden_his', 'internal', 90) > 0 AS ok, cdp.register_source('golden_site', 'partner', 20) > 0 AS ok;

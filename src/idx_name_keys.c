@@ -256,19 +256,73 @@ IdxKeyStringToName(const char *key, IdxName *out)
 }
 
 /*
+ * IdxMergeWordKeys
+ *		Adds to each word of n the keys of the same word of other (the same
+ *		name spelt another way, word for word); whash stays n's, so only the
+ *		name key's spelling counts as an equal word.  Left as it is when the
+ *		two do not have the same number of words.
+ */
+static void
+IdxMergeWordKeys(IdxName *n, const IdxName *other)
+{
+	int32	   *keys;
+	int		   *wstart;
+	int			nkeys = 0;
+	int			w;
+
+	if (other->nwords != n->nwords)
+		return;
+	keys = (int32 *) palloc(sizeof(int32) * (n->nkeys + other->nkeys + 1));
+	wstart = (int *) palloc(sizeof(int) * (n->nwords + 1));
+	for (w = 0; w < n->nwords; w++)
+	{
+		int			na = n->wstart[w + 1] - n->wstart[w];
+		int			nb = other->wstart[w + 1] - other->wstart[w];
+
+		wstart[w] = nkeys;
+		memcpy(keys + nkeys, n->keys + n->wstart[w], sizeof(int32) * na);
+		memcpy(keys + nkeys + na, other->keys + other->wstart[w], sizeof(int32) * nb);
+		nkeys += IdxSortUnique(keys + nkeys, na + nb);
+	}
+	wstart[n->nwords] = nkeys;
+	pfree(n->keys);
+	pfree(n->wstart);
+	n->keys = keys;
+	n->wstart = wstart;
+	n->nkeys = nkeys;
+}
+
+/*
  * IdxNameBuild
- *		The keys of a name given as UTF-8 bytes with explicit length; results
- *		in the current memory context.
+ *		The keys of a name given as UTF-8 bytes with explicit length: the
+ *		words of its name key (CdpNameKey), each also keyed by the same word
+ *		of the merely normalised name (CdpNormalizeName).  The name key's
+ *		folds can turn one typo into two edits (Nikiein -> nikein against
+ *		nikitin); the normalised spelling keeps it one edit from a record in
+ *		the same script.  Results in the current memory context.
  */
 void
 IdxNameBuild(const char *s, int len, IdxName *out)
 {
 	char	   *key;
+	char	   *norm;
 
 	IdxCheckInput(s, len);
 	key = CdpNameKey(s, len);
 	IdxKeyStringToName(key, out);
+	norm = CdpNormalizeName(s, len);
+	if (strcmp(norm, key) != 0)
+	{
+		IdxName		other;
+
+		IdxKeyStringToName(norm, &other);
+		IdxMergeWordKeys(out, &other);
+		pfree(other.keys);
+		pfree(other.wstart);
+		pfree(other.whash);
+	}
 	pfree(key);
+	pfree(norm);
 }
 
 /*

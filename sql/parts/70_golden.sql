@@ -48,15 +48,19 @@ COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
  */
 CREATE FUNCTION @extschema@.survivorship_rules_as_of(at timestamptz DEFAULT 'infinity',
 	upto bigint DEFAULT 9223372036854775807, OUT version int, OUT rules jsonb)
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
 	SELECT coalesce(s.version, 0), coalesce(s.rules, @extschema@.golden_default_rules())
+	  INTO version, rules
 	  FROM (SELECT 1) one
 	  LEFT JOIN LATERAL (SELECT r.version, r.rules FROM @extschema@.survivorship_rules r
 	                      WHERE r.at OPERATOR(pg_catalog.<=) survivorship_rules_as_of.at
 	                        AND r.event_id OPERATOR(pg_catalog.<=) survivorship_rules_as_of.upto
-	                      ORDER BY r.version DESC LIMIT 1) s ON true
-	$$;
+	                      ORDER BY r.version DESC LIMIT 1) s ON true;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz, bigint) IS
 	'the survivorship rules in force at a time and log position (default: now) and their version (0 = built-in default)';
 
@@ -285,12 +289,56 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
  * golden_record_doc documents) and the rules.  Single-valued attributes: candidates are the
  * records with a non-empty value, ranked by the attribute's rules in order (each rule a score,
  * higher first), then by the smaller record id.  Multi-valued contacts keep every distinct value
- * with its source records, first/last seen and validity.  Returns the profile and its lineage.
+ * with its source records, first/last seen and validity.  Returns the profile and, unless
+ * with_lineage is false (the projection paths skip it), its lineage.
  */
-CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb) RETURNS jsonb
+CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
+DECLARE
+	d		jsonb;
+	rid		jsonb;
+	seen	jsonb;
 BEGIN
+	/*
+	 * One record (most persons): every value wins unanimously; the same result as the general
+	 * query below, without its ranking.
+	 */
+	IF pg_catalog.jsonb_typeof(recs) = 'array' AND pg_catalog.jsonb_array_length(recs) = 1 THEN
+		d := recs -> 0;
+		rid := d -> 'record_id';
+		seen := pg_catalog.jsonb_build_object(
+			'sources', pg_catalog.jsonb_build_array(rid),
+			'first_seen', @extschema@.golden_utc((d ->> 'created_at')::timestamptz),
+			'last_seen', @extschema@.golden_utc((d ->> 'updated_at')::timestamptz),
+			'valid', (d ->> 'validated')::boolean, 'validated', (d ->> 'validated')::boolean);
+		RETURN (
+			SELECT pg_catalog.jsonb_build_object(
+				'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, d ->> a.key)
+				                          FROM pg_catalog.jsonb_each(rules) a WHERE coalesce(d ->> a.key, '') <> ''), '{}'),
+				'lineage', CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, pg_catalog.jsonb_build_object(
+				                 'value', d ->> a.key, 'record_id', rid, 'source_id', d -> 'source_id', 'rule', 'unanimous',
+				                 'agree', pg_catalog.jsonb_build_array(rid), 'lost', '[]'::jsonb))
+				               FROM pg_catalog.jsonb_each(rules) a WHERE coalesce(d ->> a.key, '') <> ''), '{}') END,
+				'phones', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('value', x.v) || seen) ORDER BY x.v)
+				                      FROM (SELECT DISTINCT v FROM pg_catalog.jsonb_array_elements_text(
+				                              CASE WHEN pg_catalog.jsonb_typeof(d -> 'phones') = 'array' THEN d -> 'phones' ELSE '[]' END) v
+				                             WHERE coalesce(v, '') <> '') x), '[]'),
+				'emails', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('value', x.v) || seen) ORDER BY x.v)
+				                      FROM (SELECT DISTINCT v FROM pg_catalog.jsonb_array_elements_text(
+				                              CASE WHEN pg_catalog.jsonb_typeof(d -> 'emails') = 'array' THEN d -> 'emails' ELSE '[]' END) v
+				                             WHERE coalesce(v, '') <> '') x), '[]'),
+				'handles', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
+				                         pg_catalog.jsonb_build_object('value', h.value, 'network', h.key) || seen)
+				                       ORDER BY h.key, h.value)
+				                       FROM pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(d -> 'handles') = 'object'
+				                                                            THEN d -> 'handles' ELSE '{}' END) h
+				                      WHERE coalesce(h.value, '') <> ''), '[]'),
+				'record_count', 1,
+				'registered_on', ((d ->> 'created_at')::timestamptz AT TIME ZONE 'UTC')::date,
+				'validated', (d ->> 'validated')::boolean,
+				'updated_at', @extschema@.golden_utc((d ->> 'updated_at')::timestamptz)));
+	END IF;
 	RETURN (WITH r AS (
 	SELECT e AS doc, (e ->> 'record_id')::bigint AS record_id, (e ->> 'source_id')::int AS source_id,
 	       (e ->> 'trust')::numeric AS trust, (e ->> 'validated')::boolean AS validated,
@@ -318,14 +366,14 @@ BEGIN
 	  FROM scored s
 ), win AS (
 	SELECT w.attr, w.v, w.record_id, w.source_id,
-	       @extschema@.golden_deciding_rule(w.rulenames, w.score,
-	           (SELECT o.score FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v ORDER BY o.rn LIMIT 1)) AS rule,
-	       (SELECT pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) FROM ranked o
-	         WHERE o.attr = w.attr AND o.v = w.v) AS agree,
-	       coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('value', l.v, 'records', l.recs) ORDER BY l.best)
+	       CASE WHEN with_lineage THEN @extschema@.golden_deciding_rule(w.rulenames, w.score,
+	           (SELECT o.score FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v ORDER BY o.rn LIMIT 1)) END AS rule,
+	       CASE WHEN with_lineage THEN (SELECT pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) FROM ranked o
+	         WHERE o.attr = w.attr AND o.v = w.v) END AS agree,
+	       CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('value', l.v, 'records', l.recs) ORDER BY l.best)
 	                   FROM (SELECT o.v, pg_catalog.min(o.rn) AS best,
 	                                pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) AS recs
-	                           FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v GROUP BY o.v) l), '[]') AS lost
+	                           FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v GROUP BY o.v) l), '[]') END AS lost
 	  FROM ranked w WHERE w.rn = 1
 ), contact AS (
 	SELECT k.kind, k.network, k.value,
@@ -359,9 +407,9 @@ BEGIN
 )
 SELECT pg_catalog.jsonb_build_object(
 	'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, w.v) FROM win w), '{}'),
-	'lineage', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, pg_catalog.jsonb_build_object(
+	'lineage', CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, pg_catalog.jsonb_build_object(
 	                         'value', w.v, 'record_id', w.record_id, 'source_id', w.source_id,
-	                         'rule', w.rule, 'agree', w.agree, 'lost', w.lost)) FROM win w), '{}'),
+	                         'rule', w.rule, 'agree', w.agree, 'lost', w.lost)) FROM win w), '{}') END,
 	'phones', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'phones'), '[]'),
 	'emails', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'emails'), '[]'),
 	'handles', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'handles'), '[]'),
@@ -371,8 +419,8 @@ SELECT pg_catalog.jsonb_build_object(
 	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r)));
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb) IS
-	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and lineage';
+COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
+	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
 
 /* Builds the projection row of one person from its fold and its log-derived status and visits. */
 CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
@@ -402,7 +450,7 @@ COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, tim
  * cdp.clinical_event, the stored status).  Ids without records yield nothing.
  */
 CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
 	AS $$
 BEGIN
 	RETURN QUERY
@@ -416,7 +464,7 @@ BEGIN
 	SELECT row.*
 	  FROM recs CROSS JOIN rl
 	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
-	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules),
+	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
 	           p.status, p.status_at,
 	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
 	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
@@ -512,7 +560,7 @@ BEGIN
 		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
 		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
 	  FROM @extschema@.golden_compute(todo) c
-	 WHERE p.golden_id = c.golden_id
+	 WHERE p.golden_id = ANY (todo) AND p.golden_id = c.golden_id
 	   AND (p.*) IS DISTINCT FROM (c.*);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	DELETE FROM @extschema@.patient p
@@ -563,8 +611,11 @@ COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
  * members holds (golden_id, record_id) pairs as of that time.
  */
 CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at, upto)),
 	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
 	        FROM pg_catalog.jsonb_array_elements(members) x),
@@ -610,9 +661,10 @@ CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members j
 	  FROM docs d CROSS JOIN rl
 	  LEFT JOIN status st ON st.golden_id = d.golden_id
 	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
-	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules),
-	           st.status, st.at, lv.at, rl.version) row
-	$$;
+	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
+	           st.status, st.at, lv.at, rl.version) row;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
 	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
 
@@ -687,28 +739,44 @@ COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint
  * logged by then.  No row when the person did not exist then.
  */
 CREATE FUNCTION @extschema@.golden_as_of(id bigint, at timestamptz, upto bigint) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH g AS (SELECT @extschema@.golden_resolve_as_of(id, at, upto) AS id)
 	SELECT * FROM @extschema@.golden_replay(at, upto,
 		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
 		   FROM @extschema@.patient_member m
 		  WHERE m.golden_id = (SELECT g.id FROM g)
 		    AND m.from_at <= golden_as_of.at AND m.from_event <= golden_as_of.upto
-		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)))
-	$$;
+		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)));
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_as_of(bigint, timestamptz, bigint) IS
 	'the golden profile of a person as of a time and a log position (internal)';
 
 CREATE FUNCTION @extschema@.patient_as_of(golden_id bigint, at timestamptz) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
-	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807) $$;
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_as_of(bigint, timestamptz) IS
 	'the golden profile of a person as it was at a time (events logged at or before it), replayed from the log';
 
 CREATE FUNCTION @extschema@.patient_as_of_event(golden_id bigint, event_id bigint) RETURNS SETOF @extschema@.patient
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 1
-	AS $$ SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id) $$;
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
 	'the golden profile of a person as it was right after a given event of the log, replayed from the log';
 
@@ -716,15 +784,18 @@ COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
  * Every golden id that is or was merged into the given one (itself included).
  */
 CREATE FUNCTION @extschema@.golden_absorbed(id bigint) RETURNS bigint[]
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
-	WITH RECURSIVE chain(id, depth) AS (
+#variable_conflict use_column
+BEGIN
+	RETURN (WITH RECURSIVE chain(id, depth) AS (
 		SELECT id, 0
 		UNION ALL
 		SELECT d.old_id, c.depth + 1 FROM chain c JOIN @extschema@.patient_redirect d ON d.new_id = c.id
 		 WHERE c.depth < 1000)
-	SELECT pg_catalog.array_agg(DISTINCT c.id) FROM chain c
-	$$;
+	SELECT pg_catalog.array_agg(DISTINCT c.id) FROM chain c);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.golden_absorbed(bigint) IS
 	'the golden id and every id merged into it, directly or through a chain';
 
@@ -735,8 +806,11 @@ COMMENT ON FUNCTION @extschema@.golden_absorbed(bigint) IS
 CREATE FUNCTION @extschema@.patient_history(golden_id bigint)
 	RETURNS TABLE (event_id bigint, at timestamptz, kind text, subject bigint, event_golden_id bigint,
 	               actor text, payload jsonb)
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH ids AS (SELECT pg_catalog.unnest(@extschema@.golden_absorbed(
 	                 coalesce(@extschema@.resolve_patient(patient_history.golden_id), patient_history.golden_id))) AS id),
 	recs AS (SELECT DISTINCT m.record_id FROM @extschema@.patient_member m WHERE m.golden_id IN (SELECT id FROM ids)),
@@ -748,8 +822,9 @@ CREATE FUNCTION @extschema@.patient_history(golden_id bigint)
 		   AND (e.kind LIKE 'record.%' OR e.kind IN ('patient.unmerged', 'decision.recorded')))
 	SELECT e.event_id, e.at, e.kind, e.subject, e.golden_id, e.actor, e.payload
 	  FROM @extschema@.event e WHERE e.event_id IN (SELECT ev.event_id FROM ev)
-	 ORDER BY e.event_id DESC
-	$$;
+	 ORDER BY e.event_id DESC;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_history(bigint) IS
 	'the events of a person (merged ids and former records included), newest first';
 
@@ -762,8 +837,11 @@ COMMENT ON FUNCTION @extschema@.patient_history(bigint) IS
 CREATE FUNCTION @extschema@.patient_lineage(golden_id bigint)
 	RETURNS TABLE (attribute text, value text, record_id bigint, source text, rule text,
 	               agreeing_records bigint[], lost jsonb)
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	WITH g AS (SELECT @extschema@.resolve_patient(patient_lineage.golden_id) AS id),
 	f AS (
 		SELECT @extschema@.golden_fold(
@@ -776,8 +854,9 @@ CREATE FUNCTION @extschema@.patient_lineage(golden_id bigint)
 	       l.value -> 'lost'
 	  FROM f, pg_catalog.jsonb_each(f.fold -> 'lineage') l
 	  LEFT JOIN @extschema@.source s ON s.source_id = (l.value ->> 'source_id')::int
-	 ORDER BY l.key
-	$$;
+	 ORDER BY l.key;
+END
+$$;
 COMMENT ON FUNCTION @extschema@.patient_lineage(bigint) IS
 	'per attribute of a golden profile: winning value, source record and source, deciding rule, agreeing records, losing values';
 
@@ -1405,3 +1484,14 @@ $$;
 COMMENT ON PROCEDURE @extschema@.run_maintenance(int) IS
 	'matching increment plus golden projection catch-up, in short committed batches under an advisory lock; schedule with pg_cron';
 REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ privileges */
+
+/* Writers are for the admin and the cdp families, like ingest's upsert_record. */
+REVOKE ALL ON FUNCTION @extschema@.refresh_patients(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_lock(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_open_members(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) FROM PUBLIC;

@@ -457,9 +457,11 @@ class Generator:
 	# -- drawing of attributes -----------------------------------------------------------------
 
 	def given(self, sex):
+		"""A given name for sex 'M' or 'F', by frequency."""
 		return (self.male if sex == "M" else self.female).pick(self.rng)
 
 	def family_name(self, sex):
+		"""A surname by frequency, in the form for sex 'M' or 'F'."""
 		s = self.surname.pick(self.rng)
 		return s if sex == "M" else feminine_surname(s)
 
@@ -475,6 +477,7 @@ class Generator:
 		return REF_ORD - age * 365 - ri(rng, 0, 364) - age // 4
 
 	def mobile(self):
+		"""Ten national digits of a mobile number (9xx)."""
 		rng = self.rng
 		return D.MOBILE_CODES[ri(rng, 0, len(D.MOBILE_CODES) - 1)] + "%07d" % ri(rng, 0, 9999999)
 
@@ -492,6 +495,7 @@ class Generator:
 		return (city, st, typ, house, korpus, flat)
 
 	def email_for(self, p):
+		"""An e-mail address made from the name (the maiden name if any) or a nickname."""
 		rng = self.rng
 		g = translit(p.given, "informal").lower()
 		f = translit(p.maiden or p.family, "informal").lower()
@@ -516,6 +520,7 @@ class Generator:
 		return local.replace("'", "") + "@" + self.domain.pick(rng)
 
 	def handle(self, p):
+		"""A VK / Telegram handle made from the name or a nickname."""
 		rng = self.rng
 		g = translit(p.given, "informal").lower()
 		f = translit(p.family, "informal").lower()
@@ -560,6 +565,7 @@ class Generator:
 		return p
 
 	def new_household(self, kind):
+		"""An empty household of a kind: city, address, maybe a landline."""
 		rng = self.rng
 		city, _w, code, _lat = self.city.pick(rng)
 		landline = None
@@ -584,14 +590,16 @@ class Generator:
 			if twins and i == 1:
 				birth = prev_birth
 				given = self.given(sex)
-				while given == kids[0].given:
+				while any(k.given == given for k in kids):
 					given = self.given(sex)
 			else:
-				# the mother was 19 to 40 when the child was born
+				# the mother was 19 to 40 when the child was born; siblings never share a given name
 				age = mother_age - ri(rng, 19, min(40, mother_age))
 				birth = REF_ORD - age * 365 - ri(rng, 0, 364) - age // 4
-				given = None
-			fam = family_m if sex == "M" else feminine_surname_of(family_m)
+				given = self.given(sex)
+				while any(k.given == given for k in kids):
+					given = self.given(sex)
+			fam = family_m if sex == "M" else feminine_surname(family_m)
 			kid = self.new_person(sex, fam, birth, hh, patr=patronymic(father_given, sex), given=given)
 			prev_birth = birth
 			kids.append(kid)
@@ -621,7 +629,7 @@ class Generator:
 			hb = self.birth_adult(20, 90)
 			husband = self.new_person("M", self.family_name("M"), hb, hh)
 			wb = max(min(hb + ri(rng, -6 * 365, 12 * 365), REF_ORD - 18 * 365), REF_ORD - 95 * 365)
-			wife = self.new_person("F", feminine_surname_of(husband.family), wb, hh)
+			wife = self.new_person("F", feminine_surname(husband.family), wb, hh)
 			if rng.random() < 0.85:
 				wife.maiden = self.family_name("F")
 			else:
@@ -637,14 +645,14 @@ class Generator:
 					st["twins"] = st.get("twins", 0) + 1
 					hh["kind"] = "family_twins"
 				for k in self.children(hh, husband.given, husband.family, wb, n, twins):
-					k.guardian = wife if rng.random() < 0.7 else husband
+					self.settle_child(k, wife if rng.random() < 0.7 else husband)
 		elif kind == "single_parent":
 			mb = self.birth_adult(20, 70)
 			mother = self.new_person("F", self.family_name("F"), mb, hh)
 			self.remember(mother)
 			n = 1 + (rng.random() < 0.35)
 			for k in self.children(hh, self.male.pick(rng), surname_male_of(mother.family), mb, n, False):
-				k.guardian = mother
+				self.settle_child(k, mother)
 		else:  # father_son: «Иван Иванович Петров» and his son of the same full name
 			fb = self.birth_adult(40, 85)
 			given = self.male.pick(rng)
@@ -661,6 +669,15 @@ class Generator:
 				son.landline = None
 			self.remember(father)
 		return hh["members"]
+
+	def settle_child(self, k, parent):
+		"""A child under 18 gives a parent's phone at times; 60% of those 23 and over live elsewhere."""
+		age = (REF_ORD - k.birth) // 365
+		if age < 18:
+			k.guardian = parent
+		elif age >= 23 and self.rng.random() < 0.6:
+			k.addr = self.address(k.city)
+			k.landline = None
 
 	def remember(self, p):
 		"""Keep a ring of recent adults to copy names from (namesakes)."""
@@ -859,6 +876,7 @@ class Generator:
 			row[3], row[4], row[5] = fam, giv, pat
 
 	def birth(self, row, y, m, d, digit, iso_rate, missing):
+		"""The birth_date column: maybe missing, ISO or Russian format, maybe with a wrong digit."""
 		rng = self.rng
 		if rng.random() < missing:
 			return
@@ -883,6 +901,7 @@ class Generator:
 		row[7] = s
 
 	def ids(self, row, p, snils_rate, oms_rate):
+		"""The snils and oms columns, each written at its rate, maybe with a typo."""
 		rng = self.rng
 		if p.snils and rng.random() < snils_rate:
 			row[11] = self.snils(p.snils)
@@ -893,11 +912,13 @@ class Generator:
 			row[12] = o if rng.random() < 0.85 else "%s %s %s %s" % (o[:4], o[4:8], o[8:12], o[12:])
 
 	def snils(self, s):
+		"""A SNILS as written: maybe a typo, one of three formats."""
 		if self.rng.random() < RATE["snils_typo"]:
 			s = self.cor.digit(s, "snils_typo")
 		return fmt_snils(s, 0 if self.rng.random() < 0.6 else 1 if self.rng.random() < 0.75 else 2)
 
 	def email(self, p):
+		"""The person's e-mail as written: maybe a typo or a capital first letter."""
 		e = p.email
 		rng = self.rng
 		if rng.random() < RATE["email_typo"]:
@@ -909,14 +930,17 @@ class Generator:
 		return e
 
 	def vk(self, p):
+		"""The VK handle as written: bare, vk.com/... or https://vk.com/..."""
 		k = ri(self.rng, 0, 2)
 		return (p.vk, "vk.com/" + p.vk, "https://vk.com/" + p.vk)[k]
 
 	def tg(self, p):
+		"""The Telegram handle as written: @name, name or t.me/name."""
 		k = ri(self.rng, 0, 2)
 		return ("@" + p.telegram, p.telegram, "t.me/" + p.telegram)[k]
 
 	def city_name(self, city):
+		"""A city as written: its name or one of its usual variants."""
 		rng = self.rng
 		v = D.CITY_VARIANTS.get(city)
 		if v and rng.random() < 0.4:
@@ -948,11 +972,6 @@ class Generator:
 			s = "%s %s %s%s%s" % (D.STREET_TYPE_LONG[typ], st, house, "/" + korpus if korpus else "",
 								 " " + flat_s if flat_s else "")
 		row[13] = s
-
-
-def feminine_surname_of(s):
-	"""The female form of a (male-form) surname."""
-	return feminine_surname(s)
 
 
 def surname_male_of(s):
@@ -999,6 +1018,7 @@ def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000, famil
 	return gen
 
 
+# main: the command line (see the module docstring).
 def main(argv=None):
 	ap = argparse.ArgumentParser(description="Deterministic Russian clinic population with known truth "
 									 "(see doc/generator.md).")

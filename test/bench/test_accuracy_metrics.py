@@ -187,9 +187,6 @@ class StagingTest(unittest.TestCase):
 		with self.assertRaises(S.StagingError):
 			S.stage_csv(io.StringIO("a,b\n1,2\n"), io.StringIO(), ",", None, None, "nope", None, "s", None)
 
-	def test_duplicate_keys(self):
-		with self.assertRaises(S.StagingError):
-			S.stage_csv(io.StringIO("id,t\n1,a\n1,b\n"), io.StringIO(), ",", None, "id", "t", None, "s", None)
 
 
 class GeneratorRulesTest(unittest.TestCase):

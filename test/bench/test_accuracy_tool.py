@@ -101,6 +101,18 @@ class AccuracyToolTest(unittest.TestCase):
 		self.assertEqual(r.returncode, 1)
 		self.assertIn("has no attributes", r.stderr)
 
+	def test_duplicate_ids(self):
+		with tempfile.TemporaryDirectory() as tmp:
+			f = os.path.join(tmp, "dup.csv")
+			with open(f, "w") as out:
+				out.write("id,t,a\n1,x,foo\n1,y,bar\n")
+			r = subprocess.run([sys.executable, os.path.join(HERE, "accuracy"), f, "--truth", "t", "--id", "id",
+								"--schema", "cdp_mock", "--reset-sql", os.path.join(HERE, "accuracy_mock.sql"),
+								"-d", DB], capture_output=True, text=True)
+		self.assertEqual(r.returncode, 1)
+		self.assertIn("ids must be unique per source", r.stderr)
+		self.assertIn("(dup, 1)", r.stderr)
+
 	def test_missing_schema(self):
 		r = subprocess.run([sys.executable, os.path.join(HERE, "accuracy"), os.devnull, "--truth", "x",
 							"--schema", "no_such_schema", "-d", DB], capture_output=True, text=True)

@@ -82,7 +82,6 @@ def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, sourc
 	attr_i = [i for i in range(len(names)) if i not in skip]
 	reader = csv.reader(infile, delimiter=sep, skipinitialspace=skip_initial_space)
 	w = csv.writer(outfile, lineterminator="\n")
-	keys = set()
 	rows = ragged = 0
 	sources = {}
 	ncol = len(names)
@@ -101,10 +100,6 @@ def stage_csv(infile, outfile, sep, skip_initial_space, id_col, truth_col, sourc
 		key = rec[id_i].strip() if id_i is not None else str(rows)
 		if not key:
 			raise StagingError("row %d has an empty id in column \"%s\"" % (rows, id_col))
-		if (src, key) in keys:
-			raise StagingError("id \"%s\" occurs twice in source \"%s\" (row %d); ids must be unique "
-							   "per source, or leave out --id to number the rows" % (key, src, rows))
-		keys.add((src, key))
 		sources[src] = sources.get(src, 0) + 1
 		truth = rec[truth_i].strip() if truth_i is not None else ""
 		if truth and truth_re is not None:
