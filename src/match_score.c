@@ -210,7 +210,8 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
  *		Splink's term-frequency adjustment of an exact agreement on value:
  *		log2(u_exact / tf(value)), so that agreeing on a common surname adds
  *		less than the average exact agreement and a rare one adds more.
- *		0 when the value is not in the table (too rare to be counted).
+ *		A value not in the table was seen once: the entry with the empty key
+ *		holds that frequency.  0 when there is no table.
  */
 double
 MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
@@ -224,6 +225,12 @@ MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 	memset(key, 0, sizeof(key));
 	strlcpy(key, value, MATCH_TF_KEYLEN);
 	e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		/* a value seen once: the '' entry holds that frequency */
+		memset(key, 0, sizeof(key));
+		e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
+	}
 	if (e == NULL || e->freq <= 0.0 || prog->u0[c] <= 0.0)
 		return 0.0;
 	adj = log2(prog->u0[c] / e->freq);

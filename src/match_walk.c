@@ -109,6 +109,30 @@ enum
 PG_FUNCTION_INFO_V1(cdp__match_walk);
 
 /*
+ * ArenaAlloc
+ *		size bytes from the arena, aligned for pointers.
+ */
+static void *
+ArenaAlloc(Arena *a, Size size)
+{
+	char	   *r;
+	Size		pad = TYPEALIGN(sizeof(void *), (uintptr_t) a->cur) - (uintptr_t) a->cur;
+
+	if (a->cur == NULL || size + pad > a->left)
+	{
+		Size		sz = Max(MATCH_ARENA_BLOCK, size);
+
+		a->cur = palloc(sz);	/* palloc memory is MAXALIGNed */
+		a->left = sz;
+		pad = 0;
+	}
+	r = a->cur + pad;
+	a->cur += pad + size;
+	a->left -= pad + size;
+	return r;
+}
+
+/*
  * ArenaStrdup
  *		Copies len bytes of s plus a NUL into the arena.
  */
@@ -392,8 +416,7 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 			r->flags = isnull ? 0 : DatumGetInt32(d);
 			r->focus = (fids == NULL) ||
 				bsearch(&r->id, fids, nf, sizeof(int64), Int64Cmp) != NULL;
-			r->feat = (char **) ArenaStrdup(&arena, "", sizeof(char *) * (w->prog.nfeat + w->prog.nrules) + 7);
-			r->feat = (char **) TYPEALIGN(sizeof(char *), (uintptr_t) r->feat);
+			r->feat = (char **) ArenaAlloc(&arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
 			r->bk = r->feat + w->prog.nfeat;
 			d = SPI_getbinval(tup, td, 4, &isnull);
 			CopyTextArray(&arena, d, isnull, r->feat, w->prog.nfeat);

@@ -1023,7 +1023,10 @@ CREATE VIEW @extschema@.review_queue AS
 	       pg_catalog.now() - q.created_at AS age
 	  FROM @extschema@.match_review q
 	  LEFT JOIN @extschema@.match_settings s ON s.version = q.version
-	 WHERE q.status = 'open';
+	 WHERE q.status = 'open'
+	   -- a pair whose records were joined since (by another link or a person) needs no decision
+	   AND (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = q.record_a)
+	       IS DISTINCT FROM (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = q.record_b);
 COMMENT ON VIEW @extschema@.review_queue IS 'open pairs waiting for a person''s decision: score, Russian summary, age; decide with cdp.review_decide';
 
 CREATE FUNCTION @extschema@.review_decide(pair_id bigint, decision text, note text DEFAULT NULL) RETURNS bigint
@@ -1536,7 +1539,9 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.record_id = match_record.record_id) THEN
 		RAISE EXCEPTION 'record "%" does not exist', record_id USING ERRCODE = '22023';
 	END IF;
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.record_id = match_record.record_id AND k.version = a.version) THEN
+	-- a record changed since matching last saw it (still queued) is compared as it is now
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.record_id = match_record.record_id AND k.version = a.version)
+	   OR EXISTS (SELECT 1 FROM @extschema@.match_queue q WHERE q.record_id = match_record.record_id) THEN
 		PERFORM @extschema@._match_refresh_keys(ARRAY[record_id]);
 	END IF;
 	RETURN QUERY
