@@ -1,7 +1,9 @@
 -- sql/40_index.sql: the fuzzy-name operator class cdp.name_gin_ops and its operators.
 -- Shows that a top-10 lookup uses the index, that index results equal a sequential scan's on a few
 -- thousand generated names, and what bad input gives.
+SET client_min_messages = warning;  -- the same output whether or not cdp is installed already
 CREATE EXTENSION IF NOT EXISTS cdp;
+RESET client_min_messages;
 SET cdp.name_similarity_threshold = 0.5;
 
 -- one person, many spellings: Cyrillic, ICAO, informal, capitals, a doubled letter, word order
