@@ -6,11 +6,12 @@
  *
  * A name is reduced to one cross-script Latin key (CdpNameKey, text family)
  * and cut into words; each word is keyed by its hash and the hashes of its
- * one-character deletions, so two words one edit apart share a key.  Name
- * similarity is a weighted Jaccard index over words matched this way, so the
- * GIN index (which stores the same int4 keys) can bound it from the number of
- * query words with a shared key, and its re-check computes exactly what a
- * sequential scan computes.
+ * one-character deletions (and so is its normalised spelling), so two words
+ * one edit apart share a key.  Name similarity is a weighted Jaccard index
+ * over words matched this way, so the GIN index (which stores the same int4
+ * keys, plus a length key) can bound it from the number of query words with
+ * a shared key and the row's word count, and its re-check computes exactly
+ * what a sequential scan computes.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,7 +56,8 @@ extern double IdxSimilarityThreshold;
 /*
  * The keys of a name.  Word w owns keys[wstart[w] .. wstart[w + 1] - 1],
  * sorted and unique within the word: the hash of the word itself and the
- * hash of each one-character deletion of it.  whash[w] is the hash of the
+ * hash of each one-character deletion of it, in the name key and in the
+ * normalised spelling.  whash[w] is the hash of the
  * word itself.  All arrays are palloc'd in one memory context.
  */
 typedef struct IdxName

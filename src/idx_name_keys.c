@@ -14,7 +14,10 @@
  * one-character deletions (the "deletion neighbourhood" of SymSpell and of
  * the FastSS index).  Two words within one deletion, insertion,
  * substitution or adjacent transposition of each other share at least one
- * key: «ivanov»/«ivanova», «ivannova»/«ivanova», «mariia»/«maria».
+ * key: «ivanov»/«ivanova», «ivannova»/«ivanova», «mariia»/«maria».  Each
+ * word is keyed the same way by its merely normalised spelling too
+ * (CdpNormalizeName), because the name key's folds can turn one typo into
+ * two edits; see IdxNameBuild.
  *
  * Similarity.  Words are paired one to one, equal words first (weight 1),
  * then words that share a key (weight IDX_EDIT_WEIGHT).  With W the sum of
