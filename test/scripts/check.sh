@@ -7,19 +7,7 @@ set -euo pipefail
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$CDP_SRC/test/scripts/lib.sh"
 
-[ -n "${CDP_NO_DEPS:-}" ] || cdp_deps
-if [ "$(id -u)" = 0 ]; then
-	cdp_drop_root test/scripts/check.sh "$@"
-	exit $?
-fi
-
-cdp_tmp_install
-dir=$CDP_SRC/tmp_check
-cdp_cluster_stop "$dir"
-rm -rf "$dir"
-trap 'cdp_cluster_stop "$dir"' EXIT
-cdp_cluster_start "$dir"
-log "cluster up on $PGHOST port $PGPORT"
+cdp_throwaway_cluster test/scripts/check.sh "$CDP_SRC/tmp_checkdb"  # not tmp_check: PGXS TAP runs wipe that
 
 # Every suite runs even when an earlier one fails, so one run shows every failure.
 rc=0 npass=0 nfail=0

@@ -5,16 +5,5 @@ set -euo pipefail
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$CDP_SRC/test/scripts/lib.sh"
 
-[ -n "${CDP_NO_DEPS:-}" ] || cdp_deps
-if [ "$(id -u)" = 0 ]; then
-	cdp_drop_root test/scripts/demo.sh "$@"
-	exit $?
-fi
-
-cdp_tmp_install
-dir=$CDP_SRC/tmp_demo
-cdp_cluster_stop "$dir"
-rm -rf "$dir"
-trap 'cdp_cluster_stop "$dir"; rm -rf "$dir"' EXIT
-cdp_cluster_start "$dir"
+cdp_throwaway_cluster test/scripts/demo.sh "$CDP_SRC/tmp_demo"
 bash "$CDP_SRC/test/demo/run.sh"

@@ -126,3 +126,23 @@ cdp_cluster_stop() {
 	local dir=$1
 	[ -f "$dir/data/postmaster.pid" ] && pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# cdp_throwaway_cluster SCRIPT DIR: the common start of `make check` and `make demo`.
+# Installs missing packages; as root re-runs SCRIPT as postgres and exits with its status; otherwise
+# builds, installs into tmp_install and starts a fresh cluster in DIR, stopped and removed on exit.
+cdp_throwaway_cluster() {
+	local script=$1
+	CDP_CLUSTER_DIR=$2
+	[ -n "${CDP_NO_DEPS:-}" ] || cdp_deps
+	if [ "$(id -u)" = 0 ]; then
+		local rc=0
+		cdp_drop_root "$script" || rc=$?
+		exit $rc
+	fi
+	cdp_tmp_install
+	cdp_cluster_stop "$CDP_CLUSTER_DIR"
+	rm -rf "$CDP_CLUSTER_DIR"
+	trap 'cdp_cluster_stop "$CDP_CLUSTER_DIR"; rm -rf "$CDP_CLUSTER_DIR"' EXIT
+	cdp_cluster_start "$CDP_CLUSTER_DIR"
+	log "cluster up on $PGHOST port $PGPORT"
+}
