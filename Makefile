@@ -68,6 +68,8 @@ installcheck-pgtap:
 	  $(bindir)/psql -XqAt -v ON_ERROR_STOP=1 -d $(PGTAP_DB) -c 'CREATE EXTENSION pgtap; CREATE EXTENSION cdp CASCADE' && \
 	  pg_prove --failures -d $(PGTAP_DB) $(sort $(wildcard test/pgtap/*.sql)); \
 	else echo "+++ pgTAP not installed in this server: pgTAP suites skipped +++"; fi
+ifndef CDP_NO_PGTAP
 installcheck: installcheck-pgtap
+endif
 
 endif

@@ -26,3 +26,21 @@ SELECT p.oid::regprocedure AS definer_without_search_path
  WHERE p.pronamespace = 'cdp'::regnamespace AND p.prosecdef
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
  ORDER BY 1;
+-- no SECURITY DEFINER function is callable by PUBLIC (they would read past row-level security)
+SELECT p.oid::regprocedure AS definer_open_to_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'cdp'::regnamespace AND p.prosecdef
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY 1;
+-- tables without row-level security: each must hold no personal data (ids, settings, bookkeeping)
+SELECT c.oid::regclass AS table_without_rls
+  FROM pg_class c
+ WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity
+ ORDER BY 1;
+-- and PUBLIC has no privilege on any table of the extension
+SELECT c.oid::regclass AS table_open_to_public
+  FROM pg_class c
+ WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+   AND (has_table_privilege('public', c.oid, 'SELECT') OR has_table_privilege('public', c.oid, 'INSERT')
+        OR has_table_privilege('public', c.oid, 'UPDATE') OR has_table_privilege('public', c.oid, 'DELETE'))
+ ORDER BY 1;

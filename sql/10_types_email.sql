@@ -1,7 +1,10 @@
 -- sql/10_types_email.sql: cdp.email (issue 3 item 4): accepted forms and their canonical output
 -- (domain lower case and punycode, local part as written), one rejected literal per line with its
 -- exact error, case-insensitive equality, ordering and hashing, binary I/O, indexes and joins.
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 -- the operators live in schema cdp: put it on the search path (or write OPERATOR(cdp.=))
 SET search_path = public, cdp;
 
@@ -147,3 +150,34 @@ RESET enable_bitmapscan;
 CREATE TEMP TABLE account (e cdp.email PRIMARY KEY);
 INSERT INTO account VALUES ('Ivan@mail.ru');
 INSERT INTO account VALUES ('IVAN@MAIL.RU');
+
+-- arrays of addresses take a GIN index; lookups ignore the case of the local part
+CREATE TEMP TABLE rec (id int, emails cdp.email[]);
+INSERT INTO rec SELECT i, ARRAY[('Client' || i || '@Mail.RU')::cdp.email] FROM generate_series(1, 2000) AS i;
+CREATE INDEX rec_emails ON rec USING gin (emails);
+ANALYZE rec;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM rec WHERE emails && ARRAY['CLIENT42@mail.ru'::cdp.email];
+SELECT id FROM rec WHERE emails && ARRAY['CLIENT42@mail.ru'::cdp.email];
+RESET enable_seqscan;
+
+-- ---- a database that is not UTF-8: ASCII addresses work, non-ASCII ones are refused clearly ----
+SELECT current_database() AS regress_db \gset
+DROP DATABASE IF EXISTS cdp_types_sql_ascii;
+CREATE DATABASE cdp_types_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c cdp_types_sql_ascii
+CREATE EXTENSION cdp;
+SELECT 'Ivan@Mail.RU'::cdp.email, 'ivan@xn--80a1acny.xn--p1ai'::cdp.email;
+SELECT 'иванов@mail.ru'::cdp.email;
+SELECT 'ivan@почта.рф'::cdp.email;
+SELECT '+7 916 123-45-67 ext. 12'::cdp.phone;
+SELECT '+7 916 123-45-67 доб. 12'::cdp.phone;
+\c :regress_db
+DROP DATABASE cdp_types_sql_ascii;
+-- binary input is verified against the encoding before the parser sees it
+SET search_path = public, cdp;
+CREATE TEMP TABLE email_bad (e cdp.email);
+\getenv abs_builddir PG_ABS_BUILDDIR
+\set bin :abs_builddir '/results/10_types_email.bin'
+COPY (SELECT '\x69ff40612e7275'::bytea) TO :'bin' WITH (FORMAT binary);
+COPY email_bad FROM :'bin' WITH (FORMAT binary);

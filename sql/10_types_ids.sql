@@ -1,7 +1,10 @@
 -- sql/10_types_ids.sql: cdp.snils and cdp.oms (issue 3 item 4): accepted forms and canonical
 -- output, one rejected literal per line with its exact error, try_/is_valid_, binary I/O,
 -- indexes, DISTINCT, GROUP BY and joins.
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 -- the operators live in schema cdp: put it on the search path (or write OPERATOR(cdp.=))
 SET search_path = public, cdp;
 

@@ -1,7 +1,10 @@
 -- sql/10_types_phone.sql: cdp.phone (issue 3 item 4): accepted forms and their canonical E.164
 -- output, one rejected literal per line with its exact error, accessors, try_/is_valid_, binary
 -- I/O, indexes, DISTINCT, GROUP BY and joins.
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 -- the operators live in schema cdp: put it on the search path (or write OPERATOR(cdp.=))
 SET search_path = public, cdp;
 
@@ -165,3 +168,15 @@ CREATE TEMP TABLE parted_1 PARTITION OF parted FOR VALUES WITH (MODULUS 2, REMAI
 INSERT INTO parted SELECT p FROM book;
 SELECT count(*) = 3000 AS all_rows, (SELECT count(*) FROM parted_0) > 0 AS p0, (SELECT count(*) FROM parted_1) > 0 AS p1
   FROM parted;
+-- arrays of phones take a GIN index (the array operator class uses the element's btree class)
+CREATE TEMP TABLE rec (id int, phones cdp.phone[]);
+INSERT INTO rec SELECT i, ARRAY[('+7 916 ' || lpad(i::text, 7, '0'))::cdp.phone,
+                                ('+7 495 ' || lpad((i % 100)::text, 7, '0'))::cdp.phone]
+  FROM generate_series(1, 2000) AS i;
+CREATE INDEX rec_phones ON rec USING gin (phones);
+ANALYZE rec;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM rec WHERE phones @> ARRAY['8 916 000-00-42'::cdp.phone];
+SELECT id FROM rec WHERE phones @> ARRAY['8 916 000-00-42'::cdp.phone];
+SELECT count(*) FROM rec WHERE phones && ARRAY['8 (495) 000-00-42'::cdp.phone];
+RESET enable_seqscan;

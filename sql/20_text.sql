@@ -1,7 +1,10 @@
 -- sql/20_text.sql: the text family's functions on the examples of doc/text.md, their errors,
 -- and the UTF-8 check in a database whose encoding does not guarantee it (SQL_ASCII).
 SET client_min_messages = warning;  -- quiet whether or not an earlier file created it
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 RESET client_min_messages;
 -- the six spellings of one patient from issue 4
 SELECT s AS spelling, cdp.normalize_name(s) AS normalized, cdp.name_key(s) AS key,

@@ -1,7 +1,10 @@
 -- sql/25_phonetic.sql: phonetic keys (doc/phonetic.md) on reference values, edge cases and errors.
 -- (quiet: the extension may exist already when the suites share a database)
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 RESET client_min_messages;
 
 -- every phonetic function is IMMUTABLE, STRICT, PARALLEL SAFE

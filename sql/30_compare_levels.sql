@@ -2,7 +2,10 @@
 -- (src/cmp_qgram.c, src/cmp_token.c, src/cmp_date.c, src/cmp_phone.c, src/cmp_email.c)
 -- quiet whether or not an earlier test created the extension
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 RESET client_min_messages;
 SET extra_float_digits = 0;
 SET DateStyle = ISO;

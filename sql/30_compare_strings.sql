@@ -1,7 +1,10 @@
 -- sql/30_compare_strings.sql: Jaro, Jaro-Winkler and OSA distance (src/cmp_jaro.c, src/cmp_osa.c)
 -- quiet whether or not an earlier test created the extension
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cdp;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
 RESET client_min_messages;
 SET extra_float_digits = 0;
 
@@ -21,7 +24,9 @@ SELECT cdp.jaro('', '') AS both_empty, cdp.jaro('', 'a') AS one_empty, cdp.jaro(
        cdp.jaro('abc', 'xyz') AS disjoint, cdp.jaro_winkler('a', 'a') AS one_char;
 SELECT cdp.jaro_winkler('DIXON', 'DICKSONX', 0) = cdp.jaro('DIXON', 'DICKSONX') AS no_prefix_scale,
        cdp.jaro_winkler('DIXON', 'DICKSONX', 0.1, 0.8) = cdp.jaro('DIXON', 'DICKSONX') AS below_threshold,
-       cdp.jaro_winkler('abcdxyz', 'abcdzyx', 0.25) <= 1 AS capped_prefix;
+       cdp.jaro_winkler('abcdxyz', 'abcdzyx', 0.25) <= 1 AS capped_prefix,
+       -- jaro = (3/6 + 3/5 + 3/3) / 3 = 0.7 exactly, not above the threshold despite rounding
+       cdp.jaro_winkler('butler', 'baker') = cdp.jaro('butler', 'baker') AS at_threshold;
 SELECT cdp.jaro_winkler('a', 'b', 0.3);
 SELECT cdp.jaro_winkler('a', 'b', -0.1);
 SELECT cdp.jaro_winkler('a', 'b', 0.1, 1.5);
@@ -39,6 +44,13 @@ SELECT cdp.osa_distance('a', 'b', NULL) IS NULL AS strict_null;
 SELECT round(cdp.osa_similarity('Иванов', 'Иваново')::numeric, 4) AS sim, cdp.osa_similarity('', '') AS empty,
        cdp.osa_similarity('ab', 'cd') AS none;
 
+-- multibyte edges: common prefixes and suffixes are cut on bytes and moved back to character starts
+-- (б = D0 B1 and в = D0 B2 share their first byte; the emoji differ only in their last byte)
+SELECT cdp.osa_distance('абв', 'авб') AS shared_lead, cdp.osa_distance('ж😀', 'ж😁') AS last_byte,
+       cdp.osa_distance('😀ж', '😁ж') AS first_char, cdp.osa_distance('😀a', 'a😀') AS emoji_swap,
+       cdp.osa_distance('日本語', '日本誤') AS cjk, cdp.osa_distance('ая', 'яа', 0) AS swap_capped,
+       round(cdp.jaro('😀жx', 'ж😀x')::numeric, 4) AS jaro_emoji;
+
 -- length cap and encoding
 SELECT cdp.osa_distance(repeat('я', 1000), repeat('я', 999) || 'б') AS at_limit;
 SELECT cdp.osa_distance(repeat('я', 1001), 'a');
@@ -46,7 +58,8 @@ SELECT cdp.jaro('a', repeat('b', 1001));
 
 -- an independent reference: OSA by the textbook recurrence in PL/pgSQL, on random strings over a
 -- small mixed alphabet (many repeats and transpositions), short (bit-parallel path) and long
--- (dynamic-programming path), with and without a cap
+-- (dynamic-programming path), with and without a cap. '0' (U+0030) and 'а' (U+0430) share their
+-- low byte, so strings holding both take the character loops even when short.
 CREATE FUNCTION pg_temp.osa_ref(a text, b text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   n int := length(a); m int := length(b); d int[]; v int;
@@ -68,9 +81,9 @@ BEGIN
 END $$;
 SELECT setseed(0.42);
 CREATE TEMP TABLE osa_pairs AS
-SELECT coalesce((SELECT string_agg(substr('абвaб', 1 + floor(random() * 5)::int, 1), '')
+SELECT coalesce((SELECT string_agg(substr('абвa0', 1 + floor(random() * 5)::int, 1), '')
                  FROM generate_series(1, (random() * l)::int) WHERE g > 0), '') AS a,
-       coalesce((SELECT string_agg(substr('абвaб', 1 + floor(random() * 5)::int, 1), '')
+       coalesce((SELECT string_agg(substr('абвa0', 1 + floor(random() * 5)::int, 1), '')
                  FROM generate_series(1, (random() * l)::int) WHERE g > 0), '') AS b
 FROM generate_series(1, 150) g, (VALUES (8), (100)) AS t(l);
 -- near pairs: b is a with up to two edits (substitution, deletion), so small caps are exercised around the answer
@@ -87,3 +100,38 @@ FROM osa_pairs;
 SELECT count(*) AS capped_calls,
        count(*) FILTER (WHERE cdp.osa_distance(a, b, k) <> least(ref, k + 1)) AS wrong
 FROM osa_pairs, (VALUES (0), (1), (2), (3), (30)) AS c(k);
+
+-- the same for Jaro: the textbook character loop in PL/pgSQL against the bit-parallel and the
+-- character-loop paths of cdp.jaro, and Winkler's prefix bonus on top
+CREATE FUNCTION pg_temp.jaro_ref(a text, b text) RETURNS float8 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  n int := length(a); m int := length(b); w int := greatest(greatest(n, m) / 2 - 1, 0);
+  fa bool[] := array_fill(false, ARRAY[greatest(n, 1)]); fb bool[] := array_fill(false, ARRAY[greatest(m, 1)]);
+  matches int := 0; t int := 0; k int := 1;
+BEGIN
+  IF n = 0 AND m = 0 THEN RETURN 1; END IF;
+  IF n = 0 OR m = 0 THEN RETURN 0; END IF;
+  FOR i IN 1..n LOOP
+    FOR j IN greatest(1, i - w)..least(m, i + w) LOOP
+      IF NOT fb[j] AND substr(a, i, 1) = substr(b, j, 1) THEN
+        fa[i] := true; fb[j] := true; matches := matches + 1; EXIT;
+      END IF;
+    END LOOP;
+  END LOOP;
+  IF matches = 0 THEN RETURN 0; END IF;
+  FOR i IN 1..n LOOP
+    CONTINUE WHEN NOT fa[i];
+    WHILE NOT fb[k] LOOP k := k + 1; END LOOP;
+    IF substr(a, i, 1) <> substr(b, k, 1) THEN t := t + 1; END IF;
+    k := k + 1;
+  END LOOP;
+  RETURN (matches::float8 / n + matches::float8 / m + (matches - t / 2)::float8 / matches) / 3;
+END $$;
+ALTER TABLE osa_pairs ADD COLUMN jref float8;
+UPDATE osa_pairs SET jref = pg_temp.jaro_ref(a, b);
+SELECT count(*) AS pairs, count(*) FILTER (WHERE length(a) <= 64 AND length(b) <= 64 AND (a ~ '0' AND a ~ 'а' OR b ~ '0' AND b ~ 'а')) AS short_colliding,
+       count(*) FILTER (WHERE abs(cdp.jaro(a, b) - jref) > 1e-12) AS wrong_jaro,
+       count(*) FILTER (WHERE abs(cdp.jaro_winkler(a, b) - CASE WHEN jref <= 0.7 + 1e-12 THEN jref ELSE jref + 0.1 * (
+             SELECT count(*) FROM generate_series(1, least(4, length(a), length(b))) i
+             WHERE substr(a, 1, i) = substr(b, 1, i)) * (1 - jref) END) > 1e-12) AS wrong_winkler
+FROM osa_pairs;

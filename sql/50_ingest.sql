@@ -96,3 +96,11 @@ SELECT * FROM cdp.upsert_records('lab', ARRAY['B-5', 'B-5'], ARRAY['{}', '{}']::
 SELECT * FROM cdp.upsert_records('lab', ARRAY['B-6'], ARRAY['{}', '{}']::jsonb[]);
 SELECT * FROM cdp.upsert_records('lab', ARRAY['B-7', NULL], ARRAY['{}', '{}']::jsonb[]);
 SELECT count(*) - :records_before AS new_records FROM cdp.record;
+-- the normaliser's cached type and function ids survive DROP and CREATE EXTENSION in one session
+SET client_min_messages = warning;
+DROP EXTENSION cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
+SELECT cdp.register_source('reception', 'internal', 80) IS NOT NULL AS ok;
+SELECT cdp.upsert_record('reception', 'again', '{"phone": "8 916 123 45 67", "snils": "112-233-445 95"}', lenient => true) IS NOT NULL AS works_after_recreate;
+SELECT phones, snils FROM cdp.record WHERE source_key = 'again';

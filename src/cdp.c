@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "cdp.h"
+#include "idx.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,6 +27,7 @@ void
 _PG_init(void)
 {
 	CdpGucInit();
+	IdxInit();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("cdp");
 #endif

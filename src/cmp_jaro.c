@@ -18,12 +18,66 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 
 #include "cmp.h"
 
 PG_FUNCTION_INFO_V1(cdp_jaro);
 PG_FUNCTION_INFO_V1(cdp_jaro_winkler);
+
+/*
+ * JaroBitParallel
+ *		Jaro similarity for 1 <= alen, blen <= 64 with machine words for the
+ *		match flags: the positions of a[i] in b (bit masks built once, see
+ *		CdpPmBuild), cut to the window and to the unmatched positions, give
+ *		a[i]'s match as the lowest set bit, the same choice as the character
+ *		loop makes.  The caller has built the masks of b.
+ */
+static double
+JaroBitParallel(const int32 *a, int alen, const int32 *b, int blen,
+				int window)
+{
+	uint64		bflag = 0;
+	uint64		aflag = 0;
+	int			m = 0;
+	int			t = 0;
+
+	for (int i = 0; i < alen; i++)
+	{
+		int			lo = Max(0, i - window);
+		int			hi = Min(blen - 1, i + window);
+		uint64		w,
+					x;
+
+		if (lo > hi)
+			break;				/* later characters of a have no window */
+		w = ((hi - lo == 63) ? ~UINT64CONST(0) :
+			 ((UINT64CONST(1) << (hi - lo + 1)) - 1)) << lo;
+		x = CdpPmGet(a[i]) & w & ~bflag;
+		if (x)
+		{
+			bflag |= x & (~x + 1);
+			aflag |= UINT64CONST(1) << i;
+			m++;
+		}
+	}
+	if (m == 0)
+		return 0.0;
+
+	/* transpositions: the k-th matched character of a against that of b */
+	while (aflag)
+	{
+		int			i = pg_rightmost_one_pos64(aflag);
+		int			j = pg_rightmost_one_pos64(bflag);
+
+		t += a[i] != b[j];
+		aflag &= aflag - 1;
+		bflag &= bflag - 1;
+	}
+	t /= 2;
+	return ((double) m / alen + (double) m / blen + (double) (m - t) / m) / 3.0;
+}
 
 /*
  * CdpJaroCodes
@@ -52,6 +106,8 @@ CdpJaroCodes(const int32 *a, int alen, const int32 *b, int blen)
 	window = Max(alen, blen) / 2 - 1;
 	if (window < 0)
 		window = 0;
+	if (alen <= 64 && blen <= 64 && CdpPmBuild(b, blen))
+		return JaroBitParallel(a, alen, b, blen, window);
 
 	aflag = (alen <= CDP_CMP_STACK_CHARS) ? abuf : palloc(alen);
 	bflag = (blen <= CDP_CMP_STACK_CHARS) ? bbuf : palloc(blen);
@@ -117,7 +173,12 @@ CdpJaroWinklerCodes(const int32 *a, int alen, const int32 *b, int blen,
 	int			l = 0;
 	int			lmax = Min(4, Min(alen, blen));
 
-	if (j <= boost_threshold)
+	/*
+	 * Rounding makes a Jaro of exactly 0.7 (butler/baker: (3/6 + 3/5 + 3/3)
+	 * / 3) come out as 0.7000000000000001; the tolerance keeps the bonus for
+	 * values really above the threshold, as in the paper.
+	 */
+	if (j <= boost_threshold + 1e-12)
 		return j;
 	while (l < lmax && a[l] == b[l])
 		l++;
@@ -135,6 +196,10 @@ CdpJaro(const char *a, int alen, const char *b, int blen)
 				cb;
 	double		r;
 
+	CdpCheckCharLengthFast(a, alen);
+	CdpCheckCharLengthFast(b, blen);
+	if (alen == blen && memcmp(a, b, alen) == 0)
+		return 1.0;
 	CdpDecodeUtf8(a, alen, &ca);
 	CdpDecodeUtf8(b, blen, &cb);
 	r = CdpJaroCodes(ca.c, ca.len, cb.c, cb.len);
@@ -168,6 +233,11 @@ CdpJaroWinkler(const char *a, int alen, const char *b, int blen,
 						boost_threshold),
 				 errdetail("The threshold is compared with a Jaro similarity, which lies between 0 and 1.")));
 
+	/* the same bytes: similarity 1, nothing to decode */
+	CdpCheckCharLengthFast(a, alen);
+	CdpCheckCharLengthFast(b, blen);
+	if (alen == blen && memcmp(a, b, alen) == 0)
+		return 1.0;
 	CdpDecodeUtf8(a, alen, &ca);
 	CdpDecodeUtf8(b, blen, &cb);
 	r = CdpJaroWinklerCodes(ca.c, ca.len, cb.c, cb.len,

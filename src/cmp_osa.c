@@ -29,50 +29,15 @@ PG_FUNCTION_INFO_V1(cdp_osa_distance);
 PG_FUNCTION_INFO_V1(cdp_osa_distance_max);
 PG_FUNCTION_INFO_V1(cdp_osa_similarity);
 
-/* open-addressing map code point -> bit mask of its positions (<= 64 keys) */
-#define PM_SLOTS	128
-
-typedef struct PatternMask
-{
-	int32		key[PM_SLOTS];	/* -1: empty slot */
-	uint64		bits[PM_SLOTS];
-} PatternMask;
-
-/*
- * PmSlot
- *		Slot holding code point c, or the empty slot where it would go.
- */
-static inline int
-PmSlot(const PatternMask *pm, int32 c)
-{
-	uint32		h = ((uint32) c * 2654435761U) >> 25;	/* 7 bits */
-
-	while (pm->key[h] != -1 && pm->key[h] != c)
-		h = (h + 1) & (PM_SLOTS - 1);
-	return h;
-}
-
-/*
- * PmGet
- *		Bit mask of the positions of c in the pattern (0 when absent).
- */
-static inline uint64
-PmGet(const PatternMask *pm, int32 c)
-{
-	int			h = PmSlot(pm, c);
-
-	return pm->key[h] == c ? pm->bits[h] : 0;
-}
-
 /*
  * OsaHyyro
- *		OSA distance by Hyyrö's bit-vector algorithm; 1 <= plen <= 64.
+ *		OSA distance by Hyyrö's bit-vector algorithm; 1 <= plen <= 64 and the
+ *		caller has built the position masks of the pattern (CdpPmBuild).
  *		Returns max_d + 1 as soon as the distance must exceed max_d (>= 0).
  */
 static int
-OsaHyyro(const int32 *p, int plen, const int32 *t, int tlen, int max_d)
+OsaHyyro(int plen, const int32 *t, int tlen, int max_d)
 {
-	PatternMask pm;
 	uint64		vp = ~UINT64CONST(0);
 	uint64		vn = 0;
 	uint64		d0 = 0;
@@ -80,22 +45,9 @@ OsaHyyro(const int32 *p, int plen, const int32 *t, int tlen, int max_d)
 	uint64		last = UINT64CONST(1) << (plen - 1);
 	int			dist = plen;
 
-	memset(pm.key, 0xFF, sizeof(pm.key));
-	for (int i = 0; i < plen; i++)
-	{
-		int			h = PmSlot(&pm, p[i]);
-
-		if (pm.key[h] == -1)
-		{
-			pm.key[h] = p[i];
-			pm.bits[h] = 0;
-		}
-		pm.bits[h] |= UINT64CONST(1) << i;
-	}
-
 	for (int j = 0; j < tlen; j++)
 	{
-		uint64		pmj = PmGet(&pm, t[j]);
+		uint64		pmj = CdpPmGet(t[j]);
 		uint64		tr = (((~d0) & pmj) << 1) & pm_old;
 		uint64		hp,
 					hn;
@@ -117,6 +69,85 @@ OsaHyyro(const int32 *p, int plen, const int32 *t, int tlen, int max_d)
 		pm_old = pmj;
 	}
 	return (max_d >= 0 && dist > max_d) ? max_d + 1 : dist;
+}
+
+/*
+ * OsaHyyroUtf8
+ *		OsaHyyro reading the text straight from its UTF-8 bytes (tlen bytes,
+ *		tchars code points); the pattern's masks are built (PmBuildUtf8).
+ */
+static int
+OsaHyyroUtf8(int plen, const char *t, int tlen, int tchars, int max_d)
+{
+	const unsigned char *tp = (const unsigned char *) t;
+	uint64		vp = ~UINT64CONST(0);
+	uint64		vn = 0;
+	uint64		d0 = 0;
+	uint64		pm_old = 0;
+	uint64		last = UINT64CONST(1) << (plen - 1);
+	int			dist = plen;
+	int			i = 0;
+
+	for (int j = 0; j < tchars; j++)
+	{
+		uint64		pmj = CdpPmGet(CdpNextChar(tp, tlen, &i));
+		uint64		tr = (((~d0) & pmj) << 1) & pm_old;
+		uint64		hp,
+					hn;
+
+		d0 = (((pmj & vp) + vp) ^ vp) | pmj | vn | tr;
+		hp = vn | ~(d0 | vp);
+		hn = d0 & vp;
+		if (hp & last)
+			dist++;
+		if (hn & last)
+			dist--;
+		if (max_d >= 0 && dist - (tchars - j - 1) > max_d)
+			return max_d + 1;
+		hp = (hp << 1) | 1;
+		hn = hn << 1;
+		vp = hn | ~(d0 | hp);
+		vn = hp & d0;
+		pm_old = pmj;
+	}
+	return (max_d >= 0 && dist > max_d) ? max_d + 1 : dist;
+}
+
+/*
+ * PmBuildUtf8
+ *		CdpPmBuild on len bytes of UTF-8 holding at most 64 code points.
+ */
+static bool
+PmBuildUtf8(const char *s, int len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	uint32		stamp = ++CdpPmStamp;
+	int			i = 0;
+	int			k = 0;
+
+	if (unlikely(stamp == 0))
+	{
+		memset(CdpPmTable, 0, sizeof(CdpPmTable));
+		stamp = CdpPmStamp = 1;
+	}
+	while (i < len)
+	{
+		int32		c = CdpNextChar(p, len, &i);
+		CdpPmEntry *e = &CdpPmTable[c & 0xFF];
+
+		if (e->stamp != stamp)
+		{
+			e->stamp = stamp;
+			e->key = c;
+			e->bits = UINT64CONST(1) << k;
+		}
+		else if (e->key == c)
+			e->bits |= UINT64CONST(1) << k;
+		else
+			return false;
+		k++;
+	}
+	return true;
 }
 
 /*
@@ -228,17 +259,19 @@ CdpOsaDistanceCodes(const int32 *a, int alen, const int32 *b, int blen,
 		b = ts;
 		blen = tl;
 	}
-	if (alen <= 64)
-		return OsaHyyro(a, alen, b, blen, max_d);
+	if (alen <= 64 && CdpPmBuild(a, alen))
+		return OsaHyyro(alen, b, blen, max_d);
 	return OsaDynamic(a, alen, b, blen, max_d);
 }
 
 /*
- * CdpOsaDistance
- *		OSA distance of two UTF-8 strings; max_d < 0: no cap.
+ * OsaDecoded
+ *		CdpOsaDistanceCodes on decoded copies: the path for long strings and
+ *		for letters sharing a mask slot.  Kept out of line so that the common
+ *		path does not carry two stack buffers.
  */
-int
-CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
+static pg_noinline int
+OsaDecoded(const char *a, int alen, const char *b, int blen, int max_d)
 {
 	CdpCodes	ca,
 				cb;
@@ -250,6 +283,88 @@ CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
 	CdpCodesFree(&ca);
 	CdpCodesFree(&cb);
 	return d;
+}
+
+#define IS_UTF8_CONT(c)		(((unsigned char) (c) & 0xC0) == 0x80)
+
+/*
+ * CdpOsaDistance
+ *		OSA distance of two UTF-8 strings; max_d < 0: no cap.
+ *
+ * The common prefix and suffix are cut on the bytes, moved to character
+ * boundaries, before anything is decoded: a name typed twice with a typo
+ * leaves only a few characters in the middle, and the length difference of
+ * the middles often settles a capped call without decoding at all.
+ */
+int
+CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
+{
+	int			d;
+	int			pre,
+				suf,
+				lim = Min(alen, blen);
+	int			na,
+				nb;
+
+	CdpCheckCharLengthFast(a, alen);
+	CdpCheckCharLengthFast(b, blen);
+
+	/*
+	 * Under a cap, the length difference (which trimming does not change)
+	 * settles most pairs of different people before any scanning.
+	 */
+	if (max_d >= 0 && Abs(alen - blen) > max_d &&
+		Abs(CdpCountChars(a, alen) - CdpCountChars(b, blen)) > max_d)
+		return max_d + 1;
+
+	pre = CdpCommonPrefixBytes(a, b, lim);
+	if (pre == alen && pre == blen)
+		return 0;
+	/* back to the first byte of the character that differs */
+	while (pre > 0 && ((pre < alen && IS_UTF8_CONT(a[pre])) ||
+					   (pre < blen && IS_UTF8_CONT(b[pre]))))
+		pre--;
+	a += pre;
+	b += pre;
+	alen -= pre;
+	blen -= pre;
+	lim = Min(alen, blen);
+	suf = CdpCommonSuffixBytes(a, alen, b, blen, lim);
+	/* the suffix starts on a character (its bytes are the same in a and b) */
+	while (suf > 0 && IS_UTF8_CONT(a[alen - suf]))
+		suf--;
+	alen -= suf;
+	blen -= suf;
+
+	na = CdpCountChars(a, alen);
+	nb = CdpCountChars(b, blen);
+	d = Abs(na - nb);
+	if (max_d >= 0 && d > max_d)
+		return max_d + 1;
+	if (na == 0 || nb == 0)
+		return d;
+
+	/* short middles: bit-parallel straight on the bytes, shorter as pattern */
+	if (Min(na, nb) <= 64)
+	{
+		if (na > nb)
+		{
+			const char *ts = a;
+			int			tl = alen,
+						tn = na;
+
+			a = b;
+			alen = blen;
+			na = nb;
+			b = ts;
+			blen = tl;
+			nb = tn;
+		}
+		if (PmBuildUtf8(a, alen))
+			return OsaHyyroUtf8(na, b, blen, nb, max_d);
+	}
+
+	return OsaDecoded(a, alen, b, blen, max_d);
 }
 
 /*
@@ -300,17 +415,14 @@ cdp_osa_similarity(PG_FUNCTION_ARGS)
 {
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
-	CdpCodes	ca,
-				cb;
+	int			alen = VARSIZE_ANY_EXHDR(a);
+	int			blen = VARSIZE_ANY_EXHDR(b);
 	int			d,
 				n;
 
 	CdpCheckDatabaseEncoding();
-	CdpDecodeUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), &ca);
-	CdpDecodeUtf8(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &cb);
-	n = Max(ca.len, cb.len);
-	d = CdpOsaDistanceCodes(ca.c, ca.len, cb.c, cb.len, -1);
-	CdpCodesFree(&ca);
-	CdpCodesFree(&cb);
+	d = CdpOsaDistance(VARDATA_ANY(a), alen, VARDATA_ANY(b), blen, -1);
+	n = Max(CdpCountChars(VARDATA_ANY(a), alen),
+			CdpCountChars(VARDATA_ANY(b), blen));
 	PG_RETURN_FLOAT8(n == 0 ? 1.0 : 1.0 - (double) d / n);
 }

@@ -177,11 +177,17 @@ QgramSimilarity(const char *a, int alen, const char *b, int blen, int q,
 			c = QgramCmp(&ka[i], &kb[j]);
 		g = (c <= 0) ? ka[i] : kb[j];
 		if (c <= 0)
-			while (i < na && QgramCmp(&ka[i], &g) == 0)
-				i++, ra++;
+		{
+			while (i + ra < na && QgramCmp(&ka[i + ra], &g) == 0)
+				ra++;
+			i += ra;
+		}
 		if (c >= 0)
-			while (j < nb && QgramCmp(&kb[j], &g) == 0)
-				j++, rb++;
+		{
+			while (j + rb < nb && QgramCmp(&kb[j + rb], &g) == 0)
+				rb++;
+			j += rb;
+		}
 		inter += Min(ra, rb);
 		uni += Max(ra, rb);
 		dot += (double) ra * rb;

@@ -13,6 +13,28 @@
 
 #include "cmp.h"
 
+/* the position masks of the bit-parallel comparators (see cmp.h) */
+CdpPmEntry	CdpPmTable[256];
+uint32		CdpPmStamp = 0;
+
+/*
+ * CdpCheckCharLength
+ *		Raises 54000 when s has more than CDP_CMP_MAX_CHARS code points.  Only
+ *		called for strings of more bytes than that (see cmp.h): a code point
+ *		takes at least one byte, so shorter strings always pass.
+ */
+void
+CdpCheckCharLength(const char *s, int len)
+{
+	if (CdpCountChars(s, len) > CDP_CMP_MAX_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("argument exceeds the maximum length of %d characters",
+						CDP_CMP_MAX_CHARS),
+				 errdetail("The string comparators take time proportional to the product of the lengths of their arguments."),
+				 errhint("Compare a shorter part of the value, such as a name.")));
+}
+
 /*
  * CdpDecodeUtf8
  *		Decodes len bytes of UTF-8 into out.  Short strings use out->buf, long
@@ -29,61 +51,51 @@ CdpDecodeUtf8(const char *s, int len, CdpCodes *out)
 
 	if (len < 0)
 		elog(ERROR, "negative string length %d", len);
+	CdpCheckCharLengthFast(s, len);
 
 	/* every code point takes at least one byte: len bounds the count */
-	cap = Min(len, CDP_CMP_MAX_CHARS + 1);
+	cap = Min(len, CDP_CMP_MAX_CHARS);
 	if (cap <= CDP_CMP_STACK_CHARS)
 		out->c = out->buf;
 	else
 		out->c = (int32 *) palloc(sizeof(int32) * cap);
 
 	while (i < len)
-	{
-		unsigned char c = p[i];
-		int32		cp;
-		int			l;
-
-		if (n >= CDP_CMP_MAX_CHARS)
-		{
-			CdpCodesFree(out);
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("argument exceeds the maximum length of %d characters",
-							CDP_CMP_MAX_CHARS),
-					 errdetail("The string comparators take time proportional to the product of the lengths of their arguments."),
-					 errhint("Compare a shorter part of the value, such as a name.")));
-		}
-		if (c < 0x80)
-		{
-			out->c[n++] = c;
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-		{
-			l = 2;
-			cp = c & 0x1F;
-		}
-		else if (c >= 0xE0 && c <= 0xEF)
-		{
-			l = 3;
-			cp = c & 0x0F;
-		}
-		else if (c >= 0xF0 && c <= 0xF4)
-		{
-			l = 4;
-			cp = c & 0x07;
-		}
-		else
-			report_invalid_encoding(PG_UTF8, s + i, len - i);
-		if (i + l > len || !pg_utf8_islegal(p + i, l))
-			report_invalid_encoding(PG_UTF8, s + i, len - i);
-		for (int k = 1; k < l; k++)
-			cp = (cp << 6) | (p[i + k] & 0x3F);
-		out->c[n++] = cp;
-		i += l;
-	}
+		out->c[n++] = CdpNextChar(p, len, &i);
 	out->len = n;
+}
+
+/*
+ * CdpDecodeSlow
+ *		The code point of the three- or four-byte sequence at p[*i] (or of a
+ *		two-byte one CdpNextChar did not take); raises 22021 for anything
+ *		malformed.  Advances *i past it.
+ */
+int32
+CdpDecodeSlow(const unsigned char *p, int len, int *i)
+{
+	unsigned char c = p[*i];
+	int32		cp;
+	int			l;
+
+	if (c < 0x80)
+		l = 1;
+	else if (c >= 0xC2 && c <= 0xDF)
+		l = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		l = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		l = 4;
+	else
+		report_invalid_encoding(PG_UTF8, (const char *) p + *i, len - *i);
+	/* the payload bits of the first byte: 7, 5, 4 or 3 */
+	cp = c & (l == 1 ? 0x7F : 0xFF >> (l + 1));
+	if (*i + l > len || !pg_utf8_islegal(p + *i, l))
+		report_invalid_encoding(PG_UTF8, (const char *) p + *i, len - *i);
+	for (int k = 1; k < l; k++)
+		cp = (cp << 6) | (p[*i + k] & 0x3F);
+	*i += l;
+	return cp;
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/formatting.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "parser/parse_func.h"
@@ -102,6 +103,7 @@ static IdentType ident_types[IT_COUNT] = {
 	{"phone"}, {"email"}, {"snils"}, {"oms"}
 };
 static bool ident_types_ready = false;
+static bool ident_types_callback = false;
 
 /* State of one normalisation, shared with the error context callback. */
 typedef struct NormState
@@ -124,8 +126,21 @@ typedef struct NormState
 PG_FUNCTION_INFO_V1(cdp_normalize_attrs);
 
 /*
+ * IdentTypesInvalidate
+ *		Syscache callback: any change to pg_type or pg_proc (DROP and CREATE
+ *		EXTENSION in the same connection, above all) forgets the cached oids,
+ *		so the next call looks them up again instead of using dead ones.
+ */
+static void
+IdentTypesInvalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ident_types_ready = false;
+}
+
+/*
  * LoadIdentTypes
- *		Looks up the cdp identifier types once per backend.
+ *		Looks up the cdp identifier types once per backend (again after an
+ *		invalidation).
  */
 static void
 LoadIdentTypes(void)
@@ -135,6 +150,12 @@ LoadIdentTypes(void)
 
 	if (ident_types_ready)
 		return;
+	if (!ident_types_callback)
+	{
+		CacheRegisterSyscacheCallback(TYPEOID, IdentTypesInvalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, IdentTypesInvalidate, (Datum) 0);
+		ident_types_callback = true;
+	}
 	/* the schema is fixed by cdp.control (not relocatable) */
 	nsp = get_namespace_oid("cdp", false);
 	for (i = 0; i < IT_COUNT; i++)

@@ -26,7 +26,7 @@
 /* NFKC, case fold, ё->е, no diacritics or punctuation, single spaces */
 extern char *CdpNormalizeName(const char *s, int len);
 
-/* 'icao', 'gost_b', 'bgn', 'informal' (Cyrillic->Latin) or 'lat2cyr' */
+/* 'icao' (also for NULL), 'gost_b', 'bgn', 'informal' (Cyrillic->Latin) or 'lat2cyr' */
 extern char *CdpTranslit(const char *s, int len, const char *scheme);
 
 /* one comparable lower-case Latin key for any spelling of a name */
@@ -59,6 +59,12 @@ extern int	CdpGivenNameBases(const char *s, int len, char ***out);
 /* 'M', 'F' or 0 for a single given name from the built-in table */
 extern char CdpGivenNameSex(const char *s, int len);
 
+/*
+ * Tokens of the normalised name, in order; a hyphenated token is followed by
+ * its parts.  Returns the count and sets *out to a palloc'd array.
+ */
+extern int	CdpNameTokens(const char *s, int len, char ***out);
+
 /* Snowball Russian stem of every token of the normalised text */
 extern char *CdpRussianStem(const char *s, int len);
 
@@ -72,6 +78,21 @@ extern char *CdpTextArgUtf8(text *t, int *len);
 
 /* A text Datum for a UTF-8 C string (converted to the server encoding) */
 extern text *CdpTextResultUtf8(const char *s);
+
+/* The name key of text already normalised by CdpNormalizeName */
+extern char *CdpKeyOfNormalized(const char *norm);
+
+/* Surname base and patronymic base of one token of normalised text */
+extern char *CdpSurnameWord(const char *w, int wl);
+extern char *CdpPatronymicWord(const char *w, int wl);
+
+/*
+ * Given-name lookup of one token of normalised text: fills canon[] (room for
+ * MAX_GIVEN_BASES static strings, may be NULL) and *sex ('M', 'F', or 0 when
+ * unknown or both); returns how many canonical forms were found.
+ */
+#define MAX_GIVEN_BASES 4
+extern int	CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex);
 
 /* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
 extern int	CdpPutUtf8(char *dst, int32 c);

@@ -39,7 +39,7 @@ typedef struct SuffixRule
 	int			minStem;		/* letters that must stay before the suffix */
 } SuffixRule;
 
-/* one token rewriter: token (NUL-terminated, normalised) -> palloc'd result */
+/* one token rewriter: normalised token (w, wl bytes) -> palloc'd result */
 typedef char *(*TokenFn) (const char *w, int wl);
 
 /*
@@ -118,11 +118,7 @@ MapTokens(const char *s, int len, TokenFn fn)
 		int			l = strcspn(p, " -");
 
 		if (l > 0)
-		{
-			char	   *w = pnstrdup(p, l);
-
-			appendStringInfoString(&out, fn(w, l));
-		}
+			appendStringInfoString(&out, fn(p, l));
 		p += l;
 		if (*p)
 			appendStringInfoChar(&out, *p++);
@@ -153,15 +149,15 @@ static const SuffixRule SurnameRules[] = {
 };
 
 /*
- * SurnameWord
- *		Gender-neutral base of one surname token.
+ * CdpSurnameWord
+ *		Gender-neutral base of one token of normalised text (wl bytes).
  */
-static char *
-SurnameWord(const char *w, int wl)
+char *
+CdpSurnameWord(const char *w, int wl)
 {
 	char	   *r = ApplyRules(w, wl, SurnameRules, lengthof(SurnameRules));
 
-	return r ? r : pstrdup(w);
+	return r ? r : pnstrdup(w, wl);
 }
 
 /*
@@ -188,15 +184,16 @@ static const SuffixRule PatronymicRules[] = {
 };
 
 /*
- * PatronymicWord
- *		Masculine nominative of one patronymic token.
+ * CdpPatronymicWord
+ *		Masculine nominative of one patronymic token of normalised text (wl
+ *		bytes).
  */
-static char *
-PatronymicWord(const char *w, int wl)
+char *
+CdpPatronymicWord(const char *w, int wl)
 {
 	char	   *r = ApplyRules(w, wl, PatronymicRules, lengthof(PatronymicRules));
 
-	return r ? r : pstrdup(w);
+	return r ? r : pnstrdup(w, wl);
 }
 
 /* masculine patronymics in -ич that do not end in -ович/-евич */
@@ -227,7 +224,7 @@ PatronymicSex(const char *w, int wl)
 	for (i = 0; i < lengthof(masc); i++)
 		if (EndsWith(w, wl, masc[i], 2))
 			return 'M';
-	base = PatronymicWord(w, wl);
+	base = CdpPatronymicWord(w, wl);
 	for (i = 0; i < lengthof(IchPatronymics); i++)
 		if (strcmp(base, IchPatronymics[i]) == 0)
 			return 'M';
@@ -274,7 +271,7 @@ SurnameSex(const char *w, int wl)
 char *
 CdpSurnameBase(const char *s, int len)
 {
-	return MapTokens(s, len, SurnameWord);
+	return MapTokens(s, len, CdpSurnameWord);
 }
 
 /*
@@ -284,7 +281,7 @@ CdpSurnameBase(const char *s, int len)
 char *
 CdpPatronymicBase(const char *s, int len)
 {
-	return MapTokens(s, len, PatronymicWord);
+	return MapTokens(s, len, CdpPatronymicWord);
 }
 
 /*
@@ -309,21 +306,20 @@ CdpNameSexHint(const char *s, int len)
 
 		if (l > 0)
 		{
-			char	   *w = pnstrdup(p, l);
 			char		v;
-			char	  **bases;
+			char		gsex;
 			int			level;
 
-			if ((v = PatronymicSex(w, l)) != 0)
+			if ((v = PatronymicSex(p, l)) != 0)
 				level = 0;
-			else if (CdpGivenNameBases(w, l, &bases) > 0)
+			else if (CdpGivenNameWord(p, l, NULL, &gsex) > 0)
 			{
-				v = CdpGivenNameSex(w, l);
+				v = gsex;
 				level = 1;
 			}
 			else
 			{
-				v = SurnameSex(w, l);
+				v = SurnameSex(p, l);
 				level = 2;
 			}
 			if (v != 0)

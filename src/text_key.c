@@ -7,12 +7,13 @@
  * The key is built in two steps (doc/text.md, "name_key"):
  *	1. CdpNormalizeName, then every Cyrillic letter is written with a fixed
  *	   key alphabet close to ICAO 9303 (ю = yu, я = ya, й = i, х = kh,
- *	   ц = ts, щ = shch, ъ = ie, ь dropped);
+ *	   ц = ts, щ = shch, ъ and ь dropped);
  *	2. the same folding is applied to every word, whatever its origin, so the
  *	   romanisation schemes meet: y and j -> i, kh -> h, shch/sch/shh -> sh,
  *	   ts/tz/cz -> c, c before a/o/u or a consonant -> k, ks/x -> x, w -> v,
  *	   ph -> f, q -> k; then doubled letters are collapsed, ie and io
- *	   become e (ye and yo are е and ё, which normalisation made е), and
+ *	   become e (ye and yo are е and ё, which normalisation made е), iu
+ *	   after a consonant becomes u (Ludmila, Liudmila, Lyudmila), and
  *	   doubled letters are collapsed again.
  * So Юлия (yuliya), Iuliia, Yulia, Julia and Yuliya all give "iulia";
  * Мария, Марья, Mariia and Maria give "maria"; Иваннова gives "ivanova".
@@ -36,7 +37,7 @@ static const char *const KeyCyr[32] = {
 	"a", "b", "v", "g", "d", "e", "zh", "z",	/* а б в г д е ж з */
 	"i", "i", "k", "l", "m", "n", "o", "p",	/* и й к л м н о п */
 	"r", "s", "t", "u", "f", "kh", "ts", "ch",	/* р с т у ф х ц ч */
-	"sh", "shch", "ie", "y", "", "e", "yu", "ya"	/* ш щ ъ ы ь э ю я */
+	"sh", "shch", "", "y", "", "e", "yu", "ya"	/* ш щ ъ ы ь э ю я */
 };
 
 /*
@@ -86,6 +87,16 @@ static bool
 SoftensC(char n)
 {
 	return n == 'e' || n == 'i' || n == 'y';
+}
+
+/*
+ * IsKeyVowel
+ *		True for a vowel of the folded key alphabet (y and j are i by then).
+ */
+static bool
+IsKeyVowel(char c)
+{
+	return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
 }
 
 /*
@@ -181,7 +192,11 @@ FoldWord(const char *w, int n, StringInfo buf)
 		}
 	}
 
-	/* pass 2: collapse doubles, ie and io -> e (ye, yo = е, ё), collapse again */
+	/*
+	 * pass 2: collapse doubles; ieia, ieiu -> ia, iu (ICAO ъя, ъю); ie and
+	 * io -> e (ye, yo = е, ё; ICAO ъе); iu after a consonant -> u (lu, liu,
+	 * lyu = лю); collapse again
+	 */
 	for (pass = 0; pass < 3; pass++)
 	{
 		m = 0;
@@ -195,12 +210,21 @@ FoldWord(const char *w, int n, StringInfo buf)
 			}
 			else
 			{
+				if (a[i] == 'i' && i + 3 < k && a[i + 1] == 'e' && a[i + 2] == 'i' &&
+					(a[i + 3] == 'a' || a[i + 3] == 'u'))
+				{
+					i++;		/* ieia, ieiu (ICAO ъя, ъю) -> ia, iu */
+					continue;
+				}
 				if (a[i] == 'i' && i + 1 < k && (a[i + 1] == 'e' || a[i + 1] == 'o'))
 				{
 					b[m++] = 'e';	/* ie, io -> e */
 					i++;
 					continue;
 				}
+				if (a[i] == 'i' && i + 1 < k && a[i + 1] == 'u' && m > 0 &&
+					!IsKeyVowel(b[m - 1]))
+					continue;	/* iu after a consonant -> u: Ludmila */
 				b[m++] = a[i];
 			}
 		}
@@ -213,11 +237,11 @@ FoldWord(const char *w, int n, StringInfo buf)
 }
 
 /*
- * KeyOfNormalized
+ * CdpKeyOfNormalized
  *		The name key of text already normalised by CdpNormalizeName.
  */
-static char *
-KeyOfNormalized(const char *norm)
+char *
+CdpKeyOfNormalized(const char *norm)
 {
 	StringInfoData stage;
 	StringInfoData out;
@@ -270,7 +294,7 @@ char *
 CdpNameKey(const char *s, int len)
 {
 	char	   *norm = CdpNormalizeName(s, len);
-	char	   *key = KeyOfNormalized(norm);
+	char	   *key = CdpKeyOfNormalized(norm);
 
 	pfree(norm);
 	return key;
@@ -299,17 +323,18 @@ CdpNameBaseKey(const char *s, int len)
 
 		if (l > 0)
 		{
-			char	  **bases;
+			const char *canon[MAX_GIVEN_BASES];
+			char		sex;
 			char	   *k;
 
-			if (CdpGivenNameBases(p, l, &bases) > 0)
-				k = KeyOfNormalized(bases[0]);
+			if (CdpGivenNameWord(p, l, canon, &sex) > 0)
+				k = CdpKeyOfNormalized(canon[0]);
 			else
 			{
-				char	   *pat = CdpPatronymicBase(p, l);
+				char	   *pat = CdpPatronymicWord(p, l);
 
 				if (strlen(pat) != l || memcmp(pat, p, l) != 0)
-					k = KeyOfNormalized(pat);
+					k = CdpKeyOfNormalized(pat);
 				else
 				{
 					int			kl;
@@ -318,7 +343,7 @@ CdpNameBaseKey(const char *s, int len)
 					 * Surname: the adjectival endings -ой, -ый, -ий meet
 					 * (Толстой, Толстая -> толстой; Белый, Белая -> белой).
 					 */
-					k = KeyOfNormalized(CdpSurnameBase(p, l));
+					k = CdpKeyOfNormalized(CdpSurnameWord(p, l));
 					kl = strlen(k);
 					if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
 					{

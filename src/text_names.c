@@ -289,7 +289,7 @@ FindRows(const NameEntry *arr, int n, const char *key, int *rows, int max)
 	return k;
 }
 
-#define MAX_BASES 4
+#define MAX_BASES MAX_GIVEN_BASES
 
 /*
  * Utf8Letters
@@ -308,32 +308,78 @@ Utf8Letters(const char *s)
 }
 
 /*
- * LookupGiven
- *		Table rows for one name (a single token); with useStem, falls back to
- *		the Snowball stem when the exact key finds nothing and the stemmer
- *		cut a Cyrillic ending of which at least three letters remain.
+ * LookupNormalized
+ *		Table rows for one token of normalised text (w, wl bytes); with
+ *		useStem, falls back to the Snowball stem when the exact key finds
+ *		nothing and the stemmer cut a Cyrillic ending of which at least three
+ *		letters remain.
  */
 static int
-LookupGiven(const char *s, int len, bool useStem, int *rows)
+LookupNormalized(const char *w, int wl, bool useStem, int *rows)
 {
+	char	   *tok = pnstrdup(w, wl);
 	char	   *key;
 	int			k;
 
 	if (KeyEntries == NULL)
 		BuildNames();
-	key = CdpNameKey(s, len);
-	if (key[0] == '\0' || strchr(key, ' ') != NULL)
-		return 0;				/* empty, or more than one word */
+	key = CdpKeyOfNormalized(tok);
 	k = FindRows(KeyEntries, NKeyEntries, key, rows, MAX_BASES);
-	if (k == 0 && useStem)
+	if (k == 0 && useStem && (unsigned char) tok[0] >= 0x80)
 	{
-		char	   *norm = CdpNormalizeName(s, len);
-		char	   *stem = CdpRussianStem(norm, strlen(norm));
+		char	   *stem = CdpRussianStem(tok, wl);
 
-		if ((unsigned char) norm[0] >= 0x80 && strcmp(stem, norm) != 0 &&
-			Utf8Letters(stem) >= 3)
+		if (strcmp(stem, tok) != 0 && Utf8Letters(stem) >= 3)
 			k = FindRows(StemEntries, NStemEntries, stem, rows, MAX_BASES);
+		pfree(stem);
 	}
+	pfree(key);
+	pfree(tok);
+	return k;
+}
+
+/*
+ * LookupGiven
+ *		Table rows for one name given as any text; 0 unless it normalises to
+ *		exactly one word.
+ */
+static int
+LookupGiven(const char *s, int len, bool useStem, int *rows)
+{
+	char	   *norm = CdpNormalizeName(s, len);
+	int			k = 0;
+
+	if (norm[0] != '\0' && strpbrk(norm, " -") == NULL)
+		k = LookupNormalized(norm, strlen(norm), useStem, rows);
+	pfree(norm);
+	return k;
+}
+
+/*
+ * CdpGivenNameWord
+ *		Canonical forms (up to MAX_BASES, static strings, table order) and the
+ *		sex (0 when unknown or mixed) of one token of normalised text; returns
+ *		how many forms were found.  For callers that already normalised.
+ */
+int
+CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex)
+{
+	int			rows[MAX_BASES];
+	int			k = LookupNormalized(w, wl, false, rows);
+	int			i;
+
+	*sex = 0;
+	for (i = 0; i < k; i++)
+	{
+		if (canon != NULL)
+			canon[i] = GivenNames[rows[i]].canon;
+		if (i > 0 && *sex != GivenNames[rows[i]].sex)
+			*sex = 'X';
+		else if (i == 0)
+			*sex = GivenNames[rows[i]].sex;
+	}
+	if (*sex == 'X')
+		*sex = 0;
 	return k;
 }
 
@@ -398,7 +444,7 @@ CdpGivenNameBase(const char *s, int len)
 		{
 			int			rows[MAX_BASES];
 
-			if (LookupGiven(p, l, true, rows) > 0)
+			if (LookupNormalized(p, l, true, rows) > 0)
 				appendStringInfoString(&out, GivenNames[rows[0]].canon);
 			else
 				appendBinaryStringInfo(&out, p, l);

@@ -7,8 +7,8 @@
  * The pipeline (doc/text.md, "normalize_name"):
  *	1. Unicode NFKC_Casefold (ICU): compatibility forms, full case folding,
  *	   default-ignorable characters (soft hyphen, zero-width joiner) removed;
- *	2. NFD, then every combining mark on a Latin, Cyrillic or Greek letter is
- *	   dropped (é -> e, ё -> е), except the breve that makes и into й;
+ *	2. NFD, then every combining mark on a Latin, Cyrillic or Greek letter
+ *	   or a digit is dropped (é -> e, ё -> е), except the breve that makes и into й;
  *	   letters with no decomposition (ł, ø, æ, ...) come from a small table;
  *	3. apostrophes are removed (O'Brien -> obrien), any dash joins the words
  *	   around it with one hyphen (Римский - Корсаков -> римский-корсаков),
@@ -20,7 +20,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -32,6 +34,7 @@
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_normalize_name);
+PG_FUNCTION_INFO_V1(cdp_name_tokens);
 
 /*
  * CdpTextCheck
@@ -365,7 +368,7 @@ CdpNormalizeName(const char *s, int len)
 				out[lastLetterAt] == 0x0438)
 				out[lastLetterAt] = 0x0439;
 			else if (lastKept && !lastStrip)
-				out[olen++] = (UChar) c;	/* marks are BMP in practice */
+				U16_APPEND_UNSAFE(out, olen, c);
 			continue;
 		}
 
@@ -387,7 +390,7 @@ CdpNormalizeName(const char *s, int len)
 			else
 				U16_APPEND_UNSAFE(out, olen, c);
 			lastKept = true;
-			lastStrip = IsStripScript(c);
+			lastStrip = u_isdigit(c) || IsStripScript(c);
 			continue;
 		}
 
@@ -419,4 +422,71 @@ cdp_normalize_name(PG_FUNCTION_ARGS)
 	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
 	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNormalizeName(s, len)));
+}
+
+/*
+ * CdpNameTokens
+ *		The tokens of the normalised name in order; a hyphenated token is
+ *		followed by its parts (римский-корсаков, римский, корсаков).  Returns
+ *		the count and sets *out to a palloc'd array of palloc'd strings.
+ */
+int
+CdpNameTokens(const char *s, int len, char ***out)
+{
+	char	   *norm = CdpNormalizeName(s, len);
+	int			cap = 1;
+	int			n = 0;
+	const char *p;
+
+	for (p = norm; *p; p++)
+		if (*p == ' ' || *p == '-')
+			cap += 2;
+	*out = palloc(cap * 2 * sizeof(char *));
+	p = norm;
+	while (*p)
+	{
+		int			l = strcspn(p, " ");
+
+		if (l > 0)
+		{
+			(*out)[n++] = pnstrdup(p, l);
+			if (memchr(p, '-', l) != NULL)
+			{
+				const char *q = p;
+				const char *end = p + l;
+
+				while (q < end)
+				{
+					int			pl = strcspn(q, " -");
+
+					if (pl > 0)
+						(*out)[n++] = pnstrdup(q, pl);
+					q += pl + 1;
+				}
+			}
+		}
+		p += l;
+		if (*p)
+			p++;
+	}
+	return n;
+}
+
+/*
+ * cdp_name_tokens
+ *		SQL: cdp.name_tokens(text) RETURNS text[].
+ */
+Datum
+cdp_name_tokens(PG_FUNCTION_ARGS)
+{
+	int			len;
+	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	  **toks;
+	int			n = CdpNameTokens(s, len, &toks);
+	Datum	   *elems = palloc((n + 1) * sizeof(Datum));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(CdpTextResultUtf8(toks[i]));
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

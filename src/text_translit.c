@@ -79,37 +79,53 @@ typedef enum
 
 /*
  * LookupScheme
- *		The scheme named s, or a 22023 error listing the known ones.
+ *		The scheme named s, in any case (NULL: icao), or a 22023 error listing
+ *		the known ones.  s is in the server encoding.
  */
 static TranslitScheme
 LookupScheme(const char *s)
 {
 	int			i;
 
+	if (s == NULL)
+		return TR_ICAO;			/* C callers: NULL means the default */
+
 	for (i = 0; i < lengthof(SchemeNames); i++)
-		if (strcmp(s, SchemeNames[i]) == 0)
+		if (pg_strcasecmp(s, SchemeNames[i]) == 0)
 			return (TranslitScheme) i;
+	/* quote at most 40 bytes of a long argument, cut on a character boundary */
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown transliteration scheme \"%.40s\"", s),
+			 errmsg("unknown transliteration scheme \"%.*s\"",
+					pg_mbcliplen(s, strlen(s), 40), s),
 			 errhint("Use one of \"icao\", \"gost_b\", \"bgn\", \"informal\" or \"lat2cyr\".")));
 	return TR_ICAO;				/* keep the compiler quiet */
 }
 
-/* letter tests on code points */
+/*
+ * IsLetter
+ *		True for a letter of any script (0, the end marker, is none).
+ */
 static bool
 IsLetter(int32 c)
 {
 	return c != 0 && u_isalpha(c);
 }
 
+/*
+ * IsUpperLetter
+ *		True for a capital letter of any script.
+ */
 static bool
 IsUpperLetter(int32 c)
 {
 	return c != 0 && u_isupper(c);
 }
 
-/* Russian vowels, lower case */
+/*
+ * IsCyrVowel
+ *		True for a lower-case Russian vowel letter.
+ */
 static bool
 IsCyrVowel(int32 c)
 {
@@ -118,7 +134,10 @@ IsCyrVowel(int32 c)
 		c == 0x044E || c == 0x044F;
 }
 
-/* Latin vowels, lower case (y counts) */
+/*
+ * IsLatVowel
+ *		True for a lower-case Latin vowel letter (y counts).
+ */
 static bool
 IsLatVowel(int32 c)
 {

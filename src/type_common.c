@@ -112,7 +112,8 @@ CdpTypeShowValue(const char *s, int len)
 		len = 0;
 	valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), s, len);
 	initStringInfo(&buf);
-	if (valid == len)
+	/* SQL_ASCII says nothing about bytes above 127, so they are escaped too */
+	if (valid == len && GetDatabaseEncoding() != PG_SQL_ASCII)
 	{
 		int			keep = len;
 
@@ -132,7 +133,7 @@ CdpTypeShowValue(const char *s, int len)
 		return buf.data;
 	}
 
-	/* invalid bytes somewhere: print ASCII as is and everything else as \xHH */
+	/* invalid or unknown bytes: print ASCII as is and everything else as \xHH */
 	for (i = 0; i < len && i < CDP_TYPE_SHOW_BYTES; i++)
 	{
 		unsigned char c = (unsigned char) s[i];

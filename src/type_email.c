@@ -23,7 +23,9 @@
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
+#include "utils/sortsupport.h"
 
 #include <unicode/uchar.h>
 #include <unicode/uidna.h>
@@ -710,4 +712,84 @@ cdp_email_hash_extended(PG_FUNCTION_ARGS)
 
 	pfree(key);
 	return h;
+}
+
+/*
+ * EmailSortCmp
+ *		Sort-support comparator: CdpEmailCmp without the fmgr call.
+ */
+static int
+EmailSortCmp(Datum x, Datum y, SortSupport ssup)
+{
+	text	   *a = DatumGetCdpEmailPP(x);
+	text	   *b = DatumGetCdpEmailPP(y);
+	int			c = CdpEmailCmp(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
+								VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+
+	if ((Pointer) a != DatumGetPointer(x))
+		pfree(a);
+	if ((Pointer) b != DatumGetPointer(y))
+		pfree(b);
+	return c;
+}
+
+/*
+ * EmailAbbrevConvert
+ *		Abbreviated key: the first 8 bytes of casefold(local) || '\0' ||
+ *		domain, zero-padded, as a big-endian unsigned integer.  The ordering
+ *		of CdpEmailCmp is exactly memcmp over that string (no local part
+ *		contains a zero byte, so '\0' sorts a shorter local part first), so
+ *		unequal abbreviations order like the full values.
+ */
+static Datum
+EmailAbbrevConvert(Datum original, SortSupport ssup)
+{
+	text	   *t = DatumGetCdpEmailPP(original);
+	int			keylen;
+	char	   *key = CdpEmailCaseKey(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &keylen);
+	char	   *at = memchr(key, '@', keylen);
+	Datum		res = 0;
+
+	if (at != NULL)
+		*at = '\0';
+	memcpy(&res, key, Min(keylen, (int) sizeof(Datum)));
+	pfree(key);
+	if ((Pointer) t != DatumGetPointer(original))
+		pfree(t);
+	return DatumBigEndianToNative(res);
+}
+
+/*
+ * EmailAbbrevAbort
+ *		Never give up on abbreviation: case folding is the expensive part of
+ *		a full comparison, and the abbreviation pays it once per value.
+ */
+static bool
+EmailAbbrevAbort(int memtupcount, SortSupport ssup)
+{
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(cdp_email_sortsupport);
+
+/*
+ * cdp_email_sortsupport
+ *		btree support function 2: a direct comparator and abbreviated keys,
+ *		so sorts and index builds fold each local part once, not per
+ *		comparison.
+ */
+Datum
+cdp_email_sortsupport(PG_FUNCTION_ARGS)
+{
+	SortSupport ssup = (SortSupport) PG_GETARG_POINTER(0);
+
+	ssup->comparator = EmailSortCmp;
+	if (ssup->abbreviate)
+	{
+		ssup->abbrev_converter = EmailAbbrevConvert;
+		ssup->abbrev_abort = EmailAbbrevAbort;
+		ssup->abbrev_full_comparator = EmailSortCmp;
+		ssup->comparator = ssup_datum_unsigned_cmp;
+	}
+	PG_RETURN_VOID();
 }

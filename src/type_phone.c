@@ -7,7 +7,8 @@
  *		countries need "+" or "00" and their country code.
  *
  * Layout (src/types.h): 16 bytes by reference, {int64 e164, int32 ext,
- * int32 reserved = 0}.  Ordering is by number, then extension.  Text
+ * int32 reserved = 0}.  Ordering is by number, then extension; hashing is
+ * by value (not raw bytes), so it does not depend on byte order.  Text
  * output is "+79161234567" or "+79161234567;ext=12" (the RFC 3966 way of
  * writing an extension), which the input accepts again.
  *
@@ -271,6 +272,13 @@ CdpPhoneParse(const char *s, int len, CdpPhone *out, CdpTypeError *err)
 						CDP_PHONE_MAX_DIGITS, nd);
 		return false;
 	}
+	if (nd < CDP_PHONE_MIN_DIGITS)
+	{
+		CdpTypeErrorSet(err, ERRCODE_INVALID_TEXT_REPRESENTATION,
+						"A phone number has at least %d digits with its country code; this one has %d.",
+						CDP_PHONE_MIN_DIGITS, nd);
+		return false;
+	}
 	if (d[0] == '0')
 	{
 		CdpTypeErrorSet(err, ERRCODE_INVALID_PARAMETER_VALUE,
@@ -282,7 +290,7 @@ CdpPhoneParse(const char *s, int len, CdpPhone *out, CdpTypeError *err)
 	{
 		CdpTypeErrorSet(err, ERRCODE_INVALID_PARAMETER_VALUE,
 						"No country code starts with \"%c%c\" (a spare E.164 zone).",
-						d[0], nd > 1 ? d[1] : ' ');
+						d[0], d[1]);
 		return false;
 	}
 	if (d[0] == '7')
@@ -300,13 +308,6 @@ CdpPhoneParse(const char *s, int len, CdpPhone *out, CdpTypeError *err)
 							"A number with country code 7 cannot have 0 as its first national digit.");
 			return false;
 		}
-	}
-	if (nd < CDP_PHONE_MIN_DIGITS)
-	{
-		CdpTypeErrorSet(err, ERRCODE_INVALID_TEXT_REPRESENTATION,
-						"A phone number has at least %d digits with its country code; this one has %d.",
-						CDP_PHONE_MIN_DIGITS, nd);
-		return false;
 	}
 
 	for (i = 0; i < nd; i++)
@@ -605,32 +606,52 @@ PHONE_CMP_FN(cdp_phone_gt, c > 0)
 /* cdp_phone_ge: a >= b */
 PHONE_CMP_FN(cdp_phone_ge, c >= 0)
 
+/*
+ * PhoneHashBase
+ *		Folds the 64-bit number into 32 bits the way hashint8 does, so the
+ *		hash depends on the value, not on the byte order of the machine.
+ */
+static inline uint32
+PhoneHashBase(const CdpPhone *p)
+{
+	uint64		v = (uint64) p->e164;
+
+	return (uint32) v ^ (uint32) (v >> 32);
+}
+
 PG_FUNCTION_INFO_V1(cdp_phone_hash);
 
 /*
  * cdp_phone_hash
- *		hash support function 1: the struct has no padding and reserved is
- *		always 0, so equal values have equal bytes.
+ *		hash support function 1: the number's hash, combined with the
+ *		extension's when there is one.
  */
 Datum
 cdp_phone_hash(PG_FUNCTION_ARGS)
 {
 	CdpPhone   *p = PG_GETARG_CDP_PHONE_P(0);
+	uint32		h = DatumGetUInt32(hash_uint32(PhoneHashBase(p)));
 
-	return hash_any((const unsigned char *) p, sizeof(CdpPhone));
+	if (p->ext != 0)
+		h = hash_combine(h, DatumGetUInt32(hash_uint32((uint32) p->ext)));
+	PG_RETURN_UINT32(h);
 }
 
 PG_FUNCTION_INFO_V1(cdp_phone_hash_extended);
 
 /*
  * cdp_phone_hash_extended
- *		hash support function 2: 64-bit seeded hash (hash partitioning).
+ *		hash support function 2: the same, 64 bits wide and seeded (hash
+ *		partitioning, Citus distribution).
  */
 Datum
 cdp_phone_hash_extended(PG_FUNCTION_ARGS)
 {
 	CdpPhone   *p = PG_GETARG_CDP_PHONE_P(0);
+	uint64		seed = (uint64) PG_GETARG_INT64(1);
+	uint64		h = DatumGetUInt64(hash_uint32_extended(PhoneHashBase(p), seed));
 
-	return hash_any_extended((const unsigned char *) p, sizeof(CdpPhone),
-							 PG_GETARG_INT64(1));
+	if (p->ext != 0)
+		h = hash_combine64(h, DatumGetUInt64(hash_uint32_extended((uint32) p->ext, seed)));
+	PG_RETURN_UINT64(h);
 }

@@ -105,10 +105,12 @@ CREATE OPERATOR @extschema@.>= (
 );
 COMMENT ON OPERATOR @extschema@.>= (@extschema@.phone, @extschema@.phone) IS 'phone >= phone';
 
+-- equal phones are equal bytes (reserved is always 0), so btequalimage lets btree deduplicate
 CREATE OPERATOR CLASS @extschema@.phone_ops DEFAULT FOR TYPE @extschema@.phone USING btree AS
 	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
 	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
-	FUNCTION 1 @extschema@.phone_cmp(@extschema@.phone, @extschema@.phone);
+	FUNCTION 1 @extschema@.phone_cmp(@extschema@.phone, @extschema@.phone),
+	FUNCTION 4 pg_catalog.btequalimage(oid);
 COMMENT ON OPERATOR CLASS @extschema@.phone_ops USING btree IS 'default btree operator class of phone';
 CREATE OPERATOR CLASS @extschema@.phone_hash_ops DEFAULT FOR TYPE @extschema@.phone USING hash AS
 	OPERATOR 1 @extschema@.=,
@@ -186,6 +188,9 @@ COMMENT ON FUNCTION @extschema@.email_gt(@extschema@.email, @extschema@.email) I
 CREATE FUNCTION @extschema@.email_ge(@extschema@.email, @extschema@.email) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'cdp_email_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.email_ge(@extschema@.email, @extschema@.email) IS 'implementation of the email >= operator';
+CREATE FUNCTION @extschema@.email_sortsupport(internal) RETURNS void
+	AS 'MODULE_PATHNAME', 'cdp_email_sortsupport' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.email_sortsupport(internal) IS 'btree sort support of email: direct comparator and abbreviated keys';
 CREATE FUNCTION @extschema@.email_hash(@extschema@.email) RETURNS integer
 	AS 'MODULE_PATHNAME', 'cdp_email_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.email_hash(@extschema@.email) IS 'hash of email for hash indexes, hash joins and hash aggregation';
@@ -229,10 +234,12 @@ CREATE OPERATOR @extschema@.>= (
 );
 COMMENT ON OPERATOR @extschema@.>= (@extschema@.email, @extschema@.email) IS 'email >= email';
 
+-- no btequalimage: equal addresses may differ in case, so btree must not deduplicate them
 CREATE OPERATOR CLASS @extschema@.email_ops DEFAULT FOR TYPE @extschema@.email USING btree AS
 	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
 	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
-	FUNCTION 1 @extschema@.email_cmp(@extschema@.email, @extschema@.email);
+	FUNCTION 1 @extschema@.email_cmp(@extschema@.email, @extschema@.email),
+	FUNCTION 2 @extschema@.email_sortsupport(internal);
 COMMENT ON OPERATOR CLASS @extschema@.email_ops USING btree IS 'default btree operator class of email';
 CREATE OPERATOR CLASS @extschema@.email_hash_ops DEFAULT FOR TYPE @extschema@.email USING hash AS
 	OPERATOR 1 @extschema@.=,
@@ -348,11 +355,13 @@ CREATE OPERATOR @extschema@.>= (
 );
 COMMENT ON OPERATOR @extschema@.>= (@extschema@.snils, @extschema@.snils) IS 'snils >= snils';
 
+-- int8 values: equal means equal bytes, so btequalimage lets btree deduplicate
 CREATE OPERATOR CLASS @extschema@.snils_ops DEFAULT FOR TYPE @extschema@.snils USING btree AS
 	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
 	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
 	FUNCTION 1 @extschema@.snils_cmp(@extschema@.snils, @extschema@.snils),
-	FUNCTION 2 pg_catalog.btint8sortsupport(internal);
+	FUNCTION 2 pg_catalog.btint8sortsupport(internal),
+	FUNCTION 4 pg_catalog.btequalimage(oid);
 COMMENT ON OPERATOR CLASS @extschema@.snils_ops USING btree IS 'default btree operator class of snils';
 CREATE OPERATOR CLASS @extschema@.snils_hash_ops DEFAULT FOR TYPE @extschema@.snils USING hash AS
 	OPERATOR 1 @extschema@.=,
@@ -461,11 +470,13 @@ CREATE OPERATOR @extschema@.>= (
 );
 COMMENT ON OPERATOR @extschema@.>= (@extschema@.oms, @extschema@.oms) IS 'oms >= oms';
 
+-- int8 values: equal means equal bytes, so btequalimage lets btree deduplicate
 CREATE OPERATOR CLASS @extschema@.oms_ops DEFAULT FOR TYPE @extschema@.oms USING btree AS
 	OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
 	OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
 	FUNCTION 1 @extschema@.oms_cmp(@extschema@.oms, @extschema@.oms),
-	FUNCTION 2 pg_catalog.btint8sortsupport(internal);
+	FUNCTION 2 pg_catalog.btint8sortsupport(internal),
+	FUNCTION 4 pg_catalog.btequalimage(oid);
 COMMENT ON OPERATOR CLASS @extschema@.oms_ops USING btree IS 'default btree operator class of oms';
 CREATE OPERATOR CLASS @extschema@.oms_hash_ops DEFAULT FOR TYPE @extschema@.oms USING hash AS
 	OPERATOR 1 @extschema@.=,

@@ -13,6 +13,12 @@ CREATE FUNCTION @extschema@.normalize_name(text) RETURNS text
 COMMENT ON FUNCTION @extschema@.normalize_name(text) IS
 	'canonical spelling of a name in its own script: NFKC, lower case, ё as е, no diacritics or punctuation, hyphens joined, single spaces';
 
+CREATE FUNCTION @extschema@.name_tokens(text) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'cdp_name_tokens'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_tokens(text) IS
+	'tokens of the normalised name in order; a hyphenated token is followed by its parts (римский-корсаков, римский, корсаков)';
+
 CREATE FUNCTION @extschema@.translit(text, scheme text DEFAULT 'icao') RETURNS text
 	AS 'MODULE_PATHNAME', 'cdp_translit'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

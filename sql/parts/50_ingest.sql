@@ -44,7 +44,6 @@ CREATE TABLE @extschema@.event (
 );
 CREATE INDEX event_subject_idx ON @extschema@.event (subject, event_id);
 CREATE INDEX event_golden_idx ON @extschema@.event (golden_id, event_id);
-CREATE INDEX event_kind_at_idx ON @extschema@.event (kind, at);
 COMMENT ON TABLE @extschema@.event IS
 	'append-only log of every change (kind family.verb); projections are rebuilt from it';
 ALTER TABLE @extschema@.event ENABLE ROW LEVEL SECURITY;
@@ -130,7 +129,7 @@ COMMENT ON TABLE @extschema@.pair_decision IS
 	'current decision of a person about a record pair (match / no_match); history is in cdp.event';
 
 CREATE TABLE @extschema@.match_queue (
-	record_id	bigint PRIMARY KEY REFERENCES @extschema@.record (record_id),
+	record_id	bigint PRIMARY KEY,	/* no foreign key: a per-row check would double the queue's cost */
 	queued_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 COMMENT ON TABLE @extschema@.match_queue IS
@@ -229,7 +228,7 @@ DECLARE
 	v_nlogged	bigint;
 	v_nqueued	bigint;
 	v_norm		jsonb[] := '{}';
-	v_old		text[];
+	v_row		record;
 	v_h			text;
 BEGIN
 	IF source IS NULL OR source_ids IS NULL OR attrs IS NULL THEN
@@ -288,15 +287,17 @@ BEGIN
 	 * Normalise what is new or changed (the same input again costs one lookup), one simple
 	 * expression per row, so an error's context is the record and the key, not this function's SQL.
 	 */
-	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord) INTO v_old
-	  FROM unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
-	  LEFT JOIN @extschema@.record r
-		ON r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid;
-	FOR i IN 1 .. pg_catalog.cardinality(source_ids) LOOP
-		v_h := pg_catalog.md5(attrs[i]::text);
-		IF v_old[i] IS DISTINCT FROM v_h THEN
-			v_norm := v_norm OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(i, source_ids[i], v_h,
-				@extschema@.normalize_attrs(attrs[i], lenient, source_ids[i]));
+	FOR v_row IN
+		SELECT u.ord, u.sid, u.a, r.attrs_hash AS old_hash
+		  FROM unnest(source_ids, attrs) WITH ORDINALITY AS u(sid, a, ord)
+		  LEFT JOIN @extschema@.record r
+			ON r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid
+		 ORDER BY u.ord
+	LOOP
+		v_h := pg_catalog.md5(v_row.a::text);
+		IF v_row.old_hash IS DISTINCT FROM v_h THEN
+			v_norm := v_norm OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(v_row.ord, v_row.sid, v_h,
+				@extschema@.normalize_attrs(v_row.a, lenient, v_row.sid), v_row.a);
 		END IF;
 	END LOOP;
 
@@ -306,7 +307,7 @@ BEGIN
 	), norm AS (
 		SELECT (x OPERATOR(pg_catalog.->>) 0)::bigint AS ord, x OPERATOR(pg_catalog.->>) 1 AS sid,
 			   x OPERATOR(pg_catalog.->>) 2 AS h, x OPERATOR(pg_catalog.->) 3 AS n,
-			   attrs[(x OPERATOR(pg_catalog.->>) 0)::integer] AS a
+			   x OPERATOR(pg_catalog.->) 4 AS a
 		  FROM unnest(v_norm) AS x
 	), written AS (
 		INSERT INTO @extschema@.record AS r

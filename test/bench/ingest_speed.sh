@@ -43,15 +43,24 @@ SQL
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now_ms() { date +%s%3N; }
 
-plain1=(); cdp1=(); plain4=(); cdp4=()
+plain1=(); cdp1=(); batch1=(); plain4=(); cdp4=(); batch4=()
+reset_cdp() { q -c "DROP EXTENSION cdp CASCADE" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('reception', 'internal', 80)" >/dev/null; }
+# batches of 5,000 rows, the way a COPY-loaded staging table is ingested
+batch_sql() { echo "DO \$\$ DECLARE b int; BEGIN FOR b IN SELECT DISTINCT (i - 1) / 5000 FROM staging WHERE $1 ORDER BY 1 LOOP
+  PERFORM count(*) FROM cdp.upsert_records('reception', ARRAY(SELECT source_id FROM staging WHERE $1 AND (i - 1) / 5000 = b ORDER BY i),
+                                           ARRAY(SELECT attrs FROM staging WHERE $1 AND (i - 1) / 5000 = b ORDER BY i));
+  COMMIT; END LOOP; END \$\$"; }
 for r in $(seq "$repeats"); do
 	q -c "TRUNCATE plain" >/dev/null
 	t0=$(now_ms); q -c "INSERT INTO plain SELECT 'reception', source_id, attrs FROM staging" >/dev/null; t1=$(now_ms)
 	plain1+=($((t1 - t0)))
 	# cdp: a fresh extension each repeat so every upsert creates a record
-	q -c "DROP EXTENSION cdp CASCADE" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('reception', 'internal', 80)" >/dev/null
+	reset_cdp
 	t0=$(now_ms); q -c "SELECT count(cdp.upsert_record('reception', source_id, attrs)) FROM staging" >/dev/null; t1=$(now_ms)
 	cdp1+=($((t1 - t0)))
+	reset_cdp
+	t0=$(now_ms); q -c "$(batch_sql true)" >/dev/null; t1=$(now_ms)
+	batch1+=($((t1 - t0)))
 	if [ "$r" = "$repeats" ]; then
 		bytes=$(q -c "SELECT round(pg_total_relation_size('cdp.event')::numeric / count(*)) FROM cdp.event WHERE kind = 'record.created'")
 		payload=$(q -c "SELECT round(avg(pg_column_size(e.*))) FROM cdp.event e WHERE kind = 'record.created'")
@@ -61,10 +70,14 @@ for r in $(seq "$repeats"); do
 	t0=$(now_ms)
 	for k in 0 1 2 3; do q -c "INSERT INTO plain SELECT 'reception', source_id, attrs FROM staging WHERE i % 4 = $k" >/dev/null & done; wait
 	t1=$(now_ms); plain4+=($((t1 - t0)))
-	q -c "DROP EXTENSION cdp CASCADE" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('reception', 'internal', 80)" >/dev/null
+	reset_cdp
 	t0=$(now_ms)
 	for k in 0 1 2 3; do q -c "SELECT count(cdp.upsert_record('reception', source_id, attrs)) FROM staging WHERE i % 4 = $k" >/dev/null & done; wait
 	t1=$(now_ms); cdp4+=($((t1 - t0)))
+	reset_cdp
+	t0=$(now_ms)
+	for k in 0 1 2 3; do q -c "$(batch_sql "i % 4 = $k")" >/dev/null & done; wait
+	t1=$(now_ms); batch4+=($((t1 - t0)))
 done
 # idempotent replay of the same rows: nothing is written
 t0=$(now_ms); q -c "SELECT count(cdp.upsert_record('reception', source_id, attrs)) FROM staging WHERE i % 4 = 0" >/dev/null; t1=$(now_ms)
@@ -72,12 +85,15 @@ replay=$(( (t1 - t0) * 4 ))
 
 p1=$(printf '%s\n' "${plain1[@]}" | median); c1=$(printf '%s\n' "${cdp1[@]}" | median)
 p4=$(printf '%s\n' "${plain4[@]}" | median); c4=$(printf '%s\n' "${cdp4[@]}" | median)
-awk -v n="$rows" -v p1="$p1" -v c1="$c1" -v p4="$p4" -v c4="$c4" -v b="$bytes" -v pl="$payload" -v rp="$replay" -v k="$repeats" 'BEGIN {
+b1=$(printf '%s\n' "${batch1[@]}" | median); b4=$(printf '%s\n' "${batch4[@]}" | median)
+awk -v n="$rows" -v p1="$p1" -v c1="$c1" -v p4="$p4" -v c4="$c4" -v b1="$b1" -v b4="$b4" -v b="$bytes" -v pl="$payload" -v rp="$replay" -v k="$repeats" 'BEGIN {
 	printf "rows: %d, median of %d runs\n", n, k
-	printf "%-34s %12s %12s %8s\n", "", "plain INSERT", "upsert_record", "ratio"
-	printf "%-34s %10.0f/s %10.0f/s %8.2f\n", "1 session (rows/s)", n/(p1/1000), n/(c1/1000), p1/c1
-	printf "%-34s %10.0f/s %10.0f/s %8.2f\n", "4 sessions (rows/s)", n/(p4/1000), n/(c4/1000), p4/c4
-	printf "%-34s %23.0f/s\n", "idempotent replay (rows/s)", n/(rp/1000)
+	printf "%-44s %12s %12s %8s\n", "", "plain INSERT", "cdp", "ratio"
+	printf "%-44s %10.0f/s %10.0f/s %8.2f\n", "upsert_records, batches of 5000, 1 session", n/(p1/1000), n/(b1/1000), p1/b1
+	printf "%-44s %10.0f/s %10.0f/s %8.2f\n", "upsert_records, batches of 5000, 4 sessions", n/(p4/1000), n/(b4/1000), p4/b4
+	printf "%-44s %10.0f/s %10.0f/s %8.2f\n", "upsert_record, one call per row, 1 session", n/(p1/1000), n/(c1/1000), p1/c1
+	printf "%-44s %10.0f/s %10.0f/s %8.2f\n", "upsert_record, one call per row, 4 sessions", n/(p4/1000), n/(c4/1000), p4/c4
+	printf "%-44s %23.0f/s\n", "idempotent replay, one call per row", n/(rp/1000)
 	printf "event log bytes per record: %d (table + indexes), row size %d\n", b, pl
 }'
 psql -XqAt -d postgres -c "DROP DATABASE $db"

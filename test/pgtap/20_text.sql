@@ -2,7 +2,7 @@
 -- normalisation, transliteration per scheme, name keys, surname and patronymic bases, sex hints,
 -- given-name variants, and the edges (empty, emoji, mixed scripts, long input, bad arguments).
 BEGIN;
-SELECT plan(39);
+SELECT plan(45);
 
 -- 1. normalize_name ---------------------------------------------------------------------------
 CREATE TEMP TABLE norm_case(input text, expected text);
@@ -40,6 +40,10 @@ SELECT is_empty($$ SELECT input FROM norm_case
                     WHERE cdp.normalize_name(cdp.normalize_name(input)) <> cdp.normalize_name(input) $$,
 	'normalize_name is idempotent');
 SELECT is(cdp.normalize_name(NULL), NULL, 'normalize_name(NULL) is NULL (STRICT)');
+SELECT is(cdp.name_tokens('Римский - Корсаков Н.А.'), ARRAY['римский-корсаков', 'римский', 'корсаков', 'н', 'а'],
+	'name_tokens: a hyphenated token, then its parts');
+SELECT is(cdp.name_tokens('😀'), '{}'::text[], 'name_tokens of no letters is empty');
+SELECT is(cdp.normalize_name('Палата 1' || U&'\FE0F\20E3'), 'палата 1', 'normalize_name drops marks on digits (keycap)');
 
 -- 2. translit: each scheme on a fixed list, expected outputs from the standards -----------------
 CREATE TEMP TABLE translit_case(scheme text, input text, expected text);
@@ -79,6 +83,7 @@ SELECT is_empty($$ SELECT scheme, input, cdp.translit(input, scheme) AS got, exp
                     WHERE cdp.translit(input, scheme) IS DISTINCT FROM expected $$,
 	'translit: every scheme gives the standard romanisation of the fixed list');
 SELECT is(cdp.translit('Юлия'), 'Iuliia', 'translit defaults to ICAO');
+SELECT is(cdp.translit('Юлия', 'GOST_B'), 'Yuliya', 'translit: scheme names in any case');
 SELECT is(cdp.translit('Ivanov 42 😀', 'icao'), 'Ivanov 42 😀', 'translit copies what the scheme does not know');
 SELECT throws_ok($$ SELECT cdp.translit('Юлия', 'iso9') $$, '22023',
 	'unknown transliteration scheme "iso9"', 'an unknown scheme is a 22023 error');
@@ -114,6 +119,8 @@ INSERT INTO key_case VALUES
 	('яков', 'Яков'), ('яков', 'Iakov'), ('яков', 'Yakov'), ('яков', 'Jakov'),
 	('михаил', 'Михаил'), ('михаил', 'Mikhail'), ('михаил', 'Mihail'),
 	('илья', 'Илья'), ('илья', 'Ilya'), ('илья', 'Ilia'), ('илья', 'Il''ya'),
+	('людмила', 'Людмила'), ('людмила', 'Liudmila'), ('людмила', 'Lyudmila'), ('людмила', 'Ludmila'),
+	('любовь', 'Любовь'), ('любовь', 'Liubov'), ('любовь', 'Lyubov'), ('любовь', 'Lubov'),
 	('римский-корсаков', 'Римский-Корсаков'), ('римский-корсаков', 'Rimskii-Korsakov'),
 	('римский-корсаков', 'Rimsky - Korsakov'),
 	('иванов', 'Иванов'), ('иванов', 'Ivanov'), ('иванов', 'Иванoв');   -- a Latin o inside Cyrillic
@@ -129,12 +136,13 @@ SELECT is(cdp.name_key('Иванова'), cdp.name_key('Иванова'), 'name_
 SELECT isnt(cdp.name_key('Иванова'), cdp.name_key('Иванов'), 'name_key keeps the gendered ending');
 
 -- every Cyrillic name and its romanisation by each scheme meet in name_key
--- (except GOST x for х, which the key cannot tell from the x of Alexey, and ъ, written " or ie)
+-- (except GOST x for х, which the key cannot tell from the x of Alexey)
 CREATE TEMP TABLE roundtrip(name text);
 INSERT INTO roundtrip VALUES ('Иванова'), ('Мария'), ('Марья'), ('Юлия'), ('Наталья'), ('Алексей'), ('Дмитрий'),
 	('Юрий'), ('Евгений'), ('Фёдор'), ('Семён'), ('Щукин'), ('Цветков'), ('Ксения'), ('Андреев'),
 	('Васильев'), ('Татьяна'), ('Яковлев'), ('Илья'), ('Соловьёв'), ('Ельцин'), ('Быков'), ('Жуков'),
-	('Циолковский'), ('Эдуард'), ('Ёлкин'), ('Людмила'), ('Вячеслав'), ('Пётр'), ('Артём'), ('Григорьевна');
+	('Циолковский'), ('Эдуард'), ('Ёлкин'), ('Людмила'), ('Вячеслав'), ('Пётр'), ('Артём'), ('Григорьевна'),
+	('Подъячев'), ('Объедков'), ('Изъюров'), ('Любовь'), ('Вьюгин');
 SELECT is_empty($$ SELECT name, scheme, cdp.translit(name, scheme) AS latin,
                           cdp.name_key(cdp.translit(name, scheme)) AS got, cdp.name_key(name) AS expected
                      FROM roundtrip, unnest(ARRAY['icao', 'gost_b', 'bgn', 'informal']) scheme
@@ -247,6 +255,32 @@ SELECT throws_ok($$ SELECT cdp.name_key(repeat('я', 40000)) $$, '54000', 'name 
 	'the cap counts bytes, not characters');
 SELECT throws_ok($$ SELECT cdp.translit(repeat('a', 65537), 'icao') $$, '54000', 'name text is too long',
 	'translit refuses more than 64 kB');
+
+-- 10. random Unicode (fixed seed): every function answers, normalize_name is idempotent ----------
+SELECT setseed(0.4242);
+CREATE TEMP TABLE fuzz AS
+SELECT (SELECT string_agg(chr(CASE (random() * 7)::int
+                                WHEN 0 THEN 32 + (random() * 94)::int          -- ASCII
+                                WHEN 1 THEN 1024 + (random() * 255)::int       -- Cyrillic
+                                WHEN 2 THEN 768 + (random() * 111)::int        -- combining marks
+                                WHEN 3 THEN 8192 + (random() * 111)::int       -- punctuation, spaces
+                                WHEN 4 THEN 128512 + (random() * 80)::int      -- emoji
+                                WHEN 5 THEN 64256 + (random() * 1000)::int     -- ligatures, Arabic forms
+                                ELSE 1 + (random() * 31)::int END), '')        -- controls
+          FROM generate_series(1, 1 + (random() * 30)::int + g * 0)) AS s
+  FROM generate_series(1, 3000) g;
+SELECT is((SELECT count(*) FROM fuzz
+            WHERE cdp.normalize_name(s) IS NOT NULL AND cdp.name_key(s) IS NOT NULL
+              AND cdp.name_base_key(s) IS NOT NULL AND cdp.surname_base(s) IS NOT NULL
+              AND cdp.patronymic_base(s) IS NOT NULL AND cdp.given_name_base(s) IS NOT NULL
+              AND cdp.given_name_bases(s) IS NOT NULL AND cdp.russian_stem(s) IS NOT NULL
+              AND cdp.name_tokens(s) IS NOT NULL
+              AND (SELECT bool_and(cdp.translit(s, sc) IS NOT NULL)
+                     FROM unnest(ARRAY['icao', 'gost_b', 'bgn', 'informal', 'lat2cyr']) sc)),
+          3::bigint * 1000, 'every function answers on 3000 random Unicode strings');
+SELECT is_empty($$ SELECT s FROM fuzz WHERE cdp.normalize_name(cdp.normalize_name(s)) <> cdp.normalize_name(s)
+                       OR cdp.normalize_name(s) ~ '^[ -]|[ -]$|  |--| -|- ' $$,
+	'normalize_name of random strings: idempotent, no separator at the ends or doubled');
 
 SELECT * FROM finish();
 ROLLBACK;

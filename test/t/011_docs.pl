@@ -30,7 +30,7 @@ my $names = $node->safe_psql('postgres', q{
 	     AND NOT EXISTS (SELECT 1 FROM pg_type t WHERE t.typnamespace = p.pronamespace
 	                     AND p.oid IN (t.typinput, t.typoutput, t.typreceive, t.typsend))
 	     AND p.proname !~ '^(_|.*_(cmp|eq|ne|lt|le|gt|ge|hash|hash_extended)$)'
-	     AND p.proname NOT LIKE 'gin\_%' AND p.proname NOT LIKE 'gist\_%'
+	     AND NOT EXISTS (SELECT 1 FROM pg_amproc a WHERE a.amproc = p.oid)
 	  UNION SELECT c.relname::text FROM pg_class c
 	   WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'S')
 	     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass

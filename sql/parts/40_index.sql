@@ -1,0 +1,95 @@
+/*
+ * sql/parts/40_index.sql: the fuzzy-name index (layer 4): name similarity on cross-script name
+ * keys, the operators cdp.% and cdp.<->, and the GIN operator class cdp.name_gin_ops.
+ * C: src/idx_name_keys.c, src/idx_name_gin.c; strategy and support numbers: src/idx.h.
+ *
+ *   CREATE INDEX ON people USING gin (name cdp.name_gin_ops);
+ *   SELECT * FROM people WHERE name OPERATOR(cdp.%) 'Ivanova Mariia'
+ *    ORDER BY name OPERATOR(cdp.<->) 'Ivanova Mariia' LIMIT 10;
+ */
+
+CREATE FUNCTION @extschema@.name_similarity(text, text) RETURNS real
+	AS 'MODULE_PATHNAME', 'cdp_name_similarity'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_similarity(text, text) IS
+	'Jaccard similarity (0..1) of the trigram sets of two names'' cross-script name keys';
+
+CREATE FUNCTION @extschema@.name_distance(text, text) RETURNS real
+	AS 'MODULE_PATHNAME', 'cdp_name_distance'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_distance(text, text) IS
+	'1 - name_similarity(a, b); the function of the <-> operator';
+
+-- STABLE, not IMMUTABLE: the result depends on the GUC cdp.name_similarity_threshold
+-- (as pg_trgm's similarity_op depends on pg_trgm.similarity_threshold).
+CREATE FUNCTION @extschema@.name_similar(text, text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_name_similar'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
+	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold; the function of the % operator';
+
+CREATE FUNCTION @extschema@.name_index_keys(text) RETURNS integer[]
+	AS 'MODULE_PATHNAME', 'cdp_name_index_keys'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_index_keys(text) IS
+	'the sorted int4 keys (packed or hashed trigrams of the name key) that name_gin_ops stores for a name';
+
+CREATE OPERATOR @extschema@.% (
+	LEFTARG = text,
+	RIGHTARG = text,
+	FUNCTION = @extschema@.name_similar,
+	COMMUTATOR = OPERATOR(@extschema@.%),
+	RESTRICT = pg_catalog.matchingsel,
+	JOIN = pg_catalog.matchingjoinsel
+);
+COMMENT ON OPERATOR @extschema@.% (text, text) IS
+	'names are similar: name_similarity at or above cdp.name_similarity_threshold (indexable by name_gin_ops)';
+
+CREATE OPERATOR @extschema@.<-> (
+	LEFTARG = text,
+	RIGHTARG = text,
+	FUNCTION = @extschema@.name_distance,
+	COMMUTATOR = OPERATOR(@extschema@.<->)
+);
+COMMENT ON OPERATOR @extschema@.<-> (text, text) IS
+	'name distance: 1 - name_similarity; ORDER BY it to rank the rows found with %';
+
+CREATE FUNCTION @extschema@.name_gin_extract_value(text, internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'cdp_name_gin_extract_value'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_gin_extract_value(text, internal) IS
+	'GIN support function 2 of name_gin_ops: the keys of an indexed name';
+
+CREATE FUNCTION @extschema@.name_gin_extract_query(text, internal, int2, internal, internal, internal, internal)
+	RETURNS internal
+	AS 'MODULE_PATHNAME', 'cdp_name_gin_extract_query'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_gin_extract_query(text, internal, int2, internal, internal, internal, internal) IS
+	'GIN support function 3 of name_gin_ops: the keys of a query name';
+
+-- STABLE: the answer depends on cdp.name_similarity_threshold.
+CREATE FUNCTION @extschema@.name_gin_consistent(internal, int2, text, int4, internal, internal, internal, internal)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_name_gin_consistent'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_gin_consistent(internal, int2, text, int4, internal, internal, internal, internal) IS
+	'GIN support function 4 of name_gin_ops: may a row with these shared keys reach the threshold';
+
+CREATE FUNCTION @extschema@.name_gin_triconsistent(internal, int2, text, int4, internal, internal, internal)
+	RETURNS "char"
+	AS 'MODULE_PATHNAME', 'cdp_name_gin_triconsistent'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.name_gin_triconsistent(internal, int2, text, int4, internal, internal, internal) IS
+	'GIN support function 6 of name_gin_ops: ternary form of name_gin_consistent';
+
+-- Strategy and support numbers: src/idx.h (IDX_SIMILAR_STRATEGY, IDX_GIN_*_PROC).
+CREATE OPERATOR CLASS @extschema@.name_gin_ops FOR TYPE text USING gin AS
+	OPERATOR 1 @extschema@.% (text, text),
+	FUNCTION 1 pg_catalog.btint4cmp(int4, int4),
+	FUNCTION 2 @extschema@.name_gin_extract_value(text, internal),
+	FUNCTION 3 @extschema@.name_gin_extract_query(text, internal, int2, internal, internal, internal, internal),
+	FUNCTION 4 @extschema@.name_gin_consistent(internal, int2, text, int4, internal, internal, internal, internal),
+	FUNCTION 6 @extschema@.name_gin_triconsistent(internal, int2, text, int4, internal, internal, internal),
+	STORAGE int4;
+COMMENT ON OPERATOR CLASS @extschema@.name_gin_ops USING gin IS
+	'GIN index of names by the trigrams of their cross-script name key; supports cdp.%';

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/idx.h
+ *		The fuzzy-name index family (layer 4): the key set of a name, the
+ *		similarity defined on it, and the GIN operator class name_gin_ops.
+ *
+ * A name is reduced to one cross-script Latin key (CdpNameKey, text family)
+ * and cut into words; each word is keyed by its hash and the hashes of its
+ * one-character deletions, so two words one edit apart share a key.  Name
+ * similarity is a weighted Jaccard index over words matched this way, so the
+ * GIN index (which stores the same int4 keys) can bound it from the number of
+ * query words with a shared key, and its re-check computes exactly what a
+ * sequential scan computes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CDP_IDX_H
+#define CDP_IDX_H
+
+#include "postgres.h"
+
+/*
+ * Strategy numbers of name_gin_ops; they must match the OPERATOR lines of
+ * the CREATE OPERATOR CLASS in sql/parts/40_index.sql.
+ */
+#define IDX_SIMILAR_STRATEGY		1	/* text % text: similarity >= threshold */
+
+/*
+ * GIN support function numbers used by name_gin_ops (the standard GIN
+ * numbering; listed here so the SQL and the C agree in one place).
+ */
+#define IDX_GIN_COMPARE_PROC		1	/* pg_catalog.btint4cmp */
+#define IDX_GIN_EXTRACT_VALUE_PROC	2	/* name_gin_extract_value */
+#define IDX_GIN_EXTRACT_QUERY_PROC	3	/* name_gin_extract_query */
+#define IDX_GIN_CONSISTENT_PROC		4	/* name_gin_consistent */
+#define IDX_GIN_TRICONSISTENT_PROC	6	/* name_gin_triconsistent */
+
+/* Default of cdp.name_similarity_threshold, chosen by test/bench/name_lookup.sh */
+#define IDX_DEFAULT_THRESHOLD		0.55
+
+/* The threshold of the % operator (GUC cdp.name_similarity_threshold). */
+extern double IdxSimilarityThreshold;
+
+/*
+ * Limits of the key builder, so a hostile 64 kB "name" costs bounded work:
+ * only the first IDX_MAX_WORDS words of a name key are compared, and only
+ * the first IDX_MAX_WORD_CHARS characters of each word.
+ */
+#define IDX_MAX_WORDS				16
+#define IDX_MAX_WORD_CHARS			48
+
+/* weight of a word pair that is one edit apart (an equal pair weighs 1) */
+#define IDX_EDIT_WEIGHT				0.75f
+
+/*
+ * The keys of a name.  Word w owns keys[wstart[w] .. wstart[w + 1] - 1],
+ * sorted and unique within the word: the hash of the word itself and the
+ * hash of each one-character deletion of it.  whash[w] is the hash of the
+ * word itself.  All arrays are palloc'd in one memory context.
+ */
+typedef struct IdxName
+{
+	int			nwords;
+	int			nkeys;
+	int32	   *keys;
+	int		   *wstart;
+	int32	   *whash;
+} IdxName;
+
+extern void IdxInit(void);
+extern void IdxNameBuild(const char *s, int len, IdxName *out);
+extern int32 *IdxNameUnionKeys(const IdxName *n, int *nkeys);
+extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
+
+#endif							/* CDP_IDX_H */

@@ -1,0 +1,565 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/idx_name_keys.c
+ *		The keys of a name and the name similarity built on them: the SQL
+ *		functions name_similarity, name_distance, name_similar (operators
+ *		cdp.%, cdp.<->), name_index_keys, and the GUC
+ *		cdp.name_similarity_threshold.
+ *
+ * Keys.  The name is first mapped to one cross-script Latin key by
+ * CdpNameKey (text family), so «Иванова Мария», «Ivanova Mariia» and
+ * «IVANOVA MARIA» get equal or near keys.  The key is cut into words (runs
+ * of ASCII letters and digits, or of any multibyte character).  A word is
+ * keyed by the 32-bit hash of its bytes and by the hash of each of its
+ * one-character deletions (the "deletion neighbourhood" of SymSpell and of
+ * the FastSS index).  Two words within one deletion, insertion,
+ * substitution or adjacent transposition of each other share at least one
+ * key: «ivanov»/«ivanova», «ivannova»/«ivanova», «mariia»/«maria».
+ *
+ * Similarity.  Words are paired one to one, equal words first (weight 1),
+ * then words that share a key (weight IDX_EDIT_WEIGHT).  With W the sum of
+ * the weights of m pairs and na, nb the word counts,
+ *		similarity = W / (na + nb - m)
+ * a Jaccard index over words with fuzzy word equality: word order does not
+ * matter, a missing patronymic costs one word, a typo a quarter of one.
+ *
+ * Why words and not trigrams: a trigram GIN index (pg_trgm's, and this
+ * file's first version) must merge the posting lists of frequent trigrams
+ * such as "вна" or "ова", which at 100k names cost 5-10 ms a query; a word
+ * key is as selective as the word, so a query reads a few hundred postings.
+ * See doc/index.md for the measurements.
+ *
+ * Sources: deletion neighbourhoods: Bocek, Hunt, Stiller, "Fast Similarity
+ * Search in Large Dictionaries" (FastSS, 2007); Garbe, SymSpell (2012).
+ * Word-level Jaccard for names: Christen, "Data Matching" (Springer 2012),
+ * sec. 5.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "cdp.h"
+#include "idx.h"
+#include "text.h"
+
+double		IdxSimilarityThreshold = IDX_DEFAULT_THRESHOLD;
+
+/* The one-entry cache of the last column value's keys (see IdxNameCached). */
+static MemoryContext IdxCacheContext = NULL;
+static bool IdxCacheValid = false;
+static char *IdxCacheInput = NULL;
+static int	IdxCacheInputLen = 0;
+static IdxName IdxCacheName;
+
+/* The per-call-site cache of a (usually constant) query argument. */
+typedef struct IdxQueryCache
+{
+	MemoryContext cxt;
+	char	   *input;
+	int			len;
+	IdxName		name;
+} IdxQueryCache;
+
+/*
+ * IdxInit
+ *		Defines the GUCs of the index family; called from _PG_init.
+ */
+void
+IdxInit(void)
+{
+	DefineCustomRealVariable("cdp.name_similarity_threshold",
+							 "Sets the name similarity at or above which the cdp.% operator is true.",
+							 "The similarity is cdp.name_similarity(a, b); the default was chosen by test/bench/name_lookup.sh.",
+							 &IdxSimilarityThreshold,
+							 IDX_DEFAULT_THRESHOLD,
+							 0.0,
+							 1.0,
+							 PGC_USERSET,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
+}
+
+/*
+ * IdxCheckInput
+ *		Refuses names the key builder must not see: over the cdp length cap,
+ *		not valid UTF-8, or in a database whose encoding is not UTF-8
+ *		(CdpNameKey reads UTF-8).
+ */
+static void
+IdxCheckInput(const char *s, int len)
+{
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp name similarity requires a UTF-8 database"),
+				 errdetail("The database encoding is \"%s\".", GetDatabaseEncodingName()),
+				 errhint("Create the database with ENCODING 'UTF8'.")));
+	if (len > CDP_MAX_TEXT_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("name is too long for cdp name similarity"),
+				 errdetail("The name has %d bytes; the limit is %d bytes.", len, CDP_MAX_TEXT_BYTES),
+				 errhint("Compare names, not documents: pass at most %d bytes.", CDP_MAX_TEXT_BYTES)));
+	/* stored text is already valid; this guards values built in C callers */
+	(void) pg_verify_mbstr(PG_UTF8, s, len, false);
+}
+
+/*
+ * IdxCompareInt32
+ *		qsort comparator for int32 keys.
+ */
+static int
+IdxCompareInt32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * IdxSortUnique
+ *		Sorts n keys in place and drops duplicates; returns the new count.
+ */
+static int
+IdxSortUnique(int32 *keys, int n)
+{
+	int			i,
+				j;
+
+	if (n <= 1)
+		return n;
+	qsort(keys, n, sizeof(int32), IdxCompareInt32);
+	for (i = 1, j = 1; i < n; i++)
+		if (keys[i] != keys[j - 1])
+			keys[j++] = keys[i];
+	return j;
+}
+
+/*
+ * IdxIsWordChar
+ *		True when the character starting at p belongs to a word of the key:
+ *		an ASCII letter or digit, or any multibyte character.
+ */
+static inline bool
+IdxIsWordChar(const char *p)
+{
+	unsigned char c = (unsigned char) *p;
+
+	if (c >= 0x80)
+		return true;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * IdxHashWord
+ *		The int4 key of a word given as bytes.
+ */
+static inline int32
+IdxHashWord(const char *w, int len)
+{
+	return (int32) hash_bytes((const unsigned char *) w, len);
+}
+
+/*
+ * IdxKeyStringToName
+ *		Cuts a name key (UTF-8, NUL-terminated) into at most IDX_MAX_WORDS
+ *		words of at most IDX_MAX_WORD_CHARS characters and keys each word by
+ *		its hash and the hashes of its one-character deletions.  Results are
+ *		palloc'd in the current memory context.
+ */
+static void
+IdxKeyStringToName(const char *key, IdxName *out)
+{
+	const char *p = key;
+	const char *end = key + strlen(key);
+	int			nwords = 0;
+	int			nkeys = 0;
+	char		buf[IDX_MAX_WORD_CHARS * MAX_MULTIBYTE_CHAR_LEN];
+	Size		maxkeys;
+
+	/*
+	 * A word of c characters (c <= its bytes) has at most c + 1 keys, so a
+	 * key of b bytes has at most b + IDX_MAX_WORDS keys; the per-word caps
+	 * bound it too.
+	 */
+	maxkeys = Min((Size) (end - key) + IDX_MAX_WORDS,
+				  (Size) IDX_MAX_WORDS * (IDX_MAX_WORD_CHARS + 1));
+	out->keys = (int32 *) palloc(sizeof(int32) * maxkeys);
+	out->wstart = (int *) palloc(sizeof(int) * (IDX_MAX_WORDS + 1));
+	out->whash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
+	out->wstart[0] = 0;
+
+	while (p < end && nwords < IDX_MAX_WORDS)
+	{
+		int			clen[IDX_MAX_WORD_CHARS];
+		int			nchars = 0;
+		int			wlen = 0;
+		int			off;
+		int			i;
+
+		if (!IdxIsWordChar(p))
+		{
+			p += pg_utf_mblen((const unsigned char *) p);
+			continue;
+		}
+		/* collect the word's first IDX_MAX_WORD_CHARS characters into buf */
+		while (p < end && IdxIsWordChar(p))
+		{
+			int			ml = pg_utf_mblen((const unsigned char *) p);
+
+			if (ml > end - p)
+				ml = end - p;
+			if (nchars < IDX_MAX_WORD_CHARS)
+			{
+				memcpy(buf + wlen, p, ml);
+				wlen += ml;
+				clen[nchars++] = ml;
+			}
+			p += ml;
+		}
+
+		out->whash[nwords] = IdxHashWord(buf, wlen);
+		out->keys[nkeys] = out->whash[nwords];
+		/* one-character deletions; a one-character word has none */
+		if (nchars > 1)
+		{
+			char		del[IDX_MAX_WORD_CHARS * MAX_MULTIBYTE_CHAR_LEN];
+
+			for (i = 0, off = 0; i < nchars; off += clen[i], i++)
+			{
+				memcpy(del, buf, off);
+				memcpy(del + off, buf + off + clen[i], wlen - off - clen[i]);
+				out->keys[nkeys + 1 + i] = IdxHashWord(del, wlen - clen[i]);
+			}
+			nkeys = out->wstart[nwords] +
+				IdxSortUnique(out->keys + out->wstart[nwords], 1 + nchars);
+		}
+		else
+			nkeys++;
+		nwords++;
+		out->wstart[nwords] = nkeys;
+	}
+	out->nwords = nwords;
+	out->nkeys = nkeys;
+}
+
+/*
+ * IdxMergeWordKeys
+ *		Adds to each word of n the keys of the same word of other (the same
+ *		name spelt another way, word for word); whash stays n's, so only the
+ *		name key's spelling counts as an equal word.  Left as it is when the
+ *		two do not have the same number of words.
+ */
+static void
+IdxMergeWordKeys(IdxName *n, const IdxName *other)
+{
+	int32	   *keys;
+	int		   *wstart;
+	int			nkeys = 0;
+	int			w;
+
+	if (other->nwords != n->nwords)
+		return;
+	keys = (int32 *) palloc(sizeof(int32) * (n->nkeys + other->nkeys + 1));
+	wstart = (int *) palloc(sizeof(int) * (n->nwords + 1));
+	for (w = 0; w < n->nwords; w++)
+	{
+		int			na = n->wstart[w + 1] - n->wstart[w];
+		int			nb = other->wstart[w + 1] - other->wstart[w];
+
+		wstart[w] = nkeys;
+		memcpy(keys + nkeys, n->keys + n->wstart[w], sizeof(int32) * na);
+		memcpy(keys + nkeys + na, other->keys + other->wstart[w], sizeof(int32) * nb);
+		nkeys += IdxSortUnique(keys + nkeys, na + nb);
+	}
+	wstart[n->nwords] = nkeys;
+	pfree(n->keys);
+	pfree(n->wstart);
+	n->keys = keys;
+	n->wstart = wstart;
+	n->nkeys = nkeys;
+}
+
+/*
+ * IdxNameBuild
+ *		The keys of a name given as UTF-8 bytes with explicit length: the
+ *		words of its name key (CdpNameKey), each also keyed by the same word
+ *		of the merely normalised name (CdpNormalizeName).  The name key's
+ *		folds can turn one typo into two edits (Nikiein -> nikein against
+ *		nikitin); the normalised spelling keeps it one edit from a record in
+ *		the same script.  Results in the current memory context.
+ */
+void
+IdxNameBuild(const char *s, int len, IdxName *out)
+{
+	char	   *key;
+	char	   *norm;
+
+	IdxCheckInput(s, len);
+	key = CdpNameKey(s, len);
+	IdxKeyStringToName(key, out);
+	norm = CdpNormalizeName(s, len);
+	if (strcmp(norm, key) != 0)
+	{
+		IdxName		other;
+
+		IdxKeyStringToName(norm, &other);
+		IdxMergeWordKeys(out, &other);
+		pfree(other.keys);
+		pfree(other.wstart);
+		pfree(other.whash);
+	}
+	pfree(key);
+	pfree(norm);
+}
+
+/*
+ * IdxNameUnionKeys
+ *		All keys of a name, sorted and unique (what the index stores);
+ *		palloc'd in the current memory context.
+ */
+int32 *
+IdxNameUnionKeys(const IdxName *n, int *nkeys)
+{
+	int32	   *keys = (int32 *) palloc(sizeof(int32) * (n->nkeys + 1));
+
+	memcpy(keys, n->keys, sizeof(int32) * n->nkeys);
+	*nkeys = IdxSortUnique(keys, n->nkeys);
+	return keys;
+}
+
+/*
+ * IdxWordsShareKey
+ *		True when word i of a and word j of b share a key (sorted runs).
+ */
+static bool
+IdxWordsShareKey(const IdxName *a, int i, const IdxName *b, int j)
+{
+	int			x = a->wstart[i],
+				xe = a->wstart[i + 1];
+	int			y = b->wstart[j],
+				ye = b->wstart[j + 1];
+
+	while (x < xe && y < ye)
+	{
+		if (a->keys[x] < b->keys[y])
+			x++;
+		else if (a->keys[x] > b->keys[y])
+			y++;
+		else
+			return true;
+	}
+	return false;
+}
+
+/*
+ * IdxNameSimilarity
+ *		W / (na + nb - m) over a greedy one-to-one pairing of words: equal
+ *		words first (weight 1), then words sharing a key (IDX_EDIT_WEIGHT).
+ *		0 when either name has no words.  Every pair found here has a shared
+ *		key, which is what the GIN consistent function's bound relies on.
+ */
+float4
+IdxNameSimilarity(const IdxName *a, const IdxName *b)
+{
+	bool		useda[IDX_MAX_WORDS];
+	bool		usedb[IDX_MAX_WORDS];
+	float4		w = 0.0f;
+	int			m = 0;
+	int			i,
+				j;
+
+	if (a->nwords == 0 || b->nwords == 0)
+		return 0.0f;
+	memset(useda, 0, sizeof(useda));
+	memset(usedb, 0, sizeof(usedb));
+	for (j = 0; j < b->nwords; j++)
+		for (i = 0; i < a->nwords; i++)
+			if (!useda[i] && a->whash[i] == b->whash[j])
+			{
+				useda[i] = usedb[j] = true;
+				w += 1.0f;
+				m++;
+				break;
+			}
+	for (j = 0; j < b->nwords; j++)
+	{
+		if (usedb[j])
+			continue;
+		for (i = 0; i < a->nwords; i++)
+			if (!useda[i] && IdxWordsShareKey(a, i, b, j))
+			{
+				useda[i] = usedb[j] = true;
+				w += IDX_EDIT_WEIGHT;
+				m++;
+				break;
+			}
+	}
+	return w / (float4) (a->nwords + b->nwords - m);
+}
+
+/*
+ * IdxNameCached
+ *		The keys of a text datum through a one-entry cache.  A filtered scan
+ *		first evaluates "name % q" and then "name <-> q" on the same row, so
+ *		remembering the last column value halves the key work.  The result
+ *		belongs to the cache: valid until the next call, never pfree'd.
+ */
+static const IdxName *
+IdxNameCached(text *t)
+{
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	MemoryContext old;
+
+	if (IdxCacheValid && IdxCacheInputLen == len &&
+		memcmp(IdxCacheInput, s, len) == 0)
+		return &IdxCacheName;
+
+	if (IdxCacheContext == NULL)
+		IdxCacheContext = AllocSetContextCreate(TopMemoryContext,
+												"cdp name key cache",
+												ALLOCSET_DEFAULT_SIZES);
+	/* invalid until fully rebuilt, so an error half-way leaves no stale entry */
+	IdxCacheValid = false;
+	MemoryContextReset(IdxCacheContext);
+	old = MemoryContextSwitchTo(IdxCacheContext);
+	IdxNameBuild(s, len, &IdxCacheName);
+	IdxCacheInput = palloc(len + 1);
+	memcpy(IdxCacheInput, s, len);
+	IdxCacheInputLen = len;
+	MemoryContextSwitchTo(old);
+	IdxCacheValid = true;
+	return &IdxCacheName;
+}
+
+/*
+ * IdxQueryName
+ *		The keys of the argument a call site sees over and over (the query
+ *		constant), kept in fn_extra and rebuilt only when it changes.
+ */
+static const IdxName *
+IdxQueryName(FunctionCallInfo fcinfo, text *t)
+{
+	IdxQueryCache *qc = (IdxQueryCache *) fcinfo->flinfo->fn_extra;
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	MemoryContext old;
+
+	if (qc != NULL && qc->len == len && memcmp(qc->input, s, len) == 0)
+		return &qc->name;
+
+	if (qc == NULL)
+	{
+		qc = (IdxQueryCache *) MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+													  sizeof(IdxQueryCache));
+		qc->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt,
+										"cdp name query cache",
+										ALLOCSET_SMALL_SIZES);
+		fcinfo->flinfo->fn_extra = qc;
+	}
+	/* empty until fully rebuilt, so an error half-way leaves no stale entry */
+	qc->len = -1;
+	MemoryContextReset(qc->cxt);
+	old = MemoryContextSwitchTo(qc->cxt);
+	IdxNameBuild(s, len, &qc->name);
+	qc->input = palloc(len + 1);
+	memcpy(qc->input, s, len);
+	MemoryContextSwitchTo(old);
+	qc->len = len;
+	return &qc->name;
+}
+
+/*
+ * IdxSimilarityOfArgs
+ *		name_similarity of the two text arguments of an SQL call: the first
+ *		(usually the column) through the one-entry cache, the second (usually
+ *		the query) through fn_extra.
+ */
+static float4
+IdxSimilarityOfArgs(FunctionCallInfo fcinfo)
+{
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	const IdxName *nb = IdxQueryName(fcinfo, b);
+	const IdxName *na = IdxNameCached(a);
+
+	return IdxNameSimilarity(na, nb);
+}
+
+PG_FUNCTION_INFO_V1(cdp_name_similarity);
+
+/*
+ * cdp_name_similarity
+ *		name_similarity(text, text) -> real in [0, 1]
+ */
+Datum
+cdp_name_similarity(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT4(IdxSimilarityOfArgs(fcinfo));
+}
+
+PG_FUNCTION_INFO_V1(cdp_name_distance);
+
+/*
+ * cdp_name_distance
+ *		The <-> operator: 1 - name_similarity.
+ */
+Datum
+cdp_name_distance(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT4(1.0f - IdxSimilarityOfArgs(fcinfo));
+}
+
+PG_FUNCTION_INFO_V1(cdp_name_similar);
+
+/*
+ * cdp_name_similar
+ *		The % operator: similarity at or above cdp.name_similarity_threshold,
+ *		and never true for two names that share no key (so a zero threshold
+ *		still agrees with the GIN index, which only sees shared keys).
+ */
+Datum
+cdp_name_similar(PG_FUNCTION_ARGS)
+{
+	float4		sim = IdxSimilarityOfArgs(fcinfo);
+
+	PG_RETURN_BOOL(sim > 0.0f && sim >= (float4) IdxSimilarityThreshold);
+}
+
+PG_FUNCTION_INFO_V1(cdp_name_index_keys);
+
+/*
+ * cdp_name_index_keys
+ *		name_index_keys(text) -> int4[]: the sorted keys the index stores for
+ *		a name, for inspecting why two names are or are not similar.
+ */
+Datum
+cdp_name_index_keys(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	IdxName		n;
+	int32	   *keys;
+	int			nkeys;
+	Datum	   *d;
+	int			i;
+
+	IdxNameBuild(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	keys = IdxNameUnionKeys(&n, &nkeys);
+	d = (Datum *) palloc(sizeof(Datum) * (nkeys + 1));
+	for (i = 0; i < nkeys; i++)
+		d[i] = Int32GetDatum(keys[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, nkeys, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+}

@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/match.h
+ *		Matching family (layer 6): the compiled form of a settings document
+ *		that the C scoring kernel runs, and the in-memory record features
+ *		it walks.  The SQL side (sql/parts/60_match.sql) validates and
+ *		expands the JSON settings and compiles them into the flat arrays
+ *		described here; the kernel never parses JSON.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MATCH_H
+#define MATCH_H
+
+#include "postgres.h"
+
+/* Limits of one settings document (checked again in SQL at configure time). */
+#define MATCH_MAX_COMP		24		/* comparisons */
+#define MATCH_MAX_LEVELS	8		/* levels per comparison, "else" excluded */
+#define MATCH_MAX_FEAT		64		/* feature columns per record */
+#define MATCH_MAX_RULES		16		/* blocking rules */
+
+/* Separator of the values of a multi-valued feature (phones, e-mails). */
+#define MATCH_VALUE_SEP		'\x1f'
+
+/*
+ * Level predicates.  A comparison's levels are tried in order; the first
+ * predicate that holds for some pair of values (one from each record) is
+ * the level reached.  Numbers must agree with _match_op_code() in SQL.
+ */
+#define MATCH_OP_EXACT		1	/* values equal */
+#define MATCH_OP_KEY		2	/* name keys (next feature column) equal */
+#define MATCH_OP_JW			3	/* Jaro-Winkler similarity >= arg */
+#define MATCH_OP_OSA		4	/* OSA edit distance <= arg */
+#define MATCH_OP_DMSWAP		5	/* YYYYMMDD with day and month swapped */
+#define MATCH_OP_SAMEYEAR	6	/* YYYYMMDD with the same year */
+#define MATCH_OP_LAST7		7	/* the last 7 characters equal (phone tails) */
+#define MATCH_OP_INITIAL	8	/* one value is the initial of the other */
+#define MATCH_OP_PREFIX		9	/* the first arg characters equal */
+#define MATCH_OP_SWAPPED	10	/* name keys cross-equal with the name whose
+								 * value column is arg (given <-> family) */
+#define MATCH_OP_MAX		10
+
+/* Flags of a record (match_key.flags) and of a scored pair. */
+#define MATCH_REC_PLACEHOLDER	0x01	/* «Неизвестный», «Тест Тестович», no name */
+#define MATCH_PAIR_FORCED		0x100	/* a deterministic "same id" rule fired */
+#define MATCH_PAIR_VETO			0x200	/* a "never merge" rule fired (different id, or
+										 * a total disagreement on given name or birth date) */
+#define MATCH_PAIR_PLACEHOLDER	0x400	/* either record is a placeholder */
+
+/* Missing value on either side: no evidence, weight 0. */
+#define MATCH_LEVEL_NULL	(-1)
+
+/* One record's features, as loaded by the kernel. */
+typedef struct MatchRec
+{
+	int64		id;
+	int64		golden;
+	int32		flags;
+	bool		focus;			/* in the set being (re)matched */
+	char	  **feat;			/* nfeat NUL-terminated strings or NULL */
+	char	  **bk;				/* nrules blocking keys or NULL */
+} MatchRec;
+
+/* The compiled settings the kernel runs. */
+typedef struct MatchProg
+{
+	int			ncomp;
+	int			nfeat;
+	int			nrules;
+	int			fidx[MATCH_MAX_COMP];	/* 0-based feature column */
+	int			nlev[MATCH_MAX_COMP];	/* levels before "else" */
+	int			op[MATCH_MAX_COMP][MATCH_MAX_LEVELS];
+	double		arg[MATCH_MAX_COMP][MATCH_MAX_LEVELS];
+	double		w[MATCH_MAX_COMP][MATCH_MAX_LEVELS + 1];	/* log2(m/u) */
+	double		u0[MATCH_MAX_COMP];		/* u of level 0, for tf adjustment */
+	bool		tf[MATCH_MAX_COMP];
+	struct HTAB *tfhash[MATCH_MAX_COMP];	/* value -> frequency */
+	double		prior;			/* log2(lambda / (1 - lambda)) */
+	int			nidmatch;
+	int			idmatch[MATCH_MAX_COMP];
+	int			nidnever;
+	int			idnever[MATCH_MAX_COMP];
+	int			ndisagree;
+	int			disagree[MATCH_MAX_COMP];	/* "else" level vetoes a link */
+} MatchProg;
+
+/* match_score.c */
+extern int	MatchCompareLevel(const MatchProg *prog, int c,
+							  const MatchRec *a, const MatchRec *b);
+extern double MatchScorePair(const MatchProg *prog, const MatchRec *a,
+							 const MatchRec *b, int8 *levels, int32 *flags);
+extern double MatchProbability(double weight);
+extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value);
+
+#endif							/* MATCH_H */

@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/match_score.c
+ *		Fellegi-Sunter scoring of one record pair over pre-normalised
+ *		features: the comparison level of each compared attr, its match
+ *		weight log2(m/u), the term-frequency adjustment of exact agreements
+ *		and the deterministic identifier rules.
+ *
+ *		Fellegi, I. P. and Sunter, A. B. (1969), "A theory for record
+ *		linkage", JASA 64(328).  Term-frequency adjustment and comparison
+ *		levels follow Splink (UK Ministry of Justice).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "mb/pg_wchar.h"
+#include "utils/hsearch.h"
+
+#include "cdp.h"
+#include "cmp.h"
+#include "match.h"
+
+/* the key size of the term-frequency hash tables (longer values are cut) */
+#define MATCH_TF_KEYLEN 64
+
+/* one entry of a term-frequency table */
+typedef struct MatchTfEntry
+{
+	char		key[MATCH_TF_KEYLEN];
+	double		freq;
+} MatchTfEntry;
+
+/*
+ * TokenLen
+ *		Length of the value starting at s, up to the next separator or NUL.
+ */
+static inline int
+TokenLen(const char *s)
+{
+	const char *p = s;
+
+	while (*p && *p != MATCH_VALUE_SEP)
+		p++;
+	return (int) (p - s);
+}
+
+/*
+ * FirstCharLen
+ *		Byte length of the first (multibyte) character of a value of len bytes.
+ */
+static inline int
+FirstCharLen(const char *s, int len)
+{
+	int			l;
+
+	if (len <= 0)
+		return 0;
+	l = pg_utf_mblen((const unsigned char *) s);
+	return Min(l, len);
+}
+
+/*
+ * PredicateHolds
+ *		Whether level predicate op with argument arg holds for one value of
+ *		each record (a, alen) and (b, blen).  Dates are YYYYMMDD strings.
+ */
+static bool
+PredicateHolds(int op, double arg, const char *a, int alen, const char *b, int blen)
+{
+	switch (op)
+	{
+		case MATCH_OP_EXACT:
+		case MATCH_OP_KEY:
+			return alen == blen && memcmp(a, b, alen) == 0;
+		case MATCH_OP_JW:
+			return CdpJaroWinkler(a, alen, b, blen, 0.1, 0.7) >= arg;
+		case MATCH_OP_OSA:
+			{
+				int			maxd = (int) arg;
+
+				if (abs(alen - blen) > maxd)
+					return false;
+				return CdpOsaDistance(a, alen, b, blen, maxd) <= maxd;
+			}
+		case MATCH_OP_DMSWAP:
+			return alen == 8 && blen == 8 && memcmp(a, b, 4) == 0 &&
+				memcmp(a + 4, b + 6, 2) == 0 && memcmp(a + 6, b + 4, 2) == 0 &&
+				memcmp(a + 4, a + 6, 2) != 0;
+		case MATCH_OP_SAMEYEAR:
+			return alen >= 4 && blen >= 4 && memcmp(a, b, 4) == 0;
+		case MATCH_OP_LAST7:
+			return alen >= 7 && blen >= 7 &&
+				memcmp(a + alen - 7, b + blen - 7, 7) == 0;
+		case MATCH_OP_INITIAL:
+			{
+				int			la = FirstCharLen(a, alen);
+				int			lb = FirstCharLen(b, blen);
+
+				if (la == 0 || la != lb || memcmp(a, b, la) != 0)
+					return false;
+				return la == alen || lb == blen;
+			}
+		case MATCH_OP_PREFIX:
+			{
+				int			n = (int) arg;
+
+				return alen >= n && blen >= n && memcmp(a, b, n) == 0;
+			}
+		default:
+			elog(ERROR, "unknown match level operator %d", op);
+	}
+	return false;
+}
+
+/*
+ * MatchCompareLevel
+ *		The level comparison c reaches for records a and b: the index of the
+ *		first level whose predicate holds for some pair of their values,
+ *		nlev ("else") when none does, MATCH_LEVEL_NULL when a side is missing.
+ */
+int
+MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRec *b)
+{
+	int			f = prog->fidx[c];
+	const char *va = a->feat[f];
+	const char *vb = b->feat[f];
+	int			l;
+	const char *jw_a = NULL;	/* the value pair whose similarity is in jw_v */
+	const char *jw_b = NULL;
+	double		jw_v = 0.0;
+
+	if (va == NULL || vb == NULL || *va == '\0' || *vb == '\0')
+		return MATCH_LEVEL_NULL;
+
+	for (l = 0; l < prog->nlev[c]; l++)
+	{
+		int			op = prog->op[c][l];
+		double		arg = prog->arg[c][l];
+		const char *pa;
+
+		if (op == MATCH_OP_SWAPPED)
+		{
+			/* a's key of this name is b's key of the other, and back */
+			int			g = (int) arg + 1;
+			const char *ka = a->feat[f + 1];
+			const char *kb = b->feat[f + 1];
+			const char *oa = a->feat[g];
+			const char *ob = b->feat[g];
+
+			if (ka && kb && oa && ob && strcmp(ka, ob) == 0 && strcmp(oa, kb) == 0 &&
+				strcmp(ka, kb) != 0)
+				return l;
+			continue;
+		}
+		if (op == MATCH_OP_KEY)
+		{
+			va = a->feat[f + 1];
+			vb = b->feat[f + 1];
+			if (va == NULL || vb == NULL)
+				continue;
+		}
+		else
+		{
+			va = a->feat[f];
+			vb = b->feat[f];
+		}
+		for (pa = va; *pa;)
+		{
+			int			alen = TokenLen(pa);
+			const char *pb;
+
+			for (pb = vb; *pb;)
+			{
+				int			blen = TokenLen(pb);
+
+				if (alen > 0 && blen > 0)
+				{
+					if (op == MATCH_OP_JW)
+					{
+						/* several JW levels in a row: compute the similarity once */
+						if (pa != jw_a || pb != jw_b)
+						{
+							jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
+							jw_a = pa;
+							jw_b = pb;
+						}
+						if (jw_v >= arg)
+							return l;
+					}
+					else if (PredicateHolds(op, arg, pa, alen, pb, blen))
+						return l;
+				}
+				pb += blen;
+				if (*pb)
+					pb++;
+			}
+			pa += alen;
+			if (*pa)
+				pa++;
+		}
+	}
+	return prog->nlev[c];
+}
+
+/*
+ * MatchTfAdjustment
+ *		Splink's term-frequency adjustment of an exact agreement on value:
+ *		log2(u_exact / tf(value)), so that agreeing on a common surname adds
+ *		less than the average exact agreement and a rare one adds more.
+ *		A value not in the table was seen once: the entry with the empty key
+ *		holds that frequency.  0 when there is no table.
+ */
+double
+MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
+{
+	char		key[MATCH_TF_KEYLEN];
+	MatchTfEntry *e;
+	double		adj;
+
+	if (!prog->tf[c] || prog->tfhash[c] == NULL || value == NULL)
+		return 0.0;
+	memset(key, 0, sizeof(key));
+	strlcpy(key, value, MATCH_TF_KEYLEN);
+	e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		/* a value seen once: the '' entry holds that frequency */
+		memset(key, 0, sizeof(key));
+		e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
+	}
+	if (e == NULL || e->freq <= 0.0 || prog->u0[c] <= 0.0)
+		return 0.0;
+	adj = log2(prog->u0[c] / e->freq);
+	/* a rare value adds at most 3 bits (8 times the average exact agreement) */
+	return Min(adj, 3.0);
+}
+
+/*
+ * MatchScorePair
+ *		Total match weight of the pair (prior included), with the level of
+ *		every comparison in levels (may be NULL) and the pair flags.
+ */
+double
+MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
+			   int8 *levels, int32 *flags)
+{
+	double		total = prog->prior;
+	int			lev[MATCH_MAX_COMP];
+	int			c,
+				i;
+	int32		fl = 0;
+
+	for (c = 0; c < prog->ncomp; c++)
+	{
+		int			l = MatchCompareLevel(prog, c, a, b);
+
+		lev[c] = l;
+		if (levels)
+			levels[c] = (int8) l;
+		if (l == MATCH_LEVEL_NULL)
+			continue;
+		total += prog->w[c][l];
+		if (l == 0 && prog->tf[c])
+			total += MatchTfAdjustment(prog, c, a->feat[prog->fidx[c]]);
+	}
+	for (i = 0; i < prog->nidmatch; i++)
+		if (lev[prog->idmatch[i]] == 0)
+			fl |= MATCH_PAIR_FORCED;
+	for (i = 0; i < prog->nidnever; i++)
+	{
+		int			l = lev[prog->idnever[i]];
+
+		if (l != MATCH_LEVEL_NULL && l != 0)
+			fl |= MATCH_PAIR_VETO;
+	}
+	for (i = 0; i < prog->ndisagree; i++)
+	{
+		int			c = prog->disagree[i];
+
+		if (lev[c] == prog->nlev[c])
+			fl |= MATCH_PAIR_VETO;
+	}
+	if ((a->flags | b->flags) & MATCH_REC_PLACEHOLDER)
+		fl |= MATCH_PAIR_PLACEHOLDER;
+	if (flags)
+		*flags = fl;
+	return total;
+}
+
+/*
+ * MatchProbability
+ *		Posterior match probability of a total match weight (prior included).
+ */
+double
+MatchProbability(double weight)
+{
+	if (weight > 60.0)
+		return 1.0;
+	if (weight < -60.0)
+		return 0.0;
+	return 1.0 / (1.0 + pow(2.0, -weight));
+}

@@ -1,0 +1,760 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/match_walk.c
+ *		The matching kernel: loads the pre-normalised features of a set of
+ *		records (a query over cdp.match_key) into memory once, walks every
+ *		blocking rule's blocks (records sorted by key hash) and scores each
+ *		candidate pair in C, emitting only what the caller asked for:
+ *
+ *		  score     pairs whose probability >= min_prob (or forced by a rule)
+ *		  count     per rule: candidate pairs and pairs new to that rule
+ *		  patterns  per rule: how many pairs reached each level vector (EM),
+ *		            all pairs of the rule (n) and those new to it (n_new)
+ *		  sample    level vectors of random pairs (u estimation)
+ *		  cross     every pair of the loaded records, no blocking (explain)
+ *
+ *		A pair found by several rules is processed once: by the first rule
+ *		that yields it (a later rule skips a pair whose keys agree on an
+ *		earlier rule), so no pair set has to be kept in memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "cdp.h"
+#include "match.h"
+
+#define MATCH_TF_KEYLEN 64
+#define MATCH_FETCH 10000
+#define MATCH_ARENA_BLOCK (1024 * 1024)
+
+/* per-comparison stride of the packed program (see CompileProgram) */
+#define PROG_HEADER 7
+#define PROG_STRIDE (4 + 2 * MATCH_MAX_LEVELS + MATCH_MAX_LEVELS + 1)
+
+/* a bump allocator for the features: one palloc per megabyte, not per string */
+typedef struct Arena
+{
+	char	   *cur;
+	Size		left;
+} Arena;
+
+/* a level vector with its rule, the key of the pattern counts */
+typedef struct PatternKey
+{
+	int16		rule;
+	int8		lev[MATCH_MAX_COMP];
+} PatternKey;
+
+typedef struct PatternEntry
+{
+	PatternKey	key;
+	int64		n;				/* pairs of the rule */
+	int64		nnew;			/* of which no earlier rule yields */
+} PatternEntry;
+
+typedef struct TfEntry
+{
+	char		key[MATCH_TF_KEYLEN];
+	double		freq;
+} TfEntry;
+
+/* one record's position in a rule's sort order */
+typedef struct BlockItem
+{
+	uint32		hash;
+	int32		idx;
+} BlockItem;
+
+/* the state of one walk */
+typedef struct Walk
+{
+	MatchProg	prog;
+	MatchRec   *recs;
+	int			nrec;
+	int			mode;
+	double		min_prob;
+	int			max_block;
+	Tuplestorestate *ts;
+	TupleDesc	tupdesc;
+	HTAB	   *patterns;
+	int64		npairs[MATCH_MAX_RULES];
+	int64		nnew[MATCH_MAX_RULES];
+	int64		nskipped[MATCH_MAX_RULES];
+	BlockItem  *sortrecs;		/* for the comparator */
+} Walk;
+
+enum
+{
+	WALK_SCORE, WALK_COUNT, WALK_PATTERNS, WALK_SAMPLE, WALK_CROSS
+};
+
+#define WALK_NCOLS 11
+
+PG_FUNCTION_INFO_V1(cdp__match_walk);
+
+/*
+ * ArenaAlloc
+ *		size bytes from the arena, aligned for pointers.
+ */
+static void *
+ArenaAlloc(Arena *a, Size size)
+{
+	char	   *r;
+	Size		pad = TYPEALIGN(sizeof(void *), (uintptr_t) a->cur) - (uintptr_t) a->cur;
+
+	if (a->cur == NULL || size + pad > a->left)
+	{
+		Size		sz = Max(MATCH_ARENA_BLOCK, size);
+
+		a->cur = palloc(sz);	/* palloc memory is MAXALIGNed */
+		a->left = sz;
+		pad = 0;
+	}
+	r = a->cur + pad;
+	a->cur += pad + size;
+	a->left -= pad + size;
+	return r;
+}
+
+/*
+ * ArenaStrdup
+ *		Copies len bytes of s plus a NUL into the arena.
+ */
+static char *
+ArenaStrdup(Arena *a, const char *s, Size len)
+{
+	char	   *r;
+
+	if (len + 1 > a->left)
+	{
+		Size		sz = Max(MATCH_ARENA_BLOCK, len + 1);
+
+		a->cur = palloc(sz);
+		a->left = sz;
+	}
+	r = a->cur;
+	memcpy(r, s, len);
+	r[len] = '\0';
+	a->cur += len + 1;
+	a->left -= len + 1;
+	return r;
+}
+
+/*
+ * ProgInt
+ *		Reads an integer slot of the packed program, checked against a range.
+ */
+static int
+ProgInt(const float8 *p, int n, int i, int lo, int hi)
+{
+	int			v;
+
+	if (i >= n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("matching program is too short"),
+				 errdetail("Slot %d was read from a program of %d slots.", i, n)));
+	v = (int) p[i];
+	if (v < lo || v > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("matching program slot %d is out of range", i),
+				 errdetail("The value %d is not between %d and %d.", v, lo, hi)));
+	return v;
+}
+
+/*
+ * DecodeProgram
+ *		Unpacks the program that _match_program() (SQL) builds: a header
+ *		[ncomp, nfeat, nrules, prior, nidmatch, nidnever, ndisagree], per
+ *		comparison [fidx, nlev, tf, u0, op x 8, arg x 8, w x 9], then the
+ *		comparison numbers of the three rule lists.
+ */
+static void
+DecodeProgram(ArrayType *arr, MatchProg *prog)
+{
+	float8	   *p;
+	int			n,
+				c,
+				l,
+				pos,
+				i;
+
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("matching program must be a one-dimensional float8 array without nulls")));
+	p = (float8 *) ARR_DATA_PTR(arr);
+	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	memset(prog, 0, sizeof(MatchProg));
+	prog->ncomp = ProgInt(p, n, 0, 0, MATCH_MAX_COMP);
+	prog->nfeat = ProgInt(p, n, 1, 0, MATCH_MAX_FEAT);
+	prog->nrules = ProgInt(p, n, 2, 0, MATCH_MAX_RULES);
+	if (n < PROG_HEADER)
+		(void) ProgInt(p, n, PROG_HEADER - 1, 0, 0);
+	prog->prior = p[3];
+	prog->nidmatch = ProgInt(p, n, 4, 0, MATCH_MAX_COMP);
+	prog->nidnever = ProgInt(p, n, 5, 0, MATCH_MAX_COMP);
+	prog->ndisagree = ProgInt(p, n, 6, 0, MATCH_MAX_COMP);
+	pos = PROG_HEADER;
+	for (c = 0; c < prog->ncomp; c++, pos += PROG_STRIDE)
+	{
+		prog->fidx[c] = ProgInt(p, n, pos, 0, prog->nfeat - 1);
+		prog->nlev[c] = ProgInt(p, n, pos + 1, 1, MATCH_MAX_LEVELS);
+		prog->tf[c] = ProgInt(p, n, pos + 2, 0, 1) == 1;
+		(void) ProgInt(p, n, pos + PROG_STRIDE - 1, -1000000, 1000000);
+		prog->u0[c] = p[pos + 3];
+		for (l = 0; l < prog->nlev[c]; l++)
+		{
+			prog->op[c][l] = ProgInt(p, n, pos + 4 + l, 1, MATCH_OP_MAX);
+			prog->arg[c][l] = p[pos + 4 + MATCH_MAX_LEVELS + l];
+			if (prog->op[c][l] == MATCH_OP_SWAPPED &&
+				(prog->arg[c][l] < 0 || (int) prog->arg[c][l] + 1 >= prog->nfeat ||
+				 prog->fidx[c] + 1 >= prog->nfeat))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("matching program comparison %d has a swapped level without key columns", c)));
+			if (prog->op[c][l] == MATCH_OP_KEY && prog->fidx[c] + 1 >= prog->nfeat)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("matching program comparison %d has a key level but no key column", c)));
+		}
+		for (l = 0; l <= prog->nlev[c]; l++)
+			prog->w[c][l] = p[pos + 4 + 2 * MATCH_MAX_LEVELS + l];
+	}
+	for (i = 0; i < prog->nidmatch; i++)
+		prog->idmatch[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
+	for (i = 0; i < prog->nidnever; i++)
+		prog->idnever[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
+	for (i = 0; i < prog->ndisagree; i++)
+		prog->disagree[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
+}
+
+/*
+ * LoadTf
+ *		Loads the term-frequency tables of settings version from
+ *		cdp.match_tf into one hash table per tf-adjusted comparison.
+ */
+static void
+LoadTf(MatchProg *prog, int version)
+{
+	Datum		arg[1];
+	Oid			argtypes[1] = {INT4OID};
+	uint64		i;
+	int			c;
+
+	arg[0] = Int32GetDatum(version);
+	if (SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
+							  1, argtypes, arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cdp.match_tf");
+	for (c = 0; c < prog->ncomp; c++)
+	{
+		HASHCTL		ctl;
+
+		if (!prog->tf[c])
+			continue;
+		ctl.keysize = MATCH_TF_KEYLEN;
+		ctl.entrysize = sizeof(TfEntry);
+		ctl.hcxt = CurrentMemoryContext;
+		prog->tfhash[c] = hash_create("cdp match tf", 1024, &ctl,
+									  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			comp = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+		char	   *value;
+		char		key[MATCH_TF_KEYLEN];
+		TfEntry    *e;
+
+		if (comp < 0 || comp >= prog->ncomp || prog->tfhash[comp] == NULL)
+			continue;
+		value = SPI_getvalue(tup, td, 2);
+		if (value == NULL)
+			continue;
+		memset(key, 0, sizeof(key));
+		strlcpy(key, value, MATCH_TF_KEYLEN);
+		e = (TfEntry *) hash_search(prog->tfhash[comp], key, HASH_ENTER, NULL);
+		e->freq = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull));
+	}
+}
+
+/*
+ * CopyTextArray
+ *		Copies the elements of a text[] datum into out[0..width) (NULL for
+ *		missing), in the arena.
+ */
+static void
+CopyTextArray(Arena *arena, Datum d, bool isnull, char **out, int width)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	for (i = 0; i < width; i++)
+		out[i] = NULL;
+	if (isnull)
+		return;
+	arr = DatumGetArrayTypeP(d);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n && i < width; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		out[i] = ArenaStrdup(arena, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	}
+	pfree(elems);
+	pfree(nulls);
+}
+
+/*
+ * Int64Cmp
+ *		qsort/bsearch order of int64 values.
+ */
+static int
+Int64Cmp(const void *x, const void *y)
+{
+	int64		a = *(const int64 *) x;
+	int64		b = *(const int64 *) y;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * LoadRecords
+ *		Runs query (record_id, golden_id, flags, feat text[], bk text[]) and
+ *		keeps its rows in memory; records whose id is in focus are marked.
+ */
+static void
+LoadRecords(Walk *w, const char *query, ArrayType *focus)
+{
+	Arena		arena = {NULL, 0};
+	Portal		portal;
+	SPIPlanPtr	plan;
+	int			cap = 1024;
+	int64	   *fids = NULL;
+	int			nf = 0;
+
+	if (focus)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		deconstruct_array(focus, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &elems, &nulls, &nf);
+		fids = palloc(sizeof(int64) * Max(nf, 1));
+		for (i = 0; i < nf; i++)
+			fids[i] = nulls[i] ? -1 : DatumGetInt64(elems[i]);
+		qsort(fids, nf, sizeof(int64), Int64Cmp);
+	}
+	w->recs = palloc(sizeof(MatchRec) * cap);
+	w->nrec = 0;
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not prepare the matching record query"),
+				 errdetail("SPI_prepare returned %d.", SPI_result)));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, MATCH_FETCH);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_tuptable->tupdesc->natts != 5)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("matching record query must return 5 columns")));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			MatchRec   *r;
+			bool		isnull;
+			Datum		d;
+			if (w->nrec >= cap)
+			{
+				if ((Size) cap * 2 * sizeof(MatchRec) >= MaxAllocHugeSize)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("too many records to match at once")));
+				cap *= 2;
+				w->recs = repalloc_huge(w->recs, sizeof(MatchRec) * cap);
+			}
+			r = &w->recs[w->nrec++];
+			d = SPI_getbinval(tup, td, 1, &isnull);
+			r->id = isnull ? -1 : DatumGetInt64(d);
+			d = SPI_getbinval(tup, td, 2, &isnull);
+			r->golden = isnull ? r->id : DatumGetInt64(d);
+			d = SPI_getbinval(tup, td, 3, &isnull);
+			r->flags = isnull ? 0 : DatumGetInt32(d);
+			r->focus = (fids == NULL) ||
+				bsearch(&r->id, fids, nf, sizeof(int64), Int64Cmp) != NULL;
+			r->feat = (char **) ArenaAlloc(&arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
+			r->bk = r->feat + w->prog.nfeat;
+			d = SPI_getbinval(tup, td, 4, &isnull);
+			CopyTextArray(&arena, d, isnull, r->feat, w->prog.nfeat);
+			d = SPI_getbinval(tup, td, 5, &isnull);
+			CopyTextArray(&arena, d, isnull, r->bk, w->prog.nrules);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+}
+
+/*
+ * EmitRow
+ *		Appends one result row; NULL-able values are passed as pointers.
+ */
+static void
+EmitRow(Walk *w, const MatchRec *a, const MatchRec *b, int rule, double weight,
+		int32 flags, const int8 *lev, int64 n, int64 nnew, bool with_pair)
+{
+	Datum		v[WALK_NCOLS];
+	bool		nulls[WALK_NCOLS];
+	int			c;
+
+	memset(nulls, 0, sizeof(nulls));
+	if (with_pair)
+	{
+		const MatchRec *x = a->id < b->id ? a : b;
+		const MatchRec *y = a->id < b->id ? b : a;
+
+		v[0] = Int64GetDatum(x->id);
+		v[1] = Int64GetDatum(y->id);
+		v[2] = Int64GetDatum(x->golden);
+		v[3] = Int64GetDatum(y->golden);
+		v[5] = Float8GetDatum(weight);
+		v[6] = Float8GetDatum(MatchProbability(weight));
+		v[7] = Int32GetDatum(flags);
+	}
+	else
+	{
+		nulls[0] = nulls[1] = nulls[2] = nulls[3] = true;
+		nulls[5] = nulls[6] = nulls[7] = true;
+	}
+	v[4] = Int32GetDatum(rule);
+	if (lev)
+	{
+		Datum		ld[MATCH_MAX_COMP];
+
+		for (c = 0; c < w->prog.ncomp; c++)
+			ld[c] = Int16GetDatum((int16) lev[c]);
+		v[8] = PointerGetDatum(construct_array(ld, w->prog.ncomp, INT2OID, 2, true, TYPALIGN_SHORT));
+	}
+	else
+		nulls[8] = true;
+	v[9] = Int64GetDatum(n);
+	v[10] = Int64GetDatum(nnew);
+	tuplestore_putvalues(w->ts, w->tupdesc, v, nulls);
+	if (lev)
+		pfree(DatumGetPointer(v[8]));
+}
+
+/*
+ * CountPattern
+ *		Adds one pair with level vector lev found by rule to the counts.
+ */
+static void
+CountPattern(Walk *w, int rule, const int8 *lev, bool isnew)
+{
+	PatternKey	key;
+	PatternEntry *e;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.rule = (int16) rule;
+	memcpy(key.lev, lev, w->prog.ncomp);
+	e = (PatternEntry *) hash_search(w->patterns, &key, HASH_ENTER, &found);
+	if (!found)
+		e->n = e->nnew = 0;
+	e->n++;
+	if (isnew)
+		e->nnew++;
+}
+
+/*
+ * ProcessPair
+ *		Scores (or counts) one candidate pair found by rule.
+ */
+static void
+ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
+{
+	int8		lev[MATCH_MAX_COMP];
+	int32		flags;
+	double		weight;
+
+	weight = MatchScorePair(&w->prog, a, b, lev, &flags);
+	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
+		CountPattern(w, rule, lev, isnew);
+	else if (MatchProbability(weight) >= w->min_prob || (flags & MATCH_PAIR_FORCED))
+		EmitRow(w, a, b, rule, weight, flags, lev, 1, 0, true);
+}
+
+/*
+ * BlockItemCmp
+ *		qsort order of a rule's records: key hash, then the key itself.
+ */
+static int
+BlockItemCmp(const void *x, const void *y, void *arg)
+{
+	const BlockItem *a = x;
+	const BlockItem *b = y;
+	Walk	   *w = arg;
+	int			rule = w->sortrecs[0].idx;	/* smuggled rule number */
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return strcmp(w->recs[a->idx].bk[rule], w->recs[b->idx].bk[rule]);
+}
+
+/*
+ * AgreesEarlier
+ *		Whether records a and b share a key of a rule before rule, i.e. the
+ *		pair was already produced by that rule.
+ */
+static inline bool
+AgreesEarlier(const MatchRec *a, const MatchRec *b, int rule)
+{
+	int			e;
+
+	for (e = 0; e < rule; e++)
+		if (a->bk[e] && b->bk[e] && strcmp(a->bk[e], b->bk[e]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * WalkRule
+ *		Sorts the records having a key for rule and processes the pairs of
+ *		every block (run of equal keys) no larger than max_block.
+ */
+static void
+WalkRule(Walk *w, int rule)
+{
+	BlockItem  *items;
+	BlockItem	smuggle;
+	int			n = 0,
+				i,
+				start;
+
+	items = palloc_extended(sizeof(BlockItem) * (Size) Max(w->nrec, 1), MCXT_ALLOC_HUGE);
+	for (i = 0; i < w->nrec; i++)
+	{
+		const char *k = w->recs[i].bk[rule];
+
+		if (k == NULL || *k == '\0')
+			continue;
+		items[n].hash = hash_bytes((const unsigned char *) k, strlen(k));
+		items[n].idx = i;
+		n++;
+	}
+	smuggle.idx = rule;
+	w->sortrecs = &smuggle;
+	qsort_arg(items, n, sizeof(BlockItem), BlockItemCmp, w);
+
+	for (start = 0; start < n;)
+	{
+		int			end = start + 1;
+		const char *k = w->recs[items[start].idx].bk[rule];
+		int			x,
+					y;
+
+		while (end < n && items[end].hash == items[start].hash &&
+			   strcmp(w->recs[items[end].idx].bk[rule], k) == 0)
+			end++;
+		if (end - start > 1)
+		{
+			int64		g = end - start;
+
+			if (w->max_block > 0 && g > w->max_block)
+				w->nskipped[rule] += g * (g - 1) / 2;
+			else
+			{
+				for (x = start; x < end; x++)
+				{
+					const MatchRec *a = &w->recs[items[x].idx];
+
+					for (y = x + 1; y < end; y++)
+					{
+						const MatchRec *b = &w->recs[items[y].idx];
+
+						if (!a->focus && !b->focus)
+							continue;
+						w->npairs[rule]++;
+						if (AgreesEarlier(a, b, rule))
+						{
+							/* EM of a rule sees all its pairs (Splink) */
+							if (w->mode == WALK_PATTERNS)
+								ProcessPair(w, a, b, rule, false);
+							continue;
+						}
+						w->nnew[rule]++;
+						if (w->mode != WALK_COUNT)
+							ProcessPair(w, a, b, rule, true);
+					}
+					CHECK_FOR_INTERRUPTS();
+				}
+			}
+		}
+		start = end;
+	}
+	pfree(items);
+}
+
+/*
+ * cdp__match_walk
+ *		_match_walk(mode text, query text, program float8[], tf_version int,
+ *		min_prob float8, max_block int, sample bigint, focus bigint[]):
+ *		the kernel entry point (internal; the SQL functions of
+ *		60_match.sql call it).
+ */
+Datum
+cdp__match_walk(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Walk	   *w;
+	char	   *mode;
+	char	   *query;
+	int			r;
+	MemoryContext work,
+				old;
+
+	for (r = 0; r < 7; r++)
+		if (PG_ARGISNULL(r))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of _match_walk must not be null", r + 1)));
+	InitMaterializedSRF(fcinfo, 0);
+	w = palloc0(sizeof(Walk));
+	w->ts = rsinfo->setResult;
+	w->tupdesc = rsinfo->setDesc;
+	if (w->tupdesc->natts != WALK_NCOLS)
+		elog(ERROR, "_match_walk must be declared with %d result columns", WALK_NCOLS);
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(mode, "score") == 0)
+		w->mode = WALK_SCORE;
+	else if (strcmp(mode, "count") == 0)
+		w->mode = WALK_COUNT;
+	else if (strcmp(mode, "patterns") == 0)
+		w->mode = WALK_PATTERNS;
+	else if (strcmp(mode, "sample") == 0)
+		w->mode = WALK_SAMPLE;
+	else if (strcmp(mode, "cross") == 0)
+		w->mode = WALK_CROSS;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown matching walk mode \"%s\"", mode)));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	DecodeProgram(PG_GETARG_ARRAYTYPE_P(2), &w->prog);
+	w->min_prob = PG_GETARG_FLOAT8(4);
+	w->max_block = PG_GETARG_INT32(5);
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "cdp match walk",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LoadTf(&w->prog, PG_GETARG_INT32(3));
+	LoadRecords(w, query, PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7));
+
+	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PatternKey);
+		ctl.entrysize = sizeof(PatternEntry);
+		ctl.hcxt = work;
+		w->patterns = hash_create("cdp match patterns", 4096, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	if (w->mode == WALK_SAMPLE)
+	{
+		int64		sample = PG_GETARG_INT64(6);
+		int64		s;
+		pg_prng_state rng;
+
+		pg_prng_seed(&rng, 20261123);
+		for (s = 0; s < sample && w->nrec > 1; s++)
+		{
+			int			i = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
+			int			j = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
+
+			if (i == j)
+				continue;
+			ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
+			if ((s & 0xffff) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+	else if (w->mode == WALK_CROSS)
+	{
+		int			i,
+					j;
+
+		w->min_prob = -1.0;
+		for (i = 0; i < w->nrec; i++)
+			for (j = i + 1; j < w->nrec; j++)
+				if (w->recs[i].focus || w->recs[j].focus)
+					ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
+	}
+	else
+	{
+		for (r = 0; r < w->prog.nrules; r++)
+			WalkRule(w, r);
+	}
+
+	MemoryContextSwitchTo(old);
+	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
+	{
+		HASH_SEQ_STATUS st;
+		PatternEntry *e;
+
+		hash_seq_init(&st, w->patterns);
+		while ((e = hash_seq_search(&st)) != NULL)
+			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev, e->n, e->nnew, false);
+	}
+	else if (w->mode == WALK_COUNT)
+	{
+		for (r = 0; r < w->prog.nrules; r++)
+		{
+			MatchRec	dummy = {0};
+
+			/* the weight column carries the pairs of blocks over max_block */
+			EmitRow(w, &dummy, &dummy, r, (double) w->nskipped[r], 0, NULL,
+					w->npairs[r], w->nnew[r], true);
+		}
+	}
+	SPI_finish();
+	MemoryContextDelete(work);
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# test/bench/name_lookup.sh: fuzzy name lookup, cdp.name_gin_ops versus pg_trgm's gin_trgm_ops.
+#
+#   bash test/bench/name_lookup.sh [rows] [queries]      (defaults 1000000 and 1000)
+#
+# Builds a throwaway database with `rows` generated people (Cyrillic and Latin spellings mixed,
+# deterministic: test/bench/name_lookup/{names,gen}.sql) and `queries` corrupted names with a
+# known true person (typos, the other script, the other gender's surname form, capitals, doubled
+# letters, word order).  For each method it reports the median and p95 time of a top-10 query
+#   SELECT id FROM people WHERE name % $1 ORDER BY name <-> $1 LIMIT 10
+# (cdp's operators OPERATOR(cdp.%) / OPERATOR(cdp.<->) on cdp.name_gin_ops, pg_trgm's on
+# gin_trgm_ops), recall@10 of the true person, and each index's build time and size.
+# Each method is also timed on two-word queries (surname and given name only, as in a Latin
+# passport; a hit is then any person with the true surname, sex and given name).
+# Talks to the server in the environment (PGHOST, PGPORT, PGUSER; e.g. eval "$(cat tmp_dev/env)")
+# and needs cdp, pg_trgm and pg_prewarm installed there.
+#   CDP_THRESHOLDS="0.4 0.6"  extra cdp thresholds to try
+#   BENCH_GIST=1              also pg_trgm's GiST index (gist_trgm_ops) with an index-ordered
+#                             top-10 (ORDER BY name <-> $1 LIMIT 10, no % filter): what a GiST design gives
+#   BENCH_KEEP=1              keep the database (cdp_bench_names, or BENCH_DB) afterwards
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+n=${1:-1000000}
+nq=${2:-1000}
+db=${BENCH_DB:-cdp_bench_names}
+thresholds=${CDP_THRESHOLDS:-}
+psql=(psql -X -q -v ON_ERROR_STOP=1 -d "$db")
+
+dropdb --if-exists "$db" >/dev/null
+createdb -E UTF8 -T template0 "$db"
+"${psql[@]}" -c 'CREATE EXTENSION cdp; CREATE EXTENSION pg_trgm; CREATE EXTENSION pg_prewarm; CREATE SCHEMA bench'
+"${psql[@]}" -f "$here/name_lookup/names.sql"
+t0=$(date +%s)
+"${psql[@]}" -v n="$n" -v nq="$nq" -f "$here/name_lookup/gen.sql"
+echo "generated $n people and $nq queries in $(( $(date +%s) - t0 )) s" >&2
+"${psql[@]}" -f "$here/name_lookup/measure.sql"
+
+cdp_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%) $1 ORDER BY name OPERATOR(cdp.<->) $1, id LIMIT 10) s'
+trgm_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(public.%) $1 ORDER BY name OPERATOR(public.<->) $1, id LIMIT 10) s'
+
+"${psql[@]}" <<SQL
+SET maintenance_work_mem = '256MB';
+CREATE TABLE bench.build (method text, build_ms numeric, bytes bigint);
+INSERT INTO bench.build
+SELECT 'cdp name_gin_ops', bench.timed('CREATE INDEX people_name_cdp ON people USING gin (name cdp.name_gin_ops)'), 0;
+UPDATE bench.build SET bytes = pg_relation_size('people_name_cdp') WHERE method = 'cdp name_gin_ops';
+INSERT INTO bench.build
+SELECT 'pg_trgm gin_trgm_ops', bench.timed('CREATE INDEX people_name_trgm ON people USING gin (name public.gin_trgm_ops)'), 0;
+UPDATE bench.build SET bytes = pg_relation_size('people_name_trgm') WHERE method = 'pg_trgm gin_trgm_ops';
+VACUUM ANALYZE people;
+SQL
+# every method starts from a warm cache
+"${psql[@]}" -Atc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c WHERE c.relname LIKE 'people%' AND c.relkind IN ('r', 'i')" >/dev/null
+
+# the plans, so a reader can see both lookups use their index
+ex="'Ivanova Mariia Petrovna'"
+"${psql[@]}" -c "EXPLAIN (COSTS OFF) ${cdp_sql//\$1/$ex}" \
+             -c "EXPLAIN (COSTS OFF) ${trgm_sql//\$1/$ex}" >&2
+
+gist_sql='SELECT array_agg(id) FROM (SELECT id FROM people ORDER BY name OPERATOR(public.<->) $1 LIMIT 10) s'
+for short in false true; do
+	words=$([ $short = true ] && echo ", 2 words" || echo "")
+	"${psql[@]}" -c "SELECT cdp.library_version()" -o /dev/null -c "SELECT bench.run('cdp name_gin_ops (threshold ' || current_setting('cdp.name_similarity_threshold') || '$words)', \$q\$$cdp_sql\$q\$, $short)"
+	for t in $thresholds; do
+		"${psql[@]}" -c "SET cdp.name_similarity_threshold = $t" \
+			-c "SELECT bench.run('cdp name_gin_ops (threshold $t$words)', \$q\$$cdp_sql\$q\$, $short)"
+	done
+	"${psql[@]}" -c "SELECT bench.run('pg_trgm gin_trgm_ops (threshold ' || public.show_limit() || '$words)', \$q\$$trgm_sql\$q\$, $short)"
+done
+# GiST last, so it cannot stand in for the GIN index in the runs above
+if [ -n "${BENCH_GIST:-}" ]; then
+	"${psql[@]}" <<'SQL'
+SET maintenance_work_mem = '256MB';
+INSERT INTO bench.build
+SELECT 'pg_trgm gist_trgm_ops', bench.timed('CREATE INDEX people_name_trgm_gist ON people USING gist (name public.gist_trgm_ops)'), 0;
+UPDATE bench.build SET bytes = pg_relation_size('people_name_trgm_gist') WHERE method = 'pg_trgm gist_trgm_ops';
+SQL
+	"${psql[@]}" -Atc "SELECT pg_prewarm('people_name_trgm_gist')" >/dev/null
+	for short in false true; do
+		words=$([ $short = true ] && echo ", 2 words" || echo "")
+		"${psql[@]}" -c "SET enable_bitmapscan = off" -c "SELECT bench.run('pg_trgm gist_trgm_ops (KNN$words)', \$q\$$gist_sql\$q\$, $short)"
+	done
+fi
+
+echo
+echo "rows: $n, queries: $nq, PostgreSQL $("${psql[@]}" -Atc 'SHOW server_version'), $(date -u +%F)"
+echo
+"${psql[@]}" -P footer=off <<'SQL'
+\pset format aligned
+\pset border 2
+SELECT label AS method,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS median_ms,
+       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p95_ms,
+       round(avg(hit::int), 3) AS recall_at_10,
+       round(avg(nfound), 1) AS avg_found
+  FROM bench.result GROUP BY label ORDER BY min(ctid);
+SELECT label AS method, kind, round(avg(hit::int), 3) AS recall_at_10, count(*) AS queries
+  FROM bench.result GROUP BY label, kind ORDER BY label, kind;
+SELECT method, build_ms, pg_size_pretty(bytes) AS size, bytes FROM bench.build;
+SQL
+[ -n "${BENCH_KEEP:-}" ] || dropdb "$db"

@@ -1,0 +1,68 @@
+-- test/pgtap/40_index.sql: the fuzzy-name index family: objects, real Russian name variants that
+-- must meet (and names that must not), exact similarities, the threshold setting, and input limits.
+BEGIN;
+SELECT plan(38);
+
+SELECT has_opclass('cdp', 'name_gin_ops', 'operator class cdp.name_gin_ops exists');
+SELECT has_operator('text', 'cdp', '%', 'text', 'boolean', 'operator cdp.% (text, text) exists');
+SELECT has_operator('text', 'cdp', '<->', 'text', 'real', 'operator cdp.<-> (text, text) exists');
+SELECT has_function('cdp', 'name_similarity', ARRAY['text', 'text']);
+SELECT has_function('cdp', 'name_index_keys', ARRAY['text']);
+SELECT volatility_is('cdp', 'name_similarity', ARRAY['text', 'text'], 'immutable');
+SELECT volatility_is('cdp', 'name_similar', ARRAY['text', 'text'], 'stable',
+                     'the % function is STABLE: it reads cdp.name_similarity_threshold');
+
+-- spellings of one person that must be similar (cdp.%) at the default threshold
+SELECT ok(a OPERATOR(cdp.%) b, format('%s ~ %s (similarity %s)', a, b, cdp.name_similarity(a, b)))
+  FROM (VALUES ('Иванова Мария Петровна', 'Ivanova Mariia Petrovna'),
+               ('Иванова Мария', 'IVANOVA MARIA'),
+               ('Иванова Мария', 'Иваннова Мария'),
+               ('Иванова Юлия', 'Ivanova Iuliia'),
+               ('Иванова Юлия', 'Ivanova Yulia'),
+               ('Щербаков Алексей', 'Shcherbakov Aleksei'),
+               ('Щербаков Алексей', 'Scherbakov Alexey'),
+               ('Хабибуллин Тимур', 'Khabibullin Timur'),
+               ('Цветкова Наталья', 'Tsvetkova Natalia'),
+               ('Фёдоров Пётр', 'Fedorov Petr'),
+               ('Ковальчук Евгений', 'Kovalchuk Evgeniy'),
+               ('Соловьёв Илья', 'Solovyov Ilya'),
+               ('Жуков Георгий', 'Zhukov Georgy'),
+               ('Мария Петровна Иванова', 'Иванова Мария Петровна'),
+               ('Иванов Сергей Петрович', 'Иванова Сергей Петрович'),
+               ('Смирнова Ольга', 'Smirnova Olga'),
+               ('Кузнецов Дмитрий', 'Kuznetsov Dmitry'),
+               ('Иванова Мария Петровна', 'Ivanova Mariia')) v(a, b);
+
+-- (the library is loaded now, so its setting exists)
+SELECT is(current_setting('cdp.name_similarity_threshold'), '0.55', 'the default threshold is 0.55');
+
+-- different people that must not be similar
+SELECT ok(NOT a OPERATOR(cdp.%) b, format('%s !~ %s (similarity %s)', a, b, cdp.name_similarity(a, b)))
+  FROM (VALUES ('Иванова Мария', 'Петрова Ольга'),
+               ('Иванов Сергей', 'Сидоров Олег'),
+               ('Иванова Мария Петровна', 'Петрова Ольга Ивановна')) v(a, b);
+
+-- exact values of the word-level similarity
+SELECT is(cdp.name_similarity('Иванова Мария Петровна', 'Ivanova Mariia'), (2.0 / 3)::real,
+          'a missing patronymic costs one word of three: 2/3');
+SELECT is(cdp.name_similarity('Иванова Мария Петровна', 'Иванов Мария Петровна'), (2.75 / 3)::real,
+          'a one-edit word weighs 0.75: 2.75/3');
+SELECT is(cdp.name_similarity('Иванова Мария Петровна', 'Иванова Мария Павловна'), 0.5::real,
+          'a different patronymic: 2 of 4 distinct words');
+SELECT is(('Иванова' OPERATOR(cdp.<->) 'Сидоров'), 1::real, 'distance of unrelated names is 1');
+
+-- the threshold setting moves the % operator, not the similarity
+SET LOCAL cdp.name_similarity_threshold = 0.7;
+SELECT ok(NOT 'Иванова Мария Петровна' OPERATOR(cdp.%) 'Ivanova Mariia', 'at 0.7 a missing patronymic is not similar');
+SET LOCAL cdp.name_similarity_threshold = 0;
+SELECT ok(NOT 'Иванова' OPERATOR(cdp.%) 'Сидоров', 'at 0 names without a shared key are still not similar');
+RESET cdp.name_similarity_threshold;
+
+-- input limits
+SELECT throws_ok($$SELECT cdp.name_similarity(repeat('a', 70000), 'a')$$, '54000', NULL,
+                 'a name over 64 kB is refused with 54000');
+SELECT is(cdp.name_index_keys(''), '{}'::int[], 'an empty name has no keys');
+SELECT is(cdp.name_similarity('😀', '😀'), 0::real, 'emoji only: no words, similarity 0');
+
+SELECT * FROM finish();
+ROLLBACK;
