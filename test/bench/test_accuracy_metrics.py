@@ -140,6 +140,45 @@ class BreakdownTest(unittest.TestCase):
 		self.assertEqual(M.missed_by_source(["A", "A"], [1, 1], ["x", "y"]), {})
 
 
+class BruteForceTest(unittest.TestCase):
+	"""Every measure against a direct count over all record pairs, on seeded random clusterings."""
+
+	def test_against_all_pairs(self):
+		import random
+		rng = random.Random(1)
+		for _ in range(60):
+			n = rng.randint(1, 50)
+			truth = [rng.randint(0, 8) for _ in range(n)]
+			pred = [rng.randint(0, 8) for _ in range(n)]
+			src = [rng.choice("abc") for _ in range(n)]
+			fam = ["%d:k%d" % (t // 3, t // 3) for t in truth]		# families group true persons
+			tp = fp = fn = 0
+			missed, merged = {}, {}
+			for i in range(n):
+				for j in range(i + 1, n):
+					same_t, same_p = truth[i] == truth[j], pred[i] == pred[j]
+					tp += same_t and same_p
+					fp += same_p and not same_t
+					fn += same_t and not same_p
+					if same_t and not same_p:
+						k = "+".join(sorted((src[i], src[j])))
+						missed[k] = missed.get(k, 0) + 1
+					if same_p and not same_t:
+						k = fam[i].split(":")[1] if fam[i] == fam[j] else "unrelated"
+						merged[k] = merged.get(k, 0) + 1
+			r = M.pairwise(truth, pred)
+			self.assertEqual((r["true_positive_pairs"], r["false_positive_pairs"], r["false_negative_pairs"]),
+							 (tp, fp, fn))
+			self.assertEqual(M.missed_by_source(truth, pred, src), missed)
+			got = M.false_merges_by_group(truth, pred, fam)
+			self.assertEqual(got.pop("unrelated"), merged.pop("unrelated", 0))
+			self.assertEqual(got, merged)
+			# B-cubed precision straight from its definition
+			bp = sum(sum(1 for j in range(n) if pred[j] == pred[i] and truth[j] == truth[i])
+					 / sum(1 for j in range(n) if pred[j] == pred[i]) for i in range(n)) / n
+			self.assertAlmostEqual(M.bcubed(truth, pred)["precision"], bp)
+
+
 class StagingTest(unittest.TestCase):
 	def test_febrl_style(self):
 		# a space after every comma, an empty value, a duplicate and an empty column name

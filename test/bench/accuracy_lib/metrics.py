@@ -136,28 +136,38 @@ def false_merges_by_group(truth, pred, group):
 
 
 # missed_by_source: the missed pairs (same truth, different predicted cluster) by the sources of
-# their two records, as {"a+b": pairs} with a <= b.
+# their two records, as {"a+b": pairs} with a <= b. Sweeps the records in truth order with small
+# per-cluster counters, so memory stays flat at millions of records.
 def missed_by_source(truth, pred, source):
 	if not (len(truth) == len(pred) == len(source)):
 		raise ValueError("truth, prediction and sources differ in length")
-	ts, tps = {}, {}
-	for t, p, s in zip(truth, pred, source):
-		ts.setdefault(t, {})
-		ts[t][s] = ts[t].get(s, 0) + 1
-		tps.setdefault((t, p), {})
-		tps[(t, p)][s] = tps[(t, p)].get(s, 0) + 1
+	out = {}
 
-	def source_pairs(counts, acc, sign):
+	def source_pairs(counts, sign):
 		names = sorted(counts)
 		for i, a in enumerate(names):
 			for b in names[i:]:
 				n = pairs(counts[a]) if a == b else counts[a] * counts[b]
 				if n:
 					k = a + "+" + b
-					acc[k] = acc.get(k, 0) + sign * n
-	out = {}
-	for counts in ts.values():
-		source_pairs(counts, out, 1)
-	for counts in tps.values():
-		source_pairs(counts, out, -1)
+					out[k] = out.get(k, 0) + sign * n
+
+	order = sorted(range(len(truth)), key=truth.__getitem__)
+	i = 0
+	while i < len(order):
+		j = i
+		t = truth[order[i]]
+		while j < len(order) and truth[order[j]] == t:
+			j += 1
+		if j - i > 1:
+			ts, tps = {}, {}
+			for k in order[i:j]:
+				s_ = source[k]
+				ts[s_] = ts.get(s_, 0) + 1
+				d = tps.setdefault(pred[k], {})
+				d[s_] = d.get(s_, 0) + 1
+			source_pairs(ts, 1)
+			for d in tps.values():
+				source_pairs(d, -1)
+		i = j
 	return {k: v for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v}
