@@ -109,3 +109,12 @@ SELECT r.ord, r.source_key, r.attrs_hash = md5(a::text) AS hash_ok,
                               '{"snils": "1"}', '{"surname": "Сидоров"}']::jsonb[])[r.ord] AS a) x;
 SELECT cardinality(cdp.normalize_records('{}', '{}', '{}')) AS empty;
 SELECT cdp.normalize_records(ARRAY['a'], ARRAY['{}'::jsonb], '{}');
+-- an event payload is the one jsonb_build_object would give, in any time zone
+SET timezone = 'Asia/Kamchatka';
+SELECT cdp.record_event_payload('lab', 'L-9', 2, '{"Surname": "Ким", "n": [1, {"a": null}]}', '{"family_name": "Ким", "extra": {"n": 1}}',
+                                '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')
+     = jsonb_build_object('source', 'lab', 'source_id', 'L-9', 'version', 2, 'raw', '{"Surname": "Ким", "n": [1, {"a": null}]}'::jsonb,
+         'record', '{"family_name": "Ким", "extra": {"n": 1}}'::jsonb
+                   || jsonb_build_object('created_at', '2024-02-29 10:00:00.5+03'::timestamptz, 'updated_at', '2024-03-01 00:00+00'::timestamptz)) AS same_payload;
+SELECT cdp.record_event_payload('lab', 'L-9', 2, '{}', '{}', '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')->'record' AS record;
+RESET timezone;

@@ -245,6 +245,20 @@ COMMENT ON FUNCTION @extschema@.normalize_records(text[], jsonb[], text[], boole
 	'normalises the new or changed rows of an ingest batch (internal to upsert_records); raises naming the row and key';
 
 /*
+ * The payload of a record.created / record.updated event (src/ingest_attrs.c), built in one pass:
+ * the same document as jsonb_build_object('source', source, 'source_id', source_id, 'version',
+ * version, 'raw', raw, 'record', norm || jsonb_build_object('created_at', created_at,
+ * 'updated_at', updated_at)).  STABLE: timestamps are written in the session's time zone.
+ */
+CREATE FUNCTION @extschema@.record_event_payload(source text, source_id text, version integer, raw jsonb, norm jsonb,
+												 created_at timestamptz, updated_at timestamptz)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_record_event_payload'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.record_event_payload(text, text, integer, jsonb, jsonb, timestamptz, timestamptz) IS
+	'the payload of a record.created / record.updated event (internal to upsert_records)';
+
+/*
  * upsert_records: the set-based ingest path.  One statement per table for the whole batch (records,
  * events, queue), so a COPY-loaded staging table goes in at bulk speed; upsert_record is its
  * one-row case.  The whole batch is one transaction: any bad row rejects it, naming the row.
@@ -356,10 +370,8 @@ BEGIN
 		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
 		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
 			   w.record_id, w.golden_id,
-			   pg_catalog.jsonb_build_object('source', v_src.name, 'source_id', w.source_key,
-				   'version', w.version, 'raw', norm.raw,
-				   'record', norm.norm OPERATOR(pg_catalog.||)
-					   pg_catalog.jsonb_build_object('created_at', w.created_at, 'updated_at', w.updated_at))
+			   @extschema@.record_event_payload(v_src.name, w.source_key, w.version, norm.raw, norm.norm,
+				   w.created_at, w.updated_at)
 		  FROM written w JOIN norm ON norm.source_key OPERATOR(pg_catalog.=) w.source_key
 		 ORDER BY norm.ord
 		RETURNING subject
