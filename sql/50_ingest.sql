@@ -96,6 +96,28 @@ SELECT * FROM cdp.upsert_records('lab', ARRAY['B-5', 'B-5'], ARRAY['{}', '{}']::
 SELECT * FROM cdp.upsert_records('lab', ARRAY['B-6'], ARRAY['{}', '{}']::jsonb[]);
 SELECT * FROM cdp.upsert_records('lab', ARRAY['B-7', NULL], ARRAY['{}', '{}']::jsonb[]);
 SELECT count(*) - :records_before AS new_records FROM cdp.record;
+-- the batch normaliser: unchanged rows (same md5 of the canonical text) are skipped unvalidated,
+-- the others come back with typed columns equal to the normalised document's
+SELECT r.ord, r.source_key, r.attrs_hash = md5(a::text) AS hash_ok,
+       r.norm = cdp.normalize_attrs(a, false, r.source_key) AS norm_ok,
+       r.phones, r.emails, r.snils, r.birth_date, r.handles, r.extra
+  FROM unnest(cdp.normalize_records(ARRAY['N-1', 'N-2', 'N-3'],
+         ARRAY['{"tel": ["89161234567", "+7 916 123 45 67"], "email": "A@B.RU", "snils": "112-233-445 95", "dob": "01.02.1990", "tg": "@X", "note": [1]}',
+               '{"snils": "1"}', '{"surname": "Сидоров"}']::jsonb[],
+         ARRAY[NULL, md5('{"snils": "1"}'::jsonb::text), 'stale'])) r,
+       LATERAL (SELECT (ARRAY['{"tel": ["89161234567", "+7 916 123 45 67"], "email": "A@B.RU", "snils": "112-233-445 95", "dob": "01.02.1990", "tg": "@X", "note": [1]}',
+                              '{"snils": "1"}', '{"surname": "Сидоров"}']::jsonb[])[r.ord] AS a) x;
+SELECT cardinality(cdp.normalize_records('{}', '{}', '{}')) AS empty;
+SELECT cdp.normalize_records(ARRAY['a'], ARRAY['{}'::jsonb], '{}');
+-- an event payload is the one jsonb_build_object would give, in any time zone
+SET timezone = 'Asia/Kamchatka';
+SELECT cdp.record_event_payload('lab', 'L-9', 2, '{"Surname": "Ким", "n": [1, {"a": null}]}', '{"family_name": "Ким", "extra": {"n": 1}}',
+                                '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')
+     = jsonb_build_object('source', 'lab', 'source_id', 'L-9', 'version', 2, 'raw', '{"Surname": "Ким", "n": [1, {"a": null}]}'::jsonb,
+         'record', '{"family_name": "Ким", "extra": {"n": 1}}'::jsonb
+                   || jsonb_build_object('created_at', '2024-02-29 10:00:00.5+03'::timestamptz, 'updated_at', '2024-03-01 00:00+00'::timestamptz)) AS same_payload;
+SELECT cdp.record_event_payload('lab', 'L-9', 2, '{}', '{}', '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')->'record' AS record;
+RESET timezone;
 -- the normaliser's cached type and function ids survive DROP and CREATE EXTENSION in one session
 SET client_min_messages = warning;
 DROP EXTENSION cdp CASCADE;

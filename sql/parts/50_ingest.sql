@@ -208,6 +208,56 @@ CREATE FUNCTION @extschema@.normalize_attrs(attrs jsonb, lenient boolean DEFAULT
 COMMENT ON FUNCTION @extschema@.normalize_attrs(jsonb, boolean, text) IS
 	'validates an attrs document and returns its normalised form (keys of cdp.record); raises naming the bad key';
 
+/* One row of a batch as cdp.normalize_records returns it: the input, its hash and its typed columns. */
+CREATE TYPE @extschema@.ingest_row AS (
+	ord			integer,
+	source_key	text,
+	attrs_hash	text,
+	raw			jsonb,
+	norm		jsonb,
+	family_name	text,
+	given_name	text,
+	patronymic	text,
+	birth_date	date,
+	sex			text,
+	phones		@extschema@.phone[],
+	emails		@extschema@.email[],
+	snils		@extschema@.snils,
+	oms			@extschema@.oms,
+	address		text,
+	city		text,
+	handles		jsonb,
+	extra		jsonb
+);
+COMMENT ON TYPE @extschema@.ingest_row IS
+	'one new or changed row of an ingest batch: position, source_id, md5 of attrs, raw and normalised attrs, typed columns';
+
+/*
+ * The batch normaliser behind upsert_records (src/ingest_attrs.c): hashes every attrs document
+ * (md5 of its canonical text), skips the rows whose hash equals the stored one, normalises the
+ * others and returns them with their typed columns.  Errors name the row's source_id.
+ */
+CREATE FUNCTION @extschema@.normalize_records(source_ids text[], attrs jsonb[], old_hashes text[], lenient boolean DEFAULT false)
+	RETURNS @extschema@.ingest_row[]
+	AS 'MODULE_PATHNAME', 'cdp_normalize_records'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.normalize_records(text[], jsonb[], text[], boolean) IS
+	'normalises the new or changed rows of an ingest batch (internal to upsert_records); raises naming the row and key';
+
+/*
+ * The payload of a record.created / record.updated event (src/ingest_attrs.c), built in one pass:
+ * the same document as jsonb_build_object('source', source, 'source_id', source_id, 'version',
+ * version, 'raw', raw, 'record', norm || jsonb_build_object('created_at', created_at,
+ * 'updated_at', updated_at)).  STABLE: timestamps are written in the session's time zone.
+ */
+CREATE FUNCTION @extschema@.record_event_payload(source text, source_id text, version integer, raw jsonb, norm jsonb,
+												 created_at timestamptz, updated_at timestamptz)
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_record_event_payload'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.record_event_payload(text, text, integer, jsonb, jsonb, timestamptz, timestamptz) IS
+	'the payload of a record.created / record.updated event (internal to upsert_records)';
+
 /*
  * upsert_records: the set-based ingest path.  One statement per table for the whole batch (records,
  * events, queue), so a COPY-loaded staging table goes in at bulk speed; upsert_record is its
@@ -227,9 +277,8 @@ DECLARE
 	v_actions	text[];
 	v_nlogged	bigint;
 	v_nqueued	bigint;
-	v_norm		jsonb[] := '{}';
-	v_row		record;
-	v_h			text;
+	v_old		text[];
+	v_rows		@extschema@.ingest_row[];
 BEGIN
 	IF source IS NULL OR source_ids IS NULL OR attrs IS NULL THEN
 		RAISE EXCEPTION 'source, source_id and attrs must not be null'
@@ -284,38 +333,29 @@ BEGIN
 	END IF;
 
 	/*
-	 * Normalise what is new or changed (the same input again costs one lookup), one simple
-	 * expression per row, so an error's context is the record and the key, not this function's SQL.
+	 * Normalise what is new or changed (the same input again costs one lookup), in one C call for
+	 * the batch (cdp.normalize_records), made as a plain assignment so that an error's context is
+	 * the record and the key, not this function's SQL.
 	 */
-	FOR v_row IN
-		SELECT u.ord, u.sid, u.a, r.attrs_hash AS old_hash
-		  FROM unnest(source_ids, attrs) WITH ORDINALITY AS u(sid, a, ord)
-		  LEFT JOIN @extschema@.record r
-			ON r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid
-		 ORDER BY u.ord
-	LOOP
-		v_h := pg_catalog.md5(v_row.a::text);
-		IF v_row.old_hash IS DISTINCT FROM v_h THEN
-			v_norm := v_norm OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(v_row.ord, v_row.sid, v_h,
-				@extschema@.normalize_attrs(v_row.a, lenient, v_row.sid), v_row.a);
-		END IF;
-	END LOOP;
+	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord) INTO v_old
+	  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+	  LEFT JOIN @extschema@.record r
+		ON r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid;
+	v_rows := @extschema@.normalize_records(source_ids, attrs, v_old, lenient);
 
 	/* one statement writes records, events and queue entries for the whole batch */
 	WITH input AS (
 		SELECT u.sid, u.ord FROM unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
 	), norm AS (
-		SELECT (x OPERATOR(pg_catalog.->>) 0)::bigint AS ord, x OPERATOR(pg_catalog.->>) 1 AS sid,
-			   x OPERATOR(pg_catalog.->>) 2 AS h, x OPERATOR(pg_catalog.->) 3 AS n,
-			   x OPERATOR(pg_catalog.->) 4 AS a
-		  FROM unnest(v_norm) AS x
+		SELECT * FROM pg_catalog.unnest(v_rows)
 	), written AS (
 		INSERT INTO @extschema@.record AS r
 			(source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
 			 snils, oms, address, city, handles, extra, attrs_hash)
-		SELECT v_src.source_id, norm.sid, norm.a, p.family_name, p.given_name, p.patronymic,
-			   p.birth_date, p.sex, p.phones, p.emails, p.snils, p.oms, p.address, p.city, p.handles, p.extra, norm.h
-		  FROM norm, LATERAL pg_catalog.jsonb_populate_record(NULL::@extschema@.record, norm.n) p
+		SELECT v_src.source_id, norm.source_key, norm.raw, norm.family_name, norm.given_name, norm.patronymic,
+			   norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city,
+			   norm.handles, norm.extra, norm.attrs_hash
+		  FROM norm
 		 ORDER BY norm.ord
 		ON CONFLICT ON CONSTRAINT record_source_key_unique DO UPDATE
 		   SET raw = EXCLUDED.raw, family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
@@ -330,11 +370,9 @@ BEGIN
 		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
 		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
 			   w.record_id, w.golden_id,
-			   pg_catalog.jsonb_build_object('source', v_src.name, 'source_id', w.source_key,
-				   'version', w.version, 'raw', norm.a,
-				   'record', norm.n OPERATOR(pg_catalog.||)
-					   pg_catalog.jsonb_build_object('created_at', w.created_at, 'updated_at', w.updated_at))
-		  FROM written w JOIN norm ON norm.sid OPERATOR(pg_catalog.=) w.source_key
+			   @extschema@.record_event_payload(v_src.name, w.source_key, w.version, norm.raw, norm.norm,
+				   w.created_at, w.updated_at)
+		  FROM written w JOIN norm ON norm.source_key OPERATOR(pg_catalog.=) w.source_key
 		 ORDER BY norm.ord
 		RETURNING subject
 	), queued AS (
