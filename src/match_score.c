@@ -155,6 +155,20 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 				return l;
 			continue;
 		}
+		if (op == MATCH_OP_CROSS)
+		{
+			/* a's key of this name is b's key of the other, or the reverse */
+			int			g = (int) arg + 1;
+			const char *ka = a->feat[f + 1];
+			const char *kb = b->feat[f + 1];
+			const char *oa = a->feat[g];
+			const char *ob = b->feat[g];
+
+			if (ka && kb && strcmp(ka, kb) != 0 &&
+				((ob && strcmp(ka, ob) == 0) || (oa && strcmp(oa, kb) == 0)))
+				return l;
+			continue;
+		}
 		if (op == MATCH_OP_KEY)
 		{
 			va = a->feat[f + 1];
@@ -200,6 +214,23 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 			pa += alen;
 			if (*pa)
 				pa++;
+		}
+
+		/*
+		 * A name written in two scripts (Глеб, GLEB) or with a typo that
+		 * the transliteration hides: the similarity predicates also hold
+		 * when they hold for the two name keys (one Latin spelling each).
+		 */
+		if (prog->haskey[c] &&
+			(op == MATCH_OP_JW || op == MATCH_OP_OSA ||
+			 op == MATCH_OP_INITIAL || op == MATCH_OP_PREFIX))
+		{
+			const char *ka = a->feat[f + 1];
+			const char *kb = b->feat[f + 1];
+
+			if (ka && kb && *ka && *kb &&
+				PredicateHolds(op, arg, ka, TokenLen(ka), kb, TokenLen(kb)))
+				return l;
 		}
 	}
 	return prog->nlev[c];
