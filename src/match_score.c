@@ -217,13 +217,15 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 		}
 
 		/*
-		 * A name written in two scripts (Глеб, GLEB) or with a typo that
-		 * the transliteration hides: the similarity predicates also hold
-		 * when they hold for the two name keys (one Latin spelling each).
+		 * A name written in two scripts (Глеб, GLEB; О., OLEG): the
+		 * similarity predicates also hold when they hold for the two name
+		 * keys (one Latin spelling each).  Names in one script are compared
+		 * as written only.
 		 */
 		if (prog->haskey[c] &&
 			(op == MATCH_OP_JW || op == MATCH_OP_OSA ||
-			 op == MATCH_OP_INITIAL || op == MATCH_OP_PREFIX))
+			 op == MATCH_OP_INITIAL || op == MATCH_OP_PREFIX) &&
+			IS_HIGHBIT_SET(a->feat[f][0]) != IS_HIGHBIT_SET(b->feat[f][0]))
 		{
 			const char *ka = a->feat[f + 1];
 			const char *kb = b->feat[f + 1];
