@@ -3,7 +3,7 @@
 -- same name, a woman before and after marriage, same and different SNILS, placeholders, sparse
 -- records, a shared reception phone, review decisions, stable ids on a repeated full run.
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -110,7 +110,9 @@ INSERT INTO r VALUES
  ('sw2', cdp.upsert_record('lab', 'sw2', '{"family_name":"Кирилл","given_name":"Калугин"}')),
  ('cs1', cdp.upsert_record('reg', 'cs1', '{"family_name":"Маркова","given_name":"Ирина","birth_date":"1962-09-06"}')),
  ('cs2', cdp.upsert_record('lab', 'cs2', '{"family_name":"MARKOVA","given_name":"IRNIA","birth_date":"1962-09-06"}')),
- ('in1', cdp.upsert_record('crm', 'in1', '{"family_name":"Маркова","given_name":"И.","birth_date":"1962-09-06"}'));
+ ('in1', cdp.upsert_record('crm', 'in1', '{"family_name":"Маркова","given_name":"И.","birth_date":"1962-09-06"}')),
+ ('lay1', cdp.upsert_record('reg', 'lay1', '{"family_name":"Борисова","given_name":"Софья","birth_date":"1958-01-13"}')),
+ ('lay2', cdp.upsert_record('lab', 'lay2', '{"family_name":"Борисова","given_name":"Cjamz","birth_date":"1958-01-13"}'));
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('cs1'), pg_temp.id('cs2')) WHERE attr = 'given_name'), 'похоже (Джаро-Винклер ≥ 0.92)',
           'Ирина and IRNIA (two scripts and a slip) are similar through their Latin keys');
 SELECT ok(cdp.configure_matching($j$
@@ -123,6 +125,8 @@ SELECT ok(cdp.configure_matching($j$
           'settings with cross levels and an any_order rule are accepted');
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('in1'), pg_temp.id('cs2')) WHERE attr = 'given_name'), 'совпадает инициал',
           'an initial in the other script (И., IRNIA) reaches the initial level');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('lay1'), pg_temp.id('lay2')) WHERE attr = 'given_name'), 'похоже (Джаро-Винклер ≥ 0.92)',
+          'a given name typed with the wrong keyboard layout (Cjamz for Софья) is similar');
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('rot1'), pg_temp.id('rot2')) WHERE attr = 'patronymic'), 'записано в другом поле ФИО',
           'a patronymic found in the other record''s family name field reaches the cross level');
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('rot1'), pg_temp.id('rot2')) WHERE attr = 'given_name'), 'записано в другом поле ФИО',
