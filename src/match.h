@@ -39,7 +39,9 @@
 #define MATCH_OP_PREFIX		9	/* the first arg characters equal */
 #define MATCH_OP_SWAPPED	10	/* name keys cross-equal with the name whose
 								 * value column is arg (given <-> family) */
-#define MATCH_OP_MAX		10
+#define MATCH_OP_CROSS		11	/* this name's key equals the other record's
+								 * key of the name at arg, either way */
+#define MATCH_OP_MAX		11
 
 /* Flags of a record (match_key.flags) and of a scored pair. */
 #define MATCH_REC_PLACEHOLDER	0x01	/* «Неизвестный», «Тест Тестович», no name */
@@ -75,6 +77,7 @@ typedef struct MatchProg
 	double		w[MATCH_MAX_COMP][MATCH_MAX_LEVELS + 1];	/* log2(m/u) */
 	double		u0[MATCH_MAX_COMP];		/* u of level 0, for tf adjustment */
 	bool		tf[MATCH_MAX_COMP];
+	bool		haskey[MATCH_MAX_COMP];	/* a name: key column follows the value */
 	struct HTAB *tfhash[MATCH_MAX_COMP];	/* value -> frequency */
 	double		prior;			/* log2(lambda / (1 - lambda)) */
 	int			nidmatch;

@@ -116,6 +116,43 @@ PredicateHolds(int op, double arg, const char *a, int alen, const char *b, int b
 }
 
 /*
+ * LayoutFold
+ *		A value typed in Latin letters with the Russian keyboard layout meant
+ *		(Cjamz for Софья): each letter replaced by the Cyrillic letter of the
+ *		same key of the ЙЦУКЕН layout, lower case, into out (at least
+ *		2 * len + 1 bytes).  Returns the length, or -1 when the value holds
+ *		anything but ASCII letters and the keys of ё, х, ъ, ж, э, б, ю.
+ */
+static int
+LayoutFold(const char *s, int len, char *out)
+{
+	static const char *const qwerty = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`";
+	static const char *const jcuken[] = {
+		"й", "ц", "у", "к", "е", "н", "г", "ш", "щ", "з", "х", "ъ",
+		"ф", "ы", "в", "а", "п", "р", "о", "л", "д", "ж", "э",
+		"я", "ч", "с", "м", "и", "т", "ь", "б", "ю", "е"
+	};
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		char		ch = s[i];
+		const char *k;
+
+		if (ch >= 'A' && ch <= 'Z')
+			ch = ch - 'A' + 'a';
+		k = (ch != '\0') ? strchr(qwerty, ch) : NULL;
+		if (k == NULL)
+			return -1;
+		memcpy(out + n, jcuken[k - qwerty], 2);
+		n += 2;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/*
  * MatchCompareLevel
  *		The level comparison c reaches for records a and b: the index of the
  *		first level whose predicate holds for some pair of their values,
@@ -152,6 +189,20 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 
 			if (ka && kb && oa && ob && strcmp(ka, ob) == 0 && strcmp(oa, kb) == 0 &&
 				strcmp(ka, kb) != 0)
+				return l;
+			continue;
+		}
+		if (op == MATCH_OP_CROSS)
+		{
+			/* a's key of this name is b's key of the other, or the reverse */
+			int			g = (int) arg + 1;
+			const char *ka = a->feat[f + 1];
+			const char *kb = b->feat[f + 1];
+			const char *oa = a->feat[g];
+			const char *ob = b->feat[g];
+
+			if (ka && kb && strcmp(ka, kb) != 0 &&
+				((ob && strcmp(ka, ob) == 0) || (oa && strcmp(oa, kb) == 0)))
 				return l;
 			continue;
 		}
@@ -200,6 +251,39 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 			pa += alen;
 			if (*pa)
 				pa++;
+		}
+
+		/*
+		 * A name written in two scripts (Глеб, GLEB; О., OLEG): the
+		 * similarity predicates also hold when they hold for the two name
+		 * keys (one Latin spelling each).  Names in one script are compared
+		 * as written only.
+		 */
+		if (prog->haskey[c] &&
+			(op == MATCH_OP_JW || op == MATCH_OP_OSA ||
+			 op == MATCH_OP_INITIAL || op == MATCH_OP_PREFIX) &&
+			IS_HIGHBIT_SET(a->feat[f][0]) != IS_HIGHBIT_SET(b->feat[f][0]))
+		{
+			const char *ka = a->feat[f + 1];
+			const char *kb = b->feat[f + 1];
+
+			if (ka && kb && *ka && *kb &&
+				PredicateHolds(op, arg, ka, TokenLen(ka), kb, TokenLen(kb)))
+				return l;
+
+			/* Latin letters typed with the Russian layout meant: Cjamz, Софья */
+			{
+				const char *lat = IS_HIGHBIT_SET(a->feat[f][0]) ? b->feat[f] : a->feat[f];
+				const char *cyr = IS_HIGHBIT_SET(a->feat[f][0]) ? a->feat[f] : b->feat[f];
+				int			llen = TokenLen(lat);
+				char		buf[2 * 64 + 1];
+				int			blen;
+
+				if (llen <= 64 && (op == MATCH_OP_JW || op == MATCH_OP_OSA) &&
+					(blen = LayoutFold(lat, llen, buf)) > 0 &&
+					PredicateHolds(op, arg, buf, blen, cyr, TokenLen(cyr)))
+					return l;
+			}
 		}
 	}
 	return prog->nlev[c];

@@ -183,7 +183,8 @@ ProgInt(const float8 *p, int n, int i, int lo, int hi)
  * DecodeProgram
  *		Unpacks the program that _match_program() (SQL) builds: a header
  *		[ncomp, nfeat, nrules, prior, nidmatch, nidnever, ndisagree], per
- *		comparison [fidx, nlev, tf, u0, op x 8, arg x 8, w x 9], then the
+ *		comparison [fidx, nlev, flags (1 tf, 2 name with a key column), u0,
+ *		op x 8, arg x 8, w x 9], then the
  *		comparison numbers of the three rule lists.
  */
 static void
@@ -217,14 +218,17 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 	{
 		prog->fidx[c] = ProgInt(p, n, pos, 0, prog->nfeat - 1);
 		prog->nlev[c] = ProgInt(p, n, pos + 1, 1, MATCH_MAX_LEVELS);
-		prog->tf[c] = ProgInt(p, n, pos + 2, 0, 1) == 1;
+		/* bit 0: tf adjustment; bit 1: a name, its key column follows */
+		i = ProgInt(p, n, pos + 2, 0, 3);
+		prog->tf[c] = (i & 1) != 0;
+		prog->haskey[c] = (i & 2) != 0 && prog->fidx[c] + 1 < prog->nfeat;
 		(void) ProgInt(p, n, pos + PROG_STRIDE - 1, -1000000, 1000000);
 		prog->u0[c] = p[pos + 3];
 		for (l = 0; l < prog->nlev[c]; l++)
 		{
 			prog->op[c][l] = ProgInt(p, n, pos + 4 + l, 1, MATCH_OP_MAX);
 			prog->arg[c][l] = p[pos + 4 + MATCH_MAX_LEVELS + l];
-			if (prog->op[c][l] == MATCH_OP_SWAPPED &&
+			if ((prog->op[c][l] == MATCH_OP_SWAPPED || prog->op[c][l] == MATCH_OP_CROSS) &&
 				(prog->arg[c][l] < 0 || (int) prog->arg[c][l] + 1 >= prog->nfeat ||
 				 prog->fidx[c] + 1 >= prog->nfeat))
 				ereport(ERROR,

@@ -265,6 +265,7 @@ CREATE FUNCTION @extschema@._match_op_code(op text, comparator text) RETURNS int
 		WHEN op = 'initial' AND comparator IN ('name', 'string') THEN 8
 		WHEN op = 'prefix' AND comparator IN ('name', 'string', 'email', 'id', 'date', 'phone') THEN 9
 		WHEN op = 'swapped' AND comparator = 'name' THEN 10
+		WHEN op = 'cross' AND comparator = 'name' THEN 11
 		END;
 COMMENT ON FUNCTION @extschema@._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed)';
 
@@ -407,7 +408,7 @@ BEGIN
 			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR @extschema@._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
 					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
-					'Levels: exact, key (name), swapped with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
+					'Levels: exact, key (name), swapped or cross with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
 			END IF;
 			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
@@ -415,13 +416,13 @@ BEGIN
 			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND 5) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
 			END IF;
-			IF (lv ->> 'if') = 'swapped' AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
+			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
 			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
 			                WHERE @extschema@._match_attr_column(x ->> 'attr') = @extschema@._match_attr_column(lv ->> 'with')
 			                  AND COALESCE(x ->> 'comparator', @extschema@._match_clinic_comparator(x ->> 'attr')) = 'name'
 			                  AND @extschema@._match_attr_column(x ->> 'attr') <> attr)) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
-					'A swapped level needs "with", another compared attr of comparator "name".');
+					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
 			END IF;
 			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND 32) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
@@ -466,10 +467,11 @@ BEGIN
 	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
 		rule := rules -> i;
-		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) NOT BETWEEN 1 AND 4 THEN
+		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
+		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND 4 THEN
 			PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s]', i), 'A blocking rule must be an array of 1 to 4 keys.');
 		END IF;
-		FOR j IN 0 .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
+		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
 			item := rule ->> j;
 			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
 			   OR NOT (@extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
@@ -641,7 +643,8 @@ BEGIN
 	END LOOP;
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
 		parts := '{}';
-		FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
+		pos_g := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
+		FOR j IN pos_g .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
 			item := s -> 'blocking' -> i ->> j;
 			battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
 			tr := pg_catalog.split_part(item, '.', 2);
@@ -658,8 +661,14 @@ BEGIN
 				ELSE e END;
 			parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
 		END LOOP;
-		-- NULL when any part is missing: a rule never blocks on nothing
-		bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+		-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
+		-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
+		IF s -> 'blocking' -> i ->> 0 = 'any_order' THEN
+			bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
+				'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
+		ELSE
+			bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+		END IF;
 	END LOOP;
 	-- placeholder records: no name at all, or a name from placeholder_names
 	SELECT y.fpos INTO pos_f FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
@@ -784,7 +793,7 @@ BEGIN
 		FOR j IN 0 .. nl - 1 LOOP
 			ops[j + 1] := @extschema@._match_op_code(c -> 'levels' -> j ->> 'if', l.comparator);
 			args[j + 1] := COALESCE(c -> 'levels' -> j ->> 'ge', c -> 'levels' -> j ->> 'le', c -> 'levels' -> j ->> 'n', '0')::float8;
-			IF c -> 'levels' -> j ->> 'if' = 'swapped' THEN
+			IF c -> 'levels' -> j ->> 'if' IN ('swapped', 'cross') THEN
 				-- the other name's value column (0-based); its key column follows it
 				SELECT y.fpos - 1 INTO other FROM @extschema@._match_layout(s) y
 				 WHERE y.attr = @extschema@._match_attr_column(c -> 'levels' -> j ->> 'with');
@@ -796,7 +805,7 @@ BEGIN
 			u := GREATEST((prm -> 'u' -> l.comp ->> j)::float8, 1e-6);
 			ws[j + 1] := pg_catalog.log(2.0, (m / u)::numeric)::float8;
 		END LOOP;
-		prog := prog || ARRAY[l.fpos - 1, nl, CASE WHEN (c ->> 'tf')::boolean THEN 1 ELSE 0 END,
+		prog := prog || ARRAY[l.fpos - 1, nl, CASE WHEN (c ->> 'tf')::boolean THEN 1 ELSE 0 END + CASE WHEN l.comparator = 'name' THEN 2 ELSE 0 END,
 		                      GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6)]::float8[]
 		             || ops || args || ws;
 	END LOOP;
@@ -918,6 +927,7 @@ CREATE FUNCTION @extschema@._match_level_label(lv jsonb, nlev int, level int) RE
 			WHEN 'initial' THEN 'совпадает инициал'
 			WHEN 'prefix' THEN 'совпадает начало'
 			WHEN 'swapped' THEN 'имя и фамилия переставлены'
+			WHEN 'cross' THEN 'записано в другом поле ФИО'
 			ELSE lv -> level ->> 'if' END END;
 COMMENT ON FUNCTION @extschema@._match_level_label(jsonb, int, int) IS 'internal: Russian label of a comparison level';
 
@@ -1126,6 +1136,7 @@ DECLARE
 	rule_pairs float8;
 	total_pairs float8;
 	lam_blocked float8;
+	lam_id float8;
 	lam float8;
 	per_rule jsonb := '[]';
 	p jsonb;
@@ -1208,9 +1219,11 @@ BEGIN
 		SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n)), COALESCE(pg_catalog.sum(t.n), 0)
 		  INTO pat, rule_pairs FROM _cdp_patterns t WHERE t.rule = r;
 		CONTINUE WHEN rule_pairs = 0;
+		-- an "any_order" rule's attrs are held too: its pairs agree on them, directly or crossed
 		SELECT pg_catalog.array_agg(@extschema@._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
-		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it;
-		SELECT pg_catalog.array_agg(y.attr = ANY (battrs) ORDER BY y.comp) INTO fixed FROM @extschema@._match_layout(a.settings) y;
+		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it
+		 WHERE it <> 'any_order';
+		SELECT pg_catalog.array_agg(COALESCE(y.attr = ANY (battrs), false) ORDER BY y.comp) INTO fixed FROM @extschema@._match_layout(a.settings) y;
 		res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
 		FOR c IN 0 .. ncomp - 1 LOOP
 			CONTINUE WHEN fixed[c + 1];
@@ -1231,9 +1244,41 @@ BEGIN
 			m[c * 9 + i] := CASE WHEN mw[c + 1] > 0 THEN msum[c * 9 + i] / mw[c + 1] ELSE res[c * 9 + i] END;
 		END LOOP;
 	END LOOP;
+	-- a swapped or crossed name is no stronger evidence than the same name spelled differently: its
+	-- m/u is capped at the lowest m/u of the levels above it (u of a swap is tiny, and exchanged names
+	-- are not term-frequency adjusted, so an uncapped weight links namesakes who share nothing else)
+	FOR c IN 0 .. ncomp - 1 LOOP
+		lam_id := NULL;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(a.settings -> 'comparisons' -> c -> 'levels') - 1 LOOP
+			IF a.settings -> 'comparisons' -> c -> 'levels' -> i ->> 'if' IN ('swapped', 'cross') THEN
+				IF lam_id IS NOT NULL THEN
+					m[c * 9 + i + 1] := LEAST(m[c * 9 + i + 1], lam_id * u[c * 9 + i + 1]);
+				END IF;
+			ELSE
+				lam_id := LEAST(COALESCE(lam_id, 'Infinity'::float8), m[c * 9 + i + 1] / GREATEST(u[c * 9 + i + 1], 1e-6));
+			END IF;
+		END LOOP;
+	END LOOP;
+	lam_id := NULL;
 	-- lambda: the match share of the blocked pairs (m and u fixed), scaled to all pairs
 	res := @extschema@._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
 	lam_blocked := res[ncomp * 9 + 1];
+	-- EM takes households (shared surname, address, phone) for matches and over-estimates the match
+	-- share of blocked pairs; where a same_id_match attr (SNILS, OMS) is filled on both sides of
+	-- enough blocked pairs, the share of those pairs agreeing on it exactly is a direct estimate
+	SELECT x.share INTO lam_id
+	  FROM (SELECT pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] = 0)::float8
+	               / pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS share,
+	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
+	          FROM @extschema@._match_layout(a.settings) y
+	          CROSS JOIN _cdp_patterns t
+	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr
+	         GROUP BY y.comp) x
+	 WHERE x.n >= 1000 AND x.share > 0
+	 ORDER BY x.n DESC LIMIT 1;
+	IF lam_id IS NOT NULL THEN
+		lam_blocked := lam_id;
+	END IF;
 	lam := LEAST(GREATEST(lam_blocked * total_pairs / (nrec::float8 * (nrec - 1) / 2), 1e-12), 0.5);
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('em_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));

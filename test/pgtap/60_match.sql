@@ -3,7 +3,7 @@
 -- same name, a woman before and after marriage, same and different SNILS, placeholders, sparse
 -- records, a shared reception phone, review decisions, stable ids on a repeated full run.
 BEGIN;
-SELECT plan(36);
+SELECT plan(44);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -100,6 +100,41 @@ SELECT isnt(pg_temp.g('tw1'), pg_temp.g('tw2'), 'rejected twins stay apart');
 INSERT INTO r VALUES ('sok4', cdp.upsert_record('crm', 'sok4', '{"family_name":"Соколова","given_name":"Лена","patronymic":"Викторовна","birth_date":"1979-11-02","sex":"F","phone":"+79161110001"}'));
 SELECT is((cdp.run_matching('incremental') ->> 'processed')::int, 1, 'an incremental run processes only the new record');
 SELECT is(pg_temp.g('sok4'), pg_temp.g('sok1'), 'the new record (diminutive given name) joins the existing person');
+
+-- names in two scripts, fields typed in another order, names exchanged with nothing else shared
+-- (settings of test/bench/settings/clinic.json: cross levels and an any_order blocking rule)
+INSERT INTO r VALUES
+ ('rot1', cdp.upsert_record('reg', 'rot1', '{"family_name":"Скворцов","given_name":"Игорь","patronymic":"Викторович","birth_date":"1975-05-08","sex":"M"}')),
+ ('rot2', cdp.upsert_record('crm', 'rot2', '{"family_name":"Игорь","given_name":"Викторович","patronymic":"Скворцов","birth_date":"1975-05-08","sex":"M"}')),
+ ('sw1', cdp.upsert_record('reg', 'sw1', '{"family_name":"Калугин","given_name":"Кирилл"}')),
+ ('sw2', cdp.upsert_record('lab', 'sw2', '{"family_name":"Кирилл","given_name":"Калугин"}')),
+ ('cs1', cdp.upsert_record('reg', 'cs1', '{"family_name":"Маркова","given_name":"Ирина","birth_date":"1962-09-06"}')),
+ ('cs2', cdp.upsert_record('lab', 'cs2', '{"family_name":"MARKOVA","given_name":"IRNIA","birth_date":"1962-09-06"}')),
+ ('in1', cdp.upsert_record('crm', 'in1', '{"family_name":"Маркова","given_name":"И.","birth_date":"1962-09-06"}')),
+ ('lay1', cdp.upsert_record('reg', 'lay1', '{"family_name":"Борисова","given_name":"Софья","birth_date":"1958-01-13"}')),
+ ('lay2', cdp.upsert_record('lab', 'lay2', '{"family_name":"Борисова","given_name":"Cjamz","birth_date":"1958-01-13"}'));
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('cs1'), pg_temp.id('cs2')) WHERE attr = 'given_name'), 'похоже (Джаро-Винклер ≥ 0.92)',
+          'Ирина and IRNIA (two scripts and a slip) are similar through their Latin keys');
+SELECT ok(cdp.configure_matching($j$
+{"comparisons": [
+  {"attr": "family_name", "comparator": "name", "levels": ["exact", "key", {"if": "swapped", "with": "given_name"}, {"if": "cross", "with": "given_name"}, {"if": "jw", "ge": 0.92}]},
+  {"attr": "given_name", "comparator": "name", "levels": ["exact", "key", {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"}, {"if": "jw", "ge": 0.92}, "initial"]},
+  {"attr": "patronymic", "comparator": "name", "levels": ["exact", "key", {"if": "cross", "with": "family_name"}, {"if": "jw", "ge": 0.9}]},
+  {"attr": "birth_date", "comparator": "date"}],
+ "blocking": [["family_name.key", "given_name.key"], ["any_order", "family_name.key", "given_name.key"], ["birth_date"]]}$j$) > 0,
+          'settings with cross levels and an any_order rule are accepted');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('in1'), pg_temp.id('cs2')) WHERE attr = 'given_name'), 'совпадает инициал',
+          'an initial in the other script (И., IRNIA) reaches the initial level');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('lay1'), pg_temp.id('lay2')) WHERE attr = 'given_name'), 'похоже (Джаро-Винклер ≥ 0.92)',
+          'a given name typed with the wrong keyboard layout (Cjamz for Софья) is similar');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('rot1'), pg_temp.id('rot2')) WHERE attr = 'patronymic'), 'записано в другом поле ФИО',
+          'a patronymic found in the other record''s family name field reaches the cross level');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('rot1'), pg_temp.id('rot2')) WHERE attr = 'given_name'), 'записано в другом поле ФИО',
+          'and so does the given name found in the patronymic field');
+SELECT is((SELECT count(*)::int FROM cdp.candidate_pairs() WHERE record_a = LEAST(pg_temp.id('sw1'), pg_temp.id('sw2')) AND record_b = GREATEST(pg_temp.id('sw1'), pg_temp.id('sw2'))), 1,
+          'an any_order rule blocks exchanged family and given names together');
+SELECT throws_ok($$SELECT cdp.configure_matching('{"fields": ["family_name", "given_name"], "blocking": [["any_order", "family_name.key"]]}')$$,
+          '22023', 'invalid matching settings at "$.blocking[0]"', 'an any_order rule needs at least two keys');
 
 SELECT * FROM finish();
 ROLLBACK;
