@@ -291,9 +291,21 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
  * higher first), then by the smaller record id.  Multi-valued contacts keep every distinct value
  * with its source records, first/last seen and validity.  Returns the profile and, unless
  * with_lineage is false (the projection paths skip it), its lineage.
+ *
+ * Plans: golden_fold, golden_compute, link_records and unmerge run with plan_cache_mode =
+ * force_generic_plan (their nested calls inherit it).  Their parameters are JSON documents and
+ * short id arrays, for which a custom plan is never better, and planning the fold's ranking query
+ * anew at every call cost about 1 ms of the 1.5 ms a two-record fold took (see
+ * doc/benchmarks-golden.md).  refresh_patients keeps the default: ingest passes it thousands of
+ * ids at once, where a custom plan of its update pays off.
+ * They also run with jit = off: a generic plan's cost estimate can pass jit_above_cost, and
+ * compiling it at every merge made a matching run of 24,000 merges take over 12 minutes instead
+ * of 48 seconds.
  */
 CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
 	AS $$
 DECLARE
 	d		jsonb;
@@ -451,6 +463,8 @@ COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, tim
  */
 CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
 	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
 	AS $$
 BEGIN
 	RETURN QUERY
@@ -524,6 +538,33 @@ COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
 	'starts the membership history of records new to the given golden ids (internal)';
 
 /*
+ * Re-folds the existing, already locked profile rows of the given golden ids (no redirects
+ * followed, no rows created or removed); returns how many changed.  The shared last step of
+ * refresh_patients and link_records.
+ */
+CREATE FUNCTION @extschema@.golden_refold(ids bigint[]) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	n	int;
+BEGIN
+	UPDATE @extschema@.patient p SET
+		status = c.status, status_at = c.status_at, registered_on = c.registered_on, validated = c.validated,
+		family_name = c.family_name, given_name = c.given_name, patronymic = c.patronymic, sex = c.sex,
+		birth_date = c.birth_date, phones = c.phones, emails = c.emails, handles = c.handles,
+		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
+		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
+	  FROM @extschema@.golden_compute(ids) c
+	 WHERE p.golden_id = ANY (ids) AND p.golden_id = c.golden_id
+	   AND (p.*) IS DISTINCT FROM (c.*);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_refold(bigint[]) IS
+	're-folds the existing, locked profile rows of the given golden ids; returns how many changed (internal)';
+
+/*
  * Re-folds the profiles of the given golden ids (following redirects) from their records:
  * creates the row of a new person, updates a changed one, removes one left without records.
  * Locks the patient rows in id order first, so concurrent refreshes and merges serialise and the
@@ -553,16 +594,7 @@ BEGIN
 	PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id = ANY (todo) ORDER BY p.golden_id FOR UPDATE;
 	PERFORM @extschema@.golden_open_members(todo);
 	/* a new statement: sees what committed while we waited for the locks */
-	UPDATE @extschema@.patient p SET
-		status = c.status, status_at = c.status_at, registered_on = c.registered_on, validated = c.validated,
-		family_name = c.family_name, given_name = c.given_name, patronymic = c.patronymic, sex = c.sex,
-		birth_date = c.birth_date, phones = c.phones, emails = c.emails, handles = c.handles,
-		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
-		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
-	  FROM @extschema@.golden_compute(todo) c
-	 WHERE p.golden_id = ANY (todo) AND p.golden_id = c.golden_id
-	   AND (p.*) IS DISTINCT FROM (c.*);
-	GET DIAGNOSTICS n = ROW_COUNT;
+	n := @extschema@.golden_refold(todo);
 	DELETE FROM @extschema@.patient p
 	 WHERE p.golden_id = ANY (todo)
 	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
@@ -941,6 +973,8 @@ COMMENT ON FUNCTION @extschema@.golden_lock(bigint[]) IS
  */
 CREATE FUNCTION @extschema@.link_records(a bigint, b bigint, evidence jsonb) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
 	AS $$
 DECLARE
 	ga		bigint;
@@ -1015,7 +1049,11 @@ BEGIN
 		  FROM @extschema@.event e WHERE e.event_id = ev AND p.golden_id = keep;
 	END IF;
 	DELETE FROM @extschema@.patient p WHERE p.golden_id = gone;
-	PERFORM @extschema@.refresh_patients(ARRAY[keep]);
+	/*
+	 * keep is live, locked and has its row; its members' intervals are open: of what
+	 * refresh_patients does, only the fold is left
+	 */
+	PERFORM @extschema@.golden_refold(ARRAY[keep]);
 	RETURN keep;
 END
 $$;
@@ -1029,6 +1067,8 @@ COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
  */
 CREATE FUNCTION @extschema@.unmerge(record_id bigint, reason text) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
 	AS $$
 DECLARE
 	rec		bigint := unmerge.record_id;
@@ -1493,5 +1533,6 @@ REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBL
 REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.golden_lock(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_refold(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.golden_open_members(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) FROM PUBLIC;

@@ -2,7 +2,7 @@
 -- redirects, rebuild equality, time travel around a merge and an unmerge, unmerge, clinical
 -- events, archive, and the errors that must leave everything unchanged.
 BEGIN;
-SELECT plan(82);
+SELECT plan(83);
 
 -- ---------------------------------------------------------------- the fold, one rule at a time
 -- doc(record_id, source_id, trust, validated, updated_at, family_name)
@@ -106,6 +106,8 @@ SELECT is((SELECT (x->>'valid')::bool FROM cdp.patient, jsonb_array_elements(pho
 SELECT is((SELECT (x->>'valid')::bool FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79990000000'),
           false, 'a phone reported by one unvalidated source is not yet valid');
 SELECT is((SELECT kind FROM cdp.event WHERE event_id = (SELECT e FROM ev1)), 'patient.merged', 'a merge appends patient.merged');
+SELECT is(cdp.refresh_patients((SELECT ARRAY[h1] FROM g)), 0,
+          'a merge leaves the survivor folded: a full refresh changes nothing');
 SELECT is(cdp.link_records((SELECT h1 FROM r), (SELECT s1 FROM r), '{}'), (SELECT h1 FROM g), 'linking linked records returns their id');
 SELECT is((SELECT kind FROM cdp.event ORDER BY event_id DESC LIMIT 1), 'record.linked', 'and only appends record.linked');
 
