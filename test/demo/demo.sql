@@ -53,7 +53,8 @@ SELECT count(*) FILTER (WHERE r.action <> 'unchanged') AS "changed by a second i
 		lenient => true) r;
 
 \echo
-\echo '--- 3. match: train Fellegi-Sunter weights from the data, then a full run'
+\echo '--- 3. match: settings as data (test/bench/settings/clinic.json), weights trained from the data, a full run'
+SELECT cdp.configure_matching(:'settings'::jsonb) AS "settings version";
 SELECT clock_timestamp() AS t1 \gset
 SELECT cdp.train_matching() IS NOT NULL AS trained \gset
 SELECT cdp.run_matching('full') AS run \gset

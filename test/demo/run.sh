@@ -10,4 +10,5 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 "$here/../bench/gen_clinic.py" --persons "$size" --seed 42 --out "$tmp/clinic.csv" --quiet
 chmod 644 "$tmp/clinic.csv"; chmod 755 "$tmp"
-psql -X -v ON_ERROR_STOP=1 -q -v csv="$tmp/clinic.csv" -v persons="$size" -f "$here/demo.sql"
+psql -X -v ON_ERROR_STOP=1 -q -v csv="$tmp/clinic.csv" -v persons="$size" \
+	-v settings="$(cat "$here/../bench/settings/clinic.json")" -f "$here/demo.sql"
