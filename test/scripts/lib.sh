@@ -45,9 +45,10 @@ cdp_drop_root() {
 	chmod 755 "$scratch"
 	log "running as user postgres in $scratch/src"
 	local rc=0
-	runuser -u postgres -- env CDP_NO_DEPS=1 ${CI:+CI=$CI} ${CDP_KEEP:+CDP_KEEP=$CDP_KEEP} \
+	# from / : postgres may not enter the caller's directory (e.g. /root)
+	(cd / && runuser -u postgres -- env CDP_NO_DEPS=1 ${CI:+CI=$CI} ${CDP_KEEP:+CDP_KEEP=$CDP_KEEP} \
 		${CDP_DEMO_SIZE:+CDP_DEMO_SIZE=$CDP_DEMO_SIZE} \
-		bash "$scratch/src/$script" "$@" || rc=$?
+		bash "$scratch/src/$script" "$@") || rc=$?
 	[ -n "${CDP_KEEP:-}" ] || rm -rf "$scratch"
 	return $rc
 }
