@@ -1419,9 +1419,25 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION @extschema@._match_to_review(int, record, text) IS 'internal: queues a pair for review unless a person already decided it; true when the pair is new to the queue';
 
-CREATE FUNCTION @extschema@.run_matching(mode text DEFAULT 'incremental') RETURNS jsonb
+-- _match_link_plan: the decisions of a run in memory (src/match_link.c): pairs in decision order,
+-- every record of every person they touch with its birth-date and different_id_never features,
+-- the no_match and relation edges; one row per pair that links ('l'), is already one person
+-- ('a'), is held by a cannot-link constraint ('h') or goes to review ('r')
+CREATE FUNCTION @extschema@._match_link_plan(record_a bigint[], record_b bigint[], probability float8[], flags int[],
+		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
+		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
+		link_threshold float8, review_threshold float8, reasons text[])
+	RETURNS TABLE (ord int, action "char", reason text)
+	AS 'MODULE_PATHNAME', 'cdp__match_link_plan'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[]) IS
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (the checks of _match_cannot_link)';
+
+-- _match_run: the body of run_matching; pairwise = true decides and links pair by pair through
+-- _match_cannot_link and link_records (the reference the batch path is tested against)
+CREATE FUNCTION @extschema@._match_run(mode text, pairwise boolean) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	a record;
 	focus bigint[];
@@ -1446,6 +1462,14 @@ DECLARE
 	t1 timestamptz;
 	times jsonb := '{}';
 	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
 BEGIN
 	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
 		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
@@ -1499,51 +1523,136 @@ BEGIN
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
+	t_link := t1;
 	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
 
-	-- strongest evidence first, so a weak pair never decides before a strong one
-	FOR p IN SELECT s.* FROM _cdp_scored s WHERE s.golden_a <> s.golden_b
-	          ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b LOOP
-		i := i + 1;
-		IF i % 50000 = 0 THEN
-			RAISE NOTICE 'run_matching: % of % pairs decided (% linked, % queued)', i, candidates - already, linked, queued;
-		END IF;
-		-- a person's decision wins, both ways
-		IF EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = p.record_a AND d.record_b = p.record_b) THEN
-			decided := decided + 1;
-			CONTINUE;
-		END IF;
-		IF (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = p.record_a)
-		   = (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = p.record_b) THEN
-			already := already + 1;
-			CONTINUE;
-		END IF;
-		why := NULL;
-		IF p.flags & 1024 <> 0 THEN
-			why := 'запись-заглушка';
-		ELSIF p.flags & 512 <> 0 THEN
-			why := 'правило: разные идентификаторы, имя или дата рождения';
-		ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
-			why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
-			IF why IS NULL THEN
-				-- link_records returns NULL when a person's no_match decision forbids the join
-				IF @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
-					'by', 'run_matching', 'record_a', p.record_a, 'record_b', p.record_b, 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
-					'rule', a.settings -> 'blocking' -> p.rule, 'forced', p.flags & 256 <> 0,
-					'levels', p.levels, 'settings_version', a.version)) IS NOT NULL THEN
-					linked := linked + 1;
-					CONTINUE;
+	IF NOT pairwise THEN
+		-- a person's decision wins, both ways: decided pairs never reach the plan
+		SELECT pg_catalog.count(*) INTO decided
+		  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
+		 WHERE s.golden_a <> s.golden_b;
+		-- strongest evidence first, so a weak pair never decides before a strong one
+		CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
+			SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+			  FROM _cdp_scored s
+			 WHERE s.golden_a <> s.golden_b
+			   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+		-- every record of every person a pair touches, with the features the constraints read
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+			   FROM (SELECT DISTINCT r.golden_id
+			           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
+			           JOIN @extschema@.record r ON r.record_id = x.id) g
+			   JOIN @extschema@.record r ON r.golden_id = g.golden_id
+			   LEFT JOIN @extschema@.match_key k ON k.record_id = r.record_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+			     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+			                                          FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+		  INTO u_rec, u_gold, u_dob, u_never;
+		CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+		SELECT lp.* FROM @extschema@._match_link_plan(
+			(SELECT pg_catalog.array_agg(t.record_a ORDER BY t.ord) FROM _cdp_todo t),
+			(SELECT pg_catalog.array_agg(t.record_b ORDER BY t.ord) FROM _cdp_todo t),
+			(SELECT pg_catalog.array_agg(t.probability ORDER BY t.ord) FROM _cdp_todo t),
+			(SELECT pg_catalog.array_agg(t.flags ORDER BY t.ord) FROM _cdp_todo t),
+			u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+			(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+			(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+			(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM @extschema@.household h),
+			(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM @extschema@.household h),
+			link_t, review_t,
+			ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
+			      'решение «не совпадают» между этими людьми', 'записаны как родственники',
+			      'у этих людей разные даты рождения']
+			|| ARRAY(SELECT 'у этих людей разные ' || @extschema@._match_attr_label(y.x)
+			           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)) lp;
+		SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+		  INTO already, held FROM _cdp_plan lp;
+		t1 := pg_catalog.clock_timestamp();
+		times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+		-- every link at once, in decision order (golden applies them as link_records would one by one)
+		SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
+		         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+		         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
+		           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
+		           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
+		           'forced', t.flags & 256 <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+		  INTO link_ord, link_res
+		  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+		 WHERE lp.action = 'l';
+		-- golden refuses a link only when a no_match decision appeared since the plan was made
+		SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+		  INTO linked, refused
+		  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+		held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+		t0 := pg_catalog.clock_timestamp();
+		times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+		-- the review queue, in decision order (a decided pair stays decided)
+		WITH ins AS (
+			INSERT INTO @extschema@.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
+			SELECT t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags, a.version, r.reason
+			  FROM (SELECT lp.ord, lp.reason FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
+			        UNION ALL
+			        SELECT x.o, 'решение «не совпадают» между этими людьми' FROM pg_catalog.unnest(refused) x(o)) r
+			  JOIN _cdp_todo t ON t.ord = r.ord
+			 ORDER BY r.ord
+			ON CONFLICT (record_a, record_b) DO UPDATE
+			   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+			       version = excluded.version, reason = excluded.reason
+			 WHERE q.status = 'open'
+			RETURNING q.xmax = 0 AS inserted)
+		SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) INTO queued FROM ins;
+		t1 := pg_catalog.clock_timestamp();
+		times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+		DROP TABLE _cdp_todo;
+		DROP TABLE _cdp_plan;
+		t0 := t_link;
+	ELSE
+		-- strongest evidence first, so a weak pair never decides before a strong one
+		FOR p IN SELECT s.* FROM _cdp_scored s WHERE s.golden_a <> s.golden_b
+		          ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b LOOP
+			i := i + 1;
+			IF i % 50000 = 0 THEN
+				RAISE NOTICE 'run_matching: % of % pairs decided (% linked, % queued)', i, candidates - already, linked, queued;
+			END IF;
+			-- a person's decision wins, both ways
+			IF EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = p.record_a AND d.record_b = p.record_b) THEN
+				decided := decided + 1;
+				CONTINUE;
+			END IF;
+			IF (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = p.record_a)
+			   = (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = p.record_b) THEN
+				already := already + 1;
+				CONTINUE;
+			END IF;
+			why := NULL;
+			IF p.flags & 1024 <> 0 THEN
+				why := 'запись-заглушка';
+			ELSIF p.flags & 512 <> 0 THEN
+				why := 'правило: разные идентификаторы, имя или дата рождения';
+			ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
+				why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
+				IF why IS NULL THEN
+					-- link_records returns NULL when a person's no_match decision forbids the join
+					IF @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
+						'by', 'run_matching', 'record_a', p.record_a, 'record_b', p.record_b, 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
+						'rule', a.settings -> 'blocking' -> p.rule, 'forced', p.flags & 256 <> 0,
+						'levels', p.levels, 'settings_version', a.version)) IS NOT NULL THEN
+						linked := linked + 1;
+						CONTINUE;
+					END IF;
+					why := 'решение «не совпадают» между этими людьми';
 				END IF;
-				why := 'решение «не совпадают» между этими людьми';
+				held := held + 1;
 			END IF;
-			held := held + 1;
-		END IF;
-		IF p.probability >= review_t OR why IS NOT NULL THEN
-			IF @extschema@._match_to_review(a.version, p, why) THEN
-				queued := queued + 1;
+			IF p.probability >= review_t OR why IS NOT NULL THEN
+				IF @extschema@._match_to_review(a.version, p, why) THEN
+					queued := queued + 1;
+				END IF;
 			END IF;
-		END IF;
-	END LOOP;
+		END LOOP;
+	END IF;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 
@@ -1559,6 +1668,14 @@ BEGIN
 	INSERT INTO @extschema@.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
 	RETURN result;
 END $$;
+COMMENT ON FUNCTION @extschema@._match_run(text, boolean) IS
+	'internal: the body of run_matching; pairwise = true takes the reference path (one _match_cannot_link and link_records call per pair)';
+REVOKE ALL ON FUNCTION @extschema@._match_run(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.run_matching(mode text DEFAULT 'incremental') RETURNS jsonb
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	RETURN @extschema@._match_run(mode, false);
 COMMENT ON FUNCTION @extschema@.run_matching(text) IS
 	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): links pairs over the link threshold through cdp.link_records, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
 REVOKE ALL ON FUNCTION @extschema@.run_matching(text) FROM PUBLIC;

@@ -1061,6 +1061,289 @@ COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
 	'links two source records, merging their persons (older golden id survives, the other redirects); returns the golden id, NULL if a no_match decision forbids it';
 
 /*
+ * The merge plan of a batch of links (src/match_link.c): for link i, between the persons
+ * golden_a[i] and golden_b[i] as they were before the batch, whether they were one person by
+ * then ('s'), a no_match decision between the grown persons refuses it ('n'), or gone merges into
+ * keep ('m', the smaller id survives) taking the records of the original golden ids in absorbed;
+ * restore: keep was archived and gone active.
+ */
+CREATE FUNCTION @extschema@._golden_merge_plan(golden_a bigint[], golden_b bigint[],
+		no_match_a bigint[], no_match_b bigint[], archived bigint[])
+	RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint, restore boolean, absorbed bigint[])
+	AS 'MODULE_PATHNAME', 'cdp__golden_merge_plan'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@._golden_merge_plan(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
+	'the merges a list of links between golden ids makes when applied in order, by union-find (internal to link_records_many)';
+
+/*
+ * Applies links between records in the given order, with exactly the effect of calling
+ * link_records for each in turn: one record.linked event for records already in one person,
+ * otherwise one patient.merged event per merge (same payload: from, into, the moved records,
+ * a, b, evidence), patient.restored when an archived survivor merges with an active person,
+ * redirects, membership intervals, clinical events and records moved, absorbed rows removed.
+ * The difference is the cost: the plan is computed in memory, every table is written by one
+ * statement, and each surviving person is re-folded once.  Locks, in id order: the records and
+ * clinical events of the persons involved (what ingest locks first), then their profile rows
+ * (as refresh_patients, link_records and unmerge do).  Returns the surviving golden id of each
+ * link, NULL where a no_match decision refused it.  The arguments are trusted (checked by the
+ * callers link_records and link_records_many).
+ */
+CREATE FUNCTION @extschema@.golden_link_apply(a bigint[], b bigint[], evidence jsonb[]) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+DECLARE
+	ids			bigint[];
+	created		bigint[];
+	tries		int := 0;
+	pl_ord		int[];
+	pl_out		"char"[];
+	pl_keep		bigint[];
+	pl_gone		bigint[];
+	pl_rest		boolean[];
+	ab_ord		int[];
+	ab_g		bigint[];
+	ev_id		bigint[];
+	ev_at		timestamptz[];
+	ev_kind		text[];
+	ev_subj		bigint[];
+	m_ord		int[];
+	m_keep		bigint[];
+	m_gone		bigint[];
+	m_ev		bigint[];
+	m_at		timestamptz[];
+	mv_rec		bigint[];
+	mv_ord		int[];
+	survivors	bigint[];
+	res			bigint[];
+BEGIN
+	IF pg_catalog.cardinality(a) = 0 THEN
+		RETURN '{}';
+	END IF;
+	/* lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile */
+	LOOP
+		SELECT pg_catalog.array_agg(DISTINCT r.golden_id ORDER BY r.golden_id) INTO ids
+		  FROM (SELECT pg_catalog.unnest(a) UNION SELECT pg_catalog.unnest(b)) x(id)
+		  JOIN @extschema@.record r ON r.record_id = x.id;
+		PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
+		 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+		PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
+		 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
+		/* profile rows for persons that have none yet (folded at the end, as refresh_patients would) */
+		WITH ins AS (
+			INSERT INTO @extschema@.patient (golden_id)
+			SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
+			ON CONFLICT (golden_id) DO NOTHING
+			RETURNING golden_id)
+		SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
+		PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+		 ORDER BY p.golden_id FOR UPDATE OF p;
+		/* a new statement: sees what committed while we waited */
+		EXIT WHEN NOT EXISTS (
+			SELECT 1 FROM (SELECT pg_catalog.unnest(a) UNION SELECT pg_catalog.unnest(b)) x(id)
+			  JOIN @extschema@.record r ON r.record_id = x.id
+			 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(ids) g(id) WHERE g.id = r.golden_id));
+		tries := tries + 1;
+		IF tries > 100 THEN
+			RAISE EXCEPTION 'records keep moving between persons while they are linked'
+				USING ERRCODE = '40001', HINT = 'Retry the transaction.';
+		END IF;
+	END LOOP;
+
+	/* the plan, from the persons as they are now */
+	WITH p AS MATERIALIZED (
+		SELECT p.*
+		  /* every no_match decision: the plan ignores those outside these persons */
+		  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
+		          FROM @extschema@.pair_decision d
+		          JOIN @extschema@.record ra ON ra.record_id = d.record_a
+		          JOIN @extschema@.record rb ON rb.record_id = d.record_b
+		         WHERE d.decision = 'no_match') nm,
+		       @extschema@._golden_merge_plan(
+		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
+		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
+		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+		         nm.ga, nm.gb,
+		         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
+		                WHERE q.status = 'archived')) p)
+	SELECT (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.outcome ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.keep ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.gone ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.restore ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g)),
+	       (SELECT pg_catalog.array_agg(x.g ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g))
+	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g;
+
+	/* new records' membership starts at their record.created event, as in refresh_patients */
+	PERFORM @extschema@.golden_open_members(ARRAY(
+		SELECT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
+		 WHERE x.g IS NOT NULL
+		 UNION SELECT r.golden_id FROM ROWS FROM (pg_catalog.unnest(pl_out), pg_catalog.unnest(a)) y(o, id)
+		  JOIN @extschema@.record r ON r.record_id = y.id WHERE y.o = 'm'));
+
+	/* the events, in link order: record.linked, or patient.merged (then patient.restored) */
+	WITH p AS (
+		SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
+		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
+		  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord),
+	mv AS (
+		SELECT x.ord, pg_catalog.array_agg(r.record_id ORDER BY r.record_id) AS recs
+		  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		  JOIN @extschema@.record r ON r.golden_id = x.g
+		 GROUP BY x.ord),
+	ev AS (
+		SELECT p.ord, 0 AS sub, 'patient.merged' AS kind, p.gone AS subject, p.keep AS golden_id,
+		       pg_catalog.jsonb_build_object('from', p.gone, 'into', p.keep, 'records', pg_catalog.to_jsonb(mv.recs),
+		                                     'a', p.ra, 'b', p.rb, 'evidence', p.ev) AS payload
+		  FROM p JOIN mv ON mv.ord = p.ord
+		 WHERE p.outcome = 'm'
+		UNION ALL
+		SELECT p.ord, 1, 'patient.restored', p.keep, p.keep,
+		       pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', p.gone))
+		  FROM p WHERE p.outcome = 'm' AND p.restore
+		UNION ALL
+		SELECT p.ord, 0, 'record.linked', p.ra, p.keep,
+		       pg_catalog.jsonb_build_object('a', p.ra, 'b', p.rb, 'evidence', p.ev)
+		  FROM p WHERE p.outcome = 's'),
+	ins AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT ev.kind, ev.subject, ev.golden_id, ev.payload FROM ev ORDER BY ev.ord, ev.sub
+		RETURNING event_id, at, kind, subject)
+	SELECT pg_catalog.array_agg(ins.event_id), pg_catalog.array_agg(ins.at), pg_catalog.array_agg(ins.kind),
+	       pg_catalog.array_agg(ins.subject)
+	  INTO ev_id, ev_at, ev_kind, ev_subj
+	  FROM ins;
+
+	/* each merge with its event (a gone id is absorbed once), and every record it moves */
+	SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
+	       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
+	       pg_catalog.array_agg(e.at ORDER BY l.ord)
+	  INTO m_ord, m_keep, m_gone, m_ev, m_at
+	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone)) l(ord, outcome, keep, gone)
+	  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
+	    ON e.kind = 'patient.merged' AND e.subject = l.gone
+	 WHERE l.outcome = 'm';
+	IF m_ord IS NOT NULL THEN
+		SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id, x.ord), pg_catalog.array_agg(x.ord ORDER BY r.record_id, x.ord)
+		  INTO mv_rec, mv_ord
+		  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		  JOIN @extschema@.record r ON r.golden_id = x.g;
+
+		/* membership: the open interval of a moved record ends at its first move; one per move after */
+		UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
+		  FROM (SELECT DISTINCT ON (x.rec) x.rec, m.ev, m.at
+		          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, ev, at) ON m.ord = x.ord
+		         ORDER BY x.rec, x.ord) f
+		 WHERE pm.record_id = f.rec AND pm.to_event IS NULL;
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
+		SELECT x.rec, m.keep, m.ev, m.at,
+		       pg_catalog.lead(m.ev) OVER w, pg_catalog.lead(m.at) OVER w
+		  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+		  JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at) ON m.ord = x.ord
+		WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord);
+
+		INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
+		SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
+
+		/* records and clinical events go to the person their original id ends in */
+		UPDATE @extschema@.record r SET golden_id = f.keep
+		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
+		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
+		         ORDER BY x.g, x.ord DESC) f
+		 WHERE r.golden_id = f.g;
+		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
+		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
+		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
+		         ORDER BY x.g, x.ord DESC) f
+		 WHERE c.golden_id = f.g;
+
+		/* an archived person that merges with an active one is active again */
+		UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
+		  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
+		 WHERE e.kind = 'patient.restored' AND p.golden_id = e.subject;
+		DELETE FROM @extschema@.patient p USING pg_catalog.unnest(m_gone) g(id) WHERE p.golden_id = g.id;
+	END IF;
+
+	/* each surviving person (and each new row) is folded once */
+	SELECT pg_catalog.array_agg(x.g ORDER BY x.g) INTO survivors
+	  FROM (SELECT pg_catalog.unnest(m_keep) UNION SELECT pg_catalog.unnest(created)
+	        EXCEPT SELECT pg_catalog.unnest(m_gone)) x(g)
+	 WHERE x.g IS NOT NULL;
+	IF survivors IS NOT NULL THEN
+		PERFORM @extschema@.golden_refold(survivors);
+	END IF;
+	SELECT pg_catalog.array_agg(CASE WHEN l.outcome = 'n' THEN NULL ELSE l.keep END ORDER BY l.ord) INTO res
+	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep)) l(ord, outcome, keep);
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_link_apply(bigint[], bigint[], jsonb[]) IS
+	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
+
+/*
+ * Links many pairs of source records in the given order: the same result, events and
+ * projections as calling link_records(a[i], b[i], evidence[i]) for i = 1, 2, ..., in one pass
+ * (golden_link_apply).  Returns the surviving golden id of each link, NULL where a no_match
+ * decision between the persons refused it.  evidence may be NULL (no evidence for any link).
+ */
+CREATE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence jsonb[] DEFAULT NULL) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+DECLARE
+	bad		record;
+BEGIN
+	IF a IS NULL OR b IS NULL THEN
+		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.array_ndims(a) > 1 OR pg_catalog.array_ndims(b) > 1 OR pg_catalog.array_ndims(evidence) > 1
+	   OR pg_catalog.cardinality(a) <> pg_catalog.cardinality(b)
+	   OR (evidence IS NOT NULL AND pg_catalog.cardinality(evidence) <> pg_catalog.cardinality(a)) THEN
+		RAISE EXCEPTION 'a, b and evidence must be one-dimensional arrays of the same length'
+			USING ERRCODE = '2202E',
+			DETAIL = pg_catalog.format('a has %s elements, b %s, evidence %s.', pg_catalog.cardinality(a),
+			                           pg_catalog.cardinality(b), COALESCE(pg_catalog.cardinality(evidence)::text, 'none'));
+	END IF;
+	SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
+	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
+	  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
+	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
+	 WHERE x.i <= pg_catalog.cardinality(a)
+	   AND (x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL OR rb.record_id IS NULL
+	        OR (x.ev IS NOT NULL AND pg_catalog.jsonb_typeof(x.ev) <> 'object'))
+	 ORDER BY x.i LIMIT 1;
+	IF FOUND THEN
+		IF bad.ra IS NULL OR bad.rb IS NULL THEN
+			RAISE EXCEPTION 'element % of a and b must not be null', bad.i USING ERRCODE = '22004';
+		ELSIF bad.a_missing OR bad.b_missing THEN
+			RAISE EXCEPTION 'record "%" does not exist', CASE WHEN bad.a_missing THEN bad.ra ELSE bad.rb END
+				USING ERRCODE = 'P0002',
+				DETAIL = pg_catalog.format('No row of cdp.record has record_id %s (element %s of %s).',
+				                           CASE WHEN bad.a_missing THEN bad.ra ELSE bad.rb END, bad.i,
+				                           CASE WHEN bad.a_missing THEN 'a' ELSE 'b' END),
+				HINT = 'Pass the record_id returned by cdp.upsert_record.';
+		ELSIF bad.ra = bad.rb THEN
+			RAISE EXCEPTION 'cannot link record "%" to itself', bad.ra
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of a and b names the same record.', bad.i);
+		ELSE
+			RAISE EXCEPTION 'link evidence must be a JSON object'
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
+		END IF;
+	END IF;
+	RETURN @extschema@.golden_link_apply(a, b, evidence);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS
+	'links many record pairs in order with exactly the effect of link_records on each in turn (events, redirects, membership), each survivor folded once; returns the golden id per link, NULL where a no_match decision refused it; e.g. link_records_many(ARRAY[1,3], ARRAY[2,4], NULL)';
+
+/*
  * Takes a record out of its person into a new golden id: both profiles are re-folded, no_match
  * decisions against every other record of the former person keep the matcher from re-linking it,
  * its clinical events follow it, and patient.unmerged is appended.  Returns the new golden id.
@@ -1530,6 +1813,8 @@ REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
 /* Writers are for the admin and the cdp families, like ingest's upsert_record. */
 REVOKE ALL ON FUNCTION @extschema@.refresh_patients(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_link_apply(bigint[], bigint[], jsonb[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.golden_lock(bigint[]) FROM PUBLIC;
