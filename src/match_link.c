@@ -509,8 +509,9 @@ cdp__match_link_plan(PG_FUNCTION_ARGS)
 	MemoryContext work,
 				old;
 
-	for (int i = 0; i < 16; i++)
-		if (PG_ARGISNULL(i) && i != 6 && i != 7 && (i < 9 || i > 12))
+	/* a NULL array is empty (array_agg of no pairs); the scalars are required */
+	for (int i = 8; i < 16; i++)
+		if (PG_ARGISNULL(i) && (i == 8 || i >= 13))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument %d of _match_link_plan must not be null", i + 1)));
@@ -530,14 +531,21 @@ cdp__match_link_plan(PG_FUNCTION_ARGS)
 	pb = LinkInt8Array(fcinfo, 1, "record_b", &n);
 	if (n != npair)
 		goto mismatch;
-	arr = PG_GETARG_ARRAYTYPE_P(2);
-	if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair || ARR_HASNULL(arr))
-		goto mismatch;
-	prob = (float8 *) ARR_DATA_PTR(arr);
-	arr = PG_GETARG_ARRAYTYPE_P(3);
-	if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair || ARR_HASNULL(arr))
-		goto mismatch;
-	flags = (int32 *) ARR_DATA_PTR(arr);
+	prob = NULL;
+	flags = NULL;
+	if (npair > 0)
+	{
+		if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+			goto mismatch;
+		arr = PG_GETARG_ARRAYTYPE_P(2);
+		if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair || ARR_HASNULL(arr))
+			goto mismatch;
+		prob = (float8 *) ARR_DATA_PTR(arr);
+		arr = PG_GETARG_ARRAYTYPE_P(3);
+		if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair || ARR_HASNULL(arr))
+			goto mismatch;
+		flags = (int32 *) ARR_DATA_PTR(arr);
+	}
 	rec = LinkInt8Array(fcinfo, 4, "records", &nrec);
 	gold = LinkInt8Array(fcinfo, 5, "goldens", &n);
 	if (n != nrec)
