@@ -976,18 +976,9 @@ CREATE FUNCTION @extschema@.link_records(a bigint, b bigint, evidence jsonb) RET
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
 	AS $$
-DECLARE
-	ga		bigint;
-	gb		bigint;
-	keep	bigint;
-	gone	bigint;
-	moved	bigint[];
-	ev		bigint;
-	ev_at	timestamptz;
-	tries	int := 0;
 BEGIN
-	ga := @extschema@.golden_of_record(a, 'a');
-	gb := @extschema@.golden_of_record(b, 'b');
+	PERFORM @extschema@.golden_of_record(a, 'a');
+	PERFORM @extschema@.golden_of_record(b, 'b');
 	IF a = b THEN
 		RAISE EXCEPTION 'cannot link record "%" to itself', a USING ERRCODE = '22023';
 	END IF;
@@ -995,66 +986,8 @@ BEGIN
 		RAISE EXCEPTION 'link evidence must be a JSON object'
 			USING ERRCODE = '22023', DETAIL = pg_catalog.format('The value given was %s.', evidence::text);
 	END IF;
-	/* lock both persons in id order; a concurrent merge or unmerge may move a record meanwhile */
-	LOOP
-		PERFORM @extschema@.golden_lock(ARRAY[least(ga, gb), greatest(ga, gb)]);
-		EXIT WHEN (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = a) = ga
-		      AND (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = b) = gb;
-		tries := tries + 1;
-		IF tries > 100 THEN
-			RAISE EXCEPTION 'records "%" and "%" keep moving between persons', a, b
-				USING ERRCODE = '40001', HINT = 'Retry the transaction.';
-		END IF;
-		ga := @extschema@.golden_of_record(a, 'a');
-		gb := @extschema@.golden_of_record(b, 'b');
-	END LOOP;
-
-	IF ga = gb THEN
-		PERFORM @extschema@.append_event('record.linked', a, ga,
-			pg_catalog.jsonb_build_object('a', a, 'b', b, 'evidence', evidence));
-		RETURN ga;
-	END IF;
-
-	/* a person's no_match decision is never overridden by a link */
-	IF EXISTS (SELECT 1 FROM @extschema@.pair_decision d
-	             JOIN @extschema@.record ra ON ra.record_id = d.record_a
-	             JOIN @extschema@.record rb ON rb.record_id = d.record_b
-	            WHERE d.decision = 'no_match'
-	              AND ((ra.golden_id = ga AND rb.golden_id = gb) OR (ra.golden_id = gb AND rb.golden_id = ga))) THEN
-		RETURN NULL;
-	END IF;
-
-	keep := least(ga, gb);
-	gone := greatest(ga, gb);
-	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO moved
-	  FROM @extschema@.record r WHERE r.golden_id = gone;
-	PERFORM @extschema@.golden_open_members(ARRAY[keep, gone]);
-	ev := @extschema@.append_event('patient.merged', gone, keep,
-		pg_catalog.jsonb_build_object('from', gone, 'into', keep, 'records', pg_catalog.to_jsonb(moved),
-		                              'a', a, 'b', b, 'evidence', evidence));
-	SELECT e.at INTO ev_at FROM @extschema@.event e WHERE e.event_id = ev;
-	UPDATE @extschema@.record r SET golden_id = keep WHERE r.golden_id = gone;
-	UPDATE @extschema@.clinical_event c SET golden_id = keep WHERE c.golden_id = gone;
-	UPDATE @extschema@.patient_member m SET to_event = ev, to_at = ev_at
-	 WHERE m.record_id = ANY (moved) AND m.to_event IS NULL;
-	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
-	SELECT pg_catalog.unnest(moved), keep, ev, ev_at;
-	INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id) VALUES (gone, keep, ev_at, ev);
-	/* an archived person that merges with an active one is active again */
-	IF (SELECT pg_catalog.count(DISTINCT p.status) FROM @extschema@.patient p WHERE p.golden_id IN (keep, gone)) > 1
-	   AND (SELECT p.status FROM @extschema@.patient p WHERE p.golden_id = keep) = 'archived' THEN
-		ev := @extschema@.append_event('patient.restored', keep, keep,
-			pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', gone)));
-		UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
-		  FROM @extschema@.event e WHERE e.event_id = ev AND p.golden_id = keep;
-	END IF;
-	DELETE FROM @extschema@.patient p WHERE p.golden_id = gone;
-	/*
-	 * keep is live, locked and has its row; its members' intervals are open: of what
-	 * refresh_patients does, only the fold is left
-	 */
-	PERFORM @extschema@.golden_refold(ARRAY[keep]);
-	RETURN keep;
+	/* one link is a batch of one: the same locks, plan and writes as link_records_many */
+	RETURN (@extschema@.golden_link_apply(ARRAY[a], ARRAY[b], ARRAY[evidence]))[1];
 END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
@@ -1367,6 +1300,9 @@ BEGIN
 			USING ERRCODE = '22023', HINT = 'Say why the record is not the same person, for example ''twin sibling''.';
 	END IF;
 	g := @extschema@.golden_of_record(rec, 'record_id');
+	/* the record and its clinical events first, then the person: the lock order of ingest and links */
+	PERFORM 1 FROM @extschema@.record r WHERE r.record_id = rec FOR NO KEY UPDATE;
+	PERFORM 1 FROM @extschema@.clinical_event c WHERE c.record_id = rec ORDER BY c.event_id FOR NO KEY UPDATE;
 	LOOP
 		PERFORM @extschema@.golden_lock(ARRAY[g]);
 		EXIT WHEN (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = rec) = g;
