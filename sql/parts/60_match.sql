@@ -5,8 +5,9 @@
  * compiled into a flat float8[] program for the C kernel (src/match_walk.c), which loads the
  * pre-normalised features of cdp.match_key once, walks the blocks of every blocking rule and scores
  * each candidate pair in one C call.  Training (u from random pairs, m and lambda by EM over blocked
- * pairs) stores its parameters with the settings version.  Links go through cdp.link_records
- * (golden); people's decisions through cdp.record_pair_decision (ingest).  See doc/matching.md.
+ * pairs) stores its parameters with the settings version.  A run decides its links in memory
+ * (src/match_link.c) and applies them in one cdp.link_records_many call (golden); people's
+ * decisions go through cdp.record_pair_decision (ingest).  See doc/matching.md.
  */
 
 /* ---------------------------------------------------------------- tables */
@@ -1677,7 +1678,7 @@ CREATE FUNCTION @extschema@.run_matching(mode text DEFAULT 'incremental') RETURN
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	RETURN @extschema@._match_run(mode, false);
 COMMENT ON FUNCTION @extschema@.run_matching(text) IS
-	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): links pairs over the link threshold through cdp.link_records, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
+	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): decides every pair in memory (_match_link_plan), links those over the link threshold in one cdp.link_records_many call, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
 REVOKE ALL ON FUNCTION @extschema@.run_matching(text) FROM PUBLIC;
 
 CREATE VIEW @extschema@.matching_progress AS
@@ -1685,7 +1686,7 @@ CREATE VIEW @extschema@.matching_progress AS
 	       (SELECT pg_catalog.count(*) FROM @extschema@.match_queue) AS waiting_in_queue
 	  FROM @extschema@.match_run r
 	 ORDER BY r.run_id DESC;
-COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest first, with what is waiting in cdp.match_queue (a running call reports by NOTICE every 50000 pairs)';
+COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest first, with their counts and step times, and what is waiting in cdp.match_queue';
 
 CREATE FUNCTION @extschema@.match_record(record_id bigint)
 	RETURNS TABLE (candidate bigint, golden_id bigint, probability float8, weight float8, decision text, summary text)
