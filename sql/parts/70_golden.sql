@@ -1019,12 +1019,14 @@ COMMENT ON FUNCTION @extschema@._golden_merge_plan(bigint[], bigint[], bigint[],
  * clinical events of the persons involved (what ingest locks first), then their profile rows
  * (as refresh_patients, link_records and unmerge do).  Returns the surviving golden id of each
  * link, NULL where a no_match decision refused it.  The arguments are trusted (checked by the
- * callers link_records and link_records_many).  Plans are custom: the arrays are constants to the
- * planner, so joins between them are sized (hashed) by their real length, not 10 rows.
+ * callers link_records and link_records_many).  Plans: generic for a few links (planning would
+ * cost more than the work), custom for more, so the planner sees the arrays as constants and sizes
+ * the joins between them by their real length (a generic plan takes every unnest for 10 rows and
+ * joins them by nested loops).
  */
 CREATE FUNCTION @extschema@.golden_link_apply(a bigint[], b bigint[], evidence jsonb[]) RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SET plan_cache_mode = force_custom_plan
+	SET plan_cache_mode = force_generic_plan
 	SET jit = off
 	AS $$
 DECLARE
@@ -1054,6 +1056,10 @@ DECLARE
 BEGIN
 	IF pg_catalog.cardinality(a) = 0 THEN
 		RETURN '{}';
+	END IF;
+	IF pg_catalog.cardinality(a) > 16 THEN
+		/* local to this call: the function's own SET restores the generic mode on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
 	END IF;
 	/* lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile */
 	LOOP
