@@ -673,7 +673,7 @@ mismatch:
  *		before the batch; the links apply in order.  One row per link:
  *		's' the two are one person by then (keep is it), 'n' a no_match
  *		decision (pairs of golden ids, before the batch) joins the grown
- *		persons, 'm' a merge of gone into keep, where absorbed lists the
+ *		persons (keep NULL), 'm' a merge of gone into keep, where absorbed lists the
  *		original golden ids whose records move, and restore says that keep
  *		was archived and gone active (keep becomes active).
  */
@@ -739,8 +739,10 @@ cdp__golden_merge_plan(PG_FUNCTION_ARGS)
 		values[0] = Int32GetDatum(i + 1);
 		if (ra == rb || LinkEdgeBetween(s, 0, ra, rb))
 		{
+			/* one person already: keep is it; refused: nothing to keep */
 			values[1] = CharGetDatum(ra == rb ? 's' : 'n');
 			values[2] = Int64GetDatum(s->node[ra].golden);
+			nulls[2] = ra != rb;
 			nulls[3] = nulls[4] = nulls[5] = true;
 		}
 		else

@@ -1116,12 +1116,13 @@ BEGIN
 	       (SELECT pg_catalog.array_agg(x.g ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g))
 	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g;
 
-	/* new records' membership starts at their record.created event, as in refresh_patients */
+	/*
+	 * new records' membership starts at their record.created event, as in refresh_patients; every
+	 * original id a merge touches is the keep or gone of its first merge
+	 */
 	PERFORM @extschema@.golden_open_members(ARRAY(
-		SELECT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
-		 WHERE x.g IS NOT NULL
-		 UNION SELECT r.golden_id FROM ROWS FROM (pg_catalog.unnest(pl_out), pg_catalog.unnest(a)) y(o, id)
-		  JOIN @extschema@.record r ON r.record_id = y.id WHERE y.o = 'm'));
+		SELECT DISTINCT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
+		 WHERE x.g IS NOT NULL));
 
 	/* the events, in link order: record.linked, or patient.merged (then patient.restored) */
 	WITH p AS (

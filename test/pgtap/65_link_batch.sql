@@ -8,7 +8,7 @@
 -- rebuild_patients() must give the live projections, and a second full run must link nothing.
 -- link_records_many is also compared with link_records called in a loop, and its errors checked.
 BEGIN;
-SELECT plan(31);
+SELECT plan(35);
 
 /* ------------------------------------------------------------------ data */
 SELECT setseed(0.29);
@@ -177,6 +177,26 @@ SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s], ARRAY[-5])', pg
                  'record "-5" does not exist', 'an unknown record is refused');
 SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s], ARRAY[%s], ARRAY[''[1]''::jsonb])', pg_temp.rid(1), pg_temp.rid(2)), '22023',
                  'link evidence must be a JSON object', 'evidence that is not an object is refused');
+
+-- the C planners refuse inconsistent input instead of reading past an array
+SELECT throws_ok($$SELECT * FROM cdp._match_link_plan(ARRAY[1, 2]::bigint[], ARRAY[3]::bigint[], ARRAY[0.9, 0.9], ARRAY[0, 0],
+                   ARRAY[1, 2, 3]::bigint[], ARRAY[1, 2, 3]::bigint[], NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9, 0.5,
+                   ARRAY['a', 'b', 'c', 'd', 'e'])$$, '2202E', 'arrays given to _match_link_plan do not match in length',
+                 'the link plan refuses pair arrays of different lengths');
+SELECT throws_ok($$SELECT * FROM cdp._match_link_plan(ARRAY[1]::bigint[], ARRAY[9]::bigint[], ARRAY[0.9], ARRAY[0],
+                   ARRAY[1, 2]::bigint[], ARRAY[1, 2]::bigint[], NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9, 0.5,
+                   ARRAY['a', 'b', 'c', 'd', 'e'])$$, '22023', 'record "9" of pair 1 is not among the records given',
+                 'the link plan refuses a pair whose record it was not given');
+-- a chain, a repeat and a refusal by hand: 3 merges into 1, 2 into 1 already, 4 held off by 1
+SELECT is((SELECT array_agg(outcome::text || ':' || coalesce(keep::text, '') || ':' || coalesce(gone::text, '') || ':' ||
+                            coalesce(absorbed::text, '') ORDER BY ord)
+             FROM cdp._golden_merge_plan(ARRAY[3, 2, 5, 1, 4]::bigint[], ARRAY[5, 3, 1, 2, 2]::bigint[],
+                                         ARRAY[1]::bigint[], ARRAY[4]::bigint[], ARRAY[3]::bigint[])),
+          ARRAY['m:3:5:{5}', 'm:2:3:{3,5}', 'm:1:2:{2,3,5}', 's:1::', 'n:::'],
+          'the merge plan keeps the smallest id, moves whole persons and refuses a no_match join');
+SELECT is((SELECT array_agg(restore ORDER BY ord) FROM cdp._golden_merge_plan(ARRAY[3, 2]::bigint[], ARRAY[5, 3]::bigint[],
+                                                                               NULL, NULL, ARRAY[3]::bigint[])),
+          ARRAY[true, false], 'an archived survivor merging with an active person is restored once');
 
 SELECT * FROM finish();
 ROLLBACK;
