@@ -1124,15 +1124,20 @@ BEGIN
 		SELECT DISTINCT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
 		 WHERE x.g IS NOT NULL));
 
+	/* every record each merge moves (the records of the original ids it absorbs), read once */
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id, x.ord), pg_catalog.array_agg(x.ord ORDER BY r.record_id, x.ord)
+	  INTO mv_rec, mv_ord
+	  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+	  JOIN @extschema@.record r ON r.golden_id = x.g;
+
 	/* the events, in link order: record.linked, or patient.merged (then patient.restored) */
 	WITH p AS (
 		SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
 		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
 		  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord),
 	mv AS (
-		SELECT x.ord, pg_catalog.array_agg(r.record_id ORDER BY r.record_id) AS recs
-		  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
-		  JOIN @extschema@.record r ON r.golden_id = x.g
+		SELECT x.ord, pg_catalog.array_agg(x.rec ORDER BY x.rec) AS recs
+		  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
 		 GROUP BY x.ord),
 	ev AS (
 		SELECT p.ord, 0 AS sub, 'patient.merged' AS kind, p.gone AS subject, p.keep AS golden_id,
@@ -1157,7 +1162,7 @@ BEGIN
 	  INTO ev_id, ev_at, ev_kind, ev_subj
 	  FROM ins;
 
-	/* each merge with its event (a gone id is absorbed once), and every record it moves */
+	/* each merge with its event (a gone id is absorbed once) */
 	SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
 	       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
 	       pg_catalog.array_agg(e.at ORDER BY l.ord)
@@ -1167,11 +1172,6 @@ BEGIN
 	    ON e.kind = 'patient.merged' AND e.subject = l.gone
 	 WHERE l.outcome = 'm';
 	IF m_ord IS NOT NULL THEN
-		SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id, x.ord), pg_catalog.array_agg(x.ord ORDER BY r.record_id, x.ord)
-		  INTO mv_rec, mv_ord
-		  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
-		  JOIN @extschema@.record r ON r.golden_id = x.g;
-
 		/* membership: the open interval of a moved record ends at its first move; one per move after */
 		UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
 		  FROM (SELECT DISTINCT ON (x.rec) x.rec, m.ev, m.at
@@ -1191,11 +1191,11 @@ BEGIN
 
 		/* records and clinical events go to the person their original id ends in */
 		UPDATE @extschema@.record r SET golden_id = f.keep
-		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
-		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		  FROM (SELECT DISTINCT ON (x.rec) x.rec, m.keep
+		          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
 		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
-		         ORDER BY x.g, x.ord DESC) f
-		 WHERE r.golden_id = f.g;
+		         ORDER BY x.rec, x.ord DESC) f
+		 WHERE r.record_id = f.rec;
 		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
 		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
 		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
