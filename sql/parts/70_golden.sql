@@ -1210,6 +1210,10 @@ BEGIN
 		DELETE FROM @extschema@.patient p USING pg_catalog.unnest(m_gone) g(id) WHERE p.golden_id = g.id;
 	END IF;
 
+	/* a new row whose person lost its records meanwhile goes, as in refresh_patients */
+	DELETE FROM @extschema@.patient p USING pg_catalog.unnest(created) g(id)
+	 WHERE p.golden_id = g.id
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
 	/* each surviving person (and each new row) is folded once */
 	SELECT pg_catalog.array_agg(x.g ORDER BY x.g) INTO survivors
 	  FROM (SELECT pg_catalog.unnest(m_keep) UNION SELECT pg_catalog.unnest(created)
