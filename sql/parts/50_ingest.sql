@@ -337,6 +337,14 @@ BEGIN
 	 * the batch (cdp.normalize_records), made as a plain assignment so that an error's context is
 	 * the record and the key, not this function's SQL.
 	 */
+	/*
+	 * Existing records of the batch are locked first, in record-id order: the order in which a
+	 * matching run's link batch (cdp.link_records_many) locks them, so the two cannot deadlock
+	 * whatever order the batch lists them in.
+	 */
+	PERFORM 1 FROM @extschema@.record r
+	  WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) ANY (source_ids)
+	  ORDER BY r.record_id FOR NO KEY UPDATE OF r;
 	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord) INTO v_old
 	  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
 	  LEFT JOIN @extschema@.record r
