@@ -7,27 +7,318 @@
  *		substring edited twice.  So osa('CA', 'ABC') = 3, where the
  *		unrestricted Damerau-Levenshtein distance is 2.
  *
- * After the common prefix and suffix are stripped, a pattern of at most 64
- * code points runs through the bit-parallel algorithm of Hyyrö (2003, "A
- * bit-vector algorithm for computing Levenshtein and Damerau edit
- * distances", Nordic Journal of Computing 10): one machine word per
- * character of the other string.  Longer patterns use the three-row dynamic
- * programme, restricted to the diagonal band |i - j| <= max_d when a cap is
- * given, and stopped as soon as a whole row exceeds the cap (row minima
- * never decrease).
+ * Every call first cuts the common prefix and suffix on the UTF-8 bytes
+ * (eight at a time, moved back to character boundaries): they never take
+ * part in an optimal alignment's edits.  What is left, the two "middles",
+ * goes to one of three engines:
+ *
+ * - a small cap (max_d <= OSA_BOUNDED_MAX): a depth-first search over the
+ *   edit at the first differing character (substitution, deletion,
+ *   insertion, transposition), each branch cutting its new common prefix,
+ *   with at most max_d edits in a row.  It reads the bytes and never
+ *   decodes: after the last allowed edit the rests must be byte-equal.  The
+ *   search is the OSA recurrence run from the front, d(i, j) = min(d(i+1,
+ *   j) + 1, d(i, j+1) + 1, d(i+1, j+1) + [a_i != b_j], d(i+2, j+2) + 1 when
+ *   a_i a_i+1 = b_j+1 b_j), bounded as in Ukkonen (1985, "Algorithms for
+ *   approximate string matching", Information and Control 64): O(4^max_d)
+ *   prefix scans, at most 85 for the largest cap it takes.
+ * - otherwise a pattern of at most 64 code points runs through the
+ *   bit-parallel algorithm of Hyyrö (2003, "A bit-vector algorithm for
+ *   computing Levenshtein and Damerau edit distances", Nordic Journal of
+ *   Computing 10): one machine word per character of the other string,
+ *   decoded on the fly, stopped as soon as the cap cannot be met.
+ * - longer patterns use the three-row dynamic programme, restricted to the
+ *   diagonal band |i - j| <= max_d when a cap is given, and stopped as soon
+ *   as a whole row exceeds the cap (row minima never decrease).
+ *
+ * Under a cap, a length difference above it settles the call before any of
+ * this, on the counts of code points (the bytes that are not continuation
+ * bytes, counted eight at a time).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "port/pg_bitutils.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 
 #include "cmp.h"
 
+/* largest cap the bounded search takes (4^k branches); above: bit-parallel */
+#define OSA_BOUNDED_MAX		3
+
+#define IS_UTF8_CONT(c)		(((unsigned char) (c) & 0xC0) == 0x80)
+
 PG_FUNCTION_INFO_V1(cdp_osa_distance);
 PG_FUNCTION_INFO_V1(cdp_osa_distance_max);
 PG_FUNCTION_INFO_V1(cdp_osa_similarity);
+
+/*
+ * OsaLoad64
+ *		Eight bytes from any address as a little-endian word: byte k of the
+ *		string is bits 8k..8k+7 on every platform.
+ */
+static inline uint64
+OsaLoad64(const char *p)
+{
+#ifdef WORDS_BIGENDIAN
+	return pg_bswap64(CdpLoad64(p));
+#else
+	return CdpLoad64(p);
+#endif
+}
+
+/*
+ * OsaLoad32
+ *		Four bytes from any address (only compared for equality).
+ */
+static inline uint32
+OsaLoad32(const char *p)
+{
+	uint32		w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/*
+ * OsaPrefixBytes
+ *		Length of the common byte prefix of a and b, at most lim.  From eight
+ *		bytes on, the last word overlaps the one before instead of a byte
+ *		loop: the bytes it reads twice are already known to be equal.
+ */
+static inline int
+OsaPrefixBytes(const char *a, const char *b, int lim)
+{
+	int			i = 0;
+	uint64		x;
+
+	if (lim >= 8)
+	{
+		for (; i + 8 < lim; i += 8)
+		{
+			x = OsaLoad64(a + i) ^ OsaLoad64(b + i);
+			if (x)
+				return i + pg_rightmost_one_pos64(x) / 8;
+		}
+		x = OsaLoad64(a + lim - 8) ^ OsaLoad64(b + lim - 8);
+		return x ? lim - 8 + pg_rightmost_one_pos64(x) / 8 : lim;
+	}
+	while (i < lim && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/*
+ * OsaSuffixBytes
+ *		Length of the common byte suffix of a[0..alen) and b[0..blen), at
+ *		most lim <= Min(alen, blen); the first word overlaps as above.
+ */
+static inline int
+OsaSuffixBytes(const char *a, int alen, const char *b, int blen, int lim)
+{
+	const char *ae = a + alen;
+	const char *be = b + blen;
+	int			n = 0;
+	uint64		x;
+
+	if (lim >= 8)
+	{
+		/* byte 7 - k of the word ending n bytes before the end is suffix byte n + k + 1 */
+		for (; n + 8 < lim; n += 8)
+		{
+			x = OsaLoad64(ae - n - 8) ^ OsaLoad64(be - n - 8);
+			if (x)
+				return n + 7 - pg_leftmost_one_pos64(x) / 8;
+		}
+		x = OsaLoad64(ae - lim) ^ OsaLoad64(be - lim);
+		return x ? lim - 1 - pg_leftmost_one_pos64(x) / 8 : lim;
+	}
+	while (n < lim && ae[-1 - n] == be[-1 - n])
+		n++;
+	return n;
+}
+
+/*
+ * OsaBytesEqual
+ *		Whether a and b have the same len bytes, with at most two loads a side
+ *		below eight bytes.
+ */
+static inline bool
+OsaBytesEqual(const char *a, const char *b, int len)
+{
+	if (len >= 8)
+	{
+		for (int i = 0; i + 8 < len; i += 8)
+			if (CdpLoad64(a + i) != CdpLoad64(b + i))
+				return false;
+		return CdpLoad64(a + len - 8) == CdpLoad64(b + len - 8);
+	}
+	if (len >= 4)
+		return OsaLoad32(a) == OsaLoad32(b) &&
+			OsaLoad32(a + len - 4) == OsaLoad32(b + len - 4);
+	for (int i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/*
+ * OsaCountChars
+ *		CdpCountChars with the continuation bytes of every word summed in
+ *		byte lanes and folded once at the end (a lane gains at most one per
+ *		word, so 255 words fit); the tail is an overlapping word.
+ */
+static inline int
+OsaCountChars(const char *s, int len)
+{
+	const uint64 hi = UINT64CONST(0x8080808080808080);
+	uint64		acc = 0;
+	uint64		w;
+	int			i = 0;
+	int			cont = 0;
+
+	if (len < 8)
+	{
+		for (; i < len; i++)
+			cont += IS_UTF8_CONT(s[i]);
+		return len - cont;
+	}
+	if (unlikely(len > 8 * 254))
+		return CdpCountChars(s, len);
+	for (; i + 8 < len; i += 8)
+	{
+		w = OsaLoad64(s + i);
+		acc += (w & ~(w << 1) & hi) >> 7;
+	}
+	w = OsaLoad64(s + len - 8);
+	/* drop the bytes of the last word that the loop has counted */
+	acc += ((w & ~(w << 1) & hi) >> 7) & (~UINT64CONST(0) << (8 * (i + 8 - len)));
+	acc = (acc & UINT64CONST(0x00FF00FF00FF00FF)) +
+		((acc >> 8) & UINT64CONST(0x00FF00FF00FF00FF));
+	cont = (int) ((acc * UINT64CONST(0x0001000100010001)) >> 48);
+	return len - cont;
+}
+
+/*
+ * OsaCharLenSlow
+ *		Byte length of the three- or four-byte character at p (or of a
+ *		malformed one, which raises 22021 in CdpDecodeSlow).
+ */
+static pg_noinline int
+OsaCharLenSlow(const char *p, const char *end)
+{
+	int			i = 0;
+
+	(void) CdpDecodeSlow((const unsigned char *) p, (int) (end - p), &i);
+	return i;
+}
+
+/*
+ * OsaCharLen
+ *		Byte length of the character at p < end, checked as CdpNextChar
+ *		checks it (malformed UTF-8 raises 22021).
+ */
+static inline int
+OsaCharLen(const char *p, const char *end)
+{
+	unsigned char c = (unsigned char) *p;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF && p + 1 < end && IS_UTF8_CONT(p[1]))
+		return 2;
+	return OsaCharLenSlow(p, end);
+}
+
+/*
+ * OsaCharsUpTo
+ *		Min(number of code points of s, cap): the distance to the empty
+ *		string under a cap.  A code point takes at most four bytes.
+ */
+static inline int
+OsaCharsUpTo(const char *s, int len, int cap)
+{
+	if (len > 4 * cap)
+		return cap;
+	return Min(OsaCountChars(s, len), cap);
+}
+
+static int	OsaBoundedDiffer(const char *a, int alen, const char *b, int blen,
+							 int k);
+
+/*
+ * OsaBounded
+ *		Min(osa(a, b), k + 1) for k >= 0 by the bounded search (see the file
+ *		header); a and b start on character boundaries.
+ */
+static int
+OsaBounded(const char *a, int alen, const char *b, int blen, int k)
+{
+	int			pre;
+
+	if (k == 0)
+		return (alen == blen && OsaBytesEqual(a, b, alen)) ? 0 : 1;
+	pre = OsaPrefixBytes(a, b, Min(alen, blen));
+	/* back to the first byte of the character that differs */
+	while (pre > 0 && ((pre < alen && IS_UTF8_CONT(a[pre])) ||
+					   (pre < blen && IS_UTF8_CONT(b[pre]))))
+		pre--;
+	a += pre;
+	b += pre;
+	alen -= pre;
+	blen -= pre;
+	if (alen == 0)
+		return OsaCharsUpTo(b, blen, k + 1);
+	if (blen == 0)
+		return OsaCharsUpTo(a, alen, k + 1);
+	return OsaBoundedDiffer(a, alen, b, blen, k);
+}
+
+/*
+ * OsaBoundedDiffer
+ *		OsaBounded for k >= 1 and two non-empty strings whose first
+ *		characters differ: the best of the four edits on them, each branch
+ *		given one edit less than the best distance found so far needs.
+ */
+static int
+OsaBoundedDiffer(const char *a, int alen, const char *b, int blen, int k)
+{
+	const char *ae = a + alen;
+	const char *be = b + blen;
+	int			la = OsaCharLen(a, ae);
+	int			lb = OsaCharLen(b, be);
+	int			best = k + 1;
+	int			r;
+
+	/* transposition: a = x y ..., b = y x ... */
+	if (la < alen && lb < blen)
+	{
+		int			la2 = OsaCharLen(a + la, ae);
+		int			lb2 = OsaCharLen(b + lb, be);
+
+		if (la == lb2 && la2 == lb && OsaBytesEqual(a, b + lb, la) &&
+			OsaBytesEqual(a + la, b, lb))
+		{
+			r = 1 + OsaBounded(a + la + la2, alen - la - la2,
+							   b + lb + lb2, blen - lb - lb2, best - 2);
+			if (r < best && (best = r) == 1)
+				return 1;
+		}
+	}
+	/* substitution */
+	r = 1 + OsaBounded(a + la, alen - la, b + lb, blen - lb, best - 2);
+	if (r < best && (best = r) == 1)
+		return 1;
+	/* deletion of a's character, then insertion of b's */
+	r = 1 + OsaBounded(a + la, alen - la, b, blen, best - 2);
+	if (r < best && (best = r) == 1)
+		return 1;
+	r = 1 + OsaBounded(a, alen, b + lb, blen - lb, best - 2);
+	return Min(best, r);
+}
 
 /*
  * OsaHyyro
@@ -285,25 +576,16 @@ OsaDecoded(const char *a, int alen, const char *b, int blen, int max_d)
 	return d;
 }
 
-#define IS_UTF8_CONT(c)		(((unsigned char) (c) & 0xC0) == 0x80)
-
 /*
- * CdpOsaDistance
- *		OSA distance of two UTF-8 strings; max_d < 0: no cap.
- *
- * The common prefix and suffix are cut on the bytes, moved to character
- * boundaries, before anything is decoded: a name typed twice with a typo
- * leaves only a few characters in the middle, and the length difference of
- * the middles often settles a capped call without decoding at all.
+ * OsaDistanceUtf8
+ *		CdpOsaDistance, inlined into the SQL wrappers.
  */
-int
-CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
+static pg_attribute_always_inline int
+OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 {
-	int			d;
 	int			pre,
 				suf,
-				lim = Min(alen, blen);
-	int			na,
+				na,
 				nb;
 
 	CdpCheckCharLengthFast(a, alen);
@@ -311,13 +593,15 @@ CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
 
 	/*
 	 * Under a cap, the length difference (which trimming does not change)
-	 * settles most pairs of different people before any scanning.
+	 * settles most pairs of different people before any scanning.  A
+	 * difference of bytes within the cap may still hide one of characters
+	 * above it; the middles' counts below catch that.
 	 */
 	if (max_d >= 0 && Abs(alen - blen) > max_d &&
-		Abs(CdpCountChars(a, alen) - CdpCountChars(b, blen)) > max_d)
+		Abs(OsaCountChars(a, alen) - OsaCountChars(b, blen)) > max_d)
 		return max_d + 1;
 
-	pre = CdpCommonPrefixBytes(a, b, lim);
+	pre = OsaPrefixBytes(a, b, Min(alen, blen));
 	if (pre == alen && pre == blen)
 		return 0;
 	/* back to the first byte of the character that differs */
@@ -328,21 +612,31 @@ CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
 	b += pre;
 	alen -= pre;
 	blen -= pre;
-	lim = Min(alen, blen);
-	suf = CdpCommonSuffixBytes(a, alen, b, blen, lim);
+	suf = OsaSuffixBytes(a, alen, b, blen, Min(alen, blen));
 	/* the suffix starts on a character (its bytes are the same in a and b) */
 	while (suf > 0 && IS_UTF8_CONT(a[alen - suf]))
 		suf--;
 	alen -= suf;
 	blen -= suf;
 
-	na = CdpCountChars(a, alen);
-	nb = CdpCountChars(b, blen);
-	d = Abs(na - nb);
-	if (max_d >= 0 && d > max_d)
+	/* a small cap: the bounded search on the bytes of the middles */
+	if (max_d >= 0 && max_d <= OSA_BOUNDED_MAX)
+	{
+		if (alen == 0)
+			return OsaCharsUpTo(b, blen, max_d + 1);
+		if (blen == 0)
+			return OsaCharsUpTo(a, alen, max_d + 1);
+		if (max_d == 0)
+			return 1;
+		return OsaBoundedDiffer(a, alen, b, blen, max_d);
+	}
+
+	na = OsaCountChars(a, alen);
+	nb = OsaCountChars(b, blen);
+	if (max_d >= 0 && Abs(na - nb) > max_d)
 		return max_d + 1;
 	if (na == 0 || nb == 0)
-		return d;
+		return Abs(na - nb);
 
 	/* short middles: bit-parallel straight on the bytes, shorter as pattern */
 	if (Min(na, nb) <= 64)
@@ -368,18 +662,63 @@ CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
 }
 
 /*
+ * CdpOsaDistance
+ *		OSA distance of two UTF-8 strings; max_d < 0: no cap.  With max_d >= 0
+ *		any distance above max_d is returned as max_d + 1 (and found faster).
+ */
+int
+CdpOsaDistance(const char *a, int alen, const char *b, int blen, int max_d)
+{
+	return OsaDistanceUtf8(a, alen, b, blen, max_d);
+}
+
+/*
+ * OsaArg
+ *		A text argument as a possibly short-header varlena: what
+ *		PG_GETARG_TEXT_PP gives, without the function call when the datum is
+ *		neither compressed nor stored out of line (a column of short names).
+ */
+static inline text *
+OsaArg(FunctionCallInfo fcinfo, int n)
+{
+	struct varlena *v = (struct varlena *) PG_GETARG_POINTER(n);
+
+	if (unlikely(VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)))
+		v = pg_detoast_datum_packed(v);
+	return (text *) v;
+}
+
+/* set once the database encoding has been found to be UTF8 (fixed per backend) */
+static bool OsaEncodingChecked = false;
+
+/*
+ * OsaCheckEncoding
+ *		CdpCheckDatabaseEncoding, once per backend: a backend stays connected
+ *		to one database, whose encoding cannot change.
+ */
+static inline void
+OsaCheckEncoding(void)
+{
+	if (unlikely(!OsaEncodingChecked))
+	{
+		CdpCheckDatabaseEncoding();
+		OsaEncodingChecked = true;
+	}
+}
+
+/*
  * cdp_osa_distance
  *		SQL cdp.osa_distance(a text, b text) RETURNS int.
  */
 Datum
 cdp_osa_distance(PG_FUNCTION_ARGS)
 {
-	text	   *a = PG_GETARG_TEXT_PP(0);
-	text	   *b = PG_GETARG_TEXT_PP(1);
+	text	   *a = OsaArg(fcinfo, 0);
+	text	   *b = OsaArg(fcinfo, 1);
 
-	CdpCheckDatabaseEncoding();
-	PG_RETURN_INT32(CdpOsaDistance(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
-								   VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), -1));
+	OsaCheckEncoding();
+	PG_RETURN_INT32(OsaDistanceUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
+									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), -1));
 }
 
 /*
@@ -390,8 +729,8 @@ cdp_osa_distance(PG_FUNCTION_ARGS)
 Datum
 cdp_osa_distance_max(PG_FUNCTION_ARGS)
 {
-	text	   *a = PG_GETARG_TEXT_PP(0);
-	text	   *b = PG_GETARG_TEXT_PP(1);
+	text	   *a = OsaArg(fcinfo, 0);
+	text	   *b = OsaArg(fcinfo, 1);
 	int32		max_d = PG_GETARG_INT32(2);
 
 	if (max_d < 0 || max_d > CDP_CMP_MAX_CHARS)
@@ -400,9 +739,9 @@ cdp_osa_distance_max(PG_FUNCTION_ARGS)
 				 errmsg("max_distance must be between 0 and %d, not \"%d\"",
 						CDP_CMP_MAX_CHARS, max_d),
 				 errhint("Call cdp.osa_distance(a, b) for the distance without a cap.")));
-	CdpCheckDatabaseEncoding();
-	PG_RETURN_INT32(CdpOsaDistance(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
-								   VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), max_d));
+	OsaCheckEncoding();
+	PG_RETURN_INT32(OsaDistanceUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
+									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), max_d));
 }
 
 /*
@@ -413,16 +752,16 @@ cdp_osa_distance_max(PG_FUNCTION_ARGS)
 Datum
 cdp_osa_similarity(PG_FUNCTION_ARGS)
 {
-	text	   *a = PG_GETARG_TEXT_PP(0);
-	text	   *b = PG_GETARG_TEXT_PP(1);
+	text	   *a = OsaArg(fcinfo, 0);
+	text	   *b = OsaArg(fcinfo, 1);
 	int			alen = VARSIZE_ANY_EXHDR(a);
 	int			blen = VARSIZE_ANY_EXHDR(b);
 	int			d,
 				n;
 
-	CdpCheckDatabaseEncoding();
-	d = CdpOsaDistance(VARDATA_ANY(a), alen, VARDATA_ANY(b), blen, -1);
-	n = Max(CdpCountChars(VARDATA_ANY(a), alen),
-			CdpCountChars(VARDATA_ANY(b), blen));
+	OsaCheckEncoding();
+	d = OsaDistanceUtf8(VARDATA_ANY(a), alen, VARDATA_ANY(b), blen, -1);
+	n = Max(OsaCountChars(VARDATA_ANY(a), alen),
+			OsaCountChars(VARDATA_ANY(b), blen));
 	PG_RETURN_FLOAT8(n == 0 ? 1.0 : 1.0 - (double) d / n);
 }
