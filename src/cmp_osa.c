@@ -71,44 +71,108 @@ OsaLoad64(const char *p)
 }
 
 /*
- * OsaLoad32
- *		Four bytes from any address (only compared for equality).
+ * OsaLoadShort
+ *		The 0 <= len < 8 bytes at p as a little-endian word, zero above them,
+ *		without reading past p + len: two overlapping four-byte loads, or
+ *		three single bytes (first, middle, last) that cover 1 to 3 bytes.
  */
-static inline uint32
-OsaLoad32(const char *p)
+static inline uint64
+OsaLoadShort(const char *p, int len)
 {
-	uint32		w;
+	const unsigned char *u = (const unsigned char *) p;
 
-	memcpy(&w, p, sizeof(w));
-	return w;
+	if (len >= 4)
+	{
+		uint32		lo,
+					hi;
+
+		memcpy(&lo, p, sizeof(lo));
+		memcpy(&hi, p + len - 4, sizeof(hi));
+#ifdef WORDS_BIGENDIAN
+		lo = pg_bswap32(lo);
+		hi = pg_bswap32(hi);
+#endif
+		/* the overlapping bytes are the same in both loads */
+		return (uint64) lo | ((uint64) hi << (8 * (len - 4)));
+	}
+	if (len > 0)
+		return (uint64) u[0] | ((uint64) u[len >> 1] << (8 * (len >> 1))) |
+			((uint64) u[len - 1] << (8 * (len - 1)));
+	return 0;
+}
+
+/* the high bit of every byte of a word */
+#define OSA_HIGH_BITS	UINT64CONST(0x8080808080808080)
+
+/* the high bit of every continuation byte (10xxxxxx) of w */
+#define OSA_CONT_BITS(w)	((w) & ~((w) << 1) & OSA_HIGH_BITS)
+
+/*
+ * OsaCharStartSlow
+ *		p moved back to the first byte of the character it falls in, byte by
+ *		byte (a character that began in an earlier word).
+ */
+static pg_noinline int
+OsaCharStartSlow(const char *a, int p)
+{
+	while (p > 0 && IS_UTF8_CONT(a[p]))
+		p--;
+	return p;
 }
 
 /*
- * OsaPrefixBytes
- *		Length of the common byte prefix of a and b, at most lim.  From eight
- *		bytes on, the last word overlaps the one before instead of a byte
- *		loop: the bytes it reads twice are already known to be equal.
+ * OsaCharStartInWord
+ *		The start of the character holding the first differing byte of a and
+ *		b, given the word wa of a read at offset i and x = wa ^ (b's word), x
+ *		!= 0: the last byte at or before the difference that is not a
+ *		continuation byte, found in the word itself.  In valid UTF-8 that is
+ *		also where b's character starts, the bytes before being equal.
  */
 static inline int
-OsaPrefixBytes(const char *a, const char *b, int lim)
+OsaCharStartInWord(const char *a, int i, uint64 wa, uint64 x)
+{
+	int			d = pg_rightmost_one_pos64(x) / 8;
+	uint64		starts = ~OSA_CONT_BITS(wa) & OSA_HIGH_BITS;
+
+	starts &= ~UINT64CONST(0) >> (8 * (7 - d));
+	if (likely(starts != 0))
+		return i + pg_leftmost_one_pos64(starts) / 8;
+	return OsaCharStartSlow(a, i + d);
+}
+
+/*
+ * OsaPrefixChars
+ *		Length of the common prefix of a and b in bytes, at most lim =
+ *		Min(alen, blen), ending on a character boundary: where the first
+ *		differing character starts, or lim when one string is a prefix of
+ *		the other (then the longer one goes on with a new character).  From
+ *		eight bytes on, the last word overlaps the one before instead of a
+ *		byte loop: the bytes it reads twice are already known to be equal.
+ */
+static inline int
+OsaPrefixChars(const char *a, const char *b, int lim)
 {
 	int			i = 0;
-	uint64		x;
+	uint64		wa,
+				x;
 
-	if (lim >= 8)
+	if (lim < 8)
 	{
-		for (; i + 8 < lim; i += 8)
-		{
-			x = OsaLoad64(a + i) ^ OsaLoad64(b + i);
-			if (x)
-				return i + pg_rightmost_one_pos64(x) / 8;
-		}
-		x = OsaLoad64(a + lim - 8) ^ OsaLoad64(b + lim - 8);
-		return x ? lim - 8 + pg_rightmost_one_pos64(x) / 8 : lim;
+		wa = OsaLoadShort(a, lim);
+		x = wa ^ OsaLoadShort(b, lim);
+		return x ? OsaCharStartInWord(a, 0, wa, x) : lim;
 	}
-	while (i < lim && a[i] == b[i])
-		i++;
-	return i;
+	for (; i + 8 < lim; i += 8)
+	{
+		wa = OsaLoad64(a + i);
+		x = wa ^ OsaLoad64(b + i);
+		if (x)
+			return OsaCharStartInWord(a, i, wa, x);
+	}
+	i = lim - 8;
+	wa = OsaLoad64(a + i);
+	x = wa ^ OsaLoad64(b + i);
+	return x ? OsaCharStartInWord(a, i, wa, x) : lim;
 }
 
 /*
@@ -124,45 +188,36 @@ OsaSuffixBytes(const char *a, int alen, const char *b, int blen, int lim)
 	int			n = 0;
 	uint64		x;
 
-	if (lim >= 8)
+	if (lim < 8)
 	{
-		/* byte 7 - k of the word ending n bytes before the end is suffix byte n + k + 1 */
-		for (; n + 8 < lim; n += 8)
-		{
-			x = OsaLoad64(ae - n - 8) ^ OsaLoad64(be - n - 8);
-			if (x)
-				return n + 7 - pg_leftmost_one_pos64(x) / 8;
-		}
-		x = OsaLoad64(ae - lim) ^ OsaLoad64(be - lim);
+		/* byte k of the lim-byte word is suffix byte lim - k */
+		x = OsaLoadShort(ae - lim, lim) ^ OsaLoadShort(be - lim, lim);
 		return x ? lim - 1 - pg_leftmost_one_pos64(x) / 8 : lim;
 	}
-	while (n < lim && ae[-1 - n] == be[-1 - n])
-		n++;
-	return n;
+	/* byte 7 - k of the word ending n bytes before the end is suffix byte n + k + 1 */
+	for (; n + 8 < lim; n += 8)
+	{
+		x = OsaLoad64(ae - n - 8) ^ OsaLoad64(be - n - 8);
+		if (x)
+			return n + 7 - pg_leftmost_one_pos64(x) / 8;
+	}
+	x = OsaLoad64(ae - lim) ^ OsaLoad64(be - lim);
+	return x ? lim - 1 - pg_leftmost_one_pos64(x) / 8 : lim;
 }
 
 /*
  * OsaBytesEqual
- *		Whether a and b have the same len bytes, with at most two loads a side
- *		below eight bytes.
+ *		Whether a and b have the same len bytes.
  */
 static inline bool
 OsaBytesEqual(const char *a, const char *b, int len)
 {
-	if (len >= 8)
-	{
-		for (int i = 0; i + 8 < len; i += 8)
-			if (CdpLoad64(a + i) != CdpLoad64(b + i))
-				return false;
-		return CdpLoad64(a + len - 8) == CdpLoad64(b + len - 8);
-	}
-	if (len >= 4)
-		return OsaLoad32(a) == OsaLoad32(b) &&
-			OsaLoad32(a + len - 4) == OsaLoad32(b + len - 4);
-	for (int i = 0; i < len; i++)
-		if (a[i] != b[i])
+	if (len < 8)
+		return OsaLoadShort(a, len) == OsaLoadShort(b, len);
+	for (int i = 0; i + 8 < len; i += 8)
+		if (CdpLoad64(a + i) != CdpLoad64(b + i))
 			return false;
-	return true;
+	return CdpLoad64(a + len - 8) == CdpLoad64(b + len - 8);
 }
 
 /*
@@ -174,32 +229,29 @@ OsaBytesEqual(const char *a, const char *b, int len)
 static inline int
 OsaCountChars(const char *s, int len)
 {
-	const uint64 hi = UINT64CONST(0x8080808080808080);
 	uint64		acc = 0;
 	uint64		w;
 	int			i = 0;
-	int			cont = 0;
 
 	if (len < 8)
 	{
-		for (; i < len; i++)
-			cont += IS_UTF8_CONT(s[i]);
-		return len - cont;
+		w = OsaLoadShort(s, len);
+		return len - (int) (((OSA_CONT_BITS(w) >> 7) *
+							 UINT64CONST(0x0101010101010101)) >> 56);
 	}
 	if (unlikely(len > 8 * 254))
 		return CdpCountChars(s, len);
 	for (; i + 8 < len; i += 8)
 	{
 		w = OsaLoad64(s + i);
-		acc += (w & ~(w << 1) & hi) >> 7;
+		acc += OSA_CONT_BITS(w) >> 7;
 	}
 	w = OsaLoad64(s + len - 8);
 	/* drop the bytes of the last word that the loop has counted */
-	acc += ((w & ~(w << 1) & hi) >> 7) & (~UINT64CONST(0) << (8 * (i + 8 - len)));
+	acc += (OSA_CONT_BITS(w) >> 7) & (~UINT64CONST(0) << (8 * (i + 8 - len)));
 	acc = (acc & UINT64CONST(0x00FF00FF00FF00FF)) +
 		((acc >> 8) & UINT64CONST(0x00FF00FF00FF00FF));
-	cont = (int) ((acc * UINT64CONST(0x0001000100010001)) >> 48);
-	return len - cont;
+	return len - (int) ((acc * UINT64CONST(0x0001000100010001)) >> 48);
 }
 
 /*
@@ -246,6 +298,30 @@ OsaCharsUpTo(const char *s, int len, int cap)
 	return Min(OsaCountChars(s, len), cap);
 }
 
+/*
+ * OsaOneEdit
+ *		Whether one edit turns a into b, when a and b are non-empty, their
+ *		first characters (la and lb bytes long) differ, and so the edit is on
+ *		them: the rests must then be equal, and are compared only when their
+ *		byte lengths are.
+ */
+static inline bool
+OsaOneEdit(const char *a, int alen, int la, const char *b, int blen, int lb)
+{
+	/* substitution */
+	if (alen - la == blen - lb && OsaBytesEqual(a + la, b + lb, alen - la))
+		return true;
+	/* deletion of a's first character, insertion of b's */
+	if (alen - la == blen && OsaBytesEqual(a + la, b, blen))
+		return true;
+	if (alen == blen - lb && OsaBytesEqual(a, b + lb, alen))
+		return true;
+	/* transposition: a = x y rest, b = y x rest */
+	return alen == blen && la + lb <= alen && OsaBytesEqual(a + la, b, lb) &&
+		OsaBytesEqual(a, b + lb, la) &&
+		OsaBytesEqual(a + la + lb, b + la + lb, alen - la - lb);
+}
+
 static int	OsaBoundedDiffer(const char *a, int alen, const char *b, int blen,
 							 int k);
 
@@ -261,11 +337,9 @@ OsaBounded(const char *a, int alen, const char *b, int blen, int k)
 
 	if (k == 0)
 		return (alen == blen && OsaBytesEqual(a, b, alen)) ? 0 : 1;
-	pre = OsaPrefixBytes(a, b, Min(alen, blen));
-	/* back to the first byte of the character that differs */
-	while (pre > 0 && ((pre < alen && IS_UTF8_CONT(a[pre])) ||
-					   (pre < blen && IS_UTF8_CONT(b[pre]))))
-		pre--;
+	pre = OsaPrefixChars(a, b, Min(alen, blen));
+	if (pre == alen && pre == blen)
+		return 0;
 	a += pre;
 	b += pre;
 	alen -= pre;
@@ -277,47 +351,67 @@ OsaBounded(const char *a, int alen, const char *b, int blen, int k)
 	return OsaBoundedDiffer(a, alen, b, blen, k);
 }
 
+/* the edits OsaBoundedDiffer tries on the first characters */
+#define OSA_SUB		0
+#define OSA_DEL		1
+#define OSA_INS		2
+#define OSA_SWAP	3
+
 /*
  * OsaBoundedDiffer
  *		OsaBounded for k >= 1 and two non-empty strings whose first
- *		characters differ: the best of the four edits on them, each branch
- *		given one edit less than the best distance found so far needs.
+ *		characters differ.  First whether one edit is enough (no recursion);
+ *		then, for k >= 2, the best of the four edits on the first characters,
+ *		each branch given one edit less than the best distance found so far
+ *		needs, the edit that brings the byte lengths together first.  The
+ *		search ends at distance 2, the least left once one edit is not
+ *		enough.
  */
 static int
 OsaBoundedDiffer(const char *a, int alen, const char *b, int blen, int k)
 {
-	const char *ae = a + alen;
-	const char *be = b + blen;
-	int			la = OsaCharLen(a, ae);
-	int			lb = OsaCharLen(b, be);
+	static const uint8 order[3][4] = {
+		{OSA_SUB, OSA_SWAP, OSA_DEL, OSA_INS},	/* same byte length */
+		{OSA_DEL, OSA_SUB, OSA_INS, OSA_SWAP},	/* a longer */
+		{OSA_INS, OSA_SUB, OSA_DEL, OSA_SWAP}	/* b longer */
+	};
+	const uint8 *ord;
+	int			la = OsaCharLen(a, a + alen);
+	int			lb = OsaCharLen(b, b + blen);
 	int			best = k + 1;
-	int			r;
 
-	/* transposition: a = x y ..., b = y x ... */
-	if (la < alen && lb < blen)
+	if (OsaOneEdit(a, alen, la, b, blen, lb))
+		return 1;
+	if (k == 1)
+		return 2;
+	ord = order[(alen > blen) ? 1 : (alen < blen) ? 2 : 0];
+	for (int e = 0; e < 4 && best > 2; e++)
 	{
-		int			la2 = OsaCharLen(a + la, ae);
-		int			lb2 = OsaCharLen(b + lb, be);
+		int			r = best;
 
-		if (la == lb2 && la2 == lb && OsaBytesEqual(a, b + lb, la) &&
-			OsaBytesEqual(a + la, b, lb))
+		switch (ord[e])
 		{
-			r = 1 + OsaBounded(a + la + la2, alen - la - la2,
-							   b + lb + lb2, blen - lb - lb2, best - 2);
-			if (r < best && (best = r) == 1)
-				return 1;
+			case OSA_SUB:
+				r = 1 + OsaBounded(a + la, alen - la, b + lb, blen - lb,
+								   best - 2);
+				break;
+			case OSA_DEL:
+				r = 1 + OsaBounded(a + la, alen - la, b, blen, best - 2);
+				break;
+			case OSA_INS:
+				r = 1 + OsaBounded(a, alen, b + lb, blen - lb, best - 2);
+				break;
+			case OSA_SWAP:
+				/* a = x y ..., b = y x ... */
+				if (la + lb <= alen && la + lb <= blen &&
+					OsaBytesEqual(a + la, b, lb) && OsaBytesEqual(a, b + lb, la))
+					r = 1 + OsaBounded(a + la + lb, alen - la - lb,
+									   b + la + lb, blen - la - lb, best - 2);
+				break;
 		}
+		best = Min(best, r);
 	}
-	/* substitution */
-	r = 1 + OsaBounded(a + la, alen - la, b + lb, blen - lb, best - 2);
-	if (r < best && (best = r) == 1)
-		return 1;
-	/* deletion of a's character, then insertion of b's */
-	r = 1 + OsaBounded(a + la, alen - la, b, blen, best - 2);
-	if (r < best && (best = r) == 1)
-		return 1;
-	r = 1 + OsaBounded(a, alen, b + lb, blen - lb, best - 2);
-	return Min(best, r);
+	return best;
 }
 
 /*
@@ -601,25 +695,15 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 		Abs(OsaCountChars(a, alen) - OsaCountChars(b, blen)) > max_d)
 		return max_d + 1;
 
-	pre = OsaPrefixBytes(a, b, Min(alen, blen));
+	pre = OsaPrefixChars(a, b, Min(alen, blen));
 	if (pre == alen && pre == blen)
 		return 0;
-	/* back to the first byte of the character that differs */
-	while (pre > 0 && ((pre < alen && IS_UTF8_CONT(a[pre])) ||
-					   (pre < blen && IS_UTF8_CONT(b[pre]))))
-		pre--;
 	a += pre;
 	b += pre;
 	alen -= pre;
 	blen -= pre;
-	suf = OsaSuffixBytes(a, alen, b, blen, Min(alen, blen));
-	/* the suffix starts on a character (its bytes are the same in a and b) */
-	while (suf > 0 && IS_UTF8_CONT(a[alen - suf]))
-		suf--;
-	alen -= suf;
-	blen -= suf;
 
-	/* a small cap: the bounded search on the bytes of the middles */
+	/* a small cap: the bounded search on the bytes */
 	if (max_d >= 0 && max_d <= OSA_BOUNDED_MAX)
 	{
 		if (alen == 0)
@@ -630,6 +714,13 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 			return 1;
 		return OsaBoundedDiffer(a, alen, b, blen, max_d);
 	}
+
+	suf = OsaSuffixBytes(a, alen, b, blen, Min(alen, blen));
+	/* the suffix starts on a character (its bytes are the same in a and b) */
+	while (suf > 0 && IS_UTF8_CONT(a[alen - suf]))
+		suf--;
+	alen -= suf;
+	blen -= suf;
 
 	na = OsaCountChars(a, alen);
 	nb = OsaCountChars(b, blen);
