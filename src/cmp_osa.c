@@ -40,6 +40,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "port/pg_bitutils.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
@@ -176,33 +177,61 @@ OsaPrefixChars(const char *a, const char *b, int lim)
 }
 
 /*
- * OsaSuffixBytes
- *		Length of the common byte suffix of a[0..alen) and b[0..blen), at
- *		most lim <= Min(alen, blen); the first word overlaps as above.
+ * OsaSuffixStartInWord
+ *		Length of the common suffix of a (ending at ae) and b from the first
+ *		character start after their last differing byte, given the word wa
+ *		of a's bytes from base on (zero above its width meaningful bytes, and
+ *		then base + width = ae) and x = wa ^ (b's word), x != 0.
  */
 static inline int
-OsaSuffixBytes(const char *a, int alen, const char *b, int blen, int lim)
+OsaSuffixStartInWord(const char *ae, const char *base, uint64 wa, uint64 x)
+{
+	int			t = pg_leftmost_one_pos64(x) / 8;
+	uint64		starts = ~OSA_CONT_BITS(wa) & OSA_HIGH_BITS;
+	const char *s;
+
+	/* the starts after byte t (none when t = 7) */
+	starts &= (~UINT64CONST(0) << (8 * t)) << 8;
+	if (likely(starts != 0))
+		return (int) (ae - base) - pg_rightmost_one_pos64(starts) / 8;
+	/* the character goes on in the next word */
+	s = base + t + 1;
+	while (s < ae && IS_UTF8_CONT(*s))
+		s++;
+	return (int) (ae - s);
+}
+
+/*
+ * OsaSuffixChars
+ *		Length of the common suffix of a[0..alen) and b[0..blen) in bytes, at
+ *		most lim <= Min(alen, blen), starting on a character boundary; the
+ *		first word overlaps as in OsaPrefixChars.
+ */
+static inline int
+OsaSuffixChars(const char *a, int alen, const char *b, int blen, int lim)
 {
 	const char *ae = a + alen;
 	const char *be = b + blen;
 	int			n = 0;
-	uint64		x;
+	uint64		wa,
+				x;
 
 	if (lim < 8)
 	{
-		/* byte k of the lim-byte word is suffix byte lim - k */
-		x = OsaLoadShort(ae - lim, lim) ^ OsaLoadShort(be - lim, lim);
-		return x ? lim - 1 - pg_leftmost_one_pos64(x) / 8 : lim;
+		wa = OsaLoadShort(ae - lim, lim);
+		x = wa ^ OsaLoadShort(be - lim, lim);
+		return x ? OsaSuffixStartInWord(ae, ae - lim, wa, x) : lim;
 	}
-	/* byte 7 - k of the word ending n bytes before the end is suffix byte n + k + 1 */
 	for (; n + 8 < lim; n += 8)
 	{
-		x = OsaLoad64(ae - n - 8) ^ OsaLoad64(be - n - 8);
+		wa = OsaLoad64(ae - n - 8);
+		x = wa ^ OsaLoad64(be - n - 8);
 		if (x)
-			return n + 7 - pg_leftmost_one_pos64(x) / 8;
+			return OsaSuffixStartInWord(ae, ae - n - 8, wa, x);
 	}
-	x = OsaLoad64(ae - lim) ^ OsaLoad64(be - lim);
-	return x ? lim - 1 - pg_leftmost_one_pos64(x) / 8 : lim;
+	wa = OsaLoad64(ae - lim);
+	x = wa ^ OsaLoad64(be - lim);
+	return x ? OsaSuffixStartInWord(ae, ae - lim, wa, x) : lim;
 }
 
 /*
@@ -271,17 +300,21 @@ OsaCharLenSlow(const char *p, const char *end)
 /*
  * OsaCharLen
  *		Byte length of the character at p < end, checked as CdpNextChar
- *		checks it (malformed UTF-8 raises 22021).
+ *		checks it (malformed UTF-8 raises 22021).  ASCII and two-byte
+ *		characters without a branch on which they are (Latin and Cyrillic
+ *		names alternate at random in a table).
  */
 static inline int
 OsaCharLen(const char *p, const char *end)
 {
-	unsigned char c = (unsigned char) *p;
+	unsigned int c = (unsigned char) p[0];
+	/* the next byte, or p[0] again (never a continuation) at the end */
+	unsigned int c1 = (unsigned char) p[p + 1 < end];
+	unsigned int ok = (c < 0x80) |
+		((c - 0xC2 <= 0xDF - 0xC2) & ((c1 & 0xC0) == 0x80));
 
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF && p + 1 < end && IS_UTF8_CONT(p[1]))
-		return 2;
+	if (likely(ok))
+		return 1 + (c >= 0x80);
 	return OsaCharLenSlow(p, end);
 }
 
@@ -349,6 +382,131 @@ OsaBounded(const char *a, int alen, const char *b, int blen, int k)
 	if (blen == 0)
 		return OsaCharsUpTo(a, alen, k + 1);
 	return OsaBoundedDiffer(a, alen, b, blen, k);
+}
+
+/*
+ * OsaLastTwo
+ *		Byte lengths of the last two characters of s[0..len), len >= 1 (0 for
+ *		a missing second one), from the character starts in the eight bytes
+ *		before its end (two characters take at most eight).  s0 <= s is
+ *		where the string's bytes begin: what may be read before s.  Both
+ *		characters are then checked as OsaCharLen checks.
+ */
+static inline void
+OsaLastTwo(const char *s0, const char *s, int len, int *z1, int *z2)
+{
+	const char *e = s + len;
+	int			avail = (int) (e - s0);
+	uint64		w,
+				starts;
+	int			p1;
+
+	if (avail >= 8)
+		w = OsaLoad64(e - 8);
+	else
+		w = OsaLoadShort(s0, avail) << (8 * (8 - avail));
+	starts = ~OSA_CONT_BITS(w) & OSA_HIGH_BITS;
+	/* only the bytes of s: the top Min(len, 8) of the word */
+	starts &= (len >= 8) ? ~UINT64CONST(0) : ~UINT64CONST(0) << (8 * (8 - len));
+	if (unlikely(starts == 0))
+		report_invalid_encoding(PG_UTF8, e - Min(len, 8), Min(len, 8));
+	p1 = pg_leftmost_one_pos64(starts) / 8;
+	*z1 = 8 - p1;
+	starts &= ~(UINT64CONST(0x80) << (8 * p1));
+	*z2 = starts ? p1 - pg_leftmost_one_pos64(starts) / 8 : 0;
+	if (unlikely(OsaCharLen(e - *z1, e) != *z1 ||
+				 (*z2 > 0 && OsaCharLen(e - *z1 - *z2, e - *z1) != *z2)))
+		report_invalid_encoding(PG_UTF8, e - *z1 - *z2, *z1 + *z2);
+}
+
+/*
+ * OsaUpTo2
+ *		Min(osa(a, b), max_d + 1) for max_d 1 or 2, where a and b are
+ *		non-empty, not one substitution apart, and both their first
+ *		characters (la1 and lb1 bytes long) and their last characters differ
+ *		(the common prefix and suffix are cut); a0 and b0 are where the
+ *		strings' bytes begin.
+ *
+ * Then an optimal alignment's first column and its last column are edits.
+ * With one edit, that edit is the whole of a and b: a substitution of one
+ * character (ruled out by the caller) or a transposition of two.  With two,
+ * the first edit E1 takes the first characters (a substitution, a deletion,
+ * an insertion or a transposition), the last edit E2 the last ones, and
+ * everything between them is matched: equal bytes.  The 16 pairs (E1, E2)
+ * are tried, each at once ruled out unless the byte lengths left between
+ * them agree.
+ */
+static int
+OsaUpTo2(const char *a0, const char *a, int alen, int la1,
+		 const char *b0, const char *b, int blen, int lb1, int max_d)
+{
+	const char *ae = a + alen;
+	const char *be = b + blen;
+	int			la2,
+				lb2,
+				za1,
+				za2,
+				zb1,
+				zb2;
+	bool		swap1,
+				swap2;
+
+	/* the second characters (0 bytes when there is none) */
+	la2 = (la1 < alen) ? OsaCharLen(a + la1, ae) : 0;
+	lb2 = (lb1 < blen) ? OsaCharLen(b + lb1, be) : 0;
+	/* a = x y ..., b = y x ... */
+	swap1 = la2 > 0 && lb2 > 0 && la1 == lb2 && la2 == lb1 &&
+		OsaBytesEqual(a, b + lb1, la1) && OsaBytesEqual(a + la1, b, lb1);
+	if (swap1 && alen == la1 + la2 && blen == lb1 + lb2)
+		return 1;				/* one transposition */
+	if (max_d == 1)
+		return 2;
+
+	OsaLastTwo(a0, a, alen, &za1, &za2);
+	OsaLastTwo(b0, b, blen, &zb1, &zb2);
+	/* a = ... u v, b = ... v u */
+	swap2 = za2 > 0 && zb2 > 0 && za1 == zb2 && za2 == zb1 &&
+		OsaBytesEqual(ae - za1, be - zb1 - zb2, za1) &&
+		OsaBytesEqual(ae - za1 - za2, be - zb1, zb1);
+
+	/*
+	 * The pair (E1, E2) leaves alen - e1a - e2a bytes of a and blen - e1b -
+	 * e2b of b between them, which must be the same bytes: so the excess
+	 * e1a - e1b + e2a - e2b of a's bytes over b's taken by the edits must be
+	 * alen - blen.  A substitution, deletion, insertion and transposition
+	 * have the excesses la1 - lb1, la1, -lb1 and 0 (la1 + la2 = lb1 + lb2);
+	 * an impossible transposition gets one no pair can reach.
+	 */
+	{
+		int			diff = alen - blen;
+		int			x1s = swap1 ? 0 : 1 << 20;
+		int			x2s = swap2 ? 0 : 1 << 20;
+
+#define OSA_TRY(e1a, e1b, x1, e2a, e2b, x2) \
+		if ((x1) + (x2) == diff && alen - (e1a) - (e2a) >= 0 && \
+			OsaBytesEqual(a + (e1a), b + (e1b), alen - (e1a) - (e2a))) \
+			return 2;
+
+		/* E1 substitution, then deletion, insertion, transposition */
+		OSA_TRY(la1, lb1, la1 - lb1, za1, zb1, za1 - zb1);
+		OSA_TRY(la1, lb1, la1 - lb1, za1, 0, za1);
+		OSA_TRY(la1, lb1, la1 - lb1, 0, zb1, -zb1);
+		OSA_TRY(la1, lb1, la1 - lb1, za1 + za2, zb1 + zb2, x2s);
+		OSA_TRY(la1, 0, la1, za1, zb1, za1 - zb1);
+		OSA_TRY(la1, 0, la1, za1, 0, za1);
+		OSA_TRY(la1, 0, la1, 0, zb1, -zb1);
+		OSA_TRY(la1, 0, la1, za1 + za2, zb1 + zb2, x2s);
+		OSA_TRY(0, lb1, -lb1, za1, zb1, za1 - zb1);
+		OSA_TRY(0, lb1, -lb1, za1, 0, za1);
+		OSA_TRY(0, lb1, -lb1, 0, zb1, -zb1);
+		OSA_TRY(0, lb1, -lb1, za1 + za2, zb1 + zb2, x2s);
+		OSA_TRY(la1 + la2, lb1 + lb2, x1s, za1, zb1, za1 - zb1);
+		OSA_TRY(la1 + la2, lb1 + lb2, x1s, za1, 0, za1);
+		OSA_TRY(la1 + la2, lb1 + lb2, x1s, 0, zb1, -zb1);
+		OSA_TRY(la1 + la2, lb1 + lb2, x1s, za1 + za2, zb1 + zb2, x2s);
+#undef OSA_TRY
+	}
+	return 3;
 }
 
 /* the edits OsaBoundedDiffer tries on the first characters */
@@ -677,6 +835,8 @@ OsaDecoded(const char *a, int alen, const char *b, int blen, int max_d)
 static pg_attribute_always_inline int
 OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 {
+	const char *a0 = a;
+	const char *b0 = b;
 	int			pre,
 				suf,
 				na,
@@ -703,22 +863,39 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 	alen -= pre;
 	blen -= pre;
 
-	/* a small cap: the bounded search on the bytes */
-	if (max_d >= 0 && max_d <= OSA_BOUNDED_MAX)
+	/* a cap of 1 or 2: what is left between the common prefix and suffix */
+	if (max_d >= 0 && max_d <= 2)
 	{
+		int			la1,
+					lb1;
+
+		suf = OsaSuffixChars(a, alen, b, blen, Min(alen, blen));
+		alen -= suf;
+		blen -= suf;
 		if (alen == 0)
 			return OsaCharsUpTo(b, blen, max_d + 1);
 		if (blen == 0)
 			return OsaCharsUpTo(a, alen, max_d + 1);
 		if (max_d == 0)
 			return 1;
+		la1 = OsaCharLen(a, a + alen);
+		lb1 = OsaCharLen(b, b + blen);
+		if (alen == la1 && blen == lb1)
+			return 1;			/* one substitution */
+		return OsaUpTo2(a0, a, alen, la1, b0, b, blen, lb1, max_d);
+	}
+
+	/* a cap of 3: the bounded search */
+	if (max_d >= 0 && max_d <= OSA_BOUNDED_MAX)
+	{
+		if (alen == 0)
+			return OsaCharsUpTo(b, blen, max_d + 1);
+		if (blen == 0)
+			return OsaCharsUpTo(a, alen, max_d + 1);
 		return OsaBoundedDiffer(a, alen, b, blen, max_d);
 	}
 
-	suf = OsaSuffixBytes(a, alen, b, blen, Min(alen, blen));
-	/* the suffix starts on a character (its bytes are the same in a and b) */
-	while (suf > 0 && IS_UTF8_CONT(a[alen - suf]))
-		suf--;
+	suf = OsaSuffixChars(a, alen, b, blen, Min(alen, blen));
 	alen -= suf;
 	blen -= suf;
 
