@@ -72,6 +72,19 @@ OsaLoad64(const char *p)
 }
 
 /*
+ * OsaLoad32
+ *		Four bytes from any address (only compared for equality).
+ */
+static inline uint32
+OsaLoad32(const char *p)
+{
+	uint32		w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/*
  * OsaLoadShort
  *		The 0 <= len < 8 bytes at p as a little-endian word, zero above them,
  *		without reading past p + len: two overlapping four-byte loads, or
@@ -242,7 +255,22 @@ static inline bool
 OsaBytesEqual(const char *a, const char *b, int len)
 {
 	if (len < 8)
-		return OsaLoadShort(a, len) == OsaLoadShort(b, len);
+	{
+		uint32		x,
+					y;
+
+		if (len >= 4)
+		{
+			x = OsaLoad32(a) ^ OsaLoad32(b);
+			y = OsaLoad32(a + len - 4) ^ OsaLoad32(b + len - 4);
+			return (x | y) == 0;
+		}
+		if (len == 0)
+			return true;
+		/* first, middle and last byte cover 1 to 3 bytes */
+		return ((a[0] ^ b[0]) | (a[len >> 1] ^ b[len >> 1]) |
+				(a[len - 1] ^ b[len - 1])) == 0;
+	}
 	for (int i = 0; i + 8 < len; i += 8)
 		if (CdpLoad64(a + i) != CdpLoad64(b + i))
 			return false;
@@ -385,21 +413,155 @@ OsaBounded(const char *a, int alen, const char *b, int blen, int k)
 }
 
 /*
- * OsaLastTwo
- *		Byte lengths of the last two characters of s[0..len), len >= 1 (0 for
- *		a missing second one), from the character starts in the eight bytes
- *		before its end (two characters take at most eight).  s0 <= s is
- *		where the string's bytes begin: what may be read before s.  Both
- *		characters are then checked as OsaCharLen checks.
+ * The two characters at one end of a string, for OsaUpTo2: byte lengths
+ * (l2 = 0 when there is only one character) and bytes, as little-endian
+ * words.
+ */
+typedef struct OsaEnd
+{
+	int			l1;				/* the outermost character (first or last) */
+	int			l2;				/* the one next to it, inwards */
+	uint64		c1;
+	uint64		c2;
+} OsaEnd;
+
+/*
+ * Byte length of the character a lead byte starts, for the one- and
+ * two-byte characters the fast paths take; 0 for anything else (a longer
+ * character, a continuation byte, an overlong or invalid lead byte).
+ */
+static const uint8 OsaLen12[256] = {
+	/* 0x00-0x7F: ASCII */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x80-0xBF: continuation bytes */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0xC0-0xDF: two-byte leads, 0xC0 and 0xC1 overlong */
+	0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* 0xE0-0xFF: longer characters and invalid bytes */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+/*
+ * OsaValid12
+ *		Whether lead byte c starts a valid character of l bytes, for the
+ *		one- and two-byte characters the fast paths take (the continuation
+ *		bytes are known to be 10xxxxxx).
+ */
+static inline bool
+OsaValid12(unsigned int c, int l)
+{
+	return OsaLen12[c & 0xFF] == l;
+}
+
+/*
+ * OsaEndSlow
+ *		OsaFirstTwo or OsaLastTwo character by character, with every check
+ *		of OsaCharLen: for three- and four-byte characters and malformed
+ *		input (which raises 22021).
+ */
+static pg_noinline void
+OsaEndSlow(const char *s, int len, bool last, OsaEnd *r)
+{
+	const char *e = s + len;
+
+	if (!last)
+	{
+		r->l1 = OsaCharLen(s, e);
+		r->l2 = (r->l1 < len) ? OsaCharLen(s + r->l1, e) : 0;
+		r->c1 = OsaLoadShort(s, r->l1);
+		r->c2 = OsaLoadShort(s + r->l1, r->l2);
+		return;
+	}
+	for (int k = 0; k < 2; k++)
+	{
+		const char *ce = e - (k == 0 ? 0 : r->l1);
+		const char *c = ce - 1;
+		int			l;
+
+		if (k == 1 && ce == s)
+		{
+			r->l2 = 0;
+			r->c2 = 0;
+			break;
+		}
+		while (c > s && IS_UTF8_CONT(*c))
+			c--;
+		l = OsaCharLen(c, ce);
+		if (l != ce - c)
+			report_invalid_encoding(PG_UTF8, c, (int) (ce - c));
+		if (k == 0)
+		{
+			r->l1 = l;
+			r->c1 = OsaLoadShort(c, l);
+		}
+		else
+		{
+			r->l2 = l;
+			r->c2 = OsaLoadShort(c, l);
+		}
+	}
+}
+
+/*
+ * OsaFirstTwo
+ *		The first two characters of s[0..len), len >= 1, from the character
+ *		starts (bytes that are not 10xxxxxx) in its first word.
  */
 static inline void
-OsaLastTwo(const char *s0, const char *s, int len, int *z1, int *z2)
+OsaFirstTwo(const char *s, int len, OsaEnd *r)
+{
+	uint64		w = (len >= 8) ? OsaLoad64(s) : OsaLoadShort(s, len);
+	/* the starts after byte 0, one byte down, and one at byte 8 */
+	uint64		t = ((~OSA_CONT_BITS(w) & OSA_HIGH_BITS) >> 8) |
+		(UINT64CONST(1) << 63);
+	int			p1 = pg_rightmost_one_pos64(t) / 8 + 1;
+	int			p2;
+
+	/* past len the word is zero, so a start; p1 = 8 only when malformed */
+	t &= t - 1;
+	p2 = pg_rightmost_one_pos64(t | (UINT64CONST(1) << 63)) / 8 + 1;
+	r->l1 = p1;
+	r->l2 = (p1 < len) ? p2 - p1 : 0;
+	/* a missing second character has l2 = 0 and the byte after the end, 0 */
+	if (unlikely(!(OsaValid12(w, r->l1) &
+				   (OsaValid12(w >> (8 * (p1 & 7)), r->l2) | (r->l2 == 0)))))
+	{
+		OsaEndSlow(s, len, false, r);
+		return;
+	}
+	r->c1 = w & ((UINT64CONST(1) << (8 * r->l1)) - 1);
+	r->c2 = (w >> (8 * p1)) & ((UINT64CONST(1) << (8 * r->l2)) - 1);
+}
+
+/*
+ * OsaLastTwo
+ *		The last two characters of s[0..len), len >= 1, from the character
+ *		starts in the eight bytes before its end (two characters of one or
+ *		two bytes fit).  s0 <= s is where the string's bytes begin: what may
+ *		be read before s.
+ */
+static inline void
+OsaLastTwo(const char *s0, const char *s, int len, OsaEnd *r)
 {
 	const char *e = s + len;
 	int			avail = (int) (e - s0);
 	uint64		w,
-				starts;
-	int			p1;
+				starts,
+				rest;
+	int			p1,
+				p2;
 
 	if (avail >= 8)
 		w = OsaLoad64(e - 8);
@@ -409,81 +571,92 @@ OsaLastTwo(const char *s0, const char *s, int len, int *z1, int *z2)
 	/* only the bytes of s: the top Min(len, 8) of the word */
 	starts &= (len >= 8) ? ~UINT64CONST(0) : ~UINT64CONST(0) << (8 * (8 - len));
 	if (unlikely(starts == 0))
-		report_invalid_encoding(PG_UTF8, e - Min(len, 8), Min(len, 8));
+	{
+		OsaEndSlow(s, len, true, r);
+		return;
+	}
 	p1 = pg_leftmost_one_pos64(starts) / 8;
-	*z1 = 8 - p1;
-	starts &= ~(UINT64CONST(0x80) << (8 * p1));
-	*z2 = starts ? p1 - pg_leftmost_one_pos64(starts) / 8 : 0;
-	if (unlikely(OsaCharLen(e - *z1, e) != *z1 ||
-				 (*z2 > 0 && OsaCharLen(e - *z1 - *z2, e - *z1) != *z2)))
-		report_invalid_encoding(PG_UTF8, e - *z1 - *z2, *z1 + *z2);
+	rest = starts & ~(UINT64CONST(0x80) << (8 * p1));
+	p2 = rest ? pg_leftmost_one_pos64(rest) / 8 : p1;
+	r->l1 = 8 - p1;
+	r->l2 = p1 - p2;
+	if (unlikely(!(OsaValid12(w >> (8 * p1), r->l1) &
+				   (OsaValid12(w >> (8 * p2), r->l2) | (r->l2 == 0)))))
+	{
+		OsaEndSlow(s, len, true, r);
+		return;
+	}
+	r->c1 = w >> (8 * p1);
+	r->c2 = (w >> (8 * p2)) & ((UINT64CONST(1) << (8 * r->l2)) - 1);
 }
 
 /*
  * OsaUpTo2
  *		Min(osa(a, b), max_d + 1) for max_d 1 or 2, where a and b are
- *		non-empty, not one substitution apart, and both their first
- *		characters (la1 and lb1 bytes long) and their last characters differ
- *		(the common prefix and suffix are cut); a0 and b0 are where the
- *		strings' bytes begin.
+ *		non-empty and both their first characters (fa, fb) and their last
+ *		characters differ (the common prefix and suffix are cut); a0 and b0
+ *		are where the strings' bytes begin.
  *
  * Then an optimal alignment's first column and its last column are edits.
  * With one edit, that edit is the whole of a and b: a substitution of one
- * character (ruled out by the caller) or a transposition of two.  With two,
- * the first edit E1 takes the first characters (a substitution, a deletion,
- * an insertion or a transposition), the last edit E2 the last ones, and
- * everything between them is matched: equal bytes.  The 16 pairs (E1, E2)
- * are tried, each at once ruled out unless the byte lengths left between
- * them agree.
+ * character or a transposition of two.  With two, the first edit E1 takes
+ * the first characters (a substitution, a deletion, an insertion or a
+ * transposition), the last edit E2 the last ones, and everything between
+ * them is matched: equal bytes.  The 16 pairs (E1, E2) are tried, each at
+ * once ruled out unless the byte lengths left between them agree.
  */
 static int
-OsaUpTo2(const char *a0, const char *a, int alen, int la1,
-		 const char *b0, const char *b, int blen, int lb1, int max_d)
+OsaUpTo2(const char *a0, const char *a, int alen,
+		 const char *b0, const char *b, int blen, int max_d)
 {
-	const char *ae = a + alen;
-	const char *be = b + blen;
-	int			la2,
-				lb2,
-				za1,
-				za2,
-				zb1,
-				zb2;
+	OsaEnd		fa,
+				fb,
+				za,
+				zb;
 	bool		swap1,
 				swap2;
+	int			la1,
+				lb1,
+				za1,
+				zb1;
 
-	/* the second characters (0 bytes when there is none) */
-	la2 = (la1 < alen) ? OsaCharLen(a + la1, ae) : 0;
-	lb2 = (lb1 < blen) ? OsaCharLen(b + lb1, be) : 0;
+	OsaFirstTwo(a, alen, &fa);
+	OsaFirstTwo(b, blen, &fb);
+	la1 = fa.l1;
+	lb1 = fb.l1;
+	if (alen == la1 && blen == lb1)
+		return 1;				/* one substitution */
 	/* a = x y ..., b = y x ... */
-	swap1 = la2 > 0 && lb2 > 0 && la1 == lb2 && la2 == lb1 &&
-		OsaBytesEqual(a, b + lb1, la1) && OsaBytesEqual(a + la1, b, lb1);
-	if (swap1 && alen == la1 + la2 && blen == lb1 + lb2)
+	swap1 = (fa.l2 > 0) & (fb.l2 > 0) & (fa.c1 == fb.c2) & (fa.c2 == fb.c1);
+	if (swap1 && alen == la1 + fa.l2 && blen == lb1 + fb.l2)
 		return 1;				/* one transposition */
 	if (max_d == 1)
 		return 2;
 
-	OsaLastTwo(a0, a, alen, &za1, &za2);
-	OsaLastTwo(b0, b, blen, &zb1, &zb2);
+	OsaLastTwo(a0, a, alen, &za);
+	OsaLastTwo(b0, b, blen, &zb);
+	za1 = za.l1;
+	zb1 = zb.l1;
 	/* a = ... u v, b = ... v u */
-	swap2 = za2 > 0 && zb2 > 0 && za1 == zb2 && za2 == zb1 &&
-		OsaBytesEqual(ae - za1, be - zb1 - zb2, za1) &&
-		OsaBytesEqual(ae - za1 - za2, be - zb1, zb1);
+	swap2 = (za.l2 > 0) & (zb.l2 > 0) & (za.c1 == zb.c2) & (za.c2 == zb.c1);
 
 	/*
 	 * The pair (E1, E2) leaves alen - e1a - e2a bytes of a and blen - e1b -
 	 * e2b of b between them, which must be the same bytes: so the excess
 	 * e1a - e1b + e2a - e2b of a's bytes over b's taken by the edits must be
 	 * alen - blen.  A substitution, deletion, insertion and transposition
-	 * have the excesses la1 - lb1, la1, -lb1 and 0 (la1 + la2 = lb1 + lb2);
-	 * an impossible transposition gets one no pair can reach.
+	 * have the excesses la1 - lb1, la1, -lb1 and 0 (equal characters have
+	 * equal lengths); an impossible transposition gets one no pair reaches.
 	 */
 	{
 		int			diff = alen - blen;
+		int			la12 = la1 + fa.l2;
+		int			za12 = za1 + za.l2;
 		int			x1s = swap1 ? 0 : 1 << 20;
 		int			x2s = swap2 ? 0 : 1 << 20;
 
 #define OSA_TRY(e1a, e1b, x1, e2a, e2b, x2) \
-		if ((x1) + (x2) == diff && alen - (e1a) - (e2a) >= 0 && \
+		if ((((x1) + (x2) == diff) & (alen - (e1a) - (e2a) >= 0)) && \
 			OsaBytesEqual(a + (e1a), b + (e1b), alen - (e1a) - (e2a))) \
 			return 2;
 
@@ -491,19 +664,19 @@ OsaUpTo2(const char *a0, const char *a, int alen, int la1,
 		OSA_TRY(la1, lb1, la1 - lb1, za1, zb1, za1 - zb1);
 		OSA_TRY(la1, lb1, la1 - lb1, za1, 0, za1);
 		OSA_TRY(la1, lb1, la1 - lb1, 0, zb1, -zb1);
-		OSA_TRY(la1, lb1, la1 - lb1, za1 + za2, zb1 + zb2, x2s);
+		OSA_TRY(la1, lb1, la1 - lb1, za12, za12, x2s);
 		OSA_TRY(la1, 0, la1, za1, zb1, za1 - zb1);
 		OSA_TRY(la1, 0, la1, za1, 0, za1);
 		OSA_TRY(la1, 0, la1, 0, zb1, -zb1);
-		OSA_TRY(la1, 0, la1, za1 + za2, zb1 + zb2, x2s);
+		OSA_TRY(la1, 0, la1, za12, za12, x2s);
 		OSA_TRY(0, lb1, -lb1, za1, zb1, za1 - zb1);
 		OSA_TRY(0, lb1, -lb1, za1, 0, za1);
 		OSA_TRY(0, lb1, -lb1, 0, zb1, -zb1);
-		OSA_TRY(0, lb1, -lb1, za1 + za2, zb1 + zb2, x2s);
-		OSA_TRY(la1 + la2, lb1 + lb2, x1s, za1, zb1, za1 - zb1);
-		OSA_TRY(la1 + la2, lb1 + lb2, x1s, za1, 0, za1);
-		OSA_TRY(la1 + la2, lb1 + lb2, x1s, 0, zb1, -zb1);
-		OSA_TRY(la1 + la2, lb1 + lb2, x1s, za1 + za2, zb1 + zb2, x2s);
+		OSA_TRY(0, lb1, -lb1, za12, za12, x2s);
+		OSA_TRY(la12, la12, x1s, za1, zb1, za1 - zb1);
+		OSA_TRY(la12, la12, x1s, za1, 0, za1);
+		OSA_TRY(la12, la12, x1s, 0, zb1, -zb1);
+		OSA_TRY(la12, la12, x1s, za12, za12, x2s);
 #undef OSA_TRY
 	}
 	return 3;
@@ -866,9 +1039,6 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 	/* a cap of 1 or 2: what is left between the common prefix and suffix */
 	if (max_d >= 0 && max_d <= 2)
 	{
-		int			la1,
-					lb1;
-
 		suf = OsaSuffixChars(a, alen, b, blen, Min(alen, blen));
 		alen -= suf;
 		blen -= suf;
@@ -878,11 +1048,7 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 			return OsaCharsUpTo(a, alen, max_d + 1);
 		if (max_d == 0)
 			return 1;
-		la1 = OsaCharLen(a, a + alen);
-		lb1 = OsaCharLen(b, b + blen);
-		if (alen == la1 && blen == lb1)
-			return 1;			/* one substitution */
-		return OsaUpTo2(a0, a, alen, la1, b0, b, blen, lb1, max_d);
+		return OsaUpTo2(a0, a, alen, b0, b, blen, max_d);
 	}
 
 	/* a cap of 3: the bounded search */
