@@ -47,6 +47,16 @@
 
 #include "cmp.h"
 
+/*
+ * SSE2 is part of every x86-64 processor: there the byte scans take 16
+ * bytes at a time.  Elsewhere (or with OSA_NO_SIMD, to test the other path
+ * on x86-64) they take eight, in general-purpose registers.
+ */
+#if defined(__SSE2__) && !defined(OSA_NO_SIMD)
+#include <emmintrin.h>
+#define OSA_SSE2 1
+#endif
+
 /* largest cap the bounded search takes (4^k branches); above: bit-parallel */
 #define OSA_BOUNDED_MAX		3
 
@@ -154,6 +164,39 @@ OsaCharStartInWord(const char *a, int i, uint64 wa, uint64 x)
 	return OsaCharStartSlow(a, i + d);
 }
 
+#ifdef OSA_SSE2
+/*
+ * OsaLoad128
+ *		Sixteen bytes from any address.
+ */
+static inline __m128i
+OsaLoad128(const char *p)
+{
+	return _mm_loadu_si128((const __m128i *) p);
+}
+
+/*
+ * OsaStarts128
+ *		Bit k set when byte k of v starts a character (is not 10xxxxxx:
+ *		as a signed byte, not below -64).
+ */
+static inline uint32
+OsaStarts128(__m128i v)
+{
+	return (uint32) _mm_movemask_epi8(_mm_cmpgt_epi8(v, _mm_set1_epi8(-65)));
+}
+
+/*
+ * OsaDiff128
+ *		Bit k set when byte k of a and of b differ.
+ */
+static inline uint32
+OsaDiff128(__m128i va, __m128i vb)
+{
+	return ~(uint32) _mm_movemask_epi8(_mm_cmpeq_epi8(va, vb)) & 0xFFFF;
+}
+#endif
+
 /*
  * OsaPrefixChars
  *		Length of the common prefix of a and b in bytes, at most lim =
@@ -176,6 +219,33 @@ OsaPrefixChars(const char *a, const char *b, int lim)
 		x = wa ^ OsaLoadShort(b, lim);
 		return x ? OsaCharStartInWord(a, 0, wa, x) : lim;
 	}
+#ifdef OSA_SSE2
+	if (lim >= 16)
+	{
+		__m128i		va;
+		uint32		d;
+
+		for (;; i += 16)
+		{
+			if (i + 16 > lim)
+				i = lim - 16;	/* the last 16 bytes, overlapping */
+			va = OsaLoad128(a + i);
+			d = OsaDiff128(va, OsaLoad128(b + i));
+			if (d)
+			{
+				/* the last character start at or before the first difference */
+				uint32		st = OsaStarts128(va) &
+					((2u << pg_rightmost_one_pos32(d)) - 1);
+
+				if (likely(st != 0))
+					return i + pg_leftmost_one_pos32(st);
+				return OsaCharStartSlow(a, i + pg_rightmost_one_pos32(d));
+			}
+			if (i + 16 >= lim)
+				return lim;
+		}
+	}
+#endif
 	for (; i + 8 < lim; i += 8)
 	{
 		wa = OsaLoad64(a + i);
@@ -235,6 +305,37 @@ OsaSuffixChars(const char *a, int alen, const char *b, int blen, int lim)
 		x = wa ^ OsaLoadShort(be - lim, lim);
 		return x ? OsaSuffixStartInWord(ae, ae - lim, wa, x) : lim;
 	}
+#ifdef OSA_SSE2
+	if (lim >= 16)
+	{
+		__m128i		va;
+		uint32		d;
+
+		for (;; n += 16)
+		{
+			if (n + 16 > lim)
+				n = lim - 16;	/* the first 16 bytes, overlapping */
+			va = OsaLoad128(ae - n - 16);
+			d = OsaDiff128(va, OsaLoad128(be - n - 16));
+			if (d)
+			{
+				/* the first character start after the last difference */
+				int			t = pg_leftmost_one_pos32(d);
+				uint32		st = OsaStarts128(va) & ~((2u << t) - 1);
+				const char *c;
+
+				if (likely(st != 0))
+					return n + 16 - pg_rightmost_one_pos32(st);
+				c = ae - n - 16 + t + 1;
+				while (c < ae && IS_UTF8_CONT(*c))
+					c++;
+				return (int) (ae - c);
+			}
+			if (n + 16 >= lim)
+				return lim;
+		}
+	}
+#endif
 	for (; n + 8 < lim; n += 8)
 	{
 		wa = OsaLoad64(ae - n - 8);
@@ -296,6 +397,31 @@ OsaCountChars(const char *s, int len)
 		return len - (int) (((OSA_CONT_BITS(w) >> 7) *
 							 UINT64CONST(0x0101010101010101)) >> 56);
 	}
+#ifdef OSA_SSE2
+	if (len >= 16)
+	{
+		/* 0 x 16 then -1 x 16: from byte 16 - d on, a mask that drops d bytes */
+		static const int8 keep[32] = {
+			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+			-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+		};
+		__m128i		thr = _mm_set1_epi8(-64);
+		__m128i		vacc = _mm_setzero_si128();
+		__m128i		m;
+
+		/* a lane gains at most 1 per step: 255 steps are 4080 bytes */
+		if (unlikely(len > 16 * 254))
+			return CdpCountChars(s, len);
+		for (; i + 16 < len; i += 16)
+			vacc = _mm_sub_epi8(vacc, _mm_cmplt_epi8(OsaLoad128(s + i), thr));
+		m = _mm_cmplt_epi8(OsaLoad128(s + len - 16), thr);
+		m = _mm_and_si128(m, OsaLoad128((const char *) keep + 16 - (i + 16 - len)));
+		vacc = _mm_sub_epi8(vacc, m);
+		vacc = _mm_sad_epu8(vacc, _mm_setzero_si128());
+		return len - (_mm_cvtsi128_si32(vacc) +
+					  _mm_cvtsi128_si32(_mm_srli_si128(vacc, 8)));
+	}
+#endif
 	if (unlikely(len > 8 * 254))
 		return CdpCountChars(s, len);
 	for (; i + 8 < len; i += 8)
