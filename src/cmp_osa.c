@@ -740,7 +740,8 @@ OsaUpTo2(const char *a0, const char *a, int alen,
 				za,
 				zb;
 	bool		swap1,
-				swap2;
+				swap2,
+				first_ok;
 	int			la1,
 				lb1,
 				za1,
@@ -759,12 +760,29 @@ OsaUpTo2(const char *a0, const char *a, int alen,
 	if (max_d == 1)
 		return 2;
 
+	/*
+	 * When some bytes lie between E1 and E2 whatever they are, the first of
+	 * them is a's second character after a substitution or a deletion, its
+	 * first after an insertion, and b's likewise (the third characters after
+	 * a transposition); the last of them, the same from the end.  If none
+	 * of these pairs is equal, two edits are not enough: most pairs of
+	 * different names end here.  First the test on the first characters,
+	 * when a is longer than its first two and any last two (eight bytes).
+	 */
+	first_ok = (fa.c2 == fb.c2) | (fa.c2 == fb.c1) | (fa.c1 == fb.c2) | swap1;
+	if (!first_ok && alen > la1 + fa.l2 + 8)
+		return 3;
+
 	OsaLastTwo(a0, a, alen, &za);
 	OsaLastTwo(b0, b, blen, &zb);
 	za1 = za.l1;
 	zb1 = zb.l1;
 	/* a = ... u v, b = ... v u */
 	swap2 = (za.l2 > 0) & (zb.l2 > 0) & (za.c1 == zb.c2) & (za.c2 == zb.c1);
+	if (alen > la1 + fa.l2 + za1 + za.l2 &&
+		!(first_ok &
+		  ((za.c2 == zb.c2) | (za.c2 == zb.c1) | (za.c1 == zb.c2) | swap2)))
+		return 3;
 
 	/*
 	 * The pair (E1, E2) leaves alen - e1a - e2a bytes of a and blen - e1b -
