@@ -1146,35 +1146,22 @@ OsaDecoded(const char *a, int alen, const char *b, int blen, int max_d)
 }
 
 /*
- * OsaDistanceUtf8
- *		CdpOsaDistance, inlined into the SQL wrappers.
+ * OsaAfterPrefix
+ *		The rest of OsaDistanceUtf8, out of line so that the paths that end
+ *		before it (a length difference over the cap, equal strings) stay
+ *		short: pre is the length of the common prefix, on a character
+ *		boundary, and the strings differ.
  */
-static pg_attribute_always_inline int
-OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
+static pg_noinline int
+OsaAfterPrefix(const char *a, int alen, const char *b, int blen, int pre,
+			   int max_d)
 {
 	const char *a0 = a;
 	const char *b0 = b;
-	int			pre,
-				suf,
+	int			suf,
 				na,
 				nb;
 
-	CdpCheckCharLengthFast(a, alen);
-	CdpCheckCharLengthFast(b, blen);
-
-	/*
-	 * Under a cap, the length difference (which trimming does not change)
-	 * settles most pairs of different people before any scanning.  A
-	 * difference of bytes within the cap may still hide one of characters
-	 * above it; the middles' counts below catch that.
-	 */
-	if (max_d >= 0 && Abs(alen - blen) > max_d &&
-		Abs(OsaCountChars(a, alen) - OsaCountChars(b, blen)) > max_d)
-		return max_d + 1;
-
-	pre = OsaPrefixChars(a, b, Min(alen, blen));
-	if (pre == alen && pre == blen)
-		return 0;
 	a += pre;
 	b += pre;
 	alen -= pre;
@@ -1191,6 +1178,12 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 		if (blen == 0)
 			return OsaCharsUpTo(a, alen, max_d + 1);
 		if (max_d == 0)
+			return 1;
+		/* one letter of one or two bytes for another: a substitution */
+		if ((alen | blen) <= 2 &&
+			alen == OsaLen12[(unsigned char) a[0]] &&
+			blen == OsaLen12[(unsigned char) b[0]] &&
+			(alen == 1 || IS_UTF8_CONT(a[1])) && (blen == 1 || IS_UTF8_CONT(b[1])))
 			return 1;
 		return OsaUpTo2(a0, a, alen, b0, b, blen, max_d);
 	}
@@ -1237,6 +1230,34 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 	}
 
 	return OsaDecoded(a, alen, b, blen, max_d);
+}
+
+/*
+ * OsaDistanceUtf8
+ *		CdpOsaDistance, inlined into the SQL wrappers.
+ */
+static pg_attribute_always_inline int
+OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
+{
+	int			pre;
+
+	CdpCheckCharLengthFast(a, alen);
+	CdpCheckCharLengthFast(b, blen);
+
+	/*
+	 * Under a cap, the length difference (which trimming does not change)
+	 * settles most pairs of different people before any scanning.  A
+	 * difference of bytes within the cap may still hide one of characters
+	 * above it; the middles' counts catch that.
+	 */
+	if (max_d >= 0 && Abs(alen - blen) > max_d &&
+		Abs(OsaCountChars(a, alen) - OsaCountChars(b, blen)) > max_d)
+		return max_d + 1;
+
+	pre = OsaPrefixChars(a, b, Min(alen, blen));
+	if (pre == alen && pre == blen)
+		return 0;
+	return OsaAfterPrefix(a, alen, b, blen, pre, max_d);
 }
 
 /*
