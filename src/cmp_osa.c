@@ -7,21 +7,27 @@
  *		substring edited twice.  So osa('CA', 'ABC') = 3, where the
  *		unrestricted Damerau-Levenshtein distance is 2.
  *
- * Every call first cuts the common prefix and suffix on the UTF-8 bytes
- * (eight at a time, moved back to character boundaries): they never take
+ * Under a cap, a length difference above it settles the call first, on the
+ * counts of code points (the bytes that are not continuation bytes, 16 or
+ * 8 at a time).  Then the common prefix is cut on the UTF-8 bytes, moved
+ * back to a character start within the word that shows the difference
+ * (equal strings end there), and the common suffix likewise: neither takes
  * part in an optimal alignment's edits.  What is left, the two "middles",
- * goes to one of three engines:
+ * goes to one of four engines, none of which decodes more than it must:
  *
- * - a small cap (max_d <= OSA_BOUNDED_MAX): a depth-first search over the
- *   edit at the first differing character (substitution, deletion,
- *   insertion, transposition), each branch cutting its new common prefix,
- *   with at most max_d edits in a row.  It reads the bytes and never
- *   decodes: after the last allowed edit the rests must be byte-equal.  The
- *   search is the OSA recurrence run from the front, d(i, j) = min(d(i+1,
- *   j) + 1, d(i, j+1) + 1, d(i+1, j+1) + [a_i != b_j], d(i+2, j+2) + 1 when
- *   a_i a_i+1 = b_j+1 b_j), bounded as in Ukkonen (1985, "Algorithms for
- *   approximate string matching", Information and Control 64): O(4^max_d)
- *   prefix scans, at most 85 for the largest cap it takes.
+ * - a cap of 1 or 2: a closed form on the bytes (OsaUpTo2).  The first and
+ *   last characters of the middles differ, so an optimal alignment begins
+ *   and ends with an edit: one edit must be the whole of both middles, two
+ *   edits take the first and the last characters with equal bytes between.
+ * - a cap of 3 (OSA_BOUNDED_MAX): a depth-first search over the edit at the
+ *   first differing character (substitution, deletion, insertion,
+ *   transposition), each branch cutting its new common prefix, with at most
+ *   max_d edits in a row; after the last allowed edit the rests must be
+ *   byte-equal.  The search is the OSA recurrence run from the front,
+ *   d(i, j) = min(d(i+1, j) + 1, d(i, j+1) + 1, d(i+1, j+1) + [a_i != b_j],
+ *   d(i+2, j+2) + 1 when a_i a_i+1 = b_j+1 b_j), bounded as in Ukkonen
+ *   (1985, "Algorithms for approximate string matching", Information and
+ *   Control 64): at most 85 prefix scans.
  * - otherwise a pattern of at most 64 code points runs through the
  *   bit-parallel algorithm of Hyyrö (2003, "A bit-vector algorithm for
  *   computing Levenshtein and Damerau edit distances", Nordic Journal of
@@ -31,9 +37,8 @@
  *   diagonal band |i - j| <= max_d when a cap is given, and stopped as soon
  *   as a whole row exceeds the cap (row minima never decrease).
  *
- * Under a cap, a length difference above it settles the call before any of
- * this, on the counts of code points (the bytes that are not continuation
- * bytes, counted eight at a time).
+ * Every character whose length an engine relies on is checked (malformed
+ * UTF-8 raises 22021); bytes only compared for equality are not decoded.
  *
  *-------------------------------------------------------------------------
  */
