@@ -724,9 +724,9 @@ OsaLastTwo(const char *s0, const char *s, int len, OsaEnd *r)
 /*
  * OsaUpTo2
  *		Min(osa(a, b), max_d + 1) for max_d 1 or 2, where a and b are
- *		non-empty and both their first characters (fa, fb) and their last
- *		characters differ (the common prefix and suffix are cut); a0 and b0
- *		are where the strings' bytes begin.
+ *		non-empty and both their first characters and their last characters
+ *		differ (the common prefix and suffix are cut); a0 and b0 are where
+ *		the strings' bytes begin.
  *
  * Then an optimal alignment's first column and its last column are edits.
  * With one edit, that edit is the whole of a and b: a substitution of one
