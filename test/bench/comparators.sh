@@ -10,7 +10,9 @@
 # it creates when missing and fills with CDP_BENCH_PAIRS name pairs (deterministic: setseed).
 # Compares cdp.jaro_winkler with pg_similarity's jarowinkler, cdp.osa_distance (with and without a
 # cap) with fuzzystrmatch's levenshtein_less_equal and levenshtein, cdp.qgram_jaccard with
-# pg_trgm's similarity, and checks the answers against each other. Figures: doc/benchmarks-compare.md.
+# pg_trgm's similarity, and checks the answers against each other; then splits the time of the
+# capped OSA and its peer by kind of pair (comparators/osa_split.sql). Figures:
+# doc/benchmarks-compare.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 db=${CDP_BENCH_DB:-cdp_bench}
@@ -36,3 +38,5 @@ psql -Xq -v ON_ERROR_STOP=1 -v pairs="$pairs" -v seed="$seed" -d "$db" -f "$here
 echo "   ($(( $(date +%s) - t0 )) s)"
 echo "== timing, $runs rounds"
 PGOPTIONS="-c cdp_bench.runs=$runs" psql -Xq -v ON_ERROR_STOP=1 -d "$db" -f "$here/comparators/run.sql"
+echo
+PGOPTIONS="-c cdp_bench.runs=$runs" psql -Xq -v ON_ERROR_STOP=1 -d "$db" -f "$here/comparators/osa_split.sql"
