@@ -62,6 +62,7 @@ typedef struct MatchRec
 	bool		focus;			/* in the set being (re)matched */
 	char	  **feat;			/* nfeat NUL-terminated strings or NULL */
 	char	  **bk;				/* nrules blocking keys or NULL */
+	uint32	   *bkh;			/* hash_bytes of each blocking key (0: none) */
 } MatchRec;
 
 /* The compiled settings the kernel runs. */
@@ -86,6 +87,16 @@ typedef struct MatchProg
 	int			idnever[MATCH_MAX_COMP];
 	int			ndisagree;
 	int			disagree[MATCH_MAX_COMP];	/* "else" level vetoes a link */
+
+	/*
+	 * Evaluation order for the bounded scorer (MatchOrderProgram): the
+	 * same_id_match comparisons first (a forced pair is never cut), then
+	 * the others from the cheapest predicate to the dearest; rem[k] is the
+	 * most weight comparisons order[k..] can still add.
+	 */
+	int			order[MATCH_MAX_COMP];
+	int			nfirst;			/* how many same_id_match ones lead */
+	double		rem[MATCH_MAX_COMP + 1];
 } MatchProg;
 
 /* match_score.c */
@@ -93,6 +104,12 @@ extern int	MatchCompareLevel(const MatchProg *prog, int c,
 							  const MatchRec *a, const MatchRec *b);
 extern double MatchScorePair(const MatchProg *prog, const MatchRec *a,
 							 const MatchRec *b, int8 *levels, int32 *flags);
+extern double MatchScorePairBounded(const MatchProg *prog, const MatchRec *a,
+									const MatchRec *b, int8 *levels,
+									int32 *flags, double min_weight,
+									bool *cut);
+extern void MatchOrderProgram(MatchProg *prog);
+extern double MatchMinWeight(double min_prob);
 extern double MatchProbability(double weight);
 extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value);
 

@@ -112,6 +112,73 @@ COMMENT ON FUNCTION @extschema@._match_walk(text, text, float8[], int, float8, i
 	'internal: the matching kernel (modes score, count, patterns, sample, cross) over the rows of query';
 REVOKE ALL ON FUNCTION @extschema@._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) FROM PUBLIC;
 
+-- One part of a walk: only the blocks whose key hash is part modulo nparts.  PARALLEL SAFE (it only
+-- reads), so _match_walk_all runs one call per part in the parallel workers of a Gather node.
+CREATE FUNCTION @extschema@._match_walk_part(part int, nparts int, mode text, query text, program float8[],
+		tf_version int, min_prob float8, max_block int, sample bigint, focus bigint[],
+		OUT record_a bigint, OUT record_b bigint, OUT golden_a bigint, OUT golden_b bigint,
+		OUT rule int, OUT weight float8, OUT probability float8, OUT flags int,
+		OUT levels smallint[], OUT n bigint, OUT n_new bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'cdp__match_walk_part'
+	LANGUAGE C VOLATILE PARALLEL SAFE COST 1000000 ROWS 100000;
+COMMENT ON FUNCTION @extschema@._match_walk_part(int, int, text, text, float8[], int, float8, int, bigint, bigint[]) IS
+	'internal: the matching kernel over the blocks of one part (key hash modulo nparts), for parallel workers';
+REVOKE ALL ON FUNCTION @extschema@._match_walk_part(int, int, text, text, float8[], int, float8, int, bigint, bigint[]) FROM PUBLIC;
+
+-- The parts a parallel walk is cut into: one row per page (fillfactor 10, a 1000-byte pad), so that
+-- a parallel sequential scan hands each process its own part.
+CREATE TABLE @extschema@.match_part (
+	part int PRIMARY KEY,
+	pad  text NOT NULL
+) WITH (fillfactor = 10, parallel_workers = 7);
+INSERT INTO @extschema@.match_part SELECT p, pg_catalog.repeat('-', 1000) FROM pg_catalog.generate_series(0, 7) p;
+COMMENT ON TABLE @extschema@.match_part IS
+	'internal: part numbers 0..7, one per page, that a parallel matching walk hands out to its workers (no personal data)';
+ALTER TABLE @extschema@.match_part ENABLE ROW LEVEL SECURITY;
+
+-- _match_nparts: how many parts a whole walk is cut into.  Each part loads every record itself, so
+-- parallel workers pay only when scoring outweighs loading: when the last training counted at least
+-- 10 candidate pairs per record (1M generated records: 42; 100k: 5); then 1 +
+-- max_parallel_workers_per_gather parts (at most 8), else 1.
+CREATE FUNCTION @extschema@._match_nparts() RETURNS int
+	LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN COALESCE((s.params ->> 'blocked_pairs')::float8, 0)
+	                 >= 10 * GREATEST(COALESCE((s.params ->> 'records')::float8, 0), 1)
+	            THEN 1 + LEAST(GREATEST(pg_catalog.current_setting('max_parallel_workers_per_gather')::int, 0), 7)
+	            ELSE 1 END
+	  FROM @extschema@.match_settings s WHERE s.active
+$$;
+COMMENT ON FUNCTION @extschema@._match_nparts() IS
+	'internal: parts of a whole matching walk (1 + max_parallel_workers_per_gather when the trained blocking yields >= 10 candidate pairs per record, else 1)';
+
+-- _match_walk_all: a whole walk (no focus) cut into nparts parts, one _match_walk_part call per part
+-- under a Gather node: every core scores blocks.  Rows of the count and patterns modes come once
+-- per part: the caller sums them.  nparts 1: the plain serial walk.
+CREATE FUNCTION @extschema@._match_walk_all(mode text, query text, program float8[], tf_version int,
+		min_prob float8, max_block int, sample bigint, nparts int,
+		OUT record_a bigint, OUT record_b bigint, OUT golden_a bigint, OUT golden_b bigint,
+		OUT rule int, OUT weight float8, OUT probability float8, OUT flags int,
+		OUT levels smallint[], OUT n bigint, OUT n_new bigint)
+	RETURNS SETOF record
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0 SET min_parallel_table_scan_size = 0 AS $$
+BEGIN
+	IF nparts IS NULL OR nparts <= 1 THEN
+		RETURN QUERY SELECT w.* FROM @extschema@._match_walk(mode, query, program, tf_version, min_prob,
+		                                                     max_block, sample, NULL) w;
+		RETURN;
+	END IF;
+	nparts := LEAST(nparts, 8);
+	RETURN QUERY SELECT w.* FROM @extschema@.match_part p
+	  CROSS JOIN LATERAL @extschema@._match_walk_part(p.part, nparts, mode, query, program, tf_version,
+	                                                  min_prob, max_block, sample, NULL) w
+	 WHERE p.part < nparts;
+END $$;
+COMMENT ON FUNCTION @extschema@._match_walk_all(text, text, float8[], int, float8, int, bigint, int) IS
+	'internal: the matching kernel over every record, cut into nparts parts walked by parallel processes';
+REVOKE ALL ON FUNCTION @extschema@._match_walk_all(text, text, float8[], int, float8, int, bigint, int) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@._match_em(levels smallint[], counts float8[], nlev int[], u float8[],
 		m float8[], lambda float8, iterations int, fixed boolean[], update_m boolean) RETURNS float8[]
 	AS 'MODULE_PATHNAME', 'cdp__match_em'
@@ -830,6 +897,14 @@ CREATE FUNCTION @extschema@._match_pairs(focus bigint[], min_prob float8)
 DECLARE
 	a record := @extschema@._match_active();
 BEGIN
+	IF focus IS NULL AND @extschema@._match_nparts() > 1 THEN
+		-- every record, many pairs per record: the blocks are scored by parallel workers
+		RETURN QUERY SELECT w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+		  FROM @extschema@._match_walk_all('score', @extschema@._match_query(NULL), a.program,
+		                                   a.version, min_prob, (a.settings ->> 'max_block_size')::int, 0,
+		                                   @extschema@._match_nparts()) w;
+		RETURN;
+	END IF;
 	RETURN QUERY SELECT w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
 	  FROM @extschema@._match_walk('score', @extschema@._match_query(focus), a.program,
 	                               a.version, min_prob, (a.settings ->> 'max_block_size')::int, 0, focus) w;
@@ -1152,8 +1227,16 @@ BEGIN
 	END IF;
 	-- the same lock as run_matching: training rewrites the features it reads
 	PERFORM pg_catalog.pg_advisory_xact_lock(1668440176, 6);
-	PERFORM @extschema@._match_refresh_suspicious();
-	PERFORM @extschema@._match_refresh_keys(NULL);
+	-- features are recomputed only when something they depend on changed (as run_matching('full')
+	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
+	-- only the queued (changed) records
+	IF @extschema@._match_refresh_suspicious()
+	   OR EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
+	   OR (SELECT pg_catalog.count(*) FROM @extschema@.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		PERFORM @extschema@._match_refresh_keys(NULL);
+	ELSE
+		PERFORM @extschema@._match_refresh_keys(ARRAY(SELECT mq.record_id FROM @extschema@.match_queue mq));
+	END IF;
 	SELECT pg_catalog.count(*) INTO nrec FROM @extschema@.match_key;
 	IF nrec < 2 THEN
 		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',
@@ -1201,10 +1284,13 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('u_sample_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
-	-- level vectors of the blocked pairs, per rule
+	-- level vectors of the blocked pairs, per rule: a uniform sample of at most sample_pairs of them
+	-- (counts scaled back; one serial walk: the sample bounds the scoring)
 	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
-		SELECT w.rule, w.levels, w.n, w.n_new FROM @extschema@._match_walk('patterns', q, prog, a.version, 0,
-			(a.settings ->> 'max_block_size')::int, 0, NULL) w;
+		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
+		  FROM @extschema@._match_walk_all('patterns', q, prog, a.version, 0,
+			(a.settings ->> 'max_block_size')::int, sample_pairs, 1) w
+		 GROUP BY w.rule, w.levels;
 	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
@@ -1324,13 +1410,26 @@ CREATE FUNCTION @extschema@.blocking_report(settings jsonb DEFAULT NULL)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	s jsonb := CASE WHEN settings IS NULL THEN (@extschema@._match_active()).settings ELSE @extschema@._match_expand(settings) END;
+	a record := @extschema@._match_active();
+	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE @extschema@._match_expand(settings) END;
+	q text;
+	nparts int := 1;
 BEGIN
+	-- the stored features when they are those of these settings and of every record (walked in
+	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
+	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
+	   AND (SELECT pg_catalog.count(*) FROM @extschema@.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		q := @extschema@._match_query(NULL);
+		nparts := @extschema@._match_nparts();
+	ELSE
+		q := @extschema@._match_feature_query(s, '@extschema@.record r');
+	END IF;
 	RETURN QUERY
-	SELECT (s -> 'blocking' -> w.rule)::text, w.n, w.n_new, w.weight::bigint
-	  FROM @extschema@._match_walk('count',
-	         @extschema@._match_feature_query(s, '@extschema@.record r'),
-	         @extschema@._match_program(s, NULL), 0, 0, (s ->> 'max_block_size')::int, 0, NULL) w
+	SELECT (s -> 'blocking' -> w.rule)::text, pg_catalog.sum(w.n)::bigint, pg_catalog.sum(w.n_new)::bigint,
+	       pg_catalog.sum(w.weight)::bigint
+	  FROM @extschema@._match_walk_all('count', q, @extschema@._match_program(s, NULL), 0, 0,
+	                                   (s ->> 'max_block_size')::int, 0, nparts) w
+	 GROUP BY w.rule
 	 ORDER BY w.rule;
 END $$;
 COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
@@ -1344,6 +1443,13 @@ DECLARE
 	a record := @extschema@._match_active();
 BEGIN
 	PERFORM @extschema@._match_ensure_keys();
+	IF @extschema@._match_nparts() > 1 THEN
+		RETURN QUERY SELECT w.record_a, w.record_b
+		  FROM @extschema@._match_walk_all('score', @extschema@._match_query(NULL), a.program,
+		                                   a.version, -1, (a.settings ->> 'max_block_size')::int, 0,
+		                                   @extschema@._match_nparts()) w;
+		RETURN;
+	END IF;
 	RETURN QUERY SELECT w.record_a, w.record_b
 	  FROM @extschema@._match_walk('score', @extschema@._match_query(NULL), a.program,
 	                               a.version, -1, (a.settings ->> 'max_block_size')::int, 0, NULL) w;
