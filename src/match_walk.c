@@ -274,21 +274,81 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 }
 
 /*
+ * TfValues
+ *		For a walk over a few focus records, the values a term-frequency
+ *		lookup can ask for (MatchTfAdjustment reads the first record of a
+ *		pair that agrees on level 0): the focus records' values of each
+ *		tf-adjusted comparison whose level 0 is "exact" (the other record's
+ *		value is the same), every loaded record's value otherwise.  Returns
+ *		a text[] datum, or 0 when the whole table should be loaded (no
+ *		focus, or too many values for one indexed lookup).
+ */
+static Datum
+TfValues(Walk *w, bool has_focus)
+{
+	Datum	   *vals;
+	int			n = 0,
+				cap = 64,
+				i,
+				c;
+
+	if (!has_focus)
+		return (Datum) 0;
+	vals = palloc(sizeof(Datum) * cap);
+	for (c = 0; c < w->prog.ncomp; c++)
+	{
+		bool		exact0 = w->prog.op[c][0] == MATCH_OP_EXACT;
+
+		if (!w->prog.tf[c])
+			continue;
+		for (i = 0; i < w->nrec; i++)
+		{
+			const char *v = w->recs[i].feat[w->prog.fidx[c]];
+
+			if (v == NULL || (exact0 && !w->recs[i].focus))
+				continue;
+			if (n >= 5000)
+				return (Datum) 0;
+			if (n >= cap)
+			{
+				cap *= 2;
+				vals = repalloc(vals, sizeof(Datum) * cap);
+			}
+			vals[n++] = CStringGetTextDatum(v);
+		}
+	}
+	return PointerGetDatum(construct_array(vals, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
  * LoadTf
  *		Loads the term-frequency tables of settings version from
- *		cdp.match_tf into one hash table per tf-adjusted comparison.
+ *		cdp.match_tf into one hash table per tf-adjusted comparison: the
+ *		whole table, or (values not 0) only the rows of those values, taken
+ *		as training stored them (first value, 63 characters), and the ''
+ *		row of values seen once.  Either way every lookup the walk makes
+ *		finds what the whole table holds.
  */
 static void
-LoadTf(MatchProg *prog, int version)
+LoadTf(MatchProg *prog, int version, Datum values)
 {
-	Datum		arg[1];
-	Oid			argtypes[1] = {INT4OID};
+	Datum		arg[2];
+	Oid			argtypes[2] = {INT4OID, TEXTARRAYOID};
 	uint64		i;
 	int			c;
+	int			ret;
 
 	arg[0] = Int32GetDatum(version);
-	if (SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
-							  1, argtypes, arg, NULL, true, 0) != SPI_OK_SELECT)
+	arg[1] = values;
+	if (values == (Datum) 0)
+		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
+									1, argtypes, arg, NULL, true, 0);
+	else
+		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1"
+									" AND value = ANY (SELECT pg_catalog.left(pg_catalog.split_part(x, E'\\x1f', 1), 63)"
+									" FROM pg_catalog.unnest($2) x UNION ALL SELECT '')",
+									2, argtypes, arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read cdp.match_tf");
 	for (c = 0; c < prog->ncomp; c++)
 	{
@@ -805,8 +865,8 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	old = MemoryContextSwitchTo(work);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	LoadTf(&w->prog, PG_GETARG_INT32(o + 3));
 	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
+	LoadTf(&w->prog, PG_GETARG_INT32(o + 3), TfValues(w, !PG_ARGISNULL(o + 7)));
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{

@@ -30,7 +30,9 @@ CREATE TABLE @extschema@.match_key (
 	feat      text[],
 	bk        text[]
 );
-CREATE INDEX match_key_bk ON @extschema@.match_key USING gin (bk);
+-- fastupdate off: a lookup (match_record, incremental runs) never scans a pending list, which
+-- after a bulk load held up to gin_pending_list_limit (4 MB) of keys read linearly by every scan
+CREATE INDEX match_key_bk ON @extschema@.match_key USING gin (bk) WITH (fastupdate = off);
 COMMENT ON TABLE @extschema@.match_key IS
 	'per record: the pre-normalised comparison values (feat) and blocking keys (bk, "r<rule>:<key>") of the settings version that computed them';
 ALTER TABLE @extschema@.match_key ENABLE ROW LEVEL SECURITY;
@@ -677,11 +679,108 @@ CREATE FUNCTION @extschema@._match_layout(s jsonb, OUT comp int, OUT attr text, 
 $$;
 COMMENT ON FUNCTION @extschema@._match_layout(jsonb) IS 'internal: feature column position of each comparison';
 
+-- _match_features: one record's features in one C call (src/match_features.c), the values the SQL
+-- expressions below compute; _match_feature_program compiles a settings document for it.
+CREATE FUNCTION @extschema@._match_features(kinds int[], rules text[], ph_pos int[], ph_names text[],
+		raw text[], phones text[], emails text[], susp_phones text[], susp_emails text[],
+		OUT flags int, OUT feat text[], OUT bk text[])
+	AS 'MODULE_PATHNAME', 'cdp__match_features'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]) IS
+	'internal: the match_key features, blocking keys and placeholder flag of one record (C); see _match_feature_program';
+
+-- _match_feature_program: the program of _match_features for settings s: per comparison a kind
+-- (src/match_features.c FEAT_*) and the SQL expression of its raw value over record alias r; per
+-- blocking rule "A" (any_order) or "N" then ";<0-based feature column>:<transform>" per item; the
+-- placeholder name columns and names.  NULL when s uses what only the SQL form computes (a date
+-- comparator on a text attr, a "name" comparator outside the name attrs, a phonetic key) or the
+-- database is not UTF-8.
+CREATE FUNCTION @extschema@._match_feature_program(s jsonb, OUT kinds int[], OUT raws text[], OUT rules text[],
+		OUT ph_pos int[], OUT ph_names text[])
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+	l record;
+	k int;
+	e text;
+	i int;
+	j int;
+	item text;
+	battr text;
+	tr text;
+	pos_f int;
+	rule text;
+BEGIN
+	kinds := '{}';
+	raws := '{}';
+	rules := '{}';
+	IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
+		kinds := NULL;
+		RETURN;
+	END IF;
+	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
+		e := NULL;
+		IF l.attr IN ('family_name', 'given_name', 'patronymic', 'address', 'city') THEN
+			e := pg_catalog.format('r.%I', l.attr);
+			k := CASE l.comparator WHEN 'date' THEN NULL WHEN 'id' THEN 7 WHEN 'name' THEN 1 ELSE 2 END;
+		ELSIF l.comparator = 'name' AND l.attr IN ('sex', 'birth_date', 'phones', 'emails', 'snils', 'oms') THEN
+			k := NULL;
+		ELSIF l.attr = 'sex' THEN
+			e := 'pg_catalog.upper(pg_catalog.left(r.sex, 1))';
+			k := 3;
+		ELSIF l.attr = 'birth_date' THEN
+			e := 'pg_catalog.to_char(r.birth_date, ''YYYYMMDD'')';
+			k := 3;
+		ELSIF l.attr IN ('phones', 'emails') THEN
+			e := 'NULL';
+			k := CASE l.attr WHEN 'phones' THEN 4 ELSE 5 END;
+		ELSIF l.attr IN ('snils', 'oms') THEN
+			e := pg_catalog.format('r.%I::text', l.attr);
+			k := 6;
+		ELSE
+			e := pg_catalog.format('COALESCE(r.extra ->> %L, r.handles ->> %L)', l.attr, l.attr);
+			k := CASE l.comparator WHEN 'date' THEN NULL WHEN 'phone' THEN 10 WHEN 'email' THEN 11
+			                       WHEN 'id' THEN 8 WHEN 'exact' THEN 9 WHEN 'name' THEN 1 ELSE 2 END;
+		END IF;
+		IF k IS NULL THEN
+			kinds := NULL;
+			RETURN;
+		END IF;
+		kinds := kinds || k;
+		raws := raws || e;
+	END LOOP;
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
+		rule := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 'A' ELSE 'N' END;
+		FOR j IN CASE WHEN rule = 'A' THEN 1 ELSE 0 END .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
+			item := s -> 'blocking' -> i ->> j;
+			battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
+			tr := pg_catalog.split_part(item, '.', 2);
+			SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
+			  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
+			IF pos_f IS NULL OR tr NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3') THEN
+				kinds := NULL;
+				RETURN;
+			END IF;
+			rule := rule || ';' || (pos_f - 1) || ':'
+			        || CASE tr WHEN 'year' THEN 1 WHEN 'month_day' THEN 2 WHEN 'initial' THEN 3
+			                   WHEN 'last7' THEN 4 WHEN 'prefix3' THEN 5 ELSE 0 END;
+		END LOOP;
+		rules := rules || rule;
+	END LOOP;
+	SELECT ARRAY[(SELECT y.fpos - 1 FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name'),
+	             (SELECT y.fpos - 1 FROM @extschema@._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name'),
+	             (SELECT y.fpos - 1 FROM @extschema@._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name')]
+	  INTO ph_pos;
+	SELECT pg_catalog.array_agg(@extschema@._match_norm(n)) INTO ph_names
+	  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
+END $$;
+COMMENT ON FUNCTION @extschema@._match_feature_program(jsonb) IS
+	'internal: compiles settings for the C feature builder (_match_features), NULL kinds when only the SQL form applies';
+
 -- _match_feature_query: a query over from_sql (which must define alias r with cdp.record's
 -- columns) returning (record_id, golden_id, flags, feat, bk) under settings s.  Each feature is
 -- computed once in an inner query; blocking keys and flags are read from the features.
-CREATE FUNCTION @extschema@._match_feature_query(s jsonb, from_sql text) RETURNS text
-	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+CREATE FUNCTION @extschema@._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
 DECLARE
 	feat text[] := '{}';
 	bk text[] := '{}';
@@ -699,7 +798,20 @@ DECLARE
 	pos_g int;
 	pos_p int;
 	flags text := '0';
+	fp record;
 BEGIN
+	-- one C call per record when the settings compile for it (the SQL form below is the reference)
+	IF NOT use_sql THEN
+		fp := @extschema@._match_feature_program(s);
+		IF fp.kinds IS NOT NULL THEN
+			RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
+				' FROM (SELECT r.record_id, r.golden_id, @extschema@._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+				' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''phones''),'
+				' (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''emails'')) AS f'
+				' FROM %s OFFSET 0) q',
+				fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, pg_catalog.array_to_string(fp.raws, ', '), from_sql);
+		END IF;
+	END IF;
 	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
 		v := @extschema@._match_value_sql(l.attr, l.comparator);
 		feat := feat || v;
@@ -755,7 +867,7 @@ BEGIN
 		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
 		flags, pg_catalog.array_to_string(bk, ', '), pg_catalog.array_to_string(feat, ', '), from_sql);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_feature_query(jsonb, text) IS
+COMMENT ON FUNCTION @extschema@._match_feature_query(jsonb, text, boolean) IS
 	'internal: query computing record_id, golden_id, flags, features and blocking keys of the records of from_sql (alias r)';
 
 CREATE FUNCTION @extschema@._match_active(OUT version int, OUT settings jsonb, OUT params jsonb, OUT program float8[])
@@ -778,15 +890,19 @@ DECLARE
 	n bigint;
 BEGIN
 	IF ids IS NULL THEN
+		-- every record: the GIN index is built after the load (one sorted build, not a row at a time)
 		TRUNCATE @extschema@.match_key;
+		DROP INDEX IF EXISTS @extschema@.match_key_bk;
 		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r'));
+		GET DIAGNOSTICS n = ROW_COUNT;
+		CREATE INDEX match_key_bk ON @extschema@.match_key USING gin (bk) WITH (fastupdate = off);
 	ELSE
 		DELETE FROM @extschema@.match_key WHERE record_id = ANY (ids);
 		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
 	END IF;
-	GET DIAGNOSTICS n = ROW_COUNT;
 	IF ids IS NULL OR n > 10000 THEN
 		-- the incremental lookups go through the GIN index on bk: give the planner fresh statistics
 		ANALYZE @extschema@.match_key;
