@@ -280,13 +280,15 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
  *		pair that agrees on level 0): the focus records' values of each
  *		tf-adjusted comparison whose level 0 is "exact" (the other record's
  *		value is the same), every loaded record's value otherwise.  Returns
- *		a text[] datum, or 0 when the whole table should be loaded (no
- *		focus, or too many values for one indexed lookup).
+ *		a text[] datum (and the comparison of each value in *comps, an
+ *		int[]), or 0 when the whole table should be loaded (no focus, or too
+ *		many values for one indexed lookup).
  */
 static Datum
-TfValues(Walk *w, bool has_focus)
+TfValues(Walk *w, bool has_focus, Datum *comps)
 {
 	Datum	   *vals;
+	Datum	   *cs;
 	int			n = 0,
 				cap = 64,
 				i,
@@ -295,6 +297,7 @@ TfValues(Walk *w, bool has_focus)
 	if (!has_focus)
 		return (Datum) 0;
 	vals = palloc(sizeof(Datum) * cap);
+	cs = palloc(sizeof(Datum) * cap);
 	for (c = 0; c < w->prog.ncomp; c++)
 	{
 		bool		exact0 = w->prog.op[c][0] == MATCH_OP_EXACT;
@@ -313,10 +316,13 @@ TfValues(Walk *w, bool has_focus)
 			{
 				cap *= 2;
 				vals = repalloc(vals, sizeof(Datum) * cap);
+				cs = repalloc(cs, sizeof(Datum) * cap);
 			}
+			cs[n] = Int32GetDatum(c);
 			vals[n++] = CStringGetTextDatum(v);
 		}
 	}
+	*comps = PointerGetDatum(construct_array(cs, n, INT4OID, 4, true, TYPALIGN_INT));
 	return PointerGetDatum(construct_array(vals, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
@@ -330,24 +336,27 @@ TfValues(Walk *w, bool has_focus)
  *		finds what the whole table holds.
  */
 static void
-LoadTf(MatchProg *prog, int version, Datum values)
+LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 {
-	Datum		arg[2];
-	Oid			argtypes[2] = {INT4OID, TEXTARRAYOID};
+	Datum		arg[3];
+	Oid			argtypes[3] = {INT4OID, TEXTARRAYOID, INT4ARRAYOID};
 	uint64		i;
 	int			c;
 	int			ret;
 
 	arg[0] = Int32GetDatum(version);
 	arg[1] = values;
+	arg[2] = comps;
 	if (values == (Datum) 0)
 		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
 									1, argtypes, arg, NULL, true, 0);
 	else
-		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1"
-									" AND value = ANY (SELECT pg_catalog.left(pg_catalog.split_part(x, E'\\x1f', 1), 63)"
-									" FROM pg_catalog.unnest($2) x UNION ALL SELECT '')",
-									2, argtypes, arg, NULL, true, 0);
+		ret = SPI_execute_with_args("SELECT t.comp, t.value, t.freq"
+									" FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, E'\\x1f', 1), 63) AS v"
+									"         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
+									"       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
+									" JOIN cdp.match_tf t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
+									3, argtypes, arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read cdp.match_tf");
 	for (c = 0; c < prog->ncomp; c++)
@@ -866,7 +875,12 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
-	LoadTf(&w->prog, PG_GETARG_INT32(o + 3), TfValues(w, !PG_ARGISNULL(o + 7)));
+	{
+		Datum		comps = (Datum) 0;
+		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
+
+		LoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
+	}
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{

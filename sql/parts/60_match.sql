@@ -997,13 +997,17 @@ END $$;
 COMMENT ON FUNCTION @extschema@._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
 
 -- _match_query: the kernel's record query over match_key (optionally only records sharing a
--- blocking key with the focus records, through the GIN index on bk).
-CREATE FUNCTION @extschema@._match_query(focus bigint[]) RETURNS text
+-- blocking key with the focus records, through the GIN index on bk).  with_golden false: no join
+-- to cdp.record for the golden ids (the walk reports each record as its own person), for a
+-- lookup that reads the golden ids of the few pairs it keeps.
+CREATE FUNCTION @extschema@._match_query(focus bigint[], with_golden boolean DEFAULT true) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM @extschema@.match_key k JOIN @extschema@.record r USING (record_id)'
+	RETURN CASE WHEN with_golden IS DISTINCT FROM false
+	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM @extschema@.match_key k JOIN @extschema@.record r USING (record_id)'
+	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k' END
 		|| CASE WHEN focus IS NULL THEN ''
 		        ELSE pg_catalog.format(' WHERE k.record_id = ANY (%1$L::bigint[]) OR k.bk && (SELECT pg_catalog.array_agg(DISTINCT b) FROM @extschema@.match_key f, pg_catalog.unnest(f.bk) b WHERE f.record_id = ANY (%1$L::bigint[]) AND b IS NOT NULL)', focus) END;
-COMMENT ON FUNCTION @extschema@._match_query(bigint[]) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
+COMMENT ON FUNCTION @extschema@._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
 
 -- _match_pairs: scored candidate pairs of the active settings (all, or involving focus records).
 CREATE FUNCTION @extschema@._match_pairs(focus bigint[], min_prob float8)
@@ -1387,7 +1391,7 @@ BEGIN
 
 	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
 	prog := @extschema@._match_program(a.settings, NULL);
-	q := @extschema@._match_query(NULL);
+	q := @extschema@._match_query(NULL, false);
 	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
 	  FROM (SELECT c.comp, l.l,
 	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
@@ -1535,7 +1539,7 @@ BEGIN
 	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
 	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
 	   AND (SELECT pg_catalog.count(*) FROM @extschema@.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
-		q := @extschema@._match_query(NULL);
+		q := @extschema@._match_query(NULL, false);
 		nparts := @extschema@._match_nparts();
 	ELSE
 		q := @extschema@._match_feature_query(s, '@extschema@.record r');
@@ -1561,13 +1565,13 @@ BEGIN
 	PERFORM @extschema@._match_ensure_keys();
 	IF @extschema@._match_nparts() > 1 THEN
 		RETURN QUERY SELECT w.record_a, w.record_b
-		  FROM @extschema@._match_walk_all('score', @extschema@._match_query(NULL), a.program,
+		  FROM @extschema@._match_walk_all('score', @extschema@._match_query(NULL, false), a.program,
 		                                   a.version, -1, (a.settings ->> 'max_block_size')::int, 0,
 		                                   @extschema@._match_nparts()) w;
 		RETURN;
 	END IF;
 	RETURN QUERY SELECT w.record_a, w.record_b
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(NULL), a.program,
+	  FROM @extschema@._match_walk('score', @extschema@._match_query(NULL, false), a.program,
 	                               a.version, -1, (a.settings ->> 'max_block_size')::int, 0, NULL) w;
 END $$;
 COMMENT ON FUNCTION @extschema@.candidate_pairs() IS
@@ -1799,6 +1803,7 @@ CREATE FUNCTION @extschema@.match_record(record_id bigint)
 DECLARE
 	a record := @extschema@._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
+	g0 bigint;
 BEGIN
 	IF record_id IS NULL THEN
 		RAISE EXCEPTION 'record_id must not be null' USING ERRCODE = '22004';
@@ -1811,19 +1816,23 @@ BEGIN
 	   OR EXISTS (SELECT 1 FROM @extschema@.match_queue q WHERE q.record_id = match_record.record_id) THEN
 		PERFORM @extschema@._match_refresh_keys(ARRAY[record_id]);
 	END IF;
+	-- the block mates are read without their golden ids (no join per mate); the few pairs kept
+	-- read theirs
+	g0 := (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = match_record.record_id);
 	RETURN QUERY
-	SELECT CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END,
-	       CASE WHEN p.record_a = match_record.record_id THEN p.golden_b ELSE p.golden_a END,
-	       p.probability, p.weight,
-	       CASE WHEN p.golden_a = p.golden_b THEN 'same_person'
-	            WHEN p.flags & (512 | 1024) <> 0 THEN 'review'
-	            WHEN p.probability >= link_t OR p.flags & 256 <> 0 THEN 'link'
+	SELECT x.cand, rc.golden_id, x.probability, x.weight,
+	       CASE WHEN rc.golden_id = g0 THEN 'same_person'
+	            WHEN x.flags & (512 | 1024) <> 0 THEN 'review'
+	            WHEN x.probability >= link_t OR x.flags & 256 <> 0 THEN 'link'
 	            ELSE 'review' END,
-	       @extschema@._match_summary(a.settings, p.levels)
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(ARRAY[record_id]), a.program,
-	                               a.version, (a.settings ->> 'review_threshold')::float8, (a.settings ->> 'max_block_size')::int, 0,
-	                               ARRAY[record_id]) p
-	 ORDER BY p.probability DESC, 1;
+	       @extschema@._match_summary(a.settings, x.levels)
+	  FROM (SELECT CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END AS cand,
+	               p.probability, p.weight, p.flags, p.levels
+	          FROM @extschema@._match_walk('score', @extschema@._match_query(ARRAY[record_id], false), a.program,
+	                                       a.version, (a.settings ->> 'review_threshold')::float8, (a.settings ->> 'max_block_size')::int, 0,
+	                                       ARRAY[record_id]) p) x
+	  JOIN @extschema@.record rc ON rc.record_id = x.cand
+	 ORDER BY x.probability DESC, 1;
 END $$;
 COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
 	'candidate matches of one record at once, without linking (for the reception desk): probability, link/review/same_person and a Russian summary; e.g. SELECT * FROM match_record(42)';
