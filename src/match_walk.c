@@ -11,7 +11,8 @@
  *		  patterns  per rule: how many pairs reached each level vector (EM),
  *		            all pairs of the rule (n) and those new to it (n_new)
  *		  sample    level vectors of random pairs (u estimation)
- *		  cross     every pair of the loaded records, no blocking (explain)
+ *		  cross     every pair of the loaded records, no blocking (explain,
+ *		            find_patient); with min_prob > 0 only those reaching it
  *
  *		A pair found by several rules is processed once: by the first rule
  *		that yields it (a later rule skips a pair whose keys agree on an
@@ -615,7 +616,7 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 	bool		cut;
 
 	weight = MatchScorePairBounded(&w->prog, a, b, lev, &flags,
-								   w->mode == WALK_SCORE ? w->min_weight : -INFINITY,
+								   (w->mode == WALK_SCORE || w->mode == WALK_CROSS) ? w->min_weight : -INFINITY,
 								   &cut);
 	if (cut)
 		return;
@@ -917,7 +918,9 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 		int			i,
 					j;
 
-		w->min_prob = -1.0;
+		/* every pair, or (min_prob > 0) those reaching it, as in score mode */
+		if (!(w->min_prob > 0.0))
+			w->min_prob = -1.0;
 		for (i = 0; i < w->nrec; i++)
 			for (j = i + 1; j < w->nrec; j++)
 				if (w->recs[i].focus || w->recs[j].focus)

@@ -1856,21 +1856,25 @@ BEGIN
 	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
 		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
 	EXECUTE @extschema@._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	-- the summary is written for the rows returned only
 	RETURN QUERY
-	SELECT z.g, z.probability, z.rid, z.summary FROM (
-	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.summary
-	  FROM (SELECT CASE WHEN w.record_a = -1 THEN w.golden_b ELSE w.golden_a END AS g,
-	               w.probability, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid,
-	               @extschema@._match_summary(a.settings, w.levels) AS summary
-	          FROM @extschema@._match_walk('cross',
-	                 pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
-	                                   'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM @extschema@.match_key k JOIN @extschema@.record r USING (record_id) WHERE k.bk && %L::text[]',
-	                                   f.flags, f.feat, f.bk, f.bk),
-	                 a.program, a.version, 0, 0, 0, ARRAY[-1]::bigint[]) w
-	         WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) x
+	SELECT t.g, t.probability, t.rid, @extschema@._match_summary(a.settings, t.levels) FROM (
+	SELECT z.g, z.probability, z.rid, z.levels FROM (
+	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels
+	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels
+	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
+	                  FROM @extschema@._match_walk('cross',
+	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
+	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k WHERE k.bk && %L::text[]',
+	                                           f.flags, f.feat, f.bk, f.bk),
+	                         a.program, a.version, 0.01 * (a.settings ->> 'review_threshold')::float8, 0, 0, ARRAY[-1]::bigint[]) w
+	                 WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) y
+	          -- block mates are read without golden ids; the pairs kept read theirs
+	          JOIN @extschema@.record rc ON rc.record_id = y.rid) x
 	 ORDER BY x.g, x.probability DESC) z
 	 ORDER BY z.probability DESC, z.g
-	 LIMIT max_results;
+	 LIMIT max_results) t
+	 ORDER BY t.probability DESC, t.g;
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';

@@ -132,3 +132,14 @@ DO $$ DECLARE r bigint; t0 timestamptz; BEGIN
 SELECT 'match_record ms p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
     || ' p95 ' || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) FROM lat;
 SQL
+# find_patient latency: the stored attrs of 200 records as the query, p50/p95 in ms
+psql -XqAt -v ON_ERROR_STOP=1 <<'SQL'
+CREATE TEMP TABLE lat(ms float8);
+DO $$ DECLARE a jsonb; t0 timestamptz; BEGIN
+  FOR a IN SELECT raw FROM cdp.record ORDER BY hashint8(record_id + 1) LIMIT 200 LOOP
+    t0 := clock_timestamp(); PERFORM * FROM cdp.find_patient(a, 10);
+    INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
+  END LOOP; END $$;
+SELECT 'find_patient ms p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+    || ' p95 ' || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) FROM lat;
+SQL
