@@ -50,6 +50,9 @@
 										 * a total disagreement on given name or birth date) */
 #define MATCH_PAIR_PLACEHOLDER	0x400	/* either record is a placeholder */
 
+/* Values of at most this many bytes are pre-decoded for Jaro-Winkler. */
+#define MATCH_DECODE_MAX_BYTES	255
+
 /* Missing value on either side: no evidence, weight 0. */
 #define MATCH_LEVEL_NULL	(-1)
 
@@ -63,6 +66,9 @@ typedef struct MatchRec
 	char	  **feat;			/* nfeat NUL-terminated strings or NULL */
 	char	  **bk;				/* nrules blocking keys or NULL */
 	uint32	   *bkh;			/* hash_bytes of each blocking key (0: none) */
+	int32	  **codes;			/* per feature column: its single value decoded
+								 * to code points for Jaro-Winkler, or NULL */
+	int16	   *ncodes;
 } MatchRec;
 
 /* The compiled settings the kernel runs. */
@@ -94,6 +100,7 @@ typedef struct MatchProg
 	 * the others from the cheapest predicate to the dearest; rem[k] is the
 	 * most weight comparisons order[k..] can still add.
 	 */
+	bool		jwcol[MATCH_MAX_FEAT];	/* a Jaro-Winkler level reads this column */
 	int			order[MATCH_MAX_COMP];
 	int			nfirst;			/* how many same_id_match ones lead */
 	double		rem[MATCH_MAX_COMP + 1];

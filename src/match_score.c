@@ -234,7 +234,18 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 						/* several JW levels in a row: compute the similarity once */
 						if (pa != jw_a || pb != jw_b)
 						{
-							jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
+							const int32 *ca = a->codes ? a->codes[f] : NULL;
+							const int32 *cb = b->codes ? b->codes[f] : NULL;
+
+							/*
+							 * single values decoded at load: what
+							 * CdpJaroWinkler does after decoding them
+							 */
+							if (ca && cb && pa == a->feat[f] && pb == b->feat[f])
+								jw_v = (alen == blen && memcmp(pa, pb, alen) == 0) ? 1.0 :
+									CdpJaroWinklerCodes(ca, a->ncodes[f], cb, b->ncodes[f], 0.1, 0.7);
+							else
+								jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
 							jw_a = pa;
 							jw_b = pb;
 						}
@@ -347,7 +358,8 @@ OpCost(int op)
  *		of their dearest predicate, stable) and prog->rem, the suffix sums
  *		of the largest weight each comparison can add: max(0 for a missing
  *		value, w of each level, plus 3 bits of term-frequency adjustment on
- *		level 0).  Call after the weights are set.
+ *		level 0); and marks the feature columns a Jaro-Winkler level reads
+ *		(prog->jwcol).  Call after the weights are set.
  */
 void
 MatchOrderProgram(MatchProg *prog)
@@ -359,12 +371,17 @@ MatchOrderProgram(MatchProg *prog)
 				k = 0,
 				pass;
 
+	memset(prog->jwcol, 0, sizeof(prog->jwcol));
 	for (c = 0; c < prog->ncomp; c++)
 	{
 		first[c] = false;
 		cost[c] = 0;
 		for (l = 0; l < prog->nlev[c]; l++)
+		{
 			cost[c] = Max(cost[c], OpCost(prog->op[c][l]));
+			if (prog->op[c][l] == MATCH_OP_JW)
+				prog->jwcol[prog->fidx[c]] = true;
+		}
 	}
 	for (l = 0; l < prog->nidmatch; l++)
 		first[prog->idmatch[l]] = true;

@@ -51,6 +51,7 @@
 #include "utils/memutils.h"
 
 #include "cdp.h"
+#include "cmp.h"
 #include "match.h"
 
 #define MATCH_TF_KEYLEN 64
@@ -441,6 +442,58 @@ Int64Cmp(const void *x, const void *y)
 }
 
 /*
+ * DecodeRecord
+ *		Decodes to code points, once, each single value (no separator, at
+ *		most MATCH_DECODE_MAX_BYTES) of the columns a Jaro-Winkler level
+ *		reads, so that scoring a pair does not decode names again.
+ */
+static void
+DecodeRecord(const MatchProg *prog, Arena *arena, MatchRec *r)
+{
+	int			f;
+
+	r->codes = NULL;
+	r->ncodes = NULL;
+	for (f = 0; f < prog->nfeat; f++)
+	{
+		const char *v = r->feat[f];
+		int			len;
+		CdpCodes	cc;
+
+		if (!prog->jwcol[f] || v == NULL)
+			continue;
+		len = strlen(v);
+		if (len == 0 || len > MATCH_DECODE_MAX_BYTES || memchr(v, MATCH_VALUE_SEP, len) != NULL)
+			continue;
+		if (r->codes == NULL)
+		{
+			r->codes = (int32 **) ArenaAlloc(arena, sizeof(int32 *) * prog->nfeat);
+			r->ncodes = (int16 *) ArenaAlloc(arena, sizeof(int16) * prog->nfeat);
+			memset(r->codes, 0, sizeof(int32 *) * prog->nfeat);
+			memset(r->ncodes, 0, sizeof(int16) * prog->nfeat);
+		}
+		CdpDecodeUtf8(v, len, &cc);
+		r->codes[f] = (int32 *) ArenaAlloc(arena, sizeof(int32) * Max(cc.len, 1));
+		memcpy(r->codes[f], cc.c, sizeof(int32) * cc.len);
+		r->ncodes[f] = (int16) cc.len;
+		CdpCodesFree(&cc);
+	}
+}
+
+/*
+ * MatchRecIdCmp
+ *		qsort order of records by id.
+ */
+static int
+MatchRecIdCmp(const void *x, const void *y)
+{
+	int64		a = ((const MatchRec *) x)->id;
+	int64		b = ((const MatchRec *) y)->id;
+
+	return (a > b) - (a < b);
+}
+
+/*
  * LoadRecords
  *		Runs query (record_id, golden_id, flags, feat text[], bk text[]) and
  *		keeps its rows in memory; records whose id is in focus are marked.
@@ -525,6 +578,7 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 			for (k = 0; k < w->prog.nrules; k++)
 				r->bkh[k] = (r->bk[k] == NULL || r->bk[k][0] == '\0') ? 0 :
 					hash_bytes((const unsigned char *) r->bk[k], strlen(r->bk[k]));
+			DecodeRecord(&w->prog, &arena, r);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
@@ -900,6 +954,8 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 		int64		s;
 		pg_prng_state rng;
 
+		/* draw from the records in id order, whatever order the query's plan gave */
+		qsort(w->recs, w->nrec, sizeof(MatchRec), MatchRecIdCmp);
 		pg_prng_seed(&rng, 20261123);
 		for (s = 0; s < sample && w->nrec > 1; s++)
 		{
