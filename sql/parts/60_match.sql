@@ -30,12 +30,22 @@ CREATE TABLE @extschema@.match_key (
 	feat      text[],
 	bk        text[]
 );
--- fastupdate off: a lookup (match_record, incremental runs) never scans a pending list, which
--- after a bulk load held up to gin_pending_list_limit (4 MB) of keys read linearly by every scan
-CREATE INDEX match_key_bk ON @extschema@.match_key USING gin (bk) WITH (fastupdate = off);
 COMMENT ON TABLE @extschema@.match_key IS
 	'per record: the pre-normalised comparison values (feat) and blocking keys (bk, "r<rule>:<key>") of the settings version that computed them';
 ALTER TABLE @extschema@.match_key ENABLE ROW LEVEL SECURITY;
+
+-- The blocking keys again, one row per key, for the lookups that find a record's block mates
+-- (match_record, incremental runs, find_patient).  A B-tree on these rows builds 2 to 4 times faster
+-- than a GIN index on match_key.bk after a full re-key, and a lookup never reads a GIN pending list.
+CREATE TABLE @extschema@.match_block (
+	bk        text COLLATE "C" NOT NULL,
+	record_id bigint NOT NULL
+);
+CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
+CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
+COMMENT ON TABLE @extschema@.match_block IS
+	'one row per blocking key of each record of cdp.match_key (kept with it): the index the lookups find block mates through';
+ALTER TABLE @extschema@.match_block ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE @extschema@.match_tf (
 	version int NOT NULL,
@@ -890,22 +900,31 @@ DECLARE
 	n bigint;
 BEGIN
 	IF ids IS NULL THEN
-		-- every record: the GIN index is built after the load (one sorted build, not a row at a time)
-		TRUNCATE @extschema@.match_key;
-		DROP INDEX IF EXISTS @extschema@.match_key_bk;
+		-- every record: the block index is built after the load (one sorted build, not a row at a time)
+		TRUNCATE @extschema@.match_key, @extschema@.match_block;
+		DROP INDEX IF EXISTS @extschema@.match_block_bk;
+		DROP INDEX IF EXISTS @extschema@.match_block_record;
 		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r'));
 		GET DIAGNOSTICS n = ROW_COUNT;
-		CREATE INDEX match_key_bk ON @extschema@.match_key USING gin (bk) WITH (fastupdate = off);
+		INSERT INTO @extschema@.match_block (bk, record_id)
+		SELECT b, k.record_id FROM @extschema@.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
+		CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
 	ELSE
 		DELETE FROM @extschema@.match_key WHERE record_id = ANY (ids);
+		DELETE FROM @extschema@.match_block WHERE record_id = ANY (ids);
 		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
+		INSERT INTO @extschema@.match_block (bk, record_id)
+		SELECT b, k.record_id FROM @extschema@.match_key k, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
 	END IF;
 	IF ids IS NULL OR n > 10000 THEN
-		-- the incremental lookups go through the GIN index on bk: give the planner fresh statistics
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
 		ANALYZE @extschema@.match_key;
+		ANALYZE @extschema@.match_block;
 	END IF;
 	RETURN n;
 END $$;
@@ -1006,7 +1025,8 @@ CREATE FUNCTION @extschema@._match_query(focus bigint[], with_golden boolean DEF
 	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM @extschema@.match_key k JOIN @extschema@.record r USING (record_id)'
 	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k' END
 		|| CASE WHEN focus IS NULL THEN ''
-		        ELSE pg_catalog.format(' WHERE k.record_id = ANY (%1$L::bigint[]) OR k.bk && (SELECT pg_catalog.array_agg(DISTINCT b) FROM @extschema@.match_key f, pg_catalog.unnest(f.bk) b WHERE f.record_id = ANY (%1$L::bigint[]) AND b IS NOT NULL)', focus) END;
+		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM @extschema@.match_block f'
+		                               ' JOIN @extschema@.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[]))', focus) END;
 COMMENT ON FUNCTION @extschema@._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
 
 -- _match_pairs: scored candidate pairs of the active settings (all, or involving focus records).
@@ -1865,7 +1885,7 @@ BEGIN
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
 	                  FROM @extschema@._match_walk('cross',
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
-	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k WHERE k.bk && %L::text[]',
+	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k WHERE k.record_id IN (SELECT m.record_id FROM @extschema@.match_block m WHERE m.bk = ANY (%L::text[]))',
 	                                           f.flags, f.feat, f.bk, f.bk),
 	                         a.program, a.version, 0.01 * (a.settings ->> 'review_threshold')::float8, 0, 0, ARRAY[-1]::bigint[]) w
 	                 WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) y

@@ -4,7 +4,7 @@
 -- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
 -- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 -- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
 -- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
@@ -96,6 +96,17 @@ SELECT cmp_ok((SELECT count(*) FROM pat_half), '<', (SELECT count(*) FROM pat_al
 SELECT lives_ok('SELECT cdp.train_matching(100000, 10)', 'training again works');
 SELECT set_eq('SELECT record_id, ctid::text AS t FROM cdp.match_key', 'SELECT * FROM ctid_before',
               'and leaves the features of unchanged records where they were (not recomputed)');
+
+-- the block index follows the features, after a full and after a partial re-key
+UPDATE cdp.record SET family_name = 'Новикова' WHERE record_id IN (SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 20);
+SELECT cdp._match_refresh_keys(ARRAY(SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 40));
+SELECT set_eq('SELECT bk, record_id FROM cdp.match_block',
+              'SELECT b, record_id FROM cdp.match_key, unnest(bk) b WHERE b IS NOT NULL',
+              'match_block holds every blocking key of match_key after a partial re-key');
+SELECT set_eq((SELECT 'SELECT q.record_id FROM (' || cdp._match_query(ARRAY[min(record_id)], false) || ') q' FROM cdp.record),
+              (SELECT format('SELECT k.record_id FROM cdp.match_key k WHERE k.record_id = %s OR k.bk && (SELECT f.bk FROM cdp.match_key f WHERE f.record_id = %s)',
+                             min(record_id), min(record_id)) FROM cdp.record),
+              'a lookup reads exactly the records sharing a blocking key with the focus record');
 
 SELECT * FROM finish();
 ROLLBACK;
