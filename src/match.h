@@ -50,6 +50,9 @@
 										 * a total disagreement on given name or birth date) */
 #define MATCH_PAIR_PLACEHOLDER	0x400	/* either record is a placeholder */
 
+/* Values of at most this many bytes are pre-decoded for Jaro-Winkler. */
+#define MATCH_DECODE_MAX_BYTES	255
+
 /* Missing value on either side: no evidence, weight 0. */
 #define MATCH_LEVEL_NULL	(-1)
 
@@ -62,6 +65,10 @@ typedef struct MatchRec
 	bool		focus;			/* in the set being (re)matched */
 	char	  **feat;			/* nfeat NUL-terminated strings or NULL */
 	char	  **bk;				/* nrules blocking keys or NULL */
+	uint32	   *bkh;			/* hash_bytes of each blocking key (0: none) */
+	int32	  **codes;			/* per feature column: its single value decoded
+								 * to code points for Jaro-Winkler, or NULL */
+	int16	   *ncodes;
 } MatchRec;
 
 /* The compiled settings the kernel runs. */
@@ -86,6 +93,17 @@ typedef struct MatchProg
 	int			idnever[MATCH_MAX_COMP];
 	int			ndisagree;
 	int			disagree[MATCH_MAX_COMP];	/* "else" level vetoes a link */
+
+	/*
+	 * Evaluation order for the bounded scorer (MatchOrderProgram): the
+	 * same_id_match comparisons first (a forced pair is never cut), then
+	 * the others from the cheapest predicate to the dearest; rem[k] is the
+	 * most weight comparisons order[k..] can still add.
+	 */
+	bool		jwcol[MATCH_MAX_FEAT];	/* a Jaro-Winkler level reads this column */
+	int			order[MATCH_MAX_COMP];
+	int			nfirst;			/* how many same_id_match ones lead */
+	double		rem[MATCH_MAX_COMP + 1];
 } MatchProg;
 
 /* match_score.c */
@@ -93,6 +111,12 @@ extern int	MatchCompareLevel(const MatchProg *prog, int c,
 							  const MatchRec *a, const MatchRec *b);
 extern double MatchScorePair(const MatchProg *prog, const MatchRec *a,
 							 const MatchRec *b, int8 *levels, int32 *flags);
+extern double MatchScorePairBounded(const MatchProg *prog, const MatchRec *a,
+									const MatchRec *b, int8 *levels,
+									int32 *flags, double min_weight,
+									bool *cut);
+extern void MatchOrderProgram(MatchProg *prog);
+extern double MatchMinWeight(double min_prob);
 extern double MatchProbability(double weight);
 extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value);
 

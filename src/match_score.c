@@ -234,7 +234,18 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 						/* several JW levels in a row: compute the similarity once */
 						if (pa != jw_a || pb != jw_b)
 						{
-							jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
+							const int32 *ca = a->codes ? a->codes[f] : NULL;
+							const int32 *cb = b->codes ? b->codes[f] : NULL;
+
+							/*
+							 * single values decoded at load: what
+							 * CdpJaroWinkler does after decoding them
+							 */
+							if (ca && cb && pa == a->feat[f] && pb == b->feat[f])
+								jw_v = (alen == blen && memcmp(pa, pb, alen) == 0) ? 1.0 :
+									CdpJaroWinklerCodes(ca, a->ncodes[f], cb, b->ncodes[f], 0.1, 0.7);
+							else
+								jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
 							jw_a = pa;
 							jw_b = pb;
 						}
@@ -323,32 +334,158 @@ MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 }
 
 /*
- * MatchScorePair
- *		Total match weight of the pair (prior included), with the level of
- *		every comparison in levels (may be NULL) and the pair flags.
+ * OpCost
+ *		Rough relative cost of one level predicate: memcmp-like ones 1,
+ *		OSA 3, Jaro-Winkler 4 (it also tries the other script's keys).
  */
-double
-MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
-			   int8 *levels, int32 *flags)
+static int
+OpCost(int op)
 {
-	double		total = prog->prior;
-	int			lev[MATCH_MAX_COMP];
-	int			c,
-				i;
-	int32		fl = 0;
+	switch (op)
+	{
+		case MATCH_OP_JW:
+			return 4;
+		case MATCH_OP_OSA:
+			return 3;
+		default:
+			return 1;
+	}
+}
 
+/*
+ * MatchOrderProgram
+ *		Fills prog->order (same_id_match comparisons first, then by the cost
+ *		of their dearest predicate, stable) and prog->rem, the suffix sums
+ *		of the largest weight each comparison can add: max(0 for a missing
+ *		value, w of each level, plus 3 bits of term-frequency adjustment on
+ *		level 0); and marks the feature columns a Jaro-Winkler level reads
+ *		(prog->jwcol).  Call after the weights are set.
+ */
+void
+MatchOrderProgram(MatchProg *prog)
+{
+	int			cost[MATCH_MAX_COMP];
+	bool		first[MATCH_MAX_COMP];
+	int			c,
+				l,
+				k = 0,
+				pass;
+
+	memset(prog->jwcol, 0, sizeof(prog->jwcol));
 	for (c = 0; c < prog->ncomp; c++)
 	{
-		int			l = MatchCompareLevel(prog, c, a, b);
+		first[c] = false;
+		cost[c] = 0;
+		for (l = 0; l < prog->nlev[c]; l++)
+		{
+			cost[c] = Max(cost[c], OpCost(prog->op[c][l]));
+			if (prog->op[c][l] == MATCH_OP_JW)
+				prog->jwcol[prog->fidx[c]] = true;
+		}
+	}
+	for (l = 0; l < prog->nidmatch; l++)
+		first[prog->idmatch[l]] = true;
+	for (c = 0; c < prog->ncomp; c++)
+		if (first[c])
+			prog->order[k++] = c;
+	prog->nfirst = k;
+	for (pass = 0; pass <= 4; pass++)
+		for (c = 0; c < prog->ncomp; c++)
+			if (!first[c] && cost[c] == pass)
+				prog->order[k++] = c;
+	Assert(k == prog->ncomp);
+	prog->rem[prog->ncomp] = 0.0;
+	for (k = prog->ncomp - 1; k >= 0; k--)
+	{
+		double		best = 0.0;
 
+		c = prog->order[k];
+		for (l = 0; l <= prog->nlev[c]; l++)
+		{
+			double		v = prog->w[c][l];
+
+			if (l == 0 && prog->tf[c])
+				v += 3.0;		/* MatchTfAdjustment's cap */
+			best = Max(best, v);
+		}
+		prog->rem[k] = prog->rem[k + 1] + best;
+	}
+}
+
+/*
+ * MatchMinWeight
+ *		The weight below which a pair's probability is under min_prob, with
+ *		a margin for rounding (so a pair cut by the bound could never have
+ *		reached min_prob); -infinity when every pair is wanted.
+ */
+double
+MatchMinWeight(double min_prob)
+{
+	if (!(min_prob > 0.0))
+		return -INFINITY;
+	if (min_prob >= 1.0)
+		return 40.0;			/* MatchProbability(40) < 1 */
+	return log2(min_prob / (1.0 - min_prob)) - 1e-6;
+}
+
+/*
+ * MatchScorePairBounded
+ *		Total match weight of the pair (prior included), with the level of
+ *		every comparison in levels (may be NULL) and the pair flags.  The
+ *		comparisons run in prog->order; once no forcing comparison agreed
+ *		and the weight so far plus the most the remaining ones can add is
+ *		below min_weight, the pair is cut: *cut is set, the bound is
+ *		returned and levels and flags are incomplete (the caller drops the
+ *		pair).  min_weight -infinity scores every pair in full.
+ */
+double
+MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
+					  int8 *levels, int32 *flags, double min_weight, bool *cut)
+{
+	double		total = prog->prior;	/* running, in evaluation order */
+	double		tfadj[MATCH_MAX_COMP];
+	int			lev[MATCH_MAX_COMP];
+	int			c,
+				i,
+				k;
+	int32		fl = 0;
+
+	*cut = false;
+	for (k = 0; k < prog->ncomp; k++)
+	{
+		int			l;
+
+		c = prog->order[k];
+		if (k >= prog->nfirst && !(fl & MATCH_PAIR_FORCED) &&
+			total + prog->rem[k] < min_weight)
+		{
+			*cut = true;
+			if (flags)
+				*flags = fl;
+			return total + prog->rem[k];
+		}
+		l = MatchCompareLevel(prog, c, a, b);
 		lev[c] = l;
+		tfadj[c] = 0.0;
 		if (levels)
 			levels[c] = (int8) l;
+		if (k < prog->nfirst && l == 0)
+			fl |= MATCH_PAIR_FORCED;
 		if (l == MATCH_LEVEL_NULL)
 			continue;
-		total += prog->w[c][l];
 		if (l == 0 && prog->tf[c])
-			total += MatchTfAdjustment(prog, c, a->feat[prog->fidx[c]]);
+			tfadj[c] = MatchTfAdjustment(prog, c, a->feat[prog->fidx[c]]);
+		total += prog->w[c][l] + tfadj[c];
+	}
+	/* the result is summed in comparison order, as it always was */
+	total = prog->prior;
+	for (c = 0; c < prog->ncomp; c++)
+	{
+		if (lev[c] == MATCH_LEVEL_NULL)
+			continue;
+		total += prog->w[c][lev[c]];
+		if (lev[c] == 0 && prog->tf[c])
+			total += tfadj[c];
 	}
 	for (i = 0; i < prog->nidmatch; i++)
 		if (lev[prog->idmatch[i]] == 0)
@@ -362,8 +499,7 @@ MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
 	}
 	for (i = 0; i < prog->ndisagree; i++)
 	{
-		int			c = prog->disagree[i];
-
+		c = prog->disagree[i];
 		if (lev[c] == prog->nlev[c])
 			fl |= MATCH_PAIR_VETO;
 	}
@@ -372,6 +508,21 @@ MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
 	if (flags)
 		*flags = fl;
 	return total;
+}
+
+/*
+ * MatchScorePair
+ *		Total match weight of the pair (prior included), with the level of
+ *		every comparison in levels (may be NULL) and the pair flags; every
+ *		comparison is evaluated.
+ */
+double
+MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
+			   int8 *levels, int32 *flags)
+{
+	bool		cut;
+
+	return MatchScorePairBounded(prog, a, b, levels, flags, -INFINITY, &cut);
 }
 
 /*

@@ -11,11 +11,25 @@
  *		  patterns  per rule: how many pairs reached each level vector (EM),
  *		            all pairs of the rule (n) and those new to it (n_new)
  *		  sample    level vectors of random pairs (u estimation)
- *		  cross     every pair of the loaded records, no blocking (explain)
+ *		  cross     every pair of the loaded records, no blocking (explain,
+ *		            find_patient); with min_prob > 0 only those reaching it
  *
  *		A pair found by several rules is processed once: by the first rule
  *		that yields it (a later rule skips a pair whose keys agree on an
- *		earlier rule), so no pair set has to be kept in memory.
+ *		earlier rule: their key hashes first, then the keys), so no pair set
+ *		has to be kept in memory.
+ *
+ *		Speed (issue 6): in score mode a pair is dropped as soon as the
+ *		comparisons left cannot lift it to min_prob (MatchScorePairBounded,
+ *		cheap comparisons first).  _match_walk_part(part, nparts, ...) walks
+ *		only the blocks whose key hash is part modulo nparts, so that one
+ *		call per part under a Gather node (see _match_pairs in SQL) spreads
+ *		a full run over the parallel workers; each call loads the records
+ *		itself (the workers share the leader's snapshot).  In patterns mode
+ *		a positive sample caps the pairs counted: each candidate pair is
+ *		kept with probability sample / (all candidate pairs) and the counts
+ *		are scaled back, so EM sees an unbiased sample (as Splink trains
+ *		on a bounded number of blocked pairs).
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +51,7 @@
 #include "utils/memutils.h"
 
 #include "cdp.h"
+#include "cmp.h"
 #include "match.h"
 
 #define MATCH_TF_KEYLEN 64
@@ -90,13 +105,21 @@ typedef struct Walk
 	int			mode;
 	double		min_prob;
 	int			max_block;
+	double		min_weight;		/* MatchMinWeight(min_prob) in score mode */
+	int			part;			/* blocks with key hash % nparts == part */
+	int			nparts;
+	double		rate;			/* patterns mode: share of pairs counted */
+	pg_prng_state rng;
+	BlockItem  *items[MATCH_MAX_RULES];	/* each rule's records, sorted */
+	int32	   *blocks[MATCH_MAX_RULES];	/* start of each block, then n */
+	int			nblocks[MATCH_MAX_RULES];
 	Tuplestorestate *ts;
 	TupleDesc	tupdesc;
 	HTAB	   *patterns;
 	int64		npairs[MATCH_MAX_RULES];
 	int64		nnew[MATCH_MAX_RULES];
 	int64		nskipped[MATCH_MAX_RULES];
-	BlockItem  *sortrecs;		/* for the comparator */
+	int			sortrule;		/* the rule BlockKeyCmp compares */
 } Walk;
 
 enum
@@ -107,6 +130,7 @@ enum
 #define WALK_NCOLS 11
 
 PG_FUNCTION_INFO_V1(cdp__match_walk);
+PG_FUNCTION_INFO_V1(cdp__match_walk_part);
 
 /*
  * ArenaAlloc
@@ -248,24 +272,94 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 		prog->idnever[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
 	for (i = 0; i < prog->ndisagree; i++)
 		prog->disagree[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
+	MatchOrderProgram(prog);
+}
+
+/*
+ * TfValues
+ *		For a walk over a few focus records, the values a term-frequency
+ *		lookup can ask for (MatchTfAdjustment reads the first record of a
+ *		pair that agrees on level 0): the focus records' values of each
+ *		tf-adjusted comparison whose level 0 is "exact" (the other record's
+ *		value is the same), every loaded record's value otherwise.  Returns
+ *		a text[] datum (and the comparison of each value in *comps, an
+ *		int[]), or 0 when the whole table should be loaded (no focus, or too
+ *		many values for one indexed lookup).
+ */
+static Datum
+TfValues(Walk *w, bool has_focus, Datum *comps)
+{
+	Datum	   *vals;
+	Datum	   *cs;
+	int			n = 0,
+				cap = 64,
+				i,
+				c;
+
+	if (!has_focus)
+		return (Datum) 0;
+	vals = palloc(sizeof(Datum) * cap);
+	cs = palloc(sizeof(Datum) * cap);
+	for (c = 0; c < w->prog.ncomp; c++)
+	{
+		bool		exact0 = w->prog.op[c][0] == MATCH_OP_EXACT;
+
+		if (!w->prog.tf[c])
+			continue;
+		for (i = 0; i < w->nrec; i++)
+		{
+			const char *v = w->recs[i].feat[w->prog.fidx[c]];
+
+			if (v == NULL || (exact0 && !w->recs[i].focus))
+				continue;
+			if (n >= 5000)
+				return (Datum) 0;
+			if (n >= cap)
+			{
+				cap *= 2;
+				vals = repalloc(vals, sizeof(Datum) * cap);
+				cs = repalloc(cs, sizeof(Datum) * cap);
+			}
+			cs[n] = Int32GetDatum(c);
+			vals[n++] = CStringGetTextDatum(v);
+		}
+	}
+	*comps = PointerGetDatum(construct_array(cs, n, INT4OID, 4, true, TYPALIGN_INT));
+	return PointerGetDatum(construct_array(vals, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
  * LoadTf
  *		Loads the term-frequency tables of settings version from
- *		cdp.match_tf into one hash table per tf-adjusted comparison.
+ *		cdp.match_tf into one hash table per tf-adjusted comparison: the
+ *		whole table, or (values not 0) only the rows of those values, taken
+ *		as training stored them (first value, 63 characters), and the ''
+ *		row of values seen once.  Either way every lookup the walk makes
+ *		finds what the whole table holds.
  */
 static void
-LoadTf(MatchProg *prog, int version)
+LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 {
-	Datum		arg[1];
-	Oid			argtypes[1] = {INT4OID};
+	Datum		arg[3];
+	Oid			argtypes[3] = {INT4OID, TEXTARRAYOID, INT4ARRAYOID};
 	uint64		i;
 	int			c;
+	int			ret;
 
 	arg[0] = Int32GetDatum(version);
-	if (SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
-							  1, argtypes, arg, NULL, true, 0) != SPI_OK_SELECT)
+	arg[1] = values;
+	arg[2] = comps;
+	if (values == (Datum) 0)
+		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
+									1, argtypes, arg, NULL, true, 0);
+	else
+		ret = SPI_execute_with_args("SELECT t.comp, t.value, t.freq"
+									" FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, E'\\x1f', 1), 63) AS v"
+									"         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
+									"       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
+									" JOIN cdp.match_tf t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
+									3, argtypes, arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read cdp.match_tf");
 	for (c = 0; c < prog->ncomp; c++)
 	{
@@ -348,6 +442,58 @@ Int64Cmp(const void *x, const void *y)
 }
 
 /*
+ * DecodeRecord
+ *		Decodes to code points, once, each single value (no separator, at
+ *		most MATCH_DECODE_MAX_BYTES) of the columns a Jaro-Winkler level
+ *		reads, so that scoring a pair does not decode names again.
+ */
+static void
+DecodeRecord(const MatchProg *prog, Arena *arena, MatchRec *r)
+{
+	int			f;
+
+	r->codes = NULL;
+	r->ncodes = NULL;
+	for (f = 0; f < prog->nfeat; f++)
+	{
+		const char *v = r->feat[f];
+		int			len;
+		CdpCodes	cc;
+
+		if (!prog->jwcol[f] || v == NULL)
+			continue;
+		len = strlen(v);
+		if (len == 0 || len > MATCH_DECODE_MAX_BYTES || memchr(v, MATCH_VALUE_SEP, len) != NULL)
+			continue;
+		if (r->codes == NULL)
+		{
+			r->codes = (int32 **) ArenaAlloc(arena, sizeof(int32 *) * prog->nfeat);
+			r->ncodes = (int16 *) ArenaAlloc(arena, sizeof(int16) * prog->nfeat);
+			memset(r->codes, 0, sizeof(int32 *) * prog->nfeat);
+			memset(r->ncodes, 0, sizeof(int16) * prog->nfeat);
+		}
+		CdpDecodeUtf8(v, len, &cc);
+		r->codes[f] = (int32 *) ArenaAlloc(arena, sizeof(int32) * Max(cc.len, 1));
+		memcpy(r->codes[f], cc.c, sizeof(int32) * cc.len);
+		r->ncodes[f] = (int16) cc.len;
+		CdpCodesFree(&cc);
+	}
+}
+
+/*
+ * MatchRecIdCmp
+ *		qsort order of records by id.
+ */
+static int
+MatchRecIdCmp(const void *x, const void *y)
+{
+	int64		a = ((const MatchRec *) x)->id;
+	int64		b = ((const MatchRec *) y)->id;
+
+	return (a > b) - (a < b);
+}
+
+/*
  * LoadRecords
  *		Runs query (record_id, golden_id, flags, feat text[], bk text[]) and
  *		keeps its rows in memory; records whose id is in focus are marked.
@@ -402,6 +548,8 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 			MatchRec   *r;
 			bool		isnull;
 			Datum		d;
+			int			k;
+
 			if (w->nrec >= cap)
 			{
 				if ((Size) cap * 2 * sizeof(MatchRec) >= MaxAllocHugeSize)
@@ -422,10 +570,15 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 				bsearch(&r->id, fids, nf, sizeof(int64), Int64Cmp) != NULL;
 			r->feat = (char **) ArenaAlloc(&arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
 			r->bk = r->feat + w->prog.nfeat;
+			r->bkh = (uint32 *) ArenaAlloc(&arena, sizeof(uint32) * Max(w->prog.nrules, 1));
 			d = SPI_getbinval(tup, td, 4, &isnull);
 			CopyTextArray(&arena, d, isnull, r->feat, w->prog.nfeat);
 			d = SPI_getbinval(tup, td, 5, &isnull);
 			CopyTextArray(&arena, d, isnull, r->bk, w->prog.nrules);
+			for (k = 0; k < w->prog.nrules; k++)
+				r->bkh[k] = (r->bk[k] == NULL || r->bk[k][0] == '\0') ? 0 :
+					hash_bytes((const unsigned char *) r->bk[k], strlen(r->bk[k]));
+			DecodeRecord(&w->prog, &arena, r);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
@@ -514,8 +667,13 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 	int8		lev[MATCH_MAX_COMP];
 	int32		flags;
 	double		weight;
+	bool		cut;
 
-	weight = MatchScorePair(&w->prog, a, b, lev, &flags);
+	weight = MatchScorePairBounded(&w->prog, a, b, lev, &flags,
+								   (w->mode == WALK_SCORE || w->mode == WALK_CROSS) ? w->min_weight : -INFINITY,
+								   &cut);
+	if (cut)
+		return;
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 		CountPattern(w, rule, lev, isnew);
 	else if (MatchProbability(weight) >= w->min_prob || (flags & MATCH_PAIR_FORCED))
@@ -524,19 +682,36 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 
 /*
  * BlockItemCmp
- *		qsort order of a rule's records: key hash, then the key itself.
+ *		qsort order of a rule's records: key hash, then record position (no
+ *		string is read: keys sharing a hash are told apart by BuildRule).
  */
 static int
-BlockItemCmp(const void *x, const void *y, void *arg)
+BlockItemCmp(const void *x, const void *y)
+{
+	const BlockItem *a = x;
+	const BlockItem *b = y;
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/*
+ * BlockKeyCmp
+ *		qsort_arg order of records whose keys share a hash: the key itself,
+ *		then record position.
+ */
+static int
+BlockKeyCmp(const void *x, const void *y, void *arg)
 {
 	const BlockItem *a = x;
 	const BlockItem *b = y;
 	Walk	   *w = arg;
-	int			rule = w->sortrecs[0].idx;	/* smuggled rule number */
+	int			c = strcmp(w->recs[a->idx].bk[w->sortrule], w->recs[b->idx].bk[w->sortrule]);
 
-	if (a->hash != b->hash)
-		return a->hash < b->hash ? -1 : 1;
-	return strcmp(w->recs[a->idx].bk[rule], w->recs[b->idx].bk[rule]);
+	if (c != 0)
+		return c;
+	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
 /*
@@ -550,51 +725,110 @@ AgreesEarlier(const MatchRec *a, const MatchRec *b, int rule)
 	int			e;
 
 	for (e = 0; e < rule; e++)
-		if (a->bk[e] && b->bk[e] && strcmp(a->bk[e], b->bk[e]) == 0)
+		if (a->bkh[e] == b->bkh[e] && a->bk[e] && b->bk[e] &&
+			strcmp(a->bk[e], b->bk[e]) == 0)
 			return true;
 	return false;
 }
 
 /*
- * WalkRule
- *		Sorts the records having a key for rule and processes the pairs of
- *		every block (run of equal keys) no larger than max_block.
+ * BuildRule
+ *		Sorts the records having a key for rule into w->items[rule] (key
+ *		hash, then position) and cuts them into blocks of equal keys
+ *		(w->blocks[rule]: the start of each block, then the end); returns the
+ *		number of candidate pairs of the blocks no larger than max_block
+ *		(all parts).  A run of equal hashes is checked key by key, and
+ *		sorted by key in the rare case that two keys share a hash.
  */
-static void
-WalkRule(Walk *w, int rule)
+static int64
+BuildRule(Walk *w, int rule)
 {
 	BlockItem  *items;
-	BlockItem	smuggle;
+	int32	   *blocks;
 	int			n = 0,
+				nb = 0,
 				i,
 				start;
+	int64		pairs = 0;
 
 	items = palloc_extended(sizeof(BlockItem) * (Size) Max(w->nrec, 1), MCXT_ALLOC_HUGE);
 	for (i = 0; i < w->nrec; i++)
 	{
-		const char *k = w->recs[i].bk[rule];
-
-		if (k == NULL || *k == '\0')
+		if (w->recs[i].bk[rule] == NULL || w->recs[i].bk[rule][0] == '\0')
 			continue;
-		items[n].hash = hash_bytes((const unsigned char *) k, strlen(k));
+		items[n].hash = w->recs[i].bkh[rule];
 		items[n].idx = i;
 		n++;
 	}
-	smuggle.idx = rule;
-	w->sortrecs = &smuggle;
-	qsort_arg(items, n, sizeof(BlockItem), BlockItemCmp, w);
+	qsort(items, n, sizeof(BlockItem), BlockItemCmp);
+	blocks = palloc_extended(sizeof(int32) * (Size) (n + 1), MCXT_ALLOC_HUGE);
 
 	for (start = 0; start < n;)
 	{
 		int			end = start + 1;
 		const char *k = w->recs[items[start].idx].bk[rule];
+		bool		mixed = false;
+		int			b;
+
+		while (end < n && items[end].hash == items[start].hash)
+		{
+			if (!mixed && strcmp(w->recs[items[end].idx].bk[rule], k) != 0)
+				mixed = true;
+			end++;
+		}
+		if (mixed)
+		{
+			w->sortrule = rule;
+			qsort_arg(items + start, end - start, sizeof(BlockItem), BlockKeyCmp, w);
+		}
+		/* the blocks of this run: one, or one per distinct key */
+		for (b = start; b < end;)
+		{
+			int			e = b + 1;
+			int64		g;
+
+			if (mixed)
+				while (e < end && strcmp(w->recs[items[e].idx].bk[rule],
+										 w->recs[items[b].idx].bk[rule]) == 0)
+					e++;
+			else
+				e = end;
+			blocks[nb++] = b;
+			g = e - b;
+			if (w->max_block <= 0 || g <= w->max_block)
+				pairs += g * (g - 1) / 2;
+			b = e;
+		}
+		start = end;
+	}
+	blocks[nb] = n;
+	w->items[rule] = items;
+	w->blocks[rule] = blocks;
+	w->nblocks[rule] = nb;
+	return pairs;
+}
+
+/*
+ * WalkRule
+ *		Processes the pairs of every block (run of equal keys) of rule that
+ *		belongs to this part and is no larger than max_block.
+ */
+static void
+WalkRule(Walk *w, int rule)
+{
+	BlockItem  *items = w->items[rule];
+	int32	   *blocks = w->blocks[rule];
+	int			bi;
+
+	for (bi = 0; bi < w->nblocks[rule]; bi++)
+	{
+		int			start = blocks[bi];
+		int			end = blocks[bi + 1];
 		int			x,
 					y;
 
-		while (end < n && items[end].hash == items[start].hash &&
-			   strcmp(w->recs[items[end].idx].bk[rule], k) == 0)
-			end++;
-		if (end - start > 1)
+		if (end - start > 1 &&
+			(w->nparts <= 1 || items[start].hash % (uint32) w->nparts == (uint32) w->part))
 		{
 			int64		g = end - start;
 
@@ -613,6 +847,8 @@ WalkRule(Walk *w, int rule)
 						if (!a->focus && !b->focus)
 							continue;
 						w->npairs[rule]++;
+						if (w->rate < 1.0 && pg_prng_double(&w->rng) >= w->rate)
+							continue;
 						if (AgreesEarlier(a, b, rule))
 						{
 							/* EM of a rule sees all its pairs (Splink) */
@@ -628,41 +864,46 @@ WalkRule(Walk *w, int rule)
 				}
 			}
 		}
-		start = end;
 	}
 	pfree(items);
+	pfree(blocks);
+	w->items[rule] = NULL;
+	w->blocks[rule] = NULL;
 }
 
 /*
- * cdp__match_walk
- *		_match_walk(mode text, query text, program float8[], tf_version int,
- *		min_prob float8, max_block int, sample bigint, focus bigint[]):
- *		the kernel entry point (internal; the SQL functions of
- *		60_match.sql call it).
+ * MatchWalkRun
+ *		The body of both entry points: the walk's arguments start at
+ *		argument o; blocks of part (of nparts) only.
  */
-Datum
-cdp__match_walk(PG_FUNCTION_ARGS)
+static void
+MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Walk	   *w;
 	char	   *mode;
 	char	   *query;
 	int			r;
+	int64		total = 0;
 	MemoryContext work,
 				old;
 
 	for (r = 0; r < 7; r++)
-		if (PG_ARGISNULL(r))
+		if (PG_ARGISNULL(o + r))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument %d of _match_walk must not be null", r + 1)));
+					 errmsg("argument %d of _match_walk must not be null", o + r + 1)));
 	InitMaterializedSRF(fcinfo, 0);
 	w = palloc0(sizeof(Walk));
+	w->part = part;
+	w->nparts = nparts;
+	w->rate = 1.0;
+	pg_prng_seed(&w->rng, 20261123 + part);
 	w->ts = rsinfo->setResult;
 	w->tupdesc = rsinfo->setDesc;
 	if (w->tupdesc->natts != WALK_NCOLS)
 		elog(ERROR, "_match_walk must be declared with %d result columns", WALK_NCOLS);
-	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(o));
 	if (strcmp(mode, "score") == 0)
 		w->mode = WALK_SCORE;
 	else if (strcmp(mode, "count") == 0)
@@ -677,18 +918,24 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown matching walk mode \"%s\"", mode)));
-	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	DecodeProgram(PG_GETARG_ARRAYTYPE_P(2), &w->prog);
-	w->min_prob = PG_GETARG_FLOAT8(4);
-	w->max_block = PG_GETARG_INT32(5);
+	query = text_to_cstring(PG_GETARG_TEXT_PP(o + 1));
+	DecodeProgram(PG_GETARG_ARRAYTYPE_P(o + 2), &w->prog);
+	w->min_prob = PG_GETARG_FLOAT8(o + 4);
+	w->min_weight = MatchMinWeight(w->min_prob);
+	w->max_block = PG_GETARG_INT32(o + 5);
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp match walk",
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	LoadTf(&w->prog, PG_GETARG_INT32(3));
-	LoadRecords(w, query, PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7));
+	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
+	{
+		Datum		comps = (Datum) 0;
+		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
+
+		LoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
+	}
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{
@@ -703,10 +950,12 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 
 	if (w->mode == WALK_SAMPLE)
 	{
-		int64		sample = PG_GETARG_INT64(6);
+		int64		sample = PG_GETARG_INT64(o + 6);
 		int64		s;
 		pg_prng_state rng;
 
+		/* draw from the records in id order, whatever order the query's plan gave */
+		qsort(w->recs, w->nrec, sizeof(MatchRec), MatchRecIdCmp);
 		pg_prng_seed(&rng, 20261123);
 		for (s = 0; s < sample && w->nrec > 1; s++)
 		{
@@ -725,7 +974,9 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 		int			i,
 					j;
 
-		w->min_prob = -1.0;
+		/* every pair, or (min_prob > 0) those reaching it, as in score mode */
+		if (!(w->min_prob > 0.0))
+			w->min_prob = -1.0;
 		for (i = 0; i < w->nrec; i++)
 			for (j = i + 1; j < w->nrec; j++)
 				if (w->recs[i].focus || w->recs[j].focus)
@@ -733,6 +984,13 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		int64		sample = PG_GETARG_INT64(o + 6);
+
+		for (r = 0; r < w->prog.nrules; r++)
+			total += BuildRule(w, r);
+		/* the same rate in every part: each sees every rule's blocks */
+		if (w->mode == WALK_PATTERNS && sample > 0 && total > sample)
+			w->rate = (double) sample / (double) total;
 		for (r = 0; r < w->prog.nrules; r++)
 			WalkRule(w, r);
 	}
@@ -745,7 +1003,8 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 
 		hash_seq_init(&st, w->patterns);
 		while ((e = hash_seq_search(&st)) != NULL)
-			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev, e->n, e->nnew, false);
+			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev,
+					(int64) rint(e->n / w->rate), (int64) rint(e->nnew / w->rate), false);
 	}
 	else if (w->mode == WALK_COUNT)
 	{
@@ -760,5 +1019,45 @@ cdp__match_walk(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	MemoryContextDelete(work);
+}
+
+/*
+ * cdp__match_walk
+ *		_match_walk(mode text, query text, program float8[], tf_version int,
+ *		min_prob float8, max_block int, sample bigint, focus bigint[]):
+ *		the kernel entry point (internal; the SQL functions of
+ *		60_match.sql call it).
+ */
+Datum
+cdp__match_walk(PG_FUNCTION_ARGS)
+{
+	MatchWalkRun(fcinfo, 0, 0, 1);
+	PG_RETURN_NULL();
+}
+
+/*
+ * cdp__match_walk_part
+ *		_match_walk_part(part int, nparts int, <the arguments of
+ *		_match_walk>): the walk restricted to the blocks of one part, for
+ *		one call per part in parallel workers (PARALLEL SAFE: it only reads).
+ */
+Datum
+cdp__match_walk_part(PG_FUNCTION_ARGS)
+{
+	int			part,
+				nparts;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("part and nparts of _match_walk_part must not be null")));
+	part = PG_GETARG_INT32(0);
+	nparts = PG_GETARG_INT32(1);
+	if (nparts < 1 || nparts > 64 || part < 0 || part >= nparts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("part %d of %d is out of range", part, nparts),
+				 errhint("Use 0 <= part < nparts <= 64.")));
+	MatchWalkRun(fcinfo, 2, part, nparts);
 	PG_RETURN_NULL();
 }

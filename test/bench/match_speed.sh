@@ -8,7 +8,10 @@
 # pairs/s, pairwise precision/recall against the truth and the time of each step.
 # Loading bypasses ingest's per-record path: one set-based INSERT of cdp.normalize_attrs() rows
 # into cdp.record (no events, no queue), because only matching is measured here.
-# Figures go to doc/benchmarks-match.md.
+# Figures go to doc/benchmarks-match.md.  The whole-walk steps use parallel workers when the trained
+# blocking gives >= 10 candidate pairs per record (cdp._match_nparts); PARALLEL_AB=1 also times the
+# kernel with a looser blocking (birth year + given initial, ~20 pairs per record) at 0, 1 and 2
+# workers, and with the bounded scorer against full scoring (min_prob -1), in the same run.
 set -euo pipefail
 N=${1:-100000}
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -87,14 +90,30 @@ fi
 echo "records: $(q 'SELECT count(*) FROM cdp.record')  persons: $(q "SELECT count(DISTINCT extra->>'person') FROM cdp.record")"
 q "ANALYZE cdp.record"
 t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
+# the features of every record (C builder when the settings compile for it), then training, which
+# reuses them (its keys_s is then only the suspicious-value check)
+t "features (refresh_keys)" "SELECT cdp._match_refresh_suspicious(), cdp._match_refresh_keys(NULL)"
 t "train_matching" "SELECT cdp.train_matching(1000000, 20) - 'm' - 'u' - 'per_rule'"
 # the kernel alone: load features, walk every block, score every candidate pair, keep those over
 # the review threshold (what run_matching('full') does before it links)
 t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp.match_settings WHERE active) || ' candidates' FROM cdp._match_pairs(NULL, 0.8)"
 t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
+t "blocking_report (stored)" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 if [ "${LINK:-1}" = 1 ]; then
 t "run_matching full" "SELECT cdp.run_matching('full')"
 t "run_matching full again" "SELECT cdp.run_matching('full')"
+fi
+if [ "${PARALLEL_AB:-0}" = 1 ]; then
+	v0=$(q "SELECT version FROM cdp.match_settings WHERE active")
+	q "SELECT cdp.configure_matching(jsonb_set(cdp._match_default_settings(), '{blocking}', '[[\"birth_date.year\", \"given_name.initial\"]]'))" >/dev/null
+	t "loose: train" "SELECT (cdp.train_matching(1000000, 20) ->> 'blocked_pairs') || ' candidate pairs'"
+	for rep in 1 2; do
+		for w in 0 1 2; do
+			t "loose: kernel, $w workers" "SET max_parallel_workers_per_gather = $w; SELECT count(*) FROM cdp._match_pairs(NULL, 0.8)"
+		done
+		t "loose: full scoring, serial" "SELECT sum(n) || ' pairs scored in full (patterns mode)' FROM cdp._match_walk('patterns', cdp._match_query(NULL), (cdp._match_active()).program, (cdp._match_active()).version, 0, 5000, 0, NULL)"
+	done
+	q "UPDATE cdp.match_settings SET active = false WHERE active; UPDATE cdp.match_settings SET active = true WHERE version = $v0; SELECT cdp._match_refresh_keys(NULL)" >/dev/null
 fi
 # accuracy against the generator's truth (pairwise, over the links made)
 t "pairwise precision/recall" "WITH r AS (SELECT record_id rid, golden_id g, extra->>'person' p FROM cdp.record),
@@ -111,5 +130,16 @@ DO $$ DECLARE r bigint; t0 timestamptz; BEGIN
     INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
   END LOOP; END $$;
 SELECT 'match_record ms p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+    || ' p95 ' || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) FROM lat;
+SQL
+# find_patient latency: the stored attrs of 200 records as the query, p50/p95 in ms
+psql -XqAt -v ON_ERROR_STOP=1 <<'SQL'
+CREATE TEMP TABLE lat(ms float8);
+DO $$ DECLARE a jsonb; t0 timestamptz; BEGIN
+  FOR a IN SELECT raw FROM cdp.record ORDER BY hashint8(record_id + 1) LIMIT 200 LOOP
+    t0 := clock_timestamp(); PERFORM * FROM cdp.find_patient(a, 10);
+    INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
+  END LOOP; END $$;
+SELECT 'find_patient ms p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
     || ' p95 ' || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) FROM lat;
 SQL

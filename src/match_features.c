@@ -1,0 +1,652 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/match_features.c
+ *		The match_key features of one record in one C call (issue 6): the
+ *		normalised comparison values (feat), the blocking keys (bk) and the
+ *		placeholder flag, the same values the SQL expressions of
+ *		_match_feature_query compute (a test compares them on generated
+ *		records), at a fraction of the cost: the SQL form evaluated two
+ *		correlated subqueries, a dozen regular expressions and an array
+ *		constructor per record.
+ *
+ *		The SQL side (_match_feature_query) compiles a settings document
+ *		into a "feature program" (kinds, rules, placeholder positions and
+ *		names) and passes each record's raw values; settings it cannot
+ *		compile (a date comparator on a text attr, a phonetic blocking key)
+ *		keep the SQL expressions.  Where the SQL form calls a PostgreSQL
+ *		function whose result depends on the collation or the regular
+ *		expression engine (upper, lower, btrim, regexp_replace), this file
+ *		calls that same function.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "cdp.h"
+#include "match.h"
+#include "text.h"
+
+/* how one comparison's raw value becomes its feature(s); agrees with _match_feature_query */
+#define FEAT_NAME		1		/* _match_norm, then _match_name_key (two columns) */
+#define FEAT_NORM		2		/* _match_norm */
+#define FEAT_ASIS		3		/* computed in SQL already (birth date, sex) */
+#define FEAT_PHONES		4		/* phones[]: digits, no empty or suspicious, joined */
+#define FEAT_EMAILS		5		/* emails[]: lower(btrim()), no empty or suspicious */
+#define FEAT_DIGITS		6		/* snils, oms: the digits, NULL when none */
+#define FEAT_IDCOL		7		/* upper(regexp_replace(v, '[\s-]', '', 'g')) */
+#define FEAT_ID			8		/* the same, NULL when empty */
+#define FEAT_EXACT		9		/* NULLIF(btrim(v), '') */
+#define FEAT_PHONE1		10		/* NULLIF(regexp_replace(v, '\D', '', 'g'), '') */
+#define FEAT_EMAIL1		11		/* NULLIF(lower(btrim(v)), '') */
+#define FEAT_MAX		11
+
+/* blocking key transforms (rule items "pos:tr") */
+#define TR_NONE			0
+#define TR_YEAR			1		/* left(e, 4) */
+#define TR_MONTH_DAY	2		/* substr(e, 5, 4) */
+#define TR_INITIAL		3		/* left(e, 1) */
+#define TR_LAST7		4		/* right(e, 7) */
+#define TR_PREFIX3		5		/* left(e, 3) */
+
+#define FEAT_MAX_ITEMS	8		/* items of one blocking rule */
+
+PG_FUNCTION_INFO_V1(cdp__match_features);
+
+/* one blocking rule of the feature program */
+typedef struct FeatRule
+{
+	bool		any_order;
+	int			nitems;
+	int			pos[FEAT_MAX_ITEMS];	/* 0-based feature column */
+	int			tr[FEAT_MAX_ITEMS];
+} FeatRule;
+
+/* the parsed feature program, cached in fn_extra while its arguments stay the same */
+typedef struct FeatProg
+{
+	int			ncomp;
+	int			kind[MATCH_MAX_COMP];
+	int			nfeat;
+	int			nrules;
+	FeatRule	rule[MATCH_MAX_RULES];
+	int			ph_pos[3];		/* family, given, patronymic value columns or -1 */
+	int			nnames;
+	char	  **names;			/* placeholder names (normalised), NULL entries kept */
+	int			nsusp[2];
+	char	  **susp[2];		/* suspicious phones, e-mails */
+	bytea	   *sig;			/* the arguments this was parsed from */
+} FeatProg;
+
+/*
+ * TextArrayStrings
+ *		The elements of a text[] as C strings (NULL for null elements).
+ */
+static char **
+TextArrayStrings(ArrayType *a, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+	int			i;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("feature program arrays must be one-dimensional")));
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		out[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+/*
+ * ProgSignature
+ *		The raw bytes of the program arguments, to tell whether a cached
+ *		parse still applies.
+ */
+static bytea *
+ProgSignature(FunctionCallInfo fcinfo, MemoryContext cxt)
+{
+	Size		total = VARHDRSZ;
+	int			i;
+	bytea	   *sig;
+	char	   *p;
+	static const int args[] = {0, 1, 2, 3, 7, 8};
+
+	for (i = 0; i < lengthof(args); i++)
+		if (!PG_ARGISNULL(args[i]))
+			total += VARSIZE_ANY(DatumGetPointer(PG_GETARG_DATUM(args[i]))) + sizeof(int32);
+		else
+			total += sizeof(int32);
+	sig = MemoryContextAlloc(cxt, total);
+	SET_VARSIZE(sig, total);
+	p = VARDATA(sig);
+	for (i = 0; i < lengthof(args); i++)
+	{
+		int32		len = PG_ARGISNULL(args[i]) ? -1 :
+		(int32) VARSIZE_ANY(DatumGetPointer(PG_GETARG_DATUM(args[i])));
+
+		memcpy(p, &len, sizeof(int32));
+		p += sizeof(int32);
+		if (len > 0)
+		{
+			memcpy(p, DatumGetPointer(PG_GETARG_DATUM(args[i])), len);
+			p += len;
+		}
+	}
+	return sig;
+}
+
+/*
+ * ParseProgram
+ *		Reads kinds int[], rules text[] ("A" or "N" for any_order or not,
+ *		then ";pos:tr" per item), placeholder positions int[3], placeholder
+ *		names text[] and the two suspicious-value lists, into prog.
+ */
+static void
+ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
+{
+	ArrayType  *kinds;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	char	  **rules;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature program must not be null")));
+	kinds = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(kinds, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n > MATCH_MAX_COMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature program has %d comparisons, more than %d", n, MATCH_MAX_COMP)));
+	prog->ncomp = n;
+	prog->nfeat = 0;
+	for (i = 0; i < n; i++)
+	{
+		int			k = nulls[i] ? 0 : DatumGetInt32(elems[i]);
+
+		if (k < 1 || k > FEAT_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature program kind %d is out of range", k)));
+		prog->kind[i] = k;
+		prog->nfeat += (k == FEAT_NAME) ? 2 : 1;
+	}
+	if (prog->nfeat > MATCH_MAX_FEAT)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature program has more than %d feature columns", MATCH_MAX_FEAT)));
+
+	rules = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(1), &n);
+	if (n > MATCH_MAX_RULES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("feature program has %d blocking rules, more than %d", n, MATCH_MAX_RULES)));
+	prog->nrules = n;
+	for (i = 0; i < n; i++)
+	{
+		FeatRule   *r = &prog->rule[i];
+		const char *p = rules[i];
+
+		if (p == NULL || (p[0] != 'A' && p[0] != 'N'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature program rule %d is malformed", i)));
+		r->any_order = (p[0] == 'A');
+		r->nitems = 0;
+		p++;
+		while (*p == ';')
+		{
+			char	   *end;
+			long		pos,
+						tr;
+
+			pos = strtol(p + 1, &end, 10);
+			if (*end != ':' || r->nitems >= FEAT_MAX_ITEMS)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature program rule %d is malformed", i)));
+			tr = strtol(end + 1, &end, 10);
+			if (pos < 0 || pos >= prog->nfeat || tr < TR_NONE || tr > TR_PREFIX3)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature program rule %d is out of range", i)));
+			r->pos[r->nitems] = (int) pos;
+			r->tr[r->nitems] = (int) tr;
+			r->nitems++;
+			p = end;
+		}
+		if (*p != '\0' || r->nitems == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature program rule %d is malformed", i)));
+	}
+
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n != 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature program needs three placeholder positions")));
+	for (i = 0; i < 3; i++)
+	{
+		prog->ph_pos[i] = nulls[i] ? -1 : DatumGetInt32(elems[i]);
+		if (prog->ph_pos[i] >= prog->nfeat || prog->ph_pos[i] < -1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature program placeholder position is out of range")));
+	}
+	prog->nnames = 0;
+	prog->names = NULL;
+	if (!PG_ARGISNULL(3))
+		prog->names = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(3), &prog->nnames);
+	for (i = 0; i < 2; i++)
+	{
+		prog->nsusp[i] = 0;
+		prog->susp[i] = NULL;
+		if (!PG_ARGISNULL(7 + i))
+			prog->susp[i] = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(7 + i), &prog->nsusp[i]);
+	}
+}
+
+/*
+ * InList
+ *		Whether s equals one of the non-null strings of list.
+ */
+static bool
+InList(const char *s, char **list, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (list[i] && strcmp(list[i], s) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * NullIfEmpty
+ *		s, or NULL when it is empty.
+ */
+static char *
+NullIfEmpty(char *s)
+{
+	return (s == NULL || *s == '\0') ? NULL : s;
+}
+
+/*
+ * CallText1, CallRegexReplace
+ *		A text function of PostgreSQL applied to a C string, under the
+ *		default collation (as the SQL expressions are).
+ */
+static char *
+CallText1(PGFunction f, const char *s)
+{
+	return TextDatumGetCString(DirectFunctionCall1Coll(f, DEFAULT_COLLATION_OID,
+													   CStringGetTextDatum(s)));
+}
+
+static char *
+CallRegexReplace(const char *s, const char *pattern)
+{
+	return TextDatumGetCString(DirectFunctionCall4Coll(textregexreplace, DEFAULT_COLLATION_OID,
+													   CStringGetTextDatum(s),
+													   CStringGetTextDatum(pattern),
+													   CStringGetTextDatum(""),
+													   CStringGetTextDatum("g")));
+}
+
+/*
+ * NormName, NameKey
+ *		_match_norm and _match_name_key: cdp.normalize_name and
+ *		cdp.name_base_key with the same checks (length, encoding), NULL
+ *		when empty.  The database is UTF-8 (the SQL side makes sure).
+ */
+static char *
+NormName(const char *s)
+{
+	int			len = strlen(s);
+
+	CdpTextCheck(s, len);
+	return NullIfEmpty(CdpNormalizeName(s, len));
+}
+
+static char *
+NameKey(const char *s)
+{
+	int			len = strlen(s);
+
+	CdpTextCheck(s, len);
+	return NullIfEmpty(CdpNameBaseKey(s, len));
+}
+
+/*
+ * AsciiDigits
+ *		The ASCII digits of s (regexp_replace(s, '\D', '', 'g') of an ASCII
+ *		identifier's text form).
+ */
+static char *
+AsciiDigits(const char *s)
+{
+	char	   *out = palloc(strlen(s) + 1);
+	char	   *o = out;
+
+	for (; *s; s++)
+		if (*s >= '0' && *s <= '9')
+			*o++ = *s;
+	*o = '\0';
+	return out;
+}
+
+/*
+ * MultiValue
+ *		phones or emails: each element cleaned, empty and suspicious ones
+ *		dropped, the rest joined with U+001F in order; NULL when none.
+ */
+static char *
+MultiValue(ArrayType *arr, bool phones, char **susp, int nsusp)
+{
+	int			n,
+				i;
+	char	  **vals = TextArrayStrings(arr, &n);
+	StringInfoData buf;
+	bool		any = false;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		char	   *x;
+
+		if (vals[i] == NULL)
+			continue;
+		if (phones)
+		{
+			/* the text form of cdp.phone is ASCII: \D removes all but 0-9 */
+			bool		ascii = true;
+			const char *c;
+
+			for (c = vals[i]; *c; c++)
+				if (IS_HIGHBIT_SET(*c))
+					ascii = false;
+			x = ascii ? AsciiDigits(vals[i]) : CallRegexReplace(vals[i], "\\D");
+		}
+		else
+			x = CallText1(lower, CallText1(btrim1, vals[i]));
+		if (*x == '\0' || InList(x, susp, nsusp))
+			continue;
+		if (any)
+			appendStringInfoChar(&buf, MATCH_VALUE_SEP);
+		appendStringInfoString(&buf, x);
+		any = true;
+	}
+	return any ? buf.data : NULL;
+}
+
+/*
+ * CharPrefix
+ *		The first n characters of s (left(s, n)).
+ */
+static char *
+CharPrefix(const char *s, int n)
+{
+	const char *p = s;
+	int			i;
+
+	for (i = 0; i < n && *p; i++)
+		p += pg_mblen(p);
+	return pnstrdup(s, p - s);
+}
+
+/*
+ * CharSuffix
+ *		The last n characters of s (right(s, n)).
+ */
+static char *
+CharSuffix(const char *s, int n)
+{
+	int			nchars = pg_mbstrlen(s);
+	const char *p = s;
+	int			i;
+
+	for (i = 0; i < nchars - n; i++)
+		p += pg_mblen(p);
+	return pstrdup(p);
+}
+
+/*
+ * KeyPart
+ *		One item of a blocking rule: the first value of the feature column
+ *		(split_part(f, U+001F, 1)) through the transform, NULL when empty.
+ */
+static char *
+KeyPart(const char *f, int tr)
+{
+	const char *sep;
+	char	   *e;
+
+	if (f == NULL)
+		return NULL;
+	sep = strchr(f, MATCH_VALUE_SEP);
+	e = sep ? pnstrdup(f, sep - f) : pstrdup(f);
+	switch (tr)
+	{
+		case TR_YEAR:
+			e = CharPrefix(e, 4);
+			break;
+		case TR_MONTH_DAY:
+			{
+				/* substr(e, 5, 4): characters 5 to 8 */
+				const char *p = e;
+				int			i;
+
+				for (i = 0; i < 4 && *p; i++)
+					p += pg_mblen(p);
+				e = CharPrefix(p, 4);
+				break;
+			}
+		case TR_INITIAL:
+			e = CharPrefix(e, 1);
+			break;
+		case TR_LAST7:
+			e = CharSuffix(e, 7);
+			break;
+		case TR_PREFIX3:
+			e = CharPrefix(e, 3);
+			break;
+		default:
+			break;
+	}
+	return NullIfEmpty(e);
+}
+
+/*
+ * PartCmp
+ *		qsort order of key parts: bytes (COLLATE "C").
+ */
+static int
+PartCmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *) x, *(char *const *) y);
+}
+
+/*
+ * TextArrayOf
+ *		A text[] of n C strings, NULL entries as nulls.
+ */
+static Datum
+TextArrayOf(char **v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = (v[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(v[i]);
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * cdp__match_features
+ *		_match_features(kinds int[], rules text[], ph_pos int[], ph_names
+ *		text[], raw text[], phones text[], emails text[], susp_phones text[],
+ *		susp_emails text[], OUT flags int, OUT feat text[], OUT bk text[]):
+ *		one record's features (internal; _match_feature_query calls it).
+ */
+Datum
+cdp__match_features(PG_FUNCTION_ARGS)
+{
+	FeatProg   *prog = (FeatProg *) fcinfo->flinfo->fn_extra;
+	bytea	   *sig;
+	TupleDesc	td;
+	char	   *feat[MATCH_MAX_FEAT];
+	char	   *bk[MATCH_MAX_RULES];
+	char	  **raw = NULL;
+	int			nraw = 0;
+	int			c,
+				f = 0,
+				r;
+	int32		flags = 0;
+	Datum		values[3];
+	bool		isnull[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_match_features must return a composite");
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the C feature builder needs a UTF-8 database")));
+
+	/* parse the program once per query (it is a constant of the query) */
+	sig = ProgSignature(fcinfo, CurrentMemoryContext);
+	if (prog == NULL || VARSIZE(prog->sig) != VARSIZE(sig) ||
+		memcmp(prog->sig, sig, VARSIZE(sig)) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		prog = palloc0(sizeof(FeatProg));
+		ParseProgram(fcinfo, prog);
+		prog->sig = ProgSignature(fcinfo, fcinfo->flinfo->fn_mcxt);
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = prog;
+	}
+	pfree(sig);
+
+	if (!PG_ARGISNULL(4))
+		raw = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(4), &nraw);
+	for (c = 0; c < prog->ncomp; c++)
+	{
+		char	   *v = (c < nraw) ? raw[c] : NULL;
+
+		switch (prog->kind[c])
+		{
+			case FEAT_NAME:
+				feat[f++] = v ? NormName(v) : NULL;
+				feat[f++] = v ? NameKey(v) : NULL;
+				break;
+			case FEAT_NORM:
+				feat[f++] = v ? NormName(v) : NULL;
+				break;
+			case FEAT_ASIS:
+				feat[f++] = v;
+				break;
+			case FEAT_PHONES:
+			case FEAT_EMAILS:
+				{
+					int			a = prog->kind[c] == FEAT_PHONES ? 5 : 6;
+					int			s = prog->kind[c] == FEAT_PHONES ? 0 : 1;
+
+					feat[f++] = PG_ARGISNULL(a) ? NULL :
+						MultiValue(PG_GETARG_ARRAYTYPE_P(a), s == 0, prog->susp[s], prog->nsusp[s]);
+					break;
+				}
+			case FEAT_DIGITS:
+				feat[f++] = v ? NullIfEmpty(AsciiDigits(v)) : NULL;
+				break;
+			case FEAT_IDCOL:
+				feat[f++] = v ? CallText1(upper, CallRegexReplace(v, "[\\s-]")) : NULL;
+				break;
+			case FEAT_ID:
+				feat[f++] = v ? NullIfEmpty(CallText1(upper, CallRegexReplace(v, "[\\s-]"))) : NULL;
+				break;
+			case FEAT_EXACT:
+				feat[f++] = v ? NullIfEmpty(CallText1(btrim1, v)) : NULL;
+				break;
+			case FEAT_PHONE1:
+				feat[f++] = v ? NullIfEmpty(CallRegexReplace(v, "\\D")) : NULL;
+				break;
+			case FEAT_EMAIL1:
+				feat[f++] = v ? NullIfEmpty(CallText1(lower, CallText1(btrim1, v))) : NULL;
+				break;
+		}
+	}
+	Assert(f == prog->nfeat);
+
+	/* blocking keys: "r<rule>:" and the parts joined by '|', NULL when a part is missing */
+	for (r = 0; r < prog->nrules; r++)
+	{
+		FeatRule   *rule = &prog->rule[r];
+		char	   *parts[FEAT_MAX_ITEMS];
+		StringInfoData buf;
+		int			i;
+
+		bk[r] = NULL;
+		for (i = 0; i < rule->nitems; i++)
+			if ((parts[i] = KeyPart(feat[rule->pos[i]], rule->tr[i])) == NULL)
+				break;
+		if (i < rule->nitems)
+			continue;
+		if (rule->any_order)
+			qsort(parts, rule->nitems, sizeof(char *), PartCmp);
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "r%d:", r);
+		for (i = 0; i < rule->nitems; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&buf, '|');
+			appendStringInfoString(&buf, parts[i]);
+		}
+		bk[r] = buf.data;
+	}
+
+	/* a placeholder: no family and no given name, or a placeholder name */
+	if (prog->ph_pos[0] >= 0 || prog->ph_pos[1] >= 0)
+	{
+		const char *fam = prog->ph_pos[0] >= 0 ? feat[prog->ph_pos[0]] : NULL;
+		const char *giv = prog->ph_pos[1] >= 0 ? feat[prog->ph_pos[1]] : NULL;
+
+		if (fam == NULL && giv == NULL)
+			flags = MATCH_REC_PLACEHOLDER;
+		else
+		{
+			int			i;
+
+			for (i = 0; i < 3; i++)
+				if (prog->ph_pos[i] >= 0 && feat[prog->ph_pos[i]] &&
+					InList(feat[prog->ph_pos[i]], prog->names, prog->nnames))
+					flags = MATCH_REC_PLACEHOLDER;
+		}
+	}
+
+	values[0] = Int32GetDatum(flags);
+	values[1] = TextArrayOf(feat, prog->nfeat);
+	values[2] = TextArrayOf(bk, prog->nrules);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, isnull)));
+}

@@ -1,0 +1,112 @@
+-- test/pgtap/62_match_kernel.sql: the matching kernel's speed paths give the answers of the plain
+-- walk (issue 6): the bounded scorer (a pair is dropped once it cannot reach min_prob) keeps exactly
+-- the pairs, weights and levels of full scoring; a walk cut into parts (one per parallel worker)
+-- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
+-- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
+BEGIN;
+SELECT plan(16);
+
+-- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
+-- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
+SELECT setseed(0.62);
+SELECT cdp.register_source(n) FROM unnest(ARRAY['k1', 'k2']) n;
+CREATE TEMP TABLE person AS
+SELECT p, (random() < 0.5) AS male,
+       (ARRAY['Иванов','Смирнов','Кузнецов','Попов','Васильев','Петров','Соколов','Михайлов'])[1 + floor(random() * 8)::int] AS f,
+       floor(random() * 10)::int AS gi,
+       (ARRAY['Александров','Сергеев','Дмитриев','Андреев','Иванов'])[1 + floor(random() * 5)::int] AS pn,
+       date '1950-01-01' + floor(random() * 20000)::int AS dob,
+       '79' || lpad(floor(random() * 300)::text, 9, '0') AS phone,
+       1 + floor(random() * 2.5)::int AS nrec
+  FROM generate_series(1, 700) p;
+CREATE TEMP TABLE gen AS
+SELECT row_number() OVER (ORDER BY pr.p, r) AS k, pr.p,
+       jsonb_strip_nulls(jsonb_build_object(
+         'family_name', CASE WHEN random() < 0.1 THEN overlay(nm.f placing 'о' from 2 for 1) ELSE nm.f END,
+         'given_name', CASE WHEN random() < 0.05 THEN left(nm.g, 1) ELSE nm.g END,
+         'patronymic', CASE WHEN random() < 0.3 THEN NULL ELSE nm.pn END,
+         'birth_date', CASE WHEN random() < 0.05 AND extract(day FROM pr.dob) <= 12 THEN to_char(pr.dob, 'YYYY-DD-MM') ELSE to_char(pr.dob, 'YYYY-MM-DD') END,
+         'sex', CASE WHEN pr.male THEN 'M' ELSE 'F' END,
+         'phone', CASE WHEN random() < 0.3 THEN NULL ELSE '+' || pr.phone END)) AS attrs
+  FROM person pr
+ CROSS JOIN LATERAL generate_series(1, pr.nrec) r
+ CROSS JOIN LATERAL (SELECT CASE WHEN pr.male THEN pr.f ELSE pr.f || 'а' END AS f,
+                            CASE WHEN pr.male THEN (ARRAY['Александр','Сергей','Дмитрий','Андрей','Алексей','Максим','Евгений','Иван','Михаил','Артем'])[1 + pr.gi]
+                                 ELSE (ARRAY['Елена','Ольга','Наталья','Анна','Мария','Ирина','Татьяна','Светлана','Екатерина','Юлия'])[1 + pr.gi] END AS g,
+                            pr.pn || CASE WHEN pr.male THEN 'ич' ELSE 'на' END AS pn) nm;
+INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
+                        snils, oms, address, city, handles, extra, attrs_hash)
+SELECT s.source_id, g.k::text, g.attrs, n.family_name, n.given_name, n.patronymic, n.birth_date, n.sex, n.phones, n.emails,
+       n.snils, n.oms, n.address, n.city, n.handles, COALESCE(n.extra, '{}'), md5(g.attrs::text)
+  FROM gen g
+  JOIN cdp.source s ON s.name = 'k' || (1 + g.k % 2)
+ CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(g.attrs, true)) n;
+
+SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 5000, 'the population yields thousands of candidate pairs');
+CREATE TEMP TABLE act AS SELECT * FROM cdp._match_active();
+CREATE TEMP TABLE ctid_before AS SELECT record_id, ctid::text AS t FROM cdp.match_key;
+
+-- the bounded scorer against full scoring (min_prob -1 scores every pair in full)
+CREATE TEMP TABLE full_pairs AS
+SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+  FROM act a, cdp._match_walk('score', cdp._match_query(NULL), a.program, a.version, -1,
+                              (a.settings ->> 'max_block_size')::int, 0, NULL) w;
+CREATE TEMP TABLE cut_pairs AS
+SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+  FROM act a, cdp._match_walk('score', cdp._match_query(NULL), a.program, a.version, 0.8,
+                              (a.settings ->> 'max_block_size')::int, 0, NULL) w;
+SELECT cmp_ok((SELECT count(*) FROM cut_pairs), '>', 100::bigint, 'pairs over the review threshold are found');
+SELECT cmp_ok((SELECT count(*) FROM cut_pairs), '<', (SELECT count(*) FROM full_pairs), 'and they are fewer than the candidate pairs');
+SELECT set_eq('SELECT * FROM cut_pairs',
+              'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.8 OR flags & 256 <> 0',
+              'the bounded scorer keeps exactly the pairs, weights, flags and levels of full scoring');
+
+-- a walk cut into parts: the union of the parts is the one walk
+SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+                  FROM act a, cdp._match_walk_all('score', cdp._match_query(NULL), a.program, a.version, 0.8,
+                                                  (a.settings ->> 'max_block_size')::int, 0, 3) w$$,
+              'SELECT * FROM cut_pairs', 'three parts (parallel workers when the planner gives them) yield the pairs of one walk');
+SELECT is((SELECT count(*) FROM act a, cdp._match_walk_all('score', cdp._match_query(NULL), a.program, a.version, 0.8,
+                                                           (a.settings ->> 'max_block_size')::int, 0, 3) w),
+          (SELECT count(*) FROM cut_pairs), 'and no pair twice');
+SELECT set_eq($$SELECT w.rule, sum(w.n) AS n, sum(w.n_new) AS n_new FROM act a,
+                       cdp._match_walk_all('count', cdp._match_query(NULL), a.program, 0, 0, 5000, 0, 4) w GROUP BY w.rule$$,
+              $$SELECT w.rule, sum(w.n) AS n, sum(w.n_new) AS n_new FROM act a,
+                       cdp._match_walk('count', cdp._match_query(NULL), a.program, 0, 0, 5000, 0, NULL) w GROUP BY w.rule$$,
+              'the per-rule pair counts of four parts add up to those of one walk');
+SELECT is((SELECT count(*) FROM cdp.candidate_pairs()), (SELECT count(*) FROM full_pairs), 'candidate_pairs emits every candidate pair once');
+SELECT throws_ok($$SELECT * FROM cdp._match_walk_part(2, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)$$,
+                 '22023', 'part 2 of 2 is out of range', 'a part outside 0..nparts-1 is refused');
+
+-- EM patterns: a sample that covers every pair changes nothing; a smaller one estimates the counts
+CREATE TEMP TABLE pat_all AS
+SELECT w.rule, w.levels, w.n, w.n_new FROM act a, cdp._match_walk('patterns', cdp._match_query(NULL), a.program, a.version, 0, 5000, 0, NULL) w;
+SELECT set_eq($$SELECT w.rule, w.levels, w.n, w.n_new FROM act a,
+                       cdp._match_walk('patterns', cdp._match_query(NULL), a.program, a.version, 0, 5000, 100000000, NULL) w$$,
+              'SELECT * FROM pat_all', 'a sample cap above the pair count counts every pair');
+CREATE TEMP TABLE pat_half AS
+SELECT w.rule, w.levels, w.n, w.n_new FROM act a,
+       cdp._match_walk('patterns', cdp._match_query(NULL), a.program, a.version, 0, 5000,
+                       (SELECT sum(n) / 2 FROM pat_all)::bigint, NULL) w;
+SELECT cmp_ok(abs((SELECT sum(n_new) FROM pat_half) / (SELECT sum(n_new) FROM pat_all) - 1), '<', 0.05::numeric,
+              'a half sample estimates the distinct pair count within 5 %');
+SELECT cmp_ok((SELECT count(*) FROM pat_half), '<', (SELECT count(*) FROM pat_all), 'and sees fewer level patterns');
+
+-- training again on unchanged records reuses the stored features
+SELECT lives_ok('SELECT cdp.train_matching(100000, 10)', 'training again works');
+SELECT set_eq('SELECT record_id, ctid::text AS t FROM cdp.match_key', 'SELECT * FROM ctid_before',
+              'and leaves the features of unchanged records where they were (not recomputed)');
+
+-- the block index follows the features, after a full and after a partial re-key
+UPDATE cdp.record SET family_name = 'Новикова' WHERE record_id IN (SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 20);
+SELECT cdp._match_refresh_keys(ARRAY(SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 40));
+SELECT set_eq('SELECT bk, record_id FROM cdp.match_block',
+              'SELECT b, record_id FROM cdp.match_key, unnest(bk) b WHERE b IS NOT NULL',
+              'match_block holds every blocking key of match_key after a partial re-key');
+SELECT set_eq((SELECT 'SELECT q.record_id FROM (' || cdp._match_query(ARRAY[min(record_id)], false) || ') q' FROM cdp.record),
+              (SELECT format('SELECT k.record_id FROM cdp.match_key k WHERE k.record_id = %s OR k.bk && (SELECT f.bk FROM cdp.match_key f WHERE f.record_id = %s)',
+                             min(record_id), min(record_id)) FROM cdp.record),
+              'a lookup reads exactly the records sharing a blocking key with the focus record');
+
+SELECT * FROM finish();
+ROLLBACK;

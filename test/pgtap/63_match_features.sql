@@ -1,0 +1,77 @@
+-- test/pgtap/63_match_features.sql: the C feature builder (_match_features, issue 6) computes the
+-- very features, blocking keys and placeholder flags of the SQL expressions it replaces, on
+-- generated records with every kind of value (names in two scripts, placeholders, empty names,
+-- phones shared by many people, e-mails in upper case, extra and handle attrs) and every blocking
+-- transform; settings it cannot compile keep the SQL form.
+BEGIN;
+SELECT plan(9);
+
+SELECT setseed(0.63);
+SELECT cdp.register_source('f1');
+CREATE TEMP TABLE gen AS
+SELECT i, jsonb_strip_nulls(jsonb_build_object(
+         'family_name', (ARRAY['Иванов','Петрова','Smirnov','Ёлкин','Неизвестный','тест', NULL,'Кузнецова-Петрова','  Сидоров  '])[1 + floor(random() * 9)::int],
+         'given_name', (ARRAY['Пётр','Анна','Olga','Саша','Тест', NULL,'Мария','J.'])[1 + floor(random() * 8)::int],
+         'patronymic', (ARRAY['Петрович','Ивановна', NULL,'тестович'])[1 + floor(random() * 4)::int],
+         'birth_date', CASE WHEN random() < 0.9 THEN to_char(date '1950-01-01' + floor(random() * 20000)::int, 'YYYY-MM-DD') END,
+         'sex', (ARRAY['M','F', NULL])[1 + floor(random() * 3)::int],
+         'phone', CASE WHEN random() < 0.3 THEN '+7 495 000-00-00' WHEN random() < 0.7 THEN '+7916' || lpad(floor(random() * 1e7)::text, 7, '0') END,
+         'email', CASE WHEN random() < 0.4 THEN (ARRAY[' Test@Mail.RU ','anna@example.com','USER' || i || '@ya.ru'])[1 + floor(random() * 3)::int] END,
+         'snils', CASE WHEN random() < 0.2 THEN '112-233-445 95' END,
+         'address', CASE WHEN random() < 0.5 THEN 'Москва, ул. Ленина, д. ' || floor(random() * 50) END,
+         'city', (ARRAY['Москва','Тверь', NULL])[1 + floor(random() * 3)::int],
+         'vk', CASE WHEN random() < 0.3 THEN 'id-' || floor(random() * 100) || ' x' END,
+         'card', CASE WHEN random() < 0.3 THEN ' C' || floor(random() * 100) || ' ' END,
+         'nick', CASE WHEN random() < 0.3 THEN (ARRAY['Петя','PETYA','Ann'])[1 + floor(random() * 3)::int] END,
+         'work_phone', CASE WHEN random() < 0.3 THEN '8 (916) ' || floor(random() * 1000) END,
+         'alt_email', CASE WHEN random() < 0.3 THEN ' Alt' || floor(random() * 10) || '@Mail.ru' END)) AS attrs
+  FROM generate_series(1, 600) i;
+INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
+                        snils, oms, address, city, handles, extra, attrs_hash)
+SELECT s.source_id, g.i::text, g.attrs, n.family_name, n.given_name, n.patronymic, n.birth_date, n.sex, n.phones, n.emails,
+       n.snils, n.oms, n.address, n.city, n.handles, COALESCE(n.extra, '{}'), md5(g.attrs::text)
+  FROM gen g JOIN cdp.source s ON s.name = 'f1'
+ CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(g.attrs, true)) n;
+-- the reception phone is shared by many differently named people: a suspicious value
+SELECT ok(cdp._match_refresh_suspicious(), 'the shared phone is taken as suspicious');
+
+-- compares the C and SQL forms of the active settings on every record
+CREATE FUNCTION pg_temp.diff() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint; s jsonb := (cdp._match_active()).settings;
+BEGIN
+	EXECUTE format('SELECT count(*) FROM (%s) c FULL JOIN (%s) q USING (record_id)
+	                 WHERE c.flags IS DISTINCT FROM q.flags OR c.feat IS DISTINCT FROM q.feat OR c.bk IS DISTINCT FROM q.bk
+	                    OR c.golden_id IS DISTINCT FROM q.golden_id',
+	               cdp._match_feature_query(s, 'cdp.record r'), cdp._match_feature_query(s, 'cdp.record r', true)) INTO n;
+	RETURN n;
+END $$;
+
+SELECT ok((SELECT kinds IS NOT NULL FROM cdp._match_feature_program((cdp._match_active()).settings)), 'the default settings compile for the C builder');
+SELECT is(pg_temp.diff(), 0::bigint, 'default settings: C and SQL features, keys and flags are equal on every record');
+SELECT cmp_ok((SELECT count(*) FROM (SELECT * FROM cdp._match_walk('count', cdp._match_feature_query((cdp._match_active()).settings, 'cdp.record r'),
+              (cdp._match_active()).program, 0, 0, 0, 0, NULL)) x), '>', 0::bigint, 'the kernel reads the C form');
+
+-- every kind of value and every blocking transform the C builder knows
+SELECT cdp.configure_matching(cdp._match_default_settings()
+  || jsonb_build_object('comparisons', cdp._match_default_settings() -> 'comparisons' || '[
+       {"attr": "card", "comparator": "exact"}, {"attr": "nick", "comparator": "name"},
+       {"attr": "work_phone", "comparator": "phone"}, {"attr": "alt_email", "comparator": "email"},
+       {"attr": "vk2", "comparator": "string"}]'::jsonb)
+  || jsonb_build_object('blocking', '[["family_name.prefix3", "birth_date.month_day"], ["phones.last7"],
+       ["any_order", "family_name.key", "given_name.key"], ["given_name.initial", "birth_date.year"], ["nick.key"],
+       ["work_phone"], ["alt_email"], ["card"], ["vk"], ["city", "sex"]]'::jsonb));
+SELECT ok((SELECT kinds IS NOT NULL FROM cdp._match_feature_program((cdp._match_active()).settings)), 'settings with extra attrs and every transform compile');
+SELECT is(pg_temp.diff(), 0::bigint, 'extra attrs, any_order and every transform: C and SQL are equal on every record');
+SELECT is((SELECT f.flags FROM cdp._match_feature_program((cdp._match_active()).settings) p,
+                 cdp._match_features(p.kinds, p.rules, p.ph_pos, p.ph_names, NULL, NULL, NULL, NULL, NULL) f), 1,
+          'a record with no values at all is a placeholder');
+
+-- settings only the SQL form computes
+SELECT cdp.configure_matching(cdp._match_default_settings()
+  || jsonb_build_object('blocking', '[["family_name.phonetic"]]'::jsonb));
+SELECT ok((SELECT kinds IS NULL FROM cdp._match_feature_program((cdp._match_active()).settings)), 'a phonetic blocking key keeps the SQL form');
+SELECT throws_ok($$SELECT cdp._match_features('{1}', '{"N;5:0"}', '{0,-1,-1}', NULL, '{x}', NULL, NULL, NULL, NULL)$$,
+                 '22023', 'feature program rule 0 is out of range', 'a malformed feature program is refused');
+
+SELECT * FROM finish();
+ROLLBACK;
