@@ -329,9 +329,9 @@ BEGIN
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
-		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda') THEN
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles') THEN
 			PERFORM @extschema@._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -523,6 +523,9 @@ BEGIN
 	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
 		PERFORM @extschema@._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
 	END IF;
+	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
+		PERFORM @extschema@._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+	END IF;
 	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
 		PERFORM @extschema@._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
 	END IF;
@@ -542,7 +545,8 @@ BEGIN
 		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
 		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
 		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
-		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb));
+		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
 COMMENT ON FUNCTION @extschema@._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
 
@@ -569,6 +573,37 @@ CREATE FUNCTION @extschema@.matching_settings() RETURNS jsonb
 COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings document in force, with its version and whether it is trained';
 
 /* ---------------------------------------------------------------- features */
+
+-- _match_name_roles: the family, given and patronymic name of a record by what the words are, not
+-- by the field they came in.  A whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a
+-- form (or split by a reader expecting «Фамилия Имя Отчество») puts a given name in the family
+-- field: when the family field holds a known given name (cdp.given_name_bases, typo-tolerant) and
+-- the given field holds a patronymic (-ович, -евна, -ич, ...), the three are rotated back; when
+-- the family field holds a known given name and the given field a
+-- surname-shaped word that is no given name, family and given are exchanged.  Anything else is
+-- kept as it is.
+CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymic text) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN (SELECT CASE
+		WHEN x.f_given AND x.g_patr AND NOT COALESCE(x.p_patr, false) THEN ARRAY[patronymic, family, given]
+		WHEN x.f_given AND x.g_surname AND NOT x.g_patr
+		     AND pg_catalog.cardinality(@extschema@.given_name_bases(given)) = 0 THEN ARRAY[given, family, patronymic]
+		ELSE ARRAY[family, given, patronymic] END
+	  FROM (SELECT
+		-- the family field holds a given name: known to the name list, not an initial, not shaped
+		-- like a surname (Захаров and Федоров are in the list through Захар and Фёдор)
+		COALESCE(given IS NOT NULL AND pg_catalog.length(pg_catalog.btrim(family)) > 2
+		         AND pg_catalog.btrim(family) !~ '\.'
+		         AND pg_catalog.btrim(family) !~* '(..ов|..ев|..ёв|..ин|..ын|ский|цкий|..ov|..ev|..in|..yn|sky|skiy|skii|skij)$'
+		         AND pg_catalog.btrim(family) !~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$'
+		         AND pg_catalog.cardinality(@extschema@.given_name_bases(family)) > 0, false) AS f_given,
+		COALESCE(pg_catalog.btrim(given) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS g_patr,
+		pg_catalog.btrim(patronymic) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$' AS p_patr,
+		-- the given field holds a surname-shaped word
+		COALESCE(pg_catalog.btrim(given) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$'
+		         AND pg_catalog.length(pg_catalog.btrim(given)) > 3, false) AS g_surname) x);
+COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
+	'internal: family, given and patronymic name by what the words are (a given name typed in the family field, «Имя Отчество Фамилия» read in the wrong order), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
 -- joined with U+001F.
@@ -683,6 +718,14 @@ BEGIN
 			COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
 			COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
 			COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
+	END IF;
+	-- name_roles: names read by what the words are (_match_name_roles), computed once per record
+	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
+		FOR i IN 1 .. pg_catalog.cardinality(feat) LOOP
+			feat[i] := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(feat[i],
+				'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
+		END LOOP;
+		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT @extschema@._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
 	END IF;
 	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk'
 		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',

@@ -265,8 +265,11 @@ def score(args):
 			else:
 				k = status.get(p, "?")
 				if k == "veto":
-					lev = cand[p][3]
-					k = "veto " + lev
+					lev = cand[p][3].strip("{}").split(",")
+					k = "veto: " + " ".join(c["attr"] for i, c in enumerate(settings["comparisons"])
+											   if int(lev[i]) == len(c["levels"]) and (
+												   c["attr"] in settings["rules"].get("disagree_never", []) or
+												   c["attr"] in settings["rules"].get("different_id_never", [])))
 				elif k in ("review", "under review threshold"):
 					k = k + " %.1f" % min(cand[p][0], 0.99) if k == "review" else k
 			miss[k] += 1
@@ -280,6 +283,20 @@ def score(args):
 			if st == "linked" and truth[a] != truth[b]:
 				wrong["%s rule %d" % (family[a].split(":")[1] if family[a] and family[a].split(":")[0] == (family[b] or "").split(":")[0] else "unrelated", cand[(a, b)][2])] += 1
 		print("  wrong direct links:", dict(wrong.most_common(12)))
+		# calibration: true and false candidate pairs by probability band (vetoed and placeholder
+		# pairs apart), to choose the thresholds
+		bands = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999, 2]
+		cal = collections.Counter()
+		for (a, b), (prob, flags, rule, lev) in cand.items():
+			if prob < 0.5:
+				continue
+			band = max(x for x in bands if x <= prob)
+			kind = "veto" if flags & 512 else ("placeholder" if flags & 1024 else "")
+			cal[(band, kind, truth[a] == truth[b])] += 1
+		print("  candidate pairs by probability (true / false):")
+		for band in bands[:-1]:
+			print("    >= %-7s %6d / %-5d   vetoed %5d / %-5d" % (band, cal[(band, "", True)], cal[(band, "", False)],
+																cal[(band, "veto", True)], cal[(band, "veto", False)]))
 	if args.examples:
 		show_examples(db, args, truth, cand, status, true_pairs, {i: cl.find(i) for i in ids}, family)
 	if args.json:
