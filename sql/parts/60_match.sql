@@ -577,15 +577,16 @@ COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings do
 -- _match_name_roles: the family, given and patronymic name of a record by what the words are, not
 -- by the field they came in.  A whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a
 -- form (or split by a reader expecting «Фамилия Имя Отчество») puts a given name in the family
--- field: when the family field holds a known given name (cdp.given_name_bases, typo-tolerant) and
--- the given field holds a patronymic (-ович, -евна, -ич, ...), the three are rotated back; when
+-- field: when the family field holds a known given name (cdp.given_name_bases, typo-tolerant) or
+-- a word shaped like no surname, and the given field holds a patronymic (-ович, -евна, -ич, ...),
+-- the three are rotated back; when
 -- the family field holds a known given name and the given field a
 -- surname-shaped word that is no given name, family and given are exchanged.  Anything else is
 -- kept as it is.
 CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymic text) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN (SELECT CASE
-		WHEN x.f_given AND x.g_patr AND NOT COALESCE(x.p_patr, false) THEN ARRAY[patronymic, family, given]
+		WHEN x.g_patr AND NOT COALESCE(x.p_patr, false) AND (x.f_given OR x.f_plain) THEN ARRAY[patronymic, family, given]
 		WHEN x.f_given AND x.g_surname AND NOT x.g_patr
 		     AND pg_catalog.cardinality(@extschema@.given_name_bases(given)) = 0 THEN ARRAY[given, family, patronymic]
 		ELSE ARRAY[family, given, patronymic] END
@@ -597,6 +598,11 @@ CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymi
 		         AND pg_catalog.btrim(family) !~* '(..ов|..ев|..ёв|..ин|..ын|ский|цкий|..ov|..ev|..in|..yn|sky|skiy|skii|skij)$'
 		         AND pg_catalog.btrim(family) !~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$'
 		         AND pg_catalog.cardinality(@extschema@.given_name_bases(family)) > 0, false) AS f_given,
+		-- or a word shaped like neither a surname, a patronymic nor an initial (Мирра, a given name
+		-- the list does not know), which is enough when a patronymic follows it
+		COALESCE(pg_catalog.length(pg_catalog.btrim(family)) > 2 AND pg_catalog.btrim(family) !~ '\.'
+		         AND pg_catalog.btrim(family) !~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$'
+		         AND pg_catalog.btrim(family) !~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS f_plain,
 		COALESCE(pg_catalog.btrim(given) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS g_patr,
 		pg_catalog.btrim(patronymic) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$' AS p_patr,
 		-- the given field holds a surname-shaped word
@@ -1315,7 +1321,7 @@ BEGIN
 	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
 	          FROM @extschema@._match_layout(a.settings) y
 	          CROSS JOIN _cdp_patterns t
-	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr
+	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr AND y.comparator = 'id'
 	         GROUP BY y.comp) x
 	 WHERE x.n >= 1000 AND x.share > 0
 	 ORDER BY x.n DESC LIMIT 1;

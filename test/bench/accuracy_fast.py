@@ -237,6 +237,7 @@ def score(args):
 				true_pairs.add((min(recs_[x], recs_[y]), max(recs_[x], recs_[y])))
 	cand = {(a, b): (prob, flags, rule, lev) for a, b, prob, flags, rule, lev in pairs}
 	in_block = sum(1 for p in true_pairs if p in cand)
+	print("  true share of candidate pairs %.4f (%d of %d)" % (in_block / max(len(cand), 1), in_block, len(cand)))
 	n = len(ids)
 	res = {
 		"settings": args.settings or "default", "records": n,
@@ -293,6 +294,17 @@ def score(args):
 			band = max(x for x in bands if x <= prob)
 			kind = "veto" if flags & 512 else ("placeholder" if flags & 1024 else "")
 			cal[(band, kind, truth[a] == truth[b])] += 1
+		vec = collections.Counter()
+		for (a, b), (prob, flags, rule, lev) in cand.items():
+			if prob < args.vec_max and not flags & 1536:
+				vec[(lev, truth[a] == truth[b])] += 1
+		print("  level vectors of candidate pairs with 0.5 <= p < 0.9999 (true / false, mean p):")
+		pm = collections.defaultdict(list)
+		for (a, b), (prob, flags, rule, lev) in cand.items():
+			if prob < args.vec_max and not flags & 1536:
+				pm[lev].append(prob)
+		for lev in sorted(pm, key=lambda l: -vec[(l, True)])[:args.vectors]:
+			print("    %-40s %5d / %-5d p %.4f" % (lev, vec[(lev, True)], vec[(lev, False)], sum(pm[lev]) / len(pm[lev])))
 		print("  candidate pairs by probability (true / false):")
 		for band in bands[:-1]:
 			print("    >= %-7s %6d / %-5d   vetoed %5d / %-5d" % (band, cal[(band, "", True)], cal[(band, "", False)],
@@ -353,6 +365,8 @@ def main():
 	sp.add_argument("--why", action="store_true")
 	sp.add_argument("--examples", type=int, default=0)
 	sp.add_argument("--kind")
+	sp.add_argument("--vectors", type=int, default=0)
+	sp.add_argument("--vec-max", type=float, default=0.9999)
 	sp.add_argument("--json")
 	args = ap.parse_args()
 	if args.cmd == "load":
