@@ -587,27 +587,30 @@ CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymi
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN (SELECT CASE
 		WHEN x.g_patr AND NOT COALESCE(x.p_patr, false) AND (x.f_given OR x.f_plain) THEN ARRAY[patronymic, family, given]
-		WHEN x.f_given AND x.g_surname AND NOT x.g_patr
-		     AND pg_catalog.cardinality(@extschema@.given_name_bases(given)) = 0 THEN ARRAY[given, family, patronymic]
+		WHEN ((x.f_given AND NOT x.g_init) OR (x.f_plain AND x.g_surname)) AND NOT x.g_patr
+		     AND NOT (SELECT pg_catalog.cardinality(b) > 0 AND (NOT x.g_surname OR @extschema@._match_norm(given) = ANY (b))
+		                FROM (SELECT @extschema@.given_name_bases(given) AS b) z) THEN ARRAY[given, family, patronymic]
 		ELSE ARRAY[family, given, patronymic] END
-	  FROM (SELECT
-		-- the family field holds a given name: known to the name list, not an initial, not shaped
-		-- like a surname (Захаров and Федоров are in the list through Захар and Фёдор)
-		COALESCE(given IS NOT NULL AND pg_catalog.length(pg_catalog.btrim(family)) > 2
-		         AND pg_catalog.btrim(family) !~ '\.'
-		         AND pg_catalog.btrim(family) !~* '(..ов|..ев|..ёв|..ин|..ын|ский|цкий|..ov|..ev|..in|..yn|sky|skiy|skii|skij)$'
-		         AND pg_catalog.btrim(family) !~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$'
-		         AND pg_catalog.cardinality(@extschema@.given_name_bases(family)) > 0, false) AS f_given,
+	  FROM (SELECT y.*,
+		-- the family field holds a given name: one of the name list (cdp.given_name_bases, which also
+		-- knows diminutives, Latin spellings and typos), unless it is shaped like a surname and not
+		-- itself a name of the list (Захаров and Петров reach Захар and Пётр)
+		COALESCE(given IS NOT NULL AND NOT y.f_init AND NOT y.f_patr
+		         AND (SELECT pg_catalog.cardinality(b) > 0 AND (NOT y.f_surname OR @extschema@._match_norm(family) = ANY (b))
+		                FROM (SELECT @extschema@.given_name_bases(family) AS b) z), false) AS f_given,
 		-- or a word shaped like neither a surname, a patronymic nor an initial (Мирра, a given name
-		-- the list does not know), which is enough when a patronymic follows it
-		COALESCE(pg_catalog.length(pg_catalog.btrim(family)) > 2 AND pg_catalog.btrim(family) !~ '\.'
-		         AND pg_catalog.btrim(family) !~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$'
-		         AND pg_catalog.btrim(family) !~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS f_plain,
+		-- the list does not know)
+		given IS NOT NULL AND NOT y.f_init AND NOT y.f_patr AND NOT y.f_surname AS f_plain
+	  FROM (SELECT
+		COALESCE(pg_catalog.length(pg_catalog.btrim(family)) <= 2 OR pg_catalog.btrim(family) ~ '\.', true) AS f_init,
+		COALESCE(pg_catalog.length(pg_catalog.btrim(given)) <= 2 OR pg_catalog.btrim(given) ~ '\.', true) AS g_init,
+		COALESCE(pg_catalog.btrim(family) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS f_patr,
 		COALESCE(pg_catalog.btrim(given) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS g_patr,
 		pg_catalog.btrim(patronymic) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$' AS p_patr,
+		COALESCE(pg_catalog.btrim(family) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$', false) AS f_surname,
 		-- the given field holds a surname-shaped word
 		COALESCE(pg_catalog.btrim(given) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$'
-		         AND pg_catalog.length(pg_catalog.btrim(given)) > 3, false) AS g_surname) x);
+		         AND pg_catalog.length(pg_catalog.btrim(given)) > 3, false) AS g_surname) y) x);
 COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
 	'internal: family, given and patronymic name by what the words are (a given name typed in the family field, «Имя Отчество Фамилия» read in the wrong order), as an array of three';
 
