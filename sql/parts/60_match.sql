@@ -152,14 +152,16 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	RETURN $json${
 	"comparisons": [
 		{"attr": "family_name", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
 		{"attr": "given_name", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "jw", "ge": 0.92},
-		            {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
 		{"attr": "patronymic", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "cross", "with": "family_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
 		{"attr": "birth_date", "comparator": "date",
-		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}, {"if": "same_year"}]},
+		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}]},
 		{"attr": "sex", "comparator": "exact"},
 		{"attr": "phones", "comparator": "phone", "levels": [{"if": "exact"}, {"if": "last7"}]},
 		{"attr": "emails", "comparator": "email", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.95}]},
@@ -176,6 +178,8 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 		["family_name.key", "given_name.key"],
 		["birth_date", "patronymic.key"],
 		["birth_date", "given_name.initial"],
+		["any_order", "family_name.key", "given_name.key"],
+		["any_order", "family_name.key", "given_name.key", "patronymic.key"],
 		["phones"],
 		["emails"],
 		["snils"],
@@ -183,12 +187,14 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 		["vk"],
 		["telegram"]
 	],
-	"link_threshold": 0.99,
+	"link_threshold": 0.9,
 	"review_threshold": 0.8,
-	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"rules": {"same_id_match": ["snils", "oms", "phones"], "different_id_never": ["snils"],
+	          "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"name_roles": true,
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
-	"suspicious_min_persons": 5,
+	"suspicious_min_persons": 10,
 	"max_block_size": 5000
 }$json$::jsonb;
 COMMENT ON FUNCTION @extschema@._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
