@@ -156,7 +156,9 @@ def osa_gt1(a, b):
 def score(args):
 	db = args.dbname
 	t0 = time.time()
-	if args.settings:
+	if args.no_train:
+		pass	# score the active version as it is (configured and trained before)
+	elif args.settings:
 		with open(args.settings, encoding="utf-8") as f:
 			doc = f.read()
 		psql(db, "SELECT cdp.configure_matching($cdpj$%s$cdpj$::jsonb);" % doc)
@@ -240,7 +242,7 @@ def score(args):
 	print("  true share of candidate pairs %.4f (%d of %d)" % (in_block / max(len(cand), 1), in_block, len(cand)))
 	n = len(ids)
 	res = {
-		"settings": args.settings or "default", "records": n,
+		"settings": "active" if args.no_train else (args.settings or "default"), "records": n,
 		"bcubed": b3, "pairwise": {k: pw[k] for k in ("precision", "recall", "f1")},
 		"false_merge_pairs": pw["false_positive_pairs"], "missed_pairs": pw["false_negative_pairs"],
 		"candidates": len(pairs), "pairs_completeness": in_block / len(true_pairs) if true_pairs else 1.0,
@@ -359,9 +361,9 @@ def main():
 	lp.add_argument("-d", "--dbname", required=True)
 	sp = sub.add_parser("score")
 	sp.add_argument("-d", "--dbname", required=True)
-	sp.add_argument("--settings")
+	sp.add_argument("--settings", help="settings document (default: the shipped default)")
 	sp.add_argument("--sample", type=int, default=1000000)
-	sp.add_argument("--no-train", action="store_true")
+	sp.add_argument("--no-train", action="store_true", help="score the active settings as they are (no configure, no training)")
 	sp.add_argument("--why", action="store_true")
 	sp.add_argument("--examples", type=int, default=0)
 	sp.add_argument("--kind")
