@@ -580,43 +580,58 @@ COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings do
 
 /* ---------------------------------------------------------------- features */
 
+-- Word shapes and the name list behind _match_name_roles.  Each is one expression, so the planner
+-- inlines them (a SQL function with a sub-SELECT runs its own executor per call: ten times slower).
+CREATE FUNCTION @extschema@._match_shape_initial(w text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN COALESCE(pg_catalog.length(pg_catalog.btrim(w)) <= 2 OR pg_catalog.strpos(w, '.') > 0, true);
+COMMENT ON FUNCTION @extschema@._match_shape_initial(text) IS 'internal: a missing name part, an initial or a word of at most two letters';
+
+CREATE FUNCTION @extschema@._match_shape_patronymic(w text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN COALESCE(pg_catalog.btrim(w) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false);
+COMMENT ON FUNCTION @extschema@._match_shape_patronymic(text) IS 'internal: a word ending like a patronymic (-ович, -евна, -ич, -ична, or their Latin spellings)';
+
+CREATE FUNCTION @extschema@._match_shape_surname(w text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN COALESCE(pg_catalog.length(pg_catalog.btrim(w)) > 3 AND pg_catalog.btrim(w) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$', false);
+COMMENT ON FUNCTION @extschema@._match_shape_surname(text) IS 'internal: a word ending like a Russian surname (-ов, -ина, -ская, -ко, -ян, -дзе, -их, ..., or their Latin spellings)';
+
+-- _match_listed_given: whether a word is a given name of the name list (cdp.given_name_bases, which
+-- knows diminutives, Latin spellings and slips); a word shaped like a surname counts only when it is
+-- itself a listed name (Ирина), not when the list reaches a name from it (Петров: Пётр).
+CREATE FUNCTION @extschema@._match_listed_given(w text, surname_shaped boolean) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN pg_catalog.cardinality(@extschema@.given_name_bases(w)) > 0
+	       AND (NOT surname_shaped OR @extschema@._match_norm(w) = ANY (@extschema@.given_name_bases(w)));
+COMMENT ON FUNCTION @extschema@._match_listed_given(text, boolean) IS
+	'internal: whether a word is a listed given name (a surname-shaped word only when listed as it is)';
+
 -- _match_name_roles: the family, given and patronymic name of a record by what the words are, not
 -- by the field they came in.  A whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a
 -- form (or split by a reader expecting «Фамилия Имя Отчество») puts a given name in the family
--- field: when the family field holds a known given name (cdp.given_name_bases, typo-tolerant) or
--- a word shaped like no surname, and the given field holds a patronymic (-ович, -евна, -ич, ...),
--- the three are rotated back; when
--- the family field holds a known given name and the given field a
--- surname-shaped word that is no given name, family and given are exchanged.  Anything else is
--- kept as it is.
+-- field.  When the given field holds a patronymic and the family field a listed given name or a
+-- word shaped like no surname (Мирра), the three are rotated back; when the given field holds no
+-- listed given name, initial or patronymic and the family field a listed given name (or a word
+-- shaped like no surname while the given field's is shaped like one), family and given are
+-- exchanged.  Anything else is kept as it is.  The CASEs are nested so that the name list is
+-- consulted only when the shapes leave the question open: once for most records.
 CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymic text) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN (SELECT CASE
-		WHEN x.g_patr AND NOT COALESCE(x.p_patr, false) AND (x.f_given OR x.f_plain) THEN ARRAY[patronymic, family, given]
-		WHEN ((x.f_given AND NOT x.g_init) OR (x.f_plain AND x.g_surname)) AND NOT x.g_patr
-		     AND NOT (SELECT pg_catalog.cardinality(b) > 0 AND (NOT x.g_surname OR @extschema@._match_norm(given) = ANY (b))
-		                FROM (SELECT @extschema@.given_name_bases(given) AS b) z) THEN ARRAY[given, family, patronymic]
-		ELSE ARRAY[family, given, patronymic] END
-	  FROM (SELECT y.*,
-		-- the family field holds a given name: one of the name list (cdp.given_name_bases, which also
-		-- knows diminutives, Latin spellings and typos), unless it is shaped like a surname and not
-		-- itself a name of the list (Захаров and Петров reach Захар and Пётр)
-		COALESCE(given IS NOT NULL AND NOT y.f_init AND NOT y.f_patr
-		         AND (SELECT pg_catalog.cardinality(b) > 0 AND (NOT y.f_surname OR @extschema@._match_norm(family) = ANY (b))
-		                FROM (SELECT @extschema@.given_name_bases(family) AS b) z), false) AS f_given,
-		-- or a word shaped like neither a surname, a patronymic nor an initial (Мирра, a given name
-		-- the list does not know)
-		given IS NOT NULL AND NOT y.f_init AND NOT y.f_patr AND NOT y.f_surname AS f_plain
-	  FROM (SELECT
-		COALESCE(pg_catalog.length(pg_catalog.btrim(family)) <= 2 OR pg_catalog.btrim(family) ~ '\.', true) AS f_init,
-		COALESCE(pg_catalog.length(pg_catalog.btrim(given)) <= 2 OR pg_catalog.btrim(given) ~ '\.', true) AS g_init,
-		COALESCE(pg_catalog.btrim(family) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS f_patr,
-		COALESCE(pg_catalog.btrim(given) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false) AS g_patr,
-		pg_catalog.btrim(patronymic) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$' AS p_patr,
-		COALESCE(pg_catalog.btrim(family) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$', false) AS f_surname,
-		-- the given field holds a surname-shaped word
-		COALESCE(pg_catalog.btrim(given) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$'
-		         AND pg_catalog.length(pg_catalog.btrim(given)) > 3, false) AS g_surname) y) x);
+	RETURN CASE
+		WHEN @extschema@._match_shape_initial(family) OR @extschema@._match_shape_patronymic(family)
+		  OR @extschema@._match_shape_initial(given) THEN ARRAY[family, given, patronymic]
+		WHEN @extschema@._match_shape_patronymic(given) THEN CASE
+			WHEN NOT @extschema@._match_shape_patronymic(patronymic)
+			     AND (NOT @extschema@._match_shape_surname(family) OR @extschema@._match_listed_given(family, true))
+			THEN ARRAY[patronymic, family, given]
+			ELSE ARRAY[family, given, patronymic] END
+		ELSE CASE
+			WHEN @extschema@._match_listed_given(given, @extschema@._match_shape_surname(given)) THEN ARRAY[family, given, patronymic]
+			WHEN NOT @extschema@._match_shape_surname(family) AND @extschema@._match_shape_surname(given) THEN ARRAY[given, family, patronymic]
+			WHEN @extschema@._match_listed_given(family, @extschema@._match_shape_surname(family)) THEN ARRAY[given, family, patronymic]
+			ELSE ARRAY[family, given, patronymic] END
+		END;
 COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
 	'internal: family, given and patronymic name by what the words are (a given name typed in the family field, «Имя Отчество Фамилия» read in the wrong order), as an array of three';
 
