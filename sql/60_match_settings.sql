@@ -21,6 +21,7 @@ SELECT cdp.configure_matching('{"fields": []}');
 SELECT cdp.configure_matching('{"fields": ["surname", 3]}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "comparisons": []}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "colour": "red"}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "name_roles": "yes"}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "comparator": "soundex"}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "comparator": "name", "levels": [{"if": "jw", "ge": 1.5}]}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "birth_date", "levels": ["exact", "last7"]}], "blocking": [["birth_date"]]}');

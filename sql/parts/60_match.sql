@@ -232,14 +232,16 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	RETURN $json${
 	"comparisons": [
 		{"attr": "family_name", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
 		{"attr": "given_name", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "jw", "ge": 0.92},
-		            {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
 		{"attr": "patronymic", "comparator": "name", "tf": true,
-		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "cross", "with": "family_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
 		{"attr": "birth_date", "comparator": "date",
-		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}, {"if": "same_year"}]},
+		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}]},
 		{"attr": "sex", "comparator": "exact"},
 		{"attr": "phones", "comparator": "phone", "levels": [{"if": "exact"}, {"if": "last7"}]},
 		{"attr": "emails", "comparator": "email", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.95}]},
@@ -256,6 +258,8 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 		["family_name.key", "given_name.key"],
 		["birth_date", "patronymic.key"],
 		["birth_date", "given_name.initial"],
+		["any_order", "family_name.key", "given_name.key"],
+		["any_order", "family_name.key", "given_name.key", "patronymic.key"],
 		["phones"],
 		["emails"],
 		["snils"],
@@ -263,12 +267,14 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 		["vk"],
 		["telegram"]
 	],
-	"link_threshold": 0.99,
+	"link_threshold": 0.9,
 	"review_threshold": 0.8,
-	"rules": {"same_id_match": ["snils", "oms"], "different_id_never": ["snils"], "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"rules": {"same_id_match": ["snils", "oms", "phones"], "different_id_never": ["snils"],
+	          "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"name_roles": true,
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
-	"suspicious_min_persons": 5,
+	"suspicious_min_persons": 10,
 	"max_block_size": 5000
 }$json$::jsonb;
 COMMENT ON FUNCTION @extschema@._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
@@ -409,9 +415,9 @@ BEGIN
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
-		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda') THEN
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles') THEN
 			PERFORM @extschema@._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -603,6 +609,9 @@ BEGIN
 	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
 		PERFORM @extschema@._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
 	END IF;
+	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
+		PERFORM @extschema@._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+	END IF;
 	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
 		PERFORM @extschema@._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
 	END IF;
@@ -622,7 +631,8 @@ BEGIN
 		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
 		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
 		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
-		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb));
+		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
 COMMENT ON FUNCTION @extschema@._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
 
@@ -649,6 +659,61 @@ CREATE FUNCTION @extschema@.matching_settings() RETURNS jsonb
 COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings document in force, with its version and whether it is trained';
 
 /* ---------------------------------------------------------------- features */
+
+-- Word shapes and the name list behind _match_name_roles.  Each is one expression, so the planner
+-- inlines them (a SQL function with a sub-SELECT runs its own executor per call: ten times slower).
+CREATE FUNCTION @extschema@._match_shape_initial(w text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN COALESCE(pg_catalog.length(pg_catalog.btrim(w)) <= 2 OR pg_catalog.strpos(w, '.') > 0, true);
+COMMENT ON FUNCTION @extschema@._match_shape_initial(text) IS 'internal: a missing name part, an initial or a word of at most two letters';
+
+CREATE FUNCTION @extschema@._match_shape_patronymic(w text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN COALESCE(pg_catalog.btrim(w) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false);
+COMMENT ON FUNCTION @extschema@._match_shape_patronymic(text) IS 'internal: a word ending like a patronymic (-ович, -евна, -ич, -ична, or their Latin spellings)';
+
+CREATE FUNCTION @extschema@._match_shape_surname(w text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN COALESCE(pg_catalog.length(pg_catalog.btrim(w)) > 3 AND pg_catalog.btrim(w) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$', false);
+COMMENT ON FUNCTION @extschema@._match_shape_surname(text) IS 'internal: a word ending like a Russian surname (-ов, -ина, -ская, -ко, -ян, -дзе, -их, ..., or their Latin spellings)';
+
+-- _match_listed_given: whether a word is a given name of the name list (cdp.given_name_bases, which
+-- knows diminutives, Latin spellings and slips); a word shaped like a surname counts only when it is
+-- itself a listed name (Ирина), not when the list reaches a name from it (Петров: Пётр).
+CREATE FUNCTION @extschema@._match_listed_given(w text, surname_shaped boolean) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN pg_catalog.cardinality(@extschema@.given_name_bases(w)) > 0
+	       AND (NOT surname_shaped OR @extschema@._match_norm(w) = ANY (@extschema@.given_name_bases(w)));
+COMMENT ON FUNCTION @extschema@._match_listed_given(text, boolean) IS
+	'internal: whether a word is a listed given name (a surname-shaped word only when listed as it is)';
+
+-- _match_name_roles: the family, given and patronymic name of a record by what the words are, not
+-- by the field they came in.  A whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a
+-- form (or split by a reader expecting «Фамилия Имя Отчество») puts a given name in the family
+-- field.  When the given field holds a patronymic and the family field a listed given name or a
+-- word shaped like no surname (Мирра), the three are rotated back; when the given field holds no
+-- listed given name, initial or patronymic and the family field a listed given name (or a word
+-- shaped like no surname while the given field's is shaped like one), family and given are
+-- exchanged.  Anything else is kept as it is.  The CASEs are nested so that the name list is
+-- consulted only when the shapes leave the question open: once for most records.
+CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymic text) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN CASE
+		WHEN @extschema@._match_shape_initial(family) OR @extschema@._match_shape_patronymic(family)
+		  OR @extschema@._match_shape_initial(given) THEN ARRAY[family, given, patronymic]
+		WHEN @extschema@._match_shape_patronymic(given) THEN CASE
+			WHEN NOT @extschema@._match_shape_patronymic(patronymic)
+			     AND (NOT @extschema@._match_shape_surname(family) OR @extschema@._match_listed_given(family, true))
+			THEN ARRAY[patronymic, family, given]
+			ELSE ARRAY[family, given, patronymic] END
+		ELSE CASE
+			WHEN @extschema@._match_listed_given(given, @extschema@._match_shape_surname(given)) THEN ARRAY[family, given, patronymic]
+			WHEN NOT @extschema@._match_shape_surname(family) AND @extschema@._match_shape_surname(given) THEN ARRAY[given, family, patronymic]
+			WHEN @extschema@._match_listed_given(family, @extschema@._match_shape_surname(family)) THEN ARRAY[given, family, patronymic]
+			ELSE ARRAY[family, given, patronymic] END
+		END;
+COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
+	'internal: family, given and patronymic name by what the words are (a given name typed in the family field, «Имя Отчество Фамилия» read in the wrong order), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
 -- joined with U+001F.
@@ -873,6 +938,14 @@ BEGIN
 			COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
 			COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
 			COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
+	END IF;
+	-- name_roles: names read by what the words are (_match_name_roles), computed once per record
+	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
+		FOR i IN 1 .. pg_catalog.cardinality(feat) LOOP
+			feat[i] := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(feat[i],
+				'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
+		END LOOP;
+		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT @extschema@._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
 	END IF;
 	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk'
 		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
@@ -1499,7 +1572,7 @@ BEGIN
 	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
 	          FROM @extschema@._match_layout(a.settings) y
 	          CROSS JOIN _cdp_patterns t
-	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr
+	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr AND y.comparator = 'id'
 	         GROUP BY y.comp) x
 	 WHERE x.n >= 1000 AND x.share > 0
 	 ORDER BY x.n DESC LIMIT 1;

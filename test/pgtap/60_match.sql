@@ -3,7 +3,7 @@
 -- same name, a woman before and after marriage, same and different SNILS, placeholders, sparse
 -- records, a shared reception phone, review decisions, stable ids on a repeated full run.
 BEGIN;
-SELECT plan(44);
+SELECT plan(50);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -36,9 +36,14 @@ INSERT INTO r VALUES
  -- records with almost nothing
  ('sp1', cdp.upsert_record('reg', 'sp1', '{"given_name":"Анна"}')),
  ('sp2', cdp.upsert_record('lab', 'sp2', '{"given_name":"Анна","sex":"F"}'));
--- five different people leave the reception phone
+-- ten different people leave the reception phone (a family of five sharing one is not suspicious:
+-- suspicious_min_persons is 10 in the default)
 INSERT INTO r SELECT 'rec' || i, cdp.upsert_record('reg', 'rec' || i, jsonb_build_object('family_name', f, 'given_name', g, 'phone', '+7 495 000-00-00'))
-  FROM (VALUES (1, 'Белов', 'Олег'), (2, 'Волкова', 'Ирина'), (3, 'Зайцев', 'Артём'), (4, 'Котова', 'Вера'), (5, 'Лосев', 'Юрий')) v(i, f, g);
+  FROM (VALUES (1, 'Белов', 'Олег'), (2, 'Волкова', 'Ирина'), (3, 'Зайцев', 'Артём'), (4, 'Котова', 'Вера'), (5, 'Лосев', 'Юрий'),
+               (6, 'Миронов', 'Глеб'), (7, 'Носова', 'Дарья'), (8, 'Осипов', 'Лев'), (9, 'Панова', 'Нина'), (10, 'Рябов', 'Тимур')) v(i, f, g);
+-- a family of five sharing the home phone
+INSERT INTO r SELECT 'fam' || i, cdp.upsert_record('reg', 'fam' || i, jsonb_build_object('family_name', f, 'given_name', g, 'phone', '+7 495 111-22-33'))
+  FROM (VALUES (1, 'Яковлев', 'Олег'), (2, 'Яковлева', 'Ирина'), (3, 'YAKOVLEVA', 'IRINA'), (4, 'Яковлев', 'Артём'), (5, 'Яковлева', 'Вера')) v(i, f, g);
 CREATE FUNCTION pg_temp.g(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT golden_id FROM cdp.record WHERE record_id = (SELECT id FROM r WHERE name = n) $$;
 CREATE FUNCTION pg_temp.id(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT id FROM r WHERE name = n $$;
 
@@ -49,7 +54,10 @@ SELECT is((SELECT count(*)::int FROM cdp.match_queue), 0, 'the queue is empty af
 SELECT is(pg_temp.g('sok1'), pg_temp.g('sok2'), 'the same person with swapped day and month and another phone spelling is linked');
 SELECT is(pg_temp.g('sok2'), LEAST(pg_temp.g('sok1'), pg_temp.g('sok2')), 'the older (smaller) golden id survives');
 SELECT is(pg_temp.g('sok5'), pg_temp.g('sok1'), 'a record with given and family name exchanged is linked');
-SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('sok1'), pg_temp.id('sok5')) WHERE attr = 'given_name'), 'имя и фамилия переставлены', 'and the explanation says so');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('sok1'), pg_temp.id('sok5')) WHERE attr = 'given_name'), 'совпадает',
+          'the default reads the names by what they are (name_roles), so the given names agree');
+SELECT is((SELECT value_b FROM cdp.explain_match(pg_temp.id('sok1'), pg_temp.id('sok5')) WHERE attr = 'family_name'), 'соколова',
+          'and the explanation shows the family name read back in its field');
 SELECT isnt(pg_temp.g('sok3'), pg_temp.g('sok1'), 'a different valid SNILS keeps an otherwise identical record apart');
 SELECT ok(EXISTS (SELECT 1 FROM cdp.review_queue q WHERE pg_temp.id('sok3') IN (q.record_a, q.record_b)), 'and puts it in the review queue');
 SELECT isnt(pg_temp.g('tw1'), pg_temp.g('tw2'), 'twins are not linked');
@@ -66,8 +74,11 @@ SELECT isnt(pg_temp.g('sp1'), pg_temp.g('sp2'), 'records with most attrs missing
 SELECT is((SELECT count(*)::int FROM cdp.match_record(pg_temp.id('sp1'))), 0, 'and have no candidates');
 
 -- evidence that is no evidence
-SELECT is((SELECT persons FROM cdp.suspicious_values WHERE attr = 'phones' AND value = '74950000000'), 5, 'a phone left by five differently named people is suspicious');
-SELECT is((SELECT count(DISTINCT golden_id)::int FROM cdp.record WHERE record_id IN (SELECT id FROM r WHERE name LIKE 'rec%')), 5, 'the people sharing the reception phone stay apart');
+SELECT is((SELECT persons FROM cdp.suspicious_values WHERE attr = 'phones' AND value = '74950000000'), 10, 'a phone left by ten differently named people is suspicious');
+SELECT is((SELECT count(DISTINCT golden_id)::int FROM cdp.record WHERE record_id IN (SELECT id FROM r WHERE name LIKE 'rec%')), 10, 'the people sharing the reception phone stay apart');
+SELECT ok(NOT EXISTS (SELECT 1 FROM cdp.suspicious_values WHERE attr = 'phones' AND value = '74951112233'), 'a family phone written under five spellings of names is not suspicious');
+SELECT is((SELECT count(DISTINCT golden_id)::int FROM cdp.record WHERE record_id IN (SELECT id FROM r WHERE name LIKE 'fam%')), 4,
+          'the family members sharing a phone stay apart; one woman written in two scripts is linked (same phone and name)');
 
 -- explanations
 SELECT is((SELECT count(*)::int FROM cdp.explain_match(pg_temp.id('sok1'), pg_temp.id('sok2'))), 15, 'explain_match: the prior, one row per comparison, the summary');
@@ -121,8 +132,9 @@ SELECT ok(cdp.configure_matching($j$
   {"attr": "given_name", "comparator": "name", "levels": ["exact", "key", {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"}, {"if": "jw", "ge": 0.92}, "initial"]},
   {"attr": "patronymic", "comparator": "name", "levels": ["exact", "key", {"if": "cross", "with": "family_name"}, {"if": "jw", "ge": 0.9}]},
   {"attr": "birth_date", "comparator": "date"}],
- "blocking": [["family_name.key", "given_name.key"], ["any_order", "family_name.key", "given_name.key"], ["birth_date"]]}$j$) > 0,
-          'settings with cross levels and an any_order rule are accepted');
+ "blocking": [["family_name.key", "given_name.key"], ["any_order", "family_name.key", "given_name.key"], ["birth_date"]],
+ "name_roles": false}$j$) > 0,
+          'settings with cross levels and an any_order rule, names read as they are filed, are accepted');
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('in1'), pg_temp.id('cs2')) WHERE attr = 'given_name'), 'совпадает инициал',
           'an initial in the other script (И., IRNIA) reaches the initial level');
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('lay1'), pg_temp.id('lay2')) WHERE attr = 'given_name'), 'похоже (Джаро-Винклер ≥ 0.92)',
@@ -133,6 +145,12 @@ SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('rot1'), pg_temp.id('r
           'and so does the given name found in the patronymic field');
 SELECT is((SELECT count(*)::int FROM cdp.candidate_pairs() WHERE record_a = LEAST(pg_temp.id('sw1'), pg_temp.id('sw2')) AND record_b = GREATEST(pg_temp.id('sw1'), pg_temp.id('sw2'))), 1,
           'an any_order rule blocks exchanged family and given names together');
+SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('sw1'), pg_temp.id('sw2')) WHERE attr = 'given_name'), 'имя и фамилия переставлены',
+          'without name_roles exchanged names reach the swapped level');
+SELECT is(cdp._match_name_roles('Игорь', 'Викторович', 'Скворцов'), ARRAY['Скворцов', 'Игорь', 'Викторович'],
+          'name_roles: «Имя Отчество Фамилия» read into family, given, patronymic');
+SELECT is(cdp._match_name_roles('Петров', 'Сергей', NULL), ARRAY['Петров', 'Сергей', NULL],
+          'name_roles: a surname made from a given name (Петров) stays a surname');
 SELECT throws_ok($$SELECT cdp.configure_matching('{"fields": ["family_name", "given_name"], "blocking": [["any_order", "family_name.key"]]}')$$,
           '22023', 'invalid matching settings at "$.blocking[0]"', 'an any_order rule needs at least two keys');
 

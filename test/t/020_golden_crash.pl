@@ -20,6 +20,9 @@ $node->safe_psql('postgres', q{
 	  FROM generate_series(1, 2000) i;
 	-- the checkpoint back to the start: maintenance re-folds every person, batch by batch
 	UPDATE cdp.golden_state SET last_event_id = 0;
+	-- nothing for maintenance's matching increment: the pairs share name and phone, and the default
+	-- settings would link them, waiting on the held row before any golden batch is committed
+	DELETE FROM cdp.match_queue;
 });
 
 # live projections compared with a replay of the whole log, both ways, and membership with the log
