@@ -302,7 +302,7 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
  * compiling it at every merge made a matching run of 24,000 merges take over 12 minutes instead
  * of 48 seconds.
  */
-CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
+CREATE FUNCTION @extschema@.golden_fold_sql(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
@@ -431,8 +431,20 @@ SELECT pg_catalog.jsonb_build_object(
 	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r)));
 END
 $$;
+COMMENT ON FUNCTION @extschema@.golden_fold_sql(jsonb, jsonb, boolean) IS
+	'reference implementation of cdp.golden_fold in SQL (the tests compare the C fold with it); not used by the projections';
+
+/*
+ * The fold the projections use: the same function in C (src/golden_fold.c), about 20 times
+ * faster, with the same output for every well-formed input (a pgTAP test folds generated
+ * clusters under varied rules with both).  NULL arguments, recs that is not an array of objects
+ * and rules that are not an object of rule-name arrays raise 22004 / 22023.
+ */
+CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_fold';
 COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
-	'survivorship fold: pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
+	'survivorship fold (C): pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
 
 /* Builds the projection row of one person from its fold and its log-derived status and visits. */
 CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,

@@ -44,8 +44,8 @@ SELECT is((SELECT cdp.golden_fold(r, cdp.golden_default_rules()) FROM recs),
 -- the one-record fast path gives what the general ranking query gives (the same function with the
 -- fast path cut out, compiled into pg_temp)
 DO $$ DECLARE def text; BEGIN
-  def := pg_get_functiondef('cdp.golden_fold(jsonb,jsonb,boolean)'::regprocedure);
-  def := replace(def, 'FUNCTION cdp.golden_fold(', 'FUNCTION pg_temp.fold_general(');
+  def := pg_get_functiondef('cdp.golden_fold_sql(jsonb,jsonb,boolean)'::regprocedure);
+  def := replace(def, 'FUNCTION cdp.golden_fold_sql(', 'FUNCTION pg_temp.fold_general(');
   def := replace(def, 'pg_catalog.jsonb_array_length(recs) = 1 THEN', 'false THEN');
   EXECUTE def; END $$;
 SELECT is_empty($$
