@@ -1241,3 +1241,183 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	MemoryContextDelete(work);
 	PG_RETURN_JSONB_P(copy);
 }
+
+/* ------------------------------------------------------------------ record documents */
+
+/* the identifier types' text input and output (src/type_*.c) */
+extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
+extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
+extern Datum cdp_email_in(PG_FUNCTION_ARGS);
+extern Datum cdp_email_out(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
+
+/*
+ * CanonicalText
+ *		The canonical text of an identifier: its type's input then output
+ *		function, exactly what the SQL cast text::type (WITH INOUT) and
+ *		to_jsonb did, errors included.
+ */
+static char *
+CanonicalText(PGFunction in, PGFunction out, char *s)
+{
+	return DatumGetCString(DirectFunctionCall1(out, DirectFunctionCall1(in, CStringGetDatum(s))));
+}
+
+/*
+ * PushField
+ *		Pushes key and rec -> key as given (JSON null when missing).
+ */
+static void
+PushField(JsonbParseState **st, JsonbContainer *rec, const char *key)
+{
+	JsonbValue	v;
+
+	PushKey(st, key);
+	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &v) == NULL)
+		PushNull(st, WJB_VALUE);
+	else
+		pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * PushIdentifier
+ *		Pushes key and the canonical text of (rec ->> key)::type, or null.
+ */
+static void
+PushIdentifier(JsonbParseState **st, JsonbContainer *rec, const char *key,
+			   PGFunction in, PGFunction out)
+{
+	char	   *s = FieldCString(rec, key);
+
+	PushKey(st, key);
+	if (s == NULL)
+		PushNull(st, WJB_VALUE);
+	else
+	{
+		s = CanonicalText(in, out, s);
+		PushString(st, WJB_VALUE, s, strlen(s));
+	}
+}
+
+/*
+ * PushIdentifierList
+ *		Pushes key and, when rec -> key is an array, the canonical text of
+ *		each element (null elements stay null); null otherwise.
+ */
+static void
+PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
+				   PGFunction in, PGFunction out)
+{
+	JsonbValue	f;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	PushKey(st, key);
+	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &f) == NULL ||
+		f.type != jbvBinary || !JsonContainerIsArray(f.val.binary.data))
+	{
+		PushNull(st, WJB_VALUE);
+		return;
+	}
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	it = JsonbIteratorInit(f.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			len = 0;
+		char	   *s;
+
+		if (tok != WJB_ELEM)
+			continue;
+		s = JsonbScalarText(&v, &len);
+		if (s == NULL)
+			PushNull(st, WJB_ELEM);
+		else
+		{
+			s = CanonicalText(in, out, pnstrdup(s, len));
+			PushString(st, WJB_ELEM, s, strlen(s));
+		}
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_record_doc);
+
+/*
+ * cdp_golden_record_doc
+ *		cdp.golden_record_doc(rec jsonb, trust int): one source record (a
+ *		row of cdp.record as JSON, or the "record" object of a record event)
+ *		reduced to the document the fold reads.  Identifiers go through
+ *		their types, so both paths give the canonical text; "validated" is
+ *		rec.validated or rec.extra.validated, true for true, t, yes or 1 in
+ *		any case.
+ */
+Datum
+cdp_golden_record_doc(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *rec;
+	JsonbContainer *c;
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	char	   *s;
+	bool		validated = false;
+	static const char *const plain[] = {
+		"created_at", "updated_at", "family_name", "given_name", "patronymic",
+		"sex", "birth_date", "address", "city", "handles"
+	};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"rec\" of cdp.golden_record_doc must not be null")));
+	rec = PG_GETARG_JSONB_P(0);
+	if (!JB_ROOT_IS_OBJECT(rec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a source record must be a JSON object"),
+				 errhint("Pass to_jsonb of a cdp.record row or the \"record\" of a record event.")));
+	c = &rec->root;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushKey(&st, "record_id");
+	if ((s = FieldCString(c, "record_id")) == NULL)
+		PushNull(&st, WJB_VALUE);
+	else
+		PushInt64(&st, WJB_VALUE, DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s))));
+	PushKey(&st, "source_id");
+	if ((s = FieldCString(c, "source_id")) == NULL)
+		PushNull(&st, WJB_VALUE);
+	else
+		PushInt64(&st, WJB_VALUE, DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s))));
+	PushKey(&st, "trust");
+	PushInt64(&st, WJB_VALUE, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
+
+	s = FieldCString(c, "validated");
+	if (s == NULL && getKeyJsonValueFromContainer(c, "extra", 5, &v) != NULL &&
+		v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+		s = FieldCString(v.val.binary.data, "validated");
+	if (s != NULL)
+	{
+		/* lower() in the database collation, as the SQL version did */
+		text	   *t = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
+															   PointerGetDatum(cstring_to_text(s))));
+		char	   *l = text_to_cstring(t);
+
+		validated = strcmp(l, "true") == 0 || strcmp(l, "t") == 0 ||
+			strcmp(l, "yes") == 0 || strcmp(l, "1") == 0;
+	}
+	PushKey(&st, "validated");
+	PushBool(&st, WJB_VALUE, validated);
+
+	for (int i = 0; i < (int) lengthof(plain); i++)
+		PushField(&st, c, plain[i]);
+	PushIdentifier(&st, c, "snils", cdp_snils_in, cdp_snils_out);
+	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out);
+	PushIdentifierList(&st, c, "phones", cdp_phone_in, cdp_phone_out);
+	PushIdentifierList(&st, c, "emails", cdp_email_in, cdp_email_out);
+
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+}

@@ -233,7 +233,7 @@ ALTER TABLE @extschema@.clinical_event ENABLE ROW LEVEL SECURITY;
  * the "record" object of a record.created/record.updated payload, and the source's trust.
  * Identifiers go through their types, so both paths give the types' canonical text.
  */
-CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS jsonb
+CREATE FUNCTION @extschema@.golden_record_doc_sql(rec jsonb, trust int) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
 BEGIN
@@ -261,8 +261,15 @@ BEGIN
 		'handles', rec -> 'handles'));
 END
 $$;
+COMMENT ON FUNCTION @extschema@.golden_record_doc_sql(jsonb, int) IS
+	'reference implementation of cdp.golden_record_doc in SQL (the tests compare the C version with it); not used by the projections';
+
+/* The same in C (src/golden_fold.c), used by every projection path. */
+CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS jsonb
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_record_doc';
 COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
-	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form';
+	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form (C)';
 
 /* A timestamp as an ISO 8601 UTC string, independent of the session TimeZone. */
 CREATE FUNCTION @extschema@.golden_utc(ts timestamptz) RETURNS text

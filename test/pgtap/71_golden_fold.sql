@@ -7,7 +7,7 @@
 -- every rule are ordered arbitrarily by the SQL version), contacts that are not arrays, empty and
 -- duplicated contact values, handles with empty values.
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -63,6 +63,19 @@ SELECT is((SELECT cdp.golden_fold(x, cdp.golden_default_rules())) , cdp.golden_f
   FROM (SELECT jsonb_build_array(
           cdp.golden_record_doc('{"record_id": 1, "source_id": 1, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z", "family_name": "Ivanov", "phones": ["+7 916 123-45-67"], "snils": "11223344595"}', 90),
           cdp.golden_record_doc('{"record_id": 2, "source_id": 2, "created_at": "2021-01-01T00:00:00+03:00", "updated_at": "2023-01-01T00:00:00Z", "family_name": "Ivanoff", "phones": ["+79161234567", "+79160000000"], "extra": {"validated": "yes"}}', 10)) x) s;
+
+-- the C golden_record_doc equals its SQL reference (cdp.golden_record_doc_sql)
+SELECT is_empty($$
+  SELECT x FROM (VALUES ('{}'::jsonb, NULL::int),
+    ('{"validated": "YES", "phones": [null, "8 916 123 45 67"], "emails": ["A@B.RU"], "snils": "11223344595", "oms": "1234567890123452"}', 5),
+    ('{"validated": null, "extra": {"validated": "T"}}', 0),
+    ('{"extra": [1], "validated": false}', 100),
+    ('{"phones": "x", "handles": {"vk": 1}, "record_id": "12", "source_id": 3, "created_at": "2020-01-01T00:00:00+03:00"}', 7),
+    ('{"record_id": 5, "family_name": "", "given_name": {"a": 1}, "sex": "F", "birth_date": "1980-01-02", "emails": [], "extra": {"validated": "1"}}', 50)) v(x, t)
+  WHERE cdp.golden_record_doc(x, t) IS DISTINCT FROM cdp.golden_record_doc_sql(x, t)$$,
+  'C golden_record_doc equals the SQL version');
+SELECT throws_ok($$SELECT cdp.golden_record_doc('{"phones": ["123"]}', 1)$$, '22P02', NULL, 'a bad phone in a record document');
+SELECT throws_ok($$SELECT cdp.golden_record_doc('[]', 1)$$, '22023', 'a source record must be a JSON object', 'a record document not an object');
 
 -- bad input: clear errors
 SELECT throws_ok($$SELECT cdp.golden_fold(NULL, '{}')$$, '22004',
