@@ -5,13 +5,16 @@
 # Runs against the server in PG* (e.g. eval "$(cat tmp_dev/env)").
 #
 #   test/bench/golden_speed.sh [RECORDS=100000] [SAMPLES=500]
+#   GOLDEN_FOLD=sql test/bench/golden_speed.sh ...   the same with the PL/pgSQL reference fold and
+#       record documents (cdp.golden_fold_sql, cdp.golden_record_doc_sql) put in place of the C
+#       ones, for a before/after comparison on one build (database cdp_bench_golden_sql)
 #
 # One person in five gets a second record from another source that is then linked (a merge); one
 # record in five gets a visit. Prints one line per figure.
 set -euo pipefail
 rows=${1:-100000}
 samples=${2:-500}
-db=cdp_bench_golden
+db=cdp_bench_golden${GOLDEN_FOLD:+_$GOLDEN_FOLD}
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
@@ -19,6 +22,15 @@ now_ms() { date +%s%3N; }
 
 q <<SQL
 CREATE EXTENSION cdp;
+DO \$\$ DECLARE f text; def text; BEGIN
+  IF '${GOLDEN_FOLD:-c}' = 'sql' THEN
+    FOREACH f IN ARRAY ARRAY['golden_fold(jsonb,jsonb,boolean)', 'golden_record_doc(jsonb,integer)'] LOOP
+      def := pg_get_functiondef(('cdp.' || replace(f, '(', '_sql('))::regprocedure);
+      def := replace(def, '_sql(', '(');
+      EXECUTE def;
+    END LOOP;
+  END IF; END \$\$;
+SELECT format('fold: %s', l.lanname) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'cdp.golden_fold(jsonb,jsonb,boolean)'::regprocedure;
 SELECT cdp.register_source('reception', 'internal', 80), cdp.register_source('site', 'partner', 30);
 CREATE TABLE staging AS
 SELECT i, 'R' || i AS source_id, jsonb_strip_nulls(jsonb_build_object(
