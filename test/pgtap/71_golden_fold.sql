@@ -7,7 +7,7 @@
 -- every rule are ordered arbitrarily by the SQL version), contacts that are not arrays, empty and
 -- duplicated contact values, handles with empty values.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -56,6 +56,13 @@ SELECT is_empty(format($$SELECT d.c FROM fold_docs d, fold_rules r
                        n, l, l),
                 format('C fold equals the SQL fold: rule set %s, with_lineage %s', n, l))
   FROM generate_series(1, 4) n, (VALUES (true), (false)) v(l) ORDER BY n, l;
+
+-- and in another session time zone (documents carry offsets; output is UTC either way)
+SET LOCAL TimeZone = 'Asia/Vladivostok';
+SELECT is_empty($$SELECT d.c FROM fold_docs d, fold_rules r
+                   WHERE r.n IN (1, 2) AND cdp.golden_fold(d.d, r.rules, true) IS DISTINCT FROM cdp.golden_fold_sql(d.d, r.rules, true)$$,
+                'C fold equals the SQL fold in another time zone');
+RESET TimeZone;
 
 -- the same on documents built by cdp.golden_record_doc from record rows of a live database shape
 SELECT is((SELECT cdp.golden_fold(x, cdp.golden_default_rules())) , cdp.golden_fold_sql(x, cdp.golden_default_rules()),
