@@ -687,8 +687,10 @@ BEGIN
 		  LEFT JOIN @extschema@.source s ON s.name = ver.source
 		 GROUP BY m.golden_id),
 	visits AS (
+		/* only the fields read below: a full rebuild sorts every clinical event of the log here */
 		SELECT DISTINCT ON (e.subject) (e.payload -> 'clinical' ->> 'record_id')::bigint AS record_id,
-		       e.payload -> 'clinical' AS c
+		       e.payload -> 'clinical' ->> 'kind' AS kind, e.payload -> 'clinical' ->> 'visit_status' AS visit_status,
+		       e.payload -> 'clinical' ->> 'at' AS at
 		  FROM @extschema@.event e
 		 WHERE e.kind IN ('clinical.created', 'clinical.updated')
 		   AND e.subject IN (SELECT c.event_id FROM @extschema@.clinical_event c
@@ -696,9 +698,9 @@ BEGIN
 		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		 ORDER BY e.subject, e.event_id DESC),
 	last_visit AS (
-		SELECT m.golden_id, pg_catalog.max((v.c ->> 'at')::timestamptz) AS at
+		SELECT m.golden_id, pg_catalog.max(v.at::timestamptz) AS at
 		  FROM visits v JOIN m ON m.record_id = v.record_id
-		 WHERE v.c ->> 'kind' = 'visit' AND v.c ->> 'visit_status' IN ('came', 'in_appointment', 'done')
+		 WHERE v.kind = 'visit' AND v.visit_status IN ('came', 'in_appointment', 'done')
 		 GROUP BY m.golden_id),
 	status AS (
 		SELECT DISTINCT ON (e.subject) e.subject AS golden_id,

@@ -69,8 +69,10 @@ echo "merges: $links through link_records in $((t1 - t0)) ms"
 t0=$(now_ms)
 q <<SQL
 -- one real event of each kind, to compare the bulk payloads with
-SELECT cdp.upsert_clinical_event('reception', 'probe-visit', 'visit', '{"record_source_id": "R1", "at": "2024-01-01T10:00:00+03", "status": "done", "type": "repeat"}');
-SELECT cdp.upsert_clinical_event('reception', 'probe-lab', 'lab_test', '{"record_source_id": "R1", "code": "HGB", "result": "135", "unit": "g/L", "ref_low": 120, "ref_high": 160, "taken_at": "2024-01-01T10:00:00+03"}');
+DO \$\$ BEGIN
+  PERFORM cdp.upsert_clinical_event('reception', 'probe-visit', 'visit', '{"record_source_id": "R1", "at": "2024-01-01T10:00:00+03", "status": "done", "type": "repeat"}');
+  PERFORM cdp.upsert_clinical_event('reception', 'probe-lab', 'lab_test', '{"record_source_id": "R1", "code": "HGB", "result": "135", "unit": "g/L", "ref_low": 120, "ref_high": 160, "taken_at": "2024-01-01T10:00:00+03"}');
+END \$\$;
 CREATE TABLE recs AS
 SELECT row_number() OVER (ORDER BY r.record_id) AS n, r.record_id, r.golden_id, r.source_key
   FROM cdp.record r WHERE r.source_id = 1;
@@ -86,13 +88,11 @@ BEGIN;
 CREATE TEMP TABLE bulk ON COMMIT DROP AS
 SELECT j, r.record_id, r.golden_id, r.source_key,
        CASE WHEN j % 4 = 0 THEN 'visit' ELSE 'lab_test' END AS kind,
-       timestamptz '2020-01-01 09:00:00+03' + (j % 100000) * interval '13 minutes' AS at
-  FROM generate_series($lo + 1, $hi) j JOIN recs r ON r.n = 1 + (j - 1) % $nrec;
+       timestamptz '2020-01-01 09:00:00+03' + (j % 100000) * interval '13 minutes' AS at,
+       nextval('cdp.clinical_event_id_seq') AS event_id
+  FROM (SELECT j FROM generate_series($lo + 1, $hi) j ORDER BY j) g JOIN recs r ON r.n = 1 + (g.j - 1) % $nrec;
 CREATE TEMP TABLE cl ON COMMIT DROP AS
-SELECT (jsonb_populate_record(NULL::cdp.clinical_event, c.cols || jsonb_build_object(
-         'event_id', nextval('cdp.clinical_event_id_seq'), 'source_id', 1, 'source_key', 'C' || b.j,
-         'record_id', b.record_id, 'golden_id', b.golden_id, 'kind', b.kind, 'attrs', c.attrs,
-         'attrs_hash', md5(b.kind || ':' || c.attrs::text), 'created_at', now(), 'updated_at', now(), 'version', 1))).*
+SELECT p.*
   FROM bulk b,
   LATERAL (SELECT CASE WHEN b.kind = 'visit'
                    THEN jsonb_build_object('record_source_id', b.source_key, 'at', b.at, 'status', 'done', 'type', 'repeat')
@@ -101,7 +101,11 @@ SELECT (jsonb_populate_record(NULL::cdp.clinical_event, c.cols || jsonb_build_ob
                   CASE WHEN b.kind = 'visit'
                    THEN jsonb_build_object('at', b.at, 'visit_type', 'repeat', 'visit_status', 'done', 'doctor', NULL, 'specialty', NULL)
                    ELSE jsonb_build_object('lab_code', 'HGB', 'lab_result', (120 + b.j % 40)::text, 'lab_unit', 'g/L', 'at', b.at,
-                                           'ref_low', 120, 'ref_high', 160, 'ref_text', NULL) END AS cols) c
+                                           'ref_low', 120, 'ref_high', 160, 'ref_text', NULL) END AS cols) c,
+  LATERAL jsonb_populate_record(NULL::cdp.clinical_event, c.cols || jsonb_build_object(
+         'event_id', b.event_id, 'source_id', 1, 'source_key', 'C' || b.j,
+         'record_id', b.record_id, 'golden_id', b.golden_id, 'kind', b.kind, 'attrs', c.attrs,
+         'attrs_hash', md5(b.kind || ':' || c.attrs::text), 'created_at', now(), 'updated_at', now(), 'version', 1)) p
  ORDER BY b.j;
 INSERT INTO cdp.clinical_event SELECT * FROM cl ORDER BY event_id;
 INSERT INTO cdp.event (kind, subject, golden_id, payload)
