@@ -693,8 +693,13 @@ BEGIN
 		       e.payload -> 'clinical' ->> 'at' AS at
 		  FROM @extschema@.event e
 		 WHERE e.kind IN ('clinical.created', 'clinical.updated')
+		   /*
+		    * only events that are or ever were visits: one never updated (version 1) has had
+		    * its current kind all along, so most lab tests and diagnoses are skipped
+		    */
 		   AND e.subject IN (SELECT c.event_id FROM @extschema@.clinical_event c
-		                      WHERE c.record_id IN (SELECT m.record_id FROM m))
+		                      WHERE c.record_id IN (SELECT m.record_id FROM m)
+		                        AND (c.kind = 'visit' OR c.version > 1))
 		   AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		 ORDER BY e.subject, e.event_id DESC),
 	last_visit AS (

@@ -9,11 +9,12 @@
 #
 # How the log is written (bounded time at 1M persons / 10M events):
 # - records: every person's record through the real cdp.upsert_records in batches of 5,000
-#   (profiles refreshed in the same transactions), plus a second record from another source for
-#   one person in ten;
+#   (profiles refreshed in the same transactions; WORKERS=2 sessions), plus a second record from
+#   another source for one person in twenty;
 # - merges: each such pair through the real cdp.link_records (one merge at a time, COMMIT every
 #   1,000);
-# - clinical events (the bulk of the log): written set-based in chunks of 500,000, the same rows
+# - clinical events (the bulk of the log): written set-based in chunks of 250,000 by WORKERS
+#   sessions, one statement per chunk (INSERT ... RETURNING feeding the log), the same rows
 #   and the same clinical.created payloads cdp.upsert_clinical_event writes, one visit in four,
 #   the others lab tests; a sample of the bulk rows is checked against the real validation
 #   function (cdp.golden_clinical_columns) and a real upsert_clinical_event's payload keys.
@@ -28,6 +29,8 @@ psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
 now_ms() { date +%s%3N; }
+# waits for every background job and fails if one failed
+waitall() { local p; for p in $(jobs -p); do wait "$p"; done; }
 t_start=$(now_ms)
 
 q <<SQL
@@ -45,15 +48,19 @@ SELECT i, 'R' || i AS source_id, jsonb_strip_nulls(jsonb_build_object(
 FROM generate_series(1, $persons) i;
 SQL
 
-batches() { echo "DO \$\$ DECLARE b int; BEGIN FOR b IN SELECT DISTINCT (i - 1) / 5000 FROM staging WHERE $2 ORDER BY 1 LOOP
+# records: two sessions, each taking every other batch of 5,000 (WORKERS sessions in general)
+workers=${WORKERS:-2}
+batches() { echo "DO \$\$ DECLARE b int; BEGIN FOR b IN SELECT DISTINCT (i - 1) / 5000 FROM staging WHERE $2 AND ((i - 1) / 5000) % $workers = $5 ORDER BY 1 LOOP
   PERFORM count(*) FROM cdp.upsert_records('$1', ARRAY(SELECT $3 FROM staging WHERE $2 AND (i - 1) / 5000 = b ORDER BY i),
                                            ARRAY(SELECT $4 FROM staging WHERE $2 AND (i - 1) / 5000 = b ORDER BY i));
   COMMIT; END LOOP; END \$\$"; }
 t0=$(now_ms)
-q -c "$(batches reception true source_id attrs)"
-q -c "$(batches site "i % 10 = 0" "'W' || i" "attrs || '{\"given_name\": \"Аня\", \"phone\": \"+79990000000\"}'")"
+for ((w = 0; w < workers; w++)); do q -c "$(batches reception true source_id attrs $w)" & done; waitall
+for ((w = 0; w < workers; w++)); do
+  q -c "$(batches site "i % 20 = 0" "'W' || i" "attrs || '{\"given_name\": \"Аня\", \"phone\": \"+79990000000\"}'" $w)" &
+done; waitall
 t1=$(now_ms)
-echo "records: $((persons + persons / 10)) through upsert_records with live profiles in $((t1 - t0)) ms"
+echo "records: $((persons + persons / 20)) through upsert_records with live profiles in $((t1 - t0)) ms"
 
 t0=$(now_ms)
 q -c "DO \$\$ DECLARE x record; n int := 0; BEGIN
@@ -81,19 +88,17 @@ SQL
 nclin=$(q -c "SELECT greatest(0, $persons::bigint * $per - (SELECT count(*) FROM cdp.event))")
 nrec=$(q -c "SELECT count(*) FROM recs")
 chunk=500000
-for ((lo = 0; lo < nclin; lo += chunk)); do
-  hi=$(( lo + chunk < nclin ? lo + chunk : nclin ))
-  q <<SQL
-BEGIN;
-CREATE TEMP TABLE bulk ON COMMIT DROP AS
+clinical_chunk() { q <<SQL
+WITH b AS (
 SELECT j, r.record_id, r.golden_id, r.source_key,
        CASE WHEN j % 4 = 0 THEN 'visit' ELSE 'lab_test' END AS kind,
        timestamptz '2020-01-01 09:00:00+03' + (j % 100000) * interval '13 minutes' AS at,
        nextval('cdp.clinical_event_id_seq') AS event_id
-  FROM (SELECT j FROM generate_series($lo + 1, $hi) j ORDER BY j) g JOIN recs r ON r.n = 1 + (g.j - 1) % $nrec;
-CREATE TEMP TABLE cl ON COMMIT DROP AS
+  FROM (SELECT j FROM generate_series($1 + 1, $2) j ORDER BY j) g JOIN recs r ON r.n = 1 + (g.j - 1) % $nrec),
+ins AS (
+INSERT INTO cdp.clinical_event
 SELECT p.*
-  FROM bulk b,
+  FROM b,
   LATERAL (SELECT CASE WHEN b.kind = 'visit'
                    THEN jsonb_build_object('record_source_id', b.source_key, 'at', b.at, 'status', 'done', 'type', 'repeat')
                    ELSE jsonb_build_object('record_source_id', b.source_key, 'code', 'HGB', 'result', (120 + b.j % 40)::text,
@@ -106,17 +111,23 @@ SELECT p.*
          'event_id', b.event_id, 'source_id', 1, 'source_key', 'C' || b.j,
          'record_id', b.record_id, 'golden_id', b.golden_id, 'kind', b.kind, 'attrs', c.attrs,
          'attrs_hash', md5(b.kind || ':' || c.attrs::text), 'created_at', now(), 'updated_at', now(), 'version', 1)) p
- ORDER BY b.j;
-INSERT INTO cdp.clinical_event SELECT * FROM cl ORDER BY event_id;
+ ORDER BY b.j
+RETURNING *)
 INSERT INTO cdp.event (kind, subject, golden_id, payload)
-SELECT 'clinical.created', c.event_id, c.golden_id, jsonb_build_object('clinical', to_jsonb(c) - 'golden_id')
-  FROM cl c ORDER BY c.event_id;
-COMMIT;
+SELECT 'clinical.created', i.event_id, i.golden_id, jsonb_build_object('clinical', to_jsonb(i) - 'golden_id')
+  FROM ins i ORDER BY i.event_id;
 SQL
-done
+}
+# chunks of 250,000 events, WORKERS sessions each writing every WORKERS-th chunk
+chunk=250000
+for ((w = 0; w < workers; w++)); do
+  ( for ((lo = w * chunk; lo < nclin; lo += workers * chunk)); do
+      clinical_chunk $lo $(( lo + chunk < nclin ? lo + chunk : nclin ))
+    done ) &
+done; waitall
 t1=$(now_ms)
 echo "clinical events: $nclin written set-based in $((t1 - t0)) ms"
-echo "bulk rows equal what the real functions write (sample of 1000 rows differing; payload key sets differing): $(q -c "
+echo "bulk rows equal what the real functions write (sample of 1000 rows differing; payload key sets differing): $(q -c "SET max_parallel_workers_per_gather = 0" -c "
   SELECT (SELECT count(*) FROM (SELECT * FROM cdp.clinical_event c WHERE c.source_key LIKE 'C%' ORDER BY c.event_id LIMIT 1000) c
            WHERE NOT to_jsonb(c) @> cdp.golden_clinical_columns(c.kind, c.attrs)) || '; ' ||
          (SELECT count(*) FROM (VALUES ('C4', 'probe-visit'), ('C1', 'probe-lab')) v(bulk, probe)
