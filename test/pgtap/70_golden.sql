@@ -214,7 +214,7 @@ SELECT throws_ok(format('SELECT * FROM cdp.archive_patients(ARRAY[%s], %L, false
                  format('cannot archive patients: patient %s is already archived', (SELECT h1 FROM g)), 'archiving an archived patient');
 SELECT results_eq($$SELECT action FROM cdp.restore_patients(ARRAY[(SELECT h1 FROM g)], 'came back', false)$$,
                   $$VALUES ('active')$$, 'restore');
-SELECT is((SELECT array_agg(kind ORDER BY event_id) FROM cdp.event WHERE kind LIKE 'patient.%ed' AND subject = (SELECT h1 FROM g) AND kind <> 'patient.merged'),
+SELECT is((SELECT array_agg(kind ORDER BY event_id) FROM cdp.event WHERE kind IN ('patient.archived', 'patient.restored') AND subject = (SELECT h1 FROM g)),
           ARRAY['patient.archived', 'patient.restored'], 'archive and restore are events');
 
 -- ---------------------------------------------------------------- and the whole log still replays
