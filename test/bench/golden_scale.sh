@@ -62,6 +62,8 @@ done; waitall
 t1=$(now_ms)
 echo "records: $((persons + persons / 20)) through upsert_records with live profiles in $((t1 - t0)) ms"
 
+# statistics as autovacuum would have them in production, so the merges' plans are not made blind
+q -c "VACUUM ANALYZE cdp.record" -c "VACUUM ANALYZE cdp.patient" -c "VACUUM ANALYZE cdp.patient_member" -c "VACUUM ANALYZE cdp.event"
 t0=$(now_ms)
 q -c "DO \$\$ DECLARE x record; n int := 0; BEGIN
   FOR x IN SELECT a.record_id AS a, b.record_id AS b FROM cdp.record a JOIN cdp.record b ON b.source_key = 'W' || substr(a.source_key, 2)
