@@ -559,7 +559,9 @@ COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
 /*
  * Re-folds the existing, already locked profile rows of the given golden ids (no redirects
  * followed, no rows created or removed); returns how many changed.  The shared last step of
- * refresh_patients and link_records.
+ * refresh_patients and link_records.  golden_compute returns only rows of the given ids, so the
+ * join needs no "= ANY (ids)" filter: tested on each joined row against the whole array, it
+ * made a re-fold of n persons O(n^2) (100,000 persons: over 6 minutes).
  */
 CREATE FUNCTION @extschema@.golden_refold(ids bigint[]) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -574,7 +576,7 @@ BEGIN
 		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
 		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
 	  FROM @extschema@.golden_compute(ids) c
-	 WHERE p.golden_id = ANY (ids) AND p.golden_id = c.golden_id
+	 WHERE p.golden_id = c.golden_id
 	   AND (p.*) IS DISTINCT FROM (c.*);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
