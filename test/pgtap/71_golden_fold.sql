@@ -7,7 +7,7 @@
 -- every rule are ordered arbitrarily by the SQL version), contacts that are not arrays, empty and
 -- duplicated contact values, handles with empty values.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -63,6 +63,31 @@ SELECT is_empty($$SELECT d.c FROM fold_docs d, fold_rules r
                    WHERE r.n IN (1, 2) AND cdp.golden_fold(d.d, r.rules, true) IS DISTINCT FROM cdp.golden_fold_sql(d.d, r.rules, true)$$,
                 'C fold equals the SQL fold in another time zone');
 RESET TimeZone;
+
+-- odd value types the SQL version also folds: ids and trust as strings, trust NaN / fractional /
+-- negative, validated as yes/off/1, infinite and year-44 / year-10000 timestamps, names that are
+-- numbers, objects, arrays or booleans, contacts with non-string elements
+SELECT setseed(0.7) IS NULL AS seeded \gset
+CREATE TEMP TABLE odd AS
+SELECT c, jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+  'record_id', CASE WHEN random() < 0.2 THEN to_jsonb((c * 10 + k)::text) ELSE to_jsonb(c * 10 + k) END,
+  'source_id', CASE WHEN random() < 0.2 THEN to_jsonb('2'::text) ELSE to_jsonb(1 + k % 2) END,
+  'trust', (ARRAY['"80"'::jsonb, '80.0', '79.99', '-5', 'null', '"NaN"'])[1 + (random() * 5)::int],
+  'validated', (ARRAY['"yes"'::jsonb, '"off"', 'true', 'false', '"1"', 'null'])[1 + (random() * 5)::int],
+  'created_at', (ARRAY['"2020-01-01T00:00:00Z"'::jsonb, '"infinity"', '"-infinity"', '"2020-01-01 03:00:00+03"', '"0044-03-15T00:00:00Z"', 'null'])[1 + (random() * 5)::int],
+  'updated_at', (ARRAY['"2021-01-01T00:00:00Z"'::jsonb, '"infinity"', '"1969-12-31T23:59:59Z"', '"2021-01-01T00:00:00.000001Z"', '"10000-01-01T00:00:00Z"', 'null'])[1 + (random() * 5)::int],
+  'family_name', (ARRAY['"Иванов"'::jsonb, '5', '{"a": 1}', '[1, 2]', 'true', '""', '"Ё"'])[1 + (random() * 6)::int],
+  'city', (ARRAY['"a"'::jsonb, '"b"', '"ab"', '"B"', '"é"', '"e"'])[1 + (random() * 5)::int],
+  'phones', (ARRAY['["1", 1, null, "", {"x": 1}]'::jsonb, '[]', '{"a": 1}', '["1"]', '[true]'])[1 + (random() * 4)::int],
+  'handles', (ARRAY['{"vk": "1", "ok": 2, "tg": null, "x": ""}'::jsonb, '{"b": "1", "a": "1"}', '[]', '{"vk": {"n": 1}}'])[1 + (random() * 3)::int]
+)) ORDER BY k) d
+FROM generate_series(1, 400) c, generate_series(1, 1 + c % 5) k GROUP BY c;
+SELECT is_empty($$SELECT o.c FROM odd o,
+                     (VALUES (cdp.golden_default_rules() || '{"city": ["complete", "frequent"]}'),
+                             ('{"family_name": ["trusted", "recent"], "city": ["validated"]}'::jsonb)) v(r),
+                     (VALUES (true), (false)) w(l)
+                   WHERE cdp.golden_fold(o.d, v.r, w.l) IS DISTINCT FROM cdp.golden_fold_sql(o.d, v.r, w.l)$$,
+                'C fold equals the SQL fold on odd value types');
 
 -- the same on documents built by cdp.golden_record_doc from record rows of a live database shape
 SELECT is((SELECT cdp.golden_fold(x, cdp.golden_default_rules())) , cdp.golden_fold_sql(x, cdp.golden_default_rules()),
