@@ -637,18 +637,22 @@ CREATE FUNCTION @extschema@.golden_membership_from_log()
 	               to_event bigint, to_at timestamptz)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
+	/*
+	 * one pass over the log: a patient.merged event gives one move per record it lists (none
+	 * when the list is empty), the other two kinds one move each
+	 */
 	WITH moves AS (
-		SELECT e.subject AS record_id,
-		       coalesce(e.golden_id, (e.payload -> 'record' ->> 'golden_id')::bigint) AS golden_id,
+		SELECT CASE e.kind WHEN 'record.created' THEN e.subject
+		                   WHEN 'patient.merged' THEN m::bigint
+		                   ELSE (e.payload ->> 'record_id')::bigint END AS record_id,
+		       CASE e.kind WHEN 'record.created'
+		                   THEN coalesce(e.golden_id, (e.payload -> 'record' ->> 'golden_id')::bigint)
+		                   ELSE (e.payload ->> 'into')::bigint END AS golden_id,
 		       e.event_id, e.at
-		  FROM @extschema@.event e WHERE e.kind = 'record.created'
-		UNION ALL
-		SELECT m::bigint, (e.payload ->> 'into')::bigint, e.event_id, e.at
-		  FROM @extschema@.event e, pg_catalog.jsonb_array_elements_text(e.payload -> 'records') m
-		 WHERE e.kind = 'patient.merged'
-		UNION ALL
-		SELECT (e.payload ->> 'record_id')::bigint, (e.payload ->> 'into')::bigint, e.event_id, e.at
-		  FROM @extschema@.event e WHERE e.kind = 'patient.unmerged')
+		  FROM @extschema@.event e
+		 CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(
+		           CASE WHEN e.kind = 'patient.merged' THEN e.payload -> 'records' ELSE '[null]'::jsonb END) m
+		 WHERE e.kind IN ('record.created', 'patient.merged', 'patient.unmerged'))
 	SELECT m.record_id, m.golden_id, m.event_id, m.at,
 	       pg_catalog.lead(m.event_id) OVER w, pg_catalog.lead(m.at) OVER w
 	  FROM moves m
