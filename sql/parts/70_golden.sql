@@ -299,7 +299,8 @@ COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[
  * with its source records, first/last seen and validity.  Returns the profile and, unless
  * with_lineage is false (the projection paths skip it), its lineage.
  *
- * Plans: golden_fold, golden_compute, link_records and unmerge run with plan_cache_mode =
+ * This is the reference SQL version (cdp.golden_fold, below, is the same in C).
+ * Plans: golden_fold_sql, golden_compute, link_records and unmerge run with plan_cache_mode =
  * force_generic_plan (their nested calls inherit it).  Their parameters are JSON documents and
  * short id arrays, for which a custom plan is never better, and planning the fold's ranking query
  * anew at every call cost about 1 ms of the 1.5 ms a two-record fold took (see
