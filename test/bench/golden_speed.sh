@@ -79,11 +79,12 @@ echo "persons: $persons, events: $events"
 q -c "CREATE TABLE live AS SELECT * FROM cdp.patient"
 t0=$(now_ms); q -c "SELECT cdp.rebuild_patients()" >/dev/null; t1=$(now_ms)
 echo "rebuild_patients of $persons persons: $((t1 - t0)) ms ($(( (t1 - t0) * 1000 / persons )) us per person)"
-# vacuum and statistics of the rewritten projections (as autovacuum leaves them minutes later), so
-# the latency figures below do not depend on when autovacuum gets to them: with ANALYZE alone,
-# patient_as_of right after the rebuild measured ~40 ms median in 4 of 10 runs (both folds), and
-# 0.2-0.5 ms when re-measured later; the cause was not found (doc/benchmarks-golden.md)
-q -c "VACUUM ANALYZE cdp.patient" -c "VACUUM ANALYZE cdp.patient_member" -c "VACUUM ANALYZE cdp.patient_redirect"
+# vacuum and statistics of the log and the rewritten projections, as autovacuum leaves them a
+# minute later, so the latency figures below do not depend on when autovacuum gets to them: with
+# cdp.event's statistics still those of a small table (the load above adds 160k events within a
+# minute), patient_as_of took ~40 ms instead of 0.2-0.5 ms (doc/benchmarks-golden.md)
+q -c "VACUUM ANALYZE cdp.event" -c "VACUUM ANALYZE cdp.record" -c "VACUUM ANALYZE cdp.clinical_event" \
+  -c "VACUUM ANALYZE cdp.patient" -c "VACUUM ANALYZE cdp.patient_member" -c "VACUUM ANALYZE cdp.patient_redirect"
 echo "rebuild equals live (rows differing, both ways): $(q -c "SELECT (SELECT count(*) FROM (SELECT * FROM live EXCEPT SELECT * FROM cdp.patient) x) + (SELECT count(*) FROM (SELECT * FROM cdp.patient EXCEPT SELECT * FROM live) x)")"
 
 # latency: one call per sample, timed inside the server
