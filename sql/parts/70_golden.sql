@@ -1099,6 +1099,8 @@ DECLARE
 	mv_ord		int[];
 	survivors	bigint[];
 	res			bigint[];
+	/* step times as DEBUG1 messages (profiling: SET client_min_messages = debug1) */
+	tt			timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF pg_catalog.cardinality(a) = 0 THEN
 		RETURN '{}';
@@ -1135,6 +1137,8 @@ BEGIN
 				USING ERRCODE = '40001', HINT = 'Retry the transaction.';
 		END IF;
 	END LOOP;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 	/* the plan, from the persons as they are now */
 	WITH p AS MATERIALIZED (
@@ -1161,6 +1165,8 @@ BEGIN
 	       (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g)),
 	       (SELECT pg_catalog.array_agg(x.g ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g))
 	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 	/*
 	 * new records' membership starts at their record.created event, as in refresh_patients; every
@@ -1169,12 +1175,16 @@ BEGIN
 	PERFORM @extschema@.golden_open_members(ARRAY(
 		SELECT DISTINCT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
 		 WHERE x.g IS NOT NULL));
+	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 	/* every record each merge moves (the records of the original ids it absorbs), read once */
 	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id, x.ord), pg_catalog.array_agg(x.ord ORDER BY r.record_id, x.ord)
 	  INTO mv_rec, mv_ord
 	  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
 	  JOIN @extschema@.record r ON r.golden_id = x.g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'moved_records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 	/* the events, in link order: record.linked, or patient.merged (then patient.restored) */
 	WITH p AS (
@@ -1207,6 +1217,8 @@ BEGIN
 	       pg_catalog.array_agg(ins.subject)
 	  INTO ev_id, ev_at, ev_kind, ev_subj
 	  FROM ins;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 	/* each merge with its event (a gone id is absorbed once) */
 	SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
@@ -1217,6 +1229,8 @@ BEGIN
 	  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
 	    ON e.kind = 'patient.merged' AND e.subject = l.gone
 	 WHERE l.outcome = 'm';
+	RAISE DEBUG 'golden_link_apply %: % ms', 'merge_events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 	IF m_ord IS NOT NULL THEN
 		/* membership: the open interval of a moved record ends at its first move; one per move after */
 		UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
@@ -1225,15 +1239,21 @@ BEGIN
 		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, ev, at) ON m.ord = x.ord
 		         ORDER BY x.rec, x.ord) f
 		 WHERE pm.record_id = f.rec AND pm.to_event IS NULL;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'member_close', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
 		SELECT x.rec, m.keep, m.ev, m.at,
 		       pg_catalog.lead(m.ev) OVER w, pg_catalog.lead(m.at) OVER w
 		  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
 		  JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at) ON m.ord = x.ord
 		WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord);
+	RAISE DEBUG 'golden_link_apply %: % ms', 'member_open', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 		INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
 		SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
+	RAISE DEBUG 'golden_link_apply %: % ms', 'redirects', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 		/* records and clinical events go to the person their original id ends in */
 		UPDATE @extschema@.record r SET golden_id = f.keep
@@ -1242,18 +1262,24 @@ BEGIN
 		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
 		         ORDER BY x.rec, x.ord DESC) f
 		 WHERE r.record_id = f.rec;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
 		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
 		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
 		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
 		         ORDER BY x.g, x.ord DESC) f
 		 WHERE c.golden_id = f.g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'clinical', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 
 		/* an archived person that merges with an active one is active again */
 		UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
 		  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
 		 WHERE e.kind = 'patient.restored' AND p.golden_id = e.subject;
 		DELETE FROM @extschema@.patient p USING pg_catalog.unnest(m_gone) g(id) WHERE p.golden_id = g.id;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'restore_delete', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 	END IF;
 
 	/* a new row whose person lost its records meanwhile goes, as in refresh_patients */
@@ -1268,6 +1294,8 @@ BEGIN
 	IF survivors IS NOT NULL THEN
 		PERFORM @extschema@.golden_refold(survivors);
 	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'refold', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
 	SELECT pg_catalog.array_agg(CASE WHEN l.outcome = 'n' THEN NULL ELSE l.keep END ORDER BY l.ord) INTO res
 	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep)) l(ord, outcome, keep);
 	RETURN res;
