@@ -5,13 +5,16 @@
 # Runs against the server in PG* (e.g. eval "$(cat tmp_dev/env)").
 #
 #   test/bench/golden_speed.sh [RECORDS=100000] [SAMPLES=500]
+#   GOLDEN_FOLD=sql test/bench/golden_speed.sh ...   the same with the PL/pgSQL reference fold and
+#       record documents (cdp.golden_fold_sql, cdp.golden_record_doc_sql) put in place of the C
+#       ones, for a before/after comparison on one build (database cdp_bench_golden_sql)
 #
 # One person in five gets a second record from another source that is then linked (a merge); one
 # record in five gets a visit. Prints one line per figure.
 set -euo pipefail
 rows=${1:-100000}
 samples=${2:-500}
-db=cdp_bench_golden
+db=cdp_bench_golden${GOLDEN_FOLD:+_$GOLDEN_FOLD}
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
@@ -19,6 +22,15 @@ now_ms() { date +%s%3N; }
 
 q <<SQL
 CREATE EXTENSION cdp;
+DO \$\$ DECLARE f text; def text; BEGIN
+  IF '${GOLDEN_FOLD:-c}' = 'sql' THEN
+    FOREACH f IN ARRAY ARRAY['golden_fold(jsonb,jsonb,boolean)', 'golden_record_doc(jsonb,integer)'] LOOP
+      def := pg_get_functiondef(('cdp.' || replace(f, '(', '_sql('))::regprocedure);
+      def := replace(def, '_sql(', '(');
+      EXECUTE def;
+    END LOOP;
+  END IF; END \$\$;
+SELECT format('fold: %s', l.lanname) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'cdp.golden_fold(jsonb,jsonb,boolean)'::regprocedure;
 SELECT cdp.register_source('reception', 'internal', 80), cdp.register_source('site', 'partner', 30);
 CREATE TABLE staging AS
 SELECT i, 'R' || i AS source_id, jsonb_strip_nulls(jsonb_build_object(
@@ -67,6 +79,12 @@ echo "persons: $persons, events: $events"
 q -c "CREATE TABLE live AS SELECT * FROM cdp.patient"
 t0=$(now_ms); q -c "SELECT cdp.rebuild_patients()" >/dev/null; t1=$(now_ms)
 echo "rebuild_patients of $persons persons: $((t1 - t0)) ms ($(( (t1 - t0) * 1000 / persons )) us per person)"
+# vacuum and statistics of the log and the rewritten projections, as autovacuum leaves them a
+# minute later, so the latency figures below do not depend on when autovacuum gets to them: with
+# cdp.event's statistics still those of a small table (the load above adds 160k events within a
+# minute), patient_as_of took ~40 ms instead of 0.2-0.5 ms (doc/benchmarks-golden.md)
+q -c "VACUUM ANALYZE cdp.event" -c "VACUUM ANALYZE cdp.record" -c "VACUUM ANALYZE cdp.clinical_event" \
+  -c "VACUUM ANALYZE cdp.patient" -c "VACUUM ANALYZE cdp.patient_member" -c "VACUUM ANALYZE cdp.patient_redirect"
 echo "rebuild equals live (rows differing, both ways): $(q -c "SELECT (SELECT count(*) FROM (SELECT * FROM live EXCEPT SELECT * FROM cdp.patient) x) + (SELECT count(*) FROM (SELECT * FROM cdp.patient EXCEPT SELECT * FROM live) x)")"
 
 # latency: one call per sample, timed inside the server

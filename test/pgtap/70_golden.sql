@@ -44,8 +44,8 @@ SELECT is((SELECT cdp.golden_fold(r, cdp.golden_default_rules()) FROM recs),
 -- the one-record fast path gives what the general ranking query gives (the same function with the
 -- fast path cut out, compiled into pg_temp)
 DO $$ DECLARE def text; BEGIN
-  def := pg_get_functiondef('cdp.golden_fold(jsonb,jsonb,boolean)'::regprocedure);
-  def := replace(def, 'FUNCTION cdp.golden_fold(', 'FUNCTION pg_temp.fold_general(');
+  def := pg_get_functiondef('cdp.golden_fold_sql(jsonb,jsonb,boolean)'::regprocedure);
+  def := replace(def, 'FUNCTION cdp.golden_fold_sql(', 'FUNCTION pg_temp.fold_general(');
   def := replace(def, 'pg_catalog.jsonb_array_length(recs) = 1 THEN', 'false THEN');
   EXECUTE def; END $$;
 SELECT is_empty($$
@@ -214,7 +214,7 @@ SELECT throws_ok(format('SELECT * FROM cdp.archive_patients(ARRAY[%s], %L, false
                  format('cannot archive patients: patient %s is already archived', (SELECT h1 FROM g)), 'archiving an archived patient');
 SELECT results_eq($$SELECT action FROM cdp.restore_patients(ARRAY[(SELECT h1 FROM g)], 'came back', false)$$,
                   $$VALUES ('active')$$, 'restore');
-SELECT is((SELECT array_agg(kind ORDER BY event_id) FROM cdp.event WHERE kind LIKE 'patient.%ed' AND subject = (SELECT h1 FROM g) AND kind <> 'patient.merged'),
+SELECT is((SELECT array_agg(kind ORDER BY event_id) FROM cdp.event WHERE kind IN ('patient.archived', 'patient.restored') AND subject = (SELECT h1 FROM g)),
           ARRAY['patient.archived', 'patient.restored'], 'archive and restore are events');
 
 -- ---------------------------------------------------------------- and the whole log still replays

@@ -1,0 +1,1423 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/golden_fold.c
+ *		The survivorship fold of the golden layer in C: cdp.golden_fold(recs,
+ *		rules, with_lineage), a pure function of the records of one person
+ *		(golden_record_doc documents) and the survivorship rules, returning
+ *		the profile attributes, multi-valued contacts and lineage as jsonb.
+ *
+ * It replaces a PL/pgSQL + SQL ranking query (kept in the extension as
+ * cdp.golden_fold_sql, the reference the pgTAP suite compares this code
+ * with on generated clusters) and gives the same output for every
+ * well-formed input:
+ *
+ * - single-valued attributes (one per key of rules): candidates are the
+ *	 records whose value (the ->> text of the key) is not null or empty;
+ *	 each rule of the attribute's list gives a score, higher first, in list
+ *	 order (validated: 1/0, trusted: source trust, recent: updated_at,
+ *	 frequent: records sharing the value, complete: length in characters;
+ *	 a missing input scores -1, as the SQL's coalesce(..., -1) did), then
+ *	 the smaller record id wins (nulls last).  Lineage names the first rule
+ *	 on which the winner beat the best other value ("unanimous" when there
+ *	 is none, "oldest_record" when only the record id decided), the records
+ *	 that agree and the values that lost, best first;
+ * - contacts (phones, emails: arrays; handles: an object network -> value)
+ *	 keep every distinct non-empty value with its source records, first and
+ *	 last seen, validated (any record flagged) and valid (validated, or
+ *	 seen in two sources); ordered by last seen (newest first), network,
+ *	 value, text order in the database collation;
+ * - one record alone takes the SQL version's fast path: record and source
+ *	 ids are copied as given and "validated" is not defaulted to false.
+ *
+ * Timestamps are read with timestamptz input (session time zone for
+ * strings without an offset, as the SQL cast did) and written in UTC.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation_d.h"
+#include "catalog/pg_type_d.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "cdp.h"
+
+/*
+ * Most records one fold accepts.  A person has a handful of records; the
+ * cap bounds the sorts and the memory of one call on hostile input.
+ */
+#define FOLD_MAX_RECORDS	100000
+
+/* the survivorship rules, in the order of cdp.golden_rule_names() */
+typedef enum FoldRule
+{
+	RULE_VALIDATED,
+	RULE_TRUSTED,
+	RULE_RECENT,
+	RULE_FREQUENT,
+	RULE_COMPLETE
+} FoldRule;
+
+static const char *const FoldRuleNames[] = {
+	"validated", "trusted", "recent", "frequent", "complete"
+};
+
+#define FOLD_NRULES		lengthof(FoldRuleNames)
+
+/* contact kinds, in output key order */
+#define KIND_PHONES		0
+#define KIND_EMAILS		1
+#define KIND_HANDLES	2
+
+static const char *const FoldKindNames[] = {"phones", "emails", "handles"};
+
+/* one record document, its fields read once */
+typedef struct FoldRec
+{
+	JsonbContainer *doc;		/* the document (an object) */
+	JsonbValue	rid_raw;		/* "record_id" as given (jbvNull if missing) */
+	JsonbValue	sid_raw;		/* "source_id" as given */
+	bool		rid_null;
+	int64		rid;
+	bool		sid_null;
+	int32		sid;
+	Datum		trust;			/* numeric; -1 when missing */
+	int			validated;		/* 1, 0, or -1 when missing */
+	bool		created_null;
+	TimestampTz created;
+	bool		updated_null;
+	TimestampTz updated;
+} FoldRec;
+
+/* one candidate value of a single-valued attribute */
+typedef struct FoldCand
+{
+	int			rec;			/* index into the records */
+	int			order;			/* position among the candidates as read */
+	char	   *v;
+	int			vlen;
+	int64		freq;			/* candidates with the same value */
+	int64		chars;			/* length in characters */
+	int			rank;			/* 0 = winner, after ranking */
+} FoldCand;
+
+/* what the ranking comparator needs */
+typedef struct FoldRankCtx
+{
+	FoldRec    *recs;
+	FoldRule   *rules;
+	int			nrules;
+} FoldRankCtx;
+
+/* the candidates of one value, after ranking */
+typedef struct FoldGroup
+{
+	int			best;			/* rank of its best candidate */
+	int			start;			/* first position in the by-value order */
+	int			count;
+} FoldGroup;
+
+/* one (kind, network, value) seen in one record */
+typedef struct FoldContact
+{
+	int			kind;
+	char	   *net;			/* NULL for phones and emails */
+	int			netlen;
+	char	   *v;
+	int			vlen;
+	int			rec;
+} FoldContact;
+
+/* a distinct contact with its aggregates */
+typedef struct FoldContactGroup
+{
+	int			kind;
+	char	   *net;
+	int			netlen;
+	char	   *v;
+	int			vlen;
+	int			first;			/* range in the sorted FoldContact array */
+	int			count;
+	bool		first_null;
+	TimestampTz first_seen;
+	bool		last_null;
+	TimestampTz last_seen;
+	int			validated;		/* bool_or: 1, 0, -1 (all null) */
+	int			valid;			/* 1, 0, -1 (null) */
+} FoldContactGroup;
+
+/*
+ * JsonbScalarText
+ *		The text the ->> operator gives for a value: NULL for JSON null,
+ *		the string itself, a number or boolean as written, a container as
+ *		JSON text.
+ */
+static char *
+JsonbScalarText(JsonbValue *v, int *len)
+{
+	char	   *s;
+
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			*len = v->val.string.len;
+			return v->val.string.val;
+		case jbvNumeric:
+			s = DatumGetCString(DirectFunctionCall1(numeric_out,
+													NumericGetDatum(v->val.numeric)));
+			break;
+		case jbvBool:
+			s = v->val.boolean ? "true" : "false";
+			break;
+		case jbvBinary:
+			s = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+			return NULL;		/* keep compiler quiet */
+	}
+	*len = strlen(s);
+	return s;
+}
+
+/*
+ * FieldText
+ *		doc ->> key: the text of a field of a document, or NULL.
+ */
+static char *
+FieldText(JsonbContainer *doc, const char *key, int keylen, int *len)
+{
+	JsonbValue	v;
+
+	if (getKeyJsonValueFromContainer(doc, key, keylen, &v) == NULL)
+		return NULL;
+	return JsonbScalarText(&v, len);
+}
+
+/*
+ * FieldCString
+ *		doc ->> key as a NUL-terminated string, or NULL.
+ */
+static char *
+FieldCString(JsonbContainer *doc, const char *key)
+{
+	int			len;
+	char	   *s = FieldText(doc, key, strlen(key), &len);
+
+	return s ? pnstrdup(s, len) : NULL;
+}
+
+/*
+ * FieldTimestamptz
+ *		(doc ->> key)::timestamptz; false when the field is null or missing.
+ */
+static bool
+FieldTimestamptz(JsonbContainer *doc, const char *key, TimestampTz *out)
+{
+	char	   *s = FieldCString(doc, key);
+
+	if (s == NULL)
+		return false;
+	*out = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+												   CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+	return true;
+}
+
+/*
+ * ReadRecord
+ *		Reads the fields of one record document the fold uses.  full is false
+ *		for the one-record path, which (like the SQL fast path) neither casts
+ *		the ids nor reads the trust.
+ */
+static void
+ReadRecord(JsonbValue *elem, int n, bool full, FoldRec *r)
+{
+	char	   *s;
+
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("record %d of the survivorship fold is not a JSON object", n + 1),
+				 errdetail("Each element of recs must be a record document."),
+				 errhint("Build the documents with cdp.golden_record_doc.")));
+	r->doc = elem->val.binary.data;
+
+	if (getKeyJsonValueFromContainer(r->doc, "record_id", 9, &r->rid_raw) == NULL)
+		r->rid_raw.type = jbvNull;
+	if (getKeyJsonValueFromContainer(r->doc, "source_id", 9, &r->sid_raw) == NULL)
+		r->sid_raw.type = jbvNull;
+
+	r->rid_null = true;
+	r->sid_null = true;
+	r->trust = DirectFunctionCall1(int4_numeric, Int32GetDatum(-1));
+	if (full)
+	{
+		if ((s = FieldCString(r->doc, "record_id")) != NULL)
+		{
+			r->rid = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s)));
+			r->rid_null = false;
+		}
+		if ((s = FieldCString(r->doc, "source_id")) != NULL)
+		{
+			r->sid = DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s)));
+			r->sid_null = false;
+		}
+		if ((s = FieldCString(r->doc, "trust")) != NULL)
+			r->trust = DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+										   ObjectIdGetDatum(InvalidOid),
+										   Int32GetDatum(-1));
+	}
+	r->validated = -1;
+	if ((s = FieldCString(r->doc, "validated")) != NULL)
+		r->validated = DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(s))) ? 1 : 0;
+	r->created_null = !FieldTimestamptz(r->doc, "created_at", &r->created);
+	r->updated_null = !FieldTimestamptz(r->doc, "updated_at", &r->updated);
+}
+
+/*
+ * ParseRules
+ *		Checks one attribute's rule list (a JSON array of rule names) and
+ *		returns it as FoldRule values.
+ */
+static FoldRule *
+ParseRules(const char *attr, int attrlen, JsonbValue *list, int *nrules)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	FoldRule   *out;
+	int			n = 0;
+
+	if (list->type != jbvBinary || !JsonContainerIsArray(list->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("survivorship rules for attribute \"%.*s\" must be an array", attrlen, attr),
+				 errhint("Give an ordered list of rule names, for example [\"trusted\", \"recent\"].")));
+	out = palloc(sizeof(FoldRule) * Max(1, JsonContainerSize(list->val.binary.data)));
+	it = JsonbIteratorInit(list->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			i;
+
+		if (tok != WJB_ELEM)
+			continue;
+		for (i = 0; i < (int) FOLD_NRULES; i++)
+			if (v.type == jbvString && v.val.string.len == (int) strlen(FoldRuleNames[i]) &&
+				memcmp(v.val.string.val, FoldRuleNames[i], v.val.string.len) == 0)
+				break;
+		if (i == (int) FOLD_NRULES)
+		{
+			int			len = 0;
+			char	   *s = JsonbScalarText(&v, &len);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown survivorship rule \"%.*s\" for attribute \"%.*s\"",
+							s ? Min(len, 64) : 4, s ? s : "null", attrlen, attr),
+					 errhint("Use some of: validated, trusted, recent, frequent, complete.")));
+		}
+		out[n++] = (FoldRule) i;
+	}
+	*nrules = n;
+	return out;
+}
+
+/*
+ * CmpInt64
+ *		Three-way comparison of two int64.
+ */
+static inline int
+CmpInt64(int64 a, int64 b)
+{
+	return (a > b) - (a < b);
+}
+
+/*
+ * RecentScore
+ *		The "recent" score of a record on one scale with its default: the SQL
+ *		scored EXTRACT(epoch FROM updated_at), or -1 (second) when missing.
+ *		Infinite timestamps keep their extreme values, as numeric infinity did.
+ */
+static inline int64
+RecentScore(const FoldRec *r)
+{
+	if (r->updated_null)
+		return -USECS_PER_SEC -
+			(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+	return r->updated;
+}
+
+/*
+ * CmpRule
+ *		Compares the scores of two candidates under one rule (higher first
+ *		is the caller's business): <0, 0, >0 as a's score is lower, equal,
+ *		higher.
+ */
+static int
+CmpRule(const FoldRankCtx *ctx, FoldRule rule, const FoldCand *a, const FoldCand *b)
+{
+	const FoldRec *ra = &ctx->recs[a->rec];
+	const FoldRec *rb = &ctx->recs[b->rec];
+
+	switch (rule)
+	{
+		case RULE_VALIDATED:
+			return CmpInt64(ra->validated, rb->validated);
+		case RULE_TRUSTED:
+			return DatumGetInt32(DirectFunctionCall2(numeric_cmp, ra->trust, rb->trust));
+		case RULE_RECENT:
+			return CmpInt64(RecentScore(ra), RecentScore(rb));
+		case RULE_FREQUENT:
+			return CmpInt64(a->freq, b->freq);
+		case RULE_COMPLETE:
+			return CmpInt64(a->chars, b->chars);
+	}
+	return 0;
+}
+
+/*
+ * CmpRank
+ *		qsort_arg comparator of the ranking: scores in rule order, higher
+ *		first, then the smaller record id (nulls last), then input order.
+ */
+static int
+CmpRank(const void *pa, const void *pb, void *arg)
+{
+	const FoldRankCtx *ctx = (const FoldRankCtx *) arg;
+	const FoldCand *a = (const FoldCand *) pa;
+	const FoldCand *b = (const FoldCand *) pb;
+	const FoldRec *ra = &ctx->recs[a->rec];
+	const FoldRec *rb = &ctx->recs[b->rec];
+	int			i;
+	int			c;
+
+	for (i = 0; i < ctx->nrules; i++)
+		if ((c = CmpRule(ctx, ctx->rules[i], a, b)) != 0)
+			return -c;
+	if (ra->rid_null != rb->rid_null)
+		return ra->rid_null ? 1 : -1;
+	if (!ra->rid_null && (c = CmpInt64(ra->rid, rb->rid)) != 0)
+		return c;
+	return a->order - b->order;
+}
+
+/*
+ * CmpBytes
+ *		Byte order of two strings (for grouping equal values).
+ */
+static int
+CmpBytes(const char *a, int alen, const char *b, int blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	return c != 0 ? c : alen - blen;
+}
+
+/*
+ * CmpCandValue
+ *		qsort comparator grouping candidates by value, input order within.
+ */
+static int
+CmpCandValue(const void *pa, const void *pb)
+{
+	const FoldCand *a = (const FoldCand *) pa;
+	const FoldCand *b = (const FoldCand *) pb;
+	int			c = CmpBytes(a->v, a->vlen, b->v, b->vlen);
+
+	return c != 0 ? c : a->order - b->order;
+}
+
+/*
+ * CmpRankByValue
+ *		qsort_arg comparator of rank positions by value, then rank.
+ */
+static int
+CmpRankByValue(const void *pa, const void *pb, void *arg)
+{
+	const FoldCand *cand = (const FoldCand *) arg;
+	int			a = *(const int *) pa;
+	int			b = *(const int *) pb;
+	int			c = CmpBytes(cand[a].v, cand[a].vlen, cand[b].v, cand[b].vlen);
+
+	return c != 0 ? c : a - b;
+}
+
+/*
+ * CmpGroupBest
+ *		qsort comparator of value groups by their best rank.
+ */
+static int
+CmpGroupBest(const void *pa, const void *pb)
+{
+	return ((const FoldGroup *) pa)->best - ((const FoldGroup *) pb)->best;
+}
+
+/*
+ * CmpRecordId
+ *		qsort_arg comparator of record indexes by record id, nulls last (the
+ *		order of jsonb_agg(record_id ORDER BY record_id)).
+ */
+static int
+CmpRecordId(const void *pa, const void *pb, void *arg)
+{
+	const FoldRec *recs = (const FoldRec *) arg;
+	const FoldRec *a = &recs[*(const int *) pa];
+	const FoldRec *b = &recs[*(const int *) pb];
+
+	if (a->rid_null != b->rid_null)
+		return a->rid_null ? 1 : -1;
+	if (a->rid_null)
+		return 0;
+	return CmpInt64(a->rid, b->rid);
+}
+
+/* ------------------------------------------------------------------ output helpers */
+
+/*
+ * PushKey
+ *		Pushes an object key.
+ */
+static void
+PushKey(JsonbParseState **st, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+}
+
+/*
+ * PushScalar
+ *		Pushes a scalar as an object value (tok WJB_VALUE) or array element.
+ */
+static void
+PushScalar(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
+{
+	pushJsonbValue(st, tok, v);
+}
+
+/*
+ * PushString
+ *		Pushes a string value or element.
+ */
+static void
+PushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = len;
+	PushScalar(st, tok, &v);
+}
+
+/*
+ * PushNull
+ *		Pushes a JSON null.
+ */
+static void
+PushNull(JsonbParseState **st, JsonbIteratorToken tok)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	PushScalar(st, tok, &v);
+}
+
+/*
+ * PushInt64
+ *		Pushes a JSON number from an int64.
+ */
+static void
+PushInt64(JsonbParseState **st, JsonbIteratorToken tok, int64 i)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(i);
+	PushScalar(st, tok, &v);
+}
+
+/*
+ * PushBool
+ *		Pushes a JSON boolean.
+ */
+static void
+PushBool(JsonbParseState **st, JsonbIteratorToken tok, bool b)
+{
+	JsonbValue	v;
+
+	v.type = jbvBool;
+	v.val.boolean = b;
+	PushScalar(st, tok, &v);
+}
+
+/*
+ * PushNested
+ *		Pushes an object built in another parse state as an object value.
+ */
+static void
+PushNested(JsonbParseState **st, JsonbValue *obj)
+{
+	Jsonb	   *j = JsonbValueToJsonb(obj);
+	JsonbValue	v;
+
+	v.type = jbvBinary;
+	v.val.binary.data = &j->root;
+	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * PushRecordId
+ *		Pushes a record's id: as given on the one-record path, as bigint
+ *		(or null) otherwise.
+ */
+static void
+PushRecordId(JsonbParseState **st, JsonbIteratorToken tok, const FoldRec *r, bool raw)
+{
+	if (raw)
+		pushJsonbValue(st, tok, (JsonbValue *) &r->rid_raw);
+	else if (r->rid_null)
+		PushNull(st, tok);
+	else
+		PushInt64(st, tok, r->rid);
+}
+
+/*
+ * UtcText
+ *		cdp.golden_utc(ts): ISO 8601 in UTC with microseconds, NULL for an
+ *		infinite timestamp (as to_char gives).
+ */
+static char *
+UtcText(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		return NULL;
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	if (tm.tm_year < 1)
+	{
+		/* BC years: let to_char write them, as the SQL version did */
+		text	   *t = DatumGetTextPP(DirectFunctionCall2(timestamp_to_char,
+														   TimestampGetDatum(ts),
+														   PointerGetDatum(cstring_to_text("YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\""))));
+
+		return text_to_cstring(t);
+	}
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * PushUtc
+ *		Pushes golden_utc(ts) (null when infinite).
+ */
+static void
+PushUtc(JsonbParseState **st, JsonbIteratorToken tok, TimestampTz ts)
+{
+	char	   *s = UtcText(ts);
+
+	if (s)
+		PushString(st, tok, s, strlen(s));
+	else
+		PushNull(st, tok);
+}
+
+/* ------------------------------------------------------------------ one attribute */
+
+/*
+ * FoldAttribute
+ *		Ranks the candidates of one attribute and pushes its value into the
+ *		attributes object and (when wanted) its lineage into *lin.
+ */
+static void
+FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage, bool raw,
+			  char *attr, FoldRec *recs, int nrec, FoldRule *rules, int nrules)
+{
+	FoldCand   *cand = palloc(mul_size(sizeof(FoldCand), nrec));
+	int			n = 0;
+	int			i;
+	int			j;
+	FoldRankCtx ctx;
+	FoldCand   *w;
+	FoldCand   *other = NULL;
+	const char *rule;
+	int		   *ids;
+	int		   *byvalue;
+	FoldGroup  *groups;
+	int			ngroups;
+	int			g;
+
+	for (i = 0; i < nrec; i++)
+	{
+		int			len = 0;
+		char	   *v = FieldText(recs[i].doc, attr, strlen(attr), &len);
+
+		if (v == NULL || len == 0)
+			continue;
+		cand[n].rec = i;
+		cand[n].order = n;
+		cand[n].v = v;
+		cand[n].vlen = len;
+		cand[n].chars = pg_mbstrlen_with_len(v, len);
+		n++;
+	}
+	if (n == 0)
+		return;
+
+	/* frequency of each value */
+	if (n > 1)
+	{
+		qsort(cand, n, sizeof(FoldCand), CmpCandValue);
+		for (i = 0; i < n; i = j)
+		{
+			for (j = i + 1; j < n && CmpBytes(cand[i].v, cand[i].vlen, cand[j].v, cand[j].vlen) == 0; j++)
+				;
+			for (int k = i; k < j; k++)
+				cand[k].freq = j - i;
+		}
+	}
+	else
+		cand[0].freq = 1;
+
+	ctx.recs = recs;
+	ctx.rules = rules;
+	ctx.nrules = nrules;
+	if (n > 1)
+		qsort_arg(cand, n, sizeof(FoldCand), CmpRank, &ctx);
+	for (i = 0; i < n; i++)
+		cand[i].rank = i;
+	w = &cand[0];
+
+	PushKey(attrs, attr);
+	PushString(attrs, WJB_VALUE, w->v, w->vlen);
+	if (!with_lineage)
+		return;
+
+	/*
+	 * Group the ranked candidates by value: byvalue holds rank positions
+	 * sorted by (value, rank), so each group starts with its best rank; the
+	 * groups sorted by that best rank are the winner's, then the values
+	 * that lost, best first.
+	 */
+	byvalue = palloc(sizeof(int) * n);
+	for (i = 0; i < n; i++)
+		byvalue[i] = i;
+	if (n > 1)
+		qsort_arg(byvalue, n, sizeof(int), CmpRankByValue, cand);
+	groups = palloc(sizeof(FoldGroup) * n);
+	ngroups = 0;
+	for (i = 0; i < n; i = j)
+	{
+		FoldCand   *a = &cand[byvalue[i]];
+
+		for (j = i + 1; j < n && CmpBytes(a->v, a->vlen, cand[byvalue[j]].v, cand[byvalue[j]].vlen) == 0; j++)
+			;
+		groups[ngroups].best = byvalue[i];
+		groups[ngroups].start = i;
+		groups[ngroups].count = j - i;
+		ngroups++;
+	}
+	if (ngroups > 1)
+		qsort(groups, ngroups, sizeof(FoldGroup), CmpGroupBest);
+	Assert(groups[0].best == 0);
+	if (ngroups > 1)
+		other = &cand[groups[1].best];
+
+	if (other == NULL)
+		rule = "unanimous";
+	else
+	{
+		rule = "oldest_record";
+		for (i = 0; i < nrules; i++)
+			if (CmpRule(&ctx, rules[i], w, other) != 0)
+			{
+				rule = FoldRuleNames[rules[i]];
+				break;
+			}
+	}
+
+	PushKey(lin, attr);
+	pushJsonbValue(lin, WJB_BEGIN_OBJECT, NULL);
+	PushKey(lin, "value");
+	PushString(lin, WJB_VALUE, w->v, w->vlen);
+	PushKey(lin, "record_id");
+	PushRecordId(lin, WJB_VALUE, &recs[w->rec], raw);
+	PushKey(lin, "source_id");
+	if (raw)
+		pushJsonbValue(lin, WJB_VALUE, &recs[w->rec].sid_raw);
+	else if (recs[w->rec].sid_null)
+		PushNull(lin, WJB_VALUE);
+	else
+		PushInt64(lin, WJB_VALUE, recs[w->rec].sid);
+	PushKey(lin, "rule");
+	PushString(lin, WJB_VALUE, rule, strlen(rule));
+
+	/* agree: the winner's group; lost: the other groups, with records by id */
+	ids = palloc(sizeof(int) * n);
+	for (g = 0; g < ngroups; g++)
+	{
+		int			nids = groups[g].count;
+
+		for (j = 0; j < nids; j++)
+			ids[j] = cand[byvalue[groups[g].start + j]].rec;
+		qsort_arg(ids, nids, sizeof(int), CmpRecordId, recs);
+		if (g == 0)
+			PushKey(lin, "agree");
+		else
+		{
+			if (g == 1)
+			{
+				PushKey(lin, "lost");
+				pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
+			}
+			pushJsonbValue(lin, WJB_BEGIN_OBJECT, NULL);
+			PushKey(lin, "value");
+			PushString(lin, WJB_VALUE, cand[groups[g].best].v, cand[groups[g].best].vlen);
+			PushKey(lin, "records");
+		}
+		pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
+		for (j = 0; j < nids; j++)
+			PushRecordId(lin, WJB_ELEM, &recs[ids[j]], raw);
+		pushJsonbValue(lin, WJB_END_ARRAY, NULL);
+		if (g > 0)
+			pushJsonbValue(lin, WJB_END_OBJECT, NULL);
+	}
+	if (ngroups == 1)
+	{
+		PushKey(lin, "lost");
+		pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
+	}
+	pushJsonbValue(lin, WJB_END_ARRAY, NULL);
+	pushJsonbValue(lin, WJB_END_OBJECT, NULL);
+}
+
+/* ------------------------------------------------------------------ contacts */
+
+/*
+ * AddContact
+ *		Appends one contact occurrence, growing the array.
+ */
+static void
+AddContact(FoldContact **arr, int *n, int *cap, int kind, char *net, int netlen,
+		   char *v, int vlen, int rec)
+{
+	if (*n >= *cap)
+	{
+		*cap *= 2;
+		*arr = repalloc(*arr, mul_size(sizeof(FoldContact), *cap));
+	}
+	(*arr)[*n].kind = kind;
+	(*arr)[*n].net = net;
+	(*arr)[*n].netlen = netlen;
+	(*arr)[*n].v = v;
+	(*arr)[*n].vlen = vlen;
+	(*arr)[*n].rec = rec;
+	(*n)++;
+}
+
+/*
+ * CmpContactBytes
+ *		qsort comparator grouping contact occurrences: kind, network (none
+ *		first), value, bytewise.
+ */
+static int
+CmpContactBytes(const void *pa, const void *pb)
+{
+	const FoldContact *a = (const FoldContact *) pa;
+	const FoldContact *b = (const FoldContact *) pb;
+	int			c;
+
+	if (a->kind != b->kind)
+		return a->kind - b->kind;
+	if ((a->net == NULL) != (b->net == NULL))
+		return a->net == NULL ? -1 : 1;
+	if (a->net && (c = CmpBytes(a->net, a->netlen, b->net, b->netlen)) != 0)
+		return c;
+	return CmpBytes(a->v, a->vlen, b->v, b->vlen);
+}
+
+/*
+ * CmpContactGroup
+ *		qsort comparator of the output order within a kind: last seen newest
+ *		first (nulls last), network then value in the database collation
+ *		(null network last).
+ */
+static int
+CmpContactGroup(const void *pa, const void *pb)
+{
+	const FoldContactGroup *a = (const FoldContactGroup *) pa;
+	const FoldContactGroup *b = (const FoldContactGroup *) pb;
+	int			c;
+
+	if (a->kind != b->kind)
+		return a->kind - b->kind;
+	if (a->last_null != b->last_null)
+		return a->last_null ? 1 : -1;
+	if (!a->last_null && (c = CmpInt64(a->last_seen, b->last_seen)) != 0)
+		return -c;
+	if ((a->net == NULL) != (b->net == NULL))
+		return a->net == NULL ? 1 : -1;
+	if (a->net && (c = varstr_cmp(a->net, a->netlen, b->net, b->netlen, DEFAULT_COLLATION_OID)) != 0)
+		return c;
+	return varstr_cmp(a->v, a->vlen, b->v, b->vlen, DEFAULT_COLLATION_OID);
+}
+
+/*
+ * CollectContacts
+ *		Every non-empty phone, e-mail and handle of every record.
+ */
+static FoldContact *
+CollectContacts(FoldRec *recs, int nrec, int *ncontacts)
+{
+	int			cap = 16;
+	int			n = 0;
+	FoldContact *arr = palloc(sizeof(FoldContact) * cap);
+	int			i;
+
+	for (i = 0; i < nrec; i++)
+	{
+		int			kind;
+
+		for (kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
+		{
+			JsonbValue	f;
+			JsonbIterator *it;
+			JsonbValue	v;
+			JsonbIteratorToken tok;
+			char	   *net = NULL;
+			int			netlen = 0;
+
+			if (getKeyJsonValueFromContainer(recs[i].doc, FoldKindNames[kind],
+											 strlen(FoldKindNames[kind]), &f) == NULL ||
+				f.type != jbvBinary)
+				continue;
+			if (kind == KIND_HANDLES ? !JsonContainerIsObject(f.val.binary.data)
+				: !JsonContainerIsArray(f.val.binary.data))
+				continue;
+			it = JsonbIteratorInit(f.val.binary.data);
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			{
+				int			len = 0;
+				char	   *s;
+
+				if (tok == WJB_KEY)
+				{
+					net = v.val.string.val;
+					netlen = v.val.string.len;
+					continue;
+				}
+				if (tok != WJB_ELEM && tok != WJB_VALUE)
+					continue;
+				s = JsonbScalarText(&v, &len);
+				if (s == NULL || len == 0)
+					continue;
+				AddContact(&arr, &n, &cap, kind, kind == KIND_HANDLES ? net : NULL,
+						   netlen, s, len, i);
+			}
+		}
+	}
+	*ncontacts = n;
+	return arr;
+}
+
+/*
+ * PushContacts
+ *		Groups the contact occurrences and pushes the three contact arrays
+ *		(as object values of the result).
+ */
+static void
+PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
+{
+	int			n;
+	FoldContact *c = CollectContacts(recs, nrec, &n);
+	FoldContactGroup *g = palloc(sizeof(FoldContactGroup) * Max(1, n));
+	int			ng = 0;
+	int			i;
+	int			j;
+	int			kind;
+	int		   *ids = palloc(sizeof(int) * Max(1, n));
+
+	if (n > 1)
+		qsort(c, n, sizeof(FoldContact), CmpContactBytes);
+	for (i = 0; i < n; i = j)
+	{
+		FoldContactGroup *x = &g[ng++];
+		int			anyv = -1;
+		int			nsid = 0;
+		int32		sid0 = 0;
+
+		for (j = i + 1; j < n && CmpContactBytes(&c[i], &c[j]) == 0; j++)
+			;
+		x->kind = c[i].kind;
+		x->net = c[i].net;
+		x->netlen = c[i].netlen;
+		x->v = c[i].v;
+		x->vlen = c[i].vlen;
+		x->first = i;
+		x->count = j - i;
+		x->first_null = true;
+		x->last_null = true;
+		for (int k = i; k < j; k++)
+		{
+			FoldRec    *r = &recs[c[k].rec];
+
+			if (!r->created_null && (x->first_null || r->created < x->first_seen))
+			{
+				x->first_seen = r->created;
+				x->first_null = false;
+			}
+			if (!r->updated_null && (x->last_null || r->updated > x->last_seen))
+			{
+				x->last_seen = r->updated;
+				x->last_null = false;
+			}
+			if (r->validated >= 0)
+				anyv = Max(anyv, r->validated);
+			/* count(DISTINCT source_id) >= 2: two different non-null ids */
+			if (!r->sid_null && nsid < 2)
+			{
+				if (nsid == 0)
+				{
+					sid0 = r->sid;
+					nsid = 1;
+				}
+				else if (r->sid != sid0)
+					nsid = 2;
+			}
+		}
+		x->validated = anyv;
+		x->valid = anyv == 1 || nsid >= 2 ? 1 : anyv == -1 ? -1 : 0;
+	}
+	if (ng > 1)
+		qsort(g, ng, sizeof(FoldContactGroup), CmpContactGroup);
+
+	for (kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
+	{
+		PushKey(st, FoldKindNames[kind]);
+		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+		for (i = 0; i < ng; i++)
+		{
+			FoldContactGroup *x = &g[i];
+			int			nids = 0;
+			char	   *s;
+
+			if (x->kind != kind)
+				continue;
+			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			PushKey(st, "value");
+			PushString(st, WJB_VALUE, x->v, x->vlen);
+			if (x->net)
+			{
+				PushKey(st, "network");
+				PushString(st, WJB_VALUE, x->net, x->netlen);
+			}
+			/* sources: distinct record ids, ascending, one null last */
+			for (j = 0; j < x->count; j++)
+				ids[nids++] = c[x->first + j].rec;
+			qsort_arg(ids, nids, sizeof(int), CmpRecordId, recs);
+			PushKey(st, "sources");
+			pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+			for (j = 0; j < nids; j++)
+			{
+				if (j > 0 && (raw ? ids[j] == ids[j - 1]
+							  : CmpRecordId(&ids[j], &ids[j - 1], recs) == 0))
+					continue;
+				PushRecordId(st, WJB_ELEM, &recs[ids[j]], raw);
+			}
+			pushJsonbValue(st, WJB_END_ARRAY, NULL);
+			if (!x->first_null && (s = UtcText(x->first_seen)) != NULL)
+			{
+				PushKey(st, "first_seen");
+				PushString(st, WJB_VALUE, s, strlen(s));
+			}
+			if (!x->last_null && (s = UtcText(x->last_seen)) != NULL)
+			{
+				PushKey(st, "last_seen");
+				PushString(st, WJB_VALUE, s, strlen(s));
+			}
+			if (x->valid >= 0)
+			{
+				PushKey(st, "valid");
+				PushBool(st, WJB_VALUE, x->valid == 1);
+			}
+			if (x->validated >= 0)
+			{
+				PushKey(st, "validated");
+				PushBool(st, WJB_VALUE, x->validated == 1);
+			}
+			pushJsonbValue(st, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	}
+}
+
+/* ------------------------------------------------------------------ entry point */
+
+/*
+ * FoldCheckNotNull
+ *		Raises 22004 naming a NULL argument.
+ */
+static void
+FoldCheckNotNull(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" of cdp.golden_fold must not be null", name)));
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_fold);
+
+/*
+ * cdp_golden_fold
+ *		cdp.golden_fold(recs jsonb, rules jsonb, with_lineage boolean): the
+ *		profile of one person.  Working memory lives in a context of its
+ *		own, deleted before returning; only the result is left in the
+ *		caller's context.
+ */
+Datum
+cdp_golden_fold(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *recs;
+	Jsonb	   *rules;
+	bool		with_lineage;
+	MemoryContext work;
+	MemoryContext old;
+	int			nrec;
+	FoldRec    *r;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbParseState *st = NULL;
+	JsonbParseState *attrs = NULL;
+	JsonbParseState *lin = NULL;
+	JsonbValue *res;
+	Jsonb	   *out;
+	Jsonb	   *copy;
+	bool		raw;
+	int			i;
+	int			anyv = -1;
+	bool		created_null = true;
+	TimestampTz created_min = 0;
+	bool		updated_null = true;
+	TimestampTz updated_max = 0;
+
+	FoldCheckNotNull(fcinfo, 0, "recs");
+	FoldCheckNotNull(fcinfo, 1, "rules");
+	FoldCheckNotNull(fcinfo, 2, "with_lineage");
+	recs = PG_GETARG_JSONB_P(0);
+	rules = PG_GETARG_JSONB_P(1);
+	with_lineage = PG_GETARG_BOOL(2);
+
+	if (!JB_ROOT_IS_ARRAY(recs) || JB_ROOT_IS_SCALAR(recs))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("records of the survivorship fold must be a JSON array"),
+				 errdetail("The value given is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(recs) ? "scalar" : "object"),
+				 errhint("Give an array of cdp.golden_record_doc documents, one per source record.")));
+	if (!JB_ROOT_IS_OBJECT(rules))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("survivorship rules must be a JSON object"),
+				 errhint("Give an object mapping an attribute to a list of rules, for example {\"family_name\": [\"trusted\", \"recent\"]}.")));
+	nrec = JB_ROOT_COUNT(recs);
+	if (nrec > FOLD_MAX_RECORDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many records for one survivorship fold: %d", nrec),
+				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden fold",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	/* one record: the SQL version's fast path (ids as given) */
+	raw = nrec == 1;
+	r = palloc0(mul_size(sizeof(FoldRec), Max(1, nrec)));
+	it = JsonbIteratorInit(&recs->root);
+	i = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		ReadRecord(&v, i, !raw, &r[i]);
+		if (r[i].validated >= 0)
+			anyv = Max(anyv, r[i].validated);
+		if (!r[i].created_null && (created_null || r[i].created < created_min))
+		{
+			created_min = r[i].created;
+			created_null = false;
+		}
+		if (!r[i].updated_null && (updated_null || r[i].updated > updated_max))
+		{
+			updated_max = r[i].updated;
+			updated_null = false;
+		}
+		i++;
+	}
+
+	/* single-valued attributes, one per key of the rules */
+	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
+	if (with_lineage)
+		pushJsonbValue(&lin, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&rules->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *attr;
+		FoldRule   *rl;
+		int			nrl;
+
+		if (tok != WJB_KEY)
+			continue;
+		attr = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		rl = ParseRules(attr, strlen(attr), &v, &nrl);
+		FoldAttribute(&attrs, &lin, with_lineage, raw, attr, r, nrec, rl, nrl);
+	}
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushKey(&st, "attributes");
+	PushNested(&st, pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
+	PushKey(&st, "lineage");
+	if (with_lineage)
+		PushNested(&st, pushJsonbValue(&lin, WJB_END_OBJECT, NULL));
+	else
+		PushNull(&st, WJB_VALUE);
+	PushContacts(&st, r, nrec, raw);
+	PushKey(&st, "record_count");
+	PushInt64(&st, WJB_VALUE, nrec);
+	PushKey(&st, "registered_on");
+	if (created_null)
+		PushNull(&st, WJB_VALUE);
+	else
+	{
+		Datum		d = DirectFunctionCall1(timestamp_date, TimestampGetDatum(created_min));
+		char	   *s = JsonEncodeDateTime(NULL, d, DATEOID, NULL);
+
+		PushString(&st, WJB_VALUE, s, strlen(s));
+	}
+	PushKey(&st, "validated");
+	if (raw && anyv < 0)
+		PushNull(&st, WJB_VALUE);
+	else
+		PushBool(&st, WJB_VALUE, anyv == 1);
+	PushKey(&st, "updated_at");
+	if (updated_null)
+		PushNull(&st, WJB_VALUE);
+	else
+		PushUtc(&st, WJB_VALUE, updated_max);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	out = JsonbValueToJsonb(res);
+
+	MemoryContextSwitchTo(old);
+	copy = palloc(VARSIZE(out));
+	memcpy(copy, out, VARSIZE(out));
+	MemoryContextDelete(work);
+	PG_RETURN_JSONB_P(copy);
+}
+
+/* ------------------------------------------------------------------ record documents */
+
+/* the identifier types' text input and output (src/type_*.c) */
+extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
+extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
+extern Datum cdp_email_in(PG_FUNCTION_ARGS);
+extern Datum cdp_email_out(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
+
+/*
+ * CanonicalText
+ *		The canonical text of an identifier: its type's input then output
+ *		function, exactly what the SQL cast text::type (WITH INOUT) and
+ *		to_jsonb did, errors included.
+ */
+static char *
+CanonicalText(PGFunction in, PGFunction out, char *s)
+{
+	return DatumGetCString(DirectFunctionCall1(out, DirectFunctionCall1(in, CStringGetDatum(s))));
+}
+
+/*
+ * PushField
+ *		Pushes key and rec -> key as given (JSON null when missing).
+ */
+static void
+PushField(JsonbParseState **st, JsonbContainer *rec, const char *key)
+{
+	JsonbValue	v;
+
+	PushKey(st, key);
+	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &v) == NULL)
+		PushNull(st, WJB_VALUE);
+	else
+		pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * PushIdentifier
+ *		Pushes key and the canonical text of (rec ->> key)::type, or null.
+ */
+static void
+PushIdentifier(JsonbParseState **st, JsonbContainer *rec, const char *key,
+			   PGFunction in, PGFunction out)
+{
+	char	   *s = FieldCString(rec, key);
+
+	PushKey(st, key);
+	if (s == NULL)
+		PushNull(st, WJB_VALUE);
+	else
+	{
+		s = CanonicalText(in, out, s);
+		PushString(st, WJB_VALUE, s, strlen(s));
+	}
+}
+
+/*
+ * PushIdentifierList
+ *		Pushes key and, when rec -> key is an array, the canonical text of
+ *		each element (null elements stay null); null otherwise.
+ */
+static void
+PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
+				   PGFunction in, PGFunction out)
+{
+	JsonbValue	f;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	PushKey(st, key);
+	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &f) == NULL ||
+		f.type != jbvBinary || !JsonContainerIsArray(f.val.binary.data))
+	{
+		PushNull(st, WJB_VALUE);
+		return;
+	}
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	it = JsonbIteratorInit(f.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			len = 0;
+		char	   *s;
+
+		if (tok != WJB_ELEM)
+			continue;
+		s = JsonbScalarText(&v, &len);
+		if (s == NULL)
+			PushNull(st, WJB_ELEM);
+		else
+		{
+			s = CanonicalText(in, out, pnstrdup(s, len));
+			PushString(st, WJB_ELEM, s, strlen(s));
+		}
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_record_doc);
+
+/*
+ * cdp_golden_record_doc
+ *		cdp.golden_record_doc(rec jsonb, trust int): one source record (a
+ *		row of cdp.record as JSON, or the "record" object of a record event)
+ *		reduced to the document the fold reads.  Identifiers go through
+ *		their types, so both paths give the canonical text; "validated" is
+ *		rec.validated or rec.extra.validated, true for true, t, yes or 1 in
+ *		any case.
+ */
+Datum
+cdp_golden_record_doc(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *rec;
+	JsonbContainer *c;
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	char	   *s;
+	bool		validated = false;
+	static const char *const plain[] = {
+		"created_at", "updated_at", "family_name", "given_name", "patronymic",
+		"sex", "birth_date", "address", "city", "handles"
+	};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"rec\" of cdp.golden_record_doc must not be null")));
+	rec = PG_GETARG_JSONB_P(0);
+	if (!JB_ROOT_IS_OBJECT(rec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a source record must be a JSON object"),
+				 errhint("Pass to_jsonb of a cdp.record row or the \"record\" of a record event.")));
+	c = &rec->root;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	PushKey(&st, "record_id");
+	if ((s = FieldCString(c, "record_id")) == NULL)
+		PushNull(&st, WJB_VALUE);
+	else
+		PushInt64(&st, WJB_VALUE, DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s))));
+	PushKey(&st, "source_id");
+	if ((s = FieldCString(c, "source_id")) == NULL)
+		PushNull(&st, WJB_VALUE);
+	else
+		PushInt64(&st, WJB_VALUE, DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s))));
+	PushKey(&st, "trust");
+	PushInt64(&st, WJB_VALUE, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
+
+	s = FieldCString(c, "validated");
+	if (s == NULL && getKeyJsonValueFromContainer(c, "extra", 5, &v) != NULL &&
+		v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+		s = FieldCString(v.val.binary.data, "validated");
+	if (s != NULL)
+	{
+		/* lower() in the database collation, as the SQL version did */
+		text	   *t = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
+															   PointerGetDatum(cstring_to_text(s))));
+		char	   *l = text_to_cstring(t);
+
+		validated = strcmp(l, "true") == 0 || strcmp(l, "t") == 0 ||
+			strcmp(l, "yes") == 0 || strcmp(l, "1") == 0;
+	}
+	PushKey(&st, "validated");
+	PushBool(&st, WJB_VALUE, validated);
+
+	for (int i = 0; i < (int) lengthof(plain); i++)
+		PushField(&st, c, plain[i]);
+	PushIdentifier(&st, c, "snils", cdp_snils_in, cdp_snils_out);
+	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out);
+	PushIdentifierList(&st, c, "phones", cdp_phone_in, cdp_phone_out);
+	PushIdentifierList(&st, c, "emails", cdp_email_in, cdp_email_out);
+
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+}
