@@ -880,6 +880,16 @@ BEGIN
 	IF NOT use_sql THEN
 		fp := @extschema@._match_feature_program(s);
 		IF fp.kinds IS NOT NULL THEN
+			-- name_roles: the same reading as the SQL form below, one _match_name_roles call per record
+			IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
+				parts := fp.raws;
+				FOR i IN 1 .. pg_catalog.cardinality(parts) LOOP
+					parts[i] := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(parts[i],
+						'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
+				END LOOP;
+				fp.raws := parts;
+				from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT @extschema@._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+			END IF;
 			RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
 				' FROM (SELECT r.record_id, r.golden_id, @extschema@._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
 				' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''phones''),'
