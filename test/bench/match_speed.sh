@@ -2,6 +2,7 @@
 # test/bench/match_speed.sh: speed of the matching layer (issue 6) on generated clinic records.
 #   test/bench/match_speed.sh [N]      N records (default 100000), against the dev cluster
 #   LINK=0 test/bench/match_speed.sh N  skip the steps that link (run_matching): kernel figures only
+#   CANDIDATES=0 ...                    skip blocking_report and candidate_pairs (minutes at 1M)
 # Loads about N records of test/bench/gen_clinic.py (GEN=path/to/gen_clinic.py to use another
 # copy; without it a small SQL generator), trains, runs a full match, a second full run on
 # unchanged data, candidate_pairs, and match_record on 200 records; prints candidate pairs,
@@ -89,7 +90,7 @@ SQL
 fi
 echo "records: $(q 'SELECT count(*) FROM cdp.record')  persons: $(q "SELECT count(DISTINCT extra->>'person') FROM cdp.record")"
 q "ANALYZE cdp.record"
-t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
+[ "${CANDIDATES:-1}" = 1 ] && t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 # the features of every record (C builder when the settings compile for it), then training, which
 # reuses them (its keys_s is then only the suspicious-value check)
 t "features (refresh_keys)" "SELECT cdp._match_refresh_suspicious(), cdp._match_refresh_keys(NULL)"
@@ -97,8 +98,8 @@ t "train_matching" "SELECT cdp.train_matching(1000000, 20) - 'm' - 'u' - 'per_ru
 # the kernel alone: load features, walk every block, score every candidate pair, keep those over
 # the review threshold (what run_matching('full') does before it links)
 t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp.match_settings WHERE active) || ' candidates' FROM cdp._match_pairs(NULL, 0.8)"
-t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
-t "blocking_report (stored)" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
+[ "${CANDIDATES:-1}" = 1 ] && t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
+[ "${CANDIDATES:-1}" = 1 ] && t "blocking_report (stored)" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 if [ "${LINK:-1}" = 1 ]; then
 t "run_matching full" "SELECT cdp.run_matching('full')"
 t "run_matching full again" "SELECT cdp.run_matching('full')"
