@@ -1476,7 +1476,7 @@ COMMENT ON FUNCTION @extschema@.unmerge(bigint, text) IS
 
 /* A required or optional typed value of a clinical event's attrs, with an error naming the key. */
 CREATE FUNCTION @extschema@.golden_attr(attrs jsonb, key text, typ text, required boolean) RETURNS text
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE
 	AS $$
 DECLARE
 	v	text := attrs ->> key;
@@ -1531,7 +1531,7 @@ COMMENT ON FUNCTION @extschema@.golden_attr(jsonb, text, text, boolean) IS
  * like the columns of cdp.clinical_event).  Unknown keys are refused.
  */
 CREATE FUNCTION @extschema@.golden_clinical_columns(kind text, attrs jsonb) RETURNS jsonb
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE
 	AS $$
 DECLARE
 	allowed		text[];
