@@ -894,6 +894,60 @@ OsaBoundedDiffer(const char *a, int alen, const char *b, int blen, int k)
 	return best;
 }
 
+/* The running state of Hyyrö's bit-vector OSA over one pattern. */
+typedef struct OsaBits
+{
+	uint64		vp;
+	uint64		vn;
+	uint64		d0;
+	uint64		pm_old;
+	uint64		last;
+	int			dist;
+} OsaBits;
+
+/*
+ * OsaBitsInit
+ *		The state before the first text character, for a pattern of plen
+ *		(1..64) code points.
+ */
+static inline void
+OsaBitsInit(OsaBits *st, int plen)
+{
+	st->vp = ~UINT64CONST(0);
+	st->vn = 0;
+	st->d0 = 0;
+	st->pm_old = 0;
+	st->last = UINT64CONST(1) << (plen - 1);
+	st->dist = plen;
+}
+
+/*
+ * OsaBitsStep
+ *		Advances the state by one text character whose pattern mask is pmj;
+ *		returns the distance of the pattern to the text read so far.
+ */
+static inline int
+OsaBitsStep(OsaBits *st, uint64 pmj)
+{
+	uint64		tr = (((~st->d0) & pmj) << 1) & st->pm_old;
+	uint64		hp,
+				hn;
+
+	st->d0 = (((pmj & st->vp) + st->vp) ^ st->vp) | pmj | st->vn | tr;
+	hp = st->vn | ~(st->d0 | st->vp);
+	hn = st->d0 & st->vp;
+	if (hp & st->last)
+		st->dist++;
+	if (hn & st->last)
+		st->dist--;
+	hp = (hp << 1) | 1;
+	hn = hn << 1;
+	st->vp = hn | ~(st->d0 | hp);
+	st->vn = hp & st->d0;
+	st->pm_old = pmj;
+	return st->dist;
+}
+
 /*
  * OsaHyyro
  *		OSA distance by Hyyrö's bit-vector algorithm; 1 <= plen <= 64 and the
@@ -903,35 +957,16 @@ OsaBoundedDiffer(const char *a, int alen, const char *b, int blen, int k)
 static int
 OsaHyyro(int plen, const int32 *t, int tlen, int max_d)
 {
-	uint64		vp = ~UINT64CONST(0);
-	uint64		vn = 0;
-	uint64		d0 = 0;
-	uint64		pm_old = 0;
-	uint64		last = UINT64CONST(1) << (plen - 1);
+	OsaBits		st;
 	int			dist = plen;
 
+	OsaBitsInit(&st, plen);
 	for (int j = 0; j < tlen; j++)
 	{
-		uint64		pmj = CdpPmGet(t[j]);
-		uint64		tr = (((~d0) & pmj) << 1) & pm_old;
-		uint64		hp,
-					hn;
-
-		d0 = (((pmj & vp) + vp) ^ vp) | pmj | vn | tr;
-		hp = vn | ~(d0 | vp);
-		hn = d0 & vp;
-		if (hp & last)
-			dist++;
-		if (hn & last)
-			dist--;
+		dist = OsaBitsStep(&st, CdpPmGet(t[j]));
 		/* each remaining column lowers the distance by at most one */
 		if (max_d >= 0 && dist - (tlen - j - 1) > max_d)
 			return max_d + 1;
-		hp = (hp << 1) | 1;
-		hn = hn << 1;
-		vp = hn | ~(d0 | hp);
-		vn = hp & d0;
-		pm_old = pmj;
 	}
 	return (max_d >= 0 && dist > max_d) ? max_d + 1 : dist;
 }
@@ -945,35 +980,16 @@ static int
 OsaHyyroUtf8(int plen, const char *t, int tlen, int tchars, int max_d)
 {
 	const unsigned char *tp = (const unsigned char *) t;
-	uint64		vp = ~UINT64CONST(0);
-	uint64		vn = 0;
-	uint64		d0 = 0;
-	uint64		pm_old = 0;
-	uint64		last = UINT64CONST(1) << (plen - 1);
+	OsaBits		st;
 	int			dist = plen;
 	int			i = 0;
 
+	OsaBitsInit(&st, plen);
 	for (int j = 0; j < tchars; j++)
 	{
-		uint64		pmj = CdpPmGet(CdpNextChar(tp, tlen, &i));
-		uint64		tr = (((~d0) & pmj) << 1) & pm_old;
-		uint64		hp,
-					hn;
-
-		d0 = (((pmj & vp) + vp) ^ vp) | pmj | vn | tr;
-		hp = vn | ~(d0 | vp);
-		hn = d0 & vp;
-		if (hp & last)
-			dist++;
-		if (hn & last)
-			dist--;
+		dist = OsaBitsStep(&st, CdpPmGet(CdpNextChar(tp, tlen, &i)));
 		if (max_d >= 0 && dist - (tchars - j - 1) > max_d)
 			return max_d + 1;
-		hp = (hp << 1) | 1;
-		hn = hn << 1;
-		vp = hn | ~(d0 | hp);
-		vn = hp & d0;
-		pm_old = pmj;
 	}
 	return (max_d >= 0 && dist > max_d) ? max_d + 1 : dist;
 }
