@@ -28,6 +28,7 @@ db=cdp_bench_scale
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
+here=$(cd "$(dirname "$0")" && pwd)
 now_ms() { date +%s%3N; }
 # waits for every background job and fails if one failed
 waitall() { local p; for p in $(jobs -p); do wait "$p"; done; }
@@ -36,16 +37,8 @@ t_start=$(now_ms)
 q <<SQL
 CREATE EXTENSION cdp;
 SELECT cdp.register_source('reception', 'internal', 80), cdp.register_source('site', 'partner', 30);
-CREATE TABLE staging AS
-SELECT i, 'R' || i AS source_id, jsonb_strip_nulls(jsonb_build_object(
-  'family_name', (ARRAY['Иванова','Петров','Сидорова','Кузнецов','Смирнова','Попов','Лебедева','Козлов'])[1 + i % 8],
-  'given_name', (ARRAY['Мария','Иван','Анна','Сергей','Ольга','Дмитрий','Елена','Алексей'])[1 + (i / 8) % 8],
-  'birth_date', to_char(date '1940-01-01' + (i * 37) % 25000, 'YYYY-MM-DD'),
-  'sex', CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END,
-  'phone', format('+79%s', lpad((i % 1000000000)::text, 9, '0')),
-  'email', CASE WHEN i % 3 = 0 THEN format('user%s@mail.ru', i) END,
-  'city', (ARRAY['Москва','Санкт-Петербург','Казань'])[1 + i % 3])) AS attrs
-FROM generate_series(1, $persons) i;
+\set n $persons
+\i $here/golden_staging.sql
 CREATE INDEX ON staging (((i - 1) / 5000));  -- each batch an index scan, not a scan of all persons
 ANALYZE staging;
 SQL

@@ -18,6 +18,7 @@ db=cdp_bench_golden${GOLDEN_FOLD:+_$GOLDEN_FOLD}
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
+here=$(cd "$(dirname "$0")" && pwd)
 now_ms() { date +%s%3N; }
 
 q <<SQL
@@ -32,16 +33,8 @@ DO \$\$ DECLARE f text; def text; BEGIN
   END IF; END \$\$;
 SELECT format('fold: %s', l.lanname) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'cdp.golden_fold(jsonb,jsonb,boolean)'::regprocedure;
 SELECT cdp.register_source('reception', 'internal', 80), cdp.register_source('site', 'partner', 30);
-CREATE TABLE staging AS
-SELECT i, 'R' || i AS source_id, jsonb_strip_nulls(jsonb_build_object(
-  'family_name', (ARRAY['Иванова','Петров','Сидорова','Кузнецов','Смирнова','Попов','Лебедева','Козлов'])[1 + i % 8],
-  'given_name', (ARRAY['Мария','Иван','Анна','Сергей','Ольга','Дмитрий','Елена','Алексей'])[1 + (i / 8) % 8],
-  'birth_date', to_char(date '1940-01-01' + (i * 37) % 25000, 'YYYY-MM-DD'),
-  'sex', CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END,
-  'phone', format('+79%s', lpad((i % 1000000000)::text, 9, '0')),
-  'email', CASE WHEN i % 3 = 0 THEN format('user%s@mail.ru', i) END,
-  'city', (ARRAY['Москва','Санкт-Петербург','Казань'])[1 + i % 3])) AS attrs
-FROM generate_series(1, $rows) i;
+\set n $rows
+\i $here/golden_staging.sql
 SQL
 
 # ingest: batches of 5,000 through cdp.upsert_records, profiles refreshed in the same transactions
