@@ -875,91 +875,88 @@ DECLARE
 	pos_p int;
 	flags text := '0';
 	fp record;
+	c_form boolean := false;
+	cols text;
 BEGIN
 	-- one C call per record when the settings compile for it (the SQL form below is the reference)
 	IF NOT use_sql THEN
 		fp := @extschema@._match_feature_program(s);
-		IF fp.kinds IS NOT NULL THEN
-			-- name_roles: the same reading as the SQL form below, one _match_name_roles call per record
-			IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
-				parts := fp.raws;
-				FOR i IN 1 .. pg_catalog.cardinality(parts) LOOP
-					parts[i] := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(parts[i],
-						'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
-				END LOOP;
-				fp.raws := parts;
-				from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT @extschema@._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+		c_form := fp.kinds IS NOT NULL;
+	END IF;
+	IF c_form THEN
+		cols := pg_catalog.array_to_string(fp.raws, ', ');
+	ELSE
+		FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
+			v := @extschema@._match_value_sql(l.attr, l.comparator);
+			feat := feat || v;
+			IF l.comparator = 'name' THEN
+				-- the key of the raw value: name_base_key normalises by itself
+				feat := feat || pg_catalog.replace(v, '@extschema@._match_norm(', '@extschema@._match_name_key(');
 			END IF;
-			RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
-				' FROM (SELECT r.record_id, r.golden_id, @extschema@._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
-				' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''phones''),'
-				' (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''emails'')) AS f'
-				' FROM %s OFFSET 0) q',
-				fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, pg_catalog.array_to_string(fp.raws, ', '), from_sql);
-		END IF;
-	END IF;
-	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
-		v := @extschema@._match_value_sql(l.attr, l.comparator);
-		feat := feat || v;
-		IF l.comparator = 'name' THEN
-			-- the key of the raw value: name_base_key normalises by itself
-			feat := feat || pg_catalog.replace(v, '@extschema@._match_norm(', '@extschema@._match_name_key(');
-		END IF;
-	END LOOP;
-	FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
-		parts := '{}';
-		pos_g := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
-		FOR j IN pos_g .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
-			item := s -> 'blocking' -> i ->> j;
-			battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
-			tr := pg_catalog.split_part(item, '.', 2);
-			SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
-			  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
-			e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], E''\x1f'', 1)', pos_f);
-			e := CASE tr
-				WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
-				WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
-				WHEN 'initial' THEN pg_catalog.format('pg_catalog.left(%s, 1)', e)
-				WHEN 'last7' THEN pg_catalog.format('pg_catalog.right(%s, 7)', e)
-				WHEN 'prefix3' THEN pg_catalog.format('pg_catalog.left(%s, 3)', e)
-				WHEN 'phonetic' THEN pg_catalog.format('@extschema@.phonetic_ru(%s)', e)
-				ELSE e END;
-			parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
 		END LOOP;
-		-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
-		-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
-		IF s -> 'blocking' -> i ->> 0 = 'any_order' THEN
-			bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
-				'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
-		ELSE
-			bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
+			parts := '{}';
+			pos_g := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
+			FOR j IN pos_g .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
+				item := s -> 'blocking' -> i ->> j;
+				battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
+				tr := pg_catalog.split_part(item, '.', 2);
+				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
+				  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
+				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], E''\x1f'', 1)', pos_f);
+				e := CASE tr
+					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
+					WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
+					WHEN 'initial' THEN pg_catalog.format('pg_catalog.left(%s, 1)', e)
+					WHEN 'last7' THEN pg_catalog.format('pg_catalog.right(%s, 7)', e)
+					WHEN 'prefix3' THEN pg_catalog.format('pg_catalog.left(%s, 3)', e)
+					WHEN 'phonetic' THEN pg_catalog.format('@extschema@.phonetic_ru(%s)', e)
+					ELSE e END;
+				parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
+			END LOOP;
+			-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
+			-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
+			IF s -> 'blocking' -> i ->> 0 = 'any_order' THEN
+				bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
+					'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
+			ELSE
+				bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+			END IF;
+		END LOOP;
+		-- placeholder records: no name at all, or a name from placeholder_names
+		SELECT y.fpos INTO pos_f FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_g FROM @extschema@._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_p FROM @extschema@._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
+		IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
+			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(@extschema@._match_norm(n)), ', ') INTO names
+			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
+			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
+			flags := pg_catalog.format('CASE WHEN %s IS NULL AND %s IS NULL THEN 1 WHEN %s OR %s OR %s THEN 1 ELSE 0 END',
+				COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+				COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
 		END IF;
-	END LOOP;
-	-- placeholder records: no name at all, or a name from placeholder_names
-	SELECT y.fpos INTO pos_f FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
-	SELECT y.fpos INTO pos_g FROM @extschema@._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
-	SELECT y.fpos INTO pos_p FROM @extschema@._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
-	IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
-		SELECT pg_catalog.string_agg(pg_catalog.quote_literal(@extschema@._match_norm(n)), ', ') INTO names
-		  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
-		names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
-		flags := pg_catalog.format('CASE WHEN %s IS NULL AND %s IS NULL THEN 1 WHEN %s OR %s OR %s THEN 1 ELSE 0 END',
-			COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
-			COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
-			COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
-			COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
+		cols := pg_catalog.array_to_string(feat, ', ');
 	END IF;
-	-- name_roles: names read by what the words are (_match_name_roles), computed once per record
+	-- name_roles: names read by what the words are (_match_name_roles), computed once per record,
+	-- in either form
 	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
-		FOR i IN 1 .. pg_catalog.cardinality(feat) LOOP
-			feat[i] := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(feat[i],
-				'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
-		END LOOP;
+		cols := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(cols,
+			'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
 		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT @extschema@._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+	END IF;
+	IF c_form THEN
+		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
+			' FROM (SELECT r.record_id, r.golden_id, @extschema@._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''phones''),'
+			' (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''emails'')) AS f'
+			' FROM %s OFFSET 0) q',
+			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);
 	END IF;
 	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk'
 		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
-		flags, pg_catalog.array_to_string(bk, ', '), pg_catalog.array_to_string(feat, ', '), from_sql);
+		flags, pg_catalog.array_to_string(bk, ', '), cols, from_sql);
 END $$;
 COMMENT ON FUNCTION @extschema@._match_feature_query(jsonb, text, boolean) IS
 	'internal: query computing record_id, golden_id, flags, features and blocking keys of the records of from_sql (alias r)';
