@@ -2101,4 +2101,3 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 INSERT INTO @extschema@.match_settings (settings, program, active)
 	SELECT d, @extschema@._match_program(d, NULL), true
 	  FROM (SELECT @extschema@._match_expand(@extschema@._match_default_settings()) AS d) x;
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.match_settings', '');

@@ -1,0 +1,75 @@
+/*
+ * sql/parts/95_dump.sql: what pg_dump keeps.  Tables an extension creates are part of it, so
+ * pg_dump writes only "CREATE EXTENSION cdp" for them and none of their rows, unless they are
+ * marked as configuration tables.  Every table holding the clinic's data is marked here, with the
+ * sequences behind its ids, so that pg_dump / pg_restore (and pg_dumpall, pg_upgrade's schema
+ * dump aside) carry the records, the event log, the golden profiles and the matching state.
+ * Applied after every family has created its tables.  Only cdp.match_part (eight fixed rows
+ * describing how walks split into parts) is left out: the install script recreates it.
+ *
+ * Two tables get a row at install time: cdp.match_settings (the default settings, version 1,
+ * later holding the parameters trained for it) and cdp.golden_state (the maintenance checkpoint).
+ * A restore first runs CREATE EXTENSION, which inserts those rows, and then copies the dumped
+ * rows in, which would collide with them.  A BEFORE INSERT trigger on each makes a row with the
+ * same key replace the installed one, so the dumped state wins; in normal use no insert meets an
+ * existing key and the triggers change nothing.  The test: test/t/030_dump_restore.pl.
+ */
+
+/*
+ * A settings version inserted with the number of an existing one (a restore copying its dump
+ * over the version CREATE EXTENSION installed) replaces it; an active one deactivates the rest,
+ * since only one version may be active.
+ */
+CREATE FUNCTION @extschema@._match_settings_restore() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM @extschema@.match_settings s WHERE s.version = NEW.version;
+	IF NEW.active THEN
+		UPDATE @extschema@.match_settings s SET active = false WHERE s.active;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._match_settings_restore() IS
+	'internal trigger: a settings row copied in by a restore replaces the version CREATE EXTENSION installed';
+CREATE TRIGGER match_settings_restore BEFORE INSERT ON @extschema@.match_settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._match_settings_restore();
+
+/* the maintenance checkpoint copied in by a restore replaces the one installed */
+CREATE FUNCTION @extschema@._golden_state_restore() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM @extschema@.golden_state s WHERE s.one = NEW.one;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._golden_state_restore() IS
+	'internal trigger: the maintenance checkpoint copied in by a restore replaces the installed one';
+CREATE TRIGGER golden_state_restore BEFORE INSERT ON @extschema@.golden_state
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._golden_state_restore();
+
+/*
+ * Every table of the extension but match_part, and every sequence of the extension (those behind
+ * identity columns included), dumped whole.  Driven by the catalog, so a table a later family
+ * adds is dumped unless it is named here; sql/00_install.sql lists what is not.
+ */
+DO $dump$
+DECLARE
+	r	regclass;
+BEGIN
+	FOR r IN
+		SELECT c.oid::regclass
+		  FROM pg_catalog.pg_class c
+		 WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace
+		   AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'S']::"char"[])
+		   AND c.relname OPERATOR(pg_catalog.<>) 'match_part'
+		 ORDER BY c.relname
+	LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(r, '');
+	END LOOP;
+END
+$dump$;
