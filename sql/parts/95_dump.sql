@@ -16,41 +16,35 @@
  */
 
 /*
- * A settings version inserted with the number of an existing one (a restore copying its dump
- * over the version CREATE EXTENSION installed) replaces it; an active one deactivates the rest,
- * since only one version may be active.
+ * A row inserted with the key of an existing one (a restore copying its dump over the row
+ * CREATE EXTENSION installed) replaces it.  In match_settings an active version also deactivates
+ * the others, since only one may be active; golden_state has one row.
  */
-CREATE FUNCTION @extschema@._match_settings_restore() RETURNS trigger
+CREATE FUNCTION @extschema@._restore_replace_installed() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	DELETE FROM @extschema@.match_settings s WHERE s.version = NEW.version;
-	IF NEW.active THEN
-		UPDATE @extschema@.match_settings s SET active = false WHERE s.active;
+	IF TG_TABLE_NAME = 'match_settings' THEN
+		DELETE FROM @extschema@.match_settings s WHERE s.version = NEW.version;
+		IF NEW.active THEN
+			UPDATE @extschema@.match_settings s SET active = false WHERE s.active;
+		END IF;
+	ELSIF TG_TABLE_NAME = 'golden_state' THEN
+		DELETE FROM @extschema@.golden_state s WHERE s.one = NEW.one;
+	ELSE
+		RAISE EXCEPTION 'cdp._restore_replace_installed is not a trigger of table "%"', TG_TABLE_NAME
+			USING ERRCODE = 'wrong_object_type', HINT = 'It serves cdp.match_settings and cdp.golden_state only.';
 	END IF;
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._match_settings_restore() IS
-	'internal trigger: a settings row copied in by a restore replaces the version CREATE EXTENSION installed';
+COMMENT ON FUNCTION @extschema@._restore_replace_installed() IS
+	'internal trigger: a row copied in by a restore replaces the one CREATE EXTENSION installed (match_settings, golden_state)';
 CREATE TRIGGER match_settings_restore BEFORE INSERT ON @extschema@.match_settings
-	FOR EACH ROW EXECUTE FUNCTION @extschema@._match_settings_restore();
-
-/* the maintenance checkpoint copied in by a restore replaces the one installed */
-CREATE FUNCTION @extschema@._golden_state_restore() RETURNS trigger
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	DELETE FROM @extschema@.golden_state s WHERE s.one = NEW.one;
-	RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._golden_state_restore() IS
-	'internal trigger: the maintenance checkpoint copied in by a restore replaces the installed one';
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._restore_replace_installed();
 CREATE TRIGGER golden_state_restore BEFORE INSERT ON @extschema@.golden_state
-	FOR EACH ROW EXECUTE FUNCTION @extschema@._golden_state_restore();
+	FOR EACH ROW EXECUTE FUNCTION @extschema@._restore_replace_installed();
 
 /*
  * Every table of the extension but match_part, and every sequence of the extension (those behind

@@ -7,6 +7,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use CdpTest;
 
 my $node = PostgreSQL::Test::Cluster->new('golden_crash');
 $node->init;
@@ -25,20 +28,8 @@ $node->safe_psql('postgres', q{
 	DELETE FROM cdp.match_queue;
 });
 
-# live projections compared with a replay of the whole log, both ways, and membership with the log
-my $equal_sql = q{
-	WITH m AS (SELECT coalesce(jsonb_agg(jsonb_build_array(golden_id, record_id)), '[]') AS j
-	             FROM cdp.golden_membership_from_log() WHERE to_event IS NULL),
-	     replay AS (SELECT p.* FROM m, cdp.golden_replay('infinity', 9223372036854775807, m.j) p)
-	SELECT (SELECT count(*) FROM (SELECT * FROM cdp.patient EXCEPT SELECT * FROM replay) x)
-	     + (SELECT count(*) FROM (SELECT * FROM replay EXCEPT SELECT * FROM cdp.patient) x)
-	     + (SELECT count(*) FROM ((SELECT * FROM cdp.patient_member EXCEPT SELECT * FROM cdp.golden_membership_from_log())
-	                              UNION ALL (SELECT * FROM cdp.golden_membership_from_log() EXCEPT SELECT * FROM cdp.patient_member)) x)
-	     + (SELECT count(*) FROM cdp.record r JOIN cdp.patient_member l ON l.record_id = r.record_id AND l.to_event IS NULL
-	         WHERE l.golden_id <> r.golden_id)
-	     + (SELECT count(*) FROM cdp.record r WHERE NOT EXISTS (SELECT 1 FROM cdp.patient p WHERE p.golden_id = r.golden_id))
-};
-is($node->safe_psql('postgres', $equal_sql), '0', 'before: projections equal the replay');
+# live projections compared with a replay of the whole log (CdpTest)
+is($node->safe_psql('postgres', $projections_differ_sql), '0', 'before: projections equal the replay');
 
 # A third session holds one person's row, so maintenance is certainly in the middle when we kill.
 my $middle = $node->safe_psql('postgres',
@@ -83,13 +74,13 @@ my ($ckpt, $top) = split /\|/, $node->safe_psql('postgres',
 ok($ckpt >= $done_before && $ckpt < $top, 'the crash interrupted the catch-up; committed batches stayed');
 ok($node->safe_psql('postgres', q{SELECT count(*) FROM cdp.event WHERE kind = 'patient.merged'}) > 0,
 	'links committed before the crash are in the log');
-is($node->safe_psql('postgres', $equal_sql), '0', 'after the crash: projections equal the replay');
+is($node->safe_psql('postgres', $projections_differ_sql), '0', 'after the crash: projections equal the replay');
 
 $node->safe_psql('postgres', 'CALL cdp.run_maintenance(100)');
 is($node->safe_psql('postgres',
 	'SELECT last_event_id = (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state'), 't',
 	'the next maintenance run finishes the catch-up');
-is($node->safe_psql('postgres', $equal_sql), '0', 'and the projections still equal the replay');
+is($node->safe_psql('postgres', $projections_differ_sql), '0', 'and the projections still equal the replay');
 
 $node->safe_psql('postgres', q{
 	CREATE TABLE live AS SELECT * FROM cdp.patient;

@@ -9,6 +9,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use CdpTest;
 
 my $node = PostgreSQL::Test::Cluster->new('dump_restore');
 $node->init;
@@ -108,16 +111,9 @@ is($node->safe_psql('restored', q{
 	SELECT string_agg(format('%s:%s:%s', version, active, params IS NOT NULL), ',' ORDER BY version) FROM cdp.match_settings}),
 	'settings versions, the active one and the trained parameters come from the dump');
 
-# the restored clinic keeps working: the log replays to the live profiles, new ids do not collide,
+# the restored clinic keeps working: the projections equal a replay of the log (CdpTest), new ids do not collide,
 # matching and maintenance run
-my $replay_equal = q{
-	WITH m AS (SELECT coalesce(jsonb_agg(jsonb_build_array(golden_id, record_id)), '[]') AS j
-	             FROM cdp.golden_membership_from_log() WHERE to_event IS NULL),
-	     replay AS (SELECT p.* FROM m, cdp.golden_replay('infinity', 9223372036854775807, m.j) p)
-	SELECT (SELECT count(*) FROM (SELECT * FROM cdp.patient EXCEPT SELECT * FROM replay) x)
-	     + (SELECT count(*) FROM (SELECT * FROM replay EXCEPT SELECT * FROM cdp.patient) x)
-};
-is($node->safe_psql('restored', $replay_equal), '0', 'restored: the live profiles equal a replay of the log');
+is($node->safe_psql('restored', $projections_differ_sql), '0', 'restored: the live profiles equal a replay of the log');
 my ($max_rec, $max_ev, $max_g) = split /\|/, $node->safe_psql('restored',
 	q{SELECT (SELECT max(record_id) FROM cdp.record), (SELECT max(event_id) FROM cdp.event),
 	         (SELECT max(golden_id) FROM cdp.record)});
@@ -136,7 +132,7 @@ $node->safe_psql('restored', q{
 is($node->safe_psql('restored', q{
 	SELECT count(DISTINCT golden_id) FROM cdp.record WHERE source_key IN ('new-1', 'new-2')}), '1',
 	'matching links a new pair in the restored clinic');
-is($node->safe_psql('restored', $replay_equal), '0', 'and the profiles still equal a replay of the log');
+is($node->safe_psql('restored', $projections_differ_sql), '0', 'and the profiles still equal a replay of the log');
 is($node->safe_psql('restored', q{SELECT count(*) FROM cdp.match_settings WHERE active}), '1',
 	'one active settings version');
 
