@@ -673,6 +673,7 @@ OrderNameParts(char **parts, int n)
 	const char *utf[3] = {NULL, NULL, NULL};
 	char	   *orig[3];
 	int			role[3];
+	int			pass;
 	int			i;
 
 	if (n < 2)
@@ -695,11 +696,31 @@ OrderNameParts(char **parts, int n)
 			return;
 		utf[i] = pg_server_to_any(parts[i], len, PG_UTF8);
 	}
-	CdpNameRoles(utf, role);
-	for (i = 0; i < 3; i++)
-		orig[i] = parts[i];
-	for (i = 0; i < 3; i++)
-		parts[i] = orig[role[i]];
+	/*
+	 * Until the roles keep the order (at most three passes; two suffice on
+	 * every cross product tried): «Лебедь Петровна Мария» is first rotated
+	 * to Мария Лебедь Петровна, then exchanged to Лебедь Мария Петровна.
+	 * Stopping at a fixed point is what lets matching, which reads the roles
+	 * of the stored parts again, keep the order ingest chose.
+	 */
+	for (pass = 0; pass < 3; pass++)
+	{
+		const char *u[3];
+
+		CdpNameRoles(utf, role);
+		if (role[0] == 0 && role[1] == 1)
+			break;
+		for (i = 0; i < 3; i++)
+		{
+			orig[i] = parts[i];
+			u[i] = utf[i];
+		}
+		for (i = 0; i < 3; i++)
+		{
+			parts[i] = orig[role[i]];
+			utf[i] = u[role[i]];
+		}
+	}
 }
 
 /*

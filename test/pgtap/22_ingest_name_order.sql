@@ -4,7 +4,7 @@
 -- unclear, fields given separately are never moved; the golden profile shows the result; the
 -- roles agree with matching's cdp._match_name_roles and matching keeps the order ingest chose.
 BEGIN;
-SELECT plan(80);
+SELECT plan(83);
 
 -- full name as written -> family, given, patronymic that ingest must file
 CREATE TEMP TABLE v (n int, full_name text, family text, given text, patronymic text, why text);
@@ -32,14 +32,15 @@ INSERT INTO v VALUES
  (21, 'Ким Пак', 'Ким', 'Пак', NULL, 'unclear evidence: Russian order stands'),
  (22, 'Смирнова Александрова', 'Смирнова', 'Александрова', NULL, 'two surnames: Russian order stands'),
  (23, 'МАРИЯ ПЕТРОВНА ИВАНОВА', 'ИВАНОВА', 'МАРИЯ', 'ПЕТРОВНА', 'capitals are read the same way'),
- (24, 'Мирра Львовна Кац', 'Кац', 'Мирра', 'Львовна', 'an unlisted given name before a patronymic');
+ (24, 'Мирра Львовна Кац', 'Кац', 'Мирра', 'Львовна', 'an unlisted given name before a patronymic'),
+ (25, 'Лебедь Петровна Мария', 'Лебедь', 'Мария', 'Петровна', 'roles read until they keep the order');
 
--- 1-24: what the split files (the normalised attrs)
+-- 1-25: what the split files (the normalised attrs)
 SELECT is(ARRAY[a ->> 'family_name', a ->> 'given_name', a ->> 'patronymic'],
           ARRAY[v.family, v.given, v.patronymic], v.n || ': ' || v.full_name || ': ' || v.why)
   FROM v, LATERAL cdp.normalize_attrs(jsonb_build_object('full_name', v.full_name)) a ORDER BY v.n;
 
--- 25-48: what the golden profile shows after ingest
+-- 26-50: what the golden profile shows after ingest
 SELECT cdp.register_source('names_t');
 CREATE TEMP TABLE r AS
 SELECT v.n, cdp.upsert_record('names_t', 'k' || v.n, jsonb_build_object('full_name', v.full_name, 'birth_date', '1980-01-02')) AS record_id
@@ -49,13 +50,13 @@ SELECT is(ARRAY[p.family_name, p.given_name, p.patronymic], ARRAY[v.family, v.gi
   FROM v JOIN r USING (n) JOIN cdp.record rec USING (record_id) JOIN cdp.patient p USING (golden_id)
  ORDER BY v.n;
 
--- 49-72: matching reads the order ingest chose as it is (the roles are idempotent on it)
+-- 51-75: matching reads the order ingest chose as it is (the roles are idempotent on it)
 SELECT is(cdp._match_name_roles(rec.family_name, rec.given_name, rec.patronymic),
           ARRAY[rec.family_name, rec.given_name, rec.patronymic], 'matching keeps ' || v.full_name)
   FROM v JOIN r USING (n) JOIN cdp.record rec USING (record_id)
  ORDER BY v.n;
 
--- 73-75: fields the source gives separately are its truth: never moved, the split only fills gaps
+-- 76-78: fields the source gives separately are its truth: never moved, the split only fills gaps
 SELECT is(ARRAY[a ->> 'family_name', a ->> 'given_name'], ARRAY['Мария', 'Иванова'],
           'family_name and given_name given separately are not exchanged')
   FROM cdp.normalize_attrs('{"family_name": "Мария", "given_name": "Иванова"}') a;
@@ -66,7 +67,7 @@ CREATE TEMP TABLE sep AS SELECT cdp.upsert_record('names_t', 'sep', '{"family_na
 SELECT is((SELECT ARRAY[p.family_name, p.given_name] FROM sep JOIN cdp.record rec USING (record_id) JOIN cdp.patient p USING (golden_id)),
           ARRAY['Мария', 'Иванова'], 'the golden profile keeps separately given fields as the source filed them');
 
--- 76-77: the C roles (cdp.name_roles) are matching's rules (cdp._match_name_roles) on a cross product
+-- 79-80: the C roles (cdp.name_roles) are matching's rules (cdp._match_name_roles) on a cross product
 -- of word kinds: initials, patronymics, surnames, listed and unlisted given names, Latin, capitals
 CREATE TEMP TABLE w (x text);
 INSERT INTO w VALUES (NULL), (''), ('М.'), ('Ли'), ('Иванова'), ('Иванов'), ('Петров'), ('Мария'), ('Маша'),
@@ -83,7 +84,7 @@ SELECT is((SELECT count(DISTINCT CASE WHEN c = ARRAY[f, g, p] THEN 'kept' WHEN c
              FROM t WHERE c IS NOT DISTINCT FROM s), 3::bigint,
           'the cross product has kept, exchanged and rotated triples');
 
--- 78-80: cdp.name_roles itself
+-- 81-83: cdp.name_roles itself
 SELECT is(cdp.name_roles(NULL, NULL, NULL), ARRAY[NULL, NULL, NULL]::text[], 'name_roles: all parts missing');
 SELECT is(cdp.name_roles('Мария', 'Петровна', 'Иванова'), ARRAY['Иванова', 'Мария', 'Петровна'],
           'name_roles: the parts come back as given, reordered');
