@@ -46,6 +46,7 @@
 #include "nodes/value.h"
 
 #include "cdp.h"
+#include "text.h"
 
 /* Largest attrs document accepted by one upsert, and per-value caps (bytes). */
 #define ATTRS_MAX_BYTES		(256 * 1024)
@@ -657,9 +658,81 @@ HandleScalar(NormState *st, AttrKind kind, const char *handle, JsonbValue *v)
 }
 
 /*
+ * OrderNameParts
+ *		Puts the n (at most three) parts of a split full name in the order
+ *		family, given, patronymic by what the words are.  Parts that hold
+ *		initials (a full stop) followed by one that does not are «И.О.
+ *		Фамилия»: the last part moves to the front.  Otherwise CdpNameRoles
+ *		decides; it needs UTF-8, so in a database of another encoding the
+ *		parts are converted, and where they cannot be read as UTF-8 (SQL_ASCII
+ *		holding other bytes) the order stands.
+ */
+static void
+OrderNameParts(char **parts, int n)
+{
+	const char *utf[3] = {NULL, NULL, NULL};
+	char	   *orig[3];
+	int			role[3];
+	int			pass;
+	int			i;
+
+	if (n < 2)
+		return;
+	if (strchr(parts[n - 1], '.') == NULL && strchr(parts[0], '.') != NULL &&
+		(n == 2 || strchr(parts[1], '.') != NULL))
+	{
+		char	   *family = parts[n - 1];
+
+		memmove(parts + 1, parts, (n - 1) * sizeof(char *));
+		parts[0] = family;
+		return;
+	}
+	for (i = 0; i < n; i++)
+	{
+		int			len = strlen(parts[i]);
+
+		if (GetDatabaseEncoding() == PG_SQL_ASCII &&
+			!pg_verify_mbstr(PG_UTF8, parts[i], len, true))
+			return;
+		utf[i] = pg_server_to_any(parts[i], len, PG_UTF8);
+	}
+	/*
+	 * Until the roles keep the order (at most three passes; two suffice on
+	 * every cross product tried): «Лебедь Петровна Мария» is first rotated
+	 * to Мария Лебедь Петровна, then exchanged to Лебедь Мария Петровна.
+	 * Stopping at a fixed point is what lets matching, which reads the roles
+	 * of the stored parts again, keep the order ingest chose.
+	 */
+	for (pass = 0; pass < 3; pass++)
+	{
+		const char *u[3];
+
+		CdpNameRoles(utf, role);
+		if (role[0] == 0 && role[1] == 1)
+			break;
+		for (i = 0; i < 3; i++)
+		{
+			orig[i] = parts[i];
+			u[i] = utf[i];
+		}
+		for (i = 0; i < 3; i++)
+		{
+			parts[i] = orig[role[i]];
+			utf[i] = u[role[i]];
+		}
+	}
+}
+
+/*
  * SplitFullName
- *		Fills missing name parts from a full name in Russian order
- *		(family given patronymic); initials such as "М.П." become "М." "П.".
+ *		Fills missing name parts from a full name.  The words are read in
+ *		Russian order (family given patronymic), initials such as "М.П."
+ *		becoming "М." "П."; then what the words are decides: a family name
+ *		after initials («М.П. Иванова») comes first, and otherwise the name
+ *		roles (CdpNameRoles, the rules matching reads names by) turn «Мария
+ *		Иванова» and «Мария Петровна Иванова» round.  When the evidence is
+ *		unclear the Russian order stands.  Parts the source gave separately
+ *		are never moved; the split only fills the missing ones.
  */
 static void
 SplitFullName(NormState *st)
@@ -701,6 +774,7 @@ SplitFullName(NormState *st)
 			parts[2] = psprintf("%s %s", parts[2], tok);
 		}
 	}
+	OrderNameParts(parts, n);
 	if (st->family == NULL && parts[0])
 		st->family = pstrdup(parts[0]);
 	if (st->given == NULL && parts[1])

@@ -56,6 +56,25 @@ extern char *CdpGivenNameBase(const char *s, int len);
  */
 extern int	CdpGivenNameBases(const char *s, int len, char ***out);
 
+/*
+ * Whether a name is a listed given name (lookup of cdp.given_name_bases, stem
+ * fallback included); with asItIs only when it is itself a canonical name.
+ */
+extern bool CdpGivenNameListed(const char *s, int len, bool asItIs);
+
+/*
+ * Name roles (text_roles.c): which of three name parts, filed as family,
+ * given and patronymic name (UTF-8, NULL when missing), is which by what the
+ * words are.  Sets role[0..2] to the index of the part that is the family,
+ * the given name and the patronymic; {0, 1, 2} when the order stands.
+ */
+extern void CdpNameRoles(const char *const part[3], int role[3]);
+
+/* Word shapes behind the roles (NULL-safe, UTF-8) */
+extern bool CdpShapeInitial(const char *w);
+extern bool CdpShapePatronymic(const char *w);
+extern bool CdpShapeSurname(const char *w);
+
 /* 'M', 'F' or 0 for a single given name from the built-in table */
 extern char CdpGivenNameSex(const char *s, int len);
 

@@ -401,6 +401,31 @@ CdpGivenNameBases(const char *s, int len, char ***out)
 }
 
 /*
+ * CdpGivenNameListed
+ *		Whether one name (UTF-8) is a listed given name by the lookup of
+ *		cdp.given_name_bases (with the stem fallback); with asItIs, only when
+ *		its normalised form is itself one of the canonical names it stands for
+ *		(Ирина, but not Петров, which the stem leads to пётр).  The name roles
+ *		(text_roles.c) ask this of a word shaped like a surname.
+ */
+bool
+CdpGivenNameListed(const char *s, int len, bool asItIs)
+{
+	char	   *norm = CdpNormalizeName(s, len);
+	int			rows[MAX_BASES];
+	int			k = 0;
+	bool		listed = false;
+	int			i;
+
+	if (norm[0] != '\0' && strpbrk(norm, " -") == NULL)
+		k = LookupNormalized(norm, strlen(norm), true, rows);
+	for (i = 0; i < k && !listed; i++)
+		listed = !asItIs || strcmp(norm, GivenNames[rows[i]].canon) == 0;
+	pfree(norm);
+	return listed;
+}
+
+/*
  * CdpGivenNameSex
  *		Sex of a given name from the table; 0 when unknown or when the form
  *		stands for names of both sexes (Саша).

@@ -1,0 +1,301 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/text_roles.c
+ *		Name roles: which of three name parts is the family name, the given
+ *		name and the patronymic, read from what the words are rather than
+ *		from the field they came in.  cdp.name_roles(family, given,
+ *		patronymic) in SQL; ingest (ingest_attrs.c) uses it when it splits a
+ *		full name itself, so «Мария Петровна Иванова» and «Мария Иванова»
+ *		are filed with Иванова as the family name.
+ *
+ * The evidence is the shape of each word (an initial, a patronymic ending,
+ * a surname ending) and the given-name list (text_names.c, lookup of
+ * cdp.given_name_bases).  These are the rules of the matching family's
+ * cdp._match_name_roles (sql/parts/60_match.sql), word for word; a pgTAP
+ * test (test/pgtap/22_ingest_name_order.sql) checks that the two agree.
+ * Anything the evidence leaves open keeps the order it came in (Russian
+ * order «Фамилия Имя Отчество» for a split full name).
+ *
+ * Case is folded for ASCII and Cyrillic only (the endings looked for are
+ * Latin and Cyrillic), which is what a case-insensitive regular expression
+ * does for these letters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "text.h"
+
+PG_FUNCTION_INFO_V1(cdp_name_roles);
+
+/* patronymic endings: -ович, -евна, -ич, -ична and their Latin spellings */
+static const char *const PatronymicEndings[] = {
+	"вич", "вна", "ич", "ична", "vich", "vna", "ich", "ichna", NULL
+};
+
+/* Russian surname endings (-ов, -ина, -ская, -ко, -ян, -дзе, -их, ...) and their Latin spellings */
+static const char *const SurnameEndings[] = {
+	"ов", "ев", "ёв", "ин", "ын", "ова", "ева", "ёва", "ина", "ына", "ский", "цкий",
+	"ская", "цкая", "ой", "ая", "ко", "ук", "юк", "ян", "дзе", "швили", "ых", "их",
+	"ov", "ev", "in", "yn", "ova", "eva", "ina", "yna", "sky", "skiy", "skii", "skij",
+	"skaya", "skaia", "ko", "uk", "yuk", "iuk", "yan", "ian", "dze", "shvili", "ykh", "ikh",
+	NULL
+};
+
+/*
+ * TrimSpaces
+ *		Start and byte length of w without leading and trailing spaces (what
+ *		btrim does); 0 for NULL.
+ */
+static int
+TrimSpaces(const char *w, const char **start)
+{
+	int			len;
+
+	*start = w;
+	if (w == NULL)
+		return 0;
+	while (**start == ' ')
+		(*start)++;
+	len = strlen(*start);
+	while (len > 0 && (*start)[len - 1] == ' ')
+		len--;
+	return len;
+}
+
+/*
+ * Utf8Chars
+ *		Characters in len bytes of UTF-8 (lead bytes counted: the database
+ *		encoding does not matter).
+ */
+static int
+Utf8Chars(const char *s, int len)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * LowerUtf8
+ *		A palloc'd copy of len bytes of UTF-8 with ASCII and Cyrillic capitals
+ *		made small (А-Я, Ѐ-Џ, A-Z); every other character is copied as it is.
+ */
+static char *
+LowerUtf8(const char *s, int len)
+{
+	char	   *out = palloc(len + 1);
+	int			i = 0;
+	int			o = 0;
+
+	while (i < len)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c < 0x80)
+		{
+			out[o++] = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+			i++;
+		}
+		else if (c == 0xD0 && i + 1 < len &&
+				 (unsigned char) s[i + 1] >= 0x80 && (unsigned char) s[i + 1] <= 0xAF)
+		{
+			/* U+0400..U+042F: capitals, two bytes both ways */
+			unsigned char c2 = (unsigned char) s[i + 1];
+			pg_wchar	lc = (c2 <= 0x8F) ? 0x450 + (c2 - 0x80) : 0x430 + (c2 - 0x90);
+
+			o += CdpPutUtf8(out + o, (int32) lc);
+			i += 2;
+		}
+		else
+		{
+			int			l = pg_utf_mblen((const unsigned char *) s + i);
+
+			if (l > len - i)
+				l = len - i;
+			memcpy(out + o, s + i, l);
+			o += l;
+			i += l;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/*
+ * EndsWithAny
+ *		Whether w (trimmed, case folded) ends with one of the endings.
+ */
+static bool
+EndsWithAny(const char *w, int len, const char *const *endings)
+{
+	char	   *low = LowerUtf8(w, len);
+	int			lowlen = strlen(low);
+	bool		found = false;
+	int			i;
+
+	for (i = 0; endings[i] != NULL && !found; i++)
+	{
+		int			el = strlen(endings[i]);
+
+		found = lowlen >= el && memcmp(low + lowlen - el, endings[i], el) == 0;
+	}
+	pfree(low);
+	return found;
+}
+
+/*
+ * CdpShapeInitial
+ *		A missing name part, an initial or a word of at most two letters
+ *		(after trimming spaces), or anything with a full stop.
+ */
+bool
+CdpShapeInitial(const char *w)
+{
+	const char *t;
+	int			len = TrimSpaces(w, &t);
+
+	return w == NULL || Utf8Chars(t, len) <= 2 || strchr(w, '.') != NULL;
+}
+
+/*
+ * CdpShapePatronymic
+ *		A part ending like a patronymic (-ович, -евна, -ич, -ична, or their
+ *		Latin spellings); false for NULL.
+ */
+bool
+CdpShapePatronymic(const char *w)
+{
+	const char *t;
+	int			len = TrimSpaces(w, &t);
+
+	return w != NULL && EndsWithAny(t, len, PatronymicEndings);
+}
+
+/*
+ * CdpShapeSurname
+ *		A part of more than three letters ending like a Russian surname (-ов,
+ *		-ина, -ская, -ко, -ян, -дзе, -их, ..., or their Latin spellings);
+ *		false for NULL.
+ */
+bool
+CdpShapeSurname(const char *w)
+{
+	const char *t;
+	int			len = TrimSpaces(w, &t);
+
+	return w != NULL && Utf8Chars(t, len) > 3 && EndsWithAny(t, len, SurnameEndings);
+}
+
+/*
+ * ListedGiven
+ *		Whether a part is a listed given name; a part shaped like a surname
+ *		counts only when it is itself a listed name (Ирина), not when the
+ *		list reaches a name from it (Петров: Пётр).
+ */
+static bool
+ListedGiven(const char *w, bool surnameShaped)
+{
+	return CdpGivenNameListed(w, strlen(w), surnameShaped);
+}
+
+/*
+ * CdpNameRoles
+ *		See text.h.  When the given part holds a patronymic and the family
+ *		part a listed given name or a word shaped like no surname (Мирра),
+ *		the three are rotated back («Имя Отчество Фамилия»); when the given
+ *		part holds no listed given name, initial or patronymic and the family
+ *		part a listed given name (or a word shaped like no surname while the
+ *		given part is shaped like one), family and given are exchanged
+ *		(«Имя Фамилия»).  Anything else keeps its order.  The name list is
+ *		consulted only when the shapes leave the question open.
+ */
+void
+CdpNameRoles(const char *const part[3], int role[3])
+{
+	const char *f = part[0];
+	const char *g = part[1];
+	const char *p = part[2];
+
+	role[0] = 0;
+	role[1] = 1;
+	role[2] = 2;
+	if (CdpShapeInitial(f) || CdpShapePatronymic(f) || CdpShapeInitial(g))
+		return;
+	if (CdpShapePatronymic(g))
+	{
+		if (!CdpShapePatronymic(p) &&
+			(!CdpShapeSurname(f) || ListedGiven(f, true)))
+		{
+			role[0] = 2;
+			role[1] = 0;
+			role[2] = 1;
+		}
+		return;
+	}
+	{
+		bool		gSurname = CdpShapeSurname(g);
+
+		if (ListedGiven(g, gSurname))
+			return;
+		if ((!CdpShapeSurname(f) && gSurname) ||
+			ListedGiven(f, CdpShapeSurname(f)))
+		{
+			role[0] = 1;
+			role[1] = 0;
+		}
+	}
+}
+
+/*
+ * cdp_name_roles
+ *		SQL: cdp.name_roles(family text, given text, patronymic text)
+ *		RETURNS text[]: the three parts (as given) in the order family, given,
+ *		patronymic by what the words are.  Not strict: a missing part is NULL.
+ */
+Datum
+cdp_name_roles(PG_FUNCTION_ARGS)
+{
+	const char *utf[3];
+	Datum		in[3];
+	bool		innull[3];
+	Datum		out[3];
+	bool		outnull[3];
+	int			role[3];
+	int			dims[1] = {3};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < 3; i++)
+	{
+		innull[i] = PG_ARGISNULL(i);
+		in[i] = innull[i] ? (Datum) 0 : PG_GETARG_DATUM(i);
+		if (innull[i])
+			utf[i] = NULL;
+		else
+		{
+			int			len;
+			char	   *u = CdpTextArgUtf8(DatumGetTextPP(in[i]), &len);
+
+			/* not terminated when no conversion was needed */
+			utf[i] = pnstrdup(u, len);
+		}
+	}
+	CdpNameRoles(utf, role);
+	for (i = 0; i < 3; i++)
+	{
+		out[i] = in[role[i]];
+		outnull[i] = innull[role[i]];
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, outnull, 1, dims, lbs,
+											 TEXTOID, -1, false, TYPALIGN_INT));
+}
