@@ -660,60 +660,15 @@ COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings do
 
 /* ---------------------------------------------------------------- features */
 
--- Word shapes and the name list behind _match_name_roles.  Each is one expression, so the planner
--- inlines them (a SQL function with a sub-SELECT runs its own executor per call: ten times slower).
-CREATE FUNCTION @extschema@._match_shape_initial(w text) RETURNS boolean
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN COALESCE(pg_catalog.length(pg_catalog.btrim(w)) <= 2 OR pg_catalog.strpos(w, '.') > 0, true);
-COMMENT ON FUNCTION @extschema@._match_shape_initial(text) IS 'internal: a missing name part, an initial or a word of at most two letters';
-
-CREATE FUNCTION @extschema@._match_shape_patronymic(w text) RETURNS boolean
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN COALESCE(pg_catalog.btrim(w) ~* '(вич|вна|ич|ична|vich|vna|ich|ichna)$', false);
-COMMENT ON FUNCTION @extschema@._match_shape_patronymic(text) IS 'internal: a word ending like a patronymic (-ович, -евна, -ич, -ична, or their Latin spellings)';
-
-CREATE FUNCTION @extschema@._match_shape_surname(w text) RETURNS boolean
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN COALESCE(pg_catalog.length(pg_catalog.btrim(w)) > 3 AND pg_catalog.btrim(w) ~* '(ов|ев|ёв|ин|ын|ова|ева|ёва|ина|ына|ский|цкий|ская|цкая|ой|ая|ко|ук|юк|ян|дзе|швили|ых|их|ov|ev|in|yn|ova|eva|ina|yna|sky|skiy|skii|skij|skaya|skaia|ko|uk|yuk|iuk|yan|ian|dze|shvili|ykh|ikh)$', false);
-COMMENT ON FUNCTION @extschema@._match_shape_surname(text) IS 'internal: a word ending like a Russian surname (-ов, -ина, -ская, -ко, -ян, -дзе, -их, ..., or their Latin spellings)';
-
--- _match_listed_given: whether a word is a given name of the name list (cdp.given_name_bases, which
--- knows diminutives, Latin spellings and slips); a word shaped like a surname counts only when it is
--- itself a listed name (Ирина), not when the list reaches a name from it (Петров: Пётр).
-CREATE FUNCTION @extschema@._match_listed_given(w text, surname_shaped boolean) RETURNS boolean
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN pg_catalog.cardinality(@extschema@.given_name_bases(w)) > 0
-	       AND (NOT surname_shaped OR @extschema@._match_norm(w) = ANY (@extschema@.given_name_bases(w)));
-COMMENT ON FUNCTION @extschema@._match_listed_given(text, boolean) IS
-	'internal: whether a word is a listed given name (a surname-shaped word only when listed as it is)';
-
 -- _match_name_roles: the family, given and patronymic name of a record by what the words are, not
--- by the field they came in.  A whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a
--- form (or split by a reader expecting «Фамилия Имя Отчество») puts a given name in the family
--- field.  When the given field holds a patronymic and the family field a listed given name or a
--- word shaped like no surname (Мирра), the three are rotated back; when the given field holds no
--- listed given name, initial or patronymic and the family field a listed given name (or a word
--- shaped like no surname while the given field's is shaped like one), family and given are
--- exchanged.  Anything else is kept as it is.  The CASEs are nested so that the name list is
--- consulted only when the shapes leave the question open: once for most records.
+-- by the field they came in (a whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a form
+-- puts a given name in the family field).  The rules are cdp.name_roles (src/text_roles.c, layer 2),
+-- which ingest also applies when it splits a full name; see doc/ingest.md.
 CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymic text) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN CASE
-		WHEN @extschema@._match_shape_initial(family) OR @extschema@._match_shape_patronymic(family)
-		  OR @extschema@._match_shape_initial(given) THEN ARRAY[family, given, patronymic]
-		WHEN @extschema@._match_shape_patronymic(given) THEN CASE
-			WHEN NOT @extschema@._match_shape_patronymic(patronymic)
-			     AND (NOT @extschema@._match_shape_surname(family) OR @extschema@._match_listed_given(family, true))
-			THEN ARRAY[patronymic, family, given]
-			ELSE ARRAY[family, given, patronymic] END
-		ELSE CASE
-			WHEN @extschema@._match_listed_given(given, @extschema@._match_shape_surname(given)) THEN ARRAY[family, given, patronymic]
-			WHEN NOT @extschema@._match_shape_surname(family) AND @extschema@._match_shape_surname(given) THEN ARRAY[given, family, patronymic]
-			WHEN @extschema@._match_listed_given(family, @extschema@._match_shape_surname(family)) THEN ARRAY[given, family, patronymic]
-			ELSE ARRAY[family, given, patronymic] END
-		END;
+	RETURN @extschema@.name_roles(family, given, patronymic);
 COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
-	'internal: family, given and patronymic name by what the words are (a given name typed in the family field, «Имя Отчество Фамилия» read in the wrong order), as an array of three';
+	'internal: family, given and patronymic name by what the words are (cdp.name_roles), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
 -- joined with U+001F.
