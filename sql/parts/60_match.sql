@@ -1797,6 +1797,8 @@ DECLARE
 	link_ord int[];
 	link_res bigint[];
 	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
 BEGIN
 	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
 		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
@@ -1821,6 +1823,11 @@ BEGIN
 	has_relations := EXISTS (SELECT 1 FROM @extschema@.household);
 
 	IF mode = 'full' THEN
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM @extschema@.match_queue mq;
 		-- features are recomputed for every record only when something they depend on changed:
 		-- the settings version, the set of suspicious values, or records never keyed
 		IF @extschema@._match_refresh_suspicious()
@@ -1828,7 +1835,7 @@ BEGIN
 		   OR (SELECT pg_catalog.count(*) FROM @extschema@.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
 			PERFORM @extschema@._match_refresh_keys(NULL);
 		ELSE
-			PERFORM @extschema@._match_refresh_keys(ARRAY(SELECT mq.record_id FROM @extschema@.match_queue mq));
+			PERFORM @extschema@._match_refresh_keys(COALESCE(q_ids, '{}'));
 		END IF;
 		SELECT pg_catalog.count(*) INTO processed FROM @extschema@.match_key;
 		focus := NULL;
@@ -1984,7 +1991,9 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 
 	IF mode = 'full' THEN
-		DELETE FROM @extschema@.match_queue q USING @extschema@.match_key k WHERE k.record_id = q.record_id;
+		DELETE FROM @extschema@.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), @extschema@.match_key k
+		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
 	ELSE
 		DELETE FROM @extschema@.match_queue q WHERE q.record_id = ANY (focus);
 	END IF;

@@ -11,7 +11,8 @@
 #   5. run_matching('full') in the parallel walk: workers wait for cdp.match_tf
 # Then run_matching('full') runs to completion, and membership, events, redirects, profiles and
 # review queue equal those of an uninterrupted run on a copy of the database made before the first
-# kill (issue 6).
+# kill.  Last, without a crash: a record an ingest changes while a full run works stays queued
+# (issue 6).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -304,6 +305,29 @@ for my $k (sort keys %final)
 }
 ok($node->safe_psql('crash', q{SELECT count(*) FROM cdp.match_review WHERE reason IS NOT NULL}) > 0, 'the review queue holds vetoed pairs');
 is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections equal the replay');
+
+# 6. No crash: a record that changes while a full run works stays queued.  h3 is queued (changed
+# once); an ingest changes it again and holds its queue row, so the full run, having keyed the first
+# change, waits at its queue clean-up; the ingest commits.  The run must not remove the entry the
+# ingest re-queued (it did: the record kept the features of the first change until settings changed).
+{
+	$node->safe_psql('crash', q{SELECT count(*) FROM cdp.upsert_records('his', ARRAY['h3'],
+		ARRAY['{"family_name": "Волков", "given_name": "Иван", "birth_date": "1960-01-01"}'::jsonb])});
+	my $ingest = session('ingest');
+	send_until($ingest, q{BEGIN; SELECT count(*) FROM cdp.upsert_records('his', ARRAY['h3'],
+		ARRAY['{"family_name": "Зайцев", "given_name": "Иван", "birth_date": "1960-01-01"}'::jsonb]); SELECT 'held';}, 'held');
+	my $run = background('run', q{SELECT cdp.run_matching('full')});
+	$node->poll_query_until('crash', waits_sql('run', 'ingest', [ [ 'cdp.match_queue', 'RowExclusiveLock' ] ], []))
+	  or die 'run_matching never reached the queue clean-up';
+	send_until($ingest, "COMMIT; SELECT 'committed';", 'committed');
+	$run->finish;
+	$ingest->{h}->kill_kill;
+	my $key_sql = q{SELECT k.feat[1] || ' ' || (SELECT count(*) FROM cdp.match_queue q WHERE q.record_id = k.record_id)
+		FROM cdp.match_key k JOIN cdp.record r USING (record_id) WHERE r.source_key = 'h3'};
+	is($node->safe_psql('crash', $key_sql), 'волков 1', 'the run keyed the first change and left the second queued');
+	$node->safe_psql('crash', 'SELECT cdp.run_matching()');
+	is($node->safe_psql('crash', $key_sql), 'зайцев 0', 'the next incremental run keys the second change');
+}
 
 $node->stop;
 done_testing();
