@@ -993,11 +993,16 @@ BEGIN
 		CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
 		CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
 	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
 		DELETE FROM @extschema@.match_key WHERE record_id = ANY (ids);
-		DELETE FROM @extschema@.match_block WHERE record_id = ANY (ids);
-		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk',
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM @extschema@.match_block WHERE record_id = ANY (ids);
 		INSERT INTO @extschema@.match_block (bk, record_id)
 		SELECT b, k.record_id FROM @extschema@.match_key k, pg_catalog.unnest(k.bk) b
 		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;

@@ -11,8 +11,8 @@
 #   5. run_matching('full') in the parallel walk: workers wait for cdp.match_tf
 # Then run_matching('full') runs to completion, and membership, events, redirects, profiles and
 # review queue equal those of an uninterrupted run on a copy of the database made before the first
-# kill.  Last, without a crash: a record an ingest changes while a full run works stays queued
-# (issue 6).
+# kill.  Last, without a crash: a record an ingest changes while a full run works stays queued,
+# and two desks can look up one queued record at once (issue 6).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -138,13 +138,14 @@ sub send_until
 	  or die "session never printed $marker: $s->{err}";
 }
 
-# one statement in the background
+# one statement in the background; finish() tells whether it succeeded, err holds its messages
 sub background
 {
 	my ($name, $sql) = @_;
-	my ($out, $err) = ('', '');
-	return IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('crash') . " application_name=$name", '-c', $sql ],
-		'>', \$out, '2>', \$err);
+	my %s = (out => '', err => '');
+	$s{h} = IPC::Run::start([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('crash') . " application_name=$name", '-c', $sql ],
+		'>', \$s{out}, '2>', \$s{err});
+	return \%s;
 }
 
 # A session named $name waits for a lock held by the session named $holder, and holds the locks of
@@ -173,8 +174,8 @@ sub crash_and_check
 	for my $p (@procs)
 	{
 		# an interactive session waits on its input: kill it; a one-statement psql ends by itself
-		if (ref($p) eq 'HASH') { $p->{h}->kill_kill; }
-		else { $p->finish; }
+		if (exists $p->{in}) { $p->{h}->kill_kill; }
+		else { $p->{h}->finish; }
 	}
 	$node->start;
 	is($node->safe_psql('crash', $state_sql), $before, "$what: every table and index as before the killed work");
@@ -320,13 +321,34 @@ is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections
 	$node->poll_query_until('crash', waits_sql('run', 'ingest', [ [ 'cdp.match_queue', 'RowExclusiveLock' ] ], []))
 	  or die 'run_matching never reached the queue clean-up';
 	send_until($ingest, "COMMIT; SELECT 'committed';", 'committed');
-	$run->finish;
+	ok($run->{h}->finish, 'the full run finished') or diag($run->{err});
 	$ingest->{h}->kill_kill;
 	my $key_sql = q{SELECT k.feat[1] || ' ' || (SELECT count(*) FROM cdp.match_queue q WHERE q.record_id = k.record_id)
 		FROM cdp.match_key k JOIN cdp.record r USING (record_id) WHERE r.source_key = 'h3'};
 	is($node->safe_psql('crash', $key_sql), 'волков 1', 'the run keyed the first change and left the second queued');
 	$node->safe_psql('crash', 'SELECT cdp.run_matching()');
 	is($node->safe_psql('crash', $key_sql), 'зайцев 0', 'the next incremental run keys the second change');
+}
+
+# 7. No crash: two desks look up one queued record at once.  Desk A re-keys it in an open
+# transaction, desk B waits for A's key row; when A commits, B re-keys it again (it failed with a
+# duplicate key in match_key), and the record has one set of block rows.
+{
+	$node->safe_psql('crash', q{SELECT count(*) FROM cdp.upsert_records('his', ARRAY['h5'],
+		ARRAY['{"family_name": "Орлов", "given_name": "Пётр", "birth_date": "1961-02-03"}'::jsonb])});
+	my $h5 = $rec->('h5');
+	my $desk_a = session('desk_a');
+	send_until($desk_a, "BEGIN; SELECT count(*) FROM cdp.match_record($h5); SELECT 'held';", 'held');
+	my $desk_b = background('desk_b', "SELECT count(*) FROM cdp.match_record($h5)");
+	$node->poll_query_until('crash', waits_sql('desk_b', 'desk_a', [ [ 'cdp.match_key', 'RowExclusiveLock' ] ], []))
+	  or die 'desk B never waited for desk A';
+	send_until($desk_a, "COMMIT; SELECT 'committed';", 'committed');
+	ok($desk_b->{h}->finish, 'the second lookup of a record being keyed succeeds') or diag($desk_b->{err});
+	$desk_a->{h}->kill_kill;
+	is($node->safe_psql('crash', qq{
+		SELECT k.feat[1] || ' ' || ((SELECT array_agg(b.bk ORDER BY b.bk) FROM cdp.match_block b WHERE b.record_id = k.record_id)
+		                            = (SELECT array_agg(x ORDER BY x) FROM unnest(k.bk) x WHERE x IS NOT NULL))
+		  FROM cdp.match_key k WHERE k.record_id = $h5}), 'орлов true', 'the record has its new key and one block row per blocking key');
 }
 
 $node->stop;
