@@ -11,8 +11,9 @@
 #   5. run_matching('full') in the parallel walk: workers wait for cdp.match_tf
 # Then run_matching('full') runs to completion, and membership, events, redirects, profiles and
 # review queue equal those of an uninterrupted run on a copy of the database made before the first
-# kill.  Last, without a crash: a record an ingest changes while a full run works stays queued,
-# and two desks can look up one queued record at once (issue 6).
+# kill.  Then, without a crash: a record an ingest changes while a full run works stays queued, and
+# two desks can look up one queued record at once.  Last, run_maintenance, which commits in parts
+# (the matching increment, then golden batches), killed between them (issue 6).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -166,10 +167,10 @@ sub waits_sql
 	return "$sql)";
 }
 
-# kill -9 while the sessions wait, restart, and check that the state is the one before
-sub crash_and_check
+# kill -9 while the sessions wait, and restart
+sub crash_and_restart
 {
-	my ($what, $before, @procs) = @_;
+	my (@procs) = @_;
 	$node->stop('immediate');
 	for my $p (@procs)
 	{
@@ -178,6 +179,13 @@ sub crash_and_check
 		else { $p->{h}->finish; }
 	}
 	$node->start;
+}
+
+# crash and restart, and check that the state is the one before
+sub crash_and_check
+{
+	my ($what, $before, @procs) = @_;
+	crash_and_restart(@procs);
 	is($node->safe_psql('crash', $state_sql), $before, "$what: every table and index as before the killed work");
 	is($node->safe_psql('crash', $equal_sql), '0', "$what: projections and membership equal a replay of the log");
 	is($node->safe_psql('crash', q{
@@ -349,6 +357,41 @@ is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections
 		SELECT k.feat[1] || ' ' || ((SELECT array_agg(b.bk ORDER BY b.bk) FROM cdp.match_block b WHERE b.record_id = k.record_id)
 		                            = (SELECT array_agg(x ORDER BY x) FROM unnest(k.bk) x WHERE x IS NOT NULL))
 		  FROM cdp.match_key k WHERE k.record_id = $h5}), 'орлов true', 'the record has its new key and one block row per blocking key');
+}
+
+# 8. run_maintenance commits in parts: its matching increment, then the golden catch-up batch by
+# batch.  A new record duplicating h6 is queued and the catch-up is sent back to the start; a
+# third session holds a profile row in the middle of the catch-up.  Killed there, the increment's
+# link and run row stay, the batches committed stay, and the next maintenance finishes the rest.
+{
+	$node->safe_psql('crash', q{
+		SELECT count(*) FROM cdp.upsert_records('lab', ARRAY['n6'], ARRAY(
+			SELECT jsonb_build_object('family_name', family_name, 'given_name', given_name, 'patronymic', patronymic,
+			                          'birth_date', birth_date::text, 'phones', to_jsonb(phones::text[]))
+			  FROM cdp.record WHERE source_key = 'h6'));
+		UPDATE cdp.golden_state SET last_event_id = 0;});
+	my $runs = $node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_run');
+	my $same = q{SELECT (SELECT golden_id FROM cdp.record WHERE source_key = 'n6') = (SELECT golden_id FROM cdp.record WHERE source_key = 'h6')};
+	is($node->safe_psql('crash', $same), 'f', 'the new duplicate is its own person before maintenance');
+	my $middle = $node->safe_psql('crash', q{
+		SELECT golden_id FROM cdp.patient WHERE golden_id <> (SELECT golden_id FROM cdp.record WHERE source_key = 'h6')
+		 ORDER BY golden_id OFFSET 600 LIMIT 1});
+	my $holder = session('holder');
+	send_until($holder, "BEGIN; SELECT 1 FROM cdp.patient WHERE golden_id = $middle FOR UPDATE; SELECT 'held';", 'held');
+	my $maint = background('maint', 'CALL cdp.run_maintenance(100)');
+	$node->poll_query_until('crash', waits_sql('maint', 'holder', [], []) . q{ AND (SELECT last_event_id > 0 FROM cdp.golden_state)})
+	  or die 'maintenance never reached the held row';
+	crash_and_restart($holder, $maint);
+	is($node->safe_psql('crash', $same), 't', 'after the crash: the committed increment linked the duplicate');
+	is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_run'), $runs + 1, 'and its run row stayed');
+	my ($ckpt, $top) = split /\|/, $node->safe_psql('crash',
+		'SELECT last_event_id, (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state');
+	ok($ckpt > 0 && $ckpt < $top, 'the crash interrupted the catch-up; committed batches stayed');
+	is($node->safe_psql('crash', $equal_sql), '0', 'after the crash: projections equal the replay');
+	$node->safe_psql('crash', 'CALL cdp.run_maintenance(1000)');
+	is($node->safe_psql('crash', 'SELECT last_event_id = (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state'), 't',
+		'the next maintenance finishes the catch-up');
+	is($node->safe_psql('crash', $equal_sql), '0', 'and the projections still equal the replay');
 }
 
 $node->stop;
