@@ -7,6 +7,7 @@
 #   1. match_record on a record a second desk is keying, while ingest changes another record
 #   2. run_matching('full') after every link and review is written, waiting for ingest's queue row
 #   3. run_matching('full') in link_records_many, waiting for a record an ingest is changing
+#      (here kill -9 of the run's backend alone; the others: an immediate shutdown)
 #   4. run_maintenance's incremental run in link_records_many, waiting for a held profile row
 #   5. run_matching('full') in the parallel walk: workers wait for cdp.match_tf
 # Then run_matching('full') runs to completion, and membership, events, redirects, profiles and
@@ -24,9 +25,10 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('match_crash');
 $node->init;
 # no autovacuum: nothing else connects to the template database, and nothing moves between checks;
-# two workers per Gather so that a trained full run walks its blocks in three parallel parts
+# the postmaster recovers by itself when a backend is killed; two workers per Gather so that a trained full run walks its blocks in three parallel parts
 $node->append_conf('postgresql.conf', q{
 autovacuum = off
+restart_after_crash = on
 max_parallel_workers_per_gather = 2
 max_parallel_workers = 8
 max_worker_processes = 8
@@ -181,11 +183,31 @@ sub crash_and_restart
 	$node->start;
 }
 
-# crash and restart, and check that the state is the one before
+# crash and restart, and check that the state is the one before.  $victim: kill -9 only the
+# backend of the session so named; the postmaster then resets every other backend and recovers by
+# itself (restart_after_crash), as after the OOM killer.  Otherwise an immediate shutdown.
 sub crash_and_check
 {
-	my ($what, $before, @procs) = @_;
-	crash_and_restart(@procs);
+	my ($what, $before, $victim, @procs) = @_;
+	if ($victim)
+	{
+		my $pid = $node->safe_psql('crash',
+			"SELECT pid FROM pg_stat_activity WHERE application_name = '$victim' AND backend_type = 'client backend'");
+		kill 'KILL', $pid or die "could not kill $pid";
+		# the other sessions go with the reset: wait until none is left and the server is back
+		$node->poll_query_until('crash', q{
+			SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('run', 'maint', 'ingest', 'holder', 'desk_a', 'desk_b')}, '0')
+		  or die 'the server did not come back after the backend was killed';
+		for my $p (@procs)
+		{
+			if (exists $p->{in}) { $p->{h}->kill_kill; }
+			else { $p->{h}->finish; }
+		}
+	}
+	else
+	{
+		crash_and_restart(@procs);
+	}
 	is($node->safe_psql('crash', $state_sql), $before, "$what: every table and index as before the killed work");
 	is($node->safe_psql('crash', $equal_sql), '0', "$what: projections and membership equal a replay of the log");
 	is($node->safe_psql('crash', q{
@@ -217,7 +239,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 	my $desk_b = background('desk_b', "SELECT count(*) FROM cdp.match_record($h7)");
 	$node->poll_query_until('crash', waits_sql('desk_b', 'desk_a', [ [ 'cdp.match_key', 'RowExclusiveLock' ] ], []))
 	  or die 'desk B never waited for desk A';
-	crash_and_check('match_record', $before, $ingest, $desk_a, $desk_b);
+	crash_and_check('match_record', $before, undef, $ingest, $desk_a, $desk_b);
 }
 
 # 2. run_matching('full') (untrained: serial walk; every record keyed from scratch, the match_block
@@ -232,7 +254,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 		[ [ 'cdp.event', 'RowExclusiveLock' ], [ 'cdp.patient_redirect', 'RowExclusiveLock' ],
 		  [ 'cdp.match_review', 'RowExclusiveLock' ], [ 'cdp.match_queue', 'RowExclusiveLock' ] ], []))
 	  or die 'run_matching never reached the queue clean-up';
-	crash_and_check('full run after links and reviews', $before, $ingest, $run);
+	crash_and_check('full run after links and reviews', $before, undef, $ingest, $run);
 }
 
 # 3. run_matching('full') waits in cdp.link_records_many for record h4 (linked with l4), which an
@@ -245,7 +267,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 	$node->poll_query_until('crash', waits_sql('run', 'ingest',
 		[ [ 'cdp.match_key', 'AccessExclusiveLock' ], [ 'cdp.record', 'RowShareLock' ] ], [ 'cdp.event', 'cdp.match_review' ]))
 	  or die 'run_matching never reached the link step';
-	crash_and_check('full run in the link step', $before, $ingest, $run);
+	crash_and_check('full run in the link step (kill -9 of its backend)', $before, 'run', $ingest, $run);
 }
 
 # 4. run_maintenance: its matching increment (incremental mode: the queue read FOR UPDATE SKIP
@@ -259,7 +281,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 	$node->poll_query_until('crash', waits_sql('maint', 'holder',
 		[ [ 'cdp.match_queue', 'RowShareLock' ], [ 'cdp.record', 'RowShareLock' ] ], [ 'cdp.event' ]))
 	  or die 'the maintenance increment never reached the link step';
-	crash_and_check('maintenance increment in the link step', $before, $holder, $maint);
+	crash_and_check('maintenance increment in the link step', $before, undef, $holder, $maint);
 }
 
 # Training commits on its own; the reference database was trained the same way (training is
@@ -288,7 +310,7 @@ $before = $node->safe_psql('crash', $state_sql);
 		   AND (} . waits_sql('run', 'holder', [], [ 'cdp.event', 'cdp.match_review' ]) . ')')
 	  or die 'run_matching and its parallel workers never waited in the walk';
 	pass('run_matching waits in the parallel walk');
-	crash_and_check('parallel walk', $before, $holder, $run);
+	crash_and_check('parallel walk', $before, undef, $holder, $run);
 }
 
 # After the crashes: a full run finishes and ends exactly where the uninterrupted run ended.
