@@ -948,11 +948,16 @@ BEGIN
 		CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
 		CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
 	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
 		DELETE FROM @extschema@.match_key WHERE record_id = ANY (ids);
-		DELETE FROM @extschema@.match_block WHERE record_id = ANY (ids);
-		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk',
 			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM @extschema@.match_block WHERE record_id = ANY (ids);
 		INSERT INTO @extschema@.match_block (bk, record_id)
 		SELECT b, k.record_id FROM @extschema@.match_key k, pg_catalog.unnest(k.bk) b
 		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
@@ -1752,6 +1757,8 @@ DECLARE
 	link_ord int[];
 	link_res bigint[];
 	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
 BEGIN
 	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
 		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
@@ -1776,6 +1783,11 @@ BEGIN
 	has_relations := EXISTS (SELECT 1 FROM @extschema@.household);
 
 	IF mode = 'full' THEN
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM @extschema@.match_queue mq;
 		-- features are recomputed for every record only when something they depend on changed:
 		-- the settings version, the set of suspicious values, or records never keyed
 		IF @extschema@._match_refresh_suspicious()
@@ -1783,7 +1795,7 @@ BEGIN
 		   OR (SELECT pg_catalog.count(*) FROM @extschema@.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
 			PERFORM @extschema@._match_refresh_keys(NULL);
 		ELSE
-			PERFORM @extschema@._match_refresh_keys(ARRAY(SELECT mq.record_id FROM @extschema@.match_queue mq));
+			PERFORM @extschema@._match_refresh_keys(COALESCE(q_ids, '{}'));
 		END IF;
 		SELECT pg_catalog.count(*) INTO processed FROM @extschema@.match_key;
 		focus := NULL;
@@ -1939,7 +1951,9 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 
 	IF mode = 'full' THEN
-		DELETE FROM @extschema@.match_queue q USING @extschema@.match_key k WHERE k.record_id = q.record_id;
+		DELETE FROM @extschema@.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), @extschema@.match_key k
+		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
 	ELSE
 		DELETE FROM @extschema@.match_queue q WHERE q.record_id = ANY (focus);
 	END IF;
