@@ -23,6 +23,9 @@
 
 /* the contract with the other families (doc/architecture.md) */
 
+/* number of characters (lead bytes) in nbytes of UTF-8 */
+extern int	CdpUtf8Chars(const char *s, int nbytes);
+
 /* NFKC, case fold, ё->е, no diacritics or punctuation, single spaces */
 extern char *CdpNormalizeName(const char *s, int len);
 

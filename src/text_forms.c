@@ -43,12 +43,12 @@ typedef struct SuffixRule
 typedef char *(*TokenFn) (const char *w, int wl);
 
 /*
- * Utf8Chars
- *		Number of characters in the first nbytes of valid UTF-8 (its lead
- *		bytes).
+ * CdpUtf8Chars
+ *		Number of characters in the first nbytes of UTF-8 (its lead bytes:
+ *		the database encoding does not matter).
  */
-static int
-Utf8Chars(const char *s, int nbytes)
+int
+CdpUtf8Chars(const char *s, int nbytes)
 {
 	int			n = 0;
 	int			i;
@@ -71,7 +71,7 @@ EndsWith(const char *w, int wl, const char *suf, int minStem)
 	int			sl = strlen(suf);
 
 	return wl >= sl && memcmp(w + wl - sl, suf, sl) == 0 &&
-		Utf8Chars(w, wl - sl) >= minStem;
+		CdpUtf8Chars(w, wl - sl) >= minStem;
 }
 
 /*

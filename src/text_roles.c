@@ -69,23 +69,6 @@ TrimSpaces(const char *w, const char **start)
 }
 
 /*
- * Utf8Chars
- *		Characters in len bytes of UTF-8 (lead bytes counted: the database
- *		encoding does not matter).
- */
-static int
-Utf8Chars(const char *s, int len)
-{
-	int			n = 0;
-	int			i;
-
-	for (i = 0; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
-/*
  * LowerUtf8
  *		A palloc'd copy of len bytes of UTF-8 with ASCII and Cyrillic capitals
  *		made small (А-Я, Ѐ-Џ, A-Z); every other character is copied as it is.
@@ -164,7 +147,7 @@ CdpShapeInitial(const char *w)
 	const char *t;
 	int			len = TrimSpaces(w, &t);
 
-	return w == NULL || Utf8Chars(t, len) <= 2 || strchr(w, '.') != NULL;
+	return w == NULL || CdpUtf8Chars(t, len) <= 2 || strchr(w, '.') != NULL;
 }
 
 /*
@@ -193,7 +176,7 @@ CdpShapeSurname(const char *w)
 	const char *t;
 	int			len = TrimSpaces(w, &t);
 
-	return w != NULL && Utf8Chars(t, len) > 3 && EndsWithAny(t, len, SurnameEndings);
+	return w != NULL && CdpUtf8Chars(t, len) > 3 && EndsWithAny(t, len, SurnameEndings);
 }
 
 /*
