@@ -53,10 +53,17 @@ PAIRS = [('MARTHA', 'MARHTA'), ('DWAYNE', 'DUANE'), ('DIXON', 'DICKSONX'), ('but
          ('Ŧest', 'Test'), ('a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7',
                             'a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7')]
 
+INGEST = ['Иванова Мария Петровна', 'Иванова  М.П.', 'ИВАНОВА М. П.', 'Иванова М.П.Н.', 'А.Б.В.Г. Д',
+          '  Мария\tПетровна \n', 'https://vk.com/@Ivanov/', 'T.ME/ivanov', '@@ivanov', 'www.ok.ru/x//',
+          'wa.me/79161234567', 'Ж', 'женский', 'Male', 'муж', 'M', '2', '29.02.1980', '1980-02-29',
+          '29/02/1981', '19800229', '1880-01-01', '1879-12-31', '2030-01-01', '1980-02-29T10:00',
+          '1980-13-01', '-999-01-01', '0000-00-00', '31.04.1990', 'Ёлкина']
+
 DICT = [b'\xff', b'\xfe', '-', "'", '.', ' ', '@', '+7', '8 ', '00', 'доб.', 'ext=', ';ext=', ' x ', '#', 'xn--',
         '.рф', '.ru', 'mail', 'ова', 'ева', 'ина', 'ская', 'ский', 'цкая', 'ович', 'овна', 'евич',
         'евна', 'ична', 'кызы', 'оглы', 'ё', 'й', '\u0306', '\u0301', '\u0308', 'ъ', 'ь', 'щ', 'ы',
         'ü', 'ß', 'ø', 'æ', 'þ', 'ı', 'İ', 'ﬀ', '\u200b', '\u200d', '\ufeff', '—', '–', '’',
+        'https://', 'vk.com/', 't.me/', 'муж', 'жен', '1980-', '.1980', '/1980', 'T',
         'sch', 'tch', 'kh', 'zh', 'ts', 'ya', 'yu', 'iy', 'ck', 'ph', 'gh', 'ough', 'mc', 'de ']
 
 
@@ -77,7 +84,7 @@ def dict_escape(s):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
-    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types'):
+    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest'):
         folder = os.path.join(root, target)
         if os.path.isdir(folder):
             for f in os.listdir(folder):
@@ -87,6 +94,8 @@ def main():
         write(os.path.join(root, 'fuzz_text'), s)
     for s in PHONES + EMAILS + SNILS + OMS + ODD + LONG:
         write(os.path.join(root, 'fuzz_types'), s)
+    for s in INGEST:
+        write(os.path.join(root, 'fuzz_ingest'), s)
     for a, b in PAIRS:
         write(os.path.join(root, 'fuzz_pair'), a.encode() + b'\xff' + b.encode())
     for d in DATES:
