@@ -20,7 +20,13 @@
  *   - token-set, phone, e-mail and name similarities lie in their ranges;
  *     the phone and e-mail levels are symmetric (their rules are); a name
  *     compared with itself scores 1 (token set);
- *   - date levels (two DateADT read from the input) are symmetric.
+ *   - date levels (two DateADT read from the input) are symmetric;
+ *   - name similarity: the SQL functions (through fmgr, with their caches)
+ *     equal the kernel and are symmetric, as the self-commutative % and <->
+ *     operators require; and the GIN operator class never loses a row a
+ *     sequential scan finds (idx_name_gin.c): for thresholds from 0 to 1,
+ *     when b % a holds, consistent() of query a on the keys of b is true and
+ *     triconsistent() is not GIN_FALSE.
  *
  * The textbook checks run for strings of at most FUZZ_REF_CHARS code points;
  * longer strings still go through every kernel.
@@ -31,6 +37,7 @@
 
 #include <math.h>
 
+#include "access/gin.h"
 #include "datatype/timestamp.h"
 #include "utils/date.h"
 
@@ -433,6 +440,176 @@ FuzzLevels(const char *a, int alen, const char *b, int blen, bool ok_input)
 	CheckError("name_similarity", ok_input, 0);
 }
 
+/* the fmgr entry points of the name-index family (src/idx_name_*.c) */
+extern Datum cdp_name_similarity(PG_FUNCTION_ARGS);
+extern Datum cdp_name_similar(PG_FUNCTION_ARGS);
+extern Datum cdp_name_gin_extract_value(PG_FUNCTION_ARGS);
+extern Datum cdp_name_gin_extract_query(PG_FUNCTION_ARGS);
+extern Datum cdp_name_gin_consistent(PG_FUNCTION_ARGS);
+extern Datum cdp_name_gin_triconsistent(PG_FUNCTION_ARGS);
+
+/*
+ * FuzzText
+ *		A plain text datum holding s[0..len).
+ */
+static text *
+FuzzText(const char *s, int len)
+{
+	text	   *t = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(t, VARHDRSZ + len);
+	memcpy(VARDATA(t), s, len);
+	return t;
+}
+
+/*
+ * FuzzCall
+ *		Calls an fmgr function with up to 8 non-null arguments; flinfo gives
+ *		it fn_extra and fn_mcxt for its caches.
+ */
+static Datum
+FuzzCall(PGFunction fn, FmgrInfo *flinfo, int nargs, const Datum *args)
+{
+	LOCAL_FCINFO(fcinfo, 8);
+
+	InitFunctionCallInfoData(*fcinfo, flinfo, nargs, InvalidOid, NULL, NULL);
+	for (int i = 0; i < nargs; i++)
+	{
+		fcinfo->args[i].value = args[i];
+		fcinfo->args[i].isnull = false;
+	}
+	return fn(fcinfo);
+}
+
+/*
+ * GinFindsRow
+ *		Does name_gin_ops pass row b for query a: the row's keys from
+ *		extractValue, the query's from extractQuery, then consistent (and
+ *		triconsistent, which must agree on definite answers)?
+ */
+static bool
+GinFindsRow(text *a, text *b)
+{
+	int32		nrow = 0,
+				nq = 0,
+				mode = 0;
+	Pointer    *extra = NULL;
+	Datum		args[8];
+	Datum	   *rowkeys,
+			   *qkeys;
+	bool	   *check;
+	GinTernaryValue *tcheck;
+	bool		recheck = false;
+	bool		res;
+	GinTernaryValue tres;
+
+	args[0] = PointerGetDatum(b);
+	args[1] = PointerGetDatum(&nrow);
+	rowkeys = (Datum *) DatumGetPointer(FuzzCall(cdp_name_gin_extract_value, NULL, 2, args));
+	args[0] = PointerGetDatum(a);
+	args[1] = PointerGetDatum(&nq);
+	args[2] = UInt16GetDatum(IDX_SIMILAR_STRATEGY);
+	args[3] = PointerGetDatum(NULL);
+	args[4] = PointerGetDatum(&extra);
+	args[5] = PointerGetDatum(NULL);
+	args[6] = PointerGetDatum(&mode);
+	qkeys = (Datum *) DatumGetPointer(FuzzCall(cdp_name_gin_extract_query, NULL, 7, args));
+	if (nq == 0 || nrow == 0)
+		return false;			/* GIN sees no shared key: the row is not found */
+	check = palloc0(sizeof(bool) * nq);
+	tcheck = palloc0(sizeof(GinTernaryValue) * nq);
+	for (int i = 0; i < nq; i++)
+	{
+		for (int j = 0; j < nrow; j++)
+			if (DatumGetInt32(qkeys[i]) == DatumGetInt32(rowkeys[j]))
+				check[i] = true;
+		tcheck[i] = check[i] ? GIN_TRUE : GIN_FALSE;
+	}
+	args[0] = PointerGetDatum(check);
+	args[1] = UInt16GetDatum(IDX_SIMILAR_STRATEGY);
+	args[2] = PointerGetDatum(a);
+	args[3] = Int32GetDatum(nq);
+	args[4] = PointerGetDatum(extra);
+	args[5] = PointerGetDatum(&recheck);
+	args[6] = PointerGetDatum(qkeys);
+	args[7] = PointerGetDatum(NULL);
+	res = DatumGetBool(FuzzCall(cdp_name_gin_consistent, NULL, 8, args));
+	args[0] = PointerGetDatum(tcheck);
+	args[5] = PointerGetDatum(qkeys);
+	args[6] = PointerGetDatum(NULL);
+	tres = DatumGetGinTernaryValue(FuzzCall(cdp_name_gin_triconsistent, NULL, 7, args));
+	if (res != (tres != GIN_FALSE))
+		FuzzFail("name_gin_ops: consistent says %d, triconsistent %d", res, tres);
+	if (res && !recheck)
+		FuzzFail("name_gin_ops: consistent passed a row without asking for a re-check");
+	return res;
+}
+
+/*
+ * FuzzNameIndex
+ *		The SQL name similarity through fmgr against the kernel, its
+ *		symmetry, and the GIN operator class against a sequential scan.
+ */
+static void
+FuzzNameIndex(const char *a, int alen, const char *b, int blen, bool ok_input)
+{
+	static const double thresholds[] = {IDX_DEFAULT_THRESHOLD, 0.0, 0.3, 0.5, 0.8, 1.0};
+
+	if (!ok_input)
+		return;
+	FUZZ_TRY(
+	{
+		text	   *ta = FuzzText(a, alen);
+		text	   *tb = FuzzText(b, blen);
+		FmgrInfo	fl;
+		Datum		args[2];
+		IdxName		na,
+					nb;
+		float4		k,
+					ab,
+					ba;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.fn_mcxt = CurrentMemoryContext;
+		IdxNameBuild(a, alen, &na);
+		IdxNameBuild(b, blen, &nb);
+		k = IdxNameSimilarity(&na, &nb);
+		args[0] = PointerGetDatum(ta);
+		args[1] = PointerGetDatum(tb);
+		ab = DatumGetFloat4(FuzzCall(cdp_name_similarity, &fl, 2, args));
+		args[0] = PointerGetDatum(tb);
+		args[1] = PointerGetDatum(ta);
+		ba = DatumGetFloat4(FuzzCall(cdp_name_similarity, &fl, 2, args));
+		if (ab != k)
+			FuzzFail("name_similarity = %.9g through fmgr, %.9g from the kernel", (double) ab, (double) k);
+		if (ab != ba)
+			FuzzFail("name_similarity is not symmetric: %.9g and %.9g (%% and <-> are their own commutators)",
+					 (double) ab, (double) ba);
+		for (int t = 0; t < lengthof(thresholds); t++)
+		{
+			bool		row_b,
+						row_a;
+
+			IdxSimilarityThreshold = thresholds[t];
+			/* column % query, the way an index scan reads it */
+			args[0] = PointerGetDatum(tb);
+			args[1] = PointerGetDatum(ta);
+			row_b = DatumGetBool(FuzzCall(cdp_name_similar, &fl, 2, args));
+			args[0] = PointerGetDatum(ta);
+			args[1] = PointerGetDatum(tb);
+			row_a = DatumGetBool(FuzzCall(cdp_name_similar, &fl, 2, args));
+			if (row_a != row_b)
+				FuzzFail("name_similar is not symmetric at threshold %g", thresholds[t]);
+			if (row_b && !GinFindsRow(ta, tb))
+				FuzzFail("name_gin_ops misses a row: similarity %.9g >= threshold %g but consistent is false",
+						 (double) ab, thresholds[t]);
+		}
+		IdxSimilarityThreshold = IDX_DEFAULT_THRESHOLD;
+	});
+	IdxSimilarityThreshold = IDX_DEFAULT_THRESHOLD;
+	CheckError("name_similarity", ok_input, 0);
+}
+
 /*
  * FuzzDates
  *		Date levels of two valid DateADT values taken from the input bytes.
@@ -496,6 +673,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FuzzExpectValidMessages(FuzzUtf8Valid(a, alen) && FuzzUtf8Valid(b, blen));
 	FuzzStrings(a, alen, b, blen, ok_input);
 	FuzzLevels(a, alen, b, blen, ok_input);
+	FuzzNameIndex(a, alen, b, blen, ok_input);
 	FuzzDates(data, size);
 	FuzzInputEnd();
 	return 0;

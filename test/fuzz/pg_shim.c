@@ -1120,3 +1120,26 @@ str_tolower(const char *buff, size_t nbytes, Oid collid)
 	*p = '\0';
 	return out;
 }
+
+/* ---------------------------------------------------------------------
+ * Varlena: the harness builds plain (untoasted) text datums
+ * ---------------------------------------------------------------------
+ */
+
+/* pg_detoast_datum_packed: a plain varlena is returned as it is */
+struct varlena *
+pg_detoast_datum_packed(struct varlena *datum)
+{
+	if (VARATT_IS_COMPRESSED(datum) || VARATT_IS_EXTERNAL(datum))
+		FuzzFail("a toasted datum reached the shim");
+	return datum;
+}
+
+/* pg_detoast_datum: a plain 4-byte-header varlena is returned as it is */
+struct varlena *
+pg_detoast_datum(struct varlena *datum)
+{
+	if (VARATT_IS_EXTENDED(datum))
+		FuzzFail("a toasted or short-header datum reached the shim");
+	return datum;
+}
