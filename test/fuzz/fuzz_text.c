@@ -12,6 +12,8 @@
  *   - every result is valid UTF-8 (the SQL wrappers return it as text);
  *   - normalize_name is idempotent (doc/text.md);
  *   - name_key(x) is the key of normalize_name(x) (src/text.h);
+ *   - name_tokens are the words of normalize_name, each hyphenated word
+ *     followed by its parts (doc/text.md);
  *   - name_sex_hint is 'M', 'F' or 0;
  *   - Double Metaphone codes have at most 4 letters, Daitch-Mokotoff
  *     gives at most 32 distinct 6-digit codes in ascending order
@@ -140,6 +142,8 @@ FuzzNames(const char *s, int len, bool valid)
 	{
 		char	  **out = NULL;
 		int			n = CdpNameTokens(s, len, &out);
+		char	   *norm = CdpNormalizeName(s, len);
+		int			k = 0;
 
 		if (n < 0 || (n > 0 && out == NULL))
 			FuzzFail("name_tokens returned %d", n);
@@ -149,6 +153,28 @@ FuzzNames(const char *s, int len, bool valid)
 			if (out[i][0] == '\0' || strchr(out[i], ' ') != NULL)
 				FuzzFail("name_tokens returned token \"%s\"", out[i]);
 		}
+		/* doc/text.md: the words of normalize_name, each hyphenated one followed by its parts */
+		for (char *w = strtok(norm, " "); w; w = strtok(NULL, " "))
+		{
+			if (k >= n || strcmp(out[k], w) != 0)
+				FuzzFail("name_tokens: token %d is \"%s\", normalize_name has \"%s\"", k,
+						 k < n ? out[k] : "(none)", w);
+			k++;
+			if (strchr(w, '-'))
+				for (char *h = w; *h; h += strcspn(h, "-") + (h[strcspn(h, "-")] != '\0'))
+				{
+					int			hl = (int) strcspn(h, "-");
+
+					if (hl == 0)
+						continue;
+					if (k >= n || (int) strlen(out[k]) != hl || strncmp(out[k], h, hl) != 0)
+						FuzzFail("name_tokens: part %d of \"%s\" is \"%s\"", k, w,
+								 k < n ? out[k] : "(none)");
+					k++;
+				}
+		}
+		if (k != n)
+			FuzzFail("name_tokens: %d tokens, normalize_name accounts for %d", n, k);
 	});
 	CheckError("name_tokens", valid, len);
 }
