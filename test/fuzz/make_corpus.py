@@ -53,6 +53,10 @@ PAIRS = [('MARTHA', 'MARHTA'), ('DWAYNE', 'DUANE'), ('DIXON', 'DICKSONX'), ('but
          ('Ŧest', 'Test'), ('a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7',
                             'a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7')]
 
+MATCH = [('мария', 'мари'), ('софья', 'Cjamz'), ('19800229', '19802902'), ('19800229', '19810229'),
+         ('79161234567', '89161234567'), ('О.', 'Олег'), ('глеб', 'gleb'), ('иванов\x1fпетров', 'петров'),
+         ('ирина', 'irina'), ('александр', 'FKTRCFYLH'), ('мар', 'март')]
+
 INGEST = ['Иванова Мария Петровна', 'Иванова  М.П.', 'ИВАНОВА М. П.', 'Иванова М.П.Н.', 'А.Б.В.Г. Д',
           '  Мария\tПетровна \n', 'https://vk.com/@Ivanov/', 'T.ME/ivanov', '@@ivanov', 'www.ok.ru/x//',
           'wa.me/79161234567', 'Ж', 'женский', 'Male', 'муж', 'M', '2', '29.02.1980', '1980-02-29',
@@ -84,7 +88,7 @@ def dict_escape(s):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
-    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest'):
+    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match'):
         folder = os.path.join(root, target)
         if os.path.isdir(folder):
             for f in os.listdir(folder):
@@ -98,6 +102,9 @@ def main():
         write(os.path.join(root, 'fuzz_ingest'), s)
     for a, b in PAIRS:
         write(os.path.join(root, 'fuzz_pair'), a.encode() + b'\xff' + b.encode())
+    # fuzz_match: a parameter byte (osa cap, jw threshold, prefix length, score bound), then a pair
+    for i, (a, b) in enumerate(PAIRS + MATCH):
+        write(os.path.join(root, 'fuzz_match'), bytes([(i * 37) % 256]) + a.encode() + b'\xff' + b.encode())
     for d in DATES:
         write(os.path.join(root, 'fuzz_pair'), b'x\xffy' + d)
     for s in ODD:
