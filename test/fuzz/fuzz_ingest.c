@@ -20,6 +20,9 @@
  *   - ParseBirthDate: a date from 1880-01-01 to today written YYYY-MM-DD,
  *     which parses back to itself, or a 22007/22008 error;
  *   - SplitFullName: every part it fills is valid UTF-8 and non-empty;
+ *   - CdpNameRoles (src/text_roles.c, when the tree has it): the roles of
+ *     three name parts (the input cut at 0x1E; missing parts NULL) are a
+ *     permutation of 0, 1, 2; the word-shape tests run on every part;
  *   - every error is a user error with a well-formed message (the shim).
  *
  *-------------------------------------------------------------------------
@@ -143,6 +146,57 @@ FuzzIngest(const char *s, int len)
 	CheckAllowed("SplitFullName", 0, 0);
 }
 
+#ifdef FUZZ_HAVE_NAME_ROLES
+
+/*
+ * FuzzNameRoles
+ *		The name roles of up to three parts of s (cut at 0x1E), as ingest
+ *		reads the parts of a full name.  Built only when src/text.h declares
+ *		CdpNameRoles (the Makefile checks), so this target also builds on a
+ *		tree from before text_roles.c.
+ */
+static void
+FuzzNameRoles(const char *s)
+{
+	FUZZ_TRY(
+	{
+		char	   *copy = pstrdup(s);
+		const char *part[3] = {NULL, NULL, NULL};
+		int			role[3] = {-1, -1, -1};
+		int			seen = 0;
+		char	   *p = copy;
+
+		for (int i = 0; i < 3 && p; i++)
+		{
+			char	   *sep = strchr(p, 0x1E);
+
+			if (sep)
+				*sep = '\0';
+			part[i] = (*p || sep) ? p : NULL;
+			p = sep ? sep + 1 : NULL;
+		}
+		for (int i = 0; i < 3; i++)
+		{
+			(void) CdpShapeInitial(part[i]);
+			(void) CdpShapePatronymic(part[i]);
+			(void) CdpShapeSurname(part[i]);
+			if (part[i])
+				(void) CdpGivenNameListed(part[i], (int) strlen(part[i]), i == 0);
+		}
+		CdpNameRoles(part, role);
+		for (int i = 0; i < 3; i++)
+		{
+			if (role[i] < 0 || role[i] > 2)
+				FuzzFail("name roles: role %d is %d", i, role[i]);
+			seen |= 1 << role[i];
+		}
+		if (seen != 7)
+			FuzzFail("name roles {%d, %d, %d} are not a permutation", role[0], role[1], role[2]);
+	});
+	CheckAllowed("CdpNameRoles", 0, 0);
+}
+#endif
+
 /*
  * LLVMFuzzerInitialize
  *		Sets up the shim once.
@@ -171,6 +225,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	FuzzIngest(s, (int) size);
+#ifdef FUZZ_HAVE_NAME_ROLES
+	FuzzNameRoles(s);
+#endif
 	FuzzInputEnd();
 	return 0;
 }
