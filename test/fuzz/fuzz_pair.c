@@ -19,7 +19,9 @@
  *     over padded q-gram multisets (Ukkonen 1992) and are symmetric;
  *   - token-set, phone, e-mail and name similarities lie in their ranges;
  *     the phone and e-mail levels are symmetric (their rules are); a name
- *     compared with itself scores 1 (token set);
+ *     compared with itself scores 1 (token set), a value with digits is an
+ *     exact phone match of itself, an address with a local part an exact
+ *     e-mail match of itself;
  *   - date levels (two DateADT read from the input) are symmetric;
  *   - name similarity: the SQL functions (through fmgr, with their caches)
  *     equal the kernel and are symmetric, as the self-commutative % and <->
@@ -412,6 +414,11 @@ FuzzLevels(const char *a, int alen, const char *b, int blen, bool ok_input)
 		if (ok_input && CdpPhoneLevel(b, blen, a, alen) != l)
 			FuzzFail("phone_level is not symmetric: %s and %s", CdpPhoneLevelName(l),
 					 CdpPhoneLevelName(CdpPhoneLevel(b, blen, a, alen)));
+		/* doc/compare.md: exact is "same digits", different includes "a value without digits" */
+		if (ok_input && strpbrk(pnstrdup(a, alen), "0123456789") != NULL &&
+			CdpPhoneLevel(a, alen, a, alen) != CDP_PHONE_EXACT)
+			FuzzFail("phone_level of a value with digits and itself is %s",
+					 CdpPhoneLevelName(CdpPhoneLevel(a, alen, a, alen)));
 	});
 	CheckError("phone_level", ok_input, ERRCODE_PROGRAM_LIMIT_EXCEEDED);
 
@@ -425,6 +432,11 @@ FuzzLevels(const char *a, int alen, const char *b, int blen, bool ok_input)
 		if (ok_input && CdpEmailLevel(b, blen, a, alen) != l)
 			FuzzFail("email_level is not symmetric: %s and %s", CdpEmailLevelName(l),
 					 CdpEmailLevelName(CdpEmailLevel(b, blen, a, alen)));
+		/* doc/compare.md: exact is "same address ignoring case" (split at the last @) */
+		if (ok_input && alen > 0 && a[0] != '@' && memchr(a, '@', alen) != NULL &&
+			CdpEmailLevel(a, alen, a, alen) != CDP_EMAIL_EXACT)
+			FuzzFail("email_level of an address and itself is %s",
+					 CdpEmailLevelName(CdpEmailLevel(a, alen, a, alen)));
 	});
 	CheckError("email_level", ok_input, 0);
 
