@@ -100,12 +100,15 @@ FuzzFail(const char *fmt,...)
 
 /*
  * FuzzSqlstateText
- *		The five characters of a packed SQLSTATE (static buffer).
+ *		The five characters of a packed SQLSTATE (one of four static
+ *		buffers in turn, so a message can show two).
  */
 const char *
 FuzzSqlstateText(int sqlstate)
 {
-	static char buf[6];
+	static char bufs[4][6];
+	static int	next = 0;
+	char	   *buf = bufs[next++ % 4];
 
 	for (int i = 0; i < 5; i++)
 	{
