@@ -91,7 +91,7 @@ def dict_escape(s):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
-    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match'):
+    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match', 'fuzz_recv'):
         folder = os.path.join(root, target)
         if os.path.isdir(folder):
             for f in os.listdir(folder):
@@ -101,6 +101,15 @@ def main():
         write(os.path.join(root, 'fuzz_text'), s)
     for s in PHONES + EMAILS + SNILS + OMS + ODD + LONG:
         write(os.path.join(root, 'fuzz_types'), s)
+    # fuzz_recv: binary values as send writes them (big-endian int8; phone: int8, int4, int4)
+    import struct
+    for v in (12345678964, 0, 99999999999, 1234567890123452, 9999999999999999, -1, 2 ** 63 - 1, 1001998):
+        write(os.path.join(root, 'fuzz_recv'), struct.pack('>q', v))
+    for e164, ext, res in ((79161234567, 0, 0), (79161234567, 12, 0), (442079460958, 0, 0),
+                           (6831234, 0, 0), (79161234567, 0, 1), (-5, 0, 0), (7916123456, 0, 0)):
+        write(os.path.join(root, 'fuzz_recv'), struct.pack('>qii', e164, ext, res))
+    for s in EMAILS[:6]:
+        write(os.path.join(root, 'fuzz_recv'), s)
     for s in INGEST:
         write(os.path.join(root, 'fuzz_ingest'), s)
     for a, b in PAIRS:
