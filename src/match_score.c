@@ -81,8 +81,12 @@ PredicateHolds(int op, double arg, const char *a, int alen, const char *b, int b
 			{
 				int			maxd = (int) arg;
 
-				if (abs(alen - blen) > maxd)
-					return false;
+				/*
+				 * No byte-length shortcut: a Cyrillic letter is two bytes, so
+				 * "о." and "олег" (3 edits) differ by 5 bytes.  CdpOsaDistance
+				 * settles a length difference over the cap itself, in code
+				 * points, as cheaply.
+				 */
 				return CdpOsaDistance(a, alen, b, blen, maxd) <= maxd;
 			}
 		case MATCH_OP_DMSWAP:
@@ -105,9 +109,22 @@ PredicateHolds(int op, double arg, const char *a, int alen, const char *b, int b
 			}
 		case MATCH_OP_PREFIX:
 			{
+				/* the first n characters, not bytes (a Cyrillic letter is two) */
 				int			n = (int) arg;
+				int			i = 0;
 
-				return alen >= n && blen >= n && memcmp(a, b, n) == 0;
+				while (n-- > 0)
+				{
+					int			l;
+
+					if (i >= alen || i >= blen)
+						return false;
+					l = pg_utf_mblen((const unsigned char *) a + i);
+					if (i + l > alen || i + l > blen || memcmp(a + i, b + i, l) != 0)
+						return false;
+					i += l;
+				}
+				return true;
 			}
 		default:
 			elog(ERROR, "unknown match level operator %d", op);
