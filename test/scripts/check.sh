@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test/scripts/check.sh: `make check`. Installs what is missing, builds, installs cdp into a private
 # copy of PostgreSQL, starts a throwaway cluster and runs every suite through `make installcheck`
-# (pg_regress, isolation, pgTAP, TAP incl. the catalog-driven fuzz test) and the accuracy tool's
-# unit tests. Every suite runs even if one fails. Cleans up; exit code = verdict.
+# (pg_regress, isolation, pgTAP, TAP incl. the catalog-driven fuzz test), the accuracy tool's
+# unit tests and the libFuzzer harness (test/fuzz, CDP_FUZZ_SECONDS a target, default 10). Every
+# suite runs even if one fails. Cleans up; exit code = verdict.
 set -euo pipefail
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$CDP_SRC/test/scripts/lib.sh"
@@ -31,6 +32,9 @@ suite pgTAP make -C "$CDP_SRC" --no-print-directory PG_CONFIG="$CDP_BIN/pg_confi
 psql -XAtqc 'SELECT 1' >/dev/null || log "warning: psql cannot reach the check cluster"
 suite accuracy-tool python3 -m unittest discover -s "$CDP_SRC/test/bench" -p 'test_*.py'
 suite TAP mk installcheck REGRESS= ISOLATION=
+# the libFuzzer harness over the C kernels (doc/fuzzing.md): built with clang and sanitizers, each
+# target fuzzed for a bounded time; any crash, leak, sanitizer report or broken oracle fails it
+suite libFuzzer make -C "$CDP_SRC/test/fuzz" --no-print-directory -j2 run FUZZ_SECONDS="${CDP_FUZZ_SECONDS:-10}" PG_CONFIG="$CDP_BIN/pg_config"
 if [ $rc -eq 0 ]; then log "make check: all suites passed"; else log "make check: FAILED"; fi
 # the plain closing line CI reads: suites passed and failed
 echo "suites: $npass passed, $nfail failed"
