@@ -146,8 +146,6 @@ FuzzIngest(const char *s, int len)
 	CheckAllowed("SplitFullName", 0, 0);
 }
 
-#ifdef FUZZ_HAVE_NAME_ROLES
-
 /*
  * FuzzNameRoles
  *		The name roles of up to three parts of s (cut at 0x1E), as ingest
@@ -195,7 +193,6 @@ FuzzNameRoles(const char *s)
 	});
 	CheckAllowed("CdpNameRoles", 0, 0);
 }
-#endif
 
 /*
  * LLVMFuzzerInitialize
@@ -225,9 +222,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	FuzzIngest(s, (int) size);
-#ifdef FUZZ_HAVE_NAME_ROLES
 	FuzzNameRoles(s);
-#endif
 	FuzzInputEnd();
 	return 0;
 }
