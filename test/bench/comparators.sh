@@ -11,8 +11,9 @@
 # Compares cdp.jaro_winkler with pg_similarity's jarowinkler, cdp.osa_distance (with and without a
 # cap) with fuzzystrmatch's levenshtein_less_equal and levenshtein, cdp.qgram_jaccard with
 # pg_trgm's similarity, and checks the answers against each other; then splits the time of the
-# capped OSA and its peer by kind of pair (comparators/osa_split.sql). Figures:
-# doc/benchmarks-compare.md.
+# capped OSA and its peer by kind of pair (comparators/osa_split.sql), and times the comparators
+# alone, called through fmgr on pairs held in memory (comparators/direct.sql, with the
+# benchmark-only module test/bench/cmpcall). Figures: doc/benchmarks-compare.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 db=${CDP_BENCH_DB:-cdp_bench}
@@ -40,3 +41,13 @@ echo "== timing, $runs rounds"
 PGOPTIONS="-c cdp_bench.runs=$runs" psql -Xq -v ON_ERROR_STOP=1 -d "$db" -f "$here/comparators/run.sql"
 echo
 PGOPTIONS="-c cdp_bench.runs=$runs" psql -Xq -v ON_ERROR_STOP=1 -d "$db" -f "$here/comparators/osa_split.sql"
+# the comparators alone, called through fmgr on the pairs held in memory (no table scan): needs the
+# benchmark-only module test/bench/cmpcall installed into the server (skipped when that fails)
+echo
+if make -s -C "$here/cmpcall" PG_CONFIG="${CDP_BIN:+$CDP_BIN/}pg_config" install >/tmp/cmpcall_build.$$ 2>&1; then
+	PGOPTIONS="-c cdp_bench.runs=$runs" psql -Xq -v ON_ERROR_STOP=1 -d "$db" -f "$here/comparators/direct.sql"
+else
+	echo "== direct calls skipped: test/bench/cmpcall could not be installed into this server:"
+	tail -3 /tmp/cmpcall_build.$$
+fi
+rm -f /tmp/cmpcall_build.$$
