@@ -14,6 +14,10 @@ use lib $FindBin::Bin;
 use CdpTest;
 
 my $node = PostgreSQL::Test::Cluster->new('cron');
+# pg_cron is a separate package (postgresql-15-cron, installed by make check); an installcheck
+# against a server without it skips this test
+my $sharedir = $node->config_data('--sharedir');
+plan skip_all => "pg_cron is not installed in $sharedir" unless -f "$sharedir/extension/pg_cron.control";
 $node->init;
 # jobs run in background workers: the test server listens on no TCP port for pg_cron to connect to
 $node->append_conf('postgresql.conf', q{
