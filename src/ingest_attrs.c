@@ -508,9 +508,13 @@ CleanHandle(const char *s)
 	if (*p == '\0')
 		return NULL;
 	low = LowerCase(p, strlen(p));
-	/* drop a trailing slash from URLs */
-	if (low[strlen(low) - 1] == '/')
-		low[strlen(low) - 1] = '\0';
+	/* drop the trailing slashes of URLs ("vk.com/ivanova//" is ivanova too) */
+	{
+		size_t		n = strlen(low);
+
+		while (n > 0 && low[n - 1] == '/')
+			low[--n] = '\0';
+	}
 	return low[0] ? low : NULL;
 }
 

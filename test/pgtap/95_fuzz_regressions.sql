@@ -1,7 +1,7 @@
 -- test/pgtap/95_fuzz_regressions.sql: the findings of the libFuzzer harness (test/fuzz,
 -- doc/fuzzing.md) that SQL can reach, each as it showed, so they stay fixed.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 SELECT ok(cdp.register_source('fuzz') IS NOT NULL, 'a source for the fuzz regressions');
 CREATE TEMP TABLE fz (k text PRIMARY KEY, id bigint);
@@ -39,6 +39,11 @@ SELECT is((SELECT level FROM cdp.explain_match((SELECT id FROM fz WHERE k = 'o1'
             WHERE attr = 'given_name'),
           'совпадает начало',
           'prefix 3 holds for анна / анне');
+
+-- fuzz_ingest: a handle URL with several trailing slashes is the same handle
+SELECT is(cdp.normalize_attrs('{"vk": "https://vk.com/ivanova//", "telegram": "t.me/petrov/"}') -> 'handles',
+          '{"vk": "ivanova", "telegram": "petrov"}'::jsonb,
+          'every trailing slash of a handle URL is dropped');
 
 SELECT * FROM finish();
 ROLLBACK;
