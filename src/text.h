@@ -55,7 +55,9 @@ extern char *CdpGivenNameBase(const char *s, int len);
 /*
  * Every canonical given name a form may stand for (Саша -> александр,
  * александра); returns the count and sets *out to a palloc'd array.  Zero
- * when the name is not in the built-in table.
+ * when the name is not in the built-in table.  An exact lookup of the form;
+ * SQL cdp.given_name_bases adds a fallback to the word's stem when the form
+ * itself is not listed.
  */
 extern int	CdpGivenNameBases(const char *s, int len, char ***out);
 
