@@ -195,17 +195,6 @@ FuzzNameRoles(const char *s)
 }
 
 /*
- * LLVMFuzzerInitialize
- *		Sets up the shim once.
- */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	FuzzShimInit();
-	return 0;
-}
-
-/*
  * LLVMFuzzerTestOneInput
  *		One valid UTF-8 input (as a jsonb string holds) through the kernels.
  */

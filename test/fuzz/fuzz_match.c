@@ -228,17 +228,6 @@ CheckBounded(const MatchProg *prog, const MatchRec *ra, const MatchRec *rb, doub
 }
 
 /*
- * LLVMFuzzerInitialize
- *		Sets up the shim once.
- */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	FuzzShimInit();
-	return 0;
-}
-
-/*
  * LLVMFuzzerTestOneInput
  *		Input: one parameter byte, then two values split at 0xFF.
  */

@@ -654,17 +654,6 @@ FuzzDates(const uint8_t *data, size_t size)
 }
 
 /*
- * LLVMFuzzerInitialize
- *		Sets up the shim once.
- */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	FuzzShimInit();
-	return 0;
-}
-
-/*
  * LLVMFuzzerTestOneInput
  *		One input: a pair of strings through every comparator.
  */

@@ -197,17 +197,6 @@ FuzzRecv(const RecvType *t, const uint8_t *data, size_t size)
 }
 
 /*
- * LLVMFuzzerInitialize
- *		Sets up the shim once.
- */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	FuzzShimInit();
-	return 0;
-}
-
-/*
  * LLVMFuzzerTestOneInput
  *		The input as the binary value of each type in turn.
  */

@@ -261,17 +261,6 @@ FuzzIndexKeys(const char *s, int len, bool valid)
 }
 
 /*
- * LLVMFuzzerInitialize
- *		Sets up the shim once.
- */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	FuzzShimInit();
-	return 0;
-}
-
-/*
  * LLVMFuzzerTestOneInput
  *		One input: every one-string kernel, in a fresh memory context.
  */

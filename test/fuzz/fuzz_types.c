@@ -231,17 +231,6 @@ FuzzOms(const char *s, int len)
 }
 
 /*
- * LLVMFuzzerInitialize
- *		Sets up the shim once.
- */
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	FuzzShimInit();
-	return 0;
-}
-
-/*
  * LLVMFuzzerTestOneInput
  *		One input through every identifier parser.
  */

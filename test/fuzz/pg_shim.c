@@ -481,6 +481,17 @@ FuzzShimInit(void)
 }
 
 /*
+ * LLVMFuzzerInitialize
+ *		libFuzzer's set-up hook, the same for every target: the shim, once.
+ */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	FuzzShimInit();
+	return 0;
+}
+
+/*
  * FuzzInputBegin
  *		A fresh context for one input, made current.
  */

@@ -27,6 +27,9 @@ extern char FuzzLastMessage[];
 /* Sets up TopMemoryContext; called once from LLVMFuzzerInitialize. */
 extern void FuzzShimInit(void);
 
+/* libFuzzer's set-up hook, defined once here for every target: FuzzShimInit */
+extern int	LLVMFuzzerInitialize(int *argc, char ***argv);
+
 /* Starts one input: a fresh "fuzz input" context becomes CurrentMemoryContext. */
 extern void FuzzInputBegin(void);
 
