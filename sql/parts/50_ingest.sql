@@ -345,10 +345,17 @@ BEGIN
 	PERFORM 1 FROM @extschema@.record r
 	  WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) ANY (source_ids)
 	  ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+	/*
+	 * Each key looked up by itself (LATERAL, OFFSET 0 so the planner keeps it a per-key index
+	 * lookup instead of turning it back into a join): a plan cached while the table looked empty (a fresh
+	 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
+	 * record of the source for each call, so per-row loads in one transaction grew quadratic.
+	 */
 	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord) INTO v_old
 	  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
-	  LEFT JOIN @extschema@.record r
-		ON r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid;
+	  LEFT JOIN LATERAL (SELECT r.attrs_hash FROM @extschema@.record r
+	                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
 	v_rows := @extschema@.normalize_records(source_ids, attrs, v_old, lenient);
 
 	/* one statement writes records, events and queue entries for the whole batch */
@@ -410,8 +417,9 @@ BEGIN
 	RETURN QUERY
 	SELECT u.sid, COALESCE(u.id, r.record_id), u.act
 	  FROM unnest(v_sids, v_ids, v_actions) WITH ORDINALITY AS u(sid, id, act, ord)
-	  LEFT JOIN @extschema@.record r
-		ON u.id IS NULL AND r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) u.sid
+	  LEFT JOIN LATERAL (SELECT r.record_id FROM @extschema@.record r
+	                      WHERE u.id IS NULL AND r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true
 	 ORDER BY u.ord;
 END
 $$;

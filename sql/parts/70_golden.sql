@@ -564,9 +564,16 @@ COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
  * refresh_patients and link_records.  golden_compute returns only rows of the given ids, so the
  * join needs no "= ANY (ids)" filter: tested on each joined row against the whole array, it
  * made a re-fold of n persons O(n^2) (100,000 persons: over 6 minutes).
+ * enable_seqscan = off (inherited by golden_compute): the rows are reached by id, through the
+ * indexes.  golden_compute's plan is generic and cached for the session; planned while the
+ * tables looked empty (a fresh clinic, or one long transaction that autovacuum cannot analyze),
+ * it hashed a sequential scan of every record and profile for each call, so one transaction of
+ * per-row upserts took 13 ms a row at 15,000 rows instead of about 1 ms.  With statistics the
+ * plan was index-driven already (the id list is estimated at 10 rows).
  */
 CREATE FUNCTION @extschema@.golden_refold(ids bigint[]) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET enable_seqscan = off
 	AS $$
 DECLARE
 	n	int;
@@ -599,11 +606,13 @@ COMMENT ON FUNCTION @extschema@.golden_refold(bigint[]) IS
  * index) rather than filtering a table with "= ANY (ids)": without statistics, or in a generic
  * plan, the latter became a sequential scan testing every row against the whole array, so
  * ingest of 100,000 records into a fresh database went from 0.5 s per batch of 5,000 to 2 s as
- * the tables grew.
+ * the tables grew.  enable_seqscan = off (inherited by the three): see golden_refold; the
+ * statements here reach rows by id too.
  */
 CREATE FUNCTION @extschema@.refresh_patients(golden_ids bigint[]) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET jit = off
+	SET enable_seqscan = off
 	AS $$
 DECLARE
 	todo	bigint[];
