@@ -51,6 +51,7 @@
 #include "utils/varlena.h"
 
 #include "cdp.h"
+#include "cdp_jsonb.h"
 
 /*
  * Most records one fold accepts.  A person has a handful of records; the
@@ -488,21 +489,6 @@ CmpRecordId(const void *pa, const void *pb, void *arg)
 /* ------------------------------------------------------------------ output helpers */
 
 /*
- * PushKey
- *		Pushes an object key.
- */
-static void
-PushKey(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
-/*
  * PushScalar
  *		Pushes a scalar as an object value (tok WJB_VALUE) or array element.
  */
@@ -712,7 +698,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 		cand[i].rank = i;
 	w = &cand[0];
 
-	PushKey(attrs, attr);
+	CdpJsonbPushKey(attrs, attr);
 	PushString(attrs, WJB_VALUE, w->v, w->vlen);
 	if (!with_lineage)
 		return;
@@ -760,20 +746,20 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 			}
 	}
 
-	PushKey(lin, attr);
+	CdpJsonbPushKey(lin, attr);
 	pushJsonbValue(lin, WJB_BEGIN_OBJECT, NULL);
-	PushKey(lin, "value");
+	CdpJsonbPushKey(lin, "value");
 	PushString(lin, WJB_VALUE, w->v, w->vlen);
-	PushKey(lin, "record_id");
+	CdpJsonbPushKey(lin, "record_id");
 	PushRecordId(lin, WJB_VALUE, &recs[w->rec], raw);
-	PushKey(lin, "source_id");
+	CdpJsonbPushKey(lin, "source_id");
 	if (raw)
 		pushJsonbValue(lin, WJB_VALUE, &recs[w->rec].sid_raw);
 	else if (recs[w->rec].sid_null)
 		PushNull(lin, WJB_VALUE);
 	else
 		PushInt64(lin, WJB_VALUE, recs[w->rec].sid);
-	PushKey(lin, "rule");
+	CdpJsonbPushKey(lin, "rule");
 	PushString(lin, WJB_VALUE, rule, strlen(rule));
 
 	/* agree: the winner's group; lost: the other groups, with records by id */
@@ -786,18 +772,18 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 			ids[j] = cand[byvalue[groups[g].start + j]].rec;
 		qsort_arg(ids, nids, sizeof(int), CmpRecordId, recs);
 		if (g == 0)
-			PushKey(lin, "agree");
+			CdpJsonbPushKey(lin, "agree");
 		else
 		{
 			if (g == 1)
 			{
-				PushKey(lin, "lost");
+				CdpJsonbPushKey(lin, "lost");
 				pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
 			}
 			pushJsonbValue(lin, WJB_BEGIN_OBJECT, NULL);
-			PushKey(lin, "value");
+			CdpJsonbPushKey(lin, "value");
 			PushString(lin, WJB_VALUE, cand[groups[g].best].v, cand[groups[g].best].vlen);
-			PushKey(lin, "records");
+			CdpJsonbPushKey(lin, "records");
 		}
 		pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
 		for (j = 0; j < nids; j++)
@@ -808,7 +794,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	}
 	if (ngroups == 1)
 	{
-		PushKey(lin, "lost");
+		CdpJsonbPushKey(lin, "lost");
 		pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
 	}
 	pushJsonbValue(lin, WJB_END_ARRAY, NULL);
@@ -1017,7 +1003,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 
 	for (kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
 	{
-		PushKey(st, FoldKindNames[kind]);
+		CdpJsonbPushKey(st, FoldKindNames[kind]);
 		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 		for (i = 0; i < ng; i++)
 		{
@@ -1028,18 +1014,18 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 			if (x->kind != kind)
 				continue;
 			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-			PushKey(st, "value");
+			CdpJsonbPushKey(st, "value");
 			PushString(st, WJB_VALUE, x->v, x->vlen);
 			if (x->net)
 			{
-				PushKey(st, "network");
+				CdpJsonbPushKey(st, "network");
 				PushString(st, WJB_VALUE, x->net, x->netlen);
 			}
 			/* sources: distinct record ids, ascending, one null last */
 			for (j = 0; j < x->count; j++)
 				ids[nids++] = c[x->first + j].rec;
 			qsort_arg(ids, nids, sizeof(int), CmpRecordId, recs);
-			PushKey(st, "sources");
+			CdpJsonbPushKey(st, "sources");
 			pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 			for (j = 0; j < nids; j++)
 			{
@@ -1051,22 +1037,22 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 			pushJsonbValue(st, WJB_END_ARRAY, NULL);
 			if (!x->first_null && (s = UtcText(x->first_seen)) != NULL)
 			{
-				PushKey(st, "first_seen");
+				CdpJsonbPushKey(st, "first_seen");
 				PushString(st, WJB_VALUE, s, strlen(s));
 			}
 			if (!x->last_null && (s = UtcText(x->last_seen)) != NULL)
 			{
-				PushKey(st, "last_seen");
+				CdpJsonbPushKey(st, "last_seen");
 				PushString(st, WJB_VALUE, s, strlen(s));
 			}
 			if (x->valid >= 0)
 			{
-				PushKey(st, "valid");
+				CdpJsonbPushKey(st, "valid");
 				PushBool(st, WJB_VALUE, x->valid == 1);
 			}
 			if (x->validated >= 0)
 			{
-				PushKey(st, "validated");
+				CdpJsonbPushKey(st, "validated");
 				PushBool(st, WJB_VALUE, x->validated == 1);
 			}
 			pushJsonbValue(st, WJB_END_OBJECT, NULL);
@@ -1202,17 +1188,17 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	}
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "attributes");
+	CdpJsonbPushKey(&st, "attributes");
 	PushNested(&st, pushJsonbValue(&attrs, WJB_END_OBJECT, NULL));
-	PushKey(&st, "lineage");
+	CdpJsonbPushKey(&st, "lineage");
 	if (with_lineage)
 		PushNested(&st, pushJsonbValue(&lin, WJB_END_OBJECT, NULL));
 	else
 		PushNull(&st, WJB_VALUE);
 	PushContacts(&st, r, nrec, raw);
-	PushKey(&st, "record_count");
+	CdpJsonbPushKey(&st, "record_count");
 	PushInt64(&st, WJB_VALUE, nrec);
-	PushKey(&st, "registered_on");
+	CdpJsonbPushKey(&st, "registered_on");
 	if (created_null)
 		PushNull(&st, WJB_VALUE);
 	else
@@ -1222,12 +1208,12 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 
 		PushString(&st, WJB_VALUE, s, strlen(s));
 	}
-	PushKey(&st, "validated");
+	CdpJsonbPushKey(&st, "validated");
 	if (raw && anyv < 0)
 		PushNull(&st, WJB_VALUE);
 	else
 		PushBool(&st, WJB_VALUE, anyv == 1);
-	PushKey(&st, "updated_at");
+	CdpJsonbPushKey(&st, "updated_at");
 	if (updated_null)
 		PushNull(&st, WJB_VALUE);
 	else
@@ -1275,7 +1261,7 @@ PushField(JsonbParseState **st, JsonbContainer *rec, const char *key)
 {
 	JsonbValue	v;
 
-	PushKey(st, key);
+	CdpJsonbPushKey(st, key);
 	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &v) == NULL)
 		PushNull(st, WJB_VALUE);
 	else
@@ -1292,7 +1278,7 @@ PushIdentifier(JsonbParseState **st, JsonbContainer *rec, const char *key,
 {
 	char	   *s = FieldCString(rec, key);
 
-	PushKey(st, key);
+	CdpJsonbPushKey(st, key);
 	if (s == NULL)
 		PushNull(st, WJB_VALUE);
 	else
@@ -1316,7 +1302,7 @@ PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
-	PushKey(st, key);
+	CdpJsonbPushKey(st, key);
 	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &f) == NULL ||
 		f.type != jbvBinary || !JsonContainerIsArray(f.val.binary.data))
 	{
@@ -1382,17 +1368,17 @@ cdp_golden_record_doc(PG_FUNCTION_ARGS)
 	c = &rec->root;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "record_id");
+	CdpJsonbPushKey(&st, "record_id");
 	if ((s = FieldCString(c, "record_id")) == NULL)
 		PushNull(&st, WJB_VALUE);
 	else
 		PushInt64(&st, WJB_VALUE, DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s))));
-	PushKey(&st, "source_id");
+	CdpJsonbPushKey(&st, "source_id");
 	if ((s = FieldCString(c, "source_id")) == NULL)
 		PushNull(&st, WJB_VALUE);
 	else
 		PushInt64(&st, WJB_VALUE, DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s))));
-	PushKey(&st, "trust");
+	CdpJsonbPushKey(&st, "trust");
 	PushInt64(&st, WJB_VALUE, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
 
 	s = FieldCString(c, "validated");
@@ -1409,7 +1395,7 @@ cdp_golden_record_doc(PG_FUNCTION_ARGS)
 		validated = strcmp(l, "true") == 0 || strcmp(l, "t") == 0 ||
 			strcmp(l, "yes") == 0 || strcmp(l, "1") == 0;
 	}
-	PushKey(&st, "validated");
+	CdpJsonbPushKey(&st, "validated");
 	PushBool(&st, WJB_VALUE, validated);
 
 	for (int i = 0; i < (int) lengthof(plain); i++)

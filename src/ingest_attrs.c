@@ -46,6 +46,7 @@
 #include "nodes/value.h"
 
 #include "cdp.h"
+#include "cdp_jsonb.h"
 #include "text.h"
 
 /* Largest attrs document accepted by one upsert, and per-value caps (bytes). */
@@ -811,33 +812,15 @@ LookupAlias(const char *key, int keylen)
 static void
 PushString(JsonbParseState **ps, const char *key, const char *value)
 {
-	JsonbValue	k, v;
+	JsonbValue	v;
 
 	if (value == NULL)
 		return;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
 	v.type = jbvString;
 	v.val.string.val = (char *) value;
 	v.val.string.len = strlen(value);
-	pushJsonbValue(ps, WJB_KEY, &k);
+	CdpJsonbPushKey(ps, key);
 	pushJsonbValue(ps, WJB_VALUE, &v);
-}
-
-/*
- * PushKey
- *		Pushes an object key.
- */
-static void
-PushKey(JsonbParseState **ps, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(ps, WJB_KEY, &k);
 }
 
 /*
@@ -851,7 +834,7 @@ PushArray(JsonbParseState **ps, const char *key, List *values)
 
 	if (values == NIL)
 		return;
-	PushKey(ps, key);
+	CdpJsonbPushKey(ps, key);
 	pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, values)
 	{
@@ -874,7 +857,7 @@ PushJsonb(JsonbParseState **ps, const char *key, Jsonb *doc)
 {
 	JsonbValue	v;
 
-	PushKey(ps, key);
+	CdpJsonbPushKey(ps, key);
 	v.type = jbvBinary;
 	v.val.binary.data = &doc->root;
 	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
@@ -925,18 +908,18 @@ BuildExtra(NormState *st)
 	{
 		NormMember *m = lfirst(lc);
 
-		PushKey(&ps, m->key);
+		CdpJsonbPushKey(&ps, m->key);
 		pushJsonbValue(&ps, WJB_VALUE, m->value);
 	}
 	if (st->invalid != NIL)
 	{
-		PushKey(&ps, "_invalid");
+		CdpJsonbPushKey(&ps, "_invalid");
 		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 		foreach(lc, st->invalid)
 		{
 			NormMember *m = lfirst(lc);
 
-			PushKey(&ps, m->key);
+			CdpJsonbPushKey(&ps, m->key);
 			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 			PushString(&ps, "value", m->text);
 			PushString(&ps, "reason", m->reason);
@@ -1346,12 +1329,12 @@ cdp_record_event_payload(PG_FUNCTION_ARGS)
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	PushString(&ps, "source", text_to_cstring(source));
 	PushString(&ps, "source_id", text_to_cstring(source_id));
-	PushKey(&ps, "version");
+	CdpJsonbPushKey(&ps, "version");
 	v.type = jbvNumeric;
 	v.val.numeric = int64_to_numeric(version);
 	pushJsonbValue(&ps, WJB_VALUE, &v);
 	PushJsonb(&ps, "raw", raw);
-	PushKey(&ps, "record");
+	CdpJsonbPushKey(&ps, "record");
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	PushMembers(&ps, norm);
 	PushTimestamp(&ps, "created_at", PG_GETARG_DATUM(5));
