@@ -97,17 +97,7 @@ echo "patient_history ($samples random persons): $(lat 'cdp.patient_history(g)')
 echo "patient_lineage ($samples random persons): $(lat 'cdp.patient_lineage(g)')"
 
 # merge + unmerge round trip on fresh pairs of single-record persons
-q -c "DO \$\$ DECLARE x record; t0 timestamptz; BEGIN
-  CREATE TEMP TABLE rt (ms float8);
-  FOR x IN SELECT a.record_id AS a, b.record_id AS b FROM cdp.record a JOIN cdp.record b ON b.record_id = a.record_id + 1
-            WHERE a.source_key LIKE 'R%' AND b.source_key LIKE 'R%' AND substr(a.source_key, 2)::int % 5 = 2
-            ORDER BY a.record_id LIMIT $samples LOOP
-    t0 := clock_timestamp();
-    PERFORM cdp.link_records(x.a, x.b, '{\"bench\": \"round trip\"}');
-    PERFORM cdp.unmerge(x.b, 'bench round trip');
-    INSERT INTO rt VALUES (extract(epoch FROM clock_timestamp() - t0) * 1000);
-  END LOOP; END \$\$" -c "SELECT format('merge + unmerge round trip (%s pairs): median %s ms, p95 %s ms', count(*),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2), round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2)) FROM rt" \
+q -v samples="$samples" -v every=5 -f "$here/golden_roundtrip.sql" \
   | sed 's/^/ /' | sed 's/^ //'
 
 q -c "SELECT format('log: %s events, %s bytes on disk per event (table + indexes + TOAST)', count(*),

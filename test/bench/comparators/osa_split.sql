@@ -4,17 +4,8 @@
 -- apart), each kind in a table of its own, against the scan-only query on the same table.
 -- Setting cdp_bench.runs: rounds (median kept). Run after comparators.sh, in its database:
 --   PGOPTIONS="-c cdp_bench.runs=3" psql -X -d cdp_bench -f test/bench/comparators/osa_split.sql
-SET max_parallel_workers_per_gather = 0;
-SET jit = off;
+\ir session.sql
 SET client_min_messages = warning;
-
--- CPU nanoseconds this backend has run, NULL where /proc/self/schedstat cannot be read
-CREATE FUNCTION pg_temp.cpu_ns() RETURNS bigint LANGUAGE plpgsql AS $$
-BEGIN
-  RETURN split_part(pg_catalog.pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
-EXCEPTION WHEN OTHERS THEN
-  RETURN NULL;
-END $$;
 
 CREATE TEMP TABLE split_pairs AS
 SELECT a, b, CASE WHEN a = b THEN '1 identical'

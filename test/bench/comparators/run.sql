@@ -5,16 +5,7 @@
 -- Two clocks: wall time (clock_timestamp) and, when the server runs on Linux and the user may
 -- read files (superuser), the backend's own CPU time from /proc/self/schedstat, which a shared
 -- machine disturbs much less (time spent waiting for a core is not counted).
-SET max_parallel_workers_per_gather = 0;
-SET jit = off;
-
--- CPU nanoseconds this backend has run, NULL where /proc/self/schedstat cannot be read
-CREATE FUNCTION pg_temp.cpu_ns() RETURNS bigint LANGUAGE plpgsql AS $$
-BEGIN
-  RETURN split_part(pg_catalog.pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
-EXCEPTION WHEN OTHERS THEN
-  RETURN NULL;
-END $$;
+\ir session.sql
 
 CREATE FUNCTION pg_temp.bench(q text, OUT wall_ms float8, OUT cpu_ms float8) LANGUAGE plpgsql AS $$
 DECLARE
