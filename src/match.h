@@ -3,7 +3,7 @@
  * src/match.h
  *		Matching family (layer 6): the compiled form of a settings document
  *		that the C scoring kernel runs, and the in-memory record features
- *		it walks.  The SQL side (sql/parts/60_match.sql) validates and
+ *		it walks.  The SQL side (sql/parts/6*_match_*.sql) validates and
  *		expands the JSON settings and compiles them into the flat arrays
  *		described here; the kernel never parses JSON.
  *

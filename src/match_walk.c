@@ -1026,7 +1026,7 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
  *		_match_walk(mode text, query text, program float8[], tf_version int,
  *		min_prob float8, max_block int, sample bigint, focus bigint[]):
  *		the kernel entry point (internal; the SQL functions of
- *		60_match.sql call it).
+ *		6*_match_*.sql call it).
  */
 Datum
 cdp__match_walk(PG_FUNCTION_ARGS)

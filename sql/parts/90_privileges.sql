@@ -5,7 +5,7 @@
  * be callable by PUBLIC. The clinic's roles (reception, doctors, marketers, analysts, admins) get
  * EXECUTE on what they need from the access family; until then only the owner calls them. The
  * catalog drives this, so a function added by any family later is covered without a list here.
- * A regression test (sql/00_install.sql) lists every SECURITY DEFINER function PUBLIC can execute
+ * A regression test (test/sql/00_install.sql) lists every SECURITY DEFINER function PUBLIC can execute
  * (none) and every table without row-level security (only ones without personal data).
  */
 DO $privileges$

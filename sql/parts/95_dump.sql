@@ -49,7 +49,7 @@ CREATE TRIGGER golden_state_restore BEFORE INSERT ON @extschema@.golden_state
 /*
  * Every table of the extension but match_part, and every sequence of the extension (those behind
  * identity columns included), dumped whole.  Driven by the catalog, so a table a later family
- * adds is dumped unless it is named here; sql/00_install.sql lists what is not.
+ * adds is dumped unless it is named here; test/sql/00_install.sql lists what is not.
  */
 DO $dump$
 DECLARE

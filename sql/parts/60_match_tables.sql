@@ -1,0 +1,112 @@
+/*
+ * sql/parts/60_match_tables.sql: probabilistic patient matching (layer 6, issue 6).
+ *
+ * Settings are a versioned JSON document (cdp.match_settings), expanded and validated on save and
+ * compiled into a flat float8[] program for the C kernel (src/match_walk.c), which loads the
+ * pre-normalised features of cdp.match_key once, walks the blocks of every blocking rule and scores
+ * each candidate pair in one C call.  Training (u from random pairs, m and lambda by EM over blocked
+ * pairs) stores its parameters with the settings version.  A run decides its links in memory
+ * (src/match_link.c) and applies them in one cdp.link_records_many call (golden); people's
+ * decisions go through cdp.record_pair_decision (ingest).  See doc/matching.md.
+ */
+
+/* ---------------------------------------------------------------- tables */
+
+CREATE TABLE @extschema@.match_settings (
+	version    serial PRIMARY KEY,
+	settings   jsonb NOT NULL,
+	params     jsonb,
+	program    float8[],
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	active     boolean NOT NULL DEFAULT false
+);
+CREATE UNIQUE INDEX match_settings_one_active ON @extschema@.match_settings (active) WHERE active;
+COMMENT ON TABLE @extschema@.match_settings IS
+	'versioned matching settings (expanded JSON document) with the parameters trained for each version and their compiled kernel program; one is active';
+
+CREATE TABLE @extschema@.match_key (
+	record_id bigint PRIMARY KEY,
+	version   int NOT NULL,
+	flags     int NOT NULL DEFAULT 0,
+	feat      text[],
+	bk        text[]
+);
+COMMENT ON TABLE @extschema@.match_key IS
+	'per record: the pre-normalised comparison values (feat) and blocking keys (bk, "r<rule>:<key>") of the settings version that computed them';
+ALTER TABLE @extschema@.match_key ENABLE ROW LEVEL SECURITY;
+
+-- The blocking keys again, one row per key, for the lookups that find a record's block mates
+-- (match_record, incremental runs, find_patient).  A B-tree on these rows builds 2 to 4 times faster
+-- than a GIN index on match_key.bk after a full re-key, and a lookup never reads a GIN pending list.
+CREATE TABLE @extschema@.match_block (
+	bk        text COLLATE "C" NOT NULL,
+	record_id bigint NOT NULL
+);
+CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
+CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
+COMMENT ON TABLE @extschema@.match_block IS
+	'one row per blocking key of each record of cdp.match_key (kept with it): the index the lookups find block mates through';
+ALTER TABLE @extschema@.match_block ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.match_tf (
+	version int NOT NULL,
+	comp    int NOT NULL,
+	value   text NOT NULL,
+	freq    float8 NOT NULL,
+	PRIMARY KEY (version, comp, value)
+);
+COMMENT ON TABLE @extschema@.match_tf IS
+	'term frequencies of the tf-adjusted comparisons, per settings version (value '''' = the frequency of a value seen once)';
+ALTER TABLE @extschema@.match_tf ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.match_suspicious (
+	attr    text NOT NULL,
+	value   text NOT NULL,
+	persons int NOT NULL,
+	PRIMARY KEY (attr, value)
+);
+COMMENT ON TABLE @extschema@.match_suspicious IS
+	'snapshot of cdp.suspicious_values taken by a full run or training: these values are not evidence';
+ALTER TABLE @extschema@.match_suspicious ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.match_review (
+	pair_id    bigserial PRIMARY KEY,
+	record_a   bigint NOT NULL,
+	record_b   bigint NOT NULL,
+	score      float8 NOT NULL,
+	weight     float8,
+	levels     smallint[],
+	flags      int NOT NULL DEFAULT 0,
+	version    int,
+	reason     text,
+	status     text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'match', 'no_match')),
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	decided_at timestamptz,
+	note       text,
+	CHECK (record_a < record_b),
+	UNIQUE (record_a, record_b)
+);
+COMMENT ON TABLE @extschema@.match_review IS
+	'pairs scored between the review and link thresholds (or held back by a rule), waiting for a person''s decision';
+ALTER TABLE @extschema@.match_review ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.household (
+	record_a   bigint NOT NULL,
+	record_b   bigint NOT NULL,
+	relation   text NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (record_a, record_b, relation),
+	CHECK (record_a < record_b)
+);
+COMMENT ON TABLE @extschema@.household IS
+	'related but different people (spouses, parent and child, twins): never a merge, and the pair is not linked automatically';
+ALTER TABLE @extschema@.household ENABLE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.match_run (
+	run_id      bigserial PRIMARY KEY,
+	mode        text NOT NULL,
+	started_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	finished_at timestamptz,
+	result      jsonb
+);
+COMMENT ON TABLE @extschema@.match_run IS 'one row per finished cdp.run_matching call, with its counts and step times';

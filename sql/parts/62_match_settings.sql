@@ -1,0 +1,436 @@
+/*
+ * sql/parts/62_match_settings.sql: matching: the settings document, expanded and validated on save.
+ */
+
+/* ---------------------------------------------------------------- settings */
+
+CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN $json${
+	"comparisons": [
+		{"attr": "family_name", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
+		{"attr": "given_name", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
+		{"attr": "patronymic", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "cross", "with": "family_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
+		{"attr": "birth_date", "comparator": "date",
+		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}]},
+		{"attr": "sex", "comparator": "exact"},
+		{"attr": "phones", "comparator": "phone", "levels": [{"if": "exact"}, {"if": "last7"}]},
+		{"attr": "emails", "comparator": "email", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.95}]},
+		{"attr": "snils", "comparator": "id", "levels": [{"if": "exact"}, {"if": "osa", "le": 1}]},
+		{"attr": "oms", "comparator": "id", "levels": [{"if": "exact"}, {"if": "osa", "le": 1}]},
+		{"attr": "address", "comparator": "string", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.9}]},
+		{"attr": "city", "comparator": "string", "tf": true, "levels": [{"if": "exact"}]},
+		{"attr": "vk", "comparator": "id", "levels": [{"if": "exact"}]},
+		{"attr": "telegram", "comparator": "id", "levels": [{"if": "exact"}]}
+	],
+	"blocking": [
+		["family_name.key", "birth_date.year"],
+		["given_name.key", "birth_date"],
+		["family_name.key", "given_name.key"],
+		["birth_date", "patronymic.key"],
+		["birth_date", "given_name.initial"],
+		["any_order", "family_name.key", "given_name.key"],
+		["any_order", "family_name.key", "given_name.key", "patronymic.key"],
+		["phones"],
+		["emails"],
+		["snils"],
+		["oms"],
+		["vk"],
+		["telegram"]
+	],
+	"link_threshold": 0.9,
+	"review_threshold": 0.8,
+	"rules": {"same_id_match": ["snils", "oms", "phones"], "different_id_never": ["snils"],
+	          "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"name_roles": true,
+	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
+		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
+	"suspicious_min_persons": 10,
+	"max_block_size": 5000
+}$json$::jsonb;
+COMMENT ON FUNCTION @extschema@._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
+
+-- _match_fail: raises the configuration error 22023 naming the JSON path.
+CREATE FUNCTION @extschema@._match_fail(path text, message text, hint text DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+	RAISE EXCEPTION 'invalid matching settings at "%"', path
+		USING ERRCODE = '22023', DETAIL = message,
+		      HINT = COALESCE(hint, 'See doc/matching.md for the settings document.');
+END $$;
+COMMENT ON FUNCTION @extschema@._match_fail(text, text, text) IS 'internal: raises 22023 for a bad settings document, naming the JSON path';
+
+-- _match_attr_column: the cdp.record column (or handles/extra key) an attrs key lands in.  Mirrors
+-- the alias table of ingest (src/ingest_attrs.c, attr_aliases) so that settings may name fields as
+-- the CSV header does.
+CREATE FUNCTION @extschema@._match_attr_column(attr text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE pg_catalog.lower(attr)
+		WHEN 'family_name' THEN 'family_name' WHEN 'last_name' THEN 'family_name' WHEN 'surname' THEN 'family_name'
+		WHEN 'familyname' THEN 'family_name' WHEN 'lastname' THEN 'family_name' WHEN 'фамилия' THEN 'family_name'
+		WHEN 'given_name' THEN 'given_name' WHEN 'first_name' THEN 'given_name' WHEN 'firstname' THEN 'given_name'
+		WHEN 'givenname' THEN 'given_name' WHEN 'имя' THEN 'given_name'
+		WHEN 'patronymic' THEN 'patronymic' WHEN 'middle_name' THEN 'patronymic' WHEN 'middlename' THEN 'patronymic'
+		WHEN 'отчество' THEN 'patronymic'
+		WHEN 'birth_date' THEN 'birth_date' WHEN 'birthdate' THEN 'birth_date' WHEN 'date_of_birth' THEN 'birth_date'
+		WHEN 'dob' THEN 'birth_date' WHEN 'birthday' THEN 'birth_date' WHEN 'дата_рождения' THEN 'birth_date'
+		WHEN 'sex' THEN 'sex' WHEN 'gender' THEN 'sex' WHEN 'пол' THEN 'sex'
+		WHEN 'phones' THEN 'phones' WHEN 'phone' THEN 'phones' WHEN 'mobile' THEN 'phones' WHEN 'mobile_phone' THEN 'phones'
+		WHEN 'tel' THEN 'phones' WHEN 'telephone' THEN 'phones' WHEN 'телефон' THEN 'phones'
+		WHEN 'emails' THEN 'emails' WHEN 'email' THEN 'emails' WHEN 'e_mail' THEN 'emails' WHEN 'e-mail' THEN 'emails'
+		WHEN 'snils' THEN 'snils' WHEN 'снилс' THEN 'snils'
+		WHEN 'oms' THEN 'oms' WHEN 'oms_policy' THEN 'oms' WHEN 'polis' THEN 'oms' WHEN 'полис' THEN 'oms'
+		WHEN 'address' THEN 'address' WHEN 'адрес' THEN 'address'
+		WHEN 'city' THEN 'city' WHEN 'town' THEN 'city' WHEN 'город' THEN 'city'
+		WHEN 'vkontakte' THEN 'vk' WHEN 'tg' THEN 'telegram' WHEN 'odnoklassniki' THEN 'ok'
+		ELSE attr END;
+COMMENT ON FUNCTION @extschema@._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself';
+
+CREATE FUNCTION @extschema@._match_clinic_comparator(col text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE col
+		WHEN 'family_name' THEN 'name' WHEN 'given_name' THEN 'name' WHEN 'patronymic' THEN 'name'
+		WHEN 'birth_date' THEN 'date' WHEN 'sex' THEN 'exact' WHEN 'phones' THEN 'phone'
+		WHEN 'emails' THEN 'email' WHEN 'snils' THEN 'id' WHEN 'oms' THEN 'id'
+		WHEN 'address' THEN 'string' WHEN 'city' THEN 'string' END;
+COMMENT ON FUNCTION @extschema@._match_clinic_comparator(text) IS 'internal: the comparator of a cdp.record column (NULL for extra/handles keys)';
+
+-- _match_default_levels: the levels a comparator gets when the document gives none.
+CREATE FUNCTION @extschema@._match_default_levels(comparator text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE comparator
+		WHEN 'name' THEN '[{"if":"exact"},{"if":"key"},{"if":"jw","ge":0.92},{"if":"jw","ge":0.8}]'
+		WHEN 'string' THEN '[{"if":"exact"},{"if":"jw","ge":0.92},{"if":"jw","ge":0.8}]'
+		WHEN 'date' THEN '[{"if":"exact"},{"if":"day_month_swapped"},{"if":"osa","le":1},{"if":"same_year"}]'
+		WHEN 'phone' THEN '[{"if":"exact"},{"if":"last7"}]'
+		WHEN 'email' THEN '[{"if":"exact"},{"if":"jw","ge":0.95}]'
+		WHEN 'id' THEN '[{"if":"exact"},{"if":"osa","le":1}]'
+		WHEN 'exact' THEN '[{"if":"exact"}]' END::jsonb;
+COMMENT ON FUNCTION @extschema@._match_default_levels(text) IS 'internal: default comparison levels of each comparator';
+
+-- _match_op_code: level predicate name -> C op code (src/match.h), and which comparators allow it.
+CREATE FUNCTION @extschema@._match_op_code(op text, comparator text) RETURNS int
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE
+		WHEN op = 'exact' THEN 1
+		WHEN op = 'key' AND comparator = 'name' THEN 2
+		WHEN op = 'jw' AND comparator IN ('name', 'string', 'email') THEN 3
+		WHEN op = 'osa' AND comparator IN ('name', 'string', 'email', 'id', 'date', 'phone') THEN 4
+		WHEN op = 'day_month_swapped' AND comparator = 'date' THEN 5
+		WHEN op = 'same_year' AND comparator = 'date' THEN 6
+		WHEN op = 'last7' AND comparator IN ('phone', 'id') THEN 7
+		WHEN op = 'initial' AND comparator IN ('name', 'string') THEN 8
+		WHEN op = 'prefix' AND comparator IN ('name', 'string', 'email', 'id', 'date', 'phone') THEN 9
+		WHEN op = 'swapped' AND comparator = 'name' THEN 10
+		WHEN op = 'cross' AND comparator = 'name' THEN 11
+		END;
+COMMENT ON FUNCTION @extschema@._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed)';
+
+-- _match_guess_comparator: for a settings document that only names fields, the comparator of an
+-- extra/handles key guessed from up to 2000 stored values (dates, digit ids, or names/strings).
+CREATE FUNCTION @extschema@._match_guess_comparator(key text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+	n int; ndate int; ndigit int; avglen float8;
+BEGIN
+	SELECT pg_catalog.count(*),
+	       pg_catalog.count(*) FILTER (WHERE @extschema@._match_date(v) IS NOT NULL),
+	       pg_catalog.count(*) FILTER (WHERE v ~ '^[\s\d-]+$'),
+	       pg_catalog.avg(pg_catalog.length(v))
+	  INTO n, ndate, ndigit, avglen
+	  FROM (SELECT COALESCE(r.extra ->> key, r.handles ->> key) AS v
+	          FROM @extschema@.record r
+	         WHERE r.extra ? key OR r.handles ? key
+	         LIMIT 2000) s
+	 WHERE v IS NOT NULL AND v <> '';
+	IF n = 0 THEN
+		RETURN 'string';
+	ELSIF ndate >= 0.8 * n AND key ~* '(date|dob|birth|born)' THEN
+		RETURN 'date';
+	ELSIF ndigit >= 0.8 * n THEN
+		RETURN 'id';
+	ELSIF avglen <= 20 THEN
+		RETURN 'name';
+	END IF;
+	RETURN 'string';
+END $$;
+COMMENT ON FUNCTION @extschema@._match_guess_comparator(text) IS 'internal: comparator guessed from the stored values of an extra key';
+
+-- _match_expand: validates a settings document and returns it complete (fields-only documents
+-- expanded, default levels and thresholds filled in).  Every error is 22023 naming the JSON path.
+CREATE FUNCTION @extschema@._match_expand(s jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+	d jsonb := @extschema@._match_default_settings();
+	out jsonb;
+	comps jsonb := '[]';
+	comp jsonb;
+	lv jsonb;
+	lvs jsonb;
+	k text;
+	i int;
+	j int;
+	attr text;
+	cmpname text;
+	attrs text[] := '{}';
+	cols text[] := '{}';
+	rules jsonb := '[]';
+	rule jsonb;
+	item text;
+	link float8;
+	review float8;
+	nf int;
+BEGIN
+	IF s IS NULL OR pg_catalog.jsonb_typeof(s) <> 'object' THEN
+		PERFORM @extschema@._match_fail('$', 'The settings must be a JSON object.');
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
+		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles') THEN
+			PERFORM @extschema@._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles.');
+		END IF;
+	END LOOP;
+	IF s ? 'fields' AND s ? 'comparisons' THEN
+		PERFORM @extschema@._match_fail('$.fields', 'Give either "fields" or "comparisons", not both.');
+	END IF;
+	IF NOT (s ? 'fields' OR s ? 'comparisons') THEN
+		PERFORM @extschema@._match_fail('$', 'The settings name no fields to compare.',
+			'Add "fields": ["surname", "given_name", ...] or a "comparisons" list.');
+	END IF;
+
+	-- fields-only: one comparison per field, comparator from the column or guessed from the data
+	IF s ? 'fields' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'fields') <> 'array' OR pg_catalog.jsonb_array_length(s -> 'fields') = 0 THEN
+			PERFORM @extschema@._match_fail('$.fields', 'The fields must be a non-empty array of attr names.');
+		END IF;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'fields') - 1 LOOP
+			IF pg_catalog.jsonb_typeof(s -> 'fields' -> i) <> 'string' OR (s -> 'fields' ->> i) = '' THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.fields[%s]', i), 'A field must be a non-empty string.');
+			END IF;
+			attr := @extschema@._match_attr_column(s -> 'fields' ->> i);
+			cmpname := COALESCE(@extschema@._match_clinic_comparator(attr), @extschema@._match_guess_comparator(attr));
+			comps := comps || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'attr', attr, 'comparator', cmpname, 'tf', cmpname IN ('name', 'string')));
+		END LOOP;
+	ELSE
+		comps := s -> 'comparisons';
+		IF pg_catalog.jsonb_typeof(comps) <> 'array' OR pg_catalog.jsonb_array_length(comps) = 0 THEN
+			PERFORM @extschema@._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
+		END IF;
+	END IF;
+	IF pg_catalog.jsonb_array_length(comps) > 24 THEN
+		PERFORM @extschema@._match_fail('$.comparisons', 'At most 24 comparisons are supported.');
+	END IF;
+
+	out := '[]';
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+		comp := comps -> i;
+		IF pg_catalog.jsonb_typeof(comp) <> 'object' THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s]', i), 'A comparison must be an object with "attr" and "comparator".');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(comp) LOOP
+			IF k NOT IN ('attr', 'comparator', 'levels', 'tf', 'label') THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].%s', i, k), pg_catalog.format('The key "%s" is not a comparison key.', k),
+					'Known keys: attr, comparator, levels, tf, label.');
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_typeof(comp -> 'attr') IS DISTINCT FROM 'string' OR (comp ->> 'attr') !~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$' THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), 'The attr must be a name of letters, digits and underscores.');
+		END IF;
+		attr := @extschema@._match_attr_column(comp ->> 'attr');
+		IF attr = ANY (attrs) THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), pg_catalog.format('The attr "%s" is compared twice.', attr));
+		END IF;
+		attrs := attrs || attr;
+		cmpname := COALESCE(comp ->> 'comparator', @extschema@._match_clinic_comparator(attr));
+		IF cmpname IS NULL OR cmpname NOT IN ('name', 'string', 'date', 'phone', 'email', 'id', 'exact') THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].comparator', i),
+				pg_catalog.format('The comparator "%s" is unknown.', COALESCE(cmpname, 'null')),
+				'Use one of name, string, date, phone, email, id, exact.');
+		END IF;
+		IF comp ? 'tf' AND pg_catalog.jsonb_typeof(comp -> 'tf') <> 'boolean' THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
+		END IF;
+		lvs := COALESCE(comp -> 'levels', @extschema@._match_default_levels(cmpname));
+		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND 8 THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels', i), 'The levels must be an array of 1 to 8 levels ("else" is implicit).');
+		END IF;
+		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
+			lv := lvs -> j;
+			IF pg_catalog.jsonb_typeof(lv) = 'string' THEN
+				lv := pg_catalog.jsonb_build_object('if', lv #>> '{}');
+				lvs := pg_catalog.jsonb_set(lvs, ARRAY[j::text], lv);
+			END IF;
+			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR @extschema@._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
+					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
+					'Levels: exact, key (name), swapped or cross with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
+			END IF;
+			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
+			END IF;
+			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND 5) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
+			END IF;
+			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
+			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
+			                WHERE @extschema@._match_attr_column(x ->> 'attr') = @extschema@._match_attr_column(lv ->> 'with')
+			                  AND COALESCE(x ->> 'comparator', @extschema@._match_clinic_comparator(x ->> 'attr')) = 'name'
+			                  AND @extschema@._match_attr_column(x ->> 'attr') <> attr)) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
+					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
+			END IF;
+			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND 32) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
+			END IF;
+		END LOOP;
+		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'attr', attr, 'comparator', cmpname, 'levels', lvs,
+			'tf', COALESCE((comp ->> 'tf')::boolean, false))
+			|| CASE WHEN comp ? 'label' THEN pg_catalog.jsonb_build_object('label', comp -> 'label') ELSE '{}' END);
+	END LOOP;
+	comps := out;
+
+	-- blocking: given, or for fields-only documents pairs of the first five fields plus every date/id field
+	IF s ? 'blocking' THEN
+		rules := s -> 'blocking';
+	ELSIF s ? 'fields' THEN
+		-- names block on their name key, so spelling variants and transliterations share a block
+		nf := LEAST(pg_catalog.jsonb_array_length(comps), 5);
+		FOR i IN 0 .. nf - 1 LOOP
+			FOR j IN i + 1 .. nf - 1 LOOP
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+					(comps -> i ->> 'attr') || CASE WHEN comps -> i ->> 'comparator' = 'name' THEN '.key' ELSE '' END,
+					(comps -> j ->> 'attr') || CASE WHEN comps -> j ->> 'comparator' = 'name' THEN '.key' ELSE '' END));
+			END LOOP;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < 16 THEN
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr'));
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_array_length(rules) = 0 THEN
+			rules := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> 0 ->> 'attr'));
+		END IF;
+		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT 16) x);
+	ELSE
+		PERFORM @extschema@._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
+			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
+	END IF;
+	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND 16 THEN
+		PERFORM @extschema@._match_fail('$.blocking', 'The blocking rules must be an array of 1 to 16 rules.');
+	END IF;
+	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
+		rule := rules -> i;
+		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
+		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND 4 THEN
+			PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s]', i), 'A blocking rule must be an array of 1 to 4 keys.');
+		END IF;
+		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
+			item := rule ->> j;
+			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
+			   OR NOT (@extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j),
+					pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
+					'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+			END IF;
+			IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
+			   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
+			END IF;
+		END LOOP;
+	END LOOP;
+
+	link := COALESCE((s ->> 'link_threshold')::float8, (d ->> 'link_threshold')::float8);
+	review := COALESCE((s ->> 'review_threshold')::float8, (d ->> 'review_threshold')::float8);
+	IF s ? 'link_threshold' AND pg_catalog.jsonb_typeof(s -> 'link_threshold') <> 'number' OR NOT (link > 0 AND link < 1) THEN
+		PERFORM @extschema@._match_fail('$.link_threshold', 'The link threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF s ? 'review_threshold' AND pg_catalog.jsonb_typeof(s -> 'review_threshold') <> 'number' OR NOT (review > 0 AND review < 1) THEN
+		PERFORM @extschema@._match_fail('$.review_threshold', 'The review threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF review > link THEN
+		PERFORM @extschema@._match_fail('$.review_threshold', pg_catalog.format('The review threshold %s is above the link threshold %s.', review, link));
+	END IF;
+
+	-- deterministic rules name compared attrs of comparator id
+	IF s ? 'rules' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'rules') <> 'object' THEN
+			PERFORM @extschema@._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(s -> 'rules') LOOP
+			IF k NOT IN ('same_id_match', 'different_id_never', 'disagree_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
+				PERFORM @extschema@._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
+			END IF;
+			FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'rules' -> k) - 1 LOOP
+				IF NOT (@extschema@._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
+					PERFORM @extschema@._match_fail(pg_catalog.format('$.rules.%s[%s]', k, j),
+						pg_catalog.format('The attr "%s" is not compared.', s -> 'rules' -> k ->> j));
+				END IF;
+			END LOOP;
+		END LOOP;
+	END IF;
+	FOREACH k IN ARRAY ARRAY['suspicious_min_persons', 'max_block_size'] LOOP
+		IF s ? k AND NOT (pg_catalog.jsonb_typeof(s -> k) = 'number' AND (s ->> k)::float8 >= 2 AND (s ->> k)::float8 <= 1000000) THEN
+			PERFORM @extschema@._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
+		END IF;
+	END LOOP;
+	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
+		PERFORM @extschema@._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
+	END IF;
+	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
+		PERFORM @extschema@._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+	END IF;
+	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
+		PERFORM @extschema@._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
+	END IF;
+
+	RETURN pg_catalog.jsonb_build_object(
+		'comparisons', comps,
+		'blocking', rules,
+		'link_threshold', link,
+		'review_threshold', review,
+		'rules', CASE WHEN s ? 'rules' THEN s -> 'rules'
+		              WHEN s ? 'comparisons' THEN '{}'::jsonb
+		              ELSE (SELECT pg_catalog.jsonb_build_object(
+		                       'same_id_match', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a IN ('snils', 'oms')), '[]'),
+		                       'different_id_never', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a = 'snils'), '[]'),
+		                       'disagree_never', '[]'::jsonb)
+		                     FROM pg_catalog.unnest(cols) a) END,
+		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
+		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
+		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
+		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
+END $$;
+COMMENT ON FUNCTION @extschema@._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+CREATE FUNCTION @extschema@.configure_matching(settings jsonb) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	full_doc jsonb := @extschema@._match_expand(settings);
+	v int;
+BEGIN
+	UPDATE @extschema@.match_settings SET active = false WHERE active;
+	INSERT INTO @extschema@.match_settings (settings, program, active)
+		VALUES (full_doc, @extschema@._match_program(full_doc, NULL), true) RETURNING version INTO v;
+	RETURN v;
+END $$;
+COMMENT ON FUNCTION @extschema@.configure_matching(jsonb) IS
+	'validates a matching settings document, stores it as a new active version and returns the version; e.g. configure_matching(''{"fields":["surname","given_name","date_of_birth"]}'')';
+REVOKE ALL ON FUNCTION @extschema@.configure_matching(jsonb) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.matching_settings() RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	RETURN (SELECT s.settings || pg_catalog.jsonb_build_object('version', s.version, 'trained', s.params IS NOT NULL)
+	          FROM @extschema@.match_settings s WHERE s.active);
+COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings document in force, with its version and whether it is trained';

@@ -1,0 +1,430 @@
+/*
+ * sql/parts/71_golden_fold.sql: golden records: the survivorship fold and its live computation.
+ */
+
+/* ------------------------------------------------------------------ the fold (pure) */
+
+/*
+ * One source record reduced to what the fold reads, from a row of cdp.record (to_jsonb) or from
+ * the "record" object of a record.created/record.updated payload, and the source's trust.
+ * Identifiers go through their types, so both paths give the types' canonical text.
+ */
+CREATE FUNCTION @extschema@.golden_record_doc_sql(rec jsonb, trust int) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN (SELECT pg_catalog.jsonb_build_object(
+		'record_id', (rec ->> 'record_id')::bigint,
+		'source_id', (rec ->> 'source_id')::int,
+		'trust', coalesce(trust, 0),
+		'validated', coalesce(pg_catalog.lower(coalesce(rec ->> 'validated', rec -> 'extra' ->> 'validated'))
+		                      IN ('true', 't', 'yes', '1'), false),
+		'created_at', rec -> 'created_at',
+		'updated_at', rec -> 'updated_at',
+		'family_name', rec -> 'family_name',
+		'given_name', rec -> 'given_name',
+		'patronymic', rec -> 'patronymic',
+		'sex', rec -> 'sex',
+		'birth_date', rec -> 'birth_date',
+		'snils', pg_catalog.to_jsonb((rec ->> 'snils')::@extschema@.snils),
+		'oms', pg_catalog.to_jsonb((rec ->> 'oms')::@extschema@.oms),
+		'address', rec -> 'address',
+		'city', rec -> 'city',
+		'phones', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'phones') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
+		              SELECT x::@extschema@.phone FROM pg_catalog.jsonb_array_elements_text(rec -> 'phones') x)) END,
+		'emails', CASE WHEN pg_catalog.jsonb_typeof(rec -> 'emails') = 'array' THEN pg_catalog.to_jsonb(ARRAY(
+		              SELECT x::@extschema@.email FROM pg_catalog.jsonb_array_elements_text(rec -> 'emails') x)) END,
+		'handles', rec -> 'handles'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_record_doc_sql(jsonb, int) IS
+	'reference implementation of cdp.golden_record_doc in SQL (the tests compare the C version with it); not used by the projections';
+
+/* The same in C (src/golden_fold.c), used by every projection path. */
+CREATE FUNCTION @extschema@.golden_record_doc(rec jsonb, trust int) RETURNS jsonb
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_record_doc';
+COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
+	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form (C)';
+
+/* A timestamp as an ISO 8601 UTC string, independent of the session TimeZone. */
+CREATE FUNCTION @extschema@.golden_utc(ts timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	AS $$ SELECT pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+COMMENT ON FUNCTION @extschema@.golden_utc(timestamptz) IS
+	'a timestamp as an ISO 8601 UTC string, so profiles do not depend on the session time zone';
+
+/* The first rule (in order) on which the winner beat the best other value, or the tie-break. */
+CREATE FUNCTION @extschema@.golden_deciding_rule(rules text[], win numeric[], other numeric[]) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN (SELECT CASE WHEN other IS NULL THEN 'unanimous'
+	       ELSE coalesce((SELECT rules[i] FROM pg_catalog.generate_subscripts(rules, 1) i
+	                       WHERE win[i] IS DISTINCT FROM other[i] ORDER BY i LIMIT 1), 'oldest_record') END);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_deciding_rule(text[], numeric[], numeric[]) IS
+	'the survivorship rule that decided between the winning value and the best other value';
+
+/*
+ * The survivorship fold: a pure function of the records of one person (an array of
+ * golden_record_doc documents) and the rules.  Single-valued attributes: candidates are the
+ * records with a non-empty value, ranked by the attribute's rules in order (each rule a score,
+ * higher first), then by the smaller record id.  Multi-valued contacts keep every distinct value
+ * with its source records, first/last seen and validity.  Returns the profile and, unless
+ * with_lineage is false (the projection paths skip it), its lineage.
+ *
+ * This is the reference SQL version (cdp.golden_fold, below, is the same in C).
+ * Plans: golden_fold_sql, golden_compute, link_records and unmerge run with plan_cache_mode =
+ * force_generic_plan (their nested calls inherit it).  Their parameters are JSON documents and
+ * short id arrays, for which a custom plan is never better, and planning the fold's ranking query
+ * anew at every call cost about 1 ms of the 1.5 ms a two-record fold took (see
+ * doc/benchmarks-golden.md).  refresh_patients keeps the default: ingest passes it thousands of
+ * ids at once, where a custom plan of its update pays off.
+ * They also run with jit = off: a generic plan's cost estimate can pass jit_above_cost, and
+ * compiling it at every merge made a matching run of 24,000 merges take over 12 minutes instead
+ * of 48 seconds.
+ */
+CREATE FUNCTION @extschema@.golden_fold_sql(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+DECLARE
+	d		jsonb;
+	rid		jsonb;
+	seen	jsonb;
+BEGIN
+	/*
+	 * One record (most persons): every value wins unanimously; the same result as the general
+	 * query below, without its ranking.
+	 */
+	IF pg_catalog.jsonb_typeof(recs) = 'array' AND pg_catalog.jsonb_array_length(recs) = 1 THEN
+		d := recs -> 0;
+		rid := d -> 'record_id';
+		seen := pg_catalog.jsonb_build_object(
+			'sources', pg_catalog.jsonb_build_array(rid),
+			'first_seen', @extschema@.golden_utc((d ->> 'created_at')::timestamptz),
+			'last_seen', @extschema@.golden_utc((d ->> 'updated_at')::timestamptz),
+			'valid', (d ->> 'validated')::boolean, 'validated', (d ->> 'validated')::boolean);
+		RETURN (
+			SELECT pg_catalog.jsonb_build_object(
+				'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, d ->> a.key)
+				                          FROM pg_catalog.jsonb_each(rules) a WHERE coalesce(d ->> a.key, '') <> ''), '{}'),
+				'lineage', CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, pg_catalog.jsonb_build_object(
+				                 'value', d ->> a.key, 'record_id', rid, 'source_id', d -> 'source_id', 'rule', 'unanimous',
+				                 'agree', pg_catalog.jsonb_build_array(rid), 'lost', '[]'::jsonb))
+				               FROM pg_catalog.jsonb_each(rules) a WHERE coalesce(d ->> a.key, '') <> ''), '{}') END,
+				'phones', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('value', x.v) || seen) ORDER BY x.v)
+				                      FROM (SELECT DISTINCT v FROM pg_catalog.jsonb_array_elements_text(
+				                              CASE WHEN pg_catalog.jsonb_typeof(d -> 'phones') = 'array' THEN d -> 'phones' ELSE '[]' END) v
+				                             WHERE coalesce(v, '') <> '') x), '[]'),
+				'emails', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('value', x.v) || seen) ORDER BY x.v)
+				                      FROM (SELECT DISTINCT v FROM pg_catalog.jsonb_array_elements_text(
+				                              CASE WHEN pg_catalog.jsonb_typeof(d -> 'emails') = 'array' THEN d -> 'emails' ELSE '[]' END) v
+				                             WHERE coalesce(v, '') <> '') x), '[]'),
+				'handles', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
+				                         pg_catalog.jsonb_build_object('value', h.value, 'network', h.key) || seen)
+				                       ORDER BY h.key, h.value)
+				                       FROM pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(d -> 'handles') = 'object'
+				                                                            THEN d -> 'handles' ELSE '{}' END) h
+				                      WHERE coalesce(h.value, '') <> ''), '[]'),
+				'record_count', 1,
+				'registered_on', ((d ->> 'created_at')::timestamptz AT TIME ZONE 'UTC')::date,
+				'validated', (d ->> 'validated')::boolean,
+				'updated_at', @extschema@.golden_utc((d ->> 'updated_at')::timestamptz)));
+	END IF;
+	RETURN (WITH r AS (
+	SELECT e AS doc, (e ->> 'record_id')::bigint AS record_id, (e ->> 'source_id')::int AS source_id,
+	       (e ->> 'trust')::numeric AS trust, (e ->> 'validated')::boolean AS validated,
+	       (e ->> 'created_at')::timestamptz AS created_at, (e ->> 'updated_at')::timestamptz AS updated_at
+	  FROM pg_catalog.jsonb_array_elements(recs) e
+), cand AS (
+	SELECT a.key AS attr, ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a.value)) AS rulenames,
+	       r.record_id, r.source_id, r.trust, r.validated, r.updated_at, r.doc ->> a.key AS v
+	  FROM pg_catalog.jsonb_each(rules) a CROSS JOIN r
+	 WHERE coalesce(r.doc ->> a.key, '') <> ''
+), counted AS (
+	SELECT c.*, pg_catalog.count(*) OVER (PARTITION BY c.attr, c.v) AS freq FROM cand c
+), scored AS (
+	SELECT s.attr, s.rulenames, s.record_id, s.source_id, s.v,
+	       ARRAY(SELECT coalesce(CASE t.rule
+	                   WHEN 'trusted' THEN s.trust
+	                   WHEN 'recent' THEN EXTRACT(epoch FROM s.updated_at)
+	                   WHEN 'frequent' THEN s.freq
+	                   WHEN 'complete' THEN pg_catalog.char_length(s.v)
+	                   WHEN 'validated' THEN s.validated::int END, -1)
+	               FROM pg_catalog.unnest(s.rulenames) WITH ORDINALITY t(rule, n) ORDER BY t.n)::numeric[] AS score
+	  FROM counted s
+), ranked AS (
+	SELECT s.*, pg_catalog.row_number() OVER (PARTITION BY s.attr ORDER BY s.score DESC, s.record_id) AS rn
+	  FROM scored s
+), win AS (
+	SELECT w.attr, w.v, w.record_id, w.source_id,
+	       CASE WHEN with_lineage THEN @extschema@.golden_deciding_rule(w.rulenames, w.score,
+	           (SELECT o.score FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v ORDER BY o.rn LIMIT 1)) END AS rule,
+	       CASE WHEN with_lineage THEN (SELECT pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) FROM ranked o
+	         WHERE o.attr = w.attr AND o.v = w.v) END AS agree,
+	       CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('value', l.v, 'records', l.recs) ORDER BY l.best)
+	                   FROM (SELECT o.v, pg_catalog.min(o.rn) AS best,
+	                                pg_catalog.jsonb_agg(o.record_id ORDER BY o.record_id) AS recs
+	                           FROM ranked o WHERE o.attr = w.attr AND o.v <> w.v GROUP BY o.v) l), '[]') END AS lost
+	  FROM ranked w WHERE w.rn = 1
+), contact AS (
+	SELECT k.kind, k.network, k.value,
+	       pg_catalog.jsonb_agg(DISTINCT r.record_id) AS sources,
+	       pg_catalog.min(r.created_at) AS first_seen, pg_catalog.max(r.updated_at) AS last_seen,
+	       pg_catalog.bool_or(r.validated) AS validated,
+	       pg_catalog.bool_or(r.validated) OR pg_catalog.count(DISTINCT r.source_id) >= 2 AS valid
+	  FROM r, LATERAL (
+	        SELECT 'phones' AS kind, NULL::text AS network, x AS value
+	          FROM pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(r.doc -> 'phones') = 'array'
+	                                                         THEN r.doc -> 'phones' ELSE '[]' END) x
+	        UNION ALL
+	        SELECT 'emails', NULL, x
+	          FROM pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(r.doc -> 'emails') = 'array'
+	                                                         THEN r.doc -> 'emails' ELSE '[]' END) x
+	        UNION ALL
+	        SELECT 'handles', h.key, h.value
+	          FROM pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(r.doc -> 'handles') = 'object'
+	                                               THEN r.doc -> 'handles' ELSE '{}' END) h
+	         WHERE coalesce(h.value, '') <> '') k
+	 WHERE coalesce(k.value, '') <> ''
+	 GROUP BY k.kind, k.network, k.value
+), contacts AS (
+	SELECT c.kind, pg_catalog.jsonb_agg(
+	           pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+	               'value', c.value, 'network', c.network, 'sources', c.sources,
+	               'first_seen', @extschema@.golden_utc(c.first_seen), 'last_seen', @extschema@.golden_utc(c.last_seen),
+	               'valid', c.valid, 'validated', c.validated))
+	           ORDER BY c.last_seen DESC NULLS LAST, c.network, c.value) AS list
+	  FROM contact c GROUP BY c.kind
+)
+SELECT pg_catalog.jsonb_build_object(
+	'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, w.v) FROM win w), '{}'),
+	'lineage', CASE WHEN with_lineage THEN coalesce((SELECT pg_catalog.jsonb_object_agg(w.attr, pg_catalog.jsonb_build_object(
+	                         'value', w.v, 'record_id', w.record_id, 'source_id', w.source_id,
+	                         'rule', w.rule, 'agree', w.agree, 'lost', w.lost)) FROM win w), '{}') END,
+	'phones', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'phones'), '[]'),
+	'emails', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'emails'), '[]'),
+	'handles', coalesce((SELECT c.list FROM contacts c WHERE c.kind = 'handles'), '[]'),
+	'record_count', (SELECT pg_catalog.count(*) FROM r),
+	'registered_on', (SELECT (pg_catalog.min(r.created_at) AT TIME ZONE 'UTC')::date FROM r),
+	'validated', coalesce((SELECT pg_catalog.bool_or(r.validated) FROM r), false),
+	'updated_at', (SELECT @extschema@.golden_utc(pg_catalog.max(r.updated_at)) FROM r)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_fold_sql(jsonb, jsonb, boolean) IS
+	'reference implementation of cdp.golden_fold in SQL (the tests compare the C fold with it); not used by the projections';
+
+/*
+ * The fold the projections use: the same function in C (src/golden_fold.c), about 20 times
+ * faster, with the same output for every well-formed input (a pgTAP test folds generated
+ * clusters under varied rules with both).  NULL arguments, recs that is not an array of objects
+ * and rules that are not an object of rule-name arrays raise 22004 / 22023.
+ */
+CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage boolean DEFAULT true) RETURNS jsonb
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_fold';
+COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
+	'survivorship fold (C): pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
+
+/* Builds the projection row of one person from its fold and its log-derived status and visits. */
+CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
+	last_visit timestamptz, rules_version int) RETURNS @extschema@.patient
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
+	       (fold ->> 'registered_on')::date, (fold ->> 'validated')::boolean,
+	       fold -> 'attributes' ->> 'family_name', fold -> 'attributes' ->> 'given_name',
+	       fold -> 'attributes' ->> 'patronymic', fold -> 'attributes' ->> 'sex',
+	       (fold -> 'attributes' ->> 'birth_date')::date,
+	       fold -> 'phones', fold -> 'emails', fold -> 'handles',
+	       (fold -> 'attributes' ->> 'snils')::@extschema@.snils, (fold -> 'attributes' ->> 'oms')::@extschema@.oms,
+	       fold -> 'attributes' ->> 'address', fold -> 'attributes' ->> 'city',
+	       last_visit, (fold ->> 'record_count')::int, (fold ->> 'updated_at')::timestamptz,
+	       rules_version)::@extschema@.patient;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
+	'the cdp.patient row of one person from its survivorship fold, status and last visit';
+
+/* ------------------------------------------------------------------ live computation */
+
+/*
+ * The profiles of the given golden ids computed from the live tables (cdp.record, cdp.source,
+ * cdp.clinical_event, the stored status).  Ids without records yield nothing.
+ */
+CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
+	recs AS (
+		SELECT r.golden_id,
+		       /* only the columns golden_record_doc reads: raw (the source document, about half the
+		          row) and the keys are left out, which makes a fold about 8 % cheaper */
+		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(pg_catalog.to_jsonb((SELECT d FROM (
+		           SELECT r.record_id, r.source_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
+		                  r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra,
+		                  r.created_at, r.updated_at) d)), s.trust) ORDER BY r.record_id) AS docs
+		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
+		  JOIN @extschema@.record r ON r.golden_id = g.i
+		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	SELECT row.*
+	  FROM recs CROSS JOIN rl
+	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	           p.status, p.status_at,
+	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	               AND c.visit_status IN ('came', 'in_appointment', 'done')),
+	           rl.version) row;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_compute(bigint[]) IS
+	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
+
+/*
+ * Follows redirects from a golden id to the person it now belongs to; NULL when the id is
+ * unknown.  Chains (a merged into b, b into c) are followed up to 1000 steps.
+ */
+CREATE FUNCTION @extschema@.resolve_patient(id bigint) RETURNS bigint
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	AS $$
+DECLARE
+	cur		bigint := id;
+	nxt		bigint;
+BEGIN
+	FOR depth IN 1..1000 LOOP
+		SELECT d.new_id INTO nxt FROM @extschema@.patient_redirect d WHERE d.old_id = cur;
+		EXIT WHEN NOT FOUND;
+		cur := nxt;
+	END LOOP;
+	IF EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = cur) THEN
+		RETURN cur;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.resolve_patient(bigint) IS
+	'the golden id a (possibly merged-away) golden id now belongs to, following redirect chains; NULL if unknown';
+
+/*
+ * Opens a membership interval for every record of the given golden ids that has none yet (a
+ * record ingest just created), starting at its record.created event.
+ */
+CREATE FUNCTION @extschema@.golden_open_members(ids bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+BEGIN
+	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+	SELECT r.record_id, r.golden_id, e.event_id, e.at
+	  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
+	  JOIN @extschema@.record r ON r.golden_id = g.i
+	  CROSS JOIN LATERAL (SELECT e.event_id, e.at FROM @extschema@.event e
+	                       WHERE e.subject = r.record_id AND e.kind = 'record.created'
+	                       ORDER BY e.event_id LIMIT 1) e
+	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient_member m
+	                    WHERE m.record_id = r.record_id AND m.to_event IS NULL)
+	ON CONFLICT DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
+	'starts the membership history of records new to the given golden ids (internal)';
+
+/*
+ * Re-folds the existing, already locked profile rows of the given golden ids (no redirects
+ * followed, no rows created or removed); returns how many changed.  The shared last step of
+ * refresh_patients and link_records.  golden_compute returns only rows of the given ids, so the
+ * join needs no "= ANY (ids)" filter: tested on each joined row against the whole array, it
+ * made a re-fold of n persons O(n^2) (100,000 persons: over 6 minutes).
+ * enable_seqscan = off (inherited by golden_compute): the rows are reached by id, through the
+ * indexes.  golden_compute's plan is generic and cached for the session; planned while the
+ * tables looked empty (a fresh clinic, or one long transaction that autovacuum cannot analyze),
+ * it hashed a sequential scan of every record and profile for each call, so one transaction of
+ * per-row upserts took 13 ms a row at 15,000 rows instead of about 1 ms.  With statistics the
+ * plan was index-driven already (the id list is estimated at 10 rows).
+ */
+CREATE FUNCTION @extschema@.golden_refold(ids bigint[]) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET enable_seqscan = off
+	AS $$
+DECLARE
+	n	int;
+BEGIN
+	UPDATE @extschema@.patient p SET
+		status = c.status, status_at = c.status_at, registered_on = c.registered_on, validated = c.validated,
+		family_name = c.family_name, given_name = c.given_name, patronymic = c.patronymic, sex = c.sex,
+		birth_date = c.birth_date, phones = c.phones, emails = c.emails, handles = c.handles,
+		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
+		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
+	  FROM @extschema@.golden_compute(ids) c
+	 WHERE p.golden_id = c.golden_id
+	   AND (p.*) IS DISTINCT FROM (c.*);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_refold(bigint[]) IS
+	're-folds the existing, locked profile rows of the given golden ids; returns how many changed (internal)';
+
+/*
+ * Re-folds the profiles of the given golden ids (following redirects) from their records:
+ * creates the row of a new person, updates a changed one, removes one left without records.
+ * Locks the patient rows in id order first, so concurrent refreshes and merges serialise and the
+ * fold then reads committed records.  Called by ingest after every record change.
+ * jit = off (inherited by golden_open_members, golden_refold, golden_compute): while a freshly
+ * loaded table has no statistics, the estimate of a 5,000-id batch passed jit_above_cost and
+ * every batch compiled its plans with LLVM.  For the same reason each statement here (and in
+ * golden_open_members and golden_compute) starts from the id list (unnest joined to the id
+ * index) rather than filtering a table with "= ANY (ids)": without statistics, or in a generic
+ * plan, the latter became a sequential scan testing every row against the whole array, so
+ * ingest of 100,000 records into a fresh database went from 0.5 s per batch of 5,000 to 2 s as
+ * the tables grew.  enable_seqscan = off (inherited by the three): see golden_refold; the
+ * statements here reach rows by id too.
+ */
+CREATE FUNCTION @extschema@.refresh_patients(golden_ids bigint[]) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET jit = off
+	SET enable_seqscan = off
+	AS $$
+DECLARE
+	todo	bigint[];
+	n		int;
+BEGIN
+	IF golden_ids IS NULL THEN
+		RETURN 0;
+	END IF;
+	SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO todo
+	  FROM (SELECT coalesce(@extschema@.resolve_patient(i), i) AS g
+	          FROM pg_catalog.unnest(golden_ids) i WHERE i IS NOT NULL) x;
+	IF todo IS NULL THEN
+		RETURN 0;
+	END IF;
+	/* rows exist (placeholders for new persons), then lock them in id order */
+	INSERT INTO @extschema@.patient (golden_id)
+	SELECT g.i FROM pg_catalog.unnest(todo) g(i)
+	 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = g.i)
+	ORDER BY 1
+	ON CONFLICT (golden_id) DO NOTHING;
+	PERFORM 1 FROM pg_catalog.unnest(todo) g(i) JOIN @extschema@.patient p ON p.golden_id = g.i
+	 ORDER BY p.golden_id FOR UPDATE OF p;
+	PERFORM @extschema@.golden_open_members(todo);
+	/* a new statement: sees what committed while we waited for the locks */
+	n := @extschema@.golden_refold(todo);
+	DELETE FROM @extschema@.patient p
+	 USING pg_catalog.unnest(todo) g(i)
+	 WHERE p.golden_id = g.i
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_patients(bigint[]) IS
+	're-folds the golden profiles of the given ids (after redirects) from their current records; returns how many rows changed';

@@ -1,0 +1,487 @@
+/*
+ * sql/parts/73_golden_link.sql: golden records: link, merge, unmerge.
+ */
+
+/* ------------------------------------------------------------------ link, merge, unmerge */
+
+/* The golden id of a record, or a clear error naming it. */
+CREATE FUNCTION @extschema@.golden_of_record(rec bigint, argname text) RETURNS bigint
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS $$
+DECLARE
+	g	bigint;
+BEGIN
+	IF rec IS NULL THEN
+		RAISE EXCEPTION '% must not be null', argname USING ERRCODE = '22004';
+	END IF;
+	SELECT r.golden_id INTO g FROM @extschema@.record r WHERE r.record_id = rec;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'record "%" does not exist', rec
+			USING ERRCODE = 'P0002',
+			DETAIL = pg_catalog.format('No row of cdp.record has record_id %s (argument %s).', rec, argname),
+			HINT = 'Pass the record_id returned by cdp.upsert_record.';
+	END IF;
+	RETURN g;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_of_record(bigint, text) IS
+	'the golden id of a record; raises P0002 naming the record when it does not exist (internal)';
+
+/* Makes sure the given persons have projection rows, then locks them in id order. */
+CREATE FUNCTION @extschema@.golden_lock(ids bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_catalog.unnest(ids) i
+	            WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = i)) THEN
+		PERFORM @extschema@.refresh_patients(ids);
+	END IF;
+	PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id = ANY (ids) ORDER BY p.golden_id FOR UPDATE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_lock(bigint[]) IS
+	'locks the projection rows of the given persons in id order, creating missing ones (internal)';
+
+/*
+ * Links two source records.  When they already share a golden id, only record.linked is
+ * appended.  Otherwise the two persons merge: the smaller golden id survives, every record and
+ * clinical event of the other moves to it, a redirect remembers the old id, patient.merged is
+ * appended and the survivor's profile is re-folded; the other profile row is removed.  Returns
+ * the surviving golden id, or NULL (nothing done) when a no_match decision joins a record of one
+ * person to a record of the other.
+ */
+CREATE FUNCTION @extschema@.link_records(a bigint, b bigint, evidence jsonb) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+BEGIN
+	PERFORM @extschema@.golden_of_record(a, 'a');
+	PERFORM @extschema@.golden_of_record(b, 'b');
+	IF a = b THEN
+		RAISE EXCEPTION 'cannot link record "%" to itself', a USING ERRCODE = '22023';
+	END IF;
+	IF evidence IS NOT NULL AND pg_catalog.jsonb_typeof(evidence) <> 'object' THEN
+		RAISE EXCEPTION 'link evidence must be a JSON object'
+			USING ERRCODE = '22023', DETAIL = pg_catalog.format('The value given was %s.', evidence::text);
+	END IF;
+	/* one link is a batch of one: the same locks, plan and writes as link_records_many */
+	RETURN (@extschema@.golden_link_apply(ARRAY[a], ARRAY[b], ARRAY[evidence]))[1];
+END
+$$;
+COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
+	'links two source records, merging their persons (older golden id survives, the other redirects); returns the golden id, NULL if a no_match decision forbids it';
+
+/*
+ * The merge plan of a batch of links (src/match_link.c): for link i, between the persons
+ * golden_a[i] and golden_b[i] as they were before the batch, whether they were one person by
+ * then ('s'), a no_match decision between the grown persons refuses it ('n'), or gone merges into
+ * keep ('m', the smaller id survives) taking the records of the original golden ids in absorbed;
+ * restore: keep was archived and gone active.
+ */
+CREATE FUNCTION @extschema@._golden_merge_plan(golden_a bigint[], golden_b bigint[],
+		no_match_a bigint[], no_match_b bigint[], archived bigint[])
+	RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint, restore boolean, absorbed bigint[])
+	AS 'MODULE_PATHNAME', 'cdp__golden_merge_plan'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@._golden_merge_plan(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
+	'the merges a list of links between golden ids makes when applied in order, by union-find (internal to link_records_many)';
+
+/*
+ * Applies links between records in the given order, with exactly the effect of calling
+ * link_records for each in turn: one record.linked event for records already in one person,
+ * otherwise one patient.merged event per merge (same payload: from, into, the moved records,
+ * a, b, evidence), patient.restored when an archived survivor merges with an active person,
+ * redirects, membership intervals, clinical events and records moved, absorbed rows removed.
+ * The difference is the cost: the plan is computed in memory, every table is written by one
+ * statement, and each surviving person is re-folded once.  Locks, in id order: the records and
+ * clinical events of the persons involved (what ingest locks first), then their profile rows
+ * (as refresh_patients, link_records and unmerge do).  Returns the surviving golden id of each
+ * link, NULL where a no_match decision refused it.  The arguments are trusted (checked by the
+ * callers link_records and link_records_many).  Plans: generic for a few links (planning would
+ * cost more than the work), custom for more, so the planner sees the arrays as constants and sizes
+ * the joins between them by their real length (a generic plan takes every unnest for 10 rows and
+ * joins them by nested loops).
+ */
+CREATE FUNCTION @extschema@.golden_link_apply(a bigint[], b bigint[], evidence jsonb[]) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+DECLARE
+	ids			bigint[];
+	created		bigint[];
+	tries		int := 0;
+	pl_ord		int[];
+	pl_out		"char"[];
+	pl_keep		bigint[];
+	pl_gone		bigint[];
+	pl_rest		boolean[];
+	ab_ord		int[];
+	ab_g		bigint[];
+	ev_id		bigint[];
+	ev_at		timestamptz[];
+	ev_kind		text[];
+	ev_subj		bigint[];
+	m_ord		int[];
+	m_keep		bigint[];
+	m_gone		bigint[];
+	m_ev		bigint[];
+	m_at		timestamptz[];
+	mv_rec		bigint[];
+	mv_ord		int[];
+	mm_rec		bigint[];
+	mm_keep		bigint[];
+	mm_ev		bigint[];
+	mm_at		timestamptz[];
+	mm_nev		bigint[];
+	mm_nat		timestamptz[];
+	mm_first	boolean[];
+	rs_id		bigint[];
+	rs_at		timestamptz[];
+	survivors	bigint[];
+	res			bigint[];
+	/* step times as DEBUG1 messages (profiling: SET client_min_messages = debug1) */
+	tt			timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF pg_catalog.cardinality(a) = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF pg_catalog.cardinality(a) > 16 THEN
+		/* local to this call: the function's own SET restores the generic mode on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	/* lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile */
+	LOOP
+		SELECT pg_catalog.array_agg(DISTINCT r.golden_id ORDER BY r.golden_id) INTO ids
+		  FROM (SELECT pg_catalog.unnest(a) UNION SELECT pg_catalog.unnest(b)) x(id)
+		  JOIN @extschema@.record r ON r.record_id = x.id;
+		PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
+		 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+		PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
+		 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
+		/* profile rows for persons that have none yet (folded at the end, as refresh_patients would) */
+		WITH ins AS (
+			INSERT INTO @extschema@.patient (golden_id)
+			SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
+			ON CONFLICT (golden_id) DO NOTHING
+			RETURNING golden_id)
+		SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
+		PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+		 ORDER BY p.golden_id FOR UPDATE OF p;
+		/* a new statement: sees what committed while we waited */
+		EXIT WHEN ids = (SELECT pg_catalog.array_agg(DISTINCT r.golden_id ORDER BY r.golden_id)
+		                   FROM (SELECT pg_catalog.unnest(a) UNION SELECT pg_catalog.unnest(b)) x(id)
+		                   JOIN @extschema@.record r ON r.record_id = x.id);
+		tries := tries + 1;
+		IF tries > 100 THEN
+			RAISE EXCEPTION 'records keep moving between persons while they are linked'
+				USING ERRCODE = '40001', HINT = 'Retry the transaction.';
+		END IF;
+	END LOOP;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/* the plan, from the persons as they are now */
+	WITH p AS MATERIALIZED (
+		SELECT p.*
+		  /* every no_match decision: the plan ignores those outside these persons */
+		  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
+		          FROM @extschema@.pair_decision d
+		          JOIN @extschema@.record ra ON ra.record_id = d.record_a
+		          JOIN @extschema@.record rb ON rb.record_id = d.record_b
+		         WHERE d.decision = 'no_match') nm,
+		       @extschema@._golden_merge_plan(
+		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
+		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
+		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+		         nm.ga, nm.gb,
+		         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
+		                WHERE q.status = 'archived')) p)
+	SELECT (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.outcome ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.keep ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.gone ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.restore ORDER BY p.ord) FROM p),
+	       (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g)),
+	       (SELECT pg_catalog.array_agg(x.g ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g))
+	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * new records' membership starts at their record.created event, as in refresh_patients; every
+	 * original id a merge touches is the keep or gone of its first merge
+	 */
+	PERFORM @extschema@.golden_open_members(ARRAY(
+		SELECT DISTINCT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
+		 WHERE x.g IS NOT NULL));
+	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/* every record each merge moves (the records of the original ids it absorbs), read once */
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id, x.ord), pg_catalog.array_agg(x.ord ORDER BY r.record_id, x.ord)
+	  INTO mv_rec, mv_ord
+	  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+	  JOIN @extschema@.record r ON r.golden_id = x.g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'moved_records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * the events, in link order: record.linked, or patient.merged (then patient.restored); one pass
+	 * over the links, each payload built once (a merge always moves records: its gone id has some)
+	 */
+	WITH p AS (
+		SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
+		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
+		  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord
+		 WHERE l.outcome <> 'n'),
+	mv AS (
+		SELECT x.ord, pg_catalog.array_agg(x.rec ORDER BY x.rec) AS recs
+		  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+		 GROUP BY x.ord),
+	ins AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT e.kind, e.subject, p.keep, e.payload
+		  FROM p LEFT JOIN mv ON mv.ord = p.ord
+		 CROSS JOIN LATERAL (VALUES
+		       (0, CASE p.outcome WHEN 'm' THEN 'patient.merged' ELSE 'record.linked' END,
+		        CASE p.outcome WHEN 'm' THEN p.gone ELSE p.ra END,
+		        CASE p.outcome
+		          WHEN 'm' THEN pg_catalog.jsonb_build_object('from', p.gone, 'into', p.keep, 'records', pg_catalog.to_jsonb(mv.recs),
+		                                                      'a', p.ra, 'b', p.rb, 'evidence', p.ev)
+		          ELSE pg_catalog.jsonb_build_object('a', p.ra, 'b', p.rb, 'evidence', p.ev) END),
+		       (1, 'patient.restored', p.keep,
+		        CASE WHEN p.outcome = 'm' AND p.restore
+		             THEN pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', p.gone)) END)
+		       ) e(sub, kind, subject, payload)
+		 WHERE e.sub = 0 OR (p.outcome = 'm' AND p.restore)
+		 ORDER BY p.ord, e.sub
+		RETURNING event_id, at, kind, subject)
+	SELECT pg_catalog.array_agg(ins.event_id), pg_catalog.array_agg(ins.at), pg_catalog.array_agg(ins.kind),
+	       pg_catalog.array_agg(ins.subject)
+	  INTO ev_id, ev_at, ev_kind, ev_subj
+	  FROM ins;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/* each merge with its event (a gone id is absorbed once) */
+	SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
+	       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
+	       pg_catalog.array_agg(e.at ORDER BY l.ord)
+	  INTO m_ord, m_keep, m_gone, m_ev, m_at
+	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone)) l(ord, outcome, keep, gone)
+	  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
+	    ON e.kind = 'patient.merged' AND e.subject = l.gone
+	 WHERE l.outcome = 'm';
+	RAISE DEBUG 'golden_link_apply %: % ms', 'merge_events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+	IF m_ord IS NOT NULL THEN
+		/*
+		 * every move of every moved record, in record then link order, read once: its person and
+		 * event, the next move's event, whether it is the record's first move
+		 */
+		SELECT pg_catalog.array_agg(y.rec ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.keep ORDER BY y.rec, y.ord),
+		       pg_catalog.array_agg(y.ev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.at ORDER BY y.rec, y.ord),
+		       pg_catalog.array_agg(y.nev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.nat ORDER BY y.rec, y.ord),
+		       pg_catalog.array_agg(y.first ORDER BY y.rec, y.ord)
+		  INTO mm_rec, mm_keep, mm_ev, mm_at, mm_nev, mm_nat, mm_first
+		  FROM (SELECT x.rec, x.ord, m.keep, m.ev, m.at,
+		               pg_catalog.lead(m.ev) OVER w AS nev, pg_catalog.lead(m.at) OVER w AS nat,
+		               pg_catalog.row_number() OVER w = 1 AS first
+		          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at)
+		            ON m.ord = x.ord
+		        WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord)) y;
+		/* membership: the open interval of a moved record ends at its first move; one per move after */
+		UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
+		  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at), pg_catalog.unnest(mm_first)) f(rec, ev, at, first)
+		 WHERE f.first AND pm.record_id = f.rec AND pm.to_event IS NULL;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'member_close', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
+		SELECT f.rec, f.keep, f.ev, f.at, f.nev, f.nat
+		  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at),
+		                  pg_catalog.unnest(mm_nev), pg_catalog.unnest(mm_nat)) f(rec, keep, ev, at, nev, nat);
+		RAISE DEBUG 'golden_link_apply %: % ms', 'member_open', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
+		SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
+		RAISE DEBUG 'golden_link_apply %: % ms', 'redirects', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		/* records and clinical events go to the person their original id ends in */
+		UPDATE @extschema@.record r SET golden_id = f.keep
+		  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_nev)) f(rec, keep, nev)
+		 WHERE f.nev IS NULL AND r.record_id = f.rec;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
+		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
+		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
+		         ORDER BY x.g, x.ord DESC) f
+		 WHERE c.golden_id = f.g;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'clinical', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		/*
+		 * an archived person that merges with an active one is active again.  The few restored ids
+		 * are picked out first: joined to every event of the batch, a profile table whose statistics
+		 * said empty (rows created by this batch) got a nested loop rescanning the whole event list
+		 * per profile row (100k records: 196 s instead of 0.1 s)
+		 */
+		SELECT pg_catalog.array_agg(e.subject), pg_catalog.array_agg(e.at) INTO rs_id, rs_at
+		  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
+		 WHERE e.kind = 'patient.restored';
+		IF rs_id IS NOT NULL THEN
+			UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
+			  FROM ROWS FROM (pg_catalog.unnest(rs_id), pg_catalog.unnest(rs_at)) e(subject, at)
+			 WHERE p.golden_id = e.subject;
+		END IF;
+		DELETE FROM @extschema@.patient p USING pg_catalog.unnest(m_gone) g(id) WHERE p.golden_id = g.id;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'restore_delete', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+	END IF;
+
+	/* a new row whose person lost its records meanwhile goes, as in refresh_patients */
+	DELETE FROM @extschema@.patient p USING pg_catalog.unnest(created) g(id)
+	 WHERE p.golden_id = g.id
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
+	/* each surviving person (and each new row) is folded once */
+	SELECT pg_catalog.array_agg(x.g ORDER BY x.g) INTO survivors
+	  FROM (SELECT pg_catalog.unnest(m_keep) UNION SELECT pg_catalog.unnest(created)
+	        EXCEPT SELECT pg_catalog.unnest(m_gone)) x(g)
+	 WHERE x.g IS NOT NULL;
+	IF survivors IS NOT NULL THEN
+		PERFORM @extschema@.golden_refold(survivors);
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'refold', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+	SELECT pg_catalog.array_agg(CASE WHEN l.outcome = 'n' THEN NULL ELSE l.keep END ORDER BY l.ord) INTO res
+	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep)) l(ord, outcome, keep);
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_link_apply(bigint[], bigint[], jsonb[]) IS
+	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
+
+/*
+ * Links many pairs of source records in the given order: the same result, events and
+ * projections as calling link_records(a[i], b[i], evidence[i]) for i = 1, 2, ..., in one pass
+ * (golden_link_apply).  Returns the surviving golden id of each link, NULL where a no_match
+ * decision between the persons refused it.  evidence may be NULL (no evidence for any link).
+ */
+CREATE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence jsonb[] DEFAULT NULL) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+DECLARE
+	bad		record;
+BEGIN
+	IF a IS NULL OR b IS NULL THEN
+		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.array_ndims(a) > 1 OR pg_catalog.array_ndims(b) > 1 OR pg_catalog.array_ndims(evidence) > 1
+	   OR pg_catalog.cardinality(a) <> pg_catalog.cardinality(b)
+	   OR (evidence IS NOT NULL AND pg_catalog.cardinality(evidence) <> pg_catalog.cardinality(a)) THEN
+		RAISE EXCEPTION 'a, b and evidence must be one-dimensional arrays of the same length'
+			USING ERRCODE = '2202E',
+			DETAIL = pg_catalog.format('a has %s elements, b %s, evidence %s.', pg_catalog.cardinality(a),
+			                           pg_catalog.cardinality(b), COALESCE(pg_catalog.cardinality(evidence)::text, 'none'));
+	END IF;
+	SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
+	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
+	  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
+	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
+	 WHERE x.i <= pg_catalog.cardinality(a)
+	   AND (x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL OR rb.record_id IS NULL
+	        OR (x.ev IS NOT NULL AND pg_catalog.jsonb_typeof(x.ev) <> 'object'))
+	 ORDER BY x.i LIMIT 1;
+	IF FOUND THEN
+		IF bad.ra IS NULL OR bad.rb IS NULL THEN
+			RAISE EXCEPTION 'element % of a and b must not be null', bad.i USING ERRCODE = '22004';
+		ELSIF bad.a_missing OR bad.b_missing THEN
+			RAISE EXCEPTION 'record "%" does not exist', CASE WHEN bad.a_missing THEN bad.ra ELSE bad.rb END
+				USING ERRCODE = 'P0002',
+				DETAIL = pg_catalog.format('No row of cdp.record has record_id %s (element %s of %s).',
+				                           CASE WHEN bad.a_missing THEN bad.ra ELSE bad.rb END, bad.i,
+				                           CASE WHEN bad.a_missing THEN 'a' ELSE 'b' END),
+				HINT = 'Pass the record_id returned by cdp.upsert_record.';
+		ELSIF bad.ra = bad.rb THEN
+			RAISE EXCEPTION 'cannot link record "%" to itself', bad.ra
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of a and b names the same record.', bad.i);
+		ELSE
+			RAISE EXCEPTION 'link evidence must be a JSON object'
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
+		END IF;
+	END IF;
+	RETURN @extschema@.golden_link_apply(a, b, evidence);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS
+	'links many record pairs in order with exactly the effect of link_records on each in turn (events, redirects, membership), each survivor folded once; returns the golden id per link, NULL where a no_match decision refused it; e.g. link_records_many(ARRAY[1,3], ARRAY[2,4], NULL)';
+
+/*
+ * Takes a record out of its person into a new golden id: both profiles are re-folded, no_match
+ * decisions against every other record of the former person keep the matcher from re-linking it,
+ * its clinical events follow it, and patient.unmerged is appended.  Returns the new golden id.
+ */
+CREATE FUNCTION @extschema@.unmerge(record_id bigint, reason text) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	AS $$
+DECLARE
+	rec		bigint := unmerge.record_id;
+	g		bigint;
+	others	bigint[];
+	newg	bigint;
+	ev		bigint;
+	ev_at	timestamptz;
+	o		bigint;
+BEGIN
+	IF reason IS NULL OR pg_catalog.btrim(reason) = '' THEN
+		RAISE EXCEPTION 'an unmerge needs a reason'
+			USING ERRCODE = '22023', HINT = 'Say why the record is not the same person, for example ''twin sibling''.';
+	END IF;
+	g := @extschema@.golden_of_record(rec, 'record_id');
+	/* the record and its clinical events first, then the person: the lock order of ingest and links */
+	PERFORM 1 FROM @extschema@.record r WHERE r.record_id = rec FOR NO KEY UPDATE;
+	PERFORM 1 FROM @extschema@.clinical_event c WHERE c.record_id = rec ORDER BY c.event_id FOR NO KEY UPDATE;
+	LOOP
+		PERFORM @extschema@.golden_lock(ARRAY[g]);
+		EXIT WHEN (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = rec) = g;
+		g := @extschema@.golden_of_record(rec, 'record_id');
+	END LOOP;
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO others
+	  FROM @extschema@.record r WHERE r.golden_id = g AND r.record_id <> rec;
+	IF others IS NULL THEN
+		RAISE EXCEPTION 'record "%" is alone in patient "%"', rec, g
+			USING ERRCODE = '55000',
+			DETAIL = 'There is nothing to unmerge: the record is the only record of its golden record.';
+	END IF;
+	newg := pg_catalog.nextval('@extschema@.golden_id_seq');
+	PERFORM @extschema@.golden_open_members(ARRAY[g]);
+	ev := @extschema@.append_event('patient.unmerged', rec, newg,
+		pg_catalog.jsonb_build_object('record_id', rec, 'from', g, 'into', newg, 'reason', reason,
+		                              'others', pg_catalog.to_jsonb(others)));
+	SELECT e.at INTO ev_at FROM @extschema@.event e WHERE e.event_id = ev;
+	UPDATE @extschema@.record r SET golden_id = newg WHERE r.record_id = rec;
+	UPDATE @extschema@.clinical_event c SET golden_id = newg WHERE c.record_id = rec;
+	UPDATE @extschema@.patient_member m SET to_event = ev, to_at = ev_at
+	 WHERE m.record_id = rec AND m.to_event IS NULL;
+	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at) VALUES (rec, newg, ev, ev_at);
+	FOREACH o IN ARRAY others LOOP
+		PERFORM @extschema@.record_pair_decision(least(rec, o), greatest(rec, o),
+			'no_match', reason);
+	END LOOP;
+	PERFORM @extschema@.refresh_patients(ARRAY[g, newg]);
+	RETURN newg;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unmerge(bigint, text) IS
+	'takes a source record out of its golden record into a new one, with no_match decisions against its former siblings; returns the new golden id';

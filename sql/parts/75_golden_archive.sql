@@ -1,0 +1,187 @@
+/*
+ * sql/parts/75_golden_archive.sql: golden records: archive, restore, maintenance.
+ */
+
+/* ------------------------------------------------------------------ archive and restore */
+
+/* Why a patient is (or is not) a candidate for archiving: when it was last seen. */
+CREATE FUNCTION @extschema@.golden_seen_reason(p @extschema@.patient) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT pg_catalog.format('last seen %s (last visit %s, last record change %s)',
+		coalesce(pg_catalog.to_char(greatest(p.last_visit, p.updated_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'never'),
+		coalesce(pg_catalog.to_char(p.last_visit AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'),
+		coalesce(pg_catalog.to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'))
+	$$;
+COMMENT ON FUNCTION @extschema@.golden_seen_reason(@extschema@.patient) IS
+	'a sentence saying when a patient was last seen (internal)';
+
+/*
+ * Active patients not seen (no visit and no record change) for the given interval, with the
+ * reason.
+ */
+CREATE FUNCTION @extschema@.archive_candidates(not_seen interval)
+	RETURNS TABLE (golden_id bigint, last_seen timestamptz, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	AS $$
+BEGIN
+	IF not_seen IS NULL OR not_seen <= interval '0' THEN
+		RAISE EXCEPTION 'not_seen must be a positive interval'
+			USING ERRCODE = '22023', HINT = 'Use for example interval ''3 years''.';
+	END IF;
+	RETURN QUERY
+	SELECT p.golden_id, greatest(p.last_visit, p.updated_at),
+	       pg_catalog.format('not seen for %s: %s', not_seen, @extschema@.golden_seen_reason(p))
+	  FROM @extschema@.patient p
+	 WHERE p.status = 'active'
+	   AND greatest(p.last_visit, p.updated_at) < pg_catalog.now() - not_seen
+	 ORDER BY p.golden_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.archive_candidates(interval) IS
+	'active patients not seen (no visit, no record change) for the given interval, with the reason';
+
+/* Shared body of archive_patients and restore_patients. */
+CREATE FUNCTION @extschema@.golden_set_status(ids bigint[], comment text, dry_run boolean, target text)
+	RETURNS TABLE (golden_id bigint, action text, reason text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	AS $$
+DECLARE
+	verb	text := CASE target WHEN 'archived' THEN 'archive' ELSE 'restore' END;
+	plan	record;
+	ev		bigint;
+	bad		text;
+BEGIN
+	IF ids IS NULL OR dry_run IS NULL THEN
+		RAISE EXCEPTION 'ids and dry_run must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT dry_run AND (comment IS NULL OR pg_catalog.btrim(comment) = '') THEN
+		RAISE EXCEPTION 'a comment is required to % patients', verb
+			USING ERRCODE = '22023', HINT = 'Say why, for example ''not seen for 3 years''.';
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.golden_status_plan') IS NULL THEN
+		CREATE TEMP TABLE golden_status_plan (asked bigint, golden_id bigint, action text, reason text) ON COMMIT DROP;
+	END IF;
+	TRUNCATE golden_status_plan;
+	INSERT INTO golden_status_plan
+	SELECT i, @extschema@.resolve_patient(i), NULL, NULL FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) d;
+	IF NOT dry_run THEN
+		PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id IN (SELECT x.golden_id FROM golden_status_plan x)
+		 ORDER BY p.golden_id FOR UPDATE;
+	END IF;
+	UPDATE golden_status_plan x SET
+		action = CASE WHEN p.status = target THEN 'skipped'
+		              ELSE CASE target WHEN 'archived' THEN 'archive' ELSE 'restore' END END,
+		reason = CASE WHEN p.status = target THEN pg_catalog.format('patient %s is already %s', p.golden_id, target)
+		              ELSE @extschema@.golden_seen_reason(p) END
+	  FROM @extschema@.patient p
+	 WHERE p.golden_id = x.golden_id;
+	UPDATE golden_status_plan x SET action = 'skipped', reason = pg_catalog.format('unknown patient %s', x.asked)
+	 WHERE x.action IS NULL;
+	IF NOT dry_run THEN
+		SELECT x.reason INTO bad FROM golden_status_plan x WHERE x.action = 'skipped' ORDER BY x.asked LIMIT 1;
+		IF bad IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot % patients: %', verb, bad
+				USING ERRCODE = CASE WHEN bad LIKE 'unknown%' THEN 'P0002' ELSE '55000' END,
+				DETAIL = 'Nothing was changed.',
+				HINT = pg_catalog.format('Run cdp.%s_patients with dry_run => true to see every skipped patient.', verb);
+		END IF;
+		FOR plan IN SELECT DISTINCT x.golden_id FROM golden_status_plan x WHERE x.golden_id IS NOT NULL
+		             ORDER BY x.golden_id LOOP
+			ev := @extschema@.append_event(CASE target WHEN 'archived' THEN 'patient.archived' ELSE 'patient.restored' END,
+				plan.golden_id, plan.golden_id,
+				pg_catalog.jsonb_build_object('comment', comment));
+			UPDATE @extschema@.patient p SET status = target, status_at = e.at
+			  FROM @extschema@.event e WHERE e.event_id = ev AND p.golden_id = plan.golden_id;
+		END LOOP;
+		UPDATE golden_status_plan x SET action = target;
+	END IF;
+	RETURN QUERY SELECT coalesce(x.golden_id, x.asked), x.action, x.reason
+	  FROM golden_status_plan x ORDER BY x.asked;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) IS
+	'shared body of archive_patients and restore_patients (internal)';
+
+CREATE FUNCTION @extschema@.archive_patients(ids bigint[], comment text, dry_run boolean DEFAULT true)
+	RETURNS TABLE (golden_id bigint, action text, reason text)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	AS $$ SELECT * FROM @extschema@.golden_set_status(ids, comment, dry_run, 'archived') $$;
+COMMENT ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) IS
+	'archives patients (dry run by default: lists what would be archived and why, and what is skipped); one patient.archived event each';
+REVOKE ALL ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.restore_patients(ids bigint[], comment text, dry_run boolean DEFAULT true)
+	RETURNS TABLE (golden_id bigint, action text, reason text)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	AS $$ SELECT * FROM @extschema@.golden_set_status(ids, comment, dry_run, 'active') $$;
+COMMENT ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) IS
+	'restores archived patients (dry run by default); one patient.restored event each';
+REVOKE ALL ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ maintenance */
+
+/*
+ * Scheduled maintenance, safe from pg_cron every minute beside live traffic: one runner at a
+ * time (session advisory lock; a second caller returns at once), a matching increment when the
+ * matching layer is installed, then the golden projections caught up with the log in short
+ * transactions of batch_size events (COMMIT between batches), so a crash loses at most the
+ * batch in flight, which the next run redoes.  Must be CALLed outside an explicit transaction
+ * block to commit between batches.
+ */
+CREATE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	lo		bigint;
+	hi		bigint;
+	top		bigint;
+	ids		bigint[];
+	lock_key constant bigint := 7307770001;
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
+		RETURN;
+	END IF;
+	IF pg_catalog.to_regprocedure('@extschema@.run_matching(text)') IS NOT NULL THEN
+		EXECUTE 'SELECT @extschema@.run_matching($1)' USING 'incremental';
+		COMMIT;
+	END IF;
+	SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
+	LOOP
+		SELECT s.last_event_id INTO lo FROM @extschema@.golden_state s;
+		EXIT WHEN lo >= top;
+		hi := least(lo + batch_size, top);
+		SELECT pg_catalog.array_agg(DISTINCT x) INTO ids FROM (
+			SELECT e.golden_id AS x FROM @extschema@.event e
+			 WHERE e.event_id > lo AND e.event_id <= hi AND e.golden_id IS NOT NULL
+			UNION
+			SELECT r.golden_id FROM @extschema@.event e JOIN @extschema@.record r ON r.record_id = e.subject
+			 WHERE e.event_id > lo AND e.event_id <= hi AND e.kind IN ('record.created', 'record.updated')) t;
+		PERFORM @extschema@.refresh_patients(ids);
+		UPDATE @extschema@.golden_state SET last_event_id = hi;
+		COMMIT;
+	END LOOP;
+	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.run_maintenance(int) IS
+	'matching increment plus golden projection catch-up, in short committed batches under an advisory lock; schedule with pg_cron';
+REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ privileges */
+
+/* Writers are for the admin and the cdp families, like ingest's upsert_record. */
+REVOKE ALL ON FUNCTION @extschema@.refresh_patients(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_link_apply(bigint[], bigint[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_lock(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_refold(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_open_members(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) FROM PUBLIC;
