@@ -25,7 +25,7 @@
 #define EM_STRIDE (MATCH_MAX_LEVELS + 1)
 #define EM_FLOOR 1e-6
 
-PG_FUNCTION_INFO_V1(cdp__match_em);
+PG_FUNCTION_INFO_V1(cdp_match_em);
 
 /*
  * Float8Array
@@ -43,7 +43,7 @@ Float8Array(ArrayType *a, int want, const char *what)
 }
 
 /*
- * cdp__match_em
+ * cdp_match_em
  *		_match_em(levels int2[] (npat x ncomp), counts float8[], nlev int[],
  *		u float8[], m float8[], lambda float8, iterations int, fixed bool[],
  *		update_m bool)
@@ -55,7 +55,7 @@ Float8Array(ArrayType *a, int want, const char *what)
  *		With update_m false only lambda is estimated.
  */
 Datum
-cdp__match_em(PG_FUNCTION_ARGS)
+cdp_match_em(PG_FUNCTION_ARGS)
 {
 	ArrayType  *alev = PG_GETARG_ARRAYTYPE_P(0);
 	ArrayType  *anlev = PG_GETARG_ARRAYTYPE_P(2);

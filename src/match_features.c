@@ -59,7 +59,7 @@
 
 #define FEAT_MAX_ITEMS	8		/* items of one blocking rule */
 
-PG_FUNCTION_INFO_V1(cdp__match_features);
+PG_FUNCTION_INFO_V1(cdp_match_features);
 
 /* one blocking rule of the feature program */
 typedef struct FeatRule
@@ -504,14 +504,14 @@ TextArrayOf(char **v, int n)
 }
 
 /*
- * cdp__match_features
+ * cdp_match_features
  *		_match_features(kinds int[], rules text[], ph_pos int[], ph_names
  *		text[], raw text[], phones text[], emails text[], susp_phones text[],
  *		susp_emails text[], OUT flags int, OUT feat text[], OUT bk text[]):
  *		one record's features (internal; _match_feature_query calls it).
  */
 Datum
-cdp__match_features(PG_FUNCTION_ARGS)
+cdp_match_features(PG_FUNCTION_ARGS)
 {
 	FeatProg   *prog = (FeatProg *) fcinfo->flinfo->fn_extra;
 	bytea	   *sig;

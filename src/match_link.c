@@ -45,8 +45,8 @@
 #include "cmp.h"
 #include "match.h"
 
-PG_FUNCTION_INFO_V1(cdp__match_link_plan);
-PG_FUNCTION_INFO_V1(cdp__golden_merge_plan);
+PG_FUNCTION_INFO_V1(cdp_match_link_plan);
+PG_FUNCTION_INFO_V1(cdp_golden_merge_plan);
 
 /* Reasons passed by the SQL caller, in this order (the wording lives in SQL). */
 #define LINK_WHY_PLACEHOLDER	0
@@ -459,7 +459,7 @@ LinkEdges(LinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *eb, int n)
 }
 
 /*
- * cdp__match_link_plan
+ * cdp_match_link_plan
  *		SQL cdp._match_link_plan(record_a bigint[], record_b bigint[],
  *		probability float8[], flags int[], records bigint[], goldens bigint[],
  *		dob text[], never text[], nnever int, no_match_a bigint[],
@@ -476,7 +476,7 @@ LinkEdges(LinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *eb, int n)
  *		(the reason of a placeholder or veto flag, else NULL).
  */
 Datum
-cdp__match_link_plan(PG_FUNCTION_ARGS)
+cdp_match_link_plan(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			npair,
@@ -663,7 +663,7 @@ mismatch:
 }
 
 /*
- * cdp__golden_merge_plan
+ * cdp_golden_merge_plan
  *		SQL cdp._golden_merge_plan(golden_a bigint[], golden_b bigint[],
  *		no_match_a bigint[], no_match_b bigint[], archived bigint[])
  *		RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint,
@@ -678,7 +678,7 @@ mismatch:
  *		was archived and gone active (keep becomes active).
  */
 Datum
-cdp__golden_merge_plan(PG_FUNCTION_ARGS)
+cdp_golden_merge_plan(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			nlink,

@@ -129,8 +129,8 @@ enum
 
 #define WALK_NCOLS 11
 
-PG_FUNCTION_INFO_V1(cdp__match_walk);
-PG_FUNCTION_INFO_V1(cdp__match_walk_part);
+PG_FUNCTION_INFO_V1(cdp_match_walk);
+PG_FUNCTION_INFO_V1(cdp_match_walk_part);
 
 /*
  * ArenaAlloc
@@ -1022,27 +1022,27 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 }
 
 /*
- * cdp__match_walk
+ * cdp_match_walk
  *		_match_walk(mode text, query text, program float8[], tf_version int,
  *		min_prob float8, max_block int, sample bigint, focus bigint[]):
  *		the kernel entry point (internal; the SQL functions of
  *		6*_match_*.sql call it).
  */
 Datum
-cdp__match_walk(PG_FUNCTION_ARGS)
+cdp_match_walk(PG_FUNCTION_ARGS)
 {
 	MatchWalkRun(fcinfo, 0, 0, 1);
 	PG_RETURN_NULL();
 }
 
 /*
- * cdp__match_walk_part
+ * cdp_match_walk_part
  *		_match_walk_part(part int, nparts int, <the arguments of
  *		_match_walk>): the walk restricted to the blocks of one part, for
  *		one call per part in parallel workers (PARALLEL SAFE: it only reads).
  */
 Datum
-cdp__match_walk_part(PG_FUNCTION_ARGS)
+cdp_match_walk_part(PG_FUNCTION_ARGS)
 {
 	int			part,
 				nparts;

@@ -10,7 +10,7 @@ CREATE FUNCTION @extschema@._match_walk(mode text, query text, program float8[],
 		OUT rule int, OUT weight float8, OUT probability float8, OUT flags int,
 		OUT levels smallint[], OUT n bigint, OUT n_new bigint)
 	RETURNS SETOF record
-	AS 'MODULE_PATHNAME', 'cdp__match_walk'
+	AS 'MODULE_PATHNAME', 'cdp_match_walk'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) IS
 	'internal: the matching kernel (modes score, count, patterns, sample, cross) over the rows of query';
@@ -24,7 +24,7 @@ CREATE FUNCTION @extschema@._match_walk_part(part int, nparts int, mode text, qu
 		OUT rule int, OUT weight float8, OUT probability float8, OUT flags int,
 		OUT levels smallint[], OUT n bigint, OUT n_new bigint)
 	RETURNS SETOF record
-	AS 'MODULE_PATHNAME', 'cdp__match_walk_part'
+	AS 'MODULE_PATHNAME', 'cdp_match_walk_part'
 	LANGUAGE C VOLATILE PARALLEL SAFE COST 1000000 ROWS 100000;
 COMMENT ON FUNCTION @extschema@._match_walk_part(int, int, text, text, float8[], int, float8, int, bigint, bigint[]) IS
 	'internal: the matching kernel over the blocks of one part (key hash modulo nparts), for parallel workers';
@@ -85,7 +85,7 @@ REVOKE ALL ON FUNCTION @extschema@._match_walk_all(text, text, float8[], int, fl
 
 CREATE FUNCTION @extschema@._match_em(levels smallint[], counts float8[], nlev int[], u float8[],
 		m float8[], lambda float8, iterations int, fixed boolean[], update_m boolean) RETURNS float8[]
-	AS 'MODULE_PATHNAME', 'cdp__match_em'
+	AS 'MODULE_PATHNAME', 'cdp_match_em'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@._match_em(smallint[], float8[], int[], float8[], float8[], float8, int, boolean[], boolean) IS
 	'internal: EM of m (unless update_m is false) and lambda over level-vector counts with u fixed, comparisons marked fixed left out; returns m (9 per comparison) then lambda';

@@ -59,7 +59,7 @@ COMMENT ON FUNCTION @extschema@._match_layout(jsonb) IS 'internal: feature colum
 CREATE FUNCTION @extschema@._match_features(kinds int[], rules text[], ph_pos int[], ph_names text[],
 		raw text[], phones text[], emails text[], susp_phones text[], susp_emails text[],
 		OUT flags int, OUT feat text[], OUT bk text[])
-	AS 'MODULE_PATHNAME', 'cdp__match_features'
+	AS 'MODULE_PATHNAME', 'cdp_match_features'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]) IS
 	'internal: the match_key features, blocking keys and placeholder flag of one record (C); see _match_feature_program';

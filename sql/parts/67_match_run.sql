@@ -79,7 +79,7 @@ CREATE FUNCTION @extschema@._match_link_plan(record_a bigint[], record_b bigint[
 		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
 		link_threshold float8, review_threshold float8, reasons text[])
 	RETURNS TABLE (ord int, action "char", reason text)
-	AS 'MODULE_PATHNAME', 'cdp__match_link_plan'
+	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION @extschema@._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[]) IS
 	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (the checks of _match_cannot_link)';

@@ -82,7 +82,7 @@ COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
 CREATE FUNCTION @extschema@._golden_merge_plan(golden_a bigint[], golden_b bigint[],
 		no_match_a bigint[], no_match_b bigint[], archived bigint[])
 	RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint, restore boolean, absorbed bigint[])
-	AS 'MODULE_PATHNAME', 'cdp__golden_merge_plan'
+	AS 'MODULE_PATHNAME', 'cdp_golden_merge_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION @extschema@._golden_merge_plan(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
 	'the merges a list of links between golden ids makes when applied in order, by union-find (internal to link_records_many)';
