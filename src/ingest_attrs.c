@@ -3,9 +3,9 @@
  * src/ingest_attrs.c
  *		cdp.normalize_attrs(attrs jsonb, lenient bool, label text): turns the attrs
  *		document of a source record into the typed, normalised keys of
- *		cdp.record; cdp.normalize_records does the same for a whole batch of
+ *		cdp.record; cdp_internal.normalize_records does the same for a whole batch of
  *		cdp.upsert_records (hash, change check, typed columns) in one call, and
- *		cdp.record_event_payload builds the payload of its record events.
+ *		cdp_internal.record_event_payload builds the payload of its record events.
  *
  * Known keys (and their aliases, matched case-insensitively) become typed
  * columns; every other key is kept, as given, under "extra".  Identifier
@@ -1122,7 +1122,7 @@ TextOrNull(const char *s, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-/* Columns of cdp.ingest_row, in order (checked against the type at run time). */
+/* Columns of cdp_internal.ingest_row, in order (checked against the type at run time). */
 enum
 {
 	IR_ORD, IR_SOURCE_KEY, IR_ATTRS_HASH, IR_RAW, IR_NORM, IR_FAMILY, IR_GIVEN, IR_PATRONYMIC,
@@ -1132,8 +1132,8 @@ enum
 
 /*
  * cdp_normalize_records
- *		SQL: cdp.normalize_records(source_ids text[], attrs jsonb[], old_hashes text[],
- *		lenient boolean) RETURNS cdp.ingest_row[]
+ *		SQL: cdp_internal.normalize_records(source_ids text[], attrs jsonb[], old_hashes text[],
+ *		lenient boolean) RETURNS cdp_internal.ingest_row[]
  *
  * The batch step of cdp.upsert_records: for each row in order, the md5 of
  * the canonical text of attrs (as md5(attrs::text)); a row whose hash equals
@@ -1187,7 +1187,7 @@ cdp_normalize_records(PG_FUNCTION_ARGS)
 		elog(ERROR, "normalize_records must return an array of a composite type");
 	tupdesc = lookup_rowtype_tupdesc_copy(elemtype, -1);
 	if (tupdesc->natts != IR_NATTS)
-		elog(ERROR, "cdp.ingest_row has %d columns, expected %d", tupdesc->natts, IR_NATTS);
+		elog(ERROR, "cdp_internal.ingest_row has %d columns, expected %d", tupdesc->natts, IR_NATTS);
 	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
 	LoadIdentTypes();
 
@@ -1300,7 +1300,7 @@ PushTimestamp(JsonbParseState **ps, const char *key, Datum ts)
 
 /*
  * cdp_record_event_payload
- *		SQL: cdp.record_event_payload(source text, source_id text, version int,
+ *		SQL: cdp_internal.record_event_payload(source text, source_id text, version int,
  *		raw jsonb, norm jsonb, created_at timestamptz, updated_at timestamptz)
  *		RETURNS jsonb
  *

@@ -5,17 +5,17 @@
  *		and the plan of a batch of merges, both computed in memory with a
  *		union-find over golden ids instead of one round trip per pair.
  *
- *		cdp._match_link_plan walks the scored pairs of a run in decision
+ *		cdp_internal._match_link_plan walks the scored pairs of a run in decision
  *		order (forced first, probability descending, record ids) and says
  *		for each whether it links, goes to review (with the cannot-link
  *		reason) or joins two records that are already one person.  Every
  *		cluster carries a summary of what the cannot-link constraints of
- *		cdp._match_cannot_link read (no_match decisions and household
+ *		cdp_internal._match_cannot_link read (no_match decisions and household
  *		relations as edges, the distinct birth dates, the different_id_never
  *		values), so a check between two clusters that have grown by earlier
  *		links of the same run is answered without a query.
  *
- *		cdp._golden_merge_plan turns an ordered list of links between golden
+ *		cdp_internal._golden_merge_plan turns an ordered list of links between golden
  *		ids into the merges cdp.link_records would make one by one: the
  *		survivor (the smaller id) and the absorbed id of each, the original
  *		golden ids whose records move, links refused by a no_match decision
@@ -335,7 +335,7 @@ LinkAddDob(LinkNode *n, char *v)
 
 /*
  * LinkDobConflict
- *		The birth-date constraint of cdp._match_cannot_link: some birth date
+ *		The birth-date constraint of cdp_internal._match_cannot_link: some birth date
  *		of one cluster and some of the other differ in the year (the first
  *		four characters) and by more than one edit (not a slip of one digit
  *		nor a swap of two neighbours).
@@ -460,7 +460,7 @@ LinkEdges(LinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *eb, int n)
 
 /*
  * cdp_match_link_plan
- *		SQL cdp._match_link_plan(record_a bigint[], record_b bigint[],
+ *		SQL cdp_internal._match_link_plan(record_a bigint[], record_b bigint[],
  *		probability float8[], flags int[], records bigint[], goldens bigint[],
  *		dob text[], never text[], nnever int, no_match_a bigint[],
  *		no_match_b bigint[], relation_a bigint[], relation_b bigint[],
@@ -664,7 +664,7 @@ mismatch:
 
 /*
  * cdp_golden_merge_plan
- *		SQL cdp._golden_merge_plan(golden_a bigint[], golden_b bigint[],
+ *		SQL cdp_internal._golden_merge_plan(golden_a bigint[], golden_b bigint[],
  *		no_match_a bigint[], no_match_b bigint[], archived bigint[])
  *		RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint,
  *		restore boolean, absorbed bigint[])

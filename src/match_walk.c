@@ -2,7 +2,7 @@
  *
  * src/match_walk.c
  *		The matching kernel: loads the pre-normalised features of a set of
- *		records (a query over cdp.match_key) into memory once, walks every
+ *		records (a query over cdp_internal.match_key) into memory once, walks every
  *		blocking rule's blocks (records sorted by key hash) and scores each
  *		candidate pair in C, emitting only what the caller asked for:
  *
@@ -331,7 +331,7 @@ TfValues(Walk *w, bool has_focus, Datum *comps)
 /*
  * LoadTf
  *		Loads the term-frequency tables of settings version from
- *		cdp.match_tf into one hash table per tf-adjusted comparison: the
+ *		cdp_internal.match_tf into one hash table per tf-adjusted comparison: the
  *		whole table, or (values not 0) only the rows of those values, taken
  *		as training stored them (first value, 63 characters), and the ''
  *		row of values seen once.  Either way every lookup the walk makes
@@ -350,17 +350,17 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 	arg[1] = values;
 	arg[2] = comps;
 	if (values == (Datum) 0)
-		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp.match_tf WHERE version = $1",
+		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp_internal.match_tf WHERE version = $1",
 									1, argtypes, arg, NULL, true, 0);
 	else
 		ret = SPI_execute_with_args("SELECT t.comp, t.value, t.freq"
 									" FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, E'\\x1f', 1), 63) AS v"
 									"         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
 									"       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
-									" JOIN cdp.match_tf t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
+									" JOIN cdp_internal.match_tf t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
 									3, argtypes, arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read cdp.match_tf");
+		elog(ERROR, "could not read cdp_internal.match_tf");
 	for (c = 0; c < prog->ncomp; c++)
 	{
 		HASHCTL		ctl;

@@ -11,7 +11,7 @@
  * The evidence is the shape of each word (an initial, a patronymic ending,
  * a surname ending) and the given-name list (text_names.c, lookup of
  * cdp.given_name_bases).  The matching family reads names by the same
- * rules: its cdp._match_name_roles (sql/parts/6*_match_*.sql) calls
+ * rules: its cdp_internal._match_name_roles (sql/parts/6*_match_*.sql) calls
  * cdp.name_roles.  Tests: test/pgtap/22_ingest_name_order.sql.
  * Anything the evidence leaves open keeps the order it came in (Russian
  * order «Фамилия Имя Отчество» for a split full name).

@@ -6,6 +6,17 @@
  * SECURITY DEFINER function, and revoke administrative functions from PUBLIC.
  */
 
+/*
+ * Two schemas, as TimescaleDB keeps _timescaledb_functions apart from its API: @extschema@ (cdp)
+ * holds exactly what doc/reference.md documents, the API that the clinic's roles are granted on;
+ * cdp_internal holds work tables, compilers and helpers, with no privilege for anyone but the
+ * owner.  CREATE SCHEMA fails if a schema of that name exists, so nobody can plant objects in it
+ * before the install.
+ */
+CREATE SCHEMA cdp_internal;
+COMMENT ON SCHEMA cdp_internal IS 'cdp internals: work tables, compilers and helpers; no privileges for anyone but the owner, not an API';
+REVOKE ALL ON SCHEMA cdp_internal FROM PUBLIC;
+
 COMMENT ON SCHEMA @extschema@ IS 'cdp: patient identity, matching, golden records and engagement for clinics';
 
 CREATE FUNCTION @extschema@.library_version() RETURNS text

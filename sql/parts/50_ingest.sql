@@ -48,7 +48,7 @@ COMMENT ON TABLE @extschema@.event IS
 	'append-only log of every change (kind family.verb); projections are rebuilt from it';
 ALTER TABLE @extschema@.event ENABLE ROW LEVEL SECURITY;
 
-CREATE FUNCTION @extschema@.event_refuse_change() RETURNS trigger
+CREATE FUNCTION cdp_internal.event_refuse_change() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -59,24 +59,25 @@ BEGIN
 			  HINT = 'Record a correction as a new event instead.';
 END
 $$;
-COMMENT ON FUNCTION @extschema@.event_refuse_change() IS
+COMMENT ON FUNCTION cdp_internal.event_refuse_change() IS
 	'trigger: refuses UPDATE, DELETE and TRUNCATE on cdp.event for every role';
 CREATE TRIGGER event_append_only BEFORE UPDATE OR DELETE ON @extschema@.event
-	FOR EACH ROW EXECUTE FUNCTION @extschema@.event_refuse_change();
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.event_refuse_change();
 CREATE TRIGGER event_no_truncate BEFORE TRUNCATE ON @extschema@.event
-	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.event_refuse_change();
+	FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.event_refuse_change();
 
-CREATE FUNCTION @extschema@.append_event(kind text, subject bigint, golden_id bigint, payload jsonb)
+CREATE FUNCTION cdp_internal.append_event(kind text, subject bigint, golden_id bigint, payload jsonb)
 	RETURNS bigint
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
 	VALUES ($1, $2, $3, COALESCE($4, '{}'::jsonb))
 	RETURNING event_id
 $$;
-COMMENT ON FUNCTION @extschema@.append_event(text, bigint, bigint, jsonb) IS
+COMMENT ON FUNCTION cdp_internal.append_event(text, bigint, bigint, jsonb) IS
 	'appends one event to cdp.event and returns its id (for cdp families; not for applications)';
-REVOKE ALL ON FUNCTION @extschema@.append_event(text, bigint, bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.append_event(text, bigint, bigint, jsonb) FROM PUBLIC;
 
 /* ---------------------------------------------------------------- records */
 
@@ -128,11 +129,11 @@ CREATE INDEX pair_decision_b_idx ON @extschema@.pair_decision (record_b);
 COMMENT ON TABLE @extschema@.pair_decision IS
 	'current decision of a person about a record pair (match / no_match); history is in cdp.event';
 
-CREATE TABLE @extschema@.match_queue (
+CREATE TABLE cdp_internal.match_queue (
 	record_id	bigint PRIMARY KEY,	/* no foreign key: a per-row check would double the queue's cost */
 	queued_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
-COMMENT ON TABLE @extschema@.match_queue IS
+COMMENT ON TABLE cdp_internal.match_queue IS
 	'records created or changed since matching last processed them';
 
 /* ---------------------------------------------------------------- functions */
@@ -140,6 +141,7 @@ COMMENT ON TABLE @extschema@.match_queue IS
 CREATE FUNCTION @extschema@.register_source(name text, kind text DEFAULT 'internal', trust integer DEFAULT 50)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	v_id		integer;
@@ -174,7 +176,7 @@ BEGIN
 		END IF;
 		UPDATE @extschema@.source s SET kind = register_source.kind, trust = register_source.trust, active = true
 		 WHERE s.source_id OPERATOR(pg_catalog.=) v_old.source_id;
-		PERFORM @extschema@.append_event('source.updated', v_old.source_id, NULL,
+		PERFORM cdp_internal.append_event('source.updated', v_old.source_id, NULL,
 			pg_catalog.jsonb_build_object('name', name, 'kind', kind, 'trust', trust,
 										  'old', pg_catalog.jsonb_build_object('kind', v_old.kind, 'trust', v_old.trust, 'active', v_old.active)));
 		RETURN v_old.source_id;
@@ -187,7 +189,7 @@ BEGIN
 		/* a concurrent session registered it first */
 		RETURN @extschema@.register_source(name, kind, trust);
 	END IF;
-	PERFORM @extschema@.append_event('source.registered', v_id, NULL,
+	PERFORM cdp_internal.append_event('source.registered', v_id, NULL,
 		pg_catalog.jsonb_build_object('name', name, 'kind', kind, 'trust', trust));
 	RETURN v_id;
 END
@@ -209,7 +211,7 @@ COMMENT ON FUNCTION @extschema@.normalize_attrs(jsonb, boolean, text) IS
 	'validates an attrs document and returns its normalised form (keys of cdp.record); raises naming the bad key';
 
 /* One row of a batch as cdp.normalize_records returns it: the input, its hash and its typed columns. */
-CREATE TYPE @extschema@.ingest_row AS (
+CREATE TYPE cdp_internal.ingest_row AS (
 	ord			integer,
 	source_key	text,
 	attrs_hash	text,
@@ -229,7 +231,7 @@ CREATE TYPE @extschema@.ingest_row AS (
 	handles		jsonb,
 	extra		jsonb
 );
-COMMENT ON TYPE @extschema@.ingest_row IS
+COMMENT ON TYPE cdp_internal.ingest_row IS
 	'one new or changed row of an ingest batch: position, source_id, md5 of attrs, raw and normalised attrs, typed columns';
 
 /*
@@ -237,11 +239,11 @@ COMMENT ON TYPE @extschema@.ingest_row IS
  * (md5 of its canonical text), skips the rows whose hash equals the stored one, normalises the
  * others and returns them with their typed columns.  Errors name the row's source_id.
  */
-CREATE FUNCTION @extschema@.normalize_records(source_ids text[], attrs jsonb[], old_hashes text[], lenient boolean DEFAULT false)
-	RETURNS @extschema@.ingest_row[]
+CREATE FUNCTION cdp_internal.normalize_records(source_ids text[], attrs jsonb[], old_hashes text[], lenient boolean DEFAULT false)
+	RETURNS cdp_internal.ingest_row[]
 	AS 'MODULE_PATHNAME', 'cdp_normalize_records'
 	LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.normalize_records(text[], jsonb[], text[], boolean) IS
+COMMENT ON FUNCTION cdp_internal.normalize_records(text[], jsonb[], text[], boolean) IS
 	'normalises the new or changed rows of an ingest batch (internal to upsert_records); raises naming the row and key';
 
 /*
@@ -250,12 +252,12 @@ COMMENT ON FUNCTION @extschema@.normalize_records(text[], jsonb[], text[], boole
  * version, 'raw', raw, 'record', norm || jsonb_build_object('created_at', created_at,
  * 'updated_at', updated_at)).  STABLE: timestamps are written in the session's time zone.
  */
-CREATE FUNCTION @extschema@.record_event_payload(source text, source_id text, version integer, raw jsonb, norm jsonb,
+CREATE FUNCTION cdp_internal.record_event_payload(source text, source_id text, version integer, raw jsonb, norm jsonb,
 												 created_at timestamptz, updated_at timestamptz)
 	RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'cdp_record_event_payload'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.record_event_payload(text, text, integer, jsonb, jsonb, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION cdp_internal.record_event_payload(text, text, integer, jsonb, jsonb, timestamptz, timestamptz) IS
 	'the payload of a record.created / record.updated event (internal to upsert_records)';
 
 /*
@@ -266,6 +268,7 @@ COMMENT ON FUNCTION @extschema@.record_event_payload(text, text, integer, jsonb,
 CREATE FUNCTION @extschema@.upsert_records(source text, source_ids text[], attrs jsonb[], lenient boolean DEFAULT false)
 	RETURNS TABLE (source_id text, record_id bigint, action text)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 DECLARE
@@ -278,7 +281,7 @@ DECLARE
 	v_nlogged	bigint;
 	v_nqueued	bigint;
 	v_old		text[];
-	v_rows		@extschema@.ingest_row[];
+	v_rows		cdp_internal.ingest_row[];
 BEGIN
 	IF source IS NULL OR source_ids IS NULL OR attrs IS NULL THEN
 		RAISE EXCEPTION 'source, source_id and attrs must not be null'
@@ -356,7 +359,7 @@ BEGIN
 	  LEFT JOIN LATERAL (SELECT r.attrs_hash FROM @extschema@.record r
 	                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
 	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
-	v_rows := @extschema@.normalize_records(source_ids, attrs, v_old, lenient);
+	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
 
 	/* one statement writes records, events and queue entries for the whole batch */
 	WITH input AS (
@@ -385,13 +388,13 @@ BEGIN
 		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
 		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
 			   w.record_id, w.golden_id,
-			   @extschema@.record_event_payload(v_src.name, w.source_key, w.version, norm.raw, norm.norm,
+			   cdp_internal.record_event_payload(v_src.name, w.source_key, w.version, norm.raw, norm.norm,
 				   w.created_at, w.updated_at)
 		  FROM written w JOIN norm ON norm.source_key OPERATOR(pg_catalog.=) w.source_key
 		 ORDER BY norm.ord
 		RETURNING subject
 	), queued AS (
-		INSERT INTO @extschema@.match_queue (record_id)
+		INSERT INTO cdp_internal.match_queue (record_id)
 		SELECT w.record_id FROM written w
 		ON CONFLICT (record_id) DO UPDATE SET queued_at = EXCLUDED.queued_at
 		RETURNING record_id
@@ -407,7 +410,7 @@ BEGIN
 
 	/* the golden profiles of every written record, in one call */
 	IF v_goldens IS NOT NULL THEN
-		PERFORM @extschema@.refresh_patients(v_goldens);
+		PERFORM cdp_internal.refresh_patients(v_goldens);
 	END IF;
 
 	/*
@@ -430,6 +433,7 @@ REVOKE ALL ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean
 CREATE FUNCTION @extschema@.upsert_record(source text, source_id text, attrs jsonb, lenient boolean DEFAULT false)
 	RETURNS bigint
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT u.record_id FROM @extschema@.upsert_records($1, ARRAY[$2], ARRAY[$3], $4) u
 $$;
@@ -439,6 +443,7 @@ REVOKE ALL ON FUNCTION @extschema@.upsert_record(text, text, jsonb, boolean) FRO
 
 CREATE FUNCTION @extschema@.golden_id(source text, source_id text) RETURNS bigint
 	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT r.golden_id
 	  FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
@@ -450,6 +455,7 @@ COMMENT ON FUNCTION @extschema@.golden_id(text, text) IS
 CREATE FUNCTION @extschema@.record_pair_decision(record_a bigint, record_b bigint, decision text, note text DEFAULT NULL)
 	RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	v_a		bigint := LEAST(record_a, record_b);
@@ -473,7 +479,7 @@ BEGIN
 		RAISE EXCEPTION 'unknown record in pair (%, %)', v_a, v_b
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Both ids must be record_id values of cdp.record.';
 	END IF;
-	v_event := @extschema@.append_event('decision.recorded', v_a, NULL,
+	v_event := cdp_internal.append_event('decision.recorded', v_a, NULL,
 		pg_catalog.jsonb_build_object('record_a', v_a, 'record_b', v_b, 'decision', decision, 'note', note));
 	INSERT INTO @extschema@.pair_decision AS d (record_a, record_b, decision, note, event_id)
 	VALUES (v_a, v_b, decision, note, v_event)

@@ -12,7 +12,7 @@
 
 /* ---------------------------------------------------------------- tables */
 
-CREATE TABLE @extschema@.match_settings (
+CREATE TABLE cdp_internal.match_settings (
 	version    serial PRIMARY KEY,
 	settings   jsonb NOT NULL,
 	params     jsonb,
@@ -20,56 +20,56 @@ CREATE TABLE @extschema@.match_settings (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	active     boolean NOT NULL DEFAULT false
 );
-CREATE UNIQUE INDEX match_settings_one_active ON @extschema@.match_settings (active) WHERE active;
-COMMENT ON TABLE @extschema@.match_settings IS
+CREATE UNIQUE INDEX match_settings_one_active ON cdp_internal.match_settings (active) WHERE active;
+COMMENT ON TABLE cdp_internal.match_settings IS
 	'versioned matching settings (expanded JSON document) with the parameters trained for each version and their compiled kernel program; one is active';
 
-CREATE TABLE @extschema@.match_key (
+CREATE TABLE cdp_internal.match_key (
 	record_id bigint PRIMARY KEY,
 	version   int NOT NULL,
 	flags     int NOT NULL DEFAULT 0,
 	feat      text[],
 	bk        text[]
 );
-COMMENT ON TABLE @extschema@.match_key IS
+COMMENT ON TABLE cdp_internal.match_key IS
 	'per record: the pre-normalised comparison values (feat) and blocking keys (bk, "r<rule>:<key>") of the settings version that computed them';
-ALTER TABLE @extschema@.match_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.match_key ENABLE ROW LEVEL SECURITY;
 
 -- The blocking keys again, one row per key, for the lookups that find a record's block mates
 -- (match_record, incremental runs, find_patient).  A B-tree on these rows builds 2 to 4 times faster
 -- than a GIN index on match_key.bk after a full re-key, and a lookup never reads a GIN pending list.
-CREATE TABLE @extschema@.match_block (
+CREATE TABLE cdp_internal.match_block (
 	bk        text COLLATE "C" NOT NULL,
 	record_id bigint NOT NULL
 );
-CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
-CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
-COMMENT ON TABLE @extschema@.match_block IS
+CREATE INDEX match_block_bk ON cdp_internal.match_block (bk);
+CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+COMMENT ON TABLE cdp_internal.match_block IS
 	'one row per blocking key of each record of cdp.match_key (kept with it): the index the lookups find block mates through';
-ALTER TABLE @extschema@.match_block ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.match_block ENABLE ROW LEVEL SECURITY;
 
-CREATE TABLE @extschema@.match_tf (
+CREATE TABLE cdp_internal.match_tf (
 	version int NOT NULL,
 	comp    int NOT NULL,
 	value   text NOT NULL,
 	freq    float8 NOT NULL,
 	PRIMARY KEY (version, comp, value)
 );
-COMMENT ON TABLE @extschema@.match_tf IS
+COMMENT ON TABLE cdp_internal.match_tf IS
 	'term frequencies of the tf-adjusted comparisons, per settings version (value '''' = the frequency of a value seen once)';
-ALTER TABLE @extschema@.match_tf ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.match_tf ENABLE ROW LEVEL SECURITY;
 
-CREATE TABLE @extschema@.match_suspicious (
+CREATE TABLE cdp_internal.match_suspicious (
 	attr    text NOT NULL,
 	value   text NOT NULL,
 	persons int NOT NULL,
 	PRIMARY KEY (attr, value)
 );
-COMMENT ON TABLE @extschema@.match_suspicious IS
+COMMENT ON TABLE cdp_internal.match_suspicious IS
 	'snapshot of cdp.suspicious_values taken by a full run or training: these values are not evidence';
-ALTER TABLE @extschema@.match_suspicious ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.match_suspicious ENABLE ROW LEVEL SECURITY;
 
-CREATE TABLE @extschema@.match_review (
+CREATE TABLE cdp_internal.match_review (
 	pair_id    bigserial PRIMARY KEY,
 	record_a   bigint NOT NULL,
 	record_b   bigint NOT NULL,
@@ -86,11 +86,11 @@ CREATE TABLE @extschema@.match_review (
 	CHECK (record_a < record_b),
 	UNIQUE (record_a, record_b)
 );
-COMMENT ON TABLE @extschema@.match_review IS
+COMMENT ON TABLE cdp_internal.match_review IS
 	'pairs scored between the review and link thresholds (or held back by a rule), waiting for a person''s decision';
-ALTER TABLE @extschema@.match_review ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.match_review ENABLE ROW LEVEL SECURITY;
 
-CREATE TABLE @extschema@.household (
+CREATE TABLE cdp_internal.household (
 	record_a   bigint NOT NULL,
 	record_b   bigint NOT NULL,
 	relation   text NOT NULL,
@@ -98,15 +98,15 @@ CREATE TABLE @extschema@.household (
 	PRIMARY KEY (record_a, record_b, relation),
 	CHECK (record_a < record_b)
 );
-COMMENT ON TABLE @extschema@.household IS
+COMMENT ON TABLE cdp_internal.household IS
 	'related but different people (spouses, parent and child, twins): never a merge, and the pair is not linked automatically';
-ALTER TABLE @extschema@.household ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.household ENABLE ROW LEVEL SECURITY;
 
-CREATE TABLE @extschema@.match_run (
+CREATE TABLE cdp_internal.match_run (
 	run_id      bigserial PRIMARY KEY,
 	mode        text NOT NULL,
 	started_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	finished_at timestamptz,
 	result      jsonb
 );
-COMMENT ON TABLE @extschema@.match_run IS 'one row per finished cdp.run_matching call, with its counts and step times';
+COMMENT ON TABLE cdp_internal.match_run IS 'one row per finished cdp.run_matching call, with its counts and step times';

@@ -4,7 +4,7 @@
 
 /* ---------------------------------------------------------------- settings */
 
-CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
+CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN $json${
 	"comparisons": [
@@ -54,22 +54,23 @@ CREATE FUNCTION @extschema@._match_default_settings() RETURNS jsonb
 	"suspicious_min_persons": 10,
 	"max_block_size": 5000
 }$json$::jsonb;
-COMMENT ON FUNCTION @extschema@._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
+COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
 -- _match_fail: raises the configuration error 22023 naming the JSON path.
-CREATE FUNCTION @extschema@._match_fail(path text, message text, hint text DEFAULT NULL) RETURNS void
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_fail(path text, message text, hint text DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 BEGIN
 	RAISE EXCEPTION 'invalid matching settings at "%"', path
 		USING ERRCODE = '22023', DETAIL = message,
 		      HINT = COALESCE(hint, 'See doc/matching.md for the settings document.');
 END $$;
-COMMENT ON FUNCTION @extschema@._match_fail(text, text, text) IS 'internal: raises 22023 for a bad settings document, naming the JSON path';
+COMMENT ON FUNCTION cdp_internal._match_fail(text, text, text) IS 'internal: raises 22023 for a bad settings document, naming the JSON path';
 
 -- _match_attr_column: the cdp.record column (or handles/extra key) an attrs key lands in.  Mirrors
 -- the alias table of ingest (src/ingest_attrs.c, attr_aliases) so that settings may name fields as
 -- the CSV header does.
-CREATE FUNCTION @extschema@._match_attr_column(attr text) RETURNS text
+CREATE FUNCTION cdp_internal._match_attr_column(attr text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE pg_catalog.lower(attr)
 		WHEN 'family_name' THEN 'family_name' WHEN 'last_name' THEN 'family_name' WHEN 'surname' THEN 'family_name'
@@ -90,19 +91,19 @@ CREATE FUNCTION @extschema@._match_attr_column(attr text) RETURNS text
 		WHEN 'city' THEN 'city' WHEN 'town' THEN 'city' WHEN 'город' THEN 'city'
 		WHEN 'vkontakte' THEN 'vk' WHEN 'tg' THEN 'telegram' WHEN 'odnoklassniki' THEN 'ok'
 		ELSE attr END;
-COMMENT ON FUNCTION @extschema@._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself';
+COMMENT ON FUNCTION cdp_internal._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself';
 
-CREATE FUNCTION @extschema@._match_clinic_comparator(col text) RETURNS text
+CREATE FUNCTION cdp_internal._match_clinic_comparator(col text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE col
 		WHEN 'family_name' THEN 'name' WHEN 'given_name' THEN 'name' WHEN 'patronymic' THEN 'name'
 		WHEN 'birth_date' THEN 'date' WHEN 'sex' THEN 'exact' WHEN 'phones' THEN 'phone'
 		WHEN 'emails' THEN 'email' WHEN 'snils' THEN 'id' WHEN 'oms' THEN 'id'
 		WHEN 'address' THEN 'string' WHEN 'city' THEN 'string' END;
-COMMENT ON FUNCTION @extschema@._match_clinic_comparator(text) IS 'internal: the comparator of a cdp.record column (NULL for extra/handles keys)';
+COMMENT ON FUNCTION cdp_internal._match_clinic_comparator(text) IS 'internal: the comparator of a cdp.record column (NULL for extra/handles keys)';
 
 -- _match_default_levels: the levels a comparator gets when the document gives none.
-CREATE FUNCTION @extschema@._match_default_levels(comparator text) RETURNS jsonb
+CREATE FUNCTION cdp_internal._match_default_levels(comparator text) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE comparator
 		WHEN 'name' THEN '[{"if":"exact"},{"if":"key"},{"if":"jw","ge":0.92},{"if":"jw","ge":0.8}]'
@@ -112,10 +113,10 @@ CREATE FUNCTION @extschema@._match_default_levels(comparator text) RETURNS jsonb
 		WHEN 'email' THEN '[{"if":"exact"},{"if":"jw","ge":0.95}]'
 		WHEN 'id' THEN '[{"if":"exact"},{"if":"osa","le":1}]'
 		WHEN 'exact' THEN '[{"if":"exact"}]' END::jsonb;
-COMMENT ON FUNCTION @extschema@._match_default_levels(text) IS 'internal: default comparison levels of each comparator';
+COMMENT ON FUNCTION cdp_internal._match_default_levels(text) IS 'internal: default comparison levels of each comparator';
 
 -- _match_op_code: level predicate name -> C op code (src/match.h), and which comparators allow it.
-CREATE FUNCTION @extschema@._match_op_code(op text, comparator text) RETURNS int
+CREATE FUNCTION cdp_internal._match_op_code(op text, comparator text) RETURNS int
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE
 		WHEN op = 'exact' THEN 1
@@ -130,17 +131,18 @@ CREATE FUNCTION @extschema@._match_op_code(op text, comparator text) RETURNS int
 		WHEN op = 'swapped' AND comparator = 'name' THEN 10
 		WHEN op = 'cross' AND comparator = 'name' THEN 11
 		END;
-COMMENT ON FUNCTION @extschema@._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed)';
+COMMENT ON FUNCTION cdp_internal._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed)';
 
 -- _match_guess_comparator: for a settings document that only names fields, the comparator of an
 -- extra/handles key guessed from up to 2000 stored values (dates, digit ids, or names/strings).
-CREATE FUNCTION @extschema@._match_guess_comparator(key text) RETURNS text
-	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_guess_comparator(key text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	n int; ndate int; ndigit int; avglen float8;
 BEGIN
 	SELECT pg_catalog.count(*),
-	       pg_catalog.count(*) FILTER (WHERE @extschema@._match_date(v) IS NOT NULL),
+	       pg_catalog.count(*) FILTER (WHERE cdp_internal._match_date(v) IS NOT NULL),
 	       pg_catalog.count(*) FILTER (WHERE v ~ '^[\s\d-]+$'),
 	       pg_catalog.avg(pg_catalog.length(v))
 	  INTO n, ndate, ndigit, avglen
@@ -160,14 +162,15 @@ BEGIN
 	END IF;
 	RETURN 'string';
 END $$;
-COMMENT ON FUNCTION @extschema@._match_guess_comparator(text) IS 'internal: comparator guessed from the stored values of an extra key';
+COMMENT ON FUNCTION cdp_internal._match_guess_comparator(text) IS 'internal: comparator guessed from the stored values of an extra key';
 
 -- _match_expand: validates a settings document and returns it complete (fields-only documents
 -- expanded, default levels and thresholds filled in).  Every error is 22023 naming the JSON path.
-CREATE FUNCTION @extschema@._match_expand(s jsonb) RETURNS jsonb
-	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
-	d jsonb := @extschema@._match_default_settings();
+	d jsonb := cdp_internal._match_default_settings();
 	out jsonb;
 	comps jsonb := '[]';
 	comp jsonb;
@@ -188,79 +191,79 @@ DECLARE
 	nf int;
 BEGIN
 	IF s IS NULL OR pg_catalog.jsonb_typeof(s) <> 'object' THEN
-		PERFORM @extschema@._match_fail('$', 'The settings must be a JSON object.');
+		PERFORM cdp_internal._match_fail('$', 'The settings must be a JSON object.');
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
 		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles') THEN
-			PERFORM @extschema@._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
 				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
-		PERFORM @extschema@._match_fail('$.fields', 'Give either "fields" or "comparisons", not both.');
+		PERFORM cdp_internal._match_fail('$.fields', 'Give either "fields" or "comparisons", not both.');
 	END IF;
 	IF NOT (s ? 'fields' OR s ? 'comparisons') THEN
-		PERFORM @extschema@._match_fail('$', 'The settings name no fields to compare.',
+		PERFORM cdp_internal._match_fail('$', 'The settings name no fields to compare.',
 			'Add "fields": ["surname", "given_name", ...] or a "comparisons" list.');
 	END IF;
 
 	-- fields-only: one comparison per field, comparator from the column or guessed from the data
 	IF s ? 'fields' THEN
 		IF pg_catalog.jsonb_typeof(s -> 'fields') <> 'array' OR pg_catalog.jsonb_array_length(s -> 'fields') = 0 THEN
-			PERFORM @extschema@._match_fail('$.fields', 'The fields must be a non-empty array of attr names.');
+			PERFORM cdp_internal._match_fail('$.fields', 'The fields must be a non-empty array of attr names.');
 		END IF;
 		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'fields') - 1 LOOP
 			IF pg_catalog.jsonb_typeof(s -> 'fields' -> i) <> 'string' OR (s -> 'fields' ->> i) = '' THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.fields[%s]', i), 'A field must be a non-empty string.');
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.fields[%s]', i), 'A field must be a non-empty string.');
 			END IF;
-			attr := @extschema@._match_attr_column(s -> 'fields' ->> i);
-			cmpname := COALESCE(@extschema@._match_clinic_comparator(attr), @extschema@._match_guess_comparator(attr));
+			attr := cdp_internal._match_attr_column(s -> 'fields' ->> i);
+			cmpname := COALESCE(cdp_internal._match_clinic_comparator(attr), cdp_internal._match_guess_comparator(attr));
 			comps := comps || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
 				'attr', attr, 'comparator', cmpname, 'tf', cmpname IN ('name', 'string')));
 		END LOOP;
 	ELSE
 		comps := s -> 'comparisons';
 		IF pg_catalog.jsonb_typeof(comps) <> 'array' OR pg_catalog.jsonb_array_length(comps) = 0 THEN
-			PERFORM @extschema@._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
+			PERFORM cdp_internal._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
 		END IF;
 	END IF;
 	IF pg_catalog.jsonb_array_length(comps) > 24 THEN
-		PERFORM @extschema@._match_fail('$.comparisons', 'At most 24 comparisons are supported.');
+		PERFORM cdp_internal._match_fail('$.comparisons', 'At most 24 comparisons are supported.');
 	END IF;
 
 	out := '[]';
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
 		comp := comps -> i;
 		IF pg_catalog.jsonb_typeof(comp) <> 'object' THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s]', i), 'A comparison must be an object with "attr" and "comparator".');
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s]', i), 'A comparison must be an object with "attr" and "comparator".');
 		END IF;
 		FOR k IN SELECT pg_catalog.jsonb_object_keys(comp) LOOP
 			IF k NOT IN ('attr', 'comparator', 'levels', 'tf', 'label') THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].%s', i, k), pg_catalog.format('The key "%s" is not a comparison key.', k),
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].%s', i, k), pg_catalog.format('The key "%s" is not a comparison key.', k),
 					'Known keys: attr, comparator, levels, tf, label.');
 			END IF;
 		END LOOP;
 		IF pg_catalog.jsonb_typeof(comp -> 'attr') IS DISTINCT FROM 'string' OR (comp ->> 'attr') !~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$' THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), 'The attr must be a name of letters, digits and underscores.');
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), 'The attr must be a name of letters, digits and underscores.');
 		END IF;
-		attr := @extschema@._match_attr_column(comp ->> 'attr');
+		attr := cdp_internal._match_attr_column(comp ->> 'attr');
 		IF attr = ANY (attrs) THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), pg_catalog.format('The attr "%s" is compared twice.', attr));
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), pg_catalog.format('The attr "%s" is compared twice.', attr));
 		END IF;
 		attrs := attrs || attr;
-		cmpname := COALESCE(comp ->> 'comparator', @extschema@._match_clinic_comparator(attr));
+		cmpname := COALESCE(comp ->> 'comparator', cdp_internal._match_clinic_comparator(attr));
 		IF cmpname IS NULL OR cmpname NOT IN ('name', 'string', 'date', 'phone', 'email', 'id', 'exact') THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].comparator', i),
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].comparator', i),
 				pg_catalog.format('The comparator "%s" is unknown.', COALESCE(cmpname, 'null')),
 				'Use one of name, string, date, phone, email, id, exact.');
 		END IF;
 		IF comp ? 'tf' AND pg_catalog.jsonb_typeof(comp -> 'tf') <> 'boolean' THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
 		END IF;
-		lvs := COALESCE(comp -> 'levels', @extschema@._match_default_levels(cmpname));
+		lvs := COALESCE(comp -> 'levels', cdp_internal._match_default_levels(cmpname));
 		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND 8 THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels', i), 'The levels must be an array of 1 to 8 levels ("else" is implicit).');
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels', i), 'The levels must be an array of 1 to 8 levels ("else" is implicit).');
 		END IF;
 		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
 			lv := lvs -> j;
@@ -268,27 +271,27 @@ BEGIN
 				lv := pg_catalog.jsonb_build_object('if', lv #>> '{}');
 				lvs := pg_catalog.jsonb_set(lvs, ARRAY[j::text], lv);
 			END IF;
-			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR @extschema@._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
+			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR cdp_internal._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
 					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
 					'Levels: exact, key (name), swapped or cross with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
 			END IF;
 			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
 			END IF;
 			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND 5) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
 			END IF;
 			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
 			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
-			                WHERE @extschema@._match_attr_column(x ->> 'attr') = @extschema@._match_attr_column(lv ->> 'with')
-			                  AND COALESCE(x ->> 'comparator', @extschema@._match_clinic_comparator(x ->> 'attr')) = 'name'
-			                  AND @extschema@._match_attr_column(x ->> 'attr') <> attr)) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
+			                WHERE cdp_internal._match_attr_column(x ->> 'attr') = cdp_internal._match_attr_column(lv ->> 'with')
+			                  AND COALESCE(x ->> 'comparator', cdp_internal._match_clinic_comparator(x ->> 'attr')) = 'name'
+			                  AND cdp_internal._match_attr_column(x ->> 'attr') <> attr)) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
 					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
 			END IF;
 			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND 32) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
 			END IF;
 		END LOOP;
 		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
@@ -321,30 +324,30 @@ BEGIN
 		END IF;
 		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT 16) x);
 	ELSE
-		PERFORM @extschema@._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
+		PERFORM cdp_internal._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
 			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
 	END IF;
 	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND 16 THEN
-		PERFORM @extschema@._match_fail('$.blocking', 'The blocking rules must be an array of 1 to 16 rules.');
+		PERFORM cdp_internal._match_fail('$.blocking', 'The blocking rules must be an array of 1 to 16 rules.');
 	END IF;
 	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
 		rule := rules -> i;
 		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
 		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND 4 THEN
-			PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s]', i), 'A blocking rule must be an array of 1 to 4 keys.');
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s]', i), 'A blocking rule must be an array of 1 to 4 keys.');
 		END IF;
 		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
 			item := rule ->> j;
 			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
-			   OR NOT (@extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j),
+			   OR NOT (cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j),
 					pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
 					'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
 			END IF;
 			IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
-			   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
+			   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
 			END IF;
 		END LOOP;
 	END LOOP;
@@ -352,27 +355,27 @@ BEGIN
 	link := COALESCE((s ->> 'link_threshold')::float8, (d ->> 'link_threshold')::float8);
 	review := COALESCE((s ->> 'review_threshold')::float8, (d ->> 'review_threshold')::float8);
 	IF s ? 'link_threshold' AND pg_catalog.jsonb_typeof(s -> 'link_threshold') <> 'number' OR NOT (link > 0 AND link < 1) THEN
-		PERFORM @extschema@._match_fail('$.link_threshold', 'The link threshold must be a probability strictly between 0 and 1.');
+		PERFORM cdp_internal._match_fail('$.link_threshold', 'The link threshold must be a probability strictly between 0 and 1.');
 	END IF;
 	IF s ? 'review_threshold' AND pg_catalog.jsonb_typeof(s -> 'review_threshold') <> 'number' OR NOT (review > 0 AND review < 1) THEN
-		PERFORM @extschema@._match_fail('$.review_threshold', 'The review threshold must be a probability strictly between 0 and 1.');
+		PERFORM cdp_internal._match_fail('$.review_threshold', 'The review threshold must be a probability strictly between 0 and 1.');
 	END IF;
 	IF review > link THEN
-		PERFORM @extschema@._match_fail('$.review_threshold', pg_catalog.format('The review threshold %s is above the link threshold %s.', review, link));
+		PERFORM cdp_internal._match_fail('$.review_threshold', pg_catalog.format('The review threshold %s is above the link threshold %s.', review, link));
 	END IF;
 
 	-- deterministic rules name compared attrs of comparator id
 	IF s ? 'rules' THEN
 		IF pg_catalog.jsonb_typeof(s -> 'rules') <> 'object' THEN
-			PERFORM @extschema@._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
+			PERFORM cdp_internal._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
 		END IF;
 		FOR k IN SELECT pg_catalog.jsonb_object_keys(s -> 'rules') LOOP
 			IF k NOT IN ('same_id_match', 'different_id_never', 'disagree_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
-				PERFORM @extschema@._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
+				PERFORM cdp_internal._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
 			END IF;
 			FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'rules' -> k) - 1 LOOP
-				IF NOT (@extschema@._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
-					PERFORM @extschema@._match_fail(pg_catalog.format('$.rules.%s[%s]', k, j),
+				IF NOT (cdp_internal._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.rules.%s[%s]', k, j),
 						pg_catalog.format('The attr "%s" is not compared.', s -> 'rules' -> k ->> j));
 				END IF;
 			END LOOP;
@@ -380,17 +383,17 @@ BEGIN
 	END IF;
 	FOREACH k IN ARRAY ARRAY['suspicious_min_persons', 'max_block_size'] LOOP
 		IF s ? k AND NOT (pg_catalog.jsonb_typeof(s -> k) = 'number' AND (s ->> k)::float8 >= 2 AND (s ->> k)::float8 <= 1000000) THEN
-			PERFORM @extschema@._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
 		END IF;
 	END LOOP;
 	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
-		PERFORM @extschema@._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
+		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
 	END IF;
 	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
-		PERFORM @extschema@._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+		PERFORM cdp_internal._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
 	END IF;
 	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
-		PERFORM @extschema@._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
+		PERFORM cdp_internal._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
 	END IF;
 
 	RETURN pg_catalog.jsonb_build_object(
@@ -411,18 +414,18 @@ BEGIN
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
-COMMENT ON FUNCTION @extschema@._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
 
 CREATE FUNCTION @extschema@.configure_matching(settings jsonb) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	full_doc jsonb := @extschema@._match_expand(settings);
+	full_doc jsonb := cdp_internal._match_expand(settings);
 	v int;
 BEGIN
-	UPDATE @extschema@.match_settings SET active = false WHERE active;
-	INSERT INTO @extschema@.match_settings (settings, program, active)
-		VALUES (full_doc, @extschema@._match_program(full_doc, NULL), true) RETURNING version INTO v;
+	UPDATE cdp_internal.match_settings SET active = false WHERE active;
+	INSERT INTO cdp_internal.match_settings (settings, program, active)
+		VALUES (full_doc, cdp_internal._match_program(full_doc, NULL), true) RETURNING version INTO v;
 	RETURN v;
 END $$;
 COMMENT ON FUNCTION @extschema@.configure_matching(jsonb) IS
@@ -432,5 +435,5 @@ REVOKE ALL ON FUNCTION @extschema@.configure_matching(jsonb) FROM PUBLIC;
 CREATE FUNCTION @extschema@.matching_settings() RETURNS jsonb
 	LANGUAGE sql STABLE PARALLEL SAFE
 	RETURN (SELECT s.settings || pg_catalog.jsonb_build_object('version', s.version, 'trained', s.params IS NOT NULL)
-	          FROM @extschema@.match_settings s WHERE s.active);
+	          FROM cdp_internal.match_settings s WHERE s.active);
 COMMENT ON FUNCTION @extschema@.matching_settings() IS 'the matching settings document in force, with its version and whether it is trained';

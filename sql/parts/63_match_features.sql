@@ -8,60 +8,61 @@
 -- by the field they came in (a whole name typed «Имя Фамилия» or «Имя Отчество Фамилия» into a form
 -- puts a given name in the family field).  The rules are cdp.name_roles (src/text_roles.c, layer 2),
 -- which ingest also applies when it splits a full name; see doc/ingest.md.
-CREATE FUNCTION @extschema@._match_name_roles(family text, given text, patronymic text) RETURNS text[]
+CREATE FUNCTION cdp_internal._match_name_roles(family text, given text, patronymic text) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN @extschema@.name_roles(family, given, patronymic);
-COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
+COMMENT ON FUNCTION cdp_internal._match_name_roles(text, text, text) IS
 	'internal: family, given and patronymic name by what the words are (cdp.name_roles), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
 -- joined with U+001F.
-CREATE FUNCTION @extschema@._match_value_sql(attr text, comparator text) RETURNS text
+CREATE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE
 		WHEN attr IN ('family_name', 'given_name', 'patronymic', 'address', 'city') THEN
-			CASE comparator WHEN 'date' THEN pg_catalog.format('@extschema@._match_date(r.%I)', attr)
+			CASE comparator WHEN 'date' THEN pg_catalog.format('cdp_internal._match_date(r.%I)', attr)
 			                WHEN 'id' THEN pg_catalog.format('pg_catalog.upper(pg_catalog.regexp_replace(r.%I, ''[\s-]'', '''', ''g''))', attr)
-			                ELSE pg_catalog.format('@extschema@._match_norm(r.%I)', attr) END
+			                ELSE pg_catalog.format('cdp_internal._match_norm(r.%I)', attr) END
 		WHEN attr = 'sex' THEN 'pg_catalog.upper(pg_catalog.left(r.sex, 1))'
 		WHEN attr = 'birth_date' THEN 'pg_catalog.to_char(r.birth_date, ''YYYYMMDD'')'
 		WHEN attr IN ('phones', 'emails') THEN pg_catalog.format(
 			'NULLIF(pg_catalog.array_to_string(ARRAY(SELECT x FROM (SELECT %s AS x FROM pg_catalog.unnest(r.%I) WITH ORDINALITY u(v, o) ORDER BY o) y'
-			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM @extschema@.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), E''\x1f''), '''')',
+			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), E''\x1f''), '''')',
 			CASE attr WHEN 'phones' THEN 'pg_catalog.regexp_replace(v::text, ''\D'', '''', ''g'')' ELSE 'pg_catalog.lower(pg_catalog.btrim(v::text))' END,
 			attr, attr)
 		WHEN attr IN ('snils', 'oms') THEN pg_catalog.format('NULLIF(pg_catalog.regexp_replace(r.%I::text, ''\D'', '''', ''g''), '''')', attr)
 		ELSE (SELECT CASE comparator
-			WHEN 'date' THEN pg_catalog.format('@extschema@._match_date(%s)', e)
+			WHEN 'date' THEN pg_catalog.format('cdp_internal._match_date(%s)', e)
 			WHEN 'phone' THEN pg_catalog.format('NULLIF(pg_catalog.regexp_replace(%s, ''\D'', '''', ''g''), '''')', e)
 			WHEN 'email' THEN pg_catalog.format('NULLIF(pg_catalog.lower(pg_catalog.btrim(%s)), '''')', e)
 			WHEN 'id' THEN pg_catalog.format('NULLIF(pg_catalog.upper(pg_catalog.regexp_replace(%s, ''[\s-]'', '''', ''g'')), '''')', e)
 			WHEN 'exact' THEN pg_catalog.format('NULLIF(pg_catalog.btrim(%s), '''')', e)
-			ELSE pg_catalog.format('@extschema@._match_norm(%s)', e) END
+			ELSE pg_catalog.format('cdp_internal._match_norm(%s)', e) END
 			FROM (SELECT pg_catalog.format('COALESCE(r.extra ->> %L, r.handles ->> %L)', attr, attr) AS e) x)
 		END;
-COMMENT ON FUNCTION @extschema@._match_value_sql(text, text) IS 'internal: SQL expression reading and normalising an attr of cdp.record r';
+COMMENT ON FUNCTION cdp_internal._match_value_sql(text, text) IS 'internal: SQL expression reading and normalising an attr of cdp.record r';
 
 -- _match_layout: the feature columns of a settings document: one per comparison, two for "name"
 -- (value, key); returns per comparison its 1-based feature position.
-CREATE FUNCTION @extschema@._match_layout(s jsonb, OUT comp int, OUT attr text, OUT comparator text, OUT fpos int)
-	RETURNS SETOF record LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_layout(s jsonb, OUT comp int, OUT attr text, OUT comparator text, OUT fpos int)
+	RETURNS SETOF record LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT (o - 1)::int, c ->> 'attr', c ->> 'comparator',
 	       (1 + COALESCE(pg_catalog.sum(CASE WHEN c ->> 'comparator' = 'name' THEN 2 ELSE 1 END)
 	              OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::int
 	  FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') WITH ORDINALITY e(c, o)
 	 ORDER BY o
 $$;
-COMMENT ON FUNCTION @extschema@._match_layout(jsonb) IS 'internal: feature column position of each comparison';
+COMMENT ON FUNCTION cdp_internal._match_layout(jsonb) IS 'internal: feature column position of each comparison';
 
 -- _match_features: one record's features in one C call (src/match_features.c), the values the SQL
 -- expressions below compute; _match_feature_program compiles a settings document for it.
-CREATE FUNCTION @extschema@._match_features(kinds int[], rules text[], ph_pos int[], ph_names text[],
+CREATE FUNCTION cdp_internal._match_features(kinds int[], rules text[], ph_pos int[], ph_names text[],
 		raw text[], phones text[], emails text[], susp_phones text[], susp_emails text[],
 		OUT flags int, OUT feat text[], OUT bk text[])
 	AS 'MODULE_PATHNAME', 'cdp_match_features'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]) IS
+COMMENT ON FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]) IS
 	'internal: the match_key features, blocking keys and placeholder flag of one record (C); see _match_feature_program';
 
 -- _match_feature_program: the program of _match_features for settings s: per comparison a kind
@@ -70,9 +71,10 @@ COMMENT ON FUNCTION @extschema@._match_features(int[], text[], int[], text[], te
 -- placeholder name columns and names.  NULL when s uses what only the SQL form computes (a date
 -- comparator on a text attr, a "name" comparator outside the name attrs, a phonetic key) or the
 -- database is not UTF-8.
-CREATE FUNCTION @extschema@._match_feature_program(s jsonb, OUT kinds int[], OUT raws text[], OUT rules text[],
+CREATE FUNCTION cdp_internal._match_feature_program(s jsonb, OUT kinds int[], OUT raws text[], OUT rules text[],
 		OUT ph_pos int[], OUT ph_names text[])
-	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	l record;
 	k int;
@@ -92,7 +94,7 @@ BEGIN
 		kinds := NULL;
 		RETURN;
 	END IF;
-	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
+	FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
 		e := NULL;
 		IF l.attr IN ('family_name', 'given_name', 'patronymic', 'address', 'city') THEN
 			e := pg_catalog.format('r.%I', l.attr);
@@ -127,10 +129,10 @@ BEGIN
 		rule := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 'A' ELSE 'N' END;
 		FOR j IN CASE WHEN rule = 'A' THEN 1 ELSE 0 END .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
 			item := s -> 'blocking' -> i ->> j;
-			battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
+			battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
 			tr := pg_catalog.split_part(item, '.', 2);
 			SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
-			  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
+			  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
 			IF pos_f IS NULL OR tr NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3') THEN
 				kinds := NULL;
 				RETURN;
@@ -141,21 +143,22 @@ BEGIN
 		END LOOP;
 		rules := rules || rule;
 	END LOOP;
-	SELECT ARRAY[(SELECT y.fpos - 1 FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name'),
-	             (SELECT y.fpos - 1 FROM @extschema@._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name'),
-	             (SELECT y.fpos - 1 FROM @extschema@._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name')]
+	SELECT ARRAY[(SELECT y.fpos - 1 FROM cdp_internal._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name'),
+	             (SELECT y.fpos - 1 FROM cdp_internal._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name'),
+	             (SELECT y.fpos - 1 FROM cdp_internal._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name')]
 	  INTO ph_pos;
-	SELECT pg_catalog.array_agg(@extschema@._match_norm(n)) INTO ph_names
+	SELECT pg_catalog.array_agg(cdp_internal._match_norm(n)) INTO ph_names
 	  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_feature_program(jsonb) IS
+COMMENT ON FUNCTION cdp_internal._match_feature_program(jsonb) IS
 	'internal: compiles settings for the C feature builder (_match_features), NULL kinds when only the SQL form applies';
 
 -- _match_feature_query: a query over from_sql (which must define alias r with cdp.record's
 -- columns) returning (record_id, golden_id, flags, feat, bk) under settings s.  Each feature is
 -- computed once in an inner query; blocking keys and flags are read from the features.
-CREATE FUNCTION @extschema@._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false) RETURNS text
-	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	feat text[] := '{}';
 	bk text[] := '{}';
@@ -179,18 +182,18 @@ DECLARE
 BEGIN
 	-- one C call per record when the settings compile for it (the SQL form below is the reference)
 	IF NOT use_sql THEN
-		fp := @extschema@._match_feature_program(s);
+		fp := cdp_internal._match_feature_program(s);
 		c_form := fp.kinds IS NOT NULL;
 	END IF;
 	IF c_form THEN
 		cols := pg_catalog.array_to_string(fp.raws, ', ');
 	ELSE
-		FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
-			v := @extschema@._match_value_sql(l.attr, l.comparator);
+		FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
+			v := cdp_internal._match_value_sql(l.attr, l.comparator);
 			feat := feat || v;
 			IF l.comparator = 'name' THEN
 				-- the key of the raw value: name_base_key normalises by itself
-				feat := feat || pg_catalog.replace(v, '@extschema@._match_norm(', '@extschema@._match_name_key(');
+				feat := feat || pg_catalog.replace(v, 'cdp_internal._match_norm(', 'cdp_internal._match_name_key(');
 			END IF;
 		END LOOP;
 		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
@@ -198,10 +201,10 @@ BEGIN
 			pos_g := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
 			FOR j IN pos_g .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
 				item := s -> 'blocking' -> i ->> j;
-				battr := @extschema@._match_attr_column(pg_catalog.split_part(item, '.', 1));
+				battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
 				tr := pg_catalog.split_part(item, '.', 2);
 				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
-				  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
+				  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
 				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], E''\x1f'', 1)', pos_f);
 				e := CASE tr
 					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
@@ -223,11 +226,11 @@ BEGIN
 			END IF;
 		END LOOP;
 		-- placeholder records: no name at all, or a name from placeholder_names
-		SELECT y.fpos INTO pos_f FROM @extschema@._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
-		SELECT y.fpos INTO pos_g FROM @extschema@._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
-		SELECT y.fpos INTO pos_p FROM @extschema@._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_f FROM cdp_internal._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_g FROM cdp_internal._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_p FROM cdp_internal._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
 		IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
-			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(@extschema@._match_norm(n)), ', ') INTO names
+			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(cdp_internal._match_norm(n)), ', ') INTO names
 			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
 			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
 			flags := pg_catalog.format('CASE WHEN %s IS NULL AND %s IS NULL THEN 1 WHEN %s OR %s OR %s THEN 1 ELSE 0 END',
@@ -243,13 +246,13 @@ BEGIN
 	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
 		cols := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(cols,
 			'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
-		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT @extschema@._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT cdp_internal._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
 	END IF;
 	IF c_form THEN
 		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
-			' FROM (SELECT r.record_id, r.golden_id, @extschema@._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
-			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''phones''),'
-			' (SELECT pg_catalog.array_agg(x.value) FROM @extschema@.match_suspicious x WHERE x.attr = ''emails'')) AS f'
+			' FROM (SELECT r.record_id, r.golden_id, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''phones''),'
+			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails'')) AS f'
 			' FROM %s OFFSET 0) q',
 			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);
 	END IF;
@@ -257,60 +260,62 @@ BEGIN
 		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
 		flags, pg_catalog.array_to_string(bk, ', '), cols, from_sql);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_feature_query(jsonb, text, boolean) IS
+COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean) IS
 	'internal: query computing record_id, golden_id, flags, features and blocking keys of the records of from_sql (alias r)';
 
-CREATE FUNCTION @extschema@._match_active(OUT version int, OUT settings jsonb, OUT params jsonb, OUT program float8[])
-	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_active(OUT version int, OUT settings jsonb, OUT params jsonb, OUT program float8[])
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 BEGIN
 	SELECT s.version, s.settings, s.params, s.program INTO version, settings, params, program
-	  FROM @extschema@.match_settings s WHERE s.active;
+	  FROM cdp_internal.match_settings s WHERE s.active;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'no matching settings are active' USING ERRCODE = '55000',
 			HINT = 'Call cdp.configure_matching(settings) first.';
 	END IF;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_active() IS 'internal: the active settings version, document, trained parameters and compiled program';
+COMMENT ON FUNCTION cdp_internal._match_active() IS 'internal: the active settings version, document, trained parameters and compiled program';
 
 -- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record).
-CREATE FUNCTION @extschema@._match_refresh_keys(ids bigint[]) RETURNS bigint
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+CREATE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 	n bigint;
 BEGIN
 	IF ids IS NULL THEN
 		-- every record: the block index is built after the load (one sorted build, not a row at a time)
-		TRUNCATE @extschema@.match_key, @extschema@.match_block;
-		DROP INDEX IF EXISTS @extschema@.match_block_bk;
-		DROP INDEX IF EXISTS @extschema@.match_block_record;
-		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
-			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r'));
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
 		GET DIAGNOSTICS n = ROW_COUNT;
-		INSERT INTO @extschema@.match_block (bk, record_id)
-		SELECT b, k.record_id FROM @extschema@.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
-		CREATE INDEX match_block_bk ON @extschema@.match_block (bk);
-		CREATE INDEX match_block_record ON @extschema@.match_block (record_id);
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 	ELSE
 		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
 		-- the key row is upserted, so the second waits for the first and then updates its row
 		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
 		-- statements that see the first session's rows.
-		DELETE FROM @extschema@.match_key WHERE record_id = ANY (ids);
-		EXECUTE pg_catalog.format('INSERT INTO @extschema@.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
 			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk',
-			a.version, @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
-		DELETE FROM @extschema@.match_block WHERE record_id = ANY (ids);
-		INSERT INTO @extschema@.match_block (bk, record_id)
-		SELECT b, k.record_id FROM @extschema@.match_key k, pg_catalog.unnest(k.bk) b
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
 		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
 	END IF;
 	IF ids IS NULL OR n > 10000 THEN
 		-- the lookups go through the indexes of match_block: give the planner fresh statistics
-		ANALYZE @extschema@.match_key;
-		ANALYZE @extschema@.match_block;
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
 	END IF;
 	RETURN n;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';

@@ -6,8 +6,9 @@
 
 -- _match_params: trained parameters of the active version, or untrained defaults: per comparison
 -- m and u (one per level, "else" last) and lambda.
-CREATE FUNCTION @extschema@._match_params(s jsonb, p jsonb) RETURNS jsonb
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_params(s jsonb, p jsonb) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT COALESCE(p, pg_catalog.jsonb_build_object(
 		'lambda', s -> 'lambda',
 		'trained', false,
@@ -22,14 +23,15 @@ CREATE FUNCTION @extschema@._match_params(s jsonb, p jsonb) RETURNS jsonb
 			  FROM (SELECT o, pg_catalog.jsonb_array_length(c -> 'levels') AS nl
 			          FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') WITH ORDINALITY e(c, o)) x)))
 $$;
-COMMENT ON FUNCTION @extschema@._match_params(jsonb, jsonb) IS 'internal: trained m, u and lambda, or untrained defaults';
+COMMENT ON FUNCTION cdp_internal._match_params(jsonb, jsonb) IS 'internal: trained m, u and lambda, or untrained defaults';
 
 -- _match_program: compiles settings + parameters into the packed float8[] the kernel decodes
 -- (layout in src/match_walk.c, DecodeProgram).
-CREATE FUNCTION @extschema@._match_program(s jsonb, p jsonb) RETURNS float8[]
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_program(s jsonb, p jsonb) RETURNS float8[]
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
-	prm jsonb := @extschema@._match_params(s, p);
+	prm jsonb := cdp_internal._match_params(s, p);
 	prog float8[];
 	l record;
 	c jsonb;
@@ -50,27 +52,27 @@ BEGIN
 	SELECT pg_catalog.sum(CASE WHEN x ->> 'comparator' = 'name' THEN 2 ELSE 1 END) INTO nfeat
 	  FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') x;
 	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO ids
-	  FROM @extschema@._match_layout(s) y WHERE y.attr IN (SELECT @extschema@._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'same_id_match') a);
+	  FROM cdp_internal._match_layout(s) y WHERE y.attr IN (SELECT cdp_internal._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'same_id_match') a);
 	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO never
-	  FROM @extschema@._match_layout(s) y WHERE y.attr IN (SELECT @extschema@._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'different_id_never') a);
+	  FROM cdp_internal._match_layout(s) y WHERE y.attr IN (SELECT cdp_internal._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'different_id_never') a);
 	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO disagree
-	  FROM @extschema@._match_layout(s) y WHERE y.attr IN (SELECT @extschema@._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'disagree_never') a);
+	  FROM cdp_internal._match_layout(s) y WHERE y.attr IN (SELECT cdp_internal._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'disagree_never') a);
 	prog := ARRAY[pg_catalog.jsonb_array_length(s -> 'comparisons'), nfeat, pg_catalog.jsonb_array_length(s -> 'blocking'),
 	              pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8,
 	              pg_catalog.cardinality(ids), pg_catalog.cardinality(never), pg_catalog.cardinality(disagree)];
-	FOR l IN SELECT * FROM @extschema@._match_layout(s) LOOP
+	FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
 		c := s -> 'comparisons' -> l.comp;
 		nl := pg_catalog.jsonb_array_length(c -> 'levels');
 		ops := pg_catalog.array_fill(0::float8, ARRAY[8]);
 		args := pg_catalog.array_fill(0::float8, ARRAY[8]);
 		ws := pg_catalog.array_fill(0::float8, ARRAY[9]);
 		FOR j IN 0 .. nl - 1 LOOP
-			ops[j + 1] := @extschema@._match_op_code(c -> 'levels' -> j ->> 'if', l.comparator);
+			ops[j + 1] := cdp_internal._match_op_code(c -> 'levels' -> j ->> 'if', l.comparator);
 			args[j + 1] := COALESCE(c -> 'levels' -> j ->> 'ge', c -> 'levels' -> j ->> 'le', c -> 'levels' -> j ->> 'n', '0')::float8;
 			IF c -> 'levels' -> j ->> 'if' IN ('swapped', 'cross') THEN
 				-- the other name's value column (0-based); its key column follows it
-				SELECT y.fpos - 1 INTO other FROM @extschema@._match_layout(s) y
-				 WHERE y.attr = @extschema@._match_attr_column(c -> 'levels' -> j ->> 'with');
+				SELECT y.fpos - 1 INTO other FROM cdp_internal._match_layout(s) y
+				 WHERE y.attr = cdp_internal._match_attr_column(c -> 'levels' -> j ->> 'with');
 				args[j + 1] := other;
 			END IF;
 		END LOOP;
@@ -85,43 +87,44 @@ BEGIN
 	END LOOP;
 	RETURN prog || ids || never || disagree;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
+COMMENT ON FUNCTION cdp_internal._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
 
 -- _match_query: the kernel's record query over match_key (optionally only records sharing a
 -- blocking key with the focus records, through the GIN index on bk).  with_golden false: no join
 -- to cdp.record for the golden ids (the walk reports each record as its own person), for a
 -- lookup that reads the golden ids of the few pairs it keeps.
-CREATE FUNCTION @extschema@._match_query(focus bigint[], with_golden boolean DEFAULT true) RETURNS text
+CREATE FUNCTION cdp_internal._match_query(focus bigint[], with_golden boolean DEFAULT true) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN CASE WHEN with_golden IS DISTINCT FROM false
-	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM @extschema@.match_key k JOIN @extschema@.record r USING (record_id)'
-	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k' END
+	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM cdp_internal.match_key k JOIN @extschema@.record r USING (record_id)'
+	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k' END
 		|| CASE WHEN focus IS NULL THEN ''
-		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM @extschema@.match_block f'
-		                               ' JOIN @extschema@.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[]))', focus) END;
-COMMENT ON FUNCTION @extschema@._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
+		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM cdp_internal.match_block f'
+		                               ' JOIN cdp_internal.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[]))', focus) END;
+COMMENT ON FUNCTION cdp_internal._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
 
 -- _match_pairs: scored candidate pairs of the active settings (all, or involving focus records).
-CREATE FUNCTION @extschema@._match_pairs(focus bigint[], min_prob float8)
+CREATE FUNCTION cdp_internal._match_pairs(focus bigint[], min_prob float8)
 	RETURNS TABLE (record_a bigint, record_b bigint, golden_a bigint, golden_b bigint, rule int,
 	               weight float8, probability float8, flags int, levels smallint[])
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 BEGIN
-	IF focus IS NULL AND @extschema@._match_nparts() > 1 THEN
+	IF focus IS NULL AND cdp_internal._match_nparts() > 1 THEN
 		-- every record, many pairs per record: the blocks are scored by parallel workers
 		RETURN QUERY SELECT w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
-		  FROM @extschema@._match_walk_all('score', @extschema@._match_query(NULL), a.program,
+		  FROM cdp_internal._match_walk_all('score', cdp_internal._match_query(NULL), a.program,
 		                                   a.version, min_prob, (a.settings ->> 'max_block_size')::int, 0,
-		                                   @extschema@._match_nparts()) w;
+		                                   cdp_internal._match_nparts()) w;
 		RETURN;
 	END IF;
 	RETURN QUERY SELECT w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(focus), a.program,
+	  FROM cdp_internal._match_walk('score', cdp_internal._match_query(focus), a.program,
 	                               a.version, min_prob, (a.settings ->> 'max_block_size')::int, 0, focus) w;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_pairs(bigint[], float8) IS 'internal: scored candidate pairs (probability >= min_prob, or forced by a rule)';
+COMMENT ON FUNCTION cdp_internal._match_pairs(bigint[], float8) IS 'internal: scored candidate pairs (probability >= min_prob, or forced by a rule)';
 
 /* ---------------------------------------------------------------- evidence that is no evidence */
 
@@ -132,7 +135,7 @@ CREATE VIEW @extschema@.suspicious_values AS
 	  FROM @extschema@.record r, pg_catalog.unnest(r.phones) p
 	 GROUP BY 2
 	HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))
-	       >= COALESCE((SELECT (s.settings ->> 'suspicious_min_persons')::int FROM @extschema@.match_settings s WHERE s.active), 5)
+	       >= COALESCE((SELECT (s.settings ->> 'suspicious_min_persons')::int FROM cdp_internal.match_settings s WHERE s.active), 5)
 	UNION ALL
 	SELECT 'emails', pg_catalog.lower(pg_catalog.btrim(e::text)),
 	       pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))::int,
@@ -140,28 +143,29 @@ CREATE VIEW @extschema@.suspicious_values AS
 	  FROM @extschema@.record r, pg_catalog.unnest(r.emails) e
 	 GROUP BY 2
 	HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))
-	       >= COALESCE((SELECT (s.settings ->> 'suspicious_min_persons')::int FROM @extschema@.match_settings s WHERE s.active), 5);
+	       >= COALESCE((SELECT (s.settings ->> 'suspicious_min_persons')::int FROM cdp_internal.match_settings s WHERE s.active), 5);
 COMMENT ON VIEW @extschema@.suspicious_values IS
 	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru): not evidence for matching';
 
-CREATE FUNCTION @extschema@._match_refresh_suspicious() RETURNS boolean
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+CREATE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	changed boolean;
 BEGIN
 	CREATE TEMP TABLE _cdp_susp ON COMMIT DROP AS
 		SELECT v.attr, v.value, v.persons FROM @extschema@.suspicious_values v WHERE v.value <> '';
-	SELECT EXISTS (SELECT attr, value FROM _cdp_susp EXCEPT SELECT attr, value FROM @extschema@.match_suspicious)
-	    OR EXISTS (SELECT attr, value FROM @extschema@.match_suspicious EXCEPT SELECT attr, value FROM _cdp_susp)
+	SELECT EXISTS (SELECT attr, value FROM _cdp_susp EXCEPT SELECT attr, value FROM cdp_internal.match_suspicious)
+	    OR EXISTS (SELECT attr, value FROM cdp_internal.match_suspicious EXCEPT SELECT attr, value FROM _cdp_susp)
 	  INTO changed;
 	IF changed THEN
-		DELETE FROM @extschema@.match_suspicious;
-		INSERT INTO @extschema@.match_suspicious (attr, value, persons) SELECT * FROM _cdp_susp;
+		DELETE FROM cdp_internal.match_suspicious;
+		INSERT INTO cdp_internal.match_suspicious (attr, value, persons) SELECT * FROM _cdp_susp;
 	END IF;
 	DROP TABLE _cdp_susp;
 	RETURN changed;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious; true when the set changed';
+COMMENT ON FUNCTION cdp_internal._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious; true when the set changed';
 
 CREATE FUNCTION @extschema@.relate_records(a bigint, b bigint, relation text) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -180,9 +184,9 @@ BEGIN
 	IF (SELECT pg_catalog.count(*) FROM @extschema@.record WHERE record_id IN (a, b)) <> 2 THEN
 		RAISE EXCEPTION 'record "%" or "%" does not exist', a, b USING ERRCODE = '22023';
 	END IF;
-	INSERT INTO @extschema@.household (record_a, record_b, relation) VALUES (LEAST(a, b), GREATEST(a, b), relation)
+	INSERT INTO cdp_internal.household (record_a, record_b, relation) VALUES (LEAST(a, b), GREATEST(a, b), relation)
 		ON CONFLICT DO NOTHING;
-	PERFORM @extschema@.append_event('record.related', LEAST(a, b), NULL,
+	PERFORM cdp_internal.append_event('record.related', LEAST(a, b), NULL,
 		pg_catalog.jsonb_build_object('record_a', LEAST(a, b), 'record_b', GREATEST(a, b), 'relation', relation));
 END $$;
 COMMENT ON FUNCTION @extschema@.relate_records(bigint, bigint, text) IS

@@ -4,15 +4,15 @@
 
 /* ---------------------------------------------------------------- explanations */
 
-CREATE FUNCTION @extschema@._match_attr_label(attr text) RETURNS text
+CREATE FUNCTION cdp_internal._match_attr_label(attr text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE attr WHEN 'family_name' THEN 'фамилия' WHEN 'given_name' THEN 'имя' WHEN 'patronymic' THEN 'отчество'
 		WHEN 'birth_date' THEN 'дата рождения' WHEN 'sex' THEN 'пол' WHEN 'phones' THEN 'телефон' WHEN 'emails' THEN 'e-mail'
 		WHEN 'snils' THEN 'СНИЛС' WHEN 'oms' THEN 'полис ОМС' WHEN 'address' THEN 'адрес' WHEN 'city' THEN 'город'
 		WHEN 'vk' THEN 'ВКонтакте' WHEN 'telegram' THEN 'Telegram' ELSE attr END;
-COMMENT ON FUNCTION @extschema@._match_attr_label(text) IS 'internal: Russian label of a compared attr';
+COMMENT ON FUNCTION cdp_internal._match_attr_label(text) IS 'internal: Russian label of a compared attr';
 
-CREATE FUNCTION @extschema@._match_level_label(lv jsonb, nlev int, level int) RETURNS text
+CREATE FUNCTION cdp_internal._match_level_label(lv jsonb, nlev int, level int) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN CASE
 		WHEN level IS NULL OR level < 0 THEN 'нет данных'
@@ -30,27 +30,28 @@ CREATE FUNCTION @extschema@._match_level_label(lv jsonb, nlev int, level int) RE
 			WHEN 'swapped' THEN 'имя и фамилия переставлены'
 			WHEN 'cross' THEN 'записано в другом поле ФИО'
 			ELSE lv -> level ->> 'if' END END;
-COMMENT ON FUNCTION @extschema@._match_level_label(jsonb, int, int) IS 'internal: Russian label of a comparison level';
+COMMENT ON FUNCTION cdp_internal._match_level_label(jsonb, int, int) IS 'internal: Russian label of a comparison level';
 
 -- _match_summary: «совпали: телефон, e-mail; дата рождения: день и месяц переставлены; не совпали: имя»
-CREATE FUNCTION @extschema@._match_summary(s jsonb, levels smallint[]) RETURNS text
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_summary(s jsonb, levels smallint[]) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT pg_catalog.array_to_string(ARRAY[
-		'совпали: ' || pg_catalog.string_agg(@extschema@._match_attr_label(c ->> 'attr'), ', ' ORDER BY o) FILTER (WHERE levels[o] = 0),
-		pg_catalog.string_agg(@extschema@._match_attr_label(c ->> 'attr') || ': ' || @extschema@._match_level_label(c -> 'levels', pg_catalog.jsonb_array_length(c -> 'levels'), levels[o]), '; ' ORDER BY o)
+		'совпали: ' || pg_catalog.string_agg(cdp_internal._match_attr_label(c ->> 'attr'), ', ' ORDER BY o) FILTER (WHERE levels[o] = 0),
+		pg_catalog.string_agg(cdp_internal._match_attr_label(c ->> 'attr') || ': ' || cdp_internal._match_level_label(c -> 'levels', pg_catalog.jsonb_array_length(c -> 'levels'), levels[o]), '; ' ORDER BY o)
 			FILTER (WHERE levels[o] > 0 AND levels[o] < pg_catalog.jsonb_array_length(c -> 'levels')),
-		'не совпали: ' || pg_catalog.string_agg(@extschema@._match_attr_label(c ->> 'attr'), ', ' ORDER BY o) FILTER (WHERE levels[o] >= pg_catalog.jsonb_array_length(c -> 'levels'))
+		'не совпали: ' || pg_catalog.string_agg(cdp_internal._match_attr_label(c ->> 'attr'), ', ' ORDER BY o) FILTER (WHERE levels[o] >= pg_catalog.jsonb_array_length(c -> 'levels'))
 	], '; ')
 	  FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') WITH ORDINALITY e(c, o)
 $$;
-COMMENT ON FUNCTION @extschema@._match_summary(jsonb, smallint[]) IS 'internal: Russian one-line summary of a pair''s comparison levels';
+COMMENT ON FUNCTION cdp_internal._match_summary(jsonb, smallint[]) IS 'internal: Russian one-line summary of a pair''s comparison levels';
 
 CREATE FUNCTION @extschema@.explain_match(record_a bigint, record_b bigint)
 	RETURNS TABLE (attr text, value_a text, value_b text, level text, weight float8, running_total float8, probability float8)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 	prm jsonb;
 	fa text[];
 	fb text[];
@@ -70,29 +71,29 @@ BEGIN
 	IF (SELECT pg_catalog.count(*) FROM @extschema@.record r WHERE r.record_id IN (record_a, record_b)) <> 2 AND record_a <> record_b THEN
 		RAISE EXCEPTION 'record "%" or "%" does not exist', record_a, record_b USING ERRCODE = '22023';
 	END IF;
-	prm := @extschema@._match_params(a.settings, a.params);
+	prm := cdp_internal._match_params(a.settings, a.params);
 	-- features computed now from the records, so the explanation is never stale
-	EXECUTE @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_a;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_a;
 	fa := pr.feat;
-	EXECUTE @extschema@._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_b;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_b;
 	fb := pr.feat;
 	SELECT w2.levels, w2.weight, w2.flags INTO pr
-	  FROM @extschema@._match_walk('cross',
-	         @extschema@._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id IN (%s, %s)', record_a, record_b)),
+	  FROM cdp_internal._match_walk('cross',
+	         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id IN (%s, %s)', record_a, record_b)),
 	         a.program, a.version, 0, 0, 0, NULL) w2;
 	lam := (prm ->> 'lambda')::float8;
 	total := pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8;
 	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность ' || lam;
 	weight := total; running_total := total; probability := 1 / (1 + pg_catalog.power(2::float8, -total));
 	RETURN NEXT;
-	FOR l IN SELECT * FROM @extschema@._match_layout(a.settings) LOOP
+	FOR l IN SELECT * FROM cdp_internal._match_layout(a.settings) LOOP
 		c := a.settings -> 'comparisons' -> l.comp;
 		nl := pg_catalog.jsonb_array_length(c -> 'levels');
 		lev := pr.levels[l.comp + 1];
 		attr := l.attr;
 		value_a := pg_catalog.replace(fa[l.fpos], E'\x1f', ', ');
 		value_b := pg_catalog.replace(fb[l.fpos], E'\x1f', ', ');
-		level := @extschema@._match_level_label(c -> 'levels', nl, lev);
+		level := cdp_internal._match_level_label(c -> 'levels', nl, lev);
 		IF lev < 0 THEN
 			w := 0;
 		ELSE
@@ -100,7 +101,7 @@ BEGIN
 			                          / GREATEST((prm -> 'u' -> l.comp ->> lev)::float8, 1e-6))::numeric)::float8;
 			IF lev = 0 AND (c ->> 'tf')::boolean THEN
 				SELECT LEAST(pg_catalog.log(2.0, (GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6) / t.freq)::numeric)::float8, 3)
-				  INTO adj FROM @extschema@.match_tf t
+				  INTO adj FROM cdp_internal.match_tf t
 				 WHERE t.version = a.version AND t.comp = l.comp AND t.value IN (pg_catalog.left(fa[l.fpos], 63), '')
 				 ORDER BY t.value DESC LIMIT 1;
 				IF adj IS NOT NULL THEN
@@ -116,7 +117,7 @@ BEGIN
 		RETURN NEXT;
 	END LOOP;
 	attr := '(итог)'; value_a := NULL; value_b := NULL; weight := NULL;
-	level := @extschema@._match_summary(a.settings, pr.levels)
+	level := cdp_internal._match_summary(a.settings, pr.levels)
 		|| CASE WHEN pr.flags & 256 <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
 		|| CASE WHEN pr.flags & 512 <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
 		|| CASE WHEN pr.flags & 1024 <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END;
@@ -129,11 +130,11 @@ COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
 
 CREATE VIEW @extschema@.review_queue AS
 	SELECT q.pair_id, q.record_a, q.record_b, q.score,
-	       @extschema@._match_summary(s.settings, q.levels)
+	       cdp_internal._match_summary(s.settings, q.levels)
 	         || CASE WHEN q.reason IS NOT NULL THEN '; ' || q.reason ELSE '' END AS summary,
 	       pg_catalog.now() - q.created_at AS age
-	  FROM @extschema@.match_review q
-	  LEFT JOIN @extschema@.match_settings s ON s.version = q.version
+	  FROM cdp_internal.match_review q
+	  LEFT JOIN cdp_internal.match_settings s ON s.version = q.version
 	 WHERE q.status = 'open'
 	   -- a pair whose records were joined since (by another link or a person) needs no decision
 	   AND (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = q.record_a)
@@ -154,7 +155,7 @@ BEGIN
 		RAISE EXCEPTION 'invalid review decision "%"', decision USING ERRCODE = '22023',
 			HINT = 'Use ''match'' or ''no_match''.';
 	END IF;
-	SELECT * INTO q FROM @extschema@.match_review m WHERE m.pair_id = review_decide.pair_id FOR UPDATE;
+	SELECT * INTO q FROM cdp_internal.match_review m WHERE m.pair_id = review_decide.pair_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'review pair "%" does not exist', pair_id USING ERRCODE = '22023';
 	END IF;
@@ -166,7 +167,7 @@ BEGIN
 		g := @extschema@.link_records(q.record_a, q.record_b,
 			pg_catalog.jsonb_build_object('by', 'review', 'pair_id', pair_id, 'score', q.score, 'note', note));
 	END IF;
-	UPDATE @extschema@.match_review m SET status = decision, decided_at = pg_catalog.now(), note = review_decide.note
+	UPDATE cdp_internal.match_review m SET status = decision, decided_at = pg_catalog.now(), note = review_decide.note
 	 WHERE m.pair_id = review_decide.pair_id;
 	RETURN g;
 END $$;

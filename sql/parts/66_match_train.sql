@@ -5,8 +5,9 @@
 /* ---------------------------------------------------------------- training */
 
 -- _match_pattern_em: EM over level-vector counts, returns m (9 per comparison, flat) then lambda
-CREATE FUNCTION @extschema@._match_fit(pat jsonb, s jsonb, u float8[], m float8[], lambda float8, iterations int, fixed boolean[], update_m boolean)
-	RETURNS float8[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_fit(pat jsonb, s jsonb, u float8[], m float8[], lambda float8, iterations int, fixed boolean[], update_m boolean)
+	RETURNS float8[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	lev smallint[];
 	cnt float8[];
@@ -20,32 +21,34 @@ BEGIN
 	SELECT pg_catalog.array_agg(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(x -> 'l')::smallint) ORDER BY o),
 	       pg_catalog.array_agg((x ->> 'n')::float8 ORDER BY o)
 	  INTO lev, cnt FROM pg_catalog.jsonb_array_elements(pat) WITH ORDINALITY e(x, o);
-	RETURN @extschema@._match_em(lev, cnt, nlev, u, m, lambda, iterations, fixed, update_m);
+	RETURN cdp_internal._match_em(lev, cnt, nlev, u, m, lambda, iterations, fixed, update_m);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_fit(jsonb, jsonb, float8[], float8[], float8, int, boolean[], boolean) IS 'internal: runs EM over a JSON list of {l: levels, n: count}';
+COMMENT ON FUNCTION cdp_internal._match_fit(jsonb, jsonb, float8[], float8[], float8, int, boolean[], boolean) IS 'internal: runs EM over a JSON list of {l: levels, n: count}';
 
 -- _match_flat: a params matrix (jsonb array per comparison) as the kernel's flat 9-per-comparison array
-CREATE FUNCTION @extschema@._match_flat(mat jsonb) RETURNS float8[]
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_flat(mat jsonb) RETURNS float8[]
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT pg_catalog.array_agg(COALESCE((mat -> c ->> l)::float8, 1e-6) ORDER BY c, l)
 	  FROM pg_catalog.generate_series(0, pg_catalog.jsonb_array_length(mat) - 1) c, pg_catalog.generate_series(0, 8) l
 $$;
-COMMENT ON FUNCTION @extschema@._match_flat(jsonb) IS 'internal: per-comparison parameter lists as a flat array of 9 per comparison';
+COMMENT ON FUNCTION cdp_internal._match_flat(jsonb) IS 'internal: per-comparison parameter lists as a flat array of 9 per comparison';
 
 -- _match_unflat: the inverse, keeping nlev + 1 values per comparison
-CREATE FUNCTION @extschema@._match_unflat(s jsonb, v float8[]) RETURNS jsonb
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+CREATE FUNCTION cdp_internal._match_unflat(s jsonb, v float8[]) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT pg_catalog.jsonb_agg((SELECT pg_catalog.jsonb_agg(pg_catalog.round(v[(o - 1) * 9 + l + 1]::numeric, 8) ORDER BY l)
 	                               FROM pg_catalog.generate_series(0, pg_catalog.jsonb_array_length(c -> 'levels')) l) ORDER BY o)
 	  FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') WITH ORDINALITY e(c, o)
 $$;
-COMMENT ON FUNCTION @extschema@._match_unflat(jsonb, float8[]) IS 'internal: flat parameters back to one list per comparison';
+COMMENT ON FUNCTION cdp_internal._match_unflat(jsonb, float8[]) IS 'internal: flat parameters back to one list per comparison';
 
 CREATE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 	prog float8[];
 	q text;
 	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
@@ -85,14 +88,14 @@ BEGIN
 	-- features are recomputed only when something they depend on changed (as run_matching('full')
 	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
 	-- only the queued (changed) records
-	IF @extschema@._match_refresh_suspicious()
-	   OR EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
-	   OR (SELECT pg_catalog.count(*) FROM @extschema@.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
-		PERFORM @extschema@._match_refresh_keys(NULL);
+	IF cdp_internal._match_refresh_suspicious()
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		PERFORM cdp_internal._match_refresh_keys(NULL);
 	ELSE
-		PERFORM @extschema@._match_refresh_keys(ARRAY(SELECT mq.record_id FROM @extschema@.match_queue mq));
+		PERFORM cdp_internal._match_refresh_keys(ARRAY(SELECT mq.record_id FROM cdp_internal.match_queue mq));
 	END IF;
-	SELECT pg_catalog.count(*) INTO nrec FROM @extschema@.match_key;
+	SELECT pg_catalog.count(*) INTO nrec FROM cdp_internal.match_key;
 	IF nrec < 2 THEN
 		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',
 			DETAIL = pg_catalog.format('%s records are loaded.', nrec);
@@ -103,20 +106,20 @@ BEGIN
 
 	-- term frequencies of the tf-adjusted comparisons: values seen more than once, and one row with
 	-- value '' holding the frequency of a value seen once
-	DELETE FROM @extschema@.match_tf WHERE version = a.version;
-	INSERT INTO @extschema@.match_tf (version, comp, value, freq)
+	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
+	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
 	SELECT a.version, x.comp, x.v, x.n::float8 / x.total
 	  FROM (SELECT y.comp, pg_catalog.left(pg_catalog.split_part(k.feat[y.fpos], E'\x1f', 1), 63) AS v, pg_catalog.count(*) AS n,
 	               pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY y.comp) AS total
-	          FROM @extschema@._match_layout(a.settings) y
-	          JOIN @extschema@.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
+	          FROM cdp_internal._match_layout(a.settings) y
+	          JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
 	         WHERE k.feat[y.fpos] IS NOT NULL
 	         GROUP BY 1, 2) x
 	 WHERE x.n > 1 OR x.v = '';
-	INSERT INTO @extschema@.match_tf (version, comp, value, freq)
+	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
 	SELECT a.version, y.comp, '', 1.0 / GREATEST(pg_catalog.count(*), 1)
-	  FROM @extschema@._match_layout(a.settings) y
-	  JOIN @extschema@.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
+	  FROM cdp_internal._match_layout(a.settings) y
+	  JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
 	 WHERE k.feat[y.fpos] IS NOT NULL
 	 GROUP BY y.comp
 	ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
@@ -125,15 +128,15 @@ BEGIN
 	t0 := t1;
 
 	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
-	prog := @extschema@._match_program(a.settings, NULL);
-	q := @extschema@._match_query(NULL, false);
+	prog := cdp_internal._match_program(a.settings, NULL);
+	q := cdp_internal._match_query(NULL, false);
 	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
 	  FROM (SELECT c.comp, l.l,
 	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
 	               / (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] >= 0), 0) + 4.5) AS uv
 	          FROM pg_catalog.generate_series(0, ncomp - 1) c(comp)
 	         CROSS JOIN pg_catalog.generate_series(0, 8) l(l)
-	         CROSS JOIN @extschema@._match_walk('sample', q, prog, a.version, 0, 0, sample_pairs, NULL) w
+	         CROSS JOIN cdp_internal._match_walk('sample', q, prog, a.version, 0, 0, sample_pairs, NULL) w
 	         GROUP BY c.comp, l.l) x;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('u_sample_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
@@ -143,7 +146,7 @@ BEGIN
 	-- (counts scaled back; one serial walk: the sample bounds the scoring)
 	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
 		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
-		  FROM @extschema@._match_walk_all('patterns', q, prog, a.version, 0,
+		  FROM cdp_internal._match_walk_all('patterns', q, prog, a.version, 0,
 			(a.settings ->> 'max_block_size')::int, sample_pairs, 1) w
 		 GROUP BY w.rule, w.levels;
 	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
@@ -153,7 +156,7 @@ BEGIN
 
 	-- m: EM per blocking rule with the comparisons it blocks on held fixed (every pair of the rule
 	-- agrees on them), averaged over the rules that leave a comparison free, weighted by pairs
-	m0 := @extschema@._match_flat(@extschema@._match_params(a.settings, NULL) -> 'm');
+	m0 := cdp_internal._match_flat(cdp_internal._match_params(a.settings, NULL) -> 'm');
 	msum := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
 	mw := pg_catalog.array_fill(0::float8, ARRAY[ncomp]);
 	FOR r IN 0 .. nrules - 1 LOOP
@@ -161,11 +164,11 @@ BEGIN
 		  INTO pat, rule_pairs FROM _cdp_patterns t WHERE t.rule = r;
 		CONTINUE WHEN rule_pairs = 0;
 		-- an "any_order" rule's attrs are held too: its pairs agree on them, directly or crossed
-		SELECT pg_catalog.array_agg(@extschema@._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
+		SELECT pg_catalog.array_agg(cdp_internal._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
 		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it
 		 WHERE it <> 'any_order';
-		SELECT pg_catalog.array_agg(COALESCE(y.attr = ANY (battrs), false) ORDER BY y.comp) INTO fixed FROM @extschema@._match_layout(a.settings) y;
-		res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
+		SELECT pg_catalog.array_agg(COALESCE(y.attr = ANY (battrs), false) ORDER BY y.comp) INTO fixed FROM cdp_internal._match_layout(a.settings) y;
+		res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
 		FOR c IN 0 .. ncomp - 1 LOOP
 			CONTINUE WHEN fixed[c + 1];
 			FOR i IN 1 .. 9 LOOP
@@ -178,7 +181,7 @@ BEGIN
 	END LOOP;
 	-- comparisons every rule blocks on: EM over the distinct pairs with nothing fixed
 	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new)) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
-	res := @extschema@._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
+	res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
 	m := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
 	FOR c IN 0 .. ncomp - 1 LOOP
 		FOR i IN 1 .. 9 LOOP
@@ -202,7 +205,7 @@ BEGIN
 	END LOOP;
 	lam_id := NULL;
 	-- lambda: the match share of the blocked pairs (m and u fixed), scaled to all pairs
-	res := @extschema@._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
+	res := cdp_internal._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
 	lam_blocked := res[ncomp * 9 + 1];
 	-- EM takes households (shared surname, address, phone) for matches and over-estimates the match
 	-- share of blocked pairs; where a same_id_match attr (SNILS, OMS) is filled on both sides of
@@ -211,7 +214,7 @@ BEGIN
 	  FROM (SELECT pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] = 0)::float8
 	               / pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS share,
 	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
-	          FROM @extschema@._match_layout(a.settings) y
+	          FROM cdp_internal._match_layout(a.settings) y
 	          CROSS JOIN _cdp_patterns t
 	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr AND y.comparator = 'id'
 	         GROUP BY y.comp) x
@@ -233,11 +236,11 @@ BEGIN
 		'lambda_blocked', lam_blocked,
 		'lambda', lam,
 		'expected_matches', pg_catalog.round((lam_blocked * total_pairs)::numeric),
-		'm', @extschema@._match_unflat(a.settings, m),
-		'u', @extschema@._match_unflat(a.settings, u),
+		'm', cdp_internal._match_unflat(a.settings, m),
+		'u', cdp_internal._match_unflat(a.settings, u),
 		'per_rule', per_rule,
 		'times', times);
-	UPDATE @extschema@.match_settings SET params = p, program = @extschema@._match_program(a.settings, p) WHERE version = a.version;
+	UPDATE cdp_internal.match_settings SET params = p, program = cdp_internal._match_program(a.settings, p) WHERE version = a.version;
 	DROP TABLE _cdp_patterns;
 	RETURN p;
 END $$;
@@ -248,41 +251,42 @@ REVOKE ALL ON FUNCTION @extschema@.train_matching(int, int) FROM PUBLIC;
 /* ---------------------------------------------------------------- blocking */
 
 -- _match_ensure_keys: re-keys every record when match_key was computed by another settings version
-CREATE FUNCTION @extschema@._match_ensure_keys() RETURNS void
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+CREATE FUNCTION cdp_internal._match_ensure_keys() RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 BEGIN
-	IF EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
-	   OR (NOT EXISTS (SELECT 1 FROM @extschema@.match_key) AND EXISTS (SELECT 1 FROM @extschema@.record)) THEN
-		PERFORM @extschema@._match_refresh_keys(NULL);
+	IF EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   OR (NOT EXISTS (SELECT 1 FROM cdp_internal.match_key) AND EXISTS (SELECT 1 FROM @extschema@.record)) THEN
+		PERFORM cdp_internal._match_refresh_keys(NULL);
 	END IF;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_ensure_keys() IS 'internal: recomputes all features when the settings version changed';
+COMMENT ON FUNCTION cdp_internal._match_ensure_keys() IS 'internal: recomputes all features when the settings version changed';
 
 CREATE FUNCTION @extschema@.blocking_report(settings jsonb DEFAULT NULL)
 	RETURNS TABLE (rule text, pairs bigint, new_pairs bigint, skipped_pairs bigint)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	a record := @extschema@._match_active();
-	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE @extschema@._match_expand(settings) END;
+	a record := cdp_internal._match_active();
+	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE cdp_internal._match_expand(settings) END;
 	q text;
 	nparts int := 1;
 BEGIN
 	-- the stored features when they are those of these settings and of every record (walked in
 	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
-	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
-	   AND (SELECT pg_catalog.count(*) FROM @extschema@.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
-		q := @extschema@._match_query(NULL, false);
-		nparts := @extschema@._match_nparts();
+	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   AND (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		q := cdp_internal._match_query(NULL, false);
+		nparts := cdp_internal._match_nparts();
 	ELSE
-		q := @extschema@._match_feature_query(s, '@extschema@.record r');
+		q := cdp_internal._match_feature_query(s, '@extschema@.record r');
 	END IF;
 	RETURN QUERY
 	SELECT (s -> 'blocking' -> w.rule)::text, pg_catalog.sum(w.n)::bigint, pg_catalog.sum(w.n_new)::bigint,
 	       pg_catalog.sum(w.weight)::bigint
-	  FROM @extschema@._match_walk_all('count', q, @extschema@._match_program(s, NULL), 0, 0,
+	  FROM cdp_internal._match_walk_all('count', q, cdp_internal._match_program(s, NULL), 0, 0,
 	                                   (s ->> 'max_block_size')::int, 0, nparts) w
 	 GROUP BY w.rule
 	 ORDER BY w.rule;
@@ -295,18 +299,18 @@ CREATE FUNCTION @extschema@.candidate_pairs()
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 BEGIN
-	PERFORM @extschema@._match_ensure_keys();
-	IF @extschema@._match_nparts() > 1 THEN
+	PERFORM cdp_internal._match_ensure_keys();
+	IF cdp_internal._match_nparts() > 1 THEN
 		RETURN QUERY SELECT w.record_a, w.record_b
-		  FROM @extschema@._match_walk_all('score', @extschema@._match_query(NULL, false), a.program,
+		  FROM cdp_internal._match_walk_all('score', cdp_internal._match_query(NULL, false), a.program,
 		                                   a.version, -1, (a.settings ->> 'max_block_size')::int, 0,
-		                                   @extschema@._match_nparts()) w;
+		                                   cdp_internal._match_nparts()) w;
 		RETURN;
 	END IF;
 	RETURN QUERY SELECT w.record_a, w.record_b
-	  FROM @extschema@._match_walk('score', @extschema@._match_query(NULL, false), a.program,
+	  FROM cdp_internal._match_walk('score', cdp_internal._match_query(NULL, false), a.program,
 	                               a.version, -1, (a.settings ->> 'max_block_size')::int, 0, NULL) w;
 END $$;
 COMMENT ON FUNCTION @extschema@.candidate_pairs() IS

@@ -7,9 +7,10 @@
 -- _match_cannot_link: why the persons of records a and b must not be joined automatically (NULL:
 -- they may).  never_pos: feature positions of the different_id_never attrs; the decision and
 -- relation checks are skipped when the caller knows those tables are empty.
-CREATE FUNCTION @extschema@._match_cannot_link(a bigint, b bigint, never_pos int[], never_attr text[],
+CREATE FUNCTION cdp_internal._match_cannot_link(a bigint, b bigint, never_pos int[], never_attr text[],
 		check_decisions boolean, check_relations boolean, dob_pos int) RETURNS text
-	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	ga bigint;
 	gb bigint;
@@ -24,7 +25,7 @@ BEGIN
 		RETURN 'решение «не совпадают» между этими людьми';
 	END IF;
 	IF check_relations AND EXISTS (
-		SELECT 1 FROM @extschema@.record ra JOIN @extschema@.household h ON h.record_a = ra.record_id OR h.record_b = ra.record_id
+		SELECT 1 FROM @extschema@.record ra JOIN cdp_internal.household h ON h.record_a = ra.record_id OR h.record_b = ra.record_id
 		         JOIN @extschema@.record rb ON rb.record_id = CASE WHEN h.record_a = ra.record_id THEN h.record_b ELSE h.record_a END
 		 WHERE ra.golden_id = ga AND rb.golden_id = gb) THEN
 		RETURN 'записаны как родственники';
@@ -32,34 +33,35 @@ BEGIN
 	-- two persons whose birth dates are wholly different (not a swap, a slip of one digit or the same
 	-- year) are different people, whatever identifier a record of one of them carries
 	IF dob_pos IS NOT NULL AND EXISTS (
-		SELECT 1 FROM @extschema@.record ra JOIN @extschema@.match_key ka ON ka.record_id = ra.record_id,
-		              @extschema@.record rb JOIN @extschema@.match_key kb ON kb.record_id = rb.record_id
+		SELECT 1 FROM @extschema@.record ra JOIN cdp_internal.match_key ka ON ka.record_id = ra.record_id,
+		              @extschema@.record rb JOIN cdp_internal.match_key kb ON kb.record_id = rb.record_id
 		 WHERE ra.golden_id = ga AND rb.golden_id = gb
 		   AND pg_catalog.left(ka.feat[dob_pos], 4) <> pg_catalog.left(kb.feat[dob_pos], 4)
 		   AND @extschema@.osa_distance(ka.feat[dob_pos], kb.feat[dob_pos], 1) > 1) THEN
 		RETURN 'у этих людей разные даты рождения';
 	END IF;
 	FOR i IN 1 .. COALESCE(pg_catalog.cardinality(never_pos), 0) LOOP
-		IF EXISTS (SELECT 1 FROM @extschema@.record ra JOIN @extschema@.match_key ka ON ka.record_id = ra.record_id,
-		                         @extschema@.record rb JOIN @extschema@.match_key kb ON kb.record_id = rb.record_id
+		IF EXISTS (SELECT 1 FROM @extschema@.record ra JOIN cdp_internal.match_key ka ON ka.record_id = ra.record_id,
+		                         @extschema@.record rb JOIN cdp_internal.match_key kb ON kb.record_id = rb.record_id
 		            WHERE ra.golden_id = ga AND rb.golden_id = gb
 		              AND ka.feat[never_pos[i]] <> kb.feat[never_pos[i]]) THEN
-			RETURN 'у этих людей разные ' || @extschema@._match_attr_label(never_attr[i]);
+			RETURN 'у этих людей разные ' || cdp_internal._match_attr_label(never_attr[i]);
 		END IF;
 	END LOOP;
 	RETURN NULL;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_cannot_link(bigint, bigint, int[], text[], boolean, boolean, int) IS
+COMMENT ON FUNCTION cdp_internal._match_cannot_link(bigint, bigint, int[], text[], boolean, boolean, int) IS
 	'internal: the cannot-link constraint between the persons of two records (no_match decision, relation, wholly different birth dates when dob_pos is given, different ids), or NULL';
 
 
 -- _match_to_review: puts a pair in the review queue (a decided pair stays decided)
-CREATE FUNCTION @extschema@._match_to_review(v int, p record, reason text) RETURNS boolean
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE AS $$
+CREATE FUNCTION cdp_internal._match_to_review(v int, p record, reason text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
 DECLARE
 	inserted boolean;
 BEGIN
-	INSERT INTO @extschema@.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
+	INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
 	VALUES (p.record_a, p.record_b, p.probability, p.weight, p.levels, p.flags, v, reason)
 	ON CONFLICT (record_a, record_b) DO UPDATE
 	   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
@@ -68,25 +70,25 @@ BEGIN
 	RETURNING q.xmax = 0 INTO inserted;
 	RETURN COALESCE(inserted, false);
 END $$;
-COMMENT ON FUNCTION @extschema@._match_to_review(int, record, text) IS 'internal: queues a pair for review unless a person already decided it; true when the pair is new to the queue';
+COMMENT ON FUNCTION cdp_internal._match_to_review(int, record, text) IS 'internal: queues a pair for review unless a person already decided it; true when the pair is new to the queue';
 
 -- _match_link_plan: the decisions of a run in memory (src/match_link.c): pairs in decision order,
 -- every record of every person they touch with its birth-date and different_id_never features,
 -- the no_match and relation edges; one row per pair that links ('l'), is already one person
 -- ('a'), is held by a cannot-link constraint ('h') or goes to review ('r')
-CREATE FUNCTION @extschema@._match_link_plan(record_a bigint[], record_b bigint[], probability float8[], flags int[],
+CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint[], probability float8[], flags int[],
 		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
 		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
 		link_threshold float8, review_threshold float8, reasons text[])
 	RETURNS TABLE (ord int, action "char", reason text)
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
-COMMENT ON FUNCTION @extschema@._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[]) IS
+COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[]) IS
 	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (the checks of _match_cannot_link)';
 
 -- _match_run: the body of run_matching; pairwise = true decides and links pair by pair through
 -- _match_cannot_link and link_records (the reference the batch path is tested against)
-CREATE FUNCTION @extschema@._match_run(mode text, pairwise boolean) RETURNS jsonb
+CREATE FUNCTION cdp_internal._match_run(mode text, pairwise boolean) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -133,51 +135,51 @@ BEGIN
 		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
 			'note', 'another run_matching or train_matching is in progress; nothing was done');
 	END IF;
-	a := @extschema@._match_active();
+	a := cdp_internal._match_active();
 	link_t := (a.settings ->> 'link_threshold')::float8;
 	review_t := (a.settings ->> 'review_threshold')::float8;
 	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.comp), pg_catalog.array_agg(y.attr ORDER BY y.comp) INTO never_pos, never_attr
-	  FROM @extschema@._match_layout(a.settings) y
-	 WHERE y.attr IN (SELECT @extschema@._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'rules' -> 'different_id_never') x);
+	  FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr IN (SELECT cdp_internal._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'rules' -> 'different_id_never') x);
 	has_decisions := EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.decision = 'no_match');
 	-- birth dates conflict between persons when birth_date is a disagree_never attr
-	SELECT y.fpos INTO dob_pos FROM @extschema@._match_layout(a.settings) y
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
 	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
 	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
-	has_relations := EXISTS (SELECT 1 FROM @extschema@.household);
+	has_relations := EXISTS (SELECT 1 FROM cdp_internal.household);
 
 	IF mode = 'full' THEN
 		-- the queue as it is before any record is read: only these entries, unchanged since, are
 		-- removed at the end (an ingest committing while the run works re-queues its record with a
 		-- new queued_at, and keeps it queued for the next run)
 		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
-		  FROM @extschema@.match_queue mq;
+		  FROM cdp_internal.match_queue mq;
 		-- features are recomputed for every record only when something they depend on changed:
 		-- the settings version, the set of suspicious values, or records never keyed
-		IF @extschema@._match_refresh_suspicious()
-		   OR EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.version <> a.version)
-		   OR (SELECT pg_catalog.count(*) FROM @extschema@.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
-			PERFORM @extschema@._match_refresh_keys(NULL);
+		IF cdp_internal._match_refresh_suspicious()
+		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+			PERFORM cdp_internal._match_refresh_keys(NULL);
 		ELSE
-			PERFORM @extschema@._match_refresh_keys(COALESCE(q_ids, '{}'));
+			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));
 		END IF;
-		SELECT pg_catalog.count(*) INTO processed FROM @extschema@.match_key;
+		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
 		focus := NULL;
 	ELSE
 		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
-		  FROM (SELECT mq.record_id FROM @extschema@.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
 		IF focus IS NULL THEN
 			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
 		END IF;
-		PERFORM @extschema@._match_ensure_keys();
-		processed := @extschema@._match_refresh_keys(focus);
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
 	END IF;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
 	CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
-		SELECT * FROM @extschema@._match_pairs(focus, review_t);
+		SELECT * FROM cdp_internal._match_pairs(focus, review_t);
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
@@ -202,14 +204,14 @@ BEGIN
 			           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
 			           JOIN @extschema@.record r ON r.record_id = x.id) g
 			   JOIN @extschema@.record r ON r.golden_id = g.golden_id
-			   LEFT JOIN @extschema@.match_key k ON k.record_id = r.record_id',
+			   LEFT JOIN cdp_internal.match_key k ON k.record_id = r.record_id',
 			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
 			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
 			     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
 			                                          FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
 		  INTO u_rec, u_gold, u_dob, u_never;
 		CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
-		SELECT lp.* FROM @extschema@._match_link_plan(
+		SELECT lp.* FROM cdp_internal._match_link_plan(
 			(SELECT pg_catalog.array_agg(t.record_a ORDER BY t.ord) FROM _cdp_todo t),
 			(SELECT pg_catalog.array_agg(t.record_b ORDER BY t.ord) FROM _cdp_todo t),
 			(SELECT pg_catalog.array_agg(t.probability ORDER BY t.ord) FROM _cdp_todo t),
@@ -217,13 +219,13 @@ BEGIN
 			u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
 			(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
 			(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
-			(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM @extschema@.household h),
-			(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM @extschema@.household h),
+			(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+			(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
 			link_t, review_t,
 			ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
 			      'решение «не совпадают» между этими людьми', 'записаны как родственники',
 			      'у этих людей разные даты рождения']
-			|| ARRAY(SELECT 'у этих людей разные ' || @extschema@._match_attr_label(y.x)
+			|| ARRAY(SELECT 'у этих людей разные ' || cdp_internal._match_attr_label(y.x)
 			           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)) lp;
 		SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
 		  INTO already, held FROM _cdp_plan lp;
@@ -248,7 +250,7 @@ BEGIN
 		times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
 		-- the review queue, in decision order (a decided pair stays decided)
 		WITH ins AS (
-			INSERT INTO @extschema@.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
+			INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
 			SELECT t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags, a.version, r.reason
 			  FROM (SELECT lp.ord, lp.reason FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
 			        UNION ALL
@@ -290,7 +292,7 @@ BEGIN
 			ELSIF p.flags & 512 <> 0 THEN
 				why := 'правило: разные идентификаторы, имя или дата рождения';
 			ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
-				why := @extschema@._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
+				why := cdp_internal._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
 				IF why IS NULL THEN
 					-- link_records returns NULL when a person's no_match decision forbids the join
 					IF @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
@@ -305,7 +307,7 @@ BEGIN
 				held := held + 1;
 			END IF;
 			IF p.probability >= review_t OR why IS NOT NULL THEN
-				IF @extschema@._match_to_review(a.version, p, why) THEN
+				IF cdp_internal._match_to_review(a.version, p, why) THEN
 					queued := queued + 1;
 				END IF;
 			END IF;
@@ -315,35 +317,35 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 
 	IF mode = 'full' THEN
-		DELETE FROM @extschema@.match_queue q
-		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), @extschema@.match_key k
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), cdp_internal.match_key k
 		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
 	ELSE
-		DELETE FROM @extschema@.match_queue q WHERE q.record_id = ANY (focus);
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
 	END IF;
 	DROP TABLE _cdp_scored;
 	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
 		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
 		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'times', times);
-	INSERT INTO @extschema@.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
 	RETURN result;
 END $$;
-COMMENT ON FUNCTION @extschema@._match_run(text, boolean) IS
+COMMENT ON FUNCTION cdp_internal._match_run(text, boolean) IS
 	'internal: the body of run_matching; pairwise = true takes the reference path (one _match_cannot_link and link_records call per pair)';
-REVOKE ALL ON FUNCTION @extschema@._match_run(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.run_matching(mode text DEFAULT 'incremental') RETURNS jsonb
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-	RETURN @extschema@._match_run(mode, false);
+	RETURN cdp_internal._match_run(mode, false);
 COMMENT ON FUNCTION @extschema@.run_matching(text) IS
 	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): decides every pair in memory (_match_link_plan), links those over the link threshold in one cdp.link_records_many call, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
 REVOKE ALL ON FUNCTION @extschema@.run_matching(text) FROM PUBLIC;
 
 CREATE VIEW @extschema@.matching_progress AS
 	SELECT r.run_id, r.mode, r.started_at, r.finished_at, r.result,
-	       (SELECT pg_catalog.count(*) FROM @extschema@.match_queue) AS waiting_in_queue
-	  FROM @extschema@.match_run r
+	       (SELECT pg_catalog.count(*) FROM cdp_internal.match_queue) AS waiting_in_queue
+	  FROM cdp_internal.match_run r
 	 ORDER BY r.run_id DESC;
 COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest first, with their counts and step times, and what is waiting in cdp.match_queue';
 
@@ -352,7 +354,7 @@ CREATE FUNCTION @extschema@.match_record(record_id bigint)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
 	g0 bigint;
 BEGIN
@@ -363,9 +365,9 @@ BEGIN
 		RAISE EXCEPTION 'record "%" does not exist', record_id USING ERRCODE = '22023';
 	END IF;
 	-- a record changed since matching last saw it (still queued) is compared as it is now
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.match_key k WHERE k.record_id = match_record.record_id AND k.version = a.version)
-	   OR EXISTS (SELECT 1 FROM @extschema@.match_queue q WHERE q.record_id = match_record.record_id) THEN
-		PERFORM @extschema@._match_refresh_keys(ARRAY[record_id]);
+	IF NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.record_id = match_record.record_id AND k.version = a.version)
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_queue q WHERE q.record_id = match_record.record_id) THEN
+		PERFORM cdp_internal._match_refresh_keys(ARRAY[record_id]);
 	END IF;
 	-- the block mates are read without their golden ids (no join per mate); the few pairs kept
 	-- read theirs
@@ -376,10 +378,10 @@ BEGIN
 	            WHEN x.flags & (512 | 1024) <> 0 THEN 'review'
 	            WHEN x.probability >= link_t OR x.flags & 256 <> 0 THEN 'link'
 	            ELSE 'review' END,
-	       @extschema@._match_summary(a.settings, x.levels)
+	       cdp_internal._match_summary(a.settings, x.levels)
 	  FROM (SELECT CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END AS cand,
 	               p.probability, p.weight, p.flags, p.levels
-	          FROM @extschema@._match_walk('score', @extschema@._match_query(ARRAY[record_id], false), a.program,
+	          FROM cdp_internal._match_walk('score', cdp_internal._match_query(ARRAY[record_id], false), a.program,
 	                                       a.version, (a.settings ->> 'review_threshold')::float8, (a.settings ->> 'max_block_size')::int, 0,
 	                                       ARRAY[record_id]) p) x
 	  JOIN @extschema@.record rc ON rc.record_id = x.cand
@@ -393,7 +395,7 @@ CREATE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10
 	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	a record := @extschema@._match_active();
+	a record := cdp_internal._match_active();
 	probe @extschema@.record;
 	f record;
 BEGIN
@@ -406,17 +408,17 @@ BEGIN
 	-- the probe as a record row, normalised by ingest's own normaliser (invalid values set aside)
 	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
 		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
-	EXECUTE @extschema@._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
 	-- the summary is written for the rows returned only
 	RETURN QUERY
-	SELECT t.g, t.probability, t.rid, @extschema@._match_summary(a.settings, t.levels) FROM (
+	SELECT t.g, t.probability, t.rid, cdp_internal._match_summary(a.settings, t.levels) FROM (
 	SELECT z.g, z.probability, z.rid, z.levels FROM (
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels
 	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
-	                  FROM @extschema@._match_walk('cross',
+	                  FROM cdp_internal._match_walk('cross',
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
-	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM @extschema@.match_key k WHERE k.record_id IN (SELECT m.record_id FROM @extschema@.match_block m WHERE m.bk = ANY (%L::text[]))',
+	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k WHERE k.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[]))',
 	                                           f.flags, f.feat, f.bk, f.bk),
 	                         a.program, a.version, 0.01 * (a.settings ->> 'review_threshold')::float8, 0, 0, ARRAY[-1]::bigint[]) w
 	                 WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) y
@@ -431,6 +433,6 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 /* the clinic default, installed as version 1 */
-INSERT INTO @extschema@.match_settings (settings, program, active)
-	SELECT d, @extschema@._match_program(d, NULL), true
-	  FROM (SELECT @extschema@._match_expand(@extschema@._match_default_settings()) AS d) x;
+INSERT INTO cdp_internal.match_settings (settings, program, active)
+	SELECT d, cdp_internal._match_program(d, NULL), true
+	  FROM (SELECT cdp_internal._match_expand(cdp_internal._match_default_settings()) AS d) x;

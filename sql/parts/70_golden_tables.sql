@@ -22,6 +22,7 @@ COMMENT ON TABLE @extschema@.survivorship_rules IS
 
 CREATE FUNCTION @extschema@.golden_default_rules() RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT '{"family_name": ["validated", "trusted", "recent", "complete"],
 	         "given_name":  ["validated", "trusted", "recent", "complete"],
@@ -38,6 +39,7 @@ COMMENT ON FUNCTION @extschema@.golden_default_rules() IS
 
 CREATE FUNCTION @extschema@.golden_rule_names() RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT ARRAY['validated', 'trusted', 'recent', 'frequent', 'complete']::text[] $$;
 COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
 	'names of the survivorship rules: validated (records flagged validated first), trusted (cdp.source.trust), recent (record updated_at), frequent (records sharing the value), complete (longest value)';
@@ -49,6 +51,7 @@ COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
 CREATE FUNCTION @extschema@.survivorship_rules_as_of(at timestamptz DEFAULT 'infinity',
 	upto bigint DEFAULT 9223372036854775807, OUT version int, OUT rules jsonb)
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
@@ -68,8 +71,9 @@ COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz, bigint) IS
  * Validates a rules document and returns it completed with the default for every attribute it
  * does not name.  Raises 22023 naming the attribute or rule at fault.
  */
-CREATE FUNCTION @extschema@.golden_check_rules(rules jsonb) RETURNS jsonb
+CREATE FUNCTION cdp_internal.golden_check_rules(rules jsonb) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	attr		text;
@@ -120,7 +124,7 @@ BEGIN
 	RETURN known || rules;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_check_rules(jsonb) IS
+COMMENT ON FUNCTION cdp_internal.golden_check_rules(jsonb) IS
 	'validates a survivorship rules document and completes it with the default rules (22023 on error)';
 
 /* ------------------------------------------------------------------ projections */
@@ -178,13 +182,13 @@ COMMENT ON TABLE @extschema@.patient_redirect IS
 	'golden ids absorbed by a merge and the id that survived (projection of patient.merged events)';
 CREATE INDEX patient_redirect_new_idx ON @extschema@.patient_redirect (new_id);
 
-CREATE TABLE @extschema@.golden_state (
+CREATE TABLE cdp_internal.golden_state (
 	one				boolean PRIMARY KEY DEFAULT true CHECK (one),
 	last_event_id	bigint NOT NULL DEFAULT 0
 );
-COMMENT ON TABLE @extschema@.golden_state IS
+COMMENT ON TABLE cdp_internal.golden_state IS
 	'how far cdp.run_maintenance has caught the golden projections up with the log';
-INSERT INTO @extschema@.golden_state DEFAULT VALUES;
+INSERT INTO cdp_internal.golden_state DEFAULT VALUES;
 
 CREATE SEQUENCE @extschema@.clinical_event_id_seq;
 COMMENT ON SEQUENCE @extschema@.clinical_event_id_seq IS 'ids of cdp.clinical_event';

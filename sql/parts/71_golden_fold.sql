@@ -11,6 +11,7 @@
  */
 CREATE FUNCTION @extschema@.golden_record_doc_sql(rec jsonb, trust int) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	RETURN (SELECT pg_catalog.jsonb_build_object(
@@ -50,6 +51,7 @@ COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
 /* A timestamp as an ISO 8601 UTC string, independent of the session TimeZone. */
 CREATE FUNCTION @extschema@.golden_utc(ts timestamptz) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
 COMMENT ON FUNCTION @extschema@.golden_utc(timestamptz) IS
 	'a timestamp as an ISO 8601 UTC string, so profiles do not depend on the session time zone';
@@ -57,6 +59,7 @@ COMMENT ON FUNCTION @extschema@.golden_utc(timestamptz) IS
 /* The first rule (in order) on which the winner beat the best other value, or the tie-break. */
 CREATE FUNCTION @extschema@.golden_deciding_rule(rules text[], win numeric[], other numeric[]) RETURNS text
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	RETURN (SELECT CASE WHEN other IS NULL THEN 'unanimous'
@@ -90,6 +93,7 @@ CREATE FUNCTION @extschema@.golden_fold_sql(recs jsonb, rules jsonb, with_lineag
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	d		jsonb;
@@ -231,9 +235,10 @@ COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
 	'survivorship fold (C): pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
 
 /* Builds the projection row of one person from its fold and its log-derived status and visits. */
-CREATE FUNCTION @extschema@.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
+CREATE FUNCTION cdp_internal.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
 	last_visit timestamptz, rules_version int) RETURNS @extschema@.patient
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
@@ -248,7 +253,7 @@ BEGIN
 	       rules_version)::@extschema@.patient;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
+COMMENT ON FUNCTION cdp_internal.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
 	'the cdp.patient row of one person from its survivorship fold, status and last visit';
 
 /* ------------------------------------------------------------------ live computation */
@@ -257,10 +262,11 @@ COMMENT ON FUNCTION @extschema@.golden_row(bigint, jsonb, text, timestamptz, tim
  * The profiles of the given golden ids computed from the live tables (cdp.record, cdp.source,
  * cdp.clinical_event, the stored status).  Ids without records yield nothing.
  */
-CREATE FUNCTION @extschema@.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
+CREATE FUNCTION cdp_internal.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
 	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	RETURN QUERY
@@ -280,7 +286,7 @@ BEGIN
 	SELECT row.*
 	  FROM recs CROSS JOIN rl
 	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
-	  CROSS JOIN LATERAL @extschema@.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	  CROSS JOIN LATERAL cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
 	           p.status, p.status_at,
 	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
 	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
@@ -288,7 +294,7 @@ BEGIN
 	           rl.version) row;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_compute(bigint[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS
 	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
 
 /*
@@ -297,6 +303,7 @@ COMMENT ON FUNCTION @extschema@.golden_compute(bigint[]) IS
  */
 CREATE FUNCTION @extschema@.resolve_patient(id bigint) RETURNS bigint
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	cur		bigint := id;
@@ -320,8 +327,9 @@ COMMENT ON FUNCTION @extschema@.resolve_patient(bigint) IS
  * Opens a membership interval for every record of the given golden ids that has none yet (a
  * record ingest just created), starting at its record.created event.
  */
-CREATE FUNCTION @extschema@.golden_open_members(ids bigint[]) RETURNS void
+CREATE FUNCTION cdp_internal.golden_open_members(ids bigint[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
@@ -336,7 +344,7 @@ BEGIN
 	ON CONFLICT DO NOTHING;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_open_members(bigint[]) IS
 	'starts the membership history of records new to the given golden ids (internal)';
 
 /*
@@ -352,9 +360,10 @@ COMMENT ON FUNCTION @extschema@.golden_open_members(bigint[]) IS
  * per-row upserts took 13 ms a row at 15,000 rows instead of about 1 ms.  With statistics the
  * plan was index-driven already (the id list is estimated at 10 rows).
  */
-CREATE FUNCTION @extschema@.golden_refold(ids bigint[]) RETURNS int
+CREATE FUNCTION cdp_internal.golden_refold(ids bigint[]) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET enable_seqscan = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	n	int;
@@ -365,14 +374,14 @@ BEGIN
 		birth_date = c.birth_date, phones = c.phones, emails = c.emails, handles = c.handles,
 		snils = c.snils, oms = c.oms, address = c.address, city = c.city, last_visit = c.last_visit,
 		record_count = c.record_count, updated_at = c.updated_at, rules_version = c.rules_version
-	  FROM @extschema@.golden_compute(ids) c
+	  FROM cdp_internal.golden_compute(ids) c
 	 WHERE p.golden_id = c.golden_id
 	   AND (p.*) IS DISTINCT FROM (c.*);
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_refold(bigint[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_refold(bigint[]) IS
 	're-folds the existing, locked profile rows of the given golden ids; returns how many changed (internal)';
 
 /*
@@ -390,10 +399,11 @@ COMMENT ON FUNCTION @extschema@.golden_refold(bigint[]) IS
  * the tables grew.  enable_seqscan = off (inherited by the three): see golden_refold; the
  * statements here reach rows by id too.
  */
-CREATE FUNCTION @extschema@.refresh_patients(golden_ids bigint[]) RETURNS int
+CREATE FUNCTION cdp_internal.refresh_patients(golden_ids bigint[]) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET jit = off
 	SET enable_seqscan = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	todo	bigint[];
@@ -416,9 +426,9 @@ BEGIN
 	ON CONFLICT (golden_id) DO NOTHING;
 	PERFORM 1 FROM pg_catalog.unnest(todo) g(i) JOIN @extschema@.patient p ON p.golden_id = g.i
 	 ORDER BY p.golden_id FOR UPDATE OF p;
-	PERFORM @extschema@.golden_open_members(todo);
+	PERFORM cdp_internal.golden_open_members(todo);
 	/* a new statement: sees what committed while we waited for the locks */
-	n := @extschema@.golden_refold(todo);
+	n := cdp_internal.golden_refold(todo);
 	DELETE FROM @extschema@.patient p
 	 USING pg_catalog.unnest(todo) g(i)
 	 WHERE p.golden_id = g.i
@@ -426,5 +436,5 @@ BEGIN
 	RETURN n;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.refresh_patients(bigint[]) IS
+COMMENT ON FUNCTION cdp_internal.refresh_patients(bigint[]) IS
 	're-folds the golden profiles of the given ids (after redirects) from their current records; returns how many rows changed';

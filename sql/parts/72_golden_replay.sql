@@ -9,10 +9,11 @@
  * first golden id, patient.merged moves the listed records into the survivor, patient.unmerged
  * moves one record into its new id.  Each move ends the record's previous interval.
  */
-CREATE FUNCTION @extschema@.golden_membership_from_log()
+CREATE FUNCTION cdp_internal.golden_membership_from_log()
 	RETURNS TABLE (record_id bigint, golden_id bigint, from_event bigint, from_at timestamptz,
 	               to_event bigint, to_at timestamptz)
 	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	/*
 	 * one pass over the log: a patient.merged event gives one move per record it lists (none
@@ -35,7 +36,7 @@ CREATE FUNCTION @extschema@.golden_membership_from_log()
 	  FROM moves m
 	WINDOW w AS (PARTITION BY m.record_id ORDER BY m.event_id)
 	$$;
-COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
+COMMENT ON FUNCTION cdp_internal.golden_membership_from_log() IS
 	'membership intervals of every record, derived from the log alone (used by rebuild_patients)';
 
 /*
@@ -46,9 +47,10 @@ COMMENT ON FUNCTION @extschema@.golden_membership_from_log() IS
  * of a small log (a bulk load autovacuum has not analyzed yet) the cost estimate passed
  * jit_above_cost and every patient_as_of spent ~30-60 ms compiling its plan for a 0.2 ms replay.
  */
-CREATE FUNCTION @extschema@.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
+CREATE FUNCTION cdp_internal.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
 	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
@@ -121,11 +123,11 @@ BEGIN
 	  FROM docs d CROSS JOIN rl
 	  LEFT JOIN status st ON st.golden_id = d.golden_id
 	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
-	  CROSS JOIN LATERAL @extschema@.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
+	  CROSS JOIN LATERAL cdp_internal.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
 	           st.status, st.at, lv.at, rl.version) row;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
+COMMENT ON FUNCTION cdp_internal.golden_replay(timestamptz, bigint, jsonb) IS
 	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
 
 /*
@@ -135,6 +137,7 @@ COMMENT ON FUNCTION @extschema@.golden_replay(timestamptz, bigint, jsonb) IS
  */
 CREATE FUNCTION @extschema@.rebuild_patients() RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	n	bigint;
@@ -147,7 +150,7 @@ BEGIN
 	SELECT (e.payload ->> 'version')::int, e.payload -> 'rules', e.at, e.event_id
 	  FROM @extschema@.event e WHERE e.kind = 'survivorship.configured';
 	DELETE FROM @extschema@.patient_member;
-	INSERT INTO @extschema@.patient_member SELECT * FROM @extschema@.golden_membership_from_log();
+	INSERT INTO @extschema@.patient_member SELECT * FROM cdp_internal.golden_membership_from_log();
 	DELETE FROM @extschema@.patient_redirect;
 	INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
 	SELECT (e.payload ->> 'from')::bigint, (e.payload ->> 'into')::bigint, e.at, e.event_id
@@ -160,7 +163,7 @@ BEGIN
 	 WHERE r.record_id = c.record_id AND c.golden_id IS DISTINCT FROM r.golden_id;
 	DELETE FROM @extschema@.patient;
 	INSERT INTO @extschema@.patient
-	SELECT * FROM @extschema@.golden_replay('infinity', 9223372036854775807,
+	SELECT * FROM cdp_internal.golden_replay('infinity', 9223372036854775807,
 		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
 		   FROM @extschema@.patient_member m WHERE m.to_event IS NULL));
 	GET DIAGNOSTICS n = ROW_COUNT;
@@ -174,8 +177,9 @@ REVOKE ALL ON FUNCTION @extschema@.rebuild_patients() FROM PUBLIC;
 /*
  * The golden id a given id stood for at a time: redirects logged by then are followed.
  */
-CREATE FUNCTION @extschema@.golden_resolve_as_of(id bigint, at timestamptz, upto bigint) RETURNS bigint
+CREATE FUNCTION cdp_internal.golden_resolve_as_of(id bigint, at timestamptz, upto bigint) RETURNS bigint
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	cur		bigint := id;
@@ -190,7 +194,7 @@ BEGIN
 	RETURN cur;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint) IS
+COMMENT ON FUNCTION cdp_internal.golden_resolve_as_of(bigint, timestamptz, bigint) IS
 	'the golden id an id stood for at a time and log position, following only the redirects made by then';
 
 /*
@@ -198,14 +202,15 @@ COMMENT ON FUNCTION @extschema@.golden_resolve_as_of(bigint, timestamptz, bigint
  * by then, its members are those of the membership history at that time, each at its version
  * logged by then.  No row when the person did not exist then.
  */
-CREATE FUNCTION @extschema@.golden_as_of(id bigint, at timestamptz, upto bigint) RETURNS SETOF @extschema@.patient
+CREATE FUNCTION cdp_internal.golden_as_of(id bigint, at timestamptz, upto bigint) RETURNS SETOF @extschema@.patient
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
 	RETURN QUERY
-	WITH g AS (SELECT @extschema@.golden_resolve_as_of(id, at, upto) AS id)
-	SELECT * FROM @extschema@.golden_replay(at, upto,
+	WITH g AS (SELECT cdp_internal.golden_resolve_as_of(id, at, upto) AS id)
+	SELECT * FROM cdp_internal.golden_replay(at, upto,
 		(SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.golden_id, m.record_id)), '[]')
 		   FROM @extschema@.patient_member m
 		  WHERE m.golden_id = (SELECT g.id FROM g)
@@ -213,16 +218,17 @@ BEGIN
 		    AND (m.to_event IS NULL OR m.to_at > golden_as_of.at OR m.to_event > golden_as_of.upto)));
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_as_of(bigint, timestamptz, bigint) IS
+COMMENT ON FUNCTION cdp_internal.golden_as_of(bigint, timestamptz, bigint) IS
 	'the golden profile of a person as of a time and a log position (internal)';
 
 CREATE FUNCTION @extschema@.patient_as_of(golden_id bigint, at timestamptz) RETURNS SETOF @extschema@.patient
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
 	RETURN QUERY
-	SELECT * FROM @extschema@.golden_as_of(golden_id, at, 9223372036854775807);
+	SELECT * FROM cdp_internal.golden_as_of(golden_id, at, 9223372036854775807);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.patient_as_of(bigint, timestamptz) IS
@@ -230,11 +236,12 @@ COMMENT ON FUNCTION @extschema@.patient_as_of(bigint, timestamptz) IS
 
 CREATE FUNCTION @extschema@.patient_as_of_event(golden_id bigint, event_id bigint) RETURNS SETOF @extschema@.patient
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
 	RETURN QUERY
-	SELECT * FROM @extschema@.golden_as_of(golden_id, 'infinity', event_id);
+	SELECT * FROM cdp_internal.golden_as_of(golden_id, 'infinity', event_id);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
@@ -243,8 +250,9 @@ COMMENT ON FUNCTION @extschema@.patient_as_of_event(bigint, bigint) IS
 /*
  * Every golden id that is or was merged into the given one (itself included).
  */
-CREATE FUNCTION @extschema@.golden_absorbed(id bigint) RETURNS bigint[]
+CREATE FUNCTION cdp_internal.golden_absorbed(id bigint) RETURNS bigint[]
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
@@ -256,7 +264,7 @@ BEGIN
 	SELECT pg_catalog.array_agg(DISTINCT c.id) FROM chain c);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_absorbed(bigint) IS
+COMMENT ON FUNCTION cdp_internal.golden_absorbed(bigint) IS
 	'the golden id and every id merged into it, directly or through a chain';
 
 /*
@@ -267,11 +275,12 @@ CREATE FUNCTION @extschema@.patient_history(golden_id bigint)
 	RETURNS TABLE (event_id bigint, at timestamptz, kind text, subject bigint, event_golden_id bigint,
 	               actor text, payload jsonb)
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
 	RETURN QUERY
-	WITH ids AS (SELECT pg_catalog.unnest(@extschema@.golden_absorbed(
+	WITH ids AS (SELECT pg_catalog.unnest(cdp_internal.golden_absorbed(
 	                 coalesce(@extschema@.resolve_patient(patient_history.golden_id), patient_history.golden_id))) AS id),
 	recs AS (SELECT DISTINCT m.record_id FROM @extschema@.patient_member m WHERE m.golden_id IN (SELECT id FROM ids)),
 	ev AS (
@@ -298,6 +307,7 @@ CREATE FUNCTION @extschema@.patient_lineage(golden_id bigint)
 	RETURNS TABLE (attribute text, value text, record_id bigint, source text, rule text,
 	               agreeing_records bigint[], lost jsonb)
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 #variable_conflict use_column
 BEGIN
@@ -329,21 +339,22 @@ COMMENT ON FUNCTION @extschema@.patient_lineage(bigint) IS
  */
 CREATE FUNCTION @extschema@.configure_survivorship(rules jsonb) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	full_rules	jsonb := @extschema@.golden_check_rules(rules);
+	full_rules	jsonb := cdp_internal.golden_check_rules(rules);
 	v			int;
 	ev			bigint;
 	ids			bigint[];
 BEGIN
 	LOCK TABLE @extschema@.survivorship_rules IN EXCLUSIVE MODE;
 	SELECT coalesce(pg_catalog.max(s.version), 0) + 1 INTO v FROM @extschema@.survivorship_rules s;
-	ev := @extschema@.append_event('survivorship.configured', v, NULL,
+	ev := cdp_internal.append_event('survivorship.configured', v, NULL,
 		pg_catalog.jsonb_build_object('version', v, 'rules', full_rules));
 	INSERT INTO @extschema@.survivorship_rules (version, rules, at, event_id)
 	SELECT v, full_rules, e.at, e.event_id FROM @extschema@.event e WHERE e.event_id = ev;
 	SELECT pg_catalog.array_agg(p.golden_id ORDER BY p.golden_id) INTO ids FROM @extschema@.patient p;
-	PERFORM @extschema@.refresh_patients(ids);
+	PERFORM cdp_internal.refresh_patients(ids);
 	RETURN v;
 END
 $$;

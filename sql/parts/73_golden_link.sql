@@ -5,8 +5,9 @@
 /* ------------------------------------------------------------------ link, merge, unmerge */
 
 /* The golden id of a record, or a clear error naming it. */
-CREATE FUNCTION @extschema@.golden_of_record(rec bigint, argname text) RETURNS bigint
+CREATE FUNCTION cdp_internal.golden_of_record(rec bigint, argname text) RETURNS bigint
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	g	bigint;
@@ -24,22 +25,23 @@ BEGIN
 	RETURN g;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_of_record(bigint, text) IS
+COMMENT ON FUNCTION cdp_internal.golden_of_record(bigint, text) IS
 	'the golden id of a record; raises P0002 naming the record when it does not exist (internal)';
 
 /* Makes sure the given persons have projection rows, then locks them in id order. */
-CREATE FUNCTION @extschema@.golden_lock(ids bigint[]) RETURNS void
+CREATE FUNCTION cdp_internal.golden_lock(ids bigint[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	IF EXISTS (SELECT 1 FROM pg_catalog.unnest(ids) i
 	            WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = i)) THEN
-		PERFORM @extschema@.refresh_patients(ids);
+		PERFORM cdp_internal.refresh_patients(ids);
 	END IF;
 	PERFORM 1 FROM @extschema@.patient p WHERE p.golden_id = ANY (ids) ORDER BY p.golden_id FOR UPDATE;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_lock(bigint[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_lock(bigint[]) IS
 	'locks the projection rows of the given persons in id order, creating missing ones (internal)';
 
 /*
@@ -54,10 +56,11 @@ CREATE FUNCTION @extschema@.link_records(a bigint, b bigint, evidence jsonb) RET
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	PERFORM @extschema@.golden_of_record(a, 'a');
-	PERFORM @extschema@.golden_of_record(b, 'b');
+	PERFORM cdp_internal.golden_of_record(a, 'a');
+	PERFORM cdp_internal.golden_of_record(b, 'b');
 	IF a = b THEN
 		RAISE EXCEPTION 'cannot link record "%" to itself', a USING ERRCODE = '22023';
 	END IF;
@@ -66,7 +69,7 @@ BEGIN
 			USING ERRCODE = '22023', DETAIL = pg_catalog.format('The value given was %s.', evidence::text);
 	END IF;
 	/* one link is a batch of one: the same locks, plan and writes as link_records_many */
-	RETURN (@extschema@.golden_link_apply(ARRAY[a], ARRAY[b], ARRAY[evidence]))[1];
+	RETURN (cdp_internal.golden_link_apply(ARRAY[a], ARRAY[b], ARRAY[evidence]))[1];
 END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
@@ -79,12 +82,12 @@ COMMENT ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) IS
  * keep ('m', the smaller id survives) taking the records of the original golden ids in absorbed;
  * restore: keep was archived and gone active.
  */
-CREATE FUNCTION @extschema@._golden_merge_plan(golden_a bigint[], golden_b bigint[],
+CREATE FUNCTION cdp_internal._golden_merge_plan(golden_a bigint[], golden_b bigint[],
 		no_match_a bigint[], no_match_b bigint[], archived bigint[])
 	RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint, restore boolean, absorbed bigint[])
 	AS 'MODULE_PATHNAME', 'cdp_golden_merge_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
-COMMENT ON FUNCTION @extschema@._golden_merge_plan(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
+COMMENT ON FUNCTION cdp_internal._golden_merge_plan(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
 	'the merges a list of links between golden ids makes when applied in order, by union-find (internal to link_records_many)';
 
 /*
@@ -103,10 +106,11 @@ COMMENT ON FUNCTION @extschema@._golden_merge_plan(bigint[], bigint[], bigint[],
  * the joins between them by their real length (a generic plan takes every unnest for 10 rows and
  * joins them by nested loops).
  */
-CREATE FUNCTION @extschema@.golden_link_apply(a bigint[], b bigint[], evidence jsonb[]) RETURNS bigint[]
+CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[]) RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	ids			bigint[];
@@ -191,7 +195,7 @@ BEGIN
 		          JOIN @extschema@.record ra ON ra.record_id = d.record_a
 		          JOIN @extschema@.record rb ON rb.record_id = d.record_b
 		         WHERE d.decision = 'no_match') nm,
-		       @extschema@._golden_merge_plan(
+		       cdp_internal._golden_merge_plan(
 		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
 		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
 		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
@@ -214,7 +218,7 @@ BEGIN
 	 * new records' membership starts at their record.created event, as in refresh_patients; every
 	 * original id a merge touches is the keep or gone of its first merge
 	 */
-	PERFORM @extschema@.golden_open_members(ARRAY(
+	PERFORM cdp_internal.golden_open_members(ARRAY(
 		SELECT DISTINCT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
 		 WHERE x.g IS NOT NULL));
 	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
@@ -356,7 +360,7 @@ BEGIN
 	        EXCEPT SELECT pg_catalog.unnest(m_gone)) x(g)
 	 WHERE x.g IS NOT NULL;
 	IF survivors IS NOT NULL THEN
-		PERFORM @extschema@.golden_refold(survivors);
+		PERFORM cdp_internal.golden_refold(survivors);
 	END IF;
 	RAISE DEBUG 'golden_link_apply %: % ms', 'refold', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
@@ -365,7 +369,7 @@ BEGIN
 	RETURN res;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_link_apply(bigint[], bigint[], jsonb[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) IS
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
 
 /*
@@ -378,6 +382,7 @@ CREATE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence j
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	bad		record;
@@ -419,7 +424,7 @@ BEGIN
 				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
 		END IF;
 	END IF;
-	RETURN @extschema@.golden_link_apply(a, b, evidence);
+	RETURN cdp_internal.golden_link_apply(a, b, evidence);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS
@@ -434,6 +439,7 @@ CREATE FUNCTION @extschema@.unmerge(record_id bigint, reason text) RETURNS bigin
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	rec		bigint := unmerge.record_id;
@@ -448,14 +454,14 @@ BEGIN
 		RAISE EXCEPTION 'an unmerge needs a reason'
 			USING ERRCODE = '22023', HINT = 'Say why the record is not the same person, for example ''twin sibling''.';
 	END IF;
-	g := @extschema@.golden_of_record(rec, 'record_id');
+	g := cdp_internal.golden_of_record(rec, 'record_id');
 	/* the record and its clinical events first, then the person: the lock order of ingest and links */
 	PERFORM 1 FROM @extschema@.record r WHERE r.record_id = rec FOR NO KEY UPDATE;
 	PERFORM 1 FROM @extschema@.clinical_event c WHERE c.record_id = rec ORDER BY c.event_id FOR NO KEY UPDATE;
 	LOOP
-		PERFORM @extschema@.golden_lock(ARRAY[g]);
+		PERFORM cdp_internal.golden_lock(ARRAY[g]);
 		EXIT WHEN (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = rec) = g;
-		g := @extschema@.golden_of_record(rec, 'record_id');
+		g := cdp_internal.golden_of_record(rec, 'record_id');
 	END LOOP;
 	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO others
 	  FROM @extschema@.record r WHERE r.golden_id = g AND r.record_id <> rec;
@@ -465,8 +471,8 @@ BEGIN
 			DETAIL = 'There is nothing to unmerge: the record is the only record of its golden record.';
 	END IF;
 	newg := pg_catalog.nextval('@extschema@.golden_id_seq');
-	PERFORM @extschema@.golden_open_members(ARRAY[g]);
-	ev := @extschema@.append_event('patient.unmerged', rec, newg,
+	PERFORM cdp_internal.golden_open_members(ARRAY[g]);
+	ev := cdp_internal.append_event('patient.unmerged', rec, newg,
 		pg_catalog.jsonb_build_object('record_id', rec, 'from', g, 'into', newg, 'reason', reason,
 		                              'others', pg_catalog.to_jsonb(others)));
 	SELECT e.at INTO ev_at FROM @extschema@.event e WHERE e.event_id = ev;
@@ -479,7 +485,7 @@ BEGIN
 		PERFORM @extschema@.record_pair_decision(least(rec, o), greatest(rec, o),
 			'no_match', reason);
 	END LOOP;
-	PERFORM @extschema@.refresh_patients(ARRAY[g, newg]);
+	PERFORM cdp_internal.refresh_patients(ARRAY[g, newg]);
 	RETURN newg;
 END
 $$;

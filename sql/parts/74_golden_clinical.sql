@@ -5,8 +5,9 @@
 /* ------------------------------------------------------------------ clinical events */
 
 /* A required or optional typed value of a clinical event's attrs, with an error naming the key. */
-CREATE FUNCTION @extschema@.golden_attr(attrs jsonb, key text, typ text, required boolean) RETURNS text
+CREATE FUNCTION cdp_internal.golden_attr(attrs jsonb, key text, typ text, required boolean) RETURNS text
 	LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	v	text := attrs ->> key;
@@ -53,15 +54,16 @@ BEGIN
 	RETURN v;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_attr(jsonb, text, text, boolean) IS
+COMMENT ON FUNCTION cdp_internal.golden_attr(jsonb, text, text, boolean) IS
 	'reads one typed attribute of a clinical event, raising 22023/22P02 errors naming the key (internal)';
 
 /*
  * Validates a clinical event of a given kind and returns its typed columns as JSON (keys named
  * like the columns of cdp.clinical_event).  Unknown keys are refused.
  */
-CREATE FUNCTION @extschema@.golden_clinical_columns(kind text, attrs jsonb) RETURNS jsonb
+CREATE FUNCTION cdp_internal.golden_clinical_columns(kind text, attrs jsonb) RETURNS jsonb
 	LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	allowed		text[];
@@ -89,11 +91,11 @@ BEGIN
 	END LOOP;
 	IF kind = 'visit' THEN
 		c := pg_catalog.jsonb_build_object(
-			'at', @extschema@.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz,
-			'visit_type', @extschema@.golden_attr(attrs, 'type', 'text', false),
-			'visit_status', coalesce(@extschema@.golden_attr(attrs, 'status', 'text', false), 'booked'),
-			'doctor', @extschema@.golden_attr(attrs, 'doctor', 'text', false),
-			'specialty', @extschema@.golden_attr(attrs, 'specialty', 'text', false));
+			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz,
+			'visit_type', cdp_internal.golden_attr(attrs, 'type', 'text', false),
+			'visit_status', coalesce(cdp_internal.golden_attr(attrs, 'status', 'text', false), 'booked'),
+			'doctor', cdp_internal.golden_attr(attrs, 'doctor', 'text', false),
+			'specialty', cdp_internal.golden_attr(attrs, 'specialty', 'text', false));
 		IF NOT coalesce(c ->> 'visit_type', 'first') IN ('first', 'repeat') THEN
 			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "type": "%"', c ->> 'visit_type'
 				USING ERRCODE = '22P02', HINT = 'Use first or repeat.';
@@ -104,13 +106,13 @@ BEGIN
 		END IF;
 	ELSIF kind = 'lab_test' THEN
 		c := pg_catalog.jsonb_build_object(
-			'lab_code', @extschema@.golden_attr(attrs, 'code', 'text', true),
-			'lab_result', @extschema@.golden_attr(attrs, 'result', 'text', true),
-			'lab_unit', @extschema@.golden_attr(attrs, 'unit', 'text', false),
-			'at', @extschema@.golden_attr(attrs, 'taken_at', 'timestamptz', true)::timestamptz,
-			'ref_low', @extschema@.golden_attr(attrs, 'ref_low', 'numeric', false)::numeric,
-			'ref_high', @extschema@.golden_attr(attrs, 'ref_high', 'numeric', false)::numeric,
-			'ref_text', @extschema@.golden_attr(attrs, 'reference_range', 'text', false));
+			'lab_code', cdp_internal.golden_attr(attrs, 'code', 'text', true),
+			'lab_result', cdp_internal.golden_attr(attrs, 'result', 'text', true),
+			'lab_unit', cdp_internal.golden_attr(attrs, 'unit', 'text', false),
+			'at', cdp_internal.golden_attr(attrs, 'taken_at', 'timestamptz', true)::timestamptz,
+			'ref_low', cdp_internal.golden_attr(attrs, 'ref_low', 'numeric', false)::numeric,
+			'ref_high', cdp_internal.golden_attr(attrs, 'ref_high', 'numeric', false)::numeric,
+			'ref_text', cdp_internal.golden_attr(attrs, 'reference_range', 'text', false));
 		IF c ->> 'ref_text' IS NOT NULL AND c ->> 'ref_low' IS NULL AND c ->> 'ref_high' IS NULL THEN
 			rng := pg_catalog.regexp_match(c ->> 'ref_text', '^\s*(-?[0-9]+(?:[.,][0-9]+)?)\s*[-–]\s*(-?[0-9]+(?:[.,][0-9]+)?)\s*$');
 			IF rng IS NOT NULL THEN
@@ -123,7 +125,7 @@ BEGIN
 				c ->> 'ref_low', c ->> 'ref_high' USING ERRCODE = '22023';
 		END IF;
 	ELSIF kind = 'diagnosis' THEN
-		code := pg_catalog.upper(pg_catalog.btrim(@extschema@.golden_attr(attrs, 'code', 'text', true)));
+		code := pg_catalog.upper(pg_catalog.btrim(cdp_internal.golden_attr(attrs, 'code', 'text', true)));
 		IF code !~ '^[A-Z][0-9]{2}(\.[0-9]{1,2})?$' THEN
 			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "code": "%"', attrs ->> 'code'
 				USING ERRCODE = '22P02',
@@ -131,12 +133,12 @@ BEGIN
 				HINT = 'Use a code such as E11 or E11.9.';
 		END IF;
 		c := pg_catalog.jsonb_build_object('icd10', code,
-			'at', @extschema@.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz);
+			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz);
 	ELSIF kind = 'sick_leave' THEN
 		c := pg_catalog.jsonb_build_object(
-			'sick_leave_number', @extschema@.golden_attr(attrs, 'number', 'text', true),
-			'sick_from', @extschema@.golden_attr(attrs, 'from', 'date', true)::date,
-			'sick_to', @extschema@.golden_attr(attrs, 'to', 'date', true)::date);
+			'sick_leave_number', cdp_internal.golden_attr(attrs, 'number', 'text', true),
+			'sick_from', cdp_internal.golden_attr(attrs, 'from', 'date', true)::date,
+			'sick_to', cdp_internal.golden_attr(attrs, 'to', 'date', true)::date);
 		IF (c ->> 'sick_to')::date < (c ->> 'sick_from')::date THEN
 			RAISE EXCEPTION 'clinical event attribute "to" (%) is before "from" (%)', c ->> 'sick_to', c ->> 'sick_from'
 				USING ERRCODE = '22023';
@@ -144,9 +146,9 @@ BEGIN
 		c := c || pg_catalog.jsonb_build_object('at', (c ->> 'sick_from')::date::timestamp AT TIME ZONE 'UTC');
 	ELSIF kind = 'recommendation' THEN
 		c := pg_catalog.jsonb_build_object(
-			'recommendation', @extschema@.golden_attr(attrs, 'text', 'text', true),
-			'at', @extschema@.golden_attr(attrs, 'at', 'timestamptz', false)::timestamptz,
-			'due_date', @extschema@.golden_attr(attrs, 'due_date', 'date', false)::date);
+			'recommendation', cdp_internal.golden_attr(attrs, 'text', 'text', true),
+			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', false)::timestamptz,
+			'due_date', cdp_internal.golden_attr(attrs, 'due_date', 'date', false)::date);
 		IF attrs ? 'due_in' THEN
 			IF c ->> 'due_date' IS NOT NULL OR c ->> 'at' IS NULL THEN
 				RAISE EXCEPTION 'clinical event attribute "due_in" needs "at" and excludes "due_date"'
@@ -155,7 +157,7 @@ BEGIN
 			END IF;
 			c := c || pg_catalog.jsonb_build_object('due_date',
 				(((c ->> 'at')::timestamptz AT TIME ZONE 'UTC')
-				 + @extschema@.golden_attr(attrs, 'due_in', 'interval', true)::interval)::date);
+				 + cdp_internal.golden_attr(attrs, 'due_in', 'interval', true)::interval)::date);
 		END IF;
 	ELSE
 		RAISE EXCEPTION 'invalid clinical event kind "%"', kind
@@ -164,7 +166,7 @@ BEGIN
 	RETURN c;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_clinical_columns(text, jsonb) IS
+COMMENT ON FUNCTION cdp_internal.golden_clinical_columns(text, jsonb) IS
 	'validates a clinical event''s attrs for its kind and returns its typed columns as JSON (internal)';
 
 /*
@@ -175,6 +177,7 @@ COMMENT ON FUNCTION @extschema@.golden_clinical_columns(text, jsonb) IS
  */
 CREATE FUNCTION @extschema@.upsert_clinical_event(source text, source_id text, kind text, attrs jsonb) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	sid		int;
@@ -193,7 +196,7 @@ BEGIN
 		RAISE EXCEPTION 'invalid clinical event source_id "%"', pg_catalog.left(source_id, 64)
 			USING ERRCODE = '22023', DETAIL = 'A source_id is 1 to 256 bytes.';
 	END IF;
-	cols := @extschema@.golden_clinical_columns(kind, attrs);
+	cols := cdp_internal.golden_clinical_columns(kind, attrs);
 	SELECT s.source_id INTO sid FROM @extschema@.source s WHERE s.name = upsert_clinical_event.source;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'source "%" does not exist', source
@@ -228,10 +231,10 @@ BEGIN
 		DELETE FROM @extschema@.clinical_event c WHERE c.event_id = old.event_id;
 	END IF;
 	INSERT INTO @extschema@.clinical_event SELECT row.*;
-	PERFORM @extschema@.append_event(CASE WHEN old.event_id IS NULL THEN 'clinical.created' ELSE 'clinical.updated' END,
+	PERFORM cdp_internal.append_event(CASE WHEN old.event_id IS NULL THEN 'clinical.created' ELSE 'clinical.updated' END,
 		row.event_id, g, pg_catalog.jsonb_build_object('clinical', pg_catalog.to_jsonb(row) - 'golden_id'));
 	IF kind = 'visit' OR old.kind = 'visit' THEN
-		PERFORM @extschema@.refresh_patients(ARRAY[g, old.golden_id]);
+		PERFORM cdp_internal.refresh_patients(ARRAY[g, old.golden_id]);
 	END IF;
 	RETURN row.event_id;
 END

@@ -5,15 +5,16 @@
 /* ------------------------------------------------------------------ archive and restore */
 
 /* Why a patient is (or is not) a candidate for archiving: when it was last seen. */
-CREATE FUNCTION @extschema@.golden_seen_reason(p @extschema@.patient) RETURNS text
+CREATE FUNCTION cdp_internal.golden_seen_reason(p @extschema@.patient) RETURNS text
 	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT pg_catalog.format('last seen %s (last visit %s, last record change %s)',
 		coalesce(pg_catalog.to_char(greatest(p.last_visit, p.updated_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'never'),
 		coalesce(pg_catalog.to_char(p.last_visit AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'),
 		coalesce(pg_catalog.to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'))
 	$$;
-COMMENT ON FUNCTION @extschema@.golden_seen_reason(@extschema@.patient) IS
+COMMENT ON FUNCTION cdp_internal.golden_seen_reason(@extschema@.patient) IS
 	'a sentence saying when a patient was last seen (internal)';
 
 /*
@@ -23,6 +24,7 @@ COMMENT ON FUNCTION @extschema@.golden_seen_reason(@extschema@.patient) IS
 CREATE FUNCTION @extschema@.archive_candidates(not_seen interval)
 	RETURNS TABLE (golden_id bigint, last_seen timestamptz, reason text)
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	IF not_seen IS NULL OR not_seen <= interval '0' THEN
@@ -31,7 +33,7 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	SELECT p.golden_id, greatest(p.last_visit, p.updated_at),
-	       pg_catalog.format('not seen for %s: %s', not_seen, @extschema@.golden_seen_reason(p))
+	       pg_catalog.format('not seen for %s: %s', not_seen, cdp_internal.golden_seen_reason(p))
 	  FROM @extschema@.patient p
 	 WHERE p.status = 'active'
 	   AND greatest(p.last_visit, p.updated_at) < pg_catalog.now() - not_seen
@@ -42,9 +44,10 @@ COMMENT ON FUNCTION @extschema@.archive_candidates(interval) IS
 	'active patients not seen (no visit, no record change) for the given interval, with the reason';
 
 /* Shared body of archive_patients and restore_patients. */
-CREATE FUNCTION @extschema@.golden_set_status(ids bigint[], comment text, dry_run boolean, target text)
+CREATE FUNCTION cdp_internal.golden_set_status(ids bigint[], comment text, dry_run boolean, target text)
 	RETURNS TABLE (golden_id bigint, action text, reason text)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	verb	text := CASE target WHEN 'archived' THEN 'archive' ELSE 'restore' END;
@@ -73,7 +76,7 @@ BEGIN
 		action = CASE WHEN p.status = target THEN 'skipped'
 		              ELSE CASE target WHEN 'archived' THEN 'archive' ELSE 'restore' END END,
 		reason = CASE WHEN p.status = target THEN pg_catalog.format('patient %s is already %s', p.golden_id, target)
-		              ELSE @extschema@.golden_seen_reason(p) END
+		              ELSE cdp_internal.golden_seen_reason(p) END
 	  FROM @extschema@.patient p
 	 WHERE p.golden_id = x.golden_id;
 	UPDATE golden_status_plan x SET action = 'skipped', reason = pg_catalog.format('unknown patient %s', x.asked)
@@ -88,7 +91,7 @@ BEGIN
 		END IF;
 		FOR plan IN SELECT DISTINCT x.golden_id FROM golden_status_plan x WHERE x.golden_id IS NOT NULL
 		             ORDER BY x.golden_id LOOP
-			ev := @extschema@.append_event(CASE target WHEN 'archived' THEN 'patient.archived' ELSE 'patient.restored' END,
+			ev := cdp_internal.append_event(CASE target WHEN 'archived' THEN 'patient.archived' ELSE 'patient.restored' END,
 				plan.golden_id, plan.golden_id,
 				pg_catalog.jsonb_build_object('comment', comment));
 			UPDATE @extschema@.patient p SET status = target, status_at = e.at
@@ -100,13 +103,14 @@ BEGIN
 	  FROM golden_status_plan x ORDER BY x.asked;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) IS
+COMMENT ON FUNCTION cdp_internal.golden_set_status(bigint[], text, boolean, text) IS
 	'shared body of archive_patients and restore_patients (internal)';
 
 CREATE FUNCTION @extschema@.archive_patients(ids bigint[], comment text, dry_run boolean DEFAULT true)
 	RETURNS TABLE (golden_id bigint, action text, reason text)
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
-	AS $$ SELECT * FROM @extschema@.golden_set_status(ids, comment, dry_run, 'archived') $$;
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT * FROM cdp_internal.golden_set_status(ids, comment, dry_run, 'archived') $$;
 COMMENT ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) IS
 	'archives patients (dry run by default: lists what would be archived and why, and what is skipped); one patient.archived event each';
 REVOKE ALL ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) FROM PUBLIC;
@@ -114,7 +118,8 @@ REVOKE ALL ON FUNCTION @extschema@.archive_patients(bigint[], text, boolean) FRO
 CREATE FUNCTION @extschema@.restore_patients(ids bigint[], comment text, dry_run boolean DEFAULT true)
 	RETURNS TABLE (golden_id bigint, action text, reason text)
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
-	AS $$ SELECT * FROM @extschema@.golden_set_status(ids, comment, dry_run, 'active') $$;
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT * FROM cdp_internal.golden_set_status(ids, comment, dry_run, 'active') $$;
 COMMENT ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) IS
 	'restores archived patients (dry run by default); one patient.restored event each';
 REVOKE ALL ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) FROM PUBLIC;
@@ -129,6 +134,9 @@ REVOKE ALL ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) FRO
  * batch in flight, which the next run redoes.  Must be CALLed outside an explicit transaction
  * block to commit between batches.
  */
+-- A procedure that commits cannot carry a SET clause (PostgreSQL refuses transaction control
+-- there), so it pins search_path itself: set_config(..., is_local => true) at the start and again
+-- after every COMMIT, before any name is resolved.  test/sql/00_install.sql checks this.
 CREATE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
 	LANGUAGE plpgsql
 	AS $$
@@ -139,6 +147,7 @@ DECLARE
 	ids		bigint[];
 	lock_key constant bigint := 7307770001;
 BEGIN
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
 		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
 	END IF;
@@ -149,10 +158,11 @@ BEGIN
 	IF pg_catalog.to_regprocedure('@extschema@.run_matching(text)') IS NOT NULL THEN
 		EXECUTE 'SELECT @extschema@.run_matching($1)' USING 'incremental';
 		COMMIT;
+		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END IF;
 	SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
 	LOOP
-		SELECT s.last_event_id INTO lo FROM @extschema@.golden_state s;
+		SELECT s.last_event_id INTO lo FROM cdp_internal.golden_state s;
 		EXIT WHEN lo >= top;
 		hi := least(lo + batch_size, top);
 		SELECT pg_catalog.array_agg(DISTINCT x) INTO ids FROM (
@@ -161,9 +171,10 @@ BEGIN
 			UNION
 			SELECT r.golden_id FROM @extschema@.event e JOIN @extschema@.record r ON r.record_id = e.subject
 			 WHERE e.event_id > lo AND e.event_id <= hi AND e.kind IN ('record.created', 'record.updated')) t;
-		PERFORM @extschema@.refresh_patients(ids);
-		UPDATE @extschema@.golden_state SET last_event_id = hi;
+		PERFORM cdp_internal.refresh_patients(ids);
+		UPDATE cdp_internal.golden_state SET last_event_id = hi;
 		COMMIT;
+		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END LOOP;
 	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
@@ -175,13 +186,13 @@ REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
 /* ------------------------------------------------------------------ privileges */
 
 /* Writers are for the admin and the cdp families, like ingest's upsert_record. */
-REVOKE ALL ON FUNCTION @extschema@.refresh_patients(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.refresh_patients(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.golden_link_apply(bigint[], bigint[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.golden_lock(bigint[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.golden_refold(bigint[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.golden_open_members(bigint[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.golden_set_status(bigint[], text, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.golden_lock(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.golden_refold(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.golden_open_members(bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.golden_set_status(bigint[], text, boolean, text) FROM PUBLIC;

@@ -20,18 +20,18 @@
  * CREATE EXTENSION installed) replaces it.  In match_settings an active version also deactivates
  * the others, since only one may be active; golden_state has one row.
  */
-CREATE FUNCTION @extschema@._restore_replace_installed() RETURNS trigger
+CREATE FUNCTION cdp_internal._restore_replace_installed() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	IF TG_TABLE_NAME = 'match_settings' THEN
-		DELETE FROM @extschema@.match_settings s WHERE s.version = NEW.version;
+		DELETE FROM cdp_internal.match_settings s WHERE s.version = NEW.version;
 		IF NEW.active THEN
-			UPDATE @extschema@.match_settings s SET active = false WHERE s.active;
+			UPDATE cdp_internal.match_settings s SET active = false WHERE s.active;
 		END IF;
 	ELSIF TG_TABLE_NAME = 'golden_state' THEN
-		DELETE FROM @extschema@.golden_state s WHERE s.one = NEW.one;
+		DELETE FROM cdp_internal.golden_state s WHERE s.one = NEW.one;
 	ELSE
 		RAISE EXCEPTION 'cdp._restore_replace_installed is not a trigger of table "%"', TG_TABLE_NAME
 			USING ERRCODE = 'wrong_object_type', HINT = 'It serves cdp.match_settings and cdp.golden_state only.';
@@ -39,12 +39,12 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._restore_replace_installed() IS
+COMMENT ON FUNCTION cdp_internal._restore_replace_installed() IS
 	'internal trigger: a row copied in by a restore replaces the one CREATE EXTENSION installed (match_settings, golden_state)';
-CREATE TRIGGER match_settings_restore BEFORE INSERT ON @extschema@.match_settings
-	FOR EACH ROW EXECUTE FUNCTION @extschema@._restore_replace_installed();
-CREATE TRIGGER golden_state_restore BEFORE INSERT ON @extschema@.golden_state
-	FOR EACH ROW EXECUTE FUNCTION @extschema@._restore_replace_installed();
+CREATE TRIGGER match_settings_restore BEFORE INSERT ON cdp_internal.match_settings
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal._restore_replace_installed();
+CREATE TRIGGER golden_state_restore BEFORE INSERT ON cdp_internal.golden_state
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal._restore_replace_installed();
 
 /*
  * Every table of the extension but match_part, and every sequence of the extension (those behind
@@ -58,7 +58,7 @@ BEGIN
 	FOR r IN
 		SELECT c.oid::regclass
 		  FROM pg_catalog.pg_class c
-		 WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace
+		 WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@'::regnamespace, 'cdp_internal'::regnamespace])
 		   AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'S']::"char"[])
 		   AND c.relname OPERATOR(pg_catalog.<>) 'match_part'
 		 ORDER BY c.relname

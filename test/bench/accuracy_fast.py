@@ -163,7 +163,7 @@ def score(args):
 			doc = f.read()
 		psql(db, "SELECT cdp.configure_matching($cdpj$%s$cdpj$::jsonb);" % doc)
 	else:
-		psql(db, "SELECT cdp.configure_matching(cdp._match_default_settings());")
+		psql(db, "SELECT cdp.configure_matching(cdp_internal._match_default_settings());")
 	if not args.no_train:
 		tr = json.loads(psql(db, "SELECT cdp.train_matching(%d, 20) - 'm' - 'u';" % args.sample).strip())
 	else:
@@ -172,7 +172,7 @@ def score(args):
 	settings = json.loads(psql(db, "SELECT cdp.matching_settings();").strip())
 	link_t = settings["link_threshold"]
 	review_t = settings["review_threshold"]
-	layout = {r[1]: (int(r[0]), int(r[3])) for r in rows(db, "SELECT * FROM cdp._match_layout(cdp.matching_settings())")}
+	layout = {r[1]: (int(r[0]), int(r[3])) for r in rows(db, "SELECT * FROM cdp_internal._match_layout(cdp.matching_settings())")}
 	never = [layout[a][1] for a in settings["rules"].get("different_id_never", []) if a in layout]
 	check_dob = "birth_date" in settings["rules"].get("disagree_never", []) and "birth_date" in layout
 	dob_pos = layout["birth_date"][1] if "birth_date" in layout else None
@@ -183,7 +183,7 @@ def score(args):
 	family = {}
 	source = {}
 	cl = Clusters()
-	q = "SELECT t.record_id, t.person_id, t.family, t.source, %s %s FROM cdp_fast.truth t JOIN cdp.match_key k USING (record_id)" % (
+	q = "SELECT t.record_id, t.person_id, t.family, t.source, %s %s FROM cdp_fast.truth t JOIN cdp_internal.match_key k USING (record_id)" % (
 		"k.feat[%d]" % dob_pos if dob_pos else "NULL",
 		"".join(", k.feat[%d]" % p for p in never))
 	for r in rows(db, q):
@@ -194,7 +194,7 @@ def score(args):
 		cl.add(rid, r[4] or None, [x or None for x in r[5:]])
 	# every candidate pair, scored
 	pairs = []
-	for r in rows(db, "SELECT record_a, record_b, probability, flags, rule, levels FROM cdp._match_pairs(NULL, -1)"):
+	for r in rows(db, "SELECT record_a, record_b, probability, flags, rule, levels FROM cdp_internal._match_pairs(NULL, -1)"):
 		pairs.append((int(r[0]), int(r[1]), float(r[2]), int(r[3]), int(r[4]), r[5]))
 	t_pairs = time.time() - t1
 	# replay: forced first, then by probability

@@ -17,7 +17,7 @@
 #   sessions, one statement per chunk (INSERT ... RETURNING feeding the log), the same rows
 #   and the same clinical.created payloads cdp.upsert_clinical_event writes, one visit in four,
 #   the others lab tests; a sample of the bulk rows is checked against the real validation
-#   function (cdp.golden_clinical_columns) and a real upsert_clinical_event's payload keys.
+#   function (cdp_internal.golden_clinical_columns) and a real upsert_clinical_event's payload keys.
 #   Live last_visit is not refreshed for the bulk visits: the rebuild that follows derives it
 #   from the log, as it would after a restore.
 set -euo pipefail
@@ -126,7 +126,7 @@ t1=$(now_ms)
 echo "clinical events: $nclin written set-based in $((t1 - t0)) ms"
 echo "bulk rows equal what the real functions write (sample of 1000 rows differing; payload key sets differing): $(q -c "SET max_parallel_workers_per_gather = 0" -c "
   SELECT (SELECT count(*) FROM (SELECT * FROM cdp.clinical_event c WHERE c.source_key LIKE 'C%' ORDER BY c.event_id LIMIT 1000) c
-           WHERE NOT to_jsonb(c) @> cdp.golden_clinical_columns(c.kind, c.attrs)) || '; ' ||
+           WHERE NOT to_jsonb(c) @> cdp_internal.golden_clinical_columns(c.kind, c.attrs)) || '; ' ||
          (SELECT count(*) FROM (VALUES ('C4', 'probe-visit'), ('C1', 'probe-lab')) v(bulk, probe)
            WHERE (SELECT ARRAY(SELECT jsonb_object_keys(e.payload -> 'clinical') ORDER BY 1) FROM cdp.clinical_event c
                     JOIN cdp.event e ON e.subject = c.event_id AND e.kind = 'clinical.created'

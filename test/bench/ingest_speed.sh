@@ -7,7 +7,7 @@
 #
 # Prints the median of REPEATS runs for each figure.  PER_ROW=0 skips the one-call-per-row runs
 # (a few ms per call, most of it the golden refresh).  The "without golden refresh" rows replace
-# cdp.refresh_patients with a no-op in the scratch database, to show the share of ingest's own work.
+# cdp_internal.refresh_patients with a no-op in the scratch database, to show the share of ingest's own work.
 set -euo pipefail
 rows=${1:-100000}
 repeats=${2:-3}
@@ -49,7 +49,7 @@ per_row=${PER_ROW:-1}
 plain1=(); cdp1=(); batch1=(); plain4=(); cdp4=(); batch4=(); bare1=(); bare4=()
 reset_cdp() { q -c "DROP EXTENSION cdp CASCADE" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('reception', 'internal', 80)" >/dev/null; }
 # the same, with the golden refresh stubbed out (only in this scratch database)
-reset_bare() { reset_cdp; q -c "CREATE OR REPLACE FUNCTION cdp.refresh_patients(golden_ids bigint[]) RETURNS int LANGUAGE sql AS 'SELECT 0'" >/dev/null; }
+reset_bare() { reset_cdp; q -c "CREATE OR REPLACE FUNCTION cdp_internal.refresh_patients(golden_ids bigint[]) RETURNS int LANGUAGE sql AS 'SELECT 0'" >/dev/null; }
 # batches of 5,000 rows, the way a COPY-loaded staging table is ingested
 batch_sql() { echo "DO \$\$ DECLARE b int; BEGIN FOR b IN SELECT DISTINCT (i - 1) / 5000 FROM staging WHERE $1 ORDER BY 1 LOOP
   PERFORM count(*) FROM cdp.upsert_records('reception', ARRAY(SELECT source_id FROM staging WHERE $1 AND (i - 1) / 5000 = b ORDER BY i),

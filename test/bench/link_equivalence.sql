@@ -18,11 +18,11 @@ CREATE OR REPLACE FUNCTION pg_temp.snap(base bigint, part text) RETURNS text LAN
 	                       FROM cdp.patient_member x LEFT JOIN m f ON f.event_id = x.from_event LEFT JOIN m t ON t.event_id = x.to_event)
 	WHEN 'patients' THEN (SELECT jsonb_agg(to_jsonb(p) - 'status_at' ORDER BY p.golden_id) FROM cdp.patient p)
 	WHEN 'review' THEN (SELECT jsonb_agg(jsonb_build_array(q.record_a, q.record_b, q.score, q.weight, q.levels, q.flags, q.version, q.reason, q.status)
-	                                     ORDER BY q.pair_id) FROM cdp.match_review q)
+	                                     ORDER BY q.pair_id) FROM cdp_internal.match_review q)
 	END::text) || ' ' || part $$;
 SELECT max(event_id) AS base FROM cdp.event \gset
 BEGIN;
-SELECT cdp._match_run('full', true) - 'times' AS r;
+SELECT cdp_internal._match_run('full', true) - 'times' AS r;
 SELECT pg_temp.snap(:base, p) FROM unnest(ARRAY['events','records','redirects','members','patients','review']) p;
 ROLLBACK;
 BEGIN;

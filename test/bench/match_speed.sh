@@ -10,7 +10,7 @@
 # Loading bypasses ingest's per-record path: one set-based INSERT of cdp.normalize_attrs() rows
 # into cdp.record (no events, no queue), because only matching is measured here.
 # Figures go to doc/benchmarks-match.md.  The whole-walk steps use parallel workers when the trained
-# blocking gives >= 10 candidate pairs per record (cdp._match_nparts); PARALLEL_AB=1 also times the
+# blocking gives >= 10 candidate pairs per record (cdp_internal._match_nparts); PARALLEL_AB=1 also times the
 # kernel with a looser blocking (birth year + given initial, ~20 pairs per record) at 0, 1 and 2
 # workers, and with the bounded scorer against full scoring (min_prob -1), in the same run.
 set -euo pipefail
@@ -93,11 +93,11 @@ q "ANALYZE cdp.record"
 [ "${CANDIDATES:-1}" = 1 ] && t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 # the features of every record (C builder when the settings compile for it), then training, which
 # reuses them (its keys_s is then only the suspicious-value check)
-t "features (refresh_keys)" "SELECT cdp._match_refresh_suspicious(), cdp._match_refresh_keys(NULL)"
+t "features (refresh_keys)" "SELECT cdp_internal._match_refresh_suspicious(), cdp_internal._match_refresh_keys(NULL)"
 t "train_matching" "SELECT cdp.train_matching(1000000, 20) - 'm' - 'u' - 'per_rule'"
 # the kernel alone: load features, walk every block, score every candidate pair, keep those over
 # the review threshold (what run_matching('full') does before it links)
-t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp.match_settings WHERE active) || ' candidates' FROM cdp._match_pairs(NULL, 0.8)"
+t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp_internal.match_settings WHERE active) || ' candidates' FROM cdp_internal._match_pairs(NULL, 0.8)"
 [ "${CANDIDATES:-1}" = 1 ] && t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
 [ "${CANDIDATES:-1}" = 1 ] && t "blocking_report (stored)" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 if [ "${LINK:-1}" = 1 ]; then
@@ -105,16 +105,16 @@ t "run_matching full" "SELECT cdp.run_matching('full')"
 t "run_matching full again" "SELECT cdp.run_matching('full')"
 fi
 if [ "${PARALLEL_AB:-0}" = 1 ]; then
-	v0=$(q "SELECT version FROM cdp.match_settings WHERE active")
-	q "SELECT cdp.configure_matching(jsonb_set(cdp._match_default_settings(), '{blocking}', '[[\"birth_date.year\", \"given_name.initial\"]]'))" >/dev/null
+	v0=$(q "SELECT version FROM cdp_internal.match_settings WHERE active")
+	q "SELECT cdp.configure_matching(jsonb_set(cdp_internal._match_default_settings(), '{blocking}', '[[\"birth_date.year\", \"given_name.initial\"]]'))" >/dev/null
 	t "loose: train" "SELECT (cdp.train_matching(1000000, 20) ->> 'blocked_pairs') || ' candidate pairs'"
 	for rep in 1 2; do
 		for w in 0 1 2; do
-			t "loose: kernel, $w workers" "SET max_parallel_workers_per_gather = $w; SELECT count(*) FROM cdp._match_pairs(NULL, 0.8)"
+			t "loose: kernel, $w workers" "SET max_parallel_workers_per_gather = $w; SELECT count(*) FROM cdp_internal._match_pairs(NULL, 0.8)"
 		done
-		t "loose: full scoring, serial" "SELECT sum(n) || ' pairs scored in full (patterns mode)' FROM cdp._match_walk('patterns', cdp._match_query(NULL), (cdp._match_active()).program, (cdp._match_active()).version, 0, 5000, 0, NULL)"
+		t "loose: full scoring, serial" "SELECT sum(n) || ' pairs scored in full (patterns mode)' FROM cdp_internal._match_walk('patterns', cdp_internal._match_query(NULL), (cdp_internal._match_active()).program, (cdp_internal._match_active()).version, 0, 5000, 0, NULL)"
 	done
-	q "UPDATE cdp.match_settings SET active = false WHERE active; UPDATE cdp.match_settings SET active = true WHERE version = $v0; SELECT cdp._match_refresh_keys(NULL)" >/dev/null
+	q "UPDATE cdp_internal.match_settings SET active = false WHERE active; UPDATE cdp_internal.match_settings SET active = true WHERE version = $v0; SELECT cdp_internal._match_refresh_keys(NULL)" >/dev/null
 fi
 # accuracy against the generator's truth (pairwise, over the links made)
 t "pairwise precision/recall" "WITH r AS (SELECT record_id rid, golden_id g, extra->>'person' p FROM cdp.record),

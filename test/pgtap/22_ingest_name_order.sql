@@ -2,7 +2,7 @@
 -- itself (SplitFullName in src/ingest_attrs.c, roles from src/text_roles.c): «Имя Фамилия» and
 -- «Имя Отчество Фамилия» are read by what the words are, Russian order stands when the evidence is
 -- unclear, fields given separately are never moved; the golden profile shows the result; matching
--- (cdp._match_name_roles, which calls cdp.name_roles) keeps the order ingest chose.
+-- (cdp_internal._match_name_roles, which calls cdp.name_roles) keeps the order ingest chose.
 BEGIN;
 SELECT plan(83);
 
@@ -51,7 +51,7 @@ SELECT is(ARRAY[p.family_name, p.given_name, p.patronymic], ARRAY[v.family, v.gi
  ORDER BY v.n;
 
 -- 51-75: matching reads the order ingest chose as it is (the roles are idempotent on it)
-SELECT is(cdp._match_name_roles(rec.family_name, rec.given_name, rec.patronymic),
+SELECT is(cdp_internal._match_name_roles(rec.family_name, rec.given_name, rec.patronymic),
           ARRAY[rec.family_name, rec.given_name, rec.patronymic], 'matching keeps ' || v.full_name)
   FROM v JOIN r USING (n) JOIN cdp.record rec USING (record_id)
  ORDER BY v.n;
@@ -67,7 +67,7 @@ CREATE TEMP TABLE sep AS SELECT cdp.upsert_record('names_t', 'sep', '{"family_na
 SELECT is((SELECT ARRAY[p.family_name, p.given_name] FROM sep JOIN cdp.record rec USING (record_id) JOIN cdp.patient p USING (golden_id)),
           ARRAY['Мария', 'Иванова'], 'the golden profile keeps separately given fields as the source filed them');
 
--- 79-80: cdp.name_roles (which matching's cdp._match_name_roles calls) on a cross product of word
+-- 79-80: cdp.name_roles (which matching's cdp_internal._match_name_roles calls) on a cross product of word
 -- kinds: initials, patronymics, surnames, listed and unlisted given names, Latin, capitals
 CREATE TEMP TABLE w (x text);
 INSERT INTO w VALUES (NULL), (''), ('М.'), ('Ли'), ('Иванова'), ('Иванов'), ('Петров'), ('Мария'), ('Маша'),

@@ -49,7 +49,7 @@ CREATE FUNCTION pg_temp.id(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT id F
 
 -- incremental run over the queue
 SELECT is((cdp.run_matching() ->> 'processed')::int, (SELECT count(*)::int FROM r), 'the first incremental run processes every queued record');
-SELECT is((SELECT count(*)::int FROM cdp.match_queue), 0, 'the queue is empty afterwards');
+SELECT is((SELECT count(*)::int FROM cdp_internal.match_queue), 0, 'the queue is empty afterwards');
 
 SELECT is(pg_temp.g('sok1'), pg_temp.g('sok2'), 'the same person with swapped day and month and another phone spelling is linked');
 SELECT is(pg_temp.g('sok2'), LEAST(pg_temp.g('sok1'), pg_temp.g('sok2')), 'the older (smaller) golden id survives');
@@ -98,7 +98,7 @@ SELECT ok(EXISTS (SELECT 1 FROM cdp.pair_decision WHERE record_a = LEAST(pg_temp
 SELECT lives_ok(format('SELECT cdp.review_decide(%s, %L, NULL)', (SELECT pair_id FROM cdp.review_queue WHERE record_a = LEAST(pg_temp.id('ph1'), pg_temp.id('ph2')) AND record_b = GREATEST(pg_temp.id('ph1'), pg_temp.id('ph2'))), 'match'),
           'a reviewer confirms the placeholder pair');
 SELECT is(pg_temp.g('ph1'), pg_temp.g('ph2'), 'a confirmed pair is linked');
-SELECT throws_ok(format('SELECT cdp.review_decide(%s, %L, NULL)', (SELECT pair_id FROM cdp.match_review WHERE record_a = LEAST(pg_temp.id('ph1'), pg_temp.id('ph2')) AND record_b = GREATEST(pg_temp.id('ph1'), pg_temp.id('ph2'))), 'maybe'),
+SELECT throws_ok(format('SELECT cdp.review_decide(%s, %L, NULL)', (SELECT pair_id FROM cdp_internal.match_review WHERE record_a = LEAST(pg_temp.id('ph1'), pg_temp.id('ph2')) AND record_b = GREATEST(pg_temp.id('ph1'), pg_temp.id('ph2'))), 'maybe'),
           '22023', 'invalid review decision "maybe"', 'an unknown decision is refused');
 
 -- a full run on unchanged data changes no links and never undoes a decision
@@ -147,9 +147,9 @@ SELECT is((SELECT count(*)::int FROM cdp.candidate_pairs() WHERE record_a = LEAS
           'an any_order rule blocks exchanged family and given names together');
 SELECT is((SELECT level FROM cdp.explain_match(pg_temp.id('sw1'), pg_temp.id('sw2')) WHERE attr = 'given_name'), 'имя и фамилия переставлены',
           'without name_roles exchanged names reach the swapped level');
-SELECT is(cdp._match_name_roles('Игорь', 'Викторович', 'Скворцов'), ARRAY['Скворцов', 'Игорь', 'Викторович'],
+SELECT is(cdp_internal._match_name_roles('Игорь', 'Викторович', 'Скворцов'), ARRAY['Скворцов', 'Игорь', 'Викторович'],
           'name_roles: «Имя Отчество Фамилия» read into family, given, patronymic');
-SELECT is(cdp._match_name_roles('Петров', 'Сергей', NULL), ARRAY['Петров', 'Сергей', NULL],
+SELECT is(cdp_internal._match_name_roles('Петров', 'Сергей', NULL), ARRAY['Петров', 'Сергей', NULL],
           'name_roles: a surname made from a given name (Петров) stays a surname');
 SELECT throws_ok($$SELECT cdp.configure_matching('{"fields": ["family_name", "given_name"], "blocking": [["any_order", "family_name.key"]]}')$$,
           '22023', 'invalid matching settings at "$.blocking[0]"', 'an any_order rule needs at least two keys');

@@ -43,17 +43,17 @@ SELECT s.source_id, g.k::text, g.attrs, n.family_name, n.given_name, n.patronymi
  CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(g.attrs, true)) n;
 
 SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 5000, 'the population yields thousands of candidate pairs');
-CREATE TEMP TABLE act AS SELECT * FROM cdp._match_active();
-CREATE TEMP TABLE ctid_before AS SELECT record_id, ctid::text AS t FROM cdp.match_key;
+CREATE TEMP TABLE act AS SELECT * FROM cdp_internal._match_active();
+CREATE TEMP TABLE ctid_before AS SELECT record_id, ctid::text AS t FROM cdp_internal.match_key;
 
 -- the bounded scorer against full scoring (min_prob -1 scores every pair in full)
 CREATE TEMP TABLE full_pairs AS
 SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
-  FROM act a, cdp._match_walk('score', cdp._match_query(NULL), a.program, a.version, -1,
+  FROM act a, cdp_internal._match_walk('score', cdp_internal._match_query(NULL), a.program, a.version, -1,
                               (a.settings ->> 'max_block_size')::int, 0, NULL) w;
 CREATE TEMP TABLE cut_pairs AS
 SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
-  FROM act a, cdp._match_walk('score', cdp._match_query(NULL), a.program, a.version, 0.8,
+  FROM act a, cdp_internal._match_walk('score', cdp_internal._match_query(NULL), a.program, a.version, 0.8,
                               (a.settings ->> 'max_block_size')::int, 0, NULL) w;
 SELECT cmp_ok((SELECT count(*) FROM cut_pairs), '>', 100::bigint, 'pairs over the review threshold are found');
 SELECT cmp_ok((SELECT count(*) FROM cut_pairs), '<', (SELECT count(*) FROM full_pairs), 'and they are fewer than the candidate pairs');
@@ -63,30 +63,30 @@ SELECT set_eq('SELECT * FROM cut_pairs',
 
 -- a walk cut into parts: the union of the parts is the one walk
 SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
-                  FROM act a, cdp._match_walk_all('score', cdp._match_query(NULL), a.program, a.version, 0.8,
+                  FROM act a, cdp_internal._match_walk_all('score', cdp_internal._match_query(NULL), a.program, a.version, 0.8,
                                                   (a.settings ->> 'max_block_size')::int, 0, 3) w$$,
               'SELECT * FROM cut_pairs', 'three parts (parallel workers when the planner gives them) yield the pairs of one walk');
-SELECT is((SELECT count(*) FROM act a, cdp._match_walk_all('score', cdp._match_query(NULL), a.program, a.version, 0.8,
+SELECT is((SELECT count(*) FROM act a, cdp_internal._match_walk_all('score', cdp_internal._match_query(NULL), a.program, a.version, 0.8,
                                                            (a.settings ->> 'max_block_size')::int, 0, 3) w),
           (SELECT count(*) FROM cut_pairs), 'and no pair twice');
 SELECT set_eq($$SELECT w.rule, sum(w.n) AS n, sum(w.n_new) AS n_new FROM act a,
-                       cdp._match_walk_all('count', cdp._match_query(NULL), a.program, 0, 0, 5000, 0, 4) w GROUP BY w.rule$$,
+                       cdp_internal._match_walk_all('count', cdp_internal._match_query(NULL), a.program, 0, 0, 5000, 0, 4) w GROUP BY w.rule$$,
               $$SELECT w.rule, sum(w.n) AS n, sum(w.n_new) AS n_new FROM act a,
-                       cdp._match_walk('count', cdp._match_query(NULL), a.program, 0, 0, 5000, 0, NULL) w GROUP BY w.rule$$,
+                       cdp_internal._match_walk('count', cdp_internal._match_query(NULL), a.program, 0, 0, 5000, 0, NULL) w GROUP BY w.rule$$,
               'the per-rule pair counts of four parts add up to those of one walk');
 SELECT is((SELECT count(*) FROM cdp.candidate_pairs()), (SELECT count(*) FROM full_pairs), 'candidate_pairs emits every candidate pair once');
-SELECT throws_ok($$SELECT * FROM cdp._match_walk_part(2, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)$$,
+SELECT throws_ok($$SELECT * FROM cdp_internal._match_walk_part(2, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)$$,
                  '22023', 'part 2 of 2 is out of range', 'a part outside 0..nparts-1 is refused');
 
 -- EM patterns: a sample that covers every pair changes nothing; a smaller one estimates the counts
 CREATE TEMP TABLE pat_all AS
-SELECT w.rule, w.levels, w.n, w.n_new FROM act a, cdp._match_walk('patterns', cdp._match_query(NULL), a.program, a.version, 0, 5000, 0, NULL) w;
+SELECT w.rule, w.levels, w.n, w.n_new FROM act a, cdp_internal._match_walk('patterns', cdp_internal._match_query(NULL), a.program, a.version, 0, 5000, 0, NULL) w;
 SELECT set_eq($$SELECT w.rule, w.levels, w.n, w.n_new FROM act a,
-                       cdp._match_walk('patterns', cdp._match_query(NULL), a.program, a.version, 0, 5000, 100000000, NULL) w$$,
+                       cdp_internal._match_walk('patterns', cdp_internal._match_query(NULL), a.program, a.version, 0, 5000, 100000000, NULL) w$$,
               'SELECT * FROM pat_all', 'a sample cap above the pair count counts every pair');
 CREATE TEMP TABLE pat_half AS
 SELECT w.rule, w.levels, w.n, w.n_new FROM act a,
-       cdp._match_walk('patterns', cdp._match_query(NULL), a.program, a.version, 0, 5000,
+       cdp_internal._match_walk('patterns', cdp_internal._match_query(NULL), a.program, a.version, 0, 5000,
                        (SELECT sum(n) / 2 FROM pat_all)::bigint, NULL) w;
 SELECT cmp_ok(abs((SELECT sum(n_new) FROM pat_half) / (SELECT sum(n_new) FROM pat_all) - 1), '<', 0.05::numeric,
               'a half sample estimates the distinct pair count within 5 %');
@@ -94,17 +94,17 @@ SELECT cmp_ok((SELECT count(*) FROM pat_half), '<', (SELECT count(*) FROM pat_al
 
 -- training again on unchanged records reuses the stored features
 SELECT lives_ok('SELECT cdp.train_matching(100000, 10)', 'training again works');
-SELECT set_eq('SELECT record_id, ctid::text AS t FROM cdp.match_key', 'SELECT * FROM ctid_before',
+SELECT set_eq('SELECT record_id, ctid::text AS t FROM cdp_internal.match_key', 'SELECT * FROM ctid_before',
               'and leaves the features of unchanged records where they were (not recomputed)');
 
 -- the block index follows the features, after a full and after a partial re-key
 UPDATE cdp.record SET family_name = 'Новикова' WHERE record_id IN (SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 20);
-SELECT cdp._match_refresh_keys(ARRAY(SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 40));
-SELECT set_eq('SELECT bk, record_id FROM cdp.match_block',
-              'SELECT b, record_id FROM cdp.match_key, unnest(bk) b WHERE b IS NOT NULL',
+SELECT cdp_internal._match_refresh_keys(ARRAY(SELECT record_id FROM cdp.record ORDER BY record_id LIMIT 40));
+SELECT set_eq('SELECT bk, record_id FROM cdp_internal.match_block',
+              'SELECT b, record_id FROM cdp_internal.match_key, unnest(bk) b WHERE b IS NOT NULL',
               'match_block holds every blocking key of match_key after a partial re-key');
-SELECT set_eq((SELECT 'SELECT q.record_id FROM (' || cdp._match_query(ARRAY[min(record_id)], false) || ') q' FROM cdp.record),
-              (SELECT format('SELECT k.record_id FROM cdp.match_key k WHERE k.record_id = %s OR k.bk && (SELECT f.bk FROM cdp.match_key f WHERE f.record_id = %s)',
+SELECT set_eq((SELECT 'SELECT q.record_id FROM (' || cdp_internal._match_query(ARRAY[min(record_id)], false) || ') q' FROM cdp.record),
+              (SELECT format('SELECT k.record_id FROM cdp_internal.match_key k WHERE k.record_id = %s OR k.bk && (SELECT f.bk FROM cdp_internal.match_key f WHERE f.record_id = %s)',
                              min(record_id), min(record_id)) FROM cdp.record),
               'a lookup reads exactly the records sharing a blocking key with the focus record');
 

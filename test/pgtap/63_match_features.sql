@@ -33,44 +33,44 @@ SELECT s.source_id, g.i::text, g.attrs, n.family_name, n.given_name, n.patronymi
   FROM gen g JOIN cdp.source s ON s.name = 'f1'
  CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(g.attrs, true)) n;
 -- the reception phone is shared by many differently named people: a suspicious value
-SELECT ok(cdp._match_refresh_suspicious(), 'the shared phone is taken as suspicious');
+SELECT ok(cdp_internal._match_refresh_suspicious(), 'the shared phone is taken as suspicious');
 
 -- compares the C and SQL forms of the active settings on every record
 CREATE FUNCTION pg_temp.diff() RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint; s jsonb := (cdp._match_active()).settings;
+DECLARE n bigint; s jsonb := (cdp_internal._match_active()).settings;
 BEGIN
 	EXECUTE format('SELECT count(*) FROM (%s) c FULL JOIN (%s) q USING (record_id)
 	                 WHERE c.flags IS DISTINCT FROM q.flags OR c.feat IS DISTINCT FROM q.feat OR c.bk IS DISTINCT FROM q.bk
 	                    OR c.golden_id IS DISTINCT FROM q.golden_id',
-	               cdp._match_feature_query(s, 'cdp.record r'), cdp._match_feature_query(s, 'cdp.record r', true)) INTO n;
+	               cdp_internal._match_feature_query(s, 'cdp.record r'), cdp_internal._match_feature_query(s, 'cdp.record r', true)) INTO n;
 	RETURN n;
 END $$;
 
-SELECT ok((SELECT kinds IS NOT NULL FROM cdp._match_feature_program((cdp._match_active()).settings)), 'the default settings compile for the C builder');
+SELECT ok((SELECT kinds IS NOT NULL FROM cdp_internal._match_feature_program((cdp_internal._match_active()).settings)), 'the default settings compile for the C builder');
 SELECT is(pg_temp.diff(), 0::bigint, 'default settings: C and SQL features, keys and flags are equal on every record');
-SELECT cmp_ok((SELECT count(*) FROM (SELECT * FROM cdp._match_walk('count', cdp._match_feature_query((cdp._match_active()).settings, 'cdp.record r'),
-              (cdp._match_active()).program, 0, 0, 0, 0, NULL)) x), '>', 0::bigint, 'the kernel reads the C form');
+SELECT cmp_ok((SELECT count(*) FROM (SELECT * FROM cdp_internal._match_walk('count', cdp_internal._match_feature_query((cdp_internal._match_active()).settings, 'cdp.record r'),
+              (cdp_internal._match_active()).program, 0, 0, 0, 0, NULL)) x), '>', 0::bigint, 'the kernel reads the C form');
 
 -- every kind of value and every blocking transform the C builder knows
-SELECT cdp.configure_matching(cdp._match_default_settings()
-  || jsonb_build_object('comparisons', cdp._match_default_settings() -> 'comparisons' || '[
+SELECT cdp.configure_matching(cdp_internal._match_default_settings()
+  || jsonb_build_object('comparisons', cdp_internal._match_default_settings() -> 'comparisons' || '[
        {"attr": "card", "comparator": "exact"}, {"attr": "nick", "comparator": "name"},
        {"attr": "work_phone", "comparator": "phone"}, {"attr": "alt_email", "comparator": "email"},
        {"attr": "vk2", "comparator": "string"}]'::jsonb)
   || jsonb_build_object('blocking', '[["family_name.prefix3", "birth_date.month_day"], ["phones.last7"],
        ["any_order", "family_name.key", "given_name.key"], ["given_name.initial", "birth_date.year"], ["nick.key"],
        ["work_phone"], ["alt_email"], ["card"], ["vk"], ["city", "sex"]]'::jsonb));
-SELECT ok((SELECT kinds IS NOT NULL FROM cdp._match_feature_program((cdp._match_active()).settings)), 'settings with extra attrs and every transform compile');
+SELECT ok((SELECT kinds IS NOT NULL FROM cdp_internal._match_feature_program((cdp_internal._match_active()).settings)), 'settings with extra attrs and every transform compile');
 SELECT is(pg_temp.diff(), 0::bigint, 'extra attrs, any_order and every transform: C and SQL are equal on every record');
-SELECT is((SELECT f.flags FROM cdp._match_feature_program((cdp._match_active()).settings) p,
-                 cdp._match_features(p.kinds, p.rules, p.ph_pos, p.ph_names, NULL, NULL, NULL, NULL, NULL) f), 1,
+SELECT is((SELECT f.flags FROM cdp_internal._match_feature_program((cdp_internal._match_active()).settings) p,
+                 cdp_internal._match_features(p.kinds, p.rules, p.ph_pos, p.ph_names, NULL, NULL, NULL, NULL, NULL) f), 1,
           'a record with no values at all is a placeholder');
 
 -- settings only the SQL form computes
-SELECT cdp.configure_matching(cdp._match_default_settings()
+SELECT cdp.configure_matching(cdp_internal._match_default_settings()
   || jsonb_build_object('blocking', '[["family_name.phonetic"]]'::jsonb));
-SELECT ok((SELECT kinds IS NULL FROM cdp._match_feature_program((cdp._match_active()).settings)), 'a phonetic blocking key keeps the SQL form');
-SELECT throws_ok($$SELECT cdp._match_features('{1}', '{"N;5:0"}', '{0,-1,-1}', NULL, '{x}', NULL, NULL, NULL, NULL)$$,
+SELECT ok((SELECT kinds IS NULL FROM cdp_internal._match_feature_program((cdp_internal._match_active()).settings)), 'a phonetic blocking key keeps the SQL form');
+SELECT throws_ok($$SELECT cdp_internal._match_features('{1}', '{"N;5:0"}', '{0,-1,-1}', NULL, '{x}', NULL, NULL, NULL, NULL)$$,
                  '22023', 'feature program rule 0 is out of range', 'a malformed feature program is refused');
 
 SELECT * FROM finish();

@@ -1,5 +1,5 @@
 -- test/pgtap/65_link_batch.sql: set-based linking (issues 5 and 6).  The same generated clinic
--- data goes through the reference path (cdp._match_run(mode, true): one _match_cannot_link and
+-- data goes through the reference path (cdp_internal._match_run(mode, true): one _match_cannot_link and
 -- one link_records call per pair) and through the batch path (run_matching: _match_link_plan,
 -- then link_records_many); links, events with their payloads, redirects, membership intervals,
 -- profiles and the review queue must be identical.  The data carries what the constraints read:
@@ -80,14 +80,14 @@ CREATE FUNCTION pg_temp.snap(base bigint, part text) RETURNS jsonb LANGUAGE sql 
 	                       FROM cdp.patient_member x LEFT JOIN m f ON f.event_id = x.from_event LEFT JOIN m t ON t.event_id = x.to_event)
 	WHEN 'patients' THEN (SELECT jsonb_agg(to_jsonb(p) - 'status_at' ORDER BY p.golden_id) FROM cdp.patient p)
 	WHEN 'review' THEN (SELECT jsonb_agg(jsonb_build_array(q.record_a, q.record_b, q.score, q.weight, q.levels, q.flags, q.version, q.reason, q.status)
-	                                     ORDER BY q.pair_id) FROM cdp.match_review q)
+	                                     ORDER BY q.pair_id) FROM cdp_internal.match_review q)
 	END $$;
 
 SELECT max(event_id) AS base FROM cdp.event \gset
 SAVEPOINT before_run;
 
 /* ------------------------------------------------------------------ the reference path */
-SELECT cdp._match_run('full', true) - 'times' AS ref_result \gset
+SELECT cdp_internal._match_run('full', true) - 'times' AS ref_result \gset
 SELECT pg_temp.snap(:base, 'events') AS ref_events, pg_temp.snap(:base, 'records') AS ref_records,
        pg_temp.snap(:base, 'redirects') AS ref_redirects, pg_temp.snap(:base, 'members') AS ref_members,
        pg_temp.snap(:base, 'patients') AS ref_patients, pg_temp.snap(:base, 'review') AS ref_review \gset
@@ -179,22 +179,22 @@ SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s], ARRAY[%s], ARRA
                  'link evidence must be a JSON object', 'evidence that is not an object is refused');
 
 -- the C planners refuse inconsistent input instead of reading past an array
-SELECT throws_ok($$SELECT * FROM cdp._match_link_plan(ARRAY[1, 2]::bigint[], ARRAY[3]::bigint[], ARRAY[0.9, 0.9], ARRAY[0, 0],
+SELECT throws_ok($$SELECT * FROM cdp_internal._match_link_plan(ARRAY[1, 2]::bigint[], ARRAY[3]::bigint[], ARRAY[0.9, 0.9], ARRAY[0, 0],
                    ARRAY[1, 2, 3]::bigint[], ARRAY[1, 2, 3]::bigint[], NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9, 0.5,
                    ARRAY['a', 'b', 'c', 'd', 'e'])$$, '2202E', 'arrays given to _match_link_plan do not match in length',
                  'the link plan refuses pair arrays of different lengths');
-SELECT throws_ok($$SELECT * FROM cdp._match_link_plan(ARRAY[1]::bigint[], ARRAY[9]::bigint[], ARRAY[0.9], ARRAY[0],
+SELECT throws_ok($$SELECT * FROM cdp_internal._match_link_plan(ARRAY[1]::bigint[], ARRAY[9]::bigint[], ARRAY[0.9], ARRAY[0],
                    ARRAY[1, 2]::bigint[], ARRAY[1, 2]::bigint[], NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9, 0.5,
                    ARRAY['a', 'b', 'c', 'd', 'e'])$$, '22023', 'record "9" of pair 1 is not among the records given',
                  'the link plan refuses a pair whose record it was not given');
 -- a chain, a repeat and a refusal by hand: 3 merges into 1, 2 into 1 already, 4 held off by 1
 SELECT is((SELECT array_agg(outcome::text || ':' || coalesce(keep::text, '') || ':' || coalesce(gone::text, '') || ':' ||
                             coalesce(absorbed::text, '') ORDER BY ord)
-             FROM cdp._golden_merge_plan(ARRAY[3, 2, 5, 1, 4]::bigint[], ARRAY[5, 3, 1, 2, 2]::bigint[],
+             FROM cdp_internal._golden_merge_plan(ARRAY[3, 2, 5, 1, 4]::bigint[], ARRAY[5, 3, 1, 2, 2]::bigint[],
                                          ARRAY[1]::bigint[], ARRAY[4]::bigint[], ARRAY[3]::bigint[])),
           ARRAY['m:3:5:{5}', 'm:2:3:{3,5}', 'm:1:2:{2,3,5}', 's:1::', 'n:::'],
           'the merge plan keeps the smallest id, moves whole persons and refuses a no_match join');
-SELECT is((SELECT array_agg(restore ORDER BY ord) FROM cdp._golden_merge_plan(ARRAY[3, 2]::bigint[], ARRAY[5, 3]::bigint[],
+SELECT is((SELECT array_agg(restore ORDER BY ord) FROM cdp_internal._golden_merge_plan(ARRAY[3, 2]::bigint[], ARRAY[5, 3]::bigint[],
                                                                                NULL, NULL, ARRAY[3]::bigint[])),
           ARRAY[true, false], 'an archived survivor merging with an active person is restored once');
 

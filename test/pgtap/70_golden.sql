@@ -106,7 +106,7 @@ SELECT is((SELECT (x->>'valid')::bool FROM cdp.patient, jsonb_array_elements(pho
 SELECT is((SELECT (x->>'valid')::bool FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79990000000'),
           false, 'a phone reported by one unvalidated source is not yet valid');
 SELECT is((SELECT kind FROM cdp.event WHERE event_id = (SELECT e FROM ev1)), 'patient.merged', 'a merge appends patient.merged');
-SELECT is(cdp.refresh_patients((SELECT ARRAY[h1] FROM g)), 0,
+SELECT is(cdp_internal.refresh_patients((SELECT ARRAY[h1] FROM g)), 0,
           'a merge leaves the survivor folded: a full refresh changes nothing');
 SELECT is(cdp.link_records((SELECT h1 FROM r), (SELECT s1 FROM r), '{}'), (SELECT h1 FROM g), 'linking linked records returns their id');
 SELECT is((SELECT kind FROM cdp.event ORDER BY event_id DESC LIMIT 1), 'record.linked', 'and only appends record.linked');

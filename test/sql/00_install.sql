@@ -1,16 +1,16 @@
 -- test/sql/00_install.sql: the extension installs into schema cdp, its library loads, and every
--- object it creates lives in schema cdp and carries a comment.
+-- object it creates lives in schema cdp (the API) or cdp_internal (the rest) and carries a comment.
 CREATE EXTENSION cdp;
 SELECT cdp.library_version() = extversion AS library_matches_sql
   FROM pg_extension WHERE extname = 'cdp';
 SELECT nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE extname = 'cdp';
--- every function of the extension lives in cdp and has a COMMENT
+-- every function of the extension lives in cdp or cdp_internal and has a COMMENT
 SELECT p.oid::regprocedure AS function_without_comment
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass
  WHERE d.refclassid = 'pg_extension'::regclass
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cdp')
    AND d.deptype = 'e'
-   AND (p.pronamespace <> 'cdp'::regnamespace OR obj_description(p.oid, 'pg_proc') IS NULL)
+   AND (p.pronamespace NOT IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) OR obj_description(p.oid, 'pg_proc') IS NULL)
  ORDER BY 1;
 -- every table and view of the extension has a COMMENT
 SELECT c.oid::regclass AS relation_without_comment
@@ -23,24 +23,24 @@ SELECT c.oid::regclass AS relation_without_comment
 -- every SECURITY DEFINER function pins its search_path
 SELECT p.oid::regprocedure AS definer_without_search_path
   FROM pg_proc p
- WHERE p.pronamespace = 'cdp'::regnamespace AND p.prosecdef
+ WHERE p.pronamespace IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) AND p.prosecdef
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
  ORDER BY 1;
 -- no SECURITY DEFINER function is callable by PUBLIC (they would read past row-level security)
 SELECT p.oid::regprocedure AS definer_open_to_public
   FROM pg_proc p
- WHERE p.pronamespace = 'cdp'::regnamespace AND p.prosecdef
+ WHERE p.pronamespace IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) AND p.prosecdef
    AND has_function_privilege('public', p.oid, 'EXECUTE')
  ORDER BY 1;
 -- tables without row-level security: each must hold no personal data (ids, settings, bookkeeping)
 SELECT c.oid::regclass AS table_without_rls
   FROM pg_class c
- WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity
+ WHERE c.relnamespace IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) AND c.relkind = 'r' AND NOT c.relrowsecurity
  ORDER BY 1;
 -- and PUBLIC has no privilege on any table of the extension
 SELECT c.oid::regclass AS table_open_to_public
   FROM pg_class c
- WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+ WHERE c.relnamespace IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) AND c.relkind IN ('r', 'v', 'm')
    AND (has_table_privilege('public', c.oid, 'SELECT') OR has_table_privilege('public', c.oid, 'INSERT')
         OR has_table_privilege('public', c.oid, 'UPDATE') OR has_table_privilege('public', c.oid, 'DELETE'))
  ORDER BY 1;

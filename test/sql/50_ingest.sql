@@ -36,7 +36,7 @@ SELECT kind, payload->'record'->>'family_name' AS family_name, payload->>'versio
   FROM cdp.event WHERE kind LIKE 'record.%' ORDER BY event_id;
 SELECT cdp.golden_id('reception', 'R-1') = golden_id AS golden_id_lookup FROM cdp.record WHERE source_key = 'R-1';
 SELECT cdp.golden_id('reception', 'nope') IS NULL AS unknown_is_null;
-SELECT record_id IS NOT NULL AS queued FROM cdp.match_queue;
+SELECT record_id IS NOT NULL AS queued FROM cdp_internal.match_queue;
 
 -- bad input: each gives a clear error and changes nothing
 SELECT count(*) AS records_before FROM cdp.record \gset
@@ -101,22 +101,22 @@ SELECT count(*) - :records_before AS new_records FROM cdp.record;
 SELECT r.ord, r.source_key, r.attrs_hash = md5(a::text) AS hash_ok,
        r.norm = cdp.normalize_attrs(a, false, r.source_key) AS norm_ok,
        r.phones, r.emails, r.snils, r.birth_date, r.handles, r.extra
-  FROM unnest(cdp.normalize_records(ARRAY['N-1', 'N-2', 'N-3'],
+  FROM unnest(cdp_internal.normalize_records(ARRAY['N-1', 'N-2', 'N-3'],
          ARRAY['{"tel": ["89161234567", "+7 916 123 45 67"], "email": "A@B.RU", "snils": "112-233-445 95", "dob": "01.02.1990", "tg": "@X", "note": [1]}',
                '{"snils": "1"}', '{"surname": "Сидоров"}']::jsonb[],
          ARRAY[NULL, md5('{"snils": "1"}'::jsonb::text), 'stale'])) r,
        LATERAL (SELECT (ARRAY['{"tel": ["89161234567", "+7 916 123 45 67"], "email": "A@B.RU", "snils": "112-233-445 95", "dob": "01.02.1990", "tg": "@X", "note": [1]}',
                               '{"snils": "1"}', '{"surname": "Сидоров"}']::jsonb[])[r.ord] AS a) x;
-SELECT cardinality(cdp.normalize_records('{}', '{}', '{}')) AS empty;
-SELECT cdp.normalize_records(ARRAY['a'], ARRAY['{}'::jsonb], '{}');
+SELECT cardinality(cdp_internal.normalize_records('{}', '{}', '{}')) AS empty;
+SELECT cdp_internal.normalize_records(ARRAY['a'], ARRAY['{}'::jsonb], '{}');
 -- an event payload is the one jsonb_build_object would give, in any time zone
 SET timezone = 'Asia/Kamchatka';
-SELECT cdp.record_event_payload('lab', 'L-9', 2, '{"Surname": "Ким", "n": [1, {"a": null}]}', '{"family_name": "Ким", "extra": {"n": 1}}',
+SELECT cdp_internal.record_event_payload('lab', 'L-9', 2, '{"Surname": "Ким", "n": [1, {"a": null}]}', '{"family_name": "Ким", "extra": {"n": 1}}',
                                 '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')
      = jsonb_build_object('source', 'lab', 'source_id', 'L-9', 'version', 2, 'raw', '{"Surname": "Ким", "n": [1, {"a": null}]}'::jsonb,
          'record', '{"family_name": "Ким", "extra": {"n": 1}}'::jsonb
                    || jsonb_build_object('created_at', '2024-02-29 10:00:00.5+03'::timestamptz, 'updated_at', '2024-03-01 00:00+00'::timestamptz)) AS same_payload;
-SELECT cdp.record_event_payload('lab', 'L-9', 2, '{}', '{}', '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')->'record' AS record;
+SELECT cdp_internal.record_event_payload('lab', 'L-9', 2, '{}', '{}', '2024-02-29 10:00:00.5+03', '2024-03-01 00:00+00')->'record' AS record;
 RESET timezone;
 -- the normaliser's cached type and function ids survive DROP and CREATE EXTENSION in one session
 SET client_min_messages = warning;

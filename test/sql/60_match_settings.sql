@@ -9,10 +9,10 @@ RESET client_min_messages;
 -- the shipped default
 SELECT s.version = 1 AS default_is_version_1, s.settings ->> 'link_threshold' AS link, s.settings ->> 'review_threshold' AS review,
        jsonb_array_length(s.settings -> 'comparisons') AS comparisons, jsonb_array_length(s.settings -> 'blocking') AS rules
-  FROM cdp.match_settings s WHERE s.version = 1;
-SELECT jsonb_path_query_array(cdp._match_expand(cdp._match_default_settings()), '$.comparisons[*].attr') AS compared;
+  FROM cdp_internal.match_settings s WHERE s.version = 1;
+SELECT jsonb_path_query_array(cdp_internal._match_expand(cdp_internal._match_default_settings()), '$.comparisons[*].attr') AS compared;
 -- a document that only names fields (as a CSV header does) expands to comparators, levels, blocking
-SELECT jsonb_pretty(cdp._match_expand('{"fields": ["surname", "given_name", "date_of_birth", "phone"]}') - 'placeholder_names');
+SELECT jsonb_pretty(cdp_internal._match_expand('{"fields": ["surname", "given_name", "date_of_birth", "phone"]}') - 'placeholder_names');
 -- bad documents: one error each
 SELECT cdp.configure_matching(NULL);
 SELECT cdp.configure_matching('[]');
@@ -45,13 +45,13 @@ BEGIN;
 SELECT cdp.configure_matching('{"fields": ["surname", "given_name", "date_of_birth"], "link_threshold": 0.95}') > 1 AS new_version;
 SELECT cdp.matching_settings() -> 'blocking' AS blocking, cdp.matching_settings() ->> 'link_threshold' AS link,
        cdp.matching_settings() -> 'trained' AS trained;
-SELECT count(*) FILTER (WHERE active) AS active_versions FROM cdp.match_settings;
+SELECT count(*) FILTER (WHERE active) AS active_versions FROM cdp_internal.match_settings;
 ROLLBACK;
 -- levels may be written as plain names
-SELECT cdp._match_expand('{"comparisons": [{"attr": "birth_date", "levels": ["exact", "day_month_swapped"]}], "blocking": [["birth_date.year"]]}') -> 'comparisons' -> 0 -> 'levels' AS levels;
+SELECT cdp_internal._match_expand('{"comparisons": [{"attr": "birth_date", "levels": ["exact", "day_month_swapped"]}], "blocking": [["birth_date.year"]]}') -> 'comparisons' -> 0 -> 'levels' AS levels;
 -- other statements need an active version
 BEGIN;
-UPDATE cdp.match_settings SET active = false;
+UPDATE cdp_internal.match_settings SET active = false;
 SELECT cdp.run_matching();
 ROLLBACK;
 SELECT cdp.run_matching('sometimes');

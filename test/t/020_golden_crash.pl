@@ -22,10 +22,10 @@ $node->safe_psql('postgres', q{
 		                   'phones', jsonb_build_array('+7916' || lpad((1000000 + i / 2)::text, 7, '0')))))
 	  FROM generate_series(1, 2000) i;
 	-- the checkpoint back to the start: maintenance re-folds every person, batch by batch
-	UPDATE cdp.golden_state SET last_event_id = 0;
+	UPDATE cdp_internal.golden_state SET last_event_id = 0;
 	-- nothing for maintenance's matching increment: the pairs share name and phone, and the default
 	-- settings would link them, waiting on the held row before any golden batch is committed
-	DELETE FROM cdp.match_queue;
+	DELETE FROM cdp_internal.match_queue;
 });
 
 # live projections compared with a replay of the whole log (CdpTest)
@@ -60,7 +60,7 @@ $node->poll_query_until('postgres', q{
 	SELECT count(*) = 2 FROM pg_stat_activity
 	 WHERE wait_event_type = 'Lock' AND (query LIKE 'CALL cdp.run_maintenance%' OR query LIKE '%link_records%')})
   or die 'maintenance and the link job never reached the held row';
-my $done_before = $node->safe_psql('postgres', 'SELECT last_event_id FROM cdp.golden_state');
+my $done_before = $node->safe_psql('postgres', 'SELECT last_event_id FROM cdp_internal.golden_state');
 ok($done_before > 0, 'maintenance committed some batches before the crash');
 
 $node->stop('immediate');
@@ -70,7 +70,7 @@ $holder->kill_kill;
 $node->start;
 
 my ($ckpt, $top) = split /\|/, $node->safe_psql('postgres',
-	'SELECT last_event_id, (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state');
+	'SELECT last_event_id, (SELECT max(event_id) FROM cdp.event) FROM cdp_internal.golden_state');
 ok($ckpt >= $done_before && $ckpt < $top, 'the crash interrupted the catch-up; committed batches stayed');
 ok($node->safe_psql('postgres', q{SELECT count(*) FROM cdp.event WHERE kind = 'patient.merged'}) > 0,
 	'links committed before the crash are in the log');
@@ -78,7 +78,7 @@ is($node->safe_psql('postgres', $projections_differ_sql), '0', 'after the crash:
 
 $node->safe_psql('postgres', 'CALL cdp.run_maintenance(100)');
 is($node->safe_psql('postgres',
-	'SELECT last_event_id = (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state'), 't',
+	'SELECT last_event_id = (SELECT max(event_id) FROM cdp.event) FROM cdp_internal.golden_state'), 't',
 	'the next maintenance run finishes the catch-up');
 is($node->safe_psql('postgres', $projections_differ_sql), '0', 'and the projections still equal the replay');
 

@@ -9,7 +9,7 @@
 #   3. run_matching('full') in link_records_many, waiting for a record an ingest is changing
 #      (here kill -9 of the run's backend alone; the others: an immediate shutdown)
 #   4. run_maintenance's incremental run in link_records_many, waiting for a held profile row
-#   5. run_matching('full') in the parallel walk: workers wait for cdp.match_tf
+#   5. run_matching('full') in the parallel walk: workers wait for cdp_internal.match_tf
 # Then run_matching('full') runs to completion, and membership, events, redirects, profiles and
 # review queue equal those of an uninterrupted run on a copy of the database made before the first
 # kill.  Then, without a crash: a record an ingest changes while a full run works stays queued, and
@@ -82,7 +82,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.record'), '2537', 'the cl
 # the uninterrupted reference: a copy made now, trained and matched in one go
 $node->safe_psql('postgres', 'CREATE DATABASE ref TEMPLATE crash');
 $node->safe_psql('ref', q{SELECT cdp.train_matching(); SELECT cdp.run_matching('full')});
-note('reference run: ', $node->safe_psql('ref', q{SELECT result - 'times' FROM cdp.match_run}));
+note('reference run: ', $node->safe_psql('ref', q{SELECT result - 'times' FROM cdp_internal.match_run}));
 
 # the golden projections against a replay of the log (CdpTest), plus: every record has exactly one
 # open membership
@@ -101,17 +101,17 @@ my $state_sql = q{
 	UNION ALL SELECT 'patient', md5(coalesce(string_agg(x::text, ',' ORDER BY x.golden_id), '')) FROM cdp.patient x
 	UNION ALL SELECT 'patient_member', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_id, x.from_event), '')) FROM cdp.patient_member x
 	UNION ALL SELECT 'patient_redirect', md5(coalesce(string_agg(x::text, ',' ORDER BY x.old_id), '')) FROM cdp.patient_redirect x
-	UNION ALL SELECT 'golden_state', md5(coalesce(string_agg(x::text, ','), '')) FROM cdp.golden_state x
-	UNION ALL SELECT 'match_queue', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_id), '')) FROM cdp.match_queue x
-	UNION ALL SELECT 'match_review', md5(coalesce(string_agg(x::text, ',' ORDER BY x.pair_id), '')) FROM cdp.match_review x
-	UNION ALL SELECT 'match_run', md5(coalesce(string_agg(x::text, ',' ORDER BY x.run_id), '')) FROM cdp.match_run x
-	UNION ALL SELECT 'match_key', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_id), '')) FROM cdp.match_key x
-	UNION ALL SELECT 'match_block', md5(coalesce(string_agg(x::text, ',' ORDER BY x.bk, x.record_id), '')) FROM cdp.match_block x
-	UNION ALL SELECT 'match_suspicious', md5(coalesce(string_agg(x::text, ',' ORDER BY x.attr, x.value), '')) FROM cdp.match_suspicious x
-	UNION ALL SELECT 'match_settings', md5(coalesce(string_agg(x::text, ',' ORDER BY x.version), '')) FROM cdp.match_settings x
-	UNION ALL SELECT 'match_tf', md5(coalesce(string_agg(x::text, ',' ORDER BY x.version, x.comp, x.value), '')) FROM cdp.match_tf x
+	UNION ALL SELECT 'golden_state', md5(coalesce(string_agg(x::text, ','), '')) FROM cdp_internal.golden_state x
+	UNION ALL SELECT 'match_queue', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_id), '')) FROM cdp_internal.match_queue x
+	UNION ALL SELECT 'match_review', md5(coalesce(string_agg(x::text, ',' ORDER BY x.pair_id), '')) FROM cdp_internal.match_review x
+	UNION ALL SELECT 'match_run', md5(coalesce(string_agg(x::text, ',' ORDER BY x.run_id), '')) FROM cdp_internal.match_run x
+	UNION ALL SELECT 'match_key', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_id), '')) FROM cdp_internal.match_key x
+	UNION ALL SELECT 'match_block', md5(coalesce(string_agg(x::text, ',' ORDER BY x.bk, x.record_id), '')) FROM cdp_internal.match_block x
+	UNION ALL SELECT 'match_suspicious', md5(coalesce(string_agg(x::text, ',' ORDER BY x.attr, x.value), '')) FROM cdp_internal.match_suspicious x
+	UNION ALL SELECT 'match_settings', md5(coalesce(string_agg(x::text, ',' ORDER BY x.version), '')) FROM cdp_internal.match_settings x
+	UNION ALL SELECT 'match_tf', md5(coalesce(string_agg(x::text, ',' ORDER BY x.version, x.comp, x.value), '')) FROM cdp_internal.match_tf x
 	UNION ALL SELECT 'pair_decision', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_a, x.record_b), '')) FROM cdp.pair_decision x
-	UNION ALL SELECT 'household', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_a, x.record_b), '')) FROM cdp.household x
+	UNION ALL SELECT 'household', md5(coalesce(string_agg(x::text, ',' ORDER BY x.record_a, x.record_b), '')) FROM cdp_internal.household x
 	UNION ALL SELECT 'indexes', string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes
 	           WHERE schemaname = 'cdp' AND tablename IN ('match_key', 'match_block')) s
 };
@@ -204,8 +204,8 @@ sub crash_and_check
 	is($node->safe_psql('crash', $state_sql), $before, "$what: every table and index as before the killed work");
 	is($node->safe_psql('crash', $equal_sql), '0', "$what: projections and membership equal a replay of the log");
 	is($node->safe_psql('crash', q{
-		SELECT (SELECT count(*) FROM cdp.match_run) || ' ' || (SELECT count(*) FROM cdp.event WHERE kind IN ('patient.merged', 'record.linked'))
-		       || ' ' || (SELECT count(*) FROM cdp.patient_redirect) || ' ' || (SELECT count(*) FROM cdp.match_review)}),
+		SELECT (SELECT count(*) FROM cdp_internal.match_run) || ' ' || (SELECT count(*) FROM cdp.event WHERE kind IN ('patient.merged', 'record.linked'))
+		       || ' ' || (SELECT count(*) FROM cdp.patient_redirect) || ' ' || (SELECT count(*) FROM cdp_internal.match_review)}),
 		'0 0 0 0', "$what: no finished run, link event, redirect or review pair survives");
 	is($node->safe_psql('crash', q{SELECT count(*) FROM pg_class WHERE relname LIKE '\_cdp\_%'}), '0',
 		"$what: no work table of the killed run is left");
@@ -214,7 +214,7 @@ sub crash_and_check
 my $rec = sub { $node->safe_psql('crash', "SELECT record_id FROM cdp.record WHERE source_key = '$_[0]'") };
 my $before = $node->safe_psql('crash', $state_sql);
 is($node->safe_psql('crash', $equal_sql), '0', 'before: projections equal the replay');
-is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'every record waits in the queue');
+is($node->safe_psql('crash', 'SELECT count(*) FROM cdp_internal.match_queue'), '2537', 'every record waits in the queue');
 
 # 1. match_record while ingest runs: desk A keyed record h7 in an open transaction, desk B looks it
 # up too and waits for A's key row; meanwhile an ingest of h8 is in flight.
@@ -227,10 +227,10 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 	send_until($desk_a, "BEGIN; SELECT count(*) FROM cdp.match_record($h7); SELECT 'held';", 'held');
 	ok($node->safe_psql('crash', q{
 		SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-		 WHERE a.application_name = 'desk_a' AND l.relation = 'cdp.match_key'::regclass AND l.mode = 'RowExclusiveLock'}) == 1,
+		 WHERE a.application_name = 'desk_a' AND l.relation = 'cdp_internal.match_key'::regclass AND l.mode = 'RowExclusiveLock'}) == 1,
 		'desk A keyed the record in its open transaction');
 	my $desk_b = background('desk_b', "SELECT count(*) FROM cdp.match_record($h7)");
-	$node->poll_query_until('crash', waits_sql('desk_b', 'desk_a', [ [ 'cdp.match_key', 'RowExclusiveLock' ] ], []))
+	$node->poll_query_until('crash', waits_sql('desk_b', 'desk_a', [ [ 'cdp_internal.match_key', 'RowExclusiveLock' ] ], []))
 	  or die 'desk B never waited for desk A';
 	crash_and_check('match_record', $before, undef, $ingest, $desk_a, $desk_b);
 }
@@ -245,7 +245,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 	my $run = background('run', q{SELECT cdp.run_matching('full')});
 	$node->poll_query_until('crash', waits_sql('run', 'ingest',
 		[ [ 'cdp.event', 'RowExclusiveLock' ], [ 'cdp.patient_redirect', 'RowExclusiveLock' ],
-		  [ 'cdp.match_review', 'RowExclusiveLock' ], [ 'cdp.match_queue', 'RowExclusiveLock' ] ], []))
+		  [ 'cdp_internal.match_review', 'RowExclusiveLock' ], [ 'cdp_internal.match_queue', 'RowExclusiveLock' ] ], []))
 	  or die 'run_matching never reached the queue clean-up';
 	crash_and_check('full run after links and reviews', $before, undef, $ingest, $run);
 }
@@ -258,7 +258,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 		ARRAY['{"family_name": "Петров", "given_name": "Иван", "birth_date": "1960-01-01"}'::jsonb]); SELECT 'held';}, 'held');
 	my $run = background('run', q{SELECT cdp.run_matching('full')});
 	$node->poll_query_until('crash', waits_sql('run', 'ingest',
-		[ [ 'cdp.match_key', 'AccessExclusiveLock' ], [ 'cdp.record', 'RowShareLock' ] ], [ 'cdp.event', 'cdp.match_review' ]))
+		[ [ 'cdp_internal.match_key', 'AccessExclusiveLock' ], [ 'cdp.record', 'RowShareLock' ] ], [ 'cdp.event', 'cdp_internal.match_review' ]))
 	  or die 'run_matching never reached the link step';
 	crash_and_check('full run in the link step (kill -9 of its backend)', $before, 'run', $ingest, $run);
 }
@@ -272,7 +272,7 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 	send_until($holder, "BEGIN; SELECT 1 FROM cdp.patient WHERE golden_id = $g FOR UPDATE; SELECT 'held';", 'held');
 	my $maint = background('maint', 'CALL cdp.run_maintenance(100)');
 	$node->poll_query_until('crash', waits_sql('maint', 'holder',
-		[ [ 'cdp.match_queue', 'RowShareLock' ], [ 'cdp.record', 'RowShareLock' ] ], [ 'cdp.event' ]))
+		[ [ 'cdp_internal.match_queue', 'RowShareLock' ], [ 'cdp.record', 'RowShareLock' ] ], [ 'cdp.event' ]))
 	  or die 'the maintenance increment never reached the link step';
 	crash_and_check('maintenance increment in the link step', $before, undef, $holder, $maint);
 }
@@ -280,34 +280,34 @@ is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_queue'), '2537', 'e
 # Training commits on its own; the reference database was trained the same way (training is
 # deterministic: fixed seeds), and from here on a full run walks in 3 parallel parts.
 $node->safe_psql('crash', 'SELECT cdp.train_matching()');
-is($node->safe_psql('crash', q{SELECT md5(s.program::text) || ' ' || cdp._match_nparts() FROM cdp.match_settings s WHERE s.active}),
-	$node->safe_psql('ref', q{SELECT md5(s.program::text) || ' ' || cdp._match_nparts() FROM cdp.match_settings s WHERE s.active}),
+is($node->safe_psql('crash', q{SELECT md5(s.program::text) || ' ' || cdp_internal._match_nparts() FROM cdp_internal.match_settings s WHERE s.active}),
+	$node->safe_psql('ref', q{SELECT md5(s.program::text) || ' ' || cdp_internal._match_nparts() FROM cdp_internal.match_settings s WHERE s.active}),
 	'training gives the reference program');
-is($node->safe_psql('crash', 'SELECT cdp._match_nparts()'), '3', 'a trained full run walks in 3 parts');
+is($node->safe_psql('crash', 'SELECT cdp_internal._match_nparts()'), '3', 'a trained full run walks in 3 parts');
 $before = $node->safe_psql('crash', $state_sql);
 
-# 5. run_matching('full') in the parallel walk: a session holds cdp.match_tf (as a VACUUM FULL
+# 5. run_matching('full') in the parallel walk: a session holds cdp_internal.match_tf (as a VACUUM FULL
 # would), which every part loads after the records, so the leader and its parallel workers all
 # wait inside _match_walk_all.
 {
 	my $holder = session('holder');
-	send_until($holder, "BEGIN; LOCK TABLE cdp.match_tf IN ACCESS EXCLUSIVE MODE; SELECT 'held';", 'held');
+	send_until($holder, "BEGIN; LOCK TABLE cdp_internal.match_tf IN ACCESS EXCLUSIVE MODE; SELECT 'held';", 'held');
 	my $run = background('run', q{SELECT cdp.run_matching('full')});
-	# a parallel worker of the run waits for cdp.match_tf, and so does the leader (in its own part),
+	# a parallel worker of the run waits for cdp_internal.match_tf, and so does the leader (in its own part),
 	# before any link or review
 	$node->poll_query_until('crash', q{
 		SELECT count(*) >= 1 FROM pg_stat_activity w
-		  JOIN pg_locks l ON l.pid = w.pid AND NOT l.granted AND l.relation = 'cdp.match_tf'::regclass
+		  JOIN pg_locks l ON l.pid = w.pid AND NOT l.granted AND l.relation = 'cdp_internal.match_tf'::regclass
 		 WHERE w.backend_type = 'parallel worker'
 		   AND w.leader_pid = (SELECT a.pid FROM pg_stat_activity a WHERE a.application_name = 'run' AND a.backend_type = 'client backend')
-		   AND (} . waits_sql('run', 'holder', [], [ 'cdp.event', 'cdp.match_review' ]) . ')')
+		   AND (} . waits_sql('run', 'holder', [], [ 'cdp.event', 'cdp_internal.match_review' ]) . ')')
 	  or die 'run_matching and its parallel workers never waited in the walk';
 	pass('run_matching waits in the parallel walk');
 	crash_and_check('parallel walk', $before, undef, $holder, $run);
 }
 
 # After the crashes: a full run finishes and ends exactly where the uninterrupted run ended.
-my $result_sql = q{SELECT result - 'times' FROM cdp.match_run ORDER BY run_id DESC LIMIT 1};
+my $result_sql = q{SELECT result - 'times' FROM cdp_internal.match_run ORDER BY run_id DESC LIMIT 1};
 $node->safe_psql('crash', q{SELECT cdp.run_matching('full')});
 is($node->safe_psql('crash', $result_sql), $node->safe_psql('ref', $result_sql), 'the run counts equal the reference run');
 like($node->safe_psql('crash', $result_sql), qr/"linked": [1-9][0-9]{2},/, 'the run made hundreds of links');
@@ -320,14 +320,14 @@ my %final = (
 	                    WHERE kind NOT IN ('source.registered', 'record.created', 'decision.recorded')},
 	'profiles' => q{SELECT md5(string_agg((to_jsonb(p) - 'status_at' - 'updated_at')::text, ',' ORDER BY golden_id)) FROM cdp.patient p},
 	'review queue' => q{SELECT string_agg(concat_ws(' ', record_a, record_b, score, weight, levels, flags, version, reason, status), E'\n'
-	                           ORDER BY record_a, record_b) FROM cdp.match_review},
-	'match keys' => q{SELECT md5(string_agg(x::text, ',' ORDER BY record_id)) FROM cdp.match_key x},
-	'queue' => q{SELECT count(*) FROM cdp.match_queue});
+	                           ORDER BY record_a, record_b) FROM cdp_internal.match_review},
+	'match keys' => q{SELECT md5(string_agg(x::text, ',' ORDER BY record_id)) FROM cdp_internal.match_key x},
+	'queue' => q{SELECT count(*) FROM cdp_internal.match_queue});
 for my $k (sort keys %final)
 {
 	is($node->safe_psql('crash', $final{$k}), $node->safe_psql('ref', $final{$k}), "after the crashes: $k as in the uninterrupted run");
 }
-ok($node->safe_psql('crash', q{SELECT count(*) FROM cdp.match_review WHERE reason IS NOT NULL}) > 0, 'the review queue holds vetoed pairs');
+ok($node->safe_psql('crash', q{SELECT count(*) FROM cdp_internal.match_review WHERE reason IS NOT NULL}) > 0, 'the review queue holds vetoed pairs');
 is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections equal the replay');
 
 # 6. No crash: a record that changes while a full run works stays queued.  h3 is queued (changed
@@ -341,13 +341,13 @@ is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections
 	send_until($ingest, q{BEGIN; SELECT count(*) FROM cdp.upsert_records('his', ARRAY['h3'],
 		ARRAY['{"family_name": "Зайцев", "given_name": "Иван", "birth_date": "1960-01-01"}'::jsonb]); SELECT 'held';}, 'held');
 	my $run = background('run', q{SELECT cdp.run_matching('full')});
-	$node->poll_query_until('crash', waits_sql('run', 'ingest', [ [ 'cdp.match_queue', 'RowExclusiveLock' ] ], []))
+	$node->poll_query_until('crash', waits_sql('run', 'ingest', [ [ 'cdp_internal.match_queue', 'RowExclusiveLock' ] ], []))
 	  or die 'run_matching never reached the queue clean-up';
 	send_until($ingest, "COMMIT; SELECT 'committed';", 'committed');
 	ok($run->{h}->finish, 'the full run finished') or diag($run->{err});
 	$ingest->{h}->kill_kill;
-	my $key_sql = q{SELECT k.feat[1] || ' ' || (SELECT count(*) FROM cdp.match_queue q WHERE q.record_id = k.record_id)
-		FROM cdp.match_key k JOIN cdp.record r USING (record_id) WHERE r.source_key = 'h3'};
+	my $key_sql = q{SELECT k.feat[1] || ' ' || (SELECT count(*) FROM cdp_internal.match_queue q WHERE q.record_id = k.record_id)
+		FROM cdp_internal.match_key k JOIN cdp.record r USING (record_id) WHERE r.source_key = 'h3'};
 	is($node->safe_psql('crash', $key_sql), 'волков 1', 'the run keyed the first change and left the second queued');
 	$node->safe_psql('crash', 'SELECT cdp.run_matching()');
 	is($node->safe_psql('crash', $key_sql), 'зайцев 0', 'the next incremental run keys the second change');
@@ -363,15 +363,15 @@ is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections
 	my $desk_a = session('desk_a');
 	send_until($desk_a, "BEGIN; SELECT count(*) FROM cdp.match_record($h5); SELECT 'held';", 'held');
 	my $desk_b = background('desk_b', "SELECT count(*) FROM cdp.match_record($h5)");
-	$node->poll_query_until('crash', waits_sql('desk_b', 'desk_a', [ [ 'cdp.match_key', 'RowExclusiveLock' ] ], []))
+	$node->poll_query_until('crash', waits_sql('desk_b', 'desk_a', [ [ 'cdp_internal.match_key', 'RowExclusiveLock' ] ], []))
 	  or die 'desk B never waited for desk A';
 	send_until($desk_a, "COMMIT; SELECT 'committed';", 'committed');
 	ok($desk_b->{h}->finish, 'the second lookup of a record being keyed succeeds') or diag($desk_b->{err});
 	$desk_a->{h}->kill_kill;
 	is($node->safe_psql('crash', qq{
-		SELECT k.feat[1] || ' ' || ((SELECT array_agg(b.bk ORDER BY b.bk) FROM cdp.match_block b WHERE b.record_id = k.record_id)
+		SELECT k.feat[1] || ' ' || ((SELECT array_agg(b.bk ORDER BY b.bk) FROM cdp_internal.match_block b WHERE b.record_id = k.record_id)
 		                            = (SELECT array_agg(x ORDER BY x) FROM unnest(k.bk) x WHERE x IS NOT NULL))
-		  FROM cdp.match_key k WHERE k.record_id = $h5}), 'орлов true', 'the record has its new key and one block row per blocking key');
+		  FROM cdp_internal.match_key k WHERE k.record_id = $h5}), 'орлов true', 'the record has its new key and one block row per blocking key');
 }
 
 # 8. run_maintenance commits in parts: its matching increment, then the golden catch-up batch by
@@ -384,8 +384,8 @@ is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections
 			SELECT jsonb_build_object('family_name', family_name, 'given_name', given_name, 'patronymic', patronymic,
 			                          'birth_date', birth_date::text, 'phones', to_jsonb(phones::text[]))
 			  FROM cdp.record WHERE source_key = 'h6'));
-		UPDATE cdp.golden_state SET last_event_id = 0;});
-	my $runs = $node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_run');
+		UPDATE cdp_internal.golden_state SET last_event_id = 0;});
+	my $runs = $node->safe_psql('crash', 'SELECT count(*) FROM cdp_internal.match_run');
 	my $same = q{SELECT (SELECT golden_id FROM cdp.record WHERE source_key = 'n6') = (SELECT golden_id FROM cdp.record WHERE source_key = 'h6')};
 	is($node->safe_psql('crash', $same), 'f', 'the new duplicate is its own person before maintenance');
 	my $middle = $node->safe_psql('crash', q{
@@ -394,17 +394,17 @@ is($node->safe_psql('crash', $equal_sql), '0', 'after the final run: projections
 	my $holder = session('holder');
 	send_until($holder, "BEGIN; SELECT 1 FROM cdp.patient WHERE golden_id = $middle FOR UPDATE; SELECT 'held';", 'held');
 	my $maint = background('maint', 'CALL cdp.run_maintenance(100)');
-	$node->poll_query_until('crash', waits_sql('maint', 'holder', [], []) . q{ AND (SELECT last_event_id > 0 FROM cdp.golden_state)})
+	$node->poll_query_until('crash', waits_sql('maint', 'holder', [], []) . q{ AND (SELECT last_event_id > 0 FROM cdp_internal.golden_state)})
 	  or die 'maintenance never reached the held row';
 	crash_and_restart($holder, $maint);
 	is($node->safe_psql('crash', $same), 't', 'after the crash: the committed increment linked the duplicate');
-	is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.match_run'), $runs + 1, 'and its run row stayed');
+	is($node->safe_psql('crash', 'SELECT count(*) FROM cdp_internal.match_run'), $runs + 1, 'and its run row stayed');
 	my ($ckpt, $top) = split /\|/, $node->safe_psql('crash',
-		'SELECT last_event_id, (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state');
+		'SELECT last_event_id, (SELECT max(event_id) FROM cdp.event) FROM cdp_internal.golden_state');
 	ok($ckpt > 0 && $ckpt < $top, 'the crash interrupted the catch-up; committed batches stayed');
 	is($node->safe_psql('crash', $equal_sql), '0', 'after the crash: projections equal the replay');
 	$node->safe_psql('crash', 'CALL cdp.run_maintenance(1000)');
-	is($node->safe_psql('crash', 'SELECT last_event_id = (SELECT max(event_id) FROM cdp.event) FROM cdp.golden_state'), 't',
+	is($node->safe_psql('crash', 'SELECT last_event_id = (SELECT max(event_id) FROM cdp.event) FROM cdp_internal.golden_state'), 't',
 		'the next maintenance finishes the catch-up');
 	is($node->safe_psql('crash', $equal_sql), '0', 'and the projections still equal the replay');
 }

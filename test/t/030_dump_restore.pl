@@ -40,7 +40,7 @@ $node->safe_psql('clinic', q{
 });
 # new settings (version 2), trained, then a full run: links and a review queue
 $node->safe_psql('clinic', q{
-	SELECT cdp.configure_matching((SELECT settings FROM cdp.match_settings WHERE active) || '{"review_threshold": 0.2}');
+	SELECT cdp.configure_matching((SELECT settings FROM cdp_internal.match_settings WHERE active) || '{"review_threshold": 0.2}');
 	SELECT cdp.train_matching();
 	SELECT cdp.run_matching('full');
 });
@@ -58,7 +58,7 @@ $node->safe_psql('clinic', q{
 
 my $links = $node->safe_psql('clinic', q{SELECT count(*) FROM cdp.patient_redirect});
 cmp_ok($links, '>', 100, "the clinic has merges to keep ($links)");
-is($node->safe_psql('clinic', q{SELECT count(*) FROM cdp.match_settings}), '2',
+is($node->safe_psql('clinic', q{SELECT count(*) FROM cdp_internal.match_settings}), '2',
 	'two settings versions, the installed one and a trained one');
 
 # Every table and sequence the extension marks for dumping, as one line each: name, row count and
@@ -68,13 +68,13 @@ sub dumped_state
 	my ($db) = @_;
 	my @lines;
 	for my $rel (split /\n/, $node->safe_psql($db, q{
-		SELECT c.relname || ' ' || c.relkind::text FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) t(oid)
+		SELECT c.oid::regclass::text || ' ' || c.relkind::text FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) t(oid)
 		  JOIN pg_class c ON c.oid = t.oid WHERE e.extname = 'cdp' ORDER BY c.relname}))
 	{
 		my ($name, $kind) = split / /, $rel;
 		my $q = $kind eq 'S'
-		  ? "SELECT last_value || ' ' || is_called FROM cdp.$name"
-		  : "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM cdp.$name x";
+		  ? "SELECT last_value || ' ' || is_called FROM $name"
+		  : "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM $name x";
 		push @lines, "$name " . $node->safe_psql($db, $q);
 	}
 	return join("\n", @lines);
@@ -82,8 +82,8 @@ sub dumped_state
 my $before = dumped_state('clinic');
 my @tables = split /\n/, $before;
 cmp_ok(scalar(@tables), '>=', 25, 'the extension marks its tables and sequences for pg_dump');
-unlike($before, qr/^match_part /m, 'match_part (fixed rows the install creates) is not dumped');
-like($before, qr/^record 500 /m, 'the 500 records are among what is dumped');
+unlike($before, qr/^cdp_internal.match_part /m, 'match_part (fixed rows the install creates) is not dumped');
+like($before, qr/^cdp.record 500 /m, 'the 500 records are among what is dumped');
 
 my $dumpfile = $node->basedir . '/clinic.dump';
 command_ok([ "$bindir/pg_dump", '-Fc', '-d', $node->connstr('clinic'), '-f', $dumpfile ],
@@ -106,9 +106,9 @@ is(dumped_state('replayed'), $before, 'and gives the same tables and sequences')
 
 # the installed settings row was replaced by the dumped one, and exactly one version is active
 is($node->safe_psql('restored', q{
-	SELECT string_agg(format('%s:%s:%s', version, active, params IS NOT NULL), ',' ORDER BY version) FROM cdp.match_settings}),
+	SELECT string_agg(format('%s:%s:%s', version, active, params IS NOT NULL), ',' ORDER BY version) FROM cdp_internal.match_settings}),
 	$node->safe_psql('clinic', q{
-	SELECT string_agg(format('%s:%s:%s', version, active, params IS NOT NULL), ',' ORDER BY version) FROM cdp.match_settings}),
+	SELECT string_agg(format('%s:%s:%s', version, active, params IS NOT NULL), ',' ORDER BY version) FROM cdp_internal.match_settings}),
 	'settings versions, the active one and the trained parameters come from the dump');
 
 # the restored clinic keeps working: the projections equal a replay of the log (CdpTest), new ids do not collide,
@@ -133,7 +133,7 @@ is($node->safe_psql('restored', q{
 	SELECT count(DISTINCT golden_id) FROM cdp.record WHERE source_key IN ('new-1', 'new-2')}), '1',
 	'matching links a new pair in the restored clinic');
 is($node->safe_psql('restored', $projections_differ_sql), '0', 'and the profiles still equal a replay of the log');
-is($node->safe_psql('restored', q{SELECT count(*) FROM cdp.match_settings WHERE active}), '1',
+is($node->safe_psql('restored', q{SELECT count(*) FROM cdp_internal.match_settings WHERE active}), '1',
 	'one active settings version');
 
 $node->stop;

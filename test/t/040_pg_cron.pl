@@ -52,7 +52,7 @@ my $pairs_linked = q{
 	 WHERE a.golden_id = b.golden_id
 };
 is($node->safe_psql('postgres', $pairs_linked), '0', 'before the job: no pair is linked');
-cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM cdp.match_queue'), '>=', 80,
+cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM cdp_internal.match_queue'), '>=', 80,
 	'before the job: the new records wait in the matching queue');
 
 # the schedule exactly as README.md gives it
@@ -77,7 +77,7 @@ is($failed, '0', 'the scheduled maintenance did not fail')
 cmp_ok($ok, '>=', 1, 'pg_cron ran the scheduled maintenance to the end');
 
 is($node->safe_psql('postgres', $pairs_linked), '40', 'the job linked every pair of duplicates');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM cdp.match_queue'), '0', 'and emptied the matching queue');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM cdp_internal.match_queue'), '0', 'and emptied the matching queue');
 is($node->safe_psql('postgres', $projections_differ_sql), '0',
 	'the golden projections equal a replay of the log');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cdp.patient WHERE family_name LIKE 'Соколова%'}), '40',
