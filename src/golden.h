@@ -33,7 +33,7 @@ typedef enum GoldenRule
 
 extern const char *const GoldenRuleNames[GOLDEN_NRULES];
 
-/* server-free kernels: no jsonb, no catalog */
+/* server-free kernels: no jsonb, no catalog (test/fuzz/fuzz_golden.c) */
 extern int	GoldenRuleIndex(const char *name, int len);
 extern int	GoldenAttributeIndex(const char *attr, int len);
 extern void GoldenCheckAttribute(const char *attr, int len);

@@ -18,8 +18,9 @@
  * is given and reads repeated rules as written.
  *
  * The checks of single names and lists are server-free (no jsonb, no
- * catalog).  Names quoted in messages are clipped to GOLDEN_MSG_CLIP bytes
- * on a character boundary.
+ * catalog): test/fuzz/fuzz_golden.c calls them without a server.  Names
+ * quoted in messages are clipped to GOLDEN_MSG_CLIP bytes on a character
+ * boundary.
  *
  *-------------------------------------------------------------------------
  */
