@@ -6,31 +6,33 @@
  *		(golden_record_doc documents) and the survivorship rules, returning
  *		the profile attributes, multi-valued contacts and lineage as jsonb.
  *
- * It replaces a PL/pgSQL + SQL ranking query (kept in the extension as
- * cdp.golden_fold_sql, the reference the pgTAP suite compares this code
- * with on generated clusters) and gives the same output for every
- * well-formed input:
+ * The rules (doc/golden.md; the rules document is checked by
+ * src/golden_rules.c):
  *
  * - single-valued attributes (one per key of rules): candidates are the
  *	 records whose value (the ->> text of the key) is not null or empty;
  *	 each rule of the attribute's list gives a score, higher first, in list
  *	 order (validated: 1/0, trusted: source trust, recent: updated_at,
  *	 frequent: records sharing the value, complete: length in characters;
- *	 a missing input scores -1, as the SQL's coalesce(..., -1) did), then
- *	 the smaller record id wins (nulls last).  Lineage names the first rule
- *	 on which the winner beat the best other value ("unanimous" when there
- *	 is none, "oldest_record" when only the record id decided), the records
- *	 that agree and the values that lost, best first;
+ *	 a missing input scores -1), then the smaller record id wins (nulls
+ *	 last), then input order.  Lineage names the first rule on which the
+ *	 winner beat the best other value ("unanimous" when there is none,
+ *	 "oldest_record" when only the record id decided), the records that
+ *	 agree and the values that lost, best first;
  * - contacts (phones, emails: arrays; handles: an object network -> value)
  *	 keep every distinct non-empty value with its source records, first and
  *	 last seen, validated (any record flagged) and valid (validated, or
  *	 seen in two sources); ordered by last seen (newest first), network,
  *	 value, text order in the database collation;
- * - one record alone takes the SQL version's fast path: record and source
- *	 ids are copied as given and "validated" is not defaulted to false.
+ * - one record alone: record and source ids are copied as given and
+ *	 "validated" is not defaulted to false.
  *
- * Timestamps are read with timestamptz input (session time zone for
- * strings without an offset, as the SQL cast did) and written in UTC.
+ * test/oracles/golden_fold.sql holds a PL/pgSQL + SQL version of these rules
+ * (the fold's first implementation); test/pgtap/71_golden_fold.sql compares
+ * this code with it on generated clusters.
+ *
+ * Timestamps are read with timestamptz input (the session time zone for
+ * strings without an offset) and written in UTC.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,28 +54,13 @@
 
 #include "cdp.h"
 #include "cdp_jsonb.h"
+#include "golden.h"
 
 /*
  * Most records one fold accepts.  A person has a handful of records; the
  * cap bounds the sorts and the memory of one call on hostile input.
  */
 #define FOLD_MAX_RECORDS	100000
-
-/* the survivorship rules, in the order of cdp.golden_rule_names() */
-typedef enum FoldRule
-{
-	RULE_VALIDATED,
-	RULE_TRUSTED,
-	RULE_RECENT,
-	RULE_FREQUENT,
-	RULE_COMPLETE
-} FoldRule;
-
-static const char *const FoldRuleNames[] = {
-	"validated", "trusted", "recent", "frequent", "complete"
-};
-
-#define FOLD_NRULES		lengthof(FoldRuleNames)
 
 /* contact kinds, in output key order */
 #define KIND_PHONES		0
@@ -116,7 +103,7 @@ typedef struct FoldCand
 typedef struct FoldRankCtx
 {
 	FoldRec    *recs;
-	FoldRule   *rules;
+	GoldenRule *rules;
 	int			nrules;
 } FoldRankCtx;
 
@@ -241,8 +228,8 @@ FieldTimestamptz(JsonbContainer *doc, const char *key, TimestampTz *out)
 /*
  * ReadRecord
  *		Reads the fields of one record document the fold uses.  full is false
- *		for the one-record path, which (like the SQL fast path) neither casts
- *		the ids nor reads the trust.
+ *		for the one-record path, which neither casts the ids nor reads the
+ *		trust (they are copied as given).
  */
 static void
 ReadRecord(JsonbValue *elem, int n, bool full, FoldRec *r)
@@ -290,54 +277,6 @@ ReadRecord(JsonbValue *elem, int n, bool full, FoldRec *r)
 }
 
 /*
- * ParseRules
- *		Checks one attribute's rule list (a JSON array of rule names) and
- *		returns it as FoldRule values.
- */
-static FoldRule *
-ParseRules(const char *attr, int attrlen, JsonbValue *list, int *nrules)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	FoldRule   *out;
-	int			n = 0;
-
-	if (list->type != jbvBinary || !JsonContainerIsArray(list->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("survivorship rules for attribute \"%.*s\" must be an array", attrlen, attr),
-				 errhint("Give an ordered list of rule names, for example [\"trusted\", \"recent\"].")));
-	out = palloc(sizeof(FoldRule) * Max(1, JsonContainerSize(list->val.binary.data)));
-	it = JsonbIteratorInit(list->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		int			i;
-
-		if (tok != WJB_ELEM)
-			continue;
-		for (i = 0; i < (int) FOLD_NRULES; i++)
-			if (v.type == jbvString && v.val.string.len == (int) strlen(FoldRuleNames[i]) &&
-				memcmp(v.val.string.val, FoldRuleNames[i], v.val.string.len) == 0)
-				break;
-		if (i == (int) FOLD_NRULES)
-		{
-			int			len = 0;
-			char	   *s = JsonbScalarText(&v, &len);
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown survivorship rule \"%.*s\" for attribute \"%.*s\"",
-							s ? Min(len, 64) : 4, s ? s : "null", attrlen, attr),
-					 errhint("Use some of: validated, trusted, recent, frequent, complete.")));
-		}
-		out[n++] = (FoldRule) i;
-	}
-	*nrules = n;
-	return out;
-}
-
-/*
  * CmpInt64
  *		Three-way comparison of two int64.
  */
@@ -349,9 +288,9 @@ CmpInt64(int64 a, int64 b)
 
 /*
  * RecentScore
- *		The "recent" score of a record on one scale with its default: the SQL
- *		scored EXTRACT(epoch FROM updated_at), or -1 (second) when missing.
- *		Infinite timestamps keep their extreme values, as numeric infinity did.
+ *		The "recent" score of a record on one scale with its default:
+ *		updated_at, or one second before 1970-01-01 UTC (an epoch score of
+ *		-1) when missing.  Infinite timestamps keep their extreme values.
  */
 static inline int64
 RecentScore(const FoldRec *r)
@@ -369,7 +308,7 @@ RecentScore(const FoldRec *r)
  *		higher.
  */
 static int
-CmpRule(const FoldRankCtx *ctx, FoldRule rule, const FoldCand *a, const FoldCand *b)
+CmpRule(const FoldRankCtx *ctx, GoldenRule rule, const FoldCand *a, const FoldCand *b)
 {
 	const FoldRec *ra = &ctx->recs[a->rec];
 	const FoldRec *rb = &ctx->recs[b->rec];
@@ -588,8 +527,8 @@ PushRecordId(JsonbParseState **st, JsonbIteratorToken tok, const FoldRec *r, boo
 
 /*
  * UtcText
- *		cdp.golden_utc(ts): ISO 8601 in UTC with microseconds, NULL for an
- *		infinite timestamp (as to_char gives).
+ *		A timestamp as ISO 8601 in UTC with microseconds
+ *		(YYYY-MM-DD"T"HH24:MI:SS.US"Z"), NULL for an infinite timestamp.
  */
 static char *
 UtcText(TimestampTz ts)
@@ -605,7 +544,7 @@ UtcText(TimestampTz ts)
 				 errmsg("timestamp out of range")));
 	if (tm.tm_year < 1)
 	{
-		/* BC years: let to_char write them, as the SQL version did */
+		/* BC years: to_char writes them */
 		text	   *t = DatumGetTextPP(DirectFunctionCall2(timestamp_to_char,
 														   TimestampGetDatum(ts),
 														   PointerGetDatum(cstring_to_text("YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\""))));
@@ -619,7 +558,7 @@ UtcText(TimestampTz ts)
 
 /*
  * PushUtc
- *		Pushes golden_utc(ts) (null when infinite).
+ *		Pushes UtcText(ts) (null when infinite).
  */
 static void
 PushUtc(JsonbParseState **st, JsonbIteratorToken tok, TimestampTz ts)
@@ -641,7 +580,7 @@ PushUtc(JsonbParseState **st, JsonbIteratorToken tok, TimestampTz ts)
  */
 static void
 FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage, bool raw,
-			  char *attr, FoldRec *recs, int nrec, FoldRule *rules, int nrules)
+			  char *attr, FoldRec *recs, int nrec, GoldenRule *rules, int nrules)
 {
 	FoldCand   *cand = palloc(mul_size(sizeof(FoldCand), nrec));
 	int			n = 0;
@@ -741,7 +680,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 		for (i = 0; i < nrules; i++)
 			if (CmpRule(&ctx, rules[i], w, other) != 0)
 			{
-				rule = FoldRuleNames[rules[i]];
+				rule = GoldenRuleNames[rules[i]];
 				break;
 			}
 	}
@@ -1126,11 +1065,7 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 				 errdetail("The value given is a JSON %s.",
 						   JB_ROOT_IS_SCALAR(recs) ? "scalar" : "object"),
 				 errhint("Give an array of cdp.golden_record_doc documents, one per source record.")));
-	if (!JB_ROOT_IS_OBJECT(rules))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("survivorship rules must be a JSON object"),
-				 errhint("Give an object mapping an attribute to a list of rules, for example {\"family_name\": [\"trusted\", \"recent\"]}.")));
+	GoldenCheckRulesObject(rules);
 	nrec = JB_ROOT_COUNT(recs);
 	if (nrec > FOLD_MAX_RECORDS)
 		ereport(ERROR,
@@ -1142,7 +1077,7 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 
-	/* one record: the SQL version's fast path (ids as given) */
+	/* one record: the fast path (ids as given) */
 	raw = nrec == 1;
 	r = palloc0(mul_size(sizeof(FoldRec), Max(1, nrec)));
 	it = JsonbIteratorInit(&recs->root);
@@ -1175,7 +1110,7 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		char	   *attr;
-		FoldRule   *rl;
+		GoldenRule *rl;
 		int			nrl;
 
 		if (tok != WJB_KEY)
@@ -1183,7 +1118,7 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 		attr = pnstrdup(v.val.string.val, v.val.string.len);
 		tok = JsonbIteratorNext(&it, &v, true);
 		Assert(tok == WJB_VALUE);
-		rl = ParseRules(attr, strlen(attr), &v, &nrl);
+		rl = GoldenParseRuleList(attr, strlen(attr), &v, false, &nrl);
 		FoldAttribute(&attrs, &lin, with_lineage, raw, attr, r, nrec, rl, nrl);
 	}
 
@@ -1243,8 +1178,8 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 /*
  * CanonicalText
  *		The canonical text of an identifier: its type's input then output
- *		function, exactly what the SQL cast text::type (WITH INOUT) and
- *		to_jsonb did, errors included.
+ *		function, exactly what the cast text::type (WITH INOUT) and
+ *		to_jsonb give, errors included.
  */
 static char *
 CanonicalText(PGFunction in, PGFunction out, char *s)
@@ -1387,7 +1322,7 @@ cdp_golden_record_doc(PG_FUNCTION_ARGS)
 		s = FieldCString(v.val.binary.data, "validated");
 	if (s != NULL)
 	{
-		/* lower() in the database collation, as the SQL version did */
+		/* lower() in the database collation */
 		text	   *t = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
 															   PointerGetDatum(cstring_to_text(s))));
 		char	   *l = text_to_cstring(t);

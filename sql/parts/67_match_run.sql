@@ -4,74 +4,6 @@
 
 /* ---------------------------------------------------------------- running */
 
--- _match_cannot_link: why the persons of records a and b must not be joined automatically (NULL:
--- they may).  never_pos: feature positions of the different_id_never attrs; the decision and
--- relation checks are skipped when the caller knows those tables are empty.
-CREATE FUNCTION cdp_internal._match_cannot_link(a bigint, b bigint, never_pos int[], never_attr text[],
-		check_decisions boolean, check_relations boolean, dob_pos int) RETURNS text
-	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	ga bigint;
-	gb bigint;
-	i int;
-BEGIN
-	SELECT r.golden_id INTO ga FROM @extschema@.record r WHERE r.record_id = a;
-	SELECT r.golden_id INTO gb FROM @extschema@.record r WHERE r.record_id = b;
-	IF check_decisions AND EXISTS (
-		SELECT 1 FROM @extschema@.record ra JOIN @extschema@.pair_decision d ON d.record_a = ra.record_id OR d.record_b = ra.record_id
-		         JOIN @extschema@.record rb ON rb.record_id = CASE WHEN d.record_a = ra.record_id THEN d.record_b ELSE d.record_a END
-		 WHERE ra.golden_id = ga AND rb.golden_id = gb AND d.decision = 'no_match') THEN
-		RETURN 'решение «не совпадают» между этими людьми';
-	END IF;
-	IF check_relations AND EXISTS (
-		SELECT 1 FROM @extschema@.record ra JOIN cdp_internal.household h ON h.record_a = ra.record_id OR h.record_b = ra.record_id
-		         JOIN @extschema@.record rb ON rb.record_id = CASE WHEN h.record_a = ra.record_id THEN h.record_b ELSE h.record_a END
-		 WHERE ra.golden_id = ga AND rb.golden_id = gb) THEN
-		RETURN 'записаны как родственники';
-	END IF;
-	-- two persons whose birth dates are wholly different (not a swap, a slip of one digit or the same
-	-- year) are different people, whatever identifier a record of one of them carries
-	IF dob_pos IS NOT NULL AND EXISTS (
-		SELECT 1 FROM @extschema@.record ra JOIN cdp_internal.match_key ka ON ka.record_id = ra.record_id,
-		              @extschema@.record rb JOIN cdp_internal.match_key kb ON kb.record_id = rb.record_id
-		 WHERE ra.golden_id = ga AND rb.golden_id = gb
-		   AND pg_catalog.left(ka.feat[dob_pos], 4) <> pg_catalog.left(kb.feat[dob_pos], 4)
-		   AND @extschema@.osa_distance(ka.feat[dob_pos], kb.feat[dob_pos], 1) > 1) THEN
-		RETURN 'у этих людей разные даты рождения';
-	END IF;
-	FOR i IN 1 .. COALESCE(pg_catalog.cardinality(never_pos), 0) LOOP
-		IF EXISTS (SELECT 1 FROM @extschema@.record ra JOIN cdp_internal.match_key ka ON ka.record_id = ra.record_id,
-		                         @extschema@.record rb JOIN cdp_internal.match_key kb ON kb.record_id = rb.record_id
-		            WHERE ra.golden_id = ga AND rb.golden_id = gb
-		              AND ka.feat[never_pos[i]] <> kb.feat[never_pos[i]]) THEN
-			RETURN 'у этих людей разные ' || cdp_internal._match_attr_label(never_attr[i]);
-		END IF;
-	END LOOP;
-	RETURN NULL;
-END $$;
-COMMENT ON FUNCTION cdp_internal._match_cannot_link(bigint, bigint, int[], text[], boolean, boolean, int) IS
-	'internal: the cannot-link constraint between the persons of two records (no_match decision, relation, wholly different birth dates when dob_pos is given, different ids), or NULL';
-
-
--- _match_to_review: puts a pair in the review queue (a decided pair stays decided)
-CREATE FUNCTION cdp_internal._match_to_review(v int, p record, reason text) RETURNS boolean
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	inserted boolean;
-BEGIN
-	INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
-	VALUES (p.record_a, p.record_b, p.probability, p.weight, p.levels, p.flags, v, reason)
-	ON CONFLICT (record_a, record_b) DO UPDATE
-	   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
-	       version = excluded.version, reason = excluded.reason
-	 WHERE q.status = 'open'
-	RETURNING q.xmax = 0 INTO inserted;
-	RETURN COALESCE(inserted, false);
-END $$;
-COMMENT ON FUNCTION cdp_internal._match_to_review(int, record, text) IS 'internal: queues a pair for review unless a person already decided it; true when the pair is new to the queue';
-
 -- _match_link_plan: the decisions of a run in memory (src/match_link.c): pairs in decision order,
 -- every record of every person they touch with its birth-date and different_id_never features,
 -- the no_match and relation edges; one row per pair that links ('l'), is already one person
@@ -84,11 +16,11 @@ CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[]) IS
-	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (the checks of _match_cannot_link)';
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids)';
 
--- _match_run: the body of run_matching; pairwise = true decides and links pair by pair through
--- _match_cannot_link and link_records (the reference the batch path is tested against)
-CREATE FUNCTION cdp_internal._match_run(mode text, pairwise boolean) RETURNS jsonb
+-- _match_run: the body of run_matching: keys, blocking and scoring, then every decision in memory
+-- (_match_link_plan), the links in one link_records_many call and the review queue in one insert
+CREATE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -101,15 +33,10 @@ DECLARE
 	already bigint := 0;
 	held bigint := 0;
 	decided bigint := 0;
-	i bigint := 0;
-	p record;
-	why text;
 	link_t float8;
 	review_t float8;
 	never_pos int[];
 	never_attr text[];
-	has_decisions boolean;
-	has_relations boolean;
 	dob_pos int;
 	t0 timestamptz := pg_catalog.clock_timestamp();
 	t1 timestamptz;
@@ -141,12 +68,10 @@ BEGIN
 	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.comp), pg_catalog.array_agg(y.attr ORDER BY y.comp) INTO never_pos, never_attr
 	  FROM cdp_internal._match_layout(a.settings) y
 	 WHERE y.attr IN (SELECT cdp_internal._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'rules' -> 'different_id_never') x);
-	has_decisions := EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.decision = 'no_match');
 	-- birth dates conflict between persons when birth_date is a disagree_never attr
 	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
 	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
 	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
-	has_relations := EXISTS (SELECT 1 FROM cdp_internal.household);
 
 	IF mode = 'full' THEN
 		-- the queue as it is before any record is read: only these entries, unchanged since, are
@@ -186,133 +111,87 @@ BEGIN
 	t_link := t1;
 	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
 
-	IF NOT pairwise THEN
-		-- a person's decision wins, both ways: decided pairs never reach the plan
-		SELECT pg_catalog.count(*) INTO decided
-		  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
-		 WHERE s.golden_a <> s.golden_b;
-		-- strongest evidence first, so a weak pair never decides before a strong one
-		CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
-			SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
-			  FROM _cdp_scored s
-			 WHERE s.golden_a <> s.golden_b
-			   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
-		-- every record of every person a pair touches, with the features the constraints read
-		EXECUTE pg_catalog.format(
-			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
-			   FROM (SELECT DISTINCT r.golden_id
-			           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
-			           JOIN @extschema@.record r ON r.record_id = x.id) g
-			   JOIN @extschema@.record r ON r.golden_id = g.golden_id
-			   LEFT JOIN cdp_internal.match_key k ON k.record_id = r.record_id',
-			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
-			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
-			     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
-			                                          FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
-		  INTO u_rec, u_gold, u_dob, u_never;
-		CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
-		SELECT lp.* FROM cdp_internal._match_link_plan(
-			(SELECT pg_catalog.array_agg(t.record_a ORDER BY t.ord) FROM _cdp_todo t),
-			(SELECT pg_catalog.array_agg(t.record_b ORDER BY t.ord) FROM _cdp_todo t),
-			(SELECT pg_catalog.array_agg(t.probability ORDER BY t.ord) FROM _cdp_todo t),
-			(SELECT pg_catalog.array_agg(t.flags ORDER BY t.ord) FROM _cdp_todo t),
-			u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
-			(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
-			(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
-			(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
-			(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
-			link_t, review_t,
-			ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
-			      'решение «не совпадают» между этими людьми', 'записаны как родственники',
-			      'у этих людей разные даты рождения']
-			|| ARRAY(SELECT 'у этих людей разные ' || cdp_internal._match_attr_label(y.x)
-			           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)) lp;
-		SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
-		  INTO already, held FROM _cdp_plan lp;
-		t1 := pg_catalog.clock_timestamp();
-		times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-		-- every link at once, in decision order (golden applies them as link_records would one by one)
-		SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
-		         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
-		         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
-		           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
-		           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
-		           'forced', t.flags & 256 <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
-		  INTO link_ord, link_res
-		  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
-		 WHERE lp.action = 'l';
-		-- golden refuses a link only when a no_match decision appeared since the plan was made
-		SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
-		  INTO linked, refused
-		  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
-		held := held + COALESCE(pg_catalog.cardinality(refused), 0);
-		t0 := pg_catalog.clock_timestamp();
-		times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
-		-- the review queue, in decision order (a decided pair stays decided)
-		WITH ins AS (
-			INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
-			SELECT t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags, a.version, r.reason
-			  FROM (SELECT lp.ord, lp.reason FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
-			        UNION ALL
-			        SELECT x.o, 'решение «не совпадают» между этими людьми' FROM pg_catalog.unnest(refused) x(o)) r
-			  JOIN _cdp_todo t ON t.ord = r.ord
-			 ORDER BY r.ord
-			ON CONFLICT (record_a, record_b) DO UPDATE
-			   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
-			       version = excluded.version, reason = excluded.reason
-			 WHERE q.status = 'open'
-			RETURNING q.xmax = 0 AS inserted)
-		SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) INTO queued FROM ins;
-		t1 := pg_catalog.clock_timestamp();
-		times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-		DROP TABLE _cdp_todo;
-		DROP TABLE _cdp_plan;
-		t0 := t_link;
-	ELSE
-		-- strongest evidence first, so a weak pair never decides before a strong one
-		FOR p IN SELECT s.* FROM _cdp_scored s WHERE s.golden_a <> s.golden_b
-		          ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b LOOP
-			i := i + 1;
-			IF i % 50000 = 0 THEN
-				RAISE NOTICE 'run_matching: % of % pairs decided (% linked, % queued)', i, candidates - already, linked, queued;
-			END IF;
-			-- a person's decision wins, both ways
-			IF EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = p.record_a AND d.record_b = p.record_b) THEN
-				decided := decided + 1;
-				CONTINUE;
-			END IF;
-			IF (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = p.record_a)
-			   = (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = p.record_b) THEN
-				already := already + 1;
-				CONTINUE;
-			END IF;
-			why := NULL;
-			IF p.flags & 1024 <> 0 THEN
-				why := 'запись-заглушка';
-			ELSIF p.flags & 512 <> 0 THEN
-				why := 'правило: разные идентификаторы, имя или дата рождения';
-			ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
-				why := cdp_internal._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);
-				IF why IS NULL THEN
-					-- link_records returns NULL when a person's no_match decision forbids the join
-					IF @extschema@.link_records(p.record_a, p.record_b, pg_catalog.jsonb_build_object(
-						'by', 'run_matching', 'record_a', p.record_a, 'record_b', p.record_b, 'probability', p.probability, 'weight', pg_catalog.round(p.weight::numeric, 3),
-						'rule', a.settings -> 'blocking' -> p.rule, 'forced', p.flags & 256 <> 0,
-						'levels', p.levels, 'settings_version', a.version)) IS NOT NULL THEN
-						linked := linked + 1;
-						CONTINUE;
-					END IF;
-					why := 'решение «не совпадают» между этими людьми';
-				END IF;
-				held := held + 1;
-			END IF;
-			IF p.probability >= review_t OR why IS NOT NULL THEN
-				IF cdp_internal._match_to_review(a.version, p, why) THEN
-					queued := queued + 1;
-				END IF;
-			END IF;
-		END LOOP;
-	END IF;
+	-- a person's decision wins, both ways: decided pairs never reach the plan
+	SELECT pg_catalog.count(*) INTO decided
+	  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
+	 WHERE s.golden_a <> s.golden_b;
+	-- strongest evidence first, so a weak pair never decides before a strong one
+	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
+		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+		  FROM _cdp_scored s
+		 WHERE s.golden_a <> s.golden_b
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+	-- every record of every person a pair touches, with the features the constraints read
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+		   FROM (SELECT DISTINCT r.golden_id
+		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
+		           JOIN @extschema@.record r ON r.record_id = x.id) g
+		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
+		   LEFT JOIN cdp_internal.match_key k ON k.record_id = r.record_id',
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+		     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+		                                          FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+	  INTO u_rec, u_gold, u_dob, u_never;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_link_plan(
+		(SELECT pg_catalog.array_agg(t.record_a ORDER BY t.ord) FROM _cdp_todo t),
+		(SELECT pg_catalog.array_agg(t.record_b ORDER BY t.ord) FROM _cdp_todo t),
+		(SELECT pg_catalog.array_agg(t.probability ORDER BY t.ord) FROM _cdp_todo t),
+		(SELECT pg_catalog.array_agg(t.flags ORDER BY t.ord) FROM _cdp_todo t),
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t,
+		ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
+		      'решение «не совпадают» между этими людьми', 'записаны как родственники',
+		      'у этих людей разные даты рождения']
+		|| ARRAY(SELECT 'у этих людей разные ' || cdp_internal._match_attr_label(y.x)
+		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)) lp;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one)
+	SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
+	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
+	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
+	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
+	           'forced', t.flags & 256 <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	  INTO link_ord, link_res
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action = 'l';
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue, in decision order (a decided pair stays decided)
+	WITH ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
+		SELECT t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags, a.version, r.reason
+		  FROM (SELECT lp.ord, lp.reason FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
+		        UNION ALL
+		        SELECT x.o, 'решение «не совпадают» между этими людьми' FROM pg_catalog.unnest(refused) x(o)) r
+		  JOIN _cdp_todo t ON t.ord = r.ord
+		 ORDER BY r.ord
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) INTO queued FROM ins;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_todo;
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 
@@ -330,14 +209,14 @@ BEGIN
 	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
 	RETURN result;
 END $$;
-COMMENT ON FUNCTION cdp_internal._match_run(text, boolean) IS
-	'internal: the body of run_matching; pairwise = true takes the reference path (one _match_cannot_link and link_records call per pair)';
-REVOKE ALL ON FUNCTION cdp_internal._match_run(text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.run_matching(mode text DEFAULT 'incremental') RETURNS jsonb
 	LANGUAGE sql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-	RETURN cdp_internal._match_run(mode, false);
+	RETURN cdp_internal._match_run(mode);
 COMMENT ON FUNCTION @extschema@.run_matching(text) IS
 	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): decides every pair in memory (_match_link_plan), links those over the link threshold in one cdp.link_records_many call, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
 REVOKE ALL ON FUNCTION @extschema@.run_matching(text) FROM PUBLIC;

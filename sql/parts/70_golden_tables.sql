@@ -20,27 +20,19 @@ CREATE TABLE @extschema@.survivorship_rules (
 COMMENT ON TABLE @extschema@.survivorship_rules IS
 	'versions of the survivorship rules (projection of survivorship.configured events); none means the built-in default';
 
+/*
+ * The rule names and the default rules come from the constants of src/golden_rules.c, the ones the
+ * fold and golden_check_rules read.
+ */
 CREATE FUNCTION @extschema@.golden_default_rules() RETURNS jsonb
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT '{"family_name": ["validated", "trusted", "recent", "complete"],
-	         "given_name":  ["validated", "trusted", "recent", "complete"],
-	         "patronymic":  ["validated", "trusted", "recent", "complete"],
-	         "sex":         ["validated", "trusted", "frequent", "recent"],
-	         "birth_date":  ["validated", "trusted", "frequent", "recent"],
-	         "snils":       ["validated", "trusted", "recent"],
-	         "oms":         ["validated", "trusted", "recent"],
-	         "address":     ["recent", "trusted", "complete"],
-	         "city":        ["recent", "trusted", "frequent"]}'::jsonb
-	$$;
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_default_rules';
 COMMENT ON FUNCTION @extschema@.golden_default_rules() IS
 	'built-in survivorship rules: for each single-valued attribute, the ordered list of rules that picks its value';
 
 CREATE FUNCTION @extschema@.golden_rule_names() RETURNS text[]
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT ARRAY['validated', 'trusted', 'recent', 'frequent', 'complete']::text[] $$;
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_rule_names';
 COMMENT ON FUNCTION @extschema@.golden_rule_names() IS
 	'names of the survivorship rules: validated (records flagged validated first), trusted (cdp.source.trust), recent (record updated_at), frequent (records sharing the value), complete (longest value)';
 
@@ -69,61 +61,13 @@ COMMENT ON FUNCTION @extschema@.survivorship_rules_as_of(timestamptz, bigint) IS
 
 /*
  * Validates a rules document and returns it completed with the default for every attribute it
- * does not name.  Raises 22023 naming the attribute or rule at fault.
+ * does not name (C, src/golden_rules.c: the checks the fold makes, plus known attributes, non-empty
+ * lists and no rule twice).  Raises 22023 naming the attribute or rule at fault; a NULL document
+ * is refused like any other that is not an object, so the function is not STRICT.
  */
 CREATE FUNCTION cdp_internal.golden_check_rules(rules jsonb) RETURNS jsonb
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	attr		text;
-	list		jsonb;
-	rule		jsonb;
-	seen		text[];
-	known		jsonb := @extschema@.golden_default_rules();
-BEGIN
-	IF rules IS NULL OR pg_catalog.jsonb_typeof(rules) <> 'object' THEN
-		RAISE EXCEPTION 'survivorship rules must be a JSON object'
-			USING ERRCODE = '22023',
-			DETAIL = pg_catalog.format('The value given was %s.', coalesce(rules::text, 'NULL')),
-			HINT = 'Give an object mapping an attribute to a list of rules, for example {"family_name": ["trusted", "recent"]}.';
-	END IF;
-	FOR attr, list IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(rules) e LOOP
-		IF NOT known ? attr THEN
-			RAISE EXCEPTION 'unknown survivorship attribute "%"', attr
-				USING ERRCODE = '22023',
-				DETAIL = CASE WHEN attr IN ('phones', 'emails', 'handles')
-				              THEN 'Multi-valued contacts keep every distinct value and take no rules.'
-				              ELSE 'Only single-valued profile attributes take survivorship rules.' END,
-				HINT = pg_catalog.format('Use one of: %s.',
-					(SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(known) k));
-		END IF;
-		IF pg_catalog.jsonb_typeof(list) <> 'array' OR pg_catalog.jsonb_array_length(list) = 0 THEN
-			RAISE EXCEPTION 'survivorship rules for attribute "%" must be a non-empty array', attr
-				USING ERRCODE = '22023',
-				DETAIL = pg_catalog.format('The value given was %s.', list::text),
-				HINT = 'Give an ordered list of rule names, for example ["trusted", "recent"].';
-		END IF;
-		seen := '{}';
-		FOR rule IN SELECT x FROM pg_catalog.jsonb_array_elements(list) x LOOP
-			IF pg_catalog.jsonb_typeof(rule) <> 'string'
-			   OR NOT (rule #>> '{}') = ANY (@extschema@.golden_rule_names()) THEN
-				RAISE EXCEPTION 'unknown survivorship rule "%" for attribute "%"', rule #>> '{}', attr
-					USING ERRCODE = '22023',
-					HINT = pg_catalog.format('Use some of: %s.',
-						pg_catalog.array_to_string(@extschema@.golden_rule_names(), ', '));
-			END IF;
-			IF (rule #>> '{}') = ANY (seen) THEN
-				RAISE EXCEPTION 'survivorship rule "%" appears twice for attribute "%"', rule #>> '{}', attr
-					USING ERRCODE = '22023',
-					HINT = 'Name each rule at most once per attribute.';
-			END IF;
-			seen := seen || (rule #>> '{}');
-		END LOOP;
-	END LOOP;
-	RETURN known || rules;
-END
-$$;
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_golden_check_rules';
 COMMENT ON FUNCTION cdp_internal.golden_check_rules(jsonb) IS
 	'validates a survivorship rules document and completes it with the default rules (22023 on error)';
 

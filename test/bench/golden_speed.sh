@@ -5,9 +5,10 @@
 # Runs against the server in PG* (e.g. eval "$(cat tmp_dev/env)").
 #
 #   test/bench/golden_speed.sh [RECORDS=100000] [SAMPLES=500]
-#   GOLDEN_FOLD=sql test/bench/golden_speed.sh ...   the same with the PL/pgSQL reference fold and
-#       record documents (cdp.golden_fold_sql, cdp.golden_record_doc_sql) put in place of the C
-#       ones, for a before/after comparison on one build (database cdp_bench_golden_sql)
+#   GOLDEN_FOLD=sql test/bench/golden_speed.sh ...   the same with the PL/pgSQL oracles of the fold
+#       and record documents (test/oracles/golden_fold.sql: cdp_test.golden_fold_sql,
+#       cdp_test.golden_record_doc_sql) put in place of the C ones, for a before/after comparison
+#       on one build (database cdp_bench_golden_sql)
 #
 # One person in five gets a second record from another source that is then linked (a merge); one
 # record in five gets a visit. Prints one line per figure.
@@ -23,11 +24,12 @@ now_ms() { date +%s%3N; }
 
 q <<SQL
 CREATE EXTENSION cdp;
+\i $here/../oracles/golden_fold.sql
 DO \$\$ DECLARE f text; def text; BEGIN
   IF '${GOLDEN_FOLD:-c}' = 'sql' THEN
     FOREACH f IN ARRAY ARRAY['golden_fold(jsonb,jsonb,boolean)', 'golden_record_doc(jsonb,integer)'] LOOP
-      def := pg_get_functiondef(('cdp.' || replace(f, '(', '_sql('))::regprocedure);
-      def := replace(def, '_sql(', '(');
+      def := pg_get_functiondef(('cdp_test.' || replace(f, '(', '_sql('))::regprocedure);
+      def := replace(replace(def, 'FUNCTION cdp_test.', 'FUNCTION cdp.'), '_sql(', '(');
       EXECUTE def;
     END LOOP;
   END IF; END \$\$;

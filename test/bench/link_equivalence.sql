@@ -1,10 +1,11 @@
--- test/bench/link_equivalence.sql: the pairwise reference path and the batch path of
--- run_matching('full') on a loaded database (issues 5 and 6), each inside a rolled-back
+-- test/bench/link_equivalence.sql: the per-pair oracle (test/oracles/match_pairwise.sql) and the
+-- batch path of run_matching('full') on a loaded database (issues 5 and 6), each inside a rolled-back
 -- transaction; prints the counts and an md5 per part of the resulting state (events after the
 -- run with payloads, records' persons, redirects, membership, profiles without status_at, review
 -- queue).  Equal hashes: the same state.  Usage, after LINK=0 test/bench/match_speed.sh 20000:
 --   psql -X -d cdp_bench_match -f test/bench/link_equivalence.sql
--- (the pairwise run takes minutes at 20k records: one link_records call per link).
+-- (the per-pair run takes minutes at 20k records: one link_records call per link).
+\ir ../oracles/match_pairwise.sql
 CREATE OR REPLACE FUNCTION pg_temp.snap(base bigint, part text) RETURNS text LANGUAGE sql AS $$
 	WITH ev AS (SELECT e.*, row_number() OVER (ORDER BY e.event_id) AS seq FROM cdp.event e WHERE e.event_id > base),
 	m AS (SELECT event_id, seq FROM ev)
@@ -22,7 +23,7 @@ CREATE OR REPLACE FUNCTION pg_temp.snap(base bigint, part text) RETURNS text LAN
 	END::text) || ' ' || part $$;
 SELECT max(event_id) AS base FROM cdp.event \gset
 BEGIN;
-SELECT cdp_internal._match_run('full', true) - 'times' AS r;
+SELECT cdp_test.match_run_pairwise('full') AS r;
 SELECT pg_temp.snap(:base, p) FROM unnest(ARRAY['events','records','redirects','members','patients','review']) p;
 ROLLBACK;
 BEGIN;

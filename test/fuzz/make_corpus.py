@@ -66,12 +66,21 @@ INGEST = ['Иванова Мария Петровна', 'Иванова  М.П.'
           'Мария\x1eПетровна\x1eИванова', 'Иванов\x1eИ.\x1eПетрович', 'Ivanova Maria\x1e\x1eПетровна',
           '\x1eСаша\x1e', 'Оглы\x1eАли\x1eАхмед оглы']
 
+# fuzz_golden: a parameter byte (0x01 strict, 0x02 not an array, 0x04.. elements not strings, 0x80 long
+# attribute), then an attribute and its rule names, cut at 0x1E
+GOLDEN = [(0x01, 'family_name\x1evalidated\x1etrusted\x1erecent\x1ecomplete'), (0x00, 'city\x1erecent'),
+          (0x01, 'city\x1erecent\x1erecent'), (0x00, 'city\x1erecent\x1erecent'), (0x01, 'phones\x1erecent'),
+          (0x01, 'shoe_size\x1efrequent'), (0x01, 'birth_date'), (0x00, 'birth_date'), (0x03, 'sex\x1evalidated'),
+          (0x05, 'snils\x1enull'), (0x01, 'oms\x1enewest'), (0x81, 'фамилия\x1eнедавний'), (0x80, 'я\x1eRecent'),
+          (0x01, 'address\x1ecomplete\x1efrequent\x1etrusted\x1evalidated\x1erecent\x1ecomplete')]
+
 DICT = [b'\xff', b'\xfe', '-', "'", '.', ' ', '@', '+7', '8 ', '00', 'доб.', 'ext=', ';ext=', ' x ', '#', 'xn--',
         '.рф', '.ru', 'mail', 'ова', 'ева', 'ина', 'ская', 'ский', 'цкая', 'ович', 'овна', 'евич',
         'евна', 'ична', 'кызы', 'оглы', 'ё', 'й', '\u0306', '\u0301', '\u0308', 'ъ', 'ь', 'щ', 'ы',
         'ü', 'ß', 'ø', 'æ', 'þ', 'ı', 'İ', 'ﬀ', '\u200b', '\u200d', '\ufeff', '—', '–', '’',
         'https://', 'vk.com/', 't.me/', 'муж', 'жен', '1980-', '.1980', '/1980', 'T',
-        'sch', 'tch', 'kh', 'zh', 'ts', 'ya', 'yu', 'iy', 'ck', 'ph', 'gh', 'ough', 'mc', 'de ']
+        'sch', 'tch', 'kh', 'zh', 'ts', 'ya', 'yu', 'iy', 'ck', 'ph', 'gh', 'ough', 'mc', 'de ',
+        b'\x1e', 'validated', 'trusted', 'recent', 'frequent', 'complete', 'family_name', 'birth_date']
 
 
 def write(folder, data):
@@ -91,7 +100,7 @@ def dict_escape(s):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
-    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match', 'fuzz_recv'):
+    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match', 'fuzz_recv', 'fuzz_golden'):
         folder = os.path.join(root, target)
         if os.path.isdir(folder):
             for f in os.listdir(folder):
@@ -117,6 +126,8 @@ def main():
     # fuzz_match: a parameter byte (osa cap, jw threshold, prefix length, score bound), then a pair
     for i, (a, b) in enumerate(PAIRS + MATCH):
         write(os.path.join(root, 'fuzz_match'), bytes([(i * 37) % 256]) + a.encode() + b'\xff' + b.encode())
+    for param, s in GOLDEN:
+        write(os.path.join(root, 'fuzz_golden'), bytes([param]) + s.encode())
     for d in DATES:
         write(os.path.join(root, 'fuzz_pair'), b'x\xffy' + d)
     for s in ODD:

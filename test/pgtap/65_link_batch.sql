@@ -1,13 +1,14 @@
 -- test/pgtap/65_link_batch.sql: set-based linking (issues 5 and 6).  The same generated clinic
--- data goes through the reference path (cdp_internal._match_run(mode, true): one _match_cannot_link and
--- one link_records call per pair) and through the batch path (run_matching: _match_link_plan,
--- then link_records_many); links, events with their payloads, redirects, membership intervals,
+-- data goes through the per-pair oracle (test/oracles/match_pairwise.sql,
+-- cdp_test.match_run_pairwise: one _match_cannot_link and one link_records call per pair) and
+-- through the batch path (run_matching: _match_link_plan, then link_records_many); links, events with their payloads, redirects, membership intervals,
 -- profiles and the review queue must be identical.  The data carries what the constraints read:
 -- persons with up to four records (merge chains), namesakes, different SNILS, birth dates of
 -- another year, placeholders, households, no_match and match decisions, archived persons.  Then
 -- rebuild_patients() must give the live projections, and a second full run must link nothing.
 -- link_records_many is also compared with link_records called in a loop, and its errors checked.
 BEGIN;
+\ir ../oracles/match_pairwise.sql
 SELECT plan(35);
 
 /* ------------------------------------------------------------------ data */
@@ -86,8 +87,8 @@ CREATE FUNCTION pg_temp.snap(base bigint, part text) RETURNS jsonb LANGUAGE sql 
 SELECT max(event_id) AS base FROM cdp.event \gset
 SAVEPOINT before_run;
 
-/* ------------------------------------------------------------------ the reference path */
-SELECT cdp_internal._match_run('full', true) - 'times' AS ref_result \gset
+/* ------------------------------------------------------------------ the per-pair oracle */
+SELECT cdp_test.match_run_pairwise('full') AS ref_result \gset
 SELECT pg_temp.snap(:base, 'events') AS ref_events, pg_temp.snap(:base, 'records') AS ref_records,
        pg_temp.snap(:base, 'redirects') AS ref_redirects, pg_temp.snap(:base, 'members') AS ref_members,
        pg_temp.snap(:base, 'patients') AS ref_patients, pg_temp.snap(:base, 'review') AS ref_review \gset

@@ -2,7 +2,8 @@
 -- redirects, rebuild equality, time travel around a merge and an unmerge, unmerge, clinical
 -- events, archive, and the errors that must leave everything unchanged.
 BEGIN;
-SELECT plan(83);
+\ir ../oracles/golden_fold.sql
+SELECT plan(90);
 
 -- ---------------------------------------------------------------- the fold, one rule at a time
 -- doc(record_id, source_id, trust, validated, updated_at, family_name)
@@ -41,11 +42,11 @@ SELECT is((SELECT cdp.golden_fold(r, cdp.golden_default_rules()) FROM recs),
           (SELECT cdp.golden_fold(jsonb_build_array(r->2, r->0, r->1), cdp.golden_default_rules()) FROM recs),
           'the fold does not depend on the order of the records');
 
--- the one-record fast path gives what the general ranking query gives (the same function with the
--- fast path cut out, compiled into pg_temp)
+-- the one-record fast path gives what the general ranking query gives (the SQL oracle of
+-- test/oracles/golden_fold.sql with its fast path cut out, compiled into pg_temp)
 DO $$ DECLARE def text; BEGIN
-  def := pg_get_functiondef('cdp.golden_fold_sql(jsonb,jsonb,boolean)'::regprocedure);
-  def := replace(def, 'FUNCTION cdp.golden_fold_sql(', 'FUNCTION pg_temp.fold_general(');
+  def := pg_get_functiondef('cdp_test.golden_fold_sql(jsonb,jsonb,boolean)'::regprocedure);
+  def := replace(def, 'FUNCTION cdp_test.golden_fold_sql(', 'FUNCTION pg_temp.fold_general(');
   def := replace(def, 'pg_catalog.jsonb_array_length(recs) = 1 THEN', 'false THEN');
   EXECUTE def; END $$;
 SELECT is_empty($$
@@ -71,6 +72,25 @@ SELECT throws_ok($$SELECT cdp.configure_survivorship('[]')$$, '22023',
                  'survivorship rules must be a JSON object', 'not an object');
 SELECT is((SELECT count(*) FROM cdp.event WHERE kind = 'survivorship.configured'), 0::bigint,
           'refused rules append nothing');
+-- the check itself (C, src/golden_rules.c): NULL and odd shapes, completion with the default
+SELECT throws_ok($$SELECT cdp_internal.golden_check_rules(NULL)$$, '22023',
+                 'survivorship rules must be a JSON object', 'NULL rules are refused');
+SELECT throws_ok($$SELECT cdp_internal.golden_check_rules('{"city": "recent"}')$$, '22023',
+                 'survivorship rules for attribute "city" must be a non-empty array', 'a rule list that is not an array');
+SELECT throws_ok($$SELECT cdp_internal.golden_check_rules('{"city": ["recent", null]}')$$, '22023',
+                 'unknown survivorship rule "null" for attribute "city"', 'a rule that is not a string');
+SELECT throws_ok(format('SELECT cdp_internal.golden_check_rules(%L)', jsonb_build_object(repeat('я', 100), '["recent"]'::jsonb)), '22023',
+                 format('unknown survivorship attribute "%s"', repeat('я', 32)), 'a long attribute name is quoted up to 64 bytes, whole characters');
+SELECT is(cdp_internal.golden_check_rules('{"city": ["frequent"], "sex": ["validated", "recent"]}'),
+          cdp.golden_default_rules() || '{"city": ["frequent"], "sex": ["validated", "recent"]}',
+          'checked rules are completed with the default');
+SELECT is(cdp.golden_default_rules(), '{"family_name": ["validated", "trusted", "recent", "complete"],
+  "given_name": ["validated", "trusted", "recent", "complete"], "patronymic": ["validated", "trusted", "recent", "complete"],
+  "sex": ["validated", "trusted", "frequent", "recent"], "birth_date": ["validated", "trusted", "frequent", "recent"],
+  "snils": ["validated", "trusted", "recent"], "oms": ["validated", "trusted", "recent"],
+  "address": ["recent", "trusted", "complete"], "city": ["recent", "trusted", "frequent"]}'::jsonb,
+          'the default rules are those of doc/golden.md');
+SELECT is(cdp.golden_rule_names(), ARRAY['validated', 'trusted', 'recent', 'frequent', 'complete'], 'the rule names in rule order');
 
 -- ---------------------------------------------------------------- persons from records
 SELECT cdp.register_source('his', 'internal', 90), cdp.register_source('site', 'partner', 30);

@@ -1,5 +1,5 @@
 -- test/pgtap/71_golden_fold.sql: the C survivorship fold (cdp.golden_fold, src/golden_fold.c)
--- gives exactly what the SQL reference (cdp.golden_fold_sql) gives, on generated clusters of 1 to
+-- gives exactly what the SQL oracle (cdp_test.golden_fold_sql, test/oracles/golden_fold.sql) gives, on generated clusters of 1 to
 -- 13 records under several rule sets, with and without lineage; and its errors on bad input.
 -- Generated documents vary every field the fold reads: missing and null values, empty strings,
 -- ties on trust / recency / frequency / length, timestamps before 1970, validated true, false and
@@ -7,6 +7,7 @@
 -- every rule are ordered arbitrarily by the SQL version), contacts that are not arrays, empty and
 -- duplicated contact values, handles with empty values.
 BEGIN;
+\ir ../oracles/golden_fold.sql
 SELECT plan(23);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
@@ -52,7 +53,7 @@ SELECT is((SELECT count(*) FROM fold_docs WHERE jsonb_array_length(d) = 1 AND d 
 
 -- the C fold equals the SQL fold, cluster by cluster, for each rule set, with and without lineage
 SELECT is_empty(format($$SELECT d.c FROM fold_docs d, fold_rules r
-                          WHERE r.n = %s AND cdp.golden_fold(d.d, r.rules, %L) IS DISTINCT FROM cdp.golden_fold_sql(d.d, r.rules, %L)$$,
+                          WHERE r.n = %s AND cdp.golden_fold(d.d, r.rules, %L) IS DISTINCT FROM cdp_test.golden_fold_sql(d.d, r.rules, %L)$$,
                        n, l, l),
                 format('C fold equals the SQL fold: rule set %s, with_lineage %s', n, l))
   FROM generate_series(1, 4) n, (VALUES (true), (false)) v(l) ORDER BY n, l;
@@ -60,7 +61,7 @@ SELECT is_empty(format($$SELECT d.c FROM fold_docs d, fold_rules r
 -- and in another session time zone (documents carry offsets; output is UTC either way)
 SET LOCAL TimeZone = 'Asia/Vladivostok';
 SELECT is_empty($$SELECT d.c FROM fold_docs d, fold_rules r
-                   WHERE r.n IN (1, 2) AND cdp.golden_fold(d.d, r.rules, true) IS DISTINCT FROM cdp.golden_fold_sql(d.d, r.rules, true)$$,
+                   WHERE r.n IN (1, 2) AND cdp.golden_fold(d.d, r.rules, true) IS DISTINCT FROM cdp_test.golden_fold_sql(d.d, r.rules, true)$$,
                 'C fold equals the SQL fold in another time zone');
 RESET TimeZone;
 
@@ -86,17 +87,17 @@ SELECT is_empty($$SELECT o.c FROM odd o,
                      (VALUES (cdp.golden_default_rules() || '{"city": ["complete", "frequent"]}'),
                              ('{"family_name": ["trusted", "recent"], "city": ["validated"]}'::jsonb)) v(r),
                      (VALUES (true), (false)) w(l)
-                   WHERE cdp.golden_fold(o.d, v.r, w.l) IS DISTINCT FROM cdp.golden_fold_sql(o.d, v.r, w.l)$$,
+                   WHERE cdp.golden_fold(o.d, v.r, w.l) IS DISTINCT FROM cdp_test.golden_fold_sql(o.d, v.r, w.l)$$,
                 'C fold equals the SQL fold on odd value types');
 
 -- the same on documents built by cdp.golden_record_doc from record rows of a live database shape
-SELECT is((SELECT cdp.golden_fold(x, cdp.golden_default_rules())) , cdp.golden_fold_sql(x, cdp.golden_default_rules()),
+SELECT is((SELECT cdp.golden_fold(x, cdp.golden_default_rules())) , cdp_test.golden_fold_sql(x, cdp.golden_default_rules()),
           'C fold equals the SQL fold on golden_record_doc documents')
   FROM (SELECT jsonb_build_array(
           cdp.golden_record_doc('{"record_id": 1, "source_id": 1, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z", "family_name": "Ivanov", "phones": ["+7 916 123-45-67"], "snils": "11223344595"}', 90),
           cdp.golden_record_doc('{"record_id": 2, "source_id": 2, "created_at": "2021-01-01T00:00:00+03:00", "updated_at": "2023-01-01T00:00:00Z", "family_name": "Ivanoff", "phones": ["+79161234567", "+79160000000"], "extra": {"validated": "yes"}}', 10)) x) s;
 
--- the C golden_record_doc equals its SQL reference (cdp.golden_record_doc_sql)
+-- the C golden_record_doc equals its SQL oracle (cdp_test.golden_record_doc_sql)
 SELECT is_empty($$
   SELECT x FROM (VALUES ('{}'::jsonb, NULL::int),
     ('{"validated": "YES", "phones": [null, "8 916 123 45 67"], "emails": ["A@B.RU"], "snils": "11223344595", "oms": "1234567890123452"}', 5),
@@ -104,7 +105,7 @@ SELECT is_empty($$
     ('{"extra": [1], "validated": false}', 100),
     ('{"phones": "x", "handles": {"vk": 1}, "record_id": "12", "source_id": 3, "created_at": "2020-01-01T00:00:00+03:00"}', 7),
     ('{"record_id": 5, "family_name": "", "given_name": {"a": 1}, "sex": "F", "birth_date": "1980-01-02", "emails": [], "extra": {"validated": "1"}}', 50)) v(x, t)
-  WHERE cdp.golden_record_doc(x, t) IS DISTINCT FROM cdp.golden_record_doc_sql(x, t)$$,
+  WHERE cdp.golden_record_doc(x, t) IS DISTINCT FROM cdp_test.golden_record_doc_sql(x, t)$$,
   'C golden_record_doc equals the SQL version');
 SELECT throws_ok($$SELECT cdp.golden_record_doc('{"phones": ["123"]}', 1)$$, '22P02', NULL, 'a bad phone in a record document');
 SELECT throws_ok($$SELECT cdp.golden_record_doc('[]', 1)$$, '22023', 'a source record must be a JSON object', 'a record document not an object');

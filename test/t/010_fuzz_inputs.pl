@@ -2,8 +2,8 @@
 #
 # The functions are found in the catalog, so every family's new function is fuzzed without editing
 # this file: every IMMUTABLE function of schema cdp whose arguments are all text (1 or 2 of them),
-# the input function of every cdp base type (through a cast from text) and cdp.normalize_attrs with
-# mutated JSON documents.  Inputs are seeds (real names, phones, e-mails, ids) and their mutations at
+# the input function of every cdp base type (through a cast from text), and cdp.normalize_attrs,
+# cdp_internal.golden_check_rules and cdp.golden_fold's rules check with mutated JSON documents.  Inputs are seeds (real names, phones, e-mails, ids) and their mutations at
 # the code-point level: inserted emoji, combining marks, zero-width and control characters, mixed
 # scripts, truncation, duplication, and 10 kB / 100 kB repeats.
 #
@@ -92,7 +92,9 @@ my $targets = $node->safe_psql('postgres', q{
 	    FROM pg_type t
 	   WHERE t.typnamespace = 'cdp'::regnamespace AND t.typtype = 'b'
 	  UNION ALL SELECT 'cdp.normalize_attrs(jsonb_build_object(''family_name'', $1, ''phone'', $2, ''email'', $1, ''birth_date'', $2, ''snils'', $1, ''vk'', $2), true)'
-	  UNION ALL SELECT 'cdp.normalize_attrs(jsonb_build_object(''full_name'', $1, ''oms'', $2, ''sex'', $1))') x});
+	  UNION ALL SELECT 'cdp.normalize_attrs(jsonb_build_object(''full_name'', $1, ''oms'', $2, ''sex'', $1))'
+	  UNION ALL SELECT 'cdp_internal.golden_check_rules(jsonb_build_object($1, jsonb_build_array($2, $1)))'
+	  UNION ALL SELECT 'cdp.golden_fold(''[]'', jsonb_build_object(''city'', jsonb_build_array($1, $2)))') x});
 my @targets = split /\n/, $targets;
 ok(scalar(@targets) >= 3, 'found ' . scalar(@targets) . ' fuzz targets');
 note("targets: @targets");
