@@ -8,15 +8,13 @@
  */
 CREATE FUNCTION @extschema@.phone_level(a @extschema@.phone, b @extschema@.phone) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT @extschema@.phone_level(@extschema@.phone_e164($1), @extschema@.phone_e164($2)) $$;
+	RETURN @extschema@.phone_level(@extschema@.phone_e164(a), @extschema@.phone_e164(b));
 COMMENT ON FUNCTION @extschema@.phone_level(@extschema@.phone, @extschema@.phone) IS
 	'phone_level of two cdp.phone values (extensions ignored): exact, same_last7, one_digit or different';
 
 CREATE FUNCTION @extschema@.phone_similarity(a @extschema@.phone, b @extschema@.phone) RETURNS float8
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT @extschema@.phone_similarity(@extschema@.phone_e164($1), @extschema@.phone_e164($2)) $$;
+	RETURN @extschema@.phone_similarity(@extschema@.phone_e164(a), @extschema@.phone_e164(b));
 COMMENT ON FUNCTION @extschema@.phone_similarity(@extschema@.phone, @extschema@.phone) IS
 	'phone_similarity of two cdp.phone values (extensions ignored)';
 
