@@ -117,6 +117,12 @@ my %smoke_sql = (
 	},
 );
 
+# Tables whose rows an update transforms on purpose, by "from to" and table name, with the reason:
+# their fingerprints are not compared for that update (the smoke entry should check the result).
+my %transformed = (
+	# '0.2.0 0.3.0' => { match_settings => 'settings documents gain the "x" key' },
+);
+
 # version strings compare by their numeric parts
 sub version_cmp
 {
@@ -343,9 +349,15 @@ sub update_scenario
 	my $after = fingerprint($dba, $columns);
 	delete $after->{columns};
 	my @diffs;
+	my $skip = $transformed{"$from $to"} // {};
 	for my $k (sort keys %{ { %$before, %$after } })
 	{
 		my ($b, $a) = ($before->{$k} // '(absent)', $after->{$k} // '(absent)');
+		if ($k =~ /^table (\w+)$/ && $skip->{$1})
+		{
+			note("$k: transformed by the update ($skip->{$1}): before $b, after $a");
+			next;
+		}
 		push @diffs, "$k: before $b, after $a" if $a ne $b;
 	}
 	is(scalar(@diffs), 0, "$from -> $to: every table and sequence of the extension holds the same data ("
