@@ -17,7 +17,7 @@
  * Each line is "<object> | <fact>"; a multi-line definition (function, view) gives one line per
  * line of the definition, so a diff of two descriptions names the object of every differing line.
  * Run with psql -XAtq; it sets search_path to pg_catalog for the session so that every name it
- * prints is schema-qualified, and defines two functions in pg_temp.
+ * prints is schema-qualified, and defines three functions in pg_temp.
  */
 SET search_path = pg_catalog, pg_temp;
 
@@ -32,6 +32,15 @@ CREATE FUNCTION pg_temp.cdp_acl(acl aclitem[], owner oid, kind "char") RETURNS t
 	               || ':' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
 	          FROM aclexplode(coalesce(acl, acldefault(kind, owner))) a
 	          LEFT JOIN pg_roles r ON r.oid = a.grantee) x
+$$;
+
+/* a collation by schema-qualified name, '-' for none */
+CREATE FUNCTION pg_temp.cdp_collation(coll oid) RETURNS text
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT coalesce((SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname)
+	                   FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+	                  WHERE c.oid = coll), '-')
 $$;
 
 /* role names of a policy's roles (0 is PUBLIC), sorted */
@@ -193,9 +202,7 @@ lines (o, s, n, line) AS (
 	SELECT 'relation ' || r.name, '1 column', a.attnum,
 	       format('column %I %s%s%s%s%s%s%s%s%s%s acl %s', a.attname, format_type(a.atttypid, a.atttypmod),
 	              CASE WHEN a.attcollation <> t.typcollation
-	                   THEN ' collate ' || (SELECT quote_ident(nspname) || '.' || quote_ident(collname)
-	                                          FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
-	                                         WHERE c.oid = a.attcollation) ELSE '' END,
+	                   THEN ' collate ' || pg_temp.cdp_collation(a.attcollation) ELSE '' END,
 	              CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
 	              CASE WHEN a.atthasdef AND a.attgenerated = ''
 	                   THEN ' default ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END,
@@ -274,7 +281,7 @@ lines (o, s, n, line) AS (
 	              t.typdelim, t.typinput::oid::regprocedure, t.typoutput::oid::regprocedure,
 	              t.typreceive::oid::regprocedure, t.typsend::oid::regprocedure, t.typmodin::oid::regprocedure,
 	              t.typmodout::oid::regprocedure, t.typanalyze::oid::regprocedure,
-	              t.typsubscript::oid::regprocedure, nullif(t.typelem, 0)::regtype, t.typcollation,
+	              t.typsubscript::oid::regprocedure, nullif(t.typelem, 0)::regtype, pg_temp.cdp_collation(t.typcollation),
 	              quote_nullable(t.typdefault), t.typnotnull,
 	              CASE WHEN t.typbasetype <> 0 THEN format_type(t.typbasetype, t.typtypmod) END,
 	              nullif(t.typrelid, 0)::regclass, pg_temp.cdp_acl(t.typacl, t.typowner, 'T'))
@@ -290,7 +297,7 @@ lines (o, s, n, line) AS (
 	UNION ALL
 	SELECT 'type ' || t.name, '3 range', 0,
 	       format('range subtype %s collation %s opclass %s canonical %s subdiff %s multirange %s',
-	              g.rngsubtype::regtype, g.rngcollation,
+	              g.rngsubtype::regtype, pg_temp.cdp_collation(g.rngcollation),
 	              (SELECT i.identity FROM pg_identify_object('pg_opclass'::regclass, g.rngsubopc, 0) i),
 	              g.rngcanonical::oid::regprocedure, g.rngsubdiff::oid::regprocedure, g.rngmultitypid::regtype)
 	  FROM typ t JOIN pg_range g ON g.rngtypid = t.oid
