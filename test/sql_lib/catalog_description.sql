@@ -8,8 +8,9 @@
  * by schema-qualified name and full definition, and what hangs off a member without being one
  * (columns, constraints, indexes, triggers, policies, rules, operator family members); comments
  * on all of them; privileges; the schemas; pg_init_privs (what pg_dump takes as the extension's
- * own privileges); extconfig and its conditions; and objects in the extension's schemas that are
- * not members (left behind by an update).
+ * own privileges); extconfig and its conditions; the rows of member tables that pg_dump does not
+ * keep (written by the install script, like cdp.match_part's); and objects in the extension's
+ * schemas that are not members (left behind by an update).
  * What is not: OIDs, sequence values, statistics, owner names (every object belongs to the role
  * that ran CREATE or ALTER EXTENSION; a grant to the owner is written OWNER), and the column option
  * pg_attver, which some PostgreSQL builds set on every column to a value that differs per table.
@@ -41,6 +42,26 @@ CREATE FUNCTION pg_temp.cdp_collation(coll oid) RETURNS text
 	SELECT coalesce((SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname)
 	                   FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
 	                  WHERE c.oid = coll), '-')
+$$;
+
+/*
+ * The rows of a table that pg_dump does not keep, so that are the install script's own (all of a
+ * member table that is no configuration table; of a configuration table, the rows its condition
+ * leaves out): count and md5 of their text in order.
+ */
+CREATE FUNCTION pg_temp.cdp_installed_rows(rel regclass, cond text) RETURNS text
+	LANGUAGE plpgsql STABLE
+	AS $$
+DECLARE
+	result text;
+BEGIN
+	EXECUTE format('SELECT count(*) || '' '' || coalesce(md5(string_agg(r, E''\n'' ORDER BY r)), ''-'')'
+	               ' FROM (SELECT x::text AS r FROM %s x %s) t', rel,
+	               CASE WHEN cond IS NULL THEN ''
+	                    ELSE format('EXCEPT ALL SELECT y::text FROM %s y %s', rel, cond) END)
+	  INTO result;
+	RETURN result;
+END
 $$;
 
 /* role names of a policy's roles (0 is PUBLIC), sorted */
@@ -197,6 +218,14 @@ lines (o, s, n, line) AS (
 	SELECT 'relation ' || r.name, '0 kind', 1,
 	       'acl ' || pg_temp.cdp_acl(r.relacl, r.relowner, (CASE WHEN r.relkind = 'S' THEN 's' ELSE 'r' END)::"char")
 	  FROM rel r WHERE r.relkind <> 'c'
+	/* the rows only the install script writes (a configuration table with an empty condition has none) */
+	UNION ALL
+	SELECT 'relation ' || r.name, '0 kind', 2,
+	       'installed rows ' || pg_temp.cdp_installed_rows(r.oid, c.cond)
+	  FROM rel r
+	  LEFT JOIN (SELECT x.cfg, x.cond FROM ext, unnest(ext.extconfig, ext.extcondition) x(cfg, cond)) c
+	    ON c.cfg = r.oid
+	 WHERE r.relkind IN ('r', 'p') AND (c.cfg IS NULL OR c.cond <> '')
 	/* columns in their order (no attnum: a dropped column leaves a gap a fresh install has not) */
 	UNION ALL
 	SELECT 'relation ' || r.name, '1 column', a.attnum,

@@ -312,7 +312,7 @@ sub descriptions_equal
 	  ? (@diff[0 .. $diff_lines_max - 1], '... (' . (@diff - $diff_lines_max) . ' more lines)')
 	  : @diff;
 	fail($name);
-	diag("$removed lines only in $label_expected (-), $added lines only in $label_got (+); "
+	diag("$removed line(s) only in $label_expected (-), $added only in $label_got (+); "
 		  . "whole descriptions: $file_expected, $file_got\n" . join("\n", @shown));
 }
 
