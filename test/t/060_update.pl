@@ -303,9 +303,21 @@ sub descriptions_equal
 	append_to_file($file_got, "$got\n");
 	append_to_file($file_expected, "$expected\n");
 	my ($stdout, $stderr);
-	IPC::Run::run([ 'diff', '-U0', '--label', $label_expected, '--label', $label_got, $file_expected, $file_got ],
-		'>', \$stdout, '2>', \$stderr);
+	eval {
+		IPC::Run::run([ 'diff', '-U0', '--label', $label_expected, '--label', $label_got, $file_expected, $file_got ],
+			'>', \$stdout, '2>', \$stderr);
+	};
 	my @diff = grep { !/^@@/ } split /\n/, $stdout // '';
+	if (!@diff)
+	{
+		# no diff program: the lines of each that the other lacks, in order
+		my (%in_got, %in_expected);
+		$in_got{$_}++ for split /\n/, $got;
+		$in_expected{$_}++ for split /\n/, $expected;
+		@diff = ("--- $label_expected", "+++ $label_got",
+			(map { "-$_" } grep { !($in_got{$_} && $in_got{$_}--) } split /\n/, $expected),
+			(map { "+$_" } grep { !($in_expected{$_} && $in_expected{$_}--) } split /\n/, $got));
+	}
 	my $removed = grep { /^-(?!--)/ } @diff;
 	my $added = grep { /^\+(?!\+\+)/ } @diff;
 	my @shown = @diff > $diff_lines_max
