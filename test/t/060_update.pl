@@ -4,17 +4,20 @@
 # The versions come from the installed extension directory (pg_available_extension_versions).
 # Every version older than the default must reach it by update scripts; released install scripts
 # are frozen, so every change of the SQL surface ships sql/cdp--A--B.sql, and a missing one fails
-# here.  For each consecutive pair of versions up to the default, and for the whole chain from the
-# oldest one to the default when that is more than one step:
-#   A: CREATE EXTENSION cdp VERSION 'from', a small clinic through that version's API (three
-#      sources, matching with a review queue, a link and an unmerge, a pair decision, a review
-#      decision, clinical events, an archived patient), a fingerprint of the data;
-#      ALTER EXTENSION cdp UPDATE TO 'to'; the fingerprint again: equal; the API still works;
-#   B: CREATE EXTENSION cdp VERSION 'to';
-#   the catalog description of A (test/sql_lib/catalog_description.sql) equals B's; a mismatch
-#   prints a unified diff (bounded) and leaves both descriptions in the test's data directory.
-# Before all that, every C symbol named by any installed script must exist in the library: an old
-# install script is replayed by every update from it, against today's library.
+# here, as does a C symbol that an installed script names and the library lacks.
+#
+# The walk: in one database, CREATE EXTENSION cdp VERSION '<oldest>' and a small clinic through
+# that version's API (three sources, twins matching sends to review, a full run with trained
+# settings, a link and an unmerge, a pair decision and a review decision, related people, clinical
+# events, survivorship rules, an archived patient); then, for each consecutive pair of versions up
+# to the default, one update script at a time:
+#   a fingerprint of the data; ALTER EXTENSION cdp UPDATE TO 'next'; the fingerprint again: equal;
+#   the API of 'next' works (and adds records through it); the catalog description
+#   (test/sql_lib/catalog_description.sql) equals that of a fresh CREATE EXTENSION cdp VERSION
+#   'next' in another database; a mismatch prints a unified diff (bounded) and leaves both
+#   descriptions in the test's data directory.
+# The jump: when the chain has more than one step, the same from the oldest version to the default
+# in one ALTER EXTENSION, as a DBA who skipped releases runs it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -90,26 +93,27 @@ my %fill_sql = (
 	],
 );
 
-# After the update: the API of the version updated to still works.  The last line each entry prints
-# must read 'ok'.
+# After each update: the API of the version updated to still works.  The last line each entry prints
+# must read 'ok'.  %STEP% is the number of the update in the walk (1-9), so that each step adds
+# another person.
 my %smoke_sql = (
 	'0.1.0' => q{
-		SELECT cdp.upsert_record('reception', 'new-1', '{"family_name": "Петров", "given_name": "Олег",
-			"patronymic": "Игоревич", "birth_date": "1990-05-05", "phones": ["+79161112233"]}');
-		SELECT cdp.upsert_record('lab', 'new-2', '{"full_name": "ПЕТРОВ О.И.", "birth_date": "1990-05-05",
-			"phones": ["8 916 111-22-33"]}');
-		SELECT cdp.upsert_clinical_event('reception', 'v-new', 'visit', '{"record_source_id": "new-1",
+		SELECT cdp.upsert_record('reception', 'new-1-%STEP%', '{"family_name": "Петров%STEP%", "given_name": "Олег",
+			"patronymic": "Игоревич", "birth_date": "19%STEP%5-0%STEP%-2%STEP%", "phones": ["+7916111223%STEP%"]}');
+		SELECT cdp.upsert_record('lab', 'new-2-%STEP%', '{"full_name": "ПЕТРОВ%STEP% О.И.", "birth_date": "19%STEP%5-0%STEP%-2%STEP%",
+			"phones": ["8 916 111-22-3%STEP%"]}');
+		SELECT cdp.upsert_clinical_event('reception', 'v-new-%STEP%', 'visit', '{"record_source_id": "new-1-%STEP%",
 			"at": "2024-03-01T10:00:00+03:00", "status": "done", "type": "first"}');
 		SELECT cdp.run_matching('incremental');
 		CALL cdp.run_maintenance(5);
 		SELECT CASE
-			WHEN cdp.golden_id('reception', 'new-1') IS DISTINCT FROM cdp.golden_id('lab', 'new-2')
+			WHEN cdp.golden_id('reception', 'new-1-%STEP%') IS DISTINCT FROM cdp.golden_id('lab', 'new-2-%STEP%')
 				THEN 'the new pair was not linked'
-			WHEN cdp.golden_id('reception', 'new-1') IS DISTINCT FROM
-			     (SELECT f.golden_id FROM cdp.find_patient('{"family_name": "Петров", "given_name": "Олег",
-			         "birth_date": "1990-05-05"}') f ORDER BY f.probability DESC LIMIT 1)
+			WHEN cdp.golden_id('reception', 'new-1-%STEP%') IS DISTINCT FROM
+			     (SELECT f.golden_id FROM cdp.find_patient('{"family_name": "Петров%STEP%", "given_name": "Олег",
+			         "birth_date": "19%STEP%5-0%STEP%-2%STEP%"}') f ORDER BY f.probability DESC LIMIT 1)
 				THEN 'find_patient does not find the new patient'
-			WHEN NOT EXISTS (SELECT 1 FROM cdp.patient_history(cdp.golden_id('reception', 'new-1')))
+			WHEN NOT EXISTS (SELECT 1 FROM cdp.patient_history(cdp.golden_id('reception', 'new-1-%STEP%')))
 				THEN 'the new patient has no history'
 			WHEN cdp.resolve_patient(cdp.golden_id('reception', 'r6')) IS NULL
 				THEN 'an old patient does not resolve'
@@ -126,12 +130,12 @@ my %transformed = (
 # version strings compare by their numeric parts
 sub version_cmp
 {
-	my ($a, $b) = @_;
-	my @a = split /[.]/, $a;
-	my @b = split /[.]/, $b;
-	while (@a || @b)
+	my ($v1, $v2) = @_;
+	my @p1 = split /[.]/, $v1;
+	my @p2 = split /[.]/, $v2;
+	while (@p1 || @p2)
 	{
-		my ($x, $y) = (shift(@a) // 0, shift(@b) // 0);
+		my ($x, $y) = (shift(@p1) // 0, shift(@p2) // 0);
 		my $c = ($x =~ /^\d+$/ && $y =~ /^\d+$/) ? $x <=> $y : $x cmp $y;
 		return $c if $c;
 	}
@@ -211,22 +215,10 @@ for my $v (@chain[0 .. $#chain - 1])
 		  . "Scripts installed: " . join(' ', map { s{.*/}{}r } @scripts));
 }
 
-# 3. the scenarios: each consecutive pair, then the whole chain in one update
-my @pairs = map { [ $chain[$_], $chain[ $_ + 1 ] ] } 0 .. $#chain - 1;
-push @pairs, [ $oldest, $default ] if @chain > 2;
+# 3. the walk through every update script, then the jump over all of them
 my %fresh;    # catalog description of a fresh install, by version
-my $n = 0;
-for my $pair (@pairs)
-{
-	my ($from, $to) = @$pair;
-	$n++;
-	if (($path{"$from $to"} // '-') eq '-')
-	{
-		fail("update $from -> $to: no update path");
-		next;
-	}
-	update_scenario($from, $to, "upd$n");
-}
+walk('walk', @chain) if @chain >= 2;
+walk('jump', $oldest, $default) if @chain > 2;
 
 # psql that returns (ok, stdout, stderr) instead of dying
 sub try_psql
@@ -328,75 +320,90 @@ sub descriptions_equal
 		  . "whole descriptions: $file_expected, $file_got\n" . join("\n", @shown));
 }
 
-# One scenario: a clinic at $from, updated to $to, against a fresh $to.
-sub update_scenario
+# A clinic at the first version given, updated to each next one in turn; after each update the
+# data, the API and the catalog are checked.
+sub walk
 {
-	my ($from, $to, $tag) = @_;
-	my ($dba, $dbb) = ("${tag}_a", "${tag}_b");
-	$node->safe_psql('postgres', "CREATE DATABASE $dba");
-	my ($ok, $out, $err) = try_psql($dba, "CREATE EXTENSION cdp VERSION '$from'");
-	ok($ok, "$from: CREATE EXTENSION cdp VERSION '$from'") or do { diag($err); return; };
-	for my $sql (@{ for_version(\%fill_sql, $from) })
+	my ($tag, @steps) = @_;
+	my $first = $steps[0];
+	my $db = $tag;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	my ($ok, $out, $err) = try_psql($db, "CREATE EXTENSION cdp VERSION '$first'");
+	ok($ok, "$tag: CREATE EXTENSION cdp VERSION '$first'") or do { diag($err); return; };
+	for my $sql (@{ for_version(\%fill_sql, $first) })
 	{
-		($ok, $out, $err) = try_psql($dba, $sql);
-		ok($ok, "$from: a clinic through the $from API") or do { diag($err); return; };
+		($ok, $out, $err) = try_psql($db, $sql);
+		ok($ok, "$tag: a clinic through the $first API") or do { diag($err); return; };
 	}
-	my $before = fingerprint($dba);
-	my $columns = delete $before->{columns};
-	my ($records) = ($before->{'table record'} // '0') =~ /^(\d+)/;
-	cmp_ok($records, '>=', 300, "$from: a few hundred records ($records)");
-	note(join(', ', map { s/^table //r =~ s/ \S+$//r } grep { /^table / } map { "$_ " . $before->{$_} } sort keys %$before));
-	my @empty = grep { ($before->{"table $_"} // '0') =~ /^0 / }
+	my $start = fingerprint($db);
+	my ($records) = ($start->{'table record'} // '0') =~ /^(\d+)/;
+	cmp_ok($records, '>=', 300, "$tag: a few hundred records ($records)");
+	note(join(', ', map { s/^table //r =~ s/ \S+$//r } grep { /^table / } map { "$_ " . $start->{$_} } sort keys %$start));
+	my @empty = grep { ($start->{"table $_"} // '0') =~ /^0 / }
 	  qw(record event patient patient_member patient_redirect clinical_event pair_decision match_review household
 	  survivorship_rules);
-	is("@empty", '', "$from: the clinic has records, events, patients, links, clinical events, decisions, "
+	is("@empty", '', "$tag: the clinic has records, events, patients, links, clinical events, decisions, "
 		  . "a review queue, related people and survivorship rules");
 
-	($ok, $out, $err) = try_psql($dba, "ALTER EXTENSION cdp UPDATE TO '$to'");
-	ok($ok, "ALTER EXTENSION cdp UPDATE TO '$to' from $from") or do { diag($err); return; };
-	is($node->safe_psql($dba, q{SELECT extversion FROM pg_extension WHERE extname = 'cdp'}), $to,
-		"$from -> $to: the extension is at $to");
-
-	# the data is intact: same tables, same rows, same sequence positions
-	my $after = fingerprint($dba, $columns);
-	delete $after->{columns};
-	my @diffs;
-	my $skip = $transformed{"$from $to"} // {};
-	for my $k (sort keys %{ { %$before, %$after } })
+	for my $i (1 .. $#steps)
 	{
-		my ($b, $a) = ($before->{$k} // '(absent)', $after->{$k} // '(absent)');
-		if ($k =~ /^table (\w+)$/ && $skip->{$1})
+		my ($from, $to) = @steps[ $i - 1, $i ];
+		if (($path{"$from $to"} // '-') eq '-')
 		{
-			note("$k: transformed by the update ($skip->{$1}): before $b, after $a");
-			next;
+			fail("$tag: no update path from $from to $to");
+			return;
 		}
-		push @diffs, "$k: before $b, after $a" if $a ne $b;
-	}
-	is(scalar(@diffs), 0, "$from -> $to: every table and sequence of the extension holds the same data ("
-		  . scalar(keys %$before) . ' relations)')
-	  or diag(join("\n", @diffs));
+		my $before = fingerprint($db);
+		my $columns = delete $before->{columns};
+		($ok, $out, $err) = try_psql($db, "ALTER EXTENSION cdp UPDATE TO '$to'");
+		ok($ok, "$tag: ALTER EXTENSION cdp UPDATE TO '$to' from $from ($path{\"$from $to\"})")
+		  or do { diag($err); return; };
+		is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'cdp'}), $to,
+			"$tag: the extension is at $to");
 
-	# the API still works
-	($ok, $out, $err) = try_psql($dba, for_version(\%smoke_sql, $to));
-	is($ok ? (split /\n/, $out)[-1] : $err, 'ok',
-		"$from -> $to: after the update, ingest, matching and patient lookup work");
+		# the data is intact: same tables, same rows, same sequence positions
+		my $after = fingerprint($db, $columns);
+		delete $after->{columns};
+		my @diffs;
+		my $skip = $transformed{"$from $to"} // {};
+		for my $k (sort keys %{ { %$before, %$after } })
+		{
+			my ($b, $a) = ($before->{$k} // '(absent)', $after->{$k} // '(absent)');
+			if ($k =~ /^table (\w+)$/ && $skip->{$1})
+			{
+				note("$k: transformed by the update ($skip->{$1}): before $b, after $a");
+				next;
+			}
+			push @diffs, "$k: before $b, after $a" if $a ne $b;
+		}
+		is(scalar(@diffs), 0, "$tag: $from -> $to: every table and sequence of the extension holds the same data ("
+			  . scalar(keys %$before) . ' relations)')
+		  or diag(join("\n", @diffs));
 
-	# and the extension is what a fresh install of $to is
-	$fresh{$to} //= do {
-		$node->safe_psql('postgres', "CREATE DATABASE $dbb");
-		$node->safe_psql($dbb, "CREATE EXTENSION cdp VERSION '$to'");
-		describe($dbb);
-	};
-	my $updated = describe($dba);
-	cmp_ok(scalar(split /\n/, $updated), '>', 1000, "$from -> $to: the catalog description has substance");
-	descriptions_equal($updated, $fresh{$to}, "$from -> $to: catalog of the updated extension equals a fresh $to",
-		"$from updated to $to", "fresh $to");
-	if ($to eq $default)
-	{
-		is($node->safe_psql($dba, 'SELECT cdp.library_version()'), $default,
-			"$from -> $to: the library and the updated SQL agree on the version");
+		# the API of $to works, and adds records of its own (other keys and birth date at each step)
+		my $smoke = for_version(\%smoke_sql, $to) =~ s/%STEP%/$i/gr;
+		($ok, $out, $err) = try_psql($db, $smoke);
+		is($ok ? (split /\n/, $out)[-1] : $err, 'ok',
+			"$tag: $from -> $to: after the update, ingest, matching and patient lookup work");
+
+		# and the extension is what a fresh install of $to is
+		$fresh{$to} //= do {
+			my $fresh_db = 'fresh_' . ($to =~ s/\W/_/gr);
+			$node->safe_psql('postgres', "CREATE DATABASE $fresh_db");
+			$node->safe_psql($fresh_db, "CREATE EXTENSION cdp VERSION '$to'");
+			describe($fresh_db);
+		};
+		my $updated = describe($db);
+		cmp_ok(scalar(split /\n/, $updated), '>', 1000, "$tag: $from -> $to: the catalog description has substance");
+		descriptions_equal($updated, $fresh{$to}, "$tag: $from -> $to: catalog of the updated extension equals a fresh $to",
+			"$first updated to $to", "fresh $to");
+		if ($to eq $default)
+		{
+			is($node->safe_psql($db, 'SELECT cdp.library_version()'), $default,
+				"$tag: the library and the updated SQL agree on the version");
+		}
 	}
-	$node->safe_psql('postgres', "DROP DATABASE $dba");
+	$node->safe_psql('postgres', "DROP DATABASE $db");
 }
 
 $node->stop;
