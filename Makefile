@@ -75,4 +75,17 @@ ifndef CDP_NO_PGTAP
 installcheck: installcheck-pgtap
 endif
 
+# The accuracy tool's Python unit tests (test/python; the code they test is in test/bench), when
+# python3 is present.  The end-to-end one uses this server's psql and the server the PG* variables
+# name, as the other suites do; without a reachable server it skips itself.
+.PHONY: installcheck-python
+installcheck-python:
+	@if command -v python3 >/dev/null 2>&1; then \
+	  echo "+++ Python unit tests +++"; \
+	  PATH="$(bindir):$$PATH" PSQL="$(bindir)/psql" python3 -m unittest discover -s $(CDP_TOP)test/python -p 'test_*.py'; \
+	else echo "python3 not found: the Python unit tests (test/python) are skipped"; fi
+ifndef CDP_NO_PYTHON
+installcheck: installcheck-python
+endif
+
 endif

@@ -1,4 +1,4 @@
-"""test/bench/test_accuracy_tool.py: the accuracy tool end to end against the mock (needs a server).
+"""test/python/test_accuracy_tool.py: the accuracy tool end to end against the mock (needs a server).
 
 Runs test/bench/accuracy on a tiny hand-made FEBRL-style CSV in a scratch database, with the mock
 functions of accuracy_mock.sql, and compares every figure with values worked out by hand. Skipped
@@ -12,7 +12,8 @@ import sys
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# the tool and its mock live in test/bench
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
 PSQL = os.environ.get("PSQL", "psql")
 DB = "cdp_accuracy_test_%d" % os.getpid()
 
@@ -63,9 +64,9 @@ class AccuracyToolTest(unittest.TestCase):
 			s = os.path.join(tmp, "settings.json")
 			with open(s, "w") as out:
 				out.write('{"fields": ["surname", "given", "dob"]}')
-			return subprocess.run([sys.executable, os.path.join(HERE, "accuracy"), f, "--truth", "person",
+			return subprocess.run([sys.executable, os.path.join(BENCH, "accuracy"), f, "--truth", "person",
 								   "--id", "id", "--settings", s, "--schema", "cdp_mock", "--reset-sql",
-								   os.path.join(HERE, "accuracy_mock.sql"), "-d", DB] + list(extra),
+								   os.path.join(BENCH, "accuracy_mock.sql"), "-d", DB] + list(extra),
 								  capture_output=True, text=True)
 
 	def test_figures(self):
@@ -106,15 +107,15 @@ class AccuracyToolTest(unittest.TestCase):
 			f = os.path.join(tmp, "dup.csv")
 			with open(f, "w") as out:
 				out.write("id,t,a\n1,x,foo\n1,y,bar\n")
-			r = subprocess.run([sys.executable, os.path.join(HERE, "accuracy"), f, "--truth", "t", "--id", "id",
-								"--schema", "cdp_mock", "--reset-sql", os.path.join(HERE, "accuracy_mock.sql"),
+			r = subprocess.run([sys.executable, os.path.join(BENCH, "accuracy"), f, "--truth", "t", "--id", "id",
+								"--schema", "cdp_mock", "--reset-sql", os.path.join(BENCH, "accuracy_mock.sql"),
 								"-d", DB], capture_output=True, text=True)
 		self.assertEqual(r.returncode, 1)
 		self.assertIn("ids must be unique per source", r.stderr)
 		self.assertIn("(dup, 1)", r.stderr)
 
 	def test_missing_schema(self):
-		r = subprocess.run([sys.executable, os.path.join(HERE, "accuracy"), os.devnull, "--truth", "x",
+		r = subprocess.run([sys.executable, os.path.join(BENCH, "accuracy"), os.devnull, "--truth", "x",
 							"--schema", "no_such_schema", "-d", DB], capture_output=True, text=True)
 		self.assertEqual(r.returncode, 1)
 		self.assertIn("empty", r.stderr)		# the file is checked before the database

@@ -1,13 +1,14 @@
-"""test/bench/test_accuracy_fast.py: the replay helpers of accuracy_fast.py (no database needed).
+"""test/python/test_accuracy_fast.py: the replay helpers of test/bench/accuracy_fast.py (no database needed).
 
-Run with: python3 -m unittest discover -s test/bench -p 'test_*.py'
+Run with: python3 -m unittest discover -s test/python -p 'test_*.py'   (from any directory: give the path)
 """
 
 import os
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the code under test lives in test/bench, beside the tools that use it
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 import accuracy_fast as F  # noqa: E402
 
 

@@ -1,6 +1,6 @@
-"""test/bench/test_accuracy_metrics.py: unit tests of the accuracy measures and of the generator's rules.
+"""test/python/test_accuracy_metrics.py: unit tests of the accuracy measures and of the generator's rules.
 
-Run: python3 -m unittest discover -s test/bench -p 'test_*.py'   (or, in test/bench, python3 -m unittest)
+Run: python3 -m unittest discover -s test/python -p 'test_*.py'   (or, in test/python, python3 -m unittest)
 Every expected value is worked out by hand in the comment beside it.
 """
 
@@ -9,7 +9,8 @@ import os
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the code under test lives in test/bench, beside the tools that use it
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 from accuracy_lib import metrics as M  # noqa: E402
 from accuracy_lib import staging as S  # noqa: E402
 import gen_clinic as G  # noqa: E402
