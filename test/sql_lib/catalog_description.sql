@@ -9,7 +9,7 @@
  * (columns, constraints, indexes, triggers, policies, rules, operator family members); comments
  * on all of them; privileges; the schemas; pg_init_privs (what pg_dump takes as the extension's
  * own privileges); extconfig and its conditions; the rows of member tables that pg_dump does not
- * keep (written by the install script, like cdp.match_part's); and objects in the extension's
+ * keep (written by the install script, like cdp_internal.match_part's); and objects in the extension's
  * schemas that are not members (left behind by an update).
  * What is not: OIDs, sequence values, statistics, owner names (every object belongs to the role
  * that ran CREATE or ALTER EXTENSION; a grant to the owner is written OWNER), and the column option
