@@ -37,6 +37,7 @@
 
 #include <math.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
@@ -346,21 +347,28 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 	int			c;
 	int			ret;
 
+	/*
+	 * 0.2.0 keeps the table in the private schema; a database still on 0.1.0
+	 * (between a package upgrade and ALTER EXTENSION UPDATE) has it in cdp.
+	 */
+	const char *tf = OidIsValid(get_namespace_oid("cdp_internal", true))
+		? "cdp_internal.match_tf" : "cdp.match_tf";
+
 	arg[0] = Int32GetDatum(version);
 	arg[1] = values;
 	arg[2] = comps;
 	if (values == (Datum) 0)
-		ret = SPI_execute_with_args("SELECT comp, value, freq FROM cdp_internal.match_tf WHERE version = $1",
+		ret = SPI_execute_with_args(psprintf("SELECT comp, value, freq FROM %s WHERE version = $1", tf),
 									1, argtypes, arg, NULL, true, 0);
 	else
-		ret = SPI_execute_with_args("SELECT t.comp, t.value, t.freq"
-									" FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, E'\\x1f', 1), 63) AS v"
-									"         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
-									"       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
-									" JOIN cdp_internal.match_tf t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
+		ret = SPI_execute_with_args(psprintf("SELECT t.comp, t.value, t.freq"
+											 " FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, E'\\x1f', 1), 63) AS v"
+											 "         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
+											 "       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
+											 " JOIN %s t ON t.version = $1 AND t.comp = u.c AND t.value = u.v", tf),
 									3, argtypes, arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read cdp_internal.match_tf");
+		elog(ERROR, "could not read %s", tf);
 	for (c = 0; c < prog->ncomp; c++)
 	{
 		HASHCTL		ctl;
