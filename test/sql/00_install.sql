@@ -1,5 +1,6 @@
--- test/sql/00_install.sql: the extension installs into schema cdp, its library loads, and every
--- object it creates lives in schema cdp and carries a comment.
+-- test/sql/00_install.sql: the extension installs into schema cdp, its library loads, every
+-- object it creates lives in schema cdp and carries a comment, and the security checks hold
+-- (doc/security.md).
 CREATE EXTENSION cdp;
 SELECT cdp.library_version() = extversion AS library_matches_sql
   FROM pg_extension WHERE extname = 'cdp';
@@ -43,4 +44,17 @@ SELECT c.oid::regclass AS table_open_to_public
  WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'v', 'm')
    AND (has_table_privilege('public', c.oid, 'SELECT') OR has_table_privilege('public', c.oid, 'INSERT')
         OR has_table_privilege('public', c.oid, 'UPDATE') OR has_table_privilege('public', c.oid, 'DELETE'))
+ ORDER BY 1;
+-- every SQL and PL/pgSQL function of the extension pins its search_path: to pg_catalog, pg_temp,
+-- or to the private schema first (functions that read its tables by name); otherwise a name the
+-- body leaves unqualified may resolve to an object planted in the caller's path (doc/security.md)
+SELECT p.oid::regprocedure AS function_without_pinned_search_path
+  FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass
+  JOIN pg_language l ON l.oid = p.prolang
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cdp')
+   AND d.deptype = 'e'
+   AND l.lanname IN ('sql', 'plpgsql')
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
+                    WHERE c ~ '^search_path=(pg_catalog, pg_temp|cdp_internal, (pg_catalog, )?pg_temp)$')
  ORDER BY 1;
