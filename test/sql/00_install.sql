@@ -58,3 +58,13 @@ SELECT p.oid::regprocedure AS function_without_pinned_search_path
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
                     WHERE c ~ '^search_path=(pg_catalog, pg_temp|cdp_internal, (pg_catalog, )?pg_temp)$')
  ORDER BY 1;
+-- every view of the extension reads its tables with the caller's rights (security_invoker), so a
+-- grant on the view shows no row that row-level security hides from the caller in the tables
+SELECT c.oid::regclass AS view_without_security_invoker
+  FROM pg_depend d JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cdp')
+   AND d.deptype = 'e'
+   AND c.relkind = 'v'
+   AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false)
+ ORDER BY 1;
