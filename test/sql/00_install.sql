@@ -68,3 +68,12 @@ SELECT c.oid::regclass AS view_without_security_invoker
    AND c.relkind = 'v'
    AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false)
  ORDER BY 1;
+-- every trigger of the extension fires always, session_replication_role = replica included
+-- (an ordinary trigger does not fire then, and the event log's would stop keeping it append-only)
+SELECT t.tgrelid::regclass AS "table", t.tgname AS trigger_not_always
+  FROM pg_trigger t JOIN pg_depend d ON d.objid = t.tgrelid AND d.classid = 'pg_class'::regclass
+ WHERE d.refclassid = 'pg_extension'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cdp')
+   AND d.deptype = 'e'
+   AND NOT t.tgisinternal AND t.tgenabled <> 'A'
+ ORDER BY 1, 2;
