@@ -351,8 +351,8 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 	 * 0.2.0 keeps the table in the private schema; a database still on 0.1.0
 	 * (between a package upgrade and ALTER EXTENSION UPDATE) has it in cdp.
 	 */
-	const char *tf = OidIsValid(get_namespace_oid("cdp_internal", true))
-		? "cdp_internal.match_tf" : "cdp.match_tf";
+	const char *tf = psprintf("%s.match_tf",
+							  OidIsValid(get_namespace_oid("cdp_internal", true)) ? "cdp_internal" : "cdp");
 
 	arg[0] = Int32GetDatum(version);
 	arg[1] = values;

@@ -65,6 +65,13 @@ CREATE TRIGGER event_append_only BEFORE UPDATE OR DELETE ON @extschema@.event
 	FOR EACH ROW EXECUTE FUNCTION cdp_internal.event_refuse_change();
 CREATE TRIGGER event_no_truncate BEFORE TRUNCATE ON @extschema@.event
 	FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.event_refuse_change();
+/*
+ * ALWAYS: an ordinary trigger does not fire in a session with session_replication_role = replica
+ * (a superuser's setting, which PostgreSQL 15 lets be granted), which would let the log be
+ * rewritten without a trace.  test/t/053_replica_triggers.pl.
+ */
+ALTER TABLE @extschema@.event ENABLE ALWAYS TRIGGER event_append_only;
+ALTER TABLE @extschema@.event ENABLE ALWAYS TRIGGER event_no_truncate;
 
 CREATE FUNCTION cdp_internal.append_event(kind text, subject bigint, golden_id bigint, payload jsonb)
 	RETURNS bigint

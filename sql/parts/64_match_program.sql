@@ -128,7 +128,7 @@ COMMENT ON FUNCTION cdp_internal._match_pairs(bigint[], float8) IS 'internal: sc
 
 /* ---------------------------------------------------------------- evidence that is no evidence */
 
-CREATE VIEW @extschema@.suspicious_values AS
+CREATE VIEW @extschema@.suspicious_values WITH (security_invoker = true) AS
 	SELECT 'phones'::text AS attr, pg_catalog.regexp_replace(p::text, '\D', '', 'g') AS value,
 	       pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))::int AS persons,
 	       pg_catalog.count(*)::int AS records

@@ -128,7 +128,7 @@ COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
 
 /* ---------------------------------------------------------------- review queue */
 
-CREATE VIEW @extschema@.review_queue AS
+CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
 	SELECT q.pair_id, q.record_a, q.record_b, q.score,
 	       cdp_internal._match_summary(s.settings, q.levels)
 	         || CASE WHEN q.reason IS NOT NULL THEN '; ' || q.reason ELSE '' END AS summary,

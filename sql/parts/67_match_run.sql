@@ -221,7 +221,7 @@ COMMENT ON FUNCTION @extschema@.run_matching(text) IS
 	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): decides every pair in memory (_match_link_plan), links those over the link threshold in one cdp.link_records_many call, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
 REVOKE ALL ON FUNCTION @extschema@.run_matching(text) FROM PUBLIC;
 
-CREATE VIEW @extschema@.matching_progress AS
+CREATE VIEW @extschema@.matching_progress WITH (security_invoker = true) AS
 	SELECT r.run_id, r.mode, r.started_at, r.finished_at, r.result,
 	       (SELECT pg_catalog.count(*) FROM cdp_internal.match_queue) AS waiting_in_queue
 	  FROM cdp_internal.match_run r

@@ -45,6 +45,13 @@ CREATE TRIGGER match_settings_restore BEFORE INSERT ON cdp_internal.match_settin
 	FOR EACH ROW EXECUTE FUNCTION cdp_internal._restore_replace_installed();
 CREATE TRIGGER golden_state_restore BEFORE INSERT ON cdp_internal.golden_state
 	FOR EACH ROW EXECUTE FUNCTION cdp_internal._restore_replace_installed();
+/*
+ * ALWAYS, like every trigger of the extension: rows copied in with session_replication_role =
+ * replica (a logical-replication apply, a load run with triggers "off") must replace the
+ * installed ones too, and keep one settings version active, rather than collide with them.
+ */
+ALTER TABLE cdp_internal.match_settings ENABLE ALWAYS TRIGGER match_settings_restore;
+ALTER TABLE cdp_internal.golden_state ENABLE ALWAYS TRIGGER golden_state_restore;
 
 /*
  * Every table of the extension but match_part, and every sequence of the extension (those behind
