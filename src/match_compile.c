@@ -859,7 +859,9 @@ ReadDoc(Jsonb *settings, Jsonb *params, MatchDoc *doc, bool layout_only, char **
 		return;
 	ReadBlocking(&settings->root, doc);
 	ReadRules(&settings->root, doc);
+	/* the document first (its parameters zero), then the parameters */
 	doc->lambda = 0.5;
+	MatchDocCheck(doc);
 	if (params)
 		ReadParams(params, doc);
 }
