@@ -269,9 +269,10 @@ MatchDocCheck(const MatchDoc *doc)
 				DocError(psprintf("$.comparisons[%d].levels[%d].with", c, l),
 						 "A swapped or cross level needs \"with\", another compared attr of comparator \"name\".", NULL);
 		}
+		/* probabilities: so that every weight is finite, within +-log2(1 / MATCH_PARAM_FLOOR) */
 		for (l = 0; l <= comp->nlev; l++)
-			if (!isfinite(comp->m[l]) || !isfinite(comp->u[l]))
-				DocError(psprintf("$.comparisons[%d]", c), "The m and u parameters must be finite numbers.", NULL);
+			if (!(comp->m[l] >= 0 && comp->m[l] <= 1 && comp->u[l] >= 0 && comp->u[l] <= 1))
+				DocError(psprintf("$.comparisons[%d]", c), "The m and u parameters must be probabilities from 0 to 1.", NULL);
 	}
 	for (r = 0; r < doc->nrules; r++)
 	{
