@@ -6,7 +6,7 @@
 -- kind per comparison and a rule per blocking rule; limits come from C and bad input is refused with
 -- the settings error naming the JSON path, never a crash.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 -- settings documents: the default, cross and swapped levels, aliases, every kind and the maximum
 CREATE TEMP TABLE doc (name text PRIMARY KEY, s jsonb);
@@ -143,24 +143,28 @@ SELECT throws_ok(format('SELECT cdp._match_expand(%L)', jsonb_build_object('fiel
 SELECT throws_ok($$SELECT cdp._match_expand('{"comparisons": [{"attr": "family_name", "levels": ["exact","key","exact","key","exact","key","exact","key","exact"]}], "blocking": [["family_name"]]}')$$,
           '22023', 'invalid matching settings at "$.comparisons[0].levels"', 'one level too many is refused by _match_expand');
 
--- the C entry points validate what they are given, with the settings error
+-- the C entry points validate what they are given, with the settings error: one bad input per row,
+-- merged into a document of one id comparison "a" blocked on itself
+SELECT throws_ok(format('SELECT cdp._match_compile_program(%L, %L)',
+                        '{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact"]}], "blocking": [["a"]]}'::jsonb || d, p),
+                 code, msg, why)
+  FROM (VALUES
+    ('{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact","exact","exact","exact","exact","exact","exact","exact","exact"]}]}'::jsonb,
+     '{}'::jsonb, '22023', 'invalid matching settings at "$.comparisons[0].levels"', 'too many levels'),
+    ('{"comparisons": [{"attr": "a", "comparator": "id", "levels": [{"if": "key"}]}]}', '{}', '22023',
+     'invalid matching settings at "$.comparisons[0].levels[0]"', 'a level its comparator does not allow'),
+    ('{"comparisons": [{"attr": "a", "comparator": "name", "levels": [{"if": "swapped", "with": "sex"}]}]}', '{}', '22023',
+     'invalid matching settings at "$.comparisons[0].levels[0].with"', 'a swapped level naming no other name'),
+    ('{"blocking": [["b"]]}', '{}', '22023', 'invalid matching settings at "$.blocking[0][0]"', 'a blocking key on an attr not compared'),
+    ('{"rules": {"same_id_match": ["b"]}}', '{}', '22023', 'invalid matching settings at "$.rules.same_id_match[0]"',
+     'a rule on an attr not compared'),
+    ('{}', '{"lambda": 0.1}', '22023', 'matching parameter "m" must be an array of 1 arrays, one per comparison', 'parameters without m'),
+    ('{}', '{"lambda": 1, "m": [[0.9, 0.1]], "u": [[0.1, 0.9]]}', '22023', 'invalid matching settings at "$.lambda"', 'a lambda of 1'),
+    ('{}', '{"lambda": 0.1, "m": [[0.9, 1.5]], "u": [[0.1, 0.9]]}', '22023', 'invalid matching settings at "$.comparisons[0]"',
+     'an m that is no probability'),
+    ('{}', '{"lambda": 0.1, "m": [[0.9, null]], "u": [[0.1, 0.9]]}', '22004', 'matching parameter "m" of comparison 0 level 1 is null',
+     'a null parameter')) v(d, p, code, msg, why);
 SELECT throws_ok($$SELECT cdp._match_compile_program('[]', '{}')$$, '22023', 'invalid matching settings at "$"', 'not an object');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": [{"if":"exact"},{"if":"exact"},{"if":"exact"},{"if":"exact"},{"if":"exact"},{"if":"exact"},{"if":"exact"},{"if":"exact"},{"if":"exact"}]}], "blocking": [["a"]]}', '{}')$$,
-          '22023', 'invalid matching settings at "$.comparisons[0].levels"', 'too many levels');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": [{"if": "key"}]}], "blocking": [["a"]]}', '{}')$$,
-          '22023', 'invalid matching settings at "$.comparisons[0].levels[0]"', 'a level its comparator does not allow');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "family_name", "comparator": "name", "levels": [{"if": "swapped", "with": "sex"}]}], "blocking": [["family_name"]]}', '{}')$$,
-          '22023', 'invalid matching settings at "$.comparisons[0].levels[0].with"', 'a swapped level naming no other name');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact"]}], "blocking": [["b"]]}', '{}')$$,
-          '22023', 'invalid matching settings at "$.blocking[0][0]"', 'a blocking key on an attr not compared');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact"]}], "blocking": [["a"]], "rules": {"same_id_match": ["b"]}}', '{}')$$,
-          '22023', 'invalid matching settings at "$.rules.same_id_match[0]"', 'a rule on an attr not compared');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact"]}], "blocking": [["a"]]}', '{"lambda": 0.1}')$$,
-          '22023', 'matching parameter "m" must be an array of 1 arrays, one per comparison', 'parameters without m');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact"]}], "blocking": [["a"]]}', '{"lambda": 1, "m": [[0.9, 0.1]], "u": [[0.1, 0.9]]}')$$,
-          '22023', 'invalid matching settings at "$.lambda"', 'a lambda of 1');
-SELECT throws_ok($$SELECT cdp._match_compile_program('{"comparisons": [{"attr": "a", "comparator": "id", "levels": ["exact"]}], "blocking": [["a"]]}', '{"lambda": 0.1, "m": [[0.9, null]], "u": [[0.1, 0.9]]}')$$,
-          '22004', 'matching parameter "m" of comparison 0 level 1 is null', 'a null parameter');
 SELECT ok(cdp._match_compile_program(NULL, '{}') IS NULL AND cdp._match_feature_program(NULL) IS NULL, 'NULL settings: NULL');
 
 SELECT * FROM finish();
