@@ -18,7 +18,7 @@
 
 /*
  * Limits of one settings document.  _match_expand (SQL) reads them from
- * _match_limits() (match_compile.c) and the compilers check them again.
+ * _match_constants() (match_compile.c) and the compilers check them again.
  */
 #define MATCH_MAX_COMP		24		/* comparisons */
 #define MATCH_MAX_LEVELS	8		/* levels per comparison, "else" excluded */

@@ -8,7 +8,8 @@
  *		(_match_feature_program, match_features.c).  Every code and limit
  *		they write comes from match.h, the header the kernel reads them
  *		with, so no number the kernel reads is defined in SQL; _match_expand
- *		asks _match_limits() and _match_op_code() for the ones it checks.
+ *		and the SQL form of _match_feature_query ask _match_constants() and
+ *		_match_op_code() for the ones they need.
  *
  *		Two layers.  The core (MatchOpCode ... MatchCompileFeatures) works
  *		on a MatchDoc, the document with every attr reference resolved to a
@@ -51,7 +52,7 @@
 
 PG_FUNCTION_INFO_V1(cdp_match_op_code);
 PG_FUNCTION_INFO_V1(cdp_match_attr_column);
-PG_FUNCTION_INFO_V1(cdp_match_limits);
+PG_FUNCTION_INFO_V1(cdp_match_constants);
 PG_FUNCTION_INFO_V1(cdp_match_layout);
 PG_FUNCTION_INFO_V1(cdp_match_compile_program);
 PG_FUNCTION_INFO_V1(cdp_match_feature_program);
@@ -921,15 +922,20 @@ cdp_match_attr_column(PG_FUNCTION_ARGS)
 }
 
 /*
- * cdp_match_limits
- *		_match_limits() RETURNS jsonb: the limits of match.h a settings
- *		document must keep, for _match_expand.
+ * cdp_match_constants
+ *		_match_constants() RETURNS jsonb: the constants of match.h that SQL
+ *		needs: the limits a settings document must keep (_match_expand),
+ *		the placeholder flag of a record and the separator of a
+ *		multi-valued feature (the SQL form of _match_feature_query).
  */
 Datum
-cdp_match_limits(PG_FUNCTION_ARGS)
+cdp_match_constants(PG_FUNCTION_ARGS)
 {
-	char	   *s = psprintf("{\"comparisons\": %d, \"levels\": %d, \"rules\": %d, \"rule_keys\": %d, \"features\": %d}",
-							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS, MATCH_MAX_FEAT);
+	char	   *s = psprintf("{\"max_comparisons\": %d, \"max_levels\": %d, \"max_rules\": %d, "
+							 "\"max_rule_keys\": %d, \"max_features\": %d, "
+							 "\"record_placeholder\": %d, \"value_sep\": \"\\u%04x\"}",
+							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS,
+							 MATCH_MAX_FEAT, MATCH_REC_PLACEHOLDER, (unsigned char) MATCH_VALUE_SEP);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

@@ -74,12 +74,14 @@ CREATE FUNCTION @extschema@._match_attr_column(attr text) RETURNS text
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself (C)';
 
--- _match_limits: the limits of src/match.h (MATCH_MAX_*) a settings document must keep, for
--- _match_expand: comparisons, levels per comparison, blocking rules, keys per rule, feature columns.
-CREATE FUNCTION @extschema@._match_limits() RETURNS jsonb
-	AS 'MODULE_PATHNAME', 'cdp_match_limits'
+-- _match_constants: the constants of src/match.h that SQL needs, so that none is written here:
+-- the limits a settings document must keep (max_comparisons, max_levels per comparison, max_rules,
+-- max_rule_keys per rule, max_features), the placeholder flag of a record (record_placeholder) and
+-- the separator of a multi-valued feature (value_sep).
+CREATE FUNCTION @extschema@._match_constants() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_match_constants'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@._match_limits() IS 'internal: the limits of a matching settings document, from the C kernel''s header (C)';
+COMMENT ON FUNCTION @extschema@._match_constants() IS 'internal: limits and codes of the matching kernel, from its C header (C)';
 
 CREATE FUNCTION @extschema@._match_clinic_comparator(col text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -146,7 +148,7 @@ CREATE FUNCTION @extschema@._match_expand(s jsonb) RETURNS jsonb
 	LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
 	d jsonb := @extschema@._match_default_settings();
-	lim jsonb := @extschema@._match_limits();
+	lim jsonb := @extschema@._match_constants();
 	out jsonb;
 	comps jsonb := '[]';
 	comp jsonb;
@@ -204,8 +206,8 @@ BEGIN
 			PERFORM @extschema@._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
 		END IF;
 	END IF;
-	IF pg_catalog.jsonb_array_length(comps) > (lim ->> 'comparisons')::int THEN
-		PERFORM @extschema@._match_fail('$.comparisons', pg_catalog.format('At most %s comparisons are supported.', lim ->> 'comparisons'));
+	IF pg_catalog.jsonb_array_length(comps) > (lim ->> 'max_comparisons')::int THEN
+		PERFORM @extschema@._match_fail('$.comparisons', pg_catalog.format('At most %s comparisons are supported.', lim ->> 'max_comparisons'));
 	END IF;
 
 	out := '[]';
@@ -238,9 +240,9 @@ BEGIN
 			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
 		END IF;
 		lvs := COALESCE(comp -> 'levels', @extschema@._match_default_levels(cmpname));
-		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND (lim ->> 'levels')::int THEN
+		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND (lim ->> 'max_levels')::int THEN
 			PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels', i),
-				pg_catalog.format('The levels must be an array of 1 to %s levels ("else" is implicit).', lim ->> 'levels'));
+				pg_catalog.format('The levels must be an array of 1 to %s levels ("else" is implicit).', lim ->> 'max_levels'));
 		END IF;
 		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
 			lv := lvs -> j;
@@ -292,28 +294,28 @@ BEGIN
 			END LOOP;
 		END LOOP;
 		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
-			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < (lim ->> 'rules')::int THEN
+			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < (lim ->> 'max_rules')::int THEN
 				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr'));
 			END IF;
 		END LOOP;
 		IF pg_catalog.jsonb_array_length(rules) = 0 THEN
 			rules := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> 0 ->> 'attr'));
 		END IF;
-		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT (lim ->> 'rules')::int) x);
+		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT (lim ->> 'max_rules')::int) x);
 	ELSE
 		PERFORM @extschema@._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
 			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
 	END IF;
-	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'rules')::int THEN
-		PERFORM @extschema@._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'rules'));
+	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'max_rules')::int THEN
+		PERFORM @extschema@._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'max_rules'));
 	END IF;
 	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
 		rule := rules -> i;
 		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
-		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'rule_keys')::int THEN
+		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
 			PERFORM @extschema@._match_fail(pg_catalog.format('$.blocking[%s]', i),
-				pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'rule_keys'));
+				pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
 		END IF;
 		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
 			item := rule ->> j;

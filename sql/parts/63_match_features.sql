@@ -15,7 +15,7 @@ COMMENT ON FUNCTION @extschema@._match_name_roles(text, text, text) IS
 	'internal: family, given and patronymic name by what the words are (cdp.name_roles), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
--- joined with U+001F.
+-- joined with the kernel's separator (U+001F, value_sep of _match_constants).
 CREATE FUNCTION @extschema@._match_value_sql(attr text, comparator text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE
@@ -27,9 +27,9 @@ CREATE FUNCTION @extschema@._match_value_sql(attr text, comparator text) RETURNS
 		WHEN attr = 'birth_date' THEN 'pg_catalog.to_char(r.birth_date, ''YYYYMMDD'')'
 		WHEN attr IN ('phones', 'emails') THEN pg_catalog.format(
 			'NULLIF(pg_catalog.array_to_string(ARRAY(SELECT x FROM (SELECT %s AS x FROM pg_catalog.unnest(r.%I) WITH ORDINALITY u(v, o) ORDER BY o) y'
-			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM @extschema@.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), E''\x1f''), '''')',
+			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM @extschema@.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), %L), '''')',
 			CASE attr WHEN 'phones' THEN 'pg_catalog.regexp_replace(v::text, ''\D'', '''', ''g'')' ELSE 'pg_catalog.lower(pg_catalog.btrim(v::text))' END,
-			attr, attr)
+			attr, attr, @extschema@._match_constants() ->> 'value_sep')
 		WHEN attr IN ('snils', 'oms') THEN pg_catalog.format('NULLIF(pg_catalog.regexp_replace(r.%I::text, ''\D'', '''', ''g''), '''')', attr)
 		ELSE (SELECT CASE comparator
 			WHEN 'date' THEN pg_catalog.format('@extschema@._match_date(%s)', e)
@@ -100,6 +100,7 @@ DECLARE
 	fp record;
 	c_form boolean := false;
 	cols text;
+	k jsonb := @extschema@._match_constants();
 BEGIN
 	-- one C call per record when the settings compile for it (the SQL form below is the reference)
 	IF NOT use_sql THEN
@@ -126,7 +127,7 @@ BEGIN
 				tr := pg_catalog.split_part(item, '.', 2);
 				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
 				  FROM @extschema@._match_layout(s) y WHERE y.attr = battr;
-				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], E''\x1f'', 1)', pos_f);
+				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], %L, 1)', pos_f, k ->> 'value_sep');
 				e := CASE tr
 					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
 					WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
@@ -154,8 +155,8 @@ BEGIN
 			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(@extschema@._match_norm(n)), ', ') INTO names
 			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
 			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
-			flags := pg_catalog.format('CASE WHEN %s IS NULL AND %s IS NULL THEN 1 WHEN %s OR %s OR %s THEN 1 ELSE 0 END',
-				COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+			flags := pg_catalog.format('CASE WHEN %2$s IS NULL AND %3$s IS NULL THEN %1$s WHEN %4$s OR %5$s OR %6$s THEN %1$s ELSE 0 END',
+				k ->> 'record_placeholder', COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
 				COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
 				COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
 				COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));

@@ -32,11 +32,11 @@ SELECT 'max', jsonb_build_object(
 	'comparisons', (SELECT jsonb_agg(jsonb_build_object('attr', 'x' || i, 'comparator', CASE WHEN i % 2 = 0 THEN 'name' ELSE 'id' END, 'tf', i % 3 = 0,
 	                 'levels', (SELECT jsonb_agg(CASE WHEN i % 2 = 0 THEN jsonb_build_object('if', 'jw', 'ge', 1 - l / 100.0)
 	                                                  ELSE jsonb_build_object('if', 'osa', 'le', l % 6) END)
-	                              FROM generate_series(1, (cdp._match_limits() ->> 'levels')::int) l))
-	                 ORDER BY i) FROM generate_series(1, (cdp._match_limits() ->> 'comparisons')::int) i),
+	                              FROM generate_series(1, (cdp._match_constants() ->> 'max_levels')::int) l))
+	                 ORDER BY i) FROM generate_series(1, (cdp._match_constants() ->> 'max_comparisons')::int) i),
 	'blocking', (SELECT jsonb_agg(b) FROM (SELECT jsonb_agg('x' || (r + k) || '.prefix3') AS b
-	               FROM generate_series(1, (cdp._match_limits() ->> 'rules')::int) r,
-	                    generate_series(1, (cdp._match_limits() ->> 'rule_keys')::int) k GROUP BY r) x),
+	               FROM generate_series(1, (cdp._match_constants() ->> 'max_rules')::int) r,
+	                    generate_series(1, (cdp._match_constants() ->> 'max_rule_keys')::int) k GROUP BY r) x),
 	'rules', '{"same_id_match": ["x3"], "different_id_never": ["x3", "x5"]}'::jsonb);
 UPDATE doc SET s = cdp._match_expand(s);
 
@@ -57,7 +57,7 @@ ALTER TABLE prog ADD COLUMN program float8[];
 UPDATE prog SET program = cdp._match_program(s, CASE WHEN trained THEN p END);
 
 -- the program decoded by the layout of src/match.h: header, one stride per comparison, rule lists
-CREATE FUNCTION pg_temp.lv() RETURNS int LANGUAGE sql AS $$ SELECT (cdp._match_limits() ->> 'levels')::int $$;
+CREATE FUNCTION pg_temp.lv() RETURNS int LANGUAGE sql AS $$ SELECT (cdp._match_constants() ->> 'max_levels')::int $$;
 CREATE FUNCTION pg_temp.slot(pr float8[], c int, k int) RETURNS float8 LANGUAGE sql AS $$
 	SELECT pr[7 + c * (4 + 3 * pg_temp.lv() + 1) + k + 1] $$;
 CREATE FUNCTION pg_temp.log2(x float8) RETURNS float8 LANGUAGE sql AS $$ SELECT log(2.0, x::numeric)::float8 $$;
@@ -135,10 +135,11 @@ SELECT is((SELECT f.ph_pos FROM doc, cdp._match_feature_program(s) f WHERE name 
 SELECT ok((SELECT f.kinds IS NULL AND f.rules IS NULL FROM cdp._match_feature_program(cdp._match_expand(cdp._match_default_settings()
               || '{"blocking": [["family_name.phonetic"]]}')) f), 'a phonetic key: the SQL form (NULL program)');
 
--- limits come from C
-SELECT is(cdp._match_limits() ?& ARRAY['comparisons', 'levels', 'rules', 'rule_keys', 'features'], true, '_match_limits names every limit');
+-- limits and codes come from C
+SELECT is(cdp._match_constants() ?& ARRAY['max_comparisons', 'max_levels', 'max_rules', 'max_rule_keys', 'max_features',
+                                         'record_placeholder', 'value_sep'], true, '_match_constants names every limit and code');
 SELECT throws_ok(format('SELECT cdp._match_expand(%L)', jsonb_build_object('fields',
-                   (SELECT jsonb_agg('f' || i) FROM generate_series(0, (cdp._match_limits() ->> 'comparisons')::int) i))),
+                   (SELECT jsonb_agg('f' || i) FROM generate_series(0, (cdp._match_constants() ->> 'max_comparisons')::int) i))),
           '22023', 'invalid matching settings at "$.comparisons"', 'one comparison too many is refused by _match_expand');
 SELECT throws_ok($$SELECT cdp._match_expand('{"comparisons": [{"attr": "family_name", "levels": ["exact","key","exact","key","exact","key","exact","key","exact"]}], "blocking": [["family_name"]]}')$$,
           '22023', 'invalid matching settings at "$.comparisons[0].levels"', 'one level too many is refused by _match_expand');
