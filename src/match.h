@@ -25,6 +25,8 @@
 #define MATCH_MAX_FEAT		64		/* feature columns per record */
 #define MATCH_MAX_RULES		16		/* blocking rules */
 #define MATCH_MAX_RULE_KEYS	4		/* keys of one blocking rule */
+#define MATCH_MAX_OSA		5		/* "le" of an osa level: edit distance 0 to this */
+#define MATCH_MAX_PREFIX	32		/* "n" of a prefix level: 1 to this characters */
 
 /* Separator of the values of a multi-valued feature (phones, e-mails). */
 #define MATCH_VALUE_SEP		'\x1f'

@@ -262,8 +262,14 @@ MatchDocCheck(const MatchDoc *doc)
 				DocError(psprintf("$.comparisons[%d].levels[%d]", c, l),
 						 psprintf("The level %d is unknown or not allowed for comparator \"%s\".",
 								  lev->op, match_comparators[comp->cmp]), NULL);
-			if (!isfinite(lev->arg))
-				DocError(psprintf("$.comparisons[%d].levels[%d]", c, l), "The level argument must be a finite number.", NULL);
+			/* the kernel takes osa's and prefix's argument as an int */
+			if (!isfinite(lev->arg) ||
+				(lev->op == MATCH_OP_JW && !(lev->arg > 0 && lev->arg <= 1)) ||
+				(lev->op == MATCH_OP_OSA && !(lev->arg >= 0 && lev->arg <= MATCH_MAX_OSA)) ||
+				(lev->op == MATCH_OP_PREFIX && !(lev->arg >= 1 && lev->arg <= MATCH_MAX_PREFIX)))
+				DocError(psprintf("$.comparisons[%d].levels[%d]", c, l),
+						 psprintf("The level's argument %g is out of range: jw takes \"ge\" in (0, 1], osa \"le\" from 0 to %d, prefix \"n\" from 1 to %d.",
+								  lev->arg, MATCH_MAX_OSA, MATCH_MAX_PREFIX), NULL);
 			if ((lev->op == MATCH_OP_SWAPPED || lev->op == MATCH_OP_CROSS) &&
 				(lev->with < 0 || lev->with >= doc->ncomp || lev->with == c ||
 				 doc->comp[lev->with].cmp != MATCH_CMP_NAME))
@@ -932,10 +938,11 @@ Datum
 cdp_match_constants(PG_FUNCTION_ARGS)
 {
 	char	   *s = psprintf("{\"max_comparisons\": %d, \"max_levels\": %d, \"max_rules\": %d, "
-							 "\"max_rule_keys\": %d, \"max_features\": %d, "
-							 "\"record_placeholder\": %d, \"value_sep\": \"\\u%04x\"}",
+							 "\"max_rule_keys\": %d, \"max_features\": %d, \"max_osa\": %d, "
+							 "\"max_prefix\": %d, \"record_placeholder\": %d, \"value_sep\": \"\\u%04x\"}",
 							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS,
-							 MATCH_MAX_FEAT, MATCH_REC_PLACEHOLDER, (unsigned char) MATCH_VALUE_SEP);
+							 MATCH_MAX_FEAT, MATCH_MAX_OSA, MATCH_MAX_PREFIX, MATCH_REC_PLACEHOLDER,
+							 (unsigned char) MATCH_VALUE_SEP);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

@@ -76,7 +76,7 @@ COMMENT ON FUNCTION @extschema@._match_attr_column(text) IS 'internal: the cdp.r
 
 -- _match_constants: the constants of src/match.h that SQL needs, so that none is written here:
 -- the limits a settings document must keep (max_comparisons, max_levels per comparison, max_rules,
--- max_rule_keys per rule, max_features), the placeholder flag of a record (record_placeholder) and
+-- max_rule_keys per rule, max_features, max_osa for "le", max_prefix for "n"), the placeholder flag of a record (record_placeholder) and
 -- the separator of a multi-valued feature (value_sep).
 CREATE FUNCTION @extschema@._match_constants() RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'cdp_match_constants'
@@ -258,8 +258,9 @@ BEGIN
 			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
 			END IF;
-			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND 5) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
+			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND (lim ->> 'max_osa')::int) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j),
+					pg_catalog.format('An osa level needs "le", an edit distance from 0 to %s.', lim ->> 'max_osa'));
 			END IF;
 			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
 			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
@@ -269,8 +270,9 @@ BEGIN
 				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
 					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
 			END IF;
-			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND 32) THEN
-				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
+			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND (lim ->> 'max_prefix')::int) THEN
+				PERFORM @extschema@._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j),
+					pg_catalog.format('A prefix level needs "n", a length from 1 to %s.', lim ->> 'max_prefix'));
 			END IF;
 		END LOOP;
 		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(

@@ -14,8 +14,10 @@
  *     any_order), every level is a predicate its comparator allows (some
  *     level name MatchOpCode maps to it), a swapped or cross level names
  *     another "name" comparison, a .key or .phonetic key is on a name,
- *     arguments are finite, m and u are probabilities and lambda is in
- *     (0, 1); otherwise the compiler raises 22023;
+ *     arguments are finite (jw's in (0, 1], osa's from 0 to
+ *     MATCH_MAX_OSA, prefix's from 1 to MATCH_MAX_PREFIX), m and u are
+ *     probabilities and lambda is in (0, 1); otherwise the compiler raises
+ *     22023;
  *   - the kernel decodes every program the compiler writes, back to the
  *     document: counts, feature columns, levels, op codes, arguments (the
  *     other name's column for swapped and cross), flags, u0, weights
@@ -185,7 +187,10 @@ Valid(const MatchDoc *doc)
 		{
 			const MatchDocLevel *lev = &comp->lev[l];
 
-			if (!Allowed(lev->op, comp->cmp) || !isfinite(lev->arg))
+			if (!Allowed(lev->op, comp->cmp) || !isfinite(lev->arg) ||
+				(lev->op == MATCH_OP_JW && !(lev->arg > 0 && lev->arg <= 1)) ||
+				(lev->op == MATCH_OP_OSA && !(lev->arg >= 0 && lev->arg <= MATCH_MAX_OSA)) ||
+				(lev->op == MATCH_OP_PREFIX && !(lev->arg >= 1 && lev->arg <= MATCH_MAX_PREFIX)))
 				return false;
 			if ((lev->op == MATCH_OP_SWAPPED || lev->op == MATCH_OP_CROSS) &&
 				(lev->with < 0 || lev->with == c || doc->comp[lev->with].cmp != MATCH_CMP_NAME))

@@ -6,7 +6,7 @@
 -- kind per comparison and a rule per blocking rule; limits come from C and bad input is refused with
 -- the settings error naming the JSON path, never a crash.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 
 -- settings documents: the default, cross and swapped levels, aliases, every kind and the maximum
 CREATE TEMP TABLE doc (name text PRIMARY KEY, s jsonb);
@@ -137,7 +137,7 @@ SELECT ok((SELECT f.kinds IS NULL AND f.rules IS NULL FROM cdp._match_feature_pr
 
 -- limits and codes come from C
 SELECT is(cdp._match_constants() ?& ARRAY['max_comparisons', 'max_levels', 'max_rules', 'max_rule_keys', 'max_features',
-                                         'record_placeholder', 'value_sep'], true, '_match_constants names every limit and code');
+                                         'max_osa', 'max_prefix', 'record_placeholder', 'value_sep'], true, '_match_constants names every limit and code');
 SELECT throws_ok(format('SELECT cdp._match_expand(%L)', jsonb_build_object('fields',
                    (SELECT jsonb_agg('f' || i) FROM generate_series(0, (cdp._match_constants() ->> 'max_comparisons')::int) i))),
           '22023', 'invalid matching settings at "$.comparisons"', 'one comparison too many is refused by _match_expand');
@@ -156,6 +156,8 @@ SELECT throws_ok(format('SELECT cdp._match_compile_program(%L, %L)',
      'invalid matching settings at "$.comparisons[0].levels[0]"', 'a level its comparator does not allow'),
     ('{"comparisons": [{"attr": "a", "comparator": "name", "levels": [{"if": "swapped", "with": "sex"}]}]}', '{}', '22023',
      'invalid matching settings at "$.comparisons[0].levels[0].with"', 'a swapped level naming no other name'),
+    ('{"comparisons": [{"attr": "a", "comparator": "id", "levels": [{"if": "osa", "le": 1e300}]}]}', '{}', '22023',
+     'invalid matching settings at "$.comparisons[0].levels[0]"', 'an osa level beyond the kernel''s int'),
     ('{"blocking": [["b"]]}', '{}', '22023', 'invalid matching settings at "$.blocking[0][0]"', 'a blocking key on an attr not compared'),
     ('{"rules": {"same_id_match": ["b"]}}', '{}', '22023', 'invalid matching settings at "$.rules.same_id_match[0]"',
      'a rule on an attr not compared'),
