@@ -45,6 +45,9 @@
 #include "match.h"
 #include "text.h"
 
+/* every document's feature columns fit the kernel's: a name takes two */
+StaticAssertDecl(2 * MATCH_MAX_COMP <= MATCH_MAX_FEAT, "MATCH_MAX_FEAT must hold two columns per comparison");
+
 /* the parameters of a weight are floored at this (SQL: GREATEST(m, 1e-6)) */
 #define MATCH_PARAM_FLOOR	1e-6
 
