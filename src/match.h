@@ -4,8 +4,10 @@
  *		Matching family (layer 6): the compiled form of a settings document
  *		that the C scoring kernel runs, and the in-memory record features
  *		it walks.  The SQL side (sql/parts/6*_match_*.sql) validates and
- *		expands the JSON settings and compiles them into the flat arrays
- *		described here; the kernel never parses JSON.
+ *		expands the JSON settings; src/match_compile.c compiles the expanded
+ *		document into the flat arrays described here, from the constants of
+ *		this header only, so that no number the kernel reads is defined in
+ *		SQL.  The kernel never parses JSON.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,11 +16,17 @@
 
 #include "postgres.h"
 
-/* Limits of one settings document (checked again in SQL at configure time). */
+/*
+ * Limits of one settings document.  _match_expand (SQL) reads them from
+ * _match_constants() (match_compile.c) and the compilers check them again.
+ */
 #define MATCH_MAX_COMP		24		/* comparisons */
 #define MATCH_MAX_LEVELS	8		/* levels per comparison, "else" excluded */
 #define MATCH_MAX_FEAT		64		/* feature columns per record */
 #define MATCH_MAX_RULES		16		/* blocking rules */
+#define MATCH_MAX_RULE_KEYS	4		/* keys of one blocking rule */
+#define MATCH_MAX_OSA		5		/* "le" of an osa level: edit distance 0 to this */
+#define MATCH_MAX_PREFIX	32		/* "n" of a prefix level: 1 to this characters */
 
 /* Separator of the values of a multi-valued feature (phones, e-mails). */
 #define MATCH_VALUE_SEP		'\x1f'
@@ -26,7 +34,8 @@
 /*
  * Level predicates.  A comparison's levels are tried in order; the first
  * predicate that holds for some pair of values (one from each record) is
- * the level reached.  Numbers must agree with _match_op_code() in SQL.
+ * the level reached.  The names of the settings document and the
+ * comparators each one is allowed for are in match_compile.c (match_ops).
  */
 #define MATCH_OP_EXACT		1	/* values equal */
 #define MATCH_OP_KEY		2	/* name keys (next feature column) equal */
@@ -43,8 +52,67 @@
 								 * key of the name at arg, either way */
 #define MATCH_OP_MAX		11
 
+/* Comparators of the settings document (match_compile.c, match_comparators). */
+#define MATCH_CMP_NAME		1	/* two feature columns: value, name key */
+#define MATCH_CMP_STRING	2
+#define MATCH_CMP_DATE		3
+#define MATCH_CMP_PHONE		4
+#define MATCH_CMP_EMAIL		5
+#define MATCH_CMP_ID		6
+#define MATCH_CMP_EXACT		7
+#define MATCH_CMP_MAX		7
+
+/*
+ * The packed kernel program (float8[], _match_program): a header of
+ * MATCH_PROG_HEADER slots [ncomp, nfeat, nrules, prior, nidmatch,
+ * nidnever, ndisagree], per comparison MATCH_PROG_STRIDE slots [fidx,
+ * nlev, flags (MATCH_PROGF_*), u0, op x MATCH_MAX_LEVELS, arg x
+ * MATCH_MAX_LEVELS, w x (MATCH_MAX_LEVELS + 1)], then the comparison
+ * numbers of the same_id_match, different_id_never and disagree_never
+ * lists.  MatchCompileProgram writes it, MatchDecodeProgram reads it.
+ */
+#define MATCH_PROG_HEADER	7
+#define MATCH_PROG_STRIDE	(4 + 2 * MATCH_MAX_LEVELS + MATCH_MAX_LEVELS + 1)
+#define MATCH_PROGF_TF		1	/* term-frequency adjustment */
+#define MATCH_PROGF_NAME	2	/* a name: its key column follows the value */
+
+/*
+ * Feature kinds of the C feature builder (match_features.c): how one
+ * comparison's raw value becomes its feature column(s).
+ */
+#define MATCH_FEAT_NAME		1	/* _match_norm, then _match_name_key (two columns) */
+#define MATCH_FEAT_NORM		2	/* _match_norm */
+#define MATCH_FEAT_ASIS		3	/* computed in SQL already (birth date, sex) */
+#define MATCH_FEAT_PHONES	4	/* phones[]: digits, no empty or suspicious, joined */
+#define MATCH_FEAT_EMAILS	5	/* emails[]: lower(btrim()), no empty or suspicious */
+#define MATCH_FEAT_DIGITS	6	/* snils, oms: the digits, NULL when none */
+#define MATCH_FEAT_IDCOL	7	/* upper(regexp_replace(v, '[\s-]', '', 'g')) */
+#define MATCH_FEAT_ID		8	/* the same, NULL when empty */
+#define MATCH_FEAT_EXACT	9	/* NULLIF(btrim(v), '') */
+#define MATCH_FEAT_PHONE1	10	/* NULLIF(regexp_replace(v, '\D', '', 'g'), '') */
+#define MATCH_FEAT_EMAIL1	11	/* NULLIF(lower(btrim(v)), '') */
+#define MATCH_FEAT_MAX		11
+
+/*
+ * Blocking key transforms.  The feature builder computes NONE to PREFIX3
+ * (rule items "pos:tr"); KEY selects the name key column instead, and
+ * PHONETIC only the SQL form of _match_feature_query computes.
+ */
+#define MATCH_TR_NONE		0
+#define MATCH_TR_YEAR		1	/* left(e, 4) */
+#define MATCH_TR_MONTH_DAY	2	/* substr(e, 5, 4) */
+#define MATCH_TR_INITIAL	3	/* left(e, 1) */
+#define MATCH_TR_LAST7		4	/* right(e, 7) */
+#define MATCH_TR_PREFIX3	5	/* left(e, 3) */
+#define MATCH_TR_BUILDER_MAX 5	/* the last one the C feature builder knows */
+#define MATCH_TR_KEY		6	/* the name key column, as is */
+#define MATCH_TR_PHONETIC	7	/* cdp.phonetic_ru: SQL form only */
+
 /* Flags of a record (match_key.flags) and of a scored pair. */
 #define MATCH_REC_PLACEHOLDER	0x01	/* «Неизвестный», «Тест Тестович», no name */
+/* term-frequency values are compared on their first MATCH_TF_KEYLEN - 1 bytes */
+#define MATCH_TF_KEYLEN 64
+
 #define MATCH_PAIR_FORCED		0x100	/* a deterministic "same id" rule fired */
 #define MATCH_PAIR_VETO			0x200	/* a "never merge" rule fired (different id, or
 										 * a total disagreement on given name or birth date) */
@@ -105,6 +173,76 @@ typedef struct MatchProg
 	int			nfirst;			/* how many same_id_match ones lead */
 	double		rem[MATCH_MAX_COMP + 1];
 } MatchProg;
+
+/*
+ * A settings document as the compilers read it (match_compile.c): the
+ * expanded JSON with every attr reference (levels' "with", blocking keys,
+ * rules) resolved to a comparison number, and the m and u parameters.
+ */
+typedef struct MatchDocLevel
+{
+	int			op;				/* MATCH_OP_* */
+	double		arg;			/* "ge", "le" or "n"; 0 */
+	int			with;			/* swapped, cross: the other comparison */
+} MatchDocLevel;
+
+typedef struct MatchDocComp
+{
+	const char *attr;			/* the cdp.record column or extra key */
+	int			cmp;			/* MATCH_CMP_* */
+	bool		tf;
+	int			nlev;			/* levels before "else" */
+	MatchDocLevel lev[MATCH_MAX_LEVELS];
+	double		m[MATCH_MAX_LEVELS + 1];	/* per level, "else" last */
+	double		u[MATCH_MAX_LEVELS + 1];
+} MatchDocComp;
+
+typedef struct MatchDocRule
+{
+	bool		any_order;
+	int			nkeys;
+	int			comp[MATCH_MAX_RULE_KEYS];
+	int			tr[MATCH_MAX_RULE_KEYS];	/* MATCH_TR_* */
+} MatchDocRule;
+
+/* the three lists of deterministic rules */
+enum
+{
+	MATCH_LIST_SAME_ID, MATCH_LIST_DIFFERENT_ID, MATCH_LIST_DISAGREE, MATCH_NLISTS
+};
+
+typedef struct MatchDoc
+{
+	int			ncomp;
+	MatchDocComp comp[MATCH_MAX_COMP];
+	int			nrules;
+	MatchDocRule rule[MATCH_MAX_RULES];
+	bool		inlist[MATCH_NLISTS][MATCH_MAX_COMP];
+	double		lambda;
+} MatchDoc;
+
+/* log2(x) as the compiled program computes it (SQL: log(2.0, x::numeric)::float8) */
+typedef double (*MatchLog2Fn) (double x);
+
+/* the feature program of _match_features (match_features.c ParseProgram) */
+typedef struct MatchFeatProg
+{
+	int			kind[MATCH_MAX_COMP];	/* MATCH_FEAT_* */
+	char		rule[MATCH_MAX_RULES][8 + MATCH_MAX_RULE_KEYS * 16];	/* "A" or "N", ";pos:tr"... */
+	int			ph_pos[3];		/* family, given, patronymic value columns or -1 */
+} MatchFeatProg;
+
+/* match_compile.c */
+extern int	MatchOpCode(const char *op, int cmp);
+extern int	MatchComparatorCode(const char *name);
+extern int	MatchTransformCode(const char *name);
+extern int	MatchDocLayout(const MatchDoc *doc, int *fpos);
+extern void MatchDocCheck(const MatchDoc *doc);
+extern float8 *MatchCompileProgram(const MatchDoc *doc, MatchLog2Fn log2fn, int *n);
+extern bool MatchCompileFeatures(const MatchDoc *doc, MatchFeatProg *fp);
+
+/* match_walk.c */
+extern void MatchDecodeProgram(const float8 *p, int n, MatchProg *prog);
 
 /* match_score.c */
 extern int	MatchCompareLevel(const MatchProg *prog, int c,

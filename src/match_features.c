@@ -9,9 +9,10 @@
  *		correlated subqueries, a dozen regular expressions and an array
  *		constructor per record.
  *
- *		The SQL side (_match_feature_query) compiles a settings document
- *		into a "feature program" (kinds, rules, placeholder positions and
- *		names) and passes each record's raw values; settings it cannot
+ *		_match_feature_program (match_compile.c) compiles a settings
+ *		document into a "feature program" (kinds, rules, placeholder
+ *		positions and names) and _match_feature_query passes each record's
+ *		raw values; settings it cannot
  *		compile (a date comparator on a text attr, a phonetic blocking key)
  *		keep the SQL expressions.  Where the SQL form calls a PostgreSQL
  *		function whose result depends on the collation or the regular
@@ -35,29 +36,7 @@
 #include "match.h"
 #include "text.h"
 
-/* how one comparison's raw value becomes its feature(s); agrees with _match_feature_query */
-#define FEAT_NAME		1		/* _match_norm, then _match_name_key (two columns) */
-#define FEAT_NORM		2		/* _match_norm */
-#define FEAT_ASIS		3		/* computed in SQL already (birth date, sex) */
-#define FEAT_PHONES		4		/* phones[]: digits, no empty or suspicious, joined */
-#define FEAT_EMAILS		5		/* emails[]: lower(btrim()), no empty or suspicious */
-#define FEAT_DIGITS		6		/* snils, oms: the digits, NULL when none */
-#define FEAT_IDCOL		7		/* upper(regexp_replace(v, '[\s-]', '', 'g')) */
-#define FEAT_ID			8		/* the same, NULL when empty */
-#define FEAT_EXACT		9		/* NULLIF(btrim(v), '') */
-#define FEAT_PHONE1		10		/* NULLIF(regexp_replace(v, '\D', '', 'g'), '') */
-#define FEAT_EMAIL1		11		/* NULLIF(lower(btrim(v)), '') */
-#define FEAT_MAX		11
-
-/* blocking key transforms (rule items "pos:tr") */
-#define TR_NONE			0
-#define TR_YEAR			1		/* left(e, 4) */
-#define TR_MONTH_DAY	2		/* substr(e, 5, 4) */
-#define TR_INITIAL		3		/* left(e, 1) */
-#define TR_LAST7		4		/* right(e, 7) */
-#define TR_PREFIX3		5		/* left(e, 3) */
-
-#define FEAT_MAX_ITEMS	8		/* items of one blocking rule */
+/* the feature kinds (MATCH_FEAT_*) and key transforms (MATCH_TR_*) are in match.h */
 
 PG_FUNCTION_INFO_V1(cdp_match_features);
 
@@ -66,8 +45,8 @@ typedef struct FeatRule
 {
 	bool		any_order;
 	int			nitems;
-	int			pos[FEAT_MAX_ITEMS];	/* 0-based feature column */
-	int			tr[FEAT_MAX_ITEMS];
+	int			pos[MATCH_MAX_RULE_KEYS];	/* 0-based feature column */
+	int			tr[MATCH_MAX_RULE_KEYS];
 } FeatRule;
 
 /* the parsed feature program, cached in fn_extra while its arguments stay the same */
@@ -179,12 +158,12 @@ ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
 	{
 		int			k = nulls[i] ? 0 : DatumGetInt32(elems[i]);
 
-		if (k < 1 || k > FEAT_MAX)
+		if (k < 1 || k > MATCH_FEAT_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature program kind %d is out of range", k)));
 		prog->kind[i] = k;
-		prog->nfeat += (k == FEAT_NAME) ? 2 : 1;
+		prog->nfeat += (k == MATCH_FEAT_NAME) ? 2 : 1;
 	}
 	if (prog->nfeat > MATCH_MAX_FEAT)
 		ereport(ERROR,
@@ -216,12 +195,12 @@ ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
 						tr;
 
 			pos = strtol(p + 1, &end, 10);
-			if (*end != ':' || r->nitems >= FEAT_MAX_ITEMS)
+			if (*end != ':' || r->nitems >= MATCH_MAX_RULE_KEYS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature program rule %d is malformed", i)));
 			tr = strtol(end + 1, &end, 10);
-			if (pos < 0 || pos >= prog->nfeat || tr < TR_NONE || tr > TR_PREFIX3)
+			if (pos < 0 || pos >= prog->nfeat || tr < MATCH_TR_NONE || tr > MATCH_TR_BUILDER_MAX)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature program rule %d is out of range", i)));
@@ -443,10 +422,10 @@ KeyPart(const char *f, int tr)
 	e = sep ? pnstrdup(f, sep - f) : pstrdup(f);
 	switch (tr)
 	{
-		case TR_YEAR:
+		case MATCH_TR_YEAR:
 			e = CharPrefix(e, 4);
 			break;
-		case TR_MONTH_DAY:
+		case MATCH_TR_MONTH_DAY:
 			{
 				/* substr(e, 5, 4): characters 5 to 8 */
 				const char *p = e;
@@ -457,13 +436,13 @@ KeyPart(const char *f, int tr)
 				e = CharPrefix(p, 4);
 				break;
 			}
-		case TR_INITIAL:
+		case MATCH_TR_INITIAL:
 			e = CharPrefix(e, 1);
 			break;
-		case TR_LAST7:
+		case MATCH_TR_LAST7:
 			e = CharSuffix(e, 7);
 			break;
-		case TR_PREFIX3:
+		case MATCH_TR_PREFIX3:
 			e = CharPrefix(e, 3);
 			break;
 		default:
@@ -557,42 +536,42 @@ cdp_match_features(PG_FUNCTION_ARGS)
 
 		switch (prog->kind[c])
 		{
-			case FEAT_NAME:
+			case MATCH_FEAT_NAME:
 				feat[f++] = v ? NormName(v) : NULL;
 				feat[f++] = v ? NameKey(v) : NULL;
 				break;
-			case FEAT_NORM:
+			case MATCH_FEAT_NORM:
 				feat[f++] = v ? NormName(v) : NULL;
 				break;
-			case FEAT_ASIS:
+			case MATCH_FEAT_ASIS:
 				feat[f++] = v;
 				break;
-			case FEAT_PHONES:
-			case FEAT_EMAILS:
+			case MATCH_FEAT_PHONES:
+			case MATCH_FEAT_EMAILS:
 				{
-					int			a = prog->kind[c] == FEAT_PHONES ? 5 : 6;
-					int			s = prog->kind[c] == FEAT_PHONES ? 0 : 1;
+					int			a = prog->kind[c] == MATCH_FEAT_PHONES ? 5 : 6;
+					int			s = prog->kind[c] == MATCH_FEAT_PHONES ? 0 : 1;
 
 					feat[f++] = PG_ARGISNULL(a) ? NULL :
 						MultiValue(PG_GETARG_ARRAYTYPE_P(a), s == 0, prog->susp[s], prog->nsusp[s]);
 					break;
 				}
-			case FEAT_DIGITS:
+			case MATCH_FEAT_DIGITS:
 				feat[f++] = v ? NullIfEmpty(AsciiDigits(v)) : NULL;
 				break;
-			case FEAT_IDCOL:
+			case MATCH_FEAT_IDCOL:
 				feat[f++] = v ? CallText1(upper, CallRegexReplace(v, "[\\s-]")) : NULL;
 				break;
-			case FEAT_ID:
+			case MATCH_FEAT_ID:
 				feat[f++] = v ? NullIfEmpty(CallText1(upper, CallRegexReplace(v, "[\\s-]"))) : NULL;
 				break;
-			case FEAT_EXACT:
+			case MATCH_FEAT_EXACT:
 				feat[f++] = v ? NullIfEmpty(CallText1(btrim1, v)) : NULL;
 				break;
-			case FEAT_PHONE1:
+			case MATCH_FEAT_PHONE1:
 				feat[f++] = v ? NullIfEmpty(CallRegexReplace(v, "\\D")) : NULL;
 				break;
-			case FEAT_EMAIL1:
+			case MATCH_FEAT_EMAIL1:
 				feat[f++] = v ? NullIfEmpty(CallText1(lower, CallText1(btrim1, v))) : NULL;
 				break;
 		}
@@ -603,7 +582,7 @@ cdp_match_features(PG_FUNCTION_ARGS)
 	for (r = 0; r < prog->nrules; r++)
 	{
 		FeatRule   *rule = &prog->rule[r];
-		char	   *parts[FEAT_MAX_ITEMS];
+		char	   *parts[MATCH_MAX_RULE_KEYS];
 		StringInfoData buf;
 		int			i;
 

@@ -55,13 +55,8 @@
 #include "cmp.h"
 #include "match.h"
 
-#define MATCH_TF_KEYLEN 64
 #define MATCH_FETCH 10000
 #define MATCH_ARENA_BLOCK (1024 * 1024)
-
-/* per-comparison stride of the packed program (see CompileProgram) */
-#define PROG_HEADER 7
-#define PROG_STRIDE (4 + 2 * MATCH_MAX_LEVELS + MATCH_MAX_LEVELS + 1)
 
 /* a bump allocator for the features: one palloc per megabyte, not per string */
 typedef struct Arena
@@ -195,59 +190,50 @@ ProgInt(const float8 *p, int n, int i, int lo, int hi)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("matching program is too short"),
 				 errdetail("Slot %d was read from a program of %d slots.", i, n)));
-	v = (int) p[i];
-	if (v < lo || v > hi)
+	/* compared as a double first: casting NaN or a huge value to int is undefined */
+	if (!(p[i] > lo - 1.0 && p[i] < hi + 1.0) || (int) p[i] < lo || (int) p[i] > hi)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("matching program slot %d is out of range", i),
-				 errdetail("The value %d is not between %d and %d.", v, lo, hi)));
+				 errdetail("The value %g is not between %d and %d.", p[i], lo, hi)));
+	v = (int) p[i];
 	return v;
 }
 
 /*
- * DecodeProgram
- *		Unpacks the program that _match_program() (SQL) builds: a header
- *		[ncomp, nfeat, nrules, prior, nidmatch, nidnever, ndisagree], per
- *		comparison [fidx, nlev, flags (1 tf, 2 name with a key column), u0,
- *		op x 8, arg x 8, w x 9], then the
- *		comparison numbers of the three rule lists.
+ * MatchDecodeProgram
+ *		Unpacks the n slots of the program that MatchCompileProgram
+ *		(match_compile.c, SQL _match_program) packs, laid out as match.h
+ *		describes (MATCH_PROG_HEADER, MATCH_PROG_STRIDE), checking every
+ *		slot it reads.
  */
-static void
-DecodeProgram(ArrayType *arr, MatchProg *prog)
+void
+MatchDecodeProgram(const float8 *p, int n, MatchProg *prog)
 {
-	float8	   *p;
-	int			n,
-				c,
+	int			c,
 				l,
 				pos,
 				i;
 
-	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("matching program must be a one-dimensional float8 array without nulls")));
-	p = (float8 *) ARR_DATA_PTR(arr);
-	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
 	memset(prog, 0, sizeof(MatchProg));
 	prog->ncomp = ProgInt(p, n, 0, 0, MATCH_MAX_COMP);
 	prog->nfeat = ProgInt(p, n, 1, 0, MATCH_MAX_FEAT);
 	prog->nrules = ProgInt(p, n, 2, 0, MATCH_MAX_RULES);
-	if (n < PROG_HEADER)
-		(void) ProgInt(p, n, PROG_HEADER - 1, 0, 0);
+	if (n < MATCH_PROG_HEADER)
+		(void) ProgInt(p, n, MATCH_PROG_HEADER - 1, 0, 0);
 	prog->prior = p[3];
 	prog->nidmatch = ProgInt(p, n, 4, 0, MATCH_MAX_COMP);
 	prog->nidnever = ProgInt(p, n, 5, 0, MATCH_MAX_COMP);
 	prog->ndisagree = ProgInt(p, n, 6, 0, MATCH_MAX_COMP);
-	pos = PROG_HEADER;
-	for (c = 0; c < prog->ncomp; c++, pos += PROG_STRIDE)
+	pos = MATCH_PROG_HEADER;
+	for (c = 0; c < prog->ncomp; c++, pos += MATCH_PROG_STRIDE)
 	{
 		prog->fidx[c] = ProgInt(p, n, pos, 0, prog->nfeat - 1);
 		prog->nlev[c] = ProgInt(p, n, pos + 1, 1, MATCH_MAX_LEVELS);
-		/* bit 0: tf adjustment; bit 1: a name, its key column follows */
-		i = ProgInt(p, n, pos + 2, 0, 3);
-		prog->tf[c] = (i & 1) != 0;
-		prog->haskey[c] = (i & 2) != 0 && prog->fidx[c] + 1 < prog->nfeat;
-		(void) ProgInt(p, n, pos + PROG_STRIDE - 1, -1000000, 1000000);
+		i = ProgInt(p, n, pos + 2, 0, MATCH_PROGF_TF | MATCH_PROGF_NAME);
+		prog->tf[c] = (i & MATCH_PROGF_TF) != 0;
+		prog->haskey[c] = (i & MATCH_PROGF_NAME) != 0 && prog->fidx[c] + 1 < prog->nfeat;
+		(void) ProgInt(p, n, pos + MATCH_PROG_STRIDE - 1, -1000000, 1000000);
 		prog->u0[c] = p[pos + 3];
 		for (l = 0; l < prog->nlev[c]; l++)
 		{
@@ -274,6 +260,21 @@ DecodeProgram(ArrayType *arr, MatchProg *prog)
 	for (i = 0; i < prog->ndisagree; i++)
 		prog->disagree[i] = ProgInt(p, n, pos++, 0, prog->ncomp - 1);
 	MatchOrderProgram(prog);
+}
+
+/*
+ * DecodeProgram
+ *		MatchDecodeProgram over the float8[] argument of a walk.
+ */
+static void
+DecodeProgram(ArrayType *arr, MatchProg *prog)
+{
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("matching program must be a one-dimensional float8 array without nulls")));
+	MatchDecodeProgram((const float8 *) ARR_DATA_PTR(arr),
+					   ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)), prog);
 }
 
 /*
@@ -362,10 +363,11 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 									1, argtypes, arg, NULL, true, 0);
 	else
 		ret = SPI_execute_with_args(psprintf("SELECT t.comp, t.value, t.freq"
-											 " FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, E'\\x1f', 1), 63) AS v"
+											 " FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, pg_catalog.chr(%d), 1), %d) AS v"
 											 "         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
 											 "       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
-											 " JOIN %s t ON t.version = $1 AND t.comp = u.c AND t.value = u.v", tf),
+											 " JOIN %s t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
+											 (int) (unsigned char) MATCH_VALUE_SEP, MATCH_TF_KEYLEN - 1, tf),
 									3, argtypes, arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read %s", tf);

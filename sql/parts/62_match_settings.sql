@@ -69,29 +69,20 @@ COMMENT ON FUNCTION cdp_internal._match_fail(text, text, text) IS 'internal: rai
 
 -- _match_attr_column: the cdp.record column (or handles/extra key) an attrs key lands in.  Mirrors
 -- the alias table of ingest (src/ingest_attrs.c, attr_aliases) so that settings may name fields as
--- the CSV header does.
+-- the CSV header does; the compilers of src/match_compile.c resolve references with the same table.
 CREATE FUNCTION cdp_internal._match_attr_column(attr text) RETURNS text
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN CASE pg_catalog.lower(attr)
-		WHEN 'family_name' THEN 'family_name' WHEN 'last_name' THEN 'family_name' WHEN 'surname' THEN 'family_name'
-		WHEN 'familyname' THEN 'family_name' WHEN 'lastname' THEN 'family_name' WHEN 'фамилия' THEN 'family_name'
-		WHEN 'given_name' THEN 'given_name' WHEN 'first_name' THEN 'given_name' WHEN 'firstname' THEN 'given_name'
-		WHEN 'givenname' THEN 'given_name' WHEN 'имя' THEN 'given_name'
-		WHEN 'patronymic' THEN 'patronymic' WHEN 'middle_name' THEN 'patronymic' WHEN 'middlename' THEN 'patronymic'
-		WHEN 'отчество' THEN 'patronymic'
-		WHEN 'birth_date' THEN 'birth_date' WHEN 'birthdate' THEN 'birth_date' WHEN 'date_of_birth' THEN 'birth_date'
-		WHEN 'dob' THEN 'birth_date' WHEN 'birthday' THEN 'birth_date' WHEN 'дата_рождения' THEN 'birth_date'
-		WHEN 'sex' THEN 'sex' WHEN 'gender' THEN 'sex' WHEN 'пол' THEN 'sex'
-		WHEN 'phones' THEN 'phones' WHEN 'phone' THEN 'phones' WHEN 'mobile' THEN 'phones' WHEN 'mobile_phone' THEN 'phones'
-		WHEN 'tel' THEN 'phones' WHEN 'telephone' THEN 'phones' WHEN 'телефон' THEN 'phones'
-		WHEN 'emails' THEN 'emails' WHEN 'email' THEN 'emails' WHEN 'e_mail' THEN 'emails' WHEN 'e-mail' THEN 'emails'
-		WHEN 'snils' THEN 'snils' WHEN 'снилс' THEN 'snils'
-		WHEN 'oms' THEN 'oms' WHEN 'oms_policy' THEN 'oms' WHEN 'polis' THEN 'oms' WHEN 'полис' THEN 'oms'
-		WHEN 'address' THEN 'address' WHEN 'адрес' THEN 'address'
-		WHEN 'city' THEN 'city' WHEN 'town' THEN 'city' WHEN 'город' THEN 'city'
-		WHEN 'vkontakte' THEN 'vk' WHEN 'tg' THEN 'telegram' WHEN 'odnoklassniki' THEN 'ok'
-		ELSE attr END;
-COMMENT ON FUNCTION cdp_internal._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself';
+	AS 'MODULE_PATHNAME', 'cdp_match_attr_column'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself (C)';
+
+-- _match_constants: the constants of src/match.h that SQL needs, so that none is written here:
+-- the limits a settings document must keep (max_comparisons, max_levels per comparison, max_rules,
+-- max_rule_keys per rule, max_features, max_osa for "le", max_prefix for "n"), the placeholder flag of a record (record_placeholder) and
+-- the separator of a multi-valued feature (value_sep).
+CREATE FUNCTION cdp_internal._match_constants() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_match_constants'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_constants() IS 'internal: limits and codes of the matching kernel, from its C header (C)';
 
 CREATE FUNCTION cdp_internal._match_clinic_comparator(col text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -115,23 +106,12 @@ CREATE FUNCTION cdp_internal._match_default_levels(comparator text) RETURNS json
 		WHEN 'exact' THEN '[{"if":"exact"}]' END::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_levels(text) IS 'internal: default comparison levels of each comparator';
 
--- _match_op_code: level predicate name -> C op code (src/match.h), and which comparators allow it.
+-- _match_op_code: level predicate name -> C op code (src/match.h MATCH_OP_*), NULL when the
+-- comparator does not allow it; the table is match_ops of src/match_compile.c.
 CREATE FUNCTION cdp_internal._match_op_code(op text, comparator text) RETURNS int
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	RETURN CASE
-		WHEN op = 'exact' THEN 1
-		WHEN op = 'key' AND comparator = 'name' THEN 2
-		WHEN op = 'jw' AND comparator IN ('name', 'string', 'email') THEN 3
-		WHEN op = 'osa' AND comparator IN ('name', 'string', 'email', 'id', 'date', 'phone') THEN 4
-		WHEN op = 'day_month_swapped' AND comparator = 'date' THEN 5
-		WHEN op = 'same_year' AND comparator = 'date' THEN 6
-		WHEN op = 'last7' AND comparator IN ('phone', 'id') THEN 7
-		WHEN op = 'initial' AND comparator IN ('name', 'string') THEN 8
-		WHEN op = 'prefix' AND comparator IN ('name', 'string', 'email', 'id', 'date', 'phone') THEN 9
-		WHEN op = 'swapped' AND comparator = 'name' THEN 10
-		WHEN op = 'cross' AND comparator = 'name' THEN 11
-		END;
-COMMENT ON FUNCTION cdp_internal._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed)';
+	AS 'MODULE_PATHNAME', 'cdp_match_op_code'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_op_code(text, text) IS 'internal: C op code of a level predicate allowed for a comparator (NULL when not allowed) (C)';
 
 -- _match_guess_comparator: for a settings document that only names fields, the comparator of an
 -- extra/handles key guessed from up to 2000 stored values (dates, digit ids, or names/strings).
@@ -171,6 +151,7 @@ CREATE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
 	AS $$
 DECLARE
 	d jsonb := cdp_internal._match_default_settings();
+	lim jsonb := cdp_internal._match_constants();
 	out jsonb;
 	comps jsonb := '[]';
 	comp jsonb;
@@ -228,8 +209,8 @@ BEGIN
 			PERFORM cdp_internal._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
 		END IF;
 	END IF;
-	IF pg_catalog.jsonb_array_length(comps) > 24 THEN
-		PERFORM cdp_internal._match_fail('$.comparisons', 'At most 24 comparisons are supported.');
+	IF pg_catalog.jsonb_array_length(comps) > (lim ->> 'max_comparisons')::int THEN
+		PERFORM cdp_internal._match_fail('$.comparisons', pg_catalog.format('At most %s comparisons are supported.', lim ->> 'max_comparisons'));
 	END IF;
 
 	out := '[]';
@@ -262,8 +243,9 @@ BEGIN
 			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
 		END IF;
 		lvs := COALESCE(comp -> 'levels', cdp_internal._match_default_levels(cmpname));
-		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND 8 THEN
-			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels', i), 'The levels must be an array of 1 to 8 levels ("else" is implicit).');
+		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND (lim ->> 'max_levels')::int THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels', i),
+				pg_catalog.format('The levels must be an array of 1 to %s levels ("else" is implicit).', lim ->> 'max_levels'));
 		END IF;
 		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
 			lv := lvs -> j;
@@ -279,8 +261,9 @@ BEGIN
 			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
 				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
 			END IF;
-			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND 5) THEN
-				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j), 'An osa level needs "le", an edit distance from 0 to 5.');
+			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND (lim ->> 'max_osa')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j),
+					pg_catalog.format('An osa level needs "le", an edit distance from 0 to %s.', lim ->> 'max_osa'));
 			END IF;
 			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
 			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
@@ -290,8 +273,9 @@ BEGIN
 				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
 					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
 			END IF;
-			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND 32) THEN
-				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j), 'A prefix level needs "n", a length from 1 to 32.');
+			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND (lim ->> 'max_prefix')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j),
+					pg_catalog.format('A prefix level needs "n", a length from 1 to %s.', lim ->> 'max_prefix'));
 			END IF;
 		END LOOP;
 		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
@@ -315,27 +299,28 @@ BEGIN
 			END LOOP;
 		END LOOP;
 		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
-			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < 16 THEN
+			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < (lim ->> 'max_rules')::int THEN
 				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr'));
 			END IF;
 		END LOOP;
 		IF pg_catalog.jsonb_array_length(rules) = 0 THEN
 			rules := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> 0 ->> 'attr'));
 		END IF;
-		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT 16) x);
+		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT (lim ->> 'max_rules')::int) x);
 	ELSE
 		PERFORM cdp_internal._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
 			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
 	END IF;
-	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND 16 THEN
-		PERFORM cdp_internal._match_fail('$.blocking', 'The blocking rules must be an array of 1 to 16 rules.');
+	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'max_rules'));
 	END IF;
 	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
 	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
 		rule := rules -> i;
 		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
-		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND 4 THEN
-			PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s]', i), 'A blocking rule must be an array of 1 to 4 keys.');
+		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s]', i),
+				pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
 		END IF;
 		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
 			item := rule ->> j;

@@ -15,7 +15,7 @@ COMMENT ON FUNCTION cdp_internal._match_name_roles(text, text, text) IS
 	'internal: family, given and patronymic name by what the words are (cdp.name_roles), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
--- joined with U+001F.
+-- joined with the kernel's separator (U+001F, value_sep of _match_constants).
 CREATE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE
@@ -27,9 +27,9 @@ CREATE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURN
 		WHEN attr = 'birth_date' THEN 'pg_catalog.to_char(r.birth_date, ''YYYYMMDD'')'
 		WHEN attr IN ('phones', 'emails') THEN pg_catalog.format(
 			'NULLIF(pg_catalog.array_to_string(ARRAY(SELECT x FROM (SELECT %s AS x FROM pg_catalog.unnest(r.%I) WITH ORDINALITY u(v, o) ORDER BY o) y'
-			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), E''\x1f''), '''')',
+			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), %L), '''')',
 			CASE attr WHEN 'phones' THEN 'pg_catalog.regexp_replace(v::text, ''\D'', '''', ''g'')' ELSE 'pg_catalog.lower(pg_catalog.btrim(v::text))' END,
-			attr, attr)
+			attr, attr, cdp_internal._match_constants() ->> 'value_sep')
 		WHEN attr IN ('snils', 'oms') THEN pg_catalog.format('NULLIF(pg_catalog.regexp_replace(r.%I::text, ''\D'', '''', ''g''), '''')', attr)
 		ELSE (SELECT CASE comparator
 			WHEN 'date' THEN pg_catalog.format('cdp_internal._match_date(%s)', e)
@@ -43,17 +43,13 @@ CREATE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURN
 COMMENT ON FUNCTION cdp_internal._match_value_sql(text, text) IS 'internal: SQL expression reading and normalising an attr of cdp.record r';
 
 -- _match_layout: the feature columns of a settings document: one per comparison, two for "name"
--- (value, key); returns per comparison its 1-based feature position.
+-- (value, key); returns per comparison its 1-based feature position (src/match_compile.c
+-- MatchDocLayout, the layout the kernel program is compiled with).
 CREATE FUNCTION cdp_internal._match_layout(s jsonb, OUT comp int, OUT attr text, OUT comparator text, OUT fpos int)
-	RETURNS SETOF record LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT (o - 1)::int, c ->> 'attr', c ->> 'comparator',
-	       (1 + COALESCE(pg_catalog.sum(CASE WHEN c ->> 'comparator' = 'name' THEN 2 ELSE 1 END)
-	              OVER (ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::int
-	  FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') WITH ORDINALITY e(c, o)
-	 ORDER BY o
-$$;
-COMMENT ON FUNCTION cdp_internal._match_layout(jsonb) IS 'internal: feature column position of each comparison';
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'cdp_match_layout'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 24;
+COMMENT ON FUNCTION cdp_internal._match_layout(jsonb) IS 'internal: feature column position of each comparison (C)';
 
 -- _match_features: one record's features in one C call (src/match_features.c), the values the SQL
 -- expressions below compute; _match_feature_program compiles a settings document for it.
@@ -65,93 +61,19 @@ CREATE FUNCTION cdp_internal._match_features(kinds int[], rules text[], ph_pos i
 COMMENT ON FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]) IS
 	'internal: the match_key features, blocking keys and placeholder flag of one record (C); see _match_feature_program';
 
--- _match_feature_program: the program of _match_features for settings s: per comparison a kind
--- (src/match_features.c FEAT_*) and the SQL expression of its raw value over record alias r; per
--- blocking rule "A" (any_order) or "N" then ";<0-based feature column>:<transform>" per item; the
--- placeholder name columns and names.  NULL when s uses what only the SQL form computes (a date
--- comparator on a text attr, a "name" comparator outside the name attrs, a phonetic key) or the
--- database is not UTF-8.
+-- _match_feature_program: the program of _match_features for settings s, compiled in C
+-- (src/match_compile.c, MatchCompileFeatures, from the MATCH_FEAT_* and MATCH_TR_* codes of
+-- src/match.h): per comparison a kind and the SQL expression of its raw value over record alias r;
+-- per blocking rule "A" (any_order) or "N" then ";<0-based feature column>:<transform>" per item; the
+-- placeholder name columns and names.  Every column NULL when s uses what only the SQL form computes
+-- (a date comparator on a text attr, a "name" comparator outside the name attrs, a phonetic key) or
+-- the database is not UTF-8.  STABLE: the answer depends on the database encoding.
 CREATE FUNCTION cdp_internal._match_feature_program(s jsonb, OUT kinds int[], OUT raws text[], OUT rules text[],
 		OUT ph_pos int[], OUT ph_names text[])
-	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	l record;
-	k int;
-	e text;
-	i int;
-	j int;
-	item text;
-	battr text;
-	tr text;
-	pos_f int;
-	rule text;
-BEGIN
-	kinds := '{}';
-	raws := '{}';
-	rules := '{}';
-	IF pg_catalog.getdatabaseencoding() <> 'UTF8' THEN
-		kinds := NULL;
-		RETURN;
-	END IF;
-	FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
-		e := NULL;
-		IF l.attr IN ('family_name', 'given_name', 'patronymic', 'address', 'city') THEN
-			e := pg_catalog.format('r.%I', l.attr);
-			k := CASE l.comparator WHEN 'date' THEN NULL WHEN 'id' THEN 7 WHEN 'name' THEN 1 ELSE 2 END;
-		ELSIF l.comparator = 'name' AND l.attr IN ('sex', 'birth_date', 'phones', 'emails', 'snils', 'oms') THEN
-			k := NULL;
-		ELSIF l.attr = 'sex' THEN
-			e := 'pg_catalog.upper(pg_catalog.left(r.sex, 1))';
-			k := 3;
-		ELSIF l.attr = 'birth_date' THEN
-			e := 'pg_catalog.to_char(r.birth_date, ''YYYYMMDD'')';
-			k := 3;
-		ELSIF l.attr IN ('phones', 'emails') THEN
-			e := 'NULL';
-			k := CASE l.attr WHEN 'phones' THEN 4 ELSE 5 END;
-		ELSIF l.attr IN ('snils', 'oms') THEN
-			e := pg_catalog.format('r.%I::text', l.attr);
-			k := 6;
-		ELSE
-			e := pg_catalog.format('COALESCE(r.extra ->> %L, r.handles ->> %L)', l.attr, l.attr);
-			k := CASE l.comparator WHEN 'date' THEN NULL WHEN 'phone' THEN 10 WHEN 'email' THEN 11
-			                       WHEN 'id' THEN 8 WHEN 'exact' THEN 9 WHEN 'name' THEN 1 ELSE 2 END;
-		END IF;
-		IF k IS NULL THEN
-			kinds := NULL;
-			RETURN;
-		END IF;
-		kinds := kinds || k;
-		raws := raws || e;
-	END LOOP;
-	FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
-		rule := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 'A' ELSE 'N' END;
-		FOR j IN CASE WHEN rule = 'A' THEN 1 ELSE 0 END .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
-			item := s -> 'blocking' -> i ->> j;
-			battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
-			tr := pg_catalog.split_part(item, '.', 2);
-			SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
-			  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
-			IF pos_f IS NULL OR tr NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3') THEN
-				kinds := NULL;
-				RETURN;
-			END IF;
-			rule := rule || ';' || (pos_f - 1) || ':'
-			        || CASE tr WHEN 'year' THEN 1 WHEN 'month_day' THEN 2 WHEN 'initial' THEN 3
-			                   WHEN 'last7' THEN 4 WHEN 'prefix3' THEN 5 ELSE 0 END;
-		END LOOP;
-		rules := rules || rule;
-	END LOOP;
-	SELECT ARRAY[(SELECT y.fpos - 1 FROM cdp_internal._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name'),
-	             (SELECT y.fpos - 1 FROM cdp_internal._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name'),
-	             (SELECT y.fpos - 1 FROM cdp_internal._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name')]
-	  INTO ph_pos;
-	SELECT pg_catalog.array_agg(cdp_internal._match_norm(n)) INTO ph_names
-	  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
-END $$;
+	AS 'MODULE_PATHNAME', 'cdp_match_feature_program'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp_internal._match_feature_program(jsonb) IS
-	'internal: compiles settings for the C feature builder (_match_features), NULL kinds when only the SQL form applies';
+	'internal: compiles settings for the C feature builder (_match_features), NULL kinds when only the SQL form applies (C)';
 
 -- _match_feature_query: a query over from_sql (which must define alias r with cdp.record's
 -- columns) returning (record_id, golden_id, flags, feat, bk) under settings s.  Each feature is
@@ -179,6 +101,7 @@ DECLARE
 	fp record;
 	c_form boolean := false;
 	cols text;
+	k jsonb := cdp_internal._match_constants();
 BEGIN
 	-- one C call per record when the settings compile for it (the SQL form below is the reference)
 	IF NOT use_sql THEN
@@ -205,7 +128,7 @@ BEGIN
 				tr := pg_catalog.split_part(item, '.', 2);
 				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
 				  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
-				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], E''\x1f'', 1)', pos_f);
+				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], %L, 1)', pos_f, k ->> 'value_sep');
 				e := CASE tr
 					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
 					WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
@@ -233,8 +156,8 @@ BEGIN
 			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(cdp_internal._match_norm(n)), ', ') INTO names
 			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
 			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
-			flags := pg_catalog.format('CASE WHEN %s IS NULL AND %s IS NULL THEN 1 WHEN %s OR %s OR %s THEN 1 ELSE 0 END',
-				COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+			flags := pg_catalog.format('CASE WHEN %2$s IS NULL AND %3$s IS NULL THEN %1$s WHEN %4$s OR %5$s OR %6$s THEN %1$s ELSE 0 END',
+				k ->> 'record_placeholder', COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
 				COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
 				COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
 				COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));

@@ -25,68 +25,20 @@ CREATE FUNCTION cdp_internal._match_params(s jsonb, p jsonb) RETURNS jsonb
 $$;
 COMMENT ON FUNCTION cdp_internal._match_params(jsonb, jsonb) IS 'internal: trained m, u and lambda, or untrained defaults';
 
--- _match_program: compiles settings + parameters into the packed float8[] the kernel decodes
--- (layout in src/match_walk.c, DecodeProgram).
+-- _match_compile_program: compiles expanded settings and their parameters (as _match_params
+-- returns them) into the packed float8[] the kernel decodes, in C from the constants the kernel
+-- reads it with (src/match_compile.c MatchCompileProgram; layout in src/match.h).
+CREATE FUNCTION cdp_internal._match_compile_program(s jsonb, params jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'cdp_match_compile_program'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_compile_program(jsonb, jsonb) IS
+	'internal: the kernel''s program of expanded settings and parameters (C)';
+
+-- _match_program: the kernel program of settings s with trained parameters p (NULL: the untrained
+-- defaults of _match_params).
 CREATE FUNCTION cdp_internal._match_program(s jsonb, p jsonb) RETURNS float8[]
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	prm jsonb := cdp_internal._match_params(s, p);
-	prog float8[];
-	l record;
-	c jsonb;
-	j int;
-	nl int;
-	lam float8 := (prm ->> 'lambda')::float8;
-	nfeat int;
-	ids float8[] := '{}';
-	never float8[] := '{}';
-	disagree float8[] := '{}';
-	other int;
-	ops float8[];
-	args float8[];
-	ws float8[];
-	m float8;
-	u float8;
-BEGIN
-	SELECT pg_catalog.sum(CASE WHEN x ->> 'comparator' = 'name' THEN 2 ELSE 1 END) INTO nfeat
-	  FROM pg_catalog.jsonb_array_elements(s -> 'comparisons') x;
-	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO ids
-	  FROM cdp_internal._match_layout(s) y WHERE y.attr IN (SELECT cdp_internal._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'same_id_match') a);
-	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO never
-	  FROM cdp_internal._match_layout(s) y WHERE y.attr IN (SELECT cdp_internal._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'different_id_never') a);
-	SELECT COALESCE(pg_catalog.array_agg(y.comp ORDER BY y.comp), '{}') INTO disagree
-	  FROM cdp_internal._match_layout(s) y WHERE y.attr IN (SELECT cdp_internal._match_attr_column(a) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'disagree_never') a);
-	prog := ARRAY[pg_catalog.jsonb_array_length(s -> 'comparisons'), nfeat, pg_catalog.jsonb_array_length(s -> 'blocking'),
-	              pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8,
-	              pg_catalog.cardinality(ids), pg_catalog.cardinality(never), pg_catalog.cardinality(disagree)];
-	FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
-		c := s -> 'comparisons' -> l.comp;
-		nl := pg_catalog.jsonb_array_length(c -> 'levels');
-		ops := pg_catalog.array_fill(0::float8, ARRAY[8]);
-		args := pg_catalog.array_fill(0::float8, ARRAY[8]);
-		ws := pg_catalog.array_fill(0::float8, ARRAY[9]);
-		FOR j IN 0 .. nl - 1 LOOP
-			ops[j + 1] := cdp_internal._match_op_code(c -> 'levels' -> j ->> 'if', l.comparator);
-			args[j + 1] := COALESCE(c -> 'levels' -> j ->> 'ge', c -> 'levels' -> j ->> 'le', c -> 'levels' -> j ->> 'n', '0')::float8;
-			IF c -> 'levels' -> j ->> 'if' IN ('swapped', 'cross') THEN
-				-- the other name's value column (0-based); its key column follows it
-				SELECT y.fpos - 1 INTO other FROM cdp_internal._match_layout(s) y
-				 WHERE y.attr = cdp_internal._match_attr_column(c -> 'levels' -> j ->> 'with');
-				args[j + 1] := other;
-			END IF;
-		END LOOP;
-		FOR j IN 0 .. nl LOOP
-			m := GREATEST((prm -> 'm' -> l.comp ->> j)::float8, 1e-6);
-			u := GREATEST((prm -> 'u' -> l.comp ->> j)::float8, 1e-6);
-			ws[j + 1] := pg_catalog.log(2.0, (m / u)::numeric)::float8;
-		END LOOP;
-		prog := prog || ARRAY[l.fpos - 1, nl, CASE WHEN (c ->> 'tf')::boolean THEN 1 ELSE 0 END + CASE WHEN l.comparator = 'name' THEN 2 ELSE 0 END,
-		                      GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6)]::float8[]
-		             || ops || args || ws;
-	END LOOP;
-	RETURN prog || ids || never || disagree;
-END $$;
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN cdp_internal._match_compile_program(s, cdp_internal._match_params(s, p));
 COMMENT ON FUNCTION cdp_internal._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
 
 -- _match_query: the kernel's record query over match_key (optionally only records sharing a

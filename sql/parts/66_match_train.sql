@@ -49,6 +49,7 @@ CREATE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	a record := cdp_internal._match_active();
+	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
 	prog float8[];
 	q text;
 	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
@@ -109,7 +110,7 @@ BEGIN
 	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
 	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
 	SELECT a.version, x.comp, x.v, x.n::float8 / x.total
-	  FROM (SELECT y.comp, pg_catalog.left(pg_catalog.split_part(k.feat[y.fpos], E'\x1f', 1), 63) AS v, pg_catalog.count(*) AS n,
+	  FROM (SELECT y.comp, pg_catalog.left(pg_catalog.split_part(k.feat[y.fpos], kc ->> 'value_sep', 1), (kc ->> 'tf_value_len')::int) AS v, pg_catalog.count(*) AS n,
 	               pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY y.comp) AS total
 	          FROM cdp_internal._match_layout(a.settings) y
 	          JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean

@@ -24,6 +24,7 @@ CREATE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	pair_forced int := (cdp_internal._match_constants() ->> 'pair_forced')::int;	/* pair flags of src/match.h */
 	a record;
 	focus bigint[];
 	processed bigint;
@@ -117,7 +118,7 @@ BEGIN
 	 WHERE s.golden_a <> s.golden_b;
 	-- strongest evidence first, so a weak pair never decides before a strong one
 	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
-		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & 256 <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & pair_forced <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
 		  FROM _cdp_scored s
 		 WHERE s.golden_a <> s.golden_b
 		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
@@ -161,7 +162,7 @@ BEGIN
 	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
 	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
 	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
-	           'forced', t.flags & 256 <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
 	  INTO link_ord, link_res
 	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
 	 WHERE lp.action = 'l';
@@ -233,6 +234,8 @@ CREATE FUNCTION @extschema@.match_record(record_id bigint)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+	pair_forced int := (cdp_internal._match_constants() ->> 'pair_forced')::int;	/* pair flags of src/match.h */
+	pair_no_auto int := (cdp_internal._match_constants() ->> 'pair_veto')::int | (cdp_internal._match_constants() ->> 'pair_placeholder')::int;
 	a record := cdp_internal._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
 	g0 bigint;
@@ -254,8 +257,8 @@ BEGIN
 	RETURN QUERY
 	SELECT x.cand, rc.golden_id, x.probability, x.weight,
 	       CASE WHEN rc.golden_id = g0 THEN 'same_person'
-	            WHEN x.flags & (512 | 1024) <> 0 THEN 'review'
-	            WHEN x.probability >= link_t OR x.flags & 256 <> 0 THEN 'link'
+	            WHEN x.flags & pair_no_auto <> 0 THEN 'review'
+	            WHEN x.probability >= link_t OR x.flags & pair_forced <> 0 THEN 'link'
 	            ELSE 'review' END,
 	       cdp_internal._match_summary(a.settings, x.levels)
 	  FROM (SELECT CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END AS cand,

@@ -98,9 +98,55 @@ def dict_escape(s):
     return out
 
 
+def compile_doc(comps, rules, lists=(), lam=7):
+    """A settings document in the bytes fuzz_compile.c reads (ReadDoc): comps are (attr index,
+    tf, comparator, [(op, arg byte, with)]), rules (any_order, [(comparison, transform)]), lists
+    the comparisons of the three rule lists; m and u bytes give 0.968 and 0.09."""
+    out = [len(comps)]
+    for attr, tf, cmp, levels in comps:
+        out += [attr | (0x80 if tf else 0), cmp, len(levels)]
+        for op, arg, with_ in levels:
+            out += [op, arg, with_ + 1]
+        out += [247, 23] * (len(levels) + 1)
+    out.append(len(rules))
+    for any_order, keys in rules:
+        out.append(len(keys) | (0x80 if any_order else 0))
+        for comp, tr in keys:
+            out += [comp, tr]
+    for i in range(3):
+        out += [1 if c in (lists[i] if i < len(lists) else ()) else 0 for c in range(len(comps))]
+    out.append(lam)
+    return bytes(b % 256 for b in out)
+
+
+# fuzz_compile: level ops 1 exact, 2 key, 3 jw, 4 osa, 5 day_month_swapped, 6 same_year, 7 last7,
+# 8 initial, 9 prefix, 10 swapped, 11 cross; comparators 1 name ... 7 exact; arg byte b is (b - 128) / 8
+# (0xFF NaN, 0xFE -inf); transforms 0 none ... 5 prefix3, 6 key, 7 phonetic
+NAME3 = [(0, True, 1, [(1, 0, -1), (2, 0, -1), (10, 0, 1), (11, 0, 1), (3, 135, -1), (3, 134, -1)]),
+         (1, True, 1, [(1, 0, -1), (2, 0, -1), (10, 0, 0), (11, 0, 2), (3, 135, -1), (8, 0, -1)]),
+         (2, True, 1, [(1, 0, -1), (2, 0, -1), (11, 0, 0), (3, 135, -1), (8, 0, -1)])]
+COMPILE = [
+    compile_doc(NAME3 + [(6, False, 3, [(1, 0, -1), (5, 0, -1), (4, 136, -1)]), (5, False, 7, [(1, 0, -1)]),
+                         (7, False, 4, [(1, 0, -1), (7, 0, -1)]), (8, False, 5, [(1, 0, -1), (3, 135, -1)]),
+                         (9, False, 6, [(1, 0, -1), (4, 136, -1)]), (10, False, 6, [(1, 0, -1), (4, 136, -1)]),
+                         (3, False, 2, [(1, 0, -1), (3, 135, -1)]), (4, True, 2, [(1, 0, -1)]),
+                         (11, False, 6, [(1, 0, -1)]), (12, False, 6, [(1, 0, -1)])],
+                [(False, [(0, 6), (3, 1)]), (False, [(1, 6), (3, 0)]), (False, [(3, 0), (1, 3)]),
+                 (True, [(0, 6), (1, 6)]), (True, [(0, 6), (1, 6), (2, 6)]), (False, [(5, 0)]), (False, [(8, 0)])],
+                [(7, 8, 5), (7,), (1, 2, 3)]),
+    compile_doc(NAME3[:2], [(False, [(0, 7)])]),
+    compile_doc([(12, False, 6, [(7, 130, -1), (9, 152, -1), (4, 136, -1)])], [(False, [(0, 4), (0, 5), (0, 2), (0, 1)])]),
+    compile_doc([(a % 13, a % 2 == 0, 1 + a % 7, [(1, 136, -1)] * 8) for a in range(24)],
+                [(False, [(r % 24, 0)] * 4) for r in range(16)], [(3,), (5, 6), ()]),
+    compile_doc([(0, False, 1, [(10, 0, 0)])], [(False, [(0, 0)])]),
+    compile_doc([(5, False, 7, [(2, 0, -1)])], [(False, [(0, 6)])]),
+    compile_doc([(0, False, 1, [(1, 0, -1)])] * 25, [(False, [(0, 0)])]),
+]
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
-    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match', 'fuzz_recv', 'fuzz_golden'):
+    for target in ('fuzz_text', 'fuzz_pair', 'fuzz_types', 'fuzz_ingest', 'fuzz_match', 'fuzz_compile', 'fuzz_recv', 'fuzz_golden'):
         folder = os.path.join(root, target)
         if os.path.isdir(folder):
             for f in os.listdir(folder):
@@ -128,6 +174,8 @@ def main():
         write(os.path.join(root, 'fuzz_match'), bytes([(i * 37) % 256]) + a.encode() + b'\xff' + b.encode())
     for param, s in GOLDEN:
         write(os.path.join(root, 'fuzz_golden'), bytes([param]) + s.encode())
+    for d in COMPILE:
+        write(os.path.join(root, 'fuzz_compile'), d)
     for d in DATES:
         write(os.path.join(root, 'fuzz_pair'), b'x\xffy' + d)
     for s in ODD:
