@@ -26,7 +26,7 @@
 #include "utils/datetime.h"
 #include "datatype/timestamp.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_date_level);
 PG_FUNCTION_INFO_V1(cdp_date_similarity);

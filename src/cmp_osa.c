@@ -50,7 +50,7 @@
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 /*
  * SSE2 is part of every x86-64 processor: there the byte scans take 16
@@ -951,7 +951,7 @@ OsaBitsStep(OsaBits *st, uint64 pmj)
 /*
  * OsaHyyro
  *		OSA distance by Hyyrö's bit-vector algorithm; 1 <= plen <= 64 and the
- *		caller has built the position masks of the pattern (CdpPmBuild).
+ *		caller has built the position masks of the pattern (CmpPmBuild).
  *		Returns max_d + 1 as soon as the distance must exceed max_d (>= 0).
  */
 static int
@@ -963,7 +963,7 @@ OsaHyyro(int plen, const int32 *t, int tlen, int max_d)
 	OsaBitsInit(&st, plen);
 	for (int j = 0; j < tlen; j++)
 	{
-		dist = OsaBitsStep(&st, CdpPmGet(t[j]));
+		dist = OsaBitsStep(&st, CmpPmGet(t[j]));
 		/* each remaining column lowers the distance by at most one */
 		if (max_d >= 0 && dist - (tlen - j - 1) > max_d)
 			return max_d + 1;
@@ -987,7 +987,7 @@ OsaHyyroUtf8(int plen, const char *t, int tlen, int tchars, int max_d)
 	OsaBitsInit(&st, plen);
 	for (int j = 0; j < tchars; j++)
 	{
-		dist = OsaBitsStep(&st, CdpPmGet(CdpNextChar(tp, tlen, &i)));
+		dist = OsaBitsStep(&st, CmpPmGet(CdpNextChar(tp, tlen, &i)));
 		if (max_d >= 0 && dist - (tchars - j - 1) > max_d)
 			return max_d + 1;
 	}
@@ -996,25 +996,25 @@ OsaHyyroUtf8(int plen, const char *t, int tlen, int tchars, int max_d)
 
 /*
  * PmBuildUtf8
- *		CdpPmBuild on len bytes of UTF-8 holding at most 64 code points.
+ *		CmpPmBuild on len bytes of UTF-8 holding at most 64 code points.
  */
 static bool
 PmBuildUtf8(const char *s, int len)
 {
 	const unsigned char *p = (const unsigned char *) s;
-	uint32		stamp = ++CdpPmStamp;
+	uint32		stamp = ++CmpPmStamp;
 	int			i = 0;
 	int			k = 0;
 
 	if (unlikely(stamp == 0))
 	{
-		memset(CdpPmTable, 0, sizeof(CdpPmTable));
-		stamp = CdpPmStamp = 1;
+		memset(CmpPmTable, 0, sizeof(CmpPmTable));
+		stamp = CmpPmStamp = 1;
 	}
 	while (i < len)
 	{
 		int32		c = CdpNextChar(p, len, &i);
-		CdpPmEntry *e = &CdpPmTable[c & 0xFF];
+		CmpPmEntry *e = &CmpPmTable[c & 0xFF];
 
 		if (e->stamp != stamp)
 		{
@@ -1140,7 +1140,7 @@ CdpOsaDistanceCodes(const int32 *a, int alen, const int32 *b, int blen,
 		b = ts;
 		blen = tl;
 	}
-	if (alen <= 64 && CdpPmBuild(a, alen))
+	if (alen <= 64 && CmpPmBuild(a, alen))
 		return OsaHyyro(alen, b, blen, max_d);
 	return OsaDynamic(a, alen, b, blen, max_d);
 }
@@ -1262,8 +1262,8 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 {
 	int			pre;
 
-	CdpCheckCharLengthFast(a, alen);
-	CdpCheckCharLengthFast(b, blen);
+	CdpCheckChars(a, alen, CDP_CMP_MAX_CHARS);
+	CdpCheckChars(b, blen, CDP_CMP_MAX_CHARS);
 
 	/*
 	 * Under a cap, the length difference (which trimming does not change)
@@ -1308,24 +1308,6 @@ OsaArg(FunctionCallInfo fcinfo, int n)
 	return (text *) v;
 }
 
-/* set once the database encoding has been found to be UTF8 (fixed per backend) */
-static bool OsaEncodingChecked = false;
-
-/*
- * OsaCheckEncoding
- *		CdpCheckDatabaseEncoding, once per backend: a backend stays connected
- *		to one database, whose encoding cannot change.
- */
-static inline void
-OsaCheckEncoding(void)
-{
-	if (unlikely(!OsaEncodingChecked))
-	{
-		CdpCheckDatabaseEncoding();
-		OsaEncodingChecked = true;
-	}
-}
-
 /*
  * cdp_osa_distance
  *		SQL cdp.osa_distance(a text, b text) RETURNS int.
@@ -1336,7 +1318,7 @@ cdp_osa_distance(PG_FUNCTION_ARGS)
 	text	   *a = OsaArg(fcinfo, 0);
 	text	   *b = OsaArg(fcinfo, 1);
 
-	OsaCheckEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_INT32(OsaDistanceUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), -1));
 }
@@ -1359,7 +1341,7 @@ cdp_osa_distance_max(PG_FUNCTION_ARGS)
 				 errmsg("max_distance must be between 0 and %d, not \"%d\"",
 						CDP_CMP_MAX_CHARS, max_d),
 				 errhint("Call cdp.osa_distance(a, b) for the distance without a cap.")));
-	OsaCheckEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_INT32(OsaDistanceUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), max_d));
 }
@@ -1379,7 +1361,7 @@ cdp_osa_similarity(PG_FUNCTION_ARGS)
 	int			d,
 				n;
 
-	OsaCheckEncoding();
+	CdpCheckDatabaseUtf8();
 	d = OsaDistanceUtf8(VARDATA_ANY(a), alen, VARDATA_ANY(b), blen, -1);
 	n = Max(OsaCountChars(VARDATA_ANY(a), alen),
 			OsaCountChars(VARDATA_ANY(b), blen));

@@ -21,7 +21,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_phone_level);
 PG_FUNCTION_INFO_V1(cdp_phone_similarity);
@@ -44,12 +44,7 @@ ExtractDigits(const char *s, int len, char *out)
 {
 	int			n = 0;
 
-	if (len > CDP_CMP_MAX_CHARS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("phone number exceeds the maximum length of %d bytes",
-						CDP_CMP_MAX_CHARS),
-				 errdetail("An E.164 phone number has at most 15 digits.")));
+	CdpCheckInput(s, len, CDP_CMP_MAX_CHARS, 0);
 	for (int i = 0; i < len; i++)
 		if (s[i] >= '0' && s[i] <= '9')
 			out[n++] = s[i];

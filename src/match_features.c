@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 
 #include "cdp.h"
+#include "cdp_utf8.h"
 #include "match.h"
 #include "text.h"
 
@@ -320,7 +321,7 @@ NormName(const char *s)
 {
 	int			len = strlen(s);
 
-	CdpTextCheck(s, len);
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	return NullIfEmpty(CdpNormalizeName(s, len));
 }
 
@@ -329,7 +330,7 @@ NameKey(const char *s)
 {
 	int			len = strlen(s);
 
-	CdpTextCheck(s, len);
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	return NullIfEmpty(CdpNameBaseKey(s, len));
 }
 
@@ -529,10 +530,7 @@ cdp_match_features(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_match_features must return a composite");
-	if (GetDatabaseEncoding() != PG_UTF8)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the C feature builder needs a UTF-8 database")));
+	CdpCheckDatabaseUtf8();
 
 	/* parse the program once per query (it is a constant of the query) */
 	sig = ProgSignature(fcinfo, CurrentMemoryContext);

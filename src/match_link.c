@@ -39,6 +39,7 @@
 #include "utils/memutils.h"
 
 #include "cdp.h"
+#include "cdp_utf8.h"
 #include "cmp.h"
 #include "match.h"
 
@@ -159,13 +160,8 @@ LinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 		}
 		t = DatumGetTextPP(elems[i]);
 		len = VARSIZE_ANY_EXHDR(t);
-		if (len > CDP_MAX_TEXT_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("element %d of argument \"%s\" is too long", i + 1, argname),
-					 errdetail("The value has %d bytes; the limit is %d.", len, CDP_MAX_TEXT_BYTES)));
+		CdpCheckInput(VARDATA_ANY(t), len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 		out[i] = text_to_cstring(t);
-		(void) pg_verify_mbstr(PG_UTF8, out[i], len, false);
 	}
 	pfree(elems);
 	pfree(nulls);

@@ -94,9 +94,6 @@ extern char *CdpRussianStem(const char *s, int len);
 
 /* helpers shared by the text_*.c files (not part of the cross-family contract) */
 
-/* Raises 54000 when len > CDP_MAX_TEXT_BYTES, 22021 when s is not UTF-8 */
-extern void CdpTextCheck(const char *s, int len);
-
 /* The UTF-8 bytes of a text argument (converted from the server encoding) */
 extern char *CdpTextArgUtf8(text *t, int *len);
 
@@ -120,11 +117,5 @@ extern int	CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex
 
 /* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
 extern int	CdpPutUtf8(char *dst, int32 c);
-
-/*
- * Decodes UTF-8 into a palloc'd array of code points after Unicode NFC, so
- * that decomposed й or ё arrive as one code point; *n gets the count.
- */
-extern int32 *CdpDecodeNfc(const char *s, int len, int *n);
 
 #endif							/* CDP_TEXT_H */

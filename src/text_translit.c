@@ -24,6 +24,7 @@
 
 #include <unicode/uchar.h>
 
+#include "cdp_utf8.h"
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_translit);
@@ -477,14 +478,13 @@ char *
 CdpTranslit(const char *s, int len, const char *scheme)
 {
 	TranslitScheme sc = LookupScheme(scheme);
-	int			n;
-	int32	   *cps;
+	CdpCodes	cps;
 	char	   *r;
 
-	CdpTextCheck(s, len);
-	cps = CdpDecodeNfc(s, len, &n);
-	r = (sc == TR_LAT2CYR) ? LatToCyr(cps, n) : CyrToLat(sc, cps, n);
-	pfree(cps);
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+	CdpUtf8Decode(s, len, CDP_UTF8_NFC, &cps);
+	r = (sc == TR_LAT2CYR) ? LatToCyr(cps.c, cps.len) : CyrToLat(sc, cps.c, cps.len);
+	CdpCodesFree(&cps);
 	return r;
 }
 

@@ -249,11 +249,11 @@ SELECT is(cdp.name_key('Łukasz Müller-Lüdenscheidt'), 'lukasz muler-ludenshei
 SELECT is(length(cdp.normalize_name(repeat('Иванова-Петрова ', 700))), 700 * 16 - 1,
 	'normalize_name of a 20 kB name');
 SELECT is(cdp.name_key(repeat('Юлия ', 2000)), rtrim(repeat('iulia ', 2000)), 'name_key of a 10 kB name');
-SELECT throws_ok($$ SELECT cdp.normalize_name(repeat('a', 65537)) $$, '54000', 'name text is too long',
+SELECT throws_ok($$ SELECT cdp.normalize_name(repeat('a', 65537)) $$, '54000', 'argument is too long',
 	'normalize_name refuses more than 64 kB');
-SELECT throws_ok($$ SELECT cdp.name_key(repeat('я', 40000)) $$, '54000', 'name text is too long',
+SELECT throws_ok($$ SELECT cdp.name_key(repeat('я', 40000)) $$, '54000', 'argument is too long',
 	'the cap counts bytes, not characters');
-SELECT throws_ok($$ SELECT cdp.translit(repeat('a', 65537), 'icao') $$, '54000', 'name text is too long',
+SELECT throws_ok($$ SELECT cdp.translit(repeat('a', 65537), 'icao') $$, '54000', 'argument is too long',
 	'translit refuses more than 64 kB');
 
 -- 10. random Unicode (fixed seed): every function answers, normalize_name is idempotent ----------
