@@ -50,6 +50,19 @@ typedef enum CdpDateLevelCode
 } CdpDateLevelCode;
 #define CDP_DATE_NLEVELS		(CDP_DATE_DIFFERENT + 1)
 
+/*
+ * CdpDateDayMonthSwapped
+ *		The day/month swap of CdpDateLevel on the parts of two dates (any
+ *		encoding of year, month and day that compares them for equality,
+ *		such as the bytes of a YYYYMMDD string): same year, the month of
+ *		each the day of the other, and not the same date.
+ */
+static inline bool
+CdpDateDayMonthSwapped(int32 ya, int32 ma, int32 da, int32 yb, int32 mb, int32 db)
+{
+	return ya == yb && ma == db && da == mb && ma != da;
+}
+
 /* Phone comparison levels, strongest first (CdpPhoneLevel). */
 typedef enum CdpPhoneLevelCode
 {
@@ -59,6 +72,22 @@ typedef enum CdpPhoneLevelCode
 	CDP_PHONE_DIFFERENT			/* none of the above */
 } CdpPhoneLevelCode;
 #define CDP_PHONE_NLEVELS		(CDP_PHONE_DIFFERENT + 1)
+
+/* Digits of the subscriber tail CDP_PHONE_SAME_LAST7 compares. */
+#define CDP_PHONE_TAIL_DIGITS	7
+
+/*
+ * CdpPhoneSameTail
+ *		The CDP_PHONE_SAME_LAST7 test of CdpPhoneLevel on two digit strings:
+ *		both have the tail and it is the same.
+ */
+static inline bool
+CdpPhoneSameTail(const char *da, int na, const char *db, int nb)
+{
+	return na >= CDP_PHONE_TAIL_DIGITS && nb >= CDP_PHONE_TAIL_DIGITS &&
+		memcmp(da + na - CDP_PHONE_TAIL_DIGITS, db + nb - CDP_PHONE_TAIL_DIGITS,
+			   CDP_PHONE_TAIL_DIGITS) == 0;
+}
 
 /* E-mail comparison levels, strongest first (CdpEmailLevel). */
 typedef enum CdpEmailLevelCode

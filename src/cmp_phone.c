@@ -69,7 +69,7 @@ CdpPhoneLevel(const char *a, int alen, const char *b, int blen)
 		return CDP_PHONE_DIFFERENT;
 	if (na == nb && memcmp(da, db, na) == 0)
 		return CDP_PHONE_EXACT;
-	if (na >= 7 && nb >= 7 && memcmp(da + na - 7, db + nb - 7, 7) == 0)
+	if (CdpPhoneSameTail(da, na, db, nb))
 		return CDP_PHONE_SAME_LAST7;
 	if (na != nb)
 		return CDP_PHONE_DIFFERENT;
