@@ -115,6 +115,23 @@ extern char *CdpPatronymicWord(const char *w, int wl);
 #define MAX_GIVEN_BASES 4
 extern int	CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex);
 
+/* one token rewriter: normalised token (w, wl bytes) -> palloc'd result */
+typedef char *(*TextTokenFn) (const char *w, int wl);
+
+/* Normalises s and rewrites every token (between spaces and hyphens) with fn */
+extern char *TextMapTokens(const char *s, int len, TextTokenFn fn);
+
+/*
+ * The lexicon (text_lexicon.c): rows of the given-name table for one token
+ * of normalised text (w, wl bytes) or for a name given as any text (0 unless
+ * it normalises to one word); with useStem, a declined Cyrillic form falls
+ * back to its Snowball stem.  rows has room for MAX_GIVEN_BASES.
+ */
+extern int	TextLexiconLookup(const char *w, int wl, bool useStem, int *rows);
+extern int	TextLexiconLookupName(const char *s, int len, bool useStem, int *rows);
+extern const char *TextLexiconCanon(int row);
+extern char TextLexiconSex(int row);
+
 /* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
 extern int	CdpPutUtf8(char *dst, int32 c);
 

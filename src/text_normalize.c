@@ -32,6 +32,7 @@
 #include <unicode/ustring.h>
 
 #include "cdp_utf8.h"
+#include "lib/stringinfo.h"
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_normalize_name);
@@ -69,6 +70,50 @@ CdpTextResultUtf8(const char *s)
 	char	   *c = pg_any_to_server(s, strlen(s), PG_UTF8);
 
 	return cstring_to_text(c);
+}
+
+/*
+ * CdpUtf8Chars
+ *		Number of characters in the first nbytes of UTF-8 (its lead bytes:
+ *		the database encoding does not matter).
+ */
+int
+CdpUtf8Chars(const char *s, int nbytes)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < nbytes; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * TextMapTokens
+ *		Normalises s and rewrites every token (between spaces and hyphens)
+ *		with fn, keeping the separators.
+ */
+char *
+TextMapTokens(const char *s, int len, TextTokenFn fn)
+{
+	char	   *norm = CdpNormalizeName(s, len);
+	StringInfoData out;
+	const char *p = norm;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		int			l = strcspn(p, " -");
+
+		if (l > 0)
+			appendStringInfoString(&out, fn(p, l));
+		p += l;
+		if (*p)
+			appendStringInfoChar(&out, *p++);
+	}
+	pfree(norm);
+	return out.data;
 }
 
 /*
