@@ -51,7 +51,6 @@
 #include "utils/memutils.h"
 
 #include "cdp.h"
-#include "cdp_utf8.h"
 #include "idx.h"
 #include "text.h"
 

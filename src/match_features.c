@@ -32,7 +32,6 @@
 #include "utils/builtins.h"
 
 #include "cdp.h"
-#include "cdp_utf8.h"
 #include "match.h"
 #include "text.h"
 
@@ -321,7 +320,7 @@ NormName(const char *s)
 {
 	int			len = strlen(s);
 
-	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+	CdpTextCheck(s, len);
 	return NullIfEmpty(CdpNormalizeName(s, len));
 }
 
@@ -330,7 +329,7 @@ NameKey(const char *s)
 {
 	int			len = strlen(s);
 
-	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+	CdpTextCheck(s, len);
 	return NullIfEmpty(CdpNameBaseKey(s, len));
 }
 

@@ -39,7 +39,6 @@
 #include "utils/memutils.h"
 
 #include "cdp.h"
-#include "cdp_utf8.h"
 #include "cmp.h"
 #include "match.h"
 

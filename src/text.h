@@ -18,6 +18,7 @@
 #define CDP_TEXT_H
 
 #include "cdp.h"
+#include "cdp_utf8.h"
 
 #include "fmgr.h"
 
@@ -93,6 +94,17 @@ extern int	CdpNameTokens(const char *s, int len, char ***out);
 extern char *CdpRussianStem(const char *s, int len);
 
 /* helpers shared by the text_*.c files (not part of the cross-family contract) */
+
+/*
+ * CdpTextCheck
+ *		The text family's input check: the shared check (cdp_utf8.c) with the
+ *		shared cap, CDP_MAX_TEXT_BYTES, and the bytes verified as UTF-8.
+ */
+static inline void
+CdpTextCheck(const char *s, int len)
+{
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+}
 
 /* The UTF-8 bytes of a text argument (converted from the server encoding) */
 extern char *CdpTextArgUtf8(text *t, int *len);

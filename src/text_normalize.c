@@ -31,7 +31,6 @@
 #include <unicode/uscript.h>
 #include <unicode/ustring.h>
 
-#include "cdp_utf8.h"
 #include "lib/stringinfo.h"
 #include "text.h"
 
@@ -54,7 +53,7 @@ CdpTextArgUtf8(text *t, int *len)
 	u = (char *) pg_server_to_any(s, n, PG_UTF8);
 	if (u != s)
 		n = strlen(u);
-	CdpCheckInput(u, n, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+	CdpTextCheck(u, n);
 	*len = n;
 	return u;
 }
@@ -248,7 +247,7 @@ CdpNormalizeName(const char *s, int len)
 	PendingSep	sep = SEP_NONE;
 	char	   *result;
 
-	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+	CdpTextCheck(s, len);
 	nfkccf = unorm2_getNFKCCasefoldInstance(&status);
 	nfd = unorm2_getNFDInstance(&status);
 	nfc = unorm2_getNFCInstance(&status);

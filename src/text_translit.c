@@ -24,7 +24,6 @@
 
 #include <unicode/uchar.h>
 
-#include "cdp_utf8.h"
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_translit);
@@ -481,7 +480,7 @@ CdpTranslit(const char *s, int len, const char *scheme)
 	CdpCodes	cps;
 	char	   *r;
 
-	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+	CdpTextCheck(s, len);
 	CdpUtf8Decode(s, len, CDP_UTF8_NFC, &cps);
 	r = (sc == TR_LAT2CYR) ? LatToCyr(cps.c, cps.len) : CyrToLat(sc, cps.c, cps.len);
 	CdpCodesFree(&cps);
