@@ -157,14 +157,14 @@ CdpIcuNormalize(const UNormalizer2 *norm, const UChar *src, int32 srclen, int32 
 }
 
 /*
- * Utf8Nfc
+ * CdpUtf8Nfc
  *		The NFC form of len bytes of valid UTF-8, palloc'd (*outlen bytes), or
  *		s itself when it is NFC already because it has no code point from
  *		U+0300 on (lead bytes below 0xCC): every such code point is a starter
  *		that is NFC_Quick_Check=Yes, and none composes with another.
  */
 static const char *
-Utf8Nfc(const char *s, int len, int *outlen)
+CdpUtf8Nfc(const char *s, int len, int *outlen)
 {
 	UErrorCode	status = U_ZERO_ERROR;
 	const UNormalizer2 *nfc;
@@ -210,7 +210,7 @@ CdpUtf8Decode(const char *s, int len, int flags, CdpCodes *out)
 	if (len < 0)
 		elog(ERROR, "negative string length %d", len);
 	if (flags & CDP_UTF8_NFC)
-		t = Utf8Nfc(s, len, &len);
+		t = CdpUtf8Nfc(s, len, &len);
 	p = (const unsigned char *) t;
 
 	/* every code point takes at least one byte: len bounds the count */

@@ -13,8 +13,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef CDP_GOLDEN_H
-#define CDP_GOLDEN_H
+#ifndef GOLDEN_H
+#define GOLDEN_H
 
 #include "postgres.h"
 
@@ -27,4 +27,4 @@
 									 * persons: the link is refused */
 #define GOLDEN_MERGE_MERGE		'm' /* gone merges into keep */
 
-#endif							/* CDP_GOLDEN_H */
+#endif							/* GOLDEN_H */

@@ -63,12 +63,12 @@ typedef struct MatchLinkKey
 } MatchLinkKey;
 
 /*
- * LinkHash
+ * MatchLinkHash
  *		A hash table from int64 ids to node numbers, sized for n entries, in
  *		the current memory context.
  */
 static HTAB *
-LinkHash(const char *name, long n)
+MatchLinkHash(const char *name, long n)
 {
 	HASHCTL		ctl;
 
@@ -128,12 +128,12 @@ MatchLinkInt8Array(FunctionCallInfo fcinfo, int argno, const char *argname, int 
 }
 
 /*
- * LinkTextArray
+ * MatchLinkTextArray
  *		The elements of a text[] argument as C strings (NULL for a null
  *		element), each at most CDP_MAX_TEXT_BYTES long and valid UTF-8.
  */
 static char **
-LinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
+MatchLinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 {
 	ArrayType  *arr;
 	Datum	   *elems;
@@ -184,7 +184,7 @@ MatchLinkSetInit(int maxnode, int maxedge, int nnever)
 	s->edge_to = palloc_extended(mul_size(Max(maxedge, 1), sizeof(int)), MCXT_ALLOC_HUGE);
 	s->edge_next = palloc_extended(mul_size(Max(maxedge, 1), sizeof(int)), MCXT_ALLOC_HUGE);
 	s->member_next = palloc_extended(mul_size(Max(maxnode, 1), sizeof(int)), MCXT_ALLOC_HUGE);
-	s->golden = LinkHash("cdp link golden ids", maxnode);
+	s->golden = MatchLinkHash("cdp link golden ids", maxnode);
 	return s;
 }
 
@@ -232,12 +232,12 @@ MatchLinkFind(MatchLinkSet *s, int x)
 }
 
 /*
- * LinkAddEdge
+ * MatchLinkAddEdge
  *		Records an edge of kind k (0 no_match, 1 relation) from node x to
  *		node y on x's root.  Callers add both directions.
  */
 static void
-LinkAddEdge(MatchLinkSet *s, int k, int x, int y)
+MatchLinkAddEdge(MatchLinkSet *s, int k, int x, int y)
 {
 	int			e = s->nedge++;
 	MatchLinkNode *n = &s->node[x];
@@ -277,11 +277,11 @@ MatchLinkEdgeBetween(MatchLinkSet *s, int k, int ra, int rb)
 }
 
 /*
- * LinkAddDob
+ * MatchLinkAddDob
  *		Adds a birth-date feature to a root's distinct values.
  */
 static void
-LinkAddDob(MatchLinkNode *n, char *v)
+MatchLinkAddDob(MatchLinkNode *n, char *v)
 {
 	for (int i = 0; i < n->ndob; i++)
 		if (strcmp(n->dob[i], v) == 0)
@@ -295,14 +295,14 @@ LinkAddDob(MatchLinkNode *n, char *v)
 }
 
 /*
- * LinkDobConflict
+ * MatchLinkDobConflict
  *		The birth-date constraint of cdp._match_cannot_link: some birth date
  *		of one cluster and some of the other differ in the year (the first
  *		four characters) and by more than one edit (not a slip of one digit
  *		nor a swap of two neighbours).
  */
 static bool
-LinkDobConflict(const MatchLinkNode *a, const MatchLinkNode *b)
+MatchLinkDobConflict(const MatchLinkNode *a, const MatchLinkNode *b)
 {
 	for (int i = 0; i < a->ndob; i++)
 	{
@@ -326,12 +326,12 @@ LinkDobConflict(const MatchLinkNode *a, const MatchLinkNode *b)
 }
 
 /*
- * LinkNeverAdd
+ * MatchLinkNeverAdd
  *		Folds a value into a never-attr summary slot: NULL (no value yet), a
  *		value, or LINK_MULTI (two different values seen).
  */
 static void
-LinkNeverAdd(char **slot, char *v)
+MatchLinkNeverAdd(char **slot, char *v)
 {
 	if (v == NULL || *slot == LINK_MULTI)
 		return;
@@ -342,13 +342,13 @@ LinkNeverAdd(char **slot, char *v)
 }
 
 /*
- * LinkNeverConflict
+ * MatchLinkNeverConflict
  *		The different_id_never constraint for one attr: a value of one
  *		cluster differs from a value of the other.  That holds unless one
  *		side has no value or both have the same single value.
  */
 static bool
-LinkNeverConflict(char *a, char *b)
+MatchLinkNeverConflict(char *a, char *b)
 {
 	if (a == NULL || b == NULL)
 		return false;
@@ -390,9 +390,9 @@ MatchLinkUnion(MatchLinkSet *s, int ra, int rb)
 		keep->nedge[k] += gone->nedge[k];
 	}
 	for (int i = 0; i < gone->ndob; i++)
-		LinkAddDob(keep, gone->dob[i]);
+		MatchLinkAddDob(keep, gone->dob[i]);
 	for (int j = 0; j < s->nnever; j++)
-		LinkNeverAdd(&s->never[(Size) rk * s->nnever + j], s->never[(Size) rg * s->nnever + j]);
+		MatchLinkNeverAdd(&s->never[(Size) rk * s->nnever + j], s->never[(Size) rg * s->nnever + j]);
 	s->member_next[keep->member_tail] = gone->member_head;
 	keep->member_tail = gone->member_tail;
 	return rk;
@@ -414,8 +414,8 @@ MatchLinkEdges(MatchLinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *
 
 		if (x < 0 || y < 0)
 			continue;
-		LinkAddEdge(s, k, x, y);
-		LinkAddEdge(s, k, y, x);
+		MatchLinkAddEdge(s, k, x, y);
+		MatchLinkAddEdge(s, k, y, x);
 	}
 }
 
@@ -511,10 +511,10 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	gold = MatchLinkInt8Array(fcinfo, 5, "goldens", &n);
 	if (n != nrec)
 		goto mismatch;
-	dob = LinkTextArray(fcinfo, 6, "dob", &ndob);
+	dob = MatchLinkTextArray(fcinfo, 6, "dob", &ndob);
 	if (dob != NULL && ndob != nrec)
 		goto mismatch;
-	never = LinkTextArray(fcinfo, 7, "never", &nneverv);
+	never = MatchLinkTextArray(fcinfo, 7, "never", &nneverv);
 	if ((Size) nneverv != (Size) nrec * nnever && !(never == NULL && nnever == 0))
 		goto mismatch;
 	nma = MatchLinkInt8Array(fcinfo, 9, "no_match_a", &nnm);
@@ -525,13 +525,13 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	hhb = MatchLinkInt8Array(fcinfo, 12, "relation_b", &n);
 	if (n != nhh)
 		goto mismatch;
-	reasons = LinkTextArray(fcinfo, 15, "reasons", &nreason);
+	reasons = MatchLinkTextArray(fcinfo, 15, "reasons", &nreason);
 	if (nreason != LINK_WHY_NEVER + nnever)
 		goto mismatch;
 
 	/* the clusters: one node per golden id, the summaries from their records */
 	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
-	recnode = LinkHash("cdp link records", nrec);
+	recnode = MatchLinkHash("cdp link records", nrec);
 	for (int i = 0; i < nrec; i++)
 	{
 		int			x = MatchLinkNodeOf(s, gold[i]);
@@ -544,9 +544,9 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 					 errmsg("record \"" INT64_FORMAT "\" is listed twice", rec[i])));
 		e->node = x;
 		if (dob != NULL && dob[i] != NULL)
-			LinkAddDob(&s->node[x], dob[i]);
+			MatchLinkAddDob(&s->node[x], dob[i]);
 		for (int j = 0; j < nnever; j++)
-			LinkNeverAdd(&s->never[(Size) x * nnever + j], never[(Size) i * nnever + j]);
+			MatchLinkNeverAdd(&s->never[(Size) x * nnever + j], never[(Size) i * nnever + j]);
 	}
 	MatchLinkEdges(s, recnode, 0, nma, nmb, nnm);
 	MatchLinkEdges(s, recnode, 1, hha, hhb, nhh);
@@ -583,12 +583,12 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 				why = reasons[LINK_WHY_NO_MATCH];
 			else if (MatchLinkEdgeBetween(s, 1, ra, rb))
 				why = reasons[LINK_WHY_RELATION];
-			else if (dob != NULL && LinkDobConflict(&s->node[ra], &s->node[rb]))
+			else if (dob != NULL && MatchLinkDobConflict(&s->node[ra], &s->node[rb]))
 				why = reasons[LINK_WHY_DOB];
 			else
 			{
 				for (int j = 0; j < nnever && why == NULL; j++)
-					if (LinkNeverConflict(s->never[(Size) ra * nnever + j],
+					if (MatchLinkNeverConflict(s->never[(Size) ra * nnever + j],
 										  s->never[(Size) rb * nnever + j]))
 						why = reasons[LINK_WHY_NEVER + j];
 			}

@@ -77,9 +77,9 @@ extern bool CdpGivenNameListed(const char *s, int len, bool asItIs);
 extern void CdpNameRoles(const char *const part[3], int role[3]);
 
 /* Word shapes behind the roles (NULL-safe, UTF-8) */
-extern bool CdpShapeInitial(const char *w);
-extern bool CdpShapePatronymic(const char *w);
-extern bool CdpShapeSurname(const char *w);
+extern bool TextShapeInitial(const char *w);
+extern bool TextShapePatronymic(const char *w);
+extern bool TextShapeSurname(const char *w);
 
 /* 'M', 'F' or 0 for a single given name from the built-in table */
 extern char CdpGivenNameSex(const char *s, int len);
@@ -107,17 +107,17 @@ CdpTextCheck(const char *s, int len)
 }
 
 /* The UTF-8 bytes of a text argument (converted from the server encoding) */
-extern char *CdpTextArgUtf8(text *t, int *len);
+extern char *TextArgUtf8(text *t, int *len);
 
 /* A text Datum for a UTF-8 C string (converted to the server encoding) */
-extern text *CdpTextResultUtf8(const char *s);
+extern text *TextResultUtf8(const char *s);
 
 /* The name key of text already normalised by CdpNormalizeName */
-extern char *CdpKeyOfNormalized(const char *norm);
+extern char *TextKeyOfNormalized(const char *norm);
 
 /* Surname base and patronymic base of one token of normalised text */
-extern char *CdpSurnameWord(const char *w, int wl);
-extern char *CdpPatronymicWord(const char *w, int wl);
+extern char *TextSurnameWord(const char *w, int wl);
+extern char *TextPatronymicWord(const char *w, int wl);
 
 /*
  * Given-name lookup of one token of normalised text: fills canon[] (room for
@@ -125,7 +125,7 @@ extern char *CdpPatronymicWord(const char *w, int wl);
  * unknown or both); returns how many canonical forms were found.
  */
 #define MAX_GIVEN_BASES 4
-extern int	CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex);
+extern int	TextGivenNameWord(const char *w, int wl, const char **canon, char *sex);
 
 /* one token rewriter: normalised token (w, wl bytes) -> palloc'd result */
 typedef char *(*TextTokenFn) (const char *w, int wl);
@@ -145,6 +145,6 @@ extern const char *TextLexiconCanon(int row);
 extern char TextLexiconSex(int row);
 
 /* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
-extern int	CdpPutUtf8(char *dst, int32 c);
+extern int	TextPutUtf8(char *dst, int32 c);
 
 #endif							/* CDP_TEXT_H */

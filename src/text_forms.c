@@ -101,11 +101,11 @@ static const SuffixRule SurnameRules[] = {
 };
 
 /*
- * CdpSurnameWord
+ * TextSurnameWord
  *		Gender-neutral base of one token of normalised text (wl bytes).
  */
 char *
-CdpSurnameWord(const char *w, int wl)
+TextSurnameWord(const char *w, int wl)
 {
 	char	   *r = ApplyRules(w, wl, SurnameRules, lengthof(SurnameRules));
 
@@ -136,12 +136,12 @@ static const SuffixRule PatronymicRules[] = {
 };
 
 /*
- * CdpPatronymicWord
+ * TextPatronymicWord
  *		Masculine nominative of one patronymic token of normalised text (wl
  *		bytes).
  */
 char *
-CdpPatronymicWord(const char *w, int wl)
+TextPatronymicWord(const char *w, int wl)
 {
 	char	   *r = ApplyRules(w, wl, PatronymicRules, lengthof(PatronymicRules));
 
@@ -176,7 +176,7 @@ PatronymicSex(const char *w, int wl)
 	for (i = 0; i < lengthof(masc); i++)
 		if (EndsWith(w, wl, masc[i], 2))
 			return 'M';
-	base = CdpPatronymicWord(w, wl);
+	base = TextPatronymicWord(w, wl);
 	for (i = 0; i < lengthof(IchPatronymics); i++)
 		if (strcmp(base, IchPatronymics[i]) == 0)
 			return 'M';
@@ -223,7 +223,7 @@ SurnameSex(const char *w, int wl)
 char *
 CdpSurnameBase(const char *s, int len)
 {
-	return TextMapTokens(s, len, CdpSurnameWord);
+	return TextMapTokens(s, len, TextSurnameWord);
 }
 
 /*
@@ -233,7 +233,7 @@ CdpSurnameBase(const char *s, int len)
 char *
 CdpPatronymicBase(const char *s, int len)
 {
-	return TextMapTokens(s, len, CdpPatronymicWord);
+	return TextMapTokens(s, len, TextPatronymicWord);
 }
 
 /*
@@ -264,7 +264,7 @@ CdpNameSexHint(const char *s, int len)
 
 			if ((v = PatronymicSex(p, l)) != 0)
 				level = 0;
-			else if (CdpGivenNameWord(p, l, NULL, &gsex) > 0)
+			else if (TextGivenNameWord(p, l, NULL, &gsex) > 0)
 			{
 				v = gsex;
 				level = 1;
@@ -319,14 +319,14 @@ CdpNameBaseKey(const char *s, int len)
 			char		sex;
 			char	   *k;
 
-			if (CdpGivenNameWord(p, l, canon, &sex) > 0)
-				k = CdpKeyOfNormalized(canon[0]);
+			if (TextGivenNameWord(p, l, canon, &sex) > 0)
+				k = TextKeyOfNormalized(canon[0]);
 			else
 			{
-				char	   *pat = CdpPatronymicWord(p, l);
+				char	   *pat = TextPatronymicWord(p, l);
 
 				if (strlen(pat) != l || memcmp(pat, p, l) != 0)
-					k = CdpKeyOfNormalized(pat);
+					k = TextKeyOfNormalized(pat);
 				else
 				{
 					int			kl;
@@ -335,7 +335,7 @@ CdpNameBaseKey(const char *s, int len)
 					 * Surname: the adjectival endings -ой, -ый, -ий meet
 					 * (Толстой, Толстая -> толстой; Белый, Белая -> белой).
 					 */
-					k = CdpKeyOfNormalized(CdpSurnameWord(p, l));
+					k = TextKeyOfNormalized(TextSurnameWord(p, l));
 					kl = strlen(k);
 					if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
 					{
@@ -362,9 +362,9 @@ Datum
 cdp_surname_base(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpSurnameBase(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpSurnameBase(s, len)));
 }
 
 /*
@@ -375,9 +375,9 @@ Datum
 cdp_patronymic_base(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpPatronymicBase(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpPatronymicBase(s, len)));
 }
 
 /*
@@ -388,7 +388,7 @@ Datum
 cdp_name_sex_hint(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	char		v = CdpNameSexHint(s, len);
 	char		r[2] = {v, '\0'};
 
@@ -405,7 +405,7 @@ Datum
 cdp_name_base_key(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNameBaseKey(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpNameBaseKey(s, len)));
 }

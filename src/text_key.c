@@ -236,11 +236,11 @@ FoldWord(const char *w, int n, StringInfo buf)
 }
 
 /*
- * CdpKeyOfNormalized
+ * TextKeyOfNormalized
  *		The name key of text already normalised by CdpNormalizeName.
  */
 char *
-CdpKeyOfNormalized(const char *norm)
+TextKeyOfNormalized(const char *norm)
 {
 	StringInfoData stage;
 	StringInfoData out;
@@ -293,7 +293,7 @@ char *
 CdpNameKey(const char *s, int len)
 {
 	char	   *norm = CdpNormalizeName(s, len);
-	char	   *key = CdpKeyOfNormalized(norm);
+	char	   *key = TextKeyOfNormalized(norm);
 
 	pfree(norm);
 	return key;
@@ -307,7 +307,7 @@ Datum
 cdp_name_key(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNameKey(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpNameKey(s, len)));
 }

@@ -354,7 +354,7 @@ TextLexiconLookup(const char *w, int wl, bool useStem, int *rows)
 
 	if (KeyEntries == NULL)
 		BuildNames();
-	key = CdpKeyOfNormalized(tok);
+	key = TextKeyOfNormalized(tok);
 	k = FindRows(KeyEntries, NKeyEntries, key, rows, MAX_GIVEN_BASES);
 	if (k == 0 && useStem && (unsigned char) tok[0] >= 0x80)
 	{
@@ -387,13 +387,13 @@ TextLexiconLookupName(const char *s, int len, bool useStem, int *rows)
 }
 
 /*
- * CdpGivenNameWord
+ * TextGivenNameWord
  *		Canonical forms (up to MAX_GIVEN_BASES, static strings, table order) and the
  *		sex (0 when unknown or mixed) of one token of normalised text; returns
  *		how many forms were found.  For callers that already normalised.
  */
 int
-CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex)
+TextGivenNameWord(const char *w, int wl, const char **canon, char *sex)
 {
 	int			rows[MAX_GIVEN_BASES];
 	int			k = TextLexiconLookup(w, wl, false, rows);
@@ -444,7 +444,7 @@ Datum
 cdp_russian_stem(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpRussianStem(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpRussianStem(s, len)));
 }

@@ -132,9 +132,9 @@ Datum
 cdp_given_name_base(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpGivenNameBase(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpGivenNameBase(s, len)));
 }
 
 /*
@@ -147,13 +147,13 @@ Datum
 cdp_given_name_bases(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	int			rows[MAX_GIVEN_BASES];
 	int			k = TextLexiconLookupName(s, len, true, rows);
 	Datum	   *elems = palloc((k + 1) * sizeof(Datum));
 	int			i;
 
 	for (i = 0; i < k; i++)
-		elems[i] = PointerGetDatum(CdpTextResultUtf8(TextLexiconCanon(rows[i])));
+		elems[i] = PointerGetDatum(TextResultUtf8(TextLexiconCanon(rows[i])));
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, k, TEXTOID, -1, false, TYPALIGN_INT));
 }

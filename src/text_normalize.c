@@ -38,12 +38,12 @@ PG_FUNCTION_INFO_V1(cdp_normalize_name);
 PG_FUNCTION_INFO_V1(cdp_name_tokens);
 
 /*
- * CdpTextArgUtf8
+ * TextArgUtf8
  *		The bytes of a text argument in UTF-8, checked.  The cap is applied
  *		before any conversion so hostile input costs nothing.
  */
 char *
-CdpTextArgUtf8(text *t, int *len)
+TextArgUtf8(text *t, int *len)
 {
 	char	   *s = VARDATA_ANY(t);
 	int			n = VARSIZE_ANY_EXHDR(t);
@@ -59,12 +59,12 @@ CdpTextArgUtf8(text *t, int *len)
 }
 
 /*
- * CdpTextResultUtf8
+ * TextResultUtf8
  *		A text value for a UTF-8 C string, in the server encoding (an error if
  *		the server encoding cannot hold a character, e.g. Cyrillic in LATIN1).
  */
 text *
-CdpTextResultUtf8(const char *s)
+TextResultUtf8(const char *s)
 {
 	char	   *c = pg_any_to_server(s, strlen(s), PG_UTF8);
 
@@ -116,11 +116,11 @@ TextMapTokens(const char *s, int len, TextTokenFn fn)
 }
 
 /*
- * CdpPutUtf8
+ * TextPutUtf8
  *		Writes code point c as UTF-8 into dst and returns the byte count.
  */
 int
-CdpPutUtf8(char *dst, int32 c)
+TextPutUtf8(char *dst, int32 c)
 {
 	unicode_to_utf8((pg_wchar) c, (unsigned char *) dst);
 	return pg_utf_mblen((unsigned char *) dst);
@@ -328,9 +328,9 @@ Datum
 cdp_normalize_name(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNormalizeName(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpNormalizeName(s, len)));
 }
 
 /*
@@ -389,13 +389,13 @@ Datum
 cdp_name_tokens(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	char	  **toks;
 	int			n = CdpNameTokens(s, len, &toks);
 	Datum	   *elems = palloc((n + 1) * sizeof(Datum));
 	int			i;
 
 	for (i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(CdpTextResultUtf8(toks[i]));
+		elems[i] = PointerGetDatum(TextResultUtf8(toks[i]));
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -184,7 +184,7 @@ AppendCased(StringInfo buf, const char *m, GroupCase gc)
 			char		tmp[8];
 
 			c = u_toupper(c);
-			appendBinaryStringInfo(buf, tmp, CdpPutUtf8(tmp, c));
+			appendBinaryStringInfo(buf, tmp, TextPutUtf8(tmp, c));
 		}
 		else
 			appendBinaryStringInfo(buf, m, l);
@@ -285,7 +285,7 @@ CyrToLat(TranslitScheme sc, const int32 *cps, int n)
 		{
 			char		tmp[8];
 
-			appendBinaryStringInfo(&buf, tmp, CdpPutUtf8(tmp, cps[i]));
+			appendBinaryStringInfo(&buf, tmp, TextPutUtf8(tmp, cps[i]));
 		}
 	}
 	pfree(lows);
@@ -458,7 +458,7 @@ LatToCyr(const int32 *cps, int n)
 		{
 			char		tmp[8];
 
-			appendBinaryStringInfo(&buf, tmp, CdpPutUtf8(tmp, cps[i]));
+			appendBinaryStringInfo(&buf, tmp, TextPutUtf8(tmp, cps[i]));
 			i++;
 			continue;
 		}
@@ -495,8 +495,8 @@ Datum
 cdp_translit(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	char	   *scheme = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpTranslit(s, len, scheme)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpTranslit(s, len, scheme)));
 }
