@@ -293,65 +293,51 @@ CdpNameSexHint(const char *s, int len)
 }
 
 /*
+ * BaseKeyWord
+ *		The name key of the gender-neutral base of one normalised token: a
+ *		known given name becomes its canonical form, a patronymic its
+ *		masculine form, anything else its surname base, with a final -oi of
+ *		a surname key made -i so -ой, -ый and -ий meet.
+ */
+static char *
+BaseKeyWord(const char *w, int wl)
+{
+	const char *canon[MAX_GIVEN_BASES];
+	char		sex;
+	char	   *pat;
+	char	   *k;
+	int			kl;
+
+	if (TextGivenNameWord(w, wl, canon, &sex) > 0)
+		return TextKeyOfNormalized(canon[0]);
+	pat = TextPatronymicWord(w, wl);
+	if (strlen(pat) != wl || memcmp(pat, w, wl) != 0)
+		return TextKeyOfNormalized(pat);
+
+	/*
+	 * Surname: the adjectival endings -ой, -ый, -ий meet (Толстой, Толстая
+	 * -> толстой; Белый, Белая -> белой).
+	 */
+	k = TextKeyOfNormalized(TextSurnameWord(w, wl));
+	kl = strlen(k);
+	if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
+	{
+		k[kl - 2] = 'i';
+		k[kl - 1] = '\0';
+	}
+	return k;
+}
+
+/*
  * CdpNameBaseKey
- *		The key of the gender-neutral base of every token: a known given name
- *		becomes its canonical form, a patronymic its masculine form, anything
- *		else its surname base (Иванова Мария Петровна -> ivanov maria petrovich),
- *		with a final -oi of a surname key made -i so -ой, -ый and -ий meet.
- *		Hyphenated parts are reduced one by one (Петрова-Водкина ->
- *		petrov-vodkin).
+ *		The key of the gender-neutral base of every token (BaseKeyWord):
+ *		Иванова Мария Петровна -> ivanov maria petrovich.  Hyphenated parts
+ *		are reduced one by one (Петрова-Водкина -> petrov-vodkin).
  */
 char *
 CdpNameBaseKey(const char *s, int len)
 {
-	char	   *norm = CdpNormalizeName(s, len);
-	StringInfoData based;
-	const char *p = norm;
-
-	initStringInfo(&based);
-	while (*p)
-	{
-		int			l = strcspn(p, " -");
-
-		if (l > 0)
-		{
-			const char *canon[MAX_GIVEN_BASES];
-			char		sex;
-			char	   *k;
-
-			if (TextGivenNameWord(p, l, canon, &sex) > 0)
-				k = TextKeyOfNormalized(canon[0]);
-			else
-			{
-				char	   *pat = TextPatronymicWord(p, l);
-
-				if (strlen(pat) != l || memcmp(pat, p, l) != 0)
-					k = TextKeyOfNormalized(pat);
-				else
-				{
-					int			kl;
-
-					/*
-					 * Surname: the adjectival endings -ой, -ый, -ий meet
-					 * (Толстой, Толстая -> толстой; Белый, Белая -> белой).
-					 */
-					k = TextKeyOfNormalized(TextSurnameWord(p, l));
-					kl = strlen(k);
-					if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
-					{
-						k[kl - 2] = 'i';
-						k[kl - 1] = '\0';
-					}
-				}
-			}
-			appendStringInfoString(&based, k);
-		}
-		p += l;
-		if (*p)
-			appendStringInfoChar(&based, *p++);
-	}
-	pfree(norm);
-	return based.data;
+	return TextMapTokens(s, len, BaseKeyWord);
 }
 
 /*

@@ -16,7 +16,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
@@ -90,38 +89,30 @@ CdpGivenNameSex(const char *s, int len)
 }
 
 /*
+ * GivenWordBase
+ *		One normalised token as its first canonical given name when it is a
+ *		listed one (or, for a Cyrillic token, a declined form of one), else
+ *		as it is.
+ */
+static char *
+GivenWordBase(const char *w, int wl)
+{
+	int			rows[MAX_GIVEN_BASES];
+
+	if (TextLexiconLookup(w, wl, true, rows) > 0)
+		return pstrdup(TextLexiconCanon(rows[0]));
+	return pnstrdup(w, wl);
+}
+
+/*
  * CdpGivenNameBase
- *		Every token that is a listed given name (or, for a Cyrillic token, a
- *		declined form of one) becomes its first canonical form; other tokens
- *		stay as normalised.
+ *		Every token that is a listed given name becomes its first canonical
+ *		form (GivenWordBase); other tokens stay as normalised.
  */
 char *
 CdpGivenNameBase(const char *s, int len)
 {
-	char	   *norm = CdpNormalizeName(s, len);
-	StringInfoData out;
-	const char *p = norm;
-
-	initStringInfo(&out);
-	while (*p)
-	{
-		int			l = strcspn(p, " -");
-
-		if (l > 0)
-		{
-			int			rows[MAX_GIVEN_BASES];
-
-			if (TextLexiconLookup(p, l, true, rows) > 0)
-				appendStringInfoString(&out, TextLexiconCanon(rows[0]));
-			else
-				appendBinaryStringInfo(&out, p, l);
-		}
-		p += l;
-		if (*p)
-			appendStringInfoChar(&out, *p++);
-	}
-	pfree(norm);
-	return out.data;
+	return TextMapTokens(s, len, GivenWordBase);
 }
 
 /*
