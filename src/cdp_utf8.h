@@ -9,7 +9,8 @@
  * The decoder's fast path (ASCII and two-byte sequences, i.e. Latin and
  * Cyrillic) is inline here so that hot loops (the comparators, the OSA
  * scans) decode without a call per character; every other sequence, and
- * every error, goes to CdpDecodeSlow.
+ * every error, goes to CdpDecodeSlow.  So are the word loaders those scans
+ * read UTF-8 with (CdpLoad*).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +18,8 @@
 #define CDP_UTF8_H
 
 #include "cdp.h"
+
+#include "port/pg_bswap.h"
 
 #include <unicode/unorm2.h>
 
@@ -94,6 +97,65 @@ CdpLoad64(const char *p)
 
 	memcpy(&w, p, sizeof(w));
 	return w;
+}
+
+/*
+ * CdpLoad64LE
+ *		Eight bytes from any address as a little-endian word: byte k of the
+ *		string is bits 8k..8k+7 on every platform.
+ */
+static inline uint64
+CdpLoad64LE(const char *p)
+{
+#ifdef WORDS_BIGENDIAN
+	return pg_bswap64(CdpLoad64(p));
+#else
+	return CdpLoad64(p);
+#endif
+}
+
+/*
+ * CdpLoad32
+ *		Four bytes from any address (only compared for equality).
+ */
+static inline uint32
+CdpLoad32(const char *p)
+{
+	uint32		w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/*
+ * CdpLoadShortLE
+ *		The 0 <= len < 8 bytes at p as a little-endian word, zero above them,
+ *		without reading past p + len: two overlapping four-byte loads, or
+ *		three single bytes (first, middle, last) that cover 1 to 3 bytes.
+ */
+static inline uint64
+CdpLoadShortLE(const char *p, int len)
+{
+	const unsigned char *u = (const unsigned char *) p;
+
+	if (len >= 4)
+	{
+		uint32		lo,
+					hi;
+
+		memcpy(&lo, p, sizeof(lo));
+		memcpy(&hi, p + len - 4, sizeof(hi));
+#ifdef WORDS_BIGENDIAN
+		lo = pg_bswap32(lo);
+		hi = pg_bswap32(hi);
+#endif
+		/* the overlapping bytes are the same in both loads */
+		return (uint64) lo | ((uint64) hi << (8 * (len - 4)));
+	}
+	if (len > 0)
+		return (uint64) u[0] | ((uint64) u[len >> 1] << (8 * (len >> 1))) |
+			((uint64) u[len - 1] << (8 * (len - 1)));
+	return 0;
 }
 
 /*
