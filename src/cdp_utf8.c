@@ -19,19 +19,18 @@
 #include "cdp_utf8.h"
 
 /* set once the database encoding has been found to be UTF8 (fixed per backend) */
-static bool CdpDatabaseIsUtf8 = false;
+bool		CdpDatabaseIsUtf8 = false;
 
 /*
- * CdpCheckDatabaseUtf8
+ * CdpCheckDatabaseUtf8Slow
  *		Refuses to run in a database whose encoding is not UTF-8 rather than
- *		misread its bytes.  Checked once per backend: a backend stays
- *		connected to one database, whose encoding cannot change.
+ *		misread its bytes (CdpCheckDatabaseUtf8 calls it until the encoding
+ *		has been found to be UTF-8: a backend stays connected to one
+ *		database, whose encoding cannot change).
  */
 void
-CdpCheckDatabaseUtf8(void)
+CdpCheckDatabaseUtf8Slow(void)
 {
-	if (likely(CdpDatabaseIsUtf8))
-		return;
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -157,11 +156,39 @@ CdpIcuNormalize(const UNormalizer2 *norm, const UChar *src, int32 srclen, int32 
 }
 
 /*
+ * CdpUtf8IsNfc
+ *		Whether len bytes of valid UTF-8 are NFC already because every code
+ *		point is in U+0000..U+02FF, U+0400..U+0482 or U+048A..U+04FF (lead
+ *		bytes below 0xCC or 0xD0..0xD3, minus the Cyrillic combining marks
+ *		U+0483..U+0489): each of those is a starter (combining class 0),
+ *		its own NFC, and never the second of a canonical composition, so
+ *		there is nothing to reorder or compose (checked against the Unicode
+ *		data; the stability policy keeps it so).  Latin and Russian names
+ *		skip ICU this way.
+ */
+static bool
+CdpUtf8IsNfc(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c < 0xCC)
+			continue;
+		if (c < 0xD0 || c > 0xD3)
+			return false;
+		/* U+0483..U+0489 are D2 83..D2 89 */
+		if (c == 0xD2 && i + 1 < len &&
+			(unsigned char) s[i + 1] >= 0x83 && (unsigned char) s[i + 1] <= 0x89)
+			return false;
+	}
+	return true;
+}
+
+/*
  * CdpUtf8Nfc
  *		The NFC form of len bytes of valid UTF-8, palloc'd (*outlen bytes), or
- *		s itself when it is NFC already because it has no code point from
- *		U+0300 on (lead bytes below 0xCC): every such code point is a starter
- *		that is NFC_Quick_Check=Yes, and none composes with another.
+ *		s itself when it is NFC already (CdpUtf8IsNfc).
  */
 static const char *
 CdpUtf8Nfc(const char *s, int len, int *outlen)
@@ -173,13 +200,9 @@ CdpUtf8Nfc(const char *s, int len, int *outlen)
 	int32		ulen;
 	int32		vlen;
 	char	   *r;
-	int			i;
 
-	for (i = 0; i < len; i++)
-		if ((unsigned char) s[i] >= 0xCC)
-			break;
 	*outlen = len;
-	if (i == len)
+	if (CdpUtf8IsNfc(s, len))
 		return s;
 	nfc = unorm2_getNFCInstance(&status);
 	CdpIcuCheck(status, "NFC instance");

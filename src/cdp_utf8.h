@@ -39,11 +39,21 @@
  */
 extern void CdpCheckInput(const char *s, int len, int limit, int flags);
 
+extern bool CdpDatabaseIsUtf8;
+extern void CdpCheckDatabaseUtf8Slow(void);
+
 /*
- * Raises 0A000 "cdp needs a UTF-8 database" in a database with another
- * encoding; for the functions that read text datums as UTF-8 directly.
+ * CdpCheckDatabaseUtf8
+ *		Raises 0A000 "cdp needs a UTF-8 database" in a database with another
+ *		encoding; for the functions that read text datums as UTF-8 directly.
+ *		One test of a flag once the encoding has been seen to be UTF-8.
  */
-extern void CdpCheckDatabaseUtf8(void);
+static inline void
+CdpCheckDatabaseUtf8(void)
+{
+	if (unlikely(!CdpDatabaseIsUtf8))
+		CdpCheckDatabaseUtf8Slow();
+}
 
 /*
  * CdpCheckChars

@@ -2,7 +2,7 @@
 -- normalisation, transliteration per scheme, name keys, surname and patronymic bases, sex hints,
 -- given-name variants, and the edges (empty, emoji, mixed scripts, long input, bad arguments).
 BEGIN;
-SELECT plan(45);
+SELECT plan(48);
 
 -- 1. normalize_name ---------------------------------------------------------------------------
 CREATE TEMP TABLE norm_case(input text, expected text);
@@ -88,6 +88,13 @@ SELECT is(cdp.translit('Ivanov 42 😀', 'icao'), 'Ivanov 42 😀', 'translit co
 SELECT throws_ok($$ SELECT cdp.translit('Юлия', 'iso9') $$, '22023',
 	'unknown transliteration scheme "iso9"', 'an unknown scheme is a 22023 error');
 SELECT is(cdp.translit('Юлия', NULL), NULL, 'translit with a NULL scheme is NULL (STRICT)');
+-- translit composes to NFC first; Latin and Russian text already in NFC skips ICU, the rest does not
+SELECT is(cdp.translit('и' || U&'\0306' || 'горь', 'icao'), cdp.translit('йгорь', 'icao'),
+	'translit: a decomposed й is й (NFC)');
+SELECT is(cdp.translit('Ёлка ' || 'е' || U&'\0308' || 'лка Zoë', 'icao'), 'Elka elka Zoë',
+	'translit: precomposed and decomposed ё agree, Latin with a diaeresis is kept');
+SELECT is(cdp.translit('Ж' || U&'\0483' || 'ук', 'icao'), 'Zh' || U&'\0483' || 'uk',
+	'translit: a Cyrillic combining mark (U+0483) goes through NFC and is copied');
 
 -- 3. name_key: groups of spellings that must meet, and stay apart from the other groups ----------
 CREATE TEMP TABLE key_case(grp text, spelling text);
