@@ -253,8 +253,8 @@ TextKeyOfNormalized(const char *norm)
 	initStringInfo(&stage);
 	while (p < end)
 	{
-		int			l = pg_utf_mblen((const unsigned char *) p);
-		int32		c = utf8_to_unicode((const unsigned char *) p);
+		int			l = 0;
+		int32		c = CdpNextChar((const unsigned char *) p, (int) (end - p), &l);
 		const char *k = KeyCyrillic(c);
 
 		if (k != NULL)

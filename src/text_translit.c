@@ -173,11 +173,12 @@ static void
 AppendCased(StringInfo buf, const char *m, GroupCase gc)
 {
 	bool		first = true;
+	const char *end = m + strlen(m);
 
-	while (*m)
+	while (m < end)
 	{
-		int			l = pg_utf_mblen((const unsigned char *) m);
-		int32		c = utf8_to_unicode((const unsigned char *) m);
+		int			l = 0;
+		int32		c = CdpNextChar((const unsigned char *) m, (int) (end - m), &l);
 
 		if (gc == CASE_UPPER || (gc == CASE_CAPITAL && first && u_isalpha(c)))
 		{
