@@ -133,8 +133,7 @@ CdpLoad32(const char *p)
 {
 	uint32		w;
 
-	memcpy(&w, p, sizeof(w));
-	return w;
+	return *(uint32 *) memcpy(&w, p, sizeof(w));
 }
 
 /*

@@ -30,6 +30,27 @@
 PG_FUNCTION_INFO_V1(cdp_golden_merge_plan);
 
 /*
+ * GoldenIdPairs
+ *		The two bigint[] arguments argno and argno + 1 (named a and b), which
+ *		must have the same length; returns it.
+ */
+static int
+GoldenIdPairs(FunctionCallInfo fcinfo, int argno, const char *a, const char *b,
+			  int64 **ea, int64 **eb)
+{
+	int			na,
+				nb;
+
+	*ea = MatchLinkInt8Array(fcinfo, argno, a, &na);
+	*eb = MatchLinkInt8Array(fcinfo, argno + 1, b, &nb);
+	if (na != nb)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s and %s must have the same length", a, b)));
+	return na;
+}
+
+/*
  * cdp_golden_merge_plan
  *		SQL cdp._golden_merge_plan(golden_a bigint[], golden_b bigint[],
  *		no_match_a bigint[], no_match_b bigint[], archived bigint[])
@@ -49,7 +70,6 @@ cdp_golden_merge_plan(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			nlink,
-				n,
 				nnm,
 				narch;
 	int64	   *ga,
@@ -65,18 +85,8 @@ cdp_golden_merge_plan(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp merge plan", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	ga = MatchLinkInt8Array(fcinfo, 0, "golden_a", &nlink);
-	gb = MatchLinkInt8Array(fcinfo, 1, "golden_b", &n);
-	if (n != nlink)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("golden_a and golden_b must have the same length")));
-	nma = MatchLinkInt8Array(fcinfo, 2, "no_match_a", &nnm);
-	nmb = MatchLinkInt8Array(fcinfo, 3, "no_match_b", &n);
-	if (n != nnm)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("no_match_a and no_match_b must have the same length")));
+	nlink = GoldenIdPairs(fcinfo, 0, "golden_a", "golden_b", &ga, &gb);
+	nnm = GoldenIdPairs(fcinfo, 2, "no_match_a", "no_match_b", &nma, &nmb);
 	arch = MatchLinkInt8Array(fcinfo, 4, "archived", &narch);
 
 	s = MatchLinkSetInit(2 * nlink, 2 * nnm, 0);
