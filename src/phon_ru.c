@@ -188,6 +188,28 @@ LatinHomoglyph(pg_wchar c)
 }
 
 /*
+ * Utf8Count
+ *		Number of code points in a UTF-8 literal (independent of the
+ *		database encoding, unlike pg_mbstrlen).  These walks read the rule
+ *		literals only, never input (which goes through CdpUtf8Decode): core's
+ *		utf8_to_unicode keeps MatchAt, tried at every position, small enough
+ *		to inline.
+ */
+static int
+Utf8Count(const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	int			n = 0;
+
+	while (*p)
+	{
+		p += pg_utf_mblen(p);
+		n++;
+	}
+	return n;
+}
+
+/*
  * MatchAt
  *		Does the UTF-8 pattern occur in w[pos..n) at pos?  Sets *plen to the
  *		pattern's length in code points.
@@ -196,14 +218,13 @@ static bool
 MatchAt(const pg_wchar *w, int n, int pos, const char *pattern, int *plen)
 {
 	const unsigned char *p = (const unsigned char *) pattern;
-	int			len = strlen(pattern);
-	int			i = 0;
 	int			k = 0;
 
-	while (i < len)
+	while (*p)
 	{
-		if (pos + k >= n || w[pos + k] != (pg_wchar) CdpNextChar(p, len, &i))
+		if (pos + k >= n || w[pos + k] != utf8_to_unicode(p))
 			return false;
+		p += pg_utf_mblen(p);
 		k++;
 	}
 	*plen = k;
@@ -218,11 +239,12 @@ static void
 AppendUtf8Letters(pg_wchar *w, int *n, const char *s)
 {
 	const unsigned char *p = (const unsigned char *) s;
-	int			len = strlen(s);
-	int			i = 0;
 
-	while (i < len)
-		w[(*n)++] = CdpNextChar(p, len, &i);
+	while (*p)
+	{
+		w[(*n)++] = utf8_to_unicode(p);
+		p += pg_utf_mblen(p);
+	}
 }
 
 /*
@@ -238,7 +260,7 @@ RewriteEnding(pg_wchar *w, int *n, const RuRewrite *rules, int min_stem)
 
 	for (i = 0; rules[i].from; i++)
 	{
-		int			flen = CdpCountChars(rules[i].from, strlen(rules[i].from));
+		int			flen = Utf8Count(rules[i].from);
 		int			plen;
 
 		if (*n - flen < min_stem)
