@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * src/cmp.h
- *		Layer 3 comparators: string similarity (Jaro, Jaro-Winkler, optimal
- *		string alignment, q-grams, token sets) and level comparators for
- *		dates, phone numbers and e-mail addresses.
+ *		Layer 3 comparators, the compare family's interface to the others:
+ *		string similarity (Jaro, Jaro-Winkler, optimal string alignment,
+ *		q-grams, token sets) and level comparators for dates, phone numbers
+ *		and e-mail addresses.
  *
  * Every function takes UTF-8 text with an explicit byte length (no NUL
  * terminator needed), works on Unicode code points, palloc's nothing that
@@ -12,15 +13,14 @@
  * (bytes skipped as a common prefix or suffix are not decoded: pass valid
  * UTF-8, as every text datum of a UTF8 database is).  The matching family
  * calls these directly; the SQL wrappers live in the same cmp_*.c files.
+ * What only the cmp_*.c files share is in cmp_int.h.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef CMP_H
 #define CMP_H
 
-#include "postgres.h"
-
-#include "port/pg_bitutils.h"
+#include "cdp_utf8.h"
 
 /*
  * Longest string (in code points) a string comparator accepts.  Jaro is
@@ -31,26 +31,11 @@
  */
 #define CDP_CMP_MAX_CHARS		1000
 
-/* Strings up to this many code points are decoded into a stack buffer. */
-#define CDP_CMP_STACK_CHARS		128
-
 /* Most tokens cdp.token_set_similarity accepts on either side. */
 #define CDP_CMP_MAX_TOKENS		32
 
 /* Largest q for the q-gram comparators (q code points pack into 128 bits). */
 #define CDP_CMP_MAX_Q			6
-
-/*
- * A decoded string: code points in buf when they fit, else palloc'd.
- * Declare one on the stack, fill it with CdpDecodeUtf8, release it with
- * CdpCodesFree.
- */
-typedef struct CdpCodes
-{
-	int32	   *c;				/* code points (points into buf or palloc'd) */
-	int			len;			/* number of code points */
-	int32		buf[CDP_CMP_STACK_CHARS];
-} CdpCodes;
 
 /* Date comparison levels, strongest first (CdpDateLevel). */
 typedef enum CdpDateLevelCode
@@ -65,6 +50,19 @@ typedef enum CdpDateLevelCode
 } CdpDateLevelCode;
 #define CDP_DATE_NLEVELS		(CDP_DATE_DIFFERENT + 1)
 
+/*
+ * CdpDateDayMonthSwapped
+ *		The day/month swap of CdpDateLevel on the parts of two dates (any
+ *		encoding of year, month and day that compares them for equality,
+ *		such as the bytes of a YYYYMMDD string): same year, the month of
+ *		each the day of the other, and not the same date.
+ */
+static inline bool
+CdpDateDayMonthSwapped(int32 ya, int32 ma, int32 da, int32 yb, int32 mb, int32 db)
+{
+	return ya == yb && ma == db && da == mb && ma != da;
+}
+
 /* Phone comparison levels, strongest first (CdpPhoneLevel). */
 typedef enum CdpPhoneLevelCode
 {
@@ -74,6 +72,22 @@ typedef enum CdpPhoneLevelCode
 	CDP_PHONE_DIFFERENT			/* none of the above */
 } CdpPhoneLevelCode;
 #define CDP_PHONE_NLEVELS		(CDP_PHONE_DIFFERENT + 1)
+
+/* Digits of the subscriber tail CDP_PHONE_SAME_LAST7 compares. */
+#define CDP_PHONE_TAIL_DIGITS	7
+
+/*
+ * CdpPhoneSameTail
+ *		The CDP_PHONE_SAME_LAST7 test of CdpPhoneLevel on two digit strings:
+ *		both have the tail and it is the same.
+ */
+static inline bool
+CdpPhoneSameTail(const char *da, int na, const char *db, int nb)
+{
+	return na >= CDP_PHONE_TAIL_DIGITS && nb >= CDP_PHONE_TAIL_DIGITS &&
+		memcmp(da + na - CDP_PHONE_TAIL_DIGITS, db + nb - CDP_PHONE_TAIL_DIGITS,
+			   CDP_PHONE_TAIL_DIGITS) == 0;
+}
 
 /* E-mail comparison levels, strongest first (CdpEmailLevel). */
 typedef enum CdpEmailLevelCode
@@ -85,224 +99,17 @@ typedef enum CdpEmailLevelCode
 } CdpEmailLevelCode;
 #define CDP_EMAIL_NLEVELS		(CDP_EMAIL_DIFFERENT + 1)
 
-/* cmp_utf8.c: decoding shared by every comparator */
-extern void CdpDecodeUtf8(const char *s, int len, CdpCodes *out);
-extern void CdpCodesFree(CdpCodes *codes);
-extern void CdpCheckCharLength(const char *s, int len);
-extern int32 CdpDecodeSlow(const unsigned char *p, int len, int *i);
-extern int32 CdpSimpleLower(int32 c);
-extern void CdpCheckDatabaseEncoding(void);
-
 /*
- * CdpLoad64
- *		Eight bytes from an address of any alignment.
- */
-static inline uint64
-CdpLoad64(const char *p)
-{
-	uint64		w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
-/*
- * CdpCountChars
- *		Number of code points in len bytes of valid UTF-8: the bytes that are
- *		not continuation bytes (10xxxxxx), counted eight at a time.
- */
-static inline int
-CdpCountChars(const char *s, int len)
-{
-	int			cont = 0;
-	int			i = 0;
-	uint64		w;
-
-	if (len < 8)
-	{
-		for (; i < len; i++)
-			cont += ((unsigned char) s[i] & 0xC0) == 0x80;
-		return len - cont;
-	}
-	for (; i + 8 <= len; i += 8)
-	{
-		w = CdpLoad64(s + i);
-		/* bit 7 set and bit 6 clear, in every byte at once */
-		w &= ~(w << 1) & UINT64CONST(0x8080808080808080);
-		/* one bit per byte: a multiply sums the eight bytes into the top one */
-		cont += (int) (((w >> 7) * UINT64CONST(0x0101010101010101)) >> 56);
-	}
-	if (i < len)
-	{
-		/* the last eight bytes, without those counted already */
-		int			done = 8 - (len - i);
-
-		w = CdpLoad64(s + len - 8);
-		w &= ~(w << 1) & UINT64CONST(0x8080808080808080);
-#ifdef WORDS_BIGENDIAN
-		w &= ~UINT64CONST(0) >> (8 * done);
-#else
-		w &= ~UINT64CONST(0) << (8 * done);
-#endif
-		cont += (int) (((w >> 7) * UINT64CONST(0x0101010101010101)) >> 56);
-	}
-	return len - cont;
-}
-
-/*
- * CdpCommonPrefixBytes
- *		Length of the common byte prefix of a and b, at most lim.
- */
-static inline int
-CdpCommonPrefixBytes(const char *a, const char *b, int lim)
-{
-	int			i = 0;
-
-	for (; i + 8 <= lim; i += 8)
-	{
-		uint64		x = CdpLoad64(a + i) ^ CdpLoad64(b + i);
-
-		if (x)
-#ifdef WORDS_BIGENDIAN
-			return i + (63 - pg_leftmost_one_pos64(x)) / 8;
-#else
-			return i + pg_rightmost_one_pos64(x) / 8;
-#endif
-	}
-	while (i < lim && a[i] == b[i])
-		i++;
-	return i;
-}
-
-/*
- * CdpCommonSuffixBytes
- *		Length of the common byte suffix of a[0..alen) and b[0..blen), at
- *		most lim <= Min(alen, blen).
- */
-static inline int
-CdpCommonSuffixBytes(const char *a, int alen, const char *b, int blen, int lim)
-{
-	int			n = 0;
-
-	for (; n + 8 <= lim; n += 8)
-	{
-		uint64		x = CdpLoad64(a + alen - n - 8) ^ CdpLoad64(b + blen - n - 8);
-
-		if (x)
-#ifdef WORDS_BIGENDIAN
-			return n + pg_rightmost_one_pos64(x) / 8;
-#else
-			return n + (63 - pg_leftmost_one_pos64(x)) / 8;
-#endif
-	}
-	while (n < lim && a[alen - 1 - n] == b[blen - 1 - n])
-		n++;
-	return n;
-}
-
-/*
- * CdpNextChar
- *		Decodes the code point at p[*i] (of len bytes) and advances *i; ASCII
- *		and two-byte sequences (Latin, Cyrillic) inline, the rest (with every
- *		error) in CdpDecodeSlow.
- */
-static inline int32
-CdpNextChar(const unsigned char *p, int len, int *i)
-{
-	unsigned char c = p[*i];
-
-	if (c < 0x80)
-	{
-		(*i)++;
-		return c;
-	}
-	if (c >= 0xC2 && c <= 0xDF && *i + 1 < len && (p[*i + 1] & 0xC0) == 0x80)
-	{
-		int32		cp = ((int32) (c & 0x1F) << 6) | (p[*i + 1] & 0x3F);
-
-		*i += 2;
-		return cp;
-	}
-	return CdpDecodeSlow(p, len, i);
-}
-
-/*
- * CdpCheckCharLengthFast
- *		Raises 54000 when s has more than CDP_CMP_MAX_CHARS code points; free
- *		for strings of at most that many bytes.
+ * CdpDecodeUtf8
+ *		The comparators' decoding (the shared decoder, cdp_utf8.h, behind
+ *		their length cap): raises 54000 beyond CDP_CMP_MAX_CHARS code points
+ *		and 22021 for malformed UTF-8.  Release with CdpCodesFree.
  */
 static inline void
-CdpCheckCharLengthFast(const char *s, int len)
+CdpDecodeUtf8(const char *s, int len, CdpCodes *out)
 {
-	if (unlikely(len > CDP_CMP_MAX_CHARS))
-		CdpCheckCharLength(s, len);
-}
-
-/*
- * Internal to cmp_*.c: the bit masks of the positions of each code point in
- * a string of at most 64 code points, for the bit-parallel Jaro and OSA.
- * A direct-mapped table on the low 8 bits of the code point: a name in one
- * script never has two letters with the same low byte, and when a string
- * does (CdpPmBuild returns false) the caller takes its character loop.  The
- * table is static and stamped instead of cleared: an entry belongs to the
- * current string only when its stamp is the current one.  No function that
- * fills it can be re-entered while it reads it (they neither call out nor
- * raise errors between build and last read).
- */
-typedef struct CdpPmEntry
-{
-	uint32		stamp;
-	int32		key;
-	uint64		bits;
-} CdpPmEntry;
-
-extern CdpPmEntry CdpPmTable[256];
-extern uint32 CdpPmStamp;
-
-/*
- * CdpPmBuild
- *		Records the positions of the n <= 64 code points of s; false when two
- *		different code points share a slot (then the table is unusable).
- */
-static inline bool
-CdpPmBuild(const int32 *s, int n)
-{
-	uint32		stamp = ++CdpPmStamp;
-
-	if (unlikely(stamp == 0))
-	{
-		memset(CdpPmTable, 0, sizeof(CdpPmTable));
-		stamp = CdpPmStamp = 1;
-	}
-	for (int i = 0; i < n; i++)
-	{
-		CdpPmEntry *e = &CdpPmTable[s[i] & 0xFF];
-
-		if (e->stamp != stamp)
-		{
-			e->stamp = stamp;
-			e->key = s[i];
-			e->bits = UINT64CONST(1) << i;
-		}
-		else if (e->key == s[i])
-			e->bits |= UINT64CONST(1) << i;
-		else
-			return false;
-	}
-	return true;
-}
-
-/*
- * CdpPmGet
- *		Bit mask of the positions of c in the string last given to
- *		CdpPmBuild (0 when absent).
- */
-static inline uint64
-CdpPmGet(int32 c)
-{
-	const CdpPmEntry *e = &CdpPmTable[c & 0xFF];
-
-	return (e->stamp == CdpPmStamp && e->key == c) ? e->bits : 0;
+	CdpCheckChars(s, len, CDP_CMP_MAX_CHARS);
+	CdpUtf8Decode(s, len, 0, out);
 }
 
 /* cmp_jaro.c */

@@ -26,7 +26,7 @@
 #include "utils/datetime.h"
 #include "datatype/timestamp.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_date_level);
 PG_FUNCTION_INFO_V1(cdp_date_similarity);
@@ -80,7 +80,7 @@ CdpDateLevel(int32 a, int32 b)
 	j2date(a + POSTGRES_EPOCH_JDATE, &ya, &ma, &da);
 	j2date(b + POSTGRES_EPOCH_JDATE, &yb, &mb, &db);
 
-	if (ya == yb && ma == db && da == mb)
+	if (CdpDateDayMonthSwapped(ya, ma, da, yb, mb, db))
 		return CDP_DATE_DAY_MONTH_SWAPPED;
 	if (ya >= 1 && ya <= 9999 && yb >= 1 && yb <= 9999 &&
 		DigitsDiffer(ya, yb, 4) + DigitsDiffer(ma, mb, 2) +

@@ -3,7 +3,7 @@
  * src/cmp_email.c
  *		Graded comparison of two e-mail addresses.
  *
- * Addresses are compared lower-cased (CdpSimpleLower, so internationalised
+ * Addresses are compared lower-cased (CmpSimpleLower, so internationalised
  * Cyrillic addresses work too) and split at the last '@' into a local part
  * and a domain.  Levels, strongest first; the first that holds is returned:
  *		exact		the same address
@@ -26,7 +26,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_email_level);
 PG_FUNCTION_INFO_V1(cdp_email_similarity);
@@ -51,7 +51,7 @@ LowerAndSplit(int32 *codes, int n)
 
 	for (int i = 0; i < n; i++)
 	{
-		codes[i] = CdpSimpleLower(codes[i]);
+		codes[i] = CmpSimpleLower(codes[i]);
 		if (codes[i] == '@')
 			at = i;
 	}
@@ -176,7 +176,7 @@ cdp_email_level(PG_FUNCTION_ARGS)
 	text	   *b = PG_GETARG_TEXT_PP(1);
 	int			level;
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	level = CdpEmailLevel(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 						  VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
 	PG_RETURN_TEXT_P(cstring_to_text(CdpEmailLevelName(level)));
@@ -193,7 +193,7 @@ cdp_email_similarity(PG_FUNCTION_ARGS)
 	text	   *b = PG_GETARG_TEXT_PP(1);
 	int			level;
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	level = CdpEmailLevel(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 						  VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
 	PG_RETURN_FLOAT8(CdpEmailLevelScore(level));

@@ -21,7 +21,7 @@
 #include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_jaro);
 PG_FUNCTION_INFO_V1(cdp_jaro_winkler);
@@ -30,7 +30,7 @@ PG_FUNCTION_INFO_V1(cdp_jaro_winkler);
  * JaroBitParallel
  *		Jaro similarity for 1 <= alen, blen <= 64 with machine words for the
  *		match flags: the positions of a[i] in b (bit masks built once, see
- *		CdpPmBuild), cut to the window and to the unmatched positions, give
+ *		CmpPmBuild), cut to the window and to the unmatched positions, give
  *		a[i]'s match as the lowest set bit, the same choice as the character
  *		loop makes.  The caller has built the masks of b.
  */
@@ -54,7 +54,7 @@ JaroBitParallel(const int32 *a, int alen, const int32 *b, int blen,
 			break;				/* later characters of a have no window */
 		w = ((hi - lo == 63) ? ~UINT64CONST(0) :
 			 ((UINT64CONST(1) << (hi - lo + 1)) - 1)) << lo;
-		x = CdpPmGet(a[i]) & w & ~bflag;
+		x = CmpPmGet(a[i]) & w & ~bflag;
 		if (x)
 		{
 			bflag |= x & (~x + 1);
@@ -106,7 +106,7 @@ CdpJaroCodes(const int32 *a, int alen, const int32 *b, int blen)
 	window = Max(alen, blen) / 2 - 1;
 	if (window < 0)
 		window = 0;
-	if (alen <= 64 && blen <= 64 && CdpPmBuild(b, blen))
+	if (alen <= 64 && blen <= 64 && CmpPmBuild(b, blen))
 		return JaroBitParallel(a, alen, b, blen, window);
 
 	aflag = (alen <= CDP_CMP_STACK_CHARS) ? abuf : palloc(alen);
@@ -196,8 +196,8 @@ CdpJaro(const char *a, int alen, const char *b, int blen)
 				cb;
 	double		r;
 
-	CdpCheckCharLengthFast(a, alen);
-	CdpCheckCharLengthFast(b, blen);
+	CdpCheckChars(a, alen, CDP_CMP_MAX_CHARS);
+	CdpCheckChars(b, blen, CDP_CMP_MAX_CHARS);
 	if (alen == blen && memcmp(a, b, alen) == 0)
 		return 1.0;
 	CdpDecodeUtf8(a, alen, &ca);
@@ -234,8 +234,8 @@ CdpJaroWinkler(const char *a, int alen, const char *b, int blen,
 				 errdetail("The threshold is compared with a Jaro similarity, which lies between 0 and 1.")));
 
 	/* the same bytes: similarity 1, nothing to decode */
-	CdpCheckCharLengthFast(a, alen);
-	CdpCheckCharLengthFast(b, blen);
+	CdpCheckChars(a, alen, CDP_CMP_MAX_CHARS);
+	CdpCheckChars(b, blen, CDP_CMP_MAX_CHARS);
 	if (alen == blen && memcmp(a, b, alen) == 0)
 		return 1.0;
 	CdpDecodeUtf8(a, alen, &ca);
@@ -257,7 +257,7 @@ cdp_jaro(PG_FUNCTION_ARGS)
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_FLOAT8(CdpJaro(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 							 VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
 }
@@ -273,7 +273,7 @@ cdp_jaro_winkler(PG_FUNCTION_ARGS)
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_FLOAT8(CdpJaroWinkler(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
 									PG_GETARG_FLOAT8(2),

@@ -50,7 +50,7 @@
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 /*
  * SSE2 is part of every x86-64 processor: there the byte scans take 16
@@ -70,65 +70,6 @@
 PG_FUNCTION_INFO_V1(cdp_osa_distance);
 PG_FUNCTION_INFO_V1(cdp_osa_distance_max);
 PG_FUNCTION_INFO_V1(cdp_osa_similarity);
-
-/*
- * OsaLoad64
- *		Eight bytes from any address as a little-endian word: byte k of the
- *		string is bits 8k..8k+7 on every platform.
- */
-static inline uint64
-OsaLoad64(const char *p)
-{
-#ifdef WORDS_BIGENDIAN
-	return pg_bswap64(CdpLoad64(p));
-#else
-	return CdpLoad64(p);
-#endif
-}
-
-/*
- * OsaLoad32
- *		Four bytes from any address (only compared for equality).
- */
-static inline uint32
-OsaLoad32(const char *p)
-{
-	uint32		w;
-
-	memcpy(&w, p, sizeof(w));
-	return w;
-}
-
-/*
- * OsaLoadShort
- *		The 0 <= len < 8 bytes at p as a little-endian word, zero above them,
- *		without reading past p + len: two overlapping four-byte loads, or
- *		three single bytes (first, middle, last) that cover 1 to 3 bytes.
- */
-static inline uint64
-OsaLoadShort(const char *p, int len)
-{
-	const unsigned char *u = (const unsigned char *) p;
-
-	if (len >= 4)
-	{
-		uint32		lo,
-					hi;
-
-		memcpy(&lo, p, sizeof(lo));
-		memcpy(&hi, p + len - 4, sizeof(hi));
-#ifdef WORDS_BIGENDIAN
-		lo = pg_bswap32(lo);
-		hi = pg_bswap32(hi);
-#endif
-		/* the overlapping bytes are the same in both loads */
-		return (uint64) lo | ((uint64) hi << (8 * (len - 4)));
-	}
-	if (len > 0)
-		return (uint64) u[0] | ((uint64) u[len >> 1] << (8 * (len >> 1))) |
-			((uint64) u[len - 1] << (8 * (len - 1)));
-	return 0;
-}
 
 /* the high bit of every byte of a word */
 #define OSA_HIGH_BITS	UINT64CONST(0x8080808080808080)
@@ -220,8 +161,8 @@ OsaPrefixChars(const char *a, const char *b, int lim)
 
 	if (lim < 8)
 	{
-		wa = OsaLoadShort(a, lim);
-		x = wa ^ OsaLoadShort(b, lim);
+		wa = CdpLoadShortLE(a, lim);
+		x = wa ^ CdpLoadShortLE(b, lim);
 		return x ? OsaCharStartInWord(a, 0, wa, x) : lim;
 	}
 #ifdef OSA_SSE2
@@ -253,14 +194,14 @@ OsaPrefixChars(const char *a, const char *b, int lim)
 #endif
 	for (; i + 8 < lim; i += 8)
 	{
-		wa = OsaLoad64(a + i);
-		x = wa ^ OsaLoad64(b + i);
+		wa = CdpLoad64LE(a + i);
+		x = wa ^ CdpLoad64LE(b + i);
 		if (x)
 			return OsaCharStartInWord(a, i, wa, x);
 	}
 	i = lim - 8;
-	wa = OsaLoad64(a + i);
-	x = wa ^ OsaLoad64(b + i);
+	wa = CdpLoad64LE(a + i);
+	x = wa ^ CdpLoad64LE(b + i);
 	return x ? OsaCharStartInWord(a, i, wa, x) : lim;
 }
 
@@ -306,8 +247,8 @@ OsaSuffixChars(const char *a, int alen, const char *b, int blen, int lim)
 
 	if (lim < 8)
 	{
-		wa = OsaLoadShort(ae - lim, lim);
-		x = wa ^ OsaLoadShort(be - lim, lim);
+		wa = CdpLoadShortLE(ae - lim, lim);
+		x = wa ^ CdpLoadShortLE(be - lim, lim);
 		return x ? OsaSuffixStartInWord(ae, ae - lim, wa, x) : lim;
 	}
 #ifdef OSA_SSE2
@@ -343,13 +284,13 @@ OsaSuffixChars(const char *a, int alen, const char *b, int blen, int lim)
 #endif
 	for (; n + 8 < lim; n += 8)
 	{
-		wa = OsaLoad64(ae - n - 8);
-		x = wa ^ OsaLoad64(be - n - 8);
+		wa = CdpLoad64LE(ae - n - 8);
+		x = wa ^ CdpLoad64LE(be - n - 8);
 		if (x)
 			return OsaSuffixStartInWord(ae, ae - n - 8, wa, x);
 	}
-	wa = OsaLoad64(ae - lim);
-	x = wa ^ OsaLoad64(be - lim);
+	wa = CdpLoad64LE(ae - lim);
+	x = wa ^ CdpLoad64LE(be - lim);
 	return x ? OsaSuffixStartInWord(ae, ae - lim, wa, x) : lim;
 }
 
@@ -367,8 +308,8 @@ OsaBytesEqual(const char *a, const char *b, int len)
 
 		if (len >= 4)
 		{
-			x = OsaLoad32(a) ^ OsaLoad32(b);
-			y = OsaLoad32(a + len - 4) ^ OsaLoad32(b + len - 4);
+			x = CdpLoad32(a) ^ CdpLoad32(b);
+			y = CdpLoad32(a + len - 4) ^ CdpLoad32(b + len - 4);
 			return (x | y) == 0;
 		}
 		if (len == 0)
@@ -398,7 +339,7 @@ OsaCountChars(const char *s, int len)
 
 	if (len < 8)
 	{
-		w = OsaLoadShort(s, len);
+		w = CdpLoadShortLE(s, len);
 		return len - (int) (((OSA_CONT_BITS(w) >> 7) *
 							 UINT64CONST(0x0101010101010101)) >> 56);
 	}
@@ -431,10 +372,10 @@ OsaCountChars(const char *s, int len)
 		return CdpCountChars(s, len);
 	for (; i + 8 < len; i += 8)
 	{
-		w = OsaLoad64(s + i);
+		w = CdpLoad64LE(s + i);
 		acc += OSA_CONT_BITS(w) >> 7;
 	}
-	w = OsaLoad64(s + len - 8);
+	w = CdpLoad64LE(s + len - 8);
 	/* drop the bytes of the last word that the loop has counted */
 	acc += (OSA_CONT_BITS(w) >> 7) & (~UINT64CONST(0) << (8 * (i + 8 - len)));
 	acc = (acc & UINT64CONST(0x00FF00FF00FF00FF)) +
@@ -611,8 +552,8 @@ OsaEndSlow(const char *s, int len, bool last, OsaEnd *r)
 	{
 		r->l1 = OsaCharLen(s, e);
 		r->l2 = (r->l1 < len) ? OsaCharLen(s + r->l1, e) : 0;
-		r->c1 = OsaLoadShort(s, r->l1);
-		r->c2 = OsaLoadShort(s + r->l1, r->l2);
+		r->c1 = CdpLoadShortLE(s, r->l1);
+		r->c2 = CdpLoadShortLE(s + r->l1, r->l2);
 		return;
 	}
 	for (int k = 0; k < 2; k++)
@@ -635,12 +576,12 @@ OsaEndSlow(const char *s, int len, bool last, OsaEnd *r)
 		if (k == 0)
 		{
 			r->l1 = l;
-			r->c1 = OsaLoadShort(c, l);
+			r->c1 = CdpLoadShortLE(c, l);
 		}
 		else
 		{
 			r->l2 = l;
-			r->c2 = OsaLoadShort(c, l);
+			r->c2 = CdpLoadShortLE(c, l);
 		}
 	}
 }
@@ -653,7 +594,7 @@ OsaEndSlow(const char *s, int len, bool last, OsaEnd *r)
 static inline void
 OsaFirstTwo(const char *s, int len, OsaEnd *r)
 {
-	uint64		w = (len >= 8) ? OsaLoad64(s) : OsaLoadShort(s, len);
+	uint64		w = (len >= 8) ? CdpLoad64LE(s) : CdpLoadShortLE(s, len);
 	/* the starts after byte 0, one byte down, and one at byte 8 */
 	uint64		t = ((~OSA_CONT_BITS(w) & OSA_HIGH_BITS) >> 8) |
 		(UINT64CONST(1) << 63);
@@ -695,9 +636,9 @@ OsaLastTwo(const char *s0, const char *s, int len, OsaEnd *r)
 				p2;
 
 	if (avail >= 8)
-		w = OsaLoad64(e - 8);
+		w = CdpLoad64LE(e - 8);
 	else
-		w = OsaLoadShort(s0, avail) << (8 * (8 - avail));
+		w = CdpLoadShortLE(s0, avail) << (8 * (8 - avail));
 	starts = ~OSA_CONT_BITS(w) & OSA_HIGH_BITS;
 	/* only the bytes of s: the top Min(len, 8) of the word */
 	starts &= (len >= 8) ? ~UINT64CONST(0) : ~UINT64CONST(0) << (8 * (8 - len));
@@ -951,7 +892,7 @@ OsaBitsStep(OsaBits *st, uint64 pmj)
 /*
  * OsaHyyro
  *		OSA distance by Hyyrö's bit-vector algorithm; 1 <= plen <= 64 and the
- *		caller has built the position masks of the pattern (CdpPmBuild).
+ *		caller has built the position masks of the pattern (CmpPmBuild).
  *		Returns max_d + 1 as soon as the distance must exceed max_d (>= 0).
  */
 static int
@@ -963,7 +904,7 @@ OsaHyyro(int plen, const int32 *t, int tlen, int max_d)
 	OsaBitsInit(&st, plen);
 	for (int j = 0; j < tlen; j++)
 	{
-		dist = OsaBitsStep(&st, CdpPmGet(t[j]));
+		dist = OsaBitsStep(&st, CmpPmGet(t[j]));
 		/* each remaining column lowers the distance by at most one */
 		if (max_d >= 0 && dist - (tlen - j - 1) > max_d)
 			return max_d + 1;
@@ -987,7 +928,7 @@ OsaHyyroUtf8(int plen, const char *t, int tlen, int tchars, int max_d)
 	OsaBitsInit(&st, plen);
 	for (int j = 0; j < tchars; j++)
 	{
-		dist = OsaBitsStep(&st, CdpPmGet(CdpNextChar(tp, tlen, &i)));
+		dist = OsaBitsStep(&st, CmpPmGet(CdpNextChar(tp, tlen, &i)));
 		if (max_d >= 0 && dist - (tchars - j - 1) > max_d)
 			return max_d + 1;
 	}
@@ -996,25 +937,25 @@ OsaHyyroUtf8(int plen, const char *t, int tlen, int tchars, int max_d)
 
 /*
  * PmBuildUtf8
- *		CdpPmBuild on len bytes of UTF-8 holding at most 64 code points.
+ *		CmpPmBuild on len bytes of UTF-8 holding at most 64 code points.
  */
 static bool
 PmBuildUtf8(const char *s, int len)
 {
 	const unsigned char *p = (const unsigned char *) s;
-	uint32		stamp = ++CdpPmStamp;
+	uint32		stamp = ++CmpPmStamp;
 	int			i = 0;
 	int			k = 0;
 
 	if (unlikely(stamp == 0))
 	{
-		memset(CdpPmTable, 0, sizeof(CdpPmTable));
-		stamp = CdpPmStamp = 1;
+		memset(CmpPmTable, 0, sizeof(CmpPmTable));
+		stamp = CmpPmStamp = 1;
 	}
 	while (i < len)
 	{
 		int32		c = CdpNextChar(p, len, &i);
-		CdpPmEntry *e = &CdpPmTable[c & 0xFF];
+		CmpPmEntry *e = &CmpPmTable[c & 0xFF];
 
 		if (e->stamp != stamp)
 		{
@@ -1140,7 +1081,7 @@ CdpOsaDistanceCodes(const int32 *a, int alen, const int32 *b, int blen,
 		b = ts;
 		blen = tl;
 	}
-	if (alen <= 64 && CdpPmBuild(a, alen))
+	if (alen <= 64 && CmpPmBuild(a, alen))
 		return OsaHyyro(alen, b, blen, max_d);
 	return OsaDynamic(a, alen, b, blen, max_d);
 }
@@ -1262,8 +1203,8 @@ OsaDistanceUtf8(const char *a, int alen, const char *b, int blen, int max_d)
 {
 	int			pre;
 
-	CdpCheckCharLengthFast(a, alen);
-	CdpCheckCharLengthFast(b, blen);
+	CdpCheckChars(a, alen, CDP_CMP_MAX_CHARS);
+	CdpCheckChars(b, blen, CDP_CMP_MAX_CHARS);
 
 	/*
 	 * Under a cap, the length difference (which trimming does not change)
@@ -1308,24 +1249,6 @@ OsaArg(FunctionCallInfo fcinfo, int n)
 	return (text *) v;
 }
 
-/* set once the database encoding has been found to be UTF8 (fixed per backend) */
-static bool OsaEncodingChecked = false;
-
-/*
- * OsaCheckEncoding
- *		CdpCheckDatabaseEncoding, once per backend: a backend stays connected
- *		to one database, whose encoding cannot change.
- */
-static inline void
-OsaCheckEncoding(void)
-{
-	if (unlikely(!OsaEncodingChecked))
-	{
-		CdpCheckDatabaseEncoding();
-		OsaEncodingChecked = true;
-	}
-}
-
 /*
  * cdp_osa_distance
  *		SQL cdp.osa_distance(a text, b text) RETURNS int.
@@ -1336,7 +1259,7 @@ cdp_osa_distance(PG_FUNCTION_ARGS)
 	text	   *a = OsaArg(fcinfo, 0);
 	text	   *b = OsaArg(fcinfo, 1);
 
-	OsaCheckEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_INT32(OsaDistanceUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), -1));
 }
@@ -1359,7 +1282,7 @@ cdp_osa_distance_max(PG_FUNCTION_ARGS)
 				 errmsg("max_distance must be between 0 and %d, not \"%d\"",
 						CDP_CMP_MAX_CHARS, max_d),
 				 errhint("Call cdp.osa_distance(a, b) for the distance without a cap.")));
-	OsaCheckEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_INT32(OsaDistanceUtf8(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), max_d));
 }
@@ -1379,7 +1302,7 @@ cdp_osa_similarity(PG_FUNCTION_ARGS)
 	int			d,
 				n;
 
-	OsaCheckEncoding();
+	CdpCheckDatabaseUtf8();
 	d = OsaDistanceUtf8(VARDATA_ANY(a), alen, VARDATA_ANY(b), blen, -1);
 	n = Max(OsaCountChars(VARDATA_ANY(a), alen),
 			OsaCountChars(VARDATA_ANY(b), blen));

@@ -21,7 +21,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_phone_level);
 PG_FUNCTION_INFO_V1(cdp_phone_similarity);
@@ -44,12 +44,7 @@ ExtractDigits(const char *s, int len, char *out)
 {
 	int			n = 0;
 
-	if (len > CDP_CMP_MAX_CHARS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("phone number exceeds the maximum length of %d bytes",
-						CDP_CMP_MAX_CHARS),
-				 errdetail("An E.164 phone number has at most 15 digits.")));
+	CdpCheckInput(s, len, CDP_CMP_MAX_CHARS, 0);
 	for (int i = 0; i < len; i++)
 		if (s[i] >= '0' && s[i] <= '9')
 			out[n++] = s[i];
@@ -74,7 +69,7 @@ CdpPhoneLevel(const char *a, int alen, const char *b, int blen)
 		return CDP_PHONE_DIFFERENT;
 	if (na == nb && memcmp(da, db, na) == 0)
 		return CDP_PHONE_EXACT;
-	if (na >= 7 && nb >= 7 && memcmp(da + na - 7, db + nb - 7, 7) == 0)
+	if (CdpPhoneSameTail(da, na, db, nb))
 		return CDP_PHONE_SAME_LAST7;
 	if (na != nb)
 		return CDP_PHONE_DIFFERENT;

@@ -23,7 +23,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_qgram_jaccard);
 PG_FUNCTION_INFO_V1(cdp_qgram_cosine);
@@ -243,7 +243,7 @@ cdp_qgram_jaccard(PG_FUNCTION_ARGS)
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_FLOAT8(CdpQgramJaccard(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									 VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
 									 PG_GETARG_INT32(2)));
@@ -259,7 +259,7 @@ cdp_qgram_cosine(PG_FUNCTION_ARGS)
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_FLOAT8(CdpQgramCosine(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 									VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
 									PG_GETARG_INT32(2)));

@@ -4,7 +4,7 @@
  *		Token-set similarity of full names: order-insensitive, case-
  *		insensitive, aware of initials and of a missing patronymic.
  *
- * Both names are lower-cased (CdpSimpleLower: Latin, Cyrillic, ё as е) and
+ * Both names are lower-cased (CmpSimpleLower: Latin, Cyrillic, ё as е) and
  * cut into tokens at white space, hyphens, dashes, dots and commas.  Every
  * token of one name is scored against every token of the other:
  *		- two one-letter tokens (initials): 1 when equal, else 0;
@@ -27,7 +27,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "cmp.h"
+#include "cmp_int.h"
 
 PG_FUNCTION_INFO_V1(cdp_token_set_similarity);
 
@@ -73,7 +73,7 @@ Tokenize(int32 *codes, int n, NameToken *tokens)
 		start = i;
 		while (i < n && !IsTokenSeparator(codes[i]))
 		{
-			codes[i] = CdpSimpleLower(codes[i]);
+			codes[i] = CmpSimpleLower(codes[i]);
 			i++;
 		}
 		if (k >= CDP_CMP_MAX_TOKENS)
@@ -180,7 +180,7 @@ cdp_token_set_similarity(PG_FUNCTION_ARGS)
 	text	   *a = PG_GETARG_TEXT_PP(0);
 	text	   *b = PG_GETARG_TEXT_PP(1);
 
-	CdpCheckDatabaseEncoding();
+	CdpCheckDatabaseUtf8();
 	PG_RETURN_FLOAT8(CdpTokenSetSimilarity(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a),
 										   VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
 }

@@ -1,11 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * src/golden.h
- *		The survivorship rules of the golden family: rule names, the
- *		single-valued attributes and their default rules (one set of
- *		constants, src/golden_rules.c), the server-free checks of a rules
- *		document and the jsonb walk the fold (src/golden_fold.c) and
- *		cdp_internal.golden_check_rules share.
+ *		Golden family (layer 7): golden records, survivorship and merges.
+ *
+ * The family's C code is three pieces, each a pure function of its arguments:
+ * cdp.golden_fold (golden_fold.c), the survivorship fold of one person's
+ * records into a profile; the survivorship rules (golden_rules.c): rule
+ * names, the single-valued attributes and their default rules, one set of
+ * constants, and the checks of a rules document that the fold and
+ * cdp_internal.golden_check_rules share; and cdp_internal._golden_merge_plan
+ * (golden_merge.c), the merges a batch of links makes, on the matching
+ * family's union-find over golden ids (match.h).  They are called from SQL
+ * (sql/parts/7*_golden*.sql), never from another family's C code.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,5 +53,14 @@ extern void GoldenCheckRulesObject(Jsonb *rules);
 extern GoldenRule *GoldenParseRuleList(const char *attr, int attrlen, JsonbValue *list,
 									   bool strict, int *nrules);
 extern Jsonb *GoldenDefaultRules(void);
+
+/*
+ * The outcome column of cdp_internal._golden_merge_plan, one row per link in the
+ * order given (cdp.link_records_many reads these letters).
+ */
+#define GOLDEN_MERGE_SAME		's' /* the two are one person by then */
+#define GOLDEN_MERGE_NO_MATCH	'n' /* a no_match decision joins the grown
+									 * persons: the link is refused */
+#define GOLDEN_MERGE_MERGE		'm' /* gone merges into keep */
 
 #endif							/* GOLDEN_H */

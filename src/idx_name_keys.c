@@ -102,20 +102,9 @@ IdxInit(void)
 static void
 IdxCheckInput(const char *s, int len)
 {
-	if (GetDatabaseEncoding() != PG_UTF8)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cdp name similarity requires a UTF-8 database"),
-				 errdetail("The database encoding is \"%s\".", GetDatabaseEncodingName()),
-				 errhint("Create the database with ENCODING 'UTF8'.")));
-	if (len > CDP_MAX_TEXT_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("name is too long for cdp name similarity"),
-				 errdetail("The name has %d bytes; the limit is %d bytes.", len, CDP_MAX_TEXT_BYTES),
-				 errhint("Compare names, not documents: pass at most %d bytes.", CDP_MAX_TEXT_BYTES)));
-	/* stored text is already valid; this guards values built in C callers */
-	(void) pg_verify_mbstr(PG_UTF8, s, len, false);
+	CdpCheckDatabaseUtf8();
+	/* stored text is already valid; the UTF-8 check guards values built in C callers */
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 }
 
 /*

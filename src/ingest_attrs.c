@@ -42,12 +42,11 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
-#include "parser/parse_func.h"
-#include "nodes/value.h"
 
 #include "cdp.h"
 #include "cdp_jsonb.h"
 #include "text.h"
+#include "types.h"
 
 /* Largest attrs document accepted by one upsert, and per-value caps (bytes). */
 #define ATTRS_MAX_BYTES		(256 * 1024)
@@ -95,7 +94,7 @@ static const AttrAlias attr_aliases[] = {
 	{"ok", AK_HANDLE, "ok"}, {"odnoklassniki", AK_HANDLE, "ok"}, {"viber", AK_HANDLE, "viber"},
 };
 
-/* Type oids and the try_ functions of the cdp identifier types, cached per backend. */
+/* Type oids and I/O functions of the cdp identifier types, cached per backend. */
 typedef struct IdentType
 {
 	const char *typname;
@@ -108,7 +107,6 @@ typedef struct IdentType
 	char		typalign;
 	FmgrInfo	in_fn;			/* the type's input function */
 	FmgrInfo	out_fn;			/* the type's output function */
-	FmgrInfo	try_fn;			/* cdp.try_<typname>(text), for lenient mode */
 } IdentType;
 
 enum
@@ -214,12 +212,6 @@ LoadIdentTypes(void)
 		get_typlenbyvalalign(t->typoid, &t->typlen, &t->typbyval, &t->typalign);
 		fmgr_info_cxt(t->typinput, &t->in_fn, TopMemoryContext);
 		fmgr_info_cxt(t->typoutput, &t->out_fn, TopMemoryContext);
-		{
-			List	   *fname = list_make2(makeString("cdp"), makeString(psprintf("try_%s", t->typname)));
-			Oid			argtypes[1] = {TEXTOID};
-
-			fmgr_info_cxt(LookupFuncName(fname, 1, argtypes, false), &t->try_fn, TopMemoryContext);
-		}
 	}
 	ident_types_ready = true;
 }
@@ -333,6 +325,65 @@ CheckedText(NormState *st, const char *s, int len, int cap)
 }
 
 /*
+ * TryIdent
+ *		What cdp.try_<type> does, through the non-throwing parsers of the
+ *		types family (types.h): false when value is not a valid identifier
+ *		of that type, else the value in *val and its canonical text (what the
+ *		type's output function prints) in *canon.
+ */
+static bool
+TryIdent(int which, const char *value, Datum *val, char **canon)
+{
+	int			len = strlen(value);
+
+	switch (which)
+	{
+		case IT_PHONE:
+			{
+				CdpPhone   *p = palloc(sizeof(CdpPhone));
+
+				if (!CdpParsePhone(value, len, p, NULL))
+					return false;
+				*val = CdpPhonePGetDatum(p);
+				*canon = CdpPhoneToCString(p);
+				return true;
+			}
+		case IT_EMAIL:
+			{
+				char	   *c;
+
+				if (!CdpParseEmail(value, len, &c, NULL))
+					return false;
+				*val = PointerGetDatum(cstring_to_text(c));
+				*canon = c;
+				return true;
+			}
+		case IT_SNILS:
+			{
+				int64		v;
+
+				if (!CdpParseSnils(value, len, &v, NULL))
+					return false;
+				*val = Int64GetDatum(v);
+				*canon = CdpSnilsToCString(v);
+				return true;
+			}
+		case IT_OMS:
+			{
+				int64		v;
+
+				if (!CdpParseOms(value, len, &v, NULL))
+					return false;
+				*val = Int64GetDatum(v);
+				*canon = CdpOmsToCString(v);
+				return true;
+			}
+	}
+	elog(ERROR, "unknown identifier type %d", which);
+	return false;
+}
+
+/*
  * ParseIdent
  *		Parses an identifier with its cdp type and returns the canonical text
  *		(and the value in *val), or NULL (lenient mode) when it is not valid.
@@ -352,24 +403,18 @@ ParseIdent(NormState *st, int which, const char *value, Datum *val)
 	else
 	{
 		/*
-		 * Lenient: the type's try_ function shares the non-throwing parser of
-		 * the input function, so no error is caught and swallowed here.
+		 * Lenient: the non-throwing parser the input function shares, so no
+		 * error is caught and swallowed here.
 		 */
-		LOCAL_FCINFO(fcinfo, 1);
-		Datum		res;
+		char	   *canon;
 
-		InitFunctionCallInfoData(*fcinfo, &t->try_fn, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = CStringGetTextDatum(value);
-		fcinfo->args[0].isnull = false;
-		res = FunctionCallInvoke(fcinfo);
-		if (fcinfo->isnull)
+		if (!TryIdent(which, value, val, &canon))
 		{
 			Reject(st, ERRCODE_INVALID_TEXT_REPRESENTATION, value,
 				   psprintf("The value is not a valid %s.", t->typname), NULL);
 			return NULL;
 		}
-		*val = res;
-		return OutputFunctionCall(&t->out_fn, res);
+		return canon;
 	}
 }
 

@@ -16,6 +16,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 /*
  * Limits of one settings document.  _match_expand (SQL) reads them from
  * _match_constants() (match_compile.c) and the compilers check them again.
@@ -257,5 +259,54 @@ extern void MatchOrderProgram(MatchProg *prog);
 extern double MatchMinWeight(double min_prob);
 extern double MatchProbability(double weight);
 extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value);
+
+/*
+ * match_link.c: the union-find over golden ids behind cdp_internal._match_link_plan,
+ * shared with the golden family's merge plan (golden_merge.c).  The root of
+ * every cluster is its smallest golden id; everything is palloc'd in the
+ * current memory context.
+ */
+
+/* One cluster (node) of the union-find; the summary is valid at roots. */
+typedef struct MatchLinkNode
+{
+	int			parent;
+	int64		golden;
+	int			edge_head[2];	/* no_match, relation: first edge or -1 */
+	int			edge_tail[2];
+	int			nedge[2];
+	int			ndob;
+	int			maxdob;
+	char	  **dob;			/* distinct birth-date features */
+	int			member_head;	/* merge plan: first original node, or -1 */
+	int			member_tail;
+	bool		archived;
+} MatchLinkNode;
+
+/* The whole union-find: nodes, their edge pool and member chain. */
+typedef struct MatchLinkSet
+{
+	int			nnode;
+	MatchLinkNode *node;
+	int			nnever;
+	char	  **never;			/* nnode * nnever: NULL, a value, or
+								 * "several" (match_link.c) */
+	int			nedge;
+	int		   *edge_to;
+	int		   *edge_next;
+	int		   *member_next;
+	struct HTAB *golden;		/* golden id -> node */
+} MatchLinkSet;
+
+extern int64 *MatchLinkInt8Array(FunctionCallInfo fcinfo, int argno,
+								 const char *argname, int *n);
+extern MatchLinkSet *MatchLinkSetInit(int maxnode, int maxedge, int nnever);
+extern int	MatchLinkNodeOf(MatchLinkSet *s, int64 golden);
+extern int	MatchLinkLookup(struct HTAB *h, int64 id);
+extern int	MatchLinkFind(MatchLinkSet *s, int x);
+extern bool MatchLinkEdgeBetween(MatchLinkSet *s, int k, int ra, int rb);
+extern int	MatchLinkUnion(MatchLinkSet *s, int ra, int rb);
+extern void MatchLinkEdges(MatchLinkSet *s, struct HTAB *rec, int k,
+						   const int64 *ea, const int64 *eb, int n);
 
 #endif							/* MATCH_H */

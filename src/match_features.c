@@ -508,10 +508,7 @@ cdp_match_features(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_match_features must return a composite");
-	if (GetDatabaseEncoding() != PG_UTF8)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the C feature builder needs a UTF-8 database")));
+	CdpCheckDatabaseUtf8();
 
 	/* parse the program once per query (it is a constant of the query) */
 	sig = ProgSignature(fcinfo, CurrentMemoryContext);

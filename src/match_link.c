@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * src/match_link.c
- *		Set-based linking (issues 5 and 6): the decisions of a matching run
- *		and the plan of a batch of merges, both computed in memory with a
- *		union-find over golden ids instead of one round trip per pair.
+ *		Set-based linking (issues 5 and 6): the decisions of a matching run,
+ *		computed in memory with a union-find over golden ids instead of one
+ *		round trip per pair.
  *
  *		cdp_internal._match_link_plan walks the scored pairs of a run in decision
  *		order (forced first, probability descending, record ids) and says
@@ -15,12 +15,9 @@
  *		values), so a check between two clusters that have grown by earlier
  *		links of the same run is answered without a query.
  *
- *		cdp_internal._golden_merge_plan turns an ordered list of links between golden
- *		ids into the merges cdp.link_records would make one by one: the
- *		survivor (the smaller id) and the absorbed id of each, the original
- *		golden ids whose records move, links refused by a no_match decision
- *		between the grown persons, and the archived survivors that a merge
- *		with an active person restores.
+ *		The union-find (MatchLinkSet and its MatchLink* functions, declared
+ *		in match.h) is shared with the golden family's merge plan
+ *		(golden_merge.c).
  *
  *		The root of every cluster is its smallest golden id, which is the id
  *		that survives a merge; finds halve paths (Tarjan and van Leeuwen,
@@ -46,7 +43,6 @@
 #include "match.h"
 
 PG_FUNCTION_INFO_V1(cdp_match_link_plan);
-PG_FUNCTION_INFO_V1(cdp_golden_merge_plan);
 
 /* Reasons passed by the SQL caller, in this order (the wording lives in SQL). */
 #define LINK_WHY_PLACEHOLDER	0
@@ -60,77 +56,47 @@ PG_FUNCTION_INFO_V1(cdp_golden_merge_plan);
 #define LINK_MULTI				((char *) -1)
 
 /* A hash entry: a golden id or a record id and its node. */
-typedef struct LinkKey
+typedef struct MatchLinkKey
 {
 	int64		key;
 	int			node;
-} LinkKey;
-
-/* One cluster (node) of the union-find; the summary is valid at roots. */
-typedef struct LinkNode
-{
-	int			parent;
-	int64		golden;
-	int			edge_head[2];	/* no_match, relation: first edge or -1 */
-	int			edge_tail[2];
-	int			nedge[2];
-	int			ndob;
-	int			maxdob;
-	char	  **dob;			/* distinct birth-date features */
-	int			member_head;	/* merge plan: first original node, or -1 */
-	int			member_tail;
-	bool		archived;
-} LinkNode;
-
-/* The whole union-find: nodes, their edge pool and member chain. */
-typedef struct LinkSet
-{
-	int			nnode;
-	LinkNode   *node;
-	int			nnever;
-	char	  **never;			/* nnode * nnever: NULL, a value or LINK_MULTI */
-	int			nedge;
-	int		   *edge_to;
-	int		   *edge_next;
-	int		   *member_next;
-	HTAB	   *golden;			/* golden id -> node */
-} LinkSet;
+} MatchLinkKey;
 
 /*
- * LinkHash
+ * MatchLinkHash
  *		A hash table from int64 ids to node numbers, sized for n entries, in
  *		the current memory context.
  */
 static HTAB *
-LinkHash(const char *name, long n)
+MatchLinkHash(const char *name, long n)
 {
 	HASHCTL		ctl;
 
 	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(LinkKey);
+	ctl.entrysize = sizeof(MatchLinkKey);
 	ctl.hcxt = CurrentMemoryContext;
 	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*
- * LinkLookup
+ * MatchLinkLookup
  *		The node of an id, or -1 when the id is not in the table.
  */
-static int
-LinkLookup(HTAB *h, int64 id)
+int
+MatchLinkLookup(HTAB *h, int64 id)
 {
-	LinkKey    *e = (LinkKey *) hash_search(h, &id, HASH_FIND, NULL);
+	MatchLinkKey *e = (MatchLinkKey *) hash_search(h, &id, HASH_FIND, NULL);
 
 	return e ? e->node : -1;
 }
 
 /*
- * LinkInt8Array
+ * MatchLinkInt8Array
  *		The elements of a bigint[] argument; NULL elements are refused.  A
  *		NULL array is empty.
  */
-static int64 *
-LinkInt8Array(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
+int64 *
+MatchLinkInt8Array(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 {
 	ArrayType  *arr;
 	Datum	   *elems;
@@ -162,12 +128,12 @@ LinkInt8Array(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 }
 
 /*
- * LinkTextArray
+ * MatchLinkTextArray
  *		The elements of a text[] argument as C strings (NULL for a null
  *		element), each at most CDP_MAX_TEXT_BYTES long and valid UTF-8.
  */
 static char **
-LinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
+MatchLinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 {
 	ArrayType  *arr;
 	Datum	   *elems;
@@ -193,13 +159,8 @@ LinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 		}
 		t = DatumGetTextPP(elems[i]);
 		len = VARSIZE_ANY_EXHDR(t);
-		if (len > CDP_MAX_TEXT_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("element %d of argument \"%s\" is too long", i + 1, argname),
-					 errdetail("The value has %d bytes; the limit is %d.", len, CDP_MAX_TEXT_BYTES)));
+		CdpCheckInput(VARDATA_ANY(t), len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 		out[i] = text_to_cstring(t);
-		(void) pg_verify_mbstr(PG_UTF8, out[i], len, false);
 	}
 	pfree(elems);
 	pfree(nulls);
@@ -207,15 +168,15 @@ LinkTextArray(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
 }
 
 /*
- * LinkSetInit
+ * MatchLinkSetInit
  *		An empty union-find for at most maxnode golden ids and maxedge edges.
  */
-static LinkSet *
-LinkSetInit(int maxnode, int maxedge, int nnever)
+MatchLinkSet *
+MatchLinkSetInit(int maxnode, int maxedge, int nnever)
 {
-	LinkSet    *s = palloc0_object(LinkSet);
+	MatchLinkSet *s = palloc0_object(MatchLinkSet);
 
-	s->node = palloc_extended(mul_size(Max(maxnode, 1), sizeof(LinkNode)), MCXT_ALLOC_HUGE);
+	s->node = palloc_extended(mul_size(Max(maxnode, 1), sizeof(MatchLinkNode)), MCXT_ALLOC_HUGE);
 	s->nnever = nnever;
 	if (nnever > 0)
 		s->never = palloc_extended(mul_size(mul_size(Max(maxnode, 1), nnever), sizeof(char *)),
@@ -223,20 +184,20 @@ LinkSetInit(int maxnode, int maxedge, int nnever)
 	s->edge_to = palloc_extended(mul_size(Max(maxedge, 1), sizeof(int)), MCXT_ALLOC_HUGE);
 	s->edge_next = palloc_extended(mul_size(Max(maxedge, 1), sizeof(int)), MCXT_ALLOC_HUGE);
 	s->member_next = palloc_extended(mul_size(Max(maxnode, 1), sizeof(int)), MCXT_ALLOC_HUGE);
-	s->golden = LinkHash("cdp link golden ids", maxnode);
+	s->golden = MatchLinkHash("cdp link golden ids", maxnode);
 	return s;
 }
 
 /*
- * LinkNodeOf
+ * MatchLinkNodeOf
  *		The node of a golden id, created (a cluster of its own) when new.
  */
-static int
-LinkNodeOf(LinkSet *s, int64 golden)
+int
+MatchLinkNodeOf(MatchLinkSet *s, int64 golden)
 {
 	bool		found;
-	LinkKey    *e = (LinkKey *) hash_search(s->golden, &golden, HASH_ENTER, &found);
-	LinkNode   *n;
+	MatchLinkKey *e = (MatchLinkKey *) hash_search(s->golden, &golden, HASH_ENTER, &found);
+	MatchLinkNode *n;
 
 	if (found)
 		return e->node;
@@ -256,11 +217,11 @@ LinkNodeOf(LinkSet *s, int64 golden)
 }
 
 /*
- * LinkFind
+ * MatchLinkFind
  *		The root of a node's cluster, halving the path on the way.
  */
-static int
-LinkFind(LinkSet *s, int x)
+int
+MatchLinkFind(MatchLinkSet *s, int x)
 {
 	while (s->node[x].parent != x)
 	{
@@ -271,15 +232,15 @@ LinkFind(LinkSet *s, int x)
 }
 
 /*
- * LinkAddEdge
+ * MatchLinkAddEdge
  *		Records an edge of kind k (0 no_match, 1 relation) from node x to
  *		node y on x's root.  Callers add both directions.
  */
 static void
-LinkAddEdge(LinkSet *s, int k, int x, int y)
+MatchLinkAddEdge(MatchLinkSet *s, int k, int x, int y)
 {
 	int			e = s->nedge++;
-	LinkNode   *n = &s->node[x];
+	MatchLinkNode *n = &s->node[x];
 
 	s->edge_to[e] = y;
 	s->edge_next[e] = -1;
@@ -292,12 +253,12 @@ LinkAddEdge(LinkSet *s, int k, int x, int y)
 }
 
 /*
- * LinkEdgeBetween
+ * MatchLinkEdgeBetween
  *		Whether an edge of kind k joins the clusters of roots ra and rb; the
  *		cluster with fewer edges is scanned.
  */
-static bool
-LinkEdgeBetween(LinkSet *s, int k, int ra, int rb)
+bool
+MatchLinkEdgeBetween(MatchLinkSet *s, int k, int ra, int rb)
 {
 	int			from = ra,
 				to = rb;
@@ -310,17 +271,17 @@ LinkEdgeBetween(LinkSet *s, int k, int ra, int rb)
 		to = ra;
 	}
 	for (int e = s->node[from].edge_head[k]; e >= 0; e = s->edge_next[e])
-		if (LinkFind(s, s->edge_to[e]) == to)
+		if (MatchLinkFind(s, s->edge_to[e]) == to)
 			return true;
 	return false;
 }
 
 /*
- * LinkAddDob
+ * MatchLinkAddDob
  *		Adds a birth-date feature to a root's distinct values.
  */
 static void
-LinkAddDob(LinkNode *n, char *v)
+MatchLinkAddDob(MatchLinkNode *n, char *v)
 {
 	for (int i = 0; i < n->ndob; i++)
 		if (strcmp(n->dob[i], v) == 0)
@@ -334,14 +295,14 @@ LinkAddDob(LinkNode *n, char *v)
 }
 
 /*
- * LinkDobConflict
+ * MatchLinkDobConflict
  *		The birth-date constraint of cdp_internal._match_cannot_link: some birth date
  *		of one cluster and some of the other differ in the year (the first
  *		four characters) and by more than one edit (not a slip of one digit
  *		nor a swap of two neighbours).
  */
 static bool
-LinkDobConflict(const LinkNode *a, const LinkNode *b)
+MatchLinkDobConflict(const MatchLinkNode *a, const MatchLinkNode *b)
 {
 	for (int i = 0; i < a->ndob; i++)
 	{
@@ -365,12 +326,12 @@ LinkDobConflict(const LinkNode *a, const LinkNode *b)
 }
 
 /*
- * LinkNeverAdd
+ * MatchLinkNeverAdd
  *		Folds a value into a never-attr summary slot: NULL (no value yet), a
  *		value, or LINK_MULTI (two different values seen).
  */
 static void
-LinkNeverAdd(char **slot, char *v)
+MatchLinkNeverAdd(char **slot, char *v)
 {
 	if (v == NULL || *slot == LINK_MULTI)
 		return;
@@ -381,13 +342,13 @@ LinkNeverAdd(char **slot, char *v)
 }
 
 /*
- * LinkNeverConflict
+ * MatchLinkNeverConflict
  *		The different_id_never constraint for one attr: a value of one
  *		cluster differs from a value of the other.  That holds unless one
  *		side has no value or both have the same single value.
  */
 static bool
-LinkNeverConflict(char *a, char *b)
+MatchLinkNeverConflict(char *a, char *b)
 {
 	if (a == NULL || b == NULL)
 		return false;
@@ -397,14 +358,14 @@ LinkNeverConflict(char *a, char *b)
 }
 
 /*
- * LinkUnion
+ * MatchLinkUnion
  *		Joins the clusters of roots ra and rb; the smaller golden id stays
  *		the root.  Returns the root.
  */
-static int
-LinkUnion(LinkSet *s, int ra, int rb)
+int
+MatchLinkUnion(MatchLinkSet *s, int ra, int rb)
 {
-	LinkNode   *keep,
+	MatchLinkNode *keep,
 			   *gone;
 	int			rk = ra,
 				rg = rb;
@@ -429,32 +390,32 @@ LinkUnion(LinkSet *s, int ra, int rb)
 		keep->nedge[k] += gone->nedge[k];
 	}
 	for (int i = 0; i < gone->ndob; i++)
-		LinkAddDob(keep, gone->dob[i]);
+		MatchLinkAddDob(keep, gone->dob[i]);
 	for (int j = 0; j < s->nnever; j++)
-		LinkNeverAdd(&s->never[(Size) rk * s->nnever + j], s->never[(Size) rg * s->nnever + j]);
+		MatchLinkNeverAdd(&s->never[(Size) rk * s->nnever + j], s->never[(Size) rg * s->nnever + j]);
 	s->member_next[keep->member_tail] = gone->member_head;
 	keep->member_tail = gone->member_tail;
 	return rk;
 }
 
 /*
- * LinkEdges
+ * MatchLinkEdges
  *		Adds the edges of kind k between the record pairs (ea[i], eb[i]) whose
  *		records both belong to the loaded clusters; rec maps record ids to
  *		nodes (NULL: the ids are golden ids already).
  */
-static void
-LinkEdges(LinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *eb, int n)
+void
+MatchLinkEdges(MatchLinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *eb, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		int			x = rec ? LinkLookup(rec, ea[i]) : LinkLookup(s->golden, ea[i]);
-		int			y = rec ? LinkLookup(rec, eb[i]) : LinkLookup(s->golden, eb[i]);
+		int			x = rec ? MatchLinkLookup(rec, ea[i]) : MatchLinkLookup(s->golden, ea[i]);
+		int			y = rec ? MatchLinkLookup(rec, eb[i]) : MatchLinkLookup(s->golden, eb[i]);
 
 		if (x < 0 || y < 0)
 			continue;
-		LinkAddEdge(s, k, x, y);
-		LinkAddEdge(s, k, y, x);
+		MatchLinkAddEdge(s, k, x, y);
+		MatchLinkAddEdge(s, k, y, x);
 	}
 }
 
@@ -503,7 +464,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	int			nnever;
 	float8		link_t,
 				review_t;
-	LinkSet    *s;
+	MatchLinkSet *s;
 	HTAB	   *recnode;
 	ArrayType  *arr;
 	MemoryContext work,
@@ -527,8 +488,8 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp link plan", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 
-	pa = LinkInt8Array(fcinfo, 0, "record_a", &npair);
-	pb = LinkInt8Array(fcinfo, 1, "record_b", &n);
+	pa = MatchLinkInt8Array(fcinfo, 0, "record_a", &npair);
+	pb = MatchLinkInt8Array(fcinfo, 1, "record_b", &n);
 	if (n != npair)
 		goto mismatch;
 	prob = NULL;
@@ -546,36 +507,36 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			goto mismatch;
 		flags = (int32 *) ARR_DATA_PTR(arr);
 	}
-	rec = LinkInt8Array(fcinfo, 4, "records", &nrec);
-	gold = LinkInt8Array(fcinfo, 5, "goldens", &n);
+	rec = MatchLinkInt8Array(fcinfo, 4, "records", &nrec);
+	gold = MatchLinkInt8Array(fcinfo, 5, "goldens", &n);
 	if (n != nrec)
 		goto mismatch;
-	dob = LinkTextArray(fcinfo, 6, "dob", &ndob);
+	dob = MatchLinkTextArray(fcinfo, 6, "dob", &ndob);
 	if (dob != NULL && ndob != nrec)
 		goto mismatch;
-	never = LinkTextArray(fcinfo, 7, "never", &nneverv);
+	never = MatchLinkTextArray(fcinfo, 7, "never", &nneverv);
 	if ((Size) nneverv != (Size) nrec * nnever && !(never == NULL && nnever == 0))
 		goto mismatch;
-	nma = LinkInt8Array(fcinfo, 9, "no_match_a", &nnm);
-	nmb = LinkInt8Array(fcinfo, 10, "no_match_b", &n);
+	nma = MatchLinkInt8Array(fcinfo, 9, "no_match_a", &nnm);
+	nmb = MatchLinkInt8Array(fcinfo, 10, "no_match_b", &n);
 	if (n != nnm)
 		goto mismatch;
-	hha = LinkInt8Array(fcinfo, 11, "relation_a", &nhh);
-	hhb = LinkInt8Array(fcinfo, 12, "relation_b", &n);
+	hha = MatchLinkInt8Array(fcinfo, 11, "relation_a", &nhh);
+	hhb = MatchLinkInt8Array(fcinfo, 12, "relation_b", &n);
 	if (n != nhh)
 		goto mismatch;
-	reasons = LinkTextArray(fcinfo, 15, "reasons", &nreason);
+	reasons = MatchLinkTextArray(fcinfo, 15, "reasons", &nreason);
 	if (nreason != LINK_WHY_NEVER + nnever)
 		goto mismatch;
 
 	/* the clusters: one node per golden id, the summaries from their records */
-	s = LinkSetInit(nrec, 2 * (nnm + nhh), nnever);
-	recnode = LinkHash("cdp link records", nrec);
+	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
+	recnode = MatchLinkHash("cdp link records", nrec);
 	for (int i = 0; i < nrec; i++)
 	{
-		int			x = LinkNodeOf(s, gold[i]);
+		int			x = MatchLinkNodeOf(s, gold[i]);
 		bool		found;
-		LinkKey    *e = (LinkKey *) hash_search(recnode, &rec[i], HASH_ENTER, &found);
+		MatchLinkKey *e = (MatchLinkKey *) hash_search(recnode, &rec[i], HASH_ENTER, &found);
 
 		if (found)
 			ereport(ERROR,
@@ -583,17 +544,17 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 					 errmsg("record \"" INT64_FORMAT "\" is listed twice", rec[i])));
 		e->node = x;
 		if (dob != NULL && dob[i] != NULL)
-			LinkAddDob(&s->node[x], dob[i]);
+			MatchLinkAddDob(&s->node[x], dob[i]);
 		for (int j = 0; j < nnever; j++)
-			LinkNeverAdd(&s->never[(Size) x * nnever + j], never[(Size) i * nnever + j]);
+			MatchLinkNeverAdd(&s->never[(Size) x * nnever + j], never[(Size) i * nnever + j]);
 	}
-	LinkEdges(s, recnode, 0, nma, nmb, nnm);
-	LinkEdges(s, recnode, 1, hha, hhb, nhh);
+	MatchLinkEdges(s, recnode, 0, nma, nmb, nnm);
+	MatchLinkEdges(s, recnode, 1, hha, hhb, nhh);
 
 	for (int i = 0; i < npair; i++)
 	{
-		int			x = LinkLookup(recnode, pa[i]);
-		int			y = LinkLookup(recnode, pb[i]);
+		int			x = MatchLinkLookup(recnode, pa[i]);
+		int			y = MatchLinkLookup(recnode, pb[i]);
 		int			ra,
 					rb;
 		const char *why = NULL;
@@ -607,8 +568,8 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("record \"" INT64_FORMAT "\" of pair %d is not among the records given",
 							x < 0 ? pa[i] : pb[i], i + 1)));
-		ra = LinkFind(s, x);
-		rb = LinkFind(s, y);
+		ra = MatchLinkFind(s, x);
+		rb = MatchLinkFind(s, y);
 		if (ra == rb)
 			action = 'a';
 		else if (flags[i] & MATCH_PAIR_PLACEHOLDER)
@@ -618,22 +579,22 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		else if (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED))
 		{
 			/* the checks of _match_cannot_link, in its order */
-			if (LinkEdgeBetween(s, 0, ra, rb))
+			if (MatchLinkEdgeBetween(s, 0, ra, rb))
 				why = reasons[LINK_WHY_NO_MATCH];
-			else if (LinkEdgeBetween(s, 1, ra, rb))
+			else if (MatchLinkEdgeBetween(s, 1, ra, rb))
 				why = reasons[LINK_WHY_RELATION];
-			else if (dob != NULL && LinkDobConflict(&s->node[ra], &s->node[rb]))
+			else if (dob != NULL && MatchLinkDobConflict(&s->node[ra], &s->node[rb]))
 				why = reasons[LINK_WHY_DOB];
 			else
 			{
 				for (int j = 0; j < nnever && why == NULL; j++)
-					if (LinkNeverConflict(s->never[(Size) ra * nnever + j],
+					if (MatchLinkNeverConflict(s->never[(Size) ra * nnever + j],
 										  s->never[(Size) rb * nnever + j]))
 						why = reasons[LINK_WHY_NEVER + j];
 			}
 			if (why == NULL)
 			{
-				LinkUnion(s, ra, rb);
+				MatchLinkUnion(s, ra, rb);
 				action = 'l';
 			}
 			else
@@ -659,115 +620,5 @@ mismatch:
 			 errmsg("arrays given to _match_link_plan do not match in length"),
 			 errdetail("The pair arrays must have one element per pair, the record arrays one per record (never: one per record and attr), reasons %d.",
 					   LINK_WHY_NEVER + nnever)));
-	return (Datum) 0;
-}
-
-/*
- * cdp_golden_merge_plan
- *		SQL cdp_internal._golden_merge_plan(golden_a bigint[], golden_b bigint[],
- *		no_match_a bigint[], no_match_b bigint[], archived bigint[])
- *		RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint,
- *		restore boolean, absorbed bigint[])
- *
- *		Link i joins the persons golden_a[i] and golden_b[i] as they were
- *		before the batch; the links apply in order.  One row per link:
- *		's' the two are one person by then (keep is it), 'n' a no_match
- *		decision (pairs of golden ids, before the batch) joins the grown
- *		persons (keep NULL), 'm' a merge of gone into keep, where absorbed lists the
- *		original golden ids whose records move, and restore says that keep
- *		was archived and gone active (keep becomes active).
- */
-Datum
-cdp_golden_merge_plan(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			nlink,
-				n,
-				nnm,
-				narch;
-	int64	   *ga,
-			   *gb,
-			   *nma,
-			   *nmb,
-			   *arch;
-	LinkSet    *s;
-	Datum	   *ids;
-	MemoryContext work,
-				old;
-
-	InitMaterializedSRF(fcinfo, 0);
-	work = AllocSetContextCreate(CurrentMemoryContext, "cdp merge plan", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
-	ga = LinkInt8Array(fcinfo, 0, "golden_a", &nlink);
-	gb = LinkInt8Array(fcinfo, 1, "golden_b", &n);
-	if (n != nlink)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("golden_a and golden_b must have the same length")));
-	nma = LinkInt8Array(fcinfo, 2, "no_match_a", &nnm);
-	nmb = LinkInt8Array(fcinfo, 3, "no_match_b", &n);
-	if (n != nnm)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("no_match_a and no_match_b must have the same length")));
-	arch = LinkInt8Array(fcinfo, 4, "archived", &narch);
-
-	s = LinkSetInit(2 * nlink, 2 * nnm, 0);
-	for (int i = 0; i < nlink; i++)
-	{
-		LinkNodeOf(s, ga[i]);
-		LinkNodeOf(s, gb[i]);
-	}
-	for (int i = 0; i < narch; i++)
-	{
-		int			x = LinkLookup(s->golden, arch[i]);
-
-		if (x >= 0)
-			s->node[x].archived = true;
-	}
-	LinkEdges(s, NULL, 0, nma, nmb, nnm);
-	ids = palloc_array(Datum, Max(s->nnode, 1));
-
-	for (int i = 0; i < nlink; i++)
-	{
-		int			ra = LinkFind(s, LinkLookup(s->golden, ga[i]));
-		int			rb = LinkFind(s, LinkLookup(s->golden, gb[i]));
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
-
-		CHECK_FOR_INTERRUPTS();
-		values[0] = Int32GetDatum(i + 1);
-		if (ra == rb || LinkEdgeBetween(s, 0, ra, rb))
-		{
-			/* one person already: keep is it; refused: nothing to keep */
-			values[1] = CharGetDatum(ra == rb ? 's' : 'n');
-			values[2] = Int64GetDatum(s->node[ra].golden);
-			nulls[2] = ra != rb;
-			nulls[3] = nulls[4] = nulls[5] = true;
-		}
-		else
-		{
-			int			rk = s->node[ra].golden < s->node[rb].golden ? ra : rb;
-			int			rg = rk == ra ? rb : ra;
-			bool		restore = s->node[rk].archived && !s->node[rg].archived;
-			int			nids = 0;
-
-			for (int m = s->node[rg].member_head; m >= 0; m = s->member_next[m])
-				ids[nids++] = Int64GetDatum(s->node[m].golden);
-			values[1] = CharGetDatum('m');
-			values[2] = Int64GetDatum(s->node[rk].golden);
-			values[3] = Int64GetDatum(s->node[rg].golden);
-			values[4] = BoolGetDatum(restore);
-			values[5] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			/* an archived person merging with an active one is active again */
-			s->node[rk].archived = s->node[rk].archived && s->node[rg].archived;
-			LinkUnion(s, rk, rg);
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (!nulls[5])
-			pfree(DatumGetPointer(values[5]));
-	}
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(work);
 	return (Datum) 0;
 }

@@ -63,6 +63,22 @@ FirstCharLen(const char *s, int len)
 }
 
 /*
+ * YmdPart
+ *		The n <= 4 bytes of a YYYYMMDD date value from offset off as one
+ *		number (equal exactly when the bytes are), for the compare family's
+ *		date tests.
+ */
+static inline int32
+YmdPart(const char *s, int off, int n)
+{
+	uint32		v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | (unsigned char) s[off + i];
+	return (int32) v;
+}
+
+/*
  * PredicateHolds
  *		Whether level predicate op with argument arg holds for one value of
  *		each record (a, alen) and (b, blen).  Dates are YYYYMMDD strings.
@@ -90,14 +106,13 @@ PredicateHolds(int op, double arg, const char *a, int alen, const char *b, int b
 				return CdpOsaDistance(a, alen, b, blen, maxd) <= maxd;
 			}
 		case MATCH_OP_DMSWAP:
-			return alen == 8 && blen == 8 && memcmp(a, b, 4) == 0 &&
-				memcmp(a + 4, b + 6, 2) == 0 && memcmp(a + 6, b + 4, 2) == 0 &&
-				memcmp(a + 4, a + 6, 2) != 0;
+			return alen == 8 && blen == 8 &&
+				CdpDateDayMonthSwapped(YmdPart(a, 0, 4), YmdPart(a, 4, 2), YmdPart(a, 6, 2),
+									   YmdPart(b, 0, 4), YmdPart(b, 4, 2), YmdPart(b, 6, 2));
 		case MATCH_OP_SAMEYEAR:
 			return alen >= 4 && blen >= 4 && memcmp(a, b, 4) == 0;
 		case MATCH_OP_LAST7:
-			return alen >= 7 && blen >= 7 &&
-				memcmp(a + alen - 7, b + blen - 7, 7) == 0;
+			return CdpPhoneSameTail(a, alen, b, blen);
 		case MATCH_OP_INITIAL:
 			{
 				int			la = FirstCharLen(a, alen);

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * src/phon_common.c
- *		Input checks, UTF-8 decoding and the Latin diacritic fold shared by
- *		the phonetic key builders (phon_ru.c, phon_dmetaphone.c,
- *		phon_dmsoundex.c).
+ *		The Latin diacritic fold shared by the phonetic key builders
+ *		(phon_ru.c, phon_dmetaphone.c, phon_dmsoundex.c).  Input checks and
+ *		UTF-8 decoding are the shared ones of cdp_utf8.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,48 +43,6 @@ static const char *const fold_single[26] = {
 
 StaticAssertDecl(sizeof(latin1_fold) == 65, "latin1_fold covers U+00C0..U+00FF");
 StaticAssertDecl(sizeof(latin_ext_a_fold) == 129, "latin_ext_a_fold covers U+0100..U+017F");
-
-/*
- * PhonCheckInput
- *		Refuses input over CDP_MAX_TEXT_BYTES (the key builders are linear,
- *		but a cap keeps every cdp text function bounded alike) and input that
- *		is not valid UTF-8.
- */
-void
-PhonCheckInput(const char *s, int len)
-{
-	if (len < 0 || len > CDP_MAX_TEXT_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("input of %d bytes is too long for a phonetic key", len),
-				 errdetail("Phonetic keys accept at most %d bytes.", CDP_MAX_TEXT_BYTES),
-				 errhint("Pass one name, not a whole document.")));
-	(void) pg_verify_mbstr(PG_UTF8, s, len, false);
-}
-
-/*
- * PhonDecode
- *		Decodes valid UTF-8 (checked by PhonCheckInput) into code points.
- */
-int
-PhonDecode(const char *s, int len, pg_wchar *out)
-{
-	const unsigned char *p = (const unsigned char *) s;
-	const unsigned char *end = p + len;
-	int			n = 0;
-
-	while (p < end)
-	{
-		int			l = pg_utf_mblen(p);
-
-		if (l <= 0 || p + l > end)
-			break;
-		out[n++] = utf8_to_unicode(p);
-		p += l;
-	}
-	out[n] = 0;
-	return n;
-}
 
 /*
  * PhonFoldLatin

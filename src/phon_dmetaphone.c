@@ -621,13 +621,14 @@ CodeLetter(DmCoder *d, int i)
 static void
 PrepareWord(const char *s, int len, StringInfo out)
 {
-	pg_wchar   *cp = palloc((len + 1) * sizeof(pg_wchar));
-	int			n = PhonDecode(s, len, cp);
+	CdpCodes	cp;
 	int			i;
 
-	for (i = 0; i < n; i++)
+	CdpUtf8Decode(s, len, 0, &cp);
+
+	for (i = 0; i < cp.len; i++)
 	{
-		pg_wchar	c = cp[i];
+		pg_wchar	c = cp.c[i];
 		const char *f;
 
 		if (c == 0xC7 || c == 0xE7)
@@ -641,7 +642,7 @@ PrepareWord(const char *s, int len, StringInfo out)
 		else
 			appendStringInfoChar(out, DM_OTHER);
 	}
-	pfree(cp);
+	CdpCodesFree(&cp);
 }
 
 /*
@@ -657,7 +658,7 @@ CdpDoubleMetaphone(const char *s, int len, char **primary, char **alternate)
 	StringInfoData word;
 	int			i = 0;
 
-	PhonCheckInput(s, len);
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	initStringInfo(&word);
 	PrepareWord(s, len, &word);
 	d.length = word.len;
@@ -702,7 +703,7 @@ DmetaphoneArgs(FunctionCallInfo fcinfo, char **primary, char **alternate)
 	char	   *utf8;
 
 	if (len > CDP_MAX_TEXT_BYTES)
-		PhonCheckInput(VARDATA_ANY(arg), len);
+		CdpCheckInput(VARDATA_ANY(arg), len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	utf8 = pg_server_to_any(VARDATA_ANY(arg), len, PG_UTF8);
 	if (utf8 != VARDATA_ANY(arg))
 		len = strlen(utf8);

@@ -275,13 +275,14 @@ AddBranch(DmsBranch *set, int *n, const DmsBranch *b)
 static void
 PrepareLetters(const char *s, int len, StringInfo out)
 {
-	pg_wchar   *cp = palloc((len + 1) * sizeof(pg_wchar));
-	int			n = PhonDecode(s, len, cp);
+	CdpCodes	cp;
 	int			i;
 
-	for (i = 0; i < n; i++)
+	CdpUtf8Decode(s, len, 0, &cp);
+
+	for (i = 0; i < cp.len; i++)
 	{
-		pg_wchar	c = cp[i];
+		pg_wchar	c = cp.c[i];
 		const char *f;
 
 		if (c == 0x104 || c == 0x105)
@@ -293,7 +294,7 @@ PrepareLetters(const char *s, int len, StringInfo out)
 		else if ((f = PhonFoldLatin(c)) != NULL)
 			appendStringInfoString(out, f);
 	}
-	pfree(cp);
+	CdpCodesFree(&cp);
 }
 
 /*
@@ -327,7 +328,7 @@ CdpDMSoundex(const char *s, int len, char ***codes)
 				nout = 0;
 	char	  **out;
 
-	PhonCheckInput(s, len);
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	initStringInfo(&w);
 	PrepareLetters(s, len, &w);
 	*codes = NULL;
@@ -462,7 +463,7 @@ cdp_dm_soundex(PG_FUNCTION_ARGS)
 				i;
 
 	if (len > CDP_MAX_TEXT_BYTES)
-		PhonCheckInput(VARDATA_ANY(arg), len);
+		CdpCheckInput(VARDATA_ANY(arg), len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	utf8 = pg_server_to_any(VARDATA_ANY(arg), len, PG_UTF8);
 	if (utf8 != VARDATA_ANY(arg))
 		len = strlen(utf8);

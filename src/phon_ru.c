@@ -190,7 +190,10 @@ LatinHomoglyph(pg_wchar c)
 /*
  * Utf8Count
  *		Number of code points in a UTF-8 literal (independent of the
- *		database encoding, unlike pg_mbstrlen).
+ *		database encoding, unlike pg_mbstrlen).  These walks read the rule
+ *		literals only, never input (which goes through CdpUtf8Decode): core's
+ *		utf8_to_unicode keeps MatchAt, tried at every position, small enough
+ *		to inline.
  */
 static int
 Utf8Count(const char *s)
@@ -504,18 +507,20 @@ BuildWordKey(const pg_wchar *word, int n, bool fold_gender, StringInfo out)
 char *
 CdpPhoneticRuExt(const char *s, int len, bool fold_gender)
 {
-	pg_wchar   *cp;
+	CdpCodes	codes;
+	int32	   *cp;
 	pg_wchar   *word;
 	int			ncp,
 				nw = 0,
 				i;
 	StringInfoData out;
 
-	PhonCheckInput(s, len);
-	cp = palloc((len + 1) * sizeof(pg_wchar));
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	/* a folded Latin letter may become two ASCII letters (Æ -> AE) */
 	word = palloc((2 * len + 1) * sizeof(pg_wchar));
-	ncp = PhonDecode(s, len, cp);
+	CdpUtf8Decode(s, len, 0, &codes);
+	cp = codes.c;
+	ncp = codes.len;
 	initStringInfo(&out);
 
 	for (i = 0; i <= ncp; i++)
@@ -542,7 +547,7 @@ CdpPhoneticRuExt(const char *s, int len, bool fold_gender)
 			nw = 0;
 		}
 	}
-	pfree(cp);
+	CdpCodesFree(&codes);
 	pfree(word);
 	return out.data;
 }
@@ -575,7 +580,7 @@ cdp_phonetic_ru(PG_FUNCTION_ARGS)
 	char	   *key;
 
 	if (len > CDP_MAX_TEXT_BYTES)
-		PhonCheckInput(VARDATA_ANY(arg), len);
+		CdpCheckInput(VARDATA_ANY(arg), len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
 	utf8 = pg_server_to_any(VARDATA_ANY(arg), len, PG_UTF8);
 	if (utf8 != VARDATA_ANY(arg))
 		len = strlen(utf8);

@@ -15,6 +15,7 @@
 #define CDP_PHONETIC_H
 
 #include "cdp.h"
+#include "cdp_utf8.h"
 #include "mb/pg_wchar.h"
 
 /* Longest Double Metaphone code, as in Philips' original (2000). */
@@ -37,15 +38,6 @@ extern void CdpDoubleMetaphone(const char *s, int len, char **primary, char **al
 extern int	CdpDMSoundex(const char *s, int len, char ***codes);
 
 /* ---- helpers shared by the phon_*.c files (phon_common.c) ---- */
-
-/* Checks length and UTF-8 validity of an input; raises an error otherwise. */
-extern void PhonCheckInput(const char *s, int len);
-
-/*
- * Decodes UTF-8 into code points; returns their number.  The caller's
- * buffer must hold len + 1 entries (one code point per byte at most).
- */
-extern int	PhonDecode(const char *s, int len, pg_wchar *out);
 
 /* ASCII upper-case spelling of a Latin letter with diacritics, or NULL. */
 extern const char *PhonFoldLatin(pg_wchar c);

@@ -18,6 +18,7 @@
 #define CDP_TEXT_H
 
 #include "cdp.h"
+#include "cdp_utf8.h"
 
 #include "fmgr.h"
 
@@ -76,9 +77,9 @@ extern bool CdpGivenNameListed(const char *s, int len, bool asItIs);
 extern void CdpNameRoles(const char *const part[3], int role[3]);
 
 /* Word shapes behind the roles (NULL-safe, UTF-8) */
-extern bool CdpShapeInitial(const char *w);
-extern bool CdpShapePatronymic(const char *w);
-extern bool CdpShapeSurname(const char *w);
+extern bool TextShapeInitial(const char *w);
+extern bool TextShapePatronymic(const char *w);
+extern bool TextShapeSurname(const char *w);
 
 /* 'M', 'F' or 0 for a single given name from the built-in table */
 extern char CdpGivenNameSex(const char *s, int len);
@@ -94,21 +95,29 @@ extern char *CdpRussianStem(const char *s, int len);
 
 /* helpers shared by the text_*.c files (not part of the cross-family contract) */
 
-/* Raises 54000 when len > CDP_MAX_TEXT_BYTES, 22021 when s is not UTF-8 */
-extern void CdpTextCheck(const char *s, int len);
+/*
+ * CdpTextCheck
+ *		The text family's input check: the shared check (cdp_utf8.c) with the
+ *		shared cap, CDP_MAX_TEXT_BYTES, and the bytes verified as UTF-8.
+ */
+static inline void
+CdpTextCheck(const char *s, int len)
+{
+	CdpCheckInput(s, len, CDP_MAX_TEXT_BYTES, CDP_CHECK_UTF8);
+}
 
 /* The UTF-8 bytes of a text argument (converted from the server encoding) */
-extern char *CdpTextArgUtf8(text *t, int *len);
+extern char *TextArgUtf8(text *t, int *len);
 
 /* A text Datum for a UTF-8 C string (converted to the server encoding) */
-extern text *CdpTextResultUtf8(const char *s);
+extern text *TextResultUtf8(const char *s);
 
 /* The name key of text already normalised by CdpNormalizeName */
-extern char *CdpKeyOfNormalized(const char *norm);
+extern char *TextKeyOfNormalized(const char *norm);
 
 /* Surname base and patronymic base of one token of normalised text */
-extern char *CdpSurnameWord(const char *w, int wl);
-extern char *CdpPatronymicWord(const char *w, int wl);
+extern char *TextSurnameWord(const char *w, int wl);
+extern char *TextPatronymicWord(const char *w, int wl);
 
 /*
  * Given-name lookup of one token of normalised text: fills canon[] (room for
@@ -116,15 +125,26 @@ extern char *CdpPatronymicWord(const char *w, int wl);
  * unknown or both); returns how many canonical forms were found.
  */
 #define MAX_GIVEN_BASES 4
-extern int	CdpGivenNameWord(const char *w, int wl, const char **canon, char *sex);
+extern int	TextGivenNameWord(const char *w, int wl, const char **canon, char *sex);
 
-/* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
-extern int	CdpPutUtf8(char *dst, int32 c);
+/* one token rewriter: normalised token (w, wl bytes) -> palloc'd result */
+typedef char *(*TextTokenFn) (const char *w, int wl);
+
+/* Normalises s and rewrites every token (between spaces and hyphens) with fn */
+extern char *TextMapTokens(const char *s, int len, TextTokenFn fn);
 
 /*
- * Decodes UTF-8 into a palloc'd array of code points after Unicode NFC, so
- * that decomposed й or ё arrive as one code point; *n gets the count.
+ * The lexicon (text_lexicon.c): rows of the given-name table for one token
+ * of normalised text (w, wl bytes) or for a name given as any text (0 unless
+ * it normalises to one word); with useStem, a declined Cyrillic form falls
+ * back to its Snowball stem.  rows has room for MAX_GIVEN_BASES.
  */
-extern int32 *CdpDecodeNfc(const char *s, int len, int *n);
+extern int	TextLexiconLookup(const char *w, int wl, bool useStem, int *rows);
+extern int	TextLexiconLookupName(const char *s, int len, bool useStem, int *rows);
+extern const char *TextLexiconCanon(int row);
+extern char TextLexiconSex(int row);
+
+/* Appends the UTF-8 form of code point c to a buffer of at least 4 free bytes */
+extern int	TextPutUtf8(char *dst, int32 c);
 
 #endif							/* CDP_TEXT_H */

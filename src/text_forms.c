@@ -2,7 +2,7 @@
  *
  * src/text_forms.c
  *		Russian word forms of names: surname and patronymic bases, the sex a
- *		name form carries, and the Snowball Russian stem.
+ *		name form carries, and the name key of the gender-neutral bases.
  *
  * Surnames and patronymics use explicit suffix rules, not the stemmer: the
  * Snowball stemmer is built for common words and cuts names too far
@@ -10,8 +10,9 @@
  * Ильина -> ильин, Мария -> мар).  Rules work on normalised text
  * (CdpNormalizeName: lower case, ё = е), on Cyrillic and on the usual Latin
  * romanisations, one token at a time (tokens are separated by spaces and
- * hyphens, so Петрова-Водкина -> петров-водкин).  The stemmer serves free
- * text (cdp.russian_stem) and declined given names (text_names.c).
+ * hyphens, so Петрова-Водкина -> петров-водкин).  The stemmer and the
+ * given-name table are the lexicon's (text_lexicon.c), the key folding
+ * text_key.c's: this file calls them, never the other way round.
  * The rules are listed in doc/text.md, "Russian word forms".
  *
  *-------------------------------------------------------------------------
@@ -22,14 +23,12 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include <libstemmer.h>
-
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_surname_base);
 PG_FUNCTION_INFO_V1(cdp_patronymic_base);
 PG_FUNCTION_INFO_V1(cdp_name_sex_hint);
-PG_FUNCTION_INFO_V1(cdp_russian_stem);
+PG_FUNCTION_INFO_V1(cdp_name_base_key);
 
 /* a rule: a word ending in suffix becomes stem + replacement */
 typedef struct SuffixRule
@@ -38,26 +37,6 @@ typedef struct SuffixRule
 	const char *replacement;
 	int			minStem;		/* letters that must stay before the suffix */
 } SuffixRule;
-
-/* one token rewriter: normalised token (w, wl bytes) -> palloc'd result */
-typedef char *(*TokenFn) (const char *w, int wl);
-
-/*
- * CdpUtf8Chars
- *		Number of characters in the first nbytes of UTF-8 (its lead bytes:
- *		the database encoding does not matter).
- */
-int
-CdpUtf8Chars(const char *s, int nbytes)
-{
-	int			n = 0;
-	int			i;
-
-	for (i = 0; i < nbytes; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 /*
  * EndsWith
@@ -101,33 +80,6 @@ ApplyRules(const char *w, int wl, const SuffixRule *rules, int nrules)
 }
 
 /*
- * MapTokens
- *		Normalises s and rewrites every token (between spaces and hyphens)
- *		with fn, keeping the separators.
- */
-static char *
-MapTokens(const char *s, int len, TokenFn fn)
-{
-	char	   *norm = CdpNormalizeName(s, len);
-	StringInfoData out;
-	const char *p = norm;
-
-	initStringInfo(&out);
-	while (*p)
-	{
-		int			l = strcspn(p, " -");
-
-		if (l > 0)
-			appendStringInfoString(&out, fn(p, l));
-		p += l;
-		if (*p)
-			appendStringInfoChar(&out, *p++);
-	}
-	pfree(norm);
-	return out.data;
-}
-
-/*
  * Surname rules, first match wins.  Feminine adjectival forms become the
  * masculine (-ская -> -ский; -ая -> -ий after г к х ж ш ч щ, else -ой;
  * -яя -> -ий); -а is dropped only after -ов/-ев/-ин/-ын, with two letters
@@ -149,11 +101,11 @@ static const SuffixRule SurnameRules[] = {
 };
 
 /*
- * CdpSurnameWord
+ * TextSurnameWord
  *		Gender-neutral base of one token of normalised text (wl bytes).
  */
 char *
-CdpSurnameWord(const char *w, int wl)
+TextSurnameWord(const char *w, int wl)
 {
 	char	   *r = ApplyRules(w, wl, SurnameRules, lengthof(SurnameRules));
 
@@ -184,12 +136,12 @@ static const SuffixRule PatronymicRules[] = {
 };
 
 /*
- * CdpPatronymicWord
+ * TextPatronymicWord
  *		Masculine nominative of one patronymic token of normalised text (wl
  *		bytes).
  */
 char *
-CdpPatronymicWord(const char *w, int wl)
+TextPatronymicWord(const char *w, int wl)
 {
 	char	   *r = ApplyRules(w, wl, PatronymicRules, lengthof(PatronymicRules));
 
@@ -224,7 +176,7 @@ PatronymicSex(const char *w, int wl)
 	for (i = 0; i < lengthof(masc); i++)
 		if (EndsWith(w, wl, masc[i], 2))
 			return 'M';
-	base = CdpPatronymicWord(w, wl);
+	base = TextPatronymicWord(w, wl);
 	for (i = 0; i < lengthof(IchPatronymics); i++)
 		if (strcmp(base, IchPatronymics[i]) == 0)
 			return 'M';
@@ -271,7 +223,7 @@ SurnameSex(const char *w, int wl)
 char *
 CdpSurnameBase(const char *s, int len)
 {
-	return MapTokens(s, len, CdpSurnameWord);
+	return TextMapTokens(s, len, TextSurnameWord);
 }
 
 /*
@@ -281,7 +233,7 @@ CdpSurnameBase(const char *s, int len)
 char *
 CdpPatronymicBase(const char *s, int len)
 {
-	return MapTokens(s, len, CdpPatronymicWord);
+	return TextMapTokens(s, len, TextPatronymicWord);
 }
 
 /*
@@ -312,7 +264,7 @@ CdpNameSexHint(const char *s, int len)
 
 			if ((v = PatronymicSex(p, l)) != 0)
 				level = 0;
-			else if (CdpGivenNameWord(p, l, NULL, &gsex) > 0)
+			else if (TextGivenNameWord(p, l, NULL, &gsex) > 0)
 			{
 				v = gsex;
 				level = 1;
@@ -341,50 +293,51 @@ CdpNameSexHint(const char *s, int len)
 }
 
 /*
- * RussianStemmer
- *		The Snowball Russian stemmer, created once per backend.  libstemmer
- *		allocates with malloc; the stemmer lives as long as the process.
- */
-static struct sb_stemmer *
-RussianStemmer(void)
-{
-	static struct sb_stemmer *stemmer = NULL;
-
-	if (stemmer == NULL)
-	{
-		stemmer = sb_stemmer_new("russian", "UTF_8");
-		if (stemmer == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not create the Snowball Russian stemmer")));
-	}
-	return stemmer;
-}
-
-/*
- * StemWord
- *		Snowball Russian stem of one normalised token.
+ * BaseKeyWord
+ *		The name key of the gender-neutral base of one normalised token: a
+ *		known given name becomes its canonical form, a patronymic its
+ *		masculine form, anything else its surname base, with a final -oi of
+ *		a surname key made -i so -ой, -ый and -ий meet.
  */
 static char *
-StemWord(const char *w, int wl)
+BaseKeyWord(const char *w, int wl)
 {
-	const sb_symbol *r = sb_stemmer_stem(RussianStemmer(), (const sb_symbol *) w, wl);
+	const char *canon[MAX_GIVEN_BASES];
+	char		sex;
+	char	   *pat;
+	char	   *k;
+	int			kl;
 
-	if (r == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory in the Snowball stemmer")));
-	return pnstrdup((const char *) r, sb_stemmer_length(RussianStemmer()));
+	if (TextGivenNameWord(w, wl, canon, &sex) > 0)
+		return TextKeyOfNormalized(canon[0]);
+	pat = TextPatronymicWord(w, wl);
+	if (strlen(pat) != wl || memcmp(pat, w, wl) != 0)
+		return TextKeyOfNormalized(pat);
+
+	/*
+	 * Surname: the adjectival endings -ой, -ый, -ий meet (Толстой, Толстая
+	 * -> толстой; Белый, Белая -> белой).
+	 */
+	k = TextKeyOfNormalized(TextSurnameWord(w, wl));
+	kl = strlen(k);
+	if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
+	{
+		k[kl - 2] = 'i';
+		k[kl - 1] = '\0';
+	}
+	return k;
 }
 
 /*
- * CdpRussianStem
- *		See text.h.
+ * CdpNameBaseKey
+ *		The key of the gender-neutral base of every token (BaseKeyWord):
+ *		Иванова Мария Петровна -> ivanov maria petrovich.  Hyphenated parts
+ *		are reduced one by one (Петрова-Водкина -> petrov-vodkin).
  */
 char *
-CdpRussianStem(const char *s, int len)
+CdpNameBaseKey(const char *s, int len)
 {
-	return MapTokens(s, len, StemWord);
+	return TextMapTokens(s, len, BaseKeyWord);
 }
 
 /*
@@ -395,9 +348,9 @@ Datum
 cdp_surname_base(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpSurnameBase(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpSurnameBase(s, len)));
 }
 
 /*
@@ -408,9 +361,9 @@ Datum
 cdp_patronymic_base(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpPatronymicBase(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpPatronymicBase(s, len)));
 }
 
 /*
@@ -421,7 +374,7 @@ Datum
 cdp_name_sex_hint(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	char		v = CdpNameSexHint(s, len);
 	char		r[2] = {v, '\0'};
 
@@ -431,14 +384,14 @@ cdp_name_sex_hint(PG_FUNCTION_ARGS)
 }
 
 /*
- * cdp_russian_stem
- *		SQL: cdp.russian_stem(text) RETURNS text.
+ * cdp_name_base_key
+ *		SQL: cdp.name_base_key(text) RETURNS text.
  */
 Datum
-cdp_russian_stem(PG_FUNCTION_ARGS)
+cdp_name_base_key(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpRussianStem(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpNameBaseKey(s, len)));
 }

@@ -30,7 +30,6 @@
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_name_key);
-PG_FUNCTION_INFO_V1(cdp_name_base_key);
 
 /* key alphabet for the lower-case Russian letters а (U+0430) .. я (U+044F) */
 static const char *const KeyCyr[32] = {
@@ -237,11 +236,11 @@ FoldWord(const char *w, int n, StringInfo buf)
 }
 
 /*
- * CdpKeyOfNormalized
+ * TextKeyOfNormalized
  *		The name key of text already normalised by CdpNormalizeName.
  */
 char *
-CdpKeyOfNormalized(const char *norm)
+TextKeyOfNormalized(const char *norm)
 {
 	StringInfoData stage;
 	StringInfoData out;
@@ -254,8 +253,8 @@ CdpKeyOfNormalized(const char *norm)
 	initStringInfo(&stage);
 	while (p < end)
 	{
-		int			l = pg_utf_mblen((const unsigned char *) p);
-		int32		c = utf8_to_unicode((const unsigned char *) p);
+		int			l = 0;
+		int32		c = CdpNextChar((const unsigned char *) p, (int) (end - p), &l);
 		const char *k = KeyCyrillic(c);
 
 		if (k != NULL)
@@ -294,72 +293,10 @@ char *
 CdpNameKey(const char *s, int len)
 {
 	char	   *norm = CdpNormalizeName(s, len);
-	char	   *key = CdpKeyOfNormalized(norm);
+	char	   *key = TextKeyOfNormalized(norm);
 
 	pfree(norm);
 	return key;
-}
-
-/*
- * CdpNameBaseKey
- *		The key of the gender-neutral base of every token: a known given name
- *		becomes its canonical form, a patronymic its masculine form, anything
- *		else its surname base (Иванова Мария Петровна -> ivanov maria petrovich),
- *		with a final -oi of a surname key made -i so -ой, -ый and -ий meet.
- *		Hyphenated parts are reduced one by one (Петрова-Водкина ->
- *		petrov-vodkin).
- */
-char *
-CdpNameBaseKey(const char *s, int len)
-{
-	char	   *norm = CdpNormalizeName(s, len);
-	StringInfoData based;
-	const char *p = norm;
-
-	initStringInfo(&based);
-	while (*p)
-	{
-		int			l = strcspn(p, " -");
-
-		if (l > 0)
-		{
-			const char *canon[MAX_GIVEN_BASES];
-			char		sex;
-			char	   *k;
-
-			if (CdpGivenNameWord(p, l, canon, &sex) > 0)
-				k = CdpKeyOfNormalized(canon[0]);
-			else
-			{
-				char	   *pat = CdpPatronymicWord(p, l);
-
-				if (strlen(pat) != l || memcmp(pat, p, l) != 0)
-					k = CdpKeyOfNormalized(pat);
-				else
-				{
-					int			kl;
-
-					/*
-					 * Surname: the adjectival endings -ой, -ый, -ий meet
-					 * (Толстой, Толстая -> толстой; Белый, Белая -> белой).
-					 */
-					k = CdpKeyOfNormalized(CdpSurnameWord(p, l));
-					kl = strlen(k);
-					if (kl > 3 && strcmp(k + kl - 2, "oi") == 0)
-					{
-						k[kl - 2] = 'i';
-						k[kl - 1] = '\0';
-					}
-				}
-			}
-			appendStringInfoString(&based, k);
-		}
-		p += l;
-		if (*p)
-			appendStringInfoChar(&based, *p++);
-	}
-	pfree(norm);
-	return based.data;
 }
 
 /*
@@ -370,20 +307,7 @@ Datum
 cdp_name_key(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNameKey(s, len)));
-}
-
-/*
- * cdp_name_base_key
- *		SQL: cdp.name_base_key(text) RETURNS text.
- */
-Datum
-cdp_name_base_key(PG_FUNCTION_ARGS)
-{
-	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
-
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNameBaseKey(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpNameKey(s, len)));
 }

@@ -2,7 +2,7 @@
  *
  * src/text_normalize.c
  *		cdp.normalize_name: one canonical spelling of a name in its own script,
- *		plus the input checks and UTF-8 helpers every text_*.c file shares.
+ *		plus the UTF-8 argument and result helpers every text_*.c file shares.
  *
  * The pipeline (doc/text.md, "normalize_name"):
  *	1. Unicode NFKC_Casefold (ICU): compatibility forms, full case folding,
@@ -31,46 +31,25 @@
 #include <unicode/uscript.h>
 #include <unicode/ustring.h>
 
+#include "lib/stringinfo.h"
 #include "text.h"
 
 PG_FUNCTION_INFO_V1(cdp_normalize_name);
 PG_FUNCTION_INFO_V1(cdp_name_tokens);
 
 /*
- * CdpTextCheck
- *		Rejects input over the shared length cap or not valid UTF-8.  In a UTF-8
- *		database invalid input cannot reach us; in SQL_ASCII it can.
- */
-void
-CdpTextCheck(const char *s, int len)
-{
-	if (len < 0 || len > CDP_MAX_TEXT_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("name text is too long"),
-				 errdetail("The value has %d bytes; the limit is %d bytes.",
-						   len, CDP_MAX_TEXT_BYTES)));
-	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("name text is not valid UTF-8"),
-				 errdetail("The value contains a byte sequence that is not UTF-8 or a NUL byte.")));
-}
-
-/*
- * CdpTextArgUtf8
+ * TextArgUtf8
  *		The bytes of a text argument in UTF-8, checked.  The cap is applied
  *		before any conversion so hostile input costs nothing.
  */
 char *
-CdpTextArgUtf8(text *t, int *len)
+TextArgUtf8(text *t, int *len)
 {
 	char	   *s = VARDATA_ANY(t);
 	int			n = VARSIZE_ANY_EXHDR(t);
 	char	   *u;
 
-	if (n > CDP_MAX_TEXT_BYTES)
-		CdpTextCheck(s, n);		/* raises the length error */
+	CdpCheckInput(s, n, CDP_MAX_TEXT_BYTES, 0);
 	u = (char *) pg_server_to_any(s, n, PG_UTF8);
 	if (u != s)
 		n = strlen(u);
@@ -80,12 +59,12 @@ CdpTextArgUtf8(text *t, int *len)
 }
 
 /*
- * CdpTextResultUtf8
+ * TextResultUtf8
  *		A text value for a UTF-8 C string, in the server encoding (an error if
  *		the server encoding cannot hold a character, e.g. Cyrillic in LATIN1).
  */
 text *
-CdpTextResultUtf8(const char *s)
+TextResultUtf8(const char *s)
 {
 	char	   *c = pg_any_to_server(s, strlen(s), PG_UTF8);
 
@@ -93,128 +72,58 @@ CdpTextResultUtf8(const char *s)
 }
 
 /*
- * CdpPutUtf8
+ * CdpUtf8Chars
+ *		Number of characters in the first nbytes of UTF-8 (its lead bytes:
+ *		the database encoding does not matter).
+ */
+int
+CdpUtf8Chars(const char *s, int nbytes)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < nbytes; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * TextMapTokens
+ *		Normalises s and rewrites every token (between spaces and hyphens)
+ *		with fn, keeping the separators.
+ */
+char *
+TextMapTokens(const char *s, int len, TextTokenFn fn)
+{
+	char	   *norm = CdpNormalizeName(s, len);
+	StringInfoData out;
+	const char *p = norm;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		int			l = strcspn(p, " -");
+
+		if (l > 0)
+			appendStringInfoString(&out, fn(p, l));
+		p += l;
+		if (*p)
+			appendStringInfoChar(&out, *p++);
+	}
+	pfree(norm);
+	return out.data;
+}
+
+/*
+ * TextPutUtf8
  *		Writes code point c as UTF-8 into dst and returns the byte count.
  */
 int
-CdpPutUtf8(char *dst, int32 c)
+TextPutUtf8(char *dst, int32 c)
 {
 	unicode_to_utf8((pg_wchar) c, (unsigned char *) dst);
 	return pg_utf_mblen((unsigned char *) dst);
-}
-
-/*
- * IcuCheck
- *		Turns an ICU failure into an error; it can only mean an ICU data or
- *		memory problem, never bad user input (which was verified before).
- */
-static void
-IcuCheck(UErrorCode status, const char *what)
-{
-	if (U_FAILURE(status))
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("ICU %s failed: %s", what, u_errorName(status))));
-}
-
-/*
- * IcuFromUtf8
- *		UTF-8 (already verified) to a palloc'd UTF-16 buffer; *ulen its length.
- *		UTF-16 never needs more code units than UTF-8 has bytes.
- */
-static UChar *
-IcuFromUtf8(const char *s, int len, int32 *ulen)
-{
-	UErrorCode	status = U_ZERO_ERROR;
-	UChar	   *u = palloc((len + 1) * sizeof(UChar));
-
-	u_strFromUTF8(u, len + 1, ulen, s, len, &status);
-	IcuCheck(status, "UTF-8 decoding");
-	return u;
-}
-
-/*
- * IcuToUtf8
- *		UTF-16 to a palloc'd NUL-terminated UTF-8 string (at most 3 bytes per
- *		code unit).
- */
-static char *
-IcuToUtf8(const UChar *u, int32 ulen)
-{
-	UErrorCode	status = U_ZERO_ERROR;
-	int32		blen;
-	char	   *b = palloc((Size) ulen * 3 + 1);
-
-	u_strToUTF8(b, ulen * 3 + 1, &blen, u, ulen, &status);
-	IcuCheck(status, "UTF-8 encoding");
-	b[blen] = '\0';
-	return b;
-}
-
-/*
- * IcuNormalize
- *		Applies one ICU normaliser; preflights so expansions (NFKC can grow a
- *		string many times) get an exactly sized buffer.
- */
-static UChar *
-IcuNormalize(const UNormalizer2 *norm, const UChar *src, int32 srclen, int32 *outlen)
-{
-	UErrorCode	status = U_ZERO_ERROR;
-	int32		cap = srclen + 16;
-	UChar	   *dst = palloc(cap * sizeof(UChar));
-	int32		n;
-
-	n = unorm2_normalize(norm, src, srclen, dst, cap, &status);
-	if (status == U_BUFFER_OVERFLOW_ERROR)
-	{
-		pfree(dst);
-		if ((Size) n + 1 > MaxAllocSize / sizeof(UChar))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("normalised name text is too long")));
-		cap = n + 1;
-		dst = palloc(cap * sizeof(UChar));
-		status = U_ZERO_ERROR;
-		n = unorm2_normalize(norm, src, srclen, dst, cap, &status);
-	}
-	IcuCheck(status, "normalisation");
-	*outlen = n;
-	return dst;
-}
-
-/*
- * CdpDecodeNfc
- *		UTF-8 -> NFC -> array of code points (see text.h).
- */
-int32 *
-CdpDecodeNfc(const char *s, int len, int *n)
-{
-	UErrorCode	status = U_ZERO_ERROR;
-	const UNormalizer2 *nfc = unorm2_getNFCInstance(&status);
-	UChar	   *u;
-	UChar	   *v;
-	int32		ulen;
-	int32		vlen;
-	int32		i = 0;
-	int			k = 0;
-	int32	   *cps;
-
-	IcuCheck(status, "NFC instance");
-	u = IcuFromUtf8(s, len, &ulen);
-	v = IcuNormalize(nfc, u, ulen, &vlen);
-	cps = palloc((vlen + 1) * sizeof(int32));
-	while (i < vlen)
-	{
-		UChar32		c;
-
-		U16_NEXT(v, i, vlen, c);
-		cps[k++] = c;
-	}
-	cps[k] = 0;
-	*n = k;
-	pfree(u);
-	pfree(v);
-	return cps;
 }
 
 /*
@@ -342,11 +251,11 @@ CdpNormalizeName(const char *s, int len)
 	nfkccf = unorm2_getNFKCCasefoldInstance(&status);
 	nfd = unorm2_getNFDInstance(&status);
 	nfc = unorm2_getNFCInstance(&status);
-	IcuCheck(status, "normaliser instance");
+	CdpIcuCheck(status, "normaliser instance");
 
-	u = IcuFromUtf8(s, len, &ulen);
-	a = IcuNormalize(nfkccf, u, ulen, &alen);
-	b = IcuNormalize(nfd, a, alen, &blen);
+	u = CdpIcuFromUtf8(s, len, &ulen);
+	a = CdpIcuNormalize(nfkccf, u, ulen, &alen);
+	b = CdpIcuNormalize(nfd, a, alen, &blen);
 	pfree(u);
 	pfree(a);
 
@@ -404,8 +313,8 @@ CdpNormalizeName(const char *s, int len)
 	}
 	pfree(b);
 
-	fin = IcuNormalize(nfc, out, olen, &flen);
-	result = IcuToUtf8(fin, flen);
+	fin = CdpIcuNormalize(nfc, out, olen, &flen);
+	result = CdpIcuToUtf8(fin, flen, NULL);
 	pfree(out);
 	pfree(fin);
 	return result;
@@ -419,9 +328,9 @@ Datum
 cdp_normalize_name(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpNormalizeName(s, len)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpNormalizeName(s, len)));
 }
 
 /*
@@ -480,13 +389,13 @@ Datum
 cdp_name_tokens(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	char	  **toks;
 	int			n = CdpNameTokens(s, len, &toks);
 	Datum	   *elems = palloc((n + 1) * sizeof(Datum));
 	int			i;
 
 	for (i = 0; i < n; i++)
-		elems[i] = PointerGetDatum(CdpTextResultUtf8(toks[i]));
+		elems[i] = PointerGetDatum(TextResultUtf8(toks[i]));
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -96,7 +96,7 @@ LowerUtf8(const char *s, int len)
 			unsigned char c2 = (unsigned char) s[i + 1];
 			pg_wchar	lc = (c2 <= 0x8F) ? 0x450 + (c2 - 0x80) : 0x430 + (c2 - 0x90);
 
-			o += CdpPutUtf8(out + o, (int32) lc);
+			o += TextPutUtf8(out + o, (int32) lc);
 			i += 2;
 		}
 		else
@@ -137,12 +137,12 @@ EndsWithAny(const char *w, int len, const char *const *endings)
 }
 
 /*
- * CdpShapeInitial
+ * TextShapeInitial
  *		A missing name part, an initial or a word of at most two letters
  *		(after trimming spaces), or anything with a full stop.
  */
 bool
-CdpShapeInitial(const char *w)
+TextShapeInitial(const char *w)
 {
 	const char *t;
 	int			len = TrimSpaces(w, &t);
@@ -151,12 +151,12 @@ CdpShapeInitial(const char *w)
 }
 
 /*
- * CdpShapePatronymic
+ * TextShapePatronymic
  *		A part ending like a patronymic (-ович, -евна, -ич, -ична, or their
  *		Latin spellings); false for NULL.
  */
 bool
-CdpShapePatronymic(const char *w)
+TextShapePatronymic(const char *w)
 {
 	const char *t;
 	int			len = TrimSpaces(w, &t);
@@ -165,13 +165,13 @@ CdpShapePatronymic(const char *w)
 }
 
 /*
- * CdpShapeSurname
+ * TextShapeSurname
  *		A part of more than three letters ending like a Russian surname (-ов,
  *		-ина, -ская, -ко, -ян, -дзе, -их, ..., or their Latin spellings);
  *		false for NULL.
  */
 bool
-CdpShapeSurname(const char *w)
+TextShapeSurname(const char *w)
 {
 	const char *t;
 	int			len = TrimSpaces(w, &t);
@@ -212,12 +212,12 @@ CdpNameRoles(const char *const part[3], int role[3])
 	role[0] = 0;
 	role[1] = 1;
 	role[2] = 2;
-	if (CdpShapeInitial(f) || CdpShapePatronymic(f) || CdpShapeInitial(g))
+	if (TextShapeInitial(f) || TextShapePatronymic(f) || TextShapeInitial(g))
 		return;
-	if (CdpShapePatronymic(g))
+	if (TextShapePatronymic(g))
 	{
-		if (!CdpShapePatronymic(p) &&
-			(!CdpShapeSurname(f) || ListedGiven(f, true)))
+		if (!TextShapePatronymic(p) &&
+			(!TextShapeSurname(f) || ListedGiven(f, true)))
 		{
 			role[0] = 2;
 			role[1] = 0;
@@ -226,12 +226,12 @@ CdpNameRoles(const char *const part[3], int role[3])
 		return;
 	}
 	{
-		bool		gSurname = CdpShapeSurname(g);
+		bool		gSurname = TextShapeSurname(g);
 
 		if (ListedGiven(g, gSurname))
 			return;
-		if ((!CdpShapeSurname(f) && gSurname) ||
-			ListedGiven(f, CdpShapeSurname(f)))
+		if ((!TextShapeSurname(f) && gSurname) ||
+			ListedGiven(f, TextShapeSurname(f)))
 		{
 			role[0] = 1;
 			role[1] = 0;
@@ -267,7 +267,7 @@ cdp_name_roles(PG_FUNCTION_ARGS)
 		else
 		{
 			int			len;
-			char	   *u = CdpTextArgUtf8(DatumGetTextPP(in[i]), &len);
+			char	   *u = TextArgUtf8(DatumGetTextPP(in[i]), &len);
 
 			/* not terminated when no conversion was needed */
 			utf[i] = pnstrdup(u, len);

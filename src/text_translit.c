@@ -173,18 +173,19 @@ static void
 AppendCased(StringInfo buf, const char *m, GroupCase gc)
 {
 	bool		first = true;
+	const char *end = m + strlen(m);
 
-	while (*m)
+	while (m < end)
 	{
-		int			l = pg_utf_mblen((const unsigned char *) m);
-		int32		c = utf8_to_unicode((const unsigned char *) m);
+		int			l = 0;
+		int32		c = CdpNextChar((const unsigned char *) m, (int) (end - m), &l);
 
 		if (gc == CASE_UPPER || (gc == CASE_CAPITAL && first && u_isalpha(c)))
 		{
 			char		tmp[8];
 
 			c = u_toupper(c);
-			appendBinaryStringInfo(buf, tmp, CdpPutUtf8(tmp, c));
+			appendBinaryStringInfo(buf, tmp, TextPutUtf8(tmp, c));
 		}
 		else
 			appendBinaryStringInfo(buf, m, l);
@@ -285,7 +286,7 @@ CyrToLat(TranslitScheme sc, const int32 *cps, int n)
 		{
 			char		tmp[8];
 
-			appendBinaryStringInfo(&buf, tmp, CdpPutUtf8(tmp, cps[i]));
+			appendBinaryStringInfo(&buf, tmp, TextPutUtf8(tmp, cps[i]));
 		}
 	}
 	pfree(lows);
@@ -458,7 +459,7 @@ LatToCyr(const int32 *cps, int n)
 		{
 			char		tmp[8];
 
-			appendBinaryStringInfo(&buf, tmp, CdpPutUtf8(tmp, cps[i]));
+			appendBinaryStringInfo(&buf, tmp, TextPutUtf8(tmp, cps[i]));
 			i++;
 			continue;
 		}
@@ -477,14 +478,13 @@ char *
 CdpTranslit(const char *s, int len, const char *scheme)
 {
 	TranslitScheme sc = LookupScheme(scheme);
-	int			n;
-	int32	   *cps;
+	CdpCodes	cps;
 	char	   *r;
 
 	CdpTextCheck(s, len);
-	cps = CdpDecodeNfc(s, len, &n);
-	r = (sc == TR_LAT2CYR) ? LatToCyr(cps, n) : CyrToLat(sc, cps, n);
-	pfree(cps);
+	CdpUtf8Decode(s, len, CDP_UTF8_NFC, &cps);
+	r = (sc == TR_LAT2CYR) ? LatToCyr(cps.c, cps.len) : CyrToLat(sc, cps.c, cps.len);
+	CdpCodesFree(&cps);
 	return r;
 }
 
@@ -496,8 +496,8 @@ Datum
 cdp_translit(PG_FUNCTION_ARGS)
 {
 	int			len;
-	char	   *s = CdpTextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *s = TextArgUtf8(PG_GETARG_TEXT_PP(0), &len);
 	char	   *scheme = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	PG_RETURN_TEXT_P(CdpTextResultUtf8(CdpTranslit(s, len, scheme)));
+	PG_RETURN_TEXT_P(TextResultUtf8(CdpTranslit(s, len, scheme)));
 }

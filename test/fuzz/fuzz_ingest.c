@@ -175,9 +175,9 @@ FuzzNameRoles(const char *s)
 		}
 		for (int i = 0; i < 3; i++)
 		{
-			(void) CdpShapeInitial(part[i]);
-			(void) CdpShapePatronymic(part[i]);
-			(void) CdpShapeSurname(part[i]);
+			(void) TextShapeInitial(part[i]);
+			(void) TextShapePatronymic(part[i]);
+			(void) TextShapeSurname(part[i]);
 			if (part[i])
 				(void) CdpGivenNameListed(part[i], (int) strlen(part[i]), i == 0);
 		}

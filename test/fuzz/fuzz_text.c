@@ -86,7 +86,7 @@ FuzzNames(const char *s, int len, bool valid)
 	{
 		char	   *k = CdpNameKey(s, len);
 		char	   *n = CdpNormalizeName(s, len);
-		char	   *k2 = CdpKeyOfNormalized(n);
+		char	   *k2 = TextKeyOfNormalized(n);
 
 		CheckUtf8Result("name_key", k);
 		if (strcmp(k, k2) != 0)
