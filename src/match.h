@@ -112,7 +112,8 @@
 
 /* Flags of a record (match_key.flags) and of a scored pair. */
 #define MATCH_REC_PLACEHOLDER	0x01	/* «Неизвестный», «Тест Тестович», no name */
-/* term-frequency values are compared on their first MATCH_TF_KEYLEN - 1 bytes */
+/* the key size of the term-frequency tables: values are compared on their first
+ * MATCH_TF_KEYLEN - 1 bytes (training stores them cut so; _match_constants tells SQL) */
 #define MATCH_TF_KEYLEN 64
 
 #define MATCH_PAIR_FORCED		0x100	/* a deterministic "same id" rule fired */

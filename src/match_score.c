@@ -23,9 +23,6 @@
 #include "cmp.h"
 #include "match.h"
 
-/* the key size of the term-frequency hash tables (longer values are cut) */
-#define MATCH_TF_KEYLEN 64
-
 /* one entry of a term-frequency table */
 typedef struct MatchTfEntry
 {
