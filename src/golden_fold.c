@@ -277,11 +277,11 @@ ReadRecord(JsonbValue *elem, int n, bool full, FoldRec *r)
 }
 
 /*
- * CmpInt64
+ * FoldCmpInt64
  *		Three-way comparison of two int64.
  */
 static inline int
-CmpInt64(int64 a, int64 b)
+FoldCmpInt64(int64 a, int64 b)
 {
 	return (a > b) - (a < b);
 }
@@ -302,13 +302,13 @@ RecentScore(const FoldRec *r)
 }
 
 /*
- * CmpRule
+ * FoldCmpRule
  *		Compares the scores of two candidates under one rule (higher first
  *		is the caller's business): <0, 0, >0 as a's score is lower, equal,
  *		higher.
  */
 static int
-CmpRule(const FoldRankCtx *ctx, GoldenRule rule, const FoldCand *a, const FoldCand *b)
+FoldCmpRule(const FoldRankCtx *ctx, GoldenRule rule, const FoldCand *a, const FoldCand *b)
 {
 	const FoldRec *ra = &ctx->recs[a->rec];
 	const FoldRec *rb = &ctx->recs[b->rec];
@@ -316,26 +316,26 @@ CmpRule(const FoldRankCtx *ctx, GoldenRule rule, const FoldCand *a, const FoldCa
 	switch (rule)
 	{
 		case RULE_VALIDATED:
-			return CmpInt64(ra->validated, rb->validated);
+			return FoldCmpInt64(ra->validated, rb->validated);
 		case RULE_TRUSTED:
 			return DatumGetInt32(DirectFunctionCall2(numeric_cmp, ra->trust, rb->trust));
 		case RULE_RECENT:
-			return CmpInt64(RecentScore(ra), RecentScore(rb));
+			return FoldCmpInt64(RecentScore(ra), RecentScore(rb));
 		case RULE_FREQUENT:
-			return CmpInt64(a->freq, b->freq);
+			return FoldCmpInt64(a->freq, b->freq);
 		case RULE_COMPLETE:
-			return CmpInt64(a->chars, b->chars);
+			return FoldCmpInt64(a->chars, b->chars);
 	}
 	return 0;
 }
 
 /*
- * CmpRank
+ * FoldCmpRank
  *		qsort_arg comparator of the ranking: scores in rule order, higher
  *		first, then the smaller record id (nulls last), then input order.
  */
 static int
-CmpRank(const void *pa, const void *pb, void *arg)
+FoldCmpRank(const void *pa, const void *pb, void *arg)
 {
 	const FoldRankCtx *ctx = (const FoldRankCtx *) arg;
 	const FoldCand *a = (const FoldCand *) pa;
@@ -346,21 +346,21 @@ CmpRank(const void *pa, const void *pb, void *arg)
 	int			c;
 
 	for (i = 0; i < ctx->nrules; i++)
-		if ((c = CmpRule(ctx, ctx->rules[i], a, b)) != 0)
+		if ((c = FoldCmpRule(ctx, ctx->rules[i], a, b)) != 0)
 			return -c;
 	if (ra->rid_null != rb->rid_null)
 		return ra->rid_null ? 1 : -1;
-	if (!ra->rid_null && (c = CmpInt64(ra->rid, rb->rid)) != 0)
+	if (!ra->rid_null && (c = FoldCmpInt64(ra->rid, rb->rid)) != 0)
 		return c;
 	return a->order - b->order;
 }
 
 /*
- * CmpBytes
+ * FoldCmpBytes
  *		Byte order of two strings (for grouping equal values).
  */
 static int
-CmpBytes(const char *a, int alen, const char *b, int blen)
+FoldCmpBytes(const char *a, int alen, const char *b, int blen)
 {
 	int			c = memcmp(a, b, Min(alen, blen));
 
@@ -368,51 +368,51 @@ CmpBytes(const char *a, int alen, const char *b, int blen)
 }
 
 /*
- * CmpCandValue
+ * FoldCmpCandValue
  *		qsort comparator grouping candidates by value, input order within.
  */
 static int
-CmpCandValue(const void *pa, const void *pb)
+FoldCmpCandValue(const void *pa, const void *pb)
 {
 	const FoldCand *a = (const FoldCand *) pa;
 	const FoldCand *b = (const FoldCand *) pb;
-	int			c = CmpBytes(a->v, a->vlen, b->v, b->vlen);
+	int			c = FoldCmpBytes(a->v, a->vlen, b->v, b->vlen);
 
 	return c != 0 ? c : a->order - b->order;
 }
 
 /*
- * CmpRankByValue
+ * FoldCmpRankByValue
  *		qsort_arg comparator of rank positions by value, then rank.
  */
 static int
-CmpRankByValue(const void *pa, const void *pb, void *arg)
+FoldCmpRankByValue(const void *pa, const void *pb, void *arg)
 {
 	const FoldCand *cand = (const FoldCand *) arg;
 	int			a = *(const int *) pa;
 	int			b = *(const int *) pb;
-	int			c = CmpBytes(cand[a].v, cand[a].vlen, cand[b].v, cand[b].vlen);
+	int			c = FoldCmpBytes(cand[a].v, cand[a].vlen, cand[b].v, cand[b].vlen);
 
 	return c != 0 ? c : a - b;
 }
 
 /*
- * CmpGroupBest
+ * FoldCmpGroupBest
  *		qsort comparator of value groups by their best rank.
  */
 static int
-CmpGroupBest(const void *pa, const void *pb)
+FoldCmpGroupBest(const void *pa, const void *pb)
 {
 	return ((const FoldGroup *) pa)->best - ((const FoldGroup *) pb)->best;
 }
 
 /*
- * CmpRecordId
+ * FoldCmpRecordId
  *		qsort_arg comparator of record indexes by record id, nulls last (the
  *		order of jsonb_agg(record_id ORDER BY record_id)).
  */
 static int
-CmpRecordId(const void *pa, const void *pb, void *arg)
+FoldCmpRecordId(const void *pa, const void *pb, void *arg)
 {
 	const FoldRec *recs = (const FoldRec *) arg;
 	const FoldRec *a = &recs[*(const int *) pa];
@@ -422,7 +422,7 @@ CmpRecordId(const void *pa, const void *pb, void *arg)
 		return a->rid_null ? 1 : -1;
 	if (a->rid_null)
 		return 0;
-	return CmpInt64(a->rid, b->rid);
+	return FoldCmpInt64(a->rid, b->rid);
 }
 
 /* ------------------------------------------------------------------ output helpers */
@@ -616,10 +616,10 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	/* frequency of each value */
 	if (n > 1)
 	{
-		qsort(cand, n, sizeof(FoldCand), CmpCandValue);
+		qsort(cand, n, sizeof(FoldCand), FoldCmpCandValue);
 		for (i = 0; i < n; i = j)
 		{
-			for (j = i + 1; j < n && CmpBytes(cand[i].v, cand[i].vlen, cand[j].v, cand[j].vlen) == 0; j++)
+			for (j = i + 1; j < n && FoldCmpBytes(cand[i].v, cand[i].vlen, cand[j].v, cand[j].vlen) == 0; j++)
 				;
 			for (int k = i; k < j; k++)
 				cand[k].freq = j - i;
@@ -632,7 +632,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	ctx.rules = rules;
 	ctx.nrules = nrules;
 	if (n > 1)
-		qsort_arg(cand, n, sizeof(FoldCand), CmpRank, &ctx);
+		qsort_arg(cand, n, sizeof(FoldCand), FoldCmpRank, &ctx);
 	for (i = 0; i < n; i++)
 		cand[i].rank = i;
 	w = &cand[0];
@@ -652,14 +652,14 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	for (i = 0; i < n; i++)
 		byvalue[i] = i;
 	if (n > 1)
-		qsort_arg(byvalue, n, sizeof(int), CmpRankByValue, cand);
+		qsort_arg(byvalue, n, sizeof(int), FoldCmpRankByValue, cand);
 	groups = palloc(sizeof(FoldGroup) * n);
 	ngroups = 0;
 	for (i = 0; i < n; i = j)
 	{
 		FoldCand   *a = &cand[byvalue[i]];
 
-		for (j = i + 1; j < n && CmpBytes(a->v, a->vlen, cand[byvalue[j]].v, cand[byvalue[j]].vlen) == 0; j++)
+		for (j = i + 1; j < n && FoldCmpBytes(a->v, a->vlen, cand[byvalue[j]].v, cand[byvalue[j]].vlen) == 0; j++)
 			;
 		groups[ngroups].best = byvalue[i];
 		groups[ngroups].start = i;
@@ -667,7 +667,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 		ngroups++;
 	}
 	if (ngroups > 1)
-		qsort(groups, ngroups, sizeof(FoldGroup), CmpGroupBest);
+		qsort(groups, ngroups, sizeof(FoldGroup), FoldCmpGroupBest);
 	Assert(groups[0].best == 0);
 	if (ngroups > 1)
 		other = &cand[groups[1].best];
@@ -678,7 +678,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	{
 		rule = "oldest_record";
 		for (i = 0; i < nrules; i++)
-			if (CmpRule(&ctx, rules[i], w, other) != 0)
+			if (FoldCmpRule(&ctx, rules[i], w, other) != 0)
 			{
 				rule = GoldenRuleNames[rules[i]];
 				break;
@@ -709,7 +709,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 
 		for (j = 0; j < nids; j++)
 			ids[j] = cand[byvalue[groups[g].start + j]].rec;
-		qsort_arg(ids, nids, sizeof(int), CmpRecordId, recs);
+		qsort_arg(ids, nids, sizeof(int), FoldCmpRecordId, recs);
 		if (g == 0)
 			CdpJsonbPushKey(lin, "agree");
 		else
@@ -765,12 +765,12 @@ AddContact(FoldContact **arr, int *n, int *cap, int kind, char *net, int netlen,
 }
 
 /*
- * CmpContactBytes
+ * FoldCmpContactBytes
  *		qsort comparator grouping contact occurrences: kind, network (none
  *		first), value, bytewise.
  */
 static int
-CmpContactBytes(const void *pa, const void *pb)
+FoldCmpContactBytes(const void *pa, const void *pb)
 {
 	const FoldContact *a = (const FoldContact *) pa;
 	const FoldContact *b = (const FoldContact *) pb;
@@ -780,19 +780,19 @@ CmpContactBytes(const void *pa, const void *pb)
 		return a->kind - b->kind;
 	if ((a->net == NULL) != (b->net == NULL))
 		return a->net == NULL ? -1 : 1;
-	if (a->net && (c = CmpBytes(a->net, a->netlen, b->net, b->netlen)) != 0)
+	if (a->net && (c = FoldCmpBytes(a->net, a->netlen, b->net, b->netlen)) != 0)
 		return c;
-	return CmpBytes(a->v, a->vlen, b->v, b->vlen);
+	return FoldCmpBytes(a->v, a->vlen, b->v, b->vlen);
 }
 
 /*
- * CmpContactGroup
+ * FoldCmpContactGroup
  *		qsort comparator of the output order within a kind: last seen newest
  *		first (nulls last), network then value in the database collation
  *		(null network last).
  */
 static int
-CmpContactGroup(const void *pa, const void *pb)
+FoldCmpContactGroup(const void *pa, const void *pb)
 {
 	const FoldContactGroup *a = (const FoldContactGroup *) pa;
 	const FoldContactGroup *b = (const FoldContactGroup *) pb;
@@ -802,7 +802,7 @@ CmpContactGroup(const void *pa, const void *pb)
 		return a->kind - b->kind;
 	if (a->last_null != b->last_null)
 		return a->last_null ? 1 : -1;
-	if (!a->last_null && (c = CmpInt64(a->last_seen, b->last_seen)) != 0)
+	if (!a->last_null && (c = FoldCmpInt64(a->last_seen, b->last_seen)) != 0)
 		return -c;
 	if ((a->net == NULL) != (b->net == NULL))
 		return a->net == NULL ? 1 : -1;
@@ -887,7 +887,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 	int		   *ids = palloc(sizeof(int) * Max(1, n));
 
 	if (n > 1)
-		qsort(c, n, sizeof(FoldContact), CmpContactBytes);
+		qsort(c, n, sizeof(FoldContact), FoldCmpContactBytes);
 	for (i = 0; i < n; i = j)
 	{
 		FoldContactGroup *x = &g[ng++];
@@ -895,7 +895,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 		int			nsid = 0;
 		int32		sid0 = 0;
 
-		for (j = i + 1; j < n && CmpContactBytes(&c[i], &c[j]) == 0; j++)
+		for (j = i + 1; j < n && FoldCmpContactBytes(&c[i], &c[j]) == 0; j++)
 			;
 		x->kind = c[i].kind;
 		x->net = c[i].net;
@@ -938,7 +938,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 		x->valid = anyv == 1 || nsid >= 2 ? 1 : anyv == -1 ? -1 : 0;
 	}
 	if (ng > 1)
-		qsort(g, ng, sizeof(FoldContactGroup), CmpContactGroup);
+		qsort(g, ng, sizeof(FoldContactGroup), FoldCmpContactGroup);
 
 	for (kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
 	{
@@ -963,13 +963,13 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 			/* sources: distinct record ids, ascending, one null last */
 			for (j = 0; j < x->count; j++)
 				ids[nids++] = c[x->first + j].rec;
-			qsort_arg(ids, nids, sizeof(int), CmpRecordId, recs);
+			qsort_arg(ids, nids, sizeof(int), FoldCmpRecordId, recs);
 			CdpJsonbPushKey(st, "sources");
 			pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 			for (j = 0; j < nids; j++)
 			{
 				if (j > 0 && (raw ? ids[j] == ids[j - 1]
-							  : CmpRecordId(&ids[j], &ids[j - 1], recs) == 0))
+							  : FoldCmpRecordId(&ids[j], &ids[j - 1], recs) == 0))
 					continue;
 				PushRecordId(st, WJB_ELEM, &recs[ids[j]], raw);
 			}
