@@ -1927,7 +1927,7 @@ CREATE OR REPLACE FUNCTION @extschema@.explain_match(record_a bigint, record_b b
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	a record := cdp_internal._match_active();
-	k jsonb := cdp_internal._match_constants();	/* value separator and pair flags of src/match.h */
+	kc jsonb := cdp_internal._match_constants();	/* value separator and pair flags of src/match.h */
 	prm jsonb;
 	fa text[];
 	fb text[];
@@ -1967,8 +1967,8 @@ BEGIN
 		nl := pg_catalog.jsonb_array_length(c -> 'levels');
 		lev := pr.levels[l.comp + 1];
 		attr := l.attr;
-		value_a := pg_catalog.replace(fa[l.fpos], k ->> 'value_sep', ', ');
-		value_b := pg_catalog.replace(fb[l.fpos], k ->> 'value_sep', ', ');
+		value_a := pg_catalog.replace(fa[l.fpos], kc ->> 'value_sep', ', ');
+		value_b := pg_catalog.replace(fb[l.fpos], kc ->> 'value_sep', ', ');
 		level := cdp_internal._match_level_label(c -> 'levels', nl, lev);
 		IF lev < 0 THEN
 			w := 0;
@@ -1978,7 +1978,7 @@ BEGIN
 			IF lev = 0 AND (c ->> 'tf')::boolean THEN
 				SELECT LEAST(pg_catalog.log(2.0, (GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6) / t.freq)::numeric)::float8, 3)
 				  INTO adj FROM cdp_internal.match_tf t
-				 WHERE t.version = a.version AND t.comp = l.comp AND t.value IN (pg_catalog.left(fa[l.fpos], (k ->> 'tf_value_len')::int), '')
+				 WHERE t.version = a.version AND t.comp = l.comp AND t.value IN (pg_catalog.left(fa[l.fpos], (kc ->> 'tf_value_len')::int), '')
 				 ORDER BY t.value DESC LIMIT 1;
 				IF adj IS NOT NULL THEN
 					w := w + adj;
@@ -1994,9 +1994,9 @@ BEGIN
 	END LOOP;
 	attr := '(итог)'; value_a := NULL; value_b := NULL; weight := NULL;
 	level := cdp_internal._match_summary(a.settings, pr.levels)
-		|| CASE WHEN pr.flags & (k ->> 'pair_forced')::int <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
-		|| CASE WHEN pr.flags & (k ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
-		|| CASE WHEN pr.flags & (k ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END;
+		|| CASE WHEN pr.flags & (kc ->> 'pair_forced')::int <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END;
 	RETURN NEXT;
 END $$;
 
@@ -2596,8 +2596,9 @@ CREATE OR REPLACE FUNCTION @extschema@.match_record(record_id bigint)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	pair_forced int := (cdp_internal._match_constants() ->> 'pair_forced')::int;	/* pair flags of src/match.h */
-	pair_no_auto int := (cdp_internal._match_constants() ->> 'pair_veto')::int | (cdp_internal._match_constants() ->> 'pair_placeholder')::int;
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_no_auto int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
 	a record := cdp_internal._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
 	g0 bigint;

@@ -234,8 +234,9 @@ CREATE FUNCTION @extschema@.match_record(record_id bigint)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	pair_forced int := (cdp_internal._match_constants() ->> 'pair_forced')::int;	/* pair flags of src/match.h */
-	pair_no_auto int := (cdp_internal._match_constants() ->> 'pair_veto')::int | (cdp_internal._match_constants() ->> 'pair_placeholder')::int;
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_no_auto int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
 	a record := cdp_internal._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
 	g0 bigint;
