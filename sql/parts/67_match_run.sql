@@ -1,5 +1,5 @@
 /*
- * sql/parts/67_match_run.sql: matching: a run, one record at once, and the patient lookup.
+ * sql/parts/67_match_run.sql: matching: a run and one record at once (find_patient is in 68_match_find.sql).
  */
 
 /* ---------------------------------------------------------------- running */
@@ -272,48 +272,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
 	'candidate matches of one record at once, without linking (for the reception desk): probability, link/review/same_person and a Russian summary; e.g. SELECT * FROM match_record(42)';
-
-CREATE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
-	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
-	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	a record := cdp_internal._match_active();
-	probe @extschema@.record;
-	f record;
-BEGIN
-	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
-		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
-	END IF;
-	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
-		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
-	END IF;
-	-- the probe as a record row, normalised by ingest's own normaliser (invalid values set aside)
-	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
-		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
-	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
-	-- the summary is written for the rows returned only
-	RETURN QUERY
-	SELECT t.g, t.probability, t.rid, cdp_internal._match_summary(a.settings, t.levels) FROM (
-	SELECT z.g, z.probability, z.rid, z.levels FROM (
-	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels
-	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels
-	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
-	                  FROM cdp_internal._match_walk('cross',
-	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
-	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k WHERE k.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[]))',
-	                                           f.flags, f.feat, f.bk, f.bk),
-	                         a.program, a.version, 0.01 * (a.settings ->> 'review_threshold')::float8, 0, 0, ARRAY[-1]::bigint[]) w
-	                 WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) y
-	          -- block mates are read without golden ids; the pairs kept read theirs
-	          JOIN @extschema@.record rc ON rc.record_id = y.rid) x
-	 ORDER BY x.g, x.probability DESC) z
-	 ORDER BY z.probability DESC, z.g
-	 LIMIT max_results) t
-	 ORDER BY t.probability DESC, t.g;
-END $$;
-COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
-	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 /* the clinic default, installed as version 1 */
 INSERT INTO cdp_internal.match_settings (settings, program, active)
