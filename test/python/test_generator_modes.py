@@ -11,10 +11,15 @@ import csv
 import hashlib
 import io
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+FAKER = os.path.join(BENCH, "gen_faker")
+sys.path.insert(0, BENCH)
 import gen_clinic as G  # noqa: E402
 import gen_clinic_data as D  # noqa: E402
 
@@ -118,6 +123,40 @@ class ModesTest(unittest.TestCase):
 		self.assertLess(name_only / n, 0.47)
 		self.assertGreater(name_city / n, 0.19)
 		self.assertLess(name_city / n, 0.31)
+
+
+# The faker population needs Node.js and its locked dependency (gen_faker.sh installs it with
+# npm ci, which needs the registry): without them these tests are skipped, and say so.
+HAVE_FAKER = shutil.which("node") is not None and \
+	os.path.isfile(os.path.join(FAKER, "node_modules", "@faker-js", "faker", "package.json"))
+
+
+@unittest.skipUnless(HAVE_FAKER, "node or test/bench/gen_faker/node_modules missing (run gen_faker.sh once)")
+class FakerTest(unittest.TestCase):
+	def faker(self, persons, seed):
+		with tempfile.TemporaryDirectory() as tmp:
+			out = os.path.join(tmp, "f.csv")
+			subprocess.run(["node", os.path.join(FAKER, "gen_faker.mjs"), "--persons", str(persons), "--seed",
+							str(seed), "--out", out, "--quiet"], check=True)
+			with open(out, encoding="utf-8") as f:
+				return f.read()
+
+	def test_deterministic(self):
+		a = self.faker(300, 5)
+		self.assertEqual(a, self.faker(300, 5))
+		self.assertNotEqual(a, self.faker(300, 6))
+
+	def test_columns_and_truth(self):
+		text = self.faker(500, 3)
+		rd = csv.reader(io.StringIO(text))
+		self.assertEqual(next(rd), G.COLUMNS)			# the loaders of gen_clinic.py read it
+		r = list(csv.DictReader(io.StringIO(text)))
+		self.assertEqual({x["person_id"] for x in r}, {str(i) for i in range(1, 501)})
+		self.assertEqual(len({(x["source"], x["source_id"]) for x in r}), len(r))	# ids unique per source
+		self.assertGreater(len({x["source"] for x in r}), 3)
+		# the foreign lab writes Latin names
+		lab = [x for x in r if x["source"] == "foreign_lab" and x["family_name"]]
+		self.assertTrue(lab and all(x["family_name"].isascii() for x in lab))
 
 
 if __name__ == "__main__":
