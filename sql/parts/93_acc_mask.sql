@@ -1,0 +1,283 @@
+/*
+ * sql/parts/93_acc_mask.sql: what each role reads of a patient (issue 15, items 4 and 5).
+ *
+ * Masking functions (phone +7 916 ***-**-67, e-mail i***@mail.ru, birth date to an age band,
+ * SNILS to its last 3 digits), the keyed pseudonym of a patient (HMAC-SHA-256 of the golden id,
+ * src/acc_pseudonym.c, under a key in cdp_internal.acc_key that only the extension's owner reads),
+ * and the SECURITY DEFINER functions through which the roles without table access read: each checks
+ * its caller's role first and returns no more than that role may see, and each read of a full profile
+ * or of a contact address is written to cdp.audit_log in the same transaction (94_acc_audit.sql).
+ */
+
+/* ------------------------------------------------------------------ masking */
+
+CREATE FUNCTION @extschema@.mask_phone(phone text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN pg_catalog.length(d) OPERATOR(pg_catalog.<) 7 THEN '***'
+				WHEN pg_catalog.length(d) OPERATOR(pg_catalog.=) 11 AND d OPERATOR(pg_catalog.~~) '7%'
+				THEN '+7 ' OPERATOR(pg_catalog.||) pg_catalog.substr(d, 2, 3) OPERATOR(pg_catalog.||) ' ***-**-'
+					 OPERATOR(pg_catalog.||) pg_catalog.right(d, 2)
+				ELSE '+' OPERATOR(pg_catalog.||) pg_catalog.left(d, pg_catalog.length(d) OPERATOR(pg_catalog.-) 7)
+					 OPERATOR(pg_catalog.||) ' ***-**-' OPERATOR(pg_catalog.||) pg_catalog.right(d, 2) END
+	  FROM (SELECT pg_catalog.regexp_replace(pg_catalog.split_part($1, ';', 1), '[^0-9]', '', 'g') AS d) x
+$$;
+COMMENT ON FUNCTION @extschema@.mask_phone(text) IS
+	'a phone number with all but the country code, operator code and last two digits hidden: +7 916 ***-**-67';
+
+CREATE FUNCTION @extschema@.mask_email(email text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN at OPERATOR(pg_catalog.<) 2 THEN '***'
+				ELSE pg_catalog.left($1, 1) OPERATOR(pg_catalog.||) '***' OPERATOR(pg_catalog.||) pg_catalog.substr($1, at) END
+	  FROM (SELECT pg_catalog.length($1) OPERATOR(pg_catalog.-)
+				   pg_catalog.strpos(pg_catalog.reverse($1), '@') OPERATOR(pg_catalog.+) 1 AS at) x
+$$;
+COMMENT ON FUNCTION @extschema@.mask_email(text) IS
+	'an e-mail address with its local part reduced to the first character: i***@mail.ru';
+
+CREATE FUNCTION @extschema@.mask_snils(snils text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN pg_catalog.length(d) OPERATOR(pg_catalog.<>) 11 THEN '***'
+				ELSE '***-***-**' OPERATOR(pg_catalog.||) pg_catalog.substr(d, 9, 1) OPERATOR(pg_catalog.||) ' '
+					 OPERATOR(pg_catalog.||) pg_catalog.right(d, 2) END
+	  FROM (SELECT pg_catalog.regexp_replace($1, '[^0-9]', '', 'g') AS d) x
+$$;
+COMMENT ON FUNCTION @extschema@.mask_snils(text) IS 'a SNILS with only its last 3 digits shown: ***-***-**5 95';
+
+CREATE FUNCTION @extschema@.age_band(birth_date date, at date DEFAULT CURRENT_DATE) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN a OPERATOR(pg_catalog.<) 0 THEN NULL
+				WHEN a OPERATOR(pg_catalog.<) 18 THEN '0-17'
+				WHEN a OPERATOR(pg_catalog.<) 25 THEN '18-24'
+				WHEN a OPERATOR(pg_catalog.<) 35 THEN '25-34'
+				WHEN a OPERATOR(pg_catalog.<) 45 THEN '35-44'
+				WHEN a OPERATOR(pg_catalog.<) 55 THEN '45-54'
+				WHEN a OPERATOR(pg_catalog.<) 65 THEN '55-64'
+				ELSE '65+' END
+	  FROM (SELECT pg_catalog.date_part('year', pg_catalog.age($2, $1))::int AS a) x
+$$;
+COMMENT ON FUNCTION @extschema@.age_band(date, date) IS
+	'the age band of a birth date on a day (0-17, 18-24, 25-34, 35-44, 45-54, 55-64, 65+)';
+
+/* ------------------------------------------------------------------ pseudonym */
+
+CREATE TABLE cdp_internal.acc_key (
+	one			boolean PRIMARY KEY DEFAULT true CONSTRAINT acc_key_one CHECK (one),
+	key			bytea NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE cdp_internal.acc_key IS
+	'the secret key of cdp.pseudonym (32 random bytes, made by cdp.setup_roles); only the extension''s owner reads it';
+CREATE TRIGGER acc_key_restore BEFORE INSERT ON cdp_internal.acc_key
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.acc_restore_replace();
+ALTER TABLE cdp_internal.acc_key ENABLE ALWAYS TRIGGER acc_key_restore;
+
+CREATE FUNCTION cdp_internal.acc_hmac(key bytea, message text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'cdp_acc_hmac'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.acc_hmac(bytea, text) IS 'HMAC-SHA-256 of a message under a 32-byte key';
+
+CREATE FUNCTION cdp_internal.acc_new_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'cdp_acc_new_key'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.acc_new_key() IS '32 bytes from the server''s strong random source';
+
+/* Makes the pseudonym key once (cdp.setup_roles); a restored dump brings its own key along. */
+CREATE FUNCTION cdp_internal.acc_ensure_key() RETURNS void
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO cdp_internal.acc_key (key) VALUES (cdp_internal.acc_new_key()) ON CONFLICT (one) DO NOTHING
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_ensure_key() IS 'creates the pseudonym key if there is none';
+
+/* The pseudonym without the role check, for the functions below (which check first). */
+CREATE FUNCTION cdp_internal.acc_pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_key	bytea;
+BEGIN
+	SELECT k.key INTO v_key FROM cdp_internal.acc_key k;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the pseudonym key does not exist yet'
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Run cdp.setup_roles() first.';
+	END IF;
+	RETURN 'p' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.substr(
+		cdp_internal.acc_hmac(v_key, 'golden:' OPERATOR(pg_catalog.||) golden_id::text), 1, 10), 'hex');
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_pseudonym(bigint) IS 'the keyed pseudonym of a golden id (no role check)';
+
+CREATE FUNCTION @extschema@.pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.pseudonym');
+	RETURN cdp_internal.acc_pseudonym(golden_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.pseudonym(bigint) IS
+	'the stable keyed pseudonym of a patient (p + 20 hex digits of HMAC-SHA-256 of its golden id)';
+
+/* ------------------------------------------------------------------ reads for roles without table access */
+
+/*
+ * Pseudonymous, masked profiles: a marketer sees masked contacts, an analyst none; neither sees
+ * names, exact birth dates or SNILS digits beyond the last three.  Active patients only.
+ */
+CREATE FUNCTION @extschema@.masked_patients()
+	RETURNS TABLE (pseudonym text, sex text, age_band text, city text, last_visit date,
+				   phone text, email text, snils text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_contacts	boolean;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.masked_patients');
+	v_contacts := cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_dpo']);
+	RETURN QUERY
+	SELECT cdp_internal.acc_pseudonym(p.golden_id), p.sex, @extschema@.age_band(p.birth_date), p.city,
+		   p.last_visit::date,
+		   CASE WHEN v_contacts THEN @extschema@.mask_phone(p.phones OPERATOR(pg_catalog.#>>) '{0,value}') END,
+		   CASE WHEN v_contacts THEN @extschema@.mask_email(p.emails OPERATOR(pg_catalog.#>>) '{0,value}') END,
+		   @extschema@.mask_snils(p.snils::text)
+	  FROM @extschema@.patient p
+	 WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	 ORDER BY 1;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.masked_patients() IS
+	'pseudonymous, masked profiles of active patients (contacts masked for marketers, absent for analysts)';
+
+/* Counts by age band, sex and city; a group of fewer than 5 patients is not shown. */
+CREATE FUNCTION @extschema@.patient_counts()
+	RETURNS TABLE (age_band text, sex text, city text, patients bigint)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.patient_counts');
+	RETURN QUERY
+	SELECT @extschema@.age_band(p.birth_date) AS b, p.sex, p.city, pg_catalog.count(*)
+	  FROM @extschema@.patient p
+	 WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	 GROUP BY 1, 2, 3
+	HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>=) 5
+	 ORDER BY 1, 2, 3;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.patient_counts() IS
+	'active patients counted by age band, sex and city; groups under 5 patients suppressed';
+
+/*
+ * May cdp contact the patient on the channel?  The consent family answers it with cdp.may_contact
+ * (issue 13); until that function exists nobody may be contacted.  Every contact read of the access
+ * family asks here, so pointing it at the consent registry is this one function.
+ */
+CREATE FUNCTION cdp_internal.acc_may_contact(golden_id bigint, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_ok	boolean;
+BEGIN
+	IF pg_catalog.to_regprocedure('@extschema@.may_contact(bigint,text)') IS NULL THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT @extschema@.may_contact($1, $2)' INTO v_ok USING golden_id, channel;
+	RETURN COALESCE(v_ok, false);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_may_contact(bigint, text) IS
+	'whether the patient consented to contact on the channel (cdp.may_contact of the consent family; false without it)';
+
+/*
+ * The contact address of a patient for a send (channel phone, sms or email): only for a patient
+ * who consented to the channel, else NULL; audited either way (contact.read, with the purpose).
+ */
+CREATE FUNCTION @extschema@.contact_address(golden_id bigint, channel text, purpose text) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_g		bigint;
+	v_addr	text;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_sender'], 'cdp.contact_address');
+	IF channel IS NULL OR channel OPERATOR(pg_catalog.<>) ALL (ARRAY['phone', 'sms', 'email']) THEN
+		RAISE EXCEPTION 'invalid channel: "%"', pg_catalog.left(channel, 20)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use phone, sms or email.';
+	END IF;
+	IF purpose IS NULL OR pg_catalog.btrim(purpose) OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'a purpose is required to read a contact address' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	v_g := @extschema@.resolve_patient(golden_id);
+	IF v_g IS NOT NULL AND cdp_internal.acc_may_contact(v_g, channel) THEN
+		SELECT CASE WHEN channel OPERATOR(pg_catalog.=) 'email' THEN p.emails OPERATOR(pg_catalog.#>>) '{0,value}'
+					ELSE p.phones OPERATOR(pg_catalog.#>>) '{0,value}' END
+		  INTO v_addr
+		  FROM @extschema@.patient p WHERE p.golden_id OPERATOR(pg_catalog.=) v_g AND p.status OPERATOR(pg_catalog.=) 'active';
+	END IF;
+	PERFORM cdp_internal.acc_audit('contact.read', ARRAY[COALESCE(v_g, golden_id)], purpose,
+		pg_catalog.jsonb_build_object('channel', channel, 'given', v_addr IS NOT NULL));
+	RETURN v_addr;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.contact_address(bigint, text, text) IS
+	'the phone or e-mail of a patient for a send, only if the patient consented to the channel (else NULL); audited';
+
+/*
+ * The full profile of one patient for the roles that work with named patients: registrar, doctor
+ * (only a patient in its care, with that patient's clinical events), dpo and admin (without clinical
+ * events).  Audited (profile.read, with the purpose) in the same transaction, found or not.
+ */
+CREATE FUNCTION @extschema@.patient_profile(golden_id bigint, purpose text DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_g			bigint;
+	v_doc		jsonb;
+	v_doctor	boolean;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_registrar', 'cdp_doctor', 'cdp_dpo'], 'cdp.patient_profile');
+	v_g := @extschema@.resolve_patient(golden_id);
+	/* a doctor who is nothing else reads only the patients in its care */
+	v_doctor := cdp_internal.acc_is(ARRAY['cdp_doctor']);
+	IF v_g IS NOT NULL AND v_doctor AND NOT cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_registrar', 'cdp_dpo'])
+	   AND NOT @extschema@.in_care(v_g) THEN
+		v_g := NULL;
+	END IF;
+	IF v_g IS NOT NULL THEN
+		SELECT pg_catalog.to_jsonb(p.*) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('records',
+				 (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('record_id', r.record_id,
+						  'source', s.name, 'source_id', r.source_key) ORDER BY r.record_id), '[]'::jsonb)
+					FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+				   WHERE r.golden_id OPERATOR(pg_catalog.=) v_g))
+		  INTO v_doc
+		  FROM @extschema@.patient p WHERE p.golden_id OPERATOR(pg_catalog.=) v_g;
+		IF v_doctor AND @extschema@.in_care(v_g) THEN
+			v_doc := v_doc OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('clinical',
+				(SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.-) 'attrs'
+												  ORDER BY c.at, c.event_id), '[]'::jsonb)
+				   FROM @extschema@.clinical_event c WHERE c.golden_id OPERATOR(pg_catalog.=) v_g));
+		END IF;
+	END IF;
+	PERFORM cdp_internal.acc_audit('profile.read', ARRAY[COALESCE(v_g, golden_id)], purpose,
+		pg_catalog.jsonb_build_object('found', v_doc IS NOT NULL));
+	RETURN v_doc;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.patient_profile(bigint, text) IS
+	'the full profile of a patient (with clinical events for the doctor in whose care it is); audited; NULL when not visible';
