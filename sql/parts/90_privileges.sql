@@ -58,7 +58,7 @@ CREATE TABLE cdp_internal.acc_privilege (
 	PRIMARY KEY (role, kind, object, privilege)
 );
 COMMENT ON TABLE cdp_internal.acc_privilege IS
-	'the grant matrix of the clinic roles: which role gets which privilege on which object of schema cdp (applied by cdp.setup_roles)';
+	'the grant matrix of the clinic roles but cdp_admin (which gets every function and table of schema cdp): role, privilege, object (applied by cdp.setup_roles)';
 
 /*
  * A restore copies the dumped rows of the access family's tables (95_dump.sql dumps every table)

@@ -151,7 +151,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.setup_roles() IS
 	'creates the clinic roles (cdp_admin, cdp_registrar, ...) if missing and applies their grants and policies; idempotent; needs CREATEROLE';
 
-/* Applies cdp_internal.acc_privilege (the roles must exist). */
+/*
+ * Applies cdp_internal.acc_privilege to the roles that exist, and gives cdp_admin EXECUTE on every
+ * function and procedure of the API and SELECT on every table and view of it (row-level security
+ * still decides its rows: no clinical data).
+ */
 CREATE FUNCTION cdp_internal.acc_apply_privileges() RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -169,6 +173,11 @@ BEGIN
 			EXECUTE pg_catalog.format('GRANT %s ON TABLE %s TO %I', p.privilege, p.object::pg_catalog.regclass, p.role);
 		END IF;
 	END LOOP;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) 'cdp_admin') THEN
+		GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ TO cdp_admin;
+		GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA @extschema@ TO cdp_admin;
+		GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO cdp_admin;
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.acc_apply_privileges() IS 'grants what cdp_internal.acc_privilege lists to the roles that exist';

@@ -12,7 +12,8 @@
  *              doctor the patients in its care (cdp.in_care); marketers and analysts no row
  *   clinical   visits, labs, diagnoses, recommendations: a doctor, for the patients in its care; no
  *              other role (the admin included)
- *   log        the event log: admin and dpo read every event but the clinical ones
+ *   log        the event log: admin and dpo read every event but the clinical ones (kinds clinical.*,
+ *              told apart by byte order, whose operators are LEAKPROOF, where LIKE's are not)
  *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
  *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
  *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
@@ -48,8 +49,8 @@ CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT usi
 		('patient', 'cdp_dpo', 'true'),
 		('patient', 'cdp_doctor', '@extschema@.in_care(golden_id)'),
 		('clinical', 'cdp_doctor', '@extschema@.in_care(golden_id)'),
-		('log', 'cdp_admin', 'kind OPERATOR(pg_catalog.!~~) ''clinical.%'''),
-		('log', 'cdp_dpo', 'kind OPERATOR(pg_catalog.!~~) ''clinical.%'''),
+		('log', 'cdp_admin', '(kind COLLATE "C" OPERATOR(pg_catalog.<) ''clinical.'' OR kind COLLATE "C" OPERATOR(pg_catalog.>=) ''clinical/'')'),
+		('log', 'cdp_dpo', '(kind COLLATE "C" OPERATOR(pg_catalog.<) ''clinical.'' OR kind COLLATE "C" OPERATOR(pg_catalog.>=) ''clinical/'')'),
 		('audit', 'cdp_admin', 'true'),
 		('audit', 'cdp_dpo', 'true'),
 		('marketing', 'cdp_admin', 'true'),

@@ -281,13 +281,41 @@ SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
 	('cdp_internal.acc_legal_hold', 'internal')) t(tbl, kind);
 
 /*
- * The API functions the roles call that were written before the roles existed and run with their
- * caller's rights, but write the private schema (the ingest queue, the event log): they run as the
- * extension's owner, and EXECUTE, granted to the roles below only, is their role check.  None
- * returns more than ids and actions.
+ * API functions written before the roles existed that run with their caller's rights but read or
+ * write the private schema (the ingest queue, the event log, the matching state), so that no role
+ * but the extension's owner could call them.  They now run as the owner; EXECUTE is their role
+ * check: it is revoked from PUBLIC (cdp_internal.acc_lock_down below) and granted by the matrix to
+ * the roles whose data they touch (cdp_admin for most; cdp_registrar for ingest).  None returns more
+ * than that role may see: ids, counts, actions, settings, and to cdp_admin (who reads every profile)
+ * profile history without clinical data.
  */
-ALTER FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) SECURITY DEFINER;
-ALTER FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) SECURITY DEFINER;
+DO $definer$
+DECLARE
+	f	text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'@extschema@.register_source(text,text,integer)',
+		'@extschema@.upsert_records(text,text[],jsonb[],boolean)',
+		'@extschema@.record_pair_decision(bigint,bigint,text,text)',
+		'@extschema@.matching_settings()',
+		'@extschema@.link_records(bigint,bigint,jsonb)',
+		'@extschema@.link_records_many(bigint[],bigint[],jsonb[])',
+		'@extschema@.unmerge(bigint,text)',
+		'@extschema@.upsert_clinical_event(text,text,text,jsonb)',
+		'@extschema@.configure_survivorship(jsonb)',
+		'@extschema@.rebuild_patients()',
+		'@extschema@.archive_candidates(interval)',
+		'@extschema@.archive_patients(bigint[],text,boolean)',
+		'@extschema@.restore_patients(bigint[],text,boolean)',
+		'@extschema@.patient_as_of(bigint,timestamp with time zone)',
+		'@extschema@.patient_as_of_event(bigint,bigint)',
+		'@extschema@.patient_history(bigint)',
+		'@extschema@.patient_lineage(bigint)']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER', f::pg_catalog.regprocedure);
+	END LOOP;
+END
+$definer$;
 
 /* The grant matrix (90_privileges.sql); doc/security.md lists the same rows. */
 INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
@@ -300,10 +328,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_registrar', 'table', 'cdp.record', 'SELECT'),
 	('cdp_registrar', 'table', 'cdp.source', 'SELECT'),
 	('cdp_registrar', 'table', 'cdp.patient_redirect', 'SELECT'),
-	('cdp_doctor', 'function', 'cdp.find_patient(jsonb,integer)', 'EXECUTE'),
 	('cdp_doctor', 'function', 'cdp.patient_profile(bigint,text)', 'EXECUTE'),
 	('cdp_doctor', 'function', 'cdp.in_care(bigint)', 'EXECUTE'),
-	('cdp_doctor', 'function', 'cdp.upsert_clinical_event(text,text,text,jsonb)', 'EXECUTE'),
 	('cdp_doctor', 'table', 'cdp.patient', 'SELECT'),
 	('cdp_doctor', 'table', 'cdp.clinical_event', 'SELECT'),
 	('cdp_doctor', 'table', 'cdp.patient_redirect', 'SELECT'),
@@ -325,27 +351,6 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_dpo', 'table', 'cdp.event', 'SELECT'),
 	('cdp_dpo', 'table', 'cdp.patient', 'SELECT'),
 	('cdp_scheduler', 'function', 'cdp.run_matching(text)', 'EXECUTE'),
-	('cdp_scheduler', 'function', 'cdp.run_maintenance(integer)', 'EXECUTE'),
 	('cdp_sender', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE')) m(role, kind, object, privilege);
-
-/*
- * cdp_admin: EXECUTE on every function of the API and SELECT on every table and view of it.  The
- * names are written schema-qualified (search_path pinned for this statement; the install's own is
- * the extension schema, under which regprocedure would print them bare).
- */
-SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
-SELECT 'cdp_admin', 'function', p.oid::pg_catalog.regprocedure::text, 'EXECUTE'
-  FROM pg_catalog.pg_proc p
- WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
-   AND p.prokind OPERATOR(pg_catalog.<>) 'a'
-   AND p.oid::pg_catalog.regprocedure::text OPERATOR(pg_catalog.<>) 'cdp.setup_roles()'
-UNION ALL
-SELECT 'cdp_admin', 'table', c.oid::pg_catalog.regclass::text, 'SELECT'
-  FROM pg_catalog.pg_class c
- WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
-   AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'v', 'p']::"char"[])
-ON CONFLICT DO NOTHING;
-SELECT pg_catalog.set_config('search_path', '@extschema@', true);
 
 SELECT cdp_internal.acc_lock_down();
