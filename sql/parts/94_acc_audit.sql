@@ -240,9 +240,13 @@ BEGIN
 
 	/* the log: the patient's events rewritten in place, this transaction only */
 	ALTER TABLE @extschema@.event DISABLE TRIGGER event_append_only;
-	UPDATE @extschema@.event e SET payload = cdp_internal.acc_scrub(e.payload, v_drop, v_phones, v_texts)
-	 WHERE e.golden_id OPERATOR(pg_catalog.=) ANY (v_ids)
-		OR (e.subject OPERATOR(pg_catalog.=) ANY (v_recs) AND e.kind OPERATOR(pg_catalog.~~) 'record.%');
+	/* the subject of record.*, decision.* and link events is a record id; other subjects are only
+	   rewritten when the scrub finds an erased value in them */
+	UPDATE @extschema@.event e SET payload = s.doc
+	  FROM (SELECT x.event_id, cdp_internal.acc_scrub(x.payload, v_drop, v_phones, v_texts) AS doc
+			  FROM @extschema@.event x
+			 WHERE x.golden_id OPERATOR(pg_catalog.=) ANY (v_ids) OR x.subject OPERATOR(pg_catalog.=) ANY (v_recs)) s
+	 WHERE e.event_id OPERATOR(pg_catalog.=) s.event_id AND e.payload OPERATOR(pg_catalog.<>) s.doc;
 	GET DIAGNOSTICS v_nev = ROW_COUNT;
 	ALTER TABLE @extschema@.event ENABLE ALWAYS TRIGGER event_append_only;
 
