@@ -52,7 +52,7 @@
  * single source of truth that cdp.setup_roles() applies and that doc/security.md lists (a TAP test,
  * test/t/056_access_docs.pl, compares the document with what each role can use).
  */
-CREATE FUNCTION cdp_internal.acc_lock_down() RETURNS void
+CREATE FUNCTION cdp_internal.acc_lock_down(spare regprocedure[] DEFAULT '{}') RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -62,16 +62,23 @@ BEGIN
 	FOR f IN
 		SELECT p.oid::regprocedure
 		  FROM pg_catalog.pg_proc p
-		 WHERE (p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace AND p.prosecdef)
-		    OR p.pronamespace OPERATOR(pg_catalog.=) 'cdp_internal'::regnamespace
+		 WHERE ((p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace AND p.prosecdef)
+				OR p.pronamespace OPERATOR(pg_catalog.=) 'cdp_internal'::regnamespace)
+		   AND p.oid OPERATOR(pg_catalog.<>) ALL (COALESCE(spare, '{}')::oid[])
 	LOOP
 		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.acc_lock_down() IS
-	'revokes from PUBLIC every function of cdp_internal and every SECURITY DEFINER function of cdp (install and update)';
-SELECT cdp_internal.acc_lock_down();
+COMMENT ON FUNCTION cdp_internal.acc_lock_down(regprocedure[]) IS
+	'revokes from PUBLIC every function of cdp_internal and every SECURITY DEFINER function of cdp but the spared ones (install, update, setup_roles)';
+/*
+ * In a fresh install cdp_internal._restore_replace_installed is created by sql/parts/95_dump.sql,
+ * after the access parts revoke every internal function from PUBLIC, so it keeps PUBLIC's EXECUTE
+ * there (harmless: a trigger function cannot be called but as a trigger; cdp.setup_roles() revokes
+ * it).  The update spares it so that an updated catalog equals a fresh one.
+ */
+SELECT cdp_internal.acc_lock_down(ARRAY['cdp_internal._restore_replace_installed()']::pg_catalog.regprocedure[]);
 
 /* a reviewer's free-text note may name people */
 ALTER TABLE @extschema@.pair_decision ENABLE ROW LEVEL SECURITY;
@@ -95,7 +102,7 @@ CREATE TABLE cdp_internal.acc_privilege (
 	PRIMARY KEY (role, kind, object, privilege)
 );
 COMMENT ON TABLE cdp_internal.acc_privilege IS
-	'the grant matrix of the clinic roles: which role gets which privilege on which object of schema cdp (applied by cdp.setup_roles)';
+	'the grant matrix of the clinic roles but cdp_admin (which gets every function and table of schema cdp): role, privilege, object (applied by cdp.setup_roles)';
 
 /*
  * A restore copies the dumped rows of the access family's tables (95_dump.sql dumps every table)
@@ -275,6 +282,8 @@ BEGIN
 		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA @extschema@ TO %I', r.role);
 		RETURN NEXT;
 	END LOOP;
+	/* functions created after the install's own lock-down (later parts, later updates) too */
+	PERFORM cdp_internal.acc_lock_down();
 	PERFORM cdp_internal.acc_apply_privileges();
 	PERFORM cdp_internal.acc_ensure_key();
 	PERFORM cdp_internal.acc_apply_policies();
@@ -283,7 +292,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.setup_roles() IS
 	'creates the clinic roles (cdp_admin, cdp_registrar, ...) if missing and applies their grants and policies; idempotent; needs CREATEROLE';
 
-/* Applies cdp_internal.acc_privilege (the roles must exist). */
+/*
+ * Applies cdp_internal.acc_privilege to the roles that exist, and gives cdp_admin EXECUTE on every
+ * function and procedure of the API and SELECT on every table and view of it (row-level security
+ * still decides its rows: no clinical data).
+ */
 CREATE FUNCTION cdp_internal.acc_apply_privileges() RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -301,6 +314,11 @@ BEGIN
 			EXECUTE pg_catalog.format('GRANT %s ON TABLE %s TO %I', p.privilege, p.object::pg_catalog.regclass, p.role);
 		END IF;
 	END LOOP;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) 'cdp_admin') THEN
+		GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ TO cdp_admin;
+		GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA @extschema@ TO cdp_admin;
+		GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO cdp_admin;
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.acc_apply_privileges() IS 'grants what cdp_internal.acc_privilege lists to the roles that exist';
@@ -412,7 +430,8 @@ COMMENT ON FUNCTION cdp_internal.acc_check_grant(text, text, jsonb) IS
  *              doctor the patients in its care (cdp.in_care); marketers and analysts no row
  *   clinical   visits, labs, diagnoses, recommendations: a doctor, for the patients in its care; no
  *              other role (the admin included)
- *   log        the event log: admin and dpo read every event but the clinical ones
+ *   log        the event log: admin and dpo read every event but the clinical ones (kinds clinical.*,
+ *              told apart by byte order, whose operators are LEAKPROOF, where LIKE's are not)
  *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
  *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
  *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
@@ -448,8 +467,8 @@ CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT usi
 		('patient', 'cdp_dpo', 'true'),
 		('patient', 'cdp_doctor', '@extschema@.in_care(golden_id)'),
 		('clinical', 'cdp_doctor', '@extschema@.in_care(golden_id)'),
-		('log', 'cdp_admin', 'kind OPERATOR(pg_catalog.!~~) ''clinical.%'''),
-		('log', 'cdp_dpo', 'kind OPERATOR(pg_catalog.!~~) ''clinical.%'''),
+		('log', 'cdp_admin', '(kind COLLATE "C" OPERATOR(pg_catalog.<) ''clinical.'' OR kind COLLATE "C" OPERATOR(pg_catalog.>=) ''clinical/'')'),
+		('log', 'cdp_dpo', '(kind COLLATE "C" OPERATOR(pg_catalog.<) ''clinical.'' OR kind COLLATE "C" OPERATOR(pg_catalog.>=) ''clinical/'')'),
 		('audit', 'cdp_admin', 'true'),
 		('audit', 'cdp_dpo', 'true'),
 		('marketing', 'cdp_admin', 'true'),
@@ -1085,9 +1104,13 @@ BEGIN
 
 	/* the log: the patient's events rewritten in place, this transaction only */
 	ALTER TABLE @extschema@.event DISABLE TRIGGER event_append_only;
-	UPDATE @extschema@.event e SET payload = cdp_internal.acc_scrub(e.payload, v_drop, v_phones, v_texts)
-	 WHERE e.golden_id OPERATOR(pg_catalog.=) ANY (v_ids)
-		OR (e.subject OPERATOR(pg_catalog.=) ANY (v_recs) AND e.kind OPERATOR(pg_catalog.~~) 'record.%');
+	/* the subject of record.*, decision.* and link events is a record id; other subjects are only
+	   rewritten when the scrub finds an erased value in them */
+	UPDATE @extschema@.event e SET payload = s.doc
+	  FROM (SELECT x.event_id, cdp_internal.acc_scrub(x.payload, v_drop, v_phones, v_texts) AS doc
+			  FROM @extschema@.event x
+			 WHERE x.golden_id OPERATOR(pg_catalog.=) ANY (v_ids) OR x.subject OPERATOR(pg_catalog.=) ANY (v_recs)) s
+	 WHERE e.event_id OPERATOR(pg_catalog.=) s.event_id AND e.payload OPERATOR(pg_catalog.<>) s.doc;
 	GET DIAGNOSTICS v_nev = ROW_COUNT;
 	ALTER TABLE @extschema@.event ENABLE ALWAYS TRIGGER event_append_only;
 
@@ -1126,13 +1149,41 @@ SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
 	('cdp_internal.acc_legal_hold', 'internal')) t(tbl, kind);
 
 /*
- * The API functions the roles call that were written before the roles existed and run with their
- * caller's rights, but write the private schema (the ingest queue, the event log): they run as the
- * extension's owner, and EXECUTE, granted to the roles below only, is their role check.  None
- * returns more than ids and actions.
+ * API functions written before the roles existed that run with their caller's rights but read or
+ * write the private schema (the ingest queue, the event log, the matching state), so that no role
+ * but the extension's owner could call them.  They now run as the owner; EXECUTE is their role
+ * check: it is revoked from PUBLIC (cdp_internal.acc_lock_down below) and granted by the matrix to
+ * the roles whose data they touch (cdp_admin for most; cdp_registrar for ingest).  None returns more
+ * than that role may see: ids, counts, actions, settings, and to cdp_admin (who reads every profile)
+ * profile history without clinical data.
  */
-ALTER FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) SECURITY DEFINER;
-ALTER FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) SECURITY DEFINER;
+DO $definer$
+DECLARE
+	f	text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'@extschema@.register_source(text,text,integer)',
+		'@extschema@.upsert_records(text,text[],jsonb[],boolean)',
+		'@extschema@.record_pair_decision(bigint,bigint,text,text)',
+		'@extschema@.matching_settings()',
+		'@extschema@.link_records(bigint,bigint,jsonb)',
+		'@extschema@.link_records_many(bigint[],bigint[],jsonb[])',
+		'@extschema@.unmerge(bigint,text)',
+		'@extschema@.upsert_clinical_event(text,text,text,jsonb)',
+		'@extschema@.configure_survivorship(jsonb)',
+		'@extschema@.rebuild_patients()',
+		'@extschema@.archive_candidates(interval)',
+		'@extschema@.archive_patients(bigint[],text,boolean)',
+		'@extschema@.restore_patients(bigint[],text,boolean)',
+		'@extschema@.patient_as_of(bigint,timestamp with time zone)',
+		'@extschema@.patient_as_of_event(bigint,bigint)',
+		'@extschema@.patient_history(bigint)',
+		'@extschema@.patient_lineage(bigint)']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f::pg_catalog.regprocedure);
+	END LOOP;
+END
+$definer$;
 
 /* The grant matrix (90_privileges.sql); doc/security.md lists the same rows. */
 INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
@@ -1145,10 +1196,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_registrar', 'table', 'cdp.record', 'SELECT'),
 	('cdp_registrar', 'table', 'cdp.source', 'SELECT'),
 	('cdp_registrar', 'table', 'cdp.patient_redirect', 'SELECT'),
-	('cdp_doctor', 'function', 'cdp.find_patient(jsonb,integer)', 'EXECUTE'),
 	('cdp_doctor', 'function', 'cdp.patient_profile(bigint,text)', 'EXECUTE'),
 	('cdp_doctor', 'function', 'cdp.in_care(bigint)', 'EXECUTE'),
-	('cdp_doctor', 'function', 'cdp.upsert_clinical_event(text,text,text,jsonb)', 'EXECUTE'),
 	('cdp_doctor', 'table', 'cdp.patient', 'SELECT'),
 	('cdp_doctor', 'table', 'cdp.clinical_event', 'SELECT'),
 	('cdp_doctor', 'table', 'cdp.patient_redirect', 'SELECT'),
@@ -1170,40 +1219,24 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_dpo', 'table', 'cdp.event', 'SELECT'),
 	('cdp_dpo', 'table', 'cdp.patient', 'SELECT'),
 	('cdp_scheduler', 'function', 'cdp.run_matching(text)', 'EXECUTE'),
-	('cdp_scheduler', 'function', 'cdp.run_maintenance(integer)', 'EXECUTE'),
 	('cdp_sender', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE')) m(role, kind, object, privilege);
 
 /*
- * cdp_admin: EXECUTE on every function of the API and SELECT on every table and view of it.  The
- * names are written schema-qualified (search_path pinned for this statement; the install's own is
- * the extension schema, under which regprocedure would print them bare).
+ * In a fresh install cdp_internal._restore_replace_installed is created by sql/parts/95_dump.sql,
+ * after the access parts revoke every internal function from PUBLIC, so it keeps PUBLIC's EXECUTE
+ * there (harmless: a trigger function cannot be called but as a trigger; cdp.setup_roles() revokes
+ * it).  The update spares it so that an updated catalog equals a fresh one.
  */
-SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
-SELECT 'cdp_admin', 'function', p.oid::pg_catalog.regprocedure::text, 'EXECUTE'
-  FROM pg_catalog.pg_proc p
- WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
-   AND p.prokind OPERATOR(pg_catalog.<>) 'a'
-   AND p.oid::pg_catalog.regprocedure::text OPERATOR(pg_catalog.<>) 'cdp.setup_roles()'
-UNION ALL
-SELECT 'cdp_admin', 'table', c.oid::pg_catalog.regclass::text, 'SELECT'
-  FROM pg_catalog.pg_class c
- WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
-   AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'v', 'p']::"char"[])
-ON CONFLICT DO NOTHING;
-SELECT pg_catalog.set_config('search_path', '@extschema@', true);
-
-SELECT cdp_internal.acc_lock_down();
+SELECT cdp_internal.acc_lock_down(ARRAY['cdp_internal._restore_replace_installed()']::pg_catalog.regprocedure[]);
 
 /* -- as sql/parts/95_dump.sql does for every table at install: the access family's tables are dumped -- */
-SELECT pg_catalog.pg_extension_config_dump(t, '') FROM (VALUES
-	('@extschema@.audit_log'::pg_catalog.regclass),
-	('@extschema@.audit_log_audit_id_seq'::pg_catalog.regclass),
-	('cdp_internal.acc_privilege'::pg_catalog.regclass),
-	('cdp_internal.acc_grant'::pg_catalog.regclass),
-	('cdp_internal.acc_table'::pg_catalog.regclass),
-	('cdp_internal.acc_key'::pg_catalog.regclass),
-	('cdp_internal.acc_legal_hold'::pg_catalog.regclass)) x(t);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log_audit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_privilege', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_grant', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_table', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_key', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_legal_hold', '');
 
 /* ==== end of section: access ==== */
 

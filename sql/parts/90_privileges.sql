@@ -15,7 +15,7 @@
  * single source of truth that cdp.setup_roles() applies and that doc/security.md lists (a TAP test,
  * test/t/056_access_docs.pl, compares the document with what each role can use).
  */
-CREATE FUNCTION cdp_internal.acc_lock_down() RETURNS void
+CREATE FUNCTION cdp_internal.acc_lock_down(spare regprocedure[] DEFAULT '{}') RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -25,15 +25,16 @@ BEGIN
 	FOR f IN
 		SELECT p.oid::regprocedure
 		  FROM pg_catalog.pg_proc p
-		 WHERE (p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace AND p.prosecdef)
-		    OR p.pronamespace OPERATOR(pg_catalog.=) 'cdp_internal'::regnamespace
+		 WHERE ((p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace AND p.prosecdef)
+				OR p.pronamespace OPERATOR(pg_catalog.=) 'cdp_internal'::regnamespace)
+		   AND p.oid OPERATOR(pg_catalog.<>) ALL (COALESCE(spare, '{}')::oid[])
 	LOOP
 		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.acc_lock_down() IS
-	'revokes from PUBLIC every function of cdp_internal and every SECURITY DEFINER function of cdp (install and update)';
+COMMENT ON FUNCTION cdp_internal.acc_lock_down(regprocedure[]) IS
+	'revokes from PUBLIC every function of cdp_internal and every SECURITY DEFINER function of cdp but the spared ones (install, update, setup_roles)';
 SELECT cdp_internal.acc_lock_down();
 
 /* a reviewer's free-text note may name people */

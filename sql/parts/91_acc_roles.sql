@@ -143,6 +143,8 @@ BEGIN
 		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA @extschema@ TO %I', r.role);
 		RETURN NEXT;
 	END LOOP;
+	/* functions created after the install's own lock-down (later parts, later updates) too */
+	PERFORM cdp_internal.acc_lock_down();
 	PERFORM cdp_internal.acc_apply_privileges();
 	PERFORM cdp_internal.acc_ensure_key();
 	PERFORM cdp_internal.acc_apply_policies();

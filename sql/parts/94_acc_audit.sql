@@ -316,7 +316,7 @@ BEGIN
 		'@extschema@.patient_history(bigint)',
 		'@extschema@.patient_lineage(bigint)']
 	LOOP
-		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER', f::pg_catalog.regprocedure);
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f::pg_catalog.regprocedure);
 	END LOOP;
 END
 $definer$;

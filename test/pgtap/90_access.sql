@@ -5,10 +5,10 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(86);
+SELECT plan(88);
 
 -- ---------------------------------------------------------------- fixtures
-SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'setup_roles creates the roles');
+SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
 SELECT is((SELECT count(*)::int FROM pg_roles WHERE rolname LIKE 'cdp\_%' AND NOT rolcanlogin AND NOT rolsuper AND NOT rolbypassrls),
           8, 'eight NOLOGIN group roles, none a superuser or BYPASSRLS');
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'setup_roles is idempotent');
@@ -82,19 +82,21 @@ SELECT is(pg_temp.as_login('acc_doc', 'SELECT icd10 FROM cdp.clinical_event WHER
 SELECT is(pg_temp.as_login('acc_mkt', 'SELECT icd10 FROM cdp.clinical_event'), 'err:42501',
           'P02 cdp_marketer: reading a diagnosis from cdp.clinical_event is refused');
 SELECT is(pg_temp.as_login('acc_doc2', 'SELECT icd10 FROM cdp.clinical_event WHERE icd10 IS NOT NULL ORDER BY 1'), 'ok:I10|J45',
-          'P02+ cdp_doctor with scope all: reads both diagnoses (positive control)');
+          'P02+ cdp_doctor: with scope all, reads both diagnoses (positive control)');
 SELECT is(pg_temp.as_login('acc_reg', format('SELECT cdp.patient_profile(%s, ''call'') ? ''clinical''', :ga)), 'ok:false',
           'P03 cdp_registrar: the full profile carries no clinical events');
 SELECT is(pg_temp.as_login('acc_doc', format('SELECT cdp.patient_profile(%s, ''visit'') #>> ''{clinical,1,icd10}''', :ga)), 'ok:I10',
           'P03+ cdp_doctor: the full profile of its patient carries the diagnosis (positive control)');
 SELECT is(pg_temp.as_login('acc_adm', 'SELECT count(*) FROM cdp.clinical_event'), 'ok:0',
           'P04 cdp_admin: sees no row of cdp.clinical_event');
+SELECT is(pg_temp.as_login('acc_doc2', 'SELECT count(*) FROM cdp.clinical_event'), 'ok:3',
+          'P04+ cdp_doctor: with scope all, sees the rows cdp_admin does not (positive control)');
 SELECT is(pg_temp.as_login('acc_doc', format('SELECT count(*) FROM cdp.clinical_event WHERE golden_id = %s', :gb)), 'ok:0',
           'P05 cdp_doctor: sees no clinical event of a patient outside its care');
 SELECT is(pg_temp.as_login('acc_doc', format('SELECT cdp.patient_profile(%s, ''visit'')', :gb)), 'ok:',
           'P05 cdp_doctor: no profile of a patient outside its care');
 SELECT is(pg_temp.as_login('acc_doc2', format('SELECT count(*) FROM cdp.clinical_event WHERE golden_id = %s', :gb)), 'ok:1',
-          'P05+ cdp_doctor with scope all: sees that patient''s clinical event (positive control)');
+          'P05+ cdp_doctor: with scope all, sees that patient''s clinical event (positive control)');
 SELECT is(pg_temp.as_login('acc_adm', 'SELECT count(*) FROM cdp.event WHERE kind LIKE ''clinical.%'''), 'ok:0',
           'P06 cdp_admin: reads no clinical event from the event log');
 SELECT isnt(pg_temp.as_login('acc_adm', 'SELECT count(*) FROM cdp.event WHERE kind LIKE ''record.%'''), 'ok:0',
@@ -170,7 +172,7 @@ SELECT is(pg_temp.as_login('acc_reg', 'SELECT count(*) FROM cdp.patient WHERE pg
           'P15+ cdp_registrar: the same query sees every patient');
 SELECT matches(current_setting('acc_probe.leak'), 'Петров', 'P15+ cdp_registrar: the leaky function saw Петров (positive control)');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_policy pol ON pol.polqual::text ~ ('funcid ' || p.oid || ' ')
-            WHERE NOT p.proleakproof), 0, 'P15 every function a policy calls is LEAKPROOF');
+            WHERE NOT p.proleakproof), 0, 'P15 superuser: every function a policy calls is LEAKPROOF');
 
 -- ---------------------------------------------------------------- P16: EXPLAIN ANALYZE
 CREATE FUNCTION pg_temp.explain_rows(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -226,6 +228,7 @@ SELECT is(pg_temp.as_login_do('acc_doc', 'COPY cdp.patient TO ''/tmp/acc_probe_c
           'P19 cdp_doctor: COPY of cdp.patient to a server file is refused');
 SELECT is(pg_temp.as_login_do('acc_mkt', 'COPY (SELECT 1) TO ''/tmp/acc_probe_copy.csv'''), 'err:42501',
           'P19 cdp_marketer: COPY to a server file is refused');
+SELECT lives_ok($$COPY (SELECT 1) TO PROGRAM 'cat > /dev/null'$$, 'P19+ superuser: the same COPY out of the server works (positive control)');
 
 -- ---------------------------------------------------------------- P20: a view owned by a privileged role
 CREATE VIEW public.acc_probe_invoker WITH (security_invoker) AS SELECT golden_id, family_name FROM cdp.patient;
@@ -237,7 +240,7 @@ SELECT is(pg_temp.as_login('acc_doc', 'SELECT family_name FROM public.acc_probe_
           'P20+ cdp_doctor: the same view with its owner''s rights shows both (positive control: why every cdp view is security_invoker)');
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relnamespace = 'cdp'::regnamespace AND relkind = 'v'
             AND NOT coalesce(reloptions @> ARRAY['security_invoker=true'], false)), 0,
-          'P20 every view of schema cdp is security_invoker');
+          'P20 superuser: every view of schema cdp is security_invoker');
 SELECT is(pg_temp.as_login('acc_doc', 'SELECT count(*) FROM cdp.review_queue'), 'err:42501',
           'P20 cdp_doctor: no view of cdp it was not granted');
 
@@ -267,15 +270,15 @@ SELECT set_config('search_path', 'pg_temp, public, cdp', false);
 SELECT is(pg_temp.as_login('acc_doc', format('SELECT cdp.patient_profile(%s, ''visit'')', :gb)), 'ok:',
           'P22 cdp_doctor: a temporary resolve_patient and = first in search_path do not change what patient_profile returns');
 SELECT is(current_setting('acc_probe.shadow'), '', 'P22 cdp_doctor: neither shadow ran');
-SELECT is(pg_temp.as_login('acc_doc', 'SELECT pg_temp.resolve_patient(1)'), 'ok:1', 'P22+ called by its own name, the shadow runs');
-SELECT is(current_setting('acc_probe.shadow'), 'ran', 'P22+ and the probe sees it (positive control)');
+SELECT is(pg_temp.as_login('acc_doc', 'SELECT pg_temp.resolve_patient(1)'), 'ok:1', 'P22+ cdp_doctor: called by its own name, the shadow runs');
+SELECT is(current_setting('acc_probe.shadow'), 'ran', 'P22+ cdp_doctor: and the probe sees it (positive control)');
 RESET search_path;
 
 -- ---------------------------------------------------------------- P23-P26: roles, key, audit
 SELECT is(pg_temp.as_login('acc_nobody', 'SELECT count(*) FROM cdp.setup_roles()'), 'err:42501',
-          'P23 a login without CREATEROLE: setup_roles refuses');
+          'P23 login: without CREATEROLE, setup_roles refuses');
 SELECT is(pg_temp.as_login('acc_cr', 'SELECT count(*) FROM cdp.setup_roles()'), 'err:42501',
-          'P23 a CREATEROLE login that does not own cdp: setup_roles refuses');
+          'P23 login: with CREATEROLE but not owning cdp, setup_roles refuses');
 SELECT is(pg_temp.as_login('acc_reg', 'SELECT cdp.grant_role(''acc_nobody'', ''cdp_admin'')'), 'err:42501',
           'P24 cdp_registrar: cannot grant itself or others a role');
 SELECT is(pg_temp.as_login('acc_adm', 'SELECT cdp.grant_role(''acc_nobody'', ''cdp_analyst'')'), 'ok:',
@@ -283,8 +286,8 @@ SELECT is(pg_temp.as_login('acc_adm', 'SELECT cdp.grant_role(''acc_nobody'', ''c
 SELECT is(pg_temp.as_login('acc_adm', 'SELECT encode(key, ''hex'') FROM cdp_internal.acc_key'), 'err:42501',
           'P25 cdp_admin: cannot read the pseudonym key');
 SELECT is(pg_temp.as_login('acc_adm', 'SELECT setting FROM pg_settings WHERE name ~ ''^cdp\.'' AND setting ~ ''[0-9a-f]{32}'''), 'ok:',
-          'P25 no setting holds the key');
-SELECT is((SELECT length(key) FROM cdp_internal.acc_key), 32, 'P25+ the owner reads the 32-byte key (positive control)');
+          'P25 cdp_admin: no setting holds the key');
+SELECT is((SELECT length(key) FROM cdp_internal.acc_key), 32, 'P25+ superuser: the owner reads the 32-byte key (positive control)');
 SELECT is(pg_temp.as_login('acc_mkt', 'SELECT count(*) FROM cdp.audit_log'), 'err:42501',
           'P26 cdp_marketer: cannot read the audit log');
 SELECT is(pg_temp.as_login('acc_dpo', $$SELECT string_agg(DISTINCT action, ',' ORDER BY action) FROM cdp.audit_report(now() - interval '1 hour', now() + interval '1 hour')

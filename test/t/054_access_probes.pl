@@ -107,9 +107,9 @@ $node->psql('clinic', q{SELECT '112-233-445 96'::cdp.snils});
 $node->psql('clinic', q{SELECT cdp.upsert_record('reception', 'r9', '{"snils": "112-233-445 96"}')});
 $node->psql('clinic', q{SELECT cdp.upsert_record('reception', 'r8', '{"phone": "+7 916 765-43-2x"}')});
 my $log = slurp_file($node->logfile, $offset);
-like($log, qr/invalid value for type cdp\.snils \(value of 14 bytes not shown\)/, 'P30 the rejected SNILS is logged');
-like($log, qr/record "r9", attrs key "snils"/, 'P30 and so is the rejected attrs document');
-unlike($log, qr/112|233|445|should be 95|not 96|765/, 'P30 with cdp.redact_values on, no digit group of the SNILS or phone is in the log');
+like($log, qr/invalid value for type cdp\.snils \(value of 14 bytes not shown\)/, 'P30 superuser: the rejected SNILS is logged');
+like($log, qr/record "r9", attrs key "snils"/, 'P30 superuser: and so is the rejected attrs document');
+unlike($log, qr/112|233|445|should be 95|not 96|765/, 'P30 superuser: with cdp.redact_values on, no digit group of the SNILS or phone is in the log');
 
 # P30+: with the setting off and PostgreSQL's defaults, the same statements put the value in the log
 $node->append_conf('postgresql.conf', qq{
@@ -121,7 +121,7 @@ $node->reload;
 $offset = -s $node->logfile;
 $node->psql('clinic', q{SELECT '112-233-445 96'::cdp.snils});
 $log = slurp_file($node->logfile, $offset);
-like($log, qr/112-233-445 96/, 'P30+ with the setting off, the SNILS is in the log (positive control)');
+like($log, qr/112-233-445 96/, 'P30+ superuser: with the setting off, the SNILS is in the log (positive control)');
 
 $node->stop;
 done_testing();
