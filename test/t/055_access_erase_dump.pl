@@ -71,5 +71,16 @@ is($node->safe_psql('clinic', q{SELECT detail ->> 'records' FROM cdp.audit_log W
 my ($rc, $out, $err) = $node->psql('clinic', q{UPDATE cdp.event SET payload = '{}' WHERE event_id = 1});
 like($err, qr/append-only/, 'the event log refuses changes again once the erasure committed');
 
+# a whole dump restores the access family: the same pseudonym key, grants and policies
+my $dumpfile = $node->basedir . '/clinic.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('clinic'), '-f', $dumpfile ], 'pg_dump -Fc of the clinic');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dumpfile ], 'pg_restore into a new database');
+my $state = q{SELECT cdp.pseudonym(1) || ' ' || (SELECT count(*) FROM pg_policy WHERE polname LIKE 'acc\_%')
+	|| ' ' || (SELECT count(*) FROM cdp_internal.acc_privilege) || ' ' || (SELECT count(*) FROM cdp_internal.acc_table)
+	|| ' ' || has_function_privilege('cdp_registrar', 'cdp.patient_profile(bigint,text)', 'EXECUTE')};
+is($node->safe_psql('restored', $state), $node->safe_psql('clinic', $state),
+	'the restored clinic has the same pseudonyms, policies, matrix, registry and grants');
+
 $node->stop;
 done_testing();

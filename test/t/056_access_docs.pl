@@ -112,5 +112,16 @@ is($node->safe_psql('postgres', q{
 	   AND has_function_privilege('public', p.oid, 'EXECUTE')}),
 	'0', 'no SECURITY DEFINER function of cdp is executable by PUBLIC');
 
+# item 7: the access parts replace nothing and create nothing in public
+my @parts = map { slurp_utf8($_) } glob("$root/sql/parts/9[0-4]_*.sql");
+is(scalar(grep { /CREATE\s+OR\s+REPLACE/i } @parts), 0, 'no access part uses CREATE OR REPLACE');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_depend d
+	  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'cdp' AND d.refclassid = 'pg_extension'::regclass
+	 WHERE (d.classid = 'pg_proc'::regclass AND (SELECT pronamespace FROM pg_proc WHERE oid = d.objid) = 'public'::regnamespace)
+	    OR (d.classid = 'pg_class'::regclass AND (SELECT relnamespace FROM pg_class WHERE oid = d.objid) = 'public'::regnamespace)
+	    OR (d.classid = 'pg_type'::regclass AND (SELECT typnamespace FROM pg_type WHERE oid = d.objid) = 'public'::regnamespace)}),
+	'0', 'the extension has no object in schema public');
+
 $node->stop;
 done_testing();
