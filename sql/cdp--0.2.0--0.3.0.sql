@@ -760,30 +760,33 @@ COMMENT ON FUNCTION @extschema@.patient_counts() IS
 	'active patients counted by age band, sex and city; groups under 5 patients suppressed';
 
 /*
- * May cdp contact the patient on the channel?  The consent family answers it with cdp.may_contact
- * (issue 13); until that function exists nobody may be contacted.  Every contact read of the access
- * family asks here, so pointing it at the consent registry is this one function.
+ * May cdp contact the patient for the consent purpose through the channel?  The consent family
+ * answers it with cdp.may_contact(golden_id, purpose, channel) (issue 13); until that function is
+ * installed nobody may be contacted.  Every contact read of the access family asks here, so the
+ * consent registry is reached through this one function.
  */
-CREATE FUNCTION cdp_internal.acc_may_contact(golden_id bigint, channel text) RETURNS boolean
+CREATE FUNCTION cdp_internal.acc_may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	v_ok	boolean;
 BEGIN
-	IF pg_catalog.to_regprocedure('@extschema@.may_contact(bigint,text)') IS NULL THEN
+	IF pg_catalog.to_regprocedure('@extschema@.may_contact(bigint,text,text)') IS NULL THEN
 		RETURN false;
 	END IF;
-	EXECUTE 'SELECT @extschema@.may_contact($1, $2)' INTO v_ok USING golden_id, channel;
+	EXECUTE 'SELECT @extschema@.may_contact($1, $2, $3)' INTO v_ok USING golden_id, purpose, channel;
 	RETURN COALESCE(v_ok, false);
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.acc_may_contact(bigint, text) IS
-	'whether the patient consented to contact on the channel (cdp.may_contact of the consent family; false without it)';
+COMMENT ON FUNCTION cdp_internal.acc_may_contact(bigint, text, text) IS
+	'whether the patient may be contacted for the purpose through the channel (cdp.may_contact of the consent family; false without it)';
 
 /*
- * The contact address of a patient for a send (channel phone, sms or email): only for a patient
- * who consented to the channel, else NULL; audited either way (contact.read, with the purpose).
+ * The contact address of a patient for a send: channel email, sms, messenger, call (a phone),
+ * social (a handle) or post (the address), for the consent purpose marketing (a marketer may ask
+ * for no other) or treatment; only for a patient who may be contacted so, else NULL; audited
+ * either way (contact.read, with the purpose, the channel and whether an address was given).
  */
 CREATE FUNCTION @extschema@.contact_address(golden_id bigint, channel text, purpose text) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -794,17 +797,24 @@ DECLARE
 	v_addr	text;
 BEGIN
 	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_sender'], 'cdp.contact_address');
-	IF channel IS NULL OR channel OPERATOR(pg_catalog.<>) ALL (ARRAY['phone', 'sms', 'email']) THEN
+	IF channel IS NULL OR channel OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'sms', 'messenger', 'call', 'social', 'post']) THEN
 		RAISE EXCEPTION 'invalid channel: "%"', pg_catalog.left(channel, 20)
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use phone, sms or email.';
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use email, sms, messenger, call, social or post.';
 	END IF;
-	IF purpose IS NULL OR pg_catalog.btrim(purpose) OPERATOR(pg_catalog.=) '' THEN
-		RAISE EXCEPTION 'a purpose is required to read a contact address' USING ERRCODE = 'null_value_not_allowed';
+	IF purpose IS NULL OR purpose OPERATOR(pg_catalog.<>) ALL (ARRAY['marketing', 'treatment']) THEN
+		RAISE EXCEPTION 'invalid purpose for a contact address: "%"', pg_catalog.left(purpose, 20)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use marketing or treatment.';
+	END IF;
+	IF purpose OPERATOR(pg_catalog.<>) 'marketing' AND NOT cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_sender']) THEN
+		RAISE EXCEPTION 'permission denied for cdp.contact_address for purpose "%"', purpose
+			USING ERRCODE = 'insufficient_privilege', DETAIL = 'A marketer reads addresses for marketing only.';
 	END IF;
 	v_g := @extschema@.resolve_patient(golden_id);
-	IF v_g IS NOT NULL AND cdp_internal.acc_may_contact(v_g, channel) THEN
-		SELECT CASE WHEN channel OPERATOR(pg_catalog.=) 'email' THEN p.emails OPERATOR(pg_catalog.#>>) '{0,value}'
-					ELSE p.phones OPERATOR(pg_catalog.#>>) '{0,value}' END
+	IF v_g IS NOT NULL AND cdp_internal.acc_may_contact(v_g, purpose, channel) THEN
+		SELECT CASE channel WHEN 'email' THEN p.emails OPERATOR(pg_catalog.#>>) '{0,value}'
+							WHEN 'social' THEN p.handles OPERATOR(pg_catalog.#>>) '{0,value}'
+							WHEN 'post' THEN p.address
+							ELSE p.phones OPERATOR(pg_catalog.#>>) '{0,value}' END
 		  INTO v_addr
 		  FROM @extschema@.patient p WHERE p.golden_id OPERATOR(pg_catalog.=) v_g AND p.status OPERATOR(pg_catalog.=) 'active';
 	END IF;
@@ -814,7 +824,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.contact_address(bigint, text, text) IS
-	'the phone or e-mail of a patient for a send, only if the patient consented to the channel (else NULL); audited';
+	'the address of a patient for a send on a channel, only if the patient may be contacted for the purpose (marketing, treatment) there (else NULL); audited';
 
 /*
  * The full profile of one patient for the roles that work with named patients: registrar, doctor

@@ -5,7 +5,7 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(88);
+SELECT plan(89);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
@@ -38,12 +38,16 @@ SELECT cdp.upsert_clinical_event('acc_probe', 'd1', 'diagnosis', '{"record_sourc
 SELECT cdp.upsert_clinical_event('acc_probe', 'd2', 'diagnosis', '{"record_source_id": "r2", "at": "2024-01-01", "code": "J45"}');
 SELECT cdp.golden_id('acc_probe', 'r1') AS ga, cdp.golden_id('acc_probe', 'r2') AS gb \gset
 
--- until the consent family's cdp.may_contact is installed, a stand-in says: Иванова consented to sms
+-- Иванова consented to marketing by sms: through the consent family when it is installed, else a
+-- stand-in cdp.may_contact that says just that
 DO $$
 BEGIN
-	IF to_regprocedure('cdp.may_contact(bigint,text)') IS NULL THEN
-		EXECUTE format('CREATE FUNCTION cdp.may_contact(golden_id bigint, channel text) RETURNS boolean
-			LANGUAGE sql STABLE AS %L', format('SELECT $1 = %s AND $2 = ''sms''', cdp.golden_id('acc_probe', 'r1')));
+	IF to_regprocedure('cdp.set_consent(bigint,text,text,boolean)') IS NOT NULL THEN
+		EXECUTE 'SELECT cdp.set_consent($1, ''marketing'', ''sms'', true)' USING cdp.golden_id('acc_probe', 'r1');
+	ELSIF to_regprocedure('cdp.may_contact(bigint,text,text)') IS NULL THEN
+		EXECUTE format('CREATE FUNCTION cdp.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
+			LANGUAGE sql STABLE AS %L', format('SELECT $1 = %s AND $2 = ''marketing'' AND $3 = ''sms''',
+											   cdp.golden_id('acc_probe', 'r1')));
 	END IF;
 END $$;
 
@@ -107,12 +111,14 @@ SELECT is(pg_temp.as_login('acc_mkt', 'SELECT phones::text FROM cdp.patient'), '
           'P07 cdp_marketer: reading phones from cdp.patient is refused');
 SELECT is(pg_temp.as_login('acc_reg', format('SELECT phones #>> ''{0,value}'' FROM cdp.patient WHERE golden_id = %s', :gb)), 'ok:+79037654321',
           'P07+ cdp_registrar: reads the phone (positive control)');
-SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''sms'', ''promo'')', :gb)), 'ok:',
+SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''sms'', ''marketing'')', :gb)), 'ok:',
           'P08 cdp_marketer: no contact address of a patient who did not consent');
-SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''sms'', ''promo'')', :ga)), 'ok:+79161234567',
+SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''sms'', ''marketing'')', :ga)), 'ok:+79161234567',
           'P08+ cdp_marketer: the address of a consented patient (positive control)');
-SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''email'', ''promo'')', :ga)), 'ok:',
+SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''email'', ''marketing'')', :ga)), 'ok:',
           'P08 cdp_marketer: no address on a channel the patient did not consent to');
+SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.contact_address(%s, ''sms'', ''treatment'')', :gb)), 'err:42501',
+          'P08 cdp_marketer: no address for the treatment purpose (allowed by default)');
 SELECT is(pg_temp.as_login('acc_mkt', 'SELECT phone || '' '' || email || '' '' || snils FROM cdp.masked_patients() WHERE phone LIKE ''+7 916%'''),
           'ok:+7 916 ***-**-67 i***@mail.ru ***-***-**5 95', 'P09 cdp_marketer: masked profiles show masked contacts only');
 SELECT is(pg_temp.as_login('acc_ana', 'SELECT count(*) FILTER (WHERE phone IS NOT NULL OR email IS NOT NULL) || ''/'' || count(*) FROM cdp.masked_patients()'),
@@ -126,7 +132,7 @@ SELECT count(*) FROM cdp.upsert_records('acc_probe', ARRAY['t1', 't2', 't3', 't4
 	        FROM generate_series(1, 5) i));
 SELECT is(pg_temp.as_login('acc_ana', 'SELECT city || '' '' || patients FROM cdp.patient_counts()'), 'ok:Тверь 5',
           'P10+ cdp_analyst: a group of 5 is shown (positive control)');
-SELECT is(pg_temp.as_login('acc_snd', format('SELECT cdp.contact_address(%s, ''sms'', ''send 1'')', :ga)), 'ok:+79161234567',
+SELECT is(pg_temp.as_login('acc_snd', format('SELECT cdp.contact_address(%s, ''sms'', ''marketing'')', :ga)), 'ok:+79161234567',
           'P11+ cdp_sender: the address of a consented patient for a send (positive control)');
 SELECT is(pg_temp.as_login('acc_snd', 'SELECT count(*) FROM cdp.masked_patients()'), 'err:42501',
           'P11 cdp_sender: nothing else (masked profiles refused)');

@@ -64,7 +64,7 @@ $node->safe_psql('clinic', q{
 	SELECT count(*) FROM cdp.masked_patients();
 	SELECT count(*) FROM cdp.patient_counts();
 	SELECT cdp.pseudonym(1);
-	SELECT cdp.contact_address(1, 'sms', 'check');
+	SELECT cdp.contact_address(1, 'sms', 'marketing');
 	SELECT cdp.set_legal_hold(2, 'check');
 	SELECT cdp.set_legal_hold(2, 'check', false);
 	SELECT cdp.erase_patient(2, 'check');
