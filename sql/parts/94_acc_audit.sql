@@ -189,6 +189,13 @@ BEGIN
 	IF v_g IS NULL THEN
 		RAISE EXCEPTION 'unknown patient: %', golden_id USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	/*
+	 * The log first (the lock that setting its trigger aside takes below), then the person: writers
+	 * of the log wait for the erasure to commit instead of running beside it.  A writer already
+	 * holding one of the patient's rows while it waits for the log can still deadlock with it;
+	 * PostgreSQL then cancels one of the two, and erasure can be called again.
+	 */
+	LOCK TABLE @extschema@.event IN SHARE ROW EXCLUSIVE MODE;
 	PERFORM cdp_internal.golden_lock(ARRAY[v_g]);
 	v_ids := ARRAY[v_g] OPERATOR(pg_catalog.||) COALESCE(cdp_internal.golden_absorbed(v_g), '{}');
 	IF EXISTS (SELECT 1 FROM cdp_internal.acc_legal_hold h WHERE h.golden_id OPERATOR(pg_catalog.=) ANY (v_ids)) THEN
