@@ -17,6 +17,7 @@
  *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
  *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
  *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
+ *   registry   the consent registry and suppression list (issue 13): admin, registrar and dpo
  *   review     a reviewer's notes about record pairs: admin only
  *   internal   tables of cdp_internal: no policy, so only the extension's owner reads them
  *
@@ -30,7 +31,7 @@ CREATE TABLE cdp_internal.acc_table (
 	tbl		pg_catalog.regclass PRIMARY KEY,
 	kind	text NOT NULL
 		CONSTRAINT acc_table_kind_check
-		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'review', 'internal']))
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'registry', 'review', 'internal']))
 );
 COMMENT ON TABLE cdp_internal.acc_table IS
 	'every table holding personal data, with the kind whose row-level security policies it gets (cdp_internal.acc_protect)';
@@ -56,6 +57,9 @@ CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT usi
 		('marketing', 'cdp_admin', 'true'),
 		('marketing', 'cdp_marketer', 'true'),
 		('marketing', 'cdp_dpo', 'true'),
+		('registry', 'cdp_admin', 'true'),
+		('registry', 'cdp_registrar', 'true'),
+		('registry', 'cdp_dpo', 'true'),
 		('review', 'cdp_admin', 'true')) p(kind, role, using_sql)
 	 WHERE p.kind OPERATOR(pg_catalog.=) $1
 $$;
@@ -103,7 +107,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.acc_protect(pg_catalog.regclass, text) IS
-	'registers a table holding personal data with its kind (patient, clinical, log, audit, marketing, review, internal): forced RLS and the kind''s policies';
+	'registers a table holding personal data with its kind (patient, clinical, log, audit, marketing, registry, review, internal): forced RLS and the kind''s policies';
 
 /* setup_roles: every registered table's policies again. */
 CREATE FUNCTION cdp_internal.acc_apply_policies() RETURNS void
@@ -157,3 +161,8 @@ SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
 	('cdp_internal.match_part', 'internal'),
 	('cdp_internal.household', 'internal'),
 	('cdp_internal.acc_grant', 'internal')) t(tbl, kind);
+
+/* the consent family's tables (issue 13), when it is installed before this part */
+SELECT cdp_internal.acc_protect(t.tbl::pg_catalog.regclass, 'registry')
+  FROM (VALUES ('@extschema@.consent_statement'), ('@extschema@.consent_suppression')) t(tbl)
+ WHERE pg_catalog.to_regclass(t.tbl) IS NOT NULL;

@@ -242,6 +242,12 @@ BEGIN
 	 WHERE c.golden_id OPERATOR(pg_catalog.=) ANY (v_ids);
 	UPDATE @extschema@.pair_decision d SET note = NULL
 	 WHERE d.note IS NOT NULL AND (d.record_a OPERATOR(pg_catalog.=) ANY (v_recs) OR d.record_b OPERATOR(pg_catalog.=) ANY (v_recs));
+	/* the consent registry (issue 13) keeps the statements as proof, without their free text */
+	IF pg_catalog.to_regclass('@extschema@.consent_statement') IS NOT NULL THEN
+		EXECUTE 'UPDATE @extschema@.consent_statement s SET address = NULL, evidence = NULL
+				  WHERE s.record_id OPERATOR(pg_catalog.=) ANY ($1) AND (s.address IS NOT NULL OR s.evidence IS NOT NULL)'
+		  USING v_recs;
+	END IF;
 	UPDATE cdp_internal.match_review m SET note = NULL
 	 WHERE m.note IS NOT NULL AND (m.record_a OPERATOR(pg_catalog.=) ANY (v_recs) OR m.record_b OPERATOR(pg_catalog.=) ANY (v_recs));
 

@@ -42,7 +42,7 @@ SELECT cdp.golden_id('acc_probe', 'r1') AS ga, cdp.golden_id('acc_probe', 'r2') 
 -- stand-in cdp.may_contact that says just that
 DO $$
 BEGIN
-	IF to_regprocedure('cdp.set_consent(bigint,text,text,boolean)') IS NOT NULL THEN
+	IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'set_consent' AND pronamespace = 'cdp'::regnamespace) THEN
 		EXECUTE 'SELECT cdp.set_consent($1, ''marketing'', ''sms'', true)' USING cdp.golden_id('acc_probe', 'r1');
 	ELSIF to_regprocedure('cdp.may_contact(bigint,text,text)') IS NULL THEN
 		EXECUTE format('CREATE FUNCTION cdp.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
