@@ -5,7 +5,7 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(89);
+SELECT plan(92);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
@@ -301,6 +301,16 @@ SELECT is(pg_temp.as_login('acc_dpo', $$SELECT string_agg(DISTINCT action, ',' O
           'P26+ cdp_dpo: the report shows profile reads, contact reads and role changes (positive control)');
 SELECT is((SELECT count(*)::int FROM cdp.audit_log WHERE action = 'profile.read' AND actor = 'acc_reg' AND purpose = 'call'),
           1, 'the registrar''s profile read is audited with its purpose');
+
+-- the audit row is written in the same transaction as the read: rolled back with it
+SAVEPOINT before_read;
+SELECT pg_temp.as_login('acc_reg', format('SELECT cdp.patient_profile(%s, ''rolled back'') IS NOT NULL', :ga));
+ROLLBACK TO SAVEPOINT before_read;
+SELECT is((SELECT count(*)::int FROM cdp.audit_log WHERE purpose = 'rolled back'), 0,
+          'a read rolled back leaves no audit row, as the audit row commits only with its read');
+SELECT is(pg_temp.as_login('acc_reg', format('SELECT cdp.patient_profile(%s, ''kept'') IS NOT NULL', :ga)), 'ok:true', 'a read');
+SELECT is((SELECT txid = txid_current() FROM cdp.audit_log WHERE purpose = 'kept'), true,
+          'its audit row belongs to the reading transaction');
 
 -- ---------------------------------------------------------------- P27: erasure and legal hold
 SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.erase_patient(%s, ''x'')', :gb)), 'err:42501',
