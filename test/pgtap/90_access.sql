@@ -5,7 +5,7 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(93);
+SELECT plan(104);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
@@ -179,6 +179,8 @@ SELECT is(pg_temp.as_login('acc_reg', 'SELECT count(*) FROM cdp.patient WHERE pg
 SELECT matches(current_setting('acc_probe.leak'), 'Петров', 'P15+ cdp_registrar: the leaky function saw Петров (positive control)');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_policy pol ON pol.polqual::text ~ ('funcid ' || p.oid || ' ')
             WHERE NOT p.proleakproof), 0, 'P15 superuser: every function a policy calls is LEAKPROOF');
+SELECT is((SELECT string_agg(DISTINCT p.proname, ',') FROM pg_proc p JOIN pg_policy pol ON pol.polqual::text ~ ('funcid ' || p.oid || ' ')
+            WHERE p.pronamespace = 'cdp'::regnamespace), 'in_care', 'that check finds the function the doctor policies call');
 
 -- ---------------------------------------------------------------- P16: EXPLAIN ANALYZE
 CREATE FUNCTION pg_temp.explain_rows(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -310,6 +312,18 @@ SELECT is((SELECT count(*)::int FROM cdp.audit_log WHERE purpose = 'rolled back'
 SELECT is(pg_temp.as_login('acc_reg', format('SELECT cdp.patient_profile(%s, ''kept'') IS NOT NULL', :ga)), 'ok:true', 'a read');
 SELECT is((SELECT txid = txid_current() FROM cdp.audit_log WHERE purpose = 'kept'), true,
           'its audit row belongs to the reading transaction');
+
+-- ---------------------------------------------------------------- the masks themselves
+SELECT is(cdp.mask_phone('+79161234567'), '+7 916 ***-**-67', 'mask_phone: a Russian number');
+SELECT is(cdp.mask_phone('+79161234567;ext=12'), '+7 916 ***-**-67', 'mask_phone: the extension goes too');
+SELECT is(cdp.mask_phone('+442079460958'), '+44207 ***-**-58', 'mask_phone: another country keeps its code and leading digits');
+SELECT is(cdp.mask_phone('123'), '***', 'mask_phone: too short to show anything');
+SELECT is(cdp.mask_email('ivanova@mail.ru'), 'i***@mail.ru', 'mask_email');
+SELECT is(cdp.mask_email('a@b@c'), '***', 'mask_email: a value it cannot read is hidden whole');
+SELECT is(cdp.mask_snils('112-233-445 95'), '***-***-**5 95', 'mask_snils: the last 3 digits');
+SELECT is(cdp.mask_snils('1122'), '***', 'mask_snils: a value it cannot read is hidden whole');
+SELECT is(cdp.age_band('1980-03-05', '2026-01-01'), '45-54', 'age_band');
+SELECT is(cdp.age_band('2008-01-02', '2026-01-01'), '0-17', 'age_band: 17 is a minor');
 
 -- ---------------------------------------------------------------- P27: erasure and legal hold
 SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.erase_patient(%s, ''x'')', :gb)), 'err:42501',
