@@ -23,4 +23,12 @@ extern bool CdpRedactValues;
 /* Registers the access family's settings; called from _PG_init (cdp.c). */
 extern void AccInit(void);
 
+/*
+ * The masks (src/acc_mask.c), palloc'd NUL-terminated results for any
+ * bytes s[0..len): what they cannot read is "***", never the value.
+ */
+extern char *AccMaskPhone(const char *s, int len);
+extern char *AccMaskEmail(const char *s, int len);
+extern char *AccMaskSnils(const char *s, int len);
+
 #endif							/* CDP_ACC_H */
