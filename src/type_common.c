@@ -16,8 +16,6 @@
 #include "acc.h"
 #include "types.h"
 
-static const char *CdpTypeRedactDetail(const char *detail, int sqlstate);
-
 /*
  * CdpTypeErrorSet
  *		Fills *err with a SQLSTATE and a formatted (palloc'd) detail sentence.
@@ -44,7 +42,7 @@ CdpTypeErrorSet(CdpTypeError *err, int sqlstate, const char *fmt,...)
 		enlargeStringInfo(&buf, needed);
 	}
 	err->sqlstate = sqlstate;
-	err->detail = CdpRedactValues ? CdpTypeRedactDetail(buf.data, sqlstate) : buf.data;
+	err->detail = CdpTypeRedactDetail(buf.data, sqlstate);
 }
 
 /*
@@ -55,14 +53,18 @@ CdpTypeErrorSet(CdpTypeError *err, int sqlstate, const char *fmt,...)
  *		for a well-formed but invalid value (a wrong check number, a range)
  *		every digit outside quotes becomes "#", since those digits are the
  *		value's or are computed from it.  The kind of defect (the sentence)
- *		and its position stay.
+ *		and its position stay.  With the setting off, detail itself.  Other
+ *		families whose details quote a value (ingest's birth date and sex)
+ *		pass them through it the same way.
  */
-static const char *
+const char *
 CdpTypeRedactDetail(const char *detail, int sqlstate)
 {
 	StringInfoData buf;
 	const char *p = detail;
 
+	if (!CdpRedactValues || detail == NULL)
+		return detail;
 	initStringInfo(&buf);
 	while (*p)
 	{
