@@ -683,12 +683,16 @@ CREATE FUNCTION @extschema@.pseudonym(golden_id bigint) RETURNS text
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.pseudonym');
+	/*
+	 * Not for marketers and analysts: golden ids are sequential, so whoever may turn any id into its
+	 * pseudonym can map every pseudonym of masked_patients back to its golden id.
+	 */
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_dpo'], 'cdp.pseudonym');
 	RETURN cdp_internal.acc_pseudonym(golden_id);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.pseudonym(bigint) IS
-	'the stable keyed pseudonym of a patient (p + 20 hex digits of HMAC-SHA-256 of its golden id)';
+	'the stable keyed pseudonym of a patient (p + 20 hex digits of HMAC-SHA-256 of its golden id); admin and dpo only';
 
 /* ------------------------------------------------------------------ reads for roles without table access */
 
@@ -1214,11 +1218,9 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_doctor', 'table', 'cdp.patient_redirect', 'SELECT'),
 	('cdp_marketer', 'function', 'cdp.masked_patients()', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.patient_counts()', 'EXECUTE'),
-	('cdp_marketer', 'function', 'cdp.pseudonym(bigint)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE'),
 	('cdp_analyst', 'function', 'cdp.masked_patients()', 'EXECUTE'),
 	('cdp_analyst', 'function', 'cdp.patient_counts()', 'EXECUTE'),
-	('cdp_analyst', 'function', 'cdp.pseudonym(bigint)', 'EXECUTE'),
 	('cdp_dpo', 'function', 'cdp.audit_report(timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
 	('cdp_dpo', 'function', 'cdp.erase_patient(bigint,text)', 'EXECUTE'),
 	('cdp_dpo', 'function', 'cdp.set_legal_hold(bigint,text,boolean)', 'EXECUTE'),

@@ -5,7 +5,7 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(104);
+SELECT plan(107);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
@@ -123,8 +123,16 @@ SELECT is(pg_temp.as_login('acc_mkt', 'SELECT phone || '' '' || email || '' '' |
           'ok:+7 916 ***-**-67 i***@mail.ru ***-***-**5 95', 'P09 cdp_marketer: masked profiles show masked contacts only');
 SELECT is(pg_temp.as_login('acc_ana', 'SELECT count(*) FILTER (WHERE phone IS NOT NULL OR email IS NOT NULL) || ''/'' || count(*) FROM cdp.masked_patients()'),
           'ok:0/2', 'P09 cdp_analyst: masked profiles without contacts');
-SELECT is(pg_temp.as_login('acc_ana', format('SELECT count(*) FROM cdp.masked_patients() WHERE pseudonym = cdp.pseudonym(%s)', :ga)), 'ok:1',
-          'P09+ cdp_analyst: the pseudonym is stable across calls (positive control)');
+SELECT is(pg_temp.as_login('acc_ana', format('SELECT count(*) FROM cdp.masked_patients() WHERE pseudonym = %L',
+                                              pg_temp.as_login('acc_dpo', format('SELECT cdp.pseudonym(%s)', :ga)))), 'ok:0',
+          'the dpo''s answer is not a bare pseudonym (as_login prefixes it), so the next test is not vacuous');
+SELECT is(pg_temp.as_login('acc_ana', format('SELECT count(*) FROM cdp.masked_patients() WHERE pseudonym = %L',
+                                              substr(pg_temp.as_login('acc_dpo', format('SELECT cdp.pseudonym(%s)', :ga)), 4))), 'ok:1',
+          'P09+ cdp_analyst: finds the pseudonym the dpo computes for the patient, stable across calls (positive control)');
+SELECT is(pg_temp.as_login('acc_ana', format('SELECT cdp.pseudonym(%s)', :ga)), 'err:42501',
+          'P09 cdp_analyst: cannot turn a golden id into its pseudonym');
+SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.pseudonym(%s)', :ga)), 'err:42501',
+          'P09 cdp_marketer: cannot turn a golden id into its pseudonym');
 SELECT is(pg_temp.as_login('acc_ana', 'SELECT count(*) FROM cdp.patient_counts()'), 'ok:0',
           'P10 cdp_analyst: groups under 5 patients are suppressed');
 SELECT count(*) FROM cdp.upsert_records('acc_probe', ARRAY['t1', 't2', 't3', 't4', 't5'],
