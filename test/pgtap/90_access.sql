@@ -5,7 +5,7 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(107);
+SELECT plan(111);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
@@ -311,6 +311,20 @@ SELECT is(pg_temp.as_login('acc_dpo', $$SELECT string_agg(DISTINCT action, ',' O
           'P26+ cdp_dpo: the report shows profile reads, contact reads and role changes (positive control)');
 SELECT is((SELECT count(*)::int FROM cdp.audit_log WHERE action = 'profile.read' AND actor = 'acc_reg' AND purpose = 'call'),
           1, 'the registrar''s profile read is audited with its purpose');
+
+-- ---------------------------------------------------------------- P31-P32: acting as another role
+SELECT is(pg_temp.as_login_do('acc_doc', 'SET ROLE cdp_admin'), 'err:42501',
+          'P31 cdp_doctor: SET ROLE cdp_admin is refused');
+SELECT is(pg_temp.as_login('acc_adm', 'SELECT current_setting(''role'') FROM (SELECT set_config(''role'', ''cdp_admin'', true)) x'), 'ok:cdp_admin',
+          'P31+ cdp_admin: its login may act as cdp_admin (positive control)');
+-- a function of the caller's own with SET role = cdp_admin: the SET is checked for membership at
+-- every call, so the role check inside cdp (which reads the role setting) never sees an admin
+SELECT is(pg_temp.as_login_do('acc_reg', $$CREATE FUNCTION pg_temp.as_admin() RETURNS void LANGUAGE sql
+          SET role = 'cdp_admin' AS 'SELECT cdp.grant_role(''acc_nobody'', ''cdp_marketer'')'$$ || '; SELECT pg_temp.as_admin()'), 'err:42501',
+          'P32 cdp_registrar: a function of its own with SET role = cdp_admin cannot act as the admin');
+SELECT is(pg_temp.as_login_do('acc_adm', $$CREATE FUNCTION pg_temp.as_admin2() RETURNS void LANGUAGE sql
+          SET role = 'cdp_admin' AS 'SELECT cdp.grant_role(''acc_nobody'', ''cdp_marketer'')'$$ || '; SELECT pg_temp.as_admin2()'), 'ok',
+          'P32+ cdp_admin: the same function of an admin login works (positive control)');
 
 -- the audit row is written in the same transaction as the read: rolled back with it
 SELECT is(pg_temp.as_login('acc_reg', format('SELECT cdp.patient_profile(%s, ''rolled back'') IS NOT NULL AND 1 / 0 = 1', :ga)),
