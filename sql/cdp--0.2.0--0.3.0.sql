@@ -659,6 +659,13 @@ CREATE FUNCTION cdp_internal.acc_ensure_key() RETURNS void
 $$;
 COMMENT ON FUNCTION cdp_internal.acc_ensure_key() IS 'creates the pseudonym key if there is none';
 
+/* The pseudonym of a golden id under a key: p + 20 hex digits of HMAC-SHA-256 (inlined by the planner). */
+CREATE FUNCTION cdp_internal.acc_pseudonym_of(key bytea, golden_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN 'p' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.substr(
+		cdp_internal.acc_hmac(key, 'golden:' OPERATOR(pg_catalog.||) golden_id::text), 1, 10), 'hex');
+COMMENT ON FUNCTION cdp_internal.acc_pseudonym_of(bytea, bigint) IS 'the keyed pseudonym of a golden id under a key';
+
 /* The pseudonym without the role check, for the functions below (which check first). */
 CREATE FUNCTION cdp_internal.acc_pseudonym(golden_id bigint) RETURNS text
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
@@ -672,8 +679,7 @@ BEGIN
 		RAISE EXCEPTION 'the pseudonym key does not exist yet'
 			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Run cdp.setup_roles() first.';
 	END IF;
-	RETURN 'p' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.substr(
-		cdp_internal.acc_hmac(v_key, 'golden:' OPERATOR(pg_catalog.||) golden_id::text), 1, 10), 'hex');
+	RETURN cdp_internal.acc_pseudonym_of(v_key, golden_id);
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.acc_pseudonym(bigint) IS 'the keyed pseudonym of a golden id (no role check)';
@@ -712,13 +718,11 @@ DECLARE
 BEGIN
 	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.masked_patients');
 	v_contacts := cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_dpo']);
-	/* the key once, then acc_pseudonym's formula inline for every row */
+	/* the key once (acc_pseudonym raises when there is none yet), not once per row */
 	PERFORM cdp_internal.acc_pseudonym(0);
 	SELECT k.key INTO v_key FROM cdp_internal.acc_key k;
 	RETURN QUERY
-	SELECT 'p' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.substr(
-			   cdp_internal.acc_hmac(v_key, 'golden:' OPERATOR(pg_catalog.||) p.golden_id::text), 1, 10), 'hex'),
-		   p.sex, @extschema@.age_band(p.birth_date), p.city,
+	SELECT cdp_internal.acc_pseudonym_of(v_key, p.golden_id), p.sex, @extschema@.age_band(p.birth_date), p.city,
 		   p.last_visit::date,
 		   CASE WHEN v_contacts THEN @extschema@.mask_phone(p.phones OPERATOR(pg_catalog.#>>) '{0,value}') END,
 		   CASE WHEN v_contacts THEN @extschema@.mask_email(p.emails OPERATOR(pg_catalog.#>>) '{0,value}') END,
