@@ -91,6 +91,9 @@ is($r, '2', 'L-77 is record 2');
 is($r, "C-5|3|created\nC-6|4|created", 'the lenient bulk load creates both records, the dirty one too');
 ($r) = result_of(qr/extra -> '_invalid'/);
 is($r, 'call_centre|email|1', 'what the lenient load set aside, per source and field');
+my ($setaside) = $tour =~ /^(SELECT s\.name AS source, f\.field.*?;)/ms;
+ok(defined $setaside && index(slurp_file(dirname(__FILE__) . '/../../doc/ingest.md'), $setaside) >= 0,
+	'doc/ingest.md shows the same set-aside query as the tour');
 is($node->safe_psql('clinic', q{SELECT extra #>> '{_invalid,email,value}' FROM cdp.record WHERE source_key = 'C-6'}),
 	'ivan@@mail.ru', 'the bad e-mail is kept as received in extra._invalid');
 ($r) = result_of(qr/cdp\.run_matching\('full'\)/);
