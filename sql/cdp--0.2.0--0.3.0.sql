@@ -53,7 +53,7 @@ UPDATE @extschema@.patient p
 /* ==== section: matching (issue 12) ==== */
 
 /* -- issue 17 (branch first): explain_match writes the prior probability rounded for people
- * (0.000414, not 0.0004137797416039673); the weight and probability columns keep full precision. */
+ * (0.041 %, not 0.0004137797416039673); the weight and probability columns keep full precision. */
 CREATE OR REPLACE FUNCTION @extschema@.explain_match(record_a bigint, record_b bigint)
 	RETURNS TABLE (attr text, value_a text, value_b text, level text, weight float8, running_total float8, probability float8)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -92,7 +92,8 @@ BEGIN
 	         a.program, a.version, 0, 0, 0, NULL) w2;
 	lam := (prm ->> 'lambda')::float8;
 	total := pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8;
-	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность ' || pg_catalog.trim_scale(pg_catalog.round(lam::numeric, 6));	/* rounded for people (issue 17) */
+	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность '	/* in percent, two significant digits, for people (issue 17) */
+		|| pg_catalog.trim_scale(pg_catalog.round((lam * 100)::numeric, (1 - pg_catalog.floor(pg_catalog.log(lam * 100)))::int)) || ' %';
 	weight := total; running_total := total; probability := 1 / (1 + pg_catalog.power(2::float8, -total));
 	RETURN NEXT;
 	FOR l IN SELECT * FROM cdp_internal._match_layout(a.settings) LOOP

@@ -101,7 +101,7 @@ is($r, '1|2', 'untrained matching: one pair linked (shared phone, name, birth da
 ($r) = result_of(qr/FROM cdp\.explain_match\(1, 2\)/);
 my @lines = split /\n/, $r // '';
 is(scalar @lines, 15, 'explain_match: the prior, one row per compared attr, the summary');
-like($lines[0] // '', qr/^\(prior\)\|\|\|априорная вероятность 0\.0001\|/, 'explain_match: the prior, rounded');
+like($lines[0] // '', qr/^\(prior\)\|\|\|априорная вероятность 0\.01 %\|/, 'explain_match: the prior, rounded');
 like($lines[-1] // '', qr/^\(итог\)\|\|\|совпали: дата рождения, телефон;.*совпал идентификатор \(правило\)\|\|0\.979$/,
 	'explain_match: linked by the identifier rule, probability 0.979');
 ($r) = result_of(qr/summary FROM cdp\.review_queue;/);
@@ -143,7 +143,7 @@ is($node->safe_psql('clinic', q{SELECT '8 (916) 123-45-67'::cdp.phone = '+7 916 
 $node->safe_psql('clinic', q{SELECT cdp.configure_matching(cdp.matching_settings() - 'version' - 'trained'
 	|| '{"lambda": 0.0004137797416039673}')});
 is($node->safe_psql('clinic', q{SELECT level FROM cdp.explain_match(1, 2) WHERE attr = '(prior)'}),
-	'априорная вероятность 0.000414', 'explain_match shows the prior rounded for people');
+	'априорная вероятность 0.041 %', 'explain_match shows the prior rounded for people (percent)');
 like($node->safe_psql('clinic', q{SELECT weight FROM cdp.explain_match(1, 2) WHERE attr = '(prior)'}),
 	qr/^-11\.2\d{6,}/, 'and its weight column keeps full precision');
 $node->stop;
