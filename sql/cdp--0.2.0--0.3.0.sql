@@ -40,6 +40,12 @@ UPDATE @extschema@.patient p
          WHERE pg_catalog.strpos(q.phones::text, '"valid"') > 0 OR pg_catalog.strpos(q.emails::text, '"valid"') > 0
             OR pg_catalog.strpos(q.emails::text, 'xn--') > 0 OR pg_catalog.strpos(q.handles::text, '"valid"') > 0) n
  WHERE p.golden_id = n.golden_id;
+-- matching compares e-mails as printed, so the stored keys of records with an internationalised
+-- domain were computed from the punycode form: mark them stale; the next full run (or incremental
+-- run with records to match) re-keys every record
+UPDATE cdp_internal.match_key k SET version = -1
+ WHERE EXISTS (SELECT 1 FROM @extschema@.record r, pg_catalog.unnest(r.emails) e
+                WHERE r.record_id = k.record_id AND pg_catalog.strpos(@extschema@.email_domain(e), 'xn--') > 0);
 /* -- end of issue 17 (branch first) */
 
 /* ==== end of section: types and text ==== */

@@ -80,7 +80,13 @@ $plain->safe_psql('upd', q{
 });
 is($plain->safe_psql('upd', q{SELECT count(*) FROM cdp.patient WHERE emails::text LIKE '%"valid"%xn--%'}), '1',
 	'update: a 0.2.0 profile has "valid" and a punycode domain');
+$plain->safe_psql('upd', q{SELECT cdp.run_matching('full')});
+is($plain->safe_psql('upd', q{SELECT count(*) FROM cdp_internal.match_key WHERE version = -1}), '0', 'update: keys are current before');
 $plain->safe_psql('upd', q{ALTER EXTENSION cdp UPDATE TO '0.3.0'});
+is($plain->safe_psql('upd', q{SELECT string_agg(r.source_key, ',') FROM cdp_internal.match_key k JOIN cdp.record r USING (record_id) WHERE k.version = -1}),
+	'1', 'update: the matching keys of the record with an internationalised domain are marked stale');
+$plain->safe_psql('upd', q{SELECT cdp.run_matching('full')});
+is($plain->safe_psql('upd', q{SELECT count(*) FROM cdp_internal.match_key WHERE version = -1}), '0', 'update: and the next full run re-keys them');
 is($plain->safe_psql('upd', q{SELECT (SELECT count(*) FROM (SELECT * FROM refold EXCEPT SELECT * FROM cdp.patient) x)
 	+ (SELECT count(*) FROM (SELECT * FROM cdp.patient EXCEPT SELECT * FROM refold) y)}), '0',
 	'update: profiles equal what the 0.3.0 fold gives ("confirmed", Unicode domain)');
