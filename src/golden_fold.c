@@ -21,9 +21,9 @@
  *	 agree and the values that lost, best first;
  * - contacts (phones, emails: arrays; handles: an object network -> value)
  *	 keep every distinct non-empty value with its source records, first and
- *	 last seen, validated (any record flagged) and valid (validated, or
- *	 seen in two sources); ordered by last seen (newest first), network,
- *	 value, text order in the database collation;
+ *	 last seen, validated (any record flagged) and confirmed (validated,
+ *	 or seen in two sources; "valid" before 0.3.0); ordered by last seen
+ *	 (newest first), network, value, text order in the database collation;
  * - one record alone: record and source ids are copied as given and
  *	 "validated" is not defaulted to false.
  *
@@ -986,7 +986,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 			}
 			if (x->valid >= 0)
 			{
-				CdpJsonbPushKey(st, "valid");
+				CdpJsonbPushKey(st, "confirmed");
 				PushBool(st, WJB_VALUE, x->valid == 1);
 			}
 			if (x->validated >= 0)

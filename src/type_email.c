@@ -491,6 +491,42 @@ CdpEmailCaseKey(const char *s, int len, int *keylen)
 	return key;
 }
 
+/*
+ * CdpEmailDisplay
+ *		The form of a stored address that people read: the domain's IDN
+ *		labels (xn--) turned back into Unicode with ICU's UTS #46 ToUnicode,
+ *		so "ivan@xn--80a1acny.xn--p1ai" reads "ivan@почта.рф".  The stored,
+ *		canonical bytes keep the ASCII form (binary send, email_domain).  In a
+ *		database that is not UTF-8, or when a label does not decode cleanly,
+ *		the stored form is returned unchanged; either way the result parses
+ *		back to the same stored value.  palloc'd, NUL-terminated.
+ */
+char *
+CdpEmailDisplay(const char *s, int len)
+{
+	char		buf[CDP_EMAIL_MAX_BYTES * 4];
+	UErrorCode	status = U_ZERO_ERROR;
+	UIDNAInfo	info = UIDNA_INFO_INITIALIZER;
+	int			at = SplitStored(s, len);
+	const char *dom = s + at + 1;
+	int			dlen = len - at - 1;
+	int32_t		outlen;
+	bool		idn = false;
+	int			i;
+
+	/* an IDN label starts the domain or follows a dot; the stored domain is lower case */
+	for (i = 0; i + 4 <= dlen && !idn; i++)
+		if ((i == 0 || dom[i - 1] == '.') && memcmp(dom + i, "xn--", 4) == 0)
+			idn = true;
+	if (!idn || GetDatabaseEncoding() != PG_UTF8)
+		return pnstrdup(s, len);
+	outlen = uidna_nameToUnicodeUTF8(EmailGetIdna(), dom, dlen, buf, sizeof(buf) - 1,
+									 &info, &status);
+	if (U_FAILURE(status) || info.errors != 0 || outlen <= 0)
+		return pnstrdup(s, len);
+	return psprintf("%.*s@%.*s", at, s, (int) outlen, buf);
+}
+
 PG_FUNCTION_INFO_V1(cdp_email_in);
 
 /*
@@ -514,12 +550,15 @@ PG_FUNCTION_INFO_V1(cdp_email_out);
 
 /*
  * cdp_email_out
- *		Text output: the stored canonical address.
+ *		Text output: the address as people read it, the domain in Unicode
+ *		(CdpEmailDisplay); text input reads it back to the same value.
  */
 Datum
 cdp_email_out(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_CSTRING(text_to_cstring(PG_GETARG_CDP_EMAIL_PP(0)));
+	text	   *t = PG_GETARG_CDP_EMAIL_PP(0);
+
+	PG_RETURN_CSTRING(CdpEmailDisplay(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
 }
 
 PG_FUNCTION_INFO_V1(cdp_email_recv);
@@ -556,7 +595,8 @@ PG_FUNCTION_INFO_V1(cdp_email_send);
 
 /*
  * cdp_email_send
- *		Binary output: the canonical address as text.
+ *		Binary output: the canonical (stored) address as text, the domain
+ *		in ASCII, for programs; binary input reads either form.
  */
 Datum
 cdp_email_send(PG_FUNCTION_ARGS)

@@ -125,6 +125,7 @@ extern bool CdpParseEmail(const char *s, int len, char **out, const char **why);
 extern bool CdpEmailParse(const char *s, int len, char **out, CdpTypeError *err);
 extern int	CdpEmailCmp(const char *a, int alen, const char *b, int blen);
 extern char *CdpEmailCaseKey(const char *s, int len, int *keylen);
+extern char *CdpEmailDisplay(const char *s, int len);	/* domain in Unicode */
 
 /* ---------------------------------------------------------------------
  * cdp.snils and cdp.oms: int8, passed by value

@@ -84,7 +84,8 @@ BEGIN
 	         a.program, a.version, 0, 0, 0, NULL) w2;
 	lam := (prm ->> 'lambda')::float8;
 	total := pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8;
-	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность ' || lam;
+	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность '	/* in percent, two significant digits, for people (issue 17) */
+		|| pg_catalog.trim_scale(pg_catalog.round((lam * 100)::numeric, (1 - pg_catalog.floor(pg_catalog.log(lam * 100)))::int)) || ' %';
 	weight := total; running_total := total; probability := 1 / (1 + pg_catalog.power(2::float8, -total));
 	RETURN NEXT;
 	FOR l IN SELECT * FROM cdp_internal._match_layout(a.settings) LOOP

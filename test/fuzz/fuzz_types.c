@@ -139,6 +139,7 @@ FuzzEmail(const char *s, int len)
 			int			olen = (int) strlen(out);
 			int			keylen = 0;
 			char	   *key;
+			char	   *disp;
 
 			if (!FuzzUtf8Valid(out, olen))
 				FuzzFail("email: canonical form is not valid UTF-8");
@@ -150,6 +151,9 @@ FuzzEmail(const char *s, int len)
 				FuzzFail("email: canonical \"%s\" reads back as \"%s\"", out, out2);
 			if (CdpEmailCmp(out, olen, out2, (int) strlen(out2)) != 0)
 				FuzzFail("email: \"%s\" does not compare equal to itself", out);
+			disp = CdpEmailDisplay(out, olen);
+			if (!CdpEmailParse(disp, (int) strlen(disp), &out2, &err) || strcmp(out, out2) != 0)
+				FuzzFail("email: display form \"%s\" of \"%s\" does not read back", disp, out);
 			key = CdpEmailCaseKey(out, olen, &keylen);
 			if (key == NULL || keylen < 0)
 				FuzzFail("email: no case key for \"%s\"", out);

@@ -97,7 +97,7 @@ BEGIN
 			'sources', pg_catalog.jsonb_build_array(rid),
 			'first_seen', cdp_test.golden_utc((d ->> 'created_at')::timestamptz),
 			'last_seen', cdp_test.golden_utc((d ->> 'updated_at')::timestamptz),
-			'valid', (d ->> 'validated')::boolean, 'validated', (d ->> 'validated')::boolean);
+			'confirmed', (d ->> 'validated')::boolean, 'validated', (d ->> 'validated')::boolean);
 		RETURN (
 			SELECT pg_catalog.jsonb_build_object(
 				'attributes', coalesce((SELECT pg_catalog.jsonb_object_agg(a.key, d ->> a.key)
@@ -187,7 +187,7 @@ BEGIN
 	           pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 	               'value', c.value, 'network', c.network, 'sources', c.sources,
 	               'first_seen', cdp_test.golden_utc(c.first_seen), 'last_seen', cdp_test.golden_utc(c.last_seen),
-	               'valid', c.valid, 'validated', c.validated))
+	               'confirmed', c.valid, 'validated', c.validated))
 	           ORDER BY c.last_seen DESC NULLS LAST, c.network, c.value) AS list
 	  FROM contact c GROUP BY c.kind
 )

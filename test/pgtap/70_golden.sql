@@ -121,10 +121,10 @@ SELECT is((SELECT jsonb_agg(x->>'value' ORDER BY x->>'value') FROM cdp.patient, 
           '["+79161234567", "+79990000000"]', 'every distinct phone is kept');
 SELECT is((SELECT x->'sources' FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79161234567'),
           (SELECT jsonb_build_array(h1, s1) FROM r), 'a phone lists its source records');
-SELECT is((SELECT (x->>'valid')::bool FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79161234567'),
-          true, 'a phone reported by two sources is valid');
-SELECT is((SELECT (x->>'valid')::bool FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79990000000'),
-          false, 'a phone reported by one unvalidated source is not yet valid');
+SELECT is((SELECT (x->>'confirmed')::bool FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79161234567'),
+          true, 'a phone reported by two sources is confirmed');
+SELECT is((SELECT (x->>'confirmed')::bool FROM cdp.patient, jsonb_array_elements(phones) x WHERE golden_id = (SELECT h1 FROM g) AND x->>'value' = '+79990000000'),
+          false, 'a phone reported by one unvalidated source is not yet confirmed');
 SELECT is((SELECT kind FROM cdp.event WHERE event_id = (SELECT e FROM ev1)), 'patient.merged', 'a merge appends patient.merged');
 SELECT is(cdp_internal.refresh_patients((SELECT ARRAY[h1] FROM g)), 0,
           'a merge leaves the survivor folded: a full refresh changes nothing');

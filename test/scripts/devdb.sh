@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test/scripts/devdb.sh: a persistent developer cluster for this work tree (no root needed).
+# test/scripts/devdb.sh: a persistent developer cluster for this work tree (no root needed; as root
+# it runs as user postgres, see below).
 #   devdb.sh start    rebuild, reinstall into tmp_install, start (or restart) the cluster
 #   devdb.sh env      print the exports to talk to it:  eval "$(test/scripts/devdb.sh env)"
 #   devdb.sh installcheck   rebuild, reinstall, run every suite against it (restart first after C changes)
@@ -9,9 +10,27 @@ set -euo pipefail
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$CDP_SRC/test/scripts/lib.sh"
 dir=$CDP_SRC/tmp_dev
-# As root, work as "postgres" in place (the work tree must be writable by postgres).
+# As root, work as "postgres" (initdb refuses root), as `make check` does:
+# - a tree postgres can reach but not write (a root checkout) is given to postgres first
+#   (chown -R postgres:), then used in place;
+# - a tree postgres cannot even reach (under /root) is copied to a mirror that postgres owns,
+#   /var/tmp/cdp-dev-<hash of the path>/, refreshed on every call; the cluster lives there.
 if [ "$(id -u)" = 0 ]; then
-	exec runuser -u postgres -- bash "$0" "$@"
+	if runuser -u postgres -- test -x "$CDP_SRC" -a -r "$CDP_SRC/Makefile"; then
+		if ! runuser -u postgres -- test -w "$CDP_SRC/src" -a -w "$CDP_SRC"; then
+			log "devdb: the build and the cluster run as user postgres: chown -R postgres: $CDP_SRC"
+			chown -R postgres: "$CDP_SRC"
+		fi
+		exec runuser -u postgres -- bash "$0" "$@"
+	fi
+	mirror=/var/tmp/cdp-dev-$(printf '%s' "$CDP_SRC" | cksum | cut -d' ' -f1)
+	log "devdb: user postgres cannot reach $CDP_SRC; working in a copy it owns: $mirror"
+	mkdir -p "$mirror"
+	rsync -a --delete --exclude /tmp_install --exclude /tmp_dev --exclude /tmp_check --exclude /results \
+		--exclude /output_iso --exclude '*.o' --exclude '*.so' --exclude '*.bc' "$CDP_SRC"/ "$mirror/"
+	chown -R postgres: "$mirror"
+	chmod 755 "$mirror"
+	cd / && exec runuser -u postgres -- bash "$mirror/test/scripts/devdb.sh" "$@"
 fi
 case "${1:-start}" in
 start)

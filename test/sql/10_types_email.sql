@@ -1,5 +1,5 @@
 -- test/sql/10_types_email.sql: cdp.email (issue 3 item 4): accepted forms and their canonical output
--- (domain lower case and punycode, local part as written), one rejected literal per line with its
+-- (domain lower case, stored in punycode and shown in Unicode (issue 17), local part as written), one rejected literal per line with its
 -- exact error, case-insensitive equality, ordering and hashing, binary I/O, indexes and joins.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cdp CASCADE;
@@ -18,6 +18,14 @@ SELECT v, e, email_local(e) AS local, email_domain(e) AS domain
 -- the longest label (63 bytes) and local part (64 bytes)
 SELECT octet_length(email_domain(('i@' || repeat('b', 63) || '.ru')::cdp.email)) AS domain_bytes,
        octet_length(email_local((repeat('l', 64) || '@mail.ru')::cdp.email)) AS local_bytes;
+
+-- ---- display (issue 17): people read the domain in Unicode; the stored form stays ASCII ----
+-- (text output, casts to text and jsonb show Unicode; email_domain and binary send give the stored
+-- ASCII form; every shown form reads back to the same value; "xn--" inside a label is not IDN)
+SELECT e AS shown, email_domain(e) AS stored_domain, convert_from(email_send(e), 'UTF8') AS binary_form,
+       e::text::cdp.email OPERATOR(cdp.=) e AND e::text::cdp.email::text = e::text AS reads_back, to_jsonb(e) AS json
+  FROM (VALUES ('Maria@Почта.РФ'::cdp.email), ('a@xn--mnchen-3ya.de'), ('x@sub.xn--80a1acny.xn--p1ai'),
+               ('y@foo-xn--bar.ru'), ('Ivan@Mail.RU')) AS t(e);
 
 -- ---- rejected, one per line ----
 SELECT ''::cdp.email;
