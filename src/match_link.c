@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -50,7 +52,14 @@ PG_FUNCTION_INFO_V1(cdp_match_link_plan);
 #define LINK_WHY_NO_MATCH		2
 #define LINK_WHY_RELATION		3
 #define LINK_WHY_DOB			4
-#define LINK_WHY_NEVER			5	/* one per different_id_never attr */
+#define LINK_WHY_OVERSIZE		5
+#define LINK_WHY_SUPPORT		6
+#define LINK_WHY_NEVER			7	/* one per different_id_never attr */
+
+/* Arguments of _match_link_plan after the reasons (0.3.0, issue 12). */
+#define LINK_ARG_MAX_RECORDS	16
+#define LINK_ARG_SUPPORT		17
+#define LINK_NARGS				18
 
 /* Most distinct values of one never attr a cluster summary tells apart. */
 #define LINK_MULTI				((char *) -1)
@@ -419,14 +428,54 @@ MatchLinkEdges(MatchLinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *
 	}
 }
 
+/* one decided pair, kept until the end of the plan for its final persons */
+typedef struct LinkOut
+{
+	int			ord;
+	char		action;
+	const char *why;
+	int			x;				/* the nodes of its two records */
+	int			y;
+} LinkOut;
+
+/*
+ * LinkSupport
+ *		How many supporting pairs (adjacency adj_start/adj_to over nodes) join
+ *		the clusters of roots ra and rb, counting from the cluster with fewer
+ *		records and stopping at need.
+ */
+static int
+LinkSupport(MatchLinkSet *s, const int *size, const int *adj_start, const int *adj_to,
+			int ra, int rb, int need)
+{
+	int			from = ra,
+				to = rb,
+				got = 0;
+
+	if (size[rb] < size[ra])
+	{
+		from = rb;
+		to = ra;
+	}
+	for (int m = s->node[from].member_head; m >= 0; m = s->member_next[m])
+	{
+		for (int e = adj_start[m]; e < adj_start[m + 1]; e++)
+			if (MatchLinkFind(s, adj_to[e]) == to && ++got >= need)
+				return got;
+	}
+	return got;
+}
+
 /*
  * cdp_match_link_plan
  *		SQL cdp_internal._match_link_plan(record_a bigint[], record_b bigint[],
  *		probability float8[], flags int[], records bigint[], goldens bigint[],
  *		dob text[], never text[], nnever int, no_match_a bigint[],
  *		no_match_b bigint[], relation_a bigint[], relation_b bigint[],
- *		link_threshold float8, review_threshold float8, reasons text[])
- *		RETURNS TABLE (ord int, action "char", reason text)
+ *		link_threshold float8, review_threshold float8, reasons text[],
+ *		max_person_records int, person_support float8)
+ *		RETURNS TABLE (ord int, action "char", reason text, person_a bigint,
+ *		person_b bigint, person_records int)
  *
  *		The pairs come in decision order.  records/goldens list every record
  *		of every person a pair touches, with its birth-date feature (dob, or
@@ -434,7 +483,21 @@ MatchLinkEdges(MatchLinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *
  *		features (never, record-major).  One row per pair that does
  *		something: 'l' link, 'a' already one person, 'h' held by a
  *		cannot-link constraint (to review with the reason), 'r' to review
- *		(the reason of a placeholder or veto flag, else NULL).
+ *		(the reason of a placeholder or veto flag, else NULL).  A pair
+ *		flagged MATCH_PAIR_NAME_ONLY (the evidence floor) gives no row
+ *		unless its records are one person already.
+ *
+ *		Cluster coherence (issue 12): besides the cannot-link constraints, a
+ *		link that joins two persons of na and nb records is held when
+ *		na + nb would pass max_person_records (0: no bound), or when fewer
+ *		than ceil(person_support * max(na, nb)) of the scored pairs across
+ *		the two (any pair of the run that is neither vetoed nor a
+ *		placeholder's, the linking one included) support it: a record joins
+ *		a person only by agreeing with enough of the person's records, not
+ *		with one of them (resolution against the entity).  The person
+ *		columns are the two persons' golden ids and their records together
+ *		at the end of the plan, so the caller can keep one review entry per
+ *		pair of persons.
  */
 Datum
 cdp_match_link_plan(PG_FUNCTION_ARGS)
@@ -447,7 +510,9 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 				nneverv,
 				nnm,
 				nhh,
-				nreason;
+				nreason,
+				nout = 0,
+				max_records = 0;
 	int64	   *pa,
 			   *pb,
 			   *rec,
@@ -463,15 +528,22 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			  **reasons;
 	int			nnever;
 	float8		link_t,
-				review_t;
+				review_t,
+				support = 0.0;
 	MatchLinkSet *s;
 	HTAB	   *recnode;
 	ArrayType  *arr;
+	int		   *size,
+			   *adj_start,
+			   *adj_to;
+	int		   *px,
+			   *py;
+	LinkOut    *out;
 	MemoryContext work,
 				old;
 
 	/* a NULL array is empty (array_agg of no pairs); the scalars are required */
-	for (int i = 8; i < 16; i++)
+	for (int i = 8; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i) && (i == 8 || i >= 13))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -483,6 +555,16 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number of different_id_never attrs must be between 0 and %d", MATCH_MAX_COMP)));
+	/* the 0.2.0 declaration has no coherence arguments: no bound, no support */
+	if (PG_NARGS() >= LINK_NARGS)
+	{
+		max_records = PG_GETARG_INT32(LINK_ARG_MAX_RECORDS);
+		support = PG_GETARG_FLOAT8(LINK_ARG_SUPPORT);
+		if (max_records < 0 || !(support >= 0.0 && support <= 1.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_person_records must be at least 0 and person_support between 0 and 1")));
+	}
 
 	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp link plan", ALLOCSET_DEFAULT_SIZES);
@@ -526,12 +608,22 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	if (n != nhh)
 		goto mismatch;
 	reasons = MatchLinkTextArray(fcinfo, 15, "reasons", &nreason);
-	if (nreason != LINK_WHY_NEVER + nnever)
+	if (nreason != LINK_WHY_NEVER + nnever && !(PG_NARGS() < LINK_NARGS && nreason == 5 + nnever))
 		goto mismatch;
+	if (PG_NARGS() < LINK_NARGS)
+	{
+		/* the 0.2.0 reasons: placeholder, veto, no_match, relation, dob, never... */
+		char	  **r = palloc0_array(char *, LINK_WHY_NEVER + nnever);
+
+		memcpy(r, reasons, 5 * sizeof(char *));
+		memcpy(r + LINK_WHY_NEVER, reasons + 5, nnever * sizeof(char *));
+		reasons = r;
+	}
 
 	/* the clusters: one node per golden id, the summaries from their records */
 	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
 	recnode = MatchLinkHash("cdp link records", nrec);
+	size = palloc0_array(int, Max(nrec, 1));
 	for (int i = 0; i < nrec; i++)
 	{
 		int			x = MatchLinkNodeOf(s, gold[i]);
@@ -543,6 +635,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("record \"" INT64_FORMAT "\" is listed twice", rec[i])));
 		e->node = x;
+		size[x]++;
 		if (dob != NULL && dob[i] != NULL)
 			MatchLinkAddDob(&s->node[x], dob[i]);
 		for (int j = 0; j < nnever; j++)
@@ -551,23 +644,52 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	MatchLinkEdges(s, recnode, 0, nma, nmb, nnm);
 	MatchLinkEdges(s, recnode, 1, hha, hhb, nhh);
 
+	/* every pair's nodes, and the supporting pairs as adjacency lists over nodes */
+	px = palloc_array(int, Max(npair, 1));
+	py = palloc_array(int, Max(npair, 1));
+	adj_start = palloc0_array(int, s->nnode + 1);
 	for (int i = 0; i < npair; i++)
 	{
-		int			x = MatchLinkLookup(recnode, pa[i]);
-		int			y = MatchLinkLookup(recnode, pb[i]);
+		px[i] = MatchLinkLookup(recnode, pa[i]);
+		py[i] = MatchLinkLookup(recnode, pb[i]);
+		if (px[i] < 0 || py[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record \"" INT64_FORMAT "\" of pair %d is not among the records given",
+							px[i] < 0 ? pa[i] : pb[i], i + 1)));
+		if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+		{
+			adj_start[px[i] + 1]++;
+			adj_start[py[i] + 1]++;
+		}
+	}
+	for (int v = 0; v < s->nnode; v++)
+		adj_start[v + 1] += adj_start[v];
+	adj_to = palloc_extended(mul_size(Max(adj_start[s->nnode], 1), sizeof(int)), MCXT_ALLOC_HUGE);
+	{
+		int		   *fill = palloc_array(int, Max(s->nnode, 1));
+
+		memcpy(fill, adj_start, s->nnode * sizeof(int));
+		for (int i = 0; i < npair; i++)
+			if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+			{
+				adj_to[fill[px[i]]++] = py[i];
+				adj_to[fill[py[i]]++] = px[i];
+			}
+		pfree(fill);
+	}
+	out = palloc_extended(mul_size(Max(npair, 1), sizeof(LinkOut)), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < npair; i++)
+	{
+		int			x = px[i];
+		int			y = py[i];
 		int			ra,
 					rb;
 		const char *why = NULL;
 		char		action = 'r';
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
 
 		CHECK_FOR_INTERRUPTS();
-		if (x < 0 || y < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("record \"" INT64_FORMAT "\" of pair %d is not among the records given",
-							x < 0 ? pa[i] : pb[i], i + 1)));
 		ra = MatchLinkFind(s, x);
 		rb = MatchLinkFind(s, y);
 		if (ra == rb)
@@ -576,9 +698,11 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			why = reasons[LINK_WHY_PLACEHOLDER];
 		else if (flags[i] & MATCH_PAIR_VETO)
 			why = reasons[LINK_WHY_VETO];
+		else if (flags[i] & MATCH_PAIR_NAME_ONLY)
+			continue;			/* the evidence floor: neither linked nor queued */
 		else if (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED))
 		{
-			/* the checks of _match_cannot_link, in its order */
+			/* the checks of _match_cannot_link, in its order, then coherence */
 			if (MatchLinkEdgeBetween(s, 0, ra, rb))
 				why = reasons[LINK_WHY_NO_MATCH];
 			else if (MatchLinkEdgeBetween(s, 1, ra, rb))
@@ -589,12 +713,23 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			{
 				for (int j = 0; j < nnever && why == NULL; j++)
 					if (MatchLinkNeverConflict(s->never[(Size) ra * nnever + j],
-										  s->never[(Size) rb * nnever + j]))
+											   s->never[(Size) rb * nnever + j]))
 						why = reasons[LINK_WHY_NEVER + j];
+			}
+			if (why == NULL && max_records > 0 && size[ra] + size[rb] > max_records)
+				why = reasons[LINK_WHY_OVERSIZE];
+			if (why == NULL && support > 0.0)
+			{
+				int			need = (int) ceil(support * Max(size[ra], size[rb]) - 1e-9);
+
+				if (need > 1 && LinkSupport(s, size, adj_start, adj_to, ra, rb, need) < need)
+					why = reasons[LINK_WHY_SUPPORT];
 			}
 			if (why == NULL)
 			{
-				MatchLinkUnion(s, ra, rb);
+				int			sz = size[ra] + size[rb];
+
+				size[MatchLinkUnion(s, ra, rb)] = sz;
 				action = 'l';
 			}
 			else
@@ -602,12 +737,31 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		}
 		if (action == 'r' && why == NULL && !float8_ge(prob[i], review_t))
 			continue;
-		values[0] = Int32GetDatum(i + 1);
-		values[1] = CharGetDatum(action);
-		if (why != NULL)
-			values[2] = CStringGetTextDatum(why);
+		out[nout].ord = i + 1;
+		out[nout].action = action;
+		out[nout].why = why;
+		out[nout].x = x;
+		out[nout].y = y;
+		nout++;
+	}
+
+	/* the rows, with the persons each pair joins once every link is made */
+	for (int k = 0; k < nout; k++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		int			ra = MatchLinkFind(s, out[k].x);
+		int			rb = MatchLinkFind(s, out[k].y);
+
+		values[0] = Int32GetDatum(out[k].ord);
+		values[1] = CharGetDatum(out[k].action);
+		if (out[k].why != NULL)
+			values[2] = CStringGetTextDatum(out[k].why);
 		else
 			nulls[2] = true;
+		values[3] = Int64GetDatum(Min(s->node[ra].golden, s->node[rb].golden));
+		values[4] = Int64GetDatum(Max(s->node[ra].golden, s->node[rb].golden));
+		values[5] = Int32GetDatum(ra == rb ? size[ra] : size[ra] + size[rb]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextSwitchTo(old);

@@ -363,6 +363,66 @@ MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 }
 
 /*
+ * MatchTfFrequency
+ *		The term frequency of value in comparison c's table (a value not in
+ *		the table: the frequency of a value seen once); -1 when there is no
+ *		table.
+ */
+double
+MatchTfFrequency(const MatchProg *prog, int c, const char *value)
+{
+	char		key[MATCH_TF_KEYLEN];
+	MatchTfEntry *e;
+
+	if (!prog->tf[c] || prog->tfhash[c] == NULL || value == NULL)
+		return -1.0;
+	memset(key, 0, sizeof(key));
+	strlcpy(key, value, MATCH_TF_KEYLEN);
+	e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		memset(key, 0, sizeof(key));
+		e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
+	}
+	return e ? e->freq : -1.0;
+}
+
+/*
+ * HasEvidence
+ *		Whether levels lev of a pair (a, b) agree on something beyond the
+ *		names (the evidence floor, match.h): a MATCH_PROGF_EVID comparison
+ *		at a level other than else, same_year, prefix or initial, or a
+ *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
+ *		MATCH_EVID_RARE_FREQ.
+ */
+static bool
+HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
+{
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		int			l = lev[c];
+
+		if (l == MATCH_LEVEL_NULL || l >= prog->nlev[c])
+			continue;
+		if (prog->evid[c] & MATCH_PROGF_EVID)
+		{
+			int			op = prog->op[c][l];
+
+			if (op != MATCH_OP_SAMEYEAR && op != MATCH_OP_PREFIX && op != MATCH_OP_INITIAL)
+				return true;
+		}
+		else if ((prog->evid[c] & MATCH_PROGF_EVID_RARE) && l == 0)
+		{
+			double		f = MatchTfFrequency(prog, c, a->feat[prog->fidx[c]]);
+
+			if (f >= 0.0 && f <= MATCH_EVID_RARE_FREQ)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
  * OpCost
  *		Rough relative cost of one level predicate: memcmp-like ones 1,
  *		OSA 3, Jaro-Winkler 4 (it also tries the other script's keys).
@@ -534,6 +594,8 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 	}
 	if ((a->flags | b->flags) & MATCH_REC_PLACEHOLDER)
 		fl |= MATCH_PAIR_PLACEHOLDER;
+	if (prog->floor && !(fl & MATCH_PAIR_FORCED) && !HasEvidence(prog, lev, a))
+		fl |= MATCH_PAIR_NAME_ONLY;
 	if (flags)
 		*flags = fl;
 	return total;

@@ -52,7 +52,10 @@ CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
 	"suspicious_min_persons": 10,
-	"max_block_size": 5000
+	"max_block_size": 5000,
+	"max_person_records": 20,
+	"person_support": 0.5,
+	"review_limit": 10000
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
@@ -176,9 +179,10 @@ BEGIN
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
-		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles') THEN
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
+		             'max_person_records', 'person_support', 'review_limit') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -371,6 +375,20 @@ BEGIN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
 		END IF;
 	END LOOP;
+	IF s ? 'max_person_records' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_person_records') = 'number'
+	   AND (s ->> 'max_person_records')::float8 = pg_catalog.trunc((s ->> 'max_person_records')::float8)
+	   AND (s ->> 'max_person_records')::float8 BETWEEN 0 AND 1000000) THEN
+		PERFORM cdp_internal._match_fail('$.max_person_records', 'The max_person_records must be a whole number from 0 (no bound) to 1000000.');
+	END IF;
+	IF s ? 'person_support' AND NOT (pg_catalog.jsonb_typeof(s -> 'person_support') = 'number'
+	   AND (s ->> 'person_support')::float8 BETWEEN 0 AND 1) THEN
+		PERFORM cdp_internal._match_fail('$.person_support', 'The person_support must be a share from 0 (off) to 1.');
+	END IF;
+	IF s ? 'review_limit' AND NOT (pg_catalog.jsonb_typeof(s -> 'review_limit') = 'number'
+	   AND (s ->> 'review_limit')::float8 = pg_catalog.trunc((s ->> 'review_limit')::float8)
+	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
+		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
+	END IF;
 	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
 		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
 	END IF;
@@ -396,6 +414,9 @@ BEGIN
 		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
 		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
 		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
+		'max_person_records', COALESCE(s -> 'max_person_records', d -> 'max_person_records'),
+		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
+		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
