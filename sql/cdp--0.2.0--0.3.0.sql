@@ -80,7 +80,7 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"suspicious_min_persons": 10,
 	"max_block_size": 5000,
 	"max_person_records": 20,
-	"person_support": 0.5,
+	"person_support": 0.33,
 	"review_limit": 10000
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
@@ -481,7 +481,7 @@ CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
-	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons); name-only pairs give no row; each row names the two persons it joins at the end';
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons); name-only pairs are never linked; each row names the two persons it joins at the end';
 
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
@@ -491,7 +491,8 @@ CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text
 	             'решение «не совпадают» между этими людьми', 'записаны как родственники',
 	             'у этих людей разные даты рождения',
 	             'у человека слишком много записей: объединение только вручную',
-	             'запись похожа лишь на часть записей этого человека']
+	             'запись похожа лишь на часть записей этого человека',
+	             'совпали только имена: нет даты рождения, идентификатора, контакта или адреса']
 		|| ARRAY(SELECT CASE y.x WHEN 'sex' THEN 'у этих людей разный пол'
 		                ELSE 'у этих людей разные ' || cdp_internal._match_attr_label(y.x) END
 		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n);
@@ -577,12 +578,13 @@ BEGIN
 	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
 	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
 	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
-	-- a person holds one value of each different_id_never attr and of sex, and birth dates that
-	-- differ by at most a slip (cluster coherence, whatever the pair rules say)
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
 	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
 	  FROM cdp_internal._match_never_attrs(a.settings) y;
 	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
-	 WHERE y.attr = 'birth_date' AND y.comparator = 'date';
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
 
 	IF mode = 'full' THEN
 		-- the queue as it is before any record is read: only these entries, unchanged since, are
@@ -658,7 +660,8 @@ BEGIN
 		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
 		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
 		max_records, support) lp;
-	-- the evidence floor: pairs agreeing on names only are neither linked nor queued
+	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
+	-- over the link threshold)
 	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
 	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
 	  INTO already, held FROM _cdp_plan lp;
@@ -820,7 +823,8 @@ BEGIN
 	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
 	  FROM cdp_internal._match_never_attrs(a.settings) y;
 	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
-	 WHERE y.attr = 'birth_date' AND y.comparator = 'date';
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
 	SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id),
 	       CASE WHEN dob_pos IS NULL THEN NULL ELSE pg_catalog.array_agg(k.feat[dob_pos]) END,
 	       CASE WHEN never_pos IS NULL THEN NULL

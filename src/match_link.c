@@ -54,7 +54,8 @@ PG_FUNCTION_INFO_V1(cdp_match_link_plan);
 #define LINK_WHY_DOB			4
 #define LINK_WHY_OVERSIZE		5
 #define LINK_WHY_SUPPORT		6
-#define LINK_WHY_NEVER			7	/* one per different_id_never attr */
+#define LINK_WHY_NAME_ONLY		7
+#define LINK_WHY_NEVER			8	/* one per different_id_never attr */
 
 /* Arguments of _match_link_plan after the reasons (0.3.0, issue 12). */
 #define LINK_ARG_MAX_RECORDS	16
@@ -466,6 +467,135 @@ LinkSupport(MatchLinkSet *s, const int *size, const int *adj_start, const int *a
 	return got;
 }
 
+/* the records of the plan, for LinkConflict */
+typedef struct LinkRecs
+{
+	int		   *node_start;		/* per node: its first entry in recs, then n */
+	int		   *recs;			/* record indices grouped by node */
+	char	  **dob;			/* per record: its birth-date feature or NULL */
+	char	  **never;			/* per record: nnever values */
+	int		   *adj_start;		/* per record: supporting pairs (record indices) */
+	int		   *adj_to;
+} LinkRecs;
+
+/*
+ * LinkDobConflict
+ *		Whether two birth-date features contradict (MatchLinkDobConflict on
+ *		one value each); NULL contradicts nothing.
+ */
+static bool
+LinkDobConflict(char *a, char *b)
+{
+	MatchLinkNode na = {0},
+				nb = {0};
+
+	if (a == NULL || b == NULL)
+		return false;
+	na.ndob = nb.ndob = 1;
+	na.dob = &a;
+	nb.dob = &b;
+	return MatchLinkDobConflict(&na, &nb);
+}
+
+/*
+ * LinkConflict
+ *		The reason (index into the reasons) why the persons of roots ra and rb
+ *		contradict each other, or -1.  The summaries at the roots answer
+ *		first; when they see a contradiction (two birth dates apart by more
+ *		than a slip, two values of a never attr), it is looked for between
+ *		the records of the two persons, and one between two records that a
+ *		supporting pair joins does not count: the scorer judged that pair as
+ *		a whole (a birth date mistyped in one of two records that agree on
+ *		everything else), while a contradiction between records that nothing
+ *		compared (the ends of a chain) stops the link.
+ */
+static int
+LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
+{
+	bool		dob = hasdob && MatchLinkDobConflict(&s->node[ra], &s->node[rb]);
+	bool		never[MATCH_MAX_COMP + 1];
+	bool		any = dob;
+
+	for (int j = 0; j < s->nnever; j++)
+	{
+		never[j] = MatchLinkNeverConflict(s->never[(Size) ra * s->nnever + j],
+										  s->never[(Size) rb * s->nnever + j]);
+		any |= never[j];
+	}
+	if (!any)
+		return -1;
+	for (int u = s->node[ra].member_head; u >= 0; u = s->member_next[u])
+		for (int v = s->node[rb].member_head; v >= 0; v = s->member_next[v])
+			for (int iu = lr->node_start[u]; iu < lr->node_start[u + 1]; iu++)
+				for (int iv = lr->node_start[v]; iv < lr->node_start[v + 1]; iv++)
+				{
+					int			x = lr->recs[iu],
+								y = lr->recs[iv],
+								why = -1;
+					bool		joined = false;
+
+					if (dob && LinkDobConflict(lr->dob[x], lr->dob[y]))
+						why = LINK_WHY_DOB;
+					for (int j = 0; j < s->nnever && why < 0; j++)
+						if (never[j] && MatchLinkNeverConflict(lr->never[(Size) x * s->nnever + j],
+															   lr->never[(Size) y * s->nnever + j]))
+							why = LINK_WHY_NEVER + j;
+					if (why < 0)
+						continue;
+					for (int e = lr->adj_start[x]; e < lr->adj_start[x + 1] && !joined; e++)
+						joined = lr->adj_to[e] == y;
+					if (!joined)
+						return why;
+				}
+	return -1;
+}
+
+/* what LinkCheck reads */
+typedef struct LinkCtx
+{
+	MatchLinkSet *s;
+	const LinkRecs *lr;
+	bool		hasdob;
+	const int  *adj_start;
+	const int  *adj_to;
+	int		   *size;
+	int			max_records;
+	double		support;
+	char	  **reasons;
+} LinkCtx;
+
+/*
+ * LinkCheck
+ *		Why the persons of roots ra and rb may not be joined automatically
+ *		(a reason), or NULL: the checks of _match_cannot_link in its order
+ *		(a no_match decision, a relation, then the contradictions of
+ *		LinkConflict), then the size bound and the support across the two.
+ */
+static const char *
+LinkCheck(const LinkCtx *ck, int ra, int rb)
+{
+	MatchLinkSet *s = ck->s;
+	int			c;
+
+	if (MatchLinkEdgeBetween(s, 0, ra, rb))
+		return ck->reasons[LINK_WHY_NO_MATCH];
+	if (MatchLinkEdgeBetween(s, 1, ra, rb))
+		return ck->reasons[LINK_WHY_RELATION];
+	c = LinkConflict(s, ck->lr, ck->hasdob, ra, rb);
+	if (c >= 0)
+		return ck->reasons[c];
+	if (ck->max_records > 0 && ck->size[ra] + ck->size[rb] > ck->max_records)
+		return ck->reasons[LINK_WHY_OVERSIZE];
+	if (ck->support > 0.0)
+	{
+		int			need = (int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9);
+
+		if (need > 1 && LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need) < need)
+			return ck->reasons[LINK_WHY_SUPPORT];
+	}
+	return NULL;
+}
+
 /*
  * cdp_match_link_plan
  *		SQL cdp_internal._match_link_plan(record_a bigint[], record_b bigint[],
@@ -483,12 +613,15 @@ LinkSupport(MatchLinkSet *s, const int *size, const int *adj_start, const int *a
  *		features (never, record-major).  One row per pair that does
  *		something: 'l' link, 'a' already one person, 'h' held by a
  *		cannot-link constraint (to review with the reason), 'r' to review
- *		(the reason of a placeholder or veto flag, else NULL).  A pair
- *		flagged MATCH_PAIR_NAME_ONLY (the evidence floor) gives no row
- *		unless its records are one person already.
+ *		(the reason of a placeholder, veto or name-only flag, else NULL).
+ *		A pair flagged MATCH_PAIR_NAME_ONLY (the evidence floor) is never
+ *		linked: it goes to review when it scores over the link threshold and
+ *		gives no row otherwise (unless its records are one person already).
  *
- *		Cluster coherence (issue 12): besides the cannot-link constraints, a
- *		link that joins two persons of na and nb records is held when
+ *		Cluster coherence (issue 12): a birth date, sex or different_id_never
+ *		contradiction counts between any two records of the two persons that
+ *		no supporting pair joins (LinkConflict), and a link that joins two
+ *		persons of na and nb records is held when
  *		na + nb would pass max_person_records (0: no bound), or when fewer
  *		than ceil(person_support * max(na, nb)) of the scored pairs across
  *		the two (any pair of the run that is neither vetoed nor a
@@ -531,7 +664,8 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 				review_t,
 				support = 0.0;
 	MatchLinkSet *s;
-	HTAB	   *recnode;
+	HTAB	   *recnode,
+			   *recidx;
 	ArrayType  *arr;
 	int		   *size,
 			   *adj_start,
@@ -539,6 +673,11 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	int		   *px,
 			   *py;
 	LinkOut    *out;
+	LinkRecs	lr;
+	LinkCtx		ck;
+	int		   *rnode,
+			   *rx,
+			   *ry;
 	MemoryContext work,
 				old;
 
@@ -623,12 +762,17 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	/* the clusters: one node per golden id, the summaries from their records */
 	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
 	recnode = MatchLinkHash("cdp link records", nrec);
+	recidx = MatchLinkHash("cdp link record numbers", nrec);
 	size = palloc0_array(int, Max(nrec, 1));
+	rnode = palloc_array(int, Max(nrec, 1));
 	for (int i = 0; i < nrec; i++)
 	{
 		int			x = MatchLinkNodeOf(s, gold[i]);
 		bool		found;
 		MatchLinkKey *e = (MatchLinkKey *) hash_search(recnode, &rec[i], HASH_ENTER, &found);
+
+		((MatchLinkKey *) hash_search(recidx, &rec[i], HASH_ENTER, NULL))->node = i;
+		rnode[i] = x;
 
 		if (found)
 			ereport(ERROR,
@@ -647,11 +791,15 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	/* every pair's nodes, and the supporting pairs as adjacency lists over nodes */
 	px = palloc_array(int, Max(npair, 1));
 	py = palloc_array(int, Max(npair, 1));
+	rx = palloc_array(int, Max(npair, 1));
+	ry = palloc_array(int, Max(npair, 1));
 	adj_start = palloc0_array(int, s->nnode + 1);
 	for (int i = 0; i < npair; i++)
 	{
-		px[i] = MatchLinkLookup(recnode, pa[i]);
-		py[i] = MatchLinkLookup(recnode, pb[i]);
+		rx[i] = MatchLinkLookup(recidx, pa[i]);
+		ry[i] = MatchLinkLookup(recidx, pb[i]);
+		px[i] = rx[i] < 0 ? -1 : rnode[rx[i]];
+		py[i] = ry[i] < 0 ? -1 : rnode[ry[i]];
 		if (px[i] < 0 || py[i] < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -679,7 +827,54 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		pfree(fill);
 	}
 	out = palloc_extended(mul_size(Max(npair, 1), sizeof(LinkOut)), MCXT_ALLOC_HUGE);
+	/* each node's records, and the supporting pairs between records */
+	lr.dob = dob;
+	lr.never = never;
+	lr.node_start = palloc0_array(int, s->nnode + 1);
+	for (int i = 0; i < nrec; i++)
+		lr.node_start[rnode[i] + 1]++;
+	for (int v = 0; v < s->nnode; v++)
+		lr.node_start[v + 1] += lr.node_start[v];
+	lr.recs = palloc_array(int, Max(nrec, 1));
+	{
+		int		   *fill = palloc_array(int, Max(s->nnode, 1));
 
+		memcpy(fill, lr.node_start, s->nnode * sizeof(int));
+		for (int i = 0; i < nrec; i++)
+			lr.recs[fill[rnode[i]]++] = i;
+		pfree(fill);
+	}
+	lr.adj_start = palloc0_array(int, nrec + 1);
+	for (int i = 0; i < npair; i++)
+		if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+		{
+			lr.adj_start[rx[i] + 1]++;
+			lr.adj_start[ry[i] + 1]++;
+		}
+	for (int i = 0; i < nrec; i++)
+		lr.adj_start[i + 1] += lr.adj_start[i];
+	lr.adj_to = palloc_extended(mul_size(Max(lr.adj_start[nrec], 1), sizeof(int)), MCXT_ALLOC_HUGE);
+	{
+		int		   *fill = palloc_array(int, Max(nrec, 1));
+
+		memcpy(fill, lr.adj_start, nrec * sizeof(int));
+		for (int i = 0; i < npair; i++)
+			if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+			{
+				lr.adj_to[fill[rx[i]]++] = ry[i];
+				lr.adj_to[fill[ry[i]]++] = rx[i];
+			}
+		pfree(fill);
+	}
+	ck.s = s;
+	ck.lr = &lr;
+	ck.hasdob = dob != NULL;
+	ck.adj_start = adj_start;
+	ck.adj_to = adj_to;
+	ck.size = size;
+	ck.max_records = max_records;
+	ck.support = support;
+	ck.reasons = reasons;
 	for (int i = 0; i < npair; i++)
 	{
 		int			x = px[i];
@@ -699,32 +894,15 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		else if (flags[i] & MATCH_PAIR_VETO)
 			why = reasons[LINK_WHY_VETO];
 		else if (flags[i] & MATCH_PAIR_NAME_ONLY)
-			continue;			/* the evidence floor: neither linked nor queued */
+		{
+			/* the evidence floor: never linked; to review only when it would have */
+			if (!float8_ge(prob[i], link_t))
+				continue;
+			why = reasons[LINK_WHY_NAME_ONLY];
+		}
 		else if (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED))
 		{
-			/* the checks of _match_cannot_link, in its order, then coherence */
-			if (MatchLinkEdgeBetween(s, 0, ra, rb))
-				why = reasons[LINK_WHY_NO_MATCH];
-			else if (MatchLinkEdgeBetween(s, 1, ra, rb))
-				why = reasons[LINK_WHY_RELATION];
-			else if (dob != NULL && MatchLinkDobConflict(&s->node[ra], &s->node[rb]))
-				why = reasons[LINK_WHY_DOB];
-			else
-			{
-				for (int j = 0; j < nnever && why == NULL; j++)
-					if (MatchLinkNeverConflict(s->never[(Size) ra * nnever + j],
-											   s->never[(Size) rb * nnever + j]))
-						why = reasons[LINK_WHY_NEVER + j];
-			}
-			if (why == NULL && max_records > 0 && size[ra] + size[rb] > max_records)
-				why = reasons[LINK_WHY_OVERSIZE];
-			if (why == NULL && support > 0.0)
-			{
-				int			need = (int) ceil(support * Max(size[ra], size[rb]) - 1e-9);
-
-				if (need > 1 && LinkSupport(s, size, adj_start, adj_to, ra, rb, need) < need)
-					why = reasons[LINK_WHY_SUPPORT];
-			}
+			why = LinkCheck(&ck, ra, rb);
 			if (why == NULL)
 			{
 				int			sz = size[ra] + size[rb];
@@ -743,6 +921,43 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		out[nout].x = x;
 		out[nout].y = y;
 		nout++;
+	}
+
+	/*
+	 * A pair held for want of support may find it once the persons have
+	 * grown by later links: the held pairs are tried again, in decision
+	 * order, until none links, so that a second run on the same data links
+	 * nothing more.
+	 */
+	for (bool again = true; again;)
+	{
+		again = false;
+		for (int k = 0; k < nout; k++)
+		{
+			int			ra,
+						rb;
+
+			if (out[k].action != 'h' || out[k].why != reasons[LINK_WHY_SUPPORT])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ra = MatchLinkFind(s, out[k].x);
+			rb = MatchLinkFind(s, out[k].y);
+			if (ra == rb)
+			{
+				out[k].action = 'a';
+				out[k].why = NULL;
+				continue;
+			}
+			out[k].why = LinkCheck(&ck, ra, rb);
+			if (out[k].why == NULL)
+			{
+				int			sz = size[ra] + size[rb];
+
+				size[MatchLinkUnion(s, ra, rb)] = sz;
+				out[k].action = 'l';
+				again = true;
+			}
+		}
 	}
 
 	/* the rows, with the persons each pair joins once every link is made */

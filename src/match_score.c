@@ -391,7 +391,8 @@ MatchTfFrequency(const MatchProg *prog, int c, const char *value)
  * HasEvidence
  *		Whether levels lev of a pair (a, b) agree on something beyond the
  *		names (the evidence floor, match.h): a MATCH_PROGF_EVID comparison
- *		at a level other than else, same_year, prefix or initial, or a
+ *		at a level other than else, prefix or initial (a birth year is a
+ *		date agreement, a first letter is not), or a
  *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
  *		MATCH_EVID_RARE_FREQ.
  */
@@ -408,7 +409,7 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 		{
 			int			op = prog->op[c][l];
 
-			if (op != MATCH_OP_SAMEYEAR && op != MATCH_OP_PREFIX && op != MATCH_OP_INITIAL)
+			if (op != MATCH_OP_PREFIX && op != MATCH_OP_INITIAL)
 				return true;
 		}
 		else if ((prog->evid[c] & MATCH_PROGF_EVID_RARE) && l == 0)

@@ -54,7 +54,7 @@ CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"suspicious_min_persons": 10,
 	"max_block_size": 5000,
 	"max_person_records": 20,
-	"person_support": 0.5,
+	"person_support": 0.33,
 	"review_limit": 10000
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';

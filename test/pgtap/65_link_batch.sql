@@ -196,11 +196,11 @@ SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s], ARRAY[%s], ARRA
 -- the C planners refuse inconsistent input instead of reading past an array
 SELECT throws_ok($$SELECT * FROM cdp_internal._match_link_plan(ARRAY[1, 2]::bigint[], ARRAY[3]::bigint[], ARRAY[0.9, 0.9], ARRAY[0, 0],
                    ARRAY[1, 2, 3]::bigint[], ARRAY[1, 2, 3]::bigint[], NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9, 0.5,
-                   ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'], 20, 0.5)$$, '2202E', 'arrays given to _match_link_plan do not match in length',
+                   ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], 20, 0.5)$$, '2202E', 'arrays given to _match_link_plan do not match in length',
                  'the link plan refuses pair arrays of different lengths');
 SELECT throws_ok($$SELECT * FROM cdp_internal._match_link_plan(ARRAY[1]::bigint[], ARRAY[9]::bigint[], ARRAY[0.9], ARRAY[0],
                    ARRAY[1, 2]::bigint[], ARRAY[1, 2]::bigint[], NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9, 0.5,
-                   ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'], 20, 0.5)$$, '22023', 'record "9" of pair 1 is not among the records given',
+                   ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], 20, 0.5)$$, '22023', 'record "9" of pair 1 is not among the records given',
                  'the link plan refuses a pair whose record it was not given');
 -- a chain, a repeat and a refusal by hand: 3 merges into 1, 2 into 1 already, 4 held off by 1
 SELECT is((SELECT array_agg(outcome::text || ':' || coalesce(keep::text, '') || ':' || coalesce(gone::text, '') || ':' ||
