@@ -220,8 +220,8 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
 	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
 	-- their record pairs, in decision order), none for a pair of persons that has an open entry
-	-- already, ordered by priority (probability times the records the decision moves), at most
-	-- review_limit open entries; the rest are counted
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted
 	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
 	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
 	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs
@@ -244,7 +244,8 @@ BEGIN
 	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
 	WITH cand AS (
 		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
-		       t.probability * v.person_records AS priority
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
 		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
 		 WHERE NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
 		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
