@@ -81,7 +81,8 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"max_block_size": 5000,
 	"max_person_records": 20,
 	"person_support": 0.33,
-	"review_limit": 10000
+	"review_limit": 10000,
+	"max_rule_pairs": 0
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
@@ -116,9 +117,9 @@ BEGIN
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
 		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
-		             'max_person_records', 'person_support', 'review_limit') THEN
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -325,6 +326,11 @@ BEGIN
 	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
 		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
 	END IF;
+	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
+	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
+	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
+		PERFORM cdp_internal._match_fail('$.max_rule_pairs', 'The max_rule_pairs must be a whole number, 0 for the automatic bound (20 pairs per record, at least 1000000).');
+	END IF;
 	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
 		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
 	END IF;
@@ -353,6 +359,7 @@ BEGIN
 		'max_person_records', COALESCE(s -> 'max_person_records', d -> 'max_person_records'),
 		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
 		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
+		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
@@ -363,8 +370,129 @@ COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a 
 UPDATE cdp_internal.match_settings s
    SET settings = (SELECT pg_catalog.jsonb_object_agg(d.key, d.value)
                      FROM pg_catalog.jsonb_each(cdp_internal._match_default_settings()) d
-                    WHERE d.key IN ('max_person_records', 'person_support', 'review_limit')) || s.settings;
+                    WHERE d.key IN ('max_person_records', 'person_support', 'review_limit', 'max_rule_pairs')) || s.settings;
 UPDATE cdp_internal.match_settings s SET program = cdp_internal._match_program(s.settings, s.params);
+
+-- _match_rule_pair_bound: the most candidate pairs one blocking rule may yield (max_rule_pairs,
+-- or when 0 twenty per record and at least a million)
+CREATE FUNCTION cdp_internal._match_rule_pair_bound(s jsonb) RETURNS bigint
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN CASE WHEN COALESCE((s ->> 'max_rule_pairs')::bigint, 0) > 0 THEN (s ->> 'max_rule_pairs')::bigint
+	            ELSE GREATEST(1000000, 20 * (SELECT pg_catalog.count(*) FROM @extschema@.record)) END;
+COMMENT ON FUNCTION cdp_internal._match_rule_pair_bound(jsonb) IS
+	'internal: the most candidate pairs one blocking rule may yield before it is skipped (fields-only settings) or warned about';
+
+-- _match_rule_pairs: the candidate pairs each blocking rule of a document yields on the stored
+-- records (features computed on the fly, nothing stored)
+CREATE FUNCTION cdp_internal._match_rule_pairs(s jsonb)
+	RETURNS TABLE (rule int, pairs bigint, new_pairs bigint, skipped_pairs bigint)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT w.rule, pg_catalog.sum(w.n)::bigint, pg_catalog.sum(w.n_new)::bigint, pg_catalog.sum(w.weight)::bigint
+	  FROM cdp_internal._match_walk_all('count', cdp_internal._match_feature_query(s, '@extschema@.record r'),
+	                                   cdp_internal._match_program(s, NULL), 0, 0, (s ->> 'max_block_size')::int, 0,
+	                                   cdp_internal._match_nparts()) w
+	 GROUP BY w.rule
+$$;
+COMMENT ON FUNCTION cdp_internal._match_rule_pairs(jsonb) IS
+	'internal: per blocking rule of a settings document the candidate pairs, the new ones and those of blocks over max_block_size, on the stored records';
+
+REVOKE ALL ON FUNCTION cdp_internal._match_rule_pair_bound(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal._match_rule_pairs(jsonb) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.configure_matching(settings jsonb) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	full_doc jsonb := cdp_internal._match_expand(settings);
+	v int;
+	bound bigint;
+	x record;
+	skip int[] := '{}';
+BEGIN
+	-- the blocking rules generated for a fields-only document (every pair of the first fields) are
+	-- checked on the stored records: one that yields more candidate pairs than the bound (a frequent
+	-- given name with a place such as «london») is left out with a warning (rules written by hand
+	-- are only warned about, by blocking_report)
+	IF settings ? 'fields' AND NOT settings ? 'blocking' AND EXISTS (SELECT 1 FROM @extschema@.record) THEN
+		bound := cdp_internal._match_rule_pair_bound(full_doc);
+		FOR x IN SELECT * FROM cdp_internal._match_rule_pairs(full_doc) p ORDER BY p.rule LOOP
+			IF x.pairs > bound AND pg_catalog.jsonb_array_length(full_doc -> 'blocking') - pg_catalog.cardinality(skip) > 1 THEN
+				RAISE WARNING 'blocking rule % yields % candidate pairs, more than %: it is left out', full_doc -> 'blocking' -> x.rule, x.pairs, bound
+					USING HINT = 'Name fewer or more selective fields, or give "blocking" rules; see cdp.blocking_report().';
+				skip := skip || x.rule;
+				full_doc := pg_catalog.jsonb_set(full_doc, '{skipped_blocking}',
+					COALESCE(full_doc -> 'skipped_blocking', '[]') || pg_catalog.jsonb_build_array(
+						pg_catalog.jsonb_build_object('rule', full_doc -> 'blocking' -> x.rule, 'pairs', x.pairs)));
+			END IF;
+		END LOOP;
+		IF pg_catalog.cardinality(skip) > 0 THEN
+			full_doc := pg_catalog.jsonb_set(full_doc, '{blocking}',
+				(SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'blocking') WITH ORDINALITY e(r, o)
+				  WHERE NOT (o::int - 1 = ANY (skip))));
+		END IF;
+	END IF;
+	UPDATE cdp_internal.match_settings SET active = false WHERE active;
+	INSERT INTO cdp_internal.match_settings (settings, program, active)
+		VALUES (full_doc, cdp_internal._match_program(full_doc, NULL), true) RETURNING version INTO v;
+	RETURN v;
+END $$;
+COMMENT ON FUNCTION @extschema@.configure_matching(jsonb) IS
+	'validates a matching settings document, stores it as a new active version and returns the version (a generated blocking rule yielding more pairs than max_rule_pairs is left out with a warning); e.g. configure_matching(''{"fields":["surname","given_name","date_of_birth"]}'')';
+REVOKE ALL ON FUNCTION @extschema@.configure_matching(jsonb) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.blocking_report(settings jsonb DEFAULT NULL)
+	RETURNS TABLE (rule text, pairs bigint, new_pairs bigint, skipped_pairs bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE cdp_internal._match_expand(settings) END;
+	q text;
+	nparts int := 1;
+	bound bigint := cdp_internal._match_rule_pair_bound(s);
+	x record;
+BEGIN
+	-- the stored features when they are those of these settings and of every record (walked in
+	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
+	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   AND (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		q := cdp_internal._match_query(NULL, false);
+		nparts := cdp_internal._match_nparts();
+	ELSE
+		q := cdp_internal._match_feature_query(s, '@extschema@.record r');
+	END IF;
+	FOR x IN
+		SELECT w.rule, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new, pg_catalog.sum(w.weight)::bigint AS skipped
+		  FROM cdp_internal._match_walk_all('count', q, cdp_internal._match_program(s, NULL), 0, 0,
+		                                   (s ->> 'max_block_size')::int, 0, nparts) w
+		 GROUP BY w.rule
+		 ORDER BY w.rule
+	LOOP
+		-- a rule over the bound: configure_matching leaves it out of a fields-only document
+		IF x.n > bound THEN
+			RAISE WARNING 'blocking rule % yields % candidate pairs, more than %', s -> 'blocking' -> x.rule, x.n, bound
+				USING HINT = 'A fields-only document leaves such a rule out when saved; give "blocking" rules or "max_rule_pairs".';
+		END IF;
+		rule := (s -> 'blocking' -> x.rule)::text;
+		pairs := x.n;
+		new_pairs := x.n_new;
+		skipped_pairs := x.skipped;
+		RETURN NEXT;
+	END LOOP;
+	-- the rules configure_matching left out, with the pairs they yielded then
+	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'skipped_blocking') e(r) LOOP
+		rule := (x.r -> 'rule')::text;
+		pairs := (x.r ->> 'pairs')::bigint;
+		new_pairs := 0;
+		skipped_pairs := (x.r ->> 'pairs')::bigint;
+		RETURN NEXT;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
+	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, and the pairs of blocks over max_block_size (not scored); a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
 
 CREATE OR REPLACE FUNCTION @extschema@.explain_match(record_a bigint, record_b bigint)
 	RETURNS TABLE (attr text, value_a text, value_b text, level text, weight float8, running_total float8, probability float8)

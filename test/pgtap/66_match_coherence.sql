@@ -4,7 +4,7 @@
 -- oversize alarm, one review entry per pair of persons, and the same persons from an incremental
 -- and a full run.
 BEGIN;
-SELECT plan(24);
+SELECT plan(28);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -73,6 +73,22 @@ ROLLBACK TO SAVEPOINT before_runs;
 SELECT is((cdp.run_matching('full') ->> 'processed')::int, (SELECT count(*)::int FROM cdp.record), 'the full run processes every record');
 SELECT is(pg_temp.persons(), :'inc_persons'::text[], 'the incremental and the full run give the same persons');
 SELECT is((cdp.run_matching('full') ->> 'linked')::int, 0, 'a second full run links nothing');
+
+/* ------------------------------------------------------------------ a blocking rule over the bound */
+SET LOCAL client_min_messages = error;
+SELECT ok(cdp.configure_matching('{"fields": ["family_name", "given_name", "patronymic"], "max_rule_pairs": 4}') > 1,
+          'a fields-only document is saved with a bound on the pairs of a rule');
+RESET client_min_messages;
+SELECT ok(jsonb_array_length(cdp.matching_settings() -> 'skipped_blocking') >= 1
+          AND (SELECT bool_and((x ->> 'pairs')::int > 4) FROM jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x),
+          'a generated rule yielding more pairs than the bound is left out, with its pairs');
+SELECT ok(jsonb_array_length(cdp.matching_settings() -> 'blocking') >= 1
+          AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x
+                           WHERE cdp.matching_settings() -> 'blocking' @> jsonb_build_array(x -> 'rule')),
+          'and the rules kept do not include it');
+SELECT ok(EXISTS (SELECT 1 FROM cdp.blocking_report() b, jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x
+                   WHERE b.rule = (x -> 'rule')::text AND b.skipped_pairs = b.pairs AND b.pairs > 4),
+          'blocking_report lists the rule left out with all its pairs skipped');
 
 /* ------------------------------------------------------------------ the oversize alarm */
 SELECT ok(cdp.configure_matching(cdp_internal._match_default_settings() || '{"max_person_records": 3}') > 1,
