@@ -86,6 +86,8 @@ BEGIN
 	END IF;
 	-- the same lock as run_matching: training rewrites the features it reads
 	PERFORM pg_catalog.pg_advisory_xact_lock(1668440176, 6);
+	-- statistics first: training right after a bulk load plans with them (issue 12)
+	PERFORM cdp_internal._match_analyze_stale();
 	-- features are recomputed only when something they depend on changed (as run_matching('full')
 	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
 	-- only the queued (changed) records

@@ -121,6 +121,8 @@ BEGIN
 	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
 
 	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
 		-- the queue as it is before any record is read: only these entries, unchanged since, are
 		-- removed at the end (an ingest committing while the run works re-queues its record with a
 		-- new queued_at, and keeps it queued for the next run)
