@@ -1237,8 +1237,10 @@ COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
 CREATE VIEW @extschema@.oversize_persons WITH (security_invoker = true) AS
 	SELECT r.golden_id, pg_catalog.count(*) AS records, b.max_person_records
 	  FROM @extschema@.record r
-	 CROSS JOIN (SELECT COALESCE((SELECT s.settings ->> 'max_person_records' FROM cdp_internal.match_settings s WHERE s.active),
-	                             cdp_internal._match_default_settings() ->> 'max_person_records')::int AS max_person_records) b
+	 -- (20 is the shipped default of _match_default_settings, for settings saved before 0.3.0; the
+	 -- view calls no internal function, so a caller without rights on the tables is refused by them)
+	 CROSS JOIN (SELECT COALESCE((SELECT (s.settings ->> 'max_person_records')::int FROM cdp_internal.match_settings s WHERE s.active),
+	                             20) AS max_person_records) b
 	 WHERE b.max_person_records > 0
 	 GROUP BY r.golden_id, b.max_person_records
 	HAVING pg_catalog.count(*) >= b.max_person_records;
