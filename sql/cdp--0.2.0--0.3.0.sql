@@ -318,7 +318,8 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"max_person_records": 20,
 	"person_support": 0.33,
 	"review_limit": 10000,
-	"max_rule_pairs": 0
+	"max_rule_pairs": 0,
+	"evidence_floor": true
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
@@ -353,9 +354,9 @@ BEGIN
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
 		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
-		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking') THEN
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -562,6 +563,9 @@ BEGIN
 	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
 		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
 	END IF;
+	IF s ? 'evidence_floor' AND pg_catalog.jsonb_typeof(s -> 'evidence_floor') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.evidence_floor', 'The evidence_floor flag must be true or false.');
+	END IF;
 	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
 	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
 	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
@@ -596,6 +600,7 @@ BEGIN
 		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
 		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
 		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
+		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
@@ -606,7 +611,7 @@ COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a 
 UPDATE cdp_internal.match_settings s
    SET settings = (SELECT pg_catalog.jsonb_object_agg(d.key, d.value)
                      FROM pg_catalog.jsonb_each(cdp_internal._match_default_settings()) d
-                    WHERE d.key IN ('max_person_records', 'person_support', 'review_limit', 'max_rule_pairs')) || s.settings;
+                    WHERE d.key IN ('max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'evidence_floor')) || s.settings;
 UPDATE cdp_internal.match_settings s SET program = cdp_internal._match_program(s.settings, s.params);
 
 -- _match_rule_pair_bound: the most candidate pairs one blocking rule may yield (max_rule_pairs,

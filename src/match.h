@@ -241,6 +241,7 @@ typedef struct MatchDoc
 	MatchDocRule rule[MATCH_MAX_RULES];
 	bool		inlist[MATCH_NLISTS][MATCH_MAX_COMP];
 	double		lambda;
+	bool		no_floor;		/* "evidence_floor": false (the floor is on by default) */
 } MatchDoc;
 
 /* log2(x) as the compiled program computes it (SQL: log(2.0, x::numeric)::float8) */

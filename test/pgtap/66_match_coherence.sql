@@ -4,7 +4,7 @@
 -- oversize alarm, one review entry per pair of persons, and the same persons from an incremental
 -- and a full run.
 BEGIN;
-SELECT plan(28);
+SELECT plan(30);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -89,6 +89,12 @@ SELECT ok(jsonb_array_length(cdp.matching_settings() -> 'blocking') >= 1
 SELECT ok(EXISTS (SELECT 1 FROM cdp.blocking_report() b, jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x
                    WHERE b.rule = (x -> 'rule')::text AND b.skipped_pairs = b.pairs AND b.pairs > 4),
           'blocking_report lists the rule left out with all its pairs skipped');
+
+/* ------------------------------------------------------------------ the floor turned off */
+SELECT ok(cdp.configure_matching(cdp_internal._match_default_settings() || '{"evidence_floor": false}') > 1,
+          'evidence_floor is a settings key');
+SELECT ok((SELECT level NOT LIKE '%совпали только имена%' FROM cdp.explain_match(pg_temp.id('n1'), pg_temp.id('n2')) WHERE attr = '(итог)'),
+          'without the floor a name-only pair is not flagged');
 
 /* ------------------------------------------------------------------ the oversize alarm */
 SELECT ok(cdp.configure_matching(cdp_internal._match_default_settings() || '{"max_person_records": 3}') > 1,
