@@ -320,6 +320,7 @@ DECLARE
 	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
 	pair_forced int := (kc ->> 'pair_forced')::int;
 	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_no_auto int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int | pair_name_only;
 	a record := cdp_internal._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
 	review_t float8 := (a.settings ->> 'review_threshold')::float8;
@@ -371,7 +372,19 @@ BEGIN
 		RETURN;
 	END IF;
 	-- the decisions a run would take (cluster coherence included): _match_link_plan over the
-	-- candidates of the record's person, with every record of every person involved
+	-- candidates of the record's person, with every record of every person involved; only when
+	-- some candidate of another person could link (most lookups find none and skip it)
+	IF NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(c_gold), pg_catalog.unnest(c_prob), pg_catalog.unnest(c_flags)) x(g, p, f)
+	                WHERE x.g <> g0 AND x.f & pair_no_auto = 0 AND (x.p >= link_t OR x.f & pair_forced <> 0)) THEN
+		RETURN QUERY
+		SELECT c_cand[o], c_gold[o], c_prob[o], c_weight[o],
+		       CASE WHEN c_gold[o] = g0 THEN 'same_person' ELSE 'review' END,
+		       cdp_internal._match_summary(a.settings, c_levels[o]::smallint[])
+		         || CASE WHEN c_flags[o] & pair_name_only <> 0 THEN '; совпали только имена: автоматическое объединение запрещено' ELSE '' END
+		  FROM pg_catalog.generate_subscripts(c_cand, 1) o
+		 ORDER BY c_prob[o] DESC, 1;
+		RETURN;
+	END IF;
 	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
 	  FROM cdp_internal._match_never_attrs(a.settings) y;
 	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
