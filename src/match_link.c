@@ -616,7 +616,9 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
  *		(the reason of a placeholder, veto or name-only flag, else NULL).
  *		A pair flagged MATCH_PAIR_NAME_ONLY (the evidence floor) is never
  *		linked: it goes to review when it scores over the link threshold and
- *		gives no row otherwise (unless its records are one person already).
+ *		gives no row otherwise (unless its records are one person already);
+ *		a vetoed pair likewise goes to review only over the link threshold,
+ *		or over the review threshold when a same-id rule forced it.
  *
  *		Cluster coherence (issue 12): a birth date, sex or different_id_never
  *		contradiction counts between any two records of the two persons that
@@ -892,7 +894,19 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		else if (flags[i] & MATCH_PAIR_PLACEHOLDER)
 			why = reasons[LINK_WHY_PLACEHOLDER];
 		else if (flags[i] & MATCH_PAIR_VETO)
+		{
+			/*
+			 * a rule says these are different people (another birth date,
+			 * given name or SNILS): a person reviews it only when the score
+			 * says otherwise (over the link threshold), or when a same-id
+			 * rule says the opposite and the score is over the review
+			 * threshold (relatives sharing a phone score low and stay out)
+			 */
+			if (!float8_ge(prob[i], link_t) &&
+				!((flags[i] & MATCH_PAIR_FORCED) && float8_ge(prob[i], review_t)))
+				continue;
 			why = reasons[LINK_WHY_VETO];
+		}
 		else if (flags[i] & MATCH_PAIR_NAME_ONLY)
 		{
 			/* the evidence floor: never linked; to review only when it would have */
