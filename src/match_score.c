@@ -340,24 +340,12 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 double
 MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 {
-	char		key[MATCH_TF_KEYLEN];
-	MatchTfEntry *e;
+	double		f = MatchTfFrequency(prog, c, value);
 	double		adj;
 
-	if (!prog->tf[c] || prog->tfhash[c] == NULL || value == NULL)
+	if (f <= 0.0 || prog->u0[c] <= 0.0)
 		return 0.0;
-	memset(key, 0, sizeof(key));
-	strlcpy(key, value, MATCH_TF_KEYLEN);
-	e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
-	if (e == NULL)
-	{
-		/* a value seen once: the '' entry holds that frequency */
-		memset(key, 0, sizeof(key));
-		e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
-	}
-	if (e == NULL || e->freq <= 0.0 || prog->u0[c] <= 0.0)
-		return 0.0;
-	adj = log2(prog->u0[c] / e->freq);
+	adj = log2(prog->u0[c] / f);
 	/* a rare value adds at most 3 bits (8 times the average exact agreement) */
 	return Min(adj, 3.0);
 }
