@@ -77,6 +77,22 @@
 #define MATCH_PROG_STRIDE	(4 + 2 * MATCH_MAX_LEVELS + MATCH_MAX_LEVELS + 1)
 #define MATCH_PROGF_TF		1	/* term-frequency adjustment */
 #define MATCH_PROGF_NAME	2	/* a name: its key column follows the value */
+#define MATCH_PROGF_EVID	4	/* an agreement is evidence beyond the names (a
+								 * date, identifier, contact or address) */
+#define MATCH_PROGF_EVID_RARE 8	/* an exact agreement is evidence when the value
+								 * is rare (MATCH_EVID_RARE_FREQ) */
+#define MATCH_PROGF_FLOOR	16	/* compiled with the evidence floor (0.3.0): a
+								 * program without it on any comparison has no floor */
+#define MATCH_PROGF_ALL		31
+
+/*
+ * The evidence floor (issue 12): a pair none of whose MATCH_PROGF_EVID
+ * comparisons agrees (at a level other than same_year, prefix or initial)
+ * and none of whose MATCH_PROGF_EVID_RARE comparisons agrees exactly on a
+ * value of term frequency at most MATCH_EVID_RARE_FREQ is flagged
+ * MATCH_PAIR_NAME_ONLY and never links automatically.
+ */
+#define MATCH_EVID_RARE_FREQ 0.001
 
 /*
  * Feature kinds of the C feature builder (match_features.c): how one
@@ -120,6 +136,7 @@
 #define MATCH_PAIR_VETO			0x200	/* a "never merge" rule fired (different id, or
 										 * a total disagreement on given name or birth date) */
 #define MATCH_PAIR_PLACEHOLDER	0x400	/* either record is a placeholder */
+#define MATCH_PAIR_NAME_ONLY	0x800	/* no evidence beyond names (evidence floor) */
 
 /* Values of at most this many bytes are pre-decoded for Jaro-Winkler. */
 #define MATCH_DECODE_MAX_BYTES	255
@@ -156,6 +173,8 @@ typedef struct MatchProg
 	double		u0[MATCH_MAX_COMP];		/* u of level 0, for tf adjustment */
 	bool		tf[MATCH_MAX_COMP];
 	bool		haskey[MATCH_MAX_COMP];	/* a name: key column follows the value */
+	int			evid[MATCH_MAX_COMP];	/* MATCH_PROGF_EVID, MATCH_PROGF_EVID_RARE or 0 */
+	bool		floor;			/* the evidence floor applies (MATCH_PROGF_FLOOR) */
 	struct HTAB *tfhash[MATCH_MAX_COMP];	/* value -> frequency */
 	double		prior;			/* log2(lambda / (1 - lambda)) */
 	int			nidmatch;
@@ -222,6 +241,7 @@ typedef struct MatchDoc
 	MatchDocRule rule[MATCH_MAX_RULES];
 	bool		inlist[MATCH_NLISTS][MATCH_MAX_COMP];
 	double		lambda;
+	bool		no_floor;		/* "evidence_floor": false (the floor is on by default) */
 } MatchDoc;
 
 /* log2(x) as the compiled program computes it (SQL: log(2.0, x::numeric)::float8) */
@@ -260,6 +280,7 @@ extern void MatchOrderProgram(MatchProg *prog);
 extern double MatchMinWeight(double min_prob);
 extern double MatchProbability(double weight);
 extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value);
+extern double MatchTfFrequency(const MatchProg *prog, int c, const char *value);
 
 /*
  * match_link.c: the union-find over golden ids behind cdp_internal._match_link_plan,

@@ -306,6 +306,37 @@ MatchDocCheck(const MatchDoc *doc)
 }
 
 /*
+ * MatchEvidenceClass
+ *		What an agreement on comparison comp says beyond the names (the
+ *		evidence floor, issue 12): MATCH_PROGF_EVID for a date, an
+ *		identifier, a phone, an e-mail, an address or an exact attr other
+ *		than sex; MATCH_PROGF_EVID_RARE for another string compared with
+ *		term frequencies (a place, an occupation: evidence only when the
+ *		value agreed on is rare); 0 for names, sex and strings without
+ *		term frequencies.
+ */
+static int
+MatchEvidenceClass(const MatchDocComp *comp)
+{
+	switch (comp->cmp)
+	{
+		case MATCH_CMP_DATE:
+		case MATCH_CMP_ID:
+		case MATCH_CMP_PHONE:
+		case MATCH_CMP_EMAIL:
+			return MATCH_PROGF_EVID;
+		case MATCH_CMP_EXACT:
+			return strcmp(comp->attr, "sex") == 0 ? 0 : MATCH_PROGF_EVID;
+		case MATCH_CMP_STRING:
+			if (strcmp(comp->attr, "address") == 0)
+				return MATCH_PROGF_EVID;
+			return comp->tf ? MATCH_PROGF_EVID_RARE : 0;
+		default:
+			return 0;
+	}
+}
+
+/*
  * MatchCompileProgram
  *		The packed program of doc (layout in match.h); *n gets its length.
  *		log2fn computes the prior and the weights.
@@ -342,7 +373,8 @@ MatchCompileProgram(const MatchDoc *doc, MatchLog2Fn log2fn, int *n)
 
 		p[pos] = fpos[c];
 		p[pos + 1] = comp->nlev;
-		p[pos + 2] = (comp->tf ? MATCH_PROGF_TF : 0) | (comp->cmp == MATCH_CMP_NAME ? MATCH_PROGF_NAME : 0);
+		p[pos + 2] = (comp->tf ? MATCH_PROGF_TF : 0) | (comp->cmp == MATCH_CMP_NAME ? MATCH_PROGF_NAME : 0) |
+			MatchEvidenceClass(comp) | (doc->no_floor ? 0 : MATCH_PROGF_FLOOR);
 		p[pos + 3] = Max(comp->u[0], MATCH_PARAM_FLOOR);
 		for (l = 0; l < comp->nlev; l++)
 		{
@@ -870,6 +902,12 @@ ReadDoc(Jsonb *settings, Jsonb *params, MatchDoc *doc, bool layout_only, char **
 		return;
 	ReadBlocking(&settings->root, doc);
 	ReadRules(&settings->root, doc);
+	{
+		JsonbValue	v;
+
+		/* the evidence floor is on unless the document turns it off */
+		doc->no_floor = JsonGet(&settings->root, "evidence_floor", &v) && v.type == jbvBool && !v.val.boolean;
+	}
 	/* the document first (its parameters zero), then the parameters */
 	doc->lambda = 0.5;
 	MatchDocCheck(doc);
@@ -946,11 +984,13 @@ cdp_match_constants(PG_FUNCTION_ARGS)
 	char	   *s = psprintf("{\"max_comparisons\": %d, \"max_levels\": %d, \"max_rules\": %d, "
 							 "\"max_rule_keys\": %d, \"max_features\": %d, \"max_osa\": %d, "
 							 "\"max_prefix\": %d, \"record_placeholder\": %d, \"value_sep\": \"\\u%04x\", "
-							 "\"pair_forced\": %d, \"pair_veto\": %d, \"pair_placeholder\": %d, \"tf_value_len\": %d}",
+							 "\"pair_forced\": %d, \"pair_veto\": %d, \"pair_placeholder\": %d, \"pair_name_only\": %d, "
+							 "\"tf_value_len\": %d}",
 							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS,
 							 MATCH_MAX_FEAT, MATCH_MAX_OSA, MATCH_MAX_PREFIX, MATCH_REC_PLACEHOLDER,
 							 (unsigned char) MATCH_VALUE_SEP,
-							 MATCH_PAIR_FORCED, MATCH_PAIR_VETO, MATCH_PAIR_PLACEHOLDER, MATCH_TF_KEYLEN - 1);
+							 MATCH_PAIR_FORCED, MATCH_PAIR_VETO, MATCH_PAIR_PLACEHOLDER, MATCH_PAIR_NAME_ONLY,
+							 MATCH_TF_KEYLEN - 1);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -50,7 +52,15 @@ PG_FUNCTION_INFO_V1(cdp_match_link_plan);
 #define LINK_WHY_NO_MATCH		2
 #define LINK_WHY_RELATION		3
 #define LINK_WHY_DOB			4
-#define LINK_WHY_NEVER			5	/* one per different_id_never attr */
+#define LINK_WHY_OVERSIZE		5
+#define LINK_WHY_SUPPORT		6
+#define LINK_WHY_NAME_ONLY		7
+#define LINK_WHY_NEVER			8	/* one per different_id_never attr */
+
+/* Arguments of _match_link_plan after the reasons (0.3.0, issue 12). */
+#define LINK_ARG_MAX_RECORDS	16
+#define LINK_ARG_SUPPORT		17
+#define LINK_NARGS				18
 
 /* Most distinct values of one never attr a cluster summary tells apart. */
 #define LINK_MULTI				((char *) -1)
@@ -419,14 +429,183 @@ MatchLinkEdges(MatchLinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *
 	}
 }
 
+/* one decided pair, kept until the end of the plan for its final persons */
+typedef struct LinkOut
+{
+	int			ord;
+	char		action;
+	const char *why;
+	int			x;				/* the nodes of its two records */
+	int			y;
+} LinkOut;
+
+/*
+ * LinkSupport
+ *		How many supporting pairs (adjacency adj_start/adj_to over nodes) join
+ *		the clusters of roots ra and rb, counting from the cluster with fewer
+ *		records and stopping at need.
+ */
+static int
+LinkSupport(MatchLinkSet *s, const int *size, const int *adj_start, const int *adj_to,
+			int ra, int rb, int need)
+{
+	int			from = ra,
+				to = rb,
+				got = 0;
+
+	if (size[rb] < size[ra])
+	{
+		from = rb;
+		to = ra;
+	}
+	for (int m = s->node[from].member_head; m >= 0; m = s->member_next[m])
+	{
+		for (int e = adj_start[m]; e < adj_start[m + 1]; e++)
+			if (MatchLinkFind(s, adj_to[e]) == to && ++got >= need)
+				return got;
+	}
+	return got;
+}
+
+/* the records of the plan, for LinkConflict */
+typedef struct LinkRecs
+{
+	int		   *node_start;		/* per node: its first entry in recs, then n */
+	int		   *recs;			/* record indices grouped by node */
+	char	  **dob;			/* per record: its birth-date feature or NULL */
+	char	  **never;			/* per record: nnever values */
+	int		   *adj_start;		/* per record: supporting pairs (record indices) */
+	int		   *adj_to;
+} LinkRecs;
+
+/*
+ * LinkDobConflict
+ *		Whether two birth-date features contradict (MatchLinkDobConflict on
+ *		one value each); NULL contradicts nothing.
+ */
+static bool
+LinkDobConflict(char *a, char *b)
+{
+	MatchLinkNode na = {0},
+				nb = {0};
+
+	if (a == NULL || b == NULL)
+		return false;
+	na.ndob = nb.ndob = 1;
+	na.dob = &a;
+	nb.dob = &b;
+	return MatchLinkDobConflict(&na, &nb);
+}
+
+/*
+ * LinkConflict
+ *		The reason (index into the reasons) why the persons of roots ra and rb
+ *		contradict each other, or -1.  The summaries at the roots answer
+ *		first; when they see a contradiction (two birth dates apart by more
+ *		than a slip, two values of a never attr), it is looked for between
+ *		the records of the two persons, and one between two records that a
+ *		supporting pair joins does not count: the scorer judged that pair as
+ *		a whole (a birth date mistyped in one of two records that agree on
+ *		everything else), while a contradiction between records that nothing
+ *		compared (the ends of a chain) stops the link.
+ */
+static int
+LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
+{
+	bool		dob = hasdob && MatchLinkDobConflict(&s->node[ra], &s->node[rb]);
+	bool		never[MATCH_MAX_COMP + 1];
+	bool		any = dob;
+
+	for (int j = 0; j < s->nnever; j++)
+	{
+		never[j] = MatchLinkNeverConflict(s->never[(Size) ra * s->nnever + j],
+										  s->never[(Size) rb * s->nnever + j]);
+		any |= never[j];
+	}
+	if (!any)
+		return -1;
+	for (int u = s->node[ra].member_head; u >= 0; u = s->member_next[u])
+		for (int v = s->node[rb].member_head; v >= 0; v = s->member_next[v])
+			for (int iu = lr->node_start[u]; iu < lr->node_start[u + 1]; iu++)
+				for (int iv = lr->node_start[v]; iv < lr->node_start[v + 1]; iv++)
+				{
+					int			x = lr->recs[iu],
+								y = lr->recs[iv],
+								why = -1;
+					bool		joined = false;
+
+					if (dob && LinkDobConflict(lr->dob[x], lr->dob[y]))
+						why = LINK_WHY_DOB;
+					for (int j = 0; j < s->nnever && why < 0; j++)
+						if (never[j] && MatchLinkNeverConflict(lr->never[(Size) x * s->nnever + j],
+															   lr->never[(Size) y * s->nnever + j]))
+							why = LINK_WHY_NEVER + j;
+					if (why < 0)
+						continue;
+					for (int e = lr->adj_start[x]; e < lr->adj_start[x + 1] && !joined; e++)
+						joined = lr->adj_to[e] == y;
+					if (!joined)
+						return why;
+				}
+	return -1;
+}
+
+/* what LinkCheck reads */
+typedef struct LinkCtx
+{
+	MatchLinkSet *s;
+	const LinkRecs *lr;
+	bool		hasdob;
+	const int  *adj_start;
+	const int  *adj_to;
+	int		   *size;
+	int			max_records;
+	double		support;
+	char	  **reasons;
+} LinkCtx;
+
+/*
+ * LinkCheck
+ *		Why the persons of roots ra and rb may not be joined automatically
+ *		(a reason), or NULL: the checks of _match_cannot_link in its order
+ *		(a no_match decision, a relation, then the contradictions of
+ *		LinkConflict), then the size bound and the support across the two.
+ */
+static const char *
+LinkCheck(const LinkCtx *ck, int ra, int rb)
+{
+	MatchLinkSet *s = ck->s;
+	int			c;
+
+	if (MatchLinkEdgeBetween(s, 0, ra, rb))
+		return ck->reasons[LINK_WHY_NO_MATCH];
+	if (MatchLinkEdgeBetween(s, 1, ra, rb))
+		return ck->reasons[LINK_WHY_RELATION];
+	c = LinkConflict(s, ck->lr, ck->hasdob, ra, rb);
+	if (c >= 0)
+		return ck->reasons[c];
+	if (ck->max_records > 0 && ck->size[ra] + ck->size[rb] > ck->max_records)
+		return ck->reasons[LINK_WHY_OVERSIZE];
+	if (ck->support > 0.0)
+	{
+		int			need = (int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9);
+
+		if (need > 1 && LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need) < need)
+			return ck->reasons[LINK_WHY_SUPPORT];
+	}
+	return NULL;
+}
+
 /*
  * cdp_match_link_plan
  *		SQL cdp_internal._match_link_plan(record_a bigint[], record_b bigint[],
  *		probability float8[], flags int[], records bigint[], goldens bigint[],
  *		dob text[], never text[], nnever int, no_match_a bigint[],
  *		no_match_b bigint[], relation_a bigint[], relation_b bigint[],
- *		link_threshold float8, review_threshold float8, reasons text[])
- *		RETURNS TABLE (ord int, action "char", reason text)
+ *		link_threshold float8, review_threshold float8, reasons text[],
+ *		max_person_records int, person_support float8)
+ *		RETURNS TABLE (ord int, action "char", reason text, person_a bigint,
+ *		person_b bigint, person_records int)
  *
  *		The pairs come in decision order.  records/goldens list every record
  *		of every person a pair touches, with its birth-date feature (dob, or
@@ -434,7 +613,26 @@ MatchLinkEdges(MatchLinkSet *s, HTAB *rec, int k, const int64 *ea, const int64 *
  *		features (never, record-major).  One row per pair that does
  *		something: 'l' link, 'a' already one person, 'h' held by a
  *		cannot-link constraint (to review with the reason), 'r' to review
- *		(the reason of a placeholder or veto flag, else NULL).
+ *		(the reason of a placeholder, veto or name-only flag, else NULL).
+ *		A pair flagged MATCH_PAIR_NAME_ONLY (the evidence floor) is never
+ *		linked: it goes to review when it scores over the link threshold and
+ *		gives no row otherwise (unless its records are one person already);
+ *		a vetoed pair likewise goes to review only over the link threshold,
+ *		or over the review threshold when a same-id rule forced it.
+ *
+ *		Cluster coherence (issue 12): a birth date, sex or different_id_never
+ *		contradiction counts between any two records of the two persons that
+ *		no supporting pair joins (LinkConflict), and a link that joins two
+ *		persons of na and nb records is held when
+ *		na + nb would pass max_person_records (0: no bound), or when fewer
+ *		than ceil(person_support * max(na, nb)) of the scored pairs across
+ *		the two (any pair of the run that is neither vetoed nor a
+ *		placeholder's, the linking one included) support it: a record joins
+ *		a person only by agreeing with enough of the person's records, not
+ *		with one of them (resolution against the entity).  The person
+ *		columns are the two persons' golden ids and their records together
+ *		at the end of the plan, so the caller can keep one review entry per
+ *		pair of persons.
  */
 Datum
 cdp_match_link_plan(PG_FUNCTION_ARGS)
@@ -447,7 +645,9 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 				nneverv,
 				nnm,
 				nhh,
-				nreason;
+				nreason,
+				nout = 0,
+				max_records = 0;
 	int64	   *pa,
 			   *pb,
 			   *rec,
@@ -463,15 +663,28 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			  **reasons;
 	int			nnever;
 	float8		link_t,
-				review_t;
+				review_t,
+				support = 0.0;
 	MatchLinkSet *s;
-	HTAB	   *recnode;
+	HTAB	   *recnode,
+			   *recidx;
 	ArrayType  *arr;
+	int		   *size,
+			   *adj_start,
+			   *adj_to;
+	int		   *px,
+			   *py;
+	LinkOut    *out;
+	LinkRecs	lr;
+	LinkCtx		ck;
+	int		   *rnode,
+			   *rx,
+			   *ry;
 	MemoryContext work,
 				old;
 
 	/* a NULL array is empty (array_agg of no pairs); the scalars are required */
-	for (int i = 8; i < 16; i++)
+	for (int i = 8; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i) && (i == 8 || i >= 13))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -483,6 +696,16 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number of different_id_never attrs must be between 0 and %d", MATCH_MAX_COMP)));
+	/* the 0.2.0 declaration has no coherence arguments: no bound, no support */
+	if (PG_NARGS() >= LINK_NARGS)
+	{
+		max_records = PG_GETARG_INT32(LINK_ARG_MAX_RECORDS);
+		support = PG_GETARG_FLOAT8(LINK_ARG_SUPPORT);
+		if (max_records < 0 || !(support >= 0.0 && support <= 1.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_person_records must be at least 0 and person_support between 0 and 1")));
+	}
 
 	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp link plan", ALLOCSET_DEFAULT_SIZES);
@@ -526,23 +749,39 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	if (n != nhh)
 		goto mismatch;
 	reasons = MatchLinkTextArray(fcinfo, 15, "reasons", &nreason);
-	if (nreason != LINK_WHY_NEVER + nnever)
+	if (nreason != LINK_WHY_NEVER + nnever && !(PG_NARGS() < LINK_NARGS && nreason == 5 + nnever))
 		goto mismatch;
+	if (PG_NARGS() < LINK_NARGS)
+	{
+		/* the 0.2.0 reasons: placeholder, veto, no_match, relation, dob, never... */
+		char	  **r = palloc0_array(char *, LINK_WHY_NEVER + nnever);
+
+		memcpy(r, reasons, 5 * sizeof(char *));
+		memcpy(r + LINK_WHY_NEVER, reasons + 5, nnever * sizeof(char *));
+		reasons = r;
+	}
 
 	/* the clusters: one node per golden id, the summaries from their records */
 	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
 	recnode = MatchLinkHash("cdp link records", nrec);
+	recidx = MatchLinkHash("cdp link record numbers", nrec);
+	size = palloc0_array(int, Max(nrec, 1));
+	rnode = palloc_array(int, Max(nrec, 1));
 	for (int i = 0; i < nrec; i++)
 	{
 		int			x = MatchLinkNodeOf(s, gold[i]);
 		bool		found;
 		MatchLinkKey *e = (MatchLinkKey *) hash_search(recnode, &rec[i], HASH_ENTER, &found);
 
+		((MatchLinkKey *) hash_search(recidx, &rec[i], HASH_ENTER, NULL))->node = i;
+		rnode[i] = x;
+
 		if (found)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("record \"" INT64_FORMAT "\" is listed twice", rec[i])));
 		e->node = x;
+		size[x]++;
 		if (dob != NULL && dob[i] != NULL)
 			MatchLinkAddDob(&s->node[x], dob[i]);
 		for (int j = 0; j < nnever; j++)
@@ -551,23 +790,103 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	MatchLinkEdges(s, recnode, 0, nma, nmb, nnm);
 	MatchLinkEdges(s, recnode, 1, hha, hhb, nhh);
 
+	/* every pair's nodes, and the supporting pairs as adjacency lists over nodes */
+	px = palloc_array(int, Max(npair, 1));
+	py = palloc_array(int, Max(npair, 1));
+	rx = palloc_array(int, Max(npair, 1));
+	ry = palloc_array(int, Max(npair, 1));
+	adj_start = palloc0_array(int, s->nnode + 1);
 	for (int i = 0; i < npair; i++)
 	{
-		int			x = MatchLinkLookup(recnode, pa[i]);
-		int			y = MatchLinkLookup(recnode, pb[i]);
+		rx[i] = MatchLinkLookup(recidx, pa[i]);
+		ry[i] = MatchLinkLookup(recidx, pb[i]);
+		px[i] = rx[i] < 0 ? -1 : rnode[rx[i]];
+		py[i] = ry[i] < 0 ? -1 : rnode[ry[i]];
+		if (px[i] < 0 || py[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record \"" INT64_FORMAT "\" of pair %d is not among the records given",
+							px[i] < 0 ? pa[i] : pb[i], i + 1)));
+		if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+		{
+			adj_start[px[i] + 1]++;
+			adj_start[py[i] + 1]++;
+		}
+	}
+	for (int v = 0; v < s->nnode; v++)
+		adj_start[v + 1] += adj_start[v];
+	adj_to = palloc_extended(mul_size(Max(adj_start[s->nnode], 1), sizeof(int)), MCXT_ALLOC_HUGE);
+	{
+		int		   *fill = palloc_array(int, Max(s->nnode, 1));
+
+		memcpy(fill, adj_start, s->nnode * sizeof(int));
+		for (int i = 0; i < npair; i++)
+			if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+			{
+				adj_to[fill[px[i]]++] = py[i];
+				adj_to[fill[py[i]]++] = px[i];
+			}
+		pfree(fill);
+	}
+	out = palloc_extended(mul_size(Max(npair, 1), sizeof(LinkOut)), MCXT_ALLOC_HUGE);
+	/* each node's records, and the supporting pairs between records */
+	lr.dob = dob;
+	lr.never = never;
+	lr.node_start = palloc0_array(int, s->nnode + 1);
+	for (int i = 0; i < nrec; i++)
+		lr.node_start[rnode[i] + 1]++;
+	for (int v = 0; v < s->nnode; v++)
+		lr.node_start[v + 1] += lr.node_start[v];
+	lr.recs = palloc_array(int, Max(nrec, 1));
+	{
+		int		   *fill = palloc_array(int, Max(s->nnode, 1));
+
+		memcpy(fill, lr.node_start, s->nnode * sizeof(int));
+		for (int i = 0; i < nrec; i++)
+			lr.recs[fill[rnode[i]]++] = i;
+		pfree(fill);
+	}
+	lr.adj_start = palloc0_array(int, nrec + 1);
+	for (int i = 0; i < npair; i++)
+		if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+		{
+			lr.adj_start[rx[i] + 1]++;
+			lr.adj_start[ry[i] + 1]++;
+		}
+	for (int i = 0; i < nrec; i++)
+		lr.adj_start[i + 1] += lr.adj_start[i];
+	lr.adj_to = palloc_extended(mul_size(Max(lr.adj_start[nrec], 1), sizeof(int)), MCXT_ALLOC_HUGE);
+	{
+		int		   *fill = palloc_array(int, Max(nrec, 1));
+
+		memcpy(fill, lr.adj_start, nrec * sizeof(int));
+		for (int i = 0; i < npair; i++)
+			if (px[i] != py[i] && !(flags[i] & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER)))
+			{
+				lr.adj_to[fill[rx[i]]++] = ry[i];
+				lr.adj_to[fill[ry[i]]++] = rx[i];
+			}
+		pfree(fill);
+	}
+	ck.s = s;
+	ck.lr = &lr;
+	ck.hasdob = dob != NULL;
+	ck.adj_start = adj_start;
+	ck.adj_to = adj_to;
+	ck.size = size;
+	ck.max_records = max_records;
+	ck.support = support;
+	ck.reasons = reasons;
+	for (int i = 0; i < npair; i++)
+	{
+		int			x = px[i];
+		int			y = py[i];
 		int			ra,
 					rb;
 		const char *why = NULL;
 		char		action = 'r';
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
 
 		CHECK_FOR_INTERRUPTS();
-		if (x < 0 || y < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("record \"" INT64_FORMAT "\" of pair %d is not among the records given",
-							x < 0 ? pa[i] : pb[i], i + 1)));
 		ra = MatchLinkFind(s, x);
 		rb = MatchLinkFind(s, y);
 		if (ra == rb)
@@ -575,26 +894,34 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		else if (flags[i] & MATCH_PAIR_PLACEHOLDER)
 			why = reasons[LINK_WHY_PLACEHOLDER];
 		else if (flags[i] & MATCH_PAIR_VETO)
+		{
+			/*
+			 * a rule says these are different people (another birth date,
+			 * given name or SNILS): a person reviews it only when the score
+			 * says otherwise (over the link threshold), or when a same-id
+			 * rule says the opposite and the score is over the review
+			 * threshold (relatives sharing a phone score low and stay out)
+			 */
+			if (!float8_ge(prob[i], link_t) &&
+				!((flags[i] & MATCH_PAIR_FORCED) && float8_ge(prob[i], review_t)))
+				continue;
 			why = reasons[LINK_WHY_VETO];
+		}
+		else if (flags[i] & MATCH_PAIR_NAME_ONLY)
+		{
+			/* the evidence floor: never linked; to review only when it would have */
+			if (!float8_ge(prob[i], link_t))
+				continue;
+			why = reasons[LINK_WHY_NAME_ONLY];
+		}
 		else if (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED))
 		{
-			/* the checks of _match_cannot_link, in its order */
-			if (MatchLinkEdgeBetween(s, 0, ra, rb))
-				why = reasons[LINK_WHY_NO_MATCH];
-			else if (MatchLinkEdgeBetween(s, 1, ra, rb))
-				why = reasons[LINK_WHY_RELATION];
-			else if (dob != NULL && MatchLinkDobConflict(&s->node[ra], &s->node[rb]))
-				why = reasons[LINK_WHY_DOB];
-			else
-			{
-				for (int j = 0; j < nnever && why == NULL; j++)
-					if (MatchLinkNeverConflict(s->never[(Size) ra * nnever + j],
-										  s->never[(Size) rb * nnever + j]))
-						why = reasons[LINK_WHY_NEVER + j];
-			}
+			why = LinkCheck(&ck, ra, rb);
 			if (why == NULL)
 			{
-				MatchLinkUnion(s, ra, rb);
+				int			sz = size[ra] + size[rb];
+
+				size[MatchLinkUnion(s, ra, rb)] = sz;
 				action = 'l';
 			}
 			else
@@ -602,12 +929,68 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		}
 		if (action == 'r' && why == NULL && !float8_ge(prob[i], review_t))
 			continue;
-		values[0] = Int32GetDatum(i + 1);
-		values[1] = CharGetDatum(action);
-		if (why != NULL)
-			values[2] = CStringGetTextDatum(why);
+		out[nout].ord = i + 1;
+		out[nout].action = action;
+		out[nout].why = why;
+		out[nout].x = x;
+		out[nout].y = y;
+		nout++;
+	}
+
+	/*
+	 * A pair held for want of support may find it once the persons have
+	 * grown by later links: the held pairs are tried again, in decision
+	 * order, until none links, so that a second run on the same data links
+	 * nothing more.
+	 */
+	for (bool again = true; again;)
+	{
+		again = false;
+		for (int k = 0; k < nout; k++)
+		{
+			int			ra,
+						rb;
+
+			if (out[k].action != 'h' || out[k].why != reasons[LINK_WHY_SUPPORT])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ra = MatchLinkFind(s, out[k].x);
+			rb = MatchLinkFind(s, out[k].y);
+			if (ra == rb)
+			{
+				out[k].action = 'a';
+				out[k].why = NULL;
+				continue;
+			}
+			out[k].why = LinkCheck(&ck, ra, rb);
+			if (out[k].why == NULL)
+			{
+				int			sz = size[ra] + size[rb];
+
+				size[MatchLinkUnion(s, ra, rb)] = sz;
+				out[k].action = 'l';
+				again = true;
+			}
+		}
+	}
+
+	/* the rows, with the persons each pair joins once every link is made */
+	for (int k = 0; k < nout; k++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		int			ra = MatchLinkFind(s, out[k].x);
+		int			rb = MatchLinkFind(s, out[k].y);
+
+		values[0] = Int32GetDatum(out[k].ord);
+		values[1] = CharGetDatum(out[k].action);
+		if (out[k].why != NULL)
+			values[2] = CStringGetTextDatum(out[k].why);
 		else
 			nulls[2] = true;
+		values[3] = Int64GetDatum(Min(s->node[ra].golden, s->node[rb].golden));
+		values[4] = Int64GetDatum(Max(s->node[ra].golden, s->node[rb].golden));
+		values[5] = Int32GetDatum(ra == rb ? size[ra] : size[ra] + size[rb]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextSwitchTo(old);

@@ -340,26 +340,75 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 double
 MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 {
-	char		key[MATCH_TF_KEYLEN];
-	MatchTfEntry *e;
+	double		f = MatchTfFrequency(prog, c, value);
 	double		adj;
 
-	if (!prog->tf[c] || prog->tfhash[c] == NULL || value == NULL)
+	if (f <= 0.0 || prog->u0[c] <= 0.0)
 		return 0.0;
+	adj = log2(prog->u0[c] / f);
+	/* a rare value adds at most 3 bits (8 times the average exact agreement) */
+	return Min(adj, 3.0);
+}
+
+/*
+ * MatchTfFrequency
+ *		The term frequency of value in comparison c's table (a value not in
+ *		the table: the frequency of a value seen once); -1 when there is no
+ *		table.
+ */
+double
+MatchTfFrequency(const MatchProg *prog, int c, const char *value)
+{
+	char		key[MATCH_TF_KEYLEN];
+	MatchTfEntry *e;
+
+	if (!prog->tf[c] || prog->tfhash[c] == NULL || value == NULL)
+		return -1.0;
 	memset(key, 0, sizeof(key));
 	strlcpy(key, value, MATCH_TF_KEYLEN);
 	e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
 	if (e == NULL)
 	{
-		/* a value seen once: the '' entry holds that frequency */
 		memset(key, 0, sizeof(key));
 		e = (MatchTfEntry *) hash_search(prog->tfhash[c], key, HASH_FIND, NULL);
 	}
-	if (e == NULL || e->freq <= 0.0 || prog->u0[c] <= 0.0)
-		return 0.0;
-	adj = log2(prog->u0[c] / e->freq);
-	/* a rare value adds at most 3 bits (8 times the average exact agreement) */
-	return Min(adj, 3.0);
+	return e ? e->freq : -1.0;
+}
+
+/*
+ * HasEvidence
+ *		Whether levels lev of a pair (a, b) agree on something beyond the
+ *		names (the evidence floor, match.h): a MATCH_PROGF_EVID comparison
+ *		at a level other than else, prefix or initial (a birth year is a
+ *		date agreement, a first letter is not), or a
+ *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
+ *		MATCH_EVID_RARE_FREQ.
+ */
+static bool
+HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
+{
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		int			l = lev[c];
+
+		if (l == MATCH_LEVEL_NULL || l >= prog->nlev[c])
+			continue;
+		if (prog->evid[c] & MATCH_PROGF_EVID)
+		{
+			int			op = prog->op[c][l];
+
+			if (op != MATCH_OP_PREFIX && op != MATCH_OP_INITIAL)
+				return true;
+		}
+		else if ((prog->evid[c] & MATCH_PROGF_EVID_RARE) && l == 0)
+		{
+			double		f = MatchTfFrequency(prog, c, a->feat[prog->fidx[c]]);
+
+			if (f >= 0.0 && f <= MATCH_EVID_RARE_FREQ)
+				return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -534,6 +583,8 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 	}
 	if ((a->flags | b->flags) & MATCH_REC_PLACEHOLDER)
 		fl |= MATCH_PAIR_PLACEHOLDER;
+	if (prog->floor && !(fl & MATCH_PAIR_FORCED) && !HasEvidence(prog, lev, a))
+		fl |= MATCH_PAIR_NAME_ONLY;
 	if (flags)
 		*flags = fl;
 	return total;

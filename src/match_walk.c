@@ -230,8 +230,11 @@ MatchDecodeProgram(const float8 *p, int n, MatchProg *prog)
 	{
 		prog->fidx[c] = ProgInt(p, n, pos, 0, prog->nfeat - 1);
 		prog->nlev[c] = ProgInt(p, n, pos + 1, 1, MATCH_MAX_LEVELS);
-		i = ProgInt(p, n, pos + 2, 0, MATCH_PROGF_TF | MATCH_PROGF_NAME);
+		i = ProgInt(p, n, pos + 2, 0, MATCH_PROGF_ALL);
 		prog->tf[c] = (i & MATCH_PROGF_TF) != 0;
+		prog->evid[c] = i & (MATCH_PROGF_EVID | MATCH_PROGF_EVID_RARE);
+		if (i & MATCH_PROGF_FLOOR)
+			prog->floor = true;
 		prog->haskey[c] = (i & MATCH_PROGF_NAME) != 0 && prog->fidx[c] + 1 < prog->nfeat;
 		(void) ProgInt(p, n, pos + MATCH_PROG_STRIDE - 1, -1000000, 1000000);
 		prog->u0[c] = p[pos + 3];

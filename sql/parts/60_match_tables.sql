@@ -83,11 +83,17 @@ CREATE TABLE cdp_internal.match_review (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	decided_at timestamptz,
 	note       text,
+	priority   float8,
+	pairs      int,
 	CHECK (record_a < record_b),
 	UNIQUE (record_a, record_b)
 );
 COMMENT ON TABLE cdp_internal.match_review IS
-	'pairs scored between the review and link thresholds (or held back by a rule), waiting for a person''s decision';
+	'the review work list: one open entry per pair of persons a run could not decide (the strongest of their record pairs, over the review threshold or held back by a rule), waiting for a person''s decision';
+COMMENT ON COLUMN cdp_internal.match_review.priority IS
+	'how much the decision matters: probability times the records of the two persons (issue 12)';
+COMMENT ON COLUMN cdp_internal.match_review.pairs IS
+	'how many record pairs between the two persons the run found uncertain (this entry stands for all of them)';
 ALTER TABLE cdp_internal.match_review ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE cdp_internal.household (

@@ -52,7 +52,12 @@ CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
 		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
 	"suspicious_min_persons": 10,
-	"max_block_size": 5000
+	"max_block_size": 5000,
+	"max_person_records": 20,
+	"person_support": 0.33,
+	"review_limit": 10000,
+	"max_rule_pairs": 0,
+	"evidence_floor": true
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
@@ -176,9 +181,10 @@ BEGIN
 	END IF;
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
-		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles') THEN
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -371,6 +377,28 @@ BEGIN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
 		END IF;
 	END LOOP;
+	IF s ? 'max_person_records' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_person_records') = 'number'
+	   AND (s ->> 'max_person_records')::float8 = pg_catalog.trunc((s ->> 'max_person_records')::float8)
+	   AND (s ->> 'max_person_records')::float8 BETWEEN 0 AND 1000000) THEN
+		PERFORM cdp_internal._match_fail('$.max_person_records', 'The max_person_records must be a whole number from 0 (no bound) to 1000000.');
+	END IF;
+	IF s ? 'person_support' AND NOT (pg_catalog.jsonb_typeof(s -> 'person_support') = 'number'
+	   AND (s ->> 'person_support')::float8 BETWEEN 0 AND 1) THEN
+		PERFORM cdp_internal._match_fail('$.person_support', 'The person_support must be a share from 0 (off) to 1.');
+	END IF;
+	IF s ? 'review_limit' AND NOT (pg_catalog.jsonb_typeof(s -> 'review_limit') = 'number'
+	   AND (s ->> 'review_limit')::float8 = pg_catalog.trunc((s ->> 'review_limit')::float8)
+	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
+		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
+	END IF;
+	IF s ? 'evidence_floor' AND pg_catalog.jsonb_typeof(s -> 'evidence_floor') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.evidence_floor', 'The evidence_floor flag must be true or false.');
+	END IF;
+	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
+	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
+	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
+		PERFORM cdp_internal._match_fail('$.max_rule_pairs', 'The max_rule_pairs must be a whole number, 0 for the automatic bound (20 pairs per record, at least 1000000).');
+	END IF;
 	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
 		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
 	END IF;
@@ -396,10 +424,41 @@ BEGIN
 		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
 		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
 		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
+		'max_person_records', COALESCE(s -> 'max_person_records', d -> 'max_person_records'),
+		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
+		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
+		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
+		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+-- _match_rule_pair_bound: the most candidate pairs one blocking rule may yield (max_rule_pairs,
+-- or when 0 twenty per record and at least a million)
+CREATE FUNCTION cdp_internal._match_rule_pair_bound(s jsonb) RETURNS bigint
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN CASE WHEN COALESCE((s ->> 'max_rule_pairs')::bigint, 0) > 0 THEN (s ->> 'max_rule_pairs')::bigint
+	            ELSE GREATEST(1000000, 20 * (SELECT pg_catalog.count(*) FROM @extschema@.record)) END;
+COMMENT ON FUNCTION cdp_internal._match_rule_pair_bound(jsonb) IS
+	'internal: the most candidate pairs one blocking rule may yield before it is skipped (fields-only settings) or warned about';
+
+-- _match_rule_pairs: the candidate pairs each blocking rule of a document yields on the stored
+-- records (features computed on the fly, nothing stored)
+CREATE FUNCTION cdp_internal._match_rule_pairs(s jsonb)
+	RETURNS TABLE (rule int, pairs bigint, new_pairs bigint, skipped_pairs bigint)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT w.rule, pg_catalog.sum(w.n)::bigint, pg_catalog.sum(w.n_new)::bigint, pg_catalog.sum(w.weight)::bigint
+	  FROM cdp_internal._match_walk_all('count', cdp_internal._match_feature_query(s, '@extschema@.record r'),
+	                                   cdp_internal._match_program(s, NULL), 0, 0, (s ->> 'max_block_size')::int, 0,
+	                                   cdp_internal._match_nparts()) w
+	 GROUP BY w.rule
+$$;
+COMMENT ON FUNCTION cdp_internal._match_rule_pairs(jsonb) IS
+	'internal: per blocking rule of a settings document the candidate pairs, the new ones and those of blocks over max_block_size, on the stored records';
 
 CREATE FUNCTION @extschema@.configure_matching(settings jsonb) RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -407,14 +466,39 @@ CREATE FUNCTION @extschema@.configure_matching(settings jsonb) RETURNS int
 DECLARE
 	full_doc jsonb := cdp_internal._match_expand(settings);
 	v int;
+	bound bigint;
+	x record;
+	skip int[] := '{}';
 BEGIN
+	-- the blocking rules generated for a fields-only document (every pair of the first fields) are
+	-- checked on the stored records: one that yields more candidate pairs than the bound (a frequent
+	-- given name with a place such as «london») is left out with a warning (rules written by hand
+	-- are only warned about, by blocking_report)
+	IF settings ? 'fields' AND NOT settings ? 'blocking' AND EXISTS (SELECT 1 FROM @extschema@.record) THEN
+		bound := cdp_internal._match_rule_pair_bound(full_doc);
+		FOR x IN SELECT * FROM cdp_internal._match_rule_pairs(full_doc) p ORDER BY p.rule LOOP
+			IF x.pairs > bound AND pg_catalog.jsonb_array_length(full_doc -> 'blocking') - pg_catalog.cardinality(skip) > 1 THEN
+				RAISE WARNING 'blocking rule % yields % candidate pairs, more than %: it is left out', full_doc -> 'blocking' -> x.rule, x.pairs, bound
+					USING HINT = 'Name fewer or more selective fields, or give "blocking" rules; see cdp.blocking_report().';
+				skip := skip || x.rule;
+				full_doc := pg_catalog.jsonb_set(full_doc, '{skipped_blocking}',
+					COALESCE(full_doc -> 'skipped_blocking', '[]') || pg_catalog.jsonb_build_array(
+						pg_catalog.jsonb_build_object('rule', full_doc -> 'blocking' -> x.rule, 'pairs', x.pairs)));
+			END IF;
+		END LOOP;
+		IF pg_catalog.cardinality(skip) > 0 THEN
+			full_doc := pg_catalog.jsonb_set(full_doc, '{blocking}',
+				(SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'blocking') WITH ORDINALITY e(r, o)
+				  WHERE NOT (o::int - 1 = ANY (skip))));
+		END IF;
+	END IF;
 	UPDATE cdp_internal.match_settings SET active = false WHERE active;
 	INSERT INTO cdp_internal.match_settings (settings, program, active)
 		VALUES (full_doc, cdp_internal._match_program(full_doc, NULL), true) RETURNING version INTO v;
 	RETURN v;
 END $$;
 COMMENT ON FUNCTION @extschema@.configure_matching(jsonb) IS
-	'validates a matching settings document, stores it as a new active version and returns the version; e.g. configure_matching(''{"fields":["surname","given_name","date_of_birth"]}'')';
+	'validates a matching settings document, stores it as a new active version and returns the version (a generated blocking rule yielding more pairs than max_rule_pairs is left out with a warning); e.g. configure_matching(''{"fields":["surname","given_name","date_of_birth"]}'')';
 REVOKE ALL ON FUNCTION @extschema@.configure_matching(jsonb) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.matching_settings() RETURNS jsonb

@@ -199,6 +199,33 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_active() IS 'internal: the active settings version, document, trained parameters and compiled program';
 
+-- _match_analyze_stale: gives the planner statistics for the tables a training or full run reads
+-- when they have none or have changed by a fifth since (a run right after a bulk load must not
+-- wait for autovacuum or the DBA); returns the tables analyzed
+CREATE FUNCTION cdp_internal._match_analyze_stale() RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t record;
+	n int := 0;
+BEGIN
+	FOR t IN
+		SELECT st.relid::regclass AS rel
+		  FROM pg_catalog.pg_stat_user_tables st
+		 WHERE st.relid IN ('@extschema@.record'::regclass, 'cdp_internal.match_queue'::regclass,
+		                    'cdp_internal.match_review'::regclass, '@extschema@.pair_decision'::regclass)
+		   AND st.n_live_tup + st.n_mod_since_analyze > 1000
+		   AND ((st.last_analyze IS NULL AND st.last_autoanalyze IS NULL)
+		        OR st.n_mod_since_analyze > 0.2 * GREATEST(st.n_live_tup, 1))
+	LOOP
+		EXECUTE pg_catalog.format('ANALYZE %s', t.rel);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_analyze_stale() IS
+	'internal: ANALYZE of the tables matching reads (records, queue, review, decisions) when they have no statistics or changed by a fifth since';
+
 -- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record).
 CREATE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp

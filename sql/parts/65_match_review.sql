@@ -122,7 +122,9 @@ BEGIN
 	level := cdp_internal._match_summary(a.settings, pr.levels)
 		|| CASE WHEN pr.flags & (kc ->> 'pair_forced')::int <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
 		|| CASE WHEN pr.flags & (kc ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
-		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END;
+		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_only')::int <> 0
+		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END;
 	RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
@@ -131,17 +133,24 @@ COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
 /* ---------------------------------------------------------------- review queue */
 
 CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
-	SELECT q.pair_id, q.record_a, q.record_b, q.score,
-	       cdp_internal._match_summary(s.settings, q.levels)
-	         || CASE WHEN q.reason IS NOT NULL THEN '; ' || q.reason ELSE '' END AS summary,
-	       pg_catalog.now() - q.created_at AS age
-	  FROM cdp_internal.match_review q
-	  LEFT JOIN cdp_internal.match_settings s ON s.version = q.version
-	 WHERE q.status = 'open'
-	   -- a pair whose records were joined since (by another link or a person) needs no decision
-	   AND (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = q.record_a)
-	       IS DISTINCT FROM (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = q.record_b);
-COMMENT ON VIEW @extschema@.review_queue IS 'open pairs waiting for a person''s decision: score, Russian summary, age; decide with cdp.review_decide';
+	SELECT x.pair_id, x.record_a, x.record_b, x.score,
+	       cdp_internal._match_summary(s.settings, x.levels)
+	         || CASE WHEN x.reason IS NOT NULL THEN '; ' || x.reason ELSE '' END AS summary,
+	       pg_catalog.now() - x.created_at AS age,
+	       x.priority, x.person_a, x.person_b, x.pairs
+	  FROM (SELECT DISTINCT ON (LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id))
+	               q.*, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	          FROM cdp_internal.match_review q
+	          JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	         WHERE q.status = 'open'
+	           -- a pair whose records were joined since (by another link or a person) needs no decision
+	           AND ra.golden_id <> rb.golden_id
+	         ORDER BY LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	                  q.priority DESC NULLS LAST, q.score DESC, q.pair_id) x
+	  LEFT JOIN cdp_internal.match_settings s ON s.version = x.version
+	 ORDER BY x.priority DESC NULLS LAST, x.score DESC, x.pair_id;
+COMMENT ON VIEW @extschema@.review_queue IS 'the review work list: one open entry per pair of persons still apart, most important first (priority: probability times the records the decision moves), with score, Russian summary, age, the two persons and how many record pairs the entry stands for; decide with cdp.review_decide';
 
 CREATE FUNCTION @extschema@.review_decide(pair_id bigint, decision text, note text DEFAULT NULL) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

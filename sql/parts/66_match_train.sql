@@ -86,6 +86,8 @@ BEGIN
 	END IF;
 	-- the same lock as run_matching: training rewrites the features it reads
 	PERFORM pg_catalog.pg_advisory_xact_lock(1668440176, 6);
+	-- statistics first: training right after a bulk load plans with them (issue 12)
+	PERFORM cdp_internal._match_analyze_stale();
 	-- features are recomputed only when something they depend on changed (as run_matching('full')
 	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
 	-- only the queued (changed) records
@@ -274,6 +276,8 @@ DECLARE
 	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE cdp_internal._match_expand(settings) END;
 	q text;
 	nparts int := 1;
+	bound bigint := cdp_internal._match_rule_pair_bound(s);
+	x record;
 BEGIN
 	-- the stored features when they are those of these settings and of every record (walked in
 	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
@@ -284,16 +288,35 @@ BEGIN
 	ELSE
 		q := cdp_internal._match_feature_query(s, '@extschema@.record r');
 	END IF;
-	RETURN QUERY
-	SELECT (s -> 'blocking' -> w.rule)::text, pg_catalog.sum(w.n)::bigint, pg_catalog.sum(w.n_new)::bigint,
-	       pg_catalog.sum(w.weight)::bigint
-	  FROM cdp_internal._match_walk_all('count', q, cdp_internal._match_program(s, NULL), 0, 0,
-	                                   (s ->> 'max_block_size')::int, 0, nparts) w
-	 GROUP BY w.rule
-	 ORDER BY w.rule;
+	FOR x IN
+		SELECT w.rule, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new, pg_catalog.sum(w.weight)::bigint AS skipped
+		  FROM cdp_internal._match_walk_all('count', q, cdp_internal._match_program(s, NULL), 0, 0,
+		                                   (s ->> 'max_block_size')::int, 0, nparts) w
+		 GROUP BY w.rule
+		 ORDER BY w.rule
+	LOOP
+		-- a rule over the bound: configure_matching leaves it out of a fields-only document
+		IF x.n > bound THEN
+			RAISE WARNING 'blocking rule % yields % candidate pairs, more than %', s -> 'blocking' -> x.rule, x.n, bound
+				USING HINT = 'A fields-only document leaves such a rule out when saved; give "blocking" rules or "max_rule_pairs".';
+		END IF;
+		rule := (s -> 'blocking' -> x.rule)::text;
+		pairs := x.n;
+		new_pairs := x.n_new;
+		skipped_pairs := x.skipped;
+		RETURN NEXT;
+	END LOOP;
+	-- the rules configure_matching left out, with the pairs they yielded then
+	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'skipped_blocking') e(r) LOOP
+		rule := (x.r -> 'rule')::text;
+		pairs := (x.r ->> 'pairs')::bigint;
+		new_pairs := 0;
+		skipped_pairs := (x.r ->> 'pairs')::bigint;
+		RETURN NEXT;
+	END LOOP;
 END $$;
 COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
-	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, and the pairs of blocks over max_block_size (not scored); e.g. SELECT * FROM blocking_report()';
+	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, and the pairs of blocks over max_block_size (not scored); a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
 
 CREATE FUNCTION @extschema@.candidate_pairs()
 	RETURNS TABLE (record_a bigint, record_b bigint)

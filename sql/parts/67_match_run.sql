@@ -11,12 +11,46 @@
 CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint[], probability float8[], flags int[],
 		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
 		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
-		link_threshold float8, review_threshold float8, reasons text[])
-	RETURNS TABLE (ord int, action "char", reason text)
+		link_threshold float8, review_threshold float8, reasons text[],
+		max_person_records int, person_support float8)
+	RETURNS TABLE (ord int, action "char", reason text, person_a bigint, person_b bigint, person_records int)
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
-COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[]) IS
-	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids)';
+COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons); name-only pairs are never linked; each row names the two persons it joins at the end';
+
+-- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
+CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
+	             'решение «не совпадают» между этими людьми', 'записаны как родственники',
+	             'у этих людей разные даты рождения',
+	             'у человека слишком много записей: объединение только вручную',
+	             'запись похожа лишь на часть записей этого человека',
+	             'совпали только имена: нет даты рождения, идентификатора, контакта или адреса']
+		|| ARRAY(SELECT CASE y.x WHEN 'sex' THEN 'у этих людей разный пол'
+		                ELSE 'у этих людей разные ' || cdp_internal._match_attr_label(y.x) END
+		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n);
+COMMENT ON FUNCTION cdp_internal._match_plan_reasons(text[]) IS
+	'internal: the Russian reasons of _match_link_plan, in its order, for the given person-level never attrs';
+
+-- _match_never_attrs: the comparisons a person may hold one value of only (the different_id_never
+-- attrs, then sex), as (comparison order, feature column, attr)
+CREATE FUNCTION cdp_internal._match_never_attrs(s jsonb)
+	RETURNS TABLE (n int, fpos int, attr text)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (pg_catalog.row_number() OVER (ORDER BY x.k, x.comp))::int, x.fpos, x.attr
+	  FROM (SELECT 0 AS k, y.comp, y.fpos, y.attr FROM cdp_internal._match_layout(s) y
+	         WHERE y.attr IN (SELECT cdp_internal._match_attr_column(r) FROM pg_catalog.jsonb_array_elements_text(s -> 'rules' -> 'different_id_never') r)
+	        UNION ALL
+	        SELECT 1, y.comp, y.fpos, y.attr FROM cdp_internal._match_layout(s) y
+	         WHERE y.attr = 'sex' AND NOT (s -> 'rules' -> 'different_id_never' ? 'sex')) x
+$$;
+COMMENT ON FUNCTION cdp_internal._match_never_attrs(jsonb) IS
+	'internal: the attrs of which one person holds one value (different_id_never, then sex), with their feature columns';
 
 -- _match_run: the body of run_matching: keys, blocking and scoring, then every decision in memory
 -- (_match_link_plan), the links in one link_records_many call and the review queue in one insert
@@ -24,7 +58,9 @@ CREATE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	pair_forced int := (cdp_internal._match_constants() ->> 'pair_forced')::int;	/* pair flags of src/match.h */
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
 	a record;
 	focus bigint[];
 	processed bigint;
@@ -34,6 +70,13 @@ DECLARE
 	already bigint := 0;
 	held bigint := 0;
 	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
 	link_t float8;
 	review_t float8;
 	never_pos int[];
@@ -66,15 +109,20 @@ BEGIN
 	a := cdp_internal._match_active();
 	link_t := (a.settings ->> 'link_threshold')::float8;
 	review_t := (a.settings ->> 'review_threshold')::float8;
-	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.comp), pg_catalog.array_agg(y.attr ORDER BY y.comp) INTO never_pos, never_attr
-	  FROM cdp_internal._match_layout(a.settings) y
-	 WHERE y.attr IN (SELECT cdp_internal._match_attr_column(x) FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'rules' -> 'different_id_never') x);
-	-- birth dates conflict between persons when birth_date is a disagree_never attr
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
 	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
 	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
 	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
 
 	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
 		-- the queue as it is before any record is read: only these entries, unchanged since, are
 		-- removed at the end (an ingest committing while the run works re-queues its record with a
 		-- new queued_at, and keeps it queued for the next run)
@@ -146,12 +194,11 @@ BEGIN
 		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
 		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
 		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
-		link_t, review_t,
-		ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
-		      'решение «не совпадают» между этими людьми', 'записаны как родственники',
-		      'у этих людей разные даты рождения']
-		|| ARRAY(SELECT 'у этих людей разные ' || cdp_internal._match_attr_label(y.x)
-		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)) lp;
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support) lp;
+	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
+	-- over the link threshold)
+	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
 	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
 	  INTO already, held FROM _cdp_plan lp;
 	t1 := pg_catalog.clock_timestamp();
@@ -173,21 +220,56 @@ BEGIN
 	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
 	t0 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
-	-- the review queue, in decision order (a decided pair stays decided)
-	WITH ins AS (
-		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason)
-		SELECT t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags, a.version, r.reason
-		  FROM (SELECT lp.ord, lp.reason FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
-		        UNION ALL
-		        SELECT x.o, 'решение «не совпадают» между этими людьми' FROM pg_catalog.unnest(refused) x(o)) r
-		  JOIN _cdp_todo t ON t.ord = r.ord
-		 ORDER BY r.ord
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs
+	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
+	        UNION ALL
+	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_todo t ON t.ord = x.o
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(v.pairs), 0) INTO review_persons, review_pairs FROM _cdp_rev v;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
+		 WHERE NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
 		ON CONFLICT (record_a, record_b) DO UPDATE
 		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
-		       version = excluded.version, reason = excluded.reason
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
 		 WHERE q.status = 'open'
 		RETURNING q.xmax = 0 AS inserted)
-	SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) INTO queued FROM ins;
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	DROP TABLE _cdp_todo;
@@ -206,7 +288,8 @@ BEGIN
 	DROP TABLE _cdp_scored;
 	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
 		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
-		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'times', times);
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over, 'times', times);
 	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
 	RETURN result;
 END $$;
@@ -236,9 +319,27 @@ CREATE FUNCTION @extschema@.match_record(record_id bigint)
 DECLARE
 	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
 	pair_forced int := (kc ->> 'pair_forced')::int;
-	pair_no_auto int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_no_auto int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int | pair_name_only;
 	a record := cdp_internal._match_active();
 	link_t float8 := (a.settings ->> 'link_threshold')::float8;
+	review_t float8 := (a.settings ->> 'review_threshold')::float8;
+	dob_pos int;
+	never_pos int[];
+	never_attr text[];
+	c_cand bigint[];
+	c_gold bigint[];
+	c_prob float8[];
+	c_weight float8[];
+	c_flags int[];
+	c_levels text[];
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	plan_ord int[];
+	plan_act text[];
+	plan_why text[];
 	g0 bigint;
 BEGIN
 	IF record_id IS NULL THEN
@@ -253,25 +354,96 @@ BEGIN
 		PERFORM cdp_internal._match_refresh_keys(ARRAY[record_id]);
 	END IF;
 	-- the block mates are read without their golden ids (no join per mate); the few pairs kept
-	-- read theirs
+	-- read theirs, in the order a run decides them
 	g0 := (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = match_record.record_id);
-	RETURN QUERY
-	SELECT x.cand, rc.golden_id, x.probability, x.weight,
-	       CASE WHEN rc.golden_id = g0 THEN 'same_person'
-	            WHEN x.flags & pair_no_auto <> 0 THEN 'review'
-	            WHEN x.probability >= link_t OR x.flags & pair_forced <> 0 THEN 'link'
-	            ELSE 'review' END,
-	       cdp_internal._match_summary(a.settings, x.levels)
+	SELECT pg_catalog.array_agg(x.cand ORDER BY x.o), pg_catalog.array_agg(rc.golden_id ORDER BY x.o),
+	       pg_catalog.array_agg(x.probability ORDER BY x.o), pg_catalog.array_agg(x.weight ORDER BY x.o),
+	       pg_catalog.array_agg(x.flags ORDER BY x.o), pg_catalog.array_agg(x.levels::text ORDER BY x.o)
+	  INTO c_cand, c_gold, c_prob, c_weight, c_flags, c_levels
 	  FROM (SELECT CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END AS cand,
-	               p.probability, p.weight, p.flags, p.levels
+	               p.probability, p.weight, p.flags, p.levels,
+	               pg_catalog.row_number() OVER (ORDER BY (p.flags & pair_forced <> 0) DESC, p.probability DESC,
+	                                             CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END) AS o
 	          FROM cdp_internal._match_walk('score', cdp_internal._match_query(ARRAY[record_id], false), a.program,
-	                                       a.version, (a.settings ->> 'review_threshold')::float8, (a.settings ->> 'max_block_size')::int, 0,
+	                                       a.version, review_t, (a.settings ->> 'max_block_size')::int, 0,
 	                                       ARRAY[record_id]) p) x
-	  JOIN @extschema@.record rc ON rc.record_id = x.cand
-	 ORDER BY x.probability DESC, 1;
+	  JOIN @extschema@.record rc ON rc.record_id = x.cand;
+	IF c_cand IS NULL THEN
+		RETURN;
+	END IF;
+	-- the decisions a run would take (cluster coherence included): _match_link_plan over the
+	-- candidates of the record's person, with every record of every person involved; only when
+	-- some candidate of another person could link (most lookups find none and skip it)
+	IF NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(c_gold), pg_catalog.unnest(c_prob), pg_catalog.unnest(c_flags)) x(g, p, f)
+	                WHERE x.g <> g0 AND x.f & pair_no_auto = 0 AND (x.p >= link_t OR x.f & pair_forced <> 0)) THEN
+		RETURN QUERY
+		SELECT c_cand[o], c_gold[o], c_prob[o], c_weight[o],
+		       CASE WHEN c_gold[o] = g0 THEN 'same_person' ELSE 'review' END,
+		       cdp_internal._match_summary(a.settings, c_levels[o]::smallint[])
+		         || CASE WHEN c_flags[o] & pair_name_only <> 0 THEN '; совпали только имена: автоматическое объединение запрещено' ELSE '' END
+		  FROM pg_catalog.generate_subscripts(c_cand, 1) o
+		 ORDER BY c_prob[o] DESC, 1;
+		RETURN;
+	END IF;
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+	SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id),
+	       CASE WHEN dob_pos IS NULL THEN NULL ELSE pg_catalog.array_agg(k.feat[dob_pos]) END,
+	       CASE WHEN never_pos IS NULL THEN NULL
+	            ELSE pg_catalog.array_agg(ARRAY(SELECT k.feat[f] FROM pg_catalog.unnest(never_pos) WITH ORDINALITY z(f, n) ORDER BY z.n)) END
+	  INTO u_rec, u_gold, u_dob, u_never
+	  FROM @extschema@.record r
+	  LEFT JOIN cdp_internal.match_key k ON k.record_id = r.record_id
+	 WHERE r.golden_id IN (SELECT DISTINCT g FROM pg_catalog.unnest(c_gold || g0) g);
+	SELECT pg_catalog.array_agg(lp.ord), pg_catalog.array_agg(lp.action::text), pg_catalog.array_agg(lp.reason)
+	  INTO plan_ord, plan_act, plan_why
+	  FROM cdp_internal._match_link_plan(
+		pg_catalog.array_fill(match_record.record_id, ARRAY[pg_catalog.cardinality(c_cand)]), c_cand, c_prob, c_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d
+		  WHERE d.decision = 'no_match' AND (d.record_a = ANY (u_rec) OR d.record_b = ANY (u_rec))),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d
+		  WHERE d.decision = 'no_match' AND (d.record_a = ANY (u_rec) OR d.record_b = ANY (u_rec))),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h
+		  WHERE h.record_a = ANY (u_rec) AND h.record_b = ANY (u_rec)),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h
+		  WHERE h.record_a = ANY (u_rec) AND h.record_b = ANY (u_rec)),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int,
+		COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8) lp;
+	RETURN QUERY
+	SELECT c_cand[o], c_gold[o], c_prob[o], c_weight[o],
+	       CASE WHEN c_gold[o] = g0 THEN 'same_person'
+	            WHEN pl.act = 'l' THEN 'link'
+	            WHEN pl.act = 'a' THEN 'same_person'
+	            ELSE 'review' END,
+	       cdp_internal._match_summary(a.settings, c_levels[o]::smallint[])
+	         || CASE WHEN c_flags[o] & pair_name_only <> 0 THEN '; совпали только имена: автоматическое объединение запрещено' ELSE '' END
+	         || CASE WHEN pl.act = 'h' THEN '; ' || pl.why ELSE '' END
+	  FROM pg_catalog.generate_subscripts(c_cand, 1) o
+	  LEFT JOIN (SELECT x.o AS ord, x.act, x.why
+	               FROM ROWS FROM (pg_catalog.unnest(plan_ord), pg_catalog.unnest(plan_act), pg_catalog.unnest(plan_why)) x(o, act, why)) pl
+	    ON pl.ord = o
+	 ORDER BY c_prob[o] DESC, 1;
 END $$;
 COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
-	'candidate matches of one record at once, without linking (for the reception desk): probability, link/review/same_person and a Russian summary; e.g. SELECT * FROM match_record(42)';
+	'candidate matches of one record at once, without linking (for the reception desk): probability, link/review/same_person as a run would decide them (evidence floor and cluster coherence included) and a Russian summary; e.g. SELECT * FROM match_record(42)';
+
+CREATE VIEW @extschema@.oversize_persons WITH (security_invoker = true) AS
+	SELECT r.golden_id, pg_catalog.count(*) AS records, b.max_person_records
+	  FROM @extschema@.record r
+	 -- (20 is the shipped default of _match_default_settings, for settings saved before 0.3.0; the
+	 -- view calls no internal function, so a caller without rights on the tables is refused by them)
+	 CROSS JOIN (SELECT COALESCE((SELECT (s.settings ->> 'max_person_records')::int FROM cdp_internal.match_settings s WHERE s.active),
+	                             20) AS max_person_records) b
+	 WHERE b.max_person_records > 0
+	 GROUP BY r.golden_id, b.max_person_records
+	HAVING pg_catalog.count(*) >= b.max_person_records;
+COMMENT ON VIEW @extschema@.oversize_persons IS
+	'the oversize alarm: persons holding max_person_records records or more (matching no longer links more records to them automatically; the next candidates go to review)';
 
 /* the clinic default, installed as version 1 */
 INSERT INTO cdp_internal.match_settings (settings, program, active)

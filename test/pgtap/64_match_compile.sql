@@ -67,6 +67,13 @@ CREATE FUNCTION pg_temp.expect(s jsonb, p jsonb, c int) RETURNS TABLE (k int, v 
 	UNION ALL SELECT 1, jsonb_array_length(s -> 'comparisons' -> c -> 'levels')
 	UNION ALL SELECT 2, CASE WHEN (s -> 'comparisons' -> c ->> 'tf')::boolean THEN 1 ELSE 0 END
 	                    + CASE WHEN s -> 'comparisons' -> c ->> 'comparator' = 'name' THEN 2 ELSE 0 END
+	                    -- the evidence floor (issue 12): 4 evidence, 8 evidence when rare, 16 floor on
+	                    + CASE WHEN s -> 'comparisons' -> c ->> 'comparator' IN ('date', 'id', 'phone', 'email') THEN 4
+	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'exact' AND s -> 'comparisons' -> c ->> 'attr' <> 'sex' THEN 4
+	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'string' AND s -> 'comparisons' -> c ->> 'attr' = 'address' THEN 4
+	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'string' AND (s -> 'comparisons' -> c ->> 'tf')::boolean THEN 8
+	                           ELSE 0 END
+	                    + CASE WHEN (s ->> 'evidence_floor')::boolean IS FALSE THEN 0 ELSE 16 END
 	UNION ALL SELECT 3, GREATEST((p -> 'u' -> c ->> 0)::float8, 1e-6)
 	UNION ALL SELECT 4 + j, COALESCE(cdp_internal._match_op_code(lv ->> 'if', s -> 'comparisons' -> c ->> 'comparator'), 0)
 	            FROM generate_series(0, pg_temp.lv() - 1) j LEFT JOIN LATERAL (SELECT s -> 'comparisons' -> c -> 'levels' -> j AS lv) x ON true

@@ -22,6 +22,13 @@ SELECT cdp.configure_matching('{"fields": ["surname", 3]}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "comparisons": []}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "colour": "red"}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "name_roles": "yes"}');
+-- the coherence keys (issue 12): a whole size bound, a share, a whole queue limit
+SELECT cdp.configure_matching('{"fields": ["surname"], "max_person_records": 2.5}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "person_support": 1.5}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "review_limit": -1}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "max_rule_pairs": "many"}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "evidence_floor": "no"}');
+SELECT cdp.matching_settings() -> 'max_person_records' AS max_person_records, cdp.matching_settings() -> 'person_support' AS person_support;
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "comparator": "soundex"}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "family_name", "comparator": "name", "levels": [{"if": "jw", "ge": 1.5}]}], "blocking": [["family_name"]]}');
 SELECT cdp.configure_matching('{"comparisons": [{"attr": "birth_date", "levels": ["exact", "last7"]}], "blocking": [["birth_date"]]}');

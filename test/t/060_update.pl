@@ -125,6 +125,9 @@ my %smoke_sql = (
 # their fingerprints are not compared for that update (the smoke entry should check the result).
 my %transformed = (
 	# '0.2.0 0.3.0' => { match_settings => 'settings documents gain the "x" key' },
+	# issue 12: stored settings gain the coherence keys, programs the evidence classes
+	'0.2.0 0.3.0' => { match_settings => 'settings gain max_person_records, person_support, review_limit; programs recompiled' },
+	'0.1.0 0.3.0' => { match_settings => 'settings gain max_person_records, person_support, review_limit; programs recompiled' },
 );
 
 # version strings compare by their numeric parts

@@ -1,0 +1,117 @@
+-- test/pgtap/66_match_coherence.sql: matching on data it was not tuned to (issue 12), with the
+-- shipped default settings, untrained: cluster coherence (a chain whose ends contradict, a record
+-- that agrees with one record of a person only), the evidence floor (names alone never link), the
+-- oversize alarm, one review entry per pair of persons, and the same persons from an incremental
+-- and a full run.
+BEGIN;
+SELECT plan(30);
+
+SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
+CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
+INSERT INTO r VALUES
+ -- a chain of five: each record shares a phone with the next (a same_id_match rule), the names
+ -- agree, the ends were born in other years and are of other sexes
+ ('ch1', cdp.upsert_record('reg', 'ch1', '{"family_name":"Зуев","given_name":"Артём","patronymic":"Павлович","birth_date":"1971-03-04","sex":"M","phones":["+79031000001"]}')),
+ ('ch2', cdp.upsert_record('lab', 'ch2', '{"family_name":"Зуев","given_name":"Артём","patronymic":"Павлович","phones":["+79031000001","+79031000002"]}')),
+ ('ch3', cdp.upsert_record('crm', 'ch3', '{"family_name":"Зуев","given_name":"Артём","patronymic":"Павлович","phones":["+79031000002","+79031000003"]}')),
+ ('ch4', cdp.upsert_record('reg', 'ch4', '{"family_name":"Зуев","given_name":"Артём","patronymic":"Павлович","phones":["+79031000003","+79031000004"]}')),
+ ('ch5', cdp.upsert_record('lab', 'ch5', '{"family_name":"Зуев","given_name":"Артём","patronymic":"Павлович","birth_date":"1994-08-21","sex":"F","phones":["+79031000004"]}')),
+ -- one person four times, and a record that agrees with only one of them beyond the names
+ ('a1', cdp.upsert_record('reg', 'a1', '{"family_name":"Лаптев","given_name":"Игорь","patronymic":"Олегович","birth_date":"1966-12-30","sex":"M","phone":"+79032000001","email":"lapt@mail.ru"}')),
+ ('a2', cdp.upsert_record('lab', 'a2', '{"family_name":"Лаптев","given_name":"Игорь","patronymic":"Олегович","birth_date":"1966-12-30","sex":"M","phone":"+79032000001"}')),
+ ('a3', cdp.upsert_record('crm', 'a3', '{"family_name":"Лаптев","given_name":"Игорь","patronymic":"Олегович","birth_date":"1966-12-30","sex":"M","phone":"+79032000001"}')),
+ ('a4', cdp.upsert_record('reg', 'a4', '{"family_name":"Лаптев","given_name":"Игорь","patronymic":"Олегович","birth_date":"1966-12-30","sex":"M","phone":"+79032000001"}')),
+ ('ax', cdp.upsert_record('crm', 'ax', '{"family_name":"Лаптев","given_name":"Игорь","email":"lapt@mail.ru"}')),
+ -- the same full name and nothing else, twice: no evidence beyond the names
+ ('n1', cdp.upsert_record('reg', 'n1', '{"family_name":"Кротов","given_name":"Илья","patronymic":"Семёнович"}')),
+ ('n2', cdp.upsert_record('lab', 'n2', '{"family_name":"Кротов","given_name":"Илья","patronymic":"Семёнович"}'));
+CREATE FUNCTION pg_temp.g(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT golden_id FROM cdp.record WHERE record_id = (SELECT id FROM r WHERE name = n) $$;
+CREATE FUNCTION pg_temp.id(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT id FROM r WHERE name = n $$;
+-- the persons of the fixture records, as sorted lists of fixture names
+CREATE FUNCTION pg_temp.persons() RETURNS text[] LANGUAGE sql AS $$
+	SELECT array_agg(m ORDER BY m) FROM (SELECT array_to_string(array_agg(r.name ORDER BY r.name), ',') AS m
+	                                       FROM r JOIN cdp.record x ON x.record_id = r.id GROUP BY x.golden_id) p $$;
+
+-- what the kernel flags before any run
+SELECT ok((SELECT level LIKE '%совпали только имена%' FROM cdp.explain_match(pg_temp.id('n1'), pg_temp.id('n2')) WHERE attr = '(итог)'),
+          'explain_match says a pair agreeing on names only is not linked automatically');
+SELECT cmp_ok((SELECT probability FROM cdp.explain_match(pg_temp.id('n1'), pg_temp.id('n2')) WHERE attr = '(итог)'), '>', 0.9::float8,
+          'although the names alone score over the link threshold');
+SELECT cmp_ok((SELECT probability FROM cdp.explain_match(pg_temp.id('ax'), pg_temp.id('a1')) WHERE attr = '(итог)'), '>', 0.9::float8,
+          'a record agreeing with a1 on names and e-mail scores over the link threshold');
+
+/* ------------------------------------------------------------------ incremental, then full */
+SAVEPOINT before_runs;
+SELECT is((cdp.run_matching() ->> 'processed')::int, (SELECT count(*)::int FROM r), 'the incremental run processes every queued record');
+SELECT pg_temp.persons() AS inc_persons \gset
+
+SELECT isnt(pg_temp.g('ch1'), pg_temp.g('ch5'), 'a chain of five whose ends contradict is not one person');
+SELECT ok((SELECT count(DISTINCT pg_temp.g(n)) FROM unnest(ARRAY['ch1', 'ch2', 'ch3', 'ch4', 'ch5']) n) >= 2,
+          'the chain ends as two or more persons');
+SELECT is(pg_temp.g('ch1'), pg_temp.g('ch2'), 'while the links that contradict nothing are made');
+SELECT is((SELECT array_agg(q.summary ~ 'разные даты рождения|разный пол|лишь на часть записей')
+             FROM cdp.review_queue q WHERE q.person_a = LEAST(pg_temp.g('ch1'), pg_temp.g('ch5')) AND q.person_b = GREATEST(pg_temp.g('ch1'), pg_temp.g('ch5'))),
+          ARRAY[true], 'the link refused between the two persons waits in review once, with its reason');
+
+SELECT is((SELECT count(DISTINCT pg_temp.g(n)) FROM unnest(ARRAY['a1', 'a2', 'a3', 'a4']) n), 1::bigint, 'the person of four records is one');
+SELECT isnt(pg_temp.g('ax'), pg_temp.g('a1'), 'a record agreeing with one of its four records beyond the names does not join it');
+SELECT ok(EXISTS (SELECT 1 FROM cdp.review_queue q WHERE q.summary LIKE '%лишь на часть записей%'
+                   AND pg_temp.g('ax') IN (q.person_a, q.person_b)),
+          'it goes to review, saying it agrees with part of the person only');
+SELECT is((SELECT decision FROM cdp.match_record(pg_temp.id('ax')) WHERE candidate = pg_temp.id('a1')), 'review',
+          'match_record decides it as the run did (resolution against the person)');
+
+SELECT isnt(pg_temp.g('n1'), pg_temp.g('n2'), 'a name-only pair never links');
+SELECT is((SELECT decision FROM cdp.match_record(pg_temp.id('n1')) WHERE candidate = pg_temp.id('n2')), 'review',
+          'match_record never offers a name-only pair as a link');
+SELECT is((SELECT array_agg(q.summary LIKE '%совпали только имена%') FROM cdp.review_queue q WHERE pg_temp.g('n1') IN (q.person_a, q.person_b)),
+          ARRAY[true], 'it waits in review, saying that only the names agree');
+SELECT is((SELECT count(*) FROM (SELECT person_a, person_b FROM cdp.review_queue GROUP BY 1, 2 HAVING count(*) > 1) x), 0::bigint,
+          'one review entry per pair of persons');
+ROLLBACK TO SAVEPOINT before_runs;
+
+SELECT is((cdp.run_matching('full') ->> 'processed')::int, (SELECT count(*)::int FROM cdp.record), 'the full run processes every record');
+SELECT is(pg_temp.persons(), :'inc_persons'::text[], 'the incremental and the full run give the same persons');
+SELECT is((cdp.run_matching('full') ->> 'linked')::int, 0, 'a second full run links nothing');
+
+/* ------------------------------------------------------------------ a blocking rule over the bound */
+SET LOCAL client_min_messages = error;
+SELECT ok(cdp.configure_matching('{"fields": ["family_name", "given_name", "patronymic"], "max_rule_pairs": 4}') > 1,
+          'a fields-only document is saved with a bound on the pairs of a rule');
+RESET client_min_messages;
+SELECT ok(jsonb_array_length(cdp.matching_settings() -> 'skipped_blocking') >= 1
+          AND (SELECT bool_and((x ->> 'pairs')::int > 4) FROM jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x),
+          'a generated rule yielding more pairs than the bound is left out, with its pairs');
+SELECT ok(jsonb_array_length(cdp.matching_settings() -> 'blocking') >= 1
+          AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x
+                           WHERE cdp.matching_settings() -> 'blocking' @> jsonb_build_array(x -> 'rule')),
+          'and the rules kept do not include it');
+SELECT ok(EXISTS (SELECT 1 FROM cdp.blocking_report() b, jsonb_array_elements(cdp.matching_settings() -> 'skipped_blocking') x
+                   WHERE b.rule = (x -> 'rule')::text AND b.skipped_pairs = b.pairs AND b.pairs > 4),
+          'blocking_report lists the rule left out with all its pairs skipped');
+
+/* ------------------------------------------------------------------ the floor turned off */
+SELECT ok(cdp.configure_matching(cdp_internal._match_default_settings() || '{"evidence_floor": false}') > 1,
+          'evidence_floor is a settings key');
+SELECT ok((SELECT level NOT LIKE '%совпали только имена%' FROM cdp.explain_match(pg_temp.id('n1'), pg_temp.id('n2')) WHERE attr = '(итог)'),
+          'without the floor a name-only pair is not flagged');
+
+/* ------------------------------------------------------------------ the oversize alarm */
+SELECT ok(cdp.configure_matching(cdp_internal._match_default_settings() || '{"max_person_records": 3}') > 1,
+          'max_person_records is a settings key');
+INSERT INTO r SELECT 'big' || i, cdp.upsert_record((ARRAY['reg', 'lab', 'crm'])[1 + i % 3], 'big' || i,
+                 '{"family_name":"Шубин","given_name":"Гордей","patronymic":"Ильич","birth_date":"1958-06-01","sex":"M","phone":"+79034000001","snils":"112-233-445 95"}')
+  FROM generate_series(1, 5) i;
+CREATE TEMP TABLE big_run AS SELECT cdp.run_matching('full') AS res;
+SELECT is((SELECT max(c) FROM (SELECT count(*) AS c FROM r JOIN cdp.record x ON x.record_id = r.id WHERE r.name LIKE 'big%' GROUP BY x.golden_id) y),
+          3::bigint, 'a person stops at the configured size');
+SELECT is((SELECT array_agg(records) FROM cdp.oversize_persons WHERE golden_id = pg_temp.g('big1')), ARRAY[3::bigint],
+          'the view lists the person that reached it');
+SELECT is((SELECT count(*) FROM cdp.review_queue q
+            WHERE q.summary LIKE '%слишком много записей%' AND pg_temp.g('big1') IN (q.person_a, q.person_b)), 1::bigint,
+          'the next candidates go to review, in one entry for the pair of persons');
+SELECT cmp_ok((SELECT q.pairs FROM cdp.review_queue q WHERE pg_temp.g('big1') IN (q.person_a, q.person_b)), '>', 1,
+          'which counts the record pairs it stands for');
+
+SELECT * FROM finish();
+ROLLBACK;
