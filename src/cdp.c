@@ -14,6 +14,7 @@
 
 #include "cdp.h"
 #include "idx.h"
+#include "imp.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,6 +29,7 @@ _PG_init(void)
 {
 	CdpGucInit();
 	IdxInit();
+	ImportInit();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("cdp");
 #endif
