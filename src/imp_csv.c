@@ -26,7 +26,7 @@
 /*
  * Windows-1251 bytes 0x80-0xBF as Unicode code points (0 = unassigned:
  * 0x98).  0xC0-0xFF are А..я, U+0410..U+044F, in order.  Checked against
- * Python's cp1251 codec by test/pgtap/88_import_encoding.sql.
+ * PostgreSQL's own WIN1251 conversion by test/pgtap/88_import.sql.
  */
 static const uint16 cp1251_high[64] = {
 	0x0402, 0x0403, 0x201A, 0x0453, 0x201E, 0x2026, 0x2020, 0x2021,

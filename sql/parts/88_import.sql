@@ -533,7 +533,10 @@ DECLARE
 	v_lines		text[];
 	v_nos		bigint[];
 	v_sniff		record;
-	v_hdr		record;
+	v_hkeys		text[];
+	v_keycol	integer;
+	v_badcol	text;
+	v_hwhy		text;
 	v_p			cdp_internal.import_parsed;
 	v_last		bigint;
 	v_chunk		integer;
@@ -591,21 +594,26 @@ BEGIN
 			 WHERE s.batch_id OPERATOR(pg_catalog.=) batch ORDER BY s.line_no LIMIT 200) s;
 	v_sniff := cdp_internal._import_sniff(COALESCE(v_lines, ARRAY[]::text[]), v_b.options ->> 'encoding', v_b.options ->> 'delimiter');
 	IF v_sniff.why IS NULL THEN
-		v_hdr := cdp_internal._import_header(v_b.kind, v_sniff.header, v_b.options);
+		SELECT h.keys, h.key_col, h.bad_col, h.why INTO v_hkeys, v_keycol, v_badcol, v_hwhy
+		  FROM cdp_internal._import_header(v_b.kind, v_sniff.header, v_b.options) h;
 	END IF;
-	IF v_sniff.why IS NOT NULL OR v_hdr.why IS NOT NULL THEN
+	IF v_sniff.why IS NOT NULL OR v_hwhy IS NOT NULL THEN
 		INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, column_name, value, reason)
-		VALUES (batch, 1, 1, v_hdr.bad_col,
+		VALUES (batch, 1, 1, v_badcol,
 				CASE WHEN v_sniff.header IS NOT NULL THEN pg_catalog.array_to_string(v_sniff.header, v_sniff.delimiter) END,
-				COALESCE(v_sniff.why, v_hdr.why));
+				COALESCE(v_sniff.why, v_hwhy));
 		v_status := 'failed';
 		v_nbad := 1;
 	ELSE
 		v_last := v_nos[v_sniff.consumed];
 		v_line := v_sniff.consumed OPERATOR(pg_catalog.+) 1;
 		SELECT pg_catalog.count(*) INTO v_total FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
-		CREATE TEMP TABLE IF NOT EXISTS cdp_import_seen (source_key text PRIMARY KEY, row_no integer) ON COMMIT DROP;
-		TRUNCATE pg_temp.cdp_import_seen;
+		/* the source ids seen so far: a temporary table, so memory stays flat in the file's size */
+		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
+			CREATE TEMP TABLE cdp_import_seen (source_key text PRIMARY KEY, row_no integer) ON COMMIT DROP;
+		ELSE
+			TRUNCATE pg_temp.cdp_import_seen;
+		END IF;
 
 		BEGIN
 			LOOP
@@ -617,7 +625,7 @@ BEGIN
 				EXIT WHEN v_lines IS NULL;
 				v_final := pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.<) v_chunk;
 				v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
-												  v_hdr.keys, v_hdr.key_col, v_row, v_line);
+												  v_hkeys, v_keycol, v_row, v_line);
 				IF v_p.consumed OPERATOR(pg_catalog.=) 0 THEN
 					v_chunk := v_chunk OPERATOR(pg_catalog.*) 2;		/* a record longer than the chunk */
 					CONTINUE;
@@ -649,7 +657,7 @@ BEGIN
 				 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
 				IF v_dups IS NOT NULL THEN
 					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
-					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_hdr.key_col], v_p.keys[d],
+					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_keycol], v_p.keys[d],
 						   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
 											 pg_catalog.left(v_p.keys[d], 200), s.row_no),
 						   v_p.attrs[d]
@@ -667,10 +675,10 @@ BEGIN
 				/* the rows through ingest */
 				IF v_b.kind OPERATOR(pg_catalog.=) 'patients' THEN
 					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
-						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hdr.keys);
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
 				ELSE
 					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
-						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hdr.keys);
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
 				END IF;
 				v_dirty := v_c.rejected OPERATOR(pg_catalog.>) 0;
 				v_nbad := v_nbad OPERATOR(pg_catalog.+) v_c.rejected;
@@ -750,6 +758,7 @@ CREATE FUNCTION @extschema@.import_status(batch bigint) RETURNS jsonb
 		   AND l.classid OPERATOR(pg_catalog.=) cdp_internal._import_lock_key()::oid
 		   AND l.objid OPERATOR(pg_catalog.=) ($1 OPERATOR(pg_catalog.%) 2147483647)::oid
 		   AND l.objsubid OPERATOR(pg_catalog.=) 2
+		   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()	/* not the caller's own finished commit */
 		 LIMIT 1
 	), num AS (
 		SELECT run.pid, run.xact_start,
