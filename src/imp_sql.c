@@ -3,7 +3,7 @@
  * src/imp_sql.c
  *		SQL entry points of the import family (sql/parts/88_import.sql):
  *
- *		cdp_internal._import_batch_default() the batch id cdp.import_begin set
+ *		cdp.import_current_batch() the batch id cdp.import_begin set
  *			in this session (GUC cdp.import_batch): the DEFAULT of
  *			cdp.import_staging.batch_id, so a plain COPY files its lines under
  *			the open batch;
@@ -37,7 +37,7 @@
 #include "cdp_utf8.h"
 #include "imp.h"
 
-PG_FUNCTION_INFO_V1(cdp_import_batch_default);
+PG_FUNCTION_INFO_V1(cdp_import_current_batch);
 PG_FUNCTION_INFO_V1(cdp_import_sniff);
 PG_FUNCTION_INFO_V1(cdp_import_parse);
 PG_FUNCTION_INFO_V1(cdp_import_progress);
@@ -66,12 +66,12 @@ ImportInit(void)
 }
 
 /*
- * cdp_import_batch_default
- *		SQL: cdp_internal._import_batch_default() RETURNS bigint.  The batch
+ * cdp_import_current_batch
+ *		SQL: cdp.import_current_batch() RETURNS bigint.  The batch
  *		id in cdp.import_batch; 55000 when no batch is open.
  */
 Datum
-cdp_import_batch_default(PG_FUNCTION_ARGS)
+cdp_import_current_batch(PG_FUNCTION_ARGS)
 {
 	int64		id = 0;
 	char	   *end = NULL;

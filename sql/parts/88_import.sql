@@ -33,14 +33,15 @@ COMMENT ON TABLE cdp_internal.import_batch IS
 ALTER TABLE cdp_internal.import_batch ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdp_internal.import_batch FORCE ROW LEVEL SECURITY;
 
-CREATE FUNCTION cdp_internal._import_batch_default() RETURNS bigint
-	AS 'MODULE_PATHNAME', 'cdp_import_batch_default'
+/* In schema cdp, not cdp_internal: it is the DEFAULT a role's COPY evaluates with its own rights. */
+CREATE FUNCTION @extschema@.import_current_batch() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_import_current_batch'
 	LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION cdp_internal._import_batch_default() IS
-	'the batch cdp.import_begin opened in this session (GUC cdp.import_batch); raises 55000 when none is open';
+COMMENT ON FUNCTION @extschema@.import_current_batch() IS
+	'the import batch cdp.import_begin opened in this session (GUC cdp.import_batch); raises 55000 when none is open';
 
 CREATE TABLE @extschema@.import_staging (
-	batch_id	bigint NOT NULL DEFAULT cdp_internal._import_batch_default(),
+	batch_id	bigint NOT NULL DEFAULT @extschema@.import_current_batch(),
 	line_no		bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000),
 	line		text
 );
@@ -865,3 +866,9 @@ CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
 COMMENT ON VIEW @extschema@.source_quality IS
 	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined';
+
+/* writers are for the owner until the access family grants them (readers follow the tables' RLS) */
+REVOKE ALL ON FUNCTION @extschema@.import_begin(text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.import_commit(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.import_csv(text, text, bytea, text, jsonb) FROM PUBLIC;
