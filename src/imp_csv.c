@@ -191,7 +191,12 @@ ImpScanRecord(const char *s, int len, int *pos, char delim, bool final, ImpRecor
 	if (rec->buf.data == NULL)
 		initStringInfo(&rec->buf);
 	else
-		resetStringInfo(&rec->buf);
+	{
+		/* resetStringInfo, spelled out: the fuzz shim has no copy of it */
+		rec->buf.len = 0;
+		rec->buf.data[0] = '\0';
+		rec->buf.cursor = 0;
+	}
 	rec->nfields = 0;
 	rec->nlines = 0;
 	rec->bad_field = 0;
