@@ -310,7 +310,6 @@ CREATE FUNCTION @extschema@.import_begin(source text, kind text, options jsonb D
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	v_src		@extschema@.source;
 	v_opt		jsonb := COALESCE(options, '{}'::jsonb);
 	v_bad		text;
 	v_id		bigint;
@@ -367,14 +366,13 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'chunk_rows is an integer from 1 to 100000 (default 10000).';
 	END IF;
 
-	SELECT s.* INTO v_src FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) import_begin.source;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'unknown source: "%"', pg_catalog.left(source, 100)
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Register it first with cdp.register_source(name, kind, trust).';
-	END IF;
-	IF NOT v_src.active THEN
-		RAISE EXCEPTION 'source "%" is not active', source USING ERRCODE = 'object_not_in_prerequisite_state';
+	/*
+	 * An unknown or inactive source is refused with ingest's own error: upsert_records checks
+	 * the source before anything else, so an empty batch raises it and writes nothing.
+	 */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.source s
+				    WHERE s.name OPERATOR(pg_catalog.=) import_begin.source AND s.active) THEN
+		PERFORM 1 FROM @extschema@.upsert_records(source, ARRAY[]::text[], ARRAY[]::jsonb[]);
 	END IF;
 
 	INSERT INTO cdp_internal.import_batch (source, kind, options)
@@ -395,6 +393,20 @@ CREATE FUNCTION cdp_internal._import_lock_key() RETURNS integer
 	RETURN 1667526678;
 COMMENT ON FUNCTION cdp_internal._import_lock_key() IS
 	'first key of the advisory lock (key, batch_id) a running import commit holds';
+
+/* One call of cdp.upsert_records, counted by action. */
+CREATE FUNCTION cdp_internal._import_upsert(source text, keys text[], attrs jsonb[], lenient boolean,
+										   OUT created bigint, OUT updated bigint, OUT unchanged bigint)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'created'),
+		   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'updated'),
+		   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'unchanged')
+	  FROM @extschema@.upsert_records($1, $2, $3, $4) u
+$$;
+COMMENT ON FUNCTION cdp_internal._import_upsert(text, text[], jsonb[], boolean) IS
+	'cdp.upsert_records of one chunk, counted as created, updated, unchanged (internal to import_commit)';
 
 /*
  * Loads one chunk of patient rows through cdp.upsert_records.  The chunk goes in whole first
@@ -424,11 +436,7 @@ BEGIN
 	END IF;
 	IF try_whole THEN
 		BEGIN
-			SELECT pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'created'),
-				   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'updated'),
-				   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'unchanged')
-			  INTO created, updated, unchanged
-			  FROM @extschema@.upsert_records(source, keys, attrs, lenient) u;
+			SELECT u.* INTO created, updated, unchanged FROM cdp_internal._import_upsert(source, keys, attrs, lenient) u;
 			RETURN;
 		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
 			NULL;				/* find the rows below */
@@ -456,12 +464,9 @@ BEGIN
 			RETURN;
 		END IF;
 		BEGIN
-			SELECT pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'created'),
-				   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'updated'),
-				   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'unchanged')
-			  INTO created, updated, unchanged
-			  FROM @extschema@.upsert_records(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),
-											  ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_good) g), lenient) u;
+			SELECT u.* INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),
+											   ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_good) g), lenient) u;
 			RETURN;
 		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
 			NULL;				/* row by row below */
@@ -470,11 +475,10 @@ BEGIN
 
 	FOREACH i IN ARRAY v_good LOOP
 		BEGIN
-			SELECT created OPERATOR(pg_catalog.+) pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'created'),
-				   updated OPERATOR(pg_catalog.+) pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'updated'),
-				   unchanged OPERATOR(pg_catalog.+) pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'unchanged')
+			SELECT created OPERATOR(pg_catalog.+) u.created, updated OPERATOR(pg_catalog.+) u.updated,
+				   unchanged OPERATOR(pg_catalog.+) u.unchanged
 			  INTO created, updated, unchanged
-			  FROM @extschema@.upsert_records(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
+			  FROM cdp_internal._import_upsert(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
 		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
 			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
 			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
@@ -814,26 +818,6 @@ COMMENT ON FUNCTION @extschema@.import_status(bigint) IS
 	'an import batch''s state: while its commit runs (any session) the rows validated, loaded and rejected so far; then its result';
 
 /* The one-call path: the file as text (already in the database encoding) or as bytes (encoding detected). */
-CREATE FUNCTION @extschema@.import_csv(source text, kind text, data text, mode text DEFAULT 'all_or_nothing',
-									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	v_id	bigint;
-BEGIN
-	IF data IS NULL THEN
-		RAISE EXCEPTION 'data must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	v_id := @extschema@.import_begin(source, kind, options);
-	INSERT INTO @extschema@.import_staging (batch_id, line)
-	SELECT v_id, u.l FROM pg_catalog.unnest(pg_catalog.string_to_array(data, E'\n')) WITH ORDINALITY AS u(l, o) ORDER BY u.o;
-	RETURN @extschema@.import_commit(v_id, mode);
-END
-$$;
-COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
-	'imports a whole CSV file given as text in one call (import_begin, the lines, import_commit); returns the commit''s counts and batch id';
-
 CREATE FUNCTION @extschema@.import_csv(source text, kind text, data bytea, mode text DEFAULT 'all_or_nothing',
 									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -853,6 +837,16 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.import_csv(text, text, bytea, text, jsonb) IS
 	'imports a whole CSV file given as bytes in one call; the encoding (UTF-8, BOM, Windows-1251) is detected unless declared';
+
+CREATE FUNCTION @extschema@.import_csv(source text, kind text, data text, mode text DEFAULT 'all_or_nothing',
+									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	/* text is already in the database's encoding: its UTF-8 bytes, declared so */
+	RETURN @extschema@.import_csv(source, kind, pg_catalog.convert_to(data, 'UTF8'), mode,
+								  COALESCE(options, '{}'::jsonb) OPERATOR(pg_catalog.||) '{"encoding": "utf8"}'::jsonb);
+COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
+	'imports a whole CSV file given as text in one call (import_begin, the lines, import_commit); returns the commit''s counts and batch id';
 
 /* ---------------------------------------------------------------- data quality */
 
@@ -908,6 +902,7 @@ REVOKE ALL ON FUNCTION cdp_internal._import_kind_columns(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal._import_header(text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal._import_split(bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal._import_lock_key() FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal._import_upsert(text, text[], jsonb[], boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal._import_load_clinical(bigint, text, integer[], integer[], text[], jsonb[], text[], text[]) FROM PUBLIC;
 
