@@ -698,8 +698,15 @@ BEGIN
 			END LOOP;
 
 			IF mode OPERATOR(pg_catalog.=) 'all_or_nothing' AND v_nbad OPERATOR(pg_catalog.>) 0 THEN
-				/* keep the list (up to 10,000 rows) past the rollback of everything loaded */
-				v_stash := ARRAY(SELECT r FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch
+				/*
+				 * Keep the list past the rollback of everything loaded, bounded: the first 10,000
+				 * rows, values cut to 1000 bytes, without the rows as read (nothing was loaded:
+				 * the file is what to fix), so at most about 20 MB.
+				 */
+				v_stash := ARRAY(SELECT ROW(r.batch_id, r.row_no, r.line_no, r.source_key, r.column_name,
+											pg_catalog.left(r.value, 1000), pg_catalog.left(r.reason, 1000),
+											NULL::jsonb)::cdp_internal.import_reject
+								   FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch
 								  ORDER BY r.row_no LIMIT 10000);
 				RAISE EXCEPTION 'import batch % refused' , batch USING ERRCODE = 'CDP16';
 			END IF;
