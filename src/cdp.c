@@ -15,6 +15,7 @@
 #include "acc.h"
 #include "cdp.h"
 #include "idx.h"
+#include "imp.h"
 
 PG_MODULE_MAGIC;
 
@@ -30,6 +31,7 @@ _PG_init(void)
 	CdpGucInit();
 	IdxInit();
 	AccInit();
+	ImportInit();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("cdp");
 #endif

@@ -1,0 +1,875 @@
+/*
+ * sql/parts/88_import.sql: bulk import of CSV files (issue 16): templates, a batch per file, a
+ * staging table the client COPYs raw lines into, and a commit that reads them (src/imp_*.c),
+ * validates every row with ingest's own functions and loads all or nothing, the valid rows
+ * (quarantine) or every row (lenient).  doc/import.md.
+ *
+ * Validation is never re-implemented here: a chunk of rows goes to cdp.upsert_records as it is;
+ * when ingest refuses it, ingest's lenient normaliser (cdp_internal.normalize_records) names the
+ * bad rows and keys, and a row it does not name is tried alone, so a row is refused exactly when
+ * cdp.upsert_record would refuse it.  Clinical events go one by one to cdp.upsert_clinical_event.
+ *
+ * Staging lines and rejects hold personal data: row-level security enabled and forced.
+ */
+
+/* ---------------------------------------------------------------- tables */
+
+CREATE TABLE cdp_internal.import_batch (
+	batch_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	source		text NOT NULL,
+	kind		text NOT NULL
+		CONSTRAINT import_batch_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'clinical_events'])),
+	options		jsonb NOT NULL DEFAULT '{}'::jsonb,
+	status		text NOT NULL DEFAULT 'open'
+		CONSTRAINT import_batch_status_check CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['open', 'committed', 'failed'])),
+	mode		text,
+	opened_by	text NOT NULL DEFAULT SESSION_USER,
+	opened_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	finished_at	timestamptz,
+	result		jsonb
+);
+COMMENT ON TABLE cdp_internal.import_batch IS
+	'import batches: one per file, opened by cdp.import_begin, closed by cdp.import_commit (status, mode, counts in result)';
+ALTER TABLE cdp_internal.import_batch ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.import_batch FORCE ROW LEVEL SECURITY;
+
+/* In schema cdp, not cdp_internal: it is the DEFAULT a role's COPY evaluates with its own rights. */
+CREATE FUNCTION @extschema@.import_current_batch() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_import_current_batch'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.import_current_batch() IS
+	'the import batch cdp.import_begin opened in this session (GUC cdp.import_batch); raises 55000 when none is open';
+
+CREATE TABLE @extschema@.import_staging (
+	batch_id	bigint NOT NULL DEFAULT @extschema@.import_current_batch(),
+	line_no		bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000),
+	line		text
+);
+CREATE INDEX import_staging_batch_idx ON @extschema@.import_staging (batch_id, line_no);
+COMMENT ON TABLE @extschema@.import_staging IS
+	'raw lines of import files, one row per line, as COPY ... (line) FROM STDIN writes them under the open batch (RLS)';
+ALTER TABLE @extschema@.import_staging ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.import_staging FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE cdp_internal.import_reject (
+	batch_id	bigint NOT NULL,
+	row_no		integer NOT NULL,
+	line_no		integer,
+	source_key	text,
+	column_name	text,
+	value		text,
+	reason		text NOT NULL,
+	attrs		jsonb
+);
+CREATE INDEX import_reject_batch_idx ON cdp_internal.import_reject (batch_id, row_no);
+COMMENT ON TABLE cdp_internal.import_reject IS
+	'rows of import batches that were not loaded: row, line, column, value, reason and the row as read (RLS)';
+ALTER TABLE cdp_internal.import_reject ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.import_reject FORCE ROW LEVEL SECURITY;
+
+/* ---------------------------------------------------------------- the reader (src/imp_sql.c) */
+
+CREATE FUNCTION cdp_internal._import_sniff(lines text[], encoding text, delimiter text,
+										  OUT encoding text, OUT delimiter text, OUT bom boolean,
+										  OUT header text[], OUT consumed integer, OUT why text)
+	AS 'MODULE_PATHNAME', 'cdp_import_sniff'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._import_sniff(text[], text, text) IS
+	'the encoding, delimiter and header of an import file from its first lines (declared or detected); why when unreadable';
+
+CREATE TYPE cdp_internal.import_parsed AS (
+	consumed	integer,
+	next_row	integer,
+	rows		integer[],
+	lines		integer[],
+	keys		text[],
+	attrs		jsonb[],
+	bad_rows	integer[],
+	bad_lines	integer[],
+	bad_keys	text[],
+	bad_cols	text[],
+	bad_vals	text[],
+	bad_why		text[],
+	fatal		boolean
+);
+COMMENT ON TYPE cdp_internal.import_parsed IS
+	'one chunk of an import file as read: lines used, the readable rows (row, line, source id, attrs) and the unreadable ones';
+
+CREATE FUNCTION cdp_internal._import_parse(lines text[], final boolean, encoding text, delimiter text,
+										  header text[], keys text[], key_col integer,
+										  first_row integer, first_line integer)
+	RETURNS cdp_internal.import_parsed
+	AS 'MODULE_PATHNAME', 'cdp_import_parse'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._import_parse(text[], boolean, text, text, text[], text[], integer, integer, integer) IS
+	'reads the records of a chunk of lines of an import file into source ids and attrs documents, naming unreadable rows';
+
+CREATE FUNCTION cdp_internal._import_progress(status text) RETURNS void
+	AS 'MODULE_PATHNAME', 'cdp_import_progress'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal._import_progress(text) IS
+	'shows a running import commit''s counts in this backend''s pg_stat_activity.query (read by cdp.import_status)';
+
+/* ---------------------------------------------------------------- templates and columns */
+
+/* The columns of each kind: name, spellings accepted besides it, example value, what it is. */
+CREATE FUNCTION cdp_internal._import_kind_columns(kind text)
+	RETURNS TABLE (ord integer, name text, spellings text[], example text, required boolean)
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT c.ord::integer, c.name, c.spellings, c.example, c.required
+	  FROM (VALUES
+		('patients', 1, 'source_id', ARRAY['id', 'код', 'идентификатор'], 'P-1001', true),
+		('patients', 2, 'family_name', ARRAY['last_name', 'surname', 'фамилия'], 'Иванова', false),
+		('patients', 3, 'given_name', ARRAY['first_name', 'имя'], 'Мария', false),
+		('patients', 4, 'patronymic', ARRAY['middle_name', 'отчество'], 'Петровна', false),
+		('patients', 5, 'birth_date', ARRAY['dob', 'date_of_birth', 'birthday', 'дата_рождения'], '14.03.1985', false),
+		('patients', 6, 'sex', ARRAY['gender', 'пол'], 'Ж', false),
+		('patients', 7, 'phone', ARRAY['mobile', 'tel', 'телефон'], '+7 916 123-45-67', false),
+		('patients', 8, 'email', ARRAY['e_mail', 'e-mail'], 'ivanova@example.ru', false),
+		('patients', 9, 'snils', ARRAY['снилс'], '112-233-445 95', false),
+		('patients', 10, 'oms', ARRAY['polis', 'полис'], '', false),
+		('patients', 11, 'address', ARRAY['адрес'], 'ул. Ленина, д. 5, кв. 12', false),
+		('patients', 12, 'city', ARRAY['town', 'город'], 'Москва', false),
+		('patients', 13, 'vk', ARRAY['vkontakte'], '', false),
+		('patients', 14, 'telegram', ARRAY['tg'], '@ivanova_m', false),
+		('clinical_events', 1, 'source_id', ARRAY['id', 'код'], 'V-501', true),
+		('clinical_events', 2, 'record_source_id', ARRAY['patient_source_id'], 'P-1001', true),
+		('clinical_events', 3, 'kind', ARRAY['вид'], 'visit', true),
+		('clinical_events', 4, 'at', ARRAY[]::text[], '2024-03-01T09:30:00+03:00', false),
+		('clinical_events', 5, 'type', ARRAY[]::text[], 'first', false),
+		('clinical_events', 6, 'status', ARRAY[]::text[], 'done', false),
+		('clinical_events', 7, 'doctor', ARRAY[]::text[], 'Смирнов А.В.', false),
+		('clinical_events', 8, 'specialty', ARRAY[]::text[], 'терапевт', false),
+		('clinical_events', 9, 'code', ARRAY[]::text[], '', false),
+		('clinical_events', 10, 'result', ARRAY[]::text[], '', false),
+		('clinical_events', 11, 'unit', ARRAY[]::text[], '', false),
+		('clinical_events', 12, 'reference_range', ARRAY[]::text[], '', false),
+		('clinical_events', 13, 'ref_low', ARRAY[]::text[], '', false),
+		('clinical_events', 14, 'ref_high', ARRAY[]::text[], '', false),
+		('clinical_events', 15, 'taken_at', ARRAY[]::text[], '', false),
+		('clinical_events', 16, 'number', ARRAY[]::text[], '', false),
+		('clinical_events', 17, 'from', ARRAY[]::text[], '', false),
+		('clinical_events', 18, 'to', ARRAY[]::text[], '', false),
+		('clinical_events', 19, 'text', ARRAY[]::text[], '', false),
+		('clinical_events', 20, 'due_date', ARRAY[]::text[], '', false),
+		('clinical_events', 21, 'due_in', ARRAY[]::text[], '', false),
+		('clinical_events', 22, 'note', ARRAY[]::text[], 'повторный приём через месяц', false)
+	  ) AS c(kind, ord, name, spellings, example, required)
+	 WHERE c.kind OPERATOR(pg_catalog.=) $1
+	 ORDER BY c.ord
+$$;
+COMMENT ON FUNCTION cdp_internal._import_kind_columns(text) IS
+	'the template columns of an import kind: name, other spellings, example value, required';
+
+/* The example's OMS number is computed, so it always passes the type's checksum. */
+CREATE FUNCTION @extschema@.import_template(kind text) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_head	text;
+	v_ex	text;
+BEGIN
+	IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['patients', 'clinical_events']) THEN
+		RAISE EXCEPTION 'unknown import kind: "%"', pg_catalog.left(kind, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use patients or clinical_events.';
+	END IF;
+	SELECT pg_catalog.string_agg(c.name, ';' ORDER BY c.ord),
+		   pg_catalog.string_agg(CASE WHEN pg_catalog.strpos(c.example, ';') OPERATOR(pg_catalog.>) 0
+									   OR pg_catalog.strpos(c.example, '"') OPERATOR(pg_catalog.>) 0
+								  THEN '"' OPERATOR(pg_catalog.||) pg_catalog.replace(c.example, '"', '""') OPERATOR(pg_catalog.||) '"'
+								  ELSE c.example END, ';' ORDER BY c.ord)
+	  INTO v_head, v_ex
+	  FROM cdp_internal._import_kind_columns(kind) c;
+	RETURN v_head OPERATOR(pg_catalog.||) E'\n' OPERATOR(pg_catalog.||) v_ex OPERATOR(pg_catalog.||) E'\n';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_template(text) IS
+	'the CSV header and an example row of an import kind (patients, clinical_events), ";"-delimited, UTF-8';
+
+/*
+ * Maps a file's header to attrs keys.  A name is compared trimmed, lower-case, with spaces as
+ * underscores.  For patients every column ingest knows is accepted under every spelling ingest
+ * accepts (asked of cdp.normalize_attrs itself: a key it keeps in extra is unknown), so the
+ * list of spellings is ingest's; for clinical events the template's names.  Unknown columns are an
+ * error unless options.extra_columns (patients: kept in the record's extra) or listed in
+ * options.ignore_columns.
+ */
+CREATE FUNCTION cdp_internal._import_header(kind text, header text[], options jsonb,
+										   OUT keys text[], OUT key_col integer, OUT bad_col text, OUT why text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_norm		text;
+	v_key		text;
+	v_ignore	text[];
+	v_extra		boolean := COALESCE((options ->> 'extra_columns')::boolean, false);
+	v_seen		text[] := ARRAY[]::text[];
+	i			integer;
+BEGIN
+	SELECT COALESCE(pg_catalog.array_agg(pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(e)), ' ', '_')), ARRAY[]::text[])
+	  INTO v_ignore FROM pg_catalog.jsonb_array_elements_text(COALESCE(options -> 'ignore_columns', '[]'::jsonb)) e;
+	keys := ARRAY[]::text[];
+	FOR i IN 1 .. pg_catalog.cardinality(header) LOOP
+		v_norm := pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(COALESCE(header[i], ''))), ' ', '_');
+		v_key := NULL;
+		IF v_norm OPERATOR(pg_catalog.=) '' THEN
+			bad_col := pg_catalog.format('column %s', i);
+			why := pg_catalog.format('Column %s of the header has no name.', i);
+			RETURN;
+		END IF;
+		IF v_norm OPERATOR(pg_catalog.=) ANY (v_seen) THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Column "%s" appears twice in the header.', header[i]);
+			RETURN;
+		END IF;
+		v_seen := v_seen OPERATOR(pg_catalog.||) v_norm;
+		IF v_norm OPERATOR(pg_catalog.=) ANY (v_ignore) THEN
+			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			CONTINUE;
+		END IF;
+		SELECT c.name INTO v_key FROM cdp_internal._import_kind_columns(kind) c
+		 WHERE v_norm OPERATOR(pg_catalog.=) c.name OR v_norm OPERATOR(pg_catalog.=) ANY (c.spellings);
+		IF v_key OPERATOR(pg_catalog.=) 'source_id' THEN
+			IF key_col IS NOT NULL THEN
+				bad_col := header[i];
+				why := pg_catalog.format('Column "%s" is a second source id column.', header[i]);
+				RETURN;
+			END IF;
+			key_col := i;
+			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			CONTINUE;
+		END IF;
+		IF v_key IS NULL AND kind OPERATOR(pg_catalog.=) 'patients'
+		   AND NOT COALESCE((@extschema@.normalize_attrs(pg_catalog.jsonb_build_object(v_norm, '0'), true) -> 'extra')
+							 OPERATOR(pg_catalog.?) v_norm, false) THEN
+			v_key := v_norm;		/* a spelling ingest knows */
+		END IF;
+		IF v_key IS NULL THEN
+			IF v_extra AND kind OPERATOR(pg_catalog.=) 'patients' THEN
+				v_key := v_norm;
+			ELSE
+				bad_col := header[i];
+				why := pg_catalog.format('Column "%s" is not a column of %s.', header[i], kind);
+				RETURN;
+			END IF;
+		END IF;
+		keys := keys OPERATOR(pg_catalog.||) v_key;
+	END LOOP;
+	IF key_col IS NULL THEN
+		bad_col := 'source_id';
+		why := 'The header has no source_id column: every row needs the id the source system gives the record.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_header(text, text[], jsonb) IS
+	'maps an import file''s header to attrs keys and the source id column, or says which column is wrong';
+
+CREATE FUNCTION cdp_internal._import_split(data bytea) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'cdp_import_split'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._import_split(bytea) IS
+	'the lines of a file given as bytes, undecoded (what COPY with ENCODING ''SQL_ASCII'' writes to the staging table)';
+
+/* ---------------------------------------------------------------- batches */
+
+CREATE FUNCTION @extschema@.import_begin(source text, kind text, options jsonb DEFAULT '{}'::jsonb)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_opt		jsonb := COALESCE(options, '{}'::jsonb);
+	v_bad		text;
+	v_id		bigint;
+	v_enc		text;
+	v_delim		text;
+	v_chunk		integer;
+BEGIN
+	IF source IS NULL OR kind IS NULL THEN
+		RAISE EXCEPTION 'source and kind must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['patients', 'clinical_events']) THEN
+		RAISE EXCEPTION 'unknown import kind: "%"', pg_catalog.left(kind, 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use patients or clinical_events.';
+	END IF;
+	IF pg_catalog.jsonb_typeof(v_opt) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'import options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT k INTO v_bad FROM pg_catalog.jsonb_object_keys(v_opt) k
+	 WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['encoding', 'delimiter', 'ignore_columns', 'extra_columns', 'matching', 'chunk_rows'])
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', pg_catalog.left(v_bad, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching and chunk_rows.';
+	END IF;
+	v_enc := CASE pg_catalog.lower(COALESCE(v_opt ->> 'encoding', 'auto'))
+		WHEN 'auto' THEN 'auto' WHEN 'utf8' THEN 'utf8' WHEN 'utf-8' THEN 'utf8'
+		WHEN 'cp1251' THEN 'cp1251' WHEN 'windows-1251' THEN 'cp1251' WHEN 'win1251' THEN 'cp1251' END;
+	IF v_enc IS NULL THEN
+		RAISE EXCEPTION 'invalid import encoding: "%"', pg_catalog.left(v_opt ->> 'encoding', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use auto, utf8 or cp1251 (windows-1251).';
+	END IF;
+	v_delim := CASE COALESCE(v_opt ->> 'delimiter', 'auto')
+		WHEN 'auto' THEN 'auto' WHEN ';' THEN ';' WHEN ',' THEN ',' WHEN E'\t' THEN E'\t' WHEN 'tab' THEN E'\t'
+		WHEN '|' THEN '|' END;
+	IF v_delim IS NULL THEN
+		RAISE EXCEPTION 'invalid import delimiter: "%"', pg_catalog.left(v_opt ->> 'delimiter', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use auto, ";", ",", "|" or tab.';
+	END IF;
+	IF COALESCE(v_opt ->> 'matching', 'later') OPERATOR(pg_catalog.<>) ALL (ARRAY['later', 'now']) THEN
+		RAISE EXCEPTION 'invalid import matching: "%"', pg_catalog.left(v_opt ->> 'matching', 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use later (cdp.run_maintenance matches the new records) or now (cdp.run_matching after the commit).';
+	END IF;
+	IF v_opt ? 'ignore_columns' AND pg_catalog.jsonb_typeof(v_opt -> 'ignore_columns') OPERATOR(pg_catalog.<>) 'array'
+	   OR v_opt ? 'extra_columns' AND pg_catalog.jsonb_typeof(v_opt -> 'extra_columns') OPERATOR(pg_catalog.<>) 'boolean' THEN
+		RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'ignore_columns is an array of column names, extra_columns true or false.';
+	END IF;
+	v_chunk := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'chunk_rows') OPERATOR(pg_catalog.=) 'number'
+				   THEN (v_opt ->> 'chunk_rows')::numeric::integer END;
+	IF v_opt ? 'chunk_rows' AND (v_chunk IS NULL OR v_chunk OPERATOR(pg_catalog.<) 1 OR v_chunk OPERATOR(pg_catalog.>) 100000) THEN
+		RAISE EXCEPTION 'invalid import chunk_rows: %', pg_catalog.left(v_opt ->> 'chunk_rows', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'chunk_rows is an integer from 1 to 100000 (default 10000).';
+	END IF;
+
+	/*
+	 * An unknown or inactive source is refused with ingest's own error: upsert_records checks
+	 * the source before anything else, so an empty batch raises it and writes nothing.
+	 */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.source s
+				    WHERE s.name OPERATOR(pg_catalog.=) import_begin.source AND s.active) THEN
+		PERFORM 1 FROM @extschema@.upsert_records(source, ARRAY[]::text[], ARRAY[]::jsonb[]);
+	END IF;
+
+	INSERT INTO cdp_internal.import_batch (source, kind, options)
+	VALUES (source, kind, v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
+		'matching', COALESCE(v_opt ->> 'matching', 'later'), 'chunk_rows', COALESCE(v_chunk, 10000)))
+	RETURNING batch_id INTO v_id;
+	PERFORM pg_catalog.set_config('cdp.import_batch', v_id::text, false);
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_begin(text, text, jsonb) IS
+	'opens an import batch of a source and kind (patients, clinical_events); COPY the file into cdp.import_staging (line) next, in the same session';
+
+/* The advisory lock a running commit holds: (this number, batch id), so cdp.import_status finds its backend. */
+CREATE FUNCTION cdp_internal._import_lock_key() RETURNS integer
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN 1667526678;
+COMMENT ON FUNCTION cdp_internal._import_lock_key() IS
+	'first key of the advisory lock (key, batch_id) a running import commit holds';
+
+/* One call of cdp.upsert_records, counted by action. */
+CREATE FUNCTION cdp_internal._import_upsert(source text, keys text[], attrs jsonb[], lenient boolean,
+										   OUT created bigint, OUT updated bigint, OUT unchanged bigint)
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'created'),
+		   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'updated'),
+		   pg_catalog.count(*) FILTER (WHERE u.action OPERATOR(pg_catalog.=) 'unchanged')
+	  FROM @extschema@.upsert_records($1, $2, $3, $4) u
+$$;
+COMMENT ON FUNCTION cdp_internal._import_upsert(text, text[], jsonb[], boolean) IS
+	'cdp.upsert_records of one chunk, counted as created, updated, unchanged (internal to import_commit)';
+
+/*
+ * Loads one chunk of patient rows through cdp.upsert_records.  The chunk goes in whole first
+ * (unless the last chunk had bad rows); when ingest refuses it, its lenient normaliser names every
+ * invalid key of every row (quarantined with column, value and reason), the rest goes in whole,
+ * and if ingest still refuses (a rule the normaliser does not see, such as the document size),
+ * row by row, each refusal quarantined with ingest's own message.  Returns the counts.
+ */
+CREATE FUNCTION cdp_internal._import_load_patients(batch bigint, source text, lenient boolean, try_whole boolean,
+												  rows integer[], lines integer[], keys text[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := pg_catalog.cardinality(keys);
+	v_bad		integer[];
+	v_good		integer[];
+	v_msg		text;
+	v_detail	text;
+	i			integer;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0;
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;
+	END IF;
+	IF try_whole THEN
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged FROM cdp_internal._import_upsert(source, keys, attrs, lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* find the rows below */
+		END;
+	END IF;
+
+	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
+	IF NOT lenient THEN
+		/* ingest's own rules, every invalid key of every row named */
+		WITH bad AS (
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			SELECT batch, rows[r.ord], lines[r.ord], keys[r.ord],
+				   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
+				   inv.val ->> 'value', inv.val ->> 'reason', attrs[r.ord]
+			  FROM pg_catalog.unnest(cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true)) r
+			 CROSS JOIN LATERAL pg_catalog.jsonb_each(r.extra -> '_invalid') AS inv(key, val)
+			RETURNING row_no
+		)
+		SELECT pg_catalog.array_agg(DISTINCT pg_catalog.array_position(rows, bad.row_no)) INTO v_bad FROM bad;
+		IF v_bad IS NOT NULL THEN
+			rejected := pg_catalog.cardinality(v_bad);
+			v_good := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_bad) ORDER BY g);
+		END IF;
+		IF pg_catalog.cardinality(v_good) OPERATOR(pg_catalog.=) 0 THEN
+			RETURN;
+		END IF;
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),
+											   ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_good) g), lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* row by row below */
+		END;
+	END IF;
+
+	FOREACH i IN ARRAY v_good LOOP
+		BEGIN
+			SELECT created OPERATOR(pg_catalog.+) u.created, updated OPERATOR(pg_catalog.+) u.updated,
+				   unchanged OPERATOR(pg_catalog.+) u.unchanged
+			  INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL,
+					v_msg OPERATOR(pg_catalog.||) COALESCE(': ' OPERATOR(pg_catalog.||) NULLIF(v_detail, ''), ''), attrs[i]);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) IS
+	'loads a chunk of patient rows with cdp.upsert_records, quarantining the rows ingest refuses (internal to import_commit)';
+
+/* Loads clinical event rows one by one through cdp.upsert_clinical_event, quarantining refusals. */
+CREATE FUNCTION cdp_internal._import_load_clinical(batch bigint, source text,
+												  rows integer[], lines integer[], keys text[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_msg		text;
+	v_detail	text;
+	v_col		text;
+	v_kind		text;
+	v_ver		integer;
+	v_written	boolean;
+	i			integer;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0;
+	FOR i IN 1 .. COALESCE(pg_catalog.cardinality(keys), 0) LOOP
+		BEGIN
+			v_kind := attrs[i] ->> 'kind';
+			IF v_kind IS NULL THEN
+				RAISE EXCEPTION 'clinical event attribute "kind" is required' USING ERRCODE = '22023';
+			END IF;
+			PERFORM @extschema@.upsert_clinical_event(source, keys[i], v_kind, attrs[i] OPERATOR(pg_catalog.-) 'kind');
+			/* written now (updated_at is the transaction's start) or left as it was */
+			SELECT c.version, c.updated_at OPERATOR(pg_catalog.=) pg_catalog.now()
+			  INTO v_ver, v_written
+			  FROM @extschema@.clinical_event c JOIN @extschema@.source s USING (source_id)
+			 WHERE s.name OPERATOR(pg_catalog.=) source AND c.source_key OPERATOR(pg_catalog.=) keys[i];
+			IF NOT v_written THEN
+				unchanged := unchanged OPERATOR(pg_catalog.+) 1;
+			ELSIF v_ver OPERATOR(pg_catalog.=) 1 THEN
+				created := created OPERATOR(pg_catalog.+) 1;
+			ELSE
+				updated := updated OPERATOR(pg_catalog.+) 1;
+			END IF;
+		EXCEPTION WHEN data_exception OR no_data_found OR integrity_constraint_violation OR program_limit_exceeded THEN
+			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+			v_col := (pg_catalog.regexp_match(v_msg, 'attribute "([^"]+)"'))[1];
+			IF v_col OPERATOR(pg_catalog.=) 'record_source_id' OR v_msg OPERATOR(pg_catalog.~) '^record ".*" of source' THEN
+				v_col := 'record_source_id';
+			END IF;
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[i], lines[i], keys[i],
+					COALESCE(header[pg_catalog.array_position(hkeys, v_col)], v_col),
+					attrs[i] ->> v_col,
+					v_msg OPERATOR(pg_catalog.||) COALESCE(': ' OPERATOR(pg_catalog.||) NULLIF(v_detail, ''), ''), attrs[i]);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_clinical(bigint, text, integer[], integer[], text[], jsonb[], text[], text[]) IS
+	'loads a chunk of clinical event rows with cdp.upsert_clinical_event, quarantining refusals (internal to import_commit)';
+
+/*
+ * import_commit: reads the batch's lines in chunks (src/imp_sql.c), quarantines unreadable rows
+ * and repeated source ids, loads the rest through ingest, and in all_or_nothing rolls everything
+ * back (a subtransaction) when any row was refused, keeping the list of refusals.  One
+ * transaction: a commit killed half-way leaves nothing.  Progress is shown in
+ * pg_stat_activity.query (cdp.import_status).
+ */
+CREATE FUNCTION @extschema@.import_commit(batch bigint, mode text DEFAULT 'all_or_nothing') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_b			cdp_internal.import_batch;
+	v_t0		timestamptz := pg_catalog.clock_timestamp();
+	v_lines		text[];
+	v_nos		bigint[];
+	v_sniff		record;
+	v_hkeys		text[];
+	v_keycol	integer;
+	v_badcol	text;
+	v_hwhy		text;
+	v_p			cdp_internal.import_parsed;
+	v_last		bigint;
+	v_chunk		integer;
+	v_base		integer;
+	v_final		boolean;
+	v_row		integer := 2;
+	v_line		integer;
+	v_total		bigint;
+	v_nrows		bigint := 0;
+	v_nbad		bigint := 0;
+	v_created	bigint := 0;
+	v_updated	bigint := 0;
+	v_unchanged	bigint := 0;
+	v_dups		integer[];
+	v_keep		integer[];
+	v_c			record;
+	v_dirty		boolean := false;
+	v_stash		cdp_internal.import_reject[];
+	v_status	text := 'committed';
+	v_first		text;
+	v_match		jsonb;
+	v_result	jsonb;
+BEGIN
+	IF batch IS NULL OR mode IS NULL THEN
+		RAISE EXCEPTION 'batch and mode must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF mode OPERATOR(pg_catalog.<>) ALL (ARRAY['all_or_nothing', 'quarantine', 'lenient']) THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', pg_catalog.left(mode, 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use all_or_nothing, quarantine or lenient.';
+	END IF;
+	SELECT b.* INTO v_b FROM cdp_internal.import_batch b WHERE b.batch_id OPERATOR(pg_catalog.=) batch FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown import batch: %', batch
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Open one with cdp.import_begin(source, kind).';
+	END IF;
+	IF v_b.status OPERATOR(pg_catalog.=) 'committed' THEN
+		/* idempotent: a committed batch is not loaded twice */
+		RETURN v_b.result OPERATOR(pg_catalog.||) '{"repeated": true}'::jsonb;
+	END IF;
+	IF mode OPERATOR(pg_catalog.=) 'lenient' AND v_b.kind OPERATOR(pg_catalog.<>) 'patients' THEN
+		RAISE EXCEPTION 'lenient mode is for patients only'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Clinical events have no lenient form: an invalid value cannot be kept aside.',
+				  HINT = 'Use quarantine to load the valid rows and list the others.';
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(cdp_internal._import_lock_key(), (batch OPERATOR(pg_catalog.%) 2147483647)::integer);
+	DELETE FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch;
+	v_base := (v_b.options ->> 'chunk_rows')::integer;
+	v_chunk := v_base;
+
+	/* the header: encoding, delimiter and columns from the first lines */
+	SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
+	  INTO v_lines, v_nos
+	  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
+			 WHERE s.batch_id OPERATOR(pg_catalog.=) batch ORDER BY s.line_no LIMIT 200) s;
+	v_sniff := cdp_internal._import_sniff(COALESCE(v_lines, ARRAY[]::text[]), v_b.options ->> 'encoding', v_b.options ->> 'delimiter');
+	IF v_sniff.why IS NULL THEN
+		SELECT h.keys, h.key_col, h.bad_col, h.why INTO v_hkeys, v_keycol, v_badcol, v_hwhy
+		  FROM cdp_internal._import_header(v_b.kind, v_sniff.header, v_b.options) h;
+	END IF;
+	IF v_sniff.why IS NOT NULL OR v_hwhy IS NOT NULL THEN
+		INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, column_name, value, reason)
+		VALUES (batch, 1, 1, v_badcol,
+				CASE WHEN v_sniff.header IS NOT NULL THEN pg_catalog.array_to_string(v_sniff.header, v_sniff.delimiter) END,
+				COALESCE(v_sniff.why, v_hwhy));
+		v_status := 'failed';
+		v_nbad := 1;
+	ELSE
+		v_last := v_nos[v_sniff.consumed];
+		v_line := v_sniff.consumed OPERATOR(pg_catalog.+) 1;
+		SELECT pg_catalog.count(*) INTO v_total FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		/* the source ids seen so far: a temporary table, so memory stays flat in the file's size */
+		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
+			CREATE TEMP TABLE cdp_import_seen (source_key text PRIMARY KEY, row_no integer) ON COMMIT DROP;
+		ELSE
+			TRUNCATE pg_temp.cdp_import_seen;
+		END IF;
+
+		BEGIN
+			LOOP
+				SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
+				  INTO v_lines, v_nos
+				  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
+						 WHERE s.batch_id OPERATOR(pg_catalog.=) batch AND s.line_no OPERATOR(pg_catalog.>) v_last
+						 ORDER BY s.line_no LIMIT v_chunk) s;
+				EXIT WHEN v_lines IS NULL;
+				v_final := pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.<) v_chunk;
+				v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
+												  v_hkeys, v_keycol, v_row, v_line);
+				IF v_p.consumed OPERATOR(pg_catalog.=) 0 THEN
+					v_chunk := v_chunk OPERATOR(pg_catalog.*) 2;		/* a record longer than the chunk */
+					CONTINUE;
+				END IF;
+				v_chunk := v_base;
+				v_last := v_nos[v_p.consumed];
+				v_line := v_line OPERATOR(pg_catalog.+) v_p.consumed;
+				v_row := v_p.next_row;
+				v_nrows := v_nrows OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.rows) OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.bad_rows);
+
+				/* rows that cannot be read */
+				IF pg_catalog.cardinality(v_p.bad_rows) OPERATOR(pg_catalog.>) 0 THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason)
+					SELECT batch, u.r, u.l, u.k, u.c, u.v, u.w
+					  FROM unnest(v_p.bad_rows, v_p.bad_lines, v_p.bad_keys, v_p.bad_cols, v_p.bad_vals, v_p.bad_why)
+						   AS u(r, l, k, c, v, w);
+					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.bad_rows);
+				END IF;
+
+				/* a source id seen on an earlier row of the file: the later rows are refused */
+				WITH ins AS (
+					INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+					SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.r
+					ON CONFLICT (source_key) DO NOTHING
+					RETURNING row_no
+				)
+				SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
+				  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
+				 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+				IF v_dups IS NOT NULL THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_keycol], v_p.keys[d],
+						   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
+											 pg_catalog.left(v_p.keys[d], 200), s.row_no),
+						   v_p.attrs[d]
+					  FROM pg_catalog.unnest(v_dups) AS d
+					  JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) v_p.keys[d];
+					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_dups);
+					v_keep := ARRAY(SELECT g FROM pg_catalog.generate_series(1, pg_catalog.cardinality(v_p.rows)) g
+									 WHERE g OPERATOR(pg_catalog.<>) ALL (v_dups) ORDER BY g);
+					v_p.rows := ARRAY(SELECT v_p.rows[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.lines := ARRAY(SELECT v_p.lines[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.keys := ARRAY(SELECT v_p.keys[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
+				END IF;
+
+				/* the rows through ingest */
+				IF v_b.kind OPERATOR(pg_catalog.=) 'patients' THEN
+					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSE
+					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				END IF;
+				v_dirty := v_c.rejected OPERATOR(pg_catalog.>) 0;
+				v_nbad := v_nbad OPERATOR(pg_catalog.+) v_c.rejected;
+				v_created := v_created OPERATOR(pg_catalog.+) v_c.created;
+				v_updated := v_updated OPERATOR(pg_catalog.+) v_c.updated;
+				v_unchanged := v_unchanged OPERATOR(pg_catalog.+) v_c.unchanged;
+
+				PERFORM cdp_internal._import_progress(pg_catalog.format(
+					'cdp.import_commit batch=%s mode=%s lines=%s validated=%s loaded=%s rejected=%s',
+					batch, mode, v_total, v_nrows, v_created OPERATOR(pg_catalog.+) v_updated OPERATOR(pg_catalog.+) v_unchanged, v_nbad));
+				EXIT WHEN v_p.fatal OR (v_final AND v_p.consumed OPERATOR(pg_catalog.>=) pg_catalog.cardinality(v_lines));
+			END LOOP;
+
+			IF mode OPERATOR(pg_catalog.=) 'all_or_nothing' AND v_nbad OPERATOR(pg_catalog.>) 0 THEN
+				/*
+				 * Keep the list past the rollback of everything loaded, bounded: the first 10,000
+				 * rows, values cut to 1000 bytes, without the rows as read (nothing was loaded:
+				 * the file is what to fix), so at most about 20 MB.
+				 */
+				v_stash := ARRAY(SELECT ROW(r.batch_id, r.row_no, r.line_no, r.source_key, r.column_name,
+											pg_catalog.left(r.value, 1000), pg_catalog.left(r.reason, 1000),
+											NULL::jsonb)::cdp_internal.import_reject
+								   FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch
+								  ORDER BY r.row_no LIMIT 10000);
+				RAISE EXCEPTION 'import batch % refused' , batch USING ERRCODE = 'CDP16';
+			END IF;
+		EXCEPTION WHEN SQLSTATE 'CDP16' THEN
+			INSERT INTO cdp_internal.import_reject SELECT (pg_catalog.unnest(v_stash)).*;
+			v_status := 'failed';
+			v_created := 0; v_updated := 0; v_unchanged := 0;
+		END;
+	END IF;
+
+	IF v_status OPERATOR(pg_catalog.=) 'committed' THEN
+		DELETE FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		IF v_b.options ->> 'matching' OPERATOR(pg_catalog.=) 'now' AND v_b.kind OPERATOR(pg_catalog.=) 'patients' THEN
+			v_match := @extschema@.run_matching('incremental');
+		END IF;
+	END IF;
+	SELECT pg_catalog.format('row %s%s: %s', r.row_no,
+							 COALESCE(pg_catalog.format(', column "%s"', r.column_name), ''), r.reason)
+	  INTO v_first
+	  FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch ORDER BY r.row_no LIMIT 1;
+	v_result := pg_catalog.jsonb_build_object(
+		'batch', batch, 'source', v_b.source, 'kind', v_b.kind, 'mode', mode, 'status', v_status,
+		'rows', v_nrows, 'loaded', v_created OPERATOR(pg_catalog.+) v_updated OPERATOR(pg_catalog.+) v_unchanged,
+		'created', v_created, 'updated', v_updated, 'unchanged', v_unchanged, 'rejected', v_nbad,
+		'encoding', v_sniff.encoding, 'delimiter', v_sniff.delimiter, 'bom', v_sniff.bom,
+		'first_error', v_first, 'matching', COALESCE(v_match, pg_catalog.to_jsonb(v_b.options ->> 'matching')),
+		'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_t0)::numeric, 3));
+	UPDATE cdp_internal.import_batch b
+	   SET status = v_status, mode = import_commit.mode, finished_at = pg_catalog.clock_timestamp(), result = v_result
+	 WHERE b.batch_id OPERATOR(pg_catalog.=) batch;
+	IF pg_catalog.current_setting('cdp.import_batch', true) OPERATOR(pg_catalog.=) batch::text THEN
+		PERFORM pg_catalog.set_config('cdp.import_batch', '', false);
+	END IF;
+	RETURN v_result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_commit(bigint, text) IS
+	'validates every row of an import batch with ingest''s rules and loads all or nothing, the valid rows (quarantine) or every row (lenient); returns counts';
+
+CREATE FUNCTION @extschema@.import_errors(batch bigint)
+	RETURNS TABLE (row_no integer, line_no integer, source_id text, column_name text, value text, reason text, attrs jsonb)
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT r.row_no, r.line_no, r.source_key, r.column_name, r.value, r.reason, r.attrs
+	  FROM cdp_internal.import_reject r
+	 WHERE r.batch_id OPERATOR(pg_catalog.=) $1
+	 ORDER BY r.row_no, r.column_name
+$$;
+COMMENT ON FUNCTION @extschema@.import_errors(bigint) IS
+	'the rows of an import batch that were not loaded: row (spreadsheet numbering, header = 1), line, source id, column, value, reason, the row as read';
+
+CREATE FUNCTION @extschema@.import_status(batch bigint) RETURNS jsonb
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH run AS (
+		SELECT a.pid, a.query, a.xact_start
+		  FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+		 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+		   AND l.classid OPERATOR(pg_catalog.=) cdp_internal._import_lock_key()::oid
+		   AND l.objid OPERATOR(pg_catalog.=) ($1 OPERATOR(pg_catalog.%) 2147483647)::oid
+		   AND l.objsubid OPERATOR(pg_catalog.=) 2
+		   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()	/* not the caller's own finished commit */
+		 LIMIT 1
+	), num AS (
+		SELECT run.pid, run.xact_start,
+			   (pg_catalog.regexp_match(run.query, 'batch=([0-9]+) mode=([a-z_]+) lines=([0-9]+) validated=([0-9]+) loaded=([0-9]+) rejected=([0-9]+)')) AS m
+		  FROM run
+	)
+	SELECT CASE
+		WHEN num.pid IS NOT NULL THEN pg_catalog.jsonb_build_object(
+			'batch', $1, 'status', 'running', 'pid', num.pid, 'since', num.xact_start,
+			'mode', num.m[2], 'lines', num.m[3]::bigint, 'validated', COALESCE(num.m[4]::bigint, 0),
+			'loaded', COALESCE(num.m[5]::bigint, 0), 'rejected', COALESCE(num.m[6]::bigint, 0))
+		WHEN b.batch_id IS NOT NULL THEN pg_catalog.jsonb_build_object(
+			'batch', b.batch_id, 'status', b.status, 'source', b.source, 'kind', b.kind, 'opened_by', b.opened_by,
+			'opened_at', b.opened_at, 'finished_at', b.finished_at,
+			'lines', CASE WHEN b.status OPERATOR(pg_catalog.<>) 'committed'
+						  THEN (SELECT pg_catalog.count(*) FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) $1) END)
+			OPERATOR(pg_catalog.||) COALESCE(b.result, '{}'::jsonb) OPERATOR(pg_catalog.||)
+			pg_catalog.jsonb_build_object('status', b.status)
+		END
+	  FROM (SELECT 1) one
+	  LEFT JOIN num ON true
+	  LEFT JOIN cdp_internal.import_batch b ON b.batch_id OPERATOR(pg_catalog.=) $1
+$$;
+COMMENT ON FUNCTION @extschema@.import_status(bigint) IS
+	'an import batch''s state: while its commit runs (any session) the rows validated, loaded and rejected so far; then its result';
+
+/* The one-call path: the file as text (already in the database encoding) or as bytes (encoding detected). */
+CREATE FUNCTION @extschema@.import_csv(source text, kind text, data bytea, mode text DEFAULT 'all_or_nothing',
+									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_id	bigint;
+BEGIN
+	IF data IS NULL THEN
+		RAISE EXCEPTION 'data must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	v_id := @extschema@.import_begin(source, kind, options);
+	INSERT INTO @extschema@.import_staging (batch_id, line)
+	SELECT v_id, u.l FROM pg_catalog.unnest(cdp_internal._import_split(data)) WITH ORDINALITY AS u(l, o) ORDER BY u.o;
+	RETURN @extschema@.import_commit(v_id, mode);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_csv(text, text, bytea, text, jsonb) IS
+	'imports a whole CSV file given as bytes in one call; the encoding (UTF-8, BOM, Windows-1251) is detected unless declared';
+
+CREATE FUNCTION @extschema@.import_csv(source text, kind text, data text, mode text DEFAULT 'all_or_nothing',
+									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	/* text is already in the database's encoding: its UTF-8 bytes, declared so */
+	RETURN @extschema@.import_csv(source, kind, pg_catalog.convert_to(data, 'UTF8'), mode,
+								  COALESCE(options, '{}'::jsonb) OPERATOR(pg_catalog.||) '{"encoding": "utf8"}'::jsonb);
+COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
+	'imports a whole CSV file given as text in one call (import_begin, the lines, import_commit); returns the commit''s counts and batch id';
+
+/* ---------------------------------------------------------------- data quality */
+
+CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
+	WITH r AS (
+		SELECT r.source_id, r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex,
+			   r.phones, r.emails, r.snils, r.oms, r.address, r.city,
+			   pg_catalog.count(*) OVER (PARTITION BY r.source_id, r.golden_id) AS same_person
+		  FROM @extschema@.record r
+	), agg AS (
+		SELECT r.source_id, pg_catalog.count(*) AS n,
+			   pg_catalog.jsonb_build_object(
+				'family_name', pg_catalog.avg((r.family_name IS NOT NULL)::integer),
+				'given_name', pg_catalog.avg((r.given_name IS NOT NULL)::integer),
+				'patronymic', pg_catalog.avg((r.patronymic IS NOT NULL)::integer),
+				'birth_date', pg_catalog.avg((r.birth_date IS NOT NULL)::integer),
+				'sex', pg_catalog.avg((r.sex IS NOT NULL)::integer),
+				'phones', pg_catalog.avg((r.phones IS NOT NULL)::integer),
+				'emails', pg_catalog.avg((r.emails IS NOT NULL)::integer),
+				'snils', pg_catalog.avg((r.snils IS NOT NULL)::integer),
+				'oms', pg_catalog.avg((r.oms IS NOT NULL)::integer),
+				'address', pg_catalog.avg((r.address IS NOT NULL)::integer),
+				'city', pg_catalog.avg((r.city IS NOT NULL)::integer)) AS completeness,
+			   pg_catalog.avg((r.same_person OPERATOR(pg_catalog.>) 1)::integer) AS duplicate_rate
+		  FROM r GROUP BY r.source_id
+	)
+	SELECT s.name AS source, s.kind, COALESCE(a.n, 0) AS records, a.completeness,
+		   (SELECT pg_catalog.jsonb_object_agg(k.key, pg_catalog.round(k.n::numeric OPERATOR(pg_catalog./) a.n, 4))
+			  FROM (SELECT e.key, pg_catalog.count(*) AS n
+					  FROM @extschema@.record r2 CROSS JOIN LATERAL pg_catalog.jsonb_object_keys(r2.extra -> '_invalid') AS e(key)
+					 WHERE r2.source_id OPERATOR(pg_catalog.=) s.source_id AND r2.extra ? '_invalid'
+					 GROUP BY e.key) k) AS invalid_rate,
+		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
+		   (SELECT pg_catalog.max(b.finished_at) FROM cdp_internal.import_batch b
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS last_import,
+		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j JOIN cdp_internal.import_batch b USING (batch_id)
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name) AS rows_quarantined
+	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
+COMMENT ON VIEW @extschema@.source_quality IS
+	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined';
+
+/* writers are for the owner until the access family grants them (readers follow the tables' RLS) */
+REVOKE ALL ON FUNCTION @extschema@.import_begin(text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.import_commit(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.import_csv(text, text, bytea, text, jsonb) FROM PUBLIC;

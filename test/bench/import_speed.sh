@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test/bench/import_speed.sh: bulk import of a generated patients file (issue 16), against a plain
+# COPY of the same file into an unvalidated table in the same run.  Runs against the server in
+# PG* (e.g. eval "$(cat tmp_dev/env)"); hold flock /work/bench.lock for big runs.
+#
+#   test/bench/import_speed.sh [ROWS=100000] [REPEATS=3] [COMMIT=1]
+#
+# The file is test/bench/gen_clinic.py's (seed 11, about 2.43 records per person, cached in
+# ${TMPDIR:-/tmp}); its columns source and person_id are ignored.  Each repeat, in a fresh
+# database, times:
+#   plain     COPY of the file into a table of 17 text columns (no checks)
+#   stage     \copy of the same file into cdp.import_staging (one row per line)
+#   read      the commit's reader alone: every chunk through _import_parse (no validation)
+#   validate  reader + ingest's normaliser on every chunk (normalize_records, lenient), no writes
+#   commit    cdp.import_commit(batch, 'quarantine'): reader, checks, upsert_records, profiles
+# and reports rows/s of stage + read, stage + validate and stage + commit, each beside the plain
+# COPY as a ratio, with the committing backend's peak private memory (RssAnon sampled every
+# 0.2 s from /proc).  COMMIT=0 skips the commit (whose speed is upsert_records').  Medians.
+set -euo pipefail
+rows=${1:-100000}
+repeats=${2:-3}
+do_commit=${3:-${COMMIT:-1}}
+here=$(cd "$(dirname "$0")" && pwd)
+file=${TMPDIR:-/tmp}/cdp_import_bench_${rows}.csv
+if [ ! -s "$file" ]; then
+	persons=$(( rows * 100 / 243 + 1 ))
+	python3 "$here/gen_clinic.py" --persons "$persons" --seed 11 --out "$file.tmp" >/dev/null 2>&1
+	head -n $(( rows + 1 )) "$file.tmp" > "$file" && rm -f "$file.tmp"
+	chmod a+r "$file"
+fi
+nrows=$(( $(wc -l < "$file") - 1 ))
+mb=$(du -m "$file" | cut -f1)
+db=cdp_bench_import
+q() { psql -XqAt -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# peak RssAnon (kB) of a backend until it leaves: sampled from /proc
+watch_mem() {
+	local pid=$1 peak=0 v
+	while [ -r "/proc/$pid/status" ]; do
+		v=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+		sleep 0.2
+	done
+	echo "$peak"
+}
+
+read_sql() {
+	# $1: false = reader only, true = reader + ingest's normaliser; the commit's own chunk loop
+	cat <<SQL
+DO \$\$
+DECLARE
+	b bigint := $2; v_last bigint; v_lines text[]; v_nos bigint[]; s record; h record; p cdp_internal.import_parsed;
+	v_row int := 2; v_line int; n bigint := 0;
+BEGIN
+	SELECT array_agg(line ORDER BY line_no), array_agg(line_no ORDER BY line_no) INTO v_lines, v_nos
+	  FROM (SELECT line, line_no FROM cdp.import_staging WHERE batch_id = b ORDER BY line_no LIMIT 200) x;
+	s := cdp_internal._import_sniff(v_lines, 'auto', 'auto');
+	h := cdp_internal._import_header('patients', s.header, '{"ignore_columns": ["source", "person_id"]}');
+	v_last := v_nos[s.consumed]; v_line := s.consumed + 1;
+	LOOP
+		SELECT array_agg(line ORDER BY line_no), array_agg(line_no ORDER BY line_no) INTO v_lines, v_nos
+		  FROM (SELECT line, line_no FROM cdp.import_staging WHERE batch_id = b AND line_no > v_last ORDER BY line_no LIMIT 10000) x;
+		EXIT WHEN v_lines IS NULL;
+		p := cdp_internal._import_parse(v_lines, cardinality(v_lines) < 10000, s.encoding, s.delimiter, s.header, h.keys, h.key_col, v_row, v_line);
+		v_last := v_nos[p.consumed]; v_line := v_line + p.consumed; v_row := p.next_row;
+		IF $1 THEN
+			n := n + cardinality(cdp_internal.normalize_records(p.keys, p.attrs, array_fill(NULL::text, ARRAY[cardinality(p.keys)]), true));
+		ELSE
+			n := n + cardinality(p.keys);
+		END IF;
+	END LOOP;
+	RAISE NOTICE 'rows %', n;
+END \$\$;
+SQL
+}
+
+plain=(); stage=(); rd=(); val=(); com=(); mem=()
+for r in $(seq "$repeats"); do
+	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+	q -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
+	q -c "CREATE TABLE plain (source text, source_id text, person_id text, family_name text, given_name text,
+		patronymic text, full_name text, birth_date text, sex text, phone text, email text, snils text, oms text,
+		address text, city text, vk text, telegram text)"
+	q -c "CHECKPOINT" >/dev/null
+	t0=$(now_ms); q -c "\\copy plain FROM '$file' WITH (FORMAT csv, HEADER)"; t1=$(now_ms)
+	plain+=($(( t1 - t0 )))
+
+	q -c "CHECKPOINT" >/dev/null
+	# one session: begin, copy, (read, validate,) commit; the reads run in their own sessions on the same lines
+	t0=$(now_ms)
+	batch=$(q -c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
+	          -c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
+	t1=$(now_ms)
+	stage+=($(( t1 - t0 )))
+
+	t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
+	t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
+
+	if [ "$do_commit" = 1 ]; then
+		pidfile=$(mktemp)
+		t0=$(now_ms)
+		( q -c "SELECT pg_backend_pid()" -c "SELECT pg_sleep(0.5)" -c "SELECT cdp.import_commit($batch, 'quarantine')" > "$pidfile.out" ) &
+		bg=$!
+		sleep 0.2
+		pid=$(head -1 "$pidfile.out" 2>/dev/null || true)
+		while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$pidfile.out" 2>/dev/null || true); done
+		peak=$(watch_mem "$pid")
+		wait $bg
+		t1=$(now_ms)
+		com+=($(( t1 - t0 - 500 )))
+		mem+=("$peak")
+		res=$(tail -1 "$pidfile.out")
+		rm -f "$pidfile" "$pidfile.out"
+		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms, peak RssAnon ${peak} kB" >&2
+		echo "  $res" >&2
+	else
+		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms" >&2
+	fi
+done
+
+P=$(printf '%s\n' "${plain[@]}" | median); S=$(printf '%s\n' "${stage[@]}" | median)
+R=$(printf '%s\n' "${rd[@]}" | median); V=$(printf '%s\n' "${val[@]}" | median)
+rate() { echo $(( nrows * 1000 / $1 )); }
+ratio() { awk -v a="$P" -v b="$1" 'BEGIN { printf "%.2f", a / b }'; }
+echo "file: $nrows rows, $mb MB; medians of $repeats"
+printf '%-44s %10s ms %10s rows/s\n' "plain COPY (17 text columns)" "$P" "$(rate "$P")"
+printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging COPY" "$S" "$(rate "$S")" "$(ratio "$S")"
+printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader" "$((S + R))" "$(rate $((S + R)))" "$(ratio $((S + R)))"
+printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader + ingest's checks" "$((S + V))" "$(rate $((S + V)))" "$(ratio $((S + V)))"
+if [ "$do_commit" = 1 ]; then
+	C=$(printf '%s\n' "${com[@]}" | median); M=$(printf '%s\n' "${mem[@]}" | median)
+	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit (upsert_records, profiles)" "$((S + C))" "$(rate $((S + C)))" "$(ratio $((S + C)))"
+	printf '%-44s %10s kB\n' "committing backend, peak RssAnon" "$M"
+fi
+psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"
