@@ -268,7 +268,7 @@ Reject(NormState *st, int sqlstate, const char *value, const char *why, const ch
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg("invalid value for attrs key \"%s\"", st->key),
-			 errdetail("%s", why),
+			 errdetail("%s", CdpTypeRedactDetail(why, sqlstate)),	/* cdp.redact_values (doc/security.md) */
 			 hint ? errhint("%s", hint) : 0));
 	return false;
 }

@@ -111,12 +111,14 @@ my $offset = -s $node->logfile;
 $node->psql('clinic', q{SELECT '112-233-445 96'::cdp.snils});
 $node->psql('clinic', q{SELECT cdp.upsert_record('reception', 'r9', '{"snils": "112-233-445 96"}')});
 $node->psql('clinic', q{SELECT cdp.upsert_record('reception', 'r8', '{"phone": "+7 916 765-43-2x"}')});
+$node->psql('clinic', q{SELECT cdp.upsert_record('reception', 'r7', '{"birth_date": "1976-13-45"}')});
 my $log = slurp_file($node->logfile, $offset);
 like($log, qr/invalid value for type cdp\.snils \(value of 14 bytes not shown\)/, 'P30 superuser: the rejected SNILS is logged');
 like($log, qr/record "r9", attrs key "snils"/, 'P30 superuser: and so is the rejected attrs document');
 # what the server wrote, without the line prefix (its timestamp and process id hold digits of their own)
 my $written = join("\n", map { s/^.*?\b(LOG|ERROR|DETAIL|HINT|CONTEXT|STATEMENT):\s*//r } split /\n/, $log);
-unlike($written, qr/112|233|445|should be 95|not 96|765/, 'P30 superuser: with cdp.redact_values on, no digit group of the SNILS or phone is in the log');
+unlike($written, qr/112|233|445|should be 95|not 96|765|1976|13-45/, 'P30 superuser: with cdp.redact_values on, no digit group of the SNILS, phone or birth date is in the log');
+like($written, qr/is not a calendar date/, 'P30 superuser: the birth date\'s defect is still named');
 
 # P30+: with the setting off and PostgreSQL's defaults, the same statements put the value in the log
 $node->append_conf('postgresql.conf', qq{
