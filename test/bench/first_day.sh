@@ -99,7 +99,8 @@ t0=$(now); q -c "SELECT cdp.train_matching() - 'm' - 'u' - 'per_rule'" >/tmp/fir
 s_train=$(secs "$t0" "$t1")
 
 # 5. full matching: links, merges, profiles, review queue
-t0=$(now); q -c "SELECT cdp.run_matching('full')" >/tmp/first_day_match.$$; t1=$(now)
+# (DEBUG1 lines of golden_link_apply: the time of each step of the merge)
+t0=$(now); q -c "SET client_min_messages = debug1" -c "SELECT cdp.run_matching('full')" >/tmp/first_day_match.$$ 2>/tmp/first_day_debug.$$; t1=$(now)
 s_match=$(secs "$t0" "$t1")
 
 total=$(echo "$s_copy + $s_ingest + $s_analyze + $s_train + $s_match" | bc)
@@ -121,5 +122,6 @@ printf '%-34s %9.1f s  (plain COPY / migration: %.3f)\n' "total, copy to unified
 printf 'records %s (%s with invalid fields kept aside), golden profiles %s (true persons %s), open memberships %s, review queue %s, events %s\n' \
 	"$records" "$invalid" "$persons" "$true_persons" "$members" "$review" "$events"
 printf 'run_matching: %s\n' "$(head -c 1500 /tmp/first_day_match.$$)"
-rm -f /tmp/first_day_train.$$ /tmp/first_day_match.$$
+printf 'merge steps (golden_link_apply, ms):%s\n' "$(sed -n 's/.*golden_link_apply \([a-z_]*\): \([0-9.]*\) ms.*/ \1 \2/p' /tmp/first_day_debug.$$ | tr -d '\n')"
+rm -f /tmp/first_day_train.$$ /tmp/first_day_match.$$ /tmp/first_day_debug.$$
 [ "${KEEP:-0}" = 1 ] || psql -XqAt -d postgres -c "DROP DATABASE $DB"
