@@ -420,7 +420,10 @@ BEGIN
 			   attrs_hash = EXCLUDED.attrs_hash, updated_at = pg_catalog.clock_timestamp(),
 			   version = r.version OPERATOR(pg_catalog.+) 1
 		 WHERE r.attrs_hash OPERATOR(pg_catalog.<>) EXCLUDED.attrs_hash
-		RETURNING r.*
+		/* every column but raw (the largest): each reader of this CTE copies its rows */
+		RETURNING r.record_id, r.source_id, r.source_key, r.golden_id, r.family_name, r.given_name, r.patronymic,
+				  r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra,
+				  r.created_at, r.updated_at, r.version
 	), logged AS (
 		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
 		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
