@@ -319,6 +319,10 @@ BEGIN
 					  pg_catalog.cardinality(source_ids), pg_catalog.cardinality(attrs));
 	END IF;
 
+	IF pg_catalog.cardinality(source_ids) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;		/* an empty batch (an empty file) writes nothing */
+	END IF;
+
 	/* row checks, naming the first bad row */
 	SELECT u.ord, u.sid, u.a INTO v_bad
 	  FROM unnest(source_ids, attrs) WITH ORDINALITY AS u(sid, a, ord)

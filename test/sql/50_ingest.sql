@@ -128,6 +128,8 @@ SELECT cdp.upsert_record('reception', 'again', '{"phone": "8 916 123 45 67", "sn
 SELECT phones, snils FROM cdp.record WHERE source_key = 'again';
 
 -- ---- issue 16, found already ----
+-- an empty batch writes nothing (it raised on the missing stored hashes)
+SELECT count(*) AS rows FROM cdp.upsert_records('reception', '{}'::text[], '{}'::jsonb[]);
 -- invisible and bidirectional controls in names are dropped, Unicode spaces read as spaces:
 -- a right-to-left override (U+202E), zero-width space / joiner, BOM, LRM, an isolate, a control
 SELECT cdp.upsert_record('reception', 'bidi-1', jsonb_build_object(
