@@ -9,6 +9,13 @@
 
 /* ==== section: types and text (issue 16 items found already, issue 17) ==== */
 
+-- Issue 16, found already (branch mig): cdp.oms refuses placeholders (src/type_oms.c), ingest refuses
+-- placeholder SNILS and phones and drops invisible and bidirectional controls from text, lenient
+-- mode keeps a non-string value as given (src/ingest_attrs.c), the fold reads a stored placeholder
+-- OMS as none (src/golden_fold.c): all in C, no change of the SQL surface.  A 0.2.0 database may hold
+-- a placeholder OMS in cdp.record or cdp.patient: it stays readable, but a text dump of it no longer
+-- restores (find them with cdp.try_oms(oms::text) IS NULL).
+
 /* ==== end of section: types and text ==== */
 
 
