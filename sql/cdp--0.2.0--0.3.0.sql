@@ -13,8 +13,16 @@
 -- placeholder SNILS and phones and drops invisible and bidirectional controls from text, lenient
 -- mode keeps a non-string value as given (src/ingest_attrs.c), the fold reads a stored placeholder
 -- OMS as none (src/golden_fold.c): all in C, no change of the SQL surface.  A 0.2.0 database may hold
--- a placeholder OMS in cdp.record or cdp.patient: it stays readable, but a text dump of it no longer
--- restores (find them with cdp.try_oms(oms::text) IS NULL).
+-- a placeholder OMS in cdp.record or cdp.patient: the type's input now refuses it, so a dump would
+-- not restore, and in a record it is still evidence for matching.  Such values are cleared here (the
+-- record's raw document and its logged events keep what was sent; a re-fold or rebuild gives the
+-- profile no OMS, as the fold now reads a placeholder as none).
+UPDATE @extschema@.record SET oms = NULL
+ WHERE oms IS NOT NULL
+   AND pg_catalog.left(oms::text, 15) = pg_catalog.repeat(pg_catalog.left(oms::text, 1), 15);
+UPDATE @extschema@.patient SET oms = NULL
+ WHERE oms IS NOT NULL
+   AND pg_catalog.left(oms::text, 15) = pg_catalog.repeat(pg_catalog.left(oms::text, 1), 15);
 
 /* ==== end of section: types and text ==== */
 
