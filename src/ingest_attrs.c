@@ -12,7 +12,11 @@
  * values are parsed by the cdp types' own input functions, so the rules live
  * in one place (src/type_*.c); an error context names the offending key.  With
  * lenient = true an invalid value does not raise: it is moved to
- * extra._invalid with the reason, so dirty bulk loads keep going.
+ * extra._invalid with the reason (a value of the wrong JSON type as given),
+ * so dirty bulk loads keep going.  Placeholder SNILS and phones (one digit
+ * repeated) are refused like invalid ones (IdentPlaceholder), and text values
+ * lose control characters and invisible or bidirectional Unicode controls
+ * (CleanText, UnicodeGap): issue 16.
  *
  *-------------------------------------------------------------------------
  */
