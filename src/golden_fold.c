@@ -1204,17 +1204,46 @@ PushField(JsonbParseState **st, JsonbContainer *rec, const char *key)
 }
 
 /*
+ * OmsIsPlaceholder
+ *		Whether s holds 16 digits (any separators) whose first 15 are one
+ *		digit repeated: a filler that cdp.oms refuses since issue 16.  A
+ *		record logged before the type refused it keeps it in its payload;
+ *		the fold reads it as no policy, so a rebuild neither fails on it nor
+ *		counts it as evidence.
+ */
+static bool
+OmsIsPlaceholder(const char *s)
+{
+	char		first = 0;
+	int			nd = 0;
+	bool		same = true;
+
+	for (; *s; s++)
+	{
+		if (*s < '0' || *s > '9')
+			continue;
+		if (nd == 0)
+			first = *s;
+		else if (nd < 15 && *s != first)
+			same = false;
+		nd++;
+	}
+	return nd == 16 && same;
+}
+
+/*
  * PushIdentifier
- *		Pushes key and the canonical text of (rec ->> key)::type, or null.
+ *		Pushes key and the canonical text of (rec ->> key)::type, or null;
+ *		null too when placeholder (if given) says the value is one.
  */
 static void
 PushIdentifier(JsonbParseState **st, JsonbContainer *rec, const char *key,
-			   PGFunction in, PGFunction out)
+			   PGFunction in, PGFunction out, bool (*placeholder) (const char *))
 {
 	char	   *s = FieldCString(rec, key);
 
 	CdpJsonbPushKey(st, key);
-	if (s == NULL)
+	if (s == NULL || (placeholder != NULL && placeholder(s)))
 		PushNull(st, WJB_VALUE);
 	else
 	{
@@ -1335,8 +1364,8 @@ cdp_golden_record_doc(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < (int) lengthof(plain); i++)
 		PushField(&st, c, plain[i]);
-	PushIdentifier(&st, c, "snils", cdp_snils_in, cdp_snils_out);
-	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out);
+	PushIdentifier(&st, c, "snils", cdp_snils_in, cdp_snils_out, NULL);
+	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out, OmsIsPlaceholder);
 	PushIdentifierList(&st, c, "phones", cdp_phone_in, cdp_phone_out);
 	PushIdentifierList(&st, c, "emails", cdp_email_in, cdp_email_out);
 

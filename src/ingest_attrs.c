@@ -12,7 +12,11 @@
  * values are parsed by the cdp types' own input functions, so the rules live
  * in one place (src/type_*.c); an error context names the offending key.  With
  * lenient = true an invalid value does not raise: it is moved to
- * extra._invalid with the reason, so dirty bulk loads keep going.
+ * extra._invalid with the reason (a value of the wrong JSON type as given),
+ * so dirty bulk loads keep going.  Placeholder SNILS and phones (one digit
+ * repeated) are refused like invalid ones (IdentPlaceholder), and text values
+ * lose control characters and invisible or bidirectional Unicode controls
+ * (CleanText, UnicodeGap): issue 16.
  *
  *-------------------------------------------------------------------------
  */
@@ -150,6 +154,7 @@ typedef struct NormMember
 	const char *key;
 	JsonbValue *value;			/* extra: the value as given */
 	const char *text;			/* handles: the handle; _invalid: the value */
+	JsonbValue *given;			/* _invalid: a non-string value as given, or NULL */
 	const char *reason;			/* _invalid: why it was dropped */
 } NormMember;
 
@@ -274,14 +279,103 @@ Reject(NormState *st, int sqlstate, const char *value, const char *why, const ch
 }
 
 /*
+ * RejectGiven
+ *		Reject for a value that is not a string: lenient mode keeps the value
+ *		as given under extra._invalid (12345 stays the number 12345, an
+ *		object stays the object), not as "" (issue 16).
+ */
+static void
+RejectGiven(NormState *st, JsonbValue *v, const char *why, const char *hint)
+{
+	if (st->lenient)
+	{
+		NormMember *m;
+
+		AddInvalid(st, st->key, "", why);
+		m = llast(st->invalid);
+		m->given = palloc(sizeof(JsonbValue));
+		*m->given = *v;			/* a scalar's data and a container point into attrs */
+		return;
+	}
+	Reject(st, ERRCODE_INVALID_PARAMETER_VALUE, "", why, hint);
+}
+
+/*
+ * UnicodeGap
+ *		For the UTF-8 sequence at s (n bytes left): its length in *seqlen and
+ *		1 when it is white space other than ASCII (no-break, en/em/thin
+ *		spaces, line and paragraph separators, ideographic space), 2 when it
+ *		is an invisible or bidirectional control (C1 controls, soft hyphen,
+ *		zero-width space/joiners, LRM/RLM/ALM, the embeddings and overrides
+ *		U+202A-U+202E, word joiner and invisible operators, the isolates
+ *		U+2066-U+2069, the byte order mark), 0 otherwise.  A right-to-left
+ *		override in a name shows it reversed and zero-width characters make
+ *		two equal-looking names differ (issue 16): they carry no letter.
+ */
+static int
+UnicodeGap(const unsigned char *s, int n, int *seqlen)
+{
+	*seqlen = 1;
+	if (s[0] == 0xC2 && n >= 2)
+	{
+		*seqlen = 2;
+		if (s[1] == 0xA0)
+			return 1;
+		if ((s[1] >= 0x80 && s[1] <= 0x9F) || s[1] == 0xAD)
+			return 2;
+	}
+	else if (s[0] == 0xD8 && n >= 2 && s[1] == 0x9C)
+	{
+		*seqlen = 2;
+		return 2;
+	}
+	else if (s[0] == 0xE1 && n >= 3 && s[1] == 0xA0 && s[2] == 0x8E)
+	{
+		*seqlen = 3;
+		return 2;
+	}
+	else if (s[0] == 0xE2 && n >= 3 && s[1] == 0x80)
+	{
+		*seqlen = 3;
+		if (s[2] <= 0x8A || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF)
+			return 1;
+		if ((s[2] >= 0x8B && s[2] <= 0x8F) || (s[2] >= 0xAA && s[2] <= 0xAE))
+			return 2;
+	}
+	else if (s[0] == 0xE2 && n >= 3 && s[1] == 0x81)
+	{
+		*seqlen = 3;
+		if (s[2] == 0x9F)
+			return 1;
+		if ((s[2] >= 0xA0 && s[2] <= 0xA4) || (s[2] >= 0xA6 && s[2] <= 0xAF))
+			return 2;
+	}
+	else if (s[0] == 0xE3 && n >= 3 && s[1] == 0x80 && s[2] == 0x80)
+	{
+		*seqlen = 3;
+		return 1;
+	}
+	else if (s[0] == 0xEF && n >= 3 && s[1] == 0xBB && s[2] == 0xBF)
+	{
+		*seqlen = 3;
+		return 2;
+	}
+	*seqlen = 1;
+	return 0;
+}
+
+/*
  * CleanText
- *		Trims and collapses white space; returns NULL for an empty result.
+ *		Trims and collapses white space; drops control characters and, in a
+ *		UTF-8 database, invisible and bidirectional controls (UnicodeGap),
+ *		reading Unicode spaces as spaces.  NULL for an empty result.
  */
 static char *
 CleanText(const char *s, int len)
 {
 	StringInfoData buf;
 	bool		space = false;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
 	int			i;
 
 	initStringInfo(&buf);
@@ -293,6 +387,21 @@ CleanText(const char *s, int len)
 		{
 			space = true;
 			continue;
+		}
+		if (c < 0x20 || c == 0x7F)
+			continue;
+		if (utf8 && c >= 0xC2)
+		{
+			int			seqlen;
+			int			gap = UnicodeGap((const unsigned char *) s + i, len - i, &seqlen);
+
+			if (gap != 0)
+			{
+				if (gap == 1)
+					space = true;
+				i += seqlen - 1;
+				continue;
+			}
 		}
 		if (space && buf.len > 0)
 			appendStringInfoChar(&buf, ' ');
@@ -384,21 +493,70 @@ TryIdent(int which, const char *value, Datum *val, char **canon)
 }
 
 /*
+ * IdentPlaceholder
+ *		Why a valid identifier (its canonical text) is a placeholder, or NULL:
+ *		a SNILS whose nine digits are one digit repeated ("111-111-111 45"
+ *		passes the check number) or a phone whose last ten digits are
+ *		("+7 999 999-99-99").  Forms hold them when the real value is
+ *		unknown, so two unrelated people share them; stored, they would be
+ *		evidence that the two are one (issue 16).  cdp.oms refuses its own
+ *		placeholders (src/type_oms.c); e-mail fillers are left to the
+ *		matcher's suspicious values.
+ */
+static const char *
+IdentPlaceholder(int which, const char *canon)
+{
+	char		digits[32];
+	int			nd = 0;
+	int			from;
+	int			i;
+
+	if (which != IT_SNILS && which != IT_PHONE)
+		return NULL;
+	for (; *canon && nd < (int) sizeof(digits); canon++)
+		if (*canon >= '0' && *canon <= '9')
+			digits[nd++] = *canon;
+	/* SNILS: the nine digits before the check number; phone: the last ten */
+	if (which == IT_SNILS)
+	{
+		if (nd != 11)
+			return NULL;
+		from = 0;
+		nd = 9;
+	}
+	else
+	{
+		if (nd < 10)
+			return NULL;
+		from = nd - 10;
+	}
+	for (i = from + 1; i < nd; i++)
+		if (digits[i] != digits[from])
+			return NULL;
+	return which == IT_SNILS
+		? "A SNILS of one repeated digit is a placeholder, not an issued number."
+		: "A phone number of one repeated digit is a placeholder, not a subscriber's number.";
+}
+
+/*
  * ParseIdent
  *		Parses an identifier with its cdp type and returns the canonical text
  *		(and the value in *val), or NULL (lenient mode) when it is not valid.
  *		In strict mode the type's own error is raised, with the key named by
- *		the error context.
+ *		the error context.  A placeholder (IdentPlaceholder) is refused the
+ *		same way, so it never reaches the record as evidence.
  */
 static char *
 ParseIdent(NormState *st, int which, const char *value, Datum *val)
 {
 	IdentType  *t = &ident_types[which];
+	char	   *canon;
+	const char *why;
 
 	if (!st->lenient)
 	{
 		*val = InputFunctionCall(&t->in_fn, (char *) value, t->typioparam, -1);
-		return OutputFunctionCall(&t->out_fn, *val);
+		canon = OutputFunctionCall(&t->out_fn, *val);
 	}
 	else
 	{
@@ -406,16 +564,20 @@ ParseIdent(NormState *st, int which, const char *value, Datum *val)
 		 * Lenient: the non-throwing parser the input function shares, so no
 		 * error is caught and swallowed here.
 		 */
-		char	   *canon;
-
 		if (!TryIdent(which, value, val, &canon))
 		{
 			Reject(st, ERRCODE_INVALID_TEXT_REPRESENTATION, value,
 				   psprintf("The value is not a valid %s.", t->typname), NULL);
 			return NULL;
 		}
-		return canon;
 	}
+	if ((why = IdentPlaceholder(which, canon)) != NULL)
+	{
+		Reject(st, ERRCODE_INVALID_PARAMETER_VALUE, value, why,
+			   "Leave the field out when the real value is not known.");
+		return NULL;
+	}
+	return canon;
 }
 
 /*
@@ -619,9 +781,9 @@ HandleScalar(NormState *st, AttrKind kind, const char *handle, JsonbValue *v)
 			s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 		else
 		{
-			Reject(st, ERRCODE_INVALID_PARAMETER_VALUE, "",
-				   psprintf("The value is %s; a string is expected.", JsonTypeName(v)),
-				   "Send names, dates and identifiers as JSON strings.");
+			char	   *why = psprintf("The value is %s; a string is expected.", JsonTypeName(v));
+
+			RejectGiven(st, v, why, "Send names, dates and identifiers as JSON strings.");
 			return;
 		}
 	}
@@ -966,7 +1128,13 @@ BuildExtra(NormState *st)
 
 			CdpJsonbPushKey(&ps, m->key);
 			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-			PushString(&ps, "value", m->text);
+			if (m->given != NULL)
+			{
+				CdpJsonbPushKey(&ps, "value");
+				pushJsonbValue(&ps, WJB_VALUE, m->given);
+			}
+			else
+				PushString(&ps, "value", m->text);
 			PushString(&ps, "reason", m->reason);
 			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 		}
@@ -1057,12 +1225,12 @@ NormalizeDoc(Jsonb *attrs, bool lenient, const char *label, NormState *st, NormR
 
 			if (!is_array || (alias->kind != AK_PHONE && alias->kind != AK_EMAIL))
 			{
-				Reject(st, ERRCODE_INVALID_PARAMETER_VALUE, "",
-					   psprintf("The value is %s; %s expected.",
-								is_array ? "an array" : "an object",
-								(alias->kind == AK_PHONE || alias->kind == AK_EMAIL) ?
-								"a string or an array of strings is" : "a string is"),
-					   NULL);
+				RejectGiven(st, &val,
+							psprintf("The value is %s; %s expected.",
+									 is_array ? "an array" : "an object",
+									 (alias->kind == AK_PHONE || alias->kind == AK_EMAIL) ?
+									 "a string or an array of strings is" : "a string is"),
+							NULL);
 				continue;
 			}
 			ait = JsonbIteratorInit(val.val.binary.data);
@@ -1073,8 +1241,8 @@ NormalizeDoc(Jsonb *attrs, bool lenient, const char *label, NormState *st, NormR
 				st->elem++;
 				if (ev.type == jbvBinary)
 				{
-					Reject(st, ERRCODE_INVALID_PARAMETER_VALUE, "",
-						   "An element is a nested array or object; strings are expected.", NULL);
+					RejectGiven(st, &ev,
+								"An element is a nested array or object; strings are expected.", NULL);
 					continue;
 				}
 				HandleScalar(st, alias->kind, alias->handle, &ev);

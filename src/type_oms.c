@@ -17,6 +17,12 @@
  * algorithm (ISO/IEC 7812-1 annex B) over the 15 digits, which is how it
  * is computed below.
  *
+ * Placeholders: a number whose first 15 digits are one digit repeated
+ * ("0000000000000000", "1111111111111117", ...) passes the check digit but
+ * is what a registration form holds when the policy is unknown; two
+ * unrelated people sharing it became a review pair (issue 16).  Such a
+ * number is refused like an invalid one (CdpOmsIsPlaceholder).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -57,6 +63,22 @@ CdpOmsCheckDigit(const char *digits15)
 }
 
 /*
+ * CdpOmsIsPlaceholder
+ *		Whether the first 15 digits (ASCII) of a policy number are one digit
+ *		repeated: a filler, never an issued policy.
+ */
+static bool
+CdpOmsIsPlaceholder(const char *digits15)
+{
+	int			i;
+
+	for (i = 1; i < 15; i++)
+		if (digits15[i] != digits15[0])
+			return false;
+	return true;
+}
+
+/*
  * CdpOmsParse
  *		Non-throwing parser shared by oms_in, oms_recv, try_oms and
  *		is_valid_oms.  On success *out is the 16-digit value.
@@ -91,6 +113,12 @@ CdpOmsParse(const char *s, int len, int64 *out, CdpTypeError *err)
 	{
 		CdpTypeErrorSet(err, ERRCODE_INVALID_PARAMETER_VALUE,
 						"The check digit should be %d, not %c.", expected, digits[15]);
+		return false;
+	}
+	if (CdpOmsIsPlaceholder(digits))
+	{
+		CdpTypeErrorSet(err, ERRCODE_INVALID_PARAMETER_VALUE,
+						"A number of one repeated digit is a placeholder, not an issued policy.");
 		return false;
 	}
 	for (i = 0; i < 16; i++)

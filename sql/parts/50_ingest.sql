@@ -288,7 +288,11 @@ DECLARE
 	v_nlogged	bigint;
 	v_nqueued	bigint;
 	v_old		text[];
+	v_oldid		bigint[];
 	v_rows		cdp_internal.ingest_row[];
+	v_rules		jsonb;
+	v_rules_version int;
+	v_nprofiled	bigint;
 BEGIN
 	IF source IS NULL OR source_ids IS NULL OR attrs IS NULL THEN
 		RAISE EXCEPTION 'source, source_id and attrs must not be null'
@@ -313,6 +317,10 @@ BEGIN
 			USING ERRCODE = 'array_subscript_error',
 				  DETAIL = pg_catalog.format('%s source ids, %s attrs documents.',
 					  pg_catalog.cardinality(source_ids), pg_catalog.cardinality(attrs));
+	END IF;
+
+	IF pg_catalog.cardinality(source_ids) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;		/* an empty batch (an empty file) writes nothing */
 	END IF;
 
 	/* row checks, naming the first bad row */
@@ -361,27 +369,53 @@ BEGIN
 	 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
 	 * record of the source for each call, so per-row loads in one transaction grew quadratic.
 	 */
-	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord) INTO v_old
+	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord), pg_catalog.array_agg(r.record_id ORDER BY u.ord)
+	  INTO v_old, v_oldid
 	  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
-	  LEFT JOIN LATERAL (SELECT r.attrs_hash FROM @extschema@.record r
+	  LEFT JOIN LATERAL (SELECT r.attrs_hash, r.record_id FROM @extschema@.record r
 	                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
 	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
 	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
+	IF pg_catalog.cardinality(v_rows) OPERATOR(pg_catalog.>) 0 THEN
+		SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+	END IF;
 
-	/* one statement writes records, events and queue entries for the whole batch */
+	/*
+	 * One statement writes records, events, queue entries, and the profiles and membership of new
+	 * persons for the whole batch.
+	 *
+	 * Ids: a record new to this batch gets its record id and golden id here, drawn in batch order
+	 * (the scan of v_rows is in batch order), so ids follow the batch as they would with one call
+	 * per row.  Rows are then written in source_id order: two sessions sending the same new
+	 * source ids in different orders insert their index entries in one order, so the second waits
+	 * for the first instead of each waiting for the other (40P01; the row locks above only cover
+	 * rows that exist).  A key another session created meanwhile becomes an update and its drawn
+	 * ids are not used (sequences are never assumed gap-free).
+	 *
+	 * Profiles: a record created here is a person of its own (its golden id is new), so its
+	 * profile is the fold of that one record, its membership opens at its record.created event,
+	 * and both are written set-based here: exactly what refresh_patients computes for it
+	 * (test/pgtap/70_golden.sql checks that refresh_patients then changes nothing).  Updated
+	 * records go through refresh_patients below.
+	 */
 	WITH input AS (
 		SELECT u.sid, u.ord FROM unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
-	), norm AS (
-		SELECT * FROM pg_catalog.unnest(v_rows)
+	), norm AS MATERIALIZED (
+		SELECT n.*,
+			   COALESCE(v_oldid[n.ord], pg_catalog.nextval('@extschema@.record_record_id_seq'::pg_catalog.regclass)) AS new_rid,
+			   CASE WHEN v_oldid[n.ord] IS NULL
+					THEN pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass) ELSE 0 END AS new_gid
+		  FROM pg_catalog.unnest(v_rows) n
 	), written AS (
 		INSERT INTO @extschema@.record AS r
-			(source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
-			 snils, oms, address, city, handles, extra, attrs_hash)
-		SELECT v_src.source_id, norm.source_key, norm.raw, norm.family_name, norm.given_name, norm.patronymic,
-			   norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city,
-			   norm.handles, norm.extra, norm.attrs_hash
+			(record_id, golden_id, source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones,
+			 emails, snils, oms, address, city, handles, extra, attrs_hash)
+		OVERRIDING SYSTEM VALUE
+		SELECT norm.new_rid, norm.new_gid, v_src.source_id, norm.source_key, norm.raw, norm.family_name, norm.given_name,
+			   norm.patronymic, norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address,
+			   norm.city, norm.handles, norm.extra, norm.attrs_hash
 		  FROM norm
-		 ORDER BY norm.ord
+		 ORDER BY norm.source_key COLLATE "C"
 		ON CONFLICT ON CONSTRAINT record_source_key_unique DO UPDATE
 		   SET raw = EXCLUDED.raw, family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
 			   patronymic = EXCLUDED.patronymic, birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
@@ -390,7 +424,10 @@ BEGIN
 			   attrs_hash = EXCLUDED.attrs_hash, updated_at = pg_catalog.clock_timestamp(),
 			   version = r.version OPERATOR(pg_catalog.+) 1
 		 WHERE r.attrs_hash OPERATOR(pg_catalog.<>) EXCLUDED.attrs_hash
-		RETURNING r.record_id, r.source_key, r.golden_id, r.version, r.created_at, r.updated_at
+		/* every column but raw (the largest): each reader of this CTE copies its rows */
+		RETURNING r.record_id, r.source_id, r.source_key, r.golden_id, r.family_name, r.given_name, r.patronymic,
+				  r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra,
+				  r.created_at, r.updated_at, r.version
 	), logged AS (
 		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
 		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
@@ -399,23 +436,41 @@ BEGIN
 				   w.created_at, w.updated_at)
 		  FROM written w JOIN norm ON norm.source_key OPERATOR(pg_catalog.=) w.source_key
 		 ORDER BY norm.ord
-		RETURNING subject
+		RETURNING event_id, at, kind, subject, golden_id
 	), queued AS (
 		INSERT INTO cdp_internal.match_queue (record_id)
 		SELECT w.record_id FROM written w
 		ON CONFLICT (record_id) DO UPDATE SET queued_at = EXCLUDED.queued_at
+		RETURNING record_id
+	), profiled AS (
+		INSERT INTO @extschema@.patient
+		SELECT pr.*
+		  FROM written w
+		 CROSS JOIN LATERAL cdp_internal.golden_row(w.golden_id,
+				   @extschema@.golden_fold(pg_catalog.jsonb_build_array(@extschema@.golden_record_doc(pg_catalog.to_jsonb((SELECT d FROM (
+					   SELECT w.record_id, w.source_id, w.family_name, w.given_name, w.patronymic, w.birth_date,
+							  w.sex, w.phones, w.emails, w.snils, w.oms, w.address, w.city, w.handles, w.extra,
+							  w.created_at, w.updated_at) d)), v_src.trust)), v_rules, false),
+				   NULL, NULL, NULL, v_rules_version) pr
+		 WHERE w.version OPERATOR(pg_catalog.=) 1
+		 ORDER BY w.golden_id
+		RETURNING golden_id
+	), members AS (
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l WHERE l.kind OPERATOR(pg_catalog.=) 'record.created'
 		RETURNING record_id
 	)
 	SELECT pg_catalog.array_agg(i.sid ORDER BY i.ord),
 		   pg_catalog.array_agg(w.record_id ORDER BY i.ord),
 		   pg_catalog.array_agg(CASE WHEN w.record_id IS NULL THEN 'unchanged'
 									 WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'created' ELSE 'updated' END ORDER BY i.ord),
-		   pg_catalog.array_agg(DISTINCT w.golden_id) FILTER (WHERE w.golden_id IS NOT NULL),
-		   (SELECT pg_catalog.count(*) FROM logged), (SELECT pg_catalog.count(*) FROM queued)
-	  INTO v_sids, v_ids, v_actions, v_goldens, v_nlogged, v_nqueued
+		   pg_catalog.array_agg(DISTINCT w.golden_id) FILTER (WHERE w.golden_id IS NOT NULL AND w.version OPERATOR(pg_catalog.>) 1),
+		   (SELECT pg_catalog.count(*) FROM logged), (SELECT pg_catalog.count(*) FROM queued),
+		   (SELECT pg_catalog.count(*) FROM profiled) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM members)
+	  INTO v_sids, v_ids, v_actions, v_goldens, v_nlogged, v_nqueued, v_nprofiled
 	  FROM input i LEFT JOIN written w ON w.source_key OPERATOR(pg_catalog.=) i.sid;
 
-	/* the golden profiles of every written record, in one call */
+	/* the golden profiles of every updated record, in one call */
 	IF v_goldens IS NOT NULL THEN
 		PERFORM cdp_internal.refresh_patients(v_goldens);
 	END IF;

@@ -215,12 +215,15 @@ BEGIN
 	tt := pg_catalog.clock_timestamp();
 
 	/*
-	 * new records' membership starts at their record.created event, as in refresh_patients; every
-	 * original id a merge touches is the keep or gone of its first merge
+	 * new records' membership starts at their record.created event, as in refresh_patients.  Only
+	 * persons without a profile row before this call can have records without an open interval
+	 * (every path that creates a profile row opens its records' intervals: ingest, refresh_patients,
+	 * merges, unmerge, rebuild), so only they are looked at; looking at every person of the batch
+	 * cost an index probe per record of every merged person (issue 16)
 	 */
-	PERFORM cdp_internal.golden_open_members(ARRAY(
-		SELECT DISTINCT x.g FROM pg_catalog.unnest(pl_keep || pl_gone || created) x(g)
-		 WHERE x.g IS NOT NULL));
+	IF created IS NOT NULL THEN
+		PERFORM cdp_internal.golden_open_members(created);
+	END IF;
 	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 

@@ -125,7 +125,8 @@ SELECT results_eq(
   -- 123456789012345: even digits 2468024, odd 13579135 * 2 = 27158270, digit sum 26 + 32 = 58 -> 2
   -- 000000000000001: odd number 00000001 * 2 = 2, sum 2 -> 8
   -- 770000000000000: odd 70000000 * 2 = 140000000, even 7000000, sum 7 + 5 = 12 -> 8
-  $$VALUES ('1234567890123452', true), ('1234567890123453', false), ('0000000000000000', true),
+  -- 000000000000000 + 0 passes the check digit but is a placeholder (issue 16)
+  $$VALUES ('1234567890123452', true), ('1234567890123453', false), ('0000000000000000', false),
            ('0000000000000018', true), ('7700000000000008', true), ('7700000000000007', false)$$,
   'OMS: hand-checked values');
 SELECT throws_ok($$SELECT '1234567890123453'::cdp.oms$$, '22023',

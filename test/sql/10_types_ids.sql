@@ -42,7 +42,7 @@ SELECT repeat('1', 257)::cdp.snils;
 -- ---- OMS: accepted forms, all printed as 16 bare digits ----
 SELECT v, v::cdp.oms AS oms
   FROM (VALUES ('1234567890123452'), ('1234 5678 9012 3452'), ('1234-5678-9012-3452'),
-               (' 7700000000000008 '), ('0000000000000000')) AS t(v);
+               (' 7700000000000008 '), ('0000000000000018')) AS t(v);
 
 -- ---- OMS: rejected, one per line ----
 SELECT ''::cdp.oms;
@@ -53,6 +53,12 @@ SELECT '1234567890123453'::cdp.oms;
 SELECT '1234  5678 9012 3452'::cdp.oms;
 SELECT '1234.5678.9012.3452'::cdp.oms;
 SELECT repeat('7', 1000000)::cdp.oms;
+-- placeholders: the first 15 digits one digit repeated pass the check digit but are never issued
+-- (issue 16: two unrelated people sharing 0000000000000000 became a review pair)
+SELECT '0000000000000000'::cdp.oms;
+SELECT '1111 1111 1111 1117'::cdp.oms;
+SELECT v, cdp.try_oms(v), cdp.is_valid_oms(v)
+  FROM (VALUES ('0000000000000000'), ('9999999999999995'), ('5555555555555557'), ('0000000000000018')) AS t(v);
 
 -- ---- try_ and is_valid_ never raise; NULL in, NULL out ----
 SELECT left(v, 20) AS v, cdp.try_snils(v), cdp.is_valid_snils(v)
@@ -71,7 +77,7 @@ SELECT cdp.snils_send('123-456-789 64'), cdp.oms_send('1234567890123452');
 \getenv abs_builddir PG_ABS_BUILDDIR
 \set bin :abs_builddir '/results/10_types_ids.bin'
 CREATE TEMP TABLE ids_src (s cdp.snils, o cdp.oms);
-INSERT INTO ids_src VALUES ('123-456-789 64', '1234567890123452'), ('001-001-999 65', '0000000000000000'),
+INSERT INTO ids_src VALUES ('123-456-789 64', '1234567890123452'), ('001-001-999 65', '0000000000000018'),
                            (NULL, '7700000000000008');
 COPY ids_src TO :'bin' WITH (FORMAT binary);
 CREATE TEMP TABLE ids_dst (s cdp.snils, o cdp.oms);
@@ -91,6 +97,8 @@ COPY snils_only FROM :'bin' WITH (FORMAT binary);
 COPY (SELECT 1234567890123453::bigint) TO :'bin' WITH (FORMAT binary);
 COPY oms_only FROM :'bin' WITH (FORMAT binary);
 COPY (SELECT 12345678901234520::bigint) TO :'bin' WITH (FORMAT binary);
+COPY oms_only FROM :'bin' WITH (FORMAT binary);
+COPY (SELECT 0::bigint) TO :'bin' WITH (FORMAT binary);
 COPY oms_only FROM :'bin' WITH (FORMAT binary);
 -- the int8 binary form of valid values is accepted
 COPY (SELECT 12345678964::bigint) TO :'bin' WITH (FORMAT binary);

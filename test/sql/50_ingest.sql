@@ -126,3 +126,33 @@ RESET client_min_messages;
 SELECT cdp.register_source('reception', 'internal', 80) IS NOT NULL AS ok;
 SELECT cdp.upsert_record('reception', 'again', '{"phone": "8 916 123 45 67", "snils": "112-233-445 95"}', lenient => true) IS NOT NULL AS works_after_recreate;
 SELECT phones, snils FROM cdp.record WHERE source_key = 'again';
+
+-- ---- issue 16, found already ----
+-- an empty batch writes nothing (it raised on the missing stored hashes)
+SELECT count(*) AS rows FROM cdp.upsert_records('reception', '{}'::text[], '{}'::jsonb[]);
+-- invisible and bidirectional controls in names are dropped, Unicode spaces read as spaces:
+-- a right-to-left override (U+202E), zero-width space / joiner, BOM, LRM, an isolate, a control
+SELECT cdp.upsert_record('reception', 'bidi-1', jsonb_build_object(
+         'family_name', E'Иван\u202Eова', 'given_name', E'Ма\u200Bри\u200Dя\uFEFF', 'patronymic', E'\u200EПетровна\u2066',
+         'city', E'Санкт\u00A0Петербург\u0007', 'address', E'ул.\u2003Ленина,\u00AD 1')) IS NOT NULL AS ok;
+SELECT family_name, given_name, patronymic, city, address, octet_length(family_name) AS family_bytes
+  FROM cdp.record WHERE source_key = 'bidi-1';
+SELECT family_name, given_name, patronymic FROM cdp.patient WHERE golden_id = cdp.golden_id('reception', 'bidi-1');
+-- a name of nothing but invisible characters is no name
+SELECT cdp.normalize_attrs(jsonb_build_object('family_name', E'\u200B\u202E\u200F', 'given_name', 'Анна'));
+-- lenient mode keeps a value of the wrong JSON type as given, not as ""
+SELECT cdp.normalize_attrs('{"family_name": 12345, "given_name": true, "city": {"a": [1]}, "dob": [1985]}', true) -> 'extra' -> '_invalid' AS invalid;
+SELECT cdp.upsert_record('reception', 'num-1', '{"family_name": 12345, "given_name": "Анна"}', lenient => true) IS NOT NULL AS ok;
+SELECT extra -> '_invalid' -> 'family_name' -> 'value' AS kept, jsonb_typeof(extra -> '_invalid' -> 'family_name' -> 'value') AS type
+  FROM cdp.record WHERE source_key = 'num-1';
+-- strict mode still refuses it, naming the key
+SELECT cdp.normalize_attrs('{"family_name": 12345}');
+-- placeholder identifiers are refused (strict) or moved to _invalid (lenient): never evidence
+SELECT cdp.upsert_record('reception', 'ph-1', '{"family_name": "Ким", "oms": "0000000000000000"}');
+SELECT cdp.upsert_record('reception', 'ph-1', '{"family_name": "Ким", "snils": "111-111-111 45"}');
+SELECT cdp.upsert_record('reception', 'ph-1', '{"family_name": "Ким", "phone": "8 (999) 999-99-99"}');
+SELECT cdp.upsert_record('reception', 'ph-1', '{"family_name": "Ким", "oms": "0000 0000 0000 0000", "snils": "999-999-999 01",
+                         "phones": ["+7 111 111-11-11", "+7 916 123-45-67"]}', lenient => true) IS NOT NULL AS ok;
+SELECT oms, snils, phones, extra -> '_invalid' AS invalid FROM cdp.record WHERE source_key = 'ph-1';
+-- a real number with repeated digits in its subscriber part is not a placeholder
+SELECT cdp.normalize_attrs('{"phone": "+7 495 111-11-11", "snils": "112-233-445 95", "oms": "1234567890123452"}');
