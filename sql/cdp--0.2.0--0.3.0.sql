@@ -3933,3 +3933,88 @@ COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) 
 ALTER FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) SECURITY DEFINER;
 
 /* ==== end of section: import ==== */
+
+
+/* ==== section: matching views under access control (issues 12 + 15) ==== */
+/* The review queue and the run log are read through SECURITY DEFINER functions (EXECUTE is the role
+   check, cdp_admin); suspicious_values and oversize_persons read the settings through
+   cdp.matching_settings(), so a role that may read cdp.record may read them. */
+CREATE FUNCTION @extschema@.review_queue_entries()
+	RETURNS TABLE (pair_id bigint, record_a bigint, record_b bigint, score float8, summary text, age interval,
+	               priority float8, person_a bigint, person_b bigint, pairs int)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT x.pair_id, x.record_a, x.record_b, x.score,
+	       cdp_internal._match_summary(s.settings, x.levels)
+	         || CASE WHEN x.reason IS NOT NULL THEN '; ' || x.reason ELSE '' END AS summary,
+	       pg_catalog.now() - x.created_at AS age,
+	       x.priority, x.person_a, x.person_b, x.pairs
+	  FROM (SELECT DISTINCT ON (LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id))
+	               q.*, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	          FROM cdp_internal.match_review q
+	          JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	         WHERE q.status = 'open'
+	           -- a pair whose records were joined since (by another link or a person) needs no decision
+	           AND ra.golden_id <> rb.golden_id
+	         ORDER BY LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	                  q.priority DESC NULLS LAST, q.score DESC, q.pair_id) x
+	  LEFT JOIN cdp_internal.match_settings s ON s.version = x.version
+	 ORDER BY x.priority DESC NULLS LAST, x.score DESC, x.pair_id
+$$;
+COMMENT ON FUNCTION @extschema@.review_queue_entries() IS
+	'the rows of cdp.review_queue, read as the owner; EXECUTE is the role check';
+
+CREATE OR REPLACE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
+	SELECT e.pair_id, e.record_a, e.record_b, e.score, e.summary, e.age, e.priority, e.person_a, e.person_b, e.pairs
+	  FROM @extschema@.review_queue_entries() e;
+
+CREATE FUNCTION @extschema@.matching_runs()
+	RETURNS TABLE (run_id bigint, mode text, started_at timestamptz, finished_at timestamptz, result jsonb, waiting_in_queue bigint)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT r.run_id, r.mode, r.started_at, r.finished_at, r.result,
+	       (SELECT pg_catalog.count(*) FROM cdp_internal.match_queue) AS waiting_in_queue
+	  FROM cdp_internal.match_run r
+	 ORDER BY r.run_id DESC
+$$;
+COMMENT ON FUNCTION @extschema@.matching_runs() IS
+	'the rows of cdp.matching_progress (finished matching runs and the queue''s length), read as the owner; EXECUTE is the role check';
+
+CREATE OR REPLACE VIEW @extschema@.matching_progress WITH (security_invoker = true) AS
+	SELECT r.run_id, r.mode, r.started_at, r.finished_at, r.result, r.waiting_in_queue
+	  FROM @extschema@.matching_runs() r;
+
+CREATE OR REPLACE VIEW @extschema@.suspicious_values WITH (security_invoker = true) AS
+	SELECT 'phones'::text AS attr, pg_catalog.regexp_replace(p::text, '\D', '', 'g') AS value,
+	       pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))::int AS persons,
+	       pg_catalog.count(*)::int AS records
+	  FROM @extschema@.record r, pg_catalog.unnest(r.phones) p
+	 GROUP BY 2
+	HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))
+	       >= COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5)
+	UNION ALL
+	SELECT 'emails', pg_catalog.lower(pg_catalog.btrim(e::text)),
+	       pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))::int,
+	       pg_catalog.count(*)::int
+	  FROM @extschema@.record r, pg_catalog.unnest(r.emails) e
+	 GROUP BY 2
+	HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))
+	       >= COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5);
+
+CREATE OR REPLACE VIEW @extschema@.oversize_persons WITH (security_invoker = true) AS
+	SELECT r.golden_id, pg_catalog.count(*) AS records, b.max_person_records
+	  FROM @extschema@.record r
+	 -- (20 is the shipped default of _match_default_settings, for settings saved before 0.3.0; the
+	 -- settings in force come from cdp.matching_settings(), as the owner, so a role that may read
+	 -- cdp.record may read this view)
+	 CROSS JOIN (SELECT COALESCE((@extschema@.matching_settings() ->> 'max_person_records')::int, 20) AS max_person_records) b
+	 WHERE b.max_person_records > 0
+	 GROUP BY r.golden_id, b.max_person_records
+	HAVING pg_catalog.count(*) >= b.max_person_records;
+
+REVOKE ALL ON FUNCTION @extschema@.review_queue_entries() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.matching_runs() FROM PUBLIC;
+/* ==== end of section: matching views under access control ==== */

@@ -87,7 +87,7 @@ CREATE VIEW @extschema@.suspicious_values WITH (security_invoker = true) AS
 	  FROM @extschema@.record r, pg_catalog.unnest(r.phones) p
 	 GROUP BY 2
 	HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))
-	       >= COALESCE((SELECT (s.settings ->> 'suspicious_min_persons')::int FROM cdp_internal.match_settings s WHERE s.active), 5)
+	       >= COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5)
 	UNION ALL
 	SELECT 'emails', pg_catalog.lower(pg_catalog.btrim(e::text)),
 	       pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))::int,
@@ -95,7 +95,7 @@ CREATE VIEW @extschema@.suspicious_values WITH (security_invoker = true) AS
 	  FROM @extschema@.record r, pg_catalog.unnest(r.emails) e
 	 GROUP BY 2
 	HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')))
-	       >= COALESCE((SELECT (s.settings ->> 'suspicious_min_persons')::int FROM cdp_internal.match_settings s WHERE s.active), 5);
+	       >= COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5);
 COMMENT ON VIEW @extschema@.suspicious_values IS
 	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru): not evidence for matching';
 

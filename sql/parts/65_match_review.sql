@@ -132,7 +132,16 @@ COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
 
 /* ---------------------------------------------------------------- review queue */
 
-CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
+/*
+ * The rows of cdp.review_queue: the private review table read as the owner (record and person ids,
+ * scores and a summary of the comparisons, no values); EXECUTE is the role check (cdp_admin).
+ */
+CREATE FUNCTION @extschema@.review_queue_entries()
+	RETURNS TABLE (pair_id bigint, record_a bigint, record_b bigint, score float8, summary text, age interval,
+	               priority float8, person_a bigint, person_b bigint, pairs int)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT x.pair_id, x.record_a, x.record_b, x.score,
 	       cdp_internal._match_summary(s.settings, x.levels)
 	         || CASE WHEN x.reason IS NOT NULL THEN '; ' || x.reason ELSE '' END AS summary,
@@ -149,7 +158,13 @@ CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
 	         ORDER BY LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
 	                  q.priority DESC NULLS LAST, q.score DESC, q.pair_id) x
 	  LEFT JOIN cdp_internal.match_settings s ON s.version = x.version
-	 ORDER BY x.priority DESC NULLS LAST, x.score DESC, x.pair_id;
+	 ORDER BY x.priority DESC NULLS LAST, x.score DESC, x.pair_id
+$$;
+COMMENT ON FUNCTION @extschema@.review_queue_entries() IS
+	'the rows of cdp.review_queue, read as the owner; EXECUTE is the role check';
+CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
+	SELECT e.pair_id, e.record_a, e.record_b, e.score, e.summary, e.age, e.priority, e.person_a, e.person_b, e.pairs
+	  FROM @extschema@.review_queue_entries() e;
 COMMENT ON VIEW @extschema@.review_queue IS 'the review work list: one open entry per pair of persons still apart, most important first (priority: probability times the records the decision moves), with score, Russian summary, age, the two persons and how many record pairs the entry stands for; decide with cdp.review_decide';
 
 CREATE FUNCTION @extschema@.review_decide(pair_id bigint, decision text, note text DEFAULT NULL) RETURNS bigint

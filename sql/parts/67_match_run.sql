@@ -305,11 +305,25 @@ COMMENT ON FUNCTION @extschema@.run_matching(text) IS
 	'matches the records in cdp.match_queue (''incremental'') or every record (''full''): decides every pair in memory (_match_link_plan), links those over the link threshold in one cdp.link_records_many call, queues unsure ones for review; returns counts and step times; a concurrent call returns at once with "skipped"';
 REVOKE ALL ON FUNCTION @extschema@.run_matching(text) FROM PUBLIC;
 
-CREATE VIEW @extschema@.matching_progress WITH (security_invoker = true) AS
+/*
+ * The rows of cdp.matching_progress: the private run log, read as the owner (runs, counts and step
+ * times; no personal data); EXECUTE is the role check (cdp_admin).
+ */
+CREATE FUNCTION @extschema@.matching_runs()
+	RETURNS TABLE (run_id bigint, mode text, started_at timestamptz, finished_at timestamptz, result jsonb, waiting_in_queue bigint)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
 	SELECT r.run_id, r.mode, r.started_at, r.finished_at, r.result,
 	       (SELECT pg_catalog.count(*) FROM cdp_internal.match_queue) AS waiting_in_queue
 	  FROM cdp_internal.match_run r
-	 ORDER BY r.run_id DESC;
+	 ORDER BY r.run_id DESC
+$$;
+COMMENT ON FUNCTION @extschema@.matching_runs() IS
+	'the rows of cdp.matching_progress (finished matching runs and the queue''s length), read as the owner; EXECUTE is the role check';
+CREATE VIEW @extschema@.matching_progress WITH (security_invoker = true) AS
+	SELECT r.run_id, r.mode, r.started_at, r.finished_at, r.result, r.waiting_in_queue
+	  FROM @extschema@.matching_runs() r;
 COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest first, with their counts and step times, and what is waiting in cdp.match_queue';
 
 CREATE FUNCTION @extschema@.match_record(record_id bigint)
@@ -436,9 +450,9 @@ CREATE VIEW @extschema@.oversize_persons WITH (security_invoker = true) AS
 	SELECT r.golden_id, pg_catalog.count(*) AS records, b.max_person_records
 	  FROM @extschema@.record r
 	 -- (20 is the shipped default of _match_default_settings, for settings saved before 0.3.0; the
-	 -- view calls no internal function, so a caller without rights on the tables is refused by them)
-	 CROSS JOIN (SELECT COALESCE((SELECT (s.settings ->> 'max_person_records')::int FROM cdp_internal.match_settings s WHERE s.active),
-	                             20) AS max_person_records) b
+	 -- settings in force come from cdp.matching_settings(), as the owner, so a role that may read
+	 -- cdp.record may read this view)
+	 CROSS JOIN (SELECT COALESCE((@extschema@.matching_settings() ->> 'max_person_records')::int, 20) AS max_person_records) b
 	 WHERE b.max_person_records > 0
 	 GROUP BY r.golden_id, b.max_person_records
 	HAVING pg_catalog.count(*) >= b.max_person_records;
