@@ -54,6 +54,16 @@ extern double IdxSimilarityThreshold;
 #define IDX_EDIT_WEIGHT				0.75f
 
 /*
+ * Anchored pairs (issue 18).  "a % b" with two or more paired words also
+ * needs an anchor: a word of a equal to a word of b, and another word of a
+ * sharing a key with another word of b, both among the first
+ * IDX_PAIR_WORDS words of each name.  The index stores one pair key per
+ * (anchor word, key of another word), so it finds such rows through a few
+ * short posting lists instead of the union of common words' lists.
+ */
+#define IDX_PAIR_WORDS				6
+
+/*
  * The keys of a name.  Word w owns keys[wstart[w] .. wstart[w + 1] - 1],
  * sorted and unique within the word: the hash of the word itself and the
  * hash of each one-character deletion of it, in the name key and in the
@@ -73,5 +83,10 @@ extern void IdxInit(void);
 extern void IdxNameBuild(const char *s, int len, IdxName *out);
 extern int32 *IdxNameUnionKeys(const IdxName *n, int *nkeys);
 extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
+extern float4 IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs);
+extern bool IdxNameAnchored(const IdxName *a, const IdxName *b);
+extern bool IdxNameSimilar(const IdxName *a, const IdxName *b);
+extern int32 IdxPairKey(int32 anchor, int32 key);
+extern int32 IdxSingleKey(int32 key);
 
 #endif							/* CDP_IDX_H */

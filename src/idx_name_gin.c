@@ -22,6 +22,22 @@
  * shorter (a looser bound), and a row with no length key found is bounded
  * by m / nq, so the index still returns every row a sequential scan finds.
  *
+ * Pair and single keys (issue 18).  On a population where everybody is
+ * called Иванова, Смирнова or Кузнецова, the word keys above make GIN walk
+ * the union of two common words' posting lists (tens of thousands of rows
+ * at 1M) to prove that a row misses the threshold: profiled, 45 % of a slow
+ * query was GIN's merge loop and 14 % this file's bound, all per walked row.
+ * So a row also gets a pair key IdxPairKey(anchor, k) for every ordered pair
+ * of distinct words among its first IDX_PAIR_WORDS (the anchor's name-key
+ * word hash, k any key of the other word), and a one-word row a single key
+ * IdxSingleKey(k) per key.  "%" with two or more paired words requires an
+ * anchor (IdxNameSimilar), which is exactly a shared pair key; with one
+ * paired word the row scores at most 1 / (na + nq - 1), which at the usual
+ * thresholds only a one-word row (a shared single key) can reach.  So when
+ * every pair and single key is absent the consistent function says no, GIN
+ * makes those short lists the required entries, and the word and length
+ * keys are only looked up for the rows they find.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -30,15 +46,23 @@
 #include "access/stratnum.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
+#include "utils/memutils.h"
 
 #include "idx.h"
 
 /* length buckets: rows of 1 .. IDX_GIN_BUCKETS - 1 words, and more */
 #define IDX_GIN_BUCKETS		6
 
-/* what a query key stands for: a word (bucket 0) or a length bucket (word -1) */
+/* kinds of query keys */
+#define IDX_KEY_WORD		0	/* a key of query word "word" */
+#define IDX_KEY_LENGTH		1	/* the length key of bucket "bucket" */
+#define IDX_KEY_PAIR		2	/* a pair key (anchored pair of words) */
+#define IDX_KEY_SINGLE		3	/* a single key (one-word row) */
+
+/* what a query key stands for */
 typedef struct IdxGinKeyInfo
 {
+	int16		kind;
 	int16		bucket;
 	int16		word;
 	int16		nwords;			/* the query's word count */
@@ -81,8 +105,11 @@ IdxGinPassesBound(int nmatch, int nwords, int nrow)
  *		Whether a row may pass, counting a query word as present when one of
  *		its keys is not known absent (bcheck[i] is true, or tcheck[i] is not
  *		GIN_FALSE; pass one of the two arrays), and taking the shortest length
- *		bucket not known absent as the row's.  Query keys come word by word,
- *		then the length keys.
+ *		bucket not known absent as the row's.  A row passes when it may be
+ *		anchored (a pair key present) and the bound on its m words reaches the
+ *		threshold, or when it may pair one word: then its similarity is at
+ *		most 1 / (na + nq - 1), with na = 1 only if a single key is present
+ *		(a one-word row sharing a key with the query has one).
  */
 static bool
 IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
@@ -93,6 +120,9 @@ IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 	int			nrow = 0;
 	int			word = -1;
 	bool		counted = false;
+	bool		pair = false;
+	bool		single = false;
+	int			nrow1;
 	int			i;
 
 	for (i = 0; i < nkeys; i++)
@@ -101,31 +131,80 @@ IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 		bool		present = bcheck ? bcheck[i] : tcheck[i] != GIN_FALSE;
 
 		nwords = info->nwords;
-		if (info->bucket > 0)
-		{
-			if (present && (nrow == 0 || info->bucket < nrow))
-				nrow = info->bucket;
+		if (!present)
 			continue;
-		}
-		if (info->word != word)
+		switch (info->kind)
 		{
-			word = info->word;
-			counted = false;
-		}
-		if (!counted && present)
-		{
-			nmatch++;
-			counted = true;
+			case IDX_KEY_LENGTH:
+				if (nrow == 0 || info->bucket < nrow)
+					nrow = info->bucket;
+				break;
+			case IDX_KEY_PAIR:
+				pair = true;
+				break;
+			case IDX_KEY_SINGLE:
+				single = true;
+				break;
+			default:
+				if (info->word != word)
+				{
+					word = info->word;
+					counted = false;
+				}
+				if (!counted)
+				{
+					nmatch++;
+					counted = true;
+				}
+				break;
 		}
 	}
-	return IdxGinPassesBound(nmatch, nwords, nrow);
+	if (pair && nmatch >= 2 && IdxGinPassesBound(nmatch, nwords, nrow))
+		return true;
+	/* one paired word: a row without a single key has at least two words */
+	nrow1 = single ? 1 : Max(nrow, 2);
+	return nmatch >= 1 && IdxGinPassesBound(1, nwords, nrow1);
+}
+
+/*
+ * IdxCompareDatumInt32
+ *		qsort comparator for Datums holding int4 keys.
+ */
+static int
+IdxCompareDatumInt32(const void *a, const void *b)
+{
+	int32		x = DatumGetInt32(*(const Datum *) a);
+	int32		y = DatumGetInt32(*(const Datum *) b);
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * IdxSortUniqueDatums
+ *		Sorts n int4 Datums and drops duplicates (GIN would fold them too, but
+ *		a name repeats many pair keys); returns the new count.
+ */
+static int
+IdxSortUniqueDatums(Datum *d, int n)
+{
+	int			i,
+				j;
+
+	if (n <= 1)
+		return n;
+	qsort(d, n, sizeof(Datum), IdxCompareDatumInt32);
+	for (i = 1, j = 1; i < n; i++)
+		if (DatumGetInt32(d[i]) != DatumGetInt32(d[j - 1]))
+			d[j++] = d[i];
+	return j;
 }
 
 PG_FUNCTION_INFO_V1(cdp_name_gin_extract_value);
 
 /*
  * cdp_name_gin_extract_value
- *		GIN support 2: the keys of an indexed name and its length key.
+ *		GIN support 2: the keys of an indexed name, its length key, its pair
+ *		keys and, for a one-word name, its single keys.
  */
 Datum
 cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
@@ -145,16 +224,35 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 	*nentries = 0;
 	if (nkeys > 0)
 	{
+		int			npw = Min(n.nwords, IDX_PAIR_WORDS);
+		Size		cap = (Size) nkeys * 2 + 1;
+		int			nall = 0;
+		int			a,
+					w;
+
+		/* pair keys: each anchor word with every key of every other word */
+		for (a = 0; a < npw; a++)
+			for (w = 0; w < npw; w++)
+				if (w != a)
+					cap += n.wstart[w + 1] - n.wstart[w];
 		lenkey = IdxGinLengthKey(n.nwords);
-		entries = (Datum *) palloc(sizeof(Datum) * (nkeys + 1));
+		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
 		for (i = 0; i < nkeys; i++)
 		{
-			entries[i] = Int32GetDatum(keys[i]);
+			entries[nall++] = Int32GetDatum(keys[i]);
 			haslen |= (keys[i] == lenkey);
 		}
 		if (!haslen)
-			entries[nkeys++] = Int32GetDatum(lenkey);
-		*nentries = nkeys;
+			entries[nall++] = Int32GetDatum(lenkey);
+		if (n.nwords == 1)
+			for (i = 0; i < nkeys; i++)
+				entries[nall++] = Int32GetDatum(IdxSingleKey(keys[i]));
+		for (a = 0; a < npw; a++)
+			for (w = 0; w < npw; w++)
+				if (w != a)
+					for (i = n.wstart[w]; i < n.wstart[w + 1]; i++)
+						entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a], n.keys[i]));
+		*nentries = IdxSortUniqueDatums(entries, nall);
 	}
 	PG_RETURN_POINTER(entries);
 }
@@ -165,7 +263,8 @@ PG_FUNCTION_INFO_V1(cdp_name_gin_extract_query);
  * cdp_name_gin_extract_query
  *		GIN support 3: the keys of the query name word by word, each with its
  *		word as extra data (a key shared by two words appears twice), then
- *		every length key.  A query without words (an empty name, or
+ *		every length key, the single keys of its word keys and its pair keys
+ *		(see the header comment).  A query without words (an empty name, or
  *		punctuation only) matches nothing, as "%" does.
  */
 Datum
@@ -197,11 +296,22 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 	*searchMode = GIN_SEARCH_MODE_DEFAULT;
 	if (n.nkeys > 0)
 	{
-		entries = (Datum *) palloc(sizeof(Datum) * (n.nkeys + IDX_GIN_BUCKETS));
-		*extra_data = (Pointer *) palloc(sizeof(Pointer) * (n.nkeys + IDX_GIN_BUCKETS));
-		info = (IdxGinKeyInfo *) palloc(sizeof(IdxGinKeyInfo) * (n.nwords + IDX_GIN_BUCKETS));
+		int			npw = Min(n.nwords, IDX_PAIR_WORDS);
+		Size		cap = (Size) n.nkeys * 2 + IDX_GIN_BUCKETS;
+		IdxGinKeyInfo *pinfo;
+		IdxGinKeyInfo *sinfo;
+		int			a;
+
+		for (a = 0; a < npw; a++)
+			for (w = 0; w < npw; w++)
+				if (w != a)
+					cap += n.wstart[w + 1] - n.wstart[w];
+		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
+		*extra_data = (Pointer *) palloc(mul_size(sizeof(Pointer), cap));
+		info = (IdxGinKeyInfo *) palloc(sizeof(IdxGinKeyInfo) * (n.nwords + IDX_GIN_BUCKETS + 2));
 		for (w = 0; w < n.nwords; w++)
 		{
+			info[w].kind = IDX_KEY_WORD;
 			info[w].bucket = 0;
 			info[w].word = w;
 			info[w].nwords = n.nwords;
@@ -215,12 +325,36 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 		{
 			IdxGinKeyInfo *bi = &info[n.nwords + b - 1];
 
+			bi->kind = IDX_KEY_LENGTH;
 			bi->bucket = b;
 			bi->word = -1;
 			bi->nwords = n.nwords;
 			entries[nentry] = Int32GetDatum(IdxGinLengthKey(b));
 			(*extra_data)[nentry++] = (Pointer) bi;
 		}
+		pinfo = &info[n.nwords + IDX_GIN_BUCKETS];
+		pinfo->kind = IDX_KEY_PAIR;
+		pinfo->bucket = 0;
+		pinfo->word = -1;
+		pinfo->nwords = n.nwords;
+		sinfo = pinfo + 1;
+		*sinfo = *pinfo;
+		sinfo->kind = IDX_KEY_SINGLE;
+		/* a one-word row meets the query through any key of any word */
+		for (i = 0; i < n.nkeys; i++)
+		{
+			entries[nentry] = Int32GetDatum(IdxSingleKey(n.keys[i]));
+			(*extra_data)[nentry++] = (Pointer) sinfo;
+		}
+		/* the row's anchor equals query word a, another row word meets query word w */
+		for (a = 0; a < npw; a++)
+			for (w = 0; w < npw; w++)
+				if (w != a)
+					for (i = n.wstart[w]; i < n.wstart[w + 1]; i++)
+					{
+						entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a], n.keys[i]));
+						(*extra_data)[nentry++] = (Pointer) pinfo;
+					}
 	}
 	*nentries = nentry;
 	PG_RETURN_POINTER(entries);

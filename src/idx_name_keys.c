@@ -357,14 +357,15 @@ IdxWordsShareKey(const IdxName *a, int i, const IdxName *b, int j)
 }
 
 /*
- * IdxNameSimilarity
+ * IdxNameMatch
  *		W / (na + nb - m) over a greedy one-to-one pairing of words: equal
- *		words first (weight 1), then words sharing a key (IDX_EDIT_WEIGHT).
- *		0 when either name has no words.  Every pair found here has a shared
- *		key, which is what the GIN consistent function's bound relies on.
+ *		words first (weight 1), then words sharing a key (IDX_EDIT_WEIGHT);
+ *		*npairs gets m.  0 when either name has no words.  Every pair found
+ *		here has a shared key, which is what the GIN consistent function's
+ *		bound relies on.
  */
 float4
-IdxNameSimilarity(const IdxName *a, const IdxName *b)
+IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs)
 {
 	bool		useda[IDX_MAX_WORDS];
 	bool		usedb[IDX_MAX_WORDS];
@@ -373,6 +374,7 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
 	int			i,
 				j;
 
+	*npairs = 0;
 	if (a->nwords == 0 || b->nwords == 0)
 		return 0.0f;
 	memset(useda, 0, sizeof(useda));
@@ -399,7 +401,93 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
 				break;
 			}
 	}
+	*npairs = m;
 	return w / (float4) (a->nwords + b->nwords - m);
+}
+
+/*
+ * IdxNameSimilarity
+ *		The name similarity of two names (see IdxNameMatch).
+ */
+float4
+IdxNameSimilarity(const IdxName *a, const IdxName *b)
+{
+	int			m;
+
+	return IdxNameMatch(a, b, &m);
+}
+
+/*
+ * IdxNameAnchored
+ *		True when, among the first IDX_PAIR_WORDS words of each name, word i
+ *		of a equals word j of b (same name-key word hash) and another word i'
+ *		of a shares a key with another word j' of b.  Exactly what a shared
+ *		pair key (IdxPairKey) stands for, hash collisions aside (they only add
+ *		shared keys), so the index finds every anchored row.
+ */
+bool
+IdxNameAnchored(const IdxName *a, const IdxName *b)
+{
+	int			na = Min(a->nwords, IDX_PAIR_WORDS);
+	int			nb = Min(b->nwords, IDX_PAIR_WORDS);
+	int			i,
+				j,
+				i2,
+				j2;
+
+	for (i = 0; i < na; i++)
+		for (j = 0; j < nb; j++)
+		{
+			if (a->whash[i] != b->whash[j])
+				continue;
+			for (i2 = 0; i2 < na; i2++)
+				for (j2 = 0; j2 < nb; j2++)
+					if (i2 != i && j2 != j && IdxWordsShareKey(a, i2, b, j2))
+						return true;
+		}
+	return false;
+}
+
+/*
+ * IdxNameSimilar
+ *		The % operator on two key sets: similarity above 0 and at or above
+ *		cdp.name_similarity_threshold, and, when two or more words are paired,
+ *		anchored (IdxNameAnchored): a name that meets the query only through
+ *		words that are all one edit off is not "similar".  That rule is what
+ *		lets the index read the short pair-key lists (src/idx_name_gin.c).
+ */
+bool
+IdxNameSimilar(const IdxName *a, const IdxName *b)
+{
+	int			m;
+	float4		sim = IdxNameMatch(a, b, &m);
+
+	if (!(sim > 0.0f && sim >= (float4) IdxSimilarityThreshold))
+		return false;
+	return m <= 1 || IdxNameAnchored(a, b);
+}
+
+/*
+ * IdxPairKey
+ *		The pair key of an anchor word (its name-key word hash) and a key of
+ *		another word of the same name; ordered: (x, y) and (y, x) differ.
+ */
+int32
+IdxPairKey(int32 anchor, int32 key)
+{
+	return (int32) hash_bytes_uint32_extended((uint32) key,
+											  ((uint64) (uint32) anchor << 32) | UINT64CONST(0x70616972));
+}
+
+/*
+ * IdxSingleKey
+ *		The key of a word key in a name of one word (so a one-word query need
+ *		not read every name that merely contains its word).
+ */
+int32
+IdxSingleKey(int32 key)
+{
+	return (int32) hash_bytes_uint32_extended((uint32) key, UINT64CONST(0x73696e676c65));
 }
 
 /*
@@ -520,15 +608,19 @@ PG_FUNCTION_INFO_V1(cdp_name_similar);
 /*
  * cdp_name_similar
  *		The % operator: similarity at or above cdp.name_similarity_threshold,
- *		and never true for two names that share no key (so a zero threshold
- *		still agrees with the GIN index, which only sees shared keys).
+ *		never true for two names that share no key (so a zero threshold still
+ *		agrees with the GIN index, which only sees shared keys), and anchored
+ *		when two or more words pair (IdxNameSimilar).
  */
 Datum
 cdp_name_similar(PG_FUNCTION_ARGS)
 {
-	float4		sim = IdxSimilarityOfArgs(fcinfo);
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	const IdxName *nb = IdxQueryName(fcinfo, b);
+	const IdxName *na = IdxNameCached(a);
 
-	PG_RETURN_BOOL(sim > 0.0f && sim >= (float4) IdxSimilarityThreshold);
+	PG_RETURN_BOOL(IdxNameSimilar(na, nb));
 }
 
 PG_FUNCTION_INFO_V1(cdp_name_index_keys);

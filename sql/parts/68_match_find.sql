@@ -45,3 +45,39 @@ END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
+
+-- find_patient_namesakes: with only a name, find_patient would show an arbitrary max_results of the
+-- namesakes; this says how many persons share everything the attrs give, and what to ask for next.
+CREATE FUNCTION @extschema@.find_patient_namesakes(attrs jsonb)
+	RETURNS TABLE (persons bigint, records bigint, ask text[])
+	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	probe @extschema@.record;
+	f record;
+BEGIN
+	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
+		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
+	END IF;
+	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
+		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
+	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules), then every
+	-- record that agrees exactly with each attribute the probe gives (names by their name key)
+	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	RETURN QUERY
+	SELECT pg_catalog.count(DISTINCT rc.golden_id), pg_catalog.count(*),
+	       ARRAY(SELECT x FROM pg_catalog.unnest(ARRAY['birth_date', 'phone', 'snils']) x
+	              WHERE (x = 'birth_date' AND probe.birth_date IS NULL) OR (x = 'phone' AND probe.phones IS NULL)
+	                 OR (x = 'snils' AND probe.snils IS NULL))
+	  FROM @extschema@.record rc
+	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (f.bk))
+	   AND (probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
+	   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name))
+	   AND (probe.patronymic IS NULL OR @extschema@.name_key(rc.patronymic) = @extschema@.name_key(probe.patronymic))
+	   AND (probe.birth_date IS NULL OR rc.birth_date = probe.birth_date)
+	   AND (probe.phones IS NULL OR rc.phones OPERATOR(pg_catalog.&&) probe.phones)
+	   AND (probe.snils IS NULL OR rc.snils OPERATOR(@extschema@.=) probe.snils);
+END $$;
+COMMENT ON FUNCTION @extschema@.find_patient_namesakes(jsonb) IS
+	'how many persons (and records) agree exactly with everything attrs give (names by name key), and which of birth_date, phone, snils to ask for next; e.g. find_patient_namesakes(''{"family_name":"Иванова","given_name":"Мария"}'')';

@@ -120,3 +120,62 @@ SELECT t, qid, count(*) FILTER (WHERE NOT top10) AS found, count(*) FILTER (WHER
   FROM via_index GROUP BY t, qid ORDER BY t, qid;
 
 DROP TABLE idx_people, idx_query;
+
+-- anchoring (issue 18): two or more paired words need one equal word, so a name that meets the
+-- query only through one-edit words is not similar, however high its similarity
+SELECT a, b, cdp.name_similarity(a, b) AS sim, a OPERATOR(cdp.%) b AS similar
+  FROM (VALUES ('Иванова Мария', 'Иванов Марина'),      -- both words one edit off: not anchored
+               ('Иванова Мария', 'Иванов Мария'),       -- one equal word anchors the other
+               ('Иванова Мария Петровна', 'Иванов Марина Петровна'),
+               ('Иванова', 'Иванов')) v(a, b);         -- one paired word needs no anchor
+
+-- a name-dense population: 6 surnames, 5 given names, 4 patronymics, so dozens share each full
+-- name; one, two and three words, both scripts, typos; index and sequential scan must agree
+CREATE TABLE idx_dense (id int PRIMARY KEY, name text);
+INSERT INTO idx_dense
+SELECT i, CASE WHEN i % 4 = 0 THEN cdp.translit(n, 'icao') ELSE n END
+  FROM (SELECT i, CASE i % 7
+                    WHEN 0 THEN s                                   -- surname only
+                    WHEN 1 THEN g || ' ' || s                       -- no patronymic, given name first
+                    WHEN 2 THEN overlay(s PLACING '' FROM 3 FOR 1) || ' ' || g || ' ' || p   -- a typo
+                    WHEN 3 THEN s || ' ' || overlay(g PLACING 'ы' FROM 2 FOR 1) || ' ' || p
+                    ELSE s || ' ' || g || ' ' || p END AS n
+          FROM (SELECT i, (ARRAY['Иванова', 'Смирнова', 'Кузнецова', 'Попова', 'Иванов', 'Смирнов'])[1 + i % 6] AS s,
+                       (ARRAY['Мария', 'Анна', 'Марина', 'Елена', 'Ольга'])[1 + i / 6 % 5] AS g,
+                       (ARRAY['Петровна', 'Ивановна', 'Сергеевна', 'Иванович'])[1 + i / 30 % 4] AS p
+                  FROM generate_series(1, 4000) i) x) y;
+CREATE INDEX idx_dense_name ON idx_dense USING gin (name cdp.name_gin_ops);
+ANALYZE idx_dense;
+CREATE TABLE idx_query (qid int PRIMARY KEY, q text);
+INSERT INTO idx_query VALUES (1, 'Иванова Мария'), (2, 'Иванова Мария Петровна'), (3, 'Ivanova Mariia Ivanovna'),
+       (4, 'Мария Иванова'), (5, 'Иванов Марина'), (6, 'Ивнова Мария Петровна'), (7, 'Смирнова'),
+       (8, 'Kuznetsova Olga'), (9, 'Попова Анна Сергеевна Иванова'), (10, 'Ианова Марна Петрвна'), (11, 'Иванова');
+CREATE TEMP TABLE dense_cmp (via text, t real, qid int, id int, top10 boolean);
+CREATE FUNCTION pg_temp.dense(via_index boolean, threshold real)
+RETURNS TABLE (qid int, id int, top10 boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('cdp.name_similarity_threshold', threshold::text, true);
+	PERFORM set_config('enable_seqscan', CASE WHEN via_index THEN 'off' ELSE 'on' END, true);
+	PERFORM set_config('enable_bitmapscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
+	PERFORM set_config('enable_indexscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
+	RETURN QUERY SELECT q.qid, p.id, false FROM idx_query q, idx_dense p WHERE p.name OPERATOR(cdp.%) q.q;
+	RETURN QUERY SELECT q.qid, t.id, true FROM idx_query q,
+		LATERAL (SELECT p.id FROM idx_dense p WHERE p.name OPERATOR(cdp.%) q.q
+		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t;
+END $$;
+BEGIN;
+INSERT INTO dense_cmp SELECT 'index', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.dense(true, t) l;
+INSERT INTO dense_cmp SELECT 'seqscan', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.dense(false, t) l;
+COMMIT;
+-- the index plan was used, and nothing is found one way and not the other
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM idx_dense WHERE name OPERATOR(cdp.%) 'Иванова Мария Петровна';
+RESET enable_seqscan;
+(SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'index' EXCEPT SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'seqscan')
+UNION ALL
+(SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'seqscan' EXCEPT SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'index');
+-- rows found per threshold and query (namesakes by the hundred)
+SELECT t, qid, count(*) FILTER (WHERE NOT top10) AS found, count(*) FILTER (WHERE top10) AS top10
+  FROM dense_cmp WHERE via = 'index' GROUP BY t, qid ORDER BY t, qid;
+DROP TABLE idx_dense, idx_query;
