@@ -56,19 +56,23 @@ extern double IdxSimilarityThreshold;
 /*
  * Anchored pairs (issue 18).  "a % b" with two or more paired words also
  * needs an anchor: a word of a equal to a word of b, and another word of a
- * sharing a key with another word of b, both among the first
+ * beginning with the same IDX_PREFIX_CHARS characters as another word of b
+ * (name keys; a shorter word is its own prefix), all among the first
  * IDX_PAIR_WORDS words of each name.  The index stores one pair key per
- * (anchor word, key of another word), so it finds such rows through a few
- * short posting lists instead of the union of common words' lists.
+ * (anchor word, prefix of another word), so it finds such rows through a
+ * few short posting lists instead of the union of common words' lists.
  */
 #define IDX_PAIR_WORDS				6
+#define IDX_PREFIX_CHARS			3
 
 /*
  * The keys of a name.  Word w owns keys[wstart[w] .. wstart[w + 1] - 1],
  * sorted and unique within the word: the hash of the word itself and the
  * hash of each one-character deletion of it, in the name key and in the
  * normalised spelling.  whash[w] is the hash of the
- * word itself.  All arrays are palloc'd in one memory context.
+ * word itself and phash[w] the hash of its first IDX_PREFIX_CHARS
+ * characters (both in the name key).  All arrays are palloc'd in one
+ * memory context.
  */
 typedef struct IdxName
 {
@@ -77,6 +81,7 @@ typedef struct IdxName
 	int32	   *keys;
 	int		   *wstart;
 	int32	   *whash;
+	int32	   *phash;
 } IdxName;
 
 extern void IdxInit(void);
@@ -86,7 +91,7 @@ extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
 extern float4 IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs);
 extern bool IdxNameAnchored(const IdxName *a, const IdxName *b);
 extern bool IdxNameSimilar(const IdxName *a, const IdxName *b);
-extern int32 IdxPairKey(int32 anchor, int32 key);
+extern int32 IdxPairKey(int32 anchor, int32 prefix);
 extern int32 IdxSingleKey(int32 key);
 
 #endif							/* CDP_IDX_H */

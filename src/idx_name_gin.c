@@ -27,10 +27,10 @@
  * the union of two common words' posting lists (tens of thousands of rows
  * at 1M) to prove that a row misses the threshold: profiled, 45 % of a slow
  * query was GIN's merge loop and 14 % this file's bound, all per walked row.
- * So a row also gets a pair key IdxPairKey(anchor, k) for every ordered pair
- * of distinct words among its first IDX_PAIR_WORDS (the anchor's name-key
- * word hash, k any key of the other word), and a one-word row a single key
- * IdxSingleKey(k) per key.  "%" with two or more paired words requires an
+ * So a row also gets a pair key IdxPairKey(anchor, prefix) for every ordered
+ * pair of distinct words among its first IDX_PAIR_WORDS (the anchor's
+ * name-key word hash, the other word's IDX_PREFIX_CHARS-letter prefix), and
+ * a one-word row a single key IdxSingleKey(k) per key.  "%" with two or more paired words requires an
  * anchor (IdxNameSimilar), which is exactly a shared pair key; with one
  * paired word the row scores at most 1 / (na + nq - 1), which at the usual
  * thresholds only a one-word row (a shared single key) can reach.  So when
@@ -230,11 +230,8 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 		int			a,
 					w;
 
-		/* pair keys: each anchor word with every key of every other word */
-		for (a = 0; a < npw; a++)
-			for (w = 0; w < npw; w++)
-				if (w != a)
-					cap += n.wstart[w + 1] - n.wstart[w];
+		/* pair keys: each anchor word with the prefix of every other word */
+		cap += npw * npw;
 		lenkey = IdxGinLengthKey(n.nwords);
 		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
 		for (i = 0; i < nkeys; i++)
@@ -250,8 +247,7 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 		for (a = 0; a < npw; a++)
 			for (w = 0; w < npw; w++)
 				if (w != a)
-					for (i = n.wstart[w]; i < n.wstart[w + 1]; i++)
-						entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a], n.keys[i]));
+					entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w]));
 		*nentries = IdxSortUniqueDatums(entries, nall);
 	}
 	PG_RETURN_POINTER(entries);
@@ -302,10 +298,7 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 		IdxGinKeyInfo *sinfo;
 		int			a;
 
-		for (a = 0; a < npw; a++)
-			for (w = 0; w < npw; w++)
-				if (w != a)
-					cap += n.wstart[w + 1] - n.wstart[w];
+		cap += npw * npw;
 		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
 		*extra_data = (Pointer *) palloc(mul_size(sizeof(Pointer), cap));
 		info = (IdxGinKeyInfo *) palloc(sizeof(IdxGinKeyInfo) * (n.nwords + IDX_GIN_BUCKETS + 2));
@@ -340,21 +333,26 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 		sinfo = pinfo + 1;
 		*sinfo = *pinfo;
 		sinfo->kind = IDX_KEY_SINGLE;
-		/* a one-word row meets the query through any key of any word */
-		for (i = 0; i < n.nkeys; i++)
-		{
-			entries[nentry] = Int32GetDatum(IdxSingleKey(n.keys[i]));
-			(*extra_data)[nentry++] = (Pointer) sinfo;
-		}
-		/* the row's anchor equals query word a, another row word meets query word w */
+		/*
+		 * A one-word row meets the query through any key of any word; it can
+		 * only pass when 1 / nq reaches the threshold (the same GUC the
+		 * consistent function reads during this scan), and without single
+		 * keys that function takes every row for two words or more.
+		 */
+		if (IdxGinPassesBound(1, n.nwords, 1))
+			for (i = 0; i < n.nkeys; i++)
+			{
+				entries[nentry] = Int32GetDatum(IdxSingleKey(n.keys[i]));
+				(*extra_data)[nentry++] = (Pointer) sinfo;
+			}
+		/* the row's anchor equals query word a, another row word begins like query word w */
 		for (a = 0; a < npw; a++)
 			for (w = 0; w < npw; w++)
 				if (w != a)
-					for (i = n.wstart[w]; i < n.wstart[w + 1]; i++)
-					{
-						entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a], n.keys[i]));
-						(*extra_data)[nentry++] = (Pointer) pinfo;
-					}
+				{
+					entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w]));
+					(*extra_data)[nentry++] = (Pointer) pinfo;
+				}
 	}
 	*nentries = nentry;
 	PG_RETURN_POINTER(entries);

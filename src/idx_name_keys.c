@@ -191,6 +191,7 @@ IdxKeyStringToName(const char *key, IdxName *out)
 	out->keys = (int32 *) palloc(sizeof(int32) * maxkeys);
 	out->wstart = (int *) palloc(sizeof(int) * (IDX_MAX_WORDS + 1));
 	out->whash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
+	out->phash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
 	out->wstart[0] = 0;
 
 	while (p < end && nwords < IDX_MAX_WORDS)
@@ -223,6 +224,13 @@ IdxKeyStringToName(const char *key, IdxName *out)
 		}
 
 		out->whash[nwords] = IdxHashWord(buf, wlen);
+		{
+			int			plen = 0;
+
+			for (i = 0; i < Min(nchars, IDX_PREFIX_CHARS); i++)
+				plen += clen[i];
+			out->phash[nwords] = IdxHashWord(buf, plen);
+		}
 		out->keys[nkeys] = out->whash[nwords];
 		/* one-character deletions; a one-character word has none */
 		if (nchars > 1)
@@ -312,6 +320,7 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 		pfree(other.keys);
 		pfree(other.wstart);
 		pfree(other.whash);
+		pfree(other.phash);
 	}
 	pfree(key);
 	pfree(norm);
@@ -421,9 +430,9 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
  * IdxNameAnchored
  *		True when, among the first IDX_PAIR_WORDS words of each name, word i
  *		of a equals word j of b (same name-key word hash) and another word i'
- *		of a shares a key with another word j' of b.  Exactly what a shared
- *		pair key (IdxPairKey) stands for, hash collisions aside (they only add
- *		shared keys), so the index finds every anchored row.
+ *		of a begins like another word j' of b (same prefix hash).  Exactly
+ *		what a shared pair key (IdxPairKey) stands for, hash collisions aside
+ *		(they only add shared keys), so the index finds every anchored row.
  */
 bool
 IdxNameAnchored(const IdxName *a, const IdxName *b)
@@ -442,7 +451,7 @@ IdxNameAnchored(const IdxName *a, const IdxName *b)
 				continue;
 			for (i2 = 0; i2 < na; i2++)
 				for (j2 = 0; j2 < nb; j2++)
-					if (i2 != i && j2 != j && IdxWordsShareKey(a, i2, b, j2))
+					if (i2 != i && j2 != j && a->phash[i2] == b->phash[j2])
 						return true;
 		}
 	return false;
@@ -469,13 +478,14 @@ IdxNameSimilar(const IdxName *a, const IdxName *b)
 
 /*
  * IdxPairKey
- *		The pair key of an anchor word (its name-key word hash) and a key of
- *		another word of the same name; ordered: (x, y) and (y, x) differ.
+ *		The pair key of an anchor word (its name-key word hash) and the prefix
+ *		hash of another word of the same name; ordered: (x, y) and (y, x)
+ *		differ.
  */
 int32
-IdxPairKey(int32 anchor, int32 key)
+IdxPairKey(int32 anchor, int32 prefix)
 {
-	return (int32) hash_bytes_uint32_extended((uint32) key,
+	return (int32) hash_bytes_uint32_extended((uint32) prefix,
 											  ((uint64) (uint32) anchor << 32) | UINT64CONST(0x70616972));
 }
 

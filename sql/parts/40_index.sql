@@ -60,10 +60,12 @@ CREATE FUNCTION @extschema@.name_gin_extract_value(text, internal) RETURNS inter
 COMMENT ON FUNCTION @extschema@.name_gin_extract_value(text, internal) IS
 	'GIN support function 2 of name_gin_ops: the keys of an indexed name';
 
+-- STABLE: a query of two or more words asks for the single keys only when cdp.name_similarity_threshold
+-- lets a one-word name pass.
 CREATE FUNCTION @extschema@.name_gin_extract_query(text, internal, int2, internal, internal, internal, internal)
 	RETURNS internal
 	AS 'MODULE_PATHNAME', 'cdp_name_gin_extract_query'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.name_gin_extract_query(text, internal, int2, internal, internal, internal, internal) IS
 	'GIN support function 3 of name_gin_ops: the keys of a query name';
 

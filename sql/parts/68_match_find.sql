@@ -11,6 +11,8 @@ DECLARE
 	a record := cdp_internal._match_active();
 	probe @extschema@.record;
 	f record;
+	min_prob float8 := 0.01 * (a.settings ->> 'review_threshold')::float8;
+	pname text;
 BEGIN
 	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
 		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
@@ -21,26 +23,39 @@ BEGIN
 	-- the probe as a record row, normalised by ingest's own normaliser (invalid values set aside)
 	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
 		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
+	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
 	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
-	-- the summary is written for the rows returned only
+	-- Every block mate is scored (no probability floor in the walk).  What the desk gave beside the
+	-- name decides first: a person whose record agrees exactly on the birth date, a phone or the
+	-- SNILS given, and whose name meets the probe's in a word (cdp.name_similarity > 0), comes before namesakes
+	-- that only score well; among those, and among the rest, the probability orders.  Rows under the
+	-- review floor are kept only when such an attr agrees.  The summary is written for the rows
+	-- returned only.
 	RETURN QUERY
 	SELECT t.g, t.probability, t.rid, cdp_internal._match_summary(a.settings, t.levels) FROM (
-	SELECT z.g, z.probability, z.rid, z.levels FROM (
-	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels
-	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels
+	SELECT z.g, z.probability, z.rid, z.levels, z.agree FROM (
+	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree
+	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
+	               -- the cheap exact checks first; the name is compared only for the rows they keep
+	               CASE WHEN e.n > 0 AND @extschema@.name_similarity(
+	                             pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
+	                    THEN e.n ELSE 0 END AS agree
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
 	                  FROM cdp_internal._match_walk('cross',
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
 	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k WHERE k.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[]))',
 	                                           f.flags, f.feat, f.bk, f.bk),
-	                         a.program, a.version, 0.01 * (a.settings ->> 'review_threshold')::float8, 0, 0, ARRAY[-1]::bigint[]) w
-	                 WHERE w.probability >= 0.01 * (a.settings ->> 'review_threshold')::float8) y
+	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
 	          -- block mates are read without golden ids; the pairs kept read theirs
-	          JOIN @extschema@.record rc ON rc.record_id = y.rid) x
-	 ORDER BY x.g, x.probability DESC) z
-	 ORDER BY z.probability DESC, z.g
+	          JOIN @extschema@.record rc ON rc.record_id = y.rid
+	         CROSS JOIN LATERAL (SELECT (probe.birth_date IS NOT NULL AND rc.birth_date = probe.birth_date)::int
+	                                  + (probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones)::int
+	                                  + (probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils)::int AS n) e) x
+	 WHERE x.agree > 0 OR x.probability >= min_prob
+	 ORDER BY x.g, x.agree DESC, x.probability DESC) z
+	 ORDER BY z.agree DESC, z.probability DESC, z.g
 	 LIMIT max_results) t
-	 ORDER BY t.probability DESC, t.g;
+	 ORDER BY t.agree DESC, t.probability DESC, t.g;
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
