@@ -58,7 +58,7 @@ BEGIN
 	 ORDER BY t.agree DESC, t.probability DESC, t.g;
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
-	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
+	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; persons agreeing exactly on a birth date, phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 
 -- find_patient_namesakes: with only a name, find_patient would show an arbitrary max_results of the
