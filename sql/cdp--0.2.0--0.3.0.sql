@@ -19,6 +19,10 @@ ALTER FUNCTION @extschema@.name_similarity(text, text) COST 100;
 ALTER FUNCTION @extschema@.name_distance(text, text) COST 100;
 ALTER FUNCTION @extschema@.name_similar(text, text) COST 100;
 ALTER FUNCTION @extschema@.name_gin_extract_query(text, internal, int2, internal, internal, internal, internal) STABLE;
+COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
+	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold and, if two or more words pair, one word is equal and another begins alike (the anchor); the function of the % operator';
+COMMENT ON OPERATOR @extschema@.% (text, text) IS
+	'names are similar: name_similarity at or above cdp.name_similarity_threshold, anchored on an equal word (indexable by name_gin_ops)';
 
 -- name_gin_ops now stores pair and single keys, and "%" needs an anchor word: an index built by
 -- 0.2.0 lacks those keys and would find nothing, so every index of the operator class is rebuilt

@@ -29,7 +29,7 @@ CREATE FUNCTION @extschema@.name_similar(text, text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'cdp_name_similar'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
 COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
-	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold; the function of the % operator';
+	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold and, if two or more words pair, one word is equal and another begins alike (the anchor); the function of the % operator';
 
 CREATE FUNCTION @extschema@.name_index_keys(text) RETURNS integer[]
 	AS 'MODULE_PATHNAME', 'cdp_name_index_keys'
@@ -46,7 +46,7 @@ CREATE OPERATOR @extschema@.% (
 	JOIN = pg_catalog.matchingjoinsel
 );
 COMMENT ON OPERATOR @extschema@.% (text, text) IS
-	'names are similar: name_similarity at or above cdp.name_similarity_threshold (indexable by name_gin_ops)';
+	'names are similar: name_similarity at or above cdp.name_similarity_threshold, anchored on an equal word (indexable by name_gin_ops)';
 
 CREATE OPERATOR @extschema@.<-> (
 	LEFTARG = text,
