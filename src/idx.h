@@ -91,7 +91,7 @@ extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
 extern float4 IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs);
 extern bool IdxNameAnchored(const IdxName *a, const IdxName *b);
 extern bool IdxNameSimilar(const IdxName *a, const IdxName *b);
-extern int32 IdxPairKey(int32 anchor, int32 prefix);
+extern int32 IdxPairKey(int32 anchor, int32 prefix, int bucket);
 extern int32 IdxSingleKey(int32 key);
 
 #endif							/* CDP_IDX_H */

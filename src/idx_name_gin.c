@@ -3,40 +3,40 @@
  * src/idx_name_gin.c
  *		GIN support functions of the operator class cdp.name_gin_ops: a name
  *		column is indexed by the union of its words' keys (idx_name_keys.c),
- *		one int4 entry per key, plus one length key telling its word count.
+ *		one int4 entry per key, plus pair keys (names of two words or more)
+ *		or single keys (names of one word).
  *
  * The bound.  A row of na words in which m of the query's nq words have a
  * key pairs at most m words, each of weight at most 1, so its similarity
  * W / (na + nq - pairs) is at most m / (na + nq - m).  pg_trgm's counting
  * bound (trgm_gin.c) does not know na and must use m / nq, which lets
  * through every three-word name sharing two words with a three-word query
- * (2/3, though the similarity is at most 2/4): most of the candidates.  So
- * each row also gets a length key for its word count (1 .. 5, or 6 for six
- * and more: IDX_GIN_BUCKETS), the query asks for all of them, and a row is
- * re-checked only when m / (b + nq - m) reaches the threshold, b being the
- * row's length bucket.  A length key's posting list is long, but GIN's fast
- * scan treats the frequent entries a row cannot pass without as optional,
- * and only looks them up for the rows the word keys found.
- *
- * A length key that happens to equal a word key can only make a row look
- * shorter (a looser bound), and a row with no length key found is bounded
- * by m / nq, so the index still returns every row a sequential scan finds.
+ * (2/3, though the similarity is at most 2/4).
  *
  * Pair and single keys (issue 18).  On a population where everybody is
- * called Иванова, Смирнова or Кузнецова, the word keys above make GIN walk
- * the union of two common words' posting lists (tens of thousands of rows
- * at 1M) to prove that a row misses the threshold: profiled, 45 % of a slow
- * query was GIN's merge loop and 14 % this file's bound, all per walked row.
- * So a row also gets a pair key IdxPairKey(anchor, prefix) for every ordered
- * pair of distinct words among its first IDX_PAIR_WORDS (the anchor's
- * name-key word hash, the other word's IDX_PREFIX_CHARS-letter prefix), and
- * a one-word row a single key IdxSingleKey(k) per key.  "%" with two or more paired words requires an
- * anchor (IdxNameSimilar), which is exactly a shared pair key; with one
- * paired word the row scores at most 1 / (na + nq - 1), which at the usual
- * thresholds only a one-word row (a shared single key) can reach.  So when
- * every pair and single key is absent the consistent function says no, GIN
- * makes those short lists the required entries, and the word and length
- * keys are only looked up for the rows they find.
+ * called Иванова, Смирнова or Кузнецова, word keys alone make GIN walk the
+ * union of two common words' posting lists (tens of thousands of rows at
+ * 1M) to prove that a row misses the threshold: profiled, 45 % of a slow
+ * query was GIN's merge loop and 14 % this file's bound, all per walked
+ * row.  So a row of two or more words gets a pair key IdxPairKey(anchor,
+ * prefix, bucket) for every ordered pair of distinct words among its first
+ * IDX_PAIR_WORDS (the anchor's name-key word hash, the other word's
+ * IDX_PREFIX_CHARS-letter prefix, the row's length bucket: 2 .. 5 words,
+ * or 6 for six and more), and a one-word row a single key IdxSingleKey(k)
+ * per word key.  "%" with two or more paired words requires an anchor
+ * (IdxNameSimilar), which is exactly a shared pair key, and the bucket of
+ * the pair key found gives na for the bound.  With one paired word a row
+ * scores at most 1 / (na + nq - 1), which at the usual thresholds only a
+ * one-word row (a shared single key) can reach.  So when every pair and
+ * single key is absent the consistent function says no, GIN makes those
+ * short lists the required entries, and the word keys are looked up only
+ * for the rows they find.  (0.2.0 also stored a length key per row; its
+ * posting lists, a third of the table each, were decoded page by page for
+ * every candidate, so the length now rides in the pair key.)
+ *
+ * A pair or single key that happens to equal another key can only add
+ * candidates or make a row look shorter (a looser bound), so the index still
+ * returns every row a sequential scan finds.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,13 +50,12 @@
 
 #include "idx.h"
 
-/* length buckets: rows of 1 .. IDX_GIN_BUCKETS - 1 words, and more */
+/* length buckets of pair keys: rows of 2 .. IDX_GIN_BUCKETS - 1 words, and more */
 #define IDX_GIN_BUCKETS		6
 
 /* kinds of query keys */
 #define IDX_KEY_WORD		0	/* a key of query word "word" */
-#define IDX_KEY_LENGTH		1	/* the length key of bucket "bucket" */
-#define IDX_KEY_PAIR		2	/* a pair key (anchored pair of words) */
+#define IDX_KEY_PAIR		2	/* a pair key of a row of "bucket" words */
 #define IDX_KEY_SINGLE		3	/* a single key (one-word row) */
 
 /* what a query key stands for */
@@ -69,14 +68,13 @@ typedef struct IdxGinKeyInfo
 } IdxGinKeyInfo;
 
 /*
- * IdxGinLengthKey
- *		The length key of a name of nwords words (>= 1).
+ * IdxGinBucket
+ *		The length bucket of a name of nwords words (>= 2).
  */
-static inline int32
-IdxGinLengthKey(int nwords)
+static inline int
+IdxGinBucket(int nwords)
 {
-	return (int32) hash_bytes_uint32_extended((uint32) Min(nwords, IDX_GIN_BUCKETS),
-											  UINT64CONST(0x6364706c656e));
+	return Min(nwords, IDX_GIN_BUCKETS);
 }
 
 /*
@@ -104,12 +102,13 @@ IdxGinPassesBound(int nmatch, int nwords, int nrow)
  * IdxGinMatches
  *		Whether a row may pass, counting a query word as present when one of
  *		its keys is not known absent (bcheck[i] is true, or tcheck[i] is not
- *		GIN_FALSE; pass one of the two arrays), and taking the shortest length
- *		bucket not known absent as the row's.  A row passes when it may be
- *		anchored (a pair key present) and the bound on its m words reaches the
+ *		GIN_FALSE; pass one of the two arrays).  A row passes when it may be
+ *		anchored (a pair key present; its bucket, the shortest not known
+ *		absent, is the row's length) and the bound on its m words reaches the
  *		threshold, or when it may pair one word: then its similarity is at
  *		most 1 / (na + nq - 1), with na = 1 only if a single key is present
- *		(a one-word row sharing a key with the query has one).
+ *		(a one-word row sharing a key with the query has one) and na >= 2
+ *		otherwise.
  */
 static bool
 IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
@@ -120,9 +119,7 @@ IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 	int			nrow = 0;
 	int			word = -1;
 	bool		counted = false;
-	bool		pair = false;
 	bool		single = false;
-	int			nrow1;
 	int			i;
 
 	for (i = 0; i < nkeys; i++)
@@ -135,12 +132,9 @@ IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 			continue;
 		switch (info->kind)
 		{
-			case IDX_KEY_LENGTH:
+			case IDX_KEY_PAIR:
 				if (nrow == 0 || info->bucket < nrow)
 					nrow = info->bucket;
-				break;
-			case IDX_KEY_PAIR:
-				pair = true;
 				break;
 			case IDX_KEY_SINGLE:
 				single = true;
@@ -159,11 +153,9 @@ IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 				break;
 		}
 	}
-	if (pair && nmatch >= 2 && IdxGinPassesBound(nmatch, nwords, nrow))
+	if (nrow > 0 && nmatch >= 2 && IdxGinPassesBound(nmatch, nwords, nrow))
 		return true;
-	/* one paired word: a row without a single key has at least two words */
-	nrow1 = single ? 1 : Max(nrow, 2);
-	return nmatch >= 1 && IdxGinPassesBound(1, nwords, nrow1);
+	return nmatch >= 1 && IdxGinPassesBound(1, nwords, single ? 1 : 2);
 }
 
 /*
@@ -203,8 +195,8 @@ PG_FUNCTION_INFO_V1(cdp_name_gin_extract_value);
 
 /*
  * cdp_name_gin_extract_value
- *		GIN support 2: the keys of an indexed name, its length key, its pair
- *		keys and, for a one-word name, its single keys.
+ *		GIN support 2: the keys of an indexed name and its pair keys or, for
+ *		a one-word name, its single keys.
  */
 Datum
 cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
@@ -215,8 +207,6 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 	int32	   *keys;
 	int			nkeys;
 	Datum	   *entries = NULL;
-	bool		haslen = false;
-	int32		lenkey;
 	int			i;
 
 	IdxNameBuild(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
@@ -225,29 +215,22 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 	if (nkeys > 0)
 	{
 		int			npw = Min(n.nwords, IDX_PAIR_WORDS);
-		Size		cap = (Size) nkeys * 2 + 1;
 		int			nall = 0;
 		int			a,
 					w;
 
-		/* pair keys: each anchor word with the prefix of every other word */
-		cap += npw * npw;
-		lenkey = IdxGinLengthKey(n.nwords);
-		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
+		entries = (Datum *) palloc(mul_size(sizeof(Datum), (Size) nkeys * 2 + npw * npw));
 		for (i = 0; i < nkeys; i++)
-		{
 			entries[nall++] = Int32GetDatum(keys[i]);
-			haslen |= (keys[i] == lenkey);
-		}
-		if (!haslen)
-			entries[nall++] = Int32GetDatum(lenkey);
 		if (n.nwords == 1)
 			for (i = 0; i < nkeys; i++)
 				entries[nall++] = Int32GetDatum(IdxSingleKey(keys[i]));
+		/* pair keys: each anchor word with the prefix of every other word */
 		for (a = 0; a < npw; a++)
 			for (w = 0; w < npw; w++)
 				if (w != a)
-					entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w]));
+					entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w],
+															   IdxGinBucket(n.nwords)));
 		*nentries = IdxSortUniqueDatums(entries, nall);
 	}
 	PG_RETURN_POINTER(entries);
@@ -259,8 +242,8 @@ PG_FUNCTION_INFO_V1(cdp_name_gin_extract_query);
  * cdp_name_gin_extract_query
  *		GIN support 3: the keys of the query name word by word, each with its
  *		word as extra data (a key shared by two words appears twice), then
- *		every length key, the single keys of its word keys and its pair keys
- *		(see the header comment).  A query without words (an empty name, or
+ *		the single keys of its word keys and its pair keys for each length
+ *		bucket (see the header comment).  A query without words (an empty name, or
  *		punctuation only) matches nothing, as "%" does.
  */
 Datum
@@ -293,15 +276,14 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 	if (n.nkeys > 0)
 	{
 		int			npw = Min(n.nwords, IDX_PAIR_WORDS);
-		Size		cap = (Size) n.nkeys * 2 + IDX_GIN_BUCKETS;
+		Size		cap = (Size) n.nkeys * 2 + (Size) npw * npw * IDX_GIN_BUCKETS;
 		IdxGinKeyInfo *pinfo;
 		IdxGinKeyInfo *sinfo;
 		int			a;
 
-		cap += npw * npw;
 		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
 		*extra_data = (Pointer *) palloc(mul_size(sizeof(Pointer), cap));
-		info = (IdxGinKeyInfo *) palloc(sizeof(IdxGinKeyInfo) * (n.nwords + IDX_GIN_BUCKETS + 2));
+		info = (IdxGinKeyInfo *) palloc(sizeof(IdxGinKeyInfo) * (n.nwords + IDX_GIN_BUCKETS + 1));
 		for (w = 0; w < n.nwords; w++)
 		{
 			info[w].kind = IDX_KEY_WORD;
@@ -314,25 +296,12 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 				(*extra_data)[nentry++] = (Pointer) &info[w];
 			}
 		}
-		for (b = 1; b <= IDX_GIN_BUCKETS; b++)
-		{
-			IdxGinKeyInfo *bi = &info[n.nwords + b - 1];
-
-			bi->kind = IDX_KEY_LENGTH;
-			bi->bucket = b;
-			bi->word = -1;
-			bi->nwords = n.nwords;
-			entries[nentry] = Int32GetDatum(IdxGinLengthKey(b));
-			(*extra_data)[nentry++] = (Pointer) bi;
-		}
-		pinfo = &info[n.nwords + IDX_GIN_BUCKETS];
-		pinfo->kind = IDX_KEY_PAIR;
-		pinfo->bucket = 0;
-		pinfo->word = -1;
-		pinfo->nwords = n.nwords;
-		sinfo = pinfo + 1;
-		*sinfo = *pinfo;
+		sinfo = &info[n.nwords];
 		sinfo->kind = IDX_KEY_SINGLE;
+		sinfo->bucket = 1;
+		sinfo->word = -1;
+		sinfo->nwords = n.nwords;
+
 		/*
 		 * A one-word row meets the query through any key of any word; it can
 		 * only pass when 1 / nq reaches the threshold (the same GUC the
@@ -345,14 +314,32 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 				entries[nentry] = Int32GetDatum(IdxSingleKey(n.keys[i]));
 				(*extra_data)[nentry++] = (Pointer) sinfo;
 			}
-		/* the row's anchor equals query word a, another row word begins like query word w */
-		for (a = 0; a < npw; a++)
-			for (w = 0; w < npw; w++)
-				if (w != a)
-				{
-					entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w]));
-					(*extra_data)[nentry++] = (Pointer) pinfo;
-				}
+
+		/*
+		 * The row's anchor equals query word a and another row word begins
+		 * like query word w, in a row of any length bucket; buckets a row
+		 * could not pass from (even with every query word) are not asked.
+		 */
+		for (b = 2; b <= IDX_GIN_BUCKETS; b++)
+		{
+			/* the last bucket holds every longer row: at best one of nq words */
+			int			best = (b == IDX_GIN_BUCKETS) ? Max(b, n.nwords) : b;
+
+			if (!IdxGinPassesBound(Min(n.nwords, best), n.nwords, best))
+				continue;
+			pinfo = &info[n.nwords + b - 1];
+			pinfo->kind = IDX_KEY_PAIR;
+			pinfo->bucket = b;
+			pinfo->word = -1;
+			pinfo->nwords = n.nwords;
+			for (a = 0; a < npw; a++)
+				for (w = 0; w < npw; w++)
+					if (w != a)
+					{
+						entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w], b));
+						(*extra_data)[nentry++] = (Pointer) pinfo;
+					}
+		}
 	}
 	*nentries = nentry;
 	PG_RETURN_POINTER(entries);

@@ -478,15 +478,16 @@ IdxNameSimilar(const IdxName *a, const IdxName *b)
 
 /*
  * IdxPairKey
- *		The pair key of an anchor word (its name-key word hash) and the prefix
- *		hash of another word of the same name; ordered: (x, y) and (y, x)
- *		differ.
+ *		The pair key of an anchor word (its name-key word hash), the prefix
+ *		hash of another word of the same name, and the name's length bucket;
+ *		ordered: (x, y) and (y, x) differ.
  */
 int32
-IdxPairKey(int32 anchor, int32 prefix)
+IdxPairKey(int32 anchor, int32 prefix, int bucket)
 {
 	return (int32) hash_bytes_uint32_extended((uint32) prefix,
-											  ((uint64) (uint32) anchor << 32) | UINT64CONST(0x70616972));
+											  ((uint64) (uint32) anchor << 32) |
+											  (UINT64CONST(0x70616900) + (uint64) bucket));
 }
 
 /*

@@ -92,10 +92,18 @@ BEGIN
 	PERFORM set_config('enable_seqscan', CASE WHEN via_index THEN 'off' ELSE 'on' END, true);
 	PERFORM set_config('enable_bitmapscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
 	PERFORM set_config('enable_indexscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
-	RETURN QUERY SELECT q.qid, p.id, false FROM idx_query q, idx_people p WHERE p.name OPERATOR(cdp.%) q.q;
-	RETURN QUERY SELECT q.qid, t.id, true FROM idx_query q,
+	-- EXECUTE: planned at each call, so the settings above choose the plan (a cached plan would not)
+	RETURN QUERY EXECUTE 'SELECT q.qid, p.id, false FROM idx_query q, idx_people p WHERE p.name OPERATOR(cdp.%) q.q';
+	RETURN QUERY EXECUTE 'SELECT q.qid, t.id, true FROM idx_query q,
 		LATERAL (SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) q.q
-		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t;
+		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t';
+END $$;
+CREATE FUNCTION pg_temp.plan_uses_index(sql text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE l text; BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || sql LOOP
+		IF l LIKE '%Index Scan%' THEN RETURN true; END IF;
+	END LOOP;
+	RETURN false;
 END $$;
 -- the plans those two forms get with and without the index
 SET enable_seqscan = off;
@@ -111,6 +119,13 @@ SELECT t, l.* FROM unnest(ARRAY[0.3, 0.5, 0.8]::real[]) t, LATERAL pg_temp.looku
 CREATE TEMP TABLE via_seqscan AS
 SELECT t, l.* FROM unnest(ARRAY[0.3, 0.5, 0.8]::real[]) t, LATERAL pg_temp.lookup(false, t) l;
 COMMIT;
+-- the two runs really took different plans
+SELECT set_config('enable_seqscan', 'off', false) IS NOT NULL AS index_forced;
+SELECT pg_temp.plan_uses_index('SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) ''Ivanova Mariia''') AS index_plan;
+RESET enable_seqscan;
+SET enable_bitmapscan = off; SET enable_indexscan = off;
+SELECT pg_temp.plan_uses_index('SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) ''Ivanova Mariia''') AS index_plan_when_off;
+RESET enable_bitmapscan; RESET enable_indexscan;
 -- nothing found one way and not the other
 (SELECT * FROM via_index EXCEPT SELECT * FROM via_seqscan)
 UNION ALL
@@ -159,10 +174,10 @@ BEGIN
 	PERFORM set_config('enable_seqscan', CASE WHEN via_index THEN 'off' ELSE 'on' END, true);
 	PERFORM set_config('enable_bitmapscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
 	PERFORM set_config('enable_indexscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
-	RETURN QUERY SELECT q.qid, p.id, false FROM idx_query q, idx_dense p WHERE p.name OPERATOR(cdp.%) q.q;
-	RETURN QUERY SELECT q.qid, t.id, true FROM idx_query q,
+	RETURN QUERY EXECUTE 'SELECT q.qid, p.id, false FROM idx_query q, idx_dense p WHERE p.name OPERATOR(cdp.%) q.q';
+	RETURN QUERY EXECUTE 'SELECT q.qid, t.id, true FROM idx_query q,
 		LATERAL (SELECT p.id FROM idx_dense p WHERE p.name OPERATOR(cdp.%) q.q
-		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t;
+		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t';
 END $$;
 BEGIN;
 INSERT INTO dense_cmp SELECT 'index', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.dense(true, t) l;
