@@ -44,8 +44,8 @@ if [ -n "${POPULATION:-}" ]; then
 	"${psql[@]}" -v csv="$csv" -v nq="$nq" -f "$here/name_lookup/clinic.sql"
 else
 	"${psql[@]}" -v n="$n" -v nq="$nq" -f "$here/name_lookup/gen.sql"
-	"${psql[@]}" -f "$here/name_lookup/measure.sql"
 fi
+"${psql[@]}" -f "$here/name_lookup/measure.sql"
 echo "generated $n people and $nq queries in $(( $(date +%s) - t0 )) s" >&2
 
 cdp_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%) $1 ORDER BY name OPERATOR(cdp.<->) $1, id LIMIT 10) s'

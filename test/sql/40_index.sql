@@ -84,7 +84,7 @@ SELECT id, name, round((name OPERATOR(cdp.<->) 'Ivanova Mariia')::numeric, 3) AS
  ORDER BY name OPERATOR(cdp.<->) 'Ivanova Mariia', id LIMIT 10;
 
 -- every query, through the index and through a sequential scan, at three thresholds
-CREATE FUNCTION pg_temp.lookup(via_index boolean, threshold real)
+CREATE FUNCTION pg_temp.lookup(via_index boolean, threshold real, tbl text DEFAULT 'idx_people')
 RETURNS TABLE (qid int, id int, top10 boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -93,10 +93,10 @@ BEGIN
 	PERFORM set_config('enable_bitmapscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
 	PERFORM set_config('enable_indexscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
 	-- EXECUTE: planned at each call, so the settings above choose the plan (a cached plan would not)
-	RETURN QUERY EXECUTE 'SELECT q.qid, p.id, false FROM idx_query q, idx_people p WHERE p.name OPERATOR(cdp.%) q.q';
-	RETURN QUERY EXECUTE 'SELECT q.qid, t.id, true FROM idx_query q,
-		LATERAL (SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) q.q
-		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t';
+	RETURN QUERY EXECUTE format('SELECT q.qid, p.id, false FROM idx_query q, %I p WHERE p.name OPERATOR(cdp.%%) q.q', tbl);
+	RETURN QUERY EXECUTE format('SELECT q.qid, t.id, true FROM idx_query q,
+		LATERAL (SELECT p.id FROM %I p WHERE p.name OPERATOR(cdp.%%) q.q
+		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t', tbl);
 END $$;
 CREATE FUNCTION pg_temp.plan_uses_index(sql text) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE l text; BEGIN
@@ -166,22 +166,9 @@ INSERT INTO idx_query VALUES (1, 'Иванова Мария'), (2, 'Иванов
        (4, 'Мария Иванова'), (5, 'Иванов Марина'), (6, 'Ивнова Мария Петровна'), (7, 'Смирнова'),
        (8, 'Kuznetsova Olga'), (9, 'Попова Анна Сергеевна Иванова'), (10, 'Ианова Марна Петрвна'), (11, 'Иванова');
 CREATE TEMP TABLE dense_cmp (via text, t real, qid int, id int, top10 boolean);
-CREATE FUNCTION pg_temp.dense(via_index boolean, threshold real)
-RETURNS TABLE (qid int, id int, top10 boolean)
-LANGUAGE plpgsql AS $$
-BEGIN
-	PERFORM set_config('cdp.name_similarity_threshold', threshold::text, true);
-	PERFORM set_config('enable_seqscan', CASE WHEN via_index THEN 'off' ELSE 'on' END, true);
-	PERFORM set_config('enable_bitmapscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
-	PERFORM set_config('enable_indexscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
-	RETURN QUERY EXECUTE 'SELECT q.qid, p.id, false FROM idx_query q, idx_dense p WHERE p.name OPERATOR(cdp.%) q.q';
-	RETURN QUERY EXECUTE 'SELECT q.qid, t.id, true FROM idx_query q,
-		LATERAL (SELECT p.id FROM idx_dense p WHERE p.name OPERATOR(cdp.%) q.q
-		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t';
-END $$;
 BEGIN;
-INSERT INTO dense_cmp SELECT 'index', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.dense(true, t) l;
-INSERT INTO dense_cmp SELECT 'seqscan', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.dense(false, t) l;
+INSERT INTO dense_cmp SELECT 'index', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.lookup(true, t, 'idx_dense') l;
+INSERT INTO dense_cmp SELECT 'seqscan', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.lookup(false, t, 'idx_dense') l;
 COMMIT;
 -- the index plan was used, and nothing is found one way and not the other
 SET enable_seqscan = off;

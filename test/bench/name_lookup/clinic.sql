@@ -30,37 +30,7 @@ ALTER TABLE people ADD PRIMARY KEY (id);
 DROP TABLE bench.stage, bench.all_people;
 ANALYZE people;
 
--- bench.run as in measure.sql, with the hit of this population (another record of the person);
--- short: the first two words of the query, hit the same way
-CREATE TABLE bench.result (label text, qid int, kind text, ms float8, hit boolean, nfound int);
-CREATE FUNCTION bench.run(label text, sql text, short boolean DEFAULT false) RETURNS void
-	LANGUAGE plpgsql AS $$
-DECLARE
-	r record;
-	ids bigint[];
-	q text;
-	t0 timestamptz;
-	t1 timestamptz;
-BEGIN
-	FOR r IN SELECT * FROM bench.query WHERE qid <= 50 ORDER BY qid LOOP
-		EXECUTE sql INTO ids USING r.q;
-	END LOOP;
-	FOR r IN SELECT * FROM bench.query ORDER BY qid LOOP
-		q := CASE WHEN short THEN split_part(r.q, ' ', 1) || ' ' || split_part(r.q, ' ', 2) ELSE r.q END;
-		t0 := clock_timestamp();
-		EXECUTE sql INTO ids USING q;
-		t1 := clock_timestamp();
-		INSERT INTO bench.result
-		SELECT label, r.qid, r.kind, extract(epoch FROM t1 - t0) * 1000,
-		       EXISTS (SELECT 1 FROM people p WHERE p.id = ANY (coalesce(ids, '{}')) AND p.person_id = r.truth),
-		       coalesce(cardinality(ids), 0);
-	END LOOP;
-END $$;
-
-CREATE FUNCTION bench.timed(sql text) RETURNS numeric
-	LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz := clock_timestamp();
-BEGIN
-	EXECUTE sql;
-	RETURN round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000);
-END $$;
+-- bench.hit (bench.run is measure.sql's): another record of the true person is among the ids
+CREATE FUNCTION bench.hit(truth bigint, ids bigint[], short boolean) RETURNS boolean
+	LANGUAGE sql STABLE AS $$
+	SELECT EXISTS (SELECT 1 FROM people p WHERE p.id = ANY (ids) AND p.person_id = truth) $$;
