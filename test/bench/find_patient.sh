@@ -10,6 +10,8 @@
 # test/bench/match_speed.sh does), then builds the matching keys (_match_refresh_keys); no linking, so
 # every record is its own golden id.  The queries are held-out records of persons with two or more
 # records: a query is found when any of the ten rows returned is a record of the same person.
+# recall_reachable: over the queries where another record of the person carries the attr given
+# beside the name (the same birth date, a shared phone); the others can only be found by name.
 # Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
 set -euo pipefail
 N=${1:-100000}
@@ -60,7 +62,7 @@ CREATE FUNCTION probe(a jsonb, kind text) RETURNS jsonb LANGUAGE sql AS $$
 	    || CASE kind WHEN 'name+birth_date' THEN jsonb_build_object('birth_date', a -> 'birth_date')
 	                 WHEN 'name+phone' THEN jsonb_strip_nulls(jsonb_build_object('phone', a -> 'phone'))
 	                 ELSE '{}' END $$;
-CREATE TABLE result (kind text, qid int, ms float8, hit boolean, nfound int, namesakes bigint);
+CREATE TABLE result (kind text, qid int, ms float8, hit boolean, nfound int, namesakes bigint, reachable boolean);
 CREATE FUNCTION run(kind text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE r record; rids bigint[]; t0 timestamptz; t1 timestamptz; p jsonb;
 BEGIN
@@ -74,7 +76,13 @@ BEGIN
 		INSERT INTO result SELECT kind, r.qid, extract(epoch FROM t1 - t0) * 1000,
 		       EXISTS (SELECT 1 FROM cdp.record c WHERE c.record_id = ANY (coalesce(rids, '{}')) AND c.extra ->> 'person' = r.person_id),
 		       coalesce(cardinality(rids), 0),
-		       CASE WHEN kind = 'name' THEN (SELECT persons FROM cdp.find_patient_namesakes(p)) END;
+		       CASE WHEN kind = 'name' THEN (SELECT persons FROM cdp.find_patient_namesakes(p)) END,
+		       -- another record of the person carries the attr given (the birth date, the phone)
+		       CASE kind WHEN 'name+birth_date' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		                                                       AND c.birth_date = (cdp.normalize_attrs(p, true) ->> 'birth_date')::date)
+		                 WHEN 'name+phone' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		                                                  AND c.phones::text[] && ARRAY(SELECT jsonb_array_elements_text(cdp.normalize_attrs(p, true) -> 'phones')))
+		       END;
 	END LOOP;
 END $$;
 SQL
@@ -88,7 +96,9 @@ psql -X -P footer=off <<'SQL'
 SELECT kind, count(*) AS queries,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p50_ms,
        round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p95_ms,
-       round(avg(hit::int), 3) AS recall_at_10, round(avg(nfound), 1) AS avg_found,
+       round(avg(hit::int), 3) AS recall_at_10,
+       round(avg(hit::int) FILTER (WHERE reachable), 3) AS recall_reachable, count(*) FILTER (WHERE reachable) AS reachable,
+       round(avg(nfound), 1) AS avg_found,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY namesakes) AS median_namesakes,
        max(namesakes) AS max_namesakes
   FROM result GROUP BY kind ORDER BY min(ctid);
