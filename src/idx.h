@@ -56,23 +56,27 @@ extern double IdxSimilarityThreshold;
 /*
  * Anchored pairs (issue 18).  "a % b" with two or more paired words also
  * needs an anchor: a word of a equal to a word of b, and another word of a
- * beginning with the same IDX_PREFIX_CHARS characters as another word of b
- * (name keys; a shorter word is its own prefix), all among the first
- * IDX_PAIR_WORDS words of each name.  The index stores one pair key per
- * (anchor word, prefix of another word), so it finds such rows through a
- * few short posting lists instead of the union of common words' lists.
+ * beginning like another word of b, all among the first IDX_PAIR_WORDS
+ * words of each name.  Two words begin alike when the one-character
+ * deletions of their first IDX_PREFIX_CHARS characters (name key; the
+ * whole word and its deletions when shorter) share one: so one edit among
+ * the first letters (Мария / Мраия / Марья) still begins alike.  The index
+ * stores one pair key per (anchor word, prefix variant of another word), so
+ * it finds such rows through a few short posting lists instead of the
+ * union of common words' lists.
  */
 #define IDX_PAIR_WORDS				6
-#define IDX_PREFIX_CHARS			3
+#define IDX_PREFIX_CHARS			4
+#define IDX_PREFIX_VARIANTS			4	/* at most, per word */
 
 /*
  * The keys of a name.  Word w owns keys[wstart[w] .. wstart[w + 1] - 1],
  * sorted and unique within the word: the hash of the word itself and the
  * hash of each one-character deletion of it, in the name key and in the
  * normalised spelling.  whash[w] is the hash of the
- * word itself and phash[w] the hash of its first IDX_PREFIX_CHARS
- * characters (both in the name key).  All arrays are palloc'd in one
- * memory context.
+ * word itself and pvar[w * IDX_PREFIX_VARIANTS ..] the npvar[w] hashes of
+ * its prefix variants (both in the name key, see above).  All arrays are
+ * palloc'd in one memory context.
  */
 typedef struct IdxName
 {
@@ -81,7 +85,8 @@ typedef struct IdxName
 	int32	   *keys;
 	int		   *wstart;
 	int32	   *whash;
-	int32	   *phash;
+	int32	   *pvar;
+	int		   *npvar;
 } IdxName;
 
 extern void IdxInit(void);

@@ -20,8 +20,8 @@
  * query was GIN's merge loop and 14 % this file's bound, all per walked
  * row.  So a row of two or more words gets a pair key IdxPairKey(anchor,
  * prefix, bucket) for every ordered pair of distinct words among its first
- * IDX_PAIR_WORDS (the anchor's name-key word hash, the other word's
- * IDX_PREFIX_CHARS-letter prefix, the row's length bucket: 2 .. 5 words,
+ * IDX_PAIR_WORDS and every prefix variant of the other word (the anchor's
+ * name-key word hash, the variant, the row's length bucket: 2 .. 5 words,
  * or 6 for six and more), and a one-word row a single key IdxSingleKey(k)
  * per word key.  "%" with two or more paired words requires an anchor
  * (IdxNameSimilar), which is exactly a shared pair key, and the bucket of
@@ -219,7 +219,8 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 		int			a,
 					w;
 
-		entries = (Datum *) palloc(mul_size(sizeof(Datum), (Size) nkeys * 2 + npw * npw));
+		entries = (Datum *) palloc(mul_size(sizeof(Datum),
+											(Size) nkeys * 2 + npw * npw * IDX_PREFIX_VARIANTS));
 		for (i = 0; i < nkeys; i++)
 			entries[nall++] = Int32GetDatum(keys[i]);
 		if (n.nwords == 1)
@@ -229,8 +230,10 @@ cdp_name_gin_extract_value(PG_FUNCTION_ARGS)
 		for (a = 0; a < npw; a++)
 			for (w = 0; w < npw; w++)
 				if (w != a)
-					entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w],
-															   IdxGinBucket(n.nwords)));
+					for (i = 0; i < n.npvar[w]; i++)
+						entries[nall++] = Int32GetDatum(IdxPairKey(n.whash[a],
+																   n.pvar[w * IDX_PREFIX_VARIANTS + i],
+																   IdxGinBucket(n.nwords)));
 		*nentries = IdxSortUniqueDatums(entries, nall);
 	}
 	PG_RETURN_POINTER(entries);
@@ -276,7 +279,8 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 	if (n.nkeys > 0)
 	{
 		int			npw = Min(n.nwords, IDX_PAIR_WORDS);
-		Size		cap = (Size) n.nkeys * 2 + (Size) npw * npw * IDX_GIN_BUCKETS;
+		Size		cap = (Size) n.nkeys * 2 +
+			(Size) npw * npw * IDX_PREFIX_VARIANTS * IDX_GIN_BUCKETS;
 		IdxGinKeyInfo *pinfo;
 		IdxGinKeyInfo *sinfo;
 		int			a;
@@ -335,10 +339,12 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 			for (a = 0; a < npw; a++)
 				for (w = 0; w < npw; w++)
 					if (w != a)
-					{
-						entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a], n.phash[w], b));
-						(*extra_data)[nentry++] = (Pointer) pinfo;
-					}
+						for (i = 0; i < n.npvar[w]; i++)
+						{
+							entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a],
+																	   n.pvar[w * IDX_PREFIX_VARIANTS + i], b));
+							(*extra_data)[nentry++] = (Pointer) pinfo;
+						}
 		}
 	}
 	*nentries = nentry;

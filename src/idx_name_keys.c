@@ -178,6 +178,61 @@ IdxHashWord(const char *w, int len)
 }
 
 /*
+ * IdxPrefixVariants
+ *		The prefix variants of a word (UTF-8 bytes in buf, character lengths
+ *		in clen): the one-character deletions of its first IDX_PREFIX_CHARS
+ *		characters, plus those characters themselves when the word is
+ *		shorter; sorted and unique into out (at most IDX_PREFIX_VARIANTS).
+ *		Two words one edit apart among their first letters share a variant
+ *		(a substitution, insertion, deletion or transposition at position k
+ *		leaves the same string once k, or k and k + 1, are deleted); words
+ *		equal in their first IDX_PREFIX_CHARS letters share all of them.
+ */
+static void
+IdxPrefixVariants(const char *buf, const int *clen, int nchars, int32 *out, int *nout)
+{
+	char		del[IDX_PREFIX_CHARS * MAX_MULTIBYTE_CHAR_LEN];
+	int			pc = Min(nchars, IDX_PREFIX_CHARS);
+	int			plen = 0;
+	int			n = 0;
+	int			i,
+				off;
+
+	for (i = 0; i < pc; i++)
+		plen += clen[i];
+	if (pc < IDX_PREFIX_CHARS)
+		out[n++] = IdxHashWord(buf, plen);
+	for (i = 0, off = 0; i < pc && n < IDX_PREFIX_VARIANTS; off += clen[i], i++)
+	{
+		if (plen - clen[i] == 0)
+			continue;			/* a one-letter word: the letter itself only */
+		memcpy(del, buf, off);
+		memcpy(del + off, buf + off + clen[i], plen - off - clen[i]);
+		out[n++] = IdxHashWord(del, plen - clen[i]);
+	}
+	*nout = IdxSortUnique(out, n);
+}
+
+/*
+ * IdxWordsBeginAlike
+ *		True when word i of a and word j of b share a prefix variant.
+ */
+static bool
+IdxWordsBeginAlike(const IdxName *a, int i, const IdxName *b, int j)
+{
+	const int32 *x = a->pvar + i * IDX_PREFIX_VARIANTS;
+	const int32 *y = b->pvar + j * IDX_PREFIX_VARIANTS;
+	int			k,
+				l;
+
+	for (k = 0; k < a->npvar[i]; k++)
+		for (l = 0; l < b->npvar[j]; l++)
+			if (x[k] == y[l])
+				return true;
+	return false;
+}
+
+/*
  * IdxKeyStringToName
  *		Cuts a name key (UTF-8, NUL-terminated) into at most IDX_MAX_WORDS
  *		words of at most IDX_MAX_WORD_CHARS characters and keys each word by
@@ -204,7 +259,8 @@ IdxKeyStringToName(const char *key, IdxName *out)
 	out->keys = (int32 *) palloc(sizeof(int32) * maxkeys);
 	out->wstart = (int *) palloc(sizeof(int) * (IDX_MAX_WORDS + 1));
 	out->whash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
-	out->phash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
+	out->pvar = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS * IDX_PREFIX_VARIANTS);
+	out->npvar = (int *) palloc(sizeof(int) * IDX_MAX_WORDS);
 	out->wstart[0] = 0;
 
 	while (p < end && nwords < IDX_MAX_WORDS)
@@ -237,13 +293,8 @@ IdxKeyStringToName(const char *key, IdxName *out)
 		}
 
 		out->whash[nwords] = IdxHashWord(buf, wlen);
-		{
-			int			plen = 0;
-
-			for (i = 0; i < Min(nchars, IDX_PREFIX_CHARS); i++)
-				plen += clen[i];
-			out->phash[nwords] = IdxHashWord(buf, plen);
-		}
+		IdxPrefixVariants(buf, clen, nchars, out->pvar + nwords * IDX_PREFIX_VARIANTS,
+						  &out->npvar[nwords]);
 		out->keys[nkeys] = out->whash[nwords];
 		/* one-character deletions; a one-character word has none */
 		if (nchars > 1)
@@ -333,7 +384,8 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 		pfree(other.keys);
 		pfree(other.wstart);
 		pfree(other.whash);
-		pfree(other.phash);
+		pfree(other.pvar);
+		pfree(other.npvar);
 	}
 	pfree(key);
 	pfree(norm);
@@ -443,7 +495,7 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
  * IdxNameAnchored
  *		True when, among the first IDX_PAIR_WORDS words of each name, word i
  *		of a equals word j of b (same name-key word hash) and another word i'
- *		of a begins like another word j' of b (same prefix hash).  Exactly
+ *		of a begins like another word j' of b (IdxWordsBeginAlike).  Exactly
  *		what a shared pair key (IdxPairKey) stands for, hash collisions aside
  *		(they only add shared keys), so the index finds every anchored row.
  */
@@ -464,7 +516,7 @@ IdxNameAnchored(const IdxName *a, const IdxName *b)
 				continue;
 			for (i2 = 0; i2 < na; i2++)
 				for (j2 = 0; j2 < nb; j2++)
-					if (i2 != i && j2 != j && a->phash[i2] == b->phash[j2])
+					if (i2 != i && j2 != j && IdxWordsBeginAlike(a, i2, b, j2))
 						return true;
 		}
 	return false;

@@ -63,8 +63,8 @@ SELECT ok(NOT 'Иванова Мария' OPERATOR(cdp.%) 'Иванов Мари
           'two words each one edit off are not similar (similarity 0.75, no anchor)');
 SELECT ok('Иванова Мария' OPERATOR(cdp.%) 'Иванов Мария', 'an equal given name anchors the surname''s gender form');
 SELECT ok('Мария Ivanova' OPERATOR(cdp.%) 'Иванова Мария', 'the anchor is found across scripts and word order');
-SELECT ok(NOT 'Иванова Мария' OPERATOR(cdp.%) 'Иванова Ьария',
-          'a typo in the first three letters of the only other word leaves no anchor');
+SELECT ok('Иванова Мария' OPERATOR(cdp.%) 'Иванова Мраия',
+          'a typo among the first letters of the only other word still begins alike');
 SELECT volatility_is('cdp', 'name_gin_extract_query', ARRAY['text', 'internal', 'smallint', 'internal', 'internal', 'internal', 'internal'],
                      'stable', 'extract_query is STABLE: it reads the threshold');
 SELECT ok((SELECT procost FROM pg_proc WHERE oid = 'cdp.name_similar(text, text)'::regprocedure) >= 100,
