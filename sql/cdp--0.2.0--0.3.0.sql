@@ -26,7 +26,7 @@ COMMENT ON OPERATOR @extschema@.% (text, text) IS
 
 -- name_gin_ops now stores pair and single keys, and "%" needs an anchor word: an index built by
 -- 0.2.0 lacks those keys and would find nothing, so every index of the operator class is rebuilt
--- here (REINDEX takes each index's table lock for the rebuild: about 40 s per million names).
+-- here (REINDEX takes each index's table lock for the rebuild: minutes per million names).
 DO $reindex$
 DECLARE
 	ix regclass;
