@@ -3,6 +3,20 @@
  * with us?» over the matching keys and the name index (stores nothing).
  */
 
+-- _find_probe: the attrs of a lookup as a record row, normalised by ingest's own normaliser (invalid
+-- values set aside); shared by find_patient and find_patient_namesakes.
+CREATE FUNCTION cdp_internal._find_probe(attrs jsonb) RETURNS @extschema@.record
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
+		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
+	END IF;
+	RETURN pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
+		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
+END $$;
+COMMENT ON FUNCTION cdp_internal._find_probe(jsonb) IS
+	'internal: the attrs of find_patient / find_patient_namesakes as a normalised record row (22023 unless an object)';
+
 CREATE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
 	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
 	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
@@ -15,15 +29,10 @@ DECLARE
 	min_prob float8 := 0.01 * (a.settings ->> 'review_threshold')::float8;
 	pname text;
 BEGIN
-	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
-		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
-	END IF;
+	probe := cdp_internal._find_probe(attrs);
 	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
 		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
 	END IF;
-	-- the probe as a record row, normalised by ingest's own normaliser (invalid values set aside)
-	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
-		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
 	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
 	-- Every block mate is scored (no probability floor in the walk).  What the desk gave beside the
@@ -76,11 +85,7 @@ DECLARE
 	probe @extschema@.record;
 	f record;
 BEGIN
-	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
-		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
-	END IF;
-	probe := pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
-		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
+	probe := cdp_internal._find_probe(attrs);
 	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules), then every
 	-- record that agrees exactly with each attribute the probe gives (names by their name key)
 	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
