@@ -9,9 +9,9 @@
  * one-character deletions (and so is its normalised spelling), so two words
  * one edit apart share a key.  Name similarity is a weighted Jaccard index
  * over words matched this way, so the GIN index (which stores the same int4
- * keys, plus a length key) can bound it from the number of query words with
- * a shared key and the row's word count, and its re-check computes exactly
- * what a sequential scan computes.
+ * keys, plus anchored pair keys that carry the row's length) can bound it
+ * from the number of query words with a shared key and the row's word
+ * count, and its re-check computes exactly what a sequential scan computes.
  *
  *-------------------------------------------------------------------------
  */
