@@ -9,9 +9,9 @@
  * one-character deletions (and so is its normalised spelling), so two words
  * one edit apart share a key.  Name similarity is a weighted Jaccard index
  * over words matched this way, so the GIN index (which stores the same int4
- * keys, plus a length key) can bound it from the number of query words with
- * a shared key and the row's word count, and its re-check computes exactly
- * what a sequential scan computes.
+ * keys, plus anchored pair keys that carry the row's length) can bound it
+ * from the number of query words with a shared key and the row's word
+ * count, and its re-check computes exactly what a sequential scan computes.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,11 +54,29 @@ extern double IdxSimilarityThreshold;
 #define IDX_EDIT_WEIGHT				0.75f
 
 /*
+ * Anchored pairs (issue 18).  "a % b" with two or more paired words also
+ * needs an anchor: a word of a equal to a word of b, and another word of a
+ * beginning like another word of b, all among the first IDX_PAIR_WORDS
+ * words of each name.  Two words begin alike when the one-character
+ * deletions of their first IDX_PREFIX_CHARS characters (name key; the
+ * whole word and its deletions when shorter) share one: so one edit among
+ * the first letters (Мария / Мраия / Марья) still begins alike.  The index
+ * stores one pair key per (anchor word, prefix variant of another word), so
+ * it finds such rows through a few short posting lists instead of the
+ * union of common words' lists.
+ */
+#define IDX_PAIR_WORDS				6
+#define IDX_PREFIX_CHARS			4
+#define IDX_PREFIX_VARIANTS			4	/* at most, per word */
+
+/*
  * The keys of a name.  Word w owns keys[wstart[w] .. wstart[w + 1] - 1],
  * sorted and unique within the word: the hash of the word itself and the
  * hash of each one-character deletion of it, in the name key and in the
  * normalised spelling.  whash[w] is the hash of the
- * word itself.  All arrays are palloc'd in one memory context.
+ * word itself and pvar[w * IDX_PREFIX_VARIANTS ..] the npvar[w] hashes of
+ * its prefix variants (both in the name key, see above).  All arrays are
+ * palloc'd in one memory context.
  */
 typedef struct IdxName
 {
@@ -67,11 +85,18 @@ typedef struct IdxName
 	int32	   *keys;
 	int		   *wstart;
 	int32	   *whash;
+	int32	   *pvar;
+	int		   *npvar;
 } IdxName;
 
 extern void IdxInit(void);
 extern void IdxNameBuild(const char *s, int len, IdxName *out);
 extern int32 *IdxNameUnionKeys(const IdxName *n, int *nkeys);
 extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
+extern float4 IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs);
+extern bool IdxNameAnchored(const IdxName *a, const IdxName *b);
+extern bool IdxNameSimilar(const IdxName *a, const IdxName *b);
+extern int32 IdxPairKey(int32 anchor, int32 prefix, int bucket);
+extern int32 IdxSingleKey(int32 key);
 
 #endif							/* CDP_IDX_H */

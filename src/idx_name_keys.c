@@ -132,7 +132,20 @@ IdxSortUnique(int32 *keys, int n)
 
 	if (n <= 1)
 		return n;
-	qsort(keys, n, sizeof(int32), IdxCompareInt32);
+	if (n <= 32)
+	{
+		/* a word's keys: insertion sort beats qsort's calls (profiled in re-checks) */
+		for (i = 1; i < n; i++)
+		{
+			int32		k = keys[i];
+
+			for (j = i; j > 0 && keys[j - 1] > k; j--)
+				keys[j] = keys[j - 1];
+			keys[j] = k;
+		}
+	}
+	else
+		qsort(keys, n, sizeof(int32), IdxCompareInt32);
 	for (i = 1, j = 1; i < n; i++)
 		if (keys[i] != keys[j - 1])
 			keys[j++] = keys[i];
@@ -165,6 +178,61 @@ IdxHashWord(const char *w, int len)
 }
 
 /*
+ * IdxPrefixVariants
+ *		The prefix variants of a word (UTF-8 bytes in buf, character lengths
+ *		in clen): the one-character deletions of its first IDX_PREFIX_CHARS
+ *		characters, plus those characters themselves when the word is
+ *		shorter; sorted and unique into out (at most IDX_PREFIX_VARIANTS).
+ *		Two words one edit apart among their first letters share a variant
+ *		(a substitution, insertion, deletion or transposition at position k
+ *		leaves the same string once k, or k and k + 1, are deleted); words
+ *		equal in their first IDX_PREFIX_CHARS letters share all of them.
+ */
+static void
+IdxPrefixVariants(const char *buf, const int *clen, int nchars, int32 *out, int *nout)
+{
+	char		del[IDX_PREFIX_CHARS * MAX_MULTIBYTE_CHAR_LEN];
+	int			pc = Min(nchars, IDX_PREFIX_CHARS);
+	int			plen = 0;
+	int			n = 0;
+	int			i,
+				off;
+
+	for (i = 0; i < pc; i++)
+		plen += clen[i];
+	if (pc < IDX_PREFIX_CHARS)
+		out[n++] = IdxHashWord(buf, plen);
+	for (i = 0, off = 0; i < pc && n < IDX_PREFIX_VARIANTS; off += clen[i], i++)
+	{
+		if (plen - clen[i] == 0)
+			continue;			/* a one-letter word: the letter itself only */
+		memcpy(del, buf, off);
+		memcpy(del + off, buf + off + clen[i], plen - off - clen[i]);
+		out[n++] = IdxHashWord(del, plen - clen[i]);
+	}
+	*nout = IdxSortUnique(out, n);
+}
+
+/*
+ * IdxWordsBeginAlike
+ *		True when word i of a and word j of b share a prefix variant.
+ */
+static bool
+IdxWordsBeginAlike(const IdxName *a, int i, const IdxName *b, int j)
+{
+	const int32 *x = a->pvar + i * IDX_PREFIX_VARIANTS;
+	const int32 *y = b->pvar + j * IDX_PREFIX_VARIANTS;
+	int			k,
+				l;
+
+	for (k = 0; k < a->npvar[i]; k++)
+		for (l = 0; l < b->npvar[j]; l++)
+			if (x[k] == y[l])
+				return true;
+	return false;
+}
+
+/*
  * IdxKeyStringToName
  *		Cuts a name key (UTF-8, NUL-terminated) into at most IDX_MAX_WORDS
  *		words of at most IDX_MAX_WORD_CHARS characters and keys each word by
@@ -191,6 +259,8 @@ IdxKeyStringToName(const char *key, IdxName *out)
 	out->keys = (int32 *) palloc(sizeof(int32) * maxkeys);
 	out->wstart = (int *) palloc(sizeof(int) * (IDX_MAX_WORDS + 1));
 	out->whash = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS);
+	out->pvar = (int32 *) palloc(sizeof(int32) * IDX_MAX_WORDS * IDX_PREFIX_VARIANTS);
+	out->npvar = (int *) palloc(sizeof(int) * IDX_MAX_WORDS);
 	out->wstart[0] = 0;
 
 	while (p < end && nwords < IDX_MAX_WORDS)
@@ -223,6 +293,8 @@ IdxKeyStringToName(const char *key, IdxName *out)
 		}
 
 		out->whash[nwords] = IdxHashWord(buf, wlen);
+		IdxPrefixVariants(buf, clen, nchars, out->pvar + nwords * IDX_PREFIX_VARIANTS,
+						  &out->npvar[nwords]);
 		out->keys[nkeys] = out->whash[nwords];
 		/* one-character deletions; a one-character word has none */
 		if (nchars > 1)
@@ -312,6 +384,8 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 		pfree(other.keys);
 		pfree(other.wstart);
 		pfree(other.whash);
+		pfree(other.pvar);
+		pfree(other.npvar);
 	}
 	pfree(key);
 	pfree(norm);
@@ -357,14 +431,15 @@ IdxWordsShareKey(const IdxName *a, int i, const IdxName *b, int j)
 }
 
 /*
- * IdxNameSimilarity
+ * IdxNameMatch
  *		W / (na + nb - m) over a greedy one-to-one pairing of words: equal
- *		words first (weight 1), then words sharing a key (IDX_EDIT_WEIGHT).
- *		0 when either name has no words.  Every pair found here has a shared
- *		key, which is what the GIN consistent function's bound relies on.
+ *		words first (weight 1), then words sharing a key (IDX_EDIT_WEIGHT);
+ *		*npairs gets m.  0 when either name has no words.  Every pair found
+ *		here has a shared key, which is what the GIN consistent function's
+ *		bound relies on.
  */
 float4
-IdxNameSimilarity(const IdxName *a, const IdxName *b)
+IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs)
 {
 	bool		useda[IDX_MAX_WORDS];
 	bool		usedb[IDX_MAX_WORDS];
@@ -373,6 +448,7 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
 	int			i,
 				j;
 
+	*npairs = 0;
 	if (a->nwords == 0 || b->nwords == 0)
 		return 0.0f;
 	memset(useda, 0, sizeof(useda));
@@ -399,7 +475,95 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
 				break;
 			}
 	}
+	*npairs = m;
 	return w / (float4) (a->nwords + b->nwords - m);
+}
+
+/*
+ * IdxNameSimilarity
+ *		The name similarity of two names (see IdxNameMatch).
+ */
+float4
+IdxNameSimilarity(const IdxName *a, const IdxName *b)
+{
+	int			m;
+
+	return IdxNameMatch(a, b, &m);
+}
+
+/*
+ * IdxNameAnchored
+ *		True when, among the first IDX_PAIR_WORDS words of each name, word i
+ *		of a equals word j of b (same name-key word hash) and another word i'
+ *		of a begins like another word j' of b (IdxWordsBeginAlike).  Exactly
+ *		what a shared pair key (IdxPairKey) stands for, hash collisions aside
+ *		(they only add shared keys), so the index finds every anchored row.
+ */
+bool
+IdxNameAnchored(const IdxName *a, const IdxName *b)
+{
+	int			na = Min(a->nwords, IDX_PAIR_WORDS);
+	int			nb = Min(b->nwords, IDX_PAIR_WORDS);
+	int			i,
+				j,
+				i2,
+				j2;
+
+	for (i = 0; i < na; i++)
+		for (j = 0; j < nb; j++)
+		{
+			if (a->whash[i] != b->whash[j])
+				continue;
+			for (i2 = 0; i2 < na; i2++)
+				for (j2 = 0; j2 < nb; j2++)
+					if (i2 != i && j2 != j && IdxWordsBeginAlike(a, i2, b, j2))
+						return true;
+		}
+	return false;
+}
+
+/*
+ * IdxNameSimilar
+ *		The % operator on two key sets: similarity above 0 and at or above
+ *		cdp.name_similarity_threshold, and, when two or more words are paired,
+ *		anchored (IdxNameAnchored): a name that meets the query only through
+ *		words that are all one edit off is not "similar".  That rule is what
+ *		lets the index read the short pair-key lists (src/idx_name_gin.c).
+ */
+bool
+IdxNameSimilar(const IdxName *a, const IdxName *b)
+{
+	int			m;
+	float4		sim = IdxNameMatch(a, b, &m);
+
+	if (!(sim > 0.0f && sim >= (float4) IdxSimilarityThreshold))
+		return false;
+	return m <= 1 || IdxNameAnchored(a, b);
+}
+
+/*
+ * IdxPairKey
+ *		The pair key of an anchor word (its name-key word hash), the prefix
+ *		hash of another word of the same name, and the name's length bucket;
+ *		ordered: (x, y) and (y, x) differ.
+ */
+int32
+IdxPairKey(int32 anchor, int32 prefix, int bucket)
+{
+	return (int32) hash_bytes_uint32_extended((uint32) prefix,
+											  ((uint64) (uint32) anchor << 32) |
+											  (UINT64CONST(0x70616900) + (uint64) bucket));
+}
+
+/*
+ * IdxSingleKey
+ *		The key of a word key in a name of one word (so a one-word query need
+ *		not read every name that merely contains its word).
+ */
+int32
+IdxSingleKey(int32 key)
+{
+	return (int32) hash_bytes_uint32_extended((uint32) key, UINT64CONST(0x73696e676c65));
 }
 
 /*
@@ -520,15 +684,19 @@ PG_FUNCTION_INFO_V1(cdp_name_similar);
 /*
  * cdp_name_similar
  *		The % operator: similarity at or above cdp.name_similarity_threshold,
- *		and never true for two names that share no key (so a zero threshold
- *		still agrees with the GIN index, which only sees shared keys).
+ *		never true for two names that share no key (so a zero threshold still
+ *		agrees with the GIN index, which only sees shared keys), and anchored
+ *		when two or more words pair (IdxNameSimilar).
  */
 Datum
 cdp_name_similar(PG_FUNCTION_ARGS)
 {
-	float4		sim = IdxSimilarityOfArgs(fcinfo);
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	const IdxName *nb = IdxQueryName(fcinfo, b);
+	const IdxName *na = IdxNameCached(a);
 
-	PG_RETURN_BOOL(sim > 0.0f && sim >= (float4) IdxSimilarityThreshold);
+	PG_RETURN_BOOL(IdxNameSimilar(na, nb));
 }
 
 PG_FUNCTION_INFO_V1(cdp_name_index_keys);

@@ -18,6 +18,11 @@
 #   BENCH_GIST=1              also pg_trgm's GiST index (gist_trgm_ops) with an index-ordered
 #                             top-10 (ORDER BY name <-> $1 LIMIT 10, no % filter): what a GiST design gives
 #   BENCH_KEEP=1              keep the database (cdp_bench_names, or BENCH_DB) afterwards
+#   POPULATION=default|name-dense  people from test/bench/gen_clinic.py --mode POPULATION instead
+#                             (test/bench/name_lookup/clinic.sql: about `rows` records of rows/2
+#                             persons; a query is one record's name, found when another record of the
+#                             person is in the top 10; kind 'rare' = full name shared by <= 10
+#                             persons).  GEN=path/to/gen_clinic.py to use another copy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 n=${1:-1000000}
@@ -31,9 +36,17 @@ createdb -E UTF8 -T template0 "$db"
 "${psql[@]}" -c 'CREATE EXTENSION cdp; CREATE EXTENSION pg_trgm; CREATE EXTENSION pg_prewarm; CREATE SCHEMA bench'
 "${psql[@]}" -f "$here/name_lookup/names.sql"
 t0=$(date +%s)
-"${psql[@]}" -v n="$n" -v nq="$nq" -f "$here/name_lookup/gen.sql"
-echo "generated $n people and $nq queries in $(( $(date +%s) - t0 )) s" >&2
+if [ -n "${POPULATION:-}" ]; then
+	csv=$(mktemp /tmp/name_lookup.XXXXXX.csv)
+	trap 'rm -f "$csv"' EXIT
+	python3 "${GEN:-$here/gen_clinic.py}" --persons $(( n / 2 )) --seed 42 --mode "$POPULATION" --out "$csv" --quiet
+	chmod a+r "$csv"
+	"${psql[@]}" -v csv="$csv" -v nq="$nq" -f "$here/name_lookup/clinic.sql"
+else
+	"${psql[@]}" -v n="$n" -v nq="$nq" -f "$here/name_lookup/gen.sql"
+fi
 "${psql[@]}" -f "$here/name_lookup/measure.sql"
+echo "generated $n people and $nq queries in $(( $(date +%s) - t0 )) s" >&2
 
 cdp_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%) $1 ORDER BY name OPERATOR(cdp.<->) $1, id LIMIT 10) s'
 trgm_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(public.%) $1 ORDER BY name OPERATOR(public.<->) $1, id LIMIT 10) s'
@@ -58,7 +71,10 @@ ex="'Ivanova Mariia Petrovna'"
              -c "EXPLAIN (COSTS OFF) ${trgm_sql//\$1/$ex}" >&2
 
 gist_sql='SELECT array_agg(id) FROM (SELECT id FROM people ORDER BY name OPERATOR(public.<->) $1 LIMIT 10) s'
-for short in false true; do
+# the two-word pass belongs to gen.sql's queries (passport names); a clinic population's queries
+# are whole records' names
+shorts="false true"; [ -n "${POPULATION:-}" ] && shorts=false
+for short in $shorts; do
 	words=$([ $short = true ] && echo ", 2 words" || echo "")
 	"${psql[@]}" -c "SELECT cdp.library_version()" -o /dev/null -c "SELECT bench.run('cdp name_gin_ops (threshold ' || current_setting('cdp.name_similarity_threshold') || '$words)', \$q\$$cdp_sql\$q\$, $short)"
 	for t in $thresholds; do
@@ -76,14 +92,14 @@ SELECT 'pg_trgm gist_trgm_ops', bench.timed('CREATE INDEX people_name_trgm_gist 
 UPDATE bench.build SET bytes = pg_relation_size('people_name_trgm_gist') WHERE method = 'pg_trgm gist_trgm_ops';
 SQL
 	"${psql[@]}" -Atc "SELECT pg_prewarm('people_name_trgm_gist')" >/dev/null
-	for short in false true; do
+	for short in $shorts; do
 		words=$([ $short = true ] && echo ", 2 words" || echo "")
 		"${psql[@]}" -c "SET enable_bitmapscan = off" -c "SELECT bench.run('pg_trgm gist_trgm_ops (KNN$words)', \$q\$$gist_sql\$q\$, $short)"
 	done
 fi
 
 echo
-echo "rows: $n, queries: $nq, PostgreSQL $("${psql[@]}" -Atc 'SHOW server_version'), $(date -u +%F)"
+echo "rows: $n${POPULATION:+ (gen_clinic.py --mode $POPULATION)}, queries: $nq, PostgreSQL $("${psql[@]}" -Atc 'SHOW server_version'), $(date -u +%F)"
 echo
 "${psql[@]}" -P footer=off <<'SQL'
 \pset format aligned

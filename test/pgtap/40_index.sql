@@ -1,7 +1,7 @@
 -- test/pgtap/40_index.sql: the fuzzy-name index family: objects, real Russian name variants that
 -- must meet (and names that must not), exact similarities, the threshold setting, and input limits.
 BEGIN;
-SELECT plan(38);
+SELECT plan(44);
 
 SELECT has_opclass('cdp', 'name_gin_ops', 'operator class cdp.name_gin_ops exists');
 SELECT has_operator('text', 'cdp', '%', 'text', 'boolean', 'operator cdp.% (text, text) exists');
@@ -57,6 +57,18 @@ SELECT ok(NOT 'Иванова Мария Петровна' OPERATOR(cdp.%) 'Ivan
 SET LOCAL cdp.name_similarity_threshold = 0;
 SELECT ok(NOT 'Иванова' OPERATOR(cdp.%) 'Сидоров', 'at 0 names without a shared key are still not similar');
 RESET cdp.name_similarity_threshold;
+
+-- anchoring (issue 18): two or more paired words need one equal word and another word beginning alike
+SELECT ok(NOT 'Иванова Мария' OPERATOR(cdp.%) 'Иванов Марина',
+          'two words each one edit off are not similar (similarity 0.75, no anchor)');
+SELECT ok('Иванова Мария' OPERATOR(cdp.%) 'Иванов Мария', 'an equal given name anchors the surname''s gender form');
+SELECT ok('Мария Ivanova' OPERATOR(cdp.%) 'Иванова Мария', 'the anchor is found across scripts and word order');
+SELECT ok('Иванова Мария' OPERATOR(cdp.%) 'Иванова Мраия',
+          'a typo among the first letters of the only other word still begins alike');
+SELECT volatility_is('cdp', 'name_gin_extract_query', ARRAY['text', 'internal', 'smallint', 'internal', 'internal', 'internal', 'internal'],
+                     'stable', 'extract_query is STABLE: it reads the threshold');
+SELECT ok((SELECT procost FROM pg_proc WHERE oid = 'cdp.name_similar(text, text)'::regprocedure) >= 100,
+          'the % function is costed as the ICU work it does, so the planner prefers the index');
 
 -- input limits
 SELECT throws_ok($$SELECT cdp.name_similarity(repeat('a', 70000), 'a')$$, '54000', NULL,

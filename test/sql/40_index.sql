@@ -84,7 +84,7 @@ SELECT id, name, round((name OPERATOR(cdp.<->) 'Ivanova Mariia')::numeric, 3) AS
  ORDER BY name OPERATOR(cdp.<->) 'Ivanova Mariia', id LIMIT 10;
 
 -- every query, through the index and through a sequential scan, at three thresholds
-CREATE FUNCTION pg_temp.lookup(via_index boolean, threshold real)
+CREATE FUNCTION pg_temp.lookup(via_index boolean, threshold real, tbl text DEFAULT 'idx_people')
 RETURNS TABLE (qid int, id int, top10 boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -92,10 +92,18 @@ BEGIN
 	PERFORM set_config('enable_seqscan', CASE WHEN via_index THEN 'off' ELSE 'on' END, true);
 	PERFORM set_config('enable_bitmapscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
 	PERFORM set_config('enable_indexscan', CASE WHEN via_index THEN 'on' ELSE 'off' END, true);
-	RETURN QUERY SELECT q.qid, p.id, false FROM idx_query q, idx_people p WHERE p.name OPERATOR(cdp.%) q.q;
-	RETURN QUERY SELECT q.qid, t.id, true FROM idx_query q,
-		LATERAL (SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) q.q
-		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t;
+	-- EXECUTE: planned at each call, so the settings above choose the plan (a cached plan would not)
+	RETURN QUERY EXECUTE format('SELECT q.qid, p.id, false FROM idx_query q, %I p WHERE p.name OPERATOR(cdp.%%) q.q', tbl);
+	RETURN QUERY EXECUTE format('SELECT q.qid, t.id, true FROM idx_query q,
+		LATERAL (SELECT p.id FROM %I p WHERE p.name OPERATOR(cdp.%%) q.q
+		          ORDER BY p.name OPERATOR(cdp.<->) q.q, p.id LIMIT 10) t', tbl);
+END $$;
+CREATE FUNCTION pg_temp.plan_uses_index(sql text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE l text; BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || sql LOOP
+		IF l LIKE '%Index Scan%' THEN RETURN true; END IF;
+	END LOOP;
+	RETURN false;
 END $$;
 -- the plans those two forms get with and without the index
 SET enable_seqscan = off;
@@ -111,6 +119,13 @@ SELECT t, l.* FROM unnest(ARRAY[0.3, 0.5, 0.8]::real[]) t, LATERAL pg_temp.looku
 CREATE TEMP TABLE via_seqscan AS
 SELECT t, l.* FROM unnest(ARRAY[0.3, 0.5, 0.8]::real[]) t, LATERAL pg_temp.lookup(false, t) l;
 COMMIT;
+-- the two runs really took different plans
+SELECT set_config('enable_seqscan', 'off', false) IS NOT NULL AS index_forced;
+SELECT pg_temp.plan_uses_index('SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) ''Ivanova Mariia''') AS index_plan;
+RESET enable_seqscan;
+SET enable_bitmapscan = off; SET enable_indexscan = off;
+SELECT pg_temp.plan_uses_index('SELECT p.id FROM idx_people p WHERE p.name OPERATOR(cdp.%) ''Ivanova Mariia''') AS index_plan_when_off;
+RESET enable_bitmapscan; RESET enable_indexscan;
 -- nothing found one way and not the other
 (SELECT * FROM via_index EXCEPT SELECT * FROM via_seqscan)
 UNION ALL
@@ -120,3 +135,49 @@ SELECT t, qid, count(*) FILTER (WHERE NOT top10) AS found, count(*) FILTER (WHER
   FROM via_index GROUP BY t, qid ORDER BY t, qid;
 
 DROP TABLE idx_people, idx_query;
+
+-- anchoring (issue 18): two or more paired words need one equal word, so a name that meets the
+-- query only through one-edit words is not similar, however high its similarity
+SELECT a, b, cdp.name_similarity(a, b) AS sim, a OPERATOR(cdp.%) b AS similar
+  FROM (VALUES ('Иванова Мария', 'Иванов Марина'),      -- both words one edit off: not anchored
+               ('Иванова Мария', 'Иванов Мария'),       -- one equal word anchors the other
+               ('Иванова Мария Петровна', 'Иванов Марина Петровна'),
+               ('Иванова', 'Иванов')) v(a, b);         -- one paired word needs no anchor
+
+-- a name-dense population: 6 surnames, 5 given names, 4 patronymics, so dozens share each full
+-- name; one, two and three words, both scripts, typos; index and sequential scan must agree
+CREATE TABLE idx_dense (id int PRIMARY KEY, name text);
+INSERT INTO idx_dense
+SELECT i, CASE WHEN i % 4 = 0 THEN cdp.translit(n, 'icao') ELSE n END
+  FROM (SELECT i, CASE i % 7
+                    WHEN 0 THEN s                                   -- surname only
+                    WHEN 1 THEN g || ' ' || s                       -- no patronymic, given name first
+                    WHEN 2 THEN overlay(s PLACING '' FROM 3 FOR 1) || ' ' || g || ' ' || p   -- a typo
+                    WHEN 3 THEN s || ' ' || overlay(g PLACING 'ы' FROM 2 FOR 1) || ' ' || p
+                    ELSE s || ' ' || g || ' ' || p END AS n
+          FROM (SELECT i, (ARRAY['Иванова', 'Смирнова', 'Кузнецова', 'Попова', 'Иванов', 'Смирнов'])[1 + i % 6] AS s,
+                       (ARRAY['Мария', 'Анна', 'Марина', 'Елена', 'Ольга'])[1 + i / 6 % 5] AS g,
+                       (ARRAY['Петровна', 'Ивановна', 'Сергеевна', 'Иванович'])[1 + i / 30 % 4] AS p
+                  FROM generate_series(1, 4000) i) x) y;
+CREATE INDEX idx_dense_name ON idx_dense USING gin (name cdp.name_gin_ops);
+ANALYZE idx_dense;
+CREATE TABLE idx_query (qid int PRIMARY KEY, q text);
+INSERT INTO idx_query VALUES (1, 'Иванова Мария'), (2, 'Иванова Мария Петровна'), (3, 'Ivanova Mariia Ivanovna'),
+       (4, 'Мария Иванова'), (5, 'Иванов Марина'), (6, 'Ивнова Мария Петровна'), (7, 'Смирнова'),
+       (8, 'Kuznetsova Olga'), (9, 'Попова Анна Сергеевна Иванова'), (10, 'Ианова Марна Петрвна'), (11, 'Иванова');
+CREATE TEMP TABLE dense_cmp (via text, t real, qid int, id int, top10 boolean);
+BEGIN;
+INSERT INTO dense_cmp SELECT 'index', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.lookup(true, t, 'idx_dense') l;
+INSERT INTO dense_cmp SELECT 'seqscan', t, l.* FROM unnest(ARRAY[0.3, 0.55, 0.8]::real[]) t, LATERAL pg_temp.lookup(false, t, 'idx_dense') l;
+COMMIT;
+-- the index plan was used, and nothing is found one way and not the other
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM idx_dense WHERE name OPERATOR(cdp.%) 'Иванова Мария Петровна';
+RESET enable_seqscan;
+(SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'index' EXCEPT SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'seqscan')
+UNION ALL
+(SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'seqscan' EXCEPT SELECT t, qid, id, top10 FROM dense_cmp WHERE via = 'index');
+-- rows found per threshold and query (namesakes by the hundred)
+SELECT t, qid, count(*) FILTER (WHERE NOT top10) AS found, count(*) FILTER (WHERE top10) AS top10
+  FROM dense_cmp WHERE via = 'index' GROUP BY t, qid ORDER BY t, qid;
+DROP TABLE idx_dense, idx_query;

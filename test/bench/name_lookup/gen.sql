@@ -105,3 +105,12 @@ SELECT qid, p.id, k.kind,
                              (SELECT CASE WHEN p.sex = 'M' THEN m ELSE f END FROM bench.patr pa WHERE pa.i = p.patr_i) AS cyr) c
   CROSS JOIN LATERAL (SELECT (ARRAY['translit', 'typo', 'gender', 'caps', 'double', 'typo_translit', 'order'])[1 + qid % 7] AS kind) k;
 ANALYZE people;
+
+-- bench.hit: a person with the true person's name (surname, sex, given name, and, unless short,
+-- patronymic) is among the ids found
+CREATE FUNCTION bench.hit(truth bigint, ids bigint[], short boolean) RETURNS boolean
+	LANGUAGE sql STABLE AS $$
+	SELECT EXISTS (SELECT 1 FROM people p JOIN people t ON t.id = truth
+	                WHERE p.id = ANY (ids)
+	                  AND (p.sur_i, p.sex, p.given_i) = (t.sur_i, t.sex, t.given_i)
+	                  AND (short OR p.patr_i = t.patr_i)) $$;

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# test/bench/find_patient.sh: «is this patient already with us?» (issue 18): find_patient's recall@10
+# and latency on test/bench/gen_clinic.py populations, with a name and a birth date, a name and a
+# phone, and a name alone (then also how many namesakes find_patient_namesakes counts).
+#
+#   bash test/bench/find_patient.sh [persons] [queries] [mode]   (defaults 100000, 500, name-dense)
+#
+# mode is a gen_clinic.py --mode (default, name-dense).  GEN=path/to/gen_clinic.py uses another copy.
+# Loading bypasses ingest's per-record path (one set-based INSERT of cdp.normalize_attrs() rows, as
+# test/bench/match_speed.sh does), then builds the matching keys (_match_refresh_keys); no linking, so
+# every record is its own golden id.  The queries are held-out records of persons with two or more
+# records: a query is found when any of the ten rows returned is a record of the same person.
+# recall_reachable: over the queries where another record of the person carries the attr given
+# beside the name (the same birth date, a shared phone); the others can only be found by name.
+# Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
+set -euo pipefail
+N=${1:-100000}
+NQ=${2:-500}
+MODE=${3:-name-dense}
+CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
+eval "$(cat "$CDP_SRC/tmp_dev/env")"
+DB=${BENCH_DB:-cdp_bench_find}
+psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+export PGDATABASE=$DB
+GEN=${GEN:-$CDP_SRC/test/bench/gen_clinic.py}
+csv=$(mktemp /tmp/find_patient.XXXXXX.csv)
+trap 'rm -f "$csv"' EXIT
+python3 "$GEN" --persons "$N" --seed 42 --mode "$MODE" --out "$csv" --quiet
+psql -XqAt -v ON_ERROR_STOP=1 -v nq="$NQ" <<SQL
+CREATE EXTENSION cdp;
+CREATE TABLE stage (source text, source_id text, person_id text, family_name text, given_name text, patronymic text,
+  full_name text, birth_date text, sex text, phone text, email text, snils text, oms text, address text, city text, vk text, telegram text);
+\copy stage FROM '$csv' WITH (FORMAT csv, HEADER true)
+SQL
+psql -XqAt -v ON_ERROR_STOP=1 -v nq="$NQ" <<'SQL'
+CREATE TABLE truth AS SELECT row_number() OVER () AS k, * FROM stage;
+-- the held-out queries: one record each of nq persons with two or more records and a birth date
+CREATE TABLE query AS
+SELECT row_number() OVER (ORDER BY hashint8(k)) AS qid, t.k, t.person_id,
+       jsonb_strip_nulls(to_jsonb(t) - 'k' - 'source' - 'source_id' - 'person_id') AS attrs
+  FROM truth t
+ WHERE t.person_id IN (SELECT person_id FROM truth GROUP BY 1 HAVING count(*) >= 2)
+   AND t.birth_date <> ''
+ ORDER BY hashint8(t.k) LIMIT :nq;
+SELECT cdp.register_source(s) FROM (SELECT DISTINCT source s FROM stage) x;
+INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
+                        snils, oms, address, city, handles, extra, attrs_hash)
+SELECT src.source_id, t.source_id, a, n.family_name, n.given_name, n.patronymic, n.birth_date, n.sex, n.phones, n.emails,
+       n.snils, n.oms, n.address, n.city, n.handles, COALESCE(n.extra, '{}') || jsonb_build_object('person', t.person_id), md5(a::text)
+  FROM truth t
+  JOIN cdp.source src ON src.name = t.source
+ CROSS JOIN LATERAL (SELECT jsonb_strip_nulls(to_jsonb(t) - 'k' - 'source' - 'source_id' - 'person_id') AS a) j
+ CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(j.a, true)) n
+ WHERE t.k NOT IN (SELECT k FROM query);
+ANALYZE cdp.record;
+SELECT cdp_internal._match_refresh_suspicious(), cdp_internal._match_refresh_keys(NULL);
+ANALYZE cdp_internal.match_block;
+-- a query's attrs cut to what the desk has: the name (full_name, or the parts) and one more attr
+CREATE FUNCTION probe(a jsonb, kind text) RETURNS jsonb LANGUAGE sql AS $$
+	SELECT (a - 'birth_date' - 'phone' - 'email' - 'snils' - 'oms' - 'address' - 'city' - 'vk' - 'telegram' - 'sex')
+	    || CASE kind WHEN 'name+birth_date' THEN jsonb_build_object('birth_date', a -> 'birth_date')
+	                 WHEN 'name+phone' THEN jsonb_strip_nulls(jsonb_build_object('phone', a -> 'phone'))
+	                 ELSE '{}' END $$;
+CREATE TABLE result (kind text, qid int, ms float8, hit boolean, nfound int, namesakes bigint, reachable boolean);
+CREATE FUNCTION run(kind text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE r record; rids bigint[]; t0 timestamptz; t1 timestamptz; p jsonb;
+BEGIN
+	FOR r IN SELECT * FROM query WHERE qid <= 20 LOOP PERFORM * FROM cdp.find_patient(probe(r.attrs, kind)); END LOOP;
+	FOR r IN SELECT * FROM query ORDER BY qid LOOP
+		p := probe(r.attrs, kind);
+		CONTINUE WHEN kind = 'name+phone' AND NOT p ? 'phone';
+		t0 := clock_timestamp();
+		SELECT array_agg(f.record_id) INTO rids FROM cdp.find_patient(p, 10) f;
+		t1 := clock_timestamp();
+		INSERT INTO result SELECT kind, r.qid, extract(epoch FROM t1 - t0) * 1000,
+		       EXISTS (SELECT 1 FROM cdp.record c WHERE c.record_id = ANY (coalesce(rids, '{}')) AND c.extra ->> 'person' = r.person_id),
+		       coalesce(cardinality(rids), 0),
+		       CASE WHEN kind = 'name' THEN (SELECT persons FROM cdp.find_patient_namesakes(p)) END,
+		       -- another record of the person carries the attr given (the birth date, the phone)
+		       CASE kind WHEN 'name+birth_date' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		                                                       AND c.birth_date = (cdp.normalize_attrs(p, true) ->> 'birth_date')::date)
+		                 WHEN 'name+phone' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		                                                  AND c.phones::text[] && ARRAY(SELECT jsonb_array_elements_text(cdp.normalize_attrs(p, true) -> 'phones')))
+		       END;
+	END LOOP;
+END $$;
+SQL
+for kind in name+birth_date name+phone name; do
+	psql -XqAt -v ON_ERROR_STOP=1 -c "SELECT run('$kind')"
+done
+echo
+echo "persons: $N ($MODE), records: $(psql -XqAt -c 'SELECT count(*) FROM cdp.record'), queries: $NQ, $(date -u +%F)"
+psql -X -P footer=off <<'SQL'
+\pset border 2
+SELECT kind, count(*) AS queries,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p50_ms,
+       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p95_ms,
+       round(avg(hit::int), 3) AS recall_at_10,
+       round(avg(hit::int) FILTER (WHERE reachable), 3) AS recall_reachable, count(*) FILTER (WHERE reachable) AS reachable,
+       round(avg(nfound), 1) AS avg_found,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY namesakes) AS median_namesakes,
+       max(namesakes) AS max_namesakes
+  FROM result GROUP BY kind ORDER BY min(ctid);
+SQL
+[ -n "${BENCH_KEEP:-}" ] || psql -XqAt -d postgres -c "DROP DATABASE $DB"

@@ -1,0 +1,36 @@
+-- test/bench/name_lookup/clinic.sql: the people and queries of test/bench/name_lookup.sh from a
+-- test/bench/gen_clinic.py population (POPULATION=default or name-dense) instead of gen.sql.
+-- psql variables: csv (the generator's file), nq (queries).
+-- A row is one source record's full name as the source wrote it (full_name, or the parts joined);
+-- a query is the name of one record of a person with two or more records, taken out of the table,
+-- and it is found when one of the ten rows returned is another record of that person.  kind says
+-- whether the query's full name (by name key) is shared by at most 10 persons ('rare') or more
+-- ('common'): among dozens of namesakes a name-only top 10 cannot hold the right one by design.
+CREATE TABLE bench.stage (source text, source_id text, person_id bigint, family_name text, given_name text,
+	patronymic text, full_name text, birth_date text, sex text, phone text, email text, snils text, oms text,
+	address text, city text, vk text, telegram text);
+COPY bench.stage FROM :'csv' WITH (FORMAT csv, HEADER true);  -- server-side: the file is readable by the server
+CREATE TABLE bench.all_people AS
+SELECT row_number() OVER ()::bigint AS id, person_id,
+       coalesce(nullif(full_name, ''), concat_ws(' ', nullif(family_name, ''), nullif(given_name, ''), nullif(patronymic, ''))) AS name
+  FROM bench.stage;
+DELETE FROM bench.all_people WHERE name = '';
+-- namesakes: persons per full name key
+CREATE TABLE bench.namesakes AS
+SELECT cdp.name_key(name) AS k, count(DISTINCT person_id) AS persons FROM bench.all_people GROUP BY 1;
+CREATE TABLE bench.query (qid int PRIMARY KEY, truth bigint NOT NULL, kind text NOT NULL, q text NOT NULL, qrec bigint NOT NULL);
+INSERT INTO bench.query
+SELECT row_number() OVER (ORDER BY hashint8(p.id)), p.person_id,
+       CASE WHEN n.persons <= 10 THEN 'rare' ELSE 'common' END, p.name, p.id
+  FROM bench.all_people p JOIN bench.namesakes n ON n.k = cdp.name_key(p.name)
+ WHERE p.person_id IN (SELECT person_id FROM bench.all_people GROUP BY 1 HAVING count(*) >= 2)
+ ORDER BY hashint8(p.id) LIMIT :nq;
+CREATE TABLE people AS SELECT id, name, person_id FROM bench.all_people WHERE id NOT IN (SELECT qrec FROM bench.query);
+ALTER TABLE people ADD PRIMARY KEY (id);
+DROP TABLE bench.stage, bench.all_people;
+ANALYZE people;
+
+-- bench.hit (bench.run is measure.sql's): another record of the true person is among the ids
+CREATE FUNCTION bench.hit(truth bigint, ids bigint[], short boolean) RETURNS boolean
+	LANGUAGE sql STABLE AS $$
+	SELECT EXISTS (SELECT 1 FROM people p WHERE p.id = ANY (ids) AND p.person_id = truth) $$;

@@ -1,0 +1,69 @@
+-- test/pgtap/68_find_patient.sql: find_patient among namesakes (issue 18): twenty «Иванова Мария»
+-- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
+-- beside the name; with the name alone, how many namesakes there are.
+BEGIN;
+SELECT plan(12);
+
+SELECT cdp.register_source('reg');
+CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
+-- twenty women called Иванова Мария, each born on another day, with her own phone; the first
+-- ten also with a SNILS (valid check digits: weights 9..1, sum mod 101, 100 -> 00)
+INSERT INTO iv
+SELECT i, NULL, date '1950-01-01' + i * 811, '+7 916 200-' || lpad((i * 37 % 100)::text, 2, '0') || '-' || lpad(i::text, 2, '0'),
+       CASE WHEN i <= 10 THEN n || lpad((CASE WHEN c < 100 THEN c WHEN c <= 101 THEN 0 ELSE c % 101 % 100 END)::text, 2, '0') END
+  FROM (SELECT i, n, (SELECT sum(substr(n, k, 1)::int * (10 - k))::int FROM generate_series(1, 9) k) AS c
+          FROM (SELECT i, (200000000 + i * 7919)::text AS n FROM generate_series(1, 20) i) a) b;
+-- some with a patronymic (six: every third), every fifth written in Latin
+UPDATE iv SET id = cdp.upsert_record('reg', 'iv' || i, jsonb_strip_nulls(jsonb_build_object(
+         'family_name', CASE WHEN i % 5 = 0 THEN 'Ivanova' ELSE 'Иванова' END,
+         'given_name', CASE WHEN i % 5 = 0 THEN 'Mariia' ELSE 'Мария' END,
+         'patronymic', CASE WHEN i % 3 = 0 THEN 'Петровна' END,
+         'sex', 'F', 'birth_date', dob::text, 'phone', phone, 'snils', snils)));
+-- other people around them
+SELECT cdp.upsert_record('reg', 'o' || i, jsonb_build_object('family_name', f, 'given_name', g, 'birth_date', d))
+  FROM (VALUES (1, 'Иванов', 'Иван', '1980-01-01'), (2, 'Петрова', 'Мария', '1977-03-05'),
+               (3, 'Иванова', 'Марина', '1990-07-07'), (4, 'Сидорова', 'Анна', '1961-02-02')) v(i, f, g, d);
+SELECT is((cdp.run_matching() ->> 'processed')::int > 0, true, 'the records are matched');
+SELECT is((SELECT count(DISTINCT golden_id)::int FROM cdp.record r JOIN iv ON iv.id = r.record_id), 20,
+          'the twenty namesakes stay twenty persons');
+
+CREATE FUNCTION pg_temp.first(attrs jsonb) RETURNS bigint LANGUAGE sql AS
+	$$ SELECT record_id FROM cdp.find_patient(attrs) LIMIT 1 $$;
+CREATE FUNCTION pg_temp.g(rid bigint) RETURNS bigint LANGUAGE sql AS
+	$$ SELECT golden_id FROM cdp.record WHERE record_id = rid $$;
+
+-- with the birth date beside the name, every one of the twenty comes first
+SELECT is((SELECT count(*)::int FROM iv
+            WHERE pg_temp.g(pg_temp.first(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+                                                             'birth_date', to_char(dob, 'DD.MM.YYYY')))) = pg_temp.g(iv.id)), 20,
+          'the name and the birth date find each of the twenty namesakes first');
+SELECT is(pg_temp.g(pg_temp.first(jsonb_build_object('family_name', 'Ivanova', 'given_name', 'Maria',
+                                                     'birth_date', (SELECT dob FROM iv WHERE i = 4)::text))),
+          pg_temp.g((SELECT id FROM iv WHERE i = 4)),
+          'a Latin spelling and a birth date find her too');
+SELECT is((SELECT count(*)::int FROM iv
+            WHERE pg_temp.g(pg_temp.first(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'phone', phone))) = pg_temp.g(iv.id)), 20,
+          'the name and the phone find each of the twenty first');
+SELECT is((SELECT count(*)::int FROM iv
+            WHERE snils IS NOT NULL
+              AND pg_temp.g(pg_temp.first(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'snils', snils))) = pg_temp.g(iv.id)), 10,
+          'the name and the SNILS find each of the ten with one first');
+SELECT is((SELECT golden_id FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+                                                                    'birth_date', (SELECT dob FROM iv WHERE i = 7)::text)) OFFSET 1 LIMIT 1) IS DISTINCT FROM
+          pg_temp.g((SELECT id FROM iv WHERE i = 7)), true, 'the person found is not listed twice');
+
+-- with the name alone: the namesakes are counted, not cut to an arbitrary ten
+SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes('{"family_name":"Иванова","given_name":"Мария"}')), 20,
+          'the name alone has twenty namesakes');
+SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes('{"family_name":"Ivanova","given_name":"Mariia"}')), 20,
+          'the Latin spelling counts the same twenty');
+SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes('{"family_name":"Иванова","given_name":"Мария","patronymic":"Петровна"}')), 6,
+          'the patronymic narrows them to the six who gave it');
+SELECT ok((SELECT ask FROM cdp.find_patient_namesakes('{"family_name":"Иванова","given_name":"Мария"}')) @> ARRAY['birth_date'],
+          'and asks for the birth date');
+SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+                                                                                 'birth_date', (SELECT dob FROM iv WHERE i = 4)::text))), 1,
+          'with the birth date one person is left');
+
+SELECT * FROM finish();
+ROLLBACK;
