@@ -69,8 +69,8 @@ BEGIN
 		       CASE WHEN k.kind = 'recommendation' THEN 'повторный приём' END,
 		       CASE WHEN k.kind = 'recommendation' THEN (k.at + (30 + r2 * 330) * interval '1 day')::date END,
 		       '{}'::jsonb, 'gen', now(), now()
-		  FROM generate_series(b::bigint * per + 1, least((b + 1)::bigint * per, tot)) num
-		 CROSS JOIN LATERAL (SELECT 1 + (random() * (np - 1))::bigint AS g, random() AS r0, random() AS r1, random() AS r2, random() AS r3) x
+		  FROM (SELECT num, 1 + (random() * (np - 1))::bigint AS g, random() AS r0, random() AS r1, random() AS r2, random() AS r3
+		          FROM generate_series(b::bigint * per + 1, least((b + 1)::bigint * per, tot)) num) x
 		 CROSS JOIN LATERAL (SELECT CASE WHEN x.r0 < 0.40 THEN 'visit' WHEN x.r0 < 0.70 THEN 'lab_test' WHEN x.r0 < 0.90 THEN 'diagnosis'
 		                                 WHEN x.r0 < 0.98 THEN 'recommendation' ELSE 'sick_leave' END AS kind,
 		                            now() - x.r3 * interval '3 years' AS at) k
