@@ -176,6 +176,12 @@ BEGIN
 		COMMIT;
 		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END LOOP;
+	/* campaigns (issue 14): re-test reminders and other triggers, finished campaigns, metrics */
+	IF pg_catalog.to_regprocedure('@extschema@.run_campaigns(timestamptz)') IS NOT NULL THEN
+		EXECUTE 'SELECT @extschema@.run_campaigns($1)' USING pg_catalog.now();
+		COMMIT;
+		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	END IF;
 	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $$;
