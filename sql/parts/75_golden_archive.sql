@@ -176,12 +176,13 @@ BEGIN
 		COMMIT;
 		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END LOOP;
+	PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	/* campaigns (issue 14): re-test reminders and other triggers, finished campaigns, metrics */
-	IF pg_catalog.to_regprocedure('@extschema@.run_campaigns(timestamptz)') IS NOT NULL THEN
-		EXECUTE 'SELECT @extschema@.run_campaigns($1)' USING pg_catalog.now();
-		COMMIT;
-		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-	END IF;
+	PERFORM @extschema@.run_campaigns(pg_catalog.now());
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $$;

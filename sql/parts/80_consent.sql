@@ -181,6 +181,22 @@ $$;
 COMMENT ON FUNCTION cdp_internal.consent_apply(bigint, text, timestamptz, jsonb) IS
 	'applies one consent event to consent_statement and consent_suppression (internal)';
 
+/*
+ * Does a statement row count for person g?  A withdrawal always does; a grant only while every
+ * record it was given for still belongs to g (after an unmerge a grant given while merged may
+ * have been the other person's).  The one place that rule is written (consent_now, may_contact,
+ * the segments' set form).
+ */
+CREATE FUNCTION cdp_internal.consent_counts(granted boolean, records bigint[], g bigint) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT NOT $1 OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($2) x JOIN @extschema@.record r ON r.record_id = x
+	                              WHERE r.golden_id <> $3)
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_counts(boolean, bigint[], bigint) IS
+	'whether a consent statement row counts for a person: withdrawals always, grants while all their records belong to the person (internal)';
+
 /* ------------------------------------------------------------------ statements */
 
 /*
@@ -257,10 +273,7 @@ CREATE FUNCTION @extschema@.consent_now(golden_id bigint)
 		SELECT DISTINCT ON (s.purpose, s.channel) s.purpose, s.channel, s.granted, s.at, s.event_id, s.evidence, s.address
 		  FROM g JOIN @extschema@.record r ON r.golden_id = g.g
 		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
-		 WHERE NOT s.granted
-		    OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(s.records) x
-		                    JOIN @extschema@.record r2 ON r2.record_id = x
-		                   WHERE r2.golden_id <> g.g)
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, g.g)
 		 ORDER BY s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC)
 	SELECT p.purpose, c.channel, coalesce(rows.granted, p.default_granted), rows.at, rows.event_id,
 	       rows.evidence, rows.address, rows.event_id IS NULL
@@ -337,10 +350,7 @@ BEGIN
 	  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
 	       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
 	 WHERE r.golden_id = g
-	   AND (NOT s.granted
-	        OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(s.records) x
-	                        JOIN @extschema@.record r2 ON r2.record_id = x
-	                       WHERE r2.golden_id <> g))
+	   AND cdp_internal.consent_counts(s.granted, s.records, g)
 	 ORDER BY s.at DESC, s.granted, s.event_id DESC
 	 LIMIT 1;
 	IF NOT FOUND THEN
