@@ -256,8 +256,7 @@ BEGIN
 			RAISE EXCEPTION 'campaign "segment" must be a segment id' USING ERRCODE = '22023', DETAIL = 'At $.segment.',
 				HINT = 'Use the id cdp.create_segment returned, e.g. "segment": 3.';
 		END IF;
-		EXECUTE 'SELECT s.status FROM @extschema@.segment s WHERE s.segment_id = $1'
-		   INTO seg_status USING (doc ->> 'segment')::bigint;
+		SELECT s.status INTO seg_status FROM @extschema@.segment s WHERE s.segment_id = (doc ->> 'segment')::bigint;
 		IF seg_status IS NULL THEN
 			RAISE EXCEPTION 'segment "%" does not exist', doc ->> 'segment' USING ERRCODE = 'P0002',
 				DETAIL = 'At $.segment.', HINT = 'Use the id cdp.create_segment returned.';

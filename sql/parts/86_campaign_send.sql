@@ -462,7 +462,7 @@ BEGIN
 		RAISE EXCEPTION 'campaign "%" is triggered per patient', c.campaign_id USING ERRCODE = '55000',
 			HINT = 'Its rows are written by cdp.run_campaigns() (run_maintenance calls it).';
 	END IF;
-	EXECUTE 'SELECT s.status FROM @extschema@.segment s WHERE s.segment_id = $1' INTO seg USING (c.doc ->> 'segment')::bigint;
+	SELECT s.status INTO seg FROM @extschema@.segment s WHERE s.segment_id = (c.doc ->> 'segment')::bigint;
 	IF seg IS DISTINCT FROM 'active' THEN
 		RAISE EXCEPTION 'segment "%" of campaign "%" is %', c.doc ->> 'segment', c.campaign_id, coalesce(seg, 'missing')
 			USING ERRCODE = '55000', HINT = 'Restore the segment, or edit the campaign to use another.';
@@ -470,11 +470,11 @@ BEGIN
 	IF c.status IN ('draft', 'scheduled') THEN
 		PERFORM @extschema@.set_campaign_status(c.campaign_id, 'running');
 	END IF;
-	EXECUTE 'SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''g'', m.golden_id, ''ctx'',
-	             pg_catalog.jsonb_build_object(''segment'', m.segment_id, ''segment_version'', s.version))), ''[]'')
-	           FROM @extschema@.segment_member m JOIN @extschema@.segment s ON s.segment_id = m.segment_id
-	          WHERE m.segment_id = $1'
-	   INTO cand USING (c.doc ->> 'segment')::bigint;
+	SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', m.golden_id, 'ctx',
+	         pg_catalog.jsonb_build_object('segment', m.segment_id, 'segment_version', m.version))), '[]')
+	  INTO cand
+	  FROM @extschema@.segment_member m
+	 WHERE m.segment_id = (c.doc ->> 'segment')::bigint;
 	res := cdp_internal.campaign_list(c, cand, at);
 	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
 	RETURN res;

@@ -22,7 +22,7 @@
  * returns 'outside_window' or 'quiet_period' and the row stays due at the next allowed moment.
  * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
  */
-CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
+CREATE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -35,14 +35,13 @@ DECLARE
 	why		text;
 	tz		text;
 	nxt		timestamptz;
-	now_	timestamptz := pg_catalog.now();
 BEGIN
-	IF mark_sent.send_id IS NULL THEN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
 		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
 	END IF;
-	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id FOR UPDATE;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
 	IF s.send_id IS NULL THEN
-		RAISE EXCEPTION 'send "%" does not exist', mark_sent.send_id USING ERRCODE = 'P0002',
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
 			HINT = 'Pass a send_id read from cdp.send_list.';
 	END IF;
 	IF s.status = 'sent' THEN
@@ -108,6 +107,16 @@ BEGIN
 	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_ WHERE x.send_id = s.send_id;
 	RETURN 'sent';
 END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment (tests and replays fix the clock) (internal)';
+
+/* Marks a due row sent now; see cdp_internal.campaign_mark. */
+CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT cdp_internal.campaign_mark($1, pg_catalog.now())
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
 	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
