@@ -1636,6 +1636,28 @@ CREATE FUNCTION cdp_internal.seg_universe() RETURNS bigint[]
 COMMENT ON FUNCTION cdp_internal.seg_universe() IS 'the set of every patient (internal)';
 
 /*
+ * Most selective first, by true sizes: the number of ids an indexed clause (class 0) yields,
+ * counted through its index up to 20,000 (a bounded index scan), when it would start an "all"
+ * (no candidates yet).  Other clauses and later positions: 0 (their order stays as written).
+ */
+CREATE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS bigint
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	IF cand IS NOT NULL OR plan ->> 't' <> 'leaf' OR (plan ->> 'class')::int <> 0 THEN
+		RETURN 0;
+	END IF;
+	EXECUTE 'SELECT pg_catalog.count(*) FROM (' || (plan ->> 'gen') || ' LIMIT 20000) x' INTO n;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_probe_size(jsonb, bigint[]) IS
+	'how many ids an indexed clause yields, counted up to 20,000, to start an "all" with the most selective one (internal)';
+
+/*
  * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
  * result holds archived patients too; the caller drops them (and counts them).
  */
@@ -1658,7 +1680,7 @@ BEGIN
 			RETURN r;
 		END IF;
 		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
-		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n <= 5000 WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
 		IF probe THEN
 			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'filter') || '))' INTO r USING cand;
 		ELSE
@@ -1668,8 +1690,8 @@ BEGIN
 		RETURN r;
 	ELSIF plan ->> 't' = 'all' THEN
 		r := cand;
-		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
-		            ORDER BY (k ->> 'class')::int, i LOOP
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY (x.k ->> 'class')::int, cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
 			r := cdp_internal.seg_eval(kid, r, n_all);
 			EXIT WHEN pg_catalog.cardinality(r) = 0;
 		END LOOP;
@@ -2125,7 +2147,10 @@ BEGIN
 		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
 		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi)
 	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
-	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x)));
+	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = x))));
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint) IS

@@ -299,7 +299,10 @@ BEGIN
 		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
 		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi)
 	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
-	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x)));
+	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = x))));
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint) IS
