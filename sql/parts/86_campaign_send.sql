@@ -81,8 +81,8 @@ CREATE FUNCTION cdp_internal.campaign_hash(campaign_id bigint, golden_id bigint)
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT ((pg_catalog.hashtextextended($1::text || ':' || $2::text, 0)::numeric + 9223372036854775808)
-	        / 18446744073709551616)::float8
+	SELECT (pg_catalog.hashtextextended($1::text || ':' || $2::text, 0)::float8 + 9223372036854775808.0)
+	       / 18446744073709551616.0
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_hash(bigint, bigint) IS
 	'a stable number in [0, 1) from the campaign and golden ids: the holdout and the A/B arms are cut from it (internal)';
@@ -392,8 +392,6 @@ CREATE FUNCTION cdp_internal.campaign_list(c @extschema@.campaign, cand jsonb, t
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-DECLARE
-	n_due	bigint;
 BEGIN
 	DELETE FROM @extschema@.campaign_send s
 	 WHERE s.campaign_id = c.campaign_id AND s.status = 'skipped'
@@ -413,25 +411,230 @@ BEGIN
 	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send o
 	                    WHERE o.campaign_id = c.campaign_id AND o.golden_id = m.g AND o.trigger_key = m.k)
 	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	RETURN cdp_internal.campaign_after_list(c);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list(@extschema@.campaign, jsonb, timestamptz) IS
+	'writes the send-list rows of candidates (golden id, trigger key, context) one decision at a time and returns counts by status and reason (internal)';
+
+/*
+ * After a listing: one message per address per campaign (duplicate records of one person not
+ * merged yet: the later row is skipped as duplicate_address), senders woken, counts returned.
+ */
+CREATE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_due	bigint;
+BEGIN
 	/* one message per address per campaign: duplicate records of one person not merged yet */
+	WITH dup AS MATERIALIZED (
+		SELECT x.send_id FROM (
+			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
+			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
+			  FROM @extschema@.campaign_send s2
+			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
+		 WHERE x.rn > 1 AND x.status = 'due')
 	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
 	       address = NULL, message = NULL, due_at = NULL
-	  FROM (SELECT x.send_id FROM (
-	          SELECT s2.send_id, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
-	                                                            ORDER BY s2.status <> 'sent', s2.send_id) AS rn
-	            FROM @extschema@.campaign_send s2
-	           WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
-	         WHERE x.rn > 1) dup
-	 WHERE s.send_id = dup.send_id AND s.status = 'due';
+	  FROM dup
+	 WHERE s.send_id = dup.send_id;
 	SELECT pg_catalog.count(*) INTO n_due FROM @extschema@.campaign_send s WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
 	IF n_due > 0 THEN
 		PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
 	END IF;
-	RETURN cdp_internal.campaign_counts(c.campaign_id, t);
+	RETURN cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.campaign_list(@extschema@.campaign, jsonb, timestamptz) IS
-	'writes the send-list rows of candidates (golden id, trigger key, context) and returns counts by status and reason (internal)';
+COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
+	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
+
+/*
+ * The set-based form of campaign_list for a segment's members (build_send_list): the same
+ * decisions as cdp_internal.campaign_decide for every member at once.  Consent per channel is the
+ * segment's: its refresh (incremental, just before) records the channels each member may be
+ * contacted through for its purpose, with the consent family's set form of cdp.may_contact; addresses
+ * are the consent family's canonical keys (cdp.consent_address_key, written out here so that no
+ * function call is made per address); counts of other campaigns' messages and the last message of
+ * each person come from one pass each, the time zone from one lookup per city, the send window
+ * from one computation per zone, the text from a fixed chain of replacements (braces in values
+ * are masked first, so a value cannot expand).  test/pgtap/85_campaign.sql compares it with the
+ * per-member path on random fixtures.
+ */
+CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	SELECT coalesce(pg_catalog.array_agg(DISTINCT u.g), '{}') INTO ids
+	  FROM @extschema@.segment_member sm CROSS JOIN LATERAL (SELECT sm.golden_id AS g) u
+	 WHERE sm.segment_id = sg.segment_id AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status <> 'skipped');
+	DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+	 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.cdp_campaign_ok') IS NOT NULL THEN
+		DROP TABLE pg_temp.cdp_campaign_ok;
+	END IF;
+	CREATE TEMP TABLE cdp_campaign_ok (g bigint, ch text, n int) ON COMMIT DROP;
+	/* the channels each member may be contacted through, as the segment's refresh found them */
+	INSERT INTO pg_temp.cdp_campaign_ok
+	SELECT sm.golden_id, ch.ch, ch.n
+	  FROM pg_catalog.unnest(ids) u(g)
+	  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
+	 CROSS JOIN LATERAL pg_catalog.unnest(chans) WITH ORDINALITY ch(ch, n)
+	 WHERE ch.ch = ANY (sm.channels);
+	ANALYZE pg_temp.cdp_campaign_ok;
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m0 AS MATERIALIZED (
+		SELECT p, u.g,
+		       (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8 + 9223372036854775808.0)
+		       / 18446744073709551616.0 AS h,
+		       (SELECT x.channel FROM cdp_internal.campaign_preference x WHERE x.golden_id = u.g) AS pref
+		  FROM pg_catalog.unnest(ids) u(g) LEFT JOIN @extschema@.patient p ON p.golden_id = u.g),
+	tzs AS MATERIALIZED (
+		SELECT z.city, cdp_internal.campaign_tz(z.city, d ->> 'timezone') AS tz
+		  FROM (SELECT DISTINCT (m0.p).city FROM m0) z),
+	m AS MATERIALIZED (
+		SELECT m0.p, m0.g, m0.pref, tzs.tz,
+		       CASE WHEN m0.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((m0.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm
+		  FROM m0 LEFT JOIN tzs ON tzs.city IS NOT DISTINCT FROM (m0.p).city),
+	other AS MATERIALIZED (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM pg_catalog.unnest(ids) u(g)
+		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	addr AS MATERIALIZED (
+		SELECT m.g, ok.ch, ok.n, a.o, a.k,
+		       (ok.ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a.k)) = 'mobile')
+		       AND NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = a.k)
+		       AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
+		                        WHERE su.address_key = a.k AND su.purpose = purp AND su.suppressed) AS usable
+		  FROM m
+		  JOIN pg_temp.cdp_campaign_ok ok ON ok.g = m.g
+		  CROSS JOIN LATERAL (
+			SELECT a.o, coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text, pg_catalog.lower(pg_catalog.btrim(a.v))) AS k
+			  FROM (SELECT x ->> 'value' AS v, e.o
+			          FROM pg_catalog.jsonb_array_elements(CASE WHEN ok.ch = 'email' THEN (m.p).emails
+			                                                    WHEN ok.ch IN ('sms', 'messenger', 'call') THEN (m.p).phones
+			                                                    WHEN ok.ch = 'social' THEN (m.p).handles END) WITH ORDINALITY e(x, o)
+			         WHERE ok.ch <> 'social' OR x ->> 'network' = 'vk'
+			        UNION ALL
+			        SELECT (m.p).address, 1 WHERE ok.ch = 'post' AND (m.p).address IS NOT NULL) a
+			 WHERE a.v IS NOT NULL) a
+		 WHERE m.arm <> 'holdout'),
+	best AS (
+		SELECT DISTINCT ON (a.g) a.g, a.ch, a.k
+		  FROM addr a JOIN m ON m.g = a.g
+		 WHERE a.usable
+		 ORDER BY a.g, (a.ch = m.pref) DESC, a.n, a.o),
+	cnt AS (
+		SELECT ok.g, pg_catalog.count(*) AS n_ok FROM pg_temp.cdp_campaign_ok ok GROUP BY ok.g),
+	reach AS (
+		SELECT a.g, pg_catalog.count(*) AS n_reach FROM addr a GROUP BY a.g),
+	decided AS (
+		SELECT m.*, b.ch, b.k AS addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, ot.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN (m.p).golden_id IS NULL THEN 'erased'
+		            WHEN (m.p).status = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN per_member AND cdp_internal.offer_reason(m.p, o, day) IS NOT NULL THEN
+		                 (SELECT CASE WHEN w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || w ELSE w END
+		                    FROM (SELECT cdp_internal.offer_reason(m.p, o, day) AS w) z)
+		            WHEN b.ch IS NULL THEN CASE WHEN coalesce(ct.n_ok, 0) = 0 THEN 'no_consent' WHEN coalesce(rc.n_reach, 0) = 0 THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN best b ON b.g = m.g
+		  LEFT JOIN cnt ct ON ct.g = m.g
+		  LEFT JOIN reach rc ON rc.g = m.g),
+	slots AS (
+		SELECT z.tz, z.nb, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT DISTINCT x.tz, x.not_before AS nb FROM decided x WHERE x.why IS NULL) z),
+	fin AS (
+		SELECT x.*, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x LEFT JOIN slots sl ON sl.tz = x.tz AND sl.nb = x.not_before)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(d -> 'templates' ->> x.ch,
+			         '{given_name}', pg_catalog.replace(coalesce((x.p).given_name, ''), '{', U&'\FFF0')),
+			         '{patronymic}', pg_catalog.replace(coalesce((x.p).patronymic, ''), '{', U&'\FFF0')),
+			         '{family_name}', pg_catalog.replace(coalesce((x.p).family_name, ''), '{', U&'\FFF0')),
+			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
+			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
+	       pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	         || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END
+	         || CASE WHEN x.ok THEN pg_catalog.jsonb_build_object('channel_rule',
+	                   CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
+	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id',
+	                   (SELECT cs.event_id FROM @extschema@.record r
+	                      JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+	                     WHERE r.golden_id = x.g AND cs.purpose = purp AND cs.channel = x.ch
+	                     ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1)))
+	                 ELSE '{}' END
+	  FROM fin x
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	DROP TABLE pg_temp.cdp_campaign_ok;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
 
 /* ------------------------------------------------------------------ API: lists */
 
@@ -447,7 +650,7 @@ CREATE FUNCTION @extschema@.build_send_list(campaign bigint, at timestamptz DEFA
 	AS $$
 DECLARE
 	c		@extschema@.campaign := cdp_internal.campaign_get(campaign, true);
-	seg		text;
+	sg		@extschema@.segment;
 	cand	jsonb;
 	res		jsonb;
 BEGIN
@@ -462,20 +665,27 @@ BEGIN
 		RAISE EXCEPTION 'campaign "%" is triggered per patient', c.campaign_id USING ERRCODE = '55000',
 			HINT = 'Its rows are written by cdp.run_campaigns() (run_maintenance calls it).';
 	END IF;
-	SELECT s.status INTO seg FROM @extschema@.segment s WHERE s.segment_id = (c.doc ->> 'segment')::bigint;
-	IF seg IS DISTINCT FROM 'active' THEN
-		RAISE EXCEPTION 'segment "%" of campaign "%" is %', c.doc ->> 'segment', c.campaign_id, coalesce(seg, 'missing')
+	SELECT * INTO sg FROM @extschema@.segment s WHERE s.segment_id = (c.doc ->> 'segment')::bigint;
+	IF sg.status IS DISTINCT FROM 'active' THEN
+		RAISE EXCEPTION 'segment "%" of campaign "%" is %', c.doc ->> 'segment', c.campaign_id, coalesce(sg.status, 'missing')
 			USING ERRCODE = '55000', HINT = 'Restore the segment, or edit the campaign to use another.';
 	END IF;
 	IF c.status IN ('draft', 'scheduled') THEN
 		PERFORM @extschema@.set_campaign_status(c.campaign_id, 'running');
 	END IF;
-	SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', m.golden_id, 'ctx',
-	         pg_catalog.jsonb_build_object('segment', m.segment_id, 'segment_version', m.version))), '[]')
-	  INTO cand
-	  FROM @extschema@.segment_member m
-	 WHERE m.segment_id = (c.doc ->> 'segment')::bigint;
-	res := cdp_internal.campaign_list(c, cand, at);
+	/* the members as of now: the segment's incremental refresh first (withdrawals since the last one) */
+	PERFORM @extschema@.refresh_segment(sg.segment_id, 'incremental');
+	IF sg.purpose = c.doc ->> 'purpose' THEN
+		PERFORM cdp_internal.campaign_list_set(c, sg, at);
+		res := cdp_internal.campaign_after_list(c);
+	ELSE
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', m.golden_id, 'ctx',
+		         pg_catalog.jsonb_build_object('segment', m.segment_id, 'segment_version', m.version))), '[]')
+		  INTO cand
+		  FROM @extschema@.segment_member m
+		 WHERE m.segment_id = sg.segment_id;
+		res := cdp_internal.campaign_list(c, cand, at);
+	END IF;
 	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
 	RETURN res;
 END
