@@ -3145,6 +3145,7 @@ CREATE TABLE @extschema@.campaign_send (
 	due_at			timestamptz,
 	built_at		timestamptz NOT NULL,
 	sent_at			timestamptz,
+	sent_day		date,
 	refused_at		timestamptz,
 	message			text,
 	provenance		jsonb NOT NULL DEFAULT '{}',
@@ -3163,7 +3164,7 @@ COMMENT ON TABLE @extschema@.campaign_send IS
 CREATE UNIQUE INDEX campaign_send_once_idx ON @extschema@.campaign_send (campaign_id, golden_id, trigger_key);
 CREATE INDEX campaign_send_due_idx ON @extschema@.campaign_send (campaign_id, due_at) WHERE status = 'due';
 CREATE INDEX campaign_send_golden_idx ON @extschema@.campaign_send (golden_id, status);
-CREATE INDEX campaign_send_sent_idx ON @extschema@.campaign_send (campaign_id, sent_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX campaign_send_sent_idx ON @extschema@.campaign_send (campaign_id, sent_day) WHERE status = 'sent';
 ALTER TABLE @extschema@.campaign_send ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.campaign_send FORCE ROW LEVEL SECURITY;
 
@@ -4033,7 +4034,9 @@ BEGIN
 		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
 		RETURN 'outside_window';
 	END IF;
-	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_ WHERE x.send_id = s.send_id;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	 WHERE x.send_id = s.send_id;
 	RETURN 'sent';
 END
 $$;
@@ -4365,9 +4368,7 @@ COMMENT ON FUNCTION @extschema@.refresh_campaign_metrics(bigint, int) IS
 
 /* Per campaign, day sent (the campaign's time zone), channel and arm: the delivery funnel and its rates. */
 CREATE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
-	SELECT s.campaign_id,
-	       (s.sent_at AT TIME ZONE (c.doc ->> 'timezone'))::date AS day,
-	       s.channel, s.arm,
+	SELECT s.campaign_id, s.sent_day AS day, s.channel, s.arm,
 	       pg_catalog.count(*) AS sent,
 	       pg_catalog.count(s.delivered_at) AS delivered,
 	       pg_catalog.round(pg_catalog.count(s.delivered_at)::numeric / pg_catalog.count(*), 4) AS deliverability,
@@ -4384,9 +4385,8 @@ CREATE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
 	       pg_catalog.count(s.complained_at) AS complained,
 	       pg_catalog.count(s.returned_at) AS returned
 	  FROM @extschema@.campaign_send s
-	  JOIN @extschema@.campaign c ON c.campaign_id = s.campaign_id
 	 WHERE s.status = 'sent'
-	 GROUP BY s.campaign_id, 2, s.channel, s.arm;
+	 GROUP BY s.campaign_id, s.sent_day, s.channel, s.arm;
 COMMENT ON VIEW @extschema@.campaign_metrics IS
 	'by campaign, day sent, channel and arm: sent, delivered, deliverability, opened, clicked, CTR (clicked/delivered), click-to-open, converted, conversion rate (converted/delivered), revenue, bounces, unsubscribes, complaints, returning patients';
 

@@ -30,6 +30,7 @@ CREATE TABLE @extschema@.campaign_send (
 	due_at			timestamptz,
 	built_at		timestamptz NOT NULL,
 	sent_at			timestamptz,
+	sent_day		date,
 	refused_at		timestamptz,
 	message			text,
 	provenance		jsonb NOT NULL DEFAULT '{}',
@@ -48,7 +49,7 @@ COMMENT ON TABLE @extschema@.campaign_send IS
 CREATE UNIQUE INDEX campaign_send_once_idx ON @extschema@.campaign_send (campaign_id, golden_id, trigger_key);
 CREATE INDEX campaign_send_due_idx ON @extschema@.campaign_send (campaign_id, due_at) WHERE status = 'due';
 CREATE INDEX campaign_send_golden_idx ON @extschema@.campaign_send (golden_id, status);
-CREATE INDEX campaign_send_sent_idx ON @extschema@.campaign_send (campaign_id, sent_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX campaign_send_sent_idx ON @extschema@.campaign_send (campaign_id, sent_day) WHERE status = 'sent';
 ALTER TABLE @extschema@.campaign_send ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.campaign_send FORCE ROW LEVEL SECURITY;
 
