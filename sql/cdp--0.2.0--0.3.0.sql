@@ -4638,6 +4638,1227 @@ $dump$;
 
 /* ==== section: access (issue 15) ==== */
 
+/* -- from sql/parts/90_privileges.sql -- */
+/*
+ * sql/parts/90_privileges.sql: least privilege, and the access family's grant matrix (issue 15).
+ *
+ * Every function of the private schema cdp_internal is revoked from PUBLIC (the schema grants no
+ * USAGE either; the revoke keeps a later GRANT USAGE from opening them), and so is every SECURITY
+ * DEFINER function of the API.  cdp_internal.acc_lock_down() does it from the catalog, so a function
+ * added by any family is covered without a list here; it runs here and again at the end of the
+ * access parts (94_acc_audit.sql), which create functions of their own.
+ * test/sql/00_install.sql lists every SECURITY DEFINER function PUBLIC can execute (none) and every
+ * table without row-level security (only ones without personal data).
+ *
+ * The clinic's roles (cdp_admin, cdp_registrar, ...; created by cdp.setup_roles(), 91_acc_roles.sql)
+ * get privileges on the documented API in schema cdp only, never on cdp_internal.  What each role
+ * gets is the table cdp_internal.acc_privilege below, one row per (role, object, privilege): the
+ * single source of truth that cdp.setup_roles() applies and that doc/security.md lists (a TAP test,
+ * test/t/056_access_docs.pl, compares the document with what each role can use).
+ */
+CREATE FUNCTION cdp_internal.acc_lock_down(spare regprocedure[] DEFAULT '{}') RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	f	regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid::regprocedure
+		  FROM pg_catalog.pg_proc p
+		 WHERE ((p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::regnamespace AND p.prosecdef)
+				OR p.pronamespace OPERATOR(pg_catalog.=) 'cdp_internal'::regnamespace)
+		   AND p.oid OPERATOR(pg_catalog.<>) ALL (COALESCE(spare, '{}')::oid[])
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_lock_down(regprocedure[]) IS
+	'revokes from PUBLIC every function of cdp_internal and every SECURITY DEFINER function of cdp but the spared ones (install, update, setup_roles)';
+/*
+ * In a fresh install cdp_internal._restore_replace_installed is created by sql/parts/95_dump.sql,
+ * after the access parts revoke every internal function from PUBLIC, so it keeps PUBLIC's EXECUTE
+ * there (harmless: a trigger function cannot be called but as a trigger; cdp.setup_roles() revokes
+ * it).  The update spares it so that an updated catalog equals a fresh one.
+ */
+SELECT cdp_internal.acc_lock_down(ARRAY['cdp_internal._restore_replace_installed()']::pg_catalog.regprocedure[]);
+
+/* a reviewer's free-text note may name people */
+ALTER TABLE @extschema@.pair_decision ENABLE ROW LEVEL SECURITY;
+
+/*
+ * The grant matrix.  kind is 'function' (object = a regprocedure's text, privilege EXECUTE) or
+ * 'table' (object = a regclass's text, privilege SELECT, INSERT, UPDATE or DELETE).  Rows name
+ * objects of schema cdp only (a CHECK refuses cdp_internal).  Row-level security decides which rows
+ * a table privilege shows (92_acc_policies.sql).
+ */
+CREATE TABLE cdp_internal.acc_privilege (
+	role		text NOT NULL
+		CONSTRAINT acc_privilege_role_check CHECK (role OPERATOR(pg_catalog.~) '^cdp_[a-z]+$'),
+	kind		text NOT NULL
+		CONSTRAINT acc_privilege_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'table'])),
+	object		text NOT NULL
+		CONSTRAINT acc_privilege_api_only CHECK (object OPERATOR(pg_catalog.~~) 'cdp.%'),
+	privilege	text NOT NULL
+		CONSTRAINT acc_privilege_privilege_check
+		CHECK (privilege OPERATOR(pg_catalog.=) ANY (ARRAY['EXECUTE', 'SELECT', 'INSERT', 'UPDATE', 'DELETE'])),
+	PRIMARY KEY (role, kind, object, privilege)
+);
+COMMENT ON TABLE cdp_internal.acc_privilege IS
+	'the grant matrix of the clinic roles but cdp_admin (which gets every function and table of schema cdp): role, privilege, object (applied by cdp.setup_roles)';
+
+/*
+ * A restore copies the dumped rows of the access family's tables (95_dump.sql dumps every table)
+ * over the rows CREATE EXTENSION (or cdp.setup_roles) installed: a row with the key of an existing
+ * one replaces it, so the dumped matrix, registry and pseudonym key win, as in
+ * cdp_internal._restore_replace_installed.  In normal use no insert meets an existing key.
+ */
+CREATE FUNCTION cdp_internal.acc_restore_replace() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'acc_privilege' THEN
+		DELETE FROM cdp_internal.acc_privilege p
+		 WHERE p.role OPERATOR(pg_catalog.=) NEW.role AND p.kind OPERATOR(pg_catalog.=) NEW.kind
+		   AND p.object OPERATOR(pg_catalog.=) NEW.object AND p.privilege OPERATOR(pg_catalog.=) NEW.privilege;
+	ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'acc_table' THEN
+		DELETE FROM cdp_internal.acc_table t WHERE t.tbl OPERATOR(pg_catalog.=) NEW.tbl;
+	ELSIF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'acc_key' THEN
+		DELETE FROM cdp_internal.acc_key k WHERE k.one OPERATOR(pg_catalog.=) NEW.one;
+	ELSE
+		RAISE EXCEPTION 'cdp_internal.acc_restore_replace is not a trigger of table "%"', TG_TABLE_NAME
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_restore_replace() IS
+	'internal trigger: a row copied in by a restore replaces the installed one (acc_privilege, acc_table, acc_key)';
+CREATE TRIGGER acc_privilege_restore BEFORE INSERT ON cdp_internal.acc_privilege
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.acc_restore_replace();
+ALTER TABLE cdp_internal.acc_privilege ENABLE ALWAYS TRIGGER acc_privilege_restore;
+
+/* -- from sql/parts/91_acc_roles.sql -- */
+/*
+ * sql/parts/91_acc_roles.sql: the clinic's roles (issue 15, item 1).
+ *
+ * Eight NOLOGIN group roles, created by cdp.setup_roles() when the DBA decides (roles are
+ * cluster-wide objects, so CREATE EXTENSION creates none); logins are mapped to them by
+ * cdp.grant_role(login, role, scope) and cdp.revoke_role(login, role), both audited.  A SECURITY
+ * DEFINER function of the access family checks its caller's role with cdp_internal.acc_require():
+ * the caller is the role the session acts as (SET ROLE) or else its login, never the function's
+ * owner.  doc/security.md says what each role may do and lists every privilege.
+ */
+
+/* The roles and what each may do (the documented list; doc/security.md repeats it). */
+CREATE FUNCTION cdp_internal.acc_roles(OUT role text, OUT capability text) RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES
+	('cdp_admin', 'administers cdp: every API function, reads every table of schema cdp, maps logins to roles'),
+	('cdp_registrar', 'reception and call centre: finds, creates and edits patients and contacts; no diagnoses, no lab results'),
+	('cdp_doctor', 'clinical data of the patients in the scope of its grant (specialties or patients), recommendations with due dates'),
+	('cdp_marketer', 'pseudonymous, masked profiles and counts; a contact address only for a patient who consented to the channel'),
+	('cdp_analyst', 'aggregates with groups under 5 suppressed and pseudonymous, masked profiles without contacts'),
+	('cdp_dpo', 'data protection officer: the audit log and its report, legal holds, erasure, full profiles on request'),
+	('cdp_scheduler', 'runs scheduled maintenance (run_matching) from pg_cron'),
+	('cdp_sender', 'a sending gateway: reads the contact address of a consented patient for a send, nothing else')
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_roles() IS 'the clinic roles of cdp and what each may do';
+
+/* Which login holds which role, with its scope (a doctor's specialties or patients). */
+CREATE TABLE cdp_internal.acc_grant (
+	login		text NOT NULL,
+	role		text NOT NULL,
+	scope		jsonb,
+	granted_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	granted_by	text NOT NULL,
+	PRIMARY KEY (login, role)
+);
+COMMENT ON TABLE cdp_internal.acc_grant IS
+	'logins mapped to clinic roles by cdp.grant_role, with the scope of each grant (e.g. a doctor''s specialties)';
+
+/*
+ * The role a call acts for.  Inside a SECURITY DEFINER function current_user is the function's
+ * owner; the session's SET ROLE (the GUC role, which a definer function does not change) or else
+ * the login (session_user) is who called.  Setting role is checked for membership by PostgreSQL,
+ * so it cannot name a role the session may not act as.
+ */
+CREATE FUNCTION cdp_internal.acc_caller() RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN pg_catalog.current_setting('role') OPERATOR(pg_catalog.=) 'none'
+				THEN SESSION_USER::text ELSE pg_catalog.current_setting('role') END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_caller() IS
+	'the role the calling session acts as (SET ROLE, else the login), also inside SECURITY DEFINER functions';
+
+/* Does the caller act as a superuser or as a member of one of roles? Never raises. */
+CREATE FUNCTION cdp_internal.acc_is(roles text[]) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles c
+					WHERE c.rolname OPERATOR(pg_catalog.=) cdp_internal.acc_caller()
+					  AND (c.rolsuper OR EXISTS (
+						  SELECT 1 FROM pg_catalog.pg_roles g
+						   WHERE g.rolname OPERATOR(pg_catalog.=) ANY (roles)
+							 AND pg_catalog.pg_has_role(c.oid, g.oid, 'MEMBER'))))
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_is(text[]) IS
+	'true when the caller is a superuser or a member of one of the given roles';
+
+/* Raises insufficient_privilege unless the caller holds one of roles (or is a superuser). */
+CREATE FUNCTION cdp_internal.acc_require(roles text[], action text) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NOT cdp_internal.acc_is(roles) THEN
+		RAISE EXCEPTION 'permission denied for %', action
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" is not a member of %s.', cdp_internal.acc_caller(),
+											 pg_catalog.array_to_string(roles, ' or ')),
+				  HINT = 'An admin maps logins to roles with cdp.grant_role(login, role).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_require(text[], text) IS
+	'raises 42501 unless the caller is a superuser or a member of one of the given roles';
+
+/*
+ * setup_roles: creates the missing roles, then (re)applies the grant matrix, the pseudonym key and
+ * the row-level security policies; idempotent.  It runs with its caller's rights: it refuses a
+ * caller without CREATEROLE, and one that is neither a superuser nor the owner of cdp's objects
+ * (who alone can grant on them).  An existing role of the same name that is a superuser or
+ * bypasses row-level security is refused rather than used.
+ */
+CREATE FUNCTION @extschema@.setup_roles() RETURNS TABLE (role text, action text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+DECLARE
+	r			record;
+	v_me		pg_catalog.pg_roles;
+BEGIN
+	SELECT * INTO v_me FROM pg_catalog.pg_roles m WHERE m.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+	IF NOT (v_me.rolsuper OR v_me.rolcreaterole) THEN
+		RAISE EXCEPTION 'permission denied to set up the cdp roles'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" has no CREATEROLE attribute.', CURRENT_USER),
+				  HINT = 'Run cdp.setup_roles() as a superuser or as the owner of extension cdp with CREATEROLE.';
+	END IF;
+	IF NOT v_me.rolsuper AND NOT pg_catalog.pg_has_role(CURRENT_USER,
+			(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.patient'::pg_catalog.regclass),
+			'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to set up the cdp roles'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" does not own the objects of extension cdp, so it cannot grant on them.', CURRENT_USER),
+				  HINT = 'Run cdp.setup_roles() as a superuser.';
+	END IF;
+
+	FOR r IN SELECT a.role, a.capability, g.rolsuper, g.rolbypassrls, g.oid IS NOT NULL AS present
+			   FROM cdp_internal.acc_roles() a LEFT JOIN pg_catalog.pg_roles g ON g.rolname OPERATOR(pg_catalog.=) a.role
+			  ORDER BY a.role
+	LOOP
+		IF r.present AND (r.rolsuper OR r.rolbypassrls) THEN
+			RAISE EXCEPTION 'role "%" exists and is not safe for cdp', r.role
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'It is a superuser or bypasses row-level security; cdp''s group roles must be neither.',
+					  HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOBYPASSRLS, or drop it, then run cdp.setup_roles() again.', r.role);
+		END IF;
+		IF NOT r.present THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT', r.role);
+			role := r.role; action := 'created';
+		ELSE
+			role := r.role; action := 'updated';
+		END IF;
+		EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', r.role, 'cdp: ' OPERATOR(pg_catalog.||) r.capability);
+		/* exactly the matrix: what an earlier version granted and this one does not is taken back */
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL PROCEDURES IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA @extschema@ TO %I', r.role);
+		RETURN NEXT;
+	END LOOP;
+	/* functions created after the install's own lock-down (later parts, later updates) too */
+	PERFORM cdp_internal.acc_lock_down();
+	PERFORM cdp_internal.acc_apply_privileges();
+	PERFORM cdp_internal.acc_ensure_key();
+	PERFORM cdp_internal.acc_apply_policies();
+END
+$$;
+COMMENT ON FUNCTION @extschema@.setup_roles() IS
+	'creates the clinic roles (cdp_admin, cdp_registrar, ...) if missing and applies their grants and policies; idempotent; needs CREATEROLE';
+
+/*
+ * Applies cdp_internal.acc_privilege to the roles that exist, and gives cdp_admin EXECUTE on every
+ * function and procedure of the API and SELECT on every table and view of it (row-level security
+ * still decides its rows: no clinical data).
+ */
+CREATE FUNCTION cdp_internal.acc_apply_privileges() RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p	record;
+BEGIN
+	FOR p IN SELECT a.* FROM cdp_internal.acc_privilege a
+			  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) a.role)
+			  ORDER BY a.role, a.kind, a.object, a.privilege
+	LOOP
+		IF p.kind OPERATOR(pg_catalog.=) 'function' THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO %I', p.object::pg_catalog.regprocedure, p.role);
+		ELSE
+			EXECUTE pg_catalog.format('GRANT %s ON TABLE %s TO %I', p.privilege, p.object::pg_catalog.regclass, p.role);
+		END IF;
+	END LOOP;
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) 'cdp_admin') THEN
+		GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ TO cdp_admin;
+		GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA @extschema@ TO cdp_admin;
+		GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO cdp_admin;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_apply_privileges() IS 'grants what cdp_internal.acc_privilege lists to the roles that exist';
+
+/*
+ * grant_role / revoke_role: map a login to a clinic role (GRANT role TO login) with a scope, and
+ * back; each is an event (access.role_granted / access.role_revoked) and an audit row, in the same
+ * transaction.  For cdp_admin only.  The login must exist and may not be a superuser (which would
+ * see everything anyway: say so rather than pretend).
+ */
+CREATE FUNCTION @extschema@.grant_role(login text, role text, scope jsonb DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin'], 'cdp.grant_role');
+	PERFORM cdp_internal.acc_check_grant(login, role, scope);
+	EXECUTE pg_catalog.format('GRANT %I TO %I', role, login);
+	INSERT INTO cdp_internal.acc_grant AS g (login, role, scope, granted_by)
+	VALUES (login, role, scope, cdp_internal.acc_caller())
+	ON CONFLICT ON CONSTRAINT acc_grant_pkey DO UPDATE
+	   SET scope = EXCLUDED.scope, granted_at = EXCLUDED.granted_at, granted_by = EXCLUDED.granted_by;
+	PERFORM cdp_internal.append_event('access.role_granted', NULL, NULL,
+		pg_catalog.jsonb_build_object('login', login, 'role', role, 'scope', scope));
+	PERFORM cdp_internal.acc_audit('role.granted', NULL, NULL,
+		pg_catalog.jsonb_build_object('login', login, 'role', role, 'scope', scope));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.grant_role(text, text, jsonb) IS
+	'maps a login to a clinic role with an optional scope (e.g. {"specialties": ["кардиолог"]} for a doctor); audited; cdp_admin only';
+
+CREATE FUNCTION @extschema@.revoke_role(login text, role text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_had	boolean;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin'], 'cdp.revoke_role');
+	PERFORM cdp_internal.acc_check_grant(login, role, NULL);
+	EXECUTE pg_catalog.format('REVOKE %I FROM %I', role, login);
+	DELETE FROM cdp_internal.acc_grant g
+	 WHERE g.login OPERATOR(pg_catalog.=) revoke_role.login AND g.role OPERATOR(pg_catalog.=) revoke_role.role;
+	v_had := FOUND;
+	PERFORM cdp_internal.append_event('access.role_revoked', NULL, NULL,
+		pg_catalog.jsonb_build_object('login', login, 'role', role));
+	PERFORM cdp_internal.acc_audit('role.revoked', NULL, NULL,
+		pg_catalog.jsonb_build_object('login', login, 'role', role, 'was_granted', v_had));
+	RETURN v_had;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.revoke_role(text, text) IS
+	'takes a clinic role back from a login; audited; returns whether cdp had granted it; cdp_admin only';
+
+/* The checks grant_role and revoke_role share; raises naming what is wrong. */
+CREATE FUNCTION cdp_internal.acc_check_grant(login text, role text, scope jsonb) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_login		pg_catalog.pg_roles;
+BEGIN
+	IF login IS NULL OR role IS NULL THEN
+		RAISE EXCEPTION 'login and role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM cdp_internal.acc_roles() a WHERE a.role OPERATOR(pg_catalog.=) acc_check_grant.role) THEN
+		RAISE EXCEPTION 'unknown cdp role: "%"', pg_catalog.left(role, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use one of cdp_admin, cdp_registrar, cdp_doctor, cdp_marketer, cdp_analyst, cdp_dpo, cdp_scheduler, cdp_sender.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) acc_check_grant.role) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role
+			USING ERRCODE = 'undefined_object', HINT = 'Run cdp.setup_roles() first.';
+	END IF;
+	SELECT * INTO v_login FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) acc_check_grant.login;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'role "%" does not exist', pg_catalog.left(login, 100)
+			USING ERRCODE = 'undefined_object', HINT = 'Create the login first (CREATE ROLE ... LOGIN).';
+	END IF;
+	IF v_login.rolsuper OR v_login.rolbypassrls OR login OPERATOR(pg_catalog.~) '^cdp_' THEN
+		RAISE EXCEPTION 'role "%" cannot be given a cdp role', login
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'It is a superuser, bypasses row-level security or is one of cdp''s group roles.';
+	END IF;
+	IF scope IS NOT NULL AND (pg_catalog.jsonb_typeof(scope) OPERATOR(pg_catalog.<>) 'object'
+			OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(scope) k
+						WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['all', 'specialties', 'golden_ids']))) THEN
+		RAISE EXCEPTION 'invalid scope for role "%"', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A scope is an object with keys all (boolean), specialties (array of text) and golden_ids (array of ids).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_check_grant(text, text, jsonb) IS
+	'validates the arguments of cdp.grant_role / cdp.revoke_role';
+
+/* -- from sql/parts/92_acc_policies.sql -- */
+/*
+ * sql/parts/92_acc_policies.sql: row-level security on every table holding personal data (issue
+ * 15, item 3).
+ *
+ * Every such table is registered once with its kind, by one line:
+ *     SELECT cdp_internal.acc_protect('cdp.some_table', 'patient');
+ * which enables and forces row-level security on it at once and gives it the policy set of its kind
+ * as soon as the roles exist (cdp.setup_roles() applies every registered table's set again).  FORCE
+ * makes the policies hold for the table's owner too when it is not a superuser.  The kinds:
+ *
+ *   patient    profiles, source records, memberships: admin, registrar and dpo see every row, a
+ *              doctor the patients in its care (cdp.in_care); marketers and analysts no row
+ *   clinical   visits, labs, diagnoses, recommendations: a doctor, for the patients in its care; no
+ *              other role (the admin included)
+ *   log        the event log: admin and dpo read every event but the clinical ones (kinds clinical.*,
+ *              told apart by byte order, whose operators are LEAKPROOF, where LIKE's are not)
+ *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
+ *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
+ *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
+ *   registry   the consent registry and suppression list (issue 13): admin, registrar and dpo
+ *   review     a reviewer's notes about record pairs: admin only
+ *   internal   tables of cdp_internal: no policy, so only the extension's owner reads them
+ *
+ * The only function a policy calls, cdp.in_care, is LEAKPROOF (it never raises and has no side
+ * effect) and is a documented API function a doctor may execute: a policy runs with the querying
+ * role's rights.  A role's own functions in a WHERE clause run after the policy's qual unless they
+ * are LEAKPROOF, which only a superuser can declare (the f_leak probe of test/pgtap/90_access.sql).
+ */
+
+CREATE TABLE cdp_internal.acc_table (
+	tbl		pg_catalog.regclass PRIMARY KEY,
+	kind	text NOT NULL
+		CONSTRAINT acc_table_kind_check
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'registry', 'review', 'internal']))
+);
+COMMENT ON TABLE cdp_internal.acc_table IS
+	'every table holding personal data, with the kind whose row-level security policies it gets (cdp_internal.acc_protect)';
+CREATE TRIGGER acc_table_restore BEFORE INSERT ON cdp_internal.acc_table
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.acc_restore_replace();
+ALTER TABLE cdp_internal.acc_table ENABLE ALWAYS TRIGGER acc_table_restore;
+
+/* The policy set of a kind: one SELECT policy per role, with its USING expression. */
+CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT using_sql text) RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT p.role, p.using_sql FROM (VALUES
+		('patient', 'cdp_admin', 'true'),
+		('patient', 'cdp_registrar', 'true'),
+		('patient', 'cdp_dpo', 'true'),
+		('patient', 'cdp_doctor', '@extschema@.in_care(golden_id)'),
+		('clinical', 'cdp_doctor', '@extschema@.in_care(golden_id)'),
+		('log', 'cdp_admin', '(kind COLLATE "C" OPERATOR(pg_catalog.<) ''clinical.'' OR kind COLLATE "C" OPERATOR(pg_catalog.>=) ''clinical/'')'),
+		('log', 'cdp_dpo', '(kind COLLATE "C" OPERATOR(pg_catalog.<) ''clinical.'' OR kind COLLATE "C" OPERATOR(pg_catalog.>=) ''clinical/'')'),
+		('audit', 'cdp_admin', 'true'),
+		('audit', 'cdp_dpo', 'true'),
+		('marketing', 'cdp_admin', 'true'),
+		('marketing', 'cdp_marketer', 'true'),
+		('marketing', 'cdp_dpo', 'true'),
+		('registry', 'cdp_admin', 'true'),
+		('registry', 'cdp_registrar', 'true'),
+		('registry', 'cdp_dpo', 'true'),
+		('review', 'cdp_admin', 'true')) p(kind, role, using_sql)
+	 WHERE p.kind OPERATOR(pg_catalog.=) $1
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_kind_policies(text) IS
+	'the row-level security policies (role, USING expression) every table of a kind gets';
+
+/* (Re)creates the policies of one registered table for the roles that exist. */
+CREATE FUNCTION cdp_internal.acc_apply_table_policies(tbl pg_catalog.regclass, kind text) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p	record;
+BEGIN
+	EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+	EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+	FOR p IN SELECT pol.polname FROM pg_catalog.pg_policy pol
+			  WHERE pol.polrelid OPERATOR(pg_catalog.=) tbl AND pol.polname OPERATOR(pg_catalog.~~) 'acc\_%'
+	LOOP
+		EXECUTE pg_catalog.format('DROP POLICY %I ON %s', p.polname, tbl);
+	END LOOP;
+	FOR p IN SELECT k.role, k.using_sql FROM cdp_internal.acc_kind_policies(kind) k
+			  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) k.role)
+	LOOP
+		EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS PERMISSIVE FOR SELECT TO %I USING (%s)',
+								  'acc_' OPERATOR(pg_catalog.||) pg_catalog.substr(p.role, 5), tbl, p.role, p.using_sql);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_apply_table_policies(pg_catalog.regclass, text) IS
+	'forces row-level security on a table and (re)creates the policies of its kind for the roles that exist';
+
+/*
+ * Registers a table holding personal data: the one line a family adds for each new table.
+ * Idempotent; a second call with another kind changes the kind.
+ */
+CREATE FUNCTION cdp_internal.acc_protect(tbl pg_catalog.regclass, kind text) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	INSERT INTO cdp_internal.acc_table AS t (tbl, kind) VALUES (tbl, kind)
+	ON CONFLICT ON CONSTRAINT acc_table_pkey DO UPDATE SET kind = EXCLUDED.kind;
+	PERFORM cdp_internal.acc_apply_table_policies(tbl, kind);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_protect(pg_catalog.regclass, text) IS
+	'registers a table holding personal data with its kind (patient, clinical, log, audit, marketing, registry, review, internal): forced RLS and the kind''s policies';
+
+/* setup_roles: every registered table's policies again. */
+CREATE FUNCTION cdp_internal.acc_apply_policies() RETURNS void
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.count(cdp_internal.acc_apply_table_policies(t.tbl, t.kind)) FROM cdp_internal.acc_table t;
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_apply_policies() IS 'applies the policies of every registered table (cdp.setup_roles)';
+
+/*
+ * Is the patient in the care of the calling doctor?  The grant of the session's login (a login
+ * acting through SET ROLE is still that login) to cdp_doctor carries the scope: all, a list of
+ * golden ids (care relationships), or a list of specialties (the patient has a clinical event of
+ * one).  LEAKPROOF: it raises no error and reveals nothing but its answer, so the planner may use it
+ * in a policy without a security barrier of its own.  SECURITY DEFINER so that it can read the
+ * grants and the clinical events whatever the doctor may see; it returns only a yes or no about one
+ * patient the caller names.
+ */
+CREATE FUNCTION @extschema@.in_care(golden_id bigint) RETURNS boolean
+	LANGUAGE sql STABLE LEAKPROOF PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (
+		SELECT 1 FROM cdp_internal.acc_grant g
+		 WHERE g.login OPERATOR(pg_catalog.=) SESSION_USER AND g.role OPERATOR(pg_catalog.=) 'cdp_doctor'
+		   AND (g.scope OPERATOR(pg_catalog.@>) '{"all": true}'::jsonb
+				OR (g.scope OPERATOR(pg_catalog.->) 'golden_ids') OPERATOR(pg_catalog.@>) pg_catalog.to_jsonb($1)
+				OR EXISTS (SELECT 1 FROM @extschema@.clinical_event c
+							WHERE c.golden_id OPERATOR(pg_catalog.=) $1
+							  AND c.specialty OPERATOR(pg_catalog.=) ANY (
+								  SELECT pg_catalog.jsonb_array_elements_text(
+									  CASE WHEN pg_catalog.jsonb_typeof(g.scope OPERATOR(pg_catalog.->) 'specialties') OPERATOR(pg_catalog.=) 'array'
+										   THEN g.scope OPERATOR(pg_catalog.->) 'specialties' ELSE '[]'::jsonb END)))))
+$$;
+COMMENT ON FUNCTION @extschema@.in_care(bigint) IS
+	'true when the patient is in the care of the calling doctor (scope of its cdp_doctor grant); the doctor policies call it';
+
+SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
+	('@extschema@.record'::pg_catalog.regclass, 'patient'),
+	('@extschema@.patient', 'patient'),
+	('@extschema@.patient_member', 'patient'),
+	('@extschema@.clinical_event', 'clinical'),
+	('@extschema@.event', 'log'),
+	('@extschema@.pair_decision', 'review'),
+	('cdp_internal.match_key', 'internal'),
+	('cdp_internal.match_block', 'internal'),
+	('cdp_internal.match_tf', 'internal'),
+	('cdp_internal.match_suspicious', 'internal'),
+	('cdp_internal.match_review', 'internal'),
+	('cdp_internal.match_part', 'internal'),
+	('cdp_internal.household', 'internal'),
+	('cdp_internal.acc_grant', 'internal')) t(tbl, kind);
+
+/* the consent family's tables (issue 13), when it is installed before this part */
+SELECT cdp_internal.acc_protect(t.tbl::pg_catalog.regclass, 'registry')
+  FROM (VALUES ('@extschema@.consent_statement'), ('@extschema@.consent_suppression')) t(tbl)
+ WHERE pg_catalog.to_regclass(t.tbl) IS NOT NULL;
+
+/* -- from sql/parts/93_acc_mask.sql -- */
+/*
+ * sql/parts/93_acc_mask.sql: what each role reads of a patient (issue 15, items 4 and 5).
+ *
+ * Masking functions (phone +7 916 ***-**-67, e-mail i***@mail.ru, birth date to an age band,
+ * SNILS to its last 3 digits), the keyed pseudonym of a patient (HMAC-SHA-256 of the golden id,
+ * src/acc_pseudonym.c, under a key in cdp_internal.acc_key that only the extension's owner reads),
+ * and the SECURITY DEFINER functions through which the roles without table access read: each checks
+ * its caller's role first and returns no more than that role may see, and each read of a full profile
+ * or of a contact address is written to cdp.audit_log in the same transaction (94_acc_audit.sql).
+ */
+
+/* ------------------------------------------------------------------ masking */
+
+/* C (src/acc_mask.c): a list masks every row, and the same rules as regular expressions cost 30 times more */
+CREATE FUNCTION @extschema@.mask_phone(phone text) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_mask_phone'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.mask_phone(text) IS
+	'a phone number with all but the country code, operator code and last two digits hidden: +7 916 ***-**-67';
+
+CREATE FUNCTION @extschema@.mask_email(email text) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_mask_email'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.mask_email(text) IS
+	'an e-mail address with its local part reduced to the first character: i***@mail.ru';
+
+CREATE FUNCTION @extschema@.mask_snils(snils text) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_mask_snils'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.mask_snils(text) IS 'a SNILS with only its last 3 digits shown: ***-***-**5 95';
+
+/* an SQL-standard body (names bound at creation), one expression, so the planner inlines it */
+CREATE FUNCTION @extschema@.age_band(birth_date date, at date DEFAULT CURRENT_DATE) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE WHEN birth_date > at THEN NULL
+				ELSE (ARRAY['0-17', '18-24', '25-34', '35-44', '45-54', '55-64', '65+'])[
+						pg_catalog.width_bucket(pg_catalog.date_part('year', pg_catalog.age(at, birth_date)),
+												ARRAY[18, 25, 35, 45, 55, 65]::float8[]) + 1] END;
+COMMENT ON FUNCTION @extschema@.age_band(date, date) IS
+	'the age band of a birth date on a day (0-17, 18-24, 25-34, 35-44, 45-54, 55-64, 65+)';
+
+/* ------------------------------------------------------------------ pseudonym */
+
+CREATE TABLE cdp_internal.acc_key (
+	one			boolean PRIMARY KEY DEFAULT true CONSTRAINT acc_key_one CHECK (one),
+	key			bytea NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE cdp_internal.acc_key IS
+	'the secret key of cdp.pseudonym (32 random bytes, made by cdp.setup_roles); only the extension''s owner reads it';
+CREATE TRIGGER acc_key_restore BEFORE INSERT ON cdp_internal.acc_key
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.acc_restore_replace();
+ALTER TABLE cdp_internal.acc_key ENABLE ALWAYS TRIGGER acc_key_restore;
+
+CREATE FUNCTION cdp_internal.acc_hmac(key bytea, message text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'cdp_acc_hmac'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.acc_hmac(bytea, text) IS 'HMAC-SHA-256 of a message under a 32-byte key';
+
+CREATE FUNCTION cdp_internal.acc_new_key() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'cdp_acc_new_key'
+	LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.acc_new_key() IS '32 bytes from the server''s strong random source';
+
+/* Makes the pseudonym key once (cdp.setup_roles); a restored dump brings its own key along. */
+CREATE FUNCTION cdp_internal.acc_ensure_key() RETURNS void
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO cdp_internal.acc_key (key) VALUES (cdp_internal.acc_new_key()) ON CONFLICT (one) DO NOTHING
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_ensure_key() IS 'creates the pseudonym key if there is none';
+
+/* The pseudonym of a golden id under a key: p + 20 hex digits of HMAC-SHA-256 (inlined by the planner). */
+CREATE FUNCTION cdp_internal.acc_pseudonym_of(key bytea, golden_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN 'p' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.substr(
+		cdp_internal.acc_hmac(key, 'golden:' OPERATOR(pg_catalog.||) golden_id::text), 1, 10), 'hex');
+COMMENT ON FUNCTION cdp_internal.acc_pseudonym_of(bytea, bigint) IS 'the keyed pseudonym of a golden id under a key';
+
+/* The pseudonym without the role check, for the functions below (which check first). */
+CREATE FUNCTION cdp_internal.acc_pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_key	bytea;
+BEGIN
+	SELECT k.key INTO v_key FROM cdp_internal.acc_key k;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the pseudonym key does not exist yet'
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Run cdp.setup_roles() first.';
+	END IF;
+	RETURN cdp_internal.acc_pseudonym_of(v_key, golden_id);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_pseudonym(bigint) IS 'the keyed pseudonym of a golden id (no role check)';
+
+CREATE FUNCTION @extschema@.pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	/*
+	 * Not for marketers and analysts: golden ids are sequential, so whoever may turn any id into its
+	 * pseudonym can map every pseudonym of masked_patients back to its golden id.
+	 */
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_dpo'], 'cdp.pseudonym');
+	RETURN cdp_internal.acc_pseudonym(golden_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.pseudonym(bigint) IS
+	'the stable keyed pseudonym of a patient (p + 20 hex digits of HMAC-SHA-256 of its golden id); admin and dpo only';
+
+/* ------------------------------------------------------------------ reads for roles without table access */
+
+/*
+ * Pseudonymous, masked profiles: a marketer sees masked contacts, an analyst none; neither sees
+ * names, exact birth dates or SNILS digits beyond the last three.  Active patients only.
+ */
+CREATE FUNCTION @extschema@.masked_patients()
+	RETURNS TABLE (pseudonym text, sex text, age_band text, city text, last_visit date,
+				   phone text, email text, snils text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_contacts	boolean;
+	v_key		bytea;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.masked_patients');
+	v_contacts := cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_dpo']);
+	/* the key once (acc_pseudonym raises when there is none yet), not once per row */
+	PERFORM cdp_internal.acc_pseudonym(0);
+	SELECT k.key INTO v_key FROM cdp_internal.acc_key k;
+	RETURN QUERY
+	SELECT cdp_internal.acc_pseudonym_of(v_key, p.golden_id), p.sex, @extschema@.age_band(p.birth_date), p.city,
+		   p.last_visit::date,
+		   CASE WHEN v_contacts THEN @extschema@.mask_phone(p.phones OPERATOR(pg_catalog.#>>) '{0,value}') END,
+		   CASE WHEN v_contacts THEN @extschema@.mask_email(p.emails OPERATOR(pg_catalog.#>>) '{0,value}') END,
+		   @extschema@.mask_snils(p.snils::text)
+	  FROM @extschema@.patient p
+	 WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	 ORDER BY 1;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.masked_patients() IS
+	'pseudonymous, masked profiles of active patients (contacts masked for marketers, absent for analysts)';
+
+/* Counts by age band, sex and city; a group of fewer than 5 patients is not shown. */
+CREATE FUNCTION @extschema@.patient_counts()
+	RETURNS TABLE (age_band text, sex text, city text, patients bigint)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_analyst', 'cdp_dpo'], 'cdp.patient_counts');
+	RETURN QUERY
+	SELECT @extschema@.age_band(p.birth_date) AS b, p.sex, p.city, pg_catalog.count(*)
+	  FROM @extschema@.patient p
+	 WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	 GROUP BY 1, 2, 3
+	HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>=) 5
+	 ORDER BY 1, 2, 3;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.patient_counts() IS
+	'active patients counted by age band, sex and city; groups under 5 patients suppressed';
+
+/*
+ * May cdp contact the patient for the consent purpose through the channel?  The consent family
+ * answers it with cdp.may_contact(golden_id, purpose, channel) (issue 13); until that function is
+ * installed nobody may be contacted.  Every contact read of the access family asks here, so the
+ * consent registry is reached through this one function.
+ */
+CREATE FUNCTION cdp_internal.acc_may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_ok	boolean;
+BEGIN
+	IF pg_catalog.to_regprocedure('@extschema@.may_contact(bigint,text,text)') IS NULL THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT @extschema@.may_contact($1, $2, $3)' INTO v_ok USING golden_id, purpose, channel;
+	RETURN COALESCE(v_ok, false);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_may_contact(bigint, text, text) IS
+	'whether the patient may be contacted for the purpose through the channel (cdp.may_contact of the consent family; false without it)';
+
+/*
+ * The contact address of a patient for a send: channel email, sms, messenger, call (a phone),
+ * social (a handle) or post (the address), for the consent purpose marketing (a marketer may ask
+ * for no other) or treatment; only for a patient who may be contacted so, else NULL; audited
+ * either way (contact.read, with the purpose, the channel and whether an address was given).
+ */
+CREATE FUNCTION @extschema@.contact_address(golden_id bigint, channel text, purpose text) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_g		bigint;
+	v_addr	text;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_marketer', 'cdp_sender'], 'cdp.contact_address');
+	IF channel IS NULL OR channel OPERATOR(pg_catalog.<>) ALL (ARRAY['email', 'sms', 'messenger', 'call', 'social', 'post']) THEN
+		RAISE EXCEPTION 'invalid channel: "%"', pg_catalog.left(channel, 20)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use email, sms, messenger, call, social or post.';
+	END IF;
+	IF purpose IS NULL OR purpose OPERATOR(pg_catalog.<>) ALL (ARRAY['marketing', 'treatment']) THEN
+		RAISE EXCEPTION 'invalid purpose for a contact address: "%"', pg_catalog.left(purpose, 20)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use marketing or treatment.';
+	END IF;
+	IF purpose OPERATOR(pg_catalog.<>) 'marketing' AND NOT cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_sender']) THEN
+		RAISE EXCEPTION 'permission denied for cdp.contact_address for purpose "%"', purpose
+			USING ERRCODE = 'insufficient_privilege', DETAIL = 'A marketer reads addresses for marketing only.';
+	END IF;
+	v_g := @extschema@.resolve_patient(golden_id);
+	IF v_g IS NOT NULL AND cdp_internal.acc_may_contact(v_g, purpose, channel) THEN
+		SELECT CASE channel WHEN 'email' THEN p.emails OPERATOR(pg_catalog.#>>) '{0,value}'
+							WHEN 'social' THEN p.handles OPERATOR(pg_catalog.#>>) '{0,value}'
+							WHEN 'post' THEN p.address
+							ELSE p.phones OPERATOR(pg_catalog.#>>) '{0,value}' END
+		  INTO v_addr
+		  FROM @extschema@.patient p WHERE p.golden_id OPERATOR(pg_catalog.=) v_g AND p.status OPERATOR(pg_catalog.=) 'active';
+	END IF;
+	PERFORM cdp_internal.acc_audit('contact.read', ARRAY[COALESCE(v_g, golden_id)], purpose,
+		pg_catalog.jsonb_build_object('channel', channel, 'given', v_addr IS NOT NULL));
+	RETURN v_addr;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.contact_address(bigint, text, text) IS
+	'the address of a patient for a send on a channel, only if the patient may be contacted for the purpose (marketing, treatment) there (else NULL); audited';
+
+/*
+ * The full profile of one patient for the roles that work with named patients: registrar, doctor
+ * (only a patient in its care, with that patient's clinical events), dpo and admin (without clinical
+ * events).  Audited (profile.read, with the purpose) in the same transaction, found or not.
+ */
+CREATE FUNCTION @extschema@.patient_profile(golden_id bigint, purpose text DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_g			bigint;
+	v_doc		jsonb;
+	v_doctor	boolean;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_registrar', 'cdp_doctor', 'cdp_dpo'], 'cdp.patient_profile');
+	v_g := @extschema@.resolve_patient(golden_id);
+	/* a doctor who is nothing else reads only the patients in its care */
+	v_doctor := cdp_internal.acc_is(ARRAY['cdp_doctor']);
+	IF v_g IS NOT NULL AND v_doctor AND NOT cdp_internal.acc_is(ARRAY['cdp_admin', 'cdp_registrar', 'cdp_dpo'])
+	   AND NOT @extschema@.in_care(v_g) THEN
+		v_g := NULL;
+	END IF;
+	IF v_g IS NOT NULL THEN
+		SELECT pg_catalog.to_jsonb(p.*) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('records',
+				 (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('record_id', r.record_id,
+						  'source', s.name, 'source_id', r.source_key) ORDER BY r.record_id), '[]'::jsonb)
+					FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id OPERATOR(pg_catalog.=) r.source_id
+				   WHERE r.golden_id OPERATOR(pg_catalog.=) v_g))
+		  INTO v_doc
+		  FROM @extschema@.patient p WHERE p.golden_id OPERATOR(pg_catalog.=) v_g;
+		IF v_doctor AND @extschema@.in_care(v_g) THEN
+			v_doc := v_doc OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('clinical',
+				(SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.-) 'attrs'
+												  ORDER BY c.at, c.event_id), '[]'::jsonb)
+				   FROM @extschema@.clinical_event c WHERE c.golden_id OPERATOR(pg_catalog.=) v_g));
+		END IF;
+	END IF;
+	PERFORM cdp_internal.acc_audit('profile.read', ARRAY[COALESCE(v_g, golden_id)], purpose,
+		pg_catalog.jsonb_build_object('found', v_doc IS NOT NULL));
+	RETURN v_doc;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.patient_profile(bigint, text) IS
+	'the full profile of a patient (with clinical events for the doctor in whose care it is); audited; NULL when not visible';
+
+/* -- from sql/parts/94_acc_audit.sql -- */
+/*
+ * sql/parts/94_acc_audit.sql: the audit log, legal holds and erasure (issue 15, items 5 and 6), and
+ * the grant matrix of the clinic roles.
+ *
+ * cdp.audit_log is append-only: no role has a privilege to write it, and a trigger that fires
+ * always refuses UPDATE, DELETE and TRUNCATE even for its owner.  Rows are written by
+ * cdp_internal.acc_audit() inside the function whose act they record, so the row commits or rolls
+ * back with the read, export, send-list build, role change, consent change or erasure itself.
+ */
+
+/* ------------------------------------------------------------------ audit log */
+
+CREATE TABLE @extschema@.audit_log (
+	audit_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at			timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	actor		text NOT NULL DEFAULT SESSION_USER,
+	role		text NOT NULL,
+	action		text NOT NULL
+		CONSTRAINT audit_log_action_format CHECK (action OPERATOR(pg_catalog.~) '^[a-z_]+\.[a-z_]+$'),
+	golden_ids	bigint[],
+	purpose		text,
+	detail		jsonb NOT NULL DEFAULT '{}'::jsonb,
+	client_addr	inet DEFAULT pg_catalog.inet_client_addr(),
+	txid		bigint NOT NULL DEFAULT pg_catalog.txid_current()
+);
+CREATE INDEX audit_log_at_idx ON @extschema@.audit_log (at);
+COMMENT ON TABLE @extschema@.audit_log IS
+	'append-only audit of full-profile reads, contact reads, exports, send-list builds, role changes, consent changes and erasures';
+
+CREATE FUNCTION cdp_internal.acc_refuse_change() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RAISE EXCEPTION 'cdp.audit_log is append-only'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = pg_catalog.format('%s on cdp.audit_log was refused.', TG_OP);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_refuse_change() IS
+	'trigger: refuses UPDATE, DELETE and TRUNCATE on cdp.audit_log for every role';
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON @extschema@.audit_log
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.acc_refuse_change();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON @extschema@.audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.acc_refuse_change();
+ALTER TABLE @extschema@.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only;
+ALTER TABLE @extschema@.audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+
+/*
+ * Writes one audit row (for cdp's own functions: the access family's, and the campaign family's
+ * send-list builds and exports, which call it with action 'send_list.built' or 'export.made').
+ * detail must not hold personal values: ids, counts, channels, flags.
+ */
+CREATE FUNCTION cdp_internal.acc_audit(action text, golden_ids bigint[], purpose text, detail jsonb)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO @extschema@.audit_log (role, action, golden_ids, purpose, detail)
+	VALUES (cdp_internal.acc_caller(), $1, $2, $3, COALESCE($4, '{}'::jsonb))
+	RETURNING audit_id
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_audit(text, bigint[], text, jsonb) IS
+	'appends one row to cdp.audit_log in the caller''s transaction (for cdp families: reads, exports, send lists, consent)';
+
+CREATE FUNCTION @extschema@.audit_report("from" timestamptz, "to" timestamptz)
+	RETURNS TABLE (at timestamptz, actor text, role text, action text, golden_ids bigint[], purpose text,
+				   detail jsonb, client_addr inet)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_dpo'], 'cdp.audit_report');
+	IF "from" IS NULL OR "to" IS NULL THEN
+		RAISE EXCEPTION 'from and to must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM cdp_internal.acc_audit('audit.reported', NULL, NULL,
+		pg_catalog.jsonb_build_object('from', "from", 'to', "to"));
+	RETURN QUERY
+	SELECT a.at, a.actor, a.role, a.action, a.golden_ids, a.purpose, a.detail, a.client_addr
+	  FROM @extschema@.audit_log a
+	 WHERE a.at OPERATOR(pg_catalog.>=) "from" AND a.at OPERATOR(pg_catalog.<) "to"
+	 ORDER BY a.audit_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.audit_report(timestamptz, timestamptz) IS
+	'the audit log between two moments (from inclusive, to exclusive), for the DPO; the report itself is audited';
+
+/* ------------------------------------------------------------------ legal holds */
+
+CREATE TABLE cdp_internal.acc_legal_hold (
+	golden_id	bigint PRIMARY KEY,
+	reason		text NOT NULL,
+	set_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	set_by		text NOT NULL
+);
+COMMENT ON TABLE cdp_internal.acc_legal_hold IS
+	'patients whose data must not be erased (a court case, an investigation): cdp.erase_patient refuses them';
+
+CREATE FUNCTION @extschema@.set_legal_hold(golden_id bigint, reason text, hold boolean DEFAULT true) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_g		bigint;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_dpo'], 'cdp.set_legal_hold');
+	IF golden_id IS NULL OR hold IS NULL OR reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'golden_id, reason and hold must be given' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	v_g := COALESCE(@extschema@.resolve_patient(golden_id), golden_id);
+	IF hold THEN
+		INSERT INTO cdp_internal.acc_legal_hold AS h (golden_id, reason, set_by)
+		VALUES (v_g, reason, cdp_internal.acc_caller())
+		ON CONFLICT ON CONSTRAINT acc_legal_hold_pkey DO UPDATE SET reason = EXCLUDED.reason;
+	ELSE
+		DELETE FROM cdp_internal.acc_legal_hold h WHERE h.golden_id OPERATOR(pg_catalog.=) v_g;
+	END IF;
+	PERFORM cdp_internal.acc_audit(CASE WHEN hold THEN 'legal_hold.set' ELSE 'legal_hold.released' END,
+								   ARRAY[v_g], reason, '{}'::jsonb);
+	RETURN hold;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_legal_hold(bigint, text, boolean) IS
+	'puts a patient under a legal hold (hold = false releases it); erasure is refused while it holds; audited';
+
+/* ------------------------------------------------------------------ erasure */
+
+/*
+ * A JSON document with every string that is one of the erased contacts replaced by "[erased]":
+ * a string whose last 10 digits are those of an erased phone (whatever its format), or that
+ * contains an erased e-mail address or equals an erased handle (case-insensitively); and without
+ * the keys named in drop (at any depth).
+ */
+CREATE FUNCTION cdp_internal.acc_scrub(doc jsonb, drop text[], phones text[], texts text[]) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE pg_catalog.jsonb_typeof(doc)
+		WHEN 'object' THEN (SELECT COALESCE(pg_catalog.jsonb_object_agg(e.k, cdp_internal.acc_scrub(e.v, drop, phones, texts)), '{}'::jsonb)
+							  FROM pg_catalog.jsonb_each(doc) e(k, v)
+							 WHERE e.k OPERATOR(pg_catalog.<>) ALL (COALESCE(drop, '{}')))
+		WHEN 'array' THEN (SELECT COALESCE(pg_catalog.jsonb_agg(cdp_internal.acc_scrub(e.v, drop, phones, texts) ORDER BY e.o), '[]'::jsonb)
+							 FROM pg_catalog.jsonb_array_elements(doc) WITH ORDINALITY e(v, o))
+		WHEN 'string' THEN CASE
+			WHEN pg_catalog.right(pg_catalog.regexp_replace(doc OPERATOR(pg_catalog.#>>) '{}', '[^0-9]', '', 'g'), 10)
+				 OPERATOR(pg_catalog.=) ANY (phones)
+			  OR EXISTS (SELECT 1 FROM pg_catalog.unnest(texts) t
+						  WHERE pg_catalog.strpos(pg_catalog.lower(doc OPERATOR(pg_catalog.#>>) '{}'), t) OPERATOR(pg_catalog.>) 0)
+			THEN '"[erased]"'::jsonb ELSE doc END
+		ELSE doc END
+$$;
+COMMENT ON FUNCTION cdp_internal.acc_scrub(jsonb, text[], text[], text[]) IS
+	'a JSON document with the erased contacts replaced by "[erased]" and the named keys removed (erasure)';
+
+/*
+ * erase_patient: the right to be forgotten (152-FZ art. 21) for the data used to contact and market
+ * to a patient.  Erased: every phone, e-mail address and messenger handle, and every free-text field
+ * (the keys a source sent that cdp does not know, kept in extra), from the source records, their raw
+ * documents, the golden profile, the payloads of the patient's events, the clinical events' raw
+ * documents, reviewers' notes, the matching keys, and every row of the marketing tables (segments,
+ * send lists, delivery details).  Kept, because medical record-keeping law requires them for the
+ * retention period of the medical record (name, sex, birth date, address, SNILS, OMS policy; the
+ * clinical events): see doc/security.md.  The event log is append-only; erasure rewrites the payloads
+ * of the patient's events in place (its trigger is set aside for this transaction only, under a lock
+ * that holds every other writer of the log until the end) and appends a patient.erased event without
+ * personal data, and an audit row with the reason.  Refused for a patient under a legal hold.
+ */
+CREATE FUNCTION @extschema@.erase_patient(golden_id bigint, reason text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_g			bigint;
+	v_ids		bigint[];
+	v_recs		bigint[];
+	v_phones	text[];
+	v_texts		text[];
+	v_drop		text[];
+	v_nev		bigint;
+	v_nmk		bigint := 0;
+	t			record;
+BEGIN
+	PERFORM cdp_internal.acc_require(ARRAY['cdp_admin', 'cdp_dpo'], 'cdp.erase_patient');
+	IF golden_id IS NULL OR reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'golden_id and reason must be given' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	v_g := @extschema@.resolve_patient(golden_id);
+	IF v_g IS NULL THEN
+		RAISE EXCEPTION 'unknown patient: %', golden_id USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	/*
+	 * The log first (the lock that setting its trigger aside takes below), then the person: writers
+	 * of the log wait for the erasure to commit instead of running beside it.  A writer already
+	 * holding one of the patient's rows while it waits for the log can still deadlock with it;
+	 * PostgreSQL then cancels one of the two, and erasure can be called again.
+	 */
+	LOCK TABLE @extschema@.event IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM cdp_internal.golden_lock(ARRAY[v_g]);
+	v_ids := ARRAY[v_g] OPERATOR(pg_catalog.||) COALESCE(cdp_internal.golden_absorbed(v_g), '{}');
+	IF EXISTS (SELECT 1 FROM cdp_internal.acc_legal_hold h WHERE h.golden_id OPERATOR(pg_catalog.=) ANY (v_ids)) THEN
+		RAISE EXCEPTION 'patient % is under a legal hold', v_g
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'The hold must be released (cdp.set_legal_hold(golden_id, reason, false)) before erasure.';
+	END IF;
+
+	SELECT pg_catalog.array_agg(DISTINCT r.record_id) INTO v_recs
+	  FROM @extschema@.record r
+	 WHERE r.golden_id OPERATOR(pg_catalog.=) ANY (v_ids)
+		OR r.record_id OPERATOR(pg_catalog.=) ANY (SELECT m.record_id FROM @extschema@.patient_member m
+													WHERE m.golden_id OPERATOR(pg_catalog.=) ANY (v_ids));
+	v_recs := COALESCE(v_recs, '{}');
+
+	/* the values to find anywhere: phones by their last 10 digits, e-mails and handles in lower case */
+	SELECT COALESCE(pg_catalog.array_agg(DISTINCT pg_catalog.right(pg_catalog.regexp_replace(
+				pg_catalog.split_part(ph::text, ';', 1), '[^0-9]', '', 'g'), 10)), '{}')
+	  INTO v_phones
+	  FROM @extschema@.record r, pg_catalog.unnest(r.phones) ph
+	 WHERE r.record_id OPERATOR(pg_catalog.=) ANY (v_recs);
+	SELECT COALESCE(pg_catalog.array_agg(DISTINCT pg_catalog.lower(x.v)) FILTER (WHERE pg_catalog.length(x.v) OPERATOR(pg_catalog.>=) 3), '{}')
+	  INTO v_texts
+	  FROM (SELECT em::text AS v FROM @extschema@.record r, pg_catalog.unnest(r.emails) em
+			 WHERE r.record_id OPERATOR(pg_catalog.=) ANY (v_recs)
+			UNION ALL
+			SELECT h #>> '{}' FROM @extschema@.record r, pg_catalog.jsonb_path_query(r.handles, 'strict $.**') h
+			 WHERE r.record_id OPERATOR(pg_catalog.=) ANY (v_recs) AND pg_catalog.jsonb_typeof(h) OPERATOR(pg_catalog.=) 'string'
+			   AND NOT (h #>> '{}') OPERATOR(pg_catalog.=) ANY (ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'max'])) x;
+	/* free text: the keys of extra, and the normalised contact keys */
+	SELECT ARRAY['phones', 'emails', 'handles', 'extra'] OPERATOR(pg_catalog.||)
+		   COALESCE(pg_catalog.array_agg(DISTINCT k), '{}')
+	  INTO v_drop
+	  FROM @extschema@.record r, pg_catalog.jsonb_object_keys(CASE WHEN pg_catalog.jsonb_typeof(r.extra) OPERATOR(pg_catalog.=) 'object'
+																   THEN r.extra ELSE '{}' END) k
+	 WHERE r.record_id OPERATOR(pg_catalog.=) ANY (v_recs);
+
+	UPDATE @extschema@.record r
+	   SET phones = NULL, emails = NULL, handles = NULL, extra = NULL,
+		   raw = cdp_internal.acc_scrub(r.raw, v_drop, v_phones, v_texts)
+	 WHERE r.record_id OPERATOR(pg_catalog.=) ANY (v_recs);
+	UPDATE @extschema@.clinical_event c
+	   SET attrs = cdp_internal.acc_scrub(c.attrs, NULL, v_phones, v_texts)
+	 WHERE c.golden_id OPERATOR(pg_catalog.=) ANY (v_ids);
+	UPDATE @extschema@.pair_decision d SET note = NULL
+	 WHERE d.note IS NOT NULL AND (d.record_a OPERATOR(pg_catalog.=) ANY (v_recs) OR d.record_b OPERATOR(pg_catalog.=) ANY (v_recs));
+	/* the consent registry (issue 13) keeps the statements as proof, without their free text */
+	IF pg_catalog.to_regclass('@extschema@.consent_statement') IS NOT NULL THEN
+		EXECUTE 'UPDATE @extschema@.consent_statement s SET address = NULL, evidence = NULL
+				  WHERE s.record_id OPERATOR(pg_catalog.=) ANY ($1) AND (s.address IS NOT NULL OR s.evidence IS NOT NULL)'
+		  USING v_recs;
+	END IF;
+	UPDATE cdp_internal.match_review m SET note = NULL
+	 WHERE m.note IS NOT NULL AND (m.record_a OPERATOR(pg_catalog.=) ANY (v_recs) OR m.record_b OPERATOR(pg_catalog.=) ANY (v_recs));
+
+	/* the log: the patient's events rewritten in place, this transaction only */
+	ALTER TABLE @extschema@.event DISABLE TRIGGER event_append_only;
+	/* the subject of record.*, decision.* and link events is a record id; other subjects are only
+	   rewritten when the scrub finds an erased value in them */
+	UPDATE @extschema@.event e SET payload = s.doc
+	  FROM (SELECT x.event_id, cdp_internal.acc_scrub(x.payload, v_drop, v_phones, v_texts) AS doc
+			  FROM @extschema@.event x
+			 WHERE x.golden_id OPERATOR(pg_catalog.=) ANY (v_ids) OR x.subject OPERATOR(pg_catalog.=) ANY (v_recs)) s
+	 WHERE e.event_id OPERATOR(pg_catalog.=) s.event_id AND e.payload OPERATOR(pg_catalog.<>) s.doc;
+	GET DIAGNOSTICS v_nev = ROW_COUNT;
+	ALTER TABLE @extschema@.event ENABLE ALWAYS TRIGGER event_append_only;
+
+	/* projections and keys from the erased records */
+	PERFORM cdp_internal.refresh_patients(ARRAY[v_g]);
+	IF pg_catalog.cardinality(v_recs) OPERATOR(pg_catalog.>) 0 THEN
+		v_nmk := cdp_internal._match_refresh_keys(v_recs);
+	END IF;
+	DELETE FROM cdp_internal.match_tf f
+	 WHERE pg_catalog.right(pg_catalog.regexp_replace(f.value, '[^0-9]', '', 'g'), 10) OPERATOR(pg_catalog.=) ANY (v_phones)
+		OR pg_catalog.lower(f.value) OPERATOR(pg_catalog.=) ANY (v_texts);
+	DELETE FROM cdp_internal.match_suspicious s
+	 WHERE pg_catalog.right(pg_catalog.regexp_replace(s.value, '[^0-9]', '', 'g'), 10) OPERATOR(pg_catalog.=) ANY (v_phones)
+		OR pg_catalog.lower(s.value) OPERATOR(pg_catalog.=) ANY (v_texts);
+	/* marketing tables: the patient's rows go */
+	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a WHERE a.kind OPERATOR(pg_catalog.=) 'marketing' ORDER BY a.tbl::text LOOP
+		EXECUTE pg_catalog.format('DELETE FROM %s WHERE golden_id OPERATOR(pg_catalog.=) ANY ($1)', t.tbl) USING v_ids;
+	END LOOP;
+
+	PERFORM cdp_internal.append_event('patient.erased', NULL, v_g,
+		pg_catalog.jsonb_build_object('records', pg_catalog.cardinality(v_recs), 'events', v_nev));
+	PERFORM cdp_internal.acc_audit('patient.erased', v_ids, reason,
+		pg_catalog.jsonb_build_object('records', pg_catalog.cardinality(v_recs), 'events', v_nev));
+	RETURN pg_catalog.jsonb_build_object('golden_id', v_g, 'records', pg_catalog.cardinality(v_recs),
+										 'events', v_nev, 'match_keys', v_nmk);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.erase_patient(bigint, text) IS
+	'erases a patient''s contacts and free text everywhere, keeping what medical record-keeping law requires; refused under a legal hold; audited';
+
+/* ------------------------------------------------------------------ registration, privileges */
+
+SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
+	('@extschema@.audit_log'::pg_catalog.regclass, 'audit'),
+	('cdp_internal.acc_key', 'internal'),
+	('cdp_internal.acc_legal_hold', 'internal')) t(tbl, kind);
+
+/*
+ * API functions written before the roles existed that run with their caller's rights but read or
+ * write the private schema (the ingest queue, the event log, the matching state), so that no role
+ * but the extension's owner could call them.  They now run as the owner; EXECUTE is their role
+ * check: it is revoked from PUBLIC (cdp_internal.acc_lock_down below) and granted by the matrix to
+ * the roles whose data they touch (cdp_admin for most; cdp_registrar for ingest).  None returns more
+ * than that role may see: ids, counts, actions, settings, and to cdp_admin (who reads every profile)
+ * profile history without clinical data.
+ */
+DO $definer$
+DECLARE
+	f	text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'@extschema@.register_source(text,text,integer)',
+		'@extschema@.upsert_records(text,text[],jsonb[],boolean)',
+		'@extschema@.record_pair_decision(bigint,bigint,text,text)',
+		'@extschema@.matching_settings()',
+		'@extschema@.link_records(bigint,bigint,jsonb)',
+		'@extschema@.link_records_many(bigint[],bigint[],jsonb[])',
+		'@extschema@.unmerge(bigint,text)',
+		'@extschema@.upsert_clinical_event(text,text,text,jsonb)',
+		'@extschema@.configure_survivorship(jsonb)',
+		'@extschema@.rebuild_patients()',
+		'@extschema@.archive_candidates(interval)',
+		'@extschema@.archive_patients(bigint[],text,boolean)',
+		'@extschema@.restore_patients(bigint[],text,boolean)',
+		'@extschema@.patient_as_of(bigint,timestamp with time zone)',
+		'@extschema@.patient_as_of_event(bigint,bigint)',
+		'@extschema@.patient_history(bigint)',
+		'@extschema@.patient_lineage(bigint)']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f::pg_catalog.regprocedure);
+	END LOOP;
+END
+$definer$;
+
+/* The grant matrix (90_privileges.sql); doc/security.md lists the same rows. */
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
+	('cdp_registrar', 'function', 'cdp.find_patient(jsonb,integer)', 'EXECUTE'),
+	('cdp_registrar', 'function', 'cdp.upsert_record(text,text,jsonb,boolean)', 'EXECUTE'),
+	('cdp_registrar', 'function', 'cdp.upsert_records(text,text[],jsonb[],boolean)', 'EXECUTE'),
+	('cdp_registrar', 'function', 'cdp.patient_profile(bigint,text)', 'EXECUTE'),
+	('cdp_registrar', 'table', 'cdp.patient', 'SELECT'),
+	('cdp_registrar', 'table', 'cdp.record', 'SELECT'),
+	('cdp_registrar', 'table', 'cdp.source', 'SELECT'),
+	('cdp_registrar', 'table', 'cdp.patient_redirect', 'SELECT'),
+	('cdp_doctor', 'function', 'cdp.patient_profile(bigint,text)', 'EXECUTE'),
+	('cdp_doctor', 'function', 'cdp.in_care(bigint)', 'EXECUTE'),
+	('cdp_doctor', 'table', 'cdp.patient', 'SELECT'),
+	('cdp_doctor', 'table', 'cdp.clinical_event', 'SELECT'),
+	('cdp_doctor', 'table', 'cdp.patient_redirect', 'SELECT'),
+	('cdp_marketer', 'function', 'cdp.masked_patients()', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.patient_counts()', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE'),
+	('cdp_analyst', 'function', 'cdp.masked_patients()', 'EXECUTE'),
+	('cdp_analyst', 'function', 'cdp.patient_counts()', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.audit_report(timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.erase_patient(bigint,text)', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.set_legal_hold(bigint,text,boolean)', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.patient_profile(bigint,text)', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.masked_patients()', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.patient_counts()', 'EXECUTE'),
+	('cdp_dpo', 'function', 'cdp.pseudonym(bigint)', 'EXECUTE'),
+	('cdp_dpo', 'table', 'cdp.audit_log', 'SELECT'),
+	('cdp_dpo', 'table', 'cdp.event', 'SELECT'),
+	('cdp_dpo', 'table', 'cdp.patient', 'SELECT'),
+	('cdp_scheduler', 'function', 'cdp.run_matching(text)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE')) m(role, kind, object, privilege);
+
+/*
+ * In a fresh install cdp_internal._restore_replace_installed is created by sql/parts/95_dump.sql,
+ * after the access parts revoke every internal function from PUBLIC, so it keeps PUBLIC's EXECUTE
+ * there (harmless: a trigger function cannot be called but as a trigger; cdp.setup_roles() revokes
+ * it).  The update spares it so that an updated catalog equals a fresh one.
+ */
+SELECT cdp_internal.acc_lock_down(ARRAY['cdp_internal._restore_replace_installed()']::pg_catalog.regprocedure[]);
+
+/* -- as sql/parts/95_dump.sql does for every table at install: the access family's tables are dumped -- */
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.audit_log_audit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_privilege', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_grant', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_table', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_key', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_legal_hold', '');
+
 /* ==== end of section: access ==== */
 
 

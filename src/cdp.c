@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "acc.h"
 #include "cdp.h"
 #include "idx.h"
 
@@ -28,6 +29,7 @@ _PG_init(void)
 {
 	CdpGucInit();
 	IdxInit();
+	AccInit();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("cdp");
 #endif

@@ -13,6 +13,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/elog.h"
 
+#include "acc.h"
 #include "types.h"
 
 /*
@@ -41,7 +42,52 @@ CdpTypeErrorSet(CdpTypeError *err, int sqlstate, const char *fmt,...)
 		enlargeStringInfo(&buf, needed);
 	}
 	err->sqlstate = sqlstate;
-	err->detail = buf.data;
+	err->detail = CdpTypeRedactDetail(buf.data, sqlstate);
+}
+
+/*
+ * CdpTypeRedactDetail
+ *		The detail sentence of a rejected value as cdp.redact_values shows it
+ *		(src/acc_redact.c): every quoted fragment becomes an ellipsis unless
+ *		it names a position ("character N", written by CdpTypeShowChar), and
+ *		for a well-formed but invalid value (a wrong check number, a range)
+ *		every digit outside quotes becomes "#", since those digits are the
+ *		value's or are computed from it.  The kind of defect (the sentence)
+ *		and its position stay.  With the setting off, detail itself.  Other
+ *		families whose details quote a value (ingest's birth date and sex)
+ *		pass them through it the same way.
+ */
+const char *
+CdpTypeRedactDetail(const char *detail, int sqlstate)
+{
+	StringInfoData buf;
+	const char *p = detail;
+
+	if (!CdpRedactValues || detail == NULL)
+		return detail;
+	initStringInfo(&buf);
+	while (*p)
+	{
+		if (*p == '"')
+		{
+			const char *end = strchr(p + 1, '"');
+
+			if (end == NULL)
+				break;			/* an unbalanced quote: drop the rest */
+			if (strncmp(p + 1, "character ", 10) == 0)
+				appendBinaryStringInfo(&buf, p, end - p + 1);
+			else
+				appendStringInfoString(&buf, "\"...\"");
+			p = end + 1;
+			continue;
+		}
+		if (sqlstate == ERRCODE_INVALID_PARAMETER_VALUE && *p >= '0' && *p <= '9')
+			appendStringInfoChar(&buf, '#');
+		else
+			appendStringInfoChar(&buf, *p);
+		p++;
+	}
+	return buf.data;
 }
 
 /*
@@ -110,6 +156,9 @@ CdpTypeShowValue(const char *s, int len)
 
 	if (len < 0)
 		len = 0;
+	/* cdp.redact_values: no character of the value (src/acc_redact.c) */
+	if (CdpRedactValues)
+		return pstrdup("...");
 	valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), s, len);
 	initStringInfo(&buf);
 	/* SQL_ASCII says nothing about bytes above 127, so they are escaped too */
@@ -160,6 +209,15 @@ CdpTypeReportError(const char *typname, const char *s, int len,
 {
 	char	   *shown = CdpTypeShowValue(s, len);
 
+	/* cdp.redact_values: the length and the kind of defect, not the value */
+	if (CdpRedactValues)
+		ereport(ERROR,
+				(errcode(err->sqlstate),
+				 errmsg("invalid %s for type %s (value of %d bytes not shown)",
+						err->sqlstate == ERRCODE_INVALID_TEXT_REPRESENTATION ? "input syntax" : "value",
+						typname, len),
+				 errdetail_internal("%s", err->detail),
+				 errhint("%s", hint)));
 	if (err->sqlstate == ERRCODE_INVALID_TEXT_REPRESENTATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -177,12 +235,17 @@ CdpTypeReportError(const char *typname, const char *s, int len,
 /*
  * CdpTypeShowChar
  *		The (possibly multibyte) character at s[pos], quoted safely for a
- *		detail sentence.  s must be valid in the database encoding.
+ *		detail sentence.  s must be valid in the database encoding.  With
+ *		cdp.redact_values on, its position instead ("character 3", counted
+ *		in characters from 1 after trimming).
  */
 char *
 CdpTypeShowChar(const char *s, int len, int pos)
 {
 	int			n = pg_mblen(s + pos);
+
+	if (CdpRedactValues)
+		return psprintf("character %d", pg_mbstrlen_with_len(s, pos) + 1);
 
 	if (n > len - pos)
 		n = len - pos;

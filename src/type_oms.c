@@ -178,7 +178,8 @@ cdp_oms_recv(PG_FUNCTION_ARGS)
 		err.detail = "A binary OMS number is an int8 between 0 and 9999999999999999.";
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid external binary value for type %s: \"%s\"", OMS_TYPNAME, s),
+				 errmsg("invalid external binary value for type %s: \"%s\"", OMS_TYPNAME,
+						CdpTypeShowValue(s, strlen(s))),
 				 errdetail_internal("%s", err.detail)));
 	}
 	if (!CdpOmsParse(s, strlen(s), &v, &err))

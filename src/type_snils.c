@@ -184,7 +184,8 @@ cdp_snils_recv(PG_FUNCTION_ARGS)
 		err.detail = "A binary SNILS is an int8 between 0 and 99999999999.";
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid external binary value for type %s: \"%s\"", SNILS_TYPNAME, s),
+				 errmsg("invalid external binary value for type %s: \"%s\"", SNILS_TYPNAME,
+						CdpTypeShowValue(s, strlen(s))),
 				 errdetail_internal("%s", err.detail)));
 	}
 	if (!CdpSnilsParse(s, strlen(s), &v, &err))

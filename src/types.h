@@ -52,6 +52,7 @@ typedef struct CdpTypeError
 
 /* type_common.c */
 extern void CdpTypeErrorSet(CdpTypeError *err, int sqlstate, const char *fmt,...) pg_attribute_printf(3, 4);
+extern const char *CdpTypeRedactDetail(const char *detail, int sqlstate);	/* cdp.redact_values */
 extern char *CdpTypeShowValue(const char *s, int len);
 extern bool CdpTypeCheckInput(const char *s, int len, int maxbytes, CdpTypeError *err);
 extern void CdpTypeTrim(const char **s, int *len);

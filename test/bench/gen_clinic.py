@@ -424,30 +424,53 @@ class Person:
 				 "guardian", "household")
 
 
+# The modes of the generator (see doc/generator.md): the default population, name-dense (the few
+# hundred commonest names at steep frequencies), sparse (many records with a name only, or a name
+# and a city, as in historical registers).
+MODES = ("default", "name-dense", "sparse")
+
+
+# dense_given: the DENSE_GIVEN_TOP commonest names of a (name, weight) list as a Weighted, the
+# weights raised to DENSE_GIVEN_POWER (name-dense mode).
+def dense_given(names):
+	top = sorted(names, key=lambda nw: -nw[1])[:D.DENSE_GIVEN_TOP]
+	return Weighted([n for n, _ in top], [w ** D.DENSE_GIVEN_POWER for _, w in top])
+
+
 class Generator:
 	"""Draws households of persons and renders their source records."""
 
-	def __init__(self, seed):
+	def __init__(self, seed, mode="default"):
+		if mode not in MODES:
+			raise ValueError("unknown mode %r (one of %s)" % (mode, ", ".join(MODES)))
+		self.mode = mode
 		self.rng = random.Random(seed)
 		self.cor = Corruptor(self.rng)
 		self.next_pid = 1
 		self.next_hh = 0
-		self.male = Weighted([n for n, _ in D.MALE_NAMES], [w for _, w in D.MALE_NAMES])
-		self.female = Weighted([n for n, _ in D.FEMALE_NAMES], [w for _, w in D.FEMALE_NAMES])
-		common = [(s, 1.0 / (r + 8) ** 0.8) for r, s in enumerate(D.SURNAMES)]
-		total_common = sum(w for _, w in common)
-		rare = [(stem + suf, w) for stem in D.RARE_STEMS for suf, w in D.RARE_SUFFIXES]
-		total_rare = sum(w for _, w in rare)
-		# the rare tail gets 12% of all persons
-		scale = total_common * 0.12 / 0.88 / total_rare
-		items = common + [(s, w * scale) for s, w in rare]
-		self.surname = Weighted([s for s, _ in items], [w for _, w in items])
+		if mode == "name-dense":
+			self.male = dense_given(D.MALE_NAMES)
+			self.female = dense_given(D.FEMALE_NAMES)
+			self.surname = Weighted(D.SURNAMES, [1.0 / (r + D.DENSE_SURNAME_OFFSET) ** D.DENSE_SURNAME_EXPONENT
+												 for r in range(len(D.SURNAMES))])
+		else:
+			self.male = Weighted([n for n, _ in D.MALE_NAMES], [w for _, w in D.MALE_NAMES])
+			self.female = Weighted([n for n, _ in D.FEMALE_NAMES], [w for _, w in D.FEMALE_NAMES])
+			common = [(s, 1.0 / (r + 8) ** 0.8) for r, s in enumerate(D.SURNAMES)]
+			total_common = sum(w for _, w in common)
+			rare = [(stem + suf, w) for stem in D.RARE_STEMS for suf, w in D.RARE_SUFFIXES]
+			total_rare = sum(w for _, w in rare)
+			# the rare tail gets 12% of all persons
+			scale = total_common * 0.12 / 0.88 / total_rare
+			items = common + [(s, w * scale) for s, w in rare]
+			self.surname = Weighted([s for s, _ in items], [w for _, w in items])
 		self.age_bands = {}
 		self.city = Weighted(D.CITIES, [c[1] for c in D.CITIES])
 		self.street = Weighted(D.STREETS, [1] * len(D.STREETS))
 		self.domain = Weighted([d for d, _ in D.EMAIL_DOMAINS], [w for _, w in D.EMAIL_DOMAINS])
 		self.household = Weighted([h for h, _ in HOUSEHOLDS], [w for _, w in HOUSEHOLDS])
-		self.nrec = Weighted(list(range(1, 7)), RECORDS_PER_PERSON)
+		self.nrec = Weighted(list(range(1, 7)),
+							 D.DENSE_RECORDS_PER_PERSON if mode == "name-dense" else RECORDS_PER_PERSON)
 		self.source = Weighted([s for s, _ in SOURCES], [w for _, w in SOURCES])
 		self.recent = []			# recent adults, for namesakes
 		self.src_counter = {s: 0 for s, _ in SOURCES}
@@ -985,12 +1008,48 @@ def surname_male_of(s):
 	return s
 
 
+_LATIN_CITY = {c[0]: c[3] for c in D.CITIES}
+
+
+# sparsify: sparse mode: cut a rendered record down to the name only (SPARSE_NAME_ONLY) or to the
+# name and the person's city (SPARSE_NAME_CITY), by its own rng so that the records underneath are
+# those of the default mode; a cut record loses its patronymic at SPARSE_NO_PATRONYMIC. The city is
+# written in Latin by the Latin sources (lab, partner_lab), else as the clerks write it.
+def sparsify(row, p, rng, stats):
+	r = rng.random()
+	if r >= D.SPARSE_NAME_ONLY + D.SPARSE_NAME_CITY:
+		stats["sparse_full"] = stats.get("sparse_full", 0) + 1
+		return
+	city = ""
+	if r >= D.SPARSE_NAME_ONLY:
+		c = p.addr[0]
+		if row[0] in ("lab", "partner_lab"):
+			city = _LATIN_CITY[c]
+		else:
+			v = D.CITY_VARIANTS.get(c)
+			city = v[ri(rng, 0, len(v) - 1)] if v and rng.random() < 0.3 else c
+		stats["sparse_name_city"] = stats.get("sparse_name_city", 0) + 1
+	else:
+		stats["sparse_name_only"] = stats.get("sparse_name_only", 0) + 1
+	for i in range(7, len(COLUMNS)):
+		row[i] = ""
+	row[14] = city
+	if rng.random() < D.SPARSE_NO_PATRONYMIC:
+		if row[5]:
+			row[5] = ""
+		elif row[6]:
+			parts = row[6].split(" ")
+			if len(parts) == 3:		# Фамилия Имя Отчество -> Фамилия Имя
+				row[6] = " ".join(parts[:2])
+
+
 # generate: write the CSV; returns the generator (for its statistics).
 # family_col: when given, an extra last column with "<family id>:<kind>" (see doc/generator.md);
-# it is truth too, so a matcher must not see it (accuracy --ignore).
-def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000, family_col=None):
-	gen = Generator(seed)
+# it is truth too, so a matcher must not see it (accuracy --ignore). mode: one of MODES.
+def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000, family_col=None, mode="default"):
+	gen = Generator(seed, mode)
 	shuffle_rng = random.Random(seed * 7919 + 1)
+	sparse_rng = random.Random(seed * 104729 + 7) if mode == "sparse" else None
 	header = list(COLUMNS)
 	header[2] = truth_col
 	if family_col:
@@ -1003,6 +1062,9 @@ def generate(persons, seed, out, truth_col="person_id", buffer_rows=50000, famil
 			if p.pid > persons:
 				continue
 			recs = gen.records(p)
+			if sparse_rng is not None:
+				for r in recs:
+					sparsify(r, p, sparse_rng, gen.stats)
 			if family_col:
 				fam = "%d:%s" % (p.household["id"], p.household["kind"])
 				for r in recs:
@@ -1028,22 +1090,29 @@ def main(argv=None):
 	ap.add_argument("--truth-col", default="person_id", help="name of the truth column")
 	ap.add_argument("--family-col", help="add a truth column of this name: the family drawn together, "
 					"as <id>:<kind> (single, couple, family, family_twins, single_parent, namesake, father_son)")
+	ap.add_argument("--mode", choices=MODES, default="default",
+					help="population: default; name-dense (the few hundred commonest names at steep "
+					"frequencies, about 1.98 records per person); sparse (many records with a name only, "
+					"or a name and a city)")
 	ap.add_argument("--quiet", action="store_true", help="no summary on stderr")
 	a = ap.parse_args(argv)
 	if a.persons < 1:
 		ap.error("--persons must be at least 1")
 	t0 = time.time()
 	if a.out == "-":
-		gen = generate(a.persons, a.seed, sys.stdout, a.truth_col, family_col=a.family_col)
+		gen = generate(a.persons, a.seed, sys.stdout, a.truth_col, family_col=a.family_col, mode=a.mode)
 	else:
 		with open(a.out, "w", encoding="utf-8", newline="") as f:
-			gen = generate(a.persons, a.seed, f, a.truth_col, family_col=a.family_col)
+			gen = generate(a.persons, a.seed, f, a.truth_col, family_col=a.family_col, mode=a.mode)
 	dt = time.time() - t0
 	if not a.quiet:
 		st = gen.stats
 		e = sys.stderr
-		print("gen_clinic: %d persons, %d records in %.1f s (%.0f records/s), seed %d"
-			  % (st["persons"], st["records"], dt, st["records"] / max(dt, 1e-9), a.seed), file=e)
+		print("gen_clinic: %d persons, %d records in %.1f s (%.0f records/s), seed %d, mode %s"
+			  % (st["persons"], st["records"], dt, st["records"] / max(dt, 1e-9), a.seed, a.mode), file=e)
+		if a.mode == "sparse":
+			print("  sparse records:     " + ", ".join("%s %d" % (k[7:], st.get(k, 0)) for k in
+													  ("sparse_name_only", "sparse_name_city", "sparse_full")), file=e)
 		print("  records per person: " + ", ".join("%d: %d" % (k, st["hist"][k]) for k in range(1, 7)), file=e)
 		print("  records by source:  " + ", ".join("%s %d" % kv for kv in st["sources"].items()), file=e)
 		print("  households:         " + ", ".join("%s %d" % kv for kv in sorted(st["households"].items())),

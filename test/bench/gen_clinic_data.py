@@ -196,3 +196,22 @@ NICK_WORDS = ["kotik", "zaya", "solnce", "angel", "dragon", "wolf", "tiger", "li
 # ЙЦУКЕН keyboard rows (lower case) and the QWERTY keys under the same positions.
 JCUKEN_ROWS = ["йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю"]
 QWERTY_ROWS = ["qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,."]
+
+# --- name-dense mode (gen_clinic.py --mode name-dense) ---------------------------------------
+# The population of a large Russian clinic where names are the few hundred that most people carry:
+# no rare-surname tail, surnames by a steeper Zipf law (weight of rank r: 1 / (r + DENSE_SURNAME_OFFSET)
+# ** DENSE_SURNAME_EXPONENT), and only the DENSE_GIVEN_TOP commonest given names of each sex, their
+# weights raised to DENSE_GIVEN_POWER (fathers' names, hence patronymics, follow the male list).
+DENSE_SURNAME_EXPONENT = 1.0
+DENSE_SURNAME_OFFSET = 4
+DENSE_GIVEN_TOP = 40
+DENSE_GIVEN_POWER = 1.3
+# Records per person 1..6 in name-dense mode (mean 1.98: 500k persons give about 988k records).
+DENSE_RECORDS_PER_PERSON = [49, 25, 13, 7, 4, 2]
+
+# --- sparse mode (gen_clinic.py --mode sparse) -------------------------------------------------
+# Share of records cut down to the name only, and to the name and the city (historical registers);
+# share of the cut records that also lose the patronymic.
+SPARSE_NAME_ONLY = 0.40
+SPARSE_NAME_CITY = 0.25
+SPARSE_NO_PATRONYMIC = 0.30

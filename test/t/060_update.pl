@@ -368,6 +368,8 @@ sub walk
 		my $skip = $transformed{"$from $to"} // {};
 		for my $k (sort keys %{ { %$before, %$after } })
 		{
+			# a relation the update creates is new, not changed: the catalog comparison covers it
+			next if !exists $before->{$k};
 			my ($b, $a) = ($before->{$k} // '(absent)', $after->{$k} // '(absent)');
 			if ($k =~ /^table (\w+)$/ && $skip->{$1})
 			{
