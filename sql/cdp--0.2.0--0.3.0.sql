@@ -3803,6 +3803,11 @@ BEGIN
 		res := cdp_internal.campaign_list(c, cand, at);
 	END IF;
 	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
+	/* the send-list build is audited with the patients it listed (doc/security.md) */
+	PERFORM cdp_internal.acc_audit('campaign.send_list_built',
+		ARRAY(SELECT x.golden_id FROM @extschema@.campaign_send x
+		       WHERE x.campaign_id = c.campaign_id AND x.built_at = at AND x.status = 'due' ORDER BY x.golden_id),
+		c.doc ->> 'purpose', res || pg_catalog.jsonb_build_object('campaign', c.name));
 	RETURN res;
 END
 $$;
@@ -4306,18 +4311,26 @@ BEGIN
 			USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
 			HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
 	END IF;
-	SELECT pg_catalog.array_agg(ROW(x.golden_id, x.send_id, x.kind, x.at, x.event_key, x.detail, x.amount, pg_catalog.now())::@extschema@.campaign_delivery)
-	  INTO evs
-	  FROM (SELECT DISTINCT ON (st.send_id, k.event_key) s.golden_id, st.send_id, st.kind, st.at, k.event_key,
-	               coalesce(st.detail, '{}') AS detail, k.amount
-	          FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) st
-	          JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
-	          CROSS JOIN LATERAL cdp_internal.campaign_delivery_check(st.kind, st.at, coalesce(st.detail, '{}'),
-	                               st.provider_event_id, pg_catalog.format('Staged row %s (send %s).', st.rn, st.send_id)) k
-	         ORDER BY st.send_id, k.event_key, st.at) x;
+	/* the first row campaign_delivery_check would refuse, checked by it (its message names the row) */
+	PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+	                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+	   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x
+	  WHERE x.kind IS NULL OR x.kind NOT IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	     OR x.at IS NULL OR (x.detail IS NOT NULL AND pg_catalog.jsonb_typeof(x.detail) <> 'object')
+	     OR x.kind = 'bounced' AND NOT coalesce(x.detail ->> 'type', '') IN ('hard', 'soft')
+	     OR x.detail ? 'amount' AND CASE WHEN pg_catalog.jsonb_typeof(x.detail -> 'amount') = 'number'
+	                                     THEN (x.detail ->> 'amount')::numeric < 0 ELSE true END
+	  LIMIT 1;
+	/* every row is valid: recorded once each (the same key as campaign_delivery_check's, written out) */
 	WITH ins AS (
-		INSERT INTO @extschema@.campaign_delivery AS d
-		SELECT * FROM pg_catalog.unnest(evs)
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (st.send_id, st.k) s.golden_id, st.send_id, st.kind, st.at, st.k, coalesce(st.detail, '{}'),
+		       (st.detail ->> 'amount')::numeric
+		  FROM (SELECT t.*, coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                             t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging t) st
+		  JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
+		 ORDER BY st.send_id, st.k, st.at
 		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
 		RETURNING d.*)
 	SELECT pg_catalog.array_agg(ins) INTO evs FROM ins;
@@ -5039,6 +5052,8 @@ COMMENT ON FUNCTION cdp_internal.acc_check_grant(text, text, jsonb) IS
  *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
  *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
  *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
+ *   sending    send lists (issue 14): as marketing, and the gateway's role cdp_sender reads the rows
+ *              due to be sent (status due; it marks them through cdp.mark_sent); erasure deletes them
  *   registry   the consent registry and suppression list (issue 13): admin, registrar and dpo
  *   review     a reviewer's notes about record pairs: admin only
  *   internal   tables of cdp_internal: no policy, so only the extension's owner reads them
@@ -5053,7 +5068,7 @@ CREATE TABLE cdp_internal.acc_table (
 	tbl		pg_catalog.regclass PRIMARY KEY,
 	kind	text NOT NULL
 		CONSTRAINT acc_table_kind_check
-		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'registry', 'review', 'internal']))
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'sending', 'registry', 'review', 'internal']))
 );
 COMMENT ON TABLE cdp_internal.acc_table IS
 	'every table holding personal data, with the kind whose row-level security policies it gets (cdp_internal.acc_protect)';
@@ -5079,6 +5094,10 @@ CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT usi
 		('marketing', 'cdp_admin', 'true'),
 		('marketing', 'cdp_marketer', 'true'),
 		('marketing', 'cdp_dpo', 'true'),
+		('sending', 'cdp_admin', 'true'),
+		('sending', 'cdp_marketer', 'true'),
+		('sending', 'cdp_dpo', 'true'),
+		('sending', 'cdp_sender', 'status OPERATOR(pg_catalog.=) ''due'''),
 		('registry', 'cdp_admin', 'true'),
 		('registry', 'cdp_registrar', 'true'),
 		('registry', 'cdp_dpo', 'true'),
@@ -5749,7 +5768,7 @@ BEGIN
 	 WHERE pg_catalog.right(pg_catalog.regexp_replace(s.value, '[^0-9]', '', 'g'), 10) OPERATOR(pg_catalog.=) ANY (v_phones)
 		OR pg_catalog.lower(s.value) OPERATOR(pg_catalog.=) ANY (v_texts);
 	/* marketing tables: the patient's rows go */
-	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a WHERE a.kind OPERATOR(pg_catalog.=) 'marketing' ORDER BY a.tbl::text LOOP
+	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a WHERE a.kind OPERATOR(pg_catalog.=) ANY (ARRAY['marketing', 'sending']) ORDER BY a.tbl::text LOOP
 		EXECUTE pg_catalog.format('DELETE FROM %s WHERE golden_id OPERATOR(pg_catalog.=) ANY ($1)', t.tbl) USING v_ids;
 	END LOOP;
 
@@ -5865,3 +5884,70 @@ SELECT pg_catalog.pg_extension_config_dump('cdp_internal.acc_legal_hold', '');
 /* ==== section: import (issue 16) ==== */
 
 /* ==== end of section: import ==== */
+
+
+/* ==== section: campaigns under access control (issues 14 + 15) ==== */
+/* sql/parts/96_campaign_access.sql */
+DO $definer$
+DECLARE
+	f	text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'@extschema@.create_campaign(jsonb)',
+		'@extschema@.edit_campaign(bigint,jsonb)',
+		'@extschema@.copy_campaign(bigint,text)',
+		'@extschema@.set_campaign_status(bigint,text)',
+		'@extschema@.build_send_list(bigint,timestamp with time zone)',
+		'@extschema@.set_contact_preference(bigint,text)',
+		'@extschema@.run_campaigns(timestamp with time zone)',
+		'@extschema@.mark_sent(bigint)',
+		'@extschema@.record_delivery_event(bigint,text,timestamp with time zone,jsonb)',
+		'@extschema@.ingest_delivery_events()',
+		'@extschema@.refresh_campaign_metrics(bigint,integer)',
+		'@extschema@.rebuild_campaigns()']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER', f::pg_catalog.regprocedure);
+	END LOOP;
+END
+$definer$;
+SELECT cdp_internal.acc_lock_down();
+
+ALTER TABLE @extschema@.delivery_event_staging NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.delivery_event_staging DISABLE ROW LEVEL SECURITY;
+
+SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
+	('@extschema@.campaign_send'::pg_catalog.regclass, 'sending'),
+	('@extschema@.campaign_delivery', 'marketing'),
+	('@extschema@.campaign', 'marketing'),
+	('@extschema@.campaign_version', 'marketing'),
+	('cdp_internal.campaign_preference', 'internal'),
+	('cdp_internal.campaign_address_block', 'internal')) t(tbl, kind);
+
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
+	('cdp_marketer', 'function', 'cdp.create_campaign(jsonb)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.edit_campaign(bigint,jsonb)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.copy_campaign(bigint,text)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.set_campaign_status(bigint,text)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.archive_campaign(bigint,boolean)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.build_send_list(bigint,timestamp with time zone)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.refresh_campaign_metrics(bigint,integer)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.campaign_uplift(bigint)', 'EXECUTE'),
+	('cdp_marketer', 'table', 'cdp.campaign', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_version', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_send', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_delivery', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_metrics', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_funnel', 'SELECT'),
+	('cdp_registrar', 'function', 'cdp.set_contact_preference(bigint,text)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.mark_sent(bigint)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.record_delivery_event(bigint,text,timestamp with time zone,jsonb)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.ingest_delivery_events()', 'EXECUTE'),
+	('cdp_sender', 'table', 'cdp.send_list', 'SELECT'),
+	('cdp_sender', 'table', 'cdp.campaign_send', 'SELECT'),
+	('cdp_sender', 'table', 'cdp.delivery_event_staging', 'INSERT'),
+	('cdp_scheduler', 'function', 'cdp.run_campaigns(timestamp with time zone)', 'EXECUTE'),
+	('cdp_dpo', 'table', 'cdp.campaign', 'SELECT'),
+	('cdp_dpo', 'table', 'cdp.campaign_send', 'SELECT'),
+	('cdp_dpo', 'table', 'cdp.campaign_delivery', 'SELECT')) m(role, kind, object, privilege);
+/* ==== end of section: campaigns under access control ==== */

@@ -688,6 +688,11 @@ BEGIN
 		res := cdp_internal.campaign_list(c, cand, at);
 	END IF;
 	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
+	/* the send-list build is audited with the patients it listed (doc/security.md) */
+	PERFORM cdp_internal.acc_audit('campaign.send_list_built',
+		ARRAY(SELECT x.golden_id FROM @extschema@.campaign_send x
+		       WHERE x.campaign_id = c.campaign_id AND x.built_at = at AND x.status = 'due' ORDER BY x.golden_id),
+		c.doc ->> 'purpose', res || pg_catalog.jsonb_build_object('campaign', c.name));
 	RETURN res;
 END
 $$;

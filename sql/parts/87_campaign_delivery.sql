@@ -376,18 +376,26 @@ BEGIN
 			USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
 			HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
 	END IF;
-	SELECT pg_catalog.array_agg(ROW(x.golden_id, x.send_id, x.kind, x.at, x.event_key, x.detail, x.amount, pg_catalog.now())::@extschema@.campaign_delivery)
-	  INTO evs
-	  FROM (SELECT DISTINCT ON (st.send_id, k.event_key) s.golden_id, st.send_id, st.kind, st.at, k.event_key,
-	               coalesce(st.detail, '{}') AS detail, k.amount
-	          FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) st
-	          JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
-	          CROSS JOIN LATERAL cdp_internal.campaign_delivery_check(st.kind, st.at, coalesce(st.detail, '{}'),
-	                               st.provider_event_id, pg_catalog.format('Staged row %s (send %s).', st.rn, st.send_id)) k
-	         ORDER BY st.send_id, k.event_key, st.at) x;
+	/* the first row campaign_delivery_check would refuse, checked by it (its message names the row) */
+	PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+	                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+	   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x
+	  WHERE x.kind IS NULL OR x.kind NOT IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	     OR x.at IS NULL OR (x.detail IS NOT NULL AND pg_catalog.jsonb_typeof(x.detail) <> 'object')
+	     OR x.kind = 'bounced' AND NOT coalesce(x.detail ->> 'type', '') IN ('hard', 'soft')
+	     OR x.detail ? 'amount' AND CASE WHEN pg_catalog.jsonb_typeof(x.detail -> 'amount') = 'number'
+	                                     THEN (x.detail ->> 'amount')::numeric < 0 ELSE true END
+	  LIMIT 1;
+	/* every row is valid: recorded once each (the same key as campaign_delivery_check's, written out) */
 	WITH ins AS (
-		INSERT INTO @extschema@.campaign_delivery AS d
-		SELECT * FROM pg_catalog.unnest(evs)
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (st.send_id, st.k) s.golden_id, st.send_id, st.kind, st.at, st.k, coalesce(st.detail, '{}'),
+		       (st.detail ->> 'amount')::numeric
+		  FROM (SELECT t.*, coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                             t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging t) st
+		  JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
+		 ORDER BY st.send_id, st.k, st.at
 		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
 		RETURNING d.*)
 	SELECT pg_catalog.array_agg(ins) INTO evs FROM ins;
