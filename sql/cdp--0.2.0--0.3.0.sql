@@ -4559,34 +4559,41 @@ $$;
 COMMENT ON FUNCTION cdp_internal.golden_clinical_columns(text, jsonb) IS
 	'validates a clinical event''s attrs for its kind and returns its typed columns as JSON (internal)';
 
-/* cdp.run_maintenance also runs the triggered campaigns (sql/parts/75_golden_archive.sql); replaces the segments section's version */
-CREATE OR REPLACE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
-	LANGUAGE plpgsql
+/* cdp.run_maintenance runs its steps through cdp.maintenance_step, as the owner, so that cdp_scheduler may
+   call it; it also runs the triggered campaigns (sql/parts/75_golden_archive.sql); replaces the segments section's version */
+/*
+ * One step of cdp.run_maintenance, in the caller's transaction, with the owner's rights (the steps
+ * read and write the private schema, which no clinic role may; EXECUTE is the role check:
+ * cdp_scheduler and cdp_admin):
+ *   matching   an incremental matching run
+ *   golden     one batch of batch_size events of the golden projections' catch-up
+ * Returns the events the golden catch-up still has to read (0 for the other steps).
+ *   segments   the segments due for their automatic refresh (issue 13)
+ *   campaigns  the triggered campaigns, finished campaigns and their metrics (issue 14)
+ */
+CREATE FUNCTION @extschema@.maintenance_step(step text, batch_size int DEFAULT 1000) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	lo		bigint;
 	hi		bigint;
 	top		bigint;
 	ids		bigint[];
-	lock_key constant bigint := 7307770001;
 BEGIN
-	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
 		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
 	END IF;
-	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
-		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
-		RETURN;
-	END IF;
-	IF pg_catalog.to_regprocedure('@extschema@.run_matching(text)') IS NOT NULL THEN
-		EXECUTE 'SELECT @extschema@.run_matching($1)' USING 'incremental';
-		COMMIT;
-		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-	END IF;
-	SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
-	LOOP
+	CASE step
+	WHEN 'matching' THEN
+		PERFORM @extschema@.run_matching('incremental');
+		RETURN 0;
+	WHEN 'golden' THEN
+		SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
 		SELECT s.last_event_id INTO lo FROM cdp_internal.golden_state s;
-		EXIT WHEN lo >= top;
+		IF lo >= top THEN
+			RETURN 0;
+		END IF;
 		hi := least(lo + batch_size, top);
 		SELECT pg_catalog.array_agg(DISTINCT x) INTO ids FROM (
 			SELECT e.golden_id AS x FROM @extschema@.event e
@@ -4596,14 +4603,57 @@ BEGIN
 			 WHERE e.event_id > lo AND e.event_id <= hi AND e.kind IN ('record.created', 'record.updated')) t;
 		PERFORM cdp_internal.refresh_patients(ids);
 		UPDATE cdp_internal.golden_state SET last_event_id = hi;
+		RETURN top - hi;
+	WHEN 'segments' THEN
+		PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
+		RETURN 0;
+	WHEN 'campaigns' THEN
+		PERFORM @extschema@.run_campaigns(pg_catalog.now());	/* re-test reminders and other triggers, finished campaigns, metrics (issue 14) */
+		RETURN 0;
+	ELSE
+		RAISE EXCEPTION 'unknown maintenance step "%"', pg_catalog.left(coalesce(step, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use matching, golden, segments or campaigns.';
+	END CASE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.maintenance_step(text, int) IS
+	'one step of cdp.run_maintenance (matching, golden, segments, campaigns) in the caller''s transaction, as the owner; returns the events the golden catch-up has left';
+
+CREATE OR REPLACE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	lock_key constant bigint := 7307770001;
+	left_	bigint;
+	rounds	bigint;
+BEGIN
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
+		RETURN;
+	END IF;
+	PERFORM @extschema@.maintenance_step('matching', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	/* the events there were at the start, batch by batch (events arriving meanwhile wait for the next run) */
+	left_ := @extschema@.maintenance_step('golden', batch_size);
+	rounds := left_ / batch_size + 1;
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	WHILE left_ > 0 AND rounds > 0 LOOP
+		left_ := @extschema@.maintenance_step('golden', batch_size);
+		rounds := rounds - 1;
 		COMMIT;
 		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END LOOP;
-	PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	PERFORM @extschema@.maintenance_step('segments', batch_size);
 	COMMIT;
 	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-	/* campaigns (issue 14): re-test reminders and other triggers, finished campaigns, metrics */
-	PERFORM @extschema@.run_campaigns(pg_catalog.now());
+	PERFORM @extschema@.maintenance_step('campaigns', batch_size);
 	COMMIT;
 	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
@@ -5929,10 +5979,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_marketer', 'function', 'cdp.edit_campaign(bigint,jsonb)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.copy_campaign(bigint,text)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.set_campaign_status(bigint,text)', 'EXECUTE'),
-	('cdp_marketer', 'function', 'cdp.archive_campaign(bigint,boolean)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.build_send_list(bigint,timestamp with time zone)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.refresh_campaign_metrics(bigint,integer)', 'EXECUTE'),
-	('cdp_marketer', 'function', 'cdp.campaign_uplift(bigint)', 'EXECUTE'),
 	('cdp_marketer', 'table', 'cdp.campaign', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_version', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_send', 'SELECT'),
@@ -5947,6 +5995,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_sender', 'table', 'cdp.campaign_send', 'SELECT'),
 	('cdp_sender', 'table', 'cdp.delivery_event_staging', 'INSERT'),
 	('cdp_scheduler', 'function', 'cdp.run_campaigns(timestamp with time zone)', 'EXECUTE'),
+	('cdp_scheduler', 'function', 'cdp.run_maintenance(integer)', 'EXECUTE'),
+	('cdp_scheduler', 'function', 'cdp.maintenance_step(text,integer)', 'EXECUTE'),
 	('cdp_dpo', 'table', 'cdp.campaign', 'SELECT'),
 	('cdp_dpo', 'table', 'cdp.campaign_send', 'SELECT'),
 	('cdp_dpo', 'table', 'cdp.campaign_delivery', 'SELECT')) m(role, kind, object, privilege);

@@ -8,7 +8,8 @@
  *   details and campaign documents of kind "marketing", the preference and blocked-address tables
  *   internal; the COPY target cdp.delivery_event_staging holds send ids and gateway statuses, no
  *   personal data, so it has no row-level security: only cdp_sender and cdp_admin may write it;
- * - cdp.build_send_list writes an audit row naming the patients listed (94_acc_audit.sql).
+ * - cdp.build_send_list writes an audit row naming the patients listed (94_acc_audit.sql);
+ * - cdp_scheduler runs cdp.run_maintenance (its steps are cdp.maintenance_step, as the owner).
  */
 DO $definer$
 DECLARE
@@ -51,10 +52,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_marketer', 'function', 'cdp.edit_campaign(bigint,jsonb)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.copy_campaign(bigint,text)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.set_campaign_status(bigint,text)', 'EXECUTE'),
-	('cdp_marketer', 'function', 'cdp.archive_campaign(bigint,boolean)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.build_send_list(bigint,timestamp with time zone)', 'EXECUTE'),
 	('cdp_marketer', 'function', 'cdp.refresh_campaign_metrics(bigint,integer)', 'EXECUTE'),
-	('cdp_marketer', 'function', 'cdp.campaign_uplift(bigint)', 'EXECUTE'),
 	('cdp_marketer', 'table', 'cdp.campaign', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_version', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_send', 'SELECT'),
@@ -69,6 +68,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_sender', 'table', 'cdp.campaign_send', 'SELECT'),
 	('cdp_sender', 'table', 'cdp.delivery_event_staging', 'INSERT'),
 	('cdp_scheduler', 'function', 'cdp.run_campaigns(timestamp with time zone)', 'EXECUTE'),
+	('cdp_scheduler', 'function', 'cdp.run_maintenance(integer)', 'EXECUTE'),
+	('cdp_scheduler', 'function', 'cdp.maintenance_step(text,integer)', 'EXECUTE'),
 	('cdp_dpo', 'table', 'cdp.campaign', 'SELECT'),
 	('cdp_dpo', 'table', 'cdp.campaign_send', 'SELECT'),
 	('cdp_dpo', 'table', 'cdp.campaign_delivery', 'SELECT')) m(role, kind, object, privilege);

@@ -4,14 +4,15 @@
 -- deliveries, and cannot create campaigns or read segments; an analyst reads no send row; the
 -- build is audited with the patients listed.  Every refusal has its positive control.
 BEGIN;
-SELECT plan(16);
+SELECT plan(20);
 
 SELECT count(*) > 0 AS roles FROM cdp.setup_roles() \gset
-CREATE ROLE camp_mkt LOGIN; CREATE ROLE camp_snd LOGIN; CREATE ROLE camp_ana LOGIN; CREATE ROLE camp_reg LOGIN;
+CREATE ROLE camp_mkt LOGIN; CREATE ROLE camp_snd LOGIN; CREATE ROLE camp_ana LOGIN; CREATE ROLE camp_reg LOGIN; CREATE ROLE camp_sch LOGIN;
 SELECT cdp.grant_role('camp_mkt', 'cdp_marketer') IS NOT NULL AS g1 \gset
 SELECT cdp.grant_role('camp_snd', 'cdp_sender') IS NOT NULL AS g2 \gset
 SELECT cdp.grant_role('camp_ana', 'cdp_analyst') IS NOT NULL AS g3 \gset
 SELECT cdp.grant_role('camp_reg', 'cdp_registrar') IS NOT NULL AS g4 \gset
+SELECT cdp.grant_role('camp_sch', 'cdp_scheduler') IS NOT NULL AS g5 \gset
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 SELECT count(cdp.upsert_record('his', 'p' || i, jsonb_build_object('family_name', 'Доступ' || i, 'given_name', 'Анна', 'sex', 'F',
@@ -55,6 +56,16 @@ SELECT throws_ok($$SELECT count(*) FROM cdp.send_list$$, '42501', NULL, 'an anal
 RESET ROLE;
 SET ROLE camp_reg;
 SELECT lives_ok(format($$SELECT cdp.set_contact_preference(%s, 'sms')$$, cdp.golden_id('his', 'p1')), 'a registrar records a channel preference');
+RESET ROLE;
+
+-- ---------------------------------------------------------------- the scheduler
+SET ROLE camp_sch;
+SELECT lives_ok($$SELECT cdp.maintenance_step('golden', 1000)$$, 'the scheduler runs the golden catch-up step of run_maintenance');
+SELECT lives_ok($$SELECT cdp.maintenance_step('campaigns')$$, 'and the campaigns step');
+SELECT throws_ok($$SELECT count(*) FROM cdp.campaign_send$$, '42501', NULL, 'the scheduler reads no send row');
+RESET ROLE;
+SET ROLE camp_mkt;
+SELECT throws_ok($$SELECT cdp.maintenance_step('golden', 1000)$$, '42501', NULL, 'a marketer cannot run maintenance steps');
 RESET ROLE;
 
 SELECT * FROM finish();
