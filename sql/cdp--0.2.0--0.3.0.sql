@@ -3908,6 +3908,2228 @@ $dump$;
 
 
 /* ==== section: campaigns (issue 14) ==== */
+/* ---- from sql/parts/85_campaign.sql ---- */
+
+/* ------------------------------------------------------------------ catalogues */
+
+/*
+ * The placeholders a template may use, what each renders, and which campaigns may carry it: a
+ * clinical fact (the test a doctor recommended, its due date) only in a treatment message, an
+ * offer's terms only when the campaign has an offer.  The renderer knows exactly these names.
+ */
+CREATE FUNCTION @extschema@.campaign_placeholders(OUT placeholder text, OUT needs text, OUT description text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('given_name', NULL, 'the patient''s given name'),
+	       ('patronymic', NULL, 'the patient''s patronymic'),
+	       ('family_name', NULL, 'the patient''s family name'),
+	       ('offer_name', 'offer', 'the offer''s name'),
+	       ('offer_until', 'offer', 'the last day of the offer, DD.MM.YYYY'),
+	       ('due_date', 'treatment', 'the date the doctor set for the re-test, DD.MM.YYYY (reminders only)'),
+	       ('test', 'treatment', 'the service or test code the doctor recommended (reminders only)')
+$$;
+COMMENT ON FUNCTION @extschema@.campaign_placeholders() IS
+	'the placeholders a campaign template may use ({given_name}, {offer_until}, ...), with what each needs: an offer, or a treatment purpose';
+
+/*
+ * Time zone of a city (the patient's local time for send windows); NULL when unknown, and the
+ * campaign's zone (default the clinic's, Europe/Moscow) applies.  The cities of Russia's eleven
+ * zones that clinics name most.
+ */
+CREATE FUNCTION cdp_internal.campaign_city_tz(city text) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT t.tz FROM (VALUES
+	('москва', 'Europe/Moscow'), ('химки', 'Europe/Moscow'), ('санкт-петербург', 'Europe/Moscow'),
+	('казань', 'Europe/Moscow'), ('нижний новгород', 'Europe/Moscow'), ('ростов-на-дону', 'Europe/Moscow'),
+	('воронеж', 'Europe/Moscow'), ('краснодар', 'Europe/Moscow'), ('калининград', 'Europe/Kaliningrad'),
+	('самара', 'Europe/Samara'), ('ижевск', 'Europe/Samara'), ('екатеринбург', 'Asia/Yekaterinburg'),
+	('челябинск', 'Asia/Yekaterinburg'), ('уфа', 'Asia/Yekaterinburg'), ('пермь', 'Asia/Yekaterinburg'),
+	('тюмень', 'Asia/Yekaterinburg'), ('омск', 'Asia/Omsk'), ('новосибирск', 'Asia/Novosibirsk'),
+	('томск', 'Asia/Tomsk'), ('барнаул', 'Asia/Barnaul'), ('красноярск', 'Asia/Krasnoyarsk'),
+	('кемерово', 'Asia/Novokuznetsk'), ('иркутск', 'Asia/Irkutsk'), ('чита', 'Asia/Chita'),
+	('якутск', 'Asia/Yakutsk'), ('хабаровск', 'Asia/Vladivostok'), ('владивосток', 'Asia/Vladivostok'),
+	('магадан', 'Asia/Magadan'), ('южно-сахалинск', 'Asia/Sakhalin'),
+	('петропавловск-камчатский', 'Asia/Kamchatka')) t(city, tz)
+	 WHERE t.city = pg_catalog.lower(pg_catalog.btrim(pg_catalog.regexp_replace($1, '^(г\.|город)\s*', '', 'i')))
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_city_tz(text) IS
+	'IANA time zone of a Russian city (any case, "г." allowed), NULL when not known (internal)';
+
+/* ------------------------------------------------------------------ projections */
+
+CREATE SEQUENCE @extschema@.campaign_id_seq;
+COMMENT ON SEQUENCE @extschema@.campaign_id_seq IS 'ids of cdp.campaign';
+
+CREATE TABLE @extschema@.campaign (
+	campaign_id	bigint PRIMARY KEY,
+	version		int NOT NULL,
+	name		text NOT NULL,
+	status		text NOT NULL CHECK (status IN ('draft', 'scheduled', 'running', 'paused', 'done', 'archived')),
+	doc			jsonb NOT NULL,
+	created_at	timestamptz NOT NULL,
+	updated_at	timestamptz NOT NULL
+);
+COMMENT ON TABLE @extschema@.campaign IS
+	'campaigns: the current version of each document and its status (projection of campaign.* events)';
+ALTER TABLE @extschema@.campaign ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.campaign_version (
+	campaign_id	bigint NOT NULL,
+	version		int NOT NULL,
+	doc			jsonb NOT NULL,
+	at			timestamptz NOT NULL,
+	event_id	bigint NOT NULL,
+	PRIMARY KEY (campaign_id, version)
+);
+COMMENT ON TABLE @extschema@.campaign_version IS
+	'every version of every campaign document (projection of campaign.created / campaign.edited events)';
+ALTER TABLE @extschema@.campaign_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_version FORCE ROW LEVEL SECURITY;
+
+/* ------------------------------------------------------------------ validation */
+
+/* An interval given as text at a JSON path, or 22023 naming the path. */
+CREATE FUNCTION cdp_internal.campaign_interval(v jsonb, path text) RETURNS interval
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	i	interval;
+BEGIN
+	IF v IS NULL OR pg_catalog.jsonb_typeof(v) <> 'string' THEN
+		RAISE EXCEPTION 'campaign % must be an interval written as text', path USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s.', path), HINT = 'Write it like "30 days" or "3 days".';
+	END IF;
+	BEGIN
+		i := (v #>> '{}')::interval;
+	EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+		RAISE EXCEPTION 'invalid interval "%" in a campaign', pg_catalog.left(v #>> '{}', 64) USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s.', path), HINT = 'Write it like "30 days", "11 months" or "3 days".';
+	END;
+	IF i <= interval '0' THEN
+		RAISE EXCEPTION 'campaign % must be positive', path USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s: "%s".', path, v #>> '{}'), HINT = 'Write it like "30 days".';
+	END IF;
+	RETURN i;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_interval(jsonb, text) IS
+	'a positive interval from a JSON string; 22023 naming the JSON path otherwise (internal)';
+
+/* A timestamptz given as text at a JSON path, or 22023 naming the path. */
+CREATE FUNCTION cdp_internal.campaign_time(v jsonb, path text) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF v IS NULL OR pg_catalog.jsonb_typeof(v) <> 'string' THEN
+		RAISE EXCEPTION 'campaign % must be a time written as text', path USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s.', path), HINT = 'Write it like "2026-03-01T00:00:00+03".';
+	END IF;
+	RETURN (v #>> '{}')::timestamptz;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+	RAISE EXCEPTION 'invalid time "%" in a campaign', pg_catalog.left(v #>> '{}', 64) USING ERRCODE = '22023',
+		DETAIL = pg_catalog.format('At %s.', path), HINT = 'Write it like "2026-03-01T00:00:00+03".';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_time(jsonb, text) IS
+	'a timestamptz from a JSON string; 22023 naming the JSON path otherwise (internal)';
+
+/*
+ * Checks a template: every {placeholder} is known, and allowed for the campaign (offer terms need
+ * an offer; a due date or a test name only in a treatment reminder).  22023 naming the path.
+ */
+CREATE FUNCTION cdp_internal.campaign_template_check(tpl text, path text, has_offer boolean, purpose text,
+                                                     reminder boolean) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ph		text;
+	needs	text;
+BEGIN
+	IF tpl IS NULL OR pg_catalog.btrim(tpl) = '' THEN
+		RAISE EXCEPTION 'campaign template must not be empty' USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s.', path), HINT = 'Write the message text, e.g. "{given_name}, ...".';
+	END IF;
+	IF pg_catalog.length(tpl) > 4000 THEN
+		RAISE EXCEPTION 'campaign template is longer than 4000 characters' USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s.', path), HINT = 'Shorten the message.';
+	END IF;
+	FOR ph IN SELECT m[1] FROM pg_catalog.regexp_matches(tpl, '\{([^{}]*)\}', 'g') m LOOP
+		SELECT x.needs INTO needs FROM @extschema@.campaign_placeholders() x WHERE x.placeholder = ph;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'unknown placeholder "{%}" in a campaign template', pg_catalog.left(ph, 64)
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('At %s.', path),
+				HINT = 'Use {given_name}, {patronymic}, {family_name}, {offer_name}, {offer_until}, {due_date} or {test} (see cdp.campaign_placeholders()).';
+		END IF;
+		IF needs = 'offer' AND NOT has_offer THEN
+			RAISE EXCEPTION 'placeholder "{%}" needs an offer', ph USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At %s; the campaign has no "offer".', path),
+				HINT = 'Add "offer": <offer_id> or remove the placeholder.';
+		END IF;
+		IF needs = 'treatment' AND (purpose <> 'treatment' OR NOT reminder) THEN
+			RAISE EXCEPTION 'placeholder "{%}" carries clinical data and may only be used in a treatment reminder', ph
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('At %s.', path),
+				HINT = 'Use it in a campaign with "purpose": "treatment" and a "trigger" of kind "recommendation".';
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_template_check(text, text, boolean, text, boolean) IS
+	'refuses unknown placeholders and those the campaign''s purpose or offer does not allow (internal)';
+
+/*
+ * Validates a campaign document and returns it normalised (defaults filled in).  Unknown keys,
+ * wrong types, an unknown channel, a template missing for a channel or using a placeholder that
+ * does not exist, a window ending before it starts, a cap of zero, an end before the start, a
+ * holdout outside [0, 0.9], arms that do not add up: 22023 with the JSON path in the detail and an
+ * accepted form in the hint.  A segment or offer that does not exist: P0002; an archived one: 55000.
+ */
+CREATE FUNCTION cdp_internal.campaign_check(doc jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k			text;
+	d			jsonb := '{}';
+	purpose		text;
+	chans		text[];
+	ch			text;
+	tpls		jsonb;
+	trig		jsonb;
+	reminder	boolean := false;
+	has_offer	boolean;
+	w			jsonb;
+	hrs			jsonb;
+	days		jsonb;
+	cap			jsonb;
+	arms		jsonb;
+	share		numeric;
+	total		numeric := 0;
+	st			timestamptz;
+	en			timestamptz;
+	seg_status	text;
+BEGIN
+	IF doc IS NULL OR pg_catalog.jsonb_typeof(doc) <> 'object' THEN
+		RAISE EXCEPTION 'a campaign must be a JSON object' USING ERRCODE = '22023',
+			HINT = 'See doc/campaigns.md: {"name": "...", "segment": 3, "channels": ["sms"], "templates": {"sms": "..."}}.';
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(doc) LOOP
+		IF NOT k = ANY (ARRAY['name', 'segment', 'trigger', 'offer', 'purpose', 'channels', 'templates',
+		                      'offer_templates', 'window', 'cap', 'holdout', 'arms', 'start', 'end', 'timezone',
+		                      'description']) THEN
+			RAISE EXCEPTION 'unknown campaign key "%"', pg_catalog.left(k, 64) USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At $.%s.', pg_catalog.left(k, 64)),
+				HINT = 'Use name, segment or trigger, offer, purpose, channels, templates, offer_templates, window, cap, holdout, arms, start, end, timezone, description.';
+		END IF;
+	END LOOP;
+	/* name */
+	IF pg_catalog.jsonb_typeof(doc -> 'name') IS DISTINCT FROM 'string' OR pg_catalog.btrim(doc ->> 'name') = '' THEN
+		RAISE EXCEPTION 'a campaign needs a name' USING ERRCODE = '22023', DETAIL = 'At $.name.',
+			HINT = 'Add "name": "Весенний чек-ап".';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('name', pg_catalog.btrim(doc ->> 'name'));
+	IF doc ? 'description' THEN
+		d := d || pg_catalog.jsonb_build_object('description', doc ->> 'description');
+	END IF;
+	/* purpose */
+	purpose := coalesce(doc ->> 'purpose', 'marketing');
+	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY['sms']);
+	IF purpose NOT IN ('marketing', 'treatment') THEN
+		RAISE EXCEPTION 'a campaign''s purpose is marketing or treatment, not "%"', purpose USING ERRCODE = '22023',
+			DETAIL = 'At $.purpose.', HINT = 'Use "marketing" (promotions) or "treatment" (reminders from a doctor).';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('purpose', purpose);
+	/* audience: a segment or a trigger, not both */
+	IF (doc ? 'segment') = (doc ? 'trigger') THEN
+		RAISE EXCEPTION 'a campaign has either a "segment" or a "trigger"' USING ERRCODE = '22023',
+			DETAIL = 'At $.segment / $.trigger.',
+			HINT = 'Add "segment": <segment_id>, or "trigger": {"kind": "recommendation", "days_before": 7}.';
+	END IF;
+	IF doc ? 'segment' THEN
+		IF pg_catalog.jsonb_typeof(doc -> 'segment') IS DISTINCT FROM 'number' OR (doc ->> 'segment') !~ '^[0-9]+$' THEN
+			RAISE EXCEPTION 'campaign "segment" must be a segment id' USING ERRCODE = '22023', DETAIL = 'At $.segment.',
+				HINT = 'Use the id cdp.create_segment returned, e.g. "segment": 3.';
+		END IF;
+		SELECT s.status INTO seg_status FROM @extschema@.segment s WHERE s.segment_id = (doc ->> 'segment')::bigint;
+		IF seg_status IS NULL THEN
+			RAISE EXCEPTION 'segment "%" does not exist', doc ->> 'segment' USING ERRCODE = 'P0002',
+				DETAIL = 'At $.segment.', HINT = 'Use the id cdp.create_segment returned.';
+		ELSIF seg_status = 'archived' THEN
+			RAISE EXCEPTION 'segment "%" is archived', doc ->> 'segment' USING ERRCODE = '55000',
+				DETAIL = 'At $.segment.', HINT = 'Restore the segment first, or choose another.';
+		END IF;
+		d := d || pg_catalog.jsonb_build_object('segment', (doc ->> 'segment')::bigint);
+	ELSE
+		trig := doc -> 'trigger';
+		IF pg_catalog.jsonb_typeof(trig) IS DISTINCT FROM 'object' THEN
+			RAISE EXCEPTION 'campaign "trigger" must be an object' USING ERRCODE = '22023', DETAIL = 'At $.trigger.',
+				HINT = 'Use {"kind": "recommendation", "days_before": 7}, {"kind": "after_event", "event": "lab_test", "code": "MAMMO", "after": "11 months"} or {"kind": "birthday"}.';
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(trig) LOOP
+			IF NOT k = ANY (ARRAY['kind', 'days_before', 'event', 'code', 'after']) THEN
+				RAISE EXCEPTION 'unknown trigger key "%"', pg_catalog.left(k, 64) USING ERRCODE = '22023',
+					DETAIL = pg_catalog.format('At $.trigger.%s.', pg_catalog.left(k, 64)),
+					HINT = 'Use kind, days_before, event, code, after.';
+			END IF;
+		END LOOP;
+		IF NOT coalesce(trig ->> 'kind', '') IN ('recommendation', 'after_event', 'birthday') THEN
+			RAISE EXCEPTION 'unknown trigger kind "%"', pg_catalog.left(coalesce(trig ->> 'kind', 'null'), 64)
+				USING ERRCODE = '22023', DETAIL = 'At $.trigger.kind.', HINT = 'Use recommendation, after_event or birthday.';
+		END IF;
+		IF trig ? 'days_before' AND (pg_catalog.jsonb_typeof(trig -> 'days_before') <> 'number'
+		                             OR (trig ->> 'days_before') !~ '^[0-9]+$' OR (trig ->> 'days_before')::int > 366) THEN
+			RAISE EXCEPTION 'trigger "days_before" must be a whole number of days from 0 to 366' USING ERRCODE = '22023',
+				DETAIL = 'At $.trigger.days_before.', HINT = 'Use e.g. "days_before": 7.';
+		END IF;
+		IF trig ->> 'kind' = 'after_event' THEN
+			IF NOT coalesce(trig ->> 'event', '') IN ('visit', 'lab_test', 'diagnosis') THEN
+				RAISE EXCEPTION 'trigger "event" must be visit, lab_test or diagnosis' USING ERRCODE = '22023',
+					DETAIL = 'At $.trigger.event.', HINT = 'Use e.g. {"kind": "after_event", "event": "lab_test", "code": "MAMMO", "after": "11 months"}.';
+			END IF;
+			PERFORM cdp_internal.campaign_interval(trig -> 'after', '$.trigger.after');
+		ELSIF trig ? 'after' OR trig ? 'event' THEN
+			RAISE EXCEPTION 'trigger keys "event" and "after" belong to kind after_event' USING ERRCODE = '22023',
+				DETAIL = 'At $.trigger.', HINT = 'Remove them, or use "kind": "after_event".';
+		END IF;
+		IF trig ? 'code' AND pg_catalog.jsonb_typeof(trig -> 'code') <> 'string' THEN
+			RAISE EXCEPTION 'trigger "code" must be text' USING ERRCODE = '22023', DETAIL = 'At $.trigger.code.',
+				HINT = 'Use e.g. "code": "MAMMO".';
+		END IF;
+		reminder := trig ->> 'kind' = 'recommendation';
+		d := d || pg_catalog.jsonb_build_object('trigger',
+			pg_catalog.jsonb_build_object('kind', trig ->> 'kind', 'days_before', coalesce((trig ->> 'days_before')::int, 0))
+			|| pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('event', trig ->> 'event', 'code', trig ->> 'code',
+			                                                              'after', trig ->> 'after')));
+	END IF;
+	/* offer */
+	has_offer := doc ? 'offer';
+	IF has_offer THEN
+		IF pg_catalog.jsonb_typeof(doc -> 'offer') IS DISTINCT FROM 'number' OR (doc ->> 'offer') !~ '^[0-9]+$' THEN
+			RAISE EXCEPTION 'campaign "offer" must be an offer id' USING ERRCODE = '22023', DETAIL = 'At $.offer.',
+				HINT = 'Use the id cdp.create_offer returned, e.g. "offer": 1.';
+		END IF;
+		PERFORM cdp_internal.offer_get((doc ->> 'offer')::bigint, false);
+		d := d || pg_catalog.jsonb_build_object('offer', (doc ->> 'offer')::bigint);
+	END IF;
+	/* channels, in priority order */
+	IF pg_catalog.jsonb_typeof(doc -> 'channels') IS DISTINCT FROM 'array' OR pg_catalog.jsonb_array_length(doc -> 'channels') = 0 THEN
+		RAISE EXCEPTION 'a campaign needs "channels", a non-empty list in priority order' USING ERRCODE = '22023',
+			DETAIL = 'At $.channels.', HINT = 'Use e.g. "channels": ["messenger", "sms", "email"].';
+	END IF;
+	SELECT pg_catalog.array_agg(x ORDER BY n) INTO chans FROM pg_catalog.jsonb_array_elements_text(doc -> 'channels') WITH ORDINALITY t(x, n);
+	FOR ch IN SELECT pg_catalog.unnest(chans) LOOP
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = ch) THEN
+			RAISE EXCEPTION 'unknown channel "%"', pg_catalog.left(ch, 64) USING ERRCODE = '22023',
+				DETAIL = 'At $.channels.', HINT = 'Use email, sms, messenger, social, call or post.';
+		END IF;
+	END LOOP;
+	IF pg_catalog.cardinality(chans) <> (SELECT pg_catalog.count(DISTINCT x) FROM pg_catalog.unnest(chans) x) THEN
+		RAISE EXCEPTION 'a channel is listed twice' USING ERRCODE = '22023', DETAIL = 'At $.channels.',
+			HINT = 'List each channel once, in priority order.';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('channels', pg_catalog.to_jsonb(chans));
+	/* templates: one per channel */
+	FOR k IN SELECT x FROM pg_catalog.unnest(ARRAY['templates', 'offer_templates']) x LOOP
+		IF NOT doc ? k THEN
+			CONTINUE;
+		END IF;
+		tpls := doc -> k;
+		IF pg_catalog.jsonb_typeof(tpls) <> 'object' THEN
+			RAISE EXCEPTION 'campaign "%" must be an object of channel: text', k USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At $.%s.', k), HINT = 'Use e.g. {"sms": "{given_name}, ..."}.';
+		END IF;
+		FOR ch IN SELECT pg_catalog.jsonb_object_keys(tpls) LOOP
+			IF NOT ch = ANY (chans) THEN
+				RAISE EXCEPTION 'template for channel "%" which the campaign does not use', pg_catalog.left(ch, 64)
+					USING ERRCODE = '22023', DETAIL = pg_catalog.format('At $.%s.%s.', k, pg_catalog.left(ch, 64)),
+					HINT = 'Give templates only for the channels listed in "channels".';
+			END IF;
+			IF pg_catalog.jsonb_typeof(tpls -> ch) <> 'string' THEN
+				RAISE EXCEPTION 'a template must be text' USING ERRCODE = '22023',
+					DETAIL = pg_catalog.format('At $.%s.%s.', k, ch), HINT = 'Use e.g. "{given_name}, ...".';
+			END IF;
+			PERFORM cdp_internal.campaign_template_check(tpls ->> ch, pg_catalog.format('$.%s.%s', k, ch),
+				has_offer, purpose, reminder);
+		END LOOP;
+	END LOOP;
+	FOR ch IN SELECT pg_catalog.unnest(chans) LOOP
+		IF NOT coalesce(doc -> 'templates', '{}') ? ch THEN
+			RAISE EXCEPTION 'no template for channel "%"', ch USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At $.templates.%s.', ch), HINT = 'Give one template per channel in "templates".';
+		END IF;
+	END LOOP;
+	IF doc ? 'offer_templates' AND NOT (reminder AND has_offer) THEN
+		RAISE EXCEPTION '"offer_templates" belong to a reminder with an offer' USING ERRCODE = '22023',
+			DETAIL = 'At $.offer_templates.',
+			HINT = 'A promotion carries its offer in "templates"; a reminder shows the benefit through "offer_templates".';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('templates', doc -> 'templates');
+	IF doc ? 'offer_templates' THEN
+		d := d || pg_catalog.jsonb_build_object('offer_templates', doc -> 'offer_templates');
+	END IF;
+	/* time zone, start, end */
+	IF doc ? 'timezone' THEN
+		IF pg_catalog.jsonb_typeof(doc -> 'timezone') <> 'string'
+		   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = doc ->> 'timezone') THEN
+			RAISE EXCEPTION 'unknown time zone "%"', pg_catalog.left(doc ->> 'timezone', 64) USING ERRCODE = '22023',
+				DETAIL = 'At $.timezone.', HINT = 'Use an IANA name such as "Europe/Moscow".';
+		END IF;
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('timezone', coalesce(doc ->> 'timezone', 'Europe/Moscow'));
+	IF doc ? 'start' THEN
+		st := cdp_internal.campaign_time(doc -> 'start', '$.start');
+		d := d || pg_catalog.jsonb_build_object('start', st);
+	END IF;
+	IF doc ? 'end' THEN
+		en := cdp_internal.campaign_time(doc -> 'end', '$.end');
+		IF st IS NOT NULL AND en <= st THEN
+			RAISE EXCEPTION 'campaign ends before it starts' USING ERRCODE = '22023', DETAIL = 'At $.end.',
+				HINT = 'Make "end" later than "start".';
+		END IF;
+		d := d || pg_catalog.jsonb_build_object('end', en);
+	END IF;
+	/* window: local hours [from, to) and ISO days of week (1 = Monday) */
+	w := coalesce(doc -> 'window', '{"hours": [9, 21], "days": [1, 2, 3, 4, 5, 6, 7]}');
+	IF pg_catalog.jsonb_typeof(w) <> 'object' OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(w) x WHERE x NOT IN ('hours', 'days')) THEN
+		RAISE EXCEPTION 'campaign "window" must be {"hours": [from, to], "days": [...]}' USING ERRCODE = '22023',
+			DETAIL = 'At $.window.', HINT = 'Use e.g. {"hours": [9, 20], "days": [1, 2, 3, 4, 5]}.';
+	END IF;
+	hrs := coalesce(w -> 'hours', '[9, 21]');
+	IF pg_catalog.jsonb_typeof(hrs) <> 'array' OR pg_catalog.jsonb_array_length(hrs) <> 2
+	   OR (hrs ->> 0) !~ '^[0-9]+$' OR (hrs ->> 1) !~ '^[0-9]+$' OR (hrs ->> 1)::int > 24 THEN
+		RAISE EXCEPTION 'window "hours" must be two whole hours [from, to] between 0 and 24' USING ERRCODE = '22023',
+			DETAIL = 'At $.window.hours.', HINT = 'Use e.g. [9, 20]: from 09:00 to 20:00 local time.';
+	END IF;
+	IF (hrs ->> 1)::int <= (hrs ->> 0)::int THEN
+		RAISE EXCEPTION 'window ends before it starts: hours [%, %]', hrs ->> 0, hrs ->> 1 USING ERRCODE = '22023',
+			DETAIL = 'At $.window.hours.', HINT = 'Give the start hour first, e.g. [9, 20].';
+	END IF;
+	days := coalesce(w -> 'days', '[1, 2, 3, 4, 5, 6, 7]');
+	IF pg_catalog.jsonb_typeof(days) <> 'array' OR pg_catalog.jsonb_array_length(days) = 0
+	   OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements_text(days) x WHERE x !~ '^[1-7]$') THEN
+		RAISE EXCEPTION 'window "days" must be ISO days of week 1 (Monday) to 7 (Sunday)' USING ERRCODE = '22023',
+			DETAIL = 'At $.window.days.', HINT = 'Use e.g. [1, 2, 3, 4, 5] for weekdays.';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('window', pg_catalog.jsonb_build_object('hours', hrs,
+		'days', (SELECT pg_catalog.jsonb_agg(DISTINCT x::int) FROM pg_catalog.jsonb_array_elements_text(days) x)));
+	/* cap: at most max marketing messages per period across campaigns, and a quiet period */
+	IF doc ? 'cap' THEN
+		cap := doc -> 'cap';
+		IF pg_catalog.jsonb_typeof(cap) <> 'object' OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(cap) x WHERE x NOT IN ('max', 'per', 'quiet')) THEN
+			RAISE EXCEPTION 'campaign "cap" must be {"max": n, "per": "30 days", "quiet": "3 days"}' USING ERRCODE = '22023',
+				DETAIL = 'At $.cap.', HINT = 'Use e.g. {"max": 2, "per": "30 days", "quiet": "3 days"}.';
+		END IF;
+		IF cap ? 'max' AND (pg_catalog.jsonb_typeof(cap -> 'max') <> 'number' OR (cap ->> 'max') !~ '^[0-9]+$' OR (cap ->> 'max')::int < 1) THEN
+			RAISE EXCEPTION 'cap "max" must be a whole number of messages, at least 1' USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At $.cap.max: %s.', cap -> 'max'),
+				HINT = 'A cap of zero would send nothing: pause the campaign instead, or use e.g. "max": 2.';
+		END IF;
+		IF (cap ? 'max') <> (cap ? 'per') THEN
+			RAISE EXCEPTION 'cap "max" and "per" go together' USING ERRCODE = '22023', DETAIL = 'At $.cap.',
+				HINT = 'Use e.g. {"max": 2, "per": "30 days"}.';
+		END IF;
+		IF cap ? 'per' THEN
+			PERFORM cdp_internal.campaign_interval(cap -> 'per', '$.cap.per');
+		END IF;
+		IF cap ? 'quiet' THEN
+			PERFORM cdp_internal.campaign_interval(cap -> 'quiet', '$.cap.quiet');
+		END IF;
+		d := d || pg_catalog.jsonb_build_object('cap', cap);
+	END IF;
+	/* holdout and arms */
+	IF doc ? 'holdout' AND (pg_catalog.jsonb_typeof(doc -> 'holdout') <> 'number'
+	                        OR (doc ->> 'holdout')::numeric < 0 OR (doc ->> 'holdout')::numeric > 0.9) THEN
+		RAISE EXCEPTION 'campaign "holdout" must be a share from 0 to 0.9' USING ERRCODE = '22023',
+			DETAIL = 'At $.holdout.', HINT = 'Use e.g. "holdout": 0.1 to keep 10% of the members as a control group.';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('holdout', coalesce((doc ->> 'holdout')::numeric, 0));
+	arms := coalesce(doc -> 'arms', '{"A": 1}');
+	IF pg_catalog.jsonb_typeof(arms) <> 'object' OR arms = '{}' THEN
+		RAISE EXCEPTION 'campaign "arms" must be an object of arm: share' USING ERRCODE = '22023', DETAIL = 'At $.arms.',
+			HINT = 'Use e.g. {"A": 0.5, "B": 0.5}.';
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(arms) LOOP
+		IF k !~ '^[A-Za-z0-9_]{1,32}$' OR k = 'holdout' THEN
+			RAISE EXCEPTION 'invalid arm name "%"', pg_catalog.left(k, 64) USING ERRCODE = '22023',
+				DETAIL = 'At $.arms.', HINT = 'Use short names of letters and digits, such as "A" and "B".';
+		END IF;
+		IF pg_catalog.jsonb_typeof(arms -> k) <> 'number' OR (arms ->> k)::numeric <= 0 THEN
+			RAISE EXCEPTION 'arm "%" needs a positive share', k USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At $.arms.%s.', k), HINT = 'Use e.g. {"A": 0.5, "B": 0.5}.';
+		END IF;
+		total := total + (arms ->> k)::numeric;
+	END LOOP;
+	IF pg_catalog.abs(total - 1) > 0.0001 THEN
+		RAISE EXCEPTION 'arm shares add up to %, not 1', total USING ERRCODE = '22023', DETAIL = 'At $.arms.',
+			HINT = 'Make the shares of the arms add up to 1 (the holdout is taken before the arms).';
+	END IF;
+	d := d || pg_catalog.jsonb_build_object('arms', arms);
+	RETURN d;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_check(jsonb) IS
+	'validates a campaign document and returns it normalised; 22023 with the JSON path of the bad key (internal)';
+
+/* ------------------------------------------------------------------ events and API */
+
+/* Applies one campaign event to the projections (the live path and the replay). */
+CREATE FUNCTION cdp_internal.campaign_apply(ev bigint, kind text, at timestamptz, id bigint, payload jsonb) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IN ('campaign.created', 'campaign.edited') THEN
+		INSERT INTO @extschema@.campaign_version (campaign_id, version, doc, at, event_id)
+		VALUES (id, (payload ->> 'version')::int, payload -> 'doc', at, ev);
+		INSERT INTO @extschema@.campaign AS c (campaign_id, version, name, status, doc, created_at, updated_at)
+		VALUES (id, (payload ->> 'version')::int, payload -> 'doc' ->> 'name', 'draft', payload -> 'doc', at, at)
+		ON CONFLICT (campaign_id) DO UPDATE SET version = excluded.version, name = excluded.name, doc = excluded.doc,
+			updated_at = excluded.updated_at;
+	ELSIF kind = 'campaign.status' THEN
+		UPDATE @extschema@.campaign c SET status = payload ->> 'status', updated_at = at WHERE c.campaign_id = id;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_apply(bigint, text, timestamptz, bigint, jsonb) IS
+	'applies one campaign event to cdp.campaign and cdp.campaign_version (internal)';
+
+/* Appends a campaign event and applies it. */
+CREATE FUNCTION cdp_internal.campaign_event(kind text, id bigint, payload jsonb) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ev	bigint := cdp_internal.append_event(kind, id, NULL, payload);
+BEGIN
+	PERFORM cdp_internal.campaign_apply(ev, kind, (SELECT e.at FROM @extschema@.event e WHERE e.event_id = ev), id, payload);
+	RETURN ev;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_event(text, bigint, jsonb) IS
+	'appends a campaign.* event to cdp.event and applies it to the projections (internal)';
+
+/* The current row of a campaign, locked, or P0002. */
+CREATE FUNCTION cdp_internal.campaign_get(id bigint, lock boolean) RETURNS @extschema@.campaign
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign;
+BEGIN
+	IF lock THEN
+		SELECT * INTO c FROM @extschema@.campaign x WHERE x.campaign_id = id FOR UPDATE;
+	ELSE
+		SELECT * INTO c FROM @extschema@.campaign x WHERE x.campaign_id = id;
+	END IF;
+	IF c.campaign_id IS NULL THEN
+		RAISE EXCEPTION 'campaign "%" does not exist', id USING ERRCODE = 'P0002',
+			HINT = 'Pass a campaign_id returned by cdp.create_campaign.';
+	END IF;
+	RETURN c;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_get(bigint, boolean) IS
+	'the current row of a campaign (optionally locked); P0002 when unknown (internal)';
+
+/* Creates a campaign (status draft) from a validated document; returns its id. */
+CREATE FUNCTION @extschema@.create_campaign(doc jsonb) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d	jsonb := cdp_internal.campaign_check(doc);
+	id	bigint := pg_catalog.nextval('@extschema@.campaign_id_seq');
+BEGIN
+	PERFORM cdp_internal.campaign_event('campaign.created', id, pg_catalog.jsonb_build_object('version', 1, 'doc', d));
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.create_campaign(jsonb) IS
+	'creates a campaign (draft) from a document: name, segment or trigger, offer, purpose, channels in priority order, templates, window, cap, holdout, arms, start, end; returns its id';
+
+/* Saves a new version of a campaign; rows already listed keep the version they were built from. */
+CREATE FUNCTION @extschema@.edit_campaign(campaign_id bigint, doc jsonb) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(edit_campaign.campaign_id, true);
+	d	jsonb := cdp_internal.campaign_check(doc);
+BEGIN
+	IF c.status IN ('done', 'archived') THEN
+		RAISE EXCEPTION 'campaign "%" is %', c.campaign_id, c.status USING ERRCODE = '55000',
+			HINT = 'Copy it with cdp.copy_campaign and edit the copy.';
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.edited', c.campaign_id,
+		pg_catalog.jsonb_build_object('version', c.version + 1, 'doc', d));
+	RETURN c.version + 1;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.edit_campaign(bigint, jsonb) IS
+	'saves a new version of a campaign document (the old versions stay in cdp.campaign_version); returns the version number';
+
+/* Copies a campaign's current document into a new draft, optionally renamed. */
+CREATE FUNCTION @extschema@.copy_campaign(campaign_id bigint, name text DEFAULT NULL) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(copy_campaign.campaign_id, false);
+	d	jsonb := c.doc;
+BEGIN
+	d := d || pg_catalog.jsonb_build_object('name', coalesce(copy_campaign.name, (d ->> 'name') || ' (копия)'));
+	RETURN @extschema@.create_campaign(d);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.copy_campaign(bigint, text) IS
+	'creates a new draft campaign from another''s current document (named "<name> (копия)" unless a name is given); returns its id';
+
+/*
+ * Moves a campaign to a status: draft, scheduled, running, paused, done, archived.  Archived
+ * campaigns are restored to paused (archived => 'paused').  Pausing, finishing or archiving
+ * cancels the campaign's unsent rows; an archived or finished campaign cannot be run again.
+ */
+CREATE FUNCTION @extschema@.set_campaign_status(campaign_id bigint, status text) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(set_campaign_status.campaign_id, true);
+BEGIN
+	IF status IS NULL OR NOT status IN ('draft', 'scheduled', 'running', 'paused', 'done', 'archived') THEN
+		RAISE EXCEPTION 'unknown campaign status "%"', pg_catalog.left(coalesce(status, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use draft, scheduled, running, paused, done or archived.';
+	END IF;
+	IF c.status = status THEN
+		RETURN status;
+	END IF;
+	IF c.status = 'done' AND status <> 'archived' OR c.status = 'archived' AND status NOT IN ('paused', 'draft') THEN
+		RAISE EXCEPTION 'campaign "%" is % and cannot become %', c.campaign_id, c.status, status USING ERRCODE = '55000',
+			HINT = 'Restore an archived campaign to paused; copy a finished one with cdp.copy_campaign.';
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.status', c.campaign_id,
+		pg_catalog.jsonb_build_object('status', status, 'from', c.status));
+	IF status IN ('paused', 'done', 'archived') THEN
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || status, refused_at = pg_catalog.now()
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	END IF;
+	RETURN status;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_campaign_status(bigint, text) IS
+	'moves a campaign to draft, scheduled, running, paused, done or archived (restore: archived -> paused); pausing, finishing or archiving cancels its unsent rows';
+
+/* Archives (true) or restores (false, to paused) a campaign. */
+CREATE FUNCTION @extschema@.archive_campaign(campaign_id bigint, archived boolean DEFAULT true) RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT @extschema@.set_campaign_status($1, CASE WHEN $2 THEN 'archived' ELSE 'paused' END)
+$$;
+COMMENT ON FUNCTION @extschema@.archive_campaign(bigint, boolean) IS
+	'archives a campaign (archived => false restores it, paused); returns the new status';
+
+/* Replays the campaign events into the projections; returns how many. */
+CREATE FUNCTION @extschema@.rebuild_campaigns() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	e	record;
+	n	bigint := 0;
+BEGIN
+	LOCK TABLE @extschema@.campaign IN EXCLUSIVE MODE;
+	DELETE FROM @extschema@.campaign_version;
+	DELETE FROM @extschema@.campaign;
+	FOR e IN SELECT x.event_id, x.kind, x.at, x.subject, x.payload FROM @extschema@.event x
+	          WHERE x.kind LIKE 'campaign.%' ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.campaign_apply(e.event_id, e.kind, e.at, e.subject, e.payload);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_campaigns() IS
+	'replays the campaign.* events of cdp.event into cdp.campaign and cdp.campaign_version; returns the number of events';
+
+/* ---- from sql/parts/86_campaign_send.sql ---- */
+
+/* ------------------------------------------------------------------ tables */
+
+CREATE SEQUENCE @extschema@.campaign_send_id_seq;
+COMMENT ON SEQUENCE @extschema@.campaign_send_id_seq IS 'ids of send rows (cdp.send_list.send_id); gaps are normal';
+
+CREATE TABLE @extschema@.campaign_send (
+	send_id			bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.campaign_send_id_seq'),
+	campaign_id		bigint NOT NULL,
+	golden_id		bigint NOT NULL,
+	trigger_key		text NOT NULL DEFAULT '',
+	purpose			text NOT NULL,
+	status			text NOT NULL CHECK (status IN ('due', 'sent', 'refused', 'cancelled', 'holdout', 'skipped')),
+	reason			text,
+	channel			text,
+	address			text,
+	arm				text,
+	due_at			timestamptz,
+	built_at		timestamptz NOT NULL,
+	sent_at			timestamptz,
+	sent_day		date,
+	refused_at		timestamptz,
+	message			text,
+	provenance		jsonb NOT NULL DEFAULT '{}',
+	delivered_at	timestamptz,
+	opened_at		timestamptz,
+	clicked_at		timestamptz,
+	converted_at	timestamptz,
+	revenue			numeric NOT NULL DEFAULT 0,
+	bounced			text,
+	unsubscribed_at	timestamptz,
+	complained_at	timestamptz,
+	returned_at		timestamptz
+);
+COMMENT ON TABLE @extschema@.campaign_send IS
+	'send lists: one row per campaign, person and trigger key: a due, sent, refused or cancelled message on one channel, or the reason a member gets none; delivery outcomes folded in';
+CREATE UNIQUE INDEX campaign_send_once_idx ON @extschema@.campaign_send (campaign_id, golden_id, trigger_key);
+CREATE INDEX campaign_send_due_idx ON @extschema@.campaign_send (campaign_id, due_at) WHERE status = 'due';
+CREATE INDEX campaign_send_golden_idx ON @extschema@.campaign_send (golden_id, status);
+CREATE INDEX campaign_send_sent_idx ON @extschema@.campaign_send (campaign_id, sent_day) WHERE status = 'sent';
+ALTER TABLE @extschema@.campaign_send ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_send FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE cdp_internal.campaign_address_block (
+	address_key	text PRIMARY KEY,
+	reason		text NOT NULL CHECK (reason IN ('hard_bounce', 'complaint')),
+	at			timestamptz NOT NULL,
+	send_id		bigint
+);
+COMMENT ON TABLE cdp_internal.campaign_address_block IS
+	'addresses no campaign may use again: a hard bounce or a spam complaint (canonical address keys)';
+ALTER TABLE cdp_internal.campaign_address_block ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.campaign_address_block FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE cdp_internal.campaign_preference (
+	golden_id	bigint PRIMARY KEY,
+	channel		text NOT NULL,
+	at			timestamptz NOT NULL,
+	event_id	bigint NOT NULL
+);
+COMMENT ON TABLE cdp_internal.campaign_preference IS
+	'the channel a person prefers for messages (projection of contact.preferred events)';
+ALTER TABLE cdp_internal.campaign_preference ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.campaign_preference FORCE ROW LEVEL SECURITY;
+
+/* ------------------------------------------------------------------ helpers */
+
+/* A deterministic number in [0, 1) for a person in a campaign: holdout and arms. */
+CREATE FUNCTION cdp_internal.campaign_hash(campaign_id bigint, golden_id bigint) RETURNS float8
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (pg_catalog.hashtextextended($1::text || ':' || $2::text, 0)::float8 + 9223372036854775808.0)
+	       / 18446744073709551616.0
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_hash(bigint, bigint) IS
+	'a stable number in [0, 1) from the campaign and golden ids: the holdout and the A/B arms are cut from it (internal)';
+
+/* The arm of a person: holdout below the holdout share, then the arms in name order by share. */
+CREATE FUNCTION cdp_internal.campaign_arm(doc jsonb, h float8) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN h < (doc ->> 'holdout')::float8 THEN 'holdout' ELSE
+	       coalesce((SELECT a.k FROM (SELECT x.key AS k,
+	                                         pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	                                    FROM pg_catalog.jsonb_each(doc -> 'arms') x) a
+	                  WHERE (h - (doc ->> 'holdout')::float8) / (1 - (doc ->> 'holdout')::float8) < a.upto
+	                  ORDER BY a.upto LIMIT 1),
+	                (SELECT pg_catalog.max(x) FROM pg_catalog.jsonb_object_keys(doc -> 'arms') x)) END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_arm(jsonb, float8) IS
+	'holdout or the A/B arm of a hash value under a campaign document (internal)';
+
+/* The time zone of a person: the city's, else the campaign's. */
+CREATE FUNCTION cdp_internal.campaign_tz(city text, fallback text) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(cdp_internal.campaign_city_tz($1), $2, 'Europe/Moscow')
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_tz(text, text) IS
+	'IANA time zone of a city, or the fallback (the campaign''s zone) (internal)';
+
+/*
+ * The first moment at or after t inside the window (local hours [from, to) on the listed ISO days)
+ * in the zone tz; looks 8 days ahead, so a non-empty window always has one.
+ */
+CREATE FUNCTION cdp_internal.campaign_next_slot(t timestamptz, tz text, win jsonb) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	l		timestamp := t AT TIME ZONE tz;
+	hf		int := (win -> 'hours' ->> 0)::int;
+	ht		int := (win -> 'hours' ->> 1)::int;
+	dd		date;
+	c		timestamp;
+BEGIN
+	FOR i IN 0..8 LOOP
+		dd := l::date + i;
+		IF (win -> 'days') @> pg_catalog.to_jsonb(pg_catalog.date_part('isodow', dd)::int) THEN
+			c := GREATEST(CASE WHEN i = 0 THEN l ELSE dd::timestamp END, dd + pg_catalog.make_interval(hours => hf));
+			IF c < dd + pg_catalog.make_interval(hours => ht) THEN
+				RETURN c AT TIME ZONE tz;
+			END IF;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_next_slot(timestamptz, text, jsonb) IS
+	'the next moment at or after t inside a send window in a time zone (internal)';
+
+/* Canonical addresses of a person for a channel that a campaign may use: reachable, not blocked. */
+CREATE FUNCTION cdp_internal.campaign_addresses(p @extschema@.patient, channel text, purpose text) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.array_agg(a ORDER BY n), '{}') FROM (
+		SELECT a, n FROM pg_catalog.unnest(cdp_internal.consent_addresses(p, channel)) WITH ORDINALITY u(a, n)
+		 WHERE a IS NOT NULL
+		   /* sms and messengers need a mobile number */
+		   AND (channel NOT IN ('sms', 'messenger')
+		        OR @extschema@.phone_kind(@extschema@.try_phone(a)) = 'mobile')
+		   AND NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = a)
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+		                    WHERE s.address_key = a AND s.purpose = campaign_addresses.purpose AND s.suppressed)) x
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_addresses(@extschema@.patient, text, text) IS
+	'a person''s addresses for a channel that a campaign may use: mobile numbers for sms and messengers, not hard-bounced or complained about, not suppressed for the purpose (internal)';
+
+/* Replaces the known {placeholders} of a template; values are text, never re-parsed. */
+CREATE FUNCTION cdp_internal.campaign_render(tpl text, vals jsonb) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	out		text := '';
+	rest	text := tpl;
+	m		text[];
+BEGIN
+	LOOP
+		m := pg_catalog.regexp_match(rest, '^(.*?)\{([a-z_]+)\}(.*)$', 's');
+		EXIT WHEN m IS NULL;
+		out := out || m[1] || coalesce(vals ->> m[2], '');
+		rest := m[3];
+	END LOOP;
+	RETURN out || rest;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_render(text, jsonb) IS
+	'renders a template: each {placeholder} replaced by its value once (a value containing braces is not expanded again) (internal)';
+
+/*
+ * Why a person may not get a marketing message at t: the cap of the campaign document counted
+ * over every other marketing campaign's rows (sent, or due in the period), or NULL.
+ */
+CREATE FUNCTION cdp_internal.campaign_cap_reason(golden_id bigint, campaign_id bigint, doc jsonb, t timestamptz,
+                                                 only_sent boolean) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN doc ->> 'purpose' = 'marketing' AND doc -> 'cap' ? 'max'
+	             AND (SELECT pg_catalog.count(*) FROM @extschema@.campaign_send s
+	                   WHERE s.golden_id = $1 AND s.campaign_id <> $2 AND s.purpose = 'marketing'
+	                     AND (s.status = 'sent' AND s.sent_at > t - (doc -> 'cap' ->> 'per')::interval
+	                          OR NOT only_sent AND s.status = 'due'
+	                             AND s.due_at > t - (doc -> 'cap' ->> 'per')::interval
+	                             AND s.due_at < t + (doc -> 'cap' ->> 'per')::interval))
+	                 >= (doc -> 'cap' ->> 'max')::int
+	            THEN 'capped' END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_cap_reason(bigint, bigint, jsonb, timestamptz, boolean) IS
+	'capped when the person already has the campaign''s cap of marketing messages from other campaigns in the period (internal)';
+
+/* The end of the quiet period after the person's last message of any campaign (or t). */
+CREATE FUNCTION cdp_internal.campaign_quiet_until(golden_id bigint, campaign_id bigint, doc jsonb, t timestamptz)
+	RETURNS timestamptz
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN doc -> 'cap' ? 'quiet' THEN
+	       GREATEST(t, (SELECT pg_catalog.max(s.sent_at) FROM @extschema@.campaign_send s
+	                     WHERE s.golden_id = $1 AND s.campaign_id <> $2 AND s.status = 'sent')
+	                   + (doc -> 'cap' ->> 'quiet')::interval)
+	       ELSE t END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_quiet_until(bigint, bigint, jsonb, timestamptz) IS
+	'the first moment after the quiet period that follows the person''s last message (internal)';
+
+/* Has a re-test recommended on a recommendation event been done since (a lab test of its code)? */
+CREATE FUNCTION cdp_internal.campaign_retest_done(golden_id bigint, code text, since timestamptz) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT code IS NOT NULL AND EXISTS (
+		SELECT 1 FROM @extschema@.clinical_event e
+		 WHERE e.golden_id = $1 AND e.kind = 'lab_test' AND pg_catalog.upper(e.lab_code) = pg_catalog.upper($2)
+		   AND e.at >= $3)
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_retest_done(bigint, text, timestamptz) IS
+	'true when a lab test of the recommended code was taken at or after the recommendation (internal)';
+
+/*
+ * The decision for one member: a due message (channel, address, time, text) or the reason there
+ * is none.  ctx carries the trigger's facts (due_date, test, since).  The guards, in order:
+ * archived or erased; holdout; offer (validity on the day, sex, age, contraindications,
+ * pregnancy); channel (the person's preference first if the campaign lists it, then the
+ * campaign's order: consent for the purpose, a usable address); cap; quiet period and window
+ * (within the campaign's end).
+ */
+CREATE FUNCTION cdp_internal.campaign_decide(c @extschema@.campaign, p @extschema@.patient, ctx jsonb, t timestamptz,
+                                             OUT status text, OUT reason text, OUT channel text, OUT address text,
+                                             OUT arm text, OUT due_at timestamptz, OUT message text, OUT provenance jsonb)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purpose		text := d ->> 'purpose';
+	o			@extschema@.offer;
+	why			text;
+	chans		text[];
+	pref		text;
+	ch			text;
+	addrs		text[];
+	consented	boolean := false;
+	reachable	boolean := false;
+	tz			text;
+	t0			timestamptz;
+	day			date;
+	benefit		boolean := false;
+	tpl			text;
+	vals		jsonb;
+BEGIN
+	provenance := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}');
+	IF p.golden_id IS NULL THEN
+		status := 'skipped'; reason := 'erased'; RETURN;
+	END IF;
+	IF p.status = 'archived' THEN
+		status := 'skipped'; reason := 'archived'; RETURN;
+	END IF;
+	arm := cdp_internal.campaign_arm(d, cdp_internal.campaign_hash(c.campaign_id, p.golden_id));
+	IF arm = 'holdout' THEN
+		status := 'holdout'; reason := 'holdout';
+		due_at := GREATEST(t, (d ->> 'start')::timestamptz);
+		RETURN;
+	END IF;
+	t0 := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	IF d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'campaign_ended'; RETURN;
+	END IF;
+	/* the offer: a promotion's offer must admit the person; a reminder only shows it when it does */
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		day := coalesce((ctx ->> 'due_date')::date, (t0 AT TIME ZONE (d ->> 'timezone'))::date);
+		why := cdp_internal.offer_reason(p, o, day);
+		provenance := provenance || pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version);
+		IF d ? 'trigger' THEN
+			benefit := why IS NULL;
+		ELSIF why IS NOT NULL THEN
+			status := 'skipped';
+			reason := CASE WHEN why IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || why ELSE why END;
+			RETURN;
+		END IF;
+	END IF;
+	/* one channel: the preferred one if listed, then the campaign's priority */
+	SELECT x.channel INTO pref FROM cdp_internal.campaign_preference x WHERE x.golden_id = p.golden_id;
+	SELECT pg_catalog.array_agg(v ORDER BY (v = pref) DESC, n) INTO chans
+	  FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(v, n);
+	FOREACH ch IN ARRAY chans LOOP
+		IF NOT @extschema@.may_contact(p.golden_id, purpose, ch) THEN
+			CONTINUE;
+		END IF;
+		consented := true;
+		IF pg_catalog.cardinality(cdp_internal.consent_addresses(p, ch)) > 0 THEN
+			reachable := true;
+		END IF;
+		addrs := cdp_internal.campaign_addresses(p, ch, purpose);
+		IF pg_catalog.cardinality(addrs) > 0 THEN
+			channel := ch;
+			address := addrs[1];
+			EXIT;
+		END IF;
+	END LOOP;
+	IF channel IS NULL THEN
+		status := 'skipped';
+		reason := CASE WHEN NOT consented THEN 'no_consent' WHEN NOT reachable THEN 'no_address' ELSE 'suppressed' END;
+		RETURN;
+	END IF;
+	provenance := provenance || pg_catalog.jsonb_build_object('channel_rule',
+		CASE WHEN channel = pref THEN 'preferred' ELSE 'priority' END, 'channels', chans);
+	/* a reminder shows the offer's benefit only with marketing consent on that channel */
+	IF benefit THEN
+		benefit := d ? 'offer_templates' AND d -> 'offer_templates' ? channel
+		           AND @extschema@.may_contact(p.golden_id, 'marketing', channel);
+	END IF;
+	/* cap, quiet period, window */
+	reason := cdp_internal.campaign_cap_reason(p.golden_id, c.campaign_id, d, t0, false);
+	IF reason IS NOT NULL THEN
+		status := 'skipped'; channel := NULL; address := NULL; RETURN;
+	END IF;
+	tz := cdp_internal.campaign_tz(p.city, d ->> 'timezone');
+	due_at := cdp_internal.campaign_next_slot(cdp_internal.campaign_quiet_until(p.golden_id, c.campaign_id, d, t0), tz, d -> 'window');
+	IF d ->> 'end' IS NOT NULL AND due_at > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'outside_window'; channel := NULL; address := NULL; due_at := NULL; RETURN;
+	END IF;
+	/* the text */
+	tpl := CASE WHEN benefit THEN d -> 'offer_templates' ->> channel ELSE d -> 'templates' ->> channel END;
+	vals := pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic,
+	                                      'family_name', p.family_name);
+	IF o.offer_id IS NOT NULL AND (benefit OR NOT d ? 'trigger') THEN
+		vals := vals || pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF purpose = 'treatment' THEN
+		vals := vals || pg_catalog.jsonb_build_object('due_date', pg_catalog.to_char((ctx ->> 'due_date')::date, 'DD.MM.YYYY'),
+		                                              'test', ctx ->> 'test');
+	END IF;
+	message := cdp_internal.campaign_render(tpl, vals);
+	provenance := provenance || pg_catalog.jsonb_build_object('benefit', benefit, 'timezone', tz,
+		'consent', (SELECT pg_catalog.jsonb_build_object('event_id', s.event_id, 'at', s.at, 'default', s.event_id IS NULL)
+		              FROM (SELECT NULL::bigint AS event_id, NULL::timestamptz AS at) z
+		              LEFT JOIN LATERAL (SELECT cs.event_id, cs.at FROM @extschema@.record r
+		                                   JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+		                                  WHERE r.golden_id = p.golden_id AND cs.purpose = (d ->> 'purpose') AND cs.channel = campaign_decide.channel
+		                                  ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1) s ON true));
+	status := 'due';
+	reason := NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_decide(@extschema@.campaign, @extschema@.patient, jsonb, timestamptz) IS
+	'the send-list decision for one member: due on one channel, address and time with its text, or the reason none is sent (internal)';
+
+/* Counts of a campaign's rows by status, and of the rows not sent by reason. */
+CREATE FUNCTION cdp_internal.campaign_counts(campaign_id bigint, t timestamptz) RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('campaign_id', $1, 'at', $2,
+	         'due', pg_catalog.count(*) FILTER (WHERE s.status = 'due'),
+	         'sent', pg_catalog.count(*) FILTER (WHERE s.status = 'sent'),
+	         'holdout', pg_catalog.count(*) FILTER (WHERE s.status = 'holdout'),
+	         'not_sent', coalesce((SELECT pg_catalog.jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
+	                                 FROM (SELECT s2.reason, pg_catalog.count(*) AS n FROM @extschema@.campaign_send s2
+	                                        WHERE s2.campaign_id = $1 AND s2.status IN ('skipped', 'refused', 'cancelled')
+	                                        GROUP BY s2.reason) r), '{}'))
+	  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_counts(bigint, timestamptz) IS
+	'a campaign''s rows: due, sent, holdout, and the rows not sent by reason (internal)';
+
+/*
+ * Lists candidates (golden id, trigger key, context) of a campaign at t: persons already listed
+ * for the key keep their row; skipped rows are decided again.  Returns counts by status and
+ * reason.  Two rows of one campaign never go to one address: the later is skipped
+ * (duplicate_address).  Wakes the senders with NOTIFY cdp_send_list.
+ */
+CREATE FUNCTION cdp_internal.campaign_list(c @extschema@.campaign, cand jsonb, t timestamptz) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM @extschema@.campaign_send s
+	 WHERE s.campaign_id = c.campaign_id AND s.status = 'skipped'
+	   AND (s.golden_id, s.trigger_key) IN (SELECT (x ->> 'g')::bigint, coalesce(x ->> 'k', '')
+	                                          FROM pg_catalog.jsonb_array_elements(cand) x);
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	SELECT c.campaign_id, m.g, m.k, c.doc ->> 'purpose', d.status, d.reason, d.channel, d.address, d.arm, d.due_at,
+	       t, d.message, d.provenance
+	  FROM (SELECT DISTINCT ON (g, k) g, k, x -> 'ctx' AS ctx
+	          FROM (SELECT coalesce(@extschema@.resolve_patient((x ->> 'g')::bigint), (x ->> 'g')::bigint) AS g,
+	                       coalesce(x ->> 'k', '') AS k, x
+	                  FROM pg_catalog.jsonb_array_elements(cand) x) y
+	         ORDER BY g, k) m
+	  LEFT JOIN @extschema@.patient p ON p.golden_id = m.g
+	  CROSS JOIN LATERAL cdp_internal.campaign_decide(c, p, m.ctx, t) d
+	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send o
+	                    WHERE o.campaign_id = c.campaign_id AND o.golden_id = m.g AND o.trigger_key = m.k)
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	RETURN cdp_internal.campaign_after_list(c);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list(@extschema@.campaign, jsonb, timestamptz) IS
+	'writes the send-list rows of candidates (golden id, trigger key, context) one decision at a time and returns counts by status and reason (internal)';
+
+/*
+ * After a listing: one message per address per campaign (duplicate records of one person not
+ * merged yet: the later row is skipped as duplicate_address), senders woken, counts returned.
+ */
+CREATE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_due	bigint;
+BEGIN
+	/* one message per address per campaign: duplicate records of one person not merged yet */
+	WITH dup AS MATERIALIZED (
+		SELECT x.send_id FROM (
+			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
+			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
+			  FROM @extschema@.campaign_send s2
+			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
+		 WHERE x.rn > 1 AND x.status = 'due')
+	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
+	       address = NULL, message = NULL, due_at = NULL
+	  FROM dup
+	 WHERE s.send_id = dup.send_id;
+	SELECT pg_catalog.count(*) INTO n_due FROM @extschema@.campaign_send s WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	IF n_due > 0 THEN
+		PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
+	END IF;
+	RETURN cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
+	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
+
+/*
+ * The set-based form of campaign_list for a segment's members (build_send_list): the same
+ * decisions as cdp_internal.campaign_decide for every member at once.  Consent per channel is the
+ * segment's: its refresh (incremental, just before) records the channels each member may be
+ * contacted through for its purpose, with the consent family's set form of cdp.may_contact; addresses
+ * are the consent family's canonical keys (cdp.consent_address_key, written out here so that no
+ * function call is made per address); counts of other campaigns' messages and the last message of
+ * each person come from one pass each, the time zone from one lookup per city, the send window
+ * from one computation per zone, the text from a fixed chain of replacements (braces in values
+ * are masked first, so a value cannot expand).  test/pgtap/85_campaign.sql compares it with the
+ * per-member path on random fixtures.
+ */
+CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	SELECT coalesce(pg_catalog.array_agg(DISTINCT u.g), '{}') INTO ids
+	  FROM @extschema@.segment_member sm CROSS JOIN LATERAL (SELECT sm.golden_id AS g) u
+	 WHERE sm.segment_id = sg.segment_id AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status <> 'skipped');
+	DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+	 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.cdp_campaign_ok') IS NOT NULL THEN
+		DROP TABLE pg_temp.cdp_campaign_ok;
+	END IF;
+	CREATE TEMP TABLE cdp_campaign_ok (g bigint, ch text, n int) ON COMMIT DROP;
+	/* the channels each member may be contacted through, as the segment's refresh found them */
+	INSERT INTO pg_temp.cdp_campaign_ok
+	SELECT sm.golden_id, ch.ch, ch.n
+	  FROM pg_catalog.unnest(ids) u(g)
+	  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
+	 CROSS JOIN LATERAL pg_catalog.unnest(chans) WITH ORDINALITY ch(ch, n)
+	 WHERE ch.ch = ANY (sm.channels);
+	ANALYZE pg_temp.cdp_campaign_ok;
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m0 AS MATERIALIZED (
+		SELECT p, u.g,
+		       (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8 + 9223372036854775808.0)
+		       / 18446744073709551616.0 AS h,
+		       (SELECT x.channel FROM cdp_internal.campaign_preference x WHERE x.golden_id = u.g) AS pref
+		  FROM pg_catalog.unnest(ids) u(g) LEFT JOIN @extschema@.patient p ON p.golden_id = u.g),
+	tzs AS MATERIALIZED (
+		SELECT z.city, cdp_internal.campaign_tz(z.city, d ->> 'timezone') AS tz
+		  FROM (SELECT DISTINCT (m0.p).city FROM m0) z),
+	m AS MATERIALIZED (
+		SELECT m0.p, m0.g, m0.pref, tzs.tz,
+		       CASE WHEN m0.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((m0.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm
+		  FROM m0 LEFT JOIN tzs ON tzs.city IS NOT DISTINCT FROM (m0.p).city),
+	other AS MATERIALIZED (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM pg_catalog.unnest(ids) u(g)
+		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	addr AS MATERIALIZED (
+		SELECT m.g, ok.ch, ok.n, a.o, a.k,
+		       (ok.ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a.k)) = 'mobile')
+		       AND NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = a.k)
+		       AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
+		                        WHERE su.address_key = a.k AND su.purpose = purp AND su.suppressed) AS usable
+		  FROM m
+		  JOIN pg_temp.cdp_campaign_ok ok ON ok.g = m.g
+		  CROSS JOIN LATERAL (
+			SELECT a.o, coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text, pg_catalog.lower(pg_catalog.btrim(a.v))) AS k
+			  FROM (SELECT x ->> 'value' AS v, e.o
+			          FROM pg_catalog.jsonb_array_elements(CASE WHEN ok.ch = 'email' THEN (m.p).emails
+			                                                    WHEN ok.ch IN ('sms', 'messenger', 'call') THEN (m.p).phones
+			                                                    WHEN ok.ch = 'social' THEN (m.p).handles END) WITH ORDINALITY e(x, o)
+			         WHERE ok.ch <> 'social' OR x ->> 'network' = 'vk'
+			        UNION ALL
+			        SELECT (m.p).address, 1 WHERE ok.ch = 'post' AND (m.p).address IS NOT NULL) a
+			 WHERE a.v IS NOT NULL) a
+		 WHERE m.arm <> 'holdout'),
+	best AS (
+		SELECT DISTINCT ON (a.g) a.g, a.ch, a.k
+		  FROM addr a JOIN m ON m.g = a.g
+		 WHERE a.usable
+		 ORDER BY a.g, (a.ch = m.pref) DESC, a.n, a.o),
+	cnt AS (
+		SELECT ok.g, pg_catalog.count(*) AS n_ok FROM pg_temp.cdp_campaign_ok ok GROUP BY ok.g),
+	reach AS (
+		SELECT a.g, pg_catalog.count(*) AS n_reach FROM addr a GROUP BY a.g),
+	decided AS (
+		SELECT m.*, b.ch, b.k AS addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, ot.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN (m.p).golden_id IS NULL THEN 'erased'
+		            WHEN (m.p).status = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN per_member AND cdp_internal.offer_reason(m.p, o, day) IS NOT NULL THEN
+		                 (SELECT CASE WHEN w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || w ELSE w END
+		                    FROM (SELECT cdp_internal.offer_reason(m.p, o, day) AS w) z)
+		            WHEN b.ch IS NULL THEN CASE WHEN coalesce(ct.n_ok, 0) = 0 THEN 'no_consent' WHEN coalesce(rc.n_reach, 0) = 0 THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN best b ON b.g = m.g
+		  LEFT JOIN cnt ct ON ct.g = m.g
+		  LEFT JOIN reach rc ON rc.g = m.g),
+	slots AS (
+		SELECT z.tz, z.nb, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT DISTINCT x.tz, x.not_before AS nb FROM decided x WHERE x.why IS NULL) z),
+	fin AS (
+		SELECT x.*, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x LEFT JOIN slots sl ON sl.tz = x.tz AND sl.nb = x.not_before)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(d -> 'templates' ->> x.ch,
+			         '{given_name}', pg_catalog.replace(coalesce((x.p).given_name, ''), '{', U&'\FFF0')),
+			         '{patronymic}', pg_catalog.replace(coalesce((x.p).patronymic, ''), '{', U&'\FFF0')),
+			         '{family_name}', pg_catalog.replace(coalesce((x.p).family_name, ''), '{', U&'\FFF0')),
+			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
+			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
+	       pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	         || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END
+	         || CASE WHEN x.ok THEN pg_catalog.jsonb_build_object('channel_rule',
+	                   CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
+	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id',
+	                   (SELECT cs.event_id FROM @extschema@.record r
+	                      JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+	                     WHERE r.golden_id = x.g AND cs.purpose = purp AND cs.channel = x.ch
+	                     ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1)))
+	                 ELSE '{}' END
+	  FROM fin x
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	DROP TABLE pg_temp.cdp_campaign_ok;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+
+/* ------------------------------------------------------------------ API: lists */
+
+/*
+ * Builds (or tops up) the send list of a segment campaign at t: every current member of the
+ * segment gets one row.  Idempotent: a person already listed keeps the row (due, sent, refused,
+ * cancelled or holdout); a person skipped before is decided again.  A draft or scheduled campaign
+ * becomes running.  Returns {"due", "sent", "holdout", "not_sent": {reason: n}}.
+ */
+CREATE FUNCTION @extschema@.build_send_list(campaign bigint, at timestamptz DEFAULT pg_catalog.now()) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c		@extschema@.campaign := cdp_internal.campaign_get(campaign, true);
+	sg		@extschema@.segment;
+	cand	jsonb;
+	res		jsonb;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF c.status IN ('paused', 'done', 'archived') THEN
+		RAISE EXCEPTION 'campaign "%" is %', c.campaign_id, c.status USING ERRCODE = '55000',
+			HINT = 'Set it running with cdp.set_campaign_status(id, ''running'') (an archived one is restored to paused first).';
+	END IF;
+	IF c.doc ? 'trigger' THEN
+		RAISE EXCEPTION 'campaign "%" is triggered per patient', c.campaign_id USING ERRCODE = '55000',
+			HINT = 'Its rows are written by cdp.run_campaigns() (run_maintenance calls it).';
+	END IF;
+	SELECT * INTO sg FROM @extschema@.segment s WHERE s.segment_id = (c.doc ->> 'segment')::bigint;
+	IF sg.status IS DISTINCT FROM 'active' THEN
+		RAISE EXCEPTION 'segment "%" of campaign "%" is %', c.doc ->> 'segment', c.campaign_id, coalesce(sg.status, 'missing')
+			USING ERRCODE = '55000', HINT = 'Restore the segment, or edit the campaign to use another.';
+	END IF;
+	IF c.status IN ('draft', 'scheduled') THEN
+		PERFORM @extschema@.set_campaign_status(c.campaign_id, 'running');
+	END IF;
+	/* the members as of now: the segment's incremental refresh first (withdrawals since the last one) */
+	PERFORM @extschema@.refresh_segment(sg.segment_id, 'incremental');
+	IF sg.purpose = c.doc ->> 'purpose' THEN
+		PERFORM cdp_internal.campaign_list_set(c, sg, at);
+		res := cdp_internal.campaign_after_list(c);
+	ELSE
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', m.golden_id, 'ctx',
+		         pg_catalog.jsonb_build_object('segment', m.segment_id, 'segment_version', m.version))), '[]')
+		  INTO cand
+		  FROM @extschema@.segment_member m
+		 WHERE m.segment_id = sg.segment_id;
+		res := cdp_internal.campaign_list(c, cand, at);
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
+	/* the send-list build is audited with the patients it listed (doc/security.md) */
+	PERFORM cdp_internal.acc_audit('campaign.send_list_built',
+		ARRAY(SELECT x.golden_id FROM @extschema@.campaign_send x
+		       WHERE x.campaign_id = c.campaign_id AND x.built_at = at AND x.status = 'due' ORDER BY x.golden_id),
+		c.doc ->> 'purpose', res || pg_catalog.jsonb_build_object('campaign', c.name));
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.build_send_list(bigint, timestamptz) IS
+	'materialises who gets what, on which channel and address, and when, for every member of a campaign''s segment (idempotent); returns counts and the reasons of those not sent; e.g. build_send_list(1)';
+
+/* Records a person's preferred channel (an event); NULL clears it. */
+CREATE FUNCTION @extschema@.set_contact_preference(golden_id bigint, channel text) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g	bigint := @extschema@.resolve_patient(set_contact_preference.golden_id);
+	ev	bigint;
+BEGIN
+	IF g IS NULL THEN
+		RAISE EXCEPTION 'patient "%" does not exist', set_contact_preference.golden_id USING ERRCODE = 'P0002';
+	END IF;
+	IF channel IS NOT NULL THEN
+		PERFORM cdp_internal.consent_check(ARRAY['treatment'], ARRAY[channel]);
+		IF channel = '*' THEN
+			RAISE EXCEPTION 'a preference names one channel' USING ERRCODE = '22023',
+				HINT = 'Use email, sms, messenger, social, call or post.';
+		END IF;
+	END IF;
+	ev := cdp_internal.append_event('contact.preferred', NULL, g, pg_catalog.jsonb_build_object('channel', channel));
+	DELETE FROM cdp_internal.campaign_preference x WHERE x.golden_id = g;
+	IF channel IS NOT NULL THEN
+		INSERT INTO cdp_internal.campaign_preference (golden_id, channel, at, event_id)
+		VALUES (g, channel, pg_catalog.now(), ev);
+	END IF;
+	RETURN ev;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_contact_preference(bigint, text) IS
+	'records the channel a person prefers (campaigns that list it choose it first); NULL clears it; returns the event id';
+
+/*
+ * The triggered campaigns' candidates at t, by kind:
+ *   recommendation  a doctor's recommendation (with the trigger's code, if given) whose due date
+ *                   falls within days_before days from t's day, due on or after it; key rec:<event>:<due>
+ *   after_event     the person's latest event of the kind (and code) is "after" old, or older by
+ *                   at most days_before + 1 days; key after:<event>
+ *   birthday        the birthday falls within days_before days; key birthday:<year>
+ */
+CREATE FUNCTION cdp_internal.campaign_trigger_candidates(c @extschema@.campaign, t timestamptz) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	tr		jsonb := c.doc -> 'trigger';
+	today	date := (t AT TIME ZONE (c.doc ->> 'timezone'))::date;
+	ahead	int := coalesce((tr ->> 'days_before')::int, 0);
+	res		jsonb;
+BEGIN
+	IF tr ->> 'kind' = 'recommendation' THEN
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', e.golden_id,
+		         'k', 'rec:' || e.event_id || ':' || e.due_date,
+		         'ctx', pg_catalog.jsonb_build_object('recommendation', e.event_id, 'due_date', e.due_date,
+		                                              'test', coalesce(e.lab_code, e.specialty), 'since', e.at))), '[]')
+		  INTO res
+		  FROM @extschema@.clinical_event e
+		 WHERE e.kind = 'recommendation' AND e.due_date BETWEEN today AND today + ahead
+		   AND (tr ->> 'code' IS NULL OR pg_catalog.upper(e.lab_code) = pg_catalog.upper(tr ->> 'code'));
+	ELSIF tr ->> 'kind' = 'after_event' THEN
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', x.golden_id, 'k', 'after:' || x.event_id,
+		         'ctx', pg_catalog.jsonb_build_object('event', x.event_id, 'event_at', x.at))), '[]')
+		  INTO res
+		  FROM (SELECT DISTINCT ON (e.golden_id) e.golden_id, e.event_id, e.at
+		          FROM @extschema@.clinical_event e
+		         WHERE e.kind = tr ->> 'event'
+		           AND (tr ->> 'code' IS NULL OR pg_catalog.upper(coalesce(e.lab_code, e.icd10, e.specialty)) = pg_catalog.upper(tr ->> 'code'))
+		         ORDER BY e.golden_id, e.at DESC, e.event_id DESC) x
+		 WHERE (x.at + (tr ->> 'after')::interval)::date BETWEEN today - 1 - ahead AND today + ahead;
+	ELSE
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', p.golden_id,
+		         'k', 'birthday:' || pg_catalog.date_part('year', today + ahead)::int,
+		         'ctx', pg_catalog.jsonb_build_object('birthday', p.birth_date))), '[]')
+		  INTO res
+		  FROM @extschema@.patient p
+		 WHERE p.status = 'active' AND p.birth_date IS NOT NULL
+		   AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, ahead) i
+		                WHERE pg_catalog.to_char(today + i, 'MM-DD') = pg_catalog.to_char(p.birth_date, 'MM-DD'));
+	END IF;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_trigger_candidates(@extschema@.campaign, timestamptz) IS
+	'the persons a triggered campaign fires for at a time, each with its trigger key and facts (internal)';
+
+/*
+ * Runs every running triggered campaign at t (run_maintenance calls it): new candidates are
+ * listed once per trigger key, so a due date never fires twice; a reminder whose re-test was
+ * already done is skipped (already_done).  Campaigns past their end become done.  Returns the
+ * counts per campaign.
+ */
+CREATE FUNCTION @extschema@.run_campaigns(at timestamptz DEFAULT pg_catalog.now()) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c		@extschema@.campaign;
+	res		jsonb := '{}';
+	cand	jsonb;
+BEGIN
+	FOR c IN SELECT * FROM @extschema@.campaign x WHERE x.status = 'running' ORDER BY x.campaign_id FOR UPDATE LOOP
+		IF c.doc ->> 'end' IS NOT NULL AND (c.doc ->> 'end')::timestamptz < at THEN
+			PERFORM @extschema@.set_campaign_status(c.campaign_id, 'done');
+			CONTINUE;
+		END IF;
+		PERFORM @extschema@.refresh_campaign_metrics(c.campaign_id, 30);
+		IF NOT c.doc ? 'trigger' OR (c.doc ->> 'start')::timestamptz > at THEN
+			CONTINUE;
+		END IF;
+		cand := cdp_internal.campaign_trigger_candidates(c, at);
+		res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, cdp_internal.campaign_list(c, cand, at));
+		/* a re-test done since the recommendation: nothing to remind */
+		UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'already_done', channel = NULL,
+		       address = NULL, message = NULL, due_at = NULL
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due' AND s.provenance ? 'recommendation'
+		   AND cdp_internal.campaign_retest_done(s.golden_id, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz);
+	END LOOP;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_campaigns(timestamptz) IS
+	'runs the triggered campaigns (re-test reminders, after-visit, birthdays) at a time and finishes campaigns past their end; run_maintenance calls it; returns counts per campaign';
+
+/* Due rows for external senders: what to send, to which address, from when. */
+CREATE VIEW @extschema@.send_list WITH (security_invoker = true, security_barrier = true) AS
+	SELECT s.send_id, s.campaign_id, s.golden_id, s.channel, s.address, s.status, s.due_at, s.message, s.arm
+	  FROM @extschema@.campaign_send s
+	 WHERE s.status = 'due';
+COMMENT ON VIEW @extschema@.send_list IS
+	'messages due to be sent (status due): send_id, campaign, person, channel, address, due_at (send at or after), text, arm; senders call cdp.mark_sent(send_id)';
+
+/* ---- from sql/parts/87_campaign_delivery.sql ---- */
+
+/* ------------------------------------------------------------------ sending */
+
+/*
+ * Marks a due row sent after asking everything again: the campaign still running, the person
+ * neither archived nor erased nor already sent this campaign under another id, consent for the
+ * purpose and channel, the address still the person's and not blocked or suppressed, the offer
+ * still admitting the person, a reminder's re-test not done yet, the cap.  Returns 'sent', or the
+ * reason it refused (the row becomes refused).  Outside the window or inside a quiet period it
+ * returns 'outside_window' or 'quiet_period' and the row stays due at the next allowed moment.
+ * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
+ */
+CREATE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	               WHERE x.campaign_id = s.campaign_id AND x.trigger_key = s.trigger_key AND x.status = 'sent'
+	                 AND x.golden_id = ANY (ARRAY[g] || coalesce(cdp_internal.golden_absorbed(g), '{}'))) THEN
+		why := 'duplicate';
+	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF @extschema@.is_suppressed(s.address, s.purpose) THEN
+		why := 'suppressed';
+	ELSIF NOT s.address = ANY (cdp_internal.consent_addresses(p, s.channel)) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSE
+		why := cdp_internal.campaign_cap_reason(g, s.campaign_id, c.doc, now_, true);
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := cdp_internal.campaign_quiet_until(g, s.campaign_id, c.doc, now_);
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
+		 WHERE x.send_id = s.send_id;
+		RETURN 'quiet_period';
+	END IF;
+	nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN 'outside_window';
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment (tests and replays fix the clock) (internal)';
+
+/* Marks a due row sent now; see cdp_internal.campaign_mark. */
+CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT cdp_internal.campaign_mark($1, pg_catalog.now())
+$$;
+COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
+	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
+
+/* ------------------------------------------------------------------ cancellations */
+
+/* A withdrawal cancels the unsent rows of the persons it concerns, for that purpose and channel. */
+CREATE FUNCTION cdp_internal.campaign_on_consent() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'no_consent', refused_at = pg_catalog.now()
+	  FROM (SELECT DISTINCT r.golden_id, n.purpose, n.channel
+	          FROM consent_new n JOIN @extschema@.record r ON r.record_id = n.record_id
+	         WHERE NOT n.granted) w
+	 WHERE s.status = 'due' AND s.golden_id = w.golden_id AND s.purpose = w.purpose AND s.channel = w.channel
+	   AND NOT @extschema@.may_contact(s.golden_id, s.purpose, s.channel);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_on_consent() IS
+	'trigger: consent withdrawals cancel the unsent campaign rows they forbid (internal)';
+CREATE TRIGGER campaign_on_consent AFTER INSERT ON @extschema@.consent_statement
+	REFERENCING NEW TABLE AS consent_new FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_on_consent();
+ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER campaign_on_consent;
+
+/* An address suppressed for a purpose cancels the unsent rows to it. */
+CREATE FUNCTION cdp_internal.campaign_on_suppression() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NEW.suppressed THEN
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'suppressed', refused_at = pg_catalog.now()
+		 WHERE s.status = 'due' AND s.address = NEW.address_key AND s.purpose = NEW.purpose;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_on_suppression() IS
+	'trigger: a suppressed address cancels the unsent campaign rows to it (internal)';
+CREATE TRIGGER campaign_on_suppression AFTER INSERT OR UPDATE OF suppressed ON @extschema@.consent_suppression
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.campaign_on_suppression();
+ALTER TABLE @extschema@.consent_suppression ENABLE ALWAYS TRIGGER campaign_on_suppression;
+
+/* An archived patient's unsent rows are cancelled. */
+CREATE FUNCTION cdp_internal.campaign_on_archive() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'archived', refused_at = pg_catalog.now()
+	 WHERE s.status = 'due' AND s.golden_id = NEW.golden_id;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_on_archive() IS
+	'trigger: archiving a patient cancels the unsent campaign rows of that patient (internal)';
+CREATE TRIGGER campaign_on_archive AFTER UPDATE OF status ON @extschema@.patient
+	FOR EACH ROW WHEN (NEW.status = 'archived' AND OLD.status IS DISTINCT FROM 'archived')
+	EXECUTE FUNCTION cdp_internal.campaign_on_archive();
+ALTER TABLE @extschema@.patient ENABLE ALWAYS TRIGGER campaign_on_archive;
+
+/* ------------------------------------------------------------------ delivery events */
+
+CREATE TABLE @extschema@.campaign_delivery (
+	golden_id	bigint NOT NULL,
+	send_id		bigint NOT NULL,
+	kind		text NOT NULL CHECK (kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted',
+	                                      'unsubscribed', 'complained')),
+	at			timestamptz NOT NULL,
+	event_key	text NOT NULL,
+	detail		jsonb NOT NULL DEFAULT '{}',
+	amount		numeric,
+	recorded_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (send_id, event_key)
+);
+COMMENT ON TABLE @extschema@.campaign_delivery IS
+	'delivery events from the gateways, once each (keyed by the provider''s event id, else kind and time)';
+CREATE INDEX campaign_delivery_golden_idx ON @extschema@.campaign_delivery (golden_id);
+ALTER TABLE @extschema@.campaign_delivery ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_delivery FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.delivery_event_staging (
+	send_id				bigint,
+	kind				text,
+	at					timestamptz,
+	provider_event_id	text,
+	detail				jsonb
+);
+COMMENT ON TABLE @extschema@.delivery_event_staging IS
+	'COPY delivery events here, then call cdp.ingest_delivery_events() (bulk path of cdp.record_delivery_event)';
+ALTER TABLE @extschema@.delivery_event_staging ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.delivery_event_staging FORCE ROW LEVEL SECURITY;
+
+/*
+ * Checks one delivery event and returns its key and amount; 22023 naming the field otherwise.
+ * where names the event in messages (the staged row for the bulk path).
+ */
+CREATE FUNCTION cdp_internal.campaign_delivery_check(kind text, at timestamptz, detail jsonb, provider_id text, where_ text,
+                                                     OUT event_key text, OUT amount numeric)
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IS NULL OR NOT kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained') THEN
+		RAISE EXCEPTION 'unknown delivery event kind "%"', pg_catalog.left(coalesce(kind, 'null'), 64) USING ERRCODE = '22023',
+			DETAIL = where_, HINT = 'Use sent, delivered, bounced, opened, clicked, converted, unsubscribed or complained.';
+	END IF;
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'a delivery event needs its time' USING ERRCODE = '22004', DETAIL = where_;
+	END IF;
+	IF detail IS NULL OR pg_catalog.jsonb_typeof(detail) <> 'object' THEN
+		RAISE EXCEPTION 'delivery event detail must be a JSON object' USING ERRCODE = '22023', DETAIL = where_,
+			HINT = 'Use e.g. {"event_id": "prov-123", "type": "hard"}.';
+	END IF;
+	IF kind = 'bounced' AND NOT coalesce(detail ->> 'type', '') IN ('hard', 'soft') THEN
+		RAISE EXCEPTION 'a bounce is hard or soft' USING ERRCODE = '22023', DETAIL = where_ || ' (detail.type)',
+			HINT = 'Give {"type": "hard"} for a permanent failure, {"type": "soft"} for a temporary one.';
+	END IF;
+	IF detail ? 'amount' THEN
+		IF pg_catalog.jsonb_typeof(detail -> 'amount') <> 'number' OR (detail ->> 'amount')::numeric < 0 THEN
+			RAISE EXCEPTION 'delivery event amount must be a number, 0 or more' USING ERRCODE = '22023',
+				DETAIL = where_ || ' (detail.amount)', HINT = 'Use e.g. {"kind": "paid", "amount": 4500}.';
+		END IF;
+		amount := (detail ->> 'amount')::numeric;
+	END IF;
+	event_key := coalesce(provider_id, detail ->> 'event_id', kind || '@' || pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_check(text, timestamptz, jsonb, text, text) IS
+	'validates a delivery event and gives its idempotency key (provider id, else kind and time) and amount (internal)';
+
+/*
+ * Folds new delivery events (rows of cdp.campaign_delivery just inserted) into their send rows and
+ * feeds back: hard bounces and complaints block the address, unsubscribes withdraw the channel's
+ * marketing consent (an event of the consent registry, which also suppresses the address).
+ */
+CREATE FUNCTION cdp_internal.campaign_delivery_fold(evs @extschema@.campaign_delivery[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	u	record;
+BEGIN
+	UPDATE @extschema@.campaign_send s SET
+	       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
+	       opened_at = LEAST(s.opened_at, a.opened),
+	       clicked_at = LEAST(s.clicked_at, a.clicked),
+	       converted_at = LEAST(s.converted_at, a.converted),
+	       revenue = s.revenue + a.revenue,
+	       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
+	       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
+	       complained_at = LEAST(s.complained_at, a.complained)
+	  FROM (SELECT e.send_id,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
+	               coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
+	          FROM pg_catalog.unnest(evs) e GROUP BY e.send_id) a
+	 WHERE s.send_id = a.send_id;
+	INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
+	SELECT DISTINCT ON (s.address) s.address,
+	       CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
+	  FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AND s.address IS NOT NULL
+	 ORDER BY s.address, e.at
+	ON CONFLICT (address_key) DO NOTHING;
+	FOR u IN SELECT DISTINCT ON (s.golden_id, s.channel) s.golden_id, s.channel, s.address, e.at, e.send_id
+	           FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	          WHERE e.kind = 'unsubscribed'
+	          ORDER BY s.golden_id, s.channel, e.at LOOP
+		PERFORM @extschema@.set_consent(u.golden_id, 'marketing', u.channel, false, u.at,
+		                                'unsubscribe: send ' || u.send_id, u.address);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(@extschema@.campaign_delivery[]) IS
+	'folds new delivery events into their send rows; hard bounces and complaints block the address; unsubscribes withdraw marketing consent (internal)';
+
+/*
+ * Records one delivery event of a sent row: sent, delivered, bounced ({"type": "hard"|"soft"}),
+ * opened, clicked, converted ({"kind": "booked"|"paid", "amount": n}), unsubscribed, complained.
+ * Idempotent: the same event again (same detail.event_id, or same kind and time) returns
+ * 'duplicate' and changes nothing.  An unknown send id: P0002; a row never marked sent: 55000.
+ */
+CREATE FUNCTION @extschema@.record_delivery_event(send_id bigint, kind text, at timestamptz, detail jsonb DEFAULT '{}')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	k		record;
+	ev		@extschema@.campaign_delivery;
+BEGIN
+	IF record_delivery_event.send_id IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	k := cdp_internal.campaign_delivery_check(kind, at, coalesce(detail, '{}'), NULL,
+	                                          pg_catalog.format('Delivery event "%s" of send %s.', kind, record_delivery_event.send_id));
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = record_delivery_event.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', record_delivery_event.send_id USING ERRCODE = 'P0002',
+			HINT = 'Delivery events name a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status <> 'sent' THEN
+		RAISE EXCEPTION 'send "%" was not sent (it is %)', s.send_id, s.status USING ERRCODE = '55000',
+			HINT = 'Call cdp.mark_sent(send_id) before handing the message to the gateway.';
+	END IF;
+	INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+	VALUES (s.golden_id, s.send_id, kind, at, k.event_key, coalesce(detail, '{}'), k.amount)
+	ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+	RETURNING * INTO ev;
+	IF ev.send_id IS NULL THEN
+		RETURN 'duplicate';
+	END IF;
+	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev]);
+	RETURN 'recorded';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz, jsonb) IS
+	'records a delivery event of a sent message once (webhook retries count once); returns ''recorded'' or ''duplicate''; e.g. record_delivery_event(17, ''delivered'', now())';
+
+/*
+ * The bulk path: every row COPYed into cdp.delivery_event_staging is checked (one bad row: 22023 or
+ * P0002 naming it, and nothing is written), recorded once, folded, and removed from the staging
+ * table.  Returns {"staged", "recorded", "duplicates"}.
+ */
+CREATE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_staged	bigint;
+	evs			@extschema@.campaign_delivery[];
+	bad			record;
+BEGIN
+	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
+	SELECT pg_catalog.count(*) INTO n_staged FROM @extschema@.delivery_event_staging;
+	SELECT x.send_id, x.kind, x.rn INTO bad
+	  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+	          FROM @extschema@.delivery_event_staging st
+	          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+	 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+			CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+			USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+			HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+	END IF;
+	/* the first row campaign_delivery_check would refuse, checked by it (its message names the row) */
+	PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+	                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+	   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x
+	  WHERE x.kind IS NULL OR x.kind NOT IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	     OR x.at IS NULL OR (x.detail IS NOT NULL AND pg_catalog.jsonb_typeof(x.detail) <> 'object')
+	     OR x.kind = 'bounced' AND NOT coalesce(x.detail ->> 'type', '') IN ('hard', 'soft')
+	     OR x.detail ? 'amount' AND CASE WHEN pg_catalog.jsonb_typeof(x.detail -> 'amount') = 'number'
+	                                     THEN (x.detail ->> 'amount')::numeric < 0 ELSE true END
+	  LIMIT 1;
+	/* every row is valid: recorded once each (the same key as campaign_delivery_check's, written out) */
+	WITH ins AS (
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (st.send_id, st.k) s.golden_id, st.send_id, st.kind, st.at, st.k, coalesce(st.detail, '{}'),
+		       (st.detail ->> 'amount')::numeric
+		  FROM (SELECT t.*, coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                             t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging t) st
+		  JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
+		 ORDER BY st.send_id, st.k, st.at
+		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+		RETURNING d.*)
+	SELECT pg_catalog.array_agg(ins) INTO evs FROM ins;
+	IF evs IS NOT NULL THEN
+		PERFORM cdp_internal.campaign_delivery_fold(evs);
+	END IF;
+	DELETE FROM @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', coalesce(pg_catalog.cardinality(evs), 0),
+	                                     'duplicates', n_staged - coalesce(pg_catalog.cardinality(evs), 0));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS
+	'records every delivery event COPYed into cdp.delivery_event_staging (all or nothing; duplicates counted once) and empties it; returns counts';
+
+/* ------------------------------------------------------------------ metrics */
+
+/*
+ * Marks the sent and holdout rows whose person came back for a visit within `days` days after the
+ * message (after the planned moment, for the holdout); run_campaigns refreshes the running and
+ * recent campaigns.  Returns the rows marked.
+ */
+CREATE FUNCTION @extschema@.refresh_campaign_metrics(campaign_id bigint DEFAULT NULL, days int DEFAULT 30) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	IF days IS NULL OR days < 1 OR days > 366 THEN
+		RAISE EXCEPTION 'days must be between 1 and 366' USING ERRCODE = '22023';
+	END IF;
+	UPDATE @extschema@.campaign_send s SET returned_at = v.at
+	  FROM (SELECT s2.send_id, pg_catalog.min(e.at) AS at
+	          FROM @extschema@.campaign_send s2
+	          JOIN @extschema@.clinical_event e ON e.golden_id = s2.golden_id AND e.kind = 'visit'
+	               AND e.at > coalesce(s2.sent_at, s2.due_at)
+	               AND e.at <= coalesce(s2.sent_at, s2.due_at) + pg_catalog.make_interval(days => refresh_campaign_metrics.days)
+	         WHERE (refresh_campaign_metrics.campaign_id IS NULL OR s2.campaign_id = refresh_campaign_metrics.campaign_id)
+	           AND s2.status IN ('sent', 'holdout') AND s2.returned_at IS NULL
+	         GROUP BY s2.send_id) v
+	 WHERE s.send_id = v.send_id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_campaign_metrics(bigint, int) IS
+	'marks the messages (and holdout rows) after which the person came back for a visit within N days (the "returning" metric); returns the rows marked';
+
+/* Per campaign, day sent (the campaign's time zone), channel and arm: the delivery funnel and its rates. */
+CREATE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
+	SELECT s.campaign_id, s.sent_day AS day, s.channel, s.arm,
+	       pg_catalog.count(*) AS sent,
+	       pg_catalog.count(s.delivered_at) AS delivered,
+	       pg_catalog.round(pg_catalog.count(s.delivered_at)::numeric / pg_catalog.count(*), 4) AS deliverability,
+	       pg_catalog.count(s.opened_at) AS opened,
+	       pg_catalog.count(s.clicked_at) AS clicked,
+	       pg_catalog.round(pg_catalog.count(s.clicked_at)::numeric / NULLIF(pg_catalog.count(s.delivered_at), 0), 4) AS ctr,
+	       pg_catalog.round(pg_catalog.count(s.clicked_at)::numeric / NULLIF(pg_catalog.count(s.opened_at), 0), 4) AS click_to_open,
+	       pg_catalog.count(s.converted_at) AS converted,
+	       pg_catalog.round(pg_catalog.count(s.converted_at)::numeric / NULLIF(pg_catalog.count(s.delivered_at), 0), 4) AS conversion_rate,
+	       pg_catalog.sum(s.revenue) AS revenue,
+	       pg_catalog.count(s.bounced) AS bounced,
+	       pg_catalog.count(*) FILTER (WHERE s.bounced = 'hard') AS hard_bounced,
+	       pg_catalog.count(s.unsubscribed_at) AS unsubscribed,
+	       pg_catalog.count(s.complained_at) AS complained,
+	       pg_catalog.count(s.returned_at) AS returned
+	  FROM @extschema@.campaign_send s
+	 WHERE s.status = 'sent'
+	 GROUP BY s.campaign_id, s.sent_day, s.channel, s.arm;
+COMMENT ON VIEW @extschema@.campaign_metrics IS
+	'by campaign, day sent, channel and arm: sent, delivered, deliverability, opened, clicked, CTR (clicked/delivered), click-to-open, converted, conversion rate (converted/delivered), revenue, bounces, unsubscribes, complaints, returning patients';
+
+/* The funnel per campaign and channel: sent -> delivered -> opened -> clicked -> converted. */
+CREATE VIEW @extschema@.campaign_funnel WITH (security_invoker = true) AS
+	SELECT m.campaign_id, m.channel, f.step, f.stage, f.n,
+	       pg_catalog.round(f.n::numeric / NULLIF(m.sent, 0), 4) AS share_of_sent
+	  FROM (SELECT x.campaign_id, x.channel, pg_catalog.sum(x.sent) AS sent, pg_catalog.sum(x.delivered) AS delivered,
+	               pg_catalog.sum(x.opened) AS opened, pg_catalog.sum(x.clicked) AS clicked, pg_catalog.sum(x.converted) AS converted
+	          FROM @extschema@.campaign_metrics x GROUP BY x.campaign_id, x.channel) m
+	 CROSS JOIN LATERAL (VALUES (1, 'sent', m.sent), (2, 'delivered', m.delivered), (3, 'opened', m.opened),
+	                            (4, 'clicked', m.clicked), (5, 'converted', m.converted)) f(step, stage, n);
+COMMENT ON VIEW @extschema@.campaign_funnel IS
+	'the funnel of each campaign and channel: sent, delivered, opened, clicked, converted, with the share of sent';
+
+/*
+ * Uplift of each arm against the holdout on the "returning" metric (a visit within the days of
+ * cdp.refresh_campaign_metrics after the message, or after the planned moment for the holdout):
+ * the difference of the two shares with a 95% Wald confidence interval.  Needs both groups.
+ */
+CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint)
+	RETURNS TABLE (arm text, members bigint, returned bigint, rate float8, holdout_members bigint,
+	               holdout_returned bigint, holdout_rate float8, uplift float8, ci_low float8, ci_high float8)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH g AS (
+		SELECT s.arm, pg_catalog.count(*) AS n, pg_catalog.count(s.returned_at) AS r
+		  FROM @extschema@.campaign_send s
+		 WHERE s.campaign_id = $1 AND s.status IN ('sent', 'holdout')
+		 GROUP BY s.arm),
+	h AS (SELECT g.n, g.r, g.r::float8 / g.n AS p FROM g WHERE g.arm = 'holdout')
+	SELECT g.arm, g.n, g.r, g.r::float8 / g.n, h.n, h.r, h.p,
+	       g.r::float8 / g.n - h.p,
+	       g.r::float8 / g.n - h.p - 1.959964 * pg_catalog.sqrt((g.r::float8 / g.n) * (1 - g.r::float8 / g.n) / g.n + h.p * (1 - h.p) / h.n),
+	       g.r::float8 / g.n - h.p + 1.959964 * pg_catalog.sqrt((g.r::float8 / g.n) * (1 - g.r::float8 / g.n) / g.n + h.p * (1 - h.p) / h.n)
+	  FROM g CROSS JOIN h
+	 WHERE g.arm <> 'holdout'
+	 ORDER BY g.arm
+$$;
+COMMENT ON FUNCTION @extschema@.campaign_uplift(bigint) IS
+	'uplift of each arm over the holdout in the share of returning patients, with a 95% confidence interval; e.g. SELECT * FROM campaign_uplift(1)';
+
+/* recommendations gain an optional lab code or service, so a reminder can name the test (sql/parts/74_golden_clinical.sql) */
+/*
+ * Validates a clinical event of a given kind and returns its typed columns as JSON (keys named
+ * like the columns of cdp.clinical_event).  Unknown keys are refused.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.golden_clinical_columns(kind text, attrs jsonb) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	allowed		text[];
+	k			text;
+	c			jsonb;
+	rng			text[];
+	code		text;
+BEGIN
+	allowed := CASE kind
+		WHEN 'visit' THEN ARRAY['at', 'type', 'status', 'doctor', 'specialty']
+		WHEN 'lab_test' THEN ARRAY['code', 'result', 'unit', 'reference_range', 'ref_low', 'ref_high', 'taken_at']
+		WHEN 'diagnosis' THEN ARRAY['code', 'at']
+		WHEN 'sick_leave' THEN ARRAY['number', 'from', 'to']
+		WHEN 'recommendation' THEN ARRAY['text', 'due_date', 'due_in', 'at', 'code', 'service']
+		END || ARRAY['record_source_id', 'patient_source_id', 'note'];
+	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
+		RAISE EXCEPTION 'clinical event attrs must be a JSON object' USING ERRCODE = '22023';
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(attrs) LOOP
+		IF NOT k = ANY (allowed) THEN
+			RAISE EXCEPTION 'unknown attribute "%" for clinical event kind "%"', k, kind
+				USING ERRCODE = '22023',
+				HINT = pg_catalog.format('Use some of: %s.', pg_catalog.array_to_string(allowed, ', '));
+		END IF;
+	END LOOP;
+	IF kind = 'visit' THEN
+		c := pg_catalog.jsonb_build_object(
+			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz,
+			'visit_type', cdp_internal.golden_attr(attrs, 'type', 'text', false),
+			'visit_status', coalesce(cdp_internal.golden_attr(attrs, 'status', 'text', false), 'booked'),
+			'doctor', cdp_internal.golden_attr(attrs, 'doctor', 'text', false),
+			'specialty', cdp_internal.golden_attr(attrs, 'specialty', 'text', false));
+		IF NOT coalesce(c ->> 'visit_type', 'first') IN ('first', 'repeat') THEN
+			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "type": "%"', c ->> 'visit_type'
+				USING ERRCODE = '22P02', HINT = 'Use first or repeat.';
+		END IF;
+		IF NOT (c ->> 'visit_status') IN ('booked', 'came', 'in_appointment', 'done') THEN
+			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "status": "%"', c ->> 'visit_status'
+				USING ERRCODE = '22P02', HINT = 'Use booked, came, in_appointment or done.';
+		END IF;
+	ELSIF kind = 'lab_test' THEN
+		c := pg_catalog.jsonb_build_object(
+			'lab_code', cdp_internal.golden_attr(attrs, 'code', 'text', true),
+			'lab_result', cdp_internal.golden_attr(attrs, 'result', 'text', true),
+			'lab_unit', cdp_internal.golden_attr(attrs, 'unit', 'text', false),
+			'at', cdp_internal.golden_attr(attrs, 'taken_at', 'timestamptz', true)::timestamptz,
+			'ref_low', cdp_internal.golden_attr(attrs, 'ref_low', 'numeric', false)::numeric,
+			'ref_high', cdp_internal.golden_attr(attrs, 'ref_high', 'numeric', false)::numeric,
+			'ref_text', cdp_internal.golden_attr(attrs, 'reference_range', 'text', false));
+		IF c ->> 'ref_text' IS NOT NULL AND c ->> 'ref_low' IS NULL AND c ->> 'ref_high' IS NULL THEN
+			rng := pg_catalog.regexp_match(c ->> 'ref_text', '^\s*(-?[0-9]+(?:[.,][0-9]+)?)\s*[-–]\s*(-?[0-9]+(?:[.,][0-9]+)?)\s*$');
+			IF rng IS NOT NULL THEN
+				c := c || pg_catalog.jsonb_build_object('ref_low', pg_catalog.replace(rng[1], ',', '.')::numeric,
+				                                        'ref_high', pg_catalog.replace(rng[2], ',', '.')::numeric);
+			END IF;
+		END IF;
+		IF (c ->> 'ref_low')::numeric > (c ->> 'ref_high')::numeric THEN
+			RAISE EXCEPTION 'clinical event reference range is empty: "ref_low" % is above "ref_high" %',
+				c ->> 'ref_low', c ->> 'ref_high' USING ERRCODE = '22023';
+		END IF;
+	ELSIF kind = 'diagnosis' THEN
+		code := pg_catalog.upper(pg_catalog.btrim(cdp_internal.golden_attr(attrs, 'code', 'text', true)));
+		IF code !~ '^[A-Z][0-9]{2}(\.[0-9]{1,2})?$' THEN
+			RAISE EXCEPTION 'invalid input syntax for clinical event attribute "code": "%"', attrs ->> 'code'
+				USING ERRCODE = '22P02',
+				DETAIL = 'A diagnosis code is an ICD-10 code: a letter, two digits, and optionally a dot and one or two digits.',
+				HINT = 'Use a code such as E11 or E11.9.';
+		END IF;
+		c := pg_catalog.jsonb_build_object('icd10', code,
+			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', true)::timestamptz);
+	ELSIF kind = 'sick_leave' THEN
+		c := pg_catalog.jsonb_build_object(
+			'sick_leave_number', cdp_internal.golden_attr(attrs, 'number', 'text', true),
+			'sick_from', cdp_internal.golden_attr(attrs, 'from', 'date', true)::date,
+			'sick_to', cdp_internal.golden_attr(attrs, 'to', 'date', true)::date);
+		IF (c ->> 'sick_to')::date < (c ->> 'sick_from')::date THEN
+			RAISE EXCEPTION 'clinical event attribute "to" (%) is before "from" (%)', c ->> 'sick_to', c ->> 'sick_from'
+				USING ERRCODE = '22023';
+		END IF;
+		c := c || pg_catalog.jsonb_build_object('at', (c ->> 'sick_from')::date::timestamp AT TIME ZONE 'UTC');
+	ELSIF kind = 'recommendation' THEN
+		c := pg_catalog.jsonb_build_object(
+			'recommendation', cdp_internal.golden_attr(attrs, 'text', 'text', true),
+			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', false)::timestamptz,
+			-- the lab code or service to re-test (issue 14: reminders name the test)
+			'lab_code', pg_catalog.upper(pg_catalog.btrim(cdp_internal.golden_attr(attrs, 'code', 'text', false))),
+			'specialty', cdp_internal.golden_attr(attrs, 'service', 'text', false),
+			'due_date', cdp_internal.golden_attr(attrs, 'due_date', 'date', false)::date);
+		IF attrs ? 'due_in' THEN
+			IF c ->> 'due_date' IS NOT NULL OR c ->> 'at' IS NULL THEN
+				RAISE EXCEPTION 'clinical event attribute "due_in" needs "at" and excludes "due_date"'
+					USING ERRCODE = '22023',
+					HINT = 'Give {"at": "2024-03-01T10:00:00+03:00", "due_in": "3 months"} or {"due_date": "2024-06-01"}.';
+			END IF;
+			c := c || pg_catalog.jsonb_build_object('due_date',
+				(((c ->> 'at')::timestamptz AT TIME ZONE 'UTC')
+				 + cdp_internal.golden_attr(attrs, 'due_in', 'interval', true)::interval)::date);
+		END IF;
+	ELSE
+		RAISE EXCEPTION 'invalid clinical event kind "%"', kind
+			USING ERRCODE = '22023', HINT = 'Use visit, lab_test, diagnosis, sick_leave or recommendation.';
+	END IF;
+	RETURN c;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_clinical_columns(text, jsonb) IS
+	'validates a clinical event''s attrs for its kind and returns its typed columns as JSON (internal)';
+
+/* cdp.run_maintenance runs its steps through cdp.maintenance_step, as the owner, so that cdp_scheduler may
+   call it; it also runs the triggered campaigns (sql/parts/75_golden_archive.sql); replaces the segments section's version */
+/*
+ * One step of cdp.run_maintenance, in the caller's transaction, with the owner's rights (the steps
+ * read and write the private schema, which no clinic role may; EXECUTE is the role check:
+ * cdp_scheduler and cdp_admin):
+ *   matching   an incremental matching run
+ *   golden     one batch of batch_size events of the golden projections' catch-up
+ * Returns the events the golden catch-up still has to read (0 for the other steps).
+ *   segments   the segments due for their automatic refresh (issue 13)
+ *   campaigns  the triggered campaigns, finished campaigns and their metrics (issue 14)
+ */
+CREATE FUNCTION @extschema@.maintenance_step(step text, batch_size int DEFAULT 1000) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	lo		bigint;
+	hi		bigint;
+	top		bigint;
+	ids		bigint[];
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+	END IF;
+	CASE step
+	WHEN 'matching' THEN
+		PERFORM @extschema@.run_matching('incremental');
+		RETURN 0;
+	WHEN 'golden' THEN
+		SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
+		SELECT s.last_event_id INTO lo FROM cdp_internal.golden_state s;
+		IF lo >= top THEN
+			RETURN 0;
+		END IF;
+		hi := least(lo + batch_size, top);
+		SELECT pg_catalog.array_agg(DISTINCT x) INTO ids FROM (
+			SELECT e.golden_id AS x FROM @extschema@.event e
+			 WHERE e.event_id > lo AND e.event_id <= hi AND e.golden_id IS NOT NULL
+			UNION
+			SELECT r.golden_id FROM @extschema@.event e JOIN @extschema@.record r ON r.record_id = e.subject
+			 WHERE e.event_id > lo AND e.event_id <= hi AND e.kind IN ('record.created', 'record.updated')) t;
+		PERFORM cdp_internal.refresh_patients(ids);
+		UPDATE cdp_internal.golden_state SET last_event_id = hi;
+		RETURN top - hi;
+	WHEN 'segments' THEN
+		PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
+		RETURN 0;
+	WHEN 'campaigns' THEN
+		PERFORM @extschema@.run_campaigns(pg_catalog.now());	/* re-test reminders and other triggers, finished campaigns, metrics (issue 14) */
+		RETURN 0;
+	ELSE
+		RAISE EXCEPTION 'unknown maintenance step "%"', pg_catalog.left(coalesce(step, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use matching, golden, segments or campaigns.';
+	END CASE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.maintenance_step(text, int) IS
+	'one step of cdp.run_maintenance (matching, golden, segments, campaigns) in the caller''s transaction, as the owner; returns the events the golden catch-up has left';
+
+CREATE OR REPLACE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	lock_key constant bigint := 7307770001;
+	left_	bigint;
+	rounds	bigint;
+BEGIN
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
+		RETURN;
+	END IF;
+	PERFORM @extschema@.maintenance_step('matching', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	/* the events there were at the start, batch by batch (events arriving meanwhile wait for the next run) */
+	left_ := @extschema@.maintenance_step('golden', batch_size);
+	rounds := left_ / batch_size + 1;
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	WHILE left_ > 0 AND rounds > 0 LOOP
+		left_ := @extschema@.maintenance_step('golden', batch_size);
+		rounds := rounds - 1;
+		COMMIT;
+		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	END LOOP;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	PERFORM @extschema@.maintenance_step('segments', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	PERFORM @extschema@.maintenance_step('campaigns', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.run_maintenance(int) IS
+	'matching increment plus golden projection catch-up, in short committed batches under an advisory lock; schedule with pg_cron';
+
+REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
+
+/* cdp_internal functions of this section: no EXECUTE for PUBLIC (as sql/parts/90_privileges.sql does at install) */
+DO $privileges$
+DECLARE
+	f	regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'cdp_internal'::regnamespace
+		   AND p.proname OPERATOR(pg_catalog.~) '^campaign_'
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END
+$privileges$;
+
+/* every table and sequence of this section is dumped whole (as sql/parts/95_dump.sql does at install) */
+DO $dump$
+DECLARE
+	r	regclass;
+BEGIN
+	FOR r IN
+		SELECT c.oid::regclass FROM pg_catalog.pg_class c
+		 WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@'::regnamespace, 'cdp_internal'::regnamespace])
+		   AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'S']::"char"[])
+		   AND (c.relname OPERATOR(pg_catalog.~) '^campaign' OR c.relname OPERATOR(pg_catalog.=) 'delivery_event_staging')
+		 ORDER BY c.relname
+	LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(r, '');
+	END LOOP;
+END
+$dump$;
 
 /* ==== end of section: campaigns ==== */
 
@@ -4315,6 +6537,8 @@ COMMENT ON FUNCTION cdp_internal.acc_check_grant(text, text, jsonb) IS
  *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
  *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
  *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
+ *   sending    send lists (issue 14): as marketing, and the gateway's role cdp_sender reads the rows
+ *              due to be sent (status due; it marks them through cdp.mark_sent); erasure deletes them
  *   registry   the consent registry and suppression list (issue 13): admin, registrar and dpo
  *   review     a reviewer's notes about record pairs: admin only
  *   internal   tables of cdp_internal: no policy, so only the extension's owner reads them
@@ -4329,7 +6553,7 @@ CREATE TABLE cdp_internal.acc_table (
 	tbl		pg_catalog.regclass PRIMARY KEY,
 	kind	text NOT NULL
 		CONSTRAINT acc_table_kind_check
-		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'registry', 'review', 'internal']))
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'sending', 'registry', 'review', 'internal']))
 );
 COMMENT ON TABLE cdp_internal.acc_table IS
 	'every table holding personal data, with the kind whose row-level security policies it gets (cdp_internal.acc_protect)';
@@ -4355,6 +6579,10 @@ CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT usi
 		('marketing', 'cdp_admin', 'true'),
 		('marketing', 'cdp_marketer', 'true'),
 		('marketing', 'cdp_dpo', 'true'),
+		('sending', 'cdp_admin', 'true'),
+		('sending', 'cdp_marketer', 'true'),
+		('sending', 'cdp_dpo', 'true'),
+		('sending', 'cdp_sender', 'status OPERATOR(pg_catalog.=) ''due'''),
 		('registry', 'cdp_admin', 'true'),
 		('registry', 'cdp_registrar', 'true'),
 		('registry', 'cdp_dpo', 'true'),
@@ -5025,7 +7253,7 @@ BEGIN
 	 WHERE pg_catalog.right(pg_catalog.regexp_replace(s.value, '[^0-9]', '', 'g'), 10) OPERATOR(pg_catalog.=) ANY (v_phones)
 		OR pg_catalog.lower(s.value) OPERATOR(pg_catalog.=) ANY (v_texts);
 	/* marketing tables: the patient's rows go */
-	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a WHERE a.kind OPERATOR(pg_catalog.=) 'marketing' ORDER BY a.tbl::text LOOP
+	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a WHERE a.kind OPERATOR(pg_catalog.=) ANY (ARRAY['marketing', 'sending']) ORDER BY a.tbl::text LOOP
 		EXECUTE pg_catalog.format('DELETE FROM %s WHERE golden_id OPERATOR(pg_catalog.=) ANY ($1)', t.tbl) USING v_ids;
 	END LOOP;
 
@@ -6596,3 +8824,68 @@ CREATE OR REPLACE VIEW @extschema@.oversize_persons WITH (security_invoker = tru
 REVOKE ALL ON FUNCTION @extschema@.review_queue_entries() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.matching_runs() FROM PUBLIC;
 /* ==== end of section: matching views under access control ==== */
+/* ==== section: campaigns under access control (issues 14 + 15) ==== */
+/* sql/parts/96_campaign_access.sql */
+DO $definer$
+DECLARE
+	f	text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'@extschema@.create_campaign(jsonb)',
+		'@extschema@.edit_campaign(bigint,jsonb)',
+		'@extschema@.copy_campaign(bigint,text)',
+		'@extschema@.set_campaign_status(bigint,text)',
+		'@extschema@.build_send_list(bigint,timestamp with time zone)',
+		'@extschema@.set_contact_preference(bigint,text)',
+		'@extschema@.run_campaigns(timestamp with time zone)',
+		'@extschema@.mark_sent(bigint)',
+		'@extschema@.record_delivery_event(bigint,text,timestamp with time zone,jsonb)',
+		'@extschema@.ingest_delivery_events()',
+		'@extschema@.refresh_campaign_metrics(bigint,integer)',
+		'@extschema@.rebuild_campaigns()']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER', f::pg_catalog.regprocedure);
+	END LOOP;
+END
+$definer$;
+SELECT cdp_internal.acc_lock_down();
+
+ALTER TABLE @extschema@.delivery_event_staging NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.delivery_event_staging DISABLE ROW LEVEL SECURITY;
+
+SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
+	('@extschema@.campaign_send'::pg_catalog.regclass, 'sending'),
+	('@extschema@.campaign_delivery', 'marketing'),
+	('@extschema@.campaign', 'marketing'),
+	('@extschema@.campaign_version', 'marketing'),
+	('cdp_internal.campaign_preference', 'internal'),
+	('cdp_internal.campaign_address_block', 'internal')) t(tbl, kind);
+
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
+	('cdp_marketer', 'function', 'cdp.create_campaign(jsonb)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.edit_campaign(bigint,jsonb)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.copy_campaign(bigint,text)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.set_campaign_status(bigint,text)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.build_send_list(bigint,timestamp with time zone)', 'EXECUTE'),
+	('cdp_marketer', 'function', 'cdp.refresh_campaign_metrics(bigint,integer)', 'EXECUTE'),
+	('cdp_marketer', 'table', 'cdp.campaign', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_version', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_send', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_delivery', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_metrics', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_funnel', 'SELECT'),
+	('cdp_registrar', 'function', 'cdp.set_contact_preference(bigint,text)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.mark_sent(bigint)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.record_delivery_event(bigint,text,timestamp with time zone,jsonb)', 'EXECUTE'),
+	('cdp_sender', 'function', 'cdp.ingest_delivery_events()', 'EXECUTE'),
+	('cdp_sender', 'table', 'cdp.send_list', 'SELECT'),
+	('cdp_sender', 'table', 'cdp.campaign_send', 'SELECT'),
+	('cdp_sender', 'table', 'cdp.delivery_event_staging', 'INSERT'),
+	('cdp_scheduler', 'function', 'cdp.run_campaigns(timestamp with time zone)', 'EXECUTE'),
+	('cdp_scheduler', 'function', 'cdp.run_maintenance(integer)', 'EXECUTE'),
+	('cdp_scheduler', 'function', 'cdp.maintenance_step(text,integer)', 'EXECUTE'),
+	('cdp_dpo', 'table', 'cdp.campaign', 'SELECT'),
+	('cdp_dpo', 'table', 'cdp.campaign_send', 'SELECT'),
+	('cdp_dpo', 'table', 'cdp.campaign_delivery', 'SELECT')) m(role, kind, object, privilege);
+/* ==== end of section: campaigns under access control ==== */

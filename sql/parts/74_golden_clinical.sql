@@ -77,7 +77,7 @@ BEGIN
 		WHEN 'lab_test' THEN ARRAY['code', 'result', 'unit', 'reference_range', 'ref_low', 'ref_high', 'taken_at']
 		WHEN 'diagnosis' THEN ARRAY['code', 'at']
 		WHEN 'sick_leave' THEN ARRAY['number', 'from', 'to']
-		WHEN 'recommendation' THEN ARRAY['text', 'due_date', 'due_in', 'at']
+		WHEN 'recommendation' THEN ARRAY['text', 'due_date', 'due_in', 'at', 'code', 'service']
 		END || ARRAY['record_source_id', 'patient_source_id', 'note'];
 	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
 		RAISE EXCEPTION 'clinical event attrs must be a JSON object' USING ERRCODE = '22023';
@@ -148,6 +148,9 @@ BEGIN
 		c := pg_catalog.jsonb_build_object(
 			'recommendation', cdp_internal.golden_attr(attrs, 'text', 'text', true),
 			'at', cdp_internal.golden_attr(attrs, 'at', 'timestamptz', false)::timestamptz,
+			-- the lab code or service to re-test (issue 14: reminders name the test)
+			'lab_code', pg_catalog.upper(pg_catalog.btrim(cdp_internal.golden_attr(attrs, 'code', 'text', false))),
+			'specialty', cdp_internal.golden_attr(attrs, 'service', 'text', false),
 			'due_date', cdp_internal.golden_attr(attrs, 'due_date', 'date', false)::date);
 		IF attrs ? 'due_in' THEN
 			IF c ->> 'due_date' IS NOT NULL OR c ->> 'at' IS NULL THEN

@@ -127,43 +127,38 @@ REVOKE ALL ON FUNCTION @extschema@.restore_patients(bigint[], text, boolean) FRO
 /* ------------------------------------------------------------------ maintenance */
 
 /*
- * Scheduled maintenance, safe from pg_cron every minute beside live traffic: one runner at a
- * time (session advisory lock; a second caller returns at once), a matching increment when the
- * matching layer is installed, then the golden projections caught up with the log in short
- * transactions of batch_size events (COMMIT between batches), so a crash loses at most the
- * batch in flight, which the next run redoes.  Must be CALLed outside an explicit transaction
- * block to commit between batches.
+ * One step of cdp.run_maintenance, in the caller's transaction, with the owner's rights (the steps
+ * read and write the private schema, which no clinic role may; EXECUTE is the role check:
+ * cdp_scheduler and cdp_admin):
+ *   matching   an incremental matching run
+ *   golden     one batch of batch_size events of the golden projections' catch-up
+ * Returns the events the golden catch-up still has to read (0 for the other steps).
+ *   segments   the segments due for their automatic refresh (issue 13)
+ *   campaigns  the triggered campaigns, finished campaigns and their metrics (issue 14)
  */
--- A procedure that commits cannot carry a SET clause (PostgreSQL refuses transaction control
--- there), so it pins search_path itself: set_config(..., is_local => true) at the start and again
--- after every COMMIT, before any name is resolved.  test/sql/00_install.sql checks this.
-CREATE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
-	LANGUAGE plpgsql
+CREATE FUNCTION @extschema@.maintenance_step(step text, batch_size int DEFAULT 1000) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	lo		bigint;
 	hi		bigint;
 	top		bigint;
 	ids		bigint[];
-	lock_key constant bigint := 7307770001;
 BEGIN
-	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
 		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
 	END IF;
-	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
-		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
-		RETURN;
-	END IF;
-	IF pg_catalog.to_regprocedure('@extschema@.run_matching(text)') IS NOT NULL THEN
-		EXECUTE 'SELECT @extschema@.run_matching($1)' USING 'incremental';
-		COMMIT;
-		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-	END IF;
-	SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
-	LOOP
+	CASE step
+	WHEN 'matching' THEN
+		PERFORM @extschema@.run_matching('incremental');
+		RETURN 0;
+	WHEN 'golden' THEN
+		SELECT coalesce(pg_catalog.max(e.event_id), 0) INTO top FROM @extschema@.event e;
 		SELECT s.last_event_id INTO lo FROM cdp_internal.golden_state s;
-		EXIT WHEN lo >= top;
+		IF lo >= top THEN
+			RETURN 0;
+		END IF;
 		hi := least(lo + batch_size, top);
 		SELECT pg_catalog.array_agg(DISTINCT x) INTO ids FROM (
 			SELECT e.golden_id AS x FROM @extschema@.event e
@@ -173,10 +168,71 @@ BEGIN
 			 WHERE e.event_id > lo AND e.event_id <= hi AND e.kind IN ('record.created', 'record.updated')) t;
 		PERFORM cdp_internal.refresh_patients(ids);
 		UPDATE cdp_internal.golden_state SET last_event_id = hi;
+		RETURN top - hi;
+	WHEN 'segments' THEN
+		PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
+		RETURN 0;
+	WHEN 'campaigns' THEN
+		PERFORM @extschema@.run_campaigns(pg_catalog.now());	/* re-test reminders and other triggers, finished campaigns, metrics (issue 14) */
+		RETURN 0;
+	ELSE
+		RAISE EXCEPTION 'unknown maintenance step "%"', pg_catalog.left(coalesce(step, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use matching, golden, segments or campaigns.';
+	END CASE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.maintenance_step(text, int) IS
+	'one step of cdp.run_maintenance (matching, golden, segments, campaigns) in the caller''s transaction, as the owner; returns the events the golden catch-up has left';
+
+/*
+ * Scheduled maintenance, safe from pg_cron every minute beside live traffic: one runner at a
+ * time (session advisory lock; a second caller returns at once), a matching increment, then the
+ * golden projections caught up with the log in short transactions of batch_size events (COMMIT
+ * between batches), so a crash loses at most the batch in flight, which the next run redoes;
+ * then the segments due for refresh and the campaigns.  Each step is cdp.maintenance_step (as the
+ * owner), so the procedure itself needs no private right: cdp_scheduler may run it.  Must be
+ * CALLed outside an explicit transaction block to commit between batches.
+ */
+-- A procedure that commits cannot carry a SET clause (PostgreSQL refuses transaction control
+-- there), so it pins search_path itself: set_config(..., is_local => true) at the start and again
+-- after every COMMIT, before any name is resolved.  test/sql/00_install.sql checks this.
+CREATE PROCEDURE @extschema@.run_maintenance(batch_size int DEFAULT 1000)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	lock_key constant bigint := 7307770001;
+	left_	bigint;
+	rounds	bigint;
+BEGIN
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 1000000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+	END IF;
+	IF NOT pg_catalog.pg_try_advisory_lock(lock_key) THEN
+		RAISE NOTICE 'cdp.run_maintenance is already running in another session';
+		RETURN;
+	END IF;
+	PERFORM @extschema@.maintenance_step('matching', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	/* the events there were at the start, batch by batch (events arriving meanwhile wait for the next run) */
+	left_ := @extschema@.maintenance_step('golden', batch_size);
+	rounds := left_ / batch_size + 1;
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	WHILE left_ > 0 AND rounds > 0 LOOP
+		left_ := @extschema@.maintenance_step('golden', batch_size);
+		rounds := rounds - 1;
 		COMMIT;
 		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END LOOP;
-	PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	PERFORM @extschema@.maintenance_step('segments', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+	PERFORM @extschema@.maintenance_step('campaigns', batch_size);
+	COMMIT;
+	PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $$;

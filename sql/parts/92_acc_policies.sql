@@ -17,6 +17,8 @@
  *   audit      the audit log: admin and dpo read it; nobody writes it but cdp
  *   marketing  segment members, send lists, delivery details (families to come): admin, marketer and
  *              dpo read them; erasure deletes a patient's rows (94_acc_audit.sql)
+ *   sending    send lists (issue 14): as marketing, and the gateway's role cdp_sender reads the rows
+ *              due to be sent (status due; it marks them through cdp.mark_sent); erasure deletes them
  *   registry   the consent registry and suppression list (issue 13): admin, registrar and dpo
  *   review     a reviewer's notes about record pairs: admin only
  *   internal   tables of cdp_internal: no policy, so only the extension's owner reads them
@@ -31,7 +33,7 @@ CREATE TABLE cdp_internal.acc_table (
 	tbl		pg_catalog.regclass PRIMARY KEY,
 	kind	text NOT NULL
 		CONSTRAINT acc_table_kind_check
-		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'registry', 'review', 'internal']))
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patient', 'clinical', 'log', 'audit', 'marketing', 'sending', 'registry', 'review', 'internal']))
 );
 COMMENT ON TABLE cdp_internal.acc_table IS
 	'every table holding personal data, with the kind whose row-level security policies it gets (cdp_internal.acc_protect)';
@@ -57,6 +59,10 @@ CREATE FUNCTION cdp_internal.acc_kind_policies(kind text, OUT role text, OUT usi
 		('marketing', 'cdp_admin', 'true'),
 		('marketing', 'cdp_marketer', 'true'),
 		('marketing', 'cdp_dpo', 'true'),
+		('sending', 'cdp_admin', 'true'),
+		('sending', 'cdp_marketer', 'true'),
+		('sending', 'cdp_dpo', 'true'),
+		('sending', 'cdp_sender', 'status OPERATOR(pg_catalog.=) ''due'''),
 		('registry', 'cdp_admin', 'true'),
 		('registry', 'cdp_registrar', 'true'),
 		('registry', 'cdp_dpo', 'true'),

@@ -11,7 +11,7 @@ CDP_PG_MAJOR=${CDP_PG_MAJOR:-15}
 CDP_DEBS="postgresql-$CDP_PG_MAJOR postgresql-server-dev-$CDP_PG_MAJOR postgresql-contrib \
 libicu-dev libstemmer-dev pkg-config make gcc clang libclang-rt-14-dev \
 postgresql-$CDP_PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl \
-postgresql-$CDP_PG_MAJOR-cron postgresql-$CDP_PG_MAJOR-similarity python3 rsync"
+postgresql-$CDP_PG_MAJOR-cron postgresql-$CDP_PG_MAJOR-similarity python3 rsync gnuplot-nox"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -47,7 +47,7 @@ cdp_drop_root() {
 	local rc=0
 	# from / : postgres may not enter the caller's directory (e.g. /root)
 	(cd / && runuser -u postgres -- env CDP_NO_DEPS=1 ${CI:+CI=$CI} ${CDP_KEEP:+CDP_KEEP=$CDP_KEEP} \
-		${CDP_DEMO_SIZE:+CDP_DEMO_SIZE=$CDP_DEMO_SIZE} \
+		${CDP_DEMO_SIZE:+CDP_DEMO_SIZE=$CDP_DEMO_SIZE} ${CDP_DEMO_OUT:+CDP_DEMO_OUT=$CDP_DEMO_OUT} \
 		bash "$scratch/src/$script" "$@") || rc=$?
 	[ -n "${CDP_KEEP:-}" ] || rm -rf "$scratch"
 	return $rc

@@ -97,9 +97,11 @@ is($node->safe_psql('postgres', q{
 	'0', 'cdp_admin can read every table and view of schema cdp');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_class c, pg_roles r WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'p')
-	   AND r.rolname LIKE 'cdp\_%' AND (has_table_privilege(r.rolname, c.oid, 'INSERT') OR has_table_privilege(r.rolname, c.oid, 'UPDATE')
+	   AND r.rolname LIKE 'cdp\_%'
+	   AND NOT (r.rolname = 'cdp_sender' AND c.relname = 'delivery_event_staging')	-- the gateway's COPY target (doc/security.md)
+	   AND (has_table_privilege(r.rolname, c.oid, 'INSERT') OR has_table_privilege(r.rolname, c.oid, 'UPDATE')
 	        OR has_table_privilege(r.rolname, c.oid, 'DELETE') OR has_table_privilege(r.rolname, c.oid, 'TRUNCATE'))}),
-	'0', 'no clinic role can write a table directly');
+	'0', 'no clinic role can write a table directly (but the gateway its staging table)');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'cdp\_%' AND (has_schema_privilege(r.rolname, 'cdp_internal', 'USAGE')
 	    OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'cdp_internal'::regnamespace

@@ -1,0 +1,830 @@
+/*
+ * sql/parts/86_campaign_send.sql: layer 8, send lists (issue 14).  See doc/campaigns.md.
+ *
+ * cdp.build_send_list(campaign) writes one row per member into @extschema@.campaign_send: either a
+ * message due on exactly one channel and address at the next moment inside the send window, or
+ * the reason the member gets none (holdout, no_consent, no_address, suppressed, capped,
+ * offer_expired, contraindication:..., archived, erased, ...).  One row per campaign, person and
+ * trigger key, so a rebuild never lists anyone twice.  External senders read cdp.send_list, are
+ * woken by NOTIFY cdp_send_list, and call cdp.mark_sent(send_id), which asks everything again at
+ * that moment.  Consent and offers come from the consent family (cdp.may_contact,
+ * cdp_internal.offer_reason); segment members from cdp.segment_member.
+ */
+
+/* ------------------------------------------------------------------ tables */
+
+CREATE SEQUENCE @extschema@.campaign_send_id_seq;
+COMMENT ON SEQUENCE @extschema@.campaign_send_id_seq IS 'ids of send rows (cdp.send_list.send_id); gaps are normal';
+
+CREATE TABLE @extschema@.campaign_send (
+	send_id			bigint PRIMARY KEY DEFAULT pg_catalog.nextval('@extschema@.campaign_send_id_seq'),
+	campaign_id		bigint NOT NULL,
+	golden_id		bigint NOT NULL,
+	trigger_key		text NOT NULL DEFAULT '',
+	purpose			text NOT NULL,
+	status			text NOT NULL CHECK (status IN ('due', 'sent', 'refused', 'cancelled', 'holdout', 'skipped')),
+	reason			text,
+	channel			text,
+	address			text,
+	arm				text,
+	due_at			timestamptz,
+	built_at		timestamptz NOT NULL,
+	sent_at			timestamptz,
+	sent_day		date,
+	refused_at		timestamptz,
+	message			text,
+	provenance		jsonb NOT NULL DEFAULT '{}',
+	delivered_at	timestamptz,
+	opened_at		timestamptz,
+	clicked_at		timestamptz,
+	converted_at	timestamptz,
+	revenue			numeric NOT NULL DEFAULT 0,
+	bounced			text,
+	unsubscribed_at	timestamptz,
+	complained_at	timestamptz,
+	returned_at		timestamptz
+);
+COMMENT ON TABLE @extschema@.campaign_send IS
+	'send lists: one row per campaign, person and trigger key: a due, sent, refused or cancelled message on one channel, or the reason a member gets none; delivery outcomes folded in';
+CREATE UNIQUE INDEX campaign_send_once_idx ON @extschema@.campaign_send (campaign_id, golden_id, trigger_key);
+CREATE INDEX campaign_send_due_idx ON @extschema@.campaign_send (campaign_id, due_at) WHERE status = 'due';
+CREATE INDEX campaign_send_golden_idx ON @extschema@.campaign_send (golden_id, status);
+CREATE INDEX campaign_send_sent_idx ON @extschema@.campaign_send (campaign_id, sent_day) WHERE status = 'sent';
+ALTER TABLE @extschema@.campaign_send ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_send FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE cdp_internal.campaign_address_block (
+	address_key	text PRIMARY KEY,
+	reason		text NOT NULL CHECK (reason IN ('hard_bounce', 'complaint')),
+	at			timestamptz NOT NULL,
+	send_id		bigint
+);
+COMMENT ON TABLE cdp_internal.campaign_address_block IS
+	'addresses no campaign may use again: a hard bounce or a spam complaint (canonical address keys)';
+ALTER TABLE cdp_internal.campaign_address_block ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.campaign_address_block FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE cdp_internal.campaign_preference (
+	golden_id	bigint PRIMARY KEY,
+	channel		text NOT NULL,
+	at			timestamptz NOT NULL,
+	event_id	bigint NOT NULL
+);
+COMMENT ON TABLE cdp_internal.campaign_preference IS
+	'the channel a person prefers for messages (projection of contact.preferred events)';
+ALTER TABLE cdp_internal.campaign_preference ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.campaign_preference FORCE ROW LEVEL SECURITY;
+
+/* ------------------------------------------------------------------ helpers */
+
+/* A deterministic number in [0, 1) for a person in a campaign: holdout and arms. */
+CREATE FUNCTION cdp_internal.campaign_hash(campaign_id bigint, golden_id bigint) RETURNS float8
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (pg_catalog.hashtextextended($1::text || ':' || $2::text, 0)::float8 + 9223372036854775808.0)
+	       / 18446744073709551616.0
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_hash(bigint, bigint) IS
+	'a stable number in [0, 1) from the campaign and golden ids: the holdout and the A/B arms are cut from it (internal)';
+
+/* The arm of a person: holdout below the holdout share, then the arms in name order by share. */
+CREATE FUNCTION cdp_internal.campaign_arm(doc jsonb, h float8) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN h < (doc ->> 'holdout')::float8 THEN 'holdout' ELSE
+	       coalesce((SELECT a.k FROM (SELECT x.key AS k,
+	                                         pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	                                    FROM pg_catalog.jsonb_each(doc -> 'arms') x) a
+	                  WHERE (h - (doc ->> 'holdout')::float8) / (1 - (doc ->> 'holdout')::float8) < a.upto
+	                  ORDER BY a.upto LIMIT 1),
+	                (SELECT pg_catalog.max(x) FROM pg_catalog.jsonb_object_keys(doc -> 'arms') x)) END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_arm(jsonb, float8) IS
+	'holdout or the A/B arm of a hash value under a campaign document (internal)';
+
+/* The time zone of a person: the city's, else the campaign's. */
+CREATE FUNCTION cdp_internal.campaign_tz(city text, fallback text) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(cdp_internal.campaign_city_tz($1), $2, 'Europe/Moscow')
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_tz(text, text) IS
+	'IANA time zone of a city, or the fallback (the campaign''s zone) (internal)';
+
+/*
+ * The first moment at or after t inside the window (local hours [from, to) on the listed ISO days)
+ * in the zone tz; looks 8 days ahead, so a non-empty window always has one.
+ */
+CREATE FUNCTION cdp_internal.campaign_next_slot(t timestamptz, tz text, win jsonb) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	l		timestamp := t AT TIME ZONE tz;
+	hf		int := (win -> 'hours' ->> 0)::int;
+	ht		int := (win -> 'hours' ->> 1)::int;
+	dd		date;
+	c		timestamp;
+BEGIN
+	FOR i IN 0..8 LOOP
+		dd := l::date + i;
+		IF (win -> 'days') @> pg_catalog.to_jsonb(pg_catalog.date_part('isodow', dd)::int) THEN
+			c := GREATEST(CASE WHEN i = 0 THEN l ELSE dd::timestamp END, dd + pg_catalog.make_interval(hours => hf));
+			IF c < dd + pg_catalog.make_interval(hours => ht) THEN
+				RETURN c AT TIME ZONE tz;
+			END IF;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_next_slot(timestamptz, text, jsonb) IS
+	'the next moment at or after t inside a send window in a time zone (internal)';
+
+/* Canonical addresses of a person for a channel that a campaign may use: reachable, not blocked. */
+CREATE FUNCTION cdp_internal.campaign_addresses(p @extschema@.patient, channel text, purpose text) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.array_agg(a ORDER BY n), '{}') FROM (
+		SELECT a, n FROM pg_catalog.unnest(cdp_internal.consent_addresses(p, channel)) WITH ORDINALITY u(a, n)
+		 WHERE a IS NOT NULL
+		   /* sms and messengers need a mobile number */
+		   AND (channel NOT IN ('sms', 'messenger')
+		        OR @extschema@.phone_kind(@extschema@.try_phone(a)) = 'mobile')
+		   AND NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = a)
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+		                    WHERE s.address_key = a AND s.purpose = campaign_addresses.purpose AND s.suppressed)) x
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_addresses(@extschema@.patient, text, text) IS
+	'a person''s addresses for a channel that a campaign may use: mobile numbers for sms and messengers, not hard-bounced or complained about, not suppressed for the purpose (internal)';
+
+/* Replaces the known {placeholders} of a template; values are text, never re-parsed. */
+CREATE FUNCTION cdp_internal.campaign_render(tpl text, vals jsonb) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	out		text := '';
+	rest	text := tpl;
+	m		text[];
+BEGIN
+	LOOP
+		m := pg_catalog.regexp_match(rest, '^(.*?)\{([a-z_]+)\}(.*)$', 's');
+		EXIT WHEN m IS NULL;
+		out := out || m[1] || coalesce(vals ->> m[2], '');
+		rest := m[3];
+	END LOOP;
+	RETURN out || rest;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_render(text, jsonb) IS
+	'renders a template: each {placeholder} replaced by its value once (a value containing braces is not expanded again) (internal)';
+
+/*
+ * Why a person may not get a marketing message at t: the cap of the campaign document counted
+ * over every other marketing campaign's rows (sent, or due in the period), or NULL.
+ */
+CREATE FUNCTION cdp_internal.campaign_cap_reason(golden_id bigint, campaign_id bigint, doc jsonb, t timestamptz,
+                                                 only_sent boolean) RETURNS text
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN doc ->> 'purpose' = 'marketing' AND doc -> 'cap' ? 'max'
+	             AND (SELECT pg_catalog.count(*) FROM @extschema@.campaign_send s
+	                   WHERE s.golden_id = $1 AND s.campaign_id <> $2 AND s.purpose = 'marketing'
+	                     AND (s.status = 'sent' AND s.sent_at > t - (doc -> 'cap' ->> 'per')::interval
+	                          OR NOT only_sent AND s.status = 'due'
+	                             AND s.due_at > t - (doc -> 'cap' ->> 'per')::interval
+	                             AND s.due_at < t + (doc -> 'cap' ->> 'per')::interval))
+	                 >= (doc -> 'cap' ->> 'max')::int
+	            THEN 'capped' END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_cap_reason(bigint, bigint, jsonb, timestamptz, boolean) IS
+	'capped when the person already has the campaign''s cap of marketing messages from other campaigns in the period (internal)';
+
+/* The end of the quiet period after the person's last message of any campaign (or t). */
+CREATE FUNCTION cdp_internal.campaign_quiet_until(golden_id bigint, campaign_id bigint, doc jsonb, t timestamptz)
+	RETURNS timestamptz
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN doc -> 'cap' ? 'quiet' THEN
+	       GREATEST(t, (SELECT pg_catalog.max(s.sent_at) FROM @extschema@.campaign_send s
+	                     WHERE s.golden_id = $1 AND s.campaign_id <> $2 AND s.status = 'sent')
+	                   + (doc -> 'cap' ->> 'quiet')::interval)
+	       ELSE t END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_quiet_until(bigint, bigint, jsonb, timestamptz) IS
+	'the first moment after the quiet period that follows the person''s last message (internal)';
+
+/* Has a re-test recommended on a recommendation event been done since (a lab test of its code)? */
+CREATE FUNCTION cdp_internal.campaign_retest_done(golden_id bigint, code text, since timestamptz) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT code IS NOT NULL AND EXISTS (
+		SELECT 1 FROM @extschema@.clinical_event e
+		 WHERE e.golden_id = $1 AND e.kind = 'lab_test' AND pg_catalog.upper(e.lab_code) = pg_catalog.upper($2)
+		   AND e.at >= $3)
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_retest_done(bigint, text, timestamptz) IS
+	'true when a lab test of the recommended code was taken at or after the recommendation (internal)';
+
+/*
+ * The decision for one member: a due message (channel, address, time, text) or the reason there
+ * is none.  ctx carries the trigger's facts (due_date, test, since).  The guards, in order:
+ * archived or erased; holdout; offer (validity on the day, sex, age, contraindications,
+ * pregnancy); channel (the person's preference first if the campaign lists it, then the
+ * campaign's order: consent for the purpose, a usable address); cap; quiet period and window
+ * (within the campaign's end).
+ */
+CREATE FUNCTION cdp_internal.campaign_decide(c @extschema@.campaign, p @extschema@.patient, ctx jsonb, t timestamptz,
+                                             OUT status text, OUT reason text, OUT channel text, OUT address text,
+                                             OUT arm text, OUT due_at timestamptz, OUT message text, OUT provenance jsonb)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purpose		text := d ->> 'purpose';
+	o			@extschema@.offer;
+	why			text;
+	chans		text[];
+	pref		text;
+	ch			text;
+	addrs		text[];
+	consented	boolean := false;
+	reachable	boolean := false;
+	tz			text;
+	t0			timestamptz;
+	day			date;
+	benefit		boolean := false;
+	tpl			text;
+	vals		jsonb;
+BEGIN
+	provenance := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}');
+	IF p.golden_id IS NULL THEN
+		status := 'skipped'; reason := 'erased'; RETURN;
+	END IF;
+	IF p.status = 'archived' THEN
+		status := 'skipped'; reason := 'archived'; RETURN;
+	END IF;
+	arm := cdp_internal.campaign_arm(d, cdp_internal.campaign_hash(c.campaign_id, p.golden_id));
+	IF arm = 'holdout' THEN
+		status := 'holdout'; reason := 'holdout';
+		due_at := GREATEST(t, (d ->> 'start')::timestamptz);
+		RETURN;
+	END IF;
+	t0 := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	IF d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'campaign_ended'; RETURN;
+	END IF;
+	/* the offer: a promotion's offer must admit the person; a reminder only shows it when it does */
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		day := coalesce((ctx ->> 'due_date')::date, (t0 AT TIME ZONE (d ->> 'timezone'))::date);
+		why := cdp_internal.offer_reason(p, o, day);
+		provenance := provenance || pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version);
+		IF d ? 'trigger' THEN
+			benefit := why IS NULL;
+		ELSIF why IS NOT NULL THEN
+			status := 'skipped';
+			reason := CASE WHEN why IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || why ELSE why END;
+			RETURN;
+		END IF;
+	END IF;
+	/* one channel: the preferred one if listed, then the campaign's priority */
+	SELECT x.channel INTO pref FROM cdp_internal.campaign_preference x WHERE x.golden_id = p.golden_id;
+	SELECT pg_catalog.array_agg(v ORDER BY (v = pref) DESC, n) INTO chans
+	  FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(v, n);
+	FOREACH ch IN ARRAY chans LOOP
+		IF NOT @extschema@.may_contact(p.golden_id, purpose, ch) THEN
+			CONTINUE;
+		END IF;
+		consented := true;
+		IF pg_catalog.cardinality(cdp_internal.consent_addresses(p, ch)) > 0 THEN
+			reachable := true;
+		END IF;
+		addrs := cdp_internal.campaign_addresses(p, ch, purpose);
+		IF pg_catalog.cardinality(addrs) > 0 THEN
+			channel := ch;
+			address := addrs[1];
+			EXIT;
+		END IF;
+	END LOOP;
+	IF channel IS NULL THEN
+		status := 'skipped';
+		reason := CASE WHEN NOT consented THEN 'no_consent' WHEN NOT reachable THEN 'no_address' ELSE 'suppressed' END;
+		RETURN;
+	END IF;
+	provenance := provenance || pg_catalog.jsonb_build_object('channel_rule',
+		CASE WHEN channel = pref THEN 'preferred' ELSE 'priority' END, 'channels', chans);
+	/* a reminder shows the offer's benefit only with marketing consent on that channel */
+	IF benefit THEN
+		benefit := d ? 'offer_templates' AND d -> 'offer_templates' ? channel
+		           AND @extschema@.may_contact(p.golden_id, 'marketing', channel);
+	END IF;
+	/* cap, quiet period, window */
+	reason := cdp_internal.campaign_cap_reason(p.golden_id, c.campaign_id, d, t0, false);
+	IF reason IS NOT NULL THEN
+		status := 'skipped'; channel := NULL; address := NULL; RETURN;
+	END IF;
+	tz := cdp_internal.campaign_tz(p.city, d ->> 'timezone');
+	due_at := cdp_internal.campaign_next_slot(cdp_internal.campaign_quiet_until(p.golden_id, c.campaign_id, d, t0), tz, d -> 'window');
+	IF d ->> 'end' IS NOT NULL AND due_at > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'outside_window'; channel := NULL; address := NULL; due_at := NULL; RETURN;
+	END IF;
+	/* the text */
+	tpl := CASE WHEN benefit THEN d -> 'offer_templates' ->> channel ELSE d -> 'templates' ->> channel END;
+	vals := pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic,
+	                                      'family_name', p.family_name);
+	IF o.offer_id IS NOT NULL AND (benefit OR NOT d ? 'trigger') THEN
+		vals := vals || pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF purpose = 'treatment' THEN
+		vals := vals || pg_catalog.jsonb_build_object('due_date', pg_catalog.to_char((ctx ->> 'due_date')::date, 'DD.MM.YYYY'),
+		                                              'test', ctx ->> 'test');
+	END IF;
+	message := cdp_internal.campaign_render(tpl, vals);
+	provenance := provenance || pg_catalog.jsonb_build_object('benefit', benefit, 'timezone', tz,
+		'consent', (SELECT pg_catalog.jsonb_build_object('event_id', s.event_id, 'at', s.at, 'default', s.event_id IS NULL)
+		              FROM (SELECT NULL::bigint AS event_id, NULL::timestamptz AS at) z
+		              LEFT JOIN LATERAL (SELECT cs.event_id, cs.at FROM @extschema@.record r
+		                                   JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+		                                  WHERE r.golden_id = p.golden_id AND cs.purpose = (d ->> 'purpose') AND cs.channel = campaign_decide.channel
+		                                  ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1) s ON true));
+	status := 'due';
+	reason := NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_decide(@extschema@.campaign, @extschema@.patient, jsonb, timestamptz) IS
+	'the send-list decision for one member: due on one channel, address and time with its text, or the reason none is sent (internal)';
+
+/* Counts of a campaign's rows by status, and of the rows not sent by reason. */
+CREATE FUNCTION cdp_internal.campaign_counts(campaign_id bigint, t timestamptz) RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('campaign_id', $1, 'at', $2,
+	         'due', pg_catalog.count(*) FILTER (WHERE s.status = 'due'),
+	         'sent', pg_catalog.count(*) FILTER (WHERE s.status = 'sent'),
+	         'holdout', pg_catalog.count(*) FILTER (WHERE s.status = 'holdout'),
+	         'not_sent', coalesce((SELECT pg_catalog.jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
+	                                 FROM (SELECT s2.reason, pg_catalog.count(*) AS n FROM @extschema@.campaign_send s2
+	                                        WHERE s2.campaign_id = $1 AND s2.status IN ('skipped', 'refused', 'cancelled')
+	                                        GROUP BY s2.reason) r), '{}'))
+	  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_counts(bigint, timestamptz) IS
+	'a campaign''s rows: due, sent, holdout, and the rows not sent by reason (internal)';
+
+/*
+ * Lists candidates (golden id, trigger key, context) of a campaign at t: persons already listed
+ * for the key keep their row; skipped rows are decided again.  Returns counts by status and
+ * reason.  Two rows of one campaign never go to one address: the later is skipped
+ * (duplicate_address).  Wakes the senders with NOTIFY cdp_send_list.
+ */
+CREATE FUNCTION cdp_internal.campaign_list(c @extschema@.campaign, cand jsonb, t timestamptz) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM @extschema@.campaign_send s
+	 WHERE s.campaign_id = c.campaign_id AND s.status = 'skipped'
+	   AND (s.golden_id, s.trigger_key) IN (SELECT (x ->> 'g')::bigint, coalesce(x ->> 'k', '')
+	                                          FROM pg_catalog.jsonb_array_elements(cand) x);
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	SELECT c.campaign_id, m.g, m.k, c.doc ->> 'purpose', d.status, d.reason, d.channel, d.address, d.arm, d.due_at,
+	       t, d.message, d.provenance
+	  FROM (SELECT DISTINCT ON (g, k) g, k, x -> 'ctx' AS ctx
+	          FROM (SELECT coalesce(@extschema@.resolve_patient((x ->> 'g')::bigint), (x ->> 'g')::bigint) AS g,
+	                       coalesce(x ->> 'k', '') AS k, x
+	                  FROM pg_catalog.jsonb_array_elements(cand) x) y
+	         ORDER BY g, k) m
+	  LEFT JOIN @extschema@.patient p ON p.golden_id = m.g
+	  CROSS JOIN LATERAL cdp_internal.campaign_decide(c, p, m.ctx, t) d
+	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send o
+	                    WHERE o.campaign_id = c.campaign_id AND o.golden_id = m.g AND o.trigger_key = m.k)
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	RETURN cdp_internal.campaign_after_list(c);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list(@extschema@.campaign, jsonb, timestamptz) IS
+	'writes the send-list rows of candidates (golden id, trigger key, context) one decision at a time and returns counts by status and reason (internal)';
+
+/*
+ * After a listing: one message per address per campaign (duplicate records of one person not
+ * merged yet: the later row is skipped as duplicate_address), senders woken, counts returned.
+ */
+CREATE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_due	bigint;
+BEGIN
+	/* one message per address per campaign: duplicate records of one person not merged yet */
+	WITH dup AS MATERIALIZED (
+		SELECT x.send_id FROM (
+			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
+			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
+			  FROM @extschema@.campaign_send s2
+			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
+		 WHERE x.rn > 1 AND x.status = 'due')
+	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
+	       address = NULL, message = NULL, due_at = NULL
+	  FROM dup
+	 WHERE s.send_id = dup.send_id;
+	SELECT pg_catalog.count(*) INTO n_due FROM @extschema@.campaign_send s WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	IF n_due > 0 THEN
+		PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
+	END IF;
+	RETURN cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
+	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
+
+/*
+ * The set-based form of campaign_list for a segment's members (build_send_list): the same
+ * decisions as cdp_internal.campaign_decide for every member at once.  Consent per channel is the
+ * segment's: its refresh (incremental, just before) records the channels each member may be
+ * contacted through for its purpose, with the consent family's set form of cdp.may_contact; addresses
+ * are the consent family's canonical keys (cdp.consent_address_key, written out here so that no
+ * function call is made per address); counts of other campaigns' messages and the last message of
+ * each person come from one pass each, the time zone from one lookup per city, the send window
+ * from one computation per zone, the text from a fixed chain of replacements (braces in values
+ * are masked first, so a value cannot expand).  test/pgtap/85_campaign.sql compares it with the
+ * per-member path on random fixtures.
+ */
+CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	SELECT coalesce(pg_catalog.array_agg(DISTINCT u.g), '{}') INTO ids
+	  FROM @extschema@.segment_member sm CROSS JOIN LATERAL (SELECT sm.golden_id AS g) u
+	 WHERE sm.segment_id = sg.segment_id AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status <> 'skipped');
+	DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+	 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.cdp_campaign_ok') IS NOT NULL THEN
+		DROP TABLE pg_temp.cdp_campaign_ok;
+	END IF;
+	CREATE TEMP TABLE cdp_campaign_ok (g bigint, ch text, n int) ON COMMIT DROP;
+	/* the channels each member may be contacted through, as the segment's refresh found them */
+	INSERT INTO pg_temp.cdp_campaign_ok
+	SELECT sm.golden_id, ch.ch, ch.n
+	  FROM pg_catalog.unnest(ids) u(g)
+	  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
+	 CROSS JOIN LATERAL pg_catalog.unnest(chans) WITH ORDINALITY ch(ch, n)
+	 WHERE ch.ch = ANY (sm.channels);
+	ANALYZE pg_temp.cdp_campaign_ok;
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m0 AS MATERIALIZED (
+		SELECT p, u.g,
+		       (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8 + 9223372036854775808.0)
+		       / 18446744073709551616.0 AS h,
+		       (SELECT x.channel FROM cdp_internal.campaign_preference x WHERE x.golden_id = u.g) AS pref
+		  FROM pg_catalog.unnest(ids) u(g) LEFT JOIN @extschema@.patient p ON p.golden_id = u.g),
+	tzs AS MATERIALIZED (
+		SELECT z.city, cdp_internal.campaign_tz(z.city, d ->> 'timezone') AS tz
+		  FROM (SELECT DISTINCT (m0.p).city FROM m0) z),
+	m AS MATERIALIZED (
+		SELECT m0.p, m0.g, m0.pref, tzs.tz,
+		       CASE WHEN m0.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((m0.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm
+		  FROM m0 LEFT JOIN tzs ON tzs.city IS NOT DISTINCT FROM (m0.p).city),
+	other AS MATERIALIZED (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM pg_catalog.unnest(ids) u(g)
+		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	addr AS MATERIALIZED (
+		SELECT m.g, ok.ch, ok.n, a.o, a.k,
+		       (ok.ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a.k)) = 'mobile')
+		       AND NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = a.k)
+		       AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
+		                        WHERE su.address_key = a.k AND su.purpose = purp AND su.suppressed) AS usable
+		  FROM m
+		  JOIN pg_temp.cdp_campaign_ok ok ON ok.g = m.g
+		  CROSS JOIN LATERAL (
+			SELECT a.o, coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text, pg_catalog.lower(pg_catalog.btrim(a.v))) AS k
+			  FROM (SELECT x ->> 'value' AS v, e.o
+			          FROM pg_catalog.jsonb_array_elements(CASE WHEN ok.ch = 'email' THEN (m.p).emails
+			                                                    WHEN ok.ch IN ('sms', 'messenger', 'call') THEN (m.p).phones
+			                                                    WHEN ok.ch = 'social' THEN (m.p).handles END) WITH ORDINALITY e(x, o)
+			         WHERE ok.ch <> 'social' OR x ->> 'network' = 'vk'
+			        UNION ALL
+			        SELECT (m.p).address, 1 WHERE ok.ch = 'post' AND (m.p).address IS NOT NULL) a
+			 WHERE a.v IS NOT NULL) a
+		 WHERE m.arm <> 'holdout'),
+	best AS (
+		SELECT DISTINCT ON (a.g) a.g, a.ch, a.k
+		  FROM addr a JOIN m ON m.g = a.g
+		 WHERE a.usable
+		 ORDER BY a.g, (a.ch = m.pref) DESC, a.n, a.o),
+	cnt AS (
+		SELECT ok.g, pg_catalog.count(*) AS n_ok FROM pg_temp.cdp_campaign_ok ok GROUP BY ok.g),
+	reach AS (
+		SELECT a.g, pg_catalog.count(*) AS n_reach FROM addr a GROUP BY a.g),
+	decided AS (
+		SELECT m.*, b.ch, b.k AS addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, ot.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN (m.p).golden_id IS NULL THEN 'erased'
+		            WHEN (m.p).status = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN per_member AND cdp_internal.offer_reason(m.p, o, day) IS NOT NULL THEN
+		                 (SELECT CASE WHEN w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || w ELSE w END
+		                    FROM (SELECT cdp_internal.offer_reason(m.p, o, day) AS w) z)
+		            WHEN b.ch IS NULL THEN CASE WHEN coalesce(ct.n_ok, 0) = 0 THEN 'no_consent' WHEN coalesce(rc.n_reach, 0) = 0 THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN best b ON b.g = m.g
+		  LEFT JOIN cnt ct ON ct.g = m.g
+		  LEFT JOIN reach rc ON rc.g = m.g),
+	slots AS (
+		SELECT z.tz, z.nb, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT DISTINCT x.tz, x.not_before AS nb FROM decided x WHERE x.why IS NULL) z),
+	fin AS (
+		SELECT x.*, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x LEFT JOIN slots sl ON sl.tz = x.tz AND sl.nb = x.not_before)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(d -> 'templates' ->> x.ch,
+			         '{given_name}', pg_catalog.replace(coalesce((x.p).given_name, ''), '{', U&'\FFF0')),
+			         '{patronymic}', pg_catalog.replace(coalesce((x.p).patronymic, ''), '{', U&'\FFF0')),
+			         '{family_name}', pg_catalog.replace(coalesce((x.p).family_name, ''), '{', U&'\FFF0')),
+			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
+			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
+	       pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	         || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END
+	         || CASE WHEN x.ok THEN pg_catalog.jsonb_build_object('channel_rule',
+	                   CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
+	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id',
+	                   (SELECT cs.event_id FROM @extschema@.record r
+	                      JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+	                     WHERE r.golden_id = x.g AND cs.purpose = purp AND cs.channel = x.ch
+	                     ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1)))
+	                 ELSE '{}' END
+	  FROM fin x
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	DROP TABLE pg_temp.cdp_campaign_ok;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+
+/* ------------------------------------------------------------------ API: lists */
+
+/*
+ * Builds (or tops up) the send list of a segment campaign at t: every current member of the
+ * segment gets one row.  Idempotent: a person already listed keeps the row (due, sent, refused,
+ * cancelled or holdout); a person skipped before is decided again.  A draft or scheduled campaign
+ * becomes running.  Returns {"due", "sent", "holdout", "not_sent": {reason: n}}.
+ */
+CREATE FUNCTION @extschema@.build_send_list(campaign bigint, at timestamptz DEFAULT pg_catalog.now()) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c		@extschema@.campaign := cdp_internal.campaign_get(campaign, true);
+	sg		@extschema@.segment;
+	cand	jsonb;
+	res		jsonb;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF c.status IN ('paused', 'done', 'archived') THEN
+		RAISE EXCEPTION 'campaign "%" is %', c.campaign_id, c.status USING ERRCODE = '55000',
+			HINT = 'Set it running with cdp.set_campaign_status(id, ''running'') (an archived one is restored to paused first).';
+	END IF;
+	IF c.doc ? 'trigger' THEN
+		RAISE EXCEPTION 'campaign "%" is triggered per patient', c.campaign_id USING ERRCODE = '55000',
+			HINT = 'Its rows are written by cdp.run_campaigns() (run_maintenance calls it).';
+	END IF;
+	SELECT * INTO sg FROM @extschema@.segment s WHERE s.segment_id = (c.doc ->> 'segment')::bigint;
+	IF sg.status IS DISTINCT FROM 'active' THEN
+		RAISE EXCEPTION 'segment "%" of campaign "%" is %', c.doc ->> 'segment', c.campaign_id, coalesce(sg.status, 'missing')
+			USING ERRCODE = '55000', HINT = 'Restore the segment, or edit the campaign to use another.';
+	END IF;
+	IF c.status IN ('draft', 'scheduled') THEN
+		PERFORM @extschema@.set_campaign_status(c.campaign_id, 'running');
+	END IF;
+	/* the members as of now: the segment's incremental refresh first (withdrawals since the last one) */
+	PERFORM @extschema@.refresh_segment(sg.segment_id, 'incremental');
+	IF sg.purpose = c.doc ->> 'purpose' THEN
+		PERFORM cdp_internal.campaign_list_set(c, sg, at);
+		res := cdp_internal.campaign_after_list(c);
+	ELSE
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', m.golden_id, 'ctx',
+		         pg_catalog.jsonb_build_object('segment', m.segment_id, 'segment_version', m.version))), '[]')
+		  INTO cand
+		  FROM @extschema@.segment_member m
+		 WHERE m.segment_id = sg.segment_id;
+		res := cdp_internal.campaign_list(c, cand, at);
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
+	/* the send-list build is audited with the patients it listed (doc/security.md) */
+	PERFORM cdp_internal.acc_audit('campaign.send_list_built',
+		ARRAY(SELECT x.golden_id FROM @extschema@.campaign_send x
+		       WHERE x.campaign_id = c.campaign_id AND x.built_at = at AND x.status = 'due' ORDER BY x.golden_id),
+		c.doc ->> 'purpose', res || pg_catalog.jsonb_build_object('campaign', c.name));
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.build_send_list(bigint, timestamptz) IS
+	'materialises who gets what, on which channel and address, and when, for every member of a campaign''s segment (idempotent); returns counts and the reasons of those not sent; e.g. build_send_list(1)';
+
+/* Records a person's preferred channel (an event); NULL clears it. */
+CREATE FUNCTION @extschema@.set_contact_preference(golden_id bigint, channel text) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g	bigint := @extschema@.resolve_patient(set_contact_preference.golden_id);
+	ev	bigint;
+BEGIN
+	IF g IS NULL THEN
+		RAISE EXCEPTION 'patient "%" does not exist', set_contact_preference.golden_id USING ERRCODE = 'P0002';
+	END IF;
+	IF channel IS NOT NULL THEN
+		PERFORM cdp_internal.consent_check(ARRAY['treatment'], ARRAY[channel]);
+		IF channel = '*' THEN
+			RAISE EXCEPTION 'a preference names one channel' USING ERRCODE = '22023',
+				HINT = 'Use email, sms, messenger, social, call or post.';
+		END IF;
+	END IF;
+	ev := cdp_internal.append_event('contact.preferred', NULL, g, pg_catalog.jsonb_build_object('channel', channel));
+	DELETE FROM cdp_internal.campaign_preference x WHERE x.golden_id = g;
+	IF channel IS NOT NULL THEN
+		INSERT INTO cdp_internal.campaign_preference (golden_id, channel, at, event_id)
+		VALUES (g, channel, pg_catalog.now(), ev);
+	END IF;
+	RETURN ev;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_contact_preference(bigint, text) IS
+	'records the channel a person prefers (campaigns that list it choose it first); NULL clears it; returns the event id';
+
+/*
+ * The triggered campaigns' candidates at t, by kind:
+ *   recommendation  a doctor's recommendation (with the trigger's code, if given) whose due date
+ *                   falls within days_before days from t's day, due on or after it; key rec:<event>:<due>
+ *   after_event     the person's latest event of the kind (and code) is "after" old, or older by
+ *                   at most days_before + 1 days; key after:<event>
+ *   birthday        the birthday falls within days_before days; key birthday:<year>
+ */
+CREATE FUNCTION cdp_internal.campaign_trigger_candidates(c @extschema@.campaign, t timestamptz) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	tr		jsonb := c.doc -> 'trigger';
+	today	date := (t AT TIME ZONE (c.doc ->> 'timezone'))::date;
+	ahead	int := coalesce((tr ->> 'days_before')::int, 0);
+	res		jsonb;
+BEGIN
+	IF tr ->> 'kind' = 'recommendation' THEN
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', e.golden_id,
+		         'k', 'rec:' || e.event_id || ':' || e.due_date,
+		         'ctx', pg_catalog.jsonb_build_object('recommendation', e.event_id, 'due_date', e.due_date,
+		                                              'test', coalesce(e.lab_code, e.specialty), 'since', e.at))), '[]')
+		  INTO res
+		  FROM @extschema@.clinical_event e
+		 WHERE e.kind = 'recommendation' AND e.due_date BETWEEN today AND today + ahead
+		   AND (tr ->> 'code' IS NULL OR pg_catalog.upper(e.lab_code) = pg_catalog.upper(tr ->> 'code'));
+	ELSIF tr ->> 'kind' = 'after_event' THEN
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', x.golden_id, 'k', 'after:' || x.event_id,
+		         'ctx', pg_catalog.jsonb_build_object('event', x.event_id, 'event_at', x.at))), '[]')
+		  INTO res
+		  FROM (SELECT DISTINCT ON (e.golden_id) e.golden_id, e.event_id, e.at
+		          FROM @extschema@.clinical_event e
+		         WHERE e.kind = tr ->> 'event'
+		           AND (tr ->> 'code' IS NULL OR pg_catalog.upper(coalesce(e.lab_code, e.icd10, e.specialty)) = pg_catalog.upper(tr ->> 'code'))
+		         ORDER BY e.golden_id, e.at DESC, e.event_id DESC) x
+		 WHERE (x.at + (tr ->> 'after')::interval)::date BETWEEN today - 1 - ahead AND today + ahead;
+	ELSE
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', p.golden_id,
+		         'k', 'birthday:' || pg_catalog.date_part('year', today + ahead)::int,
+		         'ctx', pg_catalog.jsonb_build_object('birthday', p.birth_date))), '[]')
+		  INTO res
+		  FROM @extschema@.patient p
+		 WHERE p.status = 'active' AND p.birth_date IS NOT NULL
+		   AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, ahead) i
+		                WHERE pg_catalog.to_char(today + i, 'MM-DD') = pg_catalog.to_char(p.birth_date, 'MM-DD'));
+	END IF;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_trigger_candidates(@extschema@.campaign, timestamptz) IS
+	'the persons a triggered campaign fires for at a time, each with its trigger key and facts (internal)';
+
+/*
+ * Runs every running triggered campaign at t (run_maintenance calls it): new candidates are
+ * listed once per trigger key, so a due date never fires twice; a reminder whose re-test was
+ * already done is skipped (already_done).  Campaigns past their end become done.  Returns the
+ * counts per campaign.
+ */
+CREATE FUNCTION @extschema@.run_campaigns(at timestamptz DEFAULT pg_catalog.now()) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c		@extschema@.campaign;
+	res		jsonb := '{}';
+	cand	jsonb;
+BEGIN
+	FOR c IN SELECT * FROM @extschema@.campaign x WHERE x.status = 'running' ORDER BY x.campaign_id FOR UPDATE LOOP
+		IF c.doc ->> 'end' IS NOT NULL AND (c.doc ->> 'end')::timestamptz < at THEN
+			PERFORM @extschema@.set_campaign_status(c.campaign_id, 'done');
+			CONTINUE;
+		END IF;
+		PERFORM @extschema@.refresh_campaign_metrics(c.campaign_id, 30);
+		IF NOT c.doc ? 'trigger' OR (c.doc ->> 'start')::timestamptz > at THEN
+			CONTINUE;
+		END IF;
+		cand := cdp_internal.campaign_trigger_candidates(c, at);
+		res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, cdp_internal.campaign_list(c, cand, at));
+		/* a re-test done since the recommendation: nothing to remind */
+		UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'already_done', channel = NULL,
+		       address = NULL, message = NULL, due_at = NULL
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due' AND s.provenance ? 'recommendation'
+		   AND cdp_internal.campaign_retest_done(s.golden_id, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz);
+	END LOOP;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_campaigns(timestamptz) IS
+	'runs the triggered campaigns (re-test reminders, after-visit, birthdays) at a time and finishes campaigns past their end; run_maintenance calls it; returns counts per campaign';
+
+/* Due rows for external senders: what to send, to which address, from when. */
+CREATE VIEW @extschema@.send_list WITH (security_invoker = true, security_barrier = true) AS
+	SELECT s.send_id, s.campaign_id, s.golden_id, s.channel, s.address, s.status, s.due_at, s.message, s.arm
+	  FROM @extschema@.campaign_send s
+	 WHERE s.status = 'due';
+COMMENT ON VIEW @extschema@.send_list IS
+	'messages due to be sent (status due): send_id, campaign, person, channel, address, due_at (send at or after), text, arm; senders call cdp.mark_sent(send_id)';

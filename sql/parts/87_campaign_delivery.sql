@@ -1,0 +1,509 @@
+/*
+ * sql/parts/87_campaign_delivery.sql: layer 8, sending, delivery events and metrics (issue 14).
+ * See doc/campaigns.md.
+ *
+ * cdp.mark_sent(send_id) re-checks the person at the moment of sending.  A withdrawal, a
+ * suppressed address or an archived patient cancels the person's unsent rows at once (triggers
+ * on the consent projections and on cdp.patient).  Delivery events from the gateways are recorded
+ * once each (keyed by the provider's event id when given), folded into the send row, and fed
+ * back: a hard bounce or a complaint blocks the address for every campaign, an unsubscribe
+ * withdraws that channel's marketing consent through the consent registry.  The metrics are
+ * views over the send rows, by campaign, day, channel and arm.
+ */
+
+/* ------------------------------------------------------------------ sending */
+
+/*
+ * Marks a due row sent after asking everything again: the campaign still running, the person
+ * neither archived nor erased nor already sent this campaign under another id, consent for the
+ * purpose and channel, the address still the person's and not blocked or suppressed, the offer
+ * still admitting the person, a reminder's re-test not done yet, the cap.  Returns 'sent', or the
+ * reason it refused (the row becomes refused).  Outside the window or inside a quiet period it
+ * returns 'outside_window' or 'quiet_period' and the row stays due at the next allowed moment.
+ * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
+ */
+CREATE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	               WHERE x.campaign_id = s.campaign_id AND x.trigger_key = s.trigger_key AND x.status = 'sent'
+	                 AND x.golden_id = ANY (ARRAY[g] || coalesce(cdp_internal.golden_absorbed(g), '{}'))) THEN
+		why := 'duplicate';
+	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF @extschema@.is_suppressed(s.address, s.purpose) THEN
+		why := 'suppressed';
+	ELSIF NOT s.address = ANY (cdp_internal.consent_addresses(p, s.channel)) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSE
+		why := cdp_internal.campaign_cap_reason(g, s.campaign_id, c.doc, now_, true);
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := cdp_internal.campaign_quiet_until(g, s.campaign_id, c.doc, now_);
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
+		 WHERE x.send_id = s.send_id;
+		RETURN 'quiet_period';
+	END IF;
+	nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN 'outside_window';
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment (tests and replays fix the clock) (internal)';
+
+/* Marks a due row sent now; see cdp_internal.campaign_mark. */
+CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT cdp_internal.campaign_mark($1, pg_catalog.now())
+$$;
+COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
+	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
+
+/* ------------------------------------------------------------------ cancellations */
+
+/* A withdrawal cancels the unsent rows of the persons it concerns, for that purpose and channel. */
+CREATE FUNCTION cdp_internal.campaign_on_consent() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'no_consent', refused_at = pg_catalog.now()
+	  FROM (SELECT DISTINCT r.golden_id, n.purpose, n.channel
+	          FROM consent_new n JOIN @extschema@.record r ON r.record_id = n.record_id
+	         WHERE NOT n.granted) w
+	 WHERE s.status = 'due' AND s.golden_id = w.golden_id AND s.purpose = w.purpose AND s.channel = w.channel
+	   AND NOT @extschema@.may_contact(s.golden_id, s.purpose, s.channel);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_on_consent() IS
+	'trigger: consent withdrawals cancel the unsent campaign rows they forbid (internal)';
+CREATE TRIGGER campaign_on_consent AFTER INSERT ON @extschema@.consent_statement
+	REFERENCING NEW TABLE AS consent_new FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_on_consent();
+ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER campaign_on_consent;
+
+/* An address suppressed for a purpose cancels the unsent rows to it. */
+CREATE FUNCTION cdp_internal.campaign_on_suppression() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NEW.suppressed THEN
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'suppressed', refused_at = pg_catalog.now()
+		 WHERE s.status = 'due' AND s.address = NEW.address_key AND s.purpose = NEW.purpose;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_on_suppression() IS
+	'trigger: a suppressed address cancels the unsent campaign rows to it (internal)';
+CREATE TRIGGER campaign_on_suppression AFTER INSERT OR UPDATE OF suppressed ON @extschema@.consent_suppression
+	FOR EACH ROW EXECUTE FUNCTION cdp_internal.campaign_on_suppression();
+ALTER TABLE @extschema@.consent_suppression ENABLE ALWAYS TRIGGER campaign_on_suppression;
+
+/* An archived patient's unsent rows are cancelled. */
+CREATE FUNCTION cdp_internal.campaign_on_archive() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'archived', refused_at = pg_catalog.now()
+	 WHERE s.status = 'due' AND s.golden_id = NEW.golden_id;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_on_archive() IS
+	'trigger: archiving a patient cancels the unsent campaign rows of that patient (internal)';
+CREATE TRIGGER campaign_on_archive AFTER UPDATE OF status ON @extschema@.patient
+	FOR EACH ROW WHEN (NEW.status = 'archived' AND OLD.status IS DISTINCT FROM 'archived')
+	EXECUTE FUNCTION cdp_internal.campaign_on_archive();
+ALTER TABLE @extschema@.patient ENABLE ALWAYS TRIGGER campaign_on_archive;
+
+/* ------------------------------------------------------------------ delivery events */
+
+CREATE TABLE @extschema@.campaign_delivery (
+	golden_id	bigint NOT NULL,
+	send_id		bigint NOT NULL,
+	kind		text NOT NULL CHECK (kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted',
+	                                      'unsubscribed', 'complained')),
+	at			timestamptz NOT NULL,
+	event_key	text NOT NULL,
+	detail		jsonb NOT NULL DEFAULT '{}',
+	amount		numeric,
+	recorded_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (send_id, event_key)
+);
+COMMENT ON TABLE @extschema@.campaign_delivery IS
+	'delivery events from the gateways, once each (keyed by the provider''s event id, else kind and time)';
+CREATE INDEX campaign_delivery_golden_idx ON @extschema@.campaign_delivery (golden_id);
+ALTER TABLE @extschema@.campaign_delivery ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_delivery FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.delivery_event_staging (
+	send_id				bigint,
+	kind				text,
+	at					timestamptz,
+	provider_event_id	text,
+	detail				jsonb
+);
+COMMENT ON TABLE @extschema@.delivery_event_staging IS
+	'COPY delivery events here, then call cdp.ingest_delivery_events() (bulk path of cdp.record_delivery_event)';
+ALTER TABLE @extschema@.delivery_event_staging ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.delivery_event_staging FORCE ROW LEVEL SECURITY;
+
+/*
+ * Checks one delivery event and returns its key and amount; 22023 naming the field otherwise.
+ * where names the event in messages (the staged row for the bulk path).
+ */
+CREATE FUNCTION cdp_internal.campaign_delivery_check(kind text, at timestamptz, detail jsonb, provider_id text, where_ text,
+                                                     OUT event_key text, OUT amount numeric)
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IS NULL OR NOT kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained') THEN
+		RAISE EXCEPTION 'unknown delivery event kind "%"', pg_catalog.left(coalesce(kind, 'null'), 64) USING ERRCODE = '22023',
+			DETAIL = where_, HINT = 'Use sent, delivered, bounced, opened, clicked, converted, unsubscribed or complained.';
+	END IF;
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'a delivery event needs its time' USING ERRCODE = '22004', DETAIL = where_;
+	END IF;
+	IF detail IS NULL OR pg_catalog.jsonb_typeof(detail) <> 'object' THEN
+		RAISE EXCEPTION 'delivery event detail must be a JSON object' USING ERRCODE = '22023', DETAIL = where_,
+			HINT = 'Use e.g. {"event_id": "prov-123", "type": "hard"}.';
+	END IF;
+	IF kind = 'bounced' AND NOT coalesce(detail ->> 'type', '') IN ('hard', 'soft') THEN
+		RAISE EXCEPTION 'a bounce is hard or soft' USING ERRCODE = '22023', DETAIL = where_ || ' (detail.type)',
+			HINT = 'Give {"type": "hard"} for a permanent failure, {"type": "soft"} for a temporary one.';
+	END IF;
+	IF detail ? 'amount' THEN
+		IF pg_catalog.jsonb_typeof(detail -> 'amount') <> 'number' OR (detail ->> 'amount')::numeric < 0 THEN
+			RAISE EXCEPTION 'delivery event amount must be a number, 0 or more' USING ERRCODE = '22023',
+				DETAIL = where_ || ' (detail.amount)', HINT = 'Use e.g. {"kind": "paid", "amount": 4500}.';
+		END IF;
+		amount := (detail ->> 'amount')::numeric;
+	END IF;
+	event_key := coalesce(provider_id, detail ->> 'event_id', kind || '@' || pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_check(text, timestamptz, jsonb, text, text) IS
+	'validates a delivery event and gives its idempotency key (provider id, else kind and time) and amount (internal)';
+
+/*
+ * Folds new delivery events (rows of cdp.campaign_delivery just inserted) into their send rows and
+ * feeds back: hard bounces and complaints block the address, unsubscribes withdraw the channel's
+ * marketing consent (an event of the consent registry, which also suppresses the address).
+ */
+CREATE FUNCTION cdp_internal.campaign_delivery_fold(evs @extschema@.campaign_delivery[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	u	record;
+BEGIN
+	UPDATE @extschema@.campaign_send s SET
+	       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
+	       opened_at = LEAST(s.opened_at, a.opened),
+	       clicked_at = LEAST(s.clicked_at, a.clicked),
+	       converted_at = LEAST(s.converted_at, a.converted),
+	       revenue = s.revenue + a.revenue,
+	       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
+	       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
+	       complained_at = LEAST(s.complained_at, a.complained)
+	  FROM (SELECT e.send_id,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
+	               coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
+	          FROM pg_catalog.unnest(evs) e GROUP BY e.send_id) a
+	 WHERE s.send_id = a.send_id;
+	INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
+	SELECT DISTINCT ON (s.address) s.address,
+	       CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
+	  FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AND s.address IS NOT NULL
+	 ORDER BY s.address, e.at
+	ON CONFLICT (address_key) DO NOTHING;
+	FOR u IN SELECT DISTINCT ON (s.golden_id, s.channel) s.golden_id, s.channel, s.address, e.at, e.send_id
+	           FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	          WHERE e.kind = 'unsubscribed'
+	          ORDER BY s.golden_id, s.channel, e.at LOOP
+		PERFORM @extschema@.set_consent(u.golden_id, 'marketing', u.channel, false, u.at,
+		                                'unsubscribe: send ' || u.send_id, u.address);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(@extschema@.campaign_delivery[]) IS
+	'folds new delivery events into their send rows; hard bounces and complaints block the address; unsubscribes withdraw marketing consent (internal)';
+
+/*
+ * Records one delivery event of a sent row: sent, delivered, bounced ({"type": "hard"|"soft"}),
+ * opened, clicked, converted ({"kind": "booked"|"paid", "amount": n}), unsubscribed, complained.
+ * Idempotent: the same event again (same detail.event_id, or same kind and time) returns
+ * 'duplicate' and changes nothing.  An unknown send id: P0002; a row never marked sent: 55000.
+ */
+CREATE FUNCTION @extschema@.record_delivery_event(send_id bigint, kind text, at timestamptz, detail jsonb DEFAULT '{}')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	k		record;
+	ev		@extschema@.campaign_delivery;
+BEGIN
+	IF record_delivery_event.send_id IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	k := cdp_internal.campaign_delivery_check(kind, at, coalesce(detail, '{}'), NULL,
+	                                          pg_catalog.format('Delivery event "%s" of send %s.', kind, record_delivery_event.send_id));
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = record_delivery_event.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', record_delivery_event.send_id USING ERRCODE = 'P0002',
+			HINT = 'Delivery events name a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status <> 'sent' THEN
+		RAISE EXCEPTION 'send "%" was not sent (it is %)', s.send_id, s.status USING ERRCODE = '55000',
+			HINT = 'Call cdp.mark_sent(send_id) before handing the message to the gateway.';
+	END IF;
+	INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+	VALUES (s.golden_id, s.send_id, kind, at, k.event_key, coalesce(detail, '{}'), k.amount)
+	ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+	RETURNING * INTO ev;
+	IF ev.send_id IS NULL THEN
+		RETURN 'duplicate';
+	END IF;
+	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev]);
+	RETURN 'recorded';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz, jsonb) IS
+	'records a delivery event of a sent message once (webhook retries count once); returns ''recorded'' or ''duplicate''; e.g. record_delivery_event(17, ''delivered'', now())';
+
+/*
+ * The bulk path: every row COPYed into cdp.delivery_event_staging is checked (one bad row: 22023 or
+ * P0002 naming it, and nothing is written), recorded once, folded, and removed from the staging
+ * table.  Returns {"staged", "recorded", "duplicates"}.
+ */
+CREATE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_staged	bigint;
+	evs			@extschema@.campaign_delivery[];
+	bad			record;
+BEGIN
+	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
+	SELECT pg_catalog.count(*) INTO n_staged FROM @extschema@.delivery_event_staging;
+	SELECT x.send_id, x.kind, x.rn INTO bad
+	  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+	          FROM @extschema@.delivery_event_staging st
+	          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+	 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+			CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+			USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+			HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+	END IF;
+	/* the first row campaign_delivery_check would refuse, checked by it (its message names the row) */
+	PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+	                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+	   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x
+	  WHERE x.kind IS NULL OR x.kind NOT IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	     OR x.at IS NULL OR (x.detail IS NOT NULL AND pg_catalog.jsonb_typeof(x.detail) <> 'object')
+	     OR x.kind = 'bounced' AND NOT coalesce(x.detail ->> 'type', '') IN ('hard', 'soft')
+	     OR x.detail ? 'amount' AND CASE WHEN pg_catalog.jsonb_typeof(x.detail -> 'amount') = 'number'
+	                                     THEN (x.detail ->> 'amount')::numeric < 0 ELSE true END
+	  LIMIT 1;
+	/* every row is valid: recorded once each (the same key as campaign_delivery_check's, written out) */
+	WITH ins AS (
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (st.send_id, st.k) s.golden_id, st.send_id, st.kind, st.at, st.k, coalesce(st.detail, '{}'),
+		       (st.detail ->> 'amount')::numeric
+		  FROM (SELECT t.*, coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                             t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging t) st
+		  JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
+		 ORDER BY st.send_id, st.k, st.at
+		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+		RETURNING d.*)
+	SELECT pg_catalog.array_agg(ins) INTO evs FROM ins;
+	IF evs IS NOT NULL THEN
+		PERFORM cdp_internal.campaign_delivery_fold(evs);
+	END IF;
+	DELETE FROM @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', coalesce(pg_catalog.cardinality(evs), 0),
+	                                     'duplicates', n_staged - coalesce(pg_catalog.cardinality(evs), 0));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS
+	'records every delivery event COPYed into cdp.delivery_event_staging (all or nothing; duplicates counted once) and empties it; returns counts';
+
+/* ------------------------------------------------------------------ metrics */
+
+/*
+ * Marks the sent and holdout rows whose person came back for a visit within `days` days after the
+ * message (after the planned moment, for the holdout); run_campaigns refreshes the running and
+ * recent campaigns.  Returns the rows marked.
+ */
+CREATE FUNCTION @extschema@.refresh_campaign_metrics(campaign_id bigint DEFAULT NULL, days int DEFAULT 30) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	IF days IS NULL OR days < 1 OR days > 366 THEN
+		RAISE EXCEPTION 'days must be between 1 and 366' USING ERRCODE = '22023';
+	END IF;
+	UPDATE @extschema@.campaign_send s SET returned_at = v.at
+	  FROM (SELECT s2.send_id, pg_catalog.min(e.at) AS at
+	          FROM @extschema@.campaign_send s2
+	          JOIN @extschema@.clinical_event e ON e.golden_id = s2.golden_id AND e.kind = 'visit'
+	               AND e.at > coalesce(s2.sent_at, s2.due_at)
+	               AND e.at <= coalesce(s2.sent_at, s2.due_at) + pg_catalog.make_interval(days => refresh_campaign_metrics.days)
+	         WHERE (refresh_campaign_metrics.campaign_id IS NULL OR s2.campaign_id = refresh_campaign_metrics.campaign_id)
+	           AND s2.status IN ('sent', 'holdout') AND s2.returned_at IS NULL
+	         GROUP BY s2.send_id) v
+	 WHERE s.send_id = v.send_id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_campaign_metrics(bigint, int) IS
+	'marks the messages (and holdout rows) after which the person came back for a visit within N days (the "returning" metric); returns the rows marked';
+
+/* Per campaign, day sent (the campaign's time zone), channel and arm: the delivery funnel and its rates. */
+CREATE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
+	SELECT s.campaign_id, s.sent_day AS day, s.channel, s.arm,
+	       pg_catalog.count(*) AS sent,
+	       pg_catalog.count(s.delivered_at) AS delivered,
+	       pg_catalog.round(pg_catalog.count(s.delivered_at)::numeric / pg_catalog.count(*), 4) AS deliverability,
+	       pg_catalog.count(s.opened_at) AS opened,
+	       pg_catalog.count(s.clicked_at) AS clicked,
+	       pg_catalog.round(pg_catalog.count(s.clicked_at)::numeric / NULLIF(pg_catalog.count(s.delivered_at), 0), 4) AS ctr,
+	       pg_catalog.round(pg_catalog.count(s.clicked_at)::numeric / NULLIF(pg_catalog.count(s.opened_at), 0), 4) AS click_to_open,
+	       pg_catalog.count(s.converted_at) AS converted,
+	       pg_catalog.round(pg_catalog.count(s.converted_at)::numeric / NULLIF(pg_catalog.count(s.delivered_at), 0), 4) AS conversion_rate,
+	       pg_catalog.sum(s.revenue) AS revenue,
+	       pg_catalog.count(s.bounced) AS bounced,
+	       pg_catalog.count(*) FILTER (WHERE s.bounced = 'hard') AS hard_bounced,
+	       pg_catalog.count(s.unsubscribed_at) AS unsubscribed,
+	       pg_catalog.count(s.complained_at) AS complained,
+	       pg_catalog.count(s.returned_at) AS returned
+	  FROM @extschema@.campaign_send s
+	 WHERE s.status = 'sent'
+	 GROUP BY s.campaign_id, s.sent_day, s.channel, s.arm;
+COMMENT ON VIEW @extschema@.campaign_metrics IS
+	'by campaign, day sent, channel and arm: sent, delivered, deliverability, opened, clicked, CTR (clicked/delivered), click-to-open, converted, conversion rate (converted/delivered), revenue, bounces, unsubscribes, complaints, returning patients';
+
+/* The funnel per campaign and channel: sent -> delivered -> opened -> clicked -> converted. */
+CREATE VIEW @extschema@.campaign_funnel WITH (security_invoker = true) AS
+	SELECT m.campaign_id, m.channel, f.step, f.stage, f.n,
+	       pg_catalog.round(f.n::numeric / NULLIF(m.sent, 0), 4) AS share_of_sent
+	  FROM (SELECT x.campaign_id, x.channel, pg_catalog.sum(x.sent) AS sent, pg_catalog.sum(x.delivered) AS delivered,
+	               pg_catalog.sum(x.opened) AS opened, pg_catalog.sum(x.clicked) AS clicked, pg_catalog.sum(x.converted) AS converted
+	          FROM @extschema@.campaign_metrics x GROUP BY x.campaign_id, x.channel) m
+	 CROSS JOIN LATERAL (VALUES (1, 'sent', m.sent), (2, 'delivered', m.delivered), (3, 'opened', m.opened),
+	                            (4, 'clicked', m.clicked), (5, 'converted', m.converted)) f(step, stage, n);
+COMMENT ON VIEW @extschema@.campaign_funnel IS
+	'the funnel of each campaign and channel: sent, delivered, opened, clicked, converted, with the share of sent';
+
+/*
+ * Uplift of each arm against the holdout on the "returning" metric (a visit within the days of
+ * cdp.refresh_campaign_metrics after the message, or after the planned moment for the holdout):
+ * the difference of the two shares with a 95% Wald confidence interval.  Needs both groups.
+ */
+CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint)
+	RETURNS TABLE (arm text, members bigint, returned bigint, rate float8, holdout_members bigint,
+	               holdout_returned bigint, holdout_rate float8, uplift float8, ci_low float8, ci_high float8)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH g AS (
+		SELECT s.arm, pg_catalog.count(*) AS n, pg_catalog.count(s.returned_at) AS r
+		  FROM @extschema@.campaign_send s
+		 WHERE s.campaign_id = $1 AND s.status IN ('sent', 'holdout')
+		 GROUP BY s.arm),
+	h AS (SELECT g.n, g.r, g.r::float8 / g.n AS p FROM g WHERE g.arm = 'holdout')
+	SELECT g.arm, g.n, g.r, g.r::float8 / g.n, h.n, h.r, h.p,
+	       g.r::float8 / g.n - h.p,
+	       g.r::float8 / g.n - h.p - 1.959964 * pg_catalog.sqrt((g.r::float8 / g.n) * (1 - g.r::float8 / g.n) / g.n + h.p * (1 - h.p) / h.n),
+	       g.r::float8 / g.n - h.p + 1.959964 * pg_catalog.sqrt((g.r::float8 / g.n) * (1 - g.r::float8 / g.n) / g.n + h.p * (1 - h.p) / h.n)
+	  FROM g CROSS JOIN h
+	 WHERE g.arm <> 'holdout'
+	 ORDER BY g.arm
+$$;
+COMMENT ON FUNCTION @extschema@.campaign_uplift(bigint) IS
+	'uplift of each arm over the holdout in the share of returning patients, with a 95% confidence interval; e.g. SELECT * FROM campaign_uplift(1)';

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# test/bench/campaigns.sh: campaign figures (issue 14, doc/benchmarks.md), against a running server
+# (PG* set, e.g. eval "$(cat tmp_dev/env)"), in a fresh database:
+#   build_send_list for a segment of SEGMENT_SHARE of PATIENTS, 4 channels, consent, cap, window,
+#     beside a plain INSERT ... SELECT of the same members with their first phone (no checks);
+#   mark_sent p50/p95 over MARK_SAMPLE due rows;
+#   EVENTS delivery events: COPY into cdp.delivery_event_staging + cdp.ingest_delivery_events(),
+#     beside a plain COPY of the same file into an unvalidated table;
+#   the metrics of one campaign over 90 days (cdp.campaign_metrics), p50/p95 of METRIC_RUNS runs.
+# Each timed step runs REPEAT times (median reported); list builds are rolled back between runs.
+#   PATIENTS=100000 SEGMENT_SHARE=0.2 EVENTS=1000000 bash test/bench/campaigns.sh
+set -euo pipefail
+PATIENTS=${PATIENTS:-100000}
+SEGMENT_SHARE=${SEGMENT_SHARE:-0.2}
+EVENTS=${EVENTS:-1000000}
+MARK_SAMPLE=${MARK_SAMPLE:-1000}
+METRIC_RUNS=${METRIC_RUNS:-50}
+REPEAT=${REPEAT:-3}
+DB=${DB:-cdp_bench_campaigns}
+tmp=$(mktemp -d); chmod 755 "$tmp"; trap 'rm -rf "$tmp"' EXIT
+q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+ms() { python3 -c 'import sys,time; print(int(time.time()*1000))'; }
+median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(round(statistics.median(v),1))' "$@"; }
+
+dropdb --if-exists "$DB" >/dev/null; createdb "$DB"
+q -c "CREATE EXTENSION cdp CASCADE" -c "SELECT cdp.register_source('his', 'internal', 80)" >/dev/null
+echo "== $PATIENTS patients, a segment of ${SEGMENT_SHARE} of them, $EVENTS delivery events"
+t0=$(ms)
+q <<SQL >/dev/null
+SELECT count(*) FROM generate_series(0, ($PATIENTS - 1) / 20000) b,
+  LATERAL cdp.upsert_records('his',
+    ARRAY(SELECT 'p' || lpad(i::text, 8, '0') FROM generate_series(b * 20000 + 1, least((b + 1) * 20000, $PATIENTS)) i ORDER BY 1),
+    ARRAY(SELECT jsonb_build_object('family_name', 'Фамилия' || i, 'given_name', (ARRAY['Анна', 'Мария', 'Олег', 'Иван'])[1 + i % 4],
+           'sex', CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END, 'birth_date', (date '1950-01-01' + i % 18000)::text,
+           'city', (ARRAY['Москва', 'Новосибирск', 'Казань', 'Владивосток'])[1 + i % 4],
+           'phones', jsonb_build_array('+7916' || lpad(i::text, 7, '0')),
+           'emails', CASE WHEN i % 3 <> 0 THEN jsonb_build_array('p' || i || '@mail.ru') END)
+          FROM generate_series(b * 20000 + 1, least((b + 1) * 20000, $PATIENTS)) i ORDER BY 'p' || lpad(i::text, 8, '0')));
+SQL
+echo "load: $(( ($(ms) - t0) / 1000 )) s"
+t0=$(ms)
+q <<SQL >/dev/null
+SELECT count(cdp.set_consents(golden_id, ARRAY['marketing'], ARRAY['messenger', 'sms', 'email'], true, now() - interval '1 year'))
+  FROM cdp.patient WHERE hashint8(golden_id) % 1000 < 1000 * $SEGMENT_SHARE * 1.1;
+SELECT cdp.create_segment('bench', '{"attr": "status", "op": "=", "value": "active"}', 'marketing');
+SELECT cdp.refresh_segment(1, 'full');
+ANALYZE;
+SQL
+echo "consents + segment: $(( ($(ms) - t0) / 1000 )) s; members: $(q -Atc 'SELECT count(*) FROM cdp.segment_member')"
+q -c "SELECT cdp.create_campaign('{\"name\": \"bench\", \"segment\": 1, \"channels\": [\"messenger\", \"sms\", \"email\", \"social\"],
+  \"templates\": {\"messenger\": \"{given_name}, a\", \"sms\": \"{given_name}, b\", \"email\": \"{given_name}, c\", \"social\": \"d\"},
+  \"window\": {\"hours\": [9, 21]}, \"cap\": {\"max\": 2, \"per\": \"30 days\", \"quiet\": \"3 days\"}, \"holdout\": 0.1,
+  \"arms\": {\"A\": 0.5, \"B\": 0.5}}')" >/dev/null
+builds=(); plains=()
+for r in $(seq "$REPEAT"); do
+	t0=$(ms); q -c "BEGIN" -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" -c "ROLLBACK" >/dev/null; builds+=($(( $(ms) - t0 )))
+	t0=$(ms); q -c "BEGIN" -c "CREATE TEMP TABLE plain_list AS SELECT m.golden_id, p.phones -> 0 ->> 'value' AS address, p.given_name || ', a' AS message FROM cdp.segment_member m JOIN cdp.patient p USING (golden_id) WHERE m.segment_id = 1" -c "ROLLBACK" >/dev/null; plains+=($(( $(ms) - t0 )))
+done
+b=$(median "${builds[@]}"); p=$(median "${plains[@]}")
+echo "build_send_list: median ${b} ms (runs: ${builds[*]}); plain INSERT ... SELECT of the members: ${p} ms; ratio $(python3 -c "print(round($b/$p,1))")x"
+q -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" >/dev/null
+q -At <<SQL
+CREATE TEMP TABLE lat (ms float8);
+DO \$\$
+DECLARE s bigint; t timestamptz;
+BEGIN
+	FOR s IN SELECT send_id FROM cdp.campaign_send WHERE status = 'due' ORDER BY hashint8(send_id) LIMIT $MARK_SAMPLE LOOP
+		t := clock_timestamp();
+		PERFORM cdp_internal.campaign_mark(s, '2026-03-02 12:00+03');
+		INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
+	END LOOP;
+END \$\$;
+SELECT format('mark_sent: %s calls, p50 %s ms, p95 %s ms', count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 3),
+              round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 3)) FROM lat;
+SQL
+q -c "UPDATE cdp.campaign_send SET status = 'sent', sent_at = '2026-03-02 12:00+03'::timestamptz + (send_id % 90) * interval '1 day', sent_day = date '2026-03-02' + (send_id % 90)::int WHERE status = 'due'" >/dev/null
+q -c "\copy (SELECT s.send_id, (ARRAY['delivered', 'opened', 'clicked', 'converted'])[1 + (i % 4)], s.sent_at + i * interval '1 minute', 'e' || s.send_id || '-' || i, '{}' FROM cdp.campaign_send s, generate_series(1, 50) i WHERE s.status = 'sent' LIMIT $EVENTS) TO '$tmp/events.csv' CSV"
+n=$(wc -l < "$tmp/events.csv")
+ing=(); cps=()
+for r in $(seq "$REPEAT"); do
+	t0=$(ms); q -c "BEGIN" -c "\copy cdp.delivery_event_staging FROM '$tmp/events.csv' CSV" -c "SELECT cdp.ingest_delivery_events()" -c "ROLLBACK" >/dev/null; ing+=($(( $(ms) - t0 )))
+	t0=$(ms); q -c "BEGIN" -c "CREATE TEMP TABLE raw_events (send_id bigint, kind text, at timestamptz, provider_event_id text, detail jsonb)" -c "\copy raw_events FROM '$tmp/events.csv' CSV" -c "ROLLBACK" >/dev/null; cps+=($(( $(ms) - t0 )))
+done
+i=$(median "${ing[@]}"); c=$(median "${cps[@]}")
+echo "delivery events: $n rows; COPY + ingest_delivery_events median ${i} ms = $(python3 -c "print(int($n/($i/1000)))") rows/s; plain COPY ${c} ms = $(python3 -c "print(int($n/($c/1000)))") rows/s; ratio $(python3 -c "print(round($c/$i,2))")"
+q -c "\copy cdp.delivery_event_staging FROM '$tmp/events.csv' CSV" -c "SELECT cdp.ingest_delivery_events()" >/dev/null
+q -At <<SQL
+CREATE TEMP TABLE lat (ms float8);
+DO \$\$
+DECLARE t timestamptz; n bigint;
+BEGIN
+	FOR r IN 1..$METRIC_RUNS LOOP
+		t := clock_timestamp();
+		SELECT count(*) INTO n FROM (SELECT * FROM cdp.campaign_metrics WHERE campaign_id = 1 AND day BETWEEN '2026-03-01' AND '2026-05-30') x;
+		INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
+	END LOOP;
+END \$\$;
+SELECT format('campaign_metrics, one campaign over 90 days (%s sent rows): p50 %s ms, p95 %s ms',
+              (SELECT count(*) FROM cdp.campaign_send WHERE status = 'sent'),
+              round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1)) FROM lat;
+SQL
+[ -n "${KEEP:-}" ] || dropdb "$DB"
