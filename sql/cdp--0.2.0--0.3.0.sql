@@ -7253,7 +7253,13 @@ BEGIN
 	 WHERE pg_catalog.right(pg_catalog.regexp_replace(s.value, '[^0-9]', '', 'g'), 10) OPERATOR(pg_catalog.=) ANY (v_phones)
 		OR pg_catalog.lower(s.value) OPERATOR(pg_catalog.=) ANY (v_texts);
 	/* marketing tables: the patient's rows go */
-	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a WHERE a.kind OPERATOR(pg_catalog.=) ANY (ARRAY['marketing', 'sending']) ORDER BY a.tbl::text LOOP
+	/* marketing tables keyed by patient (campaign and segment definitions have no golden_id) */
+	FOR t IN SELECT a.tbl FROM cdp_internal.acc_table a
+			  WHERE a.kind OPERATOR(pg_catalog.=) ANY (ARRAY['marketing', 'sending'])
+				AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute c
+							 WHERE c.attrelid OPERATOR(pg_catalog.=) a.tbl AND c.attname OPERATOR(pg_catalog.=) 'golden_id'
+							   AND NOT c.attisdropped)
+			  ORDER BY a.tbl::text LOOP
 		EXECUTE pg_catalog.format('DELETE FROM %s WHERE golden_id OPERATOR(pg_catalog.=) ANY ($1)', t.tbl) USING v_ids;
 	END LOOP;
 

@@ -4,7 +4,7 @@
 -- deliveries, and cannot create campaigns or read segments; an analyst reads no send row; the
 -- build is audited with the patients listed.  Every refusal has its positive control.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 
 SELECT count(*) > 0 AS roles FROM cdp.setup_roles() \gset
 CREATE ROLE camp_mkt LOGIN; CREATE ROLE camp_snd LOGIN; CREATE ROLE camp_ana LOGIN; CREATE ROLE camp_reg LOGIN; CREATE ROLE camp_sch LOGIN;
@@ -67,6 +67,12 @@ RESET ROLE;
 SET ROLE camp_mkt;
 SELECT throws_ok($$SELECT cdp.maintenance_step('golden', 1000)$$, '42501', NULL, 'a marketer cannot run maintenance steps');
 RESET ROLE;
+
+-- ---------------------------------------------------------------- erasure reaches the send rows
+SELECT cdp.erase_patient(cdp.golden_id('his', 'p2'), 'the patient asked') IS NOT NULL AS erased \gset
+SELECT is((SELECT count(*) FROM cdp.campaign_send s JOIN cdp.campaign_delivery d USING (send_id) WHERE s.golden_id = cdp.golden_id('his', 'p2'))
+          + (SELECT count(*) FROM cdp.campaign_send WHERE golden_id = cdp.golden_id('his', 'p2')), 0::bigint,
+          'erasure deletes the patient''s send rows and delivery details');
 
 SELECT * FROM finish();
 ROLLBACK;
