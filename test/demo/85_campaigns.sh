@@ -16,7 +16,8 @@ set terminal $term
 set datafile separator ','
 set key off
 set output '$out/campaign_funnel.png'
-set title 'Promotion «Урология: весенний чек-ап»: the funnel (messages)'
+set title 'Акция «Урология: весенний чек-ап»: путь сообщений от отправки до оплаты'
+set ylabel 'сообщений'
 set style fill solid 0.8
 set boxwidth 0.6
 set yrange [0:*]
@@ -24,17 +25,18 @@ set grid ytics
 plot '$out/campaign_funnel.csv' skip 1 using 1:3:xtic(2) with boxes lc rgb '#2a7ab9', \
      '' skip 1 using 1:3:3 with labels offset 0,0.8
 set output '$out/campaign_by_day.png'
-set title 'The promotion by day sent: messages sent, delivered, opened, clicked, paid'
+set title 'Акция по дням: сколько сообщений отправлено, доставлено, прочитано, с переходом, оплачено'
+set ylabel 'сообщений'
 set key top right
 set xdata time
 set timefmt '%Y-%m-%d'
 set format x '%d.%m'
 set xtics 86400
 set xtics rotate by -45
-plot '$out/campaign_by_day.csv' skip 1 using 1:2 with linespoints title 'sent', \
-     '' skip 1 using 1:3 with linespoints title 'delivered', \
-     '' skip 1 using 1:4 with linespoints title 'opened', \
-     '' skip 1 using 1:5 with linespoints title 'clicked', \
-     '' skip 1 using 1:6 with linespoints title 'paid'
+plot '$out/campaign_by_day.csv' skip 1 using 1:2 with linespoints title 'отправлено', \
+     '' skip 1 using 1:3 with linespoints title 'доставлено', \
+     '' skip 1 using 1:4 with linespoints title 'прочитано', \
+     '' skip 1 using 1:5 with linespoints title 'переход по ссылке', \
+     '' skip 1 using 1:6 with linespoints title 'записались и оплатили'
 GP
-echo "charts: $out/campaign_funnel.png, $out/campaign_by_day.png"
+echo "Графики акции: $out/campaign_funnel.png, $out/campaign_by_day.png"
