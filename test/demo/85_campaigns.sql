@@ -93,7 +93,7 @@ SELECT coalesce(CASE channel WHEN 'messenger' THEN 'мессенджер' WHEN '
 	round(100.0 * sum(delivered) / nullif(sum(sent), 0)) || ' %' AS "доставлено от отправленных",
 	sum(opened) AS "прочитано", sum(clicked) AS "переходов по ссылке",
 	round(100.0 * sum(clicked) / nullif(sum(delivered), 0), 1) || ' %' AS "переходов от доставленных",
-	sum(converted) AS "записались и оплатили", to_char(sum(revenue), 'FM999G999G990') || ' ₽' AS "выручка",
+	sum(converted) AS "оплатили приём", to_char(sum(revenue), 'FM999G999G990') || ' ₽' AS "выручка",
 	sum(hard_bounced) AS "неверных адресов", sum(unsubscribed) AS "отписались"
   FROM cdp.campaign_metrics WHERE campaign_id = :promo GROUP BY ROLLUP (channel) ORDER BY channel NULLS LAST;
 \echo 'Вернула ли акция пациентов? Каждая группа рассылки против контрольной группы (10 %, не получали ничего);'
@@ -106,7 +106,7 @@ SELECT arm AS "группа", members AS "получили сообщение", 
 \set funnel_csv :outdir '/campaign_funnel.csv'
 \set by_day_csv :outdir '/campaign_by_day.csv'
 \o :funnel_csv
-COPY (SELECT step, CASE stage WHEN 'sent' THEN 'отправлено' WHEN 'delivered' THEN 'доставлено' WHEN 'opened' THEN 'прочитано' WHEN 'clicked' THEN 'переход по ссылке' WHEN 'converted' THEN 'записались и оплатили' ELSE stage END AS stage, sum(n) AS n FROM cdp.campaign_funnel WHERE campaign_id = :promo GROUP BY step, stage ORDER BY step) TO STDOUT WITH (FORMAT csv, HEADER);
+COPY (SELECT step, CASE stage WHEN 'sent' THEN 'отправлено' WHEN 'delivered' THEN 'доставлено' WHEN 'opened' THEN 'прочитано' WHEN 'clicked' THEN 'перешли по ссылке' WHEN 'converted' THEN 'оплатили приём' ELSE stage END AS stage, sum(n) AS n FROM cdp.campaign_funnel WHERE campaign_id = :promo GROUP BY step, stage ORDER BY step) TO STDOUT WITH (FORMAT csv, HEADER);
 \o :by_day_csv
 COPY (SELECT day, sum(sent) AS sent, sum(delivered) AS delivered, sum(opened) AS opened, sum(clicked) AS clicked, sum(converted) AS converted
         FROM cdp.campaign_metrics WHERE campaign_id = :promo GROUP BY day ORDER BY day) TO STDOUT WITH (FORMAT csv, HEADER);
