@@ -82,8 +82,8 @@ SELECT count(cdp.upsert_clinical_event(src.name, 'demo-back-' || s.send_id, 'vis
   JOIN LATERAL (SELECT r.source_key, r.source_id FROM cdp.record r WHERE r.golden_id = s.golden_id ORDER BY r.record_id LIMIT 1) r ON true
   JOIN cdp.source src ON src.source_id = r.source_id
  WHERE s.campaign_id = :promo AND random() < CASE WHEN s.status = 'sent' THEN 0.30 WHEN s.status = 'holdout' THEN 0.18 ELSE 0 END;
-\echo 'Сообщений, после которых пациент пришёл на приём в течение 30 дней (считается любой приём,'
-\echo 'в том числе записанный раньше, поэтому их больше, чем приёмов после акции):'
+\echo 'Сообщений, после которых пациент пришёл на приём в течение 30 дней (считается любой приём после'
+\echo 'сообщения, не только имитированные выше, поэтому число может быть больше):'
 SELECT cdp.refresh_campaign_metrics(:promo, 30) AS "сообщений с приёмом после";
 
 \echo
