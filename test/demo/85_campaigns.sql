@@ -5,12 +5,15 @@
 -- The summary counts, in words, who got what and why the others did not; the data for the two
 -- charts (the funnel, and the promotion by day) goes to :outdir, drawn by 85_campaigns.sh.
 \pset footer off
-\pset null '·'
+\pset null '—'
+\pset linestyle unicode
 SET client_min_messages = warning;
+\o /dev/null
 SELECT setseed(0.14);
+\o
 
 \echo
-\echo '--- 13. a promotion: one message per patient, on the one channel that suits them'
+\echo '--- 13. Акция «Урология: весенний чек-ап»: одно сообщение на пациента, по одному подходящему ему каналу'
 SELECT segment_id AS seg, offer_id AS offer FROM cdp.segment WHERE name = 'Урология: мужчины 40-75' \gset
 SELECT cdp.create_campaign(jsonb_build_object('name', 'Урология: весенний чек-ап', 'segment', :seg, 'offer', :offer,
 	'purpose', 'marketing', 'channels', '["messenger", "sms", "email"]'::jsonb,
@@ -24,22 +27,22 @@ SELECT cdp.create_campaign(jsonb_build_object('name', 'Урология: вес�
 	'start', (date_trunc('day', now()) - interval '28 days')::text,
 	'end', (date_trunc('day', now()) + interval '30 days')::text)) AS promo \gset
 SELECT cdp.build_send_list(:promo, date_trunc('day', now()) - interval '28 days' + interval '10 hours') AS built \gset
-SELECT (SELECT count(*) FROM cdp.segment_member WHERE segment_id = :seg) AS "patients in the segment",
-	(:'built'::jsonb ->> 'due')::int AS "messages to send",
-	(:'built'::jsonb ->> 'holdout')::int AS "kept back to measure the effect (holdout, 10%)";
-SELECT CASE reason WHEN 'no_consent' THEN 'no consent for these channels'
-                   WHEN 'no_address' THEN 'no mobile number or e-mail to write to'
-                   WHEN 'suppressed' THEN 'address blocked (unsubscribed or bounced)'
-                   WHEN 'capped' THEN 'already had 2 promotions this month'
-                   WHEN 'duplicate_address' THEN 'shares an address with another patient already listed'
-                   ELSE reason END AS "why the others get no message", count(*) AS patients
+SELECT (SELECT count(*) FROM cdp.segment_member WHERE segment_id = :seg) AS "пациентов в сегменте",
+	(:'built'::jsonb ->> 'due')::int AS "сообщений к отправке",
+	(:'built'::jsonb ->> 'holdout')::int AS "контрольная группа (10 %)";
+SELECT CASE reason WHEN 'no_consent' THEN 'нет согласия на эти каналы'
+                   WHEN 'no_address' THEN 'нет мобильного номера и e-mail'
+                   WHEN 'suppressed' THEN 'адрес заблокирован (отписка или недоставка)'
+                   WHEN 'capped' THEN 'уже получил 2 акции за 30 дней'
+                   WHEN 'duplicate_address' THEN 'тот же адрес уже есть у другого пациента в списке'
+                   ELSE reason END AS "почему не получат сообщение", count(*) AS "пациентов"
   FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'skipped' GROUP BY reason ORDER BY 2 DESC;
-SELECT channel AS "channel chosen", count(*) AS messages FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'due'
+SELECT CASE channel WHEN 'messenger' THEN 'мессенджер' WHEN 'sms' THEN 'SMS' WHEN 'email' THEN 'e-mail' ELSE channel END AS "выбранный канал", count(*) AS "сообщений" FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'due'
  GROUP BY channel ORDER BY 2 DESC;
-SELECT count(*) - count(DISTINCT golden_id) AS "patients with two messages (must be 0)" FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'due';
+SELECT count(*) - count(DISTINCT golden_id) AS "с двумя сообщениями (норма 0)" FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'due';
 
 \echo
-\echo '--- 14. the gateway sends over a week, at allowed hours, and reports what happened'
+\echo '--- 14. Шлюз рассылки отправляет сообщения в течение недели в разрешённые часы и сообщает, что с ними стало (имитация)'
 -- each message goes out on one of the campaign's first six days, at its local window; mark_sent
 -- re-checks the patient at that moment (the simulated clock is the send moment)
 CREATE TEMP TABLE demo_gw AS
@@ -50,8 +53,9 @@ SELECT s.send_id, s.channel, cdp_internal.campaign_next_slot(s.due_at + (floor(r
  WHERE s.campaign_id = :promo AND s.status = 'due';
 -- a withdrawal between the list and the send: the gateway is refused
 SELECT golden_id AS withdrawing FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'due' ORDER BY send_id LIMIT 1 \gset
-SELECT cdp.set_consent(:withdrawing, 'marketing', '*', false, now() - interval '28 days' + interval '11 hours', 'phoned the clinic') IS NOT NULL AS "one patient withdrew before the send";
-SELECT result AS "gateway: mark_sent said", count(*) AS messages
+SELECT cdp.set_consent(:withdrawing, 'marketing', '*', false, now() - interval '28 days' + interval '11 hours', 'phoned the clinic') IS NOT NULL AS w \gset
+\echo 'Один пациент отозвал согласие между составлением списка и отправкой: перед отправкой cdp проверяет согласие снова.'
+SELECT CASE result WHEN 'sent' THEN 'отправлено' WHEN 'no_consent' THEN 'не отправлено: согласие отозвано' ELSE result END AS "сообщение", count(*) AS "сколько"
   FROM (SELECT cdp_internal.campaign_mark(send_id, send_at) AS result FROM demo_gw ORDER BY send_at) x GROUP BY 1 ORDER BY 2 DESC;
 -- the gateway's reports: 96% delivered (2% hard bounce, 2% soft), opens, clicks, bookings with payment, some unsubscribe
 INSERT INTO cdp.delivery_event_staging (send_id, kind, at, provider_event_id, detail)
@@ -68,44 +72,48 @@ SELECT g.send_id, e.kind, g.send_at + e.after, 'gw-' || g.send_id || '-' || e.ki
 -- a webhook that retries: the same report three times counts once
 INSERT INTO cdp.delivery_event_staging (send_id, kind, at, provider_event_id, detail)
 SELECT send_id, kind, at, provider_event_id, detail FROM cdp.delivery_event_staging WHERE kind = 'opened' LIMIT 20;
-SELECT (x ->> 'staged')::int AS "gateway reports received", (x ->> 'recorded')::int AS "recorded",
-	(x ->> 'duplicates')::int AS "retries counted once" FROM (SELECT cdp.ingest_delivery_events() AS x) y;
+SELECT (x ->> 'staged')::int AS "отчётов шлюза получено", (x ->> 'recorded')::int AS "учтено",
+	(x ->> 'duplicates')::int AS "повторов (учтены один раз)" FROM (SELECT cdp.ingest_delivery_events() AS x) y;
 -- some patients come back for a visit within 30 days (more of those who got the message)
 SELECT count(cdp.upsert_clinical_event(src.name, 'demo-back-' || s.send_id, 'visit', jsonb_build_object(
 	'record_source_id', r.source_key, 'at', (coalesce(s.sent_at, s.due_at) + interval '1 day' * (2 + floor(random() * 20)))::text,
-	'status', 'done', 'specialty', 'urology'))) AS "visits after the promotion (simulated)"
+	'status', 'done', 'specialty', 'urology'))) AS "приёмов после акции (имитация)"
   FROM cdp.campaign_send s
   JOIN LATERAL (SELECT r.source_key, r.source_id FROM cdp.record r WHERE r.golden_id = s.golden_id ORDER BY r.record_id LIMIT 1) r ON true
   JOIN cdp.source src ON src.source_id = r.source_id
  WHERE s.campaign_id = :promo AND random() < CASE WHEN s.status = 'sent' THEN 0.30 WHEN s.status = 'holdout' THEN 0.18 ELSE 0 END;
-SELECT cdp.refresh_campaign_metrics(:promo, 30) AS "messages followed by a visit (marked)";
+\echo 'Сообщений, после которых пациент пришёл на приём в течение 30 дней (считается любой приём после'
+\echo 'сообщения, не только имитированные выше, поэтому число может быть больше):'
+SELECT cdp.refresh_campaign_metrics(:promo, 30) AS "сообщений с приёмом после";
 
 \echo
-\echo '--- 15. the promotion''s results, by channel (rates rounded for reading)'
-SELECT channel, sum(sent) AS sent, sum(delivered) AS delivered,
-	round(100.0 * sum(delivered) / nullif(sum(sent), 0)) || '%' AS "delivered of sent",
-	sum(opened) AS opened, sum(clicked) AS clicked,
-	round(100.0 * sum(clicked) / nullif(sum(delivered), 0), 1) || '%' AS "clicked of delivered",
-	sum(converted) AS "booked and paid", to_char(sum(revenue), 'FM999G999G990') || ' ₽' AS revenue,
-	sum(hard_bounced) AS "bad addresses", sum(unsubscribed) AS unsubscribed
+\echo '--- 15. Итоги акции по каналам'
+SELECT coalesce(CASE channel WHEN 'messenger' THEN 'мессенджер' WHEN 'sms' THEN 'SMS' WHEN 'email' THEN 'e-mail' ELSE channel END, 'всего') AS "канал",
+	sum(sent) AS "отправлено", sum(delivered) AS "доставлено",
+	round(100.0 * sum(delivered) / nullif(sum(sent), 0)) || ' %' AS "доставлено от отправленных",
+	sum(opened) AS "прочитано", sum(clicked) AS "переходов по ссылке",
+	round(100.0 * sum(clicked) / nullif(sum(delivered), 0), 1) || ' %' AS "переходов от доставленных",
+	sum(converted) AS "оплатили приём", to_char(sum(revenue), 'FM999G999G990') || ' ₽' AS "выручка",
+	sum(hard_bounced) AS "неверных адресов", sum(unsubscribed) AS "отписались"
   FROM cdp.campaign_metrics WHERE campaign_id = :promo GROUP BY ROLLUP (channel) ORDER BY channel NULLS LAST;
-\echo 'did the promotion bring patients back? each arm against the 10% who got nothing (95% confidence interval):'
-SELECT arm, members AS "got the message", round(100 * rate) || '%' AS "came back within 30 days",
-	round(100 * holdout_rate) || '%' AS "holdout came back",
-	CASE WHEN ci_low > 0 THEN 'yes: +' || round(100 * uplift) || ' points (' || round(100 * ci_low) || ' to ' || round(100 * ci_high) || ')'
-	     ELSE 'not shown: ' || round(100 * uplift) || ' points (' || round(100 * ci_low) || ' to ' || round(100 * ci_high) || ')' END AS "effect"
+\echo 'Вернула ли акция пациентов? Каждая группа рассылки против контрольной группы (10 %, не получали ничего);'
+\echo 'в скобках — 95-процентный доверительный интервал, в процентных пунктах:'
+SELECT arm AS "группа", members AS "получили сообщение", round(100 * rate) || ' %' AS "пришли на приём за 30 дней",
+	round(100 * holdout_rate) || ' %' AS "пришли из контрольной группы",
+	CASE WHEN ci_low > 0 THEN 'да: +' || round(100 * uplift) || ' п.п. (от ' || round(100 * ci_low) || ' до ' || round(100 * ci_high) || ')'
+	     ELSE 'не доказан: ' || round(100 * uplift) || ' п.п. (от ' || round(100 * ci_low) || ' до ' || round(100 * ci_high) || ')' END AS "эффект"
   FROM cdp.campaign_uplift(:promo);
 \set funnel_csv :outdir '/campaign_funnel.csv'
 \set by_day_csv :outdir '/campaign_by_day.csv'
 \o :funnel_csv
-COPY (SELECT step, stage, sum(n) AS n FROM cdp.campaign_funnel WHERE campaign_id = :promo GROUP BY step, stage ORDER BY step) TO STDOUT WITH (FORMAT csv, HEADER);
+COPY (SELECT step, CASE stage WHEN 'sent' THEN 'отправлено' WHEN 'delivered' THEN 'доставлено' WHEN 'opened' THEN 'прочитано' WHEN 'clicked' THEN 'перешли по ссылке' WHEN 'converted' THEN 'оплатили приём' ELSE stage END AS stage, sum(n) AS n FROM cdp.campaign_funnel WHERE campaign_id = :promo GROUP BY step, stage ORDER BY step) TO STDOUT WITH (FORMAT csv, HEADER);
 \o :by_day_csv
 COPY (SELECT day, sum(sent) AS sent, sum(delivered) AS delivered, sum(opened) AS opened, sum(clicked) AS clicked, sum(converted) AS converted
         FROM cdp.campaign_metrics WHERE campaign_id = :promo GROUP BY day ORDER BY day) TO STDOUT WITH (FORMAT csv, HEADER);
 \o
 
 \echo
-\echo '--- 16. doctors'' re-test recommendations become reminders (treatment: no advertising without marketing consent)'
+\echo '--- 16. Рекомендации врачей повторить анализ превращаются в напоминания (без согласия на рекламу — никакой рекламы в тексте)'
 SELECT cdp.create_offer(jsonb_build_object('name', 'Анализы со скидкой 10%', 'service', 'lab',
 	'valid_from', (current_date - 30)::text, 'valid_to', (current_date + 90)::text)) AS lab_offer \gset
 SELECT cdp.create_campaign(jsonb_build_object('name', 'Напоминание о повторном анализе', 'purpose', 'treatment', 'offer', :lab_offer,
@@ -113,17 +121,22 @@ SELECT cdp.create_campaign(jsonb_build_object('name', 'Напоминание о
 	'templates', '{"sms": "{given_name}, врач рекомендовал повторить анализ до {due_date}. Запись: +7 495 000-00-00", "email": "{given_name}, врач рекомендовал повторить анализ до {due_date}."}'::jsonb,
 	'offer_templates', '{"sms": "{given_name}, врач рекомендовал повторить анализ до {due_date}; до {offer_until} анализы -10%", "email": "{given_name}, врач рекомендовал повторить анализ до {due_date}; до {offer_until} анализы со скидкой 10%."}'::jsonb,
 	'window', '{"hours": [9, 21]}'::jsonb)) AS reminder \gset
-SELECT cdp.set_campaign_status(:reminder, 'running') AS status;
+SELECT cdp.set_campaign_status(:reminder, 'running') AS st \gset
 CALL cdp.run_maintenance();
-SELECT count(*) FILTER (WHERE status = 'due') AS "reminders due",
-	count(*) FILTER (WHERE status = 'due' AND (provenance ->> 'benefit')::boolean) AS "…showing the lab discount (marketing consent)",
-	count(*) FILTER (WHERE status = 'due' AND NOT (provenance ->> 'benefit')::boolean) AS "…without any advertising",
-	count(*) FILTER (WHERE status = 'skipped') AS "no reminder possible"
-  FROM cdp.campaign_send WHERE campaign_id = :reminder;
-SELECT CASE WHEN (provenance ->> 'benefit')::boolean THEN 'with discount' ELSE 'reminder only' END AS kind, channel, message AS "example"
+SELECT * FROM (VALUES
+	('напоминаний к отправке', (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :reminder AND status = 'due')),
+	('  из них со скидкой на анализы (есть согласие на рекламу)',
+	 (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :reminder AND status = 'due' AND (provenance ->> 'benefit')::boolean)),
+	('  из них только напоминание, без рекламы',
+	 (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :reminder AND status = 'due' AND NOT (provenance ->> 'benefit')::boolean)),
+	('напомнить нельзя (нет согласия, контакта или адрес заблокирован)',
+	 (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :reminder AND status = 'skipped'))) AS t("напоминания", "пациентов");
+SELECT CASE WHEN (provenance ->> 'benefit')::boolean THEN 'со скидкой' ELSE 'только напоминание' END AS "вид",
+       CASE channel WHEN 'messenger' THEN 'мессенджер' WHEN 'sms' THEN 'SMS' WHEN 'email' THEN 'e-mail' ELSE channel END AS "канал", message AS "пример текста"
   FROM (SELECT DISTINCT ON ((provenance ->> 'benefit')::boolean) * FROM cdp.campaign_send
          WHERE campaign_id = :reminder AND status = 'due' ORDER BY (provenance ->> 'benefit')::boolean, send_id) x;
 SELECT count(*) AS rows_before FROM cdp.campaign_send WHERE campaign_id = :reminder \gset
-SELECT cdp.run_campaigns() IS NOT NULL AS "run again";
-SELECT count(*) - :rows_before AS "new reminders from the second run (0: a due date never fires twice)"
+SELECT cdp.run_campaigns() IS NOT NULL AS again \gset
+\echo 'Повторный запуск не напоминает дважды об одной рекомендации:'
+SELECT count(*) - :rows_before AS "новых напоминаний (норма 0)"
   FROM cdp.campaign_send WHERE campaign_id = :reminder;

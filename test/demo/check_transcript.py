@@ -15,7 +15,7 @@ import sys
 # shown as data, e-mail, Telegram, file names and codes (checked in column titles and headings).
 ALLOWED_LATIN = {"cdp", "e", "mail", "golden", "records", "telegram", "seed", "test", "bench",
                  "gen_clinic", "py", "settings", "clinic", "json", "readme", "md", "patient_lineage",
-                 "explain_match", "review_queue", "extra", "_invalid", "invalid"}
+                 "explain_match", "review_queue", "extra", "_invalid", "invalid", "sms", "f"}
 
 
 def tables(lines):
@@ -114,6 +114,12 @@ def main():
     bad = [l.strip() for l in lines
            if re.search(r"совпал|не совпал", l) and any(len(c.strip()) == 90 for c in re.split(r"[|│]", l))]
     report("no summary cut at 90 characters", bad)
+
+    # nothing that looks like an error to the manager: no psql ERROR/WARNING lines, no bare t/f cells
+    bad = [l.strip() for l in lines if re.search(r"^psql:|\b(ERROR|WARNING):", l)]
+    bad += [f"bare boolean under {lines[i].strip()!r}" for i in range(2, len(lines))
+            if re.fullmatch(r"\s*[tf]\s*", lines[i]) and re.fullmatch(r"[-─]+\s*", lines[i - 1])]
+    report("nothing that looks like an error (no ERROR/WARNING, no bare t/f)", bad)
 
     return failed
 

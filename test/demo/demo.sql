@@ -32,7 +32,7 @@ SELECT cdp.library_version() AS "версия cdp";
 
 \echo
 \echo '--- 1. Источники: системы клиники и степень доверия к каждой (решает, чьё значение попадёт в карточку)'
-SELECT name AS "источник", kind AS "тип", trust AS "доверие, из 100" FROM (VALUES
+SELECT name AS "источник", CASE kind WHEN 'internal' THEN 'своя система' WHEN 'partner' THEN 'партнёр' ELSE kind END AS "тип", trust AS "доверие, из 100" FROM (VALUES
 	('reception', 'internal', 90), ('doctors_desk', 'internal', 80), ('lab', 'internal', 70),
 	('call_centre', 'internal', 50), ('sick_leave', 'internal', 85), ('partner_lab', 'partner', 40)) v(name, kind, trust)
  WHERE cdp.register_source(name, kind, trust) IS NOT NULL;
@@ -87,7 +87,9 @@ SELECT clock_timestamp() AS t1 \gset
 SELECT cdp.train_matching() IS NOT NULL AS trained \gset
 SELECT cdp.run_matching('full') AS run \gset
 SELECT pg_temp.pct((cdp.matching_settings() ->> 'link_threshold')::float8) AS link_p,
-       pg_temp.pct((cdp.matching_settings() ->> 'review_threshold')::float8) AS review_p \gset
+       pg_temp.pct((cdp.matching_settings() ->> 'review_threshold')::float8) AS review_p,
+       (cdp.matching_settings() ->> 'link_threshold')::float8 AS link_t,
+       (cdp.matching_settings() ->> 'review_threshold')::float8 AS review_t \gset
 SELECT v.k AS "сопоставление", v.v AS "значение" FROM (VALUES
 	(1, 'записей проверено', (:'run'::jsonb)->>'processed'),
 	(2, 'объединений выполнено автоматически', (:'run'::jsonb)->>'linked'),
@@ -95,7 +97,7 @@ SELECT v.k AS "сопоставление", v.v AS "значение" FROM (VALU
 	(4, 'секунд (обучение и сопоставление)', round(extract(epoch FROM clock_timestamp() - :'t1'::timestamptz)::numeric, 1)::text)) v(n, k, v)
  ORDER BY v.n;
 \echo 'Пара объединяется сама, если вероятность «это один человек» не ниже' :link_p 'и никакое правило этого не запрещает;'
-\echo 'при вероятности от' :review_p 'до' :link_p '(или выше, но с запретом правила) пара ждёт решения человека.'
+\echo 'при вероятности от' :review_p 'до' :link_p 'пара ждёт решения человека; ждёт его и пара, которую задержала проверка (раздел 5), при любой вероятности.'
 \echo
 \echo 'Сверка с правдой, которую знает генератор:'
 WITH r AS (
@@ -113,7 +115,7 @@ people AS (
 	SELECT count(*) FILTER (WHERE cards > 1) AS split FROM (SELECT person_id, count(DISTINCT golden_id) AS cards FROM r GROUP BY 1) p)
 SELECT v.k AS "показатель", v.v AS "значение" FROM pairs, cards, people, LATERAL (VALUES
 	(1, 'людей на самом деле', (SELECT count(DISTINCT person_id) FROM staging)::text),
-	(2, 'карточек пациентов (golden records) в cdp', (SELECT count(*) FROM cdp.patient)::text),
+	(2, 'карточек пациентов в cdp', (SELECT count(*) FROM cdp.patient)::text),
 	(3, 'карточек, в которых смешаны разные люди (ошибочные объединения)', mixed::text),
 	(4, 'людей, чьи записи остались в нескольких карточках (не найденные дубликаты)', split::text),
 	(5, 'пар записей одного человека', true_pairs::text),
@@ -142,28 +144,33 @@ SELECT pg_temp.field(attribute) AS "поле",
 \echo 'Почему две её записи объединены (cdp.explain_match): вклад каждого поля и итоговая вероятность'
 SELECT min(record_id) AS ra, max(record_id) AS rb FROM cdp.record WHERE golden_id = :gid \gset
 SELECT pg_temp.field(attr) AS "поле",
-	value_a AS "запись А", value_b AS "запись Б", replace(level, '; ', E'\n') AS "сравнение",
+	CASE WHEN attr = 'birth_date' AND value_a ~ '^[0-9]{8}$' THEN substr(value_a, 7, 2) || '.' || substr(value_a, 5, 2) || '.' || substr(value_a, 1, 4)
+	     WHEN attr = 'sex' THEN CASE value_a WHEN 'M' THEN 'муж.' WHEN 'F' THEN 'жен.' ELSE value_a END ELSE value_a END AS "запись А",
+	CASE WHEN attr = 'birth_date' AND value_b ~ '^[0-9]{8}$' THEN substr(value_b, 7, 2) || '.' || substr(value_b, 5, 2) || '.' || substr(value_b, 1, 4)
+	     WHEN attr = 'sex' THEN CASE value_b WHEN 'M' THEN 'муж.' WHEN 'F' THEN 'жен.' ELSE value_b END ELSE value_b END AS "запись Б", replace(level, '; ', E'\n') AS "сравнение",
 	round(weight::numeric, 1) AS "вклад", pg_temp.pct(probability) AS "вероятность"
   FROM cdp.explain_match(:ra, :rb);
 
 \echo
 \echo '--- 5. Очередь проверки: пары, которые cdp не объединил сам и оставил человеку'
-SELECT count(*) AS n, count(*) FILTER (WHERE NOT pg_temp.held_by_rule(summary)) AS unsure FROM cdp.review_queue \gset
+SELECT count(*) AS n, count(*) FILTER (WHERE score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(summary)) AS unsure,
+       count(*) FILTER (WHERE score < :review_t) AS held_low FROM cdp.review_queue \gset
 SELECT v.k AS "пары на проверке", v.v AS "пар" FROM (VALUES
 	(1, 'отправлено на проверку при сопоставлении (раздел 3)', (:'run'::jsonb ->> 'queued')::bigint),
 	(2, 'уже не требуют решения: их записи с тех пор оказались в одной карточке через другие связи', (:'run'::jsonb ->> 'queued')::bigint - :n),
 	(3, 'ждут решения сейчас (cdp.review_queue)', :n),
 	(4, '  из них cdp не уверен: вероятность от ' || :'review_p' || ' до ' || :'link_p', :unsure),
-	(5, '  из них правило запретило объединять автоматически (разные даты рождения, СНИЛС, имена; любая вероятность)', :n - :unsure)) v(o, k, v)
+	(5, '  из них задержаны проверкой, вероятность от ' || :'review_p' || ' и выше: разные даты рождения, СНИЛС или имена; совпали только имена', :n - :unsure - :held_low),
+	(6, '  из них задержаны проверкой, вероятность ниже ' || :'review_p' || ': запись похожа лишь на часть записей человека', :held_low)) v(o, k, v)
  ORDER BY v.o;
-\echo 'Пары, в которых cdp не уверен (первые пять, ближе всего к порогу объединения):'
+\echo 'Пары, в которых cdp не уверен (не больше пяти, ближе всего к порогу объединения):'
 SELECT pair_id AS "пара", record_a AS "запись А", record_b AS "запись Б", pg_temp.pct(score) AS "вероятность",
 	replace(summary, '; ', E'\n') AS "что совпало и что нет"
-  FROM cdp.review_queue WHERE NOT pg_temp.held_by_rule(summary) ORDER BY score DESC, pair_id LIMIT 5;
-\echo 'Пары, похожие по данным, но с запретом правила (первые три):'
+  FROM cdp.review_queue WHERE score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(summary) ORDER BY score DESC, pair_id LIMIT 5;
+\echo 'Пары, которые проверка не дала объединить автоматически (первые три):'
 SELECT pair_id AS "пара", record_a AS "запись А", record_b AS "запись Б", pg_temp.pct(score) AS "вероятность",
 	replace(summary, '; ', E'\n') AS "что совпало и что нет"
-  FROM cdp.review_queue WHERE pg_temp.held_by_rule(summary) ORDER BY score DESC, pair_id LIMIT 3;
+  FROM cdp.review_queue WHERE NOT (score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(summary)) ORDER BY score DESC, pair_id LIMIT 3;
 
 \echo
 \echo '--- 6. Журнал событий — источник правды: события по видам; пересборка карточек из журнала ничего не меняет'
@@ -177,4 +184,4 @@ SELECT cdp.rebuild_patients() IS NOT NULL AS rebuilt \gset
 SELECT (SELECT count(*) FROM (SELECT * FROM before_rebuild EXCEPT SELECT * FROM cdp.patient) x)
      + (SELECT count(*) FROM (SELECT * FROM cdp.patient EXCEPT SELECT * FROM before_rebuild) y) AS "изменилось карточек";
 \echo
-\echo '(сегменты и кампании появятся со своими задачами; см. README.md)'
+\echo 'Дальше: медицинские события, согласия, сегменты, акции, импорт и доступ сотрудников (разделы 7–23).'
