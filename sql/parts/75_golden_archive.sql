@@ -176,6 +176,7 @@ BEGIN
 		COMMIT;
 		PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 	END LOOP;
+	PERFORM @extschema@.refresh_due_segments();	/* segments due for their automatic refresh (issue 13, doc/segments.md) */
 	PERFORM pg_catalog.pg_advisory_unlock(lock_key);
 END
 $$;

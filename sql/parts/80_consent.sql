@@ -1,0 +1,406 @@
+/*
+ * sql/parts/80_consent.sql: layer 8, the consent registry (issue 13).  See doc/consent.md.
+ *
+ * Every statement is an event (consent.granted / consent.withdrawn) appended by cdp.set_consents;
+ * the tables below are its projections, and cdp.rebuild_consent() replays the log into the same
+ * rows.  A statement is stored against the source records its person held when it was given, one
+ * row per record x purpose x channel, never against a golden id that a merge or unmerge could
+ * move: the person's consent is read through cdp.record.golden_id at read time, so merges and
+ * unmerges carry consent with the records and need no hook in the golden family.
+ *
+ *   - after a merge the person holds every member's rows: latest statement wins per purpose x
+ *     channel, a withdrawal wins a tie;
+ *   - a grant counts only while every record it was given for still belongs to the person reading
+ *     it: after an unmerge a grant given while the two were one person counts for neither side
+ *     (it may have been the other person's), a withdrawal counts for both;
+ *   - a withdrawal that names an address puts the address on the suppression list for that
+ *     purpose: no person who carries it may be contacted through it, whichever record brought it.
+ */
+
+/* ------------------------------------------------------------------ vocabulary */
+
+/* The purposes, their defaults, and the channels: the one place that names them. */
+CREATE FUNCTION @extschema@.consent_purposes(OUT purpose text, OUT default_granted boolean, OUT description text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('treatment', true, 'results ready, appointment and re-test reminders from a doctor (allowed unless withdrawn)'),
+	       ('marketing', false, 'offers and promotions (denied unless granted)'),
+	       ('analytics', false, 'de-identified use in analytics (denied unless granted)'),
+	       ('partner_sharing', false, 'transfer to partners (denied unless granted)'),
+	       ('state_exchange', true, 'transfer to the state health information system, a legal duty (allowed unless withdrawn)')
+$$;
+COMMENT ON FUNCTION @extschema@.consent_purposes() IS
+	'the consent purposes and their defaults: treatment and state_exchange allowed unless withdrawn, marketing, analytics and partner_sharing denied unless granted';
+
+CREATE FUNCTION @extschema@.consent_channels(OUT channel text, OUT address_kind text, OUT description text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('email', 'emails', 'e-mail'),
+	       ('sms', 'phones', 'text message'),
+	       ('messenger', 'phones', 'telegram, whatsapp, viber (by phone number)'),
+	       ('social', 'handles', 'social network (vk)'),
+	       ('call', 'phones', 'phone call'),
+	       ('post', 'address', 'letter to the postal address')
+$$;
+COMMENT ON FUNCTION @extschema@.consent_channels() IS
+	'the contact channels and which profile field holds their addresses (phones, emails, handles, address)';
+
+/*
+ * Checks a purpose and a channel list ('*' = every channel); returns the channels.  22023 with
+ * the accepted values in the hint.
+ */
+CREATE FUNCTION cdp_internal.consent_check(purposes text[], channels text[]) RETURNS text[]
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p	text;
+	c	text;
+	all_ch	text[] := ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x);
+BEGIN
+	IF purposes IS NULL OR pg_catalog.cardinality(purposes) = 0 THEN
+		RAISE EXCEPTION 'a consent statement needs a purpose' USING ERRCODE = '22023',
+			HINT = 'Use treatment, marketing, analytics, partner_sharing or state_exchange.';
+	END IF;
+	FOREACH p IN ARRAY purposes LOOP
+		IF p IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_purposes() x WHERE x.purpose = p) THEN
+			RAISE EXCEPTION 'unknown consent purpose "%"', p USING ERRCODE = '22023',
+				HINT = 'Use treatment, marketing, analytics, partner_sharing or state_exchange.';
+		END IF;
+	END LOOP;
+	IF channels IS NULL OR pg_catalog.cardinality(channels) = 0 THEN
+		RAISE EXCEPTION 'a consent statement needs a channel' USING ERRCODE = '22023',
+			HINT = 'Use email, sms, messenger, social, call, post, or * for all of them.';
+	END IF;
+	IF '*' = ANY (channels) THEN
+		RETURN all_ch;
+	END IF;
+	FOREACH c IN ARRAY channels LOOP
+		IF c IS NULL OR NOT c = ANY (all_ch) THEN
+			RAISE EXCEPTION 'unknown consent channel "%"', c USING ERRCODE = '22023',
+				HINT = 'Use email, sms, messenger, social, call, post, or * for all of them.';
+		END IF;
+	END LOOP;
+	RETURN ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(channels) x ORDER BY 1);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_check(text[], text[]) IS
+	'validates consent purposes and channels (* = all); returns the channel list (internal)';
+
+/*
+ * The canonical form of an address: a phone in E.164, an e-mail as cdp.email prints it, anything
+ * else (a vk handle, a postal address) trimmed and lower-cased.
+ */
+CREATE FUNCTION @extschema@.consent_address_key(address text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(@extschema@.phone_e164(@extschema@.try_phone(address)),
+	                (@extschema@.try_email(address))::text,
+	                pg_catalog.lower(pg_catalog.btrim(address)))
+$$;
+COMMENT ON FUNCTION @extschema@.consent_address_key(text) IS
+	'canonical key of a contact address for the suppression list: E.164 phone, canonical e-mail, else trimmed lower case';
+
+/* ------------------------------------------------------------------ projections */
+
+CREATE TABLE @extschema@.consent_statement (
+	record_id	bigint NOT NULL,
+	purpose		text NOT NULL,
+	channel		text NOT NULL,
+	event_id	bigint NOT NULL,
+	granted		boolean NOT NULL,
+	at			timestamptz NOT NULL,
+	given_for	bigint NOT NULL,
+	records		bigint[] NOT NULL,
+	address		text,
+	evidence	text,
+	PRIMARY KEY (record_id, purpose, channel, event_id)
+);
+COMMENT ON TABLE @extschema@.consent_statement IS
+	'consent statements, one row per source record x purpose x channel they cover (projection of consent.granted / consent.withdrawn events)';
+ALTER TABLE @extschema@.consent_statement ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.consent_statement FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.consent_suppression (
+	address_key	text NOT NULL,
+	purpose		text NOT NULL,
+	suppressed	boolean NOT NULL,
+	at			timestamptz NOT NULL,
+	event_id	bigint NOT NULL,
+	given_for	bigint NOT NULL,
+	records		bigint[] NOT NULL,
+	PRIMARY KEY (address_key, purpose)
+);
+COMMENT ON TABLE @extschema@.consent_suppression IS
+	'suppression list: addresses withdrawn from a purpose, for every person who carries them (projection of consent events naming an address)';
+ALTER TABLE @extschema@.consent_suppression ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.consent_suppression FORCE ROW LEVEL SECURITY;
+
+/* Applies one consent event's payload to the projections (the live path and the replay). */
+CREATE FUNCTION cdp_internal.consent_apply(ev bigint, kind text, at timestamptz, payload jsonb) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g		boolean := kind = 'consent.granted';
+	recs	bigint[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(payload -> 'records')::bigint);
+	p		text;
+BEGIN
+	INSERT INTO @extschema@.consent_statement
+		(record_id, purpose, channel, event_id, granted, at, given_for, records, address, evidence)
+	SELECT r, p2, c, ev, g, consent_apply.at, (payload ->> 'given_for')::bigint, recs,
+	       payload ->> 'address', payload ->> 'evidence'
+	  FROM pg_catalog.unnest(recs) r,
+	       pg_catalog.jsonb_array_elements_text(payload -> 'purposes') p2,
+	       pg_catalog.jsonb_array_elements_text(payload -> 'channels') c
+	ON CONFLICT DO NOTHING;
+	IF payload ->> 'address_key' IS NOT NULL THEN
+		FOR p IN SELECT pg_catalog.jsonb_array_elements_text(payload -> 'purposes') LOOP
+			/*
+			 * The latest withdrawal suppresses; only a later grant naming the address and given
+			 * for one of the records that withdrew it lifts it (a duplicate record of someone else
+			 * cannot).  Compared by record ids, not golden ids, so a replay after later merges
+			 * decides the same.
+			 */
+			INSERT INTO @extschema@.consent_suppression AS s (address_key, purpose, suppressed, at, event_id, given_for, records)
+			VALUES (payload ->> 'address_key', p, NOT g, consent_apply.at, ev, (payload ->> 'given_for')::bigint, recs)
+			ON CONFLICT (address_key, purpose) DO UPDATE
+			   SET suppressed = excluded.suppressed, at = excluded.at, event_id = excluded.event_id,
+			       given_for = excluded.given_for, records = excluded.records
+			 WHERE (s.at, s.event_id) < (excluded.at, excluded.event_id)
+			   AND (excluded.suppressed OR NOT s.suppressed OR s.records OPERATOR(pg_catalog.&&) excluded.records);
+		END LOOP;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_apply(bigint, text, timestamptz, jsonb) IS
+	'applies one consent event to consent_statement and consent_suppression (internal)';
+
+/*
+ * Does a statement row count for person g?  A withdrawal always does; a grant only while every
+ * record it was given for still belongs to g (after an unmerge a grant given while merged may
+ * have been the other person's).  The one place that rule is written (consent_now, may_contact,
+ * the segments' set form).
+ */
+CREATE FUNCTION cdp_internal.consent_counts(granted boolean, records bigint[], g bigint) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT NOT $1 OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($2) x JOIN @extschema@.record r ON r.record_id = x
+	                              WHERE r.golden_id <> $3)
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_counts(boolean, bigint[], bigint) IS
+	'whether a consent statement row counts for a person: withdrawals always, grants while all their records belong to the person (internal)';
+
+/* ------------------------------------------------------------------ statements */
+
+/*
+ * Records one consent statement covering purposes x channels for a person (a golden id, followed
+ * through merges): one event, rows for every record the person holds now.  Returns the event id.
+ */
+CREATE FUNCTION @extschema@.set_consents(golden_id bigint, purposes text[], channels text[], granted boolean,
+	at timestamptz DEFAULT now(), evidence text DEFAULT NULL, address text DEFAULT NULL) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g		bigint;
+	ch		text[];
+	recs	bigint[];
+	ev		bigint;
+	payload	jsonb;
+BEGIN
+	IF set_consents.golden_id IS NULL OR set_consents.granted IS NULL OR set_consents.at IS NULL THEN
+		RAISE EXCEPTION 'golden_id, granted and at must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(evidence) > 1000 OR pg_catalog.octet_length(address) > 1000 THEN
+		RAISE EXCEPTION 'consent evidence and address are at most 1000 bytes' USING ERRCODE = '22023';
+	END IF;
+	ch := cdp_internal.consent_check(purposes, channels);
+	g := @extschema@.resolve_patient(set_consents.golden_id);
+	IF g IS NULL THEN
+		RAISE EXCEPTION 'patient "%" does not exist', set_consents.golden_id
+			USING ERRCODE = 'P0002',
+			DETAIL = pg_catalog.format('No golden record has id %s, nor was it merged into one.', set_consents.golden_id),
+			HINT = 'Pass a golden_id of cdp.patient.';
+	END IF;
+	/* the person's records, locked against a concurrent merge or unmerge moving them meanwhile */
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO recs
+	  FROM (SELECT r.record_id FROM @extschema@.record r WHERE r.golden_id = g ORDER BY r.record_id FOR KEY SHARE) r;
+	payload := pg_catalog.jsonb_build_object('given_for', g, 'purposes', pg_catalog.to_jsonb(ARRAY(
+	               SELECT DISTINCT x FROM pg_catalog.unnest(purposes) x ORDER BY 1)),
+	           'channels', pg_catalog.to_jsonb(ch), 'records', pg_catalog.to_jsonb(recs),
+	           'at', set_consents.at, 'evidence', evidence, 'address', address,
+	           'address_key', @extschema@.consent_address_key(address));
+	ev := cdp_internal.append_event(CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                g, g, payload);
+	PERFORM cdp_internal.consent_apply(ev, CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                   set_consents.at, payload);
+	RETURN ev;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) IS
+	'records one consent statement covering several purposes x channels (* = all channels), e.g. a framework consent document; returns the event id';
+
+CREATE FUNCTION @extschema@.set_consent(golden_id bigint, purpose text, channel text, granted boolean,
+	at timestamptz DEFAULT now(), evidence text DEFAULT NULL, address text DEFAULT NULL) RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT @extschema@.set_consents($1, ARRAY[$2], ARRAY[$3], $4, $5, $6, $7) $$;
+COMMENT ON FUNCTION @extschema@.set_consent(bigint, text, text, boolean, timestamptz, text, text) IS
+	'grants or withdraws consent of a person for one purpose and channel (* = all channels); returns the event id; e.g. set_consent(42, ''marketing'', ''sms'', false)';
+
+/* ------------------------------------------------------------------ reading */
+
+/*
+ * The state of one person per purpose x channel with the statement behind it (NULL event_id: the
+ * default).  The fold of every statement row of the person's records: a grant counts only while
+ * all the records it was given for belong to the person; latest wins, a withdrawal wins a tie.
+ */
+CREATE FUNCTION @extschema@.consent_now(golden_id bigint)
+	RETURNS TABLE (purpose text, channel text, granted boolean, at timestamptz, event_id bigint,
+	               evidence text, address text, is_default boolean)
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH g AS (SELECT @extschema@.resolve_patient($1) AS g),
+	rows AS (
+		SELECT DISTINCT ON (s.purpose, s.channel) s.purpose, s.channel, s.granted, s.at, s.event_id, s.evidence, s.address
+		  FROM g JOIN @extschema@.record r ON r.golden_id = g.g
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, g.g)
+		 ORDER BY s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC)
+	SELECT p.purpose, c.channel, coalesce(rows.granted, p.default_granted), rows.at, rows.event_id,
+	       rows.evidence, rows.address, rows.event_id IS NULL
+	  FROM g, @extschema@.consent_purposes() p CROSS JOIN @extschema@.consent_channels() c
+	  LEFT JOIN rows ON rows.purpose = p.purpose AND rows.channel = c.channel
+	 WHERE g.g IS NOT NULL
+	 ORDER BY p.purpose, c.channel
+$$;
+COMMENT ON FUNCTION @extschema@.consent_now(bigint) IS
+	'consent of a person per purpose x channel now, with the statement behind each (is_default when none)';
+
+/*
+ * The addresses of a person for a channel, from the golden profile (canonical keys).
+ */
+CREATE FUNCTION cdp_internal.consent_addresses(p @extschema@.patient, channel text) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+	  WHEN channel = 'email' THEN
+	    ARRAY(SELECT @extschema@.consent_address_key(x ->> 'value') FROM pg_catalog.jsonb_array_elements(p.emails) x)
+	  WHEN channel IN ('sms', 'messenger', 'call') THEN
+	    ARRAY(SELECT @extschema@.consent_address_key(x ->> 'value') FROM pg_catalog.jsonb_array_elements(p.phones) x)
+	  WHEN channel = 'social' THEN
+	    ARRAY(SELECT @extschema@.consent_address_key(x ->> 'value') FROM pg_catalog.jsonb_array_elements(p.handles) x
+	           WHERE x ->> 'network' = 'vk')
+	  WHEN channel = 'post' THEN
+	    ARRAY(SELECT @extschema@.consent_address_key(p.address) WHERE p.address IS NOT NULL)
+	  END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_addresses(@extschema@.patient, text) IS
+	'canonical addresses of a golden profile for a contact channel (internal)';
+
+/* Is an address on the suppression list for a purpose? */
+CREATE FUNCTION @extschema@.is_suppressed(address text, purpose text) RETURNS boolean
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                WHERE s.address_key = @extschema@.consent_address_key($1) AND s.purpose = $2 AND s.suppressed)
+$$;
+COMMENT ON FUNCTION @extschema@.is_suppressed(text, text) IS
+	'true when the address was withdrawn from the purpose by anyone (suppression list); campaigns check the address they send to';
+
+/*
+ * May the person be contacted for the purpose through the channel?  The person's consent (the
+ * fold of consent_now, defaults included), and, when the person has addresses for the channel,
+ * at least one of them not suppressed for the purpose.  Unknown persons: false.
+ */
+CREATE FUNCTION @extschema@.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g		bigint;
+	p		@extschema@.patient;
+	ok		boolean;
+	addrs	text[];
+BEGIN
+	IF may_contact.golden_id IS NULL THEN
+		RETURN false;
+	END IF;
+	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[channel]);
+	IF channel = '*' THEN
+		RAISE EXCEPTION 'may_contact asks about one channel' USING ERRCODE = '22023',
+			HINT = 'Use email, sms, messenger, social, call or post.';
+	END IF;
+	g := @extschema@.resolve_patient(may_contact.golden_id);
+	IF g IS NULL THEN
+		RETURN false;
+	END IF;
+	SELECT s.granted INTO ok
+	  FROM @extschema@.record r
+	  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+	       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
+	 WHERE r.golden_id = g
+	   AND cdp_internal.consent_counts(s.granted, s.records, g)
+	 ORDER BY s.at DESC, s.granted, s.event_id DESC
+	 LIMIT 1;
+	IF NOT FOUND THEN
+		SELECT x.default_granted INTO ok FROM @extschema@.consent_purposes() x WHERE x.purpose = may_contact.purpose;
+	END IF;
+	IF NOT ok THEN
+		RETURN false;
+	END IF;
+	SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	addrs := cdp_internal.consent_addresses(p, channel);
+	IF pg_catalog.cardinality(addrs) > 0
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                    WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                       WHERE s.address_key = a AND s.purpose = may_contact.purpose AND s.suppressed)) THEN
+		RETURN false;
+	END IF;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.may_contact(bigint, text, text) IS
+	'true when the person may be contacted for the purpose through the channel: consent (defaults included) and not every address of the channel suppressed; e.g. may_contact(42, ''marketing'', ''sms'')';
+
+/* ------------------------------------------------------------------ replay */
+
+/*
+ * Rebuilds the consent projections from the log: the rows equal the live ones (test/pgtap).
+ * Returns the number of consent events replayed.
+ */
+CREATE FUNCTION @extschema@.rebuild_consent() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	e		record;
+	n		bigint := 0;
+BEGIN
+	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression IN EXCLUSIVE MODE;
+	DELETE FROM @extschema@.consent_statement;
+	DELETE FROM @extschema@.consent_suppression;
+	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
+	          WHERE x.kind IN ('consent.granted', 'consent.withdrawn') ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
+	'replays the consent events of cdp.event into consent_statement and consent_suppression; returns how many';
+
+REVOKE ALL ON FUNCTION @extschema@.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_consent(bigint, text, text, boolean, timestamptz, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;

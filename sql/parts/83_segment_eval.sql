@@ -1,0 +1,383 @@
+/*
+ * sql/parts/83_segment_eval.sql: layer 8, segment storage and evaluation (issue 13).  See
+ * doc/segments.md.  The tables of segments come first: the evaluator reads them ({"segment": id}
+ * clauses read segment_member, the compiler reads whether a referenced segment is sensitive);
+ * 84_segment.sql defines and refreshes segments.
+ *
+ * The plan of cdp_internal.seg_compile is evaluated clause by clause into sets of golden ids
+ * (sorted bigint[], merged in C by src/seg_set.c), never as one WHERE of correlated EXISTS that
+ * the planner would estimate at one row and run as nested loops over every clinical event.
+ * Inside an "all" the clauses run in a fixed order: indexed clinical-event clauses and segment
+ * references first (each an index range scan), then profile attributes, then other event
+ * clauses, nested all/any, and "not" last.  Each clause after the first sees the survivors so
+ * far: a small set is probed id by id (the "filter" SQL: one index lookup per id), a large one is
+ * intersected with the clause's own set (the "gen" SQL).  The choice uses the true size of the
+ * set in hand, not an estimate.  Then the guards, in order, with what each removed: archived
+ * patients, the exclude list, consent, the offer's block reasons.
+ */
+
+/* ------------------------------------------------------------------ segment tables (84_segment.sql keeps them) */
+
+CREATE SEQUENCE @extschema@.segment_id_seq;
+COMMENT ON SEQUENCE @extschema@.segment_id_seq IS 'ids of cdp.segment';
+
+CREATE TABLE @extschema@.segment (
+	segment_id		bigint PRIMARY KEY,
+	name			text NOT NULL,
+	version			int NOT NULL,
+	rules			jsonb NOT NULL,
+	purpose			text NOT NULL,
+	channel			text,
+	offer_id		bigint,
+	status			text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived')),
+	sensitive		boolean NOT NULL,
+	auto_refresh	interval,
+	created_at		timestamptz NOT NULL,
+	updated_at		timestamptz NOT NULL,
+	saved_by		text NOT NULL,
+	last_refresh_at	timestamptz,
+	last_refresh_mode text,
+	refresh_mark	bigint,
+	refresh_stamp	text
+);
+COMMENT ON TABLE @extschema@.segment IS
+	'segments: current version of the rules, purpose, channel, offer, status and last refresh (refresh_stamp: what a refresh saw)';
+ALTER TABLE @extschema@.segment ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.segment FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.segment_version (
+	segment_id	bigint NOT NULL,
+	version		int NOT NULL,
+	name		text NOT NULL,
+	rules		jsonb NOT NULL,
+	purpose		text NOT NULL,
+	channel		text,
+	offer_id	bigint,
+	at			timestamptz NOT NULL,
+	saved_by	text NOT NULL,
+	PRIMARY KEY (segment_id, version)
+);
+COMMENT ON TABLE @extschema@.segment_version IS 'every version of every segment definition';
+ALTER TABLE @extschema@.segment_version ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.segment_version FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.segment_list (
+	golden_id	bigint NOT NULL,
+	segment_id	bigint NOT NULL,
+	list		text NOT NULL CHECK (list IN ('include', 'exclude')),
+	at			timestamptz NOT NULL,
+	PRIMARY KEY (golden_id, segment_id, list)
+);
+COMMENT ON TABLE @extschema@.segment_list IS
+	'manual include and exclude lists, by the golden id given; read through cdp.resolve_patient, so they follow merges';
+CREATE INDEX segment_list_segment_idx ON @extschema@.segment_list (segment_id, list);
+ALTER TABLE @extschema@.segment_list ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.segment_list FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.segment_member (
+	golden_id	bigint NOT NULL,
+	segment_id	bigint NOT NULL,
+	version		int NOT NULL,
+	entered_at	timestamptz NOT NULL,
+	channels	text[] NOT NULL,
+	PRIMARY KEY (segment_id, golden_id)
+);
+COMMENT ON TABLE @extschema@.segment_member IS
+	'current members of every segment (materialized by cdp.refresh_segment); channels: those the member may be contacted through';
+CREATE INDEX segment_member_golden_idx ON @extschema@.segment_member (golden_id);
+ALTER TABLE @extschema@.segment_member ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.segment_member FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE @extschema@.segment_member_history (
+	golden_id		bigint NOT NULL,
+	segment_id		bigint NOT NULL,
+	version			int NOT NULL,
+	entered_at		timestamptz NOT NULL,
+	entered_event	bigint NOT NULL,
+	left_at			timestamptz,
+	left_event		bigint,
+	left_version	int,
+	PRIMARY KEY (segment_id, golden_id, entered_event)
+);
+COMMENT ON TABLE @extschema@.segment_member_history IS
+	'membership history: who entered and left each segment, when, under which version and refresh';
+CREATE INDEX segment_member_history_left_idx ON @extschema@.segment_member_history (segment_id, left_event);
+CREATE INDEX segment_member_history_entered_idx ON @extschema@.segment_member_history (segment_id, entered_event);
+ALTER TABLE @extschema@.segment_member_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.segment_member_history FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE cdp_internal.seg_salt (
+	salt		text NOT NULL,
+	created_at	timestamptz NOT NULL
+);
+COMMENT ON TABLE cdp_internal.seg_salt IS
+	'the secret behind the analysts'' pseudonyms (one row, made by the first create_segment; the oldest wins after a restore)';
+ALTER TABLE cdp_internal.seg_salt ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.seg_salt FORCE ROW LEVEL SECURITY;
+
+/*
+ * The analysts' pseudonym of a golden id: 'p' and 16 hex digits of md5(salt, id).  SECURITY
+ * DEFINER: it reads the salt with the owner's rights, so whoever may see pseudonyms never needs
+ * (and must never get) the salt, which would let them recompute the pseudonym of any id.
+ */
+CREATE FUNCTION cdp_internal.seg_pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT 'p' || pg_catalog.left(pg_catalog.md5(t.salt || ':' || $1), 16)
+	  FROM cdp_internal.seg_salt t ORDER BY t.created_at LIMIT 1
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_pseudonym(bigint) IS
+	'the stable pseudonym of a golden id for analysts (keyed hash with a secret salt read with the owner''s rights) (internal)';
+
+/* ------------------------------------------------------------------ id sets (C) */
+
+CREATE FUNCTION cdp_internal.seg_set(ids bigint[]) RETURNS bigint[]
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_seg_set';
+COMMENT ON FUNCTION cdp_internal.seg_set(bigint[]) IS
+	'the set of the ids: sorted ascending, no duplicates, no nulls (internal)';
+CREATE FUNCTION cdp_internal.seg_and(a bigint[], b bigint[]) RETURNS bigint[]
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_seg_and';
+COMMENT ON FUNCTION cdp_internal.seg_and(bigint[], bigint[]) IS
+	'intersection of two id sets (sorted, distinct; 22023 otherwise) (internal)';
+CREATE FUNCTION cdp_internal.seg_or(a bigint[], b bigint[]) RETURNS bigint[]
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_seg_or';
+COMMENT ON FUNCTION cdp_internal.seg_or(bigint[], bigint[]) IS
+	'union of two id sets (internal)';
+CREATE FUNCTION cdp_internal.seg_minus(a bigint[], b bigint[]) RETURNS bigint[]
+	LANGUAGE C IMMUTABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_seg_minus';
+COMMENT ON FUNCTION cdp_internal.seg_minus(bigint[], bigint[]) IS
+	'the ids of the first set that are not in the second (internal)';
+
+/*
+ * The index the event clauses read: kind, then the code a clause filters on (lab code, ICD-10
+ * code or specialty, in C collation so ICD-10 ranges are index ranges), then the time.  A
+ * diagnosis range N40-N42 is the index range ['N40', 'N42~'].
+ */
+CREATE INDEX clinical_event_seg_code_idx ON @extschema@.clinical_event
+	(kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at);
+CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) WHERE kind = 'recommendation';
+
+/* ------------------------------------------------------------------ evaluation */
+
+/* Every patient, as a set (archived ones are removed, and counted, by the first guard). */
+CREATE FUNCTION cdp_internal.seg_universe() RETURNS bigint[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM @extschema@.patient p)) $$;
+COMMENT ON FUNCTION cdp_internal.seg_universe() IS 'the set of every patient (internal)';
+
+/*
+ * Most selective first, by true sizes: the number of ids an indexed clause (class 0) yields,
+ * counted through its index up to 20,000 (a bounded index scan), when it would start an "all"
+ * (no candidates yet).  Other clauses and later positions: 0 (their order stays as written).
+ */
+CREATE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS bigint
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	IF cand IS NOT NULL OR plan ->> 't' <> 'leaf' OR (plan ->> 'class')::int <> 0 THEN
+		RETURN 0;
+	END IF;
+	EXECUTE 'SELECT pg_catalog.count(*) FROM (' || (plan ->> 'gen') || ' LIMIT 20000) x' INTO n;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_probe_size(jsonb, bigint[]) IS
+	'how many ids an indexed clause yields, counted up to 20,000, to start an "all" with the most selective one (internal)';
+
+/*
+ * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
+ * result holds archived patients too; the caller drops them (and counts them).
+ */
+CREATE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	kid		jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		IF cand IS NULL THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			RETURN r;
+		END IF;
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		IF probe THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'filter') || '))' INTO r USING cand;
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := cdp_internal.seg_and(cand, r);
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY (x.k ->> 'class')::int, cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
+			r := cdp_internal.seg_eval(kid, r, n_all);
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		r := '{}';
+		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cand, n_all));
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
+
+/*
+ * The ids of a set that may be contacted for a purpose: through the channel, or through at least
+ * one channel when channel is NULL.  The set-based form of cdp.may_contact (same fold, same
+ * defaults, same suppression rule; test/pgtap/82_segment_rules.sql compares them).
+ */
+CREATE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	dflt	boolean := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = seg_consent_ok.purpose);
+	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+BEGIN
+	RETURN (
+	WITH st AS MATERIALIZED (
+		SELECT DISTINCT ON (r.golden_id, s.channel) r.golden_id AS id, s.channel, s.granted
+		  FROM pg_catalog.unnest(ids) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id AND s.purpose = seg_consent_ok.purpose
+		       AND s.channel = ANY (chans)
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	allowed AS (
+		SELECT st.id, st.channel FROM st WHERE st.granted AND NOT dflt
+		UNION ALL
+		SELECT c.id, ch.c FROM pg_catalog.unnest(ids) c(id), pg_catalog.unnest(chans) ch(c)
+		 WHERE dflt AND NOT EXISTS (SELECT 1 FROM st WHERE st.id = c.id AND st.channel = ch.c AND NOT st.granted))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT a.id FROM allowed a
+		 WHERE NOT sup
+		    OR NOT EXISTS (SELECT 1 FROM @extschema@.patient p
+		                    CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, a.channel) AS ads) x
+		                    WHERE p.golden_id = a.id AND pg_catalog.cardinality(x.ads) > 0
+		                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
+		                                       WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+		                                                          WHERE s.address_key = ad AND s.purpose = seg_consent_ok.purpose
+		                                                            AND s.suppressed))))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set (internal)';
+
+/*
+ * Evaluates a plan with its guards for a day, within cand (NULL = everyone): every id the rule or
+ * the include list yields, with NULL for a member or the first guard that removed it: archived,
+ * excluded, no_consent, then the offer's block reason (sex, age, contraindication:<code>, ...).
+ */
+CREATE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text, offer bigint, d date,
+	include bigint[], exclude bigint[], cand bigint[] DEFAULT NULL)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_all	bigint;
+	r		bigint[];
+	act		bigint[];
+	kept	bigint[];
+	ok		bigint[];
+	o		@extschema@.offer;
+BEGIN
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	r := cdp_internal.seg_eval(plan, cand, n_all);
+	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
+	act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)
+	                                  JOIN @extschema@.patient p ON p.golden_id = c.id WHERE p.status = 'active'));
+	RETURN QUERY SELECT x, 'archived'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(r, act)) x;
+	kept := cdp_internal.seg_minus(act, exclude);
+	RETURN QUERY SELECT x, 'excluded'::text FROM pg_catalog.unnest(cdp_internal.seg_and(act, exclude)) x;
+	ok := cdp_internal.seg_consent_ok(kept, purpose, channel);
+	RETURN QUERY SELECT x, 'no_consent'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(kept, ok)) x;
+	IF offer IS NULL THEN
+		RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(ok) x;
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	RETURN QUERY SELECT p.golden_id, cdp_internal.offer_reason(p, o, d)
+	  FROM pg_catalog.unnest(ok) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
+	'evaluates a compiled rule with the include list and the guards (archived, excluded, no_consent, offer reasons) (internal)';
+
+/* Checks the preview/segment arguments shared by preview and create: purpose, channel, offer. */
+CREATE FUNCTION cdp_internal.seg_check_target(purpose text, channel text, offer bigint) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[coalesce(channel, '*')]);
+	IF channel = '*' THEN
+		RAISE EXCEPTION 'a segment channel is one channel or NULL (any)' USING ERRCODE = '22023',
+			HINT = 'Use email, sms, messenger, social, call, post or NULL.';
+	END IF;
+	IF offer IS NOT NULL AND NOT EXISTS (SELECT 1 FROM @extschema@.offer o WHERE o.offer_id = offer) THEN
+		RAISE EXCEPTION 'offer "%" does not exist', offer USING ERRCODE = 'P0002',
+			HINT = 'Pass an offer_id returned by cdp.create_offer.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_check_target(text, text, bigint) IS
+	'validates the purpose, channel and offer of a segment or preview (internal)';
+
+/*
+ * Counts who a rule would reach today, without saving anything: {"count": n, "dropped":
+ * {"archived": n, "no_consent": n, "sex": n, "contraindication:C61": n, ...}, "sample": [up to 10
+ * golden ids]}.
+ */
+CREATE FUNCTION @extschema@.segment_preview(rules jsonb, offer bigint DEFAULT NULL, purpose text DEFAULT 'marketing',
+	channel text DEFAULT NULL) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb;
+BEGIN
+	PERFORM cdp_internal.seg_check_target(purpose, channel, offer);
+	plan := cdp_internal.seg_prepare(rules, purpose, CURRENT_DATE);
+	RETURN (
+		WITH ev AS (SELECT * FROM cdp_internal.seg_evaluate(plan, purpose, channel, offer, CURRENT_DATE, '{}', '{}'))
+		SELECT pg_catalog.jsonb_build_object(
+			'count', (SELECT pg_catalog.count(*) FROM ev WHERE ev.reason IS NULL),
+			'dropped', coalesce((SELECT pg_catalog.jsonb_object_agg(x.reason, x.n) FROM
+			             (SELECT ev.reason, pg_catalog.count(*) AS n FROM ev WHERE ev.reason IS NOT NULL GROUP BY ev.reason) x), '{}'),
+			'sample', coalesce((SELECT pg_catalog.jsonb_agg(x.golden_id) FROM
+			             (SELECT ev.golden_id FROM ev WHERE ev.reason IS NULL
+			               ORDER BY pg_catalog.hashint8(ev.golden_id), ev.golden_id LIMIT 10) x), '[]')));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.segment_preview(jsonb, bigint, text, text) IS
+	'who a rule would reach today, without saving: {"count", "dropped": {guard: n}, "sample": [golden ids]}; e.g. segment_preview(''{"attr": "sex", "op": "=", "value": "F"}'')';

@@ -1,0 +1,545 @@
+/*
+ * sql/parts/84_segment.sql: layer 8, segments as objects, materialized membership and its
+ * refresh, comparison, A/B split and the BI views (issue 13).  See doc/segments.md.
+ *
+ * The tables are created in 83_segment_eval.sql, which reads them.
+ * Definitions are events (segment.created / edited / archived / restored / listed) and versions;
+ * members are the materialized result of cdp_internal.seg_evaluate, kept by
+ * cdp.refresh_segment: "full" evaluates everyone, "incremental" only the persons the log names
+ * since the last refresh (their records, clinical events, consent, merges, unmerges, archive,
+ * the segment's lists, and the members that moved in segments it references).  Incremental
+ * equals full (test/pgtap/84_segment.sql proves it on random changes); a refresh on another day,
+ * after an edit or a change of the offer runs in full, since time and the rule changed for
+ * everyone.
+ */
+
+/* ------------------------------------------------------------------ definitions */
+
+/* The segment row, locked, or P0002. */
+CREATE FUNCTION cdp_internal.seg_get(id bigint) RETURNS @extschema@.segment
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s	@extschema@.segment;
+BEGIN
+	SELECT * INTO s FROM @extschema@.segment x WHERE x.segment_id = id FOR UPDATE;
+	IF s.segment_id IS NULL THEN
+		RAISE EXCEPTION 'segment "%" does not exist', id USING ERRCODE = 'P0002',
+			HINT = 'Pass a segment_id returned by cdp.create_segment.';
+	END IF;
+	RETURN s;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_get(bigint) IS 'the row of a segment, locked; P0002 when unknown (internal)';
+
+/* Refuses a rule whose segment references lead back to the segment itself. */
+CREATE FUNCTION cdp_internal.seg_check_cycle(id bigint, rules jsonb) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF id IS NOT NULL AND EXISTS (
+		WITH RECURSIVE refs(sid, depth) AS (
+			SELECT (x #>> '{}')::bigint, 1 FROM pg_catalog.jsonb_path_query(rules, 'strict $.**.segment') x
+			UNION
+			SELECT (x #>> '{}')::bigint, r.depth + 1
+			  FROM refs r JOIN @extschema@.segment s ON s.segment_id = r.sid
+			 CROSS JOIN LATERAL pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x
+			 WHERE r.depth < 50)
+		SELECT 1 FROM refs WHERE refs.sid = id) THEN
+		RAISE EXCEPTION 'segment % would reference itself', id USING ERRCODE = '22023',
+			DETAIL = 'At $ (a {"segment": ...} clause leads back to this segment).', HINT = 'Remove the circular reference.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_check_cycle(bigint, jsonb) IS
+	'22023 when a rule''s segment references lead back to the segment (internal)';
+
+/* Saves a version (create when id is NULL); returns the segment id. */
+CREATE FUNCTION cdp_internal.seg_save(id bigint, name text, rules jsonb, purpose text, channel text, offer bigint)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb;
+	v		int := 1;
+	s		@extschema@.segment;
+	ev		bigint;
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF name IS NULL OR pg_catalog.btrim(name) = '' OR pg_catalog.octet_length(name) > 200 THEN
+		RAISE EXCEPTION 'a segment needs a name of 1 to 200 bytes' USING ERRCODE = '22023';
+	END IF;
+	PERFORM cdp_internal.seg_check_target(purpose, channel, offer);
+	plan := cdp_internal.seg_prepare(rules, purpose, CURRENT_DATE);
+	PERFORM cdp_internal.seg_check_cycle(id, rules);
+	IF id IS NULL THEN
+		id := pg_catalog.nextval('@extschema@.segment_id_seq');
+		INSERT INTO cdp_internal.seg_salt SELECT pg_catalog.md5(pg_catalog.gen_random_uuid()::text || pg_catalog.clock_timestamp()::text), at
+		 WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.seg_salt);
+	ELSE
+		s := cdp_internal.seg_get(id);
+		v := s.version + 1;
+	END IF;
+	ev := cdp_internal.append_event(CASE WHEN v = 1 THEN 'segment.created' ELSE 'segment.edited' END, id, NULL,
+		pg_catalog.jsonb_build_object('version', v, 'name', name, 'rules', rules, 'purpose', purpose, 'channel', channel, 'offer', offer));
+	INSERT INTO @extschema@.segment_version VALUES (id, v, name, rules, purpose, channel, offer, at, CURRENT_USER);
+	INSERT INTO @extschema@.segment AS x (segment_id, name, version, rules, purpose, channel, offer_id, sensitive, created_at, updated_at, saved_by)
+	VALUES (id, name, v, rules, purpose, channel, offer, plan ->> 'sensitive' IS NOT NULL, at, at, CURRENT_USER)
+	ON CONFLICT (segment_id) DO UPDATE SET name = excluded.name, version = excluded.version, rules = excluded.rules,
+		purpose = excluded.purpose, channel = excluded.channel, offer_id = excluded.offer_id, sensitive = excluded.sensitive,
+		updated_at = excluded.updated_at, saved_by = excluded.saved_by;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_save(bigint, text, jsonb, text, text, bigint) IS
+	'validates and saves a segment version (internal to create_segment and edit_segment)';
+
+CREATE FUNCTION @extschema@.create_segment(name text, rules jsonb, purpose text DEFAULT 'marketing', offer bigint DEFAULT NULL,
+	channel text DEFAULT NULL) RETURNS bigint
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT cdp_internal.seg_save(NULL, $1, $2, $3, $5, $4) $$;
+COMMENT ON FUNCTION @extschema@.create_segment(text, jsonb, text, bigint, text) IS
+	'validates and saves a segment (rules, purpose, offer, channel: NULL = any); returns its id; members come with cdp.refresh_segment';
+
+CREATE FUNCTION @extschema@.edit_segment(segment_id bigint, rules jsonb, name text DEFAULT NULL, purpose text DEFAULT NULL,
+	offer bigint DEFAULT NULL, channel text DEFAULT NULL) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s	@extschema@.segment := cdp_internal.seg_get(edit_segment.segment_id);
+BEGIN
+	PERFORM cdp_internal.seg_save(s.segment_id, coalesce(name, s.name), rules, coalesce(purpose, s.purpose),
+		CASE WHEN channel IS NULL THEN s.channel ELSE NULLIF(channel, 'any') END,
+		CASE WHEN offer IS NULL THEN s.offer_id ELSE NULLIF(offer, 0) END);
+	RETURN s.version + 1;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.edit_segment(bigint, jsonb, text, text, bigint, text) IS
+	'saves a new version of a segment (NULL keeps a setting; offer 0 and channel ''any'' clear them); the old version stays in cdp.segment_version';
+
+CREATE FUNCTION @extschema@.copy_segment(segment_id bigint, name text) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s	@extschema@.segment := cdp_internal.seg_get(copy_segment.segment_id);
+	id	bigint;
+BEGIN
+	id := cdp_internal.seg_save(NULL, name, s.rules, s.purpose, s.channel, s.offer_id);
+	INSERT INTO @extschema@.segment_list SELECT l.golden_id, id, l.list, pg_catalog.clock_timestamp()
+	  FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.copy_segment(bigint, text) IS 'copies a segment (rules, purpose, offer, lists) under a new name; returns the new id';
+
+/* Archives (true) or restores (false) a segment; archiving empties its membership (history kept). */
+CREATE FUNCTION @extschema@.archive_segment(segment_id bigint, archived boolean DEFAULT true) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s	@extschema@.segment := cdp_internal.seg_get(archive_segment.segment_id);
+	ev	bigint;
+BEGIN
+	IF archived IS NULL OR (s.status = 'archived') = archived THEN
+		RETURN;
+	END IF;
+	ev := cdp_internal.append_event(CASE WHEN archived THEN 'segment.archived' ELSE 'segment.restored' END, s.segment_id, NULL, '{}');
+	IF archived THEN
+		PERFORM cdp_internal.seg_apply(s, '{}', ev);
+	END IF;
+	UPDATE @extschema@.segment x SET status = CASE WHEN archived THEN 'archived' ELSE 'active' END,
+	       updated_at = pg_catalog.clock_timestamp(), refresh_stamp = NULL
+	 WHERE x.segment_id = s.segment_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.archive_segment(bigint, boolean) IS
+	'archives a segment (its members leave; history kept) or restores it (archived => false; the next refresh is full)';
+
+/* Adds (or with remove, removes) persons to a segment's include or exclude list. */
+CREATE FUNCTION @extschema@.segment_list_set(segment_id bigint, list text, golden_ids bigint[], remove boolean DEFAULT false)
+	RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s	@extschema@.segment := cdp_internal.seg_get(segment_list_set.segment_id);
+	g	bigint;
+	n	int := 0;
+BEGIN
+	IF list IS NULL OR NOT list IN ('include', 'exclude') THEN
+		RAISE EXCEPTION 'invalid segment list "%"', list USING ERRCODE = '22023', HINT = 'Use include or exclude.';
+	END IF;
+	FOR g IN SELECT DISTINCT x FROM pg_catalog.unnest(golden_ids) x WHERE x IS NOT NULL LOOP
+		IF NOT remove AND @extschema@.resolve_patient(g) IS NULL THEN
+			RAISE EXCEPTION 'patient "%" does not exist', g USING ERRCODE = 'P0002';
+		END IF;
+		IF remove THEN
+			DELETE FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id AND l.list = segment_list_set.list
+			   AND l.golden_id = g;
+		ELSE
+			INSERT INTO @extschema@.segment_list VALUES (g, s.segment_id, list, pg_catalog.clock_timestamp()) ON CONFLICT DO NOTHING;
+		END IF;
+		IF FOUND THEN
+			/* golden_id on the event: the next incremental refresh re-evaluates the person */
+			PERFORM cdp_internal.append_event('segment.listed', s.segment_id, g,
+				pg_catalog.jsonb_build_object('list', list, 'removed', remove));
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.segment_list_set(bigint, text, bigint[], boolean) IS
+	'adds persons to (remove => true: removes them from) a segment''s include or exclude list; returns how many changed';
+
+/* The include or exclude list of a segment as a set of current golden ids (merges followed). */
+CREATE FUNCTION cdp_internal.seg_list_ids(id bigint, list text) RETURNS bigint[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT cdp_internal.seg_set(ARRAY(SELECT @extschema@.resolve_patient(l.golden_id) FROM @extschema@.segment_list l
+	                                   WHERE l.segment_id = id AND l.list = seg_list_ids.list))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_list_ids(bigint, text) IS 'a segment''s list resolved to current golden ids (internal)';
+
+/* ------------------------------------------------------------------ membership */
+
+/*
+ * Makes the members of a segment within scope (NULL: everyone) equal keep: members who are not in
+ * keep leave, ids of keep who are not members enter, and every member of keep gets the channels
+ * it may be contacted through now.  History rows carry the refresh event ev.  Returns
+ * {"entered": n, "left": n}.
+ */
+CREATE FUNCTION cdp_internal.seg_apply(s @extschema@.segment, keep bigint[], ev bigint, scope bigint[] DEFAULT NULL)
+	RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cur		bigint[];
+	gone	bigint[];
+	came	bigint[];
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF scope IS NULL THEN
+		cur := cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id));
+	ELSE
+		cur := cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM pg_catalog.unnest(scope) c(id)
+		          JOIN @extschema@.segment_member m ON m.segment_id = s.segment_id AND m.golden_id = c.id));
+		keep := cdp_internal.seg_and(keep, scope);
+	END IF;
+	gone := cdp_internal.seg_minus(cur, keep);
+	came := cdp_internal.seg_minus(keep, cur);
+	DELETE FROM @extschema@.segment_member m USING pg_catalog.unnest(gone) g(id)
+	 WHERE m.segment_id = s.segment_id AND m.golden_id = g.id;
+	UPDATE @extschema@.segment_member_history h SET left_at = at, left_event = ev, left_version = s.version
+	  FROM pg_catalog.unnest(gone) g(id)
+	 WHERE h.segment_id = s.segment_id AND h.golden_id = g.id AND h.left_event IS NULL;
+	WITH ch AS (
+		SELECT c.id, pg_catalog.array_agg(x.channel ORDER BY x.channel) AS channels
+		  FROM @extschema@.consent_channels() x
+		 CROSS JOIN LATERAL pg_catalog.unnest(cdp_internal.seg_consent_ok(keep, s.purpose, x.channel)) c(id)
+		 GROUP BY c.id),
+	upd AS (
+		UPDATE @extschema@.segment_member m SET channels = ch.channels FROM ch
+		 WHERE m.segment_id = s.segment_id AND m.golden_id = ch.id AND m.channels IS DISTINCT FROM ch.channels)
+	INSERT INTO @extschema@.segment_member (golden_id, segment_id, version, entered_at, channels)
+	SELECT c.id, s.segment_id, s.version, at, coalesce(ch.channels, '{}')
+	  FROM pg_catalog.unnest(came) c(id) LEFT JOIN ch ON ch.id = c.id;
+	INSERT INTO @extschema@.segment_member_history (golden_id, segment_id, version, entered_at, entered_event)
+	SELECT c.id, s.segment_id, s.version, at, ev FROM pg_catalog.unnest(came) c(id);
+	RETURN pg_catalog.jsonb_build_object('entered', pg_catalog.cardinality(came), 'left', pg_catalog.cardinality(gone));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint, bigint[]) IS
+	'makes a segment''s members within a scope equal a set, with history and channels (internal)';
+
+/*
+ * The persons the log names between two positions (lo, hi], as current golden ids: everything
+ * that can change a person's evaluation (their records, clinical events, consent, archive, merges
+ * and unmerges, a segment list, an address suppressed, a move in a segment this one references).
+ * NULL when an event changes everyone (survivorship rules, a source's trust or kind): then the
+ * refresh is full.
+ */
+CREATE FUNCTION cdp_internal.seg_changed(s @extschema@.segment, lo bigint, hi bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+	refs	bigint[] := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x);
+BEGIN
+	IF EXISTS (SELECT 1 FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi
+	            AND e.kind IN ('survivorship.configured', 'source.updated')) THEN
+		RETURN NULL;
+	END IF;
+	WITH e AS MATERIALIZED (SELECT * FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi),
+	ids AS (
+		SELECT e.golden_id AS id FROM e WHERE e.golden_id IS NOT NULL
+		UNION ALL SELECT e.subject FROM e WHERE e.kind = 'patient.merged'
+		UNION ALL SELECT (e.payload ->> 'from')::bigint FROM e WHERE e.kind = 'patient.unmerged'
+		UNION ALL SELECT r.golden_id FROM e JOIN @extschema@.record r ON r.record_id = e.subject WHERE e.kind LIKE 'record.%'
+		UNION ALL SELECT r.golden_id FROM e CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') x
+		            JOIN @extschema@.record r ON r.record_id = x::bigint WHERE e.kind LIKE 'consent.%'
+		UNION ALL SELECT p.golden_id FROM e JOIN @extschema@.patient p
+		            ON p.phones @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR p.emails @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR p.handles @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR pg_catalog.lower(pg_catalog.btrim(p.address)) = e.payload ->> 'address_key'
+		           WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi)
+	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
+	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = x))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint) IS
+	'the golden ids whose evaluation the log changed between two event ids; NULL when everyone''s did (internal)';
+
+/*
+ * Waits until every transaction that has appended to the log and not ended yet has ended, so that
+ * every event up to a position read before the call is committed (or gone) before the refresh
+ * reads; without it an event committed late with a smaller id would be skipped by the next
+ * incremental refresh.  The wait is a lock: SHARE on cdp.event conflicts with the ROW EXCLUSIVE
+ * lock each writer holds until it ends.  Taken in a subtransaction that is rolled back at once,
+ * so the lock is released at once; meanwhile new writers queue behind it only until the writers
+ * before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
+ * next scheduled refresh will try again.
+ */
+CREATE FUNCTION cdp_internal.seg_wait_writers() RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
+		LOCK TABLE @extschema@.event IN SHARE MODE;
+		RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
+	EXCEPTION
+		WHEN lock_not_available THEN
+			RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
+				HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
+		WHEN raise_exception THEN
+			IF SQLERRM <> 'cdp: writers drained' THEN
+				RAISE;
+			END IF;
+	END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_wait_writers() IS
+	'waits (a lock, released at once) until the transactions appending to cdp.event have ended (internal to refresh_segment)';
+
+/*
+ * Refreshes the members of a segment: 'full' evaluates everyone; 'incremental' only the persons
+ * the log names since the last refresh, and runs in full instead on a new day, after an edit or a
+ * change of the offer, or when an event changed everyone.  Returns {"mode", "evaluated",
+ * "entered", "left", "size"}.  Needs READ COMMITTED (each statement must see what committed).
+ */
+CREATE FUNCTION @extschema@.refresh_segment(id bigint, mode text DEFAULT 'incremental') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	mark	bigint;
+	s		@extschema@.segment;
+	d		date := CURRENT_DATE;
+	stamp	text;
+	plan	jsonb;
+	cand	bigint[];
+	keep	bigint[];
+	ev		bigint;
+	res		jsonb;
+	m		text := mode;
+BEGIN
+	IF m IS NULL OR NOT m IN ('full', 'incremental') THEN
+		RAISE EXCEPTION 'invalid refresh mode "%"', m USING ERRCODE = '22023', HINT = 'Use full or incremental.';
+	END IF;
+	IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'refresh_segment needs READ COMMITTED' USING ERRCODE = '25000',
+			DETAIL = 'It must see what committed while it waited for writers.';
+	END IF;
+	/* the log position first, then wait for whoever was writing: every event up to mark is settled */
+	mark := coalesce(pg_catalog.pg_sequence_last_value('@extschema@.event_event_id_seq'::regclass), 0);
+	PERFORM cdp_internal.seg_wait_writers();
+	s := cdp_internal.seg_get(id);
+	IF s.status <> 'active' THEN
+		RAISE EXCEPTION 'segment "%" is archived', id USING ERRCODE = '55000', HINT = 'Restore it with cdp.archive_segment(id, false).';
+	END IF;
+	stamp := pg_catalog.format('v%s d%s o%s', s.version, d,
+		(SELECT o.version || o.status FROM @extschema@.offer o WHERE o.offer_id = s.offer_id));
+	IF m = 'incremental' AND s.refresh_stamp IS DISTINCT FROM stamp THEN
+		m := 'full';
+	END IF;
+	IF m = 'incremental' THEN
+		cand := cdp_internal.seg_changed(s, s.refresh_mark, GREATEST(mark, s.refresh_mark));
+		IF cand IS NULL THEN
+			m := 'full';
+		END IF;
+	END IF;
+	ev := cdp_internal.append_event('segment.refreshed', s.segment_id, NULL,
+		pg_catalog.jsonb_build_object('mode', m, 'version', s.version, 'from', s.refresh_mark, 'to', mark));
+	plan := cdp_internal.seg_compile(s.rules, d);
+	SELECT cdp_internal.seg_set(ARRAY(SELECT x.golden_id FROM cdp_internal.seg_evaluate(plan, s.purpose, s.channel, s.offer_id, d,
+	           cdp_internal.seg_list_ids(s.segment_id, 'include'), cdp_internal.seg_list_ids(s.segment_id, 'exclude'),
+	           CASE WHEN m = 'full' THEN NULL ELSE cand END) x WHERE x.reason IS NULL))
+	  INTO keep;
+	res := cdp_internal.seg_apply(s, keep, ev, CASE WHEN m = 'full' THEN NULL ELSE cand END);
+	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = m,
+	       refresh_mark = GREATEST(mark, s.refresh_mark), refresh_stamp = stamp
+	 WHERE x.segment_id = s.segment_id;
+	RETURN res || pg_catalog.jsonb_build_object('mode', m,
+		'evaluated', CASE WHEN m = 'full' THEN NULL ELSE pg_catalog.cardinality(cand) END,
+		'size', (SELECT pg_catalog.count(*) FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_segment(bigint, text) IS
+	'refreshes a segment''s members: full, or incremental (only persons the log changed since the last refresh); e.g. refresh_segment(3)';
+
+/* Sets or clears (NULL) the automatic refresh period of a segment, run by cdp.run_maintenance. */
+CREATE FUNCTION @extschema@.set_segment_refresh(segment_id bigint, every interval) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.seg_get(set_segment_refresh.segment_id);
+	IF every < interval '1 minute' THEN
+		RAISE EXCEPTION 'a segment refresh period is at least one minute' USING ERRCODE = '22023';
+	END IF;
+	UPDATE @extschema@.segment x SET auto_refresh = every WHERE x.segment_id = set_segment_refresh.segment_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_segment_refresh(bigint, interval) IS
+	'refresh a segment automatically every period (cdp.run_maintenance); NULL stops it; e.g. set_segment_refresh(3, ''1 hour'')';
+
+/* Refreshes (incrementally) every active segment whose period has passed; returns how many. */
+CREATE FUNCTION @extschema@.refresh_due_segments() RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id	bigint;
+	n	int := 0;
+BEGIN
+	FOR id IN SELECT s.segment_id FROM @extschema@.segment s
+	           WHERE s.status = 'active' AND s.auto_refresh IS NOT NULL
+	             AND (s.last_refresh_at IS NULL OR s.last_refresh_at + s.auto_refresh <= pg_catalog.now())
+	           ORDER BY s.segment_id LOOP
+		PERFORM @extschema@.refresh_segment(id, 'incremental');
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_due_segments() IS
+	'incremental refresh of every segment whose automatic period has passed (called by cdp.run_maintenance); returns how many';
+
+/* ------------------------------------------------------------------ comparing, splitting */
+
+CREATE FUNCTION @extschema@.segment_compare(a bigint, b bigint,
+	OUT reach_a bigint, OUT reach_b bigint, OUT overlap bigint, OUT only_a bigint, OUT only_b bigint)
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH x AS (SELECT cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = a)) AS sa,
+	                  cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = b)) AS sb)
+	SELECT pg_catalog.cardinality(x.sa)::bigint, pg_catalog.cardinality(x.sb)::bigint,
+	       pg_catalog.cardinality(cdp_internal.seg_and(x.sa, x.sb))::bigint,
+	       pg_catalog.cardinality(cdp_internal.seg_minus(x.sa, x.sb))::bigint,
+	       pg_catalog.cardinality(cdp_internal.seg_minus(x.sb, x.sa))::bigint
+	  FROM x
+$$;
+COMMENT ON FUNCTION @extschema@.segment_compare(bigint, bigint) IS
+	'reach of two segments (current members), their overlap and what only each reaches';
+
+/*
+ * A deterministic A/B split of a segment's members into named arms with given proportions
+ * ({"A": 50, "B": 50}): each person's arm depends only on a hash of its golden id and the segment
+ * id, so it stays the same when the segment grows or is refreshed.
+ */
+CREATE FUNCTION @extschema@.segment_split(segment_id bigint, arms jsonb) RETURNS TABLE (golden_id bigint, arm text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF arms IS NULL OR pg_catalog.jsonb_typeof(arms) <> 'object' OR arms = '{}'
+	   OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(arms) x WHERE pg_catalog.jsonb_typeof(x.value) <> 'number' OR (x.value #>> '{}')::numeric <= 0) THEN
+		RAISE EXCEPTION 'arms must be an object of positive proportions' USING ERRCODE = '22023',
+			DETAIL = 'At $.', HINT = 'Use {"A": 50, "B": 50} or {"control": 10, "offer": 90}.';
+	END IF;
+	RETURN QUERY
+	WITH a AS (
+		SELECT x.key, pg_catalog.sum((x.value #>> '{}')::numeric) OVER (ORDER BY x.key) / pg_catalog.sum((x.value #>> '{}')::numeric) OVER () AS upto
+		  FROM pg_catalog.jsonb_each(arms) x)
+	SELECT m.golden_id, (SELECT a.key FROM a WHERE a.upto > h.u ORDER BY a.upto LIMIT 1)
+	  FROM @extschema@.segment_member m
+	 CROSS JOIN LATERAL (SELECT ((pg_catalog.hashint8extended(m.golden_id, m.segment_id) & 2147483647)::numeric / 2147483648) AS u) h
+	 WHERE m.segment_id = segment_split.segment_id
+	 ORDER BY m.golden_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.segment_split(bigint, jsonb) IS
+	'deterministic A/B split of a segment''s members by a hash of the golden id; e.g. segment_split(3, ''{"A": 50, "B": 50}'')';
+
+/* ------------------------------------------------------------------ BI views */
+
+CREATE VIEW @extschema@.segment_summary WITH (security_invoker = true) AS
+SELECT s.segment_id, s.name, s.version, s.status, s.purpose, s.channel, s.offer_id,
+       coalesce(m.size, 0) AS size,
+       coalesce(m.email, 0) AS reach_email, coalesce(m.sms, 0) AS reach_sms, coalesce(m.messenger, 0) AS reach_messenger,
+       coalesce(m.social, 0) AS reach_social, coalesce(m.call, 0) AS reach_call, coalesce(m.post, 0) AS reach_post,
+       s.created_at, s.updated_at, s.last_refresh_at, s.last_refresh_mode, s.auto_refresh
+  FROM @extschema@.segment s
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS size,
+	       pg_catalog.count(*) FILTER (WHERE 'email' = ANY (x.channels)) AS email,
+	       pg_catalog.count(*) FILTER (WHERE 'sms' = ANY (x.channels)) AS sms,
+	       pg_catalog.count(*) FILTER (WHERE 'messenger' = ANY (x.channels)) AS messenger,
+	       pg_catalog.count(*) FILTER (WHERE 'social' = ANY (x.channels)) AS social,
+	       pg_catalog.count(*) FILTER (WHERE 'call' = ANY (x.channels)) AS call,
+	       pg_catalog.count(*) FILTER (WHERE 'post' = ANY (x.channels)) AS post
+	  FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id) m ON true;
+COMMENT ON VIEW @extschema@.segment_summary IS
+	'per segment: version, status, size, reachable size per channel (consent and suppression as of the last refresh), created, updated, last refresh';
+
+/*
+ * Members for analysts without names or contacts: a stable pseudonym (keyed hash of the golden id
+ * with a secret salt), age band, sex, city; a row whose (segment, age band, sex, city) group has
+ * fewer than 5 members is left out.
+ */
+CREATE VIEW @extschema@.segment_member_pseudonymous WITH (security_invoker = true) AS
+WITH m AS (
+	SELECT x.segment_id,
+	       cdp_internal.seg_pseudonym(x.golden_id) AS pseudonym,
+	       CASE WHEN a.age IS NULL THEN NULL WHEN a.age < 18 THEN '0-17' WHEN a.age < 25 THEN '18-24' WHEN a.age < 35 THEN '25-34'
+	            WHEN a.age < 45 THEN '35-44' WHEN a.age < 55 THEN '45-54' WHEN a.age < 65 THEN '55-64' ELSE '65+' END AS age_band,
+	       p.sex, p.city
+	  FROM @extschema@.segment_member x
+	  JOIN @extschema@.patient p ON p.golden_id = x.golden_id
+	 CROSS JOIN LATERAL (SELECT EXTRACT(year FROM pg_catalog.age(CURRENT_DATE, p.birth_date))::int AS age) a)
+SELECT g.segment_id, g.pseudonym, g.age_band, g.sex, g.city
+  FROM (SELECT m.*, pg_catalog.count(*) OVER (PARTITION BY m.segment_id, m.age_band, m.sex, m.city) AS n FROM m) g
+ WHERE g.n >= 5;
+COMMENT ON VIEW @extschema@.segment_member_pseudonymous IS
+	'segment members for analysts: pseudonym, age band, sex, city; groups under 5 left out; no names or contacts';
+
+REVOKE ALL ON FUNCTION @extschema@.create_segment(text, jsonb, text, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.edit_segment(bigint, jsonb, text, text, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.copy_segment(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.archive_segment(bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.segment_list_set(bigint, text, bigint[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.refresh_segment(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_segment_refresh(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.refresh_due_segments() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.configure_sensitive_categories(jsonb) FROM PUBLIC;

@@ -1,0 +1,191 @@
+-- test/pgtap/84_segment.sql: segments as objects and their materialized membership
+-- (sql/parts/84_segment.sql, doc/segments.md): versions, copy, archive, lists that follow merges,
+-- history, compare, A/B split, automatic refresh, the BI views, and the property: after random
+-- changes (records, clinical events, consent with addresses, merges, unmerges, archive, lists),
+-- an incremental refresh gives exactly the members a full refresh gives (fixed seed, 300 rounds).
+BEGIN;
+SELECT plan(43);
+
+SELECT setseed(0.29) IS NULL AS seeded \gset
+SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('lab', 'partner', 40) IS NOT NULL AS s2 \gset
+SELECT count(cdp.upsert_record(CASE WHEN i % 4 = 0 THEN 'lab' ELSE 'his' END, 'r' || i, jsonb_build_object(
+         'family_name', 'Ф' || i, 'given_name', 'И', 'sex', CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END,
+         'birth_date', (current_date - (20 * 365 + (i * 211) % 18000))::text, 'city', (ARRAY['Москва', 'Химки', 'Тверь'])[1 + i % 3],
+         'phones', jsonb_build_array('+7916' || lpad(i::text, 7, '0')))))
+  FROM generate_series(1, 120) i \gset
+SELECT count(cdp.set_consent(golden_id, 'marketing', '*', true, now() - interval '1 day')) FROM cdp.patient WHERE golden_id % 4 <> 1 \gset
+
+-- ---------------------------------------------------------------- objects
+SELECT cdp.create_segment('старше 50', '{"attr": "age", "op": ">=", "value": 50}', 'marketing') AS r \gset
+SELECT cdp.create_offer('{"name": "Урология", "sex": "M", "age": [30, 80], "exclude_icd10": ["N40-N42"]}') AS o \gset
+\set rules '{"any": [{"all": [{"attr": "sex", "op": "=", "value": "F"}, {"event": "lab_test", "where": {"code": "MAMMO"}, "within": "12 months"}]}, {"event": "diagnosis", "where": {"code": "E11"}, "count": {">=": 2}}, {"all": [{"segment": ' :r '}, {"not": {"attr": "city", "op": "=", "value": "Тверь"}}]}]}'
+SELECT cdp.create_segment('инкрементальный', :'rules', 'marketing', NULL, 'sms') AS a \gset
+SELECT cdp.create_segment('полный', :'rules', 'marketing', NULL, 'sms') AS b \gset
+SELECT is((SELECT version FROM cdp.segment WHERE segment_id = :a), 1, 'a new segment is version 1');
+SELECT is(cdp.edit_segment(:a, :'rules', offer => :o), 2, 'edit: version 2');
+SELECT is(cdp.edit_segment(:b, :'rules', offer => :o), 2, 'edit the twin the same way');
+SELECT is((SELECT count(*) FROM cdp.segment_version WHERE segment_id = :a), 2::bigint, 'both versions stay readable');
+SELECT is((SELECT offer_id FROM cdp.segment_version WHERE segment_id = :a AND version = 1), NULL, 'version 1 had no offer');
+SELECT throws_ok(format('SELECT cdp.edit_segment(%s, %L)', :r, format('{"segment": %s}', :a)), '22023', format('segment %s would reference itself', :r),
+                 'a circular reference is refused');
+SELECT throws_ok(format('SELECT cdp.create_segment(%L, %L)', 'bad', '{"attr": "age", "op": ">", "value": "old"}'), '22023', NULL, 'a bad rule is refused');
+SELECT is((SELECT count(*) FROM cdp.segment WHERE name = 'bad'), 0::bigint, 'and nothing is saved');
+
+SELECT (cdp.refresh_segment(:r, 'full') ->> 'mode') AS m0 \gset
+SELECT is(cdp.refresh_segment(:a) ->> 'mode', 'full', 'the first refresh is full whatever was asked');
+SELECT is(cdp.refresh_segment(:a) ->> 'mode', 'incremental', 'then incremental');
+SELECT is(cdp.refresh_segment(:a) ->> 'evaluated', '0', 'nothing changed: nobody evaluated');
+SELECT ok((SELECT last_refresh_at IS NOT NULL FROM cdp.segment WHERE segment_id = :a), 'the segment shows its last refresh');
+
+-- ---------------------------------------------------------------- the property: incremental = full
+CREATE TEMP TABLE rounds (n int, action text, mode text, evaluated int, size int, diff bigint);
+CREATE FUNCTION pg_temp.pick_record() RETURNS bigint LANGUAGE sql AS $$
+	SELECT record_id FROM cdp.record ORDER BY random() LIMIT 1 $$;
+DO $$
+DECLARE
+	a	bigint := (SELECT segment_id FROM cdp.segment WHERE name = 'инкрементальный');
+	b	bigint := (SELECT segment_id FROM cdp.segment WHERE name = 'полный');
+	r	bigint := (SELECT segment_id FROM cdp.segment WHERE name = 'старше 50');
+	act	text;
+	x	float8;
+	g	bigint;
+	h	bigint;
+	rec	bigint;
+	res	jsonb;
+	k	int := 1000;
+	sname	text;
+	skey	text;
+BEGIN
+	FOR n IN 1..300 LOOP
+		x := random();
+		g := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
+		IF x < 0.12 THEN
+			act := 'new record';
+			k := k + 1;
+			PERFORM cdp.upsert_record('his', 'n' || k, jsonb_build_object('family_name', 'Н' || k, 'sex', (ARRAY['M', 'F'])[1 + (random() < 0.5)::int],
+				'birth_date', (current_date - (20 * 365 + (random() * 18000)::int))::text, 'city', (ARRAY['Москва', 'Химки', 'Тверь'])[1 + (random() * 2)::int],
+				'phones', jsonb_build_array('+7916' || lpad((1 + (random() * 150)::int)::text, 7, '0'))));
+		ELSIF x < 0.22 THEN
+			act := 'update record';
+			SELECT s.name, r2.source_key, r2.raw INTO sname, skey, res FROM cdp.record r2 JOIN cdp.source s USING (source_id) ORDER BY random() LIMIT 1;
+			PERFORM cdp.upsert_record(sname, skey,
+				res || jsonb_build_object('city', (ARRAY['Москва', 'Химки', 'Тверь'])[1 + (random() * 2)::int],
+				                          'birth_date', (current_date - (20 * 365 + (random() * 18000)::int))::text));
+		ELSIF x < 0.42 THEN
+			act := 'clinical event';
+			k := k + 1;
+			SELECT s.name, r2.source_key INTO sname, skey FROM cdp.record r2 JOIN cdp.source s USING (source_id) ORDER BY random() LIMIT 1;
+			IF random() < 0.5 THEN
+				PERFORM cdp.upsert_clinical_event(sname, 'c' || k, 'lab_test', jsonb_build_object('code', 'MAMMO', 'result', '1',
+					'taken_at', (now() - random() * interval '20 months')::text, 'patient_source_id', skey));
+			ELSE
+				PERFORM cdp.upsert_clinical_event(sname, 'c' || k, 'diagnosis', jsonb_build_object('code', (ARRAY['E11', 'E11.9', 'N40', 'I10'])[1 + (random() * 3)::int],
+					'at', (now() - random() * interval '20 months')::text, 'patient_source_id', skey));
+			END IF;
+		ELSIF x < 0.62 THEN
+			act := 'consent';
+			PERFORM cdp.set_consent(g, 'marketing', (ARRAY['sms', '*', 'email'])[1 + (random() * 2)::int], random() < 0.5,
+				now() - random() * interval '2 hours', NULL,
+				CASE WHEN random() < 0.3 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p ORDER BY random() LIMIT 1) END);
+		ELSIF x < 0.74 THEN
+			act := 'merge';
+			PERFORM cdp.link_records(pg_temp.pick_record(), pg_temp.pick_record(), '{"test": "property"}');
+		ELSIF x < 0.82 THEN
+			act := 'unmerge';
+			rec := (SELECT r2.record_id FROM cdp.record r2 WHERE (SELECT count(*) FROM cdp.record r3 WHERE r3.golden_id = r2.golden_id) > 1
+			         ORDER BY random() LIMIT 1);
+			IF rec IS NOT NULL THEN
+				PERFORM cdp.unmerge(rec, 'property test');
+			END IF;
+		ELSIF x < 0.90 THEN
+			act := 'archive';
+			IF (SELECT status FROM cdp.patient WHERE golden_id = g) = 'active' THEN
+				PERFORM cdp.archive_patients(ARRAY[g], 'test', false);
+			ELSE
+				PERFORM cdp.restore_patients(ARRAY[g], 'test', false);
+			END IF;
+		ELSE
+			act := 'list';
+			h := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
+			PERFORM cdp.segment_list_set(a, CASE WHEN random() < 0.5 THEN 'include' ELSE 'exclude' END, ARRAY[h], random() < 0.3);
+			PERFORM cdp.segment_list_set(b, l.list, ARRAY[l.golden_id]) FROM cdp.segment_list l WHERE l.segment_id = a;
+			DELETE FROM cdp.segment_list l WHERE l.segment_id = b
+			   AND NOT EXISTS (SELECT 1 FROM cdp.segment_list m WHERE m.segment_id = a AND m.golden_id = l.golden_id AND m.list = l.list);
+		END IF;
+		PERFORM cdp.refresh_segment(r, 'incremental');
+		res := cdp.refresh_segment(a, 'incremental');
+		PERFORM cdp.refresh_segment(b, 'full');
+		INSERT INTO rounds VALUES (n, act, res ->> 'mode', (res ->> 'evaluated')::int, (res ->> 'size')::int,
+			(SELECT count(*) FROM (
+				(SELECT golden_id, channels FROM cdp.segment_member WHERE segment_id = a
+				 EXCEPT SELECT golden_id, channels FROM cdp.segment_member WHERE segment_id = b)
+				UNION ALL
+				(SELECT golden_id, channels FROM cdp.segment_member WHERE segment_id = b
+				 EXCEPT SELECT golden_id, channels FROM cdp.segment_member WHERE segment_id = a)) d));
+	END LOOP;
+END
+$$;
+SELECT is((SELECT count(*) FROM rounds), 300::bigint, '300 rounds of random changes');
+SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE diff <> 0), NULL,
+          'after every round the incremental refresh has exactly the members (and channels) of the full one');
+SELECT is((SELECT count(DISTINCT action) FROM rounds), 8::bigint, 'every kind of change was made');
+SELECT ok((SELECT count(*) FROM rounds WHERE mode = 'incremental') >= 290, 'the refreshes really were incremental');
+SELECT ok((SELECT avg(evaluated) FROM rounds) < (SELECT count(*) / 5 FROM cdp.patient), 'and evaluated a few persons each');
+SELECT ok((SELECT count(*) FROM rounds WHERE size >= 3) > 250, 'the segment is not trivially empty (3 members or more in most rounds)');
+SELECT ok((SELECT count(*) FROM cdp.segment_member_history WHERE segment_id = :a AND left_event IS NOT NULL) > 0,
+          'members left and the history shows it');
+SELECT is((SELECT count(*) FROM cdp.segment_member m WHERE m.segment_id = :a
+            AND NOT EXISTS (SELECT 1 FROM cdp.segment_member_history h WHERE h.segment_id = m.segment_id AND h.golden_id = m.golden_id
+                              AND h.left_event IS NULL)), 0::bigint, 'every member has an open history row');
+SELECT is((SELECT count(*) FROM cdp.segment_member m JOIN cdp.patient p USING (golden_id) WHERE m.segment_id = :a
+            AND (p.status <> 'active' OR NOT cdp.may_contact(m.golden_id, 'marketing', 'sms') OR cdp.offer_block_reason(m.golden_id, :o) IS NOT NULL)),
+          0::bigint, 'every member is active, may be contacted by sms and may get the offer');
+
+-- ---------------------------------------------------------------- lists follow merges
+SELECT cdp.create_segment('список', '{"attr": "city", "op": "=", "value": "нигде"}', 'treatment') AS l \gset
+SELECT cdp.upsert_record('his', 'x1', '{"family_name": "Икс", "sex": "F"}') AS x1, cdp.upsert_record('his', 'x2', '{"family_name": "Икс", "sex": "F"}') AS x2 \gset
+SELECT cdp.golden_id('his', 'x2') AS gx2 \gset
+SELECT is(cdp.segment_list_set(:l, 'include', ARRAY[:gx2]::bigint[]), 1, 'include a person');
+SELECT is(cdp.refresh_segment(:l, 'full') ->> 'size', '1', 'the included person is a member');
+SELECT cdp.link_records(:x1, :x2, '{}') AS gm \gset
+SELECT cdp.refresh_segment(:l) IS NOT NULL AS r1 \gset
+SELECT is((SELECT array_agg(golden_id) FROM cdp.segment_member WHERE segment_id = :l), ARRAY[:gm]::bigint[],
+          'merged into another, the included person stays a member under the survivor''s id');
+SELECT cdp.set_consent(:gm, 'treatment', '*', false) IS NOT NULL AS w \gset
+SELECT is(cdp.refresh_segment(:l) ->> 'size', '0', 'an included person who withdrew consent is not a member');
+
+-- ---------------------------------------------------------------- copy, archive, compare, split
+SELECT cdp.copy_segment(:a, 'копия') AS c \gset
+SELECT is((SELECT count(*) FROM cdp.segment_list WHERE segment_id = :c), (SELECT count(*) FROM cdp.segment_list WHERE segment_id = :a), 'a copy takes the lists');
+SELECT cdp.refresh_segment(:c, 'full') IS NOT NULL AS rc \gset
+SELECT is((SELECT row(reach_a, reach_b, overlap, only_a, only_b)::text FROM cdp.segment_compare(:a, :c)),
+          (SELECT row(n, n, n, 0, 0)::text FROM (SELECT count(*) AS n FROM cdp.segment_member WHERE segment_id = :a) x), 'compare: a copy overlaps fully');
+SELECT is((SELECT overlap FROM cdp.segment_compare(:a, :r)),
+          (SELECT count(*) FROM cdp.segment_member m JOIN cdp.segment_member n USING (golden_id) WHERE m.segment_id = :a AND n.segment_id = :r), 'compare: overlap');
+SELECT cdp.create_segment('все', '{"attr": "status", "op": "=", "value": "active"}', 'treatment') AS everyone \gset
+SELECT ok((cdp.refresh_segment(:everyone) ->> 'size')::int > 100, 'a segment of everyone active');
+SELECT ok((SELECT count(*) FILTER (WHERE arm = 'A') BETWEEN 0.15 * count(*) AND 0.45 * count(*) FROM cdp.segment_split(:everyone, '{"A": 30, "B": 70}')),
+          'split: proportions (30% give or take 15 points over 100+ members)');
+SELECT is((SELECT count(*) FROM cdp.segment_split(:r, '{"A": 30, "B": 70}')), (SELECT count(*) FROM cdp.segment_member WHERE segment_id = :r),
+          'split: every member gets an arm');
+SELECT is((SELECT array_agg(arm ORDER BY golden_id) FROM cdp.segment_split(:r, '{"A": 30, "B": 70}')),
+          (SELECT array_agg(arm ORDER BY golden_id) FROM cdp.segment_split(:r, '{"B": 70, "A": 30}')), 'split: deterministic');
+SELECT throws_ok(format('SELECT * FROM cdp.segment_split(%s, %L)', :r, '{"A": -1}'), '22023', NULL, 'split: bad proportions');
+SELECT lives_ok(format('SELECT cdp.archive_segment(%s)', :c), 'archive');
+SELECT is((SELECT count(*) FROM cdp.segment_member WHERE segment_id = :c), 0::bigint, 'an archived segment has no members');
+SELECT throws_ok(format('SELECT cdp.refresh_segment(%s)', :c), '55000', NULL, 'an archived segment is not refreshed');
+SELECT lives_ok(format('SELECT cdp.archive_segment(%s, false)', :c), 'restore');
+SELECT is(cdp.refresh_segment(:c) ->> 'mode', 'full', 'a restored segment refreshes in full');
+
+-- ---------------------------------------------------------------- automatic refresh, BI views
+SELECT lives_ok(format('SELECT cdp.set_segment_refresh(%s, %L)', :r, '1 hour'), 'set an automatic period');
+UPDATE cdp.segment SET last_refresh_at = now() - interval '2 hours' WHERE segment_id = :r;
+SELECT is(cdp.refresh_due_segments(), 1, 'the due segment is refreshed');
+SELECT is((SELECT size FROM cdp.segment_summary WHERE segment_id = :a), (SELECT count(*) FROM cdp.segment_member WHERE segment_id = :a), 'summary: size');
+SELECT is((SELECT reach_sms FROM cdp.segment_summary WHERE segment_id = :a), (SELECT size FROM cdp.segment_summary WHERE segment_id = :a),
+          'summary: every member of an sms segment is reachable by sms');
+SELECT is((SELECT count(*) FROM (SELECT segment_id, age_band, sex, city FROM cdp.segment_member_pseudonymous GROUP BY 1, 2, 3, 4 HAVING count(*) < 5) x),
+          0::bigint, 'pseudonymous view: no group under 5');
+
+SELECT * FROM finish();
+ROLLBACK;
