@@ -246,5 +246,8 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_dpo', 'table', 'cdp.consent_suppression', 'SELECT'),
 	('cdp_scheduler', 'function', 'cdp.refresh_due_segments()', 'EXECUTE')) m(role, kind, object, privilege);
 
-/* the new functions of this part (definer and internal) are revoked from PUBLIC too */
+/*
+ * the new functions of this part (definer and internal) are revoked from PUBLIC too, and so is
+ * cdp_internal._restore_replace_installed of 95_dump.sql (the update's last section does the same)
+ */
 SELECT cdp_internal.acc_lock_down();
