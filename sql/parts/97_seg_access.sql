@@ -6,7 +6,8 @@
  * compiler) and tables that the clinic roles cannot read (patient, clinical_event, record), so,
  * like the functions listed in 94_acc_audit.sql, it runs as the extension's owner: each function
  * below becomes SECURITY DEFINER (search_path stays pg_catalog, pg_temp), EXECUTE is revoked from
- * PUBLIC and granted by the matrix to the roles that need it.  None returns more than its role may
+ * PUBLIC and granted by the matrix to the roles that need it (cdp.set_consents and
+ * cdp.segment_preview are wrappers, below).  None returns more than its role may
  * see: ids, counts, settings, a role's own consent reads; a marketer never gets a diagnosis code
  * (cdp.segment_preview folds the clinical guards, below) nor a contact (cdp.contact_address stays
  * the only way, for consented patients).  cdp.offer_block_reason names a diagnosis code, so it is
@@ -23,7 +24,6 @@ DECLARE
 	f	text;
 BEGIN
 	FOREACH f IN ARRAY ARRAY[
-		'@extschema@.set_consents(bigint,text[],text[],boolean,timestamp with time zone,text,text)',
 		'@extschema@.set_consent(bigint,text,text,boolean,timestamp with time zone,text,text)',
 		'@extschema@.consent_now(bigint)',
 		'@extschema@.may_contact(bigint,text,text)',
@@ -89,33 +89,43 @@ CREATE TRIGGER segment_saved_by BEFORE INSERT ON @extschema@.segment
 	FOR EACH ROW WHEN (NEW.saved_by OPERATOR(pg_catalog.=) CURRENT_USER) EXECUTE FUNCTION cdp_internal.seg_saved_by();
 CREATE TRIGGER segment_version_saved_by BEFORE INSERT ON @extschema@.segment_version
 	FOR EACH ROW WHEN (NEW.saved_by OPERATOR(pg_catalog.=) CURRENT_USER) EXECUTE FUNCTION cdp_internal.seg_saved_by();
+/* always, like every trigger of cdp (doc/security.md): it only ever puts the caller for CURRENT_USER */
+ALTER TABLE @extschema@.segment ENABLE ALWAYS TRIGGER segment_saved_by;
+ALTER TABLE @extschema@.segment_version ENABLE ALWAYS TRIGGER segment_version_saved_by;
 
 /*
- * Consent changes are audited (issue 15, item 5): one consent.granted / consent.withdrawn event is
- * one statement of cdp.set_consents, and a trigger on the log writes its audit row in the same
- * transaction: the person, the purposes, the channels and whether granted; not the evidence or
- * the address, which are personal.  rebuild_consent appends no event, so a replay is not audited
- * as a change.
+ * Consent changes are audited (issue 15, item 5): the family's cdp.set_consents moves to
+ * cdp_internal (same name, same body) and cdp.set_consents, which cdp.set_consent calls, records
+ * the statement through it and writes the audit row in the same transaction: the person, the
+ * purposes, the channels, granted or withdrawn, the event; not the evidence or the address, which
+ * are personal.  A wrapper rather than a trigger: a trigger on the log or the projections would
+ * fire again for the rows a restore copies in (every trigger of cdp fires always), while the
+ * audit rows come back with the dump; rebuild_consent appends nothing and is not a change.
  */
-CREATE FUNCTION cdp_internal.seg_consent_audit() RETURNS trigger
+ALTER FUNCTION @extschema@.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) SET SCHEMA cdp_internal;
+COMMENT ON FUNCTION cdp_internal.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) IS
+	'records one consent statement (the consent family''s set_consents; internal to cdp.set_consents, which audits it)';
+
+CREATE FUNCTION @extschema@.set_consents(golden_id bigint, purposes text[], channels text[], granted boolean,
+	at timestamptz DEFAULT now(), evidence text DEFAULT NULL, address text DEFAULT NULL) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SET search_path = pg_catalog, pg_temp
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	ev	bigint;
+	e	record;
 BEGIN
-	PERFORM cdp_internal.acc_audit('consent.changed', ARRAY[NEW.golden_id],
-		pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(NEW.payload OPERATOR(pg_catalog.->) 'purposes')), ','),
-		pg_catalog.jsonb_build_object('event_id', NEW.event_id,
-			'granted', NEW.kind OPERATOR(pg_catalog.=) 'consent.granted',
-			'channels', NEW.payload OPERATOR(pg_catalog.->) 'channels',
-			'address_given', NEW.payload OPERATOR(pg_catalog.->>) 'address' IS NOT NULL));
-	RETURN NULL;
+	ev := cdp_internal.set_consents(golden_id, purposes, channels, granted, at, evidence, address);
+	SELECT x.golden_id, x.kind, x.payload INTO e FROM @extschema@.event x WHERE x.event_id OPERATOR(pg_catalog.=) ev;
+	PERFORM cdp_internal.acc_audit('consent.changed', ARRAY[e.golden_id],
+		pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.jsonb_array_elements_text(e.payload OPERATOR(pg_catalog.->) 'purposes')), ','),
+		pg_catalog.jsonb_build_object('event_id', ev, 'granted', e.kind OPERATOR(pg_catalog.=) 'consent.granted',
+			'channels', e.payload OPERATOR(pg_catalog.->) 'channels', 'address_given', address IS NOT NULL));
+	RETURN ev;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.seg_consent_audit() IS
-	'trigger: a consent event of the log writes a consent.changed row to cdp.audit_log (purposes, channels, granted; no evidence or address)';
-CREATE TRIGGER event_consent_audit AFTER INSERT ON @extschema@.event
-	FOR EACH ROW WHEN (NEW.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consent.granted', 'consent.withdrawn']))
-	EXECUTE FUNCTION cdp_internal.seg_consent_audit();
+COMMENT ON FUNCTION @extschema@.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) IS
+	'records one consent statement covering several purposes x channels (* = all channels), e.g. a framework consent document; audited (consent.changed); returns the event id';
 
 /* ------------------------------------------------------------------ preview without diagnoses */
 
