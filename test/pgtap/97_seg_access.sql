@@ -23,35 +23,22 @@ SELECT count(cdp.set_consent(golden_id, 'marketing', '*', true)) FROM cdp.patien
 SELECT cdp.upsert_clinical_event('segacc', 'd1', 'diagnosis', '{"record_source_id": "r1", "at": "2025-01-01", "code": "N40"}') IS NOT NULL AS d \gset
 SELECT cdp.create_offer('{"name": "Урология", "sex": "M", "exclude_icd10": ["N40-N42"]}') AS o \gset
 
--- as_role(login, query): the query's rows (first column, joined by |) under SET ROLE login, or its error
-CREATE FUNCTION pg_temp.as_role(login text, q text) RETURNS text LANGUAGE plpgsql AS $$
+-- as_role(login, query[, session]): the query's rows (first column, joined by |) under SET ROLE login,
+-- or its error; with session, as the login itself (SET SESSION AUTHORIZATION), for a doctor, whose
+-- care scope is read from the session's login
+CREATE FUNCTION pg_temp.as_role(login text, q text, session boolean DEFAULT false) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	r text;
 BEGIN
 	BEGIN
-		EXECUTE format('SET LOCAL ROLE %I', login);
+		EXECUTE format(CASE WHEN session THEN 'SET LOCAL SESSION AUTHORIZATION %I' ELSE 'SET LOCAL ROLE %I' END, login);
 		EXECUTE format('SELECT string_agg(x::text, %L) FROM (%s) x(x)', '|', q) INTO r;
+		RESET SESSION AUTHORIZATION;
 		RESET ROLE;
 		RETURN 'ok:' || coalesce(r, '');
 	EXCEPTION WHEN OTHERS THEN
+		RESET SESSION AUTHORIZATION;
 		RESET ROLE;
-		RETURN 'err:' || sqlstate;
-	END;
-END $$;
-
--- as_login(login, query): the same as the login itself (SET SESSION AUTHORIZATION), for a doctor,
--- whose care scope is read from the session's login
-CREATE FUNCTION pg_temp.as_login(login text, q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	r text;
-BEGIN
-	BEGIN
-		EXECUTE format('SET LOCAL SESSION AUTHORIZATION %I', login);
-		EXECUTE format('SELECT string_agg(x::text, %L) FROM (%s) x(x)', '|', q) INTO r;
-		RESET SESSION AUTHORIZATION;
-		RETURN 'ok:' || coalesce(r, '');
-	EXCEPTION WHEN OTHERS THEN
-		RESET SESSION AUTHORIZATION;
 		RETURN 'err:' || sqlstate;
 	END;
 END $$;
@@ -94,7 +81,7 @@ SELECT is(pg_temp.as_role('seg_mkt', format('SELECT cdp.may_contact(%s, ''market
 SELECT is(pg_temp.as_role('seg_mkt', 'SELECT phones FROM cdp.patient'), 'err:42501', 'marketer: cdp.patient contacts are refused');
 SELECT matches(pg_temp.as_role('seg_reg', 'SELECT phones FROM cdp.patient'), '^ok:.*\+7916', 'positive control: the registrar reads them');
 SELECT is(pg_temp.as_role('seg_mkt', 'SELECT icd10 FROM cdp.clinical_event'), 'err:42501', 'marketer: clinical events are refused');
-SELECT is(pg_temp.as_login('seg_doc', 'SELECT icd10 FROM cdp.clinical_event'), 'ok:N40', 'positive control: a doctor with scope all reads the diagnosis');
+SELECT is(pg_temp.as_role('seg_doc', 'SELECT icd10 FROM cdp.clinical_event', true), 'ok:N40', 'positive control: a doctor with scope all reads the diagnosis');
 SELECT is(pg_temp.as_role('seg_mkt', format('SELECT cdp.offer_block_reason(%s, %s)', :g1, :o)), 'err:42501',
           'marketer: offer_block_reason (which names the diagnosis) is refused');
 SELECT is(cdp.offer_block_reason(:g1, :o), 'contraindication:N40', 'positive control: the owner gets the reason');
