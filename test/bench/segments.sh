@@ -5,7 +5,7 @@
 # clinic once into database segbench_<persons>_<events> (test/bench/gen_segments.sql), then, in
 # one run: the 10-clause segment with consent and contraindication guards (segment_preview) beside
 # the same question written by hand in plain SQL (EXISTS / NOT EXISTS per clause, over the same
-# tables and indexes, statement_timeout 200 s, two runs); a full refresh, 1% of the patients changed through
+# tables and indexes, statement_timeout 150 s, two runs); a full refresh, 1% of the patients changed through
 # the API (consent withdrawals, new clinical events), an incremental refresh, checked equal to a
 # full one; segment_preview p95 over 20 rule variants; may_contact p95 over 2,000 random calls.
 # Medians of the rounds.  Heavy: hold the bench lock (flock /work/bench.lock test/bench/segments.sh).

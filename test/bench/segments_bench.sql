@@ -51,13 +51,13 @@ BEGIN
 END $$;
 -- the hand-written query twice, as top-level statements (statement_timeout applies to those only)
 \set ON_ERROR_STOP 0
-SET statement_timeout = '200s';
+SET statement_timeout = '150s';
 SELECT clock_timestamp() AS h0 \gset
-\set hand_n 'timeout 200 s'
+\set hand_n 'timeout 150 s'
 SELECT count(*)::text AS hand_n FROM hand \gset
 INSERT INTO t VALUES ('hand-written SQL', 1, extract(epoch FROM clock_timestamp() - :'h0'::timestamptz) * 1000, :'hand_n');
 SELECT clock_timestamp() AS h0 \gset
-\set hand_n 'timeout 200 s'
+\set hand_n 'timeout 150 s'
 SELECT count(*)::text AS hand_n FROM hand \gset
 INSERT INTO t VALUES ('hand-written SQL', 2, extract(epoch FROM clock_timestamp() - :'h0'::timestamptz) * 1000, :'hand_n');
 RESET statement_timeout;
