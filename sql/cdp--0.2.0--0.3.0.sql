@@ -4977,7 +4977,7 @@ CREATE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	n_due	bigint;
+	res		jsonb;
 BEGIN
 	/* one message per address per campaign: duplicate records of one person not merged yet */
 	WITH dup AS MATERIALIZED (
@@ -4991,11 +4991,11 @@ BEGIN
 	       address = NULL, message = NULL, due_at = NULL
 	  FROM dup
 	 WHERE s.send_id = dup.send_id;
-	SELECT pg_catalog.count(*) INTO n_due FROM @extschema@.campaign_send s WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
-	IF n_due > 0 THEN
+	res := cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
+	IF (res ->> 'due')::bigint > 0 THEN
 		PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
 	END IF;
-	RETURN cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
+	RETURN res;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
@@ -5138,9 +5138,8 @@ BEGIN
 		            WHEN m.arm = 'holdout' THEN 'holdout'
 		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
 		            WHEN offer_why IS NOT NULL THEN offer_why
-		            WHEN per_member AND cdp_internal.offer_reason(m.p, o, day) IS NOT NULL THEN
-		                 (SELECT CASE WHEN w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || w ELSE w END
-		                    FROM (SELECT cdp_internal.offer_reason(m.p, o, day) AS w) z)
+		            WHEN ofr.w IS NOT NULL THEN
+		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
 		            WHEN b.ch IS NULL THEN CASE WHEN coalesce(ct.n_ok, 0) = 0 THEN 'no_consent' WHEN coalesce(rc.n_reach, 0) = 0 THEN 'no_address' ELSE 'suppressed' END
 		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
 		       END AS why
@@ -5148,7 +5147,9 @@ BEGIN
 		  LEFT JOIN other ot ON ot.g = m.g
 		  LEFT JOIN best b ON b.g = m.g
 		  LEFT JOIN cnt ct ON ct.g = m.g
-		  LEFT JOIN reach rc ON rc.g = m.g),
+		  LEFT JOIN reach rc ON rc.g = m.g
+		  /* the offer's rules for this member, asked once (only when the segment did not apply them) */
+		  CROSS JOIN LATERAL (SELECT CASE WHEN per_member THEN cdp_internal.offer_reason(m.p, o, day) END AS w) ofr),
 	slots AS (
 		SELECT z.tz, z.nb, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
 		  FROM (SELECT DISTINCT x.tz, x.not_before AS nb FROM decided x WHERE x.why IS NULL) z),
