@@ -12,6 +12,10 @@
 # records: a query is found when any of the ten rows returned is a record of the same person.
 # recall_reachable: over the queries where another record of the person carries the attr given
 # beside the name (the same birth date, a shared phone); the others can only be found by name.
+# recall_date_tolerant: where another record carries the birth date, or it with day and month
+# exchanged or one digit off; recall_no_date: the other queries with a birth date (no record of the
+# person carries a date near it: only the name can find them).  recall_rare: the queries whose full
+# name (by cdp.name_key) is carried by at most 10 persons.  One query per person.
 # Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
 set -euo pipefail
 N=${1:-100000}
@@ -36,13 +40,16 @@ SQL
 psql -XqAt -v ON_ERROR_STOP=1 -v nq="$NQ" <<'SQL'
 CREATE TABLE truth AS SELECT row_number() OVER () AS k, * FROM stage;
 -- the held-out queries: one record each of nq persons with two or more records and a birth date
+-- (one record per person, so another record of the person always stays in the table)
 CREATE TABLE query AS
-SELECT row_number() OVER (ORDER BY hashint8(k)) AS qid, t.k, t.person_id,
-       jsonb_strip_nulls(to_jsonb(t) - 'k' - 'source' - 'source_id' - 'person_id') AS attrs
-  FROM truth t
- WHERE t.person_id IN (SELECT person_id FROM truth GROUP BY 1 HAVING count(*) >= 2)
-   AND t.birth_date <> ''
- ORDER BY hashint8(t.k) LIMIT :nq;
+SELECT row_number() OVER (ORDER BY hashint8(k)) AS qid, k, person_id, attrs
+  FROM (SELECT DISTINCT ON (t.person_id) t.k, t.person_id,
+               jsonb_strip_nulls(to_jsonb(t) - 'k' - 'source' - 'source_id' - 'person_id') AS attrs
+          FROM truth t
+         WHERE t.person_id IN (SELECT person_id FROM truth GROUP BY 1 HAVING count(*) >= 2)
+           AND t.birth_date <> ''
+         ORDER BY t.person_id, hashint8(t.k)) q
+ ORDER BY hashint8(k) LIMIT :nq;
 SELECT cdp.register_source(s) FROM (SELECT DISTINCT source s FROM stage) x;
 INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones, emails,
                         snils, oms, address, city, handles, extra, attrs_hash)
@@ -62,7 +69,14 @@ CREATE FUNCTION probe(a jsonb, kind text) RETURNS jsonb LANGUAGE sql AS $$
 	    || CASE kind WHEN 'name+birth_date' THEN jsonb_build_object('birth_date', a -> 'birth_date')
 	                 WHEN 'name+phone' THEN jsonb_strip_nulls(jsonb_build_object('phone', a -> 'phone'))
 	                 ELSE '{}' END $$;
-CREATE TABLE result (kind text, qid int, ms float8, hit boolean, nfound int, namesakes bigint, reachable boolean);
+-- how many persons carry each full name (by name key): a query is 'rare' when its name is shared
+-- by at most 10 persons (issue 18 item 1)
+CREATE TABLE fullname AS
+SELECT cdp.name_key(concat_ws(' ', family_name, given_name, patronymic)) AS nk, count(DISTINCT extra ->> 'person') AS persons
+  FROM cdp.record GROUP BY 1;
+CREATE INDEX ON fullname (nk);
+CREATE TABLE result (kind text, qid int, ms float8, hit boolean, nfound int, namesakes bigint, reachable boolean,
+                     tolerant boolean, rare boolean);
 CREATE FUNCTION run(kind text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE r record; rids bigint[]; t0 timestamptz; t1 timestamptz; p jsonb;
 BEGIN
@@ -82,7 +96,12 @@ BEGIN
 		                                                       AND c.birth_date = (cdp.normalize_attrs(p, true) ->> 'birth_date')::date)
 		                 WHEN 'name+phone' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
 		                                                  AND c.phones::text[] && ARRAY(SELECT jsonb_array_elements_text(cdp.normalize_attrs(p, true) -> 'phones')))
-		       END;
+		       END,
+		       -- another record carries the birth date, or it with day and month exchanged or one digit off
+		       CASE WHEN kind = 'name+birth_date' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		                     AND cdp.date_level(c.birth_date, (cdp.normalize_attrs(p, true) ->> 'birth_date')::date) IN ('exact', 'day_month_swapped', 'one_digit')) END,
+		       coalesce((SELECT f.persons FROM fullname f, LATERAL (SELECT cdp.normalize_attrs(r.attrs, true) AS n) x
+		                  WHERE f.nk = cdp.name_key(concat_ws(' ', x.n ->> 'family_name', x.n ->> 'given_name', x.n ->> 'patronymic'))), 0) <= 10;
 	END LOOP;
 END $$;
 SQL
@@ -98,6 +117,9 @@ SELECT kind, count(*) AS queries,
        round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2) AS p95_ms,
        round(avg(hit::int), 3) AS recall_at_10,
        round(avg(hit::int) FILTER (WHERE reachable), 3) AS recall_reachable, count(*) FILTER (WHERE reachable) AS reachable,
+       round(avg(hit::int) FILTER (WHERE tolerant), 3) AS recall_date_tolerant, count(*) FILTER (WHERE tolerant) AS date_tolerant,
+       round(avg(hit::int) FILTER (WHERE NOT tolerant), 3) AS recall_no_date, count(*) FILTER (WHERE NOT tolerant) AS no_date,
+       round(avg(hit::int) FILTER (WHERE rare), 3) AS recall_rare, count(*) FILTER (WHERE rare) AS rare,
        round(avg(nfound), 1) AS avg_found,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY namesakes) AS median_namesakes,
        max(namesakes) AS max_namesakes

@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(12);
+SELECT plan(18);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -51,6 +51,34 @@ SELECT is((SELECT count(*)::int FROM iv
 SELECT is((SELECT golden_id FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
                                                                     'birth_date', (SELECT dob FROM iv WHERE i = 7)::text)) OFFSET 1 LIMIT 1) IS DISTINCT FROM
           pg_temp.g((SELECT id FROM iv WHERE i = 7)), true, 'the person found is not listed twice');
+
+-- a birth date written with a typo (session 21): day and month exchanged, one digit off; and
+-- a record whose name no name block meets (maiden name and initials), found by its birth date
+SELECT cdp.upsert_record('reg', 'x' || i, jsonb_strip_nulls(jsonb_build_object('family_name', f, 'given_name', g,
+                         'patronymic', p, 'birth_date', d, 'sex', 'F')))
+  FROM (VALUES (1, 'Сидорова', 'Мария', NULL, '1954-11-06'),      -- born the day i = 2's date swapped gives
+               (2, 'Полякова', 'Н.', 'С.', '1977-04-05'),          -- maiden name Филиппова, initials only
+               (3, 'Павлова', 'Наталья', NULL, NULL),             -- no date
+               (4, 'Павлова', 'Наталья', 'Владиславовна', '1990-01-01'),
+               (5, 'Смирнова', 'Ольга', 'Петровна', '1977-04-05')) v(i, f, g, p, d);   -- born that day, another name
+SELECT cdp.run_matching();
+SELECT is((SELECT count(*)::int FROM cdp_internal.match_key k JOIN cdp.record r USING (record_id) WHERE r.source_key LIKE 'x%'), 5,
+          'the five new records have matching keys');
+SELECT is(pg_temp.g(pg_temp.first('{"family_name":"Иванова","given_name":"Мария","birth_date":"06.11.1954"}')),
+          pg_temp.g((SELECT id FROM iv WHERE i = 2)),
+          'day and month exchanged: Иванова Мария born 11.06.1954 comes before Сидорова Мария born 06.11.1954');
+SELECT is(pg_temp.g(pg_temp.first('{"family_name":"Иванова","given_name":"Мария","birth_date":"1965-07-19"}')),
+          pg_temp.g((SELECT id FROM iv WHERE i = 7)), 'one digit off (18 -> 19): the right Иванова Мария first');
+SELECT is((SELECT r.family_name FROM cdp.record r WHERE r.record_id = pg_temp.first(
+               '{"family_name":"Филиппова","given_name":"Нина","patronymic":"Сергеевна","birth_date":"05.04.1977"}')), 'Полякова',
+          'a maiden name and initials: «Полякова Н. С.» born that day is found first');
+SELECT is((SELECT r.source_key FROM cdp.record r WHERE r.record_id = pg_temp.first(
+               '{"family_name":"Павлова","given_name":"Натшлья","patronymic":"Владиславовна","birth_date":"20.12.1985"}')), 'x3',
+          'a typo in the given name and no date on the record: «Павлова Наталья» (no date) is found first');
+SELECT is((SELECT array_agg(r.birth_date ORDER BY o)::text FROM cdp.find_patient(
+               '{"family_name":"Павлова","given_name":"Натшлья","patronymic":"Владиславовна","birth_date":"20.12.1985"}') WITH ORDINALITY f(g, p, rid, s, o)
+             JOIN cdp.record r ON r.record_id = f.rid WHERE r.family_name = 'Павлова'), '{NULL,1990-01-01}',
+          'the namesake born on another day comes after her');
 
 -- with the name alone: the namesakes are counted, not cut to an arbitrary ten
 SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes('{"family_name":"Иванова","given_name":"Мария"}')), 20,
