@@ -22,7 +22,13 @@
 #                             (test/bench/name_lookup/clinic.sql: about `rows` records of rows/2
 #                             persons; a query is one record's name, found when another record of the
 #                             person is in the top 10; kind 'rare' = full name shared by <= 10
-#                             persons).  GEN=path/to/gen_clinic.py to use another copy.
+#                             persons).  GEN=path/to/gen_clinic.py to use another copy; CSV=file
+#                             takes a file the generator wrote before (--persons rows/2 --seed 42).
+#   REPEATS=n                 times cdp's lookup over the same queries (default 1); the summary
+#                             gives the median of the repeats' p50 and p95
+#   PHASE=gin|gist            split a long run in two (each under its own hold of the bench lock):
+#                             gin = everything but GiST, keeping the database; gist = only the GiST
+#                             build and run on the database gin kept, then the summary of both
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 n=${1:-1000000}
@@ -31,16 +37,27 @@ db=${BENCH_DB:-cdp_bench_names}
 thresholds=${CDP_THRESHOLDS:-}
 psql=(psql -X -q -v ON_ERROR_STOP=1 -d "$db")
 
+cdp_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%) $1 ORDER BY name OPERATOR(cdp.<->) $1, id LIMIT 10) s'
+trgm_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(public.%) $1 ORDER BY name OPERATOR(public.<->) $1, id LIMIT 10) s'
+gist_sql='SELECT array_agg(id) FROM (SELECT id FROM people ORDER BY name OPERATOR(public.<->) $1 LIMIT 10) s'
+phase=${PHASE:-all}
+repeats=${REPEATS:-1}
+[ "$phase" = gin ] && BENCH_KEEP=1
+if [ "$phase" != gist ]; then
 dropdb --if-exists "$db" >/dev/null
 createdb -E UTF8 -T template0 "$db"
 "${psql[@]}" -c 'CREATE EXTENSION cdp; CREATE EXTENSION pg_trgm; CREATE EXTENSION pg_prewarm; CREATE SCHEMA bench'
 "${psql[@]}" -f "$here/name_lookup/names.sql"
 t0=$(date +%s)
 if [ -n "${POPULATION:-}" ]; then
-	csv=$(mktemp /tmp/name_lookup.XXXXXX.csv)
-	trap 'rm -f "$csv"' EXIT
-	python3 "${GEN:-$here/gen_clinic.py}" --persons $(( n / 2 )) --seed 42 --mode "$POPULATION" --out "$csv" --quiet
-	chmod a+r "$csv"
+	if [ -n "${CSV:-}" ]; then
+		csv=$CSV
+	else
+		csv=$(mktemp /tmp/name_lookup.XXXXXX.csv)
+		trap 'rm -f "$csv"' EXIT
+		python3 "${GEN:-$here/gen_clinic.py}" --persons $(( n / 2 )) --seed 42 --mode "$POPULATION" --out "$csv" --quiet
+		chmod a+r "$csv"
+	fi
 	"${psql[@]}" -v csv="$csv" -v nq="$nq" -f "$here/name_lookup/clinic.sql"
 else
 	"${psql[@]}" -v n="$n" -v nq="$nq" -f "$here/name_lookup/gen.sql"
@@ -48,8 +65,6 @@ fi
 "${psql[@]}" -f "$here/name_lookup/measure.sql"
 echo "generated $n people and $nq queries in $(( $(date +%s) - t0 )) s" >&2
 
-cdp_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%) $1 ORDER BY name OPERATOR(cdp.<->) $1, id LIMIT 10) s'
-trgm_sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(public.%) $1 ORDER BY name OPERATOR(public.<->) $1, id LIMIT 10) s'
 
 "${psql[@]}" <<SQL
 SET maintenance_work_mem = '256MB';
@@ -70,21 +85,25 @@ ex="'Ivanova Mariia Petrovna'"
 "${psql[@]}" -c "EXPLAIN (COSTS OFF) ${cdp_sql//\$1/$ex}" \
              -c "EXPLAIN (COSTS OFF) ${trgm_sql//\$1/$ex}" >&2
 
-gist_sql='SELECT array_agg(id) FROM (SELECT id FROM people ORDER BY name OPERATOR(public.<->) $1 LIMIT 10) s'
 # the two-word pass belongs to gen.sql's queries (passport names); a clinic population's queries
 # are whole records' names
 shorts="false true"; [ -n "${POPULATION:-}" ] && shorts=false
 for short in $shorts; do
 	words=$([ $short = true ] && echo ", 2 words" || echo "")
-	"${psql[@]}" -c "SELECT cdp.library_version()" -o /dev/null -c "SELECT bench.run('cdp name_gin_ops (threshold ' || current_setting('cdp.name_similarity_threshold') || '$words)', \$q\$$cdp_sql\$q\$, $short)"
+	for rep in $(seq 1 "$repeats"); do
+		r=$([ "$rep" = 1 ] && echo "" || echo " #$rep")
+		"${psql[@]}" -c "SELECT cdp.library_version()" -o /dev/null -c "SELECT bench.run('cdp name_gin_ops (threshold ' || current_setting('cdp.name_similarity_threshold') || '$words)$r', \$q\$$cdp_sql\$q\$, $short)"
+	done
 	for t in $thresholds; do
 		"${psql[@]}" -c "SET cdp.name_similarity_threshold = $t" \
 			-c "SELECT bench.run('cdp name_gin_ops (threshold $t$words)', \$q\$$cdp_sql\$q\$, $short)"
 	done
 	"${psql[@]}" -c "SELECT bench.run('pg_trgm gin_trgm_ops (threshold ' || public.show_limit() || '$words)', \$q\$$trgm_sql\$q\$, $short)"
 done
+fi  # phase != gist
 # GiST last, so it cannot stand in for the GIN index in the runs above
-if [ -n "${BENCH_GIST:-}" ]; then
+if [ -n "${BENCH_GIST:-}" ] && [ "$phase" != gin ]; then
+	shorts="false true"; [ -n "${POPULATION:-}" ] && shorts=false
 	"${psql[@]}" <<'SQL'
 SET maintenance_work_mem = '256MB';
 INSERT INTO bench.build
@@ -98,6 +117,7 @@ SQL
 	done
 fi
 
+[ "$phase" = gin ] && { echo "phase gin done; the database $db is kept for PHASE=gist" >&2; exit 0; }
 echo
 echo "rows: $n${POPULATION:+ (gen_clinic.py --mode $POPULATION)}, queries: $nq, PostgreSQL $("${psql[@]}" -Atc 'SHOW server_version'), $(date -u +%F)"
 echo
@@ -111,7 +131,14 @@ SELECT label AS method,
        round(avg(nfound), 1) AS avg_found
   FROM bench.result GROUP BY label ORDER BY min(ctid);
 SELECT label AS method, kind, round(avg(hit::int), 3) AS recall_at_10, count(*) AS queries
-  FROM bench.result GROUP BY label, kind ORDER BY label, kind;
+  FROM bench.result WHERE label NOT LIKE '% #%' GROUP BY label, kind ORDER BY label, kind;
+-- the repeats of cdp's lookup (REPEATS): the median of their p50 and p95
+SELECT regexp_replace(label, ' #[0-9]+$', '') AS method, count(DISTINCT label) AS repeats,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p50)::numeric, 2) AS median_p50_ms,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p95)::numeric, 2) AS median_p95_ms
+  FROM (SELECT label, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95
+          FROM bench.result GROUP BY label) s
+ GROUP BY 1 ORDER BY 1;
 SELECT method, build_ms, pg_size_pretty(bytes) AS size, bytes FROM bench.build;
 SQL
 [ -n "${BENCH_KEEP:-}" ] || dropdb "$db"
