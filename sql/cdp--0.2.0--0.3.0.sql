@@ -9179,16 +9179,15 @@ CREATE FUNCTION cdp_internal._find_date_ranges(settings jsonb, d date) RETURNS t
 COMMENT ON FUNCTION cdp_internal._find_date_ranges(jsonb, date) IS
 	'internal: the match_block key prefixes of the records born on a date or on it with day and month exchanged (blocking rules starting with the plain birth date)';
 
--- _find_name_ranges: the ranges of cdp_internal.match_block keys holding the records whose name is
--- written a little differently from the probe's: for every blocking rule of two name keys
--- (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>"), the probe's own key of the
--- rule (bk, by rule position) cut after the first two letters of its second key.  So «Павлова
--- Натшлья» also reads every Павлов(а) whose given name begins with "na" (Наталья), and «Полищук
--- Маия» every Полищук «ma...» (Мария).
+-- _find_name_ranges: the probe's own keys (bk, by rule position) of the blocking rules of two name
+-- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
+-- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
+-- begins with "na" for «Павлова Натшлья»), and keeps those whose second key is at most two edits
+-- from the probe's (Наталья, not Надежда).
 CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	RETURN ARRAY(
-		SELECT pg_catalog.left(bk[r.o], pg_catalog.strpos(bk[r.o], '|') + 2)
+		SELECT bk[r.o]
 		  FROM pg_catalog.jsonb_array_elements(settings -> 'blocking') WITH ORDINALITY r(rule, o)
 		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2
 		   AND r.rule ->> 0 IN ('family_name.key', 'given_name.key', 'patronymic.key')
@@ -9196,7 +9195,7 @@ CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURN
 		   AND pg_catalog.strpos(bk[r.o], '|') > 0
 		 ORDER BY 1);
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
-	'internal: the match_block key prefixes of the records whose name keys are the probe''s first and the first two letters of its second (blocking rules of two name keys)';
+	'internal: the probe''s keys of the blocking rules of two name keys (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
 CREATE OR REPLACE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
 	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
@@ -9209,6 +9208,7 @@ DECLARE
 	f record;
 	min_prob float8 := 0.01 * (a.settings ->> 'review_threshold')::float8;
 	dates text[];
+	names text[];
 	pname text;
 	pinit text[];
 	fuzzy boolean := false;
@@ -9241,7 +9241,7 @@ BEGIN
 	                                                        WHERE pg_catalog.jsonb_array_length(r.rule) = 1))) c
 	                 JOIN @extschema@.record r ON r.record_id = c.record_id
 	                WHERE @extschema@.name_similar(pg_catalog.concat_ws(' ', r.family_name, r.given_name, r.patronymic), pname)) THEN
-		dates := dates || cdp_internal._find_name_ranges(a.settings, f.bk);
+		names := cdp_internal._find_name_ranges(a.settings, f.bk);
 		fuzzy := true;
 	END IF;
 	-- What the desk gave beside the name decides first: a person whose record agrees on the birth
@@ -9281,10 +9281,17 @@ BEGIN
 	                                           'SELECT DISTINCT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s) i '
 	                                           'CROSS JOIN LATERAL (SELECT * FROM cdp_internal.match_key k WHERE k.record_id = i.record_id LIMIT 1) k',
 	                                           f.flags, f.feat, f.bk, f.bk,
-	                                           (SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
 	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
 	                                                       d.p, d.p || pg_catalog.chr(1114111)), '')
-	                                              FROM pg_catalog.unnest(dates) d(p))),
+	                                              FROM pg_catalog.unnest(dates) d(p)),
+	                                                  (SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
+	                                                       ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
+	                                                       x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
+	                                                 FROM pg_catalog.unnest(names) n(k)
+	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
+	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x))),
 	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
 	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
