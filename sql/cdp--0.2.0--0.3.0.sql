@@ -9233,13 +9233,16 @@ BEGIN
 	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
 	-- carry no date and a name written otherwise: then also the records whose name keys begin like
 	-- the probe's (_find_name_ranges).
+	-- (each record is read by its id: the generic plan's range estimates once chose a merge join
+	-- over the whole record table)
 	IF NOT EXISTS (SELECT 1 FROM (SELECT m.record_id FROM pg_catalog.unnest(dates) d(p)
 	                                JOIN cdp_internal.match_block m ON m.bk >= d.p AND m.bk < d.p || pg_catalog.chr(1114111)
-	                              UNION
+	                              UNION ALL
 	                              SELECT m.record_id FROM cdp_internal.match_block m
 	                               WHERE m.bk = ANY (ARRAY(SELECT f.bk[r.o] FROM pg_catalog.jsonb_array_elements(a.settings -> 'blocking') WITH ORDINALITY r(rule, o)
 	                                                        WHERE pg_catalog.jsonb_array_length(r.rule) = 1))) c
-	                 JOIN @extschema@.record r ON r.record_id = c.record_id
+	                CROSS JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic FROM @extschema@.record r
+	                                     WHERE r.record_id = c.record_id LIMIT 1) r
 	                WHERE @extschema@.name_similar(pg_catalog.concat_ws(' ', r.family_name, r.given_name, r.patronymic), pname)) THEN
 		names := cdp_internal._find_name_ranges(a.settings, f.bk);
 		fuzzy := true;
