@@ -9152,3 +9152,69 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 SELECT cdp_internal.acc_lock_down();
 
 /* ==== end of section: segments under access control ==== */
+
+/* ==== section: specialties (demo review; issue 15 follow-up, session 21) ==== */
+/* A doctor's grant names specialties in any spelling: «кардиолог» covers a visit recorded as
+ * "cardiology".  cdp.in_care compares the codes of cdp_internal.specialty_code. */
+/*
+ * One vocabulary of medical specialties.  Sources write a specialty as they please (a visit's
+ * «кардиолог», a lab system's «Кардиология», an English export's "cardiology"); a doctor's grant
+ * names specialties in any of those spellings.  The code of a spelling is the canonical English
+ * name of the specialty; a spelling the vocabulary does not know is its own code (lower case, spaces
+ * folded), so an exact spelling always matches itself.  IMMUTABLE: the list is fixed per release.
+ */
+CREATE FUNCTION cdp_internal.specialty_code(spelling text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT v.code FROM (VALUES
+			('cardiology', ARRAY['cardiology', 'cardiologist', 'кардиология', 'кардиолог']),
+			('therapy', ARRAY['therapy', 'therapist', 'general practice', 'general practitioner', 'gp', 'internal medicine',
+							  'терапия', 'терапевт', 'врач общей практики', 'общая практика']),
+			('urology', ARRAY['urology', 'urologist', 'урология', 'уролог']),
+			('gynecology', ARRAY['gynecology', 'gynaecology', 'gynecologist', 'gynaecologist', 'гинекология', 'гинеколог',
+								 'акушерство и гинекология', 'акушер-гинеколог']),
+			('dermatology', ARRAY['dermatology', 'dermatologist', 'дерматология', 'дерматолог', 'дерматовенеролог',
+								  'дерматовенерология']),
+			('neurology', ARRAY['neurology', 'neurologist', 'неврология', 'невролог', 'невропатолог']),
+			('ophthalmology', ARRAY['ophthalmology', 'ophthalmologist', 'офтальмология', 'офтальмолог', 'окулист']),
+			('otorhinolaryngology', ARRAY['otorhinolaryngology', 'ent', 'оториноларингология', 'оториноларинголог', 'лор']),
+			('endocrinology', ARRAY['endocrinology', 'endocrinologist', 'эндокринология', 'эндокринолог']),
+			('gastroenterology', ARRAY['gastroenterology', 'gastroenterologist', 'гастроэнтерология', 'гастроэнтеролог']),
+			('pediatrics', ARRAY['pediatrics', 'paediatrics', 'pediatrician', 'педиатрия', 'педиатр']),
+			('surgery', ARRAY['surgery', 'surgeon', 'хирургия', 'хирург']),
+			('oncology', ARRAY['oncology', 'oncologist', 'онкология', 'онколог']),
+			('mammology', ARRAY['mammology', 'mammologist', 'маммология', 'маммолог']),
+			('psychiatry', ARRAY['psychiatry', 'psychiatrist', 'психиатрия', 'психиатр']),
+			('dentistry', ARRAY['dentistry', 'dentist', 'стоматология', 'стоматолог']),
+			('traumatology', ARRAY['traumatology', 'orthopedics', 'травматология', 'травматолог', 'травматолог-ортопед',
+								   'ортопедия', 'ортопед'])
+		) v(code, spellings)
+		 WHERE pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.btrim($1)), '\s+', ' ', 'g') OPERATOR(pg_catalog.=) ANY (v.spellings)),
+		pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.btrim($1)), '\s+', ' ', 'g'))
+$$;
+COMMENT ON FUNCTION cdp_internal.specialty_code(text) IS
+	'the canonical code of a medical specialty however a source spells it (кардиолог, Кардиология, cardiology: cardiology); an unknown spelling is its own code';
+
+CREATE OR REPLACE FUNCTION @extschema@.in_care(golden_id bigint) RETURNS boolean
+	LANGUAGE sql STABLE LEAKPROOF PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (
+		SELECT 1 FROM cdp_internal.acc_grant g
+		 WHERE g.login OPERATOR(pg_catalog.=) SESSION_USER AND g.role OPERATOR(pg_catalog.=) 'cdp_doctor'
+		   AND (g.scope OPERATOR(pg_catalog.@>) '{"all": true}'::jsonb
+				OR (g.scope OPERATOR(pg_catalog.->) 'golden_ids') OPERATOR(pg_catalog.@>) pg_catalog.to_jsonb($1)
+				OR EXISTS (SELECT 1 FROM @extschema@.clinical_event c
+							WHERE c.golden_id OPERATOR(pg_catalog.=) $1
+							  AND cdp_internal.specialty_code(c.specialty) OPERATOR(pg_catalog.=) ANY (
+								  SELECT cdp_internal.specialty_code(pg_catalog.jsonb_array_elements_text(
+									  CASE WHEN pg_catalog.jsonb_typeof(g.scope OPERATOR(pg_catalog.->) 'specialties') OPERATOR(pg_catalog.=) 'array'
+										   THEN g.scope OPERATOR(pg_catalog.->) 'specialties' ELSE '[]'::jsonb END))))))
+$$;
+COMMENT ON FUNCTION @extschema@.in_care(bigint) IS
+	'true when the patient is in the care of the calling doctor (scope of its cdp_doctor grant); the doctor policies call it';
+
+SELECT cdp_internal.acc_lock_down();
+/* ==== end of section: specialties ==== */
