@@ -138,7 +138,9 @@ GRANT USAGE ON SCHEMA cdp, cdp_internal TO cdp_test_marketer;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp_internal TO cdp_test_marketer;
 SET LOCAL ROLE cdp_test_marketer;
 SELECT throws_ok($$SELECT cdp_internal.seg_prepare('{"event": "diagnosis", "where": {"code": "C50"}}', 'treatment', current_date)$$,
-                 '42501', 'role "cdp_test_marketer" may not target a sensitive category', 'another role may not, even for treatment');
+                 '42501', format('role "cdp_test_marketer" may not target a sensitive category: a treatment segment that does needs role %s',
+                                 (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'cdp')),
+                 'another role may not, even for treatment; the error names the role required (before setup_roles: the owner)');
 RESET ROLE;
 SELECT is((SELECT count(*) FROM cdp.segment WHERE name = 'x'), 0::bigint, 'a refused segment is not saved');
 SELECT is(cdp.configure_sensitive_categories('{"J45": "asthma"}'), 1, 'configure the sensitive list');
