@@ -352,8 +352,17 @@ BEGIN
 					'Use email, sms, messenger, social, call or post.');
 			END IF;
 		END LOOP;
-		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM pg_catalog.unnest(ARRAY[%s]) ch(c) WHERE pg_catalog.cardinality(cdp_internal.consent_addresses(p, ch.c)) > 0)',
-			pg_catalog.array_to_string(lits, ', '));
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
 	END IF;
 	expr := cdp_internal.seg_attr_sql(a.attr, d);
 	RETURN CASE op

@@ -4,7 +4,7 @@
 -- itself, the guards and their counts, sensitive categories, and bad rules: each error with its
 -- SQLSTATE, JSON path and nothing executed or saved.
 BEGIN;
-SELECT plan(59);
+SELECT plan(60);
 
 SELECT setseed(0.13) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('partner1', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -76,6 +76,11 @@ SELECT is(pg_temp.count_of('{"attr": "last_visit", "op": "is_null", "value": tru
           (SELECT count(*) FROM act p WHERE p.last_visit IS NULL), 'last_visit is_null');
 SELECT is(pg_temp.count_of('{"attr": "reachable", "op": "=", "value": "sms"}'),
           (SELECT count(*) FROM act p WHERE jsonb_array_length(p.phones) > 0), 'reachable by sms = has a phone');
+SELECT is((SELECT string_agg(c.channel || ':' || pg_temp.count_of(format('{"attr": "reachable", "op": "=", "value": "%s"}', c.channel)::jsonb), ',' ORDER BY c.channel)
+             FROM cdp.consent_channels() c),
+          (SELECT string_agg(c.channel || ':' || (SELECT count(*) FROM cdp.patient p WHERE p.status = 'active' AND cardinality(cdp_internal.consent_addresses(p, c.channel)) > 0), ',' ORDER BY c.channel)
+             FROM cdp.consent_channels() c),
+          'reachable through each channel = has an address consent_addresses gives for it');
 SELECT is(pg_temp.count_of('{"all": [{"attr": "age", "op": ">=", "value": 18}, {"any": [{"attr": "sex", "op": "=", "value": "M"}, {"event": "visit", "within": "6 months"}]}]}'),
           (SELECT count(*) FROM act p WHERE extract(year FROM age(current_date, p.birth_date)) >= 18
              AND (p.sex = 'M' OR EXISTS (SELECT 1 FROM cdp.clinical_event e WHERE e.golden_id = p.golden_id AND e.kind = 'visit'
