@@ -9156,7 +9156,8 @@ SELECT cdp_internal.acc_lock_down();
 /* ==== section: seg (issue 13, session 21) ==== */
 /*
  * Segments: a campaign-history clause in the rule language ({"campaign": ...}), with the table
- * cdp_internal.seg_touch and triggers on cdp.campaign_send for the incremental refresh; the
+ * cdp_internal.seg_touch and triggers on cdp.campaign_send for the incremental refresh; an "all"
+ * evaluates its profile clauses in one pass and an "any" each clause on what is left; the
  * analysts' pseudonym is the access layer's keyed pseudonym (cdp_internal.seg_salt goes); the
  * sensitive-category refusal names the calling role and the role required; may_contact asks less.
  */
@@ -9589,6 +9590,22 @@ COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
 	'compiles a campaign-history clause into conditions over cdp.campaign_send s from the fixed status list (internal)';
 
 /*
+ * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
+ * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
+ * leaves into one.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
+
+/*
  * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
  * "kids" | "kid", "class", "path"}; a leaf carries "gen" and "filter" SQL and "sensitive" (the
  * path and category of a sensitive diagnosis it names, or null).  Classes order the clauses of an
@@ -9637,19 +9654,23 @@ BEGIN
 			kids := kids || pg_catalog.jsonb_build_array(kid);
 			i := i + 1;
 		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
 		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
 	ELSIF node ? 'attr' THEN
-		pred := cdp_internal.seg_compile_attr(node, d, path);
-		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path,
-			'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-			'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred));
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
 	ELSIF node ? 'event' THEN
 		ev := cdp_internal.seg_compile_event(node, d, path);
 		IF ev ->> 'last_visit' IS NOT NULL THEN
-			pred := ev ->> 'last_visit';
-			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path,
-				'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-				'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred));
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
 		END IF;
 		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
 		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
@@ -9750,6 +9771,66 @@ END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_pseudonym(bigint) IS
 	'the stable pseudonym of a golden id for analysts: the access family''s keyed pseudonym, read with the owner''s rights (internal)';
+
+/*
+ * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
+ * result holds archived patients too; the caller drops them (and counts them).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	kid		jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		IF cand IS NULL THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			RETURN r;
+		END IF;
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		IF probe THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'filter') || '))' INTO r USING cand;
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := cdp_internal.seg_and(cand, r);
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY (x.k ->> 'class')::int, cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
+			r := cdp_internal.seg_eval(kid, r, n_all);
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
+		r := '{}';
+		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
 
 /* Saves a version (create when id is NULL); returns the segment id. */
 CREATE OR REPLACE FUNCTION cdp_internal.seg_save(id bigint, name text, rules jsonb, purpose text, channel text, offer bigint)

@@ -611,6 +611,22 @@ COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
 	'compiles a campaign-history clause into conditions over cdp.campaign_send s from the fixed status list (internal)';
 
 /*
+ * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
+ * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
+ * leaves into one.
+ */
+CREATE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
+
+/*
  * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
  * "kids" | "kid", "class", "path"}; a leaf carries "gen" and "filter" SQL and "sensitive" (the
  * path and category of a sensitive diagnosis it names, or null).  Classes order the clauses of an
@@ -659,19 +675,23 @@ BEGIN
 			kids := kids || pg_catalog.jsonb_build_array(kid);
 			i := i + 1;
 		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
 		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
 	ELSIF node ? 'attr' THEN
-		pred := cdp_internal.seg_compile_attr(node, d, path);
-		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path,
-			'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-			'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred));
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
 	ELSIF node ? 'event' THEN
 		ev := cdp_internal.seg_compile_event(node, d, path);
 		IF ev ->> 'last_visit' IS NOT NULL THEN
-			pred := ev ->> 'last_visit';
-			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path,
-				'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-				'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred));
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
 		END IF;
 		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
 		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,

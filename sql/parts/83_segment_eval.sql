@@ -245,9 +245,15 @@ BEGIN
 		END LOOP;
 		RETURN r;
 	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
 		r := '{}';
 		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
-			r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cand, n_all));
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
 		END LOOP;
 		RETURN r;
 	ELSE
