@@ -9968,30 +9968,40 @@ COMMENT ON FUNCTION cdp_internal.seg_campaign_touched() IS
  * Waits until every transaction that has appended to the log (or to seg_touch) and not ended yet
  * has ended, so that every event up to a position read before the call is committed (or gone)
  * before the refresh reads; without it an event committed late with a smaller id would be skipped
- * by the next incremental refresh.  The wait is a lock: SHARE on cdp.event and seg_touch conflicts
- * with the ROW EXCLUSIVE lock each writer holds until it ends.  Taken in a subtransaction that is rolled back at once,
- * so the lock is released at once; meanwhile new writers queue behind it only until the writers
- * before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
+ * by the next incremental refresh.  The wait is a lock: SHARE on cdp.event, then on seg_touch,
+ * conflicts with the ROW EXCLUSIVE lock each writer holds until it ends (a touch's position is
+ * drawn after its writer's lock, so a writer that locks later draws a position above the mark).
+ * Each is taken in a subtransaction that is rolled back at once, so the lock is released at once;
+ * meanwhile new writers queue behind it only until the writers before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
  * next scheduled refresh will try again.
  */
 CREATE OR REPLACE FUNCTION cdp_internal.seg_wait_writers() RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	t	regclass;
 BEGIN
-	BEGIN
-		PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
-		LOCK TABLE @extschema@.event, cdp_internal.seg_touch IN SHARE MODE;
-		RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
-	EXCEPTION
-		WHEN lock_not_available THEN
-			RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
-				HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
-		WHEN raise_exception THEN
-			IF SQLERRM <> 'cdp: writers drained' THEN
-				RAISE;
-			END IF;
-	END;
+	/*
+	 * one table at a time, each lock released before the next is asked: holding the log's lock
+	 * while waiting for seg_touch's (or the reverse) could deadlock with a writer that touches one
+	 * and then appends to the other
+	 */
+	FOREACH t IN ARRAY ARRAY['@extschema@.event'::regclass, 'cdp_internal.seg_touch'::regclass] LOOP
+		BEGIN
+			PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', t);
+			RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
+					HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
+			WHEN raise_exception THEN
+				IF SQLERRM <> 'cdp: writers drained' THEN
+					RAISE;
+				END IF;
+		END;
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_wait_writers() IS
