@@ -9218,3 +9218,970 @@ COMMENT ON FUNCTION @extschema@.in_care(bigint) IS
 
 SELECT cdp_internal.acc_lock_down();
 /* ==== end of section: specialties ==== */
+
+/* ==== section: seg (issue 13, session 21) ==== */
+/*
+ * Segments: a campaign-history clause in the rule language ({"campaign": ...}), with the table
+ * cdp_internal.seg_touch and triggers on cdp.campaign_send for the incremental refresh; an "all"
+ * evaluates its profile clauses in one pass and an "any" each clause on what is left; the
+ * analysts' pseudonym is the access layer's keyed pseudonym (cdp_internal.seg_salt goes); the
+ * sensitive-category refusal names the calling role and the role required; may_contact asks less.
+ */
+CREATE TABLE cdp_internal.seg_touch (
+	golden_id	bigint NOT NULL,
+	pos			bigint NOT NULL
+);
+COMMENT ON TABLE cdp_internal.seg_touch IS
+	'persons whose campaign history changed, at a position of cdp.event''s sequence, for incremental segment refreshes (internal)';
+CREATE INDEX seg_touch_pos_idx ON cdp_internal.seg_touch (pos);
+ALTER TABLE cdp_internal.seg_touch ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.seg_touch FORCE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.seg_touch', '');
+
+/*
+ * May the person be contacted for the purpose through the channel?  The person's consent (the
+ * fold of consent_now, defaults included), and, when the person has addresses for the channel,
+ * at least one of them not suppressed for the purpose.  Unknown persons: false.  Campaigns ask
+ * it for every message (cdp.mark_sent), so it asks little: the purpose's default (which also
+ * checks the purpose), the profile by its id (resolve_patient only for an id merged away: a
+ * golden id with a profile is never redirected), one query for the latest statement, and the
+ * addresses only when consent allows.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p		@extschema@.patient;
+	ok		boolean;
+	addrs	text[];
+BEGIN
+	IF may_contact.golden_id IS NULL THEN
+		RETURN false;
+	END IF;
+	ok := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = may_contact.purpose);
+	IF ok IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() x WHERE x.channel = may_contact.channel) THEN
+		/* an unknown purpose or channel, or '*': consent_check says which */
+		PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[channel]);
+		RAISE EXCEPTION 'may_contact asks about one channel' USING ERRCODE = '22023',
+			HINT = 'Use email, sms, messenger, social, call or post.';
+	END IF;
+	SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = may_contact.golden_id;
+	IF NOT FOUND THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = @extschema@.resolve_patient(may_contact.golden_id);
+		IF NOT FOUND THEN
+			RETURN false;
+		END IF;
+	END IF;
+	ok := coalesce((
+		SELECT s.granted
+		  FROM @extschema@.record r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
+		 WHERE r.golden_id = p.golden_id
+		   AND cdp_internal.consent_counts(s.granted, s.records, p.golden_id)
+		 ORDER BY s.at DESC, s.granted, s.event_id DESC
+		 LIMIT 1), ok);
+	IF NOT ok THEN
+		RETURN false;
+	END IF;
+	addrs := cdp_internal.consent_addresses(p, channel);
+	RETURN NOT (pg_catalog.cardinality(addrs) > 0
+	            AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                             WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                WHERE s.address_key = a AND s.purpose = may_contact.purpose AND s.suppressed)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.may_contact(bigint, text, text) IS
+	'true when the person may be contacted for the purpose through the channel: consent (defaults included) and not every address of the channel suppressed; e.g. may_contact(42, ''marketing'', ''sms'')';
+
+/*
+ * The time window of a clause over the timestamp column col (a fixed name from the compiler):
+ * "within": "11 months" (since d minus the interval) or "ago": ["13 months", "11 months"] (the
+ * farther first, whole days).  NULL when the clause has neither; 22023 with the path otherwise.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_window(node jsonb, d date, path text, col text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	far		interval;
+	near	interval;
+BEGIN
+	IF node ? 'within' AND node ? 'ago' THEN
+		PERFORM cdp_internal.seg_fail('a clause takes one of "within" and "ago"', path, 'Use "within": "11 months" or "ago": ["13 months", "11 months"].');
+	ELSIF node ? 'within' THEN
+		far := cdp_internal.seg_interval(node -> 'within', path || '.within');
+		RETURN pg_catalog.format('%s >= %L::timestamptz', col, (d - far)::timestamptz);
+	ELSIF node ? 'ago' THEN
+		IF pg_catalog.jsonb_typeof(node -> 'ago') <> 'array' OR pg_catalog.jsonb_array_length(node -> 'ago') <> 2 THEN
+			PERFORM cdp_internal.seg_fail('"ago" needs two intervals, the farther first', path || '.ago', 'Use ["13 months", "11 months"].');
+		END IF;
+		far := cdp_internal.seg_interval(node -> 'ago' -> 0, path || '.ago[0]');
+		near := cdp_internal.seg_interval(node -> 'ago' -> 1, path || '.ago[1]');
+		IF d - far > d - near THEN
+			PERFORM cdp_internal.seg_fail('"ago" needs the farther interval first', path || '.ago', 'Use ["13 months", "11 months"].');
+		END IF;
+		RETURN pg_catalog.format('%s >= %L::timestamptz AND %s < %L::timestamptz', col, (d - far)::timestamptz,
+			col, (d - near + interval '1 day')::timestamptz);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_window(jsonb, date, text, text) IS
+	'the "within" / "ago" window of a rule clause over a timestamp column, NULL when it has none; 22023 with the JSON path (internal)';
+
+/*
+ * Compiles one attribute leaf {"attr", "op", "value"} into its predicate over profile row p.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_attr(node jsonb, d date, path text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a		record;
+	op		text := node ->> 'op';
+	v		jsonb := node -> 'value';
+	k		text;
+	x		text;
+	lits	text[];
+	expr	text;
+	i		int := 0;
+	form	constant text := 'Use {"attr": "age", "op": "between", "value": [35, 55]} or {"attr": "city", "op": "in", "value": ["Москва"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('attr', 'op', 'value') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an attribute clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF pg_catalog.jsonb_typeof(node -> 'attr') <> 'string' THEN
+		PERFORM cdp_internal.seg_fail('a segment attribute must be a string', path || '.attr', form);
+	END IF;
+	SELECT * INTO a FROM @extschema@.segment_attributes() s WHERE s.attr = node ->> 'attr';
+	IF a.attr IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown segment attribute "%s"', pg_catalog.left(node ->> 'attr', 64)), path || '.attr',
+			'Known attributes: ' || (SELECT pg_catalog.string_agg(s.attr, ', ') FROM @extschema@.segment_attributes() s) || '.');
+	END IF;
+	IF op IS NULL OR pg_catalog.jsonb_typeof(node -> 'op') <> 'string' OR NOT op = ANY (a.ops) THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s is not allowed for attribute "%s"',
+			pg_catalog.left(coalesce((node -> 'op')::text, 'null'), 32), a.attr), path || '.op',
+			pg_catalog.format('Operators of %s: %s.', a.attr, pg_catalog.array_to_string(a.ops, ', ')));
+	END IF;
+	IF NOT node ? 'value' THEN
+		PERFORM cdp_internal.seg_fail('an attribute clause needs a value', path || '.value', form);
+	END IF;
+	IF op = 'is_null' THEN
+		PERFORM cdp_internal.seg_literal(v, 'boolean', path || '.value');
+	ELSIF op IN ('between', 'in', 'not in') THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'array' OR pg_catalog.jsonb_array_length(v) = 0
+		   OR (op = 'between' AND pg_catalog.jsonb_array_length(v) <> 2) OR pg_catalog.jsonb_array_length(v) > 1000 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s needs %s', op,
+				CASE op WHEN 'between' THEN 'an array of two values' ELSE 'a non-empty array of at most 1000 values' END),
+				path || '.value', form);
+		END IF;
+		FOR x IN SELECT e::text FROM pg_catalog.jsonb_array_elements(v) e LOOP
+			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
+			i := i + 1;
+		END LOOP;
+	ELSE
+		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
+	END IF;
+	IF a.attr IN ('source_kind', 'source') THEN
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.%s IN (%s))',
+			CASE a.attr WHEN 'source_kind' THEN 'kind' ELSE 'name' END, pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'reachable' THEN
+		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
+			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel "%s"', pg_catalog.left(x, 64)), path || '.value',
+					'Use email, sms, messenger, social, call or post.');
+			END IF;
+		END LOOP;
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
+	END IF;
+	expr := cdp_internal.seg_attr_sql(a.attr, d);
+	RETURN CASE op
+		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
+		WHEN 'between' THEN pg_catalog.format('(%s) BETWEEN %s AND %s', expr, lits[1], lits[2])
+		WHEN 'in' THEN pg_catalog.format('(%s) IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN 'not in' THEN pg_catalog.format('(%s) NOT IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN '!=' THEN pg_catalog.format('(%s) <> %s', expr, lits[1])
+		ELSE pg_catalog.format('(%s) %s %s', expr, op, lits[1]) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_attr(jsonb, date, text) IS
+	'compiles an attribute clause into a predicate over the profile row p from the fixed catalogue (internal)';
+
+/*
+ * Compiles one event leaf into {"conds": [SQL over clinical_event e], "count": "op n" or null,
+ * "indexed": the conds use the (kind, code, at) index, "sensitive": path or null}.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_event(node jsonb, d date, path text) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	kind	text := node ->> 'event';
+	w		jsonb := coalesce(node -> 'where', '{}');
+	conds	text[];
+	k		text;
+	v		jsonb;
+	codes	text[];
+	r		record;
+	i		int;
+	far		interval;
+	cnt		text;
+	indexed	boolean := false;
+	sens	text;
+	allowed	text[];
+	codex	constant text := '(COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C")';
+	form	constant text := 'Use {"event": "lab_test", "where": {"code": "MAMMO"}, "ago": ["13 months", "11 months"]} or {"event": "diagnosis", "where": {"code": "E10-E14"}, "count": {">=": 2}}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('event', 'where', 'within', 'ago', 'count', 'due_within') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an event clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF kind IS NULL OR pg_catalog.jsonb_typeof(node -> 'event') <> 'string'
+	   OR NOT kind IN ('visit', 'lab_test', 'diagnosis', 'recommendation', 'sick_leave') THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown event "%s"', pg_catalog.left(coalesce(node ->> 'event', 'null'), 64)), path || '.event',
+			'Events: visit, lab_test, diagnosis, recommendation, sick_leave.');
+	END IF;
+	conds := ARRAY[pg_catalog.format('e.kind = %L', kind)];
+	IF pg_catalog.jsonb_typeof(w) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('"where" must be an object', path || '.where', form);
+	END IF;
+	allowed := CASE kind WHEN 'visit' THEN ARRAY['specialty', 'status', 'type', 'doctor']
+	                     WHEN 'lab_test' THEN ARRAY['code', 'value', 'out_of_range']
+	                     WHEN 'diagnosis' THEN ARRAY['code']
+	                     ELSE '{}'::text[] END;
+	FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(w) LOOP
+		IF NOT k = ANY (allowed) THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown filter "%s" for event %s', pg_catalog.left(k, 64), kind),
+				path || '.where.' || pg_catalog.left(k, 64),
+				CASE WHEN allowed = '{}' THEN pg_catalog.format('Event %s takes no filter.', kind)
+				     ELSE 'Filters of ' || kind || ': ' || pg_catalog.array_to_string(allowed, ', ') || '.' END);
+		END IF;
+		IF k IN ('specialty', 'status', 'type', 'doctor') OR (k = 'code' AND kind = 'lab_test') THEN
+			codes := NULL;
+			i := 0;
+			FOR v IN SELECT * FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) LOOP
+				codes := codes || cdp_internal.seg_literal(v, 'text', pg_catalog.format('%s.where.%s', path, k));
+				i := i + 1;
+			END LOOP;
+			IF codes IS NULL THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('filter "%s" needs a value', k), path || '.where.' || k, form);
+			END IF;
+			IF k IN ('specialty', 'code') THEN
+				conds := conds || pg_catalog.format('%s IN (%s)', codex, pg_catalog.array_to_string(codes, ', '));
+				indexed := true;
+			ELSE
+				conds := conds || pg_catalog.format('e.%s IN (%s)', CASE k WHEN 'status' THEN 'visit_status' WHEN 'type' THEN 'visit_type' ELSE 'doctor' END,
+					pg_catalog.array_to_string(codes, ', '));
+			END IF;
+		ELSIF k = 'code' THEN
+			/* diagnosis: codes and ranges, index range scans; sensitive ranges are remembered */
+			codes := NULL;
+			i := 0;
+			FOR v IN SELECT * FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) LOOP
+				IF pg_catalog.jsonb_typeof(v) <> 'string' THEN
+					PERFORM cdp_internal.seg_fail('an ICD-10 code must be a string', pg_catalog.format('%s.where.code', path), 'Use "E11" or "E10-E14".');
+				END IF;
+				r := cdp_internal.icd10_range(v #>> '{}', pg_catalog.format('%s.where.code', path));
+				codes := codes || pg_catalog.format('(%s >= %L AND %s <= %L)', codex, r.lo, codex, r.hi || '~');
+				IF sens IS NULL AND cdp_internal.seg_sensitive(r.lo, r.hi) IS NOT NULL THEN
+					sens := pg_catalog.format('%s.where.code (%s: %s)', path, v #>> '{}', cdp_internal.seg_sensitive(r.lo, r.hi));
+				END IF;
+				i := i + 1;
+			END LOOP;
+			IF codes IS NULL THEN
+				PERFORM cdp_internal.seg_fail('filter "code" needs a value', path || '.where.code', 'Use "E11" or ["E10-E14", "O24"].');
+			END IF;
+			conds := conds || ('(' || pg_catalog.array_to_string(codes, ' OR ') || ')');
+			indexed := true;
+		ELSIF k = 'value' THEN
+			IF pg_catalog.jsonb_typeof(v) <> 'object' OR v = '{}' THEN
+				PERFORM cdp_internal.seg_fail('filter "value" must be an object of comparisons', path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
+			END IF;
+			FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(v) LOOP
+				IF NOT k IN ('=', '<', '<=', '>', '>=') THEN
+					PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown comparison "%s"', pg_catalog.left(k, 16)), path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
+				END IF;
+				conds := conds || pg_catalog.format('cdp_internal.seg_num(e.lab_result) %s %s', k,
+					cdp_internal.seg_literal(v, 'numeric', pg_catalog.format('%s.where.value."%s"', path, k)));
+			END LOOP;
+		ELSIF k = 'out_of_range' THEN
+			conds := conds || pg_catalog.format('(cdp_internal.seg_num(e.lab_result) < e.ref_low OR cdp_internal.seg_num(e.lab_result) > e.ref_high) = %s',
+				cdp_internal.seg_literal(v, 'boolean', path || '.where.out_of_range'));
+		END IF;
+	END LOOP;
+	IF kind = 'visit' AND NOT w ? 'status' THEN
+		conds := conds || 'e.visit_status IN (''came'', ''in_appointment'', ''done'')'::text;
+	END IF;
+	IF (node ? 'within')::int + (node ? 'ago')::int + (node ? 'due_within')::int > 1 THEN
+		PERFORM cdp_internal.seg_fail('an event clause takes one of "within", "ago", "due_within"', path, form);
+	END IF;
+	IF node ?| ARRAY['within', 'ago'] THEN
+		conds := conds || cdp_internal.seg_window(node, d, path, 'e.at');
+	ELSIF node ? 'due_within' THEN
+		IF kind <> 'recommendation' THEN
+			PERFORM cdp_internal.seg_fail('"due_within" applies to recommendations only', path || '.due_within', 'Use {"event": "recommendation", "due_within": "14 days"}.');
+		END IF;
+		far := cdp_internal.seg_interval(node -> 'due_within', path || '.due_within');
+		conds := conds || pg_catalog.format('e.due_date >= %L::date AND e.due_date <= %L::date', d, (d + far)::date);
+		indexed := true;
+	END IF;
+	IF node ? 'count' THEN
+		v := node -> 'count';
+		IF pg_catalog.jsonb_typeof(v) <> 'object' OR (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(v)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"count" needs one comparison', path || '.count', 'Use {">=": 2}.');
+		END IF;
+		SELECT x.key, x.value INTO k, v FROM pg_catalog.jsonb_each(node -> 'count') x;
+		IF NOT k IN ('>=', '>', '=') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('count comparison "%s" is not allowed', pg_catalog.left(k, 16)), path || '.count',
+				'Use >=, > or = with at least one event ({">=": 2}); for "none" use {"not": ...}.');
+		END IF;
+		cnt := k || ' ' || cdp_internal.seg_literal(v, 'int', path || '.count."' || k || '"');
+		IF (v #>> '{}')::numeric < (CASE k WHEN '>' THEN 0 ELSE 1 END) THEN
+			PERFORM cdp_internal.seg_fail('a count must ask for at least one event', path || '.count', 'Use {">=": 1} or more; for "none" use {"not": ...}.');
+		END IF;
+	END IF;
+	RETURN pg_catalog.jsonb_build_object('conds', pg_catalog.to_jsonb(conds), 'count', cnt, 'indexed', indexed,
+		'sensitive', sens,
+		/* a visit in the last N with the default statuses and no other filter is the profile's last_visit */
+		'last_visit', CASE WHEN kind = 'visit' AND w = '{}' AND node ? 'within' AND cnt IS NULL
+		                   THEN pg_catalog.format('p.last_visit >= %L::timestamptz',
+		                                          (d - cdp_internal.seg_interval(node -> 'within', path || '.within'))::timestamptz) END);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_event(jsonb, date, text) IS
+	'compiles a clinical-event clause into conditions over clinical_event e from the fixed catalogue (internal)';
+
+/*
+ * The campaign statuses a rule may ask about: the condition on a send row s (cdp.campaign_send,
+ * sql/parts/86_campaign_send.sql) and the time column a window applies to.  Fixed here.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_campaign_statuses(OUT status text, OUT cond text, OUT at_col text, OUT description text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('sent', 's.status = ''sent''', 's.sent_at', 'the message was sent'),
+	       ('delivered', 's.delivered_at IS NOT NULL', 's.delivered_at', 'the gateway reported it delivered'),
+	       ('opened', 's.opened_at IS NOT NULL', 's.opened_at', 'opened'),
+	       ('clicked', 's.clicked_at IS NOT NULL', 's.clicked_at', 'a link was clicked'),
+	       ('converted', 's.converted_at IS NOT NULL', 's.converted_at', 'booked or paid after it'),
+	       ('unsubscribed', 's.unsubscribed_at IS NOT NULL', 's.unsubscribed_at', 'unsubscribed through it'),
+	       ('complained', 's.complained_at IS NOT NULL', 's.complained_at', 'marked it as spam'),
+	       ('bounced', 's.bounced IS NOT NULL', 's.sent_at', 'it bounced (the window applies to the send time)'),
+	       ('returned', 's.returned_at IS NOT NULL', 's.returned_at', 'came back for a visit after it'),
+	       ('holdout', 's.status = ''holdout''', 's.built_at', 'kept out of the campaign as its control group (the window applies to the listing time)')
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_statuses() IS
+	'the campaign statuses of the rule language: the condition on a send row and its time column (internal)';
+
+/*
+ * Compiles a campaign-history leaf {"campaign": <id> | "any", "status": ..., "channel": ...,
+ * "within" | "ago": ...} into conditions over cdp.campaign_send s.  Send rows keep the golden id
+ * they were listed under; the evaluator follows merges (see seg_compile).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_campaign(node jsonb, d date, path text) RETURNS text[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k		text;
+	st		record;
+	cid		numeric;
+	conds	text[];
+	win		text;
+	form	constant text := 'Use {"campaign": 3, "status": "clicked", "within": "30 days"} or {"campaign": "any", "status": "sent", "ago": ["60 days", "30 days"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('campaign', 'status', 'channel', 'within', 'ago') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in a campaign clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF node -> 'campaign' = '"any"' THEN
+		conds := '{}';
+	ELSIF pg_catalog.jsonb_typeof(node -> 'campaign') = 'number' THEN
+		cid := (node ->> 'campaign')::numeric;
+		IF cid <> pg_catalog.trunc(cid) OR cid NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a campaign is its id or "any"', path || '.campaign', form);
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign c WHERE c.campaign_id = cid::bigint) THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('campaign %s does not exist', cid), path || '.campaign',
+				'Use the id returned by cdp.create_campaign, or "any".');
+		END IF;
+		conds := ARRAY[pg_catalog.format('s.campaign_id = %L::bigint', cid::bigint)];
+	ELSE
+		PERFORM cdp_internal.seg_fail('a campaign is its id or "any"', path || '.campaign', form);
+	END IF;
+	IF NOT node ? 'status' THEN
+		SELECT * INTO st FROM cdp_internal.seg_campaign_statuses() x WHERE x.status = 'sent';
+	ELSIF pg_catalog.jsonb_typeof(node -> 'status') = 'string' THEN
+		SELECT * INTO st FROM cdp_internal.seg_campaign_statuses() x WHERE x.status = node ->> 'status';
+	END IF;
+	IF st.status IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown campaign status %s', pg_catalog.left((node -> 'status')::text, 64)), path || '.status',
+			'Statuses: ' || (SELECT pg_catalog.string_agg(x.status, ', ') FROM cdp_internal.seg_campaign_statuses() x) || '.');
+	END IF;
+	conds := conds || st.cond;
+	IF node ? 'channel' THEN
+		IF pg_catalog.jsonb_typeof(node -> 'channel') <> 'string'
+		   OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = node ->> 'channel') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel %s', pg_catalog.left((node -> 'channel')::text, 64)), path || '.channel',
+				'Use email, sms, messenger, social, call or post.');
+		END IF;
+		conds := conds || pg_catalog.format('s.channel = %L', node ->> 'channel');
+	END IF;
+	win := cdp_internal.seg_window(node, d, path, st.at_col);
+	IF win IS NOT NULL THEN
+		conds := conds || win;
+	END IF;
+	RETURN conds;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
+	'compiles a campaign-history clause into conditions over cdp.campaign_send s from the fixed status list (internal)';
+
+/*
+ * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
+ * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
+ * leaves into one.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
+
+/*
+ * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
+ * "kids" | "kid", "class", "path"}; a leaf carries "gen" and "filter" SQL and "sensitive" (the
+ * path and category of a sensitive diagnosis it names, or null).  Classes order the clauses of an
+ * "all" (0 indexed events and segments, 1 profile attributes, 2 other events, 3 nested all/any,
+ * 4 not).  At most 20 levels and 200 clauses.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$', depth int DEFAULT 0) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE EXISTS (SELECT 1 FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN s.sensitive THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+
+/*
+ * The plan of a rule for a purpose, with the sensitive-category policy applied: a rule that names
+ * a sensitive diagnosis (or a segment that does) is refused unless the purpose is treatment and
+ * the calling role may (cdp_internal.seg_may_use_sensitive).  22023 (another purpose) or 42501
+ * (a role that may not) names the clause; the 42501 names the calling role and the role required.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_prepare(rules jsonb, purpose text, d date) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb;
+	need	text;
+BEGIN
+	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY['*']);
+	plan := cdp_internal.seg_compile(rules, d);
+	IF plan ->> 'sensitive' IS NOT NULL THEN
+		IF purpose <> 'treatment' THEN
+			RAISE EXCEPTION 'a % segment may not target a sensitive category', purpose USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At %s.', plan ->> 'sensitive'),
+				HINT = 'Remove the clause; only a treatment segment saved by a doctor may target it.';
+		ELSIF NOT cdp_internal.seg_may_use_sensitive() THEN
+			/* the role required: cdp_doctor, or before cdp.setup_roles() made it, the owner of schema cdp */
+			need := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'cdp_doctor') THEN 'cdp_doctor'
+			             ELSE (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = '@extschema@') END;
+			RAISE EXCEPTION 'role "%" may not target a sensitive category: a treatment segment that does needs role %',
+				cdp_internal.acc_caller(), need USING ERRCODE = '42501',
+				DETAIL = pg_catalog.format('At %s. Required role: %s (or a superuser).', plan ->> 'sensitive', need),
+				HINT = pg_catalog.format('Ask a member of %s to save the segment, or remove the clause.', need);
+		END IF;
+	END IF;
+	RETURN plan;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_prepare(jsonb, text, date) IS
+	'compiles a rule for a purpose and applies the sensitive-category policy (42501 naming the clause) (internal)';
+
+/*
+ * The analysts' pseudonym of a golden id: the access family's keyed pseudonym (HMAC-SHA-256
+ * under the secret key of cdp_internal.acc_key, sql/parts/93_acc_mask.sql), so a segment's
+ * pseudonyms are those of cdp.masked_patients: one scheme.  SECURITY DEFINER: it reads the key
+ * with the owner's rights, so whoever may see pseudonyms never needs (and must never get) the
+ * key.  create_segment makes the key when there is none yet (cdp_internal.acc_ensure_key).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN cdp_internal.acc_pseudonym(golden_id);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_pseudonym(bigint) IS
+	'the stable pseudonym of a golden id for analysts: the access family''s keyed pseudonym, read with the owner''s rights (internal)';
+
+/*
+ * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
+ * result holds archived patients too; the caller drops them (and counts them).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	kid		jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		IF cand IS NULL THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			RETURN r;
+		END IF;
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		IF probe THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'filter') || '))' INTO r USING cand;
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := cdp_internal.seg_and(cand, r);
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY (x.k ->> 'class')::int, cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
+			r := cdp_internal.seg_eval(kid, r, n_all);
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
+		r := '{}';
+		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
+
+/* Saves a version (create when id is NULL); returns the segment id. */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_save(id bigint, name text, rules jsonb, purpose text, channel text, offer bigint)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb;
+	v		int := 1;
+	s		@extschema@.segment;
+	ev		bigint;
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF name IS NULL OR pg_catalog.btrim(name) = '' OR pg_catalog.octet_length(name) > 200 THEN
+		RAISE EXCEPTION 'a segment needs a name of 1 to 200 bytes' USING ERRCODE = '22023';
+	END IF;
+	PERFORM cdp_internal.seg_check_target(purpose, channel, offer);
+	plan := cdp_internal.seg_prepare(rules, purpose, CURRENT_DATE);
+	PERFORM cdp_internal.seg_check_cycle(id, rules);
+	IF id IS NULL THEN
+		id := pg_catalog.nextval('@extschema@.segment_id_seq');
+		/* the key of the members' pseudonyms (cdp.setup_roles makes it too) */
+		PERFORM cdp_internal.acc_ensure_key();
+	ELSE
+		s := cdp_internal.seg_get(id);
+		v := s.version + 1;
+	END IF;
+	ev := cdp_internal.append_event(CASE WHEN v = 1 THEN 'segment.created' ELSE 'segment.edited' END, id, NULL,
+		pg_catalog.jsonb_build_object('version', v, 'name', name, 'rules', rules, 'purpose', purpose, 'channel', channel, 'offer', offer));
+	INSERT INTO @extschema@.segment_version VALUES (id, v, name, rules, purpose, channel, offer, at, CURRENT_USER);
+	INSERT INTO @extschema@.segment AS x (segment_id, name, version, rules, purpose, channel, offer_id, sensitive, created_at, updated_at, saved_by)
+	VALUES (id, name, v, rules, purpose, channel, offer, plan ->> 'sensitive' IS NOT NULL, at, at, CURRENT_USER)
+	ON CONFLICT (segment_id) DO UPDATE SET name = excluded.name, version = excluded.version, rules = excluded.rules,
+		purpose = excluded.purpose, channel = excluded.channel, offer_id = excluded.offer_id, sensitive = excluded.sensitive,
+		updated_at = excluded.updated_at, saved_by = excluded.saved_by;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_save(bigint, text, jsonb, text, text, bigint) IS
+	'validates and saves a segment version (internal to create_segment and edit_segment)';
+
+/*
+ * The persons the log names between two positions (lo, hi], as current golden ids: everything
+ * that can change a person's evaluation (their records, clinical events, consent, archive, merges
+ * and unmerges, a segment list, an address suppressed, a move in a segment this one references,
+ * and, for a rule with a campaign clause, a change of their campaign history: seg_touch).
+ * NULL when an event changes everyone (survivorship rules, a source's trust or kind): then the
+ * refresh is full.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_changed(s @extschema@.segment, lo bigint, hi bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+	refs	bigint[] := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x);
+	camp	boolean := pg_catalog.jsonb_path_exists(s.rules, 'strict $.**.campaign');
+BEGIN
+	IF EXISTS (SELECT 1 FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi
+	            AND e.kind IN ('survivorship.configured', 'source.updated')) THEN
+		RETURN NULL;
+	END IF;
+	WITH e AS MATERIALIZED (SELECT * FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi),
+	ids AS (
+		SELECT e.golden_id AS id FROM e WHERE e.golden_id IS NOT NULL
+		UNION ALL SELECT e.subject FROM e WHERE e.kind = 'patient.merged'
+		UNION ALL SELECT (e.payload ->> 'from')::bigint FROM e WHERE e.kind = 'patient.unmerged'
+		UNION ALL SELECT r.golden_id FROM e JOIN @extschema@.record r ON r.record_id = e.subject WHERE e.kind LIKE 'record.%'
+		UNION ALL SELECT r.golden_id FROM e CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') x
+		            JOIN @extschema@.record r ON r.record_id = x::bigint WHERE e.kind LIKE 'consent.%'
+		UNION ALL SELECT p.golden_id FROM e JOIN @extschema@.patient p
+		            ON p.phones @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR p.emails @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR p.handles @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR pg_catalog.lower(pg_catalog.btrim(p.address)) = e.payload ->> 'address_key'
+		           WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi
+		UNION ALL SELECT t.golden_id FROM cdp_internal.seg_touch t WHERE camp AND t.pos > lo AND t.pos <= hi)
+	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
+	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = x))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint) IS
+	'the golden ids whose evaluation the log changed between two event ids; NULL when everyone''s did (internal)';
+
+/*
+ * Trigger on cdp.campaign_send (created in 97_seg_access.sql, after the campaign family): the
+ * persons whose campaign history a statement changed, into seg_touch at one new position of the
+ * log's sequence.  An update counts when a column a campaign clause reads changed (status, the
+ * times, the bounce, the channel, the person); a due row moved to a later slot does not.  The
+ * lock comes before the position, so a refresh that read a mark at or above it waits for this
+ * transaction (seg_wait_writers).  SECURITY DEFINER: seg_touch is the owner's.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_campaign_touched() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids	bigint[];
+	pos	bigint;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		ids := ARRAY(SELECT DISTINCT n.golden_id FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT DISTINCT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(
+			SELECT DISTINCT x.g FROM new_rows n JOIN old_rows o ON o.send_id = n.send_id
+			 CROSS JOIN LATERAL (VALUES (n.golden_id), (o.golden_id)) x(g)
+			 WHERE (o.golden_id, o.status, o.channel, o.built_at, o.sent_at, o.delivered_at, o.opened_at, o.clicked_at,
+			        o.converted_at, o.unsubscribed_at, o.complained_at, o.bounced, o.returned_at)
+			       IS DISTINCT FROM
+			       (n.golden_id, n.status, n.channel, n.built_at, n.sent_at, n.delivered_at, n.opened_at, n.clicked_at,
+			        n.converted_at, n.unsubscribed_at, n.complained_at, n.bounced, n.returned_at));
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
+		pos := pg_catalog.nextval('@extschema@.event_event_id_seq');
+		INSERT INTO cdp_internal.seg_touch (golden_id, pos) SELECT x, pos FROM pg_catalog.unnest(ids) x;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_touched() IS
+	'trigger: the persons whose campaign history changed go to seg_touch for incremental segment refreshes (internal)';
+
+/*
+ * Waits until every transaction that has appended to the log (or to seg_touch) and not ended yet
+ * has ended, so that every event up to a position read before the call is committed (or gone)
+ * before the refresh reads; without it an event committed late with a smaller id would be skipped
+ * by the next incremental refresh.  The wait is a lock: SHARE on cdp.event, then on seg_touch,
+ * conflicts with the ROW EXCLUSIVE lock each writer holds until it ends (a touch's position is
+ * drawn after its writer's lock, so a writer that locks later draws a position above the mark).
+ * Each is taken in a subtransaction that is rolled back at once, so the lock is released at once;
+ * meanwhile new writers queue behind it only until the writers before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
+ * next scheduled refresh will try again.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_wait_writers() RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t	regclass;
+BEGIN
+	/*
+	 * one table at a time, each lock released before the next is asked: holding the log's lock
+	 * while waiting for seg_touch's (or the reverse) could deadlock with a writer that touches one
+	 * and then appends to the other
+	 */
+	FOREACH t IN ARRAY ARRAY['@extschema@.event'::regclass, 'cdp_internal.seg_touch'::regclass] LOOP
+		BEGIN
+			PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', t);
+			RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
+					HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
+			WHEN raise_exception THEN
+				IF SQLERRM <> 'cdp: writers drained' THEN
+					RAISE;
+				END IF;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_wait_writers() IS
+	'waits (a lock, released at once) until the transactions appending to cdp.event have ended (internal to refresh_segment)';
+
+/*
+ * Refreshes the members of a segment: 'full' evaluates everyone; 'incremental' only the persons
+ * the log names since the last refresh, and runs in full instead on a new day, after an edit or a
+ * change of the offer, or when an event changed everyone.  Returns {"mode", "evaluated",
+ * "entered", "left", "size"}.  Needs READ COMMITTED (each statement must see what committed).
+ */
+CREATE OR REPLACE FUNCTION @extschema@.refresh_segment(id bigint, mode text DEFAULT 'incremental') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	mark	bigint;
+	s		@extschema@.segment;
+	d		date := CURRENT_DATE;
+	stamp	text;
+	plan	jsonb;
+	cand	bigint[];
+	keep	bigint[];
+	ev		bigint;
+	res		jsonb;
+	m		text := mode;
+BEGIN
+	IF m IS NULL OR NOT m IN ('full', 'incremental') THEN
+		RAISE EXCEPTION 'invalid refresh mode "%"', m USING ERRCODE = '22023', HINT = 'Use full or incremental.';
+	END IF;
+	IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'refresh_segment needs READ COMMITTED' USING ERRCODE = '25000',
+			DETAIL = 'It must see what committed while it waited for writers.';
+	END IF;
+	/* the log position first, then wait for whoever was writing: every event up to mark is settled */
+	mark := coalesce(pg_catalog.pg_sequence_last_value('@extschema@.event_event_id_seq'::regclass), 0);
+	PERFORM cdp_internal.seg_wait_writers();
+	s := cdp_internal.seg_get(id);
+	IF s.status <> 'active' THEN
+		RAISE EXCEPTION 'segment "%" is archived', id USING ERRCODE = '55000', HINT = 'Restore it with cdp.archive_segment(id, false).';
+	END IF;
+	stamp := pg_catalog.format('v%s d%s o%s', s.version, d,
+		(SELECT o.version || o.status FROM @extschema@.offer o WHERE o.offer_id = s.offer_id));
+	IF m = 'incremental' AND s.refresh_stamp IS DISTINCT FROM stamp THEN
+		m := 'full';
+	END IF;
+	IF m = 'incremental' THEN
+		cand := cdp_internal.seg_changed(s, s.refresh_mark, GREATEST(mark, s.refresh_mark));
+		IF cand IS NULL THEN
+			m := 'full';
+		END IF;
+	END IF;
+	ev := cdp_internal.append_event('segment.refreshed', s.segment_id, NULL,
+		pg_catalog.jsonb_build_object('mode', m, 'version', s.version, 'from', s.refresh_mark, 'to', mark));
+	plan := cdp_internal.seg_compile(s.rules, d);
+	SELECT cdp_internal.seg_set(ARRAY(SELECT x.golden_id FROM cdp_internal.seg_evaluate(plan, s.purpose, s.channel, s.offer_id, d,
+	           cdp_internal.seg_list_ids(s.segment_id, 'include'), cdp_internal.seg_list_ids(s.segment_id, 'exclude'),
+	           CASE WHEN m = 'full' THEN NULL ELSE cand END) x WHERE x.reason IS NULL))
+	  INTO keep;
+	res := cdp_internal.seg_apply(s, keep, ev, CASE WHEN m = 'full' THEN NULL ELSE cand END);
+	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = m,
+	       refresh_mark = GREATEST(mark, s.refresh_mark), refresh_stamp = stamp
+	 WHERE x.segment_id = s.segment_id;
+	/*
+	 * campaign touches no segment needs any more: at or below the oldest mark of the active
+	 * segments with a campaign clause (one never refreshed, or restored, refreshes in full)
+	 */
+	DELETE FROM cdp_internal.seg_touch t
+	 WHERE t.pos <= LEAST(mark, (SELECT pg_catalog.min(x.refresh_mark) FROM @extschema@.segment x
+	                              WHERE x.status = 'active' AND x.refresh_stamp IS NOT NULL
+	                                AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign')));
+	RETURN res || pg_catalog.jsonb_build_object('mode', m,
+		'evaluated', CASE WHEN m = 'full' THEN NULL ELSE pg_catalog.cardinality(cand) END,
+		'size', (SELECT pg_catalog.count(*) FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_segment(bigint, text) IS
+	'refreshes a segment''s members: full, or incremental (only persons the log changed since the last refresh); e.g. refresh_segment(3)';
+
+/* the definer functions of 97_seg_access.sql stay definer functions */
+ALTER FUNCTION @extschema@.may_contact(bigint, text, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.refresh_segment(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+/*
+ * the pseudonyms' salt is gone: the access family's key serves (seg_save makes it); out of the
+ * extension first, which also takes it off the tables pg_dump dumps (extconfig)
+ */
+ALTER EXTENSION cdp DROP TABLE cdp_internal.seg_salt;
+DROP TABLE cdp_internal.seg_salt;
+
+/* ------------------------------------------------------------------ campaign history */
+
+/*
+ * A segment rule may ask about campaign history ({"campaign": ...}, 82_segment_rules.sql), which
+ * lives in cdp.campaign_send (86_campaign_send.sql: listed, sent, refused; delivery outcomes
+ * folded in by 87_campaign_delivery.sql).  The campaign family appends no log event for a send or
+ * a delivery report, so these triggers name the persons whose send rows changed in
+ * cdp_internal.seg_touch for the incremental refresh (84_segment.sql).  Statement triggers with
+ * transition tables: a send list of thousands of rows is one position.  Always, like every
+ * trigger of cdp.
+ */
+CREATE TRIGGER seg_campaign_insert AFTER INSERT ON @extschema@.campaign_send
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+CREATE TRIGGER seg_campaign_update AFTER UPDATE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+CREATE TRIGGER seg_campaign_delete AFTER DELETE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_insert;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_update;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_delete;
+SELECT cdp_internal.acc_protect('cdp_internal.seg_touch', 'internal');
+
+
+/* the new functions of this section are revoked from PUBLIC too, as at install */
+SELECT cdp_internal.acc_lock_down();
+
+/* ==== end of section: seg ==== */
