@@ -9392,16 +9392,16 @@ BEGIN
 	END IF;
 	SELECT k INTO v_bad FROM pg_catalog.jsonb_object_keys(v_opt) k
 	 WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['encoding', 'delimiter', 'ignore_columns', 'extra_columns', 'matching', 'chunk_rows',
-												   'segment', 'list'])
+												   'segment', 'list', 'replace'])
 	 LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'unknown import option: "%"', pg_catalog.left(v_bad, 100)
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching, chunk_rows, and for segment_list segment and list.';
+				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching, chunk_rows, and for segment_list segment, list and replace.';
 	END IF;
 	/* a segment list names its segment (which must exist) and the list it fills */
-	IF (v_opt ? 'segment' OR v_opt ? 'list') AND kind OPERATOR(pg_catalog.<>) 'segment_list' THEN
-		RAISE EXCEPTION 'the options segment and list are for segment_list imports' USING ERRCODE = 'invalid_parameter_value';
+	IF (v_opt ? 'segment' OR v_opt ? 'list' OR v_opt ? 'replace') AND kind OPERATOR(pg_catalog.<>) 'segment_list' THEN
+		RAISE EXCEPTION 'the options segment, list and replace are for segment_list imports' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF kind OPERATOR(pg_catalog.=) 'segment_list' THEN
 		v_seg := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'segment') OPERATOR(pg_catalog.=) 'number'
@@ -9419,7 +9419,12 @@ BEGIN
 			RAISE EXCEPTION 'invalid segment list "%"', pg_catalog.left(v_opt ->> 'list', 100)
 				USING ERRCODE = 'invalid_parameter_value', HINT = 'Use include or exclude.';
 		END IF;
-		v_opt := v_opt OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('segment', v_seg, 'list', COALESCE(v_opt ->> 'list', 'include'));
+		IF v_opt ? 'replace' AND pg_catalog.jsonb_typeof(v_opt -> 'replace') OPERATOR(pg_catalog.<>) 'boolean' THEN
+			RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+				HINT = 'replace is true (the file becomes the whole list) or false (the file adds to it).';
+		END IF;
+		v_opt := v_opt OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('segment', v_seg, 'list', COALESCE(v_opt ->> 'list', 'include'),
+			'replace', COALESCE((v_opt ->> 'replace')::boolean, false));
 	END IF;
 	v_enc := CASE pg_catalog.lower(COALESCE(v_opt ->> 'encoding', 'auto'))
 		WHEN 'auto' THEN 'auto' WHEN 'utf8' THEN 'utf8' WHEN 'utf-8' THEN 'utf8'
@@ -9940,6 +9945,8 @@ BEGIN
 	IF v_ids IS NOT NULL THEN
 		created := @extschema@.segment_list_set(segment, list, v_ids);
 		unchanged := pg_catalog.cardinality(v_ids) OPERATOR(pg_catalog.-) created;
+		/* the persons the file names, for a replace at the end of the commit */
+		INSERT INTO pg_temp.cdp_import_listed SELECT DISTINCT x FROM pg_catalog.unnest(v_ids) x ON CONFLICT DO NOTHING;
 	END IF;
 END
 $$;
@@ -9974,6 +9981,7 @@ DECLARE
 	v_updated	bigint := 0;
 	v_unchanged	bigint := 0;
 	v_notfound	bigint := 0;
+	v_removed	bigint := 0;
 	v_ambig		bigint := 0;
 	v_dups		integer[];
 	v_keep		integer[];
@@ -10033,6 +10041,14 @@ BEGIN
 		v_last := v_nos[v_sniff.consumed];
 		v_line := v_sniff.consumed OPERATOR(pg_catalog.+) 1;
 		SELECT pg_catalog.count(*) INTO v_total FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		/* the persons a segment list names (the loader adds them; replace reads them at the end) */
+		IF v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+			IF pg_catalog.to_regclass('pg_temp.cdp_import_listed') IS NULL THEN
+				CREATE TEMP TABLE cdp_import_listed (golden_id bigint PRIMARY KEY) ON COMMIT DROP;
+			ELSE
+				TRUNCATE pg_temp.cdp_import_listed;
+			END IF;
+		END IF;
 		/* the source ids seen so far: a temporary table, so memory stays flat in the file's size */
 		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
 			CREATE TEMP TABLE cdp_import_seen (source_key text PRIMARY KEY, row_no integer) ON COMMIT DROP;
@@ -10100,7 +10116,7 @@ BEGIN
 					v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
 				END IF;
 
-				/* the rows through ingest */
+				/* the rows through their kind's loader */
 				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
 					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
 						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
@@ -10151,6 +10167,16 @@ BEGIN
 		END;
 	END IF;
 
+	IF v_status OPERATOR(pg_catalog.=) 'committed' AND (v_b.options ->> 'replace')::boolean THEN
+		/* the file becomes the whole list: whoever is on it and not named by the file leaves */
+		v_removed := @extschema@.segment_list_set((v_b.options ->> 'segment')::bigint, v_b.options ->> 'list',
+			ARRAY(SELECT l.golden_id FROM @extschema@.segment_list l
+				   WHERE l.segment_id OPERATOR(pg_catalog.=) (v_b.options ->> 'segment')::bigint
+					 AND l.list OPERATOR(pg_catalog.=) (v_b.options ->> 'list')
+					 AND NOT EXISTS (SELECT 1 FROM pg_temp.cdp_import_listed x
+									  WHERE x.golden_id OPERATOR(pg_catalog.=) @extschema@.resolve_patient(l.golden_id))),
+			true);
+	END IF;
 	IF v_status OPERATOR(pg_catalog.=) 'committed' THEN
 		DELETE FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
 		IF v_b.options ->> 'matching' OPERATOR(pg_catalog.=) 'now' AND v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
@@ -10174,7 +10200,8 @@ BEGIN
 			ELSE '{}'::jsonb END
 		OPERATOR(pg_catalog.||) CASE
 			WHEN v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
-				pg_catalog.jsonb_build_object('segment', (v_b.options ->> 'segment')::bigint, 'list', v_b.options ->> 'list')
+				pg_catalog.jsonb_build_object('segment', (v_b.options ->> 'segment')::bigint, 'list', v_b.options ->> 'list',
+											  'removed', v_removed)
 			ELSE '{}'::jsonb END;
 	UPDATE cdp_internal.import_batch b
 	   SET status = v_status, mode = import_commit.mode, finished_at = pg_catalog.clock_timestamp(), result = v_result

@@ -3,7 +3,7 @@
 -- (cards of a partner source) and segment_list (a segment's include or exclude list), in the three
 -- modes, with their bad input; and the data-quality counts of refused and quarantined imports.
 BEGIN;
-SELECT plan(60);
+SELECT plan(66);
 
 SELECT cdp.register_source('reception', 'internal', 80);
 SELECT cdp.register_source('lab', 'internal', 60);
@@ -176,7 +176,7 @@ SELECT throws_ok($$SELECT cdp.import_begin('reception', 'segment_list', '{"segme
 SELECT throws_ok(format($$SELECT cdp.import_begin('reception', 'segment_list', '{"segment": %s, "list": "maybe"}')$$, :seg), '22023',
                  'invalid segment list "maybe"', 'an unknown list is refused');
 SELECT throws_ok($$SELECT cdp.import_begin('reception', 'patients', '{"segment": 1}')$$, '22023',
-                 'the options segment and list are for segment_list imports', 'segment options on another kind are refused');
+                 'the options segment, list and replace are for segment_list imports', 'segment options on another kind are refused');
 CREATE TEMP TABLE sl AS SELECT E'Карточка;Источник;Код;СНИЛС;Телефон\n'
  ';;R-3;;\n'
  ';;;;8 916 000-00-01\n'
@@ -211,6 +211,20 @@ SELECT is((cdp.import_csv('reception', 'segment_list', E'код\nR-3\nR-4\n', 'a
           'the same patients again: unchanged');
 SELECT is((cdp.import_csv('reception', 'segment_list', E'код\nR-3\n', 'lenient', jsonb_build_object('segment', :seg, 'list', 'exclude')) ->> 'created')::int, 1,
           'a file may fill the exclude list');
+SELECT throws_ok($$SELECT cdp.import_begin('reception', 'patients', '{"replace": true}')$$, '22023',
+                 'the options segment, list and replace are for segment_list imports', 'replace on another kind is refused');
+SELECT cdp.create_segment('replace', '{"attr": "source_kind", "op": "=", "value": "partner"}', 'treatment') AS seg2 \gset
+SELECT is(cdp.import_csv('reception', 'segment_list', E'код\nR-1\nR-2\nR-3\n', 'all_or_nothing', jsonb_build_object('segment', :seg2)) ->> 'created', '3',
+          'a first list of three');
+SELECT is((SELECT (r ->> 'created') || ' ' || (r ->> 'unchanged') || ' ' || (r ->> 'removed') || ' ' || (r ->> 'rejected')
+             FROM cdp.import_csv('reception', 'segment_list', E'код\nR-3\nR-4\nR-99\n', 'quarantine',
+                                 jsonb_build_object('segment', :seg2, 'replace', true)) r),
+          '1 1 2 1', 'replace: the file becomes the whole list (R-4 added, R-3 kept, R-1 and R-2 removed; R-99 matched nobody)');
+SELECT set_eq(format('SELECT golden_id FROM cdp.segment_list WHERE segment_id = %s', :seg2),
+              ARRAY[pg_temp.g('reception', 'R-3'), pg_temp.g('reception', 'R-4')], '... the list holds exactly the file''s patients');
+SELECT is(cdp.import_csv('reception', 'segment_list', E'код\nR-99\n', 'all_or_nothing', jsonb_build_object('segment', :seg2, 'replace', true)) ->> 'status',
+          'failed', 'a refused file replaces nothing');
+SELECT is((SELECT count(*) FROM cdp.segment_list WHERE segment_id = :seg2), 2::bigint, '... the list is as it was');
 SELECT cdp.refresh_segment(:seg, 'full');
 SELECT set_eq(format('SELECT golden_id FROM cdp.segment_member WHERE segment_id = %s', :seg),
               ARRAY[pg_temp.g('reception', 'R-4'), pg_temp.g('fitness', 'FIT-1'), pg_temp.g('fitness', 'FIT-2'), pg_temp.g('fitness', 'FIT-3'),
