@@ -9230,33 +9230,35 @@ CREATE OR REPLACE FUNCTION cdp_internal._import_kind_columns(kind text)
 		('clinical_events', 20, 'due_date', ARRAY[]::text[], '', false),
 		('clinical_events', 21, 'due_in', ARRAY[]::text[], '', false),
 		('clinical_events', 22, 'note', ARRAY[]::text[], 'повторный приём через месяц', false),
-		/* consents and segment lists name a patient by any of golden_id, source + source_id, snils, phone */
-		('consents', 1, 'golden_id', ARRAY['patient_id', 'пациент', 'карточка'], '', false),
-		('consents', 2, 'source', ARRAY['источник'], '', false),
-		('consents', 3, 'source_id', ARRAY['id', 'код', 'идентификатор'], 'P-1001', false),
-		('consents', 4, 'snils', ARRAY['снилс'], '', false),
-		('consents', 5, 'phone', ARRAY['mobile', 'tel', 'телефон'], '', false),
+		/* consents and segment lists name a patient by any of these (kind "ids") */
+		('ids', 1, 'golden_id', ARRAY['patient_id', 'пациент', 'карточка'], '', false),
+		('ids', 2, 'source', ARRAY['источник'], '', false),
+		('ids', 3, 'source_id', ARRAY['id', 'код', 'идентификатор'], '', false),
+		('ids', 4, 'snils', ARRAY['снилс'], '', false),
+		('ids', 5, 'phone', ARRAY['mobile', 'tel', 'телефон'], '', false),
 		('consents', 6, 'purpose', ARRAY['цель'], 'маркетинг', true),
 		('consents', 7, 'channel', ARRAY['канал'], 'смс', true),
 		('consents', 8, 'granted', ARRAY['consent', 'согласие'], 'да', true),
 		('consents', 9, 'at', ARRAY['date', 'дата'], '01.03.2024', true),
 		('consents', 10, 'evidence', ARRAY['основание', 'документ'], 'анкета при регистрации, лист 2', false),
-		('consents', 11, 'address', ARRAY['адрес', 'контакт'], '', false),
-		('partner_contacts', 1, 'source_id', ARRAY['id', 'код', 'идентификатор'], 'FIT-0042', true),
-		('partner_contacts', 2, 'family_name', ARRAY['last_name', 'surname', 'фамилия'], 'Соколова', false),
-		('partner_contacts', 3, 'given_name', ARRAY['first_name', 'имя'], 'Анна', false),
-		('partner_contacts', 4, 'patronymic', ARRAY['middle_name', 'отчество'], 'Игоревна', false),
-		('partner_contacts', 5, 'birth_date', ARRAY['dob', 'date_of_birth', 'birthday', 'дата_рождения'], '22.07.1990', false),
-		('partner_contacts', 6, 'sex', ARRAY['gender', 'пол'], 'Ж', false),
-		('partner_contacts', 7, 'phone', ARRAY['mobile', 'tel', 'телефон'], '8 (926) 700-11-22', false),
-		('partner_contacts', 8, 'email', ARRAY['e_mail', 'e-mail'], 'a.sokolova@example.ru', false),
-		('partner_contacts', 9, 'city', ARRAY['town', 'город'], 'Москва', false),
-		('segment_list', 1, 'golden_id', ARRAY['patient_id', 'пациент', 'карточка'], '', false),
-		('segment_list', 2, 'source', ARRAY['источник'], '', false),
-		('segment_list', 3, 'source_id', ARRAY['id', 'код', 'идентификатор'], '', false),
-		('segment_list', 4, 'snils', ARRAY['снилс'], '', false),
-		('segment_list', 5, 'phone', ARRAY['mobile', 'tel', 'телефон'], '+7 916 123-45-67', false)
-	  ) AS c(kind, ord, name, spellings, example, required)
+		('consents', 11, 'address', ARRAY['адрес', 'контакт'], '', false)
+	  ) AS t(kind, ord, name, spellings, example, required)
+	  /* the kinds made of other kinds' columns, with examples of their own */
+	  CROSS JOIN LATERAL (VALUES (t.kind),
+			(CASE t.kind WHEN 'ids' THEN 'segment_list' END),
+			(CASE WHEN t.kind OPERATOR(pg_catalog.=) 'patients' AND t.ord OPERATOR(pg_catalog.<=) 8 OR t.name OPERATOR(pg_catalog.=) 'city'
+							  AND t.kind OPERATOR(pg_catalog.=) 'patients' THEN 'partner_contacts' END),
+			(CASE t.kind WHEN 'ids' THEN 'consents' END)) AS k(kind)
+	  LEFT JOIN (VALUES
+		('consents', 'source_id', 'P-1001'), ('segment_list', 'phone', '+7 916 123-45-67'),
+		('partner_contacts', 'source_id', 'FIT-0042'), ('partner_contacts', 'family_name', 'Соколова'),
+		('partner_contacts', 'given_name', 'Анна'), ('partner_contacts', 'patronymic', 'Игоревна'),
+		('partner_contacts', 'birth_date', '22.07.1990'), ('partner_contacts', 'sex', 'Ж'),
+		('partner_contacts', 'phone', '8 (926) 700-11-22'), ('partner_contacts', 'email', 'a.sokolova@example.ru')
+	  ) AS x(kind, name, example) ON x.kind OPERATOR(pg_catalog.=) k.kind AND x.name OPERATOR(pg_catalog.=) t.name
+	  CROSS JOIN LATERAL (SELECT k.kind, CASE WHEN t.name OPERATOR(pg_catalog.=) 'city' AND k.kind OPERATOR(pg_catalog.=) 'partner_contacts'
+											  THEN 9 ELSE t.ord END AS ord,
+								 t.name, t.spellings, COALESCE(x.example, t.example) AS example, t.required) AS c
 	 WHERE c.kind OPERATOR(pg_catalog.=) $1
 	 ORDER BY c.ord
 $$;
