@@ -638,122 +638,164 @@ COMMENT ON FUNCTION cdp_internal._import_load_clinical(bigint, text, integer[], 
  * Names the patient of each row of a chunk of consents or segment-list rows: every identifier the
  * row gives (golden_id, source + source_id, snils, phone; source defaults to the batch's source)
  * must be valid and match someone, and the patients all of them name together must be exactly
- * one (a phone two relatives share, given with a SNILS, names the one with that SNILS).  One row out per row
- * in (ord = position in attrs): the golden id, or the problem (invalid, not_found, ambiguous,
- * none), the column (attrs key) and value at fault and an English sentence saying why.  Set-based:
- * one pass over cdp.record per kind of identifier the chunk uses (record has no index on phones or
- * SNILS; a chunk of 10,000 rows costs one scan).  Merged-away golden ids are followed.
+ * one (a phone two relatives share, given with a source id, names the one with that id).  One row
+ * out per row in (ord = position in attrs): the golden id, or the problem (invalid, not_found,
+ * ambiguous, none), the column (attrs key) and value at fault and an English sentence saying why.
+ *
+ * Set-based and with plans that cannot go quadratic: the distinct keys of each kind go to the
+ * database in one query each (a hash join of the keys with one pass over cdp.record for SNILS and
+ * phones, which have no index; the unique index for source ids; cdp.resolve_patient for golden
+ * ids), answered as a jsonb map key -> golden ids; the rows are then judged in one pass.
  */
 CREATE FUNCTION cdp_internal._import_identify(source text, attrs jsonb[])
 	RETURNS TABLE (ord integer, golden_id bigint, column_name text, value text, problem text, reason text)
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	n		integer := COALESCE(pg_catalog.cardinality(attrs), 0);
+	d		jsonb;
+	v_map	jsonb := '{}'::jsonb;		/* "<column>:<key>" -> [golden ids] */
+	k_gold	text[];
+	k_snils	text[];
+	k_phone	text[];
+	k_src	text[];
+	k_sid	text[];
+	k_raw	text[];
+	i		integer;
+	c		text;
+	v_val	text;
+	v_src	text;
+	v_key	text;
+	v_gids	bigint[];
+	v_common bigint[];
+	v_said	text;
+	v_any	boolean;
+	v_bad	boolean;
+	v_amb_col text;
+	v_amb_val text;
+	v_amb_why text;
+	v_last_col text;
+	v_last_val text;
 BEGIN
-	RETURN QUERY
-	WITH a AS (
-		SELECT u.o::integer AS ord, u.d FROM pg_catalog.unnest(attrs) WITH ORDINALITY AS u(d, o)
-	), given AS MATERIALIZED (
-		SELECT a.ord, c.prio, c.col, c.val, c.src,
-			   CASE c.col
-				WHEN 'golden_id' THEN CASE WHEN pg_catalog.btrim(c.val) OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN pg_catalog.btrim(c.val) END
-				WHEN 'source_id' THEN CASE WHEN EXISTS (SELECT 1 FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) c.src)
-										   THEN pg_catalog.btrim(c.val) END
-				WHEN 'snils' THEN (@extschema@.try_snils(c.val))::text
-				WHEN 'phone' THEN @extschema@.phone_e164(@extschema@.try_phone(c.val))
-			   END AS key
-		  FROM a CROSS JOIN LATERAL (VALUES
-				(1, 'golden_id', a.d ->> 'golden_id', NULL::text),
-				(2, 'source_id', a.d ->> 'source_id', COALESCE(NULLIF(pg_catalog.btrim(a.d ->> 'source'), ''), source)),
-				(3, 'snils', a.d ->> 'snils', NULL::text),
-				(4, 'phone', a.d ->> 'phone', NULL::text)) AS c(prio, col, val, src)
-		 WHERE NULLIF(pg_catalog.btrim(c.val), '') IS NOT NULL
-	), hits AS (
-		SELECT g.ord, g.col, @extschema@.resolve_patient(g.key::bigint) AS gid
-		  FROM given g WHERE g.col OPERATOR(pg_catalog.=) 'golden_id' AND g.key IS NOT NULL
+	/* the distinct keys of the chunk per kind of identifier, as arrays (their real sizes plan the joins) */
+	SELECT pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'golden_id'),
+		   pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'snils'),
+		   pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'phone'),
+		   pg_catalog.array_agg(x.src) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id'),
+		   pg_catalog.array_agg(x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id'),
+		   pg_catalog.array_agg(x.val) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id')
+	  INTO k_gold, k_snils, k_phone, k_src, k_sid, k_raw
+	  FROM pg_catalog.unnest(attrs) AS u(d)
+	 CROSS JOIN LATERAL (VALUES
+			('golden_id', CASE WHEN pg_catalog.btrim(u.d ->> 'golden_id') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'
+							   THEN pg_catalog.btrim(u.d ->> 'golden_id') END, NULL::text, NULL::text),
+			('source_id', pg_catalog.btrim(u.d ->> 'source_id'),
+			 COALESCE(NULLIF(pg_catalog.btrim(u.d ->> 'source'), ''), source), u.d ->> 'source_id'),
+			('snils', (@extschema@.try_snils(u.d ->> 'snils'))::text, NULL, NULL),
+			('phone', @extschema@.phone_e164(@extschema@.try_phone(u.d ->> 'phone')), NULL, NULL)) AS x(col, key, src, val)
+	 WHERE NULLIF(x.key, '') IS NOT NULL;
+
+	/* the golden ids each key names: one query per kind, one pass over cdp.record for SNILS and phones */
+	WITH answers AS (
+		SELECT 'golden_id:' OPERATOR(pg_catalog.||) g.key AS k, @extschema@.resolve_patient(g.key::bigint) AS gid
+		  FROM pg_catalog.unnest(k_gold) AS g(key)
 		UNION ALL
-		SELECT g.ord, g.col, r.golden_id
-		  FROM given g JOIN @extschema@.source s ON s.name OPERATOR(pg_catalog.=) g.src
+		SELECT 'source_id:' OPERATOR(pg_catalog.||) w.src OPERATOR(pg_catalog.||) E'\x1f' OPERATOR(pg_catalog.||) w.key, r.golden_id
+		  FROM ROWS FROM (pg_catalog.unnest(k_src), pg_catalog.unnest(k_sid), pg_catalog.unnest(k_raw)) AS w(src, key, raw)
+		  /* the id as written and trimmed, each an equality the join can hash or look up in the index */
+		 CROSS JOIN LATERAL (SELECT DISTINCT v.look FROM (VALUES (w.key), (w.raw)) AS v(look)) AS l
+		  JOIN @extschema@.source s ON s.name OPERATOR(pg_catalog.=) w.src
 		  JOIN @extschema@.record r ON r.source_id OPERATOR(pg_catalog.=) s.source_id
-			   AND r.source_key OPERATOR(pg_catalog.=) ANY (ARRAY[g.key, g.val])
-		 WHERE g.col OPERATOR(pg_catalog.=) 'source_id' AND g.key IS NOT NULL
+			   AND r.source_key OPERATOR(pg_catalog.=) l.look
 		UNION ALL
-		SELECT g.ord, g.col, r.golden_id
-		  FROM given g JOIN @extschema@.record r ON r.snils::text OPERATOR(pg_catalog.=) g.key
-		 WHERE g.col OPERATOR(pg_catalog.=) 'snils' AND g.key IS NOT NULL
+		SELECT 'snils:' OPERATOR(pg_catalog.||) w.key, r.golden_id
+		  FROM @extschema@.record r JOIN pg_catalog.unnest(k_snils) AS w(key) ON w.key OPERATOR(pg_catalog.=) r.snils::text
 		UNION ALL
-		SELECT g.ord, g.col, x.golden_id
-		  FROM given g
-		  JOIN (SELECT r.golden_id, @extschema@.phone_e164(p) AS e
+		SELECT 'phone:' OPERATOR(pg_catalog.||) w.key, x.golden_id
+		  FROM (SELECT r.golden_id, @extschema@.phone_e164(p) AS e
 				  FROM @extschema@.record r CROSS JOIN LATERAL pg_catalog.unnest(r.phones) AS p
-				 WHERE EXISTS (SELECT 1 FROM given g2 WHERE g2.col OPERATOR(pg_catalog.=) 'phone')) x
-			ON x.e OPERATOR(pg_catalog.=) g.key
-		 WHERE g.col OPERATOR(pg_catalog.=) 'phone' AND g.key IS NOT NULL
-	), per_col AS (
-		SELECT g.ord, g.prio, g.col, g.val, g.src, g.key,
-			   ARRAY(SELECT DISTINCT h.gid FROM hits h
-					  WHERE h.ord OPERATOR(pg_catalog.=) g.ord AND h.col OPERATOR(pg_catalog.=) g.col AND h.gid IS NOT NULL
-					  ORDER BY 1) AS gids
-		  FROM given g
-	), judged AS (
-		SELECT pc.ord, pc.prio, pc.col, pc.val, pc.gids,
-			   CASE WHEN pc.key IS NULL THEN 'invalid'
-					WHEN pg_catalog.cardinality(pc.gids) OPERATOR(pg_catalog.=) 0 THEN 'not_found'
-					WHEN pg_catalog.cardinality(pc.gids) OPERATOR(pg_catalog.>) 1 THEN 'ambiguous' END AS problem,
-			   CASE WHEN pc.key IS NULL THEN CASE pc.col
-						WHEN 'golden_id' THEN 'The golden id is not a whole number.'
-						WHEN 'source_id' THEN pg_catalog.format('There is no source "%s".', pg_catalog.left(pc.src, 100))
-						WHEN 'snils' THEN 'The value is not a valid SNILS (11 digits whose last two are the check number).'
-						ELSE 'The value is not a phone number.' END
-					WHEN pg_catalog.cardinality(pc.gids) OPERATOR(pg_catalog.=) 0 THEN CASE pc.col
-						WHEN 'golden_id' THEN pg_catalog.format('No patient has golden id %s, nor was it merged into one.', pc.key)
-						WHEN 'source_id' THEN pg_catalog.format('Source "%s" has no record "%s".', pc.src, pg_catalog.left(pc.key, 200))
-						WHEN 'snils' THEN 'No patient has this SNILS.'
-						ELSE 'No patient has this phone number.' END
-					WHEN pg_catalog.cardinality(pc.gids) OPERATOR(pg_catalog.>) 1 THEN pg_catalog.format(
-						'%s patients have this %s (golden ids %s): name the patient by golden_id or source_id instead.',
-						pg_catalog.cardinality(pc.gids), CASE pc.col WHEN 'snils' THEN 'SNILS' WHEN 'phone' THEN 'phone number' ELSE pc.col END,
-						pg_catalog.array_to_string(pc.gids[1:5], ', ') OPERATOR(pg_catalog.||)
-						CASE WHEN pg_catalog.cardinality(pc.gids) OPERATOR(pg_catalog.>) 5 THEN ', ...' ELSE '' END) END AS reason
-		  FROM per_col pc
-	), first_problem AS (
-		/* an invalid value first, then an identifier that matches nobody, in column order */
-		SELECT DISTINCT ON (j.ord) j.ord, j.col, j.val, j.problem, j.reason
-		  FROM judged j WHERE j.problem OPERATOR(pg_catalog.=) ANY (ARRAY['invalid', 'not_found'])
-		 ORDER BY j.ord, CASE j.problem WHEN 'invalid' THEN 1 ELSE 2 END, j.prio
-	), common AS (
-		/* the patients every identifier of the row names: they narrow each other down */
-		SELECT j.ord, x.gid
-		  FROM judged j CROSS JOIN LATERAL pg_catalog.unnest(j.gids) AS x(gid)
-		 GROUP BY j.ord, x.gid
-		HAVING pg_catalog.count(*) OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM judged j2 WHERE j2.ord OPERATOR(pg_catalog.=) j.ord)
-	), persons AS (
-		SELECT j.ord,
-			   (SELECT pg_catalog.array_agg(c.gid ORDER BY c.gid) FROM common c WHERE c.ord OPERATOR(pg_catalog.=) j.ord) AS gids,
-			   pg_catalog.string_agg(j.col OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(j.gids, '/'), ', ' ORDER BY j.prio) AS said,
-			   (pg_catalog.array_agg(j.col ORDER BY j.prio DESC))[1] AS last_col,
-			   (pg_catalog.array_agg(j.val ORDER BY j.prio DESC))[1] AS last_val,
-			   (pg_catalog.array_agg(j.col ORDER BY j.prio) FILTER (WHERE j.problem OPERATOR(pg_catalog.=) 'ambiguous'))[1] AS amb_col,
-			   (pg_catalog.array_agg(j.val ORDER BY j.prio) FILTER (WHERE j.problem OPERATOR(pg_catalog.=) 'ambiguous'))[1] AS amb_val,
-			   (pg_catalog.array_agg(j.reason ORDER BY j.prio) FILTER (WHERE j.problem OPERATOR(pg_catalog.=) 'ambiguous'))[1] AS amb_why
-		  FROM judged j GROUP BY j.ord
+				 WHERE k_phone IS NOT NULL) x
+		  JOIN pg_catalog.unnest(k_phone) AS w(key) ON w.key OPERATOR(pg_catalog.=) x.e
 	)
-	SELECT a.ord,
-		   CASE WHEN f.ord IS NULL AND pg_catalog.cardinality(p.gids) OPERATOR(pg_catalog.=) 1 THEN p.gids[1] END,
-		   CASE WHEN f.ord IS NOT NULL THEN f.col WHEN p.gids IS NULL THEN p.last_col
-				WHEN pg_catalog.cardinality(p.gids) OPERATOR(pg_catalog.>) 1 THEN p.amb_col END,
-		   CASE WHEN f.ord IS NOT NULL THEN f.val WHEN p.gids IS NULL THEN p.last_val
-				WHEN pg_catalog.cardinality(p.gids) OPERATOR(pg_catalog.>) 1 THEN p.amb_val END,
-		   CASE WHEN f.ord IS NOT NULL THEN f.problem WHEN p.ord IS NULL THEN 'none'
-				WHEN p.gids IS NULL OR pg_catalog.cardinality(p.gids) OPERATOR(pg_catalog.>) 1 THEN 'ambiguous' END,
-		   CASE WHEN f.ord IS NOT NULL THEN f.reason
-				WHEN p.ord IS NULL THEN 'The row names no patient: fill golden_id, source_id, snils or phone.'
-				WHEN p.gids IS NULL THEN pg_catalog.format('The identifiers of the row name different patients (golden ids by column: %s).', p.said)
-				WHEN pg_catalog.cardinality(p.gids) OPERATOR(pg_catalog.>) 1 THEN p.amb_why END
-	  FROM a
-	  LEFT JOIN first_problem f ON f.ord OPERATOR(pg_catalog.=) a.ord
-	  LEFT JOIN persons p ON p.ord OPERATOR(pg_catalog.=) a.ord
-	 ORDER BY a.ord;
+	SELECT COALESCE(pg_catalog.jsonb_object_agg(a.k, a.gids), '{}'::jsonb) INTO v_map
+	  FROM (SELECT answers.k, pg_catalog.jsonb_agg(DISTINCT answers.gid ORDER BY answers.gid) FILTER (WHERE answers.gid IS NOT NULL) AS gids
+			  FROM answers GROUP BY answers.k) a
+	 WHERE a.gids IS NOT NULL;
+
+	/* each row: its identifiers in column order, judged */
+	FOR i IN 1 .. n LOOP
+		d := attrs[i];
+		ord := i; golden_id := NULL; column_name := NULL; value := NULL; problem := NULL; reason := NULL;
+		v_common := NULL; v_any := false; v_bad := false; v_said := NULL;
+		v_amb_col := NULL; v_amb_val := NULL; v_amb_why := NULL;
+		FOREACH c IN ARRAY ARRAY['golden_id', 'source_id', 'snils', 'phone'] LOOP
+			v_val := d ->> c;
+			CONTINUE WHEN NULLIF(pg_catalog.btrim(v_val), '') IS NULL;
+			v_any := true;
+			v_src := CASE WHEN c OPERATOR(pg_catalog.=) 'source_id' THEN COALESCE(NULLIF(pg_catalog.btrim(d ->> 'source'), ''), source) END;
+			v_key := CASE c
+				WHEN 'golden_id' THEN CASE WHEN pg_catalog.btrim(v_val) OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN pg_catalog.btrim(v_val) END
+				WHEN 'source_id' THEN CASE WHEN EXISTS (SELECT 1 FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) v_src)
+										   THEN pg_catalog.btrim(v_val) END
+				WHEN 'snils' THEN (@extschema@.try_snils(v_val))::text
+				ELSE @extschema@.phone_e164(@extschema@.try_phone(v_val)) END;
+			IF v_key IS NULL THEN
+				/* an invalid value is the first thing said about a row */
+				IF NOT v_bad OR problem OPERATOR(pg_catalog.<>) 'invalid' THEN
+					problem := 'invalid'; column_name := c; value := v_val;
+					reason := CASE c
+						WHEN 'golden_id' THEN 'The golden id is not a whole number.'
+						WHEN 'source_id' THEN pg_catalog.format('There is no source "%s".', pg_catalog.left(v_src, 100))
+						WHEN 'snils' THEN 'The value is not a valid SNILS (11 digits whose last two are the check number).'
+						ELSE 'The value is not a phone number.' END;
+				END IF;
+				v_bad := true;
+				CONTINUE;
+			END IF;
+			v_gids := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(v_map -> (c OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||)
+						CASE WHEN c OPERATOR(pg_catalog.=) 'source_id' THEN v_src OPERATOR(pg_catalog.||) E'\x1f' ELSE '' END
+						OPERATOR(pg_catalog.||) v_key))::bigint);
+			IF pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.=) 0 THEN
+				IF NOT v_bad THEN
+					problem := 'not_found'; column_name := c; value := v_val;
+					reason := CASE c
+						WHEN 'golden_id' THEN pg_catalog.format('No patient has golden id %s, nor was it merged into one.', v_key)
+						WHEN 'source_id' THEN pg_catalog.format('Source "%s" has no record "%s".', v_src, pg_catalog.left(v_key, 200))
+						WHEN 'snils' THEN 'No patient has this SNILS.'
+						ELSE 'No patient has this phone number.' END;
+				END IF;
+				v_bad := true;
+				CONTINUE;
+			END IF;
+			IF pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.>) 1 AND v_amb_col IS NULL THEN
+				v_amb_col := c; v_amb_val := v_val;
+				v_amb_why := pg_catalog.format('%s patients have this %s (golden ids %s): name the patient by golden_id or source_id instead.',
+					pg_catalog.cardinality(v_gids), CASE c WHEN 'snils' THEN 'SNILS' WHEN 'phone' THEN 'phone number' ELSE c END,
+					pg_catalog.array_to_string(v_gids[1:5], ', ') OPERATOR(pg_catalog.||)
+					CASE WHEN pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.>) 5 THEN ', ...' ELSE '' END);
+			END IF;
+			v_common := CASE WHEN v_common IS NULL THEN v_gids
+							 ELSE ARRAY(SELECT x FROM pg_catalog.unnest(v_common) x WHERE x OPERATOR(pg_catalog.=) ANY (v_gids) ORDER BY x) END;
+			v_said := COALESCE(v_said OPERATOR(pg_catalog.||) ', ', '') OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ' '
+					  OPERATOR(pg_catalog.||) pg_catalog.array_to_string(v_gids, '/');
+			v_last_col := c; v_last_val := v_val;
+		END LOOP;
+		IF v_bad THEN
+			NULL;						/* said above */
+		ELSIF NOT v_any THEN
+			problem := 'none';
+			reason := 'The row names no patient: fill golden_id, source_id, snils or phone.';
+		ELSIF pg_catalog.cardinality(v_common) OPERATOR(pg_catalog.=) 1 THEN
+			golden_id := v_common[1];
+		ELSIF pg_catalog.cardinality(v_common) OPERATOR(pg_catalog.=) 0 THEN
+			problem := 'ambiguous'; column_name := v_last_col; value := v_last_val;
+			reason := pg_catalog.format('The identifiers of the row name different patients (golden ids by column: %s).', v_said);
+		ELSE
+			problem := 'ambiguous'; column_name := v_amb_col; value := v_amb_val; reason := v_amb_why;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal._import_identify(text, jsonb[]) IS
