@@ -9153,6 +9153,2188 @@ SELECT cdp_internal.acc_lock_down();
 
 /* ==== end of section: segments under access control ==== */
 
+/* ==== section: specialties (demo review; issue 15 follow-up, session 21) ==== */
+/* A doctor's grant names specialties in any spelling: «кардиолог» covers a visit recorded as
+ * "cardiology".  cdp.in_care compares the codes of cdp_internal.specialty_code. */
+/*
+ * One vocabulary of medical specialties.  Sources write a specialty as they please (a visit's
+ * «кардиолог», a lab system's «Кардиология», an English export's "cardiology"); a doctor's grant
+ * names specialties in any of those spellings.  The code of a spelling is the canonical English
+ * name of the specialty; a spelling the vocabulary does not know is its own code (lower case, spaces
+ * folded), so an exact spelling always matches itself.  IMMUTABLE: the list is fixed per release.
+ */
+CREATE FUNCTION cdp_internal.specialty_code(spelling text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT v.code FROM (VALUES
+			('cardiology', ARRAY['cardiology', 'cardiologist', 'кардиология', 'кардиолог']),
+			('therapy', ARRAY['therapy', 'therapist', 'general practice', 'general practitioner', 'gp', 'internal medicine',
+							  'терапия', 'терапевт', 'врач общей практики', 'общая практика']),
+			('urology', ARRAY['urology', 'urologist', 'урология', 'уролог']),
+			('gynecology', ARRAY['gynecology', 'gynaecology', 'gynecologist', 'gynaecologist', 'гинекология', 'гинеколог',
+								 'акушерство и гинекология', 'акушер-гинеколог']),
+			('dermatology', ARRAY['dermatology', 'dermatologist', 'дерматология', 'дерматолог', 'дерматовенеролог',
+								  'дерматовенерология']),
+			('neurology', ARRAY['neurology', 'neurologist', 'неврология', 'невролог', 'невропатолог']),
+			('ophthalmology', ARRAY['ophthalmology', 'ophthalmologist', 'офтальмология', 'офтальмолог', 'окулист']),
+			('otorhinolaryngology', ARRAY['otorhinolaryngology', 'ent', 'оториноларингология', 'оториноларинголог', 'лор']),
+			('endocrinology', ARRAY['endocrinology', 'endocrinologist', 'эндокринология', 'эндокринолог']),
+			('gastroenterology', ARRAY['gastroenterology', 'gastroenterologist', 'гастроэнтерология', 'гастроэнтеролог']),
+			('pediatrics', ARRAY['pediatrics', 'paediatrics', 'pediatrician', 'педиатрия', 'педиатр']),
+			('surgery', ARRAY['surgery', 'surgeon', 'хирургия', 'хирург']),
+			('oncology', ARRAY['oncology', 'oncologist', 'онкология', 'онколог']),
+			('mammology', ARRAY['mammology', 'mammologist', 'маммология', 'маммолог']),
+			('psychiatry', ARRAY['psychiatry', 'psychiatrist', 'психиатрия', 'психиатр']),
+			('dentistry', ARRAY['dentistry', 'dentist', 'стоматология', 'стоматолог']),
+			('traumatology', ARRAY['traumatology', 'orthopedics', 'травматология', 'травматолог', 'травматолог-ортопед',
+								   'ортопедия', 'ортопед'])
+		) v(code, spellings)
+		 WHERE pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.btrim($1)), '\s+', ' ', 'g') OPERATOR(pg_catalog.=) ANY (v.spellings)),
+		pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.btrim($1)), '\s+', ' ', 'g'))
+$$;
+COMMENT ON FUNCTION cdp_internal.specialty_code(text) IS
+	'the canonical code of a medical specialty however a source spells it (кардиолог, Кардиология, cardiology: cardiology); an unknown spelling is its own code';
+
+CREATE OR REPLACE FUNCTION @extschema@.in_care(golden_id bigint) RETURNS boolean
+	LANGUAGE sql STABLE LEAKPROOF PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (
+		SELECT 1 FROM cdp_internal.acc_grant g
+		 WHERE g.login OPERATOR(pg_catalog.=) SESSION_USER AND g.role OPERATOR(pg_catalog.=) 'cdp_doctor'
+		   AND (g.scope OPERATOR(pg_catalog.@>) '{"all": true}'::jsonb
+				OR (g.scope OPERATOR(pg_catalog.->) 'golden_ids') OPERATOR(pg_catalog.@>) pg_catalog.to_jsonb($1)
+				OR EXISTS (SELECT 1 FROM @extschema@.clinical_event c
+							WHERE c.golden_id OPERATOR(pg_catalog.=) $1
+							  AND cdp_internal.specialty_code(c.specialty) OPERATOR(pg_catalog.=) ANY (
+								  SELECT cdp_internal.specialty_code(pg_catalog.jsonb_array_elements_text(
+									  CASE WHEN pg_catalog.jsonb_typeof(g.scope OPERATOR(pg_catalog.->) 'specialties') OPERATOR(pg_catalog.=) 'array'
+										   THEN g.scope OPERATOR(pg_catalog.->) 'specialties' ELSE '[]'::jsonb END))))))
+$$;
+COMMENT ON FUNCTION @extschema@.in_care(bigint) IS
+	'true when the patient is in the care of the calling doctor (scope of its cdp_doctor grant); the doctor policies call it';
+
+SELECT cdp_internal.acc_lock_down();
+/* ==== end of section: specialties ==== */
+
+/* ==== section: seg (issue 13, session 21) ==== */
+/*
+ * Segments: a campaign-history clause in the rule language ({"campaign": ...}), with the table
+ * cdp_internal.seg_touch and triggers on cdp.campaign_send for the incremental refresh; an "all"
+ * evaluates its profile clauses in one pass and an "any" each clause on what is left; the
+ * analysts' pseudonym is the access layer's keyed pseudonym (cdp_internal.seg_salt goes); the
+ * sensitive-category refusal names the calling role and the role required; may_contact asks less.
+ */
+CREATE TABLE cdp_internal.seg_touch (
+	golden_id	bigint NOT NULL,
+	pos			bigint NOT NULL
+);
+COMMENT ON TABLE cdp_internal.seg_touch IS
+	'persons whose campaign history changed, at a position of cdp.event''s sequence, for incremental segment refreshes (internal)';
+CREATE INDEX seg_touch_pos_idx ON cdp_internal.seg_touch (pos);
+ALTER TABLE cdp_internal.seg_touch ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.seg_touch FORCE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.seg_touch', '');
+
+/*
+ * May the person be contacted for the purpose through the channel?  The person's consent (the
+ * fold of consent_now, defaults included), and, when the person has addresses for the channel,
+ * at least one of them not suppressed for the purpose.  Unknown persons: false.  Campaigns ask
+ * it for every message (cdp.mark_sent), so it asks little: the purpose's default (which also
+ * checks the purpose), the profile by its id (resolve_patient only for an id merged away: a
+ * golden id with a profile is never redirected), one query for the latest statement, and the
+ * addresses only when consent allows.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p		@extschema@.patient;
+	ok		boolean;
+	addrs	text[];
+BEGIN
+	IF may_contact.golden_id IS NULL THEN
+		RETURN false;
+	END IF;
+	ok := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = may_contact.purpose);
+	IF ok IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() x WHERE x.channel = may_contact.channel) THEN
+		/* an unknown purpose or channel, or '*': consent_check says which */
+		PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[channel]);
+		RAISE EXCEPTION 'may_contact asks about one channel' USING ERRCODE = '22023',
+			HINT = 'Use email, sms, messenger, social, call or post.';
+	END IF;
+	SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = may_contact.golden_id;
+	IF NOT FOUND THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = @extschema@.resolve_patient(may_contact.golden_id);
+		IF NOT FOUND THEN
+			RETURN false;
+		END IF;
+	END IF;
+	ok := coalesce((
+		SELECT s.granted
+		  FROM @extschema@.record r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
+		 WHERE r.golden_id = p.golden_id
+		   AND cdp_internal.consent_counts(s.granted, s.records, p.golden_id)
+		 ORDER BY s.at DESC, s.granted, s.event_id DESC
+		 LIMIT 1), ok);
+	IF NOT ok THEN
+		RETURN false;
+	END IF;
+	addrs := cdp_internal.consent_addresses(p, channel);
+	RETURN NOT (pg_catalog.cardinality(addrs) > 0
+	            AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                             WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                WHERE s.address_key = a AND s.purpose = may_contact.purpose AND s.suppressed)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.may_contact(bigint, text, text) IS
+	'true when the person may be contacted for the purpose through the channel: consent (defaults included) and not every address of the channel suppressed; e.g. may_contact(42, ''marketing'', ''sms'')';
+
+/*
+ * The time window of a clause over the timestamp column col (a fixed name from the compiler):
+ * "within": "11 months" (since d minus the interval) or "ago": ["13 months", "11 months"] (the
+ * farther first, whole days).  NULL when the clause has neither; 22023 with the path otherwise.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_window(node jsonb, d date, path text, col text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	far		interval;
+	near	interval;
+BEGIN
+	IF node ? 'within' AND node ? 'ago' THEN
+		PERFORM cdp_internal.seg_fail('a clause takes one of "within" and "ago"', path, 'Use "within": "11 months" or "ago": ["13 months", "11 months"].');
+	ELSIF node ? 'within' THEN
+		far := cdp_internal.seg_interval(node -> 'within', path || '.within');
+		RETURN pg_catalog.format('%s >= %L::timestamptz', col, (d - far)::timestamptz);
+	ELSIF node ? 'ago' THEN
+		IF pg_catalog.jsonb_typeof(node -> 'ago') <> 'array' OR pg_catalog.jsonb_array_length(node -> 'ago') <> 2 THEN
+			PERFORM cdp_internal.seg_fail('"ago" needs two intervals, the farther first', path || '.ago', 'Use ["13 months", "11 months"].');
+		END IF;
+		far := cdp_internal.seg_interval(node -> 'ago' -> 0, path || '.ago[0]');
+		near := cdp_internal.seg_interval(node -> 'ago' -> 1, path || '.ago[1]');
+		IF d - far > d - near THEN
+			PERFORM cdp_internal.seg_fail('"ago" needs the farther interval first', path || '.ago', 'Use ["13 months", "11 months"].');
+		END IF;
+		RETURN pg_catalog.format('%s >= %L::timestamptz AND %s < %L::timestamptz', col, (d - far)::timestamptz,
+			col, (d - near + interval '1 day')::timestamptz);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_window(jsonb, date, text, text) IS
+	'the "within" / "ago" window of a rule clause over a timestamp column, NULL when it has none; 22023 with the JSON path (internal)';
+
+/*
+ * Compiles one attribute leaf {"attr", "op", "value"} into its predicate over profile row p.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_attr(node jsonb, d date, path text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a		record;
+	op		text := node ->> 'op';
+	v		jsonb := node -> 'value';
+	k		text;
+	x		text;
+	lits	text[];
+	expr	text;
+	i		int := 0;
+	form	constant text := 'Use {"attr": "age", "op": "between", "value": [35, 55]} or {"attr": "city", "op": "in", "value": ["Москва"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('attr', 'op', 'value') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an attribute clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF pg_catalog.jsonb_typeof(node -> 'attr') <> 'string' THEN
+		PERFORM cdp_internal.seg_fail('a segment attribute must be a string', path || '.attr', form);
+	END IF;
+	SELECT * INTO a FROM @extschema@.segment_attributes() s WHERE s.attr = node ->> 'attr';
+	IF a.attr IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown segment attribute "%s"', pg_catalog.left(node ->> 'attr', 64)), path || '.attr',
+			'Known attributes: ' || (SELECT pg_catalog.string_agg(s.attr, ', ') FROM @extschema@.segment_attributes() s) || '.');
+	END IF;
+	IF op IS NULL OR pg_catalog.jsonb_typeof(node -> 'op') <> 'string' OR NOT op = ANY (a.ops) THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s is not allowed for attribute "%s"',
+			pg_catalog.left(coalesce((node -> 'op')::text, 'null'), 32), a.attr), path || '.op',
+			pg_catalog.format('Operators of %s: %s.', a.attr, pg_catalog.array_to_string(a.ops, ', ')));
+	END IF;
+	IF NOT node ? 'value' THEN
+		PERFORM cdp_internal.seg_fail('an attribute clause needs a value', path || '.value', form);
+	END IF;
+	IF op = 'is_null' THEN
+		PERFORM cdp_internal.seg_literal(v, 'boolean', path || '.value');
+	ELSIF op IN ('between', 'in', 'not in') THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'array' OR pg_catalog.jsonb_array_length(v) = 0
+		   OR (op = 'between' AND pg_catalog.jsonb_array_length(v) <> 2) OR pg_catalog.jsonb_array_length(v) > 1000 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s needs %s', op,
+				CASE op WHEN 'between' THEN 'an array of two values' ELSE 'a non-empty array of at most 1000 values' END),
+				path || '.value', form);
+		END IF;
+		FOR x IN SELECT e::text FROM pg_catalog.jsonb_array_elements(v) e LOOP
+			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
+			i := i + 1;
+		END LOOP;
+	ELSE
+		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
+	END IF;
+	IF a.attr IN ('source_kind', 'source') THEN
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.%s IN (%s))',
+			CASE a.attr WHEN 'source_kind' THEN 'kind' ELSE 'name' END, pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'reachable' THEN
+		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
+			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel "%s"', pg_catalog.left(x, 64)), path || '.value',
+					'Use email, sms, messenger, social, call or post.');
+			END IF;
+		END LOOP;
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
+	END IF;
+	expr := cdp_internal.seg_attr_sql(a.attr, d);
+	RETURN CASE op
+		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
+		WHEN 'between' THEN pg_catalog.format('(%s) BETWEEN %s AND %s', expr, lits[1], lits[2])
+		WHEN 'in' THEN pg_catalog.format('(%s) IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN 'not in' THEN pg_catalog.format('(%s) NOT IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN '!=' THEN pg_catalog.format('(%s) <> %s', expr, lits[1])
+		ELSE pg_catalog.format('(%s) %s %s', expr, op, lits[1]) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_attr(jsonb, date, text) IS
+	'compiles an attribute clause into a predicate over the profile row p from the fixed catalogue (internal)';
+
+/*
+ * Compiles one event leaf into {"conds": [SQL over clinical_event e], "count": "op n" or null,
+ * "indexed": the conds use the (kind, code, at) index, "sensitive": path or null}.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_event(node jsonb, d date, path text) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	kind	text := node ->> 'event';
+	w		jsonb := coalesce(node -> 'where', '{}');
+	conds	text[];
+	k		text;
+	v		jsonb;
+	codes	text[];
+	r		record;
+	i		int;
+	far		interval;
+	cnt		text;
+	indexed	boolean := false;
+	sens	text;
+	allowed	text[];
+	codex	constant text := '(COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C")';
+	form	constant text := 'Use {"event": "lab_test", "where": {"code": "MAMMO"}, "ago": ["13 months", "11 months"]} or {"event": "diagnosis", "where": {"code": "E10-E14"}, "count": {">=": 2}}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('event', 'where', 'within', 'ago', 'count', 'due_within') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an event clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF kind IS NULL OR pg_catalog.jsonb_typeof(node -> 'event') <> 'string'
+	   OR NOT kind IN ('visit', 'lab_test', 'diagnosis', 'recommendation', 'sick_leave') THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown event "%s"', pg_catalog.left(coalesce(node ->> 'event', 'null'), 64)), path || '.event',
+			'Events: visit, lab_test, diagnosis, recommendation, sick_leave.');
+	END IF;
+	conds := ARRAY[pg_catalog.format('e.kind = %L', kind)];
+	IF pg_catalog.jsonb_typeof(w) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('"where" must be an object', path || '.where', form);
+	END IF;
+	allowed := CASE kind WHEN 'visit' THEN ARRAY['specialty', 'status', 'type', 'doctor']
+	                     WHEN 'lab_test' THEN ARRAY['code', 'value', 'out_of_range']
+	                     WHEN 'diagnosis' THEN ARRAY['code']
+	                     ELSE '{}'::text[] END;
+	FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(w) LOOP
+		IF NOT k = ANY (allowed) THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown filter "%s" for event %s', pg_catalog.left(k, 64), kind),
+				path || '.where.' || pg_catalog.left(k, 64),
+				CASE WHEN allowed = '{}' THEN pg_catalog.format('Event %s takes no filter.', kind)
+				     ELSE 'Filters of ' || kind || ': ' || pg_catalog.array_to_string(allowed, ', ') || '.' END);
+		END IF;
+		IF k IN ('specialty', 'status', 'type', 'doctor') OR (k = 'code' AND kind = 'lab_test') THEN
+			codes := NULL;
+			i := 0;
+			FOR v IN SELECT * FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) LOOP
+				codes := codes || cdp_internal.seg_literal(v, 'text', pg_catalog.format('%s.where.%s', path, k));
+				i := i + 1;
+			END LOOP;
+			IF codes IS NULL THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('filter "%s" needs a value', k), path || '.where.' || k, form);
+			END IF;
+			IF k IN ('specialty', 'code') THEN
+				conds := conds || pg_catalog.format('%s IN (%s)', codex, pg_catalog.array_to_string(codes, ', '));
+				indexed := true;
+			ELSE
+				conds := conds || pg_catalog.format('e.%s IN (%s)', CASE k WHEN 'status' THEN 'visit_status' WHEN 'type' THEN 'visit_type' ELSE 'doctor' END,
+					pg_catalog.array_to_string(codes, ', '));
+			END IF;
+		ELSIF k = 'code' THEN
+			/* diagnosis: codes and ranges, index range scans; sensitive ranges are remembered */
+			codes := NULL;
+			i := 0;
+			FOR v IN SELECT * FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) LOOP
+				IF pg_catalog.jsonb_typeof(v) <> 'string' THEN
+					PERFORM cdp_internal.seg_fail('an ICD-10 code must be a string', pg_catalog.format('%s.where.code', path), 'Use "E11" or "E10-E14".');
+				END IF;
+				r := cdp_internal.icd10_range(v #>> '{}', pg_catalog.format('%s.where.code', path));
+				codes := codes || pg_catalog.format('(%s >= %L AND %s <= %L)', codex, r.lo, codex, r.hi || '~');
+				IF sens IS NULL AND cdp_internal.seg_sensitive(r.lo, r.hi) IS NOT NULL THEN
+					sens := pg_catalog.format('%s.where.code (%s: %s)', path, v #>> '{}', cdp_internal.seg_sensitive(r.lo, r.hi));
+				END IF;
+				i := i + 1;
+			END LOOP;
+			IF codes IS NULL THEN
+				PERFORM cdp_internal.seg_fail('filter "code" needs a value', path || '.where.code', 'Use "E11" or ["E10-E14", "O24"].');
+			END IF;
+			conds := conds || ('(' || pg_catalog.array_to_string(codes, ' OR ') || ')');
+			indexed := true;
+		ELSIF k = 'value' THEN
+			IF pg_catalog.jsonb_typeof(v) <> 'object' OR v = '{}' THEN
+				PERFORM cdp_internal.seg_fail('filter "value" must be an object of comparisons', path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
+			END IF;
+			FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(v) LOOP
+				IF NOT k IN ('=', '<', '<=', '>', '>=') THEN
+					PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown comparison "%s"', pg_catalog.left(k, 16)), path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
+				END IF;
+				conds := conds || pg_catalog.format('cdp_internal.seg_num(e.lab_result) %s %s', k,
+					cdp_internal.seg_literal(v, 'numeric', pg_catalog.format('%s.where.value."%s"', path, k)));
+			END LOOP;
+		ELSIF k = 'out_of_range' THEN
+			conds := conds || pg_catalog.format('(cdp_internal.seg_num(e.lab_result) < e.ref_low OR cdp_internal.seg_num(e.lab_result) > e.ref_high) = %s',
+				cdp_internal.seg_literal(v, 'boolean', path || '.where.out_of_range'));
+		END IF;
+	END LOOP;
+	IF kind = 'visit' AND NOT w ? 'status' THEN
+		conds := conds || 'e.visit_status IN (''came'', ''in_appointment'', ''done'')'::text;
+	END IF;
+	IF (node ? 'within')::int + (node ? 'ago')::int + (node ? 'due_within')::int > 1 THEN
+		PERFORM cdp_internal.seg_fail('an event clause takes one of "within", "ago", "due_within"', path, form);
+	END IF;
+	IF node ?| ARRAY['within', 'ago'] THEN
+		conds := conds || cdp_internal.seg_window(node, d, path, 'e.at');
+	ELSIF node ? 'due_within' THEN
+		IF kind <> 'recommendation' THEN
+			PERFORM cdp_internal.seg_fail('"due_within" applies to recommendations only', path || '.due_within', 'Use {"event": "recommendation", "due_within": "14 days"}.');
+		END IF;
+		far := cdp_internal.seg_interval(node -> 'due_within', path || '.due_within');
+		conds := conds || pg_catalog.format('e.due_date >= %L::date AND e.due_date <= %L::date', d, (d + far)::date);
+		indexed := true;
+	END IF;
+	IF node ? 'count' THEN
+		v := node -> 'count';
+		IF pg_catalog.jsonb_typeof(v) <> 'object' OR (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(v)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"count" needs one comparison', path || '.count', 'Use {">=": 2}.');
+		END IF;
+		SELECT x.key, x.value INTO k, v FROM pg_catalog.jsonb_each(node -> 'count') x;
+		IF NOT k IN ('>=', '>', '=') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('count comparison "%s" is not allowed', pg_catalog.left(k, 16)), path || '.count',
+				'Use >=, > or = with at least one event ({">=": 2}); for "none" use {"not": ...}.');
+		END IF;
+		cnt := k || ' ' || cdp_internal.seg_literal(v, 'int', path || '.count."' || k || '"');
+		IF (v #>> '{}')::numeric < (CASE k WHEN '>' THEN 0 ELSE 1 END) THEN
+			PERFORM cdp_internal.seg_fail('a count must ask for at least one event', path || '.count', 'Use {">=": 1} or more; for "none" use {"not": ...}.');
+		END IF;
+	END IF;
+	RETURN pg_catalog.jsonb_build_object('conds', pg_catalog.to_jsonb(conds), 'count', cnt, 'indexed', indexed,
+		'sensitive', sens,
+		/* a visit in the last N with the default statuses and no other filter is the profile's last_visit */
+		'last_visit', CASE WHEN kind = 'visit' AND w = '{}' AND node ? 'within' AND cnt IS NULL
+		                   THEN pg_catalog.format('p.last_visit >= %L::timestamptz',
+		                                          (d - cdp_internal.seg_interval(node -> 'within', path || '.within'))::timestamptz) END);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_event(jsonb, date, text) IS
+	'compiles a clinical-event clause into conditions over clinical_event e from the fixed catalogue (internal)';
+
+/*
+ * The campaign statuses a rule may ask about: the condition on a send row s (cdp.campaign_send,
+ * sql/parts/86_campaign_send.sql) and the time column a window applies to.  Fixed here.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_campaign_statuses(OUT status text, OUT cond text, OUT at_col text, OUT description text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('sent', 's.status = ''sent''', 's.sent_at', 'the message was sent'),
+	       ('delivered', 's.delivered_at IS NOT NULL', 's.delivered_at', 'the gateway reported it delivered'),
+	       ('opened', 's.opened_at IS NOT NULL', 's.opened_at', 'opened'),
+	       ('clicked', 's.clicked_at IS NOT NULL', 's.clicked_at', 'a link was clicked'),
+	       ('converted', 's.converted_at IS NOT NULL', 's.converted_at', 'booked or paid after it'),
+	       ('unsubscribed', 's.unsubscribed_at IS NOT NULL', 's.unsubscribed_at', 'unsubscribed through it'),
+	       ('complained', 's.complained_at IS NOT NULL', 's.complained_at', 'marked it as spam'),
+	       ('bounced', 's.bounced IS NOT NULL', 's.sent_at', 'it bounced (the window applies to the send time)'),
+	       ('returned', 's.returned_at IS NOT NULL', 's.returned_at', 'came back for a visit after it'),
+	       ('holdout', 's.status = ''holdout''', 's.built_at', 'kept out of the campaign as its control group (the window applies to the listing time)')
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_statuses() IS
+	'the campaign statuses of the rule language: the condition on a send row and its time column (internal)';
+
+/*
+ * Compiles a campaign-history leaf {"campaign": <id> | "any", "status": ..., "channel": ...,
+ * "within" | "ago": ...} into conditions over cdp.campaign_send s.  Send rows keep the golden id
+ * they were listed under; the evaluator follows merges (see seg_compile).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_campaign(node jsonb, d date, path text) RETURNS text[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k		text;
+	st		record;
+	cid		numeric;
+	conds	text[];
+	win		text;
+	form	constant text := 'Use {"campaign": 3, "status": "clicked", "within": "30 days"} or {"campaign": "any", "status": "sent", "ago": ["60 days", "30 days"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('campaign', 'status', 'channel', 'within', 'ago') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in a campaign clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF node -> 'campaign' = '"any"' THEN
+		conds := '{}';
+	ELSIF pg_catalog.jsonb_typeof(node -> 'campaign') = 'number' THEN
+		cid := (node ->> 'campaign')::numeric;
+		IF cid <> pg_catalog.trunc(cid) OR cid NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a campaign is its id or "any"', path || '.campaign', form);
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign c WHERE c.campaign_id = cid::bigint) THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('campaign %s does not exist', cid), path || '.campaign',
+				'Use the id returned by cdp.create_campaign, or "any".');
+		END IF;
+		conds := ARRAY[pg_catalog.format('s.campaign_id = %L::bigint', cid::bigint)];
+	ELSE
+		PERFORM cdp_internal.seg_fail('a campaign is its id or "any"', path || '.campaign', form);
+	END IF;
+	IF NOT node ? 'status' THEN
+		SELECT * INTO st FROM cdp_internal.seg_campaign_statuses() x WHERE x.status = 'sent';
+	ELSIF pg_catalog.jsonb_typeof(node -> 'status') = 'string' THEN
+		SELECT * INTO st FROM cdp_internal.seg_campaign_statuses() x WHERE x.status = node ->> 'status';
+	END IF;
+	IF st.status IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown campaign status %s', pg_catalog.left((node -> 'status')::text, 64)), path || '.status',
+			'Statuses: ' || (SELECT pg_catalog.string_agg(x.status, ', ') FROM cdp_internal.seg_campaign_statuses() x) || '.');
+	END IF;
+	conds := conds || st.cond;
+	IF node ? 'channel' THEN
+		IF pg_catalog.jsonb_typeof(node -> 'channel') <> 'string'
+		   OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = node ->> 'channel') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel %s', pg_catalog.left((node -> 'channel')::text, 64)), path || '.channel',
+				'Use email, sms, messenger, social, call or post.');
+		END IF;
+		conds := conds || pg_catalog.format('s.channel = %L', node ->> 'channel');
+	END IF;
+	win := cdp_internal.seg_window(node, d, path, st.at_col);
+	IF win IS NOT NULL THEN
+		conds := conds || win;
+	END IF;
+	RETURN conds;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
+	'compiles a campaign-history clause into conditions over cdp.campaign_send s from the fixed status list (internal)';
+
+/*
+ * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
+ * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
+ * leaves into one.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
+
+/*
+ * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
+ * "kids" | "kid", "class", "path"}; a leaf carries "gen" and "filter" SQL and "sensitive" (the
+ * path and category of a sensitive diagnosis it names, or null).  Classes order the clauses of an
+ * "all" (0 indexed events and segments, 1 profile attributes, 2 other events, 3 nested all/any,
+ * 4 not).  At most 20 levels and 200 clauses.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$', depth int DEFAULT 0) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE EXISTS (SELECT 1 FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN s.sensitive THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+
+/*
+ * The plan of a rule for a purpose, with the sensitive-category policy applied: a rule that names
+ * a sensitive diagnosis (or a segment that does) is refused unless the purpose is treatment and
+ * the calling role may (cdp_internal.seg_may_use_sensitive).  22023 (another purpose) or 42501
+ * (a role that may not) names the clause; the 42501 names the calling role and the role required.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_prepare(rules jsonb, purpose text, d date) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb;
+	need	text;
+BEGIN
+	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY['*']);
+	plan := cdp_internal.seg_compile(rules, d);
+	IF plan ->> 'sensitive' IS NOT NULL THEN
+		IF purpose <> 'treatment' THEN
+			RAISE EXCEPTION 'a % segment may not target a sensitive category', purpose USING ERRCODE = '22023',
+				DETAIL = pg_catalog.format('At %s.', plan ->> 'sensitive'),
+				HINT = 'Remove the clause; only a treatment segment saved by a doctor may target it.';
+		ELSIF NOT cdp_internal.seg_may_use_sensitive() THEN
+			/* the role required: cdp_doctor, or before cdp.setup_roles() made it, the owner of schema cdp */
+			need := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'cdp_doctor') THEN 'cdp_doctor'
+			             ELSE (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = '@extschema@') END;
+			RAISE EXCEPTION 'role "%" may not target a sensitive category: a treatment segment that does needs role %',
+				cdp_internal.acc_caller(), need USING ERRCODE = '42501',
+				DETAIL = pg_catalog.format('At %s. Required role: %s (or a superuser).', plan ->> 'sensitive', need),
+				HINT = pg_catalog.format('Ask a member of %s to save the segment, or remove the clause.', need);
+		END IF;
+	END IF;
+	RETURN plan;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_prepare(jsonb, text, date) IS
+	'compiles a rule for a purpose and applies the sensitive-category policy (42501 naming the clause) (internal)';
+
+/*
+ * The analysts' pseudonym of a golden id: the access family's keyed pseudonym (HMAC-SHA-256
+ * under the secret key of cdp_internal.acc_key, sql/parts/93_acc_mask.sql), so a segment's
+ * pseudonyms are those of cdp.masked_patients: one scheme.  SECURITY DEFINER: it reads the key
+ * with the owner's rights, so whoever may see pseudonyms never needs (and must never get) the
+ * key.  create_segment makes the key when there is none yet (cdp_internal.acc_ensure_key).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_pseudonym(golden_id bigint) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN cdp_internal.acc_pseudonym(golden_id);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_pseudonym(bigint) IS
+	'the stable pseudonym of a golden id for analysts: the access family''s keyed pseudonym, read with the owner''s rights (internal)';
+
+/*
+ * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
+ * result holds archived patients too; the caller drops them (and counts them).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	kid		jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		IF cand IS NULL THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			RETURN r;
+		END IF;
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		IF probe THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'filter') || '))' INTO r USING cand;
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := cdp_internal.seg_and(cand, r);
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY (x.k ->> 'class')::int, cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
+			r := cdp_internal.seg_eval(kid, r, n_all);
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
+		r := '{}';
+		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
+
+/* Saves a version (create when id is NULL); returns the segment id. */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_save(id bigint, name text, rules jsonb, purpose text, channel text, offer bigint)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb;
+	v		int := 1;
+	s		@extschema@.segment;
+	ev		bigint;
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF name IS NULL OR pg_catalog.btrim(name) = '' OR pg_catalog.octet_length(name) > 200 THEN
+		RAISE EXCEPTION 'a segment needs a name of 1 to 200 bytes' USING ERRCODE = '22023';
+	END IF;
+	PERFORM cdp_internal.seg_check_target(purpose, channel, offer);
+	plan := cdp_internal.seg_prepare(rules, purpose, CURRENT_DATE);
+	PERFORM cdp_internal.seg_check_cycle(id, rules);
+	IF id IS NULL THEN
+		id := pg_catalog.nextval('@extschema@.segment_id_seq');
+		/* the key of the members' pseudonyms (cdp.setup_roles makes it too) */
+		PERFORM cdp_internal.acc_ensure_key();
+	ELSE
+		s := cdp_internal.seg_get(id);
+		v := s.version + 1;
+	END IF;
+	ev := cdp_internal.append_event(CASE WHEN v = 1 THEN 'segment.created' ELSE 'segment.edited' END, id, NULL,
+		pg_catalog.jsonb_build_object('version', v, 'name', name, 'rules', rules, 'purpose', purpose, 'channel', channel, 'offer', offer));
+	INSERT INTO @extschema@.segment_version VALUES (id, v, name, rules, purpose, channel, offer, at, CURRENT_USER);
+	INSERT INTO @extschema@.segment AS x (segment_id, name, version, rules, purpose, channel, offer_id, sensitive, created_at, updated_at, saved_by)
+	VALUES (id, name, v, rules, purpose, channel, offer, plan ->> 'sensitive' IS NOT NULL, at, at, CURRENT_USER)
+	ON CONFLICT (segment_id) DO UPDATE SET name = excluded.name, version = excluded.version, rules = excluded.rules,
+		purpose = excluded.purpose, channel = excluded.channel, offer_id = excluded.offer_id, sensitive = excluded.sensitive,
+		updated_at = excluded.updated_at, saved_by = excluded.saved_by;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_save(bigint, text, jsonb, text, text, bigint) IS
+	'validates and saves a segment version (internal to create_segment and edit_segment)';
+
+/*
+ * The persons the log names between two positions (lo, hi], as current golden ids: everything
+ * that can change a person's evaluation (their records, clinical events, consent, archive, merges
+ * and unmerges, a segment list, an address suppressed, a move in a segment this one references,
+ * and, for a rule with a campaign clause, a change of their campaign history: seg_touch).
+ * NULL when an event changes everyone (survivorship rules, a source's trust or kind): then the
+ * refresh is full.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_changed(s @extschema@.segment, lo bigint, hi bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+	refs	bigint[] := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x);
+	camp	boolean := pg_catalog.jsonb_path_exists(s.rules, 'strict $.**.campaign');
+BEGIN
+	IF EXISTS (SELECT 1 FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi
+	            AND e.kind IN ('survivorship.configured', 'source.updated')) THEN
+		RETURN NULL;
+	END IF;
+	WITH e AS MATERIALIZED (SELECT * FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi),
+	ids AS (
+		SELECT e.golden_id AS id FROM e WHERE e.golden_id IS NOT NULL
+		UNION ALL SELECT e.subject FROM e WHERE e.kind = 'patient.merged'
+		UNION ALL SELECT (e.payload ->> 'from')::bigint FROM e WHERE e.kind = 'patient.unmerged'
+		UNION ALL SELECT r.golden_id FROM e JOIN @extschema@.record r ON r.record_id = e.subject WHERE e.kind LIKE 'record.%'
+		UNION ALL SELECT r.golden_id FROM e CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') x
+		            JOIN @extschema@.record r ON r.record_id = x::bigint WHERE e.kind LIKE 'consent.%'
+		UNION ALL SELECT p.golden_id FROM e JOIN @extschema@.patient p
+		            ON p.phones @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR p.emails @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR p.handles @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', e.payload ->> 'address_key'))
+		            OR pg_catalog.lower(pg_catalog.btrim(p.address)) = e.payload ->> 'address_key'
+		           WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi
+		UNION ALL SELECT t.golden_id FROM cdp_internal.seg_touch t WHERE camp AND t.pos > lo AND t.pos <= hi)
+	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
+	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = x))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint) IS
+	'the golden ids whose evaluation the log changed between two event ids; NULL when everyone''s did (internal)';
+
+/*
+ * Trigger on cdp.campaign_send (created in 97_seg_access.sql, after the campaign family): the
+ * persons whose campaign history a statement changed, into seg_touch at one new position of the
+ * log's sequence.  An update counts when a column a campaign clause reads changed (status, the
+ * times, the bounce, the channel, the person); a due row moved to a later slot does not.  The
+ * lock comes before the position, so a refresh that read a mark at or above it waits for this
+ * transaction (seg_wait_writers).  SECURITY DEFINER: seg_touch is the owner's.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_campaign_touched() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids	bigint[];
+	pos	bigint;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		ids := ARRAY(SELECT DISTINCT n.golden_id FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT DISTINCT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(
+			SELECT DISTINCT x.g FROM new_rows n JOIN old_rows o ON o.send_id = n.send_id
+			 CROSS JOIN LATERAL (VALUES (n.golden_id), (o.golden_id)) x(g)
+			 WHERE (o.golden_id, o.status, o.channel, o.built_at, o.sent_at, o.delivered_at, o.opened_at, o.clicked_at,
+			        o.converted_at, o.unsubscribed_at, o.complained_at, o.bounced, o.returned_at)
+			       IS DISTINCT FROM
+			       (n.golden_id, n.status, n.channel, n.built_at, n.sent_at, n.delivered_at, n.opened_at, n.clicked_at,
+			        n.converted_at, n.unsubscribed_at, n.complained_at, n.bounced, n.returned_at));
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
+		pos := pg_catalog.nextval('@extschema@.event_event_id_seq');
+		INSERT INTO cdp_internal.seg_touch (golden_id, pos) SELECT x, pos FROM pg_catalog.unnest(ids) x;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_touched() IS
+	'trigger: the persons whose campaign history changed go to seg_touch for incremental segment refreshes (internal)';
+
+/*
+ * Waits until every transaction that has appended to the log (or to seg_touch) and not ended yet
+ * has ended, so that every event up to a position read before the call is committed (or gone)
+ * before the refresh reads; without it an event committed late with a smaller id would be skipped
+ * by the next incremental refresh.  The wait is a lock: SHARE on cdp.event, then on seg_touch,
+ * conflicts with the ROW EXCLUSIVE lock each writer holds until it ends (a touch's position is
+ * drawn after its writer's lock, so a writer that locks later draws a position above the mark).
+ * Each is taken in a subtransaction that is rolled back at once, so the lock is released at once;
+ * meanwhile new writers queue behind it only until the writers before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
+ * next scheduled refresh will try again.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_wait_writers() RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t	regclass;
+BEGIN
+	/*
+	 * one table at a time, each lock released before the next is asked: holding the log's lock
+	 * while waiting for seg_touch's (or the reverse) could deadlock with a writer that touches one
+	 * and then appends to the other
+	 */
+	FOREACH t IN ARRAY ARRAY['@extschema@.event'::regclass, 'cdp_internal.seg_touch'::regclass] LOOP
+		BEGIN
+			PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', t);
+			RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
+					HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
+			WHEN raise_exception THEN
+				IF SQLERRM <> 'cdp: writers drained' THEN
+					RAISE;
+				END IF;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_wait_writers() IS
+	'waits (a lock, released at once) until the transactions appending to cdp.event have ended (internal to refresh_segment)';
+
+/*
+ * Refreshes the members of a segment: 'full' evaluates everyone; 'incremental' only the persons
+ * the log names since the last refresh, and runs in full instead on a new day, after an edit or a
+ * change of the offer, or when an event changed everyone.  Returns {"mode", "evaluated",
+ * "entered", "left", "size"}.  Needs READ COMMITTED (each statement must see what committed).
+ */
+CREATE OR REPLACE FUNCTION @extschema@.refresh_segment(id bigint, mode text DEFAULT 'incremental') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	mark	bigint;
+	s		@extschema@.segment;
+	d		date := CURRENT_DATE;
+	stamp	text;
+	plan	jsonb;
+	cand	bigint[];
+	keep	bigint[];
+	ev		bigint;
+	res		jsonb;
+	m		text := mode;
+BEGIN
+	IF m IS NULL OR NOT m IN ('full', 'incremental') THEN
+		RAISE EXCEPTION 'invalid refresh mode "%"', m USING ERRCODE = '22023', HINT = 'Use full or incremental.';
+	END IF;
+	IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'refresh_segment needs READ COMMITTED' USING ERRCODE = '25000',
+			DETAIL = 'It must see what committed while it waited for writers.';
+	END IF;
+	/* the log position first, then wait for whoever was writing: every event up to mark is settled */
+	mark := coalesce(pg_catalog.pg_sequence_last_value('@extschema@.event_event_id_seq'::regclass), 0);
+	PERFORM cdp_internal.seg_wait_writers();
+	s := cdp_internal.seg_get(id);
+	IF s.status <> 'active' THEN
+		RAISE EXCEPTION 'segment "%" is archived', id USING ERRCODE = '55000', HINT = 'Restore it with cdp.archive_segment(id, false).';
+	END IF;
+	stamp := pg_catalog.format('v%s d%s o%s', s.version, d,
+		(SELECT o.version || o.status FROM @extschema@.offer o WHERE o.offer_id = s.offer_id));
+	IF m = 'incremental' AND s.refresh_stamp IS DISTINCT FROM stamp THEN
+		m := 'full';
+	END IF;
+	IF m = 'incremental' THEN
+		cand := cdp_internal.seg_changed(s, s.refresh_mark, GREATEST(mark, s.refresh_mark));
+		IF cand IS NULL THEN
+			m := 'full';
+		END IF;
+	END IF;
+	ev := cdp_internal.append_event('segment.refreshed', s.segment_id, NULL,
+		pg_catalog.jsonb_build_object('mode', m, 'version', s.version, 'from', s.refresh_mark, 'to', mark));
+	plan := cdp_internal.seg_compile(s.rules, d);
+	SELECT cdp_internal.seg_set(ARRAY(SELECT x.golden_id FROM cdp_internal.seg_evaluate(plan, s.purpose, s.channel, s.offer_id, d,
+	           cdp_internal.seg_list_ids(s.segment_id, 'include'), cdp_internal.seg_list_ids(s.segment_id, 'exclude'),
+	           CASE WHEN m = 'full' THEN NULL ELSE cand END) x WHERE x.reason IS NULL))
+	  INTO keep;
+	res := cdp_internal.seg_apply(s, keep, ev, CASE WHEN m = 'full' THEN NULL ELSE cand END);
+	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = m,
+	       refresh_mark = GREATEST(mark, s.refresh_mark), refresh_stamp = stamp
+	 WHERE x.segment_id = s.segment_id;
+	/*
+	 * campaign touches no segment needs any more: at or below the oldest mark of the active
+	 * segments with a campaign clause (one never refreshed, or restored, refreshes in full)
+	 */
+	DELETE FROM cdp_internal.seg_touch t
+	 WHERE t.pos <= LEAST(mark, (SELECT pg_catalog.min(x.refresh_mark) FROM @extschema@.segment x
+	                              WHERE x.status = 'active' AND x.refresh_stamp IS NOT NULL
+	                                AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign')));
+	RETURN res || pg_catalog.jsonb_build_object('mode', m,
+		'evaluated', CASE WHEN m = 'full' THEN NULL ELSE pg_catalog.cardinality(cand) END,
+		'size', (SELECT pg_catalog.count(*) FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_segment(bigint, text) IS
+	'refreshes a segment''s members: full, or incremental (only persons the log changed since the last refresh); e.g. refresh_segment(3)';
+
+/* the definer functions of 97_seg_access.sql stay definer functions */
+ALTER FUNCTION @extschema@.may_contact(bigint, text, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.refresh_segment(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+/*
+ * the pseudonyms' salt is gone: the access family's key serves (seg_save makes it); out of the
+ * extension first, which also takes it off the tables pg_dump dumps (extconfig)
+ */
+ALTER EXTENSION cdp DROP TABLE cdp_internal.seg_salt;
+DROP TABLE cdp_internal.seg_salt;
+
+/* ------------------------------------------------------------------ campaign history */
+
+/*
+ * A segment rule may ask about campaign history ({"campaign": ...}, 82_segment_rules.sql), which
+ * lives in cdp.campaign_send (86_campaign_send.sql: listed, sent, refused; delivery outcomes
+ * folded in by 87_campaign_delivery.sql).  The campaign family appends no log event for a send or
+ * a delivery report, so these triggers name the persons whose send rows changed in
+ * cdp_internal.seg_touch for the incremental refresh (84_segment.sql).  Statement triggers with
+ * transition tables: a send list of thousands of rows is one position.  Always, like every
+ * trigger of cdp.
+ */
+CREATE TRIGGER seg_campaign_insert AFTER INSERT ON @extschema@.campaign_send
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+CREATE TRIGGER seg_campaign_update AFTER UPDATE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+CREATE TRIGGER seg_campaign_delete AFTER DELETE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_insert;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_update;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_delete;
+SELECT cdp_internal.acc_protect('cdp_internal.seg_touch', 'internal');
+
+
+/* the new functions of this section are revoked from PUBLIC too, as at install */
+SELECT cdp_internal.acc_lock_down();
+
+/* ==== end of section: seg ==== */
+
+/* ==== section: imp (issue 16, session 21) ==== */
+
+/*
+ * The import kinds consents, partner_contacts and segment_list; reasons as sentences; source_quality
+ * counts the rows quarantined by committed imports and the refused imports apart.  (The C reader's
+ * _import_parse accepts key column 0: same symbol, nothing to declare.)
+ */
+
+ALTER TABLE cdp_internal.import_batch DROP CONSTRAINT import_batch_kind_check;
+ALTER TABLE cdp_internal.import_batch ADD CONSTRAINT import_batch_kind_check
+	CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'clinical_events', 'consents', 'partner_contacts', 'segment_list']));
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_kinds() RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY['patients', 'clinical_events', 'consents', 'partner_contacts', 'segment_list'];
+COMMENT ON FUNCTION cdp_internal._import_kinds() IS
+	'the import kinds: patients, clinical_events, consents, partner_contacts, segment_list';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_check_kind(kind text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IS NULL OR kind OPERATOR(pg_catalog.<>) ALL (cdp_internal._import_kinds()) THEN
+		RAISE EXCEPTION 'unknown import kind: "%"', pg_catalog.left(kind, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use patients, clinical_events, consents, partner_contacts or segment_list.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_check_kind(text) IS
+	'raises 22023 unless kind is an import kind (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_kind_columns(kind text)
+	RETURNS TABLE (ord integer, name text, spellings text[], example text, required boolean)
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT c.ord::integer, c.name, c.spellings, c.example, c.required
+	  FROM (VALUES
+		('patients', 1, 'source_id', ARRAY['id', 'код', 'идентификатор'], 'P-1001', true),
+		('patients', 2, 'family_name', ARRAY['last_name', 'surname', 'фамилия'], 'Иванова', false),
+		('patients', 3, 'given_name', ARRAY['first_name', 'имя'], 'Мария', false),
+		('patients', 4, 'patronymic', ARRAY['middle_name', 'отчество'], 'Петровна', false),
+		('patients', 5, 'birth_date', ARRAY['dob', 'date_of_birth', 'birthday', 'дата_рождения'], '14.03.1985', false),
+		('patients', 6, 'sex', ARRAY['gender', 'пол'], 'Ж', false),
+		('patients', 7, 'phone', ARRAY['mobile', 'tel', 'телефон'], '+7 916 123-45-67', false),
+		('patients', 8, 'email', ARRAY['e_mail', 'e-mail'], 'ivanova@example.ru', false),
+		('patients', 9, 'snils', ARRAY['снилс'], '112-233-445 95', false),
+		('patients', 10, 'oms', ARRAY['polis', 'полис'], '', false),
+		('patients', 11, 'address', ARRAY['адрес'], 'ул. Ленина, д. 5, кв. 12', false),
+		('patients', 12, 'city', ARRAY['town', 'город'], 'Москва', false),
+		('patients', 13, 'vk', ARRAY['vkontakte'], '', false),
+		('patients', 14, 'telegram', ARRAY['tg'], '@ivanova_m', false),
+		('clinical_events', 1, 'source_id', ARRAY['id', 'код'], 'V-501', true),
+		('clinical_events', 2, 'record_source_id', ARRAY['patient_source_id'], 'P-1001', true),
+		('clinical_events', 3, 'kind', ARRAY['вид'], 'visit', true),
+		('clinical_events', 4, 'at', ARRAY[]::text[], '2024-03-01T09:30:00+03:00', false),
+		('clinical_events', 5, 'type', ARRAY[]::text[], 'first', false),
+		('clinical_events', 6, 'status', ARRAY[]::text[], 'done', false),
+		('clinical_events', 7, 'doctor', ARRAY[]::text[], 'Смирнов А.В.', false),
+		('clinical_events', 8, 'specialty', ARRAY[]::text[], 'терапевт', false),
+		('clinical_events', 9, 'code', ARRAY[]::text[], '', false),
+		('clinical_events', 10, 'result', ARRAY[]::text[], '', false),
+		('clinical_events', 11, 'unit', ARRAY[]::text[], '', false),
+		('clinical_events', 12, 'reference_range', ARRAY[]::text[], '', false),
+		('clinical_events', 13, 'ref_low', ARRAY[]::text[], '', false),
+		('clinical_events', 14, 'ref_high', ARRAY[]::text[], '', false),
+		('clinical_events', 15, 'taken_at', ARRAY[]::text[], '', false),
+		('clinical_events', 16, 'number', ARRAY[]::text[], '', false),
+		('clinical_events', 17, 'from', ARRAY[]::text[], '', false),
+		('clinical_events', 18, 'to', ARRAY[]::text[], '', false),
+		('clinical_events', 19, 'text', ARRAY[]::text[], '', false),
+		('clinical_events', 20, 'due_date', ARRAY[]::text[], '', false),
+		('clinical_events', 21, 'due_in', ARRAY[]::text[], '', false),
+		('clinical_events', 22, 'note', ARRAY[]::text[], 'повторный приём через месяц', false),
+		/* consents and segment lists name a patient by any of these (kind "ids") */
+		('ids', 1, 'golden_id', ARRAY['patient_id', 'пациент', 'карточка'], '', false),
+		('ids', 2, 'source', ARRAY['источник'], '', false),
+		('ids', 3, 'source_id', ARRAY['id', 'код', 'идентификатор'], '', false),
+		('ids', 4, 'snils', ARRAY['снилс'], '', false),
+		('ids', 5, 'phone', ARRAY['mobile', 'tel', 'телефон'], '', false),
+		('consents', 6, 'purpose', ARRAY['цель'], 'маркетинг', true),
+		('consents', 7, 'channel', ARRAY['канал'], 'смс', true),
+		('consents', 8, 'granted', ARRAY['consent', 'согласие'], 'да', true),
+		('consents', 9, 'at', ARRAY['date', 'дата'], '01.03.2024', true),
+		('consents', 10, 'evidence', ARRAY['основание', 'документ'], 'анкета при регистрации, лист 2', false),
+		('consents', 11, 'address', ARRAY['адрес', 'контакт'], '', false)
+	  ) AS t(kind, ord, name, spellings, example, required)
+	  /* the kinds made of other kinds' columns, with examples of their own */
+	  CROSS JOIN LATERAL (VALUES (t.kind),
+			(CASE t.kind WHEN 'ids' THEN 'segment_list' END),
+			(CASE WHEN t.kind OPERATOR(pg_catalog.=) 'patients' AND t.ord OPERATOR(pg_catalog.<=) 8 OR t.name OPERATOR(pg_catalog.=) 'city'
+							  AND t.kind OPERATOR(pg_catalog.=) 'patients' THEN 'partner_contacts' END),
+			(CASE t.kind WHEN 'ids' THEN 'consents' END)) AS k(kind)
+	  LEFT JOIN (VALUES
+		('consents', 'source_id', 'P-1001'), ('segment_list', 'phone', '+7 916 123-45-67'),
+		('partner_contacts', 'source_id', 'FIT-0042'), ('partner_contacts', 'family_name', 'Соколова'),
+		('partner_contacts', 'given_name', 'Анна'), ('partner_contacts', 'patronymic', 'Игоревна'),
+		('partner_contacts', 'birth_date', '22.07.1990'), ('partner_contacts', 'sex', 'Ж'),
+		('partner_contacts', 'phone', '8 (926) 700-11-22'), ('partner_contacts', 'email', 'a.sokolova@example.ru')
+	  ) AS x(kind, name, example) ON x.kind OPERATOR(pg_catalog.=) k.kind AND x.name OPERATOR(pg_catalog.=) t.name
+	  CROSS JOIN LATERAL (SELECT k.kind, CASE WHEN t.name OPERATOR(pg_catalog.=) 'city' AND k.kind OPERATOR(pg_catalog.=) 'partner_contacts'
+											  THEN 9 ELSE t.ord END AS ord,
+								 t.name, t.spellings, COALESCE(x.example, t.example) AS example, t.required) AS c
+	 WHERE c.kind OPERATOR(pg_catalog.=) $1
+	 ORDER BY c.ord
+$$;
+COMMENT ON FUNCTION cdp_internal._import_kind_columns(text) IS
+	'the template columns of an import kind: name, other spellings, example value, required';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_template(kind text) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_head	text;
+	v_ex	text;
+BEGIN
+	PERFORM cdp_internal._import_check_kind(kind);
+	SELECT pg_catalog.string_agg(c.name, ';' ORDER BY c.ord),
+		   pg_catalog.string_agg(CASE WHEN pg_catalog.strpos(c.example, ';') OPERATOR(pg_catalog.>) 0
+									   OR pg_catalog.strpos(c.example, '"') OPERATOR(pg_catalog.>) 0
+								  THEN '"' OPERATOR(pg_catalog.||) pg_catalog.replace(c.example, '"', '""') OPERATOR(pg_catalog.||) '"'
+								  ELSE c.example END, ';' ORDER BY c.ord)
+	  INTO v_head, v_ex
+	  FROM cdp_internal._import_kind_columns(kind) c;
+	RETURN v_head OPERATOR(pg_catalog.||) E'\n' OPERATOR(pg_catalog.||) v_ex OPERATOR(pg_catalog.||) E'\n';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_template(text) IS
+	'the CSV header and an example row of an import kind (patients, clinical_events, consents, partner_contacts, segment_list), ";"-delimited, UTF-8';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_header(kind text, header text[], options jsonb,
+										   OUT keys text[], OUT key_col integer, OUT bad_col text, OUT why text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_norm		text;
+	v_key		text;
+	v_ignore	text[];
+	v_extra		boolean := COALESCE((options ->> 'extra_columns')::boolean, false);
+	v_card		boolean := kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']);
+	v_keyed		boolean := kind OPERATOR(pg_catalog.<>) ALL (ARRAY['consents', 'segment_list']);
+	v_seen		text[] := ARRAY[]::text[];
+	i			integer;
+BEGIN
+	SELECT COALESCE(pg_catalog.array_agg(pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(e)), ' ', '_')), ARRAY[]::text[])
+	  INTO v_ignore FROM pg_catalog.jsonb_array_elements_text(COALESCE(options -> 'ignore_columns', '[]'::jsonb)) e;
+	keys := ARRAY[]::text[];
+	FOR i IN 1 .. pg_catalog.cardinality(header) LOOP
+		v_norm := pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(COALESCE(header[i], ''))), ' ', '_');
+		v_key := NULL;
+		IF v_norm OPERATOR(pg_catalog.=) '' THEN
+			bad_col := pg_catalog.format('column %s', i);
+			why := pg_catalog.format('Column %s of the header has no name.', i);
+			RETURN;
+		END IF;
+		IF v_norm OPERATOR(pg_catalog.=) ANY (v_seen) THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Column "%s" appears twice in the header.', header[i]);
+			RETURN;
+		END IF;
+		v_seen := v_seen OPERATOR(pg_catalog.||) v_norm;
+		IF v_norm OPERATOR(pg_catalog.=) ANY (v_ignore) THEN
+			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			CONTINUE;
+		END IF;
+		SELECT c.name INTO v_key FROM cdp_internal._import_kind_columns(kind) c
+		 WHERE v_norm OPERATOR(pg_catalog.=) c.name OR v_norm OPERATOR(pg_catalog.=) ANY (c.spellings);
+		IF v_key OPERATOR(pg_catalog.=) 'source_id' AND v_keyed THEN
+			IF key_col IS NOT NULL THEN
+				bad_col := header[i];
+				why := pg_catalog.format('Column "%s" is a second source id column.', header[i]);
+				RETURN;
+			END IF;
+			key_col := i;
+			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			CONTINUE;
+		END IF;
+		IF v_key IS NULL AND v_card
+		   AND NOT COALESCE((@extschema@.normalize_attrs(pg_catalog.jsonb_build_object(v_norm, '0'), true) -> 'extra')
+							 OPERATOR(pg_catalog.?) v_norm, false) THEN
+			v_key := v_norm;		/* a spelling ingest knows */
+		END IF;
+		IF v_key IS NULL THEN
+			IF v_extra AND v_card THEN
+				v_key := v_norm;
+			ELSE
+				bad_col := header[i];
+				why := pg_catalog.format('Column "%s" is not a column of %s.', header[i], kind);
+				RETURN;
+			END IF;
+		END IF;
+		keys := keys OPERATOR(pg_catalog.||) v_key;
+	END LOOP;
+	IF NOT v_keyed THEN
+		key_col := 0;
+		SELECT c.name INTO bad_col FROM cdp_internal._import_kind_columns(kind) c
+		 WHERE c.required AND pg_catalog.array_position(keys, c.name) IS NULL ORDER BY c.ord LIMIT 1;
+		IF bad_col IS NOT NULL THEN
+			why := pg_catalog.format('The header has no %s column: every row of %s needs one.', bad_col, kind);
+		ELSIF NOT keys OPERATOR(pg_catalog.&&) ARRAY['golden_id', 'source_id', 'snils', 'phone'] THEN
+			bad_col := 'golden_id';
+			why := 'The header names no patient identifier: give a golden_id, source_id, snils or phone column.';
+		END IF;
+	ELSIF key_col IS NULL THEN
+		bad_col := 'source_id';
+		why := 'The header has no source_id column: every row needs the id the source system gives the record.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_header(text, text[], jsonb) IS
+	'maps an import file''s header to attrs keys and the source id column, or says which column is wrong';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_begin(source text, kind text, options jsonb DEFAULT '{}'::jsonb)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_opt		jsonb := COALESCE(options, '{}'::jsonb);
+	v_bad		text;
+	v_id		bigint;
+	v_enc		text;
+	v_delim		text;
+	v_chunk		integer;
+	v_seg		bigint;
+	v_kind		text;
+BEGIN
+	IF source IS NULL OR kind IS NULL THEN
+		RAISE EXCEPTION 'source and kind must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM cdp_internal._import_check_kind(kind);
+	IF pg_catalog.jsonb_typeof(v_opt) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'import options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT k INTO v_bad FROM pg_catalog.jsonb_object_keys(v_opt) k
+	 WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['encoding', 'delimiter', 'ignore_columns', 'extra_columns', 'matching', 'chunk_rows',
+												   'segment', 'list', 'replace'])
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', pg_catalog.left(v_bad, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching, chunk_rows, and for segment_list segment, list and replace.';
+	END IF;
+	/* a segment list names its segment (which must exist) and the list it fills */
+	IF (v_opt ? 'segment' OR v_opt ? 'list' OR v_opt ? 'replace') AND kind OPERATOR(pg_catalog.<>) 'segment_list' THEN
+		RAISE EXCEPTION 'the options segment, list and replace are for segment_list imports' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+		v_seg := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'segment') OPERATOR(pg_catalog.=) 'number'
+					  AND (v_opt ->> 'segment') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN (v_opt ->> 'segment')::bigint END;
+		IF v_seg IS NULL THEN
+			RAISE EXCEPTION 'a segment_list import needs the segment it fills'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass options {"segment": <segment_id>} (a segment_id of cdp.segment), optionally "list": "include" or "exclude".';
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.segment g WHERE g.segment_id OPERATOR(pg_catalog.=) v_seg) THEN
+			RAISE EXCEPTION 'segment "%" does not exist', v_seg USING ERRCODE = 'P0002',
+				HINT = 'Pass a segment_id returned by cdp.create_segment.';
+		END IF;
+		IF COALESCE(v_opt ->> 'list', 'include') OPERATOR(pg_catalog.<>) ALL (ARRAY['include', 'exclude']) THEN
+			RAISE EXCEPTION 'invalid segment list "%"', pg_catalog.left(v_opt ->> 'list', 100)
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Use include or exclude.';
+		END IF;
+		IF v_opt ? 'replace' AND pg_catalog.jsonb_typeof(v_opt -> 'replace') OPERATOR(pg_catalog.<>) 'boolean' THEN
+			RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+				HINT = 'replace is true (the file becomes the whole list) or false (the file adds to it).';
+		END IF;
+		v_opt := v_opt OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('segment', v_seg, 'list', COALESCE(v_opt ->> 'list', 'include'),
+			'replace', COALESCE((v_opt ->> 'replace')::boolean, false));
+	END IF;
+	v_enc := CASE pg_catalog.lower(COALESCE(v_opt ->> 'encoding', 'auto'))
+		WHEN 'auto' THEN 'auto' WHEN 'utf8' THEN 'utf8' WHEN 'utf-8' THEN 'utf8'
+		WHEN 'cp1251' THEN 'cp1251' WHEN 'windows-1251' THEN 'cp1251' WHEN 'win1251' THEN 'cp1251' END;
+	IF v_enc IS NULL THEN
+		RAISE EXCEPTION 'invalid import encoding: "%"', pg_catalog.left(v_opt ->> 'encoding', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use auto, utf8 or cp1251 (windows-1251).';
+	END IF;
+	v_delim := CASE COALESCE(v_opt ->> 'delimiter', 'auto')
+		WHEN 'auto' THEN 'auto' WHEN ';' THEN ';' WHEN ',' THEN ',' WHEN E'\t' THEN E'\t' WHEN 'tab' THEN E'\t'
+		WHEN '|' THEN '|' END;
+	IF v_delim IS NULL THEN
+		RAISE EXCEPTION 'invalid import delimiter: "%"', pg_catalog.left(v_opt ->> 'delimiter', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use auto, ";", ",", "|" or tab.';
+	END IF;
+	IF COALESCE(v_opt ->> 'matching', 'later') OPERATOR(pg_catalog.<>) ALL (ARRAY['later', 'now']) THEN
+		RAISE EXCEPTION 'invalid import matching: "%"', pg_catalog.left(v_opt ->> 'matching', 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use later (cdp.run_maintenance matches the new records) or now (cdp.run_matching after the commit).';
+	END IF;
+	IF v_opt ? 'ignore_columns' AND pg_catalog.jsonb_typeof(v_opt -> 'ignore_columns') OPERATOR(pg_catalog.<>) 'array'
+	   OR v_opt ? 'extra_columns' AND pg_catalog.jsonb_typeof(v_opt -> 'extra_columns') OPERATOR(pg_catalog.<>) 'boolean' THEN
+		RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'ignore_columns is an array of column names, extra_columns true or false.';
+	END IF;
+	v_chunk := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'chunk_rows') OPERATOR(pg_catalog.=) 'number'
+				   THEN (v_opt ->> 'chunk_rows')::numeric::integer END;
+	IF v_opt ? 'chunk_rows' AND (v_chunk IS NULL OR v_chunk OPERATOR(pg_catalog.<) 1 OR v_chunk OPERATOR(pg_catalog.>) 100000) THEN
+		RAISE EXCEPTION 'invalid import chunk_rows: %', pg_catalog.left(v_opt ->> 'chunk_rows', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'chunk_rows is an integer from 1 to 100000 (default 10000).';
+	END IF;
+
+	/*
+	 * An unknown or inactive source is refused with ingest's own error: upsert_records checks
+	 * the source before anything else, so an empty batch raises it and writes nothing.
+	 */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.source s
+				    WHERE s.name OPERATOR(pg_catalog.=) import_begin.source AND s.active) THEN
+		PERFORM 1 FROM @extschema@.upsert_records(source, ARRAY[]::text[], ARRAY[]::jsonb[]);
+	END IF;
+	/* partner contacts go to a partner source only: its kind is what keeps them out of marketing */
+	SELECT s.kind INTO v_kind FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) import_begin.source;
+	IF kind OPERATOR(pg_catalog.=) 'partner_contacts' AND v_kind OPERATOR(pg_catalog.<>) 'partner' THEN
+		RAISE EXCEPTION 'source "%" is not a partner source', source
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('Partner contacts go to a source of kind partner; "%s" is %s.', source, v_kind),
+				  HINT = pg_catalog.format('Register the partner''s base: SELECT cdp.register_source(''%s'', ''partner'', 30).', source);
+	END IF;
+
+	INSERT INTO cdp_internal.import_batch (source, kind, options)
+	VALUES (source, kind, v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
+		'matching', COALESCE(v_opt ->> 'matching', 'later'), 'chunk_rows', COALESCE(v_chunk, 10000)))
+	RETURNING batch_id INTO v_id;
+	PERFORM pg_catalog.set_config('cdp.import_batch', v_id::text, false);
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_begin(text, text, jsonb) IS
+	'opens an import batch of a source and kind (patients, clinical_events, consents, partner_contacts, segment_list); COPY the file into cdp.import_staging (line) next, in the same session';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_reason(msg text, detail text, hint text) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.string_agg(pg_catalog.upper(pg_catalog.left(x.t, 1)) OPERATOR(pg_catalog.||) pg_catalog.substr(x.t, 2)
+								 OPERATOR(pg_catalog.||) CASE WHEN x.t OPERATOR(pg_catalog.~) '[.!?]$' THEN '' ELSE '.' END,
+								 ' ' ORDER BY x.o)
+	  FROM pg_catalog.unnest(ARRAY[pg_catalog.btrim($1), pg_catalog.btrim($2), pg_catalog.btrim($3)]) WITH ORDINALITY AS x(t, o)
+	 WHERE x.t OPERATOR(pg_catalog.<>) ''
+$$;
+COMMENT ON FUNCTION cdp_internal._import_reason(text, text, text) IS
+	'an error''s message, detail and hint as the sentences of an import reason (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_load_patients(batch bigint, source text, lenient boolean, try_whole boolean,
+												  rows integer[], lines integer[], keys text[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := pg_catalog.cardinality(keys);
+	v_bad		integer[];
+	v_good		integer[];
+	v_msg		text;
+	v_detail	text;
+	i			integer;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0;
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;
+	END IF;
+	IF try_whole THEN
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged FROM cdp_internal._import_upsert(source, keys, attrs, lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* find the rows below */
+		END;
+	END IF;
+
+	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
+	IF NOT lenient THEN
+		/* ingest's own rules, every invalid key of every row named */
+		WITH bad AS (
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			SELECT batch, rows[r.ord], lines[r.ord], keys[r.ord],
+				   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
+				   inv.val ->> 'value', inv.val ->> 'reason', attrs[r.ord]
+			  FROM pg_catalog.unnest(cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true)) r
+			 CROSS JOIN LATERAL pg_catalog.jsonb_each(r.extra -> '_invalid') AS inv(key, val)
+			RETURNING row_no
+		)
+		SELECT pg_catalog.array_agg(DISTINCT pg_catalog.array_position(rows, bad.row_no)) INTO v_bad FROM bad;
+		IF v_bad IS NOT NULL THEN
+			rejected := pg_catalog.cardinality(v_bad);
+			v_good := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_bad) ORDER BY g);
+		END IF;
+		IF pg_catalog.cardinality(v_good) OPERATOR(pg_catalog.=) 0 THEN
+			RETURN;
+		END IF;
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),
+											   ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_good) g), lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* row by row below */
+		END;
+	END IF;
+
+	FOREACH i IN ARRAY v_good LOOP
+		BEGIN
+			SELECT created OPERATOR(pg_catalog.+) u.created, updated OPERATOR(pg_catalog.+) u.updated,
+				   unchanged OPERATOR(pg_catalog.+) u.unchanged
+			  INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) IS
+	'loads a chunk of patient rows with cdp.upsert_records, quarantining the rows ingest refuses (internal to import_commit)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_load_clinical(batch bigint, source text,
+												  rows integer[], lines integer[], keys text[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_msg		text;
+	v_detail	text;
+	v_col		text;
+	v_kind		text;
+	v_ver		integer;
+	v_written	boolean;
+	i			integer;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0;
+	FOR i IN 1 .. COALESCE(pg_catalog.cardinality(keys), 0) LOOP
+		BEGIN
+			v_kind := attrs[i] ->> 'kind';
+			IF v_kind IS NULL THEN
+				RAISE EXCEPTION 'clinical event attribute "kind" is required' USING ERRCODE = '22023';
+			END IF;
+			PERFORM @extschema@.upsert_clinical_event(source, keys[i], v_kind, attrs[i] OPERATOR(pg_catalog.-) 'kind');
+			/* written now (updated_at is the transaction's start) or left as it was */
+			SELECT c.version, c.updated_at OPERATOR(pg_catalog.=) pg_catalog.now()
+			  INTO v_ver, v_written
+			  FROM @extschema@.clinical_event c JOIN @extschema@.source s USING (source_id)
+			 WHERE s.name OPERATOR(pg_catalog.=) source AND c.source_key OPERATOR(pg_catalog.=) keys[i];
+			IF NOT v_written THEN
+				unchanged := unchanged OPERATOR(pg_catalog.+) 1;
+			ELSIF v_ver OPERATOR(pg_catalog.=) 1 THEN
+				created := created OPERATOR(pg_catalog.+) 1;
+			ELSE
+				updated := updated OPERATOR(pg_catalog.+) 1;
+			END IF;
+		EXCEPTION WHEN data_exception OR no_data_found OR integrity_constraint_violation OR program_limit_exceeded THEN
+			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+			v_col := (pg_catalog.regexp_match(v_msg, 'attribute "([^"]+)"'))[1];
+			IF v_col OPERATOR(pg_catalog.=) 'record_source_id' OR v_msg OPERATOR(pg_catalog.~) '^record ".*" of source' THEN
+				v_col := 'record_source_id';
+			END IF;
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[i], lines[i], keys[i],
+					CASE WHEN v_col IS NOT NULL THEN COALESCE(header[pg_catalog.array_position(hkeys, v_col)], v_col) END,
+					attrs[i] ->> v_col, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_clinical(bigint, text, integer[], integer[], text[], jsonb[], text[], text[]) IS
+	'loads a chunk of clinical event rows with cdp.upsert_clinical_event, quarantining refusals (internal to import_commit)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_identify(source text, attrs jsonb[])
+	RETURNS TABLE (ord integer, golden_id bigint, column_name text, value text, problem text, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n		integer := COALESCE(pg_catalog.cardinality(attrs), 0);
+	d		jsonb;
+	v_map	jsonb := '{}'::jsonb;		/* "<column>:<key>" -> [golden ids] */
+	k_gold	text[];
+	k_snils	text[];
+	k_phone	text[];
+	k_src	text[];
+	k_sid	text[];
+	k_raw	text[];
+	i		integer;
+	c		text;
+	v_val	text;
+	v_src	text;
+	v_key	text;
+	v_gids	bigint[];
+	v_common bigint[];
+	v_said	text;
+	v_any	boolean;
+	v_bad	boolean;
+	v_amb_col text;
+	v_amb_val text;
+	v_amb_why text;
+	v_last_col text;
+	v_last_val text;
+BEGIN
+	/* the distinct keys of the chunk per kind of identifier, as arrays (their real sizes plan the joins) */
+	SELECT pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'golden_id'),
+		   pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'snils'),
+		   pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'phone'),
+		   pg_catalog.array_agg(x.src) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id'),
+		   pg_catalog.array_agg(x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id'),
+		   pg_catalog.array_agg(x.val) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id')
+	  INTO k_gold, k_snils, k_phone, k_src, k_sid, k_raw
+	  FROM pg_catalog.unnest(attrs) AS u(d)
+	 CROSS JOIN LATERAL (VALUES
+			('golden_id', CASE WHEN pg_catalog.btrim(u.d ->> 'golden_id') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'
+							   THEN pg_catalog.btrim(u.d ->> 'golden_id') END, NULL::text, NULL::text),
+			('source_id', pg_catalog.btrim(u.d ->> 'source_id'),
+			 COALESCE(NULLIF(pg_catalog.btrim(u.d ->> 'source'), ''), source), u.d ->> 'source_id'),
+			('snils', (@extschema@.try_snils(u.d ->> 'snils'))::text, NULL, NULL),
+			('phone', @extschema@.phone_e164(@extschema@.try_phone(u.d ->> 'phone')), NULL, NULL)) AS x(col, key, src, val)
+	 WHERE NULLIF(x.key, '') IS NOT NULL;
+
+	/* the golden ids each key names: one query per kind, one pass over cdp.record for SNILS and phones */
+	WITH answers AS (
+		SELECT 'golden_id:' OPERATOR(pg_catalog.||) g.key AS k, @extschema@.resolve_patient(g.key::bigint) AS gid
+		  FROM pg_catalog.unnest(k_gold) AS g(key)
+		UNION ALL
+		SELECT 'source_id:' OPERATOR(pg_catalog.||) w.src OPERATOR(pg_catalog.||) E'\x1f' OPERATOR(pg_catalog.||) w.key, r.golden_id
+		  FROM ROWS FROM (pg_catalog.unnest(k_src), pg_catalog.unnest(k_sid), pg_catalog.unnest(k_raw)) AS w(src, key, raw)
+		  /* the id as written and trimmed, each an equality the join can hash or look up in the index */
+		 CROSS JOIN LATERAL (SELECT DISTINCT v.look FROM (VALUES (w.key), (w.raw)) AS v(look)) AS l
+		  JOIN @extschema@.source s ON s.name OPERATOR(pg_catalog.=) w.src
+		  JOIN @extschema@.record r ON r.source_id OPERATOR(pg_catalog.=) s.source_id
+			   AND r.source_key OPERATOR(pg_catalog.=) l.look
+		UNION ALL
+		SELECT 'snils:' OPERATOR(pg_catalog.||) w.key, r.golden_id
+		  FROM @extschema@.record r JOIN pg_catalog.unnest(k_snils) AS w(key) ON w.key OPERATOR(pg_catalog.=) r.snils::text
+		UNION ALL
+		SELECT 'phone:' OPERATOR(pg_catalog.||) w.key, x.golden_id
+		  FROM (SELECT r.golden_id, @extschema@.phone_e164(p) AS e
+				  FROM @extschema@.record r CROSS JOIN LATERAL pg_catalog.unnest(r.phones) AS p
+				 WHERE k_phone IS NOT NULL) x
+		  JOIN pg_catalog.unnest(k_phone) AS w(key) ON w.key OPERATOR(pg_catalog.=) x.e
+	)
+	SELECT COALESCE(pg_catalog.jsonb_object_agg(a.k, a.gids), '{}'::jsonb) INTO v_map
+	  FROM (SELECT answers.k, pg_catalog.jsonb_agg(DISTINCT answers.gid ORDER BY answers.gid) FILTER (WHERE answers.gid IS NOT NULL) AS gids
+			  FROM answers GROUP BY answers.k) a
+	 WHERE a.gids IS NOT NULL;
+
+	/* each row: its identifiers in column order, judged */
+	FOR i IN 1 .. n LOOP
+		d := attrs[i];
+		ord := i; golden_id := NULL; column_name := NULL; value := NULL; problem := NULL; reason := NULL;
+		v_common := NULL; v_any := false; v_bad := false; v_said := NULL;
+		v_amb_col := NULL; v_amb_val := NULL; v_amb_why := NULL;
+		FOREACH c IN ARRAY ARRAY['golden_id', 'source_id', 'snils', 'phone'] LOOP
+			v_val := d ->> c;
+			CONTINUE WHEN NULLIF(pg_catalog.btrim(v_val), '') IS NULL;
+			v_any := true;
+			v_src := CASE WHEN c OPERATOR(pg_catalog.=) 'source_id' THEN COALESCE(NULLIF(pg_catalog.btrim(d ->> 'source'), ''), source) END;
+			v_key := CASE c
+				WHEN 'golden_id' THEN CASE WHEN pg_catalog.btrim(v_val) OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN pg_catalog.btrim(v_val) END
+				WHEN 'source_id' THEN CASE WHEN EXISTS (SELECT 1 FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) v_src)
+										   THEN pg_catalog.btrim(v_val) END
+				WHEN 'snils' THEN (@extschema@.try_snils(v_val))::text
+				ELSE @extschema@.phone_e164(@extschema@.try_phone(v_val)) END;
+			IF v_key IS NULL THEN
+				/* an invalid value is the first thing said about a row */
+				IF NOT v_bad OR problem OPERATOR(pg_catalog.<>) 'invalid' THEN
+					problem := 'invalid'; column_name := c; value := v_val;
+					reason := CASE c
+						WHEN 'golden_id' THEN 'The golden id is not a whole number.'
+						WHEN 'source_id' THEN pg_catalog.format('There is no source "%s".', pg_catalog.left(v_src, 100))
+						WHEN 'snils' THEN 'The value is not a valid SNILS (11 digits whose last two are the check number).'
+						ELSE 'The value is not a phone number.' END;
+				END IF;
+				v_bad := true;
+				CONTINUE;
+			END IF;
+			v_gids := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(v_map -> (c OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||)
+						CASE WHEN c OPERATOR(pg_catalog.=) 'source_id' THEN v_src OPERATOR(pg_catalog.||) E'\x1f' ELSE '' END
+						OPERATOR(pg_catalog.||) v_key))::bigint);
+			IF pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.=) 0 THEN
+				IF NOT v_bad THEN
+					problem := 'not_found'; column_name := c; value := v_val;
+					reason := CASE c
+						WHEN 'golden_id' THEN pg_catalog.format('No patient has golden id %s, nor was it merged into one.', v_key)
+						WHEN 'source_id' THEN pg_catalog.format('Source "%s" has no record "%s".', v_src, pg_catalog.left(v_key, 200))
+						WHEN 'snils' THEN 'No patient has this SNILS.'
+						ELSE 'No patient has this phone number.' END;
+				END IF;
+				v_bad := true;
+				CONTINUE;
+			END IF;
+			IF pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.>) 1 AND v_amb_col IS NULL THEN
+				v_amb_col := c; v_amb_val := v_val;
+				v_amb_why := pg_catalog.format('%s patients have this %s (golden ids %s): name the patient by golden_id or source_id instead.',
+					pg_catalog.cardinality(v_gids), CASE c WHEN 'snils' THEN 'SNILS' WHEN 'phone' THEN 'phone number' ELSE c END,
+					pg_catalog.array_to_string(v_gids[1:5], ', ') OPERATOR(pg_catalog.||)
+					CASE WHEN pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.>) 5 THEN ', ...' ELSE '' END);
+			END IF;
+			v_common := CASE WHEN v_common IS NULL THEN v_gids
+							 ELSE ARRAY(SELECT x FROM pg_catalog.unnest(v_common) x WHERE x OPERATOR(pg_catalog.=) ANY (v_gids) ORDER BY x) END;
+			v_said := COALESCE(v_said OPERATOR(pg_catalog.||) ', ', '') OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ' '
+					  OPERATOR(pg_catalog.||) pg_catalog.array_to_string(v_gids, '/');
+			v_last_col := c; v_last_val := v_val;
+		END LOOP;
+		IF v_bad THEN
+			NULL;						/* said above */
+		ELSIF NOT v_any THEN
+			problem := 'none';
+			reason := 'The row names no patient: fill golden_id, source_id, snils or phone.';
+		ELSIF pg_catalog.cardinality(v_common) OPERATOR(pg_catalog.=) 1 THEN
+			golden_id := v_common[1];
+		ELSIF pg_catalog.cardinality(v_common) OPERATOR(pg_catalog.=) 0 THEN
+			problem := 'ambiguous'; column_name := v_last_col; value := v_last_val;
+			reason := pg_catalog.format('The identifiers of the row name different patients (golden ids by column: %s).', v_said);
+		ELSE
+			problem := 'ambiguous'; column_name := v_amb_col; value := v_amb_val; reason := v_amb_why;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_identify(text, jsonb[]) IS
+	'the patient each consents or segment-list row names (golden_id, source + source_id, snils, phone), or why none or several (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_word(v text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.translate(pg_catalog.lower(pg_catalog.btrim(v)), 'ё', 'е'),
+													  '[[:space:].-]+', '_', 'g'), '_');
+COMMENT ON FUNCTION cdp_internal._import_word(text) IS
+	'a value of an import file folded for comparison with the accepted spellings (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_consent_words(OUT col text, OUT word text, OUT value text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('purpose', 'лечение', 'treatment'), ('purpose', 'медицинские_уведомления', 'treatment'),
+		   ('purpose', 'маркетинг', 'marketing'), ('purpose', 'реклама', 'marketing'),
+		   ('purpose', 'аналитика', 'analytics'),
+		   ('purpose', 'партнеры', 'partner_sharing'), ('purpose', 'передача_партнерам', 'partner_sharing'),
+		   ('purpose', 'егисз', 'state_exchange'), ('purpose', 'государство', 'state_exchange'),
+		   ('channel', 'e_mail', 'email'), ('channel', 'эл_почта', 'email'), ('channel', 'электронная_почта', 'email'),
+		   ('channel', 'смс', 'sms'), ('channel', 'мессенджер', 'messenger'), ('channel', 'telegram', 'messenger'),
+		   ('channel', 'whatsapp', 'messenger'), ('channel', 'viber', 'messenger'),
+		   ('channel', 'соцсети', 'social'), ('channel', 'вконтакте', 'social'), ('channel', 'vk', 'social'),
+		   ('channel', 'звонок', 'call'), ('channel', 'письмо', 'post'), ('channel', 'почта', 'post'),
+		   ('channel', 'все', '*'), ('channel', 'all', '*'), ('channel', 'любой', '*'),
+		   ('granted', 'да', 'true'), ('granted', 'yes', 'true'), ('granted', 'y', 'true'), ('granted', 'true', 'true'),
+		   ('granted', 't', 'true'), ('granted', '1', 'true'), ('granted', 'granted', 'true'),
+		   ('granted', 'дано', 'true'), ('granted', 'дал', 'true'), ('granted', 'дала', 'true'), ('granted', 'согласен', 'true'),
+		   ('granted', 'согласна', 'true'),
+		   ('granted', 'нет', 'false'), ('granted', 'no', 'false'), ('granted', 'n', 'false'), ('granted', 'false', 'false'),
+		   ('granted', 'f', 'false'), ('granted', '0', 'false'), ('granted', 'withdrawn', 'false'),
+		   ('granted', 'отозвано', 'false'), ('granted', 'отозвал', 'false'), ('granted', 'отозвала', 'false'),
+		   ('granted', 'отказ', 'false')
+$$;
+COMMENT ON FUNCTION cdp_internal._import_consent_words() IS
+	'the Russian and other spellings a consents file may use for purposes, channels and granted (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_consent_list(col text, v text) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ARRAY(SELECT COALESCE(w.value, pg_catalog.btrim(x.t))
+				   FROM pg_catalog.regexp_split_to_table(pg_catalog.btrim(v), '[[:space:]]*[,|/][[:space:]]*') WITH ORDINALITY AS x(t, o)
+				   LEFT JOIN (SELECT w.col, w.word, w.value FROM cdp_internal._import_consent_words() w
+							  UNION ALL SELECT 'purpose', p.purpose, p.purpose FROM @extschema@.consent_purposes() p
+							  UNION ALL SELECT 'channel', c.channel, c.channel FROM @extschema@.consent_channels() c) w
+						  ON w.col OPERATOR(pg_catalog.=) $1 AND w.word OPERATOR(pg_catalog.=) cdp_internal._import_word(x.t)
+				  WHERE pg_catalog.btrim(x.t) OPERATOR(pg_catalog.<>) ''
+				  ORDER BY x.o)
+$$;
+COMMENT ON FUNCTION cdp_internal._import_consent_list(text, text) IS
+	'the purposes or channels of a consents row in the consent registry''s words (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_moment(v text) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t	text := pg_catalog.btrim(v);
+BEGIN
+	IF t OPERATOR(pg_catalog.~) '^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}$' THEN
+		RETURN pg_catalog.to_date(t, 'DD.MM.YYYY')::timestamptz;
+	ELSIF t OPERATOR(pg_catalog.~) '^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$' THEN
+		RETURN pg_catalog.to_timestamp(t, 'DD.MM.YYYY HH24:MI:SS');
+	ELSIF t OPERATOR(pg_catalog.~) '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+([+-][0-9:]+|Z)?)?$' THEN
+		RETURN t::timestamptz;
+	END IF;
+	RETURN NULL;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR data_exception THEN
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_moment(text) IS
+	'a date or timestamp of an import file (DD.MM.YYYY [HH:MI[:SS]] or ISO 8601), NULL when it is none (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_load_consents(batch bigint, source text,
+												  rows integer[], lines integer[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint,
+												  OUT not_found bigint, OUT ambiguous bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_id		record;
+	d			jsonb;
+	v_purp		text[];
+	v_chan		text[];
+	v_all		text[];
+	v_granted	boolean;
+	v_at		timestamptz;
+	v_ev		text;
+	v_addr		text;
+	v_col		text;
+	v_why		text;
+	v_msg		text;
+	v_hint		text;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0; not_found := 0; ambiguous := 0;
+	FOR v_id IN SELECT * FROM cdp_internal._import_identify(source, attrs) LOOP
+		d := attrs[v_id.ord];
+		v_col := NULL; v_why := NULL;
+		IF v_id.golden_id IS NULL THEN
+			v_col := v_id.column_name; v_why := v_id.reason;
+			not_found := not_found OPERATOR(pg_catalog.+) (v_id.problem OPERATOR(pg_catalog.=) 'not_found')::integer;
+			ambiguous := ambiguous OPERATOR(pg_catalog.+) (v_id.problem OPERATOR(pg_catalog.=) 'ambiguous')::integer;
+		ELSE
+			v_purp := cdp_internal._import_consent_list('purpose', d ->> 'purpose');
+			v_chan := cdp_internal._import_consent_list('channel', d ->> 'channel');
+			v_granted := (SELECT w.value::boolean FROM cdp_internal._import_consent_words() w
+						   WHERE w.col OPERATOR(pg_catalog.=) 'granted'
+							 AND w.word OPERATOR(pg_catalog.=) cdp_internal._import_word(d ->> 'granted'));
+			v_at := cdp_internal._import_moment(d ->> 'at');
+			v_ev := NULLIF(pg_catalog.btrim(d ->> 'evidence'), '');
+			v_addr := NULLIF(pg_catalog.btrim(d ->> 'address'), '');
+			IF pg_catalog.cardinality(v_purp) OPERATOR(pg_catalog.=) 0 THEN
+				v_col := 'purpose'; v_why := 'The purpose is empty: every statement is for a purpose.';
+			ELSIF pg_catalog.cardinality(v_chan) OPERATOR(pg_catalog.=) 0 THEN
+				v_col := 'channel'; v_why := 'The channel is empty: name one, several, or * for all of them.';
+			ELSIF v_granted IS NULL THEN
+				v_col := 'granted';
+				v_why := CASE WHEN d ? 'granted' THEN 'The value says neither yes nor no: write "да" or "нет" (yes/no, 1/0).'
+							  ELSE 'The granted value is empty: write "да" or "нет" (yes/no, 1/0).' END;
+			ELSIF v_at IS NULL THEN
+				v_col := 'at';
+				v_why := CASE WHEN d ? 'at' THEN 'The value is not a date: write DD.MM.YYYY, DD.MM.YYYY HH:MI or YYYY-MM-DD.'
+							  ELSE 'The date is empty: a statement needs the day it was given.' END;
+			ELSIF v_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 day') THEN
+				v_col := 'at'; v_why := 'The date is in the future.';
+			END IF;
+		END IF;
+		IF v_why IS NULL THEN
+			BEGIN
+				v_all := cdp_internal.consent_check(v_purp, v_chan);
+				IF NOT EXISTS (
+					SELECT 1 FROM pg_catalog.unnest(v_purp) p, pg_catalog.unnest(v_all) c
+					 WHERE NOT EXISTS (
+						SELECT 1 FROM @extschema@.record r
+						  JOIN @extschema@.consent_statement s ON s.record_id OPERATOR(pg_catalog.=) r.record_id
+						 WHERE r.golden_id OPERATOR(pg_catalog.=) v_id.golden_id
+						   AND s.purpose OPERATOR(pg_catalog.=) p AND s.channel OPERATOR(pg_catalog.=) c
+						   AND s.granted OPERATOR(pg_catalog.=) v_granted AND s.at OPERATOR(pg_catalog.=) v_at
+						   AND s.evidence IS NOT DISTINCT FROM v_ev AND s.address IS NOT DISTINCT FROM v_addr)) THEN
+					unchanged := unchanged OPERATOR(pg_catalog.+) 1;
+				ELSE
+					PERFORM @extschema@.set_consents(v_id.golden_id, v_purp, v_chan, v_granted, v_at, v_ev, v_addr);
+					created := created OPERATOR(pg_catalog.+) 1;
+				END IF;
+			EXCEPTION WHEN data_exception OR no_data_found OR integrity_constraint_violation THEN
+				GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
+				v_col := CASE WHEN v_msg OPERATOR(pg_catalog.~) 'purpose' THEN 'purpose'
+							  WHEN v_msg OPERATOR(pg_catalog.~) 'channel' THEN 'channel'
+							  WHEN v_msg OPERATOR(pg_catalog.~) 'evidence' THEN 'evidence'
+							  WHEN v_msg OPERATOR(pg_catalog.~) 'address' THEN 'address' END;
+				v_why := cdp_internal._import_reason(v_msg, NULL, v_hint);
+			END;
+		END IF;
+		IF v_why IS NOT NULL THEN
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[v_id.ord], lines[v_id.ord], NULL,
+					CASE WHEN v_col IS NOT NULL THEN COALESCE(header[pg_catalog.array_position(hkeys, v_col)], v_col) END,
+					d ->> v_col, v_why, d);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_consents(bigint, text, integer[], integer[], jsonb[], text[], text[]) IS
+	'records a chunk of consents rows through cdp.set_consents, quarantining rows that name no single patient or an invalid statement (internal to import_commit)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_load_segment_list(batch bigint, source text, segment bigint, list text,
+													  rows integer[], lines integer[], attrs jsonb[],
+													  header text[], hkeys text[],
+													  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint,
+													  OUT not_found bigint, OUT ambiguous bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_ids	bigint[];
+BEGIN
+	created := 0; updated := 0; unchanged := 0;
+	IF pg_catalog.to_regclass('pg_temp.cdp_import_ident') IS NULL THEN
+		CREATE TEMP TABLE cdp_import_ident (ord integer, golden_id bigint, column_name text, value text,
+											problem text, reason text) ON COMMIT DROP;
+	ELSE
+		TRUNCATE pg_temp.cdp_import_ident;
+	END IF;
+	INSERT INTO pg_temp.cdp_import_ident SELECT * FROM cdp_internal._import_identify(source, attrs);
+	INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+	SELECT batch, rows[i.ord], lines[i.ord], NULL,
+		   CASE WHEN i.column_name IS NOT NULL THEN COALESCE(header[pg_catalog.array_position(hkeys, i.column_name)], i.column_name) END,
+		   i.value, i.reason, attrs[i.ord]
+	  FROM pg_temp.cdp_import_ident i WHERE i.golden_id IS NULL ORDER BY i.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE i.golden_id IS NULL),
+		   pg_catalog.count(*) FILTER (WHERE i.problem OPERATOR(pg_catalog.=) 'not_found'),
+		   pg_catalog.count(*) FILTER (WHERE i.problem OPERATOR(pg_catalog.=) 'ambiguous'),
+		   pg_catalog.array_agg(i.golden_id ORDER BY i.golden_id) FILTER (WHERE i.golden_id IS NOT NULL)
+	  INTO rejected, not_found, ambiguous, v_ids
+	  FROM pg_temp.cdp_import_ident i;
+	IF v_ids IS NOT NULL THEN
+		created := @extschema@.segment_list_set(segment, list, v_ids);
+		unchanged := pg_catalog.cardinality(v_ids) OPERATOR(pg_catalog.-) created;
+		/* the persons the file names, for a replace at the end of the commit */
+		INSERT INTO pg_temp.cdp_import_listed SELECT DISTINCT x FROM pg_catalog.unnest(v_ids) x ON CONFLICT DO NOTHING;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_segment_list(bigint, text, bigint, text, integer[], integer[], jsonb[], text[], text[]) IS
+	'puts the patients a chunk of segment-list rows names on a segment''s list through cdp.segment_list_set, quarantining rows that name nobody or several (internal to import_commit)';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_commit(batch bigint, mode text DEFAULT 'all_or_nothing') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_b			cdp_internal.import_batch;
+	v_t0		timestamptz := pg_catalog.clock_timestamp();
+	v_lines		text[];
+	v_nos		bigint[];
+	v_sniff		record;
+	v_hkeys		text[];
+	v_keycol	integer;
+	v_badcol	text;
+	v_hwhy		text;
+	v_p			cdp_internal.import_parsed;
+	v_last		bigint;
+	v_chunk		integer;
+	v_base		integer;
+	v_final		boolean;
+	v_row		integer := 2;
+	v_line		integer;
+	v_total		bigint;
+	v_nrows		bigint := 0;
+	v_nbad		bigint := 0;
+	v_created	bigint := 0;
+	v_updated	bigint := 0;
+	v_unchanged	bigint := 0;
+	v_notfound	bigint := 0;
+	v_removed	bigint := 0;
+	v_ambig		bigint := 0;
+	v_dups		integer[];
+	v_keep		integer[];
+	v_c			record;
+	v_dirty		boolean := false;
+	v_stash		cdp_internal.import_reject[];
+	v_status	text := 'committed';
+	v_first		text;
+	v_match		jsonb;
+	v_result	jsonb;
+BEGIN
+	IF batch IS NULL OR mode IS NULL THEN
+		RAISE EXCEPTION 'batch and mode must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF mode OPERATOR(pg_catalog.<>) ALL (ARRAY['all_or_nothing', 'quarantine', 'lenient']) THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', pg_catalog.left(mode, 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use all_or_nothing, quarantine or lenient.';
+	END IF;
+	SELECT b.* INTO v_b FROM cdp_internal.import_batch b WHERE b.batch_id OPERATOR(pg_catalog.=) batch FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown import batch: %', batch
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Open one with cdp.import_begin(source, kind).';
+	END IF;
+	IF v_b.status OPERATOR(pg_catalog.=) 'committed' THEN
+		/* idempotent: a committed batch is not loaded twice */
+		RETURN v_b.result OPERATOR(pg_catalog.||) '{"repeated": true}'::jsonb;
+	END IF;
+	IF mode OPERATOR(pg_catalog.=) 'lenient' AND v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
+		RAISE EXCEPTION 'lenient mode is not for clinical events'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Clinical events have no lenient form: an invalid value cannot be kept aside.',
+				  HINT = 'Use quarantine to load the valid rows and list the others.';
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(cdp_internal._import_lock_key(), (batch OPERATOR(pg_catalog.%) 2147483647)::integer);
+	DELETE FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch;
+	v_base := (v_b.options ->> 'chunk_rows')::integer;
+	v_chunk := v_base;
+
+	/* the header: encoding, delimiter and columns from the first lines */
+	SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
+	  INTO v_lines, v_nos
+	  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
+			 WHERE s.batch_id OPERATOR(pg_catalog.=) batch ORDER BY s.line_no LIMIT 200) s;
+	v_sniff := cdp_internal._import_sniff(COALESCE(v_lines, ARRAY[]::text[]), v_b.options ->> 'encoding', v_b.options ->> 'delimiter');
+	IF v_sniff.why IS NULL THEN
+		SELECT h.keys, h.key_col, h.bad_col, h.why INTO v_hkeys, v_keycol, v_badcol, v_hwhy
+		  FROM cdp_internal._import_header(v_b.kind, v_sniff.header, v_b.options) h;
+	END IF;
+	IF v_sniff.why IS NOT NULL OR v_hwhy IS NOT NULL THEN
+		INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, column_name, value, reason)
+		VALUES (batch, 1, 1, v_badcol,
+				CASE WHEN v_sniff.header IS NOT NULL THEN pg_catalog.array_to_string(v_sniff.header, v_sniff.delimiter) END,
+				COALESCE(v_sniff.why, v_hwhy));
+		v_status := 'failed';
+		v_nbad := 1;
+	ELSE
+		v_last := v_nos[v_sniff.consumed];
+		v_line := v_sniff.consumed OPERATOR(pg_catalog.+) 1;
+		SELECT pg_catalog.count(*) INTO v_total FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		/* the persons a segment list names (the loader adds them; replace reads them at the end) */
+		IF v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+			IF pg_catalog.to_regclass('pg_temp.cdp_import_listed') IS NULL THEN
+				CREATE TEMP TABLE cdp_import_listed (golden_id bigint PRIMARY KEY) ON COMMIT DROP;
+			ELSE
+				TRUNCATE pg_temp.cdp_import_listed;
+			END IF;
+		END IF;
+		/* the source ids seen so far: a temporary table, so memory stays flat in the file's size */
+		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
+			CREATE TEMP TABLE cdp_import_seen (source_key text PRIMARY KEY, row_no integer) ON COMMIT DROP;
+		ELSE
+			TRUNCATE pg_temp.cdp_import_seen;
+		END IF;
+
+		BEGIN
+			LOOP
+				SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
+				  INTO v_lines, v_nos
+				  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
+						 WHERE s.batch_id OPERATOR(pg_catalog.=) batch AND s.line_no OPERATOR(pg_catalog.>) v_last
+						 ORDER BY s.line_no LIMIT v_chunk) s;
+				EXIT WHEN v_lines IS NULL;
+				v_final := pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.<) v_chunk;
+				v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
+												  v_hkeys, v_keycol, v_row, v_line);
+				IF v_p.consumed OPERATOR(pg_catalog.=) 0 THEN
+					v_chunk := v_chunk OPERATOR(pg_catalog.*) 2;		/* a record longer than the chunk */
+					CONTINUE;
+				END IF;
+				v_chunk := v_base;
+				v_last := v_nos[v_p.consumed];
+				v_line := v_line OPERATOR(pg_catalog.+) v_p.consumed;
+				v_row := v_p.next_row;
+				v_nrows := v_nrows OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.rows) OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.bad_rows);
+
+				/* rows that cannot be read */
+				IF pg_catalog.cardinality(v_p.bad_rows) OPERATOR(pg_catalog.>) 0 THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason)
+					SELECT batch, u.r, u.l, u.k, u.c, u.v, u.w
+					  FROM unnest(v_p.bad_rows, v_p.bad_lines, v_p.bad_keys, v_p.bad_cols, v_p.bad_vals, v_p.bad_why)
+						   AS u(r, l, k, c, v, w);
+					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.bad_rows);
+				END IF;
+
+				/* a source id seen on an earlier row of the file: the later rows are refused */
+				v_dups := NULL;
+				IF v_keycol OPERATOR(pg_catalog.>) 0 THEN
+				WITH ins AS (
+					INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+					SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.r
+					ON CONFLICT (source_key) DO NOTHING
+					RETURNING row_no
+				)
+				SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
+				  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
+				 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+				END IF;
+				IF v_dups IS NOT NULL THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_keycol], v_p.keys[d],
+						   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
+											 pg_catalog.left(v_p.keys[d], 200), s.row_no),
+						   v_p.attrs[d]
+					  FROM pg_catalog.unnest(v_dups) AS d
+					  JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) v_p.keys[d];
+					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_dups);
+					v_keep := ARRAY(SELECT g FROM pg_catalog.generate_series(1, pg_catalog.cardinality(v_p.rows)) g
+									 WHERE g OPERATOR(pg_catalog.<>) ALL (v_dups) ORDER BY g);
+					v_p.rows := ARRAY(SELECT v_p.rows[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.lines := ARRAY(SELECT v_p.lines[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.keys := ARRAY(SELECT v_p.keys[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
+				END IF;
+
+				/* the rows through their kind's loader */
+				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
+					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
+					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'consents' THEN
+					v_c := cdp_internal._import_load_consents(batch, v_b.source,
+						v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSE
+					v_c := cdp_internal._import_load_segment_list(batch, v_b.source, (v_b.options ->> 'segment')::bigint,
+						v_b.options ->> 'list', v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+				END IF;
+				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
+					v_notfound := v_notfound OPERATOR(pg_catalog.+) v_c.not_found;
+					v_ambig := v_ambig OPERATOR(pg_catalog.+) v_c.ambiguous;
+				END IF;
+				v_dirty := v_c.rejected OPERATOR(pg_catalog.>) 0;
+				v_nbad := v_nbad OPERATOR(pg_catalog.+) v_c.rejected;
+				v_created := v_created OPERATOR(pg_catalog.+) v_c.created;
+				v_updated := v_updated OPERATOR(pg_catalog.+) v_c.updated;
+				v_unchanged := v_unchanged OPERATOR(pg_catalog.+) v_c.unchanged;
+
+				PERFORM cdp_internal._import_progress(pg_catalog.format(
+					'cdp.import_commit batch=%s mode=%s lines=%s validated=%s loaded=%s rejected=%s',
+					batch, mode, v_total, v_nrows, v_created OPERATOR(pg_catalog.+) v_updated OPERATOR(pg_catalog.+) v_unchanged, v_nbad));
+				EXIT WHEN v_p.fatal OR (v_final AND v_p.consumed OPERATOR(pg_catalog.>=) pg_catalog.cardinality(v_lines));
+			END LOOP;
+
+			IF mode OPERATOR(pg_catalog.=) 'all_or_nothing' AND v_nbad OPERATOR(pg_catalog.>) 0 THEN
+				/*
+				 * Keep the list past the rollback of everything loaded, bounded: the first 10,000
+				 * rows, values cut to 1000 bytes, without the rows as read (nothing was loaded:
+				 * the file is what to fix), so at most about 20 MB.
+				 */
+				v_stash := ARRAY(SELECT ROW(r.batch_id, r.row_no, r.line_no, r.source_key, r.column_name,
+											pg_catalog.left(r.value, 1000), pg_catalog.left(r.reason, 1000),
+											NULL::jsonb)::cdp_internal.import_reject
+								   FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch
+								  ORDER BY r.row_no LIMIT 10000);
+				RAISE EXCEPTION 'import batch % refused' , batch USING ERRCODE = 'CDP16';
+			END IF;
+		EXCEPTION WHEN SQLSTATE 'CDP16' THEN
+			INSERT INTO cdp_internal.import_reject SELECT (pg_catalog.unnest(v_stash)).*;
+			v_status := 'failed';
+			v_created := 0; v_updated := 0; v_unchanged := 0;
+			/* the report of a refused segment list still says which identifiers matched nobody or several */
+		END;
+	END IF;
+
+	IF v_status OPERATOR(pg_catalog.=) 'committed' AND (v_b.options ->> 'replace')::boolean THEN
+		/* the file becomes the whole list: whoever is on it and not named by the file leaves */
+		v_removed := @extschema@.segment_list_set((v_b.options ->> 'segment')::bigint, v_b.options ->> 'list',
+			ARRAY(SELECT l.golden_id FROM @extschema@.segment_list l
+				   WHERE l.segment_id OPERATOR(pg_catalog.=) (v_b.options ->> 'segment')::bigint
+					 AND l.list OPERATOR(pg_catalog.=) (v_b.options ->> 'list')
+					 AND NOT EXISTS (SELECT 1 FROM pg_temp.cdp_import_listed x
+									  WHERE x.golden_id OPERATOR(pg_catalog.=) @extschema@.resolve_patient(l.golden_id))),
+			true);
+	END IF;
+	IF v_status OPERATOR(pg_catalog.=) 'committed' THEN
+		DELETE FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		IF v_b.options ->> 'matching' OPERATOR(pg_catalog.=) 'now' AND v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
+			v_match := @extschema@.run_matching('incremental');
+		END IF;
+	END IF;
+	SELECT pg_catalog.format('row %s%s: %s', r.row_no,
+							 COALESCE(pg_catalog.format(', column "%s"', r.column_name), ''), r.reason)
+	  INTO v_first
+	  FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch ORDER BY r.row_no LIMIT 1;
+	v_result := pg_catalog.jsonb_build_object(
+		'batch', batch, 'source', v_b.source, 'kind', v_b.kind, 'mode', mode, 'status', v_status,
+		'rows', v_nrows, 'loaded', v_created OPERATOR(pg_catalog.+) v_updated OPERATOR(pg_catalog.+) v_unchanged,
+		'created', v_created, 'updated', v_updated, 'unchanged', v_unchanged, 'rejected', v_nbad,
+		'encoding', v_sniff.encoding, 'delimiter', v_sniff.delimiter, 'bom', v_sniff.bom,
+		'first_error', v_first, 'matching', COALESCE(v_match, pg_catalog.to_jsonb(v_b.options ->> 'matching')),
+		'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_t0)::numeric, 3))
+		OPERATOR(pg_catalog.||) CASE
+			WHEN v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
+				pg_catalog.jsonb_build_object('not_found', v_notfound, 'ambiguous', v_ambig)
+			ELSE '{}'::jsonb END
+		OPERATOR(pg_catalog.||) CASE
+			WHEN v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+				pg_catalog.jsonb_build_object('segment', (v_b.options ->> 'segment')::bigint, 'list', v_b.options ->> 'list',
+											  'removed', v_removed)
+			ELSE '{}'::jsonb END;
+	UPDATE cdp_internal.import_batch b
+	   SET status = v_status, mode = import_commit.mode, finished_at = pg_catalog.clock_timestamp(), result = v_result
+	 WHERE b.batch_id OPERATOR(pg_catalog.=) batch;
+	IF pg_catalog.current_setting('cdp.import_batch', true) OPERATOR(pg_catalog.=) batch::text THEN
+		PERFORM pg_catalog.set_config('cdp.import_batch', '', false);
+	END IF;
+	RETURN v_result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_commit(bigint, text) IS
+	'validates every row of an import batch with ingest''s rules and loads all or nothing, the valid rows (quarantine) or every row (lenient); returns counts';
+
+CREATE OR REPLACE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
+	WITH r AS (
+		SELECT r.source_id, r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex,
+			   r.phones, r.emails, r.snils, r.oms, r.address, r.city,
+			   pg_catalog.count(*) OVER (PARTITION BY r.source_id, r.golden_id) AS same_person
+		  FROM @extschema@.record r
+	), agg AS (
+		SELECT r.source_id, pg_catalog.count(*) AS n,
+			   pg_catalog.jsonb_build_object(
+				'family_name', pg_catalog.avg((r.family_name IS NOT NULL)::integer),
+				'given_name', pg_catalog.avg((r.given_name IS NOT NULL)::integer),
+				'patronymic', pg_catalog.avg((r.patronymic IS NOT NULL)::integer),
+				'birth_date', pg_catalog.avg((r.birth_date IS NOT NULL)::integer),
+				'sex', pg_catalog.avg((r.sex IS NOT NULL)::integer),
+				'phones', pg_catalog.avg((r.phones IS NOT NULL)::integer),
+				'emails', pg_catalog.avg((r.emails IS NOT NULL)::integer),
+				'snils', pg_catalog.avg((r.snils IS NOT NULL)::integer),
+				'oms', pg_catalog.avg((r.oms IS NOT NULL)::integer),
+				'address', pg_catalog.avg((r.address IS NOT NULL)::integer),
+				'city', pg_catalog.avg((r.city IS NOT NULL)::integer)) AS completeness,
+			   pg_catalog.avg((r.same_person OPERATOR(pg_catalog.>) 1)::integer) AS duplicate_rate
+		  FROM r GROUP BY r.source_id
+	)
+	SELECT s.name AS source, s.kind, COALESCE(a.n, 0) AS records, a.completeness,
+		   (SELECT pg_catalog.jsonb_object_agg(k.key, pg_catalog.round(k.n::numeric OPERATOR(pg_catalog./) a.n, 4))
+			  FROM (SELECT e.key, pg_catalog.count(*) AS n
+					  FROM @extschema@.record r2 CROSS JOIN LATERAL pg_catalog.jsonb_object_keys(r2.extra -> '_invalid') AS e(key)
+					 WHERE r2.source_id OPERATOR(pg_catalog.=) s.source_id AND r2.extra ? '_invalid'
+					 GROUP BY e.key) k) AS invalid_rate,
+		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
+		   (SELECT pg_catalog.max(b.finished_at) FROM cdp_internal.import_batch b
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS last_import,
+		   /* rows set aside by committed imports; a refused file loaded nothing, so quarantined nothing */
+		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j JOIN cdp_internal.import_batch b USING (batch_id)
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS rows_quarantined,
+		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_batch b
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'failed') AS imports_refused
+	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
+COMMENT ON VIEW @extschema@.source_quality IS
+	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
+
+/* the new functions of this section are revoked from PUBLIC, as 90_privileges.sql does at install */
+SELECT cdp_internal.acc_lock_down();
+
+/* ==== end of section: imp ==== */
+
 /* ==== section: lookup (issue 18, session 21) ==== */
 -- find_patient reads every record born on the probe's date (or with day and month exchanged), and,
 -- when no such record (nor one sharing an identifier) has a similar name, the records whose name

@@ -480,7 +480,8 @@ IsBlank(const char *s, int len)
  *		file order; first_row and first_line are the spreadsheet row and the
  *		line number of the first).  header holds the column names as the file
  *		wrote them (for messages), keys the attrs key of each column (NULL:
- *		not put in attrs), key_col the 1-based column of the source id.  A
+ *		not put in attrs), key_col the 1-based column of the source id (0:
+ *		the kind has none, as consents and segment lists: keys are NULL).  A
  *		record still open at the end of the chunk is left for the next call
  *		(consumed says how many lines were used) unless final.  Blank lines
  *		are skipped (they count as rows, as a spreadsheet shows them).
@@ -535,7 +536,7 @@ cdp_import_parse(PG_FUNCTION_ARGS)
 	key_col = PG_GETARG_INT32(6);
 	first_row = PG_GETARG_INT32(7);
 	first_line = PG_GETARG_INT32(8);
-	if (ncols != nkeys || ncols < 1 || ncols > IMP_MAX_FIELDS || key_col < 1 || key_col > ncols ||
+	if (ncols != nkeys || ncols < 1 || ncols > IMP_MAX_FIELDS || key_col < 0 || key_col > ncols ||
 		strlen(delimname) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -617,23 +618,23 @@ cdp_import_parse(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			const char *kv = rec->buf.data + rec->start[key_col - 1];
-			int			klen = rec->len[key_col - 1];
+			const char *kv = key_col > 0 ? rec->buf.data + rec->start[key_col - 1] : NULL;
+			int			klen = key_col > 0 ? rec->len[key_col - 1] : 0;
 
-			if (IsBlank(kv, klen))
+			if (key_col > 0 && IsBlank(kv, klen))
 				AddBad(&o, row, first_line + l0, NULL, header[key_col - 1], kv, klen,
 					   "The source id is empty: every row needs the id the source system gives the record.");
 			else
 			{
 				MemoryContext cx = MemoryContextSwitchTo(rowcxt);
-				Datum		key = PointerGetDatum(cstring_to_text_with_len(kv, klen));
+				Datum		key = kv ? PointerGetDatum(cstring_to_text_with_len(kv, klen)) : (Datum) 0;
 				Datum		doc = JsonbPGetDatum(RecordAttrs(rec, keys, ncols));
 
 				/* accumArrayResult copies each value into the array's own context */
 				MemoryContextSwitchTo(cx);
 				o.rows = accumArrayResult(o.rows, Int32GetDatum(row), false, INT4OID, cx);
 				o.lines = accumArrayResult(o.lines, Int32GetDatum(first_line + l0), false, INT4OID, cx);
-				o.keys = accumArrayResult(o.keys, key, false, TEXTOID, cx);
+				o.keys = accumArrayResult(o.keys, key, kv == NULL, TEXTOID, cx);
 				o.attrs = accumArrayResult(o.attrs, doc, false, JSONBOID, cx);
 				MemoryContextReset(rowcxt);
 			}

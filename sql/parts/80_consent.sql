@@ -321,14 +321,17 @@ COMMENT ON FUNCTION @extschema@.is_suppressed(text, text) IS
 /*
  * May the person be contacted for the purpose through the channel?  The person's consent (the
  * fold of consent_now, defaults included), and, when the person has addresses for the channel,
- * at least one of them not suppressed for the purpose.  Unknown persons: false.
+ * at least one of them not suppressed for the purpose.  Unknown persons: false.  Campaigns ask
+ * it for every message (cdp.mark_sent), so it asks little: the purpose's default (which also
+ * checks the purpose), the profile by its id (resolve_patient only for an id merged away: a
+ * golden id with a profile is never redirected), one query for the latest statement, and the
+ * addresses only when consent allows.
  */
 CREATE FUNCTION @extschema@.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	g		bigint;
 	p		@extschema@.patient;
 	ok		boolean;
 	addrs	text[];
@@ -336,38 +339,37 @@ BEGIN
 	IF may_contact.golden_id IS NULL THEN
 		RETURN false;
 	END IF;
-	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[channel]);
-	IF channel = '*' THEN
+	ok := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = may_contact.purpose);
+	IF ok IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() x WHERE x.channel = may_contact.channel) THEN
+		/* an unknown purpose or channel, or '*': consent_check says which */
+		PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[channel]);
 		RAISE EXCEPTION 'may_contact asks about one channel' USING ERRCODE = '22023',
 			HINT = 'Use email, sms, messenger, social, call or post.';
 	END IF;
-	g := @extschema@.resolve_patient(may_contact.golden_id);
-	IF g IS NULL THEN
-		RETURN false;
-	END IF;
-	SELECT s.granted INTO ok
-	  FROM @extschema@.record r
-	  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
-	       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
-	 WHERE r.golden_id = g
-	   AND cdp_internal.consent_counts(s.granted, s.records, g)
-	 ORDER BY s.at DESC, s.granted, s.event_id DESC
-	 LIMIT 1;
+	SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = may_contact.golden_id;
 	IF NOT FOUND THEN
-		SELECT x.default_granted INTO ok FROM @extschema@.consent_purposes() x WHERE x.purpose = may_contact.purpose;
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = @extschema@.resolve_patient(may_contact.golden_id);
+		IF NOT FOUND THEN
+			RETURN false;
+		END IF;
 	END IF;
+	ok := coalesce((
+		SELECT s.granted
+		  FROM @extschema@.record r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
+		 WHERE r.golden_id = p.golden_id
+		   AND cdp_internal.consent_counts(s.granted, s.records, p.golden_id)
+		 ORDER BY s.at DESC, s.granted, s.event_id DESC
+		 LIMIT 1), ok);
 	IF NOT ok THEN
 		RETURN false;
 	END IF;
-	SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
 	addrs := cdp_internal.consent_addresses(p, channel);
-	IF pg_catalog.cardinality(addrs) > 0
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
-	                    WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
-	                                       WHERE s.address_key = a AND s.purpose = may_contact.purpose AND s.suppressed)) THEN
-		RETURN false;
-	END IF;
-	RETURN true;
+	RETURN NOT (pg_catalog.cardinality(addrs) > 0
+	            AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                             WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                WHERE s.address_key = a AND s.purpose = may_contact.purpose AND s.suppressed)));
 END
 $$;
 COMMENT ON FUNCTION @extschema@.may_contact(bigint, text, text) IS

@@ -203,6 +203,42 @@ $$;
 COMMENT ON FUNCTION cdp_internal.seg_literal(jsonb, text, text) IS
 	'checks a rule value against a catalogue type and returns it as a quoted, cast SQL literal (internal)';
 
+/*
+ * The time window of a clause over the timestamp column col (a fixed name from the compiler):
+ * "within": "11 months" (since d minus the interval) or "ago": ["13 months", "11 months"] (the
+ * farther first, whole days).  NULL when the clause has neither; 22023 with the path otherwise.
+ */
+CREATE FUNCTION cdp_internal.seg_window(node jsonb, d date, path text, col text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	far		interval;
+	near	interval;
+BEGIN
+	IF node ? 'within' AND node ? 'ago' THEN
+		PERFORM cdp_internal.seg_fail('a clause takes one of "within" and "ago"', path, 'Use "within": "11 months" or "ago": ["13 months", "11 months"].');
+	ELSIF node ? 'within' THEN
+		far := cdp_internal.seg_interval(node -> 'within', path || '.within');
+		RETURN pg_catalog.format('%s >= %L::timestamptz', col, (d - far)::timestamptz);
+	ELSIF node ? 'ago' THEN
+		IF pg_catalog.jsonb_typeof(node -> 'ago') <> 'array' OR pg_catalog.jsonb_array_length(node -> 'ago') <> 2 THEN
+			PERFORM cdp_internal.seg_fail('"ago" needs two intervals, the farther first', path || '.ago', 'Use ["13 months", "11 months"].');
+		END IF;
+		far := cdp_internal.seg_interval(node -> 'ago' -> 0, path || '.ago[0]');
+		near := cdp_internal.seg_interval(node -> 'ago' -> 1, path || '.ago[1]');
+		IF d - far > d - near THEN
+			PERFORM cdp_internal.seg_fail('"ago" needs the farther interval first', path || '.ago', 'Use ["13 months", "11 months"].');
+		END IF;
+		RETURN pg_catalog.format('%s >= %L::timestamptz AND %s < %L::timestamptz', col, (d - far)::timestamptz,
+			col, (d - near + interval '1 day')::timestamptz);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_window(jsonb, date, text, text) IS
+	'the "within" / "ago" window of a rule clause over a timestamp column, NULL when it has none; 22023 with the JSON path (internal)';
+
 /* ------------------------------------------------------------------ the catalogue */
 
 /*
@@ -316,8 +352,17 @@ BEGIN
 					'Use email, sms, messenger, social, call or post.');
 			END IF;
 		END LOOP;
-		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM pg_catalog.unnest(ARRAY[%s]) ch(c) WHERE pg_catalog.cardinality(cdp_internal.consent_addresses(p, ch.c)) > 0)',
-			pg_catalog.array_to_string(lits, ', '));
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
 	END IF;
 	expr := cdp_internal.seg_attr_sql(a.attr, d);
 	RETURN CASE op
@@ -350,7 +395,6 @@ DECLARE
 	r		record;
 	i		int;
 	far		interval;
-	near	interval;
 	cnt		text;
 	indexed	boolean := false;
 	sens	text;
@@ -442,19 +486,8 @@ BEGIN
 	IF (node ? 'within')::int + (node ? 'ago')::int + (node ? 'due_within')::int > 1 THEN
 		PERFORM cdp_internal.seg_fail('an event clause takes one of "within", "ago", "due_within"', path, form);
 	END IF;
-	IF node ? 'within' THEN
-		far := cdp_internal.seg_interval(node -> 'within', path || '.within');
-		conds := conds || pg_catalog.format('e.at >= %L::timestamptz', (d - far)::timestamptz);
-	ELSIF node ? 'ago' THEN
-		IF pg_catalog.jsonb_typeof(node -> 'ago') <> 'array' OR pg_catalog.jsonb_array_length(node -> 'ago') <> 2 THEN
-			PERFORM cdp_internal.seg_fail('"ago" needs two intervals, the farther first', path || '.ago', 'Use ["13 months", "11 months"].');
-		END IF;
-		far := cdp_internal.seg_interval(node -> 'ago' -> 0, path || '.ago[0]');
-		near := cdp_internal.seg_interval(node -> 'ago' -> 1, path || '.ago[1]');
-		IF d - far > d - near THEN
-			PERFORM cdp_internal.seg_fail('"ago" needs the farther interval first', path || '.ago', 'Use ["13 months", "11 months"].');
-		END IF;
-		conds := conds || pg_catalog.format('e.at >= %L::timestamptz AND e.at < %L::timestamptz', (d - far)::timestamptz, (d - near + interval '1 day')::timestamptz);
+	IF node ?| ARRAY['within', 'ago'] THEN
+		conds := conds || cdp_internal.seg_window(node, d, path, 'e.at');
 	ELSIF node ? 'due_within' THEN
 		IF kind <> 'recommendation' THEN
 			PERFORM cdp_internal.seg_fail('"due_within" applies to recommendations only', path || '.due_within', 'Use {"event": "recommendation", "due_within": "14 days"}.');
@@ -482,11 +515,116 @@ BEGIN
 		'sensitive', sens,
 		/* a visit in the last N with the default statuses and no other filter is the profile's last_visit */
 		'last_visit', CASE WHEN kind = 'visit' AND w = '{}' AND node ? 'within' AND cnt IS NULL
-		                   THEN pg_catalog.format('p.last_visit >= %L::timestamptz', (d - far)::timestamptz) END);
+		                   THEN pg_catalog.format('p.last_visit >= %L::timestamptz',
+		                                          (d - cdp_internal.seg_interval(node -> 'within', path || '.within'))::timestamptz) END);
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_compile_event(jsonb, date, text) IS
 	'compiles a clinical-event clause into conditions over clinical_event e from the fixed catalogue (internal)';
+
+/*
+ * The campaign statuses a rule may ask about: the condition on a send row s (cdp.campaign_send,
+ * sql/parts/86_campaign_send.sql) and the time column a window applies to.  Fixed here.
+ */
+CREATE FUNCTION cdp_internal.seg_campaign_statuses(OUT status text, OUT cond text, OUT at_col text, OUT description text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('sent', 's.status = ''sent''', 's.sent_at', 'the message was sent'),
+	       ('delivered', 's.delivered_at IS NOT NULL', 's.delivered_at', 'the gateway reported it delivered'),
+	       ('opened', 's.opened_at IS NOT NULL', 's.opened_at', 'opened'),
+	       ('clicked', 's.clicked_at IS NOT NULL', 's.clicked_at', 'a link was clicked'),
+	       ('converted', 's.converted_at IS NOT NULL', 's.converted_at', 'booked or paid after it'),
+	       ('unsubscribed', 's.unsubscribed_at IS NOT NULL', 's.unsubscribed_at', 'unsubscribed through it'),
+	       ('complained', 's.complained_at IS NOT NULL', 's.complained_at', 'marked it as spam'),
+	       ('bounced', 's.bounced IS NOT NULL', 's.sent_at', 'it bounced (the window applies to the send time)'),
+	       ('returned', 's.returned_at IS NOT NULL', 's.returned_at', 'came back for a visit after it'),
+	       ('holdout', 's.status = ''holdout''', 's.built_at', 'kept out of the campaign as its control group (the window applies to the listing time)')
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_statuses() IS
+	'the campaign statuses of the rule language: the condition on a send row and its time column (internal)';
+
+/*
+ * Compiles a campaign-history leaf {"campaign": <id> | "any", "status": ..., "channel": ...,
+ * "within" | "ago": ...} into conditions over cdp.campaign_send s.  Send rows keep the golden id
+ * they were listed under; the evaluator follows merges (see seg_compile).
+ */
+CREATE FUNCTION cdp_internal.seg_compile_campaign(node jsonb, d date, path text) RETURNS text[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k		text;
+	st		record;
+	cid		numeric;
+	conds	text[];
+	win		text;
+	form	constant text := 'Use {"campaign": 3, "status": "clicked", "within": "30 days"} or {"campaign": "any", "status": "sent", "ago": ["60 days", "30 days"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('campaign', 'status', 'channel', 'within', 'ago') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in a campaign clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF node -> 'campaign' = '"any"' THEN
+		conds := '{}';
+	ELSIF pg_catalog.jsonb_typeof(node -> 'campaign') = 'number' THEN
+		cid := (node ->> 'campaign')::numeric;
+		IF cid <> pg_catalog.trunc(cid) OR cid NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a campaign is its id or "any"', path || '.campaign', form);
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign c WHERE c.campaign_id = cid::bigint) THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('campaign %s does not exist', cid), path || '.campaign',
+				'Use the id returned by cdp.create_campaign, or "any".');
+		END IF;
+		conds := ARRAY[pg_catalog.format('s.campaign_id = %L::bigint', cid::bigint)];
+	ELSE
+		PERFORM cdp_internal.seg_fail('a campaign is its id or "any"', path || '.campaign', form);
+	END IF;
+	IF NOT node ? 'status' THEN
+		SELECT * INTO st FROM cdp_internal.seg_campaign_statuses() x WHERE x.status = 'sent';
+	ELSIF pg_catalog.jsonb_typeof(node -> 'status') = 'string' THEN
+		SELECT * INTO st FROM cdp_internal.seg_campaign_statuses() x WHERE x.status = node ->> 'status';
+	END IF;
+	IF st.status IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown campaign status %s', pg_catalog.left((node -> 'status')::text, 64)), path || '.status',
+			'Statuses: ' || (SELECT pg_catalog.string_agg(x.status, ', ') FROM cdp_internal.seg_campaign_statuses() x) || '.');
+	END IF;
+	conds := conds || st.cond;
+	IF node ? 'channel' THEN
+		IF pg_catalog.jsonb_typeof(node -> 'channel') <> 'string'
+		   OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = node ->> 'channel') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel %s', pg_catalog.left((node -> 'channel')::text, 64)), path || '.channel',
+				'Use email, sms, messenger, social, call or post.');
+		END IF;
+		conds := conds || pg_catalog.format('s.channel = %L', node ->> 'channel');
+	END IF;
+	win := cdp_internal.seg_window(node, d, path, st.at_col);
+	IF win IS NOT NULL THEN
+		conds := conds || win;
+	END IF;
+	RETURN conds;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
+	'compiles a campaign-history clause into conditions over cdp.campaign_send s from the fixed status list (internal)';
+
+/*
+ * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
+ * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
+ * leaves into one.
+ */
+CREATE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
 
 /*
  * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
@@ -508,7 +646,7 @@ DECLARE
 	pred	text;
 	sid		bigint;
 	sens	text;
-	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...} or {"segment": <id>}.';
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
 BEGIN
 	IF depth > 20 THEN
 		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
@@ -537,19 +675,23 @@ BEGIN
 			kids := kids || pg_catalog.jsonb_build_array(kid);
 			i := i + 1;
 		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
 		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
 	ELSIF node ? 'attr' THEN
-		pred := cdp_internal.seg_compile_attr(node, d, path);
-		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path,
-			'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-			'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred));
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
 	ELSIF node ? 'event' THEN
 		ev := cdp_internal.seg_compile_event(node, d, path);
 		IF ev ->> 'last_visit' IS NOT NULL THEN
-			pred := ev ->> 'last_visit';
-			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path,
-				'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-				'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred));
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
 		END IF;
 		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
 		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
@@ -560,6 +702,20 @@ BEGIN
 			'filter', CASE WHEN ev ->> 'count' IS NULL
 			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE EXISTS (SELECT 1 FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s)', pred)
 			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
 	ELSIF node ? 'segment' THEN
 		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
 		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
@@ -575,7 +731,7 @@ BEGIN
 			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
 			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
 	END IF;
-	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, segment', path, form);
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
 	RETURN NULL;
 END
 $$;
@@ -585,8 +741,8 @@ COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
 /*
  * The plan of a rule for a purpose, with the sensitive-category policy applied: a rule that names
  * a sensitive diagnosis (or a segment that does) is refused unless the purpose is treatment and
- * the current role may (cdp_internal.seg_may_use_sensitive).  22023 (another purpose) or 42501
- * (a role that may not) names the clause.
+ * the calling role may (cdp_internal.seg_may_use_sensitive).  22023 (another purpose) or 42501
+ * (a role that may not) names the clause; the 42501 names the calling role and the role required.
  */
 CREATE FUNCTION cdp_internal.seg_prepare(rules jsonb, purpose text, d date) RETURNS jsonb
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -594,6 +750,7 @@ CREATE FUNCTION cdp_internal.seg_prepare(rules jsonb, purpose text, d date) RETU
 	AS $$
 DECLARE
 	plan	jsonb;
+	need	text;
 BEGIN
 	PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY['*']);
 	plan := cdp_internal.seg_compile(rules, d);
@@ -603,9 +760,13 @@ BEGIN
 				DETAIL = pg_catalog.format('At %s.', plan ->> 'sensitive'),
 				HINT = 'Remove the clause; only a treatment segment saved by a doctor may target it.';
 		ELSIF NOT cdp_internal.seg_may_use_sensitive() THEN
-			RAISE EXCEPTION 'role "%" may not target a sensitive category', CURRENT_USER USING ERRCODE = '42501',
-				DETAIL = pg_catalog.format('At %s.', plan ->> 'sensitive'),
-				HINT = 'A member of role cdp_doctor (or, while that role does not exist, the owner of cdp) may save it.';
+			/* the role required: cdp_doctor, or before cdp.setup_roles() made it, the owner of schema cdp */
+			need := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'cdp_doctor') THEN 'cdp_doctor'
+			             ELSE (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = '@extschema@') END;
+			RAISE EXCEPTION 'role "%" may not target a sensitive category: a treatment segment that does needs role %',
+				cdp_internal.acc_caller(), need USING ERRCODE = '42501',
+				DETAIL = pg_catalog.format('At %s. Required role: %s (or a superuser).', plan ->> 'sensitive', need),
+				HINT = pg_catalog.format('Ask a member of %s to save the segment, or remove the clause.', need);
 		END IF;
 	END IF;
 	RETURN plan;

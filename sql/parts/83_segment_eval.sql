@@ -106,29 +106,41 @@ CREATE INDEX segment_member_history_entered_idx ON @extschema@.segment_member_hi
 ALTER TABLE @extschema@.segment_member_history ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.segment_member_history FORCE ROW LEVEL SECURITY;
 
-CREATE TABLE cdp_internal.seg_salt (
-	salt		text NOT NULL,
-	created_at	timestamptz NOT NULL
+/*
+ * The persons whose campaign history changed (a send row listed, sent, refused, cancelled, a
+ * delivery outcome folded in, a row erased), at a position of the event log's sequence: the
+ * triggers of 97_seg_access.sql on cdp.campaign_send write them (the campaign family appends no
+ * event for a send or a delivery report), so an incremental refresh of a segment with a campaign
+ * clause finds them like the persons of the log.  Pruned by refresh_segment below the oldest
+ * position a segment with a campaign clause still needs.
+ */
+CREATE TABLE cdp_internal.seg_touch (
+	golden_id	bigint NOT NULL,
+	pos			bigint NOT NULL
 );
-COMMENT ON TABLE cdp_internal.seg_salt IS
-	'the secret behind the analysts'' pseudonyms (one row, made by the first create_segment; the oldest wins after a restore)';
-ALTER TABLE cdp_internal.seg_salt ENABLE ROW LEVEL SECURITY;
-ALTER TABLE cdp_internal.seg_salt FORCE ROW LEVEL SECURITY;
+COMMENT ON TABLE cdp_internal.seg_touch IS
+	'persons whose campaign history changed, at a position of cdp.event''s sequence, for incremental segment refreshes (internal)';
+CREATE INDEX seg_touch_pos_idx ON cdp_internal.seg_touch (pos);
+ALTER TABLE cdp_internal.seg_touch ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.seg_touch FORCE ROW LEVEL SECURITY;
 
 /*
- * The analysts' pseudonym of a golden id: 'p' and 16 hex digits of md5(salt, id).  SECURITY
- * DEFINER: it reads the salt with the owner's rights, so whoever may see pseudonyms never needs
- * (and must never get) the salt, which would let them recompute the pseudonym of any id.
+ * The analysts' pseudonym of a golden id: the access family's keyed pseudonym (HMAC-SHA-256
+ * under the secret key of cdp_internal.acc_key, sql/parts/93_acc_mask.sql), so a segment's
+ * pseudonyms are those of cdp.masked_patients: one scheme.  SECURITY DEFINER: it reads the key
+ * with the owner's rights, so whoever may see pseudonyms never needs (and must never get) the
+ * key.  create_segment makes the key when there is none yet (cdp_internal.acc_ensure_key).
  */
 CREATE FUNCTION cdp_internal.seg_pseudonym(golden_id bigint) RETURNS text
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT 'p' || pg_catalog.left(pg_catalog.md5(t.salt || ':' || $1), 16)
-	  FROM cdp_internal.seg_salt t ORDER BY t.created_at LIMIT 1
+BEGIN
+	RETURN cdp_internal.acc_pseudonym(golden_id);
+END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_pseudonym(bigint) IS
-	'the stable pseudonym of a golden id for analysts (keyed hash with a secret salt read with the owner''s rights) (internal)';
+	'the stable pseudonym of a golden id for analysts: the access family''s keyed pseudonym, read with the owner''s rights (internal)';
 
 /* ------------------------------------------------------------------ id sets (C) */
 
@@ -233,9 +245,15 @@ BEGIN
 		END LOOP;
 		RETURN r;
 	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
 		r := '{}';
 		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
-			r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cand, n_all));
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
 		END LOOP;
 		RETURN r;
 	ELSE

@@ -77,8 +77,8 @@ BEGIN
 	PERFORM cdp_internal.seg_check_cycle(id, rules);
 	IF id IS NULL THEN
 		id := pg_catalog.nextval('@extschema@.segment_id_seq');
-		INSERT INTO cdp_internal.seg_salt SELECT pg_catalog.md5(pg_catalog.gen_random_uuid()::text || pg_catalog.clock_timestamp()::text), at
-		 WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.seg_salt);
+		/* the key of the members' pseudonyms (cdp.setup_roles makes it too) */
+		PERFORM cdp_internal.acc_ensure_key();
 	ELSE
 		s := cdp_internal.seg_get(id);
 		v := s.version + 1;
@@ -264,7 +264,8 @@ COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint
 /*
  * The persons the log names between two positions (lo, hi], as current golden ids: everything
  * that can change a person's evaluation (their records, clinical events, consent, archive, merges
- * and unmerges, a segment list, an address suppressed, a move in a segment this one references).
+ * and unmerges, a segment list, an address suppressed, a move in a segment this one references,
+ * and, for a rule with a campaign clause, a change of their campaign history: seg_touch).
  * NULL when an event changes everyone (survivorship rules, a source's trust or kind): then the
  * refresh is full.
  */
@@ -275,6 +276,7 @@ CREATE FUNCTION cdp_internal.seg_changed(s @extschema@.segment, lo bigint, hi bi
 DECLARE
 	ids		bigint[];
 	refs	bigint[] := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x);
+	camp	boolean := pg_catalog.jsonb_path_exists(s.rules, 'strict $.**.campaign');
 BEGIN
 	IF EXISTS (SELECT 1 FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi
 	            AND e.kind IN ('survivorship.configured', 'source.updated')) THEN
@@ -297,7 +299,8 @@ BEGIN
 		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
 		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
 		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
-		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi
+		UNION ALL SELECT t.golden_id FROM cdp_internal.seg_touch t WHERE camp AND t.pos > lo AND t.pos <= hi)
 	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
 	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
 	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
@@ -309,33 +312,84 @@ COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint
 	'the golden ids whose evaluation the log changed between two event ids; NULL when everyone''s did (internal)';
 
 /*
- * Waits until every transaction that has appended to the log and not ended yet has ended, so that
- * every event up to a position read before the call is committed (or gone) before the refresh
- * reads; without it an event committed late with a smaller id would be skipped by the next
- * incremental refresh.  The wait is a lock: SHARE on cdp.event conflicts with the ROW EXCLUSIVE
- * lock each writer holds until it ends.  Taken in a subtransaction that is rolled back at once,
- * so the lock is released at once; meanwhile new writers queue behind it only until the writers
- * before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
+ * Trigger on cdp.campaign_send (created in 97_seg_access.sql, after the campaign family): the
+ * persons whose campaign history a statement changed, into seg_touch at one new position of the
+ * log's sequence.  An update counts when a column a campaign clause reads changed (status, the
+ * times, the bounce, the channel, the person); a due row moved to a later slot does not.  The
+ * lock comes before the position, so a refresh that read a mark at or above it waits for this
+ * transaction (seg_wait_writers).  SECURITY DEFINER: seg_touch is the owner's.
+ */
+CREATE FUNCTION cdp_internal.seg_campaign_touched() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids	bigint[];
+	pos	bigint;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		ids := ARRAY(SELECT DISTINCT n.golden_id FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT DISTINCT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(
+			SELECT DISTINCT x.g FROM new_rows n JOIN old_rows o ON o.send_id = n.send_id
+			 CROSS JOIN LATERAL (VALUES (n.golden_id), (o.golden_id)) x(g)
+			 WHERE (o.golden_id, o.status, o.channel, o.built_at, o.sent_at, o.delivered_at, o.opened_at, o.clicked_at,
+			        o.converted_at, o.unsubscribed_at, o.complained_at, o.bounced, o.returned_at)
+			       IS DISTINCT FROM
+			       (n.golden_id, n.status, n.channel, n.built_at, n.sent_at, n.delivered_at, n.opened_at, n.clicked_at,
+			        n.converted_at, n.unsubscribed_at, n.complained_at, n.bounced, n.returned_at));
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
+		pos := pg_catalog.nextval('@extschema@.event_event_id_seq');
+		INSERT INTO cdp_internal.seg_touch (golden_id, pos) SELECT x, pos FROM pg_catalog.unnest(ids) x;
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_touched() IS
+	'trigger: the persons whose campaign history changed go to seg_touch for incremental segment refreshes (internal)';
+
+/*
+ * Waits until every transaction that has appended to the log (or to seg_touch) and not ended yet
+ * has ended, so that every event up to a position read before the call is committed (or gone)
+ * before the refresh reads; without it an event committed late with a smaller id would be skipped
+ * by the next incremental refresh.  The wait is a lock: SHARE on cdp.event, then on seg_touch,
+ * conflicts with the ROW EXCLUSIVE lock each writer holds until it ends (a touch's position is
+ * drawn after its writer's lock, so a writer that locks later draws a position above the mark).
+ * Each is taken in a subtransaction that is rolled back at once, so the lock is released at once;
+ * meanwhile new writers queue behind it only until the writers before it end.  At most 10 seconds (lock_timeout), then 55P03: a long bulk load is running, the
  * next scheduled refresh will try again.
  */
 CREATE FUNCTION cdp_internal.seg_wait_writers() RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	t	regclass;
 BEGIN
-	BEGIN
-		PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
-		LOCK TABLE @extschema@.event IN SHARE MODE;
-		RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
-	EXCEPTION
-		WHEN lock_not_available THEN
-			RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
-				HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
-		WHEN raise_exception THEN
-			IF SQLERRM <> 'cdp: writers drained' THEN
-				RAISE;
-			END IF;
-	END;
+	/*
+	 * one table at a time, each lock released before the next is asked: holding the log's lock
+	 * while waiting for seg_touch's (or the reverse) could deadlock with a writer that touches one
+	 * and then appends to the other
+	 */
+	FOREACH t IN ARRAY ARRAY['@extschema@.event'::regclass, 'cdp_internal.seg_touch'::regclass] LOOP
+		BEGIN
+			PERFORM pg_catalog.set_config('lock_timeout', '10s', true);
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', t);
+			RAISE EXCEPTION 'cdp: writers drained' USING ERRCODE = 'P0001';
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE EXCEPTION 'a segment refresh waited 10 seconds for transactions writing to the log to end' USING ERRCODE = '55P03',
+					HINT = 'A long transaction is appending events (see pg_stat_activity); retry when it has ended.';
+			WHEN raise_exception THEN
+				IF SQLERRM <> 'cdp: writers drained' THEN
+					RAISE;
+				END IF;
+		END;
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_wait_writers() IS
@@ -399,6 +453,14 @@ BEGIN
 	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = m,
 	       refresh_mark = GREATEST(mark, s.refresh_mark), refresh_stamp = stamp
 	 WHERE x.segment_id = s.segment_id;
+	/*
+	 * campaign touches no segment needs any more: at or below the oldest mark of the active
+	 * segments with a campaign clause (one never refreshed, or restored, refreshes in full)
+	 */
+	DELETE FROM cdp_internal.seg_touch t
+	 WHERE t.pos <= LEAST(mark, (SELECT pg_catalog.min(x.refresh_mark) FROM @extschema@.segment x
+	                              WHERE x.status = 'active' AND x.refresh_stamp IS NOT NULL
+	                                AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign')));
 	RETURN res || pg_catalog.jsonb_build_object('mode', m,
 		'evaluated', CASE WHEN m = 'full' THEN NULL ELSE pg_catalog.cardinality(cand) END,
 		'size', (SELECT pg_catalog.count(*) FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id));

@@ -18,7 +18,7 @@ CREATE TABLE cdp_internal.import_batch (
 	batch_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	source		text NOT NULL,
 	kind		text NOT NULL
-		CONSTRAINT import_batch_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'clinical_events'])),
+		CONSTRAINT import_batch_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'clinical_events', 'consents', 'partner_contacts', 'segment_list'])),
 	options		jsonb NOT NULL DEFAULT '{}'::jsonb,
 	status		text NOT NULL DEFAULT 'open'
 		CONSTRAINT import_batch_status_check CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['open', 'committed', 'failed'])),
@@ -112,6 +112,30 @@ COMMENT ON FUNCTION cdp_internal._import_progress(text) IS
 
 /* ---------------------------------------------------------------- templates and columns */
 
+/* The import kinds, in the order the documentation lists them. */
+CREATE FUNCTION cdp_internal._import_kinds() RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY['patients', 'clinical_events', 'consents', 'partner_contacts', 'segment_list'];
+COMMENT ON FUNCTION cdp_internal._import_kinds() IS
+	'the import kinds: patients, clinical_events, consents, partner_contacts, segment_list';
+
+/* 22023 naming the kinds when kind is not one of them. */
+CREATE FUNCTION cdp_internal._import_check_kind(kind text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IS NULL OR kind OPERATOR(pg_catalog.<>) ALL (cdp_internal._import_kinds()) THEN
+		RAISE EXCEPTION 'unknown import kind: "%"', pg_catalog.left(kind, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use patients, clinical_events, consents, partner_contacts or segment_list.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_check_kind(text) IS
+	'raises 22023 unless kind is an import kind (internal)';
+
 /* The columns of each kind: name, spellings accepted besides it, example value, what it is. */
 CREATE FUNCTION cdp_internal._import_kind_columns(kind text)
 	RETURNS TABLE (ord integer, name text, spellings text[], example text, required boolean)
@@ -155,8 +179,36 @@ CREATE FUNCTION cdp_internal._import_kind_columns(kind text)
 		('clinical_events', 19, 'text', ARRAY[]::text[], '', false),
 		('clinical_events', 20, 'due_date', ARRAY[]::text[], '', false),
 		('clinical_events', 21, 'due_in', ARRAY[]::text[], '', false),
-		('clinical_events', 22, 'note', ARRAY[]::text[], 'повторный приём через месяц', false)
-	  ) AS c(kind, ord, name, spellings, example, required)
+		('clinical_events', 22, 'note', ARRAY[]::text[], 'повторный приём через месяц', false),
+		/* consents and segment lists name a patient by any of these (kind "ids") */
+		('ids', 1, 'golden_id', ARRAY['patient_id', 'пациент', 'карточка'], '', false),
+		('ids', 2, 'source', ARRAY['источник'], '', false),
+		('ids', 3, 'source_id', ARRAY['id', 'код', 'идентификатор'], '', false),
+		('ids', 4, 'snils', ARRAY['снилс'], '', false),
+		('ids', 5, 'phone', ARRAY['mobile', 'tel', 'телефон'], '', false),
+		('consents', 6, 'purpose', ARRAY['цель'], 'маркетинг', true),
+		('consents', 7, 'channel', ARRAY['канал'], 'смс', true),
+		('consents', 8, 'granted', ARRAY['consent', 'согласие'], 'да', true),
+		('consents', 9, 'at', ARRAY['date', 'дата'], '01.03.2024', true),
+		('consents', 10, 'evidence', ARRAY['основание', 'документ'], 'анкета при регистрации, лист 2', false),
+		('consents', 11, 'address', ARRAY['адрес', 'контакт'], '', false)
+	  ) AS t(kind, ord, name, spellings, example, required)
+	  /* the kinds made of other kinds' columns, with examples of their own */
+	  CROSS JOIN LATERAL (VALUES (t.kind),
+			(CASE t.kind WHEN 'ids' THEN 'segment_list' END),
+			(CASE WHEN t.kind OPERATOR(pg_catalog.=) 'patients' AND t.ord OPERATOR(pg_catalog.<=) 8 OR t.name OPERATOR(pg_catalog.=) 'city'
+							  AND t.kind OPERATOR(pg_catalog.=) 'patients' THEN 'partner_contacts' END),
+			(CASE t.kind WHEN 'ids' THEN 'consents' END)) AS k(kind)
+	  LEFT JOIN (VALUES
+		('consents', 'source_id', 'P-1001'), ('segment_list', 'phone', '+7 916 123-45-67'),
+		('partner_contacts', 'source_id', 'FIT-0042'), ('partner_contacts', 'family_name', 'Соколова'),
+		('partner_contacts', 'given_name', 'Анна'), ('partner_contacts', 'patronymic', 'Игоревна'),
+		('partner_contacts', 'birth_date', '22.07.1990'), ('partner_contacts', 'sex', 'Ж'),
+		('partner_contacts', 'phone', '8 (926) 700-11-22'), ('partner_contacts', 'email', 'a.sokolova@example.ru')
+	  ) AS x(kind, name, example) ON x.kind OPERATOR(pg_catalog.=) k.kind AND x.name OPERATOR(pg_catalog.=) t.name
+	  CROSS JOIN LATERAL (SELECT k.kind, CASE WHEN t.name OPERATOR(pg_catalog.=) 'city' AND k.kind OPERATOR(pg_catalog.=) 'partner_contacts'
+											  THEN 9 ELSE t.ord END AS ord,
+								 t.name, t.spellings, COALESCE(x.example, t.example) AS example, t.required) AS c
 	 WHERE c.kind OPERATOR(pg_catalog.=) $1
 	 ORDER BY c.ord
 $$;
@@ -172,11 +224,7 @@ DECLARE
 	v_head	text;
 	v_ex	text;
 BEGIN
-	IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['patients', 'clinical_events']) THEN
-		RAISE EXCEPTION 'unknown import kind: "%"', pg_catalog.left(kind, 100)
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use patients or clinical_events.';
-	END IF;
+	PERFORM cdp_internal._import_check_kind(kind);
 	SELECT pg_catalog.string_agg(c.name, ';' ORDER BY c.ord),
 		   pg_catalog.string_agg(CASE WHEN pg_catalog.strpos(c.example, ';') OPERATOR(pg_catalog.>) 0
 									   OR pg_catalog.strpos(c.example, '"') OPERATOR(pg_catalog.>) 0
@@ -188,15 +236,16 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.import_template(text) IS
-	'the CSV header and an example row of an import kind (patients, clinical_events), ";"-delimited, UTF-8';
+	'the CSV header and an example row of an import kind (patients, clinical_events, consents, partner_contacts, segment_list), ";"-delimited, UTF-8';
 
 /*
  * Maps a file's header to attrs keys.  A name is compared trimmed, lower-case, with spaces as
- * underscores.  For patients every column ingest knows is accepted under every spelling ingest
- * accepts (asked of cdp.normalize_attrs itself: a key it keeps in extra is unknown), so the
- * list of spellings is ingest's; for clinical events the template's names.  Unknown columns are an
- * error unless options.extra_columns (patients: kept in the record's extra) or listed in
- * options.ignore_columns.
+ * underscores.  For patients and partner contacts every column ingest knows is accepted under
+ * every spelling ingest accepts (asked of cdp.normalize_attrs itself: a key it keeps in extra is
+ * unknown), so the list of spellings is ingest's; for the other kinds the template's names.
+ * Unknown columns are an error unless options.extra_columns (patients, partner contacts: kept in
+ * the record's extra) or listed in options.ignore_columns.  Consents and segment lists have no
+ * key column (key_col 0): their source_id is one of the ways to name a patient.
  */
 CREATE FUNCTION cdp_internal._import_header(kind text, header text[], options jsonb,
 										   OUT keys text[], OUT key_col integer, OUT bad_col text, OUT why text)
@@ -208,6 +257,8 @@ DECLARE
 	v_key		text;
 	v_ignore	text[];
 	v_extra		boolean := COALESCE((options ->> 'extra_columns')::boolean, false);
+	v_card		boolean := kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']);
+	v_keyed		boolean := kind OPERATOR(pg_catalog.<>) ALL (ARRAY['consents', 'segment_list']);
 	v_seen		text[] := ARRAY[]::text[];
 	i			integer;
 BEGIN
@@ -234,7 +285,7 @@ BEGIN
 		END IF;
 		SELECT c.name INTO v_key FROM cdp_internal._import_kind_columns(kind) c
 		 WHERE v_norm OPERATOR(pg_catalog.=) c.name OR v_norm OPERATOR(pg_catalog.=) ANY (c.spellings);
-		IF v_key OPERATOR(pg_catalog.=) 'source_id' THEN
+		IF v_key OPERATOR(pg_catalog.=) 'source_id' AND v_keyed THEN
 			IF key_col IS NOT NULL THEN
 				bad_col := header[i];
 				why := pg_catalog.format('Column "%s" is a second source id column.', header[i]);
@@ -244,13 +295,13 @@ BEGIN
 			keys := keys OPERATOR(pg_catalog.||) NULL::text;
 			CONTINUE;
 		END IF;
-		IF v_key IS NULL AND kind OPERATOR(pg_catalog.=) 'patients'
+		IF v_key IS NULL AND v_card
 		   AND NOT COALESCE((@extschema@.normalize_attrs(pg_catalog.jsonb_build_object(v_norm, '0'), true) -> 'extra')
 							 OPERATOR(pg_catalog.?) v_norm, false) THEN
 			v_key := v_norm;		/* a spelling ingest knows */
 		END IF;
 		IF v_key IS NULL THEN
-			IF v_extra AND kind OPERATOR(pg_catalog.=) 'patients' THEN
+			IF v_extra AND v_card THEN
 				v_key := v_norm;
 			ELSE
 				bad_col := header[i];
@@ -260,7 +311,17 @@ BEGIN
 		END IF;
 		keys := keys OPERATOR(pg_catalog.||) v_key;
 	END LOOP;
-	IF key_col IS NULL THEN
+	IF NOT v_keyed THEN
+		key_col := 0;
+		SELECT c.name INTO bad_col FROM cdp_internal._import_kind_columns(kind) c
+		 WHERE c.required AND pg_catalog.array_position(keys, c.name) IS NULL ORDER BY c.ord LIMIT 1;
+		IF bad_col IS NOT NULL THEN
+			why := pg_catalog.format('The header has no %s column: every row of %s needs one.', bad_col, kind);
+		ELSIF NOT keys OPERATOR(pg_catalog.&&) ARRAY['golden_id', 'source_id', 'snils', 'phone'] THEN
+			bad_col := 'golden_id';
+			why := 'The header names no patient identifier: give a golden_id, source_id, snils or phone column.';
+		END IF;
+	ELSIF key_col IS NULL THEN
 		bad_col := 'source_id';
 		why := 'The header has no source_id column: every row needs the id the source system gives the record.';
 	END IF;
@@ -289,24 +350,51 @@ DECLARE
 	v_enc		text;
 	v_delim		text;
 	v_chunk		integer;
+	v_seg		bigint;
+	v_kind		text;
 BEGIN
 	IF source IS NULL OR kind IS NULL THEN
 		RAISE EXCEPTION 'source and kind must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF kind OPERATOR(pg_catalog.<>) ALL (ARRAY['patients', 'clinical_events']) THEN
-		RAISE EXCEPTION 'unknown import kind: "%"', pg_catalog.left(kind, 100)
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use patients or clinical_events.';
-	END IF;
+	PERFORM cdp_internal._import_check_kind(kind);
 	IF pg_catalog.jsonb_typeof(v_opt) OPERATOR(pg_catalog.<>) 'object' THEN
 		RAISE EXCEPTION 'import options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	SELECT k INTO v_bad FROM pg_catalog.jsonb_object_keys(v_opt) k
-	 WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['encoding', 'delimiter', 'ignore_columns', 'extra_columns', 'matching', 'chunk_rows'])
+	 WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['encoding', 'delimiter', 'ignore_columns', 'extra_columns', 'matching', 'chunk_rows',
+												   'segment', 'list', 'replace'])
 	 LIMIT 1;
 	IF FOUND THEN
 		RAISE EXCEPTION 'unknown import option: "%"', pg_catalog.left(v_bad, 100)
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching and chunk_rows.';
+				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching, chunk_rows, and for segment_list segment, list and replace.';
+	END IF;
+	/* a segment list names its segment (which must exist) and the list it fills */
+	IF (v_opt ? 'segment' OR v_opt ? 'list' OR v_opt ? 'replace') AND kind OPERATOR(pg_catalog.<>) 'segment_list' THEN
+		RAISE EXCEPTION 'the options segment, list and replace are for segment_list imports' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+		v_seg := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'segment') OPERATOR(pg_catalog.=) 'number'
+					  AND (v_opt ->> 'segment') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN (v_opt ->> 'segment')::bigint END;
+		IF v_seg IS NULL THEN
+			RAISE EXCEPTION 'a segment_list import needs the segment it fills'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass options {"segment": <segment_id>} (a segment_id of cdp.segment), optionally "list": "include" or "exclude".';
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.segment g WHERE g.segment_id OPERATOR(pg_catalog.=) v_seg) THEN
+			RAISE EXCEPTION 'segment "%" does not exist', v_seg USING ERRCODE = 'P0002',
+				HINT = 'Pass a segment_id returned by cdp.create_segment.';
+		END IF;
+		IF COALESCE(v_opt ->> 'list', 'include') OPERATOR(pg_catalog.<>) ALL (ARRAY['include', 'exclude']) THEN
+			RAISE EXCEPTION 'invalid segment list "%"', pg_catalog.left(v_opt ->> 'list', 100)
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Use include or exclude.';
+		END IF;
+		IF v_opt ? 'replace' AND pg_catalog.jsonb_typeof(v_opt -> 'replace') OPERATOR(pg_catalog.<>) 'boolean' THEN
+			RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+				HINT = 'replace is true (the file becomes the whole list) or false (the file adds to it).';
+		END IF;
+		v_opt := v_opt OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('segment', v_seg, 'list', COALESCE(v_opt ->> 'list', 'include'),
+			'replace', COALESCE((v_opt ->> 'replace')::boolean, false));
 	END IF;
 	v_enc := CASE pg_catalog.lower(COALESCE(v_opt ->> 'encoding', 'auto'))
 		WHEN 'auto' THEN 'auto' WHEN 'utf8' THEN 'utf8' WHEN 'utf-8' THEN 'utf8'
@@ -347,6 +435,14 @@ BEGIN
 				    WHERE s.name OPERATOR(pg_catalog.=) import_begin.source AND s.active) THEN
 		PERFORM 1 FROM @extschema@.upsert_records(source, ARRAY[]::text[], ARRAY[]::jsonb[]);
 	END IF;
+	/* partner contacts go to a partner source only: its kind is what keeps them out of marketing */
+	SELECT s.kind INTO v_kind FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) import_begin.source;
+	IF kind OPERATOR(pg_catalog.=) 'partner_contacts' AND v_kind OPERATOR(pg_catalog.<>) 'partner' THEN
+		RAISE EXCEPTION 'source "%" is not a partner source', source
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('Partner contacts go to a source of kind partner; "%s" is %s.', source, v_kind),
+				  HINT = pg_catalog.format('Register the partner''s base: SELECT cdp.register_source(''%s'', ''partner'', 30).', source);
+	END IF;
 
 	INSERT INTO cdp_internal.import_batch (source, kind, options)
 	VALUES (source, kind, v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
@@ -357,7 +453,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.import_begin(text, text, jsonb) IS
-	'opens an import batch of a source and kind (patients, clinical_events); COPY the file into cdp.import_staging (line) next, in the same session';
+	'opens an import batch of a source and kind (patients, clinical_events, consents, partner_contacts, segment_list); COPY the file into cdp.import_staging (line) next, in the same session';
 
 /* The advisory lock a running commit holds: (this number, batch id), so cdp.import_status finds its backend. */
 CREATE FUNCTION cdp_internal._import_lock_key() RETURNS integer
@@ -366,6 +462,23 @@ CREATE FUNCTION cdp_internal._import_lock_key() RETURNS integer
 	RETURN 1667526678;
 COMMENT ON FUNCTION cdp_internal._import_lock_key() IS
 	'first key of the advisory lock (key, batch_id) a running import commit holds';
+
+/*
+ * A refusal of another family's function as an import reason: its message as a sentence (capital
+ * first letter, final period), then its detail and hint, so every reason reads alike.
+ */
+CREATE FUNCTION cdp_internal._import_reason(msg text, detail text, hint text) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.string_agg(pg_catalog.upper(pg_catalog.left(x.t, 1)) OPERATOR(pg_catalog.||) pg_catalog.substr(x.t, 2)
+								 OPERATOR(pg_catalog.||) CASE WHEN x.t OPERATOR(pg_catalog.~) '[.!?]$' THEN '' ELSE '.' END,
+								 ' ' ORDER BY x.o)
+	  FROM pg_catalog.unnest(ARRAY[pg_catalog.btrim($1), pg_catalog.btrim($2), pg_catalog.btrim($3)]) WITH ORDINALITY AS x(t, o)
+	 WHERE x.t OPERATOR(pg_catalog.<>) ''
+$$;
+COMMENT ON FUNCTION cdp_internal._import_reason(text, text, text) IS
+	'an error''s message, detail and hint as the sentences of an import reason (internal)';
 
 /* One call of cdp.upsert_records, counted by action. */
 CREATE FUNCTION cdp_internal._import_upsert(source text, keys text[], attrs jsonb[], lenient boolean,
@@ -455,8 +568,7 @@ BEGIN
 		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
 			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
 			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
-			VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL,
-					v_msg OPERATOR(pg_catalog.||) COALESCE(': ' OPERATOR(pg_catalog.||) NULLIF(v_detail, ''), ''), attrs[i]);
+			VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
 			rejected := rejected OPERATOR(pg_catalog.+) 1;
 		END;
 	END LOOP;
@@ -510,9 +622,8 @@ BEGIN
 			END IF;
 			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
 			VALUES (batch, rows[i], lines[i], keys[i],
-					COALESCE(header[pg_catalog.array_position(hkeys, v_col)], v_col),
-					attrs[i] ->> v_col,
-					v_msg OPERATOR(pg_catalog.||) COALESCE(': ' OPERATOR(pg_catalog.||) NULLIF(v_detail, ''), ''), attrs[i]);
+					CASE WHEN v_col IS NOT NULL THEN COALESCE(header[pg_catalog.array_position(hkeys, v_col)], v_col) END,
+					attrs[i] ->> v_col, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
 			rejected := rejected OPERATOR(pg_catalog.+) 1;
 		END;
 	END LOOP;
@@ -520,6 +631,410 @@ END
 $$;
 COMMENT ON FUNCTION cdp_internal._import_load_clinical(bigint, text, integer[], integer[], text[], jsonb[], text[], text[]) IS
 	'loads a chunk of clinical event rows with cdp.upsert_clinical_event, quarantining refusals (internal to import_commit)';
+
+/* ---------------------------------------------------------------- consents and segment lists */
+
+/*
+ * Names the patient of each row of a chunk of consents or segment-list rows: every identifier the
+ * row gives (golden_id, source + source_id, snils, phone; source defaults to the batch's source)
+ * must be valid and match someone, and the patients all of them name together must be exactly
+ * one (a phone two relatives share, given with a source id, names the one with that id).  One row
+ * out per row in (ord = position in attrs): the golden id, or the problem (invalid, not_found,
+ * ambiguous, none), the column (attrs key) and value at fault and an English sentence saying why.
+ *
+ * Set-based and with plans that cannot go quadratic: the distinct keys of each kind go to the
+ * database in one query each (a hash join of the keys with one pass over cdp.record for SNILS and
+ * phones, which have no index; the unique index for source ids; cdp.resolve_patient for golden
+ * ids), answered as a jsonb map key -> golden ids; the rows are then judged in one pass.
+ */
+CREATE FUNCTION cdp_internal._import_identify(source text, attrs jsonb[])
+	RETURNS TABLE (ord integer, golden_id bigint, column_name text, value text, problem text, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n		integer := COALESCE(pg_catalog.cardinality(attrs), 0);
+	d		jsonb;
+	v_map	jsonb := '{}'::jsonb;		/* "<column>:<key>" -> [golden ids] */
+	k_gold	text[];
+	k_snils	text[];
+	k_phone	text[];
+	k_src	text[];
+	k_sid	text[];
+	k_raw	text[];
+	i		integer;
+	c		text;
+	v_val	text;
+	v_src	text;
+	v_key	text;
+	v_gids	bigint[];
+	v_common bigint[];
+	v_said	text;
+	v_any	boolean;
+	v_bad	boolean;
+	v_amb_col text;
+	v_amb_val text;
+	v_amb_why text;
+	v_last_col text;
+	v_last_val text;
+BEGIN
+	/* the distinct keys of the chunk per kind of identifier, as arrays (their real sizes plan the joins) */
+	SELECT pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'golden_id'),
+		   pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'snils'),
+		   pg_catalog.array_agg(DISTINCT x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'phone'),
+		   pg_catalog.array_agg(x.src) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id'),
+		   pg_catalog.array_agg(x.key) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id'),
+		   pg_catalog.array_agg(x.val) FILTER (WHERE x.col OPERATOR(pg_catalog.=) 'source_id')
+	  INTO k_gold, k_snils, k_phone, k_src, k_sid, k_raw
+	  FROM pg_catalog.unnest(attrs) AS u(d)
+	 CROSS JOIN LATERAL (VALUES
+			('golden_id', CASE WHEN pg_catalog.btrim(u.d ->> 'golden_id') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'
+							   THEN pg_catalog.btrim(u.d ->> 'golden_id') END, NULL::text, NULL::text),
+			('source_id', pg_catalog.btrim(u.d ->> 'source_id'),
+			 COALESCE(NULLIF(pg_catalog.btrim(u.d ->> 'source'), ''), source), u.d ->> 'source_id'),
+			('snils', (@extschema@.try_snils(u.d ->> 'snils'))::text, NULL, NULL),
+			('phone', @extschema@.phone_e164(@extschema@.try_phone(u.d ->> 'phone')), NULL, NULL)) AS x(col, key, src, val)
+	 WHERE NULLIF(x.key, '') IS NOT NULL;
+
+	/* the golden ids each key names: one query per kind, one pass over cdp.record for SNILS and phones */
+	WITH answers AS (
+		SELECT 'golden_id:' OPERATOR(pg_catalog.||) g.key AS k, @extschema@.resolve_patient(g.key::bigint) AS gid
+		  FROM pg_catalog.unnest(k_gold) AS g(key)
+		UNION ALL
+		SELECT 'source_id:' OPERATOR(pg_catalog.||) w.src OPERATOR(pg_catalog.||) E'\x1f' OPERATOR(pg_catalog.||) w.key, r.golden_id
+		  FROM ROWS FROM (pg_catalog.unnest(k_src), pg_catalog.unnest(k_sid), pg_catalog.unnest(k_raw)) AS w(src, key, raw)
+		  /* the id as written and trimmed, each an equality the join can hash or look up in the index */
+		 CROSS JOIN LATERAL (SELECT DISTINCT v.look FROM (VALUES (w.key), (w.raw)) AS v(look)) AS l
+		  JOIN @extschema@.source s ON s.name OPERATOR(pg_catalog.=) w.src
+		  JOIN @extschema@.record r ON r.source_id OPERATOR(pg_catalog.=) s.source_id
+			   AND r.source_key OPERATOR(pg_catalog.=) l.look
+		UNION ALL
+		SELECT 'snils:' OPERATOR(pg_catalog.||) w.key, r.golden_id
+		  FROM @extschema@.record r JOIN pg_catalog.unnest(k_snils) AS w(key) ON w.key OPERATOR(pg_catalog.=) r.snils::text
+		UNION ALL
+		SELECT 'phone:' OPERATOR(pg_catalog.||) w.key, x.golden_id
+		  FROM (SELECT r.golden_id, @extschema@.phone_e164(p) AS e
+				  FROM @extschema@.record r CROSS JOIN LATERAL pg_catalog.unnest(r.phones) AS p
+				 WHERE k_phone IS NOT NULL) x
+		  JOIN pg_catalog.unnest(k_phone) AS w(key) ON w.key OPERATOR(pg_catalog.=) x.e
+	)
+	SELECT COALESCE(pg_catalog.jsonb_object_agg(a.k, a.gids), '{}'::jsonb) INTO v_map
+	  FROM (SELECT answers.k, pg_catalog.jsonb_agg(DISTINCT answers.gid ORDER BY answers.gid) FILTER (WHERE answers.gid IS NOT NULL) AS gids
+			  FROM answers GROUP BY answers.k) a
+	 WHERE a.gids IS NOT NULL;
+
+	/* each row: its identifiers in column order, judged */
+	FOR i IN 1 .. n LOOP
+		d := attrs[i];
+		ord := i; golden_id := NULL; column_name := NULL; value := NULL; problem := NULL; reason := NULL;
+		v_common := NULL; v_any := false; v_bad := false; v_said := NULL;
+		v_amb_col := NULL; v_amb_val := NULL; v_amb_why := NULL;
+		FOREACH c IN ARRAY ARRAY['golden_id', 'source_id', 'snils', 'phone'] LOOP
+			v_val := d ->> c;
+			CONTINUE WHEN NULLIF(pg_catalog.btrim(v_val), '') IS NULL;
+			v_any := true;
+			v_src := CASE WHEN c OPERATOR(pg_catalog.=) 'source_id' THEN COALESCE(NULLIF(pg_catalog.btrim(d ->> 'source'), ''), source) END;
+			v_key := CASE c
+				WHEN 'golden_id' THEN CASE WHEN pg_catalog.btrim(v_val) OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN pg_catalog.btrim(v_val) END
+				WHEN 'source_id' THEN CASE WHEN EXISTS (SELECT 1 FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) v_src)
+										   THEN pg_catalog.btrim(v_val) END
+				WHEN 'snils' THEN (@extschema@.try_snils(v_val))::text
+				ELSE @extschema@.phone_e164(@extschema@.try_phone(v_val)) END;
+			IF v_key IS NULL THEN
+				/* an invalid value is the first thing said about a row */
+				IF NOT v_bad OR problem OPERATOR(pg_catalog.<>) 'invalid' THEN
+					problem := 'invalid'; column_name := c; value := v_val;
+					reason := CASE c
+						WHEN 'golden_id' THEN 'The golden id is not a whole number.'
+						WHEN 'source_id' THEN pg_catalog.format('There is no source "%s".', pg_catalog.left(v_src, 100))
+						WHEN 'snils' THEN 'The value is not a valid SNILS (11 digits whose last two are the check number).'
+						ELSE 'The value is not a phone number.' END;
+				END IF;
+				v_bad := true;
+				CONTINUE;
+			END IF;
+			v_gids := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(v_map -> (c OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||)
+						CASE WHEN c OPERATOR(pg_catalog.=) 'source_id' THEN v_src OPERATOR(pg_catalog.||) E'\x1f' ELSE '' END
+						OPERATOR(pg_catalog.||) v_key))::bigint);
+			IF pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.=) 0 THEN
+				IF NOT v_bad THEN
+					problem := 'not_found'; column_name := c; value := v_val;
+					reason := CASE c
+						WHEN 'golden_id' THEN pg_catalog.format('No patient has golden id %s, nor was it merged into one.', v_key)
+						WHEN 'source_id' THEN pg_catalog.format('Source "%s" has no record "%s".', v_src, pg_catalog.left(v_key, 200))
+						WHEN 'snils' THEN 'No patient has this SNILS.'
+						ELSE 'No patient has this phone number.' END;
+				END IF;
+				v_bad := true;
+				CONTINUE;
+			END IF;
+			IF pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.>) 1 AND v_amb_col IS NULL THEN
+				v_amb_col := c; v_amb_val := v_val;
+				v_amb_why := pg_catalog.format('%s patients have this %s (golden ids %s): name the patient by golden_id or source_id instead.',
+					pg_catalog.cardinality(v_gids), CASE c WHEN 'snils' THEN 'SNILS' WHEN 'phone' THEN 'phone number' ELSE c END,
+					pg_catalog.array_to_string(v_gids[1:5], ', ') OPERATOR(pg_catalog.||)
+					CASE WHEN pg_catalog.cardinality(v_gids) OPERATOR(pg_catalog.>) 5 THEN ', ...' ELSE '' END);
+			END IF;
+			v_common := CASE WHEN v_common IS NULL THEN v_gids
+							 ELSE ARRAY(SELECT x FROM pg_catalog.unnest(v_common) x WHERE x OPERATOR(pg_catalog.=) ANY (v_gids) ORDER BY x) END;
+			v_said := COALESCE(v_said OPERATOR(pg_catalog.||) ', ', '') OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ' '
+					  OPERATOR(pg_catalog.||) pg_catalog.array_to_string(v_gids, '/');
+			v_last_col := c; v_last_val := v_val;
+		END LOOP;
+		IF v_bad THEN
+			NULL;						/* said above */
+		ELSIF NOT v_any THEN
+			problem := 'none';
+			reason := 'The row names no patient: fill golden_id, source_id, snils or phone.';
+		ELSIF pg_catalog.cardinality(v_common) OPERATOR(pg_catalog.=) 1 THEN
+			golden_id := v_common[1];
+		ELSIF pg_catalog.cardinality(v_common) OPERATOR(pg_catalog.=) 0 THEN
+			problem := 'ambiguous'; column_name := v_last_col; value := v_last_val;
+			reason := pg_catalog.format('The identifiers of the row name different patients (golden ids by column: %s).', v_said);
+		ELSE
+			problem := 'ambiguous'; column_name := v_amb_col; value := v_amb_val; reason := v_amb_why;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_identify(text, jsonb[]) IS
+	'the patient each consents or segment-list row names (golden_id, source + source_id, snils, phone), or why none or several (internal)';
+
+/* A value's words as a file writes them: lower case, ё as е, dots, hyphens and spaces as "_". */
+CREATE FUNCTION cdp_internal._import_word(v text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.translate(pg_catalog.lower(pg_catalog.btrim(v)), 'ё', 'е'),
+													  '[[:space:].-]+', '_', 'g'), '_');
+COMMENT ON FUNCTION cdp_internal._import_word(text) IS
+	'a value of an import file folded for comparison with the accepted spellings (internal)';
+
+/*
+ * The accepted spellings of the values of the consents kind: purposes, channels, granted.  A
+ * spelling not listed is passed to the consent registry as written, which refuses it with its own
+ * message.
+ */
+CREATE FUNCTION cdp_internal._import_consent_words(OUT col text, OUT word text, OUT value text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	VALUES ('purpose', 'лечение', 'treatment'), ('purpose', 'медицинские_уведомления', 'treatment'),
+		   ('purpose', 'маркетинг', 'marketing'), ('purpose', 'реклама', 'marketing'),
+		   ('purpose', 'аналитика', 'analytics'),
+		   ('purpose', 'партнеры', 'partner_sharing'), ('purpose', 'передача_партнерам', 'partner_sharing'),
+		   ('purpose', 'егисз', 'state_exchange'), ('purpose', 'государство', 'state_exchange'),
+		   ('channel', 'e_mail', 'email'), ('channel', 'эл_почта', 'email'), ('channel', 'электронная_почта', 'email'),
+		   ('channel', 'смс', 'sms'), ('channel', 'мессенджер', 'messenger'), ('channel', 'telegram', 'messenger'),
+		   ('channel', 'whatsapp', 'messenger'), ('channel', 'viber', 'messenger'),
+		   ('channel', 'соцсети', 'social'), ('channel', 'вконтакте', 'social'), ('channel', 'vk', 'social'),
+		   ('channel', 'звонок', 'call'), ('channel', 'письмо', 'post'), ('channel', 'почта', 'post'),
+		   ('channel', 'все', '*'), ('channel', 'all', '*'), ('channel', 'любой', '*'),
+		   ('granted', 'да', 'true'), ('granted', 'yes', 'true'), ('granted', 'y', 'true'), ('granted', 'true', 'true'),
+		   ('granted', 't', 'true'), ('granted', '1', 'true'), ('granted', 'granted', 'true'),
+		   ('granted', 'дано', 'true'), ('granted', 'дал', 'true'), ('granted', 'дала', 'true'), ('granted', 'согласен', 'true'),
+		   ('granted', 'согласна', 'true'),
+		   ('granted', 'нет', 'false'), ('granted', 'no', 'false'), ('granted', 'n', 'false'), ('granted', 'false', 'false'),
+		   ('granted', 'f', 'false'), ('granted', '0', 'false'), ('granted', 'withdrawn', 'false'),
+		   ('granted', 'отозвано', 'false'), ('granted', 'отозвал', 'false'), ('granted', 'отозвала', 'false'),
+		   ('granted', 'отказ', 'false')
+$$;
+COMMENT ON FUNCTION cdp_internal._import_consent_words() IS
+	'the Russian and other spellings a consents file may use for purposes, channels and granted (internal)';
+
+/* A list of purposes or channels as written ("маркетинг, аналитика") in the registry's words. */
+CREATE FUNCTION cdp_internal._import_consent_list(col text, v text) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ARRAY(SELECT COALESCE(w.value, pg_catalog.btrim(x.t))
+				   FROM pg_catalog.regexp_split_to_table(pg_catalog.btrim(v), '[[:space:]]*[,|/][[:space:]]*') WITH ORDINALITY AS x(t, o)
+				   LEFT JOIN (SELECT w.col, w.word, w.value FROM cdp_internal._import_consent_words() w
+							  UNION ALL SELECT 'purpose', p.purpose, p.purpose FROM @extschema@.consent_purposes() p
+							  UNION ALL SELECT 'channel', c.channel, c.channel FROM @extschema@.consent_channels() c) w
+						  ON w.col OPERATOR(pg_catalog.=) $1 AND w.word OPERATOR(pg_catalog.=) cdp_internal._import_word(x.t)
+				  WHERE pg_catalog.btrim(x.t) OPERATOR(pg_catalog.<>) ''
+				  ORDER BY x.o)
+$$;
+COMMENT ON FUNCTION cdp_internal._import_consent_list(text, text) IS
+	'the purposes or channels of a consents row in the consent registry''s words (internal)';
+
+/*
+ * The moment of a consent statement as a file writes it: DD.MM.YYYY [HH:MI[:SS]] or ISO 8601,
+ * in the session's time zone unless the value names one.  NULL when it is not a date.
+ */
+CREATE FUNCTION cdp_internal._import_moment(v text) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	t	text := pg_catalog.btrim(v);
+BEGIN
+	IF t OPERATOR(pg_catalog.~) '^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}$' THEN
+		RETURN pg_catalog.to_date(t, 'DD.MM.YYYY')::timestamptz;
+	ELSIF t OPERATOR(pg_catalog.~) '^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$' THEN
+		RETURN pg_catalog.to_timestamp(t, 'DD.MM.YYYY HH24:MI:SS');
+	ELSIF t OPERATOR(pg_catalog.~) '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+([+-][0-9:]+|Z)?)?$' THEN
+		RETURN t::timestamptz;
+	END IF;
+	RETURN NULL;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR data_exception THEN
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_moment(text) IS
+	'a date or timestamp of an import file (DD.MM.YYYY [HH:MI[:SS]] or ISO 8601), NULL when it is none (internal)';
+
+/*
+ * Loads a chunk of consents rows: each row's patient (cdp_internal._import_identify), then one
+ * statement through the consent registry's cdp.set_consents (its checks, its event, its
+ * projections).  A statement already on record for the person (same purposes x channels, granted,
+ * moment, evidence and address) is unchanged and not recorded twice, so a file sent again writes
+ * nothing.  Refusals are quarantined with the column at fault.
+ */
+CREATE FUNCTION cdp_internal._import_load_consents(batch bigint, source text,
+												  rows integer[], lines integer[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint,
+												  OUT not_found bigint, OUT ambiguous bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_id		record;
+	d			jsonb;
+	v_purp		text[];
+	v_chan		text[];
+	v_all		text[];
+	v_granted	boolean;
+	v_at		timestamptz;
+	v_ev		text;
+	v_addr		text;
+	v_col		text;
+	v_why		text;
+	v_msg		text;
+	v_hint		text;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0; not_found := 0; ambiguous := 0;
+	FOR v_id IN SELECT * FROM cdp_internal._import_identify(source, attrs) LOOP
+		d := attrs[v_id.ord];
+		v_col := NULL; v_why := NULL;
+		IF v_id.golden_id IS NULL THEN
+			v_col := v_id.column_name; v_why := v_id.reason;
+			not_found := not_found OPERATOR(pg_catalog.+) (v_id.problem OPERATOR(pg_catalog.=) 'not_found')::integer;
+			ambiguous := ambiguous OPERATOR(pg_catalog.+) (v_id.problem OPERATOR(pg_catalog.=) 'ambiguous')::integer;
+		ELSE
+			v_purp := cdp_internal._import_consent_list('purpose', d ->> 'purpose');
+			v_chan := cdp_internal._import_consent_list('channel', d ->> 'channel');
+			v_granted := (SELECT w.value::boolean FROM cdp_internal._import_consent_words() w
+						   WHERE w.col OPERATOR(pg_catalog.=) 'granted'
+							 AND w.word OPERATOR(pg_catalog.=) cdp_internal._import_word(d ->> 'granted'));
+			v_at := cdp_internal._import_moment(d ->> 'at');
+			v_ev := NULLIF(pg_catalog.btrim(d ->> 'evidence'), '');
+			v_addr := NULLIF(pg_catalog.btrim(d ->> 'address'), '');
+			IF pg_catalog.cardinality(v_purp) OPERATOR(pg_catalog.=) 0 THEN
+				v_col := 'purpose'; v_why := 'The purpose is empty: every statement is for a purpose.';
+			ELSIF pg_catalog.cardinality(v_chan) OPERATOR(pg_catalog.=) 0 THEN
+				v_col := 'channel'; v_why := 'The channel is empty: name one, several, or * for all of them.';
+			ELSIF v_granted IS NULL THEN
+				v_col := 'granted';
+				v_why := CASE WHEN d ? 'granted' THEN 'The value says neither yes nor no: write "да" or "нет" (yes/no, 1/0).'
+							  ELSE 'The granted value is empty: write "да" or "нет" (yes/no, 1/0).' END;
+			ELSIF v_at IS NULL THEN
+				v_col := 'at';
+				v_why := CASE WHEN d ? 'at' THEN 'The value is not a date: write DD.MM.YYYY, DD.MM.YYYY HH:MI or YYYY-MM-DD.'
+							  ELSE 'The date is empty: a statement needs the day it was given.' END;
+			ELSIF v_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 day') THEN
+				v_col := 'at'; v_why := 'The date is in the future.';
+			END IF;
+		END IF;
+		IF v_why IS NULL THEN
+			BEGIN
+				v_all := cdp_internal.consent_check(v_purp, v_chan);
+				IF NOT EXISTS (
+					SELECT 1 FROM pg_catalog.unnest(v_purp) p, pg_catalog.unnest(v_all) c
+					 WHERE NOT EXISTS (
+						SELECT 1 FROM @extschema@.record r
+						  JOIN @extschema@.consent_statement s ON s.record_id OPERATOR(pg_catalog.=) r.record_id
+						 WHERE r.golden_id OPERATOR(pg_catalog.=) v_id.golden_id
+						   AND s.purpose OPERATOR(pg_catalog.=) p AND s.channel OPERATOR(pg_catalog.=) c
+						   AND s.granted OPERATOR(pg_catalog.=) v_granted AND s.at OPERATOR(pg_catalog.=) v_at
+						   AND s.evidence IS NOT DISTINCT FROM v_ev AND s.address IS NOT DISTINCT FROM v_addr)) THEN
+					unchanged := unchanged OPERATOR(pg_catalog.+) 1;
+				ELSE
+					PERFORM @extschema@.set_consents(v_id.golden_id, v_purp, v_chan, v_granted, v_at, v_ev, v_addr);
+					created := created OPERATOR(pg_catalog.+) 1;
+				END IF;
+			EXCEPTION WHEN data_exception OR no_data_found OR integrity_constraint_violation THEN
+				GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_hint = PG_EXCEPTION_HINT;
+				v_col := CASE WHEN v_msg OPERATOR(pg_catalog.~) 'purpose' THEN 'purpose'
+							  WHEN v_msg OPERATOR(pg_catalog.~) 'channel' THEN 'channel'
+							  WHEN v_msg OPERATOR(pg_catalog.~) 'evidence' THEN 'evidence'
+							  WHEN v_msg OPERATOR(pg_catalog.~) 'address' THEN 'address' END;
+				v_why := cdp_internal._import_reason(v_msg, NULL, v_hint);
+			END;
+		END IF;
+		IF v_why IS NOT NULL THEN
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[v_id.ord], lines[v_id.ord], NULL,
+					CASE WHEN v_col IS NOT NULL THEN COALESCE(header[pg_catalog.array_position(hkeys, v_col)], v_col) END,
+					d ->> v_col, v_why, d);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_consents(bigint, text, integer[], integer[], jsonb[], text[], text[]) IS
+	'records a chunk of consents rows through cdp.set_consents, quarantining rows that name no single patient or an invalid statement (internal to import_commit)';
+
+/*
+ * Loads a chunk of segment-list rows: the patients the rows name go on the segment's include (or
+ * exclude) list through cdp.segment_list_set, one call per chunk; rows that name nobody or more
+ * than one patient are quarantined (import_errors is the report of them).  created counts the
+ * persons put on the list, unchanged the rows whose person was on it already.  The persons named
+ * are kept in pg_temp.cdp_import_listed (import_commit creates it) for the option replace.
+ */
+CREATE FUNCTION cdp_internal._import_load_segment_list(batch bigint, source text, segment bigint, list text,
+													  rows integer[], lines integer[], attrs jsonb[],
+													  header text[], hkeys text[],
+													  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint,
+													  OUT not_found bigint, OUT ambiguous bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_ids	bigint[];
+BEGIN
+	created := 0; updated := 0; unchanged := 0;
+	IF pg_catalog.to_regclass('pg_temp.cdp_import_ident') IS NULL THEN
+		CREATE TEMP TABLE cdp_import_ident (ord integer, golden_id bigint, column_name text, value text,
+											problem text, reason text) ON COMMIT DROP;
+	ELSE
+		TRUNCATE pg_temp.cdp_import_ident;
+	END IF;
+	INSERT INTO pg_temp.cdp_import_ident SELECT * FROM cdp_internal._import_identify(source, attrs);
+	INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+	SELECT batch, rows[i.ord], lines[i.ord], NULL,
+		   CASE WHEN i.column_name IS NOT NULL THEN COALESCE(header[pg_catalog.array_position(hkeys, i.column_name)], i.column_name) END,
+		   i.value, i.reason, attrs[i.ord]
+	  FROM pg_temp.cdp_import_ident i WHERE i.golden_id IS NULL ORDER BY i.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE i.golden_id IS NULL),
+		   pg_catalog.count(*) FILTER (WHERE i.problem OPERATOR(pg_catalog.=) 'not_found'),
+		   pg_catalog.count(*) FILTER (WHERE i.problem OPERATOR(pg_catalog.=) 'ambiguous'),
+		   pg_catalog.array_agg(i.golden_id ORDER BY i.golden_id) FILTER (WHERE i.golden_id IS NOT NULL)
+	  INTO rejected, not_found, ambiguous, v_ids
+	  FROM pg_temp.cdp_import_ident i;
+	IF v_ids IS NOT NULL THEN
+		created := @extschema@.segment_list_set(segment, list, v_ids);
+		unchanged := pg_catalog.cardinality(v_ids) OPERATOR(pg_catalog.-) created;
+		/* the persons the file names, for a replace at the end of the commit */
+		INSERT INTO pg_temp.cdp_import_listed SELECT DISTINCT x FROM pg_catalog.unnest(v_ids) x ON CONFLICT DO NOTHING;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_segment_list(bigint, text, bigint, text, integer[], integer[], jsonb[], text[], text[]) IS
+	'puts the patients a chunk of segment-list rows names on a segment''s list through cdp.segment_list_set, quarantining rows that name nobody or several (internal to import_commit)';
 
 /*
  * import_commit: reads the batch's lines in chunks (src/imp_sql.c), quarantines unreadable rows
@@ -555,6 +1070,9 @@ DECLARE
 	v_created	bigint := 0;
 	v_updated	bigint := 0;
 	v_unchanged	bigint := 0;
+	v_notfound	bigint := 0;
+	v_removed	bigint := 0;
+	v_ambig		bigint := 0;
 	v_dups		integer[];
 	v_keep		integer[];
 	v_c			record;
@@ -581,8 +1099,8 @@ BEGIN
 		/* idempotent: a committed batch is not loaded twice */
 		RETURN v_b.result OPERATOR(pg_catalog.||) '{"repeated": true}'::jsonb;
 	END IF;
-	IF mode OPERATOR(pg_catalog.=) 'lenient' AND v_b.kind OPERATOR(pg_catalog.<>) 'patients' THEN
-		RAISE EXCEPTION 'lenient mode is for patients only'
+	IF mode OPERATOR(pg_catalog.=) 'lenient' AND v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
+		RAISE EXCEPTION 'lenient mode is not for clinical events'
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'Clinical events have no lenient form: an invalid value cannot be kept aside.',
 				  HINT = 'Use quarantine to load the valid rows and list the others.';
@@ -613,6 +1131,14 @@ BEGIN
 		v_last := v_nos[v_sniff.consumed];
 		v_line := v_sniff.consumed OPERATOR(pg_catalog.+) 1;
 		SELECT pg_catalog.count(*) INTO v_total FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		/* the persons a segment list names (the loader adds them; replace reads them at the end) */
+		IF v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+			IF pg_catalog.to_regclass('pg_temp.cdp_import_listed') IS NULL THEN
+				CREATE TEMP TABLE cdp_import_listed (golden_id bigint PRIMARY KEY) ON COMMIT DROP;
+			ELSE
+				TRUNCATE pg_temp.cdp_import_listed;
+			END IF;
+		END IF;
 		/* the source ids seen so far: a temporary table, so memory stays flat in the file's size */
 		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
 			CREATE TEMP TABLE cdp_import_seen (source_key text PRIMARY KEY, row_no integer) ON COMMIT DROP;
@@ -651,6 +1177,8 @@ BEGIN
 				END IF;
 
 				/* a source id seen on an earlier row of the file: the later rows are refused */
+				v_dups := NULL;
+				IF v_keycol OPERATOR(pg_catalog.>) 0 THEN
 				WITH ins AS (
 					INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
 					SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.r
@@ -660,6 +1188,7 @@ BEGIN
 				SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
 				  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
 				 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+				END IF;
 				IF v_dups IS NOT NULL THEN
 					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
 					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_keycol], v_p.keys[d],
@@ -677,13 +1206,23 @@ BEGIN
 					v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
 				END IF;
 
-				/* the rows through ingest */
-				IF v_b.kind OPERATOR(pg_catalog.=) 'patients' THEN
+				/* the rows through their kind's loader */
+				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
 					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
 						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
-				ELSE
+				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
 					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
 						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'consents' THEN
+					v_c := cdp_internal._import_load_consents(batch, v_b.source,
+						v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSE
+					v_c := cdp_internal._import_load_segment_list(batch, v_b.source, (v_b.options ->> 'segment')::bigint,
+						v_b.options ->> 'list', v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+				END IF;
+				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
+					v_notfound := v_notfound OPERATOR(pg_catalog.+) v_c.not_found;
+					v_ambig := v_ambig OPERATOR(pg_catalog.+) v_c.ambiguous;
 				END IF;
 				v_dirty := v_c.rejected OPERATOR(pg_catalog.>) 0;
 				v_nbad := v_nbad OPERATOR(pg_catalog.+) v_c.rejected;
@@ -714,12 +1253,23 @@ BEGIN
 			INSERT INTO cdp_internal.import_reject SELECT (pg_catalog.unnest(v_stash)).*;
 			v_status := 'failed';
 			v_created := 0; v_updated := 0; v_unchanged := 0;
+			/* the report of a refused segment list still says which identifiers matched nobody or several */
 		END;
 	END IF;
 
+	IF v_status OPERATOR(pg_catalog.=) 'committed' AND (v_b.options ->> 'replace')::boolean THEN
+		/* the file becomes the whole list: whoever is on it and not named by the file leaves */
+		v_removed := @extschema@.segment_list_set((v_b.options ->> 'segment')::bigint, v_b.options ->> 'list',
+			ARRAY(SELECT l.golden_id FROM @extschema@.segment_list l
+				   WHERE l.segment_id OPERATOR(pg_catalog.=) (v_b.options ->> 'segment')::bigint
+					 AND l.list OPERATOR(pg_catalog.=) (v_b.options ->> 'list')
+					 AND NOT EXISTS (SELECT 1 FROM pg_temp.cdp_import_listed x
+									  WHERE x.golden_id OPERATOR(pg_catalog.=) @extschema@.resolve_patient(l.golden_id))),
+			true);
+	END IF;
 	IF v_status OPERATOR(pg_catalog.=) 'committed' THEN
 		DELETE FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
-		IF v_b.options ->> 'matching' OPERATOR(pg_catalog.=) 'now' AND v_b.kind OPERATOR(pg_catalog.=) 'patients' THEN
+		IF v_b.options ->> 'matching' OPERATOR(pg_catalog.=) 'now' AND v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
 			v_match := @extschema@.run_matching('incremental');
 		END IF;
 	END IF;
@@ -733,7 +1283,16 @@ BEGIN
 		'created', v_created, 'updated', v_updated, 'unchanged', v_unchanged, 'rejected', v_nbad,
 		'encoding', v_sniff.encoding, 'delimiter', v_sniff.delimiter, 'bom', v_sniff.bom,
 		'first_error', v_first, 'matching', COALESCE(v_match, pg_catalog.to_jsonb(v_b.options ->> 'matching')),
-		'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_t0)::numeric, 3));
+		'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_t0)::numeric, 3))
+		OPERATOR(pg_catalog.||) CASE
+			WHEN v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
+				pg_catalog.jsonb_build_object('not_found', v_notfound, 'ambiguous', v_ambig)
+			ELSE '{}'::jsonb END
+		OPERATOR(pg_catalog.||) CASE
+			WHEN v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+				pg_catalog.jsonb_build_object('segment', (v_b.options ->> 'segment')::bigint, 'list', v_b.options ->> 'list',
+											  'removed', v_removed)
+			ELSE '{}'::jsonb END;
 	UPDATE cdp_internal.import_batch b
 	   SET status = v_status, mode = import_commit.mode, finished_at = pg_catalog.clock_timestamp(), result = v_result
 	 WHERE b.batch_id OPERATOR(pg_catalog.=) batch;
@@ -862,11 +1421,14 @@ CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
 		   (SELECT pg_catalog.max(b.finished_at) FROM cdp_internal.import_batch b
 			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS last_import,
+		   /* rows set aside by committed imports; a refused file loaded nothing, so quarantined nothing */
 		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j JOIN cdp_internal.import_batch b USING (batch_id)
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name) AS rows_quarantined
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS rows_quarantined,
+		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_batch b
+			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'failed') AS imports_refused
 	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
 COMMENT ON VIEW @extschema@.source_quality IS
-	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined';
+	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
 
 /* writers are for the owner until the access family grants them (readers follow the tables' RLS) */
 REVOKE ALL ON FUNCTION @extschema@.import_begin(text, text, jsonb) FROM PUBLIC;

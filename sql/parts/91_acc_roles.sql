@@ -39,6 +39,47 @@ COMMENT ON TABLE cdp_internal.acc_grant IS
 	'logins mapped to clinic roles by cdp.grant_role, with the scope of each grant (e.g. a doctor''s specialties)';
 
 /*
+ * One vocabulary of medical specialties.  Sources write a specialty as they please (a visit's
+ * «кардиолог», a lab system's «Кардиология», an English export's "cardiology"); a doctor's grant
+ * names specialties in any of those spellings.  The code of a spelling is the canonical English
+ * name of the specialty; a spelling the vocabulary does not know is its own code (lower case, spaces
+ * folded), so an exact spelling always matches itself.  IMMUTABLE: the list is fixed per release.
+ */
+CREATE FUNCTION cdp_internal.specialty_code(spelling text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(
+		(SELECT v.code FROM (VALUES
+			('cardiology', ARRAY['cardiology', 'cardiologist', 'кардиология', 'кардиолог']),
+			('therapy', ARRAY['therapy', 'therapist', 'general practice', 'general practitioner', 'gp', 'internal medicine',
+							  'терапия', 'терапевт', 'врач общей практики', 'общая практика']),
+			('urology', ARRAY['urology', 'urologist', 'урология', 'уролог']),
+			('gynecology', ARRAY['gynecology', 'gynaecology', 'gynecologist', 'gynaecologist', 'гинекология', 'гинеколог',
+								 'акушерство и гинекология', 'акушер-гинеколог']),
+			('dermatology', ARRAY['dermatology', 'dermatologist', 'дерматология', 'дерматолог', 'дерматовенеролог',
+								  'дерматовенерология']),
+			('neurology', ARRAY['neurology', 'neurologist', 'неврология', 'невролог', 'невропатолог']),
+			('ophthalmology', ARRAY['ophthalmology', 'ophthalmologist', 'офтальмология', 'офтальмолог', 'окулист']),
+			('otorhinolaryngology', ARRAY['otorhinolaryngology', 'ent', 'оториноларингология', 'оториноларинголог', 'лор']),
+			('endocrinology', ARRAY['endocrinology', 'endocrinologist', 'эндокринология', 'эндокринолог']),
+			('gastroenterology', ARRAY['gastroenterology', 'gastroenterologist', 'гастроэнтерология', 'гастроэнтеролог']),
+			('pediatrics', ARRAY['pediatrics', 'paediatrics', 'pediatrician', 'педиатрия', 'педиатр']),
+			('surgery', ARRAY['surgery', 'surgeon', 'хирургия', 'хирург']),
+			('oncology', ARRAY['oncology', 'oncologist', 'онкология', 'онколог']),
+			('mammology', ARRAY['mammology', 'mammologist', 'маммология', 'маммолог']),
+			('psychiatry', ARRAY['psychiatry', 'psychiatrist', 'психиатрия', 'психиатр']),
+			('dentistry', ARRAY['dentistry', 'dentist', 'стоматология', 'стоматолог']),
+			('traumatology', ARRAY['traumatology', 'orthopedics', 'травматология', 'травматолог', 'травматолог-ортопед',
+								   'ортопедия', 'ортопед'])
+		) v(code, spellings)
+		 WHERE pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.btrim($1)), '\s+', ' ', 'g') OPERATOR(pg_catalog.=) ANY (v.spellings)),
+		pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.btrim($1)), '\s+', ' ', 'g'))
+$$;
+COMMENT ON FUNCTION cdp_internal.specialty_code(text) IS
+	'the canonical code of a medical specialty however a source spells it (кардиолог, Кардиология, cardiology: cardiology); an unknown spelling is its own code';
+
+/*
  * The role a call acts for.  Inside a SECURITY DEFINER function current_user is the function's
  * owner; the session's SET ROLE (the GUC role, which a definer function does not change) or else
  * the login (session_user) is who called.  Setting role is checked for membership by PostgreSQL,

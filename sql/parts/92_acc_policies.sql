@@ -128,7 +128,8 @@ COMMENT ON FUNCTION cdp_internal.acc_apply_policies() IS 'applies the policies o
  * Is the patient in the care of the calling doctor?  The grant of the session's login (a login
  * acting through SET ROLE is still that login) to cdp_doctor carries the scope: all, a list of
  * golden ids (care relationships), or a list of specialties (the patient has a clinical event of
- * one).  LEAKPROOF: it raises no error and reveals nothing but its answer, so the planner may use it
+ * one, compared by cdp_internal.specialty_code, so «кардиолог» in a grant covers a visit recorded as
+ * "cardiology").  LEAKPROOF: it raises no error and reveals nothing but its answer, so the planner may use it
  * in a policy without a security barrier of its own.  SECURITY DEFINER so that it can read the
  * grants and the clinical events whatever the doctor may see; it returns only a yes or no about one
  * patient the caller names.
@@ -144,10 +145,10 @@ CREATE FUNCTION @extschema@.in_care(golden_id bigint) RETURNS boolean
 				OR (g.scope OPERATOR(pg_catalog.->) 'golden_ids') OPERATOR(pg_catalog.@>) pg_catalog.to_jsonb($1)
 				OR EXISTS (SELECT 1 FROM @extschema@.clinical_event c
 							WHERE c.golden_id OPERATOR(pg_catalog.=) $1
-							  AND c.specialty OPERATOR(pg_catalog.=) ANY (
-								  SELECT pg_catalog.jsonb_array_elements_text(
+							  AND cdp_internal.specialty_code(c.specialty) OPERATOR(pg_catalog.=) ANY (
+								  SELECT cdp_internal.specialty_code(pg_catalog.jsonb_array_elements_text(
 									  CASE WHEN pg_catalog.jsonb_typeof(g.scope OPERATOR(pg_catalog.->) 'specialties') OPERATOR(pg_catalog.=) 'array'
-										   THEN g.scope OPERATOR(pg_catalog.->) 'specialties' ELSE '[]'::jsonb END)))))
+										   THEN g.scope OPERATOR(pg_catalog.->) 'specialties' ELSE '[]'::jsonb END))))))
 $$;
 COMMENT ON FUNCTION @extschema@.in_care(bigint) IS
 	'true when the patient is in the care of the calling doctor (scope of its cdp_doctor grant); the doctor policies call it';

@@ -219,6 +219,28 @@ CREATE POLICY seg_definitions ON @extschema@.offer FOR SELECT USING (true);
 CREATE POLICY seg_definitions ON @extschema@.offer_version FOR SELECT USING (true);
 CREATE POLICY seg_definitions ON @extschema@.sensitive_category FOR SELECT USING (true);
 
+/* ------------------------------------------------------------------ campaign history */
+
+/*
+ * A segment rule may ask about campaign history ({"campaign": ...}, 82_segment_rules.sql), which
+ * lives in cdp.campaign_send (86_campaign_send.sql: listed, sent, refused; delivery outcomes
+ * folded in by 87_campaign_delivery.sql).  The campaign family appends no log event for a send or
+ * a delivery report, so these triggers name the persons whose send rows changed in
+ * cdp_internal.seg_touch for the incremental refresh (84_segment.sql).  Statement triggers with
+ * transition tables: a send list of thousands of rows is one position.  Always, like every
+ * trigger of cdp.
+ */
+CREATE TRIGGER seg_campaign_insert AFTER INSERT ON @extschema@.campaign_send
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+CREATE TRIGGER seg_campaign_update AFTER UPDATE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+CREATE TRIGGER seg_campaign_delete AFTER DELETE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.seg_campaign_touched();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_insert;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_update;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_delete;
+SELECT cdp_internal.acc_protect('cdp_internal.seg_touch', 'internal');
+
 /* ------------------------------------------------------------------ the grant matrix */
 
 INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)

@@ -1,9 +1,11 @@
 -- test/bench/gen_segments.sql: a generated clinic for the segment benchmarks (issue 13,
 -- doc/benchmarks.md): :persons patients (one record each, a fifth from a partner base) with
--- :events clinical events in total (visits 40%, lab tests 30%, diagnoses 20%, recommendations 8%,
--- sick leave 2%; lab codes and ICD-10 codes with realistic frequencies, results around their
--- reference ranges), over the three years before the run; consents: 60% granted marketing on every
--- channel (a framework document), then 5% of them withdrawn by sms, 0.2% with the address.
+-- :events clinical events in total: a mammography screening programme first (60% of the women aged
+-- 35 or more have a MAMMO every year, on a day of the year of their own, over the three years), then
+-- the rest drawn at random (visits 40%, lab tests 30%, diagnoses 20%, recommendations 8%, sick leave
+-- 2%; lab codes and ICD-10 codes with realistic frequencies, results around their reference
+-- ranges), over the three years before the run; consents: 60% granted marketing on every channel
+-- (a framework document), then 5% of them withdrawn by sms.
 -- Deterministic (setseed).  Rows are written with plain INSERT ... SELECT into the tables of the
 -- golden and consent families, with their events, as a replay would leave them: ingest one row at a
 -- time would take hours at 20M events, and the benchmark measures segments, not ingest
@@ -21,7 +23,8 @@ SELECT CASE WHEN i % 5 = 0 THEN :partner ELSE :his END, 'p' || i, i,
        CASE WHEN i % 3 = 0 THEN ARRAY[('u' || i || '@mail.ru')::cdp.email] END,
        (ARRAY['Москва', 'Москва', 'Москва', 'Химки', 'Балашиха', 'Подольск', 'Тверь', 'Мытищи'])[1 + (i * 7) % 8], 'gen'
   FROM generate_series(1, :persons) i
- CROSS JOIN LATERAL (SELECT CASE WHEN random() < 0.55 THEN 'F' ELSE 'M' END AS sex) s;
+ -- 55% women, drawn per row (an uncorrelated LATERAL (SELECT random()) runs once: everyone got one sex)
+ CROSS JOIN LATERAL (SELECT CASE WHEN (hashint8extended(i, 11) & 1023) < 563 THEN 'F' ELSE 'M' END AS sex) s;
 SELECT setval('cdp.golden_id_seq', :persons + 1);
 INSERT INTO cdp.patient (golden_id, status, registered_on, sex, birth_date, phones, emails, city, record_count, updated_at)
 SELECT r.golden_id, 'active', current_date - (random() * 3000)::int, r.sex, r.birth_date,
@@ -42,12 +45,21 @@ CREATE TEMP TABLE dx(code text, w int);
 INSERT INTO dx VALUES ('J06.9', 20), ('I10', 14), ('M54.5', 8), ('K29.7', 5), ('E11.9', 5), ('E78.0', 4), ('N40', 2), ('J20.9', 5), ('H52.1', 4),
 	('L70.0', 2), ('Z00.0', 10), ('E66.0', 3), ('N76.0', 2), ('K21.0', 3), ('I25.1', 2), ('F41.1', 1), ('C50.9', 1), ('B20', 1), ('Z33', 1), ('O26.8', 1), ('A56.0', 1), ('J45.9', 2);
 CREATE TEMP TABLE pick AS
-SELECT 'lab' AS t, code, lo, hi, sum(w) OVER (ORDER BY code) / sum(w) OVER () AS upto FROM lab
-UNION ALL SELECT 'dx', code, NULL, NULL, sum(w) OVER (ORDER BY code) / sum(w) OVER () FROM dx;
+-- cumulative shares as float8 (an integer division made every share 0 but the last: one code each)
+SELECT 'lab' AS t, code, lo, hi, (sum(w) OVER (ORDER BY code))::float8 / sum(w) OVER () AS upto FROM lab
+UNION ALL SELECT 'dx', code, NULL, NULL, (sum(w) OVER (ORDER BY code))::float8 / sum(w) OVER () FROM dx;
 CREATE TEMP TABLE pick_lab AS SELECT row_number() OVER (ORDER BY upto) AS n, * FROM pick WHERE t = 'lab';
 CREATE TEMP TABLE pick_dx AS SELECT row_number() OVER (ORDER BY upto) AS n, * FROM pick WHERE t = 'dx';
--- batches of 2M so that memory and WAL stay bounded
-SELECT set_config('segbench.events', :'events', false), set_config('segbench.persons', :'persons', false);
+-- the screening programme: about 16% of the patients (women 35+, 60% of them) x 3 yearly MAMMOs
+INSERT INTO cdp.clinical_event (source_id, source_key, record_id, golden_id, kind, at, lab_code, lab_result, attrs, attrs_hash, created_at, updated_at)
+SELECT 1, 'scr' || p.golden_id || '-' || y, p.golden_id, p.golden_id, 'lab_test',
+       now() - (y * 365 + (hashint8extended(p.golden_id, 3) & 1023) % 365) * interval '1 day', 'MAMMO', 'норма', '{}'::jsonb, 'gen', now(), now()
+  FROM cdp.patient p CROSS JOIN generate_series(0, 2) y
+ WHERE p.sex = 'F' AND p.birth_date <= current_date - interval '35 years' AND (hashint8extended(p.golden_id, 5) & 1023) % 10 < 6;
+SELECT count(*) AS screening FROM cdp.clinical_event \gset
+\echo screening mammographies: :screening
+-- the rest at random, in batches of 2M so that memory and WAL stay bounded
+SELECT set_config('segbench.events', (:events - :screening)::text, false), set_config('segbench.persons', :'persons', false);
 DO $gen$
 DECLARE
 	b	int := 0;
@@ -88,7 +100,7 @@ UPDATE cdp.patient p SET last_visit = v.m FROM (
 
 \echo generating consents
 -- 60% grant marketing on every channel two years ago; 5% of those withdraw sms a year ago
-WITH g AS (SELECT golden_id FROM cdp.patient WHERE hashint8(golden_id) % 10 < 6),
+WITH g AS (SELECT golden_id FROM cdp.patient WHERE (hashint8(golden_id) & 1023) % 10 < 6),
 ev AS (
 	INSERT INTO cdp.event (kind, subject, golden_id, payload)
 	SELECT 'consent.granted', g.golden_id, g.golden_id, jsonb_build_object('given_for', g.golden_id, 'purposes', '["marketing"]'::jsonb,
@@ -99,7 +111,7 @@ INSERT INTO cdp.consent_statement (record_id, purpose, channel, event_id, grante
 SELECT r.record_id, 'marketing', c, ev.event_id, true, now() - interval '2 years', ev.golden_id, ARRAY[r.record_id], 'framework-2024'
   FROM ev JOIN cdp.record r ON r.golden_id = ev.golden_id
  CROSS JOIN unnest(ARRAY['call', 'email', 'messenger', 'post', 'sms', 'social']) c;
-WITH g AS (SELECT golden_id FROM cdp.patient WHERE hashint8(golden_id) % 10 < 6 AND hashint8extended(golden_id, 7) % 20 = 0),
+WITH g AS (SELECT golden_id FROM cdp.patient WHERE (hashint8(golden_id) & 1023) % 10 < 6 AND hashint8extended(golden_id, 7) % 20 = 0),
 ev AS (
 	INSERT INTO cdp.event (kind, subject, golden_id, payload)
 	SELECT 'consent.withdrawn', g.golden_id, g.golden_id, jsonb_build_object('given_for', g.golden_id, 'purposes', '["marketing"]'::jsonb,

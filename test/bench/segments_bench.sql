@@ -8,18 +8,18 @@ SELECT count(*) AS events FROM cdp.clinical_event \gset
 SELECT coalesce((SELECT offer_id FROM cdp.offer WHERE name = 'bench: mammography'),
        cdp.create_offer('{"name": "bench: mammography", "sex": "F", "age": [35, 69], "exclude_icd10": ["C50", "D05"], "exclude_pregnant": true}')) AS offer \gset
 -- the 10 clauses: 4 profile attributes, 3 event conditions, 3 negated or nested ones
-\set rules '{"all": [{"attr": "sex", "op": "=", "value": "F"}, {"attr": "age", "op": "between", "value": [35, 55]}, {"event": "lab_test", "where": {"code": "MAMMO"}, "ago": ["13 months", "11 months"]}, {"not": {"event": "visit", "within": "11 months"}}, {"attr": "city", "op": "in", "value": ["Москва", "Химки", "Балашиха", "Мытищи"]}, {"event": "lab_test", "where": {"code": "CHOL"}, "within": "3 years"}, {"not": {"event": "diagnosis", "where": {"code": "I10"}, "count": {">=": 3}}}, {"attr": "reachable", "op": "=", "value": "sms"}, {"not": {"event": "diagnosis", "where": {"code": ["O10-O99", "Z33"]}, "within": "10 months"}}, {"any": [{"attr": "source_kind", "op": "=", "value": "internal"}, {"event": "visit", "where": {"specialty": "gynecology"}}]}]}'
+\set rules '{"all": [{"attr": "sex", "op": "=", "value": "F"}, {"attr": "age", "op": "between", "value": [35, 69]}, {"event": "lab_test", "where": {"code": "MAMMO"}, "ago": ["24 months", "11 months"]}, {"not": {"event": "visit", "within": "3 months"}}, {"attr": "city", "op": "in", "value": ["Москва", "Химки", "Балашиха", "Мытищи"]}, {"event": "lab_test", "where": {"code": "CHOL"}, "within": "3 years"}, {"not": {"event": "diagnosis", "where": {"code": "I10"}, "count": {">=": 3}}}, {"attr": "reachable", "op": "=", "value": "sms"}, {"not": {"event": "diagnosis", "where": {"code": ["O10-O99", "Z33"]}, "within": "10 months"}}, {"any": [{"attr": "source_kind", "op": "=", "value": "internal"}, {"event": "visit", "where": {"specialty": "gynecology"}}]}]}'
 SELECT set_config('segbench.rules', :'rules', false) IS NULL AS x, set_config('segbench.offer', :'offer', false) IS NULL AS y,
        set_config('segbench.rounds', :'rounds', false) IS NULL AS z \gset
 CREATE TEMP TABLE t (what text, round int, ms float8, result text);
 -- the same question by hand: one EXISTS / NOT EXISTS per clause, consent and offer inline
 CREATE TEMP VIEW hand AS
 SELECT p.golden_id FROM cdp.patient p
- WHERE p.status = 'active' AND p.sex = 'F' AND extract(year FROM age(current_date, p.birth_date)) BETWEEN 35 AND 55
+ WHERE p.status = 'active' AND p.sex = 'F' AND extract(year FROM age(current_date, p.birth_date)) BETWEEN 35 AND 69
    AND EXISTS (SELECT 1 FROM cdp.clinical_event e WHERE e.golden_id = p.golden_id AND e.kind = 'lab_test' AND e.lab_code = 'MAMMO'
-                 AND e.at >= current_date - interval '13 months' AND e.at < current_date - interval '11 months' + interval '1 day')
+                 AND e.at >= current_date - interval '24 months' AND e.at < current_date - interval '11 months' + interval '1 day')
    AND NOT EXISTS (SELECT 1 FROM cdp.clinical_event e WHERE e.golden_id = p.golden_id AND e.kind = 'visit'
-                 AND e.visit_status IN ('came', 'in_appointment', 'done') AND e.at >= current_date - interval '11 months')
+                 AND e.visit_status IN ('came', 'in_appointment', 'done') AND e.at >= current_date - interval '3 months')
    AND p.city IN ('Москва', 'Химки', 'Балашиха', 'Мытищи')
    AND EXISTS (SELECT 1 FROM cdp.clinical_event e WHERE e.golden_id = p.golden_id AND e.kind = 'lab_test' AND e.lab_code = 'CHOL'
                  AND e.at >= current_date - interval '3 years')

@@ -1,7 +1,10 @@
 -- test/demo/88_import.sql: the import section of the clinic demo (issue 16).  An old departmental
 -- system's export arrives in Windows-1251, ";"-delimited, with a typo in one SNILS and a patient
 -- listed twice: all_or_nothing refuses it naming the rows, quarantine loads the rest, and
--- source_quality shows the new source beside the others.  Output in Russian (doc/demo.md).
+-- source_quality shows the new source beside the others.  Then the reception's paper consent
+-- forms arrive as a file (statements recorded through the consent registry, rows naming nobody set
+-- aside), and the call centre's list of patients to invite becomes a segment's include list, with
+-- the identifiers that matched nobody reported.  Output in Russian (doc/demo.md).
 \pset footer off
 \pset null '—'
 \pset linestyle unicode
@@ -48,5 +51,62 @@ SELECT source AS "источник", records AS "записей",
        round(100 * (completeness ->> 'snils')::numeric) || ' %' AS "СНИЛС заполнен",
        round(100 * (completeness ->> 'phones')::numeric) || ' %' AS "телефон заполнен",
        round(100 * duplicate_rate, 1) || ' %' AS "дубли в источнике",
-       rows_quarantined AS "строк отклонено (все импорты)"
+       rows_quarantined AS "строк в карантине", imports_refused AS "файлов не принято"
   FROM cdp.source_quality ORDER BY source;
+
+\echo
+\echo 'Согласия из бумажных анкет регистратуры: файл, где пациент назван кодом старой системы или телефоном'
+CREATE TEMP TABLE demo_consents AS SELECT
+E'Источник;Код;Телефон;Цель;Канал;Согласие;Дата;Основание\n'
+ 'old_his;H-1;;маркетинг;смс;да;15.01.2025;анкета при первом визите\n'
+ 'old_his;H-2;;маркетинг, аналитика;все;да;16.01.2025;анкета при первом визите\n'
+ ';;8 (495) 555-04-04;маркетинг;звонок;нет;20.01.2025;отказ по телефону\n'
+ 'old_his;H-3;;маркетинг;смс;да;15.01.2025;анкета при первом визите\n'
+ 'old_his;H-2;;рассылка;смс;да;16.01.2025;\n'::text AS f;
+SELECT r AS res FROM demo_consents, cdp.import_csv('reception', 'consents', f, 'quarantine') AS r \gset
+SELECT (r ->> 'created')::int AS "согласий записано", (r ->> 'rejected')::int AS "строк отложено",
+       (r ->> 'not_found')::int AS "из них пациент не найден"
+  FROM (SELECT :'res'::jsonb AS r) x;
+SELECT row_no AS "строка файла", column_name AS "столбец", value AS "значение",
+       CASE WHEN reason LIKE 'Source % has no record %' THEN 'в старой системе нет такой карточки (её не загрузили: ошибка в СНИЛС)'
+            WHEN reason LIKE 'Unknown consent purpose%' THEN 'неизвестная цель согласия: лечение, маркетинг, аналитика, партнёры или ЕГИСЗ'
+            ELSE reason END AS "причина"
+  FROM cdp.import_errors((:'res'::jsonb ->> 'batch')::bigint) ORDER BY row_no;
+SELECT p.family_name || ' ' || p.given_name AS "пациент",
+       CASE c.purpose WHEN 'marketing' THEN 'маркетинг' WHEN 'analytics' THEN 'аналитика' ELSE c.purpose END AS "цель",
+       CASE WHEN count(*) = (SELECT count(*) FROM cdp.consent_channels()) THEN 'все'
+            ELSE string_agg(CASE c.channel WHEN 'sms' THEN 'смс' WHEN 'email' THEN 'эл. почта' WHEN 'messenger' THEN 'мессенджер'
+                                 WHEN 'social' THEN 'соцсети' WHEN 'call' THEN 'звонок' WHEN 'post' THEN 'письмо' END, ', ' ORDER BY c.channel) END AS "каналы",
+       CASE WHEN c.granted THEN 'согласие дано' ELSE 'отказ' END AS "ответ", to_char(c.at, 'DD.MM.YYYY') AS "дата"
+  FROM cdp.record r JOIN cdp.source s USING (source_id) JOIN cdp.patient p USING (golden_id)
+ CROSS JOIN LATERAL cdp.consent_now(p.golden_id) c
+ WHERE s.name = 'old_his' AND NOT c.is_default
+ GROUP BY p.family_name, p.given_name, c.purpose, c.granted, c.at ORDER BY 1, 2;
+
+\echo
+\echo 'Список колл-центра «пригласить на диспансеризацию» (коды старой системы и телефоны) становится ручным'
+\echo 'списком сегмента: кто в списке, тот в сегменте, даже если правило его не отбирает'
+\o /dev/null
+SELECT cdp.create_segment('Диспансеризация: приглашение', '{"attr": "age", "op": ">=", "value": 120}', 'treatment') AS dseg \gset
+\o
+CREATE TEMP TABLE demo_list AS SELECT
+E'Источник;Код;Телефон\n'
+ 'old_his;H-4;\n'
+ ';;8 916 555-01-01\n'
+ ';;8 900 000-00-00\n'
+ 'old_his;H-3;\n'::text AS f;
+SELECT r AS res FROM demo_list, cdp.import_csv('reception', 'segment_list', f, 'quarantine', jsonb_build_object('segment', :dseg)) AS r \gset
+SELECT (r ->> 'rows')::int AS "строк в списке", (r ->> 'created')::int AS "включено в сегмент",
+       (r ->> 'not_found')::int AS "не найдено", (r ->> 'ambiguous')::int AS "найдено несколько пациентов"
+  FROM (SELECT :'res'::jsonb AS r) x;
+SELECT row_no AS "строка файла", column_name AS "столбец", value AS "значение",
+       CASE WHEN reason LIKE 'No patient has this phone number%' THEN 'ни у одного пациента нет такого телефона'
+            WHEN reason LIKE 'Source % has no record %' THEN 'в старой системе нет такой карточки'
+            WHEN reason LIKE '% patients have this %' THEN 'этот номер у нескольких пациентов: укажите код карточки'
+            ELSE reason END AS "причина"
+  FROM cdp.import_errors((:'res'::jsonb ->> 'batch')::bigint) ORDER BY row_no;
+\o /dev/null
+SELECT cdp.refresh_segment(:dseg, 'full');
+\o
+SELECT p.family_name || ' ' || p.given_name AS "участник сегмента", to_char(p.birth_date, 'DD.MM.YYYY') AS "дата рождения"
+  FROM cdp.segment_member m JOIN cdp.patient p USING (golden_id) WHERE m.segment_id = :dseg ORDER BY 1;

@@ -4,7 +4,7 @@
 -- its own statements, a grant given while merged counts for neither side, a withdrawal for both),
 -- the suppression list (a duplicate record cannot bring an address back), the replay, bad input.
 BEGIN;
-SELECT plan(41);
+SELECT plan(45);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 SELECT cdp.upsert_record('his', 'a', '{"family_name": "Иванова", "given_name": "Анна", "birth_date": "1980-03-01", "sex": "F", "phones": ["+7 916 123-45-67"], "emails": ["anna@mail.ru"]}') AS ra \gset
@@ -129,6 +129,10 @@ SELECT is((SELECT count(*) FROM (SELECT * FROM cdp.consent_suppression EXCEPT AL
 SELECT throws_ok(format('SELECT cdp.set_consent(%s, %L, %L, true)', :ga, 'spam', 'sms'), '22023', 'unknown consent purpose "spam"', 'unknown purpose');
 SELECT throws_ok(format('SELECT cdp.set_consent(%s, %L, %L, true)', :ga, 'marketing', 'pigeon'), '22023', 'unknown consent channel "pigeon"', 'unknown channel');
 SELECT throws_ok('SELECT cdp.set_consent(999999, ''marketing'', ''sms'', true)', 'P0002', 'patient "999999" does not exist', 'unknown patient');
+SELECT throws_ok(format('SELECT cdp.may_contact(%s, %L, %L)', :ga, 'spam', 'sms'), '22023', 'unknown consent purpose "spam"', 'may_contact: unknown purpose');
+SELECT throws_ok(format('SELECT cdp.may_contact(%s, %L, %L)', :ga, 'marketing', 'pigeon'), '22023', 'unknown consent channel "pigeon"', 'may_contact: unknown channel');
+SELECT throws_ok(format('SELECT cdp.may_contact(%s, %L, %L)', :ga, 'marketing', '*'), '22023', 'may_contact asks about one channel', 'may_contact: one channel');
+SELECT ok(NOT cdp.may_contact(999999, 'treatment', 'sms'), 'may_contact: an unknown person may not be contacted, even by default');
 SELECT ok(NOT cdp.may_contact(999999, 'treatment', 'sms'), 'may_contact of an unknown person is false');
 
 SELECT * FROM finish();

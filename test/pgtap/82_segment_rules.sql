@@ -4,7 +4,7 @@
 -- itself, the guards and their counts, sensitive categories, and bad rules: each error with its
 -- SQLSTATE, JSON path and nothing executed or saved.
 BEGIN;
-SELECT plan(52);
+SELECT plan(60);
 
 SELECT setseed(0.13) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('partner1', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -76,6 +76,11 @@ SELECT is(pg_temp.count_of('{"attr": "last_visit", "op": "is_null", "value": tru
           (SELECT count(*) FROM act p WHERE p.last_visit IS NULL), 'last_visit is_null');
 SELECT is(pg_temp.count_of('{"attr": "reachable", "op": "=", "value": "sms"}'),
           (SELECT count(*) FROM act p WHERE jsonb_array_length(p.phones) > 0), 'reachable by sms = has a phone');
+SELECT is((SELECT string_agg(c.channel || ':' || pg_temp.count_of(format('{"attr": "reachable", "op": "=", "value": "%s"}', c.channel)::jsonb), ',' ORDER BY c.channel)
+             FROM cdp.consent_channels() c),
+          (SELECT string_agg(c.channel || ':' || (SELECT count(*) FROM cdp.patient p WHERE p.status = 'active' AND cardinality(cdp_internal.consent_addresses(p, c.channel)) > 0), ',' ORDER BY c.channel)
+             FROM cdp.consent_channels() c),
+          'reachable through each channel = has an address consent_addresses gives for it');
 SELECT is(pg_temp.count_of('{"all": [{"attr": "age", "op": ">=", "value": 18}, {"any": [{"attr": "sex", "op": "=", "value": "M"}, {"event": "visit", "within": "6 months"}]}]}'),
           (SELECT count(*) FROM act p WHERE extract(year FROM age(current_date, p.birth_date)) >= 18
              AND (p.sex = 'M' OR EXISTS (SELECT 1 FROM cdp.clinical_event e WHERE e.golden_id = p.golden_id AND e.kind = 'visit'
@@ -138,7 +143,10 @@ GRANT USAGE ON SCHEMA cdp, cdp_internal TO cdp_test_marketer;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp_internal TO cdp_test_marketer;
 SET LOCAL ROLE cdp_test_marketer;
 SELECT throws_ok($$SELECT cdp_internal.seg_prepare('{"event": "diagnosis", "where": {"code": "C50"}}', 'treatment', current_date)$$,
-                 '42501', 'role "cdp_test_marketer" may not target a sensitive category', 'another role may not, even for treatment');
+                 '42501', format('role "cdp_test_marketer" may not target a sensitive category: a treatment segment that does needs role %s',
+                                 CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cdp_doctor') THEN 'cdp_doctor'
+                                      ELSE (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'cdp') END),
+                 'another role may not, even for treatment; the error names the role required (cdp_doctor; before setup_roles: the owner)');
 RESET ROLE;
 SELECT is((SELECT count(*) FROM cdp.segment WHERE name = 'x'), 0::bigint, 'a refused segment is not saved');
 SELECT is(cdp.configure_sensitive_categories('{"J45": "asthma"}'), 1, 'configure the sensitive list');
@@ -180,6 +188,19 @@ SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"event": "diagnosis", "wher
 SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"event": "lab_test", "ago": ["11 months", "13 months"]}')$$), '22023 | At $.ago. | true', 'ago with the nearer end first');
 SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"segment": 999999}')$$), '22023 | At $.segment. | true', 'an unknown segment');
 SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"attr": "sex", "op": "=", "value": "F"}', NULL, 'spam')$$), '22023 |  | true', 'an unknown purpose');
+-- campaign history clauses (the property test of 84_segment.sql runs them against real campaigns)
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"campaign": "any", "status": "clicked", "within": "30 days"}')$$), 'no error',
+          'a campaign clause over any campaign is accepted');
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"all": [{"attr": "sex", "op": "=", "value": "F"}, {"campaign": 999999, "status": "sent"}]}')$$),
+          '22023 | At $.all[1].campaign. | true', 'an unknown campaign, with its path');
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"campaign": 1.5}')$$), '22023 | At $.campaign. | true', 'a campaign id must be whole');
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"campaign": "any", "status": "sent''; DROP TABLE cdp.patient; --"}')$$),
+          '22023 | At $.status. | true', 'SQL in a campaign status: unknown status');
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"campaign": "any", "status": "opened", "within": "30 dayz"}')$$),
+          '22023 | At $.within. | true', 'a misspelt interval in a campaign clause');
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"not": {"campaign": "any", "colour": "red"}}')$$), '22023 | At $.not.colour. | true',
+          'an unknown key in a campaign clause');
+SELECT is(pg_temp.err($$SELECT cdp.segment_preview('{"campaign": "any", "channel": "pigeon"}')$$), '22023 | At $.channel. | true', 'an unknown channel');
 
 SELECT * FROM finish();
 ROLLBACK;

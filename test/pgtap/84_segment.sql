@@ -1,10 +1,11 @@
 -- test/pgtap/84_segment.sql: segments as objects and their materialized membership
 -- (sql/parts/84_segment.sql, doc/segments.md): versions, copy, archive, lists that follow merges,
 -- history, compare, A/B split, automatic refresh, the BI views, and the property: after random
--- changes (records, clinical events, consent with addresses, merges, unmerges, archive, lists),
--- an incremental refresh gives exactly the members a full refresh gives (fixed seed, 300 rounds).
+-- changes (records, clinical events, consent with addresses, merges, unmerges, archive, lists,
+-- campaign sends and delivery reports), an incremental refresh gives exactly the members a full
+-- refresh gives (fixed seed, 300 rounds); the rule holds campaign-history clauses.
 BEGIN;
-SELECT plan(43);
+SELECT plan(46);
 
 SELECT setseed(0.29) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('lab', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -18,7 +19,10 @@ SELECT count(cdp.set_consent(golden_id, 'marketing', '*', true, now() - interval
 -- ---------------------------------------------------------------- objects
 SELECT cdp.create_segment('старше 50', '{"attr": "age", "op": ">=", "value": 50}', 'marketing') AS r \gset
 SELECT cdp.create_offer('{"name": "Урология", "sex": "M", "age": [30, 80], "exclude_icd10": ["N40-N42"]}') AS o \gset
-\set rules '{"any": [{"all": [{"attr": "sex", "op": "=", "value": "F"}, {"event": "lab_test", "where": {"code": "MAMMO"}, "within": "12 months"}]}, {"event": "diagnosis", "where": {"code": "E11"}, "count": {">=": 2}}, {"all": [{"segment": ' :r '}, {"not": {"attr": "city", "op": "=", "value": "Тверь"}}]}]}'
+-- a campaign to the segment "старше 50", sendable at any hour, whose history the rule asks about
+SELECT cdp.create_campaign(jsonb_build_object('name', 'история', 'segment', :r, 'purpose', 'marketing', 'channels', '["sms"]'::jsonb,
+         'templates', '{"sms": "{given_name}, приходите"}'::jsonb, 'window', '{"hours": [0, 24]}'::jsonb)) AS camp \gset
+\set rules '{"any": [{"all": [{"attr": "sex", "op": "=", "value": "F"}, {"event": "lab_test", "where": {"code": "MAMMO"}, "within": "12 months"}]}, {"event": "diagnosis", "where": {"code": "E11"}, "count": {">=": 2}}, {"all": [{"segment": ' :r '}, {"not": {"attr": "city", "op": "=", "value": "Тверь"}}]}, {"all": [{"campaign": ' :camp ', "status": "delivered", "within": "30 days"}, {"not": {"campaign": "any", "status": "unsubscribed"}}]}]}'
 SELECT cdp.create_segment('инкрементальный', :'rules', 'marketing', NULL, 'sms') AS a \gset
 SELECT cdp.create_segment('полный', :'rules', 'marketing', NULL, 'sms') AS b \gset
 SELECT is((SELECT version FROM cdp.segment WHERE segment_id = :a), 1, 'a new segment is version 1');
@@ -46,6 +50,7 @@ DECLARE
 	a	bigint := (SELECT segment_id FROM cdp.segment WHERE name = 'инкрементальный');
 	b	bigint := (SELECT segment_id FROM cdp.segment WHERE name = 'полный');
 	r	bigint := (SELECT segment_id FROM cdp.segment WHERE name = 'старше 50');
+	c	bigint := (SELECT campaign_id FROM cdp.campaign WHERE name = 'история');
 	act	text;
 	x	float8;
 	g	bigint;
@@ -89,7 +94,8 @@ BEGIN
 				CASE WHEN random() < 0.3 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p ORDER BY random() LIMIT 1) END);
 		ELSIF x < 0.74 THEN
 			act := 'merge';
-			PERFORM cdp.link_records(pg_temp.pick_record(), pg_temp.pick_record(), '{"test": "property"}');
+			rec := pg_temp.pick_record();
+			PERFORM cdp.link_records(rec, (SELECT record_id FROM cdp.record WHERE record_id <> rec ORDER BY random() LIMIT 1), '{"test": "property"}');
 		ELSIF x < 0.82 THEN
 			act := 'unmerge';
 			rec := (SELECT r2.record_id FROM cdp.record r2 WHERE (SELECT count(*) FROM cdp.record r3 WHERE r3.golden_id = r2.golden_id) > 1
@@ -104,6 +110,15 @@ BEGIN
 			ELSE
 				PERFORM cdp.restore_patients(ARRAY[g], 'test', false);
 			END IF;
+		ELSIF x >= 0.95 THEN
+			/* the campaign: list the segment's new members, send one, report on one */
+			act := 'campaign';
+			PERFORM cdp.build_send_list(c, now());
+			PERFORM cdp_internal.campaign_mark(s.send_id, now())
+			   FROM (SELECT send_id FROM cdp.campaign_send WHERE campaign_id = c AND status = 'due' ORDER BY random() LIMIT 2) s;
+			PERFORM cdp.record_delivery_event(s.send_id, (ARRAY['delivered', 'delivered', 'unsubscribed', 'opened'])[1 + floor(random() * 4)::int],
+			                                  now() - random() * interval '45 days')
+			   FROM (SELECT send_id FROM cdp.campaign_send WHERE campaign_id = c AND status = 'sent' ORDER BY random() LIMIT 1) s;
 		ELSE
 			act := 'list';
 			h := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
@@ -128,7 +143,17 @@ $$;
 SELECT is((SELECT count(*) FROM rounds), 300::bigint, '300 rounds of random changes');
 SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE diff <> 0), NULL,
           'after every round the incremental refresh has exactly the members (and channels) of the full one');
-SELECT is((SELECT count(DISTINCT action) FROM rounds), 8::bigint, 'every kind of change was made');
+SELECT is((SELECT count(DISTINCT action) FROM rounds), 9::bigint, 'every kind of change was made');
+SELECT ok((SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :camp AND delivered_at > now() - interval '30 days') > 0
+          AND (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :camp AND unsubscribed_at IS NOT NULL) > 0,
+          'the campaign sent, delivered and lost subscribers during the rounds');
+SELECT ok((cdp.segment_preview(format('{"campaign": %s, "status": "delivered", "within": "30 days"}', :camp)::jsonb, NULL, 'treatment') ->> 'count')::int > 0,
+          'the campaign clause selects the recently delivered');
+SELECT is((cdp.segment_preview(format('{"campaign": %s, "status": "delivered", "within": "30 days"}', :camp)::jsonb, NULL, 'treatment') ->> 'count')::int,
+          (SELECT count(DISTINCT p.golden_id)::int FROM cdp.campaign_send s JOIN cdp.patient p ON p.golden_id = cdp.resolve_patient(s.golden_id)
+            WHERE s.campaign_id = :camp AND s.delivered_at >= current_date - interval '30 days' AND p.status = 'active'
+              AND EXISTS (SELECT 1 FROM cdp.consent_channels() ch WHERE cdp.may_contact(p.golden_id, 'treatment', ch.channel))),
+          'and exactly them, merges followed (counted by hand)');
 SELECT ok((SELECT count(*) FROM rounds WHERE mode = 'incremental') >= 290, 'the refreshes really were incremental');
 SELECT ok((SELECT avg(evaluated) FROM rounds) < (SELECT count(*) / 5 FROM cdp.patient), 'and evaluated a few persons each');
 SELECT ok((SELECT count(*) FROM rounds WHERE size >= 3) > 250, 'the segment is not trivially empty (3 members or more in most rounds)');

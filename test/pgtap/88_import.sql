@@ -3,7 +3,7 @@
 -- a 10,000-row file with 1% bad rows in quarantine, cp1251 against its UTF-8 twin, idempotence,
 -- clinical events, status, errors and the data-quality view.
 BEGIN;
-SELECT plan(76);
+SELECT plan(78);
 
 SELECT cdp.register_source('reception', 'internal', 80);
 SELECT cdp.register_source('lab', 'internal', 60);
@@ -187,7 +187,7 @@ SELECT is((SELECT string_agg(row_no || '/' || column_name, ',' ORDER BY row_no) 
           '... naming the column golden''s error names');
 SELECT is((SELECT icd10 FROM cdp.clinical_event WHERE source_key = 'D-1'), 'E11.9', '... and the event is stored');
 SELECT throws_ok($$SELECT cdp.import_csv('reception', 'clinical_events', E'source_id;record_source_id;kind\n', 'lenient')$$,
-                 '22023', 'lenient mode is for patients only', 'lenient is refused for clinical events');
+                 '22023', 'lenient mode is not for clinical events', 'lenient is refused for clinical events');
 
 -- ---------------------------------------------------------------- the COPY path, status, errors of the API
 SELECT ok(cdp.import_begin('reception', 'patients', '{"delimiter": ";", "matching": "now"}') > 0, 'import_begin opens a batch');
@@ -212,6 +212,11 @@ SELECT is((SELECT (invalid_rate ->> 'snils')::numeric FROM cdp.source_quality WH
           round(1::numeric / pg_temp.nrec('reception'), 4), '... the invalid rate per field');
 SELECT is((SELECT (last_import IS NOT NULL, rows_quarantined) FROM cdp.source_quality WHERE source = 'reception'), (true, 102::bigint),
           '... the last import and the rows quarantined (100 patients, 2 clinical events)');
+SELECT is((SELECT sum(imports_refused) FROM cdp.source_quality), (SELECT count(*) FROM cdp_internal.import_batch WHERE status = 'failed')::numeric,
+          '... and, apart, the imports refused whole');
+SELECT is((SELECT count(*) FROM cdp_internal.import_reject
+            WHERE reason !~ '^[A-Z0-9]' OR regexp_replace(reason, '"[^"]*"', '', 'g') ~ '[А-Яа-яЁё]'), 0::bigint,
+          'every reason the import gave in this file is an English sentence (values in quotes aside)');
 
 SELECT * FROM finish();
 ROLLBACK;

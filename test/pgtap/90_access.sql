@@ -5,7 +5,7 @@
 -- checks that table against the descriptions here.  The probes that need a client or a server log
 -- (COPY to the client, an install-time hijack, the log) are TAP: test/t/054_access_probes.pl.
 BEGIN;
-SELECT plan(111);
+SELECT plan(115);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT lives_ok($$SELECT * FROM cdp.setup_roles()$$, 'P23+ superuser: setup_roles creates the roles (positive control)');
@@ -346,6 +346,16 @@ SELECT is(cdp.mask_snils('112-233-445 95'), '***-***-**5 95', 'mask_snils: the l
 SELECT is(cdp.mask_snils('1122'), '***', 'mask_snils: a value it cannot read is hidden whole');
 SELECT is(cdp.age_band('1980-03-05', '2026-01-01'), '45-54', 'age_band');
 SELECT is(cdp.age_band('2008-01-02', '2026-01-01'), '0-17', 'age_band: 17 is a minor');
+
+-- ---------------------------------------------------------------- one vocabulary of specialties
+SELECT is(cdp_internal.specialty_code(' Кардиолог '), 'cardiology', 'specialty_code: a Russian spelling, any case and spaces');
+SELECT is(cdp_internal.specialty_code('ЛОР'), 'otorhinolaryngology', 'specialty_code: an abbreviation');
+SELECT is(cdp_internal.specialty_code('Спортивная   медицина'), 'спортивная медицина', 'specialty_code: an unknown spelling is its own code');
+SAVEPOINT spelling;
+SELECT cdp.upsert_clinical_event('acc_probe', 'v2', 'visit', '{"record_source_id": "r2", "at": "2024-02-01", "specialty": "Cardiology"}');
+SELECT is(pg_temp.as_login('acc_doc', format('SELECT count(*) FROM cdp.clinical_event WHERE golden_id = %s', :gb)), 'ok:2',
+          'a visit recorded as "Cardiology" puts the patient in the care of a doctor granted «кардиолог»');
+ROLLBACK TO SAVEPOINT spelling;
 
 -- ---------------------------------------------------------------- P27: erasure and legal hold
 SELECT is(pg_temp.as_login('acc_mkt', format('SELECT cdp.erase_patient(%s, ''x'')', :gb)), 'err:42501',

@@ -2,7 +2,7 @@
 -- 15; sql/parts/97_seg_access.sql, doc/security.md).  Logins of each clinic role act with SET ROLE;
 -- every refusal has a positive control: the role that may, succeeds.
 BEGIN;
-SELECT plan(45);
+SELECT plan(51);
 
 -- ---------------------------------------------------------------- fixtures
 SELECT count(*) AS roles FROM cdp.setup_roles() \gset
@@ -94,6 +94,34 @@ SELECT is(pg_temp.as_role('seg_mkt', format($q$SELECT cdp.create_segment('диа
           'marketer: a treatment segment on a sensitive category is refused (the caller is checked, not the definer)');
 SELECT ok(cdp.create_segment('диагноз', '{"event": "diagnosis", "where": {"code": "F32"}}', 'treatment') > 0,
           'positive control: the superuser may save it');
+CREATE FUNCTION pg_temp.err_as(login text, q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	m text;
+	d text;
+BEGIN
+	EXECUTE format('SET LOCAL ROLE %I', login);
+	EXECUTE q;
+	RESET ROLE;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+	RESET ROLE;
+	RETURN sqlstate || ': ' || m || ' | ' || d;
+END $$;
+SELECT is(pg_temp.err_as('seg_mkt', $q$SELECT cdp.create_segment('диагноз', '{"event": "diagnosis", "where": {"code": "F32"}}', 'treatment')$q$),
+          '42501: role "seg_mkt" may not target a sensitive category: a treatment segment that does needs role cdp_doctor'
+          ' | At $.where.code (F32: F00-F99 mental and behavioural disorders (substance use F10-F19 included)). Required role: cdp_doctor (or a superuser).',
+          'the refusal names the calling role, the clause, the category and the role required');
+
+-- is_suppressed (SECURITY INVOKER over the registry table) is no oracle for a role without consent access
+SELECT cdp.set_consent(:g2, 'marketing', 'sms', false, address => '+79160000002') IS NOT NULL AS sup \gset
+SELECT ok(cdp.is_suppressed('+79160000002', 'marketing'), 'positive control: the owner sees the withdrawn number suppressed');
+SELECT is(pg_temp.as_role('seg_dpo', $q$SELECT cdp.is_suppressed('8 916 000 00 02', 'marketing')$q$), 'ok:true',
+          'positive control: the dpo (reads the suppression list) gets the answer');
+SELECT is(pg_temp.as_role('seg_mkt', $q$SELECT cdp.is_suppressed('+79160000002', 'marketing')::text || '/' || cdp.is_suppressed('+79160000099', 'marketing')::text$q$),
+          'err:42501', 'marketer: is_suppressed is refused, the same for a suppressed and a clean number');
+SELECT is(pg_temp.as_role('seg_ana', $q$SELECT cdp.is_suppressed('+79160000002', 'marketing')$q$), 'err:42501',
+          'analyst: is_suppressed is refused');
 
 -- ---------------------------------------------------------------- registrar: consent, not segments
 SELECT matches(pg_temp.as_role('seg_reg', format('SELECT cdp.set_consent(%s, ''marketing'', ''sms'', false, evidence => ''заявление 7'')', :g2)), '^ok:[0-9]+$',
@@ -110,6 +138,9 @@ SELECT is(pg_temp.as_role('seg_reg', format($q$SELECT cdp.segment_preview(%L) ->
 -- ---------------------------------------------------------------- analyst: the summary and pseudonyms only
 SELECT is(pg_temp.as_role('seg_ana', format($q$SELECT size FROM cdp.segment_summary_report() WHERE segment_id = %s$q$, :sm)), 'ok:11', 'analyst: segment_summary_report');
 SELECT is(pg_temp.as_role('seg_ana', format($q$SELECT count(*) FROM cdp.segment_member_pseudonyms(%s)$q$, :sm)), 'ok:11', 'analyst: segment_member_pseudonyms');
+SELECT is((SELECT array_agg(pseudonym ORDER BY pseudonym) FROM cdp.segment_member_pseudonyms(:sm)),
+          (SELECT array_agg(x ORDER BY x) FROM (SELECT cdp.pseudonym(golden_id) AS x FROM cdp.segment_member WHERE segment_id = :sm) y),
+          'one pseudonym scheme: a segment member''s pseudonym is the access layer''s keyed cdp.pseudonym');
 SELECT is(pg_temp.as_role('seg_ana', 'SELECT count(*) FROM cdp.segment_member'), 'err:42501', 'analyst: segment_member (golden ids) is refused');
 SELECT is(pg_temp.as_role('seg_adm', format('SELECT count(*) FROM cdp.segment_member WHERE segment_id = %s', :sm)), 'ok:11',
           'positive control: the admin reads segment_member under its marketing policy');
