@@ -2,9 +2,10 @@
 -- a large block of a rule is grouped by the key of an earlier rule and the pairs inside a group are
 -- never visited (the earlier rule yielded them); the pairs scored must stay exactly the candidate
 -- pairs, each found by the first rule that yields it, as the plain SQL join over match_block says,
--- and as the count mode (which visits every pair) counts them.
+-- and as the count mode (which visits every pair) counts them.  match_record reads at most 256
+-- block mates of a record, those sharing the most keys with it first.
 BEGIN;
-SELECT plan(5);
+SELECT plan(8);
 
 -- blocks of 30 and more: the same two words as family and given name in both orders (an
 -- "any_order" rule repeats the pairs of the plain family + given rule), over a few birth years
@@ -53,6 +54,25 @@ SELECT set_eq('SELECT record_a, record_b, rule FROM walked', 'SELECT record_a, r
 SELECT set_eq('SELECT rule::int, n_new FROM (SELECT w.rule, sum(w.n_new) AS n_new FROM act a, cdp_internal._match_walk(''count'', cdp_internal._match_query(NULL), a.program, a.version, 0, (a.settings ->> ''max_block_size'')::int, 0, NULL) w GROUP BY w.rule) x WHERE n_new > 0',
               'SELECT rule, count(*) FROM walked GROUP BY rule',
               'the count mode (every pair visited) counts the pairs the grouped walk scores, rule by rule');
+
+-- a lookup among 300 namesakes: the record's twin (same birth date, patronymic and phone) is read
+-- among the 256 mates, and match_record finds it
+INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, phones, attrs_hash)
+SELECT s.source_id, 'n' || i, '{}', 'Quorpa', 'Lintex', NULL, date '1950-01-01' + i * 37, NULL, md5(i::text)
+  FROM generate_series(1, 300) i, cdp.source s WHERE s.name = 'g1';
+INSERT INTO cdp.record (source_id, source_key, raw, family_name, given_name, patronymic, birth_date, phones, attrs_hash)
+SELECT s.source_id, t, '{}', 'Quorpa', 'Lintex', 'Vorbis', date '1977-07-17', ARRAY['+79161234567']::cdp.phone[], md5(t)
+  FROM unnest(ARRAY['twin1', 'twin2']) t, cdp.source s WHERE s.name = 'g1';
+SELECT cdp_internal._match_refresh_keys(NULL);
+CREATE TEMP TABLE twin AS
+SELECT (SELECT record_id FROM cdp.record WHERE source_key = 'twin1') AS a, (SELECT record_id FROM cdp.record WHERE source_key = 'twin2') AS b;
+CREATE TEMP TABLE looked (record_id bigint);
+DO $$ BEGIN
+	EXECUTE 'INSERT INTO looked SELECT q.record_id FROM (' || cdp_internal._match_lookup_query((SELECT a FROM twin)) || ') q';
+END $$;
+SELECT is((SELECT count(*) FROM looked), 257::bigint, 'a lookup among 300 namesakes reads the record and 256 mates');
+SELECT ok((SELECT b FROM twin) IN (SELECT record_id FROM looked), 'the mate sharing the most keys is among them');
+SELECT ok((SELECT b FROM twin) IN (SELECT candidate FROM cdp.match_record((SELECT a FROM twin))), 'match_record finds the twin');
 
 SELECT * FROM finish();
 ROLLBACK;
