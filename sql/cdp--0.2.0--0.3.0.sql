@@ -9254,9 +9254,13 @@ BEGIN
 		  FROM cdp_internal.match_queue mq;
 		-- features are recomputed for every record only when something they depend on changed:
 		-- the settings version, the set of suspicious values, or records never keyed
+		-- (and when a fifth of the records or more are queued, as after a bulk load: one set-based
+		-- re-key with its indexes built after it costs less than re-keying them one index entry at a
+		-- time, and gives the same keys; issue 12)
 		IF cdp_internal._match_refresh_suspicious()
 		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
-		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+		   OR COALESCE(pg_catalog.cardinality(q_ids), 0) > 0.2 * (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) THEN
 			PERFORM cdp_internal._match_refresh_keys(NULL);
 		ELSE
 			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));

@@ -3,9 +3,10 @@
 -- never visited (the earlier rule yielded them); the pairs scored must stay exactly the candidate
 -- pairs, each found by the first rule that yields it, as the plain SQL join over match_block says,
 -- and as the count mode (which visits every pair) counts them.  match_record reads at most 256
--- block mates of a record, those sharing the most keys with it first.
+-- block mates of a record, those sharing the most keys with it first.  A full run with most records
+-- queued (after a bulk load) re-keys them all at once and leaves the same keys and block rows.
 BEGIN;
-SELECT plan(8);
+SELECT plan(11);
 
 -- blocks of 30 and more: the same two words as family and given name in both orders (an
 -- "any_order" rule repeats the pairs of the plain family + given rule), over a few birth years
@@ -73,6 +74,17 @@ END $$;
 SELECT is((SELECT count(*) FROM looked), 257::bigint, 'a lookup among 300 namesakes reads the record and 256 mates');
 SELECT ok((SELECT b FROM twin) IN (SELECT record_id FROM looked), 'the mate sharing the most keys is among them');
 SELECT ok((SELECT b FROM twin) IN (SELECT candidate FROM cdp.match_record((SELECT a FROM twin))), 'match_record finds the twin');
+
+-- a full run with every record queued and a stale block row: one set-based re-key
+CREATE TEMP TABLE keys_before AS SELECT record_id, flags, feat, bk FROM cdp_internal.match_key;
+INSERT INTO cdp_internal.match_queue (record_id) SELECT record_id FROM cdp.record;
+INSERT INTO cdp_internal.match_block (bk, record_id) VALUES ('r0:stale', -5);
+SELECT ok((cdp.run_matching('full') ->> 'processed')::bigint = (SELECT count(*) FROM cdp.record), 'a full run with every record queued keys every record');
+SELECT set_eq('SELECT record_id, flags, feat, bk FROM cdp_internal.match_key', 'SELECT * FROM keys_before',
+              'and gives the keys re-keying one by one gives');
+SELECT set_eq('SELECT bk, record_id FROM cdp_internal.match_block',
+              'SELECT b, k.record_id FROM cdp_internal.match_key k, unnest(k.bk) b WHERE b IS NOT NULL',
+              'and the block rows of those keys only');
 
 SELECT * FROM finish();
 ROLLBACK;
