@@ -31,6 +31,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 
 #include "cdp.h"
 #include "match.h"
@@ -63,7 +64,31 @@ typedef struct FeatProg
 	int			nsusp[2];
 	char	  **susp[2];		/* suspicious phones, e-mails */
 	bytea	   *sig;			/* the arguments this was parsed from */
+	HTAB	   *cache;			/* NameCacheEntry by raw value, or NULL */
+	int64		lookups[MATCH_MAX_COMP];	/* cache lookups and hits per comparison */
+	int64		hits[MATCH_MAX_COMP];
+	bool		nocache[MATCH_MAX_COMP];	/* values too varied to pay */
 } FeatProg;
+
+/*
+ * The normalised form and key of a name value, memoised for one query (one
+ * full re-keying): cdp.normalize_name and cdp.name_base_key are immutable,
+ * and the names of a population repeat (a few hundred carry most records:
+ * issue 12, speed).  A comparison whose values hit the cache less than a
+ * quarter of the time after NAME_CACHE_PROBE lookups (addresses) stops
+ * using it; the cache holds at most NAME_CACHE_MAX values.
+ */
+#define NAME_CACHE_KEYLEN 64
+#define NAME_CACHE_MAX 200000
+#define NAME_CACHE_PROBE 2000
+
+typedef struct NameCacheEntry
+{
+	char		raw[NAME_CACHE_KEYLEN];
+	char	   *norm;			/* NormName, NULL when empty */
+	char	   *key;			/* NameKey, NULL when empty */
+	bool		has_key;		/* key computed */
+} NameCacheEntry;
 
 /*
  * TextArrayStrings
@@ -313,6 +338,70 @@ NameKey(const char *s)
 }
 
 /*
+ * CachedName
+ *		NormName(v) and, when want_key, NameKey(v) (into *key) of the value of
+ *		comparison c, through the query's name cache.
+ */
+static char *
+CachedName(FeatProg *prog, MemoryContext cxt, int c, const char *v, bool want_key, char **key)
+{
+	NameCacheEntry *e;
+	bool		found;
+	char		k[NAME_CACHE_KEYLEN];
+	Size		len = strlen(v);
+	MemoryContext old;
+
+	if (prog->nocache[c] || len >= NAME_CACHE_KEYLEN)
+	{
+		if (want_key)
+			*key = NameKey(v);
+		return NormName(v);
+	}
+	if (prog->cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAME_CACHE_KEYLEN;
+		ctl.entrysize = sizeof(NameCacheEntry);
+		ctl.hcxt = cxt;
+		prog->cache = hash_create("cdp match name cache", 1024, &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	memset(k, 0, sizeof(k));
+	memcpy(k, v, len);
+	prog->lookups[c]++;
+	e = (NameCacheEntry *) hash_search(prog->cache, k,
+									   hash_get_num_entries(prog->cache) < NAME_CACHE_MAX ? HASH_ENTER : HASH_FIND,
+									   &found);
+	if (found)
+		prog->hits[c]++;
+	else if (prog->lookups[c] >= NAME_CACHE_PROBE && prog->hits[c] * 4 < prog->lookups[c])
+		prog->nocache[c] = true;
+	if (e == NULL)
+	{
+		if (want_key)
+			*key = NameKey(v);
+		return NormName(v);
+	}
+	old = MemoryContextSwitchTo(cxt);
+	if (!found)
+	{
+		e->norm = NormName(v);
+		e->key = NULL;
+		e->has_key = false;
+	}
+	if (want_key && !e->has_key)
+	{
+		e->key = NameKey(v);
+		e->has_key = true;
+	}
+	MemoryContextSwitchTo(old);
+	if (want_key)
+		*key = e->key;
+	return e->norm;
+}
+
+/*
  * AsciiDigits
  *		The ASCII digits of s (regexp_replace(s, '\D', '', 'g') of an ASCII
  *		identifier's text form).
@@ -534,11 +623,13 @@ cdp_match_features(PG_FUNCTION_ARGS)
 		switch (prog->kind[c])
 		{
 			case MATCH_FEAT_NAME:
-				feat[f++] = v ? NormName(v) : NULL;
-				feat[f++] = v ? NameKey(v) : NULL;
+				feat[f] = feat[f + 1] = NULL;
+				if (v)
+					feat[f] = CachedName(prog, fcinfo->flinfo->fn_mcxt, c, v, true, &feat[f + 1]);
+				f += 2;
 				break;
 			case MATCH_FEAT_NORM:
-				feat[f++] = v ? NormName(v) : NULL;
+				feat[f++] = v ? CachedName(prog, fcinfo->flinfo->fn_mcxt, c, v, false, NULL) : NULL;
 				break;
 			case MATCH_FEAT_ASIS:
 				feat[f++] = v;

@@ -91,6 +91,10 @@ DECLARE
 	u_gold bigint[];
 	u_dob text[];
 	u_never text[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
 	link_ord int[];
 	link_res bigint[];
 	refused int[];
@@ -130,9 +134,13 @@ BEGIN
 		  FROM cdp_internal.match_queue mq;
 		-- features are recomputed for every record only when something they depend on changed:
 		-- the settings version, the set of suspicious values, or records never keyed
+		-- (and when a fifth of the records or more are queued, as after a bulk load: one set-based
+		-- re-key with its indexes built after it costs less than re-keying them one index entry at a
+		-- time, and gives the same keys; issue 12)
 		IF cdp_internal._match_refresh_suspicious()
 		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
-		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+		   OR COALESCE(pg_catalog.cardinality(q_ids), 0) > 0.2 * (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) THEN
 			PERFORM cdp_internal._match_refresh_keys(NULL);
 		ELSE
 			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));
@@ -170,25 +178,30 @@ BEGIN
 		  FROM _cdp_scored s
 		 WHERE s.golden_a <> s.golden_b
 		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
-	-- every record of every person a pair touches, with the features the constraints read
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12)
 	EXECUTE pg_catalog.format(
 		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
 		   FROM (SELECT DISTINCT r.golden_id
 		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
 		           JOIN @extschema@.record r ON r.record_id = x.id) g
 		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
-		   LEFT JOIN cdp_internal.match_key k ON k.record_id = r.record_id',
-		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
 		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
-		     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
-		                                          FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
 	  INTO u_rec, u_gold, u_dob, u_never;
+	-- the pairs in decision order, read in one sorted pass (not one sort per column)
+	SELECT pg_catalog.array_agg(t.record_a), pg_catalog.array_agg(t.record_b), pg_catalog.array_agg(t.probability),
+	       pg_catalog.array_agg(t.flags)
+	  INTO t_a, t_b, t_prob, t_flags
+	  FROM (SELECT t.record_a, t.record_b, t.probability, t.flags FROM _cdp_todo t ORDER BY t.ord) t;
 	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
-	SELECT lp.* FROM cdp_internal._match_link_plan(
-		(SELECT pg_catalog.array_agg(t.record_a ORDER BY t.ord) FROM _cdp_todo t),
-		(SELECT pg_catalog.array_agg(t.record_b ORDER BY t.ord) FROM _cdp_todo t),
-		(SELECT pg_catalog.array_agg(t.probability ORDER BY t.ord) FROM _cdp_todo t),
-		(SELECT pg_catalog.array_agg(t.flags ORDER BY t.ord) FROM _cdp_todo t),
+	SELECT lp.* FROM cdp_internal._match_link_plan(t_a, t_b, t_prob, t_flags,
 		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
 		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
 		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
@@ -326,6 +339,27 @@ CREATE VIEW @extschema@.matching_progress WITH (security_invoker = true) AS
 	  FROM @extschema@.matching_runs() r;
 COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest first, with their counts and step times, and what is waiting in cdp.match_queue';
 
+-- _match_lookup_query: the kernel's record query for one record's lookup (match_record): the record
+-- and its block mates, the rarest keys whole: each key gives at most 256 mates, and of those the
+-- 256 sharing the most keys with the record are read.  A record of a common name (Иванова Татьяна
+-- among a million records: thousands of mates through the family + given name blocks) then reads a
+-- few hundred feature rows, not thousands (issue 12, speed); a true match shares the birth-date,
+-- phone and identifier keys too, so it ranks first.  With fewer mates than that, the query reads
+-- every mate, as _match_query does.
+CREATE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.format(
+		'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k'
+		' WHERE k.record_id IN (SELECT %1$s::bigint UNION ALL'
+		' (SELECT x.record_id FROM (SELECT m.record_id FROM cdp_internal.match_key f'
+		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) b(bk)'
+		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 256) m'
+		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL) x'
+		' GROUP BY x.record_id ORDER BY pg_catalog.count(*) DESC, x.record_id LIMIT 256))', record_id);
+COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
+	'internal: the kernel''s record query of match_record: the record and at most 256 block mates (at most 256 per key, those sharing the most keys first)';
+
 CREATE FUNCTION @extschema@.match_record(record_id bigint)
 	RETURNS TABLE (candidate bigint, golden_id bigint, probability float8, weight float8, decision text, summary text)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -378,7 +412,7 @@ BEGIN
 	               p.probability, p.weight, p.flags, p.levels,
 	               pg_catalog.row_number() OVER (ORDER BY (p.flags & pair_forced <> 0) DESC, p.probability DESC,
 	                                             CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END) AS o
-	          FROM cdp_internal._match_walk('score', cdp_internal._match_query(ARRAY[record_id], false), a.program,
+	          FROM cdp_internal._match_walk('score', cdp_internal._match_lookup_query(record_id), a.program,
 	                                       a.version, review_t, (a.settings ->> 'max_block_size')::int, 0,
 	                                       ARRAY[record_id]) p) x
 	  JOIN @extschema@.record rc ON rc.record_id = x.cand;

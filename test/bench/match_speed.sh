@@ -3,6 +3,14 @@
 #   test/bench/match_speed.sh [N]      N records (default 100000), against the dev cluster
 #   LINK=0 test/bench/match_speed.sh N  skip the steps that link (run_matching): kernel figures only
 #   CANDIDATES=0 ...                    skip blocking_report and candidate_pairs (minutes at 1M)
+#   MODE=name-dense ...                 gen_clinic.py --mode (default, name-dense, sparse; issue 12)
+#   FILE=path.csv ...                   load this gen_clinic.py file instead of generating one
+#   REUSE=1 ...                         keep the database of the last run (no drop, no load): a 1M
+#                                       population can be loaded in one lock hold and matched in the next
+#   ANALYZE=1 ...                       ANALYZE cdp.record after the load (default: not, as after a bulk
+#                                       load where nobody ran it; matching must not depend on it)
+#   AGAIN=0 ...                         no second full run on unchanged data
+#   TRAIN=0 ...                         skip the separate features/train/kernel steps (the run keys itself)
 # Loads about N records of test/bench/gen_clinic.py (GEN=path/to/gen_clinic.py to use another
 # copy; without it a small SQL generator), trains, runs a full match, a second full run on
 # unchanged data, candidate_pairs, and match_record on 200 records; prints candidate pairs,
@@ -18,16 +26,22 @@ N=${1:-100000}
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
-DB=cdp_bench_match
-psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+DB=${DB:-cdp_bench_match}
 export PGDATABASE=$DB
 q() { psql -XqAt -v ON_ERROR_STOP=1 -c "$1"; }
 t() { local s e; s=$(date +%s.%N); q "$2" >/tmp/match_speed.$$ ; e=$(date +%s.%N); printf '%-28s %8.2f s  %s\n' "$1" "$(echo "$e - $s" | bc)" "$(head -c 600 /tmp/match_speed.$$)"; }
-q "CREATE EXTENSION cdp"
 GEN=${GEN:-$CDP_SRC/test/bench/gen_clinic.py}
-if [ -f "$GEN" ]; then
-	csv=$(mktemp /tmp/match_speed.XXXXXX.csv)
-	python3 "$GEN" --persons $((N * 10 / 24)) --seed 42 --out "$csv" >/dev/null
+if [ "${REUSE:-0}" = 1 ]; then
+	echo "reusing database $DB"
+elif [ -f "$GEN" ] || [ -n "${FILE:-}" ]; then
+	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+	q "CREATE EXTENSION cdp"
+	if [ -n "${FILE:-}" ]; then
+		csv=$FILE
+	else
+		csv=$(mktemp /tmp/match_speed.XXXXXX.csv)
+		python3 "$GEN" --mode "${MODE:-default}" --persons $((N * 10 / 24)) --seed 42 --out "$csv" >/dev/null
+	fi
 	q "CREATE TABLE stage (source text, source_id text, person_id text, family_name text, given_name text, patronymic text,
   full_name text, birth_date text, sex text, phone text, email text, snils text, oms text, address text, city text, vk text, telegram text)"
 	psql -XqAt -v ON_ERROR_STOP=1 -c "\\copy stage FROM '$csv' WITH (FORMAT csv, HEADER true)"
@@ -44,8 +58,10 @@ SELECT src.source_id, t.source_id, a, n.family_name, n.given_name, n.patronymic,
  CROSS JOIN LATERAL (SELECT jsonb_strip_nulls(to_jsonb(t) - 'k' - 'source' - 'source_id' - 'person_id') AS a) j
  CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(j.a, true)) n;
 SQL
-	rm -f "$csv"
+	[ -n "${FILE:-}" ] || rm -f "$csv"
 else
+psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+q "CREATE EXTENSION cdp"
 psql -XqAt -v ON_ERROR_STOP=1 -v n="$N" <<'SQL'
 -- a deterministic population: persons with 1-3 records each, with typos, day/month swaps,
 -- missing values, common and rare surnames, shared family phones
@@ -89,20 +105,22 @@ SELECT count(cdp.upsert_record('src' || (k % 3), k::text, attrs)) AS loaded FROM
 SQL
 fi
 echo "records: $(q 'SELECT count(*) FROM cdp.record')  persons: $(q "SELECT count(DISTINCT extra->>'person') FROM cdp.record")"
-q "ANALYZE cdp.record"
+[ "${ANALYZE:-0}" = 1 ] && q "ANALYZE cdp.record"
 [ "${CANDIDATES:-1}" = 1 ] && t "blocking_report" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 # the features of every record (C builder when the settings compile for it), then training, which
 # reuses them (its keys_s is then only the suspicious-value check)
+if [ "${TRAIN:-1}" = 1 ]; then
 t "features (refresh_keys)" "SELECT cdp_internal._match_refresh_suspicious(), cdp_internal._match_refresh_keys(NULL)"
+fi
 t "train_matching" "SELECT cdp.train_matching(1000000, 20) - 'm' - 'u' - 'per_rule'"
 # the kernel alone: load features, walk every block, score every candidate pair, keep those over
 # the review threshold (what run_matching('full') does before it links)
-t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp_internal.match_settings WHERE active) || ' candidates' FROM cdp_internal._match_pairs(NULL, 0.8)"
+[ "${TRAIN:-1}" = 1 ] && t "block+score (kernel)" "SELECT count(*) || ' pairs over the review threshold of ' || (SELECT (params ->> 'blocked_pairs') FROM cdp_internal.match_settings WHERE active) || ' candidates' FROM cdp_internal._match_pairs(NULL, 0.8)"
 [ "${CANDIDATES:-1}" = 1 ] && t "candidate_pairs" "SELECT count(*) FROM cdp.candidate_pairs()"
 [ "${CANDIDATES:-1}" = 1 ] && t "blocking_report (stored)" "SELECT string_agg(pairs || '/' || new_pairs, ' ') FROM cdp.blocking_report()"
 if [ "${LINK:-1}" = 1 ]; then
 t "run_matching full" "SELECT cdp.run_matching('full')"
-t "run_matching full again" "SELECT cdp.run_matching('full')"
+[ "${AGAIN:-1}" = 1 ] && t "run_matching full again" "SELECT cdp.run_matching('full')"
 fi
 if [ "${PARALLEL_AB:-0}" = 1 ]; then
 	v0=$(q "SELECT version FROM cdp_internal.match_settings WHERE active")
