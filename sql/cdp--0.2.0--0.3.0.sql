@@ -11922,3 +11922,118 @@ COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
 	'candidate matches of one record at once, without linking (for the reception desk): probability, link/review/same_person as a run would decide them (evidence floor and cluster coherence included) and a Russian summary; e.g. SELECT * FROM match_record(42)';
 
 /* ==== end of section: matchperf ==== */
+
+/* ==== section: partner contacts need partner_sharing (issues 13 + 16, session 21) ==== */
+/* A person known only through partner sources gets marketing only with partner_sharing consent
+ * too: cdp.may_contact and its set form cdp_internal.seg_consent_ok. */
+CREATE OR REPLACE FUNCTION @extschema@.may_contact(golden_id bigint, purpose text, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p		@extschema@.patient;
+	ok		boolean;
+	addrs	text[];
+BEGIN
+	IF may_contact.golden_id IS NULL THEN
+		RETURN false;
+	END IF;
+	ok := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = may_contact.purpose);
+	IF ok IS NULL OR NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() x WHERE x.channel = may_contact.channel) THEN
+		/* an unknown purpose or channel, or '*': consent_check says which */
+		PERFORM cdp_internal.consent_check(ARRAY[purpose], ARRAY[channel]);
+		RAISE EXCEPTION 'may_contact asks about one channel' USING ERRCODE = '22023',
+			HINT = 'Use email, sms, messenger, social, call or post.';
+	END IF;
+	SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = may_contact.golden_id;
+	IF NOT FOUND THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = @extschema@.resolve_patient(may_contact.golden_id);
+		IF NOT FOUND THEN
+			RETURN false;
+		END IF;
+	END IF;
+	ok := coalesce((
+		SELECT s.granted
+		  FROM @extschema@.record r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		       AND s.purpose = may_contact.purpose AND s.channel = may_contact.channel
+		 WHERE r.golden_id = p.golden_id
+		   AND cdp_internal.consent_counts(s.granted, s.records, p.golden_id)
+		 ORDER BY s.at DESC, s.granted, s.event_id DESC
+		 LIMIT 1), ok);
+	IF NOT ok THEN
+		RETURN false;
+	END IF;
+	/* a person known only through partner bases gets marketing only with partner_sharing consent too */
+	IF may_contact.purpose = 'marketing'
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+	                    WHERE r.golden_id = p.golden_id AND s.kind = 'internal')
+	   AND NOT @extschema@.may_contact(p.golden_id, 'partner_sharing', channel) THEN
+		RETURN false;
+	END IF;
+	addrs := cdp_internal.consent_addresses(p, channel);
+	RETURN NOT (pg_catalog.cardinality(addrs) > 0
+	            AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                             WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                WHERE s.address_key = a AND s.purpose = may_contact.purpose AND s.suppressed)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.may_contact(bigint, text, text) IS
+	'true when the person may be contacted for the purpose through the channel: consent (defaults included) and not every address of the channel suppressed; e.g. may_contact(42, ''marketing'', ''sms'')';
+
+ALTER FUNCTION @extschema@.may_contact(bigint, text, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	dflt	boolean := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = seg_consent_ok.purpose);
+	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+	partner_only	bigint[];
+BEGIN
+	/* persons known only through partner bases: marketing needs their partner_sharing consent too (as may_contact) */
+	IF purpose = 'marketing' THEN
+		ids := cdp_internal.seg_set(ids);
+		partner_only := cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(ids) c(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+			                    WHERE r.golden_id = c.id AND s.kind = 'internal')));
+		IF pg_catalog.cardinality(partner_only) > 0 THEN
+			ids := cdp_internal.seg_minus(ids, cdp_internal.seg_minus(partner_only,
+			           cdp_internal.seg_consent_ok(partner_only, 'partner_sharing', channel)));
+		END IF;
+	END IF;
+	RETURN (
+	WITH st AS MATERIALIZED (
+		SELECT DISTINCT ON (r.golden_id, s.channel) r.golden_id AS id, s.channel, s.granted
+		  FROM pg_catalog.unnest(ids) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id AND s.purpose = seg_consent_ok.purpose
+		       AND s.channel = ANY (chans)
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	allowed AS (
+		SELECT st.id, st.channel FROM st WHERE st.granted AND NOT dflt
+		UNION ALL
+		SELECT c.id, ch.c FROM pg_catalog.unnest(ids) c(id), pg_catalog.unnest(chans) ch(c)
+		 WHERE dflt AND NOT EXISTS (SELECT 1 FROM st WHERE st.id = c.id AND st.channel = ch.c AND NOT st.granted))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT a.id FROM allowed a
+		 WHERE NOT sup
+		    OR NOT EXISTS (SELECT 1 FROM @extschema@.patient p
+		                    CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, a.channel) AS ads) x
+		                    WHERE p.golden_id = a.id AND pg_catalog.cardinality(x.ads) > 0
+		                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
+		                                       WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+		                                                          WHERE s.address_key = ad AND s.purpose = seg_consent_ok.purpose
+		                                                            AND s.suppressed))))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set (internal)';
+
+SELECT cdp_internal.acc_lock_down();
+/* ==== end of section: partner contacts need partner_sharing ==== */

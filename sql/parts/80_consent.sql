@@ -365,6 +365,13 @@ BEGIN
 	IF NOT ok THEN
 		RETURN false;
 	END IF;
+	/* a person known only through partner bases gets marketing only with partner_sharing consent too */
+	IF may_contact.purpose = 'marketing'
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+	                    WHERE r.golden_id = p.golden_id AND s.kind = 'internal')
+	   AND NOT @extschema@.may_contact(p.golden_id, 'partner_sharing', channel) THEN
+		RETURN false;
+	END IF;
 	addrs := cdp_internal.consent_addresses(p, channel);
 	RETURN NOT (pg_catalog.cardinality(addrs) > 0
 	            AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a

@@ -279,7 +279,20 @@ DECLARE
 	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
 	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
 	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+	partner_only	bigint[];
 BEGIN
+	/* persons known only through partner bases: marketing needs their partner_sharing consent too (as may_contact) */
+	IF purpose = 'marketing' THEN
+		ids := cdp_internal.seg_set(ids);
+		partner_only := cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(ids) c(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+			                    WHERE r.golden_id = c.id AND s.kind = 'internal')));
+		IF pg_catalog.cardinality(partner_only) > 0 THEN
+			ids := cdp_internal.seg_minus(ids, cdp_internal.seg_minus(partner_only,
+			           cdp_internal.seg_consent_ok(partner_only, 'partner_sharing', channel)));
+		END IF;
+	END IF;
 	RETURN (
 	WITH st AS MATERIALIZED (
 		SELECT DISTINCT ON (r.golden_id, s.channel) r.golden_id AS id, s.channel, s.granted

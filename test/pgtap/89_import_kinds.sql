@@ -150,16 +150,14 @@ SELECT is((SELECT extra -> '_invalid' -> 'phone' ->> 'value' FROM cdp.record WHE
 SELECT is((SELECT count(*) FROM cdp.import_errors((SELECT (res ->> 'batch')::bigint FROM pc)) WHERE column_name = 'Телефон'), 1::bigint,
           'an invalid phone is named by its column');
 
--- A partner contact may get marketing only with partner_sharing consent (issue 16 item 5).  The
--- rule belongs in cdp.may_contact and its set form cdp_internal.seg_consent_ok (the consent
--- family's files); until it is there these are TODO: they fail, and say so, without failing the run.
+-- A partner contact may get marketing only with partner_sharing consent (issue 16 item 5): the
+-- rule is in cdp.may_contact and its set form cdp_internal.seg_consent_ok.
 SELECT cdp.set_consent(pg_temp.g('fitness', 'FIT-1'), 'marketing', '*', true, '2024-02-01', 'анкета партнёра');
 SELECT cdp.set_consent(pg_temp.g('fitness', 'FIT-2'), 'marketing', '*', true, '2024-02-01', 'анкета партнёра');
 SELECT is(cdp.import_csv('reception', 'consents', E'источник;код;цель;канал;согласие;дата\nfitness;FIT-2;partner_sharing;*;да;02.02.2024\n') ->> 'created', '1',
           'a partner contact''s partner_sharing consent is imported by partner and partner''s id');
 SELECT is(cdp.may_contact(pg_temp.g('fitness', 'FIT-2'), 'marketing', 'sms'), true,
           'a partner contact with marketing and partner_sharing consent may get marketing');
-SELECT todo('the partner_sharing rule is not in cdp.may_contact / seg_consent_ok yet (consent family)', 2);
 SELECT is(cdp.may_contact(pg_temp.g('fitness', 'FIT-1'), 'marketing', 'sms'), false,
           'a partner contact with marketing consent but no partner_sharing may not get marketing');
 SELECT is((cdp.segment_preview('{"attr": "source_kind", "op": "=", "value": "partner"}', NULL, 'marketing', 'sms') ->> 'count')::int, 1,
