@@ -21,6 +21,11 @@
  * reason it refused (the row becomes refused).  Outside the window or inside a quiet period it
  * returns 'outside_window' or 'quiet_period' and the row stays due at the next allowed moment.
  * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
+ * The checks run in that order and each is asked once: cdp.may_contact once; the address's key
+ * is the row's (written canonical at list build), so the suppression list is read by it directly;
+ * the person's address keys for the channel are those of cdp_internal.consent_addresses, computed
+ * inline; the ids merged into the person are followed only when there are any; the cap and the
+ * quiet period are read from the person's other messages in one pass.
  */
 CREATE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -35,6 +40,8 @@ DECLARE
 	why		text;
 	tz		text;
 	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
 BEGIN
 	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
 		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
@@ -63,21 +70,42 @@ BEGIN
 		why := 'archived';
 	ELSIF EXISTS (SELECT 1 FROM @extschema@.campaign_send x
 	               WHERE x.campaign_id = s.campaign_id AND x.trigger_key = s.trigger_key AND x.status = 'sent'
-	                 AND x.golden_id = ANY (ARRAY[g] || coalesce(cdp_internal.golden_absorbed(g), '{}'))) THEN
+	                 AND x.golden_id = ANY (CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                             THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END)) THEN
 		why := 'duplicate';
 	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
 		why := 'no_consent';
 	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
 		why := 'address_invalid';
-	ELSIF @extschema@.is_suppressed(s.address, s.purpose) THEN
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
 		why := 'suppressed';
-	ELSIF NOT s.address = ANY (cdp_internal.consent_addresses(p, s.channel)) THEN
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text,
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
 		why := 'no_address';
 	ELSIF s.provenance ? 'recommendation'
 	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
 		why := 'already_done';
-	ELSE
-		why := cdp_internal.campaign_cap_reason(g, s.campaign_id, c.doc, now_, true);
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  FROM @extschema@.campaign_send x
+		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
 	END IF;
 	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
 		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
@@ -93,7 +121,7 @@ BEGIN
 	END IF;
 	/* not now: the quiet period after the last message, or outside the window */
 	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
-	nxt := cdp_internal.campaign_quiet_until(g, s.campaign_id, c.doc, now_);
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
 	IF nxt > now_ THEN
 		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
 		 WHERE x.send_id = s.send_id;
@@ -111,7 +139,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
-	'cdp.mark_sent at a given moment (tests and replays fix the clock) (internal)';
+	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
 
 /* Marks a due row sent now; see cdp_internal.campaign_mark. */
 CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
@@ -122,6 +150,33 @@ CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
 	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
+
+/*
+ * Marks a due row sent at a past moment: a gateway reporting (or back-filling) the moment it
+ * actually sent, or a simulated gateway.  Everything is asked as of that moment, as
+ * cdp.mark_sent(send_id) asks it now; consent is the current state (a withdrawal recorded since
+ * refuses).  A moment in the future is refused (22023): the window and quiet period are not the
+ * sender's to skip.
+ */
+CREATE FUNCTION @extschema@.mark_sent(send_id bigint, at timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
+			HINT = 'Call cdp.mark_sent(send_id) to mark it sent now.';
+	END IF;
+	IF at > pg_catalog.now() THEN
+		RAISE EXCEPTION 'a send cannot be marked at a future moment (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s; the database''s time is %s.', mark_sent.send_id, pg_catalog.now()),
+			HINT = 'Pass the moment the message was actually sent, or call cdp.mark_sent(send_id).';
+	END IF;
+	RETURN cdp_internal.campaign_mark(mark_sent.send_id, at);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.mark_sent(bigint, timestamptz) IS
+	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a future moment is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
 
 /* ------------------------------------------------------------------ cancellations */
 
