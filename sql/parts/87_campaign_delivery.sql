@@ -407,59 +407,120 @@ COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz,
 /*
  * The bulk path: every row COPYed into cdp.delivery_event_staging is checked (one bad row: 22023 or
  * P0002 naming it, and nothing is written), recorded once, folded, and removed from the staging
- * table.  Returns {"staged", "recorded", "duplicates"}.
+ * table.  Returns {"staged", "recorded", "duplicates"}.  One statement does the work: the staged
+ * rows joined once with their send rows and checked (the same checks as
+ * cdp_internal.campaign_delivery_check, written out), recorded (the same key), folded into the send
+ * rows, hard bounces and complaints blocking their addresses; the unsubscribes (few) then go
+ * through the consent registry one person and channel at a time.  Only when a row is bad are the
+ * staged rows read again, to name the first bad one.
  */
 CREATE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* a COPY-sized batch would otherwise start a JIT compile costing more than it saves */
 	AS $$
 DECLARE
 	n_staged	bigint;
-	evs			@extschema@.campaign_delivery[];
+	n_bad		bigint;
+	n_rec		bigint;
+	unsubs		jsonb;
+	u			jsonb;
 	bad			record;
 BEGIN
 	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
-	SELECT pg_catalog.count(*) INTO n_staged FROM @extschema@.delivery_event_staging;
-	SELECT x.send_id, x.kind, x.rn INTO bad
-	  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
-	          FROM @extschema@.delivery_event_staging st
-	          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
-	 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
-			CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
-			USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
-			HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
-	END IF;
-	/* the first row campaign_delivery_check would refuse, checked by it (its message names the row) */
-	PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
-	                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
-	   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x
-	  WHERE x.kind IS NULL OR x.kind NOT IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
-	     OR x.at IS NULL OR (x.detail IS NOT NULL AND pg_catalog.jsonb_typeof(x.detail) <> 'object')
-	     OR x.kind = 'bounced' AND NOT coalesce(x.detail ->> 'type', '') IN ('hard', 'soft')
-	     OR x.detail ? 'amount' AND CASE WHEN pg_catalog.jsonb_typeof(x.detail -> 'amount') = 'number'
-	                                     THEN (x.detail ->> 'amount')::numeric < 0 ELSE true END
-	  LIMIT 1;
-	/* every row is valid: recorded once each (the same key as campaign_delivery_check's, written out) */
-	WITH ins AS (
+	WITH st AS MATERIALIZED (
+		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id, s.address, s.channel,
+		       coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k,
+		       s.status IS NOT DISTINCT FROM 'sent'
+		       AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+		       AND t.at IS NOT NULL
+		       AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
+		       AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+		       AND (t.detail IS NULL OR NOT t.detail ? 'amount'
+		            OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0) AS valid
+		  FROM @extschema@.delivery_event_staging t
+		  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id),
+	ins AS (
 		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
-		SELECT DISTINCT ON (st.send_id, st.k) s.golden_id, st.send_id, st.kind, st.at, st.k, coalesce(st.detail, '{}'),
+		SELECT DISTINCT ON (st.send_id, st.k) st.golden_id, st.send_id, st.kind, st.at, st.k, st.detail,
 		       (st.detail ->> 'amount')::numeric
-		  FROM (SELECT t.*, coalesce(t.provider_event_id, t.detail ->> 'event_id',
-		                             t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
-		          FROM @extschema@.delivery_event_staging t) st
-		  JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
+		  FROM st
+		 WHERE st.valid AND NOT EXISTS (SELECT 1 FROM st b WHERE NOT b.valid)
 		 ORDER BY st.send_id, st.k, st.at
 		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
-		RETURNING d.*)
-	SELECT pg_catalog.array_agg(ins) INTO evs FROM ins;
-	IF evs IS NOT NULL THEN
-		PERFORM cdp_internal.campaign_delivery_fold(evs);
+		RETURNING d.send_id, d.kind, d.at, d.detail, d.amount),
+	agg AS (
+		SELECT e.send_id,
+		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
+		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
+		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
+		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
+		       coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
+		       pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
+		       pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
+		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
+		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
+		  FROM ins e GROUP BY e.send_id),
+	folded AS (
+		UPDATE @extschema@.campaign_send s SET
+		       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
+		       opened_at = LEAST(s.opened_at, a.opened),
+		       clicked_at = LEAST(s.clicked_at, a.clicked),
+		       converted_at = LEAST(s.converted_at, a.converted),
+		       revenue = s.revenue + a.revenue,
+		       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
+		       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
+		       complained_at = LEAST(s.complained_at, a.complained)
+		  FROM agg a
+		 WHERE s.send_id = a.send_id
+		RETURNING 1),
+	/* (folded and blocked run whether read or not, as every data-modifying WITH does) */
+	blocked AS (
+		INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
+		SELECT DISTINCT ON (st.address) st.address, CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
+		  FROM ins e JOIN (SELECT DISTINCT x.send_id, x.address FROM st x
+		                    WHERE x.kind IN ('complained', 'bounced') AND x.address IS NOT NULL) st ON st.send_id = e.send_id
+		 WHERE e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard'
+		 ORDER BY st.address, e.at
+		ON CONFLICT (address_key) DO NOTHING
+		RETURNING 1)
+	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid),
+	       (SELECT pg_catalog.count(*) FROM ins),
+	       (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', x.golden_id, 'ch', x.channel, 'address', x.address,
+	                                                                  'at', x.at, 'send_id', x.send_id))
+	          FROM (SELECT DISTINCT ON (st.golden_id, st.channel) st.golden_id, st.channel, st.address, e.at, e.send_id
+	                  FROM ins e JOIN (SELECT DISTINCT x.send_id, x.golden_id, x.channel, x.address FROM st x
+	                                    WHERE x.kind = 'unsubscribed') st ON st.send_id = e.send_id
+	                 WHERE e.kind = 'unsubscribed'
+	                 ORDER BY st.golden_id, st.channel, e.at) x)
+	  INTO n_staged, n_bad, n_rec, unsubs;
+	IF n_bad > 0 THEN
+		/* name the first bad row, as the one-event path would: its send first, then its fields */
+		SELECT x.send_id, x.kind, x.rn INTO bad
+		  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+		          FROM @extschema@.delivery_event_staging st
+		          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+		 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+				CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+				USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+				HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+		END IF;
+		PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+		                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+		   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x;
+		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
+			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
 	END IF;
-	DELETE FROM @extschema@.delivery_event_staging;
-	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', coalesce(pg_catalog.cardinality(evs), 0),
-	                                     'duplicates', n_staged - coalesce(pg_catalog.cardinality(evs), 0));
+	FOR u IN SELECT * FROM pg_catalog.jsonb_array_elements(coalesce(unsubs, '[]')) LOOP
+		PERFORM @extschema@.set_consent((u ->> 'g')::bigint, 'marketing', u ->> 'ch', false, (u ->> 'at')::timestamptz,
+		                                'unsubscribe: send ' || (u ->> 'send_id'), u ->> 'address');
+	END LOOP;
+	/* the staged rows are all read (the table is locked against new ones until commit) */
+	TRUNCATE @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS

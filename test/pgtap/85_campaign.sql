@@ -4,7 +4,7 @@
 -- without marketing consent, a due date never firing twice, delivery events (idempotent, bounce,
 -- unsubscribe), metrics equal to hand-computed values.
 BEGIN;
-SELECT plan(68);
+SELECT plan(71);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 -- eight women: bit 1 messenger, bit 2 sms, bit 4 email consent for marketing
@@ -180,6 +180,13 @@ INSERT INTO cdp.delivery_event_staging (send_id, kind, at) VALUES (:sp1, 'opened
 SELECT throws_ok($$SELECT cdp.ingest_delivery_events()$$, 'P0002', NULL, 'a staged event of an unknown send refuses the batch');
 SELECT is((SELECT count(*) FROM cdp.campaign_delivery WHERE send_id = :sp1 AND kind = 'opened'), 1::bigint, 'nothing of the refused batch was written');
 DELETE FROM cdp.delivery_event_staging;
+INSERT INTO cdp.delivery_event_staging (send_id, kind, at, detail) VALUES (:sp1, 'opened', now(), '{}'), (:sp1, 'bounced', now(), '{}');
+SELECT throws_ok($$SELECT cdp.ingest_delivery_events()$$, '22023', 'a bounce is hard or soft', 'a staged bounce without its type refuses the batch');
+DELETE FROM cdp.delivery_event_staging;
+INSERT INTO cdp.delivery_event_staging (send_id, kind, at, provider_event_id) VALUES (:sp1, 'complained', '2026-03-05 10:00+03', 'gw-10');
+SELECT is(cdp.ingest_delivery_events() ->> 'recorded', '1', 'a complaint staged in bulk is recorded');
+SELECT ok(EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b JOIN cdp.campaign_send s ON s.address = b.address_key
+                   WHERE s.send_id = :sp1 AND b.reason = 'complaint'), 'and blocks the address for every campaign');
 -- metrics by hand: campaign 1 sent p1 and p2 on 2026-03-02 (Moscow): 1 delivered, 1 opened, 1 clicked, 1 converted 4500, 1 hard bounce
 SELECT is((SELECT row(sent, delivered, opened, clicked, converted, revenue, bounced, hard_bounced, unsubscribed)::text
              FROM (SELECT sum(sent) sent, sum(delivered) delivered, sum(opened) opened, sum(clicked) clicked, sum(converted) converted,
