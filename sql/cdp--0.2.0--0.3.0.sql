@@ -9157,8 +9157,10 @@ SELECT cdp_internal.acc_lock_down();
 /*
  * Campaign figures: the set-based listing over flat columns (sql/parts/86_campaign_send.sql),
  * mark_sent asking each check once and cdp.mark_sent(send_id, at) for past sends, the bulk path of
- * delivery events in one statement (sql/parts/87_campaign_delivery.sql, 96_campaign_access.sql).
+ * delivery events in one statement, the fold of delivery events given plain arrays
+ * (sql/parts/87_campaign_delivery.sql, 96_campaign_access.sql).
  */
+DROP FUNCTION cdp_internal.campaign_delivery_fold(@extschema@.campaign_delivery[]);
 CREATE OR REPLACE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -9453,6 +9455,94 @@ END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
 	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
+CREATE FUNCTION cdp_internal.campaign_delivery_fold(send_ids bigint[], kinds text[], ats timestamptz[], bounces text[],
+                                                    amounts numeric[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	u	record;
+BEGIN
+	UPDATE @extschema@.campaign_send s SET
+	       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
+	       opened_at = LEAST(s.opened_at, a.opened),
+	       clicked_at = LEAST(s.clicked_at, a.clicked),
+	       converted_at = LEAST(s.converted_at, a.converted),
+	       revenue = s.revenue + a.revenue,
+	       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
+	       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
+	       complained_at = LEAST(s.complained_at, a.complained)
+	  FROM (SELECT e.send_id,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
+	               coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'hard') AS hard,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'soft') AS soft,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
+	          FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) GROUP BY e.send_id) a
+	 WHERE s.send_id = a.send_id;
+	INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
+	SELECT DISTINCT ON (s.address) s.address,
+	       CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
+	  FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.bounce = 'hard') AND s.address IS NOT NULL
+	 ORDER BY s.address, e.at
+	ON CONFLICT (address_key) DO NOTHING;
+	FOR u IN SELECT DISTINCT ON (s.golden_id, s.channel) s.golden_id, s.channel, s.address, e.at, e.send_id
+	           FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	          WHERE e.kind = 'unsubscribed'
+	          ORDER BY s.golden_id, s.channel, e.at LOOP
+		PERFORM @extschema@.set_consent(u.golden_id, 'marketing', u.channel, false, u.at,
+		                                'unsubscribe: send ' || u.send_id, u.address);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(bigint[], text[], timestamptz[], text[], numeric[]) IS
+	'folds new delivery events into their send rows; hard bounces and complaints block the address; unsubscribes withdraw marketing consent (internal)';
+CREATE OR REPLACE FUNCTION @extschema@.record_delivery_event(send_id bigint, kind text, at timestamptz, detail jsonb DEFAULT '{}')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	k		record;
+	ev		@extschema@.campaign_delivery;
+BEGIN
+	IF record_delivery_event.send_id IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	k := cdp_internal.campaign_delivery_check(kind, at, coalesce(detail, '{}'), NULL,
+	                                          pg_catalog.format('Delivery event "%s" of send %s.', kind, record_delivery_event.send_id));
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = record_delivery_event.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', record_delivery_event.send_id USING ERRCODE = 'P0002',
+			HINT = 'Delivery events name a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status <> 'sent' THEN
+		RAISE EXCEPTION 'send "%" was not sent (it is %)', s.send_id, s.status USING ERRCODE = '55000',
+			HINT = 'Call cdp.mark_sent(send_id) before handing the message to the gateway.';
+	END IF;
+	INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+	VALUES (s.golden_id, s.send_id, kind, at, k.event_key, coalesce(detail, '{}'), k.amount)
+	ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+	RETURNING * INTO ev;
+	IF ev.send_id IS NULL THEN
+		RETURN 'duplicate';
+	END IF;
+	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev.send_id], ARRAY[ev.kind], ARRAY[ev.at], ARRAY[ev.detail ->> 'type'],
+	                                            ARRAY[ev.amount]);
+	RETURN 'recorded';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz, jsonb) IS
+	'records a delivery event of a sent message once (webhook retries count once); returns ''recorded'' or ''duplicate''; e.g. record_delivery_event(17, ''delivered'', now())';
 CREATE OR REPLACE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -9462,13 +9552,16 @@ DECLARE
 	n_staged	bigint;
 	n_bad		bigint;
 	n_rec		bigint;
-	unsubs		jsonb;
-	u			jsonb;
+	e_send		bigint[];
+	e_kind		text[];
+	e_at		timestamptz[];
+	e_bounce	text[];
+	e_amount	numeric[];
 	bad			record;
 BEGIN
 	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
 	WITH st AS MATERIALIZED (
-		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id, s.address, s.channel,
+		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id,
 		       coalesce(t.provider_event_id, t.detail ->> 'event_id',
 		                t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k,
 		       s.status IS NOT DISTINCT FROM 'sent'
@@ -9488,52 +9581,12 @@ BEGIN
 		 WHERE st.valid AND NOT EXISTS (SELECT 1 FROM st b WHERE NOT b.valid)
 		 ORDER BY st.send_id, st.k, st.at
 		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
-		RETURNING d.send_id, d.kind, d.at, d.detail, d.amount),
-	agg AS (
-		SELECT e.send_id,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
-		       coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
-		       pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
-		       pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
-		  FROM ins e GROUP BY e.send_id),
-	folded AS (
-		UPDATE @extschema@.campaign_send s SET
-		       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
-		       opened_at = LEAST(s.opened_at, a.opened),
-		       clicked_at = LEAST(s.clicked_at, a.clicked),
-		       converted_at = LEAST(s.converted_at, a.converted),
-		       revenue = s.revenue + a.revenue,
-		       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
-		       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
-		       complained_at = LEAST(s.complained_at, a.complained)
-		  FROM agg a
-		 WHERE s.send_id = a.send_id
-		RETURNING 1),
-	/* (folded and blocked run whether read or not, as every data-modifying WITH does) */
-	blocked AS (
-		INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
-		SELECT DISTINCT ON (st.address) st.address, CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
-		  FROM ins e JOIN (SELECT DISTINCT x.send_id, x.address FROM st x
-		                    WHERE x.kind IN ('complained', 'bounced') AND x.address IS NOT NULL) st ON st.send_id = e.send_id
-		 WHERE e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard'
-		 ORDER BY st.address, e.at
-		ON CONFLICT (address_key) DO NOTHING
-		RETURNING 1)
-	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid),
-	       (SELECT pg_catalog.count(*) FROM ins),
-	       (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', x.golden_id, 'ch', x.channel, 'address', x.address,
-	                                                                  'at', x.at, 'send_id', x.send_id))
-	          FROM (SELECT DISTINCT ON (st.golden_id, st.channel) st.golden_id, st.channel, st.address, e.at, e.send_id
-	                  FROM ins e JOIN (SELECT DISTINCT x.send_id, x.golden_id, x.channel, x.address FROM st x
-	                                    WHERE x.kind = 'unsubscribed') st ON st.send_id = e.send_id
-	                 WHERE e.kind = 'unsubscribed'
-	                 ORDER BY st.golden_id, st.channel, e.at) x)
-	  INTO n_staged, n_bad, n_rec, unsubs;
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid), x.*
+	  FROM (SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	               pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	          FROM ins i) x
+	  INTO n_staged, n_bad, n_rec, e_send, e_kind, e_at, e_bounce, e_amount;
 	IF n_bad > 0 THEN
 		/* name the first bad row, as the one-event path would: its send first, then its fields */
 		SELECT x.send_id, x.kind, x.rn INTO bad
@@ -9553,10 +9606,9 @@ BEGIN
 		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
 			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
 	END IF;
-	FOR u IN SELECT * FROM pg_catalog.jsonb_array_elements(coalesce(unsubs, '[]')) LOOP
-		PERFORM @extschema@.set_consent((u ->> 'g')::bigint, 'marketing', u ->> 'ch', false, (u ->> 'at')::timestamptz,
-		                                'unsubscribe: send ' || (u ->> 'send_id'), u ->> 'address');
-	END LOOP;
+	IF n_rec > 0 THEN
+		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
+	END IF;
 	/* the staged rows are all read (the table is locked against new ones until commit) */
 	TRUNCATE @extschema@.delivery_event_staging;
 	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);

@@ -309,11 +309,14 @@ COMMENT ON FUNCTION cdp_internal.campaign_delivery_check(text, timestamptz, json
 	'validates a delivery event and gives its idempotency key (provider id, else kind and time) and amount (internal)';
 
 /*
- * Folds new delivery events (rows of cdp.campaign_delivery just inserted) into their send rows and
- * feeds back: hard bounces and complaints block the address, unsubscribes withdraw the channel's
- * marketing consent (an event of the consent registry, which also suppresses the address).
+ * Folds new delivery events (rows of cdp.campaign_delivery just inserted, given as parallel arrays
+ * of send id, kind, time, bounce type and amount: one element for the one-event path, a batch for
+ * the bulk path) into their send rows and feeds back: hard bounces and complaints block the
+ * address, unsubscribes withdraw the channel's marketing consent (an event of the consent
+ * registry, which also suppresses the address).
  */
-CREATE FUNCTION cdp_internal.campaign_delivery_fold(evs @extschema@.campaign_delivery[]) RETURNS void
+CREATE FUNCTION cdp_internal.campaign_delivery_fold(send_ids bigint[], kinds text[], ats timestamptz[], bounces text[],
+                                                    amounts numeric[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -335,21 +338,24 @@ BEGIN
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
 	               coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
-	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
-	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'hard') AS hard,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'soft') AS soft,
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
-	          FROM pg_catalog.unnest(evs) e GROUP BY e.send_id) a
+	          FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) GROUP BY e.send_id) a
 	 WHERE s.send_id = a.send_id;
 	INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
 	SELECT DISTINCT ON (s.address) s.address,
 	       CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
-	  FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
-	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AND s.address IS NOT NULL
+	  FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.bounce = 'hard') AND s.address IS NOT NULL
 	 ORDER BY s.address, e.at
 	ON CONFLICT (address_key) DO NOTHING;
 	FOR u IN SELECT DISTINCT ON (s.golden_id, s.channel) s.golden_id, s.channel, s.address, e.at, e.send_id
-	           FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	           FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
 	          WHERE e.kind = 'unsubscribed'
 	          ORDER BY s.golden_id, s.channel, e.at LOOP
 		PERFORM @extschema@.set_consent(u.golden_id, 'marketing', u.channel, false, u.at,
@@ -357,7 +363,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(@extschema@.campaign_delivery[]) IS
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(bigint[], text[], timestamptz[], text[], numeric[]) IS
 	'folds new delivery events into their send rows; hard bounces and complaints block the address; unsubscribes withdraw marketing consent (internal)';
 
 /*
@@ -397,7 +403,8 @@ BEGIN
 	IF ev.send_id IS NULL THEN
 		RETURN 'duplicate';
 	END IF;
-	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev]);
+	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev.send_id], ARRAY[ev.kind], ARRAY[ev.at], ARRAY[ev.detail ->> 'type'],
+	                                            ARRAY[ev.amount]);
 	RETURN 'recorded';
 END
 $$;
@@ -407,12 +414,11 @@ COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz,
 /*
  * The bulk path: every row COPYed into cdp.delivery_event_staging is checked (one bad row: 22023 or
  * P0002 naming it, and nothing is written), recorded once, folded, and removed from the staging
- * table.  Returns {"staged", "recorded", "duplicates"}.  One statement does the work: the staged
- * rows joined once with their send rows and checked (the same checks as
- * cdp_internal.campaign_delivery_check, written out), recorded (the same key), folded into the send
- * rows, hard bounces and complaints blocking their addresses; the unsubscribes (few) then go
- * through the consent registry one person and channel at a time.  Only when a row is bad are the
- * staged rows read again, to name the first bad one.
+ * table.  Returns {"staged", "recorded", "duplicates"}.  One statement joins the staged rows once
+ * with their send rows, checks them (the checks of cdp_internal.campaign_delivery_check, written
+ * out) and records them (the same key); the recorded events are folded as the one-event path folds
+ * them (cdp_internal.campaign_delivery_fold, given plain arrays, not rows).  Only when a row is bad
+ * are the staged rows read again, to name the first bad one.
  */
 CREATE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -423,13 +429,16 @@ DECLARE
 	n_staged	bigint;
 	n_bad		bigint;
 	n_rec		bigint;
-	unsubs		jsonb;
-	u			jsonb;
+	e_send		bigint[];
+	e_kind		text[];
+	e_at		timestamptz[];
+	e_bounce	text[];
+	e_amount	numeric[];
 	bad			record;
 BEGIN
 	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
 	WITH st AS MATERIALIZED (
-		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id, s.address, s.channel,
+		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id,
 		       coalesce(t.provider_event_id, t.detail ->> 'event_id',
 		                t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k,
 		       s.status IS NOT DISTINCT FROM 'sent'
@@ -449,52 +458,12 @@ BEGIN
 		 WHERE st.valid AND NOT EXISTS (SELECT 1 FROM st b WHERE NOT b.valid)
 		 ORDER BY st.send_id, st.k, st.at
 		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
-		RETURNING d.send_id, d.kind, d.at, d.detail, d.amount),
-	agg AS (
-		SELECT e.send_id,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
-		       coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
-		       pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
-		       pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
-		       pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
-		  FROM ins e GROUP BY e.send_id),
-	folded AS (
-		UPDATE @extschema@.campaign_send s SET
-		       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
-		       opened_at = LEAST(s.opened_at, a.opened),
-		       clicked_at = LEAST(s.clicked_at, a.clicked),
-		       converted_at = LEAST(s.converted_at, a.converted),
-		       revenue = s.revenue + a.revenue,
-		       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
-		       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
-		       complained_at = LEAST(s.complained_at, a.complained)
-		  FROM agg a
-		 WHERE s.send_id = a.send_id
-		RETURNING 1),
-	/* (folded and blocked run whether read or not, as every data-modifying WITH does) */
-	blocked AS (
-		INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
-		SELECT DISTINCT ON (st.address) st.address, CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
-		  FROM ins e JOIN (SELECT DISTINCT x.send_id, x.address FROM st x
-		                    WHERE x.kind IN ('complained', 'bounced') AND x.address IS NOT NULL) st ON st.send_id = e.send_id
-		 WHERE e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard'
-		 ORDER BY st.address, e.at
-		ON CONFLICT (address_key) DO NOTHING
-		RETURNING 1)
-	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid),
-	       (SELECT pg_catalog.count(*) FROM ins),
-	       (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', x.golden_id, 'ch', x.channel, 'address', x.address,
-	                                                                  'at', x.at, 'send_id', x.send_id))
-	          FROM (SELECT DISTINCT ON (st.golden_id, st.channel) st.golden_id, st.channel, st.address, e.at, e.send_id
-	                  FROM ins e JOIN (SELECT DISTINCT x.send_id, x.golden_id, x.channel, x.address FROM st x
-	                                    WHERE x.kind = 'unsubscribed') st ON st.send_id = e.send_id
-	                 WHERE e.kind = 'unsubscribed'
-	                 ORDER BY st.golden_id, st.channel, e.at) x)
-	  INTO n_staged, n_bad, n_rec, unsubs;
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid), x.*
+	  FROM (SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	               pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	          FROM ins i) x
+	  INTO n_staged, n_bad, n_rec, e_send, e_kind, e_at, e_bounce, e_amount;
 	IF n_bad > 0 THEN
 		/* name the first bad row, as the one-event path would: its send first, then its fields */
 		SELECT x.send_id, x.kind, x.rn INTO bad
@@ -514,10 +483,9 @@ BEGIN
 		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
 			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
 	END IF;
-	FOR u IN SELECT * FROM pg_catalog.jsonb_array_elements(coalesce(unsubs, '[]')) LOOP
-		PERFORM @extschema@.set_consent((u ->> 'g')::bigint, 'marketing', u ->> 'ch', false, (u ->> 'at')::timestamptz,
-		                                'unsubscribe: send ' || (u ->> 'send_id'), u ->> 'address');
-	END LOOP;
+	IF n_rec > 0 THEN
+		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
+	END IF;
 	/* the staged rows are all read (the table is locked against new ones until commit) */
 	TRUNCATE @extschema@.delivery_event_staging;
 	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);
