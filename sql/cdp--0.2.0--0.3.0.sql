@@ -9630,11 +9630,17 @@ BEGIN
 			DETAIL = pg_catalog.format('Send %s; the database''s time is %s.', mark_sent.send_id, pg_catalog.now()),
 			HINT = 'Pass the moment the message was actually sent, or call cdp.mark_sent(send_id).';
 	END IF;
+	IF at < (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id) THEN
+		RAISE EXCEPTION 'a send cannot be marked before its row was listed (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s was listed at %s.', mark_sent.send_id,
+			                           (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id)),
+			HINT = 'Pass the moment the message was actually sent.';
+	END IF;
 	RETURN cdp_internal.campaign_mark(mark_sent.send_id, at);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint, timestamptz) IS
-	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a future moment is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
+	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a moment in the future or before the row was listed is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
 /* sql/parts/96_campaign_access.sql: the gateway's mark at a past moment runs as the owner, EXECUTE for cdp_sender */
 ALTER FUNCTION @extschema@.mark_sent(bigint, timestamptz) SECURITY DEFINER;
 SELECT cdp_internal.acc_lock_down();

@@ -155,8 +155,8 @@ COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
  * Marks a due row sent at a past moment: a gateway reporting (or back-filling) the moment it
  * actually sent, or a simulated gateway.  Everything is asked as of that moment, as
  * cdp.mark_sent(send_id) asks it now; consent is the current state (a withdrawal recorded since
- * refuses).  A moment in the future is refused (22023): the window and quiet period are not the
- * sender's to skip.
+ * refuses).  A moment in the future, or before the row was listed, is refused (22023): the window
+ * and quiet period are not the sender's to skip.
  */
 CREATE FUNCTION @extschema@.mark_sent(send_id bigint, at timestamptz) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -172,11 +172,17 @@ BEGIN
 			DETAIL = pg_catalog.format('Send %s; the database''s time is %s.', mark_sent.send_id, pg_catalog.now()),
 			HINT = 'Pass the moment the message was actually sent, or call cdp.mark_sent(send_id).';
 	END IF;
+	IF at < (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id) THEN
+		RAISE EXCEPTION 'a send cannot be marked before its row was listed (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s was listed at %s.', mark_sent.send_id,
+			                           (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id)),
+			HINT = 'Pass the moment the message was actually sent.';
+	END IF;
 	RETURN cdp_internal.campaign_mark(mark_sent.send_id, at);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint, timestamptz) IS
-	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a future moment is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
+	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a moment in the future or before the row was listed is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
 
 /* ------------------------------------------------------------------ cancellations */
 

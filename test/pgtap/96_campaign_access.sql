@@ -4,7 +4,7 @@
 -- deliveries, and cannot create campaigns or read segments; an analyst reads no send row; the
 -- build is audited with the patients listed.  Every refusal has its positive control.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 SELECT count(*) > 0 AS roles FROM cdp.setup_roles() \gset
 CREATE ROLE camp_mkt LOGIN; CREATE ROLE camp_snd LOGIN; CREATE ROLE camp_ana LOGIN; CREATE ROLE camp_reg LOGIN; CREATE ROLE camp_sch LOGIN;
@@ -46,6 +46,8 @@ SELECT is(cdp.mark_sent(:s1), 'sent', 'the gateway marks a row sent');
 SELECT is(cdp.mark_sent(:s3, '2026-03-02 12:30+03'), 'sent', 'the gateway marks a row sent at the past moment it sent it');
 SELECT throws_ok(format($$SELECT cdp.mark_sent(%s, now() + interval '1 hour')$$, :s1 + 1), '22023', NULL,
                  'a future moment is refused');
+SELECT throws_ok(format($$SELECT cdp.mark_sent(%s, '2020-01-01 12:00+03')$$, :s1 + 1), '22023', NULL,
+                 'a moment before the row was listed is refused');
 SELECT is((SELECT count(*) FROM cdp.campaign_send), 1::bigint, 'the gateway sees only the rows still due (the sent ones are gone from its view)');
 SELECT is(cdp.record_delivery_event(:s1, 'delivered', now()), 'recorded', 'the gateway reports a delivery');
 SELECT lives_ok(format($$INSERT INTO cdp.delivery_event_staging (send_id, kind, at) VALUES (%s, 'opened', now())$$, :s1), 'the gateway stages reports');
