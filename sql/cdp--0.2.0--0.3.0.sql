@@ -12037,3 +12037,498 @@ COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
 
 SELECT cdp_internal.acc_lock_down();
 /* ==== end of section: partner contacts need partner_sharing ==== */
+
+/* ==== section: camp (issue 14, session 21) ==== */
+/*
+ * Campaign figures: the set-based listing over flat columns (sql/parts/86_campaign_send.sql),
+ * mark_sent asking each check once and cdp.mark_sent(send_id, at) for past sends, the bulk path of
+ * delivery events in one statement, the fold of delivery events given plain arrays
+ * (sql/parts/87_campaign_delivery.sql, 96_campaign_access.sql).
+ */
+DROP FUNCTION cdp_internal.campaign_delivery_fold(@extschema@.campaign_delivery[]);
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	/* the members to decide: not listed yet, or skipped before (decided again) */
+	SELECT coalesce(pg_catalog.array_agg(sm.golden_id), '{}') INTO ids
+	  FROM @extschema@.segment_member sm
+	 WHERE sm.segment_id = sg.segment_id
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = sm.golden_id AND x.trigger_key = ''
+	                      AND x.status <> 'skipped');
+	DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+	 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m AS MATERIALIZED (
+		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash */
+		SELECT u.g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
+		       p.emails, p.phones, p.handles, p.address, sm.channels AS okch, pr.channel AS pref,
+		       CASE WHEN hh.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm
+		  FROM pg_catalog.unnest(ids) u(g)
+		  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
+		  LEFT JOIN @extschema@.patient p ON p.golden_id = u.g
+		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = u.g
+		 CROSS JOIN LATERAL (SELECT (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8
+		                             + 9223372036854775808.0) / 18446744073709551616.0 AS h) hh),
+	/* every address of the members who may get a message, on a source of a channel they consented to */
+	raw AS (
+		SELECT m.g, m.okch, m.pref, a.src, a.o, a.v
+		  FROM m CROSS JOIN LATERAL (
+			SELECT 'email' AS src, e.o, e.x ->> 'value' AS v
+			  FROM pg_catalog.jsonb_array_elements(m.emails) WITH ORDINALITY e(x, o)
+			 WHERE 'email' = ANY (m.okch)
+			UNION ALL
+			SELECT 'phone', e.o, e.x ->> 'value'
+			  FROM pg_catalog.jsonb_array_elements(m.phones) WITH ORDINALITY e(x, o)
+			 WHERE m.okch && ARRAY['sms', 'messenger', 'call']
+			UNION ALL
+			SELECT 'vk', e.o, e.x ->> 'value'
+			  FROM pg_catalog.jsonb_array_elements(m.handles) WITH ORDINALITY e(x, o)
+			 WHERE 'social' = ANY (m.okch) AND e.x ->> 'network' = 'vk'
+			UNION ALL
+			SELECT 'post', 1, m.address WHERE 'post' = ANY (m.okch)) a
+		 WHERE m.arm <> 'holdout' AND m.okch && chans AND a.v IS NOT NULL),
+	/* each address keyed once and checked once against the blocked addresses and the suppression list */
+	keyed AS MATERIALIZED (
+		SELECT r.g, r.okch, r.pref, r.src, r.o, r.k,
+		       (r.src <> 'phone' OR @extschema@.phone_kind(@extschema@.try_phone(r.k)) = 'mobile') AS mobile,
+		       b.address_key IS NULL AND su.address_key IS NULL AS clean
+		  FROM (SELECT raw.*, coalesce(@extschema@.phone_e164(@extschema@.try_phone(raw.v)), (@extschema@.try_email(raw.v))::text,
+		                               pg_catalog.lower(pg_catalog.btrim(raw.v))) AS k
+		          FROM raw) r
+		  LEFT JOIN cdp_internal.campaign_address_block b ON b.address_key = r.k
+		  LEFT JOIN @extschema@.consent_suppression su ON su.address_key = r.k AND su.purpose = purp AND su.suppressed),
+	/* per member the first usable address in the campaign's order (the preferred channel first), or
+	   the first unusable one (the member has addresses, none usable: suppressed) */
+	pick AS (
+		SELECT DISTINCT ON (k.g) k.g, cc.ch, k.k, coalesce((cc.ch NOT IN ('sms', 'messenger') OR k.mobile) AND k.clean, false) AS usable
+		  FROM keyed k
+		  JOIN (SELECT x.ch, x.n, CASE WHEN x.ch = 'email' THEN 'email' WHEN x.ch IN ('sms', 'messenger', 'call') THEN 'phone'
+		                               WHEN x.ch = 'social' THEN 'vk' WHEN x.ch = 'post' THEN 'post' END AS src
+		          FROM pg_catalog.unnest(chans) WITH ORDINALITY x(ch, n)) cc ON cc.src = k.src
+		 WHERE cc.ch = ANY (k.okch)
+		 ORDER BY k.g, coalesce((cc.ch NOT IN ('sms', 'messenger') OR k.mobile) AND k.clean, false) DESC, (cc.ch = k.pref) DESC, cc.n, k.o),
+	other AS (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM pg_catalog.unnest(ids) u(g)
+		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	decided AS MATERIALIZED (
+		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm,
+		       CASE WHEN pk.usable THEN pk.ch END AS ch, CASE WHEN pk.usable THEN pk.k END AS addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, ot.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN m.pid IS NULL THEN 'erased'
+		            WHEN m.pstatus = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN ofr.w IS NOT NULL THEN
+		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
+		            WHEN NOT coalesce(pk.usable, false) THEN
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN pk.g IS NULL THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN pick pk ON pk.g = m.g
+		  /* the offer's rules for this member (only when the segment did not apply them) */
+		  LEFT JOIN LATERAL (SELECT cdp_internal.offer_reason(p, o, day) AS w
+		                       FROM @extschema@.patient p WHERE per_member AND p.golden_id = m.g) ofr ON true),
+	/* the time zone once per city, the next moment inside the window once per zone and start */
+	slots AS (
+		SELECT z.city, z.nb, z.tz, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT y.city, y.nb, cdp_internal.campaign_tz(y.city, d ->> 'timezone') AS tz
+		          FROM (SELECT DISTINCT x.city, x.not_before AS nb FROM decided x WHERE x.why IS NULL) y) z),
+	fin AS MATERIALIZED (
+		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x
+		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
+		       AND sl.nb = x.not_before AND x.why IS NULL),
+	/* the statement behind each message: the latest of the person's records for the purpose and channel */
+	stmt AS (
+		SELECT DISTINCT ON (f.g) f.g, cs.event_id
+		  FROM fin f
+		  JOIN @extschema@.record r ON r.golden_id = f.g
+		  JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id AND cs.purpose = purp AND cs.channel = f.ch
+		 WHERE f.ok
+		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(d -> 'templates' ->> x.ch,
+			         '{given_name}', pg_catalog.replace(coalesce(x.given_name, ''), '{', U&'\FFF0')),
+			         '{patronymic}', pg_catalog.replace(coalesce(x.patronymic, ''), '{', U&'\FFF0')),
+			         '{family_name}', pg_catalog.replace(coalesce(x.family_name, ''), '{', U&'\FFF0')),
+			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
+			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
+	       pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	         || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END
+	         || CASE WHEN x.ok THEN pg_catalog.jsonb_build_object('channel_rule',
+	                   CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
+	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id', st.event_id))
+	                 ELSE '{}' END
+	  FROM fin x LEFT JOIN stmt st ON st.g = x.g
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	               WHERE x.campaign_id = s.campaign_id AND x.trigger_key = s.trigger_key AND x.status = 'sent'
+	                 AND x.golden_id = ANY (CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                             THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END)) THEN
+		why := 'duplicate';
+	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
+		why := 'suppressed';
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text,
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  FROM @extschema@.campaign_send x
+		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
+		 WHERE x.send_id = s.send_id;
+		RETURN 'quiet_period';
+	END IF;
+	nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN 'outside_window';
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
+CREATE FUNCTION cdp_internal.campaign_delivery_fold(send_ids bigint[], kinds text[], ats timestamptz[], bounces text[],
+                                                    amounts numeric[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	u	record;
+BEGIN
+	UPDATE @extschema@.campaign_send s SET
+	       delivered_at = LEAST(s.delivered_at, a.delivered, a.opened),
+	       opened_at = LEAST(s.opened_at, a.opened),
+	       clicked_at = LEAST(s.clicked_at, a.clicked),
+	       converted_at = LEAST(s.converted_at, a.converted),
+	       revenue = s.revenue + a.revenue,
+	       bounced = CASE WHEN a.hard THEN 'hard' WHEN a.soft AND s.bounced IS NULL THEN 'soft' ELSE s.bounced END,
+	       unsubscribed_at = LEAST(s.unsubscribed_at, a.unsubscribed),
+	       complained_at = LEAST(s.complained_at, a.complained)
+	  FROM (SELECT e.send_id,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'delivered') AS delivered,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'opened') AS opened,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
+	               coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'hard') AS hard,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'soft') AS soft,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
+	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
+	          FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) GROUP BY e.send_id) a
+	 WHERE s.send_id = a.send_id;
+	INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
+	SELECT DISTINCT ON (s.address) s.address,
+	       CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
+	  FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.bounce = 'hard') AND s.address IS NOT NULL
+	 ORDER BY s.address, e.at
+	ON CONFLICT (address_key) DO NOTHING;
+	FOR u IN SELECT DISTINCT ON (s.golden_id, s.channel) s.golden_id, s.channel, s.address, e.at, e.send_id
+	           FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	          WHERE e.kind = 'unsubscribed'
+	          ORDER BY s.golden_id, s.channel, e.at LOOP
+		PERFORM @extschema@.set_consent(u.golden_id, 'marketing', u.channel, false, u.at,
+		                                'unsubscribe: send ' || u.send_id, u.address);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(bigint[], text[], timestamptz[], text[], numeric[]) IS
+	'folds new delivery events into their send rows; hard bounces and complaints block the address; unsubscribes withdraw marketing consent (internal)';
+CREATE OR REPLACE FUNCTION @extschema@.record_delivery_event(send_id bigint, kind text, at timestamptz, detail jsonb DEFAULT '{}')
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	k		record;
+	ev		@extschema@.campaign_delivery;
+BEGIN
+	IF record_delivery_event.send_id IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	k := cdp_internal.campaign_delivery_check(kind, at, coalesce(detail, '{}'), NULL,
+	                                          pg_catalog.format('Delivery event "%s" of send %s.', kind, record_delivery_event.send_id));
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = record_delivery_event.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', record_delivery_event.send_id USING ERRCODE = 'P0002',
+			HINT = 'Delivery events name a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status <> 'sent' THEN
+		RAISE EXCEPTION 'send "%" was not sent (it is %)', s.send_id, s.status USING ERRCODE = '55000',
+			HINT = 'Call cdp.mark_sent(send_id) before handing the message to the gateway.';
+	END IF;
+	INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+	VALUES (s.golden_id, s.send_id, kind, at, k.event_key, coalesce(detail, '{}'), k.amount)
+	ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+	RETURNING * INTO ev;
+	IF ev.send_id IS NULL THEN
+		RETURN 'duplicate';
+	END IF;
+	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev.send_id], ARRAY[ev.kind], ARRAY[ev.at], ARRAY[ev.detail ->> 'type'],
+	                                            ARRAY[ev.amount]);
+	RETURN 'recorded';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz, jsonb) IS
+	'records a delivery event of a sent message once (webhook retries count once); returns ''recorded'' or ''duplicate''; e.g. record_delivery_event(17, ''delivered'', now())';
+CREATE OR REPLACE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* a COPY-sized batch would otherwise start a JIT compile costing more than it saves */
+	AS $$
+DECLARE
+	n_staged	bigint;
+	n_bad		bigint;
+	n_rec		bigint;
+	e_send		bigint[];
+	e_kind		text[];
+	e_at		timestamptz[];
+	e_bounce	text[];
+	e_amount	numeric[];
+	bad			record;
+BEGIN
+	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
+	WITH st AS MATERIALIZED (
+		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id,
+		       coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k,
+		       s.status IS NOT DISTINCT FROM 'sent'
+		       AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+		       AND t.at IS NOT NULL
+		       AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
+		       AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+		       AND (t.detail IS NULL OR NOT t.detail ? 'amount'
+		            OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0) AS valid
+		  FROM @extschema@.delivery_event_staging t
+		  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id),
+	ins AS (
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (st.send_id, st.k) st.golden_id, st.send_id, st.kind, st.at, st.k, st.detail,
+		       (st.detail ->> 'amount')::numeric
+		  FROM st
+		 WHERE st.valid AND NOT EXISTS (SELECT 1 FROM st b WHERE NOT b.valid)
+		 ORDER BY st.send_id, st.k, st.at
+		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid), x.*
+	  FROM (SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	               pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	          FROM ins i) x
+	  INTO n_staged, n_bad, n_rec, e_send, e_kind, e_at, e_bounce, e_amount;
+	IF n_bad > 0 THEN
+		/* name the first bad row, as the one-event path would: its send first, then its fields */
+		SELECT x.send_id, x.kind, x.rn INTO bad
+		  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+		          FROM @extschema@.delivery_event_staging st
+		          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+		 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+				CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+				USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+				HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+		END IF;
+		PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+		                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+		   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x;
+		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
+			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
+	END IF;
+	IF n_rec > 0 THEN
+		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
+	END IF;
+	/* the staged rows are all read (the table is locked against new ones until commit) */
+	TRUNCATE @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS
+	'records every delivery event COPYed into cdp.delivery_event_staging (all or nothing; duplicates counted once) and empties it; returns counts';
+CREATE FUNCTION @extschema@.mark_sent(send_id bigint, at timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
+			HINT = 'Call cdp.mark_sent(send_id) to mark it sent now.';
+	END IF;
+	IF at > pg_catalog.now() THEN
+		RAISE EXCEPTION 'a send cannot be marked at a future moment (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s; the database''s time is %s.', mark_sent.send_id, pg_catalog.now()),
+			HINT = 'Pass the moment the message was actually sent, or call cdp.mark_sent(send_id).';
+	END IF;
+	IF at < (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id) THEN
+		RAISE EXCEPTION 'a send cannot be marked before its row was listed (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s was listed at %s.', mark_sent.send_id,
+			                           (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id)),
+			HINT = 'Pass the moment the message was actually sent.';
+	END IF;
+	RETURN cdp_internal.campaign_mark(mark_sent.send_id, at);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.mark_sent(bigint, timestamptz) IS
+	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a moment in the future or before the row was listed is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
+/* sql/parts/96_campaign_access.sql: the gateway's mark at a past moment runs as the owner, EXECUTE for cdp_sender */
+ALTER FUNCTION @extschema@.mark_sent(bigint, timestamptz) SECURITY DEFINER;
+SELECT cdp_internal.acc_lock_down();
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+VALUES ('cdp_sender', 'function', 'cdp.mark_sent(bigint,timestamp with time zone)', 'EXECUTE');
+/* ==== end of section: camp ==== */

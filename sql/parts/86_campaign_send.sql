@@ -453,15 +453,18 @@ COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
 
 /*
  * The set-based form of campaign_list for a segment's members (build_send_list): the same
- * decisions as cdp_internal.campaign_decide for every member at once.  Consent per channel is the
- * segment's: its refresh (incremental, just before) records the channels each member may be
- * contacted through for its purpose, with the consent family's set form of cdp.may_contact; addresses
- * are the consent family's canonical keys (cdp.consent_address_key, written out here so that no
- * function call is made per address); counts of other campaigns' messages and the last message of
- * each person come from one pass each, the time zone from one lookup per city, the send window
- * from one computation per zone, the text from a fixed chain of replacements (braces in values
- * are masked first, so a value cannot expand).  test/pgtap/85_campaign.sql compares it with the
- * per-member path on random fixtures.
+ * decisions as cdp_internal.campaign_decide for every member at once, in one INSERT ... SELECT
+ * whose steps are hash joins over flat columns (no per-member function call or sub-query):
+ * consent per channel is the segment's (its refresh, incremental, just before, records the
+ * channels each member may be contacted through for its purpose, with the consent family's set
+ * form of cdp.may_contact); each address of a member is turned into its canonical key once
+ * (cdp.consent_address_key written out) and joined once with the blocked addresses and the
+ * suppression list; counts of other campaigns' messages and the last message of each person come
+ * from one pass, the time zone from one lookup per city, the send window from one computation per
+ * zone and start, the consent statement behind each message from one pass over the members'
+ * statements, the text from a fixed chain of replacements (braces in values are masked first, so
+ * a value cannot expand).  test/pgtap/86_campaign_equiv.sql compares it with the per-member path
+ * on random clinics.
  */
 CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -491,10 +494,13 @@ BEGIN
 	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
 	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
 	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
-	SELECT coalesce(pg_catalog.array_agg(DISTINCT u.g), '{}') INTO ids
-	  FROM @extschema@.segment_member sm CROSS JOIN LATERAL (SELECT sm.golden_id AS g) u
-	 WHERE sm.segment_id = sg.segment_id AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
-	                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status <> 'skipped');
+	/* the members to decide: not listed yet, or skipped before (decided again) */
+	SELECT coalesce(pg_catalog.array_agg(sm.golden_id), '{}') INTO ids
+	  FROM @extschema@.segment_member sm
+	 WHERE sm.segment_id = sg.segment_id
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+	                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = sm.golden_id AND x.trigger_key = ''
+	                      AND x.status <> 'skipped');
 	DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
 	 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
 	IF d ? 'offer' THEN
@@ -512,36 +518,60 @@ BEGIN
 		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
 			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
 	END IF;
-	IF pg_catalog.to_regclass('pg_temp.cdp_campaign_ok') IS NOT NULL THEN
-		DROP TABLE pg_temp.cdp_campaign_ok;
-	END IF;
-	CREATE TEMP TABLE cdp_campaign_ok (g bigint, ch text, n int) ON COMMIT DROP;
-	/* the channels each member may be contacted through, as the segment's refresh found them */
-	INSERT INTO pg_temp.cdp_campaign_ok
-	SELECT sm.golden_id, ch.ch, ch.n
-	  FROM pg_catalog.unnest(ids) u(g)
-	  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
-	 CROSS JOIN LATERAL pg_catalog.unnest(chans) WITH ORDINALITY ch(ch, n)
-	 WHERE ch.ch = ANY (sm.channels);
-	ANALYZE pg_temp.cdp_campaign_ok;
 	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
 	                                             address, arm, due_at, built_at, message, provenance)
-	WITH m0 AS MATERIALIZED (
-		SELECT p, u.g,
-		       (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8 + 9223372036854775808.0)
-		       / 18446744073709551616.0 AS h,
-		       (SELECT x.channel FROM cdp_internal.campaign_preference x WHERE x.golden_id = u.g) AS pref
-		  FROM pg_catalog.unnest(ids) u(g) LEFT JOIN @extschema@.patient p ON p.golden_id = u.g),
-	tzs AS MATERIALIZED (
-		SELECT z.city, cdp_internal.campaign_tz(z.city, d ->> 'timezone') AS tz
-		  FROM (SELECT DISTINCT (m0.p).city FROM m0) z),
-	m AS MATERIALIZED (
-		SELECT m0.p, m0.g, m0.pref, tzs.tz,
-		       CASE WHEN m0.h < hold THEN 'holdout'
-		            ELSE arm_names[LEAST(pg_catalog.width_bucket((m0.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+	WITH m AS MATERIALIZED (
+		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash */
+		SELECT u.g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
+		       p.emails, p.phones, p.handles, p.address, sm.channels AS okch, pr.channel AS pref,
+		       CASE WHEN hh.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
 		       END AS arm
-		  FROM m0 LEFT JOIN tzs ON tzs.city IS NOT DISTINCT FROM (m0.p).city),
-	other AS MATERIALIZED (
+		  FROM pg_catalog.unnest(ids) u(g)
+		  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
+		  LEFT JOIN @extschema@.patient p ON p.golden_id = u.g
+		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = u.g
+		 CROSS JOIN LATERAL (SELECT (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8
+		                             + 9223372036854775808.0) / 18446744073709551616.0 AS h) hh),
+	/* every address of the members who may get a message, on a source of a channel they consented to */
+	raw AS (
+		SELECT m.g, m.okch, m.pref, a.src, a.o, a.v
+		  FROM m CROSS JOIN LATERAL (
+			SELECT 'email' AS src, e.o, e.x ->> 'value' AS v
+			  FROM pg_catalog.jsonb_array_elements(m.emails) WITH ORDINALITY e(x, o)
+			 WHERE 'email' = ANY (m.okch)
+			UNION ALL
+			SELECT 'phone', e.o, e.x ->> 'value'
+			  FROM pg_catalog.jsonb_array_elements(m.phones) WITH ORDINALITY e(x, o)
+			 WHERE m.okch && ARRAY['sms', 'messenger', 'call']
+			UNION ALL
+			SELECT 'vk', e.o, e.x ->> 'value'
+			  FROM pg_catalog.jsonb_array_elements(m.handles) WITH ORDINALITY e(x, o)
+			 WHERE 'social' = ANY (m.okch) AND e.x ->> 'network' = 'vk'
+			UNION ALL
+			SELECT 'post', 1, m.address WHERE 'post' = ANY (m.okch)) a
+		 WHERE m.arm <> 'holdout' AND m.okch && chans AND a.v IS NOT NULL),
+	/* each address keyed once and checked once against the blocked addresses and the suppression list */
+	keyed AS MATERIALIZED (
+		SELECT r.g, r.okch, r.pref, r.src, r.o, r.k,
+		       (r.src <> 'phone' OR @extschema@.phone_kind(@extschema@.try_phone(r.k)) = 'mobile') AS mobile,
+		       b.address_key IS NULL AND su.address_key IS NULL AS clean
+		  FROM (SELECT raw.*, coalesce(@extschema@.phone_e164(@extschema@.try_phone(raw.v)), (@extschema@.try_email(raw.v))::text,
+		                               pg_catalog.lower(pg_catalog.btrim(raw.v))) AS k
+		          FROM raw) r
+		  LEFT JOIN cdp_internal.campaign_address_block b ON b.address_key = r.k
+		  LEFT JOIN @extschema@.consent_suppression su ON su.address_key = r.k AND su.purpose = purp AND su.suppressed),
+	/* per member the first usable address in the campaign's order (the preferred channel first), or
+	   the first unusable one (the member has addresses, none usable: suppressed) */
+	pick AS (
+		SELECT DISTINCT ON (k.g) k.g, cc.ch, k.k, coalesce((cc.ch NOT IN ('sms', 'messenger') OR k.mobile) AND k.clean, false) AS usable
+		  FROM keyed k
+		  JOIN (SELECT x.ch, x.n, CASE WHEN x.ch = 'email' THEN 'email' WHEN x.ch IN ('sms', 'messenger', 'call') THEN 'phone'
+		                               WHEN x.ch = 'social' THEN 'vk' WHEN x.ch = 'post' THEN 'post' END AS src
+		          FROM pg_catalog.unnest(chans) WITH ORDINALITY x(ch, n)) cc ON cc.src = k.src
+		 WHERE cc.ch = ANY (k.okch)
+		 ORDER BY k.g, coalesce((cc.ch NOT IN ('sms', 'messenger') OR k.mobile) AND k.clean, false) DESC, (cc.ch = k.pref) DESC, cc.n, k.o),
+	other AS (
 		SELECT x.golden_id AS g,
 		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
 		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
@@ -552,60 +582,45 @@ BEGIN
 		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
 		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
 		 GROUP BY x.golden_id),
-	addr AS MATERIALIZED (
-		SELECT m.g, ok.ch, ok.n, a.o, a.k,
-		       (ok.ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a.k)) = 'mobile')
-		       AND NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = a.k)
-		       AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
-		                        WHERE su.address_key = a.k AND su.purpose = purp AND su.suppressed) AS usable
-		  FROM m
-		  JOIN pg_temp.cdp_campaign_ok ok ON ok.g = m.g
-		  CROSS JOIN LATERAL (
-			SELECT a.o, coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text, pg_catalog.lower(pg_catalog.btrim(a.v))) AS k
-			  FROM (SELECT x ->> 'value' AS v, e.o
-			          FROM pg_catalog.jsonb_array_elements(CASE WHEN ok.ch = 'email' THEN (m.p).emails
-			                                                    WHEN ok.ch IN ('sms', 'messenger', 'call') THEN (m.p).phones
-			                                                    WHEN ok.ch = 'social' THEN (m.p).handles END) WITH ORDINALITY e(x, o)
-			         WHERE ok.ch <> 'social' OR x ->> 'network' = 'vk'
-			        UNION ALL
-			        SELECT (m.p).address, 1 WHERE ok.ch = 'post' AND (m.p).address IS NOT NULL) a
-			 WHERE a.v IS NOT NULL) a
-		 WHERE m.arm <> 'holdout'),
-	best AS (
-		SELECT DISTINCT ON (a.g) a.g, a.ch, a.k
-		  FROM addr a JOIN m ON m.g = a.g
-		 WHERE a.usable
-		 ORDER BY a.g, (a.ch = m.pref) DESC, a.n, a.o),
-	cnt AS (
-		SELECT ok.g, pg_catalog.count(*) AS n_ok FROM pg_temp.cdp_campaign_ok ok GROUP BY ok.g),
-	reach AS (
-		SELECT a.g, pg_catalog.count(*) AS n_reach FROM addr a GROUP BY a.g),
-	decided AS (
-		SELECT m.*, b.ch, b.k AS addr,
+	decided AS MATERIALIZED (
+		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm,
+		       CASE WHEN pk.usable THEN pk.ch END AS ch, CASE WHEN pk.usable THEN pk.k END AS addr,
 		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, ot.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
-		       CASE WHEN (m.p).golden_id IS NULL THEN 'erased'
-		            WHEN (m.p).status = 'archived' THEN 'archived'
+		       CASE WHEN m.pid IS NULL THEN 'erased'
+		            WHEN m.pstatus = 'archived' THEN 'archived'
 		            WHEN m.arm = 'holdout' THEN 'holdout'
 		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
 		            WHEN offer_why IS NOT NULL THEN offer_why
 		            WHEN ofr.w IS NOT NULL THEN
 		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
-		            WHEN b.ch IS NULL THEN CASE WHEN coalesce(ct.n_ok, 0) = 0 THEN 'no_consent' WHEN coalesce(rc.n_reach, 0) = 0 THEN 'no_address' ELSE 'suppressed' END
+		            WHEN NOT coalesce(pk.usable, false) THEN
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN pk.g IS NULL THEN 'no_address' ELSE 'suppressed' END
 		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
 		       END AS why
 		  FROM m
 		  LEFT JOIN other ot ON ot.g = m.g
-		  LEFT JOIN best b ON b.g = m.g
-		  LEFT JOIN cnt ct ON ct.g = m.g
-		  LEFT JOIN reach rc ON rc.g = m.g
-		  /* the offer's rules for this member, asked once (only when the segment did not apply them) */
-		  CROSS JOIN LATERAL (SELECT CASE WHEN per_member THEN cdp_internal.offer_reason(m.p, o, day) END AS w) ofr),
+		  LEFT JOIN pick pk ON pk.g = m.g
+		  /* the offer's rules for this member (only when the segment did not apply them) */
+		  LEFT JOIN LATERAL (SELECT cdp_internal.offer_reason(p, o, day) AS w
+		                       FROM @extschema@.patient p WHERE per_member AND p.golden_id = m.g) ofr ON true),
+	/* the time zone once per city, the next moment inside the window once per zone and start */
 	slots AS (
-		SELECT z.tz, z.nb, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
-		  FROM (SELECT DISTINCT x.tz, x.not_before AS nb FROM decided x WHERE x.why IS NULL) z),
-	fin AS (
-		SELECT x.*, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
-		  FROM decided x LEFT JOIN slots sl ON sl.tz = x.tz AND sl.nb = x.not_before)
+		SELECT z.city, z.nb, z.tz, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT y.city, y.nb, cdp_internal.campaign_tz(y.city, d ->> 'timezone') AS tz
+		          FROM (SELECT DISTINCT x.city, x.not_before AS nb FROM decided x WHERE x.why IS NULL) y) z),
+	fin AS MATERIALIZED (
+		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x
+		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
+		       AND sl.nb = x.not_before AND x.why IS NULL),
+	/* the statement behind each message: the latest of the person's records for the purpose and channel */
+	stmt AS (
+		SELECT DISTINCT ON (f.g) f.g, cs.event_id
+		  FROM fin f
+		  JOIN @extschema@.record r ON r.golden_id = f.g
+		  JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id AND cs.purpose = purp AND cs.channel = f.ch
+		 WHERE f.ok
+		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
 	SELECT c.campaign_id, x.g, '', purp,
 	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
 	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
@@ -615,24 +630,19 @@ BEGIN
 	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
 	       t,
 	       CASE WHEN x.ok THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(d -> 'templates' ->> x.ch,
-			         '{given_name}', pg_catalog.replace(coalesce((x.p).given_name, ''), '{', U&'\FFF0')),
-			         '{patronymic}', pg_catalog.replace(coalesce((x.p).patronymic, ''), '{', U&'\FFF0')),
-			         '{family_name}', pg_catalog.replace(coalesce((x.p).family_name, ''), '{', U&'\FFF0')),
+			         '{given_name}', pg_catalog.replace(coalesce(x.given_name, ''), '{', U&'\FFF0')),
+			         '{patronymic}', pg_catalog.replace(coalesce(x.patronymic, ''), '{', U&'\FFF0')),
+			         '{family_name}', pg_catalog.replace(coalesce(x.family_name, ''), '{', U&'\FFF0')),
 			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
 			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
 	       pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
 	         || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END
 	         || CASE WHEN x.ok THEN pg_catalog.jsonb_build_object('channel_rule',
 	                   CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
-	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id',
-	                   (SELECT cs.event_id FROM @extschema@.record r
-	                      JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
-	                     WHERE r.golden_id = x.g AND cs.purpose = purp AND cs.channel = x.ch
-	                     ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1)))
+	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id', st.event_id))
 	                 ELSE '{}' END
-	  FROM fin x
+	  FROM fin x LEFT JOIN stmt st ON st.g = x.g
 	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
-	DROP TABLE pg_temp.cdp_campaign_ok;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS

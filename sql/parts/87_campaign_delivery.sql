@@ -21,6 +21,11 @@
  * reason it refused (the row becomes refused).  Outside the window or inside a quiet period it
  * returns 'outside_window' or 'quiet_period' and the row stays due at the next allowed moment.
  * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
+ * The checks run in that order and each is asked once: cdp.may_contact once; the address's key
+ * is the row's (written canonical at list build), so the suppression list is read by it directly;
+ * the person's address keys for the channel are those of cdp_internal.consent_addresses, computed
+ * inline; the ids merged into the person are followed only when there are any; the cap and the
+ * quiet period are read from the person's other messages in one pass.
  */
 CREATE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -35,6 +40,8 @@ DECLARE
 	why		text;
 	tz		text;
 	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
 BEGIN
 	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
 		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
@@ -63,21 +70,42 @@ BEGIN
 		why := 'archived';
 	ELSIF EXISTS (SELECT 1 FROM @extschema@.campaign_send x
 	               WHERE x.campaign_id = s.campaign_id AND x.trigger_key = s.trigger_key AND x.status = 'sent'
-	                 AND x.golden_id = ANY (ARRAY[g] || coalesce(cdp_internal.golden_absorbed(g), '{}'))) THEN
+	                 AND x.golden_id = ANY (CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                             THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END)) THEN
 		why := 'duplicate';
 	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
 		why := 'no_consent';
 	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
 		why := 'address_invalid';
-	ELSIF @extschema@.is_suppressed(s.address, s.purpose) THEN
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
 		why := 'suppressed';
-	ELSIF NOT s.address = ANY (cdp_internal.consent_addresses(p, s.channel)) THEN
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text,
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
 		why := 'no_address';
 	ELSIF s.provenance ? 'recommendation'
 	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
 		why := 'already_done';
-	ELSE
-		why := cdp_internal.campaign_cap_reason(g, s.campaign_id, c.doc, now_, true);
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  FROM @extschema@.campaign_send x
+		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
 	END IF;
 	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
 		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
@@ -93,7 +121,7 @@ BEGIN
 	END IF;
 	/* not now: the quiet period after the last message, or outside the window */
 	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
-	nxt := cdp_internal.campaign_quiet_until(g, s.campaign_id, c.doc, now_);
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
 	IF nxt > now_ THEN
 		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
 		 WHERE x.send_id = s.send_id;
@@ -111,7 +139,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
-	'cdp.mark_sent at a given moment (tests and replays fix the clock) (internal)';
+	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
 
 /* Marks a due row sent now; see cdp_internal.campaign_mark. */
 CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
@@ -122,6 +150,39 @@ CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
 	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
+
+/*
+ * Marks a due row sent at a past moment: a gateway reporting (or back-filling) the moment it
+ * actually sent, or a simulated gateway.  Everything is asked as of that moment, as
+ * cdp.mark_sent(send_id) asks it now; consent is the current state (a withdrawal recorded since
+ * refuses).  A moment in the future, or before the row was listed, is refused (22023): the window
+ * and quiet period are not the sender's to skip.
+ */
+CREATE FUNCTION @extschema@.mark_sent(send_id bigint, at timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004',
+			HINT = 'Call cdp.mark_sent(send_id) to mark it sent now.';
+	END IF;
+	IF at > pg_catalog.now() THEN
+		RAISE EXCEPTION 'a send cannot be marked at a future moment (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s; the database''s time is %s.', mark_sent.send_id, pg_catalog.now()),
+			HINT = 'Pass the moment the message was actually sent, or call cdp.mark_sent(send_id).';
+	END IF;
+	IF at < (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id) THEN
+		RAISE EXCEPTION 'a send cannot be marked before its row was listed (%)', at USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('Send %s was listed at %s.', mark_sent.send_id,
+			                           (SELECT x.built_at FROM @extschema@.campaign_send x WHERE x.send_id = mark_sent.send_id)),
+			HINT = 'Pass the moment the message was actually sent.';
+	END IF;
+	RETURN cdp_internal.campaign_mark(mark_sent.send_id, at);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.mark_sent(bigint, timestamptz) IS
+	'marks a send row sent at the past moment it was actually sent (a gateway back-filling, a simulated gateway), re-checking everything as of that moment; a moment in the future or before the row was listed is refused; e.g. mark_sent(17, ''2026-03-02 10:15+03'')';
 
 /* ------------------------------------------------------------------ cancellations */
 
@@ -254,11 +315,14 @@ COMMENT ON FUNCTION cdp_internal.campaign_delivery_check(text, timestamptz, json
 	'validates a delivery event and gives its idempotency key (provider id, else kind and time) and amount (internal)';
 
 /*
- * Folds new delivery events (rows of cdp.campaign_delivery just inserted) into their send rows and
- * feeds back: hard bounces and complaints block the address, unsubscribes withdraw the channel's
- * marketing consent (an event of the consent registry, which also suppresses the address).
+ * Folds new delivery events (rows of cdp.campaign_delivery just inserted, given as parallel arrays
+ * of send id, kind, time, bounce type and amount: one element for the one-event path, a batch for
+ * the bulk path) into their send rows and feeds back: hard bounces and complaints block the
+ * address, unsubscribes withdraw the channel's marketing consent (an event of the consent
+ * registry, which also suppresses the address).
  */
-CREATE FUNCTION cdp_internal.campaign_delivery_fold(evs @extschema@.campaign_delivery[]) RETURNS void
+CREATE FUNCTION cdp_internal.campaign_delivery_fold(send_ids bigint[], kinds text[], ats timestamptz[], bounces text[],
+                                                    amounts numeric[]) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -280,21 +344,24 @@ BEGIN
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'clicked') AS clicked,
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'converted') AS converted,
 	               coalesce(pg_catalog.sum(e.amount) FILTER (WHERE e.kind = 'converted'), 0) AS revenue,
-	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AS hard,
-	               pg_catalog.bool_or(e.kind = 'bounced' AND e.detail ->> 'type' = 'soft') AS soft,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'hard') AS hard,
+	               pg_catalog.bool_or(e.kind = 'bounced' AND e.bounce = 'soft') AS soft,
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'unsubscribed') AS unsubscribed,
 	               pg_catalog.min(e.at) FILTER (WHERE e.kind = 'complained') AS complained
-	          FROM pg_catalog.unnest(evs) e GROUP BY e.send_id) a
+	          FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) GROUP BY e.send_id) a
 	 WHERE s.send_id = a.send_id;
 	INSERT INTO cdp_internal.campaign_address_block (address_key, reason, at, send_id)
 	SELECT DISTINCT ON (s.address) s.address,
 	       CASE WHEN e.kind = 'complained' THEN 'complaint' ELSE 'hard_bounce' END, e.at, e.send_id
-	  FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
-	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.detail ->> 'type' = 'hard') AND s.address IS NOT NULL
+	  FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	 WHERE (e.kind = 'complained' OR e.kind = 'bounced' AND e.bounce = 'hard') AND s.address IS NOT NULL
 	 ORDER BY s.address, e.at
 	ON CONFLICT (address_key) DO NOTHING;
 	FOR u IN SELECT DISTINCT ON (s.golden_id, s.channel) s.golden_id, s.channel, s.address, e.at, e.send_id
-	           FROM pg_catalog.unnest(evs) e JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
+	           FROM ROWS FROM (pg_catalog.unnest(send_ids), pg_catalog.unnest(kinds), pg_catalog.unnest(ats), pg_catalog.unnest(bounces),
+	                          pg_catalog.unnest(amounts)) e(send_id, kind, at, bounce, amount) JOIN @extschema@.campaign_send s ON s.send_id = e.send_id
 	          WHERE e.kind = 'unsubscribed'
 	          ORDER BY s.golden_id, s.channel, e.at LOOP
 		PERFORM @extschema@.set_consent(u.golden_id, 'marketing', u.channel, false, u.at,
@@ -302,7 +369,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(@extschema@.campaign_delivery[]) IS
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(bigint[], text[], timestamptz[], text[], numeric[]) IS
 	'folds new delivery events into their send rows; hard bounces and complaints block the address; unsubscribes withdraw marketing consent (internal)';
 
 /*
@@ -342,7 +409,8 @@ BEGIN
 	IF ev.send_id IS NULL THEN
 		RETURN 'duplicate';
 	END IF;
-	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev]);
+	PERFORM cdp_internal.campaign_delivery_fold(ARRAY[ev.send_id], ARRAY[ev.kind], ARRAY[ev.at], ARRAY[ev.detail ->> 'type'],
+	                                            ARRAY[ev.amount]);
 	RETURN 'recorded';
 END
 $$;
@@ -352,59 +420,81 @@ COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz,
 /*
  * The bulk path: every row COPYed into cdp.delivery_event_staging is checked (one bad row: 22023 or
  * P0002 naming it, and nothing is written), recorded once, folded, and removed from the staging
- * table.  Returns {"staged", "recorded", "duplicates"}.
+ * table.  Returns {"staged", "recorded", "duplicates"}.  One statement joins the staged rows once
+ * with their send rows, checks them (the checks of cdp_internal.campaign_delivery_check, written
+ * out) and records them (the same key); the recorded events are folded as the one-event path folds
+ * them (cdp_internal.campaign_delivery_fold, given plain arrays, not rows).  Only when a row is bad
+ * are the staged rows read again, to name the first bad one.
  */
 CREATE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* a COPY-sized batch would otherwise start a JIT compile costing more than it saves */
 	AS $$
 DECLARE
 	n_staged	bigint;
-	evs			@extschema@.campaign_delivery[];
+	n_bad		bigint;
+	n_rec		bigint;
+	e_send		bigint[];
+	e_kind		text[];
+	e_at		timestamptz[];
+	e_bounce	text[];
+	e_amount	numeric[];
 	bad			record;
 BEGIN
 	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
-	SELECT pg_catalog.count(*) INTO n_staged FROM @extschema@.delivery_event_staging;
-	SELECT x.send_id, x.kind, x.rn INTO bad
-	  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
-	          FROM @extschema@.delivery_event_staging st
-	          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
-	 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
-			CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
-			USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
-			HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
-	END IF;
-	/* the first row campaign_delivery_check would refuse, checked by it (its message names the row) */
-	PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
-	                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
-	   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x
-	  WHERE x.kind IS NULL OR x.kind NOT IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
-	     OR x.at IS NULL OR (x.detail IS NOT NULL AND pg_catalog.jsonb_typeof(x.detail) <> 'object')
-	     OR x.kind = 'bounced' AND NOT coalesce(x.detail ->> 'type', '') IN ('hard', 'soft')
-	     OR x.detail ? 'amount' AND CASE WHEN pg_catalog.jsonb_typeof(x.detail -> 'amount') = 'number'
-	                                     THEN (x.detail ->> 'amount')::numeric < 0 ELSE true END
-	  LIMIT 1;
-	/* every row is valid: recorded once each (the same key as campaign_delivery_check's, written out) */
-	WITH ins AS (
+	WITH st AS MATERIALIZED (
+		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id,
+		       coalesce(t.provider_event_id, t.detail ->> 'event_id',
+		                t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k,
+		       s.status IS NOT DISTINCT FROM 'sent'
+		       AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+		       AND t.at IS NOT NULL
+		       AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
+		       AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+		       AND (t.detail IS NULL OR NOT t.detail ? 'amount'
+		            OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0) AS valid
+		  FROM @extschema@.delivery_event_staging t
+		  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id),
+	ins AS (
 		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
-		SELECT DISTINCT ON (st.send_id, st.k) s.golden_id, st.send_id, st.kind, st.at, st.k, coalesce(st.detail, '{}'),
+		SELECT DISTINCT ON (st.send_id, st.k) st.golden_id, st.send_id, st.kind, st.at, st.k, st.detail,
 		       (st.detail ->> 'amount')::numeric
-		  FROM (SELECT t.*, coalesce(t.provider_event_id, t.detail ->> 'event_id',
-		                             t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
-		          FROM @extschema@.delivery_event_staging t) st
-		  JOIN @extschema@.campaign_send s ON s.send_id = st.send_id
+		  FROM st
+		 WHERE st.valid AND NOT EXISTS (SELECT 1 FROM st b WHERE NOT b.valid)
 		 ORDER BY st.send_id, st.k, st.at
 		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
-		RETURNING d.*)
-	SELECT pg_catalog.array_agg(ins) INTO evs FROM ins;
-	IF evs IS NOT NULL THEN
-		PERFORM cdp_internal.campaign_delivery_fold(evs);
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid), x.*
+	  FROM (SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	               pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	          FROM ins i) x
+	  INTO n_staged, n_bad, n_rec, e_send, e_kind, e_at, e_bounce, e_amount;
+	IF n_bad > 0 THEN
+		/* name the first bad row, as the one-event path would: its send first, then its fields */
+		SELECT x.send_id, x.kind, x.rn INTO bad
+		  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+		          FROM @extschema@.delivery_event_staging st
+		          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+		 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+				CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+				USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+				HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+		END IF;
+		PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+		                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+		   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x;
+		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
+			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
 	END IF;
-	DELETE FROM @extschema@.delivery_event_staging;
-	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', coalesce(pg_catalog.cardinality(evs), 0),
-	                                     'duplicates', n_staged - coalesce(pg_catalog.cardinality(evs), 0));
+	IF n_rec > 0 THEN
+		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
+	END IF;
+	/* the staged rows are all read (the table is locked against new ones until commit) */
+	TRUNCATE @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS

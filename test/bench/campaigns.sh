@@ -22,9 +22,10 @@ q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 ms() { python3 -c 'import sys,time; print(int(time.time()*1000))'; }
 median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(round(statistics.median(v),1))' "$@"; }
 
+echo "== $PATIENTS patients, a segment of ${SEGMENT_SHARE} of them, $EVENTS delivery events"
+if [ -z "${REUSE:-}" ]; then
 dropdb --if-exists "$DB" >/dev/null; createdb "$DB"
 q -c "CREATE EXTENSION cdp CASCADE" -c "SELECT cdp.register_source('his', 'internal', 80)" >/dev/null
-echo "== $PATIENTS patients, a segment of ${SEGMENT_SHARE} of them, $EVENTS delivery events"
 t0=$(ms)
 q <<SQL >/dev/null
 SELECT count(*) FROM generate_series(0, ($PATIENTS - 1) / 20000) b,
@@ -41,7 +42,7 @@ echo "load: $(( ($(ms) - t0) / 1000 )) s"
 t0=$(ms)
 q <<SQL >/dev/null
 SELECT count(cdp.set_consents(golden_id, ARRAY['marketing'], ARRAY['messenger', 'sms', 'email'], true, now() - interval '1 year'))
-  FROM cdp.patient WHERE hashint8(golden_id) % 1000 < 1000 * $SEGMENT_SHARE * 1.1;
+  FROM cdp.patient WHERE abs(hashint8(golden_id) % 1000) < 1000 * $SEGMENT_SHARE;
 SELECT cdp.create_segment('bench', '{"attr": "status", "op": "=", "value": "active"}', 'marketing');
 SELECT cdp.refresh_segment(1, 'full');
 ANALYZE;
@@ -51,6 +52,11 @@ q -c "SELECT cdp.create_campaign('{\"name\": \"bench\", \"segment\": 1, \"channe
   \"templates\": {\"messenger\": \"{given_name}, a\", \"sms\": \"{given_name}, b\", \"email\": \"{given_name}, c\", \"social\": \"d\"},
   \"window\": {\"hours\": [9, 21]}, \"cap\": {\"max\": 2, \"per\": \"30 days\", \"quiet\": \"3 days\"}, \"holdout\": 0.1,
   \"arms\": {\"A\": 0.5, \"B\": 0.5}}')" >/dev/null
+[ -z "${GENERATE_ONLY:-}" ] || exit 0
+else
+	echo "(reusing $DB: generation skipped)"
+	q -c "DELETE FROM cdp.campaign_delivery" -c "DELETE FROM cdp.delivery_event_staging" -c "DELETE FROM cdp.campaign_send" -c "VACUUM ANALYZE" >/dev/null
+fi
 builds=(); plains=()
 for r in $(seq "$REPEAT"); do
 	t0=$(ms); q -c "BEGIN" -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" -c "ROLLBACK" >/dev/null; builds+=($(( $(ms) - t0 )))

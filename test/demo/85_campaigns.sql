@@ -43,20 +43,30 @@ SELECT count(*) - count(DISTINCT golden_id) AS "с двумя сообщения
 
 \echo
 \echo '--- 14. Шлюз рассылки отправляет сообщения в течение недели в разрешённые часы и сообщает, что с ними стало (имитация)'
--- each message goes out on one of the campaign's first six days, at its local window; mark_sent
--- re-checks the patient at that moment (the simulated clock is the send moment)
+-- each message goes out on one of the campaign's first six days at its planned local hour; the
+-- gateway reports the moment it sent with cdp.mark_sent(send_id, at), which re-checks the patient
+-- as of that moment (the simulated clock is the send moment)
 CREATE TEMP TABLE demo_gw AS
-SELECT s.send_id, s.channel, cdp_internal.campaign_next_slot(s.due_at + (floor(random() * 6)::int || ' days')::interval,
-	       coalesce(s.provenance ->> 'timezone', 'Europe/Moscow'), c.doc -> 'window') AS send_at,
+SELECT s.send_id, s.channel, s.due_at + (floor(random() * 6)::int || ' days')::interval AS send_at,
        random() AS r1, random() AS r2, random() AS r3, random() AS r4
-  FROM cdp.campaign_send s JOIN cdp.campaign c USING (campaign_id)
+  FROM cdp.campaign_send s
  WHERE s.campaign_id = :promo AND s.status = 'due';
 -- a withdrawal between the list and the send: the gateway is refused
 SELECT golden_id AS withdrawing FROM cdp.campaign_send WHERE campaign_id = :promo AND status = 'due' ORDER BY send_id LIMIT 1 \gset
 SELECT cdp.set_consent(:withdrawing, 'marketing', '*', false, now() - interval '28 days' + interval '11 hours', 'phoned the clinic') IS NOT NULL AS w \gset
 \echo 'Один пациент отозвал согласие между составлением списка и отправкой: перед отправкой cdp проверяет согласие снова.'
+CREATE TEMP TABLE demo_gw_result AS
+SELECT x.send_id, x.result FROM (SELECT send_id, cdp.mark_sent(send_id, send_at) AS result FROM demo_gw ORDER BY send_at) x;
+-- a message the gateway tried on a Sunday (outside the window) is moved by cdp to the next allowed
+-- moment (its due_at); the gateway sends it then
+UPDATE demo_gw g SET send_at = s.due_at
+  FROM demo_gw_result r JOIN cdp.campaign_send s USING (send_id)
+ WHERE r.send_id = g.send_id AND r.result = 'outside_window';
+UPDATE demo_gw_result r SET result = cdp.mark_sent(r.send_id, g.send_at)
+  FROM demo_gw g WHERE g.send_id = r.send_id AND r.result = 'outside_window';
 SELECT CASE result WHEN 'sent' THEN 'отправлено' WHEN 'no_consent' THEN 'не отправлено: согласие отозвано' ELSE result END AS "сообщение", count(*) AS "сколько"
-  FROM (SELECT cdp_internal.campaign_mark(send_id, send_at) AS result FROM demo_gw ORDER BY send_at) x GROUP BY 1 ORDER BY 2 DESC;
+  FROM demo_gw_result GROUP BY 1 ORDER BY 2 DESC;
+UPDATE demo_gw g SET send_at = s.sent_at FROM cdp.campaign_send s WHERE s.send_id = g.send_id AND s.status = 'sent';
 -- the gateway's reports: 96% delivered (2% hard bounce, 2% soft), opens, clicks, bookings with payment, some unsubscribe
 INSERT INTO cdp.delivery_event_staging (send_id, kind, at, provider_event_id, detail)
 SELECT g.send_id, e.kind, g.send_at + e.after, 'gw-' || g.send_id || '-' || e.kind, e.detail

@@ -4,7 +4,7 @@
 -- without marketing consent, a due date never firing twice, delivery events (idempotent, bounce,
 -- unsubscribe), metrics equal to hand-computed values.
 BEGIN;
-SELECT plan(68);
+SELECT plan(75);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 -- eight women: bit 1 messenger, bit 2 sms, bit 4 email consent for marketing
@@ -136,6 +136,24 @@ SELECT is(cdp_internal.campaign_mark(send_id, '2026-03-02 12:00+03'), 'holdout',
   FROM cdp.campaign_send WHERE campaign_id = :ch AND status = 'holdout' ORDER BY send_id LIMIT 1;
 SELECT ok((SELECT bool_and(arm IN ('A', 'B')) FROM cdp.campaign_send WHERE campaign_id = :ch AND status <> 'holdout'),
           'the others are split into the arms');
+-- uplift: every member comes back for a visit three days later; the holdout's visits count for the
+-- holdout only, and the metrics never count a holdout member as sent
+SELECT count(cdp_internal.campaign_mark(send_id, '2026-03-02 12:00+03')) AS marked FROM cdp.campaign_send WHERE campaign_id = :ch AND status = 'due' \gset
+SELECT count(cdp.upsert_clinical_event('his', 'visit-' || r.source_key, 'visit', jsonb_build_object('record_source_id', r.source_key,
+	'at', '2026-03-05T10:00:00+03', 'status', 'done', 'specialty', 'therapy'))) AS visits
+  FROM cdp.campaign_send s JOIN cdp.record r ON r.golden_id = s.golden_id WHERE s.campaign_id = :ch AND s.status IN ('sent', 'holdout') \gset
+SELECT cdp.refresh_campaign_metrics(:ch, 30) AS returned \gset
+SELECT ok((SELECT count(*) FILTER (WHERE status = 'holdout') > 0 AND count(*) FILTER (WHERE status = 'sent') > 0
+             FROM cdp.campaign_send WHERE campaign_id = :ch), 'the uplift fixture has sent and holdout members');
+SELECT is((SELECT coalesce(sum(sent), 0) || '/' || count(*) FILTER (WHERE arm = 'holdout') FROM cdp.campaign_metrics WHERE campaign_id = :ch),
+          (SELECT count(*) || '/0' FROM cdp.campaign_send WHERE campaign_id = :ch AND status = 'sent'),
+          'campaign_metrics counts the sent rows only, never a holdout member');
+SELECT is((SELECT DISTINCT holdout_members || '/' || holdout_returned FROM cdp.campaign_uplift(:ch)),
+          (SELECT count(*) || '/' || count(*) FROM cdp.campaign_send WHERE campaign_id = :ch AND status = 'holdout'),
+          'the uplift counts every holdout member and their visits');
+SELECT is((SELECT sum(members) || '/' || sum(returned) FROM cdp.campaign_uplift(:ch)),
+          (SELECT count(*) || '/' || count(*) FROM cdp.campaign_send WHERE campaign_id = :ch AND status = 'sent'),
+          'each arm counts its sent members only');
 
 -- ---------------------------------------------------------------- duplicates: three records of one person, two unmerged
 SELECT count(cdp.upsert_record('his', 'd' || i, '{"family_name": "Дублева", "given_name": "Вера", "sex": "F", "birth_date": "1975-05-05",
@@ -180,6 +198,13 @@ INSERT INTO cdp.delivery_event_staging (send_id, kind, at) VALUES (:sp1, 'opened
 SELECT throws_ok($$SELECT cdp.ingest_delivery_events()$$, 'P0002', NULL, 'a staged event of an unknown send refuses the batch');
 SELECT is((SELECT count(*) FROM cdp.campaign_delivery WHERE send_id = :sp1 AND kind = 'opened'), 1::bigint, 'nothing of the refused batch was written');
 DELETE FROM cdp.delivery_event_staging;
+INSERT INTO cdp.delivery_event_staging (send_id, kind, at, detail) VALUES (:sp1, 'opened', now(), '{}'), (:sp1, 'bounced', now(), '{}');
+SELECT throws_ok($$SELECT cdp.ingest_delivery_events()$$, '22023', 'a bounce is hard or soft', 'a staged bounce without its type refuses the batch');
+DELETE FROM cdp.delivery_event_staging;
+INSERT INTO cdp.delivery_event_staging (send_id, kind, at, provider_event_id) VALUES (:sp1, 'complained', '2026-03-05 10:00+03', 'gw-10');
+SELECT is(cdp.ingest_delivery_events() ->> 'recorded', '1', 'a complaint staged in bulk is recorded');
+SELECT ok(EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b JOIN cdp.campaign_send s ON s.address = b.address_key
+                   WHERE s.send_id = :sp1 AND b.reason = 'complaint'), 'and blocks the address for every campaign');
 -- metrics by hand: campaign 1 sent p1 and p2 on 2026-03-02 (Moscow): 1 delivered, 1 opened, 1 clicked, 1 converted 4500, 1 hard bounce
 SELECT is((SELECT row(sent, delivered, opened, clicked, converted, revenue, bounced, hard_bounced, unsubscribed)::text
              FROM (SELECT sum(sent) sent, sum(delivered) delivered, sum(opened) opened, sum(clicked) clicked, sum(converted) converted,

@@ -4,7 +4,7 @@
 -- deliveries, and cannot create campaigns or read segments; an analyst reads no send row; the
 -- build is audited with the patients listed.  Every refusal has its positive control.
 BEGIN;
-SELECT plan(21);
+SELECT plan(26);
 
 SELECT count(*) > 0 AS roles FROM cdp.setup_roles() \gset
 CREATE ROLE camp_mkt LOGIN; CREATE ROLE camp_snd LOGIN; CREATE ROLE camp_ana LOGIN; CREATE ROLE camp_reg LOGIN; CREATE ROLE camp_sch LOGIN;
@@ -31,6 +31,7 @@ SELECT is((cdp.build_send_list((SELECT max(campaign_id) FROM cdp.campaign), '202
           'a marketer builds its send list');
 SELECT is((SELECT count(*) FROM cdp.campaign_send), 3::bigint, 'a marketer reads the send rows');
 SELECT throws_ok($$SELECT cdp.mark_sent(1)$$, '42501', NULL, 'a marketer cannot mark a message sent (only the gateway)');
+SELECT throws_ok($$SELECT cdp.mark_sent(1, now() - interval '1 hour')$$, '42501', NULL, 'nor at a past moment');
 SELECT throws_ok($$INSERT INTO cdp.delivery_event_staging (send_id, kind, at) VALUES (1, 'delivered', now())$$, '42501', NULL,
                  'a marketer cannot write delivery reports');
 RESET ROLE;
@@ -42,13 +43,21 @@ SELECT min(send_id) AS s1, max(send_id) AS s3 FROM cdp.campaign_send \gset
 SET ROLE camp_snd;
 SELECT is((SELECT count(*) FROM cdp.send_list WHERE address LIKE '+7916444000%'), 3::bigint, 'the gateway reads the due rows with their addresses');
 SELECT is(cdp.mark_sent(:s1), 'sent', 'the gateway marks a row sent');
-SELECT is((SELECT count(*) FROM cdp.campaign_send), 2::bigint, 'the gateway sees only the rows still due (the sent one is gone from its view)');
+SELECT is(cdp.mark_sent(:s3, '2026-03-02 12:30+03'), 'sent', 'the gateway marks a row sent at the past moment it sent it');
+SELECT throws_ok(format($$SELECT cdp.mark_sent(%s, now() + interval '1 hour')$$, :s1 + 1), '22023', NULL,
+                 'a future moment is refused');
+SELECT throws_ok(format($$SELECT cdp.mark_sent(%s, '2020-01-01 12:00+03')$$, :s1 + 1), '22023', NULL,
+                 'a moment before the row was listed is refused');
+SELECT is((SELECT count(*) FROM cdp.campaign_send), 1::bigint, 'the gateway sees only the rows still due (the sent ones are gone from its view)');
 SELECT is(cdp.record_delivery_event(:s1, 'delivered', now()), 'recorded', 'the gateway reports a delivery');
 SELECT lives_ok(format($$INSERT INTO cdp.delivery_event_staging (send_id, kind, at) VALUES (%s, 'opened', now())$$, :s1), 'the gateway stages reports');
 SELECT is(cdp.ingest_delivery_events() ->> 'recorded', '1', 'and ingests them');
 SELECT throws_ok($$SELECT cdp.create_campaign((SELECT d FROM doc))$$, '42501', NULL, 'the gateway cannot create campaigns');
 SELECT throws_ok($$SELECT count(*) FROM cdp.segment_member$$, '42501', NULL, 'the gateway cannot read segment members');
 RESET ROLE;
+
+SELECT is((SELECT sent_at FROM cdp.campaign_send WHERE send_id = :s3), '2026-03-02 12:30+03'::timestamptz,
+          'the row keeps the moment the gateway gave');
 
 -- ---------------------------------------------------------------- the analyst and the registrar
 SET ROLE camp_ana;
