@@ -124,8 +124,25 @@ SELECT send_id AS s5 FROM cdp.campaign_send s JOIN cdp.record r ON r.golden_id =
 SELECT is(cdp_internal.campaign_mark(:s5, '2027-01-05 12:00+03'), 'offer_expired', 'after the offer''s last day the send is refused');
 
 -- ---------------------------------------------------------------- holdout never sent, arms by hash
-SELECT cdp.create_campaign((SELECT d FROM good) || '{"name": "holdout", "holdout": 0.5, "arms": {"A": 0.5, "B": 0.5}, "cap": {"max": 9, "per": "1 day"}}') AS ch \gset
-SELECT cdp.build_send_list(:ch, '2026-03-02 12:00+03') IS NOT NULL AS built \gset
+-- the split is a hash of (campaign, patient), and the fixture has few members: take the first
+-- campaign whose list has both a holdout and a due row, so the tests below always have both kinds
+-- whatever ids earlier test files used up
+CREATE FUNCTION pg_temp.mixed_campaign(d jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	c bigint;
+BEGIN
+	FOR i IN 1..40 LOOP
+		c := cdp.create_campaign(d || jsonb_build_object('name', 'holdout ' || i));
+		PERFORM cdp.build_send_list(c, '2026-03-02 12:00+03');
+		IF EXISTS (SELECT 1 FROM cdp.campaign_send WHERE campaign_id = c AND status = 'holdout')
+		   AND EXISTS (SELECT 1 FROM cdp.campaign_send WHERE campaign_id = c AND status = 'due') THEN
+			RETURN c;
+		END IF;
+		PERFORM cdp.archive_campaign(c);
+	END LOOP;
+	RAISE EXCEPTION 'no campaign of 40 split the fixture into holdout and due rows';
+END $$;
+SELECT pg_temp.mixed_campaign((SELECT d FROM good) || '{"holdout": 0.5, "arms": {"A": 0.5, "B": 0.5}, "cap": {"max": 9, "per": "1 day"}}') AS ch \gset
 SELECT is((SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :ch AND status = 'holdout'),
           (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :ch AND reason IS DISTINCT FROM 'archived'
                                                     AND cdp_internal.campaign_hash(:ch, golden_id) < 0.5),
