@@ -310,7 +310,8 @@ MatchDocCheck(const MatchDoc *doc)
  *		What an agreement on comparison comp says beyond the names (the
  *		evidence floor, issue 12): MATCH_PROGF_EVID for a date, an
  *		identifier, a phone, an e-mail, an address or an exact attr other
- *		than sex; MATCH_PROGF_EVID_RARE for another string compared with
+ *		than sex (with MATCH_PROGF_EVID_ID for an identifier, a phone or an
+ *		e-mail); MATCH_PROGF_EVID_RARE for another string compared with
  *		term frequencies (a place, an occupation: evidence only when the
  *		value agreed on is rare); 0 for names, sex and strings without
  *		term frequencies.
@@ -321,10 +322,11 @@ MatchEvidenceClass(const MatchDocComp *comp)
 	switch (comp->cmp)
 	{
 		case MATCH_CMP_DATE:
+			return MATCH_PROGF_EVID;
 		case MATCH_CMP_ID:
 		case MATCH_CMP_PHONE:
 		case MATCH_CMP_EMAIL:
-			return MATCH_PROGF_EVID;
+			return MATCH_PROGF_EVID | MATCH_PROGF_EVID_ID;
 		case MATCH_CMP_EXACT:
 			return strcmp(comp->attr, "sex") == 0 ? 0 : MATCH_PROGF_EVID;
 		case MATCH_CMP_STRING:

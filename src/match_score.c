@@ -376,17 +376,63 @@ MatchTfFrequency(const MatchProg *prog, int c, const char *value)
 }
 
 /*
+ * NameChance
+ *		The evidence a full name gives (issue 12, Splink's term frequencies
+ *		read as the chance of a namesake): when every name comparison of the
+ *		settings is filled on both sides and agrees exactly (a missing
+ *		patronymic may be the part that tells a father from his son), at
+ *		least two of them, each compared with term frequencies, the expected number of records in the data that
+ *		carry this full name by coincidence, n * tf(given) * tf(family) *
+ *		..., where n is the number of records that fill a name (1 / the
+ *		frequency of a value seen once).  -1 when the names do not agree so
+ *		(a part differs, is only similar or is missing on a side).
+ *		«Иванов Иван» among 10 000 records: about 5 namesakes; a rare
+ *		surname with a rare given name: a hundredth of one.
+ */
+static double
+NameChance(const MatchProg *prog, const int *lev, const MatchRec *a)
+{
+	double		chance = 1.0;
+	double		n = 0.0;
+	int			agree = 0;
+
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		double		f,
+					once;
+
+		if (!prog->haskey[c])
+			continue;
+		/* a part missing on a side may be the part that tells namesakes apart */
+		if (lev[c] != 0 || !prog->tf[c])
+			return -1.0;
+		f = MatchTfFrequency(prog, c, a->feat[prog->fidx[c]]);
+		once = MatchTfFrequency(prog, c, "");
+		if (f <= 0.0 || once <= 0.0)
+			return -1.0;
+		n = Max(n, 1.0 / once);
+		chance *= f;
+		agree++;
+	}
+	return agree >= 2 ? n * chance : -1.0;
+}
+
+/*
  * HasEvidence
  *		Whether levels lev of a pair (a, b) agree on something beyond the
- *		names (the evidence floor, match.h): a MATCH_PROGF_EVID comparison
- *		at a level other than else, prefix or initial (a birth year is a
- *		date agreement, a first letter is not), or a
+ *		common names (the evidence floor, match.h): a MATCH_PROGF_EVID
+ *		comparison at a level other than else, prefix or initial (a birth
+ *		year is a date agreement, a first letter is not); a
  *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
- *		MATCH_EVID_RARE_FREQ.
+ *		MATCH_EVID_RARE_FREQ; or a full name so rare that fewer than
+ *		MATCH_EVID_NAME_CHANCE records would carry it by coincidence
+ *		(NameChance).
  */
 static bool
 HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 {
+	double		chance;
+
 	for (int c = 0; c < prog->ncomp; c++)
 	{
 		int			l = lev[c];
@@ -408,7 +454,37 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 				return true;
 		}
 	}
-	return false;
+	chance = NameChance(prog, lev, a);
+	return chance >= 0.0 && chance <= MATCH_EVID_NAME_CHANCE;
+}
+
+/*
+ * NamelessLinkable
+ *		Whether placeholder record r of a pair with levels lev may link all
+ *		the same (issue 12): r has no name at all (a source that lost the
+ *		names, not «Неизвестный» or «Тест», whose name columns are filled)
+ *		and the pair agrees on an identifier or a contact
+ *		(MATCH_PROGF_EVID_ID, at a level other than prefix or initial).  Such
+ *		a record is still only a candidate: the score, the rules and the
+ *		cluster coherence of the link plan decide.
+ */
+static bool
+NamelessLinkable(const MatchProg *prog, const int *lev, const MatchRec *r)
+{
+	bool		named = false,
+				contact = false;
+
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		int			l = lev[c];
+
+		if (prog->haskey[c] && r->feat[prog->fidx[c]] != NULL)
+			named = true;
+		if ((prog->evid[c] & MATCH_PROGF_EVID_ID) && l != MATCH_LEVEL_NULL && l < prog->nlev[c] &&
+			prog->op[c][l] != MATCH_OP_PREFIX && prog->op[c][l] != MATCH_OP_INITIAL)
+			contact = true;
+	}
+	return !named && contact;
 }
 
 /*
@@ -581,7 +657,8 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 		if (lev[c] == prog->nlev[c])
 			fl |= MATCH_PAIR_VETO;
 	}
-	if ((a->flags | b->flags) & MATCH_REC_PLACEHOLDER)
+	if (((a->flags & MATCH_REC_PLACEHOLDER) && !NamelessLinkable(prog, lev, a)) ||
+		((b->flags & MATCH_REC_PLACEHOLDER) && !NamelessLinkable(prog, lev, b)))
 		fl |= MATCH_PAIR_PLACEHOLDER;
 	if (prog->floor && !(fl & MATCH_PAIR_FORCED) && !HasEvidence(prog, lev, a))
 		fl |= MATCH_PAIR_NAME_ONLY;

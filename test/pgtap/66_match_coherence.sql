@@ -4,7 +4,7 @@
 -- oversize alarm, one review entry per pair of persons, and the same persons from an incremental
 -- and a full run.
 BEGIN;
-SELECT plan(30);
+SELECT plan(34);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -64,8 +64,15 @@ SELECT is((SELECT decision FROM cdp.match_record(pg_temp.id('ax')) WHERE candida
 SELECT isnt(pg_temp.g('n1'), pg_temp.g('n2'), 'a name-only pair never links');
 SELECT is((SELECT decision FROM cdp.match_record(pg_temp.id('n1')) WHERE candidate = pg_temp.id('n2')), 'review',
           'match_record never offers a name-only pair as a link');
-SELECT is((SELECT array_agg(q.summary LIKE '%совпали только имена%') FROM cdp.review_queue q WHERE pg_temp.g('n1') IN (q.person_a, q.person_b)),
-          ARRAY[true], 'it waits in review, saying that only the names agree');
+SELECT is((SELECT count(*) FROM cdp.review_queue q WHERE pg_temp.g('n1') IN (q.person_a, q.person_b)), 0::bigint,
+          'it is not queued: a reviewer could check nothing but the names');
+SELECT cmp_ok((SELECT (result ->> 'review_undecidable')::int FROM cdp.matching_progress ORDER BY run_id DESC LIMIT 1), '>=', 1,
+          'the run counts it as undecidable instead');
+SELECT is((SELECT array_agg(q.reason) FROM cdp.review_queue q WHERE pg_temp.g('ax') IN (q.person_a, q.person_b)), ARRAY['support'],
+          'the review entry says why it waits: support');
+SELECT ok((SELECT bool_and(q.reason ~ '^(contradiction:(birth_date|sex)|support)$') FROM cdp.review_queue q
+            WHERE q.person_a = LEAST(pg_temp.g('ch1'), pg_temp.g('ch5')) AND q.person_b = GREATEST(pg_temp.g('ch1'), pg_temp.g('ch5'))),
+          'and the chain held between two persons says a contradiction or support');
 SELECT is((SELECT count(*) FROM (SELECT person_a, person_b FROM cdp.review_queue GROUP BY 1, 2 HAVING count(*) > 1) x), 0::bigint,
           'one review entry per pair of persons');
 ROLLBACK TO SAVEPOINT before_runs;
@@ -112,6 +119,8 @@ SELECT is((SELECT count(*) FROM cdp.review_queue q
           'the next candidates go to review, in one entry for the pair of persons');
 SELECT cmp_ok((SELECT q.pairs FROM cdp.review_queue q WHERE pg_temp.g('big1') IN (q.person_a, q.person_b)), '>', 1,
           'which counts the record pairs it stands for');
+SELECT is((SELECT array_agg(q.reason) FROM cdp.review_queue q WHERE pg_temp.g('big1') IN (q.person_a, q.person_b)), ARRAY['oversize'],
+          'with the reason oversize');
 
 SELECT * FROM finish();
 ROLLBACK;
