@@ -61,6 +61,7 @@ DECLARE
 	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
 	pair_forced int := (kc ->> 'pair_forced')::int;
 	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
 	a record;
 	focus bigint[];
 	processed bigint;
@@ -230,9 +231,10 @@ BEGIN
 	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs
 	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
 	          JOIN _cdp_todo t ON t.ord = lp.ord
-	         -- a name-only pair is not queued but counted (review_undecidable): a reviewer has
-	         -- nothing to check but the names the matcher compared already (issue 12)
-	         WHERE lp.action IN ('h', 'r') AND t.flags & pair_name_only = 0
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
 	        UNION ALL
 	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
 	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
@@ -243,7 +245,7 @@ BEGIN
 	SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(v.pairs), 0) INTO review_persons, review_pairs FROM _cdp_rev v;
 	SELECT pg_catalog.count(*) INTO review_undecidable
 	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
-	 WHERE lp.action IN ('h', 'r') AND t.flags & pair_name_only <> 0;
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
 	-- open entries of persons still apart, by the persons they join now
 	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
 	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
