@@ -9155,7 +9155,7 @@ SELECT cdp_internal.acc_lock_down();
 
 /* ==== section: matchacc (issue 12, session 21) ==== */
 /* Matching accuracy (issue 12): fields-only settings compare exchanged family and given names
-   (_match_expand); review entries say why they wait (cdp.review_queue.reason,
+   (_match_expand); explain_match names a rare full name; review entries say why they wait (cdp.review_queue.reason,
    _match_reason_codes); pairs the evidence floor holds are counted, not queued (_match_run).
    The kernel's rare-full-name evidence and nameless records are C (src/match_score.c). */
 CREATE OR REPLACE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
@@ -9454,6 +9454,92 @@ BEGIN
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+CREATE OR REPLACE FUNCTION @extschema@.explain_match(record_a bigint, record_b bigint)
+	RETURNS TABLE (attr text, value_a text, value_b text, level text, weight float8, running_total float8, probability float8)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	kc jsonb := cdp_internal._match_constants();	/* value separator and pair flags of src/match.h */
+	prm jsonb;
+	fa text[];
+	fb text[];
+	pr record;
+	l record;
+	c jsonb;
+	lev int;
+	nl int;
+	w float8;
+	total float8;
+	lam float8;
+	adj float8;
+BEGIN
+	IF record_a IS NULL OR record_b IS NULL THEN
+		RAISE EXCEPTION 'record ids must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF (SELECT pg_catalog.count(*) FROM @extschema@.record r WHERE r.record_id IN (record_a, record_b)) <> 2 AND record_a <> record_b THEN
+		RAISE EXCEPTION 'record "%" or "%" does not exist', record_a, record_b USING ERRCODE = '22023';
+	END IF;
+	prm := cdp_internal._match_params(a.settings, a.params);
+	-- features computed now from the records, so the explanation is never stale
+	EXECUTE cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_a;
+	fa := pr.feat;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_b;
+	fb := pr.feat;
+	SELECT w2.levels, w2.weight, w2.flags INTO pr
+	  FROM cdp_internal._match_walk('cross',
+	         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id IN (%s, %s)', record_a, record_b)),
+	         a.program, a.version, 0, 0, 0, NULL) w2;
+	lam := (prm ->> 'lambda')::float8;
+	total := pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8;
+	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность '	/* in percent, two significant digits, for people (issue 17) */
+		|| pg_catalog.trim_scale(pg_catalog.round((lam * 100)::numeric, (1 - pg_catalog.floor(pg_catalog.log(lam * 100)))::int)) || ' %';
+	weight := total; running_total := total; probability := 1 / (1 + pg_catalog.power(2::float8, -total));
+	RETURN NEXT;
+	FOR l IN SELECT * FROM cdp_internal._match_layout(a.settings) LOOP
+		c := a.settings -> 'comparisons' -> l.comp;
+		nl := pg_catalog.jsonb_array_length(c -> 'levels');
+		lev := pr.levels[l.comp + 1];
+		attr := l.attr;
+		value_a := pg_catalog.replace(fa[l.fpos], kc ->> 'value_sep', ', ');
+		value_b := pg_catalog.replace(fb[l.fpos], kc ->> 'value_sep', ', ');
+		level := cdp_internal._match_level_label(c -> 'levels', nl, lev);
+		IF lev < 0 THEN
+			w := 0;
+		ELSE
+			w := pg_catalog.log(2.0, (GREATEST((prm -> 'm' -> l.comp ->> lev)::float8, 1e-6)
+			                          / GREATEST((prm -> 'u' -> l.comp ->> lev)::float8, 1e-6))::numeric)::float8;
+			IF lev = 0 AND (c ->> 'tf')::boolean THEN
+				SELECT LEAST(pg_catalog.log(2.0, (GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6) / t.freq)::numeric)::float8, 3)
+				  INTO adj FROM cdp_internal.match_tf t
+				 WHERE t.version = a.version AND t.comp = l.comp AND t.value IN (pg_catalog.left(fa[l.fpos], (kc ->> 'tf_value_len')::int), '')
+				 ORDER BY t.value DESC LIMIT 1;
+				IF adj IS NOT NULL THEN
+					w := w + adj;
+					level := level || pg_catalog.format(' (частота значения: %s бит)', pg_catalog.round(adj::numeric, 2));
+				END IF;
+			END IF;
+		END IF;
+		weight := w;
+		total := total + w;
+		running_total := total;
+		probability := 1 / (1 + pg_catalog.power(2::float8, -GREATEST(LEAST(total, 60), -60)));
+		RETURN NEXT;
+	END LOOP;
+	attr := '(итог)'; value_a := NULL; value_b := NULL; weight := NULL;
+	level := cdp_internal._match_summary(a.settings, pr.levels)
+		|| CASE WHEN pr.flags & (kc ->> 'pair_forced')::int <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_only')::int <> 0
+		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_rare')::int <> 0
+		        THEN '; совпало только редкое полное имя: объединяется, если оно указывает на одного человека' ELSE '' END;
+	RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
+	'why two records do or do not match: one row per compared attr (values, level, weight, running total, probability), then a summary in Russian; e.g. SELECT * FROM explain_match(1, 2)';
 
 /*
  * _match_reason_codes: why a review entry waits, as a code a program can read, for each Russian

@@ -104,12 +104,11 @@
  * than MATCH_EVID_NAME_CHANCE records of the data would carry that full name
  * by coincidence: n * tf(family) * tf(given) * ... (match_score.c,
  * NameChance).  Independence makes that figure optimistic where relatives
- * share names (a son named after his father): at 0.1 the generated clinic and
- * name-dense populations lost B-cubed precision (0.9982 and 0.9972), so a
- * full name must be a hundred times likelier the same person than a
- * coincidence.
+ * share names (a son named after his father): at 0.1 and 0.01 the generated
+ * name-dense population lost B-cubed precision (0.9972, 0.9978), so a full
+ * name must be a thousand times likelier the same person than a coincidence.
  */
-#define MATCH_EVID_NAME_CHANCE 0.01
+#define MATCH_EVID_NAME_CHANCE 0.001
 
 /*
  * Feature kinds of the C feature builder (match_features.c): how one
@@ -154,6 +153,9 @@
 										 * a total disagreement on given name or birth date) */
 #define MATCH_PAIR_PLACEHOLDER	0x400	/* either record is a placeholder */
 #define MATCH_PAIR_NAME_ONLY	0x800	/* no evidence beyond names (evidence floor) */
+#define MATCH_PAIR_NAME_RARE	0x1000	/* no evidence beyond names but a rare full name
+										 * (MATCH_EVID_NAME_CHANCE): linked last, and only
+										 * when the name points to one person */
 
 /* Values of at most this many bytes are pre-decoded for Jaro-Winkler. */
 #define MATCH_DECODE_MAX_BYTES	255

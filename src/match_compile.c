@@ -987,12 +987,12 @@ cdp_match_constants(PG_FUNCTION_ARGS)
 							 "\"max_rule_keys\": %d, \"max_features\": %d, \"max_osa\": %d, "
 							 "\"max_prefix\": %d, \"record_placeholder\": %d, \"value_sep\": \"\\u%04x\", "
 							 "\"pair_forced\": %d, \"pair_veto\": %d, \"pair_placeholder\": %d, \"pair_name_only\": %d, "
-							 "\"tf_value_len\": %d}",
+							 "\"pair_name_rare\": %d, \"tf_value_len\": %d}",
 							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS,
 							 MATCH_MAX_FEAT, MATCH_MAX_OSA, MATCH_MAX_PREFIX, MATCH_REC_PLACEHOLDER,
 							 (unsigned char) MATCH_VALUE_SEP,
 							 MATCH_PAIR_FORCED, MATCH_PAIR_VETO, MATCH_PAIR_PLACEHOLDER, MATCH_PAIR_NAME_ONLY,
-							 MATCH_TF_KEYLEN - 1);
+							 MATCH_PAIR_NAME_RARE, MATCH_TF_KEYLEN - 1);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

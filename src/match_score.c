@@ -426,17 +426,25 @@ NameChance(const MatchProg *prog, const int *lev, const MatchRec *a)
  *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
  *		MATCH_EVID_RARE_FREQ; or a full name so rare that fewer than
  *		MATCH_EVID_NAME_CHANCE records would carry it by coincidence
- *		(NameChance).
+ *		(NameChance) while no evidence comparison disagrees: EVIDENCE_YES, EVIDENCE_RARE_NAME (the rare full name
+ *		only) or EVIDENCE_NONE.
  */
-static bool
+#define EVIDENCE_NONE		0
+#define EVIDENCE_YES		1
+#define EVIDENCE_RARE_NAME	2
+
+static int
 HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 {
 	double		chance;
+	bool		against = false;	/* an evidence comparison disagrees */
 
 	for (int c = 0; c < prog->ncomp; c++)
 	{
 		int			l = lev[c];
 
+		if (l != MATCH_LEVEL_NULL && l >= prog->nlev[c] && (prog->evid[c] & MATCH_PROGF_EVID))
+			against = true;
 		if (l == MATCH_LEVEL_NULL || l >= prog->nlev[c])
 			continue;
 		if (prog->evid[c] & MATCH_PROGF_EVID)
@@ -444,18 +452,21 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 			int			op = prog->op[c][l];
 
 			if (op != MATCH_OP_PREFIX && op != MATCH_OP_INITIAL)
-				return true;
+				return EVIDENCE_YES;
 		}
 		else if ((prog->evid[c] & MATCH_PROGF_EVID_RARE) && l == 0)
 		{
 			double		f = MatchTfFrequency(prog, c, a->feat[prog->fidx[c]]);
 
 			if (f >= 0.0 && f <= MATCH_EVID_RARE_FREQ)
-				return true;
+				return EVIDENCE_YES;
 		}
 	}
+	/* a rare name beside another birth date or identifier is a namesake's */
+	if (against)
+		return EVIDENCE_NONE;
 	chance = NameChance(prog, lev, a);
-	return chance >= 0.0 && chance <= MATCH_EVID_NAME_CHANCE;
+	return chance >= 0.0 && chance <= MATCH_EVID_NAME_CHANCE ? EVIDENCE_RARE_NAME : EVIDENCE_NONE;
 }
 
 /*
@@ -660,8 +671,15 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 	if (((a->flags & MATCH_REC_PLACEHOLDER) && !NamelessLinkable(prog, lev, a)) ||
 		((b->flags & MATCH_REC_PLACEHOLDER) && !NamelessLinkable(prog, lev, b)))
 		fl |= MATCH_PAIR_PLACEHOLDER;
-	if (prog->floor && !(fl & MATCH_PAIR_FORCED) && !HasEvidence(prog, lev, a))
-		fl |= MATCH_PAIR_NAME_ONLY;
+	if (prog->floor && !(fl & MATCH_PAIR_FORCED))
+	{
+		int			ev = HasEvidence(prog, lev, a);
+
+		if (ev == EVIDENCE_NONE)
+			fl |= MATCH_PAIR_NAME_ONLY;
+		else if (ev == EVIDENCE_RARE_NAME)
+			fl |= MATCH_PAIR_NAME_RARE;
+	}
 	if (flags)
 		*flags = fl;
 	return total;

@@ -124,7 +124,9 @@ BEGIN
 		|| CASE WHEN pr.flags & (kc ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
 		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END
 		|| CASE WHEN pr.flags & (kc ->> 'pair_name_only')::int <> 0
-		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END;
+		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_rare')::int <> 0
+		        THEN '; совпало только редкое полное имя: объединяется, если оно указывает на одного человека' ELSE '' END;
 	RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
