@@ -940,6 +940,14 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			if (!float8_ge(prob[i], link_t) &&
 				!((flags[i] & MATCH_PAIR_FORCED) && float8_ge(prob[i], review_t)))
 				continue;
+			/*
+			 * a rule says different people and only the shared phone or id
+			 * says otherwise, however high it makes the score (without it
+			 * the odds are under one: a family's phone): nothing for a
+			 * reviewer to weigh (issue 12)
+			 */
+			if (flags[i] & MATCH_PAIR_ID_ONLY)
+				continue;
 			why = reasons[LINK_WHY_VETO];
 		}
 		else if (flags[i] & MATCH_PAIR_NAME_ONLY)

@@ -652,9 +652,18 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 		if (lev[c] == 0 && prog->tf[c])
 			total += tfadj[c];
 	}
-	for (i = 0; i < prog->nidmatch; i++)
-		if (lev[prog->idmatch[i]] == 0)
-			fl |= MATCH_PAIR_FORCED;
+	{
+		double		rest = total;	/* the weight without the forcing agreements */
+
+		for (i = 0; i < prog->nidmatch; i++)
+			if (lev[prog->idmatch[i]] == 0)
+			{
+				fl |= MATCH_PAIR_FORCED;
+				rest -= prog->w[prog->idmatch[i]][0] + tfadj[prog->idmatch[i]];
+			}
+		if ((fl & MATCH_PAIR_FORCED) && rest < 0.0)
+			fl |= MATCH_PAIR_ID_ONLY;
+	}
 	for (i = 0; i < prog->nidnever; i++)
 	{
 		int			l = lev[prog->idnever[i]];
