@@ -156,9 +156,9 @@
 #define MATCH_PAIR_NAME_RARE	0x1000	/* no evidence beyond names but a rare full name
 										 * (MATCH_EVID_NAME_CHANCE): linked last, and only
 										 * when the name points to one person */
-#define MATCH_PAIR_ID_ONLY		0x2000	/* forced, but without the forcing identifiers the
-										 * weight is below 0 (odds under one): the shared
-										 * phone or id is all that argues for one person */
+#define MATCH_PAIR_ID_ONLY		0x2000	/* forced, and no date, contact, id or address
+										 * agrees but the forcing ones: the shared phone
+										 * or id is all that argues for one person */
 
 /* Values of at most this many bytes are pre-decoded for Jaro-Winkler. */
 #define MATCH_DECODE_MAX_BYTES	255

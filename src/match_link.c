@@ -942,9 +942,9 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 				continue;
 			/*
 			 * a rule says different people and only the shared phone or id
-			 * says otherwise, however high it makes the score (without it
-			 * the odds are under one: a family's phone): nothing for a
-			 * reviewer to weigh (issue 12)
+			 * says otherwise, however high it makes the score (no date, no
+			 * other contact: a family's phone): nothing for a reviewer to
+			 * weigh (issue 12)
 			 */
 			if (flags[i] & MATCH_PAIR_ID_ONLY)
 				continue;

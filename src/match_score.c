@@ -470,6 +470,34 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 }
 
 /*
+ * EvidenceBesidesIds
+ *		Whether a comparison of an evidence class (MATCH_PROGF_EVID: a date,
+ *		an identifier, a contact, an address) other than the same_id_match
+ *		ones agrees at a level other than else, prefix or initial: whether
+ *		anything but the forcing phone or id argues that a forced pair is one
+ *		person.
+ */
+static bool
+EvidenceBesidesIds(const MatchProg *prog, const int *lev)
+{
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		int			l = lev[c];
+		bool		forcing = false;
+
+		if (!(prog->evid[c] & MATCH_PROGF_EVID) || l == MATCH_LEVEL_NULL || l >= prog->nlev[c] ||
+			prog->op[c][l] == MATCH_OP_PREFIX || prog->op[c][l] == MATCH_OP_INITIAL)
+			continue;
+		for (int i = 0; i < prog->nidmatch; i++)
+			if (prog->idmatch[i] == c)
+				forcing = true;
+		if (!forcing)
+			return true;
+	}
+	return false;
+}
+
+/*
  * NamelessLinkable
  *		Whether placeholder record r of a pair with levels lev may link all
  *		the same (issue 12): r has no name at all (a source that lost the
@@ -652,18 +680,11 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 		if (lev[c] == 0 && prog->tf[c])
 			total += tfadj[c];
 	}
-	{
-		double		rest = total;	/* the weight without the forcing agreements */
-
-		for (i = 0; i < prog->nidmatch; i++)
-			if (lev[prog->idmatch[i]] == 0)
-			{
-				fl |= MATCH_PAIR_FORCED;
-				rest -= prog->w[prog->idmatch[i]][0] + tfadj[prog->idmatch[i]];
-			}
-		if ((fl & MATCH_PAIR_FORCED) && rest < 0.0)
-			fl |= MATCH_PAIR_ID_ONLY;
-	}
+	for (i = 0; i < prog->nidmatch; i++)
+		if (lev[prog->idmatch[i]] == 0)
+			fl |= MATCH_PAIR_FORCED;
+	if ((fl & MATCH_PAIR_FORCED) && !EvidenceBesidesIds(prog, lev))
+		fl |= MATCH_PAIR_ID_ONLY;
 	for (i = 0; i < prog->nidnever; i++)
 	{
 		int			l = lev[prog->idnever[i]];
