@@ -475,11 +475,20 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
  *		an identifier, a contact, an address) other than the same_id_match
  *		ones agrees at a level other than else, prefix or initial: whether
  *		anything but the forcing phone or id argues that a forced pair is one
- *		person.
+ *		person.  True for a program without evidence classes (compiled
+ *		before 0.3.0), which cannot tell.
  */
 static bool
 EvidenceBesidesIds(const MatchProg *prog, const int *lev)
 {
+	bool		classes = false;
+
+	/* a program compiled before 0.3.0 has no evidence classes: it cannot tell */
+	for (int c = 0; c < prog->ncomp; c++)
+		if (prog->evid[c] != 0)
+			classes = true;
+	if (!classes)
+		return true;
 	for (int c = 0; c < prog->ncomp; c++)
 	{
 		int			l = lev[c];
