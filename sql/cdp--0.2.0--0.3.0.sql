@@ -12532,3 +12532,733 @@ SELECT cdp_internal.acc_lock_down();
 INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
 VALUES ('cdp_sender', 'function', 'cdp.mark_sent(bigint,timestamp with time zone)', 'EXECUTE');
 /* ==== end of section: camp ==== */
+
+/* ==== section: matchacc (issue 12, session 21) ==== */
+/* Matching accuracy (issue 12): fields-only settings compare exchanged family and given names
+   (_match_expand); explain_match names a rare full name; review entries say why they wait (cdp.review_queue.reason,
+   _match_reason_codes); pairs the evidence floor holds are counted, not queued (_match_run).
+   The kernel's rare-full-name evidence and nameless records are C (src/match_score.c). */
+CREATE OR REPLACE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d jsonb := cdp_internal._match_default_settings();
+	lim jsonb := cdp_internal._match_constants();
+	out jsonb;
+	comps jsonb := '[]';
+	comp jsonb;
+	lv jsonb;
+	lvs jsonb;
+	k text;
+	i int;
+	j int;
+	attr text;
+	cmpname text;
+	attrs text[] := '{}';
+	cols text[] := '{}';
+	rules jsonb := '[]';
+	rule jsonb;
+	item text;
+	link float8;
+	review float8;
+	nf int;
+BEGIN
+	IF s IS NULL OR pg_catalog.jsonb_typeof(s) <> 'object' THEN
+		PERFORM cdp_internal._match_fail('$', 'The settings must be a JSON object.');
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
+		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor') THEN
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor.');
+		END IF;
+	END LOOP;
+	IF s ? 'fields' AND s ? 'comparisons' THEN
+		PERFORM cdp_internal._match_fail('$.fields', 'Give either "fields" or "comparisons", not both.');
+	END IF;
+	IF NOT (s ? 'fields' OR s ? 'comparisons') THEN
+		PERFORM cdp_internal._match_fail('$', 'The settings name no fields to compare.',
+			'Add "fields": ["surname", "given_name", ...] or a "comparisons" list.');
+	END IF;
+
+	-- fields-only: one comparison per field, comparator from the column or guessed from the data
+	IF s ? 'fields' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'fields') <> 'array' OR pg_catalog.jsonb_array_length(s -> 'fields') = 0 THEN
+			PERFORM cdp_internal._match_fail('$.fields', 'The fields must be a non-empty array of attr names.');
+		END IF;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'fields') - 1 LOOP
+			IF pg_catalog.jsonb_typeof(s -> 'fields' -> i) <> 'string' OR (s -> 'fields' ->> i) = '' THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.fields[%s]', i), 'A field must be a non-empty string.');
+			END IF;
+			attr := cdp_internal._match_attr_column(s -> 'fields' ->> i);
+			cmpname := COALESCE(cdp_internal._match_clinic_comparator(attr), cdp_internal._match_guess_comparator(attr));
+			comps := comps || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'attr', attr, 'comparator', cmpname, 'tf', cmpname IN ('name', 'string')));
+		END LOOP;
+		-- a family and a given name both compared as names: each also agrees when the two are
+		-- exchanged («Hall Isla» / «Isla Hall», a form read in the other order; issue 12), the level
+		-- after "key" as in the shipped default
+		IF comps @> '[{"attr": "family_name", "comparator": "name"}]' AND comps @> '[{"attr": "given_name", "comparator": "name"}]' THEN
+			lvs := cdp_internal._match_default_levels('name');
+			SELECT pg_catalog.jsonb_agg(CASE WHEN x.c ->> 'attr' IN ('family_name', 'given_name')
+			         THEN x.c || pg_catalog.jsonb_build_object('levels',
+			                pg_catalog.jsonb_build_array(lvs -> 0, lvs -> 1,
+			                  pg_catalog.jsonb_build_object('if', 'swapped', 'with',
+			                    CASE x.c ->> 'attr' WHEN 'family_name' THEN 'given_name' ELSE 'family_name' END))
+			                || ((lvs - 0) - 0))
+			         ELSE x.c END ORDER BY x.o)
+			  INTO comps FROM pg_catalog.jsonb_array_elements(comps) WITH ORDINALITY x(c, o);
+		END IF;
+	ELSE
+		comps := s -> 'comparisons';
+		IF pg_catalog.jsonb_typeof(comps) <> 'array' OR pg_catalog.jsonb_array_length(comps) = 0 THEN
+			PERFORM cdp_internal._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
+		END IF;
+	END IF;
+	IF pg_catalog.jsonb_array_length(comps) > (lim ->> 'max_comparisons')::int THEN
+		PERFORM cdp_internal._match_fail('$.comparisons', pg_catalog.format('At most %s comparisons are supported.', lim ->> 'max_comparisons'));
+	END IF;
+
+	out := '[]';
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+		comp := comps -> i;
+		IF pg_catalog.jsonb_typeof(comp) <> 'object' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s]', i), 'A comparison must be an object with "attr" and "comparator".');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(comp) LOOP
+			IF k NOT IN ('attr', 'comparator', 'levels', 'tf', 'label') THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].%s', i, k), pg_catalog.format('The key "%s" is not a comparison key.', k),
+					'Known keys: attr, comparator, levels, tf, label.');
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_typeof(comp -> 'attr') IS DISTINCT FROM 'string' OR (comp ->> 'attr') !~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), 'The attr must be a name of letters, digits and underscores.');
+		END IF;
+		attr := cdp_internal._match_attr_column(comp ->> 'attr');
+		IF attr = ANY (attrs) THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), pg_catalog.format('The attr "%s" is compared twice.', attr));
+		END IF;
+		attrs := attrs || attr;
+		cmpname := COALESCE(comp ->> 'comparator', cdp_internal._match_clinic_comparator(attr));
+		IF cmpname IS NULL OR cmpname NOT IN ('name', 'string', 'date', 'phone', 'email', 'id', 'exact') THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].comparator', i),
+				pg_catalog.format('The comparator "%s" is unknown.', COALESCE(cmpname, 'null')),
+				'Use one of name, string, date, phone, email, id, exact.');
+		END IF;
+		IF comp ? 'tf' AND pg_catalog.jsonb_typeof(comp -> 'tf') <> 'boolean' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
+		END IF;
+		lvs := COALESCE(comp -> 'levels', cdp_internal._match_default_levels(cmpname));
+		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND (lim ->> 'max_levels')::int THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels', i),
+				pg_catalog.format('The levels must be an array of 1 to %s levels ("else" is implicit).', lim ->> 'max_levels'));
+		END IF;
+		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
+			lv := lvs -> j;
+			IF pg_catalog.jsonb_typeof(lv) = 'string' THEN
+				lv := pg_catalog.jsonb_build_object('if', lv #>> '{}');
+				lvs := pg_catalog.jsonb_set(lvs, ARRAY[j::text], lv);
+			END IF;
+			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR cdp_internal._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
+					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
+					'Levels: exact, key (name), swapped or cross with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
+			END IF;
+			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
+			END IF;
+			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND (lim ->> 'max_osa')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j),
+					pg_catalog.format('An osa level needs "le", an edit distance from 0 to %s.', lim ->> 'max_osa'));
+			END IF;
+			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
+			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
+			                WHERE cdp_internal._match_attr_column(x ->> 'attr') = cdp_internal._match_attr_column(lv ->> 'with')
+			                  AND COALESCE(x ->> 'comparator', cdp_internal._match_clinic_comparator(x ->> 'attr')) = 'name'
+			                  AND cdp_internal._match_attr_column(x ->> 'attr') <> attr)) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
+					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
+			END IF;
+			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND (lim ->> 'max_prefix')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j),
+					pg_catalog.format('A prefix level needs "n", a length from 1 to %s.', lim ->> 'max_prefix'));
+			END IF;
+		END LOOP;
+		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'attr', attr, 'comparator', cmpname, 'levels', lvs,
+			'tf', COALESCE((comp ->> 'tf')::boolean, false))
+			|| CASE WHEN comp ? 'label' THEN pg_catalog.jsonb_build_object('label', comp -> 'label') ELSE '{}' END);
+	END LOOP;
+	comps := out;
+
+	-- blocking: given, or for fields-only documents pairs of the first five fields plus every date/id field
+	IF s ? 'blocking' THEN
+		rules := s -> 'blocking';
+	ELSIF s ? 'fields' THEN
+		-- names block on their name key, so spelling variants and transliterations share a block
+		nf := LEAST(pg_catalog.jsonb_array_length(comps), 5);
+		FOR i IN 0 .. nf - 1 LOOP
+			FOR j IN i + 1 .. nf - 1 LOOP
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+					(comps -> i ->> 'attr') || CASE WHEN comps -> i ->> 'comparator' = 'name' THEN '.key' ELSE '' END,
+					(comps -> j ->> 'attr') || CASE WHEN comps -> j ->> 'comparator' = 'name' THEN '.key' ELSE '' END));
+			END LOOP;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < (lim ->> 'max_rules')::int THEN
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr'));
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_array_length(rules) = 0 THEN
+			rules := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> 0 ->> 'attr'));
+		END IF;
+		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT (lim ->> 'max_rules')::int) x);
+	ELSE
+		PERFORM cdp_internal._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
+			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
+	END IF;
+	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'max_rules'));
+	END IF;
+	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
+		rule := rules -> i;
+		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
+		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s]', i),
+				pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
+		END IF;
+		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
+			item := rule ->> j;
+			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
+			   OR NOT (cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j),
+					pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
+					'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+			END IF;
+			IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
+			   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
+			END IF;
+		END LOOP;
+	END LOOP;
+
+	link := COALESCE((s ->> 'link_threshold')::float8, (d ->> 'link_threshold')::float8);
+	review := COALESCE((s ->> 'review_threshold')::float8, (d ->> 'review_threshold')::float8);
+	IF s ? 'link_threshold' AND pg_catalog.jsonb_typeof(s -> 'link_threshold') <> 'number' OR NOT (link > 0 AND link < 1) THEN
+		PERFORM cdp_internal._match_fail('$.link_threshold', 'The link threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF s ? 'review_threshold' AND pg_catalog.jsonb_typeof(s -> 'review_threshold') <> 'number' OR NOT (review > 0 AND review < 1) THEN
+		PERFORM cdp_internal._match_fail('$.review_threshold', 'The review threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF review > link THEN
+		PERFORM cdp_internal._match_fail('$.review_threshold', pg_catalog.format('The review threshold %s is above the link threshold %s.', review, link));
+	END IF;
+
+	-- deterministic rules name compared attrs of comparator id
+	IF s ? 'rules' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'rules') <> 'object' THEN
+			PERFORM cdp_internal._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(s -> 'rules') LOOP
+			IF k NOT IN ('same_id_match', 'different_id_never', 'disagree_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
+				PERFORM cdp_internal._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
+			END IF;
+			FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'rules' -> k) - 1 LOOP
+				IF NOT (cdp_internal._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.rules.%s[%s]', k, j),
+						pg_catalog.format('The attr "%s" is not compared.', s -> 'rules' -> k ->> j));
+				END IF;
+			END LOOP;
+		END LOOP;
+	END IF;
+	FOREACH k IN ARRAY ARRAY['suspicious_min_persons', 'max_block_size'] LOOP
+		IF s ? k AND NOT (pg_catalog.jsonb_typeof(s -> k) = 'number' AND (s ->> k)::float8 >= 2 AND (s ->> k)::float8 <= 1000000) THEN
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
+		END IF;
+	END LOOP;
+	IF s ? 'max_person_records' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_person_records') = 'number'
+	   AND (s ->> 'max_person_records')::float8 = pg_catalog.trunc((s ->> 'max_person_records')::float8)
+	   AND (s ->> 'max_person_records')::float8 BETWEEN 0 AND 1000000) THEN
+		PERFORM cdp_internal._match_fail('$.max_person_records', 'The max_person_records must be a whole number from 0 (no bound) to 1000000.');
+	END IF;
+	IF s ? 'person_support' AND NOT (pg_catalog.jsonb_typeof(s -> 'person_support') = 'number'
+	   AND (s ->> 'person_support')::float8 BETWEEN 0 AND 1) THEN
+		PERFORM cdp_internal._match_fail('$.person_support', 'The person_support must be a share from 0 (off) to 1.');
+	END IF;
+	IF s ? 'review_limit' AND NOT (pg_catalog.jsonb_typeof(s -> 'review_limit') = 'number'
+	   AND (s ->> 'review_limit')::float8 = pg_catalog.trunc((s ->> 'review_limit')::float8)
+	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
+		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
+	END IF;
+	IF s ? 'evidence_floor' AND pg_catalog.jsonb_typeof(s -> 'evidence_floor') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.evidence_floor', 'The evidence_floor flag must be true or false.');
+	END IF;
+	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
+	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
+	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
+		PERFORM cdp_internal._match_fail('$.max_rule_pairs', 'The max_rule_pairs must be a whole number, 0 for the automatic bound (20 pairs per record, at least 1000000).');
+	END IF;
+	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
+		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
+	END IF;
+	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+	END IF;
+	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
+		PERFORM cdp_internal._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
+	END IF;
+
+	RETURN pg_catalog.jsonb_build_object(
+		'comparisons', comps,
+		'blocking', rules,
+		'link_threshold', link,
+		'review_threshold', review,
+		'rules', CASE WHEN s ? 'rules' THEN s -> 'rules'
+		              WHEN s ? 'comparisons' THEN '{}'::jsonb
+		              ELSE (SELECT pg_catalog.jsonb_build_object(
+		                       'same_id_match', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a IN ('snils', 'oms')), '[]'),
+		                       'different_id_never', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a = 'snils'), '[]'),
+		                       'disagree_never', '[]'::jsonb)
+		                     FROM pg_catalog.unnest(cols) a) END,
+		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
+		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
+		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
+		'max_person_records', COALESCE(s -> 'max_person_records', d -> 'max_person_records'),
+		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
+		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
+		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
+		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
+		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+CREATE OR REPLACE FUNCTION @extschema@.explain_match(record_a bigint, record_b bigint)
+	RETURNS TABLE (attr text, value_a text, value_b text, level text, weight float8, running_total float8, probability float8)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	kc jsonb := cdp_internal._match_constants();	/* value separator and pair flags of src/match.h */
+	prm jsonb;
+	fa text[];
+	fb text[];
+	pr record;
+	l record;
+	c jsonb;
+	lev int;
+	nl int;
+	w float8;
+	total float8;
+	lam float8;
+	adj float8;
+BEGIN
+	IF record_a IS NULL OR record_b IS NULL THEN
+		RAISE EXCEPTION 'record ids must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF (SELECT pg_catalog.count(*) FROM @extschema@.record r WHERE r.record_id IN (record_a, record_b)) <> 2 AND record_a <> record_b THEN
+		RAISE EXCEPTION 'record "%" or "%" does not exist', record_a, record_b USING ERRCODE = '22023';
+	END IF;
+	prm := cdp_internal._match_params(a.settings, a.params);
+	-- features computed now from the records, so the explanation is never stale
+	EXECUTE cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_a;
+	fa := pr.feat;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = $1') INTO pr USING record_b;
+	fb := pr.feat;
+	SELECT w2.levels, w2.weight, w2.flags INTO pr
+	  FROM cdp_internal._match_walk('cross',
+	         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id IN (%s, %s)', record_a, record_b)),
+	         a.program, a.version, 0, 0, 0, NULL) w2;
+	lam := (prm ->> 'lambda')::float8;
+	total := pg_catalog.log(2.0, (lam / (1 - lam))::numeric)::float8;
+	attr := '(prior)'; value_a := NULL; value_b := NULL; level := 'априорная вероятность '	/* in percent, two significant digits, for people (issue 17) */
+		|| pg_catalog.trim_scale(pg_catalog.round((lam * 100)::numeric, (1 - pg_catalog.floor(pg_catalog.log(lam * 100)))::int)) || ' %';
+	weight := total; running_total := total; probability := 1 / (1 + pg_catalog.power(2::float8, -total));
+	RETURN NEXT;
+	FOR l IN SELECT * FROM cdp_internal._match_layout(a.settings) LOOP
+		c := a.settings -> 'comparisons' -> l.comp;
+		nl := pg_catalog.jsonb_array_length(c -> 'levels');
+		lev := pr.levels[l.comp + 1];
+		attr := l.attr;
+		value_a := pg_catalog.replace(fa[l.fpos], kc ->> 'value_sep', ', ');
+		value_b := pg_catalog.replace(fb[l.fpos], kc ->> 'value_sep', ', ');
+		level := cdp_internal._match_level_label(c -> 'levels', nl, lev);
+		IF lev < 0 THEN
+			w := 0;
+		ELSE
+			w := pg_catalog.log(2.0, (GREATEST((prm -> 'm' -> l.comp ->> lev)::float8, 1e-6)
+			                          / GREATEST((prm -> 'u' -> l.comp ->> lev)::float8, 1e-6))::numeric)::float8;
+			IF lev = 0 AND (c ->> 'tf')::boolean THEN
+				SELECT LEAST(pg_catalog.log(2.0, (GREATEST((prm -> 'u' -> l.comp ->> 0)::float8, 1e-6) / t.freq)::numeric)::float8, 3)
+				  INTO adj FROM cdp_internal.match_tf t
+				 WHERE t.version = a.version AND t.comp = l.comp AND t.value IN (pg_catalog.left(fa[l.fpos], (kc ->> 'tf_value_len')::int), '')
+				 ORDER BY t.value DESC LIMIT 1;
+				IF adj IS NOT NULL THEN
+					w := w + adj;
+					level := level || pg_catalog.format(' (частота значения: %s бит)', pg_catalog.round(adj::numeric, 2));
+				END IF;
+			END IF;
+		END IF;
+		weight := w;
+		total := total + w;
+		running_total := total;
+		probability := 1 / (1 + pg_catalog.power(2::float8, -GREATEST(LEAST(total, 60), -60)));
+		RETURN NEXT;
+	END LOOP;
+	attr := '(итог)'; value_a := NULL; value_b := NULL; weight := NULL;
+	level := cdp_internal._match_summary(a.settings, pr.levels)
+		|| CASE WHEN pr.flags & (kc ->> 'pair_forced')::int <> 0 THEN '; совпал идентификатор (правило)' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_only')::int <> 0
+		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_rare')::int <> 0
+		        THEN '; совпало только редкое полное имя: объединяется, если оно указывает на одного человека' ELSE '' END;
+	RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
+	'why two records do or do not match: one row per compared attr (values, level, weight, running total, probability), then a summary in Russian; e.g. SELECT * FROM explain_match(1, 2)';
+
+/*
+ * _match_reason_codes: why a review entry waits, as a code a program can read, for each Russian
+ * reason of _match_link_plan under settings s (the codes in the order of _match_plan_reasons, whose
+ * wording lives in 67_match_run.sql; plpgsql, so that it may name that later function), and the code
+ * of an entry without a reason (a score between the review and the link threshold).
+ */
+CREATE FUNCTION cdp_internal._match_reason_codes(s jsonb)
+	RETURNS TABLE (reason text, code text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	never text[] := ARRAY(SELECT y.attr FROM cdp_internal._match_never_attrs(s) y ORDER BY y.n);
+BEGIN
+	RETURN QUERY
+	SELECT x.r, x.c
+	  FROM ROWS FROM (pg_catalog.unnest(cdp_internal._match_plan_reasons(never)),
+	                  pg_catalog.unnest(ARRAY['placeholder', 'rule_veto', 'decided_no_match', 'relation',
+	                                          'contradiction:birth_date', 'oversize', 'support', 'evidence_floor']
+	                                    || ARRAY(SELECT 'contradiction:' || y.x FROM pg_catalog.unnest(never) WITH ORDINALITY y(x, n) ORDER BY y.n))) x(r, c)
+	UNION ALL
+	SELECT NULL, 'score_band';
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_reason_codes(jsonb) IS
+	'internal: the code of each review reason of _match_link_plan under the settings (placeholder, rule_veto, decided_no_match, relation, contradiction:<attr>, oversize, support, evidence_floor; score_band for an entry without one)';
+REVOKE ALL ON FUNCTION cdp_internal._match_reason_codes(jsonb) FROM PUBLIC;
+
+DROP VIEW @extschema@.review_queue;
+DROP FUNCTION @extschema@.review_queue_entries();
+/*
+ * The rows of cdp.review_queue: the private review table read as the owner (record and person ids,
+ * scores, why the entry waits and a summary of the comparisons, no values); EXECUTE is the role check
+ * (cdp_admin).
+ */
+CREATE FUNCTION @extschema@.review_queue_entries()
+	RETURNS TABLE (pair_id bigint, record_a bigint, record_b bigint, score float8, summary text, age interval,
+	               priority float8, person_a bigint, person_b bigint, pairs int, reason text)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT x.pair_id, x.record_a, x.record_b, x.score,
+	       cdp_internal._match_summary(s.settings, x.levels)
+	         || CASE WHEN x.reason IS NOT NULL THEN '; ' || x.reason ELSE '' END AS summary,
+	       pg_catalog.now() - x.created_at AS age,
+	       x.priority, x.person_a, x.person_b, x.pairs,
+	       COALESCE(c.code, 'other') AS reason
+	  FROM (SELECT DISTINCT ON (LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id))
+	               q.*, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	          FROM cdp_internal.match_review q
+	          JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	         WHERE q.status = 'open'
+	           -- a pair whose records were joined since (by another link or a person) needs no decision
+	           AND ra.golden_id <> rb.golden_id
+	         ORDER BY LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	                  q.priority DESC NULLS LAST, q.score DESC, q.pair_id) x
+	  LEFT JOIN cdp_internal.match_settings s ON s.version = x.version
+	  -- the codes of the reasons, once per settings version the entries name
+	  LEFT JOIN (SELECT v.version, rc.reason, rc.code
+	               FROM cdp_internal.match_settings v, cdp_internal._match_reason_codes(v.settings) rc
+	              WHERE v.version IN (SELECT DISTINCT q.version FROM cdp_internal.match_review q WHERE q.status = 'open')) c
+	    ON c.version = x.version AND c.reason IS NOT DISTINCT FROM x.reason
+	 ORDER BY x.priority DESC NULLS LAST, x.score DESC, x.pair_id
+$$;
+COMMENT ON FUNCTION @extschema@.review_queue_entries() IS
+	'the rows of cdp.review_queue, read as the owner; EXECUTE is the role check';
+CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
+	SELECT e.pair_id, e.record_a, e.record_b, e.score, e.summary, e.age, e.priority, e.person_a, e.person_b, e.pairs, e.reason
+	  FROM @extschema@.review_queue_entries() e;
+COMMENT ON VIEW @extschema@.review_queue IS 'the review work list: one open entry per pair of persons still apart, most important first (priority: probability times the records the decision moves), with score, Russian summary, age, the two persons, how many record pairs the entry stands for and why it waits (reason: score_band, contradiction:<attr>, support, oversize, rule_veto, placeholder, relation, decided_no_match, evidence_floor); decide with cdp.review_decide';
+REVOKE ALL ON FUNCTION @extschema@.review_queue_entries() FROM PUBLIC;
+-- the clinic roles, when they exist, get back what setup_roles gave on the recreated objects
+SELECT cdp_internal.acc_apply_privileges();
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed
+		-- (and when a fifth of the records or more are queued, as after a bulk load: one set-based
+		-- re-key with its indexes built after it costs less than re-keying them one index entry at a
+		-- time, and gives the same keys; issue 12)
+		IF cdp_internal._match_refresh_suspicious()
+		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+		   OR COALESCE(pg_catalog.cardinality(q_ids), 0) > 0.2 * (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) THEN
+			PERFORM cdp_internal._match_refresh_keys(NULL);
+		ELSE
+			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));
+		END IF;
+		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+		SELECT * FROM cdp_internal._match_pairs(focus, review_t);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
+
+	-- a person's decision wins, both ways: decided pairs never reach the plan
+	SELECT pg_catalog.count(*) INTO decided
+	  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
+	 WHERE s.golden_a <> s.golden_b;
+	-- strongest evidence first, so a weak pair never decides before a strong one
+	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
+		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & pair_forced <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+		  FROM _cdp_scored s
+		 WHERE s.golden_a <> s.golden_b
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12)
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+		   FROM (SELECT DISTINCT r.golden_id
+		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
+		           JOIN @extschema@.record r ON r.record_id = x.id) g
+		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
+		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+	  INTO u_rec, u_gold, u_dob, u_never;
+	-- the pairs in decision order, read in one sorted pass (not one sort per column)
+	SELECT pg_catalog.array_agg(t.record_a), pg_catalog.array_agg(t.record_b), pg_catalog.array_agg(t.probability),
+	       pg_catalog.array_agg(t.flags)
+	  INTO t_a, t_b, t_prob, t_flags
+	  FROM (SELECT t.record_a, t.record_b, t.probability, t.flags FROM _cdp_todo t ORDER BY t.ord) t;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_link_plan(t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support) lp;
+	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
+	-- over the link threshold)
+	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one)
+	SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
+	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
+	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
+	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
+	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	  INTO link_ord, link_res
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action = 'l';
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs
+	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_todo t ON t.ord = lp.ord
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_todo t ON t.ord = x.o
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(v.pairs), 0) INTO review_persons, review_pairs FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
+		 WHERE NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_todo;
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), cdp_internal.match_key k
+		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
+/* ==== end of section: matchacc ==== */

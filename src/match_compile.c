@@ -310,7 +310,8 @@ MatchDocCheck(const MatchDoc *doc)
  *		What an agreement on comparison comp says beyond the names (the
  *		evidence floor, issue 12): MATCH_PROGF_EVID for a date, an
  *		identifier, a phone, an e-mail, an address or an exact attr other
- *		than sex; MATCH_PROGF_EVID_RARE for another string compared with
+ *		than sex (with MATCH_PROGF_EVID_ID for an identifier, a phone or an
+ *		e-mail); MATCH_PROGF_EVID_RARE for another string compared with
  *		term frequencies (a place, an occupation: evidence only when the
  *		value agreed on is rare); 0 for names, sex and strings without
  *		term frequencies.
@@ -321,10 +322,11 @@ MatchEvidenceClass(const MatchDocComp *comp)
 	switch (comp->cmp)
 	{
 		case MATCH_CMP_DATE:
+			return MATCH_PROGF_EVID;
 		case MATCH_CMP_ID:
 		case MATCH_CMP_PHONE:
 		case MATCH_CMP_EMAIL:
-			return MATCH_PROGF_EVID;
+			return MATCH_PROGF_EVID | MATCH_PROGF_EVID_ID;
 		case MATCH_CMP_EXACT:
 			return strcmp(comp->attr, "sex") == 0 ? 0 : MATCH_PROGF_EVID;
 		case MATCH_CMP_STRING:
@@ -985,12 +987,12 @@ cdp_match_constants(PG_FUNCTION_ARGS)
 							 "\"max_rule_keys\": %d, \"max_features\": %d, \"max_osa\": %d, "
 							 "\"max_prefix\": %d, \"record_placeholder\": %d, \"value_sep\": \"\\u%04x\", "
 							 "\"pair_forced\": %d, \"pair_veto\": %d, \"pair_placeholder\": %d, \"pair_name_only\": %d, "
-							 "\"tf_value_len\": %d}",
+							 "\"pair_name_rare\": %d, \"tf_value_len\": %d}",
 							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS,
 							 MATCH_MAX_FEAT, MATCH_MAX_OSA, MATCH_MAX_PREFIX, MATCH_REC_PLACEHOLDER,
 							 (unsigned char) MATCH_VALUE_SEP,
 							 MATCH_PAIR_FORCED, MATCH_PAIR_VETO, MATCH_PAIR_PLACEHOLDER, MATCH_PAIR_NAME_ONLY,
-							 MATCH_TF_KEYLEN - 1);
+							 MATCH_PAIR_NAME_RARE, MATCH_TF_KEYLEN - 1);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }

@@ -437,7 +437,37 @@ typedef struct LinkOut
 	const char *why;
 	int			x;				/* the nodes of its two records */
 	int			y;
+	bool		rare;			/* a rare full name only: decided last (RareAmbiguous) */
 } LinkOut;
+
+/*
+ * RareAmbiguous
+ *		Whether record r (index), of the person of root own, carries a full
+ *		name that pairs of a rare full name only (MATCH_PAIR_NAME_RARE, CSR
+ *		lists rs/rt over record indices) find in two or more other persons:
+ *		the record without a date or an identifier may then be either
+ *		namesake's (a son named after his father), so the name decides
+ *		nothing.  Senzing calls such a record ambiguous and relates it
+ *		instead of resolving it.
+ */
+static bool
+RareAmbiguous(MatchLinkSet *s, const int *rnode, const int *rs, const int *rt, int r, int own)
+{
+	int			first = -1;
+
+	for (int e = rs[r]; e < rs[r + 1]; e++)
+	{
+		int			root = MatchLinkFind(s, rnode[rt[e]]);
+
+		if (root == own)
+			continue;
+		if (first < 0)
+			first = root;
+		else if (root != first)
+			return true;
+	}
+	return false;
+}
 
 /*
  * LinkSupport
@@ -618,7 +648,11 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
  *		linked: it goes to review when it scores over the link threshold and
  *		gives no row otherwise (unless its records are one person already);
  *		a vetoed pair likewise goes to review only over the link threshold,
- *		or over the review threshold when a same-id rule forced it.
+ *		or over the review threshold when a same-id rule forced it.  A pair
+ *		flagged MATCH_PAIR_NAME_RARE (a rare full name is its only evidence)
+ *		over the link threshold is decided after every other pair, and held
+ *		as name-only when either record's name points to two or more other
+ *		persons (RareAmbiguous).
  *
  *		Cluster coherence (issue 12): a birth date, sex or different_id_never
  *		contradiction counts between any two records of the two persons that
@@ -885,6 +919,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 					rb;
 		const char *why = NULL;
 		char		action = 'r';
+		bool		rare = false;
 
 		CHECK_FOR_INTERRUPTS();
 		ra = MatchLinkFind(s, x);
@@ -905,6 +940,14 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			if (!float8_ge(prob[i], link_t) &&
 				!((flags[i] & MATCH_PAIR_FORCED) && float8_ge(prob[i], review_t)))
 				continue;
+			/*
+			 * a rule says different people and only the shared phone or id
+			 * says otherwise, however high it makes the score (no date, no
+			 * other contact: a family's phone): nothing for a reviewer to
+			 * weigh (issue 12)
+			 */
+			if (flags[i] & MATCH_PAIR_ID_ONLY)
+				continue;
 			why = reasons[LINK_WHY_VETO];
 		}
 		else if (flags[i] & MATCH_PAIR_NAME_ONLY)
@@ -913,6 +956,14 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			if (!float8_ge(prob[i], link_t))
 				continue;
 			why = reasons[LINK_WHY_NAME_ONLY];
+		}
+		else if ((flags[i] & MATCH_PAIR_NAME_RARE) && !(flags[i] & MATCH_PAIR_FORCED) &&
+				 float8_ge(prob[i], link_t))
+		{
+			/* a rare full name only: decided after every other pair (below) */
+			why = reasons[LINK_WHY_NAME_ONLY];
+			action = 'h';
+			rare = true;
 		}
 		else if (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED))
 		{
@@ -934,7 +985,66 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 		out[nout].why = why;
 		out[nout].x = x;
 		out[nout].y = y;
+		out[nout].rare = rare;
 		nout++;
+	}
+
+	/*
+	 * Pairs whose only evidence is a rare full name, once every other pair
+	 * has built the persons: linked (with the checks of any link) unless
+	 * the name of either record points to two or more other persons.
+	 */
+	{
+		int		   *rs = palloc0_array(int, nrec + 1);
+		int		   *rt;
+		int		   *fill;
+
+		for (int i = 0; i < npair; i++)
+			if (flags[i] & MATCH_PAIR_NAME_RARE)
+			{
+				rs[rx[i] + 1]++;
+				rs[ry[i] + 1]++;
+			}
+		for (int r = 0; r < nrec; r++)
+			rs[r + 1] += rs[r];
+		rt = palloc_array(int, Max(rs[nrec], 1));
+		fill = palloc_array(int, Max(nrec, 1));
+		memcpy(fill, rs, nrec * sizeof(int));
+		for (int i = 0; i < npair; i++)
+			if (flags[i] & MATCH_PAIR_NAME_RARE)
+			{
+				rt[fill[rx[i]]++] = ry[i];
+				rt[fill[ry[i]]++] = rx[i];
+			}
+		pfree(fill);
+		for (int k = 0; k < nout; k++)
+		{
+			int			ra,
+						rb,
+						i = out[k].ord - 1;
+
+			if (!out[k].rare)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ra = MatchLinkFind(s, out[k].x);
+			rb = MatchLinkFind(s, out[k].y);
+			if (ra == rb)
+			{
+				out[k].action = 'a';
+				out[k].why = NULL;
+				continue;
+			}
+			if (RareAmbiguous(s, rnode, rs, rt, rx[i], ra) || RareAmbiguous(s, rnode, rs, rt, ry[i], rb))
+				continue;		/* held, as names only */
+			out[k].why = LinkCheck(&ck, ra, rb);
+			if (out[k].why == NULL)
+			{
+				int			sz = size[ra] + size[rb];
+
+				size[MatchLinkUnion(s, ra, rb)] = sz;
+				out[k].action = 'l';
+			}
+		}
 	}
 
 	/*

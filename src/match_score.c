@@ -376,21 +376,75 @@ MatchTfFrequency(const MatchProg *prog, int c, const char *value)
 }
 
 /*
+ * NameChance
+ *		The evidence a full name gives (issue 12, Splink's term frequencies
+ *		read as the chance of a namesake): when every name comparison of the
+ *		settings is filled on both sides and agrees exactly (a missing
+ *		patronymic may be the part that tells a father from his son), at
+ *		least two of them, each compared with term frequencies, the expected number of records in the data that
+ *		carry this full name by coincidence, n * tf(given) * tf(family) *
+ *		..., where n is the number of records that fill a name (1 / the
+ *		frequency of a value seen once).  -1 when the names do not agree so
+ *		(a part differs, is only similar or is missing on a side).
+ *		«Иванов Иван» among 10 000 records: about 5 namesakes; a rare
+ *		surname with a rare given name: a hundredth of one.
+ */
+static double
+NameChance(const MatchProg *prog, const int *lev, const MatchRec *a)
+{
+	double		chance = 1.0;
+	double		n = 0.0;
+	int			agree = 0;
+
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		double		f,
+					once;
+
+		if (!prog->haskey[c])
+			continue;
+		/* a part missing on a side may be the part that tells namesakes apart */
+		if (lev[c] != 0 || !prog->tf[c])
+			return -1.0;
+		f = MatchTfFrequency(prog, c, a->feat[prog->fidx[c]]);
+		once = MatchTfFrequency(prog, c, "");
+		if (f <= 0.0 || once <= 0.0)
+			return -1.0;
+		n = Max(n, 1.0 / once);
+		chance *= f;
+		agree++;
+	}
+	return agree >= 2 ? n * chance : -1.0;
+}
+
+/*
  * HasEvidence
  *		Whether levels lev of a pair (a, b) agree on something beyond the
- *		names (the evidence floor, match.h): a MATCH_PROGF_EVID comparison
- *		at a level other than else, prefix or initial (a birth year is a
- *		date agreement, a first letter is not), or a
+ *		common names (the evidence floor, match.h): a MATCH_PROGF_EVID
+ *		comparison at a level other than else, prefix or initial (a birth
+ *		year is a date agreement, a first letter is not); a
  *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
- *		MATCH_EVID_RARE_FREQ.
+ *		MATCH_EVID_RARE_FREQ; or a full name so rare that fewer than
+ *		MATCH_EVID_NAME_CHANCE records would carry it by coincidence
+ *		(NameChance) while no evidence comparison disagrees: EVIDENCE_YES, EVIDENCE_RARE_NAME (the rare full name
+ *		only) or EVIDENCE_NONE.
  */
-static bool
+#define EVIDENCE_NONE		0
+#define EVIDENCE_YES		1
+#define EVIDENCE_RARE_NAME	2
+
+static int
 HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 {
+	double		chance;
+	bool		against = false;	/* an evidence comparison disagrees */
+
 	for (int c = 0; c < prog->ncomp; c++)
 	{
 		int			l = lev[c];
 
+		if (l != MATCH_LEVEL_NULL && l >= prog->nlev[c] && (prog->evid[c] & MATCH_PROGF_EVID))
+			against = true;
 		if (l == MATCH_LEVEL_NULL || l >= prog->nlev[c])
 			continue;
 		if (prog->evid[c] & MATCH_PROGF_EVID)
@@ -398,17 +452,87 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 			int			op = prog->op[c][l];
 
 			if (op != MATCH_OP_PREFIX && op != MATCH_OP_INITIAL)
-				return true;
+				return EVIDENCE_YES;
 		}
 		else if ((prog->evid[c] & MATCH_PROGF_EVID_RARE) && l == 0)
 		{
 			double		f = MatchTfFrequency(prog, c, a->feat[prog->fidx[c]]);
 
 			if (f >= 0.0 && f <= MATCH_EVID_RARE_FREQ)
-				return true;
+				return EVIDENCE_YES;
 		}
 	}
+	/* a rare name beside another birth date or identifier is a namesake's */
+	if (against)
+		return EVIDENCE_NONE;
+	chance = NameChance(prog, lev, a);
+	return chance >= 0.0 && chance <= MATCH_EVID_NAME_CHANCE ? EVIDENCE_RARE_NAME : EVIDENCE_NONE;
+}
+
+/*
+ * EvidenceBesidesIds
+ *		Whether a comparison of an evidence class (MATCH_PROGF_EVID: a date,
+ *		an identifier, a contact, an address) other than the same_id_match
+ *		ones agrees at a level other than else, prefix or initial: whether
+ *		anything but the forcing phone or id argues that a forced pair is one
+ *		person.  True for a program without evidence classes (compiled
+ *		before 0.3.0), which cannot tell.
+ */
+static bool
+EvidenceBesidesIds(const MatchProg *prog, const int *lev)
+{
+	bool		classes = false;
+
+	/* a program compiled before 0.3.0 has no evidence classes: it cannot tell */
+	for (int c = 0; c < prog->ncomp; c++)
+		if (prog->evid[c] != 0)
+			classes = true;
+	if (!classes)
+		return true;
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		int			l = lev[c];
+		bool		forcing = false;
+
+		if (!(prog->evid[c] & MATCH_PROGF_EVID) || l == MATCH_LEVEL_NULL || l >= prog->nlev[c] ||
+			prog->op[c][l] == MATCH_OP_PREFIX || prog->op[c][l] == MATCH_OP_INITIAL)
+			continue;
+		for (int i = 0; i < prog->nidmatch; i++)
+			if (prog->idmatch[i] == c)
+				forcing = true;
+		if (!forcing)
+			return true;
+	}
 	return false;
+}
+
+/*
+ * NamelessLinkable
+ *		Whether placeholder record r of a pair with levels lev may link all
+ *		the same (issue 12): r has no name at all (a source that lost the
+ *		names, not «Неизвестный» or «Тест», whose name columns are filled)
+ *		and the pair agrees on an identifier or a contact
+ *		(MATCH_PROGF_EVID_ID, at a level other than prefix or initial).  Such
+ *		a record is still only a candidate: the score, the rules and the
+ *		cluster coherence of the link plan decide.
+ */
+static bool
+NamelessLinkable(const MatchProg *prog, const int *lev, const MatchRec *r)
+{
+	bool		named = false,
+				contact = false;
+
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		int			l = lev[c];
+
+		if (prog->haskey[c] && r->feat[prog->fidx[c]] != NULL)
+			named = true;
+		if ((prog->evid[c] & MATCH_PROGF_EVID_ID) && l != MATCH_LEVEL_NULL && l < prog->nlev[c] &&
+			prog->op[c][l] != MATCH_OP_PREFIX && prog->op[c][l] != MATCH_OP_INITIAL)
+			contact = true;
+	}
+	return !named && contact;
 }
 
 /*
@@ -568,6 +692,8 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 	for (i = 0; i < prog->nidmatch; i++)
 		if (lev[prog->idmatch[i]] == 0)
 			fl |= MATCH_PAIR_FORCED;
+	if ((fl & MATCH_PAIR_FORCED) && !EvidenceBesidesIds(prog, lev))
+		fl |= MATCH_PAIR_ID_ONLY;
 	for (i = 0; i < prog->nidnever; i++)
 	{
 		int			l = lev[prog->idnever[i]];
@@ -581,10 +707,18 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 		if (lev[c] == prog->nlev[c])
 			fl |= MATCH_PAIR_VETO;
 	}
-	if ((a->flags | b->flags) & MATCH_REC_PLACEHOLDER)
+	if (((a->flags & MATCH_REC_PLACEHOLDER) && !NamelessLinkable(prog, lev, a)) ||
+		((b->flags & MATCH_REC_PLACEHOLDER) && !NamelessLinkable(prog, lev, b)))
 		fl |= MATCH_PAIR_PLACEHOLDER;
-	if (prog->floor && !(fl & MATCH_PAIR_FORCED) && !HasEvidence(prog, lev, a))
-		fl |= MATCH_PAIR_NAME_ONLY;
+	if (prog->floor && !(fl & MATCH_PAIR_FORCED))
+	{
+		int			ev = HasEvidence(prog, lev, a);
+
+		if (ev == EVIDENCE_NONE)
+			fl |= MATCH_PAIR_NAME_ONLY;
+		else if (ev == EVIDENCE_RARE_NAME)
+			fl |= MATCH_PAIR_NAME_RARE;
+	}
 	if (flags)
 		*flags = fl;
 	return total;

@@ -238,7 +238,7 @@ MatchDecodeProgram(const float8 *p, int n, MatchProg *prog)
 		prog->nlev[c] = ProgInt(p, n, pos + 1, 1, MATCH_MAX_LEVELS);
 		i = ProgInt(p, n, pos + 2, 0, MATCH_PROGF_ALL);
 		prog->tf[c] = (i & MATCH_PROGF_TF) != 0;
-		prog->evid[c] = i & (MATCH_PROGF_EVID | MATCH_PROGF_EVID_RARE);
+		prog->evid[c] = i & MATCH_PROGF_EVID_ALL;
 		if (i & MATCH_PROGF_FLOOR)
 			prog->floor = true;
 		prog->haskey[c] = (i & MATCH_PROGF_NAME) != 0 && prog->fidx[c] + 1 < prog->nfeat;

@@ -209,6 +209,20 @@ BEGIN
 			comps := comps || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
 				'attr', attr, 'comparator', cmpname, 'tf', cmpname IN ('name', 'string')));
 		END LOOP;
+		-- a family and a given name both compared as names: each also agrees when the two are
+		-- exchanged («Hall Isla» / «Isla Hall», a form read in the other order; issue 12), the level
+		-- after "key" as in the shipped default
+		IF comps @> '[{"attr": "family_name", "comparator": "name"}]' AND comps @> '[{"attr": "given_name", "comparator": "name"}]' THEN
+			lvs := cdp_internal._match_default_levels('name');
+			SELECT pg_catalog.jsonb_agg(CASE WHEN x.c ->> 'attr' IN ('family_name', 'given_name')
+			         THEN x.c || pg_catalog.jsonb_build_object('levels',
+			                pg_catalog.jsonb_build_array(lvs -> 0, lvs -> 1,
+			                  pg_catalog.jsonb_build_object('if', 'swapped', 'with',
+			                    CASE x.c ->> 'attr' WHEN 'family_name' THEN 'given_name' ELSE 'family_name' END))
+			                || ((lvs - 0) - 0))
+			         ELSE x.c END ORDER BY x.o)
+			  INTO comps FROM pg_catalog.jsonb_array_elements(comps) WITH ORDINALITY x(c, o);
+		END IF;
 	ELSE
 		comps := s -> 'comparisons';
 		IF pg_catalog.jsonb_typeof(comps) <> 'array' OR pg_catalog.jsonb_array_length(comps) = 0 THEN

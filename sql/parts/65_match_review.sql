@@ -124,7 +124,9 @@ BEGIN
 		|| CASE WHEN pr.flags & (kc ->> 'pair_veto')::int <> 0 THEN '; разные идентификаторы, имя или дата рождения: автоматическое объединение запрещено' ELSE '' END
 		|| CASE WHEN pr.flags & (kc ->> 'pair_placeholder')::int <> 0 THEN '; запись-заглушка: автоматическое объединение запрещено' ELSE '' END
 		|| CASE WHEN pr.flags & (kc ->> 'pair_name_only')::int <> 0
-		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END;
+		        THEN '; совпали только имена (нет даты рождения, идентификатора, контакта или адреса): автоматическое объединение запрещено' ELSE '' END
+		|| CASE WHEN pr.flags & (kc ->> 'pair_name_rare')::int <> 0
+		        THEN '; совпало только редкое полное имя: объединяется, если оно указывает на одного человека' ELSE '' END;
 	RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
@@ -133,12 +135,39 @@ COMMENT ON FUNCTION @extschema@.explain_match(bigint, bigint) IS
 /* ---------------------------------------------------------------- review queue */
 
 /*
+ * _match_reason_codes: why a review entry waits, as a code a program can read, for each Russian
+ * reason of _match_link_plan under settings s (the codes in the order of _match_plan_reasons, whose
+ * wording lives in 67_match_run.sql; plpgsql, so that it may name that later function), and the code
+ * of an entry without a reason (a score between the review and the link threshold).
+ */
+CREATE FUNCTION cdp_internal._match_reason_codes(s jsonb)
+	RETURNS TABLE (reason text, code text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	never text[] := ARRAY(SELECT y.attr FROM cdp_internal._match_never_attrs(s) y ORDER BY y.n);
+BEGIN
+	RETURN QUERY
+	SELECT x.r, x.c
+	  FROM ROWS FROM (pg_catalog.unnest(cdp_internal._match_plan_reasons(never)),
+	                  pg_catalog.unnest(ARRAY['placeholder', 'rule_veto', 'decided_no_match', 'relation',
+	                                          'contradiction:birth_date', 'oversize', 'support', 'evidence_floor']
+	                                    || ARRAY(SELECT 'contradiction:' || y.x FROM pg_catalog.unnest(never) WITH ORDINALITY y(x, n) ORDER BY y.n))) x(r, c)
+	UNION ALL
+	SELECT NULL, 'score_band';
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_reason_codes(jsonb) IS
+	'internal: the code of each review reason of _match_link_plan under the settings (placeholder, rule_veto, decided_no_match, relation, contradiction:<attr>, oversize, support, evidence_floor; score_band for an entry without one)';
+
+/*
  * The rows of cdp.review_queue: the private review table read as the owner (record and person ids,
- * scores and a summary of the comparisons, no values); EXECUTE is the role check (cdp_admin).
+ * scores, why the entry waits and a summary of the comparisons, no values); EXECUTE is the role check
+ * (cdp_admin).
  */
 CREATE FUNCTION @extschema@.review_queue_entries()
 	RETURNS TABLE (pair_id bigint, record_a bigint, record_b bigint, score float8, summary text, age interval,
-	               priority float8, person_a bigint, person_b bigint, pairs int)
+	               priority float8, person_a bigint, person_b bigint, pairs int, reason text)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -146,7 +175,8 @@ CREATE FUNCTION @extschema@.review_queue_entries()
 	       cdp_internal._match_summary(s.settings, x.levels)
 	         || CASE WHEN x.reason IS NOT NULL THEN '; ' || x.reason ELSE '' END AS summary,
 	       pg_catalog.now() - x.created_at AS age,
-	       x.priority, x.person_a, x.person_b, x.pairs
+	       x.priority, x.person_a, x.person_b, x.pairs,
+	       COALESCE(c.code, 'other') AS reason
 	  FROM (SELECT DISTINCT ON (LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id))
 	               q.*, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
 	          FROM cdp_internal.match_review q
@@ -158,14 +188,19 @@ CREATE FUNCTION @extschema@.review_queue_entries()
 	         ORDER BY LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
 	                  q.priority DESC NULLS LAST, q.score DESC, q.pair_id) x
 	  LEFT JOIN cdp_internal.match_settings s ON s.version = x.version
+	  -- the codes of the reasons, once per settings version the entries name
+	  LEFT JOIN (SELECT v.version, rc.reason, rc.code
+	               FROM cdp_internal.match_settings v, cdp_internal._match_reason_codes(v.settings) rc
+	              WHERE v.version IN (SELECT DISTINCT q.version FROM cdp_internal.match_review q WHERE q.status = 'open')) c
+	    ON c.version = x.version AND c.reason IS NOT DISTINCT FROM x.reason
 	 ORDER BY x.priority DESC NULLS LAST, x.score DESC, x.pair_id
 $$;
 COMMENT ON FUNCTION @extschema@.review_queue_entries() IS
 	'the rows of cdp.review_queue, read as the owner; EXECUTE is the role check';
 CREATE VIEW @extschema@.review_queue WITH (security_invoker = true) AS
-	SELECT e.pair_id, e.record_a, e.record_b, e.score, e.summary, e.age, e.priority, e.person_a, e.person_b, e.pairs
+	SELECT e.pair_id, e.record_a, e.record_b, e.score, e.summary, e.age, e.priority, e.person_a, e.person_b, e.pairs, e.reason
 	  FROM @extschema@.review_queue_entries() e;
-COMMENT ON VIEW @extschema@.review_queue IS 'the review work list: one open entry per pair of persons still apart, most important first (priority: probability times the records the decision moves), with score, Russian summary, age, the two persons and how many record pairs the entry stands for; decide with cdp.review_decide';
+COMMENT ON VIEW @extschema@.review_queue IS 'the review work list: one open entry per pair of persons still apart, most important first (priority: probability times the records the decision moves), with score, Russian summary, age, the two persons, how many record pairs the entry stands for and why it waits (reason: score_band, contradiction:<attr>, support, oversize, rule_veto, placeholder, relation, decided_no_match, evidence_floor); decide with cdp.review_decide';
 
 CREATE FUNCTION @extschema@.review_decide(pair_id bigint, decision text, note text DEFAULT NULL) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

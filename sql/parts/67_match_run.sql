@@ -61,6 +61,7 @@ DECLARE
 	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
 	pair_forced int := (kc ->> 'pair_forced')::int;
 	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
 	a record;
 	focus bigint[];
 	processed bigint;
@@ -74,6 +75,7 @@ DECLARE
 	review_pairs bigint := 0;
 	review_persons bigint := 0;
 	review_over bigint := 0;
+	review_undecidable bigint := 0;
 	review_room bigint;
 	max_records int;
 	support float8;
@@ -240,7 +242,12 @@ BEGIN
 	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
 	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
 	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs
-	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp WHERE lp.action IN ('h', 'r')
+	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_todo t ON t.ord = lp.ord
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
 	        UNION ALL
 	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
 	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
@@ -249,6 +256,9 @@ BEGIN
 	 WHERE r.person_a <> r.person_b
 	 ORDER BY r.person_a, r.person_b, r.ord;
 	SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(v.pairs), 0) INTO review_persons, review_pairs FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
 	-- open entries of persons still apart, by the persons they join now
 	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
 	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
@@ -302,7 +312,8 @@ BEGIN
 	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
 		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
 		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
-		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over, 'times', times);
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'times', times);
 	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
 	RETURN result;
 END $$;

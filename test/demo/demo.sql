@@ -15,10 +15,10 @@ CREATE EXTENSION cdp;
 CREATE FUNCTION pg_temp.pct(p float8) RETURNS text LANGUAGE sql IMMUTABLE
 	RETURN CASE WHEN p IS NULL THEN NULL WHEN p >= 0.9995 AND p < 1 THEN '> 99.9 %' WHEN p > 0 AND p < 0.0005 THEN '< 0.1 %'
 	            ELSE to_char(p * 100, 'FM990.0') || ' %' END;
--- whether a review pair waits because a rule forbids an automatic merge: cdp.review_queue has no
--- column for it, its summary ends with the rule ("правило: ...", "у этих людей разные ...")
-CREATE FUNCTION pg_temp.held_by_rule(summary text) RETURNS boolean LANGUAGE sql IMMUTABLE
-	RETURN summary ~ '(^|; )(правило:|у этих людей )';
+-- whether a review pair waits because a rule forbids an automatic merge: its reason in
+-- cdp.review_queue is a rule (rule_veto) or a contradiction between the persons (contradiction:<attr>)
+CREATE FUNCTION pg_temp.held_by_rule(reason text) RETURNS boolean LANGUAGE sql IMMUTABLE
+	RETURN reason = 'rule_veto' OR reason LIKE 'contradiction:%';
 -- the Russian name of a compared or profile field
 CREATE FUNCTION pg_temp.field(attr text) RETURNS text LANGUAGE sql IMMUTABLE
 	RETURN CASE attr WHEN 'family_name' THEN 'фамилия' WHEN 'given_name' THEN 'имя' WHEN 'patronymic' THEN 'отчество'
@@ -153,7 +153,7 @@ SELECT pg_temp.field(attr) AS "поле",
 
 \echo
 \echo '--- 5. Очередь проверки: пары, которые cdp не объединил сам и оставил человеку'
-SELECT count(*) AS n, count(*) FILTER (WHERE score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(summary)) AS unsure,
+SELECT count(*) AS n, count(*) FILTER (WHERE score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(reason)) AS unsure,
        count(*) FILTER (WHERE score < :review_t) AS held_low FROM cdp.review_queue \gset
 SELECT v.k AS "пары на проверке", v.v AS "пар" FROM (VALUES
 	(1, 'отправлено на проверку при сопоставлении (раздел 3)', (:'run'::jsonb ->> 'queued')::bigint),
@@ -166,11 +166,11 @@ SELECT v.k AS "пары на проверке", v.v AS "пар" FROM (VALUES
 \echo 'Пары, в которых cdp не уверен (не больше пяти, ближе всего к порогу объединения):'
 SELECT pair_id AS "пара", record_a AS "запись А", record_b AS "запись Б", pg_temp.pct(score) AS "вероятность",
 	replace(summary, '; ', E'\n') AS "что совпало и что нет"
-  FROM cdp.review_queue WHERE score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(summary) ORDER BY score DESC, pair_id LIMIT 5;
+  FROM cdp.review_queue WHERE score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(reason) ORDER BY score DESC, pair_id LIMIT 5;
 \echo 'Пары, которые проверка не дала объединить автоматически (первые три):'
 SELECT pair_id AS "пара", record_a AS "запись А", record_b AS "запись Б", pg_temp.pct(score) AS "вероятность",
 	replace(summary, '; ', E'\n') AS "что совпало и что нет"
-  FROM cdp.review_queue WHERE NOT (score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(summary)) ORDER BY score DESC, pair_id LIMIT 3;
+  FROM cdp.review_queue WHERE NOT (score >= :review_t AND score < :link_t AND NOT pg_temp.held_by_rule(reason)) ORDER BY score DESC, pair_id LIMIT 3;
 
 \echo
 \echo '--- 6. Журнал событий — источник правды: события по видам; пересборка карточек из журнала ничего не меняет'

@@ -141,6 +141,10 @@ BEGIN
 		IF p.flags & 1024 <> 0 THEN
 			why := 'запись-заглушка';
 		ELSIF p.flags & 512 <> 0 THEN
+			-- a vetoed pair that only a shared phone or id argues for is not queued (issue 12)
+			IF p.flags & 8192 <> 0 THEN
+				CONTINUE;
+			END IF;
 			why := 'правило: разные идентификаторы, имя или дата рождения';
 		ELSIF p.probability >= link_t OR p.flags & 256 <> 0 THEN
 			why := cdp_test._match_cannot_link(p.record_a, p.record_b, never_pos, never_attr, has_decisions, has_relations, dob_pos);

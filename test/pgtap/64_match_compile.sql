@@ -67,8 +67,10 @@ CREATE FUNCTION pg_temp.expect(s jsonb, p jsonb, c int) RETURNS TABLE (k int, v 
 	UNION ALL SELECT 1, jsonb_array_length(s -> 'comparisons' -> c -> 'levels')
 	UNION ALL SELECT 2, CASE WHEN (s -> 'comparisons' -> c ->> 'tf')::boolean THEN 1 ELSE 0 END
 	                    + CASE WHEN s -> 'comparisons' -> c ->> 'comparator' = 'name' THEN 2 ELSE 0 END
-	                    -- the evidence floor (issue 12): 4 evidence, 8 evidence when rare, 16 floor on
-	                    + CASE WHEN s -> 'comparisons' -> c ->> 'comparator' IN ('date', 'id', 'phone', 'email') THEN 4
+	                    -- the evidence floor (issue 12): 4 evidence, 8 evidence when rare, 16 floor on,
+	                    -- 32 an identifier or contact (4 + 32)
+	                    + CASE WHEN s -> 'comparisons' -> c ->> 'comparator' IN ('id', 'phone', 'email') THEN 36
+	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'date' THEN 4
 	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'exact' AND s -> 'comparisons' -> c ->> 'attr' <> 'sex' THEN 4
 	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'string' AND s -> 'comparisons' -> c ->> 'attr' = 'address' THEN 4
 	                           WHEN s -> 'comparisons' -> c ->> 'comparator' = 'string' AND (s -> 'comparisons' -> c ->> 'tf')::boolean THEN 8

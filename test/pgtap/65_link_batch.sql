@@ -108,7 +108,7 @@ SELECT max(event_id) AS base2 FROM cdp.event \gset
 SELECT is(:base2::bigint, :base::bigint, 'the reference run was rolled back');
 CREATE TEMP TABLE res AS SELECT cdp.run_matching('full') AS r;
 SELECT ok(r -> 'times' ? 'plan_s' AND r -> 'times' ? 'merge_s' AND r -> 'times' ? 'link_s', 'the batch run reports its step times') FROM res;
-SELECT is(r - 'times' - 'queued' - 'name_only' - 'review_pairs' - 'review_persons' - 'review_over_limit', :'ref_result'::jsonb - 'queued',
+SELECT is(r - 'times' - 'queued' - 'name_only' - 'review_pairs' - 'review_persons' - 'review_over_limit' - 'review_undecidable', :'ref_result'::jsonb - 'queued',
           'the batch run returns the same counts as the reference run') FROM res;
 SELECT is((r ->> 'review_pairs')::bigint, (:'ref_result'::jsonb ->> 'queued')::bigint,
           'the uncertain record pairs are the pairs the reference run queued') FROM res;

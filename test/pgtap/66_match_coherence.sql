@@ -4,7 +4,7 @@
 -- oversize alarm, one review entry per pair of persons, and the same persons from an incremental
 -- and a full run.
 BEGIN;
-SELECT plan(30);
+SELECT plan(44);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -64,8 +64,15 @@ SELECT is((SELECT decision FROM cdp.match_record(pg_temp.id('ax')) WHERE candida
 SELECT isnt(pg_temp.g('n1'), pg_temp.g('n2'), 'a name-only pair never links');
 SELECT is((SELECT decision FROM cdp.match_record(pg_temp.id('n1')) WHERE candidate = pg_temp.id('n2')), 'review',
           'match_record never offers a name-only pair as a link');
-SELECT is((SELECT array_agg(q.summary LIKE '%совпали только имена%') FROM cdp.review_queue q WHERE pg_temp.g('n1') IN (q.person_a, q.person_b)),
-          ARRAY[true], 'it waits in review, saying that only the names agree');
+SELECT is((SELECT count(*) FROM cdp.review_queue q WHERE pg_temp.g('n1') IN (q.person_a, q.person_b)), 0::bigint,
+          'it is not queued: a reviewer could check nothing but the names');
+SELECT cmp_ok((SELECT (result ->> 'review_undecidable')::int FROM cdp.matching_progress ORDER BY run_id DESC LIMIT 1), '>=', 1,
+          'the run counts it as undecidable instead');
+SELECT is((SELECT array_agg(q.reason) FROM cdp.review_queue q WHERE pg_temp.g('ax') IN (q.person_a, q.person_b)), ARRAY['support'],
+          'the review entry says why it waits: support');
+SELECT ok((SELECT bool_and(q.reason ~ '^(contradiction:(birth_date|sex)|support)$') FROM cdp.review_queue q
+            WHERE q.person_a = LEAST(pg_temp.g('ch1'), pg_temp.g('ch5')) AND q.person_b = GREATEST(pg_temp.g('ch1'), pg_temp.g('ch5'))),
+          'and the chain held between two persons says a contradiction or support');
 SELECT is((SELECT count(*) FROM (SELECT person_a, person_b FROM cdp.review_queue GROUP BY 1, 2 HAVING count(*) > 1) x), 0::bigint,
           'one review entry per pair of persons');
 ROLLBACK TO SAVEPOINT before_runs;
@@ -112,6 +119,46 @@ SELECT is((SELECT count(*) FROM cdp.review_queue q
           'the next candidates go to review, in one entry for the pair of persons');
 SELECT cmp_ok((SELECT q.pairs FROM cdp.review_queue q WHERE pg_temp.g('big1') IN (q.person_a, q.person_b)), '>', 1,
           'which counts the record pairs it stands for');
+SELECT is((SELECT array_agg(q.reason) FROM cdp.review_queue q WHERE pg_temp.g('big1') IN (q.person_a, q.person_b)), ARRAY['oversize'],
+          'with the reason oversize');
+
+/* ------------------------------------------------------------------ rare full names, nameless records */
+-- three hundred people of distinct names, so that term frequencies make the names below rare
+INSERT INTO r SELECT 'f' || i, cdp.upsert_record('reg', 'f' || i, jsonb_build_object(
+		'family_name', 'Фам' || chr(1072 + i % 32) || chr(1072 + (i / 32) % 32),
+		'given_name', 'Имя' || chr(1072 + (i * 7) % 32) || chr(1072 + (i / 7) % 32),
+		'patronymic', 'Отч' || chr(1072 + (i * 3) % 32) || chr(1072 + (i / 5) % 32),
+		'birth_date', (date '1940-01-01' + i * 37)::text))
+  FROM generate_series(1, 300) i;
+INSERT INTO r VALUES
+ -- a rare full name twice, once with a birth date and an e-mail, once with nothing else
+ ('rr1', cdp.upsert_record('reg', 'rr1', '{"family_name":"Редкозуб","given_name":"Евлампий","patronymic":"Никодимович","birth_date":"1950-01-02","email":"lamp@example.ru"}')),
+ ('rr2', cdp.upsert_record('lab', 'rr2', '{"family_name":"Редкозуб","given_name":"Евлампий","patronymic":"Никодимович"}')),
+ -- a record that lost its names, with the same e-mail and birth date
+ ('nm1', cdp.upsert_record('crm', 'nm1', '{"birth_date":"1950-01-02","email":"lamp@example.ru"}')),
+ ('nm2', cdp.upsert_record('crm', 'nm2', '{"birth_date":"1950-01-02"}')),
+ -- two namesakes of a rare name (other birth dates) and a record of that name with nothing else
+ ('am1', cdp.upsert_record('reg', 'am1', '{"family_name":"Ставрогин","given_name":"Никодим","patronymic":"Всеволодович","birth_date":"1931-04-05"}')),
+ ('am2', cdp.upsert_record('lab', 'am2', '{"family_name":"Ставрогин","given_name":"Никодим","patronymic":"Всеволодович","birth_date":"1962-11-20"}')),
+ ('amx', cdp.upsert_record('crm', 'amx', '{"family_name":"Ставрогин","given_name":"Никодим","patronymic":"Всеволодович"}'));
+SELECT ok(cdp.configure_matching('{"fields": ["family_name", "given_name", "patronymic", "birth_date", "emails"]}') > 1,
+          'fields-only settings are saved');
+SELECT ok((SELECT bool_and(c -> 'levels' @> '[{"if": "swapped"}]') FROM jsonb_array_elements(cdp.matching_settings() -> 'comparisons') c
+            WHERE c ->> 'attr' IN ('family_name', 'given_name')),
+          'fields-only settings compare a family and a given name also exchanged');
+SELECT is((cdp.train_matching() ->> 'trained')::boolean, true, 'the settings are trained (term frequencies)');
+CREATE TEMP TABLE rare_run AS SELECT cdp.run_matching('full') AS res;
+SELECT ok((SELECT level NOT LIKE '%совпали только имена%' AND level LIKE '%редкое полное имя%'
+             FROM cdp.explain_match(pg_temp.id('rr1'), pg_temp.id('rr2')) WHERE attr = '(итог)'),
+          'a rare full name is evidence beyond the names, and explain_match says so');
+SELECT is(pg_temp.g('rr2'), pg_temp.g('rr1'), 'so the record with the rare name and nothing else joins its person');
+SELECT ok((SELECT level NOT LIKE '%запись-заглушка%' FROM cdp.explain_match(pg_temp.id('rr1'), pg_temp.id('nm1')) WHERE attr = '(итог)'),
+          'a record without names that agrees on an e-mail is not a placeholder for that pair');
+SELECT ok((SELECT level LIKE '%запись-заглушка%' FROM cdp.explain_match(pg_temp.id('rr1'), pg_temp.id('nm2')) WHERE attr = '(итог)'),
+          'one that agrees on a birth date only still is');
+SELECT isnt(pg_temp.g('amx'), pg_temp.g('am1'), 'a rare name that two persons carry decides nothing: not the first');
+SELECT isnt(pg_temp.g('amx'), pg_temp.g('am2'), 'nor the second');
+SELECT isnt(pg_temp.g('am1'), pg_temp.g('am2'), 'and namesakes born on other dates stay apart');
 
 SELECT * FROM finish();
 ROLLBACK;
