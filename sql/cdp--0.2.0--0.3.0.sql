@@ -9152,3 +9152,20 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 SELECT cdp_internal.acc_lock_down();
 
 /* ==== end of section: segments under access control ==== */
+
+/* ==== section: golden (issue 16, session 21) ==== */
+
+/*
+ * The projection row of one person from its fold, in C (src/golden_row.c): as PL/pgSQL it cost
+ * about 40 us a call, most of writing a new person's profile at ingest and of every re-fold.
+ * CREATE OR REPLACE keeps the function's privileges; its SET search_path goes with the PL/pgSQL
+ * body (a C function reads no names).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
+	last_visit timestamptz, rules_version int) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_row'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
+	'the cdp.patient row of one person from its survivorship fold, status and last visit';
+
+/* ==== end of section: golden ==== */

@@ -8,7 +8,7 @@
 -- duplicated contact values, handles with empty values.
 BEGIN;
 \ir ../oracles/golden_fold.sql
-SELECT plan(23);
+SELECT plan(25);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -57,6 +57,37 @@ SELECT is_empty(format($$SELECT d.c FROM fold_docs d, fold_rules r
                        n, l, l),
                 format('C fold equals the SQL fold: rule set %s, with_lineage %s', n, l))
   FROM generate_series(1, 4) n, (VALUES (true), (false)) v(l) ORDER BY n, l;
+
+-- cdp_internal.golden_row (C since issue 16) builds the row its former PL/pgSQL body built
+CREATE FUNCTION pg_temp.golden_row_sql(golden_id bigint, fold jsonb, status text, status_at timestamptz,
+	last_visit timestamptz, rules_version int) RETURNS cdp.patient LANGUAGE plpgsql AS $f$
+BEGIN
+	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
+	       (fold ->> 'registered_on')::date, (fold ->> 'validated')::boolean,
+	       fold -> 'attributes' ->> 'family_name', fold -> 'attributes' ->> 'given_name',
+	       fold -> 'attributes' ->> 'patronymic', fold -> 'attributes' ->> 'sex',
+	       (fold -> 'attributes' ->> 'birth_date')::date,
+	       fold -> 'phones', fold -> 'emails', fold -> 'handles',
+	       (fold -> 'attributes' ->> 'snils')::cdp.snils, (fold -> 'attributes' ->> 'oms')::cdp.oms,
+	       fold -> 'attributes' ->> 'address', fold -> 'attributes' ->> 'city',
+	       last_visit, (fold ->> 'record_count')::int, (fold ->> 'updated_at')::timestamptz,
+	       rules_version)::cdp.patient;
+END
+$f$;
+SELECT is_empty($$SELECT d.c FROM fold_docs d, fold_rules r,
+                          (VALUES (NULL::text, NULL::timestamptz, NULL::timestamptz, 0),
+                                  ('archived', timestamptz '2024-01-02 03:04:05Z', timestamptz '2025-01-01Z', 7)) s(st, sat, lv, rv),
+                          LATERAL (SELECT cdp.golden_fold(d.d, r.rules, false) #- '{attributes,oms}' AS f) x  -- its OMS fails the check digit
+                   WHERE r.n IN (1, 2)
+                     AND cdp_internal.golden_row(d.c, x.f, s.st, s.sat, s.lv, s.rv)::text
+                         IS DISTINCT FROM pg_temp.golden_row_sql(d.c, x.f, s.st, s.sat, s.lv, s.rv)::text$$,
+                'golden_row (C) builds the same row as the former PL/pgSQL body on every generated cluster');
+SELECT is_empty($$SELECT 1 FROM (VALUES (NULL::jsonb), ('{}'), ('{"attributes": null, "record_count": 2, "validated": true}'),
+                                         ('{"attributes": {"family_name": 5, "city": null}, "phones": null, "registered_on": "2020-02-03"}'),
+                                         ('{"attributes": {"oms": "1234 5678 9012 3452", "snils": "112-233-445 95"}}')) v(f)
+                   WHERE cdp_internal.golden_row(1, v.f, NULL, NULL, NULL, 3)::text
+                         IS DISTINCT FROM pg_temp.golden_row_sql(1, v.f, NULL, NULL, NULL, 3)::text$$,
+                'golden_row (C) equals the former body on a null fold, an empty one, JSON nulls and numbers');
 
 -- and in another session time zone (documents carry offsets; output is UTC either way)
 SET LOCAL TimeZone = 'Asia/Vladivostok';
