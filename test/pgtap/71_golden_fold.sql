@@ -8,7 +8,7 @@
 -- duplicated contact values, handles with empty values.
 BEGIN;
 \ir ../oracles/golden_fold.sql
-SELECT plan(25);
+SELECT plan(29);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -88,6 +88,45 @@ SELECT is_empty($$SELECT 1 FROM (VALUES (NULL::jsonb), ('{}'), ('{"attributes": 
                    WHERE cdp_internal.golden_row(1, v.f, NULL, NULL, NULL, 3)::text
                          IS DISTINCT FROM pg_temp.golden_row_sql(1, v.f, NULL, NULL, NULL, 3)::text$$,
                 'golden_row (C) equals the former body on a null fold, an empty one, JSON nulls and numbers');
+
+-- cdp_internal.golden_record_doc_of (the live fold's input since issue 16) builds from a row's
+-- columns exactly what golden_record_doc(to_jsonb(row), trust) builds from its JSON
+CREATE TEMP TABLE doc_rows AS
+SELECT i AS record_id, CASE WHEN i % 11 = 0 THEN NULL ELSE 1 + i % 3 END AS source_id,
+       CASE WHEN i % 13 = 0 THEN NULL ELSE (i * 7) % 101 END AS trust,
+       (ARRAY['Иванов', '', NULL, 'O''Brien "x"'])[1 + i % 4] AS family_name,
+       (ARRAY['Анна', NULL])[1 + i % 2] AS given_name, CASE WHEN i % 3 = 0 THEN 'Петровна' END AS patronymic,
+       CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN date '1980-02-29' WHEN 2 THEN date '0044-03-15 BC' ELSE 'infinity'::date END AS birth_date,
+       (ARRAY['F', 'M', NULL])[1 + i % 3] AS sex,
+       CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN '{}'::cdp.phone[]
+            WHEN 2 THEN ARRAY['+79160000000', NULL]::cdp.phone[] ELSE ARRAY['8 916 000-00-01', '+7 926 111 2233']::cdp.phone[] END AS phones,
+       CASE i % 3 WHEN 0 THEN NULL WHEN 1 THEN ARRAY['A.B@Mail.RU']::cdp.email[] ELSE ARRAY[NULL, 'x@y.ru']::cdp.email[] END AS emails,
+       CASE WHEN i % 2 = 0 THEN '112-233-445 95'::cdp.snils END AS snils,
+       CASE WHEN i % 5 = 0 THEN '1234 5678 9012 3452'::cdp.oms END AS oms,
+       CASE WHEN i % 3 = 1 THEN 'ул. Ленина, 1' END AS address, (ARRAY['Москва', '', NULL])[1 + i % 3] AS city,
+       (ARRAY['{"vk": "id1"}'::jsonb, '[]', '"x"', 'null', NULL, '{"tg": {"a": [1, null]}}'])[1 + i % 6] AS handles,
+       (ARRAY['{"validated": "YES"}'::jsonb, '{"validated": true}', '{"validated": "0"}', '{"validated": 1}',
+              '[{"validated": true}]', '"validated"', 'null', NULL, '{"x": 1}'])[1 + i % 9] AS extra,
+       CASE WHEN i % 7 = 0 THEN NULL ELSE timestamptz '2024-03-31 01:30:00.123456Z' + i * interval '17 minutes' END AS created_at,
+       CASE WHEN i % 8 = 0 THEN NULL WHEN i % 8 = 1 THEN '-infinity'::timestamptz ELSE timestamptz '1969-12-31 23:59:59Z' + i * interval '1 day' END AS updated_at
+  FROM generate_series(1, 400) i;
+SELECT is((SELECT count(*) FROM doc_rows d
+            WHERE cdp_internal.golden_record_doc_of(d.record_id, d.source_id, d.trust, d.family_name, d.given_name, d.patronymic,
+                    d.birth_date, d.sex, d.phones, d.emails, d.snils, d.oms, d.address, d.city, d.handles, d.extra, d.created_at, d.updated_at)
+                  IS DISTINCT FROM cdp.golden_record_doc(to_jsonb(d) - 'trust', d.trust)), 0::bigint,
+          'golden_record_doc_of equals golden_record_doc of the row''s JSON on 400 varied rows');
+SET LOCAL TimeZone = 'America/St_Johns';
+SELECT is((SELECT count(*) FROM doc_rows d
+            WHERE cdp_internal.golden_record_doc_of(d.record_id, d.source_id, d.trust, d.family_name, d.given_name, d.patronymic,
+                    d.birth_date, d.sex, d.phones, d.emails, d.snils, d.oms, d.address, d.city, d.handles, d.extra, d.created_at, d.updated_at)
+                  IS DISTINCT FROM cdp.golden_record_doc(to_jsonb(d) - 'trust', d.trust)), 0::bigint,
+          'golden_record_doc_of equals golden_record_doc of the row''s JSON in a time zone with a half-hour offset');
+RESET TimeZone;
+SELECT is(cdp_internal.golden_record_doc_of(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          cdp.golden_record_doc('{}', NULL), 'golden_record_doc_of of all nulls is the document of an empty record');
+SELECT throws_ok($$SELECT cdp_internal.golden_record_doc_of(1, 1, 50, NULL, NULL, NULL, NULL, NULL, ARRAY[['+79160000000']]::cdp.phone[],
+                                                              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$,
+                 '2202E', 'phones of a source record must be a one-dimensional array', 'golden_record_doc_of refuses a two-dimensional array');
 
 -- and in another session time zone (documents carry offsets; output is UTC either way)
 SET LOCAL TimeZone = 'Asia/Vladivostok';
