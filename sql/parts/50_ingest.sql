@@ -447,10 +447,10 @@ BEGIN
 		SELECT pr.*
 		  FROM written w
 		 CROSS JOIN LATERAL cdp_internal.golden_row(w.golden_id,
-				   @extschema@.golden_fold(pg_catalog.jsonb_build_array(@extschema@.golden_record_doc(pg_catalog.to_jsonb((SELECT d FROM (
-					   SELECT w.record_id, w.source_id, w.family_name, w.given_name, w.patronymic, w.birth_date,
-							  w.sex, w.phones, w.emails, w.snils, w.oms, w.address, w.city, w.handles, w.extra,
-							  w.created_at, w.updated_at) d)), v_src.trust)), v_rules, false),
+				   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(w.record_id,
+					   w.source_id, v_src.trust::integer, w.family_name, w.given_name, w.patronymic, w.birth_date, w.sex,
+					   w.phones, w.emails, w.snils, w.oms, w.address, w.city, w.handles, w.extra, w.created_at,
+					   w.updated_at)), v_rules, false),
 				   NULL, NULL, NULL, v_rules_version) pr
 		 WHERE w.version OPERATOR(pg_catalog.=) 1
 		 ORDER BY w.golden_id

@@ -17,6 +17,22 @@ COMMENT ON FUNCTION @extschema@.golden_record_doc(jsonb, int) IS
 	'reduces a source record (row JSON or log payload) and its source trust to the document the survivorship fold reads, identifiers in canonical form (C)';
 
 /*
+ * The same document from the columns of a cdp.record row (C, src/golden_fold.c): what
+ * golden_record_doc(to_jsonb(row), trust) gives, without building the row's JSON (about half the
+ * cost of a record in the live fold, issue 16).  STABLE: timestamps are written in the session's
+ * time zone, as to_jsonb writes them.
+ */
+CREATE FUNCTION cdp_internal.golden_record_doc_of(record_id bigint, source_id int, trust int, family_name text,
+	given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[], emails @extschema@.email[],
+	snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb, extra jsonb,
+	created_at timestamptz, updated_at timestamptz) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_golden_record_doc_of'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_record_doc_of(bigint, int, int, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) IS
+	'golden_record_doc(to_jsonb(row), trust) of a cdp.record row, built from its columns (internal to the live fold)';
+
+/*
  * The survivorship fold (C, src/golden_fold.c): a pure function of the records of one person (an
  * array of golden_record_doc documents) and the rules.  Single-valued attributes: candidates are
  * the records with a non-empty value, ranked by the attribute's rules in order (each rule a score,
@@ -33,25 +49,14 @@ CREATE FUNCTION @extschema@.golden_fold(recs jsonb, rules jsonb, with_lineage bo
 COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
 	'survivorship fold (C): pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
 
-/* Builds the projection row of one person from its fold and its log-derived status and visits. */
+/*
+ * Builds the projection row of one person from its fold and its log-derived status and visits
+ * (C, src/golden_row.c: as PL/pgSQL it cost about 40 us a call, most of writing a new person).
+ */
 CREATE FUNCTION cdp_internal.golden_row(golden_id bigint, fold jsonb, status text, status_at timestamptz,
 	last_visit timestamptz, rules_version int) RETURNS @extschema@.patient
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
-	       (fold ->> 'registered_on')::date, (fold ->> 'validated')::boolean,
-	       fold -> 'attributes' ->> 'family_name', fold -> 'attributes' ->> 'given_name',
-	       fold -> 'attributes' ->> 'patronymic', fold -> 'attributes' ->> 'sex',
-	       (fold -> 'attributes' ->> 'birth_date')::date,
-	       fold -> 'phones', fold -> 'emails', fold -> 'handles',
-	       (fold -> 'attributes' ->> 'snils')::@extschema@.snils, (fold -> 'attributes' ->> 'oms')::@extschema@.oms,
-	       fold -> 'attributes' ->> 'address', fold -> 'attributes' ->> 'city',
-	       last_visit, (fold ->> 'record_count')::int, (fold ->> 'updated_at')::timestamptz,
-	       rules_version)::@extschema@.patient;
-END
-$$;
+	AS 'MODULE_PATHNAME', 'cdp_golden_row'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp_internal.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
 	'the cdp.patient row of one person from its survivorship fold, status and last visit';
 
@@ -81,12 +86,10 @@ BEGIN
 	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
 	recs AS (
 		SELECT r.golden_id,
-		       /* only the columns golden_record_doc reads: raw (the source document, about half the
-		          row) and the keys are left out, which makes a fold about 8 % cheaper */
-		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(pg_catalog.to_jsonb((SELECT d FROM (
-		           SELECT r.record_id, r.source_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
-		                  r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra,
-		                  r.created_at, r.updated_at) d)), s.trust) ORDER BY r.record_id) AS docs
+		       /* each record's document from its columns (golden_record_doc_of), not its row's JSON */
+		       pg_catalog.jsonb_agg(cdp_internal.golden_record_doc_of(r.record_id, r.source_id, s.trust,
+		           r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils,
+		           r.oms, r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at) ORDER BY r.record_id) AS docs
 		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
 		  JOIN @extschema@.record r ON r.golden_id = g.i
 		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id

@@ -8,7 +8,7 @@
 -- duplicated contact values, handles with empty values.
 BEGIN;
 \ir ../oracles/golden_fold.sql
-SELECT plan(23);
+SELECT plan(29);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -57,6 +57,76 @@ SELECT is_empty(format($$SELECT d.c FROM fold_docs d, fold_rules r
                        n, l, l),
                 format('C fold equals the SQL fold: rule set %s, with_lineage %s', n, l))
   FROM generate_series(1, 4) n, (VALUES (true), (false)) v(l) ORDER BY n, l;
+
+-- cdp_internal.golden_row (C since issue 16) builds the row its former PL/pgSQL body built
+CREATE FUNCTION pg_temp.golden_row_sql(golden_id bigint, fold jsonb, status text, status_at timestamptz,
+	last_visit timestamptz, rules_version int) RETURNS cdp.patient LANGUAGE plpgsql AS $f$
+BEGIN
+	RETURN ROW(golden_id, coalesce(status, 'active'), status_at,
+	       (fold ->> 'registered_on')::date, (fold ->> 'validated')::boolean,
+	       fold -> 'attributes' ->> 'family_name', fold -> 'attributes' ->> 'given_name',
+	       fold -> 'attributes' ->> 'patronymic', fold -> 'attributes' ->> 'sex',
+	       (fold -> 'attributes' ->> 'birth_date')::date,
+	       fold -> 'phones', fold -> 'emails', fold -> 'handles',
+	       (fold -> 'attributes' ->> 'snils')::cdp.snils, (fold -> 'attributes' ->> 'oms')::cdp.oms,
+	       fold -> 'attributes' ->> 'address', fold -> 'attributes' ->> 'city',
+	       last_visit, (fold ->> 'record_count')::int, (fold ->> 'updated_at')::timestamptz,
+	       rules_version)::cdp.patient;
+END
+$f$;
+SELECT is_empty($$SELECT d.c FROM fold_docs d, fold_rules r,
+                          (VALUES (NULL::text, NULL::timestamptz, NULL::timestamptz, 0),
+                                  ('archived', timestamptz '2024-01-02 03:04:05Z', timestamptz '2025-01-01Z', 7)) s(st, sat, lv, rv),
+                          LATERAL (SELECT cdp.golden_fold(d.d, r.rules, false) #- '{attributes,oms}' AS f) x  -- its OMS fails the check digit
+                   WHERE r.n IN (1, 2)
+                     AND cdp_internal.golden_row(d.c, x.f, s.st, s.sat, s.lv, s.rv)::text
+                         IS DISTINCT FROM pg_temp.golden_row_sql(d.c, x.f, s.st, s.sat, s.lv, s.rv)::text$$,
+                'golden_row (C) builds the same row as the former PL/pgSQL body on every generated cluster');
+SELECT is_empty($$SELECT 1 FROM (VALUES (NULL::jsonb), ('{}'), ('{"attributes": null, "record_count": 2, "validated": true}'),
+                                         ('{"attributes": {"family_name": 5, "city": null}, "phones": null, "registered_on": "2020-02-03"}'),
+                                         ('{"attributes": {"oms": "1234 5678 9012 3452", "snils": "112-233-445 95"}}')) v(f)
+                   WHERE cdp_internal.golden_row(1, v.f, NULL, NULL, NULL, 3)::text
+                         IS DISTINCT FROM pg_temp.golden_row_sql(1, v.f, NULL, NULL, NULL, 3)::text$$,
+                'golden_row (C) equals the former body on a null fold, an empty one, JSON nulls and numbers');
+
+-- cdp_internal.golden_record_doc_of (the live fold's input since issue 16) builds from a row's
+-- columns exactly what golden_record_doc(to_jsonb(row), trust) builds from its JSON
+CREATE TEMP TABLE doc_rows AS
+SELECT i AS record_id, CASE WHEN i % 11 = 0 THEN NULL ELSE 1 + i % 3 END AS source_id,
+       CASE WHEN i % 13 = 0 THEN NULL ELSE (i * 7) % 101 END AS trust,
+       (ARRAY['Иванов', '', NULL, 'O''Brien "x"'])[1 + i % 4] AS family_name,
+       (ARRAY['Анна', NULL])[1 + i % 2] AS given_name, CASE WHEN i % 3 = 0 THEN 'Петровна' END AS patronymic,
+       CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN date '1980-02-29' WHEN 2 THEN date '0044-03-15 BC' ELSE 'infinity'::date END AS birth_date,
+       (ARRAY['F', 'M', NULL])[1 + i % 3] AS sex,
+       CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN '{}'::cdp.phone[]
+            WHEN 2 THEN ARRAY['+79160000000', NULL]::cdp.phone[] ELSE ARRAY['8 916 000-00-01', '+7 926 111 2233']::cdp.phone[] END AS phones,
+       CASE i % 3 WHEN 0 THEN NULL WHEN 1 THEN ARRAY['A.B@Mail.RU']::cdp.email[] ELSE ARRAY[NULL, 'x@y.ru']::cdp.email[] END AS emails,
+       CASE WHEN i % 2 = 0 THEN '112-233-445 95'::cdp.snils END AS snils,
+       CASE WHEN i % 5 = 0 THEN '1234 5678 9012 3452'::cdp.oms END AS oms,
+       CASE WHEN i % 3 = 1 THEN 'ул. Ленина, 1' END AS address, (ARRAY['Москва', '', NULL])[1 + i % 3] AS city,
+       (ARRAY['{"vk": "id1"}'::jsonb, '[]', '"x"', 'null', NULL, '{"tg": {"a": [1, null]}}'])[1 + i % 6] AS handles,
+       (ARRAY['{"validated": "YES"}'::jsonb, '{"validated": true}', '{"validated": "0"}', '{"validated": 1}',
+              '[{"validated": true}]', '"validated"', 'null', NULL, '{"x": 1}'])[1 + i % 9] AS extra,
+       CASE WHEN i % 7 = 0 THEN NULL ELSE timestamptz '2024-03-31 01:30:00.123456Z' + i * interval '17 minutes' END AS created_at,
+       CASE WHEN i % 8 = 0 THEN NULL WHEN i % 8 = 1 THEN '-infinity'::timestamptz ELSE timestamptz '1969-12-31 23:59:59Z' + i * interval '1 day' END AS updated_at
+  FROM generate_series(1, 400) i;
+SELECT is((SELECT count(*) FROM doc_rows d
+            WHERE cdp_internal.golden_record_doc_of(d.record_id, d.source_id, d.trust, d.family_name, d.given_name, d.patronymic,
+                    d.birth_date, d.sex, d.phones, d.emails, d.snils, d.oms, d.address, d.city, d.handles, d.extra, d.created_at, d.updated_at)
+                  IS DISTINCT FROM cdp.golden_record_doc(to_jsonb(d) - 'trust', d.trust)), 0::bigint,
+          'golden_record_doc_of equals golden_record_doc of the row''s JSON on 400 varied rows');
+SET LOCAL TimeZone = 'America/St_Johns';
+SELECT is((SELECT count(*) FROM doc_rows d
+            WHERE cdp_internal.golden_record_doc_of(d.record_id, d.source_id, d.trust, d.family_name, d.given_name, d.patronymic,
+                    d.birth_date, d.sex, d.phones, d.emails, d.snils, d.oms, d.address, d.city, d.handles, d.extra, d.created_at, d.updated_at)
+                  IS DISTINCT FROM cdp.golden_record_doc(to_jsonb(d) - 'trust', d.trust)), 0::bigint,
+          'golden_record_doc_of equals golden_record_doc of the row''s JSON in a time zone with a half-hour offset');
+RESET TimeZone;
+SELECT is(cdp_internal.golden_record_doc_of(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          cdp.golden_record_doc('{}', NULL), 'golden_record_doc_of of all nulls is the document of an empty record');
+SELECT throws_ok($$SELECT cdp_internal.golden_record_doc_of(1, 1, 50, NULL, NULL, NULL, NULL, NULL, ARRAY[['+79160000000']]::cdp.phone[],
+                                                              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)$$,
+                 '2202E', 'phones of a source record must be a one-dimensional array', 'golden_record_doc_of refuses a two-dimensional array');
 
 -- and in another session time zone (documents carry offsets; output is UTC either way)
 SET LOCAL TimeZone = 'Asia/Vladivostok';

@@ -94,7 +94,9 @@ my $targets = $node->safe_psql('postgres', q{
 	  UNION ALL SELECT 'cdp.normalize_attrs(jsonb_build_object(''family_name'', $1, ''phone'', $2, ''email'', $1, ''birth_date'', $2, ''snils'', $1, ''vk'', $2), true)'
 	  UNION ALL SELECT 'cdp.normalize_attrs(jsonb_build_object(''full_name'', $1, ''oms'', $2, ''sex'', $1))'
 	  UNION ALL SELECT 'cdp_internal.golden_check_rules(jsonb_build_object($1, jsonb_build_array($2, $1)))'
-	  UNION ALL SELECT 'cdp.golden_fold(''[]'', jsonb_build_object(''city'', jsonb_build_array($1, $2)))') x});
+	  UNION ALL SELECT 'cdp.golden_fold(''[]'', jsonb_build_object(''city'', jsonb_build_array($1, $2)))'
+	  UNION ALL SELECT 'cdp_internal.golden_row(1, jsonb_build_object(''attributes'', jsonb_build_object(''birth_date'', $1, ''snils'', $2, ''oms'', $1), ''registered_on'', $2, ''validated'', $1, ''record_count'', $2, ''updated_at'', $1, ''phones'', $2), $1, NULL, NULL, 0)'
+	  UNION ALL SELECT 'cdp_internal.golden_record_doc_of(1, 1, 50, $1, $2, $1, NULL, $2, NULL, NULL, NULL, NULL, $1, $2, to_jsonb($1), jsonb_build_object(''validated'', $2), NULL, NULL)') x});
 my @targets = split /\n/, $targets;
 ok(scalar(@targets) >= 3, 'found ' . scalar(@targets) . ' fuzz targets');
 note("targets: @targets");
