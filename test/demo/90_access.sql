@@ -56,16 +56,22 @@ SELECT cdp.upsert_clinical_event(split_part(:'r1', ' ', 1), 'demo-v1', 'visit',
 	AS ok \gset
 
 \echo
-\echo '--- 19. Кардиолог видит только своего пациента и его события, чужих не видит'
+\echo '--- 19. Кардиолог видит пациентов, у которых был приём кардиолога, как бы отделение его ни записало («кардиолог», «cardiology»); пациента дерматолога не видит'
+SELECT count(DISTINCT golden_id) AS cardio_patients FROM cdp.clinical_event
+ WHERE kind = 'visit' AND lower(specialty) IN ('кардиолог', 'кардиология', 'cardiology') \gset
 SET SESSION AUTHORIZATION demo_cardio;
-SELECT count(*) AS "пациентов видно кардиологу" FROM cdp.patient;
-SELECT golden_id AS "карточка",
-       CASE kind WHEN 'visit' THEN 'приём' WHEN 'diagnosis' THEN 'диагноз' WHEN 'lab_test' THEN 'анализ'
+SELECT count(*) AS "пациентов видно кардиологу", :cardio_patients AS "пациентов с приёмом кардиолога",
+       CASE WHEN EXISTS (SELECT 1 FROM cdp.patient WHERE golden_id = :g2) THEN 'да (так быть не должно)' ELSE 'нет' END
+         AS "пациент дерматолога виден"
+  FROM cdp.patient;
+\echo 'События пациента 1 глазами кардиолога:'
+SELECT CASE kind WHEN 'visit' THEN 'приём' WHEN 'diagnosis' THEN 'диагноз' WHEN 'lab_test' THEN 'анализ'
                  WHEN 'recommendation' THEN 'рекомендация врача' ELSE kind END AS "событие",
        count(*) AS "сколько",
-       string_agg(DISTINCT coalesce(icd10, CASE specialty WHEN 'urology' THEN 'урология' WHEN 'therapy' THEN 'терапия'
-                                    WHEN 'cardiology' THEN 'кардиология' WHEN 'gynecology' THEN 'гинекология' ELSE specialty END), ', ') AS "диагнозы (МКБ-10) или специальности"
-  FROM cdp.clinical_event GROUP BY 1, 2 ORDER BY 1, 2;
+       coalesce(string_agg(DISTINCT coalesce(icd10, CASE specialty WHEN 'urology' THEN 'урология' WHEN 'therapy' THEN 'терапия'
+                                    WHEN 'cardiology' THEN 'кардиология' WHEN 'gynecology' THEN 'гинекология' ELSE specialty END), ', '), '—')
+         AS "диагнозы (МКБ-10) или специальности"
+  FROM cdp.clinical_event WHERE golden_id = :g1 GROUP BY 1 ORDER BY 1;
 RESET SESSION AUTHORIZATION;
 
 \echo
