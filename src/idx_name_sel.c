@@ -128,7 +128,7 @@ IdxSelNonMcv(VariableStatData *vardata, FmgrInfo *opproc, Oid collation,
 		return 0.0;
 
 	if (get_attstatsslot(&sslot, vardata->statsTuple, STATISTIC_KIND_MCV,
-						 InvalidOid, 0))
+						 InvalidOid, ATTSTATSSLOT_NUMBERS))
 	{
 		nmcv = sslot.nnumbers;
 		free_attstatsslot(&sslot);
