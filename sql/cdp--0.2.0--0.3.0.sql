@@ -13549,3 +13549,15 @@ COMMENT ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) I
 ALTER FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) SECURITY DEFINER;
 
 /* ==== end of section: golden ==== */
+
+/* ==== section: namesel (issue 18, session 21) ==== */
+-- The restriction estimator of cdp.% (sql/parts/40_index.sql, src/idx_name_sel.c): matchingsel's
+-- fraction of matching histogram bounds made the planner expect 1 % of a name-dense table.
+CREATE FUNCTION cdp_internal.name_similar_sel(internal, oid, internal, integer) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'cdp_name_similar_sel'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.name_similar_sel(internal, oid, internal, integer) IS
+	'restriction selectivity of cdp.%: exact on the most common values, a prior-weighted count of matching histogram bounds on the rest';
+REVOKE ALL ON FUNCTION cdp_internal.name_similar_sel(internal, oid, internal, integer) FROM PUBLIC;
+ALTER OPERATOR @extschema@.% (text, text) SET (RESTRICT = cdp_internal.name_similar_sel);
+/* ==== end of section: namesel ==== */

@@ -1,7 +1,7 @@
 -- test/pgtap/40_index.sql: the fuzzy-name index family: objects, real Russian name variants that
 -- must meet (and names that must not), exact similarities, the threshold setting, and input limits.
 BEGIN;
-SELECT plan(44);
+SELECT plan(49);
 
 SELECT has_opclass('cdp', 'name_gin_ops', 'operator class cdp.name_gin_ops exists');
 SELECT has_operator('text', 'cdp', '%', 'text', 'boolean', 'operator cdp.% (text, text) exists');
@@ -69,6 +69,38 @@ SELECT volatility_is('cdp', 'name_gin_extract_query', ARRAY['text', 'internal', 
                      'stable', 'extract_query is STABLE: it reads the threshold');
 SELECT ok((SELECT procost FROM pg_proc WHERE oid = 'cdp.name_similar(text, text)'::regprocedure) >= 100,
           'the % function is costed as the ICU work it does, so the planner prefers the index');
+
+-- the restriction estimator of % (issue 18): realistic row estimates from the column's statistics
+SELECT is((SELECT oprrest::regproc::text FROM pg_operator WHERE oid = 'cdp.%(text,text)'::regoperator),
+          'cdp_internal.name_similar_sel', '% is estimated by cdp_internal.name_similar_sel, not matchingsel');
+-- 29 001 distinct names, all in the statistics sample, sorted: 14 495 Latin, 10 spellings of
+-- «Иванова Мария Петровна» in the middle (where histogram bound 50 of 100 falls), 14 496 Cyrillic
+-- names after them.  matchingsel counts the one matching bound as 1 % of the table (about 290 rows).
+CREATE TEMP TABLE sel_names AS
+SELECT substr(w, 1, 7) || ' ' || substr(w, 8, 6) || ' ' || substr(w, 14, 8) AS name
+  FROM (SELECT translate(md5(i::text), '0123456789', 'ghijklmnop') AS w FROM generate_series(1, 14495) i) s
+UNION ALL
+SELECT 'Иванова Мария ' || overlay('Петровна' placing l from p for 1)
+  FROM (VALUES (2, 'у'), (3, 'а'), (4, 'у'), (5, 'и'), (6, 'е'), (7, 'о'), (7, 'а'), (8, 'о'), (8, 'ы')) v(p, l)
+UNION ALL
+SELECT 'Иванова Мария Петровна'
+UNION ALL
+SELECT 'Я' || substr(w, 1, 6) || ' ' || substr(w, 8, 6) || ' ' || substr(w, 14, 8)
+  FROM (SELECT translate(md5(i::text), '0123456789abcdef', 'абвгдежзиклмнопр') AS w FROM generate_series(1, 14496) i) s;
+CREATE FUNCTION pg_temp.est(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE j jsonb;
+BEGIN
+	EXECUTE format('EXPLAIN (FORMAT JSON) SELECT * FROM sel_names WHERE name OPERATOR(cdp.%%) %L', q) INTO j;
+	RETURN (j -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END $$;
+SELECT lives_ok($$SELECT pg_temp.est('Иванова Мария Петровна')$$, 'a column without statistics is estimated (default)');
+ANALYZE sel_names;
+SELECT cmp_ok(pg_temp.est('Иванова Мария Петровна'), '<=', 60::float8,
+              'a name 10 rows of 29 001 are similar to, one histogram bound among them, is estimated at no more than 60 rows');
+SELECT cmp_ok(pg_temp.est('Иванова Мария Петровна'), '>=',
+              (SELECT count(*) FROM sel_names WHERE name OPERATOR(cdp.%) 'Иванова Мария Петровна')::float8 / 2,
+              'and at no less than half the rows a scan finds');
+SELECT cmp_ok(pg_temp.est('Zzyzx Qwertz Plonk'), '<=', 50::float8, 'a name no row is similar to is estimated at a few rows');
 
 -- input limits
 SELECT throws_ok($$SELECT cdp.name_similarity(repeat('a', 70000), 'a')$$, '54000', NULL,
