@@ -13549,3 +13549,15 @@ COMMENT ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) I
 ALTER FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) SECURITY DEFINER;
 
 /* ==== end of section: golden ==== */
+
+/* ==== section: segidx (issue 13, session 21) ==== */
+-- the segment indexes carry the golden id (and the columns the code expression reads): index-only
+-- clause scans (doc/segments.md, Performance)
+DROP INDEX @extschema@.clinical_event_seg_code_idx;
+CREATE INDEX clinical_event_seg_code_idx ON @extschema@.clinical_event
+	(kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at)
+	INCLUDE (golden_id, lab_code, icd10, specialty, visit_status);
+DROP INDEX @extschema@.clinical_event_seg_due_idx;
+CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) INCLUDE (golden_id)
+	WHERE kind = 'recommendation';
+/* ==== end of section: segidx ==== */
