@@ -13561,3 +13561,15 @@ COMMENT ON FUNCTION cdp_internal.name_similar_sel(internal, oid, internal, integ
 REVOKE ALL ON FUNCTION cdp_internal.name_similar_sel(internal, oid, internal, integer) FROM PUBLIC;
 ALTER OPERATOR @extschema@.% (text, text) SET (RESTRICT = cdp_internal.name_similar_sel);
 /* ==== end of section: namesel ==== */
+
+/* ==== section: segidx (issue 13, session 21) ==== */
+-- the segment indexes carry the golden id (and the columns the code expression reads): index-only
+-- clause scans (doc/segments.md, Performance)
+DROP INDEX @extschema@.clinical_event_seg_code_idx;
+CREATE INDEX clinical_event_seg_code_idx ON @extschema@.clinical_event
+	(kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at)
+	INCLUDE (golden_id, lab_code, icd10, specialty, visit_status);
+DROP INDEX @extschema@.clinical_event_seg_due_idx;
+CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) INCLUDE (golden_id)
+	WHERE kind = 'recommendation';
+/* ==== end of section: segidx ==== */

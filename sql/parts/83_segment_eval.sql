@@ -168,11 +168,17 @@ COMMENT ON FUNCTION cdp_internal.seg_minus(bigint[], bigint[]) IS
 /*
  * The index the event clauses read: kind, then the code a clause filters on (lab code, ICD-10
  * code or specialty, in C collation so ICD-10 ranges are index ranges), then the time.  A
- * diagnosis range N40-N42 is the index range ['N40', 'N42~'].
+ * diagnosis range N40-N42 is the index range ['N40', 'N42~'].  It carries the golden id, so a
+ * clause's set is an index-only scan (no heap fetch per row once the visibility map is set: VACUUM
+ * after a bulk load), and the columns of the code expression and the visit status: PostgreSQL's
+ * planner allows an index-only scan over an expression index only when the columns the expression
+ * reads are in the index too, and a visit clause filters on the status.
  */
 CREATE INDEX clinical_event_seg_code_idx ON @extschema@.clinical_event
-	(kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at);
-CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) WHERE kind = 'recommendation';
+	(kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at)
+	INCLUDE (golden_id, lab_code, icd10, specialty, visit_status);
+CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) INCLUDE (golden_id)
+	WHERE kind = 'recommendation';
 
 /* ------------------------------------------------------------------ evaluation */
 

@@ -32,6 +32,10 @@ SELECT p.golden_id FROM cdp.patient p
                      AND e.visit_status IN ('came', 'in_appointment', 'done')))
    AND (SELECT s.granted FROM cdp.record r JOIN cdp.consent_statement s ON s.record_id = r.record_id
          WHERE r.golden_id = p.golden_id AND s.purpose = 'marketing' AND s.channel = 'sms' ORDER BY s.at DESC, s.granted LIMIT 1)
+   -- known only through partner bases: marketing needs partner_sharing by SMS too
+   AND (EXISTS (SELECT 1 FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE r.golden_id = p.golden_id AND s.kind = 'internal')
+        OR (SELECT s.granted FROM cdp.record r JOIN cdp.consent_statement s ON s.record_id = r.record_id
+             WHERE r.golden_id = p.golden_id AND s.purpose = 'partner_sharing' AND s.channel = 'sms' ORDER BY s.at DESC, s.granted LIMIT 1))
    AND NOT EXISTS (SELECT 1 FROM cdp.clinical_event e WHERE e.golden_id = p.golden_id AND e.kind = 'diagnosis'
                  AND (e.icd10 LIKE 'C50%' OR e.icd10 LIKE 'D05%'))
    AND extract(year FROM age(current_date, p.birth_date)) BETWEEN 35 AND 69;
