@@ -63,4 +63,13 @@ extern Jsonb *GoldenDefaultRules(void);
 									 * persons: the link is refused */
 #define GOLDEN_MERGE_MERGE		'm' /* gone merges into keep */
 
+/* jsonb helpers of the fold, shared with the record documents (src/golden_fold.c) */
+extern char *GoldenScalarText(JsonbValue *v, int *len);
+extern char *GoldenFieldCString(JsonbContainer *doc, const char *key);
+extern void GoldenPushScalar(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v);
+extern void GoldenPushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len);
+extern void GoldenPushNull(JsonbParseState **st, JsonbIteratorToken tok);
+extern void GoldenPushInt64(JsonbParseState **st, JsonbIteratorToken tok, int64 i);
+extern void GoldenPushBool(JsonbParseState **st, JsonbIteratorToken tok, bool b);
+
 #endif							/* GOLDEN_H */

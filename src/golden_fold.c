@@ -31,11 +31,7 @@
  * (the fold's first implementation); test/pgtap/71_golden_fold.sql compares
  * this code with it on generated clusters.
  *
- * Record documents: cdp.golden_record_doc(rec, trust) reduces a source record
- * given as JSON (a row's to_jsonb, or a log payload's "record") to what the
- * fold reads; cdp_internal.golden_record_doc_of(...) builds the same document
- * from the columns of a cdp.record row, for the live paths (ingest, re-fold),
- * without the row's JSON.
+ * The record documents the fold reads are built in src/golden_doc.c.
  *
  * Timestamps are read with timestamptz input (the session time zone for
  * strings without an offset) and written in UTC.
@@ -153,13 +149,13 @@ typedef struct FoldContactGroup
 } FoldContactGroup;
 
 /*
- * JsonbScalarText
+ * GoldenScalarText
  *		The text the ->> operator gives for a value: NULL for JSON null,
  *		the string itself, a number or boolean as written, a container as
  *		JSON text.
  */
-static char *
-JsonbScalarText(JsonbValue *v, int *len)
+char *
+GoldenScalarText(JsonbValue *v, int *len)
 {
 	char	   *s;
 
@@ -199,15 +195,15 @@ FieldText(JsonbContainer *doc, const char *key, int keylen, int *len)
 
 	if (getKeyJsonValueFromContainer(doc, key, keylen, &v) == NULL)
 		return NULL;
-	return JsonbScalarText(&v, len);
+	return GoldenScalarText(&v, len);
 }
 
 /*
- * FieldCString
+ * GoldenFieldCString
  *		doc ->> key as a NUL-terminated string, or NULL.
  */
-static char *
-FieldCString(JsonbContainer *doc, const char *key)
+char *
+GoldenFieldCString(JsonbContainer *doc, const char *key)
 {
 	int			len;
 	char	   *s = FieldText(doc, key, strlen(key), &len);
@@ -222,7 +218,7 @@ FieldCString(JsonbContainer *doc, const char *key)
 static bool
 FieldTimestamptz(JsonbContainer *doc, const char *key, TimestampTz *out)
 {
-	char	   *s = FieldCString(doc, key);
+	char	   *s = GoldenFieldCString(doc, key);
 
 	if (s == NULL)
 		return false;
@@ -262,23 +258,23 @@ ReadRecord(JsonbValue *elem, int n, bool full, FoldRec *r)
 	r->trust = DirectFunctionCall1(int4_numeric, Int32GetDatum(-1));
 	if (full)
 	{
-		if ((s = FieldCString(r->doc, "record_id")) != NULL)
+		if ((s = GoldenFieldCString(r->doc, "record_id")) != NULL)
 		{
 			r->rid = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s)));
 			r->rid_null = false;
 		}
-		if ((s = FieldCString(r->doc, "source_id")) != NULL)
+		if ((s = GoldenFieldCString(r->doc, "source_id")) != NULL)
 		{
 			r->sid = DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s)));
 			r->sid_null = false;
 		}
-		if ((s = FieldCString(r->doc, "trust")) != NULL)
+		if ((s = GoldenFieldCString(r->doc, "trust")) != NULL)
 			r->trust = DirectFunctionCall3(numeric_in, CStringGetDatum(s),
 										   ObjectIdGetDatum(InvalidOid),
 										   Int32GetDatum(-1));
 	}
 	r->validated = -1;
-	if ((s = FieldCString(r->doc, "validated")) != NULL)
+	if ((s = GoldenFieldCString(r->doc, "validated")) != NULL)
 		r->validated = DatumGetBool(DirectFunctionCall1(boolin, CStringGetDatum(s))) ? 1 : 0;
 	r->created_null = !FieldTimestamptz(r->doc, "created_at", &r->created);
 	r->updated_null = !FieldTimestamptz(r->doc, "updated_at", &r->updated);
@@ -436,69 +432,69 @@ FoldCmpRecordId(const void *pa, const void *pb, void *arg)
 /* ------------------------------------------------------------------ output helpers */
 
 /*
- * PushScalar
+ * GoldenPushScalar
  *		Pushes a scalar as an object value (tok WJB_VALUE) or array element.
  */
-static void
-PushScalar(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
+void
+GoldenPushScalar(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v)
 {
 	pushJsonbValue(st, tok, v);
 }
 
 /*
- * PushString
+ * GoldenPushString
  *		Pushes a string value or element.
  */
-static void
-PushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len)
+void
+GoldenPushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len)
 {
 	JsonbValue	v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
 	v.val.string.len = len;
-	PushScalar(st, tok, &v);
+	GoldenPushScalar(st, tok, &v);
 }
 
 /*
- * PushNull
+ * GoldenPushNull
  *		Pushes a JSON null.
  */
-static void
-PushNull(JsonbParseState **st, JsonbIteratorToken tok)
+void
+GoldenPushNull(JsonbParseState **st, JsonbIteratorToken tok)
 {
 	JsonbValue	v;
 
 	v.type = jbvNull;
-	PushScalar(st, tok, &v);
+	GoldenPushScalar(st, tok, &v);
 }
 
 /*
- * PushInt64
+ * GoldenPushInt64
  *		Pushes a JSON number from an int64.
  */
-static void
-PushInt64(JsonbParseState **st, JsonbIteratorToken tok, int64 i)
+void
+GoldenPushInt64(JsonbParseState **st, JsonbIteratorToken tok, int64 i)
 {
 	JsonbValue	v;
 
 	v.type = jbvNumeric;
 	v.val.numeric = int64_to_numeric(i);
-	PushScalar(st, tok, &v);
+	GoldenPushScalar(st, tok, &v);
 }
 
 /*
- * PushBool
+ * GoldenPushBool
  *		Pushes a JSON boolean.
  */
-static void
-PushBool(JsonbParseState **st, JsonbIteratorToken tok, bool b)
+void
+GoldenPushBool(JsonbParseState **st, JsonbIteratorToken tok, bool b)
 {
 	JsonbValue	v;
 
 	v.type = jbvBool;
 	v.val.boolean = b;
-	PushScalar(st, tok, &v);
+	GoldenPushScalar(st, tok, &v);
 }
 
 /*
@@ -528,9 +524,9 @@ PushRecordId(JsonbParseState **st, JsonbIteratorToken tok, const FoldRec *r, boo
 	if (raw)
 		pushJsonbValue(st, tok, (JsonbValue *) &r->rid_raw);
 	else if (r->rid_null)
-		PushNull(st, tok);
+		GoldenPushNull(st, tok);
 	else
-		PushInt64(st, tok, r->rid);
+		GoldenPushInt64(st, tok, r->rid);
 }
 
 /*
@@ -574,9 +570,9 @@ PushUtc(JsonbParseState **st, JsonbIteratorToken tok, TimestampTz ts)
 	char	   *s = UtcText(ts);
 
 	if (s)
-		PushString(st, tok, s, strlen(s));
+		GoldenPushString(st, tok, s, strlen(s));
 	else
-		PushNull(st, tok);
+		GoldenPushNull(st, tok);
 }
 
 /* ------------------------------------------------------------------ one attribute */
@@ -646,7 +642,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	w = &cand[0];
 
 	CdpJsonbPushKey(attrs, attr);
-	PushString(attrs, WJB_VALUE, w->v, w->vlen);
+	GoldenPushString(attrs, WJB_VALUE, w->v, w->vlen);
 	if (!with_lineage)
 		return;
 
@@ -696,18 +692,18 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	CdpJsonbPushKey(lin, attr);
 	pushJsonbValue(lin, WJB_BEGIN_OBJECT, NULL);
 	CdpJsonbPushKey(lin, "value");
-	PushString(lin, WJB_VALUE, w->v, w->vlen);
+	GoldenPushString(lin, WJB_VALUE, w->v, w->vlen);
 	CdpJsonbPushKey(lin, "record_id");
 	PushRecordId(lin, WJB_VALUE, &recs[w->rec], raw);
 	CdpJsonbPushKey(lin, "source_id");
 	if (raw)
 		pushJsonbValue(lin, WJB_VALUE, &recs[w->rec].sid_raw);
 	else if (recs[w->rec].sid_null)
-		PushNull(lin, WJB_VALUE);
+		GoldenPushNull(lin, WJB_VALUE);
 	else
-		PushInt64(lin, WJB_VALUE, recs[w->rec].sid);
+		GoldenPushInt64(lin, WJB_VALUE, recs[w->rec].sid);
 	CdpJsonbPushKey(lin, "rule");
-	PushString(lin, WJB_VALUE, rule, strlen(rule));
+	GoldenPushString(lin, WJB_VALUE, rule, strlen(rule));
 
 	/* agree: the winner's group; lost: the other groups, with records by id */
 	ids = palloc(sizeof(int) * n);
@@ -729,7 +725,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 			}
 			pushJsonbValue(lin, WJB_BEGIN_OBJECT, NULL);
 			CdpJsonbPushKey(lin, "value");
-			PushString(lin, WJB_VALUE, cand[groups[g].best].v, cand[groups[g].best].vlen);
+			GoldenPushString(lin, WJB_VALUE, cand[groups[g].best].v, cand[groups[g].best].vlen);
 			CdpJsonbPushKey(lin, "records");
 		}
 		pushJsonbValue(lin, WJB_BEGIN_ARRAY, NULL);
@@ -865,7 +861,7 @@ CollectContacts(FoldRec *recs, int nrec, int *ncontacts)
 				}
 				if (tok != WJB_ELEM && tok != WJB_VALUE)
 					continue;
-				s = JsonbScalarText(&v, &len);
+				s = GoldenScalarText(&v, &len);
 				if (s == NULL || len == 0)
 					continue;
 				AddContact(&arr, &n, &cap, kind, kind == KIND_HANDLES ? net : NULL,
@@ -962,11 +958,11 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 				continue;
 			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 			CdpJsonbPushKey(st, "value");
-			PushString(st, WJB_VALUE, x->v, x->vlen);
+			GoldenPushString(st, WJB_VALUE, x->v, x->vlen);
 			if (x->net)
 			{
 				CdpJsonbPushKey(st, "network");
-				PushString(st, WJB_VALUE, x->net, x->netlen);
+				GoldenPushString(st, WJB_VALUE, x->net, x->netlen);
 			}
 			/* sources: distinct record ids, ascending, one null last */
 			for (j = 0; j < x->count; j++)
@@ -985,22 +981,22 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 			if (!x->first_null && (s = UtcText(x->first_seen)) != NULL)
 			{
 				CdpJsonbPushKey(st, "first_seen");
-				PushString(st, WJB_VALUE, s, strlen(s));
+				GoldenPushString(st, WJB_VALUE, s, strlen(s));
 			}
 			if (!x->last_null && (s = UtcText(x->last_seen)) != NULL)
 			{
 				CdpJsonbPushKey(st, "last_seen");
-				PushString(st, WJB_VALUE, s, strlen(s));
+				GoldenPushString(st, WJB_VALUE, s, strlen(s));
 			}
 			if (x->valid >= 0)
 			{
 				CdpJsonbPushKey(st, "confirmed");
-				PushBool(st, WJB_VALUE, x->valid == 1);
+				GoldenPushBool(st, WJB_VALUE, x->valid == 1);
 			}
 			if (x->validated >= 0)
 			{
 				CdpJsonbPushKey(st, "validated");
-				PushBool(st, WJB_VALUE, x->validated == 1);
+				GoldenPushBool(st, WJB_VALUE, x->validated == 1);
 			}
 			pushJsonbValue(st, WJB_END_OBJECT, NULL);
 		}
@@ -1137,28 +1133,28 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	if (with_lineage)
 		PushNested(&st, pushJsonbValue(&lin, WJB_END_OBJECT, NULL));
 	else
-		PushNull(&st, WJB_VALUE);
+		GoldenPushNull(&st, WJB_VALUE);
 	PushContacts(&st, r, nrec, raw);
 	CdpJsonbPushKey(&st, "record_count");
-	PushInt64(&st, WJB_VALUE, nrec);
+	GoldenPushInt64(&st, WJB_VALUE, nrec);
 	CdpJsonbPushKey(&st, "registered_on");
 	if (created_null)
-		PushNull(&st, WJB_VALUE);
+		GoldenPushNull(&st, WJB_VALUE);
 	else
 	{
 		Datum		d = DirectFunctionCall1(timestamp_date, TimestampGetDatum(created_min));
 		char	   *s = JsonEncodeDateTime(NULL, d, DATEOID, NULL);
 
-		PushString(&st, WJB_VALUE, s, strlen(s));
+		GoldenPushString(&st, WJB_VALUE, s, strlen(s));
 	}
 	CdpJsonbPushKey(&st, "validated");
 	if (raw && anyv < 0)
-		PushNull(&st, WJB_VALUE);
+		GoldenPushNull(&st, WJB_VALUE);
 	else
-		PushBool(&st, WJB_VALUE, anyv == 1);
+		GoldenPushBool(&st, WJB_VALUE, anyv == 1);
 	CdpJsonbPushKey(&st, "updated_at");
 	if (updated_null)
-		PushNull(&st, WJB_VALUE);
+		GoldenPushNull(&st, WJB_VALUE);
 	else
 		PushUtc(&st, WJB_VALUE, updated_max);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
@@ -1169,435 +1165,4 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	memcpy(copy, out, VARSIZE(out));
 	MemoryContextDelete(work);
 	PG_RETURN_JSONB_P(copy);
-}
-
-/* ------------------------------------------------------------------ record documents */
-
-/* the identifier types' text input and output (src/type_*.c) */
-extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
-extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
-extern Datum cdp_email_in(PG_FUNCTION_ARGS);
-extern Datum cdp_email_out(PG_FUNCTION_ARGS);
-extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
-extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
-extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
-extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
-
-/*
- * CanonicalText
- *		The canonical text of an identifier: its type's input then output
- *		function, exactly what the cast text::type (WITH INOUT) and
- *		to_jsonb give, errors included.
- */
-static char *
-CanonicalText(PGFunction in, PGFunction out, char *s)
-{
-	return DatumGetCString(DirectFunctionCall1(out, DirectFunctionCall1(in, CStringGetDatum(s))));
-}
-
-/*
- * PushField
- *		Pushes key and rec -> key as given (JSON null when missing).
- */
-static void
-PushField(JsonbParseState **st, JsonbContainer *rec, const char *key)
-{
-	JsonbValue	v;
-
-	CdpJsonbPushKey(st, key);
-	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &v) == NULL)
-		PushNull(st, WJB_VALUE);
-	else
-		pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-/*
- * OmsIsPlaceholder
- *		Whether s holds 16 digits (any separators) whose first 15 are one
- *		digit repeated: a filler that cdp.oms refuses since issue 16.  A
- *		record logged before the type refused it keeps it in its payload;
- *		the fold reads it as no policy, so a rebuild neither fails on it nor
- *		counts it as evidence.
- */
-static bool
-OmsIsPlaceholder(const char *s)
-{
-	char		first = 0;
-	int			nd = 0;
-	bool		same = true;
-
-	for (; *s; s++)
-	{
-		if (*s < '0' || *s > '9')
-			continue;
-		if (nd == 0)
-			first = *s;
-		else if (nd < 15 && *s != first)
-			same = false;
-		nd++;
-	}
-	return nd == 16 && same;
-}
-
-/*
- * PushIdentifier
- *		Pushes key and the canonical text of (rec ->> key)::type, or null;
- *		null too when placeholder (if given) says the value is one.
- */
-static void
-PushIdentifier(JsonbParseState **st, JsonbContainer *rec, const char *key,
-			   PGFunction in, PGFunction out, bool (*placeholder) (const char *))
-{
-	char	   *s = FieldCString(rec, key);
-
-	CdpJsonbPushKey(st, key);
-	if (s == NULL || (placeholder != NULL && placeholder(s)))
-		PushNull(st, WJB_VALUE);
-	else
-	{
-		s = CanonicalText(in, out, s);
-		PushString(st, WJB_VALUE, s, strlen(s));
-	}
-}
-
-/*
- * PushIdentifierList
- *		Pushes key and, when rec -> key is an array, the canonical text of
- *		each element (null elements stay null); null otherwise.
- */
-static void
-PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
-				   PGFunction in, PGFunction out)
-{
-	JsonbValue	f;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	CdpJsonbPushKey(st, key);
-	if (getKeyJsonValueFromContainer(rec, key, strlen(key), &f) == NULL ||
-		f.type != jbvBinary || !JsonContainerIsArray(f.val.binary.data))
-	{
-		PushNull(st, WJB_VALUE);
-		return;
-	}
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	it = JsonbIteratorInit(f.val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		int			len = 0;
-		char	   *s;
-
-		if (tok != WJB_ELEM)
-			continue;
-		s = JsonbScalarText(&v, &len);
-		if (s == NULL)
-			PushNull(st, WJB_ELEM);
-		else
-		{
-			s = CanonicalText(in, out, pnstrdup(s, len));
-			PushString(st, WJB_ELEM, s, strlen(s));
-		}
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-}
-
-/*
- * DocValidated
- *		Whether a record's "validated" text (NULL when absent) says true:
- *		true, t, yes or 1 in any case (lower() in the database collation).
- */
-static bool
-DocValidated(const char *s)
-{
-	text	   *t;
-	char	   *l;
-
-	if (s == NULL)
-		return false;
-	t = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
-											   PointerGetDatum(cstring_to_text(s))));
-	l = text_to_cstring(t);
-	return strcmp(l, "true") == 0 || strcmp(l, "t") == 0 ||
-		strcmp(l, "yes") == 0 || strcmp(l, "1") == 0;
-}
-
-PG_FUNCTION_INFO_V1(cdp_golden_record_doc);
-
-/*
- * cdp_golden_record_doc
- *		cdp.golden_record_doc(rec jsonb, trust int): one source record (a
- *		row of cdp.record as JSON, or the "record" object of a record event)
- *		reduced to the document the fold reads.  Identifiers go through
- *		their types, so both paths give the canonical text; "validated" is
- *		rec.validated or rec.extra.validated, true for true, t, yes or 1 in
- *		any case.
- */
-Datum
-cdp_golden_record_doc(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *rec;
-	JsonbContainer *c;
-	JsonbParseState *st = NULL;
-	JsonbValue	v;
-	char	   *s;
-	bool		validated;
-	static const char *const plain[] = {
-		"created_at", "updated_at", "family_name", "given_name", "patronymic",
-		"sex", "birth_date", "address", "city", "handles"
-	};
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"rec\" of cdp.golden_record_doc must not be null")));
-	rec = PG_GETARG_JSONB_P(0);
-	if (!JB_ROOT_IS_OBJECT(rec))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a source record must be a JSON object"),
-				 errhint("Pass to_jsonb of a cdp.record row or the \"record\" of a record event.")));
-	c = &rec->root;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	CdpJsonbPushKey(&st, "record_id");
-	if ((s = FieldCString(c, "record_id")) == NULL)
-		PushNull(&st, WJB_VALUE);
-	else
-		PushInt64(&st, WJB_VALUE, DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(s))));
-	CdpJsonbPushKey(&st, "source_id");
-	if ((s = FieldCString(c, "source_id")) == NULL)
-		PushNull(&st, WJB_VALUE);
-	else
-		PushInt64(&st, WJB_VALUE, DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s))));
-	CdpJsonbPushKey(&st, "trust");
-	PushInt64(&st, WJB_VALUE, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
-
-	s = FieldCString(c, "validated");
-	if (s == NULL && getKeyJsonValueFromContainer(c, "extra", 5, &v) != NULL &&
-		v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
-		s = FieldCString(v.val.binary.data, "validated");
-	validated = DocValidated(s);
-	CdpJsonbPushKey(&st, "validated");
-	PushBool(&st, WJB_VALUE, validated);
-
-	for (int i = 0; i < (int) lengthof(plain); i++)
-		PushField(&st, c, plain[i]);
-	PushIdentifier(&st, c, "snils", cdp_snils_in, cdp_snils_out, NULL);
-	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out, OmsIsPlaceholder);
-	PushIdentifierList(&st, c, "phones", cdp_phone_in, cdp_phone_out);
-	PushIdentifierList(&st, c, "emails", cdp_email_in, cdp_email_out);
-
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
-}
-
-/* ------------------------------------------------------------------ record documents from columns */
-
-/* the arguments of cdp_internal.golden_record_doc_of, in order */
-enum
-{
-	COL_RECORD_ID, COL_SOURCE_ID, COL_TRUST, COL_FAMILY_NAME, COL_GIVEN_NAME,
-	COL_PATRONYMIC, COL_BIRTH_DATE, COL_SEX, COL_PHONES, COL_EMAILS, COL_SNILS,
-	COL_OMS, COL_ADDRESS, COL_CITY, COL_HANDLES, COL_EXTRA, COL_CREATED_AT,
-	COL_UPDATED_AT, COL_COUNT
-};
-
-/*
- * PushColText
- *		Pushes key and a text argument as a JSON string (null when NULL).
- */
-static void
-PushColText(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const char *key)
-{
-	text	   *t;
-
-	CdpJsonbPushKey(st, key);
-	if (PG_ARGISNULL(arg))
-	{
-		PushNull(st, WJB_VALUE);
-		return;
-	}
-	t = PG_GETARG_TEXT_PP(arg);
-	PushString(st, WJB_VALUE, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-/*
- * PushColDateTime
- *		Pushes key and a date or timestamptz argument as to_jsonb writes it
- *		(ISO 8601, the session time zone's offset).
- */
-static void
-PushColDateTime(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const char *key,
-				Oid typid)
-{
-	char	   *s;
-
-	CdpJsonbPushKey(st, key);
-	if (PG_ARGISNULL(arg))
-	{
-		PushNull(st, WJB_VALUE);
-		return;
-	}
-	s = JsonEncodeDateTime(NULL, PG_GETARG_DATUM(arg), typid, NULL);
-	PushString(st, WJB_VALUE, s, strlen(s));
-}
-
-/*
- * PushColIdentifier
- *		Pushes key and the canonical text of an identifier argument (its
- *		output, through input and output again as golden_record_doc does),
- *		or null; null too when placeholder (if given) says it is one.
- */
-static void
-PushColIdentifier(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const char *key,
-				  PGFunction in, PGFunction out, bool (*placeholder) (const char *))
-{
-	char	   *s;
-
-	CdpJsonbPushKey(st, key);
-	if (PG_ARGISNULL(arg))
-	{
-		PushNull(st, WJB_VALUE);
-		return;
-	}
-	s = DatumGetCString(DirectFunctionCall1(out, PG_GETARG_DATUM(arg)));
-	if (placeholder != NULL && placeholder(s))
-	{
-		PushNull(st, WJB_VALUE);
-		return;
-	}
-	s = CanonicalText(in, out, s);
-	PushString(st, WJB_VALUE, s, strlen(s));
-}
-
-/*
- * PushColIdentifierList
- *		Pushes key and the canonical text of each element of a
- *		one-dimensional identifier array argument (null elements stay null),
- *		or null.
- */
-static void
-PushColIdentifierList(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const char *key,
-					  PGFunction in, PGFunction out)
-{
-	ArrayType  *a;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	CdpJsonbPushKey(st, key);
-	if (PG_ARGISNULL(arg))
-	{
-		PushNull(st, WJB_VALUE);
-		return;
-	}
-	a = PG_GETARG_ARRAYTYPE_P(arg);
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s of a source record must be a one-dimensional array", key),
-				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
-	get_typlenbyvalalign(ARR_ELEMTYPE(a), &typlen, &typbyval, &typalign);
-	deconstruct_array(a, ARR_ELEMTYPE(a), typlen, typbyval, typalign, &elems, &nulls, &n);
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *s;
-
-		if (nulls[i])
-		{
-			PushNull(st, WJB_ELEM);
-			continue;
-		}
-		s = CanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
-		PushString(st, WJB_ELEM, s, strlen(s));
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-}
-
-PG_FUNCTION_INFO_V1(cdp_golden_record_doc_of);
-
-/*
- * cdp_golden_record_doc_of
- *		cdp_internal.golden_record_doc_of(record_id, source_id, trust,
- *		family_name, given_name, patronymic, birth_date, sex, phones, emails,
- *		snils, oms, address, city, handles, extra, created_at, updated_at):
- *		the document golden_record_doc(to_jsonb(row), trust) gives for a row
- *		of cdp.record with these columns, built from the columns without the
- *		row's JSON (the live fold's input at ingest and re-fold, issue 16).
- *		Every argument may be NULL; arrays must be one-dimensional (what
- *		ingest writes).
- */
-Datum
-cdp_golden_record_doc_of(PG_FUNCTION_ARGS)
-{
-	JsonbParseState *st = NULL;
-	Jsonb	   *j;
-	JsonbValue	v;
-	char	   *s = NULL;
-
-	if (PG_NARGS() != COL_COUNT)
-		elog(ERROR, "golden_record_doc_of takes %d arguments, not %d", COL_COUNT, PG_NARGS());
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	CdpJsonbPushKey(&st, "record_id");
-	if (PG_ARGISNULL(COL_RECORD_ID))
-		PushNull(&st, WJB_VALUE);
-	else
-		PushInt64(&st, WJB_VALUE, PG_GETARG_INT64(COL_RECORD_ID));
-	CdpJsonbPushKey(&st, "source_id");
-	if (PG_ARGISNULL(COL_SOURCE_ID))
-		PushNull(&st, WJB_VALUE);
-	else
-		PushInt64(&st, WJB_VALUE, PG_GETARG_INT32(COL_SOURCE_ID));
-	CdpJsonbPushKey(&st, "trust");
-	PushInt64(&st, WJB_VALUE, PG_ARGISNULL(COL_TRUST) ? 0 : PG_GETARG_INT32(COL_TRUST));
-
-	/* a row of cdp.record has no "validated": extra.validated says it */
-	if (!PG_ARGISNULL(COL_EXTRA))
-	{
-		j = PG_GETARG_JSONB_P(COL_EXTRA);
-		if (JB_ROOT_IS_OBJECT(j))
-			s = FieldCString(&j->root, "validated");
-	}
-	CdpJsonbPushKey(&st, "validated");
-	PushBool(&st, WJB_VALUE, DocValidated(s));
-
-	PushColDateTime(&st, fcinfo, COL_CREATED_AT, "created_at", TIMESTAMPTZOID);
-	PushColDateTime(&st, fcinfo, COL_UPDATED_AT, "updated_at", TIMESTAMPTZOID);
-	PushColText(&st, fcinfo, COL_FAMILY_NAME, "family_name");
-	PushColText(&st, fcinfo, COL_GIVEN_NAME, "given_name");
-	PushColText(&st, fcinfo, COL_PATRONYMIC, "patronymic");
-	PushColText(&st, fcinfo, COL_SEX, "sex");
-	PushColDateTime(&st, fcinfo, COL_BIRTH_DATE, "birth_date", DATEOID);
-	PushColText(&st, fcinfo, COL_ADDRESS, "address");
-	PushColText(&st, fcinfo, COL_CITY, "city");
-	CdpJsonbPushKey(&st, "handles");
-	if (PG_ARGISNULL(COL_HANDLES))
-		PushNull(&st, WJB_VALUE);
-	else
-	{
-		j = PG_GETARG_JSONB_P(COL_HANDLES);
-		if (JB_ROOT_IS_SCALAR(j))
-		{
-			JsonbExtractScalar(&j->root, &v);
-			pushJsonbValue(&st, WJB_VALUE, &v);
-		}
-		else
-		{
-			v.type = jbvBinary;
-			v.val.binary.data = &j->root;
-			v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-			pushJsonbValue(&st, WJB_VALUE, &v);
-		}
-	}
-	PushColIdentifier(&st, fcinfo, COL_SNILS, "snils", cdp_snils_in, cdp_snils_out, NULL);
-	PushColIdentifier(&st, fcinfo, COL_OMS, "oms", cdp_oms_in, cdp_oms_out, OmsIsPlaceholder);
-	PushColIdentifierList(&st, fcinfo, COL_PHONES, "phones", cdp_phone_in, cdp_phone_out);
-	PushColIdentifierList(&st, fcinfo, COL_EMAILS, "emails", cdp_email_in, cdp_email_out);
-
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
 }
