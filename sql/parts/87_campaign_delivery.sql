@@ -534,27 +534,157 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_campaign_metrics(bigint, int) IS
 	'marks the messages (and holdout rows) after which the person came back for a visit within N days (the "returning" metric); returns the rows marked';
 
-/* Per campaign, day sent (the campaign's time zone), channel and arm: the delivery funnel and its rates. */
+/*
+ * The roll-up behind the metrics: per campaign, day sent (the campaign's time zone), channel and
+ * arm, the counters of the sent rows (cdp.campaign_send with status 'sent').  Kept by the
+ * statement triggers below on every insert, update and delete of send rows, so whoever writes a
+ * send row (cdp.mark_sent, the one-event and bulk delivery folds, cdp.refresh_campaign_metrics,
+ * an erasure, a restore) keeps it equal to the counts over the send rows, in the same
+ * transaction.  A metrics query reads days x channels x arms rows of it, never the send rows.
+ * NULLS NOT DISTINCT: a row without an arm (a campaign without A/B arms) is a group, as in GROUP BY.
+ * Derived data: not dumped (95_dump.sql); a restore rebuilds it as the send rows are copied in.
+ */
+CREATE TABLE @extschema@.campaign_rollup (
+	campaign_id		bigint NOT NULL,
+	day				date,
+	channel			text,
+	arm				text,
+	sent			bigint NOT NULL DEFAULT 0,
+	delivered		bigint NOT NULL DEFAULT 0,
+	opened			bigint NOT NULL DEFAULT 0,
+	clicked			bigint NOT NULL DEFAULT 0,
+	converted		bigint NOT NULL DEFAULT 0,
+	revenue			numeric NOT NULL DEFAULT 0,
+	bounced			bigint NOT NULL DEFAULT 0,
+	hard_bounced	bigint NOT NULL DEFAULT 0,
+	unsubscribed	bigint NOT NULL DEFAULT 0,
+	complained		bigint NOT NULL DEFAULT 0,
+	returned		bigint NOT NULL DEFAULT 0,
+	CONSTRAINT campaign_rollup_key UNIQUE NULLS NOT DISTINCT (campaign_id, day, channel, arm)
+);
+COMMENT ON TABLE @extschema@.campaign_rollup IS
+	'per campaign, day sent, channel and arm: the counters of the sent rows behind cdp.campaign_metrics, kept by triggers on cdp.campaign_send';
+ALTER TABLE @extschema@.campaign_rollup ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_rollup FORCE ROW LEVEL SECURITY;
+
+/*
+ * Adds to the roll-up the change of one statement on the send rows: each sent row counts +1 as it
+ * is after the statement (news) and -1 as it was before (olds).  The sums per key are added to the
+ * roll-up rows in key order, so that two writers lock the rows they share in the same order (a
+ * bulk fold touches many keys, cdp.mark_sent one); ON CONFLICT adds to the row as the writer
+ * before committed it (it waits for that writer), so concurrent statements add up.  Keys whose
+ * counters do not change are not written.
+ */
+CREATE FUNCTION cdp_internal.campaign_rollup_add(news @extschema@.campaign_send[], olds @extschema@.campaign_send[])
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	INSERT INTO @extschema@.campaign_rollup AS r
+	SELECT d.*
+	  FROM (SELECT x.campaign_id, x.sent_day, x.channel, x.arm, pg_catalog.sum(x.w) AS sent,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.delivered_at IS NOT NULL), 0) AS delivered,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.opened_at IS NOT NULL), 0) AS opened,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.clicked_at IS NOT NULL), 0) AS clicked,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.converted_at IS NOT NULL), 0) AS converted,
+	               pg_catalog.sum(x.w * x.revenue) AS revenue,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.bounced IS NOT NULL), 0) AS bounced,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.bounced = 'hard'), 0) AS hard_bounced,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.unsubscribed_at IS NOT NULL), 0) AS unsubscribed,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.complained_at IS NOT NULL), 0) AS complained,
+	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.returned_at IS NOT NULL), 0) AS returned
+	          FROM (SELECT 1 AS w, n.* FROM pg_catalog.unnest(news) n UNION ALL SELECT -1, o.* FROM pg_catalog.unnest(olds) o) x
+	         GROUP BY x.campaign_id, x.sent_day, x.channel, x.arm) d
+	 WHERE (d.sent, d.delivered, d.opened, d.clicked, d.converted, d.revenue, d.bounced, d.hard_bounced, d.unsubscribed,
+	        d.complained, d.returned) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	 ORDER BY d.campaign_id, d.sent_day, d.channel, d.arm
+	ON CONFLICT ON CONSTRAINT campaign_rollup_key DO UPDATE SET
+	       sent = r.sent + EXCLUDED.sent, delivered = r.delivered + EXCLUDED.delivered, opened = r.opened + EXCLUDED.opened,
+	       clicked = r.clicked + EXCLUDED.clicked, converted = r.converted + EXCLUDED.converted, revenue = r.revenue + EXCLUDED.revenue,
+	       bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced,
+	       unsubscribed = r.unsubscribed + EXCLUDED.unsubscribed, complained = r.complained + EXCLUDED.complained,
+	       returned = r.returned + EXCLUDED.returned;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_rollup_add(@extschema@.campaign_send[], @extschema@.campaign_send[]) IS
+	'adds to cdp.campaign_rollup the sent rows after a statement and subtracts them as they were before (internal)';
+
+/*
+ * Trigger of cdp.campaign_send (INSERT: new rows, UPDATE: old and new, DELETE: old): the roll-up
+ * follows every statement on the send rows, so whoever writes them (cdp.mark_sent, the one-event
+ * and bulk delivery folds, cdp.refresh_campaign_metrics, an erasure, a restore) keeps it equal to
+ * the counts over the send rows, in the same transaction.  Only the rows sent before or after
+ * count; a statement with none (a list build, a refusal, a due row moved to its slot) writes
+ * nothing.  The transition table a trigger lacks is never read: PL/pgSQL plans a statement when
+ * it first runs it.  SECURITY DEFINER: the roll-up is the owner's to write.
+ */
+CREATE FUNCTION cdp_internal.campaign_rollup_apply() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	news	@extschema@.campaign_send[] := '{}';
+	olds	@extschema@.campaign_send[] := '{}';
+BEGIN
+	IF TG_OP <> 'DELETE' THEN
+		news := ARRAY(SELECT n FROM new_rows n WHERE n.status = 'sent');
+	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		olds := ARRAY(SELECT o FROM old_rows o WHERE o.status = 'sent');
+	END IF;
+	IF pg_catalog.cardinality(news) + pg_catalog.cardinality(olds) > 0 THEN
+		PERFORM cdp_internal.campaign_rollup_add(news, olds);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_rollup_apply() IS
+	'trigger: statements on cdp.campaign_send keep cdp.campaign_rollup equal to the counts of the sent rows (internal)';
+CREATE TRIGGER campaign_rollup_insert AFTER INSERT ON @extschema@.campaign_send
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_apply();
+CREATE TRIGGER campaign_rollup_update AFTER UPDATE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_apply();
+CREATE TRIGGER campaign_rollup_delete AFTER DELETE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_apply();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_insert;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_update;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_delete;
+
+/*
+ * TRUNCATE of the send rows empties the roll-up (statement triggers with transition tables do not
+ * see a TRUNCATE).
+ */
+CREATE FUNCTION cdp_internal.campaign_rollup_truncate() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	TRUNCATE @extschema@.campaign_rollup;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_rollup_truncate() IS
+	'trigger: truncating cdp.campaign_send empties cdp.campaign_rollup (internal)';
+CREATE TRIGGER campaign_rollup_truncate AFTER TRUNCATE ON @extschema@.campaign_send
+	FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_truncate();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_truncate;
+
+/*
+ * Per campaign, day sent (the campaign's time zone), channel and arm: the delivery funnel and its
+ * rates, read from the roll-up (days x channels x arms rows per campaign, whatever its size).
+ */
 CREATE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
-	SELECT s.campaign_id, s.sent_day AS day, s.channel, s.arm,
-	       pg_catalog.count(*) AS sent,
-	       pg_catalog.count(s.delivered_at) AS delivered,
-	       pg_catalog.round(pg_catalog.count(s.delivered_at)::numeric / pg_catalog.count(*), 4) AS deliverability,
-	       pg_catalog.count(s.opened_at) AS opened,
-	       pg_catalog.count(s.clicked_at) AS clicked,
-	       pg_catalog.round(pg_catalog.count(s.clicked_at)::numeric / NULLIF(pg_catalog.count(s.delivered_at), 0), 4) AS ctr,
-	       pg_catalog.round(pg_catalog.count(s.clicked_at)::numeric / NULLIF(pg_catalog.count(s.opened_at), 0), 4) AS click_to_open,
-	       pg_catalog.count(s.converted_at) AS converted,
-	       pg_catalog.round(pg_catalog.count(s.converted_at)::numeric / NULLIF(pg_catalog.count(s.delivered_at), 0), 4) AS conversion_rate,
-	       pg_catalog.sum(s.revenue) AS revenue,
-	       pg_catalog.count(s.bounced) AS bounced,
-	       pg_catalog.count(*) FILTER (WHERE s.bounced = 'hard') AS hard_bounced,
-	       pg_catalog.count(s.unsubscribed_at) AS unsubscribed,
-	       pg_catalog.count(s.complained_at) AS complained,
-	       pg_catalog.count(s.returned_at) AS returned
-	  FROM @extschema@.campaign_send s
-	 WHERE s.status = 'sent'
-	 GROUP BY s.campaign_id, s.sent_day, s.channel, s.arm;
+	SELECT r.campaign_id, r.day, r.channel, r.arm, r.sent, r.delivered,
+	       pg_catalog.round(r.delivered::numeric / r.sent, 4) AS deliverability,
+	       r.opened, r.clicked,
+	       pg_catalog.round(r.clicked::numeric / NULLIF(r.delivered, 0), 4) AS ctr,
+	       pg_catalog.round(r.clicked::numeric / NULLIF(r.opened, 0), 4) AS click_to_open,
+	       r.converted,
+	       pg_catalog.round(r.converted::numeric / NULLIF(r.delivered, 0), 4) AS conversion_rate,
+	       r.revenue, r.bounced, r.hard_bounced, r.unsubscribed, r.complained, r.returned
+	  FROM @extschema@.campaign_rollup r
+	 WHERE r.sent > 0;
 COMMENT ON VIEW @extschema@.campaign_metrics IS
 	'by campaign, day sent, channel and arm: sent, delivered, deliverability, opened, clicked, CTR (clicked/delivered), click-to-open, converted, conversion rate (converted/delivered), revenue, bounces, unsubscribes, complaints, returning patients';
 

@@ -42,6 +42,7 @@ ALTER TABLE @extschema@.delivery_event_staging DISABLE ROW LEVEL SECURITY;
 SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
 	('@extschema@.campaign_send'::pg_catalog.regclass, 'sending'),
 	('@extschema@.campaign_delivery', 'marketing'),
+	('@extschema@.campaign_rollup', 'marketing'),
 	('@extschema@.campaign', 'marketing'),
 	('@extschema@.campaign_version', 'marketing'),
 	('cdp_internal.campaign_preference', 'internal'),
@@ -60,6 +61,7 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_marketer', 'table', 'cdp.campaign_send', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_delivery', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_metrics', 'SELECT'),
+	('cdp_marketer', 'table', 'cdp.campaign_rollup', 'SELECT'),
 	('cdp_marketer', 'table', 'cdp.campaign_funnel', 'SELECT'),
 	('cdp_registrar', 'function', 'cdp.set_contact_preference(bigint,text)', 'EXECUTE'),
 	('cdp_sender', 'function', 'cdp.mark_sent(bigint)', 'EXECUTE'),
