@@ -13573,3 +13573,318 @@ DROP INDEX @extschema@.clinical_event_seg_due_idx;
 CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) INCLUDE (golden_id)
 	WHERE kind = 'recommendation';
 /* ==== end of section: segidx ==== */
+
+/* ==== section: campmark (issue 14, session 22) ==== */
+-- campaigns (issue 14): the metrics read a per-day roll-up kept by triggers on the send rows;
+-- mark_sent probes the duplicate check by the send rows' unique key; the bulk delivery path;
+-- set_campaign_status no longer fails on its own parameter name when it cancels due rows
+/*
+ * The roll-up behind the metrics: per campaign, day sent (the campaign's time zone), channel and
+ * arm, the counters of the sent rows (cdp.campaign_send with status 'sent').  Kept by the
+ * statement triggers below on every insert, update and delete of send rows, so whoever writes a
+ * send row (cdp.mark_sent, the one-event and bulk delivery folds, cdp.refresh_campaign_metrics,
+ * an erasure, a restore) keeps it equal to the counts over the send rows, in the same
+ * transaction.  A metrics query reads days x channels x arms rows of it, never the send rows.
+ * NULLS NOT DISTINCT: a row without an arm (a campaign without A/B arms) is a group, as in GROUP BY.
+ * Derived data: not dumped (95_dump.sql); a restore rebuilds it as the send rows are copied in.
+ */
+CREATE TABLE @extschema@.campaign_rollup (
+	campaign_id		bigint NOT NULL,
+	day				date,
+	channel			text,
+	arm				text,
+	sent			bigint NOT NULL DEFAULT 0,
+	delivered		bigint NOT NULL DEFAULT 0,
+	opened			bigint NOT NULL DEFAULT 0,
+	clicked			bigint NOT NULL DEFAULT 0,
+	converted		bigint NOT NULL DEFAULT 0,
+	revenue			numeric NOT NULL DEFAULT 0,
+	bounced			bigint NOT NULL DEFAULT 0,
+	hard_bounced	bigint NOT NULL DEFAULT 0,
+	unsubscribed	bigint NOT NULL DEFAULT 0,
+	complained		bigint NOT NULL DEFAULT 0,
+	returned		bigint NOT NULL DEFAULT 0,
+	CONSTRAINT campaign_rollup_key UNIQUE NULLS NOT DISTINCT (campaign_id, day, channel, arm)
+);
+COMMENT ON TABLE @extschema@.campaign_rollup IS
+	'per campaign, day sent, channel and arm: the counters of the sent rows behind cdp.campaign_metrics, kept by triggers on cdp.campaign_send';
+ALTER TABLE @extschema@.campaign_rollup ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.campaign_rollup FORCE ROW LEVEL SECURITY;
+
+/*
+ * Trigger of cdp.campaign_send (INSERT: new rows, UPDATE: old and new, DELETE: old): the roll-up
+ * follows every statement on the send rows, so whoever writes them (cdp.mark_sent, the one-event
+ * and bulk delivery folds, cdp.refresh_campaign_metrics, an erasure, a restore) keeps it equal to
+ * the counts over the send rows, in the same transaction.  Each sent row counts +1 as it is after
+ * the statement (news) and -1 as it was before (olds), each as a narrow roll-up row of its own
+ * (copying the wide send rows would cost more than the rest); a statement with none (a list build, a
+ * refusal, a due row moved to its slot) writes nothing.  The transition table a trigger lacks is
+ * never read: PL/pgSQL plans a statement when it first runs it.  The sums per key are added to the
+ * roll-up rows in key order, so that two writers lock the rows they share in the same order (a
+ * bulk fold touches many keys, cdp.mark_sent one); ON CONFLICT adds to the row as the writer
+ * before committed it (it waits for that writer), so concurrent statements add up.  Keys whose
+ * counters do not change are not written.  SECURITY DEFINER: the roll-up is the owner's to write.
+ */
+CREATE FUNCTION cdp_internal.campaign_rollup_apply() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	news	@extschema@.campaign_rollup[] := '{}';
+	olds	@extschema@.campaign_rollup[] := '{}';
+BEGIN
+	/* each sent row as a roll-up row of its own (a narrow copy: never the whole wide send row) */
+	IF TG_OP <> 'DELETE' THEN
+		news := ARRAY(SELECT ROW(n.campaign_id, n.sent_day, n.channel, n.arm, 1, (n.delivered_at IS NOT NULL)::int,
+		                         (n.opened_at IS NOT NULL)::int, (n.clicked_at IS NOT NULL)::int, (n.converted_at IS NOT NULL)::int,
+		                         n.revenue, (n.bounced IS NOT NULL)::int, (n.bounced IS NOT DISTINCT FROM 'hard')::int,
+		                         (n.unsubscribed_at IS NOT NULL)::int, (n.complained_at IS NOT NULL)::int, (n.returned_at IS NOT NULL)::int)
+		                FROM new_rows n WHERE n.status = 'sent');
+	END IF;
+	IF TG_OP <> 'INSERT' THEN
+		olds := ARRAY(SELECT ROW(o.campaign_id, o.sent_day, o.channel, o.arm, 1, (o.delivered_at IS NOT NULL)::int,
+		                         (o.opened_at IS NOT NULL)::int, (o.clicked_at IS NOT NULL)::int, (o.converted_at IS NOT NULL)::int,
+		                         o.revenue, (o.bounced IS NOT NULL)::int, (o.bounced IS NOT DISTINCT FROM 'hard')::int,
+		                         (o.unsubscribed_at IS NOT NULL)::int, (o.complained_at IS NOT NULL)::int, (o.returned_at IS NOT NULL)::int)
+		                FROM old_rows o WHERE o.status = 'sent');
+	END IF;
+	IF pg_catalog.cardinality(news) + pg_catalog.cardinality(olds) = 0 THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO @extschema@.campaign_rollup AS r
+	SELECT d.*
+	  FROM (SELECT x.campaign_id, x.day, x.channel, x.arm, pg_catalog.sum(x.w * x.sent) AS sent,
+	               pg_catalog.sum(x.w * x.delivered) AS delivered, pg_catalog.sum(x.w * x.opened) AS opened,
+	               pg_catalog.sum(x.w * x.clicked) AS clicked, pg_catalog.sum(x.w * x.converted) AS converted,
+	               pg_catalog.sum(x.w * x.revenue) AS revenue, pg_catalog.sum(x.w * x.bounced) AS bounced,
+	               pg_catalog.sum(x.w * x.hard_bounced) AS hard_bounced, pg_catalog.sum(x.w * x.unsubscribed) AS unsubscribed,
+	               pg_catalog.sum(x.w * x.complained) AS complained, pg_catalog.sum(x.w * x.returned) AS returned
+	          FROM (SELECT 1 AS w, n.* FROM pg_catalog.unnest(news) n UNION ALL SELECT -1, o.* FROM pg_catalog.unnest(olds) o) x
+	         GROUP BY x.campaign_id, x.day, x.channel, x.arm) d
+	 WHERE (d.sent, d.delivered, d.opened, d.clicked, d.converted, d.revenue, d.bounced, d.hard_bounced, d.unsubscribed,
+	        d.complained, d.returned) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	 ORDER BY d.campaign_id, d.day, d.channel, d.arm
+	ON CONFLICT ON CONSTRAINT campaign_rollup_key DO UPDATE SET
+	       sent = r.sent + EXCLUDED.sent, delivered = r.delivered + EXCLUDED.delivered, opened = r.opened + EXCLUDED.opened,
+	       clicked = r.clicked + EXCLUDED.clicked, converted = r.converted + EXCLUDED.converted, revenue = r.revenue + EXCLUDED.revenue,
+	       bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced,
+	       unsubscribed = r.unsubscribed + EXCLUDED.unsubscribed, complained = r.complained + EXCLUDED.complained,
+	       returned = r.returned + EXCLUDED.returned;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_rollup_apply() IS
+	'trigger: statements on cdp.campaign_send keep cdp.campaign_rollup equal to the counts of the sent rows (internal)';
+CREATE TRIGGER campaign_rollup_insert AFTER INSERT ON @extschema@.campaign_send
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_apply();
+CREATE TRIGGER campaign_rollup_update AFTER UPDATE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_apply();
+CREATE TRIGGER campaign_rollup_delete AFTER DELETE ON @extschema@.campaign_send
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_apply();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_insert;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_update;
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_delete;
+
+/*
+ * TRUNCATE of the send rows empties the roll-up (statement triggers with transition tables do not
+ * see a TRUNCATE).
+ */
+CREATE FUNCTION cdp_internal.campaign_rollup_truncate() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	TRUNCATE @extschema@.campaign_rollup;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_rollup_truncate() IS
+	'trigger: truncating cdp.campaign_send empties cdp.campaign_rollup (internal)';
+CREATE TRIGGER campaign_rollup_truncate AFTER TRUNCATE ON @extschema@.campaign_send
+	FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.campaign_rollup_truncate();
+ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER campaign_rollup_truncate;
+
+/*
+ * Per campaign, day sent (the campaign's time zone), channel and arm: the delivery funnel and its
+ * rates, read from the roll-up (days x channels x arms rows per campaign, whatever its size).
+ */
+CREATE OR REPLACE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
+	SELECT r.campaign_id, r.day, r.channel, r.arm, r.sent, r.delivered,
+	       pg_catalog.round(r.delivered::numeric / r.sent, 4) AS deliverability,
+	       r.opened, r.clicked,
+	       pg_catalog.round(r.clicked::numeric / NULLIF(r.delivered, 0), 4) AS ctr,
+	       pg_catalog.round(r.clicked::numeric / NULLIF(r.opened, 0), 4) AS click_to_open,
+	       r.converted,
+	       pg_catalog.round(r.converted::numeric / NULLIF(r.delivered, 0), 4) AS conversion_rate,
+	       r.revenue, r.bounced, r.hard_bounced, r.unsubscribed, r.complained, r.returned
+	  FROM @extschema@.campaign_rollup r
+	 WHERE r.sent > 0;
+COMMENT ON VIEW @extschema@.campaign_metrics IS
+	'by campaign, day sent, channel and arm: sent, delivered, deliverability, opened, clicked, CTR (clicked/delivered), click-to-open, converted, conversion rate (converted/delivered), revenue, bounces, unsubscribes, complaints, returning patients';
+-- the send rows already sent count in the roll-up from the start
+INSERT INTO @extschema@.campaign_rollup AS r
+SELECT s.campaign_id, s.sent_day, s.channel, s.arm, pg_catalog.count(*), pg_catalog.count(s.delivered_at), pg_catalog.count(s.opened_at),
+       pg_catalog.count(s.clicked_at), pg_catalog.count(s.converted_at), pg_catalog.sum(s.revenue), pg_catalog.count(s.bounced),
+       pg_catalog.count(*) FILTER (WHERE s.bounced = 'hard'), pg_catalog.count(s.unsubscribed_at), pg_catalog.count(s.complained_at),
+       pg_catalog.count(s.returned_at)
+  FROM @extschema@.campaign_send s
+ WHERE s.status = 'sent'
+ GROUP BY s.campaign_id, s.sent_day, s.channel, s.arm;
+CREATE OR REPLACE FUNCTION @extschema@.set_campaign_status(campaign_id bigint, status text) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(set_campaign_status.campaign_id, true);
+BEGIN
+	IF status IS NULL OR NOT status IN ('draft', 'scheduled', 'running', 'paused', 'done', 'archived') THEN
+		RAISE EXCEPTION 'unknown campaign status "%"', pg_catalog.left(coalesce(status, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use draft, scheduled, running, paused, done or archived.';
+	END IF;
+	IF c.status = status THEN
+		RETURN status;
+	END IF;
+	IF c.status = 'done' AND status <> 'archived' OR c.status = 'archived' AND status NOT IN ('paused', 'draft') THEN
+		RAISE EXCEPTION 'campaign "%" is % and cannot become %', c.campaign_id, c.status, status USING ERRCODE = '55000',
+			HINT = 'Restore an archived campaign to paused; copy a finished one with cdp.copy_campaign.';
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.status', c.campaign_id,
+		pg_catalog.jsonb_build_object('status', status, 'from', c.status));
+	IF status IN ('paused', 'done', 'archived') THEN
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	END IF;
+	RETURN status;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_campaign_status(bigint, text) IS
+	'moves a campaign to draft, scheduled, running, paused, done or archived (restore: archived -> paused); pausing, finishing or archiving cancels its unsent rows';
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.unnest(CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                                  THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END) i(g)
+	                JOIN @extschema@.campaign_send x ON x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	               WHERE x.status = 'sent') THEN
+		why := 'duplicate';
+	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
+		why := 'suppressed';
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text,
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  FROM @extschema@.campaign_send x
+		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
+		 WHERE x.send_id = s.send_id;
+		RETURN 'quiet_period';
+	END IF;
+	nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN 'outside_window';
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
+CREATE OR REPLACE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN cdp_internal.campaign_mark(mark_sent.send_id, pg_catalog.now());
+END
+$$;
+COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
+	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
+SELECT cdp_internal.acc_protect('@extschema@.campaign_rollup', 'marketing');
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+VALUES ('cdp_marketer', 'table', 'cdp.campaign_rollup', 'SELECT');
+SELECT cdp_internal.acc_lock_down();
+SELECT cdp_internal.acc_apply_privileges();
+/* ==== end of section: campmark ==== */

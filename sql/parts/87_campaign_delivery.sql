@@ -24,8 +24,10 @@
  * The checks run in that order and each is asked once: cdp.may_contact once; the address's key
  * is the row's (written canonical at list build), so the suppression list is read by it directly;
  * the person's address keys for the channel are those of cdp_internal.consent_addresses, computed
- * inline; the ids merged into the person are followed only when there are any; the cap and the
- * quiet period are read from the person's other messages in one pass.
+ * inline; the ids merged into the person are followed only when there are any, each probed
+ * through the send rows' unique key (campaign, person, trigger key), never by scanning the
+ * campaign's sent rows; the cap and the quiet period are read from the person's other messages
+ * in one pass.
  */
 CREATE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -68,10 +70,10 @@ BEGIN
 		why := 'erased';
 	ELSIF p.status = 'archived' THEN
 		why := 'archived';
-	ELSIF EXISTS (SELECT 1 FROM @extschema@.campaign_send x
-	               WHERE x.campaign_id = s.campaign_id AND x.trigger_key = s.trigger_key AND x.status = 'sent'
-	                 AND x.golden_id = ANY (CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
-	                                             THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END)) THEN
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.unnest(CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                                  THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END) i(g)
+	                JOIN @extschema@.campaign_send x ON x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	               WHERE x.status = 'sent') THEN
 		why := 'duplicate';
 	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
 		why := 'no_consent';
@@ -141,12 +143,17 @@ $$;
 COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
 	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
 
-/* Marks a due row sent now; see cdp_internal.campaign_mark. */
+/*
+ * Marks a due row sent now; see cdp_internal.campaign_mark.  PL/pgSQL rather than SQL: a SQL
+ * function with SET is never inlined and plans its statement on every call.
+ */
 CREATE FUNCTION @extschema@.mark_sent(send_id bigint) RETURNS text
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT cdp_internal.campaign_mark($1, pg_catalog.now())
+BEGIN
+	RETURN cdp_internal.campaign_mark(mark_sent.send_id, pg_catalog.now());
+END
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
 	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
@@ -568,74 +575,64 @@ ALTER TABLE @extschema@.campaign_rollup ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.campaign_rollup FORCE ROW LEVEL SECURITY;
 
 /*
- * Adds to the roll-up the change of one statement on the send rows: each sent row counts +1 as it
- * is after the statement (news) and -1 as it was before (olds).  The sums per key are added to the
- * roll-up rows in key order, so that two writers lock the rows they share in the same order (a
- * bulk fold touches many keys, cdp.mark_sent one); ON CONFLICT adds to the row as the writer
- * before committed it (it waits for that writer), so concurrent statements add up.  Keys whose
- * counters do not change are not written.
- */
-CREATE FUNCTION cdp_internal.campaign_rollup_add(news @extschema@.campaign_send[], olds @extschema@.campaign_send[])
-	RETURNS void
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	INSERT INTO @extschema@.campaign_rollup AS r
-	SELECT d.*
-	  FROM (SELECT x.campaign_id, x.sent_day, x.channel, x.arm, pg_catalog.sum(x.w) AS sent,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.delivered_at IS NOT NULL), 0) AS delivered,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.opened_at IS NOT NULL), 0) AS opened,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.clicked_at IS NOT NULL), 0) AS clicked,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.converted_at IS NOT NULL), 0) AS converted,
-	               pg_catalog.sum(x.w * x.revenue) AS revenue,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.bounced IS NOT NULL), 0) AS bounced,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.bounced = 'hard'), 0) AS hard_bounced,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.unsubscribed_at IS NOT NULL), 0) AS unsubscribed,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.complained_at IS NOT NULL), 0) AS complained,
-	               coalesce(pg_catalog.sum(x.w) FILTER (WHERE x.returned_at IS NOT NULL), 0) AS returned
-	          FROM (SELECT 1 AS w, n.* FROM pg_catalog.unnest(news) n UNION ALL SELECT -1, o.* FROM pg_catalog.unnest(olds) o) x
-	         GROUP BY x.campaign_id, x.sent_day, x.channel, x.arm) d
-	 WHERE (d.sent, d.delivered, d.opened, d.clicked, d.converted, d.revenue, d.bounced, d.hard_bounced, d.unsubscribed,
-	        d.complained, d.returned) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-	 ORDER BY d.campaign_id, d.sent_day, d.channel, d.arm
-	ON CONFLICT ON CONSTRAINT campaign_rollup_key DO UPDATE SET
-	       sent = r.sent + EXCLUDED.sent, delivered = r.delivered + EXCLUDED.delivered, opened = r.opened + EXCLUDED.opened,
-	       clicked = r.clicked + EXCLUDED.clicked, converted = r.converted + EXCLUDED.converted, revenue = r.revenue + EXCLUDED.revenue,
-	       bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced,
-	       unsubscribed = r.unsubscribed + EXCLUDED.unsubscribed, complained = r.complained + EXCLUDED.complained,
-	       returned = r.returned + EXCLUDED.returned;
-END
-$$;
-COMMENT ON FUNCTION cdp_internal.campaign_rollup_add(@extschema@.campaign_send[], @extschema@.campaign_send[]) IS
-	'adds to cdp.campaign_rollup the sent rows after a statement and subtracts them as they were before (internal)';
-
-/*
  * Trigger of cdp.campaign_send (INSERT: new rows, UPDATE: old and new, DELETE: old): the roll-up
  * follows every statement on the send rows, so whoever writes them (cdp.mark_sent, the one-event
  * and bulk delivery folds, cdp.refresh_campaign_metrics, an erasure, a restore) keeps it equal to
- * the counts over the send rows, in the same transaction.  Only the rows sent before or after
- * count; a statement with none (a list build, a refusal, a due row moved to its slot) writes
- * nothing.  The transition table a trigger lacks is never read: PL/pgSQL plans a statement when
- * it first runs it.  SECURITY DEFINER: the roll-up is the owner's to write.
+ * the counts over the send rows, in the same transaction.  Each sent row counts +1 as it is after
+ * the statement (news) and -1 as it was before (olds), each as a narrow roll-up row of its own
+ * (copying the wide send rows would cost more than the rest); a statement with none (a list build, a
+ * refusal, a due row moved to its slot) writes nothing.  The transition table a trigger lacks is
+ * never read: PL/pgSQL plans a statement when it first runs it.  The sums per key are added to the
+ * roll-up rows in key order, so that two writers lock the rows they share in the same order (a
+ * bulk fold touches many keys, cdp.mark_sent one); ON CONFLICT adds to the row as the writer
+ * before committed it (it waits for that writer), so concurrent statements add up.  Keys whose
+ * counters do not change are not written.  SECURITY DEFINER: the roll-up is the owner's to write.
  */
 CREATE FUNCTION cdp_internal.campaign_rollup_apply() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	news	@extschema@.campaign_send[] := '{}';
-	olds	@extschema@.campaign_send[] := '{}';
+	news	@extschema@.campaign_rollup[] := '{}';
+	olds	@extschema@.campaign_rollup[] := '{}';
 BEGIN
+	/* each sent row as a roll-up row of its own (a narrow copy: never the whole wide send row) */
 	IF TG_OP <> 'DELETE' THEN
-		news := ARRAY(SELECT n FROM new_rows n WHERE n.status = 'sent');
+		news := ARRAY(SELECT ROW(n.campaign_id, n.sent_day, n.channel, n.arm, 1, (n.delivered_at IS NOT NULL)::int,
+		                         (n.opened_at IS NOT NULL)::int, (n.clicked_at IS NOT NULL)::int, (n.converted_at IS NOT NULL)::int,
+		                         n.revenue, (n.bounced IS NOT NULL)::int, (n.bounced IS NOT DISTINCT FROM 'hard')::int,
+		                         (n.unsubscribed_at IS NOT NULL)::int, (n.complained_at IS NOT NULL)::int, (n.returned_at IS NOT NULL)::int)
+		                FROM new_rows n WHERE n.status = 'sent');
 	END IF;
 	IF TG_OP <> 'INSERT' THEN
-		olds := ARRAY(SELECT o FROM old_rows o WHERE o.status = 'sent');
+		olds := ARRAY(SELECT ROW(o.campaign_id, o.sent_day, o.channel, o.arm, 1, (o.delivered_at IS NOT NULL)::int,
+		                         (o.opened_at IS NOT NULL)::int, (o.clicked_at IS NOT NULL)::int, (o.converted_at IS NOT NULL)::int,
+		                         o.revenue, (o.bounced IS NOT NULL)::int, (o.bounced IS NOT DISTINCT FROM 'hard')::int,
+		                         (o.unsubscribed_at IS NOT NULL)::int, (o.complained_at IS NOT NULL)::int, (o.returned_at IS NOT NULL)::int)
+		                FROM old_rows o WHERE o.status = 'sent');
 	END IF;
-	IF pg_catalog.cardinality(news) + pg_catalog.cardinality(olds) > 0 THEN
-		PERFORM cdp_internal.campaign_rollup_add(news, olds);
+	IF pg_catalog.cardinality(news) + pg_catalog.cardinality(olds) = 0 THEN
+		RETURN NULL;
 	END IF;
+	INSERT INTO @extschema@.campaign_rollup AS r
+	SELECT d.*
+	  FROM (SELECT x.campaign_id, x.day, x.channel, x.arm, pg_catalog.sum(x.w * x.sent) AS sent,
+	               pg_catalog.sum(x.w * x.delivered) AS delivered, pg_catalog.sum(x.w * x.opened) AS opened,
+	               pg_catalog.sum(x.w * x.clicked) AS clicked, pg_catalog.sum(x.w * x.converted) AS converted,
+	               pg_catalog.sum(x.w * x.revenue) AS revenue, pg_catalog.sum(x.w * x.bounced) AS bounced,
+	               pg_catalog.sum(x.w * x.hard_bounced) AS hard_bounced, pg_catalog.sum(x.w * x.unsubscribed) AS unsubscribed,
+	               pg_catalog.sum(x.w * x.complained) AS complained, pg_catalog.sum(x.w * x.returned) AS returned
+	          FROM (SELECT 1 AS w, n.* FROM pg_catalog.unnest(news) n UNION ALL SELECT -1, o.* FROM pg_catalog.unnest(olds) o) x
+	         GROUP BY x.campaign_id, x.day, x.channel, x.arm) d
+	 WHERE (d.sent, d.delivered, d.opened, d.clicked, d.converted, d.revenue, d.bounced, d.hard_bounced, d.unsubscribed,
+	        d.complained, d.returned) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	 ORDER BY d.campaign_id, d.day, d.channel, d.arm
+	ON CONFLICT ON CONSTRAINT campaign_rollup_key DO UPDATE SET
+	       sent = r.sent + EXCLUDED.sent, delivered = r.delivered + EXCLUDED.delivered, opened = r.opened + EXCLUDED.opened,
+	       clicked = r.clicked + EXCLUDED.clicked, converted = r.converted + EXCLUDED.converted, revenue = r.revenue + EXCLUDED.revenue,
+	       bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced,
+	       unsubscribed = r.unsubscribed + EXCLUDED.unsubscribed, complained = r.complained + EXCLUDED.complained,
+	       returned = r.returned + EXCLUDED.returned;
 	RETURN NULL;
 END
 $$;
