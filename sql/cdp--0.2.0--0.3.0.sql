@@ -13882,6 +13882,79 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.mark_sent(bigint) IS
 	'marks a send row sent after re-checking consent, archive, erasure, contraindication, offer validity, cap and window at that moment; returns ''sent'' or the reason it refused; e.g. mark_sent(17)';
+CREATE OR REPLACE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* a COPY-sized batch would otherwise start a JIT compile costing more than it saves */
+	AS $$
+DECLARE
+	n_staged	bigint;
+	n_bad		bigint;
+	n_rec		bigint;
+	e_send		bigint[];
+	e_kind		text[];
+	e_at		timestamptz[];
+	e_bounce	text[];
+	e_amount	numeric[];
+	bad			record;
+BEGIN
+	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
+	SELECT pg_catalog.count(*),
+	       pg_catalog.count(*) FILTER (WHERE NOT (
+	           s.status IS NOT DISTINCT FROM 'sent'
+	           AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	           AND t.at IS NOT NULL
+	           AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
+	           AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+	           AND (t.detail IS NULL OR NOT t.detail ? 'amount'
+	                OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0)))
+	  INTO n_staged, n_bad
+	  FROM @extschema@.delivery_event_staging t
+	  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id;
+	IF n_bad > 0 THEN
+		/* name the first bad row, as the one-event path would: its send first, then its fields */
+		SELECT x.send_id, x.kind, x.rn INTO bad
+		  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+		          FROM @extschema@.delivery_event_staging st
+		          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+		 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+				CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+				USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+				HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+		END IF;
+		PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+		                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+		   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x;
+		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
+			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
+	END IF;
+	WITH ins AS (
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (t.send_id, t.k) s.golden_id, t.send_id, t.kind, t.at, t.k, coalesce(t.detail, '{}'),
+		       (t.detail ->> 'amount')::numeric
+		  FROM (SELECT x.*, coalesce(x.provider_event_id, x.detail ->> 'event_id',
+		                             x.kind || '@' || pg_catalog.to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging x) t
+		  JOIN @extschema@.campaign_send s ON s.send_id = t.send_id AND s.status = 'sent'
+		 ORDER BY t.send_id, t.k, t.at
+		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	       pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	  INTO n_rec, e_send, e_kind, e_at, e_bounce, e_amount
+	  FROM ins i;
+	IF n_rec > 0 THEN
+		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
+	END IF;
+	/* the staged rows are all read (the table is locked against new ones until commit) */
+	TRUNCATE @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS
+	'records every delivery event COPYed into cdp.delivery_event_staging (all or nothing; duplicates counted once) and empties it; returns counts';
 SELECT cdp_internal.acc_protect('@extschema@.campaign_rollup', 'marketing');
 INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
 VALUES ('cdp_marketer', 'table', 'cdp.campaign_rollup', 'SELECT');

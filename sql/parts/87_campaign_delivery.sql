@@ -427,11 +427,15 @@ COMMENT ON FUNCTION @extschema@.record_delivery_event(bigint, text, timestamptz,
 /*
  * The bulk path: every row COPYed into cdp.delivery_event_staging is checked (one bad row: 22023 or
  * P0002 naming it, and nothing is written), recorded once, folded, and removed from the staging
- * table.  Returns {"staged", "recorded", "duplicates"}.  One statement joins the staged rows once
- * with their send rows, checks them (the checks of cdp_internal.campaign_delivery_check, written
- * out) and records them (the same key); the recorded events are folded as the one-event path folds
- * them (cdp_internal.campaign_delivery_fold, given plain arrays, not rows).  Only when a row is bad
- * are the staged rows read again, to name the first bad one.
+ * table.  Returns {"staged", "recorded", "duplicates"}.  Two passes over the staged rows, each
+ * joined with their send rows: the first counts them and the bad ones (the checks of
+ * cdp_internal.campaign_delivery_check, written out), the second, only when none is bad, records
+ * them (the same key; of the copies of one event in the batch the earliest, in key order, which
+ * is also the primary key's order) and returns them as plain arrays, folded as the one-event path
+ * folds them (cdp_internal.campaign_delivery_fold).  Counting first costs a second scan of the
+ * staged rows but never writes them aside (a batch of millions would spill to disk twice over).
+ * Only when a row is bad are the staged rows read again, to name the first bad one.  The table is
+ * locked against new rows until commit, so both passes read the same rows.
  */
 CREATE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -450,33 +454,18 @@ DECLARE
 	bad			record;
 BEGIN
 	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
-	WITH st AS MATERIALIZED (
-		SELECT t.send_id, t.kind, t.at, coalesce(t.detail, '{}') AS detail, s.golden_id,
-		       coalesce(t.provider_event_id, t.detail ->> 'event_id',
-		                t.kind || '@' || pg_catalog.to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k,
-		       s.status IS NOT DISTINCT FROM 'sent'
-		       AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
-		       AND t.at IS NOT NULL
-		       AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
-		       AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
-		       AND (t.detail IS NULL OR NOT t.detail ? 'amount'
-		            OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0) AS valid
-		  FROM @extschema@.delivery_event_staging t
-		  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id),
-	ins AS (
-		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
-		SELECT DISTINCT ON (st.send_id, st.k) st.golden_id, st.send_id, st.kind, st.at, st.k, st.detail,
-		       (st.detail ->> 'amount')::numeric
-		  FROM st
-		 WHERE st.valid AND NOT EXISTS (SELECT 1 FROM st b WHERE NOT b.valid)
-		 ORDER BY st.send_id, st.k, st.at
-		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
-		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
-	SELECT (SELECT pg_catalog.count(*) FROM st), (SELECT pg_catalog.count(*) FROM st WHERE NOT st.valid), x.*
-	  FROM (SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
-	               pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
-	          FROM ins i) x
-	  INTO n_staged, n_bad, n_rec, e_send, e_kind, e_at, e_bounce, e_amount;
+	SELECT pg_catalog.count(*),
+	       pg_catalog.count(*) FILTER (WHERE NOT (
+	           s.status IS NOT DISTINCT FROM 'sent'
+	           AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	           AND t.at IS NOT NULL
+	           AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
+	           AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+	           AND (t.detail IS NULL OR NOT t.detail ? 'amount'
+	                OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0)))
+	  INTO n_staged, n_bad
+	  FROM @extschema@.delivery_event_staging t
+	  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id;
 	IF n_bad > 0 THEN
 		/* name the first bad row, as the one-event path would: its send first, then its fields */
 		SELECT x.send_id, x.kind, x.rn INTO bad
@@ -496,6 +485,21 @@ BEGIN
 		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
 			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
 	END IF;
+	WITH ins AS (
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (t.send_id, t.k) s.golden_id, t.send_id, t.kind, t.at, t.k, coalesce(t.detail, '{}'),
+		       (t.detail ->> 'amount')::numeric
+		  FROM (SELECT x.*, coalesce(x.provider_event_id, x.detail ->> 'event_id',
+		                             x.kind || '@' || pg_catalog.to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging x) t
+		  JOIN @extschema@.campaign_send s ON s.send_id = t.send_id AND s.status = 'sent'
+		 ORDER BY t.send_id, t.k, t.at
+		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	       pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	  INTO n_rec, e_send, e_kind, e_at, e_bounce, e_amount
+	  FROM ins i;
 	IF n_rec > 0 THEN
 		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
 	END IF;

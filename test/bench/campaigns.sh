@@ -80,16 +80,21 @@ SELECT format('mark_sent: %s calls, p50 %s ms, p95 %s ms', count(*), round(perce
               round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 3)) FROM lat;
 SQL
 q -c "UPDATE cdp.campaign_send SET status = 'sent', sent_at = '2026-03-02 12:00+03'::timestamptz + (send_id % 90) * interval '1 day', sent_day = date '2026-03-02' + (send_id % 90)::int WHERE status = 'due'" >/dev/null
-q -c "\copy (SELECT s.send_id, (ARRAY['delivered', 'opened', 'clicked', 'converted'])[1 + (i % 4)], s.sent_at + i * interval '1 minute', 'e' || s.send_id || '-' || i, '{}' FROM cdp.campaign_send s, generate_series(1, 50) i WHERE s.status = 'sent' LIMIT $EVENTS) TO '$tmp/events.csv' CSV"
+# EVENTS_PER_SEND events per sent row (EVENTS / sent rows at least); EVENT_REPEAT timed runs (default
+# REPEAT); EVENTS_ONCE=1: one timed run, committed, and no second ingest for the metrics (10M events)
+EVENTS_PER_SEND=${EVENTS_PER_SEND:-50}
+EVENT_REPEAT=${EVENT_REPEAT:-$REPEAT}
+q -c "\copy (SELECT s.send_id, (ARRAY['delivered', 'opened', 'clicked', 'converted'])[1 + (i % 4)], s.sent_at + i * interval '1 minute', 'e' || s.send_id || '-' || i, '{}' FROM cdp.campaign_send s, generate_series(1, $EVENTS_PER_SEND) i WHERE s.status = 'sent' LIMIT $EVENTS) TO '$tmp/events.csv' CSV"
 n=$(wc -l < "$tmp/events.csv")
 ing=(); cps=()
-for r in $(seq "$REPEAT"); do
-	t0=$(ms); q -c "BEGIN" -c "\copy cdp.delivery_event_staging FROM '$tmp/events.csv' CSV" -c "SELECT cdp.ingest_delivery_events()" -c "ROLLBACK" >/dev/null; ing+=($(( $(ms) - t0 )))
+end_tx=ROLLBACK; [ -z "${EVENTS_ONCE:-}" ] || { EVENT_REPEAT=1; end_tx=COMMIT; }
+for r in $(seq "$EVENT_REPEAT"); do
+	t0=$(ms); q -c "BEGIN" -c "\copy cdp.delivery_event_staging FROM '$tmp/events.csv' CSV" -c "SELECT cdp.ingest_delivery_events()" -c "$end_tx" >/dev/null; ing+=($(( $(ms) - t0 )))
 	t0=$(ms); q -c "BEGIN" -c "CREATE TEMP TABLE raw_events (send_id bigint, kind text, at timestamptz, provider_event_id text, detail jsonb)" -c "\copy raw_events FROM '$tmp/events.csv' CSV" -c "ROLLBACK" >/dev/null; cps+=($(( $(ms) - t0 )))
 done
 i=$(median "${ing[@]}"); c=$(median "${cps[@]}")
-echo "delivery events: $n rows; COPY + ingest_delivery_events median ${i} ms = $(python3 -c "print(int($n/($i/1000)))") rows/s; plain COPY ${c} ms = $(python3 -c "print(int($n/($c/1000)))") rows/s; ratio $(python3 -c "print(round($c/$i,2))")"
-q -c "\copy cdp.delivery_event_staging FROM '$tmp/events.csv' CSV" -c "SELECT cdp.ingest_delivery_events()" >/dev/null
+echo "delivery events: $n rows; COPY + ingest_delivery_events median ${i} ms = $(python3 -c "print(int($n/($i/1000)))") rows/s; plain COPY ${c} ms = $(python3 -c "print(int($n/($c/1000)))") rows/s; ratio $(python3 -c "print(round($c/$i,2))") (runs: ${ing[*]} / ${cps[*]}; load $(cut -d' ' -f1-3 /proc/loadavg))"
+[ -n "${EVENTS_ONCE:-}" ] || q -c "\copy cdp.delivery_event_staging FROM '$tmp/events.csv' CSV" -c "SELECT cdp.ingest_delivery_events()" >/dev/null
 q -At <<SQL
 CREATE TEMP TABLE lat (ms float8);
 DO \$\$
@@ -101,8 +106,36 @@ BEGIN
 		INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
 	END LOOP;
 END \$\$;
-SELECT format('campaign_metrics, one campaign over 90 days (%s sent rows): p50 %s ms, p95 %s ms',
-              (SELECT count(*) FROM cdp.campaign_send WHERE status = 'sent'),
+SELECT format('campaign_metrics, one campaign over 90 days (%s sent rows, %s roll-up rows): p50 %s ms, p95 %s ms',
+              (SELECT count(*) FROM cdp.campaign_send WHERE status = 'sent'), (SELECT count(*) FROM cdp.campaign_rollup WHERE campaign_id = 1),
               round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1)) FROM lat;
+SQL
+# beside it, the same metrics computed from the send rows (what the view read before the roll-up),
+# METRIC_PLAIN_RUNS runs, and whether the two agree
+q -At <<SQL
+CREATE TEMP TABLE lat (ms float8);
+CREATE TEMP VIEW plain_metrics AS
+	SELECT s.campaign_id, s.sent_day AS day, s.channel, s.arm, count(*) AS sent, count(s.delivered_at) AS delivered,
+	       round(count(s.delivered_at)::numeric / count(*), 4) AS deliverability, count(s.opened_at) AS opened, count(s.clicked_at) AS clicked,
+	       round(count(s.clicked_at)::numeric / NULLIF(count(s.delivered_at), 0), 4) AS ctr,
+	       round(count(s.clicked_at)::numeric / NULLIF(count(s.opened_at), 0), 4) AS click_to_open, count(s.converted_at) AS converted,
+	       round(count(s.converted_at)::numeric / NULLIF(count(s.delivered_at), 0), 4) AS conversion_rate, sum(s.revenue) AS revenue,
+	       count(s.bounced) AS bounced, count(*) FILTER (WHERE s.bounced = 'hard') AS hard_bounced, count(s.unsubscribed_at) AS unsubscribed,
+	       count(s.complained_at) AS complained, count(s.returned_at) AS returned
+	  FROM cdp.campaign_send s WHERE s.status = 'sent' GROUP BY s.campaign_id, s.sent_day, s.channel, s.arm;
+DO \$\$
+DECLARE t timestamptz; n bigint;
+BEGIN
+	FOR r IN 1..${METRIC_PLAIN_RUNS:-10} LOOP
+		t := clock_timestamp();
+		SELECT count(*) INTO n FROM (SELECT * FROM plain_metrics WHERE campaign_id = 1 AND day BETWEEN '2026-03-01' AND '2026-05-30') x;
+		INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
+	END LOOP;
+END \$\$;
+SELECT format('the same from the send rows (plain GROUP BY): p50 %s ms, p95 %s ms; rows differing from campaign_metrics: %s; load %s',
+              round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+              (SELECT count(*) FROM ((SELECT * FROM plain_metrics EXCEPT SELECT * FROM cdp.campaign_metrics)
+                                     UNION ALL (SELECT * FROM cdp.campaign_metrics EXCEPT SELECT * FROM plain_metrics)) d),
+              '$(cut -d' ' -f1-3 /proc/loadavg)') FROM lat;
 SQL
 [ -n "${KEEP:-}" ] || dropdb "$DB"
