@@ -65,6 +65,8 @@ done
 b=$(median "${builds[@]}"); p=$(median "${plains[@]}")
 echo "build_send_list: median ${b} ms (runs: ${builds[*]}); plain INSERT ... SELECT of the members: ${p} ms; ratio $(python3 -c "print(round($b/$p,1))")x"
 q -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" >/dev/null
+# MARK_RUNS runs of MARK_SAMPLE calls each (other due rows each time), each in its own session
+for mr in $(seq "${MARK_RUNS:-1}"); do
 q -At <<SQL
 CREATE TEMP TABLE lat (ms float8);
 DO \$\$
@@ -76,9 +78,10 @@ BEGIN
 		INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
 	END LOOP;
 END \$\$;
-SELECT format('mark_sent: %s calls, p50 %s ms, p95 %s ms', count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 3),
+SELECT format('mark_sent (run $mr, load before $(cut -d' ' -f1-3 /proc/loadavg)): %s calls, p50 %s ms, p95 %s ms', count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 3),
               round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 3)) FROM lat;
 SQL
+done
 q -c "UPDATE cdp.campaign_send SET status = 'sent', sent_at = '2026-03-02 12:00+03'::timestamptz + (send_id % 90) * interval '1 day', sent_day = date '2026-03-02' + (send_id % 90)::int WHERE status = 'due'" >/dev/null
 # EVENTS_PER_SEND events per sent row (EVENTS / sent rows at least); EVENT_REPEAT timed runs (default
 # REPEAT); EVENTS_ONCE=1: one timed run, committed, and no second ingest for the metrics (10M events)
