@@ -65,7 +65,10 @@ done
 b=$(median "${builds[@]}"); p=$(median "${plains[@]}")
 echo "build_send_list: median ${b} ms (runs: ${builds[*]}); plain INSERT ... SELECT of the members: ${p} ms; ratio $(python3 -c "print(round($b/$p,1))")x"
 q -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" >/dev/null
-# MARK_RUNS runs of MARK_SAMPLE calls each (other due rows each time), each in its own session
+# MARK_RUNS runs of MARK_SAMPLE calls each (other due rows each time), each in its own session;
+# PREWARM=1 first reads cdp's tables and indexes into shared buffers (pg_prewarm), as a running
+# server's cache would hold them (the sample is random across the population)
+[ -z "${PREWARM:-}" ] || q -At -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" -c "SELECT 'prewarmed ' || pg_size_pretty(sum(pg_prewarm(c.oid)) * current_setting('block_size')::bigint) || ' of shared_buffers ' || current_setting('shared_buffers') FROM pg_class c WHERE c.relnamespace IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) AND c.relkind IN ('r', 'i')"
 for mr in $(seq "${MARK_RUNS:-1}"); do
 q -At <<SQL
 CREATE TEMP TABLE lat (ms float8);
