@@ -67,7 +67,8 @@ echo "build_send_list: median ${b} ms (runs: ${builds[*]}); plain INSERT ... SEL
 q -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" >/dev/null
 # MARK_RUNS runs of MARK_SAMPLE calls each (other due rows each time), each in its own session;
 # PREWARM=1 first reads cdp's tables and indexes into shared buffers (pg_prewarm), as a running
-# server's cache would hold them (the sample is random across the population)
+# server's cache would hold them (the sample is random across the population); MARK_COMMIT=1
+# commits after each call, as a gateway marking one row per transaction does (the time is the call's)
 [ -z "${PREWARM:-}" ] || q -At -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" -c "SELECT 'prewarmed ' || pg_size_pretty(sum(pg_prewarm(c.oid)) * current_setting('block_size')::bigint) || ' of shared_buffers ' || current_setting('shared_buffers') FROM pg_class c WHERE c.relnamespace IN ('cdp'::regnamespace, 'cdp_internal'::regnamespace) AND c.relkind IN ('r', 'i')"
 for mr in $(seq "${MARK_RUNS:-1}"); do
 q -At <<SQL
@@ -79,6 +80,7 @@ BEGIN
 		t := clock_timestamp();
 		PERFORM cdp_internal.campaign_mark(s, '2026-03-02 12:00+03');
 		INSERT INTO lat VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
+		${MARK_COMMIT:+COMMIT;}
 	END LOOP;
 END \$\$;
 SELECT format('mark_sent (run $mr, load before $(cut -d' ' -f1-3 /proc/loadavg)): %s calls, p50 %s ms, p95 %s ms', count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 3),
