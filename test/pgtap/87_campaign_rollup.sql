@@ -7,7 +7,7 @@
 -- returning patients of cdp.refresh_campaign_metrics, an erasure, a row changed and one deleted
 -- by hand, a TRUNCATE.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 -- the metrics as the view computed them before the roll-up: from the send rows
 CREATE VIEW pg_temp.recomputed AS
@@ -137,6 +137,11 @@ SELECT set_eq('SELECT campaign_id, channel, step, n FROM cdp.campaign_funnel',
 UPDATE cdp.campaign_send SET status = 'refused', reason = 'test' WHERE campaign_id = :c2 AND status = 'sent';
 SELECT is((SELECT count(*) FROM cdp.campaign_metrics WHERE campaign_id = :c2), 0::bigint, 'a campaign with no sent row left has no metrics row');
 SELECT pg_temp.same('after every sent row of campaign 2 was withdrawn');
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_extension e CROSS JOIN unnest(e.extconfig) c(oid)
+                       WHERE e.extname = 'cdp' AND c.oid = 'cdp.campaign_rollup'::regclass)
+          AND EXISTS (SELECT 1 FROM pg_extension e CROSS JOIN unnest(e.extconfig) c(oid)
+                       WHERE e.extname = 'cdp' AND c.oid = 'cdp.campaign_send'::regclass),
+          'pg_dump keeps the send rows and leaves out the roll-up, which a restore rebuilds through the triggers');
 TRUNCATE cdp.campaign_send CASCADE;
 SELECT is((SELECT count(*) FROM cdp.campaign_rollup), 0::bigint, 'TRUNCATE of the send rows empties the roll-up');
 
