@@ -13578,7 +13578,8 @@ CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date)
 -- Ingest's fast path for records new to their source (sql/parts/50_ingest.sql, doc/ingest.md): two
 -- new internal functions, upsert_records taking it, and the import handing its lenient
 -- normalisation to it (sql/parts/88_import.sql, doc/import.md).  The setting cdp.ingest_fast_path
--- is registered by the library (src/imp_sql.c).
+-- is registered by the library (src/imp_sql.c).  golden_compute and golden_replay expand the
+-- profile row by field instead of calling golden_row in FROM (sql/parts/71, 72).
 CREATE FUNCTION cdp_internal.ingest_fast_path_ok() RETURNS boolean
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
@@ -13644,16 +13645,22 @@ BEGIN
 		INSERT INTO cdp_internal.match_queue (record_id)
 		SELECT norm.new_rid FROM norm
 	), profiled AS (
+		/*
+		 * The row as a value, expanded by field (OFFSET 0 keeps it one call per row): a function
+		 * in FROM (LATERAL) puts each call's row through a tuplestore of its own, which cost
+		 * about as much as the fold.
+		 */
 		INSERT INTO @extschema@.patient
-		SELECT pr.*
-		  FROM norm
-		 CROSS JOIN LATERAL cdp_internal.golden_row(norm.new_gid,
-				   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(norm.new_rid,
-					   src_id, src_trust, norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex,
-					   norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
-					   norm.ts, norm.ts)), v_rules, false),
-				   NULL, NULL, NULL, v_rules_version) pr
-		 ORDER BY norm.new_gid
+		SELECT (pr.p).*
+		  FROM (SELECT cdp_internal.golden_row(norm.new_gid,
+						   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(norm.new_rid,
+							   src_id, src_trust, norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex,
+							   norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+							   norm.ts, norm.ts)), v_rules, false),
+						   NULL, NULL, NULL, v_rules_version) AS p
+				  FROM norm
+				 ORDER BY norm.new_gid
+				OFFSET 0) pr
 	), members AS (
 		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
 		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l
@@ -14021,4 +14028,127 @@ $$;
 COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) IS
 	'loads a chunk of patient rows with cdp.upsert_records, quarantining the rows ingest refuses (internal to import_commit)';
 REVOKE ALL ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
+	recs AS (
+		SELECT r.golden_id,
+		       /* each record's document from its columns (golden_record_doc_of), not its row's JSON */
+		       pg_catalog.jsonb_agg(cdp_internal.golden_record_doc_of(r.record_id, r.source_id, s.trust,
+		           r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils,
+		           r.oms, r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at) ORDER BY r.record_id) AS docs
+		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
+		  JOIN @extschema@.record r ON r.golden_id = g.i
+		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	/*
+	 * The row as a value expanded by field (OFFSET 0: one call per person), not a function in
+	 * FROM, which puts each call's one row through a tuplestore of its own.
+	 */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	                   p.status, p.status_at,
+	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	                       AND c.visit_status IN ('came', 'in_appointment', 'done')),
+	                   rl.version) AS row
+	          FROM recs CROSS JOIN rl
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	        OFFSET 0) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS
+	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at, upto)),
+	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
+	        FROM pg_catalog.jsonb_array_elements(members) x),
+	/*
+	 * The newest logged version of each member record, of each visit and of the status: one
+	 * LATERAL lookup by subject (event_subject_idx, newest first) each, so the plan is
+	 * index-driven whatever the statistics of cdp.event say (with those of a small log, a
+	 * semi-join read the whole log at every patient_as_of).  The subject in the ORDER BY is
+	 * constant there; it makes the (subject, event_id) index the only one giving that order, so
+	 * a backward scan of the primary key "until a row of this subject turns up" is never chosen.
+	 */
+	ver AS (
+		SELECT r.record_id, v.rec, v.source
+		  FROM (SELECT DISTINCT m.record_id FROM m) r
+		 CROSS JOIN LATERAL (
+		       SELECT e.payload -> 'record' AS rec, e.payload ->> 'source' AS source
+		         FROM @extschema@.event e
+		        WHERE e.subject = r.record_id
+		          AND e.kind IN ('record.created', 'record.updated')
+		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) v),
+	docs AS (
+		SELECT m.golden_id,
+		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(
+		           ver.rec || pg_catalog.jsonb_build_object('record_id', m.record_id, 'source_id', s.source_id),
+		           s.trust) ORDER BY m.record_id) AS docs
+		  FROM m JOIN ver ON ver.record_id = m.record_id
+		  LEFT JOIN @extschema@.source s ON s.name = ver.source
+		 GROUP BY m.golden_id),
+	visits AS (
+		/* only the fields read below */
+		SELECT v.record_id, v.kind, v.visit_status, v.at
+		  FROM @extschema@.clinical_event c
+		 CROSS JOIN LATERAL (
+		       SELECT (e.payload -> 'clinical' ->> 'record_id')::bigint AS record_id,
+		              e.payload -> 'clinical' ->> 'kind' AS kind,
+		              e.payload -> 'clinical' ->> 'visit_status' AS visit_status,
+		              e.payload -> 'clinical' ->> 'at' AS at
+		         FROM @extschema@.event e
+		        WHERE e.subject = c.event_id
+		          AND e.kind IN ('clinical.created', 'clinical.updated')
+		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) v
+		 WHERE c.record_id IN (SELECT m.record_id FROM m)
+		   /*
+		    * only events that are or ever were visits: one never updated (version 1) has had
+		    * its current kind all along, so most lab tests and diagnoses are skipped
+		    */
+		   AND (c.kind = 'visit' OR c.version > 1)),
+	last_visit AS (
+		SELECT m.golden_id, pg_catalog.max(v.at::timestamptz) AS at
+		  FROM visits v JOIN m ON m.record_id = v.record_id
+		 WHERE v.kind = 'visit' AND v.visit_status IN ('came', 'in_appointment', 'done')
+		 GROUP BY m.golden_id),
+	status AS (
+		SELECT d.golden_id, x.status, x.at
+		  FROM docs d
+		 CROSS JOIN LATERAL (
+		       SELECT CASE e.kind WHEN 'patient.archived' THEN 'archived' ELSE 'active' END AS status, e.at
+		         FROM @extschema@.event e
+		        WHERE e.subject = d.golden_id
+		          AND e.kind IN ('patient.archived', 'patient.restored')
+		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) x)
+	/* the row as a value expanded by field (OFFSET 0: one call per person), as golden_compute */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
+	                   st.status, st.at, lv.at, rl.version) AS row
+	          FROM docs d CROSS JOIN rl
+	          LEFT JOIN status st ON st.golden_id = d.golden_id
+	          LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
+	        OFFSET 0) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_replay(timestamptz, bigint, jsonb) IS
+	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
 /* ==== end of section: impfast ==== */

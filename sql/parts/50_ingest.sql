@@ -354,16 +354,22 @@ BEGIN
 		INSERT INTO cdp_internal.match_queue (record_id)
 		SELECT norm.new_rid FROM norm
 	), profiled AS (
+		/*
+		 * The row as a value, expanded by field (OFFSET 0 keeps it one call per row): a function
+		 * in FROM (LATERAL) puts each call's row through a tuplestore of its own, which cost
+		 * about as much as the fold.
+		 */
 		INSERT INTO @extschema@.patient
-		SELECT pr.*
-		  FROM norm
-		 CROSS JOIN LATERAL cdp_internal.golden_row(norm.new_gid,
-				   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(norm.new_rid,
-					   src_id, src_trust, norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex,
-					   norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
-					   norm.ts, norm.ts)), v_rules, false),
-				   NULL, NULL, NULL, v_rules_version) pr
-		 ORDER BY norm.new_gid
+		SELECT (pr.p).*
+		  FROM (SELECT cdp_internal.golden_row(norm.new_gid,
+						   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(norm.new_rid,
+							   src_id, src_trust, norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex,
+							   norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+							   norm.ts, norm.ts)), v_rules, false),
+						   NULL, NULL, NULL, v_rules_version) AS p
+				  FROM norm
+				 ORDER BY norm.new_gid
+				OFFSET 0) pr
 	), members AS (
 		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
 		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l

@@ -94,15 +94,20 @@ BEGIN
 		  JOIN @extschema@.record r ON r.golden_id = g.i
 		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
 		 GROUP BY r.golden_id)
-	SELECT row.*
-	  FROM recs CROSS JOIN rl
-	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
-	  CROSS JOIN LATERAL cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
-	           p.status, p.status_at,
-	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
-	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
-	               AND c.visit_status IN ('came', 'in_appointment', 'done')),
-	           rl.version) row;
+	/*
+	 * The row as a value expanded by field (OFFSET 0: one call per person), not a function in
+	 * FROM, which puts each call's one row through a tuplestore of its own.
+	 */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	                   p.status, p.status_at,
+	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	                       AND c.visit_status IN ('came', 'in_appointment', 'done')),
+	                   rl.version) AS row
+	          FROM recs CROSS JOIN rl
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	        OFFSET 0) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS
