@@ -13578,8 +13578,21 @@ CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date)
 -- Ingest's fast path for records new to their source (sql/parts/50_ingest.sql, doc/ingest.md): two
 -- new internal functions, upsert_records taking it, and the import handing its lenient
 -- normalisation to it (sql/parts/88_import.sql, doc/import.md).  The setting cdp.ingest_fast_path
--- is registered by the library (src/imp_sql.c).  golden_compute and golden_replay expand the
--- profile row by field instead of calling golden_row in FROM (sql/parts/71, 72).
+-- is registered by the library (src/imp_sql.c).  The fast path writes new persons' profiles with
+-- the new C function golden_new_person_row (src/golden_single.c); golden_compute and golden_replay
+-- expand the profile row by field instead of calling golden_row in FROM (sql/parts/71, 72).
+CREATE FUNCTION cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb, rules_version int, record_id bigint,
+	family_name text, given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[],
+	emails @extschema@.email[], snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb,
+	extra jsonb, created_at timestamptz, updated_at timestamptz) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_new_person_row'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigint, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) IS
+	'the cdp.patient row of a person with one source record, from the record''s columns (ingest''s fast path)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigint, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) FROM PUBLIC;
+
 CREATE FUNCTION cdp_internal.ingest_fast_path_ok() RETURNS boolean
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
@@ -13599,8 +13612,8 @@ COMMENT ON FUNCTION cdp_internal.ingest_fast_path_ok() IS
 	'whether this session may write a batch of new records by the fast path (setting on, no row-level security, the general path''s privileges)';
 REVOKE ALL ON FUNCTION cdp_internal.ingest_fast_path_ok() FROM PUBLIC;
 
-CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, src_trust integer,
-											   new_rows cdp_internal.ingest_row[], skip_invalid boolean DEFAULT false)
+CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											   skip_invalid boolean DEFAULT false)
 	RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -13610,8 +13623,8 @@ DECLARE
 	v_rules_version	integer;
 	v_ids			bigint[];
 BEGIN
-	IF src_id IS NULL OR src_name IS NULL OR src_trust IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
-		RAISE EXCEPTION 'source id, name, trust and rows must not be null' USING ERRCODE = 'null_value_not_allowed';
+	IF src_id IS NULL OR src_name IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
+		RAISE EXCEPTION 'source id, name, rows and skip_invalid must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF pg_catalog.cardinality(new_rows) OPERATOR(pg_catalog.=) 0 THEN
 		RETURN ARRAY[]::bigint[];
@@ -13646,18 +13659,17 @@ BEGIN
 		SELECT norm.new_rid FROM norm
 	), profiled AS (
 		/*
-		 * The row as a value, expanded by field (OFFSET 0 keeps it one call per row): a function
-		 * in FROM (LATERAL) puts each call's row through a tuplestore of its own, which cost
-		 * about as much as the fold.
+		 * The profile of a person of one record, straight from the record's columns
+		 * (golden_new_person_row: the fold of that record without its documents), as a value
+		 * expanded by field (OFFSET 0 keeps it one call per row): a function in FROM (LATERAL)
+		 * puts each call's row through a tuplestore of its own.
 		 */
 		INSERT INTO @extschema@.patient
 		SELECT (pr.p).*
-		  FROM (SELECT cdp_internal.golden_row(norm.new_gid,
-						   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(norm.new_rid,
-							   src_id, src_trust, norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex,
-							   norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
-							   norm.ts, norm.ts)), v_rules, false),
-						   NULL, NULL, NULL, v_rules_version) AS p
+		  FROM (SELECT cdp_internal.golden_new_person_row(norm.new_gid, v_rules, v_rules_version, norm.new_rid,
+						   norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex, norm.phones,
+						   norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+						   norm.ts, norm.ts) AS p
 				  FROM norm
 				 ORDER BY norm.new_gid
 				OFFSET 0) pr
@@ -13669,9 +13681,9 @@ BEGIN
 	RETURN v_ids;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, integer, cdp_internal.ingest_row[], boolean) IS
+COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) IS
 	'the fast path of ingest: writes a batch of records new to their source as new persons with plain INSERTs (internal to upsert_records and import_commit)';
-REVOKE ALL ON FUNCTION cdp_internal.ingest_insert_new(integer, text, integer, cdp_internal.ingest_row[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION @extschema@.upsert_records(source text, source_ids text[], attrs jsonb[], lenient boolean DEFAULT false)
 	RETURNS TABLE (source_id text, record_id bigint, action text)
@@ -13787,7 +13799,7 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v_oldid) AS o(id) WHERE o.id IS NOT NULL)
 	   AND cdp_internal.ingest_fast_path_ok() THEN
 		BEGIN
-			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_src.trust::integer, v_rows);
+			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_rows);
 			RETURN QUERY
 			SELECT u.sid, u.id, 'created'::text
 			  FROM unnest(source_ids, v_ids) WITH ORDINALITY AS u(sid, id, ord)
@@ -13992,7 +14004,7 @@ BEGIN
 												   AND r.source_key OPERATOR(pg_catalog.=) k OFFSET 0) r) THEN
 			BEGIN
 				/* the rows with _invalid are the ones just quarantined: skipped */
-				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_src.trust::integer, v_norm, true);
+				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_norm, true);
 				created := pg_catalog.cardinality(v_good);
 				RETURN;
 			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN

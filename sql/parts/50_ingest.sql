@@ -308,8 +308,8 @@ COMMENT ON FUNCTION cdp_internal.ingest_fast_path_ok() IS
  * general path instead (in a subtransaction, so nothing of this attempt stays).  Returns the
  * record ids in the order of the rows written.
  */
-CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, src_trust integer,
-											   new_rows cdp_internal.ingest_row[], skip_invalid boolean DEFAULT false)
+CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											   skip_invalid boolean DEFAULT false)
 	RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -319,8 +319,8 @@ DECLARE
 	v_rules_version	integer;
 	v_ids			bigint[];
 BEGIN
-	IF src_id IS NULL OR src_name IS NULL OR src_trust IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
-		RAISE EXCEPTION 'source id, name, trust and rows must not be null' USING ERRCODE = 'null_value_not_allowed';
+	IF src_id IS NULL OR src_name IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
+		RAISE EXCEPTION 'source id, name, rows and skip_invalid must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF pg_catalog.cardinality(new_rows) OPERATOR(pg_catalog.=) 0 THEN
 		RETURN ARRAY[]::bigint[];
@@ -355,18 +355,17 @@ BEGIN
 		SELECT norm.new_rid FROM norm
 	), profiled AS (
 		/*
-		 * The row as a value, expanded by field (OFFSET 0 keeps it one call per row): a function
-		 * in FROM (LATERAL) puts each call's row through a tuplestore of its own, which cost
-		 * about as much as the fold.
+		 * The profile of a person of one record, straight from the record's columns
+		 * (golden_new_person_row: the fold of that record without its documents), as a value
+		 * expanded by field (OFFSET 0 keeps it one call per row): a function in FROM (LATERAL)
+		 * puts each call's row through a tuplestore of its own.
 		 */
 		INSERT INTO @extschema@.patient
 		SELECT (pr.p).*
-		  FROM (SELECT cdp_internal.golden_row(norm.new_gid,
-						   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(norm.new_rid,
-							   src_id, src_trust, norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex,
-							   norm.phones, norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
-							   norm.ts, norm.ts)), v_rules, false),
-						   NULL, NULL, NULL, v_rules_version) AS p
+		  FROM (SELECT cdp_internal.golden_new_person_row(norm.new_gid, v_rules, v_rules_version, norm.new_rid,
+						   norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex, norm.phones,
+						   norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+						   norm.ts, norm.ts) AS p
 				  FROM norm
 				 ORDER BY norm.new_gid
 				OFFSET 0) pr
@@ -378,7 +377,7 @@ BEGIN
 	RETURN v_ids;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, integer, cdp_internal.ingest_row[], boolean) IS
+COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) IS
 	'the fast path of ingest: writes a batch of records new to their source as new persons with plain INSERTs (internal to upsert_records and import_commit)';
 
 /*
@@ -500,7 +499,7 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v_oldid) AS o(id) WHERE o.id IS NOT NULL)
 	   AND cdp_internal.ingest_fast_path_ok() THEN
 		BEGIN
-			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_src.trust::integer, v_rows);
+			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_rows);
 			RETURN QUERY
 			SELECT u.sid, u.id, 'created'::text
 			  FROM unnest(source_ids, v_ids) WITH ORDINALITY AS u(sid, id, ord)

@@ -60,6 +60,23 @@ CREATE FUNCTION cdp_internal.golden_row(golden_id bigint, fold jsonb, status tex
 COMMENT ON FUNCTION cdp_internal.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
 	'the cdp.patient row of one person from its survivorship fold, status and last visit';
 
+/*
+ * The row of a person whose only record has the given columns (C, src/golden_single.c): what
+ * golden_row(golden_id, golden_fold(jsonb_build_array(golden_record_doc_of(...)), rules, false),
+ * NULL, NULL, NULL, rules_version) gives, without the three jsonb documents in between.  Ingest's
+ * fast path writes the profile of every new person with it (issue 16).  STABLE: contacts are
+ * ordered in the database collation.
+ */
+CREATE FUNCTION cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb, rules_version int, record_id bigint,
+	family_name text, given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[],
+	emails @extschema@.email[], snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb,
+	extra jsonb, created_at timestamptz, updated_at timestamptz) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_new_person_row'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigint, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) IS
+	'the cdp.patient row of a person with one source record, from the record''s columns (ingest''s fast path)';
+
 /* ------------------------------------------------------------------ live computation */
 
 /*

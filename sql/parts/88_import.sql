@@ -577,7 +577,7 @@ BEGIN
 												   AND r.source_key OPERATOR(pg_catalog.=) k OFFSET 0) r) THEN
 			BEGIN
 				/* the rows with _invalid are the ones just quarantined: skipped */
-				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_src.trust::integer, v_norm, true);
+				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_norm, true);
 				created := pg_catalog.cardinality(v_good);
 				RETURN;
 			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN

@@ -6,7 +6,7 @@
 -- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
 -- the session has the general path's privileges and no row-level security applies.
 BEGIN;
-SELECT plan(27);
+SELECT plan(32);
 
 SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
        cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
@@ -63,7 +63,7 @@ $$;
 -- calls of the fast path's writer in this transaction (so a test cannot pass with neither path fast)
 SET LOCAL track_functions = 'pl';
 CREATE FUNCTION pg_temp.fast_calls() RETURNS bigint LANGUAGE sql AS
-$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_insert_new(integer,text,integer,cdp_internal.ingest_row[],boolean)'::regprocedure), 0) $$;
+$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_insert_new(integer,text,cdp_internal.ingest_row[],boolean)'::regprocedure), 0) $$;
 
 -- ---------------------------------------------------------------- who may take the fast path
 SELECT ok(cdp_internal.ingest_fast_path_ok(), 'the extension''s owner (a superuser here) may take the fast path');
@@ -177,6 +177,48 @@ SELECT is_empty($$(SELECT row_no, line_no, source_id, column_name, value, reason
                    EXCEPT ALL SELECT row_no, line_no, source_id, column_name, value, reason FROM cdp.import_errors((SELECT (res ->> 'batch')::bigint FROM fp_imp WHERE side = 'fast')))$$,
                 'import: both paths quarantine the same rows with the same reasons');
 SELECT is(pg_temp.differ('fp_fast_i', 'fp_slow_i'), 0::bigint, 'import: both paths write the same records, events and profiles');
+
+-- ---------------------------------------------------------------- the singleton profile against the fold
+-- golden_new_person_row must give what golden_row(golden_fold([golden_record_doc_of(...)])) gives,
+-- on every record above and on rows ingest never writes (duplicate and null contacts, empty texts,
+-- odd handles and validated flags, infinite times), under the default rules and rules without some
+-- attributes
+CREATE FUNCTION pg_temp.chain(r cdp.record, rules jsonb, v int) RETURNS cdp.patient LANGUAGE sql AS $$
+SELECT cdp_internal.golden_row(r.golden_id, cdp.golden_fold(jsonb_build_array(cdp_internal.golden_record_doc_of(r.record_id,
+           r.source_id, 50, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms,
+           r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at)), rules, false), NULL, NULL, NULL, v) $$;
+CREATE FUNCTION pg_temp.single(r cdp.record, rules jsonb, v int) RETURNS cdp.patient LANGUAGE sql AS $$
+SELECT cdp_internal.golden_new_person_row(r.golden_id, rules, v, r.record_id, r.family_name, r.given_name, r.patronymic,
+           r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra, r.created_at,
+           r.updated_at) $$;
+CREATE TEMP TABLE fp_edge AS SELECT * FROM cdp.record LIMIT 0;
+INSERT INTO fp_edge (record_id, source_id, source_key, golden_id, raw, family_name, given_name, patronymic, birth_date, sex,
+                     phones, emails, snils, oms, address, city, handles, extra, attrs_hash, created_at, updated_at, version)
+VALUES
+ (-1, 1, 'e1', -1, '{}', '', 'Анна', NULL, '0044-03-15 BC', 'F', ARRAY['+79161234567', NULL, '+79161234567', '+79031112233']::cdp.phone[],
+  ARRAY['b@example.com', 'A@example.com', 'a@example.com']::cdp.email[], '112-233-445 95', '1234567890123452', ' ', NULL,
+  '{"vk": 123, "tg": "", "x": {"a": 1}, "y": null, "ok": "@ann", "Ok": "@ann"}', '{"validated": "Yes"}', 'h', '2020-01-01 10:00:00.123456+03',
+  '2021-06-30 23:59:59.999999+00', 1),
+ (-2, 1, 'e2', -2, '{}', NULL, NULL, NULL, NULL, NULL, ARRAY[]::cdp.phone[], NULL, NULL, NULL, NULL, NULL, '[1, 2]', '[{"validated": true}]', 'h',
+  'infinity', '-infinity', 1),
+ (-3, 1, 'e3', -3, '{}', 'Ёж', 'ёж', 'Ежов', '2000-02-29', 'M', NULL, NULL, NULL, NULL, 'Тверская, 1', 'Москва', '"@scalar"',
+  '{"validated": 1, "note": "x"}', 'h', '1900-01-01 00:00:00+02:30:17', '1900-01-01 00:00:00+00', 1),
+ (-4, 1, 'e4', -4, '{}', 'Ким', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{}', '{"validated": "false"}', 'h',
+  now(), now(), 1);
+SELECT is((SELECT count(*) FROM (SELECT * FROM cdp.record UNION ALL SELECT * FROM fp_edge) r, cdp.survivorship_rules_as_of() rl
+            WHERE pg_temp.chain(r, rl.rules, rl.version) IS DISTINCT FROM pg_temp.single(r, rl.rules, rl.version)),
+          0::bigint, 'the singleton profile equals the fold of the one record, on every record, under the default rules');
+SELECT is((SELECT count(*) FROM (SELECT * FROM cdp.record UNION ALL SELECT * FROM fp_edge) r,
+                 (VALUES (cdp.golden_default_rules() - 'city' - 'sex' - 'snils')) rl(rules)
+            WHERE pg_temp.chain(r, rl.rules, 7) IS DISTINCT FROM pg_temp.single(r, rl.rules, 7)),
+          0::bigint, 'and under rules that leave attributes out');
+SELECT ok((SELECT count(*) FROM (SELECT * FROM cdp.record WHERE false UNION ALL SELECT * FROM fp_edge) r WHERE (pg_temp.single(r, cdp.golden_default_rules(), 0)).phones <> '[]') = 1
+          AND (SELECT jsonb_array_length((pg_temp.single(r, cdp.golden_default_rules(), 0)).phones) FROM (SELECT * FROM cdp.record WHERE false UNION ALL SELECT * FROM fp_edge) r WHERE record_id = -1) = 2,
+          'the edge rows are read (duplicate and null phones dropped)');
+SELECT throws_ok($$SELECT cdp_internal.golden_new_person_row(1, '{"family_name": ["nonsense"]}', 0, 1, 'a', NULL, NULL, NULL, NULL, NULL,
+                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), now())$$, '22023', NULL, 'rules the fold refuses are refused');
+SELECT throws_ok($$SELECT cdp_internal.golden_new_person_row(1, cdp.golden_default_rules(), 0, NULL, 'a', NULL, NULL, NULL, NULL, NULL,
+                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), now())$$, '22004', NULL, 'a NULL record id is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
