@@ -65,6 +65,17 @@ extern Jsonb *GoldenDefaultRules(void);
 									 * persons: the link is refused */
 #define GOLDEN_MERGE_MERGE		'm' /* gone merges into keep */
 
+/* the identifier types' text input and output (src/type_*.c), which the record documents
+ * and the singleton profile put identifiers through */
+extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
+extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
+extern Datum cdp_email_in(PG_FUNCTION_ARGS);
+extern Datum cdp_email_out(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
+
 /*
  * Pieces of the record documents and the fold that the singleton profile
  * (src/golden_single.c) repeats exactly: the canonical text of an

@@ -55,16 +55,6 @@
 #include "cdp_jsonb.h"
 #include "golden.h"
 
-/* the identifier types' text input and output (src/type_*.c) */
-extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
-extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
-extern Datum cdp_email_in(PG_FUNCTION_ARGS);
-extern Datum cdp_email_out(PG_FUNCTION_ARGS);
-extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
-extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
-extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
-extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
-
 /* the arguments, in order */
 enum
 {
