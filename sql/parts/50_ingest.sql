@@ -476,18 +476,29 @@ BEGIN
 	PERFORM 1 FROM @extschema@.record r
 	  WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) ANY (source_ids)
 	  ORDER BY r.record_id FOR NO KEY UPDATE OF r;
-	/*
-	 * Each key looked up by itself (LATERAL, OFFSET 0 so the planner keeps it a per-key index
-	 * lookup instead of turning it back into a join): a plan cached while the table looked empty (a fresh
-	 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
-	 * record of the source for each call, so per-row loads in one transaction grew quadratic.
-	 */
-	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord), pg_catalog.array_agg(r.record_id ORDER BY u.ord)
-	  INTO v_old, v_oldid
-	  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
-	  LEFT JOIN LATERAL (SELECT r.attrs_hash, r.record_id FROM @extschema@.record r
-	                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
-	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
+	IF NOT FOUND THEN
+		/*
+		 * None of the ids is a record of the source (the first day of a clinic): no hashes to
+		 * look up.  One another session commits from now on is met as the lookup below would
+		 * meet one committed just after it: by the unique index (the fast path then falls back,
+		 * the general path's ON CONFLICT makes it an update).
+		 */
+		v_old := pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(source_ids)]);
+		v_oldid := pg_catalog.array_fill(NULL::bigint, ARRAY[pg_catalog.cardinality(source_ids)]);
+	ELSE
+		/*
+		 * Each key looked up by itself (LATERAL, OFFSET 0 so the planner keeps it a per-key index
+		 * lookup instead of turning it back into a join): a plan cached while the table looked empty (a fresh
+		 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
+		 * record of the source for each call, so per-row loads in one transaction grew quadratic.
+		 */
+		SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord), pg_catalog.array_agg(r.record_id ORDER BY u.ord)
+		  INTO v_old, v_oldid
+		  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+		  LEFT JOIN LATERAL (SELECT r.attrs_hash, r.record_id FROM @extschema@.record r
+		                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+		                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
+	END IF;
 	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
 
 	/*
