@@ -13961,3 +13961,605 @@ VALUES ('cdp_marketer', 'table', 'cdp.campaign_rollup', 'SELECT');
 SELECT cdp_internal.acc_lock_down();
 SELECT cdp_internal.acc_apply_privileges();
 /* ==== end of section: campmark ==== */
+
+/* ==== section: impfast (issue 16, session 22) ==== */
+-- Ingest's fast path for records new to their source (sql/parts/50_ingest.sql, doc/ingest.md): two
+-- new internal functions, upsert_records taking it, and the import handing its lenient
+-- normalisation to it (sql/parts/88_import.sql, doc/import.md).  The setting cdp.ingest_fast_path
+-- is registered by the library (src/imp_sql.c).  The fast path writes new persons' profiles with
+-- the new C function golden_new_person_row (src/golden_single.c); golden_compute and golden_replay
+-- expand the profile row by field instead of calling golden_row in FROM (sql/parts/71, 72).
+CREATE FUNCTION cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb, rules_version int, record_id bigint,
+	family_name text, given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[],
+	emails @extschema@.email[], snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb,
+	extra jsonb, created_at timestamptz, updated_at timestamptz) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_new_person_row'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigint, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) IS
+	'the cdp.patient row of a person with one source record, from the record''s columns (ingest''s fast path)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigint, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION cdp_internal.ingest_fast_path_ok() RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(pg_catalog.current_setting('cdp.ingest_fast_path', true), 'on') OPERATOR(pg_catalog.<>) 'off'
+	   AND NOT EXISTS (
+		SELECT 1
+		  FROM (VALUES ('@extschema@.record', ARRAY['INSERT', 'SELECT', 'UPDATE']),
+					   ('@extschema@.event', ARRAY['INSERT', 'SELECT']),
+					   ('cdp_internal.match_queue', ARRAY['INSERT', 'SELECT', 'UPDATE']),
+					   ('@extschema@.patient', ARRAY['INSERT', 'SELECT']),
+					   ('@extschema@.patient_member', ARRAY['INSERT', 'SELECT'])) AS t(tbl, privs)
+		 CROSS JOIN LATERAL pg_catalog.unnest(t.privs) AS p(priv)
+		 WHERE pg_catalog.row_security_active(t.tbl) OR NOT pg_catalog.has_table_privilege(t.tbl, p.priv))
+$$;
+COMMENT ON FUNCTION cdp_internal.ingest_fast_path_ok() IS
+	'whether this session may write a batch of new records by the fast path (setting on, no row-level security, the general path''s privileges)';
+REVOKE ALL ON FUNCTION cdp_internal.ingest_fast_path_ok() FROM PUBLIC;
+
+CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											   skip_invalid boolean DEFAULT false)
+	RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_rules			jsonb;
+	v_rules_version	integer;
+	v_ids			bigint[];
+BEGIN
+	IF src_id IS NULL OR src_name IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
+		RAISE EXCEPTION 'source id, name, rows and skip_invalid must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.cardinality(new_rows) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN ARRAY[]::bigint[];
+	END IF;
+	SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+	WITH norm AS MATERIALIZED (
+		SELECT n.*,
+			   pg_catalog.nextval('@extschema@.record_record_id_seq'::pg_catalog.regclass) AS new_rid,
+			   pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass) AS new_gid,
+			   pg_catalog.clock_timestamp() AS ts
+		  FROM pg_catalog.unnest(new_rows) n
+		 WHERE NOT skip_invalid OR n.extra IS NULL OR NOT n.extra OPERATOR(pg_catalog.?) '_invalid'
+	), written AS (
+		INSERT INTO @extschema@.record
+			(record_id, golden_id, source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones,
+			 emails, snils, oms, address, city, handles, extra, attrs_hash, created_at, updated_at)
+		OVERRIDING SYSTEM VALUE
+		SELECT norm.new_rid, norm.new_gid, src_id, norm.source_key, norm.raw, norm.family_name, norm.given_name,
+			   norm.patronymic, norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address,
+			   norm.city, norm.handles, norm.extra, norm.attrs_hash, norm.ts, norm.ts
+		  FROM norm
+		 ORDER BY norm.source_key COLLATE "C"
+	), logged AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT 'record.created', norm.new_rid, norm.new_gid,
+			   cdp_internal.record_event_payload(src_name, norm.source_key, 1, norm.raw, norm.norm, norm.ts, norm.ts)
+		  FROM norm
+		 ORDER BY norm.ord
+		RETURNING event_id, at, subject, golden_id
+	), queued AS (
+		INSERT INTO cdp_internal.match_queue (record_id)
+		SELECT norm.new_rid FROM norm
+	), profiled AS (
+		/*
+		 * The profile of a person of one record, straight from the record's columns
+		 * (golden_new_person_row: the fold of that record without its documents), as a value
+		 * expanded by field (OFFSET 0 keeps it one call per row): a function in FROM (LATERAL)
+		 * puts each call's row through a tuplestore of its own.
+		 */
+		INSERT INTO @extschema@.patient
+		SELECT (pr.p).*
+		  FROM (SELECT cdp_internal.golden_new_person_row(norm.new_gid, v_rules, v_rules_version, norm.new_rid,
+						   norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex, norm.phones,
+						   norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+						   norm.ts, norm.ts) AS p
+				  FROM norm
+				 ORDER BY norm.new_gid
+				OFFSET 0) pr
+	), members AS (
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l
+	)
+	SELECT pg_catalog.array_agg(norm.new_rid ORDER BY norm.ord) INTO v_ids FROM norm;
+	RETURN v_ids;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) IS
+	'the fast path of ingest: writes a batch of records new to their source as new persons with plain INSERTs (internal to upsert_records and import_commit)';
+REVOKE ALL ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.upsert_records(source text, source_ids text[], attrs jsonb[], lenient boolean DEFAULT false)
+	RETURNS TABLE (source_id text, record_id bigint, action text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+DECLARE
+	v_src		@extschema@.source;
+	v_bad		record;
+	v_goldens	bigint[];
+	v_sids		text[];
+	v_ids		bigint[];
+	v_actions	text[];
+	v_nlogged	bigint;
+	v_nqueued	bigint;
+	v_old		text[];
+	v_oldid		bigint[];
+	v_rows		cdp_internal.ingest_row[];
+	v_rules		jsonb;
+	v_rules_version int;
+	v_nprofiled	bigint;
+BEGIN
+	IF source IS NULL OR source_ids IS NULL OR attrs IS NULL THEN
+		RAISE EXCEPTION 'source, source_id and attrs must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  DETAIL = pg_catalog.format('source %s, source_id %s, attrs %s.',
+					  CASE WHEN source IS NULL THEN 'is null' ELSE 'is given' END,
+					  CASE WHEN source_ids IS NULL THEN 'is null' ELSE 'is given' END,
+					  CASE WHEN attrs IS NULL THEN 'is null' ELSE 'is given' END);
+	END IF;
+	SELECT s.* INTO v_src FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) upsert_records.source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown source: "%"', pg_catalog.left(source, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Register it first with cdp.register_source(name, kind, trust).';
+	END IF;
+	IF NOT v_src.active THEN
+		RAISE EXCEPTION 'source "%" is not active', source
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF pg_catalog.cardinality(source_ids) OPERATOR(pg_catalog.<>) pg_catalog.cardinality(attrs) THEN
+		RAISE EXCEPTION 'source_ids and attrs differ in length'
+			USING ERRCODE = 'array_subscript_error',
+				  DETAIL = pg_catalog.format('%s source ids, %s attrs documents.',
+					  pg_catalog.cardinality(source_ids), pg_catalog.cardinality(attrs));
+	END IF;
+
+	IF pg_catalog.cardinality(source_ids) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;		/* an empty batch (an empty file) writes nothing */
+	END IF;
+
+	/* row checks, naming the first bad row */
+	SELECT u.ord, u.sid, u.a INTO v_bad
+	  FROM unnest(source_ids, attrs) WITH ORDINALITY AS u(sid, a, ord)
+	 WHERE u.sid IS NULL OR u.a IS NULL OR pg_catalog.btrim(u.sid) OPERATOR(pg_catalog.=) ''
+	    OR pg_catalog.octet_length(u.sid) OPERATOR(pg_catalog.>) 200
+	 ORDER BY u.ord LIMIT 1;
+	IF FOUND THEN
+		IF v_bad.sid IS NULL OR v_bad.a IS NULL THEN
+			RAISE EXCEPTION 'source, source_id and attrs must not be null'
+				USING ERRCODE = 'null_value_not_allowed',
+					  DETAIL = pg_catalog.format('Row %s: source_id %s, attrs %s.', v_bad.ord,
+						  CASE WHEN v_bad.sid IS NULL THEN 'is null' ELSE 'is given' END,
+						  CASE WHEN v_bad.a IS NULL THEN 'is null' ELSE 'is given' END);
+		END IF;
+		RAISE EXCEPTION 'invalid source_id: "%"', pg_catalog.left(v_bad.sid, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('Row %s: source_id is %s bytes long.', v_bad.ord, pg_catalog.octet_length(v_bad.sid)),
+				  HINT = 'A source_id is the id of the record in its source system: 1 to 200 bytes, not blank.';
+	END IF;
+	SELECT u.sid, pg_catalog.count(*) AS n INTO v_bad
+	  FROM unnest(source_ids) AS u(sid) GROUP BY u.sid HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'source_id "%" appears % times in one batch', pg_catalog.left(v_bad.sid, 100), v_bad.n
+			USING ERRCODE = 'unique_violation',
+				  HINT = 'Send each record once per batch; send a later version in a later batch.';
+	END IF;
+
+	/*
+	 * Normalise what is new or changed (the same input again costs one lookup), in one C call for
+	 * the batch (cdp.normalize_records), made as a plain assignment so that an error's context is
+	 * the record and the key, not this function's SQL.
+	 */
+	/*
+	 * Existing records of the batch are locked first, in record-id order: the order in which a
+	 * matching run's link batch (cdp.link_records_many) locks them, so the two cannot deadlock
+	 * whatever order the batch lists them in.
+	 */
+	PERFORM 1 FROM @extschema@.record r
+	  WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) ANY (source_ids)
+	  ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+	IF NOT FOUND THEN
+		/*
+		 * None of the ids is a record of the source (the first day of a clinic): no hashes to
+		 * look up.  One another session commits from now on is met as the lookup below would
+		 * meet one committed just after it: by the unique index (the fast path then falls back,
+		 * the general path's ON CONFLICT makes it an update).
+		 */
+		v_old := pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(source_ids)]);
+		v_oldid := pg_catalog.array_fill(NULL::bigint, ARRAY[pg_catalog.cardinality(source_ids)]);
+	ELSE
+		/*
+		 * Each key looked up by itself (LATERAL, OFFSET 0 so the planner keeps it a per-key index
+		 * lookup instead of turning it back into a join): a plan cached while the table looked empty (a fresh
+		 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
+		 * record of the source for each call, so per-row loads in one transaction grew quadratic.
+		 */
+		SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord), pg_catalog.array_agg(r.record_id ORDER BY u.ord)
+		  INTO v_old, v_oldid
+		  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+		  LEFT JOIN LATERAL (SELECT r.attrs_hash, r.record_id FROM @extschema@.record r
+		                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+		                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
+	END IF;
+	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
+
+	/*
+	 * A batch of source ids the source has none of (the first day of a clinic, a new file) takes
+	 * the fast path when this session may (cdp_internal.ingest_fast_path_ok): the same rows written
+	 * with plain INSERTs.  A source id another session wrote since the lookup above makes it raise
+	 * unique_violation; the subtransaction undoes the attempt and the general path below runs.
+	 */
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v_oldid) AS o(id) WHERE o.id IS NOT NULL)
+	   AND cdp_internal.ingest_fast_path_ok() THEN
+		BEGIN
+			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_rows);
+			RETURN QUERY
+			SELECT u.sid, u.id, 'created'::text
+			  FROM unnest(source_ids, v_ids) WITH ORDINALITY AS u(sid, id, ord)
+			 ORDER BY u.ord;
+			RETURN;
+		EXCEPTION WHEN unique_violation THEN
+			NULL;				/* a concurrent writer: the general path */
+		END;
+	END IF;
+
+	IF pg_catalog.cardinality(v_rows) OPERATOR(pg_catalog.>) 0 THEN
+		SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+	END IF;
+
+	/*
+	 * One statement writes records, events, queue entries, and the profiles and membership of new
+	 * persons for the whole batch.
+	 *
+	 * Ids: a record new to this batch gets its record id and golden id here, drawn in batch order
+	 * (the scan of v_rows is in batch order), so ids follow the batch as they would with one call
+	 * per row.  Rows are then written in source_id order: two sessions sending the same new
+	 * source ids in different orders insert their index entries in one order, so the second waits
+	 * for the first instead of each waiting for the other (40P01; the row locks above only cover
+	 * rows that exist).  A key another session created meanwhile becomes an update and its drawn
+	 * ids are not used (sequences are never assumed gap-free).
+	 *
+	 * Profiles: a record created here is a person of its own (its golden id is new), so its
+	 * profile is the fold of that one record, its membership opens at its record.created event,
+	 * and both are written set-based here: exactly what refresh_patients computes for it
+	 * (test/pgtap/70_golden.sql checks that refresh_patients then changes nothing).  Updated
+	 * records go through refresh_patients below.
+	 */
+	WITH input AS (
+		SELECT u.sid, u.ord FROM unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+	), norm AS MATERIALIZED (
+		SELECT n.*,
+			   COALESCE(v_oldid[n.ord], pg_catalog.nextval('@extschema@.record_record_id_seq'::pg_catalog.regclass)) AS new_rid,
+			   CASE WHEN v_oldid[n.ord] IS NULL
+					THEN pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass) ELSE 0 END AS new_gid
+		  FROM pg_catalog.unnest(v_rows) n
+	), written AS (
+		INSERT INTO @extschema@.record AS r
+			(record_id, golden_id, source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones,
+			 emails, snils, oms, address, city, handles, extra, attrs_hash)
+		OVERRIDING SYSTEM VALUE
+		SELECT norm.new_rid, norm.new_gid, v_src.source_id, norm.source_key, norm.raw, norm.family_name, norm.given_name,
+			   norm.patronymic, norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address,
+			   norm.city, norm.handles, norm.extra, norm.attrs_hash
+		  FROM norm
+		 ORDER BY norm.source_key COLLATE "C"
+		ON CONFLICT ON CONSTRAINT record_source_key_unique DO UPDATE
+		   SET raw = EXCLUDED.raw, family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
+			   patronymic = EXCLUDED.patronymic, birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex,
+			   phones = EXCLUDED.phones, emails = EXCLUDED.emails, snils = EXCLUDED.snils, oms = EXCLUDED.oms,
+			   address = EXCLUDED.address, city = EXCLUDED.city, handles = EXCLUDED.handles, extra = EXCLUDED.extra,
+			   attrs_hash = EXCLUDED.attrs_hash, updated_at = pg_catalog.clock_timestamp(),
+			   version = r.version OPERATOR(pg_catalog.+) 1
+		 WHERE r.attrs_hash OPERATOR(pg_catalog.<>) EXCLUDED.attrs_hash
+		/* every column but raw (the largest): each reader of this CTE copies its rows */
+		RETURNING r.record_id, r.source_id, r.source_key, r.golden_id, r.family_name, r.given_name, r.patronymic,
+				  r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra,
+				  r.created_at, r.updated_at, r.version
+	), logged AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT CASE WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'record.created' ELSE 'record.updated' END,
+			   w.record_id, w.golden_id,
+			   cdp_internal.record_event_payload(v_src.name, w.source_key, w.version, norm.raw, norm.norm,
+				   w.created_at, w.updated_at)
+		  FROM written w JOIN norm ON norm.source_key OPERATOR(pg_catalog.=) w.source_key
+		 ORDER BY norm.ord
+		RETURNING event_id, at, kind, subject, golden_id
+	), queued AS (
+		INSERT INTO cdp_internal.match_queue (record_id)
+		SELECT w.record_id FROM written w
+		ON CONFLICT (record_id) DO UPDATE SET queued_at = EXCLUDED.queued_at
+		RETURNING record_id
+	), profiled AS (
+		INSERT INTO @extschema@.patient
+		SELECT pr.*
+		  FROM written w
+		 CROSS JOIN LATERAL cdp_internal.golden_row(w.golden_id,
+				   @extschema@.golden_fold(pg_catalog.jsonb_build_array(cdp_internal.golden_record_doc_of(w.record_id,
+					   w.source_id, v_src.trust::integer, w.family_name, w.given_name, w.patronymic, w.birth_date, w.sex,
+					   w.phones, w.emails, w.snils, w.oms, w.address, w.city, w.handles, w.extra, w.created_at,
+					   w.updated_at)), v_rules, false),
+				   NULL, NULL, NULL, v_rules_version) pr
+		 WHERE w.version OPERATOR(pg_catalog.=) 1
+		 ORDER BY w.golden_id
+		RETURNING golden_id
+	), members AS (
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l WHERE l.kind OPERATOR(pg_catalog.=) 'record.created'
+		RETURNING record_id
+	)
+	SELECT pg_catalog.array_agg(i.sid ORDER BY i.ord),
+		   pg_catalog.array_agg(w.record_id ORDER BY i.ord),
+		   pg_catalog.array_agg(CASE WHEN w.record_id IS NULL THEN 'unchanged'
+									 WHEN w.version OPERATOR(pg_catalog.=) 1 THEN 'created' ELSE 'updated' END ORDER BY i.ord),
+		   pg_catalog.array_agg(DISTINCT w.golden_id) FILTER (WHERE w.golden_id IS NOT NULL AND w.version OPERATOR(pg_catalog.>) 1),
+		   (SELECT pg_catalog.count(*) FROM logged), (SELECT pg_catalog.count(*) FROM queued),
+		   (SELECT pg_catalog.count(*) FROM profiled) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM members)
+	  INTO v_sids, v_ids, v_actions, v_goldens, v_nlogged, v_nqueued, v_nprofiled
+	  FROM input i LEFT JOIN written w ON w.source_key OPERATOR(pg_catalog.=) i.sid;
+
+	/* the golden profiles of every updated record, in one call */
+	IF v_goldens IS NOT NULL THEN
+		PERFORM cdp_internal.refresh_patients(v_goldens);
+	END IF;
+
+	/*
+	 * Unchanged rows (and rows a concurrent session wrote first) are looked up in a new statement,
+	 * so a row committed by another session while we waited is seen.
+	 */
+	RETURN QUERY
+	SELECT u.sid, COALESCE(u.id, r.record_id), u.act
+	  FROM unnest(v_sids, v_ids, v_actions) WITH ORDINALITY AS u(sid, id, act, ord)
+	  LEFT JOIN LATERAL (SELECT r.record_id FROM @extschema@.record r
+	                      WHERE u.id IS NULL AND r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true
+	 ORDER BY u.ord;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) IS
+	'ingests a batch of source records of one source in one statement per table; all or nothing';
+REVOKE ALL ON FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) FROM PUBLIC;
+-- CREATE OR REPLACE resets SECURITY DEFINER: the access section made upsert_records run as the owner
+ALTER FUNCTION @extschema@.upsert_records(text, text[], jsonb[], boolean) SECURITY DEFINER;
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_load_patients(batch bigint, source text, lenient boolean, try_whole boolean,
+												  rows integer[], lines integer[], keys text[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := pg_catalog.cardinality(keys);
+	v_bad		integer[];
+	v_good		integer[];
+	v_norm		cdp_internal.ingest_row[];
+	v_src		@extschema@.source;
+	v_msg		text;
+	v_detail	text;
+	i			integer;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0;
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;
+	END IF;
+	IF try_whole THEN
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged FROM cdp_internal._import_upsert(source, keys, attrs, lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* find the rows below */
+		END;
+	END IF;
+
+	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
+	IF NOT lenient THEN
+		/* ingest's own rules, every invalid key of every row named */
+		v_norm := cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true);
+		WITH bad AS (
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			SELECT batch, rows[r.ord], lines[r.ord], keys[r.ord],
+				   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
+				   inv.val ->> 'value', inv.val ->> 'reason', attrs[r.ord]
+			  FROM pg_catalog.unnest(v_norm) r
+			 CROSS JOIN LATERAL pg_catalog.jsonb_each(r.extra -> '_invalid') AS inv(key, val)
+			RETURNING row_no
+		)
+		SELECT pg_catalog.array_agg(DISTINCT pg_catalog.array_position(rows, bad.row_no)) INTO v_bad FROM bad;
+		IF v_bad IS NOT NULL THEN
+			rejected := pg_catalog.cardinality(v_bad);
+			v_good := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_bad) ORDER BY g);
+		END IF;
+		IF pg_catalog.cardinality(v_good) OPERATOR(pg_catalog.=) 0 THEN
+			RETURN;
+		END IF;
+		/*
+		 * The good rows are already normalised (a row without _invalid normalises leniently as it
+		 * does strictly): when none of their source ids is known to the source and the session may
+		 * take ingest's fast path, they are written from these rows, not normalised again
+		 * (doc/import.md, "How a commit runs").  Otherwise, or when another session wrote one of
+		 * the ids meanwhile, upsert_records below.
+		 */
+		SELECT s.* INTO v_src FROM @extschema@.source s
+		 WHERE s.name OPERATOR(pg_catalog.=) _import_load_patients.source AND s.active;
+		IF FOUND AND cdp_internal.ingest_fast_path_ok()
+		   /*
+			* every id of the chunk, the quarantined rows' too (fewer checks than picking the good
+			* ones out, and never wrong: a known or malformed id sends the chunk the general way);
+			* unnest, not keys[i], which walks the array from its start for every i
+			*/
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(keys) k
+							WHERE k IS NULL OR pg_catalog.btrim(k) OPERATOR(pg_catalog.=) ''
+							   OR pg_catalog.octet_length(k) OPERATOR(pg_catalog.>) 200)
+		   /* each id looked up by itself in the unique index (OFFSET 0, as in upsert_records) */
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(keys) k
+							CROSS JOIN LATERAL (SELECT 1 FROM @extschema@.record r
+												 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+												   AND r.source_key OPERATOR(pg_catalog.=) k OFFSET 0) r) THEN
+			BEGIN
+				/* the rows with _invalid are the ones just quarantined: skipped */
+				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_norm, true);
+				created := pg_catalog.cardinality(v_good);
+				RETURN;
+			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+				NULL;			/* a concurrent writer, or a rule the normaliser does not see: below */
+			END;
+		END IF;
+		v_norm := NULL;
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),
+											   ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_good) g), lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* row by row below */
+		END;
+	END IF;
+
+	FOREACH i IN ARRAY v_good LOOP
+		BEGIN
+			SELECT created OPERATOR(pg_catalog.+) u.created, updated OPERATOR(pg_catalog.+) u.updated,
+				   unchanged OPERATOR(pg_catalog.+) u.unchanged
+			  INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) IS
+	'loads a chunk of patient rows with cdp.upsert_records, quarantining the rows ingest refuses (internal to import_commit)';
+REVOKE ALL ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
+	recs AS (
+		SELECT r.golden_id,
+		       /* each record's document from its columns (golden_record_doc_of), not its row's JSON */
+		       pg_catalog.jsonb_agg(cdp_internal.golden_record_doc_of(r.record_id, r.source_id, s.trust,
+		           r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils,
+		           r.oms, r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at) ORDER BY r.record_id) AS docs
+		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
+		  JOIN @extschema@.record r ON r.golden_id = g.i
+		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	/*
+	 * The row as a value expanded by field (OFFSET 0: one call per person), not a function in
+	 * FROM, which puts each call's one row through a tuplestore of its own.
+	 */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	                   p.status, p.status_at,
+	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	                       AND c.visit_status IN ('came', 'in_appointment', 'done')),
+	                   rl.version) AS row
+	          FROM recs CROSS JOIN rl
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	        OFFSET 0) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS
+	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.golden_replay(at timestamptz, upto bigint, members jsonb) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of(at, upto)),
+	m AS (SELECT (x ->> 0)::bigint AS golden_id, (x ->> 1)::bigint AS record_id
+	        FROM pg_catalog.jsonb_array_elements(members) x),
+	/*
+	 * The newest logged version of each member record, of each visit and of the status: one
+	 * LATERAL lookup by subject (event_subject_idx, newest first) each, so the plan is
+	 * index-driven whatever the statistics of cdp.event say (with those of a small log, a
+	 * semi-join read the whole log at every patient_as_of).  The subject in the ORDER BY is
+	 * constant there; it makes the (subject, event_id) index the only one giving that order, so
+	 * a backward scan of the primary key "until a row of this subject turns up" is never chosen.
+	 */
+	ver AS (
+		SELECT r.record_id, v.rec, v.source
+		  FROM (SELECT DISTINCT m.record_id FROM m) r
+		 CROSS JOIN LATERAL (
+		       SELECT e.payload -> 'record' AS rec, e.payload ->> 'source' AS source
+		         FROM @extschema@.event e
+		        WHERE e.subject = r.record_id
+		          AND e.kind IN ('record.created', 'record.updated')
+		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) v),
+	docs AS (
+		SELECT m.golden_id,
+		       pg_catalog.jsonb_agg(@extschema@.golden_record_doc(
+		           ver.rec || pg_catalog.jsonb_build_object('record_id', m.record_id, 'source_id', s.source_id),
+		           s.trust) ORDER BY m.record_id) AS docs
+		  FROM m JOIN ver ON ver.record_id = m.record_id
+		  LEFT JOIN @extschema@.source s ON s.name = ver.source
+		 GROUP BY m.golden_id),
+	visits AS (
+		/* only the fields read below */
+		SELECT v.record_id, v.kind, v.visit_status, v.at
+		  FROM @extschema@.clinical_event c
+		 CROSS JOIN LATERAL (
+		       SELECT (e.payload -> 'clinical' ->> 'record_id')::bigint AS record_id,
+		              e.payload -> 'clinical' ->> 'kind' AS kind,
+		              e.payload -> 'clinical' ->> 'visit_status' AS visit_status,
+		              e.payload -> 'clinical' ->> 'at' AS at
+		         FROM @extschema@.event e
+		        WHERE e.subject = c.event_id
+		          AND e.kind IN ('clinical.created', 'clinical.updated')
+		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) v
+		 WHERE c.record_id IN (SELECT m.record_id FROM m)
+		   /*
+		    * only events that are or ever were visits: one never updated (version 1) has had
+		    * its current kind all along, so most lab tests and diagnoses are skipped
+		    */
+		   AND (c.kind = 'visit' OR c.version > 1)),
+	last_visit AS (
+		SELECT m.golden_id, pg_catalog.max(v.at::timestamptz) AS at
+		  FROM visits v JOIN m ON m.record_id = v.record_id
+		 WHERE v.kind = 'visit' AND v.visit_status IN ('came', 'in_appointment', 'done')
+		 GROUP BY m.golden_id),
+	status AS (
+		SELECT d.golden_id, x.status, x.at
+		  FROM docs d
+		 CROSS JOIN LATERAL (
+		       SELECT CASE e.kind WHEN 'patient.archived' THEN 'archived' ELSE 'active' END AS status, e.at
+		         FROM @extschema@.event e
+		        WHERE e.subject = d.golden_id
+		          AND e.kind IN ('patient.archived', 'patient.restored')
+		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
+		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) x)
+	/* the row as a value expanded by field (OFFSET 0: one call per person), as golden_compute */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
+	                   st.status, st.at, lv.at, rl.version) AS row
+	          FROM docs d CROSS JOIN rl
+	          LEFT JOIN status st ON st.golden_id = d.golden_id
+	          LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
+	        OFFSET 0) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_replay(timestamptz, bigint, jsonb) IS
+	'profiles replayed from the log as of a time and log position for the given (golden_id, record_id) memberships (internal)';
+/* ==== end of section: impfast ==== */

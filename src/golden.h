@@ -20,6 +20,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 /* the survivorship rules, in the order of cdp.golden_rule_names() */
@@ -62,6 +64,28 @@ extern Jsonb *GoldenDefaultRules(void);
 #define GOLDEN_MERGE_NO_MATCH	'n' /* a no_match decision joins the grown
 									 * persons: the link is refused */
 #define GOLDEN_MERGE_MERGE		'm' /* gone merges into keep */
+
+/* the identifier types' text input and output (src/type_*.c), which the record documents
+ * and the singleton profile put identifiers through */
+extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
+extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
+extern Datum cdp_email_in(PG_FUNCTION_ARGS);
+extern Datum cdp_email_out(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
+extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
+extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
+
+/*
+ * Pieces of the record documents and the fold that the singleton profile
+ * (src/golden_single.c) repeats exactly: the canonical text of an
+ * identifier, the placeholder OMS, a record's validated flag
+ * (src/golden_doc.c), a timestamp in UTC (src/golden_fold.c).
+ */
+extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
+extern bool GoldenOmsIsPlaceholder(const char *s);
+extern bool GoldenDocValidated(const char *s);
+extern char *GoldenUtcText(TimestampTz ts);
 
 /* jsonb helpers of the fold, shared with the record documents (src/golden_fold.c) */
 extern char *GoldenScalarText(JsonbValue *v, int *len);

@@ -37,24 +37,14 @@
 #include "cdp_jsonb.h"
 #include "golden.h"
 
-/* the identifier types' text input and output (src/type_*.c) */
-extern Datum cdp_phone_in(PG_FUNCTION_ARGS);
-extern Datum cdp_phone_out(PG_FUNCTION_ARGS);
-extern Datum cdp_email_in(PG_FUNCTION_ARGS);
-extern Datum cdp_email_out(PG_FUNCTION_ARGS);
-extern Datum cdp_snils_in(PG_FUNCTION_ARGS);
-extern Datum cdp_snils_out(PG_FUNCTION_ARGS);
-extern Datum cdp_oms_in(PG_FUNCTION_ARGS);
-extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
-
 /*
- * CanonicalText
+ * GoldenCanonicalText
  *		The canonical text of an identifier: its type's input then output
  *		function, exactly what the cast text::type (WITH INOUT) and
  *		to_jsonb give, errors included.
  */
-static char *
-CanonicalText(PGFunction in, PGFunction out, char *s)
+char *
+GoldenCanonicalText(PGFunction in, PGFunction out, char *s)
 {
 	return DatumGetCString(DirectFunctionCall1(out, DirectFunctionCall1(in, CStringGetDatum(s))));
 }
@@ -76,15 +66,15 @@ PushField(JsonbParseState **st, JsonbContainer *rec, const char *key)
 }
 
 /*
- * OmsIsPlaceholder
+ * GoldenOmsIsPlaceholder
  *		Whether s holds 16 digits (any separators) whose first 15 are one
  *		digit repeated: a filler that cdp.oms refuses since issue 16.  A
  *		record logged before the type refused it keeps it in its payload;
  *		the fold reads it as no policy, so a rebuild neither fails on it nor
  *		counts it as evidence.
  */
-static bool
-OmsIsPlaceholder(const char *s)
+bool
+GoldenOmsIsPlaceholder(const char *s)
 {
 	char		first = 0;
 	int			nd = 0;
@@ -119,7 +109,7 @@ PushIdentifier(JsonbParseState **st, JsonbContainer *rec, const char *key,
 		GoldenPushNull(st, WJB_VALUE);
 	else
 	{
-		s = CanonicalText(in, out, s);
+		s = GoldenCanonicalText(in, out, s);
 		GoldenPushString(st, WJB_VALUE, s, strlen(s));
 	}
 }
@@ -159,7 +149,7 @@ PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
 			GoldenPushNull(st, WJB_ELEM);
 		else
 		{
-			s = CanonicalText(in, out, pnstrdup(s, len));
+			s = GoldenCanonicalText(in, out, pnstrdup(s, len));
 			GoldenPushString(st, WJB_ELEM, s, strlen(s));
 		}
 	}
@@ -167,12 +157,12 @@ PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
 }
 
 /*
- * DocValidated
+ * GoldenDocValidated
  *		Whether a record's "validated" text (NULL when absent) says true:
  *		true, t, yes or 1 in any case (lower() in the database collation).
  */
-static bool
-DocValidated(const char *s)
+bool
+GoldenDocValidated(const char *s)
 {
 	text	   *t;
 	char	   *l;
@@ -241,14 +231,14 @@ cdp_golden_record_doc(PG_FUNCTION_ARGS)
 	if (s == NULL && getKeyJsonValueFromContainer(c, "extra", 5, &v) != NULL &&
 		v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
 		s = GoldenFieldCString(v.val.binary.data, "validated");
-	validated = DocValidated(s);
+	validated = GoldenDocValidated(s);
 	CdpJsonbPushKey(&st, "validated");
 	GoldenPushBool(&st, WJB_VALUE, validated);
 
 	for (int i = 0; i < (int) lengthof(plain); i++)
 		PushField(&st, c, plain[i]);
 	PushIdentifier(&st, c, "snils", cdp_snils_in, cdp_snils_out, NULL);
-	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out, OmsIsPlaceholder);
+	PushIdentifier(&st, c, "oms", cdp_oms_in, cdp_oms_out, GoldenOmsIsPlaceholder);
 	PushIdentifierList(&st, c, "phones", cdp_phone_in, cdp_phone_out);
 	PushIdentifierList(&st, c, "emails", cdp_email_in, cdp_email_out);
 
@@ -330,7 +320,7 @@ PushColIdentifier(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const 
 		GoldenPushNull(st, WJB_VALUE);
 		return;
 	}
-	s = CanonicalText(in, out, s);
+	s = GoldenCanonicalText(in, out, s);
 	GoldenPushString(st, WJB_VALUE, s, strlen(s));
 }
 
@@ -376,7 +366,7 @@ PushColIdentifierList(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, co
 			GoldenPushNull(st, WJB_ELEM);
 			continue;
 		}
-		s = CanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
+		s = GoldenCanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
 		GoldenPushString(st, WJB_ELEM, s, strlen(s));
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
@@ -428,7 +418,7 @@ cdp_golden_record_doc_of(PG_FUNCTION_ARGS)
 			s = GoldenFieldCString(&j->root, "validated");
 	}
 	CdpJsonbPushKey(&st, "validated");
-	GoldenPushBool(&st, WJB_VALUE, DocValidated(s));
+	GoldenPushBool(&st, WJB_VALUE, GoldenDocValidated(s));
 
 	PushColDateTime(&st, fcinfo, COL_CREATED_AT, "created_at", TIMESTAMPTZOID);
 	PushColDateTime(&st, fcinfo, COL_UPDATED_AT, "updated_at", TIMESTAMPTZOID);
@@ -459,7 +449,7 @@ cdp_golden_record_doc_of(PG_FUNCTION_ARGS)
 		}
 	}
 	PushColIdentifier(&st, fcinfo, COL_SNILS, "snils", cdp_snils_in, cdp_snils_out, NULL);
-	PushColIdentifier(&st, fcinfo, COL_OMS, "oms", cdp_oms_in, cdp_oms_out, OmsIsPlaceholder);
+	PushColIdentifier(&st, fcinfo, COL_OMS, "oms", cdp_oms_in, cdp_oms_out, GoldenOmsIsPlaceholder);
 	PushColIdentifierList(&st, fcinfo, COL_PHONES, "phones", cdp_phone_in, cdp_phone_out);
 	PushColIdentifierList(&st, fcinfo, COL_EMAILS, "emails", cdp_email_in, cdp_email_out);
 

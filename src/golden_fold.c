@@ -530,12 +530,12 @@ PushRecordId(JsonbParseState **st, JsonbIteratorToken tok, const FoldRec *r, boo
 }
 
 /*
- * UtcText
+ * GoldenUtcText
  *		A timestamp as ISO 8601 in UTC with microseconds
  *		(YYYY-MM-DD"T"HH24:MI:SS.US"Z"), NULL for an infinite timestamp.
  */
-static char *
-UtcText(TimestampTz ts)
+char *
+GoldenUtcText(TimestampTz ts)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -562,12 +562,12 @@ UtcText(TimestampTz ts)
 
 /*
  * PushUtc
- *		Pushes UtcText(ts) (null when infinite).
+ *		Pushes GoldenUtcText(ts) (null when infinite).
  */
 static void
 PushUtc(JsonbParseState **st, JsonbIteratorToken tok, TimestampTz ts)
 {
-	char	   *s = UtcText(ts);
+	char	   *s = GoldenUtcText(ts);
 
 	if (s)
 		GoldenPushString(st, tok, s, strlen(s));
@@ -978,12 +978,12 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 				PushRecordId(st, WJB_ELEM, &recs[ids[j]], raw);
 			}
 			pushJsonbValue(st, WJB_END_ARRAY, NULL);
-			if (!x->first_null && (s = UtcText(x->first_seen)) != NULL)
+			if (!x->first_null && (s = GoldenUtcText(x->first_seen)) != NULL)
 			{
 				CdpJsonbPushKey(st, "first_seen");
 				GoldenPushString(st, WJB_VALUE, s, strlen(s));
 			}
-			if (!x->last_null && (s = UtcText(x->last_seen)) != NULL)
+			if (!x->last_null && (s = GoldenUtcText(x->last_seen)) != NULL)
 			{
 				CdpJsonbPushKey(st, "last_seen");
 				GoldenPushString(st, WJB_VALUE, s, strlen(s));

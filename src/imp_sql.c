@@ -50,8 +50,17 @@ static char *import_batch_guc = NULL;
 #define IMP_ERR_VALUE_BYTES	1000
 
 /*
+ * GUC cdp.ingest_fast_path: whether a batch of records new to their source
+ * may be written by ingest's fast path (cdp_internal.ingest_insert_new, read
+ * by cdp_internal.ingest_fast_path_ok).  Registered here, with the other
+ * setting of bulk loading; off makes every batch take the general path.
+ */
+static bool ingest_fast_path_guc = true;
+
+/*
  * ImportInit
- *		Registers the GUC cdp.import_batch (called from _PG_init).
+ *		Registers the GUCs cdp.import_batch and cdp.ingest_fast_path (called
+ *		from _PG_init).
  */
 void
 ImportInit(void)
@@ -64,6 +73,14 @@ ImportInit(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("cdp.ingest_fast_path",
+							 "Lets a batch of records new to their source take ingest's fast path.",
+							 "The fast path writes the same rows as the general one with plain INSERTs; off sends every batch through INSERT ... ON CONFLICT.",
+							 &ingest_fast_path_guc,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 }
 
 /*

@@ -268,6 +268,119 @@ COMMENT ON FUNCTION cdp_internal.record_event_payload(text, text, integer, jsonb
 	'the payload of a record.created / record.updated event (internal to upsert_records)';
 
 /*
+ * The fast path of a batch of new records (doc/ingest.md, "The fast path for new records"): whether
+ * this session may take it.  It writes what the general path writes for a record new to its
+ * source, with plain INSERTs instead of INSERT ... ON CONFLICT and no row read back, so it is only
+ * taken where nothing but that could differ: cdp.ingest_fast_path is on, no table it writes has
+ * row-level security active for the current role (the general path's RETURNING checks SELECT
+ * policies), and the role holds every table privilege the general path needs (its ON CONFLICT DO
+ * UPDATE and RETURNING need UPDATE and SELECT even when no row conflicts), so the fast path
+ * refuses nobody the general path accepts and accepts nobody it refuses.
+ */
+CREATE FUNCTION cdp_internal.ingest_fast_path_ok() RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT COALESCE(pg_catalog.current_setting('cdp.ingest_fast_path', true), 'on') OPERATOR(pg_catalog.<>) 'off'
+	   AND NOT EXISTS (
+		SELECT 1
+		  FROM (VALUES ('@extschema@.record', ARRAY['INSERT', 'SELECT', 'UPDATE']),
+					   ('@extschema@.event', ARRAY['INSERT', 'SELECT']),
+					   ('cdp_internal.match_queue', ARRAY['INSERT', 'SELECT', 'UPDATE']),
+					   ('@extschema@.patient', ARRAY['INSERT', 'SELECT']),
+					   ('@extschema@.patient_member', ARRAY['INSERT', 'SELECT'])) AS t(tbl, privs)
+		 CROSS JOIN LATERAL pg_catalog.unnest(t.privs) AS p(priv)
+		 WHERE pg_catalog.row_security_active(t.tbl) OR NOT pg_catalog.has_table_privilege(t.tbl, p.priv))
+$$;
+COMMENT ON FUNCTION cdp_internal.ingest_fast_path_ok() IS
+	'whether this session may write a batch of new records by the fast path (setting on, no row-level security, the general path''s privileges)';
+
+/*
+ * The fast path's writes: every row of new_rows (cdp_internal.normalize_records' output, strict or
+ * without _invalid, of source ids no record of the source has) becomes a new record of a new
+ * person, with its record.created event, its match queue entry, its singleton profile and its
+ * membership, in one statement: the general path's statement of upsert_records for rows that all
+ * go the insert way, written as plain INSERTs in the same orders (records in source_id order, so
+ * concurrent batches of the same new ids still wait for each other instead of deadlocking) and
+ * with the record's timestamps taken once so the event needs no join back to the written rows.
+ * With skip_invalid, the rows whose extra has _invalid (a lenient normalisation's refusals, which
+ * the import has quarantined) are left out.  A source id another session wrote meanwhile raises unique_violation: the caller runs the
+ * general path instead (in a subtransaction, so nothing of this attempt stays).  Returns the
+ * record ids in the order of the rows written.
+ */
+CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											   skip_invalid boolean DEFAULT false)
+	RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_rules			jsonb;
+	v_rules_version	integer;
+	v_ids			bigint[];
+BEGIN
+	IF src_id IS NULL OR src_name IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
+		RAISE EXCEPTION 'source id, name, rows and skip_invalid must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.cardinality(new_rows) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN ARRAY[]::bigint[];
+	END IF;
+	SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+	WITH norm AS MATERIALIZED (
+		SELECT n.*,
+			   pg_catalog.nextval('@extschema@.record_record_id_seq'::pg_catalog.regclass) AS new_rid,
+			   pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass) AS new_gid,
+			   pg_catalog.clock_timestamp() AS ts
+		  FROM pg_catalog.unnest(new_rows) n
+		 WHERE NOT skip_invalid OR n.extra IS NULL OR NOT n.extra OPERATOR(pg_catalog.?) '_invalid'
+	), written AS (
+		INSERT INTO @extschema@.record
+			(record_id, golden_id, source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones,
+			 emails, snils, oms, address, city, handles, extra, attrs_hash, created_at, updated_at)
+		OVERRIDING SYSTEM VALUE
+		SELECT norm.new_rid, norm.new_gid, src_id, norm.source_key, norm.raw, norm.family_name, norm.given_name,
+			   norm.patronymic, norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address,
+			   norm.city, norm.handles, norm.extra, norm.attrs_hash, norm.ts, norm.ts
+		  FROM norm
+		 ORDER BY norm.source_key COLLATE "C"
+	), logged AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT 'record.created', norm.new_rid, norm.new_gid,
+			   cdp_internal.record_event_payload(src_name, norm.source_key, 1, norm.raw, norm.norm, norm.ts, norm.ts)
+		  FROM norm
+		 ORDER BY norm.ord
+		RETURNING event_id, at, subject, golden_id
+	), queued AS (
+		INSERT INTO cdp_internal.match_queue (record_id)
+		SELECT norm.new_rid FROM norm
+	), profiled AS (
+		/*
+		 * The profile of a person of one record, straight from the record's columns
+		 * (golden_new_person_row: the fold of that record without its documents), as a value
+		 * expanded by field (OFFSET 0 keeps it one call per row): a function in FROM (LATERAL)
+		 * puts each call's row through a tuplestore of its own.
+		 */
+		INSERT INTO @extschema@.patient
+		SELECT (pr.p).*
+		  FROM (SELECT cdp_internal.golden_new_person_row(norm.new_gid, v_rules, v_rules_version, norm.new_rid,
+						   norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex, norm.phones,
+						   norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+						   norm.ts, norm.ts) AS p
+				  FROM norm
+				 ORDER BY norm.new_gid
+				OFFSET 0) pr
+	), members AS (
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l
+	)
+	SELECT pg_catalog.array_agg(norm.new_rid ORDER BY norm.ord) INTO v_ids FROM norm;
+	RETURN v_ids;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) IS
+	'the fast path of ingest: writes a batch of records new to their source as new persons with plain INSERTs (internal to upsert_records and import_commit)';
+
+/*
  * upsert_records: the set-based ingest path.  One statement per table for the whole batch (records,
  * events, queue), so a COPY-loaded staging table goes in at bulk speed; upsert_record is its
  * one-row case.  The whole batch is one transaction: any bad row rejects it, naming the row.
@@ -363,19 +476,51 @@ BEGIN
 	PERFORM 1 FROM @extschema@.record r
 	  WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id AND r.source_key OPERATOR(pg_catalog.=) ANY (source_ids)
 	  ORDER BY r.record_id FOR NO KEY UPDATE OF r;
-	/*
-	 * Each key looked up by itself (LATERAL, OFFSET 0 so the planner keeps it a per-key index
-	 * lookup instead of turning it back into a join): a plan cached while the table looked empty (a fresh
-	 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
-	 * record of the source for each call, so per-row loads in one transaction grew quadratic.
-	 */
-	SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord), pg_catalog.array_agg(r.record_id ORDER BY u.ord)
-	  INTO v_old, v_oldid
-	  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
-	  LEFT JOIN LATERAL (SELECT r.attrs_hash, r.record_id FROM @extschema@.record r
-	                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
-	                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
+	IF NOT FOUND THEN
+		/*
+		 * None of the ids is a record of the source (the first day of a clinic): no hashes to
+		 * look up.  One another session commits from now on is met as the lookup below would
+		 * meet one committed just after it: by the unique index (the fast path then falls back,
+		 * the general path's ON CONFLICT makes it an update).
+		 */
+		v_old := pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(source_ids)]);
+		v_oldid := pg_catalog.array_fill(NULL::bigint, ARRAY[pg_catalog.cardinality(source_ids)]);
+	ELSE
+		/*
+		 * Each key looked up by itself (LATERAL, OFFSET 0 so the planner keeps it a per-key index
+		 * lookup instead of turning it back into a join): a plan cached while the table looked empty (a fresh
+		 * clinic, or one long transaction that autovacuum cannot analyze) otherwise hashed every
+		 * record of the source for each call, so per-row loads in one transaction grew quadratic.
+		 */
+		SELECT pg_catalog.array_agg(r.attrs_hash ORDER BY u.ord), pg_catalog.array_agg(r.record_id ORDER BY u.ord)
+		  INTO v_old, v_oldid
+		  FROM pg_catalog.unnest(source_ids) WITH ORDINALITY AS u(sid, ord)
+		  LEFT JOIN LATERAL (SELECT r.attrs_hash, r.record_id FROM @extschema@.record r
+		                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+		                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
+	END IF;
 	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
+
+	/*
+	 * A batch of source ids the source has none of (the first day of a clinic, a new file) takes
+	 * the fast path when this session may (cdp_internal.ingest_fast_path_ok): the same rows written
+	 * with plain INSERTs.  A source id another session wrote since the lookup above makes it raise
+	 * unique_violation; the subtransaction undoes the attempt and the general path below runs.
+	 */
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v_oldid) AS o(id) WHERE o.id IS NOT NULL)
+	   AND cdp_internal.ingest_fast_path_ok() THEN
+		BEGIN
+			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_rows);
+			RETURN QUERY
+			SELECT u.sid, u.id, 'created'::text
+			  FROM unnest(source_ids, v_ids) WITH ORDINALITY AS u(sid, id, ord)
+			 ORDER BY u.ord;
+			RETURN;
+		EXCEPTION WHEN unique_violation THEN
+			NULL;				/* a concurrent writer: the general path */
+		END;
+	END IF;
+
 	IF pg_catalog.cardinality(v_rows) OPERATOR(pg_catalog.>) 0 THEN
 		SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
 	END IF;

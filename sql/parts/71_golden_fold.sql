@@ -60,6 +60,23 @@ CREATE FUNCTION cdp_internal.golden_row(golden_id bigint, fold jsonb, status tex
 COMMENT ON FUNCTION cdp_internal.golden_row(bigint, jsonb, text, timestamptz, timestamptz, int) IS
 	'the cdp.patient row of one person from its survivorship fold, status and last visit';
 
+/*
+ * The row of a person whose only record has the given columns (C, src/golden_single.c): what
+ * golden_row(golden_id, golden_fold(jsonb_build_array(golden_record_doc_of(...)), rules, false),
+ * NULL, NULL, NULL, rules_version) gives, without the three jsonb documents in between.  Ingest's
+ * fast path writes the profile of every new person with it (issue 16).  STABLE: contacts are
+ * ordered in the database collation.
+ */
+CREATE FUNCTION cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb, rules_version int, record_id bigint,
+	family_name text, given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[],
+	emails @extschema@.email[], snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb,
+	extra jsonb, created_at timestamptz, updated_at timestamptz) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_new_person_row'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigint, text, text, text, date, text, @extschema@.phone[],
+	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) IS
+	'the cdp.patient row of a person with one source record, from the record''s columns (ingest''s fast path)';
+
 /* ------------------------------------------------------------------ live computation */
 
 /*
@@ -94,15 +111,20 @@ BEGIN
 		  JOIN @extschema@.record r ON r.golden_id = g.i
 		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
 		 GROUP BY r.golden_id)
-	SELECT row.*
-	  FROM recs CROSS JOIN rl
-	  LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
-	  CROSS JOIN LATERAL cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
-	           p.status, p.status_at,
-	           (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
-	             WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
-	               AND c.visit_status IN ('came', 'in_appointment', 'done')),
-	           rl.version) row;
+	/*
+	 * The row as a value expanded by field (OFFSET 0: one call per person), not a function in
+	 * FROM, which puts each call's one row through a tuplestore of its own.
+	 */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	                   p.status, p.status_at,
+	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	                       AND c.visit_status IN ('came', 'in_appointment', 'done')),
+	                   rl.version) AS row
+	          FROM recs CROSS JOIN rl
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	        OFFSET 0) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS

@@ -119,12 +119,14 @@ BEGIN
 		          AND e.kind IN ('patient.archived', 'patient.restored')
 		          AND e.at <= golden_replay.at AND e.event_id <= golden_replay.upto
 		        ORDER BY e.subject DESC, e.event_id DESC LIMIT 1) x)
-	SELECT row.*
-	  FROM docs d CROSS JOIN rl
-	  LEFT JOIN status st ON st.golden_id = d.golden_id
-	  LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
-	  CROSS JOIN LATERAL cdp_internal.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
-	           st.status, st.at, lv.at, rl.version) row;
+	/* the row as a value expanded by field (OFFSET 0: one call per person), as golden_compute */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_row(d.golden_id, @extschema@.golden_fold(d.docs, rl.rules, false),
+	                   st.status, st.at, lv.at, rl.version) AS row
+	          FROM docs d CROSS JOIN rl
+	          LEFT JOIN status st ON st.golden_id = d.golden_id
+	          LEFT JOIN last_visit lv ON lv.golden_id = d.golden_id
+	        OFFSET 0) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.golden_replay(timestamptz, bigint, jsonb) IS

@@ -512,6 +512,8 @@ DECLARE
 	n			integer := pg_catalog.cardinality(keys);
 	v_bad		integer[];
 	v_good		integer[];
+	v_norm		cdp_internal.ingest_row[];
+	v_src		@extschema@.source;
 	v_msg		text;
 	v_detail	text;
 	i			integer;
@@ -532,12 +534,13 @@ BEGIN
 	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
 	IF NOT lenient THEN
 		/* ingest's own rules, every invalid key of every row named */
+		v_norm := cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true);
 		WITH bad AS (
 			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
 			SELECT batch, rows[r.ord], lines[r.ord], keys[r.ord],
 				   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
 				   inv.val ->> 'value', inv.val ->> 'reason', attrs[r.ord]
-			  FROM pg_catalog.unnest(cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true)) r
+			  FROM pg_catalog.unnest(v_norm) r
 			 CROSS JOIN LATERAL pg_catalog.jsonb_each(r.extra -> '_invalid') AS inv(key, val)
 			RETURNING row_no
 		)
@@ -549,6 +552,39 @@ BEGIN
 		IF pg_catalog.cardinality(v_good) OPERATOR(pg_catalog.=) 0 THEN
 			RETURN;
 		END IF;
+		/*
+		 * The good rows are already normalised (a row without _invalid normalises leniently as it
+		 * does strictly): when none of their source ids is known to the source and the session may
+		 * take ingest's fast path, they are written from these rows, not normalised again
+		 * (doc/import.md, "How a commit runs").  Otherwise, or when another session wrote one of
+		 * the ids meanwhile, upsert_records below.
+		 */
+		SELECT s.* INTO v_src FROM @extschema@.source s
+		 WHERE s.name OPERATOR(pg_catalog.=) _import_load_patients.source AND s.active;
+		IF FOUND AND cdp_internal.ingest_fast_path_ok()
+		   /*
+			* every id of the chunk, the quarantined rows' too (fewer checks than picking the good
+			* ones out, and never wrong: a known or malformed id sends the chunk the general way);
+			* unnest, not keys[i], which walks the array from its start for every i
+			*/
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(keys) k
+							WHERE k IS NULL OR pg_catalog.btrim(k) OPERATOR(pg_catalog.=) ''
+							   OR pg_catalog.octet_length(k) OPERATOR(pg_catalog.>) 200)
+		   /* each id looked up by itself in the unique index (OFFSET 0, as in upsert_records) */
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(keys) k
+							CROSS JOIN LATERAL (SELECT 1 FROM @extschema@.record r
+												 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
+												   AND r.source_key OPERATOR(pg_catalog.=) k OFFSET 0) r) THEN
+			BEGIN
+				/* the rows with _invalid are the ones just quarantined: skipped */
+				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_norm, true);
+				created := pg_catalog.cardinality(v_good);
+				RETURN;
+			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+				NULL;			/* a concurrent writer, or a rule the normaliser does not see: below */
+			END;
+		END IF;
+		v_norm := NULL;
 		BEGIN
 			SELECT u.* INTO created, updated, unchanged
 			  FROM cdp_internal._import_upsert(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),

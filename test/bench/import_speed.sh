@@ -16,6 +16,9 @@
 # and reports rows/s of stage + read, stage + validate and stage + commit, each beside the plain
 # COPY as a ratio, with the committing backend's peak private memory (RssAnon sampled every
 # 0.2 s from /proc).  COMMIT=0 skips the commit (whose speed is upsert_records').  Medians.
+# IMPORT_AB=1: each repeat also commits the same file in a second fresh database with
+# cdp.ingest_fast_path = off (ingest's general path, doc/ingest.md), right after the first commit,
+# and reports both medians and their ratio: a same-run comparison of the fast path.
 set -euo pipefail
 rows=${1:-100000}
 repeats=${2:-3}
@@ -76,7 +79,7 @@ END \$\$;
 SQL
 }
 
-plain=(); stage=(); rd=(); val=(); com=(); mem=()
+plain=(); stage=(); rd=(); val=(); com=(); mem=(); gen=()
 for r in $(seq "$repeats"); do
 	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 	q -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
@@ -115,6 +118,22 @@ for r in $(seq "$repeats"); do
 		rm -f "$pidfile" "$pidfile.out"
 		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms, peak RssAnon ${peak} kB" >&2
 		echo "  $res" >&2
+		if [ "${IMPORT_AB:-0}" = 1 ]; then
+			# the same file, general path, in a database of its own
+			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b" -c "CREATE DATABASE ${db}_b"
+			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
+			batch_b=$(psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" \
+				-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
+				-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
+			psql -XqAt -d "${db}_b" -c "CHECKPOINT" >/dev/null
+			t0=$(now_ms)
+			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "SET cdp.ingest_fast_path = off" \
+				-c "SELECT cdp.import_commit($batch_b, 'quarantine')" >/dev/null
+			t1=$(now_ms)
+			gen+=($(( t1 - t0 )))
+			echo "  general path (cdp.ingest_fast_path = off): commit ${gen[-1]} ms" >&2
+			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b"
+		fi
 	else
 		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms" >&2
 	fi
@@ -133,5 +152,10 @@ if [ "$do_commit" = 1 ]; then
 	C=$(printf '%s\n' "${com[@]}" | median); M=$(printf '%s\n' "${mem[@]}" | median)
 	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit (upsert_records, profiles)" "$((S + C))" "$(rate $((S + C)))" "$(ratio $((S + C)))"
 	printf '%-44s %10s kB\n' "committing backend, peak RssAnon" "$M"
+	if [ "${IMPORT_AB:-0}" = 1 ]; then
+		G=$(printf '%s\n' "${gen[@]}" | median)
+		printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit, general path (fast path off)" "$((S + G))" "$(rate $((S + G)))" "$(ratio $((S + G)))"
+		awk -v c="$C" -v g="$G" 'BEGIN { printf "commit alone: fast path %d ms, general path %d ms: %.2fx\n", c, g, g / c }'
+	fi
 fi
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"

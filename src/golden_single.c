@@ -1,0 +1,615 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/golden_single.c
+ *		cdp_internal.golden_new_person_row(...): the cdp.patient row of a
+ *		person with one source record, from the record's columns, without
+ *		the three jsonb documents the general path builds and reads back.
+ *
+ * A record new to ingest is a person of its own, and its profile is
+ *		golden_row(golden_id, golden_fold([golden_record_doc_of(record)],
+ *				   rules, false), NULL, NULL, NULL, rules_version)
+ * (src/golden_doc.c, golden_fold.c, golden_row.c).  That chain writes every
+ * column as text into a record document, parses it back in the fold, writes
+ * the fold's result as jsonb and parses that again into the row: about two
+ * thirds of the cost of writing a new person at ingest (issue 16).  Here each
+ * column gets the text the chain's fold would carry, made by the same
+ * functions (identifiers through their canonical text, dates as to_jsonb
+ * writes them, timestamps in UTC), and goes into its column through the
+ * column type's input function as golden_row does it; the contact lists
+ * are built as the fold builds them for one record:
+ *
+ * - attributes: each of the row's nine single-valued attributes that is a
+ *	 key of the rules and whose text is not empty (one candidate wins under
+ *	 any rule list; the rules are checked as the fold checks them);
+ * - phones and e-mails: each distinct non-empty canonical value (byte
+ *	 equality), handles each non-empty value of the handles object with its
+ *	 network; in the database collation's order (network, then value), as
+ *	 {value, [network,] sources: [record_id], first_seen, last_seen,
+ *	 confirmed, validated}: one record, so confirmed is its validated flag;
+ * - validated from extra.validated, record_count 1, registered_on the UTC
+ *	 date of created_at, updated_at, status 'active', rules_version.
+ *
+ * test/pgtap/51_ingest_fast_path.sql compares it with the chain on every
+ * record of its batches (strict, lenient, imported) and on edge cases.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_collation_d.h"
+#include "catalog/pg_type_d.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "cdp.h"
+#include "cdp_jsonb.h"
+#include "golden.h"
+
+/* the arguments, in order */
+enum
+{
+	A_GOLDEN_ID, A_RULES, A_RULES_VERSION, A_RECORD_ID, A_FAMILY_NAME, A_GIVEN_NAME,
+	A_PATRONYMIC, A_BIRTH_DATE, A_SEX, A_PHONES, A_EMAILS, A_SNILS, A_OMS, A_ADDRESS,
+	A_CITY, A_HANDLES, A_EXTRA, A_CREATED_AT, A_UPDATED_AT, A_COUNT
+};
+
+/* the single-valued attributes of the row, with the argument each comes from */
+static const struct
+{
+	const char *name;
+	int			arg;
+}			SingleAttrs[] = {
+	{"family_name", A_FAMILY_NAME}, {"given_name", A_GIVEN_NAME}, {"patronymic", A_PATRONYMIC},
+	{"sex", A_SEX}, {"birth_date", A_BIRTH_DATE}, {"snils", A_SNILS}, {"oms", A_OMS},
+	{"address", A_ADDRESS}, {"city", A_CITY}
+};
+
+#define SINGLE_NATTRS	lengthof(SingleAttrs)
+
+/* where a column of cdp.patient takes its value from */
+typedef enum SingleSource
+{
+	SS_NONE,					/* NULL: status_at, last_visit, dropped */
+	SS_GOLDEN_ID,
+	SS_STATUS,					/* 'active' */
+	SS_RULES_VERSION,
+	SS_ATTR,					/* one of SingleAttrs, through the input */
+	SS_VALIDATED,				/* text, through the input */
+	SS_RECORD_COUNT,
+	SS_REGISTERED_ON,
+	SS_UPDATED_AT,
+	SS_PHONES,					/* jsonb */
+	SS_EMAILS,
+	SS_HANDLES
+} SingleSource;
+
+/* one column: its source, which attribute, its type's input function */
+typedef struct SingleColumn
+{
+	SingleSource src;
+	int			attr;			/* index into SingleAttrs (SS_ATTR) */
+	FmgrInfo	input;
+	Oid			ioparam;
+	int32		typmod;
+} SingleColumn;
+
+/* the per-call-site cache: the row type, its columns, the last rules seen */
+typedef struct SingleCache
+{
+	TupleDesc	desc;
+	int			ncols;
+	Jsonb	   *rules;			/* a copy of the last rules checked */
+	bool		in_rules[SINGLE_NATTRS];	/* attribute is a key of them */
+	SingleColumn cols[FLEXIBLE_ARRAY_MEMBER];
+} SingleCache;
+
+/* one contact of the record */
+typedef struct SingleContact
+{
+	char	   *net;			/* handles: the network; NULL otherwise */
+	int			netlen;
+	char	   *v;
+	int			vlen;
+} SingleContact;
+
+/*
+ * SingleClassify
+ *		Sets where the column named name takes its value from.
+ */
+static void
+SingleClassify(SingleColumn *c, const char *name)
+{
+	static const struct
+	{
+		const char *name;
+		SingleSource src;
+	}			fixed[] = {
+		{"golden_id", SS_GOLDEN_ID}, {"status", SS_STATUS}, {"rules_version", SS_RULES_VERSION},
+		{"validated", SS_VALIDATED}, {"record_count", SS_RECORD_COUNT},
+		{"registered_on", SS_REGISTERED_ON}, {"updated_at", SS_UPDATED_AT},
+		{"phones", SS_PHONES}, {"emails", SS_EMAILS}, {"handles", SS_HANDLES}
+	};
+	int			i;
+
+	c->src = SS_NONE;
+	for (i = 0; i < lengthof(fixed); i++)
+		if (strcmp(name, fixed[i].name) == 0)
+			c->src = fixed[i].src;
+	for (i = 0; c->src == SS_NONE && i < SINGLE_NATTRS; i++)
+		if (strcmp(name, SingleAttrs[i].name) == 0)
+		{
+			c->src = SS_ATTR;
+			c->attr = i;
+		}
+}
+
+/*
+ * SingleGetCache
+ *		The row type of the call and its column sources, built on the first
+ *		call and kept in fn_extra.
+ */
+static SingleCache *
+SingleGetCache(FunctionCallInfo fcinfo)
+{
+	SingleCache *cache = (SingleCache *) fcinfo->flinfo->fn_extra;
+	TupleDesc	desc;
+	MemoryContext old;
+	int			i;
+
+	if (cache != NULL)
+		return cache;
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("golden_new_person_row must return a row type")));
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+	cache = palloc0(offsetof(SingleCache, cols) + sizeof(SingleColumn) * Max(desc->natts, 1));
+	cache->desc = desc;
+	cache->ncols = desc->natts;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		SingleColumn *c = &cache->cols[i];
+		Oid			infunc;
+
+		if (att->attisdropped)
+			continue;
+		SingleClassify(c, NameStr(att->attname));
+		getTypeInputInfo(att->atttypid, &infunc, &c->ioparam);
+		fmgr_info_cxt(infunc, &c->input, fcinfo->flinfo->fn_mcxt);
+		c->typmod = att->atttypmod;
+	}
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+/*
+ * SingleCheckRules
+ *		Checks the rules as the fold does (the object, then each attribute's
+ *		rule list) and notes which of the row's attributes are keys of them;
+ *		skipped when the rules are the ones the last call checked.
+ */
+static void
+SingleCheckRules(FunctionCallInfo fcinfo, SingleCache *cache, Jsonb *rules)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i;
+
+	if (cache->rules != NULL && VARSIZE(cache->rules) == VARSIZE(rules) &&
+		memcmp(cache->rules, rules, VARSIZE(rules)) == 0)
+		return;
+	if (cache->rules != NULL)
+	{
+		pfree(cache->rules);
+		cache->rules = NULL;
+	}
+	GoldenCheckRulesObject(rules);
+	memset(cache->in_rules, 0, sizeof(cache->in_rules));
+	it = JsonbIteratorInit(&rules->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *attr;
+		int			nrl;
+
+		if (tok != WJB_KEY)
+			continue;
+		attr = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		(void) GoldenParseRuleList(attr, strlen(attr), &v, false, &nrl);
+		for (i = 0; i < SINGLE_NATTRS; i++)
+			if (strcmp(attr, SingleAttrs[i].name) == 0)
+				cache->in_rules[i] = true;
+	}
+	cache->rules = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(rules));
+	memcpy(cache->rules, rules, VARSIZE(rules));
+}
+
+/*
+ * SingleAttrText
+ *		The text the record document gives attribute i (NULL when none):
+ *		text columns as they are, the birth date as to_jsonb writes it, an
+ *		identifier's canonical text (a placeholder OMS none).
+ */
+static char *
+SingleAttrText(FunctionCallInfo fcinfo, int i)
+{
+	int			arg = SingleAttrs[i].arg;
+	char	   *s;
+
+	if (PG_ARGISNULL(arg))
+		return NULL;
+	switch (arg)
+	{
+		case A_BIRTH_DATE:
+			return JsonEncodeDateTime(NULL, PG_GETARG_DATUM(arg), DATEOID, NULL);
+		case A_SNILS:
+			s = DatumGetCString(DirectFunctionCall1(cdp_snils_out, PG_GETARG_DATUM(arg)));
+			return GoldenCanonicalText(cdp_snils_in, cdp_snils_out, s);
+		case A_OMS:
+			s = DatumGetCString(DirectFunctionCall1(cdp_oms_out, PG_GETARG_DATUM(arg)));
+			if (GoldenOmsIsPlaceholder(s))
+				return NULL;
+			return GoldenCanonicalText(cdp_oms_in, cdp_oms_out, s);
+		default:
+			return text_to_cstring(PG_GETARG_TEXT_PP(arg));
+	}
+}
+
+/*
+ * SingleCmpBytes
+ *		qsort comparator of contacts by network (none first) then value,
+ *		bytewise: finds the duplicates.
+ */
+static int
+SingleCmpBytes(const void *pa, const void *pb)
+{
+	const SingleContact *a = (const SingleContact *) pa;
+	const SingleContact *b = (const SingleContact *) pb;
+	int			c;
+
+	if ((a->net == NULL) != (b->net == NULL))
+		return a->net == NULL ? -1 : 1;
+	if (a->net)
+	{
+		c = memcmp(a->net, b->net, Min(a->netlen, b->netlen));
+		if (c != 0 || a->netlen != b->netlen)
+			return c != 0 ? c : (a->netlen < b->netlen ? -1 : 1);
+	}
+	c = memcmp(a->v, b->v, Min(a->vlen, b->vlen));
+	if (c != 0 || a->vlen == b->vlen)
+		return c;
+	return a->vlen < b->vlen ? -1 : 1;
+}
+
+/*
+ * SingleCmpOutput
+ *		qsort comparator of the output order: network (none last) then value
+ *		in the database collation, as the fold orders contacts seen at the
+ *		same time.
+ */
+static int
+SingleCmpOutput(const void *pa, const void *pb)
+{
+	const SingleContact *a = (const SingleContact *) pa;
+	const SingleContact *b = (const SingleContact *) pb;
+	int			c;
+
+	if ((a->net == NULL) != (b->net == NULL))
+		return a->net == NULL ? 1 : -1;
+	if (a->net && (c = varstr_cmp(a->net, a->netlen, b->net, b->netlen, DEFAULT_COLLATION_OID)) != 0)
+		return c;
+	return varstr_cmp(a->v, a->vlen, b->v, b->vlen, DEFAULT_COLLATION_OID);
+}
+
+/*
+ * SingleIdentifiers
+ *		The canonical text of each non-null element of a one-dimensional
+ *		identifier array argument, as contacts; *n gets their number.
+ */
+static SingleContact *
+SingleIdentifiers(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
+				  PGFunction out, int *n)
+{
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	SingleContact *c;
+
+	*n = 0;
+	if (PG_ARGISNULL(arg))
+		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(arg);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s of a source record must be a one-dimensional array", key),
+				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
+	get_typlenbyvalalign(ARR_ELEMTYPE(a), &typlen, &typbyval, &typalign);
+	deconstruct_array(a, ARR_ELEMTYPE(a), typlen, typbyval, typalign, &elems, &nulls, &nelems);
+	c = palloc(sizeof(SingleContact) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			continue;
+		s = GoldenCanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
+		if (*s == '\0')
+			continue;
+		c[*n].net = NULL;
+		c[*n].netlen = 0;
+		c[*n].v = s;
+		c[*n].vlen = strlen(s);
+		(*n)++;
+	}
+	return c;
+}
+
+/*
+ * SingleHandles
+ *		The non-empty values of a handles object argument with their
+ *		networks (the ->> text of each value); none when it is not an object.
+ */
+static SingleContact *
+SingleHandles(FunctionCallInfo fcinfo, int *n)
+{
+	Jsonb	   *j;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	SingleContact *c;
+	char	   *net = NULL;
+	int			netlen = 0;
+
+	*n = 0;
+	if (PG_ARGISNULL(A_HANDLES))
+		return NULL;
+	j = PG_GETARG_JSONB_P(A_HANDLES);
+	if (!JB_ROOT_IS_OBJECT(j))
+		return NULL;
+	c = palloc(sizeof(SingleContact) * Max(JB_ROOT_COUNT(j), 1));
+	it = JsonbIteratorInit(&j->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			len = 0;
+		char	   *s;
+
+		if (tok == WJB_KEY)
+		{
+			net = v.val.string.val;
+			netlen = v.val.string.len;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		s = GoldenScalarText(&v, &len);
+		if (s == NULL || len == 0)
+			continue;
+		c[*n].net = net;
+		c[*n].netlen = netlen;
+		c[*n].v = s;
+		c[*n].vlen = len;
+		(*n)++;
+	}
+	return c;
+}
+
+/*
+ * SingleContacts
+ *		The jsonb array of one kind of contact: distinct values in output
+ *		order, each with its one source record, first and last seen and the
+ *		record's validated flag (also its confirmed flag: one record).
+ */
+static Datum
+SingleContacts(SingleContact *c, int n, int64 record_id, const char *first_seen,
+			   const char *last_seen, bool validated)
+{
+	JsonbParseState *st = NULL;
+	int			i;
+	int			m = 0;
+
+	if (n > 1)
+	{
+		/* drop the duplicates, then order as the fold's output */
+		qsort(c, n, sizeof(SingleContact), SingleCmpBytes);
+		for (i = 0; i < n; i++)
+			if (m == 0 || SingleCmpBytes(&c[m - 1], &c[i]) != 0)
+				c[m++] = c[i];
+		qsort(c, m, sizeof(SingleContact), SingleCmpOutput);
+	}
+	else
+		m = n;
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < m; i++)
+	{
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		CdpJsonbPushKey(&st, "value");
+		GoldenPushString(&st, WJB_VALUE, c[i].v, c[i].vlen);
+		if (c[i].net)
+		{
+			CdpJsonbPushKey(&st, "network");
+			GoldenPushString(&st, WJB_VALUE, c[i].net, c[i].netlen);
+		}
+		CdpJsonbPushKey(&st, "sources");
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		GoldenPushInt64(&st, WJB_ELEM, record_id);
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		if (first_seen)
+		{
+			CdpJsonbPushKey(&st, "first_seen");
+			GoldenPushString(&st, WJB_VALUE, first_seen, strlen(first_seen));
+		}
+		if (last_seen)
+		{
+			CdpJsonbPushKey(&st, "last_seen");
+			GoldenPushString(&st, WJB_VALUE, last_seen, strlen(last_seen));
+		}
+		CdpJsonbPushKey(&st, "confirmed");
+		GoldenPushBool(&st, WJB_VALUE, validated);
+		CdpJsonbPushKey(&st, "validated");
+		GoldenPushBool(&st, WJB_VALUE, validated);
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
+	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_ARRAY, NULL)));
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_new_person_row);
+
+/*
+ * cdp_golden_new_person_row
+ *		cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb,
+ *		rules_version int, record_id bigint, family_name text, given_name
+ *		text, patronymic text, birth_date date, sex text, phones cdp.phone[],
+ *		emails cdp.email[], snils cdp.snils, oms cdp.oms, address text, city
+ *		text, handles jsonb, extra jsonb, created_at timestamptz, updated_at
+ *		timestamptz) RETURNS cdp.patient: the profile of a person whose only
+ *		record has these columns (see the file's header).  golden_id, rules,
+ *		rules_version, record_id and the timestamps must not be NULL.
+ */
+Datum
+cdp_golden_new_person_row(PG_FUNCTION_ARGS)
+{
+	SingleCache *cache = SingleGetCache(fcinfo);
+	static const int required[] = {A_GOLDEN_ID, A_RULES, A_RULES_VERSION, A_RECORD_ID,
+	A_CREATED_AT, A_UPDATED_AT};
+	static const char *const required_names[] = {"golden_id", "rules", "rules_version",
+	"record_id", "created_at", "updated_at"};
+	MemoryContext work;
+	MemoryContext old;
+	Datum	   *values;
+	bool	   *nulls;
+	bool		validated = false;
+	TimestampTz created;
+	TimestampTz updated;
+	char	   *first_seen;
+	char	   *last_seen;
+	SingleContact *c;
+	int			n;
+	HeapTuple	tup;
+	int			i;
+
+	if (PG_NARGS() != A_COUNT)
+		elog(ERROR, "golden_new_person_row takes %d arguments, not %d", A_COUNT, PG_NARGS());
+	for (i = 0; i < lengthof(required); i++)
+		if (PG_ARGISNULL(required[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" of golden_new_person_row must not be null",
+							required_names[i])));
+	SingleCheckRules(fcinfo, cache, PG_GETARG_JSONB_P(A_RULES));
+
+	values = palloc(sizeof(Datum) * Max(cache->ncols, 1));
+	nulls = palloc(sizeof(bool) * Max(cache->ncols, 1));
+	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_new_person_row",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	if (!PG_ARGISNULL(A_EXTRA))
+	{
+		Jsonb	   *extra = PG_GETARG_JSONB_P(A_EXTRA);
+
+		if (JB_ROOT_IS_OBJECT(extra))
+			validated = GoldenDocValidated(GoldenFieldCString(&extra->root, "validated"));
+	}
+	created = PG_GETARG_TIMESTAMPTZ(A_CREATED_AT);
+	updated = PG_GETARG_TIMESTAMPTZ(A_UPDATED_AT);
+	first_seen = GoldenUtcText(created);
+	last_seen = GoldenUtcText(updated);
+
+	for (i = 0; i < cache->ncols; i++)
+	{
+		SingleColumn *col = &cache->cols[i];
+		char	   *s = NULL;
+		bool		through_input = false;
+
+		values[i] = (Datum) 0;
+		nulls[i] = true;
+		switch (col->src)
+		{
+			case SS_NONE:
+				break;
+			case SS_GOLDEN_ID:
+				values[i] = PG_GETARG_DATUM(A_GOLDEN_ID);
+				nulls[i] = false;
+				break;
+			case SS_RULES_VERSION:
+				values[i] = PG_GETARG_DATUM(A_RULES_VERSION);
+				nulls[i] = false;
+				break;
+			case SS_STATUS:
+				s = "active";
+				through_input = true;
+				break;
+			case SS_ATTR:
+				if (cache->in_rules[col->attr])
+				{
+					s = SingleAttrText(fcinfo, col->attr);
+					if (s != NULL && *s == '\0')
+						s = NULL;
+				}
+				through_input = true;
+				break;
+			case SS_VALIDATED:
+				s = validated ? "true" : "false";
+				through_input = true;
+				break;
+			case SS_RECORD_COUNT:
+				s = "1";
+				through_input = true;
+				break;
+			case SS_REGISTERED_ON:
+				s = JsonEncodeDateTime(NULL, DirectFunctionCall1(timestamp_date, TimestampGetDatum(created)),
+									   DATEOID, NULL);
+				through_input = true;
+				break;
+			case SS_UPDATED_AT:
+				s = last_seen;
+				through_input = true;
+				break;
+			case SS_PHONES:
+				c = SingleIdentifiers(fcinfo, A_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(A_RECORD_ID), first_seen, last_seen, validated);
+				nulls[i] = false;
+				break;
+			case SS_EMAILS:
+				c = SingleIdentifiers(fcinfo, A_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(A_RECORD_ID), first_seen, last_seen, validated);
+				nulls[i] = false;
+				break;
+			case SS_HANDLES:
+				c = SingleHandles(fcinfo, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(A_RECORD_ID), first_seen, last_seen, validated);
+				nulls[i] = false;
+				break;
+		}
+		if (through_input && s != NULL)
+		{
+			values[i] = InputFunctionCall(&col->input, s, col->ioparam, col->typmod);
+			nulls[i] = false;
+		}
+	}
+
+	MemoryContextSwitchTo(old);
+	tup = heap_form_tuple(cache->desc, values, nulls);	/* copies the values out of work */
+	MemoryContextDelete(work);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}

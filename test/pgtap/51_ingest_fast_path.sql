@@ -1,0 +1,224 @@
+-- test/pgtap/51_ingest_fast_path.sql: ingest's fast path for records new to their source (issue
+-- 16, session 22).  The same input goes once through the fast path (cdp.ingest_fast_path on, the
+-- default) and once through the general path (off), into two sources of the same trust; records,
+-- events, profiles, membership and queue must be the same but for ids and timestamps, in strict
+-- and lenient mode and through cdp.import_csv in quarantine; the profiles the fast path writes must
+-- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
+-- the session has the general path's privileges and no row-level security applies.
+BEGIN;
+SELECT plan(32);
+
+SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
+       cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
+       cdp.register_source('fp_fast_i', 'internal', 60) > 0 AS ok, cdp.register_source('fp_slow_i', 'internal', 60) > 0 AS ok;
+
+-- 400 varied new patients; their ids are not in id order, so the sort by source_id is exercised
+CREATE TEMP TABLE fp_in AS
+SELECT g AS ord, 'K' || lpad(((g * 7919) % 100003)::text, 6, '0') AS sid,
+       jsonb_strip_nulls(jsonb_build_object(
+           'family_name', (ARRAY['Иванова', 'Петров', 'Ким', 'Лебедев-Кумач', 'Ёлкина', NULL])[1 + g % 6],
+           'given_name', (ARRAY['Мария', 'Пётр', 'Ён', NULL, 'Анна'])[1 + g % 5],
+           'patronymic', CASE WHEN g % 3 = 0 THEN 'Ильинична' END,
+           'birth_date', (ARRAY['1970-05-06', '01.02.1960', NULL, '1999-12-31'])[1 + g % 4],
+           'sex', (ARRAY['M', 'F', 'м', 'ж', NULL])[1 + g % 5],
+           'phones', CASE WHEN g % 2 = 0 THEN jsonb_build_array('+7916' || lpad(g::text, 7, '0'), '8 (903) 555-00-0' || (g % 10)) END,
+           'email', CASE WHEN g % 3 = 1 THEN 'u' || g || '@example.com' END,
+           'snils', CASE WHEN g % 10 = 0 THEN '112-233-445 95' END,
+           'oms', CASE WHEN g % 10 = 5 THEN '1234567890123452' END,
+           'address', CASE WHEN g % 4 = 1 THEN 'Тверская ' || g END,
+           'city', CASE WHEN g % 4 = 1 THEN 'Москва' END,
+           'telegram', CASE WHEN g % 7 = 0 THEN '@user' || g END,
+           'validated', CASE WHEN g % 11 = 0 THEN true END,
+           'note', CASE WHEN g % 13 = 0 THEN 'free text ' || g END)) AS doc
+  FROM generate_series(1, 400) g;
+
+-- one side's records with their event, profile, membership and queue entry, ids and times left out
+CREATE FUNCTION pg_temp.side(src text) RETURNS TABLE (source_key text, rec jsonb, kind text, payload jsonb, profile jsonb,
+                                                    member_ok boolean, queued boolean)
+LANGUAGE sql AS $$
+SELECT r.source_key,
+       to_jsonb(r) - 'record_id' - 'golden_id' - 'source_id' - 'created_at' - 'updated_at',
+       e.kind,
+       e.payload - 'source' || jsonb_build_object('record', (e.payload -> 'record') - 'created_at' - 'updated_at'),
+       to_jsonb(p) - 'golden_id' - 'updated_at' - 'registered_on'
+         || jsonb_build_object('phones', jsonb_path_query_array(p.phones, '$[*].value'),
+                               'emails', jsonb_path_query_array(p.emails, '$[*].value'),
+                               'handles', jsonb_path_query_array(p.handles, '$[*].value'),
+                               'single_source_contacts', jsonb_array_length(jsonb_path_query_array(p.phones || p.emails || p.handles,
+                                                                                            '$[*] ? (@.sources.size() == 1)'))),
+       m.from_event = e.event_id AND m.to_event IS NULL AND m.golden_id = r.golden_id AND m.from_at = e.at,
+       EXISTS (SELECT 1 FROM cdp_internal.match_queue q WHERE q.record_id = r.record_id)
+  FROM cdp.record r JOIN cdp.source s USING (source_id)
+  LEFT JOIN cdp.event e ON e.subject = r.record_id AND e.kind LIKE 'record.%'
+  LEFT JOIN cdp.patient p ON p.golden_id = r.golden_id
+  LEFT JOIN cdp.patient_member m ON m.record_id = r.record_id
+ WHERE s.name = src
+$$;
+-- rows of one side that the other does not have, both ways
+CREATE FUNCTION pg_temp.differ(a text, b text) RETURNS bigint LANGUAGE sql AS $$
+SELECT count(*) FROM ((SELECT * FROM pg_temp.side(a) EXCEPT ALL SELECT * FROM pg_temp.side(b))
+                      UNION ALL (SELECT * FROM pg_temp.side(b) EXCEPT ALL SELECT * FROM pg_temp.side(a))) x
+$$;
+
+-- calls of the fast path's writer in this transaction (so a test cannot pass with neither path fast)
+SET LOCAL track_functions = 'pl';
+CREATE FUNCTION pg_temp.fast_calls() RETURNS bigint LANGUAGE sql AS
+$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_insert_new(integer,text,cdp_internal.ingest_row[],boolean)'::regprocedure), 0) $$;
+
+-- ---------------------------------------------------------------- who may take the fast path
+SELECT ok(cdp_internal.ingest_fast_path_ok(), 'the extension''s owner (a superuser here) may take the fast path');
+SET LOCAL cdp.ingest_fast_path = off;
+SELECT ok(NOT cdp_internal.ingest_fast_path_ok(), 'cdp.ingest_fast_path = off turns it off');
+RESET cdp.ingest_fast_path;
+CREATE ROLE fp_rls_writer;
+GRANT USAGE ON SCHEMA cdp, cdp_internal TO fp_rls_writer;
+GRANT SELECT, INSERT, UPDATE ON cdp.record, cdp.event, cdp.patient, cdp.patient_member, cdp_internal.match_queue TO fp_rls_writer;
+GRANT EXECUTE ON FUNCTION cdp_internal.ingest_fast_path_ok() TO fp_rls_writer;
+CREATE ROLE fp_no_update BYPASSRLS;
+GRANT USAGE ON SCHEMA cdp, cdp_internal TO fp_no_update;
+GRANT SELECT, INSERT ON cdp.record, cdp.event, cdp.patient, cdp.patient_member, cdp_internal.match_queue TO fp_no_update;
+GRANT EXECUTE ON FUNCTION cdp_internal.ingest_fast_path_ok() TO fp_no_update;
+SET LOCAL ROLE fp_rls_writer;
+SELECT ok(NOT cdp_internal.ingest_fast_path_ok(), 'a role under row-level security takes the general path (its RETURNING checks policies)');
+RESET ROLE;
+SET LOCAL ROLE fp_no_update;
+SELECT ok(NOT cdp_internal.ingest_fast_path_ok(), 'a role without the UPDATE privilege ON CONFLICT needs takes the general path (and is refused there)');
+RESET ROLE;
+GRANT UPDATE ON cdp.record, cdp_internal.match_queue TO fp_no_update;
+SET LOCAL ROLE fp_no_update;
+SELECT ok(cdp_internal.ingest_fast_path_ok(), 'a role with the general path''s privileges and BYPASSRLS may take the fast path');
+RESET ROLE;
+
+-- ---------------------------------------------------------------- strict: fast against general
+CREATE TEMP TABLE fp_act AS
+SELECT 'fast' AS side, u.* FROM cdp.upsert_records('fp_fast', ARRAY(SELECT sid FROM fp_in ORDER BY ord),
+                                                   ARRAY(SELECT doc FROM fp_in ORDER BY ord)) WITH ORDINALITY u;
+SET LOCAL cdp.ingest_fast_path = off;
+INSERT INTO fp_act
+SELECT 'slow', u.* FROM cdp.upsert_records('fp_slow', ARRAY(SELECT sid FROM fp_in ORDER BY ord),
+                                           ARRAY(SELECT doc FROM fp_in ORDER BY ord)) WITH ORDINALITY u;
+RESET cdp.ingest_fast_path;
+SELECT is(pg_temp.fast_calls(), 1::bigint, 'the new batch took the fast path once, the same batch with the setting off did not');
+SELECT is((SELECT array_agg(source_id || ':' || action ORDER BY ordinality) FROM fp_act WHERE side = 'fast'),
+          (SELECT array_agg(source_id || ':' || action ORDER BY ordinality) FROM fp_act WHERE side = 'slow'),
+          'both paths return every row as created, in batch order');
+SELECT is((SELECT count(*) FROM fp_act a JOIN cdp.record r ON r.record_id = a.record_id AND r.source_key = a.source_id WHERE a.side = 'fast'),
+          400::bigint, 'the fast path returns the id of each row''s record');
+SELECT is(pg_temp.differ('fp_fast', 'fp_slow'), 0::bigint,
+          'records, events, profiles, membership and queue are the same by both paths');
+SELECT is((SELECT count(*) FROM pg_temp.side('fp_fast') WHERE kind = 'record.created' AND member_ok AND queued
+                                                          AND (profile ->> 'record_count')::int = 1),
+          400::bigint, 'each new record has one record.created event, an open membership, a queue entry and a profile of its own');
+SELECT is((SELECT array_agg(r.source_key ORDER BY r.record_id) FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_fast'),
+          (SELECT array_agg(sid ORDER BY ord) FROM fp_in), 'record ids follow the batch order');
+SELECT is((SELECT array_agg(r.source_key ORDER BY r.golden_id) FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_fast'),
+          (SELECT array_agg(sid ORDER BY ord) FROM fp_in), 'golden ids follow the batch order');
+SELECT is((SELECT array_agg(e.subject ORDER BY e.event_id) FROM cdp.event e JOIN fp_act a ON a.record_id = e.subject
+            WHERE a.side = 'fast' AND e.kind = 'record.created'),
+          (SELECT array_agg(a.record_id ORDER BY a.ordinality) FROM fp_act a WHERE a.side = 'fast'), 'events follow the batch order');
+SELECT ok((SELECT bool_and(r.created_at = (e.payload -> 'record' ->> 'created_at')::timestamptz
+                           AND r.updated_at = (e.payload -> 'record' ->> 'updated_at')::timestamptz)
+             FROM cdp.record r JOIN cdp.source s USING (source_id) JOIN cdp.event e ON e.subject = r.record_id
+            WHERE s.name = 'fp_fast'), 'the event states the timestamps the record has');
+
+-- the profiles are what the golden family computes for them
+CREATE TEMP TABLE fp_g AS SELECT r.golden_id FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_fast';
+SELECT is(cdp_internal.refresh_patients(ARRAY(SELECT golden_id FROM fp_g)), 0, 'refresh_patients changes nothing the fast path wrote');
+CREATE TEMP TABLE fp_live AS SELECT * FROM cdp.patient;
+SELECT cdp.rebuild_patients() >= 0 AS rebuilt;
+SELECT is_empty($$(SELECT * FROM fp_live EXCEPT SELECT * FROM cdp.patient) UNION ALL (SELECT * FROM cdp.patient EXCEPT SELECT * FROM fp_live)$$,
+                'a rebuild of the profiles from the event log equals the live ones');
+
+-- the same batch again: nothing new, by either path
+SELECT is((SELECT array_agg(DISTINCT action) FROM cdp.upsert_records('fp_fast', ARRAY(SELECT sid FROM fp_in ORDER BY ord),
+                                                                     ARRAY(SELECT doc FROM fp_in ORDER BY ord))),
+          ARRAY['unchanged'], 'the same batch again changes nothing');
+-- a batch with one known id goes the general way: the known one updated, the new ones created
+SELECT is((SELECT array_agg(action ORDER BY source_id) FROM cdp.upsert_records('fp_fast', ARRAY['K-new-1', (SELECT sid FROM fp_in WHERE ord = 1), 'K-new-2'],
+             ARRAY['{"family_name": "Новикова"}', '{"family_name": "Другая"}', '{"family_name": "Новиков"}']::jsonb[])),
+          ARRAY['created', 'created', 'updated'], 'a batch with a known id is written by the general path');
+
+-- ---------------------------------------------------------------- lenient: invalid values kept aside alike
+CREATE TEMP TABLE fp_bad AS
+SELECT ord, sid, CASE WHEN ord % 5 = 0 THEN doc || '{"snils": "111-111-111 11", "birth_date": "31.02.1990", "phone": 12345}'::jsonb ELSE doc END AS doc
+  FROM fp_in WHERE ord <= 100;
+SELECT is((SELECT count(*) FROM cdp.upsert_records('fp_fast_l', ARRAY(SELECT sid FROM fp_bad ORDER BY ord),
+                                                   ARRAY(SELECT doc FROM fp_bad ORDER BY ord), true) WHERE action = 'created'),
+          100::bigint, 'lenient: the fast path loads every row');
+SET LOCAL cdp.ingest_fast_path = off;
+SELECT is((SELECT count(*) FROM cdp.upsert_records('fp_slow_l', ARRAY(SELECT sid FROM fp_bad ORDER BY ord),
+                                                   ARRAY(SELECT doc FROM fp_bad ORDER BY ord), true) WHERE action = 'created'),
+          100::bigint, 'lenient: the general path loads every row');
+RESET cdp.ingest_fast_path;
+SELECT is(pg_temp.differ('fp_fast_l', 'fp_slow_l'), 0::bigint, 'lenient: both paths write the same, invalid values under extra._invalid');
+SELECT is((SELECT count(*) FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_fast_l' AND r.extra ? '_invalid'),
+          20::bigint, 'lenient: the invalid values are kept aside');
+
+-- ---------------------------------------------------------------- an import in quarantine, chunks of 30
+CREATE TEMP TABLE fp_csv AS
+SELECT E'source_id;family_name;given_name;birth_date;phone;snils\n'
+       || string_agg(concat_ws(';', 'I-' || g, 'Фамилия' || g, 'Имя', CASE WHEN g % 17 = 0 THEN '31.02.1990' ELSE '1980-01-01' END,
+                               '+7916' || lpad(g::text, 7, '0'), CASE WHEN g % 23 = 0 THEN '111-111-111 11' ELSE '' END), E'\n' ORDER BY g) AS data
+  FROM generate_series(1, 200) g;
+CREATE TEMP TABLE fp_imp AS
+SELECT 'fast' AS side, cdp.import_csv('fp_fast_i', 'patients', (SELECT data FROM fp_csv), 'quarantine', '{"chunk_rows": 30}') AS res;
+SET LOCAL cdp.ingest_fast_path = off;
+INSERT INTO fp_imp SELECT 'slow', cdp.import_csv('fp_slow_i', 'patients', (SELECT data FROM fp_csv), 'quarantine', '{"chunk_rows": 30}');
+RESET cdp.ingest_fast_path;
+SELECT is((SELECT res - 'batch' - 'source' - 'seconds' FROM fp_imp WHERE side = 'fast'),
+          (SELECT res - 'batch' - 'source' - 'seconds' FROM fp_imp WHERE side = 'slow'), 'import: both paths report the same counts');
+SELECT is(pg_temp.fast_calls(), 2::bigint + 7, 'the lenient batch took the fast path, the repeated and the known-id batch did not, and each of the seven chunks of the import did');
+SELECT is((SELECT (res ->> 'created')::int || '/' || (res ->> 'rejected')::int FROM fp_imp WHERE side = 'fast'), '181/19',
+          'import: the valid rows are loaded, the invalid ones quarantined');
+SELECT is_empty($$(SELECT row_no, line_no, source_id, column_name, value, reason FROM cdp.import_errors((SELECT (res ->> 'batch')::bigint FROM fp_imp WHERE side = 'fast'))
+                   EXCEPT ALL SELECT row_no, line_no, source_id, column_name, value, reason FROM cdp.import_errors((SELECT (res ->> 'batch')::bigint FROM fp_imp WHERE side = 'slow')))
+                  UNION ALL
+                  (SELECT row_no, line_no, source_id, column_name, value, reason FROM cdp.import_errors((SELECT (res ->> 'batch')::bigint FROM fp_imp WHERE side = 'slow'))
+                   EXCEPT ALL SELECT row_no, line_no, source_id, column_name, value, reason FROM cdp.import_errors((SELECT (res ->> 'batch')::bigint FROM fp_imp WHERE side = 'fast')))$$,
+                'import: both paths quarantine the same rows with the same reasons');
+SELECT is(pg_temp.differ('fp_fast_i', 'fp_slow_i'), 0::bigint, 'import: both paths write the same records, events and profiles');
+
+-- ---------------------------------------------------------------- the singleton profile against the fold
+-- golden_new_person_row must give what golden_row(golden_fold([golden_record_doc_of(...)])) gives,
+-- on every record above and on rows ingest never writes (duplicate and null contacts, empty texts,
+-- odd handles and validated flags, infinite times), under the default rules and rules without some
+-- attributes
+CREATE FUNCTION pg_temp.chain(r cdp.record, rules jsonb, v int) RETURNS cdp.patient LANGUAGE sql AS $$
+SELECT cdp_internal.golden_row(r.golden_id, cdp.golden_fold(jsonb_build_array(cdp_internal.golden_record_doc_of(r.record_id,
+           r.source_id, 50, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms,
+           r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at)), rules, false), NULL, NULL, NULL, v) $$;
+CREATE FUNCTION pg_temp.single(r cdp.record, rules jsonb, v int) RETURNS cdp.patient LANGUAGE sql AS $$
+SELECT cdp_internal.golden_new_person_row(r.golden_id, rules, v, r.record_id, r.family_name, r.given_name, r.patronymic,
+           r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city, r.handles, r.extra, r.created_at,
+           r.updated_at) $$;
+CREATE TEMP TABLE fp_edge AS SELECT * FROM cdp.record LIMIT 0;
+INSERT INTO fp_edge (record_id, source_id, source_key, golden_id, raw, family_name, given_name, patronymic, birth_date, sex,
+                     phones, emails, snils, oms, address, city, handles, extra, attrs_hash, created_at, updated_at, version)
+VALUES
+ (-1, 1, 'e1', -1, '{}', '', 'Анна', NULL, '0044-03-15 BC', 'F', ARRAY['+79161234567', NULL, '+79161234567', '+79031112233']::cdp.phone[],
+  ARRAY['b@example.com', 'A@example.com', 'a@example.com']::cdp.email[], '112-233-445 95', '1234567890123452', ' ', NULL,
+  '{"vk": 123, "tg": "", "x": {"a": 1}, "y": null, "ok": "@ann", "Ok": "@ann"}', '{"validated": "Yes"}', 'h', '2020-01-01 10:00:00.123456+03',
+  '2021-06-30 23:59:59.999999+00', 1),
+ (-2, 1, 'e2', -2, '{}', NULL, NULL, NULL, NULL, NULL, ARRAY[]::cdp.phone[], NULL, NULL, NULL, NULL, NULL, '[1, 2]', '[{"validated": true}]', 'h',
+  'infinity', '-infinity', 1),
+ (-3, 1, 'e3', -3, '{}', 'Ёж', 'ёж', 'Ежов', '2000-02-29', 'M', NULL, NULL, NULL, NULL, 'Тверская, 1', 'Москва', '"@scalar"',
+  '{"validated": 1, "note": "x"}', 'h', '1900-01-01 00:00:00+02:30:17', '1900-01-01 00:00:00+00', 1),
+ (-4, 1, 'e4', -4, '{}', 'Ким', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{}', '{"validated": "false"}', 'h',
+  now(), now(), 1);
+SELECT is((SELECT count(*) FROM (SELECT * FROM cdp.record UNION ALL SELECT * FROM fp_edge) r, cdp.survivorship_rules_as_of() rl
+            WHERE pg_temp.chain(r, rl.rules, rl.version) IS DISTINCT FROM pg_temp.single(r, rl.rules, rl.version)),
+          0::bigint, 'the singleton profile equals the fold of the one record, on every record, under the default rules');
+SELECT is((SELECT count(*) FROM (SELECT * FROM cdp.record UNION ALL SELECT * FROM fp_edge) r,
+                 (VALUES (cdp.golden_default_rules() - 'city' - 'sex' - 'snils')) rl(rules)
+            WHERE pg_temp.chain(r, rl.rules, 7) IS DISTINCT FROM pg_temp.single(r, rl.rules, 7)),
+          0::bigint, 'and under rules that leave attributes out');
+SELECT ok((SELECT count(*) FROM (SELECT * FROM cdp.record WHERE false UNION ALL SELECT * FROM fp_edge) r WHERE (pg_temp.single(r, cdp.golden_default_rules(), 0)).phones <> '[]') = 1
+          AND (SELECT jsonb_array_length((pg_temp.single(r, cdp.golden_default_rules(), 0)).phones) FROM (SELECT * FROM cdp.record WHERE false UNION ALL SELECT * FROM fp_edge) r WHERE record_id = -1) = 2,
+          'the edge rows are read (duplicate and null phones dropped)');
+SELECT throws_ok($$SELECT cdp_internal.golden_new_person_row(1, '{"family_name": ["nonsense"]}', 0, 1, 'a', NULL, NULL, NULL, NULL, NULL,
+                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), now())$$, '22023', NULL, 'rules the fold refuses are refused');
+SELECT throws_ok($$SELECT cdp_internal.golden_new_person_row(1, cdp.golden_default_rules(), 0, NULL, 'a', NULL, NULL, NULL, NULL, NULL,
+                    NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), now())$$, '22004', NULL, 'a NULL record id is refused');
+
+SELECT * FROM finish();
+ROLLBACK;
