@@ -11500,6 +11500,11 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 SELECT cdp_internal.acc_lock_down();
+-- % also needs the anchor's cover (the C library); the comments say so
+COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
+	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold and, if two or more words pair, one word is equal and another begins alike (the anchor) and the anchor with the words beginning alike reaches the threshold by itself (the cover); the function of the % operator';
+COMMENT ON OPERATOR CLASS @extschema@.name_gin_ops USING gin IS
+	'GIN index of names by the word keys and anchored pair keys of their cross-script name key; supports cdp.%';
 /* ==== end of section: lookup ==== */
 
 /* ==== section: matchperf (issue 12, session 21) ==== */
@@ -13698,4 +13703,9 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
+-- % also needs the anchor's cover (the C library); the comments say so
+COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
+	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold and, if two or more words pair, one word is equal and another begins alike (the anchor) and the anchor with the words beginning alike reaches the threshold by itself (the cover); the function of the % operator';
+COMMENT ON OPERATOR CLASS @extschema@.name_gin_ops USING gin IS
+	'GIN index of names by the word keys and anchored pair keys of their cross-script name key; supports cdp.%';
 /* ==== end of section: lookup ==== */
