@@ -60,7 +60,9 @@ extern double IdxSimilarityThreshold;
  * words of each name.  Two words begin alike when the one-character
  * deletions of their first IDX_PREFIX_CHARS characters (name key; the
  * whole word and its deletions when shorter) share one: so one edit among
- * the first letters (Мария / Мраия / Марья) still begins alike.  The index
+ * the first letters (Мария / Мраия / Марья) still begins alike.  A word's
+ * prefix variants are those of its name key and of its normalised spelling
+ * (as its keys are), so two words sharing a key always begin alike.  The index
  * stores one pair key per (anchor word, prefix variant of another word), so
  * it finds such rows through a few short posting lists instead of the
  * union of common words' lists.
@@ -94,7 +96,9 @@ extern void IdxNameBuild(const char *s, int len, IdxName *out);
 extern int32 *IdxNameUnionKeys(const IdxName *n, int *nkeys);
 extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
 extern float4 IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs);
-extern bool IdxNameAnchored(const IdxName *a, const IdxName *b);
+extern int	IdxNameCover(const IdxName *a, const IdxName *b);
+extern bool IdxNameSelfAlike(const IdxName *n);
+extern bool IdxPassesBound(int nmatch, int nwords, int nrow);
 extern bool IdxNameSimilar(const IdxName *a, const IdxName *b);
 extern int32 IdxPairKey(int32 anchor, int32 prefix, int bucket);
 extern int32 IdxSingleKey(int32 key);

@@ -24,7 +24,7 @@
  * name-key word hash, the variant, the row's length bucket: 2 .. 5 words,
  * or 6 for six and more), and a one-word row a single key IdxSingleKey(k)
  * per word key.  "%" with two or more paired words requires an anchor
- * (IdxNameSimilar), which is exactly a shared pair key, and the bucket of
+ * (IdxNameSimilar), which is a shared pair key, and the bucket of
  * the pair key found gives na for the bound.  With one paired word a row
  * scores at most 1 / (na + nq - 1), which at the usual thresholds only a
  * one-word row (a shared single key) can reach.  So when every pair and
@@ -33,6 +33,22 @@
  * for the rows they find.  (0.2.0 also stored a length key per row; its
  * posting lists, a third of the table each, were decoded page by page for
  * every candidate, so the length now rides in the pair key.)
+ *
+ * The cover (session 22).  Profiled at 1M name-dense rows, the slowest
+ * queries still spent most of their time in GIN stepping the long posting
+ * lists of the query's common word keys (about 50 entries) for every row a
+ * pair key found, decoding a leaf page of each now and then.  The pair keys
+ * say more than "anchored": for query word j as the anchor, the other query
+ * words w with a pair key (j, variant of w, bucket) present are at least
+ * as many as the words IdxNameCover counts, and "%" requires the anchor and
+ * those words to reach the threshold by the bound alone.  So a three-word
+ * query needs, per anchor, both other words (a conjunction GIN uses to keep
+ * the required lists short), and the word keys are no longer asked for
+ * queries of three words or more: the pair keys decide.  They still are
+ * for two-word queries (one pair key is the whole cover there, and prefix
+ * variants also meet words two edits apart), for queries whose every anchor
+ * has two other words beginning alike, and at thresholds where a row can
+ * pass with one paired word.
  *
  * A pair or single key that happens to equal another key can only add
  * candidates or make a row look shorter (a looser bound), so the index still
@@ -63,8 +79,10 @@ typedef struct IdxGinKeyInfo
 {
 	int16		kind;
 	int16		bucket;
-	int16		word;
+	int16		word;			/* a word key's word; a pair key's anchor word */
+	int16		other;			/* a pair key's other word (its prefix variant) */
 	int16		nwords;			/* the query's word count */
+	bool		words;			/* the query asks its word keys (see below) */
 } IdxGinKeyInfo;
 
 /*
@@ -78,49 +96,32 @@ IdxGinBucket(int nwords)
 }
 
 /*
- * IdxGinPassesBound
- *		True when a row of at least nrow words (0: unknown), in which nmatch of
- *		the query's nwords words have a key, may still reach the threshold:
- *		nmatch / (nrow + nwords - nmatch), or nmatch / nwords when the row's
- *		length is unknown (see the header comment).  Division in float4 is
- *		monotonic, so fl(W / U) <= this whenever W <= nmatch and U >= the
- *		denominator: rounding cannot make the index miss a row a sequential
- *		scan finds.
- */
-static bool
-IdxGinPassesBound(int nmatch, int nwords, int nrow)
-{
-	if (nmatch <= 0 || nwords <= 0)
-		return false;
-	if (nrow <= 0)
-		return (float4) nmatch / (float4) nwords >= (float4) IdxSimilarityThreshold;
-	return (float4) nmatch / (float4) (nrow + nwords - nmatch) >=
-		(float4) IdxSimilarityThreshold;
-}
-
-/*
  * IdxGinMatches
- *		Whether a row may pass, counting a query word as present when one of
- *		its keys is not known absent (bcheck[i] is true, or tcheck[i] is not
- *		GIN_FALSE; pass one of the two arrays).  A row passes when it may be
- *		anchored (a pair key present; its bucket, the shortest not known
- *		absent, is the row's length) and the bound on its m words reaches the
- *		threshold, or when it may pair one word: then its similarity is at
- *		most 1 / (na + nq - 1), with na = 1 only if a single key is present
- *		(a one-word row sharing a key with the query has one) and na >= 2
- *		otherwise.
+ *		Whether a row may pass, counting a key as present when it is not known
+ *		absent (bcheck[i] is true, or tcheck[i] is not GIN_FALSE; pass one of
+ *		the two arrays).  A row of two or more paired words passes only when
+ *		covered by an anchor (IdxNameSimilar): for query word j, the other
+ *		query words w with a pair key (j, a prefix variant of w, bucket)
+ *		present are at least as many as the words the cover counts, so the
+ *		row may pass when, in its bucket, 1 + their number (>= 2) reaches the
+ *		threshold by the bound.  A row pairing one word passes at most
+ *		1 / (na + nq - 1): with na = 1 a single key is present; with na >= 2
+ *		the word keys tell (they are asked only when such a row can pass).
  */
 static bool
 IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 			  Pointer *extra_data)
 {
-	int			nmatch = 0;
-	int			nwords = 0;
-	int			nrow = 0;
-	int			word = -1;
-	bool		counted = false;
+	uint8		seen[IDX_GIN_BUCKETS + 1][IDX_PAIR_WORDS];
+	bool		anypair = false;
 	bool		single = false;
-	int			i;
+	bool		words = false;
+	int			nmatch = 0;
+	int			lastword = -1;
+	int			nwords = 0;
+	int			i,
+				b,
+				j;
 
 	for (i = 0; i < nkeys; i++)
 	{
@@ -128,34 +129,55 @@ IdxGinMatches(const bool *bcheck, const GinTernaryValue *tcheck, int nkeys,
 		bool		present = bcheck ? bcheck[i] : tcheck[i] != GIN_FALSE;
 
 		nwords = info->nwords;
+		words = info->words;
 		if (!present)
 			continue;
 		switch (info->kind)
 		{
 			case IDX_KEY_PAIR:
-				if (nrow == 0 || info->bucket < nrow)
-					nrow = info->bucket;
+				if (!anypair)
+				{
+					memset(seen, 0, sizeof(seen));
+					anypair = true;
+				}
+				seen[info->bucket][info->word] |= (uint8) (1 << info->other);
 				break;
 			case IDX_KEY_SINGLE:
 				single = true;
 				break;
 			default:
-				if (info->word != word)
+				/* a word's keys are consecutive */
+				if (info->word != lastword)
 				{
-					word = info->word;
-					counted = false;
-				}
-				if (!counted)
-				{
+					lastword = info->word;
 					nmatch++;
-					counted = true;
 				}
 				break;
 		}
 	}
-	if (nrow > 0 && nmatch >= 2 && IdxGinPassesBound(nmatch, nwords, nrow))
+	if (anypair && (!words || nmatch >= 2))
+		for (b = 2; b <= IDX_GIN_BUCKETS; b++)
+		{
+			if (words && !IdxPassesBound(nmatch, nwords, b))
+				continue;
+			for (j = 0; j < IDX_PAIR_WORDS; j++)
+			{
+				int			cover = 1;
+				uint8		m;
+
+				for (m = seen[b][j]; m != 0; m &= (uint8) (m - 1))
+					cover++;
+				/* a row of the last bucket may pair its words after the first six */
+				if (cover >= 2 &&
+					IdxPassesBound(cover + (b == IDX_GIN_BUCKETS ?
+											Max(nwords - IDX_PAIR_WORDS, 0) : 0),
+								   nwords, b))
+					return true;
+			}
+		}
+	if (single && IdxPassesBound(1, nwords, 1))
 		return true;
-	return nmatch >= 1 && IdxGinPassesBound(1, nwords, single ? 1 : 2);
+	return words && nmatch >= 1 && IdxPassesBound(1, nwords, 2);
 }
 
 /*
@@ -279,40 +301,59 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 	if (n.nkeys > 0)
 	{
 		int			npw = Min(n.nwords, IDX_PAIR_WORDS);
-		Size		cap = (Size) n.nkeys * 2 +
+
+		/*
+		 * The word keys are asked when a row of two words or more pairing
+		 * one query word could pass (1 / (nq + 1) reaches the threshold: 0.5
+		 * and less), and for a query of two words, whose cover is any one
+		 * pair key: a prefix variant also meets words two edits apart
+		 * (Морозова "begins like" Орлова), so at 1M name-dense rows the heap
+		 * re-checked up to ten times the rows the word keys let through; and
+		 * for a query whose every anchor has two other words beginning alike
+		 * (Алексеев Александр Александрович), where one row word beginning
+		 * like both counts twice (IdxNameSelfAlike).  Otherwise the pair and single keys decide: a query of
+		 * three words or more needs two other words beginning alike per
+		 * anchor, and GIN need not step through the long lists of common
+		 * words' keys for every row it walks (profiled at 1M name-dense
+		 * rows, that was most of a slow query).
+		 */
+		bool		words = n.nwords == 2 || IdxPassesBound(1, n.nwords, 2) ||
+			IdxNameSelfAlike(&n);
+		Size		cap = (words ? (Size) n.nkeys : 0) + (Size) n.nkeys +
 			(Size) npw * npw * IDX_PREFIX_VARIANTS * IDX_GIN_BUCKETS;
-		IdxGinKeyInfo *pinfo;
 		IdxGinKeyInfo *sinfo;
 		int			a;
 
 		entries = (Datum *) palloc(mul_size(sizeof(Datum), cap));
 		*extra_data = (Pointer *) palloc(mul_size(sizeof(Pointer), cap));
-		info = (IdxGinKeyInfo *) palloc(sizeof(IdxGinKeyInfo) * (n.nwords + IDX_GIN_BUCKETS + 1));
+		info = (IdxGinKeyInfo *) palloc0(sizeof(IdxGinKeyInfo) *
+										 (n.nwords + 1 + IDX_GIN_BUCKETS * npw * npw));
 		for (w = 0; w < n.nwords; w++)
 		{
 			info[w].kind = IDX_KEY_WORD;
-			info[w].bucket = 0;
 			info[w].word = w;
 			info[w].nwords = n.nwords;
-			for (i = n.wstart[w]; i < n.wstart[w + 1]; i++)
-			{
-				entries[nentry] = Int32GetDatum(n.keys[i]);
-				(*extra_data)[nentry++] = (Pointer) &info[w];
-			}
+			info[w].words = words;
+			if (words)
+				for (i = n.wstart[w]; i < n.wstart[w + 1]; i++)
+				{
+					entries[nentry] = Int32GetDatum(n.keys[i]);
+					(*extra_data)[nentry++] = (Pointer) &info[w];
+				}
 		}
 		sinfo = &info[n.nwords];
 		sinfo->kind = IDX_KEY_SINGLE;
 		sinfo->bucket = 1;
 		sinfo->word = -1;
 		sinfo->nwords = n.nwords;
+		sinfo->words = words;
 
 		/*
 		 * A one-word row meets the query through any key of any word; it can
 		 * only pass when 1 / nq reaches the threshold (the same GUC the
-		 * consistent function reads during this scan), and without single
-		 * keys that function takes every row for two words or more.
+		 * consistent function reads during this scan).
 		 */
-		if (IdxGinPassesBound(1, n.nwords, 1))
+		if (IdxPassesBound(1, n.nwords, 1))
 			for (i = 0; i < n.nkeys; i++)
 			{
 				entries[nentry] = Int32GetDatum(IdxSingleKey(n.keys[i]));
@@ -329,22 +370,28 @@ cdp_name_gin_extract_query(PG_FUNCTION_ARGS)
 			/* the last bucket holds every longer row: at best one of nq words */
 			int			best = (b == IDX_GIN_BUCKETS) ? Max(b, n.nwords) : b;
 
-			if (!IdxGinPassesBound(Min(n.nwords, best), n.nwords, best))
+			if (!IdxPassesBound(Min(n.nwords, best), n.nwords, best))
 				continue;
-			pinfo = &info[n.nwords + b - 1];
-			pinfo->kind = IDX_KEY_PAIR;
-			pinfo->bucket = b;
-			pinfo->word = -1;
-			pinfo->nwords = n.nwords;
 			for (a = 0; a < npw; a++)
 				for (w = 0; w < npw; w++)
 					if (w != a)
+					{
+						IdxGinKeyInfo *pinfo = &info[n.nwords + 1 +
+													 ((b - 2) * npw + a) * npw + w];
+
+						pinfo->kind = IDX_KEY_PAIR;
+						pinfo->bucket = b;
+						pinfo->word = a;
+						pinfo->other = w;
+						pinfo->nwords = n.nwords;
+						pinfo->words = words;
 						for (i = 0; i < n.npvar[w]; i++)
 						{
 							entries[nentry] = Int32GetDatum(IdxPairKey(n.whash[a],
 																	   n.pvar[w * IDX_PREFIX_VARIANTS + i], b));
 							(*extra_data)[nentry++] = (Pointer) pinfo;
 						}
+					}
 		}
 	}
 	*nentries = nentry;

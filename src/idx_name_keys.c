@@ -182,7 +182,7 @@ IdxHashWord(const char *w, int len)
  *		The prefix variants of a word (UTF-8 bytes in buf, character lengths
  *		in clen): the one-character deletions of its first IDX_PREFIX_CHARS
  *		characters, plus those characters themselves when the word is
- *		shorter; sorted and unique into out (at most IDX_PREFIX_VARIANTS).
+ *		shorter; sorted and unique into out (at most IDX_PREFIX_CHARS).
  *		Two words one edit apart among their first letters share a variant
  *		(a substitution, insertion, deletion or transposition at position k
  *		leaves the same string once k, or k and k + 1, are deleted); words
@@ -202,7 +202,7 @@ IdxPrefixVariants(const char *buf, const int *clen, int nchars, int32 *out, int 
 		plen += clen[i];
 	if (pc < IDX_PREFIX_CHARS)
 		out[n++] = IdxHashWord(buf, plen);
-	for (i = 0, off = 0; i < pc && n < IDX_PREFIX_VARIANTS; off += clen[i], i++)
+	for (i = 0, off = 0; i < pc && n < IDX_PREFIX_CHARS; off += clen[i], i++)
 	{
 		if (plen - clen[i] == 0)
 			continue;			/* a one-letter word: the letter itself only */
@@ -230,6 +230,38 @@ IdxWordsBeginAlike(const IdxName *a, int i, const IdxName *b, int j)
 			if (x[k] == y[l])
 				return true;
 	return false;
+}
+
+/*
+ * IdxNameSelfAlike
+ *		True when, whichever of the first IDX_PAIR_WORDS words of a name is
+ *		taken as the anchor, two of the others begin alike (Алексеев
+ *		Александр Александрович): then for every anchor one word of another
+ *		name beginning like both is counted twice by a cover seen from this
+ *		name.  False for a name of fewer than three words.
+ */
+bool
+IdxNameSelfAlike(const IdxName *n)
+{
+	int			npw = Min(n->nwords, IDX_PAIR_WORDS);
+	int			a,
+				i,
+				j;
+
+	if (npw < 3)
+		return false;
+	for (a = 0; a < npw; a++)
+	{
+		bool		found = false;
+
+		for (i = 0; i < npw && !found; i++)
+			for (j = i + 1; j < npw && !found; j++)
+				if (i != a && j != a && IdxWordsBeginAlike(n, i, n, j))
+					found = true;
+		if (!found)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -321,9 +353,13 @@ IdxKeyStringToName(const char *key, IdxName *out)
 
 /*
  * IdxMergeWordKeys
- *		Adds to each word of n the keys of the same word of other (the same
- *		name spelt another way, word for word); whash stays n's, so only the
- *		name key's spelling counts as an equal word.  Left as it is when the
+ *		Adds to each word of n the keys and the prefix variants of the same
+ *		word of other (the same name spelt another way, word for word); whash
+ *		stays n's, so only the name key's spelling counts as an equal word.
+ *		Two words that share a key then always begin alike: a shared
+ *		one-character deletion of two spellings leaves their first letters
+ *		one deletion each apart (IdxPrefixVariants), whichever spellings they
+ *		are.  Left as it is when the
  *		two do not have the same number of words.
  */
 static void
@@ -372,9 +408,10 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 	char	   *norm;
 
 	IdxCheckInput(s, len);
-	key = CdpNameKey(s, len);
-	IdxKeyStringToName(key, out);
+	/* normalised once: CdpNameKey would normalise again (ICU: a third of a re-check) */
 	norm = CdpNormalizeName(s, len);
+	key = CdpNameKeyOfNormalized(norm);
+	IdxKeyStringToName(key, out);
 	if (strcmp(norm, key) != 0)
 	{
 		IdxName		other;
@@ -492,18 +529,44 @@ IdxNameSimilarity(const IdxName *a, const IdxName *b)
 }
 
 /*
- * IdxNameAnchored
- *		True when, among the first IDX_PAIR_WORDS words of each name, word i
- *		of a equals word j of b (same name-key word hash) and another word i'
- *		of a begins like another word j' of b (IdxWordsBeginAlike).  Exactly
- *		what a shared pair key (IdxPairKey) stands for, hash collisions aside
- *		(they only add shared keys), so the index finds every anchored row.
+ * IdxPassesBound
+ *		True when nmatch / (nrow + nwords - nmatch) reaches the threshold: the
+ *		best similarity of a row of nrow words in which nmatch of the query's
+ *		nwords words pair, each with weight at most 1 (nrow <= 0: unknown, and
+ *		then nmatch / nwords).  Division in float4 is monotonic, so
+ *		fl(W / U) <= this whenever W <= nmatch and U >= the denominator:
+ *		rounding cannot make the index miss a row a sequential scan finds.
  */
 bool
-IdxNameAnchored(const IdxName *a, const IdxName *b)
+IdxPassesBound(int nmatch, int nwords, int nrow)
+{
+	if (nmatch <= 0 || nwords <= 0)
+		return false;
+	if (nrow <= 0)
+		return (float4) nmatch / (float4) nwords >= (float4) IdxSimilarityThreshold;
+	return (float4) nmatch / (float4) (nrow + nwords - nmatch) >=
+		(float4) IdxSimilarityThreshold;
+}
+
+/*
+ * IdxNameCover
+ *		The anchor cover of two names: over every anchor, a word i of a equal
+ *		to a word j of b (same name-key word hash; both among the first
+ *		IDX_PAIR_WORDS words), 1 + the smaller of the number of other words
+ *		of b that begin like some other word of a (IdxWordsBeginAlike) and
+ *		the number of other words of a that begin like some other word of b;
+ *		the largest such value, or 0 without an anchor.  Symmetric.  Seen
+ *		from b, the words counted are exactly the words w of b for which a
+ *		holds a pair key IdxPairKey(hash of word j, prefix variant of w, ...)
+ *		(hash collisions aside: they only add keys), so the GIN index bounds
+ *		it from the pair keys a row shares with the query (idx_name_gin.c).
+ */
+int
+IdxNameCover(const IdxName *a, const IdxName *b)
 {
 	int			na = Min(a->nwords, IDX_PAIR_WORDS);
 	int			nb = Min(b->nwords, IDX_PAIR_WORDS);
+	int			best = 0;
 	int			i,
 				j,
 				i2,
@@ -512,33 +575,59 @@ IdxNameAnchored(const IdxName *a, const IdxName *b)
 	for (i = 0; i < na; i++)
 		for (j = 0; j < nb; j++)
 		{
+			bool		alikeA[IDX_PAIR_WORDS] = {false};
+			bool		alikeB[IDX_PAIR_WORDS] = {false};
+			int			ca = 0,
+						cb = 0;
+
 			if (a->whash[i] != b->whash[j])
 				continue;
 			for (i2 = 0; i2 < na; i2++)
 				for (j2 = 0; j2 < nb; j2++)
 					if (i2 != i && j2 != j && IdxWordsBeginAlike(a, i2, b, j2))
-						return true;
+						alikeA[i2] = alikeB[j2] = true;
+			for (i2 = 0; i2 < na; i2++)
+				ca += alikeA[i2];
+			for (j2 = 0; j2 < nb; j2++)
+				cb += alikeB[j2];
+			best = Max(best, 1 + Min(ca, cb));
 		}
-	return false;
+	return best;
 }
 
 /*
  * IdxNameSimilar
  *		The % operator on two key sets: similarity above 0 and at or above
  *		cdp.name_similarity_threshold, and, when two or more words are paired,
- *		anchored (IdxNameAnchored): a name that meets the query only through
- *		words that are all one edit off is not "similar".  That rule is what
- *		lets the index read the short pair-key lists (src/idx_name_gin.c).
+ *		covered by an anchor (IdxNameCover): an equal word and at least one
+ *		other word beginning alike (so a name that meets the query only
+ *		through words that are all one edit off is not "similar"), and the
+ *		anchor with the words beginning alike must reach the threshold by
+ *		the bound on their count alone, as if they all paired with weight 1
+ *		(IdxPassesBound).  That rule is what lets the index read only the
+ *		short pair-key lists (src/idx_name_gin.c).  A word one edit from its
+ *		partner in the name key always begins alike with it; so the cover
+ *		only refuses a pairing whose words meet through the merely
+ *		normalised spelling while their name keys differ in two of the first
+ *		letters.
  */
 bool
 IdxNameSimilar(const IdxName *a, const IdxName *b)
 {
 	int			m;
+	int			cover;
 	float4		sim = IdxNameMatch(a, b, &m);
 
 	if (!(sim > 0.0f && sim >= (float4) IdxSimilarityThreshold))
 		return false;
-	return m <= 1 || IdxNameAnchored(a, b);
+	if (m <= 1)
+		return true;
+	cover = IdxNameCover(a, b);
+	if (cover < 2)
+		return false;
+	/* words after the first IDX_PAIR_WORDS of both names may pair too */
+	cover += Min(Max(a->nwords - IDX_PAIR_WORDS, 0), Max(b->nwords - IDX_PAIR_WORDS, 0));
+	return IdxPassesBound(cover, b->nwords, a->nwords);
 }
 
 /*
@@ -686,7 +775,7 @@ PG_FUNCTION_INFO_V1(cdp_name_similar);
  *		The % operator: similarity at or above cdp.name_similarity_threshold,
  *		never true for two names that share no key (so a zero threshold still
  *		agrees with the GIN index, which only sees shared keys), and anchored
- *		when two or more words pair (IdxNameSimilar).
+ *		covered by an anchor when two or more words pair (IdxNameSimilar).
  */
 Datum
 cdp_name_similar(PG_FUNCTION_ARGS)

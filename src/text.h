@@ -36,6 +36,9 @@ extern char *CdpTranslit(const char *s, int len, const char *scheme);
 /* one comparable lower-case Latin key for any spelling of a name */
 extern char *CdpNameKey(const char *s, int len);
 
+/* CdpNameKey of a name already normalised by CdpNormalizeName (NUL-terminated) */
+extern char *CdpNameKeyOfNormalized(const char *norm);
+
 /* Иванова -> иванов (normalised, gender-neutral base of a surname) */
 extern char *CdpSurnameBase(const char *s, int len);
 

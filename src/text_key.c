@@ -300,6 +300,19 @@ CdpNameKey(const char *s, int len)
 }
 
 /*
+ * CdpNameKeyOfNormalized
+ *		The name key of a name already normalised by CdpNormalizeName (NUL-
+ *		terminated UTF-8): what CdpNameKey(s) gives when norm is
+ *		CdpNormalizeName(s), without normalising a second time (the index
+ *		family needs both and re-checks hundreds of rows a query).
+ */
+char *
+CdpNameKeyOfNormalized(const char *norm)
+{
+	return TextKeyOfNormalized(norm);
+}
+
+/*
  * cdp_name_key
  *		SQL: cdp.name_key(text) RETURNS text.
  */

@@ -29,7 +29,7 @@ CREATE FUNCTION @extschema@.name_similar(text, text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'cdp_name_similar'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
 COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
-	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold and, if two or more words pair, one word is equal and another begins alike (the anchor); the function of the % operator';
+	'true when name_similarity(a, b) > 0 and >= cdp.name_similarity_threshold and, if two or more words pair, one word is equal and another begins alike (the anchor) and the anchor with the words beginning alike reaches the threshold by itself (the cover); the function of the % operator';
 
 CREATE FUNCTION @extschema@.name_index_keys(text) RETURNS integer[]
 	AS 'MODULE_PATHNAME', 'cdp_name_index_keys'
@@ -106,4 +106,4 @@ CREATE OPERATOR CLASS @extschema@.name_gin_ops FOR TYPE text USING gin AS
 	FUNCTION 6 @extschema@.name_gin_triconsistent(internal, int2, text, int4, internal, internal, internal),
 	STORAGE int4;
 COMMENT ON OPERATOR CLASS @extschema@.name_gin_ops USING gin IS
-	'GIN index of names by the trigrams of their cross-script name key; supports cdp.%';
+	'GIN index of names by the word keys and anchored pair keys of their cross-script name key; supports cdp.%';

@@ -111,9 +111,11 @@ BEGIN
 	-- whose name is compatible with the probe's (below), comes before namesakes that only score
 	-- well; then the rows at or above the review floor, then, when the name ranges were read, the
 	-- rows under it whose name is as similar as cdp.name_similarity_threshold asks (a typo the
-	-- comparison levels call a disagreement), by name similarity.  Within the last two tiers a
-	-- record whose birth date contradicts the probe's comes after those that do not; the
-	-- probability orders the rest.  The summary is written for the rows returned only.
+	-- comparison levels call a disagreement), by name similarity.  After the agreeing persons, a
+	-- record whose birth date contradicts the probe's comes after every record that does not,
+	-- whatever its probability: a record of the person without a birth date (or with the date
+	-- near the probe's) outranks a namesake born on another day (session 22); the probability
+	-- orders the rest.  The summary is written for the rows returned only.
 	RETURN QUERY
 	SELECT t.g, t.probability, t.rid, cdp_internal._match_summary(a.settings, t.levels) FROM (
 	SELECT z.g, z.probability, z.rid, z.levels, z.agree, z.ns, z.dc FROM (
@@ -169,9 +171,9 @@ BEGIN
 	                                  + (probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils)::int AS n) e) x
 	 WHERE x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim
 	 ORDER BY x.g, x.agree DESC, x.probability DESC) z
-	 ORDER BY z.agree DESC, z.probability >= min_prob DESC, z.dc, z.ns DESC NULLS FIRST, z.probability DESC, z.g
+	 ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g
 	 LIMIT max_results) t
-	 ORDER BY t.agree DESC, t.probability >= min_prob DESC, t.dc, t.ns DESC NULLS FIRST, t.probability DESC, t.g;
+	 ORDER BY t.agree DESC, t.dc, t.probability >= min_prob DESC, t.ns DESC NULLS FIRST, t.probability DESC, t.g;
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';

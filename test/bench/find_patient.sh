@@ -19,6 +19,9 @@
 # exchanged or one digit off; recall_no_date: the other queries with a birth date (no record of the
 # person carries a date near it: only the name can find them).  recall_rare: the queries whose full
 # name (by cdp.name_key) is carried by at most 10 persons.  One query per person.
+# REUSE=1 with a database BENCH_KEEP=1 kept runs the probes again without rebuilding it (the results
+# of the earlier run are dropped); FIND_SQL=file is applied to the database before the probes (e.g.
+# another definition of cdp.find_patient, to compare two versions on the same rows and queries).
 # Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
 set -euo pipefail
 N=${1:-100000}
@@ -28,8 +31,11 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 DB=${BENCH_DB:-cdp_bench_find}
-psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 export PGDATABASE=$DB
+if [ -n "${REUSE:-}" ] && psql -XqAt -d "$DB" -c "SELECT 1 FROM result LIMIT 0" >/dev/null 2>&1; then
+	psql -XqAt -c "TRUNCATE result"
+else
+psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 GEN=${GEN:-$CDP_SRC/test/bench/gen_clinic.py}
 REPEATS=${REPEATS:-1}
 if [ -n "${CSV:-}" ]; then
@@ -114,6 +120,8 @@ BEGIN
 	END LOOP;
 END $$;
 SQL
+fi  # REUSE
+[ -z "${FIND_SQL:-}" ] || psql -XqAt -v ON_ERROR_STOP=1 -f "$FIND_SQL"
 for rep in $(seq 1 "$REPEATS"); do
 	for kind in name+birth_date name+phone name; do
 		psql -XqAt -v ON_ERROR_STOP=1 -c "SELECT run('$kind', $rep)"

@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -79,6 +79,20 @@ SELECT is((SELECT array_agg(r.birth_date ORDER BY o)::text FROM cdp.find_patient
                '{"family_name":"Павлова","given_name":"Натшлья","patronymic":"Владиславовна","birth_date":"20.12.1985"}') WITH ORDINALITY f(g, p, rid, s, o)
              JOIN cdp.record r ON r.record_id = f.rid WHERE r.family_name = 'Павлова'), '{NULL,1990-01-01}',
           'the namesake born on another day comes after her');
+
+-- session 22: a record without a birth date, under the review floor (two typos in the given name,
+-- found through the name ranges), comes before namesakes born on other days, whatever their
+-- probability (before: those at or above the floor came first)
+SELECT cdp.upsert_record('reg', 'k' || i, jsonb_strip_nulls(jsonb_build_object('family_name', f, 'given_name', g,
+                         'patronymic', p, 'birth_date', d, 'sex', 'F')))
+  FROM (VALUES (1, 'Кузьмина', 'Светлана', 'Игоревна', '1980-05-05'),
+               (2, 'Кузьмина', 'Светлана', 'Игоревна', '1966-09-21'),
+               (3, 'Кузьмина', 'Светлна', NULL, NULL)) v(i, f, g, p, d);
+SELECT cdp.run_matching();
+SELECT is((SELECT array_agg(r.source_key ORDER BY o)::text FROM cdp.find_patient(
+               '{"family_name":"Кузьмина","given_name":"Светлана","patronymic":"Игоревна","birth_date":"03.03.1971"}') WITH ORDINALITY f(g, p, rid, s, o)
+             JOIN cdp.record r ON r.record_id = f.rid WHERE r.source_key LIKE 'k%'), '{k3,k1,k2}',
+          'no date and under the floor (k3) before two namesakes born on other days (k1, k2)');
 
 -- with the name alone: the namesakes are counted, not cut to an arbitrary ten
 SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes('{"family_name":"Иванова","given_name":"Мария"}')), 20,
