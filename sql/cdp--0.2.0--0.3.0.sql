@@ -13573,3 +13573,165 @@ DROP INDEX @extschema@.clinical_event_seg_due_idx;
 CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) INCLUDE (golden_id)
 	WHERE kind = 'recommendation';
 /* ==== end of section: segidx ==== */
+
+/* ==== section: segpreview (issue 13, session 22) ==== */
+
+CREATE FUNCTION cdp_internal.offer_code_sql(ranges jsonb) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT '(' || coalesce(pg_catalog.string_agg(pg_catalog.format(
+	           '((COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C") >= %L AND (COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C") <= %L)',
+	           x ->> 'lo', (x ->> 'hi') || '~'), ' OR '), 'false') || ')'
+	  FROM pg_catalog.jsonb_array_elements(ranges) x
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_code_sql(jsonb) IS
+	'the index condition over clinical_event e of a list of ICD-10 ranges, bounds quoted (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.offer_code_sql(jsonb) FROM PUBLIC;
+
+CREATE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d		jsonb := o.doc;
+	rest	bigint[];
+	bid		bigint[];
+	bwhy	text[];
+	n_all	bigint;
+	probe	boolean;
+	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
+BEGIN
+	ids := cdp_internal.seg_set(ids);
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN;
+	END IF;
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	/* the profile's own reasons, in offer_reason's order */
+	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
+	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
+	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
+	  INTO rest, bid, bwhy
+	  FROM (SELECT c.id, CASE
+	            WHEN p.golden_id IS NULL THEN 'unknown_patient'
+	            WHEN p.status <> 'active' THEN 'archived_patient'
+	            WHEN o.status <> 'active' THEN 'offer_archived'
+	            WHEN on_day < (d ->> 'valid_from')::date THEN 'not_yet_valid'
+	            WHEN on_day > (d ->> 'valid_to')::date THEN 'expired'
+	            WHEN d ? 'sex' AND p.sex IS DISTINCT FROM (d ->> 'sex') THEN 'sex'
+	            WHEN d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
+	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
+	            END AS why
+	          FROM pg_catalog.unnest(ids) c(id)
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = c.id) x;
+	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+	rest := cdp_internal.seg_set(rest);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the first excluded diagnosis, ever (by time, then event id) */
+	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		IF probe THEN
+			SELECT pg_catalog.array_agg(c.id), pg_catalog.array_agg('contraindication:' || f.icd10) INTO bid, bwhy
+			  FROM pg_catalog.unnest(rest) c(id)
+			 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
+			                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+			                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
+			                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
+			                      ORDER BY e.at, e.event_id LIMIT 1) f;
+		ELSE
+			EXECUTE pg_catalog.format(
+				'SELECT pg_catalog.array_agg(f.golden_id), pg_catalog.array_agg(''contraindication:'' || f.icd10)'
+				'  FROM (SELECT DISTINCT ON (e.golden_id) e.golden_id, e.icd10 FROM @extschema@.clinical_event e'
+				'          JOIN pg_catalog.unnest($1) c(id) ON c.id = e.golden_id'
+				'         WHERE e.kind = ''diagnosis'' AND %s ORDER BY e.golden_id, e.at, e.event_id) f',
+				cdp_internal.offer_code_sql(d -> 'exclude_ranges'))
+			  INTO bid, bwhy USING rest;
+		END IF;
+		RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
+	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		IF probe THEN
+			bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+			              WHERE EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+			                             WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+			                               AND e.at >= on_day - interval '10 months' AND e.at < on_day + 1
+			                               AND (cdp_internal.icd10_in(e.icd10, 'Z33', 'Z33') OR cdp_internal.icd10_in(e.icd10, 'O00', 'O99'))));
+		ELSE
+			EXECUTE pg_catalog.format(
+				'SELECT ARRAY(SELECT DISTINCT e.golden_id FROM @extschema@.clinical_event e JOIN pg_catalog.unnest($1) c(id) ON c.id = e.golden_id'
+				'              WHERE e.kind = ''diagnosis'' AND %s AND e.at >= $2 - interval ''10 months'' AND e.at < $2 + 1)',
+				cdp_internal.offer_code_sql(preg))
+			  INTO bid USING rest, on_day;
+		END IF;
+		bid := cdp_internal.seg_or(cdp_internal.seg_set(bid), cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid))) c(id)
+			 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = c.id AND r.extra ->> 'pregnant' = 'true'))));
+		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* the required prior service (a visit the person came to) or lab test */
+	IF d ? 'requires_service' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'visit' AND e.specialty = d ->> 'requires_service'
+		                                   AND e.visit_status IN ('came', 'in_appointment', 'done')));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_service') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	IF d ? 'requires_lab' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'lab_test' AND e.lab_code = d ->> 'requires_lab'));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_lab') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(rest) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) IS
+	'offer_reason for a set of golden ids in set-based passes: each id with its first reason or NULL (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text, offer bigint, d date,
+	include bigint[], exclude bigint[], cand bigint[] DEFAULT NULL)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_all	bigint;
+	r		bigint[];
+	act		bigint[];
+	kept	bigint[];
+	ok		bigint[];
+	o		@extschema@.offer;
+BEGIN
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	r := cdp_internal.seg_eval(plan, cand, n_all);
+	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
+	act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)
+	                                  JOIN @extschema@.patient p ON p.golden_id = c.id WHERE p.status = 'active'));
+	RETURN QUERY SELECT x, 'archived'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(r, act)) x;
+	kept := cdp_internal.seg_minus(act, exclude);
+	RETURN QUERY SELECT x, 'excluded'::text FROM pg_catalog.unnest(cdp_internal.seg_and(act, exclude)) x;
+	ok := cdp_internal.seg_consent_ok(kept, purpose, channel);
+	RETURN QUERY SELECT x, 'no_consent'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(kept, ok)) x;
+	IF offer IS NULL THEN
+		RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(ok) x;
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
+	'evaluates a compiled rule with the include list and the guards (archived, excluded, no_consent, offer reasons) (internal)';
+
+/* ==== end of section: segpreview ==== */

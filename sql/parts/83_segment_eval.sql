@@ -363,8 +363,8 @@ BEGIN
 		RETURN;
 	END IF;
 	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
-	RETURN QUERY SELECT p.golden_id, cdp_internal.offer_reason(p, o, d)
-	  FROM pg_catalog.unnest(ok) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
