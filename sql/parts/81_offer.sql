@@ -380,10 +380,12 @@ COMMENT ON FUNCTION cdp_internal.offer_code_sql(jsonb) IS
  * NULL, the same reasons in the same order, in a few set-based passes instead of one function
  * call per person.  First the profile's own reasons (one pass over the ids through the primary
  * key), then, for those left, the first excluded diagnosis, pregnancy, the required service or
- * lab test.  Each diagnosis pass either probes the persons left one by one (index on golden_id,
- * kind, at) or reads the excluded codes' range of the segment index and keeps the persons left,
- * whichever reads fewer rows by the true number of persons left (as cdp_internal.seg_eval
- * chooses).  test/pgtap/83_offer_set.sql proves it equal to offer_reason person by person.
+ * lab test.  Each diagnosis pass finds who has such a code either by probing the persons left
+ * (clinical_event_seg_patient_idx, index-only) or by reading the codes' range of
+ * clinical_event_seg_code_idx, whichever the true number of persons left makes cheaper (as
+ * cdp_internal.seg_eval chooses); the code named is then looked up for those few with
+ * offer_reason's own condition.  test/pgtap/83_offer_set.sql proves it equal to offer_reason
+ * person by person.
  */
 CREATE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
 	RETURNS TABLE (golden_id bigint, reason text)
@@ -427,43 +429,41 @@ BEGIN
 	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
 	/* the first excluded diagnosis, ever (by time, then event id) */
 	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
 		IF probe THEN
-			SELECT pg_catalog.array_agg(c.id), pg_catalog.array_agg('contraindication:' || f.icd10) INTO bid, bwhy
-			  FROM pg_catalog.unnest(rest) c(id)
-			 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
-			                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
-			                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
-			                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
-			                      ORDER BY e.at, e.event_id LIMIT 1) f;
+			bid := cdp_internal.seg_probe(pg_catalog.format(
+				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
+				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(d -> 'exclude_ranges')), rest);
 		ELSE
-			EXECUTE pg_catalog.format(
-				'SELECT pg_catalog.array_agg(f.golden_id), pg_catalog.array_agg(''contraindication:'' || f.icd10)'
-				'  FROM (SELECT DISTINCT ON (e.golden_id) e.golden_id, e.icd10 FROM @extschema@.clinical_event e'
-				'          JOIN pg_catalog.unnest($1) c(id) ON c.id = e.golden_id'
-				'         WHERE e.kind = ''diagnosis'' AND %s ORDER BY e.golden_id, e.at, e.event_id) f',
-				cdp_internal.offer_code_sql(d -> 'exclude_ranges'))
-			  INTO bid, bwhy USING rest;
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
 		END IF;
-		RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
-		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+		/* and which code comes first, for those few, with offer_reason's own condition */
+		RETURN QUERY SELECT c.id, 'contraindication:' || f.icd10
+		  FROM pg_catalog.unnest(bid) c(id)
+		 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
+		                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+		                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
+		                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
+		                      ORDER BY e.at, e.event_id LIMIT 1) f;
+		rest := cdp_internal.seg_minus(rest, bid);
 	END IF;
 	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
 	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
 		IF probe THEN
-			bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
-			              WHERE EXISTS (SELECT 1 FROM @extschema@.clinical_event e
-			                             WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
-			                               AND e.at >= on_day - interval '10 months' AND e.at < on_day + 1
-			                               AND (cdp_internal.icd10_in(e.icd10, 'Z33', 'Z33') OR cdp_internal.icd10_in(e.icd10, 'O00', 'O99'))));
+			bid := cdp_internal.seg_probe(pg_catalog.format(
+				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
+				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				cdp_internal.offer_code_sql(preg), on_day, on_day), rest);
 		ELSE
-			EXECUTE pg_catalog.format(
-				'SELECT ARRAY(SELECT DISTINCT e.golden_id FROM @extschema@.clinical_event e JOIN pg_catalog.unnest($1) c(id) ON c.id = e.golden_id'
-				'              WHERE e.kind = ''diagnosis'' AND %s AND e.at >= $2 - interval ''10 months'' AND e.at < $2 + 1)',
-				cdp_internal.offer_code_sql(preg))
-			  INTO bid USING rest, on_day;
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',
+				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
 		END IF;
-		bid := cdp_internal.seg_or(cdp_internal.seg_set(bid), cdp_internal.seg_set(ARRAY(
-			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid))) c(id)
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, bid)) c(id)
 			 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = c.id AND r.extra ->> 'pregnant' = 'true'))));
 		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
 		rest := cdp_internal.seg_minus(rest, bid);
