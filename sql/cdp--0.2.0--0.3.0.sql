@@ -13920,4 +13920,80 @@ $$;
 COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
 	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
 
+CREATE OR REPLACE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	dflt	boolean := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = seg_consent_ok.purpose);
+	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+	partner_only	bigint[];
+BEGIN
+	/*
+	 * a set small beside the clinic (a twentieth, true sizes) is answered by probes of its ids
+	 * (records, statements), not by hashes of every record and statement of the clinic: planned
+	 * again through cdp_internal.seg_consent_probe (hash and merge joins off), same result
+	 */
+	IF pg_catalog.current_setting('enable_hashjoin')::boolean
+	   AND pg_catalog.cardinality(ids) * 20 <= (SELECT c.reltuples FROM pg_catalog.pg_class c WHERE c.oid = '@extschema@.patient'::regclass) THEN
+		RETURN cdp_internal.seg_consent_probe(ids, purpose, channel);
+	END IF;
+	/* persons known only through partner bases: marketing needs their partner_sharing consent too (as may_contact) */
+	IF purpose = 'marketing' THEN
+		ids := cdp_internal.seg_set(ids);
+		partner_only := cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(ids) c(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+			                    WHERE r.golden_id = c.id AND s.kind = 'internal')));
+		IF pg_catalog.cardinality(partner_only) > 0 THEN
+			ids := cdp_internal.seg_minus(ids, cdp_internal.seg_minus(partner_only,
+			           cdp_internal.seg_consent_ok(partner_only, 'partner_sharing', channel)));
+		END IF;
+	END IF;
+	RETURN (
+	WITH st AS MATERIALIZED (
+		SELECT DISTINCT ON (r.golden_id, s.channel) r.golden_id AS id, s.channel, s.granted
+		  FROM pg_catalog.unnest(ids) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id AND s.purpose = seg_consent_ok.purpose
+		       AND s.channel = ANY (chans)
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	allowed AS (
+		SELECT st.id, st.channel FROM st WHERE st.granted AND NOT dflt
+		UNION ALL
+		SELECT c.id, ch.c FROM pg_catalog.unnest(ids) c(id), pg_catalog.unnest(chans) ch(c)
+		 WHERE dflt AND NOT EXISTS (SELECT 1 FROM st WHERE st.id = c.id AND st.channel = ch.c AND NOT st.granted))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT a.id FROM allowed a
+		 WHERE NOT sup
+		    OR NOT EXISTS (SELECT 1 FROM @extschema@.patient p
+		                    CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, a.channel) AS ads) x
+		                    WHERE p.golden_id = a.id AND pg_catalog.cardinality(x.ads) > 0
+		                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
+		                                       WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+		                                                          WHERE s.address_key = ad AND s.purpose = seg_consent_ok.purpose
+		                                                            AND s.suppressed))))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set (internal)';
+
+CREATE FUNCTION cdp_internal.seg_consent_probe(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	SET enable_hashjoin = off
+	SET enable_mergejoin = off
+	AS $$
+BEGIN
+	RETURN cdp_internal.seg_consent_ok(ids, purpose, channel);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_probe(bigint[], text, text) IS
+	'seg_consent_ok for a small set, planned as index probes of its ids (hash and merge joins off) (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.seg_consent_probe(bigint[], text, text) FROM PUBLIC;
+
 /* ==== end of section: segpreview ==== */
