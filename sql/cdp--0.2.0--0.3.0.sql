@@ -13996,4 +13996,15 @@ COMMENT ON FUNCTION cdp_internal.seg_consent_probe(bigint[], text, text) IS
 
 REVOKE ALL ON FUNCTION cdp_internal.seg_consent_probe(bigint[], text, text) FROM PUBLIC;
 
+CREATE OR REPLACE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.patient p WHERE p.golden_id = c.id AND %s)', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
+
 /* ==== end of section: segpreview ==== */

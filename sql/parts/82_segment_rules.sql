@@ -612,8 +612,9 @@ COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
 
 /*
  * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
- * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
- * leaves into one.
+ * every profile, "filter" probes the candidates $1 by id (a scalar subquery per candidate: the
+ * planner, misled by correlated attributes, once nested a scan of every profile around the
+ * candidates); "pred" lets an "all" join its profile leaves into one.
  */
 CREATE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -621,7 +622,7 @@ CREATE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS json
 	AS $$
 	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
 		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+		'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.patient p WHERE p.golden_id = c.id AND %s)', pred))
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
 	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
