@@ -322,15 +322,6 @@ DECLARE
 	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
 	partner_only	bigint[];
 BEGIN
-	/*
-	 * a set small beside the clinic (a twentieth, true sizes) is answered by probes of its ids
-	 * (records, statements), not by hashes of every record and statement of the clinic: planned
-	 * again through cdp_internal.seg_consent_probe (hash and merge joins off), same result
-	 */
-	IF pg_catalog.current_setting('enable_hashjoin')::boolean
-	   AND pg_catalog.cardinality(ids) * 20 <= (SELECT c.reltuples FROM pg_catalog.pg_class c WHERE c.oid = '@extschema@.patient'::regclass) THEN
-		RETURN cdp_internal.seg_consent_probe(ids, purpose, channel);
-	END IF;
 	/* persons known only through partner bases: marketing needs their partner_sharing consent too (as may_contact) */
 	IF purpose = 'marketing' THEN
 		ids := cdp_internal.seg_set(ids);
@@ -371,20 +362,6 @@ END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
 	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set (internal)';
-
-/* cdp_internal.seg_consent_ok planned as probes of the ids: hash and merge joins off (internal). */
-CREATE FUNCTION cdp_internal.seg_consent_probe(ids bigint[], purpose text, channel text) RETURNS bigint[]
-	LANGUAGE plpgsql STABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	SET enable_hashjoin = off
-	SET enable_mergejoin = off
-	AS $$
-BEGIN
-	RETURN cdp_internal.seg_consent_ok(ids, purpose, channel);
-END
-$$;
-COMMENT ON FUNCTION cdp_internal.seg_consent_probe(bigint[], text, text) IS
-	'seg_consent_ok for a small set, planned as index probes of its ids (hash and merge joins off) (internal)';
 
 /*
  * Evaluates a plan with its guards for a day, within cand (NULL = everyone): every id the rule or
