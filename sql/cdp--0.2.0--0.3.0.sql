@@ -14699,3 +14699,362 @@ COMMENT ON FUNCTION @extschema@.name_similar(text, text) IS
 COMMENT ON OPERATOR CLASS @extschema@.name_gin_ops USING gin IS
 	'GIN index of names by the word keys and anchored pair keys of their cross-script name key; supports cdp.%';
 /* ==== end of section: lookup ==== */
+
+/* ==== section: segpreview (issue 13, session 22) ==== */
+
+CREATE INDEX clinical_event_seg_patient_idx ON @extschema@.clinical_event
+	(golden_id, kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at)
+	INCLUDE (lab_code, icd10, specialty, visit_status);
+
+CREATE FUNCTION cdp_internal.offer_code_sql(ranges jsonb) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT '(' || coalesce(pg_catalog.string_agg(pg_catalog.format(
+	           '((COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C") >= %L AND (COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C") <= %L)',
+	           x ->> 'lo', (x ->> 'hi') || '~'), ' OR '), 'false') || ')'
+	  FROM pg_catalog.jsonb_array_elements(ranges) x
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_code_sql(jsonb) IS
+	'the index condition over clinical_event e of a list of ICD-10 ranges, bounds quoted (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.offer_code_sql(jsonb) FROM PUBLIC;
+
+CREATE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d		jsonb := o.doc;
+	rest	bigint[];
+	bid		bigint[];
+	bwhy	text[];
+	n_all	bigint;
+	probe	boolean;
+	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
+BEGIN
+	ids := cdp_internal.seg_set(ids);
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN;
+	END IF;
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	/* the profile's own reasons, in offer_reason's order */
+	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
+	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
+	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
+	  INTO rest, bid, bwhy
+	  FROM (SELECT c.id, CASE
+	            WHEN p.golden_id IS NULL THEN 'unknown_patient'
+	            WHEN p.status <> 'active' THEN 'archived_patient'
+	            WHEN o.status <> 'active' THEN 'offer_archived'
+	            WHEN on_day < (d ->> 'valid_from')::date THEN 'not_yet_valid'
+	            WHEN on_day > (d ->> 'valid_to')::date THEN 'expired'
+	            WHEN d ? 'sex' AND p.sex IS DISTINCT FROM (d ->> 'sex') THEN 'sex'
+	            WHEN d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
+	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
+	            END AS why
+	          FROM pg_catalog.unnest(ids) c(id)
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = c.id) x;
+	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+	rest := cdp_internal.seg_set(rest);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the first excluded diagnosis, ever (by time, then event id) */
+	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
+		IF probe THEN
+			bid := cdp_internal.seg_probe(pg_catalog.format(
+				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
+				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(d -> 'exclude_ranges')), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/* and which code comes first, for those few, with offer_reason's own condition */
+		RETURN QUERY SELECT c.id, 'contraindication:' || f.icd10
+		  FROM pg_catalog.unnest(bid) c(id)
+		 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
+		                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+		                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
+		                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
+		                      ORDER BY e.at, e.event_id LIMIT 1) f;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
+	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		IF probe THEN
+			bid := cdp_internal.seg_probe(pg_catalog.format(
+				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
+				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				cdp_internal.offer_code_sql(preg), on_day, on_day), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',
+				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, bid)) c(id)
+			 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = c.id AND r.extra ->> 'pregnant' = 'true'))));
+		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* the required prior service (a visit the person came to) or lab test */
+	IF d ? 'requires_service' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'visit' AND e.specialty = d ->> 'requires_service'
+		                                   AND e.visit_status IN ('came', 'in_appointment', 'done')));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_service') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	IF d ? 'requires_lab' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'lab_test' AND e.lab_code = d ->> 'requires_lab'));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_lab') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(rest) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) IS
+	'offer_reason for a set of golden ids in set-based passes: each id with its first reason or NULL (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) FROM PUBLIC;
+
+CREATE FUNCTION cdp_internal.seg_probe(filter text, cand bigint[]) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	SET enable_hashjoin = off
+	SET enable_mergejoin = off
+	AS $$
+DECLARE
+	r	bigint[];
+BEGIN
+	EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || filter || '))' INTO r USING cand;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_probe(text, bigint[]) IS
+	'runs a clause''s filter SQL over candidate ids as index probes (hash and merge joins off) (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.seg_probe(text, bigint[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	kid		jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		IF cand IS NULL THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			RETURN r;
+		END IF;
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		IF probe THEN
+			r := cdp_internal.seg_probe(plan ->> 'filter', cand);
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := cdp_internal.seg_and(cand, r);
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY (x.k ->> 'class')::int, cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
+			r := cdp_internal.seg_eval(kid, r, n_all);
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
+		r := '{}';
+		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text, offer bigint, d date,
+	include bigint[], exclude bigint[], cand bigint[] DEFAULT NULL)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n_all	bigint;
+	r		bigint[];
+	act		bigint[];
+	kept	bigint[];
+	ok		bigint[];
+	o		@extschema@.offer;
+BEGIN
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	r := cdp_internal.seg_eval(plan, cand, n_all);
+	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
+	act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)
+	                                  JOIN @extschema@.patient p ON p.golden_id = c.id WHERE p.status = 'active'));
+	RETURN QUERY SELECT x, 'archived'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(r, act)) x;
+	kept := cdp_internal.seg_minus(act, exclude);
+	RETURN QUERY SELECT x, 'excluded'::text FROM pg_catalog.unnest(cdp_internal.seg_and(act, exclude)) x;
+	ok := cdp_internal.seg_consent_ok(kept, purpose, channel);
+	RETURN QUERY SELECT x, 'no_consent'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(kept, ok)) x;
+	IF offer IS NULL THEN
+		RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(ok) x;
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
+	'evaluates a compiled rule with the include list and the guards (archived, excluded, no_consent, offer reasons) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$', depth int DEFAULT 0) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		/*
+		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
+		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an
+		 * index-only descent of clinical_event_seg_patient_idx
+		 */
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s LIMIT 1)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN s.sensitive THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
+		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
+		'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.patient p WHERE p.golden_id = c.id AND %s)', pred))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
+	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
+
+/* ==== end of section: segpreview ==== */

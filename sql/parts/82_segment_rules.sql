@@ -612,8 +612,9 @@ COMMENT ON FUNCTION cdp_internal.seg_compile_campaign(jsonb, date, text) IS
 
 /*
  * A leaf over the profile (class 1) from its predicate over row p of cdp.patient: "gen" reads
- * every profile, "filter" probes the candidates $1 by id; "pred" lets an "all" join its profile
- * leaves into one.
+ * every profile, "filter" probes the candidates $1 by id (a scalar subquery per candidate: the
+ * planner, misled by correlated attributes, once nested a scan of every profile around the
+ * candidates); "pred" lets an "all" join its profile leaves into one.
  */
 CREATE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -621,7 +622,7 @@ CREATE FUNCTION cdp_internal.seg_profile_leaf(pred text, path text) RETURNS json
 	AS $$
 	SELECT pg_catalog.jsonb_build_object('t', 'leaf', 'class', 1, 'path', path, 'pred', pred,
 		'gen', pg_catalog.format('SELECT p.golden_id FROM @extschema@.patient p WHERE %s', pred),
-		'filter', pg_catalog.format('SELECT p.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id WHERE %s', pred))
+		'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.patient p WHERE p.golden_id = c.id AND %s)', pred))
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
 	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
@@ -694,13 +695,18 @@ BEGIN
 			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
 		END IF;
 		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		/*
+		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
+		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an
+		 * index-only descent of clinical_event_seg_patient_idx
+		 */
 		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
 			'path', path, 'sensitive', ev -> 'sensitive',
 			'gen', CASE WHEN ev ->> 'count' IS NULL
 			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
 			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
 			'filter', CASE WHEN ev ->> 'count' IS NULL
-			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE EXISTS (SELECT 1 FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s)', pred)
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s LIMIT 1)', pred)
 			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
 	ELSIF node ? 'campaign' THEN
 		/*

@@ -179,6 +179,17 @@ CREATE INDEX clinical_event_seg_code_idx ON @extschema@.clinical_event
 	INCLUDE (golden_id, lab_code, icd10, specialty, visit_status);
 CREATE INDEX clinical_event_seg_due_idx ON @extschema@.clinical_event (due_date) INCLUDE (golden_id)
 	WHERE kind = 'recommendation';
+/*
+ * The index a clause's probes read (session 22): one patient's events of a kind and code, in
+ * time order, with the same included columns, so "does candidate X have a CHOL test within 3
+ * years" or "how many I10 diagnoses has X" is one index-only descent reading only the matching
+ * entries; through (golden_id, kind, at) each of the person's events of the kind was a heap fetch
+ * for its code.  It is the per-patient summary of clinical codes the evaluator needs, kept by
+ * PostgreSQL on every write of an event (merges included), exact for every window and count.
+ */
+CREATE INDEX clinical_event_seg_patient_idx ON @extschema@.clinical_event
+	(golden_id, kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at)
+	INCLUDE (lab_code, icd10, specialty, visit_status);
 
 /* ------------------------------------------------------------------ evaluation */
 
@@ -212,6 +223,30 @@ COMMENT ON FUNCTION cdp_internal.seg_probe_size(jsonb, bigint[]) IS
 	'how many ids an indexed clause yields, counted up to 20,000, to start an "all" with the most selective one (internal)';
 
 /*
+ * Runs a clause's "filter" SQL over the candidates as probes: one index lookup per candidate.
+ * The evaluator chose probes by the true number of candidates; the planner, estimating the
+ * candidates or a correlated clause wrongly, could still turn the statement into a hash or merge
+ * join that reads every profile, record or event of the clause (a pass proportional to the
+ * clinic, not to the candidates).  So hash and merge joins are off while the statement is planned
+ * and run (the function's SET clauses: put back when it returns or fails).
+ */
+CREATE FUNCTION cdp_internal.seg_probe(filter text, cand bigint[]) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	SET enable_hashjoin = off
+	SET enable_mergejoin = off
+	AS $$
+DECLARE
+	r	bigint[];
+BEGIN
+	EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || filter || '))' INTO r USING cand;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_probe(text, bigint[]) IS
+	'runs a clause''s filter SQL over candidate ids as index probes (hash and merge joins off) (internal)';
+
+/*
  * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
  * result holds archived patients too; the caller drops them (and counts them).
  */
@@ -236,7 +271,7 @@ BEGIN
 		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
 		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
 		IF probe THEN
-			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'filter') || '))' INTO r USING cand;
+			r := cdp_internal.seg_probe(plan ->> 'filter', cand);
 		ELSE
 			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
 			r := cdp_internal.seg_and(cand, r);
@@ -363,8 +398,8 @@ BEGIN
 		RETURN;
 	END IF;
 	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
-	RETURN QUERY SELECT p.golden_id, cdp_internal.offer_reason(p, o, d)
-	  FROM pg_catalog.unnest(ok) c(id) JOIN @extschema@.patient p ON p.golden_id = c.id;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
