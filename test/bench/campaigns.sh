@@ -2,12 +2,13 @@
 # test/bench/campaigns.sh: campaign figures (issue 14, doc/benchmarks.md), against a running server
 # (PG* set, e.g. eval "$(cat tmp_dev/env)"), in a fresh database:
 #   build_send_list for a segment of SEGMENT_SHARE of PATIENTS, 4 channels, consent, cap, window,
-#     beside a plain INSERT ... SELECT of the same members with their first phone (no checks);
+#     beside a plain CREATE TABLE AS of the same members with their first phone (no checks);
 #   mark_sent p50/p95 over MARK_SAMPLE due rows;
 #   EVENTS delivery events: COPY into cdp.delivery_event_staging + cdp.ingest_delivery_events(),
 #     beside a plain COPY of the same file into an unvalidated table;
 #   the metrics of one campaign over 90 days (cdp.campaign_metrics), p50/p95 of METRIC_RUNS runs.
-# Each timed step runs REPEAT times (median reported); list builds are rolled back between runs.
+# Each timed step runs REPEAT times (median reported); list builds are rolled back and vacuumed
+# away between runs (fresh builds).
 #   PATIENTS=100000 SEGMENT_SHARE=0.2 EVENTS=1000000 bash test/bench/campaigns.sh
 # GEN=sql (default) writes the patients and consents set-based (test/bench/gen_campaigns.sql, about
 # a minute for 1M); GEN=api through cdp.upsert_records and cdp.set_consents (about 6 minutes for 1M).
@@ -105,13 +106,25 @@ else
 	echo "(reusing $DB: generation skipped)"
 	q -c "DELETE FROM cdp.campaign_delivery" -c "DELETE FROM cdp.delivery_event_staging" -c "DELETE FROM cdp.campaign_send" -c "VACUUM ANALYZE" >/dev/null
 fi
-builds=(); plains=()
+# each run a fresh build: rolled back, then the dead rows vacuumed away (outside the timing), so a
+# run neither finds the previous run's rows nor pays for their dead index entries; beside the wall
+# time, the server backend's CPU time (/proc/<pid>/stat around the call), which other load on the
+# machine does not inflate
+cpu_sql="(split_part(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ', 12)::float8 + split_part(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ', 13)::float8) / 100"
+timed() {	# timed <sql>: prints "<wall ms> <backend cpu s>"
+	local t0 out
+	t0=$(ms)
+	out=$(q -At -c "BEGIN" -c "SELECT $cpu_sql" -c "$1" -c "SELECT $cpu_sql" -c "ROLLBACK" | grep -E '^[0-9.]+$' | tr '\n' ' ')
+	echo "$(( $(ms) - t0 )) $(python3 -c "import sys; a=sys.argv[1:]; print(round(float(a[-1])-float(a[0]),2))" $out)"
+}
+builds=(); plains=(); bcpu=(); pcpu=()
 for r in $(seq "$REPEAT"); do
-	t0=$(ms); q -c "BEGIN" -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" -c "ROLLBACK" >/dev/null; builds+=($(( $(ms) - t0 )))
-	t0=$(ms); q -c "BEGIN" -c "CREATE TEMP TABLE plain_list AS SELECT m.golden_id, p.phones -> 0 ->> 'value' AS address, p.given_name || ', a' AS message FROM cdp.segment_member m JOIN cdp.patient p USING (golden_id) WHERE m.segment_id = 1" -c "ROLLBACK" >/dev/null; plains+=($(( $(ms) - t0 )))
+	q -c "VACUUM cdp.campaign_send, cdp_internal.seg_touch, cdp.audit_log" >/dev/null
+	read -r w c < <(timed "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03') IS NOT NULL"); builds+=("$w"); bcpu+=("$c")
+	read -r w c < <(timed "CREATE TEMP TABLE plain_list AS SELECT m.golden_id, p.phones -> 0 ->> 'value' AS address, p.given_name || ', a' AS message FROM cdp.segment_member m JOIN cdp.patient p USING (golden_id) WHERE m.segment_id = 1"); plains+=("$w"); pcpu+=("$c")
 done
 b=$(median "${builds[@]}"); p=$(median "${plains[@]}")
-echo "build_send_list: median ${b} ms (runs: ${builds[*]}); plain INSERT ... SELECT of the members: ${p} ms; ratio $(python3 -c "print(round($b/$p,1))")x"
+echo "build_send_list ($(q -Atc 'SELECT count(*) FROM cdp.segment_member') members): median ${b} ms (runs: ${builds[*]} ms; backend CPU ${bcpu[*]} s); plain CREATE TABLE AS of the members: ${p} ms (runs: ${plains[*]} ms; CPU ${pcpu[*]} s); ratio $(python3 -c "print(round($b/$p,1))")x; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 q -c "SELECT cdp.build_send_list(1, '2026-03-02 12:00+03')" >/dev/null
 q -At <<SQL
 CREATE TEMP TABLE lat (ms float8);
