@@ -20,7 +20,8 @@
  * empty array means addresses exist but none is reachable (suppressed).
  *
  * The key is cdp.consent_address_key's: the E.164 form of a phone, the
- * canonical form of an e-mail, else the value trimmed of spaces and
+ * canonical form of an e-mail (as cdp.email prints it: the domain in Unicode),
+ * else the value trimmed of spaces and
  * lower-cased; "mobile" is cdp.phone_kind(cdp.try_phone(key)).  An
  * address is the text of an element's "value" (as ->> gives it); a social
  * address also needs "network" = "vk".
@@ -136,7 +137,7 @@ CampKey(const char *v)
 	if (CdpPhoneParse(v, len, &ph, NULL))
 		return psprintf("+" INT64_FORMAT, ph.e164);
 	if (CdpEmailParse(v, len, &canon, NULL))
-		return canon;
+		return CdpEmailDisplay(canon, strlen(canon));	/* as cdp.email prints it */
 	/* btrim(v): spaces only */
 	while (n > 0 && *s == ' ')
 	{
