@@ -13794,5 +13794,37 @@ $$;
 COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
 	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
 
+/* set_campaign_status: the cancel reason named the parameter ambiguously (pause, finish, archive failed) */
+CREATE OR REPLACE FUNCTION @extschema@.set_campaign_status(campaign_id bigint, status text) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(set_campaign_status.campaign_id, true);
+BEGIN
+	IF status IS NULL OR NOT status IN ('draft', 'scheduled', 'running', 'paused', 'done', 'archived') THEN
+		RAISE EXCEPTION 'unknown campaign status "%"', pg_catalog.left(coalesce(status, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use draft, scheduled, running, paused, done or archived.';
+	END IF;
+	IF c.status = status THEN
+		RETURN status;
+	END IF;
+	IF c.status = 'done' AND status <> 'archived' OR c.status = 'archived' AND status NOT IN ('paused', 'draft') THEN
+		RAISE EXCEPTION 'campaign "%" is % and cannot become %', c.campaign_id, c.status, status USING ERRCODE = '55000',
+			HINT = 'Restore an archived campaign to paused; copy a finished one with cdp.copy_campaign.';
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.status', c.campaign_id,
+		pg_catalog.jsonb_build_object('status', status, 'from', c.status));
+	IF status IN ('paused', 'done', 'archived') THEN
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	END IF;
+	RETURN status;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_campaign_status(bigint, text) IS
+	'moves a campaign to draft, scheduled, running, paused, done or archived (restore: archived -> paused); pausing, finishing or archiving cancels its unsent rows';
+
+ALTER FUNCTION @extschema@.set_campaign_status(bigint, text) SECURITY DEFINER;
 SELECT cdp_internal.acc_lock_down();
 /* ==== end of section: camplist ==== */

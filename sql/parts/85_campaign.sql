@@ -616,7 +616,7 @@ BEGIN
 	PERFORM cdp_internal.campaign_event('campaign.status', c.campaign_id,
 		pg_catalog.jsonb_build_object('status', status, 'from', c.status));
 	IF status IN ('paused', 'done', 'archived') THEN
-		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || status, refused_at = pg_catalog.now()
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
 	END IF;
 	RETURN status;

@@ -4,9 +4,9 @@
 -- the channels consented to only, mobile numbers for sms and messengers, the vk network for
 -- social, the post address, NULL (no address) against empty (none reachable), the keys equal to
 -- cdp.consent_address_key's; and, through build_send_list, a member whose first address is
--- blocked gets the next one, as the per-member path decides.
+-- blocked gets the next one, as the per-member path decides; pausing the campaign cancels its rows.
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 
 -- ---------------------------------------------------------------- the function itself
 SELECT is(cdp_internal.campaign_contacts('{messenger,sms,email}', '{sms,email}', NULL,
@@ -84,6 +84,11 @@ SELECT is((SELECT count(*) FROM cdp.campaign_send s
             WHERE s.campaign_id = :camp
               AND (s.status, s.reason, s.channel, s.address) IS DISTINCT FROM (d.status, d.reason, d.channel, d.address)),
           0::bigint, 'the per-member path decides the same');
+
+-- pausing cancels the unsent rows (set_campaign_status named its parameter ambiguously before)
+SELECT is(cdp.set_campaign_status(:camp, 'paused'), 'paused', 'a campaign with due rows can be paused');
+SELECT is((SELECT string_agg(DISTINCT status || ':' || reason, ',') FROM cdp.campaign_send WHERE campaign_id = :camp AND status <> 'skipped'),
+          'cancelled:campaign_paused', 'pausing cancels its due rows');
 
 SELECT * FROM finish();
 ROLLBACK;
