@@ -429,12 +429,21 @@ CREATE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS
 DECLARE
 	res		jsonb;
 BEGIN
-	/* one message per address per campaign: duplicate records of one person not merged yet */
-	WITH dup AS MATERIALIZED (
+	/* one message per address per campaign: duplicate records of one person not merged yet; the
+	   window runs over the rows of the addresses listed more than once only (due and sent rows
+	   always carry an address) */
+	WITH twice AS (
+		SELECT s2.trigger_key, s2.address
+		  FROM @extschema@.campaign_send s2
+		 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')
+		 GROUP BY s2.trigger_key, s2.address
+		HAVING pg_catalog.count(*) > 1),
+	dup AS MATERIALIZED (
 		SELECT x.send_id FROM (
 			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
 			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
 			  FROM @extschema@.campaign_send s2
+			  JOIN twice w ON w.trigger_key = s2.trigger_key AND w.address = s2.address
 			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
 		 WHERE x.rn > 1 AND x.status = 'due')
 	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
@@ -452,24 +461,40 @@ COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
 	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
 
 /*
+ * The contact candidates of one member (C, src/campaign_contact.c): the channels the member
+ * consented to among the campaign's (the preferred one first, then the campaign's order), each
+ * with the member's addresses of that channel's source keyed as cdp.consent_address_key keys them,
+ * in their stored order, only those the channel can reach (a mobile number for sms and
+ * messengers), as {channel, key, channel, key, ...}.  NULL: no address at all on those channels;
+ * empty: addresses, none reachable.  The blocked and suppressed keys are the caller's join.
+ */
+CREATE FUNCTION cdp_internal.campaign_contacts(chans text[], okch text[], pref text, emails jsonb, phones jsonb,
+                                               handles jsonb, address text) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'cdp_campaign_contacts' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, jsonb, jsonb, text) IS
+	'a member''s reachable contact candidates for a campaign in decision order, as {channel, key, ...}; NULL when the member has no address on a consented channel (internal)';
+
+/*
  * The set-based form of campaign_list for a segment's members (build_send_list): the same
  * decisions as cdp_internal.campaign_decide for every member at once, in one INSERT ... SELECT
- * whose steps are hash joins over flat columns (no per-member function call or sub-query):
- * consent per channel is the segment's (its refresh, incremental, just before, records the
- * channels each member may be contacted through for its purpose, with the consent family's set
- * form of cdp.may_contact); each address of a member is turned into its canonical key once
- * (cdp.consent_address_key written out) and joined once with the blocked addresses and the
- * suppression list; counts of other campaigns' messages and the last message of each person come
- * from one pass, the time zone from one lookup per city, the send window from one computation per
- * zone and start, the consent statement behind each message from one pass over the members'
- * statements, the text from a fixed chain of replacements (braces in values are masked first, so
- * a value cannot expand).  test/pgtap/86_campaign_equiv.sql compares it with the per-member path
- * on random clinics.
+ * whose steps are hash joins over flat columns (no per-member query): consent per channel is the
+ * segment's (its refresh, incremental, just before, records the channels each member may be
+ * contacted through for its purpose, with the consent family's set form of cdp.may_contact); the
+ * contact candidates of each member come from one C call over the profile's address arrays
+ * (cdp_internal.campaign_contacts: keys, mobile numbers, the preferred channel first); the first
+ * candidate is joined once with the blocked addresses and the suppression list, and only the
+ * members whose first candidate is blocked look further down their list; counts of other
+ * campaigns' messages and the last message of each person come from one pass, the time zone from
+ * one lookup per city, the send window from one computation per zone and start, the consent
+ * statement behind each message from one pass over the members' statements, the text from a
+ * fixed chain of replacements (braces in values are masked first, so a value cannot expand).
+ * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
  */
 CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
 	AS $$
 DECLARE
 	d			jsonb := c.doc;
@@ -487,6 +512,7 @@ DECLARE
 	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
 	vals_offer	jsonb := '{}';
 	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+	base		jsonb;
 BEGIN
 	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
 	  INTO arm_names, arm_upto
@@ -518,59 +544,42 @@ BEGIN
 		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
 			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
 	END IF;
+	/* the provenance every row of this listing shares */
+	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
 	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
 	                                             address, arm, due_at, built_at, message, provenance)
 	WITH m AS MATERIALIZED (
-		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash */
+		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
+		   and the contact candidates of those who may get a message */
 		SELECT u.g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
-		       p.emails, p.phones, p.handles, p.address, sm.channels AS okch, pr.channel AS pref,
+		       sm.channels AS okch, pr.channel AS pref,
 		       CASE WHEN hh.h < hold THEN 'holdout'
 		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
-		       END AS arm
+		       END AS arm,
+		       CASE WHEN hh.h >= hold AND sm.channels && chans
+		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
 		  FROM pg_catalog.unnest(ids) u(g)
 		  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
-		  LEFT JOIN @extschema@.patient p ON p.golden_id = u.g
+		  /* a look-up by key per member (OFFSET 0 keeps it one): hashing a million wide profile rows costs more */
+		  LEFT JOIN LATERAL (SELECT x.golden_id, x.status, x.city, x.given_name, x.patronymic, x.family_name, x.emails,
+		                            x.phones, x.handles, x.address
+		                       FROM @extschema@.patient x WHERE x.golden_id = u.g OFFSET 0) p ON true
 		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = u.g
 		 CROSS JOIN LATERAL (SELECT (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8
 		                             + 9223372036854775808.0) / 18446744073709551616.0 AS h) hh),
-	/* every address of the members who may get a message, on a source of a channel they consented to */
-	raw AS (
-		SELECT m.g, m.okch, m.pref, a.src, a.o, a.v
-		  FROM m CROSS JOIN LATERAL (
-			SELECT 'email' AS src, e.o, e.x ->> 'value' AS v
-			  FROM pg_catalog.jsonb_array_elements(m.emails) WITH ORDINALITY e(x, o)
-			 WHERE 'email' = ANY (m.okch)
-			UNION ALL
-			SELECT 'phone', e.o, e.x ->> 'value'
-			  FROM pg_catalog.jsonb_array_elements(m.phones) WITH ORDINALITY e(x, o)
-			 WHERE m.okch && ARRAY['sms', 'messenger', 'call']
-			UNION ALL
-			SELECT 'vk', e.o, e.x ->> 'value'
-			  FROM pg_catalog.jsonb_array_elements(m.handles) WITH ORDINALITY e(x, o)
-			 WHERE 'social' = ANY (m.okch) AND e.x ->> 'network' = 'vk'
-			UNION ALL
-			SELECT 'post', 1, m.address WHERE 'post' = ANY (m.okch)) a
-		 WHERE m.arm <> 'holdout' AND m.okch && chans AND a.v IS NOT NULL),
-	/* each address keyed once and checked once against the blocked addresses and the suppression list */
-	keyed AS MATERIALIZED (
-		SELECT r.g, r.okch, r.pref, r.src, r.o, r.k,
-		       (r.src <> 'phone' OR @extschema@.phone_kind(@extschema@.try_phone(r.k)) = 'mobile') AS mobile,
-		       b.address_key IS NULL AND su.address_key IS NULL AS clean
-		  FROM (SELECT raw.*, coalesce(@extschema@.phone_e164(@extschema@.try_phone(raw.v)), (@extschema@.try_email(raw.v))::text,
-		                               pg_catalog.lower(pg_catalog.btrim(raw.v))) AS k
-		          FROM raw) r
-		  LEFT JOIN cdp_internal.campaign_address_block b ON b.address_key = r.k
-		  LEFT JOIN @extschema@.consent_suppression su ON su.address_key = r.k AND su.purpose = purp AND su.suppressed),
-	/* per member the first usable address in the campaign's order (the preferred channel first), or
-	   the first unusable one (the member has addresses, none usable: suppressed) */
-	pick AS (
-		SELECT DISTINCT ON (k.g) k.g, cc.ch, k.k, coalesce((cc.ch NOT IN ('sms', 'messenger') OR k.mobile) AND k.clean, false) AS usable
-		  FROM keyed k
-		  JOIN (SELECT x.ch, x.n, CASE WHEN x.ch = 'email' THEN 'email' WHEN x.ch IN ('sms', 'messenger', 'call') THEN 'phone'
-		                               WHEN x.ch = 'social' THEN 'vk' WHEN x.ch = 'post' THEN 'post' END AS src
-		          FROM pg_catalog.unnest(chans) WITH ORDINALITY x(ch, n)) cc ON cc.src = k.src
-		 WHERE cc.ch = ANY (k.okch)
-		 ORDER BY k.g, coalesce((cc.ch NOT IN ('sms', 'messenger') OR k.mobile) AND k.clean, false) DESC, (cc.ch = k.pref) DESC, cc.n, k.o),
+	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
+	bad AS (
+		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
+		UNION
+		SELECT su.address_key FROM @extschema@.consent_suppression su WHERE su.purpose = purp AND su.suppressed),
+	/* the members whose first candidate is bad: their first clean candidate further down */
+	alt AS (
+		SELECT DISTINCT ON (m.g) m.g, m.cand[2 * i - 1] AS ch, m.cand[2 * i] AS k
+		  FROM m JOIN bad b1 ON b1.k = m.cand[2]
+		 CROSS JOIN LATERAL pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		 WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.k = m.cand[2 * i])
+		 ORDER BY m.g, i),
 	other AS (
 		SELECT x.golden_id AS g,
 		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
@@ -582,10 +591,18 @@ BEGIN
 		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
 		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
 		 GROUP BY x.golden_id),
+	/* the channel and address: the first candidate when it is clean, else the first clean one */
+	chosen AS (
+		SELECT m.*, ot.n_cap, ot.last_sent,
+		       CASE WHEN b1.k IS NULL THEN m.cand[1] ELSE al.ch END AS ch,
+		       CASE WHEN b1.k IS NULL THEN m.cand[2] ELSE al.k END AS addr
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN bad b1 ON b1.k = m.cand[2]
+		  LEFT JOIN alt al ON al.g = m.g),
 	decided AS MATERIALIZED (
-		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm,
-		       CASE WHEN pk.usable THEN pk.ch END AS ch, CASE WHEN pk.usable THEN pk.k END AS addr,
-		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, ot.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm, m.ch, m.addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, m.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
 		       CASE WHEN m.pid IS NULL THEN 'erased'
 		            WHEN m.pstatus = 'archived' THEN 'archived'
 		            WHEN m.arm = 'holdout' THEN 'holdout'
@@ -593,13 +610,11 @@ BEGIN
 		            WHEN offer_why IS NOT NULL THEN offer_why
 		            WHEN ofr.w IS NOT NULL THEN
 		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
-		            WHEN NOT coalesce(pk.usable, false) THEN
-		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN pk.g IS NULL THEN 'no_address' ELSE 'suppressed' END
-		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(ot.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		            WHEN m.ch IS NULL THEN
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN m.cand IS NULL THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(m.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
 		       END AS why
-		  FROM m
-		  LEFT JOIN other ot ON ot.g = m.g
-		  LEFT JOIN pick pk ON pk.g = m.g
+		  FROM chosen m
 		  /* the offer's rules for this member (only when the segment did not apply them) */
 		  LEFT JOIN LATERAL (SELECT cdp_internal.offer_reason(p, o, day) AS w
 		                       FROM @extschema@.patient p WHERE per_member AND p.golden_id = m.g) ofr ON true),
@@ -635,12 +650,10 @@ BEGIN
 			         '{family_name}', pg_catalog.replace(coalesce(x.family_name, ''), '{', U&'\FFF0')),
 			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
 			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
-	       pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
-	         || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END
-	         || CASE WHEN x.ok THEN pg_catalog.jsonb_build_object('channel_rule',
-	                   CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
-	                   'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id', st.event_id))
-	                 ELSE '{}' END
+	       CASE WHEN x.ok THEN base || pg_catalog.jsonb_build_object('channel_rule',
+	                 CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans, 'benefit', false,
+	                 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t, 'event_id', st.event_id))
+	            ELSE base END
 	  FROM fin x LEFT JOIN stmt st ON st.g = x.g
 	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
 END
