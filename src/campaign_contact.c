@@ -38,8 +38,8 @@
 #include "utils/formatting.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/numeric.h"
 
+#include "cdp_jsonb.h"
 #include "types.h"
 
 /* Caps: a campaign lists at most 6 channels; a profile's arrays are short. */
@@ -101,23 +101,7 @@ CampFieldText(JsonbValue *elem, const char *k)
 	key.val.string.val = (char *) k;
 	key.val.string.len = strlen(k);
 	v = findJsonbValueFromContainer(elem->val.binary.data, JB_FOBJECT, &key);
-	if (v == NULL)
-		return NULL;
-	switch (v->type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			return NULL;
-	}
+	return CdpJsonbCString(v);
 }
 
 /*

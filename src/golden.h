@@ -79,16 +79,18 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 /*
  * Pieces of the record documents and the fold that the singleton profile
  * (src/golden_single.c) repeats exactly: the canonical text of an
- * identifier, the placeholder OMS, a record's validated flag
- * (src/golden_doc.c), a timestamp in UTC (src/golden_fold.c).
+ * identifier and of each element of an identifier array argument, the
+ * placeholder OMS, a record's validated flag (src/golden_doc.c), a
+ * timestamp in UTC (src/golden_fold.c).
  */
 extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
+extern char **GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key,
+									 PGFunction in, PGFunction out, int *n);
 extern bool GoldenOmsIsPlaceholder(const char *s);
 extern bool GoldenDocValidated(const char *s);
 extern char *GoldenUtcText(TimestampTz ts);
 
 /* jsonb helpers of the fold, shared with the record documents (src/golden_fold.c) */
-extern char *GoldenScalarText(JsonbValue *v, int *len);
 extern char *GoldenFieldCString(JsonbContainer *doc, const char *key);
 extern void GoldenPushScalar(JsonbParseState **st, JsonbIteratorToken tok, JsonbValue *v);
 extern void GoldenPushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len);

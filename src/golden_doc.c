@@ -144,7 +144,7 @@ PushIdentifierList(JsonbParseState **st, JsonbContainer *rec, const char *key,
 
 		if (tok != WJB_ELEM)
 			continue;
-		s = GoldenScalarText(&v, &len);
+		s = CdpJsonbScalarText(&v, &len);
 		if (s == NULL)
 			GoldenPushNull(st, WJB_ELEM);
 		else
@@ -325,6 +325,43 @@ PushColIdentifier(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const 
 }
 
 /*
+ * GoldenIdentifierTexts
+ *		The canonical text of each element of a one-dimensional identifier
+ *		array argument (NULL for a null element), *n their number; NULL when
+ *		the argument is null.  key names the column in the error of a
+ *		multi-dimensional array.
+ */
+char	  **
+GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
+					  PGFunction out, int *n)
+{
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	char	  **texts;
+
+	*n = 0;
+	if (PG_ARGISNULL(arg))
+		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(arg);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s of a source record must be a one-dimensional array", key),
+				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
+	get_typlenbyvalalign(ARR_ELEMTYPE(a), &typlen, &typbyval, &typalign);
+	deconstruct_array(a, ARR_ELEMTYPE(a), typlen, typbyval, typalign, &elems, &nulls, n);
+	texts = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		texts[i] = nulls[i] ? NULL :
+			GoldenCanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
+	return texts;
+}
+
+/*
  * PushColIdentifierList
  *		Pushes key and the canonical text of each element of a
  *		one-dimensional identifier array argument (null elements stay null),
@@ -334,40 +371,22 @@ static void
 PushColIdentifierList(JsonbParseState **st, FunctionCallInfo fcinfo, int arg, const char *key,
 					  PGFunction in, PGFunction out)
 {
-	ArrayType  *a;
-	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
+	char	  **texts = GoldenIdentifierTexts(fcinfo, arg, key, in, out, &n);
 
 	CdpJsonbPushKey(st, key);
-	if (PG_ARGISNULL(arg))
+	if (texts == NULL)
 	{
 		GoldenPushNull(st, WJB_VALUE);
 		return;
 	}
-	a = PG_GETARG_ARRAYTYPE_P(arg);
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s of a source record must be a one-dimensional array", key),
-				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
-	get_typlenbyvalalign(ARR_ELEMTYPE(a), &typlen, &typbyval, &typalign);
-	deconstruct_array(a, ARR_ELEMTYPE(a), typlen, typbyval, typalign, &elems, &nulls, &n);
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < n; i++)
 	{
-		char	   *s;
-
-		if (nulls[i])
-		{
+		if (texts[i] == NULL)
 			GoldenPushNull(st, WJB_ELEM);
-			continue;
-		}
-		s = GoldenCanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
-		GoldenPushString(st, WJB_ELEM, s, strlen(s));
+		else
+			GoldenPushString(st, WJB_ELEM, texts[i], strlen(texts[i]));
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 }

@@ -149,42 +149,6 @@ typedef struct FoldContactGroup
 } FoldContactGroup;
 
 /*
- * GoldenScalarText
- *		The text the ->> operator gives for a value: NULL for JSON null,
- *		the string itself, a number or boolean as written, a container as
- *		JSON text.
- */
-char *
-GoldenScalarText(JsonbValue *v, int *len)
-{
-	char	   *s;
-
-	switch (v->type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			*len = v->val.string.len;
-			return v->val.string.val;
-		case jbvNumeric:
-			s = DatumGetCString(DirectFunctionCall1(numeric_out,
-													NumericGetDatum(v->val.numeric)));
-			break;
-		case jbvBool:
-			s = v->val.boolean ? "true" : "false";
-			break;
-		case jbvBinary:
-			s = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-			break;
-		default:
-			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
-			return NULL;		/* keep compiler quiet */
-	}
-	*len = strlen(s);
-	return s;
-}
-
-/*
  * FieldText
  *		doc ->> key: the text of a field of a document, or NULL.
  */
@@ -195,7 +159,7 @@ FieldText(JsonbContainer *doc, const char *key, int keylen, int *len)
 
 	if (getKeyJsonValueFromContainer(doc, key, keylen, &v) == NULL)
 		return NULL;
-	return GoldenScalarText(&v, len);
+	return CdpJsonbScalarText(&v, len);
 }
 
 /*
@@ -861,7 +825,7 @@ CollectContacts(FoldRec *recs, int nrec, int *ncontacts)
 				}
 				if (tok != WJB_ELEM && tok != WJB_VALUE)
 					continue;
-				s = GoldenScalarText(&v, &len);
+				s = CdpJsonbScalarText(&v, &len);
 				if (s == NULL || len == 0)
 					continue;
 				AddContact(&arr, &n, &cap, kind, kind == KIND_HANDLES ? net : NULL,

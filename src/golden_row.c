@@ -30,8 +30,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/numeric.h"
 
+#include "cdp_jsonb.h"
 #include "golden.h"
 
 /* where a column of cdp.patient takes its value from */
@@ -183,32 +183,6 @@ RowFind(JsonbContainer *obj, const char *key)
 }
 
 /*
- * RowText
- *		The text of a jsonb value as ->> gives it: NULL for a JSON null, the
- *		string itself, a number or boolean as written, a container as JSON.
- */
-static char *
-RowText(JsonbValue *v)
-{
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
-	}
-	return NULL;
-}
-
-/*
  * RowJsonb
  *		A jsonb value as a Jsonb datum (-> of a key).
  */
@@ -279,7 +253,7 @@ cdp_golden_row(PG_FUNCTION_ARGS)
 				break;
 			case SRC_TOP_TEXT:
 			case SRC_ATTR_TEXT:
-				s = RowText(RowFind(c->src == SRC_TOP_TEXT ? top : attrs, c->key));
+				s = CdpJsonbCString(RowFind(c->src == SRC_TOP_TEXT ? top : attrs, c->key));
 				if (s != NULL)
 				{
 					values[i] = InputFunctionCall(&c->input, s, c->ioparam, c->typmod);

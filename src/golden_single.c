@@ -325,35 +325,19 @@ static SingleContact *
 SingleIdentifiers(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
 				  PGFunction out, int *n)
 {
-	ArrayType  *a;
-	Datum	   *elems;
-	bool	   *nulls;
 	int			nelems;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
+	char	  **texts = GoldenIdentifierTexts(fcinfo, arg, key, in, out, &nelems);
 	SingleContact *c;
 
 	*n = 0;
-	if (PG_ARGISNULL(arg))
+	if (texts == NULL)
 		return NULL;
-	a = PG_GETARG_ARRAYTYPE_P(arg);
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s of a source record must be a one-dimensional array", key),
-				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
-	get_typlenbyvalalign(ARR_ELEMTYPE(a), &typlen, &typbyval, &typalign);
-	deconstruct_array(a, ARR_ELEMTYPE(a), typlen, typbyval, typalign, &elems, &nulls, &nelems);
 	c = palloc(sizeof(SingleContact) * Max(nelems, 1));
 	for (int i = 0; i < nelems; i++)
 	{
-		char	   *s;
+		char	   *s = texts[i];
 
-		if (nulls[i])
-			continue;
-		s = GoldenCanonicalText(in, out, DatumGetCString(DirectFunctionCall1(out, elems[i])));
-		if (*s == '\0')
+		if (s == NULL || *s == '\0')
 			continue;
 		c[*n].net = NULL;
 		c[*n].netlen = 0;
@@ -401,7 +385,7 @@ SingleHandles(FunctionCallInfo fcinfo, int *n)
 		}
 		if (tok != WJB_VALUE)
 			continue;
-		s = GoldenScalarText(&v, &len);
+		s = CdpJsonbScalarText(&v, &len);
 		if (s == NULL || len == 0)
 			continue;
 		c[*n].net = net;

@@ -42,6 +42,7 @@
 #include "utils/numeric.h"
 
 #include "cdp.h"
+#include "cdp_jsonb.h"
 #include "match.h"
 #include "text.h"
 
@@ -1128,14 +1129,7 @@ PlaceholderNames(Jsonb *settings, bool *isnull)
 			d[i] = (Datum) 0;
 			continue;
 		}
-		if (x.type == jbvString)
-			s = JsonString(&x);
-		else if (x.type == jbvNumeric)
-			s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(x.val.numeric)));
-		else if (x.type == jbvBool)
-			s = x.val.boolean ? "true" : "false";
-		else
-			s = JsonbToCString(NULL, x.val.binary.data, x.val.binary.len);
+		s = CdpJsonbCString(&x);
 		CdpTextCheck(s, strlen(s));
 		norm = CdpNormalizeName(s, strlen(s));
 		nulls[i] = (*norm == '\0');
