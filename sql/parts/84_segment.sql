@@ -327,6 +327,18 @@ COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint
  * times, the bounce, the channel, the person); a due row moved to a later slot does not.  The
  * lock comes before the position, so a refresh that read a mark at or above it waits for this
  * transaction (seg_wait_writers).  SECURITY DEFINER: seg_touch is the owner's.
+ *
+ * Nothing is written while no segment can read the touches: no active segment has a campaign
+ * clause, and no other transaction holds a write lock on cdp.segment (one creating, editing,
+ * restoring or refreshing a segment, whose clause this one cannot see yet).  The refresh deletes
+ * such touches anyway (refresh_segment keeps only those above the oldest mark of the active
+ * segments with a campaign clause).  Why skipping loses nothing: the lock on seg_touch is taken
+ * before the check, so a refresh that waits for writers after it waits for this transaction and
+ * sees its rows; a refresh that waited before it, of a segment whose campaign clause committed
+ * before the check, is answered by the touches (written: the clause is seen), and of one whose
+ * clause had not committed yet, by the write lock that segment's transaction holds on
+ * cdp.segment until it ends (seen in pg_locks: touches written).  A segment created, edited or
+ * restored later refreshes in full first.
  */
 CREATE FUNCTION cdp_internal.seg_campaign_touched() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
@@ -336,6 +348,17 @@ DECLARE
 	ids	bigint[];
 	pos	bigint;
 BEGIN
+	LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.segment x
+	                WHERE x.status = 'active' AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign'))
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+	                    WHERE l.locktype = 'relation' AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+	                                                                      WHERE d.datname = pg_catalog.current_database())
+	                      AND l.relation = '@extschema@.segment'::regclass
+	                      AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+	                      AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) THEN
+		RETURN NULL;
+	END IF;
 	IF TG_OP = 'INSERT' THEN
 		ids := ARRAY(SELECT DISTINCT n.golden_id FROM new_rows n);
 	ELSIF TG_OP = 'DELETE' THEN
@@ -351,7 +374,6 @@ BEGIN
 			        n.converted_at, n.unsubscribed_at, n.complained_at, n.bounced, n.returned_at));
 	END IF;
 	IF pg_catalog.cardinality(ids) > 0 THEN
-		LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
 		pos := pg_catalog.nextval('@extschema@.event_event_id_seq');
 		INSERT INTO cdp_internal.seg_touch (golden_id, pos) SELECT x, pos FROM pg_catalog.unnest(ids) x;
 	END IF;
