@@ -4,7 +4,7 @@
 -- without marketing consent, a due date never firing twice, delivery events (idempotent, bounce,
 -- unsubscribe), metrics equal to hand-computed values.
 BEGIN;
-SELECT plan(75);
+SELECT plan(78);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 -- eight women: bit 1 messenger, bit 2 sms, bit 4 email consent for marketing
@@ -66,6 +66,27 @@ SELECT is(cdp.build_send_list(:c1, '2026-03-03 12:00+03') ->> 'due', '7', 'a reb
 SELECT is((SELECT count(*) FROM cdp.send_list WHERE campaign_id = :c1), 7::bigint, 'cdp.send_list shows the due rows');
 SELECT ok((SELECT provenance ?& ARRAY['campaign_version', 'segment', 'segment_version', 'offer', 'offer_version', 'channel_rule', 'consent']
              FROM cdp.campaign_send WHERE campaign_id = :c1 LIMIT 1), 'every row keeps why it exists');
+SELECT is((SELECT s.provenance FROM cdp.campaign_send s JOIN cdp.record r ON r.golden_id = s.golden_id
+            WHERE s.campaign_id = :c1 AND r.source_key = 'p2'),
+          jsonb_build_object('campaign_version', (SELECT version FROM cdp.campaign WHERE campaign_id = :c1),
+            'segment', :seg, 'segment_version', (SELECT version FROM cdp.segment WHERE segment_id = :seg),
+            'offer', :offer, 'offer_version', (SELECT version FROM cdp.offer WHERE offer_id = :offer),
+            'channel_rule', 'priority', 'channels', '["messenger", "sms", "email"]'::jsonb, 'benefit', false, 'timezone', 'Europe/Moscow',
+            'consent', jsonb_build_object('checked_at', '2026-03-02 12:00+03'::timestamptz,
+              'event_id', (SELECT cs.event_id FROM cdp.consent_statement cs JOIN cdp.record r ON r.record_id = cs.record_id
+                            WHERE r.source_key = 'p2' AND cs.purpose = 'marketing' AND cs.channel = 'sms'))),
+          'the provenance of a message: campaign, segment and offer versions, channel rule, time zone, the consent statement it relied on');
+-- campaign history for segments (cdp_internal.seg_touch) is written only while a segment can read it
+SELECT is((SELECT count(*) FROM cdp_internal.seg_touch), 0::bigint,
+          'no segment has a campaign clause: listing wrote no campaign touches');
+SELECT cdp.create_segment('получившие', '{"campaign": "any", "status": "sent"}') AS seg_hist \gset
+SELECT cdp.create_campaign((SELECT d FROM good) || '{"name": "история"}') AS c_hist \gset
+SELECT cdp.build_send_list(:c_hist, '2026-03-02 12:00+03') IS NOT NULL AS built \gset
+SELECT is((SELECT count(DISTINCT golden_id) FROM cdp_internal.seg_touch), (SELECT count(*) FROM cdp.segment_member WHERE segment_id = :seg),
+          'a segment with a campaign clause exists: the listed persons are touched for its incremental refresh');
+SELECT cdp.archive_segment(:seg_hist);
+DELETE FROM cdp.campaign_send WHERE campaign_id = :c_hist;
+DELETE FROM cdp_internal.seg_touch;
 
 -- preference: p7 (all three) prefers email
 SELECT cdp.set_contact_preference(cdp.golden_id('his', 'p7'), 'email') IS NOT NULL AS pref \gset
