@@ -506,6 +506,7 @@ DECLARE
 	arm_upto	float8[];
 	arm_lo		float8[];
 	ids			bigint[];
+	everyone	boolean := false;
 	o			@extschema@.offer;
 	offer_why	text;
 	per_member	boolean := false;
@@ -527,9 +528,7 @@ BEGIN
 	   listing of the campaign every member (no anti-join against rows that do not exist: its
 	   estimate, an empty table, made it a scan per member) */
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x WHERE x.campaign_id = c.campaign_id AND x.trigger_key = '') THEN
-		SELECT coalesce(pg_catalog.array_agg(sm.golden_id ORDER BY sm.golden_id), '{}') INTO ids
-		  FROM @extschema@.segment_member sm
-		 WHERE sm.segment_id = sg.segment_id;
+		everyone := true;
 	ELSE
 		SELECT coalesce(pg_catalog.array_agg(sm.golden_id), '{}') INTO ids
 		  FROM @extschema@.segment_member sm
@@ -563,22 +562,22 @@ BEGIN
 	WITH m AS MATERIALIZED (
 		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
 		   and the contact candidates of those who may get a message */
-		SELECT u.g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
+		SELECT sm.golden_id AS g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
 		       sm.channels AS okch, pr.channel AS pref,
 		       CASE WHEN hh.h < hold THEN 'holdout'
 		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
 		       END AS arm,
 		       CASE WHEN hh.h >= hold AND sm.channels && chans
 		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
-		  FROM pg_catalog.unnest(ids) u(g)
-		  JOIN @extschema@.segment_member sm ON sm.segment_id = sg.segment_id AND sm.golden_id = u.g
+		  FROM @extschema@.segment_member sm
 		  /* a look-up by key per member (OFFSET 0 keeps it one): hashing a million wide profile rows costs more */
 		  LEFT JOIN LATERAL (SELECT x.golden_id, x.status, x.city, x.given_name, x.patronymic, x.family_name, x.emails,
 		                            x.phones, x.handles, x.address
-		                       FROM @extschema@.patient x WHERE x.golden_id = u.g OFFSET 0) p ON true
-		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = u.g
-		 CROSS JOIN LATERAL (SELECT (pg_catalog.hashtextextended(c.campaign_id::text || ':' || u.g::text, 0)::float8
-		                             + 9223372036854775808.0) / 18446744073709551616.0 AS h) hh),
+		                       FROM @extschema@.patient x WHERE x.golden_id = sm.golden_id OFFSET 0) p ON true
+		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
+		 CROSS JOIN LATERAL (SELECT (pg_catalog.hashtextextended(c.campaign_id::text || ':' || sm.golden_id::text, 0)::float8
+		                             + 9223372036854775808.0) / 18446744073709551616.0 AS h) hh
+		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
 	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
 	bad AS (
 		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
@@ -598,8 +597,8 @@ BEGIN
 		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
 		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
 		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
-		  FROM pg_catalog.unnest(ids) u(g)
-		  JOIN @extschema@.campaign_send x ON x.golden_id = u.g
+		  FROM m
+		  JOIN @extschema@.campaign_send x ON x.golden_id = m.g
 		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
 		 GROUP BY x.golden_id),
 	/* the channel and address: the first candidate when it is clean, else the first clean one */
@@ -634,18 +633,20 @@ BEGIN
 		SELECT z.city, z.nb, z.tz, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
 		  FROM (SELECT y.city, y.nb, cdp_internal.campaign_tz(y.city, d ->> 'timezone') AS tz
 		          FROM (SELECT DISTINCT x.city, x.not_before AS nb FROM decided x WHERE x.why IS NULL) y) z),
-	fin AS MATERIALIZED (
+	fin AS (
 		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
 		  FROM decided x
 		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
 		       AND sl.nb = x.not_before AND x.why IS NULL),
-	/* the statement behind each message: the latest of the person's records for the purpose and channel */
+	/* the statement behind each message: the latest of the person's records for the purpose and
+	   channel, for every member decided to get one (a few of them fall outside the window: their
+	   statement is not used), so that fin is read once and need not be stored */
 	stmt AS (
 		SELECT DISTINCT ON (f.g) f.g, cs.event_id
-		  FROM fin f
+		  FROM decided f
 		  JOIN @extschema@.record r ON r.golden_id = f.g
 		  JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id AND cs.purpose = purp AND cs.channel = f.ch
-		 WHERE f.ok
+		 WHERE f.why IS NULL
 		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
 	SELECT c.campaign_id, x.g, '', purp,
 	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
