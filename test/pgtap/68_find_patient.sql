@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(19);
+SELECT plan(23);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -106,6 +106,31 @@ SELECT ok((SELECT ask FROM cdp.find_patient_namesakes('{"family_name":"Иван�
 SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
                                                                                  'birth_date', (SELECT dob FROM iv WHERE i = 4)::text))), 1,
           'with the birth date one person is left');
+
+-- session 23: with a birth date (and no phone or SNILS) find_patient scores first the candidates
+-- without a date or with one near it, and those whose date contradicts the probe's only when the
+-- first are fewer than max_results.  Twelve «Иванова Мария» without a birth date (each with her own
+-- patronymic) make the first pass enough for ten.
+SELECT cdp.upsert_record('reg', 'n' || i, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+                         'patronymic', p, 'sex', 'F'))
+  FROM unnest(ARRAY['Алексеевна', 'Борисовна', 'Викторовна', 'Глебовна', 'Денисовна', 'Евгеньевна', 'Игоревна',
+                    'Кирилловна', 'Леонидовна', 'Максимовна', 'Олеговна', 'Романовна']) WITH ORDINALITY v(p, i);
+SELECT cdp.run_matching();
+CREATE TEMP TABLE f10 AS
+SELECT o, r.source_key, r.birth_date FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+         'birth_date', (SELECT dob FROM iv WHERE i = 4)::text), 10) WITH ORDINALITY f(g, p, rid, s, o)
+  JOIN cdp.record r ON r.record_id = f.rid;
+SELECT is((SELECT source_key FROM f10 WHERE o = 1), 'iv4', 'among twelve namesakes without a date, the one born that day first');
+SELECT is((SELECT count(*)::int FROM f10 WHERE birth_date IS NULL), 9, 'then nine of the namesakes without a date, no namesake born on another day');
+CREATE TEMP TABLE f40 AS
+SELECT o, r.source_key, r.birth_date FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+         'birth_date', (SELECT dob FROM iv WHERE i = 4)::text), 40) WITH ORDINALITY f(g, p, rid, s, o)
+  JOIN cdp.record r ON r.record_id = f.rid;
+SELECT ok((SELECT count(*) FROM f40 WHERE birth_date IS NULL) = 12
+          AND (SELECT max(o) FROM f40 WHERE birth_date IS NULL) < (SELECT min(o) FROM f40 WHERE source_key LIKE 'iv%' AND source_key <> 'iv4'),
+          'asked for forty, the namesakes born on other days follow all twelve without a date');
+SELECT is((SELECT array_agg(source_key ORDER BY o) FROM f40 WHERE o <= 10), (SELECT array_agg(source_key ORDER BY o) FROM f10),
+          'and the first ten are the same ten');
 
 SELECT * FROM finish();
 ROLLBACK;
