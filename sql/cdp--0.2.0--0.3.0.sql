@@ -15368,9 +15368,24 @@ $$;
 /* ==== end of section: lead ==== */
 
 /* ==== section: lookup (issue 18, session 23) ==== */
+-- _find_dates_usual: the ranges of _find_date_ranges that hold at most cap match_block keys (a day
+-- carried by more records is a placeholder such as 01.01 or a system's default date: find_patient
+-- does not read it whole).  Counts at most cap + 1 keys per range.
+CREATE FUNCTION cdp_internal._find_dates_usual(dates text[], cap int) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY(
+		SELECT d.p FROM pg_catalog.unnest(dates) WITH ORDINALITY d(p, o)
+		 WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp_internal.match_block m
+		                                          WHERE m.bk >= d.p AND m.bk < d.p || pg_catalog.chr(1114111) LIMIT cap + 1) c) <= cap
+		 ORDER BY d.o);
+COMMENT ON FUNCTION cdp_internal._find_dates_usual(text[], int) IS
+	'internal: the birth-date key ranges (of _find_date_ranges) holding at most cap records; a fuller day is a placeholder find_patient does not read whole';
+REVOKE ALL ON FUNCTION cdp_internal._find_dates_usual(text[], int) FROM PUBLIC;
+
 -- find_patient: with a birth date (and no phone or SNILS) the candidates without a date or with
 -- one near the probe's are scored first, the others only when those give fewer than max_results
--- persons (the same ranking, without scoring a common name's thousand namesakes)
+-- persons (the same ranking, without scoring a common name's thousand namesakes); a placeholder
+-- birth date (a day of more than 1 000 records) is not read whole
 CREATE OR REPLACE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
 	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
 	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
@@ -15412,6 +15427,11 @@ BEGIN
 	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
 	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
 	dates := cdp_internal._find_date_ranges(a.settings, probe.birth_date);
+	-- A day carried by more than 1 000 records (per rule) is a placeholder, not a birth date (at
+	-- 1M name-dense records 2007-01-06 has 7 322, an ordinary day about 35): its range is not read
+	-- whole (scoring it took 0.5-1 s a lookup); the records born that day whose name meets the
+	-- probe's blocks are still candidates through those blocks (session 23).
+	dates := cdp_internal._find_dates_usual(dates, 1000);
 	-- Unless a record born that day, or one sharing an identifier the probe gives (the keys of the
 	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
 	-- carry no date and a name written otherwise: then also the records whose name keys begin like

@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -79,6 +79,14 @@ SELECT is((SELECT array_agg(r.birth_date ORDER BY o)::text FROM cdp.find_patient
                '{"family_name":"Павлова","given_name":"Натшлья","patronymic":"Владиславовна","birth_date":"20.12.1985"}') WITH ORDINALITY f(g, p, rid, s, o)
              JOIN cdp.record r ON r.record_id = f.rid WHERE r.family_name = 'Павлова'), '{NULL,1990-01-01}',
           'the namesake born on another day comes after her');
+
+-- session 23: a day carried by more than a cap of records is a placeholder, not read whole
+-- (find_patient's cap is 1 000; two records are born on 05.04.1977 here)
+CREATE TEMP TABLE dr AS SELECT cdp_internal._find_date_ranges((SELECT settings FROM cdp_internal._match_active()), date '1977-04-05') AS r;
+SELECT is((SELECT cdp_internal._find_dates_usual(r, 1) FROM dr),
+          (SELECT array_agg(p ORDER BY p) FROM dr, unnest(r) p WHERE p NOT LIKE '%19770405'),
+          'a cap of one record drops the ranges of a day of two (the day-month swapped ones stay)');
+SELECT is((SELECT cdp_internal._find_dates_usual(r, 2) FROM dr), (SELECT r FROM dr), 'a cap of two keeps them');
 
 -- session 22: a record without a birth date, under the review floor (two typos in the given name,
 -- found through the name ranges), comes before namesakes born on other days, whatever their
