@@ -38,6 +38,19 @@ CREATE FUNCTION cdp_internal._find_date_ranges(settings jsonb, d date) RETURNS t
 COMMENT ON FUNCTION cdp_internal._find_date_ranges(jsonb, date) IS
 	'internal: the match_block key prefixes of the records born on a date or on it with day and month exchanged (blocking rules starting with the plain birth date)';
 
+-- _find_dates_usual: the ranges of _find_date_ranges that hold at most cap match_block keys (a day
+-- carried by more records is a placeholder such as 01.01 or a system's default date: find_patient
+-- does not read it whole).  Counts at most cap + 1 keys per range.
+CREATE FUNCTION cdp_internal._find_dates_usual(dates text[], cap int) RETURNS text[]
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY(
+		SELECT d.p FROM pg_catalog.unnest(dates) WITH ORDINALITY d(p, o)
+		 WHERE (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM cdp_internal.match_block m
+		                                          WHERE m.bk >= d.p AND m.bk < d.p || pg_catalog.chr(1114111) LIMIT cap + 1) c) <= cap
+		 ORDER BY d.o);
+COMMENT ON FUNCTION cdp_internal._find_dates_usual(text[], int) IS
+	'internal: the birth-date key ranges (of _find_date_ranges) holding at most cap records; a fuller day is a placeholder find_patient does not read whole';
+
 -- _find_name_ranges: the probe's own keys (bk, by rule position) of the blocking rules of two name
 -- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
@@ -72,6 +85,15 @@ DECLARE
 	pinit text[];
 	fuzzy boolean := false;
 	min_sim real;
+	dfilter text;
+	gs bigint[];
+	ps float8[];
+	rids bigint[];
+	lvls text[];
+	g2 bigint[];
+	p2 float8[];
+	r2 bigint[];
+	l2 text[];
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
@@ -88,6 +110,11 @@ BEGIN
 	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
 	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
 	dates := cdp_internal._find_date_ranges(a.settings, probe.birth_date);
+	-- A day carried by more than 1 000 records (per rule) is a placeholder, not a birth date (at
+	-- 1M name-dense records 2007-01-06 has 7 322, an ordinary day about 35): its range is not read
+	-- whole (scoring it took 0.5-1 s a lookup); the records born that day whose name meets the
+	-- probe's blocks are still candidates through those blocks (session 23).
+	dates := cdp_internal._find_dates_usual(dates, 1000);
 	-- Unless a record born that day, or one sharing an identifier the probe gives (the keys of the
 	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
 	-- carry no date and a name written otherwise: then also the records whose name keys begin like
@@ -115,10 +142,35 @@ BEGIN
 	-- record whose birth date contradicts the probe's comes after every record that does not,
 	-- whatever its probability: a record of the person without a birth date (or with the date
 	-- near the probe's) outranks a namesake born on another day (session 22); the probability
-	-- orders the rest.  The summary is written for the rows returned only.
-	RETURN QUERY
-	SELECT t.g, t.probability, t.rid, cdp_internal._match_summary(a.settings, t.levels) FROM (
-	SELECT z.g, z.probability, z.rid, z.levels, z.agree, z.ns, z.dc FROM (
+	-- orders the rest; a person is represented by its best record in that order (agreeing, then
+	-- not contradicting the date, then by probability).  The summary is written for the rows
+	-- returned only.
+	-- Two passes (session 23): when the desk gave a birth date and neither a phone nor a SNILS, a
+	-- record whose date contradicts the probe's can neither agree nor come before any record that
+	-- does not contradict it.  So the first pass scores only the candidates without a birth date
+	-- or with one near the probe's (cdp.date_level exact, day_month_swapped, one_digit), read from
+	-- the keys' date feature before the walk: of the thousand namesakes of a common name at 1M,
+	-- the fifth that carry no date.  Only when that pass finds fewer than max_results persons does
+	-- the second score the others (the contradicting ones), whose persons follow.  Both together
+	-- are exactly the one-pass ranking (test/pgtap/68_find_patient.sql compares them).
+	IF probe.birth_date IS NOT NULL AND probe.phones IS NULL AND probe.snils IS NULL THEN
+		SELECT pg_catalog.format('NULLIF(pg_catalog.split_part(k.feat[%s], %L, 1), %L) IS NULL'
+		                         ' OR @extschema@.date_level(pg_catalog.split_part(k.feat[%s], %L, 1)::date, %L::date)'
+		                         ' IN (%L, %L, %L)',
+		                         l.fpos, cdp_internal._match_constants() ->> 'value_sep', '', l.fpos,
+		                         cdp_internal._match_constants() ->> 'value_sep', probe.birth_date,
+		                         'exact', 'day_month_swapped', 'one_digit')
+		  INTO dfilter
+		  FROM cdp_internal._match_layout(a.settings) l WHERE l.attr = 'birth_date' AND l.comparator = 'date' LIMIT 1;
+	END IF;
+	FOR pass IN 1 .. 2 LOOP
+	SELECT pg_catalog.array_agg(t.g ORDER BY t.o), pg_catalog.array_agg(t.probability ORDER BY t.o),
+	       pg_catalog.array_agg(t.rid ORDER BY t.o), pg_catalog.array_agg(t.levels::text ORDER BY t.o)
+	  INTO g2, p2, r2, l2
+	  FROM (
+	SELECT z.g, z.probability, z.rid, z.levels,
+	       pg_catalog.row_number() OVER (ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g) AS o
+	  FROM (
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree, x.ns, x.dc
 	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
 	               -- the last tier: a name similar enough, a contradicting birth date last
@@ -138,12 +190,14 @@ BEGIN
 	                    THEN e.n ELSE 0 END AS agree
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
 	                  FROM cdp_internal._match_walk('cross',
-	                         -- each candidate's keys are read by its id (a nested loop: the range
-	                         -- estimates once made the planner hash the whole match_key table)
+	                         -- the candidates' keys are read by their ids, as one index scan over
+	                         -- the array of ids (no join: the range estimates once made the planner
+	                         -- hash the whole match_key table; a nested loop of one-row scans cost
+	                         -- four times as much at a thousand namesakes, session 23)
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
-	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM ('
-	                                           'SELECT DISTINCT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s) i '
-	                                           'CROSS JOIN LATERAL (SELECT * FROM cdp_internal.match_key k WHERE k.record_id = i.record_id LIMIT 1) k',
+	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
+	                                           'WHERE k.record_id = ANY (ARRAY(SELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
+	                                           'WHERE m.bk = ANY (%L::text[])%s))%s',
 	                                           f.flags, f.feat, f.bk, f.bk,
 	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
 	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
@@ -155,7 +209,9 @@ BEGIN
 	                                                       x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
 	                                                 FROM pg_catalog.unnest(names) n(k)
 	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
-	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x))),
+	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
+	                                           CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND (' || dfilter || ')'
+	                                                ELSE ' AND NOT (' || dfilter || ')' END),
 	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
 	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
@@ -170,10 +226,25 @@ BEGIN
 	                                  + (probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones)::int
 	                                  + (probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils)::int AS n) e) x
 	 WHERE x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim
-	 ORDER BY x.g, x.agree DESC, x.probability DESC) z
-	 ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g
-	 LIMIT max_results) t
-	 ORDER BY t.agree DESC, t.dc, t.probability >= min_prob DESC, t.ns DESC NULLS FIRST, t.probability DESC, t.g;
+	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z
+	 ORDER BY o
+	 LIMIT max_results) t;
+	IF pass = 1 THEN
+		gs := g2; ps := p2; rids := r2; lvls := l2;
+		g2 := NULL; p2 := NULL; r2 := NULL; l2 := NULL;
+	END IF;
+	EXIT WHEN dfilter IS NULL OR COALESCE(pg_catalog.cardinality(gs), 0) >= max_results;
+	END LOOP;
+	-- the first pass's persons, then the second's that the first did not list
+	RETURN QUERY
+	SELECT v.g, v.p, v.r, cdp_internal._match_summary(a.settings, v.s::smallint[]) FROM (
+	SELECT w.g, w.p, w.r, w.s, w.o FROM (
+	SELECT u.g, u.p, u.r, u.s, u.o FROM ROWS FROM (pg_catalog.unnest(gs), pg_catalog.unnest(ps), pg_catalog.unnest(rids), pg_catalog.unnest(lvls)) WITH ORDINALITY u(g, p, r, s, o)
+	UNION ALL
+	SELECT u.g, u.p, u.r, u.s, max_results + u.o FROM ROWS FROM (pg_catalog.unnest(g2), pg_catalog.unnest(p2), pg_catalog.unnest(r2), pg_catalog.unnest(l2)) WITH ORDINALITY u(g, p, r, s, o)
+	 WHERE u.g <> ALL (COALESCE(gs, '{}'))) w
+	 ORDER BY w.o LIMIT max_results) v
+	 ORDER BY v.o;
 END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';

@@ -22,6 +22,7 @@
 # REUSE=1 with a database BENCH_KEEP=1 kept runs the probes again without rebuilding it (the results
 # of the earlier run are dropped); FIND_SQL=file is applied to the database before the probes (e.g.
 # another definition of cdp.find_patient, to compare two versions on the same rows and queries).
+# KINDS="name+birth_date" runs only those probe kinds (default: name+birth_date name+phone name).
 # Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
 set -euo pipefail
 N=${1:-100000}
@@ -31,13 +32,13 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 DB=${BENCH_DB:-cdp_bench_find}
+REPEATS=${REPEATS:-1}
 export PGDATABASE=$DB
 if [ -n "${REUSE:-}" ] && psql -XqAt -d "$DB" -c "SELECT 1 FROM result LIMIT 0" >/dev/null 2>&1; then
 	psql -XqAt -c "TRUNCATE result"
 else
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 GEN=${GEN:-$CDP_SRC/test/bench/gen_clinic.py}
-REPEATS=${REPEATS:-1}
 if [ -n "${CSV:-}" ]; then
 	csv=$CSV
 else
@@ -123,7 +124,7 @@ SQL
 fi  # REUSE
 [ -z "${FIND_SQL:-}" ] || psql -XqAt -v ON_ERROR_STOP=1 -f "$FIND_SQL"
 for rep in $(seq 1 "$REPEATS"); do
-	for kind in name+birth_date name+phone name; do
+	for kind in ${KINDS:-name+birth_date name+phone name}; do
 		psql -XqAt -v ON_ERROR_STOP=1 -c "SELECT run('$kind', $rep)"
 	done
 done

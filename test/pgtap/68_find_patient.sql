@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(19);
+SELECT plan(25);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -80,6 +80,14 @@ SELECT is((SELECT array_agg(r.birth_date ORDER BY o)::text FROM cdp.find_patient
              JOIN cdp.record r ON r.record_id = f.rid WHERE r.family_name = 'Павлова'), '{NULL,1990-01-01}',
           'the namesake born on another day comes after her');
 
+-- session 23: a day carried by more than a cap of records is a placeholder, not read whole
+-- (find_patient's cap is 1 000; two records are born on 05.04.1977 here)
+CREATE TEMP TABLE dr AS SELECT cdp_internal._find_date_ranges((SELECT settings FROM cdp_internal._match_active()), date '1977-04-05') AS r;
+SELECT is((SELECT cdp_internal._find_dates_usual(r, 1) FROM dr),
+          (SELECT array_agg(p ORDER BY p) FROM dr, unnest(r) p WHERE p NOT LIKE '%19770405'),
+          'a cap of one record drops the ranges of a day of two (the day-month swapped ones stay)');
+SELECT is((SELECT cdp_internal._find_dates_usual(r, 2) FROM dr), (SELECT r FROM dr), 'a cap of two keeps them');
+
 -- session 22: a record without a birth date, under the review floor (two typos in the given name,
 -- found through the name ranges), comes before namesakes born on other days, whatever their
 -- probability (before: those at or above the floor came first)
@@ -106,6 +114,31 @@ SELECT ok((SELECT ask FROM cdp.find_patient_namesakes('{"family_name":"Иван�
 SELECT is((SELECT persons::int FROM cdp.find_patient_namesakes(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
                                                                                  'birth_date', (SELECT dob FROM iv WHERE i = 4)::text))), 1,
           'with the birth date one person is left');
+
+-- session 23: with a birth date (and no phone or SNILS) find_patient scores first the candidates
+-- without a date or with one near it, and those whose date contradicts the probe's only when the
+-- first are fewer than max_results.  Twelve «Иванова Мария» without a birth date (each with her own
+-- patronymic) make the first pass enough for ten.
+SELECT cdp.upsert_record('reg', 'n' || i, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+                         'patronymic', p, 'sex', 'F'))
+  FROM unnest(ARRAY['Алексеевна', 'Борисовна', 'Викторовна', 'Глебовна', 'Денисовна', 'Евгеньевна', 'Игоревна',
+                    'Кирилловна', 'Леонидовна', 'Максимовна', 'Олеговна', 'Романовна']) WITH ORDINALITY v(p, i);
+SELECT cdp.run_matching();
+CREATE TEMP TABLE f10 AS
+SELECT o, r.source_key, r.birth_date FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+         'birth_date', (SELECT dob FROM iv WHERE i = 4)::text), 10) WITH ORDINALITY f(g, p, rid, s, o)
+  JOIN cdp.record r ON r.record_id = f.rid;
+SELECT is((SELECT source_key FROM f10 WHERE o = 1), 'iv4', 'among twelve namesakes without a date, the one born that day first');
+SELECT is((SELECT count(*)::int FROM f10 WHERE birth_date IS NULL), 9, 'then nine of the namesakes without a date, no namesake born on another day');
+CREATE TEMP TABLE f40 AS
+SELECT o, r.source_key, r.birth_date FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+         'birth_date', (SELECT dob FROM iv WHERE i = 4)::text), 40) WITH ORDINALITY f(g, p, rid, s, o)
+  JOIN cdp.record r ON r.record_id = f.rid;
+SELECT ok((SELECT count(*) FROM f40 WHERE birth_date IS NULL) = 12
+          AND (SELECT max(o) FROM f40 WHERE birth_date IS NULL) < (SELECT min(o) FROM f40 WHERE source_key LIKE 'iv%' AND source_key <> 'iv4'),
+          'asked for forty, the namesakes born on other days follow all twelve without a date');
+SELECT is((SELECT array_agg(source_key ORDER BY o) FROM f40 WHERE o <= 10), (SELECT array_agg(source_key ORDER BY o) FROM f10),
+          'and the first ten are the same ten');
 
 SELECT * FROM finish();
 ROLLBACK;

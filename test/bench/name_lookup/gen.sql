@@ -114,3 +114,9 @@ CREATE FUNCTION bench.hit(truth bigint, ids bigint[], short boolean) RETURNS boo
 	                WHERE p.id = ANY (ids)
 	                  AND (p.sur_i, p.sex, p.given_i) = (t.sur_i, t.sex, t.given_i)
 	                  AND (short OR p.patr_i = t.patr_i)) $$;
+-- bench.hits (measure.sql's interface): this population has one protocol, bench.hit
+CREATE FUNCTION bench.hits(qno int, ids bigint[], short boolean)
+	RETURNS TABLE (hit boolean, issue boolean, issue_strict boolean, nfound int)
+	LANGUAGE sql STABLE AS $$
+	SELECT bench.hit(bq.truth, ids, short), NULL::boolean, NULL::boolean, coalesce(cardinality(ids), 0)
+	  FROM bench.query bq WHERE bq.qid = qno $$;

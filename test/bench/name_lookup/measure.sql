@@ -1,11 +1,12 @@
 -- test/bench/name_lookup/measure.sql: timing and recall of a top-10 name lookup over bench.query.
 -- bench.run(label, sql, short): runs sql (with $1 = the query name, returning ids) once per query
 -- after a warm-up pass over the first 50, and records the time of each execution and whether the
--- ten are a hit, as the population's bench.hit(truth, ids, short) says (gen.sql: a person with the
--- true person's name; clinic.sql: another record of the true person).
+-- ten are a hit, as the population's bench.hits(qid, ids, short) says (gen.sql: a person with the
+-- true person's name; clinic.sql: another record of the true person, under three protocols: hit,
+-- issue, issue_strict; see clinic.sql).
 -- short: query with the first two words only (surname and given name, as in a Latin passport); the
 -- 'order' queries, whose first words are not the surname, are left out.
-CREATE TABLE bench.result (label text, qid int, kind text, ms float8, hit boolean, nfound int);
+CREATE TABLE bench.result (label text, qid int, kind text, ms float8, hit boolean, nfound int, issue boolean, issue_strict boolean);
 
 CREATE FUNCTION bench.run(label text, sql text, short boolean DEFAULT false) RETURNS void
 	LANGUAGE plpgsql AS $$
@@ -25,8 +26,8 @@ BEGIN
 		EXECUTE sql INTO ids USING q;
 		t1 := clock_timestamp();
 		INSERT INTO bench.result
-		SELECT label, r.qid, r.kind, extract(epoch FROM t1 - t0) * 1000,
-		       bench.hit(r.truth, coalesce(ids, '{}'), short), coalesce(cardinality(ids), 0);
+		SELECT label, r.qid, r.kind, extract(epoch FROM t1 - t0) * 1000, h.hit, h.nfound, h.issue, h.issue_strict
+		  FROM bench.hits(r.qid, coalesce(ids, '{}'), short) h;
 	END LOOP;
 END $$;
 
