@@ -15366,3 +15366,23 @@ BEGIN
 END
 $$;
 /* ==== end of section: lead ==== */
+
+/* ==== section: matchrec (issue 12, session 23) ==== */
+
+-- match_record reads at most 64 block mates, the rarest keys first (67_match_run.sql)
+CREATE OR REPLACE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.format(
+		'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k'
+		' WHERE k.record_id IN (SELECT %1$s::bigint UNION ALL'
+		' (SELECT x.record_id FROM (SELECT m.record_id, pg_catalog.count(*) OVER (PARTITION BY b.bk) AS n'
+		'   FROM cdp_internal.match_key f'
+		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) b(bk)'
+		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 128) m'
+		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL) x'
+		' GROUP BY x.record_id ORDER BY pg_catalog.sum(1.0 / x.n) DESC, x.record_id LIMIT 64))', record_id);
+COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
+	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of 1 / mates of the keys it shares)';
+
+/* ==== end of section: matchrec ==== */
