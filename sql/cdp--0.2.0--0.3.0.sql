@@ -15385,4 +15385,52 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RE
 COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
 	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of 1 / mates of the keys it shares)';
 
+-- the block index carries the record ids (index-only lookups of block mates; 60_match_tables.sql),
+-- and a full re-key builds it so (63_match_features.sql)
+DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+-- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record).
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the block index is built after the load (one sorted build, not a row at a time)
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
+		GET DIAGNOSTICS n = ROW_COUNT;
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
 /* ==== end of section: matchrec ==== */

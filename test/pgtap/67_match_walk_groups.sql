@@ -4,10 +4,10 @@
 -- pairs, each found by the first rule that yields it, as the plain SQL join over match_block says,
 -- and as the count mode (which visits every pair) counts them.  match_record reads at most 64
 -- block mates of a record, the rarest keys first (a mate weighs the sum of 1 / mates of each key it
--- shares).  A full run with most records
+-- shares), from the key index alone once vacuumed (it carries the record ids).  A full run with most records
 -- queued (after a bulk load) re-keys them all at once and leaves the same keys and block rows.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 -- blocks of 30 and more: the same two words as family and given name in both orders (an
 -- "any_order" rule repeats the pairs of the plain family + given rule), over a few birth years
@@ -82,6 +82,11 @@ SELECT m.record_id, count(*) AS keys FROM cdp_internal.match_block f JOIN cdp_in
  WHERE f.record_id = (SELECT a FROM twin) AND m.record_id <> f.record_id GROUP BY m.record_id;
 SELECT ok((SELECT count(*) FROM shared WHERE keys >= (SELECT keys FROM shared WHERE record_id = (SELECT b FROM twin))) > 64,
           'more than 64 namesakes share as many keys with the record as its twin does');
+-- lookups read a block's mates from the key index alone (once vacuumed): a full re-key rebuilds
+-- it as the install creates it, with the record ids
+SELECT is((SELECT pg_get_indexdef('cdp_internal.match_block_bk'::regclass)),
+          'CREATE INDEX match_block_bk ON cdp_internal.match_block USING btree (bk) INCLUDE (record_id)',
+          'a full re-key rebuilds the block key index with the record ids (index-only lookups)');
 SELECT is((SELECT count(*) FROM looked), 65::bigint, 'a lookup among 450 namesakes reads the record and 64 mates');
 SELECT ok((SELECT b FROM twin) IN (SELECT record_id FROM looked), 'the mate sharing the rarest keys is among them');
 SELECT ok((SELECT b FROM twin) IN (SELECT candidate FROM cdp.match_record((SELECT a FROM twin))), 'match_record finds the twin');
