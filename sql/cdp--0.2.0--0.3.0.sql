@@ -15381,9 +15381,9 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RE
 		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) b(bk)'
 		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 128) m'
 		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL) x'
-		' GROUP BY x.record_id ORDER BY pg_catalog.sum(1.0 / x.n) DESC, x.record_id LIMIT 64))', record_id);
+		' GROUP BY x.record_id ORDER BY pg_catalog.sum(pg_catalog.ln(256.0::float8 / x.n)) DESC, x.record_id LIMIT 64))', record_id);
 COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
-	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of 1 / mates of the keys it shares)';
+	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of ln(256 / mates) of the keys it shares)';
 
 -- the block index carries the record ids (index-only lookups of block mates; 60_match_tables.sql),
 -- and a full re-key builds it so (63_match_features.sql)

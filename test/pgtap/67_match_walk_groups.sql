@@ -3,9 +3,10 @@
 -- never visited (the earlier rule yielded them); the pairs scored must stay exactly the candidate
 -- pairs, each found by the first rule that yields it, as the plain SQL join over match_block says,
 -- and as the count mode (which visits every pair) counts them.  match_record reads at most 64
--- block mates of a record, the rarest keys first (a mate weighs the sum of 1 / mates of each key it
--- shares), from the key index alone once vacuumed (it carries the record ids).  A full run with most records
--- queued (after a bulk load) re-keys them all at once and leaves the same keys and block rows.
+-- block mates of a record, the rarest keys first (a mate weighs the sum of ln(256 / mates) of the
+-- keys it shares), from the key index alone once vacuumed (it carries the record ids).  A full run
+-- with most records queued (after a bulk load) re-keys them all at once and leaves the same keys
+-- and block rows.
 BEGIN;
 SELECT plan(13);
 
