@@ -15807,3 +15807,71 @@ END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 /* ==== end of section: lookup ==== */
+
+/* ==== section: matchrec (issue 12, session 23) ==== */
+
+-- match_record reads at most 64 block mates, the rarest keys first (67_match_run.sql)
+CREATE OR REPLACE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.format(
+		'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k'
+		' WHERE k.record_id IN (SELECT %1$s::bigint UNION ALL'
+		' (SELECT x.record_id FROM (SELECT m.record_id, pg_catalog.count(*) OVER (PARTITION BY b.bk) AS n'
+		'   FROM cdp_internal.match_key f'
+		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) b(bk)'
+		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 128) m'
+		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL) x'
+		' GROUP BY x.record_id ORDER BY pg_catalog.sum(pg_catalog.ln(256.0::float8 / x.n)) DESC, x.record_id LIMIT 64))', record_id);
+COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
+	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of ln(256 / mates) of the keys it shares)';
+
+-- the block index carries the record ids (index-only lookups of block mates; 60_match_tables.sql),
+-- and a full re-key builds it so (63_match_features.sql)
+DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+-- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record).
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the block index is built after the load (one sorted build, not a row at a time)
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
+		GET DIAGNOSTICS n = ROW_COUNT;
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
+/* ==== end of section: matchrec ==== */

@@ -244,7 +244,7 @@ BEGIN
 		GET DIAGNOSTICS n = ROW_COUNT;
 		INSERT INTO cdp_internal.match_block (bk, record_id)
 		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
-		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
 		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 	ELSE
 		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):

@@ -351,25 +351,29 @@ CREATE VIEW @extschema@.matching_progress WITH (security_invoker = true) AS
 COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest first, with their counts and step times, and what is waiting in cdp.match_queue';
 
 -- _match_lookup_query: the kernel's record query for one record's lookup (match_record): the record
--- and its block mates, the rarest keys whole: each key gives at most 256 mates, and of those the
--- 256 sharing the most keys with the record are read.  A record of a common name (Иванова Татьяна
--- among a million records: thousands of mates through the family + given name blocks) then reads a
--- few hundred feature rows, not thousands (issue 12, speed); a true match shares the birth-date,
--- phone and identifier keys too, so it ranks first.  With fewer mates than that, the query reads
--- every mate, as _match_query does.
+-- and at most 64 block mates, the rarest keys first.  Each key of the record gives at most 128
+-- mates; a mate weighs the sum over the keys it shares of ln(256 / the mates that key gave) (an
+-- inverse document frequency), and the 64 heaviest are read.  A birth-date, phone or identifier
+-- key gives a handful of mates, each weighing 4 to 5.5; a family + given name key of a common name
+-- (Иванова Татьяна among a million records: thousands of mates) gives 128, each weighing 0.69: a
+-- namesake sharing four name keys (a birth date typed wrong) weighs about as much as a stranger
+-- sharing one birth-date key, and a twin sharing four rare keys far more than both.  A
+-- record of a common name then reads 64 feature rows, not 256 or thousands (issue 12, speed).
+-- With fewer mates than that, the query reads every mate, as _match_query does.
 CREATE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	RETURN pg_catalog.format(
 		'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k'
 		' WHERE k.record_id IN (SELECT %1$s::bigint UNION ALL'
-		' (SELECT x.record_id FROM (SELECT m.record_id FROM cdp_internal.match_key f'
+		' (SELECT x.record_id FROM (SELECT m.record_id, pg_catalog.count(*) OVER (PARTITION BY b.bk) AS n'
+		'   FROM cdp_internal.match_key f'
 		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) b(bk)'
-		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 256) m'
+		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 128) m'
 		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL) x'
-		' GROUP BY x.record_id ORDER BY pg_catalog.count(*) DESC, x.record_id LIMIT 256))', record_id);
+		' GROUP BY x.record_id ORDER BY pg_catalog.sum(pg_catalog.ln(256.0::float8 / x.n)) DESC, x.record_id LIMIT 64))', record_id);
 COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
-	'internal: the kernel''s record query of match_record: the record and at most 256 block mates (at most 256 per key, those sharing the most keys first)';
+	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of ln(256 / mates) of the keys it shares)';
 
 CREATE FUNCTION @extschema@.match_record(record_id bigint)
 	RETURNS TABLE (candidate bigint, golden_id bigint, probability float8, weight float8, decision text, summary text)
