@@ -22,6 +22,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "access/tupdesc.h"
 #include "utils/jsonb.h"
 
 /* the survivorship rules, in the order of cdp.golden_rule_names() */
@@ -86,6 +87,19 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
 extern char **GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key,
 									 PGFunction in, PGFunction out, int *n);
+/*
+ * The arguments of cdp_internal.golden_new_person_row, in order, and the
+ * function's body for a caller in C (src/golden_single.c).
+ */
+typedef enum GoldenNewPersonArg
+{
+	GNP_GOLDEN_ID, GNP_RULES, GNP_RULES_VERSION, GNP_RECORD_ID, GNP_FAMILY_NAME, GNP_GIVEN_NAME,
+	GNP_PATRONYMIC, GNP_BIRTH_DATE, GNP_SEX, GNP_PHONES, GNP_EMAILS, GNP_SNILS, GNP_OMS, GNP_ADDRESS,
+	GNP_CITY, GNP_HANDLES, GNP_EXTRA, GNP_CREATED_AT, GNP_UPDATED_AT, GNP_COUNT
+} GoldenNewPersonArg;
+
+extern void GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bool *nulls);
+
 extern bool GoldenOmsIsPlaceholder(const char *s);
 extern bool GoldenDocValidated(const char *s);
 extern char *GoldenUtcText(TimestampTz ts);
