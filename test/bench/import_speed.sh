@@ -19,6 +19,9 @@
 # IMPORT_AB=1: each repeat also commits the same file in a second fresh database with
 # cdp.ingest_fast_path = off (ingest's general path, doc/ingest.md), right after the first commit,
 # and reports both medians and their ratio: a same-run comparison of the fast path.
+# IMPORT_AB_SQL=FILE: the same, but the second database keeps the fast path and gets FILE's
+# definitions after CREATE EXTENSION (e.g. another branch's functions): a same-run comparison of
+# two versions on one binary.  READS=0 skips the reader-only and validation passes (shorter runs).
 set -euo pipefail
 rows=${1:-100000}
 repeats=${2:-3}
@@ -98,8 +101,12 @@ for r in $(seq "$repeats"); do
 	t1=$(now_ms)
 	stage+=($(( t1 - t0 )))
 
-	t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
-	t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
+	if [ "${READS:-1}" = 1 ]; then
+		t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
+		t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
+	else
+		rd+=(0); val+=(0)
+	fi
 
 	if [ "$do_commit" = 1 ]; then
 		pidfile=$(mktemp)
@@ -118,20 +125,26 @@ for r in $(seq "$repeats"); do
 		rm -f "$pidfile" "$pidfile.out"
 		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms, peak RssAnon ${peak} kB" >&2
 		echo "  $res" >&2
-		if [ "${IMPORT_AB:-0}" = 1 ]; then
-			# the same file, general path, in a database of its own
+		if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
+			# the same file, general path (or FILE's definitions), in a database of its own
 			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b" -c "CREATE DATABASE ${db}_b"
 			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
+			if [ -n "${IMPORT_AB_SQL:-}" ]; then
+				psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -f "$IMPORT_AB_SQL" >/dev/null
+				fp=on; label="$IMPORT_AB_SQL"
+			else
+				fp=off; label="general path (cdp.ingest_fast_path = off)"
+			fi
 			batch_b=$(psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" \
 				-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
 				-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
 			psql -XqAt -d "${db}_b" -c "CHECKPOINT" >/dev/null
 			t0=$(now_ms)
-			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "SET cdp.ingest_fast_path = off" \
+			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "SET cdp.ingest_fast_path = $fp" \
 				-c "SELECT cdp.import_commit($batch_b, 'quarantine')" >/dev/null
 			t1=$(now_ms)
 			gen+=($(( t1 - t0 )))
-			echo "  general path (cdp.ingest_fast_path = off): commit ${gen[-1]} ms" >&2
+			echo "  $label: commit ${gen[-1]} ms" >&2
 			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b"
 		fi
 	else
@@ -146,16 +159,19 @@ ratio() { awk -v a="$P" -v b="$1" 'BEGIN { printf "%.2f", a / b }'; }
 echo "file: $nrows rows, $mb MB; medians of $repeats"
 printf '%-44s %10s ms %10s rows/s\n' "plain COPY (17 text columns)" "$P" "$(rate "$P")"
 printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging COPY" "$S" "$(rate "$S")" "$(ratio "$S")"
-printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader" "$((S + R))" "$(rate $((S + R)))" "$(ratio $((S + R)))"
-printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader + ingest's checks" "$((S + V))" "$(rate $((S + V)))" "$(ratio $((S + V)))"
+if [ "${READS:-1}" = 1 ]; then
+	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader" "$((S + R))" "$(rate $((S + R)))" "$(ratio $((S + R)))"
+	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader + ingest's checks" "$((S + V))" "$(rate $((S + V)))" "$(ratio $((S + V)))"
+fi
 if [ "$do_commit" = 1 ]; then
 	C=$(printf '%s\n' "${com[@]}" | median); M=$(printf '%s\n' "${mem[@]}" | median)
 	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit (upsert_records, profiles)" "$((S + C))" "$(rate $((S + C)))" "$(ratio $((S + C)))"
 	printf '%-44s %10s kB\n' "committing backend, peak RssAnon" "$M"
-	if [ "${IMPORT_AB:-0}" = 1 ]; then
+	if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
 		G=$(printf '%s\n' "${gen[@]}" | median)
-		printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit, general path (fast path off)" "$((S + G))" "$(rate $((S + G)))" "$(ratio $((S + G)))"
-		awk -v c="$C" -v g="$G" 'BEGIN { printf "commit alone: fast path %d ms, general path %d ms: %.2fx\n", c, g, g / c }'
+		if [ -n "${IMPORT_AB_SQL:-}" ]; then other="with $IMPORT_AB_SQL"; else other="general path (fast path off)"; fi
+		printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit, $other" "$((S + G))" "$(rate $((S + G)))" "$(ratio $((S + G)))"
+		awk -v c="$C" -v g="$G" -v o="$other" 'BEGIN { printf "commit alone: this build %d ms, %s %d ms: %.2fx\n", c, o, g, g / c }'
 	fi
 fi
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"
