@@ -11,7 +11,10 @@
  * cdp_internal.golden_check_rules share; and cdp_internal._golden_merge_plan
  * (golden_merge.c), the merges a batch of links makes, on the matching
  * family's union-find over golden ids (match.h).  They are called from SQL
- * (sql/parts/7*_golden*.sql), never from another family's C code.
+ * (sql/parts/7*_golden*.sql), never from another family's C code but for
+ * one: ingest's bulk writer of new persons (src/ingest_write.c) fills each
+ * profile with GoldenNewPersonValues, as the fast path's SQL statement calls
+ * cdp_internal.golden_new_person_row.
  *
  *-------------------------------------------------------------------------
  */
@@ -87,6 +90,36 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
 extern char **GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key,
 									 PGFunction in, PGFunction out, int *n);
+/*
+ * A cdp.patient row built in C (golden_row.c, golden_single.c): the row type
+ * and, per column, where its value comes from (src: each file's own enum, 0
+ * for none), which attribute or key, and its type's input function.  Built
+ * once per call site by GoldenGetRowType and kept in fn_extra, with room for
+ * the caller's own cached state (extra, extra_size bytes, zeroed).
+ */
+typedef struct GoldenColumn
+{
+	int			src;
+	int			attr;
+	const char *key;
+	FmgrInfo	input;
+	Oid			ioparam;
+	int32		typmod;
+} GoldenColumn;
+
+typedef struct GoldenRowType
+{
+	TupleDesc	desc;
+	int			ncols;
+	void	   *extra;
+	GoldenColumn cols[FLEXIBLE_ARRAY_MEMBER];
+} GoldenRowType;
+
+typedef void (*GoldenClassifyFn) (GoldenColumn *c, const char *name);
+
+extern GoldenRowType *GoldenGetRowType(FunctionCallInfo fcinfo, TupleDesc desc, const char *fname,
+									   GoldenClassifyFn classify, Size extra_size);
+
 /*
  * The arguments of cdp_internal.golden_new_person_row, in order, and the
  * function's body for a caller in C (src/golden_single.c).

@@ -85,25 +85,12 @@ typedef enum SingleSource
 	SS_HANDLES
 } SingleSource;
 
-/* one column: its source, which attribute, its type's input function */
-typedef struct SingleColumn
+/* the state kept beside the row type: the last rules checked */
+typedef struct SingleRules
 {
-	SingleSource src;
-	int			attr;			/* index into SingleAttrs (SS_ATTR) */
-	FmgrInfo	input;
-	Oid			ioparam;
-	int32		typmod;
-} SingleColumn;
-
-/* the per-call-site cache: the row type, its columns, the last rules seen */
-typedef struct SingleCache
-{
-	TupleDesc	desc;
-	int			ncols;
 	Jsonb	   *rules;			/* a copy of the last rules checked */
 	bool		in_rules[SINGLE_NATTRS];	/* attribute is a key of them */
-	SingleColumn cols[FLEXIBLE_ARRAY_MEMBER];
-} SingleCache;
+} SingleRules;
 
 /* one contact of the record */
 typedef struct SingleContact
@@ -119,7 +106,7 @@ typedef struct SingleContact
  *		Sets where the column named name takes its value from.
  */
 static void
-SingleClassify(SingleColumn *c, const char *name)
+SingleClassify(GoldenColumn *c, const char *name)
 {
 	static const struct
 	{
@@ -147,43 +134,13 @@ SingleClassify(SingleColumn *c, const char *name)
 
 /*
  * SingleGetCache
- *		The row type of the call (given, or the call's result type) and its
- *		column sources, built on the first call and kept in fn_extra.
+ *		The row type of the call (given, or the call's result type), its
+ *		column sources and the rules state (src/golden_row.c).
  */
-static SingleCache *
+static GoldenRowType *
 SingleGetCache(FunctionCallInfo fcinfo, TupleDesc desc)
 {
-	SingleCache *cache = (SingleCache *) fcinfo->flinfo->fn_extra;
-	MemoryContext old;
-	int			i;
-
-	if (cache != NULL)
-		return cache;
-	if (desc == NULL && get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("golden_new_person_row must return a row type")));
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-	cache = palloc0(offsetof(SingleCache, cols) + sizeof(SingleColumn) * Max(desc->natts, 1));
-	cache->desc = desc;
-	cache->ncols = desc->natts;
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		SingleColumn *c = &cache->cols[i];
-		Oid			infunc;
-
-		if (att->attisdropped)
-			continue;
-		SingleClassify(c, NameStr(att->attname));
-		getTypeInputInfo(att->atttypid, &infunc, &c->ioparam);
-		fmgr_info_cxt(infunc, &c->input, fcinfo->flinfo->fn_mcxt);
-		c->typmod = att->atttypmod;
-	}
-	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = cache;
-	return cache;
+	return GoldenGetRowType(fcinfo, desc, "golden_new_person_row", SingleClassify, sizeof(SingleRules));
 }
 
 /*
@@ -193,8 +150,9 @@ SingleGetCache(FunctionCallInfo fcinfo, TupleDesc desc)
  *		skipped when the rules are the ones the last call checked.
  */
 static void
-SingleCheckRules(FunctionCallInfo fcinfo, SingleCache *cache, Jsonb *rules)
+SingleCheckRules(FunctionCallInfo fcinfo, GoldenRowType *rt, Jsonb *rules)
 {
+	SingleRules *cache = (SingleRules *) rt->extra;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -459,7 +417,8 @@ SingleContacts(SingleContact *c, int n, int64 record_id, const char *first_seen,
 void
 GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bool *nulls)
 {
-	SingleCache *cache = SingleGetCache(fcinfo, desc);
+	GoldenRowType *cache = SingleGetCache(fcinfo, desc);
+	SingleRules *sr;
 	static const int required[] = {GNP_GOLDEN_ID, GNP_RULES, GNP_RULES_VERSION, GNP_RECORD_ID,
 	GNP_CREATED_AT, GNP_UPDATED_AT};
 	static const char *const required_names[] = {"golden_id", "rules", "rules_version",
@@ -482,6 +441,7 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 					 errmsg("argument \"%s\" of golden_new_person_row must not be null",
 							required_names[i])));
 	SingleCheckRules(fcinfo, cache, PG_GETARG_JSONB_P(GNP_RULES));
+	sr = (SingleRules *) cache->extra;
 
 	if (!PG_ARGISNULL(GNP_EXTRA))
 	{
@@ -497,7 +457,7 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 
 	for (i = 0; i < cache->ncols; i++)
 	{
-		SingleColumn *col = &cache->cols[i];
+		GoldenColumn *col = &cache->cols[i];
 		char	   *s = NULL;
 		bool		through_input = false;
 
@@ -520,7 +480,7 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 				through_input = true;
 				break;
 			case SS_ATTR:
-				if (cache->in_rules[col->attr])
+				if (sr->in_rules[col->attr])
 				{
 					s = SingleAttrText(fcinfo, col->attr);
 					if (s != NULL && *s == '\0')
@@ -585,7 +545,7 @@ PG_FUNCTION_INFO_V1(cdp_golden_new_person_row);
 Datum
 cdp_golden_new_person_row(PG_FUNCTION_ARGS)
 {
-	SingleCache *cache = SingleGetCache(fcinfo, NULL);
+	GoldenRowType *cache = SingleGetCache(fcinfo, NULL);
 	MemoryContext work;
 	MemoryContext old;
 	Datum	   *values;

@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/hio.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -60,6 +61,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -199,7 +201,15 @@ WriteOpen(EState *estate, WriteTarget *t, Relation rel, WriteTable w)
 	ExecOpenIndices(t->rri, false);
 	/* closed by ExecCloseResultRelations, found there by the trigger queue */
 	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
-	t->bistate = NULL;
+	/*
+	 * A bulk insert state keeps the page being filled pinned from one group
+	 * to the next; without COPY's ring of 16 MB (the rows of a batch are read
+	 * again soon, by matching and the profiles' readers, and a ring evicting
+	 * its own dirty pages flushes WAL for each).
+	 */
+	t->bistate = GetBulkInsertState();
+	FreeAccessStrategy(t->bistate->strategy);
+	t->bistate->strategy = NULL;
 	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
 	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
 	for (int a = 0; a < desc->natts; a++)
@@ -317,8 +327,7 @@ WriteClose(EState *estate, WriteTarget *t)
 	WriteFlush(estate, t);
 	for (int i = 0; i < t->nslots; i++)
 		ExecDropSingleTupleTableSlot(t->slots[i]);
-	if (t->bistate)
-		FreeBulkInsertState(t->bistate);
+	FreeBulkInsertState(t->bistate);
 }
 
 /* the rows sorted by source_id, bytewise */
