@@ -322,7 +322,8 @@ COMMENT ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.in
  * With skip_invalid, the rows whose extra has _invalid (a lenient normalisation's refusals, which
  * the import has quarantined) are left out.  A source id another session wrote meanwhile raises unique_violation: the caller runs the
  * general path instead (in a subtransaction, so nothing of this attempt stays).  Returns the
- * record ids in the order of the rows written.
+ * record ids in the order of the rows written.  The rows are written in bulk from C by
+ * cdp_internal.ingest_write_new (session 23); the statement below runs where that declines.
  */
 CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
 											   skip_invalid boolean DEFAULT false)
