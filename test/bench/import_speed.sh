@@ -15,7 +15,7 @@
 #   commit    cdp.import_commit(batch, 'quarantine'): reader, checks, upsert_records, profiles
 # and reports rows/s of stage + read, stage + validate and stage + commit, each beside the plain
 # COPY as a ratio, with the committing backend's peak private memory (RssAnon sampled every
-# 0.2 s from /proc).  COMMIT=0 skips the commit (whose speed is upsert_records').  Medians.
+# 0.2 s from /proc) and CPU time (user + system, from /proc: robust to other load).  COMMIT=0 skips the commit (whose speed is upsert_records').  Medians.
 # IMPORT_AB=1: each repeat also commits the same file in a second fresh database with
 # cdp.ingest_fast_path = off (ingest's general path, doc/ingest.md), right after the first commit,
 # and reports both medians and their ratio: a same-run comparison of the fast path.
@@ -41,15 +41,38 @@ q() { psql -XqAt -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# peak RssAnon (kB) of a backend until it leaves: sampled from /proc
+# peak RssAnon (kB) and CPU time (ms, user + system) of a backend until it leaves: sampled from
+# /proc every 0.2 s (the CPU time is the last sample's, so short of the end by up to 0.2 s of work)
 watch_mem() {
-	local pid=$1 peak=0 v
+	local pid=$1 peak=0 cpu=0 v c tick
+	tick=$(getconf CLK_TCK)
 	while [ -r "/proc/$pid/status" ]; do
 		v=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+		c=$(awk -v t="$tick" '{print int(($14 + $15) * 1000 / t)}' "/proc/$pid/stat" 2>/dev/null || echo "")
+		[ -n "$c" ] && cpu=$c
 		sleep 0.2
 	done
-	echo "$peak"
+	echo "$peak $cpu"
+}
+
+# commits batch $2 in database $1 with cdp.ingest_fast_path = $3 in the background, watching its
+# backend: prints "ms peak_kB cpu_ms result"
+commit_watched() {
+	local out pid t0 t1 bg peak cpu
+	out=$(mktemp)
+	t0=$(now_ms)
+	( psql -XqAt -v ON_ERROR_STOP=1 -d "$1" -c "SELECT pg_backend_pid()" -c "SET cdp.ingest_fast_path = $3" \
+		-c "SELECT pg_sleep(0.5)" -c "SELECT cdp.import_commit($2, 'quarantine')" > "$out" ) &
+	bg=$!
+	sleep 0.2
+	pid=$(head -1 "$out" 2>/dev/null || true)
+	while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$out" 2>/dev/null || true); done
+	read -r peak cpu < <(watch_mem "$pid")
+	wait $bg
+	t1=$(now_ms)
+	echo "$(( t1 - t0 - 500 )) $peak $cpu $(tail -1 "$out")"
+	rm -f "$out"
 }
 
 read_sql() {
@@ -82,7 +105,7 @@ END \$\$;
 SQL
 }
 
-plain=(); stage=(); rd=(); val=(); com=(); mem=(); gen=()
+plain=(); stage=(); rd=(); val=(); com=(); mem=(); gen=(); ccpu=(); gcpu=()
 for r in $(seq "$repeats"); do
 	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 	q -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
@@ -109,21 +132,11 @@ for r in $(seq "$repeats"); do
 	fi
 
 	if [ "$do_commit" = 1 ]; then
-		pidfile=$(mktemp)
-		t0=$(now_ms)
-		( q -c "SELECT pg_backend_pid()" -c "SELECT pg_sleep(0.5)" -c "SELECT cdp.import_commit($batch, 'quarantine')" > "$pidfile.out" ) &
-		bg=$!
-		sleep 0.2
-		pid=$(head -1 "$pidfile.out" 2>/dev/null || true)
-		while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$pidfile.out" 2>/dev/null || true); done
-		peak=$(watch_mem "$pid")
-		wait $bg
-		t1=$(now_ms)
-		com+=($(( t1 - t0 - 500 )))
+		read -r ms peak cpu res < <(commit_watched "$db" "$batch" on)
+		com+=("$ms")
 		mem+=("$peak")
-		res=$(tail -1 "$pidfile.out")
-		rm -f "$pidfile" "$pidfile.out"
-		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms, peak RssAnon ${peak} kB" >&2
+		ccpu+=("$cpu")
+		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms (backend CPU ${cpu} ms), peak RssAnon ${peak} kB" >&2
 		echo "  $res" >&2
 		if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
 			# the same file, general path (or FILE's definitions), in a database of its own
@@ -139,12 +152,10 @@ for r in $(seq "$repeats"); do
 				-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
 				-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
 			psql -XqAt -d "${db}_b" -c "CHECKPOINT" >/dev/null
-			t0=$(now_ms)
-			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "SET cdp.ingest_fast_path = $fp" \
-				-c "SELECT cdp.import_commit($batch_b, 'quarantine')" >/dev/null
-			t1=$(now_ms)
-			gen+=($(( t1 - t0 )))
-			echo "  $label: commit ${gen[-1]} ms" >&2
+			read -r ms peak cpu res < <(commit_watched "${db}_b" "$batch_b" "$fp")
+			gen+=("$ms")
+			gcpu+=("$cpu")
+			echo "  $label: commit ${gen[-1]} ms (backend CPU ${cpu} ms)" >&2
 			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b"
 		fi
 	else
@@ -167,11 +178,14 @@ if [ "$do_commit" = 1 ]; then
 	C=$(printf '%s\n' "${com[@]}" | median); M=$(printf '%s\n' "${mem[@]}" | median)
 	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit (upsert_records, profiles)" "$((S + C))" "$(rate $((S + C)))" "$(ratio $((S + C)))"
 	printf '%-44s %10s kB\n' "committing backend, peak RssAnon" "$M"
+	printf '%-44s %10s ms\n' "committing backend, CPU time" "$(printf '%s\n' "${ccpu[@]}" | median)"
 	if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
 		G=$(printf '%s\n' "${gen[@]}" | median)
 		if [ -n "${IMPORT_AB_SQL:-}" ]; then other="with $IMPORT_AB_SQL"; else other="general path (fast path off)"; fi
 		printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit, $other" "$((S + G))" "$(rate $((S + G)))" "$(ratio $((S + G)))"
 		awk -v c="$C" -v g="$G" -v o="$other" 'BEGIN { printf "commit alone: this build %d ms, %s %d ms: %.2fx\n", c, o, g, g / c }'
+		CC=$(printf '%s\n' "${ccpu[@]}" | median); GC=$(printf '%s\n' "${gcpu[@]}" | median)
+		awk -v c="$CC" -v g="$GC" -v o="$other" 'BEGIN { printf "committing backend CPU: this build %d ms, %s %d ms: %.2fx\n", c, o, g, g / c }'
 	fi
 fi
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"
