@@ -15374,8 +15374,8 @@ $$;
  * written the way COPY FROM writes a table (rows built in C, heap tuples put on pages a group at a
  * time, index entries per group), with the same ids, orders, defaults and constraint checks as its
  * SQL statement.  NULL, having written nothing, where that statement must run instead: an insert
- * trigger on one of the five tables other than the foreign key check of cdp.record.source_id, or
- * row-level security active for one of them.
+ * trigger on one of the five tables other than the foreign key check of cdp.record.source_id, a
+ * rewrite rule or a stored generated column on one of them, or row-level security active for one.
  */
 CREATE FUNCTION cdp_internal.ingest_write_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
 											  skip_invalid boolean, rules jsonb, rules_version integer)

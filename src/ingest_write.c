@@ -32,9 +32,9 @@
  * insert trigger of these tables is the foreign key check of
  * record.source_id, which it fires for the first record (every record of
  * the batch names the same source: one check locks the source row as a
- * check per row would).  With any other insert trigger, or row-level
- * security active on a table, it writes nothing and returns NULL: the
- * caller then runs the SQL statement.
+ * check per row would).  With any other insert trigger, a rewrite rule, a
+ * stored generated column, or row-level security active on a table, it
+ * writes nothing and returns NULL: the caller then runs the SQL statement.
  *
  * Memory: the input array, the ids, and one group of WRITE_GROUP_ROWS rows
  * of each table at a time (payloads and profiles in a context reset after
@@ -378,7 +378,8 @@ PG_FUNCTION_INFO_V1(cdp_ingest_write_new);
  *		cdp_internal.ingest_insert_new does (see the file's header) and
  *		returns their record ids in ord order; NULL, having written nothing,
  *		when a table has an insert trigger other than record's foreign key
- *		check or row-level security is active for one of them.
+ *		check, a rule or a stored generated column, or row-level security is
+ *		active for one of them.
  */
 Datum
 cdp_ingest_write_new(PG_FUNCTION_ARGS)
@@ -441,6 +442,8 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	{
 		rels[w] = table_open(relids[w], RowExclusiveLock);
 		if (rels[w]->rd_rel->relkind != RELKIND_RELATION ||
+			rels[w]->rd_rules != NULL ||
+			(rels[w]->rd_att->constr && rels[w]->rd_att->constr->has_generated_stored) ||
 			check_enable_rls(relids[w], InvalidOid, false) == RLS_ENABLED ||
 			!WriteTriggersOk(rels[w], w == WT_RECORD ? source_relid : InvalidOid))
 		{

@@ -6,7 +6,7 @@
 -- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
 -- the session has the general path's privileges and no row-level security applies.
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
        cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
@@ -259,6 +259,12 @@ SELECT is((SELECT count(*) FROM cdp.upsert_records('fp_trig', ARRAY(SELECT sid F
           400::bigint, 'and the fast path''s statement writes the batch');
 SELECT is((SELECT count(DISTINCT golden_id) FROM fp_fired), 400::bigint, 'firing the trigger once a profile');
 DROP TRIGGER fp_note ON cdp.patient;
+CREATE RULE fp_rule AS ON INSERT TO cdp_internal.match_queue DO ALSO NOTHING;
+SELECT is(cdp_internal.ingest_write_new((SELECT source_id FROM cdp.source WHERE name = 'fp_trig'), 'fp_trig',
+              cdp_internal.normalize_records(ARRAY['R-0'], ARRAY['{"family_name": "Ким"}'::jsonb], ARRAY[NULL::text])
+              , false, cdp.golden_default_rules(), 0),
+          NULL, 'with a rewrite rule on a table it writes the bulk writer declines too');
+DROP RULE fp_rule ON cdp_internal.match_queue;
 SELECT throws_ok($$SELECT cdp_internal.ingest_write_new(2147483647, 'nowhere',
                      cdp_internal.normalize_records(ARRAY['F-1'], ARRAY['{"family_name": "Ким"}'::jsonb], ARRAY[NULL::text]),
                      false, cdp.golden_default_rules(), 0)$$,
