@@ -44,22 +44,22 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # peak RssAnon (kB) and CPU time (ms, user + system) of a backend until it leaves: sampled from
 # /proc every 0.2 s (the CPU time is the last sample's, so short of the end by up to 0.2 s of work)
 watch_mem() {
-	local pid=$1 peak=0 cpu=0 v c tick
+	local pid=$1 peak=0 cpu=0 user=0 v c tick
 	tick=$(getconf CLK_TCK)
 	while [ -r "/proc/$pid/status" ]; do
 		v=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
-		c=$(awk -v t="$tick" '{print int(($14 + $15) * 1000 / t)}' "/proc/$pid/stat" 2>/dev/null || echo "")
-		[ -n "$c" ] && cpu=$c
+		c=$(awk -v t="$tick" '{print int(($14 + $15) * 1000 / t), int($14 * 1000 / t)}' "/proc/$pid/stat" 2>/dev/null || echo "")
+		[ -n "$c" ] && read -r cpu user <<< "$c"
 		sleep 0.2
 	done
-	echo "$peak $cpu"
+	echo "$peak $cpu $user"
 }
 
 # commits batch $2 in database $1 with cdp.ingest_fast_path = $3 in the background, watching its
-# backend: prints "ms peak_kB cpu_ms result"
+# backend: prints "ms peak_kB cpu_ms user_cpu_ms result"
 commit_watched() {
-	local out pid t0 t1 bg peak cpu
+	local out pid t0 t1 bg peak cpu user
 	out=$(mktemp)
 	t0=$(now_ms)
 	( psql -XqAt -v ON_ERROR_STOP=1 -d "$1" -c "SELECT pg_backend_pid()" -c "SET cdp.ingest_fast_path = $3" \
@@ -68,10 +68,10 @@ commit_watched() {
 	sleep 0.2
 	pid=$(head -1 "$out" 2>/dev/null || true)
 	while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$out" 2>/dev/null || true); done
-	read -r peak cpu < <(watch_mem "$pid")
+	read -r peak cpu user < <(watch_mem "$pid")
 	wait $bg
 	t1=$(now_ms)
-	echo "$(( t1 - t0 - 500 )) $peak $cpu $(tail -1 "$out")"
+	echo "$(( t1 - t0 - 500 )) $peak $cpu $user $(tail -1 "$out")"
 	rm -f "$out"
 }
 
@@ -132,11 +132,11 @@ for r in $(seq "$repeats"); do
 	fi
 
 	if [ "$do_commit" = 1 ]; then
-		read -r ms peak cpu res < <(commit_watched "$db" "$batch" on)
+		read -r ms peak cpu user res < <(commit_watched "$db" "$batch" on)
 		com+=("$ms")
 		mem+=("$peak")
 		ccpu+=("$cpu")
-		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms (backend CPU ${cpu} ms), peak RssAnon ${peak} kB" >&2
+		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms (backend CPU ${cpu} ms, user ${user}), peak RssAnon ${peak} kB" >&2
 		echo "  $res" >&2
 		if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
 			# the same file, general path (or FILE's definitions), in a database of its own
@@ -152,10 +152,10 @@ for r in $(seq "$repeats"); do
 				-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
 				-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
 			psql -XqAt -d "${db}_b" -c "CHECKPOINT" >/dev/null
-			read -r ms peak cpu res < <(commit_watched "${db}_b" "$batch_b" "$fp")
+			read -r ms peak cpu user res < <(commit_watched "${db}_b" "$batch_b" "$fp")
 			gen+=("$ms")
 			gcpu+=("$cpu")
-			echo "  $label: commit ${gen[-1]} ms (backend CPU ${cpu} ms)" >&2
+			echo "  $label: commit ${gen[-1]} ms (backend CPU ${cpu} ms, user ${user})" >&2
 			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b"
 		fi
 	else
