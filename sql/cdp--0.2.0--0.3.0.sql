@@ -15875,3 +15875,115 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
 
 /* ==== end of section: matchrec ==== */
+
+/* ==== section: ingest (issue 16, session 23) ==== */
+
+/*
+ * The fast path's writes in bulk (src/ingest_write.c): the rows of cdp_internal.ingest_insert_new
+ * written the way COPY FROM writes a table (rows built in C, heap tuples put on pages a group at a
+ * time, index entries per group), with the same ids, orders, defaults and constraint checks as its
+ * SQL statement.  NULL, having written nothing, where that statement must run instead: an insert
+ * trigger on one of the five tables other than the foreign key check of cdp.record.source_id, a
+ * rewrite rule or a stored generated column on one of them, or row-level security active for one.
+ */
+CREATE FUNCTION cdp_internal.ingest_write_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											  skip_invalid boolean, rules jsonb, rules_version integer)
+	RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'cdp_ingest_write_new'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.ingest_row[], boolean, jsonb, integer) IS
+	'the fast path''s writes in bulk (internal to ingest_insert_new): records, events, queue, profiles, membership of new persons';
+REVOKE ALL ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.ingest_row[], boolean, jsonb, integer) FROM PUBLIC;
+
+/*
+ * The fast path's writes: every row of new_rows (cdp_internal.normalize_records' output, strict or
+ * without _invalid, of source ids no record of the source has) becomes a new record of a new
+ * person, with its record.created event, its match queue entry, its singleton profile and its
+ * membership, in one statement: the general path's statement of upsert_records for rows that all
+ * go the insert way, written as plain INSERTs in the same orders (records in source_id order, so
+ * concurrent batches of the same new ids still wait for each other instead of deadlocking) and
+ * with the record's timestamps taken once so the event needs no join back to the written rows.
+ * With skip_invalid, the rows whose extra has _invalid (a lenient normalisation's refusals, which
+ * the import has quarantined) are left out.  A source id another session wrote meanwhile raises unique_violation: the caller runs the
+ * general path instead (in a subtransaction, so nothing of this attempt stays).  Returns the
+ * record ids in the order of the rows written.  The rows are written in bulk from C by
+ * cdp_internal.ingest_write_new (session 23); the statement below runs where that declines.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											   skip_invalid boolean DEFAULT false)
+	RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_rules			jsonb;
+	v_rules_version	integer;
+	v_ids			bigint[];
+BEGIN
+	IF src_id IS NULL OR src_name IS NULL OR new_rows IS NULL OR skip_invalid IS NULL THEN
+		RAISE EXCEPTION 'source id, name, rows and skip_invalid must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.cardinality(new_rows) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN ARRAY[]::bigint[];
+	END IF;
+	SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+	/* in bulk from C (cdp_internal.ingest_write_new); the statement below where that cannot */
+	v_ids := cdp_internal.ingest_write_new(src_id, src_name, new_rows, skip_invalid, v_rules, v_rules_version);
+	IF v_ids IS NOT NULL THEN
+		RETURN v_ids;
+	END IF;
+	WITH norm AS MATERIALIZED (
+		SELECT n.*,
+			   pg_catalog.nextval('@extschema@.record_record_id_seq'::pg_catalog.regclass) AS new_rid,
+			   pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass) AS new_gid,
+			   pg_catalog.clock_timestamp() AS ts
+		  FROM pg_catalog.unnest(new_rows) n
+		 WHERE NOT skip_invalid OR n.extra IS NULL OR NOT n.extra OPERATOR(pg_catalog.?) '_invalid'
+	), written AS (
+		INSERT INTO @extschema@.record
+			(record_id, golden_id, source_id, source_key, raw, family_name, given_name, patronymic, birth_date, sex, phones,
+			 emails, snils, oms, address, city, handles, extra, attrs_hash, created_at, updated_at)
+		OVERRIDING SYSTEM VALUE
+		SELECT norm.new_rid, norm.new_gid, src_id, norm.source_key, norm.raw, norm.family_name, norm.given_name,
+			   norm.patronymic, norm.birth_date, norm.sex, norm.phones, norm.emails, norm.snils, norm.oms, norm.address,
+			   norm.city, norm.handles, norm.extra, norm.attrs_hash, norm.ts, norm.ts
+		  FROM norm
+		 ORDER BY norm.source_key COLLATE "C"
+	), logged AS (
+		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+		SELECT 'record.created', norm.new_rid, norm.new_gid,
+			   cdp_internal.record_event_payload(src_name, norm.source_key, 1, norm.raw, norm.norm, norm.ts, norm.ts)
+		  FROM norm
+		 ORDER BY norm.ord
+		RETURNING event_id, at, subject, golden_id
+	), queued AS (
+		INSERT INTO cdp_internal.match_queue (record_id)
+		SELECT norm.new_rid FROM norm
+	), profiled AS (
+		/*
+		 * The profile of a person of one record, straight from the record's columns
+		 * (golden_new_person_row: the fold of that record without its documents), as a value
+		 * expanded by field (OFFSET 0 keeps it one call per row): a function in FROM (LATERAL)
+		 * puts each call's row through a tuplestore of its own.
+		 */
+		INSERT INTO @extschema@.patient
+		SELECT (pr.p).*
+		  FROM (SELECT cdp_internal.golden_new_person_row(norm.new_gid, v_rules, v_rules_version, norm.new_rid,
+						   norm.family_name, norm.given_name, norm.patronymic, norm.birth_date, norm.sex, norm.phones,
+						   norm.emails, norm.snils, norm.oms, norm.address, norm.city, norm.handles, norm.extra,
+						   norm.ts, norm.ts) AS p
+				  FROM norm
+				 ORDER BY norm.new_gid
+				OFFSET 0) pr
+	), members AS (
+		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at)
+		SELECT l.subject, l.golden_id, l.event_id, l.at FROM logged l
+	)
+	SELECT pg_catalog.array_agg(norm.new_rid ORDER BY norm.ord) INTO v_ids FROM norm;
+	RETURN v_ids;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.ingest_row[], boolean) IS
+	'the fast path of ingest: writes a batch of records new to their source as new persons with plain INSERTs (internal to upsert_records and import_commit)';
+
+/* ==== end of section: ingest ==== */

@@ -11,7 +11,10 @@
  * cdp_internal.golden_check_rules share; and cdp_internal._golden_merge_plan
  * (golden_merge.c), the merges a batch of links makes, on the matching
  * family's union-find over golden ids (match.h).  They are called from SQL
- * (sql/parts/7*_golden*.sql), never from another family's C code.
+ * (sql/parts/7*_golden*.sql), never from another family's C code but for
+ * one: ingest's bulk writer of new persons (src/ingest_write.c) fills each
+ * profile with GoldenNewPersonValues, as the fast path's SQL statement calls
+ * cdp_internal.golden_new_person_row.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +25,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "access/tupdesc.h"
 #include "utils/jsonb.h"
 
 /* the survivorship rules, in the order of cdp.golden_rule_names() */
@@ -86,6 +90,49 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
 extern char **GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key,
 									 PGFunction in, PGFunction out, int *n);
+/*
+ * A cdp.patient row built in C (golden_row.c, golden_single.c): the row type
+ * and, per column, where its value comes from (src: each file's own enum, 0
+ * for none), which attribute or key, and its type's input function.  Built
+ * once per call site by GoldenGetRowType and kept in fn_extra, with room for
+ * the caller's own cached state (extra, extra_size bytes, zeroed).
+ */
+typedef struct GoldenColumn
+{
+	int			src;
+	int			attr;
+	const char *key;
+	FmgrInfo	input;
+	Oid			ioparam;
+	int32		typmod;
+} GoldenColumn;
+
+typedef struct GoldenRowType
+{
+	TupleDesc	desc;
+	int			ncols;
+	void	   *extra;
+	GoldenColumn cols[FLEXIBLE_ARRAY_MEMBER];
+} GoldenRowType;
+
+typedef void (*GoldenClassifyFn) (GoldenColumn *c, const char *name);
+
+extern GoldenRowType *GoldenGetRowType(FunctionCallInfo fcinfo, TupleDesc desc, const char *fname,
+									   GoldenClassifyFn classify, Size extra_size);
+
+/*
+ * The arguments of cdp_internal.golden_new_person_row, in order, and the
+ * function's body for a caller in C (src/golden_single.c).
+ */
+typedef enum GoldenNewPersonArg
+{
+	GNP_GOLDEN_ID, GNP_RULES, GNP_RULES_VERSION, GNP_RECORD_ID, GNP_FAMILY_NAME, GNP_GIVEN_NAME,
+	GNP_PATRONYMIC, GNP_BIRTH_DATE, GNP_SEX, GNP_PHONES, GNP_EMAILS, GNP_SNILS, GNP_OMS, GNP_ADDRESS,
+	GNP_CITY, GNP_HANDLES, GNP_EXTRA, GNP_CREATED_AT, GNP_UPDATED_AT, GNP_COUNT
+} GoldenNewPersonArg;
+
+extern void GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bool *nulls);
+
 extern bool GoldenOmsIsPlaceholder(const char *s);
 extern bool GoldenDocValidated(const char *s);
 extern char *GoldenUtcText(TimestampTz ts);

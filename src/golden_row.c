@@ -48,24 +48,6 @@ typedef enum RowSource
 	SRC_TOP_JSONB				/* fold -> name (a contact list) */
 } RowSource;
 
-/* one column: its source, its name in the fold and its type's input function */
-typedef struct RowColumn
-{
-	RowSource	src;
-	const char *key;
-	FmgrInfo	input;
-	Oid			ioparam;
-	int32		typmod;
-} RowColumn;
-
-/* the per-call-site cache: the row type and one entry per column */
-typedef struct RowCache
-{
-	TupleDesc	desc;
-	int			ncols;
-	RowColumn	cols[FLEXIBLE_ARRAY_MEMBER];
-} RowCache;
-
 /* the columns read from the fold's "attributes" object */
 static const char *const RowAttrKeys[] = {
 	"family_name", "given_name", "patronymic", "sex", "birth_date", "snils", "oms",
@@ -85,7 +67,7 @@ static const char *const RowJsonbKeys[] = {"phones", "emails", "handles"};
  *		Sets where the column named name takes its value from.
  */
 static void
-RowClassify(RowColumn *c, const char *name)
+RowClassify(GoldenColumn *c, const char *name)
 {
 	int			i;
 
@@ -122,51 +104,49 @@ RowClassify(RowColumn *c, const char *name)
 }
 
 /*
- * RowGetCache
- *		The row type of the call and its column sources, built on the first
- *		call and kept in fn_extra.
+ * GoldenGetRowType
+ *		The row type of the call (desc, or the call's result type, which must
+ *		be composite; fname names the function in the error) and where each
+ *		of its columns takes its value from (classify), with each column's
+ *		input function: built on the first call and kept in fn_extra, in
+ *		fn_mcxt, with extra_size zeroed bytes for the caller's own state.
  */
-static RowCache *
-RowGetCache(FunctionCallInfo fcinfo)
+GoldenRowType *
+GoldenGetRowType(FunctionCallInfo fcinfo, TupleDesc desc, const char *fname,
+				 GoldenClassifyFn classify, Size extra_size)
 {
-	RowCache   *cache = (RowCache *) fcinfo->flinfo->fn_extra;
-	TupleDesc	desc;
+	GoldenRowType *rt = (GoldenRowType *) fcinfo->flinfo->fn_extra;
 	MemoryContext old;
 	int			i;
 
-	if (cache != NULL)
-		return cache;
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+	if (rt != NULL)
+		return rt;
+	if (desc == NULL && get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("golden_row must return a row type")));
+				 errmsg("%s must return a row type", fname)));
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-	cache = palloc0(offsetof(RowCache, cols) + sizeof(RowColumn) * Max(desc->natts, 1));
-	cache->desc = desc;
-	cache->ncols = desc->natts;
+	rt = palloc0(offsetof(GoldenRowType, cols) + sizeof(GoldenColumn) * Max(desc->natts, 1));
+	rt->desc = desc;
+	rt->ncols = desc->natts;
+	rt->extra = extra_size > 0 ? palloc0(extra_size) : NULL;
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		RowColumn  *c = &cache->cols[i];
+		GoldenColumn *c = &rt->cols[i];
 		Oid			infunc;
 
 		if (att->attisdropped)
-		{
-			c->src = SRC_NONE;
-			continue;
-		}
-		RowClassify(c, NameStr(att->attname));
-		if (c->src == SRC_TOP_TEXT || c->src == SRC_ATTR_TEXT)
-		{
-			getTypeInputInfo(att->atttypid, &infunc, &c->ioparam);
-			fmgr_info_cxt(infunc, &c->input, fcinfo->flinfo->fn_mcxt);
-			c->typmod = att->atttypmod;
-		}
+			continue;			/* src 0: none */
+		classify(c, NameStr(att->attname));
+		getTypeInputInfo(att->atttypid, &infunc, &c->ioparam);
+		fmgr_info_cxt(infunc, &c->input, fcinfo->flinfo->fn_mcxt);
+		c->typmod = att->atttypmod;
 	}
 	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = cache;
-	return cache;
+	fcinfo->flinfo->fn_extra = rt;
+	return rt;
 }
 
 /*
@@ -204,7 +184,7 @@ PG_FUNCTION_INFO_V1(cdp_golden_row);
 Datum
 cdp_golden_row(PG_FUNCTION_ARGS)
 {
-	RowCache   *cache = RowGetCache(fcinfo);
+	GoldenRowType *cache = GoldenGetRowType(fcinfo, NULL, "golden_row", RowClassify, 0);
 	Jsonb	   *fold = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	JsonbContainer *top = fold ? &fold->root : NULL;
 	JsonbContainer *attrs = NULL;
@@ -220,7 +200,7 @@ cdp_golden_row(PG_FUNCTION_ARGS)
 	nulls = palloc(sizeof(bool) * Max(cache->ncols, 1));
 	for (i = 0; i < cache->ncols; i++)
 	{
-		RowColumn  *c = &cache->cols[i];
+		GoldenColumn *c = &cache->cols[i];
 		int			arg = -1;
 		char	   *s;
 

@@ -55,23 +55,15 @@
 #include "cdp_jsonb.h"
 #include "golden.h"
 
-/* the arguments, in order */
-enum
-{
-	A_GOLDEN_ID, A_RULES, A_RULES_VERSION, A_RECORD_ID, A_FAMILY_NAME, A_GIVEN_NAME,
-	A_PATRONYMIC, A_BIRTH_DATE, A_SEX, A_PHONES, A_EMAILS, A_SNILS, A_OMS, A_ADDRESS,
-	A_CITY, A_HANDLES, A_EXTRA, A_CREATED_AT, A_UPDATED_AT, A_COUNT
-};
-
 /* the single-valued attributes of the row, with the argument each comes from */
 static const struct
 {
 	const char *name;
 	int			arg;
 }			SingleAttrs[] = {
-	{"family_name", A_FAMILY_NAME}, {"given_name", A_GIVEN_NAME}, {"patronymic", A_PATRONYMIC},
-	{"sex", A_SEX}, {"birth_date", A_BIRTH_DATE}, {"snils", A_SNILS}, {"oms", A_OMS},
-	{"address", A_ADDRESS}, {"city", A_CITY}
+	{"family_name", GNP_FAMILY_NAME}, {"given_name", GNP_GIVEN_NAME}, {"patronymic", GNP_PATRONYMIC},
+	{"sex", GNP_SEX}, {"birth_date", GNP_BIRTH_DATE}, {"snils", GNP_SNILS}, {"oms", GNP_OMS},
+	{"address", GNP_ADDRESS}, {"city", GNP_CITY}
 };
 
 #define SINGLE_NATTRS	lengthof(SingleAttrs)
@@ -93,25 +85,12 @@ typedef enum SingleSource
 	SS_HANDLES
 } SingleSource;
 
-/* one column: its source, which attribute, its type's input function */
-typedef struct SingleColumn
+/* the state kept beside the row type: the last rules checked */
+typedef struct SingleRules
 {
-	SingleSource src;
-	int			attr;			/* index into SingleAttrs (SS_ATTR) */
-	FmgrInfo	input;
-	Oid			ioparam;
-	int32		typmod;
-} SingleColumn;
-
-/* the per-call-site cache: the row type, its columns, the last rules seen */
-typedef struct SingleCache
-{
-	TupleDesc	desc;
-	int			ncols;
 	Jsonb	   *rules;			/* a copy of the last rules checked */
 	bool		in_rules[SINGLE_NATTRS];	/* attribute is a key of them */
-	SingleColumn cols[FLEXIBLE_ARRAY_MEMBER];
-} SingleCache;
+} SingleRules;
 
 /* one contact of the record */
 typedef struct SingleContact
@@ -127,7 +106,7 @@ typedef struct SingleContact
  *		Sets where the column named name takes its value from.
  */
 static void
-SingleClassify(SingleColumn *c, const char *name)
+SingleClassify(GoldenColumn *c, const char *name)
 {
 	static const struct
 	{
@@ -155,44 +134,13 @@ SingleClassify(SingleColumn *c, const char *name)
 
 /*
  * SingleGetCache
- *		The row type of the call and its column sources, built on the first
- *		call and kept in fn_extra.
+ *		The row type of the call (given, or the call's result type), its
+ *		column sources and the rules state (src/golden_row.c).
  */
-static SingleCache *
-SingleGetCache(FunctionCallInfo fcinfo)
+static GoldenRowType *
+SingleGetCache(FunctionCallInfo fcinfo, TupleDesc desc)
 {
-	SingleCache *cache = (SingleCache *) fcinfo->flinfo->fn_extra;
-	TupleDesc	desc;
-	MemoryContext old;
-	int			i;
-
-	if (cache != NULL)
-		return cache;
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("golden_new_person_row must return a row type")));
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	desc = BlessTupleDesc(CreateTupleDescCopy(desc));
-	cache = palloc0(offsetof(SingleCache, cols) + sizeof(SingleColumn) * Max(desc->natts, 1));
-	cache->desc = desc;
-	cache->ncols = desc->natts;
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		SingleColumn *c = &cache->cols[i];
-		Oid			infunc;
-
-		if (att->attisdropped)
-			continue;
-		SingleClassify(c, NameStr(att->attname));
-		getTypeInputInfo(att->atttypid, &infunc, &c->ioparam);
-		fmgr_info_cxt(infunc, &c->input, fcinfo->flinfo->fn_mcxt);
-		c->typmod = att->atttypmod;
-	}
-	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = cache;
-	return cache;
+	return GoldenGetRowType(fcinfo, desc, "golden_new_person_row", SingleClassify, sizeof(SingleRules));
 }
 
 /*
@@ -202,8 +150,9 @@ SingleGetCache(FunctionCallInfo fcinfo)
  *		skipped when the rules are the ones the last call checked.
  */
 static void
-SingleCheckRules(FunctionCallInfo fcinfo, SingleCache *cache, Jsonb *rules)
+SingleCheckRules(FunctionCallInfo fcinfo, GoldenRowType *rt, Jsonb *rules)
 {
+	SingleRules *cache = (SingleRules *) rt->extra;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -255,12 +204,12 @@ SingleAttrText(FunctionCallInfo fcinfo, int i)
 		return NULL;
 	switch (arg)
 	{
-		case A_BIRTH_DATE:
+		case GNP_BIRTH_DATE:
 			return JsonEncodeDateTime(NULL, PG_GETARG_DATUM(arg), DATEOID, NULL);
-		case A_SNILS:
+		case GNP_SNILS:
 			s = DatumGetCString(DirectFunctionCall1(cdp_snils_out, PG_GETARG_DATUM(arg)));
 			return GoldenCanonicalText(cdp_snils_in, cdp_snils_out, s);
-		case A_OMS:
+		case GNP_OMS:
 			s = DatumGetCString(DirectFunctionCall1(cdp_oms_out, PG_GETARG_DATUM(arg)));
 			if (GoldenOmsIsPlaceholder(s))
 				return NULL;
@@ -365,9 +314,9 @@ SingleHandles(FunctionCallInfo fcinfo, int *n)
 	int			netlen = 0;
 
 	*n = 0;
-	if (PG_ARGISNULL(A_HANDLES))
+	if (PG_ARGISNULL(GNP_HANDLES))
 		return NULL;
-	j = PG_GETARG_JSONB_P(A_HANDLES);
+	j = PG_GETARG_JSONB_P(GNP_HANDLES);
 	if (!JB_ROOT_IS_OBJECT(j))
 		return NULL;
 	c = palloc(sizeof(SingleContact) * Max(JB_ROOT_COUNT(j), 1));
@@ -456,31 +405,24 @@ SingleContacts(SingleContact *c, int n, int64 record_id, const char *first_seen,
 	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_ARRAY, NULL)));
 }
 
-PG_FUNCTION_INFO_V1(cdp_golden_new_person_row);
-
 /*
- * cdp_golden_new_person_row
- *		cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb,
- *		rules_version int, record_id bigint, family_name text, given_name
- *		text, patronymic text, birth_date date, sex text, phones cdp.phone[],
- *		emails cdp.email[], snils cdp.snils, oms cdp.oms, address text, city
- *		text, handles jsonb, extra jsonb, created_at timestamptz, updated_at
- *		timestamptz) RETURNS cdp.patient: the profile of a person whose only
- *		record has these columns (see the file's header).  golden_id, rules,
- *		rules_version, record_id and the timestamps must not be NULL.
+ * GoldenNewPersonValues
+ *		The columns of the profile of a person whose only record has the
+ *		arguments of fcinfo (those of golden_new_person_row, below) as
+ *		values and nulls of the row type desc (cdp.patient's; NULL: the
+ *		call's result type), allocated in the current memory context.  The
+ *		column sources are cached in fcinfo->flinfo->fn_extra; ingest's bulk
+ *		writer (src/ingest_write.c) calls it with a FmgrInfo of its own.
  */
-Datum
-cdp_golden_new_person_row(PG_FUNCTION_ARGS)
+void
+GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bool *nulls)
 {
-	SingleCache *cache = SingleGetCache(fcinfo);
-	static const int required[] = {A_GOLDEN_ID, A_RULES, A_RULES_VERSION, A_RECORD_ID,
-	A_CREATED_AT, A_UPDATED_AT};
+	GoldenRowType *cache = SingleGetCache(fcinfo, desc);
+	SingleRules *sr;
+	static const int required[] = {GNP_GOLDEN_ID, GNP_RULES, GNP_RULES_VERSION, GNP_RECORD_ID,
+	GNP_CREATED_AT, GNP_UPDATED_AT};
 	static const char *const required_names[] = {"golden_id", "rules", "rules_version",
 	"record_id", "created_at", "updated_at"};
-	MemoryContext work;
-	MemoryContext old;
-	Datum	   *values;
-	bool	   *nulls;
 	bool		validated = false;
 	TimestampTz created;
 	TimestampTz updated;
@@ -488,40 +430,34 @@ cdp_golden_new_person_row(PG_FUNCTION_ARGS)
 	char	   *last_seen;
 	SingleContact *c;
 	int			n;
-	HeapTuple	tup;
 	int			i;
 
-	if (PG_NARGS() != A_COUNT)
-		elog(ERROR, "golden_new_person_row takes %d arguments, not %d", A_COUNT, PG_NARGS());
+	if (PG_NARGS() != GNP_COUNT)
+		elog(ERROR, "golden_new_person_row takes %d arguments, not %d", GNP_COUNT, PG_NARGS());
 	for (i = 0; i < lengthof(required); i++)
 		if (PG_ARGISNULL(required[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument \"%s\" of golden_new_person_row must not be null",
 							required_names[i])));
-	SingleCheckRules(fcinfo, cache, PG_GETARG_JSONB_P(A_RULES));
+	SingleCheckRules(fcinfo, cache, PG_GETARG_JSONB_P(GNP_RULES));
+	sr = (SingleRules *) cache->extra;
 
-	values = palloc(sizeof(Datum) * Max(cache->ncols, 1));
-	nulls = palloc(sizeof(bool) * Max(cache->ncols, 1));
-	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_new_person_row",
-								 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
-
-	if (!PG_ARGISNULL(A_EXTRA))
+	if (!PG_ARGISNULL(GNP_EXTRA))
 	{
-		Jsonb	   *extra = PG_GETARG_JSONB_P(A_EXTRA);
+		Jsonb	   *extra = PG_GETARG_JSONB_P(GNP_EXTRA);
 
 		if (JB_ROOT_IS_OBJECT(extra))
 			validated = GoldenDocValidated(GoldenFieldCString(&extra->root, "validated"));
 	}
-	created = PG_GETARG_TIMESTAMPTZ(A_CREATED_AT);
-	updated = PG_GETARG_TIMESTAMPTZ(A_UPDATED_AT);
+	created = PG_GETARG_TIMESTAMPTZ(GNP_CREATED_AT);
+	updated = PG_GETARG_TIMESTAMPTZ(GNP_UPDATED_AT);
 	first_seen = GoldenUtcText(created);
 	last_seen = GoldenUtcText(updated);
 
 	for (i = 0; i < cache->ncols; i++)
 	{
-		SingleColumn *col = &cache->cols[i];
+		GoldenColumn *col = &cache->cols[i];
 		char	   *s = NULL;
 		bool		through_input = false;
 
@@ -532,11 +468,11 @@ cdp_golden_new_person_row(PG_FUNCTION_ARGS)
 			case SS_NONE:
 				break;
 			case SS_GOLDEN_ID:
-				values[i] = PG_GETARG_DATUM(A_GOLDEN_ID);
+				values[i] = PG_GETARG_DATUM(GNP_GOLDEN_ID);
 				nulls[i] = false;
 				break;
 			case SS_RULES_VERSION:
-				values[i] = PG_GETARG_DATUM(A_RULES_VERSION);
+				values[i] = PG_GETARG_DATUM(GNP_RULES_VERSION);
 				nulls[i] = false;
 				break;
 			case SS_STATUS:
@@ -544,7 +480,7 @@ cdp_golden_new_person_row(PG_FUNCTION_ARGS)
 				through_input = true;
 				break;
 			case SS_ATTR:
-				if (cache->in_rules[col->attr])
+				if (sr->in_rules[col->attr])
 				{
 					s = SingleAttrText(fcinfo, col->attr);
 					if (s != NULL && *s == '\0')
@@ -570,18 +506,18 @@ cdp_golden_new_person_row(PG_FUNCTION_ARGS)
 				through_input = true;
 				break;
 			case SS_PHONES:
-				c = SingleIdentifiers(fcinfo, A_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
-				values[i] = SingleContacts(c, n, PG_GETARG_INT64(A_RECORD_ID), first_seen, last_seen, validated);
+				c = SingleIdentifiers(fcinfo, GNP_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated);
 				nulls[i] = false;
 				break;
 			case SS_EMAILS:
-				c = SingleIdentifiers(fcinfo, A_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
-				values[i] = SingleContacts(c, n, PG_GETARG_INT64(A_RECORD_ID), first_seen, last_seen, validated);
+				c = SingleIdentifiers(fcinfo, GNP_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated);
 				nulls[i] = false;
 				break;
 			case SS_HANDLES:
 				c = SingleHandles(fcinfo, &n);
-				values[i] = SingleContacts(c, n, PG_GETARG_INT64(A_RECORD_ID), first_seen, last_seen, validated);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated);
 				nulls[i] = false;
 				break;
 		}
@@ -591,7 +527,37 @@ cdp_golden_new_person_row(PG_FUNCTION_ARGS)
 			nulls[i] = false;
 		}
 	}
+}
 
+PG_FUNCTION_INFO_V1(cdp_golden_new_person_row);
+
+/*
+ * cdp_golden_new_person_row
+ *		cdp_internal.golden_new_person_row(golden_id bigint, rules jsonb,
+ *		rules_version int, record_id bigint, family_name text, given_name
+ *		text, patronymic text, birth_date date, sex text, phones cdp.phone[],
+ *		emails cdp.email[], snils cdp.snils, oms cdp.oms, address text, city
+ *		text, handles jsonb, extra jsonb, created_at timestamptz, updated_at
+ *		timestamptz) RETURNS cdp.patient: the profile of a person whose only
+ *		record has these columns (see the file's header).  golden_id, rules,
+ *		rules_version, record_id and the timestamps must not be NULL.
+ */
+Datum
+cdp_golden_new_person_row(PG_FUNCTION_ARGS)
+{
+	GoldenRowType *cache = SingleGetCache(fcinfo, NULL);
+	MemoryContext work;
+	MemoryContext old;
+	Datum	   *values;
+	bool	   *nulls;
+	HeapTuple	tup;
+
+	values = palloc(sizeof(Datum) * Max(cache->ncols, 1));
+	nulls = palloc(sizeof(bool) * Max(cache->ncols, 1));
+	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_new_person_row",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	GoldenNewPersonValues(fcinfo, NULL, values, nulls);
 	MemoryContextSwitchTo(old);
 	tup = heap_form_tuple(cache->desc, values, nulls);	/* copies the values out of work */
 	MemoryContextDelete(work);

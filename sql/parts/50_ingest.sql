@@ -296,6 +296,22 @@ COMMENT ON FUNCTION cdp_internal.ingest_fast_path_ok() IS
 	'whether this session may write a batch of new records by the fast path (setting on, no row-level security, the general path''s privileges)';
 
 /*
+ * The fast path's writes in bulk (src/ingest_write.c): the rows of cdp_internal.ingest_insert_new
+ * written the way COPY FROM writes a table (rows built in C, heap tuples put on pages a group at a
+ * time, index entries per group), with the same ids, orders, defaults and constraint checks as its
+ * SQL statement.  NULL, having written nothing, where that statement must run instead: an insert
+ * trigger on one of the five tables other than the foreign key check of cdp.record.source_id, a
+ * rewrite rule or a stored generated column on one of them, or row-level security active for one.
+ */
+CREATE FUNCTION cdp_internal.ingest_write_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
+											  skip_invalid boolean, rules jsonb, rules_version integer)
+	RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'cdp_ingest_write_new'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.ingest_row[], boolean, jsonb, integer) IS
+	'the fast path''s writes in bulk (internal to ingest_insert_new): records, events, queue, profiles, membership of new persons';
+
+/*
  * The fast path's writes: every row of new_rows (cdp_internal.normalize_records' output, strict or
  * without _invalid, of source ids no record of the source has) becomes a new record of a new
  * person, with its record.created event, its match queue entry, its singleton profile and its
@@ -306,7 +322,8 @@ COMMENT ON FUNCTION cdp_internal.ingest_fast_path_ok() IS
  * With skip_invalid, the rows whose extra has _invalid (a lenient normalisation's refusals, which
  * the import has quarantined) are left out.  A source id another session wrote meanwhile raises unique_violation: the caller runs the
  * general path instead (in a subtransaction, so nothing of this attempt stays).  Returns the
- * record ids in the order of the rows written.
+ * record ids in the order of the rows written.  The rows are written in bulk from C by
+ * cdp_internal.ingest_write_new (session 23); the statement below runs where that declines.
  */
 CREATE FUNCTION cdp_internal.ingest_insert_new(src_id integer, src_name text, new_rows cdp_internal.ingest_row[],
 											   skip_invalid boolean DEFAULT false)
@@ -326,6 +343,11 @@ BEGIN
 		RETURN ARRAY[]::bigint[];
 	END IF;
 	SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+	/* in bulk from C (cdp_internal.ingest_write_new); the statement below where that cannot */
+	v_ids := cdp_internal.ingest_write_new(src_id, src_name, new_rows, skip_invalid, v_rules, v_rules_version);
+	IF v_ids IS NOT NULL THEN
+		RETURN v_ids;
+	END IF;
 	WITH norm AS MATERIALIZED (
 		SELECT n.*,
 			   pg_catalog.nextval('@extschema@.record_record_id_seq'::pg_catalog.regclass) AS new_rid,

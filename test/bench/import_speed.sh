@@ -15,10 +15,13 @@
 #   commit    cdp.import_commit(batch, 'quarantine'): reader, checks, upsert_records, profiles
 # and reports rows/s of stage + read, stage + validate and stage + commit, each beside the plain
 # COPY as a ratio, with the committing backend's peak private memory (RssAnon sampled every
-# 0.2 s from /proc).  COMMIT=0 skips the commit (whose speed is upsert_records').  Medians.
+# 0.2 s from /proc) and CPU time (user + system, from /proc: robust to other load).  COMMIT=0 skips the commit (whose speed is upsert_records').  Medians.
 # IMPORT_AB=1: each repeat also commits the same file in a second fresh database with
 # cdp.ingest_fast_path = off (ingest's general path, doc/ingest.md), right after the first commit,
 # and reports both medians and their ratio: a same-run comparison of the fast path.
+# IMPORT_AB_SQL=FILE: the same, but the second database keeps the fast path and gets FILE's
+# definitions after CREATE EXTENSION (e.g. another branch's functions): a same-run comparison of
+# two versions on one binary.  READS=0 skips the reader-only and validation passes (shorter runs).
 set -euo pipefail
 rows=${1:-100000}
 repeats=${2:-3}
@@ -38,15 +41,38 @@ q() { psql -XqAt -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# peak RssAnon (kB) of a backend until it leaves: sampled from /proc
+# peak RssAnon (kB) and CPU time (ms, user + system) of a backend until it leaves: sampled from
+# /proc every 0.2 s (the CPU time is the last sample's, so short of the end by up to 0.2 s of work)
 watch_mem() {
-	local pid=$1 peak=0 v
+	local pid=$1 peak=0 cpu=0 user=0 v c tick
+	tick=$(getconf CLK_TCK)
 	while [ -r "/proc/$pid/status" ]; do
 		v=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+		c=$(awk -v t="$tick" '{print int(($14 + $15) * 1000 / t), int($14 * 1000 / t)}' "/proc/$pid/stat" 2>/dev/null || echo "")
+		[ -n "$c" ] && read -r cpu user <<< "$c"
 		sleep 0.2
 	done
-	echo "$peak"
+	echo "$peak $cpu $user"
+}
+
+# commits batch $2 in database $1 with cdp.ingest_fast_path = $3 in the background, watching its
+# backend: prints "ms peak_kB cpu_ms user_cpu_ms result"
+commit_watched() {
+	local out pid t0 t1 bg peak cpu user
+	out=$(mktemp)
+	t0=$(now_ms)
+	( psql -XqAt -v ON_ERROR_STOP=1 -d "$1" -c "SELECT pg_backend_pid()" -c "SET cdp.ingest_fast_path = $3" \
+		-c "SELECT pg_sleep(0.5)" -c "SELECT cdp.import_commit($2, 'quarantine')" > "$out" ) &
+	bg=$!
+	sleep 0.2
+	pid=$(head -1 "$out" 2>/dev/null || true)
+	while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$out" 2>/dev/null || true); done
+	read -r peak cpu user < <(watch_mem "$pid")
+	wait $bg
+	t1=$(now_ms)
+	echo "$(( t1 - t0 - 500 )) $peak $cpu $user $(tail -1 "$out")"
+	rm -f "$out"
 }
 
 read_sql() {
@@ -79,7 +105,7 @@ END \$\$;
 SQL
 }
 
-plain=(); stage=(); rd=(); val=(); com=(); mem=(); gen=()
+plain=(); stage=(); rd=(); val=(); com=(); mem=(); gen=(); ccpu=(); gcpu=()
 for r in $(seq "$repeats"); do
 	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 	q -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
@@ -98,40 +124,38 @@ for r in $(seq "$repeats"); do
 	t1=$(now_ms)
 	stage+=($(( t1 - t0 )))
 
-	t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
-	t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
+	if [ "${READS:-1}" = 1 ]; then
+		t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
+		t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
+	else
+		rd+=(0); val+=(0)
+	fi
 
 	if [ "$do_commit" = 1 ]; then
-		pidfile=$(mktemp)
-		t0=$(now_ms)
-		( q -c "SELECT pg_backend_pid()" -c "SELECT pg_sleep(0.5)" -c "SELECT cdp.import_commit($batch, 'quarantine')" > "$pidfile.out" ) &
-		bg=$!
-		sleep 0.2
-		pid=$(head -1 "$pidfile.out" 2>/dev/null || true)
-		while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$pidfile.out" 2>/dev/null || true); done
-		peak=$(watch_mem "$pid")
-		wait $bg
-		t1=$(now_ms)
-		com+=($(( t1 - t0 - 500 )))
+		read -r ms peak cpu user res < <(commit_watched "$db" "$batch" on)
+		com+=("$ms")
 		mem+=("$peak")
-		res=$(tail -1 "$pidfile.out")
-		rm -f "$pidfile" "$pidfile.out"
-		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms, peak RssAnon ${peak} kB" >&2
+		ccpu+=("$cpu")
+		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms (backend CPU ${cpu} ms, user ${user}), peak RssAnon ${peak} kB" >&2
 		echo "  $res" >&2
-		if [ "${IMPORT_AB:-0}" = 1 ]; then
-			# the same file, general path, in a database of its own
+		if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
+			# the same file, general path (or FILE's definitions), in a database of its own
 			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b" -c "CREATE DATABASE ${db}_b"
 			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
+			if [ -n "${IMPORT_AB_SQL:-}" ]; then
+				psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -f "$IMPORT_AB_SQL" >/dev/null
+				fp=on; label="$IMPORT_AB_SQL"
+			else
+				fp=off; label="general path (cdp.ingest_fast_path = off)"
+			fi
 			batch_b=$(psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" \
 				-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
 				-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
 			psql -XqAt -d "${db}_b" -c "CHECKPOINT" >/dev/null
-			t0=$(now_ms)
-			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "SET cdp.ingest_fast_path = off" \
-				-c "SELECT cdp.import_commit($batch_b, 'quarantine')" >/dev/null
-			t1=$(now_ms)
-			gen+=($(( t1 - t0 )))
-			echo "  general path (cdp.ingest_fast_path = off): commit ${gen[-1]} ms" >&2
+			read -r ms peak cpu user res < <(commit_watched "${db}_b" "$batch_b" "$fp")
+			gen+=("$ms")
+			gcpu+=("$cpu")
+			echo "  $label: commit ${gen[-1]} ms (backend CPU ${cpu} ms, user ${user})" >&2
 			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b"
 		fi
 	else
@@ -146,16 +170,22 @@ ratio() { awk -v a="$P" -v b="$1" 'BEGIN { printf "%.2f", a / b }'; }
 echo "file: $nrows rows, $mb MB; medians of $repeats"
 printf '%-44s %10s ms %10s rows/s\n' "plain COPY (17 text columns)" "$P" "$(rate "$P")"
 printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging COPY" "$S" "$(rate "$S")" "$(ratio "$S")"
-printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader" "$((S + R))" "$(rate $((S + R)))" "$(ratio $((S + R)))"
-printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader + ingest's checks" "$((S + V))" "$(rate $((S + V)))" "$(ratio $((S + V)))"
+if [ "${READS:-1}" = 1 ]; then
+	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader" "$((S + R))" "$(rate $((S + R)))" "$(ratio $((S + R)))"
+	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + reader + ingest's checks" "$((S + V))" "$(rate $((S + V)))" "$(ratio $((S + V)))"
+fi
 if [ "$do_commit" = 1 ]; then
 	C=$(printf '%s\n' "${com[@]}" | median); M=$(printf '%s\n' "${mem[@]}" | median)
 	printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit (upsert_records, profiles)" "$((S + C))" "$(rate $((S + C)))" "$(ratio $((S + C)))"
 	printf '%-44s %10s kB\n' "committing backend, peak RssAnon" "$M"
-	if [ "${IMPORT_AB:-0}" = 1 ]; then
+	printf '%-44s %10s ms\n' "committing backend, CPU time" "$(printf '%s\n' "${ccpu[@]}" | median)"
+	if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
 		G=$(printf '%s\n' "${gen[@]}" | median)
-		printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit, general path (fast path off)" "$((S + G))" "$(rate $((S + G)))" "$(ratio $((S + G)))"
-		awk -v c="$C" -v g="$G" 'BEGIN { printf "commit alone: fast path %d ms, general path %d ms: %.2fx\n", c, g, g / c }'
+		if [ -n "${IMPORT_AB_SQL:-}" ]; then other="with $IMPORT_AB_SQL"; else other="general path (fast path off)"; fi
+		printf '%-44s %10s ms %10s rows/s  %s of plain\n' "staging + commit, $other" "$((S + G))" "$(rate $((S + G)))" "$(ratio $((S + G)))"
+		awk -v c="$C" -v g="$G" -v o="$other" 'BEGIN { printf "commit alone: this build %d ms, %s %d ms: %.2fx\n", c, o, g, g / c }'
+		CC=$(printf '%s\n' "${ccpu[@]}" | median); GC=$(printf '%s\n' "${gcpu[@]}" | median)
+		awk -v c="$CC" -v g="$GC" -v o="$other" 'BEGIN { printf "committing backend CPU: this build %d ms, %s %d ms: %.2fx\n", c, o, g, g / c }'
 	fi
 fi
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"

@@ -6,7 +6,7 @@
 -- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
 -- the session has the general path's privileges and no row-level security applies.
 BEGIN;
-SELECT plan(32);
+SELECT plan(41);
 
 SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
        cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
@@ -219,6 +219,56 @@ SELECT throws_ok($$SELECT cdp_internal.golden_new_person_row(1, '{"family_name":
                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), now())$$, '22023', NULL, 'rules the fold refuses are refused');
 SELECT throws_ok($$SELECT cdp_internal.golden_new_person_row(1, cdp.golden_default_rules(), 0, NULL, 'a', NULL, NULL, NULL, NULL, NULL,
                     NULL, NULL, NULL, NULL, NULL, NULL, NULL, now(), now())$$, '22004', NULL, 'a NULL record id is refused');
+
+-- ---------------------------------------------------------------- the bulk writer (session 23)
+-- cdp_internal.ingest_write_new writes the fast path's rows from C in groups of 1000: a batch of
+-- 2,500 crosses two group boundaries and must still equal the general path
+SELECT cdp.register_source('fp_bulk', 'internal', 55) > 0 AS ok, cdp.register_source('fp_bulk_slow', 'internal', 55) > 0 AS ok,
+       cdp.register_source('fp_trig', 'internal', 55) > 0 AS ok;
+CREATE TEMP TABLE fp_big AS
+SELECT g AS ord, 'B' || lpad(((g * 7919) % 100003)::text, 6, '0') AS sid,
+       jsonb_strip_nulls(jsonb_build_object('family_name', (ARRAY['Иванова', 'Петров', 'Ким'])[1 + g % 3], 'given_name', 'Имя' || (g % 50),
+           'birth_date', CASE WHEN g % 5 <> 0 THEN (date '1950-01-01' + g)::text END,
+           'phone', CASE WHEN g % 2 = 0 THEN '+7916' || lpad(g::text, 7, '0') END,
+           'telegram', CASE WHEN g % 9 = 0 THEN '@u' || g END, 'validated', CASE WHEN g % 13 = 0 THEN true END)) AS doc
+  FROM generate_series(1, 2500) g;
+SELECT is((SELECT count(*) FROM cdp.upsert_records('fp_bulk', ARRAY(SELECT sid FROM fp_big ORDER BY ord),
+                                                   ARRAY(SELECT doc FROM fp_big ORDER BY ord)) WHERE action = 'created'),
+          2500::bigint, 'the bulk writer loads a batch larger than its groups');
+SET LOCAL cdp.ingest_fast_path = off;
+SELECT is((SELECT count(*) FROM cdp.upsert_records('fp_bulk_slow', ARRAY(SELECT sid FROM fp_big ORDER BY ord),
+                                                   ARRAY(SELECT doc FROM fp_big ORDER BY ord)) WHERE action = 'created'),
+          2500::bigint, 'and so does the general path');
+RESET cdp.ingest_fast_path;
+SELECT is(pg_temp.differ('fp_bulk', 'fp_bulk_slow'), 0::bigint, 'across groups, the bulk writer writes what the general path writes');
+SELECT is((SELECT array_agg(r.source_key ORDER BY r.record_id) FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_bulk'),
+          (SELECT array_agg(sid ORDER BY ord) FROM fp_big), 'across groups, record ids follow the batch order');
+
+-- an insert trigger on a table it writes: the bulk writer declines (NULL, nothing written) and the
+-- fast path's statement runs, firing the trigger for every row
+CREATE TEMP TABLE fp_fired (golden_id bigint);
+CREATE FUNCTION pg_temp.fp_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO fp_fired VALUES (NEW.golden_id); RETURN NEW; END $$;
+CREATE TRIGGER fp_note AFTER INSERT ON cdp.patient FOR EACH ROW EXECUTE FUNCTION pg_temp.fp_note();
+SELECT is(cdp_internal.ingest_write_new((SELECT source_id FROM cdp.source WHERE name = 'fp_trig'), 'fp_trig',
+              cdp_internal.normalize_records(ARRAY['T-0'], ARRAY['{"family_name": "Ким"}'::jsonb], ARRAY[NULL::text])
+              , false, cdp.golden_default_rules(), 0),
+          NULL, 'with another insert trigger the bulk writer declines');
+SELECT is((SELECT count(*) FROM cdp.upsert_records('fp_trig', ARRAY(SELECT sid FROM fp_in ORDER BY ord),
+                                                   ARRAY(SELECT doc FROM fp_in ORDER BY ord)) WHERE action = 'created'),
+          400::bigint, 'and the fast path''s statement writes the batch');
+SELECT is((SELECT count(DISTINCT golden_id) FROM fp_fired), 400::bigint, 'firing the trigger once a profile');
+DROP TRIGGER fp_note ON cdp.patient;
+CREATE RULE fp_rule AS ON INSERT TO cdp_internal.match_queue DO ALSO NOTHING;
+SELECT is(cdp_internal.ingest_write_new((SELECT source_id FROM cdp.source WHERE name = 'fp_trig'), 'fp_trig',
+              cdp_internal.normalize_records(ARRAY['R-0'], ARRAY['{"family_name": "Ким"}'::jsonb], ARRAY[NULL::text])
+              , false, cdp.golden_default_rules(), 0),
+          NULL, 'with a rewrite rule on a table it writes the bulk writer declines too');
+DROP RULE fp_rule ON cdp_internal.match_queue;
+SELECT throws_ok($$SELECT cdp_internal.ingest_write_new(2147483647, 'nowhere',
+                     cdp_internal.normalize_records(ARRAY['F-1'], ARRAY['{"family_name": "Ким"}'::jsonb], ARRAY[NULL::text]),
+                     false, cdp.golden_default_rules(), 0)$$,
+                 '23503', NULL, 'the bulk writer checks the source as the foreign key of cdp.record does');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,719 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/ingest_write.c
+ *		cdp_internal.ingest_write_new(...): the writes of ingest's fast path
+ *		(a batch of records new to their source, each a new person) in bulk,
+ *		the way COPY FROM writes a table: rows built in C, heap tuples put
+ *		on pages many at a time (table_multi_insert), index entries added
+ *		after each group of rows.
+ *
+ * What it writes is what the fast path's SQL statement
+ * (cdp_internal.ingest_insert_new, sql/parts/50_ingest.sql) writes, in the
+ * same orders, and that statement stays as the fallback:
+ *
+ * - ids: for each row in array order, a record id (the identity sequence
+ *	 of cdp.record) and a golden id (cdp.golden_id_seq), and its timestamp
+ *	 (clock_timestamp) for created_at and updated_at;
+ * - cdp.record in source_id order (bytewise, COLLATE "C"): two sessions
+ *	 writing the same new ids add their unique index entries in one order,
+ *	 so the second waits for the first instead of deadlocking, and meets
+ *	 unique_violation as the statement does (the caller's subtransaction
+ *	 then takes the general path);
+ * - cdp.event in the rows' ord order: one record.created event a record,
+ *	 payload as cdp_internal.record_event_payload builds it;
+ * - cdp_internal.match_queue, cdp.patient (golden_new_person_row's row,
+ *	 src/golden_single.c) in golden id order, cdp.patient_member opened at
+ *	 each record's event.
+ *
+ * A column the writer does not set gets its default (event_id, at, actor,
+ * version, queued_at) evaluated as INSERT evaluates it; NOT NULL and CHECK
+ * constraints are checked as INSERT checks them (ExecConstraints).
+ * Triggers are not fired row by row: the writer runs only when the one
+ * insert trigger of these tables is the foreign key check of
+ * record.source_id, which it fires for the first record (every record of
+ * the batch names the same source: one check locks the source row as a
+ * check per row would).  With any other insert trigger, a rewrite rule, a
+ * stored generated column, or row-level security active on a table, it
+ * writes nothing and returns NULL: the caller then runs the SQL statement.
+ *
+ * Memory: the input array, the ids, and one group of WRITE_GROUP_ROWS rows
+ * of each table at a time (payloads and profiles in a context reset after
+ * each group).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/hio.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_trigger_d.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "golden.h"
+
+/* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
+#define WRITE_GROUP_ROWS	1000
+
+/* the payload builder (src/ingest_attrs.c) */
+extern Datum cdp_record_event_payload(PG_FUNCTION_ARGS);
+
+/* the tables written, in the order they are written */
+typedef enum WriteTable
+{
+	WT_RECORD, WT_EVENT, WT_QUEUE, WT_PATIENT, WT_MEMBER, WT_COUNT
+} WriteTable;
+
+/* the columns of cdp.record the writer sets (the others: defaults) */
+enum
+{
+	RC_RECORD_ID, RC_GOLDEN_ID, RC_SOURCE_ID, RC_SOURCE_KEY, RC_RAW, RC_FAMILY_NAME,
+	RC_GIVEN_NAME, RC_PATRONYMIC, RC_BIRTH_DATE, RC_SEX, RC_PHONES, RC_EMAILS, RC_SNILS,
+	RC_OMS, RC_ADDRESS, RC_CITY, RC_HANDLES, RC_EXTRA, RC_ATTRS_HASH, RC_CREATED_AT,
+	RC_UPDATED_AT, RC_COUNT
+};
+static const char *const RecordCols[RC_COUNT] = {
+	"record_id", "golden_id", "source_id", "source_key", "raw", "family_name",
+	"given_name", "patronymic", "birth_date", "sex", "phones", "emails", "snils",
+	"oms", "address", "city", "handles", "extra", "attrs_hash", "created_at",
+	"updated_at"
+};
+
+/* the fields of cdp_internal.ingest_row read here (RC_RAW..RC_ATTRS_HASH by name) */
+enum
+{
+	EV_KIND, EV_SUBJECT, EV_GOLDEN_ID, EV_PAYLOAD, EV_COUNT
+};
+static const char *const EventCols[EV_COUNT] = {"kind", "subject", "golden_id", "payload"};
+static const char *const QueueCols[] = {"record_id"};
+enum
+{
+	MB_RECORD_ID, MB_GOLDEN_ID, MB_FROM_EVENT, MB_FROM_AT, MB_COUNT
+};
+static const char *const MemberCols[MB_COUNT] = {"record_id", "golden_id", "from_event", "from_at"};
+
+static const struct
+{
+	const char *nsp;
+	const char *name;
+	const char *const *cols;	/* NULL: the caller sets every column */
+	int			ncols;
+}			WriteTables[WT_COUNT] = {
+	{"cdp", "record", RecordCols, RC_COUNT},
+	{"cdp", "event", EventCols, EV_COUNT},
+	{"cdp_internal", "match_queue", QueueCols, 1},
+	{"cdp", "patient", NULL, 0},
+	{"cdp", "patient_member", MemberCols, MB_COUNT}
+};
+
+/* one table being written */
+typedef struct WriteTarget
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	TupleTableSlot *slots[WRITE_GROUP_ROWS];
+	int			nslots;			/* slots made so far */
+	int			ngroup;			/* rows in the current group */
+	int		   *given;			/* per attribute: index of the caller's value, or -1 */
+	ExprState **defaults;		/* per attribute not given: its default, or NULL */
+	bool		fire_first;		/* fire the insert triggers of the first row */
+} WriteTarget;
+
+/* one row of the input: its fields, and what the writer gives it */
+typedef struct WriteRow
+{
+	Datum	   *v;
+	bool	   *n;
+	int32		ord;
+	int64		record_id;
+	int64		golden_id;
+	TimestampTz ts;
+	int64		event_id;
+	TimestampTz event_at;
+} WriteRow;
+
+/*
+ * WriteTriggersOk
+ *		Whether the only insert triggers of rel are foreign key checks against
+ *		the relation refd (InvalidOid: none allowed).
+ */
+static bool
+WriteTriggersOk(Relation rel, Oid refd)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	if (td == NULL)
+		return true;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (!TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (!OidIsValid(refd) || t->tgfoid != F_RI_FKEY_CHECK_INS || t->tgconstrrelid != refd)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * WriteOpen
+ *		Opens table w (rel, range table index w + 1) for writing: result
+ *		relation, indexes, the map of the caller's columns and the defaults
+ *		of the others.
+ */
+static void
+WriteOpen(EState *estate, WriteTarget *t, Relation rel, WriteTable w)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *const *cols = WriteTables[w].cols;
+	int			ncols = WriteTables[w].ncols;
+
+	t->rel = rel;
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, rel, w + 1, NULL, 0);
+	ExecOpenIndices(t->rri, false);
+	/* closed by ExecCloseResultRelations, found there by the trigger queue */
+	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
+	/*
+	 * A bulk insert state keeps the page being filled pinned from one group
+	 * to the next; without COPY's ring of 16 MB (the rows of a batch are read
+	 * again soon, by matching and the profiles' readers, and a ring evicting
+	 * its own dirty pages flushes WAL for each).
+	 */
+	t->bistate = GetBulkInsertState();
+	FreeAccessStrategy(t->bistate->strategy);
+	t->bistate->strategy = NULL;
+	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
+	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		Node	   *def;
+
+		t->given[a] = cols == NULL ? a : -1;
+		if (att->attisdropped || cols == NULL)
+			continue;
+		for (int c = 0; c < ncols; c++)
+			if (strcmp(NameStr(att->attname), cols[c]) == 0)
+				t->given[a] = c;
+		if (t->given[a] >= 0)
+			continue;
+		def = build_column_default(rel, a + 1);
+		if (def != NULL)
+			t->defaults[a] = ExecPrepareExpr(expression_planner((Expr *) def), estate);
+	}
+	/* every column the writer sets must be there */
+	for (int c = 0; c < ncols; c++)
+	{
+		bool		found = false;
+
+		for (int a = 0; a < desc->natts; a++)
+			found |= t->given[a] == c;
+		if (!found)
+			elog(ERROR, "column \"%s\" of \"%s\" not found", cols[c], RelationGetRelationName(rel));
+	}
+}
+
+/*
+ * WriteFlush
+ *		Puts the current group of t on pages, adds their index entries in
+ *		group order and fires the first row's insert triggers when asked.
+ */
+static void
+WriteFlush(EState *estate, WriteTarget *t)
+{
+	if (t->ngroup == 0)
+		return;
+	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
+	for (int i = 0; i < t->ngroup; i++)
+	{
+		TupleTableSlot *slot = t->slots[i];
+
+		if (t->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(t->rri, slot, estate, false, false, NULL, NIL));
+		if (t->fire_first)
+		{
+			ExecARInsertTriggers(estate, t->rri, slot, NIL, NULL);
+			t->fire_first = false;
+		}
+		ResetPerTupleExprContext(estate);
+	}
+	for (int i = 0; i < t->ngroup; i++)
+		ExecClearTuple(t->slots[i]);
+	t->ngroup = 0;
+}
+
+/*
+ * WriteAdd
+ *		Adds a row to t's group from the caller's values (in the order of the
+ *		table's column list, or of its attributes when it has none) and the
+ *		defaults, checks its constraints and returns its slot (valid until
+ *		the next WriteFlush).  Values must live until then.
+ */
+static TupleTableSlot *
+WriteAdd(EState *estate, WriteTarget *t, Datum *values, bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	TupleTableSlot *slot;
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+
+	if (t->ngroup == t->nslots)
+	{
+		/* in the query's context: the caller's may be a group's, reset after it */
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+		t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	slot = t->slots[t->ngroup];
+	ExecClearTuple(slot);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		if (t->given[a] >= 0)
+		{
+			slot->tts_values[a] = values[t->given[a]];
+			slot->tts_isnull[a] = nulls[t->given[a]];
+		}
+		else if (t->defaults[a] != NULL)
+			slot->tts_values[a] = ExecEvalExpr(t->defaults[a], econtext, &slot->tts_isnull[a]);
+		else
+		{
+			slot->tts_values[a] = (Datum) 0;
+			slot->tts_isnull[a] = true;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	if (t->rel->rd_att->constr)
+		ExecConstraints(t->rri, slot, estate);
+	t->ngroup++;
+	return slot;
+}
+
+/*
+ * WriteClose
+ *		Writes what is left of t's group and drops its slots (its indexes
+ *		close with the executor state's result relations).
+ */
+static void
+WriteClose(EState *estate, WriteTarget *t)
+{
+	WriteFlush(estate, t);
+	for (int i = 0; i < t->nslots; i++)
+		ExecDropSingleTupleTableSlot(t->slots[i]);
+	FreeBulkInsertState(t->bistate);
+}
+
+/* the rows sorted by source_id, bytewise */
+static int	WriteKeyField;
+
+/*
+ * WriteCmpKey
+ *		qsort comparator of rows by source_id as COLLATE "C" orders them.
+ */
+static int
+WriteCmpKey(const void *pa, const void *pb)
+{
+	const WriteRow *a = *(WriteRow *const *) pa;
+	const WriteRow *b = *(WriteRow *const *) pb;
+	text	   *ta = (text *) DatumGetPointer(a->v[WriteKeyField]);
+	text	   *tb = (text *) DatumGetPointer(b->v[WriteKeyField]);
+	int			la = VARSIZE_ANY_EXHDR(ta);
+	int			lb = VARSIZE_ANY_EXHDR(tb);
+	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	return (la > lb) - (la < lb);
+}
+
+/*
+ * WriteCmpOrd
+ *		qsort comparator of rows by their ord field (stable: by position).
+ */
+static int
+WriteCmpOrd(const void *pa, const void *pb)
+{
+	const WriteRow *a = *(WriteRow *const *) pa;
+	const WriteRow *b = *(WriteRow *const *) pb;
+
+	if (a->ord != b->ord)
+		return a->ord < b->ord ? -1 : 1;
+	return a < b ? -1 : (a > b);
+}
+
+PG_FUNCTION_INFO_V1(cdp_ingest_write_new);
+
+/*
+ * cdp_ingest_write_new
+ *		cdp_internal.ingest_write_new(src_id int, src_name text, new_rows
+ *		cdp_internal.ingest_row[], skip_invalid boolean, rules jsonb,
+ *		rules_version int) RETURNS bigint[]: writes the rows as
+ *		cdp_internal.ingest_insert_new does (see the file's header) and
+ *		returns their record ids in ord order; NULL, having written nothing,
+ *		when a table has an insert trigger other than record's foreign key
+ *		check, a rule or a stored generated column, or row-level security is
+ *		active for one of them.
+ */
+Datum
+cdp_ingest_write_new(PG_FUNCTION_ARGS)
+{
+	int32		src_id;
+	text	   *src_name;
+	ArrayType  *arr;
+	bool		skip_invalid;
+	Jsonb	   *rules;
+	int32		rules_version;
+	TupleDesc	rowdesc;
+	int			f_ord = -1, f_key = -1, f_norm = -1, f_rc[RC_COUNT];
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			nelems;
+	WriteRow   *rows;
+	WriteRow  **byorder;
+	int			nrows = 0;
+	Oid			nsp, nsp_int;
+	Oid			relids[WT_COUNT];
+	Oid			source_relid;
+	Relation	rels[WT_COUNT];
+	Oid			rid_seq, gid_seq;
+	EState	   *estate;
+	List	   *rtable = NIL;
+	WriteTarget targets[WT_COUNT];
+	MemoryContext group_cxt, old;
+	Datum	   *out;
+	Datum		rvals[RC_COUNT];
+	bool		rnulls[RC_COUNT];
+	FmgrInfo	gnp_flinfo;
+	LOCAL_FCINFO(gnp, GNP_COUNT);
+	Datum	   *pvals;
+	bool	   *pnulls;
+
+	for (int i = 0; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of ingest_write_new must not be null")));
+	src_id = PG_GETARG_INT32(0);
+	src_name = PG_GETARG_TEXT_PP(1);
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	skip_invalid = PG_GETARG_BOOL(3);
+	rules = PG_GETARG_JSONB_P(4);
+	rules_version = PG_GETARG_INT32(5);
+
+	/* the tables: the fast path's guards again (the caller checked them), and triggers */
+	nsp = get_namespace_oid("cdp", false);
+	nsp_int = get_namespace_oid("cdp_internal", false);
+	source_relid = get_relname_relid("source", nsp);
+	for (int w = 0; w < WT_COUNT; w++)
+	{
+		relids[w] = get_relname_relid(WriteTables[w].name,
+									  strcmp(WriteTables[w].nsp, "cdp") == 0 ? nsp : nsp_int);
+		if (!OidIsValid(relids[w]))
+			elog(ERROR, "table %s.%s not found", WriteTables[w].nsp, WriteTables[w].name);
+	}
+	for (int w = 0; w < WT_COUNT; w++)
+	{
+		rels[w] = table_open(relids[w], RowExclusiveLock);
+		if (rels[w]->rd_rel->relkind != RELKIND_RELATION ||
+			rels[w]->rd_rules != NULL ||
+			(rels[w]->rd_att->constr && rels[w]->rd_att->constr->has_generated_stored) ||
+			check_enable_rls(relids[w], InvalidOid, false) == RLS_ENABLED ||
+			!WriteTriggersOk(rels[w], w == WT_RECORD ? source_relid : InvalidOid))
+		{
+			for (int k = 0; k <= w; k++)
+				table_close(rels[k], NoLock);
+			PG_RETURN_NULL();
+		}
+	}
+
+	/* the rows */
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the rows of ingest_write_new must be a one-dimensional array")));
+	rowdesc = lookup_rowtype_tupdesc_copy(ARR_ELEMTYPE(arr), -1);
+	for (int c = 0; c < RC_COUNT; c++)
+		f_rc[c] = -1;
+	for (int a = 0; a < rowdesc->natts; a++)
+	{
+		const char *name = NameStr(TupleDescAttr(rowdesc, a)->attname);
+
+		if (TupleDescAttr(rowdesc, a)->attisdropped)
+			continue;
+		if (strcmp(name, "ord") == 0)
+			f_ord = a;
+		else if (strcmp(name, "norm") == 0)
+			f_norm = a;
+		for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
+			if (strcmp(name, RecordCols[c]) == 0)
+				f_rc[c] = a;
+	}
+	f_key = f_rc[RC_SOURCE_KEY];
+	for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
+		if (f_rc[c] < 0)
+			elog(ERROR, "field \"%s\" missing from the rows of ingest_write_new", RecordCols[c]);
+	if (f_ord < 0 || f_norm < 0)
+		elog(ERROR, "field ord or norm missing from the rows of ingest_write_new");
+
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_DOUBLE, &elems, &elnulls, &nelems);
+	rows = palloc0(sizeof(WriteRow) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+	{
+		HeapTupleData tup;
+		WriteRow   *r = &rows[nrows];
+
+		if (elnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of ingest_write_new is null", i + 1)));
+		tup.t_data = DatumGetHeapTupleHeader(elems[i]);
+		tup.t_len = HeapTupleHeaderGetDatumLength(tup.t_data);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		r->v = palloc(sizeof(Datum) * rowdesc->natts);
+		r->n = palloc(sizeof(bool) * rowdesc->natts);
+		heap_deform_tuple(&tup, rowdesc, r->v, r->n);
+		if (skip_invalid && !r->n[f_rc[RC_EXTRA]])
+		{
+			Jsonb	   *extra = DatumGetJsonbP(r->v[f_rc[RC_EXTRA]]);
+
+			if (JB_ROOT_IS_OBJECT(extra) &&
+				getKeyJsonValueFromContainer(&extra->root, "_invalid", 8, NULL) != NULL)
+				continue;
+		}
+		if (r->n[f_key])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of ingest_write_new has no source_id", i + 1)));
+		r->v[f_key] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->v[f_key]));
+		r->ord = r->n[f_ord] ? 0 : DatumGetInt32(r->v[f_ord]);
+		nrows++;
+	}
+
+	/* ids and timestamps in array order, as the statement's scan draws them */
+	rid_seq = getIdentitySequence(relids[WT_RECORD],
+								  get_attnum(relids[WT_RECORD], "record_id"), false);
+	gid_seq = get_relname_relid("golden_id_seq", nsp);
+	if (!OidIsValid(gid_seq))
+		elog(ERROR, "sequence cdp.golden_id_seq not found");
+	for (int i = 0; i < nrows; i++)
+	{
+		rows[i].record_id = nextval_internal(rid_seq, true);
+		rows[i].golden_id = nextval_internal(gid_seq, true);
+		rows[i].ts = GetCurrentTimestamp();
+	}
+
+	/* the executor state of the five inserts */
+	estate = CreateExecutorState();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	for (int w = 0; w < WT_COUNT; w++)
+	{
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = relids[w];
+		rte->relkind = RELKIND_RELATION;
+		rte->rellockmode = RowExclusiveLock;
+		rte->requiredPerms = ACL_INSERT;
+		rtable = lappend(rtable, rte);
+	}
+	ExecCheckRTPerms(rtable, true);
+	ExecInitRangeTable(estate, rtable);
+	memset(targets, 0, sizeof(targets));
+	for (int w = 0; w < WT_COUNT; w++)
+		WriteOpen(estate, &targets[w], rels[w], (WriteTable) w);
+	targets[WT_RECORD].fire_first = true;
+	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp ingest_write_new group",
+									  ALLOCSET_DEFAULT_SIZES);
+	AfterTriggerBeginQuery();
+
+	/* records, in source_id order */
+	byorder = palloc(sizeof(WriteRow *) * Max(nrows, 1));
+	for (int i = 0; i < nrows; i++)
+		byorder[i] = &rows[i];
+	WriteKeyField = f_key;
+	qsort(byorder, nrows, sizeof(WriteRow *), WriteCmpKey);
+	for (int i = 0; i < nrows; i++)
+	{
+		WriteRow   *r = byorder[i];
+
+		rvals[RC_RECORD_ID] = Int64GetDatum(r->record_id);
+		rvals[RC_GOLDEN_ID] = Int64GetDatum(r->golden_id);
+		rvals[RC_SOURCE_ID] = Int32GetDatum(src_id);
+		rvals[RC_CREATED_AT] = rvals[RC_UPDATED_AT] = TimestampTzGetDatum(r->ts);
+		for (int c = 0; c < RC_COUNT; c++)
+			rnulls[c] = false;
+		for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
+		{
+			rvals[c] = r->v[f_rc[c]];
+			rnulls[c] = r->n[f_rc[c]];
+		}
+		(void) WriteAdd(estate, &targets[WT_RECORD], rvals, rnulls);
+		if (targets[WT_RECORD].ngroup == WRITE_GROUP_ROWS)
+			WriteFlush(estate, &targets[WT_RECORD]);
+	}
+	WriteFlush(estate, &targets[WT_RECORD]);
+
+	/* events, in ord order; their ids and times for the membership */
+	for (int i = 0; i < nrows; i++)
+		byorder[i] = &rows[i];
+	qsort(byorder, nrows, sizeof(WriteRow *), WriteCmpOrd);
+	{
+		TupleDesc	edesc = RelationGetDescr(rels[WT_EVENT]);
+		AttrNumber	a_id = get_attnum(relids[WT_EVENT], "event_id");
+		AttrNumber	a_at = get_attnum(relids[WT_EVENT], "at");
+		Datum		ev[EV_COUNT];
+		bool		en[EV_COUNT] = {false, false, false, false};
+		Datum		kind = CStringGetTextDatum("record.created");
+
+		if (a_id == InvalidAttrNumber || a_at == InvalidAttrNumber ||
+			TupleDescAttr(edesc, a_id - 1)->atttypid != INT8OID ||
+			TupleDescAttr(edesc, a_at - 1)->atttypid != TIMESTAMPTZOID)
+			elog(ERROR, "cdp.event has no event_id bigint or at timestamptz");
+		for (int i = 0; i < nrows; i++)
+		{
+			WriteRow   *r = byorder[i];
+			TupleTableSlot *slot;
+
+			old = MemoryContextSwitchTo(group_cxt);
+			ev[EV_KIND] = kind;
+			ev[EV_SUBJECT] = Int64GetDatum(r->record_id);
+			ev[EV_GOLDEN_ID] = Int64GetDatum(r->golden_id);
+			en[EV_PAYLOAD] = r->n[f_rc[RC_RAW]] || r->n[f_norm];	/* STRICT */
+			if (!en[EV_PAYLOAD])
+				ev[EV_PAYLOAD] = DirectFunctionCall7(cdp_record_event_payload, PointerGetDatum(src_name),
+													 r->v[f_key], Int32GetDatum(1), r->v[f_rc[RC_RAW]],
+													 r->v[f_norm], TimestampTzGetDatum(r->ts),
+													 TimestampTzGetDatum(r->ts));
+			slot = WriteAdd(estate, &targets[WT_EVENT], ev, en);
+			MemoryContextSwitchTo(old);
+			if (slot->tts_isnull[a_id - 1] || slot->tts_isnull[a_at - 1])
+				elog(ERROR, "a new event has no event_id or at");
+			r->event_id = DatumGetInt64(slot->tts_values[a_id - 1]);
+			r->event_at = DatumGetTimestampTz(slot->tts_values[a_at - 1]);
+			if (targets[WT_EVENT].ngroup == WRITE_GROUP_ROWS)
+			{
+				WriteFlush(estate, &targets[WT_EVENT]);
+				MemoryContextReset(group_cxt);
+			}
+		}
+		WriteFlush(estate, &targets[WT_EVENT]);
+		MemoryContextReset(group_cxt);
+	}
+
+	/* the match queue, in array order */
+	for (int i = 0; i < nrows; i++)
+	{
+		Datum		q = Int64GetDatum(rows[i].record_id);
+		bool		qn = false;
+
+		(void) WriteAdd(estate, &targets[WT_QUEUE], &q, &qn);
+		if (targets[WT_QUEUE].ngroup == WRITE_GROUP_ROWS)
+			WriteFlush(estate, &targets[WT_QUEUE]);
+	}
+	WriteFlush(estate, &targets[WT_QUEUE]);
+
+	/* the profiles, in golden id order (array order) */
+	MemSet(&gnp_flinfo, 0, sizeof(gnp_flinfo));
+	gnp_flinfo.fn_nargs = GNP_COUNT;
+	gnp_flinfo.fn_mcxt = CurrentMemoryContext;
+	gnp_flinfo.fn_oid = InvalidOid;
+	InitFunctionCallInfoData(*gnp, &gnp_flinfo, GNP_COUNT, InvalidOid, NULL, NULL);
+	pvals = palloc(sizeof(Datum) * Max(RelationGetDescr(rels[WT_PATIENT])->natts, 1));
+	pnulls = palloc(sizeof(bool) * Max(RelationGetDescr(rels[WT_PATIENT])->natts, 1));
+	for (int i = 0; i < nrows; i++)
+	{
+		WriteRow   *r = &rows[i];
+		static const int fields[][2] = {
+			{GNP_FAMILY_NAME, RC_FAMILY_NAME}, {GNP_GIVEN_NAME, RC_GIVEN_NAME},
+			{GNP_PATRONYMIC, RC_PATRONYMIC}, {GNP_BIRTH_DATE, RC_BIRTH_DATE}, {GNP_SEX, RC_SEX},
+			{GNP_PHONES, RC_PHONES}, {GNP_EMAILS, RC_EMAILS}, {GNP_SNILS, RC_SNILS},
+			{GNP_OMS, RC_OMS}, {GNP_ADDRESS, RC_ADDRESS}, {GNP_CITY, RC_CITY},
+			{GNP_HANDLES, RC_HANDLES}, {GNP_EXTRA, RC_EXTRA}
+		};
+
+		for (int a = 0; a < GNP_COUNT; a++)
+			gnp->args[a].isnull = false;
+		gnp->args[GNP_GOLDEN_ID].value = Int64GetDatum(r->golden_id);
+		gnp->args[GNP_RULES].value = JsonbPGetDatum(rules);
+		gnp->args[GNP_RULES_VERSION].value = Int32GetDatum(rules_version);
+		gnp->args[GNP_RECORD_ID].value = Int64GetDatum(r->record_id);
+		gnp->args[GNP_CREATED_AT].value = TimestampTzGetDatum(r->ts);
+		gnp->args[GNP_UPDATED_AT].value = TimestampTzGetDatum(r->ts);
+		for (int k = 0; k < lengthof(fields); k++)
+		{
+			gnp->args[fields[k][0]].value = r->v[f_rc[fields[k][1]]];
+			gnp->args[fields[k][0]].isnull = r->n[f_rc[fields[k][1]]];
+		}
+		old = MemoryContextSwitchTo(group_cxt);
+		GoldenNewPersonValues(gnp, RelationGetDescr(rels[WT_PATIENT]), pvals, pnulls);
+		(void) WriteAdd(estate, &targets[WT_PATIENT], pvals, pnulls);
+		MemoryContextSwitchTo(old);
+		if (targets[WT_PATIENT].ngroup == WRITE_GROUP_ROWS)
+		{
+			WriteFlush(estate, &targets[WT_PATIENT]);
+			MemoryContextReset(group_cxt);
+		}
+	}
+	WriteFlush(estate, &targets[WT_PATIENT]);
+	MemoryContextReset(group_cxt);
+
+	/* the membership, in event order */
+	for (int i = 0; i < nrows; i++)
+	{
+		WriteRow   *r = byorder[i];
+		Datum		mv[MB_COUNT];
+		bool		mn[MB_COUNT] = {false, false, false, false};
+
+		mv[MB_RECORD_ID] = Int64GetDatum(r->record_id);
+		mv[MB_GOLDEN_ID] = Int64GetDatum(r->golden_id);
+		mv[MB_FROM_EVENT] = Int64GetDatum(r->event_id);
+		mv[MB_FROM_AT] = TimestampTzGetDatum(r->event_at);
+		(void) WriteAdd(estate, &targets[WT_MEMBER], mv, mn);
+		if (targets[WT_MEMBER].ngroup == WRITE_GROUP_ROWS)
+			WriteFlush(estate, &targets[WT_MEMBER]);
+	}
+
+	for (int w = 0; w < WT_COUNT; w++)
+		WriteClose(estate, &targets[w]);
+	AfterTriggerEndQuery(estate);
+	ExecCloseResultRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	for (int w = 0; w < WT_COUNT; w++)
+		table_close(rels[w], NoLock);
+	MemoryContextDelete(group_cxt);
+
+	/* the record ids in ord order */
+	out = palloc(sizeof(Datum) * Max(nrows, 1));
+	for (int i = 0; i < nrows; i++)
+		out[i] = Int64GetDatum(byorder[i]->record_id);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, nrows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
