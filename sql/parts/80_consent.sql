@@ -264,7 +264,7 @@ CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
 		  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) c(id)
 		  JOIN @extschema@.record r ON r.golden_id = c.id
 		 WHERE $1 IS NOT NULL),
-	pc AS (SELECT p.purpose, c.channel, cdp_internal.consent_bit(p.purpose, c.channel) AS b
+	pc AS MATERIALIZED (SELECT p.purpose, c.channel, cdp_internal.consent_bit(p.purpose, c.channel) AS b
 	         FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c),
 	st AS (
 		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted

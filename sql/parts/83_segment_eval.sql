@@ -330,7 +330,7 @@ DECLARE
 	                                                     WHERE s.purpose = 'partner_sharing' AND s.suppressed);
 BEGIN
 	RETURN (
-	WITH pc AS (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
+	WITH pc AS MATERIALIZED (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
 	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
 	              FROM pg_catalog.unnest(chans) c(ch)),
 	st AS MATERIALIZED (

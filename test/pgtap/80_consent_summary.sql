@@ -1,0 +1,119 @@
+-- test/pgtap/80_consent_summary.sql: the per-person consent summary (cdp_internal.consent_summary,
+-- sql/parts/80_consent.sql, doc/consent.md "Performance") and the segments' consent filter that
+-- reads it (cdp_internal.seg_consent_ok).  Property-style, fixed seed: random statements (several
+-- purposes x channels, grants and withdrawals, ties, addresses), merges, unmerges, new records
+-- from internal and partner sources, a source changing kind; after every round the maintained rows
+-- equal their recomputation from the statements, and every few rounds the set filter equals
+-- cdp.may_contact person by person for every purpose and channel (and "any channel"); at the end
+-- cdp.rebuild_consent() reproduces the rows.
+BEGIN;
+SELECT plan(7);
+
+SELECT setseed(0.23);
+SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b \gset
+DO $$
+BEGIN
+	FOR i IN 1..30 LOOP
+		PERFORM cdp.upsert_record(CASE WHEN i % 3 = 0 THEN 'fit' ELSE 'his' END, 'r' || i,
+			jsonb_build_object('family_name', 'Тест' || i, 'sex', (ARRAY['M', 'F'])[1 + i % 2],
+			                   'phones', jsonb_build_array('+7916' || lpad((i % 20)::text, 7, '0')),
+			                   'emails', CASE WHEN i % 4 = 0 THEN jsonb_build_array('t' || i || '@mail.ru') ELSE '[]'::jsonb END));
+	END LOOP;
+END
+$$;
+SELECT is((SELECT count(*) FROM cdp_internal.consent_summary), (SELECT count(DISTINCT golden_id) FROM cdp.record),
+          'new records: one summary row per person holding a record');
+
+-- the set filter against may_contact for everyone, every purpose, every channel and "any"
+CREATE FUNCTION pg_temp.filter_mismatches() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM cdp.consent_purposes() pu,
+	       (SELECT x.channel FROM cdp.consent_channels() x UNION ALL SELECT NULL) ch(c)
+	 WHERE cdp_internal.seg_consent_ok(ARRAY(SELECT golden_id FROM cdp.patient ORDER BY 1), pu.purpose, ch.c)
+	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
+	                               WHERE CASE WHEN ch.c IS NULL
+	                                          THEN EXISTS (SELECT 1 FROM cdp.consent_channels() x WHERE cdp.may_contact(p.golden_id, pu.purpose, x.channel))
+	                                          ELSE cdp.may_contact(p.golden_id, pu.purpose, ch.c) END ORDER BY 1) $$;
+-- the maintained rows against their recomputation
+CREATE FUNCTION pg_temp.summary_mismatches() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (
+		(SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary
+		 EXCEPT SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary_of(NULL))
+		UNION ALL
+		(SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary_of(NULL)
+		 EXCEPT SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary)) d $$;
+
+CREATE TEMP TABLE rounds (n int, action text, summary_diff bigint, filter_diff bigint, partner bigint, nondefault bigint, suppressed bigint);
+DO $$
+DECLARE
+	x		float8;
+	act		text;
+	g		bigint;
+	rec		bigint;
+	k		int := 100;
+	purp	text[];
+	chan	text[];
+BEGIN
+	FOR n IN 1..240 LOOP
+		x := random();
+		g := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
+		IF x < 0.50 THEN
+			act := 'consent';
+			purp := ARRAY(SELECT p.purpose FROM cdp.consent_purposes() p WHERE random() < 0.35);
+			IF cardinality(purp) = 0 THEN
+				purp := ARRAY[(ARRAY['marketing', 'partner_sharing', 'treatment'])[1 + floor(random() * 3)::int]];
+			END IF;
+			chan := CASE WHEN random() < 0.3 THEN ARRAY['*'] ELSE ARRAY(SELECT c.channel FROM cdp.consent_channels() c WHERE random() < 0.4) END;
+			IF cardinality(chan) = 0 THEN
+				chan := ARRAY['sms'];
+			END IF;
+			/* times on a coarse grid: ties between a grant and a withdrawal happen */
+			PERFORM cdp.set_consents(g, purp, chan, random() < 0.6,
+				timestamptz '2026-01-01' + floor(random() * 12) * interval '1 day', NULL,
+				CASE WHEN random() < 0.15 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p WHERE p.phones <> '[]' ORDER BY random() LIMIT 1) END);
+		ELSIF x < 0.65 THEN
+			act := 'merge';
+			rec := (SELECT record_id FROM cdp.record ORDER BY random() LIMIT 1);
+			PERFORM cdp.link_records(rec, (SELECT record_id FROM cdp.record WHERE record_id <> rec ORDER BY random() LIMIT 1), '{"test": "summary"}');
+		ELSIF x < 0.80 THEN
+			act := 'unmerge';
+			rec := (SELECT r2.record_id FROM cdp.record r2 WHERE (SELECT count(*) FROM cdp.record r3 WHERE r3.golden_id = r2.golden_id) > 1
+			         ORDER BY random() LIMIT 1);
+			IF rec IS NOT NULL THEN
+				PERFORM cdp.unmerge(rec, 'summary test');
+			END IF;
+		ELSIF x < 0.95 THEN
+			act := 'new record';
+			k := k + 1;
+			PERFORM cdp.upsert_record(CASE WHEN random() < 0.5 THEN 'fit' ELSE 'his' END, 'n' || k,
+				jsonb_build_object('family_name', 'Новый' || k, 'phones', jsonb_build_array('+7916' || lpad((k % 20)::text, 7, '0'))));
+		ELSE
+			act := 'source kind';
+			PERFORM cdp.register_source('fit', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'fit') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
+		END IF;
+		INSERT INTO rounds VALUES (n, act, pg_temp.summary_mismatches(), CASE WHEN n % 20 = 0 THEN pg_temp.filter_mismatches() END,
+			(SELECT count(*) FROM cdp_internal.consent_summary WHERE partner_only),
+			(SELECT count(*) FROM cdp_internal.consent_summary WHERE allowed <> cdp_internal.consent_default_mask()),
+			(SELECT count(*) FROM cdp.consent_suppression WHERE suppressed));
+	END LOOP;
+END
+$$;
+
+SELECT is((SELECT string_agg(DISTINCT action, ', ' ORDER BY action) FROM rounds),
+          'consent, merge, new record, source kind, unmerge', 'the rounds reached every kind of change');
+SELECT ok((SELECT count(*) FROM rounds WHERE filter_diff IS NOT NULL AND partner > 0 AND nondefault > 0 AND suppressed > 0) >= 6,
+          'at least half the checks of the filter saw partner-only persons, non-default states and suppressed addresses together');
+SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE summary_diff <> 0), NULL,
+          'after every round the maintained summary equals its recomputation from statements, records and sources');
+SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE filter_diff <> 0), NULL,
+          'every 20th round the set filter equals may_contact for every person, purpose and channel');
+
+-- the rebuild reproduces the projection
+CREATE TEMP TABLE before AS SELECT * FROM cdp_internal.consent_summary;
+UPDATE cdp_internal.consent_summary SET allowed = 0, partner_only = NOT partner_only;
+SELECT ok(cdp.rebuild_consent() > 0, 'rebuild_consent replays the statements');
+SELECT is((SELECT count(*) FROM ((SELECT * FROM before EXCEPT SELECT * FROM cdp_internal.consent_summary)
+                                 UNION ALL (SELECT * FROM cdp_internal.consent_summary EXCEPT SELECT * FROM before)) d), 0::bigint,
+          'the rebuild reproduces the summary row for row');
+
+SELECT * FROM finish();
+ROLLBACK;
