@@ -15366,3 +15366,366 @@ BEGIN
 END
 $$;
 /* ==== end of section: lead ==== */
+
+/* ==== section: preview (issue 13, session 23) ==== */
+
+/*
+ * The per-person consent summary (sql/parts/80_consent.sql): the table, its functions and the
+ * triggers on cdp.record and cdp.source; set_consents keeps it, rebuild_consent recomputes it,
+ * the segments' consent filter reads it.  Filled from the existing statements at the end.
+ */
+/* ------------------------------------------------------------------ per-person summary */
+
+/*
+ * The segments' consent filter reads one row per person instead of folding the statements of the
+ * person's records (session 23, doc/consent.md "Performance"): cdp_internal.consent_summary holds,
+ * per golden id that holds a record, the fold of consent_now as a bitmask (bit = the purpose's
+ * position in consent_purposes() * 8 + the channel's position in consent_channels(), 0-based,
+ * set = granted, defaults included) and whether the person is known only through partner sources.
+ * Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
+ * Kept exact by the paths that change its inputs, in the writer's transaction: a statement
+ * (cdp_internal.set_consents), a record inserted, moved (merge, unmerge, replay), re-sourced or
+ * deleted, a source's kind changed (triggers below), and cdp.rebuild_consent() recomputes it whole.
+ * A person without a row holds no record: no statement counts, and no internal record.
+ */
+CREATE TABLE cdp_internal.consent_summary (
+	golden_id		bigint PRIMARY KEY,
+	allowed			bigint NOT NULL,
+	partner_only	boolean NOT NULL
+);
+COMMENT ON TABLE cdp_internal.consent_summary IS
+	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether known only through partner sources; projection of consent_statement, record and source (internal)';
+ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
+
+/* The bit of a purpose x channel in consent_summary.allowed; NULL for an unknown one. */
+CREATE FUNCTION cdp_internal.consent_bit(purpose text, channel text) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ((p.i - 1) * 8 + (c.i - 1))::integer
+	  FROM @extschema@.consent_purposes() WITH ORDINALITY p(purpose, default_granted, description, i),
+	       @extschema@.consent_channels() WITH ORDINALITY c(channel, address_kind, description, i)
+	 WHERE p.purpose = $1 AND c.channel = $2
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_bit(text, text) IS
+	'the bit of a purpose x channel in consent_summary.allowed: purpose position * 8 + channel position (internal)';
+
+/* The mask of the defaults: every channel of the purposes allowed unless withdrawn. */
+CREATE FUNCTION cdp_internal.consent_default_mask() RETURNS bigint
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) cdp_internal.consent_bit(p.purpose, c.channel)), 0)
+	  FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c
+	 WHERE p.default_granted
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
+	'consent_summary.allowed of a person with no statement (internal)';
+
+/*
+ * The summary rows of persons (NULL: everyone who holds a record), computed from their records'
+ * statements with consent_now's fold (a grant counts while all its records belong to the person,
+ * latest wins, a withdrawal wins a tie) and their records' sources.  Persons holding no record
+ * get no row.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, partner_only boolean)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH recs AS MATERIALIZED (
+		SELECT r.record_id, r.golden_id, r.source_id FROM @extschema@.record r WHERE $1 IS NULL
+		UNION ALL
+		SELECT r.record_id, r.golden_id, r.source_id
+		  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id
+		 WHERE $1 IS NOT NULL),
+	pc AS MATERIALIZED (SELECT p.purpose, c.channel, cdp_internal.consent_bit(p.purpose, c.channel) AS b
+	         FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c),
+	st AS (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	folded AS (
+		SELECT st.id,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE NOT st.granted) AS minus
+		  FROM st JOIN pc ON pc.purpose = st.purpose AND pc.channel = st.channel
+		 GROUP BY st.id),
+	holders AS (
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal
+		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	SELECT h.id,
+	       (d.m OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0)) OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
+	       NOT h.internal
+	  FROM (SELECT cdp_internal.consent_default_mask() AS m) d
+	 CROSS JOIN holders h LEFT JOIN folded f ON f.id = h.id
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
+	'the consent_summary rows of persons (NULL = everyone holding a record), computed from statements, records and sources (internal)';
+
+/*
+ * Brings the summary rows of persons up to date in the writer's transaction: ids, and the current
+ * holders of recs (the records a statement was stored against).  The rows are locked first (a
+ * placeholder inserted for a new person), in id order, and computed by a later statement, which
+ * in READ COMMITTED sees every transaction that held them before: two writers touching one person
+ * (a statement and a merge) cannot leave the row of the one that committed first.  The holders of
+ * recs are read again after the lock until no new one appears (a merge that moved a record
+ * meanwhile).  Under REPEATABLE READ a concurrent change is a serialization error instead.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	held	bigint[] := '{}';
+	more	bigint[];
+BEGIN
+	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
+	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
+	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, partner_only)
+		SELECT x, 0, true FROM pg_catalog.unnest(more) x ORDER BY x
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed;
+		held := held || more;
+		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
+		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
+	END LOOP;
+	DELETE FROM cdp_internal.consent_summary s WHERE s.golden_id = ANY (held);
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, partner_only)
+	SELECT x.golden_id, x.allowed, x.partner_only FROM cdp_internal.consent_summary_of(held) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
+	'recomputes the consent_summary rows of persons and of the holders of records, under their row locks (internal)';
+
+/* Recomputes the whole summary (cdp.rebuild_consent, the update script, a bulk load). */
+CREATE FUNCTION cdp_internal.consent_summary_rebuild() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	DELETE FROM cdp_internal.consent_summary;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, partner_only)
+	SELECT x.golden_id, x.allowed, x.partner_only FROM cdp_internal.consent_summary_of(NULL) x;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_rebuild() IS
+	'recomputes cdp_internal.consent_summary for everyone; returns the number of rows (internal)';
+
+/*
+ * Statement triggers on cdp.record and cdp.source: the persons whose records came, left, moved
+ * (merge, unmerge, replay) or changed source, and the holders of a source whose kind changed.
+ * SECURITY DEFINER: the summary is the owner's, whoever writes the records.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		ids := ARRAY(SELECT n.golden_id FROM new_rows n);
+	ELSIF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(SELECT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
+		              CROSS JOIN LATERAL (VALUES (o.golden_id), (n.golden_id)) v(x)
+		             WHERE o.golden_id <> n.golden_id OR o.source_id <> n.source_id);
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
+	'trigger on cdp.record: recomputes the consent summary of the persons whose records came, left, moved or changed source (internal)';
+
+CREATE FUNCTION cdp_internal.consent_summary_sources() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+BEGIN
+	ids := ARRAY(SELECT DISTINCT r.golden_id FROM old_rows o JOIN new_rows n ON n.source_id = o.source_id
+	              JOIN @extschema@.record r ON r.source_id = n.source_id
+	             WHERE o.kind IS DISTINCT FROM n.kind);
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sources() IS
+	'trigger on cdp.source: recomputes the consent summary of the holders of a source whose kind changed (internal)';
+
+CREATE TRIGGER consent_summary_insert AFTER INSERT ON @extschema@.record
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_update AFTER UPDATE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_delete AFTER DELETE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_source AFTER UPDATE ON @extschema@.source
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_sources();
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_insert;
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_update;
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_delete;
+ALTER TABLE @extschema@.source ENABLE ALWAYS TRIGGER consent_summary_source;
+
+/*
+ * Has the person addresses for the channel, every one of them suppressed for the purpose?  (Then
+ * may_contact is false whatever the consent.)  False for a person without a profile.
+ */
+CREATE FUNCTION cdp_internal.consent_all_suppressed(golden_id bigint, channel text, purpose text) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT 1 FROM @extschema@.patient p
+	                CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, $2) AS ads) x
+	                WHERE p.golden_id = $1 AND pg_catalog.cardinality(x.ads) > 0
+	                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
+	                                   WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                      WHERE s.address_key = ad AND s.purpose = $3 AND s.suppressed)))
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_all_suppressed(bigint, text, text) IS
+	'true when the person has addresses for the channel and all of them are suppressed for the purpose (internal)';
+
+/*
+ * Records one consent statement covering purposes x channels for a person (a golden id, followed
+ * through merges): one event, rows for every record the person holds now.  Returns the event id.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.set_consents(golden_id bigint, purposes text[], channels text[], granted boolean,
+	at timestamptz DEFAULT now(), evidence text DEFAULT NULL, address text DEFAULT NULL) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g		bigint;
+	ch		text[];
+	recs	bigint[];
+	ev		bigint;
+	payload	jsonb;
+BEGIN
+	IF set_consents.golden_id IS NULL OR set_consents.granted IS NULL OR set_consents.at IS NULL THEN
+		RAISE EXCEPTION 'golden_id, granted and at must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(evidence) > 1000 OR pg_catalog.octet_length(address) > 1000 THEN
+		RAISE EXCEPTION 'consent evidence and address are at most 1000 bytes' USING ERRCODE = '22023';
+	END IF;
+	ch := cdp_internal.consent_check(purposes, channels);
+	g := @extschema@.resolve_patient(set_consents.golden_id);
+	IF g IS NULL THEN
+		RAISE EXCEPTION 'patient "%" does not exist', set_consents.golden_id
+			USING ERRCODE = 'P0002',
+			DETAIL = pg_catalog.format('No golden record has id %s, nor was it merged into one.', set_consents.golden_id),
+			HINT = 'Pass a golden_id of cdp.patient.';
+	END IF;
+	/* the person's records, locked against a concurrent merge or unmerge moving them meanwhile */
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO recs
+	  FROM (SELECT r.record_id FROM @extschema@.record r WHERE r.golden_id = g ORDER BY r.record_id FOR KEY SHARE) r;
+	payload := pg_catalog.jsonb_build_object('given_for', g, 'purposes', pg_catalog.to_jsonb(ARRAY(
+	               SELECT DISTINCT x FROM pg_catalog.unnest(purposes) x ORDER BY 1)),
+	           'channels', pg_catalog.to_jsonb(ch), 'records', pg_catalog.to_jsonb(recs),
+	           'at', set_consents.at, 'evidence', evidence, 'address', address,
+	           'address_key', @extschema@.consent_address_key(address));
+	ev := cdp_internal.append_event(CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                g, g, payload);
+	PERFORM cdp_internal.consent_apply(ev, CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                   set_consents.at, payload);
+	PERFORM cdp_internal.consent_summary_sync(ARRAY[g], recs);
+	RETURN ev;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) IS
+	'records one consent statement (the consent family''s set_consents; internal to cdp.set_consents, which audits it)';
+
+/*
+ * Rebuilds the consent projections from the log: the rows equal the live ones (test/pgtap).
+ * Returns the number of consent events replayed.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.rebuild_consent() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	e		record;
+	n		bigint := 0;
+BEGIN
+	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression, cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	DELETE FROM @extschema@.consent_statement;
+	DELETE FROM @extschema@.consent_suppression;
+	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
+	          WHERE x.kind IN ('consent.granted', 'consent.withdrawn') ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
+		n := n + 1;
+	END LOOP;
+	PERFORM cdp_internal.consent_summary_rebuild();
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
+	'replays the consent events of cdp.event into consent_statement and consent_suppression, and recomputes the per-person summary; returns how many';
+
+/*
+ * The ids of a set that may be contacted for a purpose: through the channel, or through at least
+ * one channel when channel is NULL (the union of may_contact over the channels).  The set-based
+ * form of cdp.may_contact (same fold, same defaults, same partner and suppression rules;
+ * test/pgtap/80_consent_summary.sql and 82_segment_rules.sql compare them): the fold and the
+ * partner flag are one row per person of cdp_internal.consent_summary (80_consent.sql), read by
+ * primary key or one pass; the suppression list is asked only when it holds an address for the
+ * purpose, and then only for the persons consent allows.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	dflt	bigint := cdp_internal.consent_default_mask();
+	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+	/* a person known only through partner bases gets marketing only with partner_sharing too (as may_contact) */
+	viap	boolean := purpose = 'marketing';
+	psup	boolean := purpose = 'marketing' AND EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                     WHERE s.purpose = 'partner_sharing' AND s.suppressed);
+BEGIN
+	RETURN (
+	WITH pc AS MATERIALIZED (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
+	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
+	              FROM pg_catalog.unnest(chans) c(ch)),
+	st AS MATERIALIZED (
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND coalesce(s.partner_only, true) AS partner
+		  FROM pg_catalog.unnest(ids) c(id)
+		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id),
+	ok AS (
+		SELECT st.id, pc.ch, st.partner FROM st, pc
+		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0
+		   AND (NOT st.partner OR st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.pb) <> 0))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT ok.id FROM ok
+		 WHERE (NOT sup OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, seg_consent_ok.purpose))
+		   AND (NOT (psup AND ok.partner) OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, 'partner_sharing')))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set, from the consent summary (internal)';
+
+SELECT cdp_internal.acc_protect('cdp_internal.consent_summary', 'internal');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.consent_summary', '');
+SELECT cdp_internal.acc_lock_down();
+REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
+SELECT cdp_internal.consent_summary_rebuild();
+
+/* ==== end of section: preview ==== */
