@@ -15372,7 +15372,8 @@ $$;
 /*
  * The per-person consent summary (sql/parts/80_consent.sql): the table, its functions and the
  * triggers on cdp.record and cdp.source; set_consents keeps it, rebuild_consent recomputes it,
- * the segments' consent filter reads it.  Filled from the existing statements at the end.
+ * the segments' consent filter and source_kind clause read it.  Filled from the existing
+ * statements, records and sources at the end.
  */
 /* ------------------------------------------------------------------ per-person summary */
 
@@ -15381,20 +15382,22 @@ $$;
  * person's records (session 23, doc/consent.md "Performance"): cdp_internal.consent_summary holds,
  * per golden id that holds a record, the fold of consent_now as a bitmask (bit = the purpose's
  * position in consent_purposes() * 8 + the channel's position in consent_channels(), 0-based,
- * set = granted, defaults included) and whether the person is known only through partner sources.
- * Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
+ * set = granted, defaults included) and the kinds of the sources of the person's records (internal:
+ * the clinic's own, so no partner rule; partner).  The segments' source_kind clause reads the
+ * kinds too (82_segment_rules.sql).  Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
  * Kept exact by the paths that change its inputs, in the writer's transaction: a statement
  * (cdp_internal.set_consents), a record inserted, moved (merge, unmerge, replay), re-sourced or
  * deleted, a source's kind changed (triggers below), and cdp.rebuild_consent() recomputes it whole.
- * A person without a row holds no record: no statement counts, and no internal record.
+ * A person without a row holds no record: no statement counts, no source of any kind.
  */
 CREATE TABLE cdp_internal.consent_summary (
 	golden_id		bigint PRIMARY KEY,
 	allowed			bigint NOT NULL,
-	partner_only	boolean NOT NULL
+	internal		boolean NOT NULL,
+	partner			boolean NOT NULL
 );
 COMMENT ON TABLE cdp_internal.consent_summary IS
-	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether known only through partner sources; projection of consent_statement, record and source (internal)';
+	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether a record comes from an internal, a partner source; projection of consent_statement, record and source (internal)';
 ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
 
@@ -15430,7 +15433,7 @@ COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
  * get no row.
  */
 CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
-	RETURNS TABLE (golden_id bigint, allowed bigint, partner_only boolean)
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -15456,12 +15459,13 @@ CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
 		  FROM st JOIN pc ON pc.purpose = st.purpose AND pc.channel = st.channel
 		 GROUP BY st.id),
 	holders AS (
-		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
+		       coalesce(pg_catalog.bool_or(s.kind = 'partner'), false) AS partner
 		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
 		 GROUP BY r.golden_id)
 	SELECT h.id,
 	       (d.m OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0)) OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
-	       NOT h.internal
+	       h.internal, h.partner
 	  FROM (SELECT cdp_internal.consent_default_mask() AS m) d
 	 CROSS JOIN holders h LEFT JOIN folded f ON f.id = h.id
 $$;
@@ -15488,16 +15492,16 @@ BEGIN
 	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
 	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
 	WHILE pg_catalog.cardinality(more) > 0 LOOP
-		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, partner_only)
-		SELECT x, 0, true FROM pg_catalog.unnest(more) x ORDER BY x
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
 		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed;
 		held := held || more;
 		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
 		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
 	END LOOP;
 	DELETE FROM cdp_internal.consent_summary s WHERE s.golden_id = ANY (held);
-	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, partner_only)
-	SELECT x.golden_id, x.allowed, x.partner_only FROM cdp_internal.consent_summary_of(held) x;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(held) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
@@ -15513,8 +15517,8 @@ DECLARE
 BEGIN
 	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
 	DELETE FROM cdp_internal.consent_summary;
-	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, partner_only)
-	SELECT x.golden_id, x.allowed, x.partner_only FROM cdp_internal.consent_summary_of(NULL) x;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END
@@ -15679,6 +15683,105 @@ COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
 	'replays the consent events of cdp.event into consent_statement and consent_suppression, and recomputes the per-person summary; returns how many';
 
 /*
+ * Compiles one attribute leaf {"attr", "op", "value"} into its predicate over profile row p.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_attr(node jsonb, d date, path text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a		record;
+	op		text := node ->> 'op';
+	v		jsonb := node -> 'value';
+	k		text;
+	x		text;
+	lits	text[];
+	expr	text;
+	i		int := 0;
+	form	constant text := 'Use {"attr": "age", "op": "between", "value": [35, 55]} or {"attr": "city", "op": "in", "value": ["Москва"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('attr', 'op', 'value') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an attribute clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF pg_catalog.jsonb_typeof(node -> 'attr') <> 'string' THEN
+		PERFORM cdp_internal.seg_fail('a segment attribute must be a string', path || '.attr', form);
+	END IF;
+	SELECT * INTO a FROM @extschema@.segment_attributes() s WHERE s.attr = node ->> 'attr';
+	IF a.attr IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown segment attribute "%s"', pg_catalog.left(node ->> 'attr', 64)), path || '.attr',
+			'Known attributes: ' || (SELECT pg_catalog.string_agg(s.attr, ', ') FROM @extschema@.segment_attributes() s) || '.');
+	END IF;
+	IF op IS NULL OR pg_catalog.jsonb_typeof(node -> 'op') <> 'string' OR NOT op = ANY (a.ops) THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s is not allowed for attribute "%s"',
+			pg_catalog.left(coalesce((node -> 'op')::text, 'null'), 32), a.attr), path || '.op',
+			pg_catalog.format('Operators of %s: %s.', a.attr, pg_catalog.array_to_string(a.ops, ', ')));
+	END IF;
+	IF NOT node ? 'value' THEN
+		PERFORM cdp_internal.seg_fail('an attribute clause needs a value', path || '.value', form);
+	END IF;
+	IF op = 'is_null' THEN
+		PERFORM cdp_internal.seg_literal(v, 'boolean', path || '.value');
+	ELSIF op IN ('between', 'in', 'not in') THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'array' OR pg_catalog.jsonb_array_length(v) = 0
+		   OR (op = 'between' AND pg_catalog.jsonb_array_length(v) <> 2) OR pg_catalog.jsonb_array_length(v) > 1000 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s needs %s', op,
+				CASE op WHEN 'between' THEN 'an array of two values' ELSE 'a non-empty array of at most 1000 values' END),
+				path || '.value', form);
+		END IF;
+		FOR x IN SELECT e::text FROM pg_catalog.jsonb_array_elements(v) e LOOP
+			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
+			i := i + 1;
+		END LOOP;
+	ELSE
+		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
+	END IF;
+	IF a.attr = 'source_kind' THEN
+		/*
+		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
+		 * with every record and source change) instead of the person's records and their sources;
+		 * the kinds are those source_kind_check allows (50_ingest.sql)
+		 */
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id'
+			' AND ((cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))))',
+			pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'source' THEN
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'reachable' THEN
+		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
+			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel "%s"', pg_catalog.left(x, 64)), path || '.value',
+					'Use email, sms, messenger, social, call or post.');
+			END IF;
+		END LOOP;
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
+	END IF;
+	expr := cdp_internal.seg_attr_sql(a.attr, d);
+	RETURN CASE op
+		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
+		WHEN 'between' THEN pg_catalog.format('(%s) BETWEEN %s AND %s', expr, lits[1], lits[2])
+		WHEN 'in' THEN pg_catalog.format('(%s) IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN 'not in' THEN pg_catalog.format('(%s) NOT IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN '!=' THEN pg_catalog.format('(%s) <> %s', expr, lits[1])
+		ELSE pg_catalog.format('(%s) %s %s', expr, op, lits[1]) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_attr(jsonb, date, text) IS
+	'compiles an attribute clause into a predicate over the profile row p from the fixed catalogue (internal)';
+
+/*
  * The ids of a set that may be contacted for a purpose: through the channel, or through at least
  * one channel when channel is NULL (the union of may_contact over the channels).  The set-based
  * form of cdp.may_contact (same fold, same defaults, same partner and suppression rules;
@@ -15706,7 +15809,7 @@ BEGIN
 	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
 	              FROM pg_catalog.unnest(chans) c(ch)),
 	st AS MATERIALIZED (
-		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND coalesce(s.partner_only, true) AS partner
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner
 		  FROM pg_catalog.unnest(ids) c(id)
 		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id),
 	ok AS (

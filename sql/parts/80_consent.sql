@@ -204,20 +204,22 @@ COMMENT ON FUNCTION cdp_internal.consent_counts(boolean, bigint[], bigint) IS
  * person's records (session 23, doc/consent.md "Performance"): cdp_internal.consent_summary holds,
  * per golden id that holds a record, the fold of consent_now as a bitmask (bit = the purpose's
  * position in consent_purposes() * 8 + the channel's position in consent_channels(), 0-based,
- * set = granted, defaults included) and whether the person is known only through partner sources.
- * Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
+ * set = granted, defaults included) and the kinds of the sources of the person's records (internal:
+ * the clinic's own, so no partner rule; partner).  The segments' source_kind clause reads the
+ * kinds too (82_segment_rules.sql).  Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
  * Kept exact by the paths that change its inputs, in the writer's transaction: a statement
  * (cdp_internal.set_consents), a record inserted, moved (merge, unmerge, replay), re-sourced or
  * deleted, a source's kind changed (triggers below), and cdp.rebuild_consent() recomputes it whole.
- * A person without a row holds no record: no statement counts, and no internal record.
+ * A person without a row holds no record: no statement counts, no source of any kind.
  */
 CREATE TABLE cdp_internal.consent_summary (
 	golden_id		bigint PRIMARY KEY,
 	allowed			bigint NOT NULL,
-	partner_only	boolean NOT NULL
+	internal		boolean NOT NULL,
+	partner			boolean NOT NULL
 );
 COMMENT ON TABLE cdp_internal.consent_summary IS
-	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether known only through partner sources; projection of consent_statement, record and source (internal)';
+	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether a record comes from an internal, a partner source; projection of consent_statement, record and source (internal)';
 ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
 
@@ -253,7 +255,7 @@ COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
  * get no row.
  */
 CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
-	RETURNS TABLE (golden_id bigint, allowed bigint, partner_only boolean)
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -279,12 +281,13 @@ CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
 		  FROM st JOIN pc ON pc.purpose = st.purpose AND pc.channel = st.channel
 		 GROUP BY st.id),
 	holders AS (
-		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
+		       coalesce(pg_catalog.bool_or(s.kind = 'partner'), false) AS partner
 		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
 		 GROUP BY r.golden_id)
 	SELECT h.id,
 	       (d.m OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0)) OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
-	       NOT h.internal
+	       h.internal, h.partner
 	  FROM (SELECT cdp_internal.consent_default_mask() AS m) d
 	 CROSS JOIN holders h LEFT JOIN folded f ON f.id = h.id
 $$;
@@ -311,16 +314,16 @@ BEGIN
 	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
 	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
 	WHILE pg_catalog.cardinality(more) > 0 LOOP
-		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, partner_only)
-		SELECT x, 0, true FROM pg_catalog.unnest(more) x ORDER BY x
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
 		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed;
 		held := held || more;
 		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
 		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
 	END LOOP;
 	DELETE FROM cdp_internal.consent_summary s WHERE s.golden_id = ANY (held);
-	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, partner_only)
-	SELECT x.golden_id, x.allowed, x.partner_only FROM cdp_internal.consent_summary_of(held) x;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(held) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
@@ -336,8 +339,8 @@ DECLARE
 BEGIN
 	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
 	DELETE FROM cdp_internal.consent_summary;
-	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, partner_only)
-	SELECT x.golden_id, x.allowed, x.partner_only FROM cdp_internal.consent_summary_of(NULL) x;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END

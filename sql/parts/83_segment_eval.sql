@@ -334,7 +334,7 @@ BEGIN
 	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
 	              FROM pg_catalog.unnest(chans) c(ch)),
 	st AS MATERIALIZED (
-		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND coalesce(s.partner_only, true) AS partner
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner
 		  FROM pg_catalog.unnest(ids) c(id)
 		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id),
 	ok AS (

@@ -4,7 +4,8 @@
 -- purposes x channels, grants and withdrawals, ties, addresses), merges, unmerges, new records
 -- from internal and partner sources, a source changing kind; after every round the maintained rows
 -- equal their recomputation from the statements, and every few rounds the set filter equals
--- cdp.may_contact person by person for every purpose and channel (and "any channel"); at the end
+-- cdp.may_contact person by person for every purpose and channel (and "any channel") and the
+-- segments' source_kind clause equals the records' sources; at the end
 -- cdp.rebuild_consent() reproduces the rows.
 BEGIN;
 SELECT plan(7);
@@ -33,14 +34,23 @@ CREATE FUNCTION pg_temp.filter_mismatches() RETURNS bigint LANGUAGE sql AS $$
 	                               WHERE CASE WHEN ch.c IS NULL
 	                                          THEN EXISTS (SELECT 1 FROM cdp.consent_channels() x WHERE cdp.may_contact(p.golden_id, pu.purpose, x.channel))
 	                                          ELSE cdp.may_contact(p.golden_id, pu.purpose, ch.c) END ORDER BY 1) $$;
+-- the segments' source_kind clause (read from the summary) against the records' sources
+CREATE FUNCTION pg_temp.kind_mismatches() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (VALUES ('{"attr": "source_kind", "op": "=", "value": "internal"}'::jsonb, ARRAY['internal']),
+	                             ('{"attr": "source_kind", "op": "=", "value": "partner"}', ARRAY['partner']),
+	                             ('{"attr": "source_kind", "op": "in", "value": ["partner", "internal"]}', ARRAY['internal', 'partner'])) v(rule, kinds)
+	 WHERE cdp_internal.seg_eval(cdp_internal.seg_prepare(v.rule, 'treatment', current_date), NULL, 1000)
+	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
+	                               WHERE EXISTS (SELECT 1 FROM cdp.record r JOIN cdp.source s USING (source_id)
+	                                              WHERE r.golden_id = p.golden_id AND s.kind = ANY (v.kinds)) ORDER BY 1) $$;
 -- the maintained rows against their recomputation
 CREATE FUNCTION pg_temp.summary_mismatches() RETURNS bigint LANGUAGE sql AS $$
 	SELECT count(*) FROM (
-		(SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary
-		 EXCEPT SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary_of(NULL))
+		(SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary
+		 EXCEPT SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary_of(NULL))
 		UNION ALL
-		(SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary_of(NULL)
-		 EXCEPT SELECT golden_id, allowed, partner_only FROM cdp_internal.consent_summary)) d $$;
+		(SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary_of(NULL)
+		 EXCEPT SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary)) d $$;
 
 CREATE TEMP TABLE rounds (n int, action text, summary_diff bigint, filter_diff bigint, partner bigint, nondefault bigint, suppressed bigint);
 DO $$
@@ -90,8 +100,8 @@ BEGIN
 			act := 'source kind';
 			PERFORM cdp.register_source('fit', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'fit') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
 		END IF;
-		INSERT INTO rounds VALUES (n, act, pg_temp.summary_mismatches(), CASE WHEN n % 20 = 0 THEN pg_temp.filter_mismatches() END,
-			(SELECT count(*) FROM cdp_internal.consent_summary WHERE partner_only),
+		INSERT INTO rounds VALUES (n, act, pg_temp.summary_mismatches(), CASE WHEN n % 20 = 0 THEN pg_temp.filter_mismatches() + pg_temp.kind_mismatches() END,
+			(SELECT count(*) FROM cdp_internal.consent_summary WHERE NOT internal),
 			(SELECT count(*) FROM cdp_internal.consent_summary WHERE allowed <> cdp_internal.consent_default_mask()),
 			(SELECT count(*) FROM cdp.consent_suppression WHERE suppressed));
 	END LOOP;
@@ -105,11 +115,11 @@ SELECT ok((SELECT count(*) FROM rounds WHERE filter_diff IS NOT NULL AND partner
 SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE summary_diff <> 0), NULL,
           'after every round the maintained summary equals its recomputation from statements, records and sources');
 SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE filter_diff <> 0), NULL,
-          'every 20th round the set filter equals may_contact for every person, purpose and channel');
+          'every 20th round the set filter equals may_contact for every person, purpose and channel, and the source_kind clause the records'' sources');
 
 -- the rebuild reproduces the projection
 CREATE TEMP TABLE before AS SELECT * FROM cdp_internal.consent_summary;
-UPDATE cdp_internal.consent_summary SET allowed = 0, partner_only = NOT partner_only;
+UPDATE cdp_internal.consent_summary SET allowed = 0, internal = NOT internal, partner = NOT partner;
 SELECT ok(cdp.rebuild_consent() > 0, 'rebuild_consent replays the statements');
 SELECT is((SELECT count(*) FROM ((SELECT * FROM before EXCEPT SELECT * FROM cdp_internal.consent_summary)
                                  UNION ALL (SELECT * FROM cdp_internal.consent_summary EXCEPT SELECT * FROM before)) d), 0::bigint,
