@@ -15537,9 +15537,22 @@ CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
 	AS $$
 DECLARE
 	ids		bigint[];
+	dflt	bigint;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		ids := ARRAY(SELECT n.golden_id FROM new_rows n);
+		/*
+		 * A new record has no statement (statements name existing records), and adding a record
+		 * to a person takes none away, so no grant stops counting: the person's fold stays, and
+		 * the kinds of the new records are added (OR) to the row under its lock, or a person who
+		 * held no record gets the defaults.  One upsert, not a recomputation (bulk ingest).
+		 */
+		dflt := cdp_internal.consent_default_mask();
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT n.golden_id, dflt, pg_catalog.bool_or(src.kind = 'internal'), pg_catalog.bool_or(src.kind = 'partner')
+		  FROM new_rows n JOIN @extschema@.source src ON src.source_id = n.source_id
+		 GROUP BY n.golden_id ORDER BY n.golden_id
+		ON CONFLICT (golden_id) DO UPDATE SET internal = s.internal OR excluded.internal, partner = s.partner OR excluded.partner;
+		RETURN NULL;
 	ELSIF TG_OP = 'DELETE' THEN
 		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
 	ELSE
