@@ -207,9 +207,9 @@ COMMENT ON FUNCTION cdp_internal.consent_counts(boolean, bigint[], bigint) IS
  * set = granted, defaults included) and the kinds of the sources of the person's records (internal:
  * the clinic's own, so no partner rule; partner).  The segments' source_kind clause reads the
  * kinds too (82_segment_rules.sql).  Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
- * Kept exact by the paths that change its inputs, in the writer's transaction: a statement
- * (cdp_internal.set_consents), a record inserted, moved (merge, unmerge, replay), re-sourced or
- * deleted, a source's kind changed (triggers below), and cdp.rebuild_consent() recomputes it whole.
+ * Kept exact by the paths that change its inputs, in the writer's transaction (triggers below):
+ * statement rows inserted (set_consents, a bulk loader), a record inserted, moved (merge, unmerge,
+ * replay), re-sourced or deleted, a source's kind changed; cdp.rebuild_consent() recomputes it whole.
  * A person without a row holds no record: no statement counts, no source of any kind.
  */
 CREATE TABLE cdp_internal.consent_summary (
@@ -410,6 +410,27 @@ $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_sources() IS
 	'trigger on cdp.source: recomputes the consent summary of the holders of a source whose kind changed (internal)';
 
+/*
+ * Statement trigger on cdp.consent_statement: the holders of the records the new statement rows
+ * were stored against (set_consents, and any loader that writes statement rows directly, like the
+ * benchmark generators).  cdp.rebuild_consent() replays every statement with the trigger
+ * disabled in its transaction and recomputes the summary once.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_statements() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.consent_summary_sync('{}', ARRAY(SELECT DISTINCT n.record_id FROM new_rows n));
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_statements() IS
+	'trigger on cdp.consent_statement: recomputes the consent summary of the holders of the records new statement rows name (internal)';
+
+CREATE TRIGGER consent_summary_statement AFTER INSERT ON @extschema@.consent_statement
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_statements();
+ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
 CREATE TRIGGER consent_summary_insert AFTER INSERT ON @extschema@.record
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
 CREATE TRIGGER consent_summary_update AFTER UPDATE ON @extschema@.record
@@ -467,7 +488,6 @@ BEGIN
 	                                g, g, payload);
 	PERFORM cdp_internal.consent_apply(ev, CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
 	                                   set_consents.at, payload);
-	PERFORM cdp_internal.consent_summary_sync(ARRAY[g], recs);
 	RETURN ev;
 END
 $$;
@@ -642,6 +662,11 @@ DECLARE
 	n		bigint := 0;
 BEGIN
 	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression, cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	/*
+	 * the statement trigger's per-event work is replaced by the one recomputation at the end (a
+	 * table-level switch in this transaction, not a setting a session could set)
+	 */
+	ALTER TABLE @extschema@.consent_statement DISABLE TRIGGER consent_summary_statement;
 	DELETE FROM @extschema@.consent_statement;
 	DELETE FROM @extschema@.consent_suppression;
 	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
@@ -649,6 +674,7 @@ BEGIN
 		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
 		n := n + 1;
 	END LOOP;
+	ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
 	PERFORM cdp_internal.consent_summary_rebuild();
 	RETURN n;
 END
