@@ -328,15 +328,28 @@ DECLARE
 	viap	boolean := purpose = 'marketing';
 	psup	boolean := purpose = 'marketing' AND EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
 	                                                     WHERE s.purpose = 'partner_sharing' AND s.suppressed);
+	probe	boolean := pg_catalog.cardinality(ids) * 20 <= (SELECT c.reltuples FROM pg_catalog.pg_class c
+	                                                        WHERE c.oid = 'cdp_internal.consent_summary'::regclass);
 BEGIN
 	RETURN (
 	WITH pc AS MATERIALIZED (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
 	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
 	              FROM pg_catalog.unnest(chans) c(ch)),
+	/*
+	 * the ids' rows: probes by primary key for a set small beside the clinic (the lateral
+	 * subquery with OFFSET 0 stays a probe per id), else one hash join over the summary
+	 */
 	st AS MATERIALIZED (
 		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner
 		  FROM pg_catalog.unnest(ids) c(id)
-		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id),
+		  LEFT JOIN LATERAL (SELECT x.allowed, x.internal FROM cdp_internal.consent_summary x
+		                      WHERE x.golden_id = c.id OFFSET 0) s ON true
+		 WHERE probe
+		UNION ALL
+		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false)
+		  FROM pg_catalog.unnest(ids) c(id)
+		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
+		 WHERE NOT probe),
 	ok AS (
 		SELECT st.id, pc.ch, st.partner FROM st, pc
 		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0

@@ -8,7 +8,7 @@
 -- segments' source_kind clause equals the records' sources; at the end
 -- cdp.rebuild_consent() reproduces the rows.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 
 SELECT setseed(0.23);
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b \gset
@@ -25,9 +25,17 @@ $$;
 SELECT is((SELECT count(*) FROM cdp_internal.consent_summary), (SELECT count(DISTINCT golden_id) FROM cdp.record),
           'new records: one summary row per person holding a record');
 
--- the set filter against may_contact for everyone, every purpose, every channel and "any"
+-- the set filter against may_contact for everyone, every purpose, every channel and "any": the
+-- whole set (read by one join) and each person alone (a probe by primary key: one id is less
+-- than a twentieth of the summary's rows once analyzed)
+ANALYZE cdp_internal.consent_summary;
+SELECT ok((SELECT reltuples FROM pg_class WHERE oid = 'cdp_internal.consent_summary'::regclass) >= 20,
+          'precondition: one person is probed, the whole set is joined');
 CREATE FUNCTION pg_temp.filter_mismatches() RETURNS bigint LANGUAGE sql AS $$
-	SELECT count(*) FROM cdp.consent_purposes() pu,
+	SELECT (SELECT count(*) FROM cdp.patient p, cdp.consent_purposes() pu, cdp.consent_channels() ch
+	         WHERE (cdp_internal.seg_consent_ok(ARRAY[p.golden_id], pu.purpose, ch.channel) = ARRAY[p.golden_id])
+	               IS DISTINCT FROM cdp.may_contact(p.golden_id, pu.purpose, ch.channel))
+	     + count(*) FROM cdp.consent_purposes() pu,
 	       (SELECT x.channel FROM cdp.consent_channels() x UNION ALL SELECT NULL) ch(c)
 	 WHERE cdp_internal.seg_consent_ok(ARRAY(SELECT golden_id FROM cdp.patient ORDER BY 1), pu.purpose, ch.c)
 	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
