@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test/bench/segments_ab.sh: the segments' consent filter of a git ref (default main) against this
-# worktree's, on one generated clinic, in one run (doc/benchmarks.md, "Consent and segments",
-# Session 23).  Both bodies of cdp_internal.seg_consent_ok are loaded in turn (CREATE OR REPLACE)
+# test/bench/segments_ab.sh: the preview path of a git ref (default main) against this worktree's,
+# on one generated clinic, in one run (doc/benchmarks.md, "Consent and segments", Session 23).
+# The ref's and this worktree's bodies of the functions listed in fns are loaded in turn (CREATE OR REPLACE)
 # into a database made by test/bench/segments.sh (this worktree's install, or the update script's
 # section applied), alternating: per pass and variant, one warm-up and `rounds` timed previews of
 # the 10-clause rule with the offer (segments_bench.sql's rule), then the 20 rule variants of
@@ -18,9 +18,15 @@ rounds=${3:-3}
 passes=${4:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-body() { awk '/^CREATE FUNCTION cdp_internal.seg_consent_ok/,/^\$\$;/' | sed 's/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/; s/@extschema@/cdp/g'; }
-git -C "$here" show "$ref:sql/parts/83_segment_eval.sql" | body > "$tmp/ref.sql"
-body < "$here/../../sql/parts/83_segment_eval.sql" > "$tmp/new.sql"
+# the functions this session changed on the preview's path: the consent filter, the attribute
+# compiler (source_kind) and the offer guard
+fns="83_segment_eval.sql:cdp_internal.seg_consent_ok 82_segment_rules.sql:cdp_internal.seg_compile_attr 81_offer.sql:cdp_internal.offer_reasons"
+body() { awk -v f="^CREATE FUNCTION $1\\(" '$0 ~ f {p=1} p {print} p && /^\$\$;/ {p=0}' | sed 's/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/; s/@extschema@/cdp/g'; }
+: > "$tmp/ref.sql"; : > "$tmp/new.sql"
+for x in $fns; do
+	git -C "$here" show "$ref:sql/parts/${x%%:*}" | body "${x#*:}" >> "$tmp/ref.sql"
+	body "${x#*:}" < "$here/../../sql/parts/${x%%:*}" >> "$tmp/new.sql"
+done
 chmod -R a+rX "$tmp"
 echo "load: $(uptime)"
 psql -X -q -d "$db" -v rounds="$rounds" -v passes="$passes" -v ref_sql="$tmp/ref.sql" -v new_sql="$tmp/new.sql" -v ref="$ref" <<'SQL'
