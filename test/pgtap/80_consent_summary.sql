@@ -11,11 +11,12 @@ BEGIN;
 SELECT plan(9);
 
 SELECT setseed(0.23);
-SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b \gset
+SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b,
+       cdp.register_source('gym', 'partner', 40) IS NOT NULL AS c \gset
 DO $$
 BEGIN
 	FOR i IN 1..30 LOOP
-		PERFORM cdp.upsert_record(CASE WHEN i % 3 = 0 THEN 'fit' ELSE 'his' END, 'r' || i,
+		PERFORM cdp.upsert_record(CASE WHEN i % 5 = 0 THEN 'gym' WHEN i % 3 = 0 THEN 'fit' ELSE 'his' END, 'r' || i,
 			jsonb_build_object('family_name', 'Тест' || i, 'sex', (ARRAY['M', 'F'])[1 + i % 2],
 			                   'phones', jsonb_build_array('+7916' || lpad((i % 20)::text, 7, '0')),
 			                   'emails', CASE WHEN i % 4 = 0 THEN jsonb_build_array('t' || i || '@mail.ru') ELSE '[]'::jsonb END));
@@ -102,11 +103,12 @@ BEGIN
 		ELSIF x < 0.95 THEN
 			act := 'new record';
 			k := k + 1;
-			PERFORM cdp.upsert_record(CASE WHEN random() < 0.5 THEN 'fit' ELSE 'his' END, 'n' || k,
+			PERFORM cdp.upsert_record((ARRAY['fit', 'gym', 'his', 'his'])[1 + floor(random() * 4)::int], 'n' || k,
 				jsonb_build_object('family_name', 'Новый' || k, 'phones', jsonb_build_array('+7916' || lpad((k % 20)::text, 7, '0'))));
 		ELSE
 			act := 'source kind';
-			PERFORM cdp.register_source('fit', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'fit') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
+			/* gym's kind flips; fit stays a partner, so partner-only persons remain */
+			PERFORM cdp.register_source('gym', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'gym') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
 		END IF;
 		INSERT INTO rounds VALUES (n, act, pg_temp.summary_mismatches(), CASE WHEN n % 20 = 0 THEN pg_temp.filter_mismatches() + pg_temp.kind_mismatches() END,
 			(SELECT count(*) FROM cdp_internal.consent_summary WHERE NOT internal),
