@@ -15386,9 +15386,10 @@ $$;
  * the clinic's own, so no partner rule; partner).  The segments' source_kind clause reads the
  * kinds too (82_segment_rules.sql).  Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
  * Kept exact by the paths that change its inputs, in the writer's transaction (triggers below):
- * statement rows inserted (set_consents, a bulk loader), a record inserted, moved (merge, unmerge,
- * replay), re-sourced or deleted, a source's kind changed; cdp.rebuild_consent() recomputes it whole.
- * A person without a row holds no record: no statement counts, no source of any kind.
+ * statement rows inserted (set_consents, a bulk loader), a record moved (merge, unmerge, replay),
+ * re-sourced or deleted, a source's kind changed; cdp.rebuild_consent() recomputes it whole.
+ * A person without a row (new since, with no statement and no merge) has no statement that
+ * counts: the defaults; the readers take such a person's source kinds from the records.
  */
 CREATE TABLE cdp_internal.consent_summary (
 	golden_id		bigint PRIMARY KEY,
@@ -15536,8 +15537,13 @@ COMMENT ON FUNCTION cdp_internal.consent_summary_rebuild() IS
 	'recomputes cdp_internal.consent_summary for everyone; returns the number of rows (internal)';
 
 /*
- * Statement triggers on cdp.record and cdp.source: the persons whose records came, left, moved
- * (merge, unmerge, replay) or changed source, and the holders of a source whose kind changed.
+ * Statement triggers on cdp.record and cdp.source: the persons whose records left, moved (merge,
+ * unmerge, replay) or changed source, and the holders of a source whose kind changed.  Not on
+ * insert: a record is inserted for a new person (a fresh golden id: ingest, import, the
+ * generators), who has no row until a statement, a merge or a rebuild (readers take the kinds of
+ * a person without a row from the records), and an insert trigger would turn off the ingest's
+ * bulk writer (src/ingest_write.c writes only when record has no insert trigger but its foreign
+ * key).
  * SECURITY DEFINER: the summary is the owner's, whoever writes the records.
  */
 CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
@@ -15546,23 +15552,8 @@ CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
 	AS $$
 DECLARE
 	ids		bigint[];
-	dflt	bigint;
 BEGIN
-	IF TG_OP = 'INSERT' THEN
-		/*
-		 * A new record has no statement (statements name existing records), and adding a record
-		 * to a person takes none away, so no grant stops counting: the person's fold stays, and
-		 * the kinds of the new records are added (OR) to the row under its lock, or a person who
-		 * held no record gets the defaults.  One upsert, not a recomputation (bulk ingest).
-		 */
-		dflt := cdp_internal.consent_default_mask();
-		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
-		SELECT n.golden_id, dflt, pg_catalog.bool_or(src.kind = 'internal'), pg_catalog.bool_or(src.kind = 'partner')
-		  FROM new_rows n JOIN @extschema@.source src ON src.source_id = n.source_id
-		 GROUP BY n.golden_id ORDER BY n.golden_id
-		ON CONFLICT (golden_id) DO UPDATE SET internal = s.internal OR excluded.internal, partner = s.partner OR excluded.partner;
-		RETURN NULL;
-	ELSIF TG_OP = 'DELETE' THEN
+	IF TG_OP = 'DELETE' THEN
 		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
 	ELSE
 		ids := ARRAY(SELECT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
@@ -15576,7 +15567,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
-	'trigger on cdp.record: recomputes the consent summary of the persons whose records came, left, moved or changed source (internal)';
+	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source (internal)';
 
 CREATE FUNCTION cdp_internal.consent_summary_sources() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
@@ -15618,15 +15609,12 @@ COMMENT ON FUNCTION cdp_internal.consent_summary_statements() IS
 CREATE TRIGGER consent_summary_statement AFTER INSERT ON @extschema@.consent_statement
 	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_statements();
 ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
-CREATE TRIGGER consent_summary_insert AFTER INSERT ON @extschema@.record
-	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
 CREATE TRIGGER consent_summary_update AFTER UPDATE ON @extschema@.record
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
 CREATE TRIGGER consent_summary_delete AFTER DELETE ON @extschema@.record
 	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
 CREATE TRIGGER consent_summary_source AFTER UPDATE ON @extschema@.source
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_sources();
-ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_insert;
 ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_update;
 ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_delete;
 ALTER TABLE @extschema@.source ENABLE ALWAYS TRIGGER consent_summary_source;
@@ -15788,12 +15776,14 @@ BEGIN
 	IF a.attr = 'source_kind' THEN
 		/*
 		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
-		 * with every record and source change) instead of the person's records and their sources;
-		 * the kinds are those source_kind_check allows (50_ingest.sql)
+		 * with every record move and source change) instead of the person's records and their
+		 * sources, which only a person without a row (new since) still reads; the kinds are those
+		 * source_kind_check allows (50_ingest.sql)
 		 */
-		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id'
-			' AND ((cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))))',
-			pg_catalog.array_to_string(lits, ', '));
+		RETURN pg_catalog.format('coalesce((SELECT (cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))'
+			' FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id),'
+			' EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.kind IN (%1$s)))', pg_catalog.array_to_string(lits, ', '));
 	ELSIF a.attr = 'source' THEN
 		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
 			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));
@@ -15991,18 +15981,26 @@ BEGIN
 	 * subquery with OFFSET 0 stays a probe per id), else one hash join over the summary
 	 */
 	st AS MATERIALIZED (
-		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
 		  FROM pg_catalog.unnest(ids) c(id)
 		  LEFT JOIN LATERAL (SELECT x.allowed, x.internal FROM cdp_internal.consent_summary x
 		                      WHERE x.golden_id = c.id OFFSET 0) s ON true
 		 WHERE probe
 		UNION ALL
-		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false)
+		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false), s.allowed IS NULL
 		  FROM pg_catalog.unnest(ids) c(id)
 		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
 		 WHERE NOT probe),
+	/* a person without a row (new since): the defaults, and the partner rule from the records */
+	st2 AS (
+		SELECT st.id, st.allowed,
+		       CASE WHEN st.norow AND viap
+		            THEN NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+		                              WHERE r.golden_id = st.id AND s.kind = 'internal')
+		            ELSE st.partner END AS partner
+		  FROM st),
 	ok AS (
-		SELECT st.id, pc.ch, st.partner FROM st, pc
+		SELECT st.id, pc.ch, st.partner FROM st2 st, pc
 		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0
 		   AND (NOT st.partner OR st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.pb) <> 0))
 	SELECT cdp_internal.seg_set(ARRAY(

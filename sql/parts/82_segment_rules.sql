@@ -344,12 +344,14 @@ BEGIN
 	IF a.attr = 'source_kind' THEN
 		/*
 		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
-		 * with every record and source change) instead of the person's records and their sources;
-		 * the kinds are those source_kind_check allows (50_ingest.sql)
+		 * with every record move and source change) instead of the person's records and their
+		 * sources, which only a person without a row (new since) still reads; the kinds are those
+		 * source_kind_check allows (50_ingest.sql)
 		 */
-		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id'
-			' AND ((cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))))',
-			pg_catalog.array_to_string(lits, ', '));
+		RETURN pg_catalog.format('coalesce((SELECT (cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))'
+			' FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id),'
+			' EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.kind IN (%1$s)))', pg_catalog.array_to_string(lits, ', '));
 	ELSIF a.attr = 'source' THEN
 		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
 			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));

@@ -340,18 +340,26 @@ BEGIN
 	 * subquery with OFFSET 0 stays a probe per id), else one hash join over the summary
 	 */
 	st AS MATERIALIZED (
-		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
 		  FROM pg_catalog.unnest(ids) c(id)
 		  LEFT JOIN LATERAL (SELECT x.allowed, x.internal FROM cdp_internal.consent_summary x
 		                      WHERE x.golden_id = c.id OFFSET 0) s ON true
 		 WHERE probe
 		UNION ALL
-		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false)
+		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false), s.allowed IS NULL
 		  FROM pg_catalog.unnest(ids) c(id)
 		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
 		 WHERE NOT probe),
+	/* a person without a row (new since): the defaults, and the partner rule from the records */
+	st2 AS (
+		SELECT st.id, st.allowed,
+		       CASE WHEN st.norow AND viap
+		            THEN NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+		                              WHERE r.golden_id = st.id AND s.kind = 'internal')
+		            ELSE st.partner END AS partner
+		  FROM st),
 	ok AS (
-		SELECT st.id, pc.ch, st.partner FROM st, pc
+		SELECT st.id, pc.ch, st.partner FROM st2 st, pc
 		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0
 		   AND (NOT st.partner OR st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.pb) <> 0))
 	SELECT cdp_internal.seg_set(ARRAY(

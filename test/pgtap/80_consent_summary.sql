@@ -23,15 +23,12 @@ BEGIN
 	END LOOP;
 END
 $$;
-SELECT is((SELECT count(*) FROM cdp_internal.consent_summary), (SELECT count(DISTINCT golden_id) FROM cdp.record),
-          'new records: one summary row per person holding a record');
+SELECT is((SELECT count(*) FROM cdp_internal.consent_summary), 0::bigint,
+          'new persons have no summary row (no insert trigger: the readers take their defaults and source kinds)');
 
 -- the set filter against may_contact for everyone, every purpose, every channel and "any": the
 -- whole set (read by one join) and each person alone (a probe by primary key: one id is less
 -- than a twentieth of the summary's rows once analyzed)
-ANALYZE cdp_internal.consent_summary;
-SELECT ok((SELECT reltuples FROM pg_class WHERE oid = 'cdp_internal.consent_summary'::regclass) >= 20,
-          'precondition: one person is probed, the whole set is joined');
 CREATE FUNCTION pg_temp.filter_mismatches() RETURNS bigint LANGUAGE sql AS $$
 	SELECT (SELECT count(*) FROM cdp.patient p, cdp.consent_purposes() pu, cdp.consent_channels() ch
 	         WHERE (cdp_internal.seg_consent_ok(ARRAY[p.golden_id], pu.purpose, ch.channel) = ARRAY[p.golden_id])
@@ -52,14 +49,16 @@ CREATE FUNCTION pg_temp.kind_mismatches() RETURNS bigint LANGUAGE sql AS $$
 	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
 	                               WHERE EXISTS (SELECT 1 FROM cdp.record r JOIN cdp.source s USING (source_id)
 	                                              WHERE r.golden_id = p.golden_id AND s.kind = ANY (v.kinds)) ORDER BY 1) $$;
--- the maintained rows against their recomputation
+-- the maintained rows against their recomputation; a person without a row has no statement that
+-- counts (the defaults)
 CREATE FUNCTION pg_temp.summary_mismatches() RETURNS bigint LANGUAGE sql AS $$
 	SELECT count(*) FROM (
 		(SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary
 		 EXCEPT SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary_of(NULL))
 		UNION ALL
-		(SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary_of(NULL)
-		 EXCEPT SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary)) d $$;
+		(SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x
+		  WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary s WHERE s.golden_id = x.golden_id)
+		    AND x.allowed <> cdp_internal.consent_default_mask())) d $$;
 
 CREATE TEMP TABLE rounds (n int, action text, summary_diff bigint, filter_diff bigint, partner bigint, nondefault bigint, suppressed bigint);
 DO $$
@@ -110,6 +109,10 @@ BEGIN
 			/* gym's kind flips; fit stays a partner, so partner-only persons remain */
 			PERFORM cdp.register_source('gym', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'gym') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
 		END IF;
+		IF n % 20 = 0 THEN
+			/* one person is probed, the whole set joined (a twentieth of the analyzed rows) */
+			ANALYZE cdp_internal.consent_summary;
+		END IF;
 		INSERT INTO rounds VALUES (n, act, pg_temp.summary_mismatches(), CASE WHEN n % 20 = 0 THEN pg_temp.filter_mismatches() + pg_temp.kind_mismatches() END,
 			(SELECT count(*) FROM cdp_internal.consent_summary WHERE NOT internal),
 			(SELECT count(*) FROM cdp_internal.consent_summary WHERE allowed <> cdp_internal.consent_default_mask()),
@@ -118,6 +121,8 @@ BEGIN
 END
 $$;
 
+SELECT ok((SELECT reltuples FROM pg_class WHERE oid = 'cdp_internal.consent_summary'::regclass) >= 20,
+          'precondition: by the end one person is probed and the whole set joined');
 SELECT is((SELECT string_agg(DISTINCT action, ', ' ORDER BY action) FROM rounds),
           'consent, merge, new record, source kind, unmerge', 'the rounds reached every kind of change');
 SELECT ok((SELECT count(*) FROM rounds WHERE filter_diff IS NOT NULL AND partner > 0 AND nondefault > 0 AND suppressed > 0) >= 6,
@@ -131,9 +136,10 @@ SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE filter_
 CREATE TEMP TABLE before AS SELECT * FROM cdp_internal.consent_summary;
 UPDATE cdp_internal.consent_summary SET allowed = 0, internal = NOT internal, partner = NOT partner;
 SELECT ok(cdp.rebuild_consent() > 0, 'rebuild_consent replays the statements');
-SELECT is((SELECT count(*) FROM ((SELECT * FROM before EXCEPT SELECT * FROM cdp_internal.consent_summary)
-                                 UNION ALL (SELECT * FROM cdp_internal.consent_summary EXCEPT SELECT * FROM before)) d), 0::bigint,
-          'the rebuild reproduces the summary row for row');
+SELECT is((SELECT count(*) FROM before b WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary a WHERE (a.*) = (b.*)))
+        + (SELECT count(*) FROM cdp_internal.consent_summary a
+            WHERE NOT EXISTS (SELECT 1 FROM before b WHERE b.golden_id = a.golden_id) AND a.allowed <> cdp_internal.consent_default_mask()),
+          0::bigint, 'the rebuild reproduces every row kept, and gives the persons new since the defaults');
 
 -- a loader that writes statement rows directly (the benchmark generators) keeps the summary too
 INSERT INTO cdp.consent_statement (record_id, purpose, channel, event_id, granted, at, given_for, records)
