@@ -15987,3 +15987,656 @@ COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.i
 	'the fast path of ingest: writes a batch of records new to their source as new persons with plain INSERTs (internal to upsert_records and import_commit)';
 
 /* ==== end of section: ingest ==== */
+
+/* ==== section: preview (issue 13, session 23) ==== */
+
+/*
+ * The per-person consent summary (sql/parts/80_consent.sql): the table, its functions and the
+ * triggers on cdp.record and cdp.source; set_consents keeps it, rebuild_consent recomputes it,
+ * the segments' consent filter and source_kind clause read it.  Filled from the existing
+ * statements, records and sources at the end.
+ */
+/* ------------------------------------------------------------------ per-person summary */
+
+/*
+ * The segments' consent filter reads one row per person instead of folding the statements of the
+ * person's records (session 23, doc/consent.md "Performance"): cdp_internal.consent_summary holds,
+ * per golden id that holds a record, the fold of consent_now as a bitmask (bit = the purpose's
+ * position in consent_purposes() * 8 + the channel's position in consent_channels(), 0-based,
+ * set = granted, defaults included) and the kinds of the sources of the person's records (internal:
+ * the clinic's own, so no partner rule; partner).  The segments' source_kind clause reads the
+ * kinds too (82_segment_rules.sql).  Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
+ * Kept exact by the paths that change its inputs, in the writer's transaction (triggers below):
+ * statement rows inserted (set_consents, a bulk loader), a record moved (merge, unmerge, replay),
+ * re-sourced or deleted, a source's kind changed; cdp.rebuild_consent() recomputes it whole.
+ * A person without a row (new since, with no statement and no merge) has no statement that
+ * counts: the defaults; the readers take such a person's source kinds from the records.
+ */
+CREATE TABLE cdp_internal.consent_summary (
+	golden_id		bigint PRIMARY KEY,
+	allowed			bigint NOT NULL,
+	internal		boolean NOT NULL,
+	partner			boolean NOT NULL
+);
+COMMENT ON TABLE cdp_internal.consent_summary IS
+	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether a record comes from an internal, a partner source; projection of consent_statement, record and source (internal)';
+ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
+
+/* The bit of a purpose x channel in consent_summary.allowed; NULL for an unknown one. */
+CREATE FUNCTION cdp_internal.consent_bit(purpose text, channel text) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ((p.i - 1) * 8 + (c.i - 1))::integer
+	  FROM @extschema@.consent_purposes() WITH ORDINALITY p(purpose, default_granted, description, i),
+	       @extschema@.consent_channels() WITH ORDINALITY c(channel, address_kind, description, i)
+	 WHERE p.purpose = $1 AND c.channel = $2
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_bit(text, text) IS
+	'the bit of a purpose x channel in consent_summary.allowed: purpose position * 8 + channel position (internal)';
+
+/* The mask of the defaults: every channel of the purposes allowed unless withdrawn. */
+CREATE FUNCTION cdp_internal.consent_default_mask() RETURNS bigint
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) cdp_internal.consent_bit(p.purpose, c.channel)), 0)
+	  FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c
+	 WHERE p.default_granted
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
+	'consent_summary.allowed of a person with no statement (internal)';
+
+/*
+ * The summary rows of persons (NULL: everyone who holds a record), computed from their records'
+ * statements with consent_now's fold (a grant counts while all its records belong to the person,
+ * latest wins, a withdrawal wins a tie) and their records' sources.  Persons holding no record
+ * get no row.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	-- the vocabulary functions' default estimates (1,000 rows each) must not start a JIT compile
+	-- (28 ms of a writer's 31 ms at 1M patients)
+	SET jit = off
+	AS $$
+BEGIN
+	/*
+	 * planned for the ids given (EXECUTE): a writer's few persons are index probes (a plan made
+	 * for "every record" read all 3.6M statement rows at 1M patients: 2.5 s a statement), the
+	 * rebuild's everyone is a few hash joins
+	 */
+	RETURN QUERY EXECUTE pg_catalog.format($q$
+	WITH recs AS MATERIALIZED (%s),
+	pc AS MATERIALIZED (SELECT p.purpose, c.channel, cdp_internal.consent_bit(p.purpose, c.channel) AS b
+	         FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c),
+	st AS (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	folded AS (
+		SELECT st.id,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE NOT st.granted) AS minus
+		  FROM st JOIN pc ON pc.purpose = st.purpose AND pc.channel = st.channel
+		 GROUP BY st.id),
+	holders AS (
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
+		       coalesce(pg_catalog.bool_or(s.kind = 'partner'), false) AS partner
+		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	SELECT h.id,
+	       (d.m OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0)) OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
+	       h.internal, h.partner
+	  FROM (SELECT cdp_internal.consent_default_mask() AS m) d
+	 CROSS JOIN holders h LEFT JOIN folded f ON f.id = h.id$q$,
+		CASE WHEN ids IS NULL THEN 'SELECT r.record_id, r.golden_id, r.source_id FROM @extschema@.record r'
+		     ELSE 'SELECT r.record_id, r.golden_id, r.source_id FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) c(id)
+		             JOIN @extschema@.record r ON r.golden_id = c.id' END)
+	USING ids;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
+	'the consent_summary rows of persons (NULL = everyone holding a record), computed from statements, records and sources (internal)';
+
+/*
+ * Brings the summary rows of persons up to date in the writer's transaction: ids, and the current
+ * holders of recs (the records a statement was stored against).  The rows are locked first (a
+ * placeholder inserted for a new person), in id order, and computed by a later statement, which
+ * in READ COMMITTED sees every transaction that held them before: two writers touching one person
+ * (a statement and a merge) cannot leave the row of the one that committed first.  The holders of
+ * recs are read again after the lock until no new one appears (a merge that moved a record
+ * meanwhile).  Under REPEATABLE READ a concurrent change is a serialization error instead.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	held	bigint[] := '{}';
+	more	bigint[];
+BEGIN
+	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
+	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
+	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed;
+		held := held || more;
+		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
+		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
+	END LOOP;
+	DELETE FROM cdp_internal.consent_summary s WHERE s.golden_id = ANY (held);
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(held) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
+	'recomputes the consent_summary rows of persons and of the holders of records, under their row locks (internal)';
+
+/* Recomputes the whole summary (cdp.rebuild_consent, the update script, a bulk load). */
+CREATE FUNCTION cdp_internal.consent_summary_rebuild() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	DELETE FROM cdp_internal.consent_summary;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_rebuild() IS
+	'recomputes cdp_internal.consent_summary for everyone; returns the number of rows (internal)';
+
+/*
+ * Statement triggers on cdp.record and cdp.source: the persons whose records left, moved (merge,
+ * unmerge, replay) or changed source, and the holders of a source whose kind changed.  Not on
+ * insert: a record is inserted for a new person (a fresh golden id: ingest, import, the
+ * generators), who has no row until a statement, a merge or a rebuild (readers take the kinds of
+ * a person without a row from the records), and an insert trigger would turn off the ingest's
+ * bulk writer (src/ingest_write.c writes only when record has no insert trigger but its foreign
+ * key).
+ * SECURITY DEFINER: the summary is the owner's, whoever writes the records.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(SELECT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
+		              CROSS JOIN LATERAL (VALUES (o.golden_id), (n.golden_id)) v(x)
+		             WHERE o.golden_id <> n.golden_id OR o.source_id <> n.source_id);
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
+	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source (internal)';
+
+CREATE FUNCTION cdp_internal.consent_summary_sources() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+BEGIN
+	ids := ARRAY(SELECT DISTINCT r.golden_id FROM old_rows o JOIN new_rows n ON n.source_id = o.source_id
+	              JOIN @extschema@.record r ON r.source_id = n.source_id
+	             WHERE o.kind IS DISTINCT FROM n.kind);
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sources() IS
+	'trigger on cdp.source: recomputes the consent summary of the holders of a source whose kind changed (internal)';
+
+/*
+ * Statement trigger on cdp.consent_statement: the holders of the records the new statement rows
+ * were stored against (set_consents, and any loader that writes statement rows directly, like the
+ * benchmark generators).  cdp.rebuild_consent() replays every statement with the trigger
+ * disabled in its transaction and recomputes the summary once.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_statements() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.consent_summary_sync('{}', ARRAY(SELECT DISTINCT n.record_id FROM new_rows n));
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_statements() IS
+	'trigger on cdp.consent_statement: recomputes the consent summary of the holders of the records new statement rows name (internal)';
+
+CREATE TRIGGER consent_summary_statement AFTER INSERT ON @extschema@.consent_statement
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_statements();
+ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
+CREATE TRIGGER consent_summary_update AFTER UPDATE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_delete AFTER DELETE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_source AFTER UPDATE ON @extschema@.source
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_sources();
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_update;
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_delete;
+ALTER TABLE @extschema@.source ENABLE ALWAYS TRIGGER consent_summary_source;
+
+/*
+ * Has the person addresses for the channel, every one of them suppressed for the purpose?  (Then
+ * may_contact is false whatever the consent.)  False for a person without a profile.
+ */
+CREATE FUNCTION cdp_internal.consent_all_suppressed(golden_id bigint, channel text, purpose text) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT 1 FROM @extschema@.patient p
+	                CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, $2) AS ads) x
+	                WHERE p.golden_id = $1 AND pg_catalog.cardinality(x.ads) > 0
+	                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
+	                                   WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                      WHERE s.address_key = ad AND s.purpose = $3 AND s.suppressed)))
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_all_suppressed(bigint, text, text) IS
+	'true when the person has addresses for the channel and all of them are suppressed for the purpose (internal)';
+
+/*
+ * Records one consent statement covering purposes x channels for a person (a golden id, followed
+ * through merges): one event, rows for every record the person holds now.  Returns the event id.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.set_consents(golden_id bigint, purposes text[], channels text[], granted boolean,
+	at timestamptz DEFAULT now(), evidence text DEFAULT NULL, address text DEFAULT NULL) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g		bigint;
+	ch		text[];
+	recs	bigint[];
+	ev		bigint;
+	payload	jsonb;
+BEGIN
+	IF set_consents.golden_id IS NULL OR set_consents.granted IS NULL OR set_consents.at IS NULL THEN
+		RAISE EXCEPTION 'golden_id, granted and at must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(evidence) > 1000 OR pg_catalog.octet_length(address) > 1000 THEN
+		RAISE EXCEPTION 'consent evidence and address are at most 1000 bytes' USING ERRCODE = '22023';
+	END IF;
+	ch := cdp_internal.consent_check(purposes, channels);
+	g := @extschema@.resolve_patient(set_consents.golden_id);
+	IF g IS NULL THEN
+		RAISE EXCEPTION 'patient "%" does not exist', set_consents.golden_id
+			USING ERRCODE = 'P0002',
+			DETAIL = pg_catalog.format('No golden record has id %s, nor was it merged into one.', set_consents.golden_id),
+			HINT = 'Pass a golden_id of cdp.patient.';
+	END IF;
+	/* the person's records, locked against a concurrent merge or unmerge moving them meanwhile */
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO recs
+	  FROM (SELECT r.record_id FROM @extschema@.record r WHERE r.golden_id = g ORDER BY r.record_id FOR KEY SHARE) r;
+	payload := pg_catalog.jsonb_build_object('given_for', g, 'purposes', pg_catalog.to_jsonb(ARRAY(
+	               SELECT DISTINCT x FROM pg_catalog.unnest(purposes) x ORDER BY 1)),
+	           'channels', pg_catalog.to_jsonb(ch), 'records', pg_catalog.to_jsonb(recs),
+	           'at', set_consents.at, 'evidence', evidence, 'address', address,
+	           'address_key', @extschema@.consent_address_key(address));
+	ev := cdp_internal.append_event(CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                g, g, payload);
+	PERFORM cdp_internal.consent_apply(ev, CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                   set_consents.at, payload);
+	RETURN ev;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) IS
+	'records one consent statement (the consent family''s set_consents; internal to cdp.set_consents, which audits it)';
+
+/*
+ * Rebuilds the consent projections from the log: the rows equal the live ones (test/pgtap).
+ * Returns the number of consent events replayed.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.rebuild_consent() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	e		record;
+	n		bigint := 0;
+BEGIN
+	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression, cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	/*
+	 * the statement trigger's per-event work is replaced by the one recomputation at the end (a
+	 * table-level switch in this transaction, not a setting a session could set)
+	 */
+	ALTER TABLE @extschema@.consent_statement DISABLE TRIGGER consent_summary_statement;
+	DELETE FROM @extschema@.consent_statement;
+	DELETE FROM @extschema@.consent_suppression;
+	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
+	          WHERE x.kind IN ('consent.granted', 'consent.withdrawn') ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
+		n := n + 1;
+	END LOOP;
+	ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
+	PERFORM cdp_internal.consent_summary_rebuild();
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
+	'replays the consent events of cdp.event into consent_statement and consent_suppression, and recomputes the per-person summary; returns how many';
+
+/*
+ * Compiles one attribute leaf {"attr", "op", "value"} into its predicate over profile row p.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_attr(node jsonb, d date, path text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a		record;
+	op		text := node ->> 'op';
+	v		jsonb := node -> 'value';
+	k		text;
+	x		text;
+	lits	text[];
+	expr	text;
+	i		int := 0;
+	form	constant text := 'Use {"attr": "age", "op": "between", "value": [35, 55]} or {"attr": "city", "op": "in", "value": ["Москва"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('attr', 'op', 'value') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an attribute clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF pg_catalog.jsonb_typeof(node -> 'attr') <> 'string' THEN
+		PERFORM cdp_internal.seg_fail('a segment attribute must be a string', path || '.attr', form);
+	END IF;
+	SELECT * INTO a FROM @extschema@.segment_attributes() s WHERE s.attr = node ->> 'attr';
+	IF a.attr IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown segment attribute "%s"', pg_catalog.left(node ->> 'attr', 64)), path || '.attr',
+			'Known attributes: ' || (SELECT pg_catalog.string_agg(s.attr, ', ') FROM @extschema@.segment_attributes() s) || '.');
+	END IF;
+	IF op IS NULL OR pg_catalog.jsonb_typeof(node -> 'op') <> 'string' OR NOT op = ANY (a.ops) THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s is not allowed for attribute "%s"',
+			pg_catalog.left(coalesce((node -> 'op')::text, 'null'), 32), a.attr), path || '.op',
+			pg_catalog.format('Operators of %s: %s.', a.attr, pg_catalog.array_to_string(a.ops, ', ')));
+	END IF;
+	IF NOT node ? 'value' THEN
+		PERFORM cdp_internal.seg_fail('an attribute clause needs a value', path || '.value', form);
+	END IF;
+	IF op = 'is_null' THEN
+		PERFORM cdp_internal.seg_literal(v, 'boolean', path || '.value');
+	ELSIF op IN ('between', 'in', 'not in') THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'array' OR pg_catalog.jsonb_array_length(v) = 0
+		   OR (op = 'between' AND pg_catalog.jsonb_array_length(v) <> 2) OR pg_catalog.jsonb_array_length(v) > 1000 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s needs %s', op,
+				CASE op WHEN 'between' THEN 'an array of two values' ELSE 'a non-empty array of at most 1000 values' END),
+				path || '.value', form);
+		END IF;
+		FOR x IN SELECT e::text FROM pg_catalog.jsonb_array_elements(v) e LOOP
+			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
+			i := i + 1;
+		END LOOP;
+	ELSE
+		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
+	END IF;
+	IF a.attr = 'source_kind' THEN
+		/*
+		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
+		 * with every record move and source change) instead of the person's records and their
+		 * sources, which only a person without a row (new since) still reads; the kinds are those
+		 * source_kind_check allows (50_ingest.sql)
+		 */
+		RETURN pg_catalog.format('coalesce((SELECT (cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))'
+			' FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id),'
+			' EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.kind IN (%1$s)))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'source' THEN
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'reachable' THEN
+		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
+			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel "%s"', pg_catalog.left(x, 64)), path || '.value',
+					'Use email, sms, messenger, social, call or post.');
+			END IF;
+		END LOOP;
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
+	END IF;
+	expr := cdp_internal.seg_attr_sql(a.attr, d);
+	RETURN CASE op
+		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
+		WHEN 'between' THEN pg_catalog.format('(%s) BETWEEN %s AND %s', expr, lits[1], lits[2])
+		WHEN 'in' THEN pg_catalog.format('(%s) IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN 'not in' THEN pg_catalog.format('(%s) NOT IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN '!=' THEN pg_catalog.format('(%s) <> %s', expr, lits[1])
+		ELSE pg_catalog.format('(%s) %s %s', expr, op, lits[1]) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_attr(jsonb, date, text) IS
+	'compiles an attribute clause into a predicate over the profile row p from the fixed catalogue (internal)';
+
+/*
+ * cdp_internal.offer_reason for a set of golden ids at once: every id with its first reason or
+ * NULL, the same reasons in the same order, in a few set-based passes instead of one function
+ * call per person.  First the profile's own reasons (one pass over the ids through the primary
+ * key), then, for those left, the first excluded diagnosis, pregnancy, the required service or
+ * lab test.  Each diagnosis pass finds who has such a code either by probing the persons left
+ * (clinical_event_seg_patient_idx, index-only) or by reading the codes' range of
+ * clinical_event_seg_code_idx, whichever the true number of persons left makes cheaper (as
+ * cdp_internal.seg_eval chooses); the code named is then looked up for those few with
+ * offer_reason's own condition.  test/pgtap/83_offer_set.sql proves it equal to offer_reason
+ * person by person.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d		jsonb := o.doc;
+	rest	bigint[];
+	bid		bigint[];
+	bwhy	text[];
+	n_all	bigint;
+	probe	boolean;
+	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
+BEGIN
+	ids := cdp_internal.seg_set(ids);
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN;
+	END IF;
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	probe := pg_catalog.cardinality(ids) * 20 <= n_all;
+	/* the profile's own reasons, in offer_reason's order */
+	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
+	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
+	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
+	  INTO rest, bid, bwhy
+	  FROM (SELECT p.id, CASE
+	            WHEN p.golden_id IS NULL THEN 'unknown_patient'
+	            WHEN p.status <> 'active' THEN 'archived_patient'
+	            WHEN o.status <> 'active' THEN 'offer_archived'
+	            WHEN on_day < (d ->> 'valid_from')::date THEN 'not_yet_valid'
+	            WHEN on_day > (d ->> 'valid_to')::date THEN 'expired'
+	            WHEN d ? 'sex' AND p.sex IS DISTINCT FROM (d ->> 'sex') THEN 'sex'
+	            WHEN d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
+	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
+	            END AS why
+	          /*
+	           * the profiles: probes by primary key for a set small beside the clinic (OFFSET 0 keeps
+	           * them probes: a hash join read every profile, 1.2 s at 1M for 17k ids), else one join
+	           */
+	          FROM (SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN LATERAL (SELECT z.golden_id, z.status, z.sex, z.birth_date FROM @extschema@.patient z
+	                                      WHERE z.golden_id = c.id OFFSET 0) y ON true
+	                 WHERE probe
+	                UNION ALL
+	                SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN @extschema@.patient y ON y.golden_id = c.id
+	                 WHERE NOT probe) p) x;
+	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+	rest := cdp_internal.seg_set(rest);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the first excluded diagnosis, ever (by time, then event id) */
+	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
+		IF probe THEN
+			bid := cdp_internal.seg_probe(pg_catalog.format(
+				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
+				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(d -> 'exclude_ranges')), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/* and which code comes first, for those few, with offer_reason's own condition */
+		RETURN QUERY SELECT c.id, 'contraindication:' || f.icd10
+		  FROM pg_catalog.unnest(bid) c(id)
+		 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
+		                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+		                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
+		                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
+		                      ORDER BY e.at, e.event_id LIMIT 1) f;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
+	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		IF probe THEN
+			bid := cdp_internal.seg_probe(pg_catalog.format(
+				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
+				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				cdp_internal.offer_code_sql(preg), on_day, on_day), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',
+				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, bid)) c(id)
+			 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = c.id AND r.extra ->> 'pregnant' = 'true'))));
+		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* the required prior service (a visit the person came to) or lab test */
+	IF d ? 'requires_service' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'visit' AND e.specialty = d ->> 'requires_service'
+		                                   AND e.visit_status IN ('came', 'in_appointment', 'done')));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_service') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	IF d ? 'requires_lab' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'lab_test' AND e.lab_code = d ->> 'requires_lab'));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_lab') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(rest) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) IS
+	'offer_reason for a set of golden ids in set-based passes: each id with its first reason or NULL (internal)';
+
+/*
+ * The ids of a set that may be contacted for a purpose: through the channel, or through at least
+ * one channel when channel is NULL (the union of may_contact over the channels).  The set-based
+ * form of cdp.may_contact (same fold, same defaults, same partner and suppression rules;
+ * test/pgtap/80_consent_summary.sql and 82_segment_rules.sql compare them): the fold and the
+ * partner flag are one row per person of cdp_internal.consent_summary (80_consent.sql), read by
+ * primary key or one pass; the suppression list is asked only when it holds an address for the
+ * purpose, and then only for the persons consent allows.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	dflt	bigint := cdp_internal.consent_default_mask();
+	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+	/* a person known only through partner bases gets marketing only with partner_sharing too (as may_contact) */
+	viap	boolean := purpose = 'marketing';
+	psup	boolean := purpose = 'marketing' AND EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                     WHERE s.purpose = 'partner_sharing' AND s.suppressed);
+	probe	boolean := pg_catalog.cardinality(ids) * 20 <= (SELECT c.reltuples FROM pg_catalog.pg_class c
+	                                                        WHERE c.oid = 'cdp_internal.consent_summary'::regclass);
+BEGIN
+	RETURN (
+	WITH pc AS MATERIALIZED (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
+	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
+	              FROM pg_catalog.unnest(chans) c(ch)),
+	/*
+	 * the ids' rows: probes by primary key for a set small beside the clinic (the lateral
+	 * subquery with OFFSET 0 stays a probe per id), else one hash join over the summary
+	 */
+	st AS MATERIALIZED (
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
+		  FROM pg_catalog.unnest(ids) c(id)
+		  LEFT JOIN LATERAL (SELECT x.allowed, x.internal FROM cdp_internal.consent_summary x
+		                      WHERE x.golden_id = c.id OFFSET 0) s ON true
+		 WHERE probe
+		UNION ALL
+		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false), s.allowed IS NULL
+		  FROM pg_catalog.unnest(ids) c(id)
+		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
+		 WHERE NOT probe),
+	/* a person without a row (new since): the defaults, and the partner rule from the records */
+	st2 AS (
+		SELECT st.id, st.allowed,
+		       CASE WHEN st.norow AND viap
+		            THEN NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+		                              WHERE r.golden_id = st.id AND s.kind = 'internal')
+		            ELSE st.partner END AS partner
+		  FROM st),
+	ok AS (
+		SELECT st.id, pc.ch, st.partner FROM st2 st, pc
+		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0
+		   AND (NOT st.partner OR st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.pb) <> 0))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT ok.id FROM ok
+		 WHERE (NOT sup OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, seg_consent_ok.purpose))
+		   AND (NOT (psup AND ok.partner) OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, 'partner_sharing')))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set, from the consent summary (internal)';
+
+SELECT cdp_internal.acc_protect('cdp_internal.consent_summary', 'internal');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.consent_summary', '');
+SELECT cdp_internal.acc_lock_down();
+REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
+SELECT cdp_internal.consent_summary_rebuild();
+
+/* ==== end of section: preview ==== */

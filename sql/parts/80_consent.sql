@@ -197,6 +197,250 @@ $$;
 COMMENT ON FUNCTION cdp_internal.consent_counts(boolean, bigint[], bigint) IS
 	'whether a consent statement row counts for a person: withdrawals always, grants while all their records belong to the person (internal)';
 
+/* ------------------------------------------------------------------ per-person summary */
+
+/*
+ * The segments' consent filter reads one row per person instead of folding the statements of the
+ * person's records (session 23, doc/consent.md "Performance"): cdp_internal.consent_summary holds,
+ * per golden id that holds a record, the fold of consent_now as a bitmask (bit = the purpose's
+ * position in consent_purposes() * 8 + the channel's position in consent_channels(), 0-based,
+ * set = granted, defaults included) and the kinds of the sources of the person's records (internal:
+ * the clinic's own, so no partner rule; partner).  The segments' source_kind clause reads the
+ * kinds too (82_segment_rules.sql).  Suppressed addresses are not in it (they depend on the profile's addresses: read at the time).
+ * Kept exact by the paths that change its inputs, in the writer's transaction (triggers below):
+ * statement rows inserted (set_consents, a bulk loader), a record moved (merge, unmerge, replay),
+ * re-sourced or deleted, a source's kind changed; cdp.rebuild_consent() recomputes it whole.
+ * A person without a row (new since, with no statement and no merge) has no statement that
+ * counts: the defaults; the readers take such a person's source kinds from the records.
+ */
+CREATE TABLE cdp_internal.consent_summary (
+	golden_id		bigint PRIMARY KEY,
+	allowed			bigint NOT NULL,
+	internal		boolean NOT NULL,
+	partner			boolean NOT NULL
+);
+COMMENT ON TABLE cdp_internal.consent_summary IS
+	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether a record comes from an internal, a partner source; projection of consent_statement, record and source (internal)';
+ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
+
+/* The bit of a purpose x channel in consent_summary.allowed; NULL for an unknown one. */
+CREATE FUNCTION cdp_internal.consent_bit(purpose text, channel text) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT ((p.i - 1) * 8 + (c.i - 1))::integer
+	  FROM @extschema@.consent_purposes() WITH ORDINALITY p(purpose, default_granted, description, i),
+	       @extschema@.consent_channels() WITH ORDINALITY c(channel, address_kind, description, i)
+	 WHERE p.purpose = $1 AND c.channel = $2
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_bit(text, text) IS
+	'the bit of a purpose x channel in consent_summary.allowed: purpose position * 8 + channel position (internal)';
+
+/* The mask of the defaults: every channel of the purposes allowed unless withdrawn. */
+CREATE FUNCTION cdp_internal.consent_default_mask() RETURNS bigint
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) cdp_internal.consent_bit(p.purpose, c.channel)), 0)
+	  FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c
+	 WHERE p.default_granted
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
+	'consent_summary.allowed of a person with no statement (internal)';
+
+/*
+ * The summary rows of persons (NULL: everyone who holds a record), computed from their records'
+ * statements with consent_now's fold (a grant counts while all its records belong to the person,
+ * latest wins, a withdrawal wins a tie) and their records' sources.  Persons holding no record
+ * get no row.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	-- the vocabulary functions' default estimates (1,000 rows each) must not start a JIT compile
+	-- (28 ms of a writer's 31 ms at 1M patients)
+	SET jit = off
+	AS $$
+BEGIN
+	/*
+	 * planned for the ids given (EXECUTE): a writer's few persons are index probes (a plan made
+	 * for "every record" read all 3.6M statement rows at 1M patients: 2.5 s a statement), the
+	 * rebuild's everyone is a few hash joins
+	 */
+	RETURN QUERY EXECUTE pg_catalog.format($q$
+	WITH recs AS MATERIALIZED (%s),
+	pc AS MATERIALIZED (SELECT p.purpose, c.channel, cdp_internal.consent_bit(p.purpose, c.channel) AS b
+	         FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c),
+	st AS (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	folded AS (
+		SELECT st.id,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE NOT st.granted) AS minus
+		  FROM st JOIN pc ON pc.purpose = st.purpose AND pc.channel = st.channel
+		 GROUP BY st.id),
+	holders AS (
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
+		       coalesce(pg_catalog.bool_or(s.kind = 'partner'), false) AS partner
+		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	SELECT h.id,
+	       (d.m OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0)) OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
+	       h.internal, h.partner
+	  FROM (SELECT cdp_internal.consent_default_mask() AS m) d
+	 CROSS JOIN holders h LEFT JOIN folded f ON f.id = h.id$q$,
+		CASE WHEN ids IS NULL THEN 'SELECT r.record_id, r.golden_id, r.source_id FROM @extschema@.record r'
+		     ELSE 'SELECT r.record_id, r.golden_id, r.source_id FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) c(id)
+		             JOIN @extschema@.record r ON r.golden_id = c.id' END)
+	USING ids;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
+	'the consent_summary rows of persons (NULL = everyone holding a record), computed from statements, records and sources (internal)';
+
+/*
+ * Brings the summary rows of persons up to date in the writer's transaction: ids, and the current
+ * holders of recs (the records a statement was stored against).  The rows are locked first (a
+ * placeholder inserted for a new person), in id order, and computed by a later statement, which
+ * in READ COMMITTED sees every transaction that held them before: two writers touching one person
+ * (a statement and a merge) cannot leave the row of the one that committed first.  The holders of
+ * recs are read again after the lock until no new one appears (a merge that moved a record
+ * meanwhile).  Under REPEATABLE READ a concurrent change is a serialization error instead.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	held	bigint[] := '{}';
+	more	bigint[];
+BEGIN
+	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
+	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
+	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed;
+		held := held || more;
+		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
+		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
+	END LOOP;
+	DELETE FROM cdp_internal.consent_summary s WHERE s.golden_id = ANY (held);
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(held) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
+	'recomputes the consent_summary rows of persons and of the holders of records, under their row locks (internal)';
+
+/* Recomputes the whole summary (cdp.rebuild_consent, the update script, a bulk load). */
+CREATE FUNCTION cdp_internal.consent_summary_rebuild() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	DELETE FROM cdp_internal.consent_summary;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_rebuild() IS
+	'recomputes cdp_internal.consent_summary for everyone; returns the number of rows (internal)';
+
+/*
+ * Statement triggers on cdp.record and cdp.source: the persons whose records left, moved (merge,
+ * unmerge, replay) or changed source, and the holders of a source whose kind changed.  Not on
+ * insert: a record is inserted for a new person (a fresh golden id: ingest, import, the
+ * generators), who has no row until a statement, a merge or a rebuild (readers take the kinds of
+ * a person without a row from the records), and an insert trigger would turn off the ingest's
+ * bulk writer (src/ingest_write.c writes only when record has no insert trigger but its foreign
+ * key).
+ * SECURITY DEFINER: the summary is the owner's, whoever writes the records.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(SELECT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
+		              CROSS JOIN LATERAL (VALUES (o.golden_id), (n.golden_id)) v(x)
+		             WHERE o.golden_id <> n.golden_id OR o.source_id <> n.source_id);
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
+	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source (internal)';
+
+CREATE FUNCTION cdp_internal.consent_summary_sources() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids		bigint[];
+BEGIN
+	ids := ARRAY(SELECT DISTINCT r.golden_id FROM old_rows o JOIN new_rows n ON n.source_id = o.source_id
+	              JOIN @extschema@.record r ON r.source_id = n.source_id
+	             WHERE o.kind IS DISTINCT FROM n.kind);
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sources() IS
+	'trigger on cdp.source: recomputes the consent summary of the holders of a source whose kind changed (internal)';
+
+/*
+ * Statement trigger on cdp.consent_statement: the holders of the records the new statement rows
+ * were stored against (set_consents, and any loader that writes statement rows directly, like the
+ * benchmark generators).  cdp.rebuild_consent() replays every statement with the trigger
+ * disabled in its transaction and recomputes the summary once.
+ */
+CREATE FUNCTION cdp_internal.consent_summary_statements() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal.consent_summary_sync('{}', ARRAY(SELECT DISTINCT n.record_id FROM new_rows n));
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_statements() IS
+	'trigger on cdp.consent_statement: recomputes the consent summary of the holders of the records new statement rows name (internal)';
+
+CREATE TRIGGER consent_summary_statement AFTER INSERT ON @extschema@.consent_statement
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_statements();
+ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
+CREATE TRIGGER consent_summary_update AFTER UPDATE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_delete AFTER DELETE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_records();
+CREATE TRIGGER consent_summary_source AFTER UPDATE ON @extschema@.source
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_summary_sources();
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_update;
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_summary_delete;
+ALTER TABLE @extschema@.source ENABLE ALWAYS TRIGGER consent_summary_source;
+
 /* ------------------------------------------------------------------ statements */
 
 /*
@@ -319,6 +563,24 @@ COMMENT ON FUNCTION @extschema@.is_suppressed(text, text) IS
 	'true when the address was withdrawn from the purpose by anyone (suppression list); campaigns check the address they send to';
 
 /*
+ * Has the person addresses for the channel, every one of them suppressed for the purpose?  (Then
+ * may_contact is false whatever the consent.)  False for a person without a profile.
+ */
+CREATE FUNCTION cdp_internal.consent_all_suppressed(golden_id bigint, channel text, purpose text) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT 1 FROM @extschema@.patient p
+	                CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, $2) AS ads) x
+	                WHERE p.golden_id = $1 AND pg_catalog.cardinality(x.ads) > 0
+	                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
+	                                   WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                      WHERE s.address_key = ad AND s.purpose = $3 AND s.suppressed)))
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_all_suppressed(bigint, text, text) IS
+	'true when the person has addresses for the channel and all of them are suppressed for the purpose (internal)';
+
+/*
  * May the person be contacted for the purpose through the channel?  The person's consent (the
  * fold of consent_now, defaults included), and, when the person has addresses for the channel,
  * at least one of them not suppressed for the purpose.  Unknown persons: false.  Campaigns ask
@@ -396,7 +658,12 @@ DECLARE
 	e		record;
 	n		bigint := 0;
 BEGIN
-	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression IN EXCLUSIVE MODE;
+	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression, cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	/*
+	 * the statement trigger's per-event work is replaced by the one recomputation at the end (a
+	 * table-level switch in this transaction, not a setting a session could set)
+	 */
+	ALTER TABLE @extschema@.consent_statement DISABLE TRIGGER consent_summary_statement;
 	DELETE FROM @extschema@.consent_statement;
 	DELETE FROM @extschema@.consent_suppression;
 	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
@@ -404,11 +671,13 @@ BEGIN
 		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
 		n := n + 1;
 	END LOOP;
+	ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
+	PERFORM cdp_internal.consent_summary_rebuild();
 	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
-	'replays the consent events of cdp.event into consent_statement and consent_suppression; returns how many';
+	'replays the consent events of cdp.event into consent_statement and consent_suppression, and recomputes the per-person summary; returns how many';
 
 REVOKE ALL ON FUNCTION @extschema@.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_consent(bigint, text, text, boolean, timestamptz, text, text) FROM PUBLIC;

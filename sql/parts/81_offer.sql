@@ -407,12 +407,13 @@ BEGIN
 	END IF;
 	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
 	 WHERE c.oid = '@extschema@.patient'::regclass;
+	probe := pg_catalog.cardinality(ids) * 20 <= n_all;
 	/* the profile's own reasons, in offer_reason's order */
 	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
 	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
 	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
 	  INTO rest, bid, bwhy
-	  FROM (SELECT c.id, CASE
+	  FROM (SELECT p.id, CASE
 	            WHEN p.golden_id IS NULL THEN 'unknown_patient'
 	            WHEN p.status <> 'active' THEN 'archived_patient'
 	            WHEN o.status <> 'active' THEN 'offer_archived'
@@ -422,8 +423,20 @@ BEGIN
 	            WHEN d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
 	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
 	            END AS why
-	          FROM pg_catalog.unnest(ids) c(id)
-	          LEFT JOIN @extschema@.patient p ON p.golden_id = c.id) x;
+	          /*
+	           * the profiles: probes by primary key for a set small beside the clinic (OFFSET 0 keeps
+	           * them probes: a hash join read every profile, 1.2 s at 1M for 17k ids), else one join
+	           */
+	          FROM (SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN LATERAL (SELECT z.golden_id, z.status, z.sex, z.birth_date FROM @extschema@.patient z
+	                                      WHERE z.golden_id = c.id OFFSET 0) y ON true
+	                 WHERE probe
+	                UNION ALL
+	                SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN @extschema@.patient y ON y.golden_id = c.id
+	                 WHERE NOT probe) p) x;
 	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
 	rest := cdp_internal.seg_set(rest);
 	probe := pg_catalog.cardinality(rest) * 20 <= n_all;

@@ -341,10 +341,20 @@ BEGIN
 	ELSE
 		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
 	END IF;
-	IF a.attr IN ('source_kind', 'source') THEN
+	IF a.attr = 'source_kind' THEN
+		/*
+		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
+		 * with every record move and source change) instead of the person's records and their
+		 * sources, which only a person without a row (new since) still reads; the kinds are those
+		 * source_kind_check allows (50_ingest.sql)
+		 */
+		RETURN pg_catalog.format('coalesce((SELECT (cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))'
+			' FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id),'
+			' EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.kind IN (%1$s)))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'source' THEN
 		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
-			' WHERE r.golden_id = p.golden_id AND s.%s IN (%s))',
-			CASE a.attr WHEN 'source_kind' THEN 'kind' ELSE 'name' END, pg_catalog.array_to_string(lits, ', '));
+			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));
 	ELSIF a.attr = 'reachable' THEN
 		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
 			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN

@@ -308,60 +308,68 @@ COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
 
 /*
  * The ids of a set that may be contacted for a purpose: through the channel, or through at least
- * one channel when channel is NULL.  The set-based form of cdp.may_contact (same fold, same
- * defaults, same suppression rule; test/pgtap/82_segment_rules.sql compares them).
+ * one channel when channel is NULL (the union of may_contact over the channels).  The set-based
+ * form of cdp.may_contact (same fold, same defaults, same partner and suppression rules;
+ * test/pgtap/80_consent_summary.sql and 82_segment_rules.sql compare them): the fold and the
+ * partner flag are one row per person of cdp_internal.consent_summary (80_consent.sql), read by
+ * primary key or one pass; the suppression list is asked only when it holds an address for the
+ * purpose, and then only for the persons consent allows.
  */
 CREATE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	dflt	boolean := (SELECT x.default_granted FROM @extschema@.consent_purposes() x WHERE x.purpose = seg_consent_ok.purpose);
 	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	dflt	bigint := cdp_internal.consent_default_mask();
 	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
 	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
-	partner_only	bigint[];
+	/* a person known only through partner bases gets marketing only with partner_sharing too (as may_contact) */
+	viap	boolean := purpose = 'marketing';
+	psup	boolean := purpose = 'marketing' AND EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                     WHERE s.purpose = 'partner_sharing' AND s.suppressed);
+	probe	boolean := pg_catalog.cardinality(ids) * 20 <= (SELECT c.reltuples FROM pg_catalog.pg_class c
+	                                                        WHERE c.oid = 'cdp_internal.consent_summary'::regclass);
 BEGIN
-	/* persons known only through partner bases: marketing needs their partner_sharing consent too (as may_contact) */
-	IF purpose = 'marketing' THEN
-		ids := cdp_internal.seg_set(ids);
-		partner_only := cdp_internal.seg_set(ARRAY(
-			SELECT c.id FROM pg_catalog.unnest(ids) c(id)
-			 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
-			                    WHERE r.golden_id = c.id AND s.kind = 'internal')));
-		IF pg_catalog.cardinality(partner_only) > 0 THEN
-			ids := cdp_internal.seg_minus(ids, cdp_internal.seg_minus(partner_only,
-			           cdp_internal.seg_consent_ok(partner_only, 'partner_sharing', channel)));
-		END IF;
-	END IF;
 	RETURN (
-	WITH st AS MATERIALIZED (
-		SELECT DISTINCT ON (r.golden_id, s.channel) r.golden_id AS id, s.channel, s.granted
+	WITH pc AS MATERIALIZED (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
+	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
+	              FROM pg_catalog.unnest(chans) c(ch)),
+	/*
+	 * the ids' rows: probes by primary key for a set small beside the clinic (the lateral
+	 * subquery with OFFSET 0 stays a probe per id), else one hash join over the summary
+	 */
+	st AS MATERIALIZED (
+		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
 		  FROM pg_catalog.unnest(ids) c(id)
-		  JOIN @extschema@.record r ON r.golden_id = c.id
-		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id AND s.purpose = seg_consent_ok.purpose
-		       AND s.channel = ANY (chans)
-		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
-		 ORDER BY r.golden_id, s.channel, s.at DESC, s.granted, s.event_id DESC),
-	allowed AS (
-		SELECT st.id, st.channel FROM st WHERE st.granted AND NOT dflt
+		  LEFT JOIN LATERAL (SELECT x.allowed, x.internal FROM cdp_internal.consent_summary x
+		                      WHERE x.golden_id = c.id OFFSET 0) s ON true
+		 WHERE probe
 		UNION ALL
-		SELECT c.id, ch.c FROM pg_catalog.unnest(ids) c(id), pg_catalog.unnest(chans) ch(c)
-		 WHERE dflt AND NOT EXISTS (SELECT 1 FROM st WHERE st.id = c.id AND st.channel = ch.c AND NOT st.granted))
+		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false), s.allowed IS NULL
+		  FROM pg_catalog.unnest(ids) c(id)
+		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
+		 WHERE NOT probe),
+	/* a person without a row (new since): the defaults, and the partner rule from the records */
+	st2 AS (
+		SELECT st.id, st.allowed,
+		       CASE WHEN st.norow AND viap
+		            THEN NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+		                              WHERE r.golden_id = st.id AND s.kind = 'internal')
+		            ELSE st.partner END AS partner
+		  FROM st),
+	ok AS (
+		SELECT st.id, pc.ch, st.partner FROM st2 st, pc
+		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0
+		   AND (NOT st.partner OR st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.pb) <> 0))
 	SELECT cdp_internal.seg_set(ARRAY(
-		SELECT a.id FROM allowed a
-		 WHERE NOT sup
-		    OR NOT EXISTS (SELECT 1 FROM @extschema@.patient p
-		                    CROSS JOIN LATERAL (SELECT cdp_internal.consent_addresses(p, a.channel) AS ads) x
-		                    WHERE p.golden_id = a.id AND pg_catalog.cardinality(x.ads) > 0
-		                      AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(x.ads) ad
-		                                       WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
-		                                                          WHERE s.address_key = ad AND s.purpose = seg_consent_ok.purpose
-		                                                            AND s.suppressed))))));
+		SELECT ok.id FROM ok
+		 WHERE (NOT sup OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, seg_consent_ok.purpose))
+		   AND (NOT (psup AND ok.partner) OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, 'partner_sharing')))));
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
-	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set (internal)';
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set, from the consent summary (internal)';
 
 /*
  * Evaluates a plan with its guards for a day, within cand (NULL = everyone): every id the rule or

@@ -240,6 +240,8 @@ ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_insert;
 ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_update;
 ALTER TABLE @extschema@.campaign_send ENABLE ALWAYS TRIGGER seg_campaign_delete;
 SELECT cdp_internal.acc_protect('cdp_internal.seg_touch', 'internal');
+/* the per-person consent summary (80_consent.sql) is internal, like seg_touch */
+SELECT cdp_internal.acc_protect('cdp_internal.consent_summary', 'internal');
 
 /* ------------------------------------------------------------------ the grant matrix */
 

@@ -16,6 +16,9 @@
 SELECT setseed(0.42);
 SELECT cdp.register_source('his', 'internal', 80) AS his, cdp.register_source('partner', 'partner', 40) AS partner \gset
 \echo generating :persons patients
+-- the consent summary (cdp_internal.consent_summary) is computed once at the end, not by the
+-- statement trigger as the statement rows are loaded
+ALTER TABLE cdp.consent_statement DISABLE TRIGGER consent_summary_statement;
 INSERT INTO cdp.record (source_id, source_key, golden_id, raw, family_name, given_name, sex, birth_date, phones, emails, city, attrs_hash)
 SELECT CASE WHEN i % 5 = 0 THEN :partner ELSE :his END, 'p' || i, i,
        jsonb_build_object('gen', i), 'Фамилия' || (i % 5000), 'Имя' || (i % 300), s.sex,
@@ -140,6 +143,9 @@ ev AS (
 INSERT INTO cdp.consent_statement (record_id, purpose, channel, event_id, granted, at, given_for, records)
 SELECT r.record_id, 'marketing', 'sms', ev.event_id, false, now() - interval '1 year', ev.golden_id, ARRAY[r.record_id]
   FROM ev JOIN cdp.record r ON r.golden_id = ev.golden_id;
+ALTER TABLE cdp.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
+\echo consent summary
+SELECT cdp_internal.consent_summary_rebuild() AS consent_summary_rows;
 UPDATE cdp_internal.golden_state SET last_event_id = (SELECT max(event_id) FROM cdp.event);
 \echo analyzing
 ANALYZE;

@@ -1,0 +1,150 @@
+-- test/pgtap/80_consent_summary.sql: the per-person consent summary (cdp_internal.consent_summary,
+-- sql/parts/80_consent.sql, doc/consent.md "Performance") and the segments' consent filter that
+-- reads it (cdp_internal.seg_consent_ok).  Property-style, fixed seed: random statements (several
+-- purposes x channels, grants and withdrawals, ties, addresses), merges, unmerges, new records
+-- from internal and partner sources, a source changing kind; after every round the maintained rows
+-- equal their recomputation from the statements, and every few rounds the set filter equals
+-- cdp.may_contact person by person for every purpose and channel (and "any channel") and the
+-- segments' source_kind clause equals the records' sources; at the end
+-- cdp.rebuild_consent() reproduces the rows.
+BEGIN;
+SELECT plan(9);
+
+SELECT setseed(0.23);
+SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b,
+       cdp.register_source('gym', 'partner', 40) IS NOT NULL AS c \gset
+DO $$
+BEGIN
+	FOR i IN 1..30 LOOP
+		PERFORM cdp.upsert_record(CASE WHEN i % 5 = 0 THEN 'gym' WHEN i % 3 = 0 THEN 'fit' ELSE 'his' END, 'r' || i,
+			jsonb_build_object('family_name', 'Тест' || i, 'sex', (ARRAY['M', 'F'])[1 + i % 2],
+			                   'phones', jsonb_build_array('+7916' || lpad((i % 20)::text, 7, '0')),
+			                   'emails', CASE WHEN i % 4 = 0 THEN jsonb_build_array('t' || i || '@mail.ru') ELSE '[]'::jsonb END));
+	END LOOP;
+END
+$$;
+SELECT is((SELECT count(*) FROM cdp_internal.consent_summary), 0::bigint,
+          'new persons have no summary row (no insert trigger: the readers take their defaults and source kinds)');
+
+-- the set filter against may_contact for everyone, every purpose, every channel and "any": the
+-- whole set (read by one join) and each person alone (a probe by primary key: one id is less
+-- than a twentieth of the summary's rows once analyzed)
+CREATE FUNCTION pg_temp.filter_mismatches() RETURNS bigint LANGUAGE sql AS $$
+	SELECT (SELECT count(*) FROM cdp.patient p, cdp.consent_purposes() pu, cdp.consent_channels() ch
+	         WHERE (cdp_internal.seg_consent_ok(ARRAY[p.golden_id], pu.purpose, ch.channel) = ARRAY[p.golden_id])
+	               IS DISTINCT FROM cdp.may_contact(p.golden_id, pu.purpose, ch.channel))
+	     + count(*) FROM cdp.consent_purposes() pu,
+	       (SELECT x.channel FROM cdp.consent_channels() x UNION ALL SELECT NULL) ch(c)
+	 WHERE cdp_internal.seg_consent_ok(ARRAY(SELECT golden_id FROM cdp.patient ORDER BY 1), pu.purpose, ch.c)
+	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
+	                               WHERE CASE WHEN ch.c IS NULL
+	                                          THEN EXISTS (SELECT 1 FROM cdp.consent_channels() x WHERE cdp.may_contact(p.golden_id, pu.purpose, x.channel))
+	                                          ELSE cdp.may_contact(p.golden_id, pu.purpose, ch.c) END ORDER BY 1) $$;
+-- the segments' source_kind clause (read from the summary) against the records' sources
+CREATE FUNCTION pg_temp.kind_mismatches() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (VALUES ('{"attr": "source_kind", "op": "=", "value": "internal"}'::jsonb, ARRAY['internal']),
+	                             ('{"attr": "source_kind", "op": "=", "value": "partner"}', ARRAY['partner']),
+	                             ('{"attr": "source_kind", "op": "in", "value": ["partner", "internal"]}', ARRAY['internal', 'partner'])) v(rule, kinds)
+	 WHERE cdp_internal.seg_eval(cdp_internal.seg_prepare(v.rule, 'treatment', current_date), NULL, 1000)
+	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
+	                               WHERE EXISTS (SELECT 1 FROM cdp.record r JOIN cdp.source s USING (source_id)
+	                                              WHERE r.golden_id = p.golden_id AND s.kind = ANY (v.kinds)) ORDER BY 1) $$;
+-- the maintained rows against their recomputation; a person without a row has no statement that
+-- counts (the defaults)
+CREATE FUNCTION pg_temp.summary_mismatches() RETURNS bigint LANGUAGE sql AS $$
+	SELECT count(*) FROM (
+		(SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary
+		 EXCEPT SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary_of(NULL))
+		UNION ALL
+		(SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x
+		  WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary s WHERE s.golden_id = x.golden_id)
+		    AND x.allowed <> cdp_internal.consent_default_mask())) d $$;
+
+CREATE TEMP TABLE rounds (n int, action text, summary_diff bigint, filter_diff bigint, partner bigint, nondefault bigint, suppressed bigint);
+DO $$
+DECLARE
+	x		float8;
+	act		text;
+	g		bigint;
+	rec		bigint;
+	k		int := 100;
+	purp	text[];
+	chan	text[];
+BEGIN
+	FOR n IN 1..240 LOOP
+		x := random();
+		g := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
+		IF x < 0.50 THEN
+			act := 'consent';
+			purp := ARRAY(SELECT p.purpose FROM cdp.consent_purposes() p WHERE random() < 0.35);
+			IF cardinality(purp) = 0 THEN
+				purp := ARRAY[(ARRAY['marketing', 'partner_sharing', 'treatment'])[1 + floor(random() * 3)::int]];
+			END IF;
+			chan := CASE WHEN random() < 0.3 THEN ARRAY['*'] ELSE ARRAY(SELECT c.channel FROM cdp.consent_channels() c WHERE random() < 0.4) END;
+			IF cardinality(chan) = 0 THEN
+				chan := ARRAY['sms'];
+			END IF;
+			/* times on a coarse grid: ties between a grant and a withdrawal happen */
+			PERFORM cdp.set_consents(g, purp, chan, random() < 0.6,
+				timestamptz '2026-01-01' + floor(random() * 12) * interval '1 day', NULL,
+				CASE WHEN random() < 0.15 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p WHERE p.phones <> '[]' ORDER BY random() LIMIT 1) END);
+		ELSIF x < 0.65 THEN
+			act := 'merge';
+			rec := (SELECT record_id FROM cdp.record ORDER BY random() LIMIT 1);
+			PERFORM cdp.link_records(rec, (SELECT record_id FROM cdp.record WHERE record_id <> rec ORDER BY random() LIMIT 1), '{"test": "summary"}');
+		ELSIF x < 0.80 THEN
+			act := 'unmerge';
+			rec := (SELECT r2.record_id FROM cdp.record r2 WHERE (SELECT count(*) FROM cdp.record r3 WHERE r3.golden_id = r2.golden_id) > 1
+			         ORDER BY random() LIMIT 1);
+			IF rec IS NOT NULL THEN
+				PERFORM cdp.unmerge(rec, 'summary test');
+			END IF;
+		ELSIF x < 0.95 THEN
+			act := 'new record';
+			k := k + 1;
+			PERFORM cdp.upsert_record((ARRAY['fit', 'gym', 'his', 'his'])[1 + floor(random() * 4)::int], 'n' || k,
+				jsonb_build_object('family_name', 'Новый' || k, 'phones', jsonb_build_array('+7916' || lpad((k % 20)::text, 7, '0'))));
+		ELSE
+			act := 'source kind';
+			/* gym's kind flips; fit stays a partner, so partner-only persons remain */
+			PERFORM cdp.register_source('gym', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'gym') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
+		END IF;
+		IF n % 20 = 0 THEN
+			/* one person is probed, the whole set joined (a twentieth of the analyzed rows) */
+			ANALYZE cdp_internal.consent_summary;
+		END IF;
+		INSERT INTO rounds VALUES (n, act, pg_temp.summary_mismatches(), CASE WHEN n % 20 = 0 THEN pg_temp.filter_mismatches() + pg_temp.kind_mismatches() END,
+			(SELECT count(*) FROM cdp_internal.consent_summary WHERE NOT internal),
+			(SELECT count(*) FROM cdp_internal.consent_summary WHERE allowed <> cdp_internal.consent_default_mask()),
+			(SELECT count(*) FROM cdp.consent_suppression WHERE suppressed));
+	END LOOP;
+END
+$$;
+
+SELECT ok((SELECT reltuples FROM pg_class WHERE oid = 'cdp_internal.consent_summary'::regclass) >= 20,
+          'precondition: by the end one person is probed and the whole set joined');
+SELECT is((SELECT string_agg(DISTINCT action, ', ' ORDER BY action) FROM rounds),
+          'consent, merge, new record, source kind, unmerge', 'the rounds reached every kind of change');
+SELECT ok((SELECT count(*) FROM rounds WHERE filter_diff IS NOT NULL AND partner > 0 AND nondefault > 0 AND suppressed > 0) >= 6,
+          'at least half the checks of the filter saw partner-only persons, non-default states and suppressed addresses together');
+SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE summary_diff <> 0), NULL,
+          'after every round the maintained summary equals its recomputation from statements, records and sources');
+SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE filter_diff <> 0), NULL,
+          'every 20th round the set filter equals may_contact for every person, purpose and channel, and the source_kind clause the records'' sources');
+
+-- the rebuild reproduces the projection
+CREATE TEMP TABLE before AS SELECT * FROM cdp_internal.consent_summary;
+UPDATE cdp_internal.consent_summary SET allowed = 0, internal = NOT internal, partner = NOT partner;
+SELECT ok(cdp.rebuild_consent() > 0, 'rebuild_consent replays the statements');
+SELECT is((SELECT count(*) FROM before b WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary a WHERE (a.*) = (b.*)))
+        + (SELECT count(*) FROM cdp_internal.consent_summary a
+            WHERE NOT EXISTS (SELECT 1 FROM before b WHERE b.golden_id = a.golden_id) AND a.allowed <> cdp_internal.consent_default_mask()),
+          0::bigint, 'the rebuild reproduces every row kept, and gives the persons new since the defaults');
+
+-- a loader that writes statement rows directly (the benchmark generators) keeps the summary too
+INSERT INTO cdp.consent_statement (record_id, purpose, channel, event_id, granted, at, given_for, records)
+SELECT r.record_id, 'analytics', 'email', 999999999, true, now(), r.golden_id, ARRAY[r.record_id] FROM cdp.record r WHERE r.record_id % 3 = 0;
+SELECT is(pg_temp.summary_mismatches(), 0::bigint, 'statement rows written directly update the summary (the statement trigger)');
+
+SELECT * FROM finish();
+ROLLBACK;
