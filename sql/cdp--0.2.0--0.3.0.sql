@@ -16640,3 +16640,46 @@ REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
 SELECT cdp_internal.consent_summary_rebuild();
 
 /* ==== end of section: preview ==== */
+
+/* ==== section: lead (issue 13, session 23) ==== */
+
+/* rebuild_consent: a clear error when the calling statement reads cdp.consent_statement */
+CREATE OR REPLACE FUNCTION @extschema@.rebuild_consent() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	e		record;
+	n		bigint := 0;
+BEGIN
+	LOCK TABLE @extschema@.consent_statement, @extschema@.consent_suppression, cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	/*
+	 * the statement trigger's per-event work is replaced by the one recomputation at the end (a
+	 * table-level switch in this transaction, not a setting a session could set)
+	 */
+	BEGIN
+		ALTER TABLE @extschema@.consent_statement DISABLE TRIGGER consent_summary_statement;
+	EXCEPTION WHEN object_in_use THEN
+		/* the calling statement itself reads cdp.consent_statement (a subquery beside the call) */
+		RAISE EXCEPTION 'cdp.rebuild_consent() cannot run inside a statement that reads cdp.consent_statement'
+			USING ERRCODE = 'object_in_use',
+			      DETAIL = 'The replay switches the table''s summary trigger off for its transaction, which PostgreSQL refuses while this session has the table open.',
+			      HINT = 'Call SELECT cdp.rebuild_consent(); as a statement of its own, then compare.';
+	END;
+	DELETE FROM @extschema@.consent_statement;
+	DELETE FROM @extschema@.consent_suppression;
+	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
+	          WHERE x.kind IN ('consent.granted', 'consent.withdrawn') ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
+		n := n + 1;
+	END LOOP;
+	ALTER TABLE @extschema@.consent_statement ENABLE ALWAYS TRIGGER consent_summary_statement;
+	PERFORM cdp_internal.consent_summary_rebuild();
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
+	'replays the consent events of cdp.event into consent_statement and consent_suppression, and recomputes the per-person summary; returns how many';
+REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
+
+/* ==== end of section: lead ==== */

@@ -663,7 +663,15 @@ BEGIN
 	 * the statement trigger's per-event work is replaced by the one recomputation at the end (a
 	 * table-level switch in this transaction, not a setting a session could set)
 	 */
-	ALTER TABLE @extschema@.consent_statement DISABLE TRIGGER consent_summary_statement;
+	BEGIN
+		ALTER TABLE @extschema@.consent_statement DISABLE TRIGGER consent_summary_statement;
+	EXCEPTION WHEN object_in_use THEN
+		/* the calling statement itself reads cdp.consent_statement (a subquery beside the call) */
+		RAISE EXCEPTION 'cdp.rebuild_consent() cannot run inside a statement that reads cdp.consent_statement'
+			USING ERRCODE = 'object_in_use',
+			      DETAIL = 'The replay switches the table''s summary trigger off for its transaction, which PostgreSQL refuses while this session has the table open.',
+			      HINT = 'Call SELECT cdp.rebuild_consent(); as a statement of its own, then compare.';
+	END;
 	DELETE FROM @extschema@.consent_statement;
 	DELETE FROM @extschema@.consent_suppression;
 	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x

@@ -140,5 +140,6 @@ SELECT (SELECT count(*) FROM cdp.segment_member WHERE segment_id = :everyone) AS
 \echo
 \echo '--- 12. Журнал согласий — тоже источник правды: пересборка из журнала даёт те же согласия'
 CREATE TEMP TABLE cs AS SELECT * FROM cdp.consent_statement;
-SELECT cdp.rebuild_consent() AS "событий согласия перечитано",
+SELECT cdp.rebuild_consent() AS replayed \gset
+SELECT :replayed AS "событий согласия перечитано",
 	(SELECT count(*) FROM (SELECT * FROM cs EXCEPT SELECT * FROM cdp.consent_statement) x) AS "расхождений";

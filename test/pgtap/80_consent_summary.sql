@@ -8,7 +8,7 @@
 -- segments' source_kind clause equals the records' sources; at the end
 -- cdp.rebuild_consent() reproduces the rows.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT setseed(0.23);
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b,
@@ -136,6 +136,10 @@ SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE filter_
 CREATE TEMP TABLE before AS SELECT * FROM cdp_internal.consent_summary;
 UPDATE cdp_internal.consent_summary SET allowed = 0, internal = NOT internal, partner = NOT partner;
 SELECT ok(cdp.rebuild_consent() > 0, 'rebuild_consent replays the statements');
+-- a call beside a subquery that reads the statements is refused with a clear error, nothing replayed
+SELECT throws_ok('SELECT cdp.rebuild_consent(), (SELECT count(*) FROM cdp.consent_statement)', '55006',
+                 'cdp.rebuild_consent() cannot run inside a statement that reads cdp.consent_statement',
+                 'rebuild_consent inside a statement that reads the statements: a clear error');
 SELECT is((SELECT count(*) FROM before b WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary a WHERE (a.*) = (b.*)))
         + (SELECT count(*) FROM cdp_internal.consent_summary a
             WHERE NOT EXISTS (SELECT 1 FROM before b WHERE b.golden_id = a.golden_id) AND a.allowed <> cdp_internal.consent_default_mask()),
