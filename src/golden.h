@@ -90,6 +90,24 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
 extern char **GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key,
 									 PGFunction in, PGFunction out, int *n);
+
+/*
+ * A contact's text, as the fold and the singleton profile compare it: the
+ * network (handles; NULL for phones and e-mails) and the value.  Two orders
+ * (src/golden_fold.c): bytewise with no network first, which finds equal
+ * contacts; and the profile's output order, no network last, then network
+ * and value in the database collation.
+ */
+typedef struct GoldenContactText
+{
+	char	   *net;
+	int			netlen;
+	char	   *v;
+	int			vlen;
+} GoldenContactText;
+
+extern int	GoldenCmpContactBytes(const GoldenContactText *a, const GoldenContactText *b);
+extern int	GoldenCmpContactOutput(const GoldenContactText *a, const GoldenContactText *b);
 /*
  * A cdp.patient row built in C (golden_row.c, golden_single.c): the row type
  * and, per column, where its value comes from (src: each file's own enum, 0

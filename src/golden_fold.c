@@ -123,10 +123,7 @@ typedef struct FoldGroup
 typedef struct FoldContact
 {
 	int			kind;
-	char	   *net;			/* NULL for phones and emails */
-	int			netlen;
-	char	   *v;
-	int			vlen;
+	GoldenContactText t;
 	int			rec;
 } FoldContact;
 
@@ -134,10 +131,7 @@ typedef struct FoldContact
 typedef struct FoldContactGroup
 {
 	int			kind;
-	char	   *net;
-	int			netlen;
-	char	   *v;
-	int			vlen;
+	GoldenContactText t;
 	int			first;			/* range in the sorted FoldContact array */
 	int			count;
 	bool		first_null;
@@ -724,10 +718,10 @@ AddContact(FoldContact **arr, int *n, int *cap, int kind, char *net, int netlen,
 		*arr = repalloc(*arr, mul_size(sizeof(FoldContact), *cap));
 	}
 	(*arr)[*n].kind = kind;
-	(*arr)[*n].net = net;
-	(*arr)[*n].netlen = netlen;
-	(*arr)[*n].v = v;
-	(*arr)[*n].vlen = vlen;
+	(*arr)[*n].t.net = net;
+	(*arr)[*n].t.netlen = netlen;
+	(*arr)[*n].t.v = v;
+	(*arr)[*n].t.vlen = vlen;
 	(*arr)[*n].rec = rec;
 	(*n)++;
 }
@@ -742,15 +736,44 @@ FoldCmpContactBytes(const void *pa, const void *pb)
 {
 	const FoldContact *a = (const FoldContact *) pa;
 	const FoldContact *b = (const FoldContact *) pb;
-	int			c;
 
 	if (a->kind != b->kind)
 		return a->kind - b->kind;
+	return GoldenCmpContactBytes(&a->t, &b->t);
+}
+
+/*
+ * GoldenCmpContactBytes
+ *		Bytewise order of two contact texts, no network first: equal contacts
+ *		compare 0 (golden.h).
+ */
+int
+GoldenCmpContactBytes(const GoldenContactText *a, const GoldenContactText *b)
+{
+	int			c;
+
 	if ((a->net == NULL) != (b->net == NULL))
 		return a->net == NULL ? -1 : 1;
 	if (a->net && (c = FoldCmpBytes(a->net, a->netlen, b->net, b->netlen)) != 0)
 		return c;
 	return FoldCmpBytes(a->v, a->vlen, b->v, b->vlen);
+}
+
+/*
+ * GoldenCmpContactOutput
+ *		The profile's order of two contact texts: no network last, then the
+ *		network and the value in the database collation (golden.h).
+ */
+int
+GoldenCmpContactOutput(const GoldenContactText *a, const GoldenContactText *b)
+{
+	int			c;
+
+	if ((a->net == NULL) != (b->net == NULL))
+		return a->net == NULL ? 1 : -1;
+	if (a->net && (c = varstr_cmp(a->net, a->netlen, b->net, b->netlen, DEFAULT_COLLATION_OID)) != 0)
+		return c;
+	return varstr_cmp(a->v, a->vlen, b->v, b->vlen, DEFAULT_COLLATION_OID);
 }
 
 /*
@@ -772,11 +795,7 @@ FoldCmpContactGroup(const void *pa, const void *pb)
 		return a->last_null ? 1 : -1;
 	if (!a->last_null && (c = FoldCmpInt64(a->last_seen, b->last_seen)) != 0)
 		return -c;
-	if ((a->net == NULL) != (b->net == NULL))
-		return a->net == NULL ? 1 : -1;
-	if (a->net && (c = varstr_cmp(a->net, a->netlen, b->net, b->netlen, DEFAULT_COLLATION_OID)) != 0)
-		return c;
-	return varstr_cmp(a->v, a->vlen, b->v, b->vlen, DEFAULT_COLLATION_OID);
+	return GoldenCmpContactOutput(&a->t, &b->t);
 }
 
 /*
@@ -866,10 +885,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 		for (j = i + 1; j < n && FoldCmpContactBytes(&c[i], &c[j]) == 0; j++)
 			;
 		x->kind = c[i].kind;
-		x->net = c[i].net;
-		x->netlen = c[i].netlen;
-		x->v = c[i].v;
-		x->vlen = c[i].vlen;
+		x->t = c[i].t;
 		x->first = i;
 		x->count = j - i;
 		x->first_null = true;
@@ -922,11 +938,11 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 				continue;
 			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 			CdpJsonbPushKey(st, "value");
-			GoldenPushString(st, WJB_VALUE, x->v, x->vlen);
-			if (x->net)
+			GoldenPushString(st, WJB_VALUE, x->t.v, x->t.vlen);
+			if (x->t.net)
 			{
 				CdpJsonbPushKey(st, "network");
-				GoldenPushString(st, WJB_VALUE, x->net, x->netlen);
+				GoldenPushString(st, WJB_VALUE, x->t.net, x->t.netlen);
 			}
 			/* sources: distinct record ids, ascending, one null last */
 			for (j = 0; j < x->count; j++)

@@ -92,15 +92,6 @@ typedef struct SingleRules
 	bool		in_rules[SINGLE_NATTRS];	/* attribute is a key of them */
 } SingleRules;
 
-/* one contact of the record */
-typedef struct SingleContact
-{
-	char	   *net;			/* handles: the network; NULL otherwise */
-	int			netlen;
-	char	   *v;
-	int			vlen;
-} SingleContact;
-
 /*
  * SingleClassify
  *		Sets where the column named name takes its value from.
@@ -221,48 +212,24 @@ SingleAttrText(FunctionCallInfo fcinfo, int i)
 
 /*
  * SingleCmpBytes
- *		qsort comparator of contacts by network (none first) then value,
- *		bytewise: finds the duplicates.
+ *		qsort comparator of contacts, bytewise, as the fold groups them: finds
+ *		the duplicates.
  */
 static int
 SingleCmpBytes(const void *pa, const void *pb)
 {
-	const SingleContact *a = (const SingleContact *) pa;
-	const SingleContact *b = (const SingleContact *) pb;
-	int			c;
-
-	if ((a->net == NULL) != (b->net == NULL))
-		return a->net == NULL ? -1 : 1;
-	if (a->net)
-	{
-		c = memcmp(a->net, b->net, Min(a->netlen, b->netlen));
-		if (c != 0 || a->netlen != b->netlen)
-			return c != 0 ? c : (a->netlen < b->netlen ? -1 : 1);
-	}
-	c = memcmp(a->v, b->v, Min(a->vlen, b->vlen));
-	if (c != 0 || a->vlen == b->vlen)
-		return c;
-	return a->vlen < b->vlen ? -1 : 1;
+	return GoldenCmpContactBytes((const GoldenContactText *) pa, (const GoldenContactText *) pb);
 }
 
 /*
  * SingleCmpOutput
- *		qsort comparator of the output order: network (none last) then value
- *		in the database collation, as the fold orders contacts seen at the
- *		same time.
+ *		qsort comparator of the output order, the fold's for contacts seen at
+ *		the same time.
  */
 static int
 SingleCmpOutput(const void *pa, const void *pb)
 {
-	const SingleContact *a = (const SingleContact *) pa;
-	const SingleContact *b = (const SingleContact *) pb;
-	int			c;
-
-	if ((a->net == NULL) != (b->net == NULL))
-		return a->net == NULL ? 1 : -1;
-	if (a->net && (c = varstr_cmp(a->net, a->netlen, b->net, b->netlen, DEFAULT_COLLATION_OID)) != 0)
-		return c;
-	return varstr_cmp(a->v, a->vlen, b->v, b->vlen, DEFAULT_COLLATION_OID);
+	return GoldenCmpContactOutput((const GoldenContactText *) pa, (const GoldenContactText *) pb);
 }
 
 /*
@@ -270,18 +237,18 @@ SingleCmpOutput(const void *pa, const void *pb)
  *		The canonical text of each non-null element of a one-dimensional
  *		identifier array argument, as contacts; *n gets their number.
  */
-static SingleContact *
+static GoldenContactText *
 SingleIdentifiers(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
 				  PGFunction out, int *n)
 {
 	int			nelems;
 	char	  **texts = GoldenIdentifierTexts(fcinfo, arg, key, in, out, &nelems);
-	SingleContact *c;
+	GoldenContactText *c;
 
 	*n = 0;
 	if (texts == NULL)
 		return NULL;
-	c = palloc(sizeof(SingleContact) * Max(nelems, 1));
+	c = palloc(sizeof(GoldenContactText) * Max(nelems, 1));
 	for (int i = 0; i < nelems; i++)
 	{
 		char	   *s = texts[i];
@@ -302,14 +269,14 @@ SingleIdentifiers(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction 
  *		The non-empty values of a handles object argument with their
  *		networks (the ->> text of each value); none when it is not an object.
  */
-static SingleContact *
+static GoldenContactText *
 SingleHandles(FunctionCallInfo fcinfo, int *n)
 {
 	Jsonb	   *j;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	SingleContact *c;
+	GoldenContactText *c;
 	char	   *net = NULL;
 	int			netlen = 0;
 
@@ -319,7 +286,7 @@ SingleHandles(FunctionCallInfo fcinfo, int *n)
 	j = PG_GETARG_JSONB_P(GNP_HANDLES);
 	if (!JB_ROOT_IS_OBJECT(j))
 		return NULL;
-	c = palloc(sizeof(SingleContact) * Max(JB_ROOT_COUNT(j), 1));
+	c = palloc(sizeof(GoldenContactText) * Max(JB_ROOT_COUNT(j), 1));
 	it = JsonbIteratorInit(&j->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -353,7 +320,7 @@ SingleHandles(FunctionCallInfo fcinfo, int *n)
  *		record's validated flag (also its confirmed flag: one record).
  */
 static Datum
-SingleContacts(SingleContact *c, int n, int64 record_id, const char *first_seen,
+SingleContacts(GoldenContactText *c, int n, int64 record_id, const char *first_seen,
 			   const char *last_seen, bool validated)
 {
 	JsonbParseState *st = NULL;
@@ -363,11 +330,11 @@ SingleContacts(SingleContact *c, int n, int64 record_id, const char *first_seen,
 	if (n > 1)
 	{
 		/* drop the duplicates, then order as the fold's output */
-		qsort(c, n, sizeof(SingleContact), SingleCmpBytes);
+		qsort(c, n, sizeof(GoldenContactText), SingleCmpBytes);
 		for (i = 0; i < n; i++)
 			if (m == 0 || SingleCmpBytes(&c[m - 1], &c[i]) != 0)
 				c[m++] = c[i];
-		qsort(c, m, sizeof(SingleContact), SingleCmpOutput);
+		qsort(c, m, sizeof(GoldenContactText), SingleCmpOutput);
 	}
 	else
 		m = n;
@@ -428,7 +395,7 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 	TimestampTz updated;
 	char	   *first_seen;
 	char	   *last_seen;
-	SingleContact *c;
+	GoldenContactText *c;
 	int			n;
 	int			i;
 
