@@ -16729,8 +16729,9 @@ BEGIN
 	IF status IN ('paused', 'done', 'archived') THEN
 		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
-	ELSIF c.status = 'paused' AND status IN ('running', 'scheduled') THEN
-		/* resumed: the rows the pause held back are due again (never a second row) */
+	ELSIF status = 'running' THEN
+		/* resumed (from paused, or from scheduled after a pause): the rows the pause held back are
+		   due again (never a second row) */
 		UPDATE @extschema@.campaign_send s SET status = 'due', reason = NULL, refused_at = NULL
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'cancelled' AND s.reason = 'campaign_paused';
 	END IF;

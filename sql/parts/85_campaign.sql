@@ -599,8 +599,8 @@ COMMENT ON FUNCTION @extschema@.copy_campaign(bigint, text) IS
  * Moves a campaign to a status: draft, scheduled, running, paused, done, archived.  Archived
  * campaigns are restored to paused (archived => 'paused').  Pausing, finishing or archiving
  * cancels the campaign's unsent rows (reason campaign_paused, campaign_done, campaign_archived);
- * resuming a paused campaign (to running or scheduled) brings its rows cancelled as
- * campaign_paused back to due, as they were (cdp.mark_sent asks everything again before sending,
+ * setting it running again (resuming) brings its rows cancelled as campaign_paused back to due,
+ * as they were (cdp.mark_sent asks everything again before sending,
  * and a row is never sent twice); an archived or finished campaign cannot be run again.  A
  * scheduled campaign starts running at its start (cdp.run_campaigns).
  */
@@ -627,8 +627,9 @@ BEGIN
 	IF status IN ('paused', 'done', 'archived') THEN
 		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
-	ELSIF c.status = 'paused' AND status IN ('running', 'scheduled') THEN
-		/* resumed: the rows the pause held back are due again (never a second row) */
+	ELSIF status = 'running' THEN
+		/* resumed (from paused, or from scheduled after a pause): the rows the pause held back are
+		   due again (never a second row) */
 		UPDATE @extschema@.campaign_send s SET status = 'due', reason = NULL, refused_at = NULL
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'cancelled' AND s.reason = 'campaign_paused';
 	END IF;

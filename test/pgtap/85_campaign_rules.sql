@@ -7,7 +7,7 @@
 -- from payments; the funnel by day, the uplift by date range with its confidence interval, the
 -- rates against hand-computed values; the after-event and birthday triggers (29 February).
 BEGIN;
-SELECT plan(71);
+SELECT plan(73);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 SELECT cdp.register_source('lab', 'internal', 70) IS NOT NULL AS src \gset
@@ -44,6 +44,10 @@ SELECT cdp.set_campaign_status(:cp, 'paused') AS st \gset
 SELECT is(cdp.set_campaign_status(:cp, 'running'), 'running', 'paused and resumed again');
 SELECT is((SELECT string_agg(status, ',' ORDER BY status) FROM cdp.campaign_send WHERE campaign_id = :cp), 'due,due,due,sent',
           'a second pause and resume never makes a sent message due again');
+SELECT cdp.set_campaign_status(:cp, 'paused') AS st \gset
+SELECT cdp.set_campaign_status(:cp, 'scheduled') AS st \gset
+SELECT is((SELECT count(*) FROM cdp.send_list WHERE campaign_id = :cp), 0::bigint, 'paused, then scheduled: still held back');
+SELECT is(cdp.run_campaigns('2026-05-04 12:00+03') -> :'cp' ->> 'due', '3', 'when the scheduled campaign starts, the held rows are due again');
 
 SELECT pg_temp.events(:cp, 'campaign.edited') AS ed0, pg_temp.events(:cp, 'campaign.status') AS st0,
        pg_temp.events(NULL, 'campaign.rebuilt') AS rb0 \gset
