@@ -16683,3 +16683,703 @@ COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
 REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
 
 /* ==== end of section: lead ==== */
+/* ==== section: campfix24 (issue 14, session 24) ==== */
+
+/* campaigns after the audit of issue 14: pause and resume, scheduled start, events of copy and rebuild */
+CREATE OR REPLACE FUNCTION @extschema@.copy_campaign(campaign_id bigint, name text DEFAULT NULL) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(copy_campaign.campaign_id, false);
+	d	jsonb := c.doc;
+	id	bigint;
+BEGIN
+	d := cdp_internal.campaign_check(d || pg_catalog.jsonb_build_object('name', coalesce(copy_campaign.name, (d ->> 'name') || ' (копия)')));
+	id := pg_catalog.nextval('@extschema@.campaign_id_seq');
+	/* the created event of the copy names its original and the version copied */
+	PERFORM cdp_internal.campaign_event('campaign.created', id,
+		pg_catalog.jsonb_build_object('version', 1, 'doc', d, 'copied_from', c.campaign_id, 'copied_version', c.version));
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.copy_campaign(bigint, text) IS
+	'creates a new draft campaign from another''s current document (named "<name> (копия)" unless a name is given; its campaign.created event names the original); returns its id';
+
+CREATE OR REPLACE FUNCTION @extschema@.set_campaign_status(campaign_id bigint, status text) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c	@extschema@.campaign := cdp_internal.campaign_get(set_campaign_status.campaign_id, true);
+BEGIN
+	IF status IS NULL OR NOT status IN ('draft', 'scheduled', 'running', 'paused', 'done', 'archived') THEN
+		RAISE EXCEPTION 'unknown campaign status "%"', pg_catalog.left(coalesce(status, 'null'), 64) USING ERRCODE = '22023',
+			HINT = 'Use draft, scheduled, running, paused, done or archived.';
+	END IF;
+	IF c.status = status THEN
+		RETURN status;
+	END IF;
+	IF c.status = 'done' AND status <> 'archived' OR c.status = 'archived' AND status NOT IN ('paused', 'draft') THEN
+		RAISE EXCEPTION 'campaign "%" is % and cannot become %', c.campaign_id, c.status, status USING ERRCODE = '55000',
+			HINT = 'Restore an archived campaign to paused; copy a finished one with cdp.copy_campaign.';
+	END IF;
+	PERFORM cdp_internal.campaign_event('campaign.status', c.campaign_id,
+		pg_catalog.jsonb_build_object('status', status, 'from', c.status));
+	IF status IN ('paused', 'done', 'archived') THEN
+		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	ELSIF status = 'running' THEN
+		/* resumed (from paused, or from scheduled after a pause): the rows the pause held back are
+		   due again (never a second row) */
+		UPDATE @extschema@.campaign_send s SET status = 'due', reason = NULL, refused_at = NULL
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'cancelled' AND s.reason = 'campaign_paused';
+	END IF;
+	RETURN status;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_campaign_status(bigint, text) IS
+	'moves a campaign to draft, scheduled, running, paused, done or archived (restore: archived -> paused); pausing, finishing or archiving cancels its unsent rows, resuming a paused one makes the rows it held back due again';
+
+CREATE OR REPLACE FUNCTION @extschema@.rebuild_campaigns() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	e	record;
+	n	bigint := 0;
+BEGIN
+	LOCK TABLE @extschema@.campaign IN EXCLUSIVE MODE;
+	DELETE FROM @extschema@.campaign_version;
+	DELETE FROM @extschema@.campaign;
+	FOR e IN SELECT x.event_id, x.kind, x.at, x.subject, x.payload FROM @extschema@.event x
+	          WHERE x.kind LIKE 'campaign.%' ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.campaign_apply(e.event_id, e.kind, e.at, e.subject, e.payload);
+		n := n + 1;
+	END LOOP;
+	/* the rebuild itself is a change of the projections: an event (no subject; replays ignore it) */
+	PERFORM cdp_internal.append_event('campaign.rebuilt', NULL, NULL,
+		pg_catalog.jsonb_build_object('events', n, 'campaigns', (SELECT pg_catalog.count(*) FROM @extschema@.campaign)));
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rebuild_campaigns() IS
+	'replays the campaign.* events of cdp.event into cdp.campaign and cdp.campaign_version and records a campaign.rebuilt event; returns the number of events replayed';
+
+
+/* reminders: one per test and due date, the benefit for the recommended service; birthdays on 29 February */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_offer_fits(o @extschema@.offer, ctx jsonb) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT o.doc ->> 'service' IS NULL OR ctx ->> 'test' IS NULL
+	       OR pg_catalog.upper(o.doc ->> 'service') = pg_catalog.upper(ctx ->> 'test')
+	       OR pg_catalog.lower(o.doc ->> 'service') = 'lab' AND coalesce((ctx ->> 'lab')::boolean, false)
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_offer_fits(@extschema@.offer, jsonb) IS
+	'true when a reminder may show an offer''s benefit for its recommended test: the offer names no service, or the test''s service, or "lab" for a lab code (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.campaign_offer_fits(@extschema@.offer, jsonb) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_decide(c @extschema@.campaign, p @extschema@.patient, ctx jsonb, t timestamptz,
+                                             OUT status text, OUT reason text, OUT channel text, OUT address text,
+                                             OUT arm text, OUT due_at timestamptz, OUT message text, OUT provenance jsonb)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purpose		text := d ->> 'purpose';
+	o			@extschema@.offer;
+	why			text;
+	chans		text[];
+	pref		text;
+	ch			text;
+	addrs		text[];
+	consented	boolean := false;
+	reachable	boolean := false;
+	tz			text;
+	t0			timestamptz;
+	day			date;
+	benefit		boolean := false;
+	tpl			text;
+	vals		jsonb;
+BEGIN
+	provenance := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}');
+	IF p.golden_id IS NULL THEN
+		status := 'skipped'; reason := 'erased'; RETURN;
+	END IF;
+	IF p.status = 'archived' THEN
+		status := 'skipped'; reason := 'archived'; RETURN;
+	END IF;
+	arm := cdp_internal.campaign_arm(d, cdp_internal.campaign_hash(c.campaign_id, p.golden_id));
+	IF arm = 'holdout' THEN
+		status := 'holdout'; reason := 'holdout';
+		due_at := GREATEST(t, (d ->> 'start')::timestamptz);
+		RETURN;
+	END IF;
+	t0 := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	IF d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'campaign_ended'; RETURN;
+	END IF;
+	/* the offer: a promotion's offer must admit the person; a reminder only shows it when it does */
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		day := coalesce((ctx ->> 'due_date')::date, (t0 AT TIME ZONE (d ->> 'timezone'))::date);
+		why := cdp_internal.offer_reason(p, o, day);
+		provenance := provenance || pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version);
+		IF d ? 'trigger' THEN
+			/* a reminder's benefit: the offer admits the person on the due date, and is for the
+			   recommended test when the offer names a service (its service, or "lab" for a lab code) */
+			benefit := why IS NULL AND cdp_internal.campaign_offer_fits(o, ctx);
+		ELSIF why IS NOT NULL THEN
+			status := 'skipped';
+			reason := CASE WHEN why IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || why ELSE why END;
+			RETURN;
+		END IF;
+	END IF;
+	/* one channel: the preferred one if listed, then the campaign's priority */
+	SELECT x.channel INTO pref FROM cdp_internal.campaign_preference x WHERE x.golden_id = p.golden_id;
+	SELECT pg_catalog.array_agg(v ORDER BY (v = pref) DESC, n) INTO chans
+	  FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(v, n);
+	FOREACH ch IN ARRAY chans LOOP
+		IF NOT @extschema@.may_contact(p.golden_id, purpose, ch) THEN
+			CONTINUE;
+		END IF;
+		consented := true;
+		IF pg_catalog.cardinality(cdp_internal.consent_addresses(p, ch)) > 0 THEN
+			reachable := true;
+		END IF;
+		addrs := cdp_internal.campaign_addresses(p, ch, purpose);
+		IF pg_catalog.cardinality(addrs) > 0 THEN
+			channel := ch;
+			address := addrs[1];
+			EXIT;
+		END IF;
+	END LOOP;
+	IF channel IS NULL THEN
+		status := 'skipped';
+		reason := CASE WHEN NOT consented THEN 'no_consent' WHEN NOT reachable THEN 'no_address' ELSE 'suppressed' END;
+		RETURN;
+	END IF;
+	provenance := provenance || pg_catalog.jsonb_build_object('channel_rule',
+		CASE WHEN channel = pref THEN 'preferred' ELSE 'priority' END, 'channels', chans);
+	/* a reminder shows the offer's benefit only with marketing consent on that channel */
+	IF benefit THEN
+		benefit := d ? 'offer_templates' AND d -> 'offer_templates' ? channel
+		           AND @extschema@.may_contact(p.golden_id, 'marketing', channel);
+	END IF;
+	/* cap, quiet period, window */
+	reason := cdp_internal.campaign_cap_reason(p.golden_id, c.campaign_id, d, t0, false);
+	IF reason IS NOT NULL THEN
+		status := 'skipped'; channel := NULL; address := NULL; RETURN;
+	END IF;
+	tz := cdp_internal.campaign_tz(p.city, d ->> 'timezone');
+	due_at := cdp_internal.campaign_next_slot(cdp_internal.campaign_quiet_until(p.golden_id, c.campaign_id, d, t0), tz, d -> 'window');
+	IF d ->> 'end' IS NOT NULL AND due_at > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'outside_window'; channel := NULL; address := NULL; due_at := NULL; RETURN;
+	END IF;
+	/* the text */
+	tpl := CASE WHEN benefit THEN d -> 'offer_templates' ->> channel ELSE d -> 'templates' ->> channel END;
+	vals := pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic,
+	                                      'family_name', p.family_name);
+	IF o.offer_id IS NOT NULL AND (benefit OR NOT d ? 'trigger') THEN
+		vals := vals || pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF purpose = 'treatment' THEN
+		vals := vals || pg_catalog.jsonb_build_object('due_date', pg_catalog.to_char((ctx ->> 'due_date')::date, 'DD.MM.YYYY'),
+		                                              'test', ctx ->> 'test');
+	END IF;
+	message := cdp_internal.campaign_render(tpl, vals);
+	provenance := provenance || pg_catalog.jsonb_build_object('benefit', benefit, 'timezone', tz,
+		'consent', (SELECT pg_catalog.jsonb_build_object('event_id', s.event_id, 'at', s.at, 'default', s.event_id IS NULL)
+		              FROM (SELECT NULL::bigint AS event_id, NULL::timestamptz AS at) z
+		              LEFT JOIN LATERAL (SELECT cs.event_id, cs.at FROM @extschema@.record r
+		                                   JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+		                                  WHERE r.golden_id = p.golden_id AND cs.purpose = (d ->> 'purpose') AND cs.channel = campaign_decide.channel
+		                                  ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1) s ON true));
+	status := 'due';
+	reason := NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_decide(@extschema@.campaign, @extschema@.patient, jsonb, timestamptz) IS
+	'the send-list decision for one member: due on one channel, address and time with its text, or the reason none is sent (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_list(c @extschema@.campaign, cand jsonb, t timestamptz) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM @extschema@.campaign_send s
+	 WHERE s.campaign_id = c.campaign_id AND s.status = 'skipped'
+	   AND (s.golden_id, s.trigger_key) IN (SELECT (x ->> 'g')::bigint, coalesce(x ->> 'k', '')
+	                                          FROM pg_catalog.jsonb_array_elements(cand) x);
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	SELECT c.campaign_id, m.g, m.k, c.doc ->> 'purpose', d.status, d.reason, d.channel, d.address, d.arm, d.due_at,
+	       t, d.message, d.provenance
+	  FROM (SELECT DISTINCT ON (g, k) g, k, x -> 'ctx' AS ctx
+	          FROM (SELECT coalesce(@extschema@.resolve_patient((x ->> 'g')::bigint), (x ->> 'g')::bigint) AS g,
+	                       coalesce(x ->> 'k', '') AS k, x
+	                  FROM pg_catalog.jsonb_array_elements(cand) x) y
+	         ORDER BY g, k, x -> 'ctx' ->> 'since', x -> 'ctx' ->> 'recommendation') m
+	  LEFT JOIN @extschema@.patient p ON p.golden_id = m.g
+	  CROSS JOIN LATERAL cdp_internal.campaign_decide(c, p, m.ctx, t) d
+	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send o
+	                    WHERE o.campaign_id = c.campaign_id AND o.golden_id = m.g AND o.trigger_key = m.k)
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	RETURN cdp_internal.campaign_after_list(c);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list(@extschema@.campaign, jsonb, timestamptz) IS
+	'writes the send-list rows of candidates (golden id, trigger key, context) one decision at a time and returns counts by status and reason (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_trigger_candidates(c @extschema@.campaign, t timestamptz) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	tr		jsonb := c.doc -> 'trigger';
+	today	date := (t AT TIME ZONE (c.doc ->> 'timezone'))::date;
+	ahead	int := coalesce((tr ->> 'days_before')::int, 0);
+	res		jsonb;
+BEGIN
+	IF tr ->> 'kind' = 'recommendation' THEN
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', e.golden_id,
+		         'k', 'rec:' || coalesce(pg_catalog.upper(coalesce(e.lab_code, e.specialty)), '') || ':' || e.due_date,
+		         'ctx', pg_catalog.jsonb_build_object('recommendation', e.event_id, 'due_date', e.due_date,
+		                                              'test', coalesce(e.lab_code, e.specialty), 'lab', e.lab_code IS NOT NULL,
+		                                              'since', e.at))), '[]')
+		  INTO res
+		  FROM @extschema@.clinical_event e
+		 WHERE e.kind = 'recommendation' AND e.due_date BETWEEN today AND today + ahead
+		   AND (tr ->> 'code' IS NULL OR pg_catalog.upper(e.lab_code) = pg_catalog.upper(tr ->> 'code'));
+	ELSIF tr ->> 'kind' = 'after_event' THEN
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', x.golden_id, 'k', 'after:' || x.event_id,
+		         'ctx', pg_catalog.jsonb_build_object('event', x.event_id, 'event_at', x.at))), '[]')
+		  INTO res
+		  FROM (SELECT DISTINCT ON (e.golden_id) e.golden_id, e.event_id, e.at
+		          FROM @extschema@.clinical_event e
+		         WHERE e.kind = tr ->> 'event'
+		           AND (tr ->> 'code' IS NULL OR pg_catalog.upper(coalesce(e.lab_code, e.icd10, e.specialty)) = pg_catalog.upper(tr ->> 'code'))
+		         ORDER BY e.golden_id, e.at DESC, e.event_id DESC) x
+		 WHERE (x.at + (tr ->> 'after')::interval)::date BETWEEN today - 1 - ahead AND today + ahead;
+	ELSE
+		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', p.golden_id,
+		         'k', 'birthday:' || pg_catalog.date_part('year', today + ahead)::int,
+		         'ctx', pg_catalog.jsonb_build_object('birthday', p.birth_date))), '[]')
+		  INTO res
+		  FROM @extschema@.patient p
+		 WHERE p.status = 'active' AND p.birth_date IS NOT NULL
+		   AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, ahead) i
+		                WHERE pg_catalog.to_char(today + i, 'MM-DD') = pg_catalog.to_char(p.birth_date, 'MM-DD')
+		                   /* born on 29 February: the 28th in a year without one */
+		                   OR pg_catalog.to_char(p.birth_date, 'MM-DD') = '02-29' AND pg_catalog.to_char(today + i, 'MM-DD') = '02-28'
+		                      AND pg_catalog.date_part('day', pg_catalog.make_date(pg_catalog.date_part('year', today + i)::int, 3, 1) - 1) = 28);
+	END IF;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_trigger_candidates(@extschema@.campaign, timestamptz) IS
+	'the persons a triggered campaign fires for at a time, each with its trigger key and facts (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.run_campaigns(at timestamptz DEFAULT pg_catalog.now()) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	c		@extschema@.campaign;
+	res		jsonb := '{}';
+	cand	jsonb;
+BEGIN
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+	END IF;
+	FOR c IN SELECT * FROM @extschema@.campaign x WHERE x.status IN ('running', 'scheduled') ORDER BY x.campaign_id FOR UPDATE LOOP
+		IF c.doc ->> 'end' IS NOT NULL AND (c.doc ->> 'end')::timestamptz < at THEN
+			PERFORM @extschema@.set_campaign_status(c.campaign_id, 'done');
+			CONTINUE;
+		END IF;
+		IF c.status = 'scheduled' THEN
+			IF (c.doc ->> 'start')::timestamptz > at THEN
+				CONTINUE;
+			END IF;
+			IF NOT c.doc ? 'trigger' THEN
+				/* a scheduled promotion starts: its list is built now (which sets it running) */
+				BEGIN
+					res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, @extschema@.build_send_list(c.campaign_id, at));
+				EXCEPTION WHEN OTHERS THEN
+					res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, pg_catalog.jsonb_build_object('error', SQLERRM));
+				END;
+				CONTINUE;
+			END IF;
+			PERFORM @extschema@.set_campaign_status(c.campaign_id, 'running');
+		END IF;
+		PERFORM @extschema@.refresh_campaign_metrics(c.campaign_id, 30);
+		IF NOT c.doc ? 'trigger' OR (c.doc ->> 'start')::timestamptz > at THEN
+			CONTINUE;
+		END IF;
+		cand := cdp_internal.campaign_trigger_candidates(c, at);
+		PERFORM cdp_internal.campaign_list(c, cand, at);
+		/* a re-test done since the recommendation: nothing to remind */
+		UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'already_done', channel = NULL,
+		       address = NULL, message = NULL, due_at = NULL
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due' AND s.provenance ? 'recommendation'
+		   AND cdp_internal.campaign_retest_done(s.golden_id, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz);
+		/* the counts as they stand after the run (the already_done rows counted as such) */
+		res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now()));
+	END LOOP;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_campaigns(timestamptz) IS
+	'runs the campaigns at a time: starts scheduled campaigns whose start has come, fires the triggered ones (re-test reminders, after-visit, birthdays), finishes campaigns past their end; run_maintenance calls it; returns counts per campaign after the run';
+
+
+/* mark_sent: start, end, due time, the benefit re-checked, erased send ids; conversions; metrics by date */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
+	msg		text;
+	prov	jsonb;
+	drop_	text;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		/* issued once, gone now: only an erasure removes a row a sender could have read */
+		IF campaign_mark.send_id > 0
+		   AND campaign_mark.send_id <= coalesce(pg_catalog.pg_sequence_last_value('@extschema@.campaign_send_id_seq'), 0) THEN
+			RETURN 'erased';
+		END IF;
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	/* the campaign and the clock */
+	IF c.status IN ('draft', 'scheduled', 'paused') THEN
+		RETURN 'campaign_' || c.status;
+	ELSIF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF c.doc ->> 'end' IS NOT NULL AND now_ > (c.doc ->> 'end')::timestamptz THEN
+		why := 'campaign_ended';
+	ELSIF now_ < GREATEST(s.due_at, (c.doc ->> 'start')::timestamptz) THEN
+		RETURN 'not_yet';
+	END IF;
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF why IS NOT NULL THEN
+		NULL;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.unnest(CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                                  THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END) i(g)
+	                JOIN @extschema@.campaign_send x ON x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	               WHERE x.status = 'sent') THEN
+		why := 'duplicate';
+	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
+		why := 'suppressed';
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text,
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  FROM @extschema@.campaign_send x
+		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND NOT c.doc ? 'trigger' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window (never past the end) */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
+	IF nxt > now_ THEN
+		why := 'quiet_period';
+	ELSE
+		nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+		IF nxt > now_ THEN
+			why := 'outside_window';
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		nxt := cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window');
+		IF nxt IS NULL OR c.doc ->> 'end' IS NOT NULL AND nxt > (c.doc ->> 'end')::timestamptz THEN
+			UPDATE @extschema@.campaign_send x SET status = 'refused', reason = 'outside_window', refused_at = now_
+			 WHERE x.send_id = s.send_id;
+			RETURN 'outside_window';
+		END IF;
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* a reminder's benefit only while the offer admits the person on the due date and marketing is allowed */
+	msg := s.message;
+	prov := s.provenance;
+	IF coalesce((s.provenance ->> 'benefit')::boolean, false) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (coalesce(s.provenance ->> 'offer', c.doc ->> 'offer'))::bigint;
+		drop_ := cdp_internal.offer_reason(p, o, coalesce((s.provenance ->> 'due_date')::date, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date));
+		IF drop_ IS NOT NULL THEN
+			drop_ := 'offer_' || drop_;
+		ELSIF NOT @extschema@.may_contact(g, 'marketing', s.channel) THEN
+			drop_ := 'no_marketing_consent';
+		END IF;
+		IF drop_ IS NOT NULL THEN
+			msg := cdp_internal.campaign_render(
+				(SELECT v.doc -> 'templates' ->> s.channel FROM @extschema@.campaign_version v
+				  WHERE v.campaign_id = s.campaign_id
+				    AND v.version = coalesce((s.provenance ->> 'campaign_version')::int, c.version)),
+				pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic, 'family_name', p.family_name,
+					'due_date', pg_catalog.to_char((s.provenance ->> 'due_date')::date, 'DD.MM.YYYY'), 'test', s.provenance ->> 'test'));
+			prov := prov || pg_catalog.jsonb_build_object('benefit', false, 'benefit_dropped', drop_);
+		END IF;
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date, message = msg, provenance = prov
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_delivery_check(kind text, at timestamptz, detail jsonb, provider_id text, where_ text,
+                                                     OUT event_key text, OUT amount numeric)
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IS NULL OR NOT kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained') THEN
+		RAISE EXCEPTION 'unknown delivery event kind "%"', pg_catalog.left(coalesce(kind, 'null'), 64) USING ERRCODE = '22023',
+			DETAIL = where_, HINT = 'Use sent, delivered, bounced, opened, clicked, converted, unsubscribed or complained.';
+	END IF;
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'a delivery event needs its time' USING ERRCODE = '22004', DETAIL = where_;
+	END IF;
+	IF detail IS NULL OR pg_catalog.jsonb_typeof(detail) <> 'object' THEN
+		RAISE EXCEPTION 'delivery event detail must be a JSON object' USING ERRCODE = '22023', DETAIL = where_,
+			HINT = 'Use e.g. {"event_id": "prov-123", "type": "hard"}.';
+	END IF;
+	IF kind = 'bounced' AND NOT coalesce(detail ->> 'type', '') IN ('hard', 'soft') THEN
+		RAISE EXCEPTION 'a bounce is hard or soft' USING ERRCODE = '22023', DETAIL = where_ || ' (detail.type)',
+			HINT = 'Give {"type": "hard"} for a permanent failure, {"type": "soft"} for a temporary one.';
+	END IF;
+	IF kind = 'converted' AND detail ? 'kind' AND NOT coalesce(detail ->> 'kind', '') IN ('booked', 'paid') THEN
+		RAISE EXCEPTION 'a conversion is booked or paid' USING ERRCODE = '22023', DETAIL = where_ || ' (detail.kind)',
+			HINT = 'Give {"kind": "booked"} for an appointment made, {"kind": "paid", "amount": 4500} for a payment.';
+	END IF;
+	IF detail ? 'amount' THEN
+		IF pg_catalog.jsonb_typeof(detail -> 'amount') <> 'number' OR (detail ->> 'amount')::numeric < 0 THEN
+			RAISE EXCEPTION 'delivery event amount must be a number, 0 or more' USING ERRCODE = '22023',
+				DETAIL = where_ || ' (detail.amount)', HINT = 'Use e.g. {"kind": "paid", "amount": 4500}.';
+		END IF;
+		/* revenue is what was paid: the amount of a booking (its expected price) is kept in detail only */
+		IF kind = 'converted' AND detail ->> 'kind' = 'paid' THEN
+			amount := (detail ->> 'amount')::numeric;
+		END IF;
+	END IF;
+	event_key := coalesce(provider_id, detail ->> 'event_id', kind || '@' || pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_delivery_check(text, timestamptz, jsonb, text, text) IS
+	'validates a delivery event (a conversion is booked or paid) and gives its idempotency key (provider id, else kind and time) and the amount paid (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.ingest_delivery_events() RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* a COPY-sized batch would otherwise start a JIT compile costing more than it saves */
+	AS $$
+DECLARE
+	n_staged	bigint;
+	n_bad		bigint;
+	n_rec		bigint;
+	e_send		bigint[];
+	e_kind		text[];
+	e_at		timestamptz[];
+	e_bounce	text[];
+	e_amount	numeric[];
+	bad			record;
+BEGIN
+	LOCK TABLE @extschema@.delivery_event_staging IN EXCLUSIVE MODE;
+	SELECT pg_catalog.count(*),
+	       pg_catalog.count(*) FILTER (WHERE NOT (
+	           s.status IS NOT DISTINCT FROM 'sent'
+	           AND t.kind IN ('sent', 'delivered', 'bounced', 'opened', 'clicked', 'converted', 'unsubscribed', 'complained')
+	           AND t.at IS NOT NULL
+	           AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
+	           AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+	           AND (t.kind <> 'converted' OR t.detail IS NULL OR NOT t.detail ? 'kind' OR coalesce(t.detail ->> 'kind', '') IN ('booked', 'paid'))
+	           AND (t.detail IS NULL OR NOT t.detail ? 'amount'
+	                OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0)))
+	  INTO n_staged, n_bad
+	  FROM @extschema@.delivery_event_staging t
+	  LEFT JOIN @extschema@.campaign_send s ON s.send_id = t.send_id;
+	IF n_bad > 0 THEN
+		/* name the first bad row, as the one-event path would: its send first, then its fields */
+		SELECT x.send_id, x.kind, x.rn INTO bad
+		  FROM (SELECT st.send_id, st.kind, pg_catalog.row_number() OVER () AS rn, s.status
+		          FROM @extschema@.delivery_event_staging st
+		          LEFT JOIN @extschema@.campaign_send s ON s.send_id = st.send_id) x
+		 WHERE x.status IS DISTINCT FROM 'sent' LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'staged delivery event for a send that % (send_id %)',
+				CASE WHEN bad.send_id IS NULL THEN 'is not named' ELSE 'does not exist or was not sent' END, bad.send_id
+				USING ERRCODE = 'P0002', DETAIL = pg_catalog.format('Staged row %s (kind "%s").', bad.rn, bad.kind),
+				HINT = 'Fix or delete the row in cdp.delivery_event_staging and call cdp.ingest_delivery_events() again; nothing was recorded.';
+		END IF;
+		PERFORM cdp_internal.campaign_delivery_check(x.kind, x.at, coalesce(x.detail, '{}'), x.provider_event_id,
+		                                             pg_catalog.format('Staged row %s (send %s).', x.rn, x.send_id))
+		   FROM (SELECT t.*, pg_catalog.row_number() OVER () AS rn FROM @extschema@.delivery_event_staging t) x;
+		RAISE EXCEPTION 'a staged delivery event is not valid' USING ERRCODE = '22023',
+			HINT = 'Check the rows of cdp.delivery_event_staging against cdp.record_delivery_event; nothing was recorded.';
+	END IF;
+	WITH ins AS (
+		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
+		SELECT DISTINCT ON (t.send_id, t.k) s.golden_id, t.send_id, t.kind, t.at, t.k, coalesce(t.detail, '{}'),
+		       CASE WHEN t.kind = 'converted' AND t.detail ->> 'kind' = 'paid' THEN (t.detail ->> 'amount')::numeric END
+		  FROM (SELECT x.*, coalesce(x.provider_event_id, x.detail ->> 'event_id',
+		                             x.kind || '@' || pg_catalog.to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
+		          FROM @extschema@.delivery_event_staging x) t
+		  JOIN @extschema@.campaign_send s ON s.send_id = t.send_id AND s.status = 'sent'
+		 ORDER BY t.send_id, t.k, t.at
+		ON CONFLICT ON CONSTRAINT campaign_delivery_pkey DO NOTHING
+		RETURNING d.send_id, d.kind, d.at, d.detail ->> 'type' AS bounce, d.amount)
+	SELECT pg_catalog.count(*), pg_catalog.array_agg(i.send_id), pg_catalog.array_agg(i.kind), pg_catalog.array_agg(i.at),
+	       pg_catalog.array_agg(i.bounce), pg_catalog.array_agg(i.amount)
+	  INTO n_rec, e_send, e_kind, e_at, e_bounce, e_amount
+	  FROM ins i;
+	IF n_rec > 0 THEN
+		PERFORM cdp_internal.campaign_delivery_fold(e_send, e_kind, e_at, e_bounce, e_amount);
+	END IF;
+	/* the staged rows are all read (the table is locked against new ones until commit) */
+	TRUNCATE @extschema@.delivery_event_staging;
+	RETURN pg_catalog.jsonb_build_object('staged', n_staged, 'recorded', n_rec, 'duplicates', n_staged - n_rec);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS
+	'records every delivery event COPYed into cdp.delivery_event_staging (all or nothing; duplicates counted once) and empties it; returns counts';
+
+CREATE OR REPLACE FUNCTION @extschema@.refresh_campaign_metrics(campaign_id bigint DEFAULT NULL, days int DEFAULT 30) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	IF days IS NULL OR days < 1 OR days > 366 THEN
+		RAISE EXCEPTION 'days must be between 1 and 366' USING ERRCODE = '22023';
+	END IF;
+	UPDATE @extschema@.campaign_send s SET returned_at = v.at
+	  FROM (SELECT s2.send_id, s2.returned_at AS was, pg_catalog.min(e.at) AS at
+	          FROM @extschema@.campaign_send s2
+	          LEFT JOIN @extschema@.clinical_event e ON e.golden_id = s2.golden_id AND e.kind = 'visit'
+	               AND e.at > coalesce(s2.sent_at, s2.due_at)
+	               AND e.at <= coalesce(s2.sent_at, s2.due_at) + pg_catalog.make_interval(days => refresh_campaign_metrics.days)
+	         WHERE (refresh_campaign_metrics.campaign_id IS NULL OR s2.campaign_id = refresh_campaign_metrics.campaign_id)
+	           AND s2.status IN ('sent', 'holdout')
+	         GROUP BY s2.send_id, s2.returned_at) v
+	 WHERE s.send_id = v.send_id AND v.was IS DISTINCT FROM v.at;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_campaign_metrics(bigint, int) IS
+	'marks the messages (and holdout rows) after which the person came back for a visit within N days, and unmarks the others (the "returning" metric, always of the last N given); returns the rows changed';
+
+/* the funnel gains its day (appended: the columns before it are unchanged) */
+CREATE OR REPLACE VIEW @extschema@.campaign_funnel WITH (security_invoker = true) AS
+	SELECT m.campaign_id, m.channel, f.step, f.stage, f.n,
+	       pg_catalog.round(f.n::numeric / NULLIF(m.sent, 0), 4) AS share_of_sent, m.day
+	  FROM (SELECT x.campaign_id, x.channel, x.day, pg_catalog.sum(x.sent) AS sent, pg_catalog.sum(x.delivered) AS delivered,
+	               pg_catalog.sum(x.opened) AS opened, pg_catalog.sum(x.clicked) AS clicked, pg_catalog.sum(x.converted) AS converted
+	          FROM @extschema@.campaign_metrics x GROUP BY x.campaign_id, x.channel, x.day) m
+	 CROSS JOIN LATERAL (VALUES (1, 'sent', m.sent), (2, 'delivered', m.delivered), (3, 'opened', m.opened),
+	                            (4, 'clicked', m.clicked), (5, 'converted', m.converted)) f(step, stage, n);
+COMMENT ON VIEW @extschema@.campaign_funnel IS
+	'the funnel of each campaign, channel and day sent: sent, delivered, opened, clicked, converted, with the share of sent (sum over days for a range)';
+
+/* the uplift gains a date range (campaign_uplift(id) still works through the defaults) */
+DROP FUNCTION @extschema@.campaign_uplift(bigint);
+CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
+	RETURNS TABLE (arm text, members bigint, returned bigint, rate float8, holdout_members bigint,
+	               holdout_returned bigint, holdout_rate float8, uplift float8, ci_low float8, ci_high float8)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH g AS (
+		SELECT s.arm, pg_catalog.count(*) AS n, pg_catalog.count(s.returned_at) AS r
+		  FROM @extschema@.campaign_send s
+		 WHERE s.campaign_id = $1 AND s.status IN ('sent', 'holdout')
+		   AND ($2 IS NULL AND $3 IS NULL
+		        OR coalesce(s.sent_day, (s.due_at AT TIME ZONE (SELECT c.doc ->> 'timezone' FROM @extschema@.campaign c WHERE c.campaign_id = $1))::date)
+		           BETWEEN coalesce($2, '-infinity'::date) AND coalesce($3, 'infinity'::date))
+		 GROUP BY s.arm),
+	h AS (SELECT g.n, g.r, g.r::float8 / g.n AS p FROM g WHERE g.arm = 'holdout')
+	SELECT g.arm, g.n, g.r, g.r::float8 / g.n, h.n, h.r, h.p,
+	       g.r::float8 / g.n - h.p,
+	       g.r::float8 / g.n - h.p - 1.959964 * pg_catalog.sqrt((g.r::float8 / g.n) * (1 - g.r::float8 / g.n) / g.n + h.p * (1 - h.p) / h.n),
+	       g.r::float8 / g.n - h.p + 1.959964 * pg_catalog.sqrt((g.r::float8 / g.n) * (1 - g.r::float8 / g.n) / g.n + h.p * (1 - h.p) / h.n)
+	  FROM g CROSS JOIN h
+	 WHERE g.arm <> 'holdout'
+	 ORDER BY g.arm
+$$;
+COMMENT ON FUNCTION @extschema@.campaign_uplift(bigint, date, date) IS
+	'uplift of each arm over the holdout in the share of returning patients, with a 95% Wald confidence interval, optionally over the days from_day to to_day; e.g. SELECT * FROM campaign_uplift(1, ''2026-03-01'', ''2026-03-31'')';
+
+/* ==== end of section: campfix24 ==== */

@@ -582,18 +582,27 @@ CREATE FUNCTION @extschema@.copy_campaign(campaign_id bigint, name text DEFAULT 
 DECLARE
 	c	@extschema@.campaign := cdp_internal.campaign_get(copy_campaign.campaign_id, false);
 	d	jsonb := c.doc;
+	id	bigint;
 BEGIN
-	d := d || pg_catalog.jsonb_build_object('name', coalesce(copy_campaign.name, (d ->> 'name') || ' (копия)'));
-	RETURN @extschema@.create_campaign(d);
+	d := cdp_internal.campaign_check(d || pg_catalog.jsonb_build_object('name', coalesce(copy_campaign.name, (d ->> 'name') || ' (копия)')));
+	id := pg_catalog.nextval('@extschema@.campaign_id_seq');
+	/* the created event of the copy names its original and the version copied */
+	PERFORM cdp_internal.campaign_event('campaign.created', id,
+		pg_catalog.jsonb_build_object('version', 1, 'doc', d, 'copied_from', c.campaign_id, 'copied_version', c.version));
+	RETURN id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.copy_campaign(bigint, text) IS
-	'creates a new draft campaign from another''s current document (named "<name> (копия)" unless a name is given); returns its id';
+	'creates a new draft campaign from another''s current document (named "<name> (копия)" unless a name is given; its campaign.created event names the original); returns its id';
 
 /*
  * Moves a campaign to a status: draft, scheduled, running, paused, done, archived.  Archived
  * campaigns are restored to paused (archived => 'paused').  Pausing, finishing or archiving
- * cancels the campaign's unsent rows; an archived or finished campaign cannot be run again.
+ * cancels the campaign's unsent rows (reason campaign_paused, campaign_done, campaign_archived);
+ * setting it running again (resuming) brings its rows cancelled as campaign_paused back to due,
+ * as they were (cdp.mark_sent asks everything again before sending,
+ * and a row is never sent twice); an archived or finished campaign cannot be run again.  A
+ * scheduled campaign starts running at its start (cdp.run_campaigns).
  */
 CREATE FUNCTION @extschema@.set_campaign_status(campaign_id bigint, status text) RETURNS text
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -618,12 +627,17 @@ BEGIN
 	IF status IN ('paused', 'done', 'archived') THEN
 		UPDATE @extschema@.campaign_send s SET status = 'cancelled', reason = 'campaign_' || set_campaign_status.status, refused_at = pg_catalog.now()
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due';
+	ELSIF status = 'running' THEN
+		/* resumed (from paused, or from scheduled after a pause): the rows the pause held back are
+		   due again (never a second row) */
+		UPDATE @extschema@.campaign_send s SET status = 'due', reason = NULL, refused_at = NULL
+		 WHERE s.campaign_id = c.campaign_id AND s.status = 'cancelled' AND s.reason = 'campaign_paused';
 	END IF;
 	RETURN status;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_campaign_status(bigint, text) IS
-	'moves a campaign to draft, scheduled, running, paused, done or archived (restore: archived -> paused); pausing, finishing or archiving cancels its unsent rows';
+	'moves a campaign to draft, scheduled, running, paused, done or archived (restore: archived -> paused); pausing, finishing or archiving cancels its unsent rows, resuming a paused one makes the rows it held back due again';
 
 /* Archives (true) or restores (false, to paused) a campaign. */
 CREATE FUNCTION @extschema@.archive_campaign(campaign_id bigint, archived boolean DEFAULT true) RETURNS text
@@ -652,8 +666,11 @@ BEGIN
 		PERFORM cdp_internal.campaign_apply(e.event_id, e.kind, e.at, e.subject, e.payload);
 		n := n + 1;
 	END LOOP;
+	/* the rebuild itself is a change of the projections: an event (no subject; replays ignore it) */
+	PERFORM cdp_internal.append_event('campaign.rebuilt', NULL, NULL,
+		pg_catalog.jsonb_build_object('events', n, 'campaigns', (SELECT pg_catalog.count(*) FROM @extschema@.campaign)));
 	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rebuild_campaigns() IS
-	'replays the campaign.* events of cdp.event into cdp.campaign and cdp.campaign_version; returns the number of events';
+	'replays the campaign.* events of cdp.event into cdp.campaign and cdp.campaign_version and records a campaign.rebuilt event; returns the number of events replayed';

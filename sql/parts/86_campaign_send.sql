@@ -235,6 +235,22 @@ COMMENT ON FUNCTION cdp_internal.campaign_retest_done(bigint, text, timestamptz)
 	'true when a lab test of the recommended code was taken at or after the recommendation (internal)';
 
 /*
+ * Is an offer for the test a reminder recommends?  An offer without a service is for anything;
+ * one with a service fits a recommendation of that service (any case), or of a lab code when the
+ * service is "lab" or the code itself.  A reminder without a test fits any offer.
+ */
+CREATE FUNCTION cdp_internal.campaign_offer_fits(o @extschema@.offer, ctx jsonb) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT o.doc ->> 'service' IS NULL OR ctx ->> 'test' IS NULL
+	       OR pg_catalog.upper(o.doc ->> 'service') = pg_catalog.upper(ctx ->> 'test')
+	       OR pg_catalog.lower(o.doc ->> 'service') = 'lab' AND coalesce((ctx ->> 'lab')::boolean, false)
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_offer_fits(@extschema@.offer, jsonb) IS
+	'true when a reminder may show an offer''s benefit for its recommended test: the offer names no service, or the test''s service, or "lab" for a lab code (internal)';
+
+/*
  * The decision for one member: a due message (channel, address, time, text) or the reason there
  * is none.  ctx carries the trigger's facts (due_date, test, since).  The guards, in order:
  * archived or erased; holdout; offer (validity on the day, sex, age, contraindications,
@@ -290,7 +306,9 @@ BEGIN
 		why := cdp_internal.offer_reason(p, o, day);
 		provenance := provenance || pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version);
 		IF d ? 'trigger' THEN
-			benefit := why IS NULL;
+			/* a reminder's benefit: the offer admits the person on the due date, and is for the
+			   recommended test when the offer names a service (its service, or "lab" for a lab code) */
+			benefit := why IS NULL AND cdp_internal.campaign_offer_fits(o, ctx);
 		ELSIF why IS NOT NULL THEN
 			status := 'skipped';
 			reason := CASE WHEN why IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || why ELSE why END;
@@ -406,7 +424,7 @@ BEGIN
 	          FROM (SELECT coalesce(@extschema@.resolve_patient((x ->> 'g')::bigint), (x ->> 'g')::bigint) AS g,
 	                       coalesce(x ->> 'k', '') AS k, x
 	                  FROM pg_catalog.jsonb_array_elements(cand) x) y
-	         ORDER BY g, k) m
+	         ORDER BY g, k, x -> 'ctx' ->> 'since', x -> 'ctx' ->> 'recommendation') m
 	  LEFT JOIN @extschema@.patient p ON p.golden_id = m.g
 	  CROSS JOIN LATERAL cdp_internal.campaign_decide(c, p, m.ctx, t) d
 	 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send o
@@ -776,10 +794,14 @@ COMMENT ON FUNCTION @extschema@.set_contact_preference(bigint, text) IS
 /*
  * The triggered campaigns' candidates at t, by kind:
  *   recommendation  a doctor's recommendation (with the trigger's code, if given) whose due date
- *                   falls within days_before days from t's day, due on or after it; key rec:<event>:<due>
+ *                   falls within days_before days from t's day, due on or after it; key
+ *                   rec:<test>:<due>, the test being the lab code or service in upper case ('' when
+ *                   none): the same recommendation from two sources (or two records merged
+ *                   later) is one reminder, and one person gets one reminder per test and due date
  *   after_event     the person's latest event of the kind (and code) is "after" old, or older by
  *                   at most days_before + 1 days; key after:<event>
- *   birthday        the birthday falls within days_before days; key birthday:<year>
+ *   birthday        the birthday falls within days_before days; key birthday:<year>.  A birthday
+ *                   on 29 February is kept on 28 February in other years.
  */
 CREATE FUNCTION cdp_internal.campaign_trigger_candidates(c @extschema@.campaign, t timestamptz) RETURNS jsonb
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -793,9 +815,10 @@ DECLARE
 BEGIN
 	IF tr ->> 'kind' = 'recommendation' THEN
 		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', e.golden_id,
-		         'k', 'rec:' || e.event_id || ':' || e.due_date,
+		         'k', 'rec:' || coalesce(pg_catalog.upper(coalesce(e.lab_code, e.specialty)), '') || ':' || e.due_date,
 		         'ctx', pg_catalog.jsonb_build_object('recommendation', e.event_id, 'due_date', e.due_date,
-		                                              'test', coalesce(e.lab_code, e.specialty), 'since', e.at))), '[]')
+		                                              'test', coalesce(e.lab_code, e.specialty), 'lab', e.lab_code IS NOT NULL,
+		                                              'since', e.at))), '[]')
 		  INTO res
 		  FROM @extschema@.clinical_event e
 		 WHERE e.kind = 'recommendation' AND e.due_date BETWEEN today AND today + ahead
@@ -818,7 +841,10 @@ BEGIN
 		  FROM @extschema@.patient p
 		 WHERE p.status = 'active' AND p.birth_date IS NOT NULL
 		   AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, ahead) i
-		                WHERE pg_catalog.to_char(today + i, 'MM-DD') = pg_catalog.to_char(p.birth_date, 'MM-DD'));
+		                WHERE pg_catalog.to_char(today + i, 'MM-DD') = pg_catalog.to_char(p.birth_date, 'MM-DD')
+		                   /* born on 29 February: the 28th in a year without one */
+		                   OR pg_catalog.to_char(p.birth_date, 'MM-DD') = '02-29' AND pg_catalog.to_char(today + i, 'MM-DD') = '02-28'
+		                      AND pg_catalog.date_part('day', pg_catalog.make_date(pg_catalog.date_part('year', today + i)::int, 3, 1) - 1) = 28);
 	END IF;
 	RETURN res;
 END
@@ -827,10 +853,13 @@ COMMENT ON FUNCTION cdp_internal.campaign_trigger_candidates(@extschema@.campaig
 	'the persons a triggered campaign fires for at a time, each with its trigger key and facts (internal)';
 
 /*
- * Runs every running triggered campaign at t (run_maintenance calls it): new candidates are
- * listed once per trigger key, so a due date never fires twice; a reminder whose re-test was
- * already done is skipped (already_done).  Campaigns past their end become done.  Returns the
- * counts per campaign.
+ * Runs the campaigns at t (run_maintenance calls it).  A scheduled campaign whose start has come
+ * starts running: a segment campaign by building its send list at t (an error there, such as an
+ * archived segment, is returned as {"error": ...} and the campaign stays scheduled), a triggered one
+ * by firing from now on.  Every running triggered campaign lists its new candidates once per
+ * trigger key, so a due date never fires twice; a reminder whose re-test was already done is
+ * skipped (already_done).  Campaigns past their end become done.  Returns the counts per campaign
+ * as they stand after the run.
  */
 CREATE FUNCTION @extschema@.run_campaigns(at timestamptz DEFAULT pg_catalog.now()) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -841,28 +870,48 @@ DECLARE
 	res		jsonb := '{}';
 	cand	jsonb;
 BEGIN
-	FOR c IN SELECT * FROM @extschema@.campaign x WHERE x.status = 'running' ORDER BY x.campaign_id FOR UPDATE LOOP
+	IF at IS NULL THEN
+		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
+	END IF;
+	FOR c IN SELECT * FROM @extschema@.campaign x WHERE x.status IN ('running', 'scheduled') ORDER BY x.campaign_id FOR UPDATE LOOP
 		IF c.doc ->> 'end' IS NOT NULL AND (c.doc ->> 'end')::timestamptz < at THEN
 			PERFORM @extschema@.set_campaign_status(c.campaign_id, 'done');
 			CONTINUE;
+		END IF;
+		IF c.status = 'scheduled' THEN
+			IF (c.doc ->> 'start')::timestamptz > at THEN
+				CONTINUE;
+			END IF;
+			IF NOT c.doc ? 'trigger' THEN
+				/* a scheduled promotion starts: its list is built now (which sets it running) */
+				BEGIN
+					res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, @extschema@.build_send_list(c.campaign_id, at));
+				EXCEPTION WHEN OTHERS THEN
+					res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, pg_catalog.jsonb_build_object('error', SQLERRM));
+				END;
+				CONTINUE;
+			END IF;
+			PERFORM @extschema@.set_campaign_status(c.campaign_id, 'running');
 		END IF;
 		PERFORM @extschema@.refresh_campaign_metrics(c.campaign_id, 30);
 		IF NOT c.doc ? 'trigger' OR (c.doc ->> 'start')::timestamptz > at THEN
 			CONTINUE;
 		END IF;
 		cand := cdp_internal.campaign_trigger_candidates(c, at);
-		res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, cdp_internal.campaign_list(c, cand, at));
+		PERFORM cdp_internal.campaign_list(c, cand, at);
 		/* a re-test done since the recommendation: nothing to remind */
 		UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'already_done', channel = NULL,
 		       address = NULL, message = NULL, due_at = NULL
 		 WHERE s.campaign_id = c.campaign_id AND s.status = 'due' AND s.provenance ? 'recommendation'
 		   AND cdp_internal.campaign_retest_done(s.golden_id, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz);
+		/* the counts as they stand after the run (the already_done rows counted as such) */
+		res := res || pg_catalog.jsonb_build_object(c.campaign_id::text, cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now()));
 	END LOOP;
 	RETURN res;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.run_campaigns(timestamptz) IS
-	'runs the triggered campaigns (re-test reminders, after-visit, birthdays) at a time and finishes campaigns past their end; run_maintenance calls it; returns counts per campaign';
+	'runs the campaigns at a time: starts scheduled campaigns whose start has come, fires the triggered ones (re-test reminders, after-visit, birthdays), finishes campaigns past their end; run_maintenance calls it; returns counts per campaign after the run';
 
 /* Due rows for external senders: what to send, to which address, from when. */
 CREATE VIEW @extschema@.send_list WITH (security_invoker = true, security_barrier = true) AS

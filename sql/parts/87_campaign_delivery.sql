@@ -14,12 +14,22 @@
 /* ------------------------------------------------------------------ sending */
 
 /*
- * Marks a due row sent after asking everything again: the campaign still running, the person
- * neither archived nor erased nor already sent this campaign under another id, consent for the
- * purpose and channel, the address still the person's and not blocked or suppressed, the offer
- * still admitting the person, a reminder's re-test not done yet, the cap.  Returns 'sent', or the
- * reason it refused (the row becomes refused).  Outside the window or inside a quiet period it
- * returns 'outside_window' or 'quiet_period' and the row stays due at the next allowed moment.
+ * Marks a due row sent after asking everything again.  First the campaign and the clock: a
+ * draft, scheduled or paused campaign returns 'campaign_<status>' and the row stays due (a paused
+ * campaign's rows are cancelled by the pause and come back when it resumes); a finished or
+ * archived one refuses; after the campaign's end it refuses (campaign_ended); before the
+ * campaign's start or the row's due time it returns 'not_yet' and the row stays due.  Then the
+ * person: neither archived nor erased nor already sent this campaign and trigger under another
+ * id (after a merge: duplicate), consent for the purpose and channel, the address still the
+ * person's and not blocked or suppressed, a reminder's re-test not done yet, the cap, the offer
+ * still admitting the person (a promotion).  Returns 'sent', or the reason it refused (the row
+ * becomes refused).  Outside the window or inside a quiet period it returns 'outside_window' or
+ * 'quiet_period' and the row stays due at the next allowed moment, unless that moment is past the
+ * campaign's end (refused: outside_window).  A reminder listed with the offer's benefit is sent
+ * with it only if the offer still admits the person on the due date and the person may still be
+ * sent marketing on that channel; otherwise it is sent as the plain reminder (the version's
+ * template re-rendered, no advertising; provenance benefit false, benefit_dropped the reason).
+ * A send id that was issued but is gone (an erasure removes the person's rows) returns 'erased'.
  * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
  * The checks run in that order and each is asked once: cdp.may_contact once; the address's key
  * is the row's (written canonical at list build), so the suppression list is read by it directly;
@@ -44,12 +54,20 @@ DECLARE
 	nxt		timestamptz;
 	n_cap	bigint;
 	last	timestamptz;
+	msg		text;
+	prov	jsonb;
+	drop_	text;
 BEGIN
 	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
 		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
 	END IF;
 	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
 	IF s.send_id IS NULL THEN
+		/* issued once, gone now: only an erasure removes a row a sender could have read */
+		IF campaign_mark.send_id > 0
+		   AND campaign_mark.send_id <= coalesce(pg_catalog.pg_sequence_last_value('@extschema@.campaign_send_id_seq'), 0) THEN
+			RETURN 'erased';
+		END IF;
 		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
 			HINT = 'Pass a send_id read from cdp.send_list.';
 	END IF;
@@ -59,12 +77,22 @@ BEGIN
 		RETURN coalesce(s.reason, s.status);
 	END IF;
 	c := cdp_internal.campaign_get(s.campaign_id, false);
+	/* the campaign and the clock */
+	IF c.status IN ('draft', 'scheduled', 'paused') THEN
+		RETURN 'campaign_' || c.status;
+	ELSIF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF c.doc ->> 'end' IS NOT NULL AND now_ > (c.doc ->> 'end')::timestamptz THEN
+		why := 'campaign_ended';
+	ELSIF now_ < GREATEST(s.due_at, (c.doc ->> 'start')::timestamptz) THEN
+		RETURN 'not_yet';
+	END IF;
 	g := @extschema@.resolve_patient(s.golden_id);
 	IF g IS NOT NULL THEN
 		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
 	END IF;
-	IF c.status <> 'running' THEN
-		why := 'campaign_' || c.status;
+	IF why IS NOT NULL THEN
+		NULL;
 	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
 	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
 		why := 'erased';
@@ -109,7 +137,7 @@ BEGIN
 			why := 'capped';
 		END IF;
 	END IF;
-	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
+	IF why IS NULL AND c.doc ? 'offer' AND NOT c.doc ? 'trigger' THEN
 		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
 		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
 		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
@@ -121,21 +149,50 @@ BEGIN
 		 WHERE x.send_id = s.send_id;
 		RETURN why;
 	END IF;
-	/* not now: the quiet period after the last message, or outside the window */
+	/* not now: the quiet period after the last message, or outside the window (never past the end) */
 	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
 	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
 	IF nxt > now_ THEN
-		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
-		 WHERE x.send_id = s.send_id;
-		RETURN 'quiet_period';
+		why := 'quiet_period';
+	ELSE
+		nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+		IF nxt > now_ THEN
+			why := 'outside_window';
+		END IF;
 	END IF;
-	nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
-	IF nxt > now_ THEN
+	IF why IS NOT NULL THEN
+		nxt := cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window');
+		IF nxt IS NULL OR c.doc ->> 'end' IS NOT NULL AND nxt > (c.doc ->> 'end')::timestamptz THEN
+			UPDATE @extschema@.campaign_send x SET status = 'refused', reason = 'outside_window', refused_at = now_
+			 WHERE x.send_id = s.send_id;
+			RETURN 'outside_window';
+		END IF;
 		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
-		RETURN 'outside_window';
+		RETURN why;
+	END IF;
+	/* a reminder's benefit only while the offer admits the person on the due date and marketing is allowed */
+	msg := s.message;
+	prov := s.provenance;
+	IF coalesce((s.provenance ->> 'benefit')::boolean, false) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (coalesce(s.provenance ->> 'offer', c.doc ->> 'offer'))::bigint;
+		drop_ := cdp_internal.offer_reason(p, o, coalesce((s.provenance ->> 'due_date')::date, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date));
+		IF drop_ IS NOT NULL THEN
+			drop_ := 'offer_' || drop_;
+		ELSIF NOT @extschema@.may_contact(g, 'marketing', s.channel) THEN
+			drop_ := 'no_marketing_consent';
+		END IF;
+		IF drop_ IS NOT NULL THEN
+			msg := cdp_internal.campaign_render(
+				(SELECT v.doc -> 'templates' ->> s.channel FROM @extschema@.campaign_version v
+				  WHERE v.campaign_id = s.campaign_id
+				    AND v.version = coalesce((s.provenance ->> 'campaign_version')::int, c.version)),
+				pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic, 'family_name', p.family_name,
+					'due_date', pg_catalog.to_char((s.provenance ->> 'due_date')::date, 'DD.MM.YYYY'), 'test', s.provenance ->> 'test'));
+			prov := prov || pg_catalog.jsonb_build_object('benefit', false, 'benefit_dropped', drop_);
+		END IF;
 	END IF;
 	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
-	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date, message = msg, provenance = prov
 	 WHERE x.send_id = s.send_id;
 	RETURN 'sent';
 END
@@ -308,18 +365,25 @@ BEGIN
 		RAISE EXCEPTION 'a bounce is hard or soft' USING ERRCODE = '22023', DETAIL = where_ || ' (detail.type)',
 			HINT = 'Give {"type": "hard"} for a permanent failure, {"type": "soft"} for a temporary one.';
 	END IF;
+	IF kind = 'converted' AND detail ? 'kind' AND NOT coalesce(detail ->> 'kind', '') IN ('booked', 'paid') THEN
+		RAISE EXCEPTION 'a conversion is booked or paid' USING ERRCODE = '22023', DETAIL = where_ || ' (detail.kind)',
+			HINT = 'Give {"kind": "booked"} for an appointment made, {"kind": "paid", "amount": 4500} for a payment.';
+	END IF;
 	IF detail ? 'amount' THEN
 		IF pg_catalog.jsonb_typeof(detail -> 'amount') <> 'number' OR (detail ->> 'amount')::numeric < 0 THEN
 			RAISE EXCEPTION 'delivery event amount must be a number, 0 or more' USING ERRCODE = '22023',
 				DETAIL = where_ || ' (detail.amount)', HINT = 'Use e.g. {"kind": "paid", "amount": 4500}.';
 		END IF;
-		amount := (detail ->> 'amount')::numeric;
+		/* revenue is what was paid: the amount of a booking (its expected price) is kept in detail only */
+		IF kind = 'converted' AND detail ->> 'kind' = 'paid' THEN
+			amount := (detail ->> 'amount')::numeric;
+		END IF;
 	END IF;
 	event_key := coalesce(provider_id, detail ->> 'event_id', kind || '@' || pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'));
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_delivery_check(text, timestamptz, jsonb, text, text) IS
-	'validates a delivery event and gives its idempotency key (provider id, else kind and time) and amount (internal)';
+	'validates a delivery event (a conversion is booked or paid) and gives its idempotency key (provider id, else kind and time) and the amount paid (internal)';
 
 /*
  * Folds new delivery events (rows of cdp.campaign_delivery just inserted, given as parallel arrays
@@ -381,7 +445,9 @@ COMMENT ON FUNCTION cdp_internal.campaign_delivery_fold(bigint[], text[], timest
 
 /*
  * Records one delivery event of a sent row: sent, delivered, bounced ({"type": "hard"|"soft"}),
- * opened, clicked, converted ({"kind": "booked"|"paid", "amount": n}), unsubscribed, complained.
+ * opened, clicked, converted ({"kind": "booked"|"paid", "amount": n}: either is a conversion, no
+ * kind counts as booked, another kind is refused; only a payment's amount is revenue), unsubscribed,
+ * complained.
  * Idempotent: the same event again (same detail.event_id, or same kind and time) returns
  * 'duplicate' and changes nothing.  An unknown send id: P0002; a row never marked sent: 55000.
  */
@@ -461,6 +527,7 @@ BEGIN
 	           AND t.at IS NOT NULL
 	           AND (t.detail IS NULL OR pg_catalog.jsonb_typeof(t.detail) = 'object')
 	           AND (t.kind <> 'bounced' OR coalesce(t.detail ->> 'type', '') IN ('hard', 'soft'))
+	           AND (t.kind <> 'converted' OR t.detail IS NULL OR NOT t.detail ? 'kind' OR coalesce(t.detail ->> 'kind', '') IN ('booked', 'paid'))
 	           AND (t.detail IS NULL OR NOT t.detail ? 'amount'
 	                OR pg_catalog.jsonb_typeof(t.detail -> 'amount') = 'number' AND (t.detail ->> 'amount')::numeric >= 0)))
 	  INTO n_staged, n_bad
@@ -488,7 +555,7 @@ BEGIN
 	WITH ins AS (
 		INSERT INTO @extschema@.campaign_delivery AS d (golden_id, send_id, kind, at, event_key, detail, amount)
 		SELECT DISTINCT ON (t.send_id, t.k) s.golden_id, t.send_id, t.kind, t.at, t.k, coalesce(t.detail, '{}'),
-		       (t.detail ->> 'amount')::numeric
+		       CASE WHEN t.kind = 'converted' AND t.detail ->> 'kind' = 'paid' THEN (t.detail ->> 'amount')::numeric END
 		  FROM (SELECT x.*, coalesce(x.provider_event_id, x.detail ->> 'event_id',
 		                             x.kind || '@' || pg_catalog.to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) AS k
 		          FROM @extschema@.delivery_event_staging x) t
@@ -515,8 +582,10 @@ COMMENT ON FUNCTION @extschema@.ingest_delivery_events() IS
 
 /*
  * Marks the sent and holdout rows whose person came back for a visit within `days` days after the
- * message (after the planned moment, for the holdout); run_campaigns refreshes the running and
- * recent campaigns.  Returns the rows marked.
+ * message (after the planned moment, for the holdout), and unmarks those who did not: every row
+ * is derived again with the N given, so the metric is always "within N days" of the last refresh
+ * (a refresh with a shorter N lowers it).  Only rows whose mark changes are written.
+ * run_campaigns refreshes the running campaigns with 30 days.  Returns the rows changed.
  */
 CREATE FUNCTION @extschema@.refresh_campaign_metrics(campaign_id bigint DEFAULT NULL, days int DEFAULT 30) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -529,21 +598,21 @@ BEGIN
 		RAISE EXCEPTION 'days must be between 1 and 366' USING ERRCODE = '22023';
 	END IF;
 	UPDATE @extschema@.campaign_send s SET returned_at = v.at
-	  FROM (SELECT s2.send_id, pg_catalog.min(e.at) AS at
+	  FROM (SELECT s2.send_id, s2.returned_at AS was, pg_catalog.min(e.at) AS at
 	          FROM @extschema@.campaign_send s2
-	          JOIN @extschema@.clinical_event e ON e.golden_id = s2.golden_id AND e.kind = 'visit'
+	          LEFT JOIN @extschema@.clinical_event e ON e.golden_id = s2.golden_id AND e.kind = 'visit'
 	               AND e.at > coalesce(s2.sent_at, s2.due_at)
 	               AND e.at <= coalesce(s2.sent_at, s2.due_at) + pg_catalog.make_interval(days => refresh_campaign_metrics.days)
 	         WHERE (refresh_campaign_metrics.campaign_id IS NULL OR s2.campaign_id = refresh_campaign_metrics.campaign_id)
-	           AND s2.status IN ('sent', 'holdout') AND s2.returned_at IS NULL
-	         GROUP BY s2.send_id) v
-	 WHERE s.send_id = v.send_id;
+	           AND s2.status IN ('sent', 'holdout')
+	         GROUP BY s2.send_id, s2.returned_at) v
+	 WHERE s.send_id = v.send_id AND v.was IS DISTINCT FROM v.at;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.refresh_campaign_metrics(bigint, int) IS
-	'marks the messages (and holdout rows) after which the person came back for a visit within N days (the "returning" metric); returns the rows marked';
+	'marks the messages (and holdout rows) after which the person came back for a visit within N days, and unmarks the others (the "returning" metric, always of the last N given); returns the rows changed';
 
 /*
  * The roll-up behind the metrics: per campaign, day sent (the campaign's time zone), channel and
@@ -689,24 +758,31 @@ CREATE VIEW @extschema@.campaign_metrics WITH (security_invoker = true) AS
 COMMENT ON VIEW @extschema@.campaign_metrics IS
 	'by campaign, day sent, channel and arm: sent, delivered, deliverability, opened, clicked, CTR (clicked/delivered), click-to-open, converted, conversion rate (converted/delivered), revenue, bounces, unsubscribes, complaints, returning patients';
 
-/* The funnel per campaign and channel: sent -> delivered -> opened -> clicked -> converted. */
+/*
+ * The funnel per campaign, channel and day sent: sent -> delivered -> opened -> clicked ->
+ * converted (day last: the view's columns before it are those of 0.3.0's first form).  A date
+ * range is WHERE day BETWEEN ...; the whole campaign is the sum over its days.
+ */
 CREATE VIEW @extschema@.campaign_funnel WITH (security_invoker = true) AS
 	SELECT m.campaign_id, m.channel, f.step, f.stage, f.n,
-	       pg_catalog.round(f.n::numeric / NULLIF(m.sent, 0), 4) AS share_of_sent
-	  FROM (SELECT x.campaign_id, x.channel, pg_catalog.sum(x.sent) AS sent, pg_catalog.sum(x.delivered) AS delivered,
+	       pg_catalog.round(f.n::numeric / NULLIF(m.sent, 0), 4) AS share_of_sent, m.day
+	  FROM (SELECT x.campaign_id, x.channel, x.day, pg_catalog.sum(x.sent) AS sent, pg_catalog.sum(x.delivered) AS delivered,
 	               pg_catalog.sum(x.opened) AS opened, pg_catalog.sum(x.clicked) AS clicked, pg_catalog.sum(x.converted) AS converted
-	          FROM @extschema@.campaign_metrics x GROUP BY x.campaign_id, x.channel) m
+	          FROM @extschema@.campaign_metrics x GROUP BY x.campaign_id, x.channel, x.day) m
 	 CROSS JOIN LATERAL (VALUES (1, 'sent', m.sent), (2, 'delivered', m.delivered), (3, 'opened', m.opened),
 	                            (4, 'clicked', m.clicked), (5, 'converted', m.converted)) f(step, stage, n);
 COMMENT ON VIEW @extschema@.campaign_funnel IS
-	'the funnel of each campaign and channel: sent, delivered, opened, clicked, converted, with the share of sent';
+	'the funnel of each campaign, channel and day sent: sent, delivered, opened, clicked, converted, with the share of sent (sum over days for a range)';
 
 /*
  * Uplift of each arm against the holdout on the "returning" metric (a visit within the days of
- * cdp.refresh_campaign_metrics after the message, or after the planned moment for the holdout):
- * the difference of the two shares with a 95% Wald confidence interval.  Needs both groups.
+ * cdp.refresh_campaign_metrics after the message, or after the planned moment for the holdout),
+ * over the rows whose day (the day sent, or the planned day for the holdout, in the campaign's
+ * zone) falls in [from_day, to_day] (NULL: open): the difference of the two shares p1 - p0 with
+ * a 95% Wald confidence interval p1 - p0 -+ 1.959964 * sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0).
+ * Needs both groups.
  */
-CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint)
+CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint, from_day date DEFAULT NULL, to_day date DEFAULT NULL)
 	RETURNS TABLE (arm text, members bigint, returned bigint, rate float8, holdout_members bigint,
 	               holdout_returned bigint, holdout_rate float8, uplift float8, ci_low float8, ci_high float8)
 	LANGUAGE sql STABLE PARALLEL SAFE
@@ -716,6 +792,9 @@ CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint)
 		SELECT s.arm, pg_catalog.count(*) AS n, pg_catalog.count(s.returned_at) AS r
 		  FROM @extschema@.campaign_send s
 		 WHERE s.campaign_id = $1 AND s.status IN ('sent', 'holdout')
+		   AND ($2 IS NULL AND $3 IS NULL
+		        OR coalesce(s.sent_day, (s.due_at AT TIME ZONE (SELECT c.doc ->> 'timezone' FROM @extschema@.campaign c WHERE c.campaign_id = $1))::date)
+		           BETWEEN coalesce($2, '-infinity'::date) AND coalesce($3, 'infinity'::date))
 		 GROUP BY s.arm),
 	h AS (SELECT g.n, g.r, g.r::float8 / g.n AS p FROM g WHERE g.arm = 'holdout')
 	SELECT g.arm, g.n, g.r, g.r::float8 / g.n, h.n, h.r, h.p,
@@ -726,5 +805,5 @@ CREATE FUNCTION @extschema@.campaign_uplift(campaign_id bigint)
 	 WHERE g.arm <> 'holdout'
 	 ORDER BY g.arm
 $$;
-COMMENT ON FUNCTION @extschema@.campaign_uplift(bigint) IS
-	'uplift of each arm over the holdout in the share of returning patients, with a 95% confidence interval; e.g. SELECT * FROM campaign_uplift(1)';
+COMMENT ON FUNCTION @extschema@.campaign_uplift(bigint, date, date) IS
+	'uplift of each arm over the holdout in the share of returning patients, with a 95% Wald confidence interval, optionally over the days from_day to to_day; e.g. SELECT * FROM campaign_uplift(1, ''2026-03-01'', ''2026-03-31'')';

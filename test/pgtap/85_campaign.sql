@@ -101,7 +101,7 @@ SELECT cdp.build_send_list(:c_win, '2026-03-06 21:30+03') IS NOT NULL AS built \
 SELECT is((SELECT min(due_at) FROM cdp.campaign_send WHERE campaign_id = :c_win), '2026-03-09 09:00+03'::timestamptz,
           'built on Friday night: due on Monday at 9');
 SELECT is(cdp_internal.campaign_mark((SELECT min(send_id) FROM cdp.campaign_send WHERE campaign_id = :c_win), '2026-03-07 12:00+03'),
-          'outside_window', 'mark_sent on Saturday: outside the window, still due');
+          'not_yet', 'mark_sent on Saturday, before its due time (Monday at 9): not yet, still due');
 SELECT is((SELECT status FROM cdp.campaign_send WHERE send_id = (SELECT min(send_id) FROM cdp.campaign_send WHERE campaign_id = :c_win)),
           'due', 'the row stays due');
 
@@ -142,7 +142,7 @@ SELECT is((SELECT status || ':' || reason FROM cdp.campaign_send WHERE send_id =
 -- the offer expires before the send
 SELECT send_id AS s5 FROM cdp.campaign_send s JOIN cdp.record r ON r.golden_id = s.golden_id
  WHERE s.campaign_id = :c1 AND r.source_key = 'p5' \gset
-SELECT is(cdp_internal.campaign_mark(:s5, '2027-01-05 12:00+03'), 'offer_expired', 'after the offer''s last day the send is refused');
+SELECT is(cdp_internal.campaign_mark(:s5, '2027-01-05 12:00+03'), 'campaign_ended', 'after the campaign''s end (and the offer''s last day) the send is refused');
 
 -- ---------------------------------------------------------------- holdout never sent, arms by hash
 -- the split is a hash of (campaign, patient), and the fixture has few members: take the first

@@ -128,9 +128,9 @@ SELECT ok((SELECT count(*) FILTER (WHERE arm IS NULL) > 0 AND count(*) FILTER (W
 SELECT pg_temp.same('with NULL arms and days');
 
 -- ---------------------------------------------------------------- the funnel and the uplift read the same counts
-SELECT set_eq('SELECT campaign_id, channel, step, n FROM cdp.campaign_funnel',
-              $$SELECT campaign_id, channel, f.step, f.n FROM (SELECT campaign_id, channel, sum(sent) s, sum(delivered) d, sum(opened) o, sum(clicked) c, sum(converted) v
-                  FROM pg_temp.recomputed GROUP BY 1, 2) m CROSS JOIN LATERAL (VALUES (1, m.s), (2, m.d), (3, m.o), (4, m.c), (5, m.v)) f(step, n)$$,
+SELECT set_eq('SELECT campaign_id, channel, day, step, n FROM cdp.campaign_funnel',
+              $$SELECT campaign_id, channel, day, f.step, f.n FROM (SELECT campaign_id, channel, day, sum(sent) s, sum(delivered) d, sum(opened) o, sum(clicked) c, sum(converted) v
+                  FROM pg_temp.recomputed GROUP BY 1, 2, 3) m CROSS JOIN LATERAL (VALUES (1, m.s), (2, m.d), (3, m.o), (4, m.c), (5, m.v)) f(step, n)$$,
               'campaign_funnel equals the funnel of the recomputed metrics');
 
 -- ---------------------------------------------------------------- TRUNCATE empties it; the view shows no group without a sent row
