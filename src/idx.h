@@ -54,6 +54,16 @@ extern double IdxSimilarityThreshold;
 #define IDX_EDIT_WEIGHT				0.75f
 
 /*
+ * What name_distance (<->) adds, beside 1 - similarity, when the two names
+ * are not spelt alike (their normalised spellings differ), so among names
+ * equally similar the one written as asked comes first (session 24).  Far
+ * below the smallest gap between two similarities (W / U with W a multiple
+ * of 1/4 and U <= 2 * IDX_MAX_WORDS: above 1e-4), far above float4 rounding
+ * of 1 - similarity (6e-8).
+ */
+#define IDX_SPELLING_TIE			1e-6f
+
+/*
  * Anchored pairs (issue 18).  "a % b" with two or more paired words also
  * needs an anchor: a word of a equal to a word of b, and another word of a
  * beginning like another word of b, all among the first IDX_PAIR_WORDS
@@ -82,6 +92,7 @@ extern double IdxSimilarityThreshold;
  */
 typedef struct IdxName
 {
+	int32		spelling;		/* hash of the normalised name (IdxNameBuild) */
 	int			nwords;
 	int			nkeys;
 	int32	   *keys;
@@ -89,10 +100,20 @@ typedef struct IdxName
 	int32	   *whash;
 	int32	   *pvar;
 	int		   *npvar;
+	/*
+	 * false after IdxNameBuildLazy until IdxNameEnsureKeys: whash, pvar and
+	 * spelling are set, keys and wstart not yet (keystr and normstr hold the
+	 * name key and the normalised spelling to build them from)
+	 */
+	bool		haskeys;
+	char	   *keystr;
+	char	   *normstr;
 } IdxName;
 
 extern void IdxInit(void);
 extern void IdxNameBuild(const char *s, int len, IdxName *out);
+extern void IdxNameBuildLazy(const char *s, int len, IdxName *out);
+extern void IdxNameEnsureKeys(IdxName *n);
 extern int32 *IdxNameUnionKeys(const IdxName *n, int *nkeys);
 extern float4 IdxNameSimilarity(const IdxName *a, const IdxName *b);
 extern float4 IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs);

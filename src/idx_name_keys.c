@@ -272,7 +272,7 @@ IdxNameSelfAlike(const IdxName *n)
  *		palloc'd in the current memory context.
  */
 static void
-IdxKeyStringToName(const char *key, IdxName *out)
+IdxKeyStringToName(const char *key, IdxName *out, bool withkeys)
 {
 	const char *p = key;
 	const char *end = key + strlen(key);
@@ -327,6 +327,13 @@ IdxKeyStringToName(const char *key, IdxName *out)
 		out->whash[nwords] = IdxHashWord(buf, wlen);
 		IdxPrefixVariants(buf, clen, nchars, out->pvar + nwords * IDX_PREFIX_VARIANTS,
 						  &out->npvar[nwords]);
+		if (!withkeys)
+		{
+			/* (IdxNameBuildLazy: the keys come later, IdxNameEnsureKeys) */
+			nwords++;
+			out->wstart[nwords] = 0;
+			continue;
+		}
 		out->keys[nkeys] = out->whash[nwords];
 		/* one-character deletions; a one-character word has none */
 		if (nchars > 1)
@@ -349,6 +356,7 @@ IdxKeyStringToName(const char *key, IdxName *out)
 	}
 	out->nwords = nwords;
 	out->nkeys = nkeys;
+	out->haskeys = withkeys;
 }
 
 /*
@@ -392,6 +400,8 @@ IdxMergeWordKeys(IdxName *n, const IdxName *other)
 	n->nkeys = nkeys;
 }
 
+static void IdxNameAddSpelling(IdxName *n, const char *key, const char *norm);
+
 /*
  * IdxNameBuild
  *		The keys of a name given as UTF-8 bytes with explicit length: the
@@ -411,21 +421,80 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 	/* normalised once: CdpNameKey would normalise again (ICU: a third of a re-check) */
 	norm = CdpNormalizeName(s, len);
 	key = CdpNameKeyOfNormalized(norm);
-	IdxKeyStringToName(key, out);
-	if (strcmp(norm, key) != 0)
-	{
-		IdxName		other;
-
-		IdxKeyStringToName(norm, &other);
-		IdxMergeWordKeys(out, &other);
-		pfree(other.keys);
-		pfree(other.wstart);
-		pfree(other.whash);
-		pfree(other.pvar);
-		pfree(other.npvar);
-	}
+	IdxKeyStringToName(key, out, true);
+	out->spelling = IdxHashWord(norm, strlen(norm));
+	out->keystr = out->normstr = NULL;
+	IdxNameAddSpelling(out, key, norm);
 	pfree(key);
 	pfree(norm);
+}
+
+/*
+ * IdxNameAddSpelling
+ *		Adds to the keys of n (built from the name key key) those of the
+ *		normalised spelling norm, word for word (IdxMergeWordKeys).
+ */
+static void
+IdxNameAddSpelling(IdxName *n, const char *key, const char *norm)
+{
+	IdxName		other;
+
+	if (strcmp(norm, key) == 0)
+		return;
+	IdxKeyStringToName(norm, &other, true);
+	IdxMergeWordKeys(n, &other);
+	pfree(other.keys);
+	pfree(other.wstart);
+	pfree(other.whash);
+	pfree(other.pvar);
+	pfree(other.npvar);
+}
+
+/*
+ * IdxNameBuildLazy
+ *		IdxNameBuild without the word keys (the one-character deletions): a
+ *		re-check whose words all pair by equality never reads them, and
+ *		building them was half of its cost (session 24).  IdxNameEnsureKeys
+ *		adds them, in the memory context current here, when a word pairing
+ *		needs them.
+ */
+void
+IdxNameBuildLazy(const char *s, int len, IdxName *out)
+{
+	IdxCheckInput(s, len);
+	out->normstr = CdpNormalizeName(s, len);
+	out->keystr = CdpNameKeyOfNormalized(out->normstr);
+	IdxKeyStringToName(out->keystr, out, false);
+	out->spelling = IdxHashWord(out->normstr, strlen(out->normstr));
+}
+
+/*
+ * IdxNameEnsureKeys
+ *		The word keys of a name built by IdxNameBuildLazy (a no-op once
+ *		built), allocated in the memory context of its other arrays: the
+ *		same keys IdxNameBuild gives.
+ */
+void
+IdxNameEnsureKeys(IdxName *n)
+{
+	MemoryContext old;
+	IdxName		full;
+
+	if (n->haskeys)
+		return;
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(n->whash));
+	IdxKeyStringToName(n->keystr, &full, true);
+	IdxNameAddSpelling(&full, n->keystr, n->normstr);
+	pfree(n->keys);
+	pfree(n->wstart);
+	n->keys = full.keys;
+	n->wstart = full.wstart;
+	n->nkeys = full.nkeys;
+	n->haskeys = true;
+	pfree(full.whash);
+	pfree(full.pvar);
+	pfree(full.npvar);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -436,8 +505,10 @@ IdxNameBuild(const char *s, int len, IdxName *out)
 int32 *
 IdxNameUnionKeys(const IdxName *n, int *nkeys)
 {
-	int32	   *keys = (int32 *) palloc(sizeof(int32) * (n->nkeys + 1));
+	int32	   *keys;
 
+	Assert(n->haskeys);
+	keys = (int32 *) palloc(sizeof(int32) * (n->nkeys + 1));
 	memcpy(keys, n->keys, sizeof(int32) * n->nkeys);
 	*nkeys = IdxSortUnique(keys, n->nkeys);
 	return keys;
@@ -499,7 +570,13 @@ IdxNameMatch(const IdxName *a, const IdxName *b, int *npairs)
 				m++;
 				break;
 			}
-	for (j = 0; j < b->nwords; j++)
+	/* words left on both sides: their keys are needed (built now if lazy) */
+	if (m < a->nwords && m < b->nwords)
+	{
+		IdxNameEnsureKeys((IdxName *) a);
+		IdxNameEnsureKeys((IdxName *) b);
+	}
+	for (j = 0; j < b->nwords && m < a->nwords; j++)
 	{
 		if (usedb[j])
 			continue;
@@ -681,7 +758,7 @@ IdxNameCached(text *t)
 	IdxCacheValid = false;
 	MemoryContextReset(IdxCacheContext);
 	old = MemoryContextSwitchTo(IdxCacheContext);
-	IdxNameBuild(s, len, &IdxCacheName);
+	IdxNameBuildLazy(s, len, &IdxCacheName);
 	IdxCacheInput = palloc(len + 1);
 	memcpy(IdxCacheInput, s, len);
 	IdxCacheInputLen = len;
@@ -760,12 +837,24 @@ PG_FUNCTION_INFO_V1(cdp_name_distance);
 
 /*
  * cdp_name_distance
- *		The <-> operator: 1 - name_similarity.
+ *		The <-> operator: 1 - name_similarity, plus IDX_SPELLING_TIE when the
+ *		names are similar but not spelt alike (normalised spellings differ):
+ *		among equally similar rows, those written as the query come first
+ *		(«Иванова Мария» before «IVANOVA MARIA» for «Иванова Мария»).
+ *		Symmetric, in [0, 1].
  */
 Datum
 cdp_name_distance(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT4(1.0f - IdxSimilarityOfArgs(fcinfo));
+	text	   *a = PG_GETARG_TEXT_PP(0);
+	text	   *b = PG_GETARG_TEXT_PP(1);
+	const IdxName *nb = IdxQueryName(fcinfo, b);
+	const IdxName *na = IdxNameCached(a);
+	float4		sim = IdxNameSimilarity(na, nb);
+
+	if (sim > 0.0f && na->spelling != nb->spelling)
+		PG_RETURN_FLOAT4(Min(1.0f - sim + IDX_SPELLING_TIE, 1.0f));
+	PG_RETURN_FLOAT4(1.0f - sim);
 }
 
 PG_FUNCTION_INFO_V1(cdp_name_similar);

@@ -86,6 +86,8 @@ DECLARE
 	fuzzy boolean := false;
 	min_sim real;
 	dfilter text;
+	idfilter text := '';
+	idsok boolean;
 	gs bigint[];
 	ps float8[];
 	rids bigint[];
@@ -153,7 +155,18 @@ BEGIN
 	-- the fifth that carry no date.  Only when that pass finds fewer than max_results persons does
 	-- the second score the others (the contradicting ones), whose persons follow.  Both together
 	-- are exactly the one-pass ranking (test/pgtap/68_find_patient.sql compares them).
-	IF probe.birth_date IS NOT NULL AND probe.phones IS NULL AND probe.snils IS NULL THEN
+	-- With a phone or a SNILS beside the date (session 24), a candidate sharing one of them can agree
+	-- whatever its date: the first pass also scores the candidates whose phone or SNILS feature
+	-- shares a value with the probe's (idfilter), and keeps of the contradicting ones only those that
+	-- agree; the second scores every contradicting candidate (those kept by the first are persons
+	-- of gs, so not listed twice).  A phone the matching tables call suspicious is not in the
+	-- features, so a probe giving one is ranked in one pass, as before.
+	IF probe.birth_date IS NOT NULL
+	   AND (probe.phones IS NULL
+	        OR pg_catalog.cardinality(probe.phones) = (SELECT pg_catalog.cardinality(pg_catalog.string_to_array(f.feat[l.fpos],
+	                                                              cdp_internal._match_constants() ->> 'value_sep'))
+	                                                     FROM cdp_internal._match_layout(a.settings) l
+	                                                    WHERE l.attr = 'phones' AND l.comparator = 'phone' LIMIT 1)) THEN
 		SELECT pg_catalog.format('NULLIF(pg_catalog.split_part(k.feat[%s], %L, 1), %L) IS NULL'
 		                         ' OR @extschema@.date_level(pg_catalog.split_part(k.feat[%s], %L, 1)::date, %L::date)'
 		                         ' IN (%L, %L, %L)',
@@ -162,6 +175,22 @@ BEGIN
 		                         'exact', 'day_month_swapped', 'one_digit')
 		  INTO dfilter
 		  FROM cdp_internal._match_layout(a.settings) l WHERE l.attr = 'birth_date' AND l.comparator = 'date' LIMIT 1;
+		SELECT pg_catalog.count(*) = (probe.phones IS NOT NULL)::int + (probe.snils IS NOT NULL)::int,
+		       pg_catalog.string_agg(CASE l.attr
+		         WHEN 'phones' THEN pg_catalog.format(' OR pg_catalog.string_to_array(k.feat[%s], %L) OPERATOR(pg_catalog.&&) %L::text[]',
+		                                              l.fpos, cdp_internal._match_constants() ->> 'value_sep',
+		                                              pg_catalog.string_to_array(f.feat[l.fpos], cdp_internal._match_constants() ->> 'value_sep'))
+		         ELSE pg_catalog.format(' OR k.feat[%s] = %L', l.fpos, f.feat[l.fpos]) END, '')
+		  INTO idsok, idfilter
+		  FROM cdp_internal._match_layout(a.settings) l
+		 WHERE f.feat[l.fpos] IS NOT NULL
+		   AND ((l.attr = 'phones' AND l.comparator = 'phone' AND probe.phones IS NOT NULL)
+		        OR (l.attr = 'snils' AND l.comparator = 'id' AND probe.snils IS NOT NULL));
+		-- a phone or SNILS given that the features do not carry: one pass
+		IF NOT idsok THEN
+			dfilter := NULL;
+		END IF;
+		idfilter := COALESCE(idfilter, '');
 	END IF;
 	FOR pass IN 1 .. 2 LOOP
 	SELECT pg_catalog.array_agg(t.g ORDER BY t.o), pg_catalog.array_agg(t.probability ORDER BY t.o),
@@ -210,7 +239,7 @@ BEGIN
 	                                                 FROM pg_catalog.unnest(names) n(k)
 	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
 	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
-	                                           CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND (' || dfilter || ')'
+	                                           CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
 	                                                ELSE ' AND NOT (' || dfilter || ')' END),
 	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
@@ -222,10 +251,14 @@ BEGIN
 	                                         WHEN rc.birth_date = probe.birth_date THEN 'exact'
 	                                         WHEN @extschema@.date_level(rc.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
 	                                         ELSE 'different' END AS dl) d
+	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
+	         -- hide the birth date it agrees on; session 24)
 	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int
-	                                  + (probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones)::int
-	                                  + (probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils)::int AS n) e) x
-	 WHERE x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim
+	                                  + COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
+	                                  + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int AS n) e) x
+	 WHERE (x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
+	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
+	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
 	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z
 	 ORDER BY o
 	 LIMIT max_results) t;

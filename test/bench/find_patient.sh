@@ -22,7 +22,8 @@
 # REUSE=1 with a database BENCH_KEEP=1 kept runs the probes again without rebuilding it (the results
 # of the earlier run are dropped); FIND_SQL=file is applied to the database before the probes (e.g.
 # another definition of cdp.find_patient, to compare two versions on the same rows and queries).
-# KINDS="name+birth_date" runs only those probe kinds (default: name+birth_date name+phone name).
+# KINDS="name+birth_date" runs only those probe kinds (default: name+birth_date name+birth_date+ids
+# name+phone name; name+birth_date+ids gives the date and the phone and SNILS the record carries).
 # Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
 set -euo pipefail
 N=${1:-100000}
@@ -80,11 +81,6 @@ ANALYZE cdp.record;
 SELECT cdp_internal._match_refresh_suspicious(), cdp_internal._match_refresh_keys(NULL);
 ANALYZE cdp_internal.match_block;
 -- a query's attrs cut to what the desk has: the name (full_name, or the parts) and one more attr
-CREATE FUNCTION probe(a jsonb, kind text) RETURNS jsonb LANGUAGE sql AS $$
-	SELECT (a - 'birth_date' - 'phone' - 'email' - 'snils' - 'oms' - 'address' - 'city' - 'vk' - 'telegram' - 'sex')
-	    || CASE kind WHEN 'name+birth_date' THEN jsonb_build_object('birth_date', a -> 'birth_date')
-	                 WHEN 'name+phone' THEN jsonb_strip_nulls(jsonb_build_object('phone', a -> 'phone'))
-	                 ELSE '{}' END $$;
 -- how many persons carry each full name (by name key): a query is 'rare' when its name is shared
 -- by at most 10 persons (issue 18 item 1)
 CREATE TABLE fullname AS
@@ -93,7 +89,20 @@ SELECT cdp.name_key(concat_ws(' ', family_name, given_name, patronymic)) AS nk, 
 CREATE INDEX ON fullname (nk);
 CREATE TABLE result (rep int, kind text, qid int, ms float8, hit boolean, nfound int, namesakes bigint, reachable boolean,
                      tolerant boolean, rare boolean);
-CREATE FUNCTION run(kind text, rep int DEFAULT 1) RETURNS void LANGUAGE plpgsql AS $$
+SQL
+fi  # REUSE
+# the probes and the run (re-created on REUSE too, so a kept database gets new probe kinds)
+psql -XqAt -v ON_ERROR_STOP=1 <<'SQL'
+CREATE OR REPLACE FUNCTION probe(a jsonb, kind text) RETURNS jsonb LANGUAGE sql AS $$
+	SELECT (a - 'birth_date' - 'phone' - 'email' - 'snils' - 'oms' - 'address' - 'city' - 'vk' - 'telegram' - 'sex')
+	    || CASE kind WHEN 'name+birth_date' THEN jsonb_build_object('birth_date', a -> 'birth_date')
+	                 WHEN 'name+phone' THEN jsonb_strip_nulls(jsonb_build_object('phone', a -> 'phone'))
+	                 -- everything the desk may have beside the name: the date, and the phone and SNILS
+	                 -- when the query's record carries them (issue 18 item 2, session 24)
+	                 WHEN 'name+birth_date+ids' THEN jsonb_strip_nulls(jsonb_build_object('birth_date', a -> 'birth_date',
+	                                                  'phone', a -> 'phone', 'snils', a -> 'snils'))
+	                 ELSE '{}' END $$;
+CREATE OR REPLACE FUNCTION run(kind text, rep int DEFAULT 1) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE r record; rids bigint[]; t0 timestamptz; t1 timestamptz; p jsonb;
 BEGIN
 	FOR r IN SELECT * FROM query WHERE qid <= 20 LOOP PERFORM * FROM cdp.find_patient(probe(r.attrs, kind)); END LOOP;
@@ -108,23 +117,27 @@ BEGIN
 		       coalesce(cardinality(rids), 0),
 		       CASE WHEN kind = 'name' THEN (SELECT persons FROM cdp.find_patient_namesakes(p)) END,
 		       -- another record of the person carries the attr given (the birth date, the phone)
-		       CASE kind WHEN 'name+birth_date' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		       CASE kind WHEN 'name+birth_date+ids' THEN EXISTS (SELECT 1 FROM cdp.record c, LATERAL (SELECT cdp.normalize_attrs(p, true) AS n) x
+		                                                       WHERE c.extra ->> 'person' = r.person_id
+		                                                         AND (c.birth_date = (x.n ->> 'birth_date')::date
+		                                                              OR c.phones::text[] && ARRAY(SELECT jsonb_array_elements_text(x.n -> 'phones'))
+		                                                              OR c.snils::text = x.n ->> 'snils'))
+		                 WHEN 'name+birth_date' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
 		                                                       AND c.birth_date = (cdp.normalize_attrs(p, true) ->> 'birth_date')::date)
 		                 WHEN 'name+phone' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
 		                                                  AND c.phones::text[] && ARRAY(SELECT jsonb_array_elements_text(cdp.normalize_attrs(p, true) -> 'phones')))
 		       END,
 		       -- another record carries the birth date, or it with day and month exchanged or one digit off
-		       CASE WHEN kind = 'name+birth_date' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
+		       CASE WHEN kind LIKE 'name+birth_date%' THEN EXISTS (SELECT 1 FROM cdp.record c WHERE c.extra ->> 'person' = r.person_id
 		                     AND cdp.date_level(c.birth_date, (cdp.normalize_attrs(p, true) ->> 'birth_date')::date) IN ('exact', 'day_month_swapped', 'one_digit')) END,
 		       coalesce((SELECT f.persons FROM fullname f, LATERAL (SELECT cdp.normalize_attrs(r.attrs, true) AS n) x
 		                  WHERE f.nk = cdp.name_key(concat_ws(' ', x.n ->> 'family_name', x.n ->> 'given_name', x.n ->> 'patronymic'))), 0) <= 10;
 	END LOOP;
 END $$;
 SQL
-fi  # REUSE
 [ -z "${FIND_SQL:-}" ] || psql -XqAt -v ON_ERROR_STOP=1 -f "$FIND_SQL"
 for rep in $(seq 1 "$REPEATS"); do
-	for kind in ${KINDS:-name+birth_date name+phone name}; do
+	for kind in ${KINDS:-name+birth_date name+birth_date+ids name+phone name}; do
 		psql -XqAt -v ON_ERROR_STOP=1 -c "SELECT run('$kind', $rep)"
 	done
 done

@@ -454,6 +454,7 @@ FuzzLevels(const char *a, int alen, const char *b, int blen, bool ok_input)
 
 /* the fmgr entry points of the name-index family (src/idx_name_*.c) */
 extern Datum cdp_name_similarity(PG_FUNCTION_ARGS);
+extern Datum cdp_name_distance(PG_FUNCTION_ARGS);
 extern Datum cdp_name_similar(PG_FUNCTION_ARGS);
 extern Datum cdp_name_gin_extract_value(PG_FUNCTION_ARGS);
 extern Datum cdp_name_gin_extract_query(PG_FUNCTION_ARGS);
@@ -597,6 +598,21 @@ FuzzNameIndex(const char *a, int alen, const char *b, int blen, bool ok_input)
 		if (ab != ba)
 			FuzzFail("name_similarity is not symmetric: %.9g and %.9g (%% and <-> are their own commutators)",
 					 (double) ab, (double) ba);
+		{
+			/* <->: 1 - similarity, plus the spelling tie-break only (session 24), symmetric */
+			float4		dab = DatumGetFloat4(FuzzCall(cdp_name_distance, &fl, 2, args));
+			float4		dba;
+
+			args[0] = PointerGetDatum(ta);
+			args[1] = PointerGetDatum(tb);
+			dba = DatumGetFloat4(FuzzCall(cdp_name_distance, &fl, 2, args));
+			if (dab != dba)
+				FuzzFail("name_distance is not symmetric: %.9g and %.9g", (double) dab, (double) dba);
+			if (!(dab >= 1.0f - k && dab <= 1.0f - k + 2 * IDX_SPELLING_TIE && dab <= 1.0f))
+				FuzzFail("name_distance = %.9g for similarity %.9g", (double) dab, (double) k);
+			args[0] = PointerGetDatum(tb);
+			args[1] = PointerGetDatum(ta);
+		}
 		for (int t = 0; t < lengthof(thresholds); t++)
 		{
 			bool		row_b,

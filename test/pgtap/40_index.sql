@@ -1,7 +1,7 @@
 -- test/pgtap/40_index.sql: the fuzzy-name index family: objects, real Russian name variants that
 -- must meet (and names that must not), exact similarities, the threshold setting, and input limits.
 BEGIN;
-SELECT plan(49);
+SELECT plan(53);
 
 SELECT has_opclass('cdp', 'name_gin_ops', 'operator class cdp.name_gin_ops exists');
 SELECT has_operator('text', 'cdp', '%', 'text', 'boolean', 'operator cdp.% (text, text) exists');
@@ -50,6 +50,15 @@ SELECT is(cdp.name_similarity('Иванова Мария Петровна', 'И�
 SELECT is(cdp.name_similarity('Иванова Мария Петровна', 'Иванова Мария Павловна'), 0.5::real,
           'a different patronymic: 2 of 4 distinct words');
 SELECT is(('Иванова' OPERATOR(cdp.<->) 'Сидоров'), 1::real, 'distance of unrelated names is 1');
+-- session 24: among equally similar names, the one spelt as the query comes first
+SELECT is(('Иванова Мария' OPERATOR(cdp.<->) 'иванова  мария'), 0::real, 'names spelt alike (case, spaces) are at distance 0');
+SELECT ok(('Иванова Мария' OPERATOR(cdp.<->) 'IVANOVA MARIIA') > 0 AND ('Иванова Мария' OPERATOR(cdp.<->) 'IVANOVA MARIIA') < 0.0001,
+          'the same name spelt otherwise is a hair further (similarity still 1)');
+SELECT is(('Иванова Мария' OPERATOR(cdp.<->) 'IVANOVA MARIIA'), ('IVANOVA MARIIA' OPERATOR(cdp.<->) 'Иванова Мария'), '<-> stays symmetric');
+SELECT is((SELECT array_agg(n ORDER BY n OPERATOR(cdp.<->) 'Петрова Анна', id)
+             FROM (VALUES (1, 'PETROVA ANNA'), (2, 'Petrova Anna'), (3, 'Петрова Анна'), (4, 'Петрова Анна Ивановна')) v(id, n)),
+          ARRAY['Петрова Анна', 'PETROVA ANNA', 'Petrova Anna', 'Петрова Анна Ивановна'],
+          'ordered by <->: the spelling asked first, then its other spellings by id, then the less similar');
 
 -- the threshold setting moves the % operator, not the similarity
 SET LOCAL cdp.name_similarity_threshold = 0.7;

@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(25);
+SELECT plan(29);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -139,6 +139,29 @@ SELECT ok((SELECT count(*) FROM f40 WHERE birth_date IS NULL) = 12
           'asked for forty, the namesakes born on other days follow all twelve without a date');
 SELECT is((SELECT array_agg(source_key ORDER BY o) FROM f40 WHERE o <= 10), (SELECT array_agg(source_key ORDER BY o) FROM f10),
           'and the first ten are the same ten');
+
+-- session 24: everything the desk gives is used.  A record written «Иванова М.» with a birth date
+-- and no phone, asked for with the date and a phone of another Иванова Мария (iv7): both agree on
+-- one attr, so both come before every namesake (before, the missing phone made the agreement on
+-- the date NULL, and «Иванова М.» fell behind the twelve namesakes without a date).
+SELECT cdp.upsert_record('reg', 'dp', '{"family_name":"Иванова","given_name":"М.","birth_date":"1999-09-09","sex":"F"}');
+SELECT cdp.run_matching();
+CREATE TEMP TABLE fid AS
+SELECT o, r.source_key, r.birth_date FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+         'birth_date', '1999-09-09', 'phone', (SELECT phone FROM iv WHERE i = 7)), 10) WITH ORDINALITY f(g, p, rid, s, o)
+  JOIN cdp.record r ON r.record_id = f.rid;
+SELECT is((SELECT array_agg(source_key ORDER BY source_key) FROM fid WHERE o <= 2), ARRAY['dp', 'iv7'],
+          'date and phone given: the record with the date and no phone and the one with the phone and another date come first');
+SELECT is((SELECT count(*)::int FROM fid WHERE o > 2 AND birth_date IS NOT NULL), 0,
+          'then namesakes without a date, none born on another day');
+CREATE TEMP TABLE fid40 AS
+SELECT o, r.source_key, f.g FROM cdp.find_patient(jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария',
+         'birth_date', '1999-09-09', 'phone', (SELECT phone FROM iv WHERE i = 7)), 40) WITH ORDINALITY f(g, p, rid, s, o)
+  JOIN cdp.record r ON r.record_id = f.rid;
+SELECT is((SELECT array_agg(source_key ORDER BY o) FROM fid40 WHERE o <= 10), (SELECT array_agg(source_key ORDER BY o) FROM fid),
+          'with a phone too, the first pass gives the same first ten as forty');
+SELECT is((SELECT count(DISTINCT g) = count(*) AND count(*) FILTER (WHERE source_key = 'iv7') = 1 FROM fid40), true,
+          'asked for forty, no person is listed twice (iv7, kept by the first pass, not again by the second)');
 
 SELECT * FROM finish();
 ROLLBACK;
