@@ -17601,3 +17601,704 @@ END $$;
 COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 /* ==== end of section: lookup24 ==== */
+
+/* ==== section: preview24 (issue 13, session 24) ==== */
+/* the consent summary's upkeep: one call for the bits, a kept plan, rows recomputed in place */
+CREATE OR REPLACE FUNCTION cdp_internal.consent_bits(OUT purpose text, OUT channel text, OUT b integer, OUT default_granted boolean)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 48
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT p.purpose, c.channel, ((p.i - 1) * 8 + (c.i - 1))::integer, p.default_granted
+	  FROM @extschema@.consent_purposes() WITH ORDINALITY p(purpose, default_granted, description, i),
+	       @extschema@.consent_channels() WITH ORDINALITY c(channel, address_kind, description, i)
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_bits() IS
+	'every purpose x channel with its bit in consent_summary.allowed (purpose position * 8 + channel position) and the purpose''s default (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.consent_bit(purpose text, channel text) RETURNS integer
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT x.b FROM cdp_internal.consent_bits() x WHERE x.purpose = $1 AND x.channel = $2
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_bit(text, text) IS
+	'the bit of a purpose x channel in consent_summary.allowed: purpose position * 8 + channel position (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.consent_default_mask() RETURNS bigint
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) b.b), 0)
+	  FROM cdp_internal.consent_bits() b
+	 WHERE b.default_granted
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
+	'consent_summary.allowed of a person with no statement (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	-- the vocabulary functions' default estimates (1,000 rows each) must not start a JIT compile
+	-- (28 ms of a writer's 31 ms at 1M patients)
+	SET jit = off
+	SET plan_cache_mode = force_generic_plan
+	AS $$
+BEGIN
+	IF ids IS NULL THEN
+		ids := ARRAY(SELECT DISTINCT r.golden_id FROM @extschema@.record r);
+		/* local to this call: the function's own SET puts the generic mode back on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	RETURN QUERY
+	WITH recs AS MATERIALIZED (
+		SELECT r.record_id, r.golden_id, r.source_id
+		  FROM (SELECT DISTINCT x FROM pg_catalog.unnest(ids) x) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id),
+	st AS (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	folded AS (
+		SELECT st.id,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE NOT st.granted) AS minus
+		  FROM st JOIN cdp_internal.consent_bits() pc ON pc.purpose = st.purpose AND pc.channel = st.channel
+		 GROUP BY st.id),
+	holders AS (
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
+		       coalesce(pg_catalog.bool_or(s.kind = 'partner'), false) AS partner
+		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	SELECT h.id,
+	       (cdp_internal.consent_default_mask() OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0))
+	         OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
+	       h.internal, h.partner
+	  FROM holders h LEFT JOIN folded f ON f.id = h.id;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
+	'the consent_summary rows of persons (NULL = everyone holding a record), computed from statements, records and sources (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	held	bigint[] := '{}';
+	more	bigint[];
+BEGIN
+	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
+	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
+	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		/*
+		 * the lock: a placeholder for a new person; an existing row is locked by the DO UPDATE
+		 * whose WHERE is false, so no row version is written for the lock (session 24)
+		 */
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed WHERE false;
+		held := held || more;
+		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
+		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
+	END LOOP;
+	/* the rows recomputed in place; a person who holds no record any more loses the row */
+	WITH x AS MATERIALIZED (SELECT * FROM cdp_internal.consent_summary_of(held)),
+	u AS (UPDATE cdp_internal.consent_summary s SET allowed = x.allowed, internal = x.internal, partner = x.partner
+	        FROM x WHERE s.golden_id = x.golden_id
+	         AND (s.allowed, s.internal, s.partner) IS DISTINCT FROM (x.allowed, x.internal, x.partner))
+	DELETE FROM cdp_internal.consent_summary s
+	 WHERE s.golden_id = ANY (held) AND NOT EXISTS (SELECT 1 FROM x WHERE x.golden_id = s.golden_id);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
+	'recomputes the consent_summary rows of persons and of the holders of records, under their row locks (internal)';
+/* the preview: ages as birth-date ranges, one index range per diagnosis code, "not" of a profile clause in the profile pass, no JIT */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_age_range(op text, n int[], d date) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k		int;
+	ks		int[];
+	parts	text[];
+BEGIN
+	IF op IS NULL OR n IS NULL OR pg_catalog.cardinality(n) = 0 OR d IS NULL THEN
+		RETURN NULL;
+	END IF;
+	/* the bounds "age >= k" each operator needs */
+	ks := CASE op WHEN '>=' THEN ARRAY[n[1]] WHEN '>' THEN ARRAY[n[1] + 1]
+	              WHEN '<' THEN ARRAY[n[1]] WHEN '<=' THEN ARRAY[n[1] + 1]
+	              WHEN 'between' THEN ARRAY[n[1], n[2] + 1]
+	              WHEN '=' THEN ARRAY[n[1], n[1] + 1] WHEN '!=' THEN ARRAY[n[1], n[1] + 1]
+	              WHEN 'in' THEN (SELECT pg_catalog.array_agg(y) FROM pg_catalog.unnest(n) x, LATERAL (VALUES (x), (x + 1)) z(y)) END;
+	IF ks IS NULL THEN
+		RETURN NULL;
+	END IF;
+	FOREACH k IN ARRAY ks LOOP
+		IF k IS NULL OR k < 1 OR k > 150 THEN
+			RETURN NULL;
+		END IF;
+	END LOOP;
+	IF op = 'in' THEN
+		SELECT pg_catalog.array_agg(pg_catalog.format('(p.birth_date <= %L::date AND p.birth_date > %L::date)',
+		                            (d - pg_catalog.make_interval(years => x))::date, (d - pg_catalog.make_interval(years => x + 1))::date))
+		  INTO parts FROM pg_catalog.unnest(n) x;
+		RETURN '(' || pg_catalog.array_to_string(parts, ' OR ') || ')';
+	END IF;
+	RETURN CASE op
+		WHEN '>=' THEN pg_catalog.format('p.birth_date <= %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '>' THEN pg_catalog.format('p.birth_date <= %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '<' THEN pg_catalog.format('p.birth_date > %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '<=' THEN pg_catalog.format('p.birth_date > %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '!=' THEN pg_catalog.format('(p.birth_date > %L::date OR p.birth_date <= %L::date)',
+		                                 (d - pg_catalog.make_interval(years => ks[1]))::date, (d - pg_catalog.make_interval(years => ks[2]))::date)
+		ELSE pg_catalog.format('(p.birth_date <= %L::date AND p.birth_date > %L::date)',
+		                       (d - pg_catalog.make_interval(years => ks[1]))::date, (d - pg_catalog.make_interval(years => ks[2]))::date) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_age_range(text, int[], date) IS
+	'an age clause as an exact range of birth dates over the profile row p, NULL when not exact (a bound below 1 or above 150) (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_attr(node jsonb, d date, path text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a		record;
+	op		text := node ->> 'op';
+	v		jsonb := node -> 'value';
+	k		text;
+	x		text;
+	lits	text[];
+	expr	text;
+	i		int := 0;
+	form	constant text := 'Use {"attr": "age", "op": "between", "value": [35, 55]} or {"attr": "city", "op": "in", "value": ["Москва"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('attr', 'op', 'value') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an attribute clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF pg_catalog.jsonb_typeof(node -> 'attr') <> 'string' THEN
+		PERFORM cdp_internal.seg_fail('a segment attribute must be a string', path || '.attr', form);
+	END IF;
+	SELECT * INTO a FROM @extschema@.segment_attributes() s WHERE s.attr = node ->> 'attr';
+	IF a.attr IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown segment attribute "%s"', pg_catalog.left(node ->> 'attr', 64)), path || '.attr',
+			'Known attributes: ' || (SELECT pg_catalog.string_agg(s.attr, ', ') FROM @extschema@.segment_attributes() s) || '.');
+	END IF;
+	IF op IS NULL OR pg_catalog.jsonb_typeof(node -> 'op') <> 'string' OR NOT op = ANY (a.ops) THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s is not allowed for attribute "%s"',
+			pg_catalog.left(coalesce((node -> 'op')::text, 'null'), 32), a.attr), path || '.op',
+			pg_catalog.format('Operators of %s: %s.', a.attr, pg_catalog.array_to_string(a.ops, ', ')));
+	END IF;
+	IF NOT node ? 'value' THEN
+		PERFORM cdp_internal.seg_fail('an attribute clause needs a value', path || '.value', form);
+	END IF;
+	IF op = 'is_null' THEN
+		PERFORM cdp_internal.seg_literal(v, 'boolean', path || '.value');
+	ELSIF op IN ('between', 'in', 'not in') THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'array' OR pg_catalog.jsonb_array_length(v) = 0
+		   OR (op = 'between' AND pg_catalog.jsonb_array_length(v) <> 2) OR pg_catalog.jsonb_array_length(v) > 1000 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s needs %s', op,
+				CASE op WHEN 'between' THEN 'an array of two values' ELSE 'a non-empty array of at most 1000 values' END),
+				path || '.value', form);
+		END IF;
+		FOR x IN SELECT e::text FROM pg_catalog.jsonb_array_elements(v) e LOOP
+			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
+			i := i + 1;
+		END LOOP;
+	ELSE
+		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
+	END IF;
+	IF a.attr = 'source_kind' THEN
+		/*
+		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
+		 * with every record move and source change) instead of the person's records and their
+		 * sources, which only a person without a row (new since) still reads; the kinds are those
+		 * source_kind_check allows (50_ingest.sql)
+		 */
+		RETURN pg_catalog.format('coalesce((SELECT (cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))'
+			' FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id),'
+			' EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.kind IN (%1$s)))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'source' THEN
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'reachable' THEN
+		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
+			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel "%s"', pg_catalog.left(x, 64)), path || '.value',
+					'Use email, sms, messenger, social, call or post.');
+			END IF;
+		END LOOP;
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
+	END IF;
+	IF a.attr = 'age' AND op <> 'is_null' THEN
+		/* the birth-date range of the ages asked, when exact (NULL otherwise): no age() per profile */
+		expr := cdp_internal.seg_age_range(op, ARRAY(SELECT (e #>> '{}')::numeric::int FROM pg_catalog.jsonb_array_elements(
+		            CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e), d);
+		IF expr IS NOT NULL THEN
+			RETURN expr;
+		END IF;
+	END IF;
+	expr := cdp_internal.seg_attr_sql(a.attr, d);
+	RETURN CASE op
+		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
+		WHEN 'between' THEN pg_catalog.format('(%s) BETWEEN %s AND %s', expr, lits[1], lits[2])
+		WHEN 'in' THEN pg_catalog.format('(%s) IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN 'not in' THEN pg_catalog.format('(%s) NOT IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN '!=' THEN pg_catalog.format('(%s) <> %s', expr, lits[1])
+		ELSE pg_catalog.format('(%s) %s %s', expr, op, lits[1]) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_attr(jsonb, date, text) IS
+	'compiles an attribute clause into a predicate over the profile row p from the fixed catalogue (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_event(node jsonb, d date, path text) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	kind	text := node ->> 'event';
+	w		jsonb := coalesce(node -> 'where', '{}');
+	conds	text[];
+	k		text;
+	v		jsonb;
+	codes	text[];
+	r		record;
+	i		int;
+	far		interval;
+	cnt		text;
+	indexed	boolean := false;
+	alts	text[];
+	sens	text;
+	allowed	text[];
+	codex	constant text := '(COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C")';
+	form	constant text := 'Use {"event": "lab_test", "where": {"code": "MAMMO"}, "ago": ["13 months", "11 months"]} or {"event": "diagnosis", "where": {"code": "E10-E14"}, "count": {">=": 2}}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('event', 'where', 'within', 'ago', 'count', 'due_within') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an event clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF kind IS NULL OR pg_catalog.jsonb_typeof(node -> 'event') <> 'string'
+	   OR NOT kind IN ('visit', 'lab_test', 'diagnosis', 'recommendation', 'sick_leave') THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown event "%s"', pg_catalog.left(coalesce(node ->> 'event', 'null'), 64)), path || '.event',
+			'Events: visit, lab_test, diagnosis, recommendation, sick_leave.');
+	END IF;
+	conds := ARRAY[pg_catalog.format('e.kind = %L', kind)];
+	IF pg_catalog.jsonb_typeof(w) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('"where" must be an object', path || '.where', form);
+	END IF;
+	allowed := CASE kind WHEN 'visit' THEN ARRAY['specialty', 'status', 'type', 'doctor']
+	                     WHEN 'lab_test' THEN ARRAY['code', 'value', 'out_of_range']
+	                     WHEN 'diagnosis' THEN ARRAY['code']
+	                     ELSE '{}'::text[] END;
+	FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(w) LOOP
+		IF NOT k = ANY (allowed) THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown filter "%s" for event %s', pg_catalog.left(k, 64), kind),
+				path || '.where.' || pg_catalog.left(k, 64),
+				CASE WHEN allowed = '{}' THEN pg_catalog.format('Event %s takes no filter.', kind)
+				     ELSE 'Filters of ' || kind || ': ' || pg_catalog.array_to_string(allowed, ', ') || '.' END);
+		END IF;
+		IF k IN ('specialty', 'status', 'type', 'doctor') OR (k = 'code' AND kind = 'lab_test') THEN
+			codes := NULL;
+			i := 0;
+			FOR v IN SELECT * FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) LOOP
+				codes := codes || cdp_internal.seg_literal(v, 'text', pg_catalog.format('%s.where.%s', path, k));
+				i := i + 1;
+			END LOOP;
+			IF codes IS NULL THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('filter "%s" needs a value', k), path || '.where.' || k, form);
+			END IF;
+			IF k IN ('specialty', 'code') THEN
+				conds := conds || pg_catalog.format('%s IN (%s)', codex, pg_catalog.array_to_string(codes, ', '));
+				indexed := true;
+			ELSE
+				conds := conds || pg_catalog.format('e.%s IN (%s)', CASE k WHEN 'status' THEN 'visit_status' WHEN 'type' THEN 'visit_type' ELSE 'doctor' END,
+					pg_catalog.array_to_string(codes, ', '));
+			END IF;
+		ELSIF k = 'code' THEN
+			/* diagnosis: codes and ranges, index range scans; sensitive ranges are remembered */
+			codes := NULL;
+			i := 0;
+			FOR v IN SELECT * FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) LOOP
+				IF pg_catalog.jsonb_typeof(v) <> 'string' THEN
+					PERFORM cdp_internal.seg_fail('an ICD-10 code must be a string', pg_catalog.format('%s.where.code', path), 'Use "E11" or "E10-E14".');
+				END IF;
+				r := cdp_internal.icd10_range(v #>> '{}', pg_catalog.format('%s.where.code', path));
+				codes := codes || pg_catalog.format('(%s >= %L AND %s <= %L)', codex, r.lo, codex, r.hi || '~');
+				IF sens IS NULL AND cdp_internal.seg_sensitive(r.lo, r.hi) IS NOT NULL THEN
+					sens := pg_catalog.format('%s.where.code (%s: %s)', path, v #>> '{}', cdp_internal.seg_sensitive(r.lo, r.hi));
+				END IF;
+				i := i + 1;
+			END LOOP;
+			IF codes IS NULL THEN
+				PERFORM cdp_internal.seg_fail('filter "code" needs a value', path || '.where.code', 'Use "E11" or ["E10-E14", "O24"].');
+			END IF;
+			conds := conds || ('(' || pg_catalog.array_to_string(codes, ' OR ') || ')');
+			alts := codes;
+			indexed := true;
+		ELSIF k = 'value' THEN
+			IF pg_catalog.jsonb_typeof(v) <> 'object' OR v = '{}' THEN
+				PERFORM cdp_internal.seg_fail('filter "value" must be an object of comparisons', path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
+			END IF;
+			FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(v) LOOP
+				IF NOT k IN ('=', '<', '<=', '>', '>=') THEN
+					PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown comparison "%s"', pg_catalog.left(k, 16)), path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
+				END IF;
+				conds := conds || pg_catalog.format('cdp_internal.seg_num(e.lab_result) %s %s', k,
+					cdp_internal.seg_literal(v, 'numeric', pg_catalog.format('%s.where.value."%s"', path, k)));
+			END LOOP;
+		ELSIF k = 'out_of_range' THEN
+			conds := conds || pg_catalog.format('(cdp_internal.seg_num(e.lab_result) < e.ref_low OR cdp_internal.seg_num(e.lab_result) > e.ref_high) = %s',
+				cdp_internal.seg_literal(v, 'boolean', path || '.where.out_of_range'));
+		END IF;
+	END LOOP;
+	IF kind = 'visit' AND NOT w ? 'status' THEN
+		conds := conds || 'e.visit_status IN (''came'', ''in_appointment'', ''done'')'::text;
+	END IF;
+	IF (node ? 'within')::int + (node ? 'ago')::int + (node ? 'due_within')::int > 1 THEN
+		PERFORM cdp_internal.seg_fail('an event clause takes one of "within", "ago", "due_within"', path, form);
+	END IF;
+	IF node ?| ARRAY['within', 'ago'] THEN
+		conds := conds || cdp_internal.seg_window(node, d, path, 'e.at');
+	ELSIF node ? 'due_within' THEN
+		IF kind <> 'recommendation' THEN
+			PERFORM cdp_internal.seg_fail('"due_within" applies to recommendations only', path || '.due_within', 'Use {"event": "recommendation", "due_within": "14 days"}.');
+		END IF;
+		far := cdp_internal.seg_interval(node -> 'due_within', path || '.due_within');
+		conds := conds || pg_catalog.format('e.due_date >= %L::date AND e.due_date <= %L::date', d, (d + far)::date);
+		indexed := true;
+	END IF;
+	IF node ? 'count' THEN
+		v := node -> 'count';
+		IF pg_catalog.jsonb_typeof(v) <> 'object' OR (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(v)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"count" needs one comparison', path || '.count', 'Use {">=": 2}.');
+		END IF;
+		SELECT x.key, x.value INTO k, v FROM pg_catalog.jsonb_each(node -> 'count') x;
+		IF NOT k IN ('>=', '>', '=') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('count comparison "%s" is not allowed', pg_catalog.left(k, 16)), path || '.count',
+				'Use >=, > or = with at least one event ({">=": 2}); for "none" use {"not": ...}.');
+		END IF;
+		cnt := k || ' ' || cdp_internal.seg_literal(v, 'int', path || '.count."' || k || '"');
+		IF (v #>> '{}')::numeric < (CASE k WHEN '>' THEN 0 ELSE 1 END) THEN
+			PERFORM cdp_internal.seg_fail('a count must ask for at least one event', path || '.count', 'Use {">=": 1} or more; for "none" use {"not": ...}.');
+		END IF;
+	END IF;
+	RETURN pg_catalog.jsonb_build_object('conds', pg_catalog.to_jsonb(conds), 'count', cnt, 'indexed', indexed,
+		'sensitive', sens,
+		/*
+		 * several diagnosis codes or ranges: the other conditions and each code's own, so that
+		 * each code is an index range of its own (an OR of ranges is none: its probes fetched
+		 * every diagnosis of the person in the window from the heap)
+		 */
+		'base', CASE WHEN pg_catalog.cardinality(alts) > 1
+		             THEN pg_catalog.to_jsonb(pg_catalog.array_remove(conds, '(' || pg_catalog.array_to_string(alts, ' OR ') || ')')) END,
+		'alts', CASE WHEN pg_catalog.cardinality(alts) > 1 THEN pg_catalog.to_jsonb(alts) END,
+		/* a visit in the last N with the default statuses and no other filter is the profile's last_visit */
+		'last_visit', CASE WHEN kind = 'visit' AND w = '{}' AND node ? 'within' AND cnt IS NULL
+		                   THEN pg_catalog.format('p.last_visit >= %L::timestamptz',
+		                                          (d - cdp_internal.seg_interval(node -> 'within', path || '.within'))::timestamptz) END);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_event(jsonb, date, text) IS
+	'compiles a clinical-event clause into conditions over clinical_event e from the fixed catalogue (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$', depth int DEFAULT 0) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute.  A "not" of a profile predicate
+		 * joins them as "(pred) IS NOT TRUE" when the "all" has a profile predicate of its own:
+		 * the "not" removes exactly the candidates whose profile meets pred, and the other
+		 * predicate already requires the profile row (session 24: one probe pass less at 1M)
+		 */
+		IF op = 'all' AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred')
+		   AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k
+		         WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')) > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k
+			                   WHERE NOT (k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred'))), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg(CASE WHEN k ? 'pred' THEN '(' || (k ->> 'pred') || ')'
+			                                               ELSE '((' || (k -> 'kid' ->> 'pred') || ') IS NOT TRUE)' END, ' AND ' ORDER BY x.i)
+			               FROM pg_catalog.jsonb_array_elements(kids) WITH ORDINALITY x(k, i)
+			              WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')),
+			            path || '.' || op));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		IF pg_catalog.jsonb_typeof(ev -> 'alts') = 'array' AND ev ->> 'count' IS NULL THEN
+			/*
+			 * several codes, no count: the union of one index range per code (gen), and per
+			 * candidate one index-only probe per code until one holds (filter), session 24
+			 */
+			pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'base') x);
+			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'sensitive', ev -> 'sensitive',
+				'gen', (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s AND %s', pred, a), ' UNION ALL ')
+				          FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a),
+				'filter', 'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				          || (SELECT pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s AND %s LIMIT 1)', pred, a), ' OR ')
+				                FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a));
+		END IF;
+		/*
+		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
+		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an
+		 * index-only descent of clinical_event_seg_patient_idx
+		 */
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s LIMIT 1)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN s.sensitive THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+CREATE OR REPLACE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text, offer bigint, d date,
+	include bigint[], exclude bigint[], cand bigint[] DEFAULT NULL)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* probes of 10^4-10^5 ids are estimated costly enough for a JIT compile of 0.1 s each (session 24) */
+	AS $$
+DECLARE
+	n_all	bigint;
+	r		bigint[];
+	act		bigint[];
+	kept	bigint[];
+	ok		bigint[];
+	o		@extschema@.offer;
+BEGIN
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	r := cdp_internal.seg_eval(plan, cand, n_all);
+	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
+	act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)
+	                                  JOIN @extschema@.patient p ON p.golden_id = c.id WHERE p.status = 'active'));
+	RETURN QUERY SELECT x, 'archived'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(r, act)) x;
+	kept := cdp_internal.seg_minus(act, exclude);
+	RETURN QUERY SELECT x, 'excluded'::text FROM pg_catalog.unnest(cdp_internal.seg_and(act, exclude)) x;
+	ok := cdp_internal.seg_consent_ok(kept, purpose, channel);
+	RETURN QUERY SELECT x, 'no_consent'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(kept, ok)) x;
+	IF offer IS NULL THEN
+		RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(ok) x;
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
+	'evaluates a compiled rule with the include list and the guards (archived, excluded, no_consent, offer reasons) (internal)';
+/* the offer guard: one index-only probe per excluded range */
+CREATE OR REPLACE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d		jsonb := o.doc;
+	rest	bigint[];
+	bid		bigint[];
+	bwhy	text[];
+	n_all	bigint;
+	probe	boolean;
+	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
+BEGIN
+	ids := cdp_internal.seg_set(ids);
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN;
+	END IF;
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	probe := pg_catalog.cardinality(ids) * 20 <= n_all;
+	/* the profile's own reasons, in offer_reason's order */
+	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
+	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
+	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
+	  INTO rest, bid, bwhy
+	  FROM (SELECT p.id, CASE
+	            WHEN p.golden_id IS NULL THEN 'unknown_patient'
+	            WHEN p.status <> 'active' THEN 'archived_patient'
+	            WHEN o.status <> 'active' THEN 'offer_archived'
+	            WHEN on_day < (d ->> 'valid_from')::date THEN 'not_yet_valid'
+	            WHEN on_day > (d ->> 'valid_to')::date THEN 'expired'
+	            WHEN d ? 'sex' AND p.sex IS DISTINCT FROM (d ->> 'sex') THEN 'sex'
+	            WHEN d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
+	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
+	            END AS why
+	          /*
+	           * the profiles: probes by primary key for a set small beside the clinic (OFFSET 0 keeps
+	           * them probes: a hash join read every profile, 1.2 s at 1M for 17k ids), else one join
+	           */
+	          FROM (SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN LATERAL (SELECT z.golden_id, z.status, z.sex, z.birth_date FROM @extschema@.patient z
+	                                      WHERE z.golden_id = c.id OFFSET 0) y ON true
+	                 WHERE probe
+	                UNION ALL
+	                SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN @extschema@.patient y ON y.golden_id = c.id
+	                 WHERE NOT probe) p) x;
+	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+	rest := cdp_internal.seg_set(rest);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the first excluded diagnosis, ever (by time, then event id) */
+	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
+		IF probe THEN
+			/* one index-only probe per range (an OR of ranges is no index range: a heap fetch per person) */
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x))), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/* and which code comes first, for those few, with offer_reason's own condition */
+		RETURN QUERY SELECT c.id, 'contraindication:' || f.icd10
+		  FROM pg_catalog.unnest(bid) c(id)
+		 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
+		                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+		                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
+		                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
+		                      ORDER BY e.at, e.event_id LIMIT 1) f;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
+	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		IF probe THEN
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				       cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x)), on_day, on_day), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(preg) x), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',
+				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_set(ARRAY(
+			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, bid)) c(id)
+			 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = c.id AND r.extra ->> 'pregnant' = 'true'))));
+		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* the required prior service (a visit the person came to) or lab test */
+	IF d ? 'requires_service' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'visit' AND e.specialty = d ->> 'requires_service'
+		                                   AND e.visit_status IN ('came', 'in_appointment', 'done')));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_service') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	IF d ? 'requires_lab' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'lab_test' AND e.lab_code = d ->> 'requires_lab'));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_lab') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(rest) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) IS
+	'offer_reason for a set of golden ids in set-based passes: each id with its first reason or NULL (internal)';
+SELECT cdp_internal.acc_lock_down();
+/* ==== end of section: preview24 ==== */

@@ -224,15 +224,29 @@ COMMENT ON TABLE cdp_internal.consent_summary IS
 ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
 
+/*
+ * Every purpose x channel with its bit in consent_summary.allowed, in one call (session 24: the
+ * summary's recomputation called consent_bit once per pair, 30 calls of two set-returning
+ * functions per person a writer touched).
+ */
+CREATE FUNCTION cdp_internal.consent_bits(OUT purpose text, OUT channel text, OUT b integer, OUT default_granted boolean)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 48
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT p.purpose, c.channel, ((p.i - 1) * 8 + (c.i - 1))::integer, p.default_granted
+	  FROM @extschema@.consent_purposes() WITH ORDINALITY p(purpose, default_granted, description, i),
+	       @extschema@.consent_channels() WITH ORDINALITY c(channel, address_kind, description, i)
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_bits() IS
+	'every purpose x channel with its bit in consent_summary.allowed (purpose position * 8 + channel position) and the purpose''s default (internal)';
+
 /* The bit of a purpose x channel in consent_summary.allowed; NULL for an unknown one. */
 CREATE FUNCTION cdp_internal.consent_bit(purpose text, channel text) RETURNS integer
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT ((p.i - 1) * 8 + (c.i - 1))::integer
-	  FROM @extschema@.consent_purposes() WITH ORDINALITY p(purpose, default_granted, description, i),
-	       @extschema@.consent_channels() WITH ORDINALITY c(channel, address_kind, description, i)
-	 WHERE p.purpose = $1 AND c.channel = $2
+	SELECT x.b FROM cdp_internal.consent_bits() x WHERE x.purpose = $1 AND x.channel = $2
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_bit(text, text) IS
 	'the bit of a purpose x channel in consent_summary.allowed: purpose position * 8 + channel position (internal)';
@@ -242,9 +256,9 @@ CREATE FUNCTION cdp_internal.consent_default_mask() RETURNS bigint
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT coalesce(pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) cdp_internal.consent_bit(p.purpose, c.channel)), 0)
-	  FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c
-	 WHERE p.default_granted
+	SELECT coalesce(pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) b.b), 0)
+	  FROM cdp_internal.consent_bits() b
+	 WHERE b.default_granted
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
 	'consent_summary.allowed of a person with no statement (internal)';
@@ -254,6 +268,13 @@ COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
  * statements with consent_now's fold (a grant counts while all its records belong to the person,
  * latest wins, a withdrawal wins a tie) and their records' sources.  Persons holding no record
  * get no row.
+ *
+ * One static query, so PL/pgSQL keeps its plan: generic for a writer's few persons (index probes
+ * through the ids), custom for everyone (ids NULL: every holder of a record, an array the planner
+ * then sees as a constant of its real length, joined by hashes).  Session 24:
+ * planning the query anew for every writer (EXECUTE) and 30 consent_bit calls per person cost
+ * most of a set_consent; a plan made once for "every record" (session 23) read all 3.6M
+ * statement rows at 1M patients per call.
  */
 CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
 	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
@@ -262,17 +283,19 @@ CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
 	-- the vocabulary functions' default estimates (1,000 rows each) must not start a JIT compile
 	-- (28 ms of a writer's 31 ms at 1M patients)
 	SET jit = off
+	SET plan_cache_mode = force_generic_plan
 	AS $$
 BEGIN
-	/*
-	 * planned for the ids given (EXECUTE): a writer's few persons are index probes (a plan made
-	 * for "every record" read all 3.6M statement rows at 1M patients: 2.5 s a statement), the
-	 * rebuild's everyone is a few hash joins
-	 */
-	RETURN QUERY EXECUTE pg_catalog.format($q$
-	WITH recs AS MATERIALIZED (%s),
-	pc AS MATERIALIZED (SELECT p.purpose, c.channel, cdp_internal.consent_bit(p.purpose, c.channel) AS b
-	         FROM @extschema@.consent_purposes() p, @extschema@.consent_channels() c),
+	IF ids IS NULL THEN
+		ids := ARRAY(SELECT DISTINCT r.golden_id FROM @extschema@.record r);
+		/* local to this call: the function's own SET puts the generic mode back on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	RETURN QUERY
+	WITH recs AS MATERIALIZED (
+		SELECT r.record_id, r.golden_id, r.source_id
+		  FROM (SELECT DISTINCT x FROM pg_catalog.unnest(ids) x) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id),
 	st AS (
 		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted
 		  FROM recs r
@@ -283,7 +306,7 @@ BEGIN
 		SELECT st.id,
 		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
 		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE NOT st.granted) AS minus
-		  FROM st JOIN pc ON pc.purpose = st.purpose AND pc.channel = st.channel
+		  FROM st JOIN cdp_internal.consent_bits() pc ON pc.purpose = st.purpose AND pc.channel = st.channel
 		 GROUP BY st.id),
 	holders AS (
 		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
@@ -291,14 +314,10 @@ BEGIN
 		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
 		 GROUP BY r.golden_id)
 	SELECT h.id,
-	       (d.m OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0)) OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
+	       (cdp_internal.consent_default_mask() OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0))
+	         OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
 	       h.internal, h.partner
-	  FROM (SELECT cdp_internal.consent_default_mask() AS m) d
-	 CROSS JOIN holders h LEFT JOIN folded f ON f.id = h.id$q$,
-		CASE WHEN ids IS NULL THEN 'SELECT r.record_id, r.golden_id, r.source_id FROM @extschema@.record r'
-		     ELSE 'SELECT r.record_id, r.golden_id, r.source_id FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) c(id)
-		             JOIN @extschema@.record r ON r.golden_id = c.id' END)
-	USING ids;
+	  FROM holders h LEFT JOIN folded f ON f.id = h.id;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
@@ -324,16 +343,24 @@ BEGIN
 	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
 	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
 	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		/*
+		 * the lock: a placeholder for a new person; an existing row is locked by the DO UPDATE
+		 * whose WHERE is false, so no row version is written for the lock (session 24)
+		 */
 		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
 		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
-		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed;
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed WHERE false;
 		held := held || more;
 		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
 		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
 	END LOOP;
-	DELETE FROM cdp_internal.consent_summary s WHERE s.golden_id = ANY (held);
-	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
-	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(held) x;
+	/* the rows recomputed in place; a person who holds no record any more loses the row */
+	WITH x AS MATERIALIZED (SELECT * FROM cdp_internal.consent_summary_of(held)),
+	u AS (UPDATE cdp_internal.consent_summary s SET allowed = x.allowed, internal = x.internal, partner = x.partner
+	        FROM x WHERE s.golden_id = x.golden_id
+	         AND (s.allowed, s.internal, s.partner) IS DISTINCT FROM (x.allowed, x.internal, x.partner))
+	DELETE FROM cdp_internal.consent_summary s
+	 WHERE s.golden_id = ANY (held) AND NOT EXISTS (SELECT 1 FROM x WHERE x.golden_id = s.golden_id);
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS

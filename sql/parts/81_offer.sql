@@ -444,9 +444,11 @@ BEGIN
 	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
 		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
 		IF probe THEN
-			bid := cdp_internal.seg_probe(pg_catalog.format(
-				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
-				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(d -> 'exclude_ranges')), rest);
+			/* one index-only probe per range (an OR of ranges is no index range: a heap fetch per person) */
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x))), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x), rest);
 		ELSE
 			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
 				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
@@ -465,10 +467,11 @@ BEGIN
 	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
 	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
 		IF probe THEN
-			bid := cdp_internal.seg_probe(pg_catalog.format(
-				'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e'
-				' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
-				cdp_internal.offer_code_sql(preg), on_day, on_day), rest);
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				       cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x)), on_day, on_day), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(preg) x), rest);
 		ELSE
 			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
 				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',

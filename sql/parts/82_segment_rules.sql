@@ -284,6 +284,62 @@ $$;
 COMMENT ON FUNCTION cdp_internal.seg_attr_sql(text, date) IS
 	'the fixed SQL expression of a catalogue attribute over the profile row p (internal)';
 
+/*
+ * An age clause as a range of birth dates over profile row p, or NULL when that would not be
+ * exact.  "Whole years at d" (EXTRACT(year FROM age(d, birth_date))) is at least k, for k >= 1,
+ * exactly when birth_date <= d - k years (PostgreSQL's date minus years keeps the month and day,
+ * 29 February becoming the 28th, as age() counts a year complete); every operator is a
+ * combination of such bounds.  A bound k below 1 or above 150 keeps the age() expression: a
+ * birth date in the future gets an age of 0 from age(), and dates far back leave the calendar.
+ * Why: age() cost 1.4 us a profile, most of a 1M-profile pass (doc/segments.md, session 24).
+ * test/pgtap/82_segment_rules.sql compares the two forms over every day of leap-year spans.
+ */
+CREATE FUNCTION cdp_internal.seg_age_range(op text, n int[], d date) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k		int;
+	ks		int[];
+	parts	text[];
+BEGIN
+	IF op IS NULL OR n IS NULL OR pg_catalog.cardinality(n) = 0 OR d IS NULL THEN
+		RETURN NULL;
+	END IF;
+	/* the bounds "age >= k" each operator needs */
+	ks := CASE op WHEN '>=' THEN ARRAY[n[1]] WHEN '>' THEN ARRAY[n[1] + 1]
+	              WHEN '<' THEN ARRAY[n[1]] WHEN '<=' THEN ARRAY[n[1] + 1]
+	              WHEN 'between' THEN ARRAY[n[1], n[2] + 1]
+	              WHEN '=' THEN ARRAY[n[1], n[1] + 1] WHEN '!=' THEN ARRAY[n[1], n[1] + 1]
+	              WHEN 'in' THEN (SELECT pg_catalog.array_agg(y) FROM pg_catalog.unnest(n) x, LATERAL (VALUES (x), (x + 1)) z(y)) END;
+	IF ks IS NULL THEN
+		RETURN NULL;
+	END IF;
+	FOREACH k IN ARRAY ks LOOP
+		IF k IS NULL OR k < 1 OR k > 150 THEN
+			RETURN NULL;
+		END IF;
+	END LOOP;
+	IF op = 'in' THEN
+		SELECT pg_catalog.array_agg(pg_catalog.format('(p.birth_date <= %L::date AND p.birth_date > %L::date)',
+		                            (d - pg_catalog.make_interval(years => x))::date, (d - pg_catalog.make_interval(years => x + 1))::date))
+		  INTO parts FROM pg_catalog.unnest(n) x;
+		RETURN '(' || pg_catalog.array_to_string(parts, ' OR ') || ')';
+	END IF;
+	RETURN CASE op
+		WHEN '>=' THEN pg_catalog.format('p.birth_date <= %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '>' THEN pg_catalog.format('p.birth_date <= %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '<' THEN pg_catalog.format('p.birth_date > %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '<=' THEN pg_catalog.format('p.birth_date > %L::date', (d - pg_catalog.make_interval(years => ks[1]))::date)
+		WHEN '!=' THEN pg_catalog.format('(p.birth_date > %L::date OR p.birth_date <= %L::date)',
+		                                 (d - pg_catalog.make_interval(years => ks[1]))::date, (d - pg_catalog.make_interval(years => ks[2]))::date)
+		ELSE pg_catalog.format('(p.birth_date <= %L::date AND p.birth_date > %L::date)',
+		                       (d - pg_catalog.make_interval(years => ks[1]))::date, (d - pg_catalog.make_interval(years => ks[2]))::date) END;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_age_range(text, int[], date) IS
+	'an age clause as an exact range of birth dates over the profile row p, NULL when not exact (a bound below 1 or above 150) (internal)';
+
 /* ------------------------------------------------------------------ compiler */
 
 /*
@@ -374,6 +430,14 @@ BEGIN
 		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
 		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
 	END IF;
+	IF a.attr = 'age' AND op <> 'is_null' THEN
+		/* the birth-date range of the ages asked, when exact (NULL otherwise): no age() per profile */
+		expr := cdp_internal.seg_age_range(op, ARRAY(SELECT (e #>> '{}')::numeric::int FROM pg_catalog.jsonb_array_elements(
+		            CASE WHEN pg_catalog.jsonb_typeof(v) = 'array' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e), d);
+		IF expr IS NOT NULL THEN
+			RETURN expr;
+		END IF;
+	END IF;
 	expr := cdp_internal.seg_attr_sql(a.attr, d);
 	RETURN CASE op
 		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
@@ -407,6 +471,7 @@ DECLARE
 	far		interval;
 	cnt		text;
 	indexed	boolean := false;
+	alts	text[];
 	sens	text;
 	allowed	text[];
 	codex	constant text := '(COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C")';
@@ -473,6 +538,7 @@ BEGIN
 				PERFORM cdp_internal.seg_fail('filter "code" needs a value', path || '.where.code', 'Use "E11" or ["E10-E14", "O24"].');
 			END IF;
 			conds := conds || ('(' || pg_catalog.array_to_string(codes, ' OR ') || ')');
+			alts := codes;
 			indexed := true;
 		ELSIF k = 'value' THEN
 			IF pg_catalog.jsonb_typeof(v) <> 'object' OR v = '{}' THEN
@@ -523,6 +589,14 @@ BEGIN
 	END IF;
 	RETURN pg_catalog.jsonb_build_object('conds', pg_catalog.to_jsonb(conds), 'count', cnt, 'indexed', indexed,
 		'sensitive', sens,
+		/*
+		 * several diagnosis codes or ranges: the other conditions and each code's own, so that
+		 * each code is an index range of its own (an OR of ranges is none: its probes fetched
+		 * every diagnosis of the person in the window from the heap)
+		 */
+		'base', CASE WHEN pg_catalog.cardinality(alts) > 1
+		             THEN pg_catalog.to_jsonb(pg_catalog.array_remove(conds, '(' || pg_catalog.array_to_string(alts, ' OR ') || ')')) END,
+		'alts', CASE WHEN pg_catalog.cardinality(alts) > 1 THEN pg_catalog.to_jsonb(alts) END,
 		/* a visit in the last N with the default statuses and no other filter is the profile's last_visit */
 		'last_visit', CASE WHEN kind = 'visit' AND w = '{}' AND node ? 'within' AND cnt IS NULL
 		                   THEN pg_catalog.format('p.last_visit >= %L::timestamptz',
@@ -688,12 +762,21 @@ BEGIN
 		END LOOP;
 		/*
 		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
-		 * probe per candidate) instead of one per attribute
+		 * probe per candidate) instead of one per attribute.  A "not" of a profile predicate
+		 * joins them as "(pred) IS NOT TRUE" when the "all" has a profile predicate of its own:
+		 * the "not" removes exactly the candidates whose profile meets pred, and the other
+		 * predicate already requires the profile row (session 24: one probe pass less at 1M)
 		 */
-		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
-			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+		IF op = 'all' AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred')
+		   AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k
+		         WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')) > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k
+			                   WHERE NOT (k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred'))), '[]')
 			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
-			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            (SELECT pg_catalog.string_agg(CASE WHEN k ? 'pred' THEN '(' || (k ->> 'pred') || ')'
+			                                               ELSE '((' || (k -> 'kid' ->> 'pred') || ') IS NOT TRUE)' END, ' AND ' ORDER BY x.i)
+			               FROM pg_catalog.jsonb_array_elements(kids) WITH ORDINALITY x(k, i)
+			              WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')),
 			            path || '.' || op));
 		END IF;
 		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
@@ -705,6 +788,19 @@ BEGIN
 			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
 		END IF;
 		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		IF pg_catalog.jsonb_typeof(ev -> 'alts') = 'array' AND ev ->> 'count' IS NULL THEN
+			/*
+			 * several codes, no count: the union of one index range per code (gen), and per
+			 * candidate one index-only probe per code until one holds (filter), session 24
+			 */
+			pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'base') x);
+			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'sensitive', ev -> 'sensitive',
+				'gen', (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s AND %s', pred, a), ' UNION ALL ')
+				          FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a),
+				'filter', 'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				          || (SELECT pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s AND %s LIMIT 1)', pred, a), ' OR ')
+				                FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a));
+		END IF;
 		/*
 		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
 		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an

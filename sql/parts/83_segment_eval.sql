@@ -381,6 +381,7 @@ CREATE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text
 	RETURNS TABLE (golden_id bigint, reason text)
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* probes of 10^4-10^5 ids are estimated costly enough for a JIT compile of 0.1 s each (session 24) */
 	AS $$
 DECLARE
 	n_all	bigint;
