@@ -564,17 +564,10 @@ BEGIN
 		IF FOUND AND cdp_internal.ingest_fast_path_ok()
 		   /*
 			* every id of the chunk, the quarantined rows' too (fewer checks than picking the good
-			* ones out, and never wrong: a known or malformed id sends the chunk the general way);
-			* unnest, not keys[i], which walks the array from its start for every i
+			* ones out, and never wrong: a known or malformed id sends the chunk the general way),
+			* each looked up by itself in the unique index, from C
 			*/
-		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(keys) k
-							WHERE k IS NULL OR pg_catalog.btrim(k) OPERATOR(pg_catalog.=) ''
-							   OR pg_catalog.octet_length(k) OPERATOR(pg_catalog.>) 200)
-		   /* each id looked up by itself in the unique index (OFFSET 0, as in upsert_records) */
-		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(keys) k
-							CROSS JOIN LATERAL (SELECT 1 FROM @extschema@.record r
-												 WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
-												   AND r.source_key OPERATOR(pg_catalog.=) k OFFSET 0) r) THEN
+		   AND cdp_internal.ingest_keys_new(v_src.source_id, keys) THEN
 			BEGIN
 				/* the rows with _invalid are the ones just quarantined: skipped */
 				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_norm, true);
