@@ -40,13 +40,19 @@
  * of each table at a time (payloads and profiles in a context reset after
  * each group).
  *
+ * cdp_internal.ingest_keys_new(src_id, keys) is the fast path's guard
+ * before those writes: whether a batch's source ids are all well formed and
+ * unknown to the source, by index probes from C.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/hio.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -716,4 +722,98 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nrows; i++)
 		out[i] = Int64GetDatum(byorder[i]->record_id);
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, nrows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(cdp_ingest_keys_new);
+
+/*
+ * cdp_ingest_keys_new
+ *		cdp_internal.ingest_keys_new(src_id int, keys text[]) RETURNS boolean:
+ *		whether every key may go the fast path of a batch of new records:
+ *		not null, not blank (only spaces, as btrim sees it), at most 200 bytes,
+ *		and no record of source src_id visible to the statement's snapshot has
+ *		it.  Each key is looked up by itself in the unique index of
+ *		cdp.record (source_id, source_key), as the import's SQL check did with
+ *		one index scan a key (session 24: the same probes without a subplan's
+ *		executor work per key).  Stops at the first key that fails.
+ */
+Datum
+cdp_ingest_keys_new(PG_FUNCTION_ARGS)
+{
+	int32		src_id;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			nelems;
+	Oid			nsp, recid, idxid;
+	Relation	rel, idx;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+	ScanKeyData skey[2];
+	bool		ok = true;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the arguments of ingest_keys_new must not be null")));
+	src_id = PG_GETARG_INT32(0);
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the keys of ingest_keys_new must be a one-dimensional text array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elnulls, &nelems);
+
+	/* the cheap checks first: a malformed key sends the batch the general way */
+	for (int i = 0; i < nelems; i++)
+	{
+		text	   *t;
+		const char *s;
+		int			len;
+		bool		blank = true;
+
+		if (elnulls[i])
+			PG_RETURN_BOOL(false);
+		t = DatumGetTextPP(elems[i]);
+		s = VARDATA_ANY(t);
+		len = VARSIZE_ANY_EXHDR(t);
+		if (len > 200)
+			PG_RETURN_BOOL(false);
+		for (int k = 0; k < len && blank; k++)
+			blank = s[k] == ' ';
+		if (blank)
+			PG_RETURN_BOOL(false);
+		elems[i] = PointerGetDatum(t);
+	}
+	if (nelems == 0)
+		PG_RETURN_BOOL(true);
+
+	nsp = get_namespace_oid("cdp", false);
+	recid = get_relname_relid("record", nsp);
+	idxid = get_relname_relid("record_source_key_unique", nsp);
+	if (!OidIsValid(recid) || !OidIsValid(idxid))
+		elog(ERROR, "cdp.record or its index record_source_key_unique not found");
+	rel = table_open(recid, AccessShareLock);
+	idx = index_open(idxid, AccessShareLock);
+	if (idx->rd_index->indrelid != recid || idx->rd_index->indnkeyatts != 2 ||
+		TupleDescAttr(RelationGetDescr(idx), 0)->atttypid != INT4OID ||
+		TupleDescAttr(RelationGetDescr(idx), 1)->atttypid != TEXTOID)
+		elog(ERROR, "index record_source_key_unique is not (source_id integer, source_key text)");
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+	for (int i = 0; i < nelems && ok; i++)
+	{
+		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(src_id));
+		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TEXTEQ, elems[i]);
+		skey[1].sk_collation = idx->rd_indcollation[1];
+		index_rescan(scan, skey, 2, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+			ok = false;
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(ok);
 }

@@ -312,6 +312,18 @@ COMMENT ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.in
 	'the fast path''s writes in bulk (internal to ingest_insert_new): records, events, queue, profiles, membership of new persons';
 
 /*
+ * The fast path's guard on a batch's source ids (src/ingest_write.c): true when every id is not
+ * null, not blank, at most 200 bytes, and no record of the source has it, each looked up by
+ * itself in the unique index of cdp.record (source_id, source_key), from C (session 24: the
+ * import's check of a chunk, formerly two NOT EXISTS over unnest with a subplan per id).
+ */
+CREATE FUNCTION cdp_internal.ingest_keys_new(src_id integer, keys text[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_ingest_keys_new'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.ingest_keys_new(integer, text[]) IS
+	'whether every source id of a batch is well formed and unknown to the source, by index probes (internal to import_commit)';
+
+/*
  * The fast path's writes: every row of new_rows (cdp_internal.normalize_records' output, strict or
  * without _invalid, of source ids no record of the source has) becomes a new record of a new
  * person, with its record.created event, its match queue entry, its singleton profile and its

@@ -6,7 +6,7 @@
 -- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
 -- the session has the general path's privileges and no row-level security applies.
 BEGIN;
-SELECT plan(41);
+SELECT plan(49);
 
 SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
        cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
@@ -269,6 +269,30 @@ SELECT throws_ok($$SELECT cdp_internal.ingest_write_new(2147483647, 'nowhere',
                      cdp_internal.normalize_records(ARRAY['F-1'], ARRAY['{"family_name": "Ким"}'::jsonb], ARRAY[NULL::text]),
                      false, cdp.golden_default_rules(), 0)$$,
                  '23503', NULL, 'the bulk writer checks the source as the foreign key of cdp.record does');
+
+-- the fast path's guard on a chunk's ids (session 24, src/ingest_write.c): what the import's two
+-- NOT EXISTS checked, by index probes from C
+SELECT cdp.register_source('fp_keys', 'internal', 50) > 0 AS ok;
+SELECT is(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), ARRAY['N-1', 'N-2']),
+          true, 'ids no record of the source has are new');
+SELECT is(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), ARRAY[]::text[]),
+          true, 'no id at all is new too');
+SELECT is(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'),
+                                       ARRAY['N-1', (SELECT min(sid) FROM fp_in)]),
+          true, 'an id of another source is new to this one');
+SELECT is(count(*), 1::bigint, 'one record written in this transaction ...')
+  FROM cdp.upsert_records('fp_keys', ARRAY['K-7'], ARRAY['{"family_name": "Ким"}'::jsonb]);
+SELECT is(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), ARRAY['N-1', 'N-2', 'K-7']),
+          false, '... is known: one known id among new ones sends the chunk the general way');
+SELECT is(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), ARRAY['k-7', 'K-7 ']),
+          true, 'ids are compared exactly (case and spaces count)');
+SELECT is(array_agg(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), ARRAY['N-1', k])
+                    ORDER BY o),
+          ARRAY[false, false, false, false, true],
+          'a null, empty, blank or 201-byte id is not for the fast path; 200 bytes is')
+  FROM unnest(ARRAY[NULL, '', '   ', repeat('я', 100) || 'x', repeat('я', 100)]) WITH ORDINALITY AS u(k, o);
+SELECT throws_ok($$SELECT cdp_internal.ingest_keys_new(NULL, ARRAY['N-1'])$$, '22004', NULL,
+                 'ingest_keys_new refuses a null source');
 
 SELECT * FROM finish();
 ROLLBACK;

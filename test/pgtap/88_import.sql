@@ -3,7 +3,7 @@
 -- a 10,000-row file with 1% bad rows in quarantine, cp1251 against its UTF-8 twin, idempotence,
 -- clinical events, status, errors and the data-quality view.
 BEGIN;
-SELECT plan(78);
+SELECT plan(81);
 
 SELECT cdp.register_source('reception', 'internal', 80);
 SELECT cdp.register_source('lab', 'internal', 60);
@@ -204,6 +204,24 @@ SELECT throws_ok($$SELECT cdp.import_begin('lab', 'patients', '{"encodng": "cp12
 SELECT throws_ok($$SELECT cdp.import_begin('lab', 'patients', '{"encoding": "koi8"}')$$, '22023', 'invalid import encoding: "koi8"', 'an unknown encoding is refused');
 SELECT throws_ok($$SELECT cdp.import_commit(-1)$$, '22023', 'unknown import batch: -1', 'an unknown batch is refused');
 SELECT throws_ok($$SELECT cdp.import_commit(1, 'best_effort')$$, '22023', 'invalid import mode: "best_effort"', 'an unknown mode is refused');
+
+-- ---------------------------------------------------------------- duplicates, ids out of order, across chunks
+-- (session 24: a chunk's ids go into the seen table in id order; the earlier row must still win)
+SELECT cdp.register_source('dup_order', 'internal', 50);
+CREATE TEMP TABLE dup_res AS
+SELECT cdp.import_csv('dup_order', 'patients',
+         E'source_id;family_name\nZ-9;Орлов\nA-1;Орлова\nZ-9;Орлов-2\nM-5;Ким\nA-1;Ким-2\nM-5;Ким-3\nB-2;Ли\n',
+         'quarantine', '{"chunk_rows": 3}') AS res;
+SELECT is((SELECT string_agg(e.row_no || ':' || e.reason, ' | ' ORDER BY e.row_no)
+             FROM dup_res, cdp.import_errors((res ->> 'batch')::bigint) e),
+          '4:The source id "Z-9" is also on row 2: a file names each record once. | '
+          '6:The source id "A-1" is also on row 3: a file names each record once. | '
+          '7:The source id "M-5" is also on row 5: a file names each record once.',
+          'a later row with an id seen earlier is refused, within a chunk and across chunks, naming the earlier row');
+SELECT is((SELECT string_agg(r.source_key || '=' || r.family_name, ',' ORDER BY r.source_key)
+             FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'dup_order'),
+          'A-1=Орлова,B-2=Ли,M-5=Ким,Z-9=Орлов', '... and the first row of each id is the one loaded');
+SELECT is((SELECT (res ->> 'created')::int FROM dup_res), 4, '... 4 created, the 3 repeats quarantined');
 
 -- ---------------------------------------------------------------- data quality
 SELECT is((SELECT records FROM cdp.source_quality WHERE source = 'reception'), pg_temp.nrec('reception'), 'source_quality counts the records');
