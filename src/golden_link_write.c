@@ -530,6 +530,20 @@ LinkCloseOpen(EState *estate, LinkTarget *t, IndexScanDesc scan, TupleTableSlot 
 	}
 }
 
+/*
+ * LinkStep
+ *		Reports the time since *t of a step at DEBUG1, as golden_link_apply
+ *		reports its statements', and restarts *t.
+ */
+static void
+LinkStep(const char *step, TimestampTz *t)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	elog(DEBUG1, "golden_link_apply %s: %.1f ms", step, (double) (now - *t) / 1000.0);
+	*t = now;
+}
+
 PG_FUNCTION_INFO_V1(cdp_golden_link_write);
 
 /* the output columns */
@@ -631,6 +645,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 				kind_restored;
 	AttrNumber	a_id,
 				a_at;
+	TimestampTz tt = GetCurrentTimestamp();
 
 	if (get_call_result_type(fcinfo, NULL, &outdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "golden_link_write must return a record");
@@ -841,6 +856,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	}
 	LinkFlush(estate, &targets[LT_EVENT]);
 	MemoryContextReset(group_cxt);
+	LinkStep("write_events", &tt);
 
 	/* membership: close the open interval at each record's first move, one per move after */
 	fin_rec = palloc(sizeof(Datum) * Max(nmv, 1));
@@ -881,6 +897,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		}
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(found);
+		LinkStep("write_member_close", &tt);
 
 		for (int j = 0; j < nmv; j++)
 		{
@@ -909,6 +926,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			(void) LinkAdd(estate, t, v, n);
 		}
 		LinkFlush(estate, t);
+		LinkStep("write_member_open", &tt);
 	}
 
 	/* redirects, one per merge in link order */
@@ -932,6 +950,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		m_gone[nm++] = gone[i];
 	}
 	LinkFlush(estate, &targets[LT_REDIRECT]);
+	LinkStep("write_redirects", &tt);
 
 	for (int w = 0; w < LT_COUNT; w++)
 	{

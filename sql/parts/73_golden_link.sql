@@ -91,6 +91,22 @@ COMMENT ON FUNCTION cdp_internal._golden_merge_plan(bigint[], bigint[], bigint[]
 	'the merges a list of links between golden ids makes when applied in order, by union-find (internal to link_records_many)';
 
 /*
+ * The same plan as one row of arrays, element i the columns of link i (ord = i), the absorbed ids of
+ * every merge flattened into (ab_ord, ab_g) in link then id order; arrays of nothing are NULL.
+ * What golden_link_apply reads: aggregating _golden_merge_plan's rows back into arrays took seven
+ * sorts of the links (issue 16).
+ */
+CREATE FUNCTION cdp_internal._golden_merge_plan_arrays(golden_a bigint[], golden_b bigint[],
+		no_match_a bigint[], no_match_b bigint[], archived bigint[],
+		OUT ord int[], OUT outcome "char"[], OUT keep bigint[], OUT gone bigint[], OUT restore boolean[],
+		OUT ab_ord int[], OUT ab_g bigint[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_golden_merge_plan_arrays'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._golden_merge_plan_arrays(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
+	'the merge plan of _golden_merge_plan as one row of arrays (internal to golden_link_apply)';
+
+/*
  * The writes of golden_link_apply that are rows built from its plan (C, src/golden_link_write.c):
  * the events of the links, the membership intervals the merges close and open, the redirects, as
  * its SQL statements write them and in the same order, put on pages many at a time (issue 16).
@@ -209,31 +225,23 @@ BEGIN
 	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 
-	/* the plan, from the persons as they are now */
-	WITH p AS MATERIALIZED (
-		SELECT p.*
-		  /* every no_match decision: the plan ignores those outside these persons */
-		  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
-		          FROM @extschema@.pair_decision d
-		          JOIN @extschema@.record ra ON ra.record_id = d.record_a
-		          JOIN @extschema@.record rb ON rb.record_id = d.record_b
-		         WHERE d.decision = 'no_match') nm,
-		       cdp_internal._golden_merge_plan(
-		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
-		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
-		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
-		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
-		         nm.ga, nm.gb,
-		         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
-		                WHERE q.status = 'archived')) p)
-	SELECT (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.outcome ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.keep ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.gone ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.restore ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g)),
-	       (SELECT pg_catalog.array_agg(x.g ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g))
-	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g;
+	/* the plan, from the persons as they are now, as arrays (element i: link i) */
+	SELECT x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g
+	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g
+	  /* every no_match decision: the plan ignores those outside these persons */
+	  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
+	          FROM @extschema@.pair_decision d
+	          JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	         WHERE d.decision = 'no_match') nm,
+	       cdp_internal._golden_merge_plan_arrays(
+	         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
+	                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+	         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
+	                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+	         nm.ga, nm.gb,
+	         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
+	                WHERE q.status = 'archived')) x;
 	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 

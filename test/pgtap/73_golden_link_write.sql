@@ -10,7 +10,7 @@
 -- identity sequence is not rolled back).  Then the fallback: with an insert trigger on
 -- patient_redirect the C writer writes nothing and says so, and the SQL path gives the same rows.
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 /* ------------------------------------------------------------------ data */
 SELECT setseed(0.73);
@@ -40,6 +40,28 @@ SELECT n, pg_temp.rid(1 + floor(random() * 240)::int) AS a, pg_temp.rid(1 + floo
                                     'levels', jsonb_build_array(1, 2, n % 3), 'note', 'связь ' || n) END AS ev
   FROM generate_series(1, 400) n;
 DELETE FROM batch WHERE a = b;
+
+/* ------------------------------------------------------------------ the plan as arrays */
+-- _golden_merge_plan_arrays is _golden_merge_plan's rows aggregated by link (absorbed ids in id order)
+CREATE TEMP TABLE plan_in AS
+SELECT array_agg(1 + floor(random() * 60)::bigint) AS ga, array_agg(1 + floor(random() * 60)::bigint) AS gb
+  FROM generate_series(1, 300);
+SELECT is((SELECT (x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g)::text
+             FROM plan_in, cdp_internal._golden_merge_plan_arrays(ga, gb, ARRAY[5, 7, 11]::bigint[], ARRAY[9, 2, 40]::bigint[],
+                                                                  ARRAY[3, 8, 30]::bigint[]) x),
+          (SELECT (array_agg(p.ord ORDER BY p.ord), array_agg(p.outcome ORDER BY p.ord), array_agg(p.keep ORDER BY p.ord),
+                   array_agg(p.gone ORDER BY p.ord), array_agg(p.restore ORDER BY p.ord),
+                   (SELECT array_agg(q.ord ORDER BY q.ord, y.g) FROM cdp_internal._golden_merge_plan(ga, gb, ARRAY[5, 7, 11]::bigint[],
+                        ARRAY[9, 2, 40]::bigint[], ARRAY[3, 8, 30]::bigint[]) q, unnest(q.absorbed) y(g)),
+                   (SELECT array_agg(y.g ORDER BY q.ord, y.g) FROM cdp_internal._golden_merge_plan(ga, gb, ARRAY[5, 7, 11]::bigint[],
+                        ARRAY[9, 2, 40]::bigint[], ARRAY[3, 8, 30]::bigint[]) q, unnest(q.absorbed) y(g)))::text
+             FROM plan_in, cdp_internal._golden_merge_plan(ga, gb, ARRAY[5, 7, 11]::bigint[], ARRAY[9, 2, 40]::bigint[],
+                                                          ARRAY[3, 8, 30]::bigint[]) p
+            GROUP BY ga, gb),
+          'the plan as arrays is the plan''s rows aggregated by link');
+SELECT is((SELECT (x.ord, x.ab_g)::text FROM cdp_internal._golden_merge_plan_arrays(ARRAY[3, 2, 5, 1, 4]::bigint[],
+             ARRAY[5, 3, 1, 2, 2]::bigint[], ARRAY[1]::bigint[], ARRAY[4]::bigint[], ARRAY[3]::bigint[]) x),
+          '("{1,2,3,4,5}","{5,3,5,2,3,5}")', 'the plan as arrays: absorbed ids in link then id order');
 
 /* ------------------------------------------------------------------ the state a merge writes */
 -- everything written since event id "since", event ids by rank, times checked against the events
