@@ -30,9 +30,11 @@
  * SELECT on the membership).  Triggers are not fired: when one of the three
  * tables has an insert trigger (or the membership an update trigger; the
  * log's own refusal of UPDATE and DELETE does not matter), a rewrite rule, a stored
- * generated column, or row-level security active for the current user, the
- * function writes nothing and says so (written = false), and the caller
- * runs its SQL statements.
+ * generated column, or row-level security active for the current user, or
+ * when the citus extension is installed (the tables may be shells of
+ * distributed ones, which only Citus's executor writes), the function
+ * writes nothing and says so (written = false), and the caller runs its
+ * SQL statements.
  *
  * It returns what the caller's remaining statements (records, clinical
  * events, restored and absorbed profiles, the fold) need: the merges (link
@@ -61,6 +63,7 @@
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_trigger_d.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "fmgr.h"
@@ -743,6 +746,12 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 
 	/* the tables */
 	nsp = get_namespace_oid("cdp", false);
+	/* under Citus the tables are shells of distributed ones: only its executor writes them */
+	if (OidIsValid(get_extension_oid("citus", true)))
+	{
+		out[LO_WRITTEN] = BoolGetDatum(false);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
+	}
 	for (int w = 0; w < LT_COUNT; w++)
 	{
 		Oid			relid = get_relname_relid(LinkTables[w].name, nsp);

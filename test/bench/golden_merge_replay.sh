@@ -70,12 +70,16 @@ for run in $(seq 1 "$RUNS"); do
 		writer=c
 		[ "$mode" = sql ] && writer=sql
 		t0=$(date +%s.%N)
-		q -d "$db" -c "SET client_min_messages = debug1" -c "SET cdp_internal.golden_link_writer = $writer" \
+		# the backend's own CPU time (utime + stime of /proc/self/stat, in clock ticks) around the merge:
+		# on a loaded machine, wall time also counts the waits for a core
+		cpu=$(q -d "$db" -c "SET client_min_messages = debug1" -c "SET cdp_internal.golden_link_writer = $writer" \
+			-c "SELECT pg_read_file('/proc/self/stat')" \
 			-c "SELECT count(*) FROM public.bench_links, unnest(cdp_internal.golden_link_apply(a, b, evidence))" \
-			>/dev/null 2>/tmp/golden_merge_debug.$$
+			-c "SELECT pg_read_file('/proc/self/stat')" 2>/tmp/golden_merge_debug.$$ |
+			awk -v hz="$(getconf CLK_TCK)" 'NF > 20 { sub(/^.*\) /, ""); t[++n] = $12 + $13 } END { printf "%.2f", (t[2] - t[1]) / hz }')
 		t1=$(date +%s.%N)
 		sum=$(q -d "$db" -v since="$since" <<<"$CHECK;" | md5sum | cut -c1-12)
-		printf '%-5s run %d: %7.2f s  check %s  steps:%s\n' "$mode" "$run" "$(echo "$t1 - $t0" | bc)" "$sum" \
+		printf '%-5s run %d: %7.2f s wall, %6.2f s backend CPU  check %s  steps:%s\n' "$mode" "$run" "$(echo "$t1 - $t0" | bc)" "$cpu" "$sum" \
 			"$(sed -n 's/.*golden_link_apply \([a-z_]*\): \([0-9.]*\) ms.*/ \1 \2/p' /tmp/golden_merge_debug.$$ | tr -d '\n')"
 		q -d postgres -c "DROP DATABASE $db"
 	done
