@@ -86,7 +86,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "cdp_jsonb.h"
 #include "golden.h"
+#include "match.h"
 
 /* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
 #define LINK_GROUP_ROWS		1000
@@ -294,21 +296,6 @@ LinkAdd(EState *estate, LinkTarget *t, Datum *values, bool *nulls)
 }
 
 /*
- * LinkPushKey
- *		Pushes an object key onto a jsonb being built.
- */
-static void
-LinkPushKey(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-}
-
-/*
  * LinkPushInt8
  *		Pushes a bigint as a jsonb number (what to_jsonb of a bigint gives) as
  *		an object value or an array element.
@@ -339,11 +326,11 @@ LinkPayload(bool merge, int64 gone, int64 keep, const LinkMove *moves, int nmove
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	if (merge)
 	{
-		LinkPushKey(&st, "from");
+		CdpJsonbPushKey(&st, "from");
 		LinkPushInt8(&st, WJB_VALUE, gone);
-		LinkPushKey(&st, "into");
+		CdpJsonbPushKey(&st, "into");
 		LinkPushInt8(&st, WJB_VALUE, keep);
-		LinkPushKey(&st, "records");
+		CdpJsonbPushKey(&st, "records");
 		if (nmoves == 0)
 		{
 			/* to_jsonb of the statement's missing aggregate: null */
@@ -358,11 +345,11 @@ LinkPayload(bool merge, int64 gone, int64 keep, const LinkMove *moves, int nmove
 			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 		}
 	}
-	LinkPushKey(&st, "a");
+	CdpJsonbPushKey(&st, "a");
 	LinkPushInt8(&st, WJB_VALUE, ra);
-	LinkPushKey(&st, "b");
+	CdpJsonbPushKey(&st, "b");
 	LinkPushInt8(&st, WJB_VALUE, rb);
-	LinkPushKey(&st, "evidence");
+	CdpJsonbPushKey(&st, "evidence");
 	if (evidence == NULL)
 	{
 		v.type = jbvNull;
@@ -390,7 +377,7 @@ LinkRestoredPayload(int64 gone)
 	JsonbValue	v;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	LinkPushKey(&st, "comment");
+	CdpJsonbPushKey(&st, "comment");
 	v.type = jbvString;
 	v.val.string.val = psprintf("merged with active patient " INT64_FORMAT, gone);
 	v.val.string.len = strlen(v.val.string.val);
@@ -411,40 +398,6 @@ LinkCmpMove(const void *pa, const void *pb)
 	if (a->rec != b->rec)
 		return a->rec < b->rec ? -1 : 1;
 	return (a->link > b->link) - (a->link < b->link);
-}
-
-/*
- * LinkInt8Arg
- *		The elements of bigint[] argument argno (no NULL elements; a NULL
- *		array is empty); sets *n.
- */
-static int64 *
-LinkInt8Arg(FunctionCallInfo fcinfo, int argno, const char *name, int *n)
-{
-	ArrayType  *arr;
-	Datum	   *d;
-	bool	   *nulls;
-	int64	   *out;
-
-	*n = 0;
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	arr = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", name)));
-	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d, &nulls, n);
-	out = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("element %d of %s must not be null", i + 1, name)));
-		out[i] = DatumGetInt64(d[i]);
-	}
-	return out;
 }
 
 /*
@@ -661,8 +614,8 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	outnull[LO_WRITTEN] = false;
 
 	/* the arguments */
-	la = LinkInt8Arg(fcinfo, 0, "a", &nlink);
-	lb = LinkInt8Arg(fcinfo, 1, "b", &nb);
+	la = MatchLinkInt8Array(fcinfo, 0, "a", &nlink);
+	lb = MatchLinkInt8Array(fcinfo, 1, "b", &nb);
 	if (nb != nlink)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -691,7 +644,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	keep = LinkArrayArg(fcinfo, 4, "keep", INT8OID, nlink, &keepn);
 	gone = LinkArrayArg(fcinfo, 5, "gone", INT8OID, nlink, &gonen);
 	rest = LinkArrayArg(fcinfo, 6, "restore", BOOLOID, nlink, &restn);
-	mvrec = LinkInt8Arg(fcinfo, 7, "mv_rec", &nmv);
+	mvrec = MatchLinkInt8Array(fcinfo, 7, "mv_rec", &nmv);
 	mvord_d = NULL;
 	mvordn = NULL;
 	if (nmv > 0)
