@@ -574,7 +574,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			   *restn,
 			   *mvordn;
 	LinkMove   *moves;
-	int		   *move_start;		/* per link: its first move in link order, or -1 */
+	int		   *move_start;		/* per link: where its moves start in bylink */
 	int		   *move_count;
 	LinkMove   *bylink;
 	int64	   *ev_id;			/* per link: its merge event (or link event) */
