@@ -11,17 +11,22 @@
  *
  *		It runs on the matching family's union-find over golden ids
  *		(MatchLinkSet, match_link.c), whose root is the smallest golden id
- *		of a cluster: the id that survives a merge.
+ *		of a cluster: the id that survives a merge.  Two forms of the same
+ *		plan: one row per link (_golden_merge_plan), or one row of arrays
+ *		(_golden_merge_plan_arrays, what golden_link_apply reads: no
+ *		tuplestore of rows to aggregate back into arrays).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "golden.h"
@@ -50,25 +55,42 @@ GoldenIdPairs(FunctionCallInfo fcinfo, int argno, const char *a, const char *b,
 	return na;
 }
 
-/*
- * cdp_golden_merge_plan
- *		SQL cdp_internal._golden_merge_plan(golden_a bigint[], golden_b bigint[],
- *		no_match_a bigint[], no_match_b bigint[], archived bigint[])
- *		RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint,
- *		restore boolean, absorbed bigint[])
- *
- *		Link i joins the persons golden_a[i] and golden_b[i] as they were
- *		before the batch; the links apply in order.  One row per link:
- *		's' the two are one person by then (keep is it), 'n' a no_match
- *		decision (pairs of golden ids, before the batch) joins the grown
- *		persons (keep NULL), 'm' a merge of gone into keep, where absorbed lists the
- *		original golden ids whose records move, and restore says that keep
- *		was archived and gone active (keep becomes active).
- */
-Datum
-cdp_golden_merge_plan(PG_FUNCTION_ARGS)
+/* one link's row of the plan, as both forms of it take it */
+typedef struct GoldenPlanRow
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char		outcome;
+	int64		keep;			/* valid unless outcome is GOLDEN_MERGE_NO_MATCH */
+	int64		gone;			/* a merge's: */
+	bool		restore;
+	int64	   *absorbed;		/* sorted ascending */
+	int			nabsorbed;
+} GoldenPlanRow;
+
+typedef void (*GoldenPlanEmit) (void *arg, int link, const GoldenPlanRow *row);
+
+/*
+ * GoldenInt64Cmp
+ *		qsort comparator of int64 values, ascending.
+ */
+static int
+GoldenInt64Cmp(const void *pa, const void *pb)
+{
+	int64		a = *(const int64 *) pa;
+	int64		b = *(const int64 *) pb;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * GoldenMergePlanRun
+ *		The plan of the links given as the five arguments of
+ *		_golden_merge_plan (see cdp_golden_merge_plan): emit is called for
+ *		each link in order, with its row (valid during the call only).
+ *		Works in a context of its own, deleted before it returns.
+ */
+static void
+GoldenMergePlanRun(FunctionCallInfo fcinfo, GoldenPlanEmit emit, void *arg)
+{
 	int			nlink,
 				nnm,
 				narch;
@@ -78,11 +100,10 @@ cdp_golden_merge_plan(PG_FUNCTION_ARGS)
 			   *nmb,
 			   *arch;
 	MatchLinkSet *s;
-	Datum	   *ids;
+	int64	   *ids;
 	MemoryContext work,
 				old;
 
-	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp merge plan", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	nlink = GoldenIdPairs(fcinfo, 0, "golden_a", "golden_b", &ga, &gb);
@@ -103,48 +124,235 @@ cdp_golden_merge_plan(PG_FUNCTION_ARGS)
 			s->node[x].archived = true;
 	}
 	MatchLinkEdges(s, NULL, 0, nma, nmb, nnm);
-	ids = palloc_array(Datum, Max(s->nnode, 1));
+	ids = palloc_array(int64, Max(s->nnode, 1));
 
 	for (int i = 0; i < nlink; i++)
 	{
 		int			ra = MatchLinkFind(s, MatchLinkLookup(s->golden, ga[i]));
 		int			rb = MatchLinkFind(s, MatchLinkLookup(s->golden, gb[i]));
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		GoldenPlanRow row;
 
 		CHECK_FOR_INTERRUPTS();
-		values[0] = Int32GetDatum(i + 1);
+		memset(&row, 0, sizeof(row));
 		if (ra == rb || MatchLinkEdgeBetween(s, 0, ra, rb))
 		{
 			/* one person already: keep is it; refused: nothing to keep */
-			values[1] = CharGetDatum(ra == rb ? GOLDEN_MERGE_SAME : GOLDEN_MERGE_NO_MATCH);
-			values[2] = Int64GetDatum(s->node[ra].golden);
-			nulls[2] = ra != rb;
-			nulls[3] = nulls[4] = nulls[5] = true;
+			row.outcome = ra == rb ? GOLDEN_MERGE_SAME : GOLDEN_MERGE_NO_MATCH;
+			row.keep = s->node[ra].golden;
 		}
 		else
 		{
 			int			rk = s->node[ra].golden < s->node[rb].golden ? ra : rb;
 			int			rg = rk == ra ? rb : ra;
-			bool		restore = s->node[rk].archived && !s->node[rg].archived;
-			int			nids = 0;
 
+			row.outcome = GOLDEN_MERGE_MERGE;
+			row.keep = s->node[rk].golden;
+			row.gone = s->node[rg].golden;
+			row.restore = s->node[rk].archived && !s->node[rg].archived;
 			for (int m = s->node[rg].member_head; m >= 0; m = s->member_next[m])
-				ids[nids++] = Int64GetDatum(s->node[m].golden);
-			values[1] = CharGetDatum(GOLDEN_MERGE_MERGE);
-			values[2] = Int64GetDatum(s->node[rk].golden);
-			values[3] = Int64GetDatum(s->node[rg].golden);
-			values[4] = BoolGetDatum(restore);
-			values[5] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+				ids[row.nabsorbed++] = s->node[m].golden;
+			qsort(ids, row.nabsorbed, sizeof(int64), GoldenInt64Cmp);
+			row.absorbed = ids;
 			/* an archived person merging with an active one is active again */
 			s->node[rk].archived = s->node[rk].archived && s->node[rg].archived;
 			MatchLinkUnion(s, rk, rg);
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (!nulls[5])
-			pfree(DatumGetPointer(values[5]));
+		MemoryContextSwitchTo(old);
+		emit(arg, i, &row);
+		MemoryContextSwitchTo(work);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);
+}
+
+/* the tuplestore of cdp_golden_merge_plan */
+typedef struct GoldenPlanRows
+{
+	ReturnSetInfo *rsinfo;
+} GoldenPlanRows;
+
+/*
+ * GoldenPlanPutRow
+ *		Emits one link's row into the result of cdp_golden_merge_plan.
+ */
+static void
+GoldenPlanPutRow(void *arg, int link, const GoldenPlanRow *row)
+{
+	ReturnSetInfo *rsinfo = ((GoldenPlanRows *) arg)->rsinfo;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	Datum	   *ids = NULL;
+
+	values[0] = Int32GetDatum(link + 1);
+	values[1] = CharGetDatum(row->outcome);
+	values[2] = Int64GetDatum(row->keep);
+	if (row->outcome != GOLDEN_MERGE_MERGE)
+	{
+		nulls[2] = row->outcome != GOLDEN_MERGE_SAME;
+		nulls[3] = nulls[4] = nulls[5] = true;
+	}
+	else
+	{
+		ids = palloc_array(Datum, Max(row->nabsorbed, 1));
+		for (int k = 0; k < row->nabsorbed; k++)
+			ids[k] = Int64GetDatum(row->absorbed[k]);
+		values[3] = Int64GetDatum(row->gone);
+		values[4] = BoolGetDatum(row->restore);
+		values[5] = PointerGetDatum(construct_array(ids, row->nabsorbed, INT8OID, 8,
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	if (ids != NULL)
+	{
+		pfree(DatumGetPointer(values[5]));
+		pfree(ids);
+	}
+}
+
+/*
+ * cdp_golden_merge_plan
+ *		SQL cdp_internal._golden_merge_plan(golden_a bigint[], golden_b bigint[],
+ *		no_match_a bigint[], no_match_b bigint[], archived bigint[])
+ *		RETURNS TABLE (ord int, outcome "char", keep bigint, gone bigint,
+ *		restore boolean, absorbed bigint[])
+ *
+ *		Link i joins the persons golden_a[i] and golden_b[i] as they were
+ *		before the batch; the links apply in order.  One row per link:
+ *		's' the two are one person by then (keep is it), 'n' a no_match
+ *		decision (pairs of golden ids, before the batch) joins the grown
+ *		persons (keep NULL), 'm' a merge of gone into keep, where absorbed lists the
+ *		original golden ids whose records move (ascending), and restore says that keep
+ *		was archived and gone active (keep becomes active).
+ */
+Datum
+cdp_golden_merge_plan(PG_FUNCTION_ARGS)
+{
+	GoldenPlanRows rows;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rows.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GoldenMergePlanRun(fcinfo, GoldenPlanPutRow, &rows);
 	return (Datum) 0;
+}
+
+/* the arrays of cdp_golden_merge_plan_arrays being filled */
+typedef struct GoldenPlanArrays
+{
+	int			nlink;
+	Datum	   *ord,
+			   *outcome,
+			   *keep,
+			   *gone,
+			   *restore;
+	bool	   *keep_null,
+			   *gone_null,
+			   *restore_null;
+	Datum	   *ab_ord,
+			   *ab_g;
+	int			nab,
+				abcap;
+} GoldenPlanArrays;
+
+/*
+ * GoldenPlanPutArrays
+ *		Appends one link's row to the arrays of cdp_golden_merge_plan_arrays.
+ */
+static void
+GoldenPlanPutArrays(void *arg, int link, const GoldenPlanRow *row)
+{
+	GoldenPlanArrays *a = arg;
+
+	a->ord[link] = Int32GetDatum(link + 1);
+	a->outcome[link] = CharGetDatum(row->outcome);
+	a->keep[link] = Int64GetDatum(row->keep);
+	a->keep_null[link] = row->outcome == GOLDEN_MERGE_NO_MATCH;
+	a->gone[link] = Int64GetDatum(row->gone);
+	a->gone_null[link] = row->outcome != GOLDEN_MERGE_MERGE;
+	a->restore[link] = BoolGetDatum(row->restore);
+	a->restore_null[link] = row->outcome != GOLDEN_MERGE_MERGE;
+	if (a->nab + row->nabsorbed > a->abcap)
+	{
+		a->abcap = Max(a->abcap * 2, a->nab + row->nabsorbed);
+		a->ab_ord = repalloc_array(a->ab_ord, Datum, a->abcap);
+		a->ab_g = repalloc_array(a->ab_g, Datum, a->abcap);
+	}
+	for (int k = 0; k < row->nabsorbed; k++)
+	{
+		a->ab_ord[a->nab] = Int32GetDatum(link + 1);
+		a->ab_g[a->nab++] = Int64GetDatum(row->absorbed[k]);
+	}
+}
+
+/*
+ * GoldenPlanArray
+ *		A one-dimensional array of n elements of type typ (int4, "char", int8,
+ *		bool) with the given NULL flags (NULL: none), or NULL when n is 0 (as
+ *		array_agg of no rows).
+ */
+static Datum
+GoldenPlanArray(Datum *elems, bool *nulls, int n, Oid typ, bool *isnull)
+{
+	int16		typlen;
+	bool		byval;
+	char		align;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	*isnull = n == 0;
+	if (n == 0)
+		return (Datum) 0;
+	get_typlenbyvalalign(typ, &typlen, &byval, &align);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, typ, typlen, byval, align));
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_merge_plan_arrays);
+
+/*
+ * cdp_golden_merge_plan_arrays
+ *		SQL cdp_internal._golden_merge_plan_arrays(golden_a bigint[], golden_b
+ *		bigint[], no_match_a bigint[], no_match_b bigint[], archived bigint[],
+ *		OUT ord int[], OUT outcome "char"[], OUT keep bigint[], OUT gone
+ *		bigint[], OUT restore boolean[], OUT ab_ord int[], OUT ab_g bigint[])
+ *
+ *		The plan of _golden_merge_plan as one row of arrays, element i the
+ *		column of link i (ord = i), what golden_link_apply aggregated the rows
+ *		into; the absorbed ids of all merges flattened into (ab_ord, ab_g) in
+ *		link then id order.  Arrays of nothing are NULL.
+ */
+Datum
+cdp_golden_merge_plan_arrays(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	GoldenPlanArrays a;
+	int			n = 0;
+	Datum		values[7];
+	bool		nulls[7];
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_golden_merge_plan_arrays must return a record");
+	desc = BlessTupleDesc(desc);
+	if (!PG_ARGISNULL(0))
+		n = ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(0)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(0)));
+	memset(&a, 0, sizeof(a));
+	a.ord = palloc_array(Datum, Max(n, 1));
+	a.outcome = palloc_array(Datum, Max(n, 1));
+	a.keep = palloc_array(Datum, Max(n, 1));
+	a.gone = palloc_array(Datum, Max(n, 1));
+	a.restore = palloc_array(Datum, Max(n, 1));
+	a.keep_null = palloc_array(bool, Max(n, 1));
+	a.gone_null = palloc_array(bool, Max(n, 1));
+	a.restore_null = palloc_array(bool, Max(n, 1));
+	a.abcap = Max(n, 16);
+	a.ab_ord = palloc_array(Datum, a.abcap);
+	a.ab_g = palloc_array(Datum, a.abcap);
+	a.nlink = n;
+	GoldenMergePlanRun(fcinfo, GoldenPlanPutArrays, &a);
+	values[0] = GoldenPlanArray(a.ord, NULL, n, INT4OID, &nulls[0]);
+	values[1] = GoldenPlanArray(a.outcome, NULL, n, CHAROID, &nulls[1]);
+	values[2] = GoldenPlanArray(a.keep, a.keep_null, n, INT8OID, &nulls[2]);
+	values[3] = GoldenPlanArray(a.gone, a.gone_null, n, INT8OID, &nulls[3]);
+	values[4] = GoldenPlanArray(a.restore, a.restore_null, n, BOOLOID, &nulls[4]);
+	values[5] = GoldenPlanArray(a.ab_ord, NULL, a.nab, INT4OID, &nulls[5]);
+	values[6] = GoldenPlanArray(a.ab_g, NULL, a.nab, INT8OID, &nulls[6]);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

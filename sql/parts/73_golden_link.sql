@@ -91,6 +91,42 @@ COMMENT ON FUNCTION cdp_internal._golden_merge_plan(bigint[], bigint[], bigint[]
 	'the merges a list of links between golden ids makes when applied in order, by union-find (internal to link_records_many)';
 
 /*
+ * The same plan as one row of arrays, element i the columns of link i (ord = i), the absorbed ids of
+ * every merge flattened into (ab_ord, ab_g) in link then id order; arrays of nothing are NULL.
+ * What golden_link_apply reads: aggregating _golden_merge_plan's rows back into arrays took seven
+ * sorts of the links (issue 16).
+ */
+CREATE FUNCTION cdp_internal._golden_merge_plan_arrays(golden_a bigint[], golden_b bigint[],
+		no_match_a bigint[], no_match_b bigint[], archived bigint[],
+		OUT ord int[], OUT outcome "char"[], OUT keep bigint[], OUT gone bigint[], OUT restore boolean[],
+		OUT ab_ord int[], OUT ab_g bigint[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_golden_merge_plan_arrays'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._golden_merge_plan_arrays(bigint[], bigint[], bigint[], bigint[], bigint[]) IS
+	'the merge plan of _golden_merge_plan as one row of arrays (internal to golden_link_apply)';
+
+/*
+ * The writes of golden_link_apply that are rows built from its plan (C, src/golden_link_write.c):
+ * the events of the links, the membership intervals the merges close and open, the redirects, as
+ * its SQL statements write them and in the same order, put on pages many at a time (issue 16).
+ * Returns written = false, having written nothing, when cdp.event, cdp.patient_member or
+ * cdp.patient_redirect has an insert trigger (or patient_member an update trigger), a rule, a stored
+ * generated column or row-level security for the current user (the caller then runs its statements); else the merges
+ * (link number, survivor, absorbed id), each moved record's final person and the restored persons
+ * with the time of their event.  Not STRICT: evidence may be NULL.
+ */
+CREATE FUNCTION cdp_internal.golden_link_write(a bigint[], b bigint[], evidence jsonb[], outcome "char"[],
+		keep bigint[], gone bigint[], restore boolean[], mv_rec bigint[], mv_ord int[],
+		OUT written boolean, OUT m_ord int[], OUT m_keep bigint[], OUT m_gone bigint[],
+		OUT fin_rec bigint[], OUT fin_keep bigint[], OUT rs_id bigint[], OUT rs_at timestamptz[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_golden_link_write'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], "char"[], bigint[], bigint[], boolean[], bigint[], int[]) IS
+	'writes the events, membership and redirects of a planned batch of links in bulk (C); written = false when a table needs the SQL path (internal to golden_link_apply)';
+
+/*
  * Applies links between records in the given order, with exactly the effect of calling
  * link_records for each in turn: one record.linked event for records already in one person,
  * otherwise one patient.merged event per merge (same payload: from, into, the moved records,
@@ -143,6 +179,9 @@ DECLARE
 	mm_first	boolean[];
 	rs_id		bigint[];
 	rs_at		timestamptz[];
+	fin_rec		bigint[];
+	fin_keep	bigint[];
+	c_done		boolean := false;
 	survivors	bigint[];
 	res			bigint[];
 	/* step times as DEBUG1 messages (profiling: SET client_min_messages = debug1) */
@@ -186,31 +225,23 @@ BEGIN
 	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 
-	/* the plan, from the persons as they are now */
-	WITH p AS MATERIALIZED (
-		SELECT p.*
-		  /* every no_match decision: the plan ignores those outside these persons */
-		  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
-		          FROM @extschema@.pair_decision d
-		          JOIN @extschema@.record ra ON ra.record_id = d.record_a
-		          JOIN @extschema@.record rb ON rb.record_id = d.record_b
-		         WHERE d.decision = 'no_match') nm,
-		       cdp_internal._golden_merge_plan(
-		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
-		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
-		         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
-		                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
-		         nm.ga, nm.gb,
-		         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
-		                WHERE q.status = 'archived')) p)
-	SELECT (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.outcome ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.keep ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.gone ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.restore ORDER BY p.ord) FROM p),
-	       (SELECT pg_catalog.array_agg(p.ord ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g)),
-	       (SELECT pg_catalog.array_agg(x.g ORDER BY p.ord, x.g) FROM p, pg_catalog.unnest(p.absorbed) x(g))
-	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g;
+	/* the plan, from the persons as they are now, as arrays (element i: link i) */
+	SELECT x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g
+	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g
+	  /* every no_match decision: the plan ignores those outside these persons */
+	  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
+	          FROM @extschema@.pair_decision d
+	          JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	         WHERE d.decision = 'no_match') nm,
+	       cdp_internal._golden_merge_plan_arrays(
+	         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
+	                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+	         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
+	                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
+	         nm.ga, nm.gb,
+	         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
+	                WHERE q.status = 'archived')) x;
 	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 
@@ -236,93 +267,117 @@ BEGIN
 	tt := pg_catalog.clock_timestamp();
 
 	/*
-	 * the events, in link order: record.linked, or patient.merged (then patient.restored); one pass
-	 * over the links, each payload built once (a merge always moves records: its gone id has some)
+	 * The events, membership and redirects: in C (golden_link_write, src/golden_link_write.c: rows
+	 * built in memory and put on pages many at a time) unless a table has a trigger, rule or
+	 * row-level security it cannot honour, or cdp_internal.golden_link_writer is 'sql' (the A/B test of
+	 * test/pgtap/73_golden_link_write.sql); else by the SQL statements below, which write the same
+	 * rows in the same order
 	 */
-	WITH p AS (
-		SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
-		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
-		  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord
-		 WHERE l.outcome <> 'n'),
-	mv AS (
-		SELECT x.ord, pg_catalog.array_agg(x.rec ORDER BY x.rec) AS recs
-		  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
-		 GROUP BY x.ord),
-	ins AS (
-		INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
-		SELECT e.kind, e.subject, p.keep, e.payload
-		  FROM p LEFT JOIN mv ON mv.ord = p.ord
-		 CROSS JOIN LATERAL (VALUES
-		       (0, CASE p.outcome WHEN 'm' THEN 'patient.merged' ELSE 'record.linked' END,
-		        CASE p.outcome WHEN 'm' THEN p.gone ELSE p.ra END,
-		        CASE p.outcome
-		          WHEN 'm' THEN pg_catalog.jsonb_build_object('from', p.gone, 'into', p.keep, 'records', pg_catalog.to_jsonb(mv.recs),
-		                                                      'a', p.ra, 'b', p.rb, 'evidence', p.ev)
-		          ELSE pg_catalog.jsonb_build_object('a', p.ra, 'b', p.rb, 'evidence', p.ev) END),
-		       (1, 'patient.restored', p.keep,
-		        CASE WHEN p.outcome = 'm' AND p.restore
-		             THEN pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', p.gone)) END)
-		       ) e(sub, kind, subject, payload)
-		 WHERE e.sub = 0 OR (p.outcome = 'm' AND p.restore)
-		 ORDER BY p.ord, e.sub
-		RETURNING event_id, at, kind, subject)
-	SELECT pg_catalog.array_agg(ins.event_id), pg_catalog.array_agg(ins.at), pg_catalog.array_agg(ins.kind),
-	       pg_catalog.array_agg(ins.subject)
-	  INTO ev_id, ev_at, ev_kind, ev_subj
-	  FROM ins;
-	RAISE DEBUG 'golden_link_apply %: % ms', 'events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
-	tt := pg_catalog.clock_timestamp();
-
-	/* each merge with its event (a gone id is absorbed once) */
-	SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
-	       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
-	       pg_catalog.array_agg(e.at ORDER BY l.ord)
-	  INTO m_ord, m_keep, m_gone, m_ev, m_at
-	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone)) l(ord, outcome, keep, gone)
-	  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
-	    ON e.kind = 'patient.merged' AND e.subject = l.gone
-	 WHERE l.outcome = 'm';
-	RAISE DEBUG 'golden_link_apply %: % ms', 'merge_events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
-	tt := pg_catalog.clock_timestamp();
-	IF m_ord IS NOT NULL THEN
+	IF COALESCE(pg_catalog.current_setting('cdp_internal.golden_link_writer', true), '') <> 'sql' THEN
+		SELECT w.written, w.m_ord, w.m_keep, w.m_gone, w.fin_rec, w.fin_keep, w.rs_id, w.rs_at
+		  INTO c_done, m_ord, m_keep, m_gone, fin_rec, fin_keep, rs_id, rs_at
+		  FROM cdp_internal.golden_link_write(a, b, evidence, pl_out, pl_keep, pl_gone, pl_rest, mv_rec, mv_ord) w;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'write', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+	END IF;
+	IF NOT c_done THEN
 		/*
-		 * every move of every moved record, in record then link order, read once: its person and
-		 * event, the next move's event, whether it is the record's first move
+		 * the events, in link order: record.linked, or patient.merged (then patient.restored); one pass
+		 * over the links, each payload built once (a merge always moves records: its gone id has some)
 		 */
-		SELECT pg_catalog.array_agg(y.rec ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.keep ORDER BY y.rec, y.ord),
-		       pg_catalog.array_agg(y.ev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.at ORDER BY y.rec, y.ord),
-		       pg_catalog.array_agg(y.nev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.nat ORDER BY y.rec, y.ord),
-		       pg_catalog.array_agg(y.first ORDER BY y.rec, y.ord)
-		  INTO mm_rec, mm_keep, mm_ev, mm_at, mm_nev, mm_nat, mm_first
-		  FROM (SELECT x.rec, x.ord, m.keep, m.ev, m.at,
-		               pg_catalog.lead(m.ev) OVER w AS nev, pg_catalog.lead(m.at) OVER w AS nat,
-		               pg_catalog.row_number() OVER w = 1 AS first
-		          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
-		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at)
-		            ON m.ord = x.ord
-		        WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord)) y;
-		/* membership: the open interval of a moved record ends at its first move; one per move after */
-		UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
-		  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at), pg_catalog.unnest(mm_first)) f(rec, ev, at, first)
-		 WHERE f.first AND pm.record_id = f.rec AND pm.to_event IS NULL;
-		RAISE DEBUG 'golden_link_apply %: % ms', 'member_close', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
-		tt := pg_catalog.clock_timestamp();
-		INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
-		SELECT f.rec, f.keep, f.ev, f.at, f.nev, f.nat
-		  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at),
-		                  pg_catalog.unnest(mm_nev), pg_catalog.unnest(mm_nat)) f(rec, keep, ev, at, nev, nat);
-		RAISE DEBUG 'golden_link_apply %: % ms', 'member_open', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		WITH p AS (
+			SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
+			  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
+			  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord
+			 WHERE l.outcome <> 'n'),
+		mv AS (
+			SELECT x.ord, pg_catalog.array_agg(x.rec ORDER BY x.rec) AS recs
+			  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+			 GROUP BY x.ord),
+		ins AS (
+			INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+			SELECT e.kind, e.subject, p.keep, e.payload
+			  FROM p LEFT JOIN mv ON mv.ord = p.ord
+			 CROSS JOIN LATERAL (VALUES
+			       (0, CASE p.outcome WHEN 'm' THEN 'patient.merged' ELSE 'record.linked' END,
+			        CASE p.outcome WHEN 'm' THEN p.gone ELSE p.ra END,
+			        CASE p.outcome
+			          WHEN 'm' THEN pg_catalog.jsonb_build_object('from', p.gone, 'into', p.keep, 'records', pg_catalog.to_jsonb(mv.recs),
+			                                                      'a', p.ra, 'b', p.rb, 'evidence', p.ev)
+			          ELSE pg_catalog.jsonb_build_object('a', p.ra, 'b', p.rb, 'evidence', p.ev) END),
+			       (1, 'patient.restored', p.keep,
+			        CASE WHEN p.outcome = 'm' AND p.restore
+			             THEN pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', p.gone)) END)
+			       ) e(sub, kind, subject, payload)
+			 WHERE e.sub = 0 OR (p.outcome = 'm' AND p.restore)
+			 ORDER BY p.ord, e.sub
+			RETURNING event_id, at, kind, subject)
+		SELECT pg_catalog.array_agg(ins.event_id), pg_catalog.array_agg(ins.at), pg_catalog.array_agg(ins.kind),
+		       pg_catalog.array_agg(ins.subject)
+		  INTO ev_id, ev_at, ev_kind, ev_subj
+		  FROM ins;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
 
-		INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
-		SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
-		RAISE DEBUG 'golden_link_apply %: % ms', 'redirects', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		/* each merge with its event (a gone id is absorbed once) */
+		SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
+		       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
+		       pg_catalog.array_agg(e.at ORDER BY l.ord)
+		  INTO m_ord, m_keep, m_gone, m_ev, m_at
+		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone)) l(ord, outcome, keep, gone)
+		  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
+		    ON e.kind = 'patient.merged' AND e.subject = l.gone
+		 WHERE l.outcome = 'm';
+		RAISE DEBUG 'golden_link_apply %: % ms', 'merge_events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
+		IF m_ord IS NOT NULL THEN
+			/*
+			 * every move of every moved record, in record then link order, read once: its person and
+			 * event, the next move's event, whether it is the record's first move
+			 */
+			SELECT pg_catalog.array_agg(y.rec ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.keep ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.ev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.at ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.nev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.nat ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.first ORDER BY y.rec, y.ord)
+			  INTO mm_rec, mm_keep, mm_ev, mm_at, mm_nev, mm_nat, mm_first
+			  FROM (SELECT x.rec, x.ord, m.keep, m.ev, m.at,
+			               pg_catalog.lead(m.ev) OVER w AS nev, pg_catalog.lead(m.at) OVER w AS nat,
+			               pg_catalog.row_number() OVER w = 1 AS first
+			          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+			          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at)
+			            ON m.ord = x.ord
+			        WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord)) y;
+			/* membership: the open interval of a moved record ends at its first move; one per move after */
+			UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at), pg_catalog.unnest(mm_first)) f(rec, ev, at, first)
+			 WHERE f.first AND pm.record_id = f.rec AND pm.to_event IS NULL;
+			RAISE DEBUG 'golden_link_apply %: % ms', 'member_close', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+			INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
+			SELECT f.rec, f.keep, f.ev, f.at, f.nev, f.nat
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at),
+			                  pg_catalog.unnest(mm_nev), pg_catalog.unnest(mm_nat)) f(rec, keep, ev, at, nev, nat);
+			RAISE DEBUG 'golden_link_apply %: % ms', 'member_open', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
 
+			INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
+			SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
+			RAISE DEBUG 'golden_link_apply %: % ms', 'redirects', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+			/* each moved record's final person: the person of its last move */
+			SELECT pg_catalog.array_agg(f.rec), pg_catalog.array_agg(f.keep) INTO fin_rec, fin_keep
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_nev)) f(rec, keep, nev)
+			 WHERE f.nev IS NULL;
+			SELECT pg_catalog.array_agg(e.subject), pg_catalog.array_agg(e.at) INTO rs_id, rs_at
+			  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
+			 WHERE e.kind = 'patient.restored';
+		END IF;
+	END IF;
+	IF m_ord IS NOT NULL THEN
 		/* records and clinical events go to the person their original id ends in */
 		UPDATE @extschema@.record r SET golden_id = f.keep
-		  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_nev)) f(rec, keep, nev)
-		 WHERE f.nev IS NULL AND r.record_id = f.rec;
+		  FROM ROWS FROM (pg_catalog.unnest(fin_rec), pg_catalog.unnest(fin_keep)) f(rec, keep)
+		 WHERE r.record_id = f.rec;
 		RAISE DEBUG 'golden_link_apply %: % ms', 'records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
 		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
@@ -336,13 +391,10 @@ BEGIN
 
 		/*
 		 * an archived person that merges with an active one is active again.  The few restored ids
-		 * are picked out first: joined to every event of the batch, a profile table whose statistics
-		 * said empty (rows created by this batch) got a nested loop rescanning the whole event list
-		 * per profile row (100k records: 196 s instead of 0.1 s)
+		 * are picked out first (rs_id): joined to every event of the batch, a profile table whose
+		 * statistics said empty (rows created by this batch) got a nested loop rescanning the whole
+		 * event list per profile row (100k records: 196 s instead of 0.1 s)
 		 */
-		SELECT pg_catalog.array_agg(e.subject), pg_catalog.array_agg(e.at) INTO rs_id, rs_at
-		  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
-		 WHERE e.kind = 'patient.restored';
 		IF rs_id IS NOT NULL THEN
 			UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
 			  FROM ROWS FROM (pg_catalog.unnest(rs_id), pg_catalog.unnest(rs_at)) e(subject, at)

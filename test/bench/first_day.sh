@@ -11,6 +11,8 @@
 #   SESSIONS=2     ingest sessions in parallel (each takes every SESSIONS-th row of each source)
 #   BATCH=10000    rows per cdp.upsert_records call (one transaction each)
 #   KEEP=1         keep the database cdp_bench_first_day afterwards
+#   SNAPSHOT=NAME  copy the database as NAME just before run_matching (to replay the merge:
+#                  test/bench/golden_merge_replay.sh)
 # Runs against the dev cluster (tmp_dev/env).  Hold `flock /work/bench.lock` for 1M runs.
 #
 # The steps, all through the documented API:
@@ -29,7 +31,7 @@ FILE=${2:-}
 SESSIONS=${SESSIONS:-2}
 BATCH=${BATCH:-10000}
 CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
-if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- env SESSIONS="$SESSIONS" BATCH="$BATCH" KEEP="${KEEP:-0}" bash "$0" "$@"; fi
+if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- env SESSIONS="$SESSIONS" BATCH="$BATCH" KEEP="${KEEP:-0}" SNAPSHOT="${SNAPSHOT:-}" bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 DB=cdp_bench_first_day
 psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
@@ -97,6 +99,8 @@ s_analyze=$(secs "$t0" "$t1")
 # 4. training
 t0=$(now); q -c "SELECT cdp.train_matching() - 'm' - 'u' - 'per_rule'" >/tmp/first_day_train.$$; t1=$(now)
 s_train=$(secs "$t0" "$t1")
+
+[ -z "${SNAPSHOT:-}" ] || psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $SNAPSHOT" -c "CREATE DATABASE $SNAPSHOT TEMPLATE $DB"
 
 # 5. full matching: links, merges, profiles, review queue
 # (DEBUG1 lines of golden_link_apply: the time of each step of the merge)

@@ -1,0 +1,939 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/golden_link_write.c
+ *		cdp_internal.golden_link_write(...): the writes of a batch of links
+ *		(cdp_internal.golden_link_apply, sql/parts/73_golden_link.sql) that
+ *		were one SQL statement per table, done in C (issue 16): the events of
+ *		the links, the membership intervals the merges close and open, and the
+ *		redirects of the absorbed golden ids.
+ *
+ * What it writes is what golden_link_apply's SQL statements write, in the
+ * same orders, and those statements stay as the fallback:
+ *
+ * - cdp.event in link order: record.linked (subject a, payload a, b,
+ *	 evidence) for a link inside one person; patient.merged (subject the
+ *	 absorbed id, payload from, into, the moved records in id order, a, b,
+ *	 evidence), then patient.restored when an archived survivor meets an
+ *	 active person; nothing for a link a no_match decision refused.  The
+ *	 columns the statement leaves to their defaults (event_id, at, actor)
+ *	 get them here, evaluated row by row in the same order;
+ * - cdp.patient_member: the open interval of every moved record ends at its
+ *	 first move's event (an update found through the open-interval index),
+ *	 then one interval per move, in record then link order, ending at the
+ *	 record's next move;
+ * - cdp.patient_redirect: one row per merge, in link order.
+ *
+ * Rows are put on pages many at a time (table_multi_insert, as COPY FROM
+ * and src/ingest_write.c do), index entries added after each group; NOT
+ * NULL and CHECK constraints are checked as INSERT and UPDATE check them;
+ * privileges are checked as the statements would (INSERT; UPDATE and
+ * SELECT on the membership).  Triggers are not fired: when one of the three
+ * tables has an insert trigger (or the membership an update trigger; the
+ * log's own refusal of UPDATE and DELETE does not matter), a rewrite rule, a stored
+ * generated column, or row-level security active for the current user, or
+ * when the citus extension is installed (the tables may be shells of
+ * distributed ones, which only Citus's executor writes), the function
+ * writes nothing and says so (written = false), and the caller runs its
+ * SQL statements.
+ *
+ * It returns what the caller's remaining statements (records, clinical
+ * events, restored and absorbed profiles, the fold) need: the merges (link
+ * number, survivor, absorbed id), the final person of each moved record,
+ * and the restored persons with their event times.
+ *
+ * Memory: the arguments, one entry per link and per move, and one group of
+ * LINK_GROUP_ROWS rows per table (payloads in a context reset after each
+ * group of events).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/hio.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_trigger_d.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "cdp_jsonb.h"
+#include "golden.h"
+#include "match.h"
+
+/* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
+#define LINK_GROUP_ROWS		1000
+
+/* the tables written */
+typedef enum LinkTable
+{
+	LT_EVENT, LT_MEMBER, LT_REDIRECT, LT_COUNT
+} LinkTable;
+
+/* the columns set, per table (the others: their defaults) */
+enum
+{
+	LE_KIND, LE_SUBJECT, LE_GOLDEN_ID, LE_PAYLOAD, LE_COUNT
+};
+static const char *const LinkEventCols[LE_COUNT] = {"kind", "subject", "golden_id", "payload"};
+enum
+{
+	LM_RECORD_ID, LM_GOLDEN_ID, LM_FROM_EVENT, LM_FROM_AT, LM_TO_EVENT, LM_TO_AT, LM_COUNT
+};
+static const char *const LinkMemberCols[LM_COUNT] = {
+	"record_id", "golden_id", "from_event", "from_at", "to_event", "to_at"
+};
+enum
+{
+	LR_OLD_ID, LR_NEW_ID, LR_AT, LR_EVENT_ID, LR_COUNT
+};
+static const char *const LinkRedirectCols[LR_COUNT] = {"old_id", "new_id", "at", "event_id"};
+
+static const struct
+{
+	const char *name;
+	const char *const *cols;
+	int			ncols;
+	AclMode		perms;
+}			LinkTables[LT_COUNT] = {
+	{"event", LinkEventCols, LE_COUNT, ACL_INSERT},
+	{"patient_member", LinkMemberCols, LM_COUNT, ACL_INSERT | ACL_UPDATE | ACL_SELECT},
+	{"patient_redirect", LinkRedirectCols, LR_COUNT, ACL_INSERT}
+};
+
+/* one table being written */
+typedef struct LinkTarget
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	TupleTableSlot *slots[LINK_GROUP_ROWS];
+	int			nslots;			/* slots made so far */
+	int			ngroup;			/* rows in the current group */
+	int		   *given;			/* per attribute: index of the caller's value, or -1 */
+	AttrNumber *colattr;		/* per caller's column: its attribute number */
+	ExprState **defaults;		/* per attribute not given: its default, or NULL */
+} LinkTarget;
+
+/* one move of a record: the link (0-based) whose merge moves it */
+typedef struct LinkMove
+{
+	int64		rec;
+	int32		link;
+} LinkMove;
+
+/*
+ * LinkTableOk
+ *		Whether rel can be written here: a plain table without insert
+ *		triggers (nor update triggers when updates, as the membership is
+ *		updated), rules, stored generated columns, and without row-level
+ *		security for the current user.
+ */
+static bool
+LinkTableOk(Relation rel, bool updates)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) ||
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		return false;
+	if (td != NULL)
+		for (int i = 0; i < td->numtriggers; i++)
+			if (TRIGGER_FOR_INSERT(td->triggers[i].tgtype) ||
+				(updates && TRIGGER_FOR_UPDATE(td->triggers[i].tgtype)))
+				return false;
+	return true;
+}
+
+/*
+ * LinkOpen
+ *		Opens table w (range table index w + 1) for writing: result relation,
+ *		indexes, the map of the caller's columns and the defaults of the
+ *		others.
+ */
+static void
+LinkOpen(EState *estate, LinkTarget *t, Relation rel, LinkTable w)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *const *cols = LinkTables[w].cols;
+	int			ncols = LinkTables[w].ncols;
+
+	t->rel = rel;
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, rel, w + 1, NULL, 0);
+	ExecOpenIndices(t->rri, false);
+	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
+	/* no ring buffer: the rows are read again soon (see src/ingest_write.c) */
+	t->bistate = GetBulkInsertState();
+	FreeAccessStrategy(t->bistate->strategy);
+	t->bistate->strategy = NULL;
+	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
+	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
+	t->colattr = palloc0(sizeof(AttrNumber) * ncols);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		Node	   *def;
+
+		t->given[a] = -1;
+		if (att->attisdropped)
+			continue;
+		for (int c = 0; c < ncols; c++)
+			if (strcmp(NameStr(att->attname), cols[c]) == 0)
+			{
+				t->given[a] = c;
+				t->colattr[c] = a + 1;
+			}
+		if (t->given[a] >= 0)
+			continue;
+		def = build_column_default(rel, a + 1);
+		if (def != NULL)
+			t->defaults[a] = ExecPrepareExpr(expression_planner((Expr *) def), estate);
+	}
+	for (int c = 0; c < ncols; c++)
+		if (t->colattr[c] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of \"%s\" not found", cols[c], RelationGetRelationName(rel));
+}
+
+/*
+ * LinkFlush
+ *		Puts the current group of t on pages and adds their index entries in
+ *		group order.
+ */
+static void
+LinkFlush(EState *estate, LinkTarget *t)
+{
+	if (t->ngroup == 0)
+		return;
+	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
+	for (int i = 0; i < t->ngroup; i++)
+	{
+		if (t->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(t->rri, t->slots[i], estate, false, false, NULL, NIL));
+		ResetPerTupleExprContext(estate);
+	}
+	for (int i = 0; i < t->ngroup; i++)
+		ExecClearTuple(t->slots[i]);
+	t->ngroup = 0;
+}
+
+/*
+ * LinkAdd
+ *		Adds a row to t's group from the caller's values (in the order of the
+ *		table's column list) and the defaults, checks its constraints, puts
+ *		the group on pages when it is full (after the caller has read the
+ *		slot: the next call), and returns the row's slot, valid until then.
+ *		Values must live until the group is flushed.
+ */
+static TupleTableSlot *
+LinkAdd(EState *estate, LinkTarget *t, Datum *values, bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	TupleTableSlot *slot;
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+
+	if (t->ngroup == LINK_GROUP_ROWS)
+		LinkFlush(estate, t);
+	if (t->ngroup == t->nslots)
+	{
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+		t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	slot = t->slots[t->ngroup];
+	ExecClearTuple(slot);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		if (t->given[a] >= 0)
+		{
+			slot->tts_values[a] = values[t->given[a]];
+			slot->tts_isnull[a] = nulls[t->given[a]];
+		}
+		else if (t->defaults[a] != NULL)
+			slot->tts_values[a] = ExecEvalExpr(t->defaults[a], econtext, &slot->tts_isnull[a]);
+		else
+		{
+			slot->tts_values[a] = (Datum) 0;
+			slot->tts_isnull[a] = true;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	if (t->rel->rd_att->constr)
+		ExecConstraints(t->rri, slot, estate);
+	t->ngroup++;
+	return slot;
+}
+
+/*
+ * LinkPushInt8
+ *		Pushes a bigint as a jsonb number (what to_jsonb of a bigint gives) as
+ *		an object value or an array element.
+ */
+static void
+LinkPushInt8(JsonbParseState **st, JsonbIteratorToken seq, int64 v)
+{
+	JsonbValue	n;
+
+	n.type = jbvNumeric;
+	n.val.numeric = int64_to_numeric(v);
+	pushJsonbValue(st, seq, &n);
+}
+
+/*
+ * LinkPayload
+ *		The payload of a link's event, as jsonb_build_object builds it in
+ *		golden_link_apply: for a merge {from, into, records, a, b, evidence},
+ *		else {a, b, evidence}; evidence NULL is JSON null.
+ */
+static Jsonb *
+LinkPayload(bool merge, int64 gone, int64 keep, const LinkMove *moves, int nmoves,
+			int64 ra, int64 rb, Jsonb *evidence)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	if (merge)
+	{
+		CdpJsonbPushKey(&st, "from");
+		LinkPushInt8(&st, WJB_VALUE, gone);
+		CdpJsonbPushKey(&st, "into");
+		LinkPushInt8(&st, WJB_VALUE, keep);
+		CdpJsonbPushKey(&st, "records");
+		if (nmoves == 0)
+		{
+			/* to_jsonb of the statement's missing aggregate: null */
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+		else
+		{
+			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+			for (int i = 0; i < nmoves; i++)
+				LinkPushInt8(&st, WJB_ELEM, moves[i].rec);
+			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		}
+	}
+	CdpJsonbPushKey(&st, "a");
+	LinkPushInt8(&st, WJB_VALUE, ra);
+	CdpJsonbPushKey(&st, "b");
+	LinkPushInt8(&st, WJB_VALUE, rb);
+	CdpJsonbPushKey(&st, "evidence");
+	if (evidence == NULL)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	else
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &evidence->root;
+		v.val.binary.len = VARSIZE(evidence) - VARHDRSZ;
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * LinkRestoredPayload
+ *		The payload of patient.restored: {"comment": "merged with active
+ *		patient <gone>"}.
+ */
+static Jsonb *
+LinkRestoredPayload(int64 gone)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	CdpJsonbPushKey(&st, "comment");
+	v.type = jbvString;
+	v.val.string.val = psprintf("merged with active patient " INT64_FORMAT, gone);
+	v.val.string.len = strlen(v.val.string.val);
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * LinkCmpMove
+ *		qsort comparator of moves by record, then link.
+ */
+static int
+LinkCmpMove(const void *pa, const void *pb)
+{
+	const LinkMove *a = pa;
+	const LinkMove *b = pb;
+
+	if (a->rec != b->rec)
+		return a->rec < b->rec ? -1 : 1;
+	return (a->link > b->link) - (a->link < b->link);
+}
+
+/*
+ * LinkArrayArg
+ *		The elements of a one-dimensional array argument of a fixed-length
+ *		element type (NULL elements allowed, flagged in *nulls); checks its
+ *		length is n.
+ */
+static Datum *
+LinkArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype, int n,
+			 bool **nulls)
+{
+	ArrayType  *arr;
+	Datum	   *d;
+	int			len;
+	int16		typlen;
+	bool		byval;
+	char		align;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != elemtype)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array of the plan's type", name)));
+	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
+	deconstruct_array(arr, elemtype, typlen, byval, align, &d, nulls, &len);
+	if (len != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s has %d elements, the links %d", name, len, n)));
+	return d;
+}
+
+/*
+ * LinkCloseOpen
+ *		Ends the open membership interval of record rec at (ev, at): finds it
+ *		through the open-interval index (visible to the statement's snapshot,
+ *		to_event NULL) and updates it in place of UPDATE, with its index
+ *		entries.  A record without an open interval is left alone, as the
+ *		statement's join leaves it.
+ */
+static void
+LinkCloseOpen(EState *estate, LinkTarget *t, IndexScanDesc scan, TupleTableSlot *slot,
+			  int64 rec, int64 ev, TimestampTz at)
+{
+	ScanKeyData key;
+	AttrNumber	a_to_event = t->colattr[LM_TO_EVENT];
+	AttrNumber	a_to_at = t->colattr[LM_TO_AT];
+	AttrNumber	a_record = t->colattr[LM_RECORD_ID];
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec));
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TupleTableSlot *nslot;
+		ItemPointerData tid;
+		bool		update_indexes;
+
+		slot_getallattrs(slot);
+		if (!slot->tts_isnull[a_to_event - 1] || slot->tts_isnull[a_record - 1] ||
+			DatumGetInt64(slot->tts_values[a_record - 1]) != rec)
+			continue;
+		tid = slot->tts_tid;
+		nslot = t->slots[0];
+		ExecClearTuple(nslot);
+		memcpy(nslot->tts_values, slot->tts_values, sizeof(Datum) * slot->tts_tupleDescriptor->natts);
+		memcpy(nslot->tts_isnull, slot->tts_isnull, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		nslot->tts_values[a_to_event - 1] = Int64GetDatum(ev);
+		nslot->tts_isnull[a_to_event - 1] = false;
+		nslot->tts_values[a_to_at - 1] = TimestampTzGetDatum(at);
+		nslot->tts_isnull[a_to_at - 1] = false;
+		ExecStoreVirtualTuple(nslot);
+		ExecMaterializeSlot(nslot);
+		if (t->rel->rd_att->constr)
+			ExecConstraints(t->rri, nslot, estate);
+		simple_table_tuple_update(t->rel, &tid, nslot, estate->es_snapshot, &update_indexes);
+		if (update_indexes && t->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(t->rri, nslot, estate, true, false, NULL, NIL));
+		ExecClearTuple(nslot);
+		ResetPerTupleExprContext(estate);
+		break;
+	}
+}
+
+/*
+ * LinkStep
+ *		Reports the time since *t of a step at DEBUG1, as golden_link_apply
+ *		reports its statements', and restarts *t.
+ */
+static void
+LinkStep(const char *step, TimestampTz *t)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	elog(DEBUG1, "golden_link_apply %s: %.1f ms", step, (double) (now - *t) / 1000.0);
+	*t = now;
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_link_write);
+
+/* the output columns */
+enum
+{
+	LO_WRITTEN, LO_M_ORD, LO_M_KEEP, LO_M_GONE, LO_FIN_REC, LO_FIN_KEEP, LO_RS_ID, LO_RS_AT,
+	LO_COUNT
+};
+
+/*
+ * LinkOutArray
+ *		An output array of n elements of type typ (int4, int8 or timestamptz),
+ *		NULL when empty (as array_agg of no rows).
+ */
+static void
+LinkOutArray(Datum *values, bool *nulls, int col, Datum *elems, int n, Oid typ)
+{
+	if (n == 0)
+	{
+		nulls[col] = true;
+		values[col] = (Datum) 0;
+		return;
+	}
+	nulls[col] = false;
+	values[col] = PointerGetDatum(construct_array(elems, n, typ, typ == INT4OID ? 4 : 8,
+												  typ == INT4OID ? true : FLOAT8PASSBYVAL,
+												  typ == INT4OID ? TYPALIGN_INT : TYPALIGN_DOUBLE));
+}
+
+/*
+ * cdp_golden_link_write
+ *		SQL cdp_internal.golden_link_write(a bigint[], b bigint[], evidence
+ *		jsonb[], outcome "char"[], keep bigint[], gone bigint[], restore
+ *		boolean[], mv_rec bigint[], mv_ord int[], OUT written boolean, OUT
+ *		m_ord int[], OUT m_keep bigint[], OUT m_gone bigint[], OUT fin_rec
+ *		bigint[], OUT fin_keep bigint[], OUT rs_id bigint[], OUT rs_at
+ *		timestamptz[])
+ *
+ *		Link i (1-based) joins records a[i] and b[i] with evidence[i]
+ *		(evidence NULL: none); outcome, keep, gone and restore are the plan's
+ *		columns of link i (cdp_internal._golden_merge_plan, in link order);
+ *		the records moved are the pairs (mv_rec[j], mv_ord[j]): record
+ *		mv_rec[j] moves with the merge of link mv_ord[j].  Writes the events,
+ *		membership and redirects (see the file's header) and returns
+ *		written = true with the merges (link number, survivor, absorbed id),
+ *		each moved record's final person, and the restored persons with the
+ *		time of their event; written = false, having written nothing, when a
+ *		table cannot be written here.  Arrays of nothing are NULL.
+ */
+Datum
+cdp_golden_link_write(PG_FUNCTION_ARGS)
+{
+	TupleDesc	outdesc;
+	Datum		out[LO_COUNT];
+	bool		outnull[LO_COUNT];
+	int			nlink,
+				nb,
+				nmv;
+	int64	   *la,
+			   *lb,
+			   *mvrec;
+	Datum	   *ev = NULL,
+			   *out_c,
+			   *keep,
+			   *gone,
+			   *rest,
+			   *mvord_d;
+	bool	   *ev_null = NULL,
+			   *out_cn,
+			   *keepn,
+			   *gonen,
+			   *restn,
+			   *mvordn;
+	LinkMove   *moves;
+	int		   *move_start;		/* per link: where its moves start in bylink */
+	int		   *move_count;
+	LinkMove   *bylink;
+	int64	   *ev_id;			/* per link: its merge event (or link event) */
+	TimestampTz *ev_at;
+	Oid			nsp;
+	Relation	rels[LT_COUNT];
+	EState	   *estate;
+	List	   *rtable = NIL;
+	LinkTarget	targets[LT_COUNT];
+	MemoryContext group_cxt,
+				old;
+	Datum	   *m_ord,
+			   *m_keep,
+			   *m_gone,
+			   *fin_rec,
+			   *fin_keep,
+			   *rs_id,
+			   *rs_at;
+	int			nm = 0,
+				nfin = 0,
+				nrs = 0;
+	Datum		kind_merged,
+				kind_linked,
+				kind_restored;
+	AttrNumber	a_id,
+				a_at;
+	TimestampTz tt = GetCurrentTimestamp();
+
+	if (get_call_result_type(fcinfo, NULL, &outdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "golden_link_write must return a record");
+	outdesc = BlessTupleDesc(outdesc);
+	for (int c = 0; c < LO_COUNT; c++)
+	{
+		outnull[c] = true;
+		out[c] = (Datum) 0;
+	}
+	outnull[LO_WRITTEN] = false;
+
+	/* the arguments */
+	la = MatchLinkInt8Array(fcinfo, 0, "a", &nlink);
+	lb = MatchLinkInt8Array(fcinfo, 1, "b", &nb);
+	if (nb != nlink)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("a and b must have the same length")));
+	if (!PG_ARGISNULL(2))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
+		int			nev;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("evidence must be a one-dimensional array")));
+		deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &ev, &ev_null, &nev);
+		if (nev != nlink)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("evidence has %d elements, the links %d", nev, nlink)));
+	}
+	if (nlink == 0)
+	{
+		out[LO_WRITTEN] = BoolGetDatum(true);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
+	}
+	out_c = LinkArrayArg(fcinfo, 3, "outcome", CHAROID, nlink, &out_cn);
+	keep = LinkArrayArg(fcinfo, 4, "keep", INT8OID, nlink, &keepn);
+	gone = LinkArrayArg(fcinfo, 5, "gone", INT8OID, nlink, &gonen);
+	rest = LinkArrayArg(fcinfo, 6, "restore", BOOLOID, nlink, &restn);
+	mvrec = MatchLinkInt8Array(fcinfo, 7, "mv_rec", &nmv);
+	mvord_d = NULL;
+	mvordn = NULL;
+	if (nmv > 0)
+		mvord_d = LinkArrayArg(fcinfo, 8, "mv_ord", INT4OID, nmv, &mvordn);
+	for (int i = 0; i < nlink; i++)
+	{
+		char		o = out_cn[i] ? '\0' : DatumGetChar(out_c[i]);
+
+		if (o != GOLDEN_MERGE_SAME && o != GOLDEN_MERGE_NO_MATCH && o != GOLDEN_MERGE_MERGE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("outcome of link %d is not a plan outcome", i + 1)));
+		if ((o != GOLDEN_MERGE_NO_MATCH && keepn[i]) ||
+			(o == GOLDEN_MERGE_MERGE && (gonen[i] || restn[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the plan of link %d lacks its persons", i + 1)));
+	}
+
+	/* the moves, by record then link, and by link */
+	moves = palloc(sizeof(LinkMove) * Max(nmv, 1));
+	move_start = palloc(sizeof(int) * nlink);
+	move_count = palloc0(sizeof(int) * nlink);
+	for (int j = 0; j < nmv; j++)
+	{
+		int32		o = mvordn[j] ? 0 : DatumGetInt32(mvord_d[j]);
+
+		if (o < 1 || o > nlink || DatumGetChar(out_c[o - 1]) != GOLDEN_MERGE_MERGE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("move %d names link %d, which is not a merge", j + 1, o)));
+		moves[j].rec = mvrec[j];
+		moves[j].link = o - 1;
+		move_count[o - 1]++;
+	}
+	qsort(moves, nmv, sizeof(LinkMove), LinkCmpMove);
+	bylink = palloc(sizeof(LinkMove) * Max(nmv, 1));
+	{
+		int			pos = 0;
+		int		   *fill = palloc0(sizeof(int) * nlink);
+
+		for (int i = 0; i < nlink; i++)
+		{
+			move_start[i] = pos;
+			pos += move_count[i];
+		}
+		/* moves are in record order: each link's list comes out sorted by record */
+		for (int j = 0; j < nmv; j++)
+			bylink[move_start[moves[j].link] + fill[moves[j].link]++] = moves[j];
+		pfree(fill);
+	}
+
+	/* the tables */
+	nsp = get_namespace_oid("cdp", false);
+	/* under Citus the tables are shells of distributed ones: only its executor writes them */
+	if (OidIsValid(get_extension_oid("citus", true)))
+	{
+		out[LO_WRITTEN] = BoolGetDatum(false);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
+	}
+	for (int w = 0; w < LT_COUNT; w++)
+	{
+		Oid			relid = get_relname_relid(LinkTables[w].name, nsp);
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "table cdp.%s not found", LinkTables[w].name);
+		rels[w] = table_open(relid, RowExclusiveLock);
+		if (!LinkTableOk(rels[w], w == LT_MEMBER))
+		{
+			for (int k = 0; k <= w; k++)
+				table_close(rels[k], NoLock);
+			out[LO_WRITTEN] = BoolGetDatum(false);
+			PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
+		}
+	}
+	estate = CreateExecutorState();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	estate->es_snapshot = GetActiveSnapshot();
+	for (int w = 0; w < LT_COUNT; w++)
+	{
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(rels[w]);
+		rte->relkind = RELKIND_RELATION;
+		rte->rellockmode = RowExclusiveLock;
+		rte->requiredPerms = LinkTables[w].perms;
+		if (w == LT_MEMBER)
+		{
+			/* what the UPDATE reads and sets (privileges; index_unchanged_by_update) */
+			Oid			relid = RelationGetRelid(rels[w]);
+
+			rte->selectedCols = bms_make_singleton(get_attnum(relid, "record_id") -
+												   FirstLowInvalidHeapAttributeNumber);
+			rte->selectedCols = bms_add_member(rte->selectedCols, get_attnum(relid, "to_event") -
+											   FirstLowInvalidHeapAttributeNumber);
+			rte->updatedCols = bms_make_singleton(get_attnum(relid, "to_event") -
+												  FirstLowInvalidHeapAttributeNumber);
+			rte->updatedCols = bms_add_member(rte->updatedCols, get_attnum(relid, "to_at") -
+											  FirstLowInvalidHeapAttributeNumber);
+		}
+		rtable = lappend(rtable, rte);
+	}
+	ExecCheckRTPerms(rtable, true);
+	ExecInitRangeTable(estate, rtable);
+	memset(targets, 0, sizeof(targets));
+	for (int w = 0; w < LT_COUNT; w++)
+		LinkOpen(estate, &targets[w], rels[w], (LinkTable) w);
+	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_link_write group",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	/* the events, in link order; each link's event id and time */
+	a_id = get_attnum(RelationGetRelid(rels[LT_EVENT]), "event_id");
+	a_at = get_attnum(RelationGetRelid(rels[LT_EVENT]), "at");
+	if (a_id == InvalidAttrNumber || a_at == InvalidAttrNumber ||
+		TupleDescAttr(RelationGetDescr(rels[LT_EVENT]), a_id - 1)->atttypid != INT8OID ||
+		TupleDescAttr(RelationGetDescr(rels[LT_EVENT]), a_at - 1)->atttypid != TIMESTAMPTZOID)
+		elog(ERROR, "cdp.event has no event_id bigint or at timestamptz");
+	kind_merged = CStringGetTextDatum("patient.merged");
+	kind_linked = CStringGetTextDatum("record.linked");
+	kind_restored = CStringGetTextDatum("patient.restored");
+	ev_id = palloc(sizeof(int64) * nlink);
+	ev_at = palloc(sizeof(TimestampTz) * nlink);
+	rs_id = palloc(sizeof(Datum) * nlink);
+	rs_at = palloc(sizeof(Datum) * nlink);
+	for (int i = 0; i < nlink; i++)
+	{
+		char		o = DatumGetChar(out_c[i]);
+		Datum		v[LE_COUNT];
+		bool		n[LE_COUNT] = {false, false, false, false};
+		TupleTableSlot *slot;
+		Jsonb	   *evid = (ev == NULL || ev_null[i]) ? NULL : DatumGetJsonbP(ev[i]);
+
+		CHECK_FOR_INTERRUPTS();
+		if (o == GOLDEN_MERGE_NO_MATCH)
+			continue;
+		if (targets[LT_EVENT].ngroup == LINK_GROUP_ROWS)
+		{
+			LinkFlush(estate, &targets[LT_EVENT]);
+			MemoryContextReset(group_cxt);
+		}
+		old = MemoryContextSwitchTo(group_cxt);
+		v[LE_KIND] = o == GOLDEN_MERGE_MERGE ? kind_merged : kind_linked;
+		v[LE_SUBJECT] = o == GOLDEN_MERGE_MERGE ? gone[i] : Int64GetDatum(la[i]);
+		v[LE_GOLDEN_ID] = keep[i];
+		v[LE_PAYLOAD] = JsonbPGetDatum(LinkPayload(o == GOLDEN_MERGE_MERGE, DatumGetInt64(gone[i]),
+												   DatumGetInt64(keep[i]), bylink + move_start[i],
+												   move_count[i], la[i], lb[i], evid));
+		slot = LinkAdd(estate, &targets[LT_EVENT], v, n);
+		MemoryContextSwitchTo(old);
+		if (slot->tts_isnull[a_id - 1] || slot->tts_isnull[a_at - 1])
+			elog(ERROR, "a new event has no event_id or at");
+		ev_id[i] = DatumGetInt64(slot->tts_values[a_id - 1]);
+		ev_at[i] = DatumGetTimestampTz(slot->tts_values[a_at - 1]);
+		if (o == GOLDEN_MERGE_MERGE && DatumGetBool(rest[i]))
+		{
+			if (targets[LT_EVENT].ngroup == LINK_GROUP_ROWS)
+			{
+				LinkFlush(estate, &targets[LT_EVENT]);
+				MemoryContextReset(group_cxt);
+			}
+			old = MemoryContextSwitchTo(group_cxt);
+			v[LE_KIND] = kind_restored;
+			v[LE_SUBJECT] = keep[i];
+			v[LE_PAYLOAD] = JsonbPGetDatum(LinkRestoredPayload(DatumGetInt64(gone[i])));
+			slot = LinkAdd(estate, &targets[LT_EVENT], v, n);
+			MemoryContextSwitchTo(old);
+			rs_id[nrs] = keep[i];
+			rs_at[nrs++] = slot->tts_values[a_at - 1];
+		}
+	}
+	LinkFlush(estate, &targets[LT_EVENT]);
+	MemoryContextReset(group_cxt);
+	LinkStep("write_events", &tt);
+
+	/* membership: close the open interval at each record's first move, one per move after */
+	fin_rec = palloc(sizeof(Datum) * Max(nmv, 1));
+	fin_keep = palloc(sizeof(Datum) * Max(nmv, 1));
+	if (nmv > 0)
+	{
+		LinkTarget *t = &targets[LT_MEMBER];
+		Relation	idx = NULL;
+		IndexScanDesc scan;
+		TupleTableSlot *found = table_slot_create(t->rel, NULL);
+
+		/* the unique index of open intervals: one key column, record_id, predicate to_event IS NULL */
+		for (int k = 0; k < t->rri->ri_NumIndices; k++)
+		{
+			Relation	ir = t->rri->ri_IndexRelationDescs[k];
+			IndexInfo  *ii = t->rri->ri_IndexRelationInfo[k];
+
+			if (ir->rd_index->indisunique && ii->ii_NumIndexKeyAttrs == 1 &&
+				ii->ii_IndexAttrNumbers[0] == t->colattr[LM_RECORD_ID] && ii->ii_Predicate != NIL &&
+				ir->rd_rel->relam == BTREE_AM_OID)
+				idx = ir;
+		}
+		if (idx == NULL)
+			elog(ERROR, "cdp.patient_member has no unique index of open intervals by record_id");
+		if (t->nslots == 0)
+		{
+			old = MemoryContextSwitchTo(estate->es_query_cxt);
+			t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
+			MemoryContextSwitchTo(old);
+		}
+		scan = index_beginscan(t->rel, idx, estate->es_snapshot, 1, 0);
+		for (int j = 0; j < nmv; j++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (j == 0 || moves[j].rec != moves[j - 1].rec)
+				LinkCloseOpen(estate, t, scan, found, moves[j].rec, ev_id[moves[j].link],
+							  ev_at[moves[j].link]);
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(found);
+		LinkStep("write_member_close", &tt);
+
+		for (int j = 0; j < nmv; j++)
+		{
+			Datum		v[LM_COUNT];
+			bool		n[LM_COUNT] = {false, false, false, false, false, false};
+			int			l = moves[j].link;
+			bool		last = j + 1 == nmv || moves[j + 1].rec != moves[j].rec;
+
+			CHECK_FOR_INTERRUPTS();
+			v[LM_RECORD_ID] = Int64GetDatum(moves[j].rec);
+			v[LM_GOLDEN_ID] = keep[l];
+			v[LM_FROM_EVENT] = Int64GetDatum(ev_id[l]);
+			v[LM_FROM_AT] = TimestampTzGetDatum(ev_at[l]);
+			if (last)
+			{
+				n[LM_TO_EVENT] = n[LM_TO_AT] = true;
+				v[LM_TO_EVENT] = v[LM_TO_AT] = (Datum) 0;
+				fin_rec[nfin] = Int64GetDatum(moves[j].rec);
+				fin_keep[nfin++] = keep[l];
+			}
+			else
+			{
+				v[LM_TO_EVENT] = Int64GetDatum(ev_id[moves[j + 1].link]);
+				v[LM_TO_AT] = TimestampTzGetDatum(ev_at[moves[j + 1].link]);
+			}
+			(void) LinkAdd(estate, t, v, n);
+		}
+		LinkFlush(estate, t);
+		LinkStep("write_member_open", &tt);
+	}
+
+	/* redirects, one per merge in link order */
+	m_ord = palloc(sizeof(Datum) * nlink);
+	m_keep = palloc(sizeof(Datum) * nlink);
+	m_gone = palloc(sizeof(Datum) * nlink);
+	for (int i = 0; i < nlink; i++)
+	{
+		Datum		v[LR_COUNT];
+		bool		n[LR_COUNT] = {false, false, false, false};
+
+		if (DatumGetChar(out_c[i]) != GOLDEN_MERGE_MERGE)
+			continue;
+		v[LR_OLD_ID] = gone[i];
+		v[LR_NEW_ID] = keep[i];
+		v[LR_AT] = TimestampTzGetDatum(ev_at[i]);
+		v[LR_EVENT_ID] = Int64GetDatum(ev_id[i]);
+		(void) LinkAdd(estate, &targets[LT_REDIRECT], v, n);
+		m_ord[nm] = Int32GetDatum(i + 1);
+		m_keep[nm] = keep[i];
+		m_gone[nm++] = gone[i];
+	}
+	LinkFlush(estate, &targets[LT_REDIRECT]);
+	LinkStep("write_redirects", &tt);
+
+	for (int w = 0; w < LT_COUNT; w++)
+	{
+		for (int i = 0; i < targets[w].nslots; i++)
+			ExecDropSingleTupleTableSlot(targets[w].slots[i]);
+		FreeBulkInsertState(targets[w].bistate);
+	}
+	ExecCloseResultRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	for (int w = 0; w < LT_COUNT; w++)
+		table_close(rels[w], NoLock);
+	MemoryContextDelete(group_cxt);
+
+	out[LO_WRITTEN] = BoolGetDatum(true);
+	LinkOutArray(out, outnull, LO_M_ORD, m_ord, nm, INT4OID);
+	LinkOutArray(out, outnull, LO_M_KEEP, m_keep, nm, INT8OID);
+	LinkOutArray(out, outnull, LO_M_GONE, m_gone, nm, INT8OID);
+	LinkOutArray(out, outnull, LO_FIN_REC, fin_rec, nfin, INT8OID);
+	LinkOutArray(out, outnull, LO_FIN_KEEP, fin_keep, nfin, INT8OID);
+	LinkOutArray(out, outnull, LO_RS_ID, rs_id, nrs, INT8OID);
+	LinkOutArray(out, outnull, LO_RS_AT, rs_at, nrs, TIMESTAMPTZOID);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
+}

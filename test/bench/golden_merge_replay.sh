@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# test/bench/golden_merge_replay.sh: the golden merge of a full matching run, replayed alone (issue
+# 16): the same links applied by cdp_internal.golden_link_apply to copies of the same database, with
+# main's definitions and with this branch's, alternating, with the DEBUG1 time of each step and a
+# checksum of everything the merge writes (the two must be equal).  Each copy's merge tables and the
+# log's indexes are loaded into shared buffers first (pg_prewarm).
+#
+#   test/bench/golden_merge_replay.sh SNAPSHOT [RUNS=3] [MODES="main c sql"]
+#
+# SNAPSHOT is a database copied just before run_matching('full') (test/bench/first_day.sh with
+# SNAPSHOT=NAME).  The first call matches a copy of it once and keeps the links of that run (from
+# its record.linked and patient.merged events, in order) in SNAPSHOT's table public.bench_links.
+# Modes:  main  the definitions the snapshot was made with (main's, if first_day.sh ran on main)
+#         c     this branch's golden_link_apply and golden_link_write (the merge24 section of
+#               sql/cdp--0.2.0--0.3.0.sql), the C writer
+#         sql   the same definitions with cdp_internal.golden_link_writer = 'sql' (the fallback)
+# The library installed in the dev cluster must be this branch's (it has every symbol main's
+# definitions name).  Hold `flock /work/bench.lock` for 100k and more.
+set -euo pipefail
+SNAP=${1:?snapshot database}
+RUNS=${2:-3}
+MODES=${3:-main c sql}
+CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
+eval "$(cat "$CDP_SRC/tmp_dev/env")"
+q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
+DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
+sed -n '/==== section: merge24 /,/==== end of section: merge24 /p' "$CDP_SRC/sql/cdp--0.2.0--0.3.0.sql" |
+	sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/' >"$DEFS"
+
+if [ "$(q -d "$SNAP" -c "SELECT to_regclass('public.bench_links') IS NOT NULL")" != t ]; then
+	q -d postgres -c "DROP DATABASE IF EXISTS ${SNAP}_links" -c "CREATE DATABASE ${SNAP}_links TEMPLATE $SNAP"
+	since=$(q -d "${SNAP}_links" -c "SELECT coalesce(max(event_id), 0) FROM cdp.event")
+	q -d "${SNAP}_links" -c "SELECT cdp.run_matching('full') IS NOT NULL" >/dev/null
+	q -d "$SNAP" -c "CREATE TABLE public.bench_links (a bigint[], b bigint[], evidence jsonb[])"
+	q -d "${SNAP}_links" -c "COPY (SELECT array_agg((payload->>'a')::bigint ORDER BY event_id), array_agg((payload->>'b')::bigint ORDER BY event_id),
+	                                      array_agg(payload->'evidence' ORDER BY event_id)
+	                                 FROM cdp.event WHERE event_id > $since AND kind IN ('record.linked', 'patient.merged')) TO STDOUT" |
+		q -d "$SNAP" -c "COPY public.bench_links FROM STDIN"
+	q -d postgres -c "DROP DATABASE ${SNAP}_links"
+fi
+links=$(q -d "$SNAP" -c "SELECT cardinality(a) FROM public.bench_links")
+echo "golden merge replay: $links links on copies of $SNAP, $RUNS runs per mode ($(uptime | sed 's/.*load/load/'))"
+
+# everything the merge writes, event ids by rank (the identity sequence differs between copies)
+CHECK="WITH ev AS (SELECT e.*, row_number() OVER (ORDER BY e.event_id) AS rk FROM cdp.event e WHERE e.event_id > :since),
+evn AS (SELECT x.event_id, coalesce('n' || ev.rk, x.event_id::text) AS name, ev.at FROM cdp.event x LEFT JOIN ev USING (event_id))
+SELECT md5((SELECT string_agg(concat_ws('|', ev.rk, ev.kind, ev.subject, ev.golden_id, ev.payload, ev.actor), ',' ORDER BY ev.event_id) FROM ev)),
+       md5((SELECT string_agg(concat_ws('|', m.record_id, m.golden_id, f.name, t.name, coalesce((m.from_at = f.at)::text, m.from_at::text),
+                                        coalesce((m.to_at = t.at)::text, m.to_at::text)), ',' ORDER BY m.record_id, m.from_at, f.name)
+              FROM cdp.patient_member m JOIN evn f ON f.event_id = m.from_event LEFT JOIN evn t ON t.event_id = m.to_event)),
+       md5((SELECT string_agg(concat_ws('|', d.old_id, d.new_id, e.name, (d.at = e.at)), ',' ORDER BY d.old_id)
+              FROM cdp.patient_redirect d JOIN evn e ON e.event_id = d.event_id)),
+       md5((SELECT string_agg(r.record_id || '|' || r.golden_id, ',' ORDER BY r.record_id) FROM cdp.record r)),
+       md5((SELECT string_agg((to_jsonb(p) - 'status_at')::text, ',' ORDER BY p.golden_id) FROM cdp.patient p))"
+
+for run in $(seq 1 "$RUNS"); do
+	for mode in $MODES; do
+		db=${SNAP}_replay
+		q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE $SNAP"
+		[ "$mode" = main ] || q -d "$db" -f "$DEFS" >/dev/null
+		since=$(q -d "$db" -c "SELECT coalesce(max(event_id), 0) FROM cdp.event")
+		# the tables the merge reads and updates, and the log's indexes, in shared buffers (as after
+		# the matching run's own reads), so that a fresh copy's cold cache does not weigh on either mode
+		q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+			-c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
+			     WHERE coalesce(i.indrelid, c.oid) IN ('cdp.record'::regclass, 'cdp.patient'::regclass, 'cdp.patient_member'::regclass,
+			                                           'cdp.patient_redirect'::regclass, 'cdp.clinical_event'::regclass, 'cdp.pair_decision'::regclass)
+			        OR i.indrelid = 'cdp.event'::regclass" >/dev/null
+		writer=c
+		[ "$mode" = sql ] && writer=sql
+		t0=$(date +%s.%N)
+		# the backend's own CPU time (utime + stime of /proc/self/stat, in clock ticks) around the merge:
+		# on a loaded machine, wall time also counts the waits for a core
+		cpu=$(q -d "$db" -c "SET client_min_messages = debug1" -c "SET cdp_internal.golden_link_writer = $writer" \
+			-c "SELECT pg_read_file('/proc/self/stat')" \
+			-c "SELECT count(*) FROM public.bench_links, unnest(cdp_internal.golden_link_apply(a, b, evidence))" \
+			-c "SELECT pg_read_file('/proc/self/stat')" 2>/tmp/golden_merge_debug.$$ |
+			awk -v hz="$(getconf CLK_TCK)" 'NF > 20 { sub(/^.*\) /, ""); t[++n] = $12 + $13 } END { printf "%.2f", (t[2] - t[1]) / hz }')
+		t1=$(date +%s.%N)
+		sum=$(q -d "$db" -v since="$since" <<<"$CHECK;" | md5sum | cut -c1-12)
+		printf '%-5s run %d: %7.2f s wall, %6.2f s backend CPU  check %s  steps:%s\n' "$mode" "$run" "$(echo "$t1 - $t0" | bc)" "$cpu" "$sum" \
+			"$(sed -n 's/.*golden_link_apply \([a-z_]*\): \([0-9.]*\) ms.*/ \1 \2/p' /tmp/golden_merge_debug.$$ | tr -d '\n')"
+		q -d postgres -c "DROP DATABASE $db"
+	done
+done
+rm -f "$DEFS" /tmp/golden_merge_debug.$$

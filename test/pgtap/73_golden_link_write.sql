@@ -1,0 +1,165 @@
+-- test/pgtap/73_golden_link_write.sql: the merge's writes in C (issue 16).  golden_link_apply
+-- writes a batch's events, membership intervals and redirects with cdp_internal.golden_link_write
+-- (src/golden_link_write.c) unless cdp_internal.golden_link_writer is 'sql' or a table has a trigger, rule
+-- or row-level security the C writer cannot honour; then its SQL statements write them.  The same
+-- generated link batches go through both paths from the same state (a savepoint rolled back in
+-- between); everything the merge writes must be identical: events (kind, subject, golden id,
+-- payload, actor, order; times in event order), membership intervals (persons, the events that open
+-- and close them and their times), redirects, records, profiles (status and status time of restored
+-- persons), the returned golden ids.  Event ids are compared by their rank in the batch (the
+-- identity sequence is not rolled back).  Then the fallback: with an insert trigger on
+-- patient_redirect the C writer writes nothing and says so, and the SQL path gives the same rows.
+BEGIN;
+SELECT plan(20);
+
+/* ------------------------------------------------------------------ data */
+SELECT setseed(0.73);
+SELECT count(cdp.register_source(s)) FROM unnest(ARRAY['reg', 'lab']) s;
+-- 240 records of 80 people (the links below join records of different people too: chains)
+SELECT ok(count(cdp.upsert_record((ARRAY['reg','lab'])[1 + k % 2], 'w' || k,
+              jsonb_build_object('family_name', (ARRAY['Иванов','Смирнов','Попов','Орлов'])[1 + k % 4],
+                                 'given_name', (ARRAY['Иван','Пётр','Олег'])[1 + (k / 4) % 3],
+                                 'birth_date', (date '1960-01-01' + (k / 3) * 37)::text,
+                                 'phone', '+7916' || lpad(((k / 3) * 7919 % 10000000)::text, 7, '0')))) = 240,
+          'the records load')
+  FROM generate_series(1, 240) k;
+CREATE FUNCTION pg_temp.rid(k int) RETURNS bigint LANGUAGE sql AS
+	$$ SELECT record_id FROM cdp.record WHERE source_key = 'w' || k $$;
+-- a few persons archived (a merge of one with an active person restores it) and no_match decisions
+SELECT count(*) AS archived
+  FROM cdp.archive_patients(ARRAY(SELECT golden_id FROM cdp.record WHERE source_key IN ('w3', 'w30', 'w61', 'w99')),
+                            'test', false) \gset
+SELECT count(cdp.record_pair_decision(least(pg_temp.rid(x), pg_temp.rid(y)), greatest(pg_temp.rid(x), pg_temp.rid(y)),
+                                      'no_match', 'test'))
+  FROM (VALUES (10, 11), (50, 52), (120, 200)) v(x, y) \gset
+-- the batches: random links (repeats, links inside one person, chains), evidence objects or NULL
+CREATE TEMP TABLE batch AS
+SELECT n, pg_temp.rid(1 + floor(random() * 240)::int) AS a, pg_temp.rid(1 + floor(random() * 240)::int) AS b,
+       CASE WHEN random() < 0.2 THEN NULL
+            ELSE jsonb_build_object('by', 'test', 'n', n, 'p', round(random()::numeric, 3),
+                                    'levels', jsonb_build_array(1, 2, n % 3), 'note', 'связь ' || n) END AS ev
+  FROM generate_series(1, 400) n;
+DELETE FROM batch WHERE a = b;
+
+/* ------------------------------------------------------------------ the plan as arrays */
+-- _golden_merge_plan_arrays is _golden_merge_plan's rows aggregated by link (absorbed ids in id order)
+CREATE TEMP TABLE plan_in AS
+SELECT array_agg(1 + floor(random() * 60)::bigint) AS ga, array_agg(1 + floor(random() * 60)::bigint) AS gb
+  FROM generate_series(1, 300);
+SELECT is((SELECT (x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g)::text
+             FROM plan_in, cdp_internal._golden_merge_plan_arrays(ga, gb, ARRAY[5, 7, 11]::bigint[], ARRAY[9, 2, 40]::bigint[],
+                                                                  ARRAY[3, 8, 30]::bigint[]) x),
+          (SELECT (array_agg(p.ord ORDER BY p.ord), array_agg(p.outcome ORDER BY p.ord), array_agg(p.keep ORDER BY p.ord),
+                   array_agg(p.gone ORDER BY p.ord), array_agg(p.restore ORDER BY p.ord),
+                   (SELECT array_agg(q.ord ORDER BY q.ord, y.g) FROM cdp_internal._golden_merge_plan(ga, gb, ARRAY[5, 7, 11]::bigint[],
+                        ARRAY[9, 2, 40]::bigint[], ARRAY[3, 8, 30]::bigint[]) q, unnest(q.absorbed) y(g)),
+                   (SELECT array_agg(y.g ORDER BY q.ord, y.g) FROM cdp_internal._golden_merge_plan(ga, gb, ARRAY[5, 7, 11]::bigint[],
+                        ARRAY[9, 2, 40]::bigint[], ARRAY[3, 8, 30]::bigint[]) q, unnest(q.absorbed) y(g)))::text
+             FROM plan_in, cdp_internal._golden_merge_plan(ga, gb, ARRAY[5, 7, 11]::bigint[], ARRAY[9, 2, 40]::bigint[],
+                                                          ARRAY[3, 8, 30]::bigint[]) p
+            GROUP BY ga, gb),
+          'the plan as arrays is the plan''s rows aggregated by link');
+SELECT is((SELECT (x.ord, x.ab_g)::text FROM cdp_internal._golden_merge_plan_arrays(ARRAY[3, 2, 5, 1, 4]::bigint[],
+             ARRAY[5, 3, 1, 2, 2]::bigint[], ARRAY[1]::bigint[], ARRAY[4]::bigint[], ARRAY[3]::bigint[]) x),
+          '("{1,2,3,4,5}","{5,3,5,2,3,5}")', 'the plan as arrays: absorbed ids in link then id order');
+
+/* ------------------------------------------------------------------ the state a merge writes */
+-- everything written since event id "since", event ids by rank, times checked against the events
+CREATE FUNCTION pg_temp.link_state(since bigint) RETURNS jsonb LANGUAGE sql AS $$
+WITH ev AS (SELECT e.*, row_number() OVER (ORDER BY e.event_id) AS rk FROM cdp.event e WHERE e.event_id > since),
+evn AS (SELECT x.event_id, coalesce('n' || ev.rk, x.event_id::text) AS name, ev.at
+          FROM (SELECT event_id FROM cdp.event) x LEFT JOIN ev USING (event_id))
+SELECT jsonb_build_object(
+  'events', (SELECT jsonb_agg(jsonb_build_array(ev.rk, ev.kind, ev.subject, ev.golden_id, ev.payload, ev.actor) ORDER BY ev.event_id) FROM ev),
+  'event_times_ordered', (SELECT bool_and(t.ok) FROM (SELECT ev.at >= lag(ev.at, 1, ev.at) OVER (ORDER BY ev.event_id) AS ok FROM ev) t),
+  'members', (SELECT jsonb_agg(jsonb_build_array(m.record_id, m.golden_id, f.name, t.name,
+                                                 CASE WHEN f.at IS NULL THEN m.from_at::text ELSE (m.from_at = f.at)::text END,
+                                                 CASE WHEN t.at IS NULL THEN m.to_at::text ELSE (m.to_at = t.at)::text END)
+                               ORDER BY m.record_id, m.from_at, f.name)
+                FROM cdp.patient_member m JOIN evn f ON f.event_id = m.from_event LEFT JOIN evn t ON t.event_id = m.to_event),
+  'redirects', (SELECT jsonb_agg(jsonb_build_array(d.old_id, d.new_id, e.name,
+                                                   CASE WHEN e.at IS NULL THEN d.at::text ELSE (d.at = e.at)::text END) ORDER BY d.old_id)
+                  FROM cdp.patient_redirect d JOIN evn e ON e.event_id = d.event_id),
+  'records', (SELECT jsonb_agg(jsonb_build_array(r.record_id, r.golden_id) ORDER BY r.record_id) FROM cdp.record r),
+  'profiles', (SELECT jsonb_agg(jsonb_build_array(to_jsonb(p) - 'status_at',
+                                                  coalesce((SELECT 'restored ' || ev.rk FROM ev WHERE ev.kind = 'patient.restored'
+                                                               AND ev.subject = p.golden_id AND ev.at = p.status_at), p.status_at::text))
+                                ORDER BY p.golden_id) FROM cdp.patient p))
+$$;
+SELECT max(event_id) AS since FROM cdp.event \gset
+CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+
+/* ------------------------------------------------------------------ many links: SQL, then C */
+SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'sql';
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_sql FROM batch \gset
+SELECT pg_temp.link_state(:since) AS state_sql \gset
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_c FROM batch \gset
+SELECT pg_temp.link_state(:since) AS state_c \gset
+SELECT is(:'res_c'::bigint[], :'res_sql'::bigint[], 'many links: the same golden id per link');
+SELECT is((:'state_c'::jsonb) -> 'events', (:'state_sql'::jsonb) -> 'events', 'many links: the same events, payloads and order');
+SELECT ok(jsonb_array_length((:'state_c'::jsonb) -> 'events') > 300
+          AND (SELECT count(*) FROM jsonb_array_elements((:'state_c'::jsonb) -> 'events') e WHERE e ->> 1 = 'patient.merged') > 50
+          AND (SELECT count(*) FROM jsonb_array_elements((:'state_c'::jsonb) -> 'events') e WHERE e ->> 1 = 'record.linked') > 50
+          AND (SELECT count(*) FROM jsonb_array_elements((:'state_c'::jsonb) -> 'events') e WHERE e ->> 1 = 'patient.restored') > 0
+          AND (SELECT count(*) FROM unnest(:'res_c'::bigint[]) g WHERE g IS NULL) > 0,
+          'the batch merges, links inside persons, restores archived persons and meets no_match decisions');
+SELECT is((:'state_c'::jsonb) -> 'event_times_ordered', 'true'::jsonb, 'C path: event times follow event ids');
+SELECT is((:'state_c'::jsonb) -> 'members', (:'state_sql'::jsonb) -> 'members', 'many links: the same membership intervals');
+SELECT ok(NOT ((:'state_c'::jsonb) -> 'members')::text LIKE '%"false"%', 'membership times are their events'' times');
+SELECT is((:'state_c'::jsonb) -> 'redirects', (:'state_sql'::jsonb) -> 'redirects', 'many links: the same redirects');
+SELECT is((:'state_c'::jsonb) -> 'records', (:'state_sql'::jsonb) -> 'records', 'many links: the same persons of records');
+SELECT is((:'state_c'::jsonb) -> 'profiles', (:'state_sql'::jsonb) -> 'profiles', 'many links: the same profiles, restored status');
+-- the projections the C path wrote are the log's: a replay gives them back
+SELECT cdp.rebuild_patients() IS NOT NULL AS rebuilt \gset
+SELECT is(pg_temp.link_state(:since) -> 'members', (:'state_c'::jsonb) -> 'members', 'rebuild_patients replays the C path''s membership');
+SELECT is(pg_temp.link_state(:since) -> 'redirects', (:'state_c'::jsonb) -> 'redirects', 'rebuild_patients replays the C path''s redirects');
+
+/* ------------------------------------------------------------------ evidence NULL, one link */
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'sql';
+SELECT cdp.link_records_many(ARRAY[pg_temp.rid(1), pg_temp.rid(4), pg_temp.rid(7)], ARRAY[pg_temp.rid(2), pg_temp.rid(5), pg_temp.rid(1)]) AS res_sql \gset
+SELECT cdp.link_records(pg_temp.rid(8), pg_temp.rid(9), NULL) AS one_sql \gset
+SELECT pg_temp.link_state(:since) AS state_sql \gset
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SELECT cdp.link_records_many(ARRAY[pg_temp.rid(1), pg_temp.rid(4), pg_temp.rid(7)], ARRAY[pg_temp.rid(2), pg_temp.rid(5), pg_temp.rid(1)]) AS res_c \gset
+SELECT cdp.link_records(pg_temp.rid(8), pg_temp.rid(9), NULL) AS one_c \gset
+SELECT pg_temp.link_state(:since) AS state_c \gset
+SELECT is(ARRAY[:'res_c'::bigint[], ARRAY[:'one_c'::bigint, :'one_c'::bigint, :'one_c'::bigint]],
+          ARRAY[:'res_sql'::bigint[], ARRAY[:'one_sql'::bigint, :'one_sql'::bigint, :'one_sql'::bigint]],
+          'no evidence, one link: the same golden ids');
+SELECT is(:'state_c'::jsonb, :'state_sql'::jsonb, 'no evidence, one link: the same events, membership, redirects, profiles');
+
+/* ------------------------------------------------------------------ the fallback */
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SELECT (SELECT golden_id FROM cdp.record WHERE record_id = pg_temp.rid(1)) AS g1,
+       (SELECT golden_id FROM cdp.record WHERE record_id = pg_temp.rid(2)) AS g2 \gset
+SELECT (w.written, w.m_keep, w.m_gone, w.fin_rec)::text AS direct
+  FROM cdp_internal.golden_link_write(ARRAY[pg_temp.rid(1)], ARRAY[pg_temp.rid(2)], NULL, ARRAY['m']::"char"[],
+                                      ARRAY[:g1::bigint], ARRAY[:g2::bigint], ARRAY[false], ARRAY[pg_temp.rid(2)], ARRAY[1]) w \gset
+SELECT is(:'direct' || (SELECT string_agg(e.kind || ' ' || e.payload::text, ',') FROM cdp.event e WHERE e.event_id > :since),
+          format('(t,{%s},{%s},{%s})patient.merged {"a": %s, "b": %s, "from": %s, "into": %s, "records": [%s], "evidence": null}',
+                 :g1, :g2, pg_temp.rid(2), pg_temp.rid(1), pg_temp.rid(2), :g2, :g1, pg_temp.rid(2)),
+          'without triggers the C writer writes (a direct call)');
+ROLLBACK TO SAVEPOINT s;
+CREATE TRIGGER noop AFTER INSERT ON cdp.patient_redirect FOR EACH ROW EXECUTE FUNCTION pg_temp.noop();
+SELECT is((cdp_internal.golden_link_write(ARRAY[pg_temp.rid(1)], ARRAY[pg_temp.rid(2)], NULL, ARRAY['m']::"char"[],
+                                          ARRAY[1::bigint], ARRAY[2::bigint], ARRAY[false], NULL, NULL)).written,
+          false, 'a table with an insert trigger: the C writer writes nothing and says so');
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'sql';
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_sql FROM batch \gset
+SELECT pg_temp.link_state(:since) AS state_sql \gset
+ROLLBACK TO SAVEPOINT s;
+CREATE TRIGGER noop AFTER INSERT ON cdp.patient_redirect FOR EACH ROW EXECUTE FUNCTION pg_temp.noop();
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_fb FROM batch \gset
+SELECT is(:'res_fb'::bigint[], :'res_sql'::bigint[], 'fallback: the same golden id per link');
+SELECT is(pg_temp.link_state(:since), :'state_sql'::jsonb, 'fallback: the same rows as the SQL path');
+
+SELECT * FROM finish();
+ROLLBACK;
