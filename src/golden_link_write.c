@@ -24,7 +24,7 @@
  * - cdp.patient_redirect: one row per merge, in link order.
  *
  * Rows are put on pages many at a time (table_multi_insert, as COPY FROM
- * and src/ingest_write.c do), index entries added after each group; NOT
+ * does; src/cdp_bulk.c, shared with src/ingest_write.c), index entries added after each group; NOT
  * NULL and CHECK constraints are checked as INSERT and UPDATE check them;
  * privileges are checked as the statements would (INSERT; UPDATE and
  * SELECT on the membership).  Triggers are not fired: when one of the three
@@ -86,12 +86,13 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "cdp_bulk.h"
 #include "cdp_jsonb.h"
 #include "golden.h"
 #include "match.h"
 
-/* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
-#define LINK_GROUP_ROWS		1000
+/* rows of one table put on pages at a time */
+#define LINK_GROUP_ROWS		CDP_BULK_GROUP_ROWS
 
 /* the tables written */
 typedef enum LinkTable
@@ -130,20 +131,6 @@ static const struct
 	{"patient_redirect", LinkRedirectCols, LR_COUNT, ACL_INSERT}
 };
 
-/* one table being written */
-typedef struct LinkTarget
-{
-	Relation	rel;
-	ResultRelInfo *rri;
-	BulkInsertState bistate;
-	TupleTableSlot *slots[LINK_GROUP_ROWS];
-	int			nslots;			/* slots made so far */
-	int			ngroup;			/* rows in the current group */
-	int		   *given;			/* per attribute: index of the caller's value, or -1 */
-	AttrNumber *colattr;		/* per caller's column: its attribute number */
-	ExprState **defaults;		/* per attribute not given: its default, or NULL */
-} LinkTarget;
-
 /* one move of a record: the link (0-based) whose merge moves it */
 typedef struct LinkMove
 {
@@ -173,126 +160,6 @@ LinkTableOk(Relation rel, bool updates)
 				(updates && TRIGGER_FOR_UPDATE(td->triggers[i].tgtype)))
 				return false;
 	return true;
-}
-
-/*
- * LinkOpen
- *		Opens table w (range table index w + 1) for writing: result relation,
- *		indexes, the map of the caller's columns and the defaults of the
- *		others.
- */
-static void
-LinkOpen(EState *estate, LinkTarget *t, Relation rel, LinkTable w)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	const char *const *cols = LinkTables[w].cols;
-	int			ncols = LinkTables[w].ncols;
-
-	t->rel = rel;
-	t->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(t->rri, rel, w + 1, NULL, 0);
-	ExecOpenIndices(t->rri, false);
-	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
-	/* no ring buffer: the rows are read again soon (see src/ingest_write.c) */
-	t->bistate = GetBulkInsertState();
-	FreeAccessStrategy(t->bistate->strategy);
-	t->bistate->strategy = NULL;
-	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
-	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
-	t->colattr = palloc0(sizeof(AttrNumber) * ncols);
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
-		Node	   *def;
-
-		t->given[a] = -1;
-		if (att->attisdropped)
-			continue;
-		for (int c = 0; c < ncols; c++)
-			if (strcmp(NameStr(att->attname), cols[c]) == 0)
-			{
-				t->given[a] = c;
-				t->colattr[c] = a + 1;
-			}
-		if (t->given[a] >= 0)
-			continue;
-		def = build_column_default(rel, a + 1);
-		if (def != NULL)
-			t->defaults[a] = ExecPrepareExpr(expression_planner((Expr *) def), estate);
-	}
-	for (int c = 0; c < ncols; c++)
-		if (t->colattr[c] == InvalidAttrNumber)
-			elog(ERROR, "column \"%s\" of \"%s\" not found", cols[c], RelationGetRelationName(rel));
-}
-
-/*
- * LinkFlush
- *		Puts the current group of t on pages and adds their index entries in
- *		group order.
- */
-static void
-LinkFlush(EState *estate, LinkTarget *t)
-{
-	if (t->ngroup == 0)
-		return;
-	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
-	for (int i = 0; i < t->ngroup; i++)
-	{
-		if (t->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(t->rri, t->slots[i], estate, false, false, NULL, NIL));
-		ResetPerTupleExprContext(estate);
-	}
-	for (int i = 0; i < t->ngroup; i++)
-		ExecClearTuple(t->slots[i]);
-	t->ngroup = 0;
-}
-
-/*
- * LinkAdd
- *		Adds a row to t's group from the caller's values (in the order of the
- *		table's column list) and the defaults, checks its constraints, puts
- *		the group on pages when it is full (after the caller has read the
- *		slot: the next call), and returns the row's slot, valid until then.
- *		Values must live until the group is flushed.
- */
-static TupleTableSlot *
-LinkAdd(EState *estate, LinkTarget *t, Datum *values, bool *nulls)
-{
-	TupleDesc	desc = RelationGetDescr(t->rel);
-	TupleTableSlot *slot;
-	ExprContext *econtext = GetPerTupleExprContext(estate);
-
-	if (t->ngroup == LINK_GROUP_ROWS)
-		LinkFlush(estate, t);
-	if (t->ngroup == t->nslots)
-	{
-		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
-
-		t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
-		MemoryContextSwitchTo(old);
-	}
-	slot = t->slots[t->ngroup];
-	ExecClearTuple(slot);
-	for (int a = 0; a < desc->natts; a++)
-	{
-		if (t->given[a] >= 0)
-		{
-			slot->tts_values[a] = values[t->given[a]];
-			slot->tts_isnull[a] = nulls[t->given[a]];
-		}
-		else if (t->defaults[a] != NULL)
-			slot->tts_values[a] = ExecEvalExpr(t->defaults[a], econtext, &slot->tts_isnull[a]);
-		else
-		{
-			slot->tts_values[a] = (Datum) 0;
-			slot->tts_isnull[a] = true;
-		}
-	}
-	ExecStoreVirtualTuple(slot);
-	if (t->rel->rd_att->constr)
-		ExecConstraints(t->rri, slot, estate);
-	t->ngroup++;
-	return slot;
 }
 
 /*
@@ -444,7 +311,7 @@ LinkArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype,
  *		statement's join leaves it.
  */
 static void
-LinkCloseOpen(EState *estate, LinkTarget *t, IndexScanDesc scan, TupleTableSlot *slot,
+LinkCloseOpen(EState *estate, CdpBulkTarget *t, IndexScanDesc scan, TupleTableSlot *slot,
 			  int64 rec, int64 ev, TimestampTz at)
 {
 	ScanKeyData key;
@@ -583,7 +450,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	Relation	rels[LT_COUNT];
 	EState	   *estate;
 	List	   *rtable = NIL;
-	LinkTarget	targets[LT_COUNT];
+	CdpBulkTarget	targets[LT_COUNT];
 	MemoryContext group_cxt,
 				old;
 	Datum	   *m_ord,
@@ -752,7 +619,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	ExecInitRangeTable(estate, rtable);
 	memset(targets, 0, sizeof(targets));
 	for (int w = 0; w < LT_COUNT; w++)
-		LinkOpen(estate, &targets[w], rels[w], (LinkTable) w);
+		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, LinkTables[w].cols, LinkTables[w].ncols);
 	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_link_write group",
 									  ALLOCSET_DEFAULT_SIZES);
 
@@ -783,7 +650,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			continue;
 		if (targets[LT_EVENT].ngroup == LINK_GROUP_ROWS)
 		{
-			LinkFlush(estate, &targets[LT_EVENT]);
+			CdpBulkFlush(estate, &targets[LT_EVENT]);
 			MemoryContextReset(group_cxt);
 		}
 		old = MemoryContextSwitchTo(group_cxt);
@@ -793,7 +660,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		v[LE_PAYLOAD] = JsonbPGetDatum(LinkPayload(o == GOLDEN_MERGE_MERGE, DatumGetInt64(gone[i]),
 												   DatumGetInt64(keep[i]), bylink + move_start[i],
 												   move_count[i], la[i], lb[i], evid));
-		slot = LinkAdd(estate, &targets[LT_EVENT], v, n);
+		slot = CdpBulkAdd(estate, &targets[LT_EVENT], v, n);
 		MemoryContextSwitchTo(old);
 		if (slot->tts_isnull[a_id - 1] || slot->tts_isnull[a_at - 1])
 			elog(ERROR, "a new event has no event_id or at");
@@ -803,20 +670,20 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		{
 			if (targets[LT_EVENT].ngroup == LINK_GROUP_ROWS)
 			{
-				LinkFlush(estate, &targets[LT_EVENT]);
+				CdpBulkFlush(estate, &targets[LT_EVENT]);
 				MemoryContextReset(group_cxt);
 			}
 			old = MemoryContextSwitchTo(group_cxt);
 			v[LE_KIND] = kind_restored;
 			v[LE_SUBJECT] = keep[i];
 			v[LE_PAYLOAD] = JsonbPGetDatum(LinkRestoredPayload(DatumGetInt64(gone[i])));
-			slot = LinkAdd(estate, &targets[LT_EVENT], v, n);
+			slot = CdpBulkAdd(estate, &targets[LT_EVENT], v, n);
 			MemoryContextSwitchTo(old);
 			rs_id[nrs] = keep[i];
 			rs_at[nrs++] = slot->tts_values[a_at - 1];
 		}
 	}
-	LinkFlush(estate, &targets[LT_EVENT]);
+	CdpBulkFlush(estate, &targets[LT_EVENT]);
 	MemoryContextReset(group_cxt);
 	LinkStep("write_events", &tt);
 
@@ -825,7 +692,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	fin_keep = palloc(sizeof(Datum) * Max(nmv, 1));
 	if (nmv > 0)
 	{
-		LinkTarget *t = &targets[LT_MEMBER];
+		CdpBulkTarget *t = &targets[LT_MEMBER];
 		Relation	idx = NULL;
 		IndexScanDesc scan;
 		TupleTableSlot *found = table_slot_create(t->rel, NULL);
@@ -885,9 +752,9 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 				v[LM_TO_EVENT] = Int64GetDatum(ev_id[moves[j + 1].link]);
 				v[LM_TO_AT] = TimestampTzGetDatum(ev_at[moves[j + 1].link]);
 			}
-			(void) LinkAdd(estate, t, v, n);
+			(void) CdpBulkAdd(estate, t, v, n);
 		}
-		LinkFlush(estate, t);
+		CdpBulkFlush(estate, t);
 		LinkStep("write_member_open", &tt);
 	}
 
@@ -906,20 +773,16 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		v[LR_NEW_ID] = keep[i];
 		v[LR_AT] = TimestampTzGetDatum(ev_at[i]);
 		v[LR_EVENT_ID] = Int64GetDatum(ev_id[i]);
-		(void) LinkAdd(estate, &targets[LT_REDIRECT], v, n);
+		(void) CdpBulkAdd(estate, &targets[LT_REDIRECT], v, n);
 		m_ord[nm] = Int32GetDatum(i + 1);
 		m_keep[nm] = keep[i];
 		m_gone[nm++] = gone[i];
 	}
-	LinkFlush(estate, &targets[LT_REDIRECT]);
+	CdpBulkFlush(estate, &targets[LT_REDIRECT]);
 	LinkStep("write_redirects", &tt);
 
 	for (int w = 0; w < LT_COUNT; w++)
-	{
-		for (int i = 0; i < targets[w].nslots; i++)
-			ExecDropSingleTupleTableSlot(targets[w].slots[i]);
-		FreeBulkInsertState(targets[w].bistate);
-	}
+		CdpBulkClose(estate, &targets[w]);
 	ExecCloseResultRelations(estate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);

@@ -5,7 +5,8 @@
  *		(a batch of records new to their source, each a new person) in bulk,
  *		the way COPY FROM writes a table: rows built in C, heap tuples put
  *		on pages many at a time (table_multi_insert), index entries added
- *		after each group of rows.
+ *		after each group of rows (src/cdp_bulk.c, which the golden merge's
+ *		writer shares).
  *
  * What it writes is what the fast path's SQL statement
  * (cdp_internal.ingest_insert_new, sql/parts/50_ingest.sql) writes, in the
@@ -81,10 +82,11 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "cdp_bulk.h"
 #include "golden.h"
 
-/* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
-#define WRITE_GROUP_ROWS	1000
+/* rows of one table put on pages at a time */
+#define WRITE_GROUP_ROWS	CDP_BULK_GROUP_ROWS
 
 /* the payload builder (src/ingest_attrs.c) */
 extern Datum cdp_record_event_payload(PG_FUNCTION_ARGS);
@@ -137,20 +139,6 @@ static const struct
 	{"cdp", "patient_member", MemberCols, MB_COUNT}
 };
 
-/* one table being written */
-typedef struct WriteTarget
-{
-	Relation	rel;
-	ResultRelInfo *rri;
-	BulkInsertState bistate;
-	TupleTableSlot *slots[WRITE_GROUP_ROWS];
-	int			nslots;			/* slots made so far */
-	int			ngroup;			/* rows in the current group */
-	int		   *given;			/* per attribute: index of the caller's value, or -1 */
-	ExprState **defaults;		/* per attribute not given: its default, or NULL */
-	bool		fire_first;		/* fire the insert triggers of the first row */
-} WriteTarget;
-
 /* one row of the input: its fields, and what the writer gives it */
 typedef struct WriteRow
 {
@@ -186,154 +174,6 @@ WriteTriggersOk(Relation rel, Oid refd)
 			return false;
 	}
 	return true;
-}
-
-/*
- * WriteOpen
- *		Opens table w (rel, range table index w + 1) for writing: result
- *		relation, indexes, the map of the caller's columns and the defaults
- *		of the others.
- */
-static void
-WriteOpen(EState *estate, WriteTarget *t, Relation rel, WriteTable w)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	const char *const *cols = WriteTables[w].cols;
-	int			ncols = WriteTables[w].ncols;
-
-	t->rel = rel;
-	t->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(t->rri, rel, w + 1, NULL, 0);
-	ExecOpenIndices(t->rri, false);
-	/* closed by ExecCloseResultRelations, found there by the trigger queue */
-	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
-	/*
-	 * A bulk insert state keeps the page being filled pinned from one group
-	 * to the next; without COPY's ring of 16 MB (the rows of a batch are read
-	 * again soon, by matching and the profiles' readers, and a ring evicting
-	 * its own dirty pages flushes WAL for each).
-	 */
-	t->bistate = GetBulkInsertState();
-	FreeAccessStrategy(t->bistate->strategy);
-	t->bistate->strategy = NULL;
-	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
-	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
-		Node	   *def;
-
-		t->given[a] = cols == NULL ? a : -1;
-		if (att->attisdropped || cols == NULL)
-			continue;
-		for (int c = 0; c < ncols; c++)
-			if (strcmp(NameStr(att->attname), cols[c]) == 0)
-				t->given[a] = c;
-		if (t->given[a] >= 0)
-			continue;
-		def = build_column_default(rel, a + 1);
-		if (def != NULL)
-			t->defaults[a] = ExecPrepareExpr(expression_planner((Expr *) def), estate);
-	}
-	/* every column the writer sets must be there */
-	for (int c = 0; c < ncols; c++)
-	{
-		bool		found = false;
-
-		for (int a = 0; a < desc->natts; a++)
-			found |= t->given[a] == c;
-		if (!found)
-			elog(ERROR, "column \"%s\" of \"%s\" not found", cols[c], RelationGetRelationName(rel));
-	}
-}
-
-/*
- * WriteFlush
- *		Puts the current group of t on pages, adds their index entries in
- *		group order and fires the first row's insert triggers when asked.
- */
-static void
-WriteFlush(EState *estate, WriteTarget *t)
-{
-	if (t->ngroup == 0)
-		return;
-	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
-	for (int i = 0; i < t->ngroup; i++)
-	{
-		TupleTableSlot *slot = t->slots[i];
-
-		if (t->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(t->rri, slot, estate, false, false, NULL, NIL));
-		if (t->fire_first)
-		{
-			ExecARInsertTriggers(estate, t->rri, slot, NIL, NULL);
-			t->fire_first = false;
-		}
-		ResetPerTupleExprContext(estate);
-	}
-	for (int i = 0; i < t->ngroup; i++)
-		ExecClearTuple(t->slots[i]);
-	t->ngroup = 0;
-}
-
-/*
- * WriteAdd
- *		Adds a row to t's group from the caller's values (in the order of the
- *		table's column list, or of its attributes when it has none) and the
- *		defaults, checks its constraints and returns its slot (valid until
- *		the next WriteFlush).  Values must live until then.
- */
-static TupleTableSlot *
-WriteAdd(EState *estate, WriteTarget *t, Datum *values, bool *nulls)
-{
-	TupleDesc	desc = RelationGetDescr(t->rel);
-	TupleTableSlot *slot;
-	ExprContext *econtext = GetPerTupleExprContext(estate);
-
-	if (t->ngroup == t->nslots)
-	{
-		/* in the query's context: the caller's may be a group's, reset after it */
-		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
-
-		t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
-		MemoryContextSwitchTo(old);
-	}
-	slot = t->slots[t->ngroup];
-	ExecClearTuple(slot);
-	for (int a = 0; a < desc->natts; a++)
-	{
-		if (t->given[a] >= 0)
-		{
-			slot->tts_values[a] = values[t->given[a]];
-			slot->tts_isnull[a] = nulls[t->given[a]];
-		}
-		else if (t->defaults[a] != NULL)
-			slot->tts_values[a] = ExecEvalExpr(t->defaults[a], econtext, &slot->tts_isnull[a]);
-		else
-		{
-			slot->tts_values[a] = (Datum) 0;
-			slot->tts_isnull[a] = true;
-		}
-	}
-	ExecStoreVirtualTuple(slot);
-	if (t->rel->rd_att->constr)
-		ExecConstraints(t->rri, slot, estate);
-	t->ngroup++;
-	return slot;
-}
-
-/*
- * WriteClose
- *		Writes what is left of t's group and drops its slots (its indexes
- *		close with the executor state's result relations).
- */
-static void
-WriteClose(EState *estate, WriteTarget *t)
-{
-	WriteFlush(estate, t);
-	for (int i = 0; i < t->nslots; i++)
-		ExecDropSingleTupleTableSlot(t->slots[i]);
-	FreeBulkInsertState(t->bistate);
 }
 
 /* the rows sorted by source_id, bytewise */
@@ -411,7 +251,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	Oid			rid_seq, gid_seq;
 	EState	   *estate;
 	List	   *rtable = NIL;
-	WriteTarget targets[WT_COUNT];
+	CdpBulkTarget targets[WT_COUNT];
 	MemoryContext group_cxt, old;
 	Datum	   *out;
 	Datum		rvals[RC_COUNT];
@@ -554,7 +394,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	ExecInitRangeTable(estate, rtable);
 	memset(targets, 0, sizeof(targets));
 	for (int w = 0; w < WT_COUNT; w++)
-		WriteOpen(estate, &targets[w], rels[w], (WriteTable) w);
+		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, WriteTables[w].cols, WriteTables[w].ncols);
 	targets[WT_RECORD].fire_first = true;
 	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp ingest_write_new group",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -581,11 +421,11 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 			rvals[c] = r->v[f_rc[c]];
 			rnulls[c] = r->n[f_rc[c]];
 		}
-		(void) WriteAdd(estate, &targets[WT_RECORD], rvals, rnulls);
+		(void) CdpBulkAdd(estate, &targets[WT_RECORD], rvals, rnulls);
 		if (targets[WT_RECORD].ngroup == WRITE_GROUP_ROWS)
-			WriteFlush(estate, &targets[WT_RECORD]);
+			CdpBulkFlush(estate, &targets[WT_RECORD]);
 	}
-	WriteFlush(estate, &targets[WT_RECORD]);
+	CdpBulkFlush(estate, &targets[WT_RECORD]);
 
 	/* events, in ord order; their ids and times for the membership */
 	for (int i = 0; i < nrows; i++)
@@ -618,7 +458,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 													 r->v[f_key], Int32GetDatum(1), r->v[f_rc[RC_RAW]],
 													 r->v[f_norm], TimestampTzGetDatum(r->ts),
 													 TimestampTzGetDatum(r->ts));
-			slot = WriteAdd(estate, &targets[WT_EVENT], ev, en);
+			slot = CdpBulkAdd(estate, &targets[WT_EVENT], ev, en);
 			MemoryContextSwitchTo(old);
 			if (slot->tts_isnull[a_id - 1] || slot->tts_isnull[a_at - 1])
 				elog(ERROR, "a new event has no event_id or at");
@@ -626,11 +466,11 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 			r->event_at = DatumGetTimestampTz(slot->tts_values[a_at - 1]);
 			if (targets[WT_EVENT].ngroup == WRITE_GROUP_ROWS)
 			{
-				WriteFlush(estate, &targets[WT_EVENT]);
+				CdpBulkFlush(estate, &targets[WT_EVENT]);
 				MemoryContextReset(group_cxt);
 			}
 		}
-		WriteFlush(estate, &targets[WT_EVENT]);
+		CdpBulkFlush(estate, &targets[WT_EVENT]);
 		MemoryContextReset(group_cxt);
 	}
 
@@ -640,11 +480,11 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 		Datum		q = Int64GetDatum(rows[i].record_id);
 		bool		qn = false;
 
-		(void) WriteAdd(estate, &targets[WT_QUEUE], &q, &qn);
+		(void) CdpBulkAdd(estate, &targets[WT_QUEUE], &q, &qn);
 		if (targets[WT_QUEUE].ngroup == WRITE_GROUP_ROWS)
-			WriteFlush(estate, &targets[WT_QUEUE]);
+			CdpBulkFlush(estate, &targets[WT_QUEUE]);
 	}
-	WriteFlush(estate, &targets[WT_QUEUE]);
+	CdpBulkFlush(estate, &targets[WT_QUEUE]);
 
 	/* the profiles, in golden id order (array order) */
 	MemSet(&gnp_flinfo, 0, sizeof(gnp_flinfo));
@@ -680,15 +520,15 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 		}
 		old = MemoryContextSwitchTo(group_cxt);
 		GoldenNewPersonValues(gnp, RelationGetDescr(rels[WT_PATIENT]), pvals, pnulls);
-		(void) WriteAdd(estate, &targets[WT_PATIENT], pvals, pnulls);
+		(void) CdpBulkAdd(estate, &targets[WT_PATIENT], pvals, pnulls);
 		MemoryContextSwitchTo(old);
 		if (targets[WT_PATIENT].ngroup == WRITE_GROUP_ROWS)
 		{
-			WriteFlush(estate, &targets[WT_PATIENT]);
+			CdpBulkFlush(estate, &targets[WT_PATIENT]);
 			MemoryContextReset(group_cxt);
 		}
 	}
-	WriteFlush(estate, &targets[WT_PATIENT]);
+	CdpBulkFlush(estate, &targets[WT_PATIENT]);
 	MemoryContextReset(group_cxt);
 
 	/* the membership, in event order */
@@ -702,13 +542,13 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 		mv[MB_GOLDEN_ID] = Int64GetDatum(r->golden_id);
 		mv[MB_FROM_EVENT] = Int64GetDatum(r->event_id);
 		mv[MB_FROM_AT] = TimestampTzGetDatum(r->event_at);
-		(void) WriteAdd(estate, &targets[WT_MEMBER], mv, mn);
+		(void) CdpBulkAdd(estate, &targets[WT_MEMBER], mv, mn);
 		if (targets[WT_MEMBER].ngroup == WRITE_GROUP_ROWS)
-			WriteFlush(estate, &targets[WT_MEMBER]);
+			CdpBulkFlush(estate, &targets[WT_MEMBER]);
 	}
 
 	for (int w = 0; w < WT_COUNT; w++)
-		WriteClose(estate, &targets[w]);
+		CdpBulkClose(estate, &targets[w]);
 	AfterTriggerEndQuery(estate);
 	ExecCloseResultRelations(estate);
 	ExecResetTupleTable(estate->es_tupleTable, false);

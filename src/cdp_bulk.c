@@ -1,0 +1,182 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/cdp_bulk.c
+ *		Bulk writes of one table from C, as COPY FROM writes it (see
+ *		cdp_bulk.h): ingest's fast path (ingest_write.c) and golden's merge
+ *		writer (golden_link_write.c) both write through these four calls.
+ *
+ * A group is at most CDP_BULK_GROUP_ROWS rows; the values of a group's rows
+ * must live until the group is put on pages (CdpBulkFlush, or CdpBulkAdd
+ * when the group is full, or CdpBulkClose).  Slots are made in the
+ * executor state's query context, so a caller may keep its rows' values in
+ * a context it resets after each flush.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/hio.h"
+#include "access/tableam.h"
+#include "commands/trigger.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "cdp_bulk.h"
+
+/*
+ * CdpBulkOpen
+ *		Opens rel (range table index rti) for writing into t: result relation,
+ *		indexes, the map of the caller's columns (cols, ncols; NULL: the
+ *		caller sets every attribute, in order) and the defaults of the others.
+ *		An error if a column of cols is not in rel.
+ */
+void
+CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
+			const char *const *cols, int ncols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	memset(t, 0, sizeof(CdpBulkTarget));
+	t->rel = rel;
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, rel, rti, NULL, 0);
+	ExecOpenIndices(t->rri, false);
+	/* closed by ExecCloseResultRelations, found there by the trigger queue */
+	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
+
+	/*
+	 * A bulk insert state keeps the page being filled pinned from one group
+	 * to the next; without COPY's ring of 16 MB (the rows are read again
+	 * soon, by matching and the profiles' readers, and a ring evicting its
+	 * own dirty pages flushes WAL for each).
+	 */
+	t->bistate = GetBulkInsertState();
+	FreeAccessStrategy(t->bistate->strategy);
+	t->bistate->strategy = NULL;
+	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
+	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
+	t->colattr = palloc0(sizeof(AttrNumber) * Max(ncols, 1));
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		Node	   *def;
+
+		t->given[a] = cols == NULL ? a : -1;
+		if (att->attisdropped || cols == NULL)
+			continue;
+		for (int c = 0; c < ncols; c++)
+			if (strcmp(NameStr(att->attname), cols[c]) == 0)
+			{
+				t->given[a] = c;
+				t->colattr[c] = a + 1;
+			}
+		if (t->given[a] >= 0)
+			continue;
+		def = build_column_default(rel, a + 1);
+		if (def != NULL)
+			t->defaults[a] = ExecPrepareExpr(expression_planner((Expr *) def), estate);
+	}
+	/* every column the caller sets must be there */
+	for (int c = 0; cols != NULL && c < ncols; c++)
+		if (t->colattr[c] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of \"%s\" not found", cols[c], RelationGetRelationName(rel));
+}
+
+/*
+ * CdpBulkFlush
+ *		Puts the current group of t on pages, adds their index entries in
+ *		group order and fires the first row's insert triggers when asked
+ *		(fire_first).
+ */
+void
+CdpBulkFlush(EState *estate, CdpBulkTarget *t)
+{
+	if (t->ngroup == 0)
+		return;
+	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
+	for (int i = 0; i < t->ngroup; i++)
+	{
+		TupleTableSlot *slot = t->slots[i];
+
+		if (t->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(t->rri, slot, estate, false, false, NULL, NIL));
+		if (t->fire_first)
+		{
+			ExecARInsertTriggers(estate, t->rri, slot, NIL, NULL);
+			t->fire_first = false;
+		}
+		ResetPerTupleExprContext(estate);
+	}
+	for (int i = 0; i < t->ngroup; i++)
+		ExecClearTuple(t->slots[i]);
+	t->ngroup = 0;
+}
+
+/*
+ * CdpBulkAdd
+ *		Adds a row to t's group from the caller's values (in the order of its
+ *		column list, or of the attributes when it has none) and the defaults,
+ *		checks its constraints and returns its slot, valid until the group is
+ *		put on pages.  A full group is put on pages first (a caller that
+ *		resets its values' memory after each group flushes when CdpBulkFull
+ *		instead).
+ */
+TupleTableSlot *
+CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	TupleTableSlot *slot;
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+
+	if (CdpBulkFull(t))
+		CdpBulkFlush(estate, t);
+	if (t->ngroup == t->nslots)
+	{
+		/* in the query's context: the caller's may be a group's, reset after it */
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+		t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	slot = t->slots[t->ngroup];
+	ExecClearTuple(slot);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		if (t->given[a] >= 0)
+		{
+			slot->tts_values[a] = values[t->given[a]];
+			slot->tts_isnull[a] = nulls[t->given[a]];
+		}
+		else if (t->defaults[a] != NULL)
+			slot->tts_values[a] = ExecEvalExpr(t->defaults[a], econtext, &slot->tts_isnull[a]);
+		else
+		{
+			slot->tts_values[a] = (Datum) 0;
+			slot->tts_isnull[a] = true;
+		}
+	}
+	ExecStoreVirtualTuple(slot);
+	if (t->rel->rd_att->constr)
+		ExecConstraints(t->rri, slot, estate);
+	t->ngroup++;
+	return slot;
+}
+
+/*
+ * CdpBulkClose
+ *		Writes what is left of t's group and drops its slots and bulk insert
+ *		state (its indexes close with the executor state's result relations).
+ */
+void
+CdpBulkClose(EState *estate, CdpBulkTarget *t)
+{
+	CdpBulkFlush(estate, t);
+	for (int i = 0; i < t->nslots; i++)
+		ExecDropSingleTupleTableSlot(t->slots[i]);
+	t->nslots = 0;
+	FreeBulkInsertState(t->bistate);
+	t->bistate = NULL;
+}

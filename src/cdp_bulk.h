@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * src/cdp_bulk.h
+ *		Bulk writes shared by the families that write many rows of a table at
+ *		once from C (cdp_bulk.c): ingest's fast path (ingest_write.c) and
+ *		golden's merge writer (golden_link_write.c).  A target is one table
+ *		being written the way COPY FROM writes it: rows built in slots, put
+ *		on pages a group at a time with table_multi_insert, index entries
+ *		added after each group, column defaults and constraints evaluated as
+ *		INSERT evaluates them.
+ *
+ * What a caller still decides itself: whether the table may be written this
+ * way at all (its triggers, rules, generated columns, row-level security),
+ * the permission check of its range table, and the executor state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CDP_BULK_H
+#define CDP_BULK_H
+
+#include "access/heapam.h"
+#include "executor/executor.h"
+#include "utils/rel.h"
+
+/* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
+#define CDP_BULK_GROUP_ROWS	1000
+
+/* one table being written */
+typedef struct CdpBulkTarget
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	TupleTableSlot *slots[CDP_BULK_GROUP_ROWS];
+	int			nslots;			/* slots made so far */
+	int			ngroup;			/* rows in the current group */
+	int		   *given;			/* per attribute: index of the caller's value, or -1 */
+	AttrNumber *colattr;		/* per caller's column: its attribute number */
+	ExprState **defaults;		/* per attribute not given: its default, or NULL */
+	bool		fire_first;		/* fire the insert triggers of the next row put on pages */
+} CdpBulkTarget;
+
+extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
+						const char *const *cols, int ncols);
+extern TupleTableSlot *CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls);
+extern void CdpBulkFlush(EState *estate, CdpBulkTarget *t);
+extern void CdpBulkClose(EState *estate, CdpBulkTarget *t);
+
+/* whether t's group is full (the caller may flush it and reset the group's memory) */
+#define CdpBulkFull(t)	((t)->ngroup == CDP_BULK_GROUP_ROWS)
+
+#endif							/* CDP_BULK_H */
