@@ -19040,3 +19040,77 @@ COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) 
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
 
 /* ==== end of section: merge24 ==== */
+
+/* ==== section: lead24 (issue 15, session 24) ==== */
+/* setup_roles locks the tables whose policies it applies before it touches a catalog row
+   (an autovacuum of one of them deadlocked it; isolation spec access_setup_vacuum). */
+CREATE OR REPLACE FUNCTION @extschema@.setup_roles() RETURNS TABLE (role text, action text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+DECLARE
+	r			record;
+	v_me		pg_catalog.pg_roles;
+BEGIN
+	SELECT * INTO v_me FROM pg_catalog.pg_roles m WHERE m.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+	IF NOT (v_me.rolsuper OR v_me.rolcreaterole) THEN
+		RAISE EXCEPTION 'permission denied to set up the cdp roles'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" has no CREATEROLE attribute.', CURRENT_USER),
+				  HINT = 'Run cdp.setup_roles() as a superuser or as the owner of extension cdp with CREATEROLE.';
+	END IF;
+	IF NOT v_me.rolsuper AND NOT pg_catalog.pg_has_role(CURRENT_USER,
+			(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.patient'::pg_catalog.regclass),
+			'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to set up the cdp roles'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" does not own the objects of extension cdp, so it cannot grant on them.', CURRENT_USER),
+				  HINT = 'Run cdp.setup_roles() as a superuser.';
+	END IF;
+
+	/*
+	 * The tables whose policies are applied below, locked first, in one order: the grants below
+	 * rewrite the pg_class rows of every table, and an autovacuum of a table would wait for this
+	 * transaction (its pg_class row) while the ALTER TABLE below waited for the vacuum (a
+	 * deadlock that failed this call); asked for before any catalog row is touched, the lock makes
+	 * an autovacuum give way instead.
+	 */
+	FOR r IN SELECT t.tbl FROM cdp_internal.acc_table t ORDER BY t.tbl::pg_catalog.oid LOOP
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r.tbl);
+	END LOOP;
+
+	FOR r IN SELECT a.role, a.capability, g.rolsuper, g.rolbypassrls, g.oid IS NOT NULL AS present
+			   FROM cdp_internal.acc_roles() a LEFT JOIN pg_catalog.pg_roles g ON g.rolname OPERATOR(pg_catalog.=) a.role
+			  ORDER BY a.role
+	LOOP
+		IF r.present AND (r.rolsuper OR r.rolbypassrls) THEN
+			RAISE EXCEPTION 'role "%" exists and is not safe for cdp', r.role
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'It is a superuser or bypasses row-level security; cdp''s group roles must be neither.',
+					  HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOBYPASSRLS, or drop it, then run cdp.setup_roles() again.', r.role);
+		END IF;
+		IF NOT r.present THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT', r.role);
+			role := r.role; action := 'created';
+		ELSE
+			role := r.role; action := 'updated';
+		END IF;
+		EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', r.role, 'cdp: ' OPERATOR(pg_catalog.||) r.capability);
+		/* exactly the matrix: what an earlier version granted and this one does not is taken back */
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL PROCEDURES IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA @extschema@ TO %I', r.role);
+		RETURN NEXT;
+	END LOOP;
+	/* functions created after the install's own lock-down (later parts, later updates) too */
+	PERFORM cdp_internal.acc_lock_down();
+	PERFORM cdp_internal.acc_apply_privileges();
+	PERFORM cdp_internal.acc_ensure_key();
+	PERFORM cdp_internal.acc_apply_policies();
+END
+$$;
+COMMENT ON FUNCTION @extschema@.setup_roles() IS
+	'creates the clinic roles (cdp_admin, cdp_registrar, ...) if missing and applies their grants and policies; idempotent; needs CREATEROLE';
+/* ==== end of section: lead24 ==== */

@@ -160,6 +160,17 @@ BEGIN
 				  HINT = 'Run cdp.setup_roles() as a superuser.';
 	END IF;
 
+	/*
+	 * The tables whose policies are applied below, locked first, in one order: the grants below
+	 * rewrite the pg_class rows of every table, and an autovacuum of a table would wait for this
+	 * transaction (its pg_class row) while the ALTER TABLE below waited for the vacuum (a
+	 * deadlock that failed this call); asked for before any catalog row is touched, the lock makes
+	 * an autovacuum give way instead.
+	 */
+	FOR r IN SELECT t.tbl FROM cdp_internal.acc_table t ORDER BY t.tbl::pg_catalog.oid LOOP
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r.tbl);
+	END LOOP;
+
 	FOR r IN SELECT a.role, a.capability, g.rolsuper, g.rolbypassrls, g.oid IS NOT NULL AS present
 			   FROM cdp_internal.acc_roles() a LEFT JOIN pg_catalog.pg_roles g ON g.rolname OPERATOR(pg_catalog.=) a.role
 			  ORDER BY a.role
