@@ -415,6 +415,43 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 }
 
 /*
+ * PrecomputeTf
+ *		Each record's term-frequency adjustment of its own value, per
+ *		tf-adjusted comparison (MatchRec.tfadj): computed once here rather
+ *		than by a hash look-up per scored pair, and read by the scorer's
+ *		per-pair bound (issue 12, session 24).  The values are those
+ *		MatchTfAdjustment gives, so the weights do not change.
+ */
+static void
+PrecomputeTf(Walk *w)
+{
+	const MatchProg *prog = &w->prog;
+	double	   *buf;
+
+	if (prog->ntf == 0 || w->nrec == 0)
+		return;
+	buf = palloc_extended(sizeof(double) * (Size) prog->ntf * (Size) w->nrec, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < w->nrec; i++)
+	{
+		MatchRec   *r = &w->recs[i];
+
+		r->tfadj = buf + (Size) i * prog->ntf;
+		for (int c = 0; c < prog->ncomp; c++)
+		{
+			const char *v;
+
+			if (prog->tfslot[c] < 0)
+				continue;
+			v = r->feat[prog->fidx[c]];
+			r->tfadj[prog->tfslot[c]] = (v != NULL && *v != '\0') ?
+				MatchTfAdjustment(prog, c, v) : 0.0;
+		}
+		if ((i & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * CopyTextArray
  *		Copies the elements of a text[] datum into out[0..width) (NULL for
  *		missing), in the arena.
@@ -598,6 +635,7 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 			r->golden = isnull ? r->id : DatumGetInt64(d);
 			d = SPI_getbinval(tup, td, 3, &isnull);
 			r->flags = isnull ? 0 : DatumGetInt32(d);
+			r->tfadj = NULL;	/* PrecomputeTf, once the tf tables are loaded */
 			r->focus = (fids == NULL) ||
 				bsearch(&r->id, fids, nf, sizeof(int64), Int64Cmp) != NULL;
 			r->feat = (char **) ArenaAlloc(&arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
@@ -1102,6 +1140,7 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 
 		LoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
 	}
+	PrecomputeTf(w);
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{

@@ -4,7 +4,7 @@
 -- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
 -- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 -- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
 -- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
@@ -60,6 +60,18 @@ SELECT cmp_ok((SELECT count(*) FROM cut_pairs), '<', (SELECT count(*) FROM full_
 SELECT set_eq('SELECT * FROM cut_pairs',
               'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.8 OR flags & 256 <> 0',
               'the bounded scorer keeps exactly the pairs, weights, flags and levels of full scoring');
+-- the bound is each pair's own (only the comparisons both records fill, a common name's own tf
+-- adjustment; issue 12, session 24): it must cut nothing that reaches a low or a high threshold
+SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+                  FROM act a, cdp_internal._match_walk('score', cdp_internal._match_query(NULL), a.program, a.version, 0.3,
+                                                  (a.settings ->> 'max_block_size')::int, 0, NULL) w$$,
+              'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.3 OR flags & 256 <> 0',
+              'at min_prob 0.3 too');
+SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+                  FROM act a, cdp_internal._match_walk('score', cdp_internal._match_query(NULL), a.program, a.version, 0.995,
+                                                  (a.settings ->> 'max_block_size')::int, 0, NULL) w$$,
+              'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.995 OR flags & 256 <> 0',
+              'and at min_prob 0.995');
 
 -- a walk cut into parts: the union of the parts is the one walk
 SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
