@@ -179,6 +179,8 @@ typedef struct MatchRec
 	int32	  **codes;			/* per feature column: its single value decoded
 								 * to code points for Jaro-Winkler, or NULL */
 	int16	   *ncodes;
+	uint32		cmask;			/* bit c: comparison c's value is filled (not
+								 * NULL, not empty), computed once at load */
 	double	   *tfadj;			/* per tf-adjusted comparison (prog->tfslot):
 								 * MatchTfAdjustment of this record's value,
 								 * computed once at load; NULL: not computed */

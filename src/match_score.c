@@ -683,19 +683,15 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 	*cut = false;
 	if (bounded)
 	{
+		uint32		both = a->cmask & b->cmask;
+
 		prem[prog->ncomp] = 0.0;
 		for (k = prog->ncomp - 1; k >= 0; k--)
 		{
-			int			f;
-			const char *va;
-			const char *vb;
 			double		best;
 
 			c = prog->order[k];
-			f = prog->fidx[c];
-			va = a->feat[f];
-			vb = b->feat[f];
-			if (va == NULL || vb == NULL || *va == '\0' || *vb == '\0')
+			if (!(both & ((uint32) 1 << c)))
 				best = 0.0;
 			else if (prog->tf[c])
 				best = Max(prog->wrest[c],

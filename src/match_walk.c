@@ -102,6 +102,7 @@ typedef struct Walk
 	double		min_prob;
 	int			max_block;
 	double		min_weight;		/* MatchMinWeight(min_prob) in score mode */
+	bool		hasfocus;		/* some records are not in focus */
 	int			part;			/* blocks with key hash % nparts == part */
 	int			nparts;
 	double		rate;			/* patterns mode: share of pairs counted */
@@ -415,36 +416,41 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 }
 
 /*
- * PrecomputeTf
- *		Each record's term-frequency adjustment of its own value, per
- *		tf-adjusted comparison (MatchRec.tfadj): computed once here rather
- *		than by a hash look-up per scored pair, and read by the scorer's
- *		per-pair bound (issue 12, session 24).  The values are those
- *		MatchTfAdjustment gives, so the weights do not change.
+ * PrecomputeRecords
+ *		What the scorer's per-pair bound reads of each record (issue 12,
+ *		session 24), computed once here rather than per scored pair: which
+ *		comparisons' values it fills (MatchRec.cmask) and, per tf-adjusted
+ *		comparison, the term-frequency adjustment of its own value
+ *		(MatchRec.tfadj, also used by the scorer instead of a hash look-up
+ *		per pair).  The values are those MatchTfAdjustment gives, so the
+ *		weights do not change.  Call once the tf tables are loaded.
  */
 static void
-PrecomputeTf(Walk *w)
+PrecomputeRecords(Walk *w)
 {
 	const MatchProg *prog = &w->prog;
-	double	   *buf;
+	double	   *buf = NULL;
 
-	if (prog->ntf == 0 || w->nrec == 0)
+	StaticAssertStmt(MATCH_MAX_COMP <= 32, "MatchRec.cmask holds one bit per comparison");
+	if (w->nrec == 0)
 		return;
-	buf = palloc_extended(sizeof(double) * (Size) prog->ntf * (Size) w->nrec, MCXT_ALLOC_HUGE);
+	if (prog->ntf > 0)
+		buf = palloc_extended(sizeof(double) * (Size) prog->ntf * (Size) w->nrec, MCXT_ALLOC_HUGE);
 	for (int i = 0; i < w->nrec; i++)
 	{
 		MatchRec   *r = &w->recs[i];
 
-		r->tfadj = buf + (Size) i * prog->ntf;
+		r->cmask = 0;
+		r->tfadj = buf ? buf + (Size) i * prog->ntf : NULL;
 		for (int c = 0; c < prog->ncomp; c++)
 		{
-			const char *v;
+			const char *v = r->feat[prog->fidx[c]];
+			bool		filled = v != NULL && *v != '\0';
 
-			if (prog->tfslot[c] < 0)
-				continue;
-			v = r->feat[prog->fidx[c]];
-			r->tfadj[prog->tfslot[c]] = (v != NULL && *v != '\0') ?
-				MatchTfAdjustment(prog, c, v) : 0.0;
+			if (filled)
+				r->cmask |= (uint32) 1 << c;
+			if (prog->tfslot[c] >= 0)
+				r->tfadj[prog->tfslot[c]] = filled ? MatchTfAdjustment(prog, c, v) : 0.0;
 		}
 		if ((i & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -635,7 +641,8 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 			r->golden = isnull ? r->id : DatumGetInt64(d);
 			d = SPI_getbinval(tup, td, 3, &isnull);
 			r->flags = isnull ? 0 : DatumGetInt32(d);
-			r->tfadj = NULL;	/* PrecomputeTf, once the tf tables are loaded */
+			r->tfadj = NULL;	/* PrecomputeRecords, once the tf tables are loaded */
+			r->cmask = 0;
 			r->focus = (fids == NULL) ||
 				bsearch(&r->id, fids, nf, sizeof(int64), Int64Cmp) != NULL;
 			r->feat = (char **) ArenaAlloc(&arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
@@ -1048,7 +1055,13 @@ WalkRule(Walk *w, int rule)
 					{
 						const MatchRec *b = &w->recs[items[y].idx];
 
-						if (!a->focus && !b->focus)
+						/*
+						 * only pairs touching a focus record; a whole walk has
+						 * none to test, and reading b here would cost a cache
+						 * miss per pair where patterns mode samples one pair
+						 * in hundreds (issue 12, session 24)
+						 */
+						if (w->hasfocus && !a->focus && !b->focus)
 							continue;
 						w->npairs[rule]++;
 						if (w->rate < 1.0 && pg_prng_double(&w->rng) >= w->rate)
@@ -1134,13 +1147,16 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
+	w->hasfocus = false;
+	for (int i = 0; i < w->nrec && !w->hasfocus; i++)
+		w->hasfocus = !w->recs[i].focus;
 	{
 		Datum		comps = (Datum) 0;
 		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
 
 		LoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
 	}
-	PrecomputeTf(w);
+	PrecomputeRecords(w);
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{

@@ -52,6 +52,7 @@ DECLARE
 	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
 	prog float8[];
 	q text;
+	tfcols text;
 	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
 	nrules int := pg_catalog.jsonb_array_length(a.settings -> 'blocking');
 	nrec bigint;
@@ -108,24 +109,32 @@ BEGIN
 	t0 := t1;
 
 	-- term frequencies of the tf-adjusted comparisons: values seen more than once, and one row with
-	-- value '' holding the frequency of a value seen once
+	-- value '' holding the frequency of a value seen once.  Counted in one pass over the features
+	-- (the tf columns side by side), grouped by bytes in a hash: a join of the layout with every
+	-- key row sorted each comparison's values under the database collation, twice (issue 12,
+	-- session 24: 7.7 s against 1.6 s at 200k records; the same rows)
 	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
-	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
-	SELECT a.version, x.comp, x.v, x.n::float8 / x.total
-	  FROM (SELECT y.comp, pg_catalog.left(pg_catalog.split_part(k.feat[y.fpos], kc ->> 'value_sep', 1), (kc ->> 'tf_value_len')::int) AS v, pg_catalog.count(*) AS n,
-	               pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY y.comp) AS total
-	          FROM cdp_internal._match_layout(a.settings) y
-	          JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
-	         WHERE k.feat[y.fpos] IS NOT NULL
-	         GROUP BY 1, 2) x
-	 WHERE x.n > 1 OR x.v = '';
-	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
-	SELECT a.version, y.comp, '', 1.0 / GREATEST(pg_catalog.count(*), 1)
+	SELECT pg_catalog.string_agg(pg_catalog.format('(%s, k.feat[%s])', y.comp, y.fpos), ', ' ORDER BY y.comp) INTO tfcols
 	  FROM cdp_internal._match_layout(a.settings) y
-	  JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
-	 WHERE k.feat[y.fpos] IS NOT NULL
-	 GROUP BY y.comp
-	ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+	 WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean;
+	IF tfcols IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TEMP TABLE _cdp_train_tf ON COMMIT DROP AS'
+			' SELECT u.c AS comp, pg_catalog.left(pg_catalog.split_part(u.v, %L, 1), %s) COLLATE "C" AS v, pg_catalog.count(*) AS n'
+			'   FROM cdp_internal.match_key k CROSS JOIN LATERAL (VALUES %s) u(c, v)'
+			'  WHERE u.v IS NOT NULL GROUP BY 1, 2',
+			kc ->> 'value_sep', (kc ->> 'tf_value_len')::int, tfcols);
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, x.comp, x.v, x.n::float8 / x.total
+		  FROM (SELECT t.comp, t.v, t.n, pg_catalog.sum(t.n) OVER (PARTITION BY t.comp) AS total FROM _cdp_train_tf t) x
+		 WHERE x.n > 1 OR x.v = '';
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, t.comp, '', 1.0 / GREATEST(pg_catalog.sum(t.n), 1)
+		  FROM _cdp_train_tf t
+		 GROUP BY t.comp
+		ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+		DROP TABLE _cdp_train_tf;
+	END IF;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('tf_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
