@@ -714,7 +714,9 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 				*flags = fl;
 			return total + prem[k];
 		}
-		l = MatchCompareLevel(prog, c, a, b);
+		/* a value missing on a side (the mask of each record, from load) */
+		l = (a->cmask & b->cmask & ((uint32) 1 << c)) ? MatchCompareLevel(prog, c, a, b) :
+			MATCH_LEVEL_NULL;
 		lev[c] = l;
 		tfadj[c] = 0.0;
 		if (levels)

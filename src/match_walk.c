@@ -833,6 +833,15 @@ BuildRule(Walk *w, int rule)
 	{
 		if (w->recs[i].bk[rule] == NULL || w->recs[i].bk[rule][0] == '\0')
 			continue;
+
+		/*
+		 * a part walks only the blocks whose key hash is its own (WalkRule):
+		 * it sorts only those (patterns mode counts every block for its
+		 * sampling rate)
+		 */
+		if (w->nparts > 1 && w->mode != WALK_PATTERNS &&
+			w->recs[i].bkh[rule] % (uint32) w->nparts != (uint32) w->part)
+			continue;
 		items[n].hash = w->recs[i].bkh[rule];
 		items[n].idx = i;
 		n++;

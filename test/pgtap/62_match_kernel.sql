@@ -4,7 +4,7 @@
 -- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
 -- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 -- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
 -- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
@@ -45,6 +45,18 @@ SELECT s.source_id, g.k::text, g.attrs, n.family_name, n.given_name, n.patronymi
 SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 5000, 'the population yields thousands of candidate pairs');
 CREATE TEMP TABLE act AS SELECT * FROM cdp_internal._match_active();
 CREATE TEMP TABLE ctid_before AS SELECT record_id, ctid::text AS t FROM cdp_internal.match_key;
+
+-- training's term frequencies (one pass over the tf columns, issue 12 session 24) are the frequency
+-- of each value seen more than once among the records filling the comparison, and '' the
+-- frequency of a value seen once
+SELECT set_eq($$SELECT t.comp, t.value, t.freq FROM cdp_internal.match_tf t, act a WHERE t.version = a.version$$,
+              $$WITH v AS (SELECT y.comp, left(split_part(k.feat[y.fpos], chr(31), 1), 63) AS v
+                             FROM act a, cdp_internal._match_layout(a.settings) y, cdp_internal.match_key k
+                            WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean AND k.feat[y.fpos] IS NOT NULL),
+                     c AS (SELECT comp, v, count(*) AS n, sum(count(*)) OVER (PARTITION BY comp) AS total FROM v GROUP BY 1, 2)
+                SELECT comp, v, n::float8 / total FROM c WHERE n > 1 AND v <> ''
+                UNION ALL SELECT comp, '', (1.0 / sum(n))::float8 FROM c GROUP BY comp$$,
+              'training stores the term frequency of every repeated value and of a value seen once');
 
 -- the bounded scorer against full scoring (min_prob -1 scores every pair in full)
 CREATE TEMP TABLE full_pairs AS
