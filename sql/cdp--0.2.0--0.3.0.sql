@@ -16686,8 +16686,12 @@ REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
 
 /* ==== section: matchfull (issue 12, session 24) ==== */
 -- train_matching counts the term frequencies in one pass over the features, grouped by bytes in a
--- hash (the same rows; issue 12, speed at 1M records of common names).  The kernel's changes of
--- this session (the scorer's per-pair bound, src/match_score.c) are in the library only.
+-- hash, and reads u's random pairs and the blocked pairs' patterns in one walk (mode "train" of
+-- the kernel: one load of the features instead of two); the same parameters (issue 12, speed at
+-- 1M records of common names).  The kernel's other changes of this session (the scorer's
+-- per-pair bound, src/match_score.c) are in the library only.
+COMMENT ON FUNCTION cdp_internal._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) IS
+	'internal: the matching kernel (modes score, count, patterns, sample, train = sample then patterns, cross) over the rows of query';
 CREATE OR REPLACE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -16783,31 +16787,33 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('tf_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
-	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
+	-- one walk over one load of the features (issue 12, session 24: two walks loaded every record
+	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
+	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
+	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
 	prog := cdp_internal._match_program(a.settings, NULL);
 	q := cdp_internal._match_query(NULL, false);
+	CREATE TEMP TABLE _cdp_train_walk ON COMMIT DROP AS
+		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
+		  FROM cdp_internal._match_walk('train', q, prog, a.version, 0,
+			(a.settings ->> 'max_block_size')::int, sample_pairs, NULL) w
+		 GROUP BY w.rule, w.levels;
+	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
 	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
 	  FROM (SELECT c.comp, l.l,
 	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
 	               / (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] >= 0), 0) + 4.5) AS uv
 	          FROM pg_catalog.generate_series(0, ncomp - 1) c(comp)
 	         CROSS JOIN pg_catalog.generate_series(0, 8) l(l)
-	         CROSS JOIN cdp_internal._match_walk('sample', q, prog, a.version, 0, 0, sample_pairs, NULL) w
+	         CROSS JOIN _cdp_train_walk w
+	         WHERE w.rule = -1
 	         GROUP BY c.comp, l.l) x;
-	t1 := pg_catalog.clock_timestamp();
-	times := times || pg_catalog.jsonb_build_object('u_sample_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-	t0 := t1;
-
-	-- level vectors of the blocked pairs, per rule: a uniform sample of at most sample_pairs of them
-	-- (counts scaled back; one serial walk: the sample bounds the scoring)
 	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
-		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
-		  FROM cdp_internal._match_walk_all('patterns', q, prog, a.version, 0,
-			(a.settings ->> 'max_block_size')::int, sample_pairs, 1) w
-		 GROUP BY w.rule, w.levels;
+		SELECT w.rule, w.levels, w.n, w.n_new FROM _cdp_train_walk w WHERE w.rule >= 0;
+	DROP TABLE _cdp_train_walk;
 	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
 	t1 := pg_catalog.clock_timestamp();
-	times := times || pg_catalog.jsonb_build_object('patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	times := times || pg_catalog.jsonb_build_object('sample_patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
 	-- m: EM per blocking rule with the comparisons it blocks on held fixed (every pair of the rule

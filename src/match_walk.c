@@ -11,6 +11,8 @@
  *		  patterns  per rule: how many pairs reached each level vector (EM),
  *		            all pairs of the rule (n) and those new to it (n_new)
  *		  sample    level vectors of random pairs (u estimation)
+ *		  train     sample (rule -1), then patterns, over one load of the
+ *		            records (train_matching; issue 12, session 24)
  *		  cross     every pair of the loaded records, no blocking (explain,
  *		            find_patient); with min_prob > 0 only those reaching it
  *
@@ -555,17 +557,55 @@ DecodeRecord(const MatchProg *prog, Arena *arena, MatchRec *r)
 	}
 }
 
+static void ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew);
+
 /*
- * MatchRecIdCmp
- *		qsort order of records by id.
+ * RecIdxCmp
+ *		qsort_arg order of record positions by the records' ids.
  */
 static int
-MatchRecIdCmp(const void *x, const void *y)
+RecIdxCmp(const void *x, const void *y, void *arg)
 {
-	int64		a = ((const MatchRec *) x)->id;
-	int64		b = ((const MatchRec *) y)->id;
+	const MatchRec *recs = arg;
+	int64		a = recs[*(const int32 *) x].id;
+	int64		b = recs[*(const int32 *) y].id;
 
 	return (a > b) - (a < b);
+}
+
+/*
+ * SampleRandomPairs
+ *		Sample mode: the level vectors of sample random pairs of records,
+ *		drawn from the records in id order whatever order the query's plan
+ *		gave (through a permutation: the records keep the query's order,
+ *		which a patterns walk after it in train mode reads).
+ */
+static void
+SampleRandomPairs(Walk *w, int64 sample)
+{
+	int64		s;
+	int32	   *byid;
+	pg_prng_state rng;
+
+	if (w->nrec < 2)
+		return;
+	byid = palloc_extended(sizeof(int32) * (Size) w->nrec, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < w->nrec; i++)
+		byid[i] = i;
+	qsort_arg(byid, w->nrec, sizeof(int32), RecIdxCmp, w->recs);
+	pg_prng_seed(&rng, 20261123);
+	for (s = 0; s < sample; s++)
+	{
+		int			i = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
+		int			j = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
+
+		if (i == j)
+			continue;
+		ProcessPair(w, &w->recs[byid[i]], &w->recs[byid[j]], -1, true);
+		if ((s & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(byid);
 }
 
 /*
@@ -1111,6 +1151,7 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	char	   *query;
 	int			r;
 	int64		total = 0;
+	bool		train = false;
 	MemoryContext work,
 				old;
 
@@ -1138,6 +1179,12 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 		w->mode = WALK_PATTERNS;
 	else if (strcmp(mode, "sample") == 0)
 		w->mode = WALK_SAMPLE;
+	else if (strcmp(mode, "train") == 0)
+	{
+		/* sample, then patterns, over one load of the records (training) */
+		w->mode = WALK_PATTERNS;
+		train = true;
+	}
 	else if (strcmp(mode, "cross") == 0)
 		w->mode = WALK_CROSS;
 	else
@@ -1178,27 +1225,15 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 
-	if (w->mode == WALK_SAMPLE)
+	if (train)
 	{
-		int64		sample = PG_GETARG_INT64(o + 6);
-		int64		s;
-		pg_prng_state rng;
-
-		/* draw from the records in id order, whatever order the query's plan gave */
-		qsort(w->recs, w->nrec, sizeof(MatchRec), MatchRecIdCmp);
-		pg_prng_seed(&rng, 20261123);
-		for (s = 0; s < sample && w->nrec > 1; s++)
-		{
-			int			i = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
-			int			j = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
-
-			if (i == j)
-				continue;
-			ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
-			if ((s & 0xffff) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
+		/* u's random pairs (rule -1), then the patterns walk on the same records */
+		w->mode = WALK_SAMPLE;
+		SampleRandomPairs(w, PG_GETARG_INT64(o + 6));
+		w->mode = WALK_PATTERNS;
 	}
+	if (w->mode == WALK_SAMPLE)
+		SampleRandomPairs(w, PG_GETARG_INT64(o + 6));
 	else if (w->mode == WALK_CROSS)
 	{
 		int			i,
@@ -1242,8 +1277,13 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 
 		hash_seq_init(&st, w->patterns);
 		while ((e = hash_seq_search(&st)) != NULL)
+		{
+			/* the random pairs (rule -1) are all counted; blocked pairs are sampled */
+			double		rate = e->key.rule < 0 ? 1.0 : w->rate;
+
 			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev,
-					(int64) rint(e->n / w->rate), (int64) rint(e->nnew / w->rate), false);
+					(int64) rint(e->n / rate), (int64) rint(e->nnew / rate), false);
+		}
 	}
 	else if (w->mode == WALK_COUNT)
 	{
