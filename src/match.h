@@ -179,6 +179,11 @@ typedef struct MatchRec
 	int32	  **codes;			/* per feature column: its single value decoded
 								 * to code points for Jaro-Winkler, or NULL */
 	int16	   *ncodes;
+	uint32		cmask;			/* bit c: comparison c's value is filled (not
+								 * NULL, not empty), computed once at load */
+	double	   *tfadj;			/* per tf-adjusted comparison (prog->tfslot):
+								 * MatchTfAdjustment of this record's value,
+								 * computed once at load; NULL: not computed */
 } MatchRec;
 
 /* The compiled settings the kernel runs. */
@@ -210,12 +215,20 @@ typedef struct MatchProg
 	 * Evaluation order for the bounded scorer (MatchOrderProgram): the
 	 * same_id_match comparisons first (a forced pair is never cut), then
 	 * the others from the cheapest predicate to the dearest; rem[k] is the
-	 * most weight comparisons order[k..] can still add.
+	 * most weight comparisons order[k..] can still add.  The scorer bounds
+	 * each pair by the comparisons both records fill (a value missing on a
+	 * side adds 0): wall[c] is the most comparison c adds when both fill it,
+	 * wrest[c] the most a level other than 0 adds (level 0 of a tf-adjusted
+	 * comparison adds w[c][0] and the first record's tfadj[tfslot[c]]).
 	 */
 	bool		jwcol[MATCH_MAX_FEAT];	/* a Jaro-Winkler level reads this column */
 	int			order[MATCH_MAX_COMP];
 	int			nfirst;			/* how many same_id_match ones lead */
 	double		rem[MATCH_MAX_COMP + 1];
+	double		wall[MATCH_MAX_COMP];
+	double		wrest[MATCH_MAX_COMP];
+	int			tfslot[MATCH_MAX_COMP];	/* index into MatchRec.tfadj, or -1 */
+	int			ntf;
 } MatchProg;
 
 /*

@@ -561,7 +561,9 @@ OpCost(int op)
  *		of the largest weight each comparison can add: max(0 for a missing
  *		value, w of each level, plus 3 bits of term-frequency adjustment on
  *		level 0); and marks the feature columns a Jaro-Winkler level reads
- *		(prog->jwcol).  Call after the weights are set.
+ *		(prog->jwcol); and the per-comparison figures of the pair's own
+ *		bound (wall, wrest) and the tf slots of MatchRec.tfadj.  Call after
+ *		the weights are set.
  */
 void
 MatchOrderProgram(MatchProg *prog)
@@ -612,6 +614,18 @@ MatchOrderProgram(MatchProg *prog)
 		}
 		prog->rem[k] = prog->rem[k + 1] + best;
 	}
+	prog->ntf = 0;
+	for (c = 0; c < prog->ncomp; c++)
+	{
+		prog->wall[c] = prog->w[c][0];
+		prog->wrest[c] = -INFINITY;
+		for (l = 1; l <= prog->nlev[c]; l++)
+		{
+			prog->wall[c] = Max(prog->wall[c], prog->w[c][l]);
+			prog->wrest[c] = Max(prog->wrest[c], prog->w[c][l]);
+		}
+		prog->tfslot[c] = prog->tf[c] ? prog->ntf++ : -1;
+	}
 }
 
 /*
@@ -639,6 +653,18 @@ MatchMinWeight(double min_prob)
  *		below min_weight, the pair is cut: *cut is set, the bound is
  *		returned and levels and flags are incomplete (the caller drops the
  *		pair).  min_weight -infinity scores every pair in full.
+ *
+ *		The bound is the pair's own: a comparison whose value one of the
+ *		two records lacks adds exactly 0 (MatchCompareLevel gives
+ *		MATCH_LEVEL_NULL before any predicate), so only the comparisons
+ *		both records fill count, with their best level's weight, the exact
+ *		level of a tf-adjusted one with the first record's own adjustment
+ *		(a common surname's, not the 3-bit cap of a rare one).  On sparse records
+ *		(no phone, e-mail, identifier or address: most of a clinic's) the
+ *		pair is cut after its first disagreements instead of after its last
+ *		comparison (issue 12, session 24); a pair cut could never have
+ *		reached min_weight either way, so the pairs kept and their weights
+ *		do not change.
  */
 double
 MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
@@ -651,22 +677,46 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 				i,
 				k;
 	int32		fl = 0;
+	double		prem[MATCH_MAX_COMP + 1];	/* the pair's rem[] */
+	bool		bounded = min_weight > -INFINITY;
 
 	*cut = false;
+	if (bounded)
+	{
+		uint32		both = a->cmask & b->cmask;
+
+		prem[prog->ncomp] = 0.0;
+		for (k = prog->ncomp - 1; k >= 0; k--)
+		{
+			double		best;
+
+			c = prog->order[k];
+			if (!(both & ((uint32) 1 << c)))
+				best = 0.0;
+			else if (prog->tf[c])
+				best = Max(prog->wrest[c],
+						   prog->w[c][0] + (a->tfadj ? a->tfadj[prog->tfslot[c]] : 3.0));
+			else
+				best = prog->wall[c];
+			prem[k] = prem[k + 1] + best;
+		}
+	}
 	for (k = 0; k < prog->ncomp; k++)
 	{
 		int			l;
 
 		c = prog->order[k];
-		if (k >= prog->nfirst && !(fl & MATCH_PAIR_FORCED) &&
-			total + prog->rem[k] < min_weight)
+		if (bounded && k >= prog->nfirst && !(fl & MATCH_PAIR_FORCED) &&
+			total + prem[k] < min_weight)
 		{
 			*cut = true;
 			if (flags)
 				*flags = fl;
-			return total + prog->rem[k];
+			return total + prem[k];
 		}
-		l = MatchCompareLevel(prog, c, a, b);
+		/* a value missing on a side (the mask of each record, from load) */
+		l = (a->cmask & b->cmask & ((uint32) 1 << c)) ? MatchCompareLevel(prog, c, a, b) :
+			MATCH_LEVEL_NULL;
 		lev[c] = l;
 		tfadj[c] = 0.0;
 		if (levels)
@@ -676,7 +726,8 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 		if (l == MATCH_LEVEL_NULL)
 			continue;
 		if (l == 0 && prog->tf[c])
-			tfadj[c] = MatchTfAdjustment(prog, c, a->feat[prog->fidx[c]]);
+			tfadj[c] = a->tfadj ? a->tfadj[prog->tfslot[c]] :
+				MatchTfAdjustment(prog, c, a->feat[prog->fidx[c]]);
 		total += prog->w[c][l] + tfadj[c];
 	}
 	/* the result is summed in comparison order, as it always was */

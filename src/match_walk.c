@@ -11,6 +11,8 @@
  *		  patterns  per rule: how many pairs reached each level vector (EM),
  *		            all pairs of the rule (n) and those new to it (n_new)
  *		  sample    level vectors of random pairs (u estimation)
+ *		  train     sample (rule -1), then patterns, over one load of the
+ *		            records (train_matching; issue 12, session 24)
  *		  cross     every pair of the loaded records, no blocking (explain,
  *		            find_patient); with min_prob > 0 only those reaching it
  *
@@ -102,6 +104,7 @@ typedef struct Walk
 	double		min_prob;
 	int			max_block;
 	double		min_weight;		/* MatchMinWeight(min_prob) in score mode */
+	bool		hasfocus;		/* some records are not in focus */
 	int			part;			/* blocks with key hash % nparts == part */
 	int			nparts;
 	double		rate;			/* patterns mode: share of pairs counted */
@@ -415,6 +418,48 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 }
 
 /*
+ * PrecomputeRecords
+ *		What the scorer's per-pair bound reads of each record (issue 12,
+ *		session 24), computed once here rather than per scored pair: which
+ *		comparisons' values it fills (MatchRec.cmask) and, per tf-adjusted
+ *		comparison, the term-frequency adjustment of its own value
+ *		(MatchRec.tfadj, also used by the scorer instead of a hash look-up
+ *		per pair).  The values are those MatchTfAdjustment gives, so the
+ *		weights do not change.  Call once the tf tables are loaded.
+ */
+static void
+PrecomputeRecords(Walk *w)
+{
+	const MatchProg *prog = &w->prog;
+	double	   *buf = NULL;
+
+	StaticAssertStmt(MATCH_MAX_COMP <= 32, "MatchRec.cmask holds one bit per comparison");
+	if (w->nrec == 0)
+		return;
+	if (prog->ntf > 0)
+		buf = palloc_extended(sizeof(double) * (Size) prog->ntf * (Size) w->nrec, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < w->nrec; i++)
+	{
+		MatchRec   *r = &w->recs[i];
+
+		r->cmask = 0;
+		r->tfadj = buf ? buf + (Size) i * prog->ntf : NULL;
+		for (int c = 0; c < prog->ncomp; c++)
+		{
+			const char *v = r->feat[prog->fidx[c]];
+			bool		filled = v != NULL && *v != '\0';
+
+			if (filled)
+				r->cmask |= (uint32) 1 << c;
+			if (prog->tfslot[c] >= 0)
+				r->tfadj[prog->tfslot[c]] = filled ? MatchTfAdjustment(prog, c, v) : 0.0;
+		}
+		if ((i & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * CopyTextArray
  *		Copies the elements of a text[] datum into out[0..width) (NULL for
  *		missing), in the arena.
@@ -512,17 +557,55 @@ DecodeRecord(const MatchProg *prog, Arena *arena, MatchRec *r)
 	}
 }
 
+static void ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew);
+
 /*
- * MatchRecIdCmp
- *		qsort order of records by id.
+ * RecIdxCmp
+ *		qsort_arg order of record positions by the records' ids.
  */
 static int
-MatchRecIdCmp(const void *x, const void *y)
+RecIdxCmp(const void *x, const void *y, void *arg)
 {
-	int64		a = ((const MatchRec *) x)->id;
-	int64		b = ((const MatchRec *) y)->id;
+	const MatchRec *recs = arg;
+	int64		a = recs[*(const int32 *) x].id;
+	int64		b = recs[*(const int32 *) y].id;
 
 	return (a > b) - (a < b);
+}
+
+/*
+ * SampleRandomPairs
+ *		Sample mode: the level vectors of sample random pairs of records,
+ *		drawn from the records in id order whatever order the query's plan
+ *		gave (through a permutation: the records keep the query's order,
+ *		which a patterns walk after it in train mode reads).
+ */
+static void
+SampleRandomPairs(Walk *w, int64 sample)
+{
+	int64		s;
+	int32	   *byid;
+	pg_prng_state rng;
+
+	if (w->nrec < 2)
+		return;
+	byid = palloc_extended(sizeof(int32) * (Size) w->nrec, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < w->nrec; i++)
+		byid[i] = i;
+	qsort_arg(byid, w->nrec, sizeof(int32), RecIdxCmp, w->recs);
+	pg_prng_seed(&rng, 20261123);
+	for (s = 0; s < sample; s++)
+	{
+		int			i = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
+		int			j = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
+
+		if (i == j)
+			continue;
+		ProcessPair(w, &w->recs[byid[i]], &w->recs[byid[j]], -1, true);
+		if ((s & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(byid);
 }
 
 /*
@@ -598,6 +681,8 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 			r->golden = isnull ? r->id : DatumGetInt64(d);
 			d = SPI_getbinval(tup, td, 3, &isnull);
 			r->flags = isnull ? 0 : DatumGetInt32(d);
+			r->tfadj = NULL;	/* PrecomputeRecords, once the tf tables are loaded */
+			r->cmask = 0;
 			r->focus = (fids == NULL) ||
 				bsearch(&r->id, fids, nf, sizeof(int64), Int64Cmp) != NULL;
 			r->feat = (char **) ArenaAlloc(&arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
@@ -787,6 +872,15 @@ BuildRule(Walk *w, int rule)
 	for (i = 0; i < w->nrec; i++)
 	{
 		if (w->recs[i].bk[rule] == NULL || w->recs[i].bk[rule][0] == '\0')
+			continue;
+
+		/*
+		 * a part walks only the blocks whose key hash is its own (WalkRule):
+		 * it sorts only those (patterns mode counts every block for its
+		 * sampling rate)
+		 */
+		if (w->nparts > 1 && w->mode != WALK_PATTERNS &&
+			w->recs[i].bkh[rule] % (uint32) w->nparts != (uint32) w->part)
 			continue;
 		items[n].hash = w->recs[i].bkh[rule];
 		items[n].idx = i;
@@ -1010,7 +1104,13 @@ WalkRule(Walk *w, int rule)
 					{
 						const MatchRec *b = &w->recs[items[y].idx];
 
-						if (!a->focus && !b->focus)
+						/*
+						 * only pairs touching a focus record; a whole walk has
+						 * none to test, and reading b here would cost a cache
+						 * miss per pair where patterns mode samples one pair
+						 * in hundreds (issue 12, session 24)
+						 */
+						if (w->hasfocus && !a->focus && !b->focus)
 							continue;
 						w->npairs[rule]++;
 						if (w->rate < 1.0 && pg_prng_double(&w->rng) >= w->rate)
@@ -1051,6 +1151,7 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	char	   *query;
 	int			r;
 	int64		total = 0;
+	bool		train = false;
 	MemoryContext work,
 				old;
 
@@ -1078,6 +1179,12 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 		w->mode = WALK_PATTERNS;
 	else if (strcmp(mode, "sample") == 0)
 		w->mode = WALK_SAMPLE;
+	else if (strcmp(mode, "train") == 0)
+	{
+		/* sample, then patterns, over one load of the records (training) */
+		w->mode = WALK_PATTERNS;
+		train = true;
+	}
 	else if (strcmp(mode, "cross") == 0)
 		w->mode = WALK_CROSS;
 	else
@@ -1096,12 +1203,16 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
+	w->hasfocus = false;
+	for (int i = 0; i < w->nrec && !w->hasfocus; i++)
+		w->hasfocus = !w->recs[i].focus;
 	{
 		Datum		comps = (Datum) 0;
 		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
 
 		LoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
 	}
+	PrecomputeRecords(w);
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{
@@ -1114,27 +1225,15 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 
-	if (w->mode == WALK_SAMPLE)
+	if (train)
 	{
-		int64		sample = PG_GETARG_INT64(o + 6);
-		int64		s;
-		pg_prng_state rng;
-
-		/* draw from the records in id order, whatever order the query's plan gave */
-		qsort(w->recs, w->nrec, sizeof(MatchRec), MatchRecIdCmp);
-		pg_prng_seed(&rng, 20261123);
-		for (s = 0; s < sample && w->nrec > 1; s++)
-		{
-			int			i = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
-			int			j = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
-
-			if (i == j)
-				continue;
-			ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
-			if ((s & 0xffff) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
+		/* u's random pairs (rule -1), then the patterns walk on the same records */
+		w->mode = WALK_SAMPLE;
+		SampleRandomPairs(w, PG_GETARG_INT64(o + 6));
+		w->mode = WALK_PATTERNS;
 	}
+	if (w->mode == WALK_SAMPLE)
+		SampleRandomPairs(w, PG_GETARG_INT64(o + 6));
 	else if (w->mode == WALK_CROSS)
 	{
 		int			i,
@@ -1178,8 +1277,13 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 
 		hash_seq_init(&st, w->patterns);
 		while ((e = hash_seq_search(&st)) != NULL)
+		{
+			/* the random pairs (rule -1) are all counted; blocked pairs are sampled */
+			double		rate = e->key.rule < 0 ? 1.0 : w->rate;
+
 			EmitRow(w, NULL, NULL, e->key.rule, 0, 0, e->key.lev,
-					(int64) rint(e->n / w->rate), (int64) rint(e->nnew / w->rate), false);
+					(int64) rint(e->n / rate), (int64) rint(e->nnew / rate), false);
+		}
 	}
 	else if (w->mode == WALK_COUNT)
 	{

@@ -52,6 +52,7 @@ DECLARE
 	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
 	prog float8[];
 	q text;
+	tfcols text;
 	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
 	nrules int := pg_catalog.jsonb_array_length(a.settings -> 'blocking');
 	nrec bigint;
@@ -108,53 +109,63 @@ BEGIN
 	t0 := t1;
 
 	-- term frequencies of the tf-adjusted comparisons: values seen more than once, and one row with
-	-- value '' holding the frequency of a value seen once
+	-- value '' holding the frequency of a value seen once.  Counted in one pass over the features
+	-- (the tf columns side by side), grouped by bytes in a hash: a join of the layout with every
+	-- key row sorted each comparison's values under the database collation, twice (issue 12,
+	-- session 24: 7.7 s against 1.6 s at 200k records; the same rows)
 	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
-	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
-	SELECT a.version, x.comp, x.v, x.n::float8 / x.total
-	  FROM (SELECT y.comp, pg_catalog.left(pg_catalog.split_part(k.feat[y.fpos], kc ->> 'value_sep', 1), (kc ->> 'tf_value_len')::int) AS v, pg_catalog.count(*) AS n,
-	               pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY y.comp) AS total
-	          FROM cdp_internal._match_layout(a.settings) y
-	          JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
-	         WHERE k.feat[y.fpos] IS NOT NULL
-	         GROUP BY 1, 2) x
-	 WHERE x.n > 1 OR x.v = '';
-	INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
-	SELECT a.version, y.comp, '', 1.0 / GREATEST(pg_catalog.count(*), 1)
+	SELECT pg_catalog.string_agg(pg_catalog.format('(%s, k.feat[%s])', y.comp, y.fpos), ', ' ORDER BY y.comp) INTO tfcols
 	  FROM cdp_internal._match_layout(a.settings) y
-	  JOIN cdp_internal.match_key k ON (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean
-	 WHERE k.feat[y.fpos] IS NOT NULL
-	 GROUP BY y.comp
-	ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+	 WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean;
+	IF tfcols IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TEMP TABLE _cdp_train_tf ON COMMIT DROP AS'
+			' SELECT u.c AS comp, pg_catalog.left(pg_catalog.split_part(u.v, %L, 1), %s) COLLATE "C" AS v, pg_catalog.count(*) AS n'
+			'   FROM cdp_internal.match_key k CROSS JOIN LATERAL (VALUES %s) u(c, v)'
+			'  WHERE u.v IS NOT NULL GROUP BY 1, 2',
+			kc ->> 'value_sep', (kc ->> 'tf_value_len')::int, tfcols);
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, x.comp, x.v, x.n::float8 / x.total
+		  FROM (SELECT t.comp, t.v, t.n, pg_catalog.sum(t.n) OVER (PARTITION BY t.comp) AS total FROM _cdp_train_tf t) x
+		 WHERE x.n > 1 OR x.v = '';
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, t.comp, '', 1.0 / GREATEST(pg_catalog.sum(t.n), 1)
+		  FROM _cdp_train_tf t
+		 GROUP BY t.comp
+		ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+		DROP TABLE _cdp_train_tf;
+	END IF;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('tf_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
-	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
+	-- one walk over one load of the features (issue 12, session 24: two walks loaded every record
+	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
+	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
+	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
 	prog := cdp_internal._match_program(a.settings, NULL);
 	q := cdp_internal._match_query(NULL, false);
+	CREATE TEMP TABLE _cdp_train_walk ON COMMIT DROP AS
+		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
+		  FROM cdp_internal._match_walk('train', q, prog, a.version, 0,
+			(a.settings ->> 'max_block_size')::int, sample_pairs, NULL) w
+		 GROUP BY w.rule, w.levels;
+	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
 	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
 	  FROM (SELECT c.comp, l.l,
 	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
 	               / (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] >= 0), 0) + 4.5) AS uv
 	          FROM pg_catalog.generate_series(0, ncomp - 1) c(comp)
 	         CROSS JOIN pg_catalog.generate_series(0, 8) l(l)
-	         CROSS JOIN cdp_internal._match_walk('sample', q, prog, a.version, 0, 0, sample_pairs, NULL) w
+	         CROSS JOIN _cdp_train_walk w
+	         WHERE w.rule = -1
 	         GROUP BY c.comp, l.l) x;
-	t1 := pg_catalog.clock_timestamp();
-	times := times || pg_catalog.jsonb_build_object('u_sample_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-	t0 := t1;
-
-	-- level vectors of the blocked pairs, per rule: a uniform sample of at most sample_pairs of them
-	-- (counts scaled back; one serial walk: the sample bounds the scoring)
 	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
-		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
-		  FROM cdp_internal._match_walk_all('patterns', q, prog, a.version, 0,
-			(a.settings ->> 'max_block_size')::int, sample_pairs, 1) w
-		 GROUP BY w.rule, w.levels;
+		SELECT w.rule, w.levels, w.n, w.n_new FROM _cdp_train_walk w WHERE w.rule >= 0;
+	DROP TABLE _cdp_train_walk;
 	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
 	t1 := pg_catalog.clock_timestamp();
-	times := times || pg_catalog.jsonb_build_object('patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	times := times || pg_catalog.jsonb_build_object('sample_patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
 	-- m: EM per blocking rule with the comparisons it blocks on held fixed (every pair of the rule

@@ -4,7 +4,7 @@
 -- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
 -- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 -- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
 -- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
@@ -46,6 +46,18 @@ SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 5000, '
 CREATE TEMP TABLE act AS SELECT * FROM cdp_internal._match_active();
 CREATE TEMP TABLE ctid_before AS SELECT record_id, ctid::text AS t FROM cdp_internal.match_key;
 
+-- training's term frequencies (one pass over the tf columns, issue 12 session 24) are the frequency
+-- of each value seen more than once among the records filling the comparison, and '' the
+-- frequency of a value seen once
+SELECT set_eq($$SELECT t.comp, t.value, t.freq FROM cdp_internal.match_tf t, act a WHERE t.version = a.version$$,
+              $$WITH v AS (SELECT y.comp, left(split_part(k.feat[y.fpos], chr(31), 1), 63) AS v
+                             FROM act a, cdp_internal._match_layout(a.settings) y, cdp_internal.match_key k
+                            WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean AND k.feat[y.fpos] IS NOT NULL),
+                     c AS (SELECT comp, v, count(*) AS n, sum(count(*)) OVER (PARTITION BY comp) AS total FROM v GROUP BY 1, 2)
+                SELECT comp, v, n::float8 / total FROM c WHERE n > 1 AND v <> ''
+                UNION ALL SELECT comp, '', (1.0 / sum(n))::float8 FROM c GROUP BY comp$$,
+              'training stores the term frequency of every repeated value and of a value seen once');
+
 -- the bounded scorer against full scoring (min_prob -1 scores every pair in full)
 CREATE TEMP TABLE full_pairs AS
 SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
@@ -60,6 +72,18 @@ SELECT cmp_ok((SELECT count(*) FROM cut_pairs), '<', (SELECT count(*) FROM full_
 SELECT set_eq('SELECT * FROM cut_pairs',
               'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.8 OR flags & 256 <> 0',
               'the bounded scorer keeps exactly the pairs, weights, flags and levels of full scoring');
+-- the bound is each pair's own (only the comparisons both records fill, a common name's own tf
+-- adjustment; issue 12, session 24): it must cut nothing that reaches a low or a high threshold
+SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+                  FROM act a, cdp_internal._match_walk('score', cdp_internal._match_query(NULL), a.program, a.version, 0.3,
+                                                  (a.settings ->> 'max_block_size')::int, 0, NULL) w$$,
+              'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.3 OR flags & 256 <> 0',
+              'at min_prob 0.3 too');
+SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
+                  FROM act a, cdp_internal._match_walk('score', cdp_internal._match_query(NULL), a.program, a.version, 0.995,
+                                                  (a.settings ->> 'max_block_size')::int, 0, NULL) w$$,
+              'SELECT * FROM full_pairs WHERE 1 / (1 + power(2, -weight)) >= 0.995 OR flags & 256 <> 0',
+              'and at min_prob 0.995');
 
 -- a walk cut into parts: the union of the parts is the one walk
 SELECT set_eq($$SELECT w.record_a, w.record_b, w.weight, w.flags, w.levels
