@@ -851,10 +851,16 @@ CREATE FUNCTION cdp_internal.seg_check_between(op text, v jsonb, typ text, path 
 	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	rev	boolean;
 BEGIN
-	IF op = 'between' AND CASE WHEN typ IN ('int', 'numeric') THEN (v ->> 0)::numeric > (v ->> 1)::numeric
-	                           WHEN typ = 'date' THEN (v ->> 0)::date > (v ->> 1)::date
-	                           ELSE (v ->> 0) > (v ->> 1) END THEN
+	IF op IS DISTINCT FROM 'between' THEN
+		RETURN;
+	END IF;
+	rev := CASE WHEN typ IN ('int', 'numeric') THEN (v ->> 0)::numeric > (v ->> 1)::numeric
+	            WHEN typ = 'date' THEN (v ->> 0)::date > (v ->> 1)::date
+	            ELSE (v ->> 0) > (v ->> 1) END;
+	IF rev THEN
 		PERFORM cdp_internal.seg_fail('"between" needs the smaller bound first', path || '.value',
 			'Use [low, high], for example [35, 55].');
 	END IF;
