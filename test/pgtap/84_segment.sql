@@ -94,8 +94,11 @@ BEGIN
 		ELSIF x < 0.42 THEN
 			/* the source corrects an event: it belongs to another record of the source */
 			act := 'move clinical event';
+			-- mostly an event of a member (so the move matters: the member may leave)
 			SELECT s.name, e.source_key, e.kind, e.attrs, e.source_id INTO sname, skey, mkind, res, msrc
-			  FROM cdp.clinical_event e JOIN cdp.source s USING (source_id) ORDER BY random() LIMIT 1;
+			  FROM cdp.clinical_event e JOIN cdp.source s USING (source_id)
+			 WHERE random() < 0.2 OR EXISTS (SELECT 1 FROM cdp.segment_member m WHERE m.segment_id = a AND m.golden_id = e.golden_id)
+			 ORDER BY random() LIMIT 1;
 			IF skey IS NOT NULL THEN
 				PERFORM cdp.upsert_clinical_event(sname, skey, mkind, res - 'record_source_id' || jsonb_build_object('patient_source_id',
 					(SELECT r2.source_key FROM cdp.record r2 WHERE r2.source_id = msrc ORDER BY random() LIMIT 1)));
