@@ -107,7 +107,11 @@ BEGIN
 			act := 'consent';
 			PERFORM cdp.set_consent(g, 'marketing', (ARRAY['sms', '*', 'email'])[1 + (random() * 2)::int], random() < 0.5,
 				now() - random() * interval '2 hours', NULL,
-				CASE WHEN random() < 0.3 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p ORDER BY random() LIMIT 1) END);
+				-- an address: mostly a member's phone held with an extension (its key is the number alone)
+				CASE WHEN random() < 0.3 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p
+				                                WHERE random() < 0.2 OR (p.phones -> 0 ->> 'value' LIKE '%ext=%'
+				                                      AND EXISTS (SELECT 1 FROM cdp.segment_member m WHERE m.segment_id = a AND m.golden_id = p.golden_id))
+				                                ORDER BY random() LIMIT 1) END);
 		ELSIF x < 0.74 THEN
 			act := 'merge';
 			rec := pg_temp.pick_record();
