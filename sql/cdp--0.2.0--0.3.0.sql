@@ -19341,3 +19341,1069 @@ COMMENT ON FUNCTION @extschema@.train_matching(int, int) IS
 	'trains the active settings: term frequencies, u from random pairs, m by EM per blocking rule, lambda; stores and returns the parameters; e.g. train_matching(200000, 20)';
 
 /* ==== end of section: matchfull ==== */
+
+/* ==== section: segfix24 (issue 13, session 24) ==== */
+
+/*
+ * The audit of issue 13 (doc/segments.md, doc/consent.md): list entries follow records through
+ * merge and unmerge; a suppression lift counts while the grant's records are the withdrawer's;
+ * sensitive categories through referenced segments and campaign history; moved clinical events;
+ * canonical address keys (e-mails lower-cased); future-dated statements refused; reach per
+ * channel counts addresses; "between" bounds in order.
+ */
+
+/* lists: the records each entry follows (existing entries: the records the person holds now) */
+ALTER TABLE @extschema@.segment_list ADD COLUMN records bigint[];
+UPDATE @extschema@.segment_list l
+   SET records = ARRAY(SELECT r.record_id FROM @extschema@.record r
+                        WHERE r.golden_id = @extschema@.resolve_patient(l.golden_id) ORDER BY r.record_id);
+ALTER TABLE @extschema@.segment_list ALTER COLUMN records SET NOT NULL;
+COMMENT ON TABLE @extschema@.segment_list IS
+	'manual include and exclude lists: the golden id given and the records it held then, which the entry follows through merges and unmerges (cdp_internal.seg_list_ids)';
+
+/* suppressions: the withdrawal a grant lifted (decided again when records move) */
+ALTER TABLE @extschema@.consent_suppression ADD COLUMN withdrawal bigint;
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_check_at(at timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+	IF at > pg_catalog.now() + interval '1 day' THEN
+		RAISE EXCEPTION 'a consent statement may not be dated in the future' USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('at is %s, more than one day after now (%s).', at, pg_catalog.now()),
+			HINT = 'Give the time the patient made the statement (default now()); a date in the future would outrank every later withdrawal.';
+	END IF;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.consent_check_at(timestamptz) IS
+	'22023 when a consent statement is dated more than one day in the future (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_lift_valid(records bigint[], withdrawal bigint)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+	SELECT (SELECT pg_catalog.count(DISTINCT r.golden_id) FROM @extschema@.record r WHERE r.record_id = ANY ($1)) = 1
+	   AND EXISTS (SELECT 1 FROM @extschema@.record r
+	                JOIN @extschema@.event e ON e.event_id = $2
+	               CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') w(rid)
+	                JOIN @extschema@.record rw ON rw.record_id = w.rid::bigint
+	               WHERE r.record_id = ANY ($1) AND rw.golden_id = r.golden_id)
+$function$;
+COMMENT ON FUNCTION cdp_internal.consent_lift_valid(bigint[],bigint) IS
+	'whether a grant that lifted a suppression still counts: its records are one person''s who holds a record of the withdrawal (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_lift_sync(recs bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+	UPDATE @extschema@.consent_suppression s SET suppressed = NOT cdp_internal.consent_lift_valid(s.records, s.withdrawal)
+	 WHERE s.withdrawal IS NOT NULL AND (recs IS NULL OR s.records OPERATOR(pg_catalog.&&) recs)
+	   AND s.suppressed IS DISTINCT FROM NOT cdp_internal.consent_lift_valid(s.records, s.withdrawal);
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.consent_lift_sync(bigint[]) IS
+	'suppresses again the addresses whose lifting grant no longer counts after records moved (and lifts them back) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_lift_records()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	recs	bigint[];
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s WHERE s.withdrawal IS NOT NULL) THEN
+		RETURN NULL;
+	END IF;
+	recs := ARRAY(SELECT o.record_id FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id WHERE o.golden_id <> n.golden_id);
+	IF pg_catalog.cardinality(recs) > 0 THEN
+		PERFORM cdp_internal.consent_lift_sync(recs);
+	END IF;
+	RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.consent_lift_records() IS
+	'trigger on @extschema@.record: re-decides the suppressions lifted by grants naming records that moved (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.consent_address_key(address text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+	SELECT coalesce(@extschema@.phone_e164(@extschema@.try_phone(address)),
+	                -- the whole e-mail lower-cased: every real provider folds the local part (doc/consent.md)
+	                pg_catalog.lower((@extschema@.try_email(address))::text),
+	                pg_catalog.lower(pg_catalog.btrim(address)))
+$function$;
+COMMENT ON FUNCTION @extschema@.consent_address_key(text) IS
+	'canonical key of a contact address for the suppression list: E.164 phone, canonical e-mail in lower case, else trimmed lower case';
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_apply(ev bigint, kind text, at timestamp with time zone, payload jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	g		boolean := kind = 'consent.granted';
+	recs	bigint[] := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(payload -> 'records')::bigint);
+	p		text;
+BEGIN
+	INSERT INTO @extschema@.consent_statement
+		(record_id, purpose, channel, event_id, granted, at, given_for, records, address, evidence)
+	SELECT r, p2, c, ev, g, consent_apply.at, (payload ->> 'given_for')::bigint, recs,
+	       payload ->> 'address', payload ->> 'evidence'
+	  FROM pg_catalog.unnest(recs) r,
+	       pg_catalog.jsonb_array_elements_text(payload -> 'purposes') p2,
+	       pg_catalog.jsonb_array_elements_text(payload -> 'channels') c
+	ON CONFLICT DO NOTHING;
+	IF payload ->> 'address_key' IS NOT NULL THEN
+		/* the key as consent_address_key makes it now (a replay of an event keyed by an older rule) */
+		payload := payload || pg_catalog.jsonb_build_object('address_key',
+			coalesce(@extschema@.consent_address_key(payload ->> 'address'), payload ->> 'address_key'));
+		FOR p IN SELECT pg_catalog.jsonb_array_elements_text(payload -> 'purposes') LOOP
+			/*
+			 * The latest withdrawal suppresses; only a later grant naming the address and given
+			 * for one of the records that withdrew it lifts it (a duplicate record of someone else
+			 * cannot).  Compared by record ids, not golden ids, so a replay after later merges
+			 * decides the same.
+			 */
+			INSERT INTO @extschema@.consent_suppression AS s (address_key, purpose, suppressed, at, event_id, given_for, records)
+			VALUES (payload ->> 'address_key', p, NOT g, consent_apply.at, ev, (payload ->> 'given_for')::bigint, recs)
+			ON CONFLICT (address_key, purpose) DO UPDATE
+			   SET suppressed = excluded.suppressed, at = excluded.at, event_id = excluded.event_id,
+			       given_for = excluded.given_for, records = excluded.records,
+			       withdrawal = CASE WHEN excluded.suppressed THEN NULL WHEN s.suppressed THEN s.event_id ELSE s.withdrawal END
+			 WHERE (s.at, s.event_id) < (excluded.at, excluded.event_id)
+			   AND (excluded.suppressed OR NOT s.suppressed OR s.records OPERATOR(pg_catalog.&&) excluded.records);
+		END LOOP;
+		/* a lift counts while the grant's records are still the withdrawer's (the records as they are now: a replay decides the same) */
+		PERFORM cdp_internal.consent_lift_sync(recs);
+	END IF;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.consent_apply(bigint,text,timestamptz,jsonb) IS
+	'applies one consent event to consent_statement and consent_suppression (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.set_consents(golden_id bigint, purposes text[], channels text[], granted boolean, at timestamp with time zone DEFAULT now(), evidence text DEFAULT NULL::text, address text DEFAULT NULL::text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	g		bigint;
+	ch		text[];
+	recs	bigint[];
+	ev		bigint;
+	payload	jsonb;
+BEGIN
+	IF set_consents.golden_id IS NULL OR set_consents.granted IS NULL OR set_consents.at IS NULL THEN
+		RAISE EXCEPTION 'golden_id, granted and at must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(evidence) > 1000 OR pg_catalog.octet_length(address) > 1000 THEN
+		RAISE EXCEPTION 'consent evidence and address are at most 1000 bytes' USING ERRCODE = '22023';
+	END IF;
+	PERFORM cdp_internal.consent_check_at(set_consents.at);
+	ch := cdp_internal.consent_check(purposes, channels);
+	g := @extschema@.resolve_patient(set_consents.golden_id);
+	IF g IS NULL THEN
+		RAISE EXCEPTION 'patient "%" does not exist', set_consents.golden_id
+			USING ERRCODE = 'P0002',
+			DETAIL = pg_catalog.format('No golden record has id %s, nor was it merged into one.', set_consents.golden_id),
+			HINT = 'Pass a golden_id of @extschema@.patient.';
+	END IF;
+	/* the person's records, locked against a concurrent merge or unmerge moving them meanwhile */
+	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id) INTO recs
+	  FROM (SELECT r.record_id FROM @extschema@.record r WHERE r.golden_id = g ORDER BY r.record_id FOR KEY SHARE) r;
+	payload := pg_catalog.jsonb_build_object('given_for', g, 'purposes', pg_catalog.to_jsonb(ARRAY(
+	               SELECT DISTINCT x FROM pg_catalog.unnest(purposes) x ORDER BY 1)),
+	           'channels', pg_catalog.to_jsonb(ch), 'records', pg_catalog.to_jsonb(recs),
+	           'at', set_consents.at, 'evidence', evidence, 'address', address,
+	           'address_key', @extschema@.consent_address_key(address));
+	ev := cdp_internal.append_event(CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                g, g, payload);
+	PERFORM cdp_internal.consent_apply(ev, CASE WHEN set_consents.granted THEN 'consent.granted' ELSE 'consent.withdrawn' END,
+	                                   set_consents.at, payload);
+	RETURN ev;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.set_consents(bigint,text[],text[],boolean,timestamptz,text,text) IS
+	'records one consent statement (the consent family''s set_consents; internal to @extschema@.set_consents, which audits it)';
+
+CREATE OR REPLACE FUNCTION @extschema@.upsert_clinical_event(source text, source_id text, kind text, attrs jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	sid		int;
+	rkey	text;
+	rec		bigint;
+	g		bigint;
+	cols	jsonb;
+	hash	text;
+	old		@extschema@.clinical_event;
+	row		@extschema@.clinical_event;
+BEGIN
+	IF source IS NULL OR source_id IS NULL OR kind IS NULL OR attrs IS NULL THEN
+		RAISE EXCEPTION 'upsert_clinical_event arguments must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(source_id) > 256 OR pg_catalog.btrim(source_id) = '' THEN
+		RAISE EXCEPTION 'invalid clinical event source_id "%"', pg_catalog.left(source_id, 64)
+			USING ERRCODE = '22023', DETAIL = 'A source_id is 1 to 256 bytes.';
+	END IF;
+	cols := cdp_internal.golden_clinical_columns(kind, attrs);
+	SELECT s.source_id INTO sid FROM @extschema@.source s WHERE s.name = upsert_clinical_event.source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'source "%" does not exist', source
+			USING ERRCODE = 'P0002', HINT = 'Register the source and its records before their clinical events.';
+	END IF;
+	rkey := coalesce(attrs ->> 'record_source_id', attrs ->> 'patient_source_id');
+	IF rkey IS NULL THEN
+		RAISE EXCEPTION 'clinical event attribute "record_source_id" is required'
+			USING ERRCODE = '22023',
+			DETAIL = 'A clinical event belongs to a source record of the same source.',
+			HINT = 'Give "record_source_id" (or "patient_source_id"): the source_id the record was upserted with.';
+	END IF;
+	SELECT r.record_id, r.golden_id INTO rec, g FROM @extschema@.record r
+	 WHERE r.source_id = sid AND r.source_key = rkey;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'record "%" of source "%" does not exist', rkey, source
+			USING ERRCODE = 'P0002', HINT = 'Upsert the patient record before its clinical events.';
+	END IF;
+	hash := pg_catalog.md5(kind || ':' || attrs::text);
+	SELECT * INTO old FROM @extschema@.clinical_event c
+	 WHERE c.source_id = sid AND c.source_key = upsert_clinical_event.source_id FOR UPDATE;
+	IF FOUND AND old.attrs_hash = hash THEN
+		RETURN old.event_id;
+	END IF;
+	row := pg_catalog.jsonb_populate_record(NULL::@extschema@.clinical_event, cols || pg_catalog.jsonb_build_object(
+		'event_id', coalesce(old.event_id, pg_catalog.nextval('@extschema@.clinical_event_id_seq')),
+		'source_id', sid, 'source_key', upsert_clinical_event.source_id, 'record_id', rec, 'golden_id', g,
+		'kind', kind, 'attrs', attrs, 'attrs_hash', hash,
+		'created_at', coalesce(old.created_at, pg_catalog.now()), 'updated_at', pg_catalog.now(),
+		'version', coalesce(old.version, 0) + 1));
+	IF old.event_id IS NOT NULL THEN
+		DELETE FROM @extschema@.clinical_event c WHERE c.event_id = old.event_id;
+	END IF;
+	INSERT INTO @extschema@.clinical_event SELECT row.*;
+	PERFORM cdp_internal.append_event(CASE WHEN old.event_id IS NULL THEN 'clinical.created' ELSE 'clinical.updated' END,
+		row.event_id, g, pg_catalog.jsonb_build_object('clinical', pg_catalog.to_jsonb(row) - 'golden_id')
+		                 -- moved to another person: who had it (an incremental segment refresh re-evaluates both)
+		                 || CASE WHEN old.golden_id <> g THEN pg_catalog.jsonb_build_object('previous_golden_id', old.golden_id) ELSE '{}' END);
+	IF kind = 'visit' OR old.kind = 'visit' THEN
+		PERFORM cdp_internal.refresh_patients(ARRAY[g, old.golden_id]);
+	END IF;
+	RETURN row.event_id;
+END
+$function$;
+COMMENT ON FUNCTION @extschema@.upsert_clinical_event(text,text,text,jsonb) IS
+	'stores (idempotently) a visit, lab test, diagnosis, sick leave or recommendation of a source record; returns its event id';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_sensitive_ref(sid bigint)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE STRICT SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+	RETURN EXISTS (
+		WITH RECURSIVE refs(sid, depth) AS (
+			SELECT seg_sensitive_ref.sid, 0
+			UNION
+			SELECT (x #>> '{}')::bigint, r.depth + 1
+			  FROM refs r JOIN @extschema@.segment s ON s.segment_id = r.sid
+			 CROSS JOIN LATERAL pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x
+			 WHERE r.depth < 50 AND pg_catalog.jsonb_typeof(x) = 'number')
+		SELECT 1 FROM refs JOIN @extschema@.segment s ON s.segment_id = refs.sid WHERE s.sensitive);
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_sensitive_ref(bigint) IS
+	'true when a segment, or a segment it references (followed now), targets a sensitive category (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_campaign_sensitive(node jsonb, path text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+	IF pg_catalog.jsonb_typeof(node -> 'campaign') <> 'number' THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT pg_catalog.format('%s (campaign %s was sent to segment %s, which targets a sensitive category)',
+	                                 path, v.campaign_id, v.doc ->> 'segment')
+	          FROM @extschema@.campaign_version v
+	         WHERE v.campaign_id = (node ->> 'campaign')::numeric::bigint
+	           AND pg_catalog.jsonb_typeof(v.doc -> 'segment') = 'number'
+	           AND cdp_internal.seg_sensitive_ref((v.doc ->> 'segment')::numeric::bigint)
+	         ORDER BY v.version DESC LIMIT 1);
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_sensitive(jsonb,text) IS
+	'the sensitive path of a campaign-history clause whose campaign targeted a sensitive segment, or NULL (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_check_between(op text, v jsonb, typ text, path text)
+ RETURNS void
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	rev	boolean;
+BEGIN
+	IF op IS DISTINCT FROM 'between' THEN
+		RETURN;
+	END IF;
+	rev := CASE WHEN typ IN ('int', 'numeric') THEN (v ->> 0)::numeric > (v ->> 1)::numeric
+	            WHEN typ = 'date' THEN (v ->> 0)::date > (v ->> 1)::date
+	            ELSE (v ->> 0) > (v ->> 1) END;
+	IF rev THEN
+		PERFORM cdp_internal.seg_fail('"between" needs the smaller bound first', path || '.value',
+			'Use [low, high], for example [35, 55].');
+	END IF;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_check_between(text,jsonb,text,text) IS
+	'22023 when a "between" clause gives its bounds in reverse order (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile_attr(node jsonb, d date, path text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	a		record;
+	op		text := node ->> 'op';
+	v		jsonb := node -> 'value';
+	k		text;
+	x		text;
+	lits	text[];
+	expr	text;
+	i		int := 0;
+	form	constant text := 'Use {"attr": "age", "op": "between", "value": [35, 55]} or {"attr": "city", "op": "in", "value": ["Москва"]}.';
+BEGIN
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(node) LOOP
+		IF NOT k IN ('attr', 'op', 'value') THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown key "%s" in an attribute clause', pg_catalog.left(k, 64)), path || '.' || pg_catalog.left(k, 64), form);
+		END IF;
+	END LOOP;
+	IF pg_catalog.jsonb_typeof(node -> 'attr') <> 'string' THEN
+		PERFORM cdp_internal.seg_fail('a segment attribute must be a string', path || '.attr', form);
+	END IF;
+	SELECT * INTO a FROM @extschema@.segment_attributes() s WHERE s.attr = node ->> 'attr';
+	IF a.attr IS NULL THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown segment attribute "%s"', pg_catalog.left(node ->> 'attr', 64)), path || '.attr',
+			'Known attributes: ' || (SELECT pg_catalog.string_agg(s.attr, ', ') FROM @extschema@.segment_attributes() s) || '.');
+	END IF;
+	IF op IS NULL OR pg_catalog.jsonb_typeof(node -> 'op') <> 'string' OR NOT op = ANY (a.ops) THEN
+		PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s is not allowed for attribute "%s"',
+			pg_catalog.left(coalesce((node -> 'op')::text, 'null'), 32), a.attr), path || '.op',
+			pg_catalog.format('Operators of %s: %s.', a.attr, pg_catalog.array_to_string(a.ops, ', ')));
+	END IF;
+	IF NOT node ? 'value' THEN
+		PERFORM cdp_internal.seg_fail('an attribute clause needs a value', path || '.value', form);
+	END IF;
+	IF op = 'is_null' THEN
+		PERFORM cdp_internal.seg_literal(v, 'boolean', path || '.value');
+	ELSIF op IN ('between', 'in', 'not in') THEN
+		IF pg_catalog.jsonb_typeof(v) <> 'array' OR pg_catalog.jsonb_array_length(v) = 0
+		   OR (op = 'between' AND pg_catalog.jsonb_array_length(v) <> 2) OR pg_catalog.jsonb_array_length(v) > 1000 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('operator %s needs %s', op,
+				CASE op WHEN 'between' THEN 'an array of two values' ELSE 'a non-empty array of at most 1000 values' END),
+				path || '.value', form);
+		END IF;
+		FOR x IN SELECT e::text FROM pg_catalog.jsonb_array_elements(v) e LOOP
+			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
+			i := i + 1;
+		END LOOP;
+		PERFORM cdp_internal.seg_check_between(op, v, a.typ, path);
+	ELSE
+		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
+	END IF;
+	IF a.attr = 'source_kind' THEN
+		/*
+		 * the kinds of the person's sources, one row of the consent summary (80_consent.sql: kept
+		 * with every record move and source change) instead of the person's records and their
+		 * sources, which only a person without a row (new since) still reads; the kinds are those
+		 * source_kind_check allows (50_ingest.sql)
+		 */
+		RETURN pg_catalog.format('coalesce((SELECT (cs.internal AND ''internal'' IN (%1$s)) OR (cs.partner AND ''partner'' IN (%1$s))'
+			' FROM cdp_internal.consent_summary cs WHERE cs.golden_id = p.golden_id),'
+			' EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.kind IN (%1$s)))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'source' THEN
+		RETURN pg_catalog.format('EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id'
+			' WHERE r.golden_id = p.golden_id AND s.name IN (%s))', pg_catalog.array_to_string(lits, ', '));
+	ELSIF a.attr = 'reachable' THEN
+		FOR x IN SELECT e #>> '{}' FROM pg_catalog.jsonb_array_elements(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e LOOP
+			IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_channels() c WHERE c.channel = x) THEN
+				PERFORM cdp_internal.seg_fail(pg_catalog.format('unknown channel "%s"', pg_catalog.left(x, 64)), path || '.value',
+					'Use email, sms, messenger, social, call or post.');
+			END IF;
+		END LOOP;
+		/*
+		 * the profile holds an address for one of the channels: the field consent_addresses reads
+		 * (80_consent.sql), tested directly (no address is canonicalised just to be counted)
+		 */
+		RETURN '(' || (SELECT pg_catalog.string_agg(DISTINCT CASE c.address_kind
+		                 WHEN 'emails' THEN 'pg_catalog.jsonb_array_length(coalesce(p.emails, ''[]'')) > 0'
+		                 WHEN 'phones' THEN 'pg_catalog.jsonb_array_length(coalesce(p.phones, ''[]'')) > 0'
+		                 WHEN 'handles' THEN 'coalesce(p.handles, ''[]'') @> ''[{"network": "vk"}]'''
+		                 ELSE 'p.address IS NOT NULL' END, ' OR ')
+		                 FROM pg_catalog.jsonb_array_elements_text(CASE WHEN op = 'in' THEN v ELSE pg_catalog.jsonb_build_array(v) END) e
+		                 JOIN @extschema@.consent_channels() c ON c.channel = e) || ')';
+	END IF;
+	expr := cdp_internal.seg_attr_sql(a.attr, d);
+	RETURN CASE op
+		WHEN 'is_null' THEN pg_catalog.format('((%s) IS NULL) = %s', expr, cdp_internal.seg_literal(v, 'boolean', path))
+		WHEN 'between' THEN pg_catalog.format('(%s) BETWEEN %s AND %s', expr, lits[1], lits[2])
+		WHEN 'in' THEN pg_catalog.format('(%s) IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN 'not in' THEN pg_catalog.format('(%s) NOT IN (%s)', expr, pg_catalog.array_to_string(lits, ', '))
+		WHEN '!=' THEN pg_catalog.format('(%s) <> %s', expr, lits[1])
+		ELSE pg_catalog.format('(%s) %s %s', expr, op, lits[1]) END;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_compile_attr(jsonb,date,text) IS
+	'compiles an attribute clause into a predicate over the profile row p from the fixed catalogue (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$'::text, depth integer DEFAULT 0)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over @extschema@.patient (or one
+		 * probe per candidate) instead of one per attribute
+		 */
+		IF op = 'all' AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred') > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k WHERE NOT k ? 'pred'), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg('(' || (k ->> 'pred') || ')', ' AND ') FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'),
+			            path || '.' || op));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		/*
+		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
+		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an
+		 * index-only descent of clinical_event_seg_patient_idx
+		 */
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s LIMIT 1)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'sensitive', cdp_internal.seg_campaign_sensitive(node, path),
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN cdp_internal.seg_sensitive_ref(s.segment_id) THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by @extschema@.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb,date,text,integer) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_check_referrers(id bigint, sens text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	r	record;
+BEGIN
+	IF id IS NULL OR sens IS NULL THEN
+		RETURN;
+	END IF;
+	WITH RECURSIVE up(sid, depth) AS (
+		SELECT seg_check_referrers.id, 0
+		UNION
+		SELECT s.segment_id, u.depth + 1
+		  FROM up u JOIN @extschema@.segment s ON s.status = 'active'
+		 WHERE u.depth < 50
+		   AND (EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x
+		                 WHERE x = pg_catalog.to_jsonb(u.sid))
+		        OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.campaign') x
+		                     JOIN @extschema@.campaign_version v ON pg_catalog.to_jsonb(v.campaign_id) = x
+		                    WHERE v.doc -> 'segment' = pg_catalog.to_jsonb(u.sid))))
+	SELECT s.segment_id, s.name, s.purpose INTO r
+	  FROM up JOIN @extschema@.segment s ON s.segment_id = up.sid
+	 WHERE up.sid <> seg_check_referrers.id AND s.purpose <> 'treatment'
+	 ORDER BY up.depth, s.segment_id LIMIT 1;
+	IF r.segment_id IS NOT NULL THEN
+		RAISE EXCEPTION 'segment % may not target a sensitive category: % segment % ("%") references it',
+			id, r.purpose, r.segment_id, r.name USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s. Segment %s (purpose %s) references segment %s, directly or through other segments or a campaign''s history.',
+			                           sens, r.segment_id, r.purpose, id),
+			HINT = pg_catalog.format('Remove the reference from segment %s first, or save this rule as a new treatment segment.', r.segment_id);
+	END IF;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_check_referrers(bigint,text) IS
+	'22023 when a segment made sensitive is referenced by a segment that is not for treatment (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_refresh_plan(s @extschema@.segment, d date)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	plan	jsonb := cdp_internal.seg_compile(s.rules, d);
+BEGIN
+	IF plan ->> 'sensitive' IS NOT NULL AND s.purpose <> 'treatment' THEN
+		RETURN pg_catalog.jsonb_build_object('refused', pg_catalog.format('a %s segment may not target a sensitive category (at %s)',
+			s.purpose, plan ->> 'sensitive'));
+	END IF;
+	RETURN plan;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_refresh_plan(@extschema@.segment,date) IS
+	'the compiled rule of a segment for a refresh, or {"refused": ...} when it now targets a sensitive category for a purpose other than treatment (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_holds_key(p @extschema@.patient, keys text[])
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+	SELECT EXISTS (
+		SELECT 1 FROM pg_catalog.unnest($2) u(key)
+		 WHERE pg_catalog.strpos(pg_catalog.lower(coalesce($1.phones::text, '') || coalesce($1.emails::text, '')
+		                                          || coalesce($1.handles::text, '') || coalesce($1.address, '')), u.key) > 0
+		   AND (u.key = ANY (cdp_internal.consent_addresses($1, 'sms')) OR u.key = ANY (cdp_internal.consent_addresses($1, 'email'))
+		        OR u.key = ANY (cdp_internal.consent_addresses($1, 'social')) OR u.key = ANY (cdp_internal.consent_addresses($1, 'post'))))
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_holds_key(@extschema@.patient,text[]) IS
+	'true when a profile carries one of the canonical address keys through any channel (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_refuse(s @extschema@.segment, ev bigint, reason text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	res	jsonb := cdp_internal.seg_apply(s, '{}', ev);
+BEGIN
+	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = 'refused', refresh_stamp = NULL
+	 WHERE x.segment_id = s.segment_id;
+	RAISE WARNING 'segment % was not refreshed and has no members: %', s.segment_id, reason
+		USING HINT = 'Edit the segment (or the segments it references) so that it no longer targets the category.';
+	RETURN res || pg_catalog.jsonb_build_object('mode', 'refused', 'refused', reason, 'evaluated', NULL, 'size', 0);
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_refuse(@extschema@.segment,bigint,text) IS
+	'empties a segment whose refresh the sensitive-category policy refused, with a WARNING (internal to refresh_segment)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_save(id bigint, name text, rules jsonb, purpose text, channel text, offer bigint)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	plan	jsonb;
+	v		int := 1;
+	s		@extschema@.segment;
+	ev		bigint;
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF name IS NULL OR pg_catalog.btrim(name) = '' OR pg_catalog.octet_length(name) > 200 THEN
+		RAISE EXCEPTION 'a segment needs a name of 1 to 200 bytes' USING ERRCODE = '22023';
+	END IF;
+	PERFORM cdp_internal.seg_check_target(purpose, channel, offer);
+	plan := cdp_internal.seg_prepare(rules, purpose, CURRENT_DATE);
+	PERFORM cdp_internal.seg_check_cycle(id, rules);
+	PERFORM cdp_internal.seg_check_referrers(id, plan ->> 'sensitive');
+	IF id IS NULL THEN
+		id := pg_catalog.nextval('@extschema@.segment_id_seq');
+		/* the key of the members' pseudonyms (@extschema@.setup_roles makes it too) */
+		PERFORM cdp_internal.acc_ensure_key();
+	ELSE
+		s := cdp_internal.seg_get(id);
+		v := s.version + 1;
+	END IF;
+	ev := cdp_internal.append_event(CASE WHEN v = 1 THEN 'segment.created' ELSE 'segment.edited' END, id, NULL,
+		pg_catalog.jsonb_build_object('version', v, 'name', name, 'rules', rules, 'purpose', purpose, 'channel', channel, 'offer', offer));
+	INSERT INTO @extschema@.segment_version VALUES (id, v, name, rules, purpose, channel, offer, at, CURRENT_USER);
+	INSERT INTO @extschema@.segment AS x (segment_id, name, version, rules, purpose, channel, offer_id, sensitive, created_at, updated_at, saved_by)
+	VALUES (id, name, v, rules, purpose, channel, offer, plan ->> 'sensitive' IS NOT NULL, at, at, CURRENT_USER)
+	ON CONFLICT (segment_id) DO UPDATE SET name = excluded.name, version = excluded.version, rules = excluded.rules,
+		purpose = excluded.purpose, channel = excluded.channel, offer_id = excluded.offer_id, sensitive = excluded.sensitive,
+		updated_at = excluded.updated_at, saved_by = excluded.saved_by;
+	RETURN id;
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_save(bigint,text,jsonb,text,text,bigint) IS
+	'validates and saves a segment version (internal to create_segment and edit_segment)';
+
+CREATE OR REPLACE FUNCTION @extschema@.copy_segment(segment_id bigint, name text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	s	@extschema@.segment := cdp_internal.seg_get(copy_segment.segment_id);
+	id	bigint;
+BEGIN
+	id := cdp_internal.seg_save(NULL, name, s.rules, s.purpose, s.channel, s.offer_id);
+	INSERT INTO @extschema@.segment_list SELECT l.golden_id, id, l.list, pg_catalog.clock_timestamp(), l.records
+	  FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id;
+	RETURN id;
+END
+$function$;
+COMMENT ON FUNCTION @extschema@.copy_segment(bigint,text) IS
+	'copies a segment (rules, purpose, offer, lists) under a new name; returns the new id';
+
+CREATE OR REPLACE FUNCTION @extschema@.segment_list_set(segment_id bigint, list text, golden_ids bigint[], remove boolean DEFAULT false)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	s		@extschema@.segment := cdp_internal.seg_get(segment_list_set.segment_id);
+	g		bigint;
+	cur		bigint;
+	recs	bigint[];
+	gone	bigint[];
+	k		bigint;
+	n		int := 0;
+BEGIN
+	IF list IS NULL OR NOT list IN ('include', 'exclude') THEN
+		RAISE EXCEPTION 'invalid segment list "%"', list USING ERRCODE = '22023', HINT = 'Use include or exclude.';
+	END IF;
+	FOR g IN SELECT DISTINCT x FROM pg_catalog.unnest(golden_ids) x WHERE x IS NOT NULL LOOP
+		cur := @extschema@.resolve_patient(g);
+		IF NOT remove AND cur IS NULL THEN
+			RAISE EXCEPTION 'patient "%" does not exist', g USING ERRCODE = 'P0002';
+		END IF;
+		recs := ARRAY(SELECT r.record_id FROM @extschema@.record r WHERE r.golden_id = cur ORDER BY r.record_id);
+		IF remove THEN
+			WITH d AS (
+				DELETE FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id AND l.list = segment_list_set.list
+				   AND (l.golden_id = g OR l.records OPERATOR(pg_catalog.&&) recs)
+				RETURNING l.records)
+			SELECT (SELECT pg_catalog.count(*) FROM d), ARRAY(SELECT x FROM d CROSS JOIN LATERAL pg_catalog.unnest(d.records) x)
+			  INTO k, gone;
+			/* nothing named the person */
+			CONTINUE WHEN k = 0;
+			recs := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(recs || gone) x ORDER BY 1);
+		ELSE
+			INSERT INTO @extschema@.segment_list VALUES (g, s.segment_id, list, pg_catalog.clock_timestamp(), recs) ON CONFLICT DO NOTHING;
+			CONTINUE WHEN NOT FOUND;
+		END IF;
+		/*
+		 * golden_id and the records on the event: the next incremental refresh re-evaluates the
+		 * person and whoever holds a record the removed entries named
+		 */
+		PERFORM cdp_internal.append_event('segment.listed', s.segment_id, cur,
+			pg_catalog.jsonb_build_object('list', list, 'removed', remove, 'records', pg_catalog.to_jsonb(recs)));
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$function$;
+COMMENT ON FUNCTION @extschema@.segment_list_set(bigint,text,bigint[],boolean) IS
+	'adds persons to (remove => true: removes them from) a segment''s include or exclude list; returns how many changed';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_list_ids(id bigint, list text)
+ RETURNS bigint[]
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT r.golden_id FROM @extschema@.segment_list l CROSS JOIN LATERAL pg_catalog.unnest(l.records) x(rid)
+		  JOIN @extschema@.record r ON r.record_id = x.rid
+		 WHERE l.segment_id = $1 AND l.list = 'exclude' AND $2 = 'exclude'
+		UNION ALL
+		SELECT pg_catalog.min(r.golden_id) FROM @extschema@.segment_list l CROSS JOIN LATERAL pg_catalog.unnest(l.records) x(rid)
+		  JOIN @extschema@.record r ON r.record_id = x.rid
+		 WHERE l.segment_id = $1 AND l.list = 'include' AND $2 = 'include'
+		 GROUP BY l.golden_id HAVING pg_catalog.min(r.golden_id) = pg_catalog.max(r.golden_id)
+		UNION ALL
+		SELECT @extschema@.resolve_patient(l.golden_id) FROM @extschema@.segment_list l
+		 WHERE l.segment_id = $1 AND l.list = $2 AND pg_catalog.cardinality(l.records) = 0))
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_list_ids(bigint,text) IS
+	'a segment''s list as current golden ids, following the listed records through merges and unmerges (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_changed(s @extschema@.segment, lo bigint, hi bigint)
+ RETURNS bigint[]
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+	ids		bigint[];
+	refs	bigint[] := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x);
+	camp	boolean := pg_catalog.jsonb_path_exists(s.rules, 'strict $.**.campaign');
+BEGIN
+	IF EXISTS (SELECT 1 FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi
+	            AND e.kind IN ('survivorship.configured', 'source.updated')) THEN
+		RETURN NULL;
+	END IF;
+	WITH e AS MATERIALIZED (SELECT * FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi),
+	ids AS (
+		SELECT e.golden_id AS id FROM e WHERE e.golden_id IS NOT NULL
+		UNION ALL SELECT e.subject FROM e WHERE e.kind = 'patient.merged'
+		UNION ALL SELECT (e.payload ->> 'from')::bigint FROM e WHERE e.kind = 'patient.unmerged'
+		UNION ALL SELECT r.golden_id FROM e JOIN @extschema@.record r ON r.record_id = e.subject WHERE e.kind LIKE 'record.%'
+		-- a clinical event moved to another record: the person who had it (session 24)
+		UNION ALL SELECT (e.payload ->> 'previous_golden_id')::bigint FROM e WHERE e.kind = 'clinical.updated'
+		UNION ALL SELECT r.golden_id FROM e CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') x
+		            JOIN @extschema@.record r ON r.record_id = x::bigint WHERE e.kind LIKE 'consent.%' OR e.kind = 'segment.listed'
+		-- the holders of an address suppressed or restored: the keys first, and the profiles are
+		-- read only when there are any (a one-time filter; joined to the events, a nested loop
+		-- with the profiles outside rescanned the events once per profile: 74 s at 1M patients)
+		UNION ALL SELECT p.golden_id
+		            FROM (SELECT ARRAY(SELECT e.payload ->> 'address_key' FROM e
+		                                WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL
+		                                -- a lift that a merge or unmerge made count or stop counting (consent_lift_sync)
+		                                UNION SELECT cs.address_key FROM @extschema@.consent_suppression cs
+		                                 WHERE cs.withdrawal IS NOT NULL
+		                                   AND cs.records OPERATOR(pg_catalog.&&) ARRAY(
+		                                       SELECT r.record_id FROM e JOIN @extschema@.record r
+		                                           ON r.golden_id IN (e.golden_id, e.subject, (e.payload ->> 'from')::bigint)
+		                                        WHERE e.kind IN ('patient.merged', 'patient.unmerged'))) AS k) a,
+		                 @extschema@.patient p
+		           WHERE pg_catalog.cardinality(a.k) > 0
+		             AND cdp_internal.seg_holds_key(p, a.k)
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi
+		UNION ALL SELECT t.golden_id FROM cdp_internal.seg_touch t WHERE camp AND t.pos > lo AND t.pos <= hi)
+	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
+	/* ids merged away since: their survivors too (only ids without a profile need resolving) */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = x))));
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment,bigint,bigint) IS
+	'the golden ids whose evaluation the log changed between two event ids; NULL when everyone''s did (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.refresh_segment(id bigint, mode text DEFAULT 'incremental'::text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	mark	bigint;
+	s		@extschema@.segment;
+	d		date := CURRENT_DATE;
+	stamp	text;
+	plan	jsonb;
+	cand	bigint[];
+	keep	bigint[];
+	ev		bigint;
+	res		jsonb;
+	m		text := mode;
+BEGIN
+	IF m IS NULL OR NOT m IN ('full', 'incremental') THEN
+		RAISE EXCEPTION 'invalid refresh mode "%"', m USING ERRCODE = '22023', HINT = 'Use full or incremental.';
+	END IF;
+	IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'refresh_segment needs READ COMMITTED' USING ERRCODE = '25000',
+			DETAIL = 'It must see what committed while it waited for writers.';
+	END IF;
+	/* the log position first, then wait for whoever was writing: every event up to mark is settled */
+	mark := coalesce(pg_catalog.pg_sequence_last_value('@extschema@.event_event_id_seq'::regclass), 0);
+	PERFORM cdp_internal.seg_wait_writers();
+	s := cdp_internal.seg_get(id);
+	IF s.status <> 'active' THEN
+		RAISE EXCEPTION 'segment "%" is archived', id USING ERRCODE = '55000', HINT = 'Restore it with @extschema@.archive_segment(id, false).';
+	END IF;
+	stamp := pg_catalog.format('v%s d%s o%s', s.version, d,
+		(SELECT o.version || o.status FROM @extschema@.offer o WHERE o.offer_id = s.offer_id));
+	IF m = 'incremental' AND s.refresh_stamp IS DISTINCT FROM stamp THEN
+		m := 'full';
+	END IF;
+	IF m = 'incremental' THEN
+		cand := cdp_internal.seg_changed(s, s.refresh_mark, GREATEST(mark, s.refresh_mark));
+		IF cand IS NULL THEN
+			m := 'full';
+		END IF;
+	END IF;
+	ev := cdp_internal.append_event('segment.refreshed', s.segment_id, NULL,
+		pg_catalog.jsonb_build_object('mode', m, 'version', s.version, 'from', s.refresh_mark, 'to', mark));
+	plan := cdp_internal.seg_refresh_plan(s, d);
+	IF plan ? 'refused' THEN
+		RETURN cdp_internal.seg_refuse(s, ev, plan ->> 'refused');
+	END IF;
+	SELECT cdp_internal.seg_set(ARRAY(SELECT x.golden_id FROM cdp_internal.seg_evaluate(plan, s.purpose, s.channel, s.offer_id, d,
+	           cdp_internal.seg_list_ids(s.segment_id, 'include'), cdp_internal.seg_list_ids(s.segment_id, 'exclude'),
+	           CASE WHEN m = 'full' THEN NULL ELSE cand END) x WHERE x.reason IS NULL))
+	  INTO keep;
+	res := cdp_internal.seg_apply(s, keep, ev, CASE WHEN m = 'full' THEN NULL ELSE cand END);
+	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = m,
+	       refresh_mark = GREATEST(mark, s.refresh_mark), refresh_stamp = stamp
+	 WHERE x.segment_id = s.segment_id;
+	/*
+	 * campaign touches no segment needs any more: at or below the oldest mark of the active
+	 * segments with a campaign clause (one never refreshed, or restored, refreshes in full)
+	 */
+	DELETE FROM cdp_internal.seg_touch t
+	 WHERE t.pos <= LEAST(mark, (SELECT pg_catalog.min(x.refresh_mark) FROM @extschema@.segment x
+	                              WHERE x.status = 'active' AND x.refresh_stamp IS NOT NULL
+	                                AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign')));
+	RETURN res || pg_catalog.jsonb_build_object('mode', m,
+		'evaluated', CASE WHEN m = 'full' THEN NULL ELSE pg_catalog.cardinality(cand) END,
+		'size', (SELECT pg_catalog.count(*) FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id));
+END
+$function$;
+COMMENT ON FUNCTION @extschema@.refresh_segment(bigint,text) IS
+	'refreshes a segment''s members: full, or incremental (only persons the log changed since the last refresh); e.g. refresh_segment(3)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamp with time zone)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from @extschema@.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.unnest(CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                                  THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END) i(g)
+	                JOIN @extschema@.campaign_send x ON x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	               WHERE x.status = 'sent') THEN
+		why := 'duplicate';
+	ELSIF NOT @extschema@.may_contact(g, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
+		why := 'suppressed';
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), pg_catalog.lower((@extschema@.try_email(a.v))::text),
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  FROM @extschema@.campaign_send x
+		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND (NOT c.doc ? 'trigger' OR (s.provenance ->> 'benefit')::boolean) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window')
+		 WHERE x.send_id = s.send_id;
+		RETURN 'quiet_period';
+	END IF;
+	nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+	IF nxt > now_ THEN
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN 'outside_window';
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$function$;
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint,timestamptz) IS
+	'@extschema@.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
+
+CREATE TRIGGER consent_lift_update AFTER UPDATE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_lift_records();
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_lift_update;
+
+CREATE OR REPLACE VIEW @extschema@.segment_summary WITH (security_invoker = true) AS
+SELECT s.segment_id, s.name, s.version, s.status, s.purpose, s.channel, s.offer_id,
+       coalesce(m.size, 0) AS size,
+       coalesce(m.email, 0) AS reach_email, coalesce(m.sms, 0) AS reach_sms, coalesce(m.messenger, 0) AS reach_messenger,
+       coalesce(m.social, 0) AS reach_social, coalesce(m.call, 0) AS reach_call, coalesce(m.post, 0) AS reach_post,
+       s.created_at, s.updated_at, s.last_refresh_at, s.last_refresh_mode, s.auto_refresh
+  FROM @extschema@.segment s
+  LEFT JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS size,
+	       pg_catalog.count(*) FILTER (WHERE 'email' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.emails, '[]')) > 0) AS email,
+	       pg_catalog.count(*) FILTER (WHERE 'sms' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.phones, '[]')) > 0) AS sms,
+	       pg_catalog.count(*) FILTER (WHERE 'messenger' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.phones, '[]')) > 0) AS messenger,
+	       pg_catalog.count(*) FILTER (WHERE 'social' = ANY (x.channels) AND coalesce(p.handles, '[]') @> '[{"network": "vk"}]') AS social,
+	       pg_catalog.count(*) FILTER (WHERE 'call' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.phones, '[]')) > 0) AS call,
+	       pg_catalog.count(*) FILTER (WHERE 'post' = ANY (x.channels) AND p.address IS NOT NULL) AS post
+	  FROM @extschema@.segment_member x LEFT JOIN @extschema@.patient p ON p.golden_id = x.golden_id
+	 WHERE x.segment_id = s.segment_id) m ON true;
+COMMENT ON VIEW @extschema@.segment_summary IS
+	'per segment: version, status, size, reachable size per channel (members consent and suppression allowed as of the last refresh who have an address for it), created, updated, last refresh';
+
+/*
+ * The suppression list again from the log: keys as consent_address_key makes them now, and the
+ * withdrawal each lift lifted (statement rows exist already: their inserts do nothing).
+ */
+DO $$
+DECLARE
+	e	record;
+BEGIN
+	DELETE FROM @extschema@.consent_suppression;
+	FOR e IN SELECT x.event_id, x.kind, x.payload FROM @extschema@.event x
+	          WHERE x.kind IN ('consent.granted', 'consent.withdrawn') AND x.payload ->> 'address_key' IS NOT NULL
+	          ORDER BY x.event_id LOOP
+		PERFORM cdp_internal.consent_apply(e.event_id, e.kind, (e.payload ->> 'at')::timestamptz, e.payload);
+	END LOOP;
+END
+$$;
+/* lists and keys changed meaning: every segment's next refresh is full */
+UPDATE @extschema@.segment SET refresh_stamp = NULL;
+
+SELECT cdp_internal.acc_lock_down();
+
+/* ==== end of section: segfix24 ==== */

@@ -20,8 +20,8 @@
  * empty array means addresses exist but none is reachable (suppressed).
  *
  * The key is cdp.consent_address_key's: the E.164 form of a phone, the
- * canonical form of an e-mail (as cdp.email prints it: the domain in Unicode),
- * else the value trimmed of spaces and
+ * canonical form of an e-mail (as cdp.email prints it: the domain in Unicode)
+ * lower-cased whole, else the value trimmed of spaces and
  * lower-cased; "mobile" is cdp.phone_kind(cdp.try_phone(key)).  An
  * address is the text of an element's "value" (as ->> gives it); a social
  * address also needs "network" = "vk".
@@ -106,7 +106,7 @@ CampFieldText(JsonbValue *elem, const char *k)
 
 /*
  * CampKey
- *		cdp.consent_address_key(v): E.164 phone, canonical e-mail, else the
+ *		cdp.consent_address_key(v): E.164 phone, canonical e-mail lower-cased, else the
  *		value trimmed of spaces and lower-cased (the database's collation).
  */
 static char *
@@ -121,7 +121,12 @@ CampKey(const char *v)
 	if (CdpPhoneParse(v, len, &ph, NULL))
 		return psprintf("+" INT64_FORMAT, ph.e164);
 	if (CdpEmailParse(v, len, &canon, NULL))
-		return CdpEmailDisplay(canon, strlen(canon));	/* as cdp.email prints it */
+	{
+		/* as cdp.email prints it, the whole address lower-cased (doc/consent.md) */
+		char	   *disp = CdpEmailDisplay(canon, strlen(canon));
+
+		return str_tolower(disp, strlen(disp), DEFAULT_COLLATION_OID);
+	}
 	/* btrim(v): spaces only */
 	while (n > 0 && *s == ' ')
 	{

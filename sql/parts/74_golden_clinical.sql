@@ -235,7 +235,9 @@ BEGIN
 	END IF;
 	INSERT INTO @extschema@.clinical_event SELECT row.*;
 	PERFORM cdp_internal.append_event(CASE WHEN old.event_id IS NULL THEN 'clinical.created' ELSE 'clinical.updated' END,
-		row.event_id, g, pg_catalog.jsonb_build_object('clinical', pg_catalog.to_jsonb(row) - 'golden_id'));
+		row.event_id, g, pg_catalog.jsonb_build_object('clinical', pg_catalog.to_jsonb(row) - 'golden_id')
+		                 -- moved to another person: who had it (an incremental segment refresh re-evaluates both)
+		                 || CASE WHEN old.golden_id <> g THEN pg_catalog.jsonb_build_object('previous_golden_id', old.golden_id) ELSE '{}' END);
 	IF kind = 'visit' OR old.kind = 'visit' THEN
 		PERFORM cdp_internal.refresh_patients(ARRAY[g, old.golden_id]);
 	END IF;

@@ -100,11 +100,12 @@ CREATE FUNCTION @extschema@.consent_address_key(address text) RETURNS text
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT coalesce(@extschema@.phone_e164(@extschema@.try_phone(address)),
-	                (@extschema@.try_email(address))::text,
+	                -- the whole e-mail lower-cased: every real provider folds the local part (doc/consent.md)
+	                pg_catalog.lower((@extschema@.try_email(address))::text),
 	                pg_catalog.lower(pg_catalog.btrim(address)))
 $$;
 COMMENT ON FUNCTION @extschema@.consent_address_key(text) IS
-	'canonical key of a contact address for the suppression list: E.164 phone, canonical e-mail, else trimmed lower case';
+	'canonical key of a contact address for the suppression list: E.164 phone, canonical e-mail in lower case, else trimmed lower case';
 
 /* ------------------------------------------------------------------ projections */
 
@@ -134,6 +135,7 @@ CREATE TABLE @extschema@.consent_suppression (
 	event_id	bigint NOT NULL,
 	given_for	bigint NOT NULL,
 	records		bigint[] NOT NULL,
+	withdrawal	bigint,
 	PRIMARY KEY (address_key, purpose)
 );
 COMMENT ON TABLE @extschema@.consent_suppression IS
@@ -160,6 +162,9 @@ BEGIN
 	       pg_catalog.jsonb_array_elements_text(payload -> 'channels') c
 	ON CONFLICT DO NOTHING;
 	IF payload ->> 'address_key' IS NOT NULL THEN
+		/* the key as consent_address_key makes it now (a replay of an event keyed by an older rule) */
+		payload := payload || pg_catalog.jsonb_build_object('address_key',
+			coalesce(@extschema@.consent_address_key(payload ->> 'address'), payload ->> 'address_key'));
 		FOR p IN SELECT pg_catalog.jsonb_array_elements_text(payload -> 'purposes') LOOP
 			/*
 			 * The latest withdrawal suppresses; only a later grant naming the address and given
@@ -171,10 +176,13 @@ BEGIN
 			VALUES (payload ->> 'address_key', p, NOT g, consent_apply.at, ev, (payload ->> 'given_for')::bigint, recs)
 			ON CONFLICT (address_key, purpose) DO UPDATE
 			   SET suppressed = excluded.suppressed, at = excluded.at, event_id = excluded.event_id,
-			       given_for = excluded.given_for, records = excluded.records
+			       given_for = excluded.given_for, records = excluded.records,
+			       withdrawal = CASE WHEN excluded.suppressed THEN NULL WHEN s.suppressed THEN s.event_id ELSE s.withdrawal END
 			 WHERE (s.at, s.event_id) < (excluded.at, excluded.event_id)
 			   AND (excluded.suppressed OR NOT s.suppressed OR s.records OPERATOR(pg_catalog.&&) excluded.records);
 		END LOOP;
+		/* a lift counts while the grant's records are still the withdrawer's (the records as they are now: a replay decides the same) */
+		PERFORM cdp_internal.consent_lift_sync(recs);
 	END IF;
 END
 $$;
@@ -492,6 +500,7 @@ BEGIN
 	IF pg_catalog.octet_length(evidence) > 1000 OR pg_catalog.octet_length(address) > 1000 THEN
 		RAISE EXCEPTION 'consent evidence and address are at most 1000 bytes' USING ERRCODE = '22023';
 	END IF;
+	PERFORM cdp_internal.consent_check_at(set_consents.at);
 	ch := cdp_internal.consent_check(purposes, channels);
 	g := @extschema@.resolve_patient(set_consents.golden_id);
 	IF g IS NULL THEN
@@ -717,3 +726,86 @@ COMMENT ON FUNCTION @extschema@.rebuild_consent() IS
 REVOKE ALL ON FUNCTION @extschema@.set_consents(bigint, text[], text[], boolean, timestamptz, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_consent(bigint, text, text, boolean, timestamptz, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.rebuild_consent() FROM PUBLIC;
+
+/* ------------------------------------------------------------------ audit fixes (issue 13, session 24) */
+
+/*
+ * A statement dated more than a day ahead is refused: latest wins, so a grant dated in 2062 (a
+ * typo on a paper form) would outrank every real withdrawal until then.  A day of slack covers
+ * clocks and time zones of the systems that send statements.
+ */
+CREATE FUNCTION cdp_internal.consent_check_at(at timestamptz) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF at > pg_catalog.now() + interval '1 day' THEN
+		RAISE EXCEPTION 'a consent statement may not be dated in the future' USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('at is %s, more than one day after now (%s).', at, pg_catalog.now()),
+			HINT = 'Give the time the patient made the statement (default now()); a date in the future would outrank every later withdrawal.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_check_at(timestamptz) IS
+	'22023 when a consent statement is dated more than one day in the future (internal)';
+
+/*
+ * Does a grant that lifted a suppression still count?  While all its records belong to one
+ * person who also holds a record of the withdrawal it lifted (consent_counts' rule: after an
+ * unmerge a grant given while merged may have been the other person's).
+ */
+CREATE FUNCTION cdp_internal.consent_lift_valid(records bigint[], withdrawal bigint) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (SELECT pg_catalog.count(DISTINCT r.golden_id) FROM @extschema@.record r WHERE r.record_id = ANY ($1)) = 1
+	   AND EXISTS (SELECT 1 FROM @extschema@.record r
+	                JOIN @extschema@.event e ON e.event_id = $2
+	               CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') w(rid)
+	                JOIN @extschema@.record rw ON rw.record_id = w.rid::bigint
+	               WHERE r.record_id = ANY ($1) AND rw.golden_id = r.golden_id)
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_lift_valid(bigint[], bigint) IS
+	'whether a grant that lifted a suppression still counts: its records are one person''s who holds a record of the withdrawal (internal)';
+
+/*
+ * Re-decides the lifted suppressions whose grant names one of the records (NULL: every lifted
+ * one): suppressed again when the lift no longer counts, lifted again when it counts again.
+ */
+CREATE FUNCTION cdp_internal.consent_lift_sync(recs bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE @extschema@.consent_suppression s SET suppressed = NOT cdp_internal.consent_lift_valid(s.records, s.withdrawal)
+	 WHERE s.withdrawal IS NOT NULL AND (recs IS NULL OR s.records OPERATOR(pg_catalog.&&) recs)
+	   AND s.suppressed IS DISTINCT FROM NOT cdp_internal.consent_lift_valid(s.records, s.withdrawal);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_lift_sync(bigint[]) IS
+	'suppresses again the addresses whose lifting grant no longer counts after records moved (and lifts them back) (internal)';
+
+/* Statement trigger on cdp.record: records moved (merge, unmerge, replay) re-decide the lifts naming them. */
+CREATE FUNCTION cdp_internal.consent_lift_records() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	recs	bigint[];
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s WHERE s.withdrawal IS NOT NULL) THEN
+		RETURN NULL;
+	END IF;
+	recs := ARRAY(SELECT o.record_id FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id WHERE o.golden_id <> n.golden_id);
+	IF pg_catalog.cardinality(recs) > 0 THEN
+		PERFORM cdp_internal.consent_lift_sync(recs);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_lift_records() IS
+	'trigger on cdp.record: re-decides the suppressions lifted by grants naming records that moved (internal)';
+
+CREATE TRIGGER consent_lift_update AFTER UPDATE ON @extschema@.record
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_lift_records();
+ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_lift_update;

@@ -394,6 +394,7 @@ BEGIN
 			lits := lits || cdp_internal.seg_literal(x::jsonb, a.typ, pg_catalog.format('%s.value[%s]', path, i));
 			i := i + 1;
 		END LOOP;
+		PERFORM cdp_internal.seg_check_between(op, v, a.typ, path);
 	ELSE
 		lits := ARRAY[cdp_internal.seg_literal(v, a.typ, path || '.value')];
 	END IF;
@@ -822,6 +823,7 @@ BEGIN
 		 */
 		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
 		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'sensitive', cdp_internal.seg_campaign_sensitive(node, path),
 			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
 			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
 			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
@@ -834,7 +836,7 @@ BEGIN
 			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
 		END IF;
 		sid := (node ->> 'segment')::numeric::bigint;
-		SELECT CASE WHEN s.sensitive THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		SELECT CASE WHEN cdp_internal.seg_sensitive_ref(s.segment_id) THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
 		  FROM @extschema@.segment s WHERE s.segment_id = sid;
 		IF sens IS NULL THEN
 			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
@@ -886,3 +888,79 @@ END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_prepare(jsonb, text, date) IS
 	'compiles a rule for a purpose and applies the sensitive-category policy (42501 naming the clause) (internal)';
+
+/* ------------------------------------------------------------------ sensitive references (session 24) */
+
+/*
+ * Does a segment target a sensitive category, directly or through the segments it references,
+ * as they are now?  segment.sensitive is computed when a segment is saved; a segment it
+ * references may have been edited since, so the compiler follows the references (at most 50
+ * levels).  SECURITY DEFINER: the check must not depend on which segments the caller may read.
+ */
+CREATE FUNCTION cdp_internal.seg_sensitive_ref(sid bigint) RETURNS boolean
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN EXISTS (
+		WITH RECURSIVE refs(sid, depth) AS (
+			SELECT seg_sensitive_ref.sid, 0
+			UNION
+			SELECT (x #>> '{}')::bigint, r.depth + 1
+			  FROM refs r JOIN @extschema@.segment s ON s.segment_id = r.sid
+			 CROSS JOIN LATERAL pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x
+			 WHERE r.depth < 50 AND pg_catalog.jsonb_typeof(x) = 'number')
+		SELECT 1 FROM refs JOIN @extschema@.segment s ON s.segment_id = refs.sid WHERE s.sensitive);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_sensitive_ref(bigint) IS
+	'true when a segment, or a segment it references (followed now), targets a sensitive category (internal)';
+
+/*
+ * The sensitive path of a campaign-history clause, or NULL: a clause on campaign c is sensitive
+ * when a version of c targeted a segment that targets a sensitive category (now, references
+ * followed), since its send history then singles out exactly those patients.  {"campaign":
+ * "any"} is not: it mixes every campaign's history (doc/segments.md).
+ */
+CREATE FUNCTION cdp_internal.seg_campaign_sensitive(node jsonb, path text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF pg_catalog.jsonb_typeof(node -> 'campaign') <> 'number' THEN
+		RETURN NULL;
+	END IF;
+	RETURN (SELECT pg_catalog.format('%s (campaign %s was sent to segment %s, which targets a sensitive category)',
+	                                 path, v.campaign_id, v.doc ->> 'segment')
+	          FROM @extschema@.campaign_version v
+	         WHERE v.campaign_id = (node ->> 'campaign')::numeric::bigint
+	           AND pg_catalog.jsonb_typeof(v.doc -> 'segment') = 'number'
+	           AND cdp_internal.seg_sensitive_ref((v.doc ->> 'segment')::numeric::bigint)
+	         ORDER BY v.version DESC LIMIT 1);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_sensitive(jsonb, text) IS
+	'the sensitive path of a campaign-history clause whose campaign targeted a sensitive segment, or NULL (internal)';
+
+/* 22023 for "between" with the larger bound first (it would match nobody, silently). */
+CREATE FUNCTION cdp_internal.seg_check_between(op text, v jsonb, typ text, path text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	rev	boolean;
+BEGIN
+	IF op IS DISTINCT FROM 'between' THEN
+		RETURN;
+	END IF;
+	rev := CASE WHEN typ IN ('int', 'numeric') THEN (v ->> 0)::numeric > (v ->> 1)::numeric
+	            WHEN typ = 'date' THEN (v ->> 0)::date > (v ->> 1)::date
+	            ELSE (v ->> 0) > (v ->> 1) END;
+	IF rev THEN
+		PERFORM cdp_internal.seg_fail('"between" needs the smaller bound first', path || '.value',
+			'Use [low, high], for example [35, 55].');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_check_between(text, jsonb, text, text) IS
+	'22023 when a "between" clause gives its bounds in reverse order (internal)';

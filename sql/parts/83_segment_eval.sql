@@ -66,10 +66,11 @@ CREATE TABLE @extschema@.segment_list (
 	segment_id	bigint NOT NULL,
 	list		text NOT NULL CHECK (list IN ('include', 'exclude')),
 	at			timestamptz NOT NULL,
+	records		bigint[] NOT NULL,
 	PRIMARY KEY (golden_id, segment_id, list)
 );
 COMMENT ON TABLE @extschema@.segment_list IS
-	'manual include and exclude lists, by the golden id given; read through cdp.resolve_patient, so they follow merges';
+	'manual include and exclude lists: the golden id given and the records it held then, which the entry follows through merges and unmerges (cdp_internal.seg_list_ids)';
 CREATE INDEX segment_list_segment_idx ON @extschema@.segment_list (segment_id, list);
 ALTER TABLE @extschema@.segment_list ENABLE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.segment_list FORCE ROW LEVEL SECURITY;

@@ -75,6 +75,7 @@ BEGIN
 	PERFORM cdp_internal.seg_check_target(purpose, channel, offer);
 	plan := cdp_internal.seg_prepare(rules, purpose, CURRENT_DATE);
 	PERFORM cdp_internal.seg_check_cycle(id, rules);
+	PERFORM cdp_internal.seg_check_referrers(id, plan ->> 'sensitive');
 	IF id IS NULL THEN
 		id := pg_catalog.nextval('@extschema@.segment_id_seq');
 		/* the key of the members' pseudonyms (cdp.setup_roles makes it too) */
@@ -131,7 +132,7 @@ DECLARE
 	id	bigint;
 BEGIN
 	id := cdp_internal.seg_save(NULL, name, s.rules, s.purpose, s.channel, s.offer_id);
-	INSERT INTO @extschema@.segment_list SELECT l.golden_id, id, l.list, pg_catalog.clock_timestamp()
+	INSERT INTO @extschema@.segment_list SELECT l.golden_id, id, l.list, pg_catalog.clock_timestamp(), l.records
 	  FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id;
 	RETURN id;
 END
@@ -162,36 +163,56 @@ $$;
 COMMENT ON FUNCTION @extschema@.archive_segment(bigint, boolean) IS
 	'archives a segment (its members leave; history kept) or restores it (archived => false; the next refresh is full)';
 
-/* Adds (or with remove, removes) persons to a segment's include or exclude list. */
+/*
+ * Adds (or with remove, removes) persons to a segment's include or exclude list.  An entry keeps
+ * the golden id given and the records the person holds now, and follows the records (see
+ * seg_list_ids): through a merge and through an unmerge.  Removing a person removes every entry
+ * that names the id or one of the person's records.
+ */
 CREATE FUNCTION @extschema@.segment_list_set(segment_id bigint, list text, golden_ids bigint[], remove boolean DEFAULT false)
 	RETURNS int
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	s	@extschema@.segment := cdp_internal.seg_get(segment_list_set.segment_id);
-	g	bigint;
-	n	int := 0;
+	s		@extschema@.segment := cdp_internal.seg_get(segment_list_set.segment_id);
+	g		bigint;
+	cur		bigint;
+	recs	bigint[];
+	gone	bigint[];
+	k		bigint;
+	n		int := 0;
 BEGIN
 	IF list IS NULL OR NOT list IN ('include', 'exclude') THEN
 		RAISE EXCEPTION 'invalid segment list "%"', list USING ERRCODE = '22023', HINT = 'Use include or exclude.';
 	END IF;
 	FOR g IN SELECT DISTINCT x FROM pg_catalog.unnest(golden_ids) x WHERE x IS NOT NULL LOOP
-		IF NOT remove AND @extschema@.resolve_patient(g) IS NULL THEN
+		cur := @extschema@.resolve_patient(g);
+		IF NOT remove AND cur IS NULL THEN
 			RAISE EXCEPTION 'patient "%" does not exist', g USING ERRCODE = 'P0002';
 		END IF;
+		recs := ARRAY(SELECT r.record_id FROM @extschema@.record r WHERE r.golden_id = cur ORDER BY r.record_id);
 		IF remove THEN
-			DELETE FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id AND l.list = segment_list_set.list
-			   AND l.golden_id = g;
+			WITH d AS (
+				DELETE FROM @extschema@.segment_list l WHERE l.segment_id = s.segment_id AND l.list = segment_list_set.list
+				   AND (l.golden_id = g OR l.records OPERATOR(pg_catalog.&&) recs)
+				RETURNING l.records)
+			SELECT (SELECT pg_catalog.count(*) FROM d), ARRAY(SELECT x FROM d CROSS JOIN LATERAL pg_catalog.unnest(d.records) x)
+			  INTO k, gone;
+			/* nothing named the person */
+			CONTINUE WHEN k = 0;
+			recs := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(recs || gone) x ORDER BY 1);
 		ELSE
-			INSERT INTO @extschema@.segment_list VALUES (g, s.segment_id, list, pg_catalog.clock_timestamp()) ON CONFLICT DO NOTHING;
+			INSERT INTO @extschema@.segment_list VALUES (g, s.segment_id, list, pg_catalog.clock_timestamp(), recs) ON CONFLICT DO NOTHING;
+			CONTINUE WHEN NOT FOUND;
 		END IF;
-		IF FOUND THEN
-			/* golden_id on the event: the next incremental refresh re-evaluates the person */
-			PERFORM cdp_internal.append_event('segment.listed', s.segment_id, g,
-				pg_catalog.jsonb_build_object('list', list, 'removed', remove));
-			n := n + 1;
-		END IF;
+		/*
+		 * golden_id and the records on the event: the next incremental refresh re-evaluates the
+		 * person and whoever holds a record the removed entries named
+		 */
+		PERFORM cdp_internal.append_event('segment.listed', s.segment_id, cur,
+			pg_catalog.jsonb_build_object('list', list, 'removed', remove, 'records', pg_catalog.to_jsonb(recs)));
+		n := n + 1;
 	END LOOP;
 	RETURN n;
 END
@@ -199,15 +220,33 @@ $$;
 COMMENT ON FUNCTION @extschema@.segment_list_set(bigint, text, bigint[], boolean) IS
 	'adds persons to (remove => true: removes them from) a segment''s include or exclude list; returns how many changed';
 
-/* The include or exclude list of a segment as a set of current golden ids (merges followed). */
+/*
+ * The include or exclude list of a segment as a set of current golden ids.  An entry follows the
+ * records the person held when listed, as consent does: an exclusion counts for every person who
+ * holds one of them now (a merge carries it to the survivor, an unmerge to each side), an
+ * inclusion only for a person who holds all of those still present (after an unmerge that split
+ * them, for nobody: it may have been the other person).  An entry without records (a person who
+ * held none) follows the golden id through merges.
+ */
 CREATE FUNCTION cdp_internal.seg_list_ids(id bigint, list text) RETURNS bigint[]
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT cdp_internal.seg_set(ARRAY(SELECT @extschema@.resolve_patient(l.golden_id) FROM @extschema@.segment_list l
-	                                   WHERE l.segment_id = id AND l.list = seg_list_ids.list))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT r.golden_id FROM @extschema@.segment_list l CROSS JOIN LATERAL pg_catalog.unnest(l.records) x(rid)
+		  JOIN @extschema@.record r ON r.record_id = x.rid
+		 WHERE l.segment_id = $1 AND l.list = 'exclude' AND $2 = 'exclude'
+		UNION ALL
+		SELECT pg_catalog.min(r.golden_id) FROM @extschema@.segment_list l CROSS JOIN LATERAL pg_catalog.unnest(l.records) x(rid)
+		  JOIN @extschema@.record r ON r.record_id = x.rid
+		 WHERE l.segment_id = $1 AND l.list = 'include' AND $2 = 'include'
+		 GROUP BY l.golden_id HAVING pg_catalog.min(r.golden_id) = pg_catalog.max(r.golden_id)
+		UNION ALL
+		SELECT @extschema@.resolve_patient(l.golden_id) FROM @extschema@.segment_list l
+		 WHERE l.segment_id = $1 AND l.list = $2 AND pg_catalog.cardinality(l.records) = 0))
 $$;
-COMMENT ON FUNCTION cdp_internal.seg_list_ids(bigint, text) IS 'a segment''s list resolved to current golden ids (internal)';
+COMMENT ON FUNCTION cdp_internal.seg_list_ids(bigint, text) IS
+	'a segment''s list as current golden ids, following the listed records through merges and unmerges (internal)';
 
 /* ------------------------------------------------------------------ membership */
 
@@ -290,21 +329,26 @@ BEGIN
 		UNION ALL SELECT e.subject FROM e WHERE e.kind = 'patient.merged'
 		UNION ALL SELECT (e.payload ->> 'from')::bigint FROM e WHERE e.kind = 'patient.unmerged'
 		UNION ALL SELECT r.golden_id FROM e JOIN @extschema@.record r ON r.record_id = e.subject WHERE e.kind LIKE 'record.%'
+		-- a clinical event moved to another record: the person who had it (session 24)
+		UNION ALL SELECT (e.payload ->> 'previous_golden_id')::bigint FROM e WHERE e.kind = 'clinical.updated'
 		UNION ALL SELECT r.golden_id FROM e CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') x
-		            JOIN @extschema@.record r ON r.record_id = x::bigint WHERE e.kind LIKE 'consent.%'
+		            JOIN @extschema@.record r ON r.record_id = x::bigint WHERE e.kind LIKE 'consent.%' OR e.kind = 'segment.listed'
 		-- the holders of an address suppressed or restored: the keys first, and the profiles are
 		-- read only when there are any (a one-time filter; joined to the events, a nested loop
 		-- with the profiles outside rescanned the events once per profile: 74 s at 1M patients)
 		UNION ALL SELECT p.golden_id
-		            FROM (SELECT ARRAY(SELECT DISTINCT e.payload ->> 'address_key' FROM e
-		                                WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL) AS k) a,
+		            FROM (SELECT ARRAY(SELECT e.payload ->> 'address_key' FROM e
+		                                WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL
+		                                -- a lift that a merge or unmerge made count or stop counting (consent_lift_sync)
+		                                UNION SELECT cs.address_key FROM @extschema@.consent_suppression cs
+		                                 WHERE cs.withdrawal IS NOT NULL
+		                                   AND cs.records OPERATOR(pg_catalog.&&) ARRAY(
+		                                       SELECT r.record_id FROM e JOIN @extschema@.record r
+		                                           ON r.golden_id IN (e.golden_id, e.subject, (e.payload ->> 'from')::bigint)
+		                                        WHERE e.kind IN ('patient.merged', 'patient.unmerged'))) AS k) a,
 		                 @extschema@.patient p
 		           WHERE pg_catalog.cardinality(a.k) > 0
-		             AND EXISTS (SELECT 1 FROM pg_catalog.unnest(a.k) u(key)
-		                          WHERE p.phones @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', u.key))
-		                             OR p.emails @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', u.key))
-		                             OR p.handles @> pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('value', u.key))
-		                             OR pg_catalog.lower(pg_catalog.btrim(p.address)) = u.key)
+		             AND cdp_internal.seg_holds_key(p, a.k)
 		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
 		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
 		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
@@ -475,7 +519,10 @@ BEGIN
 	END IF;
 	ev := cdp_internal.append_event('segment.refreshed', s.segment_id, NULL,
 		pg_catalog.jsonb_build_object('mode', m, 'version', s.version, 'from', s.refresh_mark, 'to', mark));
-	plan := cdp_internal.seg_compile(s.rules, d);
+	plan := cdp_internal.seg_refresh_plan(s, d);
+	IF plan ? 'refused' THEN
+		RETURN cdp_internal.seg_refuse(s, ev, plan ->> 'refused');
+	END IF;
 	SELECT cdp_internal.seg_set(ARRAY(SELECT x.golden_id FROM cdp_internal.seg_evaluate(plan, s.purpose, s.channel, s.offer_id, d,
 	           cdp_internal.seg_list_ids(s.segment_id, 'include'), cdp_internal.seg_list_ids(s.segment_id, 'exclude'),
 	           CASE WHEN m = 'full' THEN NULL ELSE cand END) x WHERE x.reason IS NULL))
@@ -596,15 +643,16 @@ SELECT s.segment_id, s.name, s.version, s.status, s.purpose, s.channel, s.offer_
   FROM @extschema@.segment s
   LEFT JOIN LATERAL (
 	SELECT pg_catalog.count(*) AS size,
-	       pg_catalog.count(*) FILTER (WHERE 'email' = ANY (x.channels)) AS email,
-	       pg_catalog.count(*) FILTER (WHERE 'sms' = ANY (x.channels)) AS sms,
-	       pg_catalog.count(*) FILTER (WHERE 'messenger' = ANY (x.channels)) AS messenger,
-	       pg_catalog.count(*) FILTER (WHERE 'social' = ANY (x.channels)) AS social,
-	       pg_catalog.count(*) FILTER (WHERE 'call' = ANY (x.channels)) AS call,
-	       pg_catalog.count(*) FILTER (WHERE 'post' = ANY (x.channels)) AS post
-	  FROM @extschema@.segment_member x WHERE x.segment_id = s.segment_id) m ON true;
+	       pg_catalog.count(*) FILTER (WHERE 'email' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.emails, '[]')) > 0) AS email,
+	       pg_catalog.count(*) FILTER (WHERE 'sms' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.phones, '[]')) > 0) AS sms,
+	       pg_catalog.count(*) FILTER (WHERE 'messenger' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.phones, '[]')) > 0) AS messenger,
+	       pg_catalog.count(*) FILTER (WHERE 'social' = ANY (x.channels) AND coalesce(p.handles, '[]') @> '[{"network": "vk"}]') AS social,
+	       pg_catalog.count(*) FILTER (WHERE 'call' = ANY (x.channels) AND pg_catalog.jsonb_array_length(coalesce(p.phones, '[]')) > 0) AS call,
+	       pg_catalog.count(*) FILTER (WHERE 'post' = ANY (x.channels) AND p.address IS NOT NULL) AS post
+	  FROM @extschema@.segment_member x LEFT JOIN @extschema@.patient p ON p.golden_id = x.golden_id
+	 WHERE x.segment_id = s.segment_id) m ON true;
 COMMENT ON VIEW @extschema@.segment_summary IS
-	'per segment: version, status, size, reachable size per channel (consent and suppression as of the last refresh), created, updated, last refresh';
+	'per segment: version, status, size, reachable size per channel (members consent and suppression allowed as of the last refresh who have an address for it), created, updated, last refresh';
 
 /*
  * Members for analysts without names or contacts: a stable pseudonym (keyed hash of the golden id
@@ -636,3 +684,116 @@ REVOKE ALL ON FUNCTION @extschema@.refresh_segment(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_segment_refresh(bigint, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.refresh_due_segments() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.configure_sensitive_categories(jsonb) FROM PUBLIC;
+
+/* ------------------------------------------------------------------ audit fixes (issue 13, session 24) */
+
+/*
+ * Refuses to make a segment target a sensitive category (sens: the path the compiler names, NULL
+ * when it does not) while a segment that is not for treatment references it, directly, through
+ * other segments, or through the history of a campaign sent to it: that segment would then select
+ * the sensitive patients for its own purpose.  22023 naming the referencing segment.  SECURITY
+ * DEFINER: every segment counts, whichever the caller may read.
+ */
+CREATE FUNCTION cdp_internal.seg_check_referrers(id bigint, sens text) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r	record;
+BEGIN
+	IF id IS NULL OR sens IS NULL THEN
+		RETURN;
+	END IF;
+	WITH RECURSIVE up(sid, depth) AS (
+		SELECT seg_check_referrers.id, 0
+		UNION
+		SELECT s.segment_id, u.depth + 1
+		  FROM up u JOIN @extschema@.segment s ON s.status = 'active'
+		 WHERE u.depth < 50
+		   AND (EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x
+		                 WHERE x = pg_catalog.to_jsonb(u.sid))
+		        OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.campaign') x
+		                     JOIN @extschema@.campaign_version v ON pg_catalog.to_jsonb(v.campaign_id) = x
+		                    WHERE v.doc -> 'segment' = pg_catalog.to_jsonb(u.sid))))
+	SELECT s.segment_id, s.name, s.purpose INTO r
+	  FROM up JOIN @extschema@.segment s ON s.segment_id = up.sid
+	 WHERE up.sid <> seg_check_referrers.id AND s.purpose <> 'treatment'
+	 ORDER BY up.depth, s.segment_id LIMIT 1;
+	IF r.segment_id IS NOT NULL THEN
+		RAISE EXCEPTION 'segment % may not target a sensitive category: % segment % ("%") references it',
+			id, r.purpose, r.segment_id, r.name USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('At %s. Segment %s (purpose %s) references segment %s, directly or through other segments or a campaign''s history.',
+			                           sens, r.segment_id, r.purpose, id),
+			HINT = pg_catalog.format('Remove the reference from segment %s first, or save this rule as a new treatment segment.', r.segment_id);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_check_referrers(bigint, text) IS
+	'22023 when a segment made sensitive is referenced by a segment that is not for treatment (internal)';
+
+/*
+ * The plan a refresh evaluates, with the sensitive-category policy checked again for the
+ * segment's purpose: a segment it references may have been edited, the sensitive list
+ * reconfigured, or a campaign it reads sent to a sensitive segment since it was saved.  A
+ * segment that is not for treatment and now targets a sensitive category gets {"refused":
+ * message} instead (the role check of a treatment segment was made when it was saved).
+ */
+CREATE FUNCTION cdp_internal.seg_refresh_plan(s @extschema@.segment, d date) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	plan	jsonb := cdp_internal.seg_compile(s.rules, d);
+BEGIN
+	IF plan ->> 'sensitive' IS NOT NULL AND s.purpose <> 'treatment' THEN
+		RETURN pg_catalog.jsonb_build_object('refused', pg_catalog.format('a %s segment may not target a sensitive category (at %s)',
+			s.purpose, plan ->> 'sensitive'));
+	END IF;
+	RETURN plan;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_refresh_plan(@extschema@.segment, date) IS
+	'the compiled rule of a segment for a refresh, or {"refused": ...} when it now targets a sensitive category for a purpose other than treatment (internal)';
+
+/*
+ * A refresh the policy refused: every member leaves (nothing the rule selects stays
+ * materialized), the next refresh is full, and a WARNING says why; returns the refresh result
+ * with mode "refused" and the reason.  No error: the refresh of the other due segments goes on.
+ */
+CREATE FUNCTION cdp_internal.seg_refuse(s @extschema@.segment, ev bigint, reason text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res	jsonb := cdp_internal.seg_apply(s, '{}', ev);
+BEGIN
+	UPDATE @extschema@.segment x SET last_refresh_at = pg_catalog.clock_timestamp(), last_refresh_mode = 'refused', refresh_stamp = NULL
+	 WHERE x.segment_id = s.segment_id;
+	RAISE WARNING 'segment % was not refreshed and has no members: %', s.segment_id, reason
+		USING HINT = 'Edit the segment (or the segments it references) so that it no longer targets the category.';
+	RETURN res || pg_catalog.jsonb_build_object('mode', 'refused', 'refused', reason, 'evaluated', NULL, 'size', 0);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_refuse(@extschema@.segment, bigint, text) IS
+	'empties a segment whose refresh the sensitive-category policy refused, with a WARNING (internal to refresh_segment)';
+
+/*
+ * Does profile p hold one of the address keys (canonical, consent_address_key)?  As
+ * consent_addresses reads them: a phone with an extension is the key of its number, an e-mail
+ * whatever its case.  The keys are substrings of the stored values lower-cased (profiles hold
+ * phones in E.164, with ";ext=" after, and e-mails as cdp.email prints them), so a profile is
+ * canonicalised only when that test passes (seg_changed scans every profile with it).
+ */
+CREATE FUNCTION cdp_internal.seg_holds_key(p @extschema@.patient, keys text[]) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (
+		SELECT 1 FROM pg_catalog.unnest($2) u(key)
+		 WHERE pg_catalog.strpos(pg_catalog.lower(coalesce($1.phones::text, '') || coalesce($1.emails::text, '')
+		                                          || coalesce($1.handles::text, '') || coalesce($1.address, '')), u.key) > 0
+		   AND (u.key = ANY (cdp_internal.consent_addresses($1, 'sms')) OR u.key = ANY (cdp_internal.consent_addresses($1, 'email'))
+		        OR u.key = ANY (cdp_internal.consent_addresses($1, 'social')) OR u.key = ANY (cdp_internal.consent_addresses($1, 'post'))))
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_holds_key(@extschema@.patient, text[]) IS
+	'true when a profile carries one of the canonical address keys through any channel (internal)';

@@ -120,7 +120,7 @@ BEGIN
 		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
 		        UNION ALL
 		        SELECT p.address WHERE s.channel = 'post') a
-		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), (@extschema@.try_email(a.v))::text,
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), pg_catalog.lower((@extschema@.try_email(a.v))::text),
 		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
 		why := 'no_address';
 	ELSIF s.provenance ? 'recommendation'

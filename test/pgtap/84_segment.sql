@@ -1,7 +1,8 @@
 -- test/pgtap/84_segment.sql: segments as objects and their materialized membership
 -- (sql/parts/84_segment.sql, doc/segments.md): versions, copy, archive, lists that follow merges,
 -- history, compare, A/B split, automatic refresh, the BI views, and the property: after random
--- changes (records, clinical events, consent with addresses, merges, unmerges, archive, lists,
+-- changes (records, clinical events and their moves to another record, consent with addresses of
+-- phones with extensions, merges, unmerges, archive, lists,
 -- campaign sends and delivery reports), an incremental refresh gives exactly the members a full
 -- refresh gives (fixed seed, 300 rounds); the rule holds campaign-history clauses.
 BEGIN;
@@ -12,7 +13,8 @@ SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.registe
 SELECT count(cdp.upsert_record(CASE WHEN i % 4 = 0 THEN 'lab' ELSE 'his' END, 'r' || i, jsonb_build_object(
          'family_name', 'Ф' || i, 'given_name', 'И', 'sex', CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END,
          'birth_date', (current_date - (20 * 365 + (i * 211) % 18000))::text, 'city', (ARRAY['Москва', 'Химки', 'Тверь'])[1 + i % 3],
-         'phones', jsonb_build_array('+7916' || lpad(i::text, 7, '0')))))
+         -- every fifth phone with an extension (its suppression key is the number without it)
+         'phones', jsonb_build_array('+7916' || lpad(i::text, 7, '0') || CASE WHEN i % 5 = 0 THEN ' доб. ' || i ELSE '' END))))
   FROM generate_series(1, 120) i \gset
 SELECT count(cdp.set_consent(golden_id, 'marketing', '*', true, now() - interval '1 day')) FROM cdp.patient WHERE golden_id % 4 <> 1 \gset
 
@@ -60,6 +62,8 @@ DECLARE
 	k	int := 1000;
 	sname	text;
 	skey	text;
+	mkind	text;
+	msrc	int;
 BEGIN
 	FOR n IN 1..300 LOOP
 		x := random();
@@ -69,14 +73,14 @@ BEGIN
 			k := k + 1;
 			PERFORM cdp.upsert_record('his', 'n' || k, jsonb_build_object('family_name', 'Н' || k, 'sex', (ARRAY['M', 'F'])[1 + (random() < 0.5)::int],
 				'birth_date', (current_date - (20 * 365 + (random() * 18000)::int))::text, 'city', (ARRAY['Москва', 'Химки', 'Тверь'])[1 + (random() * 2)::int],
-				'phones', jsonb_build_array('+7916' || lpad((1 + (random() * 150)::int)::text, 7, '0'))));
+				'phones', jsonb_build_array('+7916' || lpad((1 + (random() * 150)::int)::text, 7, '0') || CASE WHEN random() < 0.3 THEN ' доб. 7' ELSE '' END)));
 		ELSIF x < 0.22 THEN
 			act := 'update record';
 			SELECT s.name, r2.source_key, r2.raw INTO sname, skey, res FROM cdp.record r2 JOIN cdp.source s USING (source_id) ORDER BY random() LIMIT 1;
 			PERFORM cdp.upsert_record(sname, skey,
 				res || jsonb_build_object('city', (ARRAY['Москва', 'Химки', 'Тверь'])[1 + (random() * 2)::int],
 				                          'birth_date', (current_date - (20 * 365 + (random() * 18000)::int))::text));
-		ELSIF x < 0.42 THEN
+		ELSIF x < 0.36 THEN
 			act := 'clinical event';
 			k := k + 1;
 			SELECT s.name, r2.source_key INTO sname, skey FROM cdp.record r2 JOIN cdp.source s USING (source_id) ORDER BY random() LIMIT 1;
@@ -87,11 +91,27 @@ BEGIN
 				PERFORM cdp.upsert_clinical_event(sname, 'c' || k, 'diagnosis', jsonb_build_object('code', (ARRAY['E11', 'E11.9', 'N40', 'I10'])[1 + (random() * 3)::int],
 					'at', (now() - random() * interval '20 months')::text, 'patient_source_id', skey));
 			END IF;
+		ELSIF x < 0.42 THEN
+			/* the source corrects an event: it belongs to another record of the source */
+			act := 'move clinical event';
+			-- mostly an event of a member (so the move matters: the member may leave)
+			SELECT s.name, e.source_key, e.kind, e.attrs, e.source_id INTO sname, skey, mkind, res, msrc
+			  FROM cdp.clinical_event e JOIN cdp.source s USING (source_id)
+			 WHERE random() < 0.2 OR EXISTS (SELECT 1 FROM cdp.segment_member m WHERE m.segment_id = a AND m.golden_id = e.golden_id)
+			 ORDER BY random() LIMIT 1;
+			IF skey IS NOT NULL THEN
+				PERFORM cdp.upsert_clinical_event(sname, skey, mkind, res - 'record_source_id' || jsonb_build_object('patient_source_id',
+					(SELECT r2.source_key FROM cdp.record r2 WHERE r2.source_id = msrc ORDER BY random() LIMIT 1)));
+			END IF;
 		ELSIF x < 0.62 THEN
 			act := 'consent';
 			PERFORM cdp.set_consent(g, 'marketing', (ARRAY['sms', '*', 'email'])[1 + (random() * 2)::int], random() < 0.5,
 				now() - random() * interval '2 hours', NULL,
-				CASE WHEN random() < 0.3 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p ORDER BY random() LIMIT 1) END);
+				-- an address: mostly a member's phone held with an extension (its key is the number alone)
+				CASE WHEN random() < 0.3 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p
+				                                WHERE random() < 0.2 OR (p.phones -> 0 ->> 'value' LIKE '%ext=%'
+				                                      AND EXISTS (SELECT 1 FROM cdp.segment_member m WHERE m.segment_id = a AND m.golden_id = p.golden_id))
+				                                ORDER BY random() LIMIT 1) END);
 		ELSIF x < 0.74 THEN
 			act := 'merge';
 			rec := pg_temp.pick_record();
@@ -123,9 +143,9 @@ BEGIN
 			act := 'list';
 			h := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
 			PERFORM cdp.segment_list_set(a, CASE WHEN random() < 0.5 THEN 'include' ELSE 'exclude' END, ARRAY[h], random() < 0.3);
-			PERFORM cdp.segment_list_set(b, l.list, ARRAY[l.golden_id]) FROM cdp.segment_list l WHERE l.segment_id = a;
-			DELETE FROM cdp.segment_list l WHERE l.segment_id = b
-			   AND NOT EXISTS (SELECT 1 FROM cdp.segment_list m WHERE m.segment_id = a AND m.golden_id = l.golden_id AND m.list = l.list);
+			/* the twin gets the same entries (records included: entries follow them) and refreshes in full */
+			DELETE FROM cdp.segment_list l WHERE l.segment_id = b;
+			INSERT INTO cdp.segment_list SELECT l.golden_id, b, l.list, l.at, l.records FROM cdp.segment_list l WHERE l.segment_id = a;
 		END IF;
 		PERFORM cdp.refresh_segment(r, 'incremental');
 		res := cdp.refresh_segment(a, 'incremental');
@@ -143,7 +163,7 @@ $$;
 SELECT is((SELECT count(*) FROM rounds), 300::bigint, '300 rounds of random changes');
 SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE diff <> 0), NULL,
           'after every round the incremental refresh has exactly the members (and channels) of the full one');
-SELECT is((SELECT count(DISTINCT action) FROM rounds), 9::bigint, 'every kind of change was made');
+SELECT is((SELECT count(DISTINCT action) FROM rounds), 10::bigint, 'every kind of change was made');
 SELECT ok((SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :camp AND delivered_at > now() - interval '30 days') > 0
           AND (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :camp AND unsubscribed_at IS NOT NULL) > 0,
           'the campaign sent, delivered and lost subscribers during the rounds');

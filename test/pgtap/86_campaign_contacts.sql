@@ -11,8 +11,8 @@ SELECT plan(22);
 -- ---------------------------------------------------------------- the function itself
 SELECT is(cdp_internal.campaign_contacts('{messenger,sms,email}', '{sms,email}', NULL,
             '[{"value": "Anna.K@Mail.RU"}]', '[{"value": "8 (916) 123-45-67"}, {"value": "+7 495 123-45-67"}]', '[]', NULL),
-          '{sms,+79161234567,email,Anna.K@mail.ru}'::text[],
-          'consented channels in the campaign''s order, keyed; a landline is no sms address');
+          '{sms,+79161234567,email,anna.k@mail.ru}'::text[],
+          'consented channels in the campaign''s order, keyed (an e-mail lower-cased whole); a landline is no sms address');
 SELECT is(cdp_internal.campaign_contacts('{messenger,sms,email}', '{sms,email}', 'email',
             '[{"value": "anna@mail.ru"}]', '[{"value": "+79161234567"}]', '[]', NULL),
           '{email,anna@mail.ru,sms,+79161234567}'::text[],
