@@ -362,15 +362,19 @@ CREATE FUNCTION cdp_internal.campaign_counts(campaign_id bigint, t timestamptz) 
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+	/* one pass over the campaign's rows (counts by status and reason), then the few groups */
+	WITH g AS (
+		SELECT s.status, s.reason, pg_catalog.count(*) AS n
+		  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+		 GROUP BY s.status, s.reason)
 	SELECT pg_catalog.jsonb_build_object('campaign_id', $1, 'at', $2,
-	         'due', pg_catalog.count(*) FILTER (WHERE s.status = 'due'),
-	         'sent', pg_catalog.count(*) FILTER (WHERE s.status = 'sent'),
-	         'holdout', pg_catalog.count(*) FILTER (WHERE s.status = 'holdout'),
+	         'due', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'due'),
+	         'sent', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'sent'),
+	         'holdout', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'holdout'),
 	         'not_sent', coalesce((SELECT pg_catalog.jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
-	                                 FROM (SELECT s2.reason, pg_catalog.count(*) AS n FROM @extschema@.campaign_send s2
-	                                        WHERE s2.campaign_id = $1 AND s2.status IN ('skipped', 'refused', 'cancelled')
-	                                        GROUP BY s2.reason) r), '{}'))
-	  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+	                                 FROM (SELECT g.reason, pg_catalog.sum(g.n)::bigint AS n FROM g
+	                                        WHERE g.status IN ('skipped', 'refused', 'cancelled')
+	                                        GROUP BY g.reason) r), '{}'))
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_counts(bigint, timestamptz) IS
 	'a campaign''s rows: due, sent, holdout, and the rows not sent by reason (internal)';
@@ -425,17 +429,18 @@ BEGIN
 	   window runs over the rows of the addresses listed more than once only (due and sent rows
 	   always carry an address) */
 	WITH twice AS (
-		SELECT s2.trigger_key, s2.address
+		/* bytewise grouping ("C": the same equality, a cheaper sort than the database's collation) */
+		SELECT s2.trigger_key COLLATE "C" AS trigger_key, s2.address COLLATE "C" AS address
 		  FROM @extschema@.campaign_send s2
 		 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')
-		 GROUP BY s2.trigger_key, s2.address
+		 GROUP BY 1, 2
 		HAVING pg_catalog.count(*) > 1),
 	dup AS MATERIALIZED (
 		SELECT x.send_id FROM (
 			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
 			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
 			  FROM @extschema@.campaign_send s2
-			  JOIN twice w ON w.trigger_key = s2.trigger_key AND w.address = s2.address
+			  JOIN twice w ON w.trigger_key = s2.trigger_key COLLATE "C" AND w.address = s2.address COLLATE "C"
 			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
 		 WHERE x.rn > 1 AND x.status = 'due')
 	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
