@@ -642,7 +642,10 @@ BEGIN
 		SELECT DISTINCT ON (f.g) f.g, cs.event_id
 		  FROM decided f
 		  JOIN @extschema@.record r ON r.golden_id = f.g
-		  JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id AND cs.purpose = purp AND cs.channel = f.ch
+		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
+		     the planner filtered a record's three statements after reading each) */
+		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
+		                       WHERE x.record_id = r.record_id AND x.purpose = purp AND x.channel = f.ch OFFSET 0) cs
 		 WHERE f.why IS NULL
 		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
 	SELECT c.campaign_id, x.g, '', purp,
