@@ -20479,3 +20479,282 @@ UPDATE @extschema@.segment SET refresh_stamp = NULL;
 SELECT cdp_internal.acc_lock_down();
 
 /* ==== end of section: segfix24 ==== */
+
+/* ==== section: sendlist (issue 14, session 24) ==== */
+
+/*
+ * The holdout/arm hash and the template renderer in C, one definition for the per-member path and
+ * the set-based listing (campaign_list_set calls them instead of its inline copies); CREATE OR
+ * REPLACE changes the language and drops the former SET search_path.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_hash(campaign_id bigint, golden_id bigint) RETURNS float8
+	AS 'MODULE_PATHNAME', 'cdp_campaign_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_hash(bigint, bigint) IS
+	'a stable number in [0, 1) from the campaign and golden ids: the holdout and the A/B arms are cut from it (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_render(tpl text, vals jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_campaign_render' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_render(text, jsonb) IS
+	'renders a template: each {placeholder} replaced by its value once (a value containing braces is not expanded again) (internal)';
+
+CREATE FUNCTION cdp_internal.campaign_fill(tpl text, VARIADIC pairs text[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_campaign_fill' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_fill(text, text[]) IS
+	'renders a template as campaign_render does, the values given as {name, value, ...} pairs (internal)';
+
+/* the counts of a listing in one pass over the campaign's rows */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_counts(campaign_id bigint, t timestamptz) RETURNS jsonb
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	/* one pass over the campaign's rows (counts by status and reason), then the few groups */
+	WITH g AS (
+		SELECT s.status, s.reason, pg_catalog.count(*) AS n
+		  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+		 GROUP BY s.status, s.reason)
+	SELECT pg_catalog.jsonb_build_object('campaign_id', $1, 'at', $2,
+	         'due', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'due'),
+	         'sent', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'sent'),
+	         'holdout', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'holdout'),
+	         'not_sent', coalesce((SELECT pg_catalog.jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
+	                                 FROM (SELECT g.reason, pg_catalog.sum(g.n)::bigint AS n FROM g
+	                                        WHERE g.status IN ('skipped', 'refused', 'cancelled')
+	                                        GROUP BY g.reason) r), '{}'))
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_counts(bigint, timestamptz) IS
+	'a campaign''s rows: due, sent, holdout, and the rows not sent by reason (internal)';
+
+/* the duplicate-address pass groups bytewise */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res		jsonb;
+BEGIN
+	/* one message per address per campaign: duplicate records of one person not merged yet; the
+	   window runs over the rows of the addresses listed more than once only (due and sent rows
+	   always carry an address) */
+	WITH twice AS (
+		/* bytewise grouping ("C": the same equality, a cheaper sort than the database's collation) */
+		SELECT s2.trigger_key COLLATE "C" AS trigger_key, s2.address COLLATE "C" AS address
+		  FROM @extschema@.campaign_send s2
+		 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')
+		 GROUP BY 1, 2
+		HAVING pg_catalog.count(*) > 1),
+	dup AS MATERIALIZED (
+		SELECT x.send_id FROM (
+			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
+			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
+			  FROM @extschema@.campaign_send s2
+			  JOIN twice w ON w.trigger_key = s2.trigger_key COLLATE "C" AND w.address = s2.address COLLATE "C"
+			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
+		 WHERE x.rn > 1 AND x.status = 'due')
+	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
+	       address = NULL, message = NULL, due_at = NULL
+	  FROM dup
+	 WHERE s.send_id = dup.send_id;
+	res := cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
+	IF (res ->> 'due')::bigint > 0 THEN
+		PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
+	END IF;
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
+	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
+	SET work_mem = '256MB'	/* the members' steps and the INSERT's transition table (the segment and metrics triggers) stay in memory: 200k rows spilled about 170 MB to temporary files */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	everyone	boolean := false;
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+	base		jsonb;
+	chans_j		jsonb := pg_catalog.to_jsonb(chans);
+	t_j			jsonb := pg_catalog.to_jsonb(t);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	/* the members to decide: not listed yet, or skipped before (decided again); on the first
+	   listing of the campaign every member (no anti-join against rows that do not exist: its
+	   estimate, an empty table, made it a scan per member) */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x WHERE x.campaign_id = c.campaign_id AND x.trigger_key = '') THEN
+		everyone := true;
+	ELSE
+		SELECT coalesce(pg_catalog.array_agg(sm.golden_id), '{}') INTO ids
+		  FROM @extschema@.segment_member sm
+		 WHERE sm.segment_id = sg.segment_id
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+		                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = sm.golden_id AND x.trigger_key = ''
+		                      AND x.status <> 'skipped');
+		DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+		 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	END IF;
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	/* the provenance every row of this listing shares */
+	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m AS MATERIALIZED (
+		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
+		   and the contact candidates of those who may get a message */
+		SELECT sm.golden_id AS g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
+		       sm.channels AS okch, pr.channel AS pref,
+		       CASE WHEN hh.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm,
+		       CASE WHEN hh.h >= hold AND sm.channels && chans
+		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
+		  FROM @extschema@.segment_member sm
+		  /* a look-up by key per member (OFFSET 0 keeps it one): hashing a million wide profile rows costs more */
+		  LEFT JOIN LATERAL (SELECT x.golden_id, x.status, x.city, x.given_name, x.patronymic, x.family_name, x.emails,
+		                            x.phones, x.handles, x.address
+		                       FROM @extschema@.patient x WHERE x.golden_id = sm.golden_id OFFSET 0) p ON true
+		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
+		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
+		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
+	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
+	bad AS (
+		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
+		UNION
+		SELECT su.address_key FROM @extschema@.consent_suppression su WHERE su.purpose = purp AND su.suppressed),
+	/* the members whose first candidate is bad: their first clean candidate further down */
+	alt AS (
+		SELECT DISTINCT ON (m.g) m.g, m.cand[2 * i - 1] AS ch, m.cand[2 * i] AS k
+		  FROM m JOIN bad b1 ON b1.k = m.cand[2]
+		 CROSS JOIN LATERAL pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		 WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.k = m.cand[2 * i])
+		 ORDER BY m.g, i),
+	other AS (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM m
+		  JOIN @extschema@.campaign_send x ON x.golden_id = m.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	/* the channel and address: the first candidate when it is clean, else the first clean one */
+	chosen AS (
+		SELECT m.*, ot.n_cap, ot.last_sent,
+		       CASE WHEN b1.k IS NULL THEN m.cand[1] ELSE al.ch END AS ch,
+		       CASE WHEN b1.k IS NULL THEN m.cand[2] ELSE al.k END AS addr
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN bad b1 ON b1.k = m.cand[2]
+		  LEFT JOIN alt al ON al.g = m.g),
+	decided AS MATERIALIZED (
+		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm, m.ch, m.addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, m.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN m.pid IS NULL THEN 'erased'
+		            WHEN m.pstatus = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN ofr.w IS NOT NULL THEN
+		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
+		            WHEN m.ch IS NULL THEN
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN m.cand IS NULL THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(m.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM chosen m
+		  /* the offer's rules for this member (only when the segment did not apply them) */
+		  LEFT JOIN LATERAL (SELECT cdp_internal.offer_reason(p, o, day) AS w
+		                       FROM @extschema@.patient p WHERE per_member AND p.golden_id = m.g) ofr ON true),
+	/* the time zone once per city, the next moment inside the window once per zone and start */
+	slots AS (
+		SELECT z.city, z.nb, z.tz, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT y.city, y.nb, cdp_internal.campaign_tz(y.city, d ->> 'timezone') AS tz
+		          FROM (SELECT DISTINCT x.city, x.not_before AS nb FROM decided x WHERE x.why IS NULL) y) z),
+	fin AS (
+		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x
+		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
+		       AND sl.nb = x.not_before AND x.why IS NULL),
+	/* the statement behind each message: the latest of the person's records for the purpose and
+	   channel, for every member decided to get one (a few of them fall outside the window: their
+	   statement is not used), so that fin is read once and need not be stored */
+	stmt AS (
+		SELECT DISTINCT ON (f.g) f.g, cs.event_id
+		  FROM decided f
+		  JOIN @extschema@.record r ON r.golden_id = f.g
+		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
+		     the planner filtered a record's three statements after reading each) */
+		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
+		                       WHERE x.record_id = r.record_id AND x.purpose = purp AND x.channel = f.ch OFFSET 0) cs
+		 WHERE f.why IS NULL
+		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
+	                'patronymic', x.patronymic, 'family_name', x.family_name,
+	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
+	       /* one object per message, built once (no concatenation), from values converted once */
+	       CASE WHEN NOT x.ok THEN base
+	            WHEN o.offer_id IS NULL THEN
+	                 pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
+	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	            ELSE pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                     'offer', o.offer_id, 'offer_version', o.version,
+	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
+	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	       END
+	  FROM fin x LEFT JOIN stmt st ON st.g = x.g
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.campaign_hash(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.campaign_render(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.campaign_fill(text, text[]) FROM PUBLIC;
+
+/* ==== end of section: sendlist ==== */

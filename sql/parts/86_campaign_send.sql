@@ -77,14 +77,13 @@ ALTER TABLE cdp_internal.campaign_preference FORCE ROW LEVEL SECURITY;
 
 /* ------------------------------------------------------------------ helpers */
 
-/* A deterministic number in [0, 1) for a person in a campaign: holdout and arms. */
+/*
+ * A deterministic number in [0, 1) for a person in a campaign: holdout and arms (C,
+ * src/campaign_hash.c: the value of (hashtextextended(campaign_id::text || ':' || golden_id::text, 0)::float8
+ * + 2^63) / 2^64; one definition for the per-member path and the set-based listing).
+ */
 CREATE FUNCTION cdp_internal.campaign_hash(campaign_id bigint, golden_id bigint) RETURNS float8
-	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT (pg_catalog.hashtextextended($1::text || ':' || $2::text, 0)::float8 + 9223372036854775808.0)
-	       / 18446744073709551616.0
-$$;
+	AS 'MODULE_PATHNAME', 'cdp_campaign_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp_internal.campaign_hash(bigint, bigint) IS
 	'a stable number in [0, 1) from the campaign and golden ids: the holdout and the A/B arms are cut from it (internal)';
 
@@ -162,27 +161,20 @@ $$;
 COMMENT ON FUNCTION cdp_internal.campaign_addresses(@extschema@.patient, text, text) IS
 	'a person''s addresses for a channel that a campaign may use: mobile numbers for sms and messengers, not hard-bounced or complained about, not suppressed for the purpose (internal)';
 
-/* Replaces the known {placeholders} of a template; values are text, never re-parsed. */
+/*
+ * Replaces the {placeholders} of a template by their values (C, src/campaign_render.c): left to
+ * right, each once; a value is never read again; a placeholder without a value renders as nothing.
+ */
 CREATE FUNCTION cdp_internal.campaign_render(tpl text, vals jsonb) RETURNS text
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	out		text := '';
-	rest	text := tpl;
-	m		text[];
-BEGIN
-	LOOP
-		m := pg_catalog.regexp_match(rest, '^(.*?)\{([a-z_]+)\}(.*)$', 's');
-		EXIT WHEN m IS NULL;
-		out := out || m[1] || coalesce(vals ->> m[2], '');
-		rest := m[3];
-	END LOOP;
-	RETURN out || rest;
-END
-$$;
+	AS 'MODULE_PATHNAME', 'cdp_campaign_render' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp_internal.campaign_render(text, jsonb) IS
 	'renders a template: each {placeholder} replaced by its value once (a value containing braces is not expanded again) (internal)';
+
+/* The same with the values as name/value pairs (the set-based listing: no object per member). */
+CREATE FUNCTION cdp_internal.campaign_fill(tpl text, VARIADIC pairs text[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'cdp_campaign_fill' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_fill(text, text[]) IS
+	'renders a template as campaign_render does, the values given as {name, value, ...} pairs (internal)';
 
 /*
  * Why a person may not get a marketing message at t: the cap of the campaign document counted
@@ -388,15 +380,19 @@ CREATE FUNCTION cdp_internal.campaign_counts(campaign_id bigint, t timestamptz) 
 	LANGUAGE sql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+	/* one pass over the campaign's rows (counts by status and reason), then the few groups */
+	WITH g AS (
+		SELECT s.status, s.reason, pg_catalog.count(*) AS n
+		  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+		 GROUP BY s.status, s.reason)
 	SELECT pg_catalog.jsonb_build_object('campaign_id', $1, 'at', $2,
-	         'due', pg_catalog.count(*) FILTER (WHERE s.status = 'due'),
-	         'sent', pg_catalog.count(*) FILTER (WHERE s.status = 'sent'),
-	         'holdout', pg_catalog.count(*) FILTER (WHERE s.status = 'holdout'),
+	         'due', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'due'),
+	         'sent', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'sent'),
+	         'holdout', (SELECT coalesce(pg_catalog.sum(g.n), 0)::bigint FROM g WHERE g.status = 'holdout'),
 	         'not_sent', coalesce((SELECT pg_catalog.jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
-	                                 FROM (SELECT s2.reason, pg_catalog.count(*) AS n FROM @extschema@.campaign_send s2
-	                                        WHERE s2.campaign_id = $1 AND s2.status IN ('skipped', 'refused', 'cancelled')
-	                                        GROUP BY s2.reason) r), '{}'))
-	  FROM @extschema@.campaign_send s WHERE s.campaign_id = $1
+	                                 FROM (SELECT g.reason, pg_catalog.sum(g.n)::bigint AS n FROM g
+	                                        WHERE g.status IN ('skipped', 'refused', 'cancelled')
+	                                        GROUP BY g.reason) r), '{}'))
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_counts(bigint, timestamptz) IS
 	'a campaign''s rows: due, sent, holdout, and the rows not sent by reason (internal)';
@@ -451,17 +447,18 @@ BEGIN
 	   window runs over the rows of the addresses listed more than once only (due and sent rows
 	   always carry an address) */
 	WITH twice AS (
-		SELECT s2.trigger_key, s2.address
+		/* bytewise grouping ("C": the same equality, a cheaper sort than the database's collation) */
+		SELECT s2.trigger_key COLLATE "C" AS trigger_key, s2.address COLLATE "C" AS address
 		  FROM @extschema@.campaign_send s2
 		 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')
-		 GROUP BY s2.trigger_key, s2.address
+		 GROUP BY 1, 2
 		HAVING pg_catalog.count(*) > 1),
 	dup AS MATERIALIZED (
 		SELECT x.send_id FROM (
 			SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
 			                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
 			  FROM @extschema@.campaign_send s2
-			  JOIN twice w ON w.trigger_key = s2.trigger_key AND w.address = s2.address
+			  JOIN twice w ON w.trigger_key = s2.trigger_key COLLATE "C" AND w.address = s2.address COLLATE "C"
 			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
 		 WHERE x.rn > 1 AND x.status = 'due')
 	UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
@@ -504,8 +501,9 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
  * members whose first candidate is blocked look further down their list; counts of other
  * campaigns' messages and the last message of each person come from one pass, the time zone from
  * one lookup per city, the send window from one computation per zone and start, the consent
- * statement behind each message from one pass over the members' statements, the text from a
- * fixed chain of replacements (braces in values are masked first, so a value cannot expand).
+ * statement behind each message from one pass over the members' statements, the text from one C
+ * pass over the template (cdp_internal.campaign_fill, the renderer of the per-member path), the
+ * holdout and arm from cdp_internal.campaign_hash (C: the per-member path's definition).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
  */
 CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
@@ -593,8 +591,7 @@ BEGIN
 		                            x.phones, x.handles, x.address
 		                       FROM @extschema@.patient x WHERE x.golden_id = sm.golden_id OFFSET 0) p ON true
 		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
-		 CROSS JOIN LATERAL (SELECT (pg_catalog.hashtextextended(c.campaign_id::text || ':' || sm.golden_id::text, 0)::float8
-		                             + 9223372036854775808.0) / 18446744073709551616.0 AS h) hh
+		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
 		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
 	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
 	bad AS (
@@ -663,7 +660,10 @@ BEGIN
 		SELECT DISTINCT ON (f.g) f.g, cs.event_id
 		  FROM decided f
 		  JOIN @extschema@.record r ON r.golden_id = f.g
-		  JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id AND cs.purpose = purp AND cs.channel = f.ch
+		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
+		     the planner filtered a record's three statements after reading each) */
+		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
+		                       WHERE x.record_id = r.record_id AND x.purpose = purp AND x.channel = f.ch OFFSET 0) cs
 		 WHERE f.why IS NULL
 		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
 	SELECT c.campaign_id, x.g, '', purp,
@@ -674,12 +674,9 @@ BEGIN
 	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
 	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
 	       t,
-	       CASE WHEN x.ok THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(d -> 'templates' ->> x.ch,
-			         '{given_name}', pg_catalog.replace(coalesce(x.given_name, ''), '{', U&'\FFF0')),
-			         '{patronymic}', pg_catalog.replace(coalesce(x.patronymic, ''), '{', U&'\FFF0')),
-			         '{family_name}', pg_catalog.replace(coalesce(x.family_name, ''), '{', U&'\FFF0')),
-			         '{offer_name}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_name', ''), '{', U&'\FFF0')),
-			         '{offer_until}', pg_catalog.replace(coalesce(vals_offer ->> 'offer_until', ''), '{', U&'\FFF0')), U&'\FFF0', '{') END,
+	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
+	                'patronymic', x.patronymic, 'family_name', x.family_name,
+	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
 	       /* one object per message, built once (no concatenation), from values converted once */
 	       CASE WHEN NOT x.ok THEN base
 	            WHEN o.offer_id IS NULL THEN
