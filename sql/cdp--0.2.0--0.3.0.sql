@@ -19041,80 +19041,6 @@ COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) 
 
 /* ==== end of section: merge24 ==== */
 
-/* ==== section: lead24 (issue 15, session 24) ==== */
-/* setup_roles locks the tables whose policies it applies before it touches a catalog row
-   (an autovacuum of one of them deadlocked it; isolation spec access_setup_vacuum). */
-CREATE OR REPLACE FUNCTION @extschema@.setup_roles() RETURNS TABLE (role text, action text)
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-#variable_conflict use_column
-DECLARE
-	r			record;
-	v_me		pg_catalog.pg_roles;
-BEGIN
-	SELECT * INTO v_me FROM pg_catalog.pg_roles m WHERE m.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
-	IF NOT (v_me.rolsuper OR v_me.rolcreaterole) THEN
-		RAISE EXCEPTION 'permission denied to set up the cdp roles'
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = pg_catalog.format('Role "%s" has no CREATEROLE attribute.', CURRENT_USER),
-				  HINT = 'Run cdp.setup_roles() as a superuser or as the owner of extension cdp with CREATEROLE.';
-	END IF;
-	IF NOT v_me.rolsuper AND NOT pg_catalog.pg_has_role(CURRENT_USER,
-			(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.patient'::pg_catalog.regclass),
-			'MEMBER') THEN
-		RAISE EXCEPTION 'permission denied to set up the cdp roles'
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = pg_catalog.format('Role "%s" does not own the objects of extension cdp, so it cannot grant on them.', CURRENT_USER),
-				  HINT = 'Run cdp.setup_roles() as a superuser.';
-	END IF;
-
-	/*
-	 * The tables whose policies are applied below, locked first, in one order: the grants below
-	 * rewrite the pg_class rows of every table, and an autovacuum of a table would wait for this
-	 * transaction (its pg_class row) while the ALTER TABLE below waited for the vacuum (a
-	 * deadlock that failed this call); asked for before any catalog row is touched, the lock makes
-	 * an autovacuum give way instead.
-	 */
-	FOR r IN SELECT t.tbl FROM cdp_internal.acc_table t ORDER BY t.tbl::pg_catalog.oid LOOP
-		EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r.tbl);
-	END LOOP;
-
-	FOR r IN SELECT a.role, a.capability, g.rolsuper, g.rolbypassrls, g.oid IS NOT NULL AS present
-			   FROM cdp_internal.acc_roles() a LEFT JOIN pg_catalog.pg_roles g ON g.rolname OPERATOR(pg_catalog.=) a.role
-			  ORDER BY a.role
-	LOOP
-		IF r.present AND (r.rolsuper OR r.rolbypassrls) THEN
-			RAISE EXCEPTION 'role "%" exists and is not safe for cdp', r.role
-				USING ERRCODE = 'insufficient_privilege',
-					  DETAIL = 'It is a superuser or bypasses row-level security; cdp''s group roles must be neither.',
-					  HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOBYPASSRLS, or drop it, then run cdp.setup_roles() again.', r.role);
-		END IF;
-		IF NOT r.present THEN
-			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT', r.role);
-			role := r.role; action := 'created';
-		ELSE
-			role := r.role; action := 'updated';
-		END IF;
-		EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', r.role, 'cdp: ' OPERATOR(pg_catalog.||) r.capability);
-		/* exactly the matrix: what an earlier version granted and this one does not is taken back */
-		EXECUTE pg_catalog.format('REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM %I', r.role);
-		EXECUTE pg_catalog.format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM %I', r.role);
-		EXECUTE pg_catalog.format('REVOKE ALL ON ALL PROCEDURES IN SCHEMA @extschema@ FROM %I', r.role);
-		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA @extschema@ TO %I', r.role);
-		RETURN NEXT;
-	END LOOP;
-	/* functions created after the install's own lock-down (later parts, later updates) too */
-	PERFORM cdp_internal.acc_lock_down();
-	PERFORM cdp_internal.acc_apply_privileges();
-	PERFORM cdp_internal.acc_ensure_key();
-	PERFORM cdp_internal.acc_apply_policies();
-END
-$$;
-COMMENT ON FUNCTION @extschema@.setup_roles() IS
-	'creates the clinic roles (cdp_admin, cdp_registrar, ...) if missing and applies their grants and policies; idempotent; needs CREATEROLE';
-/* ==== end of section: lead24 ==== */
-
 /* ==== section: matchfull (issue 12, session 24) ==== */
 -- train_matching counts the term frequencies in one pass over the features, grouped by bytes in a
 -- hash, and reads u's random pairs and the blocked pairs' patterns in one walk (mode "train" of
@@ -20758,3 +20684,396 @@ REVOKE ALL ON FUNCTION cdp_internal.campaign_render(text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal.campaign_fill(text, text[]) FROM PUBLIC;
 
 /* ==== end of section: sendlist ==== */
+
+/* ==== section: lead24 (issues 14 and 15, session 24) ==== */
+/* setup_roles locks the tables whose policies it applies before it touches a catalog row (an
+   autovacuum of one of them deadlocked it; isolation spec access_setup_vacuum); a member whose
+   only number is a landline is no_address for sms and messengers, not suppressed (both listing
+   paths). */
+CREATE OR REPLACE FUNCTION @extschema@.setup_roles() RETURNS TABLE (role text, action text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+#variable_conflict use_column
+DECLARE
+	r			record;
+	v_me		pg_catalog.pg_roles;
+BEGIN
+	SELECT * INTO v_me FROM pg_catalog.pg_roles m WHERE m.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+	IF NOT (v_me.rolsuper OR v_me.rolcreaterole) THEN
+		RAISE EXCEPTION 'permission denied to set up the cdp roles'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" has no CREATEROLE attribute.', CURRENT_USER),
+				  HINT = 'Run cdp.setup_roles() as a superuser or as the owner of extension cdp with CREATEROLE.';
+	END IF;
+	IF NOT v_me.rolsuper AND NOT pg_catalog.pg_has_role(CURRENT_USER,
+			(SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.patient'::pg_catalog.regclass),
+			'MEMBER') THEN
+		RAISE EXCEPTION 'permission denied to set up the cdp roles'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" does not own the objects of extension cdp, so it cannot grant on them.', CURRENT_USER),
+				  HINT = 'Run cdp.setup_roles() as a superuser.';
+	END IF;
+
+	/*
+	 * The tables whose policies are applied below, locked first, in one order: the grants below
+	 * rewrite the pg_class rows of every table, and an autovacuum of a table would wait for this
+	 * transaction (its pg_class row) while the ALTER TABLE below waited for the vacuum (a
+	 * deadlock that failed this call); asked for before any catalog row is touched, the lock makes
+	 * an autovacuum give way instead.
+	 */
+	FOR r IN SELECT t.tbl FROM cdp_internal.acc_table t ORDER BY t.tbl::pg_catalog.oid LOOP
+		EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', r.tbl);
+	END LOOP;
+
+	FOR r IN SELECT a.role, a.capability, g.rolsuper, g.rolbypassrls, g.oid IS NOT NULL AS present
+			   FROM cdp_internal.acc_roles() a LEFT JOIN pg_catalog.pg_roles g ON g.rolname OPERATOR(pg_catalog.=) a.role
+			  ORDER BY a.role
+	LOOP
+		IF r.present AND (r.rolsuper OR r.rolbypassrls) THEN
+			RAISE EXCEPTION 'role "%" exists and is not safe for cdp', r.role
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'It is a superuser or bypasses row-level security; cdp''s group roles must be neither.',
+					  HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOBYPASSRLS, or drop it, then run cdp.setup_roles() again.', r.role);
+		END IF;
+		IF NOT r.present THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT', r.role);
+			role := r.role; action := 'created';
+		ELSE
+			role := r.role; action := 'updated';
+		END IF;
+		EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', r.role, 'cdp: ' OPERATOR(pg_catalog.||) r.capability);
+		/* exactly the matrix: what an earlier version granted and this one does not is taken back */
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('REVOKE ALL ON ALL PROCEDURES IN SCHEMA @extschema@ FROM %I', r.role);
+		EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA @extschema@ TO %I', r.role);
+		RETURN NEXT;
+	END LOOP;
+	/* functions created after the install's own lock-down (later parts, later updates) too */
+	PERFORM cdp_internal.acc_lock_down();
+	PERFORM cdp_internal.acc_apply_privileges();
+	PERFORM cdp_internal.acc_ensure_key();
+	PERFORM cdp_internal.acc_apply_policies();
+END
+$$;
+COMMENT ON FUNCTION @extschema@.setup_roles() IS
+	'creates the clinic roles (cdp_admin, cdp_registrar, ...) if missing and applies their grants and policies; idempotent; needs CREATEROLE';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_decide(c @extschema@.campaign, p @extschema@.patient, ctx jsonb, t timestamptz,
+                                             OUT status text, OUT reason text, OUT channel text, OUT address text,
+                                             OUT arm text, OUT due_at timestamptz, OUT message text, OUT provenance jsonb)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purpose		text := d ->> 'purpose';
+	o			@extschema@.offer;
+	why			text;
+	chans		text[];
+	pref		text;
+	ch			text;
+	addrs		text[];
+	consented	boolean := false;
+	reachable	boolean := false;
+	tz			text;
+	t0			timestamptz;
+	day			date;
+	benefit		boolean := false;
+	tpl			text;
+	vals		jsonb;
+BEGIN
+	provenance := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}');
+	IF p.golden_id IS NULL THEN
+		status := 'skipped'; reason := 'erased'; RETURN;
+	END IF;
+	IF p.status = 'archived' THEN
+		status := 'skipped'; reason := 'archived'; RETURN;
+	END IF;
+	arm := cdp_internal.campaign_arm(d, cdp_internal.campaign_hash(c.campaign_id, p.golden_id));
+	IF arm = 'holdout' THEN
+		status := 'holdout'; reason := 'holdout';
+		due_at := GREATEST(t, (d ->> 'start')::timestamptz);
+		RETURN;
+	END IF;
+	t0 := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	IF d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'campaign_ended'; RETURN;
+	END IF;
+	/* the offer: a promotion's offer must admit the person; a reminder only shows it when it does */
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		day := coalesce((ctx ->> 'due_date')::date, (t0 AT TIME ZONE (d ->> 'timezone'))::date);
+		why := cdp_internal.offer_reason(p, o, day);
+		provenance := provenance || pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version);
+		IF d ? 'trigger' THEN
+			/* a reminder's benefit: the offer admits the person on the due date, and is for the
+			   recommended test when the offer names a service (its service, or "lab" for a lab code) */
+			benefit := why IS NULL AND cdp_internal.campaign_offer_fits(o, ctx);
+		ELSIF why IS NOT NULL THEN
+			status := 'skipped';
+			reason := CASE WHEN why IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || why ELSE why END;
+			RETURN;
+		END IF;
+	END IF;
+	/* one channel: the preferred one if listed, then the campaign's priority */
+	SELECT x.channel INTO pref FROM cdp_internal.campaign_preference x WHERE x.golden_id = p.golden_id;
+	SELECT pg_catalog.array_agg(v ORDER BY (v = pref) DESC, n) INTO chans
+	  FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(v, n);
+	FOREACH ch IN ARRAY chans LOOP
+		IF NOT @extschema@.may_contact(p.golden_id, purpose, ch) THEN
+			CONTINUE;
+		END IF;
+		consented := true;
+		/* an address the channel can reach (a landline is none for sms): else no_address, not suppressed */
+		IF EXISTS (SELECT 1 FROM pg_catalog.unnest(cdp_internal.consent_addresses(p, ch)) a
+		            WHERE ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a)) = 'mobile') THEN
+			reachable := true;
+		END IF;
+		addrs := cdp_internal.campaign_addresses(p, ch, purpose);
+		IF pg_catalog.cardinality(addrs) > 0 THEN
+			channel := ch;
+			address := addrs[1];
+			EXIT;
+		END IF;
+	END LOOP;
+	IF channel IS NULL THEN
+		status := 'skipped';
+		reason := CASE WHEN NOT consented THEN 'no_consent' WHEN NOT reachable THEN 'no_address' ELSE 'suppressed' END;
+		RETURN;
+	END IF;
+	provenance := provenance || pg_catalog.jsonb_build_object('channel_rule',
+		CASE WHEN channel = pref THEN 'preferred' ELSE 'priority' END, 'channels', chans);
+	/* a reminder shows the offer's benefit only with marketing consent on that channel */
+	IF benefit THEN
+		benefit := d ? 'offer_templates' AND d -> 'offer_templates' ? channel
+		           AND @extschema@.may_contact(p.golden_id, 'marketing', channel);
+	END IF;
+	/* cap, quiet period, window */
+	reason := cdp_internal.campaign_cap_reason(p.golden_id, c.campaign_id, d, t0, false);
+	IF reason IS NOT NULL THEN
+		status := 'skipped'; channel := NULL; address := NULL; RETURN;
+	END IF;
+	tz := cdp_internal.campaign_tz(p.city, d ->> 'timezone');
+	due_at := cdp_internal.campaign_next_slot(cdp_internal.campaign_quiet_until(p.golden_id, c.campaign_id, d, t0), tz, d -> 'window');
+	IF d ->> 'end' IS NOT NULL AND due_at > (d ->> 'end')::timestamptz THEN
+		status := 'skipped'; reason := 'outside_window'; channel := NULL; address := NULL; due_at := NULL; RETURN;
+	END IF;
+	/* the text */
+	tpl := CASE WHEN benefit THEN d -> 'offer_templates' ->> channel ELSE d -> 'templates' ->> channel END;
+	vals := pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic,
+	                                      'family_name', p.family_name);
+	IF o.offer_id IS NOT NULL AND (benefit OR NOT d ? 'trigger') THEN
+		vals := vals || pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	IF purpose = 'treatment' THEN
+		vals := vals || pg_catalog.jsonb_build_object('due_date', pg_catalog.to_char((ctx ->> 'due_date')::date, 'DD.MM.YYYY'),
+		                                              'test', ctx ->> 'test');
+	END IF;
+	message := cdp_internal.campaign_render(tpl, vals);
+	provenance := provenance || pg_catalog.jsonb_build_object('benefit', benefit, 'timezone', tz,
+		'consent', (SELECT pg_catalog.jsonb_build_object('event_id', s.event_id, 'at', s.at, 'default', s.event_id IS NULL)
+		              FROM (SELECT NULL::bigint AS event_id, NULL::timestamptz AS at) z
+		              LEFT JOIN LATERAL (SELECT cs.event_id, cs.at FROM @extschema@.record r
+		                                   JOIN @extschema@.consent_statement cs ON cs.record_id = r.record_id
+		                                  WHERE r.golden_id = p.golden_id AND cs.purpose = (d ->> 'purpose') AND cs.channel = campaign_decide.channel
+		                                  ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1) s ON true));
+	status := 'due';
+	reason := NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_decide(@extschema@.campaign, @extschema@.patient, jsonb, timestamptz) IS
+	'the send-list decision for one member: due on one channel, address and time with its text, or the reason none is sent (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
+	SET work_mem = '256MB'	/* the members' steps and the INSERT's transition table (the segment and metrics triggers) stay in memory: 200k rows spilled about 170 MB to temporary files */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	everyone	boolean := false;
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+	base		jsonb;
+	chans_j		jsonb := pg_catalog.to_jsonb(chans);
+	t_j			jsonb := pg_catalog.to_jsonb(t);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	/* the members to decide: not listed yet, or skipped before (decided again); on the first
+	   listing of the campaign every member (no anti-join against rows that do not exist: its
+	   estimate, an empty table, made it a scan per member) */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x WHERE x.campaign_id = c.campaign_id AND x.trigger_key = '') THEN
+		everyone := true;
+	ELSE
+		SELECT coalesce(pg_catalog.array_agg(sm.golden_id), '{}') INTO ids
+		  FROM @extschema@.segment_member sm
+		 WHERE sm.segment_id = sg.segment_id
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+		                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = sm.golden_id AND x.trigger_key = ''
+		                      AND x.status <> 'skipped');
+		DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+		 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	END IF;
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	/* the provenance every row of this listing shares */
+	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m AS MATERIALIZED (
+		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
+		   and the contact candidates of those who may get a message */
+		SELECT sm.golden_id AS g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
+		       sm.channels AS okch, pr.channel AS pref,
+		       CASE WHEN hh.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm,
+		       CASE WHEN hh.h >= hold AND sm.channels && chans
+		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
+		  FROM @extschema@.segment_member sm
+		  /* a look-up by key per member (OFFSET 0 keeps it one): hashing a million wide profile rows costs more */
+		  LEFT JOIN LATERAL (SELECT x.golden_id, x.status, x.city, x.given_name, x.patronymic, x.family_name, x.emails,
+		                            x.phones, x.handles, x.address
+		                       FROM @extschema@.patient x WHERE x.golden_id = sm.golden_id OFFSET 0) p ON true
+		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
+		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
+		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
+	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
+	bad AS (
+		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
+		UNION
+		SELECT su.address_key FROM @extschema@.consent_suppression su WHERE su.purpose = purp AND su.suppressed),
+	/* the members whose first candidate is bad: their first clean candidate further down */
+	alt AS (
+		SELECT DISTINCT ON (m.g) m.g, m.cand[2 * i - 1] AS ch, m.cand[2 * i] AS k
+		  FROM m JOIN bad b1 ON b1.k = m.cand[2]
+		 CROSS JOIN LATERAL pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		 WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.k = m.cand[2 * i])
+		 ORDER BY m.g, i),
+	other AS (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM m
+		  JOIN @extschema@.campaign_send x ON x.golden_id = m.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	/* the channel and address: the first candidate when it is clean, else the first clean one */
+	chosen AS (
+		SELECT m.*, ot.n_cap, ot.last_sent,
+		       CASE WHEN b1.k IS NULL THEN m.cand[1] ELSE al.ch END AS ch,
+		       CASE WHEN b1.k IS NULL THEN m.cand[2] ELSE al.k END AS addr
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN bad b1 ON b1.k = m.cand[2]
+		  LEFT JOIN alt al ON al.g = m.g),
+	decided AS MATERIALIZED (
+		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm, m.ch, m.addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, m.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN m.pid IS NULL THEN 'erased'
+		            WHEN m.pstatus = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN ofr.w IS NOT NULL THEN
+		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
+		            WHEN m.ch IS NULL THEN
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN coalesce(pg_catalog.cardinality(m.cand), 0) = 0 THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(m.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM chosen m
+		  /* the offer's rules for this member (only when the segment did not apply them) */
+		  LEFT JOIN LATERAL (SELECT cdp_internal.offer_reason(p, o, day) AS w
+		                       FROM @extschema@.patient p WHERE per_member AND p.golden_id = m.g) ofr ON true),
+	/* the time zone once per city, the next moment inside the window once per zone and start */
+	slots AS (
+		SELECT z.city, z.nb, z.tz, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT y.city, y.nb, cdp_internal.campaign_tz(y.city, d ->> 'timezone') AS tz
+		          FROM (SELECT DISTINCT x.city, x.not_before AS nb FROM decided x WHERE x.why IS NULL) y) z),
+	fin AS (
+		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x
+		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
+		       AND sl.nb = x.not_before AND x.why IS NULL),
+	/* the statement behind each message: the latest of the person's records for the purpose and
+	   channel, for every member decided to get one (a few of them fall outside the window: their
+	   statement is not used), so that fin is read once and need not be stored */
+	stmt AS (
+		SELECT DISTINCT ON (f.g) f.g, cs.event_id
+		  FROM decided f
+		  JOIN @extschema@.record r ON r.golden_id = f.g
+		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
+		     the planner filtered a record's three statements after reading each) */
+		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
+		                       WHERE x.record_id = r.record_id AND x.purpose = purp AND x.channel = f.ch OFFSET 0) cs
+		 WHERE f.why IS NULL
+		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
+	                'patronymic', x.patronymic, 'family_name', x.family_name,
+	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
+	       /* one object per message, built once (no concatenation), from values converted once */
+	       CASE WHEN NOT x.ok THEN base
+	            WHEN o.offer_id IS NULL THEN
+	                 pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
+	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	            ELSE pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                     'offer', o.offer_id, 'offer_version', o.version,
+	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
+	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	       END
+	  FROM fin x LEFT JOIN stmt st ON st.g = x.g
+	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+
+/* ==== end of section: lead24 ==== */

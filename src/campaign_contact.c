@@ -17,7 +17,8 @@
  * number for sms and messengers).  The caller takes the first candidate
  * whose key is neither blocked nor suppressed.  NULL means the member has
  * no address at all on a consented channel of the campaign (no_address); an
- * empty array means addresses exist but none is reachable (suppressed).
+ * empty array means addresses exist but none is reachable (no_address too
+ * to the listing: a landline is no address for sms).
  *
  * The key is cdp.consent_address_key's: the E.164 form of a phone, the
  * canonical form of an e-mail (as cdp.email prints it: the domain in Unicode)

@@ -316,7 +316,9 @@ BEGIN
 			CONTINUE;
 		END IF;
 		consented := true;
-		IF pg_catalog.cardinality(cdp_internal.consent_addresses(p, ch)) > 0 THEN
+		/* an address the channel can reach (a landline is none for sms): else no_address, not suppressed */
+		IF EXISTS (SELECT 1 FROM pg_catalog.unnest(cdp_internal.consent_addresses(p, ch)) a
+		            WHERE ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a)) = 'mobile') THEN
 			reachable := true;
 		END IF;
 		addrs := cdp_internal.campaign_addresses(p, ch, purpose);
@@ -481,7 +483,8 @@ COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
  * with the member's addresses of that channel's source keyed as cdp.consent_address_key keys them,
  * in their stored order, only those the channel can reach (a mobile number for sms and
  * messengers), as {channel, key, channel, key, ...}.  NULL: no address at all on those channels;
- * empty: addresses, none reachable.  The blocked and suppressed keys are the caller's join.
+ * empty: addresses, none reachable (both are no_address to the listing: a landline is no address
+ * for sms).  The blocked and suppressed keys are the caller's join.
  */
 CREATE FUNCTION cdp_internal.campaign_contacts(chans text[], okch text[], pref text, emails jsonb, phones jsonb,
                                                handles jsonb, address text) RETURNS text[]
@@ -636,7 +639,7 @@ BEGIN
 		            WHEN ofr.w IS NOT NULL THEN
 		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
 		            WHEN m.ch IS NULL THEN
-		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN m.cand IS NULL THEN 'no_address' ELSE 'suppressed' END
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN coalesce(pg_catalog.cardinality(m.cand), 0) = 0 THEN 'no_address' ELSE 'suppressed' END
 		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(m.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
 		       END AS why
 		  FROM chosen m

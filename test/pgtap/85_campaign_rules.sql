@@ -73,13 +73,12 @@ SELECT is((SELECT status FROM cdp.campaign WHERE campaign_id = :csch) || '/' || 
 SELECT is(cdp.run_campaigns('2026-05-10 09:30+03') -> :'csch' ->> 'due', '4', 'at its start its list is built');
 SELECT is((SELECT status FROM cdp.campaign WHERE campaign_id = :csch), 'running', 'and it runs');
 
--- ---------------------------------------------------------------- G2 (campaign_list_set, not this file's): landline only is no_address
+-- ---------------------------------------------------------------- G2: landline only is no_address (86_campaign_equiv: both paths agree)
 SELECT cdp.upsert_record('his', 'land', '{"family_name": "Правило9", "given_name": "Нина", "sex": "F", "birth_date": "1970-04-04", "city": "Москва", "phones": ["+74955551006"]}') IS NOT NULL AS l \gset
 SELECT cdp.set_consent(cdp.golden_id('his', 'land'), 'marketing', 'sms', true, '2026-01-01') IS NOT NULL AS c \gset
 SELECT cdp.refresh_segment(:seg, 'full') IS NOT NULL AS refreshed \gset
 SELECT cdp.create_campaign((SELECT d FROM good) || '{"name": "стационарный"}') AS cland \gset
 SELECT cdp.build_send_list(:cland, '2026-05-11 10:00+03') IS NOT NULL AS built \gset
-SELECT todo('G2: campaign_list_set counts a landline-only member as suppressed (sendlist24 owns it)', 1);
 SELECT is((SELECT reason FROM cdp.campaign_send WHERE campaign_id = :cland AND golden_id = cdp.golden_id('his', 'land')), 'no_address',
           'a member whose only number is a landline has no address for sms (not suppressed)');
 
