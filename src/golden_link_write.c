@@ -80,7 +80,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
@@ -163,21 +162,6 @@ LinkTableOk(Relation rel, bool updates)
 }
 
 /*
- * LinkPushInt8
- *		Pushes a bigint as a jsonb number (what to_jsonb of a bigint gives) as
- *		an object value or an array element.
- */
-static void
-LinkPushInt8(JsonbParseState **st, JsonbIteratorToken seq, int64 v)
-{
-	JsonbValue	n;
-
-	n.type = jbvNumeric;
-	n.val.numeric = int64_to_numeric(v);
-	pushJsonbValue(st, seq, &n);
-}
-
-/*
  * LinkPayload
  *		The payload of a link's event, as jsonb_build_object builds it in
  *		golden_link_apply: for a merge {from, into, records, a, b, evidence},
@@ -194,34 +178,30 @@ LinkPayload(bool merge, int64 gone, int64 keep, const LinkMove *moves, int nmove
 	if (merge)
 	{
 		CdpJsonbPushKey(&st, "from");
-		LinkPushInt8(&st, WJB_VALUE, gone);
+		GoldenPushInt64(&st, WJB_VALUE, gone);
 		CdpJsonbPushKey(&st, "into");
-		LinkPushInt8(&st, WJB_VALUE, keep);
+		GoldenPushInt64(&st, WJB_VALUE, keep);
 		CdpJsonbPushKey(&st, "records");
 		if (nmoves == 0)
 		{
 			/* to_jsonb of the statement's missing aggregate: null */
-			v.type = jbvNull;
-			pushJsonbValue(&st, WJB_VALUE, &v);
+			GoldenPushNull(&st, WJB_VALUE);
 		}
 		else
 		{
 			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 			for (int i = 0; i < nmoves; i++)
-				LinkPushInt8(&st, WJB_ELEM, moves[i].rec);
+				GoldenPushInt64(&st, WJB_ELEM, moves[i].rec);
 			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 		}
 	}
 	CdpJsonbPushKey(&st, "a");
-	LinkPushInt8(&st, WJB_VALUE, ra);
+	GoldenPushInt64(&st, WJB_VALUE, ra);
 	CdpJsonbPushKey(&st, "b");
-	LinkPushInt8(&st, WJB_VALUE, rb);
+	GoldenPushInt64(&st, WJB_VALUE, rb);
 	CdpJsonbPushKey(&st, "evidence");
 	if (evidence == NULL)
-	{
-		v.type = jbvNull;
-		pushJsonbValue(&st, WJB_VALUE, &v);
-	}
+		GoldenPushNull(&st, WJB_VALUE);
 	else
 	{
 		v.type = jbvBinary;
