@@ -16,15 +16,50 @@
 #include "postgres.h"
 
 #include "access/hio.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "access/tableam.h"
 #include "commands/trigger.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/bufmgr.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 
 #include "cdp_bulk.h"
+
+/*
+ * CdpBulkWritable
+ *		Whether rel can be written here, where no trigger fires row by row: a
+ *		plain table without rewrite rules, stored generated columns or
+ *		row-level security for the current user, whose insert triggers are
+ *		all foreign key checks against fk_refd (InvalidOid: no insert trigger
+ *		at all), and, when the caller also updates rows (updates), without
+ *		update triggers.  When it is not, the caller runs its SQL statement.
+ */
+bool
+CdpBulkWritable(Relation rel, Oid fk_refd, bool updates)
+{
+	TriggerDesc *td = rel->trigdesc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) ||
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		return false;
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (updates && TRIGGER_FOR_UPDATE(t->tgtype))
+			return false;
+		if (TRIGGER_FOR_INSERT(t->tgtype) &&
+			(!OidIsValid(fk_refd) || t->tgfoid != F_RI_FKEY_CHECK_INS || t->tgconstrrelid != fk_refd))
+			return false;
+	}
+	return true;
+}
 
 /*
  * CdpBulkOpen

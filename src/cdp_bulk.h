@@ -9,9 +9,9 @@
  *		added after each group, column defaults and constraints evaluated as
  *		INSERT evaluates them.
  *
- * What a caller still decides itself: whether the table may be written this
- * way at all (its triggers, rules, generated columns, row-level security),
- * the permission check of its range table, and the executor state.
+ * What a caller still does itself: ask CdpBulkWritable whether the table
+ * may be written this way at all (and run its SQL statement instead when
+ * not), the permission check of its range table, and the executor state.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +40,7 @@ typedef struct CdpBulkTarget
 	bool		fire_first;		/* fire the insert triggers of the next row put on pages */
 } CdpBulkTarget;
 
+extern bool CdpBulkWritable(Relation rel, Oid fk_refd, bool updates);
 extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
 						const char *const *cols, int ncols);
 extern TupleTableSlot *CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls);

@@ -81,7 +81,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -136,30 +135,6 @@ typedef struct LinkMove
 	int64		rec;
 	int32		link;
 } LinkMove;
-
-/*
- * LinkTableOk
- *		Whether rel can be written here: a plain table without insert
- *		triggers (nor update triggers when updates, as the membership is
- *		updated), rules, stored generated columns, and without row-level
- *		security for the current user.
- */
-static bool
-LinkTableOk(Relation rel, bool updates)
-{
-	TriggerDesc *td = rel->trigdesc;
-
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
-		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) ||
-		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
-		return false;
-	if (td != NULL)
-		for (int i = 0; i < td->numtriggers; i++)
-			if (TRIGGER_FOR_INSERT(td->triggers[i].tgtype) ||
-				(updates && TRIGGER_FOR_UPDATE(td->triggers[i].tgtype)))
-				return false;
-	return true;
-}
 
 /*
  * LinkPayload
@@ -559,7 +534,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		if (!OidIsValid(relid))
 			elog(ERROR, "table cdp.%s not found", LinkTables[w].name);
 		rels[w] = table_open(relid, RowExclusiveLock);
-		if (!LinkTableOk(rels[w], w == LT_MEMBER))
+		if (!CdpBulkWritable(rels[w], InvalidOid, w == LT_MEMBER))
 		{
 			for (int k = 0; k <= w; k++)
 				table_close(rels[k], NoLock);

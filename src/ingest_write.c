@@ -77,7 +77,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -151,30 +150,6 @@ typedef struct WriteRow
 	int64		event_id;
 	TimestampTz event_at;
 } WriteRow;
-
-/*
- * WriteTriggersOk
- *		Whether the only insert triggers of rel are foreign key checks against
- *		the relation refd (InvalidOid: none allowed).
- */
-static bool
-WriteTriggersOk(Relation rel, Oid refd)
-{
-	TriggerDesc *td = rel->trigdesc;
-
-	if (td == NULL)
-		return true;
-	for (int i = 0; i < td->numtriggers; i++)
-	{
-		Trigger    *t = &td->triggers[i];
-
-		if (!TRIGGER_FOR_INSERT(t->tgtype))
-			continue;
-		if (!OidIsValid(refd) || t->tgfoid != F_RI_FKEY_CHECK_INS || t->tgconstrrelid != refd)
-			return false;
-	}
-	return true;
-}
 
 /* the rows sorted by source_id, bytewise */
 static int	WriteKeyField;
@@ -287,11 +262,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	for (int w = 0; w < WT_COUNT; w++)
 	{
 		rels[w] = table_open(relids[w], RowExclusiveLock);
-		if (rels[w]->rd_rel->relkind != RELKIND_RELATION ||
-			rels[w]->rd_rules != NULL ||
-			(rels[w]->rd_att->constr && rels[w]->rd_att->constr->has_generated_stored) ||
-			check_enable_rls(relids[w], InvalidOid, false) == RLS_ENABLED ||
-			!WriteTriggersOk(rels[w], w == WT_RECORD ? source_relid : InvalidOid))
+		if (!CdpBulkWritable(rels[w], w == WT_RECORD ? source_relid : InvalidOid, false))
 		{
 			for (int k = 0; k <= w; k++)
 				table_close(rels[k], NoLock);
