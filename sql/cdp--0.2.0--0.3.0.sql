@@ -20826,9 +20826,10 @@ BEGIN
 			CONTINUE;
 		END IF;
 		consented := true;
-		/* an address the channel can reach (a landline is none for sms): else no_address, not suppressed */
-		IF EXISTS (SELECT 1 FROM pg_catalog.unnest(cdp_internal.consent_addresses(p, ch)) a
-		            WHERE ch NOT IN ('sms', 'messenger') OR @extschema@.phone_kind(@extschema@.try_phone(a)) = 'mobile') THEN
+		/* an address the channel can reach (a landline is none for sms), as the set-based listing
+		   decides it: else no_address, not suppressed */
+		IF pg_catalog.cardinality(cdp_internal.campaign_contacts(ARRAY[ch], ARRAY[ch], NULL, p.emails, p.phones,
+		                                                         p.handles, p.address)) > 0 THEN
 			reachable := true;
 		END IF;
 		addrs := cdp_internal.campaign_addresses(p, ch, purpose);
