@@ -42,7 +42,7 @@
  * and the restored persons with their event times.
  *
  * Memory: the arguments, one entry per link and per move, and one group of
- * LINK_GROUP_ROWS rows per table (payloads in a context reset after each
+ * CDP_BULK_GROUP_ROWS rows per table (payloads in a context reset after each
  * group of events).
  *
  *-------------------------------------------------------------------------
@@ -88,9 +88,6 @@
 #include "cdp_jsonb.h"
 #include "golden.h"
 #include "match.h"
-
-/* rows of one table put on pages at a time */
-#define LINK_GROUP_ROWS		CDP_BULK_GROUP_ROWS
 
 /* the tables written */
 typedef enum LinkTable
@@ -603,7 +600,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (o == GOLDEN_MERGE_NO_MATCH)
 			continue;
-		if (targets[LT_EVENT].ngroup == LINK_GROUP_ROWS)
+		if (CdpBulkFull(&targets[LT_EVENT]))
 		{
 			CdpBulkFlush(estate, &targets[LT_EVENT]);
 			MemoryContextReset(group_cxt);
@@ -623,7 +620,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		ev_at[i] = DatumGetTimestampTz(slot->tts_values[a_at - 1]);
 		if (o == GOLDEN_MERGE_MERGE && DatumGetBool(rest[i]))
 		{
-			if (targets[LT_EVENT].ngroup == LINK_GROUP_ROWS)
+			if (CdpBulkFull(&targets[LT_EVENT]))
 			{
 				CdpBulkFlush(estate, &targets[LT_EVENT]);
 				MemoryContextReset(group_cxt);

@@ -37,9 +37,9 @@
  * stored generated column, or row-level security active on a table, it
  * writes nothing and returns NULL: the caller then runs the SQL statement.
  *
- * Memory: the input array, the ids, and one group of WRITE_GROUP_ROWS rows
- * of each table at a time (payloads and profiles in a context reset after
- * each group).
+ * Memory: the input array, the ids, and one group of CDP_BULK_GROUP_ROWS
+ * rows of each table at a time (payloads and profiles in a context reset
+ * after each group; CdpBulkAdd puts the other tables' full groups on pages).
  *
  * cdp_internal.ingest_keys_new(src_id, keys) is the fast path's guard
  * before those writes: whether a batch's source ids are all well formed and
@@ -83,9 +83,6 @@
 
 #include "cdp_bulk.h"
 #include "golden.h"
-
-/* rows of one table put on pages at a time */
-#define WRITE_GROUP_ROWS	CDP_BULK_GROUP_ROWS
 
 /* the payload builder (src/ingest_attrs.c) */
 extern Datum cdp_record_event_payload(PG_FUNCTION_ARGS);
@@ -393,8 +390,6 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 			rnulls[c] = r->n[f_rc[c]];
 		}
 		(void) CdpBulkAdd(estate, &targets[WT_RECORD], rvals, rnulls);
-		if (targets[WT_RECORD].ngroup == WRITE_GROUP_ROWS)
-			CdpBulkFlush(estate, &targets[WT_RECORD]);
 	}
 	CdpBulkFlush(estate, &targets[WT_RECORD]);
 
@@ -435,7 +430,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 				elog(ERROR, "a new event has no event_id or at");
 			r->event_id = DatumGetInt64(slot->tts_values[a_id - 1]);
 			r->event_at = DatumGetTimestampTz(slot->tts_values[a_at - 1]);
-			if (targets[WT_EVENT].ngroup == WRITE_GROUP_ROWS)
+			if (CdpBulkFull(&targets[WT_EVENT]))
 			{
 				CdpBulkFlush(estate, &targets[WT_EVENT]);
 				MemoryContextReset(group_cxt);
@@ -452,8 +447,6 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 		bool		qn = false;
 
 		(void) CdpBulkAdd(estate, &targets[WT_QUEUE], &q, &qn);
-		if (targets[WT_QUEUE].ngroup == WRITE_GROUP_ROWS)
-			CdpBulkFlush(estate, &targets[WT_QUEUE]);
 	}
 	CdpBulkFlush(estate, &targets[WT_QUEUE]);
 
@@ -493,7 +486,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 		GoldenNewPersonValues(gnp, RelationGetDescr(rels[WT_PATIENT]), pvals, pnulls);
 		(void) CdpBulkAdd(estate, &targets[WT_PATIENT], pvals, pnulls);
 		MemoryContextSwitchTo(old);
-		if (targets[WT_PATIENT].ngroup == WRITE_GROUP_ROWS)
+		if (CdpBulkFull(&targets[WT_PATIENT]))
 		{
 			CdpBulkFlush(estate, &targets[WT_PATIENT]);
 			MemoryContextReset(group_cxt);
@@ -514,8 +507,6 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 		mv[MB_FROM_EVENT] = Int64GetDatum(r->event_id);
 		mv[MB_FROM_AT] = TimestampTzGetDatum(r->event_at);
 		(void) CdpBulkAdd(estate, &targets[WT_MEMBER], mv, mn);
-		if (targets[WT_MEMBER].ngroup == WRITE_GROUP_ROWS)
-			CdpBulkFlush(estate, &targets[WT_MEMBER]);
 	}
 
 	for (int w = 0; w < WT_COUNT; w++)
