@@ -82,7 +82,19 @@ static void
 CheckNoDigitRun(const char *typname, const char *what, const char *s, int len, const char *text)
 {
 	char		run[5];
+	char		lenword[32];
+	char	   *scan = pstrdup(text);
+	char	   *at;
 
+	/*
+	 * A too-long value's report gives its length in bytes ("is 1118 bytes
+	 * long"): a count, not digits of the value, so it is blanked before the
+	 * search.
+	 */
+	snprintf(lenword, sizeof(lenword), "%d bytes", len);
+	while ((at = strstr(scan, lenword)) != NULL)
+		memset(at, 'x', strlen(lenword));
+	text = scan;
 	for (int i = 0; i + 4 <= len; i++)
 	{
 		bool		digits = true;
