@@ -516,8 +516,9 @@ BEGIN
 				  HINT = pg_catalog.format('Register the partner''s base: SELECT cdp.register_source(''%s'', ''partner'', 30).', source);
 	END IF;
 
-	INSERT INTO cdp_internal.import_batch (source, kind, options)
-	VALUES (source, kind, v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
+	/* opened by the caller (SET ROLE, else the login), not by the owner this function runs as */
+	INSERT INTO cdp_internal.import_batch (source, kind, opened_by, options)
+	VALUES (source, kind, cdp_internal.acc_caller(), v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
 		'matching', COALESCE(v_opt ->> 'matching', 'later'), 'chunk_rows', COALESCE(v_chunk, 10000)))
 	RETURNING batch_id INTO v_id;
 	PERFORM pg_catalog.set_config('cdp.import_batch', v_id::text, false);
