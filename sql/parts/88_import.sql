@@ -1624,7 +1624,7 @@ CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 COMMENT ON VIEW @extschema@.source_quality IS
 	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
 
-/* writers are for the owner until the access family grants them (readers follow the tables' RLS) */
+/* run as the owner, with a role check per kind (cdp_internal._import_require); the grant matrix (94_acc_audit.sql) gives EXECUTE */
 REVOKE ALL ON FUNCTION @extschema@.import_begin(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.import_commit(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) FROM PUBLIC;
