@@ -21083,9 +21083,10 @@ COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extsch
 /*
  * The import audit of session 25 (issue 16): the loader's row-by-row fallback, a document over
  * ingest's cap, two header columns for one field, the reserved key _invalid (the C normaliser
- * refuses it: no SQL here; cdp.source_quality reads only ingest's object), who may import (the
- * import functions run as the owner and check the caller per kind; matrix rows below), an
- * unknown batch in import_status and import_errors, and more header spellings.
+ * refuses it: no SQL here; cdp.source_quality reads only an object there), who may import (the
+ * import functions run as the owner and check the caller per kind; matrix rows below; the view's
+ * import columns through cdp.import_source_summary()), an unknown batch in import_status and
+ * import_errors, and the header spellings ingest knew but the header did not.
  */
 CREATE OR REPLACE FUNCTION cdp_internal._import_require(kind text, action text) RETURNS void
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -21981,6 +21982,26 @@ CREATE OR REPLACE FUNCTION @extschema@.import_csv(source text, kind text, data t
 COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
 	'imports a whole CSV file given as text in one call (import_begin, the lines, import_commit); returns the commit''s counts and batch id';
 
+CREATE OR REPLACE FUNCTION @extschema@.import_source_summary()
+	RETURNS TABLE (source text, last_import timestamptz, rows_quarantined bigint, imports_refused bigint)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	SELECT b.source,
+		   pg_catalog.max(b.finished_at) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'),
+		   COALESCE(pg_catalog.sum((SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j
+									 WHERE j.batch_id OPERATOR(pg_catalog.=) b.batch_id))
+					FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'), 0)::bigint,
+		   pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed')
+	  FROM cdp_internal.import_batch b
+	 GROUP BY b.source;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_source_summary() IS
+	'per source: its last committed import, rows its committed imports set aside, imports refused (the import columns of cdp.source_quality)';
+
 CREATE OR REPLACE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 	WITH r AS (
 		SELECT r.source_id, r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex,
@@ -22014,14 +22035,13 @@ CREATE OR REPLACE VIEW @extschema@.source_quality WITH (security_invoker = true)
 					 WHERE r2.source_id OPERATOR(pg_catalog.=) s.source_id AND r2.extra ? '_invalid'
 					 GROUP BY e.key) k) AS invalid_rate,
 		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
-		   (SELECT pg_catalog.max(b.finished_at) FROM cdp_internal.import_batch b
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS last_import,
+		   i.last_import,
 		   /* rows set aside by committed imports; a refused file loaded nothing, so quarantined nothing */
-		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j JOIN cdp_internal.import_batch b USING (batch_id)
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS rows_quarantined,
-		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_batch b
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'failed') AS imports_refused
-	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
+		   COALESCE(i.rows_quarantined, 0) AS rows_quarantined,
+		   COALESCE(i.imports_refused, 0) AS imports_refused
+	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id
+	  /* the batches are private: their counts through a function run as the owner */
+	  LEFT JOIN @extschema@.import_source_summary() i ON i.source OPERATOR(pg_catalog.=) s.name;
 COMMENT ON VIEW @extschema@.source_quality IS
 	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
 

@@ -1580,6 +1580,32 @@ COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
 
 /* ---------------------------------------------------------------- data quality */
 
+/*
+ * The import columns of cdp.source_quality: per source, its last committed import, the rows its
+ * committed batches set aside, its refused batches.  The view reads the records with its caller's
+ * rights; the batches are private, so these counts (no personal data) come from this function,
+ * run as the owner.  EXECUTE: cdp_admin (who reads the view), as every function of the API.
+ */
+CREATE FUNCTION @extschema@.import_source_summary()
+	RETURNS TABLE (source text, last_import timestamptz, rows_quarantined bigint, imports_refused bigint)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	SELECT b.source,
+		   pg_catalog.max(b.finished_at) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'),
+		   COALESCE(pg_catalog.sum((SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j
+									 WHERE j.batch_id OPERATOR(pg_catalog.=) b.batch_id))
+					FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'), 0)::bigint,
+		   pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed')
+	  FROM cdp_internal.import_batch b
+	 GROUP BY b.source;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_source_summary() IS
+	'per source: its last committed import, rows its committed imports set aside, imports refused (the import columns of cdp.source_quality)';
+
 CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 	WITH r AS (
 		SELECT r.source_id, r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex,
@@ -1613,14 +1639,13 @@ CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 					 WHERE r2.source_id OPERATOR(pg_catalog.=) s.source_id AND r2.extra ? '_invalid'
 					 GROUP BY e.key) k) AS invalid_rate,
 		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
-		   (SELECT pg_catalog.max(b.finished_at) FROM cdp_internal.import_batch b
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS last_import,
+		   i.last_import,
 		   /* rows set aside by committed imports; a refused file loaded nothing, so quarantined nothing */
-		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j JOIN cdp_internal.import_batch b USING (batch_id)
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS rows_quarantined,
-		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_batch b
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'failed') AS imports_refused
-	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
+		   COALESCE(i.rows_quarantined, 0) AS rows_quarantined,
+		   COALESCE(i.imports_refused, 0) AS imports_refused
+	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id
+	  /* the batches are private: their counts through a function run as the owner */
+	  LEFT JOIN @extschema@.import_source_summary() i ON i.source OPERATOR(pg_catalog.=) s.name;
 COMMENT ON VIEW @extschema@.source_quality IS
 	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
 

@@ -4,7 +4,7 @@
 -- cdp_marketer segment lists; an analyst, a role without a cdp role and a BYPASSRLS role given
 -- EXECUTE by hand are refused.  Every refusal has its positive control.
 BEGIN;
-SELECT plan(23);
+SELECT plan(25);
 
 SELECT count(*) > 0 AS roles FROM cdp.setup_roles() \gset
 CREATE ROLE imp_adm LOGIN; CREATE ROLE imp_reg LOGIN; CREATE ROLE imp_mkt LOGIN; CREATE ROLE imp_ana LOGIN;
@@ -32,6 +32,8 @@ SELECT is(:'r_adm'::jsonb ->> 'created', '1', 'an admin imports clinical events'
 SELECT (:'r_adm'::jsonb ->> 'batch')::bigint AS b_adm \gset
 SELECT is((SELECT count(*) FROM cdp.import_errors(:b_adm)), 0::bigint, 'an admin reads a batch''s errors');
 SELECT is(cdp.import_status(:b_adm) ->> 'status', 'committed', 'and its status');
+SELECT is((SELECT array[records, rows_quarantined, imports_refused]::text || (last_import IS NOT NULL)::text FROM cdp.source_quality WHERE source = 'his'),
+          '{1,0,0}true', 'an admin reads the data quality of the source, import columns included');
 RESET ROLE;
 
 -- ---------------------------------------------------------------- the registrar: patients and consents
@@ -50,6 +52,8 @@ SELECT throws_ok(format('SELECT count(*) FROM cdp.import_errors(%s)', :b_adm), '
                  'nor its errors');
 SELECT throws_ok($$SELECT cdp.import_begin('his', 'segment_list', '{"segment": 1}')$$, '42501', 'permission denied for cdp.import_begin',
                  'nor segment lists');
+SELECT throws_ok($$INSERT INTO cdp.import_staging (batch_id, line) VALUES (1, 'x')$$, '42501', NULL,
+                 'nor write the staging table directly (the COPY path is a superuser''s)');
 RESET ROLE;
 
 -- ---------------------------------------------------------------- the marketer: segment lists only
