@@ -9,7 +9,9 @@
  * bad rows and keys, and a row it does not name is tried alone, so a row is refused exactly when
  * cdp.upsert_record would refuse it.  Clinical events go one by one to cdp.upsert_clinical_event.
  *
- * Staging lines and rejects hold personal data: row-level security enabled and forced.
+ * Staging lines and rejects hold personal data: row-level security enabled and forced.  The API
+ * functions run as the extension's owner and first check that the caller may write the batch's
+ * kind (cdp_internal._import_require; doc/import.md "Privileges").
  */
 
 /* ---------------------------------------------------------------- tables */
