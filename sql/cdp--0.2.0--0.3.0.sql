@@ -21442,3 +21442,981 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
 
 /* ==== end of section: rare25 ==== */
+
+/* ==== section: fix16 (issue 16, session 25) ==== */
+/*
+ * The import audit of session 25 (issue 16): the loader's row-by-row fallback, a document over
+ * ingest's cap, two header columns for one field, the reserved key _invalid (the C normaliser
+ * refuses it: no SQL here; cdp.source_quality reads only an object there), who may import (the
+ * import functions run as the owner and check the caller per kind; matrix rows below; the view's
+ * import columns through cdp.import_source_summary()), an unknown batch in import_status and
+ * import_errors, and the header spellings ingest knew but the header did not.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal._import_require(kind text, action text) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_fn	pg_catalog.regprocedure := CASE kind
+		WHEN 'patients' THEN '@extschema@.upsert_records(text,text[],jsonb[],boolean)'
+		WHEN 'partner_contacts' THEN '@extschema@.upsert_records(text,text[],jsonb[],boolean)'
+		WHEN 'clinical_events' THEN '@extschema@.upsert_clinical_event(text,text,text,jsonb)'
+		WHEN 'consents' THEN '@extschema@.set_consents(bigint,text[],text[],boolean,timestamp with time zone,text,text)'
+		WHEN 'segment_list' THEN '@extschema@.segment_list_set(bigint,text,bigint[],boolean)' END;
+	v_who	text := cdp_internal.acc_caller();
+BEGIN
+	IF kind IS NULL THEN
+		/* a batch seen only running in another session: its kind is unknown here, an admin may look */
+		PERFORM cdp_internal.acc_require(ARRAY['cdp_admin'], action);
+		RETURN;
+	END IF;
+	IF v_fn IS NULL OR NOT pg_catalog.has_function_privilege(v_who, v_fn, 'EXECUTE') THEN
+		RAISE EXCEPTION 'permission denied for %', action
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" may not import %s: it may not execute %s, which writes them.',
+											 v_who, COALESCE(kind, 'this kind'), COALESCE(v_fn::text, '-')),
+				  HINT = 'An admin maps logins to roles with cdp.grant_role(login, role): cdp_registrar imports patients, partner contacts and consents, cdp_marketer segment lists, cdp_admin every kind.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_require(text, text) IS
+	'raises 42501 unless the caller may execute the function that writes the rows of an import kind (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_kind_columns(kind text)
+	RETURNS TABLE (ord integer, name text, spellings text[], example text, required boolean)
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT c.ord::integer, c.name, c.spellings, c.example, c.required
+	  FROM (VALUES
+		('patients', 1, 'source_id', ARRAY['id', 'код', 'идентификатор'], 'P-1001', true),
+		('patients', 2, 'family_name', ARRAY['last_name', 'surname', 'lastname', 'familyname', 'фамилия'], 'Иванова', false),
+		('patients', 3, 'given_name', ARRAY['first_name', 'firstname', 'givenname', 'имя'], 'Мария', false),
+		('patients', 4, 'patronymic', ARRAY['middle_name', 'middlename', 'отчество'], 'Петровна', false),
+		('patients', 5, 'birth_date', ARRAY['dob', 'date_of_birth', 'birthday', 'birthdate', 'дата_рождения'], '14.03.1985', false),
+		('patients', 6, 'sex', ARRAY['gender', 'пол'], 'Ж', false),
+		('patients', 7, 'phone', ARRAY['mobile', 'tel', 'phones', 'mobile_phone', 'telephone', 'телефон'], '+7 916 123-45-67', false),
+		('patients', 8, 'email', ARRAY['e_mail', 'e-mail', 'emails'], 'ivanova@example.ru', false),
+		('patients', 9, 'snils', ARRAY['снилс'], '112-233-445 95', false),
+		('patients', 10, 'oms', ARRAY['polis', 'oms_policy', 'полис'], '', false),
+		('patients', 11, 'address', ARRAY['адрес'], 'ул. Ленина, д. 5, кв. 12', false),
+		('patients', 12, 'city', ARRAY['town', 'город'], 'Москва', false),
+		('patients', 13, 'vk', ARRAY['vkontakte'], '', false),
+		('patients', 14, 'telegram', ARRAY['tg'], '@ivanova_m', false),
+		('clinical_events', 1, 'source_id', ARRAY['id', 'код'], 'V-501', true),
+		('clinical_events', 2, 'record_source_id', ARRAY['patient_source_id'], 'P-1001', true),
+		('clinical_events', 3, 'kind', ARRAY['вид'], 'visit', true),
+		('clinical_events', 4, 'at', ARRAY[]::text[], '2024-03-01T09:30:00+03:00', false),
+		('clinical_events', 5, 'type', ARRAY[]::text[], 'first', false),
+		('clinical_events', 6, 'status', ARRAY[]::text[], 'done', false),
+		('clinical_events', 7, 'doctor', ARRAY[]::text[], 'Смирнов А.В.', false),
+		('clinical_events', 8, 'specialty', ARRAY[]::text[], 'терапевт', false),
+		('clinical_events', 9, 'code', ARRAY[]::text[], '', false),
+		('clinical_events', 10, 'result', ARRAY[]::text[], '', false),
+		('clinical_events', 11, 'unit', ARRAY[]::text[], '', false),
+		('clinical_events', 12, 'reference_range', ARRAY[]::text[], '', false),
+		('clinical_events', 13, 'ref_low', ARRAY[]::text[], '', false),
+		('clinical_events', 14, 'ref_high', ARRAY[]::text[], '', false),
+		('clinical_events', 15, 'taken_at', ARRAY[]::text[], '', false),
+		('clinical_events', 16, 'number', ARRAY[]::text[], '', false),
+		('clinical_events', 17, 'from', ARRAY[]::text[], '', false),
+		('clinical_events', 18, 'to', ARRAY[]::text[], '', false),
+		('clinical_events', 19, 'text', ARRAY[]::text[], '', false),
+		('clinical_events', 20, 'due_date', ARRAY[]::text[], '', false),
+		('clinical_events', 21, 'due_in', ARRAY[]::text[], '', false),
+		('clinical_events', 22, 'note', ARRAY[]::text[], 'повторный приём через месяц', false),
+		/* consents and segment lists name a patient by any of these (kind "ids") */
+		('ids', 1, 'golden_id', ARRAY['patient_id', 'пациент', 'карточка'], '', false),
+		('ids', 2, 'source', ARRAY['источник'], '', false),
+		('ids', 3, 'source_id', ARRAY['id', 'код', 'идентификатор'], '', false),
+		('ids', 4, 'snils', ARRAY['снилс'], '', false),
+		('ids', 5, 'phone', ARRAY['mobile', 'tel', 'телефон'], '', false),
+		('consents', 6, 'purpose', ARRAY['цель'], 'маркетинг', true),
+		('consents', 7, 'channel', ARRAY['канал'], 'смс', true),
+		('consents', 8, 'granted', ARRAY['consent', 'согласие'], 'да', true),
+		('consents', 9, 'at', ARRAY['date', 'дата'], '01.03.2024', true),
+		('consents', 10, 'evidence', ARRAY['основание', 'документ'], 'анкета при регистрации, лист 2', false),
+		('consents', 11, 'address', ARRAY['адрес', 'контакт'], '', false)
+	  ) AS t(kind, ord, name, spellings, example, required)
+	  /* the kinds made of other kinds' columns, with examples of their own */
+	  CROSS JOIN LATERAL (VALUES (t.kind),
+			(CASE t.kind WHEN 'ids' THEN 'segment_list' END),
+			(CASE WHEN t.kind OPERATOR(pg_catalog.=) 'patients' AND t.ord OPERATOR(pg_catalog.<=) 8 OR t.name OPERATOR(pg_catalog.=) 'city'
+							  AND t.kind OPERATOR(pg_catalog.=) 'patients' THEN 'partner_contacts' END),
+			(CASE t.kind WHEN 'ids' THEN 'consents' END)) AS k(kind)
+	  LEFT JOIN (VALUES
+		('consents', 'source_id', 'P-1001'), ('segment_list', 'phone', '+7 916 123-45-67'),
+		('partner_contacts', 'source_id', 'FIT-0042'), ('partner_contacts', 'family_name', 'Соколова'),
+		('partner_contacts', 'given_name', 'Анна'), ('partner_contacts', 'patronymic', 'Игоревна'),
+		('partner_contacts', 'birth_date', '22.07.1990'), ('partner_contacts', 'sex', 'Ж'),
+		('partner_contacts', 'phone', '8 (926) 700-11-22'), ('partner_contacts', 'email', 'a.sokolova@example.ru')
+	  ) AS x(kind, name, example) ON x.kind OPERATOR(pg_catalog.=) k.kind AND x.name OPERATOR(pg_catalog.=) t.name
+	  CROSS JOIN LATERAL (SELECT k.kind, CASE WHEN t.name OPERATOR(pg_catalog.=) 'city' AND k.kind OPERATOR(pg_catalog.=) 'partner_contacts'
+											  THEN 9 ELSE t.ord END AS ord,
+								 t.name, t.spellings, COALESCE(x.example, t.example) AS example, t.required) AS c
+	 WHERE c.kind OPERATOR(pg_catalog.=) $1
+	 ORDER BY c.ord
+$$;
+COMMENT ON FUNCTION cdp_internal._import_kind_columns(text) IS
+	'the template columns of an import kind: name, other spellings, example value, required';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_template(kind text) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_head	text;
+	v_ex	text;
+BEGIN
+	PERFORM cdp_internal._import_check_kind(kind);
+	SELECT pg_catalog.string_agg(c.name, ';' ORDER BY c.ord),
+		   pg_catalog.string_agg(CASE WHEN pg_catalog.strpos(c.example, ';') OPERATOR(pg_catalog.>) 0
+									   OR pg_catalog.strpos(c.example, '"') OPERATOR(pg_catalog.>) 0
+								  THEN '"' OPERATOR(pg_catalog.||) pg_catalog.replace(c.example, '"', '""') OPERATOR(pg_catalog.||) '"'
+								  ELSE c.example END, ';' ORDER BY c.ord)
+	  INTO v_head, v_ex
+	  FROM cdp_internal._import_kind_columns(kind) c;
+	RETURN v_head OPERATOR(pg_catalog.||) E'\n' OPERATOR(pg_catalog.||) v_ex OPERATOR(pg_catalog.||) E'\n';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_template(text) IS
+	'the CSV header and an example row of an import kind (patients, clinical_events, consents, partner_contacts, segment_list), ";"-delimited, UTF-8';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_header(kind text, header text[], options jsonb,
+										   OUT keys text[], OUT key_col integer, OUT bad_col text, OUT why text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_norm		text;
+	v_key		text;
+	v_ignore	text[];
+	v_extra		boolean := COALESCE((options ->> 'extra_columns')::boolean, false);
+	v_card		boolean := kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']);
+	v_keyed		boolean := kind OPERATOR(pg_catalog.<>) ALL (ARRAY['consents', 'segment_list']);
+	v_seen		text[] := ARRAY[]::text[];
+	v_field		text;
+	v_fields	text[];
+	v_probe		jsonb;
+	i			integer;
+BEGIN
+	SELECT COALESCE(pg_catalog.array_agg(pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(e)), ' ', '_')), ARRAY[]::text[])
+	  INTO v_ignore FROM pg_catalog.jsonb_array_elements_text(COALESCE(options -> 'ignore_columns', '[]'::jsonb)) e;
+	keys := ARRAY[]::text[];
+	v_fields := ARRAY[]::text[];
+	FOR i IN 1 .. pg_catalog.cardinality(header) LOOP
+		v_norm := pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(COALESCE(header[i], ''))), ' ', '_');
+		v_key := NULL;
+		IF v_norm OPERATOR(pg_catalog.=) '' THEN
+			bad_col := pg_catalog.format('column %s', i);
+			why := pg_catalog.format('Column %s of the header has no name.', i);
+			RETURN;
+		END IF;
+		IF v_norm OPERATOR(pg_catalog.=) ANY (v_seen) THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Column "%s" appears twice in the header.', header[i]);
+			RETURN;
+		END IF;
+		v_seen := v_seen OPERATOR(pg_catalog.||) v_norm;
+		IF v_norm OPERATOR(pg_catalog.=) ANY (v_ignore) THEN
+			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			v_fields := v_fields OPERATOR(pg_catalog.||) NULL::text;
+			CONTINUE;
+		END IF;
+		/* ingest's own key (cdp.upsert_records refuses it too) */
+		IF v_norm OPERATOR(pg_catalog.=) '_invalid' THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Column "%s" is reserved: ingest keeps there the values lenient mode sets aside. '
+									 'Rename the column, or name it in options.ignore_columns.', header[i]);
+			RETURN;
+		END IF;
+		SELECT c.name INTO v_key FROM cdp_internal._import_kind_columns(kind) c
+		 WHERE v_norm OPERATOR(pg_catalog.=) c.name OR v_norm OPERATOR(pg_catalog.=) ANY (c.spellings);
+		IF v_key OPERATOR(pg_catalog.=) 'source_id' AND v_keyed THEN
+			IF key_col IS NOT NULL THEN
+				bad_col := header[i];
+				why := pg_catalog.format('Column "%s" is a second source id column.', header[i]);
+				RETURN;
+			END IF;
+			key_col := i;
+			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			v_fields := v_fields OPERATOR(pg_catalog.||) NULL::text;
+			CONTINUE;
+		END IF;
+		v_field := v_key;
+		IF v_key IS NULL AND v_card THEN
+			v_probe := @extschema@.normalize_attrs(pg_catalog.jsonb_build_object(v_norm, '0'), true);
+			IF NOT COALESCE((v_probe -> 'extra') OPERATOR(pg_catalog.?) v_norm, false) THEN
+				v_key := v_norm;		/* a spelling ingest knows */
+				/* the field it fills: a handle by its network (tg and telegram are one), else the key ingest writes */
+				v_field := COALESCE('handles.' OPERATOR(pg_catalog.||) (SELECT pg_catalog.min(h) FROM pg_catalog.jsonb_object_keys(v_probe -> 'handles') h),
+									'ingest.' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(k, ',' ORDER BY k)
+																		 FROM pg_catalog.jsonb_object_keys(v_probe OPERATOR(pg_catalog.-) 'extra') k),
+									v_norm);
+			END IF;
+		END IF;
+		IF v_key IS NULL THEN
+			IF v_extra AND v_card THEN
+				v_key := v_norm;
+				v_field := v_norm;
+			ELSE
+				bad_col := header[i];
+				why := pg_catalog.format('Column "%s" is not a column of %s.', header[i], kind);
+				RETURN;
+			END IF;
+		END IF;
+		/* two spellings of one field: the later would silently replace the earlier in every row */
+		IF v_field OPERATOR(pg_catalog.=) ANY (v_fields) THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Columns "%s" and "%s" both give %s: a file gives each field once, or the later column would replace the earlier in every row. '
+									 'Remove one of them, or name it in options.ignore_columns.',
+									 header[pg_catalog.array_position(v_fields, v_field)], header[i],
+									 pg_catalog.regexp_replace(v_field, '^(ingest|handles)\.', ''));
+			RETURN;
+		END IF;
+		keys := keys OPERATOR(pg_catalog.||) v_key;
+		v_fields := v_fields OPERATOR(pg_catalog.||) v_field;
+	END LOOP;
+	IF NOT v_keyed THEN
+		key_col := 0;
+		SELECT c.name INTO bad_col FROM cdp_internal._import_kind_columns(kind) c
+		 WHERE c.required AND pg_catalog.array_position(keys, c.name) IS NULL ORDER BY c.ord LIMIT 1;
+		IF bad_col IS NOT NULL THEN
+			why := pg_catalog.format('The header has no %s column: every row of %s needs one.', bad_col, kind);
+		ELSIF NOT keys OPERATOR(pg_catalog.&&) ARRAY['golden_id', 'source_id', 'snils', 'phone'] THEN
+			bad_col := 'golden_id';
+			why := 'The header names no patient identifier: give a golden_id, source_id, snils or phone column.';
+		END IF;
+	ELSIF key_col IS NULL THEN
+		bad_col := 'source_id';
+		why := 'The header has no source_id column: every row needs the id the source system gives the record.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_header(text, text[], jsonb) IS
+	'maps an import file''s header to attrs keys and the source id column, or says which column is wrong';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_begin(source text, kind text, options jsonb DEFAULT '{}'::jsonb)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_opt		jsonb := COALESCE(options, '{}'::jsonb);
+	v_bad		text;
+	v_id		bigint;
+	v_enc		text;
+	v_delim		text;
+	v_chunk		integer;
+	v_seg		bigint;
+	v_kind		text;
+BEGIN
+	IF source IS NULL OR kind IS NULL THEN
+		RAISE EXCEPTION 'source and kind must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM cdp_internal._import_check_kind(kind);
+	PERFORM cdp_internal._import_require(kind, 'cdp.import_begin');
+	IF pg_catalog.jsonb_typeof(v_opt) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'import options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT k INTO v_bad FROM pg_catalog.jsonb_object_keys(v_opt) k
+	 WHERE k OPERATOR(pg_catalog.<>) ALL (ARRAY['encoding', 'delimiter', 'ignore_columns', 'extra_columns', 'matching', 'chunk_rows',
+												   'segment', 'list', 'replace'])
+	 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'unknown import option: "%"', pg_catalog.left(v_bad, 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Options are encoding, delimiter, ignore_columns, extra_columns, matching, chunk_rows, and for segment_list segment, list and replace.';
+	END IF;
+	/* a segment list names its segment (which must exist) and the list it fills */
+	IF (v_opt ? 'segment' OR v_opt ? 'list' OR v_opt ? 'replace') AND kind OPERATOR(pg_catalog.<>) 'segment_list' THEN
+		RAISE EXCEPTION 'the options segment, list and replace are for segment_list imports' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+		v_seg := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'segment') OPERATOR(pg_catalog.=) 'number'
+					  AND (v_opt ->> 'segment') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$' THEN (v_opt ->> 'segment')::bigint END;
+		IF v_seg IS NULL THEN
+			RAISE EXCEPTION 'a segment_list import needs the segment it fills'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass options {"segment": <segment_id>} (a segment_id of cdp.segment), optionally "list": "include" or "exclude".';
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM @extschema@.segment g WHERE g.segment_id OPERATOR(pg_catalog.=) v_seg) THEN
+			RAISE EXCEPTION 'segment "%" does not exist', v_seg USING ERRCODE = 'P0002',
+				HINT = 'Pass a segment_id returned by cdp.create_segment.';
+		END IF;
+		IF COALESCE(v_opt ->> 'list', 'include') OPERATOR(pg_catalog.<>) ALL (ARRAY['include', 'exclude']) THEN
+			RAISE EXCEPTION 'invalid segment list "%"', pg_catalog.left(v_opt ->> 'list', 100)
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Use include or exclude.';
+		END IF;
+		IF v_opt ? 'replace' AND pg_catalog.jsonb_typeof(v_opt -> 'replace') OPERATOR(pg_catalog.<>) 'boolean' THEN
+			RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+				HINT = 'replace is true (the file becomes the whole list) or false (the file adds to it).';
+		END IF;
+		v_opt := v_opt OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('segment', v_seg, 'list', COALESCE(v_opt ->> 'list', 'include'),
+			'replace', COALESCE((v_opt ->> 'replace')::boolean, false));
+	END IF;
+	v_enc := CASE pg_catalog.lower(COALESCE(v_opt ->> 'encoding', 'auto'))
+		WHEN 'auto' THEN 'auto' WHEN 'utf8' THEN 'utf8' WHEN 'utf-8' THEN 'utf8'
+		WHEN 'cp1251' THEN 'cp1251' WHEN 'windows-1251' THEN 'cp1251' WHEN 'win1251' THEN 'cp1251' END;
+	IF v_enc IS NULL THEN
+		RAISE EXCEPTION 'invalid import encoding: "%"', pg_catalog.left(v_opt ->> 'encoding', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use auto, utf8 or cp1251 (windows-1251).';
+	END IF;
+	v_delim := CASE COALESCE(v_opt ->> 'delimiter', 'auto')
+		WHEN 'auto' THEN 'auto' WHEN ';' THEN ';' WHEN ',' THEN ',' WHEN E'\t' THEN E'\t' WHEN 'tab' THEN E'\t'
+		WHEN '|' THEN '|' END;
+	IF v_delim IS NULL THEN
+		RAISE EXCEPTION 'invalid import delimiter: "%"', pg_catalog.left(v_opt ->> 'delimiter', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use auto, ";", ",", "|" or tab.';
+	END IF;
+	IF COALESCE(v_opt ->> 'matching', 'later') OPERATOR(pg_catalog.<>) ALL (ARRAY['later', 'now']) THEN
+		RAISE EXCEPTION 'invalid import matching: "%"', pg_catalog.left(v_opt ->> 'matching', 100)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use later (cdp.run_maintenance matches the new records) or now (cdp.run_matching after the commit).';
+	END IF;
+	IF v_opt ? 'ignore_columns' AND pg_catalog.jsonb_typeof(v_opt -> 'ignore_columns') OPERATOR(pg_catalog.<>) 'array'
+	   OR v_opt ? 'extra_columns' AND pg_catalog.jsonb_typeof(v_opt -> 'extra_columns') OPERATOR(pg_catalog.<>) 'boolean' THEN
+		RAISE EXCEPTION 'invalid import options' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'ignore_columns is an array of column names, extra_columns true or false.';
+	END IF;
+	v_chunk := CASE WHEN pg_catalog.jsonb_typeof(v_opt -> 'chunk_rows') OPERATOR(pg_catalog.=) 'number'
+				   THEN (v_opt ->> 'chunk_rows')::numeric::integer END;
+	IF v_opt ? 'chunk_rows' AND (v_chunk IS NULL OR v_chunk OPERATOR(pg_catalog.<) 1 OR v_chunk OPERATOR(pg_catalog.>) 100000) THEN
+		RAISE EXCEPTION 'invalid import chunk_rows: %', pg_catalog.left(v_opt ->> 'chunk_rows', 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'chunk_rows is an integer from 1 to 100000 (default 10000).';
+	END IF;
+
+	/*
+	 * An unknown or inactive source is refused with ingest's own error: upsert_records checks
+	 * the source before anything else, so an empty batch raises it and writes nothing.
+	 */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.source s
+				    WHERE s.name OPERATOR(pg_catalog.=) import_begin.source AND s.active) THEN
+		PERFORM 1 FROM @extschema@.upsert_records(source, ARRAY[]::text[], ARRAY[]::jsonb[]);
+	END IF;
+	/* partner contacts go to a partner source only: its kind is what keeps them out of marketing */
+	SELECT s.kind INTO v_kind FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) import_begin.source;
+	IF kind OPERATOR(pg_catalog.=) 'partner_contacts' AND v_kind OPERATOR(pg_catalog.<>) 'partner' THEN
+		RAISE EXCEPTION 'source "%" is not a partner source', source
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('Partner contacts go to a source of kind partner; "%s" is %s.', source, v_kind),
+				  HINT = pg_catalog.format('Register the partner''s base: SELECT cdp.register_source(''%s'', ''partner'', 30).', source);
+	END IF;
+
+	/* opened by the caller (SET ROLE, else the login), not by the owner this function runs as */
+	INSERT INTO cdp_internal.import_batch (source, kind, opened_by, options)
+	VALUES (source, kind, cdp_internal.acc_caller(), v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
+		'matching', COALESCE(v_opt ->> 'matching', 'later'), 'chunk_rows', COALESCE(v_chunk, 10000)))
+	RETURNING batch_id INTO v_id;
+	PERFORM pg_catalog.set_config('cdp.import_batch', v_id::text, false);
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_begin(text, text, jsonb) IS
+	'opens an import batch of a source and kind (patients, clinical_events, consents, partner_contacts, segment_list); COPY the file into cdp.import_staging (line) next, in the same session';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_load_patients(batch bigint, source text, lenient boolean, try_whole boolean,
+												  rows integer[], lines integer[], keys text[], attrs jsonb[],
+												  header text[], hkeys text[],
+												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := pg_catalog.cardinality(keys);
+	v_bad		integer[];
+	v_good		integer[];
+	v_norm		cdp_internal.ingest_row[];
+	v_src		@extschema@.source;
+	v_msg		text;
+	v_detail	text;
+	v_c			bigint;
+	v_u			bigint;
+	v_n			bigint;
+	v_sub		integer[];
+	v_whole		integer[];
+	i			integer;
+BEGIN
+	created := 0; updated := 0; unchanged := 0; rejected := 0;
+	IF n OPERATOR(pg_catalog.=) 0 THEN
+		RETURN;
+	END IF;
+	IF try_whole THEN
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged FROM cdp_internal._import_upsert(source, keys, attrs, lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* find the rows below */
+		END;
+	END IF;
+
+	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
+	IF NOT lenient THEN
+		/*
+		 * ingest's own rules, every invalid key of every row named.  A document the normaliser
+		 * refuses whole even leniently (one over the document cap of 256 kB whose fields are each
+		 * under the 64 kB of a field) raises for the chunk: then each row is normalised alone to
+		 * find those rows, which are quarantined with ingest's own message, and the others are
+		 * normalised again (issue 16).  v_sub maps the normalised rows (ord) to the chunk's.
+		 */
+		v_sub := v_good;
+		BEGIN
+			v_norm := cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true);
+		EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+			v_whole := ARRAY[]::integer[];
+			FOR i IN 1 .. n LOOP
+				BEGIN
+					PERFORM cdp_internal.normalize_records(ARRAY[keys[i]], ARRAY[attrs[i]], ARRAY[NULL::text], true);
+				EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+					GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+					VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
+					v_whole := v_whole OPERATOR(pg_catalog.||) i;
+				END;
+			END LOOP;
+			rejected := pg_catalog.cardinality(v_whole);
+			v_sub := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_whole) ORDER BY g);
+			v_good := v_sub;
+			IF pg_catalog.cardinality(v_sub) OPERATOR(pg_catalog.=) 0 THEN
+				RETURN;
+			END IF;
+			v_norm := cdp_internal.normalize_records(ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_sub) WITH ORDINALITY AS u(g, o) ORDER BY u.o),
+				ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_sub) WITH ORDINALITY AS u(g, o) ORDER BY u.o),
+				pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(v_sub)]), true);
+		END;
+		WITH bad AS (
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			SELECT batch, rows[v_sub[r.ord]], lines[v_sub[r.ord]], keys[v_sub[r.ord]],
+				   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
+				   inv.val ->> 'value', inv.val ->> 'reason', attrs[v_sub[r.ord]]
+			  FROM pg_catalog.unnest(v_norm) r
+			 CROSS JOIN LATERAL pg_catalog.jsonb_each(r.extra -> '_invalid') AS inv(key, val)
+			RETURNING row_no
+		)
+		SELECT pg_catalog.array_agg(DISTINCT pg_catalog.array_position(rows, bad.row_no)) INTO v_bad FROM bad;
+		IF v_bad IS NOT NULL THEN
+			rejected := rejected OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_bad);
+			v_good := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_bad) ORDER BY g);
+		END IF;
+		IF pg_catalog.cardinality(v_good) OPERATOR(pg_catalog.=) 0 THEN
+			RETURN;
+		END IF;
+		/*
+		 * The good rows are already normalised (a row without _invalid normalises leniently as it
+		 * does strictly): when none of their source ids is known to the source and the session may
+		 * take ingest's fast path, they are written from these rows, not normalised again
+		 * (doc/import.md, "How a commit runs").  Otherwise, or when another session wrote one of
+		 * the ids meanwhile, upsert_records below.
+		 */
+		SELECT s.* INTO v_src FROM @extschema@.source s
+		 WHERE s.name OPERATOR(pg_catalog.=) _import_load_patients.source AND s.active;
+		IF FOUND AND cdp_internal.ingest_fast_path_ok()
+		   /*
+			* every id of the chunk, the quarantined rows' too (fewer checks than picking the good
+			* ones out, and never wrong: a known or malformed id sends the chunk the general way),
+			* each looked up by itself in the unique index, from C
+			*/
+		   AND cdp_internal.ingest_keys_new(v_src.source_id, keys) THEN
+			BEGIN
+				/* the rows with _invalid are the ones just quarantined: skipped */
+				PERFORM cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_norm, true);
+				created := pg_catalog.cardinality(v_good);
+				RETURN;
+			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+				NULL;			/* a concurrent writer, or a rule the normaliser does not see: below */
+			END;
+		END IF;
+		v_norm := NULL;
+		BEGIN
+			SELECT u.* INTO created, updated, unchanged
+			  FROM cdp_internal._import_upsert(source, ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_good) g),
+											   ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_good) g), lenient) u;
+			RETURN;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			NULL;				/* row by row below */
+		END;
+	END IF;
+
+	FOREACH i IN ARRAY v_good LOOP
+		BEGIN
+			/* the row's counts into locals first: the OUT parameters share the names of u's columns */
+			SELECT u.created, u.updated, u.unchanged INTO v_c, v_u, v_n
+			  FROM cdp_internal._import_upsert(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
+			created := created OPERATOR(pg_catalog.+) v_c;
+			updated := updated OPERATOR(pg_catalog.+) v_u;
+			unchanged := unchanged OPERATOR(pg_catalog.+) v_n;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+			VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
+			rejected := rejected OPERATOR(pg_catalog.+) 1;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) IS
+	'loads a chunk of patient rows with cdp.upsert_records, quarantining the rows ingest refuses (internal to import_commit)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._import_batch_kind(batch bigint, running_ok boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_kind	text;
+BEGIN
+	SELECT b.kind INTO v_kind FROM cdp_internal.import_batch b WHERE b.batch_id OPERATOR(pg_catalog.=) batch;
+	IF FOUND THEN
+		RETURN v_kind;
+	END IF;
+	IF running_ok AND batch OPERATOR(pg_catalog.>) 0 AND EXISTS (
+		SELECT 1 FROM pg_catalog.pg_locks l
+		 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+		   AND l.classid OPERATOR(pg_catalog.=) cdp_internal._import_lock_key()::oid
+		   AND l.objid OPERATOR(pg_catalog.=) (batch OPERATOR(pg_catalog.%) 2147483647)::oid
+		   AND l.objsubid OPERATOR(pg_catalog.=) 2) THEN
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'unknown import batch: %', batch
+		USING ERRCODE = 'invalid_parameter_value', HINT = 'Open one with cdp.import_begin(source, kind).';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_batch_kind(bigint, boolean) IS
+	'the kind of an import batch; 22023 for an unknown one, NULL for one only seen running in another session (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_commit(batch bigint, mode text DEFAULT 'all_or_nothing') RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_b			cdp_internal.import_batch;
+	v_t0		timestamptz := pg_catalog.clock_timestamp();
+	v_lines		text[];
+	v_nos		bigint[];
+	v_sniff		record;
+	v_hkeys		text[];
+	v_keycol	integer;
+	v_badcol	text;
+	v_hwhy		text;
+	v_p			cdp_internal.import_parsed;
+	v_last		bigint;
+	v_chunk		integer;
+	v_base		integer;
+	v_final		boolean;
+	v_row		integer := 2;
+	v_line		integer;
+	v_total		bigint;
+	v_nrows		bigint := 0;
+	v_nbad		bigint := 0;
+	v_created	bigint := 0;
+	v_updated	bigint := 0;
+	v_unchanged	bigint := 0;
+	v_notfound	bigint := 0;
+	v_removed	bigint := 0;
+	v_ambig		bigint := 0;
+	v_dups		integer[];
+	v_keep		integer[];
+	v_c			record;
+	v_dirty		boolean := false;
+	v_stash		cdp_internal.import_reject[];
+	v_status	text := 'committed';
+	v_first		text;
+	v_match		jsonb;
+	v_result	jsonb;
+BEGIN
+	IF batch IS NULL OR mode IS NULL THEN
+		RAISE EXCEPTION 'batch and mode must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF mode OPERATOR(pg_catalog.<>) ALL (ARRAY['all_or_nothing', 'quarantine', 'lenient']) THEN
+		RAISE EXCEPTION 'invalid import mode: "%"', pg_catalog.left(mode, 100)
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use all_or_nothing, quarantine or lenient.';
+	END IF;
+	SELECT b.* INTO v_b FROM cdp_internal.import_batch b WHERE b.batch_id OPERATOR(pg_catalog.=) batch FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown import batch: %', batch
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Open one with cdp.import_begin(source, kind).';
+	END IF;
+	PERFORM cdp_internal._import_require(v_b.kind, 'cdp.import_commit');
+	IF v_b.status OPERATOR(pg_catalog.=) 'committed' THEN
+		/* idempotent: a committed batch is not loaded twice */
+		RETURN v_b.result OPERATOR(pg_catalog.||) '{"repeated": true}'::jsonb;
+	END IF;
+	IF mode OPERATOR(pg_catalog.=) 'lenient' AND v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
+		RAISE EXCEPTION 'lenient mode is not for clinical events'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Clinical events have no lenient form: an invalid value cannot be kept aside.',
+				  HINT = 'Use quarantine to load the valid rows and list the others.';
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(cdp_internal._import_lock_key(), (batch OPERATOR(pg_catalog.%) 2147483647)::integer);
+	DELETE FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch;
+	v_base := (v_b.options ->> 'chunk_rows')::integer;
+	v_chunk := v_base;
+
+	/* the header: encoding, delimiter and columns from the first lines */
+	SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
+	  INTO v_lines, v_nos
+	  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
+			 WHERE s.batch_id OPERATOR(pg_catalog.=) batch ORDER BY s.line_no LIMIT 200) s;
+	v_sniff := cdp_internal._import_sniff(COALESCE(v_lines, ARRAY[]::text[]), v_b.options ->> 'encoding', v_b.options ->> 'delimiter');
+	IF v_sniff.why IS NULL THEN
+		SELECT h.keys, h.key_col, h.bad_col, h.why INTO v_hkeys, v_keycol, v_badcol, v_hwhy
+		  FROM cdp_internal._import_header(v_b.kind, v_sniff.header, v_b.options) h;
+	END IF;
+	IF v_sniff.why IS NOT NULL OR v_hwhy IS NOT NULL THEN
+		INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, column_name, value, reason)
+		VALUES (batch, 1, 1, v_badcol,
+				CASE WHEN v_sniff.header IS NOT NULL THEN pg_catalog.array_to_string(v_sniff.header, v_sniff.delimiter) END,
+				COALESCE(v_sniff.why, v_hwhy));
+		v_status := 'failed';
+		v_nbad := 1;
+	ELSE
+		v_last := v_nos[v_sniff.consumed];
+		v_line := v_sniff.consumed OPERATOR(pg_catalog.+) 1;
+		SELECT pg_catalog.count(*) INTO v_total FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		/* the persons a segment list names (the loader adds them; replace reads them at the end) */
+		IF v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+			IF pg_catalog.to_regclass('pg_temp.cdp_import_listed') IS NULL THEN
+				CREATE TEMP TABLE cdp_import_listed (golden_id bigint PRIMARY KEY) ON COMMIT DROP;
+			ELSE
+				TRUNCATE pg_temp.cdp_import_listed;
+			END IF;
+		END IF;
+		/*
+		 * the source ids seen so far: a temporary table, so memory stays flat in the file's size;
+		 * compared bytewise (COLLATE "C": the same equality as the database's deterministic
+		 * collation, without strcoll in every comparison of its index)
+		 */
+		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
+			CREATE TEMP TABLE cdp_import_seen (source_key text COLLATE "C" PRIMARY KEY, row_no integer) ON COMMIT DROP;
+		ELSE
+			TRUNCATE pg_temp.cdp_import_seen;
+		END IF;
+
+		BEGIN
+			LOOP
+				SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
+				  INTO v_lines, v_nos
+				  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
+						 WHERE s.batch_id OPERATOR(pg_catalog.=) batch AND s.line_no OPERATOR(pg_catalog.>) v_last
+						 ORDER BY s.line_no LIMIT v_chunk) s;
+				EXIT WHEN v_lines IS NULL;
+				v_final := pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.<) v_chunk;
+				v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
+												  v_hkeys, v_keycol, v_row, v_line);
+				IF v_p.consumed OPERATOR(pg_catalog.=) 0 THEN
+					v_chunk := v_chunk OPERATOR(pg_catalog.*) 2;		/* a record longer than the chunk */
+					CONTINUE;
+				END IF;
+				v_chunk := v_base;
+				v_last := v_nos[v_p.consumed];
+				v_line := v_line OPERATOR(pg_catalog.+) v_p.consumed;
+				v_row := v_p.next_row;
+				v_nrows := v_nrows OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.rows) OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.bad_rows);
+
+				/* rows that cannot be read */
+				IF pg_catalog.cardinality(v_p.bad_rows) OPERATOR(pg_catalog.>) 0 THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason)
+					SELECT batch, u.r, u.l, u.k, u.c, u.v, u.w
+					  FROM unnest(v_p.bad_rows, v_p.bad_lines, v_p.bad_keys, v_p.bad_cols, v_p.bad_vals, v_p.bad_why)
+						   AS u(r, l, k, c, v, w);
+					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_p.bad_rows);
+				END IF;
+
+				/*
+				 * a source id seen on an earlier row of the file: the later rows are refused.  The
+				 * chunk's ids go in in id order (then row order, so the earlier of two equal ids
+				 * wins, as in row order): one sweep over the index's leaves instead of one random
+				 * leaf a row, which at 1M rows (an index of about 40 MB against 8 MB of temp_buffers)
+				 * read and wrote a temporary page for nearly every row (session 24)
+				 */
+				v_dups := NULL;
+				IF v_keycol OPERATOR(pg_catalog.>) 0 THEN
+				WITH ins AS (
+					INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+					SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.k COLLATE "C", u.r
+					ON CONFLICT (source_key) DO NOTHING
+					RETURNING row_no
+				)
+				SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
+				  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
+				 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+				END IF;
+				IF v_dups IS NOT NULL THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_keycol], v_p.keys[d],
+						   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
+											 pg_catalog.left(v_p.keys[d], 200), s.row_no),
+						   v_p.attrs[d]
+					  FROM pg_catalog.unnest(v_dups) AS d
+					  JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) v_p.keys[d];
+					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_dups);
+					v_keep := ARRAY(SELECT g FROM pg_catalog.generate_series(1, pg_catalog.cardinality(v_p.rows)) g
+									 WHERE g OPERATOR(pg_catalog.<>) ALL (v_dups) ORDER BY g);
+					v_p.rows := ARRAY(SELECT v_p.rows[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.lines := ARRAY(SELECT v_p.lines[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.keys := ARRAY(SELECT v_p.keys[g] FROM pg_catalog.unnest(v_keep) g);
+					v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
+				END IF;
+
+				/* the rows through their kind's loader */
+				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
+					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
+					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'consents' THEN
+					v_c := cdp_internal._import_load_consents(batch, v_b.source,
+						v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+				ELSE
+					v_c := cdp_internal._import_load_segment_list(batch, v_b.source, (v_b.options ->> 'segment')::bigint,
+						v_b.options ->> 'list', v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+				END IF;
+				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
+					v_notfound := v_notfound OPERATOR(pg_catalog.+) v_c.not_found;
+					v_ambig := v_ambig OPERATOR(pg_catalog.+) v_c.ambiguous;
+				END IF;
+				v_dirty := v_c.rejected OPERATOR(pg_catalog.>) 0;
+				v_nbad := v_nbad OPERATOR(pg_catalog.+) v_c.rejected;
+				v_created := v_created OPERATOR(pg_catalog.+) v_c.created;
+				v_updated := v_updated OPERATOR(pg_catalog.+) v_c.updated;
+				v_unchanged := v_unchanged OPERATOR(pg_catalog.+) v_c.unchanged;
+
+				PERFORM cdp_internal._import_progress(pg_catalog.format(
+					'cdp.import_commit batch=%s mode=%s lines=%s validated=%s loaded=%s rejected=%s',
+					batch, mode, v_total, v_nrows, v_created OPERATOR(pg_catalog.+) v_updated OPERATOR(pg_catalog.+) v_unchanged, v_nbad));
+				EXIT WHEN v_p.fatal OR (v_final AND v_p.consumed OPERATOR(pg_catalog.>=) pg_catalog.cardinality(v_lines));
+			END LOOP;
+
+			IF mode OPERATOR(pg_catalog.=) 'all_or_nothing' AND v_nbad OPERATOR(pg_catalog.>) 0 THEN
+				/*
+				 * Keep the list past the rollback of everything loaded, bounded: the first 10,000
+				 * rows, values cut to 1000 bytes, without the rows as read (nothing was loaded:
+				 * the file is what to fix), so at most about 20 MB.
+				 */
+				v_stash := ARRAY(SELECT ROW(r.batch_id, r.row_no, r.line_no, r.source_key, r.column_name,
+											pg_catalog.left(r.value, 1000), pg_catalog.left(r.reason, 1000),
+											NULL::jsonb)::cdp_internal.import_reject
+								   FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch
+								  ORDER BY r.row_no LIMIT 10000);
+				RAISE EXCEPTION 'import batch % refused' , batch USING ERRCODE = 'CDP16';
+			END IF;
+		EXCEPTION WHEN SQLSTATE 'CDP16' THEN
+			INSERT INTO cdp_internal.import_reject SELECT (pg_catalog.unnest(v_stash)).*;
+			v_status := 'failed';
+			v_created := 0; v_updated := 0; v_unchanged := 0;
+			/* the report of a refused segment list still says which identifiers matched nobody or several */
+		END;
+	END IF;
+
+	IF v_status OPERATOR(pg_catalog.=) 'committed' AND (v_b.options ->> 'replace')::boolean THEN
+		/* the file becomes the whole list: whoever is on it and not named by the file leaves */
+		v_removed := @extschema@.segment_list_set((v_b.options ->> 'segment')::bigint, v_b.options ->> 'list',
+			ARRAY(SELECT l.golden_id FROM @extschema@.segment_list l
+				   WHERE l.segment_id OPERATOR(pg_catalog.=) (v_b.options ->> 'segment')::bigint
+					 AND l.list OPERATOR(pg_catalog.=) (v_b.options ->> 'list')
+					 AND NOT EXISTS (SELECT 1 FROM pg_temp.cdp_import_listed x
+									  WHERE x.golden_id OPERATOR(pg_catalog.=) @extschema@.resolve_patient(l.golden_id))),
+			true);
+	END IF;
+	IF v_status OPERATOR(pg_catalog.=) 'committed' THEN
+		DELETE FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) batch;
+		IF v_b.options ->> 'matching' OPERATOR(pg_catalog.=) 'now' AND v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
+			v_match := @extschema@.run_matching('incremental');
+		END IF;
+	END IF;
+	SELECT pg_catalog.format('row %s%s: %s', r.row_no,
+							 CASE WHEN r.column_name IS NOT NULL THEN pg_catalog.format(', column "%s"', r.column_name) ELSE '' END, r.reason)
+	  INTO v_first
+	  FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch ORDER BY r.row_no LIMIT 1;
+	v_result := pg_catalog.jsonb_build_object(
+		'batch', batch, 'source', v_b.source, 'kind', v_b.kind, 'mode', mode, 'status', v_status,
+		'rows', v_nrows, 'loaded', v_created OPERATOR(pg_catalog.+) v_updated OPERATOR(pg_catalog.+) v_unchanged,
+		'created', v_created, 'updated', v_updated, 'unchanged', v_unchanged, 'rejected', v_nbad,
+		'encoding', v_sniff.encoding, 'delimiter', v_sniff.delimiter, 'bom', v_sniff.bom,
+		'first_error', v_first, 'matching', COALESCE(v_match, pg_catalog.to_jsonb(v_b.options ->> 'matching')),
+		'seconds', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) v_t0)::numeric, 3))
+		OPERATOR(pg_catalog.||) CASE
+			WHEN v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
+				pg_catalog.jsonb_build_object('not_found', v_notfound, 'ambiguous', v_ambig)
+			ELSE '{}'::jsonb END
+		OPERATOR(pg_catalog.||) CASE
+			WHEN v_b.kind OPERATOR(pg_catalog.=) 'segment_list' THEN
+				pg_catalog.jsonb_build_object('segment', (v_b.options ->> 'segment')::bigint, 'list', v_b.options ->> 'list',
+											  'removed', v_removed)
+			ELSE '{}'::jsonb END;
+	UPDATE cdp_internal.import_batch b
+	   SET status = v_status, mode = import_commit.mode, finished_at = pg_catalog.clock_timestamp(), result = v_result
+	 WHERE b.batch_id OPERATOR(pg_catalog.=) batch;
+	IF pg_catalog.current_setting('cdp.import_batch', true) OPERATOR(pg_catalog.=) batch::text THEN
+		PERFORM pg_catalog.set_config('cdp.import_batch', '', false);
+	END IF;
+	RETURN v_result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_commit(bigint, text) IS
+	'validates every row of an import batch with ingest''s rules and loads all or nothing, the valid rows (quarantine) or every row (lenient); returns counts';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_errors(batch bigint)
+	RETURNS TABLE (row_no integer, line_no integer, source_id text, column_name text, value text, reason text, attrs jsonb)
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM cdp_internal._import_require(cdp_internal._import_batch_kind(batch), 'cdp.import_errors');
+	RETURN QUERY
+	SELECT r.row_no, r.line_no, r.source_key, r.column_name, r.value, r.reason, r.attrs
+	  FROM cdp_internal.import_reject r
+	 WHERE r.batch_id OPERATOR(pg_catalog.=) import_errors.batch
+	 ORDER BY r.row_no, r.column_name;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_errors(bigint) IS
+	'the rows of an import batch that were not loaded: row (spreadsheet numbering, header = 1), line, source id, column, value, reason, the row as read';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_status(batch bigint) RETURNS jsonb
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	/* a batch this session cannot see yet (an import_csv still running in another) is found by its lock below */
+	PERFORM cdp_internal._import_require(cdp_internal._import_batch_kind(batch, true), 'cdp.import_status');
+	RETURN (
+	WITH run AS (
+		SELECT a.pid, a.query, a.xact_start
+		  FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+		 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+		   AND l.classid OPERATOR(pg_catalog.=) cdp_internal._import_lock_key()::oid
+		   AND l.objid OPERATOR(pg_catalog.=) (import_status.batch OPERATOR(pg_catalog.%) 2147483647)::oid
+		   AND l.objsubid OPERATOR(pg_catalog.=) 2
+		   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()	/* not the caller's own finished commit */
+		 LIMIT 1
+	), num AS (
+		SELECT run.pid, run.xact_start,
+			   (pg_catalog.regexp_match(run.query, 'batch=([0-9]+) mode=([a-z_]+) lines=([0-9]+) validated=([0-9]+) loaded=([0-9]+) rejected=([0-9]+)')) AS m
+		  FROM run
+	)
+	SELECT CASE
+		WHEN num.pid IS NOT NULL THEN pg_catalog.jsonb_build_object(
+			'batch', import_status.batch, 'status', 'running', 'pid', num.pid, 'since', num.xact_start,
+			'mode', num.m[2], 'lines', num.m[3]::bigint, 'validated', COALESCE(num.m[4]::bigint, 0),
+			'loaded', COALESCE(num.m[5]::bigint, 0), 'rejected', COALESCE(num.m[6]::bigint, 0))
+		WHEN b.batch_id IS NOT NULL THEN pg_catalog.jsonb_build_object(
+			'batch', b.batch_id, 'status', b.status, 'source', b.source, 'kind', b.kind, 'opened_by', b.opened_by,
+			'opened_at', b.opened_at, 'finished_at', b.finished_at,
+			'lines', CASE WHEN b.status OPERATOR(pg_catalog.<>) 'committed'
+						  THEN (SELECT pg_catalog.count(*) FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) import_status.batch) END)
+			OPERATOR(pg_catalog.||) COALESCE(b.result, '{}'::jsonb) OPERATOR(pg_catalog.||)
+			pg_catalog.jsonb_build_object('status', b.status)
+		END
+	  FROM (SELECT 1) one
+	  LEFT JOIN num ON true
+	  LEFT JOIN cdp_internal.import_batch b ON b.batch_id OPERATOR(pg_catalog.=) import_status.batch);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_status(bigint) IS
+	'an import batch''s state: while its commit runs (any session) the rows validated, loaded and rejected so far; then its result';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_csv(source text, kind text, data bytea, mode text DEFAULT 'all_or_nothing',
+									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_id	bigint;
+BEGIN
+	IF data IS NULL THEN
+		RAISE EXCEPTION 'data must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	v_id := @extschema@.import_begin(source, kind, options);
+	INSERT INTO @extschema@.import_staging (batch_id, line)
+	SELECT v_id, u.l FROM pg_catalog.unnest(cdp_internal._import_split(data)) WITH ORDINALITY AS u(l, o) ORDER BY u.o;
+	RETURN @extschema@.import_commit(v_id, mode);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_csv(text, text, bytea, text, jsonb) IS
+	'imports a whole CSV file given as bytes in one call; the encoding (UTF-8, BOM, Windows-1251) is detected unless declared';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_csv(source text, kind text, data text, mode text DEFAULT 'all_or_nothing',
+									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	/* text is already in the database's encoding: its UTF-8 bytes, declared so */
+	RETURN @extschema@.import_csv(source, kind, pg_catalog.convert_to(data, 'UTF8'), mode,
+								  COALESCE(options, '{}'::jsonb) OPERATOR(pg_catalog.||) '{"encoding": "utf8"}'::jsonb);
+COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
+	'imports a whole CSV file given as text in one call (import_begin, the lines, import_commit); returns the commit''s counts and batch id';
+
+CREATE OR REPLACE FUNCTION @extschema@.import_source_summary()
+	RETURNS TABLE (source text, last_import timestamptz, rows_quarantined bigint, imports_refused bigint)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	SELECT b.source,
+		   pg_catalog.max(b.finished_at) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'),
+		   COALESCE(pg_catalog.sum((SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j
+									 WHERE j.batch_id OPERATOR(pg_catalog.=) b.batch_id))
+					FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'), 0)::bigint,
+		   pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed')
+	  FROM cdp_internal.import_batch b
+	 GROUP BY b.source;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_source_summary() IS
+	'per source: its last committed import, rows its committed imports set aside, imports refused (the import columns of cdp.source_quality)';
+
+CREATE OR REPLACE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
+	WITH r AS (
+		SELECT r.source_id, r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex,
+			   r.phones, r.emails, r.snils, r.oms, r.address, r.city,
+			   pg_catalog.count(*) OVER (PARTITION BY r.source_id, r.golden_id) AS same_person
+		  FROM @extschema@.record r
+	), agg AS (
+		SELECT r.source_id, pg_catalog.count(*) AS n,
+			   pg_catalog.jsonb_build_object(
+				'family_name', pg_catalog.avg((r.family_name IS NOT NULL)::integer),
+				'given_name', pg_catalog.avg((r.given_name IS NOT NULL)::integer),
+				'patronymic', pg_catalog.avg((r.patronymic IS NOT NULL)::integer),
+				'birth_date', pg_catalog.avg((r.birth_date IS NOT NULL)::integer),
+				'sex', pg_catalog.avg((r.sex IS NOT NULL)::integer),
+				'phones', pg_catalog.avg((r.phones IS NOT NULL)::integer),
+				'emails', pg_catalog.avg((r.emails IS NOT NULL)::integer),
+				'snils', pg_catalog.avg((r.snils IS NOT NULL)::integer),
+				'oms', pg_catalog.avg((r.oms IS NOT NULL)::integer),
+				'address', pg_catalog.avg((r.address IS NOT NULL)::integer),
+				'city', pg_catalog.avg((r.city IS NOT NULL)::integer)) AS completeness,
+			   pg_catalog.avg((r.same_person OPERATOR(pg_catalog.>) 1)::integer) AS duplicate_rate
+		  FROM r GROUP BY r.source_id
+	)
+	SELECT s.name AS source, s.kind, COALESCE(a.n, 0) AS records, a.completeness,
+		   (SELECT pg_catalog.jsonb_object_agg(k.key, pg_catalog.round(k.n::numeric OPERATOR(pg_catalog./) a.n, 4))
+			  FROM (SELECT e.key, pg_catalog.count(*) AS n
+					  /* only ingest's object: a scalar a caller stored there before ingest reserved the key is no key of it */
+					  FROM @extschema@.record r2 CROSS JOIN LATERAL pg_catalog.jsonb_object_keys(
+							CASE WHEN pg_catalog.jsonb_typeof(r2.extra -> '_invalid') OPERATOR(pg_catalog.=) 'object'
+								 THEN r2.extra -> '_invalid' ELSE '{}'::jsonb END) AS e(key)
+					 WHERE r2.source_id OPERATOR(pg_catalog.=) s.source_id AND r2.extra ? '_invalid'
+					 GROUP BY e.key) k) AS invalid_rate,
+		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
+		   i.last_import,
+		   /* rows set aside by committed imports; a refused file loaded nothing, so quarantined nothing */
+		   COALESCE(i.rows_quarantined, 0) AS rows_quarantined,
+		   COALESCE(i.imports_refused, 0) AS imports_refused
+	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id
+	  /* the batches are private: their counts through a function run as the owner */
+	  LEFT JOIN @extschema@.import_source_summary() i ON i.source OPERATOR(pg_catalog.=) s.name;
+COMMENT ON VIEW @extschema@.source_quality IS
+	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
+
+/* the import rows of the grant matrix (sql/parts/94_acc_audit.sql) */
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+SELECT r.role, 'function', f.object, 'EXECUTE'
+  FROM (VALUES ('cdp_registrar'), ('cdp_marketer')) r(role)
+ CROSS JOIN (VALUES ('cdp.import_template(text)'), ('cdp.import_begin(text,text,jsonb)'), ('cdp.import_commit(bigint,text)'),
+					('cdp.import_csv(text,text,text,text,jsonb)'), ('cdp.import_csv(text,text,bytea,text,jsonb)'),
+					('cdp.import_errors(bigint)'), ('cdp.import_status(bigint)')) f(object)
+ON CONFLICT DO NOTHING;
+SELECT cdp_internal.acc_lock_down();
+SELECT cdp_internal.acc_apply_privileges();
+/* ==== end of section: fix16 ==== */

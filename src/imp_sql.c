@@ -710,7 +710,8 @@ PG_FUNCTION_INFO_V1(cdp_import_split);
  *		lines of a file given as bytes, split on '\n' and kept as they are
  *		(the reader decodes them later, after detecting the encoding): what
  *		COPY ... WITH (ENCODING 'SQL_ASCII') would have written to the
- *		staging table.  A NUL byte is refused (22021), as COPY refuses it.
+ *		staging table.  A NUL byte is refused (22021), as COPY refuses it,
+ *		with a hint that the file is likely UTF-16, which is not read.
  */
 Datum
 cdp_import_split(PG_FUNCTION_ARGS)
@@ -722,10 +723,20 @@ cdp_import_split(PG_FUNCTION_ARGS)
 	int			p = 0;
 
 	if (memchr(s, '\0', len) != NULL)
+	{
+		/* zero bytes between the letters are UTF-16, Excel's "Unicode text" (issue 16) */
+		bool		utf16 = len >= 2 && (((unsigned char) s[0] == 0xFF && (unsigned char) s[1] == 0xFE) ||
+										 ((unsigned char) s[0] == 0xFE && (unsigned char) s[1] == 0xFF));
+
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("an import file must not contain NUL bytes"),
-				 errdetail("The byte at offset %d is 0.", (int) ((const char *) memchr(s, '\0', len) - s))));
+				 utf16 ? errdetail("The file starts with a UTF-16 byte order mark, and the byte at offset %d is 0.",
+								   (int) ((const char *) memchr(s, '\0', len) - s)) :
+				 errdetail("The byte at offset %d is 0.", (int) ((const char *) memchr(s, '\0', len) - s)),
+				 errhint("A file with zero bytes is usually UTF-16 (\"Unicode text\"), which import does not read: "
+						 "save it as CSV in UTF-8 or in Windows-1251 (cp1251).")));
+	}
 	while (p <= len)
 	{
 		const char *nl = memchr(s + p, '\n', len - p);

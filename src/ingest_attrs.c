@@ -669,6 +669,26 @@ NormalizeDoc(Jsonb *attrs, bool lenient, const char *label, NormState *st, NormR
 		alias = LookupAlias(key, v.val.string.len);
 		st->key = key;
 		st->elem = 0;
+		if (alias == NULL && v.val.string.len == 8 && memcmp(key, "_invalid", 8) == 0)
+		{
+			/*
+			 * extra._invalid is ingest's own: where lenient mode keeps what it
+			 * sets aside, read as an object of {value, reason} by the data
+			 * quality view and the fast path.  Given by a caller it is refused
+			 * (lenient: itself set aside, as given), never stored (issue 16).
+			 */
+			if (st->lenient)
+				RejectGiven(st, &val, "The key _invalid is reserved: ingest keeps there the values lenient mode sets aside.",
+							NULL);
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("attrs key \"_invalid\" is reserved"),
+						 label ? errdetail("The attrs document of record \"%s\" gives _invalid, where ingest keeps the values lenient mode sets aside.", label) :
+						 errdetail("The attrs document gives _invalid, where ingest keeps the values lenient mode sets aside."),
+						 errhint("Rename the key, for example to \"invalid\".")));
+			continue;
+		}
 		if (alias == NULL)
 		{
 			/* unknown key: kept as given */

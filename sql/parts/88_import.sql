@@ -9,7 +9,9 @@
  * bad rows and keys, and a row it does not name is tried alone, so a row is refused exactly when
  * cdp.upsert_record would refuse it.  Clinical events go one by one to cdp.upsert_clinical_event.
  *
- * Staging lines and rejects hold personal data: row-level security enabled and forced.
+ * Staging lines and rejects hold personal data: row-level security enabled and forced.  The API
+ * functions run as the extension's owner and first check that the caller may write the batch's
+ * kind (cdp_internal._import_require; doc/import.md "Privileges").
  */
 
 /* ---------------------------------------------------------------- tables */
@@ -136,6 +138,46 @@ $$;
 COMMENT ON FUNCTION cdp_internal._import_check_kind(text) IS
 	'raises 22023 unless kind is an import kind (internal)';
 
+/*
+ * Who may import: the import functions run as the extension's owner (they read and write the
+ * private schema, which no clinic role may use), so each checks its caller first.  A caller may
+ * import a kind when it may call the function that writes that kind's rows: cdp.upsert_records
+ * (patients, partner contacts), cdp.upsert_clinical_event (clinical events), cdp.set_consents
+ * (consents), cdp.segment_list_set (segment lists).  The grant matrix decides those
+ * (doc/security.md): cdp_registrar imports patients, partner contacts and consents, cdp_marketer
+ * segment lists, cdp_admin every kind; a superuser and the extension's owner every kind.  The
+ * caller is cdp_internal.acc_caller() (SET ROLE, else the login), not the definer.
+ */
+CREATE FUNCTION cdp_internal._import_require(kind text, action text) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_fn	pg_catalog.regprocedure := CASE kind
+		WHEN 'patients' THEN '@extschema@.upsert_records(text,text[],jsonb[],boolean)'
+		WHEN 'partner_contacts' THEN '@extschema@.upsert_records(text,text[],jsonb[],boolean)'
+		WHEN 'clinical_events' THEN '@extschema@.upsert_clinical_event(text,text,text,jsonb)'
+		WHEN 'consents' THEN '@extschema@.set_consents(bigint,text[],text[],boolean,timestamp with time zone,text,text)'
+		WHEN 'segment_list' THEN '@extschema@.segment_list_set(bigint,text,bigint[],boolean)' END;
+	v_who	text := cdp_internal.acc_caller();
+BEGIN
+	IF kind IS NULL THEN
+		/* a batch seen only running in another session: its kind is unknown here, an admin may look */
+		PERFORM cdp_internal.acc_require(ARRAY['cdp_admin'], action);
+		RETURN;
+	END IF;
+	IF v_fn IS NULL OR NOT pg_catalog.has_function_privilege(v_who, v_fn, 'EXECUTE') THEN
+		RAISE EXCEPTION 'permission denied for %', action
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role "%s" may not import %s: it may not execute %s, which writes them.',
+											 v_who, COALESCE(kind, 'this kind'), COALESCE(v_fn::text, '-')),
+				  HINT = 'An admin maps logins to roles with cdp.grant_role(login, role): cdp_registrar imports patients, partner contacts and consents, cdp_marketer segment lists, cdp_admin every kind.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_require(text, text) IS
+	'raises 42501 unless the caller may execute the function that writes the rows of an import kind (internal)';
+
 /* The columns of each kind: name, spellings accepted besides it, example value, what it is. */
 CREATE FUNCTION cdp_internal._import_kind_columns(kind text)
 	RETURNS TABLE (ord integer, name text, spellings text[], example text, required boolean)
@@ -145,15 +187,15 @@ CREATE FUNCTION cdp_internal._import_kind_columns(kind text)
 	SELECT c.ord::integer, c.name, c.spellings, c.example, c.required
 	  FROM (VALUES
 		('patients', 1, 'source_id', ARRAY['id', 'код', 'идентификатор'], 'P-1001', true),
-		('patients', 2, 'family_name', ARRAY['last_name', 'surname', 'фамилия'], 'Иванова', false),
-		('patients', 3, 'given_name', ARRAY['first_name', 'имя'], 'Мария', false),
-		('patients', 4, 'patronymic', ARRAY['middle_name', 'отчество'], 'Петровна', false),
-		('patients', 5, 'birth_date', ARRAY['dob', 'date_of_birth', 'birthday', 'дата_рождения'], '14.03.1985', false),
+		('patients', 2, 'family_name', ARRAY['last_name', 'surname', 'lastname', 'familyname', 'фамилия'], 'Иванова', false),
+		('patients', 3, 'given_name', ARRAY['first_name', 'firstname', 'givenname', 'имя'], 'Мария', false),
+		('patients', 4, 'patronymic', ARRAY['middle_name', 'middlename', 'отчество'], 'Петровна', false),
+		('patients', 5, 'birth_date', ARRAY['dob', 'date_of_birth', 'birthday', 'birthdate', 'дата_рождения'], '14.03.1985', false),
 		('patients', 6, 'sex', ARRAY['gender', 'пол'], 'Ж', false),
-		('patients', 7, 'phone', ARRAY['mobile', 'tel', 'телефон'], '+7 916 123-45-67', false),
-		('patients', 8, 'email', ARRAY['e_mail', 'e-mail'], 'ivanova@example.ru', false),
+		('patients', 7, 'phone', ARRAY['mobile', 'tel', 'phones', 'mobile_phone', 'telephone', 'телефон'], '+7 916 123-45-67', false),
+		('patients', 8, 'email', ARRAY['e_mail', 'e-mail', 'emails'], 'ivanova@example.ru', false),
 		('patients', 9, 'snils', ARRAY['снилс'], '112-233-445 95', false),
-		('patients', 10, 'oms', ARRAY['polis', 'полис'], '', false),
+		('patients', 10, 'oms', ARRAY['polis', 'oms_policy', 'полис'], '', false),
 		('patients', 11, 'address', ARRAY['адрес'], 'ул. Ленина, д. 5, кв. 12', false),
 		('patients', 12, 'city', ARRAY['town', 'город'], 'Москва', false),
 		('patients', 13, 'vk', ARRAY['vkontakte'], '', false),
@@ -217,7 +259,7 @@ COMMENT ON FUNCTION cdp_internal._import_kind_columns(text) IS
 
 /* The example's OMS number is computed, so it always passes the type's checksum. */
 CREATE FUNCTION @extschema@.import_template(kind text) RETURNS text
-	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -260,11 +302,15 @@ DECLARE
 	v_card		boolean := kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']);
 	v_keyed		boolean := kind OPERATOR(pg_catalog.<>) ALL (ARRAY['consents', 'segment_list']);
 	v_seen		text[] := ARRAY[]::text[];
+	v_field		text;
+	v_fields	text[];
+	v_probe		jsonb;
 	i			integer;
 BEGIN
 	SELECT COALESCE(pg_catalog.array_agg(pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(e)), ' ', '_')), ARRAY[]::text[])
 	  INTO v_ignore FROM pg_catalog.jsonb_array_elements_text(COALESCE(options -> 'ignore_columns', '[]'::jsonb)) e;
 	keys := ARRAY[]::text[];
+	v_fields := ARRAY[]::text[];
 	FOR i IN 1 .. pg_catalog.cardinality(header) LOOP
 		v_norm := pg_catalog.replace(pg_catalog.lower(pg_catalog.btrim(COALESCE(header[i], ''))), ' ', '_');
 		v_key := NULL;
@@ -281,7 +327,15 @@ BEGIN
 		v_seen := v_seen OPERATOR(pg_catalog.||) v_norm;
 		IF v_norm OPERATOR(pg_catalog.=) ANY (v_ignore) THEN
 			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			v_fields := v_fields OPERATOR(pg_catalog.||) NULL::text;
 			CONTINUE;
+		END IF;
+		/* ingest's own key (cdp.upsert_records refuses it too) */
+		IF v_norm OPERATOR(pg_catalog.=) '_invalid' THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Column "%s" is reserved: ingest keeps there the values lenient mode sets aside. '
+									 'Rename the column, or name it in options.ignore_columns.', header[i]);
+			RETURN;
 		END IF;
 		SELECT c.name INTO v_key FROM cdp_internal._import_kind_columns(kind) c
 		 WHERE v_norm OPERATOR(pg_catalog.=) c.name OR v_norm OPERATOR(pg_catalog.=) ANY (c.spellings);
@@ -293,23 +347,42 @@ BEGIN
 			END IF;
 			key_col := i;
 			keys := keys OPERATOR(pg_catalog.||) NULL::text;
+			v_fields := v_fields OPERATOR(pg_catalog.||) NULL::text;
 			CONTINUE;
 		END IF;
-		IF v_key IS NULL AND v_card
-		   AND NOT COALESCE((@extschema@.normalize_attrs(pg_catalog.jsonb_build_object(v_norm, '0'), true) -> 'extra')
-							 OPERATOR(pg_catalog.?) v_norm, false) THEN
-			v_key := v_norm;		/* a spelling ingest knows */
+		v_field := v_key;
+		IF v_key IS NULL AND v_card THEN
+			v_probe := @extschema@.normalize_attrs(pg_catalog.jsonb_build_object(v_norm, '0'), true);
+			IF NOT COALESCE((v_probe -> 'extra') OPERATOR(pg_catalog.?) v_norm, false) THEN
+				v_key := v_norm;		/* a spelling ingest knows */
+				/* the field it fills: a handle by its network (tg and telegram are one), else the key ingest writes */
+				v_field := COALESCE('handles.' OPERATOR(pg_catalog.||) (SELECT pg_catalog.min(h) FROM pg_catalog.jsonb_object_keys(v_probe -> 'handles') h),
+									'ingest.' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(k, ',' ORDER BY k)
+																		 FROM pg_catalog.jsonb_object_keys(v_probe OPERATOR(pg_catalog.-) 'extra') k),
+									v_norm);
+			END IF;
 		END IF;
 		IF v_key IS NULL THEN
 			IF v_extra AND v_card THEN
 				v_key := v_norm;
+				v_field := v_norm;
 			ELSE
 				bad_col := header[i];
 				why := pg_catalog.format('Column "%s" is not a column of %s.', header[i], kind);
 				RETURN;
 			END IF;
 		END IF;
+		/* two spellings of one field: the later would silently replace the earlier in every row */
+		IF v_field OPERATOR(pg_catalog.=) ANY (v_fields) THEN
+			bad_col := header[i];
+			why := pg_catalog.format('Columns "%s" and "%s" both give %s: a file gives each field once, or the later column would replace the earlier in every row. '
+									 'Remove one of them, or name it in options.ignore_columns.',
+									 header[pg_catalog.array_position(v_fields, v_field)], header[i],
+									 pg_catalog.regexp_replace(v_field, '^(ingest|handles)\.', ''));
+			RETURN;
+		END IF;
 		keys := keys OPERATOR(pg_catalog.||) v_key;
+		v_fields := v_fields OPERATOR(pg_catalog.||) v_field;
 	END LOOP;
 	IF NOT v_keyed THEN
 		key_col := 0;
@@ -340,7 +413,7 @@ COMMENT ON FUNCTION cdp_internal._import_split(bytea) IS
 
 CREATE FUNCTION @extschema@.import_begin(source text, kind text, options jsonb DEFAULT '{}'::jsonb)
 	RETURNS bigint
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -357,6 +430,7 @@ BEGIN
 		RAISE EXCEPTION 'source and kind must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM cdp_internal._import_check_kind(kind);
+	PERFORM cdp_internal._import_require(kind, 'cdp.import_begin');
 	IF pg_catalog.jsonb_typeof(v_opt) OPERATOR(pg_catalog.<>) 'object' THEN
 		RAISE EXCEPTION 'import options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -444,8 +518,9 @@ BEGIN
 				  HINT = pg_catalog.format('Register the partner''s base: SELECT cdp.register_source(''%s'', ''partner'', 30).', source);
 	END IF;
 
-	INSERT INTO cdp_internal.import_batch (source, kind, options)
-	VALUES (source, kind, v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
+	/* opened by the caller (SET ROLE, else the login), not by the owner this function runs as */
+	INSERT INTO cdp_internal.import_batch (source, kind, opened_by, options)
+	VALUES (source, kind, cdp_internal.acc_caller(), v_opt || pg_catalog.jsonb_build_object('encoding', v_enc, 'delimiter', v_delim,
 		'matching', COALESCE(v_opt ->> 'matching', 'later'), 'chunk_rows', COALESCE(v_chunk, 10000)))
 	RETURNING batch_id INTO v_id;
 	PERFORM pg_catalog.set_config('cdp.import_batch', v_id::text, false);
@@ -516,6 +591,11 @@ DECLARE
 	v_src		@extschema@.source;
 	v_msg		text;
 	v_detail	text;
+	v_c			bigint;
+	v_u			bigint;
+	v_n			bigint;
+	v_sub		integer[];
+	v_whole		integer[];
 	i			integer;
 BEGIN
 	created := 0; updated := 0; unchanged := 0; rejected := 0;
@@ -533,20 +613,50 @@ BEGIN
 
 	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
 	IF NOT lenient THEN
-		/* ingest's own rules, every invalid key of every row named */
-		v_norm := cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true);
+		/*
+		 * ingest's own rules, every invalid key of every row named.  A document the normaliser
+		 * refuses whole even leniently (one over the document cap of 256 kB whose fields are each
+		 * under the 64 kB of a field) raises for the chunk: then each row is normalised alone to
+		 * find those rows, which are quarantined with ingest's own message, and the others are
+		 * normalised again (issue 16).  v_sub maps the normalised rows (ord) to the chunk's.
+		 */
+		v_sub := v_good;
+		BEGIN
+			v_norm := cdp_internal.normalize_records(keys, attrs, pg_catalog.array_fill(NULL::text, ARRAY[n]), true);
+		EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+			v_whole := ARRAY[]::integer[];
+			FOR i IN 1 .. n LOOP
+				BEGIN
+					PERFORM cdp_internal.normalize_records(ARRAY[keys[i]], ARRAY[attrs[i]], ARRAY[NULL::text], true);
+				EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+					GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+					VALUES (batch, rows[i], lines[i], keys[i], NULL, NULL, cdp_internal._import_reason(v_msg, v_detail, NULL), attrs[i]);
+					v_whole := v_whole OPERATOR(pg_catalog.||) i;
+				END;
+			END LOOP;
+			rejected := pg_catalog.cardinality(v_whole);
+			v_sub := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_whole) ORDER BY g);
+			v_good := v_sub;
+			IF pg_catalog.cardinality(v_sub) OPERATOR(pg_catalog.=) 0 THEN
+				RETURN;
+			END IF;
+			v_norm := cdp_internal.normalize_records(ARRAY(SELECT keys[g] FROM pg_catalog.unnest(v_sub) WITH ORDINALITY AS u(g, o) ORDER BY u.o),
+				ARRAY(SELECT attrs[g] FROM pg_catalog.unnest(v_sub) WITH ORDINALITY AS u(g, o) ORDER BY u.o),
+				pg_catalog.array_fill(NULL::text, ARRAY[pg_catalog.cardinality(v_sub)]), true);
+		END;
 		WITH bad AS (
 			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
-			SELECT batch, rows[r.ord], lines[r.ord], keys[r.ord],
+			SELECT batch, rows[v_sub[r.ord]], lines[v_sub[r.ord]], keys[v_sub[r.ord]],
 				   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
-				   inv.val ->> 'value', inv.val ->> 'reason', attrs[r.ord]
+				   inv.val ->> 'value', inv.val ->> 'reason', attrs[v_sub[r.ord]]
 			  FROM pg_catalog.unnest(v_norm) r
 			 CROSS JOIN LATERAL pg_catalog.jsonb_each(r.extra -> '_invalid') AS inv(key, val)
 			RETURNING row_no
 		)
 		SELECT pg_catalog.array_agg(DISTINCT pg_catalog.array_position(rows, bad.row_no)) INTO v_bad FROM bad;
 		IF v_bad IS NOT NULL THEN
-			rejected := pg_catalog.cardinality(v_bad);
+			rejected := rejected OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_bad);
 			v_good := ARRAY(SELECT g FROM pg_catalog.unnest(v_good) g WHERE g OPERATOR(pg_catalog.<>) ALL (v_bad) ORDER BY g);
 		END IF;
 		IF pg_catalog.cardinality(v_good) OPERATOR(pg_catalog.=) 0 THEN
@@ -590,10 +700,12 @@ BEGIN
 
 	FOREACH i IN ARRAY v_good LOOP
 		BEGIN
-			SELECT created OPERATOR(pg_catalog.+) u.created, updated OPERATOR(pg_catalog.+) u.updated,
-				   unchanged OPERATOR(pg_catalog.+) u.unchanged
-			  INTO created, updated, unchanged
+			/* the row's counts into locals first: the OUT parameters share the names of u's columns */
+			SELECT u.created, u.updated, u.unchanged INTO v_c, v_u, v_n
 			  FROM cdp_internal._import_upsert(source, ARRAY[keys[i]], ARRAY[attrs[i]], lenient) u;
+			created := created OPERATOR(pg_catalog.+) v_c;
+			updated := updated OPERATOR(pg_catalog.+) v_u;
+			unchanged := unchanged OPERATOR(pg_catalog.+) v_n;
 		EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
 			GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
 			INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
@@ -1066,6 +1178,38 @@ COMMENT ON FUNCTION cdp_internal._import_load_segment_list(bigint, text, bigint,
 	'puts the patients a chunk of segment-list rows names on a segment''s list through cdp.segment_list_set, quarantining rows that name nobody or several (internal to import_commit)';
 
 /*
+ * The kind of an import batch, for the role check of import_errors and import_status; an unknown
+ * batch raises 22023, as cdp.import_commit does.  running_ok: a batch whose row this session does
+ * not see yet but whose commit holds the batch's lock (an import_csv running in another session)
+ * gives NULL, for which cdp_internal._import_require asks for cdp_admin (or a superuser).
+ */
+CREATE FUNCTION cdp_internal._import_batch_kind(batch bigint, running_ok boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	v_kind	text;
+BEGIN
+	SELECT b.kind INTO v_kind FROM cdp_internal.import_batch b WHERE b.batch_id OPERATOR(pg_catalog.=) batch;
+	IF FOUND THEN
+		RETURN v_kind;
+	END IF;
+	IF running_ok AND batch OPERATOR(pg_catalog.>) 0 AND EXISTS (
+		SELECT 1 FROM pg_catalog.pg_locks l
+		 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+		   AND l.classid OPERATOR(pg_catalog.=) cdp_internal._import_lock_key()::oid
+		   AND l.objid OPERATOR(pg_catalog.=) (batch OPERATOR(pg_catalog.%) 2147483647)::oid
+		   AND l.objsubid OPERATOR(pg_catalog.=) 2) THEN
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'unknown import batch: %', batch
+		USING ERRCODE = 'invalid_parameter_value', HINT = 'Open one with cdp.import_begin(source, kind).';
+END
+$$;
+COMMENT ON FUNCTION cdp_internal._import_batch_kind(bigint, boolean) IS
+	'the kind of an import batch; 22023 for an unknown one, NULL for one only seen running in another session (internal)';
+
+/*
  * import_commit: reads the batch's lines in chunks (src/imp_sql.c), quarantines unreadable rows
  * and repeated source ids, loads the rest through ingest, and in all_or_nothing rolls everything
  * back (a subtransaction) when any row was refused, keeping the list of refusals.  One
@@ -1073,7 +1217,7 @@ COMMENT ON FUNCTION cdp_internal._import_load_segment_list(bigint, text, bigint,
  * pg_stat_activity.query (cdp.import_status).
  */
 CREATE FUNCTION @extschema@.import_commit(batch bigint, mode text DEFAULT 'all_or_nothing') RETURNS jsonb
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -1124,6 +1268,7 @@ BEGIN
 		RAISE EXCEPTION 'unknown import batch: %', batch
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Open one with cdp.import_begin(source, kind).';
 	END IF;
+	PERFORM cdp_internal._import_require(v_b.kind, 'cdp.import_commit');
 	IF v_b.status OPERATOR(pg_catalog.=) 'committed' THEN
 		/* idempotent: a committed batch is not loaded twice */
 		RETURN v_b.result OPERATOR(pg_catalog.||) '{"repeated": true}'::jsonb;
@@ -1313,7 +1458,7 @@ BEGIN
 		END IF;
 	END IF;
 	SELECT pg_catalog.format('row %s%s: %s', r.row_no,
-							 COALESCE(pg_catalog.format(', column "%s"', r.column_name), ''), r.reason)
+							 CASE WHEN r.column_name IS NOT NULL THEN pg_catalog.format(', column "%s"', r.column_name) ELSE '' END, r.reason)
 	  INTO v_first
 	  FROM cdp_internal.import_reject r WHERE r.batch_id OPERATOR(pg_catalog.=) batch ORDER BY r.row_no LIMIT 1;
 	v_result := pg_catalog.jsonb_build_object(
@@ -1346,27 +1491,35 @@ COMMENT ON FUNCTION @extschema@.import_commit(bigint, text) IS
 
 CREATE FUNCTION @extschema@.import_errors(batch bigint)
 	RETURNS TABLE (row_no integer, line_no integer, source_id text, column_name text, value text, reason text, attrs jsonb)
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+BEGIN
+	PERFORM cdp_internal._import_require(cdp_internal._import_batch_kind(batch), 'cdp.import_errors');
+	RETURN QUERY
 	SELECT r.row_no, r.line_no, r.source_key, r.column_name, r.value, r.reason, r.attrs
 	  FROM cdp_internal.import_reject r
-	 WHERE r.batch_id OPERATOR(pg_catalog.=) $1
-	 ORDER BY r.row_no, r.column_name
+	 WHERE r.batch_id OPERATOR(pg_catalog.=) import_errors.batch
+	 ORDER BY r.row_no, r.column_name;
+END
 $$;
 COMMENT ON FUNCTION @extschema@.import_errors(bigint) IS
 	'the rows of an import batch that were not loaded: row (spreadsheet numbering, header = 1), line, source id, column, value, reason, the row as read';
 
 CREATE FUNCTION @extschema@.import_status(batch bigint) RETURNS jsonb
-	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+BEGIN
+	/* a batch this session cannot see yet (an import_csv still running in another) is found by its lock below */
+	PERFORM cdp_internal._import_require(cdp_internal._import_batch_kind(batch, true), 'cdp.import_status');
+	RETURN (
 	WITH run AS (
 		SELECT a.pid, a.query, a.xact_start
 		  FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
 		 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
 		   AND l.classid OPERATOR(pg_catalog.=) cdp_internal._import_lock_key()::oid
-		   AND l.objid OPERATOR(pg_catalog.=) ($1 OPERATOR(pg_catalog.%) 2147483647)::oid
+		   AND l.objid OPERATOR(pg_catalog.=) (import_status.batch OPERATOR(pg_catalog.%) 2147483647)::oid
 		   AND l.objsubid OPERATOR(pg_catalog.=) 2
 		   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()	/* not the caller's own finished commit */
 		 LIMIT 1
@@ -1377,20 +1530,21 @@ CREATE FUNCTION @extschema@.import_status(batch bigint) RETURNS jsonb
 	)
 	SELECT CASE
 		WHEN num.pid IS NOT NULL THEN pg_catalog.jsonb_build_object(
-			'batch', $1, 'status', 'running', 'pid', num.pid, 'since', num.xact_start,
+			'batch', import_status.batch, 'status', 'running', 'pid', num.pid, 'since', num.xact_start,
 			'mode', num.m[2], 'lines', num.m[3]::bigint, 'validated', COALESCE(num.m[4]::bigint, 0),
 			'loaded', COALESCE(num.m[5]::bigint, 0), 'rejected', COALESCE(num.m[6]::bigint, 0))
 		WHEN b.batch_id IS NOT NULL THEN pg_catalog.jsonb_build_object(
 			'batch', b.batch_id, 'status', b.status, 'source', b.source, 'kind', b.kind, 'opened_by', b.opened_by,
 			'opened_at', b.opened_at, 'finished_at', b.finished_at,
 			'lines', CASE WHEN b.status OPERATOR(pg_catalog.<>) 'committed'
-						  THEN (SELECT pg_catalog.count(*) FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) $1) END)
+						  THEN (SELECT pg_catalog.count(*) FROM @extschema@.import_staging s WHERE s.batch_id OPERATOR(pg_catalog.=) import_status.batch) END)
 			OPERATOR(pg_catalog.||) COALESCE(b.result, '{}'::jsonb) OPERATOR(pg_catalog.||)
 			pg_catalog.jsonb_build_object('status', b.status)
 		END
 	  FROM (SELECT 1) one
 	  LEFT JOIN num ON true
-	  LEFT JOIN cdp_internal.import_batch b ON b.batch_id OPERATOR(pg_catalog.=) $1
+	  LEFT JOIN cdp_internal.import_batch b ON b.batch_id OPERATOR(pg_catalog.=) import_status.batch);
+END
 $$;
 COMMENT ON FUNCTION @extschema@.import_status(bigint) IS
 	'an import batch''s state: while its commit runs (any session) the rows validated, loaded and rejected so far; then its result';
@@ -1398,7 +1552,7 @@ COMMENT ON FUNCTION @extschema@.import_status(bigint) IS
 /* The one-call path: the file as text (already in the database encoding) or as bytes (encoding detected). */
 CREATE FUNCTION @extschema@.import_csv(source text, kind text, data bytea, mode text DEFAULT 'all_or_nothing',
 									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
-	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -1418,7 +1572,7 @@ COMMENT ON FUNCTION @extschema@.import_csv(text, text, bytea, text, jsonb) IS
 
 CREATE FUNCTION @extschema@.import_csv(source text, kind text, data text, mode text DEFAULT 'all_or_nothing',
 									   options jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
-	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	/* text is already in the database's encoding: its UTF-8 bytes, declared so */
 	RETURN @extschema@.import_csv(source, kind, pg_catalog.convert_to(data, 'UTF8'), mode,
@@ -1427,6 +1581,32 @@ COMMENT ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) IS
 	'imports a whole CSV file given as text in one call (import_begin, the lines, import_commit); returns the commit''s counts and batch id';
 
 /* ---------------------------------------------------------------- data quality */
+
+/*
+ * The import columns of cdp.source_quality: per source, its last committed import, the rows its
+ * committed batches set aside, its refused batches.  The view reads the records with its caller's
+ * rights; the batches are private, so these counts (no personal data) come from this function,
+ * run as the owner.  EXECUTE: cdp_admin (who reads the view), as every function of the API.
+ */
+CREATE FUNCTION @extschema@.import_source_summary()
+	RETURNS TABLE (source text, last_import timestamptz, rows_quarantined bigint, imports_refused bigint)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	SELECT b.source,
+		   pg_catalog.max(b.finished_at) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'),
+		   COALESCE(pg_catalog.sum((SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j
+									 WHERE j.batch_id OPERATOR(pg_catalog.=) b.batch_id))
+					FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'committed'), 0)::bigint,
+		   pg_catalog.count(*) FILTER (WHERE b.status OPERATOR(pg_catalog.=) 'failed')
+	  FROM cdp_internal.import_batch b
+	 GROUP BY b.source;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.import_source_summary() IS
+	'per source: its last committed import, rows its committed imports set aside, imports refused (the import columns of cdp.source_quality)';
 
 CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 	WITH r AS (
@@ -1454,22 +1634,24 @@ CREATE VIEW @extschema@.source_quality WITH (security_invoker = true) AS
 	SELECT s.name AS source, s.kind, COALESCE(a.n, 0) AS records, a.completeness,
 		   (SELECT pg_catalog.jsonb_object_agg(k.key, pg_catalog.round(k.n::numeric OPERATOR(pg_catalog./) a.n, 4))
 			  FROM (SELECT e.key, pg_catalog.count(*) AS n
-					  FROM @extschema@.record r2 CROSS JOIN LATERAL pg_catalog.jsonb_object_keys(r2.extra -> '_invalid') AS e(key)
+					  /* only ingest's object: a scalar a caller stored there before ingest reserved the key is no key of it */
+					  FROM @extschema@.record r2 CROSS JOIN LATERAL pg_catalog.jsonb_object_keys(
+							CASE WHEN pg_catalog.jsonb_typeof(r2.extra -> '_invalid') OPERATOR(pg_catalog.=) 'object'
+								 THEN r2.extra -> '_invalid' ELSE '{}'::jsonb END) AS e(key)
 					 WHERE r2.source_id OPERATOR(pg_catalog.=) s.source_id AND r2.extra ? '_invalid'
 					 GROUP BY e.key) k) AS invalid_rate,
 		   pg_catalog.round(a.duplicate_rate, 4) AS duplicate_rate,
-		   (SELECT pg_catalog.max(b.finished_at) FROM cdp_internal.import_batch b
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS last_import,
+		   i.last_import,
 		   /* rows set aside by committed imports; a refused file loaded nothing, so quarantined nothing */
-		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_reject j JOIN cdp_internal.import_batch b USING (batch_id)
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'committed') AS rows_quarantined,
-		   (SELECT pg_catalog.count(*) FROM cdp_internal.import_batch b
-			 WHERE b.source OPERATOR(pg_catalog.=) s.name AND b.status OPERATOR(pg_catalog.=) 'failed') AS imports_refused
-	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id;
+		   COALESCE(i.rows_quarantined, 0) AS rows_quarantined,
+		   COALESCE(i.imports_refused, 0) AS imports_refused
+	  FROM @extschema@.source s LEFT JOIN agg a ON a.source_id OPERATOR(pg_catalog.=) s.source_id
+	  /* the batches are private: their counts through a function run as the owner */
+	  LEFT JOIN @extschema@.import_source_summary() i ON i.source OPERATOR(pg_catalog.=) s.name;
 COMMENT ON VIEW @extschema@.source_quality IS
 	'per source: records, completeness per field, invalid rate per key (lenient loads), duplicate rate (records sharing a person with another record of the source), last import, rows quarantined by committed imports, imports refused';
 
-/* writers are for the owner until the access family grants them (readers follow the tables' RLS) */
+/* run as the owner, with a role check per kind (cdp_internal._import_require); the grant matrix (94_acc_audit.sql) gives EXECUTE */
 REVOKE ALL ON FUNCTION @extschema@.import_begin(text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.import_commit(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.import_csv(text, text, text, text, jsonb) FROM PUBLIC;

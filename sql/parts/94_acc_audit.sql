@@ -374,4 +374,16 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_scheduler', 'function', 'cdp.run_matching(text)', 'EXECUTE'),
 	('cdp_sender', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE')) m(role, kind, object, privilege);
 
+/*
+ * Import (88_import.sql, issue 16): the import functions run as the owner and check the caller's
+ * right to write each kind (cdp_internal._import_require): the registrar imports patients,
+ * partner contacts and consents, the marketer segment lists, the admin every kind.
+ */
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+SELECT r.role, 'function', f.object, 'EXECUTE'
+  FROM (VALUES ('cdp_registrar'), ('cdp_marketer')) r(role)
+ CROSS JOIN (VALUES ('cdp.import_template(text)'), ('cdp.import_begin(text,text,jsonb)'), ('cdp.import_commit(bigint,text)'),
+					('cdp.import_csv(text,text,text,text,jsonb)'), ('cdp.import_csv(text,text,bytea,text,jsonb)'),
+					('cdp.import_errors(bigint)'), ('cdp.import_status(bigint)')) f(object);
+
 SELECT cdp_internal.acc_lock_down();
