@@ -95,29 +95,31 @@ COMMENT ON FUNCTION cdp_internal._find_require_keys(text, jsonb, text[], text[])
 
 -- _find_queued: the records still waiting in cdp_internal.match_queue (registered or changed since
 -- the last matching run, so without keys or with stale ones) that a lookup must also consider
--- (issue 18: the desk registers a patient, then asks again): of the newest queued records (at most
--- 1 000, by record id), those sharing with the probe a name key (family or given name, either way
--- round), a birth date (exact, day and month exchanged, one digit off), a phone, an e-mail, the
--- SNILS or the OMS policy, or whose name is similar (cdp.%).  find_patient scores them with
--- features computed now; find_patient_namesakes counts them.
+-- (issue 18: the desk registers a patient, then asks again): of the newest 200 queued records (by
+-- record id: a minute of registrations between two runs of run_maintenance), those sharing with
+-- the probe a birth date (exact, day and month exchanged, one digit off), a phone, an e-mail, the
+-- SNILS or the OMS policy, or both the family and the given name keys (either way round).  The
+-- cheap comparisons come first; a name key costs microseconds, so 200 records cost a few
+-- milliseconds when the queue is long (a bulk load not yet matched) and nothing when it is empty.
+-- find_patient scores them with features computed now; find_patient_namesakes counts them.
 CREATE FUNCTION cdp_internal._find_queued(probe @extschema@.record) RETURNS bigint[]
 	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	RETURN ARRAY(
 		SELECT r.record_id
-		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 1000) q
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 200) q
 		  JOIN @extschema@.record r ON r.record_id = q.record_id
-		 WHERE ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)]
-		         OPERATOR(pg_catalog.&&) ARRAY[@extschema@.name_key(probe.family_name), @extschema@.name_key(probe.given_name)]
-		    OR @extschema@.date_level(r.birth_date, probe.birth_date) IN ('exact', 'day_month_swapped', 'one_digit')
+		  CROSS JOIN (SELECT @extschema@.name_key(probe.family_name) AS f, @extschema@.name_key(probe.given_name) AS g) p
+		 WHERE @extschema@.date_level(r.birth_date, probe.birth_date) IN ('exact', 'day_month_swapped', 'one_digit')
 		    OR r.phones OPERATOR(pg_catalog.&&) probe.phones
 		    OR r.emails OPERATOR(pg_catalog.&&) probe.emails
 		    OR r.snils OPERATOR(@extschema@.=) probe.snils
 		    OR r.oms OPERATOR(@extschema@.=) probe.oms
-		    OR @extschema@.name_similar(pg_catalog.concat_ws(' ', r.family_name, r.given_name, r.patronymic),
-		                                pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic))
+		    OR (p.f IS NOT NULL AND p.g IS NOT NULL AND r.family_name IS NOT NULL AND r.given_name IS NOT NULL
+		        AND ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)] OPERATOR(pg_catalog.<@) ARRAY[p.f, p.g]
+		        AND ARRAY[p.f, p.g] OPERATOR(pg_catalog.<@) ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)])
 		 ORDER BY r.record_id);
 COMMENT ON FUNCTION cdp_internal._find_queued(@extschema@.record) IS
-	'internal: the newest queued records (at most 1 000) sharing a name key, a birth date (or near), a phone, an e-mail, the SNILS or OMS with a lookup''s probe, or a similar name';
+	'internal: the newest queued records (at most 200) sharing a birth date (or near), a phone, an e-mail, the SNILS or OMS, or the family and given name keys (either way round) with a lookup''s probe';
 
 CREATE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
 	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
