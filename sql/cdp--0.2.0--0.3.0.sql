@@ -22420,3 +22420,611 @@ ON CONFLICT DO NOTHING;
 SELECT cdp_internal.acc_lock_down();
 SELECT cdp_internal.acc_apply_privileges();
 /* ==== end of section: fix16 ==== */
+
+/* ==== section: fix1218 (issues 12 and 18, session 25) ==== */
+-- Issue 12: a run no longer queues two persons a no_match decision keeps apart (_match_run: the
+-- temp table _cdp_apart, the result key review_decided_apart; sql/parts/67_match_run.sql).
+-- Issue 18 (sql/parts/68_match_find.sql): find_patient and find_patient_namesakes read the records
+-- still waiting in the match queue (new: _find_queued), find a person by a SNILS, phone or e-mail
+-- alone, raise 22023 when no blocking rule can use what is given (new: _find_require_keys) and
+-- ingest's error for a birth date that is no date (_find_probe); cdp_registrar may call
+-- find_patient_namesakes (the grant matrix, sql/parts/94_acc_audit.sql).
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_apart bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed
+		-- (and when a fifth of the records or more are queued, as after a bulk load: one set-based
+		-- re-key with its indexes built after it costs less than re-keying them one index entry at a
+		-- time, and gives the same keys; issue 12)
+		IF cdp_internal._match_refresh_suspicious()
+		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+		   OR COALESCE(pg_catalog.cardinality(q_ids), 0) > 0.2 * (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) THEN
+			PERFORM cdp_internal._match_refresh_keys(NULL);
+		ELSE
+			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));
+		END IF;
+		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+		SELECT * FROM cdp_internal._match_pairs(focus, review_t);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
+
+	-- a person's decision wins, both ways: decided pairs never reach the plan
+	SELECT pg_catalog.count(*) INTO decided
+	  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
+	 WHERE s.golden_a <> s.golden_b;
+	-- strongest evidence first, so a weak pair never decides before a strong one
+	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
+		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & pair_forced <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+		  FROM _cdp_scored s
+		 WHERE s.golden_a <> s.golden_b
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12)
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+		   FROM (SELECT DISTINCT r.golden_id
+		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
+		           JOIN @extschema@.record r ON r.record_id = x.id) g
+		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
+		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+	  INTO u_rec, u_gold, u_dob, u_never;
+	-- the pairs in decision order, read in one sorted pass (not one sort per column)
+	SELECT pg_catalog.array_agg(t.record_a), pg_catalog.array_agg(t.record_b), pg_catalog.array_agg(t.probability),
+	       pg_catalog.array_agg(t.flags)
+	  INTO t_a, t_b, t_prob, t_flags
+	  FROM (SELECT t.record_a, t.record_b, t.probability, t.flags FROM _cdp_todo t ORDER BY t.ord) t;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_link_plan(t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support) lp;
+	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
+	-- over the link threshold)
+	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one)
+	SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
+	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
+	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
+	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
+	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	  INTO link_ord, link_res
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action = 'l';
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
+	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_todo t ON t.ord = lp.ord
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_todo t ON t.ord = x.o
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_todo;
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), cdp_internal.match_key k
+		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal._find_probe(attrs jsonb) RETURNS @extschema@.record
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n jsonb;
+BEGIN
+	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
+		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
+	END IF;
+	n := @extschema@.normalize_attrs(attrs, true);
+	-- a birth date that is no date («31.02.1990») is the desk's typo: ingest's own error (22008 or
+	-- 22007, with detail and hint), not a lookup silently made without it (issue 18); other
+	-- invalid values (a phone, a SNILS) are set aside as lenient ingest does
+	IF n -> 'extra' -> '_invalid' ? 'birth_date' THEN
+		PERFORM @extschema@.normalize_attrs(pg_catalog.jsonb_build_object('birth_date', attrs -> 'birth_date'), false);
+	END IF;
+	RETURN pg_catalog.jsonb_populate_record(NULL::@extschema@.record, n || '{"record_id": -1, "golden_id": -1}');
+END $$;
+COMMENT ON FUNCTION cdp_internal._find_probe(jsonb) IS
+	'internal: the attrs of find_patient / find_patient_namesakes as a normalised record row (22023 unless an object; ingest''s error for a birth date that is no date; other invalid values set aside)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._find_require_keys(fn text, attrs jsonb, bk text[], dates text[]) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(bk) b WHERE b IS NOT NULL) AND COALESCE(pg_catalog.cardinality(dates), 0) = 0 THEN
+		RAISE EXCEPTION '% needs more than the attrs given', fn USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('The lookup gives %s; no blocking rule of the matching settings can search by that alone.',
+			                           COALESCE((SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(attrs) k), 'nothing')),
+			HINT = 'Give a family and a given name, or a phone, SNILS, e-mail or OMS policy (a birth date or a patronymic narrows a name).';
+	END IF;
+END $$;
+COMMENT ON FUNCTION cdp_internal._find_require_keys(text, jsonb, text[], text[]) IS
+	'internal: 22023 (with detail and hint) when a lookup gives no blocking key and no birth date to search by';
+
+CREATE OR REPLACE FUNCTION cdp_internal._find_queued(probe @extschema@.record) RETURNS bigint[]
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY(
+		SELECT r.record_id
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 200) q
+		  JOIN @extschema@.record r ON r.record_id = q.record_id
+		  CROSS JOIN (SELECT @extschema@.name_key(probe.family_name) AS f, @extschema@.name_key(probe.given_name) AS g) p
+		 WHERE @extschema@.date_level(r.birth_date, probe.birth_date) IN ('exact', 'day_month_swapped', 'one_digit')
+		    OR r.phones OPERATOR(pg_catalog.&&) probe.phones
+		    OR r.emails OPERATOR(pg_catalog.&&) probe.emails
+		    OR r.snils OPERATOR(@extschema@.=) probe.snils
+		    OR r.oms OPERATOR(@extschema@.=) probe.oms
+		    OR (p.f IS NOT NULL AND p.g IS NOT NULL AND r.family_name IS NOT NULL AND r.given_name IS NOT NULL
+		        AND ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)] OPERATOR(pg_catalog.<@) ARRAY[p.f, p.g]
+		        AND ARRAY[p.f, p.g] OPERATOR(pg_catalog.<@) ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)])
+		 ORDER BY r.record_id);
+COMMENT ON FUNCTION cdp_internal._find_queued(@extschema@.record) IS
+	'internal: the newest queued records (at most 200) sharing a birth date (or near), a phone, an e-mail, the SNILS or OMS, or the family and given name keys (either way round) with a lookup''s probe';
+
+CREATE OR REPLACE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
+	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
+	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+	-- a generic plan: re-planning the ranking query at every call was a third of a lookup
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	probe @extschema@.record;
+	f record;
+	min_prob float8 := 0.01 * (a.settings ->> 'review_threshold')::float8;
+	dates text[];
+	names text[];
+	pname text;
+	pinit text[];
+	fuzzy boolean := false;
+	min_sim real;
+	dfilter text;
+	idfilter text := '';
+	idsok boolean;
+	gs bigint[];
+	ps float8[];
+	rids bigint[];
+	lvls text[];
+	g2 bigint[];
+	p2 float8[];
+	r2 bigint[];
+	l2 text[];
+	queued text;
+	pfilter text;
+BEGIN
+	probe := cdp_internal._find_probe(attrs);
+	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
+	-- the probe's initials: given name, patronymic, and '1' when its given name is only an initial
+	pinit := ARRAY[pg_catalog.left(@extschema@.name_key(probe.given_name), 1), pg_catalog.left(@extschema@.name_key(probe.patronymic), 1),
+	               (pg_catalog.length(pg_catalog.regexp_replace(probe.given_name, '[^[:alpha:]]', '', 'g')) = 1)::int::text];
+	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
+		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
+	END IF;
+	-- (the library is loaded by name_key above, so its setting exists)
+	min_sim := pg_catalog.current_setting('cdp.name_similarity_threshold')::real;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	-- Candidates: the probe's block mates, and with a birth date every record born that day or on the
+	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
+	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
+	dates := cdp_internal._find_date_ranges(a.settings, probe.birth_date);
+	-- A day carried by more than 1 000 records (per rule) is a placeholder, not a birth date (at
+	-- 1M name-dense records 2007-01-06 has 7 322, an ordinary day about 35): its range is not read
+	-- whole (scoring it took 0.5-1 s a lookup); the records born that day whose name meets the
+	-- probe's blocks are still candidates through those blocks (session 23).
+	dates := cdp_internal._find_dates_usual(dates, 1000);
+	PERFORM cdp_internal._find_require_keys('find_patient', attrs, f.bk, cdp_internal._find_date_ranges(a.settings, probe.birth_date));
+	-- the records still waiting for a matching run (registered a minute ago), with features computed
+	-- now, as one more branch of the candidates' query (_find_queued; each pass filters it alike)
+	SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
+	                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
+	  INTO queued
+	  FROM (SELECT cdp_internal._find_queued(probe) AS ids) q WHERE pg_catalog.cardinality(q.ids) > 0;
+	-- Unless a record born that day, or one sharing an identifier the probe gives (the keys of the
+	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
+	-- carry no date and a name written otherwise: then also the records whose name keys begin like
+	-- the probe's (_find_name_ranges).
+	-- (each record is read by its id: the generic plan's range estimates once chose a merge join
+	-- over the whole record table)
+	IF NOT EXISTS (SELECT 1 FROM (SELECT m.record_id FROM pg_catalog.unnest(dates) d(p)
+	                                JOIN cdp_internal.match_block m ON m.bk >= d.p AND m.bk < d.p || pg_catalog.chr(1114111)
+	                              UNION ALL
+	                              SELECT m.record_id FROM cdp_internal.match_block m
+	                               WHERE m.bk = ANY (ARRAY(SELECT f.bk[r.o] FROM pg_catalog.jsonb_array_elements(a.settings -> 'blocking') WITH ORDINALITY r(rule, o)
+	                                                        WHERE pg_catalog.jsonb_array_length(r.rule) = 1))) c
+	                CROSS JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic FROM @extschema@.record r
+	                                     WHERE r.record_id = c.record_id LIMIT 1) r
+	                WHERE @extschema@.name_similar(pg_catalog.concat_ws(' ', r.family_name, r.given_name, r.patronymic), pname)) THEN
+		names := cdp_internal._find_name_ranges(a.settings, f.bk);
+		fuzzy := true;
+	END IF;
+	-- What the desk gave beside the name decides first: a person whose record agrees on the birth
+	-- date (also with day and month exchanged or one digit off), a phone or the SNILS given, and
+	-- whose name is compatible with the probe's (below), comes before namesakes that only score
+	-- well; then the rows at or above the review floor, then, when the name ranges were read, the
+	-- rows under it whose name is as similar as cdp.name_similarity_threshold asks (a typo the
+	-- comparison levels call a disagreement), by name similarity.  After the agreeing persons, a
+	-- record whose birth date contradicts the probe's comes after every record that does not,
+	-- whatever its probability: a record of the person without a birth date (or with the date
+	-- near the probe's) outranks a namesake born on another day (session 22); the probability
+	-- orders the rest; a person is represented by its best record in that order (agreeing, then
+	-- not contradicting the date, then by probability).  The summary is written for the rows
+	-- returned only.
+	-- Two passes (session 23): when the desk gave a birth date and neither a phone nor a SNILS, a
+	-- record whose date contradicts the probe's can neither agree nor come before any record that
+	-- does not contradict it.  So the first pass scores only the candidates without a birth date
+	-- or with one near the probe's (cdp.date_level exact, day_month_swapped, one_digit), read from
+	-- the keys' date feature before the walk: of the thousand namesakes of a common name at 1M,
+	-- the fifth that carry no date.  Only when that pass finds fewer than max_results persons does
+	-- the second score the others (the contradicting ones), whose persons follow.  Both together
+	-- are exactly the one-pass ranking (test/pgtap/68_find_patient.sql compares them).
+	-- With a phone or a SNILS beside the date (session 24), a candidate sharing one of them can agree
+	-- whatever its date: the first pass also scores the candidates whose phone or SNILS feature
+	-- shares a value with the probe's (idfilter), and keeps of the contradicting ones only those that
+	-- agree; the second scores every contradicting candidate (those kept by the first are persons
+	-- of gs, so not listed twice).  A phone the matching tables call suspicious is not in the
+	-- features, so a probe giving one is ranked in one pass, as before.
+	IF probe.birth_date IS NOT NULL
+	   AND (probe.phones IS NULL
+	        OR pg_catalog.cardinality(probe.phones) = (SELECT pg_catalog.cardinality(pg_catalog.string_to_array(f.feat[l.fpos],
+	                                                              cdp_internal._match_constants() ->> 'value_sep'))
+	                                                     FROM cdp_internal._match_layout(a.settings) l
+	                                                    WHERE l.attr = 'phones' AND l.comparator = 'phone' LIMIT 1)) THEN
+		SELECT pg_catalog.format('NULLIF(pg_catalog.split_part(k.feat[%s], %L, 1), %L) IS NULL'
+		                         ' OR @extschema@.date_level(pg_catalog.split_part(k.feat[%s], %L, 1)::date, %L::date)'
+		                         ' IN (%L, %L, %L)',
+		                         l.fpos, cdp_internal._match_constants() ->> 'value_sep', '', l.fpos,
+		                         cdp_internal._match_constants() ->> 'value_sep', probe.birth_date,
+		                         'exact', 'day_month_swapped', 'one_digit')
+		  INTO dfilter
+		  FROM cdp_internal._match_layout(a.settings) l WHERE l.attr = 'birth_date' AND l.comparator = 'date' LIMIT 1;
+		SELECT pg_catalog.count(*) = (probe.phones IS NOT NULL)::int + (probe.snils IS NOT NULL)::int,
+		       pg_catalog.string_agg(CASE l.attr
+		         WHEN 'phones' THEN pg_catalog.format(' OR pg_catalog.string_to_array(k.feat[%s], %L) OPERATOR(pg_catalog.&&) %L::text[]',
+		                                              l.fpos, cdp_internal._match_constants() ->> 'value_sep',
+		                                              pg_catalog.string_to_array(f.feat[l.fpos], cdp_internal._match_constants() ->> 'value_sep'))
+		         ELSE pg_catalog.format(' OR k.feat[%s] = %L', l.fpos, f.feat[l.fpos]) END, '')
+		  INTO idsok, idfilter
+		  FROM cdp_internal._match_layout(a.settings) l
+		 WHERE f.feat[l.fpos] IS NOT NULL
+		   AND ((l.attr = 'phones' AND l.comparator = 'phone' AND probe.phones IS NOT NULL)
+		        OR (l.attr = 'snils' AND l.comparator = 'id' AND probe.snils IS NOT NULL));
+		-- a phone or SNILS given that the features do not carry: one pass
+		IF NOT idsok THEN
+			dfilter := NULL;
+		END IF;
+		idfilter := COALESCE(idfilter, '');
+	END IF;
+	FOR pass IN 1 .. 2 LOOP
+	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
+	                ELSE ' AND NOT (' || dfilter || ')' END;
+	SELECT pg_catalog.array_agg(t.g ORDER BY t.o), pg_catalog.array_agg(t.probability ORDER BY t.o),
+	       pg_catalog.array_agg(t.rid ORDER BY t.o), pg_catalog.array_agg(t.levels::text ORDER BY t.o)
+	  INTO g2, p2, r2, l2
+	  FROM (
+	SELECT z.g, z.probability, z.rid, z.levels,
+	       pg_catalog.row_number() OVER (ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g) AS o
+	  FROM (
+	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree, x.ns, x.dc
+	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
+	               -- the last tier: a name similar enough, a contradicting birth date last
+	               CASE WHEN fuzzy AND e.n = 0 AND y.probability < min_prob
+	                    THEN @extschema@.name_similarity(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) END AS ns,
+	               e.dl IS NOT DISTINCT FROM 'different' AS dc,
+	               -- the cheap checks first; the names are compared only for the rows they keep
+	               -- a compatible name: it meets the probe's in a word, or one side gives the given
+	               -- name as an initial and the initials agree («Полякова Н. С.» for «Филиппова Нина
+	               -- Сергеевна»: a maiden name and initials), the patronymic's too when both give one
+	               -- (a lookup without any name: an identifier or contact that agrees is enough)
+	               CASE WHEN e.n > 0 AND ((pname = '' AND e.ids > 0) OR @extschema@.name_similarity(
+	                             pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
+	                         OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
+	                             AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
+	                             AND (rc.patronymic IS NULL OR pinit[2] IS NULL
+	                                  OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2])))
+	                    THEN e.n ELSE 0 END AS agree
+	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
+	                  FROM cdp_internal._match_walk('cross',
+	                         -- the candidates' keys are read by their ids, as one index scan over
+	                         -- the array of ids (no join: the range estimates once made the planner
+	                         -- hash the whole match_key table; a nested loop of one-row scans cost
+	                         -- four times as much at a thousand namesakes, session 23)
+	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
+	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
+	                                           'WHERE k.record_id = ANY (ARRAY(SELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
+	                                           'WHERE m.bk = ANY (%L::text[])%s))%s%s',
+	                                           f.flags, f.feat, f.bk, f.bk,
+	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
+	                                                       d.p, d.p || pg_catalog.chr(1114111)), '')
+	                                              FROM pg_catalog.unnest(dates) d(p)),
+	                                                  (SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
+	                                                       ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
+	                                                       x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
+	                                                 FROM pg_catalog.unnest(names) n(k)
+	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
+	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
+	                                           pfilter, COALESCE(queued || pfilter, '')),
+	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
+	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
+	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
+	         CROSS JOIN LATERAL (SELECT r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
+	                                    r.phones, r.snils, r.emails
+	                               FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rc
+	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rc.birth_date IS NULL THEN NULL
+	                                         WHEN rc.birth_date = probe.birth_date THEN 'exact'
+	                                         WHEN @extschema@.date_level(rc.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
+	                                         ELSE 'different' END AS dl) d
+	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
+	         -- hide the birth date it agrees on; session 24)
+	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
+	                               FROM (SELECT COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
+	                                          + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int
+	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e) x
+	 WHERE (x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
+	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
+	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
+	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z
+	 ORDER BY o
+	 LIMIT max_results) t;
+	IF pass = 1 THEN
+		gs := g2; ps := p2; rids := r2; lvls := l2;
+		g2 := NULL; p2 := NULL; r2 := NULL; l2 := NULL;
+	END IF;
+	EXIT WHEN dfilter IS NULL OR COALESCE(pg_catalog.cardinality(gs), 0) >= max_results;
+	END LOOP;
+	-- the first pass's persons, then the second's that the first did not list
+	RETURN QUERY
+	SELECT v.g, v.p, v.r, cdp_internal._match_summary(a.settings, v.s::smallint[]) FROM (
+	SELECT w.g, w.p, w.r, w.s, w.o FROM (
+	SELECT u.g, u.p, u.r, u.s, u.o FROM ROWS FROM (pg_catalog.unnest(gs), pg_catalog.unnest(ps), pg_catalog.unnest(rids), pg_catalog.unnest(lvls)) WITH ORDINALITY u(g, p, r, s, o)
+	UNION ALL
+	SELECT u.g, u.p, u.r, u.s, max_results + u.o FROM ROWS FROM (pg_catalog.unnest(g2), pg_catalog.unnest(p2), pg_catalog.unnest(r2), pg_catalog.unnest(l2)) WITH ORDINALITY u(g, p, r, s, o)
+	 WHERE u.g <> ALL (COALESCE(gs, '{}'))) w
+	 ORDER BY w.o LIMIT max_results) v
+	 ORDER BY v.o;
+END $$;
+COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
+	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
+
+CREATE OR REPLACE FUNCTION @extschema@.find_patient_namesakes(attrs jsonb)
+	RETURNS TABLE (persons bigint, records bigint, ask text[])
+	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	probe @extschema@.record;
+	f record;
+BEGIN
+	probe := cdp_internal._find_probe(attrs);
+	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules) and the
+	-- records still waiting for a matching run (_find_queued), then every record that agrees
+	-- exactly with each attribute the probe gives (names by their name key).  A probe no block
+	-- reads (a family name alone) is an error asking for more, not a count of nought (issue 18).
+	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	PERFORM cdp_internal._find_require_keys('find_patient_namesakes', attrs, f.bk, NULL);
+	RETURN QUERY
+	SELECT pg_catalog.count(DISTINCT rc.golden_id), pg_catalog.count(*),
+	       ARRAY(SELECT x FROM pg_catalog.unnest(ARRAY['birth_date', 'phone', 'snils']) x
+	              WHERE (x = 'birth_date' AND probe.birth_date IS NULL) OR (x = 'phone' AND probe.phones IS NULL)
+	                 OR (x = 'snils' AND probe.snils IS NULL))
+	  FROM @extschema@.record rc
+	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (f.bk)
+	                        UNION SELECT pg_catalog.unnest(cdp_internal._find_queued(probe)))
+	   AND (probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
+	   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name))
+	   AND (probe.patronymic IS NULL OR @extschema@.name_key(rc.patronymic) = @extschema@.name_key(probe.patronymic))
+	   AND (probe.birth_date IS NULL OR rc.birth_date = probe.birth_date)
+	   AND (probe.phones IS NULL OR rc.phones OPERATOR(pg_catalog.&&) probe.phones)
+	   AND (probe.snils IS NULL OR rc.snils OPERATOR(@extschema@.=) probe.snils);
+END $$;
+COMMENT ON FUNCTION @extschema@.find_patient_namesakes(jsonb) IS
+	'how many persons (and records) agree exactly with everything attrs give (names by name key), and which of birth_date, phone, snils to ask for next; e.g. find_patient_namesakes(''{"family_name":"Иванова","given_name":"Мария"}'')';
+
+SELECT cdp_internal.acc_lock_down();
+INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
+VALUES ('cdp_registrar', 'function', 'cdp.find_patient_namesakes(jsonb)', 'EXECUTE');
+SELECT cdp_internal.acc_apply_privileges();
+/* ==== end of section: fix1218 ==== */

@@ -76,6 +76,7 @@ DECLARE
 	review_persons bigint := 0;
 	review_over bigint := 0;
 	review_undecidable bigint := 0;
+	review_apart bigint := 0;
 	review_room bigint;
 	max_records int;
 	support float8;
@@ -238,10 +239,21 @@ BEGIN
 	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
 	-- their record pairs, in decision order), none for a pair of persons that has an open entry
 	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
-	-- that for a name-only pair), at most review_limit open entries; the rest are counted
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
 	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
 	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
-	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
 	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
 	          JOIN _cdp_todo t ON t.ord = lp.ord
 	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
@@ -255,7 +267,9 @@ BEGIN
 	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
 	 WHERE r.person_a <> r.person_b
 	 ORDER BY r.person_a, r.person_b, r.ord;
-	SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(v.pairs), 0) INTO review_persons, review_pairs FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
 	SELECT pg_catalog.count(*) INTO review_undecidable
 	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
 	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
@@ -272,7 +286,8 @@ BEGIN
 		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
 		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
 		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
-		 WHERE NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
 		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
 		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
 	ranked AS (
@@ -293,6 +308,7 @@ BEGIN
 	  INTO queued, review_over;
 	DROP TABLE _cdp_rev;
 	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	DROP TABLE _cdp_todo;
@@ -313,7 +329,7 @@ BEGIN
 		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
 		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
 		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
-		'review_undecidable', review_undecidable, 'times', times);
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
 	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
 	RETURN result;
 END $$;

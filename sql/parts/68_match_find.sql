@@ -7,15 +7,23 @@
 -- values set aside); shared by find_patient and find_patient_namesakes.
 CREATE FUNCTION cdp_internal._find_probe(attrs jsonb) RETURNS @extschema@.record
 	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n jsonb;
 BEGIN
 	IF attrs IS NULL OR pg_catalog.jsonb_typeof(attrs) <> 'object' THEN
 		RAISE EXCEPTION 'attrs must be a JSON object' USING ERRCODE = '22023';
 	END IF;
-	RETURN pg_catalog.jsonb_populate_record(NULL::@extschema@.record,
-		@extschema@.normalize_attrs(attrs, true) || '{"record_id": -1, "golden_id": -1}');
+	n := @extschema@.normalize_attrs(attrs, true);
+	-- a birth date that is no date («31.02.1990») is the desk's typo: ingest's own error (22008 or
+	-- 22007, with detail and hint), not a lookup silently made without it (issue 18); other
+	-- invalid values (a phone, a SNILS) are set aside as lenient ingest does
+	IF n -> 'extra' -> '_invalid' ? 'birth_date' THEN
+		PERFORM @extschema@.normalize_attrs(pg_catalog.jsonb_build_object('birth_date', attrs -> 'birth_date'), false);
+	END IF;
+	RETURN pg_catalog.jsonb_populate_record(NULL::@extschema@.record, n || '{"record_id": -1, "golden_id": -1}');
 END $$;
 COMMENT ON FUNCTION cdp_internal._find_probe(jsonb) IS
-	'internal: the attrs of find_patient / find_patient_namesakes as a normalised record row (22023 unless an object)';
+	'internal: the attrs of find_patient / find_patient_namesakes as a normalised record row (22023 unless an object; ingest''s error for a birth date that is no date; other invalid values set aside)';
 
 -- _find_date_ranges: the ranges of cdp_internal.match_block keys holding the records born on a date
 -- (or on the date with day and month exchanged): for every blocking rule of settings whose first
@@ -69,6 +77,50 @@ CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURN
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
 	'internal: the probe''s keys of the blocking rules of two name keys (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
+-- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone)
+-- would find nothing whoever is stored: an error asking for more, not an empty answer (issue 18).
+-- bk: the probe's blocking keys; dates: its birth-date ranges (_find_date_ranges).
+CREATE FUNCTION cdp_internal._find_require_keys(fn text, attrs jsonb, bk text[], dates text[]) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(bk) b WHERE b IS NOT NULL) AND COALESCE(pg_catalog.cardinality(dates), 0) = 0 THEN
+		RAISE EXCEPTION '% needs more than the attrs given', fn USING ERRCODE = '22023',
+			DETAIL = pg_catalog.format('The lookup gives %s; no blocking rule of the matching settings can search by that alone.',
+			                           COALESCE((SELECT pg_catalog.string_agg(k, ', ' ORDER BY k) FROM pg_catalog.jsonb_object_keys(attrs) k), 'nothing')),
+			HINT = 'Give a family and a given name, or a phone, SNILS, e-mail or OMS policy (a birth date or a patronymic narrows a name).';
+	END IF;
+END $$;
+COMMENT ON FUNCTION cdp_internal._find_require_keys(text, jsonb, text[], text[]) IS
+	'internal: 22023 (with detail and hint) when a lookup gives no blocking key and no birth date to search by';
+
+-- _find_queued: the records still waiting in cdp_internal.match_queue (registered or changed since
+-- the last matching run, so without keys or with stale ones) that a lookup must also consider
+-- (issue 18: the desk registers a patient, then asks again): of the newest 200 queued records (by
+-- record id: a minute of registrations between two runs of run_maintenance), those sharing with
+-- the probe a birth date (exact, day and month exchanged, one digit off), a phone, an e-mail, the
+-- SNILS or the OMS policy, or both the family and the given name keys (either way round).  The
+-- cheap comparisons come first; a name key costs microseconds, so 200 records cost a few
+-- milliseconds when the queue is long (a bulk load not yet matched) and nothing when it is empty.
+-- find_patient scores them with features computed now; find_patient_namesakes counts them.
+CREATE FUNCTION cdp_internal._find_queued(probe @extschema@.record) RETURNS bigint[]
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY(
+		SELECT r.record_id
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 200) q
+		  JOIN @extschema@.record r ON r.record_id = q.record_id
+		  CROSS JOIN (SELECT @extschema@.name_key(probe.family_name) AS f, @extschema@.name_key(probe.given_name) AS g) p
+		 WHERE @extschema@.date_level(r.birth_date, probe.birth_date) IN ('exact', 'day_month_swapped', 'one_digit')
+		    OR r.phones OPERATOR(pg_catalog.&&) probe.phones
+		    OR r.emails OPERATOR(pg_catalog.&&) probe.emails
+		    OR r.snils OPERATOR(@extschema@.=) probe.snils
+		    OR r.oms OPERATOR(@extschema@.=) probe.oms
+		    OR (p.f IS NOT NULL AND p.g IS NOT NULL AND r.family_name IS NOT NULL AND r.given_name IS NOT NULL
+		        AND ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)] OPERATOR(pg_catalog.<@) ARRAY[p.f, p.g]
+		        AND ARRAY[p.f, p.g] OPERATOR(pg_catalog.<@) ARRAY[@extschema@.name_key(r.family_name), @extschema@.name_key(r.given_name)])
+		 ORDER BY r.record_id);
+COMMENT ON FUNCTION cdp_internal._find_queued(@extschema@.record) IS
+	'internal: the newest queued records (at most 200) sharing a birth date (or near), a phone, an e-mail, the SNILS or OMS, or the family and given name keys (either way round) with a lookup''s probe';
+
 CREATE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
 	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
 	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
@@ -96,6 +148,8 @@ DECLARE
 	p2 float8[];
 	r2 bigint[];
 	l2 text[];
+	queued text;
+	pfilter text;
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
@@ -117,6 +171,13 @@ BEGIN
 	-- whole (scoring it took 0.5-1 s a lookup); the records born that day whose name meets the
 	-- probe's blocks are still candidates through those blocks (session 23).
 	dates := cdp_internal._find_dates_usual(dates, 1000);
+	PERFORM cdp_internal._find_require_keys('find_patient', attrs, f.bk, cdp_internal._find_date_ranges(a.settings, probe.birth_date));
+	-- the records still waiting for a matching run (registered a minute ago), with features computed
+	-- now, as one more branch of the candidates' query (_find_queued; each pass filters it alike)
+	SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
+	                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
+	  INTO queued
+	  FROM (SELECT cdp_internal._find_queued(probe) AS ids) q WHERE pg_catalog.cardinality(q.ids) > 0;
 	-- Unless a record born that day, or one sharing an identifier the probe gives (the keys of the
 	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
 	-- carry no date and a name written otherwise: then also the records whose name keys begin like
@@ -193,6 +254,8 @@ BEGIN
 		idfilter := COALESCE(idfilter, '');
 	END IF;
 	FOR pass IN 1 .. 2 LOOP
+	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
+	                ELSE ' AND NOT (' || dfilter || ')' END;
 	SELECT pg_catalog.array_agg(t.g ORDER BY t.o), pg_catalog.array_agg(t.probability ORDER BY t.o),
 	       pg_catalog.array_agg(t.rid ORDER BY t.o), pg_catalog.array_agg(t.levels::text ORDER BY t.o)
 	  INTO g2, p2, r2, l2
@@ -210,7 +273,8 @@ BEGIN
 	               -- a compatible name: it meets the probe's in a word, or one side gives the given
 	               -- name as an initial and the initials agree («Полякова Н. С.» for «Филиппова Нина
 	               -- Сергеевна»: a maiden name and initials), the patronymic's too when both give one
-	               CASE WHEN e.n > 0 AND (@extschema@.name_similarity(
+	               -- (a lookup without any name: an identifier or contact that agrees is enough)
+	               CASE WHEN e.n > 0 AND ((pname = '' AND e.ids > 0) OR @extschema@.name_similarity(
 	                             pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
 	                         OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
 	                             AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
@@ -226,7 +290,7 @@ BEGIN
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
 	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
 	                                           'WHERE k.record_id = ANY (ARRAY(SELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
-	                                           'WHERE m.bk = ANY (%L::text[])%s))%s',
+	                                           'WHERE m.bk = ANY (%L::text[])%s))%s%s',
 	                                           f.flags, f.feat, f.bk, f.bk,
 	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
 	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
@@ -239,13 +303,12 @@ BEGIN
 	                                                 FROM pg_catalog.unnest(names) n(k)
 	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
 	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
-	                                           CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
-	                                                ELSE ' AND NOT (' || dfilter || ')' END),
+	                                           pfilter, COALESCE(queued || pfilter, '')),
 	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
 	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
 	         CROSS JOIN LATERAL (SELECT r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
-	                                    r.phones, r.snils
+	                                    r.phones, r.snils, r.emails
 	                               FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rc
 	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rc.birth_date IS NULL THEN NULL
 	                                         WHEN rc.birth_date = probe.birth_date THEN 'exact'
@@ -253,9 +316,10 @@ BEGIN
 	                                         ELSE 'different' END AS dl) d
 	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
 	         -- hide the birth date it agrees on; session 24)
-	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int
-	                                  + COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
-	                                  + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int AS n) e) x
+	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
+	                               FROM (SELECT COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
+	                                          + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int
+	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e) x
 	 WHERE (x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
 	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
 	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
@@ -295,16 +359,20 @@ DECLARE
 	f record;
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
-	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules), then every
-	-- record that agrees exactly with each attribute the probe gives (names by their name key)
+	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules) and the
+	-- records still waiting for a matching run (_find_queued), then every record that agrees
+	-- exactly with each attribute the probe gives (names by their name key).  A probe no block
+	-- reads (a family name alone) is an error asking for more, not a count of nought (issue 18).
 	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	PERFORM cdp_internal._find_require_keys('find_patient_namesakes', attrs, f.bk, NULL);
 	RETURN QUERY
 	SELECT pg_catalog.count(DISTINCT rc.golden_id), pg_catalog.count(*),
 	       ARRAY(SELECT x FROM pg_catalog.unnest(ARRAY['birth_date', 'phone', 'snils']) x
 	              WHERE (x = 'birth_date' AND probe.birth_date IS NULL) OR (x = 'phone' AND probe.phones IS NULL)
 	                 OR (x = 'snils' AND probe.snils IS NULL))
 	  FROM @extschema@.record rc
-	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (f.bk))
+	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (f.bk)
+	                        UNION SELECT pg_catalog.unnest(cdp_internal._find_queued(probe)))
 	   AND (probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
 	   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name))
 	   AND (probe.patronymic IS NULL OR @extschema@.name_key(rc.patronymic) = @extschema@.name_key(probe.patronymic))

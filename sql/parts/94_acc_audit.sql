@@ -344,6 +344,7 @@ $definer$;
 INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
 SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_registrar', 'function', 'cdp.find_patient(jsonb,integer)', 'EXECUTE'),
+	('cdp_registrar', 'function', 'cdp.find_patient_namesakes(jsonb)', 'EXECUTE'),
 	('cdp_registrar', 'function', 'cdp.upsert_record(text,text,jsonb,boolean)', 'EXECUTE'),
 	('cdp_registrar', 'function', 'cdp.upsert_records(text,text[],jsonb[],boolean)', 'EXECUTE'),
 	('cdp_registrar', 'function', 'cdp.patient_profile(bigint,text)', 'EXECUTE'),
