@@ -59,6 +59,10 @@ all: $(DATA_built)
 # the library reports the version written in cdp.control
 src/cdp.o: cdp.control
 
+# PGXS tracks no header dependencies: every object is rebuilt when a header of src/ changes (a
+# stale object built against an older struct layout crashes the server)
+$(OBJS): $(wildcard src/*.h)
+
 # pgTAP suites (test/pgtap/*.sql) run with pg_prove in a fresh database.  pgTAP is required: most
 # matching and golden tests are pgTAP, so a server without it fails installcheck with the package's
 # name instead of skipping them.

@@ -86,8 +86,10 @@
 #define MATCH_PROGF_EVID_ID	32	/* with MATCH_PROGF_EVID: an identifier or a contact
 								 * (id, phone, e-mail), which lets a record without
 								 * any name link (not a date or an address) */
+#define MATCH_PROGF_RARE_NAME 64	/* a rare full name alone is evidence
+								 * ("rare_name_links": true; off by default) */
 #define MATCH_PROGF_EVID_ALL (MATCH_PROGF_EVID | MATCH_PROGF_EVID_RARE | MATCH_PROGF_EVID_ID)
-#define MATCH_PROGF_ALL		63
+#define MATCH_PROGF_ALL		127
 
 /*
  * The evidence floor (issue 12): a pair none of whose MATCH_PROGF_EVID
@@ -211,6 +213,7 @@ typedef struct MatchProg
 	bool		haskey[MATCH_MAX_COMP];	/* a name: key column follows the value */
 	int			evid[MATCH_MAX_COMP];	/* MATCH_PROGF_EVID, MATCH_PROGF_EVID_RARE or 0 */
 	bool		floor;			/* the evidence floor applies (MATCH_PROGF_FLOOR) */
+	bool		rare_name;		/* a rare full name is evidence (MATCH_PROGF_RARE_NAME) */
 	struct HTAB *tfhash[MATCH_MAX_COMP];	/* value -> frequency */
 	double		prior;			/* log2(lambda / (1 - lambda)) */
 	int			nidmatch;
@@ -286,6 +289,7 @@ typedef struct MatchDoc
 	bool		inlist[MATCH_NLISTS][MATCH_MAX_COMP];
 	double		lambda;
 	bool		no_floor;		/* "evidence_floor": false (the floor is on by default) */
+	bool		rare_name;		/* "rare_name_links": true (off by default) */
 } MatchDoc;
 
 /* log2(x) as the compiled program computes it (SQL: log(2.0, x::numeric)::float8) */

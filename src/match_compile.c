@@ -377,7 +377,8 @@ MatchCompileProgram(const MatchDoc *doc, MatchLog2Fn log2fn, int *n)
 		p[pos] = fpos[c];
 		p[pos + 1] = comp->nlev;
 		p[pos + 2] = (comp->tf ? MATCH_PROGF_TF : 0) | (comp->cmp == MATCH_CMP_NAME ? MATCH_PROGF_NAME : 0) |
-			MatchEvidenceClass(comp) | (doc->no_floor ? 0 : MATCH_PROGF_FLOOR);
+			MatchEvidenceClass(comp) | (doc->no_floor ? 0 : MATCH_PROGF_FLOOR) |
+			(doc->rare_name ? MATCH_PROGF_RARE_NAME : 0);
 		p[pos + 3] = Max(comp->u[0], MATCH_PARAM_FLOOR);
 		for (l = 0; l < comp->nlev; l++)
 		{
@@ -910,6 +911,8 @@ ReadDoc(Jsonb *settings, Jsonb *params, MatchDoc *doc, bool layout_only, char **
 
 		/* the evidence floor is on unless the document turns it off */
 		doc->no_floor = JsonGet(&settings->root, "evidence_floor", &v) && v.type == jbvBool && !v.val.boolean;
+		/* a rare full name alone links only when the document asks for it */
+		doc->rare_name = JsonGet(&settings->root, "rare_name_links", &v) && v.type == jbvBool && v.val.boolean;
 	}
 	/* the document first (its parameters zero), then the parameters */
 	doc->lambda = 0.5;

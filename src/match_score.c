@@ -519,8 +519,12 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a, const Matc
 				return EVIDENCE_YES;
 		}
 	}
-	/* a rare name beside another birth date or identifier is a namesake's */
-	if (against)
+	/*
+	 * a rare name beside another birth date or identifier is a namesake's;
+	 * without "rare_name_links" a name never is evidence (issue 12: a pair
+	 * that agrees only on names never links automatically)
+	 */
+	if (against || !prog->rare_name)
 		return EVIDENCE_NONE;
 	chance = NameChance(prog, lev, a);
 	return chance >= 0.0 && chance <= MATCH_EVID_NAME_CHANCE ? EVIDENCE_RARE_NAME : EVIDENCE_NONE;

@@ -244,6 +244,8 @@ MatchDecodeProgram(const float8 *p, int n, MatchProg *prog)
 		prog->evid[c] = i & MATCH_PROGF_EVID_ALL;
 		if (i & MATCH_PROGF_FLOOR)
 			prog->floor = true;
+		if (i & MATCH_PROGF_RARE_NAME)
+			prog->rare_name = true;
 		prog->haskey[c] = (i & MATCH_PROGF_NAME) != 0 && prog->fidx[c] + 1 < prog->nfeat;
 		(void) ProgInt(p, n, pos + MATCH_PROG_STRIDE - 1, -1000000, 1000000);
 		prog->u0[c] = p[pos + 3];

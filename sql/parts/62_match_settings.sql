@@ -57,7 +57,8 @@ CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"person_support": 0.33,
 	"review_limit": 10000,
 	"max_rule_pairs": 0,
-	"evidence_floor": true
+	"evidence_floor": true,
+	"rare_name_links": false
 }$json$::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
@@ -182,9 +183,10 @@ BEGIN
 	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
 		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
-		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor') THEN
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor',
+		             'rare_name_links') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor.');
+				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -408,6 +410,9 @@ BEGIN
 	IF s ? 'evidence_floor' AND pg_catalog.jsonb_typeof(s -> 'evidence_floor') <> 'boolean' THEN
 		PERFORM cdp_internal._match_fail('$.evidence_floor', 'The evidence_floor flag must be true or false.');
 	END IF;
+	IF s ? 'rare_name_links' AND pg_catalog.jsonb_typeof(s -> 'rare_name_links') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.rare_name_links', 'The rare_name_links flag must be true or false.');
+	END IF;
 	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
 	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
 	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
@@ -443,6 +448,7 @@ BEGIN
 		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
 		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
 		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
+		'rare_name_links', COALESCE(s -> 'rare_name_links', d -> 'rare_name_links', 'false'::jsonb),
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;

@@ -4,7 +4,7 @@
 -- oversize alarm, one review entry per pair of persons, and the same persons from an incremental
 -- and a full run.
 BEGIN;
-SELECT plan(44);
+SELECT plan(50);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -141,8 +141,20 @@ INSERT INTO r VALUES
  ('am1', cdp.upsert_record('reg', 'am1', '{"family_name":"Ставрогин","given_name":"Никодим","patronymic":"Всеволодович","birth_date":"1931-04-05"}')),
  ('am2', cdp.upsert_record('lab', 'am2', '{"family_name":"Ставрогин","given_name":"Никодим","patronymic":"Всеволодович","birth_date":"1962-11-20"}')),
  ('amx', cdp.upsert_record('crm', 'amx', '{"family_name":"Ставрогин","given_name":"Никодим","patronymic":"Всеволодович"}'));
+-- by default a full name, however rare, is a name: the pair waits for a person (issue 12's floor)
 SELECT ok(cdp.configure_matching('{"fields": ["family_name", "given_name", "patronymic", "birth_date", "emails"]}') > 1,
           'fields-only settings are saved');
+SELECT is(cdp.matching_settings() -> 'rare_name_links', 'false'::jsonb, 'a rare full name alone does not link unless asked');
+SELECT is((cdp.train_matching() ->> 'trained')::boolean, true, 'the default settings are trained');
+CREATE TEMP TABLE strict_run AS SELECT cdp.run_matching('full') AS res;
+SELECT ok((SELECT level LIKE '%совпали только имена%' FROM cdp.explain_match(pg_temp.id('rr1'), pg_temp.id('rr2')) WHERE attr = '(итог)'),
+          'with the default the rare full name is only a name, and explain_match says so');
+SELECT isnt(pg_temp.g('rr2'), pg_temp.g('rr1'), 'so the record with the rare name and nothing else stays apart');
+SELECT throws_ok($$SELECT cdp.configure_matching('{"fields": ["family_name"], "rare_name_links": "yes"}')$$, '22023', NULL,
+          'rare_name_links must be a boolean');
+-- a clinic that opts in: the rare full name is evidence (doc/matching.md)
+SELECT ok(cdp.configure_matching('{"fields": ["family_name", "given_name", "patronymic", "birth_date", "emails"], "rare_name_links": true}') > 1,
+          'fields-only settings that let a rare full name link are saved');
 SELECT ok((SELECT bool_and(c -> 'levels' @> '[{"if": "swapped"}]') FROM jsonb_array_elements(cdp.matching_settings() -> 'comparisons') c
             WHERE c ->> 'attr' IN ('family_name', 'given_name')),
           'fields-only settings compare a family and a given name also exchanged');
