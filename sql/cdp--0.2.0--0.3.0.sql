@@ -23028,3 +23028,19 @@ INSERT INTO cdp_internal.acc_privilege (role, kind, object, privilege)
 VALUES ('cdp_registrar', 'function', 'cdp.find_patient_namesakes(jsonb)', 'EXECUTE');
 SELECT cdp_internal.acc_apply_privileges();
 /* ==== end of section: fix1218 ==== */
+
+/* ==== section: acc25 (issue 12, session 25) ==== */
+-- the e-mail comparator's default levels add Jaro-Winkler >= 0.88 (fields-only settings)
+CREATE OR REPLACE FUNCTION cdp_internal._match_default_levels(comparator text) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE comparator
+		WHEN 'name' THEN '[{"if":"exact"},{"if":"key"},{"if":"jw","ge":0.92},{"if":"jw","ge":0.8}]'
+		WHEN 'string' THEN '[{"if":"exact"},{"if":"jw","ge":0.92},{"if":"jw","ge":0.8}]'
+		WHEN 'date' THEN '[{"if":"exact"},{"if":"day_month_swapped"},{"if":"osa","le":1},{"if":"same_year"}]'
+		WHEN 'phone' THEN '[{"if":"exact"},{"if":"last7"}]'
+		WHEN 'email' THEN '[{"if":"exact"},{"if":"jw","ge":0.95},{"if":"jw","ge":0.88}]'
+		WHEN 'id' THEN '[{"if":"exact"},{"if":"osa","le":1}]'
+		WHEN 'exact' THEN '[{"if":"exact"}]' END::jsonb;
+COMMENT ON FUNCTION cdp_internal._match_default_levels(text) IS 'internal: default comparison levels of each comparator';
+
+/* ==== end of section: acc25 ==== */

@@ -93,12 +93,21 @@
 
 /*
  * The evidence floor (issue 12): a pair none of whose MATCH_PROGF_EVID
- * comparisons agrees (at a level other than same_year, prefix or initial)
- * and none of whose MATCH_PROGF_EVID_RARE comparisons agrees exactly on a
- * value of term frequency at most MATCH_EVID_RARE_FREQ is flagged
+ * comparisons agrees (at a level other than else, prefix or initial) and
+ * none of whose MATCH_PROGF_EVID_RARE comparisons agrees exactly on a value
+ * of term frequency at most MATCH_EVID_RARE_FREQ is flagged
  * MATCH_PAIR_NAME_ONLY and never links automatically.
  */
 #define MATCH_EVID_RARE_FREQ 0.001
+
+/*
+ * A date comparison that has a same_year level counts a birth year as a date
+ * agreement; for the floor it also counts two dates at most this many days
+ * apart (issue 12, session 25): the same year without the calendar's
+ * boundary (31 December and 2 January are closer than January and December
+ * of one year), as Splink's "within one year" level reads a birth date.
+ */
+#define MATCH_EVID_NEAR_DAYS 366
 
 /*
  * A full name is evidence (issue 12) when every name comparison both records

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "mb/pg_wchar.h"
+#include "utils/datetime.h"
 #include "utils/hsearch.h"
 
 #include "cdp.h"
@@ -418,11 +419,63 @@ NameChance(const MatchProg *prog, const int *lev, const MatchRec *a)
 }
 
 /*
+ * YmdDay
+ *		The Julian day number of a YYYYMMDD date value of len bytes, or -1
+ *		when it is not one (a list, a partial date).
+ */
+static int
+YmdDay(const char *s, int len)
+{
+	int			v[3] = {0, 0, 0};
+	static const int off[4] = {0, 4, 6, 8};
+
+	if (s == NULL || len != 8)
+		return -1;
+	for (int k = 0; k < 3; k++)
+		for (int i = off[k]; i < off[k + 1]; i++)
+		{
+			if (s[i] < '0' || s[i] > '9')
+				return -1;
+			v[k] = v[k] * 10 + (s[i] - '0');
+		}
+	if (v[0] < 1 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31)
+		return -1;
+	return date2j(v[0], v[1], v[2]);
+}
+
+/*
+ * NearDates
+ *		Whether comparison c of the pair (a, b), a date comparison with a
+ *		same_year level at its else level, holds two dates at most
+ *		MATCH_EVID_NEAR_DAYS apart: for the evidence floor, the same year
+ *		without the calendar's boundary (match.h).
+ */
+static bool
+NearDates(const MatchProg *prog, int c, const MatchRec *a, const MatchRec *b)
+{
+	bool		year = false;
+	const char *x = a->feat[prog->fidx[c]],
+			   *y = b->feat[prog->fidx[c]];
+	int			dx,
+				dy;
+
+	for (int l = 0; l < prog->nlev[c]; l++)
+		if (prog->op[c][l] == MATCH_OP_SAMEYEAR)
+			year = true;
+	if (!year || x == NULL || y == NULL)
+		return false;
+	dx = YmdDay(x, TokenLen(x));
+	dy = YmdDay(y, TokenLen(y));
+	return dx >= 0 && dy >= 0 && abs(dx - dy) <= MATCH_EVID_NEAR_DAYS;
+}
+
+/*
  * HasEvidence
  *		Whether levels lev of a pair (a, b) agree on something beyond the
  *		common names (the evidence floor, match.h): a MATCH_PROGF_EVID
  *		comparison at a level other than else, prefix or initial (a birth
- *		year is a date agreement, a first letter is not); a
+ *		year is a date agreement, a first letter is not; so, where the
+ *		settings count a birth year, are two dates within a year, NearDates); a
  *		MATCH_PROGF_EVID_RARE one exactly on a value of frequency at most
  *		MATCH_EVID_RARE_FREQ; or a full name so rare that fewer than
  *		MATCH_EVID_NAME_CHANCE records would carry it by coincidence
@@ -434,7 +487,7 @@ NameChance(const MatchProg *prog, const int *lev, const MatchRec *a)
 #define EVIDENCE_RARE_NAME	2
 
 static int
-HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
+HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a, const MatchRec *b)
 {
 	double		chance;
 	bool		against = false;	/* an evidence comparison disagrees */
@@ -444,7 +497,11 @@ HasEvidence(const MatchProg *prog, const int *lev, const MatchRec *a)
 		int			l = lev[c];
 
 		if (l != MATCH_LEVEL_NULL && l >= prog->nlev[c] && (prog->evid[c] & MATCH_PROGF_EVID))
+		{
+			if (NearDates(prog, c, a, b))
+				return EVIDENCE_YES;
 			against = true;
+		}
 		if (l == MATCH_LEVEL_NULL || l >= prog->nlev[c])
 			continue;
 		if (prog->evid[c] & MATCH_PROGF_EVID)
@@ -767,7 +824,7 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 		fl |= MATCH_PAIR_PLACEHOLDER;
 	if (prog->floor && !(fl & MATCH_PAIR_FORCED))
 	{
-		int			ev = HasEvidence(prog, lev, a);
+		int			ev = HasEvidence(prog, lev, a, b);
 
 		if (ev == EVIDENCE_NONE)
 			fl |= MATCH_PAIR_NAME_ONLY;

@@ -107,7 +107,7 @@ CREATE FUNCTION cdp_internal._match_default_levels(comparator text) RETURNS json
 		WHEN 'string' THEN '[{"if":"exact"},{"if":"jw","ge":0.92},{"if":"jw","ge":0.8}]'
 		WHEN 'date' THEN '[{"if":"exact"},{"if":"day_month_swapped"},{"if":"osa","le":1},{"if":"same_year"}]'
 		WHEN 'phone' THEN '[{"if":"exact"},{"if":"last7"}]'
-		WHEN 'email' THEN '[{"if":"exact"},{"if":"jw","ge":0.95}]'
+		WHEN 'email' THEN '[{"if":"exact"},{"if":"jw","ge":0.95},{"if":"jw","ge":0.88}]'
 		WHEN 'id' THEN '[{"if":"exact"},{"if":"osa","le":1}]'
 		WHEN 'exact' THEN '[{"if":"exact"}]' END::jsonb;
 COMMENT ON FUNCTION cdp_internal._match_default_levels(text) IS 'internal: default comparison levels of each comparator';
