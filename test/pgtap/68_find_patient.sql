@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -163,5 +163,13 @@ SELECT is((SELECT array_agg(source_key ORDER BY o) FROM fid40 WHERE o <= 10), (S
 SELECT is((SELECT count(DISTINCT g) = count(*) AND count(*) FILTER (WHERE source_key = 'iv7') = 1 FROM fid40), true,
           'asked for forty, no person is listed twice (iv7, kept by the first pass, not again by the second)');
 
+-- session 25: with a date alone, the passes split the candidates by the records' birth dates, read
+-- from the index record_birth_date_by_id without the table; both passes list every namesake once
+SELECT is(pg_get_indexdef('cdp.record_birth_date_by_id'::regclass),
+          'CREATE INDEX record_birth_date_by_id ON cdp.record USING btree (record_id) INCLUDE (birth_date)',
+          'the records'' birth dates are indexed by record id');
+SELECT is((SELECT count(*) = count(DISTINCT source_key) AND count(*) FILTER (WHERE birth_date IS NULL) = 12
+                  AND count(*) FILTER (WHERE source_key LIKE 'iv%') = 20 FROM f40), true,
+          'asked for forty with the date alone: every namesake once, twelve without a date and the twenty born');
 SELECT * FROM finish();
 ROLLBACK;
