@@ -168,8 +168,8 @@ SELECT is((SELECT count(DISTINCT g) = count(*) AND count(*) FILTER (WHERE source
 SELECT is(pg_get_indexdef('cdp.record_birth_date_by_id'::regclass),
           'CREATE INDEX record_birth_date_by_id ON cdp.record USING btree (record_id) INCLUDE (birth_date)',
           'the records'' birth dates are indexed by record id');
-SELECT is((SELECT count(*) = count(DISTINCT source_key) AND count(*) FILTER (WHERE birth_date IS NULL) = 12
-                  AND count(*) FILTER (WHERE source_key LIKE 'iv%') = 20 FROM f40), true,
-          'asked for forty with the date alone: every namesake once, twelve without a date and the twenty born');
+SELECT is((SELECT array_agg(source_key ORDER BY o)::text FROM f40),
+          '{iv4,n1,n2,n3,n4,n5,n6,n7,n8,n9,n10,n11,n12,iv1,iv2,iv3,iv6,iv7,iv8,iv9,iv11,iv12,iv13,iv14,iv16,iv17,iv18,iv19}',
+          'asked for forty with the date alone: the 28 persons session 24''s definition lists, in its order');
 SELECT * FROM finish();
 ROLLBACK;
