@@ -833,7 +833,7 @@ IdxQueryName(FunctionCallInfo fcinfo, text *t)
 /*
  * IdxSimilarityOfArgs
  *		name_similarity of the two text arguments of an SQL call: the first
- *		(usually the column) through the one-entry cache, the second (usually
+ *		(usually the column) through the cache of column values, the second (usually
  *		the query) through fn_extra.
  */
 static float4
