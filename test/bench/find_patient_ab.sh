@@ -15,6 +15,7 @@
 # owner, under /work/bench.lock at 1M.
 #   KIND   the probe kind of find_patient.sh (default name+birth_date)
 set -euo pipefail
+. "$(dirname "$0")/backend_cpu.sh"
 alib=$1
 asql=$2
 blib=$3
@@ -34,25 +35,10 @@ run="DO \$\$DECLARE r record; rids bigint[]; t0 timestamptz; BEGIN
                                 extract(epoch FROM clock_timestamp() - t0) * 1000, rids);
   END LOOP; END\$\$;"
 
-# pass V N: one backend runs every probe; prints its CPU seconds
-pass() {
-	local pid s0 s1 done
-	coproc P { PGOPTIONS="-c ab.v=$1 -c ab.pass=$2" psql -X -q -At -d "$db" 2>&1; }
-	echo "SELECT pg_backend_pid();" >&"${P[1]}"
-	read -r pid <&"${P[0]}"
-	s0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-	echo "$run SELECT 'done';" >&"${P[1]}"
-	read -r done <&"${P[0]}"
-	s1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-	echo "\\q" >&"${P[1]}"
-	wait "$P_PID" 2>/dev/null || true
-	echo "$1 #$2: backend CPU $(echo "($s1 - $s0) / $(getconf CLK_TCK)" | bc -l | cut -c1-6) s ($done), load $(cut -d' ' -f1 /proc/loadavg)"
-}
-
 for i in $(seq 1 "$passes"); do
 	for v in A B; do
 		if [ $v = A ]; then cp "$alib" "$lib"; "${psql[@]}" -f "$asql"; else cp "$blib" "$lib"; "${psql[@]}" -f "$bsql"; fi
-		pass $v "$i"
+		PGOPTIONS="-c ab.v=$v -c ab.pass=$i" backend_cpu "$v #$i" "$db" "$run SELECT 'done';"
 	done
 done
 "${psql[@]}" -P footer=off -c "
