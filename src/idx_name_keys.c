@@ -56,12 +56,26 @@
 
 double		IdxSimilarityThreshold = IDX_DEFAULT_THRESHOLD;
 
-/* The one-entry cache of the last column value's keys (see IdxNameCached). */
+/*
+ * The cache of column values' keys (see IdxNameCached): a direct-mapped table
+ * of IDX_CACHE_SLOTS entries keyed by the hash of the input bytes, all in
+ * IdxCacheContext, which is reset (every slot emptied) once it holds more
+ * than IDX_CACHE_BYTES.  On a name-dense population a query re-checks a few
+ * thousand rows with a few hundred distinct names (session 25).
+ */
+#define IDX_CACHE_SLOTS			8192	/* a power of two */
+#define IDX_CACHE_BYTES			(8 * 1024 * 1024)
+
+typedef struct IdxCacheEntry
+{
+	uint32		hash;			/* hash_bytes of the input */
+	int			len;
+	char	   *input;			/* the input bytes (len of them) */
+	IdxName		name;			/* IdxNameBuildLazy of the input */
+} IdxCacheEntry;
+
 static MemoryContext IdxCacheContext = NULL;
-static bool IdxCacheValid = false;
-static char *IdxCacheInput = NULL;
-static int	IdxCacheInputLen = 0;
-static IdxName IdxCacheName;
+static IdxCacheEntry *IdxCacheSlots[IDX_CACHE_SLOTS];
 
 /* The per-call-site cache of a (usually constant) query argument. */
 typedef struct IdxQueryCache
@@ -734,37 +748,49 @@ IdxSingleKey(int32 key)
 
 /*
  * IdxNameCached
- *		The keys of a text datum through a one-entry cache.  A filtered scan
- *		first evaluates "name % q" and then "name <-> q" on the same row, so
- *		remembering the last column value halves the key work.  The result
- *		belongs to the cache: valid until the next call, never pfree'd.
+ *		The keys of a text datum through the cache of column values.  A
+ *		filtered scan first evaluates "name % q" and then "name <-> q" on the
+ *		same row, and on a name-dense population the rows a query re-checks
+ *		repeat a few hundred names, so most calls find the name built (with
+ *		its word keys, once a pairing needed them: IdxNameEnsureKeys builds
+ *		them in the entry's context).  The names are pure functions of the
+ *		input bytes.  The result belongs to the cache: valid until the next
+ *		call (which may reset it), never pfree'd.
  */
 static const IdxName *
 IdxNameCached(text *t)
 {
 	const char *s = VARDATA_ANY(t);
 	int			len = VARSIZE_ANY_EXHDR(t);
+	uint32		h = hash_bytes((const unsigned char *) s, len);
+	int			slot = h & (IDX_CACHE_SLOTS - 1);
+	IdxCacheEntry *e = IdxCacheSlots[slot];
 	MemoryContext old;
 
-	if (IdxCacheValid && IdxCacheInputLen == len &&
-		memcmp(IdxCacheInput, s, len) == 0)
-		return &IdxCacheName;
+	if (e != NULL && e->hash == h && e->len == len && memcmp(e->input, s, len) == 0)
+		return &e->name;
 
 	if (IdxCacheContext == NULL)
 		IdxCacheContext = AllocSetContextCreate(TopMemoryContext,
 												"cdp name key cache",
 												ALLOCSET_DEFAULT_SIZES);
-	/* invalid until fully rebuilt, so an error half-way leaves no stale entry */
-	IdxCacheValid = false;
-	MemoryContextReset(IdxCacheContext);
+	else if (MemoryContextMemAllocated(IdxCacheContext, false) > IDX_CACHE_BYTES)
+	{
+		MemSet(IdxCacheSlots, 0, sizeof(IdxCacheSlots));
+		MemoryContextReset(IdxCacheContext);
+	}
+	/* empty until fully built, so an error half-way leaves no stale entry */
+	IdxCacheSlots[slot] = NULL;
 	old = MemoryContextSwitchTo(IdxCacheContext);
-	IdxNameBuildLazy(s, len, &IdxCacheName);
-	IdxCacheInput = palloc(len + 1);
-	memcpy(IdxCacheInput, s, len);
-	IdxCacheInputLen = len;
+	e = (IdxCacheEntry *) palloc(sizeof(IdxCacheEntry));
+	IdxNameBuildLazy(s, len, &e->name);
+	e->input = palloc(len + 1);
+	memcpy(e->input, s, len);
+	e->len = len;
+	e->hash = h;
 	MemoryContextSwitchTo(old);
-	IdxCacheValid = true;
-	return &IdxCacheName;
+	IdxCacheSlots[slot] = e;
+	return &e->name;
 }
 
 /*
@@ -807,7 +833,7 @@ IdxQueryName(FunctionCallInfo fcinfo, text *t)
 /*
  * IdxSimilarityOfArgs
  *		name_similarity of the two text arguments of an SQL call: the first
- *		(usually the column) through the one-entry cache, the second (usually
+ *		(usually the column) through the cache of column values, the second (usually
  *		the query) through fn_extra.
  */
 static float4

@@ -1,7 +1,13 @@
 /*
  * sql/parts/68_match_find.sql: find_patient, the reception desk's question «is this patient already
- * with us?» over the matching keys and the name index (stores nothing).
+ * with us?» over the matching keys and the name index (stores nothing but one index).
  */
+
+-- The records' birth dates by record id, read without the record table: find_patient splits its
+-- candidates by their dates before reading their matching keys (session 25, issue 18).
+CREATE INDEX record_birth_date_by_id ON @extschema@.record (record_id) INCLUDE (birth_date);
+COMMENT ON INDEX @extschema@.record_birth_date_by_id IS
+	'find_patient: a candidate''s birth date by record id, by an index-only scan (issue 18)';
 
 -- _find_probe: the attrs of a lookup as a record row, normalised by ingest's own normaliser (invalid
 -- values set aside); shared by find_patient and find_patient_namesakes.
@@ -138,6 +144,7 @@ DECLARE
 	fuzzy boolean := false;
 	min_sim real;
 	dfilter text;
+	rfilter text;
 	idfilter text := '';
 	idsok boolean;
 	gs bigint[];
@@ -252,6 +259,16 @@ BEGIN
 			dfilter := NULL;
 		END IF;
 		idfilter := COALESCE(idfilter, '');
+		-- With the date alone (session 25), the passes split the candidates by the records' birth
+		-- dates, read through the index record_birth_date_by_id (record_id, birth_date) without
+		-- the table, before their keys are read: at 1M name-dense records the keys of the
+		-- thousand-odd namesakes of a common name were most of a slow lookup, and four in five
+		-- contradict the date.  The records' dates are the keys' date feature (the keys are built
+		-- from them) and the ones the ranking tests (dc below), so the passes are the same.
+		IF dfilter IS NOT NULL AND idfilter = '' THEN
+			rfilter := pg_catalog.format('r.birth_date IS NULL OR @extschema@.date_level(r.birth_date, %L::date) IN (%L, %L, %L)',
+			                             probe.birth_date, 'exact', 'day_month_swapped', 'one_digit');
+		END IF;
 	END IF;
 	FOR pass IN 1 .. 2 LOOP
 	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
@@ -289,9 +306,13 @@ BEGIN
 	                         -- four times as much at a thousand namesakes, session 23)
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
 	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
-	                                           'WHERE k.record_id = ANY (ARRAY(SELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
-	                                           'WHERE m.bk = ANY (%L::text[])%s))%s%s',
-	                                           f.flags, f.feat, f.bk, f.bk,
+	                                           'WHERE k.record_id = ANY (ARRAY(%sSELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
+	                                           'WHERE m.bk = ANY (%L::text[])%s%s))%s%s',
+	                                           f.flags, f.feat, f.bk,
+	                                           -- (with rfilter: the candidates' dates first, see above)
+	                                           CASE WHEN rfilter IS NOT NULL
+	                                                THEN 'SELECT r.record_id FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(' END,
+	                                           f.bk,
 	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
 	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
 	                                                       d.p, d.p || pg_catalog.chr(1114111)), '')
@@ -303,7 +324,13 @@ BEGIN
 	                                                 FROM pg_catalog.unnest(names) n(k)
 	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
 	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
-	                                           pfilter, COALESCE(queued || pfilter, '')),
+	                                           CASE WHEN rfilter IS NULL THEN ''
+	                                                WHEN pass = 1 THEN ')) AND (' || rfilter || ')'
+	                                                ELSE ')) AND NOT (' || rfilter || ')' END,
+	                                           -- the keys' date filter where the dates did not split
+	                                           -- the candidates; the queued records' always
+	                                           CASE WHEN rfilter IS NOT NULL THEN '' ELSE pfilter END,
+	                                           COALESCE(queued || pfilter, '')),
 	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
 	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)

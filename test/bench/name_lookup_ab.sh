@@ -13,6 +13,7 @@
 # /work/bench.lock at 1M.  The labels are 'A #n' and 'B #n' in bench.result.
 #   NANS   queries whose whole % answer is compared (default 150)
 set -euo pipefail
+. "$(dirname "$0")/backend_cpu.sh"
 a=$1
 b=$2
 passes=${3:-3}
@@ -24,26 +25,11 @@ sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%)
 	-c "CREATE TABLE IF NOT EXISTS bench.ans (v text, qid int, ids bigint[])" -c "TRUNCATE bench.ans"
 "${psql[@]}" -Atc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c WHERE c.relname LIKE 'people%' AND c.relkind IN ('r', 'i')" >/dev/null
 
-# cpu V: backend CPU seconds of one backend running every query once
-cpu() {
-	local pid s0 s1 done
-	coproc P { psql -X -q -At -d "$db" 2>&1; }
-	echo "SELECT pg_backend_pid();" >&"${P[1]}"
-	read -r pid <&"${P[0]}"
-	s0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-	echo "DO \$\$DECLARE r record; ids bigint[]; BEGIN FOR r IN SELECT q FROM bench.query ORDER BY qid LOOP EXECUTE \$q\$$sql\$q\$ INTO ids USING r.q; END LOOP; END\$\$; SELECT 'done';" >&"${P[1]}"
-	read -r done <&"${P[0]}"
-	s1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-	echo "\\q" >&"${P[1]}"
-	wait "$P_PID" 2>/dev/null || true
-	echo "$1: backend CPU $(echo "($s1 - $s0) / $(getconf CLK_TCK)" | bc -l | cut -c1-6) s ($done), load $(cut -d' ' -f1 /proc/loadavg)"
-}
-
 for i in $(seq 1 "$passes"); do
 	for v in A B; do
 		if [ $v = A ]; then cp "$a" "$lib"; else cp "$b" "$lib"; fi
 		"${psql[@]}" -c "SELECT bench.run('$v #$i', \$q\$$sql\$q\$)" -o /dev/null
-		cpu "$v #$i"
+		backend_cpu "$v #$i" "$db" "DO \$\$DECLARE r record; ids bigint[]; BEGIN FOR r IN SELECT q FROM bench.query ORDER BY qid LOOP EXECUTE \$q\$$sql\$q\$ INTO ids USING r.q; END LOOP; END\$\$; SELECT 'done';"
 	done
 done
 for v in A B; do

@@ -1,7 +1,7 @@
 -- test/pgtap/40_index.sql: the fuzzy-name index family: objects, real Russian name variants that
 -- must meet (and names that must not), exact similarities, the threshold setting, and input limits.
 BEGIN;
-SELECT plan(53);
+SELECT plan(55);
 
 SELECT has_opclass('cdp', 'name_gin_ops', 'operator class cdp.name_gin_ops exists');
 SELECT has_operator('text', 'cdp', '%', 'text', 'boolean', 'operator cdp.% (text, text) exists');
@@ -110,6 +110,34 @@ SELECT cmp_ok(pg_temp.est('Иванова Мария Петровна'), '>=',
               (SELECT count(*) FROM sel_names WHERE name OPERATOR(cdp.%) 'Иванова Мария Петровна')::float8 / 2,
               'and at no less than half the rows a scan finds');
 SELECT cmp_ok(pg_temp.est('Zzyzx Qwertz Plonk'), '<=', 50::float8, 'a name no row is similar to is estimated at a few rows');
+
+-- the cache of built names (session 25): the first argument goes through a per-backend cache of
+-- 8192 slots (reset past 8 MB), the second is built anew for each value at the call site; the
+-- functions are symmetric, so both orders agree.  8 000 distinct names in 24 000 pairs replace
+-- slots and reset the cache.
+CREATE TEMP TABLE cache_pairs AS
+WITH f AS (SELECT * FROM unnest(ARRAY['Иванова', 'Ivanova', 'Петрова', 'Сидорова', 'Smirnova', 'Кузнецова', 'Попова',
+                                      'Васильева', 'Соколова', 'Михайлова', 'Новикова', 'Фёдорова', 'Морозова', 'Волкова',
+                                      'Алексеева', 'Лебедева', 'Семёнова', 'Егорова', 'Павлова', 'Козлова']) WITH ORDINALITY f(f, fi)),
+     g AS (SELECT * FROM unnest(ARRAY['Мария', 'Mariia', 'Анна', 'Елена', 'Ольга', 'Наталья', 'Natalia', 'Ирина', 'Татьяна',
+                                      'Светлана', 'Юлия', 'Iuliia', 'Марина', 'Дарья', 'Алёна', 'Софья', 'Ксения', 'Вера', 'Нина',
+                                      'Мраия']) WITH ORDINALITY g(g, gi)),
+     p AS (SELECT * FROM unnest(ARRAY['Петровна', 'Ивановна', 'Сергеевна', 'Александровна', 'Alekseevna', 'Дмитриевна',
+                                      'Андреевна', 'Юрьевна', 'Игоревна', 'Олеговна', 'Викторовна', 'Павловна', 'Николаевна',
+                                      'Михайловна', 'Владимировна', 'Петровнв', 'Васильевна', 'Евгеньевна', 'Романовна',
+                                      'Борисовна']) WITH ORDINALITY p(p, pi)),
+     n AS (SELECT (fi - 1) * 400 + (gi - 1) * 20 + pi - 1 AS i, f, g, p FROM f, g, p),
+     k AS (SELECT k, (k * 7919) % 8000 AS ia, (k * 104729) % 8000 AS ib FROM generate_series(1::bigint, 24000) k)
+-- a three-word name against: its first two words, the same two words with another patronymic, or any name
+SELECT a.f || ' ' || a.g || ' ' || a.p AS a,
+       CASE k.k % 3 WHEN 0 THEN a.f || ' ' || a.g WHEN 1 THEN a.f || ' ' || a.g || ' ' || b.p ELSE b.f || ' ' || b.g || ' ' || b.p END AS b
+  FROM k JOIN n a ON a.i = k.ia JOIN n b ON b.i = k.ib;
+SELECT is((SELECT count(*) FILTER (WHERE cdp.name_similarity(a, b) <> cdp.name_similarity(b, a)
+                                      OR (a OPERATOR(cdp.<->) b) <> (b OPERATOR(cdp.<->) a)
+                                      OR (a OPERATOR(cdp.%) b) <> (b OPERATOR(cdp.%) a))::int FROM cache_pairs), 0,
+          'through the cache and without it, 24 000 pairs of 8 000 names give the same similarity, distance and %');
+SELECT cmp_ok((SELECT count(*) FILTER (WHERE a OPERATOR(cdp.%) b)::int FROM cache_pairs), '>', 100,
+              'and many of those pairs are similar');
 
 -- input limits
 SELECT throws_ok($$SELECT cdp.name_similarity(repeat('a', 70000), 'a')$$, '54000', NULL,

@@ -2,7 +2,7 @@
 -- with different birth dates (and phones, SNILS), found first by the date, the phone or the SNILS
 -- beside the name; with the name alone, how many namesakes there are.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 
 SELECT cdp.register_source('reg');
 CREATE TEMP TABLE iv (i int PRIMARY KEY, id bigint, dob date, phone text, snils text);
@@ -163,5 +163,13 @@ SELECT is((SELECT array_agg(source_key ORDER BY o) FROM fid40 WHERE o <= 10), (S
 SELECT is((SELECT count(DISTINCT g) = count(*) AND count(*) FILTER (WHERE source_key = 'iv7') = 1 FROM fid40), true,
           'asked for forty, no person is listed twice (iv7, kept by the first pass, not again by the second)');
 
+-- session 25: with a date alone, the passes split the candidates by the records' birth dates, read
+-- from the index record_birth_date_by_id without the table; both passes list every namesake once
+SELECT is(pg_get_indexdef('cdp.record_birth_date_by_id'::regclass),
+          'CREATE INDEX record_birth_date_by_id ON cdp.record USING btree (record_id) INCLUDE (birth_date)',
+          'the records'' birth dates are indexed by record id');
+SELECT is((SELECT array_agg(source_key ORDER BY o)::text FROM f40),
+          '{iv4,n1,n2,n3,n4,n5,n6,n7,n8,n9,n10,n11,n12,iv1,iv2,iv3,iv6,iv7,iv8,iv9,iv11,iv12,iv13,iv14,iv16,iv17,iv18,iv19}',
+          'asked for forty with the date alone: the 28 persons session 24''s definition lists, in its order');
 SELECT * FROM finish();
 ROLLBACK;
