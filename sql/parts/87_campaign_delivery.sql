@@ -172,7 +172,12 @@ BEGIN
 		why := 'archived';
 	ELSIF EXISTS (SELECT 1 FROM pg_catalog.unnest(CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
 	                                                  THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END) i(g)
-	                JOIN @extschema@.campaign_send x ON x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	               /* the row of each id by the unique key, its status tested outside (OFFSET 0): with
+	                  status = 'sent' inside, the partial index of sent rows qualifies, and a plan made
+	                  while the statistics knew no sent row scanned every sent row of the campaign */
+	               CROSS JOIN LATERAL (SELECT x.status FROM @extschema@.campaign_send x
+	                                    WHERE x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	                                   OFFSET 0) x
 	               WHERE x.status = 'sent') THEN
 		why := 'duplicate';
 	ELSIF NOT cdp_internal.campaign_consent(p, s.purpose, s.channel) THEN
@@ -203,8 +208,11 @@ BEGIN
 		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
 		       pg_catalog.max(x.sent_at)
 		  INTO n_cap, last
-		  FROM @extschema@.campaign_send x
-		 WHERE x.golden_id = g AND x.campaign_id <> s.campaign_id AND x.status = 'sent';
+		  /* the person's rows by golden id, the status tested outside (OFFSET 0): not the partial
+		     index of sent rows, which a plan made while the statistics knew no sent row read whole */
+		  FROM (SELECT y.purpose, y.sent_at, y.status FROM @extschema@.campaign_send y
+		         WHERE y.golden_id = g AND y.campaign_id <> s.campaign_id OFFSET 0) x
+		 WHERE x.status = 'sent';
 		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
 			why := 'capped';
 		END IF;
