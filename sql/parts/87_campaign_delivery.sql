@@ -43,8 +43,11 @@ DECLARE
 	intl	boolean;
 	addrs	text[];
 BEGIN
-	SELECT x.b INTO b FROM cdp_internal.consent_bits() x
-	 WHERE x.purpose = campaign_consent.purpose AND x.channel = campaign_consent.channel;
+	/* the bits of the purpose and of partner_sharing on the channel, in one call */
+	SELECT pg_catalog.max(x.b) FILTER (WHERE x.purpose = campaign_consent.purpose),
+	       pg_catalog.max(x.b) FILTER (WHERE x.purpose = 'partner_sharing')
+	  INTO b, pb
+	  FROM cdp_internal.consent_bits() x WHERE x.channel = campaign_consent.channel;
 	IF b IS NULL OR p.golden_id IS NULL THEN
 		/* an unknown purpose or channel (may_contact raises its error), or no person */
 		RETURN @extschema@.may_contact(p.golden_id, purpose, channel);
@@ -59,12 +62,9 @@ BEGIN
 	IF alw OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) b) = 0 THEN
 		RETURN false;
 	END IF;
-	IF purpose = 'marketing' AND NOT intl THEN
-		SELECT x.b INTO pb FROM cdp_internal.consent_bits() x
-		 WHERE x.purpose = 'partner_sharing' AND x.channel = campaign_consent.channel;
-		IF alw OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pb) = 0 THEN
-			RETURN false;
-		END IF;
+	IF purpose = 'marketing' AND NOT intl AND alw OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pb) = 0 THEN
+		/* known only through partner bases: marketing needs partner_sharing on the channel too */
+		RETURN false;
 	END IF;
 	addrs := cdp_internal.consent_addresses(p, channel);
 	RETURN NOT (pg_catalog.cardinality(addrs) > 0
