@@ -23301,3 +23301,331 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 /* ==== end of section: lookup25 ==== */
+
+/* ==== section: send25 (issue 14, session 25) ==== */
+
+/*
+ * mark_sent: the erasure events by a partial index (one probe instead of every event of the
+ * person), the consent answer from the consent summary (cdp_internal.campaign_consent, new), the
+ * duplicate and cap checks by the person's rows (not the partial index of sent rows); the
+ * listing's duplicate-address pass materialized and skipped when no address is listed twice.
+ */
+CREATE INDEX campaign_event_erased_idx ON @extschema@.event (golden_id) WHERE kind = 'patient.erased';
+
+/*
+ * cdp.may_contact for the person of a send row (mark_sent): the same answer, from the consent
+ * family's per-person summary (cdp_internal.consent_summary, kept exact in every writer's
+ * transaction; cdp_internal.seg_consent_ok reads it the same way for segments) in one probe by
+ * primary key, instead of folding the statements of the person's records (a read of the record
+ * and statement pages per call, most of them outside a 256 MB cache at 1M patients).  The rules
+ * are may_contact's: the purpose x channel bit (defaults when the person has no row), a person
+ * known only through partner bases gets marketing only with partner_sharing consent on the
+ * channel too, and neither may the person's addresses for the channel all be suppressed (for the
+ * purpose, and for partner_sharing under the partner rule); an unknown purpose or channel is
+ * may_contact's error.  test/pgtap/85_campaign_rules.sql compares the two.
+ */
+CREATE FUNCTION cdp_internal.campaign_consent(p @extschema@.patient, purpose text, channel text) RETURNS boolean
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	b		integer;
+	pb		integer;
+	alw		bigint;
+	intl	boolean;
+	addrs	text[];
+BEGIN
+	/* the bits of the purpose and of partner_sharing on the channel, in one call */
+	SELECT pg_catalog.max(x.b) FILTER (WHERE x.purpose = campaign_consent.purpose),
+	       pg_catalog.max(x.b) FILTER (WHERE x.purpose = 'partner_sharing')
+	  INTO b, pb
+	  FROM cdp_internal.consent_bits() x WHERE x.channel = campaign_consent.channel;
+	IF b IS NULL OR p.golden_id IS NULL THEN
+		/* an unknown purpose or channel (may_contact raises its error), or no person */
+		RETURN @extschema@.may_contact(p.golden_id, purpose, channel);
+	END IF;
+	SELECT x.allowed, x.internal INTO alw, intl FROM cdp_internal.consent_summary x WHERE x.golden_id = p.golden_id;
+	IF NOT FOUND THEN
+		/* no statement counts for a person without a row: the defaults; the kinds from the records */
+		alw := cdp_internal.consent_default_mask();
+		intl := EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+		                 WHERE r.golden_id = p.golden_id AND s.kind = 'internal');
+	END IF;
+	IF alw OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) b) = 0 THEN
+		RETURN false;
+	END IF;
+	IF purpose = 'marketing' AND NOT intl AND alw OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pb) = 0 THEN
+		/* known only through partner bases: marketing needs partner_sharing on the channel too */
+		RETURN false;
+	END IF;
+	addrs := cdp_internal.consent_addresses(p, channel);
+	RETURN NOT (pg_catalog.cardinality(addrs) > 0
+	            AND (NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                 WHERE s.address_key = a AND s.purpose = campaign_consent.purpose
+	                                                   AND s.suppressed))
+	                 OR purpose = 'marketing' AND NOT intl
+	                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(addrs) a
+	                                     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                        WHERE s.address_key = a AND s.purpose = 'partner_sharing'
+	                                                          AND s.suppressed))));
+END
+$$;
+
+COMMENT ON FUNCTION cdp_internal.campaign_consent(@extschema@.patient, text, text) IS
+	'cdp.may_contact for a profile, read from the consent summary in one probe (mark_sent) (internal)';
+
+/*
+ * Marks a due row sent after asking everything again.  First the campaign and the clock: a
+ * draft, scheduled or paused campaign returns 'campaign_<status>' and the row stays due (a paused
+ * campaign's rows are cancelled by the pause and come back when it resumes); a finished or
+ * archived one refuses; after the campaign's end it refuses (campaign_ended); before the
+ * campaign's start or the row's due time it returns 'not_yet' and the row stays due.  Then the
+ * person: neither archived nor erased nor already sent this campaign and trigger under another
+ * id (after a merge: duplicate), consent for the purpose and channel, the address still the
+ * person's and not blocked or suppressed, a reminder's re-test not done yet, the cap, the offer
+ * still admitting the person (a promotion).  Returns 'sent', or the reason it refused (the row
+ * becomes refused).  Outside the window or inside a quiet period it returns 'outside_window' or
+ * 'quiet_period' and the row stays due at the next allowed moment, unless that moment is past the
+ * campaign's end (refused: outside_window).  A reminder listed with the offer's benefit is sent
+ * with it only if the offer still admits the person on the due date and the person may still be
+ * sent marketing on that channel; otherwise it is sent as the plain reminder (the version's
+ * template re-rendered, no advertising; provenance benefit false, benefit_dropped the reason).
+ * A send id that was issued but is gone (an erasure removes the person's rows) returns 'erased'.
+ * The row is locked first, so a withdrawal committing meanwhile is seen (it cancels the row).
+ * The checks run in that order and each is asked once: cdp.may_contact once (its answer read
+ * from the consent summary, cdp_internal.campaign_consent); the erasure by a partial index of
+ * the erasure events; the address's key
+ * is the row's (written canonical at list build), so the suppression list is read by it directly;
+ * the person's address keys for the channel are those of cdp_internal.consent_addresses, computed
+ * inline; the ids merged into the person are followed only when there are any, each probed
+ * through the send rows' unique key (campaign, person, trigger key), never by scanning the
+ * campaign's sent rows; the cap and the quiet period are read from the person's other messages
+ * in one pass.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_mark(send_id bigint, now_ timestamptz) RETURNS text
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s		@extschema@.campaign_send;
+	c		@extschema@.campaign;
+	p		@extschema@.patient;
+	o		@extschema@.offer;
+	g		bigint;
+	why		text;
+	tz		text;
+	nxt		timestamptz;
+	n_cap	bigint;
+	last	timestamptz;
+	msg		text;
+	prov	jsonb;
+	drop_	text;
+BEGIN
+	IF campaign_mark.send_id IS NULL OR now_ IS NULL THEN
+		RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	SELECT * INTO s FROM @extschema@.campaign_send x WHERE x.send_id = campaign_mark.send_id FOR UPDATE;
+	IF s.send_id IS NULL THEN
+		/* issued once, gone now: only an erasure removes a row a sender could have read */
+		IF campaign_mark.send_id > 0
+		   AND campaign_mark.send_id <= coalesce(pg_catalog.pg_sequence_last_value('@extschema@.campaign_send_id_seq'), 0) THEN
+			RETURN 'erased';
+		END IF;
+		RAISE EXCEPTION 'send "%" does not exist', campaign_mark.send_id USING ERRCODE = 'P0002',
+			HINT = 'Pass a send_id read from cdp.send_list.';
+	END IF;
+	IF s.status = 'sent' THEN
+		RETURN 'already_sent';
+	ELSIF s.status <> 'due' THEN
+		RETURN coalesce(s.reason, s.status);
+	END IF;
+	c := cdp_internal.campaign_get(s.campaign_id, false);
+	/* the campaign and the clock */
+	IF c.status IN ('draft', 'scheduled', 'paused') THEN
+		RETURN 'campaign_' || c.status;
+	ELSIF c.status <> 'running' THEN
+		why := 'campaign_' || c.status;
+	ELSIF c.doc ->> 'end' IS NOT NULL AND now_ > (c.doc ->> 'end')::timestamptz THEN
+		why := 'campaign_ended';
+	ELSIF now_ < GREATEST(s.due_at, (c.doc ->> 'start')::timestamptz) THEN
+		RETURN 'not_yet';
+	END IF;
+	g := @extschema@.resolve_patient(s.golden_id);
+	IF g IS NOT NULL THEN
+		SELECT * INTO p FROM @extschema@.patient x WHERE x.golden_id = g;
+	END IF;
+	IF why IS NOT NULL THEN
+		NULL;
+	ELSIF p.golden_id IS NULL OR EXISTS (SELECT 1 FROM @extschema@.event e
+	                                      WHERE e.golden_id IN (s.golden_id, g) AND e.kind = 'patient.erased') THEN
+		/* (a probe of campaign_event_erased_idx: no read of the person's other events) */
+		why := 'erased';
+	ELSIF p.status = 'archived' THEN
+		why := 'archived';
+	ELSIF EXISTS (SELECT 1 FROM pg_catalog.unnest(CASE WHEN EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.new_id = g)
+	                                                  THEN cdp_internal.golden_absorbed(g) ELSE ARRAY[g] END) i(g)
+	               /* the row of each id by the unique key, its status tested outside (OFFSET 0): with
+	                  status = 'sent' inside, the partial index of sent rows qualifies, and a plan made
+	                  while the statistics knew no sent row scanned every sent row of the campaign */
+	               CROSS JOIN LATERAL (SELECT x.status FROM @extschema@.campaign_send x
+	                                    WHERE x.campaign_id = s.campaign_id AND x.golden_id = i.g AND x.trigger_key = s.trigger_key
+	                                   OFFSET 0) x
+	               WHERE x.status = 'sent') THEN
+		why := 'duplicate';
+	ELSIF NOT cdp_internal.campaign_consent(p, s.purpose, s.channel) THEN
+		why := 'no_consent';
+	ELSIF EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = s.address) THEN
+		why := 'address_invalid';
+	ELSIF EXISTS (SELECT 1 FROM @extschema@.consent_suppression x
+	               WHERE x.address_key = s.address AND x.purpose = s.purpose AND x.suppressed) THEN
+		why := 'suppressed';
+	ELSIF NOT EXISTS (
+		/* cdp_internal.consent_addresses(p, s.channel) holds s.address (its keys written out) */
+		SELECT 1
+		  FROM (SELECT e.x ->> 'value' AS v
+		          FROM pg_catalog.jsonb_array_elements(CASE WHEN s.channel = 'email' THEN p.emails
+		                                                    WHEN s.channel IN ('sms', 'messenger', 'call') THEN p.phones
+		                                                    WHEN s.channel = 'social' THEN p.handles END) e(x)
+		         WHERE s.channel <> 'social' OR e.x ->> 'network' = 'vk'
+		        UNION ALL
+		        SELECT p.address WHERE s.channel = 'post') a
+		 WHERE coalesce(@extschema@.phone_e164(@extschema@.try_phone(a.v)), pg_catalog.lower((@extschema@.try_email(a.v))::text),
+		                pg_catalog.lower(pg_catalog.btrim(a.v))) = s.address) THEN
+		why := 'no_address';
+	ELSIF s.provenance ? 'recommendation'
+	      AND cdp_internal.campaign_retest_done(g, s.provenance ->> 'test', (s.provenance ->> 'since')::timestamptz) THEN
+		why := 'already_done';
+	ELSIF c.doc -> 'cap' IS NOT NULL THEN
+		/* the person's other messages: the cap (marketing, in the period) and the last one (quiet period) */
+		SELECT pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing' AND x.sent_at > now_ - (c.doc -> 'cap' ->> 'per')::interval),
+		       pg_catalog.max(x.sent_at)
+		  INTO n_cap, last
+		  /* the person's rows by golden id, the status tested outside (OFFSET 0): not the partial
+		     index of sent rows, which a plan made while the statistics knew no sent row read whole */
+		  FROM (SELECT y.purpose, y.sent_at, y.status FROM @extschema@.campaign_send y
+		         WHERE y.golden_id = g AND y.campaign_id <> s.campaign_id OFFSET 0) x
+		 WHERE x.status = 'sent';
+		IF c.doc ->> 'purpose' = 'marketing' AND c.doc -> 'cap' ? 'max' AND n_cap >= (c.doc -> 'cap' ->> 'max')::int THEN
+			why := 'capped';
+		END IF;
+	END IF;
+	IF why IS NULL AND c.doc ? 'offer' AND NOT c.doc ? 'trigger' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (c.doc ->> 'offer')::bigint;
+		why := cdp_internal.offer_reason(p, o, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date);
+		IF why IN ('expired', 'not_yet_valid', 'archived') THEN
+			why := 'offer_' || why;
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		UPDATE @extschema@.campaign_send x SET status = 'refused', reason = why, refused_at = now_
+		 WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* not now: the quiet period after the last message, or outside the window (never past the end) */
+	tz := coalesce(s.provenance ->> 'timezone', cdp_internal.campaign_tz(p.city, c.doc ->> 'timezone'));
+	nxt := CASE WHEN c.doc -> 'cap' ? 'quiet' THEN GREATEST(now_, last + (c.doc -> 'cap' ->> 'quiet')::interval) ELSE now_ END;
+	IF nxt > now_ THEN
+		why := 'quiet_period';
+	ELSE
+		nxt := cdp_internal.campaign_next_slot(now_, tz, c.doc -> 'window');
+		IF nxt > now_ THEN
+			why := 'outside_window';
+		END IF;
+	END IF;
+	IF why IS NOT NULL THEN
+		nxt := cdp_internal.campaign_next_slot(nxt, tz, c.doc -> 'window');
+		IF nxt IS NULL OR c.doc ->> 'end' IS NOT NULL AND nxt > (c.doc ->> 'end')::timestamptz THEN
+			UPDATE @extschema@.campaign_send x SET status = 'refused', reason = 'outside_window', refused_at = now_
+			 WHERE x.send_id = s.send_id;
+			RETURN 'outside_window';
+		END IF;
+		UPDATE @extschema@.campaign_send x SET due_at = nxt WHERE x.send_id = s.send_id;
+		RETURN why;
+	END IF;
+	/* a reminder's benefit only while the offer admits the person on the due date and marketing is allowed */
+	msg := s.message;
+	prov := s.provenance;
+	IF coalesce((s.provenance ->> 'benefit')::boolean, false) THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (coalesce(s.provenance ->> 'offer', c.doc ->> 'offer'))::bigint;
+		drop_ := cdp_internal.offer_reason(p, o, coalesce((s.provenance ->> 'due_date')::date, (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date));
+		IF drop_ IS NOT NULL THEN
+			drop_ := 'offer_' || drop_;
+		ELSIF NOT @extschema@.may_contact(g, 'marketing', s.channel) THEN
+			drop_ := 'no_marketing_consent';
+		END IF;
+		IF drop_ IS NOT NULL THEN
+			msg := cdp_internal.campaign_render(
+				(SELECT v.doc -> 'templates' ->> s.channel FROM @extschema@.campaign_version v
+				  WHERE v.campaign_id = s.campaign_id
+				    AND v.version = coalesce((s.provenance ->> 'campaign_version')::int, c.version)),
+				pg_catalog.jsonb_build_object('given_name', p.given_name, 'patronymic', p.patronymic, 'family_name', p.family_name,
+					'due_date', pg_catalog.to_char((s.provenance ->> 'due_date')::date, 'DD.MM.YYYY'), 'test', s.provenance ->> 'test'));
+			prov := prov || pg_catalog.jsonb_build_object('benefit', false, 'benefit_dropped', drop_);
+		END IF;
+	END IF;
+	UPDATE @extschema@.campaign_send x SET status = 'sent', sent_at = now_,
+	       sent_day = (now_ AT TIME ZONE (c.doc ->> 'timezone'))::date, message = msg, provenance = prov
+	 WHERE x.send_id = s.send_id;
+	RETURN 'sent';
+END
+$$;
+
+COMMENT ON FUNCTION cdp_internal.campaign_mark(bigint, timestamptz) IS
+	'cdp.mark_sent at a given moment, any moment (tests fix the clock) (internal)';
+
+/*
+ * After a listing: one message per address per campaign (duplicate records of one person not
+ * merged yet: the later row is skipped as duplicate_address), senders woken, counts returned.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_after_list(c @extschema@.campaign) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res		jsonb;
+BEGIN
+	/* one message per address per campaign: duplicate records of one person not merged yet; the
+	   window runs over the rows of the addresses listed more than once only (due and sent rows
+	   always carry an address), and only when there are any.  The addresses listed twice are
+	   gathered once (MATERIALIZED): the rows just listed are not in the table's statistics, and
+	   an estimate of one row made the planner repeat the grouping for every row of the campaign
+	   (a listing of 200k members that did not end in 10 minutes) */
+	IF EXISTS (SELECT 1 FROM @extschema@.campaign_send s2
+	            WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')
+	            GROUP BY s2.trigger_key COLLATE "C", s2.address COLLATE "C"
+	           HAVING pg_catalog.count(*) > 1) THEN
+		WITH twice AS MATERIALIZED (
+			/* bytewise grouping ("C": the same equality, a cheaper sort than the database's collation) */
+			SELECT s2.trigger_key COLLATE "C" AS trigger_key, s2.address COLLATE "C" AS address
+			  FROM @extschema@.campaign_send s2
+			 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')
+			 GROUP BY 1, 2
+			HAVING pg_catalog.count(*) > 1),
+		dup AS MATERIALIZED (
+			SELECT x.send_id FROM (
+				SELECT s2.send_id, s2.status, pg_catalog.row_number() OVER (PARTITION BY s2.trigger_key, s2.address
+				                                                             ORDER BY s2.status <> 'sent', s2.send_id) AS rn
+				  FROM @extschema@.campaign_send s2
+				  JOIN twice w ON w.trigger_key = s2.trigger_key COLLATE "C" AND w.address = s2.address COLLATE "C"
+				 WHERE s2.campaign_id = c.campaign_id AND s2.status IN ('due', 'sent')) x
+			 WHERE x.rn > 1 AND x.status = 'due')
+		UPDATE @extschema@.campaign_send s SET status = 'skipped', reason = 'duplicate_address', channel = NULL,
+		       address = NULL, message = NULL, due_at = NULL
+		  FROM dup
+		 WHERE s.send_id = dup.send_id;
+	END IF;
+	res := cdp_internal.campaign_counts(c.campaign_id, pg_catalog.now());
+	IF (res ->> 'due')::bigint > 0 THEN
+		PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
+	END IF;
+	RETURN res;
+END
+$$;
+
+COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
+	'after a listing: one message per address per campaign, NOTIFY cdp_send_list, counts by status and reason (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.campaign_consent(@extschema@.patient, text, text) FROM PUBLIC;
+
+/* ==== end of section: send25 ==== */
