@@ -27,7 +27,11 @@ defs() {	# defs REF|WORKTREE: every function of the parts as CREATE OR REPLACE
 		sed "s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/; s/@extschema@/cdp/g; s/'MODULE_PATHNAME'/'\$libdir\/cdp'/"
 	done
 }
-{ echo "BEGIN;"; echo "DROP INDEX IF EXISTS cdp.record_pregnant_idx;"; defs "$ref"; echo "COMMIT;"; } > "$tmp/ref.sql"
+# REF_SEG_LIB=name: the ref's id-set functions (src/seg_set.c) from $libdir/name.so, a build of the
+# ref's seg_set.c alone (with PG_MODULE_MAGIC), since both sides otherwise share this build's library
+{ echo "BEGIN;"; echo "DROP INDEX IF EXISTS cdp.record_pregnant_idx;"
+  defs "$ref" | if [ -n "${REF_SEG_LIB:-}" ]; then sed "s/'\$libdir\/cdp', 'cdp_seg_/'\$libdir\/$REF_SEG_LIB', 'cdp_seg_/"; else cat; fi
+  echo "COMMIT;"; } > "$tmp/ref.sql"
 { echo "BEGIN;"; echo "CREATE INDEX IF NOT EXISTS record_pregnant_idx ON cdp.record (golden_id) WHERE (extra ->> 'pregnant') = 'true';"
   defs WORKTREE; echo "COMMIT;"; } > "$tmp/new.sql"
 chmod -R a+rX "$tmp"

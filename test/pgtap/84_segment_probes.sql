@@ -8,7 +8,7 @@
 -- ids (as an incremental refresh: the profile pass first) and within a random half, with an
 -- archived patient, an id without a profile and a record flagged pregnant in the way.
 BEGIN;
-SELECT plan(12);
+SELECT plan(18);
 
 SELECT setseed(0.25) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('partner1', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -91,6 +91,33 @@ SELECT is((SELECT string_agg(DISTINCT coalesce(reason, 'member'), ',') FROM prob
 SELECT has_index('cdp', 'record', 'record_pregnant_idx', ARRAY['golden_id'], 'the flagged records have their partial index');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'cdp.record_pregnant_idx'::regclass),
           '((extra ->> ''pregnant''::text) = ''true''::text)', 'its predicate is the guard''s own condition');
+
+-- the id sets (src/seg_set.c, session 25: no copy of a null-free input, a sort only when unsorted,
+-- merges written into the result): against SQL on random arrays with duplicates, nulls, negative
+-- ids, ascending runs, other lower bounds, and one of 200,000 ids
+CREATE TEMP TABLE arrs AS
+SELECT k, CASE k % 4 WHEN 0 THEN ARRAY(SELECT (random() * 60)::bigint - 10 FROM generate_series(1, k % 37))
+                     WHEN 1 THEN ARRAY(SELECT CASE WHEN random() < 0.1 THEN NULL ELSE (random() * 60)::bigint END FROM generate_series(1, k % 29))
+                     WHEN 2 THEN ARRAY(SELECT x FROM generate_series(-5, (k % 50), 1 + k % 3) x)
+                     ELSE ARRAY(SELECT x / 2 FROM generate_series(1, k % 41) x) END AS a
+  FROM generate_series(1, 400) k;
+SELECT is((SELECT count(*) FROM arrs WHERE cdp_internal.seg_set(a) IS DISTINCT FROM
+             ARRAY(SELECT DISTINCT x FROM unnest(a) x WHERE x IS NOT NULL ORDER BY 1)), 0::bigint,
+          'seg_set: sorted, distinct, no nulls, on 400 random arrays (sorted, unsorted, with runs and nulls)');
+SELECT is((SELECT count(*) FROM arrs a1 JOIN arrs a2 ON a2.k = 401 - a1.k,
+                  LATERAL (SELECT cdp_internal.seg_set(a1.a) AS x, cdp_internal.seg_set(a2.a) AS y) s
+            WHERE cdp_internal.seg_and(x, y) IS DISTINCT FROM ARRAY(SELECT unnest(x) INTERSECT SELECT unnest(y) ORDER BY 1)
+               OR cdp_internal.seg_or(x, y) IS DISTINCT FROM ARRAY(SELECT unnest(x) UNION SELECT unnest(y) ORDER BY 1)
+               OR cdp_internal.seg_minus(x, y) IS DISTINCT FROM ARRAY(SELECT unnest(x) EXCEPT SELECT unnest(y) ORDER BY 1)), 0::bigint,
+          'seg_and, seg_or, seg_minus: as INTERSECT, UNION and EXCEPT on 400 random pairs');
+SELECT is(cdp_internal.seg_set('[0:3]={7,3,7,-2}'::bigint[]), '{-2,3,7}'::bigint[], 'another lower bound: a set from 1');
+SELECT is(array_lower(cdp_internal.seg_or('[5:6]={1,2}'::bigint[], '{}'), 1), 1, 'a merge result starts at 1');
+SELECT is((SELECT cdp_internal.seg_set(a) = ARRAY(SELECT DISTINCT x FROM unnest(a) x ORDER BY 1)
+             FROM (SELECT ARRAY(SELECT (x * 7919) % 200003 FROM generate_series(200000, 1, -1) x)
+                          || ARRAY(SELECT (random() * 2e12)::bigint - 1000000000000 FROM generate_series(1, 20000))
+                          || ARRAY[-9223372036854775808, 9223372036854775807, 0, -1]::bigint[] AS a) y), true,
+          'seg_set of 220,004 ids in a scrambled order, negative and extreme ones among them (the radix sort)');
+SELECT throws_ok($$SELECT cdp_internal.seg_minus('{1,NULL,3}', '{1}')$$, '22023', 'a segment id set cannot contain nulls', 'a merge refuses a null');
 
 SELECT * FROM finish();
 ROLLBACK;
