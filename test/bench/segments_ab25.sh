@@ -12,6 +12,8 @@
 #       that rule, a full refresh of one, 1% of the patients changed through the API (a new seed
 #       each time, so no side reads pages the other's changes warmed), an incremental refresh, a
 #       full refresh of the twin, the members of both compared
+#   test/bench/segments_ab25.sh DB members [ref]   once per side: every id the evaluation of the rule
+#       and of each variant yields, with its guard's reason, as a digest, compared between the sides
 # PG* from the environment.  Heavy at 1M: flock /work/bench.lock test/bench/segments_ab25.sh ...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,9 +36,8 @@ defs() {	# defs REF|WORKTREE: every function of the parts as CREATE OR REPLACE
   echo "COMMIT;"; } > "$tmp/ref.sql"
 { echo "BEGIN;"; echo "CREATE INDEX IF NOT EXISTS record_pregnant_idx ON cdp.record (golden_id) WHERE (extra ->> 'pregnant') = 'true';"
   defs WORKTREE; echo "COMMIT;"; } > "$tmp/new.sql"
-chmod -R a+rX "$tmp"
 echo "load: $(uptime)"
-psql -X -q -d "$db" -v ref_sql="$tmp/ref.sql" -v new_sql="$tmp/new.sql" -v ref="$ref" -v what="$what" <<'SQL'
+cat > "$tmp/run.sql" <<'SQL'
 \set ON_ERROR_STOP 1
 \pset footer off
 SET client_min_messages = warning;
@@ -88,6 +89,30 @@ BEGIN
 		END IF;
 	END LOOP;
 END $$;
+-- the members (every id the evaluation yields, with its guard's reason) of the rule and the variants, as a digest
+CREATE FUNCTION pg_temp.members(side text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v jsonb;
+	ch text;
+BEGIN
+	FOR i IN 0..20 LOOP
+		v := current_setting('segbench.rules')::jsonb;
+		ch := 'sms';
+		IF i > 0 THEN
+			v := jsonb_set(jsonb_set(v, '{all,1,value}', jsonb_build_array(25 + i, 45 + i)),
+			               '{all,4,value}', jsonb_build_array((ARRAY['Москва', 'Химки', 'Тверь', 'Подольск'])[1 + i % 4]));
+			IF i % 2 = 0 THEN
+				v := jsonb_set(v, '{all,2,ago}', jsonb_build_array((12 + i % 6) || ' months', (6 + i % 4) || ' months'));
+			END IF;
+			ch := CASE WHEN i % 3 = 0 THEN NULL ELSE 'sms' END;
+		END IF;
+		INSERT INTO t SELECT 'members', side, 1, i, NULL, NULL,
+		       count(*) FILTER (WHERE x.reason IS NULL) || ' members, ' || count(*) || ' ids, digest '
+		       || md5(string_agg(x.golden_id || ':' || coalesce(x.reason, '-'), ',' ORDER BY x.golden_id, x.reason))
+		  FROM cdp_internal.seg_evaluate(cdp_internal.seg_prepare(v, 'marketing', current_date), 'marketing', ch,
+		                                 current_setting('segbench.offer')::bigint, current_date, '{}', '{}') x;
+	END LOOP;
+END $$;
 CREATE FUNCTION pg_temp.timed_refresh(what text, side text, pass int, seg bigint, mode text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	t0 timestamptz := clock_timestamp();
@@ -96,20 +121,28 @@ DECLARE
 BEGIN
 	INSERT INTO t VALUES (what, side, pass, 1, extract(epoch FROM clock_timestamp() - t0) * 1000, pg_temp.cpu() - c0, r::text);
 END $$;
-SELECT :'what' = 'preview' AS is_preview \gset
-\if :is_preview
-\i :ref_sql
-SELECT FROM pg_temp.preview(:'ref', 1);
-\i :new_sql
-SELECT FROM pg_temp.preview('this', 1);
-\i :ref_sql
-SELECT FROM pg_temp.preview(:'ref', 2);
-\i :new_sql
-SELECT FROM pg_temp.preview('this', 2);
-\i :ref_sql
-SELECT FROM pg_temp.preview(:'ref', 3);
-\i :new_sql
-SELECT FROM pg_temp.preview('this', 3);
+SQL
+# the passes: the ref's definitions, then this worktree's, three times (psql \i between the steps)
+for pass in 1 2 3; do
+	for side in ref this; do
+		echo "\\i :${side/this/new}_sql"
+		label=$([ $side = ref ] && echo ":'ref'" || echo "'this'")
+		if [ "$what" = preview ]; then
+			echo "SELECT FROM pg_temp.preview($label, $pass);"
+		elif [ "$what" = members ]; then
+			[ $pass = 1 ] && echo "SELECT FROM pg_temp.members($label);"
+		else
+			# each side and pass: its own pair of segments and its own 1% of the patients
+			k=$(( (pass - 1) * 4 + $([ $side = ref ] && echo 1 || echo 3) ))
+			echo "SELECT FROM pg_temp.timed_refresh('full', $label, $pass, (:'segs'::bigint[])[$k], 'full');"
+			echo "SELECT FROM pg_temp.changes(0.$pass$([ $side = ref ] && echo 1 || echo 2));"
+			echo "SELECT FROM pg_temp.timed_refresh('incremental', $label, $pass, (:'segs'::bigint[])[$k], 'incremental');"
+			echo "SELECT FROM pg_temp.timed_refresh('twin full', $label, $pass, (:'segs'::bigint[])[$((k + 1))], 'full');"
+		fi
+	done
+done >> "$tmp/passes.sql"
+if [ "$what" = preview ]; then
+	cat > "$tmp/report.sql" <<'SQL'
 \echo the 10-clause preview: wall and backend CPU per pass
 SELECT side, string_agg(round(ms)::text, ' / ' ORDER BY pass) AS wall_ms, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS wall_median,
        string_agg(round(cpu)::text, ' / ' ORDER BY pass) AS cpu_ms, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu)::numeric, 1) AS cpu_median,
@@ -123,41 +156,22 @@ SELECT side, pass, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeri
 SELECT count(*) AS "previews (rule and variants) whose result differs between the sides"
   FROM t a JOIN t b ON a.what = b.what AND a.round = b.round AND a.pass = b.pass AND a.side = :'ref' AND b.side = 'this'
  WHERE a.result IS DISTINCT FROM b.result;
-\else
+SQL
+elif [ "$what" = members ]; then
+	cat > "$tmp/report.sql" <<'SQL'
+\echo the members of the rule (0) and the variants (1-20), each side: count, ids evaluated, digest of (id, reason)
+SELECT round AS rule, string_agg(side || ': ' || result, ' | ' ORDER BY side) FROM t WHERE what = 'members' GROUP BY round ORDER BY round;
+SELECT count(*) AS "rules whose members or reasons differ between the sides"
+  FROM t a JOIN t b ON a.what = 'members' AND b.what = 'members' AND a.round = b.round AND a.side = :'ref' AND b.side = 'this'
+ WHERE a.result IS DISTINCT FROM b.result;
+SQL
+else
+	cat > "$tmp/setup.sql" <<'SQL'
 -- six pairs of segments, one per side and pass (a segment, then its twin)
 SELECT array_agg(cdp.create_segment('ab25 ' || s || ' ' || now(), :'rules', 'marketing', :offer, 'sms') ORDER BY s) AS segs
   FROM generate_series(1, 12) s \gset
-\echo (each side and pass: its own pair of segments and its own 1% of the patients)
-\i :ref_sql
-SELECT FROM pg_temp.timed_refresh('full', :'ref', 1, (:'segs'::bigint[])[1], 'full');
-SELECT FROM pg_temp.changes(0.11);
-SELECT FROM pg_temp.timed_refresh('incremental', :'ref', 1, (:'segs'::bigint[])[1], 'incremental');
-SELECT FROM pg_temp.timed_refresh('twin full', :'ref', 1, (:'segs'::bigint[])[2], 'full');
-\i :new_sql
-SELECT FROM pg_temp.timed_refresh('full', 'this', 1, (:'segs'::bigint[])[3], 'full');
-SELECT FROM pg_temp.changes(0.12);
-SELECT FROM pg_temp.timed_refresh('incremental', 'this', 1, (:'segs'::bigint[])[3], 'incremental');
-SELECT FROM pg_temp.timed_refresh('twin full', 'this', 1, (:'segs'::bigint[])[4], 'full');
-\i :ref_sql
-SELECT FROM pg_temp.timed_refresh('full', :'ref', 2, (:'segs'::bigint[])[5], 'full');
-SELECT FROM pg_temp.changes(0.21);
-SELECT FROM pg_temp.timed_refresh('incremental', :'ref', 2, (:'segs'::bigint[])[5], 'incremental');
-SELECT FROM pg_temp.timed_refresh('twin full', :'ref', 2, (:'segs'::bigint[])[6], 'full');
-\i :new_sql
-SELECT FROM pg_temp.timed_refresh('full', 'this', 2, (:'segs'::bigint[])[7], 'full');
-SELECT FROM pg_temp.changes(0.22);
-SELECT FROM pg_temp.timed_refresh('incremental', 'this', 2, (:'segs'::bigint[])[7], 'incremental');
-SELECT FROM pg_temp.timed_refresh('twin full', 'this', 2, (:'segs'::bigint[])[8], 'full');
-\i :ref_sql
-SELECT FROM pg_temp.timed_refresh('full', :'ref', 3, (:'segs'::bigint[])[9], 'full');
-SELECT FROM pg_temp.changes(0.31);
-SELECT FROM pg_temp.timed_refresh('incremental', :'ref', 3, (:'segs'::bigint[])[9], 'incremental');
-SELECT FROM pg_temp.timed_refresh('twin full', :'ref', 3, (:'segs'::bigint[])[10], 'full');
-\i :new_sql
-SELECT FROM pg_temp.timed_refresh('full', 'this', 3, (:'segs'::bigint[])[11], 'full');
-SELECT FROM pg_temp.changes(0.32);
-SELECT FROM pg_temp.timed_refresh('incremental', 'this', 3, (:'segs'::bigint[])[11], 'incremental');
-SELECT FROM pg_temp.timed_refresh('twin full', 'this', 3, (:'segs'::bigint[])[12], 'full');
+SQL
+	cat > "$tmp/report.sql" <<'SQL'
 \echo refreshes: wall and backend CPU per pass (full: the first full refresh; twin full: the twin after the changes)
 SELECT side, what, string_agg(round(ms)::text, ' / ' ORDER BY pass) AS wall_ms, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS wall_median,
        string_agg(round(cpu)::text, ' / ' ORDER BY pass) AS cpu_ms, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu)::numeric, 1) AS cpu_median
@@ -173,6 +187,9 @@ SELECT i AS pair, (SELECT count(*) FROM ((SELECT golden_id FROM cdp.segment_memb
   FROM generate_series(1, 6) i, (SELECT :'segs'::bigint[] AS s) x;
 -- the bench segments go (archived: their members leave)
 SELECT count(cdp.archive_segment(x)) FROM unnest(:'segs'::bigint[]) x;
-\endif
 SQL
+fi
+chmod -R a+rX "$tmp"
+{ cat "$tmp/run.sql"; [ "$what" != refresh ] || cat "$tmp/setup.sql"; cat "$tmp/passes.sql" "$tmp/report.sql"; } |
+	psql -X -q -d "$db" -v ref_sql="$tmp/ref.sql" -v new_sql="$tmp/new.sql" -v ref="$ref"
 echo "load: $(uptime)"
