@@ -4,11 +4,11 @@
 # Session 25).  Every function of the consent, offer and segment parts (80, 81, 82, 83, 84, 97) is
 # loaded in turn by CREATE OR REPLACE, the ref's with this branch's partial index
 # record_pregnant_idx dropped, this worktree's with it created.
-#   test/bench/segments_ab25.sh DB preview [ref]   three passes; per pass and side: one warm-up, one timed
+#   test/bench/segments_ab25.sh DB preview [ref]   three passes (PASSES=n); per pass and side: one warm-up, one timed
 #       10-clause preview (segments_bench.sql's rule and offer, SMS), the 20 variants of
 #       segments_bench.sql step 3; wall and backend CPU (/proc/self/stat: parallel workers not
 #       counted); the previews' results compared between the sides
-#   test/bench/segments_ab25.sh DB refresh [ref]   three passes; per pass and side: two new segments of
+#   test/bench/segments_ab25.sh DB refresh [ref]   three passes (PASSES=n); per pass and side: two new segments of
 #       that rule, a full refresh of one, 1% of the patients changed through the API (a new seed
 #       each time, so no side reads pages the other's changes warmed), an incremental refresh, a
 #       full refresh of the twin, the members of both compared
@@ -20,6 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 db=$1
 what=$2
 ref=${3:-main}
+passes=${PASSES:-3}	# passes of the alternation (PASSES=2: a 1M refresh run in one 8-minute hold)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 defs() {	# defs REF|WORKTREE: every function of the parts as CREATE OR REPLACE
@@ -113,17 +114,21 @@ BEGIN
 		                                 current_setting('segbench.offer')::bigint, current_date, '{}', '{}') x;
 	END LOOP;
 END $$;
-CREATE FUNCTION pg_temp.timed_refresh(what text, side text, pass int, seg bigint, mode text) RETURNS void LANGUAGE plpgsql AS $$
+-- a timed refresh, its figures printed at once (a run cut short by a timeout keeps what it printed)
+CREATE FUNCTION pg_temp.timed_refresh(what text, side text, pass int, seg bigint, mode text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	t0 timestamptz := clock_timestamp();
 	c0 float8 := pg_temp.cpu();
 	r jsonb := cdp.refresh_segment(seg, mode);
+	ms float8 := extract(epoch FROM clock_timestamp() - t0) * 1000;
+	cpu float8 := pg_temp.cpu() - c0;
 BEGIN
-	INSERT INTO t VALUES (what, side, pass, 1, extract(epoch FROM clock_timestamp() - t0) * 1000, pg_temp.cpu() - c0, r::text);
+	INSERT INTO t VALUES (what, side, pass, 1, ms, cpu, r::text);
+	RETURN format('%s, %s, pass %s: %s ms, CPU %s ms, %s', side, what, pass, round(ms::numeric, 1), cpu, r);
 END $$;
 SQL
-# the passes: the ref's definitions, then this worktree's, three times (psql \i between the steps)
-for pass in 1 2 3; do
+# the passes: the ref's definitions, then this worktree's, PASSES times (psql \i between the steps)
+for pass in $(seq 1 "$passes"); do
 	for side in ref this; do
 		echo "\\i :${side/this/new}_sql"
 		label=$([ $side = ref ] && echo ":'ref'" || echo "'this'")
@@ -134,10 +139,10 @@ for pass in 1 2 3; do
 		else
 			# each side and pass: its own pair of segments and its own 1% of the patients
 			k=$(( (pass - 1) * 4 + $([ $side = ref ] && echo 1 || echo 3) ))
-			echo "SELECT FROM pg_temp.timed_refresh('full', $label, $pass, (:'segs'::bigint[])[$k], 'full');"
+			echo "SELECT pg_temp.timed_refresh('full', $label, $pass, (:'segs'::bigint[])[$k], 'full') AS step;"
 			echo "SELECT FROM pg_temp.changes(0.$pass$([ $side = ref ] && echo 1 || echo 2));"
-			echo "SELECT FROM pg_temp.timed_refresh('incremental', $label, $pass, (:'segs'::bigint[])[$k], 'incremental');"
-			echo "SELECT FROM pg_temp.timed_refresh('twin full', $label, $pass, (:'segs'::bigint[])[$((k + 1))], 'full');"
+			echo "SELECT pg_temp.timed_refresh('incremental', $label, $pass, (:'segs'::bigint[])[$k], 'incremental') AS step;"
+			echo "SELECT pg_temp.timed_refresh('twin full', $label, $pass, (:'segs'::bigint[])[$((k + 1))], 'full') AS step;"
 		fi
 	done
 done >> "$tmp/passes.sql"
@@ -169,7 +174,7 @@ else
 	cat > "$tmp/setup.sql" <<'SQL'
 -- six pairs of segments, one per side and pass (a segment, then its twin)
 SELECT array_agg(cdp.create_segment('ab25 ' || s || ' ' || now(), :'rules', 'marketing', :offer, 'sms') ORDER BY s) AS segs
-  FROM generate_series(1, 12) s \gset
+  FROM generate_series(1, 4 * :passes) s \gset
 SQL
 	cat > "$tmp/report.sql" <<'SQL'
 \echo refreshes: wall and backend CPU per pass (full: the first full refresh; twin full: the twin after the changes)
@@ -184,12 +189,12 @@ SELECT side, round((100 * percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER
 SELECT side, pass, result FROM t WHERE what = 'incremental' ORDER BY pass, side;
 SELECT i AS pair, (SELECT count(*) FROM ((SELECT golden_id FROM cdp.segment_member WHERE segment_id = s[2 * i - 1] EXCEPT SELECT golden_id FROM cdp.segment_member WHERE segment_id = s[2 * i])
         UNION ALL (SELECT golden_id FROM cdp.segment_member WHERE segment_id = s[2 * i] EXCEPT SELECT golden_id FROM cdp.segment_member WHERE segment_id = s[2 * i - 1])) d) AS "incremental vs full: differing members"
-  FROM generate_series(1, 6) i, (SELECT :'segs'::bigint[] AS s) x;
+  FROM generate_series(1, 2 * :passes) i, (SELECT :'segs'::bigint[] AS s) x;
 -- the bench segments go (archived: their members leave)
 SELECT count(cdp.archive_segment(x)) FROM unnest(:'segs'::bigint[]) x;
 SQL
 fi
 chmod -R a+rX "$tmp"
 { cat "$tmp/run.sql"; [ "$what" != refresh ] || cat "$tmp/setup.sql"; cat "$tmp/passes.sql" "$tmp/report.sql"; } |
-	psql -X -q -d "$db" -v ref_sql="$tmp/ref.sql" -v new_sql="$tmp/new.sql" -v ref="$ref"
+	psql -X -q -d "$db" -v ref_sql="$tmp/ref.sql" -v new_sql="$tmp/new.sql" -v ref="$ref" -v passes="$passes"
 echo "load: $(uptime)"
