@@ -23629,3 +23629,294 @@ COMMENT ON FUNCTION cdp_internal.campaign_after_list(@extschema@.campaign) IS
 REVOKE ALL ON FUNCTION cdp_internal.campaign_consent(@extschema@.patient, text, text) FROM PUBLIC;
 
 /* ==== end of section: send25 ==== */
+
+/* ==== section: seg25 (issue 13, session 25) ==== */
+/*
+ * The offer guard's records flagged pregnant through a partial index, the archived guard by
+ * index-only probes, the profile pass first within candidates, an incremental refresh's
+ * membership writes by the ids in scope (doc/segments.md, Performance, session 25).
+ */
+CREATE INDEX record_pregnant_idx ON @extschema@.record (golden_id) WHERE (extra ->> 'pregnant') = 'true';
+
+CREATE OR REPLACE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d		jsonb := o.doc;
+	rest	bigint[];
+	bid		bigint[];
+	bwhy	text[];
+	n_all	bigint;
+	probe	boolean;
+	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
+BEGIN
+	ids := cdp_internal.seg_set(ids);
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN;
+	END IF;
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	probe := pg_catalog.cardinality(ids) * 20 <= n_all;
+	/* the profile's own reasons, in offer_reason's order */
+	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
+	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
+	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
+	  INTO rest, bid, bwhy
+	  FROM (SELECT p.id, CASE
+	            WHEN p.golden_id IS NULL THEN 'unknown_patient'
+	            WHEN p.status <> 'active' THEN 'archived_patient'
+	            WHEN o.status <> 'active' THEN 'offer_archived'
+	            WHEN on_day < (d ->> 'valid_from')::date THEN 'not_yet_valid'
+	            WHEN on_day > (d ->> 'valid_to')::date THEN 'expired'
+	            WHEN d ? 'sex' AND p.sex IS DISTINCT FROM (d ->> 'sex') THEN 'sex'
+	            WHEN d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
+	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
+	            END AS why
+	          /*
+	           * the profiles: probes by primary key for a set small beside the clinic (OFFSET 0 keeps
+	           * them probes: a hash join read every profile, 1.2 s at 1M for 17k ids), else one join
+	           */
+	          FROM (SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN LATERAL (SELECT z.golden_id, z.status, z.sex, z.birth_date FROM @extschema@.patient z
+	                                      WHERE z.golden_id = c.id OFFSET 0) y ON true
+	                 WHERE probe
+	                UNION ALL
+	                SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date
+	                  FROM pg_catalog.unnest(ids) c(id)
+	                  LEFT JOIN @extschema@.patient y ON y.golden_id = c.id
+	                 WHERE NOT probe) p) x;
+	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+	rest := cdp_internal.seg_set(rest);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the first excluded diagnosis, ever (by time, then event id) */
+	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
+		IF probe THEN
+			/* one index-only probe per range (an OR of ranges is no index range: a heap fetch per person) */
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x))), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/* and which code comes first, for those few, with offer_reason's own condition */
+		RETURN QUERY SELECT c.id, 'contraindication:' || f.icd10
+		  FROM pg_catalog.unnest(bid) c(id)
+		 CROSS JOIN LATERAL (SELECT e.icd10 FROM @extschema@.clinical_event e
+		                      WHERE e.golden_id = c.id AND e.kind = 'diagnosis'
+		                        AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x
+		                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> 'lo', x ->> 'hi'))
+		                      ORDER BY e.at, e.event_id LIMIT 1) f;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
+	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		IF probe THEN
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				       cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x)), on_day, on_day), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(preg) x), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',
+				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/* the flagged persons through their partial index (as a join, a scan of every record: 0.35-0.6 s at 1M) */
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_and(cdp_internal.seg_minus(rest, bid), cdp_internal.seg_set(ARRAY(
+			SELECT r.golden_id FROM @extschema@.record r WHERE r.extra ->> 'pregnant' = 'true'))));
+		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* the required prior service (a visit the person came to) or lab test */
+	IF d ? 'requires_service' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'visit' AND e.specialty = d ->> 'requires_service'
+		                                   AND e.visit_status IN ('came', 'in_appointment', 'done')));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_service') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	IF d ? 'requires_lab' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'lab_test' AND e.lab_code = d ->> 'requires_lab'));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_lab') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(rest) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) IS
+	'offer_reason for a set of golden ids in set-based passes: each id with its first reason or NULL (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	kid		jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		IF cand IS NULL THEN
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			RETURN r;
+		END IF;
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		IF probe THEN
+			r := cdp_internal.seg_probe(plan ->> 'filter', cand);
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := cdp_internal.seg_and(cand, r);
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		/*
+		 * within candidates (an incremental refresh, a nested "all"), the profile pass comes first:
+		 * one primary-key probe per candidate into cdp.patient (small, mostly cached) that usually
+		 * removes most of them, before the event probes descend the large per-patient index
+		 */
+		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		            ORDER BY CASE WHEN cand IS NOT NULL AND (x.k ->> 'class')::int = 1 THEN -1 ELSE (x.k ->> 'class')::int END,
+		                     cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
+			r := cdp_internal.seg_eval(kid, r, n_all);
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
+		r := '{}';
+		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text, offer bigint, d date,
+	include bigint[], exclude bigint[], cand bigint[] DEFAULT NULL)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* probes of 10^4-10^5 ids are estimated costly enough for a JIT compile of 0.1 s each (session 24) */
+	AS $$
+DECLARE
+	n_all	bigint;
+	r		bigint[];
+	act		bigint[];
+	kept	bigint[];
+	ok		bigint[];
+	o		@extschema@.offer;
+BEGIN
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	r := cdp_internal.seg_eval(plan, cand, n_all);
+	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
+	/*
+	 * the active ones.  While the set is small beside the clinic: those with a profile (an
+	 * index-only probe of the primary key per id) less the archived ones (patient_archived_idx);
+	 * as a join, the planner hashed every profile (1.8 s at 1M for 33k ids, session 25), and a
+	 * probe reading each profile's status cost 2.5 times the index-only one.  Else one join.
+	 */
+	IF pg_catalog.cardinality(r) * 20 <= n_all THEN
+		act := cdp_internal.seg_minus(
+			cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			                       ' WHERE EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = c.id)', r),
+			cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM @extschema@.patient p WHERE p.status = 'archived')));
+	ELSE
+		act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)
+		                                  JOIN @extschema@.patient p ON p.golden_id = c.id WHERE p.status = 'active'));
+	END IF;
+	RETURN QUERY SELECT x, 'archived'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(r, act)) x;
+	kept := cdp_internal.seg_minus(act, exclude);
+	RETURN QUERY SELECT x, 'excluded'::text FROM pg_catalog.unnest(cdp_internal.seg_and(act, exclude)) x;
+	ok := cdp_internal.seg_consent_ok(kept, purpose, channel);
+	RETURN QUERY SELECT x, 'no_consent'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(kept, ok)) x;
+	IF offer IS NULL THEN
+		RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(ok) x;
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
+	'evaluates a compiled rule with the include list and the guards (archived, excluded, no_consent, offer reasons) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_apply(s @extschema@.segment, keep bigint[], ev bigint, scope bigint[] DEFAULT NULL)
+	RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cur		bigint[];
+	gone	bigint[];
+	came	bigint[];
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF scope IS NULL THEN
+		cur := cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id));
+	ELSE
+		/*
+		 * the members among the persons in scope: a probe of the primary key per person (a
+		 * scalar subquery stays one; as a join the planner, estimating a new segment at one
+		 * member, hashed or merged all of them: a cost of the segment's size, session 25)
+		 */
+		cur := cdp_internal.seg_set(ARRAY(SELECT c.id FROM pg_catalog.unnest(scope) c(id)
+		          WHERE (SELECT true FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id AND m.golden_id = c.id)));
+		keep := cdp_internal.seg_and(keep, scope);
+	END IF;
+	gone := cdp_internal.seg_minus(cur, keep);
+	came := cdp_internal.seg_minus(keep, cur);
+	/* by the ids leaving, in the primary keys' order (= ANY: one index scan, not a hash of every member) */
+	DELETE FROM @extschema@.segment_member m
+	 WHERE m.segment_id = s.segment_id AND m.golden_id = ANY (gone);
+	UPDATE @extschema@.segment_member_history h SET left_at = at, left_event = ev, left_version = s.version
+	 WHERE h.segment_id = s.segment_id AND h.golden_id = ANY (gone) AND h.left_event IS NULL;
+	WITH ch AS (
+		SELECT c.id, pg_catalog.array_agg(x.channel ORDER BY x.channel) AS channels
+		  FROM @extschema@.consent_channels() x
+		 CROSS JOIN LATERAL pg_catalog.unnest(cdp_internal.seg_consent_ok(keep, s.purpose, x.channel)) c(id)
+		 GROUP BY c.id),
+	upd AS (
+		UPDATE @extschema@.segment_member m SET channels = ch.channels FROM ch
+		 WHERE m.segment_id = s.segment_id AND m.golden_id = ch.id AND m.channels IS DISTINCT FROM ch.channels)
+	INSERT INTO @extschema@.segment_member (golden_id, segment_id, version, entered_at, channels)
+	SELECT c.id, s.segment_id, s.version, at, coalesce(ch.channels, '{}')
+	  FROM pg_catalog.unnest(came) c(id) LEFT JOIN ch ON ch.id = c.id;
+	INSERT INTO @extschema@.segment_member_history (golden_id, segment_id, version, entered_at, entered_event)
+	SELECT c.id, s.segment_id, s.version, at, ev FROM pg_catalog.unnest(came) c(id);
+	RETURN pg_catalog.jsonb_build_object('entered', pg_catalog.cardinality(came), 'left', pg_catalog.cardinality(gone));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint, bigint[]) IS
+	'makes a segment''s members within a scope equal a set, with history and channels (internal)';
+
+/* ==== end of section: seg25 ==== */

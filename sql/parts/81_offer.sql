@@ -376,6 +376,14 @@ COMMENT ON FUNCTION cdp_internal.offer_code_sql(jsonb) IS
 	'the index condition over clinical_event e of a list of ICD-10 ranges, bounds quoted (internal)';
 
 /*
+ * The records flagged pregnant ("extra": {"pregnant": true}), which an offer excluding pregnancy
+ * blocks: few, so a partial index lists them and the set-based guard intersects them with the
+ * persons left instead of reading every record (session 25: a scan of 1M records, 0.35-0.6 s of
+ * a preview).  Its upkeep is one expression test per record written.
+ */
+CREATE INDEX record_pregnant_idx ON @extschema@.record (golden_id) WHERE (extra ->> 'pregnant') = 'true';
+
+/*
  * cdp_internal.offer_reason for a set of golden ids at once: every id with its first reason or
  * NULL, the same reasons in the same order, in a few set-based passes instead of one function
  * call per person.  First the profile's own reasons (one pass over the ids through the primary
@@ -478,9 +486,9 @@ BEGIN
 				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
 			bid := cdp_internal.seg_and(rest, bid);
 		END IF;
-		bid := cdp_internal.seg_or(bid, cdp_internal.seg_set(ARRAY(
-			SELECT c.id FROM pg_catalog.unnest(cdp_internal.seg_minus(rest, bid)) c(id)
-			 WHERE EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = c.id AND r.extra ->> 'pregnant' = 'true'))));
+		/* the flagged persons through their partial index (as a join, a scan of every record: 0.35-0.6 s at 1M) */
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_and(cdp_internal.seg_minus(rest, bid), cdp_internal.seg_set(ARRAY(
+			SELECT r.golden_id FROM @extschema@.record r WHERE r.extra ->> 'pregnant' = 'true'))));
 		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
 		rest := cdp_internal.seg_minus(rest, bid);
 	END IF;

@@ -270,17 +270,22 @@ BEGIN
 	IF scope IS NULL THEN
 		cur := cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id));
 	ELSE
-		cur := cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM pg_catalog.unnest(scope) c(id)
-		          JOIN @extschema@.segment_member m ON m.segment_id = s.segment_id AND m.golden_id = c.id));
+		/*
+		 * the members among the persons in scope: a probe of the primary key per person (a
+		 * scalar subquery stays one; as a join the planner, estimating a new segment at one
+		 * member, hashed or merged all of them: a cost of the segment's size, session 25)
+		 */
+		cur := cdp_internal.seg_set(ARRAY(SELECT c.id FROM pg_catalog.unnest(scope) c(id)
+		          WHERE (SELECT true FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id AND m.golden_id = c.id)));
 		keep := cdp_internal.seg_and(keep, scope);
 	END IF;
 	gone := cdp_internal.seg_minus(cur, keep);
 	came := cdp_internal.seg_minus(keep, cur);
-	DELETE FROM @extschema@.segment_member m USING pg_catalog.unnest(gone) g(id)
-	 WHERE m.segment_id = s.segment_id AND m.golden_id = g.id;
+	/* by the ids leaving, in the primary keys' order (= ANY: one index scan, not a hash of every member) */
+	DELETE FROM @extschema@.segment_member m
+	 WHERE m.segment_id = s.segment_id AND m.golden_id = ANY (gone);
 	UPDATE @extschema@.segment_member_history h SET left_at = at, left_event = ev, left_version = s.version
-	  FROM pg_catalog.unnest(gone) g(id)
-	 WHERE h.segment_id = s.segment_id AND h.golden_id = g.id AND h.left_event IS NULL;
+	 WHERE h.segment_id = s.segment_id AND h.golden_id = ANY (gone) AND h.left_event IS NULL;
 	WITH ch AS (
 		SELECT c.id, pg_catalog.array_agg(x.channel ORDER BY x.channel) AS channels
 		  FROM @extschema@.consent_channels() x
