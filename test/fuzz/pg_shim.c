@@ -249,6 +249,26 @@ MemoryContextReset(MemoryContext context)
 }
 
 /*
+ * MemoryContextMemAllocated
+ *		The bytes a context's chunks hold (headers included), and its
+ *		children's when recurse: what the backend's count is used for here
+ *		(a cache bounding itself) needs only that it grows with the chunks.
+ */
+Size
+MemoryContextMemAllocated(MemoryContext context, bool recurse)
+{
+	Size		total = 0;
+
+	ShimContextCheck(context);
+	for (ShimChunk *ch = ((ShimContext *) context)->chunks; ch; ch = ch->next)
+		total += SHIM_HDRSZ + ch->size;
+	if (recurse)
+		for (MemoryContext child = context->firstchild; child; child = child->nextchild)
+			total += MemoryContextMemAllocated(child, true);
+	return total;
+}
+
+/*
  * AllocSetContextCreateInternal
  *		A new context; the size parameters mean nothing here.
  */
