@@ -20,3 +20,10 @@ backend_cpu() {
 	wait "$P_PID" 2>/dev/null || true
 	echo "$label: backend CPU $(echo "($s1 - $s0) / $(getconf CLK_TCK)" | bc -l | cut -c1-6) s ($done), load $(cut -d' ' -f1 /proc/loadavg)"
 }
+
+# put_lib FILE: installs a cdp library as $lib by a rename, never by writing over the file in
+# place: a backend (an autovacuum worker analysing a table with a cdp index among them) that has
+# the old one mapped keeps its inode; cp over it made such a process die of SIGBUS (session 25)
+put_lib() {
+	cp "$1" "$lib.new.$$" && mv -f "$lib.new.$$" "$lib"
+}

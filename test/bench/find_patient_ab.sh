@@ -37,7 +37,7 @@ run="DO \$\$DECLARE r record; rids bigint[]; t0 timestamptz; BEGIN
 
 for i in $(seq 1 "$passes"); do
 	for v in A B; do
-		if [ $v = A ]; then cp "$alib" "$lib"; "${psql[@]}" -f "$asql"; else cp "$blib" "$lib"; "${psql[@]}" -f "$bsql"; fi
+		if [ $v = A ]; then put_lib "$alib"; "${psql[@]}" -f "$asql"; else put_lib "$blib"; "${psql[@]}" -f "$bsql"; fi
 		PGOPTIONS="-c ab.v=$v -c ab.pass=$i" backend_cpu "$v #$i" "$db" "$run SELECT 'done';"
 	done
 done

@@ -27,13 +27,13 @@ sql='SELECT array_agg(id) FROM (SELECT id FROM people WHERE name OPERATOR(cdp.%)
 
 for i in $(seq 1 "$passes"); do
 	for v in A B; do
-		if [ $v = A ]; then cp "$a" "$lib"; else cp "$b" "$lib"; fi
+		if [ $v = A ]; then put_lib "$a"; else put_lib "$b"; fi
 		"${psql[@]}" -c "SELECT bench.run('$v #$i', \$q\$$sql\$q\$)" -o /dev/null
 		backend_cpu "$v #$i" "$db" "DO \$\$DECLARE r record; ids bigint[]; BEGIN FOR r IN SELECT q FROM bench.query ORDER BY qid LOOP EXECUTE \$q\$$sql\$q\$ INTO ids USING r.q; END LOOP; END\$\$; SELECT 'done';"
 	done
 done
 for v in A B; do
-	if [ $v = A ]; then cp "$a" "$lib"; else cp "$b" "$lib"; fi
+	if [ $v = A ]; then put_lib "$a"; else put_lib "$b"; fi
 	"${psql[@]}" -c "INSERT INTO bench.ans SELECT '$v', q.qid, ARRAY(SELECT id FROM people WHERE name OPERATOR(cdp.%) q.q ORDER BY id)
 	                   FROM bench.query q WHERE q.qid <= ${NANS:-150}"
 done
