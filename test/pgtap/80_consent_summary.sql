@@ -9,6 +9,7 @@
 -- cdp.rebuild_consent() reproduces the rows.
 BEGIN;
 SELECT plan(10);
+\ir ../fixtures/consent_history.sql
 
 SELECT setseed(0.23);
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b,
@@ -63,52 +64,10 @@ CREATE FUNCTION pg_temp.summary_mismatches() RETURNS bigint LANGUAGE sql AS $$
 CREATE TEMP TABLE rounds (n int, action text, summary_diff bigint, filter_diff bigint, partner bigint, nondefault bigint, suppressed bigint);
 DO $$
 DECLARE
-	x		float8;
 	act		text;
-	g		bigint;
-	rec		bigint;
-	k		int := 100;
-	purp	text[];
-	chan	text[];
 BEGIN
 	FOR n IN 1..240 LOOP
-		x := random();
-		g := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
-		IF x < 0.50 THEN
-			act := 'consent';
-			purp := ARRAY(SELECT p.purpose FROM cdp.consent_purposes() p WHERE random() < 0.35);
-			IF cardinality(purp) = 0 THEN
-				purp := ARRAY[(ARRAY['marketing', 'partner_sharing', 'treatment'])[1 + floor(random() * 3)::int]];
-			END IF;
-			chan := CASE WHEN random() < 0.3 THEN ARRAY['*'] ELSE ARRAY(SELECT c.channel FROM cdp.consent_channels() c WHERE random() < 0.4) END;
-			IF cardinality(chan) = 0 THEN
-				chan := ARRAY['sms'];
-			END IF;
-			/* times on a coarse grid: ties between a grant and a withdrawal happen */
-			PERFORM cdp.set_consents(g, purp, chan, random() < 0.6,
-				timestamptz '2026-01-01' + floor(random() * 12) * interval '1 day', NULL,
-				CASE WHEN random() < 0.15 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p WHERE p.phones <> '[]' ORDER BY random() LIMIT 1) END);
-		ELSIF x < 0.65 THEN
-			act := 'merge';
-			rec := (SELECT record_id FROM cdp.record ORDER BY random() LIMIT 1);
-			PERFORM cdp.link_records(rec, (SELECT record_id FROM cdp.record WHERE record_id <> rec ORDER BY random() LIMIT 1), '{"test": "summary"}');
-		ELSIF x < 0.80 THEN
-			act := 'unmerge';
-			rec := (SELECT r2.record_id FROM cdp.record r2 WHERE (SELECT count(*) FROM cdp.record r3 WHERE r3.golden_id = r2.golden_id) > 1
-			         ORDER BY random() LIMIT 1);
-			IF rec IS NOT NULL THEN
-				PERFORM cdp.unmerge(rec, 'summary test');
-			END IF;
-		ELSIF x < 0.95 THEN
-			act := 'new record';
-			k := k + 1;
-			PERFORM cdp.upsert_record((ARRAY['fit', 'gym', 'his', 'his'])[1 + floor(random() * 4)::int], 'n' || k,
-				jsonb_build_object('family_name', 'Новый' || k, 'phones', jsonb_build_array('+7916' || lpad((k % 20)::text, 7, '0'))));
-		ELSE
-			act := 'source kind';
-			/* gym's kind flips; fit stays a partner, so partner-only persons remain */
-			PERFORM cdp.register_source('gym', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'gym') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
-		END IF;
+		act := pg_temp.consent_history_step(n, 0.50, 0.65, 0.15, 20, 'summary');
 		IF n % 20 = 0 THEN
 			/* one person is probed, the whole set joined (a twentieth of the analyzed rows) */
 			ANALYZE cdp_internal.consent_summary;

@@ -7,6 +7,7 @@
 -- a partner-only person whose partner_sharing consent is withdrawn after the listing is refused.
 BEGIN;
 SELECT plan(7);
+\ir ../fixtures/consent_history.sql
 
 SELECT setseed(0.87);
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b,
@@ -29,50 +30,10 @@ CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE sql AS $$
 CREATE TEMP TABLE rounds (n int, action text, diff bigint, norow bigint, partner bigint, nondefault bigint, suppressed bigint, allowed bigint);
 DO $$
 DECLARE
-	x		float8;
 	act		text;
-	g		bigint;
-	rec		bigint;
-	k		int := 100;
-	purp	text[];
-	chan	text[];
 BEGIN
 	FOR n IN 1..160 LOOP
-		x := random();
-		g := (SELECT golden_id FROM cdp.patient ORDER BY random() LIMIT 1);
-		IF x < 0.55 THEN
-			act := 'consent';
-			purp := ARRAY(SELECT p.purpose FROM cdp.consent_purposes() p WHERE random() < 0.35);
-			IF cardinality(purp) = 0 THEN
-				purp := ARRAY[(ARRAY['marketing', 'partner_sharing', 'treatment'])[1 + floor(random() * 3)::int]];
-			END IF;
-			chan := CASE WHEN random() < 0.3 THEN ARRAY['*'] ELSE ARRAY(SELECT c.channel FROM cdp.consent_channels() c WHERE random() < 0.4) END;
-			IF cardinality(chan) = 0 THEN
-				chan := ARRAY['sms'];
-			END IF;
-			PERFORM cdp.set_consents(g, purp, chan, random() < 0.6,
-				timestamptz '2026-01-01' + floor(random() * 12) * interval '1 day', NULL,
-				CASE WHEN random() < 0.2 THEN (SELECT p.phones -> 0 ->> 'value' FROM cdp.patient p WHERE p.phones <> '[]' ORDER BY random() LIMIT 1) END);
-		ELSIF x < 0.68 THEN
-			act := 'merge';
-			rec := (SELECT record_id FROM cdp.record ORDER BY random() LIMIT 1);
-			PERFORM cdp.link_records(rec, (SELECT record_id FROM cdp.record WHERE record_id <> rec ORDER BY random() LIMIT 1), '{"test": "campaign consent"}');
-		ELSIF x < 0.80 THEN
-			act := 'unmerge';
-			rec := (SELECT r2.record_id FROM cdp.record r2 WHERE (SELECT count(*) FROM cdp.record r3 WHERE r3.golden_id = r2.golden_id) > 1
-			         ORDER BY random() LIMIT 1);
-			IF rec IS NOT NULL THEN
-				PERFORM cdp.unmerge(rec, 'campaign consent test');
-			END IF;
-		ELSIF x < 0.95 THEN
-			act := 'new record';
-			k := k + 1;
-			PERFORM cdp.upsert_record((ARRAY['fit', 'gym', 'his', 'his'])[1 + floor(random() * 4)::int], 'n' || k,
-				jsonb_build_object('family_name', 'Новый' || k, 'phones', jsonb_build_array('+7916' || lpad((k % 16)::text, 7, '0'))));
-		ELSE
-			act := 'source kind';
-			PERFORM cdp.register_source('gym', CASE WHEN (SELECT kind FROM cdp.source WHERE name = 'gym') = 'partner' THEN 'internal' ELSE 'partner' END, 40);
-		END IF;
+		act := pg_temp.consent_history_step(n, 0.55, 0.68, 0.2, 16, 'campaign consent');
 		IF n % 10 = 0 THEN
 			INSERT INTO rounds VALUES (n, act, pg_temp.mismatches(),
 				(SELECT count(*) FROM cdp.patient p WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary s WHERE s.golden_id = p.golden_id)),
