@@ -23920,3 +23920,49 @@ COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint
 	'makes a segment''s members within a scope equal a set, with history and channels (internal)';
 
 /* ==== end of section: seg25 ==== */
+
+/* ==== section: lead25 (issue 12, session 25) ==== */
+-- review_decide: a match between persons a no_match decision keeps apart is refused (55000), not recorded and ignored
+CREATE OR REPLACE FUNCTION @extschema@.review_decide(pair_id bigint, decision text, note text DEFAULT NULL) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	q record;
+	g bigint;
+BEGIN
+	IF pair_id IS NULL OR decision IS NULL THEN
+		RAISE EXCEPTION 'pair_id and decision must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF decision NOT IN ('match', 'no_match') THEN
+		RAISE EXCEPTION 'invalid review decision "%"', decision USING ERRCODE = '22023',
+			HINT = 'Use ''match'' or ''no_match''.';
+	END IF;
+	SELECT * INTO q FROM cdp_internal.match_review m WHERE m.pair_id = review_decide.pair_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'review pair "%" does not exist', pair_id USING ERRCODE = '22023';
+	END IF;
+	IF q.status <> 'open' THEN
+		RAISE EXCEPTION 'review pair "%" is already decided as "%"', pair_id, q.status USING ERRCODE = '55000';
+	END IF;
+	PERFORM @extschema@.record_pair_decision(q.record_a, q.record_b, decision, note);
+	IF decision = 'match' THEN
+		g := @extschema@.link_records(q.record_a, q.record_b,
+			pg_catalog.jsonb_build_object('by', 'review', 'pair_id', pair_id, 'score', q.score, 'note', note));
+		-- link_records refuses (NULL) when a no_match decision joins a record of each person: the
+		-- reviewer's match would be recorded and do nothing, so nothing is written
+		IF g IS NULL THEN
+			RAISE EXCEPTION 'review pair % cannot be matched: its two persons were decided apart', pair_id
+				USING ERRCODE = '55000',
+				      DETAIL = pg_catalog.format('Records %s and %s belong to persons a no_match decision keeps apart.',
+				                                 q.record_a, q.record_b),
+				      HINT = 'Withdraw that decision first (cdp.record_pair_decision(a, b, ''match'') over the pair it names, listed in cdp.pair_decision), or decide this entry ''no_match''.';
+		END IF;
+	END IF;
+	UPDATE cdp_internal.match_review m SET status = decision, decided_at = pg_catalog.now(), note = review_decide.note
+	 WHERE m.pair_id = review_decide.pair_id;
+	RETURN g;
+END $$;
+COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
+	'decides a review pair: ''match'' links the records (cdp.link_records; 55000 when a no_match decision keeps their persons apart), ''no_match'' records a decision that matching never overrides; both are events; e.g. review_decide(7, ''no_match'', ''twins'')';
+
+/* ==== end of section: lead25 ==== */

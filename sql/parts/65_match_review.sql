@@ -227,10 +227,19 @@ BEGIN
 	IF decision = 'match' THEN
 		g := @extschema@.link_records(q.record_a, q.record_b,
 			pg_catalog.jsonb_build_object('by', 'review', 'pair_id', pair_id, 'score', q.score, 'note', note));
+		-- link_records refuses (NULL) when a no_match decision joins a record of each person: the
+		-- reviewer's match would be recorded and do nothing, so nothing is written
+		IF g IS NULL THEN
+			RAISE EXCEPTION 'review pair % cannot be matched: its two persons were decided apart', pair_id
+				USING ERRCODE = '55000',
+				      DETAIL = pg_catalog.format('Records %s and %s belong to persons a no_match decision keeps apart.',
+				                                 q.record_a, q.record_b),
+				      HINT = 'Withdraw that decision first (cdp.record_pair_decision(a, b, ''match'') over the pair it names, listed in cdp.pair_decision), or decide this entry ''no_match''.';
+		END IF;
 	END IF;
 	UPDATE cdp_internal.match_review m SET status = decision, decided_at = pg_catalog.now(), note = review_decide.note
 	 WHERE m.pair_id = review_decide.pair_id;
 	RETURN g;
 END $$;
 COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
-	'decides a review pair: ''match'' links the records (cdp.link_records), ''no_match'' records a decision that matching never overrides; both are events; e.g. review_decide(7, ''no_match'', ''twins'')';
+	'decides a review pair: ''match'' links the records (cdp.link_records; 55000 when a no_match decision keeps their persons apart), ''no_match'' records a decision that matching never overrides; both are events; e.g. review_decide(7, ''no_match'', ''twins'')';

@@ -3,7 +3,7 @@
 -- same name, a woman before and after marriage, same and different SNILS, placeholders, sparse
 -- records, a shared reception phone, review decisions, stable ids on a repeated full run.
 BEGIN;
-SELECT plan(50);
+SELECT plan(56);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'crm']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -100,6 +100,22 @@ SELECT lives_ok(format('SELECT cdp.review_decide(%s, %L, NULL)', (SELECT pair_id
 SELECT is(pg_temp.g('ph1'), pg_temp.g('ph2'), 'a confirmed pair is linked');
 SELECT throws_ok(format('SELECT cdp.review_decide(%s, %L, NULL)', (SELECT pair_id FROM cdp_internal.match_review WHERE record_a = LEAST(pg_temp.id('ph1'), pg_temp.id('ph2')) AND record_b = GREATEST(pg_temp.id('ph1'), pg_temp.id('ph2'))), 'maybe'),
           '22023', 'invalid review decision "maybe"', 'an unknown decision is refused');
+-- an entry whose persons a no_match decision keeps apart (an entry kept from before 0.3.0, or one a
+-- desk decision overtook): a match on it is refused with nothing written, not recorded and ignored
+INSERT INTO r VALUES ('ap1', cdp.upsert_record('reg', 'ap1', '{"family_name":"Апартова","given_name":"Ия","birth_date":"1971-01-01"}')),
+                     ('ap2', cdp.upsert_record('lab', 'ap2', '{"family_name":"Апартова","given_name":"Ия","birth_date":"1971-01-01"}')),
+                     ('ap3', cdp.upsert_record('crm', 'ap3', '{"family_name":"Апартова","given_name":"Ия"}'));
+SELECT isnt(cdp.link_records(pg_temp.id('ap1'), pg_temp.id('ap2'), '{"test": "apart"}'), NULL, 'precondition: ap1 and ap2 are one person');
+SELECT lives_ok(format('SELECT cdp.record_pair_decision(%s, %s, %L)', pg_temp.id('ap2'), pg_temp.id('ap3'), 'no_match'),
+          'a desk decides ap2 and ap3 are two people');
+INSERT INTO cdp_internal.match_review (record_a, record_b, score) VALUES (LEAST(pg_temp.id('ap1'), pg_temp.id('ap3')), GREATEST(pg_temp.id('ap1'), pg_temp.id('ap3')), 0.85);
+SELECT throws_ok(format('SELECT cdp.review_decide(%s, %L, NULL)', (SELECT pair_id FROM cdp_internal.match_review WHERE record_a = LEAST(pg_temp.id('ap1'), pg_temp.id('ap3')) AND record_b = GREATEST(pg_temp.id('ap1'), pg_temp.id('ap3'))), 'match'),
+          '55000', NULL, 'a match between persons decided apart is refused');
+SELECT is((SELECT status FROM cdp_internal.match_review WHERE record_a = LEAST(pg_temp.id('ap1'), pg_temp.id('ap3')) AND record_b = GREATEST(pg_temp.id('ap1'), pg_temp.id('ap3'))), 'open',
+          'the entry stays open');
+SELECT is((SELECT count(*)::int FROM cdp.pair_decision WHERE LEAST(record_a, record_b) = LEAST(pg_temp.id('ap1'), pg_temp.id('ap3')) AND GREATEST(record_a, record_b) = GREATEST(pg_temp.id('ap1'), pg_temp.id('ap3'))), 0,
+          'and no match decision was recorded');
+SELECT isnt(pg_temp.g('ap1'), pg_temp.g('ap3'), 'the persons stay apart');
 
 -- a full run on unchanged data changes no links and never undoes a decision
 CREATE TEMP TABLE before AS SELECT record_id, golden_id FROM cdp.record;
