@@ -376,7 +376,7 @@ SELECT m.role, m.kind, m.object, m.privilege FROM (VALUES
 	('cdp_sender', 'function', 'cdp.contact_address(bigint,text,text)', 'EXECUTE')) m(role, kind, object, privilege);
 
 /*
- * Import (88_import.sql, issue 16): the import functions run as the owner and check the caller's
+ * Import (88_import*.sql, issue 16): the import functions run as the owner and check the caller's
  * right to write each kind (cdp_internal._import_require): the registrar imports patients,
  * partner contacts and consents, the marketer segment lists, the admin every kind.
  */
