@@ -504,7 +504,8 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
 /*
  * The set-based form of campaign_list for a segment's members (build_send_list): the same
  * decisions as cdp_internal.campaign_decide for every member at once, in one INSERT ... SELECT
- * whose steps are hash joins over flat columns (no per-member query): consent per channel is the
+ * whose steps are hash joins over flat columns (no per-member query; the profiles of a whole
+ * segment are one hash join with a scan of cdp.patient, a top-up's few by key): consent per channel is the
  * segment's (its refresh, incremental, just before, records the channels each member may be
  * contacted through for its purpose, with the consent family's set form of cdp.may_contact); the
  * contact candidates of each member come from one C call over the profile's address arrays
@@ -513,7 +514,8 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
  * members whose first candidate is blocked look further down their list; counts of other
  * campaigns' messages and the last message of each person come from one pass, the time zone from
  * one lookup per city, the send window from one computation per zone and start, the consent
- * statement behind each message from one pass over the members' statements, the text from one C
+ * statement behind each message from a probe of the person's records and their statement for the
+ * purpose and channel, the text from one C
  * pass over the template (cdp_internal.campaign_fill, the renderer of the per-member path), the
  * holdout and arm from cdp_internal.campaign_hash (C: the per-member path's definition).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
@@ -524,6 +526,7 @@ CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extsc
 	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
 	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
 	SET work_mem = '256MB'	/* the members' steps and the INSERT's transition table (the segment and metrics triggers) stay in memory: 200k rows spilled about 170 MB to temporary files */
+	SET plan_cache_mode = force_custom_plan	/* planned for this call's members (everyone, or a few ids): the profiles are one hash join for a whole segment, probes by key for a top-up */
 	AS $$
 DECLARE
 	d			jsonb := c.doc;
@@ -598,10 +601,7 @@ BEGIN
 		       CASE WHEN hh.h >= hold AND sm.channels && chans
 		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
 		  FROM @extschema@.segment_member sm
-		  /* a look-up by key per member (OFFSET 0 keeps it one): hashing a million wide profile rows costs more */
-		  LEFT JOIN LATERAL (SELECT x.golden_id, x.status, x.city, x.given_name, x.patronymic, x.family_name, x.emails,
-		                            x.phones, x.handles, x.address
-		                       FROM @extschema@.patient x WHERE x.golden_id = sm.golden_id OFFSET 0) p ON true
+		  LEFT JOIN @extschema@.patient p ON p.golden_id = sm.golden_id
 		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
 		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
 		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
@@ -671,7 +671,9 @@ BEGIN
 	stmt AS (
 		SELECT DISTINCT ON (f.g) f.g, cs.event_id
 		  FROM decided f
-		  JOIN @extschema@.record r ON r.golden_id = f.g
+		  /* the person's records by golden id, a probe per message (OFFSET 0 keeps it one): hashing
+		     all the clinic's records cost more than the probes at 1M */
+		  CROSS JOIN LATERAL (SELECT y.record_id FROM @extschema@.record y WHERE y.golden_id = f.g OFFSET 0) r
 		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
 		     the planner filtered a record's three statements after reading each) */
 		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
