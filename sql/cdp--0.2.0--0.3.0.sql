@@ -23972,10 +23972,17 @@ COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
 /*
  * The listing (cdp_internal.campaign_list_set): the profiles of a whole segment by one hash join
  * (plan_cache_mode = force_custom_plan keeps a top-up on probes by key), the records behind each
- * message's consent statement probed by golden id instead of hashing every record, and a plain
- * INSERT (no ON CONFLICT: no row of the members written can exist under the campaign's lock).
- * The same rows; privileges unchanged (CREATE OR REPLACE keeps the ACL).
+ * message's consent statement probed by golden id instead of hashing every record, a plain INSERT
+ * (no ON CONFLICT: no row of the members written can exist under the campaign's lock), and the
+ * provenance of each message from one C call (cdp_internal.campaign_provenance, new).  The same
+ * rows; campaign_list_set's privileges unchanged (CREATE OR REPLACE keeps the ACL).
  */
+CREATE FUNCTION cdp_internal.campaign_provenance(base jsonb, rule text, tz text, checked_at jsonb, event_id bigint) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_campaign_provenance' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_provenance(jsonb, text, text, jsonb, bigint) IS
+	'the provenance object of a listed message: the listing''s shared pairs plus channel rule, benefit, time zone and consent statement (internal)';
+REVOKE ALL ON FUNCTION cdp_internal.campaign_provenance(jsonb, text, text, jsonb, bigint) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -24002,6 +24009,7 @@ DECLARE
 	vals_offer	jsonb := '{}';
 	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
 	base		jsonb;
+	base_due	jsonb;
 	chans_j		jsonb := pg_catalog.to_jsonb(chans);
 	t_j			jsonb := pg_catalog.to_jsonb(t);
 BEGIN
@@ -24043,6 +24051,10 @@ BEGIN
 	END IF;
 	/* the provenance every row of this listing shares */
 	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	/* and the pairs every message of it shares (its own are added by campaign_provenance) */
+	base_due := pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                                          'channels', chans_j)
 	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
 	/*
 	 * A plain INSERT, no ON CONFLICT: no row of these members can exist.  Every writer of a
@@ -24157,16 +24169,10 @@ BEGIN
 	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
 	                'patronymic', x.patronymic, 'family_name', x.family_name,
 	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
-	       /* one object per message, built once (no concatenation), from values converted once */
+	       /* one object per message (C: the shared pairs once, no type look-ups per message) */
 	       CASE WHEN NOT x.ok THEN base
-	            WHEN o.offer_id IS NULL THEN
-	                 pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
-	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
-	            ELSE pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                     'offer', o.offer_id, 'offer_version', o.version,
-	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
-	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
+	                                                  x.tz, t_j, st.event_id)
 	       END
 	  FROM fin x LEFT JOIN stmt st ON st.g = x.g;
 END

@@ -177,6 +177,17 @@ COMMENT ON FUNCTION cdp_internal.campaign_fill(text, text[]) IS
 	'renders a template as campaign_render does, the values given as {name, value, ...} pairs (internal)';
 
 /*
+ * The provenance object of one listed message (C, src/campaign_provenance.c): base's pairs (those
+ * every message of a listing shares), "channel_rule", "benefit": false, "timezone" and "consent":
+ * {"checked_at", "event_id"}; the jsonb jsonb_build_object of the same pairs gives, without its
+ * type look-ups per argument.
+ */
+CREATE FUNCTION cdp_internal.campaign_provenance(base jsonb, rule text, tz text, checked_at jsonb, event_id bigint) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_campaign_provenance' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_provenance(jsonb, text, text, jsonb, bigint) IS
+	'the provenance object of a listed message: the listing''s shared pairs plus channel rule, benefit, time zone and consent statement (internal)';
+
+/*
  * Why a person may not get a marketing message at t: the cap of the campaign document counted
  * over every other marketing campaign's rows (sent, or due in the period), or NULL.
  */
@@ -517,7 +528,8 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
  * statement behind each message from a probe of the person's records and their statement for the
  * purpose and channel, the text from one C
  * pass over the template (cdp_internal.campaign_fill, the renderer of the per-member path), the
- * holdout and arm from cdp_internal.campaign_hash (C: the per-member path's definition).
+ * provenance from one C call (cdp_internal.campaign_provenance), the holdout and arm from
+ * cdp_internal.campaign_hash (C: the per-member path's definition).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
  */
 CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
@@ -546,6 +558,7 @@ DECLARE
 	vals_offer	jsonb := '{}';
 	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
 	base		jsonb;
+	base_due	jsonb;
 	chans_j		jsonb := pg_catalog.to_jsonb(chans);
 	t_j			jsonb := pg_catalog.to_jsonb(t);
 BEGIN
@@ -587,6 +600,10 @@ BEGIN
 	END IF;
 	/* the provenance every row of this listing shares */
 	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	/* and the pairs every message of it shares (its own are added by campaign_provenance) */
+	base_due := pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                                          'channels', chans_j)
 	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
 	/*
 	 * A plain INSERT, no ON CONFLICT: no row of these members can exist.  Every writer of a
@@ -701,16 +718,10 @@ BEGIN
 	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
 	                'patronymic', x.patronymic, 'family_name', x.family_name,
 	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
-	       /* one object per message, built once (no concatenation), from values converted once */
+	       /* one object per message (C: the shared pairs once, no type look-ups per message) */
 	       CASE WHEN NOT x.ok THEN base
-	            WHEN o.offer_id IS NULL THEN
-	                 pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
-	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
-	            ELSE pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                     'offer', o.offer_id, 'offer_version', o.version,
-	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
-	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
+	                                                  x.tz, t_j, st.event_id)
 	       END
 	  FROM fin x LEFT JOIN stmt st ON st.g = x.g;
 END
