@@ -25,22 +25,7 @@
  */
 #include "postgres.h"
 
-#include "fmgr.h"
-#include "utils/builtins.h"
-#include "utils/jsonb.h"
-#include "utils/numeric.h"
-
-/* Pushes key, a NUL-free C string of len bytes, as an object key. */
-static void
-ProvKey(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &k);
-}
+#include "cdp_jsonb.h"
 
 /* Pushes a text argument as a string value, or JSON null. */
 static void
@@ -130,19 +115,19 @@ cdp_campaign_provenance(PG_FUNCTION_ARGS)
 		pushJsonbValue(&st, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
 	}
 
-	ProvKey(&st, "channel_rule");
+	CdpJsonbPushKey(&st, "channel_rule");
 	ProvText(&st, fcinfo, 1);
-	ProvKey(&st, "benefit");
+	CdpJsonbPushKey(&st, "benefit");
 	v.type = jbvBool;
 	v.val.boolean = false;
 	pushJsonbValue(&st, WJB_VALUE, &v);
-	ProvKey(&st, "timezone");
+	CdpJsonbPushKey(&st, "timezone");
 	ProvText(&st, fcinfo, 2);
-	ProvKey(&st, "consent");
+	CdpJsonbPushKey(&st, "consent");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	ProvKey(&st, "checked_at");
+	CdpJsonbPushKey(&st, "checked_at");
 	ProvJsonb(&st, fcinfo, 3);
-	ProvKey(&st, "event_id");
+	CdpJsonbPushKey(&st, "event_id");
 	if (PG_ARGISNULL(4))
 		v.type = jbvNull;
 	else
