@@ -177,6 +177,17 @@ COMMENT ON FUNCTION cdp_internal.campaign_fill(text, text[]) IS
 	'renders a template as campaign_render does, the values given as {name, value, ...} pairs (internal)';
 
 /*
+ * The provenance object of one listed message (C, src/campaign_provenance.c): base's pairs (those
+ * every message of a listing shares), "channel_rule", "benefit": false, "timezone" and "consent":
+ * {"checked_at", "event_id"}; the jsonb jsonb_build_object of the same pairs gives, without its
+ * type look-ups per argument.
+ */
+CREATE FUNCTION cdp_internal.campaign_provenance(base jsonb, rule text, tz text, checked_at jsonb, event_id bigint) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_campaign_provenance' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_provenance(jsonb, text, text, jsonb, bigint) IS
+	'the provenance object of a listed message: the listing''s shared pairs plus channel rule, benefit, time zone and consent statement (internal)';
+
+/*
  * Why a person may not get a marketing message at t: the cap of the campaign document counted
  * over every other marketing campaign's rows (sent, or due in the period), or NULL.
  */
@@ -504,7 +515,8 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
 /*
  * The set-based form of campaign_list for a segment's members (build_send_list): the same
  * decisions as cdp_internal.campaign_decide for every member at once, in one INSERT ... SELECT
- * whose steps are hash joins over flat columns (no per-member query): consent per channel is the
+ * whose steps are hash joins over flat columns (no per-member query; the profiles of a whole
+ * segment are one hash join with a scan of cdp.patient, a top-up's few by key): consent per channel is the
  * segment's (its refresh, incremental, just before, records the channels each member may be
  * contacted through for its purpose, with the consent family's set form of cdp.may_contact); the
  * contact candidates of each member come from one C call over the profile's address arrays
@@ -513,9 +525,11 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
  * members whose first candidate is blocked look further down their list; counts of other
  * campaigns' messages and the last message of each person come from one pass, the time zone from
  * one lookup per city, the send window from one computation per zone and start, the consent
- * statement behind each message from one pass over the members' statements, the text from one C
+ * statement behind each message from a probe of the person's records and their statement for the
+ * purpose and channel, the text from one C
  * pass over the template (cdp_internal.campaign_fill, the renderer of the per-member path), the
- * holdout and arm from cdp_internal.campaign_hash (C: the per-member path's definition).
+ * provenance from one C call (cdp_internal.campaign_provenance), the holdout and arm from
+ * cdp_internal.campaign_hash (C: the per-member path's definition).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
  */
 CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
@@ -524,6 +538,7 @@ CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extsc
 	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
 	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
 	SET work_mem = '256MB'	/* the members' steps and the INSERT's transition table (the segment and metrics triggers) stay in memory: 200k rows spilled about 170 MB to temporary files */
+	SET plan_cache_mode = force_custom_plan	/* planned for this call's members (everyone, or a few ids): the profiles are one hash join for a whole segment, probes by key for a top-up */
 	AS $$
 DECLARE
 	d			jsonb := c.doc;
@@ -543,6 +558,7 @@ DECLARE
 	vals_offer	jsonb := '{}';
 	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
 	base		jsonb;
+	base_due	jsonb;
 	chans_j		jsonb := pg_catalog.to_jsonb(chans);
 	t_j			jsonb := pg_catalog.to_jsonb(t);
 BEGIN
@@ -585,6 +601,20 @@ BEGIN
 	/* the provenance every row of this listing shares */
 	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
 	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	/* and the pairs every message of it shares (its own are added by campaign_provenance) */
+	base_due := pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
+	                                          'channels', chans_j)
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	/*
+	 * A plain INSERT, no ON CONFLICT: no row of these members can exist.  Every writer of a
+	 * campaign's rows (build_send_list, run_campaigns) holds the campaign's row lock (FOR UPDATE)
+	 * for its whole transaction, the caller holds it, and the members written are those with no row
+	 * (everyone: the campaign has none) or whose skipped rows were just deleted; segment_member holds
+	 * a person once.  Were that broken, the unique index would refuse the row (an error, nothing
+	 * half-written) rather than list a person twice.  ON CONFLICT's speculative insertion cost about
+	 * 0.9 s of backend CPU for 200k rows (a pre-check of the unique index per row and a second
+	 * write to the heap page).
+	 */
 	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
 	                                             address, arm, due_at, built_at, message, provenance)
 	WITH m AS MATERIALIZED (
@@ -598,10 +628,7 @@ BEGIN
 		       CASE WHEN hh.h >= hold AND sm.channels && chans
 		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
 		  FROM @extschema@.segment_member sm
-		  /* a look-up by key per member (OFFSET 0 keeps it one): hashing a million wide profile rows costs more */
-		  LEFT JOIN LATERAL (SELECT x.golden_id, x.status, x.city, x.given_name, x.patronymic, x.family_name, x.emails,
-		                            x.phones, x.handles, x.address
-		                       FROM @extschema@.patient x WHERE x.golden_id = sm.golden_id OFFSET 0) p ON true
+		  LEFT JOIN @extschema@.patient p ON p.golden_id = sm.golden_id
 		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
 		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
 		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
@@ -671,7 +698,9 @@ BEGIN
 	stmt AS (
 		SELECT DISTINCT ON (f.g) f.g, cs.event_id
 		  FROM decided f
-		  JOIN @extschema@.record r ON r.golden_id = f.g
+		  /* the person's records by golden id, a probe per message (OFFSET 0 keeps it one): hashing
+		     all the clinic's records cost more than the probes at 1M */
+		  CROSS JOIN LATERAL (SELECT y.record_id FROM @extschema@.record y WHERE y.golden_id = f.g OFFSET 0) r
 		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
 		     the planner filtered a record's three statements after reading each) */
 		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
@@ -689,19 +718,12 @@ BEGIN
 	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
 	                'patronymic', x.patronymic, 'family_name', x.family_name,
 	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
-	       /* one object per message, built once (no concatenation), from values converted once */
+	       /* one object per message (C: the shared pairs once, no type look-ups per message) */
 	       CASE WHEN NOT x.ok THEN base
-	            WHEN o.offer_id IS NULL THEN
-	                 pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
-	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
-	            ELSE pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                     'offer', o.offer_id, 'offer_version', o.version,
-	                     'channel_rule', CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END, 'channels', chans_j,
-	                     'benefit', false, 'timezone', x.tz, 'consent', pg_catalog.jsonb_build_object('checked_at', t_j, 'event_id', st.event_id))
+	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
+	                                                  x.tz, t_j, st.event_id)
 	       END
-	  FROM fin x LEFT JOIN stmt st ON st.g = x.g
-	ON CONFLICT (campaign_id, golden_id, trigger_key) DO NOTHING;
+	  FROM fin x LEFT JOIN stmt st ON st.g = x.g;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS

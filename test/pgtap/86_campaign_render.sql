@@ -2,9 +2,11 @@
 -- set-based listing (src/campaign_hash.c, src/campaign_render.c): campaign_hash gives the value of
 -- its former SQL formula; campaign_render renders as its former PL/pgSQL loop (regexp_match of
 -- '^(.*?)\{([a-z_]+)\}(.*)$', one placeholder at a time, the value never read again), kept here as
--- the reference; campaign_fill renders as campaign_render with the same values as pairs.
+-- the reference; campaign_fill renders as campaign_render with the same values as pairs;
+-- campaign_provenance (src/campaign_provenance.c) gives the jsonb the listing built with
+-- jsonb_build_object before, byte for byte (its text and its value).
 BEGIN;
-SELECT plan(9);
+SELECT plan(14);
 
 CREATE FUNCTION pg_temp.ref_hash(campaign_id bigint, golden_id bigint) RETURNS float8 LANGUAGE sql IMMUTABLE STRICT AS $$
 	SELECT (pg_catalog.hashtextextended($1::text || ':' || $2::text, 0)::float8 + 9223372036854775808.0) / 18446744073709551616.0
@@ -59,6 +61,46 @@ SELECT throws_ok($$SELECT cdp_internal.campaign_fill('{a}', 'a')$$, '22023', NUL
 SELECT throws_ok($$SELECT cdp_internal.campaign_fill('{a}', VARIADIC ARRAY[['a', 'b'], ['c', 'd']])$$, '2202E', NULL,
                  'a two-dimensional array is refused');
 SELECT is(cdp_internal.campaign_fill('{a}', VARIADIC NULL::text[]), '', 'no pairs: a placeholder renders as nothing');
+
+-- campaign_provenance against jsonb_build_object: the listing's two forms (without and with an
+-- offer) over campaign/segment versions and ids, both channel rules, zones, NULLs, negative and
+-- extreme event ids, and a check time as the listing converts it
+CREATE TEMP TABLE prov AS
+SELECT cv, seg, sv, off, ov, rule, tz, ca, e, chans
+  FROM (VALUES (1, 1::bigint, 1), (7, 9007199254740993, 2147483647), (0, -3, -1)) a(cv, seg, sv),
+       (VALUES (NULL::bigint, NULL::int), (12, 3)) b(off, ov),
+       (VALUES ('preferred'), ('priority'), (NULL)) c(rule),
+       (VALUES ('Europe/Moscow'), ('Asia/Yekaterinburg'), (NULL), ('')) d(tz),
+       (VALUES (to_jsonb('2026-03-02 12:00+03'::timestamptz)), (NULL::jsonb), ('{"x": [1, {"y": null}]}'::jsonb)) f(ca),
+       (VALUES (1::bigint), (NULL), (-9223372036854775808), (9223372036854775807), (0)) g(e),
+       (VALUES ('["messenger", "sms", "email", "social"]'::jsonb), ('[]'::jsonb)) h(chans);
+CREATE TEMP TABLE prov_pair AS
+SELECT cdp_internal.campaign_provenance(
+           jsonb_build_object('campaign_version', cv, 'segment', seg, 'segment_version', sv, 'channels', chans)
+           || CASE WHEN off IS NOT NULL THEN jsonb_build_object('offer', off, 'offer_version', ov) ELSE '{}' END,
+           rule, tz, ca, e) AS got,
+       CASE WHEN off IS NULL THEN
+            jsonb_build_object('campaign_version', cv, 'segment', seg, 'segment_version', sv,
+                'channel_rule', rule, 'channels', chans, 'benefit', false, 'timezone', tz,
+                'consent', jsonb_build_object('checked_at', ca, 'event_id', e))
+       ELSE jsonb_build_object('campaign_version', cv, 'segment', seg, 'segment_version', sv, 'offer', off, 'offer_version', ov,
+                'channel_rule', rule, 'channels', chans, 'benefit', false, 'timezone', tz,
+                'consent', jsonb_build_object('checked_at', ca, 'event_id', e)) END AS want
+  FROM prov;
+SELECT is((SELECT count(*) FROM prov_pair WHERE got::text IS DISTINCT FROM want::text OR got IS DISTINCT FROM want
+                                              OR pg_column_size(got) IS DISTINCT FROM pg_column_size(want)), 0::bigint,
+          'campaign_provenance = the listing''s jsonb_build_object on 2,160 cases (text, value and size)');
+SELECT is(cdp_internal.campaign_provenance('{"timezone": "base", "z": 1}', 'priority', 'mine', '"t"', 5),
+          '{"timezone": "base", "z": 1}'::jsonb || jsonb_build_object('channel_rule', 'priority', 'benefit', false, 'timezone', 'mine',
+                                                                     'consent', jsonb_build_object('checked_at', 't', 'event_id', 5)),
+          'a pair of base with a message key''s name gives way to the message''s, as in jsonb_build_object');
+SELECT is(cdp_internal.campaign_provenance('{}', NULL, NULL, NULL, NULL),
+          '{"benefit": false, "consent": {"event_id": null, "checked_at": null}, "timezone": null, "channel_rule": null}'::jsonb,
+          'an empty base and NULL values: JSON nulls');
+SELECT throws_ok($$SELECT cdp_internal.campaign_provenance(NULL, 'priority', 'UTC', '"t"', 1)$$, '22004', NULL,
+                 'a NULL base is refused');
+SELECT throws_ok($$SELECT cdp_internal.campaign_provenance('[1]', 'priority', 'UTC', '"t"', 1)$$, '22023', NULL,
+                 'a base that is not an object is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
