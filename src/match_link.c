@@ -30,6 +30,8 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -580,6 +582,113 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 	return -1;
 }
 
+/*
+ * The blocking keys of the plan's records, read when a support check needs
+ * them (issue 12, session 26): which records of two persons a run compared.
+ */
+typedef struct LinkKeys
+{
+	const int64 *rec;			/* per record: its id */
+	HTAB	   *recidx;			/* record id -> record index */
+	bool	   *loaded;			/* per record: its keys were looked up */
+	uint32	  **h;				/* per record: hash of each key (0: none), or
+								 * NULL when the record has no key row */
+	int		   *nh;				/* per record: entries of h */
+	MemoryContext cxt;			/* where h lives */
+} LinkKeys;
+
+/*
+ * LinkKeysLoad
+ *		Reads the blocking keys (cdp_internal.match_key.bk) of the n records
+ *		idx[] not read yet, as hashes of each key (the key names its rule,
+ *		so equal hashes at one position are one block, a collision aside).
+ */
+static void
+LinkKeysLoad(LinkKeys *k, const int *idx, int n)
+{
+	Datum	   *ids;
+	Datum		arg;
+	Oid			argtype = INT8ARRAYOID;
+	int			m = 0;
+
+	if (n == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ids = palloc_array(Datum, n);
+	for (int i = 0; i < n; i++)
+		if (!k->loaded[idx[i]])
+		{
+			k->loaded[idx[i]] = true;
+			ids[m++] = Int64GetDatum(k->rec[idx[i]]);
+		}
+	if (m > 0)
+	{
+		arg = PointerGetDatum(construct_array(ids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
+								  " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ($1)",
+								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the blocking keys of the link plan failed");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+			bool		found;
+			int64		id;
+			MatchLinkKey *e;
+			Datum	   *elems;
+			bool	   *nulls;
+			int			ne,
+						x;
+
+			if (isnull)
+				continue;
+			id = DatumGetInt64(d);
+			e = (MatchLinkKey *) hash_search(k->recidx, &id, HASH_FIND, &found);
+			if (!found)
+				continue;
+			x = e->node;
+			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			if (isnull)
+			{
+				k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32));
+				k->nh[x] = 0;
+				continue;
+			}
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+			k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32) * Max(ne, 1));
+			k->nh[x] = ne;
+			for (int j = 0; j < ne; j++)
+				if (!nulls[j])
+				{
+					text	   *t = DatumGetTextPP(elems[j]);
+
+					if (VARSIZE_ANY_EXHDR(t) > 0)
+						k->h[x][j] = hash_bytes((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) | 1;
+				}
+		}
+	}
+	SPI_finish();
+}
+
+/*
+ * LinkKeysCompared
+ *		Whether records x and y share a blocking key, so that a run compares
+ *		them; a record without keys (not keyed by matching) counts as
+ *		compared with every record.
+ */
+static bool
+LinkKeysCompared(const LinkKeys *k, int x, int y)
+{
+	if (k->h[x] == NULL || k->h[y] == NULL)
+		return true;
+	for (int j = 0; j < Min(k->nh[x], k->nh[y]); j++)
+		if (k->h[x][j] != 0 && k->h[x][j] == k->h[y][j])
+			return true;
+	return false;
+}
+
 /* what LinkCheck reads */
 typedef struct LinkCtx
 {
@@ -591,8 +700,53 @@ typedef struct LinkCtx
 	int		   *size;
 	int			max_records;
 	double		support;
+	LinkKeys   *keys;
 	char	  **reasons;
 } LinkCtx;
+
+/*
+ * LinkCompared
+ *		The records of the persons of roots ra and rb that share a blocking
+ *		key with some record of the other person (*ca of ra's, *cb of rb's):
+ *		the records a run compared across the two.
+ */
+static void
+LinkCompared(const LinkCtx *ck, int ra, int rb, int *ca, int *cb)
+{
+	MatchLinkSet *s = ck->s;
+	const LinkRecs *lr = ck->lr;
+	int		   *idx = palloc_array(int, ck->size[ra] + ck->size[rb]);
+	int			n = 0;
+
+	for (int side = 0; side < 2; side++)
+		for (int u = s->node[side ? rb : ra].member_head; u >= 0; u = s->member_next[u])
+			for (int i = lr->node_start[u]; i < lr->node_start[u + 1]; i++)
+				if (!ck->keys->loaded[lr->recs[i]] && n < ck->size[ra] + ck->size[rb])
+					idx[n++] = lr->recs[i];
+	LinkKeysLoad(ck->keys, idx, n);
+	pfree(idx);
+	for (int side = 0; side < 2; side++)
+	{
+		int			got = 0;
+		int			from = side ? rb : ra,
+					to = side ? ra : rb;
+
+		for (int u = s->node[from].member_head; u >= 0; u = s->member_next[u])
+			for (int i = lr->node_start[u]; i < lr->node_start[u + 1]; i++)
+			{
+				bool		hit = false;
+
+				for (int v = s->node[to].member_head; v >= 0 && !hit; v = s->member_next[v])
+					for (int j = lr->node_start[v]; j < lr->node_start[v + 1] && !hit; j++)
+						hit = LinkKeysCompared(ck->keys, lr->recs[i], lr->recs[j]);
+				got += hit ? 1 : 0;
+			}
+		if (side)
+			*cb = got;
+		else
+			*ca = got;
+	}
+}
 
 /*
  * LinkCheck
@@ -620,8 +774,26 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 	{
 		int			need = (int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9);
 
-		if (need > 1 && LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need) < need)
-			return ck->reasons[LINK_WHY_SUPPORT];
+		if (need > 1 && (need = LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need)) <
+			(int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9))
+		{
+			/*
+			 * Too few of the records support it: the records that count are
+			 * those the run compared with the other person (sharing a
+			 * blocking key with one of its records).  A record that lost a
+			 * field and shares no block with most of the person's records
+			 * says nothing against them; one that shares a block and scored
+			 * low does (issue 12, session 26).
+			 */
+			int			ca,
+						cb,
+						need2;
+
+			LinkCompared(ck, ra, rb, &ca, &cb);
+			need2 = (int) ceil(ck->support * Max(ca, cb) - 1e-9);
+			if (need2 > 1 && need < need2)
+				return ck->reasons[LINK_WHY_SUPPORT];
+		}
 	}
 	return NULL;
 }
@@ -663,7 +835,10 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
  *		the two (any pair of the run that is neither vetoed nor a
  *		placeholder's, the linking one included) support it: a record joins
  *		a person only by agreeing with enough of the person's records, not
- *		with one of them (resolution against the entity).  The person
+ *		with one of them (resolution against the entity).  When too few do,
+ *		na and nb are read again as the records of each person that share a
+ *		blocking key with the other person (cdp_internal.match_key, read
+ *		then, for those records only): the records the run compared.  The person
  *		columns are the two persons' golden ids and their records together
  *		at the end of the plan, so the caller can keep one review entry per
  *		pair of persons.
@@ -711,6 +886,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	LinkOut    *out;
 	LinkRecs	lr;
 	LinkCtx		ck;
+	LinkKeys	keys;
 	int		   *rnode,
 			   *rx,
 			   *ry;
@@ -910,6 +1086,13 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	ck.size = size;
 	ck.max_records = max_records;
 	ck.support = support;
+	keys.rec = rec;
+	keys.recidx = recidx;
+	keys.loaded = palloc0_array(bool, Max(nrec, 1));
+	keys.h = palloc0_array(uint32 *, Max(nrec, 1));
+	keys.nh = palloc0_array(int, Max(nrec, 1));
+	keys.cxt = work;
+	ck.keys = &keys;
 	ck.reasons = reasons;
 	for (int i = 0; i < npair; i++)
 	{
