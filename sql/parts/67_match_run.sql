@@ -17,7 +17,7 @@ CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
-	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, counted over the records the run compared: those sharing a blocking key in match_key); name-only pairs are never linked; each row names the two persons it joins at the end';
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, over every pair of their records, scored from match_key, when the proposed pairs are too few); name-only pairs are never linked; each row names the two persons it joins at the end';
 
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
