@@ -23969,7 +23969,7 @@ COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
 
 /* ==== section: match26 (issue 12, session 26) ==== */
 -- candidate_blocking: rules that find candidate pairs but never train; person support counted over
--- the records a run compared (_match_link_plan reads their blocking keys, so it is STABLE)
+-- every pair of the two persons, scored on demand (_match_link_plan reads match_key: STABLE)
 CREATE OR REPLACE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
 	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -24749,7 +24749,7 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_link_plan(record_a bigint[], reco
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
-	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, counted over the records the run compared: those sharing a blocking key in match_key); name-only pairs are never linked; each row names the two persons it joins at the end';
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, over every pair of their records, scored from match_key, when the proposed pairs are too few); name-only pairs are never linked; each row names the two persons it joins at the end';
 
 CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

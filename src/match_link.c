@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -583,6 +584,113 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 }
 
 /*
+ * The blocking keys of the plan's records, read when a support check needs
+ * them (issue 12, session 26): which records of two persons a run compared.
+ */
+typedef struct LinkKeys
+{
+	const int64 *rec;			/* per record: its id */
+	HTAB	   *recidx;			/* record id -> record index */
+	bool	   *loaded;			/* per record: its keys were looked up */
+	uint32	  **h;				/* per record: hash of each key (0: none), or
+								 * NULL when the record has no key row */
+	int		   *nh;				/* per record: entries of h */
+	MemoryContext cxt;			/* where h lives */
+} LinkKeys;
+
+/*
+ * LinkKeysLoad
+ *		Reads the blocking keys (cdp_internal.match_key.bk) of the n records
+ *		idx[] not read yet, as hashes of each key (the key names its rule,
+ *		so equal hashes at one position are one block, a collision aside).
+ */
+static void
+LinkKeysLoad(LinkKeys *k, const int *idx, int n)
+{
+	Datum	   *ids;
+	Datum		arg;
+	Oid			argtype = INT8ARRAYOID;
+	int			m = 0;
+
+	if (n == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ids = palloc_array(Datum, n);
+	for (int i = 0; i < n; i++)
+		if (!k->loaded[idx[i]])
+		{
+			k->loaded[idx[i]] = true;
+			ids[m++] = Int64GetDatum(k->rec[idx[i]]);
+		}
+	if (m > 0)
+	{
+		arg = PointerGetDatum(construct_array(ids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
+								  " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ($1)",
+								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the blocking keys of the link plan failed");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+			bool		found;
+			int64		id;
+			MatchLinkKey *e;
+			Datum	   *elems;
+			bool	   *nulls;
+			int			ne,
+						x;
+
+			if (isnull)
+				continue;
+			id = DatumGetInt64(d);
+			e = (MatchLinkKey *) hash_search(k->recidx, &id, HASH_FIND, &found);
+			if (!found)
+				continue;
+			x = e->node;
+			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			if (isnull)
+			{
+				k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32));
+				k->nh[x] = 0;
+				continue;
+			}
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+			k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32) * Max(ne, 1));
+			k->nh[x] = ne;
+			for (int j = 0; j < ne; j++)
+				if (!nulls[j])
+				{
+					text	   *t = DatumGetTextPP(elems[j]);
+
+					if (VARSIZE_ANY_EXHDR(t) > 0)
+						k->h[x][j] = hash_bytes((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) | 1;
+				}
+		}
+	}
+	SPI_finish();
+}
+
+/*
+ * LinkKeysCompared
+ *		Whether records x and y share a blocking key, so that a run compares
+ *		them; a record without keys (not keyed by matching) counts as
+ *		compared with every record.
+ */
+static bool
+LinkKeysCompared(const LinkKeys *k, int x, int y)
+{
+	if (k->h[x] == NULL || k->h[y] == NULL)
+		return true;
+	for (int j = 0; j < Min(k->nh[x], k->nh[y]); j++)
+		if (k->h[x][j] != 0 && k->h[x][j] == k->h[y][j])
+			return true;
+	return false;
+}
+
+/*
  * Cross pairs scored for the support check (issue 12, session 26): for each
  * pair of records (indices x < y) of two persons whose link was short of
  * supporting pairs, whether the pair supports a link.
@@ -708,6 +816,7 @@ typedef struct LinkCtx
 	int		   *size;
 	int			max_records;
 	double		support;
+	LinkKeys   *keys;
 	LinkCross  *cross;
 	char	  **reasons;
 } LinkCtx;
@@ -719,13 +828,12 @@ typedef struct LinkCtx
  *		only those blocking proposed.
  */
 static int
-LinkCrossSupport(const LinkCtx *ck, int ra, int rb)
+LinkCrossSupport(const LinkCtx *ck, int ra, int rb, int got, int need)
 {
 	MatchLinkSet *s = ck->s;
 	const LinkRecs *lr = ck->lr;
 	int		   *side[2];
 	int			n[2] = {0, 0};
-	int			got = 0;
 
 	for (int t = 0; t < 2; t++)
 	{
@@ -735,11 +843,35 @@ LinkCrossSupport(const LinkCtx *ck, int ra, int rb)
 				if (n[t] < ck->size[t ? rb : ra])
 					side[t][n[t]++] = lr->recs[i];
 	}
+	/*
+	 * the pairs blocking did not propose (the records share no key): only
+	 * they can add support; when they are too few to reach need, nothing is
+	 * scored (a namesake sharing every name block with the person)
+	 */
+	{
+		int		   *all = palloc_array(int, n[0] + n[1]);
+		int			unproposed = 0;
+
+		memcpy(all, side[0], n[0] * sizeof(int));
+		memcpy(all + n[0], side[1], n[1] * sizeof(int));
+		LinkKeysLoad(ck->keys, all, n[0] + n[1]);
+		pfree(all);
+		for (int i = 0; i < n[0]; i++)
+			for (int j = 0; j < n[1]; j++)
+				unproposed += LinkKeysCompared(ck->keys, side[0][i], side[1][j]) ? 0 : 1;
+		if (got + unproposed < need)
+		{
+			pfree(side[0]);
+			pfree(side[1]);
+			return got;
+		}
+	}
 	/* the smaller person is the focus: its records against all of the other's */
 	if (n[0] <= n[1])
 		LinkCrossScore(ck->cross, side[0], n[0], side[1], n[1]);
 	else
 		LinkCrossScore(ck->cross, side[1], n[1], side[0], n[0]);
+	got = 0;
 	for (int i = 0; i < n[0]; i++)
 		for (int j = 0; j < n[1]; j++)
 		{
@@ -778,9 +910,10 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 	if (ck->support > 0.0)
 	{
 		int			need = (int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9);
+		int			got;
 
-		if (need > 1 && LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need) < need &&
-			LinkCrossSupport(ck, ra, rb) < need)
+		if (need > 1 && (got = LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need)) < need &&
+			LinkCrossSupport(ck, ra, rb, got, need) < need)
 			return ck->reasons[LINK_WHY_SUPPORT];
 	}
 	return NULL;
@@ -876,6 +1009,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	LinkOut    *out;
 	LinkRecs	lr;
 	LinkCtx		ck;
+	LinkKeys	keys;
 	LinkCross	cross;
 	int		   *rnode,
 			   *rx,
@@ -1076,6 +1210,13 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	ck.size = size;
 	ck.max_records = max_records;
 	ck.support = support;
+	keys.rec = rec;
+	keys.recidx = recidx;
+	keys.loaded = palloc0_array(bool, Max(nrec, 1));
+	keys.h = palloc0_array(uint32 *, Max(nrec, 1));
+	keys.nh = palloc0_array(int, Max(nrec, 1));
+	keys.cxt = work;
+	ck.keys = &keys;
 	cross.rec = rec;
 	cross.recidx = recidx;
 	cross.review_t = review_t;
