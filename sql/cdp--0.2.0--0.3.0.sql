@@ -24158,12 +24158,17 @@ BEGIN
 	-- each name field of the first five alone, by its key: a record that lost one field and carries
 	-- a slip in another shares no two-field block with its person.  Training blocks only on the
 	-- "blocking" rules, so these change no parameter; configure_matching leaves out the ones that
-	-- yield more pairs than max_rule_pairs (one name alone: past a few thousand records).
+	-- yield more pairs than max_rule_pairs (one name alone: past a few thousand records).  A name a
+	-- household shares (the family name; the patronymic, siblings) is not blocked on alone when the
+	-- document compares an address or phones: it would propose a household's pairs, whose shared
+	-- address scores them high where no disagree_never rule holds a different given name
 	IF s ? 'candidate_blocking' THEN
 		crules := s -> 'candidate_blocking';
 	ELSIF s ? 'fields' AND NOT s ? 'blocking' THEN
 		FOR i IN 0 .. LEAST(pg_catalog.jsonb_array_length(comps), 5) - 1 LOOP
 			IF comps -> i ->> 'comparator' = 'name'
+			   AND NOT (comps -> i ->> 'attr' IN ('family_name', 'patronymic')
+			            AND (comps @> '[{"attr": "address"}]' OR comps @> '[{"attr": "phones"}]'))
 			   AND pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) < (lim ->> 'max_rules')::int THEN
 				crules := crules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array((comps -> i ->> 'attr') || '.key'));
 			END IF;

@@ -2,7 +2,7 @@
 -- ("candidate_blocking", Splink's prediction-only blocking rules) and person support counted
 -- over the records a run compared (issue 12, session 26).
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -101,6 +101,8 @@ SELECT isnt(pg_temp.g('zy'), pg_temp.g('z1'),
 /* ------------------------------------------------------------------ generated candidate rules */
 SELECT is(cdp_internal._match_expand('{"fields": ["surname", "given_name", "dob", "city"]}') -> 'candidate_blocking',
           '[["family_name.key"], ["given_name.key"]]'::jsonb, 'a fields-only document blocks each name alone, for candidates only');
+SELECT is(cdp_internal._match_expand('{"fields": ["surname", "patronymic", "given_name", "dob", "phone"]}') -> 'candidate_blocking',
+          '[["given_name.key"]]'::jsonb, 'only the given name when it compares phones or an address: a household shares the others');
 SELECT is(cdp_internal._match_expand('{"fields": ["surname", "given_name", "dob"], "blocking": [["birth_date"]]}') -> 'candidate_blocking',
           '[]'::jsonb, 'not when it gives its own blocking');
 SET LOCAL client_min_messages = error;
