@@ -585,7 +585,8 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 
 /*
  * The blocking keys of the plan's records, read when a support check needs
- * them (issue 12, session 26): which records of two persons a run compared.
+ * them (issue 12, session 26): which pairs of two persons' records blocking
+ * proposed (they share a key), so that only the others need scoring.
  */
 typedef struct LinkKeys
 {
@@ -612,18 +613,17 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 	Oid			argtype = INT8ARRAYOID;
 	int			m = 0;
 
-	if (n == 0)
-		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ids = palloc_array(Datum, n);
+	ids = palloc_array(Datum, Max(n, 1));
 	for (int i = 0; i < n; i++)
 		if (!k->loaded[idx[i]])
 		{
 			k->loaded[idx[i]] = true;
 			ids[m++] = Int64GetDatum(k->rec[idx[i]]);
 		}
-	if (m > 0)
+	if (m == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	{
 		arg = PointerGetDatum(construct_array(ids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		if (SPI_execute_with_args("SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
