@@ -2,7 +2,7 @@
 -- ("candidate_blocking", Splink's prediction-only blocking rules) and person support counted
 -- over the records a run compared (issue 12, session 26).
 BEGIN;
-SELECT plan(28);
+SELECT plan(31);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab']) n;
 CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
@@ -58,6 +58,17 @@ SELECT ok(cdp.configure_matching(pg_temp.doc('{"candidate_blocking": [["family_n
 CREATE FUNCTION pg_temp.persons() RETURNS text[] LANGUAGE sql AS $$
 	SELECT array_agg(m ORDER BY m) FROM (SELECT array_to_string(array_agg(r.name ORDER BY r.name), ',') AS m
 	                                       FROM r JOIN cdp.record x ON x.record_id = r.id GROUP BY x.golden_id) p $$;
+-- the candidate pairs of the full walk (sorted keys) and of the incremental one (each record's
+-- block mates through match_block), the candidate rule's included
+SELECT cdp_internal._match_ensure_keys();
+SELECT is((SELECT count(*) FROM (SELECT p.record_a, p.record_b FROM cdp_internal._match_pairs(NULL, 0) p
+                                 EXCEPT SELECT p.record_a, p.record_b FROM r, cdp_internal._match_pairs(ARRAY[r.id], 0) p) x), 0::bigint,
+          'every candidate pair of a full run is found from either of its records alone, as an incremental run finds it');
+SELECT is((SELECT count(*) FROM (SELECT p.record_a, p.record_b FROM r, cdp_internal._match_pairs(ARRAY[r.id], 0) p
+                                 EXCEPT SELECT p.record_a, p.record_b FROM cdp_internal._match_pairs(NULL, 0) p) x), 0::bigint,
+          'and no other');
+SELECT ok((SELECT count(*) FROM cdp_internal._match_pairs(NULL, 0) p WHERE p.rule = 2) > 0,
+          'the candidate rule yields some of them');
 SAVEPOINT runs;
 SELECT is((cdp.run_matching() ->> 'processed')::int, 7, 'an incremental run matches every queued record');
 SELECT is(pg_temp.g('c1'), pg_temp.g('c2'), 'and links the pair only the candidate rule proposes');
