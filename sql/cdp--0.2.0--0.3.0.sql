@@ -24181,3 +24181,1079 @@ COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extsch
 	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
 
 /* ==== end of section: send26 ==== */
+
+/* ==== section: match26 (issue 12, session 26) ==== */
+-- candidate_blocking: rules that find candidate pairs but never train; person support counted over
+-- every pair of the two persons, scored on demand (_match_link_plan reads match_key: STABLE)
+CREATE OR REPLACE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d jsonb := cdp_internal._match_default_settings();
+	lim jsonb := cdp_internal._match_constants();
+	out jsonb;
+	comps jsonb := '[]';
+	comp jsonb;
+	lv jsonb;
+	lvs jsonb;
+	k text;
+	i int;
+	j int;
+	attr text;
+	cmpname text;
+	attrs text[] := '{}';
+	cols text[] := '{}';
+	rules jsonb := '[]';
+	crules jsonb := '[]';
+	list text;
+	rule jsonb;
+	item text;
+	link float8;
+	review float8;
+	nf int;
+BEGIN
+	IF s IS NULL OR pg_catalog.jsonb_typeof(s) <> 'object' THEN
+		PERFORM cdp_internal._match_fail('$', 'The settings must be a JSON object.');
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
+		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor',
+		             'rare_name_links', 'candidate_blocking') THEN
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
+				'Known keys: fields, comparisons, blocking, candidate_blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
+		END IF;
+	END LOOP;
+	IF s ? 'fields' AND s ? 'comparisons' THEN
+		PERFORM cdp_internal._match_fail('$.fields', 'Give either "fields" or "comparisons", not both.');
+	END IF;
+	IF NOT (s ? 'fields' OR s ? 'comparisons') THEN
+		PERFORM cdp_internal._match_fail('$', 'The settings name no fields to compare.',
+			'Add "fields": ["surname", "given_name", ...] or a "comparisons" list.');
+	END IF;
+
+	-- fields-only: one comparison per field, comparator from the column or guessed from the data
+	IF s ? 'fields' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'fields') <> 'array' OR pg_catalog.jsonb_array_length(s -> 'fields') = 0 THEN
+			PERFORM cdp_internal._match_fail('$.fields', 'The fields must be a non-empty array of attr names.');
+		END IF;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'fields') - 1 LOOP
+			IF pg_catalog.jsonb_typeof(s -> 'fields' -> i) <> 'string' OR (s -> 'fields' ->> i) = '' THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.fields[%s]', i), 'A field must be a non-empty string.');
+			END IF;
+			attr := cdp_internal._match_attr_column(s -> 'fields' ->> i);
+			cmpname := COALESCE(cdp_internal._match_clinic_comparator(attr), cdp_internal._match_guess_comparator(attr));
+			comps := comps || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'attr', attr, 'comparator', cmpname, 'tf', cmpname IN ('name', 'string')));
+		END LOOP;
+		-- a family and a given name both compared as names: each also agrees when the two are
+		-- exchanged («Hall Isla» / «Isla Hall», a form read in the other order; issue 12), the level
+		-- after "key" as in the shipped default
+		IF comps @> '[{"attr": "family_name", "comparator": "name"}]' AND comps @> '[{"attr": "given_name", "comparator": "name"}]' THEN
+			lvs := cdp_internal._match_default_levels('name');
+			SELECT pg_catalog.jsonb_agg(CASE WHEN x.c ->> 'attr' IN ('family_name', 'given_name')
+			         THEN x.c || pg_catalog.jsonb_build_object('levels',
+			                pg_catalog.jsonb_build_array(lvs -> 0, lvs -> 1,
+			                  pg_catalog.jsonb_build_object('if', 'swapped', 'with',
+			                    CASE x.c ->> 'attr' WHEN 'family_name' THEN 'given_name' ELSE 'family_name' END))
+			                || ((lvs - 0) - 0))
+			         ELSE x.c END ORDER BY x.o)
+			  INTO comps FROM pg_catalog.jsonb_array_elements(comps) WITH ORDINALITY x(c, o);
+		END IF;
+	ELSE
+		comps := s -> 'comparisons';
+		IF pg_catalog.jsonb_typeof(comps) <> 'array' OR pg_catalog.jsonb_array_length(comps) = 0 THEN
+			PERFORM cdp_internal._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
+		END IF;
+	END IF;
+	IF pg_catalog.jsonb_array_length(comps) > (lim ->> 'max_comparisons')::int THEN
+		PERFORM cdp_internal._match_fail('$.comparisons', pg_catalog.format('At most %s comparisons are supported.', lim ->> 'max_comparisons'));
+	END IF;
+
+	out := '[]';
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+		comp := comps -> i;
+		IF pg_catalog.jsonb_typeof(comp) <> 'object' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s]', i), 'A comparison must be an object with "attr" and "comparator".');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(comp) LOOP
+			IF k NOT IN ('attr', 'comparator', 'levels', 'tf', 'label') THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].%s', i, k), pg_catalog.format('The key "%s" is not a comparison key.', k),
+					'Known keys: attr, comparator, levels, tf, label.');
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_typeof(comp -> 'attr') IS DISTINCT FROM 'string' OR (comp ->> 'attr') !~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), 'The attr must be a name of letters, digits and underscores.');
+		END IF;
+		attr := cdp_internal._match_attr_column(comp ->> 'attr');
+		IF attr = ANY (attrs) THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), pg_catalog.format('The attr "%s" is compared twice.', attr));
+		END IF;
+		attrs := attrs || attr;
+		cmpname := COALESCE(comp ->> 'comparator', cdp_internal._match_clinic_comparator(attr));
+		IF cmpname IS NULL OR cmpname NOT IN ('name', 'string', 'date', 'phone', 'email', 'id', 'exact') THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].comparator', i),
+				pg_catalog.format('The comparator "%s" is unknown.', COALESCE(cmpname, 'null')),
+				'Use one of name, string, date, phone, email, id, exact.');
+		END IF;
+		IF comp ? 'tf' AND pg_catalog.jsonb_typeof(comp -> 'tf') <> 'boolean' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
+		END IF;
+		lvs := COALESCE(comp -> 'levels', cdp_internal._match_default_levels(cmpname));
+		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND (lim ->> 'max_levels')::int THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels', i),
+				pg_catalog.format('The levels must be an array of 1 to %s levels ("else" is implicit).', lim ->> 'max_levels'));
+		END IF;
+		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
+			lv := lvs -> j;
+			IF pg_catalog.jsonb_typeof(lv) = 'string' THEN
+				lv := pg_catalog.jsonb_build_object('if', lv #>> '{}');
+				lvs := pg_catalog.jsonb_set(lvs, ARRAY[j::text], lv);
+			END IF;
+			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR cdp_internal._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
+					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
+					'Levels: exact, key (name), swapped or cross with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
+			END IF;
+			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
+			END IF;
+			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND (lim ->> 'max_osa')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j),
+					pg_catalog.format('An osa level needs "le", an edit distance from 0 to %s.', lim ->> 'max_osa'));
+			END IF;
+			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
+			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
+			                WHERE cdp_internal._match_attr_column(x ->> 'attr') = cdp_internal._match_attr_column(lv ->> 'with')
+			                  AND COALESCE(x ->> 'comparator', cdp_internal._match_clinic_comparator(x ->> 'attr')) = 'name'
+			                  AND cdp_internal._match_attr_column(x ->> 'attr') <> attr)) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
+					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
+			END IF;
+			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND (lim ->> 'max_prefix')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j),
+					pg_catalog.format('A prefix level needs "n", a length from 1 to %s.', lim ->> 'max_prefix'));
+			END IF;
+		END LOOP;
+		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'attr', attr, 'comparator', cmpname, 'levels', lvs,
+			'tf', COALESCE((comp ->> 'tf')::boolean, false))
+			|| CASE WHEN comp ? 'label' THEN pg_catalog.jsonb_build_object('label', comp -> 'label') ELSE '{}' END);
+	END LOOP;
+	comps := out;
+
+	-- blocking: given, or for fields-only documents pairs of the first five fields plus every date/id field
+	IF s ? 'blocking' THEN
+		rules := s -> 'blocking';
+	ELSIF s ? 'fields' THEN
+		-- names block on their name key, so spelling variants and transliterations share a block
+		nf := LEAST(pg_catalog.jsonb_array_length(comps), 5);
+		FOR i IN 0 .. nf - 1 LOOP
+			FOR j IN i + 1 .. nf - 1 LOOP
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+					(comps -> i ->> 'attr') || CASE WHEN comps -> i ->> 'comparator' = 'name' THEN '.key' ELSE '' END,
+					(comps -> j ->> 'attr') || CASE WHEN comps -> j ->> 'comparator' = 'name' THEN '.key' ELSE '' END));
+			END LOOP;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < (lim ->> 'max_rules')::int THEN
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr'));
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_array_length(rules) = 0 THEN
+			rules := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> 0 ->> 'attr'));
+		END IF;
+		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT (lim ->> 'max_rules')::int) x);
+	ELSE
+		PERFORM cdp_internal._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
+			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
+	END IF;
+	-- candidate_blocking: rules that find candidate pairs but never train (Splink's prediction-only
+	-- blocking rules; issue 12, session 26); given, or for fields-only documents without "blocking"
+	-- each name field of the first five alone, by its key: a record that lost one field and carries
+	-- a slip in another shares no two-field block with its person.  Training blocks only on the
+	-- "blocking" rules, so these change no parameter; configure_matching leaves out the ones that
+	-- yield more pairs than max_rule_pairs (one name alone: past a few thousand records).  A name a
+	-- household shares (the family name; the patronymic, siblings) is not blocked on alone when the
+	-- document compares an address or phones: it would propose a household's pairs, whose shared
+	-- address scores them high where no disagree_never rule holds a different given name
+	IF s ? 'candidate_blocking' THEN
+		crules := s -> 'candidate_blocking';
+	ELSIF s ? 'fields' AND NOT s ? 'blocking' THEN
+		FOR i IN 0 .. LEAST(pg_catalog.jsonb_array_length(comps), 5) - 1 LOOP
+			IF comps -> i ->> 'comparator' = 'name'
+			   AND NOT (comps -> i ->> 'attr' IN ('family_name', 'patronymic')
+			            AND (comps @> '[{"attr": "address"}]' OR comps @> '[{"attr": "phones"}]'))
+			   AND pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) < (lim ->> 'max_rules')::int THEN
+				crules := crules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array((comps -> i ->> 'attr') || '.key'));
+			END IF;
+		END LOOP;
+	END IF;
+	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'max_rules'));
+	END IF;
+	IF pg_catalog.jsonb_typeof(crules) <> 'array' OR pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) > (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.candidate_blocking',
+			pg_catalog.format('The candidate_blocking rules must be an array, with "blocking" at most %s rules together.', lim ->> 'max_rules'),
+			'Example: "candidate_blocking": [["given_name.key"], ["family_name.key"]].');
+	END IF;
+	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
+	FOREACH list IN ARRAY ARRAY['blocking', 'candidate_blocking'] LOOP
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(CASE list WHEN 'blocking' THEN rules ELSE crules END) - 1 LOOP
+			rule := CASE list WHEN 'blocking' THEN rules ELSE crules END -> i;
+			nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
+			IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s]', list, i),
+					pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
+			END IF;
+			FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
+				item := rule ->> j;
+				IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
+				   OR NOT (cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s][%s]', list, i, j),
+						pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
+						'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+				END IF;
+				IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
+				   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s][%s]', list, i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+
+	link := COALESCE((s ->> 'link_threshold')::float8, (d ->> 'link_threshold')::float8);
+	review := COALESCE((s ->> 'review_threshold')::float8, (d ->> 'review_threshold')::float8);
+	IF s ? 'link_threshold' AND pg_catalog.jsonb_typeof(s -> 'link_threshold') <> 'number' OR NOT (link > 0 AND link < 1) THEN
+		PERFORM cdp_internal._match_fail('$.link_threshold', 'The link threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF s ? 'review_threshold' AND pg_catalog.jsonb_typeof(s -> 'review_threshold') <> 'number' OR NOT (review > 0 AND review < 1) THEN
+		PERFORM cdp_internal._match_fail('$.review_threshold', 'The review threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF review > link THEN
+		PERFORM cdp_internal._match_fail('$.review_threshold', pg_catalog.format('The review threshold %s is above the link threshold %s.', review, link));
+	END IF;
+
+	-- deterministic rules name compared attrs of comparator id
+	IF s ? 'rules' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'rules') <> 'object' THEN
+			PERFORM cdp_internal._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(s -> 'rules') LOOP
+			IF k NOT IN ('same_id_match', 'different_id_never', 'disagree_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
+				PERFORM cdp_internal._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
+			END IF;
+			FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'rules' -> k) - 1 LOOP
+				IF NOT (cdp_internal._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.rules.%s[%s]', k, j),
+						pg_catalog.format('The attr "%s" is not compared.', s -> 'rules' -> k ->> j));
+				END IF;
+			END LOOP;
+		END LOOP;
+	END IF;
+	FOREACH k IN ARRAY ARRAY['suspicious_min_persons', 'max_block_size'] LOOP
+		IF s ? k AND NOT (pg_catalog.jsonb_typeof(s -> k) = 'number' AND (s ->> k)::float8 >= 2 AND (s ->> k)::float8 <= 1000000) THEN
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
+		END IF;
+	END LOOP;
+	IF s ? 'max_person_records' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_person_records') = 'number'
+	   AND (s ->> 'max_person_records')::float8 = pg_catalog.trunc((s ->> 'max_person_records')::float8)
+	   AND (s ->> 'max_person_records')::float8 BETWEEN 0 AND 1000000) THEN
+		PERFORM cdp_internal._match_fail('$.max_person_records', 'The max_person_records must be a whole number from 0 (no bound) to 1000000.');
+	END IF;
+	IF s ? 'person_support' AND NOT (pg_catalog.jsonb_typeof(s -> 'person_support') = 'number'
+	   AND (s ->> 'person_support')::float8 BETWEEN 0 AND 1) THEN
+		PERFORM cdp_internal._match_fail('$.person_support', 'The person_support must be a share from 0 (off) to 1.');
+	END IF;
+	IF s ? 'review_limit' AND NOT (pg_catalog.jsonb_typeof(s -> 'review_limit') = 'number'
+	   AND (s ->> 'review_limit')::float8 = pg_catalog.trunc((s ->> 'review_limit')::float8)
+	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
+		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
+	END IF;
+	IF s ? 'evidence_floor' AND pg_catalog.jsonb_typeof(s -> 'evidence_floor') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.evidence_floor', 'The evidence_floor flag must be true or false.');
+	END IF;
+	IF s ? 'rare_name_links' AND pg_catalog.jsonb_typeof(s -> 'rare_name_links') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.rare_name_links', 'The rare_name_links flag must be true or false.');
+	END IF;
+	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
+	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
+	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
+		PERFORM cdp_internal._match_fail('$.max_rule_pairs', 'The max_rule_pairs must be a whole number, 0 for the automatic bound (20 pairs per record, at least 1000000).');
+	END IF;
+	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
+		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
+	END IF;
+	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+	END IF;
+	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
+		PERFORM cdp_internal._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
+	END IF;
+
+	RETURN pg_catalog.jsonb_build_object(
+		'comparisons', comps,
+		'blocking', rules,
+		'candidate_blocking', crules,
+		'link_threshold', link,
+		'review_threshold', review,
+		'rules', CASE WHEN s ? 'rules' THEN s -> 'rules'
+		              WHEN s ? 'comparisons' THEN '{}'::jsonb
+		              ELSE (SELECT pg_catalog.jsonb_build_object(
+		                       'same_id_match', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a IN ('snils', 'oms')), '[]'),
+		                       'different_id_never', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a = 'snils'), '[]'),
+		                       'disagree_never', '[]'::jsonb)
+		                     FROM pg_catalog.unnest(cols) a) END,
+		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
+		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
+		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
+		'max_person_records', COALESCE(s -> 'max_person_records', d -> 'max_person_records'),
+		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
+		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
+		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
+		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
+		'rare_name_links', COALESCE(s -> 'rare_name_links', d -> 'rare_name_links', 'false'::jsonb),
+		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+CREATE FUNCTION cdp_internal._match_rules(s jsonb) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN COALESCE(s -> 'blocking', '[]'::jsonb) || COALESCE(s -> 'candidate_blocking', '[]'::jsonb);
+COMMENT ON FUNCTION cdp_internal._match_rules(jsonb) IS
+	'internal: the blocking rules of expanded settings in kernel order: "blocking" (training and candidates), then "candidate_blocking" (candidates only)';
+
+CREATE OR REPLACE FUNCTION @extschema@.configure_matching(settings jsonb) RETURNS int
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	full_doc jsonb := cdp_internal._match_expand(settings);
+	v int;
+	bound bigint;
+	ntrain int;
+	rules jsonb;
+	x record;
+	skip int[] := '{}';
+BEGIN
+	-- the blocking rules generated for a fields-only document (every pair of the first fields, and
+	-- the candidate_blocking rules of one name) are checked on the stored records: one that yields
+	-- more candidate pairs than the bound (a frequent given name with a place such as «london», a
+	-- name alone past a few thousand records) is left out with a warning (rules written by hand are
+	-- only warned about, by blocking_report); at least one "blocking" rule stays
+	IF settings ? 'fields' AND NOT settings ? 'blocking' AND EXISTS (SELECT 1 FROM @extschema@.record) THEN
+		bound := cdp_internal._match_rule_pair_bound(full_doc);
+		ntrain := pg_catalog.jsonb_array_length(full_doc -> 'blocking');
+		rules := cdp_internal._match_rules(full_doc);
+		FOR x IN SELECT * FROM cdp_internal._match_rule_pairs(full_doc) p ORDER BY p.rule LOOP
+			IF x.pairs > bound AND (x.rule >= ntrain OR ntrain - (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(skip) k WHERE k < ntrain) > 1)
+			   AND (x.rule < ntrain OR NOT settings ? 'candidate_blocking') THEN
+				RAISE WARNING 'blocking rule % yields % candidate pairs, more than %: it is left out', rules -> x.rule, x.pairs, bound
+					USING HINT = 'Name fewer or more selective fields, or give "blocking" rules; see cdp.blocking_report().';
+				skip := skip || x.rule;
+				full_doc := pg_catalog.jsonb_set(full_doc, '{skipped_blocking}',
+					COALESCE(full_doc -> 'skipped_blocking', '[]') || pg_catalog.jsonb_build_array(
+						pg_catalog.jsonb_build_object('rule', rules -> x.rule, 'pairs', x.pairs)
+						|| CASE WHEN x.rule >= ntrain THEN '{"trains": false}'::jsonb ELSE '{}'::jsonb END));
+			END IF;
+		END LOOP;
+		IF pg_catalog.cardinality(skip) > 0 THEN
+			full_doc := full_doc || pg_catalog.jsonb_build_object(
+				'blocking', (SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'blocking') WITH ORDINALITY e(r, o)
+				              WHERE NOT (o::int - 1 = ANY (skip))),
+				'candidate_blocking', COALESCE((SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'candidate_blocking') WITH ORDINALITY e(r, o)
+				              WHERE NOT (ntrain + o::int - 1 = ANY (skip))), '[]'::jsonb));
+		END IF;
+	END IF;
+	UPDATE cdp_internal.match_settings SET active = false WHERE active;
+	INSERT INTO cdp_internal.match_settings (settings, program, active)
+		VALUES (full_doc, cdp_internal._match_program(full_doc, NULL), true) RETURNING version INTO v;
+	RETURN v;
+END $$;
+COMMENT ON FUNCTION @extschema@.configure_matching(jsonb) IS
+	'validates a matching settings document, stores it as a new active version and returns the version (a generated blocking rule yielding more pairs than max_rule_pairs is left out with a warning); e.g. configure_matching(''{"fields":["surname","given_name","date_of_birth"]}'')';
+REVOKE ALL ON FUNCTION @extschema@.configure_matching(jsonb) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	feat text[] := '{}';
+	bk text[] := '{}';
+	l record;
+	v text;
+	i int;
+	j int;
+	item text;
+	battr text;
+	tr text;
+	parts text[];
+	e text;
+	names text;
+	pos_f int;
+	pos_g int;
+	pos_p int;
+	flags text := '0';
+	brules jsonb := cdp_internal._match_rules(s);
+	fp record;
+	c_form boolean := false;
+	cols text;
+	k jsonb := cdp_internal._match_constants();
+BEGIN
+	-- one C call per record when the settings compile for it (the SQL form below is the reference)
+	IF NOT use_sql THEN
+		fp := cdp_internal._match_feature_program(s);
+		c_form := fp.kinds IS NOT NULL;
+	END IF;
+	IF c_form THEN
+		cols := pg_catalog.array_to_string(fp.raws, ', ');
+	ELSE
+		FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
+			v := cdp_internal._match_value_sql(l.attr, l.comparator);
+			feat := feat || v;
+			IF l.comparator = 'name' THEN
+				-- the key of the raw value: name_base_key normalises by itself
+				feat := feat || pg_catalog.replace(v, 'cdp_internal._match_norm(', 'cdp_internal._match_name_key(');
+			END IF;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(brules) - 1 LOOP
+			parts := '{}';
+			pos_g := CASE WHEN brules -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
+			FOR j IN pos_g .. pg_catalog.jsonb_array_length(brules -> i) - 1 LOOP
+				item := brules -> i ->> j;
+				battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
+				tr := pg_catalog.split_part(item, '.', 2);
+				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
+				  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
+				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], %L, 1)', pos_f, k ->> 'value_sep');
+				e := CASE tr
+					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
+					WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
+					WHEN 'initial' THEN pg_catalog.format('pg_catalog.left(%s, 1)', e)
+					WHEN 'last7' THEN pg_catalog.format('pg_catalog.right(%s, 7)', e)
+					WHEN 'prefix3' THEN pg_catalog.format('pg_catalog.left(%s, 3)', e)
+					WHEN 'phonetic' THEN pg_catalog.format('@extschema@.phonetic_ru(%s)', e)
+					ELSE e END;
+				parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
+			END LOOP;
+			-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
+			-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
+			IF brules -> i ->> 0 = 'any_order' THEN
+				bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
+					'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
+			ELSE
+				bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+			END IF;
+		END LOOP;
+		-- placeholder records: no name at all, or a name from placeholder_names
+		SELECT y.fpos INTO pos_f FROM cdp_internal._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_g FROM cdp_internal._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_p FROM cdp_internal._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
+		IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
+			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(cdp_internal._match_norm(n)), ', ') INTO names
+			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
+			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
+			flags := pg_catalog.format('CASE WHEN %2$s IS NULL AND %3$s IS NULL THEN %1$s WHEN %4$s OR %5$s OR %6$s THEN %1$s ELSE 0 END',
+				k ->> 'record_placeholder', COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+				COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
+		END IF;
+		cols := pg_catalog.array_to_string(feat, ', ');
+	END IF;
+	-- name_roles: names read by what the words are (_match_name_roles), computed once per record,
+	-- in either form
+	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
+		cols := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(cols,
+			'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
+		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT cdp_internal._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+	END IF;
+	IF c_form THEN
+		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
+			' FROM (SELECT r.record_id, r.golden_id, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''phones''),'
+			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails'')) AS f'
+			' FROM %s OFFSET 0) q',
+			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);
+	END IF;
+	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk'
+		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
+		flags, pg_catalog.array_to_string(bk, ', '), cols, from_sql);
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean) IS
+	'internal: query computing record_id, golden_id, flags, features and blocking keys of the records of from_sql (alias r)';
+
+CREATE OR REPLACE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
+	prog float8[];
+	q text;
+	tfcols text;
+	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
+	nrules int := pg_catalog.jsonb_array_length(a.settings -> 'blocking');
+	nrec bigint;
+	u float8[];
+	m0 float8[];
+	m float8[];
+	msum float8[];
+	mw float8[];
+	res float8[];
+	pat jsonb;
+	fixed boolean[];
+	battrs text[];
+	r int;
+	c int;
+	i int;
+	rule_pairs float8;
+	total_pairs float8;
+	lam_blocked float8;
+	lam_id float8;
+	lam float8;
+	per_rule jsonb := '[]';
+	p jsonb;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+BEGIN
+	IF sample_pairs IS NULL OR sample_pairs < 1000 OR sample_pairs > 100000000 THEN
+		RAISE EXCEPTION 'sample_pairs must be between 1000 and 100000000' USING ERRCODE = '22023';
+	END IF;
+	IF em_iterations IS NULL OR em_iterations < 1 OR em_iterations > 1000 THEN
+		RAISE EXCEPTION 'em_iterations must be between 1 and 1000' USING ERRCODE = '22023';
+	END IF;
+	-- the same lock as run_matching: training rewrites the features it reads
+	PERFORM pg_catalog.pg_advisory_xact_lock(1668440176, 6);
+	-- statistics first: training right after a bulk load plans with them (issue 12)
+	PERFORM cdp_internal._match_analyze_stale();
+	-- features are recomputed only when something they depend on changed (as run_matching('full')
+	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
+	-- only the queued (changed) records
+	IF cdp_internal._match_refresh_suspicious()
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		PERFORM cdp_internal._match_refresh_keys(NULL);
+	ELSE
+		PERFORM cdp_internal._match_refresh_keys(ARRAY(SELECT mq.record_id FROM cdp_internal.match_queue mq));
+	END IF;
+	SELECT pg_catalog.count(*) INTO nrec FROM cdp_internal.match_key;
+	IF nrec < 2 THEN
+		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',
+			DETAIL = pg_catalog.format('%s records are loaded.', nrec);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- term frequencies of the tf-adjusted comparisons: values seen more than once, and one row with
+	-- value '' holding the frequency of a value seen once.  Counted in one pass over the features
+	-- (the tf columns side by side), grouped by bytes in a hash: a join of the layout with every
+	-- key row sorted each comparison's values under the database collation, twice (issue 12,
+	-- session 24: 7.7 s against 1.6 s at 200k records; the same rows)
+	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
+	SELECT pg_catalog.string_agg(pg_catalog.format('(%s, k.feat[%s])', y.comp, y.fpos), ', ' ORDER BY y.comp) INTO tfcols
+	  FROM cdp_internal._match_layout(a.settings) y
+	 WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean;
+	IF tfcols IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TEMP TABLE _cdp_train_tf ON COMMIT DROP AS'
+			' SELECT u.c AS comp, pg_catalog.left(pg_catalog.split_part(u.v, %L, 1), %s) COLLATE "C" AS v, pg_catalog.count(*) AS n'
+			'   FROM cdp_internal.match_key k CROSS JOIN LATERAL (VALUES %s) u(c, v)'
+			'  WHERE u.v IS NOT NULL GROUP BY 1, 2',
+			kc ->> 'value_sep', (kc ->> 'tf_value_len')::int, tfcols);
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, x.comp, x.v, x.n::float8 / x.total
+		  FROM (SELECT t.comp, t.v, t.n, pg_catalog.sum(t.n) OVER (PARTITION BY t.comp) AS total FROM _cdp_train_tf t) x
+		 WHERE x.n > 1 OR x.v = '';
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, t.comp, '', 1.0 / GREATEST(pg_catalog.sum(t.n), 1)
+		  FROM _cdp_train_tf t
+		 GROUP BY t.comp
+		ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+		DROP TABLE _cdp_train_tf;
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('tf_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- one walk over one load of the features (issue 12, session 24: two walks loaded every record
+	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
+	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
+	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
+	-- (the program of the "blocking" rules only: the candidate_blocking rules come after them, are
+	-- not walked, and change no count of the walk, so they change no parameter; issue 12, session 26)
+	prog := cdp_internal._match_program(a.settings - 'candidate_blocking', NULL);
+	q := cdp_internal._match_query(NULL, false);
+	CREATE TEMP TABLE _cdp_train_walk ON COMMIT DROP AS
+		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
+		  FROM cdp_internal._match_walk('train', q, prog, a.version, 0,
+			(a.settings ->> 'max_block_size')::int, sample_pairs, NULL) w
+		 GROUP BY w.rule, w.levels;
+	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
+	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
+	  FROM (SELECT c.comp, l.l,
+	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
+	               / (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] >= 0), 0) + 4.5) AS uv
+	          FROM pg_catalog.generate_series(0, ncomp - 1) c(comp)
+	         CROSS JOIN pg_catalog.generate_series(0, 8) l(l)
+	         CROSS JOIN _cdp_train_walk w
+	         WHERE w.rule = -1
+	         GROUP BY c.comp, l.l) x;
+	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
+		SELECT w.rule, w.levels, w.n, w.n_new FROM _cdp_train_walk w WHERE w.rule >= 0;
+	DROP TABLE _cdp_train_walk;
+	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('sample_patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- m: EM per blocking rule with the comparisons it blocks on held fixed (every pair of the rule
+	-- agrees on them), averaged over the rules that leave a comparison free, weighted by pairs
+	m0 := cdp_internal._match_flat(cdp_internal._match_params(a.settings, NULL) -> 'm');
+	msum := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
+	mw := pg_catalog.array_fill(0::float8, ARRAY[ncomp]);
+	FOR r IN 0 .. nrules - 1 LOOP
+		SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n)), COALESCE(pg_catalog.sum(t.n), 0)
+		  INTO pat, rule_pairs FROM _cdp_patterns t WHERE t.rule = r;
+		CONTINUE WHEN rule_pairs = 0;
+		-- an "any_order" rule's attrs are held too: its pairs agree on them, directly or crossed
+		SELECT pg_catalog.array_agg(cdp_internal._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
+		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it
+		 WHERE it <> 'any_order';
+		SELECT pg_catalog.array_agg(COALESCE(y.attr = ANY (battrs), false) ORDER BY y.comp) INTO fixed FROM cdp_internal._match_layout(a.settings) y;
+		res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
+		FOR c IN 0 .. ncomp - 1 LOOP
+			CONTINUE WHEN fixed[c + 1];
+			FOR i IN 1 .. 9 LOOP
+				msum[c * 9 + i] := msum[c * 9 + i] + res[c * 9 + i] * rule_pairs;
+			END LOOP;
+			mw[c + 1] := mw[c + 1] + rule_pairs;
+		END LOOP;
+		per_rule := per_rule || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'rule', a.settings -> 'blocking' -> r, 'pairs', rule_pairs, 'lambda', pg_catalog.round(res[ncomp * 9 + 1]::numeric, 6)));
+	END LOOP;
+	-- comparisons every rule blocks on: EM over the distinct pairs with nothing fixed
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new)) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
+	res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
+	m := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
+	FOR c IN 0 .. ncomp - 1 LOOP
+		FOR i IN 1 .. 9 LOOP
+			m[c * 9 + i] := CASE WHEN mw[c + 1] > 0 THEN msum[c * 9 + i] / mw[c + 1] ELSE res[c * 9 + i] END;
+		END LOOP;
+	END LOOP;
+	-- a swapped or crossed name is no stronger evidence than the same name spelled differently: its
+	-- m/u is capped at the lowest m/u of the levels above it (u of a swap is tiny, and exchanged names
+	-- are not term-frequency adjusted, so an uncapped weight links namesakes who share nothing else)
+	FOR c IN 0 .. ncomp - 1 LOOP
+		lam_id := NULL;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(a.settings -> 'comparisons' -> c -> 'levels') - 1 LOOP
+			IF a.settings -> 'comparisons' -> c -> 'levels' -> i ->> 'if' IN ('swapped', 'cross') THEN
+				IF lam_id IS NOT NULL THEN
+					m[c * 9 + i + 1] := LEAST(m[c * 9 + i + 1], lam_id * u[c * 9 + i + 1]);
+				END IF;
+			ELSE
+				lam_id := LEAST(COALESCE(lam_id, 'Infinity'::float8), m[c * 9 + i + 1] / GREATEST(u[c * 9 + i + 1], 1e-6));
+			END IF;
+		END LOOP;
+	END LOOP;
+	lam_id := NULL;
+	-- lambda: the match share of the blocked pairs (m and u fixed), scaled to all pairs
+	res := cdp_internal._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
+	lam_blocked := res[ncomp * 9 + 1];
+	-- EM takes households (shared surname, address, phone) for matches and over-estimates the match
+	-- share of blocked pairs; where a same_id_match attr (SNILS, OMS) is filled on both sides of
+	-- enough blocked pairs, the share of those pairs agreeing on it exactly is a direct estimate
+	SELECT x.share INTO lam_id
+	  FROM (SELECT pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] = 0)::float8
+	               / pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS share,
+	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
+	          FROM cdp_internal._match_layout(a.settings) y
+	          CROSS JOIN _cdp_patterns t
+	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr AND y.comparator = 'id'
+	         GROUP BY y.comp) x
+	 WHERE x.n >= 1000 AND x.share > 0
+	 ORDER BY x.n DESC LIMIT 1;
+	IF lam_id IS NOT NULL THEN
+		lam_blocked := lam_id;
+	END IF;
+	lam := LEAST(GREATEST(lam_blocked * total_pairs / (nrec::float8 * (nrec - 1) / 2), 1e-12), 0.5);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('em_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	p := pg_catalog.jsonb_build_object(
+		'trained', true,
+		'trained_at', pg_catalog.now(),
+		'records', nrec,
+		'sample_pairs', sample_pairs,
+		'blocked_pairs', total_pairs,
+		'lambda_blocked', lam_blocked,
+		'lambda', lam,
+		'expected_matches', pg_catalog.round((lam_blocked * total_pairs)::numeric),
+		'm', cdp_internal._match_unflat(a.settings, m),
+		'u', cdp_internal._match_unflat(a.settings, u),
+		'per_rule', per_rule,
+		'times', times);
+	UPDATE cdp_internal.match_settings SET params = p, program = cdp_internal._match_program(a.settings, p) WHERE version = a.version;
+	DROP TABLE _cdp_patterns;
+	RETURN p;
+END $$;
+COMMENT ON FUNCTION @extschema@.train_matching(int, int) IS
+	'trains the active settings: term frequencies, u from random pairs, m by EM per blocking rule, lambda; stores and returns the parameters; e.g. train_matching(200000, 20)';
+REVOKE ALL ON FUNCTION @extschema@.train_matching(int, int) FROM PUBLIC;
+
+DROP FUNCTION @extschema@.blocking_report(jsonb);
+CREATE FUNCTION @extschema@.blocking_report(settings jsonb DEFAULT NULL)
+	RETURNS TABLE (rule text, pairs bigint, new_pairs bigint, skipped_pairs bigint, trains boolean)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE cdp_internal._match_expand(settings) END;
+	q text;
+	nparts int := 1;
+	bound bigint := cdp_internal._match_rule_pair_bound(s);
+	rules jsonb := cdp_internal._match_rules(s);
+	ntrain int := pg_catalog.jsonb_array_length(s -> 'blocking');
+	x record;
+BEGIN
+	-- the stored features when they are those of these settings and of every record (walked in
+	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
+	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   AND (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		q := cdp_internal._match_query(NULL, false);
+		nparts := cdp_internal._match_nparts();
+	ELSE
+		q := cdp_internal._match_feature_query(s, '@extschema@.record r');
+	END IF;
+	FOR x IN
+		SELECT w.rule, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new, pg_catalog.sum(w.weight)::bigint AS skipped
+		  FROM cdp_internal._match_walk_all('count', q, cdp_internal._match_program(s, NULL), 0, 0,
+		                                   (s ->> 'max_block_size')::int, 0, nparts) w
+		 GROUP BY w.rule
+		 ORDER BY w.rule
+	LOOP
+		-- a rule over the bound: configure_matching leaves it out of a fields-only document
+		IF x.n > bound THEN
+			RAISE WARNING 'blocking rule % yields % candidate pairs, more than %', rules -> x.rule, x.n, bound
+				USING HINT = 'A fields-only document leaves such a rule out when saved; give "blocking" rules or "max_rule_pairs".';
+		END IF;
+		rule := (rules -> x.rule)::text;
+		pairs := x.n;
+		new_pairs := x.n_new;
+		skipped_pairs := x.skipped;
+		trains := x.rule < ntrain;
+		RETURN NEXT;
+	END LOOP;
+	-- the rules configure_matching left out, with the pairs they yielded then
+	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'skipped_blocking') e(r) LOOP
+		rule := (x.r -> 'rule')::text;
+		pairs := (x.r ->> 'pairs')::bigint;
+		new_pairs := 0;
+		skipped_pairs := (x.r ->> 'pairs')::bigint;
+		trains := COALESCE((x.r ->> 'trains')::boolean, true);
+		RETURN NEXT;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
+	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, the pairs of blocks over max_block_size (not scored) and whether it trains (false: a candidate_blocking rule); a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint[], probability float8[], flags int[],
+		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
+		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
+		link_threshold float8, review_threshold float8, reasons text[],
+		max_person_records int, person_support float8)
+	RETURNS TABLE (ord int, action "char", reason text, person_a bigint, person_b bigint, person_records int)
+	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
+	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, over every pair of their records, scored from match_key, when the proposed pairs are too few); name-only pairs are never linked; each row names the two persons it joins at the end';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_apart bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed
+		-- (and when a fifth of the records or more are queued, as after a bulk load: one set-based
+		-- re-key with its indexes built after it costs less than re-keying them one index entry at a
+		-- time, and gives the same keys; issue 12)
+		IF cdp_internal._match_refresh_suspicious()
+		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+		   OR COALESCE(pg_catalog.cardinality(q_ids), 0) > 0.2 * (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) THEN
+			PERFORM cdp_internal._match_refresh_keys(NULL);
+		ELSE
+			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));
+		END IF;
+		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+		SELECT * FROM cdp_internal._match_pairs(focus, review_t);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
+
+	-- a person's decision wins, both ways: decided pairs never reach the plan
+	SELECT pg_catalog.count(*) INTO decided
+	  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
+	 WHERE s.golden_a <> s.golden_b;
+	-- strongest evidence first, so a weak pair never decides before a strong one
+	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
+		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & pair_forced <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+		  FROM _cdp_scored s
+		 WHERE s.golden_a <> s.golden_b
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12)
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+		   FROM (SELECT DISTINCT r.golden_id
+		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
+		           JOIN @extschema@.record r ON r.record_id = x.id) g
+		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
+		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+	  INTO u_rec, u_gold, u_dob, u_never;
+	-- the pairs in decision order, read in one sorted pass (not one sort per column)
+	SELECT pg_catalog.array_agg(t.record_a), pg_catalog.array_agg(t.record_b), pg_catalog.array_agg(t.probability),
+	       pg_catalog.array_agg(t.flags)
+	  INTO t_a, t_b, t_prob, t_flags
+	  FROM (SELECT t.record_a, t.record_b, t.probability, t.flags FROM _cdp_todo t ORDER BY t.ord) t;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_link_plan(t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support) lp;
+	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
+	-- over the link threshold)
+	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one)
+	SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
+	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
+	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
+	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', cdp_internal._match_rules(a.settings) -> t.rule,
+	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	  INTO link_ord, link_res
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action = 'l';
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
+	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_todo t ON t.ord = lp.ord
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_todo t ON t.ord = x.o
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_todo;
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), cdp_internal.match_key k
+		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
+
+SELECT cdp_internal.acc_lock_down();
+SELECT cdp_internal.acc_apply_privileges();
+/* ==== end of section: match26 ==== */

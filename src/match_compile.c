@@ -719,11 +719,14 @@ ReadComparisons(JsonbContainer *root, MatchDoc *doc, bool layout_only, char **cm
 }
 
 /*
- * ReadBlocking
- *		$.blocking: each rule's keys as comparison and transform.
+ * ReadRuleList
+ *		The rules of one list of the document (key "blocking" or
+ *		"candidate_blocking"), appended to doc->rule from doc->nrules on:
+ *		each rule's keys as comparison and transform.  Returns how many it
+ *		read (0 when the list is absent and optional).
  */
-static void
-ReadBlocking(JsonbContainer *root, MatchDoc *doc)
+static int
+ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required)
 {
 	JsonbValue	v,
 				rv,
@@ -733,13 +736,18 @@ ReadBlocking(JsonbContainer *root, MatchDoc *doc)
 	int			n,
 				r;
 
-	if (!JsonGet(root, "blocking", &v) || (rules = JsonArray(&v, &n)) == NULL ||
-		n < 1 || n > MATCH_MAX_RULES)
-		DocError("$.blocking", psprintf("The blocking rules must be an array of 1 to %d rules.", MATCH_MAX_RULES), NULL);
-	doc->nrules = n;
+	if (!JsonGet(root, key, &v) || (!required && v.type == jbvNull))
+	{
+		if (required)
+			DocError(psprintf("$.%s", key), psprintf("The blocking rules must be an array of 1 to %d rules.", MATCH_MAX_RULES), NULL);
+		return 0;
+	}
+	if ((rules = JsonArray(&v, &n)) == NULL || (required && n < 1) || doc->nrules + n > MATCH_MAX_RULES)
+		DocError(psprintf("$.%s", key),
+				 psprintf("The blocking rules (\"blocking\" and \"candidate_blocking\" together) must be an array of 1 to %d rules.", MATCH_MAX_RULES), NULL);
 	for (r = 0; r < n; r++)
 	{
-		MatchDocRule *rule = &doc->rule[r];
+		MatchDocRule *rule = &doc->rule[doc->nrules + r];
 		int			nitems,
 					j,
 					first;
@@ -747,13 +755,13 @@ ReadBlocking(JsonbContainer *root, MatchDoc *doc)
 
 		JsonIth(rules, r, &rv);
 		if ((items = JsonArray(&rv, &nitems)) == NULL)
-			DocError(psprintf("$.blocking[%d]", r),
+			DocError(psprintf("$.%s[%d]", key, r),
 					 psprintf("A blocking rule must be an array of 1 to %d keys.", MATCH_MAX_RULE_KEYS), NULL);
 		rule->any_order = JsonIth(items, 0, &x) && (s = JsonString(&x)) != NULL && strcmp(s, "any_order") == 0;
 		first = rule->any_order ? 1 : 0;
 		rule->nkeys = nitems - first;
 		if (rule->nkeys < 1 + first || rule->nkeys > MATCH_MAX_RULE_KEYS)
-			DocError(psprintf("$.blocking[%d]", r),
+			DocError(psprintf("$.%s[%d]", key, r),
 					 psprintf("A blocking rule must be an array of 1 to %d keys.", MATCH_MAX_RULE_KEYS), NULL);
 		for (j = first; j < nitems; j++)
 		{
@@ -778,11 +786,29 @@ ReadBlocking(JsonbContainer *root, MatchDoc *doc)
 			}
 			if (item == NULL || (rule->tr[k] = MatchTransformCode(tr)) < 0 ||
 				(rule->comp[k] = CompIndex(doc, item)) < 0)
-				DocError(psprintf("$.blocking[%d][%d]", r, j),
+				DocError(psprintf("$.%s[%d][%d]", key, r, j),
 						 "The blocking key does not name a compared attr with a known transform.",
 						 "A key is \"attr\" or \"attr.key\", \"attr.phonetic\", \"attr.year\", \"attr.month_day\", \"attr.initial\", \"attr.last7\", \"attr.prefix3\", where attr is compared.");
 		}
 	}
+	doc->nrules += n;
+	return n;
+}
+
+/*
+ * ReadBlocking
+ *		$.blocking, then $.candidate_blocking (rules that find candidate pairs
+ *		but do not train, issue 12): one list of rules, numbered in that
+ *		order, so that the kernel, the features and the lookups see every
+ *		rule and training (which compiles the document without
+ *		candidate_blocking) sees the same first rules.
+ */
+static void
+ReadBlocking(JsonbContainer *root, MatchDoc *doc)
+{
+	doc->nrules = 0;
+	ReadRuleList(root, doc, "blocking", true);
+	ReadRuleList(root, doc, "candidate_blocking", false);
 }
 
 /*

@@ -30,8 +30,11 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -580,6 +583,228 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 	return -1;
 }
 
+/*
+ * The blocking keys of the plan's records, read when a support check needs
+ * them (issue 12, session 26): which pairs of two persons' records blocking
+ * proposed (they share a key), so that only the others need scoring.
+ */
+typedef struct LinkKeys
+{
+	const int64 *rec;			/* per record: its id */
+	HTAB	   *recidx;			/* record id -> record index */
+	bool	   *loaded;			/* per record: its keys were looked up */
+	uint32	  **h;				/* per record: hash of each key (0: none), or
+								 * NULL when the record has no key row */
+	int		   *nh;				/* per record: entries of h */
+	MemoryContext cxt;			/* where h lives */
+} LinkKeys;
+
+/*
+ * LinkKeysLoad
+ *		Reads the blocking keys (cdp_internal.match_key.bk) of the n records
+ *		idx[] not read yet, as hashes of each key (the key names its rule,
+ *		so equal hashes at one position are one block, a collision aside).
+ */
+static void
+LinkKeysLoad(LinkKeys *k, const int *idx, int n)
+{
+	Datum	   *ids;
+	Datum		arg;
+	Oid			argtype = INT8ARRAYOID;
+	int			m = 0;
+
+	ids = palloc_array(Datum, Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!k->loaded[idx[i]])
+		{
+			k->loaded[idx[i]] = true;
+			ids[m++] = Int64GetDatum(k->rec[idx[i]]);
+		}
+	if (m == 0)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		arg = PointerGetDatum(construct_array(ids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
+								  " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ($1)",
+								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the blocking keys of the link plan failed");
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+			bool		found;
+			int64		id;
+			MatchLinkKey *e;
+			Datum	   *elems;
+			bool	   *nulls;
+			int			ne,
+						x;
+
+			if (isnull)
+				continue;
+			id = DatumGetInt64(d);
+			e = (MatchLinkKey *) hash_search(k->recidx, &id, HASH_FIND, &found);
+			if (!found)
+				continue;
+			x = e->node;
+			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			if (isnull)
+			{
+				k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32));
+				k->nh[x] = 0;
+				continue;
+			}
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+			k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32) * Max(ne, 1));
+			k->nh[x] = ne;
+			for (int j = 0; j < ne; j++)
+				if (!nulls[j])
+				{
+					text	   *t = DatumGetTextPP(elems[j]);
+
+					if (VARSIZE_ANY_EXHDR(t) > 0)
+						k->h[x][j] = hash_bytes((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) | 1;
+				}
+		}
+	}
+	SPI_finish();
+}
+
+/*
+ * LinkKeysCompared
+ *		Whether records x and y share a blocking key, so that a run compares
+ *		them; a record without keys (not keyed by matching) counts as
+ *		compared with every record.
+ */
+static bool
+LinkKeysCompared(const LinkKeys *k, int x, int y)
+{
+	if (k->h[x] == NULL || k->h[y] == NULL)
+		return true;
+	for (int j = 0; j < Min(k->nh[x], k->nh[y]); j++)
+		if (k->h[x][j] != 0 && k->h[x][j] == k->h[y][j])
+			return true;
+	return false;
+}
+
+/*
+ * Cross pairs scored for the support check (issue 12, session 26): for each
+ * pair of records (indices x < y) of two persons whose link was short of
+ * supporting pairs, whether the pair supports a link.
+ */
+typedef struct LinkCrossKey
+{
+	int			x;
+	int			y;
+} LinkCrossKey;
+
+typedef struct LinkCrossEntry
+{
+	LinkCrossKey key;
+	bool		supports;
+} LinkCrossEntry;
+
+typedef struct LinkCross
+{
+	const int64 *rec;			/* per record: its id */
+	HTAB	   *recidx;			/* record id -> record index */
+	HTAB	   *pairs;			/* LinkCrossEntry by record indices */
+	float8		review_t;		/* a supporting pair scores at least this */
+} LinkCross;
+
+/*
+ * LinkCrossScore
+ *		Scores every pair between the records a[0..na) and b[0..nb) that is
+ *		not scored yet, as a run would if blocking had proposed it: one
+ *		_match_walk('cross') over their features in cdp_internal.match_key
+ *		with the active program, a as the focus.  A pair supports a link
+ *		when it reaches the review threshold and neither a rule vetoes it
+ *		nor is either record a placeholder, as the run's pairs do.  A
+ *		record without features scores nothing (supports nothing).
+ */
+static void
+LinkCrossScore(LinkCross *lc, const int *a, int na, const int *b, int nb)
+{
+	StringInfoData ids,
+				focus;
+	bool		missing = false;
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTOID, FLOAT8OID, INT8ARRAYOID};
+	Datum	   *fids;
+
+	for (int i = 0; i < na && !missing; i++)
+		for (int j = 0; j < nb && !missing; j++)
+		{
+			LinkCrossKey k = {Min(a[i], b[j]), Max(a[i], b[j])};
+
+			missing = hash_search(lc->pairs, &k, HASH_FIND, NULL) == NULL;
+		}
+	if (!missing)
+		return;
+	initStringInfo(&ids);
+	initStringInfo(&focus);
+	fids = palloc_array(Datum, na);
+	for (int i = 0; i < na; i++)
+	{
+		appendStringInfo(&ids, "%s" INT64_FORMAT, ids.len ? "," : "", lc->rec[a[i]]);
+		fids[i] = Int64GetDatum(lc->rec[a[i]]);
+	}
+	for (int j = 0; j < nb; j++)
+		appendStringInfo(&ids, "," INT64_FORMAT, lc->rec[b[j]]);
+	args[0] = CStringGetTextDatum(psprintf("SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k"
+										   " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ('{%s}'::bigint[])", ids.data));
+	args[1] = Float8GetDatum(lc->review_t);
+	args[2] = PointerGetDatum(construct_array(fids, na, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	/* every cross pair is now scored: unsupported unless the walk says otherwise */
+	for (int i = 0; i < na; i++)
+		for (int j = 0; j < nb; j++)
+		{
+			LinkCrossKey k = {Min(a[i], b[j]), Max(a[i], b[j])};
+			LinkCrossEntry *e = (LinkCrossEntry *) hash_search(lc->pairs, &k, HASH_ENTER, NULL);
+
+			e->supports = false;
+		}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT w.record_a, w.record_b, w.flags"
+							  "  FROM cdp_internal.match_settings s,"
+							  "       cdp_internal._match_walk('cross', $1, s.program, s.version, $2, 0, 0, $3) w"
+							  " WHERE s.active AND w.probability >= $2",
+							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "scoring the cross pairs of the link plan failed");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		n1,
+					n2,
+					n3;
+		int64		ra = DatumGetInt64(SPI_getbinval(tup, td, 1, &n1));
+		int64		rb = DatumGetInt64(SPI_getbinval(tup, td, 2, &n2));
+		int32		fl = DatumGetInt32(SPI_getbinval(tup, td, 3, &n3));
+		MatchLinkKey *ea,
+				   *eb;
+		LinkCrossKey k;
+		LinkCrossEntry *e;
+
+		if (n1 || n2 || n3)
+			continue;
+		ea = (MatchLinkKey *) hash_search(lc->recidx, &ra, HASH_FIND, NULL);
+		eb = (MatchLinkKey *) hash_search(lc->recidx, &rb, HASH_FIND, NULL);
+		if (ea == NULL || eb == NULL)
+			continue;
+		k.x = Min(ea->node, eb->node);
+		k.y = Max(ea->node, eb->node);
+		e = (LinkCrossEntry *) hash_search(lc->pairs, &k, HASH_FIND, NULL);
+		if (e != NULL)
+			e->supports = !(fl & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER));
+	}
+	SPI_finish();
+}
+
 /* what LinkCheck reads */
 typedef struct LinkCtx
 {
@@ -591,8 +816,74 @@ typedef struct LinkCtx
 	int		   *size;
 	int			max_records;
 	double		support;
+	LinkKeys   *keys;
+	LinkCross  *cross;
 	char	  **reasons;
 } LinkCtx;
+
+/*
+ * LinkCrossSupport
+ *		The supporting pairs between the persons of roots ra and rb when
+ *		every pair between their records is scored (LinkCrossScore), not
+ *		only those blocking proposed.
+ */
+static int
+LinkCrossSupport(const LinkCtx *ck, int ra, int rb, int got, int need)
+{
+	MatchLinkSet *s = ck->s;
+	const LinkRecs *lr = ck->lr;
+	int		   *side[2];
+	int			n[2] = {0, 0};
+
+	for (int t = 0; t < 2; t++)
+	{
+		side[t] = palloc_array(int, ck->size[t ? rb : ra]);
+		for (int u = s->node[t ? rb : ra].member_head; u >= 0; u = s->member_next[u])
+			for (int i = lr->node_start[u]; i < lr->node_start[u + 1]; i++)
+				if (n[t] < ck->size[t ? rb : ra])
+					side[t][n[t]++] = lr->recs[i];
+	}
+	/*
+	 * the pairs blocking did not propose (the records share no key): only
+	 * they can add support; when they are too few to reach need, nothing is
+	 * scored (a namesake sharing every name block with the person)
+	 */
+	{
+		int		   *all = palloc_array(int, n[0] + n[1]);
+		int			unproposed = 0;
+
+		memcpy(all, side[0], n[0] * sizeof(int));
+		memcpy(all + n[0], side[1], n[1] * sizeof(int));
+		LinkKeysLoad(ck->keys, all, n[0] + n[1]);
+		pfree(all);
+		for (int i = 0; i < n[0]; i++)
+			for (int j = 0; j < n[1]; j++)
+				unproposed += LinkKeysCompared(ck->keys, side[0][i], side[1][j]) ? 0 : 1;
+		if (got + unproposed < need)
+		{
+			pfree(side[0]);
+			pfree(side[1]);
+			return got;
+		}
+	}
+	/* the smaller person is the focus: its records against all of the other's */
+	if (n[0] <= n[1])
+		LinkCrossScore(ck->cross, side[0], n[0], side[1], n[1]);
+	else
+		LinkCrossScore(ck->cross, side[1], n[1], side[0], n[0]);
+	got = 0;
+	for (int i = 0; i < n[0]; i++)
+		for (int j = 0; j < n[1]; j++)
+		{
+			LinkCrossKey k = {Min(side[0][i], side[1][j]), Max(side[0][i], side[1][j])};
+			LinkCrossEntry *e = (LinkCrossEntry *) hash_search(ck->cross->pairs, &k, HASH_FIND, NULL);
+
+			got += (e != NULL && e->supports) ? 1 : 0;
+		}
+	pfree(side[0]);
+	pfree(side[1]);
+	return got;
+}
 
 /*
  * LinkCheck
@@ -619,8 +910,10 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 	if (ck->support > 0.0)
 	{
 		int			need = (int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9);
+		int			got;
 
-		if (need > 1 && LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need) < need)
+		if (need > 1 && (got = LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need)) < need &&
+			LinkCrossSupport(ck, ra, rb, got, need) < need)
 			return ck->reasons[LINK_WHY_SUPPORT];
 	}
 	return NULL;
@@ -663,7 +956,12 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
  *		the two (any pair of the run that is neither vetoed nor a
  *		placeholder's, the linking one included) support it: a record joins
  *		a person only by agreeing with enough of the person's records, not
- *		with one of them (resolution against the entity).  The person
+ *		with one of them (resolution against the entity).  When the pairs
+ *		blocking proposed are too few, every pair between the two persons'
+ *		records is scored (their features in cdp_internal.match_key, the
+ *		active program) and those reaching the review threshold count: a
+ *		record is resolved against the whole person, not only the records
+ *		that share a block with it.  The person
  *		columns are the two persons' golden ids and their records together
  *		at the end of the plan, so the caller can keep one review entry per
  *		pair of persons.
@@ -711,6 +1009,8 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	LinkOut    *out;
 	LinkRecs	lr;
 	LinkCtx		ck;
+	LinkKeys	keys;
+	LinkCross	cross;
 	int		   *rnode,
 			   *rx,
 			   *ry;
@@ -910,6 +1210,25 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	ck.size = size;
 	ck.max_records = max_records;
 	ck.support = support;
+	keys.rec = rec;
+	keys.recidx = recidx;
+	keys.loaded = palloc0_array(bool, Max(nrec, 1));
+	keys.h = palloc0_array(uint32 *, Max(nrec, 1));
+	keys.nh = palloc0_array(int, Max(nrec, 1));
+	keys.cxt = work;
+	ck.keys = &keys;
+	cross.rec = rec;
+	cross.recidx = recidx;
+	cross.review_t = review_t;
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(LinkCrossKey);
+		ctl.entrysize = sizeof(LinkCrossEntry);
+		ctl.hcxt = work;
+		cross.pairs = hash_create("cdp link cross pairs", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ck.cross = &cross;
 	ck.reasons = reasons;
 	for (int i = 0; i < npair; i++)
 	{

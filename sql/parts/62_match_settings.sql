@@ -171,6 +171,8 @@ DECLARE
 	attrs text[] := '{}';
 	cols text[] := '{}';
 	rules jsonb := '[]';
+	crules jsonb := '[]';
+	list text;
 	rule jsonb;
 	item text;
 	link float8;
@@ -184,9 +186,9 @@ BEGIN
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
 		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
 		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor',
-		             'rare_name_links') THEN
+		             'rare_name_links', 'candidate_blocking') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
+				'Known keys: fields, comparisons, blocking, candidate_blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -333,29 +335,57 @@ BEGIN
 		PERFORM cdp_internal._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
 			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
 	END IF;
+	-- candidate_blocking: rules that find candidate pairs but never train (Splink's prediction-only
+	-- blocking rules; issue 12, session 26); given, or for fields-only documents without "blocking"
+	-- each name field of the first five alone, by its key: a record that lost one field and carries
+	-- a slip in another shares no two-field block with its person.  Training blocks only on the
+	-- "blocking" rules, so these change no parameter; configure_matching leaves out the ones that
+	-- yield more pairs than max_rule_pairs (one name alone: past a few thousand records).  A name a
+	-- household shares (the family name; the patronymic, siblings) is not blocked on alone when the
+	-- document compares an address or phones: it would propose a household's pairs, whose shared
+	-- address scores them high where no disagree_never rule holds a different given name
+	IF s ? 'candidate_blocking' THEN
+		crules := s -> 'candidate_blocking';
+	ELSIF s ? 'fields' AND NOT s ? 'blocking' THEN
+		FOR i IN 0 .. LEAST(pg_catalog.jsonb_array_length(comps), 5) - 1 LOOP
+			IF comps -> i ->> 'comparator' = 'name'
+			   AND NOT (comps -> i ->> 'attr' IN ('family_name', 'patronymic')
+			            AND (comps @> '[{"attr": "address"}]' OR comps @> '[{"attr": "phones"}]'))
+			   AND pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) < (lim ->> 'max_rules')::int THEN
+				crules := crules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array((comps -> i ->> 'attr') || '.key'));
+			END IF;
+		END LOOP;
+	END IF;
 	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'max_rules')::int THEN
 		PERFORM cdp_internal._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'max_rules'));
 	END IF;
+	IF pg_catalog.jsonb_typeof(crules) <> 'array' OR pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) > (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.candidate_blocking',
+			pg_catalog.format('The candidate_blocking rules must be an array, with "blocking" at most %s rules together.', lim ->> 'max_rules'),
+			'Example: "candidate_blocking": [["given_name.key"], ["family_name.key"]].');
+	END IF;
 	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
-	FOR i IN 0 .. pg_catalog.jsonb_array_length(rules) - 1 LOOP
-		rule := rules -> i;
-		nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
-		IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
-			PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s]', i),
-				pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
-		END IF;
-		FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
-			item := rule ->> j;
-			IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
-			   OR NOT (cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
-				PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j),
-					pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
-					'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+	FOREACH list IN ARRAY ARRAY['blocking', 'candidate_blocking'] LOOP
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(CASE list WHEN 'blocking' THEN rules ELSE crules END) - 1 LOOP
+			rule := CASE list WHEN 'blocking' THEN rules ELSE crules END -> i;
+			nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
+			IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s]', list, i),
+					pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
 			END IF;
-			IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
-			   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
-				PERFORM cdp_internal._match_fail(pg_catalog.format('$.blocking[%s][%s]', i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
-			END IF;
+			FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
+				item := rule ->> j;
+				IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
+				   OR NOT (cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s][%s]', list, i, j),
+						pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
+						'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+				END IF;
+				IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
+				   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s][%s]', list, i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
+				END IF;
+			END LOOP;
 		END LOOP;
 	END LOOP;
 
@@ -431,6 +461,7 @@ BEGIN
 	RETURN pg_catalog.jsonb_build_object(
 		'comparisons', comps,
 		'blocking', rules,
+		'candidate_blocking', crules,
 		'link_threshold', link,
 		'review_threshold', review,
 		'rules', CASE WHEN s ? 'rules' THEN s -> 'rules'
@@ -453,6 +484,16 @@ BEGIN
 		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+-- _match_rules: every blocking rule of an expanded document in the kernel's numbering: the
+-- "blocking" rules (which also train), then the "candidate_blocking" ones (which only find
+-- candidate pairs); features, walks and lookups number rules by this list
+CREATE FUNCTION cdp_internal._match_rules(s jsonb) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN COALESCE(s -> 'blocking', '[]'::jsonb) || COALESCE(s -> 'candidate_blocking', '[]'::jsonb);
+COMMENT ON FUNCTION cdp_internal._match_rules(jsonb) IS
+	'internal: the blocking rules of expanded settings in kernel order: "blocking" (training and candidates), then "candidate_blocking" (candidates only)';
 
 -- _match_rule_pair_bound: the most candidate pairs one blocking rule may yield (max_rule_pairs,
 -- or when 0 twenty per record and at least a million)
@@ -487,29 +528,38 @@ DECLARE
 	full_doc jsonb := cdp_internal._match_expand(settings);
 	v int;
 	bound bigint;
+	ntrain int;
+	rules jsonb;
 	x record;
 	skip int[] := '{}';
 BEGIN
-	-- the blocking rules generated for a fields-only document (every pair of the first fields) are
-	-- checked on the stored records: one that yields more candidate pairs than the bound (a frequent
-	-- given name with a place such as «london») is left out with a warning (rules written by hand
-	-- are only warned about, by blocking_report)
+	-- the blocking rules generated for a fields-only document (every pair of the first fields, and
+	-- the candidate_blocking rules of one name) are checked on the stored records: one that yields
+	-- more candidate pairs than the bound (a frequent given name with a place such as «london», a
+	-- name alone past a few thousand records) is left out with a warning (rules written by hand are
+	-- only warned about, by blocking_report); at least one "blocking" rule stays
 	IF settings ? 'fields' AND NOT settings ? 'blocking' AND EXISTS (SELECT 1 FROM @extschema@.record) THEN
 		bound := cdp_internal._match_rule_pair_bound(full_doc);
+		ntrain := pg_catalog.jsonb_array_length(full_doc -> 'blocking');
+		rules := cdp_internal._match_rules(full_doc);
 		FOR x IN SELECT * FROM cdp_internal._match_rule_pairs(full_doc) p ORDER BY p.rule LOOP
-			IF x.pairs > bound AND pg_catalog.jsonb_array_length(full_doc -> 'blocking') - pg_catalog.cardinality(skip) > 1 THEN
-				RAISE WARNING 'blocking rule % yields % candidate pairs, more than %: it is left out', full_doc -> 'blocking' -> x.rule, x.pairs, bound
+			IF x.pairs > bound AND (x.rule >= ntrain OR ntrain - (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(skip) k WHERE k < ntrain) > 1)
+			   AND (x.rule < ntrain OR NOT settings ? 'candidate_blocking') THEN
+				RAISE WARNING 'blocking rule % yields % candidate pairs, more than %: it is left out', rules -> x.rule, x.pairs, bound
 					USING HINT = 'Name fewer or more selective fields, or give "blocking" rules; see cdp.blocking_report().';
 				skip := skip || x.rule;
 				full_doc := pg_catalog.jsonb_set(full_doc, '{skipped_blocking}',
 					COALESCE(full_doc -> 'skipped_blocking', '[]') || pg_catalog.jsonb_build_array(
-						pg_catalog.jsonb_build_object('rule', full_doc -> 'blocking' -> x.rule, 'pairs', x.pairs)));
+						pg_catalog.jsonb_build_object('rule', rules -> x.rule, 'pairs', x.pairs)
+						|| CASE WHEN x.rule >= ntrain THEN '{"trains": false}'::jsonb ELSE '{}'::jsonb END));
 			END IF;
 		END LOOP;
 		IF pg_catalog.cardinality(skip) > 0 THEN
-			full_doc := pg_catalog.jsonb_set(full_doc, '{blocking}',
-				(SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'blocking') WITH ORDINALITY e(r, o)
-				  WHERE NOT (o::int - 1 = ANY (skip))));
+			full_doc := full_doc || pg_catalog.jsonb_build_object(
+				'blocking', (SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'blocking') WITH ORDINALITY e(r, o)
+				              WHERE NOT (o::int - 1 = ANY (skip))),
+				'candidate_blocking', COALESCE((SELECT pg_catalog.jsonb_agg(r ORDER BY o) FROM pg_catalog.jsonb_array_elements(full_doc -> 'candidate_blocking') WITH ORDINALITY e(r, o)
+				              WHERE NOT (ntrain + o::int - 1 = ANY (skip))), '[]'::jsonb));
 		END IF;
 	END IF;
 	UPDATE cdp_internal.match_settings SET active = false WHERE active;

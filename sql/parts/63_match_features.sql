@@ -98,6 +98,7 @@ DECLARE
 	pos_g int;
 	pos_p int;
 	flags text := '0';
+	brules jsonb := cdp_internal._match_rules(s);
 	fp record;
 	c_form boolean := false;
 	cols text;
@@ -119,11 +120,11 @@ BEGIN
 				feat := feat || pg_catalog.replace(v, 'cdp_internal._match_norm(', 'cdp_internal._match_name_key(');
 			END IF;
 		END LOOP;
-		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'blocking') - 1 LOOP
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(brules) - 1 LOOP
 			parts := '{}';
-			pos_g := CASE WHEN s -> 'blocking' -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
-			FOR j IN pos_g .. pg_catalog.jsonb_array_length(s -> 'blocking' -> i) - 1 LOOP
-				item := s -> 'blocking' -> i ->> j;
+			pos_g := CASE WHEN brules -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
+			FOR j IN pos_g .. pg_catalog.jsonb_array_length(brules -> i) - 1 LOOP
+				item := brules -> i ->> j;
 				battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
 				tr := pg_catalog.split_part(item, '.', 2);
 				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
@@ -141,7 +142,7 @@ BEGIN
 			END LOOP;
 			-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
 			-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
-			IF s -> 'blocking' -> i ->> 0 = 'any_order' THEN
+			IF brules -> i ->> 0 = 'any_order' THEN
 				bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
 					'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
 			ELSE

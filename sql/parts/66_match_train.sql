@@ -143,7 +143,9 @@ BEGIN
 	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
 	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
 	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
-	prog := cdp_internal._match_program(a.settings, NULL);
+	-- (the program of the "blocking" rules only: the candidate_blocking rules come after them, are
+	-- not walked, and change no count of the walk, so they change no parameter; issue 12, session 26)
+	prog := cdp_internal._match_program(a.settings - 'candidate_blocking', NULL);
 	q := cdp_internal._match_query(NULL, false);
 	CREATE TEMP TABLE _cdp_train_walk ON COMMIT DROP AS
 		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
@@ -279,7 +281,7 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_ensure_keys() IS 'internal: recomputes all features when the settings version changed';
 
 CREATE FUNCTION @extschema@.blocking_report(settings jsonb DEFAULT NULL)
-	RETURNS TABLE (rule text, pairs bigint, new_pairs bigint, skipped_pairs bigint)
+	RETURNS TABLE (rule text, pairs bigint, new_pairs bigint, skipped_pairs bigint, trains boolean)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -288,6 +290,8 @@ DECLARE
 	q text;
 	nparts int := 1;
 	bound bigint := cdp_internal._match_rule_pair_bound(s);
+	rules jsonb := cdp_internal._match_rules(s);
+	ntrain int := pg_catalog.jsonb_array_length(s -> 'blocking');
 	x record;
 BEGIN
 	-- the stored features when they are those of these settings and of every record (walked in
@@ -308,13 +312,14 @@ BEGIN
 	LOOP
 		-- a rule over the bound: configure_matching leaves it out of a fields-only document
 		IF x.n > bound THEN
-			RAISE WARNING 'blocking rule % yields % candidate pairs, more than %', s -> 'blocking' -> x.rule, x.n, bound
+			RAISE WARNING 'blocking rule % yields % candidate pairs, more than %', rules -> x.rule, x.n, bound
 				USING HINT = 'A fields-only document leaves such a rule out when saved; give "blocking" rules or "max_rule_pairs".';
 		END IF;
-		rule := (s -> 'blocking' -> x.rule)::text;
+		rule := (rules -> x.rule)::text;
 		pairs := x.n;
 		new_pairs := x.n_new;
 		skipped_pairs := x.skipped;
+		trains := x.rule < ntrain;
 		RETURN NEXT;
 	END LOOP;
 	-- the rules configure_matching left out, with the pairs they yielded then
@@ -323,11 +328,12 @@ BEGIN
 		pairs := (x.r ->> 'pairs')::bigint;
 		new_pairs := 0;
 		skipped_pairs := (x.r ->> 'pairs')::bigint;
+		trains := COALESCE((x.r ->> 'trains')::boolean, true);
 		RETURN NEXT;
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
-	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, and the pairs of blocks over max_block_size (not scored); a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
+	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, the pairs of blocks over max_block_size (not scored) and whether it trains (false: a candidate_blocking rule); a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
 
 CREATE FUNCTION @extschema@.candidate_pairs()
 	RETURNS TABLE (record_a bigint, record_b bigint)

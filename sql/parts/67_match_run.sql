@@ -15,9 +15,9 @@ CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint
 		max_person_records int, person_support float8)
 	RETURNS TABLE (ord int, action "char", reason text, person_a bigint, person_b bigint, person_records int)
 	AS 'MODULE_PATHNAME', 'cdp_match_link_plan'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1000;
+	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
-	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons); name-only pairs are never linked; each row names the two persons it joins at the end';
+	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, over every pair of their records, scored from match_key, when the proposed pairs are too few); name-only pairs are never linked; each row names the two persons it joins at the end';
 
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
@@ -224,7 +224,7 @@ BEGIN
 	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
 	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
 	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
-	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', a.settings -> 'blocking' -> t.rule,
+	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', cdp_internal._match_rules(a.settings) -> t.rule,
 	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
 	  INTO link_ord, link_res
 	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord

@@ -22,6 +22,12 @@ SELECT cdp.configure_matching('{"fields": ["surname", 3]}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "comparisons": []}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "colour": "red"}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "name_roles": "yes"}');
+-- candidate_blocking (issue 12, session 26): an array of rules like "blocking", on compared attrs
+SELECT cdp.configure_matching('{"fields": ["surname"], "candidate_blocking": "surname"}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "candidate_blocking": [["given_name.key"]]}');
+SELECT cdp.configure_matching('{"fields": ["surname"], "candidate_blocking": [[]]}');
+SELECT cdp_internal._match_expand('{"fields": ["surname", "dob"], "blocking": [["birth_date"]], "candidate_blocking": [["family_name.phonetic"]]}') -> 'candidate_blocking' AS candidate_rules;
+SELECT cdp_internal._match_expand('{"fields": ["surname", "dob"], "blocking": [["birth_date"]]}') -> 'candidate_blocking' AS none_when_blocking_given;
 -- the coherence keys (issue 12): a whole size bound, a share, a whole queue limit
 SELECT cdp.configure_matching('{"fields": ["surname"], "max_person_records": 2.5}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "person_support": 1.5}');
