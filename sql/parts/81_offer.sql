@@ -456,16 +456,13 @@ BEGIN
 		IF probe AND pg_catalog.jsonb_array_length(d -> 'exclude_ranges') > 0
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x WHERE x ->> 'lo' IS NULL OR x ->> 'hi' IS NULL) THEN
 			/*
-			 * session 26: the codes' own set when they have at most four events per person (read
-			 * up to that many by cdp_internal.seg_read_set), else the event reader
-			 * (src/seg_read.c), one descent per person for every range
+			 * session 26: the codes' own set when they have at most four events per person, else
+			 * one descent per person for every range (cdp_internal.seg_read_few, src/seg_read.c)
 			 */
 			rd := pg_catalog.jsonb_build_object('kind', 'diagnosis', 'min', 1, 'codes',
 				(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x ->> 'lo', (x ->> 'hi') || '~'))
 				   FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x));
-			bid := cdp_internal.seg_read_set(rd, 4 * pg_catalog.cardinality(rest));
-			bid := CASE WHEN bid IS NOT NULL THEN cdp_internal.seg_and(rest, bid)
-			            ELSE cdp_internal.seg_read(rest, pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('neg', false, 'rd', rd))) END;
+			bid := cdp_internal.seg_read_few(rest, rd);
 		END IF;
 		IF bid IS NOT NULL THEN
 			NULL;
@@ -499,9 +496,7 @@ BEGIN
 				'from', (on_day - interval '10 months')::timestamptz, 'upto', (on_day + 1)::timestamptz, 'codes',
 				(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x ->> 'lo', (x ->> 'hi') || '~'))
 				   FROM pg_catalog.jsonb_array_elements(preg) x));
-			bid := cdp_internal.seg_read_set(rd, 4 * pg_catalog.cardinality(rest));
-			bid := CASE WHEN bid IS NOT NULL THEN cdp_internal.seg_and(rest, bid)
-			            ELSE cdp_internal.seg_read(rest, pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('neg', false, 'rd', rd))) END;
+			bid := cdp_internal.seg_read_few(rest, rd);
 		END IF;
 		IF bid IS NOT NULL THEN
 			NULL;

@@ -271,6 +271,27 @@ $$;
 COMMENT ON FUNCTION cdp_internal.seg_read(bigint[], jsonb) IS
 	'the ids of a set meeting every event clause of a list (or not, for a "not"), read in one descent per id by the C event reader; NULL when it declines (internal)';
 
+/*
+ * The ids of a set meeting one event clause, by the C readers: the clause's own set when it has
+ * at most four events per id (read up to that many by seg_read_set: a range that small costs
+ * less than a descent per id), else one descent per id (seg_read).  NULL when they decline.
+ */
+CREATE FUNCTION cdp_internal.seg_read_few(ids bigint[], rd jsonb) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r	bigint[] := cdp_internal.seg_read_set(rd, 4 * pg_catalog.cardinality(ids));
+BEGIN
+	IF r IS NOT NULL THEN
+		RETURN cdp_internal.seg_and(ids, r);
+	END IF;
+	RETURN cdp_internal.seg_read(ids, pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('rd', rd, 'neg', false)));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_read_few(bigint[], jsonb) IS
+	'the ids of a set meeting one event clause: its set when small beside the ids, else one descent per id, by the C readers; NULL when they decline (internal)';
+
 /* The reader's spec of an "all"'s clause: an event leaf's "rd", or its "not"; NULL for any other clause. */
 CREATE FUNCTION cdp_internal.seg_read_spec(kid jsonb) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -362,46 +383,27 @@ BEGIN
 		RETURN '{}';
 	END IF;
 	IF plan ->> 't' = 'leaf' THEN
-		IF cand IS NULL THEN
-			/* an event clause's set by the C range reader (session 26), else its SQL */
-			IF pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
-				r := cdp_internal.seg_read_set(plan -> 'rd');
-			END IF;
-			IF r IS NULL THEN
-				EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
-			END IF;
-			RETURN r;
-		END IF;
 		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
-		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		probe := cand IS NOT NULL AND CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		/* an event clause (session 26): the C readers (src/seg_read.c), unless they decline */
 		IF probe AND pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
-			/*
-			 * an event clause (session 26): its own set when it has at most four events per
-			 * candidate (read up to that many by the C range reader), else the C reader, one
-			 * descent per candidate
-			 */
-			r := cdp_internal.seg_read_set(plan -> 'rd', 4 * n);
-			IF r IS NOT NULL THEN
+			r := cdp_internal.seg_read_few(cand, plan -> 'rd');
+		ELSIF pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
+			r := cdp_internal.seg_read_set(plan -> 'rd');
+			IF r IS NOT NULL AND cand IS NOT NULL THEN
 				r := cdp_internal.seg_and(cand, r);
-			ELSE
-				r := cdp_internal.seg_read(cand, pg_catalog.jsonb_build_array(cdp_internal.seg_read_spec(plan)));
 			END IF;
 		END IF;
 		IF r IS NOT NULL THEN
-			NULL;
+			RETURN r;
 		ELSIF probe AND plan ? 'kfilter' AND coalesce((plan ->> 'prof')::boolean, false) THEN
 			/* the candidates have a profile: a clause of the profile's id alone need not read it */
 			r := cdp_internal.seg_probe(plan ->> 'kfilter', cand);
 		ELSIF probe THEN
 			r := cdp_internal.seg_probe(plan ->> 'filter', cand);
 		ELSE
-			IF pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
-				r := cdp_internal.seg_read_set(plan -> 'rd');
-			END IF;
-			IF r IS NULL THEN
-				EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
-			END IF;
-			r := cdp_internal.seg_and(cand, r);
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := CASE WHEN cand IS NULL THEN r ELSE cdp_internal.seg_and(cand, r) END;
 		END IF;
 		RETURN r;
 	ELSIF plan ->> 't' = 'all' THEN
