@@ -24493,10 +24493,12 @@ BEGIN
 			/*
 			 * once the survivors are few enough to probe, every event clause left in this "all"
 			 * (and every "not" of one) is read in one descent per survivor by the C reader,
-			 * instead of one SQL probe per clause per survivor, before the other clauses left
-			 * (session 26)
+			 * instead of one SQL probe per clause per survivor (session 26): at the first event
+			 * clause or nested clause, after the profile pass and the indexed non-event clauses,
+			 * which usually remove most candidates first (an incremental refresh)
 			 */
 			IF NOT noread AND r IS NOT NULL AND pg_catalog.cardinality(r) * 20 <= n_all
+			   AND (cdp_internal.seg_read_spec(kids[i]) IS NOT NULL OR (kids[i] ->> 'class')::int >= 2)
 			   AND EXISTS (SELECT 1 FROM pg_catalog.unnest(kids[i:]) k WHERE cdp_internal.seg_read_spec(k) IS NOT NULL) THEN
 				specs := pg_catalog.to_jsonb(ARRAY(SELECT cdp_internal.seg_read_spec(k) FROM pg_catalog.unnest(kids[i:]) k
 				                                    WHERE cdp_internal.seg_read_spec(k) IS NOT NULL));
