@@ -28,6 +28,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "seg.h"
+
 PG_FUNCTION_INFO_V1(cdp_seg_set);
 PG_FUNCTION_INFO_V1(cdp_seg_and);
 PG_FUNCTION_INFO_V1(cdp_seg_or);
@@ -58,7 +60,7 @@ typedef enum SegOp
  *		sets of a million-patient clinic are sorted in a few passes instead of
  *		n log n comparisons.
  */
-static void
+void
 SegRadixSort(int64 *ids, int n)
 {
 	uint32	   *count;
@@ -119,7 +121,7 @@ SegRadixSort(int64 *ids, int n)
  *		of a 1M-patient clinic hold up to a million ids); with NULLs, a copy
  *		without them.
  */
-static const int64 *
+const int64 *
 SegIds(FunctionCallInfo fcinfo, int argno, int *n, bool *had_nulls)
 {
 	ArrayType  *arr;
@@ -173,7 +175,7 @@ SegIds(FunctionCallInfo fcinfo, int argno, int *n, bool *had_nulls)
  * SegCheckSet
  *		Raises 22023 unless ids[0..n) is strictly ascending and had no NULLs.
  */
-static void
+void
 SegCheckSet(const int64 *ids, int n, bool had_nulls, int argno)
 {
 	if (had_nulls)
@@ -197,7 +199,7 @@ SegCheckSet(const int64 *ids, int n, bool had_nulls, int argno)
  *		An empty-valued bigint[] with room for n ids (at least one), whose
  *		data the caller fills; SegSetLength then sets how many it holds.
  */
-static ArrayType *
+ArrayType *
 SegNewArray(int n)
 {
 	Size		nbytes = add_size(ARR_OVERHEAD_NONULLS(1), mul_size(Max(n, 1), sizeof(int64)));
@@ -221,7 +223,7 @@ SegNewArray(int n)
  *		Makes res (from SegNewArray) an array of its first n ids; an empty
  *		array when n is 0.
  */
-static Datum
+Datum
 SegSetLength(ArrayType *res, int n)
 {
 	if (n == 0)

@@ -407,6 +407,7 @@ DECLARE
 	bwhy	text[];
 	n_all	bigint;
 	probe	boolean;
+	rd		jsonb;
 	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
 BEGIN
 	ids := cdp_internal.seg_set(ids);
@@ -451,7 +452,21 @@ BEGIN
 	/* the first excluded diagnosis, ever (by time, then event id) */
 	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
 		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
-		IF probe THEN
+		bid := NULL;
+		IF probe AND pg_catalog.jsonb_array_length(d -> 'exclude_ranges') > 0
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x WHERE x ->> 'lo' IS NULL OR x ->> 'hi' IS NULL) THEN
+			/*
+			 * session 26: the codes' own set when they have at most four events per person, else
+			 * one descent per person for every range (cdp_internal.seg_read_few, src/seg_read.c)
+			 */
+			rd := pg_catalog.jsonb_build_object('kind', 'diagnosis', 'min', 1, 'codes',
+				(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x ->> 'lo', (x ->> 'hi') || '~'))
+				   FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x));
+			bid := cdp_internal.seg_read_few(rest, rd);
+		END IF;
+		IF bid IS NOT NULL THEN
+			NULL;
+		ELSIF probe THEN
 			/* one index-only probe per range (an OR of ranges is no index range: a heap fetch per person) */
 			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
 				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
@@ -474,7 +489,18 @@ BEGIN
 	END IF;
 	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
 	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := NULL;
 		IF probe THEN
+			/* the codes' set or the event reader, as above; the window is the SQL's, [day - 10 months, day + 1) */
+			rd := pg_catalog.jsonb_build_object('kind', 'diagnosis', 'min', 1,
+				'from', (on_day - interval '10 months')::timestamptz, 'upto', (on_day + 1)::timestamptz, 'codes',
+				(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x ->> 'lo', (x ->> 'hi') || '~'))
+				   FROM pg_catalog.jsonb_array_elements(preg) x));
+			bid := cdp_internal.seg_read_few(rest, rd);
+		END IF;
+		IF bid IS NOT NULL THEN
+			NULL;
+		ELSIF probe THEN
 			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
 				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
 				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',

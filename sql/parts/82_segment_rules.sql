@@ -204,12 +204,13 @@ COMMENT ON FUNCTION cdp_internal.seg_literal(jsonb, text, text) IS
 	'checks a rule value against a catalogue type and returns it as a quoted, cast SQL literal (internal)';
 
 /*
- * The time window of a clause over the timestamp column col (a fixed name from the compiler):
- * "within": "11 months" (since d minus the interval) or "ago": ["13 months", "11 months"] (the
- * farther first, whole days).  NULL when the clause has neither; 22023 with the path otherwise.
+ * The bounds of the time window of a clause: "within": "11 months" (since d minus the interval)
+ * or "ago": ["13 months", "11 months"] (the farther first, whole days), as [from, before)
+ * (NULL: open); NULL when the clause has neither; 22023 with the path otherwise.  seg_window
+ * writes them as SQL, the event reader (src/seg_read.c) takes them as they are.
  */
-CREATE FUNCTION cdp_internal.seg_window(node jsonb, d date, path text, col text) RETURNS text
-	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+CREATE FUNCTION cdp_internal.seg_window_bounds(node jsonb, d date, path text) RETURNS timestamptz[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -220,7 +221,7 @@ BEGIN
 		PERFORM cdp_internal.seg_fail('a clause takes one of "within" and "ago"', path, 'Use "within": "11 months" or "ago": ["13 months", "11 months"].');
 	ELSIF node ? 'within' THEN
 		far := cdp_internal.seg_interval(node -> 'within', path || '.within');
-		RETURN pg_catalog.format('%s >= %L::timestamptz', col, (d - far)::timestamptz);
+		RETURN ARRAY[(d - far)::timestamptz, NULL];
 	ELSIF node ? 'ago' THEN
 		IF pg_catalog.jsonb_typeof(node -> 'ago') <> 'array' OR pg_catalog.jsonb_array_length(node -> 'ago') <> 2 THEN
 			PERFORM cdp_internal.seg_fail('"ago" needs two intervals, the farther first', path || '.ago', 'Use ["13 months", "11 months"].');
@@ -230,10 +231,32 @@ BEGIN
 		IF d - far > d - near THEN
 			PERFORM cdp_internal.seg_fail('"ago" needs the farther interval first', path || '.ago', 'Use ["13 months", "11 months"].');
 		END IF;
-		RETURN pg_catalog.format('%s >= %L::timestamptz AND %s < %L::timestamptz', col, (d - far)::timestamptz,
-			col, (d - near + interval '1 day')::timestamptz);
+		RETURN ARRAY[(d - far)::timestamptz, (d - near + interval '1 day')::timestamptz];
 	END IF;
 	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_window_bounds(jsonb, date, text) IS
+	'the [from, before) bounds of the "within" / "ago" window of a rule clause, NULL when it has none; 22023 with the JSON path (internal)';
+
+/*
+ * The time window of a clause over the timestamp column col (a fixed name from the compiler):
+ * "within": "11 months" (since d minus the interval) or "ago": ["13 months", "11 months"] (the
+ * farther first, whole days).  NULL when the clause has neither; 22023 with the path otherwise.
+ */
+CREATE FUNCTION cdp_internal.seg_window(node jsonb, d date, path text, col text) RETURNS text
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	b	timestamptz[] := cdp_internal.seg_window_bounds(node, d, path);
+BEGIN
+	IF b IS NULL THEN
+		RETURN NULL;
+	ELSIF b[2] IS NULL THEN
+		RETURN pg_catalog.format('%s >= %L::timestamptz', col, b[1]);
+	END IF;
+	RETURN pg_catalog.format('%s >= %L::timestamptz AND %s < %L::timestamptz', col, b[1], col, b[2]);
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_window(jsonb, date, text, text) IS
@@ -475,6 +498,13 @@ DECLARE
 	alts	text[];
 	sens	text;
 	allowed	text[];
+	/* the clause for the event reader (src/seg_read.c), unless a filter needs columns its index lacks */
+	rdok	boolean := true;
+	rdcodes	jsonb;
+	rdst	jsonb;
+	rdwin	timestamptz[];
+	rdmin	int := 1;
+	rdmax	int;
 	codex	constant text := '(COALESCE(e.lab_code, e.icd10, e.specialty) COLLATE "C")';
 	form	constant text := 'Use {"event": "lab_test", "where": {"code": "MAMMO"}, "ago": ["13 months", "11 months"]} or {"event": "diagnosis", "where": {"code": "E10-E14"}, "count": {">=": 2}}.';
 BEGIN
@@ -516,7 +546,14 @@ BEGIN
 			IF k IN ('specialty', 'code') THEN
 				conds := conds || pg_catalog.format('%s IN (%s)', codex, pg_catalog.array_to_string(codes, ', '));
 				indexed := true;
+				rdcodes := (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x, x))
+				              FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(w -> k) = 'array' THEN w -> k ELSE pg_catalog.jsonb_build_array(w -> k) END) x);
 			ELSE
+				IF k = 'status' THEN
+					rdst := CASE WHEN pg_catalog.jsonb_typeof(w -> k) = 'array' THEN w -> k ELSE pg_catalog.jsonb_build_array(w -> k) END;
+				ELSE
+					rdok := false;
+				END IF;
 				conds := conds || pg_catalog.format('e.%s IN (%s)', CASE k WHEN 'status' THEN 'visit_status' WHEN 'type' THEN 'visit_type' ELSE 'doctor' END,
 					pg_catalog.array_to_string(codes, ', '));
 			END IF;
@@ -530,6 +567,7 @@ BEGIN
 				END IF;
 				r := cdp_internal.icd10_range(v #>> '{}', pg_catalog.format('%s.where.code', path));
 				codes := codes || pg_catalog.format('(%s >= %L AND %s <= %L)', codex, r.lo, codex, r.hi || '~');
+				rdcodes := coalesce(rdcodes, '[]') || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(r.lo, r.hi || '~'));
 				IF sens IS NULL AND cdp_internal.seg_sensitive(r.lo, r.hi) IS NOT NULL THEN
 					sens := pg_catalog.format('%s.where.code (%s: %s)', path, v #>> '{}', cdp_internal.seg_sensitive(r.lo, r.hi));
 				END IF;
@@ -542,6 +580,7 @@ BEGIN
 			alts := codes;
 			indexed := true;
 		ELSIF k = 'value' THEN
+			rdok := false;
 			IF pg_catalog.jsonb_typeof(v) <> 'object' OR v = '{}' THEN
 				PERFORM cdp_internal.seg_fail('filter "value" must be an object of comparisons', path || '.where.value', 'Use {">=": 5.6, "<": 7}.');
 			END IF;
@@ -553,19 +592,23 @@ BEGIN
 					cdp_internal.seg_literal(v, 'numeric', pg_catalog.format('%s.where.value."%s"', path, k)));
 			END LOOP;
 		ELSIF k = 'out_of_range' THEN
+			rdok := false;
 			conds := conds || pg_catalog.format('(cdp_internal.seg_num(e.lab_result) < e.ref_low OR cdp_internal.seg_num(e.lab_result) > e.ref_high) = %s',
 				cdp_internal.seg_literal(v, 'boolean', path || '.where.out_of_range'));
 		END IF;
 	END LOOP;
 	IF kind = 'visit' AND NOT w ? 'status' THEN
 		conds := conds || 'e.visit_status IN (''came'', ''in_appointment'', ''done'')'::text;
+		rdst := '["came", "in_appointment", "done"]';
 	END IF;
 	IF (node ? 'within')::int + (node ? 'ago')::int + (node ? 'due_within')::int > 1 THEN
 		PERFORM cdp_internal.seg_fail('an event clause takes one of "within", "ago", "due_within"', path, form);
 	END IF;
 	IF node ?| ARRAY['within', 'ago'] THEN
 		conds := conds || cdp_internal.seg_window(node, d, path, 'e.at');
+		rdwin := cdp_internal.seg_window_bounds(node, d, path);
 	ELSIF node ? 'due_within' THEN
+		rdok := false;	/* the due date is not in the per-patient index */
 		IF kind <> 'recommendation' THEN
 			PERFORM cdp_internal.seg_fail('"due_within" applies to recommendations only', path || '.due_within', 'Use {"event": "recommendation", "due_within": "14 days"}.');
 		END IF;
@@ -587,9 +630,18 @@ BEGIN
 		IF (v #>> '{}')::numeric < (CASE k WHEN '>' THEN 0 ELSE 1 END) THEN
 			PERFORM cdp_internal.seg_fail('a count must ask for at least one event', path || '.count', 'Use {">=": 1} or more; for "none" use {"not": ...}.');
 		END IF;
+		rdmin := (v #>> '{}')::numeric::int + CASE k WHEN '>' THEN 1 ELSE 0 END;
+		rdmax := CASE k WHEN '=' THEN (v #>> '{}')::numeric::int END;
 	END IF;
 	RETURN pg_catalog.jsonb_build_object('conds', pg_catalog.to_jsonb(conds), 'count', cnt, 'indexed', indexed,
 		'sensitive', sens,
+		/*
+		 * the same clause for the event reader: the kind, the code ranges (C collation, as the
+		 * index compares them), the window [from, upto), the visit statuses, the count bounds;
+		 * NULL when a filter reads a column the per-patient index does not carry
+		 */
+		'rd', CASE WHEN rdok THEN pg_catalog.jsonb_build_object('kind', kind, 'codes', rdcodes, 'from', rdwin[1], 'upto', rdwin[2],
+		                                                       'status', rdst, 'min', rdmin, 'max', rdmax) END,
 		/*
 		 * several diagnosis codes or ranges: the other conditions and each code's own, so that
 		 * each code is an index range of its own (an OR of ranges is none: its probes fetched
@@ -782,7 +834,16 @@ BEGIN
 		END IF;
 		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
 	ELSIF node ? 'attr' THEN
-		RETURN cdp_internal.seg_profile_leaf(cdp_internal.seg_compile_attr(node, d, path), path);
+		pred := cdp_internal.seg_compile_attr(node, d, path);
+		IF node ->> 'attr' IN ('source_kind', 'source') THEN
+			/*
+			 * the predicate reads only p.golden_id: "kfilter" probes candidates known to have a
+			 * profile (the evaluator says so) without reading their profile rows (session 26)
+			 */
+			RETURN cdp_internal.seg_profile_leaf(pred, path) || pg_catalog.jsonb_build_object('kfilter',
+				pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT %s FROM (SELECT c.id AS golden_id) p)', pred));
+		END IF;
+		RETURN cdp_internal.seg_profile_leaf(pred, path);
 	ELSIF node ? 'event' THEN
 		ev := cdp_internal.seg_compile_event(node, d, path);
 		IF ev ->> 'last_visit' IS NOT NULL THEN
@@ -795,7 +856,7 @@ BEGIN
 			 * candidate one index-only probe per code until one holds (filter), session 24
 			 */
 			pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'base') x);
-			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'sensitive', ev -> 'sensitive',
+			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'sensitive', ev -> 'sensitive', 'rd', ev -> 'rd',
 				'gen', (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s AND %s', pred, a), ' UNION ALL ')
 				          FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a),
 				'filter', 'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
@@ -808,7 +869,7 @@ BEGIN
 		 * index-only descent of clinical_event_seg_patient_idx
 		 */
 		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
-			'path', path, 'sensitive', ev -> 'sensitive',
+			'path', path, 'sensitive', ev -> 'sensitive', 'rd', ev -> 'rd',
 			'gen', CASE WHEN ev ->> 'count' IS NULL
 			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
 			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,

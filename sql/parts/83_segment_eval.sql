@@ -192,6 +192,119 @@ CREATE INDEX clinical_event_seg_patient_idx ON @extschema@.clinical_event
 	(golden_id, kind, (COALESCE(lab_code, icd10, specialty) COLLATE "C"), at)
 	INCLUDE (lab_code, icd10, specialty, visit_status);
 
+/* ------------------------------------------------------------------ the event reader (C, session 26) */
+
+CREATE FUNCTION cdp_internal.seg_read_events(ids bigint[], test int[], kind text[], lo text[], hi text[],
+	t_from timestamptz[], t_upto timestamptz[], status text[], cmin int[], cmax int[], neg boolean[]) RETURNS bigint[]
+	LANGUAGE C STABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_seg_read_events';
+COMMENT ON FUNCTION cdp_internal.seg_read_events(bigint[], int[], text[], text[], text[], timestamptz[], timestamptz[], text[], int[], int[], boolean[]) IS
+	'the ids of a set meeting (or, neg, not meeting) every event test, one descent per id into clinical_event_seg_patient_idx; NULL under row-level security (internal)';
+
+CREATE FUNCTION cdp_internal.seg_read_range(kind text, lo text[], hi text[], t_from timestamptz, t_upto timestamptz,
+	status text[], cmin int, cmax int, lim bigint) RETURNS bigint[]
+	LANGUAGE C STABLE PARALLEL SAFE
+	AS 'MODULE_PATHNAME', 'cdp_seg_read_range';
+COMMENT ON FUNCTION cdp_internal.seg_read_range(text, text[], text[], timestamptz, timestamptz, text[], int, int, bigint) IS
+	'the set of golden ids with cmin..cmax events of a kind in code ranges, a window and visit statuses, read from clinical_event_seg_code_idx; NULL under row-level security or above lim events (internal)';
+
+/*
+ * The set of an event clause read by the C range reader (src/seg_read.c) from its "rd" (the
+ * kind, code ranges, window, visit statuses and count bounds of cdp_internal.seg_compile_event):
+ * the same ids as its "gen" SQL, without the executor's index-only scan, which released and
+ * read a visibility-map page again for most entries (session 26).  NULL when the reader declines
+ * (row-level security, or several code ranges with a count bound, which the SQL counts once per
+ * event) or when more than lim events match: the caller then runs the SQL or probes its
+ * candidates.  With lim, the reader stops at lim events, so a large clause costs at most that.
+ */
+CREATE FUNCTION cdp_internal.seg_read_set(rd jsonb, lim bigint DEFAULT NULL) RETURNS bigint[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN pg_catalog.jsonb_typeof(rd -> 'codes') = 'array' AND pg_catalog.jsonb_array_length(rd -> 'codes') > 1
+	                 AND (coalesce((rd ->> 'min')::int, 1) <> 1 OR rd ->> 'max' IS NOT NULL) THEN NULL
+	            ELSE cdp_internal.seg_read_range(rd ->> 'kind',
+	                   ARRAY(SELECT x.c ->> 0 FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(rd -> 'codes') = 'array'
+	                                                                                   THEN rd -> 'codes' ELSE '[]' END) WITH ORDINALITY x(c, i) ORDER BY x.i),
+	                   ARRAY(SELECT x.c ->> 1 FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(rd -> 'codes') = 'array'
+	                                                                                   THEN rd -> 'codes' ELSE '[]' END) WITH ORDINALITY x(c, i) ORDER BY x.i),
+	                   (rd ->> 'from')::timestamptz, (rd ->> 'upto')::timestamptz,
+	                   CASE WHEN pg_catalog.jsonb_typeof(rd -> 'status') = 'array' THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(rd -> 'status')) END,
+	                   coalesce((rd ->> 'min')::int, 1), (rd ->> 'max')::int, lim) END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_read_set(jsonb, bigint) IS
+	'the set of an event clause read by the C range reader from its "rd"; NULL when it declines or more than lim events match (internal)';
+
+/*
+ * The ids of a set meeting every event clause of a list, each read by the event reader in one
+ * descent per id (src/seg_read.c): specs is [{"rd": <a leaf's "rd">, "neg": true for a "not"},
+ * ...], the "rd" of cdp_internal.seg_compile_event (kind, code ranges, window, visit statuses,
+ * count bounds).  NULL when the reader declines (row-level security applies to the caller): the
+ * caller then probes in SQL.
+ */
+CREATE FUNCTION cdp_internal.seg_read(ids bigint[], specs jsonb) RETURNS bigint[]
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH t AS (SELECT x.i::int AS i, x.s -> 'rd' AS rd, coalesce((x.s ->> 'neg')::boolean, false) AS neg
+	             FROM pg_catalog.jsonb_array_elements(specs) WITH ORDINALITY x(s, i)),
+	     r AS (SELECT t.i, t.rd ->> 'kind' AS kind, c.v ->> 0 AS lo, c.v ->> 1 AS hi,
+	                  (t.rd ->> 'from')::timestamptz AS f, (t.rd ->> 'upto')::timestamptz AS u, st.v AS st,
+	                  pg_catalog.row_number() OVER () AS o
+	             FROM t
+	            CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(t.rd -> 'codes') = 'array'
+	                                                                    THEN t.rd -> 'codes' ELSE '[[null, null]]' END) c(v)
+	            CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(CASE WHEN pg_catalog.jsonb_typeof(t.rd -> 'status') = 'array'
+	                                                                         THEN t.rd -> 'status' ELSE '[null]' END) st(v))
+	SELECT cdp_internal.seg_read_events(ids, x.test, x.kind, x.lo, x.hi, x.f, x.u, x.st, y.cmin, y.cmax, y.neg)
+	  FROM (SELECT coalesce(pg_catalog.array_agg(r.i ORDER BY r.i, r.o), '{}') AS test,
+	               coalesce(pg_catalog.array_agg(r.kind ORDER BY r.i, r.o), '{}') AS kind,
+	               coalesce(pg_catalog.array_agg(r.lo ORDER BY r.i, r.o), '{}') AS lo,
+	               coalesce(pg_catalog.array_agg(r.hi ORDER BY r.i, r.o), '{}') AS hi,
+	               coalesce(pg_catalog.array_agg(r.f ORDER BY r.i, r.o), '{}') AS f,
+	               coalesce(pg_catalog.array_agg(r.u ORDER BY r.i, r.o), '{}') AS u,
+	               coalesce(pg_catalog.array_agg(r.st ORDER BY r.i, r.o), '{}') AS st FROM r) x,
+	       (SELECT coalesce(pg_catalog.array_agg((t.rd ->> 'min')::int ORDER BY t.i), '{}') AS cmin,
+	               coalesce(pg_catalog.array_agg((t.rd ->> 'max')::int ORDER BY t.i), '{}') AS cmax,
+	               coalesce(pg_catalog.array_agg(t.neg ORDER BY t.i), '{}') AS neg FROM t) y
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_read(bigint[], jsonb) IS
+	'the ids of a set meeting every event clause of a list (or not, for a "not"), read in one descent per id by the C event reader; NULL when it declines (internal)';
+
+/*
+ * The ids of a set meeting one event clause, by the C readers: the clause's own set when it has
+ * at most four events per id (read up to that many by seg_read_set: a range that small costs
+ * less than a descent per id), else one descent per id (seg_read).  NULL when they decline.
+ */
+CREATE FUNCTION cdp_internal.seg_read_few(ids bigint[], rd jsonb) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r	bigint[] := cdp_internal.seg_read_set(rd, 4 * pg_catalog.cardinality(ids));
+BEGIN
+	IF r IS NOT NULL THEN
+		RETURN cdp_internal.seg_and(ids, r);
+	END IF;
+	RETURN cdp_internal.seg_read(ids, pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('rd', rd, 'neg', false)));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_read_few(bigint[], jsonb) IS
+	'the ids of a set meeting one event clause: its set when small beside the ids, else one descent per id, by the C readers; NULL when they decline (internal)';
+
+/* The reader's spec of an "all"'s clause: an event leaf's "rd", or its "not"; NULL for any other clause. */
+CREATE FUNCTION cdp_internal.seg_read_spec(kid jsonb) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN kid ->> 't' = 'leaf' AND pg_catalog.jsonb_typeof(kid -> 'rd') = 'object'
+	            THEN pg_catalog.jsonb_build_object('rd', kid -> 'rd', 'neg', false)
+	            WHEN kid ->> 't' = 'not' AND kid -> 'kid' ->> 't' = 'leaf' AND pg_catalog.jsonb_typeof(kid -> 'kid' -> 'rd') = 'object'
+	            THEN pg_catalog.jsonb_build_object('rd', kid -> 'kid' -> 'rd', 'neg', true) END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_read_spec(jsonb) IS
+	'the event reader''s spec of a compiled clause (an event leaf or the "not" of one), NULL for other clauses (internal)';
+
 /* ------------------------------------------------------------------ evaluation */
 
 /* Every patient, as a set (archived ones are removed, and counted, by the first guard). */
@@ -257,25 +370,40 @@ CREATE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) R
 	AS $$
 DECLARE
 	r		bigint[];
+	rr		bigint[];
 	kid		jsonb;
+	kids	jsonb[];
+	specs	jsonb;
 	n		bigint := pg_catalog.cardinality(cand);
 	probe	boolean;
+	noread	boolean := false;
+	prof	boolean := coalesce((plan ->> 'prof')::boolean, false);
 BEGIN
 	IF n = 0 THEN
 		RETURN '{}';
 	END IF;
 	IF plan ->> 't' = 'leaf' THEN
-		IF cand IS NULL THEN
-			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
-			RETURN r;
-		END IF;
 		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
-		probe := CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
-		IF probe THEN
+		probe := cand IS NOT NULL AND CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		/* an event clause (session 26): the C readers (src/seg_read.c), unless they decline */
+		IF probe AND pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
+			r := cdp_internal.seg_read_few(cand, plan -> 'rd');
+		ELSIF pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
+			r := cdp_internal.seg_read_set(plan -> 'rd');
+			IF r IS NOT NULL AND cand IS NOT NULL THEN
+				r := cdp_internal.seg_and(cand, r);
+			END IF;
+		END IF;
+		IF r IS NOT NULL THEN
+			RETURN r;
+		ELSIF probe AND plan ? 'kfilter' AND coalesce((plan ->> 'prof')::boolean, false) THEN
+			/* the candidates have a profile: a clause of the profile's id alone need not read it */
+			r := cdp_internal.seg_probe(plan ->> 'kfilter', cand);
+		ELSIF probe THEN
 			r := cdp_internal.seg_probe(plan ->> 'filter', cand);
 		ELSE
 			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
-			r := cdp_internal.seg_and(cand, r);
+			r := CASE WHEN cand IS NULL THEN r ELSE cdp_internal.seg_and(cand, r) END;
 		END IF;
 		RETURN r;
 	ELSIF plan ->> 't' = 'all' THEN
@@ -285,17 +413,47 @@ BEGIN
 		 * one primary-key probe per candidate into cdp.patient (small, mostly cached) that usually
 		 * removes most of them, before the event probes descend the large per-patient index
 		 */
-		FOR kid IN SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
-		            ORDER BY CASE WHEN cand IS NOT NULL AND (x.k ->> 'class')::int = 1 THEN -1 ELSE (x.k ->> 'class')::int END,
-		                     cdp_internal.seg_probe_size(x.k, cand), x.i LOOP
-			r := cdp_internal.seg_eval(kid, r, n_all);
+		kids := ARRAY(SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		               ORDER BY CASE WHEN cand IS NOT NULL AND (x.k ->> 'class')::int = 1 THEN -1 ELSE (x.k ->> 'class')::int END,
+		                        cdp_internal.seg_probe_size(x.k, cand), x.i);
+		FOR i IN 1 .. pg_catalog.cardinality(kids) LOOP
+			CONTINUE WHEN kids[i] IS NULL;	/* read with an earlier clause */
+			/*
+			 * once the survivors are few enough to probe, every event clause left in this "all"
+			 * (and every "not" of one) is read in one descent per survivor by the C reader,
+			 * instead of one SQL probe per clause per survivor (session 26): at the first event
+			 * clause or nested clause, after the profile pass and the indexed non-event clauses,
+			 * which usually remove most candidates first (an incremental refresh)
+			 */
+			IF NOT noread AND r IS NOT NULL AND pg_catalog.cardinality(r) * 20 <= n_all
+			   AND (cdp_internal.seg_read_spec(kids[i]) IS NOT NULL OR (kids[i] ->> 'class')::int >= 2)
+			   AND EXISTS (SELECT 1 FROM pg_catalog.unnest(kids[i:]) k WHERE cdp_internal.seg_read_spec(k) IS NOT NULL) THEN
+				specs := pg_catalog.to_jsonb(ARRAY(SELECT cdp_internal.seg_read_spec(k) FROM pg_catalog.unnest(kids[i:]) k
+				                                    WHERE cdp_internal.seg_read_spec(k) IS NOT NULL));
+				rr := cdp_internal.seg_read(r, specs);
+				IF rr IS NOT NULL THEN
+					r := rr;
+					EXIT WHEN pg_catalog.cardinality(r) = 0;
+					FOR j IN i .. pg_catalog.cardinality(kids) LOOP
+						IF cdp_internal.seg_read_spec(kids[j]) IS NOT NULL THEN
+							kids[j] := NULL;
+						END IF;
+					END LOOP;
+				ELSE
+					noread := true;	/* declined: SQL probes, clause by clause */
+				END IF;
+			END IF;
+			CONTINUE WHEN kids[i] IS NULL;
+			/* "prof": every candidate has a profile (a profile clause or the caller said so) */
+			r := cdp_internal.seg_eval(CASE WHEN prof THEN kids[i] || '{"prof": true}' ELSE kids[i] END, r, n_all);
+			prof := prof OR (kids[i] ? 'pred');
 			EXIT WHEN pg_catalog.cardinality(r) = 0;
 		END LOOP;
 		RETURN r;
 	ELSIF plan ->> 't' = 'any' THEN
 		/* within candidates, each clause sees only those no earlier clause took */
 		r := '{}';
-		FOR kid IN SELECT k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+		FOR kid IN SELECT CASE WHEN prof THEN k || '{"prof": true}' ELSE k END FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
 			IF cand IS NULL THEN
 				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
 			ELSE
@@ -306,7 +464,7 @@ BEGIN
 		RETURN r;
 	ELSE
 		r := coalesce(cand, cdp_internal.seg_universe());
-		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(plan -> 'kid', r, n_all));
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(CASE WHEN prof THEN (plan -> 'kid') || '{"prof": true}' ELSE plan -> 'kid' END, r, n_all));
 	END IF;
 END
 $$;
@@ -396,22 +554,34 @@ DECLARE
 	act		bigint[];
 	kept	bigint[];
 	ok		bigint[];
+	unk		bigint[];
 	o		@extschema@.offer;
 BEGIN
 	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
 	 WHERE c.oid = '@extschema@.patient'::regclass;
 	r := cdp_internal.seg_eval(plan, cand, n_all);
+	unk := CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END;
+	/*
+	 * the ids not known to have a profile: all of them, unless the rule is (or its top "all" has)
+	 * a profile clause, which read each id's profile row: then only the included ones (session 26)
+	 */
+	IF NOT (plan ? 'pred' OR (plan ->> 't' = 'all' AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k WHERE k ? 'pred'))) THEN
+		unk := cdp_internal.seg_or(r, unk);
+	ELSE
+		unk := cdp_internal.seg_minus(unk, r);
+	END IF;
 	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
 	/*
-	 * the active ones.  While the set is small beside the clinic: those with a profile (an
-	 * index-only probe of the primary key per id) less the archived ones (patient_archived_idx);
+	 * the active ones.  While the set is small beside the clinic: those with a profile (known, or
+	 * an index-only probe of the primary key per id) less the archived ones (patient_archived_idx);
 	 * as a join, the planner hashed every profile (1.8 s at 1M for 33k ids, session 25), and a
 	 * probe reading each profile's status cost 2.5 times the index-only one.  Else one join.
 	 */
-	IF pg_catalog.cardinality(r) * 20 <= n_all THEN
+	IF pg_catalog.cardinality(unk) * 20 <= n_all THEN
 		act := cdp_internal.seg_minus(
-			cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
-			                       ' WHERE EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = c.id)', r),
+			cdp_internal.seg_or(cdp_internal.seg_minus(r, unk),
+				cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+				                       ' WHERE EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = c.id)', unk)),
 			cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM @extschema@.patient p WHERE p.status = 'archived')));
 	ELSE
 		act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)

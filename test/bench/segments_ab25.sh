@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test/bench/segments_ab25.sh: a git ref's (default main) segment evaluation against this
 # worktree's, alternated on one generated clinic (doc/benchmarks.md, "Consent and segments",
-# Session 25).  Every function of the consent, offer and segment parts (80, 81, 82, 83, 84, 97) is
-# loaded in turn by CREATE OR REPLACE, the ref's with this branch's partial index
-# record_pregnant_idx dropped, this worktree's with it created.
+# Sessions 25 and 26).  Every function of the consent, offer and segment parts (80, 81, 82, 83, 84,
+# 97) is loaded in turn by CREATE OR REPLACE; the partial index record_pregnant_idx (session 25) is
+# dropped for the ref's turns when the ref's parts do not create it, and created for this
+# worktree's.  Figures are printed as they come (WARNING lines), so a run cut short keeps them.
 #   test/bench/segments_ab25.sh DB preview [ref]   three passes (PASSES=n); per pass and side: one warm-up, one timed
 #       10-clause preview (segments_bench.sql's rule and offer, SMS), the 20 variants of
 #       segments_bench.sql step 3; wall and backend CPU (/proc/self/stat: parallel workers not
@@ -32,7 +33,8 @@ defs() {	# defs REF|WORKTREE: every function of the parts as CREATE OR REPLACE
 }
 # REF_SEG_LIB=name: the ref's id-set functions (src/seg_set.c) from $libdir/name.so, a build of the
 # ref's seg_set.c alone (with PG_MODULE_MAGIC), since both sides otherwise share this build's library
-{ echo "BEGIN;"; echo "DROP INDEX IF EXISTS cdp.record_pregnant_idx;"
+{ echo "BEGIN;"
+  git -C "$here" show "$ref:sql/parts/81_offer.sql" | grep -q 'CREATE INDEX record_pregnant_idx' || echo "DROP INDEX IF EXISTS cdp.record_pregnant_idx;"
   defs "$ref" | if [ -n "${REF_SEG_LIB:-}" ]; then sed "s/'\$libdir\/cdp', 'cdp_seg_/'\$libdir\/$REF_SEG_LIB', 'cdp_seg_/"; else cat; fi
   echo "COMMIT;"; } > "$tmp/ref.sql"
 { echo "BEGIN;"; echo "CREATE INDEX IF NOT EXISTS record_pregnant_idx ON cdp.record (golden_id) WHERE (extra ->> 'pregnant') = 'true';"
@@ -61,6 +63,8 @@ BEGIN
 	t0 := clock_timestamp(); c0 := pg_temp.cpu();
 	r := cdp.segment_preview(current_setting('segbench.rules')::jsonb, current_setting('segbench.offer')::bigint, 'marketing', 'sms');
 	INSERT INTO t VALUES ('preview', side, pass, 1, extract(epoch FROM clock_timestamp() - t0) * 1000, pg_temp.cpu() - c0, r::text);
+	RAISE WARNING 'pass %, %: the preview % ms, CPU % ms, %', pass, side, (SELECT round(ms) FROM t WHERE what = 'preview' AND t.side = preview.side AND t.pass = preview.pass),
+		(SELECT cpu FROM t WHERE what = 'preview' AND t.side = preview.side AND t.pass = preview.pass), r;
 	FOR i IN 1..20 LOOP
 		v := jsonb_set(jsonb_set(current_setting('segbench.rules')::jsonb, '{all,1,value}', jsonb_build_array(25 + i, 45 + i)),
 		               '{all,4,value}', jsonb_build_array((ARRAY['Москва', 'Химки', 'Тверь', 'Подольск'])[1 + i % 4]));
@@ -71,6 +75,10 @@ BEGIN
 		r := cdp.segment_preview(v, current_setting('segbench.offer')::bigint, 'marketing', CASE WHEN i % 3 = 0 THEN NULL ELSE 'sms' END);
 		INSERT INTO t VALUES ('variant', side, pass, i, extract(epoch FROM clock_timestamp() - t0) * 1000, pg_temp.cpu() - c0, r::text);
 	END LOOP;
+	RAISE WARNING 'pass %, %: 20 variants wall p50 % / p95 % ms, CPU p95 % ms', pass, side,
+		(SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) FROM t WHERE what = 'variant' AND t.side = preview.side AND t.pass = preview.pass),
+		(SELECT round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1) FROM t WHERE what = 'variant' AND t.side = preview.side AND t.pass = preview.pass),
+		(SELECT round(percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu)::numeric, 1) FROM t WHERE what = 'variant' AND t.side = preview.side AND t.pass = preview.pass);
 END $$;
 -- 1% of the patients: half withdraw sms marketing, half get a new MAMMO or visit (segments_bench.sql step 2)
 CREATE FUNCTION pg_temp.changes(seed float8) RETURNS void LANGUAGE plpgsql AS $$
@@ -112,6 +120,7 @@ BEGIN
 		       || md5(string_agg(x.golden_id || ':' || coalesce(x.reason, '-'), ',' ORDER BY x.golden_id, x.reason))
 		  FROM cdp_internal.seg_evaluate(cdp_internal.seg_prepare(v, 'marketing', current_date), 'marketing', ch,
 		                                 current_setting('segbench.offer')::bigint, current_date, '{}', '{}') x;
+		RAISE WARNING 'members, %, rule %: %', side, i, (SELECT result FROM t WHERE what = 'members' AND t.side = members.side AND t.round = i);
 	END LOOP;
 END $$;
 -- a timed refresh, its figures printed at once (a run cut short by a timeout keeps what it printed)
