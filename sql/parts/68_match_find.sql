@@ -69,19 +69,23 @@ COMMENT ON FUNCTION cdp_internal._find_dates_usual(text[], int) IS
 -- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
 -- begins with "na" for «Павлова Натшлья»), and keeps those whose second key is at most two edits
--- from the probe's (Наталья, not Надежда).
+-- from the probe's (Наталья, not Надежда).  A rule of two name keys in any order
+-- (["any_order", "family_name.key", "given_name.key"]) keys them in alphabetical order, so its
+-- range is also read: for «Lobnov Aleksey» it is every «alexei» whose family name begins with
+-- "lo", which holds «Лобанов Алексей» (a typo in the family name, session 26).
 CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	RETURN ARRAY(
 		SELECT bk[r.o]
 		  FROM pg_catalog.jsonb_array_elements(settings -> 'blocking') WITH ORDINALITY r(rule, o)
-		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2
-		   AND r.rule ->> 0 IN ('family_name.key', 'given_name.key', 'patronymic.key')
-		   AND r.rule ->> 1 IN ('family_name.key', 'given_name.key', 'patronymic.key')
+		 CROSS JOIN LATERAL (SELECT (r.rule ->> 0 = 'any_order')::int AS s) a
+		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2 + a.s
+		   AND r.rule ->> a.s IN ('family_name.key', 'given_name.key', 'patronymic.key')
+		   AND r.rule ->> (a.s + 1) IN ('family_name.key', 'given_name.key', 'patronymic.key')
 		   AND pg_catalog.strpos(bk[r.o], '|') > 0
 		 ORDER BY 1);
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
-	'internal: the probe''s keys of the blocking rules of two name keys (find_patient reads the records whose first key is the probe''s and whose second is near it)';
+	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
 -- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone)
 -- would find nothing whoever is stored: an error asking for more, not an empty answer (issue 18).
@@ -141,6 +145,7 @@ DECLARE
 	names text[];
 	pname text;
 	pinit text[];
+	pkeys text[];
 	fuzzy boolean := false;
 	min_sim real;
 	dfilter text;
@@ -163,6 +168,8 @@ BEGIN
 	-- the probe's initials: given name, patronymic, and '1' when its given name is only an initial
 	pinit := ARRAY[pg_catalog.left(@extschema@.name_key(probe.given_name), 1), pg_catalog.left(@extschema@.name_key(probe.patronymic), 1),
 	               (pg_catalog.length(pg_catalog.regexp_replace(probe.given_name, '[^[:alpha:]]', '', 'g')) = 1)::int::text];
+	-- the probe's given name and patronymic by name key (a birth date agrees with both, session 26)
+	pkeys := ARRAY[@extschema@.name_key(probe.given_name), @extschema@.name_key(probe.patronymic)];
 	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
 		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
 	END IF;
@@ -283,21 +290,41 @@ BEGIN
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree, x.ns, x.dc
 	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
 	               -- the last tier: a name similar enough, a contradicting birth date last
-	               CASE WHEN fuzzy AND e.n = 0 AND y.probability < min_prob
+	               CASE WHEN fuzzy AND y.probability < min_prob
 	                    THEN @extschema@.name_similarity(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) END AS ns,
 	               e.dl IS NOT DISTINCT FROM 'different' AS dc,
-	               -- the cheap checks first; the names are compared only for the rows they keep
-	               -- a compatible name: it meets the probe's in a word, or one side gives the given
-	               -- name as an initial and the initials agree («Полякова Н. С.» for «Филиппова Нина
-	               -- Сергеевна»: a maiden name and initials), the patronymic's too when both give one
-	               -- (a lookup without any name: an identifier or contact that agrees is enough)
-	               CASE WHEN e.n > 0 AND ((pname = '' AND e.ids > 0) OR @extschema@.name_similarity(
-	                             pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
-	                         OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
-	                             AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
-	                             AND (rc.patronymic IS NULL OR pinit[2] IS NULL
-	                                  OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2])))
-	                    THEN e.n ELSE 0 END AS agree
+	               -- the cheap checks first; the names are compared only for the rows they keep.
+	               -- A phone, SNILS or e-mail given agrees with a compatible name: it meets the
+	               -- probe's in a word, or one side gives the given name as an initial and the
+	               -- initials agree («Полякова Н. С.» for «Филиппова Нина Сергеевна»: a maiden name
+	               -- and initials), the patronymic's too when both give one (a lookup without any
+	               -- name: an identifier or contact that agrees is enough).  The birth date given
+	               -- agrees likewise; a date near it (day and month exchanged, one digit off) only
+	               -- with a similar name (session 26): cdp.% (name_similar), the initials as above,
+	               -- or the given name and the patronymic both equal by name key (a maiden name
+	               -- written in full).  About forty days are a digit off a date: at 1M name-dense
+	               -- records the «IVANOV ALEKSANDR» and «Иванова Елена» born on them, which share a
+	               -- word with the probe and nothing else, came before «Иванова Мария Тимофеевна»'s
+	               -- own record without a date, which no other record outranks.
+	               CASE WHEN e.n = 0 THEN 0
+	                    ELSE CASE WHEN e.n > e.ids
+	                               AND (@extschema@.name_similar(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname)
+	                                    OR (e.dl = 'exact' AND @extschema@.name_similarity(
+	                                            pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0)
+	                                    OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
+	                                        AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
+	                                        AND (rc.patronymic IS NULL OR pinit[2] IS NULL
+	                                             OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2]))
+	                                    OR (@extschema@.name_key(rc.given_name) = pkeys[1] AND @extschema@.name_key(rc.patronymic) = pkeys[2]))
+	                              THEN 1 ELSE 0 END
+	                       + CASE WHEN e.ids > 0
+	                               AND (pname = '' OR @extschema@.name_similarity(
+	                                        pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
+	                                    OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
+	                                        AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
+	                                        AND (rc.patronymic IS NULL OR pinit[2] IS NULL
+	                                             OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2])))
+	                              THEN e.ids ELSE 0 END END AS agree
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
 	                  FROM cdp_internal._match_walk('cross',
 	                         -- the candidates' keys are read by their ids, as one index scan over
