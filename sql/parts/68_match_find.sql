@@ -72,17 +72,21 @@ COMMENT ON FUNCTION cdp_internal._find_dates_usual(text[], int) IS
 -- from the probe's (Наталья, not Надежда).  A rule of two name keys in any order
 -- (["any_order", "family_name.key", "given_name.key"]) keys them in alphabetical order, so its
 -- range is also read: for «Lobnov Aleksey» it is every «alexei» whose family name begins with
--- "lo", which holds «Лобанов Алексей» (a typo in the family name, session 26).
+-- "lo", which holds «Лобанов Алексей» (a typo in the family name, session 26).  Of two rules
+-- whose keys read alike (the any-order key of «Абрамов Иван» is "abramov|ivan", as the ordered
+-- rule's), the range of the first only: the other would read the same records again.
 CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	RETURN ARRAY(
-		SELECT bk[r.o]
+		SELECT u.k FROM (
+		SELECT DISTINCT ON (pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1)) bk[r.o] AS k
 		  FROM pg_catalog.jsonb_array_elements(settings -> 'blocking') WITH ORDINALITY r(rule, o)
 		 CROSS JOIN LATERAL (SELECT (r.rule ->> 0 = 'any_order')::int AS s) a
 		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2 + a.s
 		   AND r.rule ->> a.s IN ('family_name.key', 'given_name.key', 'patronymic.key')
 		   AND r.rule ->> (a.s + 1) IN ('family_name.key', 'given_name.key', 'patronymic.key')
 		   AND pg_catalog.strpos(bk[r.o], '|') > 0
+		 ORDER BY pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1), r.o) u
 		 ORDER BY 1);
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
 	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
@@ -292,7 +296,7 @@ BEGIN
 	               -- the last tier: a name similar enough, a contradicting birth date last
 	               CASE WHEN fuzzy AND y.probability < min_prob
 	                    THEN @extschema@.name_similarity(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) END AS ns,
-	               e.dl IS NOT DISTINCT FROM 'different' AS dc,
+	               e.dl IS NOT DISTINCT FROM 'different' AS dc, e.n,
 	               -- the cheap checks first; the names are compared only for the rows they keep.
 	               -- A phone, SNILS or e-mail given agrees with a compatible name: it meets the
 	               -- probe's in a word, or one side gives the given name as an initial and the
@@ -374,7 +378,10 @@ BEGIN
 	                               FROM (SELECT COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
 	                                          + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int
 	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e) x
-	 WHERE (x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
+	 -- (a record sharing a date, near or exact, or an identifier with the probe, but not a name
+	 -- the rules above call compatible, is kept after the rows that do not contradict the date:
+	 -- session 26)
+	 WHERE (x.agree > 0 OR x.n > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
 	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
 	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
 	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z
