@@ -23969,8 +23969,9 @@ COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
 
 /* ==== section: find26 (issue 18, session 26) ==== */
 
--- find_patient: a date a digit off agrees only with a similar name; near-date rows stay after the
--- compatible ones; the name ranges also read the any-order rule of two name keys (bodies as sql/parts/68_match_find.sql).
+-- find_patient: a date a digit off agrees only with a similar name; the name ranges also read the
+-- any-order rule of two name keys; the candidates are gathered and split by date once (bodies as
+-- sql/parts/68_match_find.sql).
 -- _find_name_ranges: the probe's own keys (bk, by rule position) of the blocking rules of two name
 -- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
@@ -24028,6 +24029,9 @@ DECLARE
 	l2 text[];
 	queued text;
 	pfilter text;
+	cand text;
+	ids1 bigint[];
+	ids2 bigint[];
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
@@ -24143,6 +24147,28 @@ BEGIN
 			                             probe.birth_date, 'exact', 'day_month_swapped', 'one_digit');
 		END IF;
 	END IF;
+	-- The candidates: the probe's blocks, the records born that day (dates), and the records whose
+	-- name keys begin like the probe's (names).
+	cand := pg_catalog.format('SELECT DISTINCT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s',
+	                          f.bk,
+	                          pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                      ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
+	                                                      d.p, d.p || pg_catalog.chr(1114111)), '')
+	                                               FROM pg_catalog.unnest(dates) d(p)),
+	                                            (SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                      ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
+	                                                      ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
+	                                                      x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
+	                                               FROM pg_catalog.unnest(names) n(k)
+	                                              CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
+	                                                                         pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)));
+	-- With rfilter, the candidates are gathered and split by their dates once, both passes' ids
+	-- (session 26: the second pass gathered them again, a third of its time at a thousand namesakes).
+	IF rfilter IS NOT NULL THEN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(r.record_id) FILTER (WHERE %s), pg_catalog.array_agg(r.record_id) FILTER (WHERE NOT (%s))'
+		                          ' FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(%s))', rfilter, rfilter, cand)
+		   INTO ids1, ids2;
+	END IF;
 	FOR pass IN 1 .. 2 LOOP
 	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
 	                ELSE ' AND NOT (' || dfilter || ')' END;
@@ -24157,8 +24183,8 @@ BEGIN
 	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
 	               -- the last tier: a name similar enough, a contradicting birth date last
 	               CASE WHEN fuzzy AND y.probability < min_prob
-	                    THEN @extschema@.name_similarity(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) END AS ns,
-	               e.dl IS NOT DISTINCT FROM 'different' AS dc, e.n,
+	                    THEN @extschema@.name_similarity(nc.nm, pname) END AS ns,
+	               e.dl IS NOT DISTINCT FROM 'different' AS dc,
 	               -- the cheap checks first; the names are compared only for the rows they keep.
 	               -- A phone, SNILS or e-mail given agrees with a compatible name: it meets the
 	               -- probe's in a word, or one side gives the given name as an initial and the
@@ -24174,23 +24200,13 @@ BEGIN
 	               -- own record without a date, which no other record outranks.
 	               CASE WHEN e.n = 0 THEN 0
 	                    ELSE CASE WHEN e.n > e.ids
-	                               AND (@extschema@.name_similar(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname)
-	                                    OR (e.dl = 'exact' AND @extschema@.name_similarity(
-	                                            pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0)
-	                                    OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
-	                                        AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
-	                                        AND (rc.patronymic IS NULL OR pinit[2] IS NULL
-	                                             OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2]))
+	                               AND ((e.dl = 'exact' AND nc.sim > 0) OR nc.ini
+	                                    OR (nc.sim >= min_sim AND @extschema@.name_similar(nc.nm, pname))
 	                                    OR (@extschema@.name_key(rc.given_name) = pkeys[1] AND @extschema@.name_key(rc.patronymic) = pkeys[2]))
 	                              THEN 1 ELSE 0 END
-	                       + CASE WHEN e.ids > 0
-	                               AND (pname = '' OR @extschema@.name_similarity(
-	                                        pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
-	                                    OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
-	                                        AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
-	                                        AND (rc.patronymic IS NULL OR pinit[2] IS NULL
-	                                             OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2])))
-	                              THEN e.ids ELSE 0 END END AS agree
+	                       + CASE WHEN e.ids > 0 AND (pname = '' OR nc.sim > 0 OR nc.ini) THEN e.ids ELSE 0 END END AS agree,
+	               -- what session 25 called agreeing (a word in common or the initials; below)
+	               e.n > 0 AND (nc.sim > 0 OR nc.ini OR (pname = '' AND e.ids > 0)) AS shares
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
 	                  FROM cdp_internal._match_walk('cross',
 	                         -- the candidates' keys are read by their ids, as one index scan over
@@ -24199,27 +24215,11 @@ BEGIN
 	                         -- four times as much at a thousand namesakes, session 23)
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
 	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
-	                                           'WHERE k.record_id = ANY (ARRAY(%sSELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
-	                                           'WHERE m.bk = ANY (%L::text[])%s%s))%s%s',
+	                                           'WHERE k.record_id = ANY (%s)%s%s',
 	                                           f.flags, f.feat, f.bk,
-	                                           -- (with rfilter: the candidates' dates first, see above)
-	                                           CASE WHEN rfilter IS NOT NULL
-	                                                THEN 'SELECT r.record_id FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(' END,
-	                                           f.bk,
-	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
-	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
-	                                                       d.p, d.p || pg_catalog.chr(1114111)), '')
-	                                              FROM pg_catalog.unnest(dates) d(p)),
-	                                                  (SELECT pg_catalog.string_agg(pg_catalog.format(
-	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
-	                                                       ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
-	                                                       x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
-	                                                 FROM pg_catalog.unnest(names) n(k)
-	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
-	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
-	                                           CASE WHEN rfilter IS NULL THEN ''
-	                                                WHEN pass = 1 THEN ')) AND (' || rfilter || ')'
-	                                                ELSE ')) AND NOT (' || rfilter || ')' END,
+	                                           -- (with rfilter: the pass's ids, split before the loop)
+	                                           CASE WHEN rfilter IS NULL THEN 'ARRAY(' || cand || ')'
+	                                                ELSE pg_catalog.format('%L::bigint[]', CASE WHEN pass = 1 THEN ids1 ELSE ids2 END) END,
 	                                           -- the keys' date filter where the dates did not split
 	                                           -- the candidates; the queued records' always
 	                                           CASE WHEN rfilter IS NOT NULL THEN '' ELSE pfilter END,
@@ -24239,11 +24239,19 @@ BEGIN
 	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
 	                               FROM (SELECT COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
 	                                          + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int
-	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e) x
-	 -- (a record sharing a date, near or exact, or an identifier with the probe, but not a name
-	 -- the rules above call compatible, is kept after the rows that do not contradict the date:
-	 -- session 26)
-	 WHERE (x.agree > 0 OR x.n > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
+	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e
+	         -- the names compared only for the rows that share a date or an identifier: the full
+	         -- name, its similarity, and the initials rule (one side gives the given name as an
+	         -- initial and the initials agree, the patronymic's too when both give one)
+	         CROSS JOIN LATERAL (SELECT n.nm, CASE WHEN e.n > 0 THEN @extschema@.name_similarity(n.nm, pname) END AS sim,
+	                                    e.n > 0 AND pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
+	                                    AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
+	                                    AND (rc.patronymic IS NULL OR pinit[2] IS NULL
+	                                         OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2]) AS ini
+	                               FROM (SELECT pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic) AS nm) n) nc) x
+	 -- (a record sharing a date near the probe's and a word of the name, which no longer agrees,
+	 -- is kept as before, after the rows agreeing or above the floor: session 26)
+	 WHERE (x.agree > 0 OR x.shares OR x.probability >= min_prob OR x.ns >= min_sim)
 	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
 	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
 	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z
