@@ -23970,8 +23970,8 @@ COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
 /* ==== section: find26 (issue 18, session 26) ==== */
 
 -- find_patient: a date a digit off agrees only with a similar name; the name ranges also read the
--- any-order rule of two name keys; the candidates are gathered and split by date once (bodies as
--- sql/parts/68_match_find.sql).
+-- any-order rule of two name keys; the candidates are gathered and split by date once; a second
+-- pass by probability reads no record under the floor (bodies as sql/parts/68_match_find.sql).
 -- _find_name_ranges: the probe's own keys (bk, by rule position) of the blocking rules of two name
 -- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
@@ -24032,6 +24032,7 @@ DECLARE
 	cand text;
 	ids1 bigint[];
 	ids2 bigint[];
+	floor2 boolean;
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
@@ -24169,6 +24170,13 @@ BEGIN
 		                          ' FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(%s))', rfilter, rfilter, cand)
 		   INTO ids1, ids2;
 	END IF;
+	-- The second pass of a date alone (session 26): every candidate contradicts the date by its
+	-- record's (rfilter), so none agrees or shares a date, and without an e-mail given none shares
+	-- an identifier; unless the name ranges were read (fuzzy: a row under the floor may be kept
+	-- by its name's similarity), it keeps only the rows at or above the floor, and the others'
+	-- records (two thirds of a slow lookup's reads at 1M: the namesakes born on other days) are not
+	-- read.
+	floor2 := rfilter IS NOT NULL AND probe.emails IS NULL AND NOT fuzzy;
 	FOR pass IN 1 .. 2 LOOP
 	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
 	                ELSE ' AND NOT (' || dfilter || ')' END;
@@ -24224,7 +24232,10 @@ BEGIN
 	                                           -- the candidates; the queued records' always
 	                                           CASE WHEN rfilter IS NOT NULL THEN '' ELSE pfilter END,
 	                                           COALESCE(queued || pfilter, '')),
-	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
+	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w
+	                 -- (in a second pass that only probability can place, a row under the floor
+	                 -- is not kept: its record is not read)
+	                 WHERE NOT (pass = 2 AND floor2 AND w.probability < min_prob)) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
 	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
 	         CROSS JOIN LATERAL (SELECT r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
