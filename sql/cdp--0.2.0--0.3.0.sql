@@ -23971,7 +23971,17 @@ COMMENT ON FUNCTION @extschema@.review_decide(bigint, text, text) IS
 
 -- find_patient: a date a digit off agrees only with a similar name; the name ranges also read the
 -- any-order rule of two name keys; the candidates are gathered and split by date once; a second
--- pass by probability reads no record under the floor (bodies as sql/parts/68_match_find.sql).
+-- pass by probability reads no record under the floor; the golden ids come from the index and a
+-- record is read only when its names or identifiers are compared (bodies as sql/parts/68_match_find.sql).
+DROP INDEX @extschema@.record_birth_date_by_id;
+-- The records' birth dates by record id, read without the record table: find_patient splits its
+-- candidates by their dates before reading their matching keys (session 25, issue 18).
+-- Its golden id too (session 26): the ranking reads a candidate's record only when it compares
+-- the names or identifiers.
+CREATE INDEX record_birth_date_by_id ON @extschema@.record (record_id) INCLUDE (birth_date, golden_id);
+COMMENT ON INDEX @extschema@.record_birth_date_by_id IS
+	'find_patient: a candidate''s birth date and golden id by record id, by an index-only scan (issue 18)';
+
 -- _find_name_ranges: the probe's own keys (bk, by rule position) of the blocking rules of two name
 -- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
@@ -24188,7 +24198,7 @@ BEGIN
 	       pg_catalog.row_number() OVER (ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g) AS o
 	  FROM (
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree, x.ns, x.dc
-	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
+	  FROM (SELECT rb.golden_id AS g, y.probability, y.rid, y.levels,
 	               -- the last tier: a name similar enough, a contradicting birth date last
 	               CASE WHEN fuzzy AND y.probability < min_prob
 	                    THEN @extschema@.name_similarity(nc.nm, pname) END AS ns,
@@ -24237,14 +24247,23 @@ BEGIN
 	                 -- is not kept: its record is not read)
 	                 WHERE NOT (pass = 2 AND floor2 AND w.probability < min_prob)) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
-	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
-	         CROSS JOIN LATERAL (SELECT r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
-	                                    r.phones, r.snils, r.emails
-	                               FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rc
-	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rc.birth_date IS NULL THEN NULL
-	                                         WHEN rc.birth_date = probe.birth_date THEN 'exact'
-	                                         WHEN @extschema@.date_level(rc.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
+	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows),
+	          -- with the birth date from the index record_birth_date_by_id (no heap page, session 26)
+	         CROSS JOIN LATERAL (SELECT r.golden_id, r.birth_date FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rb
+	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rb.birth_date IS NULL THEN NULL
+	                                         WHEN rb.birth_date = probe.birth_date THEN 'exact'
+	                                         WHEN @extschema@.date_level(rb.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
 	                                         ELSE 'different' END AS dl) d
+	         -- the names and identifiers from the record itself only for the rows that compare them:
+	         -- a date given agrees or is near, an identifier or e-mail is given, or the name's
+	         -- similarity may keep the row (session 26: at 1M a lookup of a common name read a
+	         -- record heap page for each of a few hundred namesakes without a date, most of them
+	         -- outside the 256 MB pool, to learn nothing the ranking used but the golden id)
+	         LEFT JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic, r.phones, r.snils, r.emails
+	                              FROM @extschema@.record r
+	                             WHERE (probe.phones IS NOT NULL OR probe.snils IS NOT NULL OR probe.emails IS NOT NULL
+	                                    OR (d.dl IS NOT NULL AND d.dl <> 'different') OR (fuzzy AND y.probability < min_prob))
+	                               AND r.record_id = y.rid LIMIT 1) rc ON true
 	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
 	         -- hide the birth date it agrees on; session 24)
 	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
