@@ -5,9 +5,11 @@
 
 -- The records' birth dates by record id, read without the record table: find_patient splits its
 -- candidates by their dates before reading their matching keys (session 25, issue 18).
-CREATE INDEX record_birth_date_by_id ON @extschema@.record (record_id) INCLUDE (birth_date);
+-- Its golden id too (session 26): the ranking reads a candidate's record only when it compares
+-- the names or identifiers.
+CREATE INDEX record_birth_date_by_id ON @extschema@.record (record_id) INCLUDE (birth_date, golden_id);
 COMMENT ON INDEX @extschema@.record_birth_date_by_id IS
-	'find_patient: a candidate''s birth date by record id, by an index-only scan (issue 18)';
+	'find_patient: a candidate''s birth date and golden id by record id, by an index-only scan (issue 18)';
 
 -- _find_probe: the attrs of a lookup as a record row, normalised by ingest's own normaliser (invalid
 -- values set aside); shared by find_patient and find_patient_namesakes.
@@ -69,19 +71,27 @@ COMMENT ON FUNCTION cdp_internal._find_dates_usual(text[], int) IS
 -- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
 -- begins with "na" for «Павлова Натшлья»), and keeps those whose second key is at most two edits
--- from the probe's (Наталья, not Надежда).
+-- from the probe's (Наталья, not Надежда).  A rule of two name keys in any order
+-- (["any_order", "family_name.key", "given_name.key"]) keys them in alphabetical order, so its
+-- range is also read: for «Lobnov Aleksey» it is every «alexei» whose family name begins with
+-- "lo", which holds «Лобанов Алексей» (a typo in the family name, session 26).  Of two rules
+-- whose keys read alike (the any-order key of «Абрамов Иван» is "abramov|ivan", as the ordered
+-- rule's), the range of the first only: the other would read the same records again.
 CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	RETURN ARRAY(
-		SELECT bk[r.o]
+		SELECT u.k FROM (
+		SELECT DISTINCT ON (pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1)) bk[r.o] AS k
 		  FROM pg_catalog.jsonb_array_elements(settings -> 'blocking') WITH ORDINALITY r(rule, o)
-		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2
-		   AND r.rule ->> 0 IN ('family_name.key', 'given_name.key', 'patronymic.key')
-		   AND r.rule ->> 1 IN ('family_name.key', 'given_name.key', 'patronymic.key')
+		 CROSS JOIN LATERAL (SELECT (r.rule ->> 0 = 'any_order')::int AS s) a
+		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2 + a.s
+		   AND r.rule ->> a.s IN ('family_name.key', 'given_name.key', 'patronymic.key')
+		   AND r.rule ->> (a.s + 1) IN ('family_name.key', 'given_name.key', 'patronymic.key')
 		   AND pg_catalog.strpos(bk[r.o], '|') > 0
+		 ORDER BY pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1), r.o) u
 		 ORDER BY 1);
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
-	'internal: the probe''s keys of the blocking rules of two name keys (find_patient reads the records whose first key is the probe''s and whose second is near it)';
+	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
 -- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone)
 -- would find nothing whoever is stored: an error asking for more, not an empty answer (issue 18).
@@ -141,6 +151,7 @@ DECLARE
 	names text[];
 	pname text;
 	pinit text[];
+	pkeys text[];
 	fuzzy boolean := false;
 	min_sim real;
 	dfilter text;
@@ -157,12 +168,18 @@ DECLARE
 	l2 text[];
 	queued text;
 	pfilter text;
+	cand text;
+	ids1 bigint[];
+	ids2 bigint[];
+	floor2 boolean;
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
 	-- the probe's initials: given name, patronymic, and '1' when its given name is only an initial
 	pinit := ARRAY[pg_catalog.left(@extschema@.name_key(probe.given_name), 1), pg_catalog.left(@extschema@.name_key(probe.patronymic), 1),
 	               (pg_catalog.length(pg_catalog.regexp_replace(probe.given_name, '[^[:alpha:]]', '', 'g')) = 1)::int::text];
+	-- the probe's given name and patronymic by name key (a birth date agrees with both, session 26)
+	pkeys := ARRAY[@extschema@.name_key(probe.given_name), @extschema@.name_key(probe.patronymic)];
 	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
 		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
 	END IF;
@@ -270,6 +287,35 @@ BEGIN
 			                             probe.birth_date, 'exact', 'day_month_swapped', 'one_digit');
 		END IF;
 	END IF;
+	-- The candidates: the probe's blocks, the records born that day (dates), and the records whose
+	-- name keys begin like the probe's (names).
+	cand := pg_catalog.format('SELECT DISTINCT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s',
+	                          f.bk,
+	                          pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                      ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
+	                                                      d.p, d.p || pg_catalog.chr(1114111)), '')
+	                                               FROM pg_catalog.unnest(dates) d(p)),
+	                                            (SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                      ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
+	                                                      ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
+	                                                      x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
+	                                               FROM pg_catalog.unnest(names) n(k)
+	                                              CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
+	                                                                         pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)));
+	-- With rfilter, the candidates are gathered and split by their dates once, both passes' ids
+	-- (session 26: the second pass gathered them again, a third of its time at a thousand namesakes).
+	IF rfilter IS NOT NULL THEN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(r.record_id) FILTER (WHERE %s), pg_catalog.array_agg(r.record_id) FILTER (WHERE NOT (%s))'
+		                          ' FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(%s))', rfilter, rfilter, cand)
+		   INTO ids1, ids2;
+	END IF;
+	-- The second pass of a date alone (session 26): every candidate contradicts the date by its
+	-- record's (rfilter), so none agrees or shares a date, and without an e-mail given none shares
+	-- an identifier; unless the name ranges were read (fuzzy: a row under the floor may be kept
+	-- by its name's similarity), it keeps only the rows at or above the floor, and the others'
+	-- records (two thirds of a slow lookup's reads at 1M: the namesakes born on other days) are not
+	-- read.
+	floor2 := rfilter IS NOT NULL AND probe.emails IS NULL AND NOT fuzzy;
 	FOR pass IN 1 .. 2 LOOP
 	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
 	                ELSE ' AND NOT (' || dfilter || ')' END;
@@ -281,23 +327,33 @@ BEGIN
 	       pg_catalog.row_number() OVER (ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g) AS o
 	  FROM (
 	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree, x.ns, x.dc
-	  FROM (SELECT rc.golden_id AS g, y.probability, y.rid, y.levels,
+	  FROM (SELECT rb.golden_id AS g, y.probability, y.rid, y.levels,
 	               -- the last tier: a name similar enough, a contradicting birth date last
-	               CASE WHEN fuzzy AND e.n = 0 AND y.probability < min_prob
-	                    THEN @extschema@.name_similarity(pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) END AS ns,
+	               CASE WHEN fuzzy AND y.probability < min_prob
+	                    THEN @extschema@.name_similarity(nc.nm, pname) END AS ns,
 	               e.dl IS NOT DISTINCT FROM 'different' AS dc,
-	               -- the cheap checks first; the names are compared only for the rows they keep
-	               -- a compatible name: it meets the probe's in a word, or one side gives the given
-	               -- name as an initial and the initials agree («Полякова Н. С.» for «Филиппова Нина
-	               -- Сергеевна»: a maiden name and initials), the patronymic's too when both give one
-	               -- (a lookup without any name: an identifier or contact that agrees is enough)
-	               CASE WHEN e.n > 0 AND ((pname = '' AND e.ids > 0) OR @extschema@.name_similarity(
-	                             pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic), pname) > 0
-	                         OR (pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
-	                             AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
-	                             AND (rc.patronymic IS NULL OR pinit[2] IS NULL
-	                                  OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2])))
-	                    THEN e.n ELSE 0 END AS agree
+	               -- the cheap checks first; the names are compared only for the rows they keep.
+	               -- A phone, SNILS or e-mail given agrees with a compatible name: it meets the
+	               -- probe's in a word, or one side gives the given name as an initial and the
+	               -- initials agree («Полякова Н. С.» for «Филиппова Нина Сергеевна»: a maiden name
+	               -- and initials), the patronymic's too when both give one (a lookup without any
+	               -- name: an identifier or contact that agrees is enough).  The birth date given
+	               -- agrees likewise; a date near it (day and month exchanged, one digit off) only
+	               -- with a similar name (session 26): cdp.% (name_similar), the initials as above,
+	               -- or the given name and the patronymic both equal by name key (a maiden name
+	               -- written in full).  About forty days are a digit off a date: at 1M name-dense
+	               -- records the «IVANOV ALEKSANDR» and «Иванова Елена» born on them, which share a
+	               -- word with the probe and nothing else, came before «Иванова Мария Тимофеевна»'s
+	               -- own record without a date, which no other record outranks.
+	               CASE WHEN e.n = 0 THEN 0
+	                    ELSE CASE WHEN e.n > e.ids
+	                               AND ((e.dl = 'exact' AND nc.sim > 0) OR nc.ini
+	                                    OR (nc.sim >= min_sim AND @extschema@.name_similar(nc.nm, pname))
+	                                    OR (@extschema@.name_key(rc.given_name) = pkeys[1] AND @extschema@.name_key(rc.patronymic) = pkeys[2]))
+	                              THEN 1 ELSE 0 END
+	                       + CASE WHEN e.ids > 0 AND (pname = '' OR nc.sim > 0 OR nc.ini) THEN e.ids ELSE 0 END END AS agree,
+	               -- what session 25 called agreeing (a word in common or the initials; below)
+	               e.n > 0 AND (nc.sim > 0 OR nc.ini OR (pname = '' AND e.ids > 0)) AS shares
 	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
 	                  FROM cdp_internal._match_walk('cross',
 	                         -- the candidates' keys are read by their ids, as one index scan over
@@ -306,48 +362,55 @@ BEGIN
 	                         -- four times as much at a thousand namesakes, session 23)
 	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
 	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
-	                                           'WHERE k.record_id = ANY (ARRAY(%sSELECT DISTINCT m.record_id FROM cdp_internal.match_block m '
-	                                           'WHERE m.bk = ANY (%L::text[])%s%s))%s%s',
+	                                           'WHERE k.record_id = ANY (%s)%s%s',
 	                                           f.flags, f.feat, f.bk,
-	                                           -- (with rfilter: the candidates' dates first, see above)
-	                                           CASE WHEN rfilter IS NOT NULL
-	                                                THEN 'SELECT r.record_id FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(' END,
-	                                           f.bk,
-	                                           pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
-	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
-	                                                       d.p, d.p || pg_catalog.chr(1114111)), '')
-	                                              FROM pg_catalog.unnest(dates) d(p)),
-	                                                  (SELECT pg_catalog.string_agg(pg_catalog.format(
-	                                                       ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
-	                                                       ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
-	                                                       x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
-	                                                 FROM pg_catalog.unnest(names) n(k)
-	                                                CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
-	                                                                           pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)),
-	                                           CASE WHEN rfilter IS NULL THEN ''
-	                                                WHEN pass = 1 THEN ')) AND (' || rfilter || ')'
-	                                                ELSE ')) AND NOT (' || rfilter || ')' END,
+	                                           -- (with rfilter: the pass's ids, split before the loop)
+	                                           CASE WHEN rfilter IS NULL THEN 'ARRAY(' || cand || ')'
+	                                                ELSE pg_catalog.format('%L::bigint[]', CASE WHEN pass = 1 THEN ids1 ELSE ids2 END) END,
 	                                           -- the keys' date filter where the dates did not split
 	                                           -- the candidates; the queued records' always
 	                                           CASE WHEN rfilter IS NOT NULL THEN '' ELSE pfilter END,
 	                                           COALESCE(queued || pfilter, '')),
-	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w) y
+	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w
+	                 -- (in a second pass that only probability can place, a row under the floor
+	                 -- is not kept: its record is not read)
+	                 WHERE NOT (pass = 2 AND floor2 AND w.probability < min_prob)) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
-	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows)
-	         CROSS JOIN LATERAL (SELECT r.golden_id, r.family_name, r.given_name, r.patronymic, r.birth_date,
-	                                    r.phones, r.snils, r.emails
-	                               FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rc
-	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rc.birth_date IS NULL THEN NULL
-	                                         WHEN rc.birth_date = probe.birth_date THEN 'exact'
-	                                         WHEN @extschema@.date_level(rc.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
+	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows),
+	          -- with the birth date from the index record_birth_date_by_id (no heap page, session 26)
+	         CROSS JOIN LATERAL (SELECT r.golden_id, r.birth_date FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rb
+	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rb.birth_date IS NULL THEN NULL
+	                                         WHEN rb.birth_date = probe.birth_date THEN 'exact'
+	                                         WHEN @extschema@.date_level(rb.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
 	                                         ELSE 'different' END AS dl) d
+	         -- the names and identifiers from the record itself only for the rows that compare them:
+	         -- a date given agrees or is near, an identifier or e-mail is given, or the name's
+	         -- similarity may keep the row (session 26: at 1M a lookup of a common name read a
+	         -- record heap page for each of a few hundred namesakes without a date, most of them
+	         -- outside the 256 MB pool, to learn nothing the ranking used but the golden id)
+	         LEFT JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic, r.phones, r.snils, r.emails
+	                              FROM @extschema@.record r
+	                             WHERE (probe.phones IS NOT NULL OR probe.snils IS NOT NULL OR probe.emails IS NOT NULL
+	                                    OR (d.dl IS NOT NULL AND d.dl <> 'different') OR (fuzzy AND y.probability < min_prob))
+	                               AND r.record_id = y.rid LIMIT 1) rc ON true
 	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
 	         -- hide the birth date it agrees on; session 24)
 	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
 	                               FROM (SELECT COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
 	                                          + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int
-	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e) x
-	 WHERE (x.agree > 0 OR x.probability >= min_prob OR x.ns >= min_sim)
+	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e
+	         -- the names compared only for the rows that share a date or an identifier: the full
+	         -- name, its similarity, and the initials rule (one side gives the given name as an
+	         -- initial and the initials agree, the patronymic's too when both give one)
+	         CROSS JOIN LATERAL (SELECT n.nm, CASE WHEN e.n > 0 THEN @extschema@.name_similarity(n.nm, pname) END AS sim,
+	                                    e.n > 0 AND pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
+	                                    AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
+	                                    AND (rc.patronymic IS NULL OR pinit[2] IS NULL
+	                                         OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2]) AS ini
+	                               FROM (SELECT pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic) AS nm) n) nc) x
+	 -- (a record sharing a date near the probe's and a word of the name, which no longer agrees,
+	 -- is kept as before, after the rows agreeing or above the floor: session 26)
+	 WHERE (x.agree > 0 OR x.shares OR x.probability >= min_prob OR x.ns >= min_sim)
 	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
 	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
 	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z

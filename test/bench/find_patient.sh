@@ -24,6 +24,18 @@
 # another definition of cdp.find_patient, to compare two versions on the same rows and queries).
 # KINDS="name+birth_date" runs only those probe kinds (default: name+birth_date name+birth_date+ids
 # name+phone name; name+birth_date+ids gives the date and the phone and SNILS the record carries).
+# The oracle ceiling (session 26): whether ANY ranking that uses only what the probe carries could
+# place a record of the person in the top 10.  A record s of another person is "at least as
+# compatible" with the probe as a record t of the person when it is so on every attribute the probe
+# gives: its name at least as similar (cdp.name_similarity of the full names, as find_patient
+# compares them), its birth date in the same or a better class (exact > near: day and month
+# exchanged or one digit off > absent > another date), with a phone given it shares one if t does,
+# with a SNILS given its class is the same or better (equal > absent > another).  A probe is
+# reachable when, for some record t of the person, fewer than 10 other persons have a record at
+# least as compatible as t (ties count against: no ranking on these attributes can tell them apart).
+# It is an upper bound per probe (the best t and the order that suits it may differ between
+# probes), computed once per database, probe kind and query (table ceiling, kept on REUSE).
+# recall_on_reachable is recall@10 over the reachable probes.
 # Needs the dev cluster (tmp_dev/env).  Hold /work/bench.lock at 100k and more.
 set -euo pipefail
 N=${1:-100000}
@@ -135,12 +147,76 @@ BEGIN
 	END LOOP;
 END $$;
 SQL
+# the oracle ceiling's tables (built once; see the header): every record's person, name, date,
+# phones and SNILS, the birth dates carried, and the ceiling of each (kind, query)
+psql -XqAt -v ON_ERROR_STOP=1 <<'SQL'
+DO $$BEGIN
+	IF to_regclass('crec') IS NULL THEN
+		CREATE TABLE crec AS
+		SELECT r.record_id, r.extra ->> 'person' AS person, r.birth_date,
+		       concat_ws(' ', r.family_name, r.given_name, r.patronymic) AS nm, r.phones::text[] AS phones, r.snils::text AS snils
+		  FROM cdp.record r;
+		CREATE INDEX ON crec (person);
+		CREATE INDEX ON crec (birth_date);
+		CREATE TABLE cdate AS SELECT DISTINCT birth_date AS d FROM crec WHERE birth_date IS NOT NULL;
+		ANALYZE crec; ANALYZE cdate;
+	END IF;
+END$$;
+CREATE TABLE IF NOT EXISTS ceiling (kind text, qid int, dominators int, PRIMARY KEY (kind, qid));
+-- the fewest other persons (counted up to 10) having a record at least as compatible with probe p
+-- as one of person's records
+CREATE OR REPLACE FUNCTION oracle(p jsonb, who text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+	pr cdp.record := cdp_internal._find_probe(p);
+	pname text := concat_ws(' ', pr.family_name, pr.given_name, pr.patronymic);
+	pph text[] := pr.phones::text[];
+	psn text := pr.snils::text;
+	near date[];
+	best int := 10;
+	t record;
+	s record;
+	seen text[];
+	w text;
+BEGIN
+	IF pr.birth_date IS NOT NULL THEN
+		near := ARRAY(SELECT c.d FROM cdate c WHERE cdp.date_level(c.d, pr.birth_date) IN ('exact', 'day_month_swapped', 'one_digit'));
+	END IF;
+	FOR t IN SELECT c.*, cdp.name_similarity(c.nm, pname) AS sim,
+	                CASE WHEN pr.birth_date IS NULL THEN NULL WHEN c.birth_date IS NULL THEN 1 WHEN c.birth_date = pr.birth_date THEN 3
+	                     WHEN c.birth_date = ANY (near) THEN 2 ELSE 0 END AS dcl,
+	                COALESCE(c.phones && pph, false) AS ph,
+	                CASE WHEN psn IS NULL THEN NULL WHEN c.snils IS NULL THEN 1 WHEN c.snils = psn THEN 2 ELSE 0 END AS scl
+	           FROM crec c WHERE c.person = who ORDER BY dcl DESC NULLS LAST, sim DESC LOOP
+		w := concat_ws(' AND ', CASE t.dcl WHEN 3 THEN format('c.birth_date = %L', pr.birth_date)
+		                                   WHEN 2 THEN format('c.birth_date = ANY (%L::date[])', near)
+		                                   WHEN 1 THEN format('(c.birth_date IS NULL OR c.birth_date = ANY (%L::date[]))', near) END,
+		               CASE WHEN t.ph THEN format('c.phones && %L::text[]', pph) END,
+		               CASE t.scl WHEN 2 THEN format('c.snils = %L', psn) WHEN 1 THEN format('(c.snils IS NULL OR c.snils = %L)', psn) END);
+		seen := '{}';
+		FOR s IN EXECUTE format('SELECT c.person FROM crec c WHERE c.person <> $1 AND %s AND cdp.name_similarity(c.nm, $2) >= $3',
+		                        COALESCE(NULLIF(w, ''), 'true'))
+		         USING who, pname, t.sim LOOP
+			IF NOT s.person = ANY (seen) THEN
+				seen := seen || s.person;
+				EXIT WHEN cardinality(seen) >= best;
+			END IF;
+		END LOOP;
+		best := least(best, cardinality(seen));
+		EXIT WHEN best = 0;
+	END LOOP;
+	RETURN best;
+END $$;
+SQL
 [ -z "${FIND_SQL:-}" ] || psql -XqAt -v ON_ERROR_STOP=1 -f "$FIND_SQL"
 for rep in $(seq 1 "$REPEATS"); do
 	for kind in ${KINDS:-name+birth_date name+birth_date+ids name+phone name}; do
 		psql -XqAt -v ON_ERROR_STOP=1 -c "SELECT run('$kind', $rep)"
 	done
 done
+# the ceiling of the probes not yet computed (once per database, kind and query)
+psql -XqAt -v ON_ERROR_STOP=1 -c "INSERT INTO ceiling SELECT k.kind, q.qid, oracle(probe(q.attrs, k.kind), q.person_id)
+  FROM (SELECT DISTINCT kind, qid FROM result) k JOIN query q USING (qid)
+ WHERE NOT EXISTS (SELECT 1 FROM ceiling c WHERE c.kind = k.kind AND c.qid = k.qid)"
 echo
 echo "persons: $N ($MODE), records: $(psql -XqAt -c 'SELECT count(*) FROM cdp.record'), queries: $NQ, repeats: $REPEATS, $(date -u +%F)"
 psql -X -P footer=off <<'SQL'
@@ -163,5 +239,13 @@ SELECT kind, count(*) AS queries,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY namesakes) AS median_namesakes,
        max(namesakes) AS max_namesakes
   FROM result JOIN med USING (kind) WHERE rep = 1 GROUP BY kind ORDER BY min(result.ctid);
+-- the oracle ceiling (see the header): the share of probes some ranking could find, the recall on
+-- those, and the misses it calls reachable
+SELECT r.kind, count(*) AS queries, round(avg(r.hit::int), 3) AS recall_at_10,
+       round(avg((c.dominators < 10)::int), 3) AS ceiling, count(*) FILTER (WHERE c.dominators < 10) AS reachable,
+       round(avg(r.hit::int) FILTER (WHERE c.dominators < 10), 3) AS recall_on_reachable,
+       count(*) FILTER (WHERE c.dominators < 10 AND NOT r.hit) AS reachable_missed,
+       count(*) FILTER (WHERE c.dominators >= 10 AND r.hit) AS found_beyond
+  FROM result r JOIN ceiling c USING (kind, qid) WHERE r.rep = 1 GROUP BY r.kind ORDER BY min(r.ctid);
 SQL
 [ -n "${BENCH_KEEP:-}" ] || psql -XqAt -d postgres -c "DROP DATABASE $DB"

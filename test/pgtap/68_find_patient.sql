@@ -166,8 +166,8 @@ SELECT is((SELECT count(DISTINCT g) = count(*) AND count(*) FILTER (WHERE source
 -- session 25: with a date alone, the passes split the candidates by the records' birth dates, read
 -- from the index record_birth_date_by_id without the table; both passes list every namesake once
 SELECT is(pg_get_indexdef('cdp.record_birth_date_by_id'::regclass),
-          'CREATE INDEX record_birth_date_by_id ON cdp.record USING btree (record_id) INCLUDE (birth_date)',
-          'the records'' birth dates are indexed by record id');
+          'CREATE INDEX record_birth_date_by_id ON cdp.record USING btree (record_id) INCLUDE (birth_date, golden_id)',
+          'the records'' birth dates and golden ids are indexed by record id (session 26)');
 SELECT is((SELECT array_agg(source_key ORDER BY o)::text FROM f40),
           '{iv4,n1,n2,n3,n4,n5,n6,n7,n8,n9,n10,n11,n12,iv1,iv2,iv3,iv6,iv7,iv8,iv9,iv11,iv12,iv13,iv14,iv16,iv17,iv18,iv19}',
           'asked for forty with the date alone: the 28 persons session 24''s definition lists, in its order');
