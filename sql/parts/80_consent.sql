@@ -279,7 +279,12 @@ COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
  *
  * One static query, so PL/pgSQL keeps its plan: generic for a writer's few persons (index probes
  * through the ids), custom for everyone (ids NULL: every holder of a record, an array the planner
- * then sees as a constant of its real length, joined by hashes).  Session 24:
+ * then sees as a constant of its real length, joined by hashes) and for more than 1,000 persons
+ * (a bulk merge's record move, session 26: the generic plan probed record_golden_idx once a
+ * person, 1M probes for the first-day migration's merge at 1M; planning costs about a
+ * millisecond, well under what it saves from a thousand persons on).  The ids are made distinct
+ * before the query, not in it: the planner estimates a DISTINCT over a function's rows at 200
+ * whatever the array's length, and chose the probes even in the custom plan.  Session 24:
  * planning the query anew for every writer (EXECUTE) and 30 consent_bit calls per person cost
  * most of a set_consent; a plan made once for "every record" (session 23) read all 3.6M
  * statement rows at 1M patients per call.
@@ -296,13 +301,17 @@ CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
 BEGIN
 	IF ids IS NULL THEN
 		ids := ARRAY(SELECT DISTINCT r.golden_id FROM @extschema@.record r);
+	ELSE
+		ids := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL);
+	END IF;
+	IF pg_catalog.cardinality(ids) > 1000 THEN
 		/* local to this call: the function's own SET puts the generic mode back on exit */
 		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
 	END IF;
 	RETURN QUERY
 	WITH recs AS MATERIALIZED (
 		SELECT r.record_id, r.golden_id, r.source_id
-		  FROM (SELECT DISTINCT x FROM pg_catalog.unnest(ids) x) c(id)
+		  FROM pg_catalog.unnest(ids) c(id)
 		  JOIN @extschema@.record r ON r.golden_id = c.id),
 	st AS (
 		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted

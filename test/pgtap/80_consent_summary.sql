@@ -50,16 +50,8 @@ CREATE FUNCTION pg_temp.kind_mismatches() RETURNS bigint LANGUAGE sql AS $$
 	       IS DISTINCT FROM ARRAY(SELECT p.golden_id FROM cdp.patient p
 	                               WHERE EXISTS (SELECT 1 FROM cdp.record r JOIN cdp.source s USING (source_id)
 	                                              WHERE r.golden_id = p.golden_id AND s.kind = ANY (v.kinds)) ORDER BY 1) $$;
--- the maintained rows against their recomputation; a person without a row has no statement that
--- counts (the defaults)
-CREATE FUNCTION pg_temp.summary_mismatches() RETURNS bigint LANGUAGE sql AS $$
-	SELECT count(*) FROM (
-		(SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary
-		 EXCEPT SELECT golden_id, allowed, internal, partner FROM cdp_internal.consent_summary_of(NULL))
-		UNION ALL
-		(SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x
-		  WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary s WHERE s.golden_id = x.golden_id)
-		    AND x.allowed <> cdp_internal.consent_default_mask())) d $$;
+-- the maintained rows against their recomputation
+\ir ../fixtures/consent_summary_diff.sql
 
 CREATE TEMP TABLE rounds (n int, action text, summary_diff bigint, filter_diff bigint, partner bigint, nondefault bigint, suppressed bigint);
 DO $$
