@@ -26449,3 +26449,63 @@ COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
 	'the consent_summary rows of persons (NULL = everyone holding a record), computed from statements, records and sources (internal)';
 
 /* ==== end of section: cons26 ==== */
+
+/* ==== section: lead26 (issue 13, session 26) ==== */
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_apply(s @extschema@.segment, keep bigint[], ev bigint, scope bigint[] DEFAULT NULL)
+	RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cur		bigint[];
+	gone	bigint[];
+	came	bigint[];
+	at		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF scope IS NULL THEN
+		cur := cdp_internal.seg_set(ARRAY(SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id));
+	ELSE
+		/*
+		 * the members among the persons in scope: a probe of the primary key per person (a
+		 * scalar subquery stays one; as a join the planner, estimating a new segment at one
+		 * member, hashed or merged all of them: a cost of the segment's size, session 25)
+		 */
+		cur := cdp_internal.seg_set(ARRAY(SELECT c.id FROM pg_catalog.unnest(scope) c(id)
+		          WHERE (SELECT true FROM @extschema@.segment_member m WHERE m.segment_id = s.segment_id AND m.golden_id = c.id)));
+		keep := cdp_internal.seg_and(keep, scope);
+	END IF;
+	gone := cdp_internal.seg_minus(cur, keep);
+	came := cdp_internal.seg_minus(keep, cur);
+	/* by the ids leaving, in the primary keys' order (= ANY: one index scan, not a hash of every member) */
+	DELETE FROM @extschema@.segment_member m
+	 WHERE m.segment_id = s.segment_id AND m.golden_id = ANY (gone);
+	/*
+	 * their open history rows: a probe of the primary key per id leaving (as "= ANY" the custom
+	 * plan, estimating a new segment at one row, read every history row of the segment through
+	 * the entered_event index and filtered the ids: 6,628 page reads for 84 leavers of a 15,552-member
+	 * segment at 1M, session 26)
+	 */
+	UPDATE @extschema@.segment_member_history h SET left_at = at, left_event = ev, left_version = s.version
+	  FROM pg_catalog.unnest(gone) g(id)
+	 WHERE h.segment_id = s.segment_id AND h.golden_id = g.id AND h.left_event IS NULL;
+	WITH ch AS (
+		SELECT c.id, pg_catalog.array_agg(x.channel ORDER BY x.channel) AS channels
+		  FROM @extschema@.consent_channels() x
+		 CROSS JOIN LATERAL pg_catalog.unnest(cdp_internal.seg_consent_ok(keep, s.purpose, x.channel)) c(id)
+		 GROUP BY c.id),
+	upd AS (
+		UPDATE @extschema@.segment_member m SET channels = ch.channels FROM ch
+		 WHERE m.segment_id = s.segment_id AND m.golden_id = ch.id AND m.channels IS DISTINCT FROM ch.channels)
+	INSERT INTO @extschema@.segment_member (golden_id, segment_id, version, entered_at, channels)
+	SELECT c.id, s.segment_id, s.version, at, coalesce(ch.channels, '{}')
+	  FROM pg_catalog.unnest(came) c(id) LEFT JOIN ch ON ch.id = c.id;
+	INSERT INTO @extschema@.segment_member_history (golden_id, segment_id, version, entered_at, entered_event)
+	SELECT c.id, s.segment_id, s.version, at, ev FROM pg_catalog.unnest(came) c(id);
+	RETURN pg_catalog.jsonb_build_object('entered', pg_catalog.cardinality(came), 'left', pg_catalog.cardinality(gone));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint, bigint[]) IS
+	'makes a segment''s members within a scope equal a set, with history and channels (internal)';
+
+/* ==== end of section: lead26 ==== */

@@ -284,8 +284,15 @@ BEGIN
 	/* by the ids leaving, in the primary keys' order (= ANY: one index scan, not a hash of every member) */
 	DELETE FROM @extschema@.segment_member m
 	 WHERE m.segment_id = s.segment_id AND m.golden_id = ANY (gone);
+	/*
+	 * their open history rows: a probe of the primary key per id leaving (as "= ANY" the custom
+	 * plan, estimating a new segment at one row, read every history row of the segment through
+	 * the entered_event index and filtered the ids: 6,628 page reads for 84 leavers of a 15,552-member
+	 * segment at 1M, session 26)
+	 */
 	UPDATE @extschema@.segment_member_history h SET left_at = at, left_event = ev, left_version = s.version
-	 WHERE h.segment_id = s.segment_id AND h.golden_id = ANY (gone) AND h.left_event IS NULL;
+	  FROM pg_catalog.unnest(gone) g(id)
+	 WHERE h.segment_id = s.segment_id AND h.golden_id = g.id AND h.left_event IS NULL;
 	WITH ch AS (
 		SELECT c.id, pg_catalog.array_agg(x.channel ORDER BY x.channel) AS channels
 		  FROM @extschema@.consent_channels() x

@@ -6,7 +6,7 @@
 -- campaign sends and delivery reports), an incremental refresh gives exactly the members a full
 -- refresh gives (fixed seed, 300 rounds); the rule holds campaign-history clauses.
 BEGIN;
-SELECT plan(46);
+SELECT plan(47);
 
 SELECT setseed(0.29) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('lab', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -182,6 +182,9 @@ SELECT ok((SELECT count(*) FROM cdp.segment_member_history WHERE segment_id = :a
 SELECT is((SELECT count(*) FROM cdp.segment_member m WHERE m.segment_id = :a
             AND NOT EXISTS (SELECT 1 FROM cdp.segment_member_history h WHERE h.segment_id = m.segment_id AND h.golden_id = m.golden_id
                               AND h.left_event IS NULL)), 0::bigint, 'every member has an open history row');
+SELECT is((SELECT count(*) FROM cdp.segment_member_history h WHERE h.segment_id = :a AND h.left_event IS NULL
+            AND NOT EXISTS (SELECT 1 FROM cdp.segment_member m WHERE m.segment_id = h.segment_id AND m.golden_id = h.golden_id)),
+          0::bigint, 'and every open history row is a member: leavers are closed');
 SELECT is((SELECT count(*) FROM cdp.segment_member m JOIN cdp.patient p USING (golden_id) WHERE m.segment_id = :a
             AND (p.status <> 'active' OR NOT cdp.may_contact(m.golden_id, 'marketing', 'sms') OR cdp.offer_block_reason(m.golden_id, :o) IS NOT NULL)),
           0::bigint, 'every member is active, may be contacted by sms and may get the offer');
