@@ -24053,9 +24053,7 @@ BEGIN
 	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
 	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
 	/* and the pairs every message of it shares (its own are added by campaign_provenance) */
-	base_due := pg_catalog.jsonb_build_object('campaign_version', c.version, 'segment', sg.segment_id, 'segment_version', sg.version,
-	                                          'channels', chans_j)
-	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	base_due := base || pg_catalog.jsonb_build_object('channels', chans_j);
 	/*
 	 * A plain INSERT, no ON CONFLICT: no row of these members can exist.  Every writer of a
 	 * campaign's rows (build_send_list, run_campaigns) holds the campaign's row lock (FOR UPDATE)
