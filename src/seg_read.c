@@ -114,11 +114,12 @@ typedef struct SegTest
 /*
  * SegArg
  *		The elements of a one-dimensional array argument of the given type
- *		(NULL elements flagged); 22004 for a NULL argument, 22023 for another
- *		dimension.  *n receives the number of elements.
+ *		(NULL elements flagged) of the entry point fn; 22004 for a NULL
+ *		argument, 22023 for another dimension.  *n receives the number of
+ *		elements.
  */
 static void
-SegArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid typid,
+SegArg(FunctionCallInfo fcinfo, const char *fn, int argno, const char *name, Oid typid,
 	   Datum **elems, bool **nulls, int *n)
 {
 	ArrayType  *arr;
@@ -129,30 +130,32 @@ SegArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid typid,
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" of seg_read_events cannot be null", name),
+				 errmsg("argument \"%s\" of %s cannot be null", name, fn),
 				 errhint("Pass an empty array for no rows.")));
 	arr = PG_GETARG_ARRAYTYPE_P(argno);
 	if (ARR_ELEMTYPE(arr) != typid)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("argument \"%s\" of seg_read_events has the wrong element type", name)));
+				 errmsg("argument \"%s\" of %s has the wrong element type", name, fn)));
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"%s\" of seg_read_events must be a one-dimensional array", name),
+				 errmsg("argument \"%s\" of %s must be a one-dimensional array", name, fn),
 				 errdetail("It has %d dimensions.", ARR_NDIM(arr)),
-				 errhint("Build the arguments with cdp_internal.seg_read().")));
+				 errhint("Build the arguments with cdp_internal.%s().",
+						 strcmp(fn, "seg_read_range") == 0 ? "seg_read_set" : "seg_read")));
 	get_typlenbyvalalign(typid, &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, typid, typlen, typbyval, typalign, elems, nulls, n);
 }
 
 /*
  * SegArgText
- *		A text element as bytes, checked: at most SEG_READ_MAX_TEXT bytes,
- *		valid in the server encoding; p is NULL for a NULL element.
+ *		A text element (row i of argument name of the entry point fn) as
+ *		bytes, checked: at most SEG_READ_MAX_TEXT bytes, valid in the server
+ *		encoding; p is NULL for a NULL element.
  */
 static SegText
-SegArgText(Datum d, bool isnull, const char *name, int i)
+SegArgText(Datum d, bool isnull, const char *fn, const char *name, int i)
 {
 	SegText		t = {NULL, 0};
 	text	   *v;
@@ -165,7 +168,7 @@ SegArgText(Datum d, bool isnull, const char *name, int i)
 	if (t.len > SEG_READ_MAX_TEXT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a value of \"%s\" of seg_read_events is longer than %d bytes", name, SEG_READ_MAX_TEXT),
+				 errmsg("a value of \"%s\" of %s is longer than %d bytes", name, fn, SEG_READ_MAX_TEXT),
 				 errdetail("Row %d has %d bytes.", i + 1, t.len),
 				 errhint("Codes and statuses of the rule language are at most 200 bytes.")));
 	(void) pg_verify_mbstr(GetDatabaseEncoding(), t.p, t.len, false);
@@ -374,31 +377,31 @@ cdp_seg_read_events(PG_FUNCTION_ARGS)
 	SegCheckSet(ids, n, had_nulls, 0);
 
 	/* the rows */
-	SegArg(fcinfo, 1, "test", INT4OID, &a_test, &n_test, &nrows);
-	SegArg(fcinfo, 2, "kind", TEXTOID, &a_kind, &n_kind, &k);
+	SegArg(fcinfo, "seg_read_events", 1, "test", INT4OID, &a_test, &n_test, &nrows);
+	SegArg(fcinfo, "seg_read_events", 2, "kind", TEXTOID, &a_kind, &n_kind, &k);
 	if (k != nrows)
 		goto bad_length;
-	SegArg(fcinfo, 3, "lo", TEXTOID, &a_lo, &n_lo, &k);
+	SegArg(fcinfo, "seg_read_events", 3, "lo", TEXTOID, &a_lo, &n_lo, &k);
 	if (k != nrows)
 		goto bad_length;
-	SegArg(fcinfo, 4, "hi", TEXTOID, &a_hi, &n_hi, &k);
+	SegArg(fcinfo, "seg_read_events", 4, "hi", TEXTOID, &a_hi, &n_hi, &k);
 	if (k != nrows)
 		goto bad_length;
-	SegArg(fcinfo, 5, "t_from", TIMESTAMPTZOID, &a_from, &n_from, &k);
+	SegArg(fcinfo, "seg_read_events", 5, "t_from", TIMESTAMPTZOID, &a_from, &n_from, &k);
 	if (k != nrows)
 		goto bad_length;
-	SegArg(fcinfo, 6, "t_upto", TIMESTAMPTZOID, &a_upto, &n_upto, &k);
+	SegArg(fcinfo, "seg_read_events", 6, "t_upto", TIMESTAMPTZOID, &a_upto, &n_upto, &k);
 	if (k != nrows)
 		goto bad_length;
-	SegArg(fcinfo, 7, "status", TEXTOID, &a_st, &n_st, &k);
+	SegArg(fcinfo, "seg_read_events", 7, "status", TEXTOID, &a_st, &n_st, &k);
 	if (k != nrows)
 		goto bad_length;
 	/* the tests */
-	SegArg(fcinfo, 8, "cmin", INT4OID, &a_cmin, &n_cmin, &ntests);
-	SegArg(fcinfo, 9, "cmax", INT4OID, &a_cmax, &n_cmax, &k);
+	SegArg(fcinfo, "seg_read_events", 8, "cmin", INT4OID, &a_cmin, &n_cmin, &ntests);
+	SegArg(fcinfo, "seg_read_events", 9, "cmax", INT4OID, &a_cmax, &n_cmax, &k);
 	if (k != ntests)
 		goto bad_length;
-	SegArg(fcinfo, 10, "neg", BOOLOID, &a_neg, &n_neg, &k);
+	SegArg(fcinfo, "seg_read_events", 10, "neg", BOOLOID, &a_neg, &n_neg, &k);
 	if (k != ntests)
 		goto bad_length;
 	if (nrows > SEG_READ_MAX_ROWS || ntests > SEG_READ_MAX_TESTS)
@@ -435,10 +438,10 @@ cdp_seg_read_events(PG_FUNCTION_ARGS)
 					 errdetail("A row names a test from 1 to %d (the rows in the order of their tests) and an event kind.", ntests),
 					 errhint("Build the arguments with cdp_internal.seg_read().")));
 		r->test = DatumGetInt32(a_test[i]) - 1;
-		r->kind = SegArgText(a_kind[i], false, "kind", i);
-		r->lo = SegArgText(a_lo[i], n_lo[i], "lo", i);
-		r->hi = SegArgText(a_hi[i], n_hi[i], "hi", i);
-		r->status = SegArgText(a_st[i], n_st[i], "status", i);
+		r->kind = SegArgText(a_kind[i], false, "seg_read_events", "kind", i);
+		r->lo = SegArgText(a_lo[i], n_lo[i], "seg_read_events", "lo", i);
+		r->hi = SegArgText(a_hi[i], n_hi[i], "seg_read_events", "hi", i);
+		r->status = SegArgText(a_st[i], n_st[i], "seg_read_events", "status", i);
 		r->has_from = !n_from[i];
 		r->from = r->has_from ? DatumGetTimestampTz(a_from[i]) : 0;
 		r->has_upto = !n_upto[i];
@@ -636,16 +639,16 @@ cdp_seg_read_range(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the kind and cmin of seg_read_range cannot be null"),
 				 errhint("Build the arguments with cdp_internal.seg_read_set().")));
-	kind = SegArgText(PG_GETARG_DATUM(0), false, "kind", 0);
-	SegArg(fcinfo, 1, "lo", TEXTOID, &a_lo, &n_lo, &nranges);
-	SegArg(fcinfo, 2, "hi", TEXTOID, &a_hi, &n_hi, &k);
+	kind = SegArgText(PG_GETARG_DATUM(0), false, "seg_read_range", "kind", 0);
+	SegArg(fcinfo, "seg_read_range", 1, "lo", TEXTOID, &a_lo, &n_lo, &nranges);
+	SegArg(fcinfo, "seg_read_range", 2, "hi", TEXTOID, &a_hi, &n_hi, &k);
 	if (k != nranges)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("the lo and hi arrays of seg_read_range must have equal lengths"),
 				 errhint("Build the arguments with cdp_internal.seg_read_set().")));
 	if (!PG_ARGISNULL(5))
-		SegArg(fcinfo, 5, "status", TEXTOID, &a_st, &n_st, &nst);
+		SegArg(fcinfo, "seg_read_range", 5, "status", TEXTOID, &a_st, &n_st, &nst);
 	cmin = PG_GETARG_INT32(6);
 	cmax = PG_ARGISNULL(7) ? -1 : PG_GETARG_INT32(7);
 	if (cmin < 1 || (cmax >= 0 && cmax < cmin) || nranges > SEG_READ_MAX_ROWS || nst > SEG_READ_MAX_ROWS
@@ -658,7 +661,7 @@ cdp_seg_read_range(PG_FUNCTION_ARGS)
 	st = palloc(sizeof(SegText) * Max(nst, 1));
 	for (int i = 0; i < nst; i++)
 	{
-		st[i] = SegArgText(a_st[i], n_st[i], "status", i);
+		st[i] = SegArgText(a_st[i], n_st[i], "seg_read_range", "status", i);
 		if (st[i].p == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -685,7 +688,7 @@ cdp_seg_read_range(PG_FUNCTION_ARGS)
 		keys[nkeys++].sk_collation = index->rd_indcollation[0];
 		if (nranges > 0 && !n_lo[r])
 		{
-			SegText		lo = SegArgText(a_lo[r], false, "lo", r);
+			SegText		lo = SegArgText(a_lo[r], false, "seg_read_range", "lo", r);
 
 			ScanKeyInit(&keys[nkeys], 2, BTGreaterEqualStrategyNumber, F_TEXT_GE,
 						PointerGetDatum(cstring_to_text_with_len(lo.p, lo.len)));
@@ -693,7 +696,7 @@ cdp_seg_read_range(PG_FUNCTION_ARGS)
 		}
 		if (nranges > 0 && !n_hi[r])
 		{
-			SegText		hi = SegArgText(a_hi[r], false, "hi", r);
+			SegText		hi = SegArgText(a_hi[r], false, "seg_read_range", "hi", r);
 
 			ScanKeyInit(&keys[nkeys], 2, BTLessEqualStrategyNumber, F_TEXT_LE,
 						PointerGetDatum(cstring_to_text_with_len(hi.p, hi.len)));

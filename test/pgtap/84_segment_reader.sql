@@ -8,7 +8,7 @@
 -- gives the set or NULL.  Then the arguments each entry point refuses, and the reader declining
 -- (NULL) for a role under row-level security.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 SELECT setseed(0.26) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1 \gset
@@ -123,6 +123,8 @@ SELECT throws_ok(format($$SELECT cdp_internal.seg_read_events('{1}', '{1}', '{di
                  '22023', NULL, 'a code over 200 bytes: 22023');
 SELECT throws_ok($$SELECT cdp_internal.seg_read_range('diagnosis', '{I10,E11}', '{I10~,E11~}', NULL, NULL, NULL, 2, NULL, NULL)$$,
                  '22023', NULL, 'two ranges with a count: 22023');
+SELECT throws_ok($$SELECT cdp_internal.seg_read_range('diagnosis', NULL, '{I10~}', NULL, NULL, NULL, 1, NULL, NULL)$$,
+                 '22004', 'argument "lo" of seg_read_range cannot be null', 'a NULL range array: 22004 naming the range reader');
 -- a role under row-level security: the reader declines (NULL) and the evaluator's SQL decides
 CREATE ROLE seg26_rls_reader;
 GRANT USAGE ON SCHEMA cdp, cdp_internal TO seg26_rls_reader;
