@@ -26507,3 +26507,701 @@ COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint
 	'makes a segment''s members within a scope equal a set, with history and channels (internal)';
 
 /* ==== end of section: lead26 ==== */
+
+/* ==== section: mrec27 (issue 12, session 27) ==== */
+-- a key row carries the queued_at of its record's queue entry, read with the record: a queued record
+-- keyed since it was queued (by training, a run or a lookup) is not keyed again (a full run right
+-- after training re-keyed a million records: 79 s)
+ALTER TABLE cdp_internal.match_key ADD COLUMN queued_at timestamptz;
+COMMENT ON COLUMN cdp_internal.match_key.queued_at IS
+	'the record''s cdp_internal.match_queue.queued_at when these values were computed (in the same snapshot as the record; NULL: it was not queued): equal to the queue entry''s, the values are current';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the block index is built after the load (one sorted build, not a row at a time)
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
+		GET DIAGNOSTICS n = ROW_COUNT;
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id'
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at',
+			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_queued(ids bigint[], ats timestamptz[], force boolean) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	stale bigint[];
+	nkey bigint := (SELECT pg_catalog.count(*) FROM cdp_internal.match_key);
+BEGIN
+	SELECT pg_catalog.array_agg(s.id ORDER BY s.id) INTO stale
+	  FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats)) s(id, at)
+	  LEFT JOIN cdp_internal.match_key k ON k.record_id = s.id
+	 WHERE k.queued_at IS DISTINCT FROM s.at OR k.version IS DISTINCT FROM a.version;
+	IF force
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   OR nkey <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+	   OR COALESCE(pg_catalog.cardinality(stale), 0) > 0.2 * nkey THEN
+		RETURN cdp_internal._match_refresh_keys(NULL);
+	END IF;
+	IF stale IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN cdp_internal._match_refresh_keys(stale);
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) IS
+	'internal: re-keys every record when the keys are out of date as a whole (force, another version, missing rows, a fifth changed), else only the queued records changed since their keys were computed; returns the records re-keyed';
+
+CREATE OR REPLACE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
+	prog float8[];
+	q text;
+	tfcols text;
+	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
+	nrules int := pg_catalog.jsonb_array_length(a.settings -> 'blocking');
+	nrec bigint;
+	u float8[];
+	m0 float8[];
+	m float8[];
+	msum float8[];
+	mw float8[];
+	res float8[];
+	pat jsonb;
+	fixed boolean[];
+	battrs text[];
+	r int;
+	c int;
+	i int;
+	rule_pairs float8;
+	total_pairs float8;
+	lam_blocked float8;
+	lam_id float8;
+	lam float8;
+	per_rule jsonb := '[]';
+	p jsonb;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+BEGIN
+	IF sample_pairs IS NULL OR sample_pairs < 1000 OR sample_pairs > 100000000 THEN
+		RAISE EXCEPTION 'sample_pairs must be between 1000 and 100000000' USING ERRCODE = '22023';
+	END IF;
+	IF em_iterations IS NULL OR em_iterations < 1 OR em_iterations > 1000 THEN
+		RAISE EXCEPTION 'em_iterations must be between 1 and 1000' USING ERRCODE = '22023';
+	END IF;
+	-- the same lock as run_matching: training rewrites the features it reads
+	PERFORM pg_catalog.pg_advisory_xact_lock(1668440176, 6);
+	-- statistics first: training right after a bulk load plans with them (issue 12)
+	PERFORM cdp_internal._match_analyze_stale();
+	-- features are recomputed only when something they depend on changed (as run_matching('full')
+	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
+	-- only the queued records changed since their keys were computed
+	PERFORM cdp_internal._match_refresh_queued(q.ids, q.ats, cdp_internal._match_refresh_suspicious())
+	   FROM (SELECT pg_catalog.array_agg(mq.record_id) AS ids, pg_catalog.array_agg(mq.queued_at) AS ats
+	           FROM cdp_internal.match_queue mq) q;
+	SELECT pg_catalog.count(*) INTO nrec FROM cdp_internal.match_key;
+	IF nrec < 2 THEN
+		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',
+			DETAIL = pg_catalog.format('%s records are loaded.', nrec);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- term frequencies of the tf-adjusted comparisons: values seen more than once, and one row with
+	-- value '' holding the frequency of a value seen once.  Counted in one pass over the features
+	-- (the tf columns side by side), grouped by bytes in a hash: a join of the layout with every
+	-- key row sorted each comparison's values under the database collation, twice (issue 12,
+	-- session 24: 7.7 s against 1.6 s at 200k records; the same rows)
+	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
+	SELECT pg_catalog.string_agg(pg_catalog.format('(%s, k.feat[%s])', y.comp, y.fpos), ', ' ORDER BY y.comp) INTO tfcols
+	  FROM cdp_internal._match_layout(a.settings) y
+	 WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean;
+	IF tfcols IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TEMP TABLE _cdp_train_tf ON COMMIT DROP AS'
+			' SELECT u.c AS comp, pg_catalog.left(pg_catalog.split_part(u.v, %L, 1), %s) COLLATE "C" AS v, pg_catalog.count(*) AS n'
+			'   FROM cdp_internal.match_key k CROSS JOIN LATERAL (VALUES %s) u(c, v)'
+			'  WHERE u.v IS NOT NULL GROUP BY 1, 2',
+			kc ->> 'value_sep', (kc ->> 'tf_value_len')::int, tfcols);
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, x.comp, x.v, x.n::float8 / x.total
+		  FROM (SELECT t.comp, t.v, t.n, pg_catalog.sum(t.n) OVER (PARTITION BY t.comp) AS total FROM _cdp_train_tf t) x
+		 WHERE x.n > 1 OR x.v = '';
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, t.comp, '', 1.0 / GREATEST(pg_catalog.sum(t.n), 1)
+		  FROM _cdp_train_tf t
+		 GROUP BY t.comp
+		ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+		DROP TABLE _cdp_train_tf;
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('tf_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- one walk over one load of the features (issue 12, session 24: two walks loaded every record
+	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
+	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
+	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
+	-- (the program of the "blocking" rules only: the candidate_blocking rules come after them, are
+	-- not walked, and change no count of the walk, so they change no parameter; issue 12, session 26)
+	prog := cdp_internal._match_program(a.settings - 'candidate_blocking', NULL);
+	q := cdp_internal._match_query(NULL, false);
+	CREATE TEMP TABLE _cdp_train_walk ON COMMIT DROP AS
+		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
+		  FROM cdp_internal._match_walk('train', q, prog, a.version, 0,
+			(a.settings ->> 'max_block_size')::int, sample_pairs, NULL) w
+		 GROUP BY w.rule, w.levels;
+	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
+	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
+	  FROM (SELECT c.comp, l.l,
+	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
+	               / (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] >= 0), 0) + 4.5) AS uv
+	          FROM pg_catalog.generate_series(0, ncomp - 1) c(comp)
+	         CROSS JOIN pg_catalog.generate_series(0, 8) l(l)
+	         CROSS JOIN _cdp_train_walk w
+	         WHERE w.rule = -1
+	         GROUP BY c.comp, l.l) x;
+	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
+		SELECT w.rule, w.levels, w.n, w.n_new FROM _cdp_train_walk w WHERE w.rule >= 0;
+	DROP TABLE _cdp_train_walk;
+	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('sample_patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- m: EM per blocking rule with the comparisons it blocks on held fixed (every pair of the rule
+	-- agrees on them), averaged over the rules that leave a comparison free, weighted by pairs
+	m0 := cdp_internal._match_flat(cdp_internal._match_params(a.settings, NULL) -> 'm');
+	msum := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
+	mw := pg_catalog.array_fill(0::float8, ARRAY[ncomp]);
+	FOR r IN 0 .. nrules - 1 LOOP
+		SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n)), COALESCE(pg_catalog.sum(t.n), 0)
+		  INTO pat, rule_pairs FROM _cdp_patterns t WHERE t.rule = r;
+		CONTINUE WHEN rule_pairs = 0;
+		-- an "any_order" rule's attrs are held too: its pairs agree on them, directly or crossed
+		SELECT pg_catalog.array_agg(cdp_internal._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
+		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it
+		 WHERE it <> 'any_order';
+		SELECT pg_catalog.array_agg(COALESCE(y.attr = ANY (battrs), false) ORDER BY y.comp) INTO fixed FROM cdp_internal._match_layout(a.settings) y;
+		res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
+		FOR c IN 0 .. ncomp - 1 LOOP
+			CONTINUE WHEN fixed[c + 1];
+			FOR i IN 1 .. 9 LOOP
+				msum[c * 9 + i] := msum[c * 9 + i] + res[c * 9 + i] * rule_pairs;
+			END LOOP;
+			mw[c + 1] := mw[c + 1] + rule_pairs;
+		END LOOP;
+		per_rule := per_rule || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'rule', a.settings -> 'blocking' -> r, 'pairs', rule_pairs, 'lambda', pg_catalog.round(res[ncomp * 9 + 1]::numeric, 6)));
+	END LOOP;
+	-- comparisons every rule blocks on: EM over the distinct pairs with nothing fixed
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new)) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
+	res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
+	m := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
+	FOR c IN 0 .. ncomp - 1 LOOP
+		FOR i IN 1 .. 9 LOOP
+			m[c * 9 + i] := CASE WHEN mw[c + 1] > 0 THEN msum[c * 9 + i] / mw[c + 1] ELSE res[c * 9 + i] END;
+		END LOOP;
+	END LOOP;
+	-- a swapped or crossed name is no stronger evidence than the same name spelled differently: its
+	-- m/u is capped at the lowest m/u of the levels above it (u of a swap is tiny, and exchanged names
+	-- are not term-frequency adjusted, so an uncapped weight links namesakes who share nothing else)
+	FOR c IN 0 .. ncomp - 1 LOOP
+		lam_id := NULL;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(a.settings -> 'comparisons' -> c -> 'levels') - 1 LOOP
+			IF a.settings -> 'comparisons' -> c -> 'levels' -> i ->> 'if' IN ('swapped', 'cross') THEN
+				IF lam_id IS NOT NULL THEN
+					m[c * 9 + i + 1] := LEAST(m[c * 9 + i + 1], lam_id * u[c * 9 + i + 1]);
+				END IF;
+			ELSE
+				lam_id := LEAST(COALESCE(lam_id, 'Infinity'::float8), m[c * 9 + i + 1] / GREATEST(u[c * 9 + i + 1], 1e-6));
+			END IF;
+		END LOOP;
+	END LOOP;
+	lam_id := NULL;
+	-- lambda: the match share of the blocked pairs (m and u fixed), scaled to all pairs
+	res := cdp_internal._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
+	lam_blocked := res[ncomp * 9 + 1];
+	-- EM takes households (shared surname, address, phone) for matches and over-estimates the match
+	-- share of blocked pairs; where a same_id_match attr (SNILS, OMS) is filled on both sides of
+	-- enough blocked pairs, the share of those pairs agreeing on it exactly is a direct estimate
+	SELECT x.share INTO lam_id
+	  FROM (SELECT pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] = 0)::float8
+	               / pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS share,
+	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
+	          FROM cdp_internal._match_layout(a.settings) y
+	          CROSS JOIN _cdp_patterns t
+	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr AND y.comparator = 'id'
+	         GROUP BY y.comp) x
+	 WHERE x.n >= 1000 AND x.share > 0
+	 ORDER BY x.n DESC LIMIT 1;
+	IF lam_id IS NOT NULL THEN
+		lam_blocked := lam_id;
+	END IF;
+	lam := LEAST(GREATEST(lam_blocked * total_pairs / (nrec::float8 * (nrec - 1) / 2), 1e-12), 0.5);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('em_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	p := pg_catalog.jsonb_build_object(
+		'trained', true,
+		'trained_at', pg_catalog.now(),
+		'records', nrec,
+		'sample_pairs', sample_pairs,
+		'blocked_pairs', total_pairs,
+		'lambda_blocked', lam_blocked,
+		'lambda', lam,
+		'expected_matches', pg_catalog.round((lam_blocked * total_pairs)::numeric),
+		'm', cdp_internal._match_unflat(a.settings, m),
+		'u', cdp_internal._match_unflat(a.settings, u),
+		'per_rule', per_rule,
+		'times', times);
+	UPDATE cdp_internal.match_settings SET params = p, program = cdp_internal._match_program(a.settings, p) WHERE version = a.version;
+	DROP TABLE _cdp_patterns;
+	RETURN p;
+END $$;
+COMMENT ON FUNCTION @extschema@.train_matching(int, int) IS
+	'trains the active settings: term frequencies, u from random pairs, m by EM per blocking rule, lambda; stores and returns the parameters; e.g. train_matching(200000, 20)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_apart bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed (and when a
+		-- fifth of the records or more changed, as after a bulk load: one set-based re-key with its
+		-- indexes built after it costs less than re-keying them one index entry at a time, and gives
+		-- the same keys); otherwise only the queued records changed since their keys were computed
+		-- (after training, none: issue 12)
+		PERFORM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious());
+		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+		SELECT * FROM cdp_internal._match_pairs(focus, review_t);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
+
+	-- a person's decision wins, both ways: decided pairs never reach the plan
+	SELECT pg_catalog.count(*) INTO decided
+	  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
+	 WHERE s.golden_a <> s.golden_b;
+	-- strongest evidence first, so a weak pair never decides before a strong one
+	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
+		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & pair_forced <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
+		  FROM _cdp_scored s
+		 WHERE s.golden_a <> s.golden_b
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12)
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+		   FROM (SELECT DISTINCT r.golden_id
+		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
+		           JOIN @extschema@.record r ON r.record_id = x.id) g
+		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
+		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+	  INTO u_rec, u_gold, u_dob, u_never;
+	-- the pairs in decision order, read in one sorted pass (not one sort per column)
+	SELECT pg_catalog.array_agg(t.record_a), pg_catalog.array_agg(t.record_b), pg_catalog.array_agg(t.probability),
+	       pg_catalog.array_agg(t.flags)
+	  INTO t_a, t_b, t_prob, t_flags
+	  FROM (SELECT t.record_a, t.record_b, t.probability, t.flags FROM _cdp_todo t ORDER BY t.ord) t;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_link_plan(t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support) lp;
+	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
+	-- over the link threshold)
+	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one)
+	SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
+	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
+	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
+	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', cdp_internal._match_rules(a.settings) -> t.rule,
+	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	  INTO link_ord, link_res
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action = 'l';
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
+	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_todo t ON t.ord = lp.ord
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_todo t ON t.ord = x.o
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_todo;
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), cdp_internal.match_key k
+		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+
+CREATE OR REPLACE FUNCTION @extschema@.match_record(record_id bigint)
+	RETURNS TABLE (candidate bigint, golden_id bigint, probability float8, weight float8, decision text, summary text)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_no_auto int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int | pair_name_only;
+	a record := cdp_internal._match_active();
+	link_t float8 := (a.settings ->> 'link_threshold')::float8;
+	review_t float8 := (a.settings ->> 'review_threshold')::float8;
+	dob_pos int;
+	never_pos int[];
+	never_attr text[];
+	c_cand bigint[];
+	c_gold bigint[];
+	c_prob float8[];
+	c_weight float8[];
+	c_flags int[];
+	c_levels text[];
+	u_rec bigint[];
+	u_gold bigint[];
+	u_dob text[];
+	u_never text[];
+	plan_ord int[];
+	plan_act text[];
+	plan_why text[];
+	g0 bigint;
+BEGIN
+	IF record_id IS NULL THEN
+		RAISE EXCEPTION 'record_id must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.record_id = match_record.record_id) THEN
+		RAISE EXCEPTION 'record "%" does not exist', record_id USING ERRCODE = '22023';
+	END IF;
+	-- a record changed since matching last saw it (still queued) is compared as it is now
+	-- (a queued record keyed since it was queued, by training, a run or an earlier lookup, is not
+	-- keyed again: its key row carries the queue entry's queued_at)
+	IF NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.record_id = match_record.record_id AND k.version = a.version)
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_queue q
+	               WHERE q.record_id = match_record.record_id
+	                 AND q.queued_at IS DISTINCT FROM (SELECT k.queued_at FROM cdp_internal.match_key k WHERE k.record_id = q.record_id)) THEN
+		PERFORM cdp_internal._match_refresh_keys(ARRAY[record_id]);
+	END IF;
+	-- the block mates are read without their golden ids (no join per mate); the few pairs kept
+	-- read theirs, in the order a run decides them
+	g0 := (SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = match_record.record_id);
+	SELECT pg_catalog.array_agg(x.cand ORDER BY x.o), pg_catalog.array_agg(rc.golden_id ORDER BY x.o),
+	       pg_catalog.array_agg(x.probability ORDER BY x.o), pg_catalog.array_agg(x.weight ORDER BY x.o),
+	       pg_catalog.array_agg(x.flags ORDER BY x.o), pg_catalog.array_agg(x.levels::text ORDER BY x.o)
+	  INTO c_cand, c_gold, c_prob, c_weight, c_flags, c_levels
+	  FROM (SELECT CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END AS cand,
+	               p.probability, p.weight, p.flags, p.levels,
+	               pg_catalog.row_number() OVER (ORDER BY (p.flags & pair_forced <> 0) DESC, p.probability DESC,
+	                                             CASE WHEN p.record_a = match_record.record_id THEN p.record_b ELSE p.record_a END) AS o
+	          FROM cdp_internal._match_walk('score', cdp_internal._match_lookup_query(record_id), a.program,
+	                                       a.version, review_t, (a.settings ->> 'max_block_size')::int, 0,
+	                                       ARRAY[record_id]) p) x
+	  JOIN @extschema@.record rc ON rc.record_id = x.cand;
+	IF c_cand IS NULL THEN
+		RETURN;
+	END IF;
+	-- the decisions a run would take (cluster coherence included): _match_link_plan over the
+	-- candidates of the record's person, with every record of every person involved; only when
+	-- some candidate of another person could link (most lookups find none and skip it)
+	IF NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest(c_gold), pg_catalog.unnest(c_prob), pg_catalog.unnest(c_flags)) x(g, p, f)
+	                WHERE x.g <> g0 AND x.f & pair_no_auto = 0 AND (x.p >= link_t OR x.f & pair_forced <> 0)) THEN
+		RETURN QUERY
+		SELECT c_cand[o], c_gold[o], c_prob[o], c_weight[o],
+		       CASE WHEN c_gold[o] = g0 THEN 'same_person' ELSE 'review' END,
+		       cdp_internal._match_summary(a.settings, c_levels[o]::smallint[])
+		         || CASE WHEN c_flags[o] & pair_name_only <> 0 THEN '; совпали только имена: автоматическое объединение запрещено' ELSE '' END
+		  FROM pg_catalog.generate_subscripts(c_cand, 1) o
+		 ORDER BY c_prob[o] DESC, 1;
+		RETURN;
+	END IF;
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+	SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id),
+	       CASE WHEN dob_pos IS NULL THEN NULL ELSE pg_catalog.array_agg(k.feat[dob_pos]) END,
+	       CASE WHEN never_pos IS NULL THEN NULL
+	            ELSE pg_catalog.array_agg(ARRAY(SELECT k.feat[f] FROM pg_catalog.unnest(never_pos) WITH ORDINALITY z(f, n) ORDER BY z.n)) END
+	  INTO u_rec, u_gold, u_dob, u_never
+	  FROM @extschema@.record r
+	  LEFT JOIN cdp_internal.match_key k ON k.record_id = r.record_id
+	 WHERE r.golden_id IN (SELECT DISTINCT g FROM pg_catalog.unnest(c_gold || g0) g);
+	SELECT pg_catalog.array_agg(lp.ord), pg_catalog.array_agg(lp.action::text), pg_catalog.array_agg(lp.reason)
+	  INTO plan_ord, plan_act, plan_why
+	  FROM cdp_internal._match_link_plan(
+		pg_catalog.array_fill(match_record.record_id, ARRAY[pg_catalog.cardinality(c_cand)]), c_cand, c_prob, c_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d
+		  WHERE d.decision = 'no_match' AND (d.record_a = ANY (u_rec) OR d.record_b = ANY (u_rec))),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d
+		  WHERE d.decision = 'no_match' AND (d.record_a = ANY (u_rec) OR d.record_b = ANY (u_rec))),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h
+		  WHERE h.record_a = ANY (u_rec) AND h.record_b = ANY (u_rec)),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h
+		  WHERE h.record_a = ANY (u_rec) AND h.record_b = ANY (u_rec)),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int,
+		COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8) lp;
+	RETURN QUERY
+	SELECT c_cand[o], c_gold[o], c_prob[o], c_weight[o],
+	       CASE WHEN c_gold[o] = g0 THEN 'same_person'
+	            WHEN pl.act = 'l' THEN 'link'
+	            WHEN pl.act = 'a' THEN 'same_person'
+	            ELSE 'review' END,
+	       cdp_internal._match_summary(a.settings, c_levels[o]::smallint[])
+	         || CASE WHEN c_flags[o] & pair_name_only <> 0 THEN '; совпали только имена: автоматическое объединение запрещено' ELSE '' END
+	         || CASE WHEN pl.act = 'h' THEN '; ' || pl.why ELSE '' END
+	  FROM pg_catalog.generate_subscripts(c_cand, 1) o
+	  LEFT JOIN (SELECT x.o AS ord, x.act, x.why
+	               FROM ROWS FROM (pg_catalog.unnest(plan_ord), pg_catalog.unnest(plan_act), pg_catalog.unnest(plan_why)) x(o, act, why)) pl
+	    ON pl.ord = o
+	 ORDER BY c_prob[o] DESC, 1;
+END $$;
+COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
+	'candidate matches of one record at once, without linking (for the reception desk): probability, link/review/same_person as a run would decide them (evidence floor and cluster coherence included) and a Russian summary; e.g. SELECT * FROM match_record(42)';
+REVOKE ALL ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) FROM PUBLIC;
+
+/* ==== end of section: mrec27 ==== */

@@ -29,10 +29,16 @@ CREATE TABLE cdp_internal.match_key (
 	version   int NOT NULL,
 	flags     int NOT NULL DEFAULT 0,
 	feat      text[],
-	bk        text[]
+	bk        text[],
+	queued_at timestamptz
 );
 COMMENT ON TABLE cdp_internal.match_key IS
 	'per record: the pre-normalised comparison values (feat) and blocking keys (bk, "r<rule>:<key>") of the settings version that computed them';
+-- queued_at: a change of the record re-queues it with another queued_at (ingest), so a key row whose
+-- queued_at is the queue entry's was computed from the record as it is (issue 12: a full run right
+-- after training does not compute the keys of a million queued records again)
+COMMENT ON COLUMN cdp_internal.match_key.queued_at IS
+	'the record''s cdp_internal.match_queue.queued_at when these values were computed (in the same snapshot as the record; NULL: it was not queued): equal to the queue entry''s, the values are current';
 ALTER TABLE cdp_internal.match_key ENABLE ROW LEVEL SECURITY;
 
 -- The blocking keys again, one row per key, for the lookups that find a record's block mates

@@ -227,7 +227,9 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_analyze_stale() IS
 	'internal: ANALYZE of the tables matching reads (records, queue, review, decisions) when they have no statistics or changed by a fifth since';
 
--- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record).
+-- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
+-- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
+-- as the record), so that _match_refresh_queued can tell which queued records changed since.
 CREATE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -240,7 +242,8 @@ BEGIN
 		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
 		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
 		DROP INDEX IF EXISTS cdp_internal.match_block_record;
-		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f',
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
 			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
 		GET DIAGNOSTICS n = ROW_COUNT;
 		INSERT INTO cdp_internal.match_block (bk, record_id)
@@ -253,8 +256,10 @@ BEGIN
 		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
 		-- statements that see the first session's rows.
 		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
-		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk) SELECT f.record_id, %s, f.flags, f.feat, f.bk FROM (%s) f'
-			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk',
+		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id'
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at',
 			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
@@ -270,3 +275,38 @@ BEGIN
 	RETURN n;
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
+-- _match_refresh_queued: brings match_key up to date before training or a full run reads all of it.
+-- Every record is re-keyed (one set-based pass, indexes built after it) when something the keys
+-- depend on changed (force: the settings version or the suspicious values, checked by the caller),
+-- when some record has no key row or one of another version, or when a fifth of the records or more
+-- changed; otherwise only the records that changed: the queue entries (ids, ats: the queue as the
+-- caller read it) whose key row was computed under another queued_at (ingest re-queues a changed
+-- record with a new one).  A queued record keyed since it was queued is not keyed again: after a
+-- bulk load training keys every record, and the full run after it keys none (issue 12: 79 s of
+-- 1M records' keys computed twice).  Returns how many records were re-keyed.
+CREATE FUNCTION cdp_internal._match_refresh_queued(ids bigint[], ats timestamptz[], force boolean) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	stale bigint[];
+	nkey bigint := (SELECT pg_catalog.count(*) FROM cdp_internal.match_key);
+BEGIN
+	SELECT pg_catalog.array_agg(s.id ORDER BY s.id) INTO stale
+	  FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats)) s(id, at)
+	  LEFT JOIN cdp_internal.match_key k ON k.record_id = s.id
+	 WHERE k.queued_at IS DISTINCT FROM s.at OR k.version IS DISTINCT FROM a.version;
+	IF force
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   OR nkey <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+	   OR COALESCE(pg_catalog.cardinality(stale), 0) > 0.2 * nkey THEN
+		RETURN cdp_internal._match_refresh_keys(NULL);
+	END IF;
+	IF stale IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN cdp_internal._match_refresh_keys(stale);
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) IS
+	'internal: re-keys every record when the keys are out of date as a whole (force, another version, missing rows, a fifth changed), else only the queued records changed since their keys were computed; returns the records re-keyed';

@@ -91,14 +91,10 @@ BEGIN
 	PERFORM cdp_internal._match_analyze_stale();
 	-- features are recomputed only when something they depend on changed (as run_matching('full')
 	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
-	-- only the queued (changed) records
-	IF cdp_internal._match_refresh_suspicious()
-	   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
-	   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
-		PERFORM cdp_internal._match_refresh_keys(NULL);
-	ELSE
-		PERFORM cdp_internal._match_refresh_keys(ARRAY(SELECT mq.record_id FROM cdp_internal.match_queue mq));
-	END IF;
+	-- only the queued records changed since their keys were computed
+	PERFORM cdp_internal._match_refresh_queued(q.ids, q.ats, cdp_internal._match_refresh_suspicious())
+	   FROM (SELECT pg_catalog.array_agg(mq.record_id) AS ids, pg_catalog.array_agg(mq.queued_at) AS ats
+	           FROM cdp_internal.match_queue mq) q;
 	SELECT pg_catalog.count(*) INTO nrec FROM cdp_internal.match_key;
 	IF nrec < 2 THEN
 		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',

@@ -136,18 +136,12 @@ BEGIN
 		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
 		  FROM cdp_internal.match_queue mq;
 		-- features are recomputed for every record only when something they depend on changed:
-		-- the settings version, the set of suspicious values, or records never keyed
-		-- (and when a fifth of the records or more are queued, as after a bulk load: one set-based
-		-- re-key with its indexes built after it costs less than re-keying them one index entry at a
-		-- time, and gives the same keys; issue 12)
-		IF cdp_internal._match_refresh_suspicious()
-		   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
-		   OR (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
-		   OR COALESCE(pg_catalog.cardinality(q_ids), 0) > 0.2 * (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) THEN
-			PERFORM cdp_internal._match_refresh_keys(NULL);
-		ELSE
-			PERFORM cdp_internal._match_refresh_keys(COALESCE(q_ids, '{}'));
-		END IF;
+		-- the settings version, the set of suspicious values, or records never keyed (and when a
+		-- fifth of the records or more changed, as after a bulk load: one set-based re-key with its
+		-- indexes built after it costs less than re-keying them one index entry at a time, and gives
+		-- the same keys); otherwise only the queued records changed since their keys were computed
+		-- (after training, none: issue 12)
+		PERFORM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious());
 		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
 		focus := NULL;
 	ELSE
@@ -428,8 +422,12 @@ BEGIN
 		RAISE EXCEPTION 'record "%" does not exist', record_id USING ERRCODE = '22023';
 	END IF;
 	-- a record changed since matching last saw it (still queued) is compared as it is now
+	-- (a queued record keyed since it was queued, by training, a run or an earlier lookup, is not
+	-- keyed again: its key row carries the queue entry's queued_at)
 	IF NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.record_id = match_record.record_id AND k.version = a.version)
-	   OR EXISTS (SELECT 1 FROM cdp_internal.match_queue q WHERE q.record_id = match_record.record_id) THEN
+	   OR EXISTS (SELECT 1 FROM cdp_internal.match_queue q
+	               WHERE q.record_id = match_record.record_id
+	                 AND q.queued_at IS DISTINCT FROM (SELECT k.queued_at FROM cdp_internal.match_key k WHERE k.record_id = q.record_id)) THEN
 		PERFORM cdp_internal._match_refresh_keys(ARRAY[record_id]);
 	END IF;
 	-- the block mates are read without their golden ids (no join per mate); the few pairs kept

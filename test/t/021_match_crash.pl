@@ -321,7 +321,8 @@ my %final = (
 	'profiles' => q{SELECT md5(string_agg((to_jsonb(p) - 'status_at' - 'updated_at')::text, ',' ORDER BY golden_id)) FROM cdp.patient p},
 	'review queue' => q{SELECT string_agg(concat_ws(' ', record_a, record_b, score, weight, levels, flags, version, reason, status), E'\n'
 	                           ORDER BY record_a, record_b) FROM cdp_internal.match_review},
-	'match keys' => q{SELECT md5(string_agg(x::text, ',' ORDER BY record_id)) FROM cdp_internal.match_key x},
+	# (without queued_at: the two databases queued their records at different times)
+	'match keys' => q{SELECT md5(string_agg((x.record_id, x.version, x.flags, x.feat, x.bk)::text, ',' ORDER BY record_id)) FROM cdp_internal.match_key x},
 	'queue' => q{SELECT count(*) FROM cdp_internal.match_queue});
 for my $k (sort keys %final)
 {
