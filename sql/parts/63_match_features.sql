@@ -291,14 +291,17 @@ CREATE FUNCTION cdp_internal._match_refresh_queued(ids bigint[], ats timestamptz
 DECLARE
 	a record := cdp_internal._match_active();
 	stale bigint[];
-	nkey bigint := (SELECT pg_catalog.count(*) FROM cdp_internal.match_key);
+	nkey bigint;
+	other boolean;
 BEGIN
-	SELECT pg_catalog.array_agg(s.id ORDER BY s.id) INTO stale
-	  FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats)) s(id, at)
-	  LEFT JOIN cdp_internal.match_key k ON k.record_id = s.id
-	 WHERE k.queued_at IS DISTINCT FROM s.at OR k.version IS DISTINCT FROM a.version;
-	IF force
-	   OR EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	-- one pass over match_key: its rows, whether some are of another version, and the queue
+	-- entries whose key row is missing or was computed under another queued_at
+	SELECT pg_catalog.count(k.record_id), COALESCE(pg_catalog.bool_or(k.version <> a.version), false),
+	       pg_catalog.array_agg(s.id ORDER BY s.id) FILTER (WHERE s.id IS NOT NULL AND (k.record_id IS NULL OR k.queued_at IS DISTINCT FROM s.at))
+	  INTO nkey, other, stale
+	  FROM cdp_internal.match_key k
+	  FULL JOIN ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats)) s(id, at) ON s.id = k.record_id;
+	IF force OR other
 	   OR nkey <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
 	   OR COALESCE(pg_catalog.cardinality(stale), 0) > 0.2 * nkey THEN
 		RETURN cdp_internal._match_refresh_keys(NULL);
