@@ -1,4 +1,4 @@
--- test/pgtap/83_offer_implied.sql: the offer guard trusts a rule's profile clause (issue 13,
+-- test/pgtap/84_segment_offer_implied.sql: the offer guard trusts a rule's profile clause (issue 13,
 -- session 27).  When the profile clause of a rule's top "all" implies the offer's sex and age
 -- (cdp_internal.seg_attr_implies, cdp_internal.offer_implied), the evaluator does not read the
 -- profiles of the ids that rule yielded again (cdp_internal.offer_reasons with "known").  Every id
