@@ -27208,3 +27208,519 @@ COMMENT ON FUNCTION @extschema@.match_record(bigint) IS
 REVOKE ALL ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) FROM PUBLIC;
 
 /* ==== end of section: mrec27 ==== */
+
+/* ==== section: seg27 (issue 13, session 27) ==== */
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_attr_implies(node jsonb, d date) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op	text := node ->> 'op';
+	n	int[];
+BEGIN
+	IF node ->> 'attr' = 'sex' AND op = '=' AND pg_catalog.jsonb_typeof(node -> 'value') = 'string' THEN
+		RETURN pg_catalog.jsonb_build_object('sex', node ->> 'value');
+	END IF;
+	IF node ->> 'attr' <> 'age' OR NOT op IN ('between', '=', '>=', '>', '<', '<=') THEN
+		RETURN NULL;
+	END IF;
+	n := ARRAY(SELECT (e #>> '{}')::numeric::int FROM pg_catalog.jsonb_array_elements(
+	        CASE WHEN pg_catalog.jsonb_typeof(node -> 'value') = 'array' THEN node -> 'value' ELSE pg_catalog.jsonb_build_array(node -> 'value') END) e);
+	/* only where the predicate is the exact birth-date range (seg_compile_attr used it) */
+	IF cdp_internal.seg_age_range(op, n, d) IS NULL THEN
+		RETURN NULL;
+	END IF;
+	/* age >= k exactly when birth_date <= d - k years; age < k when birth_date > d - k years */
+	RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'hi', CASE op WHEN '<' THEN NULL WHEN '<=' THEN NULL
+		              ELSE (d - pg_catalog.make_interval(years => CASE op WHEN '>' THEN n[1] + 1 ELSE n[1] END))::date END,
+		'lo', CASE op WHEN '>=' THEN NULL WHEN '>' THEN NULL
+		              ELSE (d - pg_catalog.make_interval(years => CASE op WHEN 'between' THEN n[2] + 1 WHEN '<' THEN n[1] ELSE n[1] + 1 END))::date END));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_attr_implies(jsonb, date) IS
+	'what an attribute clause implies of a profile''s sex and birth date (for the offer guard), NULL if nothing (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$', depth int DEFAULT 0) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute.  A "not" of a profile predicate
+		 * joins them as "(pred) IS NOT TRUE" when the "all" has a profile predicate of its own:
+		 * the "not" removes exactly the candidates whose profile meets pred, and the other
+		 * predicate already requires the profile row (session 24: one probe pass less at 1M)
+		 */
+		IF op = 'all' AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred')
+		   AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k
+		         WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')) > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k
+			                   WHERE NOT (k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred'))), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg(CASE WHEN k ? 'pred' THEN '(' || (k ->> 'pred') || ')'
+			                                               ELSE '((' || (k -> 'kid' ->> 'pred') || ') IS NOT TRUE)' END, ' AND ' ORDER BY x.i)
+			               FROM pg_catalog.jsonb_array_elements(kids) WITH ORDINALITY x(k, i)
+			              WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')),
+			            path || '.' || op)
+			        /* what the joined clauses imply together: a sex, the narrowest birth-date bounds */
+			        || (SELECT pg_catalog.jsonb_build_object('imp', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+			                       'sex', (pg_catalog.array_agg(k -> 'imp' ->> 'sex') FILTER (WHERE k -> 'imp' ? 'sex'))[1],
+			                       'lo', pg_catalog.max((k -> 'imp' ->> 'lo')::date), 'hi', pg_catalog.min((k -> 'imp' ->> 'hi')::date))))
+			              FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		pred := cdp_internal.seg_compile_attr(node, d, path);
+		IF node ->> 'attr' IN ('source_kind', 'source') THEN
+			/*
+			 * the predicate reads only p.golden_id: "kfilter" probes candidates known to have a
+			 * profile (the evaluator says so) without reading their profile rows (session 26)
+			 */
+			RETURN cdp_internal.seg_profile_leaf(pred, path) || pg_catalog.jsonb_build_object('kfilter',
+				pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT %s FROM (SELECT c.id AS golden_id) p)', pred));
+		END IF;
+		RETURN cdp_internal.seg_profile_leaf(pred, path)
+		    || CASE WHEN cdp_internal.seg_attr_implies(node, d) IS NULL THEN '{}'
+		            ELSE pg_catalog.jsonb_build_object('imp', cdp_internal.seg_attr_implies(node, d)) END;
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		IF pg_catalog.jsonb_typeof(ev -> 'alts') = 'array' AND ev ->> 'count' IS NULL THEN
+			/*
+			 * several codes, no count: the union of one index range per code (gen), and per
+			 * candidate one index-only probe per code until one holds (filter), session 24
+			 */
+			pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'base') x);
+			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'sensitive', ev -> 'sensitive', 'rd', ev -> 'rd',
+				'gen', (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s AND %s', pred, a), ' UNION ALL ')
+				          FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a),
+				'filter', 'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				          || (SELECT pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s AND %s LIMIT 1)', pred, a), ' OR ')
+				                FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a));
+		END IF;
+		/*
+		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
+		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an
+		 * index-only descent of clinical_event_seg_patient_idx
+		 */
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive', 'rd', ev -> 'rd',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s LIMIT 1)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'sensitive', cdp_internal.seg_campaign_sensitive(node, path),
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN cdp_internal.seg_sensitive_ref(s.segment_id) THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date, known bigint[])
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d		jsonb := o.doc;
+	rest	bigint[];
+	bid		bigint[];
+	bwhy	text[];
+	n_all	bigint;
+	probe	boolean;
+	rd		jsonb;
+	preg	constant jsonb := '[{"lo": "Z33", "hi": "Z33"}, {"lo": "O00", "hi": "O99"}]';
+BEGIN
+	ids := cdp_internal.seg_set(ids);
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN;
+	END IF;
+	known := cdp_internal.seg_and(ids, cdp_internal.seg_set(known));
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	rest := cdp_internal.seg_minus(ids, known);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the profile's own reasons, in offer_reason's order */
+	SELECT coalesce(pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NULL), '{}'),
+	       pg_catalog.array_agg(x.id) FILTER (WHERE x.why IS NOT NULL),
+	       pg_catalog.array_agg(x.why) FILTER (WHERE x.why IS NOT NULL)
+	  INTO rest, bid, bwhy
+	  FROM (SELECT p.id, CASE
+	            WHEN NOT p.k AND p.golden_id IS NULL THEN 'unknown_patient'
+	            WHEN NOT p.k AND p.status <> 'active' THEN 'archived_patient'
+	            WHEN o.status <> 'active' THEN 'offer_archived'
+	            WHEN on_day < (d ->> 'valid_from')::date THEN 'not_yet_valid'
+	            WHEN on_day > (d ->> 'valid_to')::date THEN 'expired'
+	            WHEN NOT p.k AND d ? 'sex' AND p.sex IS DISTINCT FROM (d ->> 'sex') THEN 'sex'
+	            WHEN NOT p.k AND d ? 'age' AND coalesce(EXTRACT(year FROM pg_catalog.age(on_day, p.birth_date))::int
+	                                            NOT BETWEEN (d -> 'age' ->> 0)::int AND (d -> 'age' ->> 1)::int, true) THEN 'age'
+	            END AS why
+	          /*
+	           * the profiles: probes by primary key for a set small beside the clinic (OFFSET 0 keeps
+	           * them probes: a hash join read every profile, 1.2 s at 1M for 17k ids), else one join;
+	           * none for the known ids (k)
+	           */
+	          FROM (SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date, false AS k
+	                  FROM pg_catalog.unnest(rest) c(id)
+	                  LEFT JOIN LATERAL (SELECT z.golden_id, z.status, z.sex, z.birth_date FROM @extschema@.patient z
+	                                      WHERE z.golden_id = c.id OFFSET 0) y ON true
+	                 WHERE probe
+	                UNION ALL
+	                SELECT c.id, y.golden_id, y.status, y.sex, y.birth_date, false
+	                  FROM pg_catalog.unnest(rest) c(id)
+	                  LEFT JOIN @extschema@.patient y ON y.golden_id = c.id
+	                 WHERE NOT probe
+	                UNION ALL
+	                SELECT c.id, c.id, NULL, NULL, NULL, true FROM pg_catalog.unnest(known) c(id)) p) x;
+	RETURN QUERY SELECT x.id, x.why FROM ROWS FROM (pg_catalog.unnest(bid), pg_catalog.unnest(bwhy)) x(id, why);
+	rest := cdp_internal.seg_set(rest);
+	probe := pg_catalog.cardinality(rest) * 20 <= n_all;
+	/* the first excluded diagnosis, ever (by time, then event id) */
+	IF d ? 'exclude_ranges' AND pg_catalog.cardinality(rest) > 0 THEN
+		/* who has one: probes or the ranges read, over the segment indexes (index-only) */
+		bid := NULL;
+		IF probe AND pg_catalog.jsonb_array_length(d -> 'exclude_ranges') > 0
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x WHERE x ->> 'lo' IS NULL OR x ->> 'hi' IS NULL) THEN
+			/*
+			 * session 26: the codes' own set when they have at most four events per person, else
+			 * one descent per person for every range (cdp_internal.seg_read_few, src/seg_read.c)
+			 */
+			rd := pg_catalog.jsonb_build_object('kind', 'diagnosis', 'min', 1, 'codes',
+				(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x ->> 'lo', (x ->> 'hi') || '~'))
+				   FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x));
+			bid := cdp_internal.seg_read_few(rest, rd);
+		END IF;
+		IF bid IS NOT NULL THEN
+			NULL;
+		ELSIF probe THEN
+			/* one index-only probe per range (an OR of ranges is no index range: a heap fetch per person) */
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s LIMIT 1)', cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x))), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s))', cdp_internal.offer_code_sql(d -> 'exclude_ranges')) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/*
+		 * and which code comes first, for those few, with offer_reason's own condition; the events
+		 * read are those of each range's index range of clinical_event_seg_patient_idx (one
+		 * branch per range), not every diagnosis of the person (session 27: 4,016 heap pages for
+		 * 615 persons at 1M, 164 ms at load 7)
+		 */
+		RETURN QUERY EXECUTE pg_catalog.format('SELECT c.id, ''contraindication:'' || f.icd10'
+			' FROM pg_catalog.unnest($1) c(id)'
+			' CROSS JOIN LATERAL (SELECT e.icd10 FROM (%s) e'
+			'                      WHERE EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2) x'
+			'                                     WHERE cdp_internal.icd10_in(e.icd10, x ->> ''lo'', x ->> ''hi''))'
+			'                      ORDER BY e.at, e.event_id LIMIT 1) f',
+			(SELECT pg_catalog.string_agg(pg_catalog.format('SELECT e.icd10, e.at, e.event_id FROM @extschema@.clinical_event e'
+			           ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s', cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x))),
+			        ' UNION ALL ')
+			   FROM pg_catalog.jsonb_array_elements(d -> 'exclude_ranges') x))
+			USING bid, d -> 'exclude_ranges';
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* pregnancy: Z33 or O00-O99 within 10 months before the day, or a record flagged pregnant */
+	IF (d ->> 'exclude_pregnant')::boolean AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := NULL;
+		IF probe THEN
+			/* the codes' set or the event reader, as above; the window is the SQL's, [day - 10 months, day + 1) */
+			rd := pg_catalog.jsonb_build_object('kind', 'diagnosis', 'min', 1,
+				'from', (on_day - interval '10 months')::timestamptz, 'upto', (on_day + 1)::timestamptz, 'codes',
+				(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(x ->> 'lo', (x ->> 'hi') || '~'))
+				   FROM pg_catalog.jsonb_array_elements(preg) x));
+			bid := cdp_internal.seg_read_few(rest, rd);
+		END IF;
+		IF bid IS NOT NULL THEN
+			NULL;
+		ELSIF probe THEN
+			bid := cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				|| (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e'
+				       ' WHERE e.golden_id = c.id AND e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1 LIMIT 1)',
+				       cdp_internal.offer_code_sql(pg_catalog.jsonb_build_array(x)), on_day, on_day), ' OR '), 'false')
+				      FROM pg_catalog.jsonb_array_elements(preg) x), rest);
+		ELSE
+			EXECUTE pg_catalog.format('SELECT cdp_internal.seg_set(ARRAY(SELECT e.golden_id FROM @extschema@.clinical_event e'
+				' WHERE e.kind = ''diagnosis'' AND %s AND e.at >= %L::date - interval ''10 months'' AND e.at < %L::date + 1))',
+				cdp_internal.offer_code_sql(preg), on_day, on_day) INTO bid;
+			bid := cdp_internal.seg_and(rest, bid);
+		END IF;
+		/* the flagged persons through their partial index (as a join, a scan of every record: 0.35-0.6 s at 1M) */
+		bid := cdp_internal.seg_or(bid, cdp_internal.seg_and(cdp_internal.seg_minus(rest, bid), cdp_internal.seg_set(ARRAY(
+			SELECT r.golden_id FROM @extschema@.record r WHERE r.extra ->> 'pregnant' = 'true'))));
+		RETURN QUERY SELECT x, 'pregnancy'::text FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, bid);
+	END IF;
+	/* the required prior service (a visit the person came to) or lab test */
+	IF d ? 'requires_service' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'visit' AND e.specialty = d ->> 'requires_service'
+		                                   AND e.visit_status IN ('came', 'in_appointment', 'done')));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_service') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	IF d ? 'requires_lab' AND pg_catalog.cardinality(rest) > 0 THEN
+		bid := ARRAY(SELECT c.id FROM pg_catalog.unnest(rest) c(id)
+		              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.clinical_event e
+		                                 WHERE e.golden_id = c.id AND e.kind = 'lab_test' AND e.lab_code = d ->> 'requires_lab'));
+		RETURN QUERY SELECT x, 'requires:' || (d ->> 'requires_lab') FROM pg_catalog.unnest(bid) x;
+		rest := cdp_internal.seg_minus(rest, cdp_internal.seg_set(bid));
+	END IF;
+	RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(rest) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date, bigint[]) IS
+	'offer_reason for a set of golden ids, skipping the profile of the ids known to meet the offer''s sex and age (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.offer_reasons(ids bigint[], o @extschema@.offer, on_day date)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ids, o, on_day, NULL) x $$;
+COMMENT ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date) IS
+	'offer_reason for a set of golden ids in set-based passes: each id with its first reason or NULL (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.offer_implied(o @extschema@.offer, imp jsonb, on_day date) RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(o.doc IS NOT NULL AND pg_catalog.jsonb_typeof(imp) = 'object' AND on_day IS NOT NULL
+	   AND (NOT o.doc ? 'sex' OR imp ->> 'sex' = o.doc ->> 'sex')
+	   AND (NOT o.doc ? 'age'
+	        OR ((o.doc -> 'age' ->> 0)::int BETWEEN 1 AND 150 AND (o.doc -> 'age' ->> 1)::int BETWEEN 0 AND 149
+	            AND (imp ->> 'hi')::date <= (on_day - pg_catalog.make_interval(years => (o.doc -> 'age' ->> 0)::int))::date
+	            AND (imp ->> 'lo')::date >= (on_day - pg_catalog.make_interval(years => (o.doc -> 'age' ->> 1)::int + 1))::date)), false)
+$$;
+COMMENT ON FUNCTION cdp_internal.offer_implied(@extschema@.offer, jsonb, date) IS
+	'whether a profile meeting a rule''s implied sex and birth-date range meets an offer''s sex and age on a day (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_evaluate(plan jsonb, purpose text, channel text, offer bigint, d date,
+	include bigint[], exclude bigint[], cand bigint[] DEFAULT NULL)
+	RETURNS TABLE (golden_id bigint, reason text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* probes of 10^4-10^5 ids are estimated costly enough for a JIT compile of 0.1 s each (session 24) */
+	AS $$
+DECLARE
+	n_all	bigint;
+	r		bigint[];
+	act		bigint[];
+	kept	bigint[];
+	ok		bigint[];
+	unk		bigint[];
+	rule	bigint[];
+	known	bigint[];
+	o		@extschema@.offer;
+BEGIN
+	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
+	 WHERE c.oid = '@extschema@.patient'::regclass;
+	r := cdp_internal.seg_eval(plan, cand, n_all);
+	rule := r;
+	unk := CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END;
+	/*
+	 * the ids not known to have a profile: all of them, unless the rule is (or its top "all" has)
+	 * a profile clause, which read each id's profile row: then only the included ones (session 26)
+	 */
+	IF NOT (plan ? 'pred' OR (plan ->> 't' = 'all' AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k WHERE k ? 'pred'))) THEN
+		unk := cdp_internal.seg_or(r, unk);
+	ELSE
+		unk := cdp_internal.seg_minus(unk, r);
+	END IF;
+	r := cdp_internal.seg_or(r, CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END);
+	/*
+	 * the active ones.  While the set is small beside the clinic: those with a profile (known, or
+	 * an index-only probe of the primary key per id) less the archived ones (patient_archived_idx);
+	 * as a join, the planner hashed every profile (1.8 s at 1M for 33k ids, session 25), and a
+	 * probe reading each profile's status cost 2.5 times the index-only one.  Else one join.
+	 */
+	IF pg_catalog.cardinality(unk) * 20 <= n_all THEN
+		act := cdp_internal.seg_minus(
+			cdp_internal.seg_or(cdp_internal.seg_minus(r, unk),
+				cdp_internal.seg_probe('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+				                       ' WHERE EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = c.id)', unk)),
+			cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM @extschema@.patient p WHERE p.status = 'archived')));
+	ELSE
+		act := cdp_internal.seg_set(ARRAY(SELECT p.golden_id FROM pg_catalog.unnest(r) c(id)
+		                                  JOIN @extschema@.patient p ON p.golden_id = c.id WHERE p.status = 'active'));
+	END IF;
+	RETURN QUERY SELECT x, 'archived'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(r, act)) x;
+	kept := cdp_internal.seg_minus(act, exclude);
+	RETURN QUERY SELECT x, 'excluded'::text FROM pg_catalog.unnest(cdp_internal.seg_and(act, exclude)) x;
+	ok := cdp_internal.seg_consent_ok(kept, purpose, channel);
+	RETURN QUERY SELECT x, 'no_consent'::text FROM pg_catalog.unnest(cdp_internal.seg_minus(kept, ok)) x;
+	IF offer IS NULL THEN
+		RETURN QUERY SELECT x, NULL::text FROM pg_catalog.unnest(ok) x;
+		RETURN;
+	END IF;
+	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	/*
+	 * the ids the rule yielded passed its profile clause (the rule itself or one of its top
+	 * "all"), in this snapshot: when what that clause implies (its "imp") implies the offer's sex
+	 * and age, their profiles are not read again (session 27); they are active (archived ones left above)
+	 */
+	IF cdp_internal.offer_implied(o, CASE WHEN plan ? 'pred' THEN plan -> 'imp' WHEN plan ->> 't' = 'all'
+	                                      THEN (SELECT k -> 'imp' FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k
+	                                             WHERE k ? 'pred' AND k ? 'imp' LIMIT 1) END, d) THEN
+		known := cdp_internal.seg_and(ok, rule);
+	END IF;
+	/* set-based: offer_reason of every survivor in a few passes, not one call each */
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d, known) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
+	'evaluates a compiled rule with the include list and the guards (archived, excluded, no_consent, offer reasons) (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.seg_changed(s @extschema@.segment, lo bigint, hi bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	-- the address branch's estimate (a scan of every profile, rarely run) must not start a JIT compile
+	SET jit = off
+	AS $$
+DECLARE
+	ids		bigint[];
+	refs	bigint[] := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x);
+	camp	boolean := pg_catalog.jsonb_path_exists(s.rules, 'strict $.**.campaign');
+BEGIN
+	IF EXISTS (SELECT 1 FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi
+	            AND e.kind IN ('survivorship.configured', 'source.updated')) THEN
+		RETURN NULL;
+	END IF;
+	WITH e AS MATERIALIZED (SELECT * FROM @extschema@.event e WHERE e.event_id > lo AND e.event_id <= hi),
+	ids AS (
+		SELECT e.golden_id AS id FROM e WHERE e.golden_id IS NOT NULL
+		UNION ALL SELECT e.subject FROM e WHERE e.kind = 'patient.merged'
+		UNION ALL SELECT (e.payload ->> 'from')::bigint FROM e WHERE e.kind = 'patient.unmerged'
+		UNION ALL SELECT r.golden_id FROM e JOIN @extschema@.record r ON r.record_id = e.subject WHERE e.kind LIKE 'record.%'
+		-- a clinical event moved to another record: the person who had it (session 24)
+		UNION ALL SELECT (e.payload ->> 'previous_golden_id')::bigint FROM e WHERE e.kind = 'clinical.updated'
+		/*
+		 * the persons holding a statement's records now: a consent statement's records were its
+		 * person's (e.golden_id, locked by set_consents), so they are another's only after a merge
+		 * or unmerge, whose own ids the log names; read only when the range holds one (session 27:
+		 * a record probe per statement was 40 of an incremental refresh's 230 ms at 1M)
+		 */
+		UNION ALL SELECT r.golden_id FROM e CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.payload -> 'records') x
+		            JOIN @extschema@.record r ON r.record_id = x::bigint
+		           WHERE e.kind = 'segment.listed'
+		              OR (e.kind LIKE 'consent.%'
+		                  AND EXISTS (SELECT 1 FROM e m WHERE m.kind IN ('patient.merged', 'patient.unmerged')))
+		-- the holders of an address suppressed or restored: the keys first, and the profiles are
+		-- read only when there are any (a one-time filter; joined to the events, a nested loop
+		-- with the profiles outside rescanned the events once per profile: 74 s at 1M patients)
+		UNION ALL SELECT p.golden_id
+		            FROM (SELECT ARRAY(SELECT e.payload ->> 'address_key' FROM e
+		                                WHERE e.kind LIKE 'consent.%' AND e.payload ->> 'address_key' IS NOT NULL
+		                                -- a lift that a merge or unmerge made count or stop counting (consent_lift_sync)
+		                                UNION SELECT cs.address_key FROM @extschema@.consent_suppression cs
+		                                 WHERE cs.withdrawal IS NOT NULL
+		                                   AND cs.records OPERATOR(pg_catalog.&&) ARRAY(
+		                                       SELECT r.record_id FROM e JOIN @extschema@.record r
+		                                           ON r.golden_id IN (e.golden_id, e.subject, (e.payload ->> 'from')::bigint)
+		                                        WHERE e.kind IN ('patient.merged', 'patient.unmerged'))) AS k) a,
+		                 @extschema@.patient p
+		           WHERE pg_catalog.cardinality(a.k) > 0
+		             AND cdp_internal.seg_holds_key(p, a.k)
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.entered_event > lo AND h.entered_event <= hi
+		UNION ALL SELECT h.golden_id FROM pg_catalog.unnest(refs) r(sid)
+		            JOIN @extschema@.segment_member_history h ON h.segment_id = r.sid AND h.left_event > lo AND h.left_event <= hi
+		UNION ALL SELECT t.golden_id FROM cdp_internal.seg_touch t WHERE camp AND t.pos > lo AND t.pos <= hi)
+	SELECT cdp_internal.seg_set(ARRAY(SELECT ids.id FROM ids)) INTO ids;
+	/*
+	 * ids merged away since: their survivors too.  Only an id with a redirect can resolve to
+	 * another (resolve_patient); a probe of the redirects, small and seldom written, instead of
+	 * one of the profiles, whose pages the changes just dirtied (session 27: 64 ms at 1M for
+	 * 7,941 ids).  An id with both a profile and a redirect adds its redirect's survivor: one
+	 * person more to evaluate, never one less.
+	 */
+	RETURN cdp_internal.seg_or(ids, cdp_internal.seg_set(ARRAY(
+		SELECT @extschema@.resolve_patient(x) FROM pg_catalog.unnest(ids) x
+		 WHERE EXISTS (SELECT 1 FROM @extschema@.patient_redirect d WHERE d.old_id = x))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint) IS
+	'the golden ids whose evaluation the log changed between two event ids; NULL when everyone''s did (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.seg_attr_implies(jsonb, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.offer_reasons(bigint[], @extschema@.offer, date, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.offer_implied(@extschema@.offer, jsonb, date) FROM PUBLIC;
+
+/* ==== end of section: seg27 ==== */

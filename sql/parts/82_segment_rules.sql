@@ -765,6 +765,45 @@ COMMENT ON FUNCTION cdp_internal.seg_profile_leaf(text, text) IS
 	'the plan leaf of a profile predicate: gen, filter and the predicate itself (internal)';
 
 /*
+ * What an attribute clause says of every profile meeting it, in the terms of an offer's own
+ * profile conditions (session 27): {"sex": s} for sex = s, {"lo": date, "hi": date} for an age
+ * clause with an exact birth-date range (birth_date > lo AND birth_date <= hi, either may be
+ * absent), NULL for any other clause.  The evaluator skips the offer guard's profile probe for
+ * the ids a rule's profile clause read when this implies the offer's sex and age
+ * (cdp_internal.offer_implied).  The bounds are seg_age_range's, for the same day.
+ */
+CREATE FUNCTION cdp_internal.seg_attr_implies(node jsonb, d date) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op	text := node ->> 'op';
+	n	int[];
+BEGIN
+	IF node ->> 'attr' = 'sex' AND op = '=' AND pg_catalog.jsonb_typeof(node -> 'value') = 'string' THEN
+		RETURN pg_catalog.jsonb_build_object('sex', node ->> 'value');
+	END IF;
+	IF node ->> 'attr' <> 'age' OR NOT op IN ('between', '=', '>=', '>', '<', '<=') THEN
+		RETURN NULL;
+	END IF;
+	n := ARRAY(SELECT (e #>> '{}')::numeric::int FROM pg_catalog.jsonb_array_elements(
+	        CASE WHEN pg_catalog.jsonb_typeof(node -> 'value') = 'array' THEN node -> 'value' ELSE pg_catalog.jsonb_build_array(node -> 'value') END) e);
+	/* only where the predicate is the exact birth-date range (seg_compile_attr used it) */
+	IF cdp_internal.seg_age_range(op, n, d) IS NULL THEN
+		RETURN NULL;
+	END IF;
+	/* age >= k exactly when birth_date <= d - k years; age < k when birth_date > d - k years */
+	RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'hi', CASE op WHEN '<' THEN NULL WHEN '<=' THEN NULL
+		              ELSE (d - pg_catalog.make_interval(years => CASE op WHEN '>' THEN n[1] + 1 ELSE n[1] END))::date END,
+		'lo', CASE op WHEN '>=' THEN NULL WHEN '>' THEN NULL
+		              ELSE (d - pg_catalog.make_interval(years => CASE op WHEN 'between' THEN n[2] + 1 WHEN '<' THEN n[1] ELSE n[1] + 1 END))::date END));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_attr_implies(jsonb, date) IS
+	'what an attribute clause implies of a profile''s sex and birth date (for the offer guard), NULL if nothing (internal)';
+
+/*
  * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
  * "kids" | "kid", "class", "path"}; a leaf carries "gen" and "filter" SQL and "sensitive" (the
  * path and category of a sensitive diagnosis it names, or null).  Classes order the clauses of an
@@ -830,7 +869,12 @@ BEGIN
 			                                               ELSE '((' || (k -> 'kid' ->> 'pred') || ') IS NOT TRUE)' END, ' AND ' ORDER BY x.i)
 			               FROM pg_catalog.jsonb_array_elements(kids) WITH ORDINALITY x(k, i)
 			              WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')),
-			            path || '.' || op));
+			            path || '.' || op)
+			        /* what the joined clauses imply together: a sex, the narrowest birth-date bounds */
+			        || (SELECT pg_catalog.jsonb_build_object('imp', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+			                       'sex', (pg_catalog.array_agg(k -> 'imp' ->> 'sex') FILTER (WHERE k -> 'imp' ? 'sex'))[1],
+			                       'lo', pg_catalog.max((k -> 'imp' ->> 'lo')::date), 'hi', pg_catalog.min((k -> 'imp' ->> 'hi')::date))))
+			              FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'));
 		END IF;
 		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
 	ELSIF node ? 'attr' THEN
@@ -843,7 +887,9 @@ BEGIN
 			RETURN cdp_internal.seg_profile_leaf(pred, path) || pg_catalog.jsonb_build_object('kfilter',
 				pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT %s FROM (SELECT c.id AS golden_id) p)', pred));
 		END IF;
-		RETURN cdp_internal.seg_profile_leaf(pred, path);
+		RETURN cdp_internal.seg_profile_leaf(pred, path)
+		    || CASE WHEN cdp_internal.seg_attr_implies(node, d) IS NULL THEN '{}'
+		            ELSE pg_catalog.jsonb_build_object('imp', cdp_internal.seg_attr_implies(node, d)) END;
 	ELSIF node ? 'event' THEN
 		ev := cdp_internal.seg_compile_event(node, d, path);
 		IF ev ->> 'last_visit' IS NOT NULL THEN

@@ -555,11 +555,14 @@ DECLARE
 	kept	bigint[];
 	ok		bigint[];
 	unk		bigint[];
+	rule	bigint[];
+	known	bigint[];
 	o		@extschema@.offer;
 BEGIN
 	SELECT GREATEST(c.reltuples::bigint, 1) INTO n_all FROM pg_catalog.pg_class c
 	 WHERE c.oid = '@extschema@.patient'::regclass;
 	r := cdp_internal.seg_eval(plan, cand, n_all);
+	rule := r;
 	unk := CASE WHEN cand IS NULL THEN include ELSE cdp_internal.seg_and(include, cand) END;
 	/*
 	 * the ids not known to have a profile: all of them, unless the rule is (or its top "all" has)
@@ -597,8 +600,18 @@ BEGIN
 		RETURN;
 	END IF;
 	SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = offer;
+	/*
+	 * the ids the rule yielded passed its profile clause (the rule itself or one of its top
+	 * "all"), in this snapshot: when what that clause implies (its "imp") implies the offer's sex
+	 * and age, their profiles are not read again (session 27); they are active (archived ones left above)
+	 */
+	IF cdp_internal.offer_implied(o, CASE WHEN plan ? 'pred' THEN plan -> 'imp' WHEN plan ->> 't' = 'all'
+	                                      THEN (SELECT k -> 'imp' FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k
+	                                             WHERE k ? 'pred' AND k ? 'imp' LIMIT 1) END, d) THEN
+		known := cdp_internal.seg_and(ok, rule);
+	END IF;
 	/* set-based: offer_reason of every survivor in a few passes, not one call each */
-	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d) x;
+	RETURN QUERY SELECT x.golden_id, x.reason FROM cdp_internal.offer_reasons(ok, o, d, known) x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.seg_evaluate(jsonb, text, text, bigint, date, bigint[], bigint[], bigint[]) IS
