@@ -91,6 +91,17 @@ CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
 	t->bistate = GetBulkInsertState();
 	FreeAccessStrategy(t->bistate->strategy);
 	t->bistate->strategy = NULL;
+
+	/*
+	 * The slots' descriptor: a copy of the relation's without its reference
+	 * count, so that making a slot does not pin it.  A pin is remembered by
+	 * the resource owner, whose hash of a thousand pins of one descriptor
+	 * probes through all of them on every pin (quadratic in the group).  The
+	 * copy has the same attributes, which is all a slot's tuple needs;
+	 * constraints and defaults are the relation's (ExecConstraints,
+	 * t->defaults).
+	 */
+	t->slotdesc = CreateTupleDescCopy(desc);
 	t->given = palloc(sizeof(int) * Max(desc->natts, 1));
 	t->defaults = palloc0(sizeof(ExprState *) * Max(desc->natts, 1));
 	t->colattr = palloc0(sizeof(AttrNumber) * Max(ncols, 1));
@@ -173,7 +184,7 @@ CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls)
 		/* in the query's context: the caller's may be a group's, reset after it */
 		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
 
-		t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
+		t->slots[t->nslots++] = MakeSingleTupleTableSlot(t->slotdesc, table_slot_callbacks(t->rel));
 		MemoryContextSwitchTo(old);
 	}
 	slot = t->slots[t->ngroup];
@@ -212,6 +223,8 @@ CdpBulkClose(EState *estate, CdpBulkTarget *t)
 	for (int i = 0; i < t->nslots; i++)
 		ExecDropSingleTupleTableSlot(t->slots[i]);
 	t->nslots = 0;
+	FreeTupleDesc(t->slotdesc);
+	t->slotdesc = NULL;
 	FreeBulkInsertState(t->bistate);
 	t->bistate = NULL;
 }

@@ -31,6 +31,7 @@ typedef struct CdpBulkTarget
 	Relation	rel;
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
+	TupleDesc	slotdesc;		/* the slots' descriptor: an unpinned copy of rel's */
 	TupleTableSlot *slots[CDP_BULK_GROUP_ROWS];
 	int			nslots;			/* slots made so far */
 	int			ngroup;			/* rows in the current group */

@@ -204,7 +204,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 {
 	int32		src_id;
 	text	   *src_name;
-	ArrayType  *arr;
+	AnyArrayType *arr;
 	bool		skip_invalid;
 	Jsonb	   *rules;
 	int32		rules_version;
@@ -240,7 +240,8 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 					 errmsg("the arguments of ingest_write_new must not be null")));
 	src_id = PG_GETARG_INT32(0);
 	src_name = PG_GETARG_TEXT_PP(1);
-	arr = PG_GETARG_ARRAYTYPE_P(2);
+	/* flat or expanded: a PL/pgSQL variable's rows are read where they are, not flattened */
+	arr = PG_GETARG_ANY_ARRAY_P(2);
 	skip_invalid = PG_GETARG_BOOL(3);
 	rules = PG_GETARG_JSONB_P(4);
 	rules_version = PG_GETARG_INT32(5);
@@ -268,11 +269,11 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	}
 
 	/* the rows */
-	if (ARR_NDIM(arr) > 1)
+	if (AARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("the rows of ingest_write_new must be a one-dimensional array")));
-	rowdesc = lookup_rowtype_tupdesc_copy(ARR_ELEMTYPE(arr), -1);
+	rowdesc = lookup_rowtype_tupdesc_copy(AARR_ELEMTYPE(arr), -1);
 	for (int c = 0; c < RC_COUNT; c++)
 		f_rc[c] = -1;
 	for (int a = 0; a < rowdesc->natts; a++)
@@ -296,7 +297,17 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	if (f_ord < 0 || f_norm < 0)
 		elog(ERROR, "field ord or norm missing from the rows of ingest_write_new");
 
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_DOUBLE, &elems, &elnulls, &nelems);
+	if (VARATT_IS_EXPANDED_HEADER(arr))
+	{
+		deconstruct_expanded_array(&arr->xpn);
+		elems = arr->xpn.dvalues;
+		nelems = arr->xpn.nelems;
+		elnulls = arr->xpn.dnulls;
+		if (elnulls == NULL)
+			elnulls = palloc0(sizeof(bool) * Max(nelems, 1));
+	}
+	else
+		deconstruct_array(&arr->flt, AARR_ELEMTYPE(arr), -1, false, TYPALIGN_DOUBLE, &elems, &elnulls, &nelems);
 	rows = palloc0(sizeof(WriteRow) * Max(nelems, 1));
 	for (int i = 0; i < nelems; i++)
 	{

@@ -418,6 +418,18 @@ COMMENT ON FUNCTION cdp_internal.ingest_insert_new(integer, text, cdp_internal.i
  * upsert_records: the set-based ingest path.  One statement per table for the whole batch (records,
  * events, queue), so a COPY-loaded staging table goes in at bulk speed; upsert_record is its
  * one-row case.  The whole batch is one transaction: any bad row rejects it, naming the row.
+ *
+ * Normalise what is new or changed (the same input again costs one lookup) in one C call for
+ * the batch (cdp_internal.normalize_records), made in a plain assignment so that an error's
+ * context is the record and the key, not this function's SQL.
+ *
+ * A batch of source ids the source has none of (the first day of a clinic, a new file) takes
+ * the fast path when this session may (cdp_internal.ingest_fast_path_ok): the same rows written
+ * with plain INSERTs, in bulk from C (cdp_internal.ingest_write_new), the normaliser's rows
+ * handed straight to the writer (session 27: kept in a variable, the array was copied three
+ * times on its way).  Where the writer declines, ingest_insert_new's statement writes them.  A
+ * source id another session wrote since the lookup above makes it raise unique_violation; the
+ * subtransaction undoes the attempt and the general path below runs, normalising again.
  */
 CREATE FUNCTION @extschema@.upsert_records(source text, source_ids text[], attrs jsonb[], lenient boolean DEFAULT false)
 	RETURNS TABLE (source_id text, record_id bigint, action text)
@@ -498,11 +510,6 @@ BEGIN
 	END IF;
 
 	/*
-	 * Normalise what is new or changed (the same input again costs one lookup), in one C call for
-	 * the batch (cdp.normalize_records), made as a plain assignment so that an error's context is
-	 * the record and the key, not this function's SQL.
-	 */
-	/*
 	 * Existing records of the batch are locked first, in record-id order: the order in which a
 	 * matching run's link batch (cdp.link_records_many) locks them, so the two cannot deadlock
 	 * whatever order the batch lists them in.
@@ -533,18 +540,17 @@ BEGIN
 		                      WHERE r.source_id OPERATOR(pg_catalog.=) v_src.source_id
 		                        AND r.source_key OPERATOR(pg_catalog.=) u.sid OFFSET 0) r ON true;
 	END IF;
-	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
-
-	/*
-	 * A batch of source ids the source has none of (the first day of a clinic, a new file) takes
-	 * the fast path when this session may (cdp_internal.ingest_fast_path_ok): the same rows written
-	 * with plain INSERTs.  A source id another session wrote since the lookup above makes it raise
-	 * unique_violation; the subtransaction undoes the attempt and the general path below runs.
-	 */
+	/* normalise, then write: the fast path, else the general path (see the comment above the function) */
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(v_oldid) AS o(id) WHERE o.id IS NOT NULL)
 	   AND cdp_internal.ingest_fast_path_ok() THEN
+		SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
 		BEGIN
-			v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name, v_rows);
+			v_ids := cdp_internal.ingest_write_new(v_src.source_id, v_src.name,
+				cdp_internal.normalize_records(source_ids, attrs, v_old, lenient), false, v_rules, v_rules_version);
+			IF v_ids IS NULL THEN
+				v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name,
+					cdp_internal.normalize_records(source_ids, attrs, v_old, lenient));
+			END IF;
 			RETURN QUERY
 			SELECT u.sid, u.id, 'created'::text
 			  FROM unnest(source_ids, v_ids) WITH ORDINALITY AS u(sid, id, ord)
@@ -554,6 +560,7 @@ BEGIN
 			NULL;				/* a concurrent writer: the general path */
 		END;
 	END IF;
+	v_rows := cdp_internal.normalize_records(source_ids, attrs, v_old, lenient);
 
 	IF pg_catalog.cardinality(v_rows) OPERATOR(pg_catalog.>) 0 THEN
 		SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;

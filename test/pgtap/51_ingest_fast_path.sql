@@ -6,7 +6,7 @@
 -- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
 -- the session has the general path's privileges and no row-level security applies.
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 
 SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
        cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
@@ -60,10 +60,12 @@ SELECT count(*) FROM ((SELECT * FROM pg_temp.side(a) EXCEPT ALL SELECT * FROM pg
                       UNION ALL (SELECT * FROM pg_temp.side(b) EXCEPT ALL SELECT * FROM pg_temp.side(a))) x
 $$;
 
--- calls of the fast path's writer in this transaction (so a test cannot pass with neither path fast)
-SET LOCAL track_functions = 'pl';
+-- calls of the fast path's writer in this transaction (so a test cannot pass with neither path
+-- fast): its bulk writer in C, which upsert_records calls itself and the import through
+-- ingest_insert_new (session 27), so 'all' functions are tracked, not only 'pl'
+SET LOCAL track_functions = 'all';
 CREATE FUNCTION pg_temp.fast_calls() RETURNS bigint LANGUAGE sql AS
-$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_insert_new(integer,text,cdp_internal.ingest_row[],boolean)'::regprocedure), 0) $$;
+$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_new(integer,text,cdp_internal.ingest_row[],boolean,jsonb,integer)'::regprocedure), 0) $$;
 
 -- ---------------------------------------------------------------- who may take the fast path
 SELECT ok(cdp_internal.ingest_fast_path_ok(), 'the extension''s owner (a superuser here) may take the fast path');
@@ -243,6 +245,28 @@ RESET cdp.ingest_fast_path;
 SELECT is(pg_temp.differ('fp_bulk', 'fp_bulk_slow'), 0::bigint, 'across groups, the bulk writer writes what the general path writes');
 SELECT is((SELECT array_agg(r.source_key ORDER BY r.record_id) FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_bulk'),
           (SELECT array_agg(sid ORDER BY ord) FROM fp_big), 'across groups, record ids follow the batch order');
+-- a PL/pgSQL variable's rows (an expanded array, as the import hands them over) are read where
+-- they are (session 27), and written as the flat array of a direct call is
+SELECT cdp.register_source('fp_expanded', 'internal', 55) > 0 AS ok;
+DO $$
+DECLARE
+	v_src	integer := (SELECT source_id FROM cdp.source WHERE name = 'fp_expanded');
+	v_rows	cdp_internal.ingest_row[];
+	v_rules	jsonb;
+	v_ver	integer;
+	v_ids	bigint[];
+BEGIN
+	SELECT rl.rules, rl.version INTO v_rules, v_ver FROM cdp.survivorship_rules_as_of('infinity') rl;
+	v_rows := cdp_internal.normalize_records(ARRAY(SELECT sid FROM fp_big ORDER BY ord), ARRAY(SELECT doc FROM fp_big ORDER BY ord),
+											 array_fill(NULL::text, ARRAY[2500]));
+	v_ids := cdp_internal.ingest_write_new(v_src, 'fp_expanded', v_rows, false, v_rules, v_ver);
+	IF cardinality(v_ids) <> 2500 THEN
+		RAISE EXCEPTION 'the writer returned % ids', cardinality(v_ids);
+	END IF;
+END
+$$;
+SELECT is(pg_temp.differ('fp_expanded', 'fp_bulk'), 0::bigint,
+          'the bulk writer writes a PL/pgSQL variable''s rows as upsert_records'' fast path writes them');
 
 -- an insert trigger on a table it writes: the bulk writer declines (NULL, nothing written) and the
 -- fast path's statement runs, firing the trigger for every row
