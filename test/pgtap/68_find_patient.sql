@@ -174,21 +174,18 @@ SELECT is(pg_get_indexdef('cdp.record_find_by_id'::regclass),
 SELECT cdp.upsert_record('reg', 'sw', jsonb_build_object('family_name', 'Иванова', 'given_name', 'М.', 'birth_date',
          to_char((SELECT dob FROM iv WHERE i = 5), 'YYYY-DD-MM'), 'sex', 'F'));
 SELECT cdp.run_matching();
+CREATE TEMP TABLE fxq (k int, a jsonb);
+INSERT INTO fxq VALUES
+  (1, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', (SELECT dob FROM iv WHERE i = 5)::text)),
+  (2, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', '1999-09-09')),
+  (3, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', (SELECT dob FROM iv WHERE i = 9)::text,
+                         'phone', (SELECT phone FROM iv WHERE i = 2)));
 CREATE TEMP TABLE fx AS
-SELECT k, array_agg(f.rid ORDER BY o) AS rids
-  FROM (VALUES (1, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', (SELECT dob FROM iv WHERE i = 5)::text)),
-               (2, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', '1999-09-09')),
-               (3, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', (SELECT dob FROM iv WHERE i = 9)::text,
-                                      'phone', (SELECT phone FROM iv WHERE i = 2)))) q(k, a)
- CROSS JOIN LATERAL cdp.find_patient(q.a, 40) WITH ORDINALITY f(g, p, rid, s, o) GROUP BY k;
+SELECT q.k, (SELECT array_agg(f.rid ORDER BY o) FROM cdp.find_patient(q.a, 40) WITH ORDINALITY f(g, p, rid, s, o)) AS rids FROM fxq q;
 SELECT is((SELECT count(*)::int FROM fx WHERE cardinality(rids) >= 10), 3, 'three lookups, each lists at least ten persons');
 DROP INDEX cdp.record_find_by_id;
-SELECT is((SELECT array_agg(x.same ORDER BY x.k)
-             FROM (SELECT fx.k, fx.rids = (SELECT array_agg(f.rid ORDER BY o) FROM cdp.find_patient(q.a, 40) WITH ORDINALITY f(g, p, rid, s, o)) AS same
-                     FROM fx JOIN (VALUES (1, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', (SELECT dob FROM iv WHERE i = 5)::text)),
-                                          (2, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', '1999-09-09')),
-                                          (3, jsonb_build_object('family_name', 'Иванова', 'given_name', 'Мария', 'birth_date', (SELECT dob FROM iv WHERE i = 9)::text,
-                                                                 'phone', (SELECT phone FROM iv WHERE i = 2)))) q(k, a) USING (k)) x),
+SELECT is((SELECT array_agg(fx.rids = (SELECT array_agg(f.rid ORDER BY o) FROM cdp.find_patient(q.a, 40) WITH ORDINALITY f(g, p, rid, s, o)) ORDER BY q.k)
+             FROM fx JOIN fxq q USING (k)),
           ARRAY[true, true, true], 'without the index (names read from the table) the same persons in the same order');
 SELECT is((SELECT array_agg(source_key ORDER BY o)::text FROM f40),
           '{iv4,n1,n2,n3,n4,n5,n6,n7,n8,n9,n10,n11,n12,iv1,iv2,iv3,iv6,iv7,iv8,iv9,iv11,iv12,iv13,iv14,iv16,iv17,iv18,iv19}',
