@@ -26596,8 +26596,9 @@ BEGIN
 	END IF;
 	-- the records still waiting for a matching run (registered a minute ago), with features computed
 	-- now, as one more branch of the candidates' query (_find_queued; each pass filters it alike;
-	-- nothing to look at when the queue is empty, as it is between bulk loads: session 27)
-	IF EXISTS (SELECT 1 FROM cdp_internal.match_queue) THEN
+	-- nothing to look at when the queue is empty, as it is between bulk loads: session 27; read as
+	-- _find_queued reads it, backwards by its key, not by a scan of a queue a run has just emptied)
+	IF (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 1) IS NOT NULL THEN
 		SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
 		                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
 		  INTO queued
