@@ -6,10 +6,14 @@
 -- The records' birth dates by record id, read without the record table: find_patient splits its
 -- candidates by their dates before reading their matching keys (session 25, issue 18).
 -- Its golden id too (session 26): the ranking reads a candidate's record only when it compares
--- the names or identifiers.
-CREATE INDEX record_birth_date_by_id ON @extschema@.record (record_id) INCLUDE (birth_date, golden_id);
-COMMENT ON INDEX @extschema@.record_birth_date_by_id IS
-	'find_patient: a candidate''s birth date and golden id by record id, by an index-only scan (issue 18)';
+-- the names or identifiers.  And the names (session 27): the names a lookup compares (of the
+-- records born on the day given, or near it) are read from the index, not from the record's heap
+-- page (at 1M name-dense records with 256 MB of shared buffers, a third of a slow lookup's page
+-- reads were record heap pages for three names).  85 MB at 1M (the heap 446 MB); ingest caps a
+-- name at 200 bytes (600 for a full name split into parts), far under the index row limit.
+CREATE INDEX record_find_by_id ON @extschema@.record (record_id) INCLUDE (birth_date, golden_id, family_name, given_name, patronymic);
+COMMENT ON INDEX @extschema@.record_find_by_id IS
+	'find_patient: a candidate''s birth date, golden id and names by record id, by an index-only scan (issue 18)';
 
 -- _find_probe: the attrs of a lookup as a record row, normalised by ingest's own normaliser (invalid
 -- values set aside); shared by find_patient and find_patient_namesakes.
@@ -172,8 +176,12 @@ DECLARE
 	ids1 bigint[];
 	ids2 bigint[];
 	floor2 boolean;
+	idsgiven boolean;
+	dall text[];
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
+	-- a phone, a SNILS or an e-mail given: the candidates' records are compared on them
+	idsgiven := probe.phones IS NOT NULL OR probe.snils IS NOT NULL OR probe.emails IS NOT NULL;
 	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
 	-- the probe's initials: given name, patronymic, and '1' when its given name is only an initial
 	pinit := ARRAY[pg_catalog.left(@extschema@.name_key(probe.given_name), 1), pg_catalog.left(@extschema@.name_key(probe.patronymic), 1),
@@ -189,19 +197,26 @@ BEGIN
 	-- Candidates: the probe's block mates, and with a birth date every record born that day or on the
 	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
 	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
-	dates := cdp_internal._find_date_ranges(a.settings, probe.birth_date);
+	dall := cdp_internal._find_date_ranges(a.settings, probe.birth_date);
 	-- A day carried by more than 1 000 records (per rule) is a placeholder, not a birth date (at
 	-- 1M name-dense records 2007-01-06 has 7 322, an ordinary day about 35): its range is not read
 	-- whole (scoring it took 0.5-1 s a lookup); the records born that day whose name meets the
 	-- probe's blocks are still candidates through those blocks (session 23).
-	dates := cdp_internal._find_dates_usual(dates, 1000);
-	PERFORM cdp_internal._find_require_keys('find_patient', attrs, f.bk, cdp_internal._find_date_ranges(a.settings, probe.birth_date));
+	dates := cdp_internal._find_dates_usual(dall, 1000);
+	-- (a lookup with a birth-date range to read can always search: session 27 skips the call)
+	IF COALESCE(pg_catalog.cardinality(dall), 0) = 0 THEN
+		PERFORM cdp_internal._find_require_keys('find_patient', attrs, f.bk, dall);
+	END IF;
 	-- the records still waiting for a matching run (registered a minute ago), with features computed
-	-- now, as one more branch of the candidates' query (_find_queued; each pass filters it alike)
-	SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
-	                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
-	  INTO queued
-	  FROM (SELECT cdp_internal._find_queued(probe) AS ids) q WHERE pg_catalog.cardinality(q.ids) > 0;
+	-- now, as one more branch of the candidates' query (_find_queued; each pass filters it alike;
+	-- nothing to look at when the queue is empty, as it is between bulk loads: session 27; read as
+	-- _find_queued reads it, backwards by its key, not by a scan of a queue a run has just emptied)
+	IF (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 1) IS NOT NULL THEN
+		SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
+		                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
+		  INTO queued
+		  FROM (SELECT cdp_internal._find_queued(probe) AS ids) q WHERE pg_catalog.cardinality(q.ids) > 0;
+	END IF;
 	-- Unless a record born that day, or one sharing an identifier the probe gives (the keys of the
 	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
 	-- carry no date and a name written otherwise: then also the records whose name keys begin like
@@ -277,7 +292,7 @@ BEGIN
 		END IF;
 		idfilter := COALESCE(idfilter, '');
 		-- With the date alone (session 25), the passes split the candidates by the records' birth
-		-- dates, read through the index record_birth_date_by_id (record_id, birth_date) without
+		-- dates, read through the index record_find_by_id (record_id, birth_date) without
 		-- the table, before their keys are read: at 1M name-dense records the keys of the
 		-- thousand-odd namesakes of a common name were most of a slow lookup, and four in five
 		-- contradict the date.  The records' dates are the keys' date feature (the keys are built
@@ -377,8 +392,10 @@ BEGIN
 	                 WHERE NOT (pass = 2 AND floor2 AND w.probability < min_prob)) y
 	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
 	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows),
-	          -- with the birth date from the index record_birth_date_by_id (no heap page, session 26)
-	         CROSS JOIN LATERAL (SELECT r.golden_id, r.birth_date FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rb
+	          -- with the birth date from the index record_find_by_id (no heap page, session 26),
+	          -- and the names from the same index entry (session 27)
+	         CROSS JOIN LATERAL (SELECT r.golden_id, r.birth_date, r.family_name, r.given_name, r.patronymic
+	                               FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rb
 	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rb.birth_date IS NULL THEN NULL
 	                                         WHEN rb.birth_date = probe.birth_date THEN 'exact'
 	                                         WHEN @extschema@.date_level(rb.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
@@ -388,11 +405,16 @@ BEGIN
 	         -- similarity may keep the row (session 26: at 1M a lookup of a common name read a
 	         -- record heap page for each of a few hundred namesakes without a date, most of them
 	         -- outside the 256 MB pool, to learn nothing the ranking used but the golden id)
-	         LEFT JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic, r.phones, r.snils, r.emails
-	                              FROM @extschema@.record r
-	                             WHERE (probe.phones IS NOT NULL OR probe.snils IS NOT NULL OR probe.emails IS NOT NULL
-	                                    OR (d.dl IS NOT NULL AND d.dl <> 'different') OR (fuzzy AND y.probability < min_prob))
-	                               AND r.record_id = y.rid LIMIT 1) rc ON true
+	         -- (session 27: without a phone, SNILS or e-mail given, the names of rb's index entry: the
+	         -- ranking compares them only for the rows above, so reading them for every row changes
+	         -- nothing; with one, the whole record, once)
+	         LEFT JOIN LATERAL ((SELECT rb.family_name, rb.given_name, rb.patronymic, NULL::@extschema@.phone[] AS phones,
+	                                    NULL::@extschema@.snils AS snils, NULL::@extschema@.email[] AS emails
+	                              WHERE NOT idsgiven)
+	                            UNION ALL
+	                            (SELECT r.family_name, r.given_name, r.patronymic, r.phones, r.snils, r.emails
+	                               FROM @extschema@.record r
+	                              WHERE idsgiven AND r.record_id = y.rid LIMIT 1)) rc ON true
 	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
 	         -- hide the birth date it agrees on; session 24)
 	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
