@@ -26512,9 +26512,8 @@ COMMENT ON FUNCTION cdp_internal.seg_apply(@extschema@.segment, bigint[], bigint
 
 /*
  * The records of a person by golden id carry the record id (INCLUDE): the send list's consent
- * statement of each message (and the consent summary's recomputation) reads the records of
- * persons by an index-only scan instead of visiting every record's heap page.  Same entries, same
- * name; the index is rebuilt.
+ * statement of each message reads the record ids of persons by an index-only scan instead of
+ * visiting every record's heap page.  Same entries, same name; the index is rebuilt.
  */
 DROP INDEX @extschema@.record_golden_idx;
 CREATE INDEX record_golden_idx ON @extschema@.record (golden_id) INCLUDE (record_id);

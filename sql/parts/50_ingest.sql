@@ -115,8 +115,8 @@ CREATE TABLE @extschema@.record (
 );
 /*
  * The records of a person by golden id; the record id rides along (INCLUDE, session 27, issue 14)
- * so that "the records of these persons" is an index-only scan: the send list's consent statement
- * of each message, the consent summary's recomputation.  Same entries as a plain index, 8 bytes wider.
+ * so that "the record ids of these persons" is an index-only scan (the send list's consent
+ * statement of each message).  Same entries as a plain index, 8 bytes wider.
  */
 CREATE INDEX record_golden_idx ON @extschema@.record (golden_id) INCLUDE (record_id);
 COMMENT ON TABLE @extschema@.record IS
