@@ -689,7 +689,22 @@ BEGIN
 		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
 		  FROM decided x
 		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
-		       AND sl.nb = x.not_before AND x.why IS NULL)
+		       AND sl.nb = x.not_before AND x.why IS NULL),
+	/* the statement behind each message: the latest of the person's records for the purpose and
+	   channel, for every member decided to get one (a few of them fall outside the window: their
+	   statement is not used), so that fin is read once and need not be stored */
+	stmt AS (
+		SELECT DISTINCT ON (f.g) f.g, cs.event_id
+		  FROM decided f
+		  /* the person's records by golden id, a probe per message (OFFSET 0 keeps it one): hashing
+		     all the clinic's records cost more than the probes at 1M */
+		  CROSS JOIN LATERAL (SELECT y.record_id FROM @extschema@.record y WHERE y.golden_id = f.g OFFSET 0) r
+		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
+		     the planner filtered a record's three statements after reading each) */
+		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
+		                       WHERE x.record_id = r.record_id AND x.purpose = purp AND x.channel = f.ch OFFSET 0) cs
+		 WHERE f.why IS NULL
+		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
 	SELECT c.campaign_id, x.g, '', purp,
 	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
 	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
@@ -706,18 +721,7 @@ BEGIN
 	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
 	                                                  x.tz, t_j, st.event_id)
 	       END
-	  FROM fin x
-	  /* the statement behind each message: the latest of the person's records for the purpose and
-	     channel, for every member decided to get one (a few fall outside the window: their
-	     statement is not used), a probe of the person's records and of their statements (keyed by
-	     record, purpose and channel) with the latest taken at once: no sort of all the messages'
-	     statements, no second pass over the decisions, no hash of them */
-	  LEFT JOIN LATERAL (SELECT cs.event_id
-	                       FROM @extschema@.record y
-	                       JOIN @extschema@.consent_statement cs
-	                         ON cs.record_id = y.record_id AND cs.purpose = purp AND cs.channel = x.ch
-	                      WHERE x.why IS NULL AND y.golden_id = x.g
-	                      ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1) st ON true;
+	  FROM fin x LEFT JOIN stmt st ON st.g = x.g;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
