@@ -28321,3 +28321,15 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 /* ==== end of section: find27 ==== */
+
+/* ==== section: send27 (issue 14, session 27) ==== */
+
+/*
+ * The records of a person by golden id carry the record id (INCLUDE): the send list's consent
+ * statement of each message reads the record ids of persons by an index-only scan instead of
+ * visiting every record's heap page.  Same entries, same name; the index is rebuilt.
+ */
+DROP INDEX @extschema@.record_golden_idx;
+CREATE INDEX record_golden_idx ON @extschema@.record (golden_id) INCLUDE (record_id);
+
+/* ==== end of section: send27 ==== */

@@ -113,7 +113,12 @@ CREATE TABLE @extschema@.record (
 	version		integer NOT NULL DEFAULT 1,
 	CONSTRAINT record_source_key_unique UNIQUE (source_id, source_key)
 );
-CREATE INDEX record_golden_idx ON @extschema@.record (golden_id);
+/*
+ * The records of a person by golden id; the record id rides along (INCLUDE, session 27, issue 14)
+ * so that "the record ids of these persons" is an index-only scan (the send list's consent
+ * statement of each message).  Same entries as a plain index, 8 bytes wider.
+ */
+CREATE INDEX record_golden_idx ON @extschema@.record (golden_id) INCLUDE (record_id);
 COMMENT ON TABLE @extschema@.record IS
 	'source records: raw attrs as received plus typed, normalised columns; golden_id = the person';
 ALTER TABLE @extschema@.record ENABLE ROW LEVEL SECURITY;

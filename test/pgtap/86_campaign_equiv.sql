@@ -4,7 +4,8 @@
 -- cdp_internal.offer_reason for each member), on random clinics: channels in random order,
 -- consents, mobile and landline numbers, e-mails, cities in four time zones, preferences,
 -- suppressed and blocked addresses, archived patients, other campaigns' messages (caps and
--- quiet periods), holdout and arms, offers.  Fixed seed, 10 rounds of 30 persons.
+-- quiet periods), holdout and arms, offers; each message's consent statement (two statements of
+-- a channel, dated in either order).  Fixed seed, 10 rounds of 30 persons.
 BEGIN;
 SELECT plan(3);
 
@@ -44,6 +45,10 @@ BEGIN
 			FOR k IN 1..6 LOOP
 				IF random() < 0.45 THEN
 					PERFORM cdp.set_consent(g, 'marketing', chans_all[k], random() < 0.8, '2026-01-01'::timestamptz + (random() * 30) * interval '1 day');
+					/* a second statement, dated before or after the first: the message's statement is the latest by date */
+					IF random() < 0.3 THEN
+						PERFORM cdp.set_consent(g, 'marketing', chans_all[k], random() < 0.9, '2026-01-01'::timestamptz + (random() * 30) * interval '1 day');
+					END IF;
 				END IF;
 			END LOOP;
 			IF random() < 0.1 THEN
@@ -88,7 +93,7 @@ BEGIN
 		t := '2026-03-02 07:00+03'::timestamptz + (random() * 72) * interval '1 hour';
 		PERFORM cdp.build_send_list(camp, t);
 		CREATE TEMP TABLE set_rows ON COMMIT DROP AS
-			SELECT golden_id, row(status, reason, channel, address, arm, due_at, message)::text AS v
+			SELECT golden_id, row(status, reason, channel, address, arm, due_at, message, provenance -> 'consent' ->> 'event_id')::text AS v
 			  FROM cdp.campaign_send WHERE campaign_id = camp;
 		INSERT INTO listed SELECT r, count(*), count(*) FILTER (WHERE status = 'due'), count(DISTINCT reason) FROM cdp.campaign_send WHERE campaign_id = camp;
 		DELETE FROM cdp.campaign_send WHERE campaign_id = camp;
@@ -99,7 +104,7 @@ BEGIN
 		INSERT INTO diffs
 		SELECT r, coalesce(a.golden_id, b.golden_id), a.v, b.v
 		  FROM set_rows a
-		  FULL JOIN (SELECT golden_id, row(status, reason, channel, address, arm, due_at, message)::text AS v
+		  FULL JOIN (SELECT golden_id, row(status, reason, channel, address, arm, due_at, message, provenance -> 'consent' ->> 'event_id')::text AS v
 		               FROM cdp.campaign_send WHERE campaign_id = camp) b USING (golden_id)
 		 WHERE a.v IS DISTINCT FROM b.v;
 		DROP TABLE set_rows;
