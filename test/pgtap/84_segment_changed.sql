@@ -6,7 +6,7 @@
 -- log): after each, the incremental refresh gives exactly the members a full refresh of a twin gives,
 -- and evaluates the persons named.
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 SELECT count(cdp.upsert_record('his', 'p' || i, jsonb_build_object('family_name', 'Ф' || i, 'given_name', 'И' || i, 'sex', 'F',
@@ -66,6 +66,15 @@ SELECT results_eq('SELECT mode, diff FROM pg_temp.round()', $$VALUES ('increment
                   'statements and a merge of others in one range: the same members as a full refresh');
 SELECT ok(EXISTS (SELECT 1 FROM cdp.segment_member WHERE segment_id = :a AND golden_id = pg_temp.g('p1')), 'p1 granted again: back');
 SELECT ok(NOT EXISTS (SELECT 1 FROM cdp.segment_member WHERE segment_id = :a AND golden_id = pg_temp.g('p4')), 'p4 withdrew: gone');
+
+-- a source's trust changed in a range that names persons too: everyone (seg_changed NULL), a full
+-- refresh (session 27, seg28: the range is read once for both)
+SELECT cdp.set_consent(pg_temp.g('p4'), 'marketing', 'sms', true, clock_timestamp()) IS NOT NULL AS w \gset
+SELECT cdp.register_source('his', 'internal', 81) IS NOT NULL AS src2 \gset
+SELECT ok((SELECT cdp_internal.seg_changed(s, s.refresh_mark, (SELECT max(event_id) FROM cdp.event)) IS NULL
+             FROM cdp.segment s WHERE s.segment_id = :a), 'a source updated in the range: everyone changed (NULL)');
+SELECT results_eq('SELECT mode, diff FROM pg_temp.round()', $$VALUES ('full', 0::bigint)$$,
+                  'a source updated in the range: the refresh runs in full, the same members');
 
 SELECT * FROM finish();
 ROLLBACK;
