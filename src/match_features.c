@@ -64,6 +64,7 @@ typedef struct FeatProg
 	int			nsusp[2];
 	char	  **susp[2];		/* suspicious phones, e-mails */
 	bytea	   *sig;			/* the arguments this was parsed from */
+	TupleDesc	td;				/* the blessed result type (OUT arguments) */
 	HTAB	   *cache;			/* NameCacheEntry by raw value, or NULL */
 	int64		lookups[MATCH_MAX_COMP];	/* cache lookups and hits per comparison */
 	int64		hits[MATCH_MAX_COMP];
@@ -349,7 +350,7 @@ CachedName(FeatProg *prog, MemoryContext cxt, int c, const char *v, bool want_ke
 	bool		found;
 	char		k[NAME_CACHE_KEYLEN];
 	Size		len = strlen(v);
-	MemoryContext old;
+	char	   *norm;
 
 	if (prog->nocache[c] || len >= NAME_CACHE_KEYLEN)
 	{
@@ -383,19 +384,29 @@ CachedName(FeatProg *prog, MemoryContext cxt, int c, const char *v, bool want_ke
 			*key = NameKey(v);
 		return NormName(v);
 	}
-	old = MemoryContextSwitchTo(cxt);
+	/*
+	 * computed in the caller's (per-record) context and only the results
+	 * copied into the query's: the normaliser's scratch memory went into
+	 * cxt and stayed there until the end of the query (every new value's,
+	 * issue 12)
+	 */
 	if (!found)
 	{
-		e->norm = NormName(v);
+		e->norm = NULL;
 		e->key = NULL;
 		e->has_key = false;
+		norm = NormName(v);
+		if (norm)
+			e->norm = MemoryContextStrdup(cxt, norm);
 	}
 	if (want_key && !e->has_key)
 	{
-		e->key = NameKey(v);
+		char	   *nk = NameKey(v);
+
+		if (nk)
+			e->key = MemoryContextStrdup(cxt, nk);
 		e->has_key = true;
 	}
-	MemoryContextSwitchTo(old);
 	if (want_key)
 		*key = e->key;
 	return e->norm;
@@ -595,8 +606,6 @@ cdp_match_features(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		isnull[3] = {false, false, false};
 
-	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "_match_features must return a composite");
 	CdpCheckDatabaseUtf8();
 
 	/* parse the program once per query (it is a constant of the query) */
@@ -609,10 +618,19 @@ cdp_match_features(PG_FUNCTION_ARGS)
 		prog = palloc0(sizeof(FeatProg));
 		ParseProgram(fcinfo, prog);
 		prog->sig = ProgSignature(fcinfo, fcinfo->flinfo->fn_mcxt);
+
+		/*
+		 * the result type is fixed by the OUT arguments: read from the
+		 * catalog and blessed once per query, not per record (issue 12)
+		 */
+		if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "_match_features must return a composite");
+		prog->td = BlessTupleDesc(CreateTupleDescCopy(td));
 		MemoryContextSwitchTo(old);
 		fcinfo->flinfo->fn_extra = prog;
 	}
 	pfree(sig);
+	td = prog->td;
 
 	if (!PG_ARGISNULL(4))
 		raw = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(4), &nraw);
@@ -715,5 +733,5 @@ cdp_match_features(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(flags);
 	values[1] = TextArrayOf(feat, prog->nfeat);
 	values[2] = TextArrayOf(bk, prog->nrules);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, isnull)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, isnull)));
 }

@@ -28,6 +28,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 
 #include "text.h"
 
@@ -180,15 +181,123 @@ TextShapeSurname(const char *w)
 }
 
 /*
+ * What CdpNameRoles asks of a word: its shapes and whether it is a listed
+ * given name (as it is, or by the list's reach).  Each is computed when
+ * first asked (the same calls, in the same order, as without a cache, so
+ * an error is raised where it was) and remembered in a RoleWord.
+ */
+#define ROLE_INITIAL		0x01
+#define ROLE_PATRONYMIC		0x02
+#define ROLE_SURNAME		0x04
+#define ROLE_LISTED_ASIS	0x08	/* ListedGiven(w, true) */
+#define ROLE_LISTED_ANY		0x10	/* ListedGiven(w, false) */
+
+/*
+ * The words of one query's cdp.name_roles calls, memoised (issue 12, speed:
+ * the roles of 1M records' names were 1M x three lexicon lookups with
+ * Snowball stemming, while a population carries a few thousand distinct
+ * words).  Words of ROLE_CACHE_KEYLEN bytes or more, and words past
+ * ROLE_CACHE_MAX entries, are not cached.
+ */
+#define ROLE_CACHE_KEYLEN 64
+#define ROLE_CACHE_MAX 100000
+
+typedef struct RoleWord
+{
+	char		word[ROLE_CACHE_KEYLEN];	/* hash key (NUL padded) */
+	uint8		known;			/* ROLE_* bits computed */
+	uint8		value;			/* ROLE_* bits true */
+} RoleWord;
+
+/*
+ * RoleFlag
+ *		Whether bit holds for word w (NULL: a missing part), computed once per
+ *		RoleWord.
+ */
+static bool
+RoleFlag(RoleWord *rw, const char *w, uint8 bit)
+{
+	if (!(rw->known & bit))
+	{
+		bool		v;
+
+		switch (bit)
+		{
+			case ROLE_INITIAL:
+				v = TextShapeInitial(w);
+				break;
+			case ROLE_PATRONYMIC:
+				v = TextShapePatronymic(w);
+				break;
+			case ROLE_SURNAME:
+				v = TextShapeSurname(w);
+				break;
+			case ROLE_LISTED_ASIS:
+				v = CdpGivenNameListed(w, strlen(w), true);
+				break;
+			default:
+				v = CdpGivenNameListed(w, strlen(w), false);
+				break;
+		}
+		rw->known |= bit;
+		if (v)
+			rw->value |= bit;
+	}
+	return (rw->value & bit) != 0;
+}
+
+/*
  * ListedGiven
  *		Whether a part is a listed given name; a part shaped like a surname
  *		counts only when it is itself a listed name (Ирина), not when the
  *		list reaches a name from it (Петров: Пётр).
  */
 static bool
-ListedGiven(const char *w, bool surnameShaped)
+ListedGiven(RoleWord *rw, const char *w, bool surnameShaped)
 {
-	return CdpGivenNameListed(w, strlen(w), surnameShaped);
+	return RoleFlag(rw, w, surnameShaped ? ROLE_LISTED_ASIS : ROLE_LISTED_ANY);
+}
+
+/*
+ * RolesOf
+ *		The rules of CdpNameRoles over the three parts' RoleWords.
+ */
+static void
+RolesOf(const char *const part[3], RoleWord *w[3], int role[3])
+{
+	const char *f = part[0];
+	const char *g = part[1];
+	const char *p = part[2];
+
+	role[0] = 0;
+	role[1] = 1;
+	role[2] = 2;
+	if (RoleFlag(w[0], f, ROLE_INITIAL) || RoleFlag(w[0], f, ROLE_PATRONYMIC) ||
+		RoleFlag(w[1], g, ROLE_INITIAL))
+		return;
+	if (RoleFlag(w[1], g, ROLE_PATRONYMIC))
+	{
+		if (!RoleFlag(w[2], p, ROLE_PATRONYMIC) &&
+			(!RoleFlag(w[0], f, ROLE_SURNAME) || ListedGiven(w[0], f, true)))
+		{
+			role[0] = 2;
+			role[1] = 0;
+			role[2] = 1;
+		}
+		return;
+	}
+	{
+		bool		gSurname = RoleFlag(w[1], g, ROLE_SURNAME);
+
+		if (ListedGiven(w[1], g, gSurname))
+			return;
+		if ((!RoleFlag(w[0], f, ROLE_SURNAME) && gSurname) ||
+			ListedGiven(w[0], f, RoleFlag(w[0], f, ROLE_SURNAME)))
+		{
+			role[0] = 1;
+			role[1] = 0;
+		}
+	}
 }
 
 /*
@@ -205,38 +314,54 @@ ListedGiven(const char *w, bool surnameShaped)
 void
 CdpNameRoles(const char *const part[3], int role[3])
 {
-	const char *f = part[0];
-	const char *g = part[1];
-	const char *p = part[2];
+	RoleWord	local[3];
+	RoleWord   *w[3];
+	int			i;
 
-	role[0] = 0;
-	role[1] = 1;
-	role[2] = 2;
-	if (TextShapeInitial(f) || TextShapePatronymic(f) || TextShapeInitial(g))
-		return;
-	if (TextShapePatronymic(g))
+	for (i = 0; i < 3; i++)
 	{
-		if (!TextShapePatronymic(p) &&
-			(!TextShapeSurname(f) || ListedGiven(f, true)))
-		{
-			role[0] = 2;
-			role[1] = 0;
-			role[2] = 1;
-		}
-		return;
+		local[i].known = local[i].value = 0;
+		w[i] = &local[i];
 	}
-	{
-		bool		gSurname = TextShapeSurname(g);
+	RolesOf(part, w, role);
+}
 
-		if (ListedGiven(g, gSurname))
-			return;
-		if ((!TextShapeSurname(f) && gSurname) ||
-			ListedGiven(f, TextShapeSurname(f)))
-		{
-			role[0] = 1;
-			role[1] = 0;
-		}
+/*
+ * CachedRoleWord
+ *		The RoleWord of part w in the query's cache (created in cxt), or
+ *		local (reset) when w is missing, too long or the cache is full.
+ */
+static RoleWord *
+CachedRoleWord(HTAB **cache, MemoryContext cxt, const char *w, RoleWord *local)
+{
+	char		k[ROLE_CACHE_KEYLEN];
+	Size		len;
+	RoleWord   *e;
+	bool		found;
+
+	local->known = local->value = 0;
+	if (w == NULL || (len = strlen(w)) >= ROLE_CACHE_KEYLEN)
+		return local;
+	if (*cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = ROLE_CACHE_KEYLEN;
+		ctl.entrysize = sizeof(RoleWord);
+		ctl.hcxt = cxt;
+		*cache = hash_create("cdp name roles cache", 1024, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
+	memset(k, 0, sizeof(k));
+	memcpy(k, w, len);
+	e = (RoleWord *) hash_search(*cache, k,
+								 hash_get_num_entries(*cache) < ROLE_CACHE_MAX ? HASH_ENTER : HASH_FIND,
+								 &found);
+	if (e == NULL)
+		return local;
+	if (!found)
+		e->known = e->value = 0;
+	return e;
 }
 
 /*
@@ -244,6 +369,8 @@ CdpNameRoles(const char *const part[3], int role[3])
  *		SQL: cdp.name_roles(family text, given text, patronymic text)
  *		RETURNS text[]: the three parts (as given) in the order family, given,
  *		patronymic by what the words are.  Not strict: a missing part is NULL.
+ *		The words' shapes and listings are memoised for the query in fn_extra
+ *		(CachedRoleWord): the answer is the same, computed once per word.
  */
 Datum
 cdp_name_roles(PG_FUNCTION_ARGS)
@@ -273,7 +400,23 @@ cdp_name_roles(PG_FUNCTION_ARGS)
 			utf[i] = pnstrdup(u, len);
 		}
 	}
-	CdpNameRoles(utf, role);
+	{
+		RoleWord	local[3];
+		RoleWord   *w[3];
+
+		for (i = 0; i < 3; i++)
+		{
+			if (fcinfo->flinfo == NULL)
+			{
+				local[i].known = local[i].value = 0;
+				w[i] = &local[i];
+			}
+			else
+				w[i] = CachedRoleWord((HTAB **) &fcinfo->flinfo->fn_extra,
+									  fcinfo->flinfo->fn_mcxt, utf[i], &local[i]);
+		}
+		RolesOf(utf, w, role);
+	}
 	for (i = 0; i < 3; i++)
 	{
 		out[i] = in[role[i]];
