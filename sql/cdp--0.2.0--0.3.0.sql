@@ -28552,3 +28552,137 @@ COMMENT ON FUNCTION @extschema@.refresh_segment(bigint, text) IS
 ALTER FUNCTION @extschema@.refresh_segment(bigint, text) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 
 /* ==== end of section: seg28 ==== */
+
+/* ==== section: mkey28 (issue 12, session 28) ==== */
+-- the keys step: the suspicious-value snapshot is not taken again while the records it reads are the
+-- same (a full run right after training), and _match_refresh_keys builds its INSERT from one text;
+-- the C side (cdp.name_roles memoises words per query, _match_features its result type) needs no SQL
+
+-- what match_suspicious was taken from (one row): the threshold and a digest of the records' names,
+-- phones and e-mails (the inputs of cdp.suspicious_values), and the rows it had then (erasure deletes
+-- some); _match_refresh_suspicious does not take the snapshot again while all are the same (issue 12:
+-- training and the full run after it both took it)
+CREATE TABLE cdp_internal.match_suspicious_source (
+	min_persons int NOT NULL,
+	records     bigint NOT NULL,
+	digest      numeric NOT NULL,
+	snapshot    bigint NOT NULL
+);
+COMMENT ON TABLE cdp_internal.match_suspicious_source IS
+	'the threshold, records digest and row count of the cdp.match_suspicious snapshot when it was taken (at most one row)';
+ALTER TABLE cdp_internal.match_suspicious_source ENABLE ROW LEVEL SECURITY;
+SELECT cdp_internal.acc_protect('cdp_internal.match_suspicious_source', 'internal');
+-- dumped whole, as sql/parts/95_dump.sql does with every table at install
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.match_suspicious_source', '');
+
+-- _match_suspicious_digest: the inputs of cdp.suspicious_values as they are now: the threshold, and
+-- the count and an order-free digest (a sum of 64-bit hashes, each column hashed under its own
+-- seed, a null as its seed) of the names, phones and e-mails of the records that hold a phone or an
+-- e-mail (a record without either adds nothing to the view).  One scan, a few times cheaper than
+-- the view's two aggregates.
+CREATE FUNCTION cdp_internal._match_suspicious_digest(OUT min_persons int, OUT records bigint, OUT digest numeric)
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (SELECT COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5)),
+	       pg_catalog.count(*),
+	       COALESCE(pg_catalog.sum(COALESCE(pg_catalog.hashtextextended(r.family_name, 1), 1)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.given_name, 2), 2)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.phones::text, 3), 3)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.emails::text, 4), 4)), 0)
+	  FROM @extschema@.record r
+	 WHERE r.phones IS NOT NULL OR r.emails IS NOT NULL
+$$;
+COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
+	'internal: the threshold, count and digest of the records cdp.suspicious_values reads (names, phones, e-mails)';
+
+-- _match_refresh_suspicious: snapshots cdp.suspicious_values into match_suspicious; true when the
+-- set changed.  The view is not evaluated again while the threshold and the digest of what it reads
+-- (_match_suspicious_digest) are those the snapshot was taken under and the snapshot still has the
+-- rows it had then (match_suspicious_source; erasure deletes rows): the view is a function of the
+-- records it reads, so the snapshot is what it would compute, and a full run right after training
+-- skips it (issue 12: 9.6 s of 1M records, twice).  The digest is read before the view
+-- (a record committed between the two is in the snapshot but not in the digest, so the next call
+-- sees another digest and takes the snapshot again: never a stale skip).  Callers hold the
+-- matching lock (advisory 6).
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	changed boolean;
+	d record := cdp_internal._match_suspicious_digest();
+BEGIN
+	IF EXISTS (SELECT 1 FROM cdp_internal.match_suspicious_source s
+	            WHERE s.min_persons = d.min_persons AND s.records = d.records AND s.digest = d.digest
+	              AND s.snapshot = (SELECT pg_catalog.count(*) FROM cdp_internal.match_suspicious)) THEN
+		RETURN false;
+	END IF;
+	CREATE TEMP TABLE _cdp_susp ON COMMIT DROP AS
+		SELECT v.attr, v.value, v.persons FROM @extschema@.suspicious_values v WHERE v.value <> '';
+	SELECT EXISTS (SELECT attr, value FROM _cdp_susp EXCEPT SELECT attr, value FROM cdp_internal.match_suspicious)
+	    OR EXISTS (SELECT attr, value FROM cdp_internal.match_suspicious EXCEPT SELECT attr, value FROM _cdp_susp)
+	  INTO changed;
+	IF changed THEN
+		DELETE FROM cdp_internal.match_suspicious;
+		INSERT INTO cdp_internal.match_suspicious (attr, value, persons) SELECT * FROM _cdp_susp;
+	END IF;
+	DROP TABLE _cdp_susp;
+	DELETE FROM cdp_internal.match_suspicious_source;
+	INSERT INTO cdp_internal.match_suspicious_source (min_persons, records, digest, snapshot)
+	VALUES (d.min_persons, d.records, d.digest, (SELECT pg_catalog.count(*) FROM cdp_internal.match_suspicious));
+	RETURN changed;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious (not again while the records it reads are the same); true when the set changed';
+
+-- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
+-- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
+-- as the record), so that _match_refresh_queued can tell which queued records changed since.  One
+-- INSERT text for both: all records go into an emptied table, some are upserted.
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the block index is built after the load (one sorted build, not a row at a time)
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+	END IF;
+	EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s',
+		a.version,
+		cdp_internal._match_feature_query(a.settings, CASE WHEN ids IS NULL THEN '@extschema@.record r'
+		                                                   ELSE '@extschema@.record r WHERE r.record_id = ANY ($1)' END),
+		CASE WHEN ids IS NOT NULL THEN
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at' ELSE '' END) USING ids;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF ids IS NULL THEN
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
+/* ==== end of section: mkey28 ==== */

@@ -78,6 +78,20 @@ COMMENT ON TABLE cdp_internal.match_suspicious IS
 	'snapshot of cdp.suspicious_values taken by a full run or training: these values are not evidence';
 ALTER TABLE cdp_internal.match_suspicious ENABLE ROW LEVEL SECURITY;
 
+-- what match_suspicious was taken from (one row): the threshold and a digest of the records' names,
+-- phones and e-mails (the inputs of cdp.suspicious_values), and the rows it had then (erasure deletes
+-- some); _match_refresh_suspicious does not take the snapshot again while all are the same (issue 12:
+-- training and the full run after it both took it)
+CREATE TABLE cdp_internal.match_suspicious_source (
+	min_persons int NOT NULL,
+	records     bigint NOT NULL,
+	digest      numeric NOT NULL,
+	snapshot    bigint NOT NULL
+);
+COMMENT ON TABLE cdp_internal.match_suspicious_source IS
+	'the threshold, records digest and row count of the cdp.match_suspicious snapshot when it was taken (at most one row)';
+ALTER TABLE cdp_internal.match_suspicious_source ENABLE ROW LEVEL SECURITY;
+
 CREATE TABLE cdp_internal.match_review (
 	pair_id    bigserial PRIMARY KEY,
 	record_a   bigint NOT NULL,

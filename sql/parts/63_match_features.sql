@@ -229,7 +229,8 @@ COMMENT ON FUNCTION cdp_internal._match_analyze_stale() IS
 
 -- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
 -- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
--- as the record), so that _match_refresh_queued can tell which queued records changed since.
+-- as the record), so that _match_refresh_queued can tell which queued records changed since.  One
+-- INSERT text for both: all records go into an emptied table, some are upserted.
 CREATE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -242,26 +243,28 @@ BEGIN
 		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
 		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
 		DROP INDEX IF EXISTS cdp_internal.match_block_record;
-		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
-			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
-			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
-		GET DIAGNOSTICS n = ROW_COUNT;
-		INSERT INTO cdp_internal.match_block (bk, record_id)
-		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
-		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
-		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 	ELSE
 		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
 		-- the key row is upserted, so the second waits for the first and then updates its row
 		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
 		-- statements that see the first session's rows.
 		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
-		EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
-			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id'
+	END IF;
+	EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s',
+		a.version,
+		cdp_internal._match_feature_query(a.settings, CASE WHEN ids IS NULL THEN '@extschema@.record r'
+		                                                   ELSE '@extschema@.record r WHERE r.record_id = ANY ($1)' END),
+		CASE WHEN ids IS NOT NULL THEN
 			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
-			' queued_at = excluded.queued_at',
-			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
-		GET DIAGNOSTICS n = ROW_COUNT;
+			' queued_at = excluded.queued_at' ELSE '' END) USING ids;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF ids IS NULL THEN
+		INSERT INTO cdp_internal.match_block (bk, record_id)
+		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
 		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
 		INSERT INTO cdp_internal.match_block (bk, record_id)
 		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b

@@ -164,6 +164,7 @@ SELECT cdp_internal.acc_protect(t.tbl, t.kind) FROM (VALUES
 	('cdp_internal.match_block', 'internal'),
 	('cdp_internal.match_tf', 'internal'),
 	('cdp_internal.match_suspicious', 'internal'),
+	('cdp_internal.match_suspicious_source', 'internal'),
 	('cdp_internal.match_review', 'internal'),
 	('cdp_internal.match_part', 'internal'),
 	('cdp_internal.household', 'internal'),
