@@ -28594,6 +28594,8 @@ CREATE FUNCTION cdp_internal._match_suspicious_digest(OUT min_persons int, OUT r
 $$;
 COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
 	'internal: the threshold, count and digest of the records cdp.suspicious_values reads (names, phones, e-mails)';
+-- internal, as every cdp_internal function (sql/parts/90_privileges.sql)
+REVOKE ALL ON FUNCTION cdp_internal._match_suspicious_digest() FROM PUBLIC;
 
 -- _match_refresh_suspicious: snapshots cdp.suspicious_values into match_suspicious; true when the
 -- set changed.  The view is not evaluated again while the threshold and the digest of what it reads

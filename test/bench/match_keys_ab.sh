@@ -8,7 +8,10 @@
 #
 # Per pass and build: "feat" = the feature query of every record alone (the C feature function and
 # cdp.name_roles), "rekey" = cdp_internal._match_refresh_keys(NULL) (features, match_key, match_block,
-# their indexes and statistics), "susp" = cdp_internal._match_refresh_suspicious().  After the passes
+# their indexes and statistics), "view" = cdp.suspicious_values evaluated (what the suspicious-value
+# check cost before session 28, every time), "check" = cdp_internal._match_refresh_suspicious() on
+# unchanged records (since session 28: the digest only; the database must have the 0.3.0 SQL of
+# session 28 or later).  After the passes
 # each build re-keys once more and prints an md5 of match_key and of cdp.name_roles over every record:
 # the two must be equal.  The library is installed by a rename (put_lib), never over the file in place.
 # Hold `flock /work/bench.lock` while it runs.
@@ -28,7 +31,8 @@ for i in $(seq 1 "$PASSES"); do
 		if [ $v = A ]; then put_lib "$A"; else put_lib "$B"; fi
 		backend_cpu "$v #$i feat" "$DB" "$FEAT"
 		backend_cpu "$v #$i rekey" "$DB" "SELECT cdp_internal._match_refresh_keys(NULL);"
-		backend_cpu "$v #$i susp" "$DB" "SELECT cdp_internal._match_refresh_suspicious();"
+		backend_cpu "$v #$i view" "$DB" "SELECT count(*) FROM cdp.suspicious_values;"
+		backend_cpu "$v #$i check" "$DB" "SELECT cdp_internal._match_refresh_suspicious();"
 	done
 done
 for v in A B; do
