@@ -28688,3 +28688,336 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
 
 /* ==== end of section: mkey28 ==== */
+
+/* ==== section: send28 (issue 14, session 28) ==== */
+
+/*
+ * The consent summary names, per purpose x channel, the latest statement of the person's records
+ * (cdp_internal.consent_summary.statements, a column added at the end): the send list cites it
+ * from the summary row instead of probing the records and statements of every message.  The
+ * summary's computation returns the column (its result type changes: dropped and created again,
+ * revoked from PUBLIC as every cdp_internal function), its writers keep it, and it is filled for
+ * everyone by a rebuild at the end of this section.
+ */
+ALTER TABLE cdp_internal.consent_summary ADD COLUMN statements bigint[];
+COMMENT ON TABLE cdp_internal.consent_summary IS
+	'per person: the purposes x channels consent now allows (bitmask, defaults included), whether a record comes from an internal, a partner source, and the latest statement per purpose x channel; projection of consent_statement, record and source (internal)';
+COMMENT ON COLUMN cdp_internal.consent_summary.statements IS
+	'per purpose x channel (subscript: its bit in allowed + 1): the event id of the latest statement of the person''s records (latest at, then highest event id; counting or not), NULL where none; NULL when the person has no statement (internal)';
+DROP FUNCTION cdp_internal.consent_summary_of(bigint[]);
+
+CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean, statements bigint[])
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	-- the vocabulary functions' default estimates (1,000 rows each) must not start a JIT compile
+	-- (28 ms of a writer's 31 ms at 1M patients)
+	SET jit = off
+	SET plan_cache_mode = force_generic_plan
+	AS $$
+BEGIN
+	IF ids IS NULL THEN
+		ids := ARRAY(SELECT DISTINCT r.golden_id FROM @extschema@.record r);
+	ELSE
+		ids := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL);
+	END IF;
+	IF pg_catalog.cardinality(ids) > 1000 THEN
+		/* local to this call: the function's own SET puts the generic mode back on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	RETURN QUERY
+	WITH recs AS MATERIALIZED (
+		SELECT r.record_id, r.golden_id, r.source_id
+		  FROM pg_catalog.unnest(ids) c(id)
+		  JOIN @extschema@.record r ON r.golden_id = c.id),
+	st AS (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, s.purpose, s.channel, s.granted
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	/* the latest statement per purpose x channel, counting or not (the one a message cites) */
+	latest AS MATERIALIZED (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, pc.b, s.event_id
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		  JOIN cdp_internal.consent_bits() pc ON pc.purpose = s.purpose AND pc.channel = s.channel
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.event_id DESC),
+	/* as an array by bit (subscript bit + 1, NULL where none), up to the person's highest bit */
+	refs AS (
+		SELECT l.id, pg_catalog.array_agg(x.event_id ORDER BY g.b) AS statements
+		  FROM (SELECT y.id, pg_catalog.max(y.b) AS mb FROM latest y GROUP BY y.id) l
+		 CROSS JOIN LATERAL pg_catalog.generate_series(0, l.mb) g(b)
+		  LEFT JOIN latest x ON x.id = l.id AND x.b = g.b
+		 GROUP BY l.id),
+	folded AS (
+		SELECT st.id,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
+		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE NOT st.granted) AS minus
+		  FROM st JOIN cdp_internal.consent_bits() pc ON pc.purpose = st.purpose AND pc.channel = st.channel
+		 GROUP BY st.id),
+	holders AS (
+		SELECT r.golden_id AS id, coalesce(pg_catalog.bool_or(s.kind = 'internal'), false) AS internal,
+		       coalesce(pg_catalog.bool_or(s.kind = 'partner'), false) AS partner
+		  FROM recs r JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	SELECT h.id,
+	       (cdp_internal.consent_default_mask() OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0))
+	         OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
+	       h.internal, h.partner, rf.statements
+	  FROM holders h LEFT JOIN folded f ON f.id = h.id LEFT JOIN refs rf ON rf.id = h.id;
+END
+$$;
+
+COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
+	'the consent_summary rows of persons (NULL = everyone holding a record), computed from statements, records and sources (internal)';
+
+REVOKE ALL ON FUNCTION cdp_internal.consent_summary_of(bigint[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	held	bigint[] := '{}';
+	more	bigint[];
+BEGIN
+	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
+	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
+	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		/*
+		 * the lock: a placeholder for a new person; an existing row is locked by the DO UPDATE
+		 * whose WHERE is false, so no row version is written for the lock (session 24)
+		 */
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed WHERE false;
+		held := held || more;
+		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
+		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
+	END LOOP;
+	/* the rows recomputed in place; a person who holds no record any more loses the row */
+	WITH x AS MATERIALIZED (SELECT * FROM cdp_internal.consent_summary_of(held)),
+	u AS (UPDATE cdp_internal.consent_summary s SET allowed = x.allowed, internal = x.internal, partner = x.partner,
+	                                                statements = x.statements
+	        FROM x WHERE s.golden_id = x.golden_id
+	         AND (s.allowed, s.internal, s.partner, s.statements) IS DISTINCT FROM (x.allowed, x.internal, x.partner, x.statements))
+	DELETE FROM cdp_internal.consent_summary s
+	 WHERE s.golden_id = ANY (held) AND NOT EXISTS (SELECT 1 FROM x WHERE x.golden_id = s.golden_id);
+END
+$$;
+
+COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
+	'recomputes the consent_summary rows of persons and of the holders of records, under their row locks (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_rebuild() RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+BEGIN
+	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
+	DELETE FROM cdp_internal.consent_summary;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner, statements)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner, x.statements FROM cdp_internal.consent_summary_of(NULL) x;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION cdp_internal.consent_summary_rebuild() IS
+	'recomputes cdp_internal.consent_summary for everyone; returns the number of rows (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
+	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
+	SET work_mem = '256MB'	/* the members' steps and the INSERT's transition table (the segment and metrics triggers) stay in memory: 200k rows spilled about 170 MB to temporary files */
+	SET plan_cache_mode = force_custom_plan	/* planned for this call's members (everyone, or a few ids): the profiles are one hash join for a whole segment, probes by key for a top-up */
+	AS $$
+DECLARE
+	d			jsonb := c.doc;
+	purp		text := d ->> 'purpose';
+	chans		text[] := ARRAY(SELECT x FROM pg_catalog.jsonb_array_elements_text(d -> 'channels') WITH ORDINALITY e(x, n) ORDER BY n);
+	hold		float8 := (d ->> 'holdout')::float8;
+	arm_names	text[];
+	arm_upto	float8[];
+	arm_lo		float8[];
+	ids			bigint[];
+	everyone	boolean := false;
+	o			@extschema@.offer;
+	offer_why	text;
+	per_member	boolean := false;
+	t0			timestamptz := GREATEST(t, coalesce((d ->> 'start')::timestamptz, t));
+	day			date := (t0 AT TIME ZONE (d ->> 'timezone'))::date;
+	vals_offer	jsonb := '{}';
+	ctx			jsonb := pg_catalog.jsonb_build_object('segment', sg.segment_id, 'segment_version', sg.version);
+	base		jsonb;
+	base_due	jsonb;
+	chans_j		jsonb := pg_catalog.to_jsonb(chans);
+	t_j			jsonb := pg_catalog.to_jsonb(t);
+	/* per channel of chans: its subscript in consent_summary.statements for the purpose (bit + 1) */
+	chan_sub	integer[] := ARRAY(SELECT b.b + 1 FROM pg_catalog.unnest(chans) WITH ORDINALITY u(ch, n)
+	                                LEFT JOIN cdp_internal.consent_bits() b ON b.purpose = purp AND b.channel = u.ch
+	                               ORDER BY u.n);
+BEGIN
+	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
+	  INTO arm_names, arm_upto
+	  FROM (SELECT x.key, pg_catalog.sum(x.value::text::float8) OVER (ORDER BY x.key) AS upto
+	          FROM pg_catalog.jsonb_each(d -> 'arms') x) a;
+	/* lower bounds of the arms: arm i holds [arm_lo[i], arm_lo[i + 1]) of the hash, as in campaign_arm */
+	arm_lo := ARRAY[0::float8] || arm_upto[1:pg_catalog.cardinality(arm_upto) - 1];
+	/* the members to decide: not listed yet, or skipped before (decided again); on the first
+	   listing of the campaign every member (no anti-join against rows that do not exist: its
+	   estimate, an empty table, made it a scan per member) */
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x WHERE x.campaign_id = c.campaign_id AND x.trigger_key = '') THEN
+		everyone := true;
+	ELSE
+		SELECT coalesce(pg_catalog.array_agg(sm.golden_id), '{}') INTO ids
+		  FROM @extschema@.segment_member sm
+		 WHERE sm.segment_id = sg.segment_id
+		   AND NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x
+		                    WHERE x.campaign_id = c.campaign_id AND x.golden_id = sm.golden_id AND x.trigger_key = ''
+		                      AND x.status <> 'skipped');
+		DELETE FROM @extschema@.campaign_send x USING pg_catalog.unnest(ids) u(g)
+		 WHERE x.campaign_id = c.campaign_id AND x.golden_id = u.g AND x.trigger_key = '' AND x.status = 'skipped';
+	END IF;
+	IF d ? 'offer' THEN
+		SELECT * INTO o FROM @extschema@.offer x WHERE x.offer_id = (d ->> 'offer')::bigint;
+		/* the segment already applied its offer's rules to its members; the validity is the day's */
+		IF sg.offer_id IS DISTINCT FROM o.offer_id THEN
+			per_member := true;
+		ELSIF o.status <> 'active' THEN
+			offer_why := 'offer_archived';
+		ELSIF day < (o.doc ->> 'valid_from')::date THEN
+			offer_why := 'offer_not_yet_valid';
+		ELSIF day > (o.doc ->> 'valid_to')::date THEN
+			offer_why := 'offer_expired';
+		END IF;
+		vals_offer := pg_catalog.jsonb_build_object('offer_name', o.name,
+			'offer_until', pg_catalog.to_char((o.doc ->> 'valid_to')::date, 'DD.MM.YYYY'));
+	END IF;
+	/* the provenance every row of this listing shares */
+	base := pg_catalog.jsonb_build_object('campaign_version', c.version) || coalesce(ctx, '{}')
+	        || CASE WHEN o.offer_id IS NOT NULL THEN pg_catalog.jsonb_build_object('offer', o.offer_id, 'offer_version', o.version) ELSE '{}' END;
+	/* and the pairs every message of it shares (its own are added by campaign_provenance) */
+	base_due := base || pg_catalog.jsonb_build_object('channels', chans_j);
+	/*
+	 * A plain INSERT, no ON CONFLICT: no row of these members can exist.  Every writer of a
+	 * campaign's rows (build_send_list, run_campaigns) holds the campaign's row lock (FOR UPDATE)
+	 * for its whole transaction, the caller holds it, and the members written are those with no row
+	 * (everyone: the campaign has none) or whose skipped rows were just deleted; segment_member holds
+	 * a person once.  Were that broken, the unique index would refuse the row (an error, nothing
+	 * half-written) rather than list a person twice.  ON CONFLICT's speculative insertion cost about
+	 * 0.9 s of backend CPU for 200k rows (a pre-check of the unique index per row and a second
+	 * write to the heap page).
+	 */
+	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
+	                                             address, arm, due_at, built_at, message, provenance)
+	WITH m AS MATERIALIZED (
+		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
+		   and the contact candidates of those who may get a message */
+		SELECT sm.golden_id AS g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
+		       sm.channels AS okch, pr.channel AS pref,
+		       CASE WHEN hh.h < hold THEN 'holdout'
+		            ELSE arm_names[LEAST(pg_catalog.width_bucket((hh.h - hold) / (1 - hold), arm_lo), pg_catalog.cardinality(arm_names))]
+		       END AS arm,
+		       CASE WHEN hh.h >= hold AND sm.channels && chans
+		            THEN cdp_internal.campaign_contacts(chans, sm.channels, pr.channel, p.emails, p.phones, p.handles, p.address) END AS cand
+		  FROM @extschema@.segment_member sm
+		  LEFT JOIN @extschema@.patient p ON p.golden_id = sm.golden_id
+		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
+		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
+		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
+	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
+	bad AS (
+		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
+		UNION
+		SELECT su.address_key FROM @extschema@.consent_suppression su WHERE su.purpose = purp AND su.suppressed),
+	/* the members whose first candidate is bad: their first clean candidate further down */
+	alt AS (
+		SELECT DISTINCT ON (m.g) m.g, m.cand[2 * i - 1] AS ch, m.cand[2 * i] AS k
+		  FROM m JOIN bad b1 ON b1.k = m.cand[2]
+		 CROSS JOIN LATERAL pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		 WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.k = m.cand[2 * i])
+		 ORDER BY m.g, i),
+	other AS (
+		SELECT x.golden_id AS g,
+		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
+		           AND (x.status = 'sent' AND x.sent_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                OR x.status = 'due' AND x.due_at > t0 - (d -> 'cap' ->> 'per')::interval
+		                   AND x.due_at < t0 + (d -> 'cap' ->> 'per')::interval)) AS n_cap,
+		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
+		  FROM m
+		  JOIN @extschema@.campaign_send x ON x.golden_id = m.g
+		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		 GROUP BY x.golden_id),
+	/* the channel and address: the first candidate when it is clean, else the first clean one */
+	chosen AS (
+		SELECT m.*, ot.n_cap, ot.last_sent,
+		       CASE WHEN b1.k IS NULL THEN m.cand[1] ELSE al.ch END AS ch,
+		       CASE WHEN b1.k IS NULL THEN m.cand[2] ELSE al.k END AS addr
+		  FROM m
+		  LEFT JOIN other ot ON ot.g = m.g
+		  LEFT JOIN bad b1 ON b1.k = m.cand[2]
+		  LEFT JOIN alt al ON al.g = m.g),
+	decided AS MATERIALIZED (
+		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm, m.ch, m.addr,
+		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, m.last_sent + (d -> 'cap' ->> 'quiet')::interval) ELSE t0 END AS not_before,
+		       CASE WHEN m.pid IS NULL THEN 'erased'
+		            WHEN m.pstatus = 'archived' THEN 'archived'
+		            WHEN m.arm = 'holdout' THEN 'holdout'
+		            WHEN d ->> 'end' IS NOT NULL AND t0 > (d ->> 'end')::timestamptz THEN 'campaign_ended'
+		            WHEN offer_why IS NOT NULL THEN offer_why
+		            WHEN ofr.w IS NOT NULL THEN
+		                 CASE WHEN ofr.w IN ('expired', 'not_yet_valid', 'archived') THEN 'offer_' || ofr.w ELSE ofr.w END
+		            WHEN m.ch IS NULL THEN
+		                 CASE WHEN NOT m.okch && chans THEN 'no_consent' WHEN coalesce(pg_catalog.cardinality(m.cand), 0) = 0 THEN 'no_address' ELSE 'suppressed' END
+		            WHEN purp = 'marketing' AND d -> 'cap' ? 'max' AND coalesce(m.n_cap, 0) >= (d -> 'cap' ->> 'max')::int THEN 'capped'
+		       END AS why
+		  FROM chosen m
+		  /* the offer's rules for this member (only when the segment did not apply them) */
+		  LEFT JOIN LATERAL (SELECT cdp_internal.offer_reason(p, o, day) AS w
+		                       FROM @extschema@.patient p WHERE per_member AND p.golden_id = m.g) ofr ON true),
+	/* the time zone once per city, the next moment inside the window once per zone and start */
+	slots AS (
+		SELECT z.city, z.nb, z.tz, cdp_internal.campaign_next_slot(z.nb, z.tz, d -> 'window') AS due
+		  FROM (SELECT y.city, y.nb, cdp_internal.campaign_tz(y.city, d ->> 'timezone') AS tz
+		          FROM (SELECT DISTINCT x.city, x.not_before AS nb FROM decided x WHERE x.why IS NULL) y) z),
+	fin AS (
+		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
+		  FROM decided x
+		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
+		       AND sl.nb = x.not_before AND x.why IS NULL)
+	SELECT c.campaign_id, x.g, '', purp,
+	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
+	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
+	       CASE WHEN x.ok THEN x.ch END,
+	       CASE WHEN x.ok THEN x.addr END,
+	       CASE WHEN x.why IN ('archived', 'erased') THEN NULL ELSE x.arm END,
+	       CASE WHEN x.why = 'holdout' THEN t0 WHEN x.ok THEN x.due END,
+	       t,
+	       CASE WHEN x.ok THEN cdp_internal.campaign_fill(d -> 'templates' ->> x.ch, 'given_name', x.given_name,
+	                'patronymic', x.patronymic, 'family_name', x.family_name,
+	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
+	       /* one object per message (C: the shared pairs once, no type look-ups per message) */
+	       /* the consent statement behind the message: the latest of the person's records for the
+	          purpose and channel, named by the person's consent summary row (one probe by golden id
+	          per message; session 28: the person's records and their statements before, and a sort) */
+	       CASE WHEN NOT x.ok THEN base
+	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
+	                                                  x.tz, t_j,
+	                                                  (SELECT cs.statements[chan_sub[pg_catalog.array_position(chans, x.ch)]]
+	                                                     FROM cdp_internal.consent_summary cs WHERE cs.golden_id = x.g))
+	       END
+	  FROM fin x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+
+SELECT cdp_internal.consent_summary_rebuild();
+
+/* ==== end of section: send28 ==== */

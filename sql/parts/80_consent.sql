@@ -220,15 +220,22 @@ COMMENT ON FUNCTION cdp_internal.consent_counts(boolean, bigint[], bigint) IS
  * re-sourced or deleted, a source's kind changed; cdp.rebuild_consent() recomputes it whole.
  * A person without a row (new since, with no statement and no merge) has no statement that
  * counts: the defaults; the readers take such a person's source kinds from the records.
+ * statements (session 28) names, per purpose x channel, the statement a message on that channel
+ * cites (the send list's provenance, 86_campaign_send.sql): the latest statement of the person's
+ * records, as cdp_internal.campaign_decide looks it up, whether or not it counts; the send list
+ * reads it with the summary row instead of probing the records and statements of every message.
  */
 CREATE TABLE cdp_internal.consent_summary (
 	golden_id		bigint PRIMARY KEY,
 	allowed			bigint NOT NULL,
 	internal		boolean NOT NULL,
-	partner			boolean NOT NULL
+	partner			boolean NOT NULL,
+	statements		bigint[]
 );
 COMMENT ON TABLE cdp_internal.consent_summary IS
-	'per person: the purposes x channels consent now allows (bitmask, defaults included) and whether a record comes from an internal, a partner source; projection of consent_statement, record and source (internal)';
+	'per person: the purposes x channels consent now allows (bitmask, defaults included), whether a record comes from an internal, a partner source, and the latest statement per purpose x channel; projection of consent_statement, record and source (internal)';
+COMMENT ON COLUMN cdp_internal.consent_summary.statements IS
+	'per purpose x channel (subscript: its bit in allowed + 1): the event id of the latest statement of the person''s records (latest at, then highest event id; counting or not), NULL where none; NULL when the person has no statement (internal)';
 ALTER TABLE cdp_internal.consent_summary ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cdp_internal.consent_summary FORCE ROW LEVEL SECURITY;
 
@@ -290,7 +297,7 @@ COMMENT ON FUNCTION cdp_internal.consent_default_mask() IS
  * statement rows at 1M patients per call.
  */
 CREATE FUNCTION cdp_internal.consent_summary_of(ids bigint[])
-	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean, statements bigint[])
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	-- the vocabulary functions' default estimates (1,000 rows each) must not start a JIT compile
@@ -319,6 +326,20 @@ BEGIN
 		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
 		 WHERE cdp_internal.consent_counts(s.granted, s.records, r.golden_id)
 		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.granted, s.event_id DESC),
+	/* the latest statement per purpose x channel, counting or not (the one a message cites) */
+	latest AS MATERIALIZED (
+		SELECT DISTINCT ON (r.golden_id, s.purpose, s.channel) r.golden_id AS id, pc.b, s.event_id
+		  FROM recs r
+		  JOIN @extschema@.consent_statement s ON s.record_id = r.record_id
+		  JOIN cdp_internal.consent_bits() pc ON pc.purpose = s.purpose AND pc.channel = s.channel
+		 ORDER BY r.golden_id, s.purpose, s.channel, s.at DESC, s.event_id DESC),
+	/* as an array by bit (subscript bit + 1, NULL where none), up to the person's highest bit */
+	refs AS (
+		SELECT l.id, pg_catalog.array_agg(x.event_id ORDER BY g.b) AS statements
+		  FROM (SELECT y.id, pg_catalog.max(y.b) AS mb FROM latest y GROUP BY y.id) l
+		 CROSS JOIN LATERAL pg_catalog.generate_series(0, l.mb) g(b)
+		  LEFT JOIN latest x ON x.id = l.id AND x.b = g.b
+		 GROUP BY l.id),
 	folded AS (
 		SELECT st.id,
 		       pg_catalog.bit_or((1::bigint) OPERATOR(pg_catalog.<<) pc.b) FILTER (WHERE st.granted) AS plus,
@@ -333,8 +354,8 @@ BEGIN
 	SELECT h.id,
 	       (cdp_internal.consent_default_mask() OPERATOR(pg_catalog.&) OPERATOR(pg_catalog.~) coalesce(f.minus, 0))
 	         OPERATOR(pg_catalog.|) coalesce(f.plus, 0),
-	       h.internal, h.partner
-	  FROM holders h LEFT JOIN folded f ON f.id = h.id;
+	       h.internal, h.partner, rf.statements
+	  FROM holders h LEFT JOIN folded f ON f.id = h.id LEFT JOIN refs rf ON rf.id = h.id;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
@@ -373,9 +394,10 @@ BEGIN
 	END LOOP;
 	/* the rows recomputed in place; a person who holds no record any more loses the row */
 	WITH x AS MATERIALIZED (SELECT * FROM cdp_internal.consent_summary_of(held)),
-	u AS (UPDATE cdp_internal.consent_summary s SET allowed = x.allowed, internal = x.internal, partner = x.partner
+	u AS (UPDATE cdp_internal.consent_summary s SET allowed = x.allowed, internal = x.internal, partner = x.partner,
+	                                                statements = x.statements
 	        FROM x WHERE s.golden_id = x.golden_id
-	         AND (s.allowed, s.internal, s.partner) IS DISTINCT FROM (x.allowed, x.internal, x.partner))
+	         AND (s.allowed, s.internal, s.partner, s.statements) IS DISTINCT FROM (x.allowed, x.internal, x.partner, x.statements))
 	DELETE FROM cdp_internal.consent_summary s
 	 WHERE s.golden_id = ANY (held) AND NOT EXISTS (SELECT 1 FROM x WHERE x.golden_id = s.golden_id);
 END
@@ -393,8 +415,8 @@ DECLARE
 BEGIN
 	LOCK TABLE cdp_internal.consent_summary IN EXCLUSIVE MODE;
 	DELETE FROM cdp_internal.consent_summary;
-	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner)
-	SELECT x.golden_id, x.allowed, x.internal, x.partner FROM cdp_internal.consent_summary_of(NULL) x;
+	INSERT INTO cdp_internal.consent_summary (golden_id, allowed, internal, partner, statements)
+	SELECT x.golden_id, x.allowed, x.internal, x.partner, x.statements FROM cdp_internal.consent_summary_of(NULL) x;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END

@@ -525,8 +525,8 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
  * members whose first candidate is blocked look further down their list; counts of other
  * campaigns' messages and the last message of each person come from one pass, the time zone from
  * one lookup per city, the send window from one computation per zone and start, the consent
- * statement behind each message from a probe of the person's records and their statement for the
- * purpose and channel, the text from one C
+ * statement behind each message from the person's consent summary row (a probe per message: the
+ * latest statement per purpose x channel, cdp_internal.consent_summary.statements), the text from one C
  * pass over the template (cdp_internal.campaign_fill, the renderer of the per-member path), the
  * provenance from one C call (cdp_internal.campaign_provenance), the holdout and arm from
  * cdp_internal.campaign_hash (C: the per-member path's definition).
@@ -561,6 +561,10 @@ DECLARE
 	base_due	jsonb;
 	chans_j		jsonb := pg_catalog.to_jsonb(chans);
 	t_j			jsonb := pg_catalog.to_jsonb(t);
+	/* per channel of chans: its subscript in consent_summary.statements for the purpose (bit + 1) */
+	chan_sub	integer[] := ARRAY(SELECT b.b + 1 FROM pg_catalog.unnest(chans) WITH ORDINALITY u(ch, n)
+	                                LEFT JOIN cdp_internal.consent_bits() b ON b.purpose = purp AND b.channel = u.ch
+	                               ORDER BY u.n);
 BEGIN
 	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
 	  INTO arm_names, arm_upto
@@ -689,22 +693,7 @@ BEGIN
 		SELECT x.*, sl.tz, sl.due, x.why IS NULL AND (d ->> 'end' IS NULL OR sl.due <= (d ->> 'end')::timestamptz) AS ok
 		  FROM decided x
 		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
-		       AND sl.nb = x.not_before AND x.why IS NULL),
-	/* the statement behind each message: the latest of the person's records for the purpose and
-	   channel, for every member decided to get one (a few of them fall outside the window: their
-	   statement is not used), so that fin is read once and need not be stored */
-	stmt AS (
-		SELECT DISTINCT ON (f.g) f.g, cs.event_id
-		  FROM decided f
-		  /* the person's records by golden id, a probe per message (OFFSET 0 keeps it one): hashing
-		     all the clinic's records cost more than the probes at 1M */
-		  CROSS JOIN LATERAL (SELECT y.record_id FROM @extschema@.record y WHERE y.golden_id = f.g OFFSET 0) r
-		  /* keyed by record, purpose and channel (OFFSET 0 keeps the channel in the index condition:
-		     the planner filtered a record's three statements after reading each) */
-		  CROSS JOIN LATERAL (SELECT x.at, x.event_id FROM @extschema@.consent_statement x
-		                       WHERE x.record_id = r.record_id AND x.purpose = purp AND x.channel = f.ch OFFSET 0) cs
-		 WHERE f.why IS NULL
-		 ORDER BY f.g, cs.at DESC, cs.event_id DESC)
+		       AND sl.nb = x.not_before AND x.why IS NULL)
 	SELECT c.campaign_id, x.g, '', purp,
 	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
 	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
@@ -717,11 +706,16 @@ BEGIN
 	                'patronymic', x.patronymic, 'family_name', x.family_name,
 	                'offer_name', vals_offer ->> 'offer_name', 'offer_until', vals_offer ->> 'offer_until') END,
 	       /* one object per message (C: the shared pairs once, no type look-ups per message) */
+	       /* the consent statement behind the message: the latest of the person's records for the
+	          purpose and channel, named by the person's consent summary row (one probe by golden id
+	          per message; session 28: the person's records and their statements before, and a sort) */
 	       CASE WHEN NOT x.ok THEN base
 	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
-	                                                  x.tz, t_j, st.event_id)
+	                                                  x.tz, t_j,
+	                                                  (SELECT cs.statements[chan_sub[pg_catalog.array_position(chans, x.ch)]]
+	                                                     FROM cdp_internal.consent_summary cs WHERE cs.golden_id = x.g))
 	       END
-	  FROM fin x LEFT JOIN stmt st ON st.g = x.g;
+	  FROM fin x;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS

@@ -6,9 +6,11 @@
 -- equal their recomputation from the statements, and every few rounds the set filter equals
 -- cdp.may_contact person by person for every purpose and channel (and "any channel") and the
 -- segments' source_kind clause equals the records' sources; at the end
--- cdp.rebuild_consent() reproduces the rows.
+-- cdp.rebuild_consent() reproduces the rows.  The statements column (the latest statement per
+-- purpose x channel, counting or not: the one a send-list message cites) is compared with the
+-- send list's per-member look-up (cdp_internal.campaign_decide's) for every person, purpose and channel.
 BEGIN;
-SELECT plan(10);
+SELECT plan(12);
 \ir ../fixtures/consent_history.sql
 
 SELECT setseed(0.23);
@@ -83,15 +85,26 @@ SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE summary
 SELECT is((SELECT string_agg(n || ':' || action, ', ') FROM rounds WHERE filter_diff <> 0), NULL,
           'every 20th round the set filter equals may_contact for every person, purpose and channel, and the source_kind clause the records'' sources');
 
+-- the statements column against the per-member look-up of the statement a message cites (the
+-- latest of the person's records for the purpose and channel: latest at, then highest event id)
+SELECT ok((SELECT count(*) FROM cdp_internal.consent_summary s, unnest(s.statements) e WHERE e IS NOT NULL) >= 20,
+          'precondition: the summary names at least 20 statements');
+SELECT is((SELECT count(*) FROM cdp_internal.consent_summary s, cdp_internal.consent_bits() b
+            WHERE s.statements[b.b + 1] IS DISTINCT FROM
+                  (SELECT cs.event_id FROM cdp.record r JOIN cdp.consent_statement cs ON cs.record_id = r.record_id
+                    WHERE r.golden_id = s.golden_id AND cs.purpose = b.purpose AND cs.channel = b.channel
+                    ORDER BY cs.at DESC, cs.event_id DESC LIMIT 1)), 0::bigint,
+          'the statements column names, for every person, purpose and channel, the latest statement of the person''s records');
+
 -- the rebuild reproduces the projection
 CREATE TEMP TABLE before AS SELECT * FROM cdp_internal.consent_summary;
-UPDATE cdp_internal.consent_summary SET allowed = 0, internal = NOT internal, partner = NOT partner;
+UPDATE cdp_internal.consent_summary SET allowed = 0, internal = NOT internal, partner = NOT partner, statements = NULL;
 SELECT ok(cdp.rebuild_consent() > 0, 'rebuild_consent replays the statements');
 -- a call beside a subquery that reads the statements is refused with a clear error, nothing replayed
 SELECT throws_ok('SELECT cdp.rebuild_consent(), (SELECT count(*) FROM cdp.consent_statement)', '55006',
                  'cdp.rebuild_consent() cannot run inside a statement that reads cdp.consent_statement',
                  'rebuild_consent inside a statement that reads the statements: a clear error');
-SELECT is((SELECT count(*) FROM before b WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary a WHERE (a.*) = (b.*)))
+SELECT is((SELECT count(*) FROM before b WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary a WHERE (a.*) IS NOT DISTINCT FROM (b.*)))
         + (SELECT count(*) FROM cdp_internal.consent_summary a
             WHERE NOT EXISTS (SELECT 1 FROM before b WHERE b.golden_id = a.golden_id) AND a.allowed <> cdp_internal.consent_default_mask()),
           0::bigint, 'the rebuild reproduces every row kept, and gives the persons new since the defaults');
