@@ -246,9 +246,12 @@ BEGIN
 			' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
 			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'));
 		GET DIAGNOSTICS n = ROW_COUNT;
-		INSERT INTO cdp_internal.match_block (bk, record_id)
-		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
-		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		-- (with the record's birth date, read in this statement: a record changed since the keys
+		-- were computed is queued, and find_patient reads the date of a queued one from the record)
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
 		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 	ELSE
 		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
@@ -263,8 +266,9 @@ BEGIN
 			a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)')) USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
-		INSERT INTO cdp_internal.match_block (bk, record_id)
-		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
 		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
 	END IF;
 	IF ids IS NULL OR n > 10000 THEN
