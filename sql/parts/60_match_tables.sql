@@ -46,15 +46,21 @@ ALTER TABLE cdp_internal.match_key ENABLE ROW LEVEL SECURITY;
 -- than a GIN index on match_key.bk after a full re-key, and a lookup never reads a GIN pending list.
 -- The key index carries the record ids: once (auto)vacuum has marked the pages all-visible, a lookup
 -- reads a block's mates from the index alone (an index-only scan), not one heap page per mate
--- (issue 12: match_record at 1M records of common names).
+-- (issue 12: match_record at 1M records of common names).  It carries the record's birth date too
+-- (session 28, issue 18): find_patient splits its candidates by their dates from the block index
+-- alone, before it reads anything else of them (8 bytes more an index entry, written with the
+-- keys).
 CREATE TABLE cdp_internal.match_block (
 	bk        text COLLATE "C" NOT NULL,
-	record_id bigint NOT NULL
+	record_id bigint NOT NULL,
+	birth_date date
 );
-CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
 CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 COMMENT ON TABLE cdp_internal.match_block IS
 	'one row per blocking key of each record of cdp.match_key (kept with it): the index the lookups find block mates through';
+COMMENT ON COLUMN cdp_internal.match_block.birth_date IS
+	'the record''s birth date when its keys were written (find_patient splits its candidates by it; a record changed since is in cdp_internal.match_queue)';
 ALTER TABLE cdp_internal.match_block ENABLE ROW LEVEL SECURITY;
 
 CREATE TABLE cdp_internal.match_tf (

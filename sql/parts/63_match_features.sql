@@ -260,14 +260,18 @@ BEGIN
 			' queued_at = excluded.queued_at' ELSE '' END) USING ids;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	IF ids IS NULL THEN
-		INSERT INTO cdp_internal.match_block (bk, record_id)
-		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
-		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id);
+		-- (with the record's birth date, read in this statement: a record changed since the keys
+		-- were computed is queued, and find_patient reads the date of a queued one from the record)
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
 		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 	ELSE
 		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
-		INSERT INTO cdp_internal.match_block (bk, record_id)
-		SELECT b, k.record_id FROM cdp_internal.match_key k, pg_catalog.unnest(k.bk) b
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
 		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
 	END IF;
 	IF ids IS NULL OR n > 10000 THEN

@@ -3,8 +3,10 @@
  * with us?» over the matching keys and the name index (stores nothing but one index).
  */
 
--- The records' birth dates by record id, read without the record table: find_patient splits its
--- candidates by their dates before reading their matching keys (session 25, issue 18).
+-- The records' birth dates by record id, read without the record table: find_patient split its
+-- candidates by their dates before reading their matching keys (session 25, issue 18; since
+-- session 28 it reads those dates from the block key index, cdp_internal.match_block_bk, and this
+-- index for the candidates it ranks).
 -- Its golden id too (session 26): the ranking reads a candidate's record only when it compares
 -- the names or identifiers.  And the names (session 27): the names a lookup compares (of the
 -- records born on the day given, or near it) are read from the index, not from the record's heap
@@ -173,6 +175,10 @@ DECLARE
 	queued text;
 	pfilter text;
 	cand text;
+	cand0 text;
+	candd text;
+	ccols text;
+	qbusy boolean := false;
 	ids1 bigint[];
 	ids2 bigint[];
 	floor2 boolean;
@@ -212,6 +218,7 @@ BEGIN
 	-- nothing to look at when the queue is empty, as it is between bulk loads: session 27; read as
 	-- _find_queued reads it, backwards by its key, not by a scan of a queue a run has just emptied)
 	IF (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 1) IS NOT NULL THEN
+		qbusy := true;
 		SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
 		                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
 		  INTO queued
@@ -292,36 +299,62 @@ BEGIN
 		END IF;
 		idfilter := COALESCE(idfilter, '');
 		-- With the date alone (session 25), the passes split the candidates by the records' birth
-		-- dates, read through the index record_find_by_id (record_id, birth_date) without
-		-- the table, before their keys are read: at 1M name-dense records the keys of the
-		-- thousand-odd namesakes of a common name were most of a slow lookup, and four in five
-		-- contradict the date.  The records' dates are the keys' date feature (the keys are built
-		-- from them) and the ones the ranking tests (dc below), so the passes are the same.
+		-- dates before their keys are read: at 1M name-dense records the keys of the thousand-odd
+		-- namesakes of a common name were most of a slow lookup, and four in five contradict the
+		-- date.  The dates are those the block index carries beside each candidate (session 28;
+		-- before, read through the index record_find_by_id): the records' dates when their keys
+		-- were written, so the keys' date feature, and the ones the ranking tests (dc below)
+		-- unless the record changed since (then it is queued: its date is read from the record,
+		-- below), so the passes are the same.
 		IF dfilter IS NOT NULL AND idfilter = '' THEN
-			rfilter := pg_catalog.format('r.birth_date IS NULL OR @extschema@.date_level(r.birth_date, %L::date) IN (%L, %L, %L)',
+			rfilter := pg_catalog.format('c.birth_date IS NULL OR @extschema@.date_level(c.birth_date, %L::date) IN (%L, %L, %L)',
 			                             probe.birth_date, 'exact', 'day_month_swapped', 'one_digit');
 		END IF;
 	END IF;
 	-- The candidates: the probe's blocks, the records born that day (dates), and the records whose
-	-- name keys begin like the probe's (names).
-	cand := pg_catalog.format('SELECT DISTINCT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s',
-	                          f.bk,
+	-- name keys begin like the probe's (names); with rfilter also with their block rows' dates
+	-- (candd, below).
+	FOREACH ccols IN ARRAY CASE WHEN rfilter IS NULL THEN ARRAY['m.record_id'] ELSE ARRAY['m.record_id', 'm.record_id, m.birth_date'] END LOOP
+	cand := pg_catalog.format('SELECT DISTINCT %s FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s',
+	                          ccols, f.bk,
 	                          pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
-	                                                      ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
-	                                                      d.p, d.p || pg_catalog.chr(1114111)), '')
+	                                                      ' UNION SELECT %s FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
+	                                                      ccols, d.p, d.p || pg_catalog.chr(1114111)), '')
 	                                               FROM pg_catalog.unnest(dates) d(p)),
 	                                            (SELECT pg_catalog.string_agg(pg_catalog.format(
-	                                                      ' UNION SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
+	                                                      ' UNION SELECT %s FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
 	                                                      ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
-	                                                      x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
+	                                                      ccols, x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
 	                                               FROM pg_catalog.unnest(names) n(k)
 	                                              CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
 	                                                                         pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)));
+	IF ccols <> 'm.record_id' THEN
+		candd := cand;
+	ELSE
+		cand0 := cand;
+	END IF;
+	END LOOP;
+	cand := cand0;
 	-- With rfilter, the candidates are gathered and split by their dates once, both passes' ids
 	-- (session 26: the second pass gathered them again, a third of its time at a thousand namesakes).
+	-- The dates are the block index's own (match_block.birth_date, session 28): the split reads
+	-- no index entry of the record table (at 1M name-dense records a common name's thousand
+	-- candidates were a thousand descents of record_find_by_id, four in five of them for
+	-- namesakes born on another day that the first pass never looks at again).  A block row
+	-- carries the date its record had when the keys were written; a record changed since is
+	-- queued (cdp_internal.match_queue), and while the queue is not empty a queued candidate's
+	-- date is read from its record, as before.  The ids are in record id order, as the record
+	-- index gave them.
 	IF rfilter IS NOT NULL THEN
-		EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(r.record_id) FILTER (WHERE %s), pg_catalog.array_agg(r.record_id) FILTER (WHERE NOT (%s))'
-		                          ' FROM @extschema@.record r WHERE r.record_id = ANY (ARRAY(%s))', rfilter, rfilter, cand)
+		EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(c.record_id ORDER BY c.record_id) FILTER (WHERE %1$s),'
+		                          ' pg_catalog.array_agg(c.record_id ORDER BY c.record_id) FILTER (WHERE NOT (%1$s))'
+		                          ' FROM (SELECT u.record_id, %2$s AS birth_date FROM (%3$s) u) c',
+		                          rfilter,
+		                          CASE WHEN qbusy THEN '(CASE WHEN EXISTS (SELECT 1 FROM cdp_internal.match_queue q WHERE q.record_id = u.record_id)'
+		                                               ' THEN (SELECT r.birth_date FROM @extschema@.record r WHERE r.record_id = u.record_id LIMIT 1)'
+		                                               ' ELSE u.birth_date END)'
+		                               ELSE 'u.birth_date' END,
+		                          candd)
 		   INTO ids1, ids2;
 	END IF;
 	-- The second pass of a date alone (session 26): every candidate contradicts the date by its
