@@ -332,6 +332,10 @@ COMMENT ON FUNCTION cdp_internal.seg_universe() IS 'the set of every patient (in
  * Most selective first, by true sizes: the number of ids an indexed clause (class 0) yields,
  * counted through its index up to 20,000 (a bounded index scan), when it would start an "all"
  * (no candidates yet).  Other clauses and later positions: 0 (their order stays as written).
+ * A clause the range reader reads (its "rd") is counted by it (session 28): its ids, or 20,000
+ * once more than 20,000 events match, read in C instead of an executor scan of up to 20,000 rows
+ * (which re-read a visibility-map page for most entries, session 26); the order only decides
+ * how fast, never which ids, since an "all" intersects its clauses' sets.
  */
 CREATE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS bigint
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -339,9 +343,16 @@ CREATE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS b
 	AS $$
 DECLARE
 	n	bigint;
+	rd	jsonb := plan -> 'rd';
 BEGIN
 	IF cand IS NOT NULL OR plan ->> 't' <> 'leaf' OR (plan ->> 'class')::int <> 0 THEN
 		RETURN 0;
+	END IF;
+	/* the reader's NULL means "more than 20,000" unless it declines (as seg_read_set says when) */
+	IF pg_catalog.jsonb_typeof(rd) = 'object' AND NOT pg_catalog.row_security_active('@extschema@.clinical_event')
+	   AND NOT (pg_catalog.jsonb_typeof(rd -> 'codes') = 'array' AND pg_catalog.jsonb_array_length(rd -> 'codes') > 1
+	            AND (coalesce((rd ->> 'min')::int, 1) <> 1 OR rd ->> 'max' IS NOT NULL)) THEN
+		RETURN coalesce(pg_catalog.cardinality(cdp_internal.seg_read_set(rd, 20000)), 20000);
 	END IF;
 	EXECUTE 'SELECT pg_catalog.count(*) FROM (' || (plan ->> 'gen') || ' LIMIT 20000) x' INTO n;
 	RETURN n;
