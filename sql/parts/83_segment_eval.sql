@@ -293,8 +293,9 @@ COMMENT ON FUNCTION cdp_internal.seg_read_few(bigint[], jsonb) IS
 	'the ids of a set meeting one event clause: its set when small beside the ids, else one descent per id, by the C readers; NULL when they decline (internal)';
 
 /*
- * The consent summary's rows of a set of golden ids (src/seg_summary.c, session 28): one
- * primary-key descent per id in C, NULLs for a person without a row, in the order of the set.
+ * The consent summary's rows of a set of golden ids (src/seg_summary.c, session 28): one C pass
+ * over the primary key (walking its leaves between near ids, descending again past a gap), NULLs
+ * for a person without a row, in the order of the set.
  * The source_kind clause and the consent guard read them instead of a lateral probe per id (the
  * executor restarting a subquery for each: 3-4 us an id at 1M, about 120 ms each per preview).
  * Through SQL when row-level security applies to the caller.
@@ -304,7 +305,7 @@ CREATE FUNCTION cdp_internal.seg_summary_rows(ids bigint[])
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 10000
 	AS 'MODULE_PATHNAME', 'cdp_seg_summary_rows';
 COMMENT ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) IS
-	'the consent_summary row of each id of a set (NULLs for a person without one), one primary-key descent per id in C (internal)';
+	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key (internal)';
 
 /* The reader's spec of an "all"'s clause: an event leaf's "rd", or its "not"; NULL for any other clause. */
 CREATE FUNCTION cdp_internal.seg_read_spec(kid jsonb) RETURNS jsonb
