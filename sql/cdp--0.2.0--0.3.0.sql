@@ -28576,6 +28576,8 @@ CREATE FUNCTION cdp_internal.seg_summary_rows(ids bigint[])
 	AS 'MODULE_PATHNAME', 'cdp_seg_summary_rows';
 COMMENT ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) IS
 	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key (internal)';
+-- no privileges but the owner's, as every cdp_internal function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) FROM PUBLIC;
 
 /*
  * Most selective first, by true sizes: the number of ids an indexed clause (class 0) yields,
