@@ -29441,3 +29441,415 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
 
 /* ==== end of section: find28 ==== */
+
+/* ==== section: prev28 (issue 13, session 28) ==== */
+
+/*
+ * The preview's consent-summary reads in C (doc/segments.md, Performance, "Session 28"): the
+ * source_kind clause of candidates known to have a profile and the consent guard's probe form
+ * read cdp_internal.consent_summary through cdp_internal.seg_summary_rows (src/seg_summary.c)
+ * instead of one lateral probe per id; the compiler gives a source_kind clause its "kinds".
+ */
+
+/*
+ * The consent summary's rows of a set of golden ids (src/seg_summary.c, session 28): one C pass
+ * over the primary key (walking its leaves between near ids, descending again past a gap), NULLs
+ * for a person without a row, in the order of the set.
+ * The source_kind clause and the consent guard read them instead of a lateral probe per id (the
+ * executor restarting a subquery for each: 3-4 us an id at 1M, about 120 ms each per preview).
+ * Through SQL when row-level security applies to the caller.
+ */
+CREATE FUNCTION cdp_internal.seg_summary_rows(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	LANGUAGE C STABLE PARALLEL SAFE ROWS 10000
+	AS 'MODULE_PATHNAME', 'cdp_seg_summary_rows';
+COMMENT ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) IS
+	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key (internal)';
+-- no privileges but the owner's, as every cdp_internal function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) FROM PUBLIC;
+
+/*
+ * Most selective first, by true sizes: the number of ids an indexed clause (class 0) yields,
+ * counted through its index up to 20,000 (a bounded index scan), when it would start an "all"
+ * (no candidates yet).  Other clauses and later positions: 0 (their order stays as written).
+ * A clause the range reader reads (its "rd") is counted by it (session 28): its ids, or 20,000
+ * once more than 20,000 events match, read in C instead of an executor scan of up to 20,000 rows
+ * (which re-read a visibility-map page for most entries, session 26); the order only decides
+ * how fast, never which ids, since an "all" intersects its clauses' sets.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS bigint
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n	bigint;
+	rd	jsonb := plan -> 'rd';
+BEGIN
+	IF cand IS NOT NULL OR plan ->> 't' <> 'leaf' OR (plan ->> 'class')::int <> 0 THEN
+		RETURN 0;
+	END IF;
+	/* the reader's NULL means "more than 20,000" unless it declines (as seg_read_set says when) */
+	IF pg_catalog.jsonb_typeof(rd) = 'object' AND NOT pg_catalog.row_security_active('@extschema@.clinical_event')
+	   AND NOT (pg_catalog.jsonb_typeof(rd -> 'codes') = 'array' AND pg_catalog.jsonb_array_length(rd -> 'codes') > 1
+	            AND (coalesce((rd ->> 'min')::int, 1) <> 1 OR rd ->> 'max' IS NOT NULL)) THEN
+		RETURN coalesce(pg_catalog.cardinality(cdp_internal.seg_read_set(rd, 20000)), 20000);
+	END IF;
+	EXECUTE 'SELECT pg_catalog.count(*) FROM (' || (plan ->> 'gen') || ' LIMIT 20000) x' INTO n;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_probe_size(jsonb, bigint[]) IS
+	'how many ids an indexed clause yields, counted up to 20,000, to start an "all" with the most selective one (internal)';
+
+/*
+ * Compiles a rule tree for the evaluation day d into a plan: {"t": "all"|"any"|"not"|"leaf",
+ * "kids" | "kid", "class", "path"}; a leaf carries "gen" and "filter" SQL and "sensitive" (the
+ * path and category of a sensitive diagnosis it names, or null).  Classes order the clauses of an
+ * "all" (0 indexed events and segments, 1 profile attributes, 2 other events, 3 nested all/any,
+ * 4 not).  At most 20 levels and 200 clauses.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_compile(node jsonb, d date, path text DEFAULT '$', depth int DEFAULT 0) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	op		text;
+	kids	jsonb := '[]';
+	kid		jsonb;
+	i		int := 0;
+	ev		jsonb;
+	pred	text;
+	sid		bigint;
+	sens	text;
+	form	constant text := 'A clause is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"attr": ...}, {"event": ...}, {"campaign": ...} or {"segment": <id>}.';
+BEGIN
+	IF depth > 20 THEN
+		PERFORM cdp_internal.seg_fail('a segment rule is nested deeper than 20 levels', path, 'Flatten the rule.');
+	END IF;
+	IF node IS NULL OR pg_catalog.jsonb_typeof(node) <> 'object' THEN
+		PERFORM cdp_internal.seg_fail('a segment clause must be a JSON object', path, form);
+	END IF;
+	IF node ?| ARRAY['all', 'any', 'not'] THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 THEN
+			PERFORM cdp_internal.seg_fail('"all", "any" and "not" stand alone in their object', path, form);
+		END IF;
+		op := (SELECT k FROM pg_catalog.jsonb_object_keys(node) k);
+		IF op = 'not' THEN
+			kid := cdp_internal.seg_compile(node -> 'not', d, path || '.not', depth + 1);
+			RETURN pg_catalog.jsonb_build_object('t', 'not', 'kid', kid, 'class', 4, 'path', path, 'sensitive', kid -> 'sensitive');
+		END IF;
+		IF pg_catalog.jsonb_typeof(node -> op) <> 'array' OR pg_catalog.jsonb_array_length(node -> op) = 0 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" needs a non-empty array of clauses', op), path || '.' || op, form);
+		END IF;
+		IF pg_catalog.jsonb_array_length(node -> op) > 200 THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('"%s" has more than 200 clauses', op), path || '.' || op, 'Split the rule into segments and reference them.');
+		END IF;
+		FOR kid IN SELECT * FROM pg_catalog.jsonb_array_elements(node -> op) LOOP
+			kid := cdp_internal.seg_compile(kid, d, pg_catalog.format('%s.%s[%s]', path, op, i), depth + 1);
+			sens := coalesce(sens, kid ->> 'sensitive');
+			kids := kids || pg_catalog.jsonb_build_array(kid);
+			i := i + 1;
+		END LOOP;
+		/*
+		 * the profile predicates of an "all" are one clause: one pass over cdp.patient (or one
+		 * probe per candidate) instead of one per attribute.  A "not" of a profile predicate
+		 * joins them as "(pred) IS NOT TRUE" when the "all" has a profile predicate of its own:
+		 * the "not" removes exactly the candidates whose profile meets pred, and the other
+		 * predicate already requires the profile row (session 24: one probe pass less at 1M)
+		 */
+		IF op = 'all' AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred')
+		   AND (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_array_elements(kids) k
+		         WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')) > 1 THEN
+			kids := coalesce((SELECT pg_catalog.jsonb_agg(k) FROM pg_catalog.jsonb_array_elements(kids) k
+			                   WHERE NOT (k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred'))), '[]')
+			     || pg_catalog.jsonb_build_array(cdp_internal.seg_profile_leaf(
+			            (SELECT pg_catalog.string_agg(CASE WHEN k ? 'pred' THEN '(' || (k ->> 'pred') || ')'
+			                                               ELSE '((' || (k -> 'kid' ->> 'pred') || ') IS NOT TRUE)' END, ' AND ' ORDER BY x.i)
+			               FROM pg_catalog.jsonb_array_elements(kids) WITH ORDINALITY x(k, i)
+			              WHERE k ? 'pred' OR (k ->> 't' = 'not' AND k -> 'kid' ? 'pred')),
+			            path || '.' || op)
+			        /* what the joined clauses imply together: a sex, the narrowest birth-date bounds */
+			        || (SELECT pg_catalog.jsonb_build_object('imp', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+			                       'sex', (pg_catalog.array_agg(k -> 'imp' ->> 'sex') FILTER (WHERE k -> 'imp' ? 'sex'))[1],
+			                       'lo', pg_catalog.max((k -> 'imp' ->> 'lo')::date), 'hi', pg_catalog.min((k -> 'imp' ->> 'hi')::date))))
+			              FROM pg_catalog.jsonb_array_elements(kids) k WHERE k ? 'pred'));
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', op, 'kids', kids, 'class', 3, 'path', path, 'sensitive', sens);
+	ELSIF node ? 'attr' THEN
+		pred := cdp_internal.seg_compile_attr(node, d, path);
+		IF node ->> 'attr' IN ('source_kind', 'source') THEN
+			/*
+			 * the predicate reads only p.golden_id: "kfilter" probes candidates known to have a
+			 * profile (the evaluator says so) without reading their profile rows (session 26)
+			 */
+			RETURN cdp_internal.seg_profile_leaf(pred, path) || pg_catalog.jsonb_build_object('kfilter',
+				pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT %s FROM (SELECT c.id AS golden_id) p)', pred))
+			    /*
+			     * the kinds asked (the values seg_compile_attr checked and quoted into pred): the
+			     * evaluator reads the candidates' summary rows in one C pass (session 28)
+			     */
+			    || CASE WHEN node ->> 'attr' = 'source_kind'
+			            THEN pg_catalog.jsonb_build_object('kinds', CASE WHEN pg_catalog.jsonb_typeof(node -> 'value') = 'array'
+			                                                             THEN node -> 'value' ELSE pg_catalog.jsonb_build_array(node -> 'value') END)
+			            ELSE '{}' END;
+		END IF;
+		RETURN cdp_internal.seg_profile_leaf(pred, path)
+		    || CASE WHEN cdp_internal.seg_attr_implies(node, d) IS NULL THEN '{}'
+		            ELSE pg_catalog.jsonb_build_object('imp', cdp_internal.seg_attr_implies(node, d)) END;
+	ELSIF node ? 'event' THEN
+		ev := cdp_internal.seg_compile_event(node, d, path);
+		IF ev ->> 'last_visit' IS NOT NULL THEN
+			RETURN cdp_internal.seg_profile_leaf(ev ->> 'last_visit', path);
+		END IF;
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'conds') x);
+		IF pg_catalog.jsonb_typeof(ev -> 'alts') = 'array' AND ev ->> 'count' IS NULL THEN
+			/*
+			 * several codes, no count: the union of one index range per code (gen), and per
+			 * candidate one index-only probe per code until one holds (filter), session 24
+			 */
+			pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.jsonb_array_elements_text(ev -> 'base') x);
+			RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'sensitive', ev -> 'sensitive', 'rd', ev -> 'rd',
+				'gen', (SELECT pg_catalog.string_agg(pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s AND %s', pred, a), ' UNION ALL ')
+				          FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a),
+				'filter', 'SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE '
+				          || (SELECT pg_catalog.string_agg(pg_catalog.format('(SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s AND %s LIMIT 1)', pred, a), ' OR ')
+				                FROM pg_catalog.jsonb_array_elements_text(ev -> 'alts') a));
+		END IF;
+		/*
+		 * filter: one probe per candidate, written as a scalar subquery (never turned into a join
+		 * that reads the clause's whole set: the evaluator chose probes by the true sizes), an
+		 * index-only descent of clinical_event_seg_patient_idx
+		 */
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN (ev ->> 'indexed')::boolean THEN 0 ELSE 2 END,
+			'path', path, 'sensitive', ev -> 'sensitive', 'rd', ev -> 'rd',
+			'gen', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s', pred)
+			            ELSE pg_catalog.format('SELECT e.golden_id FROM @extschema@.clinical_event e WHERE %s GROUP BY e.golden_id HAVING pg_catalog.count(*) %s', pred, ev ->> 'count') END,
+			'filter', CASE WHEN ev ->> 'count' IS NULL
+			            THEN pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT true FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s LIMIT 1)', pred)
+			            ELSE pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT pg_catalog.count(*) FROM @extschema@.clinical_event e WHERE e.golden_id = c.id AND %s) %s', pred, ev ->> 'count') END);
+	ELSIF node ? 'campaign' THEN
+		/*
+		 * Send rows keep the golden id they were listed under: gen resolves an id merged away
+		 * since to its survivor; filter looks under the candidate's id, and under the ids merged
+		 * into it only when it absorbed some.
+		 */
+		pred := (SELECT pg_catalog.string_agg(x, ' AND ') FROM pg_catalog.unnest(cdp_internal.seg_compile_campaign(node, d, path)) x);
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', CASE WHEN node -> 'campaign' = '"any"' THEN 2 ELSE 0 END, 'path', path,
+			'sensitive', cdp_internal.seg_campaign_sensitive(node, path),
+			'gen', pg_catalog.format('SELECT coalesce(p.golden_id, @extschema@.resolve_patient(s.golden_id)) FROM @extschema@.campaign_send s'
+			                         ' LEFT JOIN @extschema@.patient p ON p.golden_id = s.golden_id WHERE %s', pred),
+			'filter', pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id)'
+			          ' WHERE EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = c.id AND %s)'
+			          ' OR (EXISTS (SELECT 1 FROM @extschema@.patient_redirect r WHERE r.new_id = c.id)'
+			          ' AND EXISTS (SELECT 1 FROM @extschema@.campaign_send s WHERE s.golden_id = ANY (cdp_internal.golden_absorbed(c.id)) AND %s))', pred, pred));
+	ELSIF node ? 'segment' THEN
+		IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(node)) <> 1 OR pg_catalog.jsonb_typeof(node -> 'segment') <> 'number'
+		   OR (node ->> 'segment')::numeric <> pg_catalog.trunc((node ->> 'segment')::numeric) OR (node ->> 'segment')::numeric NOT BETWEEN 1 AND 9e18 THEN
+			PERFORM cdp_internal.seg_fail('a segment clause is {"segment": <segment id>}', path, 'Use {"segment": 12}.');
+		END IF;
+		sid := (node ->> 'segment')::numeric::bigint;
+		SELECT CASE WHEN cdp_internal.seg_sensitive_ref(s.segment_id) THEN pg_catalog.format('%s (segment %s targets a sensitive category)', path, sid) ELSE '' END INTO sens
+		  FROM @extschema@.segment s WHERE s.segment_id = sid;
+		IF sens IS NULL THEN
+			PERFORM cdp_internal.seg_fail(pg_catalog.format('segment %s does not exist', sid), path || '.segment', 'Use the id returned by cdp.create_segment.');
+		END IF;
+		RETURN pg_catalog.jsonb_build_object('t', 'leaf', 'class', 0, 'path', path, 'segment', sid, 'sensitive', NULLIF(sens, ''),
+			'gen', pg_catalog.format('SELECT m.golden_id FROM @extschema@.segment_member m WHERE m.segment_id = %L::bigint', sid),
+			'filter', pg_catalog.format('SELECT m.golden_id FROM pg_catalog.unnest($1) c(id) JOIN @extschema@.segment_member m ON m.segment_id = %L::bigint AND m.golden_id = c.id', sid));
+	END IF;
+	PERFORM cdp_internal.seg_fail('a segment clause needs one of all, any, not, attr, event, campaign, segment', path, form);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_compile(jsonb, date, text, int) IS
+	'validates a segment rule and compiles it into a plan of gen/filter SQL per clause for a day; 22023 with the JSON path (internal)';
+
+/*
+ * The golden ids meeting a plan node, within cand when it is not NULL (NULL: everyone).  The
+ * result holds archived patients too; the caller drops them (and counts them).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_eval(plan jsonb, cand bigint[], n_all bigint) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r		bigint[];
+	rr		bigint[];
+	kid		jsonb;
+	kids	jsonb[];
+	specs	jsonb;
+	n		bigint := pg_catalog.cardinality(cand);
+	probe	boolean;
+	noread	boolean := false;
+	prof	boolean := coalesce((plan ->> 'prof')::boolean, false);
+	kinds	text[];
+BEGIN
+	IF n = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF plan ->> 't' = 'leaf' THEN
+		/* probe id by id while that is cheaper than the clause's whole set (true sizes, no estimates) */
+		probe := cand IS NOT NULL AND CASE (plan ->> 'class')::int WHEN 0 THEN n * 20 <= n_all WHEN 1 THEN n * 10 <= n_all ELSE n * 2 <= n_all END;
+		/* an event clause (session 26): the C readers (src/seg_read.c), unless they decline */
+		IF probe AND pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
+			r := cdp_internal.seg_read_few(cand, plan -> 'rd');
+		ELSIF pg_catalog.jsonb_typeof(plan -> 'rd') = 'object' THEN
+			r := cdp_internal.seg_read_set(plan -> 'rd');
+			IF r IS NOT NULL AND cand IS NOT NULL THEN
+				r := cdp_internal.seg_and(cand, r);
+			END IF;
+		END IF;
+		IF r IS NOT NULL THEN
+			RETURN r;
+		ELSIF probe AND plan ? 'kinds' AND prof THEN
+			/*
+			 * source_kind of candidates known to have a profile (session 28): their consent
+			 * summary rows in one C pass (the kinds of their sources), the records of a person
+			 * without a row, as the clause's SQL (82_segment_rules.sql) reads them
+			 */
+			kinds := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(plan -> 'kinds'));
+			RETURN cdp_internal.seg_set(ARRAY(
+				SELECT s.golden_id FROM cdp_internal.seg_summary_rows(cand) s
+				 WHERE coalesce((s.internal AND 'internal' = ANY (kinds)) OR (s.partner AND 'partner' = ANY (kinds)),
+				                EXISTS (SELECT 1 FROM @extschema@.record x JOIN @extschema@.source y ON y.source_id = x.source_id
+				                         WHERE x.golden_id = s.golden_id AND y.kind = ANY (kinds)))));
+		ELSIF probe AND plan ? 'kfilter' AND coalesce((plan ->> 'prof')::boolean, false) THEN
+			/* the candidates have a profile: a clause of the profile's id alone need not read it */
+			r := cdp_internal.seg_probe(plan ->> 'kfilter', cand);
+		ELSIF probe THEN
+			r := cdp_internal.seg_probe(plan ->> 'filter', cand);
+		ELSE
+			EXECUTE 'SELECT cdp_internal.seg_set(ARRAY(' || (plan ->> 'gen') || '))' INTO r;
+			r := CASE WHEN cand IS NULL THEN r ELSE cdp_internal.seg_and(cand, r) END;
+		END IF;
+		RETURN r;
+	ELSIF plan ->> 't' = 'all' THEN
+		r := cand;
+		/*
+		 * within candidates (an incremental refresh, a nested "all"), the profile pass comes first:
+		 * one primary-key probe per candidate into cdp.patient (small, mostly cached) that usually
+		 * removes most of them, before the event probes descend the large per-patient index
+		 */
+		kids := ARRAY(SELECT x.k FROM pg_catalog.jsonb_array_elements(plan -> 'kids') WITH ORDINALITY x(k, i)
+		               ORDER BY CASE WHEN cand IS NOT NULL AND (x.k ->> 'class')::int = 1 THEN -1 ELSE (x.k ->> 'class')::int END,
+		                        cdp_internal.seg_probe_size(x.k, cand), x.i);
+		FOR i IN 1 .. pg_catalog.cardinality(kids) LOOP
+			CONTINUE WHEN kids[i] IS NULL;	/* read with an earlier clause */
+			/*
+			 * once the survivors are few enough to probe, every event clause left in this "all"
+			 * (and every "not" of one) is read in one descent per survivor by the C reader,
+			 * instead of one SQL probe per clause per survivor (session 26): at the first event
+			 * clause or nested clause, after the profile pass and the indexed non-event clauses,
+			 * which usually remove most candidates first (an incremental refresh)
+			 */
+			IF NOT noread AND r IS NOT NULL AND pg_catalog.cardinality(r) * 20 <= n_all
+			   AND (cdp_internal.seg_read_spec(kids[i]) IS NOT NULL OR (kids[i] ->> 'class')::int >= 2)
+			   AND EXISTS (SELECT 1 FROM pg_catalog.unnest(kids[i:]) k WHERE cdp_internal.seg_read_spec(k) IS NOT NULL) THEN
+				specs := pg_catalog.to_jsonb(ARRAY(SELECT cdp_internal.seg_read_spec(k) FROM pg_catalog.unnest(kids[i:]) k
+				                                    WHERE cdp_internal.seg_read_spec(k) IS NOT NULL));
+				rr := cdp_internal.seg_read(r, specs);
+				IF rr IS NOT NULL THEN
+					r := rr;
+					EXIT WHEN pg_catalog.cardinality(r) = 0;
+					FOR j IN i .. pg_catalog.cardinality(kids) LOOP
+						IF cdp_internal.seg_read_spec(kids[j]) IS NOT NULL THEN
+							kids[j] := NULL;
+						END IF;
+					END LOOP;
+				ELSE
+					noread := true;	/* declined: SQL probes, clause by clause */
+				END IF;
+			END IF;
+			CONTINUE WHEN kids[i] IS NULL;
+			/* "prof": every candidate has a profile (a profile clause or the caller said so) */
+			r := cdp_internal.seg_eval(CASE WHEN prof THEN kids[i] || '{"prof": true}' ELSE kids[i] END, r, n_all);
+			prof := prof OR (kids[i] ? 'pred');
+			EXIT WHEN pg_catalog.cardinality(r) = 0;
+		END LOOP;
+		RETURN r;
+	ELSIF plan ->> 't' = 'any' THEN
+		/* within candidates, each clause sees only those no earlier clause took */
+		r := '{}';
+		FOR kid IN SELECT CASE WHEN prof THEN k || '{"prof": true}' ELSE k END FROM pg_catalog.jsonb_array_elements(plan -> 'kids') k LOOP
+			IF cand IS NULL THEN
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, NULL, n_all));
+			ELSE
+				EXIT WHEN pg_catalog.cardinality(r) = n;
+				r := cdp_internal.seg_or(r, cdp_internal.seg_eval(kid, cdp_internal.seg_minus(cand, r), n_all));
+			END IF;
+		END LOOP;
+		RETURN r;
+	ELSE
+		r := coalesce(cand, cdp_internal.seg_universe());
+		RETURN cdp_internal.seg_minus(r, cdp_internal.seg_eval(CASE WHEN prof THEN (plan -> 'kid') || '{"prof": true}' ELSE plan -> 'kid' END, r, n_all));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_eval(jsonb, bigint[], bigint) IS
+	'the golden ids meeting a compiled rule node, within a candidate set (NULL = all) (internal)';
+
+/*
+ * The ids of a set that may be contacted for a purpose: through the channel, or through at least
+ * one channel when channel is NULL (the union of may_contact over the channels).  The set-based
+ * form of cdp.may_contact (same fold, same defaults, same partner and suppression rules;
+ * test/pgtap/80_consent_summary.sql and 82_segment_rules.sql compare them): the fold and the
+ * partner flag are one row per person of cdp_internal.consent_summary (80_consent.sql), read by
+ * primary key or one pass; the suppression list is asked only when it holds an address for the
+ * purpose, and then only for the persons consent allows.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_consent_ok(ids bigint[], purpose text, channel text) RETURNS bigint[]
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	chans	text[] := CASE WHEN channel IS NULL THEN ARRAY(SELECT x.channel FROM @extschema@.consent_channels() x) ELSE ARRAY[channel] END;
+	dflt	bigint := cdp_internal.consent_default_mask();
+	sup		boolean := EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                            WHERE s.purpose = seg_consent_ok.purpose AND s.suppressed);
+	/* a person known only through partner bases gets marketing only with partner_sharing too (as may_contact) */
+	viap	boolean := purpose = 'marketing';
+	psup	boolean := purpose = 'marketing' AND EXISTS (SELECT 1 FROM @extschema@.consent_suppression s
+	                                                     WHERE s.purpose = 'partner_sharing' AND s.suppressed);
+	probe	boolean := pg_catalog.cardinality(ids) * 20 <= (SELECT c.reltuples FROM pg_catalog.pg_class c
+	                                                        WHERE c.oid = 'cdp_internal.consent_summary'::regclass);
+BEGIN
+	RETURN (
+	WITH pc AS MATERIALIZED (SELECT c.ch, cdp_internal.consent_bit(seg_consent_ok.purpose, c.ch) AS b,
+	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
+	              FROM pg_catalog.unnest(chans) c(ch)),
+	/*
+	 * the ids' rows: for a set small beside the clinic one primary-key descent per id by the C
+	 * reader (session 28; a lateral probe per id before), else one hash join over the summary
+	 */
+	st AS MATERIALIZED (
+		SELECT s.golden_id AS id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
+		  FROM cdp_internal.seg_summary_rows(cdp_internal.seg_set(ids)) s
+		 WHERE probe
+		UNION ALL
+		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false), s.allowed IS NULL
+		  FROM pg_catalog.unnest(ids) c(id)
+		  LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
+		 WHERE NOT probe),
+	/* a person without a row (new since): the defaults, and the partner rule from the records */
+	st2 AS (
+		SELECT st.id, st.allowed,
+		       CASE WHEN st.norow AND viap
+		            THEN NOT EXISTS (SELECT 1 FROM @extschema@.record r JOIN @extschema@.source s ON s.source_id = r.source_id
+		                              WHERE r.golden_id = st.id AND s.kind = 'internal')
+		            ELSE st.partner END AS partner
+		  FROM st),
+	ok AS (
+		SELECT st.id, pc.ch, st.partner FROM st2 st, pc
+		 WHERE st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.b) <> 0
+		   AND (NOT st.partner OR st.allowed OPERATOR(pg_catalog.&) ((1::bigint) OPERATOR(pg_catalog.<<) pc.pb) <> 0))
+	SELECT cdp_internal.seg_set(ARRAY(
+		SELECT ok.id FROM ok
+		 WHERE (NOT sup OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, seg_consent_ok.purpose))
+		   AND (NOT (psup AND ok.partner) OR NOT cdp_internal.consent_all_suppressed(ok.id, ok.ch, 'partner_sharing')))));
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
+	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set, from the consent summary (internal)';
+
+/* ==== end of section: prev28 ==== */

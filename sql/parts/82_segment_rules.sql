@@ -885,7 +885,15 @@ BEGIN
 			 * profile (the evaluator says so) without reading their profile rows (session 26)
 			 */
 			RETURN cdp_internal.seg_profile_leaf(pred, path) || pg_catalog.jsonb_build_object('kfilter',
-				pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT %s FROM (SELECT c.id AS golden_id) p)', pred));
+				pg_catalog.format('SELECT c.id FROM pg_catalog.unnest($1) c(id) WHERE (SELECT %s FROM (SELECT c.id AS golden_id) p)', pred))
+			    /*
+			     * the kinds asked (the values seg_compile_attr checked and quoted into pred): the
+			     * evaluator reads the candidates' summary rows in one C pass (session 28)
+			     */
+			    || CASE WHEN node ->> 'attr' = 'source_kind'
+			            THEN pg_catalog.jsonb_build_object('kinds', CASE WHEN pg_catalog.jsonb_typeof(node -> 'value') = 'array'
+			                                                             THEN node -> 'value' ELSE pg_catalog.jsonb_build_array(node -> 'value') END)
+			            ELSE '{}' END;
 		END IF;
 		RETURN cdp_internal.seg_profile_leaf(pred, path)
 		    || CASE WHEN cdp_internal.seg_attr_implies(node, d) IS NULL THEN '{}'

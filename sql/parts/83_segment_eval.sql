@@ -292,6 +292,21 @@ $$;
 COMMENT ON FUNCTION cdp_internal.seg_read_few(bigint[], jsonb) IS
 	'the ids of a set meeting one event clause: its set when small beside the ids, else one descent per id, by the C readers; NULL when they decline (internal)';
 
+/*
+ * The consent summary's rows of a set of golden ids (src/seg_summary.c, session 28): one C pass
+ * over the primary key (walking its leaves between near ids, descending again past a gap), NULLs
+ * for a person without a row, in the order of the set.
+ * The source_kind clause and the consent guard read them instead of a lateral probe per id (the
+ * executor restarting a subquery for each: 3-4 us an id at 1M, about 120 ms each per preview).
+ * Through SQL when row-level security applies to the caller.
+ */
+CREATE FUNCTION cdp_internal.seg_summary_rows(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	LANGUAGE C STABLE PARALLEL SAFE ROWS 10000
+	AS 'MODULE_PATHNAME', 'cdp_seg_summary_rows';
+COMMENT ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) IS
+	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key (internal)';
+
 /* The reader's spec of an "all"'s clause: an event leaf's "rd", or its "not"; NULL for any other clause. */
 CREATE FUNCTION cdp_internal.seg_read_spec(kid jsonb) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -318,6 +333,10 @@ COMMENT ON FUNCTION cdp_internal.seg_universe() IS 'the set of every patient (in
  * Most selective first, by true sizes: the number of ids an indexed clause (class 0) yields,
  * counted through its index up to 20,000 (a bounded index scan), when it would start an "all"
  * (no candidates yet).  Other clauses and later positions: 0 (their order stays as written).
+ * A clause the range reader reads (its "rd") is counted by it (session 28): its ids, or 20,000
+ * once more than 20,000 events match, read in C instead of an executor scan of up to 20,000 rows
+ * (which re-read a visibility-map page for most entries, session 26); the order only decides
+ * how fast, never which ids, since an "all" intersects its clauses' sets.
  */
 CREATE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS bigint
 	LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -325,9 +344,16 @@ CREATE FUNCTION cdp_internal.seg_probe_size(plan jsonb, cand bigint[]) RETURNS b
 	AS $$
 DECLARE
 	n	bigint;
+	rd	jsonb := plan -> 'rd';
 BEGIN
 	IF cand IS NOT NULL OR plan ->> 't' <> 'leaf' OR (plan ->> 'class')::int <> 0 THEN
 		RETURN 0;
+	END IF;
+	/* the reader's NULL means "more than 20,000" unless it declines (as seg_read_set says when) */
+	IF pg_catalog.jsonb_typeof(rd) = 'object' AND NOT pg_catalog.row_security_active('@extschema@.clinical_event')
+	   AND NOT (pg_catalog.jsonb_typeof(rd -> 'codes') = 'array' AND pg_catalog.jsonb_array_length(rd -> 'codes') > 1
+	            AND (coalesce((rd ->> 'min')::int, 1) <> 1 OR rd ->> 'max' IS NOT NULL)) THEN
+		RETURN coalesce(pg_catalog.cardinality(cdp_internal.seg_read_set(rd, 20000)), 20000);
 	END IF;
 	EXECUTE 'SELECT pg_catalog.count(*) FROM (' || (plan ->> 'gen') || ' LIMIT 20000) x' INTO n;
 	RETURN n;
@@ -378,6 +404,7 @@ DECLARE
 	probe	boolean;
 	noread	boolean := false;
 	prof	boolean := coalesce((plan ->> 'prof')::boolean, false);
+	kinds	text[];
 BEGIN
 	IF n = 0 THEN
 		RETURN '{}';
@@ -396,6 +423,18 @@ BEGIN
 		END IF;
 		IF r IS NOT NULL THEN
 			RETURN r;
+		ELSIF probe AND plan ? 'kinds' AND prof THEN
+			/*
+			 * source_kind of candidates known to have a profile (session 28): their consent
+			 * summary rows in one C pass (the kinds of their sources), the records of a person
+			 * without a row, as the clause's SQL (82_segment_rules.sql) reads them
+			 */
+			kinds := ARRAY(SELECT pg_catalog.jsonb_array_elements_text(plan -> 'kinds'));
+			RETURN cdp_internal.seg_set(ARRAY(
+				SELECT s.golden_id FROM cdp_internal.seg_summary_rows(cand) s
+				 WHERE coalesce((s.internal AND 'internal' = ANY (kinds)) OR (s.partner AND 'partner' = ANY (kinds)),
+				                EXISTS (SELECT 1 FROM @extschema@.record x JOIN @extschema@.source y ON y.source_id = x.source_id
+				                         WHERE x.golden_id = s.golden_id AND y.kind = ANY (kinds)))));
 		ELSIF probe AND plan ? 'kfilter' AND coalesce((plan ->> 'prof')::boolean, false) THEN
 			/* the candidates have a profile: a clause of the profile's id alone need not read it */
 			r := cdp_internal.seg_probe(plan ->> 'kfilter', cand);
@@ -501,14 +540,12 @@ BEGIN
 	                   cdp_internal.consent_bit('partner_sharing', c.ch) AS pb
 	              FROM pg_catalog.unnest(chans) c(ch)),
 	/*
-	 * the ids' rows: probes by primary key for a set small beside the clinic (the lateral
-	 * subquery with OFFSET 0 stays a probe per id), else one hash join over the summary
+	 * the ids' rows: for a set small beside the clinic one primary-key descent per id by the C
+	 * reader (session 28; a lateral probe per id before), else one hash join over the summary
 	 */
 	st AS MATERIALIZED (
-		SELECT c.id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
-		  FROM pg_catalog.unnest(ids) c(id)
-		  LEFT JOIN LATERAL (SELECT x.allowed, x.internal FROM cdp_internal.consent_summary x
-		                      WHERE x.golden_id = c.id OFFSET 0) s ON true
+		SELECT s.golden_id AS id, coalesce(s.allowed, dflt) AS allowed, viap AND NOT coalesce(s.internal, false) AS partner, s.allowed IS NULL AS norow
+		  FROM cdp_internal.seg_summary_rows(cdp_internal.seg_set(ids)) s
 		 WHERE probe
 		UNION ALL
 		SELECT c.id, coalesce(s.allowed, dflt), viap AND NOT coalesce(s.internal, false), s.allowed IS NULL
