@@ -29853,3 +29853,18 @@ COMMENT ON FUNCTION cdp_internal.seg_consent_ok(bigint[], text, text) IS
 	'the ids of a set that may be contacted for a purpose (through a channel, or any when NULL): may_contact for a set, from the consent summary (internal)';
 
 /* ==== end of section: prev28 ==== */
+
+/* ==== section: prev29 (issue 13, session 28) ==== */
+/*
+ * cdp_internal.seg_summary_rows keeps the rows of the last set read for a subset read under the
+ * same snapshot (src/seg_summary.c): the consent guard takes the source_kind clause's rows.  Same
+ * signature and library symbol; the definition and its comment as the part has them.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_summary_rows(ids bigint[])
+	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
+	LANGUAGE C STABLE PARALLEL SAFE ROWS 10000
+	AS 'MODULE_PATHNAME', 'cdp_seg_summary_rows';
+COMMENT ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) IS
+	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key, or taken from the last set read under the same snapshot (internal)';
+
+/* ==== end of section: prev29 ==== */

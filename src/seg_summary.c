@@ -26,6 +26,16 @@
  *		read through SQL instead (SPI: the policies apply), so it never shows
  *		more than SQL would.
  *
+ *		The rows of the last set read are kept for the rest of the statement
+ *		(session 28, prev29): a call for a subset of that set under the same
+ *		snapshot, in the same transaction and subtransaction (the consent
+ *		guard after the source_kind clause, on the clause's survivors) takes
+ *		them instead of reading the summary again.  The same snapshot (its
+ *		xmin, xmax, in-progress ids and command id) sees the same rows; any
+ *		write since (a later command id), another transaction or snapshot, or
+ *		a caller under row-level security reads the table.  They are freed at
+ *		the end of the transaction.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -35,6 +45,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
@@ -43,11 +54,13 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/rls.h"
@@ -68,6 +81,149 @@ PG_FUNCTION_INFO_V1(cdp_seg_summary_rows);
 /* the summary's columns the reader needs, by name, with their types */
 static const char *const seg_summary_cols[4] = {"golden_id", "allowed", "internal", "partner"};
 static const Oid seg_summary_types[4] = {INT8OID, INT8OID, BOOLOID, BOOLOID};
+
+/*
+ * The rows of the last set read (see the file header): under what they were read, and the rows
+ * in the order of the set.  Kept only for sets of up to SEG_SUMMARY_KEEP ids (the readers'
+ * probe sizes: a twentieth of the clinic), in seg_summary_cxt, reset at the transaction's end.
+ */
+#define SEG_SUMMARY_KEEP	200000
+
+typedef struct SegSummaryKept
+{
+	bool		valid;
+	Oid			heapoid;
+	Oid			dbid;
+	LocalTransactionId lxid;
+	SubTransactionId subid;
+	SnapshotData snap;			/* the snapshot's fields; xip and subxip copied */
+	int			n;
+	int64	   *ids;
+	int64	   *allowed;		/* with nulls: the person has no row */
+	bool	   *internal;
+	bool	   *partner;
+	bool	   *nulls;
+} SegSummaryKept;
+
+static SegSummaryKept seg_kept;
+static MemoryContext seg_summary_cxt = NULL;
+
+/* the end of a transaction: the kept rows go */
+static void
+SegSummaryXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE
+		|| event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		seg_kept.valid = false;
+		if (seg_summary_cxt != NULL)
+			MemoryContextReset(seg_summary_cxt);
+	}
+}
+
+/* whether two MVCC snapshots see the same rows of the same transaction */
+static bool
+SegSameSnapshot(Snapshot a, Snapshot b)
+{
+	if (a->snapshot_type != SNAPSHOT_MVCC || b->snapshot_type != SNAPSHOT_MVCC)
+		return false;
+	if (a->xmin != b->xmin || a->xmax != b->xmax || a->curcid != b->curcid
+		|| a->xcnt != b->xcnt || a->subxcnt != b->subxcnt || a->suboverflowed != b->suboverflowed
+		|| a->takenDuringRecovery != b->takenDuringRecovery)
+		return false;
+	if (a->xcnt > 0 && memcmp(a->xip, b->xip, a->xcnt * sizeof(TransactionId)) != 0)
+		return false;
+	if (a->subxcnt > 0 && memcmp(a->subxip, b->subxip, a->subxcnt * sizeof(TransactionId)) != 0)
+		return false;
+	return true;
+}
+
+/*
+ * SegSummaryFromKept
+ *		The rows of a set from the kept ones when they were read under the
+ *		same snapshot, transaction and subtransaction and hold every id of
+ *		the set; false (nothing written) otherwise.
+ */
+static bool
+SegSummaryFromKept(ReturnSetInfo *rsinfo, Oid heapoid, Snapshot snap, const int64 *ids, int n)
+{
+	int			j = 0;
+	int		   *at;
+
+	if (!seg_kept.valid || seg_kept.heapoid != heapoid || seg_kept.dbid != MyDatabaseId
+		|| seg_kept.lxid != MyProc->lxid || seg_kept.subid != GetCurrentSubTransactionId()
+		|| n > seg_kept.n || !SegSameSnapshot(&seg_kept.snap, snap))
+		return false;
+	/* both sets ascend: one merge walk finds each id's row, or says one is missing */
+	at = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		while (j < seg_kept.n && seg_kept.ids[j] < ids[i])
+			j++;
+		if (j == seg_kept.n || seg_kept.ids[j] != ids[i])
+		{
+			pfree(at);
+			return false;
+		}
+		at[i] = j;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, true, true, true};
+
+		values[0] = Int64GetDatum(ids[i]);
+		values[1] = values[2] = values[3] = (Datum) 0;
+		if (!seg_kept.nulls[at[i]])
+		{
+			values[1] = Int64GetDatum(seg_kept.allowed[at[i]]);
+			values[2] = BoolGetDatum(seg_kept.internal[at[i]]);
+			values[3] = BoolGetDatum(seg_kept.partner[at[i]]);
+			nulls[1] = nulls[2] = nulls[3] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfree(at);
+	return true;
+}
+
+/* Starts keeping the rows of a set read now (the previous ones go). */
+static void
+SegSummaryKeepStart(Oid heapoid, Snapshot snap, const int64 *ids, int n)
+{
+	MemoryContext old;
+
+	if (seg_summary_cxt == NULL)
+	{
+		seg_summary_cxt = AllocSetContextCreate(TopMemoryContext, "cdp seg_summary kept rows",
+												ALLOCSET_DEFAULT_SIZES);
+		RegisterXactCallback(SegSummaryXactCallback, NULL);
+	}
+	seg_kept.valid = false;
+	MemoryContextReset(seg_summary_cxt);
+	if (n > SEG_SUMMARY_KEEP || snap->snapshot_type != SNAPSHOT_MVCC)
+		return;
+	old = MemoryContextSwitchTo(seg_summary_cxt);
+	seg_kept.heapoid = heapoid;
+	seg_kept.dbid = MyDatabaseId;
+	seg_kept.lxid = MyProc->lxid;
+	seg_kept.subid = GetCurrentSubTransactionId();
+	seg_kept.snap = *snap;
+	seg_kept.snap.xip = palloc(sizeof(TransactionId) * Max(snap->xcnt, 1));
+	if (snap->xcnt > 0)
+		memcpy(seg_kept.snap.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	seg_kept.snap.subxip = palloc(sizeof(TransactionId) * Max(snap->subxcnt, 1));
+	if (snap->subxcnt > 0)
+		memcpy(seg_kept.snap.subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt);
+	seg_kept.n = n;
+	seg_kept.ids = palloc(sizeof(int64) * n);
+	memcpy(seg_kept.ids, ids, sizeof(int64) * n);
+	seg_kept.allowed = palloc(sizeof(int64) * n);
+	seg_kept.internal = palloc(sizeof(bool) * n);
+	seg_kept.partner = palloc(sizeof(bool) * n);
+	seg_kept.nulls = palloc(sizeof(bool) * n);
+	MemoryContextSwitchTo(old);
+}
 
 /*
  * SegSummaryAttnums
@@ -163,6 +319,8 @@ cdp_seg_summary_rows(PG_FUNCTION_ARGS)
 	bool		at_end = false; /* and ran past the index's last entry */
 	bool		pending = false;	/* the entry it stands on is not consumed yet */
 	int64		pos_key = 0;	/* that entry's golden_id */
+	Snapshot	snap;
+	bool		keep;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -193,6 +351,14 @@ cdp_seg_summary_rows(PG_FUNCTION_ARGS)
 
 	heap = table_open(heapoid, AccessShareLock);
 	SegSummaryAttnums(heap, att);
+	snap = GetActiveSnapshot();
+	if (SegSummaryFromKept(rsinfo, heapoid, snap, ids, n))
+	{
+		table_close(heap, AccessShareLock);
+		return (Datum) 0;
+	}
+	SegSummaryKeepStart(heapoid, snap, ids, n);
+	keep = n <= SEG_SUMMARY_KEEP && snap->snapshot_type == SNAPSHOT_MVCC;
 	indexoid = RelationGetPrimaryKeyIndex(heap);
 	if (!OidIsValid(indexoid))
 		ereport(ERROR,
@@ -208,7 +374,7 @@ cdp_seg_summary_rows(PG_FUNCTION_ARGS)
 				 errhint("Reinstall or update the extension cdp.")));
 
 	slot = table_slot_create(heap, NULL);
-	scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
+	scan = index_beginscan(heap, index, snap, 1, 0);
 	scan->xs_want_itup = true;
 	ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(0));
 	for (int i = 0; i < n; i++)
@@ -269,8 +435,16 @@ cdp_seg_summary_rows(PG_FUNCTION_ARGS)
 			}
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (keep)
+		{
+			seg_kept.nulls[i] = nulls[1];
+			seg_kept.allowed[i] = nulls[1] ? 0 : DatumGetInt64(values[1]);
+			seg_kept.internal[i] = !nulls[1] && DatumGetBool(values[2]);
+			seg_kept.partner[i] = !nulls[1] && DatumGetBool(values[3]);
+		}
 	}
 	index_endscan(scan);
+	seg_kept.valid = keep;
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);

@@ -298,14 +298,17 @@ COMMENT ON FUNCTION cdp_internal.seg_read_few(bigint[], jsonb) IS
  * for a person without a row, in the order of the set.
  * The source_kind clause and the consent guard read them instead of a lateral probe per id (the
  * executor restarting a subquery for each: 3-4 us an id at 1M, about 120 ms each per preview).
- * Through SQL when row-level security applies to the caller.
+ * The rows of the last set read are kept for the statement (prev29): the guard's survivors, a
+ * subset of the clause's candidates read under the same snapshot, transaction and subtransaction,
+ * take them instead of reading the summary again (any write since means a later command id, so a
+ * new read).  Through SQL when row-level security applies to the caller.
  */
 CREATE FUNCTION cdp_internal.seg_summary_rows(ids bigint[])
 	RETURNS TABLE (golden_id bigint, allowed bigint, internal boolean, partner boolean)
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 10000
 	AS 'MODULE_PATHNAME', 'cdp_seg_summary_rows';
 COMMENT ON FUNCTION cdp_internal.seg_summary_rows(bigint[]) IS
-	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key (internal)';
+	'the consent_summary row of each id of a set (NULLs for a person without one), read in one C pass over its primary key, or taken from the last set read under the same snapshot (internal)';
 
 /* The reader's spec of an "all"'s clause: an event leaf's "rd", or its "not"; NULL for any other clause. */
 CREATE FUNCTION cdp_internal.seg_read_spec(kid jsonb) RETURNS jsonb

@@ -8,9 +8,12 @@
 -- the two evaluator steps that read it: the source_kind clause of candidates known to have a
 -- profile (its "kinds" pass) equals the clause's SQL probe ("kfilter") for every kind asked, with
 -- persons of both kinds of source and persons without a summary row; and seg_consent_ok's probe
--- form (statistics of a million) equals its join form.  Then the arguments it refuses.
+-- form (statistics of a million) equals its join form.  The rows kept for a subset read under the
+-- same snapshot (prev29): a subset read in the same statement gives the join's rows, and one read
+-- after a write in the same transaction (a later command id) sees the write.  Then the arguments
+-- it refuses.
 BEGIN;
-SELECT plan(14);
+SELECT plan(17);
 
 SELECT setseed(0.28) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('partner1', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -97,6 +100,38 @@ UPDATE pg_class SET reltuples = 1000000 WHERE oid = 'cdp_internal.consent_summar
 SELECT is((SELECT count(*) FROM joined j WHERE cdp_internal.seg_consent_ok(:'patients', 'marketing', j.ch) IS DISTINCT FROM j.ok), 0::bigint,
           'seg_consent_ok: the reader''s probes give the join''s ids, by SMS and any channel');
 SELECT ok((SELECT bool_and(cardinality(ok) BETWEEN 20 AND cardinality(:'patients'::bigint[]) - 20) FROM joined), 'consent keeps some and drops others');
+
+-- the rows kept from the last set read (prev29): a subset within one snapshot takes them; a write
+-- since (a later command id, same transaction) is seen, within a function and between statements
+SELECT ids AS everyone FROM sets WHERE k = 'everyone and beyond' \gset
+SELECT ids AS third FROM sets WHERE k = 'random third' \gset
+CREATE FUNCTION pg_temp.kept_subset(big bigint[], small bigint[]) RETURNS SETOF cdp_internal.consent_summary
+	LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	PERFORM count(*) FROM cdp_internal.seg_summary_rows(big);
+	RETURN QUERY SELECT x.golden_id, x.allowed, x.internal, x.partner, NULL::bigint[] FROM cdp_internal.seg_summary_rows(small) x;
+END $$;
+SELECT is((SELECT count(*) FROM (
+		(SELECT golden_id, allowed, internal, partner FROM pg_temp.kept_subset(:'everyone', :'third') EXCEPT ALL
+		 SELECT c.id, s.allowed, s.internal, s.partner FROM unnest(:'third'::bigint[]) c(id) LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id)
+		UNION ALL
+		(SELECT c.id, s.allowed, s.internal, s.partner FROM unnest(:'third'::bigint[]) c(id) LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = c.id
+		 EXCEPT ALL SELECT golden_id, allowed, internal, partner FROM pg_temp.kept_subset(:'everyone', :'third'))) d), 0::bigint,
+          'a subset read after its set under the same snapshot: the join''s rows');
+CREATE FUNCTION pg_temp.after_write(big bigint[], small bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	PERFORM count(*) FROM cdp_internal.seg_summary_rows(big);
+	UPDATE cdp_internal.consent_summary s SET allowed = s.allowed # 4 WHERE s.golden_id = ANY (small);
+	RETURN (SELECT count(*) FROM cdp_internal.seg_summary_rows(small) x JOIN cdp_internal.consent_summary s ON s.golden_id = x.golden_id
+	         WHERE x.allowed IS DISTINCT FROM s.allowed);
+END $$;
+SELECT is(pg_temp.after_write(:'everyone', :'third'), 0::bigint, 'a subset read after a write in the same function sees the write');
+SELECT count(*) AS n FROM cdp_internal.seg_summary_rows(:'everyone') \gset
+UPDATE cdp_internal.consent_summary s SET internal = NOT s.internal WHERE s.golden_id = ANY (:'third');
+SELECT is((SELECT count(*) FROM cdp_internal.seg_summary_rows(:'third') x JOIN cdp_internal.consent_summary s ON s.golden_id = x.golden_id
+            WHERE (x.allowed, x.internal, x.partner) IS DISTINCT FROM (s.allowed, s.internal, s.partner)), 0::bigint,
+          'a subset read in a later statement after a write sees the write');
 
 -- a role under row-level security reads the rows through SQL: what the policies show it
 CREATE ROLE seg28_rls_reader;
