@@ -187,7 +187,13 @@ SegSummaryFromKept(ReturnSetInfo *rsinfo, Oid heapoid, Snapshot snap, const int6
 	return true;
 }
 
-/* Starts keeping the rows of a set read now (the previous ones go). */
+/*
+ * Starts keeping the rows of a set read now.  The previous set's rows go first, even when this set
+ * is too large to keep (more than SEG_SUMMARY_KEEP ids) or the snapshot is not an MVCC one: then
+ * nothing is kept, and a later read of the smaller previous set reads the table again.  Correct
+ * either way; the preview's order of calls (the consent guard's set, then the clauses' smaller
+ * ones) does not hit it.
+ */
 static void
 SegSummaryKeepStart(Oid heapoid, Snapshot snap, const int64 *ids, int n)
 {
