@@ -525,11 +525,14 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
  * members whose first candidate is blocked look further down their list; counts of other
  * campaigns' messages and the last message of each person come from one pass, the time zone from
  * one lookup per city, the send window from one computation per zone and start, the consent
- * statement behind each message from the person's consent summary row (a probe per message: the
- * latest statement per purpose x channel, cdp_internal.consent_summary.statements), the text from one C
+ * statement behind each message from the person's consent summary row (one index scan for the
+ * set of members who may get one, joined by hash: the latest statement per purpose x channel,
+ * cdp_internal.consent_summary.statements), the text from one C
  * pass over the template (cdp_internal.campaign_fill, the renderer of the per-member path), the
  * provenance from one C call (cdp_internal.campaign_provenance), the holdout and arm from
- * cdp_internal.campaign_hash (C: the per-member path's definition).
+ * cdp_internal.campaign_hash (C: the per-member path's definition).  Values of the campaign
+ * document the statement compares with (its end, the cap's period, the quiet period) are read
+ * into variables first: cast in the statement they were evaluated for every row (session 29).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
  */
 CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
