@@ -32,6 +32,10 @@
  * this code with it on generated clusters.
  *
  * The record documents the fold reads are built in src/golden_doc.c.
+ * cdp_internal.golden_fold_docs(docs jsonb[], rules) is the same fold,
+ * without lineage, of documents given in any order: it sorts the records by
+ * record id (nulls last) before folding, as golden_compute's former
+ * jsonb_agg(... ORDER BY record_id) ordered them.
  *
  * Timestamps are read with timestamptz input (the session time zone for
  * strings without an offset) and written in UTC.
