@@ -32,6 +32,10 @@
  * this code with it on generated clusters.
  *
  * The record documents the fold reads are built in src/golden_doc.c.
+ * cdp_internal.golden_fold_docs(docs jsonb[], rules) is the same fold,
+ * without lineage, of documents given in any order: it sorts the records by
+ * record id (nulls last) before folding, as golden_compute's former
+ * jsonb_agg(... ORDER BY record_id) ordered them.
  *
  * Timestamps are read with timestamptz input (the session time zone for
  * strings without an offset) and written in UTC.
@@ -999,24 +1003,38 @@ FoldCheckNotNull(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errmsg("argument \"%s\" of cdp.golden_fold must not be null", name)));
 }
 
-PG_FUNCTION_INFO_V1(cdp_golden_fold);
+/*
+ * FoldCmpRec
+ *		qsort comparator of read records by record id, nulls last: the order
+ *		of jsonb_agg(... ORDER BY record_id), which golden_fold_docs restores.
+ */
+static int
+FoldCmpRec(const void *pa, const void *pb)
+{
+	const FoldRec *a = pa;
+	const FoldRec *b = pb;
+
+	if (a->rid_null != b->rid_null)
+		return a->rid_null ? 1 : -1;
+	if (a->rid_null)
+		return 0;
+	return FoldCmpInt64(a->rid, b->rid);
+}
 
 /*
- * cdp_golden_fold
- *		cdp.golden_fold(recs jsonb, rules jsonb, with_lineage boolean): the
- *		profile of one person.  Working memory lives in a context of its
- *		own, deleted before returning; only the result is left in the
- *		caller's context.
+ * FoldRun
+ *		The fold of the nrec record documents elems (each a jsonb value, an
+ *		object for a valid one) under rules; by_id sorts the records by record
+ *		id first (golden_fold_docs: documents in any order).  The callers
+ *		have checked the rules and the number of records.  Working memory
+ *		lives in a context of its own, deleted before returning; only the
+ *		result is left in the caller's context.
  */
-Datum
-cdp_golden_fold(PG_FUNCTION_ARGS)
+static Jsonb *
+FoldRun(JsonbValue *elems, int nrec, Jsonb *rules, bool with_lineage, bool by_id)
 {
-	Jsonb	   *recs;
-	Jsonb	   *rules;
-	bool		with_lineage;
 	MemoryContext work;
 	MemoryContext old;
-	int			nrec;
 	FoldRec    *r;
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -1035,28 +1053,6 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	bool		updated_null = true;
 	TimestampTz updated_max = 0;
 
-	FoldCheckNotNull(fcinfo, 0, "recs");
-	FoldCheckNotNull(fcinfo, 1, "rules");
-	FoldCheckNotNull(fcinfo, 2, "with_lineage");
-	recs = PG_GETARG_JSONB_P(0);
-	rules = PG_GETARG_JSONB_P(1);
-	with_lineage = PG_GETARG_BOOL(2);
-
-	if (!JB_ROOT_IS_ARRAY(recs) || JB_ROOT_IS_SCALAR(recs))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("records of the survivorship fold must be a JSON array"),
-				 errdetail("The value given is a JSON %s.",
-						   JB_ROOT_IS_SCALAR(recs) ? "scalar" : "object"),
-				 errhint("Give an array of cdp.golden_record_doc documents, one per source record.")));
-	GoldenCheckRulesObject(rules);
-	nrec = JB_ROOT_COUNT(recs);
-	if (nrec > FOLD_MAX_RECORDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many records for one survivorship fold: %d", nrec),
-				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
-
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden fold",
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
@@ -1064,13 +1060,9 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	/* one record: the fast path (ids as given) */
 	raw = nrec == 1;
 	r = palloc0(mul_size(sizeof(FoldRec), Max(1, nrec)));
-	it = JsonbIteratorInit(&recs->root);
-	i = 0;
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	for (i = 0; i < nrec; i++)
 	{
-		if (tok != WJB_ELEM)
-			continue;
-		ReadRecord(&v, i, !raw, &r[i]);
+		ReadRecord(&elems[i], i, !raw, &r[i]);
 		if (r[i].validated >= 0)
 			anyv = Max(anyv, r[i].validated);
 		if (!r[i].created_null && (created_null || r[i].created < created_min))
@@ -1083,8 +1075,9 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 			updated_max = r[i].updated;
 			updated_null = false;
 		}
-		i++;
 	}
+	if (by_id && nrec > 1)
+		qsort(r, nrec, sizeof(FoldRec), FoldCmpRec);
 
 	/* single-valued attributes, one per key of the rules */
 	pushJsonbValue(&attrs, WJB_BEGIN_OBJECT, NULL);
@@ -1144,5 +1137,129 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 	copy = palloc(VARSIZE(out));
 	memcpy(copy, out, VARSIZE(out));
 	MemoryContextDelete(work);
-	PG_RETURN_JSONB_P(copy);
+	return copy;
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_fold);
+
+/*
+ * cdp_golden_fold
+ *		cdp.golden_fold(recs jsonb, rules jsonb, with_lineage boolean): the
+ *		profile of one person, its records in the order of the array.
+ */
+Datum
+cdp_golden_fold(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *recs;
+	Jsonb	   *rules;
+	bool		with_lineage;
+	int			nrec;
+	JsonbValue *elems;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i;
+
+	FoldCheckNotNull(fcinfo, 0, "recs");
+	FoldCheckNotNull(fcinfo, 1, "rules");
+	FoldCheckNotNull(fcinfo, 2, "with_lineage");
+	recs = PG_GETARG_JSONB_P(0);
+	rules = PG_GETARG_JSONB_P(1);
+	with_lineage = PG_GETARG_BOOL(2);
+
+	if (!JB_ROOT_IS_ARRAY(recs) || JB_ROOT_IS_SCALAR(recs))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("records of the survivorship fold must be a JSON array"),
+				 errdetail("The value given is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(recs) ? "scalar" : "object"),
+				 errhint("Give an array of cdp.golden_record_doc documents, one per source record.")));
+	GoldenCheckRulesObject(rules);
+	nrec = JB_ROOT_COUNT(recs);
+	if (nrec > FOLD_MAX_RECORDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many records for one survivorship fold: %d", nrec),
+				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
+
+	/* the elements, as the array's iterator gives them (objects as binary values) */
+	elems = palloc(mul_size(sizeof(JsonbValue), Max(1, nrec)));
+	it = JsonbIteratorInit(&recs->root);
+	i = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		elems[i++] = v;
+	}
+	Assert(i == nrec);
+	PG_RETURN_JSONB_P(FoldRun(elems, nrec, rules, with_lineage, false));
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_fold_docs);
+
+/*
+ * cdp_golden_fold_docs
+ *		cdp_internal.golden_fold_docs(docs jsonb[], rules jsonb): what
+ *		cdp.golden_fold(<the documents as a JSON array, by record id>, rules,
+ *		false) gives, for the documents in any order (the live re-fold
+ *		collects them with array_agg, without the per-person sort and the
+ *		re-encoding of jsonb_agg, issue 16).  NULL arguments raise 22004; a
+ *		NULL document or one that is not an object raises as golden_fold
+ *		does for an element that is not an object; a multi-dimensional
+ *		array is refused.
+ */
+Datum
+cdp_golden_fold_docs(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Jsonb	   *rules;
+	Datum	   *d;
+	bool	   *dn;
+	int			nrec;
+	JsonbValue *elems;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" of cdp_internal.golden_fold_docs must not be null",
+						PG_ARGISNULL(0) ? "docs" : "rules")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	rules = PG_GETARG_JSONB_P(1);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("docs must be a one-dimensional array")));
+	if (ARR_ELEMTYPE(arr) != JSONBOID)
+		elog(ERROR, "golden_fold_docs takes an array of jsonb");
+	GoldenCheckRulesObject(rules);
+	deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &d, &dn, &nrec);
+	if (nrec > FOLD_MAX_RECORDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many records for one survivorship fold: %d", nrec),
+				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
+	elems = palloc(mul_size(sizeof(JsonbValue), Max(1, nrec)));
+	for (int i = 0; i < nrec; i++)
+	{
+		Jsonb	   *doc;
+
+		if (dn[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record %d of the survivorship fold is not a JSON object", i + 1),
+					 errdetail("Each element of docs must be a record document."),
+					 errhint("Build the documents with cdp.golden_record_doc.")));
+		doc = DatumGetJsonbP(d[i]);
+		if (JB_ROOT_IS_SCALAR(doc))
+		{
+			/* a scalar document: its value, which ReadRecord refuses */
+			JsonbExtractScalar(&doc->root, &elems[i]);
+			continue;
+		}
+		elems[i].type = jbvBinary;
+		elems[i].val.binary.data = &doc->root;
+		elems[i].val.binary.len = VARSIZE(doc) - VARHDRSZ;
+	}
+	PG_RETURN_JSONB_P(FoldRun(elems, nrec, rules, false, true));
 }

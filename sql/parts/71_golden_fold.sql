@@ -50,6 +50,20 @@ COMMENT ON FUNCTION @extschema@.golden_fold(jsonb, jsonb, boolean) IS
 	'survivorship fold (C): pure function of one person''s source records and the rules, returning the profile attributes, contacts and (unless with_lineage is false) lineage';
 
 /*
+ * The projection paths' fold (C, src/golden_fold.c): golden_fold(<docs as a JSON array ordered by
+ * record id>, rules, false) for record documents given in any order.  golden_compute collects a
+ * person's documents with array_agg and no ORDER BY: jsonb_agg(... ORDER BY record_id) sorted every
+ * person's documents in a sort of their own and re-encoded them into one document, which the fold
+ * then took apart again (issue 16, session 29).  NULL arguments raise 22004, a document that is not
+ * an object 22023, as golden_fold.
+ */
+CREATE FUNCTION cdp_internal.golden_fold_docs(docs jsonb[], rules jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'cdp_golden_fold_docs'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_fold_docs(jsonb[], jsonb) IS
+	'golden_fold(docs ordered by record id, rules, false) of record documents in any order (internal to the live fold)';
+
+/*
  * Builds the projection row of one person from its fold and its log-derived status and visits
  * (C, src/golden_row.c: as PL/pgSQL it cost about 40 us a call, most of writing a new person).
  */
@@ -103,10 +117,13 @@ BEGIN
 	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
 	recs AS (
 		SELECT r.golden_id,
-		       /* each record's document from its columns (golden_record_doc_of), not its row's JSON */
-		       pg_catalog.jsonb_agg(cdp_internal.golden_record_doc_of(r.record_id, r.source_id, s.trust,
+		       /*
+		        * each record's document from its columns (golden_record_doc_of), not its row's JSON;
+		        * in any order: golden_fold_docs puts them in record id order
+		        */
+		       pg_catalog.array_agg(cdp_internal.golden_record_doc_of(r.record_id, r.source_id, s.trust,
 		           r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils,
-		           r.oms, r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at) ORDER BY r.record_id) AS docs
+		           r.oms, r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at)) AS docs
 		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
 		  JOIN @extschema@.record r ON r.golden_id = g.i
 		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
@@ -116,7 +133,7 @@ BEGIN
 	 * FROM, which puts each call's one row through a tuplestore of its own.
 	 */
 	SELECT (x.row).*
-	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, @extschema@.golden_fold(recs.docs, rl.rules, false),
+	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, cdp_internal.golden_fold_docs(recs.docs, rl.rules),
 	                   p.status, p.status_at,
 	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
 	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'

@@ -140,15 +140,23 @@ COMMENT ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], 
  * callers link_records and link_records_many).  Plans: generic for a few links (planning would
  * cost more than the work), custom for more, so the planner sees the arrays as constants and sizes
  * the joins between them by their real length (a generic plan takes every unnest for 10 rows and
- * joins them by nested loops).
+ * joins them by nested loops).  golden_a and golden_b, when given, are the golden ids of a and b as
+ * the caller read them (link_records_many): a first guess of the persons to lock, read again under
+ * the locks.
  */
-CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[]) RETURNS bigint[]
+CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
+		golden_a bigint[] DEFAULT NULL, golden_b bigint[] DEFAULT NULL) RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	ga			bigint[] := golden_a;
+	gb			bigint[] := golden_b;
+	ga2			bigint[];
+	gb2			bigint[];
+	n_locked	bigint;
 	ids			bigint[];
 	created		bigint[];
 	tries		int := 0;
@@ -194,28 +202,55 @@ BEGIN
 		/* local to this call: the function's own SET restores the generic mode on exit */
 		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
 	END IF;
-	/* lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile */
+	/*
+	 * lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile.
+	 * The persons of both ends of every link (ga, gb) are read once before the locks (or taken from
+	 * the caller, link_records_many, which read them to check the records exist) and once after,
+	 * and the plan reads the second reading: each reading joins every link's two records, and
+	 * there were four (issue 16, session 29)
+	 */
+	IF ga IS NULL OR gb IS NULL THEN
+		SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+		  INTO ga, gb
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+		  JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+	END IF;
 	LOOP
-		SELECT pg_catalog.array_agg(DISTINCT r.golden_id ORDER BY r.golden_id) INTO ids
-		  FROM (SELECT pg_catalog.unnest(a) UNION SELECT pg_catalog.unnest(b)) x(id)
-		  JOIN @extschema@.record r ON r.record_id = x.id;
+		SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+		  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
 		PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
 		 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
 		PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
 		 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
-		/* profile rows for persons that have none yet (folded at the end, as refresh_patients would) */
-		WITH ins AS (
-			INSERT INTO @extschema@.patient (golden_id)
-			SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
-			ON CONFLICT (golden_id) DO NOTHING
-			RETURNING golden_id)
-		SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
-		PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
-		 ORDER BY p.golden_id FOR UPDATE OF p;
+		/*
+		 * the profile rows, in id order; when some person has none yet (a profile row is written
+		 * with every new person, so hardly ever), a placeholder is made for it (folded at the end,
+		 * as refresh_patients would) and every row locked again.  Counting the rows the lock
+		 * found replaces an insertion attempt per person (one probe of the key each, session 29)
+		 */
+		SELECT pg_catalog.count(*) INTO n_locked
+		  FROM (SELECT 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+		         ORDER BY p.golden_id FOR UPDATE OF p) l;
+		IF n_locked < pg_catalog.cardinality(ids) THEN
+			WITH ins AS (
+				INSERT INTO @extschema@.patient (golden_id)
+				SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
+				ON CONFLICT (golden_id) DO NOTHING
+				RETURNING golden_id)
+			SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
+			PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+			 ORDER BY p.golden_id FOR UPDATE OF p;
+		END IF;
 		/* a new statement: sees what committed while we waited */
-		EXIT WHEN ids = (SELECT pg_catalog.array_agg(DISTINCT r.golden_id ORDER BY r.golden_id)
-		                   FROM (SELECT pg_catalog.unnest(a) UNION SELECT pg_catalog.unnest(b)) x(id)
-		                   JOIN @extschema@.record r ON r.record_id = x.id);
+		SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+		  INTO ga2, gb2
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+		  JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+		EXIT WHEN ga2 = ga AND gb2 = gb;
+		ga := ga2;
+		gb := gb2;
 		tries := tries + 1;
 		IF tries > 100 THEN
 			RAISE EXCEPTION 'records keep moving between persons while they are linked'
@@ -229,17 +264,12 @@ BEGIN
 	SELECT x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g
 	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g
 	  /* every no_match decision: the plan ignores those outside these persons */
-	  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS ga, pg_catalog.array_agg(rb.golden_id) AS gb
+	  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS nm_a, pg_catalog.array_agg(rb.golden_id) AS nm_b
 	          FROM @extschema@.pair_decision d
 	          JOIN @extschema@.record ra ON ra.record_id = d.record_a
 	          JOIN @extschema@.record rb ON rb.record_id = d.record_b
 	         WHERE d.decision = 'no_match') nm,
-	       cdp_internal._golden_merge_plan_arrays(
-	         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(a) WITH ORDINALITY x(id, i)
-	                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
-	         ARRAY(SELECT r.golden_id FROM pg_catalog.unnest(b) WITH ORDINALITY x(id, i)
-	                 JOIN @extschema@.record r ON r.record_id = x.id ORDER BY x.i),
-	         nm.ga, nm.gb,
+	       cdp_internal._golden_merge_plan_arrays(ga, gb, nm.nm_a, nm.nm_b,
 	         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
 	                WHERE q.status = 'archived')) x;
 	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
@@ -424,7 +454,7 @@ BEGIN
 	RETURN res;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[]) IS
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
 
 /*
@@ -441,6 +471,9 @@ CREATE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence j
 	AS $$
 DECLARE
 	bad		record;
+	bad_i	bigint;
+	ga		bigint[];
+	gb		bigint[];
 BEGIN
 	IF a IS NULL OR b IS NULL THEN
 		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
@@ -453,15 +486,25 @@ BEGIN
 			DETAIL = pg_catalog.format('a has %s elements, b %s, evidence %s.', pg_catalog.cardinality(a),
 			                           pg_catalog.cardinality(b), COALESCE(pg_catalog.cardinality(evidence)::text, 'none'));
 	END IF;
-	SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
+	/*
+	 * one pass over the links: the first bad element, and the persons of both records of each
+	 * link, which golden_link_apply takes as its first reading (it reads them again under its locks)
+	 */
+	SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
+	                                          OR rb.record_id IS NULL
+	                                          OR (x.ev IS NOT NULL AND pg_catalog.jsonb_typeof(x.ev) <> 'object')),
+	       pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+	  INTO bad_i, ga, gb
 	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
 	  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
 	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
-	 WHERE x.i <= pg_catalog.cardinality(a)
-	   AND (x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL OR rb.record_id IS NULL
-	        OR (x.ev IS NOT NULL AND pg_catalog.jsonb_typeof(x.ev) <> 'object'))
-	 ORDER BY x.i LIMIT 1;
-	IF FOUND THEN
+	 WHERE x.i <= pg_catalog.cardinality(a);
+	IF bad_i IS NOT NULL THEN
+		SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
+		  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
+		 WHERE x.i = bad_i;
 		IF bad.ra IS NULL OR bad.rb IS NULL THEN
 			RAISE EXCEPTION 'element % of a and b must not be null', bad.i USING ERRCODE = '22004';
 		ELSIF bad.a_missing OR bad.b_missing THEN
@@ -479,7 +522,7 @@ BEGIN
 				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
 		END IF;
 	END IF;
-	RETURN cdp_internal.golden_link_apply(a, b, evidence);
+	RETURN cdp_internal.golden_link_apply(a, b, evidence, ga, gb);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS

@@ -246,7 +246,7 @@ REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal.refresh_patients(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.link_records(bigint, bigint, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unmerge(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cdp_internal.golden_lock(bigint[]) FROM PUBLIC;

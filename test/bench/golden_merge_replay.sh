@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/bench/golden_merge_replay.sh: the golden merge of a full matching run, replayed alone (issue
-# 16): the same links applied by cdp_internal.golden_link_apply to copies of the same database, with
+# 16): the same links applied by cdp.link_records_many (as run_matching applies them: the check of
+# the arguments, then cdp_internal.golden_link_apply) to copies of the same database, with
 # main's definitions and with this branch's, alternating, with the DEBUG1 time of each step and a
 # checksum of everything the merge writes (the two must be equal).  Each copy's merge tables and the
 # log's indexes are loaded into shared buffers first (pg_prewarm).
@@ -10,10 +11,12 @@
 # SNAPSHOT is a database copied just before run_matching('full') (test/bench/first_day.sh with
 # SNAPSHOT=NAME).  The first call matches a copy of it once and keeps the links of that run (from
 # its record.linked and patient.merged events, in order) in SNAPSHOT's table public.bench_links.
-# Modes:  main  the definitions the snapshot was made with (main's, if first_day.sh ran on main)
-#         c     this branch's golden_link_apply and golden_link_write (the merge24 section of
-#               sql/cdp--0.2.0--0.3.0.sql), the C writer
-#         sql   the same definitions with cdp_internal.golden_link_writer = 'sql' (the fallback)
+# Modes:  main  main's definitions of the merge's functions: every function of sql/parts/71_golden_fold.sql
+#               and 73_golden_link.sql as they are at commit BASE (environment; default the merge
+#               base of HEAD and main), loaded over the snapshot's
+#         c     the snapshot's definitions with this branch's section SECTION (environment, default
+#               merge30) of sql/cdp--0.2.0--0.3.0.sql loaded over them: the C writer
+#         sql   the same as c with cdp_internal.golden_link_writer = 'sql' (the SQL fallback)
 # The library installed in the dev cluster must be this branch's (it has every symbol main's
 # definitions name).  Hold `flock /work/bench.lock` for 100k and more.
 set -euo pipefail
@@ -24,9 +27,33 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
+SECTION=${SECTION:-merge30}
+BASE=${BASE:-$(git -c safe.directory="*" -C "$CDP_SRC" merge-base HEAD main)}
 DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
-sed -n '/==== section: merge24 /,/==== end of section: merge24 /p' "$CDP_SRC/sql/cdp--0.2.0--0.3.0.sql" |
-	sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/' >"$DEFS"
+DEFS_MAIN=$(mktemp /tmp/golden_merge_main.XXXXXX.sql)
+sed -n "/==== section: $SECTION /,/==== end of section: $SECTION /p" "$CDP_SRC/sql/cdp--0.2.0--0.3.0.sql" |
+	sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/' |
+	sed 's/^DROP FUNCTION \(.*\);$/ALTER EXTENSION cdp DROP FUNCTION \1; DROP FUNCTION \1;/' >"$DEFS"
+[ -s "$DEFS" ] || { echo "no section $SECTION in sql/cdp--0.2.0--0.3.0.sql" >&2; exit 1; }
+# main's definitions replace a copy's; the internal entry golden_link_apply, whose signature a branch
+# may change, is dropped first in every overload (and a section's DROP FUNCTION, outside an
+# extension script, takes the function out of the extension first)
+{
+	cat <<'SQL'
+DO $$
+DECLARE f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+	          WHERE p.pronamespace = 'cdp_internal'::regnamespace AND p.proname IN ('golden_link_apply') LOOP
+		EXECUTE 'ALTER EXTENSION cdp DROP FUNCTION ' || f::text;
+		EXECUTE 'DROP FUNCTION ' || f::text;
+	END LOOP;
+END
+$$;
+SQL
+	for part in 71_golden_fold 73_golden_link; do git -c safe.directory="*" -C "$CDP_SRC" show "$BASE:sql/parts/$part.sql"; done |
+		sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/'
+} >"$DEFS_MAIN"
 
 if [ "$(q -d "$SNAP" -c "SELECT to_regclass('public.bench_links') IS NOT NULL")" != t ]; then
 	q -d postgres -c "DROP DATABASE IF EXISTS ${SNAP}_links" -c "CREATE DATABASE ${SNAP}_links TEMPLATE $SNAP"
@@ -40,9 +67,9 @@ if [ "$(q -d "$SNAP" -c "SELECT to_regclass('public.bench_links') IS NOT NULL")"
 	q -d postgres -c "DROP DATABASE ${SNAP}_links"
 fi
 links=$(q -d "$SNAP" -c "SELECT cardinality(a) FROM public.bench_links")
-echo "golden merge replay: $links links on copies of $SNAP, $RUNS runs per mode ($(uptime | sed 's/.*load/load/'))"
+echo "golden merge replay: $links links on copies of $SNAP, $RUNS runs per mode, main = $BASE, c = section $SECTION ($(uptime | sed 's/.*load/load/'))"
 
-# everything the merge writes, event ids by rank (the identity sequence differs between copies)
+# everything the merge writes (and the consent summary its records' move updates), event ids by rank (the identity sequence differs between copies)
 CHECK="WITH ev AS (SELECT e.*, row_number() OVER (ORDER BY e.event_id) AS rk FROM cdp.event e WHERE e.event_id > :since),
 evn AS (SELECT x.event_id, coalesce('n' || ev.rk, x.event_id::text) AS name, ev.at FROM cdp.event x LEFT JOIN ev USING (event_id))
 SELECT md5((SELECT string_agg(concat_ws('|', ev.rk, ev.kind, ev.subject, ev.golden_id, ev.payload, ev.actor), ',' ORDER BY ev.event_id) FROM ev)),
@@ -52,13 +79,14 @@ SELECT md5((SELECT string_agg(concat_ws('|', ev.rk, ev.kind, ev.subject, ev.gold
        md5((SELECT string_agg(concat_ws('|', d.old_id, d.new_id, e.name, (d.at = e.at)), ',' ORDER BY d.old_id)
               FROM cdp.patient_redirect d JOIN evn e ON e.event_id = d.event_id)),
        md5((SELECT string_agg(r.record_id || '|' || r.golden_id, ',' ORDER BY r.record_id) FROM cdp.record r)),
-       md5((SELECT string_agg((to_jsonb(p) - 'status_at')::text, ',' ORDER BY p.golden_id) FROM cdp.patient p))"
+       md5((SELECT string_agg((to_jsonb(p) - 'status_at')::text, ',' ORDER BY p.golden_id) FROM cdp.patient p)),
+       md5((SELECT string_agg(s::text, ',' ORDER BY s.golden_id) FROM cdp_internal.consent_summary s))"
 
 for run in $(seq 1 "$RUNS"); do
 	for mode in $MODES; do
 		db=${SNAP}_replay
 		q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE $SNAP"
-		[ "$mode" = main ] || q -d "$db" -f "$DEFS" >/dev/null
+		if [ "$mode" = main ]; then q -d "$db" -f "$DEFS_MAIN" >/dev/null; else q -d "$db" -f "$DEFS" >/dev/null; fi
 		since=$(q -d "$db" -c "SELECT coalesce(max(event_id), 0) FROM cdp.event")
 		# the tables the merge reads and updates, and the log's indexes, in shared buffers (as after
 		# the matching run's own reads), so that a fresh copy's cold cache does not weigh on either mode
@@ -74,7 +102,7 @@ for run in $(seq 1 "$RUNS"); do
 		# on a loaded machine, wall time also counts the waits for a core
 		cpu=$(q -d "$db" -c "SET client_min_messages = debug1" -c "SET cdp_internal.golden_link_writer = $writer" \
 			-c "SELECT pg_read_file('/proc/self/stat')" \
-			-c "SELECT count(*) FROM public.bench_links, unnest(cdp_internal.golden_link_apply(a, b, evidence))" \
+			-c "SELECT count(*) FROM public.bench_links, unnest(cdp.link_records_many(a, b, evidence))" \
 			-c "SELECT pg_read_file('/proc/self/stat')" 2>/tmp/golden_merge_debug.$$ |
 			awk -v hz="$(getconf CLK_TCK)" 'NF > 20 { sub(/^.*\) /, ""); t[++n] = $12 + $13 } END { printf "%.2f", (t[2] - t[1]) / hz }')
 		t1=$(date +%s.%N)
@@ -84,4 +112,4 @@ for run in $(seq 1 "$RUNS"); do
 		q -d postgres -c "DROP DATABASE $db"
 	done
 done
-rm -f "$DEFS" /tmp/golden_merge_debug.$$
+rm -f "$DEFS" "$DEFS_MAIN" /tmp/golden_merge_debug.$$

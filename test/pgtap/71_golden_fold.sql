@@ -1,6 +1,7 @@
 -- test/pgtap/71_golden_fold.sql: the C survivorship fold (cdp.golden_fold, src/golden_fold.c)
 -- gives exactly what the SQL oracle (cdp_test.golden_fold_sql, test/oracles/golden_fold.sql) gives, on generated clusters of 1 to
 -- 13 records under several rule sets, with and without lineage; and its errors on bad input.
+-- cdp_internal.golden_fold_docs (the same fold of documents in any order) equals it on them.
 -- Generated documents vary every field the fold reads: missing and null values, empty strings,
 -- ties on trust / recency / frequency / length, timestamps before 1970, validated true, false and
 -- missing, record ids missing (one-record clusters only: two records without an id that tie on
@@ -8,7 +9,7 @@
 -- duplicated contact values, handles with empty values.
 BEGIN;
 \ir ../oracles/golden_fold.sql
-SELECT plan(29);
+SELECT plan(36);
 
 SELECT setseed(0.42) IS NULL AS seeded \gset
 CREATE TEMP TABLE fold_docs AS
@@ -57,6 +58,16 @@ SELECT is_empty(format($$SELECT d.c FROM fold_docs d, fold_rules r
                        n, l, l),
                 format('C fold equals the SQL fold: rule set %s, with_lineage %s', n, l))
   FROM generate_series(1, 4) n, (VALUES (true), (false)) v(l) ORDER BY n, l;
+
+-- cdp_internal.golden_fold_docs (the live re-fold's entry, session 29) takes the documents in any
+-- order and folds them in record id order: the same as golden_fold of the documents ordered by record
+-- id (the generated clusters are: k orders their record ids), here shuffled
+SELECT is_empty($$SELECT d.c FROM fold_docs d, fold_rules r
+                   WHERE cdp_internal.golden_fold_docs(ARRAY(SELECT e FROM jsonb_array_elements(d.d) e ORDER BY random()), r.rules)
+                         IS DISTINCT FROM cdp.golden_fold(d.d, r.rules, false)$$,
+                'golden_fold_docs of shuffled documents equals golden_fold of them in record id order, every rule set');
+SELECT is(cdp_internal.golden_fold_docs('{}', cdp.golden_default_rules()), cdp.golden_fold('[]', cdp.golden_default_rules(), false),
+          'golden_fold_docs of no documents is golden_fold of an empty array');
 
 -- cdp_internal.golden_row (C since issue 16) builds the row its former PL/pgSQL body built
 CREATE FUNCTION pg_temp.golden_row_sql(golden_id bigint, fold jsonb, status text, status_at timestamptz,
@@ -195,6 +206,17 @@ SELECT throws_ok($$SELECT cdp.golden_fold('[]', '{"city": "recent"}')$$, '22023'
                  'survivorship rules for attribute "city" must be an array', 'rule list not an array');
 SELECT throws_ok($$SELECT cdp.golden_fold('[{"record_id": "x1"}, {"record_id": 2}]', '{}')$$, '22P02',
                  'invalid input syntax for type bigint: "x1"', 'record id not an integer');
+
+SELECT throws_ok($$SELECT cdp_internal.golden_fold_docs(NULL, '{}')$$, '22004',
+                 'argument "docs" of cdp_internal.golden_fold_docs must not be null', 'golden_fold_docs: null documents');
+SELECT throws_ok($$SELECT cdp_internal.golden_fold_docs('{}', NULL)$$, '22004',
+                 'argument "rules" of cdp_internal.golden_fold_docs must not be null', 'golden_fold_docs: null rules');
+SELECT throws_ok($$SELECT cdp_internal.golden_fold_docs(ARRAY['{"record_id": 1}', '5']::jsonb[], '{}')$$, '22023',
+                 'record 2 of the survivorship fold is not a JSON object', 'golden_fold_docs: a document not an object');
+SELECT throws_ok($$SELECT cdp_internal.golden_fold_docs(ARRAY['{"record_id": 1}', NULL]::jsonb[], '{}')$$, '22023',
+                 'record 2 of the survivorship fold is not a JSON object', 'golden_fold_docs: a null document');
+SELECT throws_ok($$SELECT cdp_internal.golden_fold_docs('{{"{}"}, {"{}"}}'::jsonb[], '{}')$$, '2202E',
+                 'docs must be a one-dimensional array', 'golden_fold_docs: a two-dimensional array');
 
 SELECT * FROM finish();
 ROLLBACK;

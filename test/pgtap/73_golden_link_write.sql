@@ -10,7 +10,7 @@
 -- identity sequence is not rolled back).  Then the fallback: with an insert trigger on
 -- patient_redirect the C writer writes nothing and says so, and the SQL path gives the same rows.
 BEGIN;
-SELECT plan(20);
+SELECT plan(23);
 
 /* ------------------------------------------------------------------ data */
 SELECT setseed(0.73);
@@ -160,6 +160,20 @@ SET LOCAL cdp_internal.golden_link_writer = 'c';
 SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_fb FROM batch \gset
 SELECT is(:'res_fb'::bigint[], :'res_sql'::bigint[], 'fallback: the same golden id per link');
 SELECT is(pg_temp.link_state(:since), :'state_sql'::jsonb, 'fallback: the same rows as the SQL path');
+
+-- persons without a profile row (session 29: the lock step counts the rows it locks and makes the
+-- missing ones only then): the batch makes and folds them as refresh_patients would
+SELECT count(cdp.upsert_record('reg', 'z' || k, jsonb_build_object('family_name', 'Зуев', 'given_name', 'Ян',
+                                                                    'birth_date', '1970-0' || (1 + k / 3) || '-01')))
+  FROM generate_series(1, 4) k;
+SELECT array_agg(golden_id ORDER BY source_key) AS zg FROM cdp.record WHERE source_key LIKE 'z_' \gset
+DELETE FROM cdp.patient p WHERE p.golden_id IN (SELECT golden_id FROM cdp.record WHERE source_key IN ('z1', 'z4'));
+SELECT is(cdp.link_records_many(ARRAY[(SELECT record_id FROM cdp.record WHERE source_key = 'z1'), (SELECT record_id FROM cdp.record WHERE source_key = 'z3')],
+                                ARRAY[(SELECT record_id FROM cdp.record WHERE source_key = 'z2'), (SELECT record_id FROM cdp.record WHERE source_key = 'z4')]),
+          ARRAY[(:'zg'::bigint[])[1], (:'zg'::bigint[])[3]], 'persons without profile rows merge into the older ids');
+SELECT is((SELECT array_agg(golden_id || ':' || record_count ORDER BY golden_id) FROM cdp.patient WHERE golden_id = ANY (:'zg'::bigint[])),
+          ARRAY[(:'zg'::bigint[])[1] || ':2', (:'zg'::bigint[])[3] || ':2'], 'the survivors have their profile rows, of two records each');
+SELECT is(cdp_internal.golden_refold(ARRAY[(:'zg'::bigint[])[1], (:'zg'::bigint[])[3]]), 0, 'the new rows are folded as a re-fold would fold them');
 
 SELECT * FROM finish();
 ROLLBACK;
