@@ -820,13 +820,65 @@ TextOrNull(const char *s, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-/* Columns of cdp_internal.ingest_row, in order (checked against the type at run time). */
-enum
+/*
+ * IngestNormalizeRow
+ *		One row of a batch (src/ingest_int.h): the md5 of the canonical text
+ *		of attrs (as md5(attrs::text)); when old_hash (the stored record's
+ *		attrs_hash, or NULL) equals it, false (unchanged: nothing is
+ *		validated); otherwise the row normalised into values and nulls, the
+ *		columns of cdp_internal.ingest_row (IR_*), ord being its 1-based
+ *		position.  Errors name the row's source_id.  Everything is allocated
+ *		in the current memory context.
+ */
+bool
+IngestNormalizeRow(int ord, Datum id, Datum doc, const char *old_hash, bool lenient,
+				   Datum *values, bool *nulls)
 {
-	IR_ORD, IR_SOURCE_KEY, IR_ATTRS_HASH, IR_RAW, IR_NORM, IR_FAMILY, IR_GIVEN, IR_PATRONYMIC,
-	IR_BIRTH_DATE, IR_SEX, IR_PHONES, IR_EMAILS, IR_SNILS, IR_OMS, IR_ADDRESS, IR_CITY,
-	IR_HANDLES, IR_EXTRA, IR_NATTS
-};
+	Jsonb	   *attrs;
+	char	   *label;
+	char	   *doc_text;
+	char		hash[33];
+	const char *errstr = NULL;
+	NormState	st;
+	NormResult	out;
+
+	attrs = DatumGetJsonbP(doc);
+	doc_text = JsonbToCString(NULL, &attrs->root, VARSIZE(attrs));
+	if (!pg_md5_hash(doc_text, strlen(doc_text), hash, &errstr))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not compute the md5 hash of attrs: %s", errstr)));
+	if (old_hash != NULL && strcmp(old_hash, hash) == 0)
+		return false;			/* unchanged: the record stays as it is */
+	label = TextDatumGetCString(id);
+	NormalizeDoc(attrs, lenient, label, &st, &out);
+
+	memset(nulls, 0, sizeof(bool) * IR_NATTS);
+	values[IR_ORD] = Int32GetDatum(ord);
+	values[IR_SOURCE_KEY] = id;
+	values[IR_ATTRS_HASH] = CStringGetTextDatum(hash);
+	values[IR_RAW] = PointerGetDatum(attrs);
+	values[IR_NORM] = JsonbPGetDatum(out.norm);
+	values[IR_FAMILY] = TextOrNull(st.family, &nulls[IR_FAMILY]);
+	values[IR_GIVEN] = TextOrNull(st.given, &nulls[IR_GIVEN]);
+	values[IR_PATRONYMIC] = TextOrNull(st.patronymic, &nulls[IR_PATRONYMIC]);
+	values[IR_BIRTH_DATE] = DateADTGetDatum(st.birth_date_val);
+	nulls[IR_BIRTH_DATE] = (st.birth_date == NULL);
+	values[IR_SEX] = TextOrNull(st.sex, &nulls[IR_SEX]);
+	values[IR_PHONES] = ContactArray(st.phone_vals, IT_PHONE, &nulls[IR_PHONES]);
+	values[IR_EMAILS] = ContactArray(st.email_vals, IT_EMAIL, &nulls[IR_EMAILS]);
+	values[IR_SNILS] = st.snils_val;
+	nulls[IR_SNILS] = (st.snils == NULL);
+	values[IR_OMS] = st.oms_val;
+	nulls[IR_OMS] = (st.oms == NULL);
+	values[IR_ADDRESS] = TextOrNull(st.address, &nulls[IR_ADDRESS]);
+	values[IR_CITY] = TextOrNull(st.city, &nulls[IR_CITY]);
+	values[IR_HANDLES] = out.handles ? JsonbPGetDatum(out.handles) : (Datum) 0;
+	nulls[IR_HANDLES] = (out.handles == NULL);
+	values[IR_EXTRA] = out.extra ? JsonbPGetDatum(out.extra) : (Datum) 0;
+	nulls[IR_EXTRA] = (out.extra == NULL);
+	return true;
+}
 
 /*
  * cdp_normalize_records
@@ -894,13 +946,6 @@ cdp_normalize_records(PG_FUNCTION_ARGS)
 								   ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < n; i++)
 	{
-		Jsonb	   *attrs;
-		char	   *label;
-		char	   *doc_text;
-		char		hash[33];
-		const char *errstr = NULL;
-		NormState	st;
-		NormResult	out;
 		Datum		values[IR_NATTS];
 		bool		nulls[IR_NATTS];
 		HeapTuple	tup;
@@ -914,46 +959,15 @@ cdp_normalize_records(PG_FUNCTION_ARGS)
 							   docs_null[i] ? "is null" : "is given")));
 		CHECK_FOR_INTERRUPTS();
 		oldcxt = MemoryContextSwitchTo(rowcxt);
-		attrs = DatumGetJsonbP(docs[i]);
-		doc_text = JsonbToCString(NULL, &attrs->root, VARSIZE(attrs));
-		if (!pg_md5_hash(doc_text, strlen(doc_text), hash, &errstr))
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not compute the md5 hash of attrs: %s", errstr)));
-		if (!olds_null[i] && strcmp(TextDatumGetCString(olds[i]), hash) == 0)
+		if (!IngestNormalizeRow(i + 1, ids[i], docs[i],
+								olds_null[i] ? NULL : TextDatumGetCString(olds[i]),
+								lenient, values, nulls))
 		{
 			/* unchanged: the record stays as it is */
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(rowcxt);
 			continue;
 		}
-		label = TextDatumGetCString(ids[i]);
-		NormalizeDoc(attrs, lenient, label, &st, &out);
-
-		memset(nulls, 0, sizeof(nulls));
-		values[IR_ORD] = Int32GetDatum(i + 1);
-		values[IR_SOURCE_KEY] = ids[i];
-		values[IR_ATTRS_HASH] = CStringGetTextDatum(hash);
-		values[IR_RAW] = PointerGetDatum(attrs);
-		values[IR_NORM] = JsonbPGetDatum(out.norm);
-		values[IR_FAMILY] = TextOrNull(st.family, &nulls[IR_FAMILY]);
-		values[IR_GIVEN] = TextOrNull(st.given, &nulls[IR_GIVEN]);
-		values[IR_PATRONYMIC] = TextOrNull(st.patronymic, &nulls[IR_PATRONYMIC]);
-		values[IR_BIRTH_DATE] = DateADTGetDatum(st.birth_date_val);
-		nulls[IR_BIRTH_DATE] = (st.birth_date == NULL);
-		values[IR_SEX] = TextOrNull(st.sex, &nulls[IR_SEX]);
-		values[IR_PHONES] = ContactArray(st.phone_vals, IT_PHONE, &nulls[IR_PHONES]);
-		values[IR_EMAILS] = ContactArray(st.email_vals, IT_EMAIL, &nulls[IR_EMAILS]);
-		values[IR_SNILS] = st.snils_val;
-		nulls[IR_SNILS] = (st.snils == NULL);
-		values[IR_OMS] = st.oms_val;
-		nulls[IR_OMS] = (st.oms == NULL);
-		values[IR_ADDRESS] = TextOrNull(st.address, &nulls[IR_ADDRESS]);
-		values[IR_CITY] = TextOrNull(st.city, &nulls[IR_CITY]);
-		values[IR_HANDLES] = out.handles ? JsonbPGetDatum(out.handles) : (Datum) 0;
-		nulls[IR_HANDLES] = (out.handles == NULL);
-		values[IR_EXTRA] = out.extra ? JsonbPGetDatum(out.extra) : (Datum) 0;
-		nulls[IR_EXTRA] = (out.extra == NULL);
 		tup = heap_form_tuple(tupdesc, values, nulls);
 
 		/* the row's tuple outlives the row's memory */

@@ -73,6 +73,18 @@ typedef struct NormMember
 } NormMember;
 
 /* src/ingest_attrs.c: a value refused (raises, or lenient: set aside in extra._invalid) */
+/* Columns of cdp_internal.ingest_row, in order (checked against the type at run time). */
+enum
+{
+	IR_ORD, IR_SOURCE_KEY, IR_ATTRS_HASH, IR_RAW, IR_NORM, IR_FAMILY, IR_GIVEN, IR_PATRONYMIC,
+	IR_BIRTH_DATE, IR_SEX, IR_PHONES, IR_EMAILS, IR_SNILS, IR_OMS, IR_ADDRESS, IR_CITY,
+	IR_HANDLES, IR_EXTRA, IR_NATTS
+};
+
+/* one row of a batch normalised (src/ingest_attrs.c): false when unchanged */
+extern bool IngestNormalizeRow(int ord, Datum id, Datum doc, const char *old_hash, bool lenient,
+							   Datum *values, bool *nulls);
+
 extern void AddInvalid(NormState *st, const char *key, const char *value, const char *why);
 extern bool Reject(NormState *st, int sqlstate, const char *value, const char *why, const char *hint);
 

@@ -59,11 +59,13 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_trigger_d.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
@@ -78,11 +80,13 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "cdp_bulk.h"
 #include "golden.h"
+#include "ingest_int.h"
 
 /* the payload builder (src/ingest_attrs.c) */
 extern Datum cdp_record_event_payload(PG_FUNCTION_ARGS);
@@ -186,40 +190,86 @@ WriteCmpOrd(const void *pa, const void *pb)
 	return a < b ? -1 : (a > b);
 }
 
-PG_FUNCTION_INFO_V1(cdp_ingest_write_new);
+/*
+ * WriteOpen
+ *		Opens the five tables (RowExclusiveLock) into relids and rels, with
+ *		the namespace of cdp in *nsp; false, having closed them, when one may
+ *		not be bulk-written (the caller then runs the fast path's statement).
+ */
+static bool
+WriteOpen(Oid *relids, Relation *rels, Oid *nsp)
+{
+	Oid			nsp_int;
+	Oid			source_relid;
+
+	*nsp = get_namespace_oid("cdp", false);
+	nsp_int = get_namespace_oid("cdp_internal", false);
+	source_relid = get_relname_relid("source", *nsp);
+	for (int w = 0; w < WT_COUNT; w++)
+	{
+		relids[w] = get_relname_relid(WriteTables[w].name,
+									  strcmp(WriteTables[w].nsp, "cdp") == 0 ? *nsp : nsp_int);
+		if (!OidIsValid(relids[w]))
+			elog(ERROR, "table %s.%s not found", WriteTables[w].nsp, WriteTables[w].name);
+	}
+	for (int w = 0; w < WT_COUNT; w++)
+	{
+		rels[w] = table_open(relids[w], RowExclusiveLock);
+		if (!CdpBulkWritable(rels[w], w == WT_RECORD ? source_relid : InvalidOid, false))
+		{
+			for (int k = 0; k <= w; k++)
+				table_close(rels[k], NoLock);
+			return false;
+		}
+	}
+	return true;
+}
 
 /*
- * cdp_ingest_write_new
- *		cdp_internal.ingest_write_new(src_id int, src_name text, new_rows
- *		cdp_internal.ingest_row[], skip_invalid boolean, rules jsonb,
- *		rules_version int) RETURNS bigint[]: writes the rows as
- *		cdp_internal.ingest_insert_new does (see the file's header) and
- *		returns their record ids in ord order; NULL, having written nothing,
- *		when a table has an insert trigger other than record's foreign key
- *		check, a rule or a stored generated column, or row-level security is
- *		active for one of them.
+ * WriteFields
+ *		The fields of cdp_internal.ingest_row the writer reads, by name: ord,
+ *		norm and the record's columns (f_rc[RC_SOURCE_KEY..RC_ATTRS_HASH]).
  */
-Datum
-cdp_ingest_write_new(PG_FUNCTION_ARGS)
+static void
+WriteFields(TupleDesc rowdesc, int *f_ord, int *f_norm, int *f_rc)
 {
-	int32		src_id;
-	text	   *src_name;
-	AnyArrayType *arr;
-	bool		skip_invalid;
-	Jsonb	   *rules;
-	int32		rules_version;
-	TupleDesc	rowdesc;
-	int			f_ord = -1, f_key = -1, f_norm = -1, f_rc[RC_COUNT];
-	Datum	   *elems;
-	bool	   *elnulls;
-	int			nelems;
-	WriteRow   *rows;
+	*f_ord = *f_norm = -1;
+	for (int c = 0; c < RC_COUNT; c++)
+		f_rc[c] = -1;
+	for (int a = 0; a < rowdesc->natts; a++)
+	{
+		const char *name = NameStr(TupleDescAttr(rowdesc, a)->attname);
+
+		if (TupleDescAttr(rowdesc, a)->attisdropped)
+			continue;
+		if (strcmp(name, "ord") == 0)
+			*f_ord = a;
+		else if (strcmp(name, "norm") == 0)
+			*f_norm = a;
+		for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
+			if (strcmp(name, RecordCols[c]) == 0)
+				f_rc[c] = a;
+	}
+	for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
+		if (f_rc[c] < 0)
+			elog(ERROR, "field \"%s\" missing from the rows of ingest_write_new", RecordCols[c]);
+	if (*f_ord < 0 || *f_norm < 0)
+		elog(ERROR, "field ord or norm missing from the rows of ingest_write_new");
+}
+
+/*
+ * WriteRows
+ *		Writes rows[0..nrows) (each with its fields deformed, the source id
+ *		detoasted, its ord set) into the open tables as the file's header
+ *		says, closes the tables and returns the record ids in ord order.
+ */
+static ArrayType *
+WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
+		  WriteRow *rows, int nrows, const int *f_rc, int f_norm,
+		  Jsonb *rules, int32 rules_version)
+{
+	int			f_key = f_rc[RC_SOURCE_KEY];
 	WriteRow  **byorder;
-	int			nrows = 0;
-	Oid			nsp, nsp_int;
-	Oid			relids[WT_COUNT];
-	Oid			source_relid;
-	Relation	rels[WT_COUNT];
 	Oid			rid_seq, gid_seq;
 	EState	   *estate;
 	List	   *rtable = NIL;
@@ -232,115 +282,6 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	LOCAL_FCINFO(gnp, GNP_COUNT);
 	Datum	   *pvals;
 	bool	   *pnulls;
-
-	for (int i = 0; i < 6; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("the arguments of ingest_write_new must not be null")));
-	src_id = PG_GETARG_INT32(0);
-	src_name = PG_GETARG_TEXT_PP(1);
-	/* flat or expanded: a PL/pgSQL variable's rows are read where they are, not flattened */
-	arr = PG_GETARG_ANY_ARRAY_P(2);
-	skip_invalid = PG_GETARG_BOOL(3);
-	rules = PG_GETARG_JSONB_P(4);
-	rules_version = PG_GETARG_INT32(5);
-
-	/* the tables: the fast path's guards again (the caller checked them), and triggers */
-	nsp = get_namespace_oid("cdp", false);
-	nsp_int = get_namespace_oid("cdp_internal", false);
-	source_relid = get_relname_relid("source", nsp);
-	for (int w = 0; w < WT_COUNT; w++)
-	{
-		relids[w] = get_relname_relid(WriteTables[w].name,
-									  strcmp(WriteTables[w].nsp, "cdp") == 0 ? nsp : nsp_int);
-		if (!OidIsValid(relids[w]))
-			elog(ERROR, "table %s.%s not found", WriteTables[w].nsp, WriteTables[w].name);
-	}
-	for (int w = 0; w < WT_COUNT; w++)
-	{
-		rels[w] = table_open(relids[w], RowExclusiveLock);
-		if (!CdpBulkWritable(rels[w], w == WT_RECORD ? source_relid : InvalidOid, false))
-		{
-			for (int k = 0; k <= w; k++)
-				table_close(rels[k], NoLock);
-			PG_RETURN_NULL();
-		}
-	}
-
-	/* the rows */
-	if (AARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("the rows of ingest_write_new must be a one-dimensional array")));
-	rowdesc = lookup_rowtype_tupdesc_copy(AARR_ELEMTYPE(arr), -1);
-	for (int c = 0; c < RC_COUNT; c++)
-		f_rc[c] = -1;
-	for (int a = 0; a < rowdesc->natts; a++)
-	{
-		const char *name = NameStr(TupleDescAttr(rowdesc, a)->attname);
-
-		if (TupleDescAttr(rowdesc, a)->attisdropped)
-			continue;
-		if (strcmp(name, "ord") == 0)
-			f_ord = a;
-		else if (strcmp(name, "norm") == 0)
-			f_norm = a;
-		for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
-			if (strcmp(name, RecordCols[c]) == 0)
-				f_rc[c] = a;
-	}
-	f_key = f_rc[RC_SOURCE_KEY];
-	for (int c = RC_SOURCE_KEY; c <= RC_ATTRS_HASH; c++)
-		if (f_rc[c] < 0)
-			elog(ERROR, "field \"%s\" missing from the rows of ingest_write_new", RecordCols[c]);
-	if (f_ord < 0 || f_norm < 0)
-		elog(ERROR, "field ord or norm missing from the rows of ingest_write_new");
-
-	if (VARATT_IS_EXPANDED_HEADER(arr))
-	{
-		deconstruct_expanded_array(&arr->xpn);
-		elems = arr->xpn.dvalues;
-		nelems = arr->xpn.nelems;
-		elnulls = arr->xpn.dnulls;
-		if (elnulls == NULL)
-			elnulls = palloc0(sizeof(bool) * Max(nelems, 1));
-	}
-	else
-		deconstruct_array(&arr->flt, AARR_ELEMTYPE(arr), -1, false, TYPALIGN_DOUBLE, &elems, &elnulls, &nelems);
-	rows = palloc0(sizeof(WriteRow) * Max(nelems, 1));
-	for (int i = 0; i < nelems; i++)
-	{
-		HeapTupleData tup;
-		WriteRow   *r = &rows[nrows];
-
-		if (elnulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("row %d of ingest_write_new is null", i + 1)));
-		tup.t_data = DatumGetHeapTupleHeader(elems[i]);
-		tup.t_len = HeapTupleHeaderGetDatumLength(tup.t_data);
-		ItemPointerSetInvalid(&tup.t_self);
-		tup.t_tableOid = InvalidOid;
-		r->v = palloc(sizeof(Datum) * rowdesc->natts);
-		r->n = palloc(sizeof(bool) * rowdesc->natts);
-		heap_deform_tuple(&tup, rowdesc, r->v, r->n);
-		if (skip_invalid && !r->n[f_rc[RC_EXTRA]])
-		{
-			Jsonb	   *extra = DatumGetJsonbP(r->v[f_rc[RC_EXTRA]]);
-
-			if (JB_ROOT_IS_OBJECT(extra) &&
-				getKeyJsonValueFromContainer(&extra->root, "_invalid", 8, NULL) != NULL)
-				continue;
-		}
-		if (r->n[f_key])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("row %d of ingest_write_new has no source_id", i + 1)));
-		r->v[f_key] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->v[f_key]));
-		r->ord = r->n[f_ord] ? 0 : DatumGetInt32(r->v[f_ord]);
-		nrows++;
-	}
 
 	/* ids and timestamps in array order, as the statement's scan draws them */
 	rid_seq = getIdentitySequence(relids[WT_RECORD],
@@ -534,48 +475,131 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	out = palloc(sizeof(Datum) * Max(nrows, 1));
 	for (int i = 0; i < nrows; i++)
 		out[i] = Int64GetDatum(byorder[i]->record_id);
-	PG_RETURN_ARRAYTYPE_P(construct_array(out, nrows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return construct_array(out, nrows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
 
-PG_FUNCTION_INFO_V1(cdp_ingest_keys_new);
+PG_FUNCTION_INFO_V1(cdp_ingest_write_new);
 
 /*
- * cdp_ingest_keys_new
- *		cdp_internal.ingest_keys_new(src_id int, keys text[]) RETURNS boolean:
- *		whether every key may go the fast path of a batch of new records:
- *		not null, not blank (only spaces, as btrim sees it), at most 200 bytes,
- *		and no record of source src_id visible to the statement's snapshot has
- *		it.  Each key is looked up by itself in the unique index of
- *		cdp.record (source_id, source_key), as the import's SQL check did with
- *		one index scan a key (session 24: the same probes without a subplan's
- *		executor work per key).  Stops at the first key that fails.
+ * cdp_ingest_write_new
+ *		cdp_internal.ingest_write_new(src_id int, src_name text, new_rows
+ *		cdp_internal.ingest_row[], skip_invalid boolean, rules jsonb,
+ *		rules_version int) RETURNS bigint[]: writes the rows as
+ *		cdp_internal.ingest_insert_new does (see the file's header) and
+ *		returns their record ids in ord order; NULL, having written nothing,
+ *		when a table has an insert trigger other than record's foreign key
+ *		check, a rule or a stored generated column, or row-level security is
+ *		active for one of them.
  */
 Datum
-cdp_ingest_keys_new(PG_FUNCTION_ARGS)
+cdp_ingest_write_new(PG_FUNCTION_ARGS)
 {
 	int32		src_id;
-	ArrayType  *arr;
+	text	   *src_name;
+	AnyArrayType *arr;
+	bool		skip_invalid;
+	Jsonb	   *rules;
+	int32		rules_version;
+	TupleDesc	rowdesc;
+	int			f_ord, f_norm, f_key, f_rc[RC_COUNT];
 	Datum	   *elems;
 	bool	   *elnulls;
 	int			nelems;
+	WriteRow   *rows;
+	int			nrows = 0;
+	Oid			nsp;
+	Oid			relids[WT_COUNT];
+	Relation	rels[WT_COUNT];
+
+	for (int i = 0; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of ingest_write_new must not be null")));
+	src_id = PG_GETARG_INT32(0);
+	src_name = PG_GETARG_TEXT_PP(1);
+	/* flat or expanded: a PL/pgSQL variable's rows are read where they are, not flattened */
+	arr = PG_GETARG_ANY_ARRAY_P(2);
+	skip_invalid = PG_GETARG_BOOL(3);
+	rules = PG_GETARG_JSONB_P(4);
+	rules_version = PG_GETARG_INT32(5);
+
+	/* the tables: the fast path's guards again (the caller checked them), and triggers */
+	if (!WriteOpen(relids, rels, &nsp))
+		PG_RETURN_NULL();
+
+	/* the rows */
+	if (AARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the rows of ingest_write_new must be a one-dimensional array")));
+	rowdesc = lookup_rowtype_tupdesc_copy(AARR_ELEMTYPE(arr), -1);
+	WriteFields(rowdesc, &f_ord, &f_norm, f_rc);
+	f_key = f_rc[RC_SOURCE_KEY];
+
+	if (VARATT_IS_EXPANDED_HEADER(arr))
+	{
+		deconstruct_expanded_array(&arr->xpn);
+		elems = arr->xpn.dvalues;
+		nelems = arr->xpn.nelems;
+		elnulls = arr->xpn.dnulls;
+		if (elnulls == NULL)
+			elnulls = palloc0(sizeof(bool) * Max(nelems, 1));
+	}
+	else
+		deconstruct_array(&arr->flt, AARR_ELEMTYPE(arr), -1, false, TYPALIGN_DOUBLE, &elems, &elnulls, &nelems);
+	rows = palloc0(sizeof(WriteRow) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+	{
+		HeapTupleData tup;
+		WriteRow   *r = &rows[nrows];
+
+		if (elnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of ingest_write_new is null", i + 1)));
+		tup.t_data = DatumGetHeapTupleHeader(elems[i]);
+		tup.t_len = HeapTupleHeaderGetDatumLength(tup.t_data);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		r->v = palloc(sizeof(Datum) * rowdesc->natts);
+		r->n = palloc(sizeof(bool) * rowdesc->natts);
+		heap_deform_tuple(&tup, rowdesc, r->v, r->n);
+		if (skip_invalid && !r->n[f_rc[RC_EXTRA]])
+		{
+			Jsonb	   *extra = DatumGetJsonbP(r->v[f_rc[RC_EXTRA]]);
+
+			if (JB_ROOT_IS_OBJECT(extra) &&
+				getKeyJsonValueFromContainer(&extra->root, "_invalid", 8, NULL) != NULL)
+				continue;
+		}
+		if (r->n[f_key])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of ingest_write_new has no source_id", i + 1)));
+		r->v[f_key] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->v[f_key]));
+		r->ord = r->n[f_ord] ? 0 : DatumGetInt32(r->v[f_ord]);
+		nrows++;
+	}
+
+	PG_RETURN_ARRAYTYPE_P(WriteRows(src_id, src_name, nsp, relids, rels, rows, nrows, f_rc, f_norm,
+									rules, rules_version));
+}
+
+/*
+ * KeysNew
+ *		Whether every key of elems may go the fast path of a batch of new
+ *		records (see cdp_ingest_keys_new).  Detoasts the keys in place.
+ */
+static bool
+KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
+{
 	Oid			nsp, recid, idxid;
 	Relation	rel, idx;
 	TupleTableSlot *slot;
 	IndexScanDesc scan;
 	ScanKeyData skey[2];
 	bool		ok = true;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the arguments of ingest_keys_new must not be null")));
-	src_id = PG_GETARG_INT32(0);
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != TEXTOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("the keys of ingest_keys_new must be a one-dimensional text array")));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elnulls, &nelems);
 
 	/* the cheap checks first: a malformed key sends the batch the general way */
 	for (int i = 0; i < nelems; i++)
@@ -586,20 +610,20 @@ cdp_ingest_keys_new(PG_FUNCTION_ARGS)
 		bool		blank = true;
 
 		if (elnulls[i])
-			PG_RETURN_BOOL(false);
+			return false;
 		t = DatumGetTextPP(elems[i]);
 		s = VARDATA_ANY(t);
 		len = VARSIZE_ANY_EXHDR(t);
 		if (len > 200)
-			PG_RETURN_BOOL(false);
+			return false;
 		for (int k = 0; k < len && blank; k++)
 			blank = s[k] == ' ';
 		if (blank)
-			PG_RETURN_BOOL(false);
+			return false;
 		elems[i] = PointerGetDatum(t);
 	}
 	if (nelems == 0)
-		PG_RETURN_BOOL(true);
+		return true;
 
 	nsp = get_namespace_oid("cdp", false);
 	recid = get_relname_relid("record", nsp);
@@ -628,5 +652,202 @@ cdp_ingest_keys_new(PG_FUNCTION_ARGS)
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
-	PG_RETURN_BOOL(ok);
+	return ok;
+}
+
+PG_FUNCTION_INFO_V1(cdp_ingest_keys_new);
+
+/*
+ * cdp_ingest_keys_new
+ *		cdp_internal.ingest_keys_new(src_id int, keys text[]) RETURNS boolean:
+ *		whether every key may go the fast path of a batch of new records:
+ *		not null, not blank (only spaces, as btrim sees it), at most 200 bytes,
+ *		and no record of source src_id visible to the statement's snapshot has
+ *		it.  Each key is looked up by itself in the unique index of
+ *		cdp.record (source_id, source_key), as the import's SQL check did with
+ *		one index scan a key (session 24: the same probes without a subplan's
+ *		executor work per key).  Stops at the first key that fails.
+ */
+Datum
+cdp_ingest_keys_new(PG_FUNCTION_ARGS)
+{
+	int32		src_id;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			nelems;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the arguments of ingest_keys_new must not be null")));
+	src_id = PG_GETARG_INT32(0);
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the keys of ingest_keys_new must be a one-dimensional text array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elnulls, &nelems);
+
+	PG_RETURN_BOOL(KeysNew(src_id, elems, elnulls, nelems));
+}
+
+PG_FUNCTION_INFO_V1(cdp_ingest_write_docs);
+
+/*
+ * cdp_ingest_write_docs
+ *		cdp_internal.ingest_write_docs(src_id int, src_name text, source_ids
+ *		text[], attrs jsonb[], lenient boolean, skip_invalid boolean,
+ *		check_keys boolean, rules jsonb, rules_version int, OUT ids bigint[],
+ *		OUT bad_ord int[], OUT bad_invalid jsonb[]): the fast path from the
+ *		documents to the pages in one call (session 29): each row normalised
+ *		as cdp_internal.normalize_records does it (no old hashes: the rows are
+ *		new) and written as cdp_internal.ingest_write_new writes them, without
+ *		the array of cdp_internal.ingest_row between the two (built, copied
+ *		into a PL/pgSQL variable and read back, it was about a tenth of an
+ *		import's CPU).  Every row is normalised before anything is written, so
+ *		a refusal raises as the normaliser's would, with nothing written.
+ *
+ *		check_keys: first the guard of cdp_internal.ingest_keys_new on
+ *		source_ids (well formed, unknown to the source).  skip_invalid: rows
+ *		whose lenient normalisation set values aside (extra._invalid) are not
+ *		written; their positions (1-based) and _invalid objects come back in
+ *		bad_ord and bad_invalid (empty arrays otherwise).  ids: the written
+ *		records' ids in row order.  All three NULL, having written nothing,
+ *		when the keys fail the guard or a table may not be bulk-written (the
+ *		caller then takes its former way).
+ *
+ *		Memory: the batch's rows (one heap tuple each, about 1.5 kB at the
+ *		generator's rows) and what the writer keeps per group; each row's
+ *		scratch is freed after the row.
+ */
+Datum
+cdp_ingest_write_docs(PG_FUNCTION_ARGS)
+{
+	int32		src_id;
+	text	   *src_name;
+	ArrayType  *ids_arr, *attrs_arr;
+	bool		lenient, skip_invalid, check_keys;
+	Jsonb	   *rules;
+	int32		rules_version;
+	Datum	   *ids, *docs;
+	bool	   *ids_null, *docs_null;
+	int			n, ndocs;
+	TupleDesc	restype;
+	TupleDesc	rowdesc;
+	Oid			rowtype;
+	int			f_ord, f_norm, f_rc[RC_COUNT];
+	WriteRow   *rows;
+	int			nrows = 0;
+	Oid			nsp;
+	Oid			relids[WT_COUNT];
+	Relation	rels[WT_COUNT];
+	MemoryContext rowcxt, batchcxt;
+	ArrayBuildState *bad_ord = NULL, *bad_inv = NULL;
+	Datum		result[3];
+	bool		rnull[3] = {true, true, true};
+
+	for (int i = 0; i < 9; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of ingest_write_docs must not be null")));
+	src_id = PG_GETARG_INT32(0);
+	src_name = PG_GETARG_TEXT_PP(1);
+	ids_arr = PG_GETARG_ARRAYTYPE_P(2);
+	attrs_arr = PG_GETARG_ARRAYTYPE_P(3);
+	lenient = PG_GETARG_BOOL(4);
+	skip_invalid = PG_GETARG_BOOL(5);
+	check_keys = PG_GETARG_BOOL(6);
+	rules = PG_GETARG_JSONB_P(7);
+	rules_version = PG_GETARG_INT32(8);
+	if (get_call_result_type(fcinfo, NULL, &restype) != TYPEFUNC_COMPOSITE || restype->natts != 3)
+		elog(ERROR, "ingest_write_docs must return a row of three columns");
+	restype = BlessTupleDesc(restype);
+	if (ARR_NDIM(ids_arr) > 1 || ARR_NDIM(attrs_arr) > 1 ||
+		ARR_ELEMTYPE(ids_arr) != TEXTOID || ARR_ELEMTYPE(attrs_arr) != JSONBOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("source_ids and attrs must be one-dimensional arrays")));
+	deconstruct_array(ids_arr, TEXTOID, -1, false, TYPALIGN_INT, &ids, &ids_null, &n);
+	deconstruct_array(attrs_arr, JSONBOID, -1, false, TYPALIGN_INT, &docs, &docs_null, &ndocs);
+	if (ndocs != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("source_ids and attrs differ in length"),
+				 errdetail("%d source ids, %d attrs documents.", n, ndocs)));
+
+	/* the guard on the keys, then the tables: either declines before any work */
+	if (check_keys && !KeysNew(src_id, ids, ids_null, n))
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(restype, result, rnull)));
+	if (!WriteOpen(relids, rels, &nsp))
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(restype, result, rnull)));
+
+	/* the rows' type: cdp_internal.ingest_row, whose columns the normaliser fills (IR_*) */
+	rowtype = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("ingest_row"),
+							  ObjectIdGetDatum(get_namespace_oid("cdp_internal", false)));
+	if (!OidIsValid(rowtype))
+		elog(ERROR, "type cdp_internal.ingest_row not found");
+	rowdesc = lookup_rowtype_tupdesc_copy(rowtype, -1);
+	if (rowdesc->natts != IR_NATTS)
+		elog(ERROR, "cdp_internal.ingest_row has %d columns, expected %d", rowdesc->natts, IR_NATTS);
+	WriteFields(rowdesc, &f_ord, &f_norm, f_rc);
+
+	/* every row normalised first (as normalize_records: a refusal writes nothing) */
+	LoadIdentTypes();
+	batchcxt = CurrentMemoryContext;
+	rowcxt = AllocSetContextCreate(batchcxt, "cdp ingest_write_docs row", ALLOCSET_DEFAULT_SIZES);
+	rows = palloc0(sizeof(WriteRow) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[IR_NATTS];
+		bool		nulls[IR_NATTS];
+		HeapTuple	tup;
+		WriteRow   *r = &rows[nrows];
+
+		if (ids_null[i] || docs_null[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("source, source_id and attrs must not be null"),
+					 errdetail("Row %d: source_id %s, attrs %s.", i + 1,
+							   ids_null[i] ? "is null" : "is given",
+							   docs_null[i] ? "is null" : "is given")));
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(rowcxt);
+		(void) IngestNormalizeRow(i + 1, ids[i], docs[i], NULL, lenient, values, nulls);
+		tup = heap_form_tuple(rowdesc, values, nulls);
+		MemoryContextSwitchTo(batchcxt);
+		/* the row's tuple outlives the row's scratch; its fields are read in place */
+		tup = heap_copytuple(tup);
+		MemoryContextReset(rowcxt);
+		r->v = palloc(sizeof(Datum) * IR_NATTS);
+		r->n = palloc(sizeof(bool) * IR_NATTS);
+		heap_deform_tuple(tup, rowdesc, r->v, r->n);
+		if (skip_invalid && !r->n[f_rc[RC_EXTRA]])
+		{
+			Jsonb	   *extra = DatumGetJsonbP(r->v[f_rc[RC_EXTRA]]);
+			JsonbValue *inv = NULL;
+
+			if (JB_ROOT_IS_OBJECT(extra))
+				inv = getKeyJsonValueFromContainer(&extra->root, "_invalid", 8, NULL);
+			if (inv != NULL)
+			{
+				bad_ord = accumArrayResult(bad_ord, Int32GetDatum(i + 1), false, INT4OID, batchcxt);
+				bad_inv = accumArrayResult(bad_inv, JsonbPGetDatum(JsonbValueToJsonb(inv)), false,
+										   JSONBOID, batchcxt);
+				continue;
+			}
+		}
+		r->v[f_rc[RC_SOURCE_KEY]] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->v[f_rc[RC_SOURCE_KEY]]));
+		r->ord = DatumGetInt32(r->v[f_ord]);
+		nrows++;
+	}
+	MemoryContextDelete(rowcxt);
+
+	result[0] = PointerGetDatum(WriteRows(src_id, src_name, nsp, relids, rels, rows, nrows, f_rc, f_norm,
+										  rules, rules_version));
+	result[1] = bad_ord ? makeArrayResult(bad_ord, batchcxt) : PointerGetDatum(construct_empty_array(INT4OID));
+	result[2] = bad_inv ? makeArrayResult(bad_inv, batchcxt) : PointerGetDatum(construct_empty_array(JSONBOID));
+	rnull[0] = rnull[1] = rnull[2] = false;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(restype, result, rnull)));
 }

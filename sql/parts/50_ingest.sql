@@ -317,6 +317,23 @@ COMMENT ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.in
 	'the fast path''s writes in bulk (internal to ingest_insert_new): records, events, queue, profiles, membership of new persons';
 
 /*
+ * The fast path from the documents to the pages in one call (src/ingest_write.c, session 29): each
+ * row normalised as cdp_internal.normalize_records does it and written as ingest_write_new writes
+ * it, without the array of cdp_internal.ingest_row between the two.  check_keys: first the guard
+ * of cdp_internal.ingest_keys_new; skip_invalid: rows with values set aside (extra._invalid) are
+ * not written, their positions and _invalid objects come back in bad_ord and bad_invalid.  All
+ * three NULL, having written nothing, where the guard fails or the writer declines.
+ */
+CREATE FUNCTION cdp_internal.ingest_write_docs(src_id integer, src_name text, source_ids text[], attrs jsonb[],
+											   lenient boolean, skip_invalid boolean, check_keys boolean,
+											   rules jsonb, rules_version integer,
+											   OUT ids bigint[], OUT bad_ord integer[], OUT bad_invalid jsonb[])
+	AS 'MODULE_PATHNAME', 'cdp_ingest_write_docs'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.ingest_write_docs(integer, text, text[], jsonb[], boolean, boolean, boolean, jsonb, integer) IS
+	'the fast path from documents to pages: normalises a batch of new records and writes them in bulk (internal to upsert_records and import_commit)';
+
+/*
  * The fast path's guard on a batch's source ids (src/ingest_write.c): true when every id is not
  * null, not blank, at most 200 bytes, and no record of the source has it, each looked up by
  * itself in the unique index of cdp.record (source_id, source_key), from C (session 24: the
@@ -550,8 +567,8 @@ BEGIN
 	   AND cdp_internal.ingest_fast_path_ok() THEN
 		SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
 		BEGIN
-			v_ids := cdp_internal.ingest_write_new(v_src.source_id, v_src.name,
-				cdp_internal.normalize_records(source_ids, attrs, v_old, lenient), false, v_rules, v_rules_version);
+			v_ids := (cdp_internal.ingest_write_docs(v_src.source_id, v_src.name, source_ids, attrs, lenient, false, false,
+				v_rules, v_rules_version)).ids;
 			IF v_ids IS NULL THEN
 				v_ids := cdp_internal.ingest_insert_new(v_src.source_id, v_src.name,
 					cdp_internal.normalize_records(source_ids, attrs, v_old, lenient));

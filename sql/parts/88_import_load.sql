@@ -73,6 +73,9 @@ DECLARE
 	v_n			bigint;
 	v_sub		integer[];
 	v_whole		integer[];
+	v_w			record;
+	v_rules		jsonb;
+	v_rules_version integer;
 	i			integer;
 BEGIN
 	created := 0; updated := 0; unchanged := 0; rejected := 0;
@@ -90,6 +93,38 @@ BEGIN
 
 	v_good := ARRAY(SELECT pg_catalog.generate_series(1, n));
 	IF NOT lenient THEN
+		/*
+		 * A chunk of source ids all new to the source, where the session may take ingest's fast
+		 * path, goes from the documents to the pages in one call (session 29): normalised leniently
+		 * and written without the rows that had values set aside, which come back to be
+		 * quarantined here, each invalid key with its column, value and reason.  The same rows
+		 * and rejects as the steps below, without the chunk's normalised rows going through
+		 * PL/pgSQL.  NULL (a known or malformed id, or the writer declines): the steps below; an
+		 * error (a document refused whole, a concurrent writer): the steps below too, from the
+		 * start, in this subtransaction's place.
+		 */
+		SELECT s.* INTO v_src FROM @extschema@.source s
+		 WHERE s.name OPERATOR(pg_catalog.=) _import_load_patients.source AND s.active;
+		IF FOUND AND cdp_internal.ingest_fast_path_ok() THEN
+			SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
+			BEGIN
+				v_w := cdp_internal.ingest_write_docs(v_src.source_id, v_src.name, keys, attrs, true, true, true,
+													  v_rules, v_rules_version);
+				IF v_w.ids IS NOT NULL THEN
+					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+					SELECT batch, rows[b.o], lines[b.o], keys[b.o],
+						   COALESCE(header[pg_catalog.array_position(hkeys, inv.key)], inv.key),
+						   inv.val ->> 'value', inv.val ->> 'reason', attrs[b.o]
+					  FROM unnest(v_w.bad_ord, v_w.bad_invalid) AS b(o, d)
+					 CROSS JOIN LATERAL pg_catalog.jsonb_each(b.d) AS inv(key, val);
+					rejected := pg_catalog.cardinality(v_w.bad_ord);
+					created := pg_catalog.cardinality(v_w.ids);
+					RETURN;
+				END IF;
+			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+				NULL;			/* the steps below */
+			END;
+		END IF;
 		/*
 		 * ingest's own rules, every invalid key of every row named.  A document the normaliser
 		 * refuses whole even leniently (one over the document cap of 256 kB whose fields are each

@@ -22,6 +22,10 @@
 # IMPORT_AB_SQL=FILE: the same, but the second database keeps the fast path and gets FILE's
 # definitions after CREATE EXTENSION (e.g. another branch's functions): a same-run comparison of
 # two versions on one binary.  READS=0 skips the reader-only and validation passes (shorter runs).
+# Since session 29 the two arms alternate (this build first on odd repeats, the other first on even
+# ones), each in a database of its own that is dropped after its commit (at most one 1M database
+# at a time), and the plain COPY runs in a third; DIGEST=1 prints after each commit what it wrote,
+# independent of ids and times (test/bench/ingest_digest.sql), so the arms can be compared.
 set -euo pipefail
 rows=${1:-100000}
 repeats=${2:-3}
@@ -105,63 +109,89 @@ END \$\$;
 SQL
 }
 
+# one arm of a repeat in database $1 (dropped and created; $2: a file of definitions to load after
+# CREATE EXTENSION, or ""; $3: cdp.ingest_fast_path): stage the file, commit it watched, print the
+# digest of what it wrote (DIGEST=1), drop the database (so at most one 1M database exists at a time)
+# prints "stage_ms commit_ms peak_kB cpu_ms user_ms result"
+arm() {
+	local adb=$1 sql=$2 fp=$3 b t0 t1 ms peak cpu user res
+	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $adb" -c "CREATE DATABASE $adb"
+	psql -XqAt -v ON_ERROR_STOP=1 -d "$adb" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
+	[ -z "$sql" ] || psql -XqAt -v ON_ERROR_STOP=1 -d "$adb" -f "$sql" >/dev/null
+	psql -XqAt -d "$adb" -c "CHECKPOINT" >/dev/null
+	t0=$(now_ms)
+	b=$(psql -XqAt -v ON_ERROR_STOP=1 -d "$adb" \
+		-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
+		-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
+	t1=$(now_ms)
+	if [ "${READS:-1}" = 1 ] && [ -z "$sql" ] && [ "$fp" = on ]; then
+		local r0 r1
+		r0=$(now_ms); read_sql false "$b" | psql -XqAt -d "$adb" >/dev/null 2>&1; r1=$(now_ms); echo "$(( r1 - r0 ))" > "$tmpd/read"
+		r0=$(now_ms); read_sql true "$b" | psql -XqAt -d "$adb" >/dev/null 2>&1; r1=$(now_ms); echo "$(( r1 - r0 ))" > "$tmpd/validate"
+	fi
+	psql -XqAt -d "$adb" -c "CHECKPOINT" >/dev/null
+	read -r ms peak cpu user res < <(commit_watched "$adb" "$b" "$fp")
+	if [ "${DIGEST:-0}" = 1 ]; then
+		# what the commit wrote, independent of ids and times (test/bench/ingest_digest.sql)
+		echo "    digest $(psql -XqAt -d "$adb" -f "$here/ingest_digest.sql")" >&2
+	fi
+	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $adb"
+	echo "$(( t1 - t0 )) $ms $peak $cpu $user $res"
+}
+
+tmpd=$(mktemp -d)
+ab=0
+if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
+	ab=1
+	if [ -n "${IMPORT_AB_SQL:-}" ]; then bsql=$IMPORT_AB_SQL; bfp=on; label="$IMPORT_AB_SQL"
+	else bsql=""; bfp=off; label="general path (cdp.ingest_fast_path = off)"; fi
+fi
 plain=(); stage=(); rd=(); val=(); com=(); mem=(); gen=(); ccpu=(); gcpu=()
 for r in $(seq "$repeats"); do
-	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-	q -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
-	q -c "CREATE TABLE plain (source text, source_id text, person_id text, family_name text, given_name text,
+	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_plain" -c "CREATE DATABASE ${db}_plain"
+	psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_plain" -c "CREATE TABLE plain (source text, source_id text, person_id text, family_name text, given_name text,
 		patronymic text, full_name text, birth_date text, sex text, phone text, email text, snils text, oms text,
-		address text, city text, vk text, telegram text)"
-	q -c "CHECKPOINT" >/dev/null
-	t0=$(now_ms); q -c "\\copy plain FROM '$file' WITH (FORMAT csv, HEADER)"; t1=$(now_ms)
+		address text, city text, vk text, telegram text)" -c "CHECKPOINT" >/dev/null
+	t0=$(now_ms); psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_plain" -c "\\copy plain FROM '$file' WITH (FORMAT csv, HEADER)"; t1=$(now_ms)
 	plain+=($(( t1 - t0 )))
+	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_plain"
+	echo 0 > "$tmpd/read"; echo 0 > "$tmpd/validate"
 
-	q -c "CHECKPOINT" >/dev/null
-	# one session: begin, copy, (read, validate,) commit; the reads run in their own sessions on the same lines
-	t0=$(now_ms)
-	batch=$(q -c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
-	          -c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
-	t1=$(now_ms)
-	stage+=($(( t1 - t0 )))
-
-	if [ "${READS:-1}" = 1 ]; then
-		t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
-		t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
-	else
-		rd+=(0); val+=(0)
-	fi
-
-	if [ "$do_commit" = 1 ]; then
-		read -r ms peak cpu user res < <(commit_watched "$db" "$batch" on)
-		com+=("$ms")
-		mem+=("$peak")
-		ccpu+=("$cpu")
-		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit ${com[-1]} ms (backend CPU ${cpu} ms, user ${user}), peak RssAnon ${peak} kB" >&2
-		echo "  $res" >&2
-		if [ "${IMPORT_AB:-0}" = 1 ] || [ -n "${IMPORT_AB_SQL:-}" ]; then
-			# the same file, general path (or FILE's definitions), in a database of its own
-			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b" -c "CREATE DATABASE ${db}_b"
-			psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
-			if [ -n "${IMPORT_AB_SQL:-}" ]; then
-				psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" -f "$IMPORT_AB_SQL" >/dev/null
-				fp=on; label="$IMPORT_AB_SQL"
-			else
-				fp=off; label="general path (cdp.ingest_fast_path = off)"
-			fi
-			batch_b=$(psql -XqAt -v ON_ERROR_STOP=1 -d "${db}_b" \
-				-c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
-				-c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
-			psql -XqAt -d "${db}_b" -c "CHECKPOINT" >/dev/null
-			read -r ms peak cpu user res < <(commit_watched "${db}_b" "$batch_b" "$fp")
-			gen+=("$ms")
-			gcpu+=("$cpu")
-			echo "  $label: commit ${gen[-1]} ms (backend CPU ${cpu} ms, user ${user})" >&2
-			psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS ${db}_b"
-		fi
-	else
+	if [ "$do_commit" != 1 ]; then
+		# staging and the reads only
+		psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+		q -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
+		t0=$(now_ms)
+		batch=$(q -c "SELECT cdp.import_begin('bench', 'patients', '{\"ignore_columns\": [\"source\", \"person_id\"]}')" \
+		          -c "\\copy cdp.import_staging (line) FROM '$file' WITH (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02', ENCODING 'SQL_ASCII')" | head -1)
+		t1=$(now_ms); stage+=($(( t1 - t0 )))
+		if [ "${READS:-1}" = 1 ]; then
+			t0=$(now_ms); read_sql false "$batch" | q >/dev/null 2>&1; t1=$(now_ms); rd+=($(( t1 - t0 )))
+			t0=$(now_ms); read_sql true "$batch" | q >/dev/null 2>&1; t1=$(now_ms); val+=($(( t1 - t0 )))
+		else rd+=(0); val+=(0); fi
 		echo "repeat $r: plain ${plain[-1]} ms, stage ${stage[-1]} ms, read ${rd[-1]} ms, validate ${val[-1]} ms" >&2
+		continue
 	fi
+
+	# the arms alternate: this build first on odd repeats, the other first on even ones
+	# (FIRST=b: the other first on odd repeats)
+	shift_ab=0; [ "${FIRST:-a}" = b ] && shift_ab=1
+	order="a"; [ "$ab" = 1 ] && { order="a b"; [ $(( (r + shift_ab) % 2 )) = 0 ] && order="b a"; }
+	for w in $order; do
+		if [ "$w" = a ]; then
+			read -r st ms peak cpu user res < <(arm "$db" "" on)
+			stage+=("$st"); com+=("$ms"); mem+=("$peak"); ccpu+=("$cpu")
+			rd+=("$(cat "$tmpd/read")"); val+=("$(cat "$tmpd/validate")")
+			echo "repeat $r: plain ${plain[-1]} ms, stage $st ms, read ${rd[-1]} ms, validate ${val[-1]} ms, commit $ms ms (backend CPU ${cpu} ms, user ${user}), peak RssAnon ${peak} kB, load $(cut -d' ' -f1 /proc/loadavg)" >&2
+			echo "  $res" >&2
+		else
+			read -r st ms peak cpu user res < <(arm "${db}_b" "$bsql" "$bfp")
+			gen+=("$ms"); gcpu+=("$cpu")
+			echo "  $label: commit $ms ms (backend CPU ${cpu} ms, user ${user}), peak RssAnon ${peak} kB, load $(cut -d' ' -f1 /proc/loadavg)" >&2
+		fi
+	done
 done
+rm -rf "$tmpd"
 
 P=$(printf '%s\n' "${plain[@]}" | median); S=$(printf '%s\n' "${stage[@]}" | median)
 R=$(printf '%s\n' "${rd[@]}" | median); V=$(printf '%s\n' "${val[@]}" | median)
@@ -188,4 +218,4 @@ if [ "$do_commit" = 1 ]; then
 		awk -v c="$CC" -v g="$GC" -v o="$other" 'BEGIN { printf "committing backend CPU: this build %d ms, %s %d ms: %.2fx\n", c, o, g, g / c }'
 	fi
 fi
-psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"
+psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP DATABASE IF EXISTS ${db}_b"

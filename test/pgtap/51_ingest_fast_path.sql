@@ -6,7 +6,7 @@
 -- be what refresh_patients and a rebuild from the log compute; the fast path is only taken where
 -- the session has the general path's privileges and no row-level security applies.
 BEGIN;
-SELECT plan(50);
+SELECT plan(56);
 
 SELECT cdp.register_source('fp_fast', 'internal', 70) > 0 AS ok, cdp.register_source('fp_slow', 'internal', 70) > 0 AS ok,
        cdp.register_source('fp_fast_l', 'internal', 40) > 0 AS ok, cdp.register_source('fp_slow_l', 'internal', 40) > 0 AS ok,
@@ -61,11 +61,14 @@ SELECT count(*) FROM ((SELECT * FROM pg_temp.side(a) EXCEPT ALL SELECT * FROM pg
 $$;
 
 -- calls of the fast path's writer in this transaction (so a test cannot pass with neither path
--- fast): its bulk writer in C, which upsert_records calls itself and the import through
--- ingest_insert_new (session 27), so 'all' functions are tracked, not only 'pl'
+-- fast): its bulk writers in C, which upsert_records and the import call from the documents
+-- (ingest_write_docs, session 29) or through ingest_insert_new, so 'all' functions are tracked,
+-- not only 'pl'.  A call that raised is not counted; one that declined (NULL) would be, and none
+-- does below
 SET LOCAL track_functions = 'all';
 CREATE FUNCTION pg_temp.fast_calls() RETURNS bigint LANGUAGE sql AS
-$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_new(integer,text,cdp_internal.ingest_row[],boolean,jsonb,integer)'::regprocedure), 0) $$;
+$$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_new(integer,text,cdp_internal.ingest_row[],boolean,jsonb,integer)'::regprocedure), 0)
+        + coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_docs(integer,text,text[],jsonb[],boolean,boolean,boolean,jsonb,integer)'::regprocedure), 0) $$;
 
 -- ---------------------------------------------------------------- who may take the fast path
 SELECT ok(cdp_internal.ingest_fast_path_ok(), 'the extension''s owner (a superuser here) may take the fast path');
@@ -317,6 +320,30 @@ SELECT is(array_agg(cdp_internal.ingest_keys_new((SELECT source_id FROM cdp.sour
   FROM unnest(ARRAY[NULL, '', '   ', repeat('я', 100) || 'x', repeat('я', 100)]) WITH ORDINALITY AS u(k, o);
 SELECT throws_ok($$SELECT cdp_internal.ingest_keys_new(NULL, ARRAY['N-1'])$$, '22004', NULL,
                  'ingest_keys_new refuses a null source');
+
+-- ingest_write_docs (session 29): the fast path from the documents to the pages in one call
+CREATE TEMP TABLE fp_rules AS SELECT rl.version, rl.rules FROM cdp.survivorship_rules_as_of('infinity') rl;
+SELECT is(w.ids, NULL::bigint[], 'ingest_write_docs with check_keys declines a batch with a known id ...')
+  FROM fp_rules r, cdp_internal.ingest_write_docs((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), 'fp_keys',
+       ARRAY['D-1', 'K-7'], ARRAY['{"family_name": "Орлов"}', '{"family_name": "Ким"}']::jsonb[], true, true, true,
+       r.rules, r.version) w;
+SELECT is((SELECT count(*) FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'fp_keys'), 1::bigint,
+          '... and writes nothing');
+SELECT is(ROW(cardinality(w.ids), w.bad_ord, (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(w.bad_invalid[1]) k)),
+          ROW(2, ARRAY[2], ARRAY['oms', 'snils']),
+          'with skip_invalid it writes the valid rows and returns the others'' positions and _invalid objects')
+  FROM fp_rules r, cdp_internal.ingest_write_docs((SELECT source_id FROM cdp.source WHERE name = 'fp_keys'), 'fp_keys',
+       ARRAY['D-1', 'D-2', 'D-3'],
+       ARRAY['{"family_name": "Орлов", "phone": "+7 916 000-11-22"}', '{"family_name": "Орлова", "snils": "1", "oms": "x"}',
+             '{"full_name": "Орлов Пётр Ильич"}']::jsonb[], true, true, true, r.rules, r.version) w;
+SELECT is((SELECT array_agg(r.source_key || ':' || coalesce(r.given_name, '-') || ':' || (p.golden_id IS NOT NULL)::text ORDER BY r.source_key)
+             FROM cdp.record r JOIN cdp.source s USING (source_id)
+             LEFT JOIN cdp.patient p ON p.golden_id = r.golden_id WHERE s.name = 'fp_keys' AND r.source_key LIKE 'D-%'),
+          ARRAY['D-1:-:true', 'D-3:Пётр:true'], 'the written rows are records of new persons, normalised (the full name split)');
+SELECT throws_ok($$SELECT cdp_internal.ingest_write_docs(1, 'x', ARRAY['a'], NULL, false, false, false, '{}', 1)$$, '22004', NULL,
+                 'ingest_write_docs refuses a null argument');
+SELECT throws_ok($$SELECT cdp_internal.ingest_write_docs(1, 'x', ARRAY['a', 'b'], ARRAY['{}']::jsonb[], false, false, false, '{}', 1)$$,
+                 '2202E', 'source_ids and attrs differ in length', 'ingest_write_docs refuses arrays of different lengths');
 
 SELECT * FROM finish();
 ROLLBACK;
