@@ -235,23 +235,23 @@ BEGIN
 	-- touches, which the plan never looks at (issue 12, session 30); the records come in the same
 	-- order (the scan of match_key, as the join with those persons left it)
 	IF t_id IS NOT NULL THEN
-	EXECUTE pg_catalog.format(
-		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
-		   FROM %s
-		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
-		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
-		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
-		CASE WHEN focus IS NULL THEN '@extschema@.record r'
-		     ELSE '(SELECT DISTINCT r.golden_id
-		              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
-		                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
-		              JOIN @extschema@.record r ON r.record_id = x.id) g
-		      JOIN @extschema@.record r ON r.golden_id = g.golden_id' END,
-		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
-		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
-		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
-		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
-	  INTO u_rec, u_gold, u_dob, u_never;
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+			   FROM %s
+			   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+			CASE WHEN focus IS NULL THEN '@extschema@.record r'
+			     ELSE '(SELECT DISTINCT r.golden_id
+			              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
+			                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
+			              JOIN @extschema@.record r ON r.record_id = x.id) g
+			      JOIN @extschema@.record r ON r.golden_id = g.golden_id' END,
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+			     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+			                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+		  INTO u_rec, u_gold, u_dob, u_never;
 	END IF;
 	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
 	SELECT lp.* FROM cdp_internal._match_run_plan(t_id, t_a, t_b, t_prob, t_flags,
