@@ -48,6 +48,7 @@
 #include "match.h"
 
 PG_FUNCTION_INFO_V1(cdp_match_link_plan);
+PG_FUNCTION_INFO_V1(cdp_match_run_plan);
 
 /* Reasons passed by the SQL caller, in this order (the wording lives in SQL). */
 #define LINK_WHY_PLACEHOLDER	0
@@ -919,8 +920,86 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 	return NULL;
 }
 
+/* the keys of one pair in decision order, for LinkPlanSort */
+typedef struct LinkSortItem
+{
+	bool		forced;
+	float8		prob;
+	int64		a;
+	int64		b;
+	int			i;				/* its place in the arrays given */
+} LinkSortItem;
+
 /*
- * cdp_match_link_plan
+ * LinkSortCmp
+ *		Decision order: forced pairs first, then probability descending
+ *		(float8 order, as ORDER BY sorts), then record_a and record_b.
+ */
+static int
+LinkSortCmp(const void *x, const void *y)
+{
+	const LinkSortItem *p = x;
+	const LinkSortItem *q = y;
+	int			c;
+
+	if (p->forced != q->forced)
+		return p->forced ? -1 : 1;
+	c = float8_cmp_internal(q->prob, p->prob);
+	if (c != 0)
+		return c;
+	if (p->a != q->a)
+		return p->a < q->a ? -1 : 1;
+	if (p->b != q->b)
+		return p->b < q->b ? -1 : 1;
+	return (p->i > q->i) - (p->i < q->i);
+}
+
+/*
+ * LinkPlanSort
+ *		Puts the n pairs (record ids, probabilities, flags, ids) in decision
+ *		order, into new arrays.
+ */
+static void
+LinkPlanSort(int n, const int32 *id, int64 **pa, int64 **pb, float8 **prob, int32 **flags, int32 **ids)
+{
+	LinkSortItem *it = palloc_extended(mul_size(n, sizeof(LinkSortItem)), MCXT_ALLOC_HUGE);
+	int64	   *na = palloc_extended(mul_size(n, sizeof(int64)), MCXT_ALLOC_HUGE);
+	int64	   *nb = palloc_extended(mul_size(n, sizeof(int64)), MCXT_ALLOC_HUGE);
+	float8	   *np = palloc_extended(mul_size(n, sizeof(float8)), MCXT_ALLOC_HUGE);
+	int32	   *nf = palloc_extended(mul_size(n, sizeof(int32)), MCXT_ALLOC_HUGE);
+	int32	   *ni = palloc_extended(mul_size(n, sizeof(int32)), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+	{
+		it[i].forced = ((*flags)[i] & MATCH_PAIR_FORCED) != 0;
+		it[i].prob = (*prob)[i];
+		it[i].a = (*pa)[i];
+		it[i].b = (*pb)[i];
+		it[i].i = i;
+	}
+	qsort(it, n, sizeof(LinkSortItem), LinkSortCmp);
+	for (int k = 0; k < n; k++)
+	{
+		int			i = it[k].i;
+
+		na[k] = (*pa)[i];
+		nb[k] = (*pb)[i];
+		np[k] = (*prob)[i];
+		nf[k] = (*flags)[i];
+		ni[k] = id[i];
+	}
+	pfree(it);
+	*pa = na;
+	*pb = nb;
+	*prob = np;
+	*flags = nf;
+	*ids = ni;
+}
+
+/*
+ * LinkPlan
+ *		The body of cdp_match_link_plan and cdp_match_run_plan (o 1: a
+ *		leading pair_id argument, see cdp_match_run_plan):
  *		SQL cdp_internal._match_link_plan(record_a bigint[], record_b bigint[],
  *		probability float8[], flags int[], records bigint[], goldens bigint[],
  *		dob text[], never text[], nnever int, no_match_a bigint[],
@@ -966,8 +1045,8 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
  *		at the end of the plan, so the caller can keep one review entry per
  *		pair of persons.
  */
-Datum
-cdp_match_link_plan(PG_FUNCTION_ARGS)
+static Datum
+LinkPlan(FunctionCallInfo fcinfo, int o)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			npair,
@@ -998,8 +1077,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 				review_t,
 				support = 0.0;
 	MatchLinkSet *s;
-	HTAB	   *recnode,
-			   *recidx;
+	HTAB	   *recidx;
 	ArrayType  *arr;
 	int		   *size,
 			   *adj_start,
@@ -1016,25 +1094,27 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 			   *ry;
 	MemoryContext work,
 				old;
+	int			nargs = PG_NARGS() - o;
+	int32	   *ids = NULL;
 
 	/* a NULL array is empty (array_agg of no pairs); the scalars are required */
-	for (int i = 8; i < PG_NARGS(); i++)
-		if (PG_ARGISNULL(i) && (i == 8 || i >= 13))
+	for (int i = 8; i < nargs; i++)
+		if (PG_ARGISNULL(o + i) && (i == 8 || i >= 13))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument %d of _match_link_plan must not be null", i + 1)));
-	nnever = PG_GETARG_INT32(8);
-	link_t = PG_GETARG_FLOAT8(13);
-	review_t = PG_GETARG_FLOAT8(14);
+					 errmsg("argument %d of _match_link_plan must not be null", o + i + 1)));
+	nnever = PG_GETARG_INT32(o + 8);
+	link_t = PG_GETARG_FLOAT8(o + 13);
+	review_t = PG_GETARG_FLOAT8(o + 14);
 	if (nnever < 0 || nnever > MATCH_MAX_COMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number of different_id_never attrs must be between 0 and %d", MATCH_MAX_COMP)));
 	/* the 0.2.0 declaration has no coherence arguments: no bound, no support */
-	if (PG_NARGS() >= LINK_NARGS)
+	if (nargs >= LINK_NARGS)
 	{
-		max_records = PG_GETARG_INT32(LINK_ARG_MAX_RECORDS);
-		support = PG_GETARG_FLOAT8(LINK_ARG_SUPPORT);
+		max_records = PG_GETARG_INT32(o + LINK_ARG_MAX_RECORDS);
+		support = PG_GETARG_FLOAT8(o + LINK_ARG_SUPPORT);
 		if (max_records < 0 || !(support >= 0.0 && support <= 1.0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1045,47 +1125,61 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp link plan", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 
-	pa = MatchLinkInt8Array(fcinfo, 0, "record_a", &npair);
-	pb = MatchLinkInt8Array(fcinfo, 1, "record_b", &n);
+	pa = MatchLinkInt8Array(fcinfo, o + 0, "record_a", &npair);
+	pb = MatchLinkInt8Array(fcinfo, o + 1, "record_b", &n);
 	if (n != npair)
 		goto mismatch;
 	prob = NULL;
 	flags = NULL;
 	if (npair > 0)
 	{
-		if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		if (PG_ARGISNULL(o + 2) || PG_ARGISNULL(o + 3))
 			goto mismatch;
-		arr = PG_GETARG_ARRAYTYPE_P(2);
+		arr = PG_GETARG_ARRAYTYPE_P(o + 2);
 		if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair || ARR_HASNULL(arr))
 			goto mismatch;
 		prob = (float8 *) ARR_DATA_PTR(arr);
-		arr = PG_GETARG_ARRAYTYPE_P(3);
+		arr = PG_GETARG_ARRAYTYPE_P(o + 3);
 		if (ARR_NDIM(arr) > 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair || ARR_HASNULL(arr))
 			goto mismatch;
 		flags = (int32 *) ARR_DATA_PTR(arr);
 	}
-	rec = MatchLinkInt8Array(fcinfo, 4, "records", &nrec);
-	gold = MatchLinkInt8Array(fcinfo, 5, "goldens", &n);
+	if (o > 0)
+	{
+		/*
+		 * _match_run_plan: the pairs come in any order with their ids and
+		 * are put in decision order here (LinkPlanSort), as the SQL of
+		 * _match_link_plan's callers orders them
+		 */
+		arr = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
+		if (npair > 0 && (arr == NULL || ARR_NDIM(arr) > 1 || ARR_HASNULL(arr) ||
+						  ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) != npair))
+			goto mismatch;
+		if (npair > 0)
+			LinkPlanSort(npair, (int32 *) ARR_DATA_PTR(arr), &pa, &pb, &prob, &flags, &ids);
+	}
+	rec = MatchLinkInt8Array(fcinfo, o + 4, "records", &nrec);
+	gold = MatchLinkInt8Array(fcinfo, o + 5, "goldens", &n);
 	if (n != nrec)
 		goto mismatch;
-	dob = MatchLinkTextArray(fcinfo, 6, "dob", &ndob);
+	dob = MatchLinkTextArray(fcinfo, o + 6, "dob", &ndob);
 	if (dob != NULL && ndob != nrec)
 		goto mismatch;
-	never = MatchLinkTextArray(fcinfo, 7, "never", &nneverv);
+	never = MatchLinkTextArray(fcinfo, o + 7, "never", &nneverv);
 	if ((Size) nneverv != (Size) nrec * nnever && !(never == NULL && nnever == 0))
 		goto mismatch;
-	nma = MatchLinkInt8Array(fcinfo, 9, "no_match_a", &nnm);
-	nmb = MatchLinkInt8Array(fcinfo, 10, "no_match_b", &n);
+	nma = MatchLinkInt8Array(fcinfo, o + 9, "no_match_a", &nnm);
+	nmb = MatchLinkInt8Array(fcinfo, o + 10, "no_match_b", &n);
 	if (n != nnm)
 		goto mismatch;
-	hha = MatchLinkInt8Array(fcinfo, 11, "relation_a", &nhh);
-	hhb = MatchLinkInt8Array(fcinfo, 12, "relation_b", &n);
+	hha = MatchLinkInt8Array(fcinfo, o + 11, "relation_a", &nhh);
+	hhb = MatchLinkInt8Array(fcinfo, o + 12, "relation_b", &n);
 	if (n != nhh)
 		goto mismatch;
-	reasons = MatchLinkTextArray(fcinfo, 15, "reasons", &nreason);
-	if (nreason != LINK_WHY_NEVER + nnever && !(PG_NARGS() < LINK_NARGS && nreason == 5 + nnever))
+	reasons = MatchLinkTextArray(fcinfo, o + 15, "reasons", &nreason);
+	if (nreason != LINK_WHY_NEVER + nnever && !(nargs < LINK_NARGS && nreason == 5 + nnever))
 		goto mismatch;
-	if (PG_NARGS() < LINK_NARGS)
+	if (nargs < LINK_NARGS)
 	{
 		/* the 0.2.0 reasons: placeholder, veto, no_match, relation, dob, never... */
 		char	  **r = palloc0_array(char *, LINK_WHY_NEVER + nnever);
@@ -1097,7 +1191,6 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 
 	/* the clusters: one node per golden id, the summaries from their records */
 	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
-	recnode = MatchLinkHash("cdp link records", nrec);
 	recidx = MatchLinkHash("cdp link record numbers", nrec);
 	size = palloc0_array(int, Max(nrec, 1));
 	rnode = palloc_array(int, Max(nrec, 1));
@@ -1105,24 +1198,37 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	{
 		int			x = MatchLinkNodeOf(s, gold[i]);
 		bool		found;
-		MatchLinkKey *e = (MatchLinkKey *) hash_search(recnode, &rec[i], HASH_ENTER, &found);
+		MatchLinkKey *e = (MatchLinkKey *) hash_search(recidx, &rec[i], HASH_ENTER, &found);
 
-		((MatchLinkKey *) hash_search(recidx, &rec[i], HASH_ENTER, NULL))->node = i;
 		rnode[i] = x;
-
 		if (found)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("record \"" INT64_FORMAT "\" is listed twice", rec[i])));
-		e->node = x;
+		e->node = i;
 		size[x]++;
 		if (dob != NULL && dob[i] != NULL)
 			MatchLinkAddDob(&s->node[x], dob[i]);
 		for (int j = 0; j < nnever; j++)
 			MatchLinkNeverAdd(&s->never[(Size) x * nnever + j], never[(Size) i * nnever + j]);
 	}
-	MatchLinkEdges(s, recnode, 0, nma, nmb, nnm);
-	MatchLinkEdges(s, recnode, 1, hha, hhb, nhh);
+	/* the edges as MatchLinkEdges adds them, through the record numbers (one hash, not two) */
+	for (int k = 0; k < 2; k++)
+	{
+		const int64 *ea = k ? hha : nma;
+		const int64 *eb = k ? hhb : nmb;
+
+		for (int i = 0; i < (k ? nhh : nnm); i++)
+		{
+			int			x = MatchLinkLookup(recidx, ea[i]);
+			int			y = MatchLinkLookup(recidx, eb[i]);
+
+			if (x < 0 || y < 0)
+				continue;
+			MatchLinkAddEdge(s, k, rnode[x], rnode[y]);
+			MatchLinkAddEdge(s, k, rnode[y], rnode[x]);
+		}
+	}
 
 	/* every pair's nodes, and the supporting pairs as adjacency lists over nodes */
 	px = palloc_array(int, Max(npair, 1));
@@ -1406,20 +1512,24 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
 	/* the rows, with the persons each pair joins once every link is made */
 	for (int k = 0; k < nout; k++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
 		int			ra = MatchLinkFind(s, out[k].x);
 		int			rb = MatchLinkFind(s, out[k].y);
+		int			c = 0;
 
-		values[0] = Int32GetDatum(out[k].ord);
-		values[1] = CharGetDatum(out[k].action);
+		values[c++] = Int32GetDatum(out[k].ord);
+		if (o > 0)
+			values[c++] = Int32GetDatum(ids[out[k].ord - 1]);
+		values[c++] = CharGetDatum(out[k].action);
 		if (out[k].why != NULL)
-			values[2] = CStringGetTextDatum(out[k].why);
+			values[c] = CStringGetTextDatum(out[k].why);
 		else
-			nulls[2] = true;
-		values[3] = Int64GetDatum(Min(s->node[ra].golden, s->node[rb].golden));
-		values[4] = Int64GetDatum(Max(s->node[ra].golden, s->node[rb].golden));
-		values[5] = Int32GetDatum(ra == rb ? size[ra] : size[ra] + size[rb]);
+			nulls[c] = true;
+		c++;
+		values[c++] = Int64GetDatum(Min(s->node[ra].golden, s->node[rb].golden));
+		values[c++] = Int64GetDatum(Max(s->node[ra].golden, s->node[rb].golden));
+		values[c++] = Int32GetDatum(ra == rb ? size[ra] : size[ra] + size[rb]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextSwitchTo(old);
@@ -1433,4 +1543,31 @@ mismatch:
 			 errdetail("The pair arrays must have one element per pair, the record arrays one per record (never: one per record and attr), reasons %d.",
 					   LINK_WHY_NEVER + nnever)));
 	return (Datum) 0;
+}
+
+/*
+ * cdp_match_link_plan
+ *		SQL cdp_internal._match_link_plan (above): the pairs in decision order.
+ */
+Datum
+cdp_match_link_plan(PG_FUNCTION_ARGS)
+{
+	return LinkPlan(fcinfo, 0);
+}
+
+/*
+ * cdp_match_run_plan
+ *		SQL cdp_internal._match_run_plan(pair_id int[], <the arguments of
+ *		_match_link_plan>) RETURNS TABLE (ord int, pair_id int, action "char",
+ *		reason text, person_a bigint, person_b bigint, person_records int):
+ *		_match_link_plan over pairs given in any order, each with an id; the
+ *		pairs are put in decision order first (LinkPlanSort: forced first,
+ *		probability descending, record ids), ord is a pair's place in that
+ *		order (what row_number() over it gives) and pair_id its id, so a run
+ *		needs no sort of its scored pairs in SQL (issue 12, session 30).
+ */
+Datum
+cdp_match_run_plan(PG_FUNCTION_ARGS)
+{
+	return LinkPlan(fcinfo, 1);
 }

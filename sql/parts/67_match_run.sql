@@ -19,6 +19,21 @@ CREATE FUNCTION cdp_internal._match_link_plan(record_a bigint[], record_b bigint
 COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
 	'internal: links, holds and review decisions of a run''s scored pairs by union-find with per-person constraint summaries (no_match decisions, relations, birth dates, different_id_never ids and sex) and cluster coherence (person size bound, support across the two persons, over every pair of their records, scored from match_key, when the proposed pairs are too few); name-only pairs are never linked; each row names the two persons it joins at the end';
 
+-- _match_run_plan: _match_link_plan over the pairs of a run given in any order, each with an id
+-- (pair_id): the C function puts them in decision order (forced first, probability descending,
+-- record ids) itself, ord is a pair's place in that order and pair_id its id (issue 12, session 30)
+CREATE FUNCTION cdp_internal._match_run_plan(pair_id int[], record_a bigint[], record_b bigint[], probability float8[], flags int[],
+		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
+		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
+		link_threshold float8, review_threshold float8, reasons text[],
+		max_person_records int, person_support float8)
+	RETURNS TABLE (ord int, pair_id int, action "char", reason text, person_a bigint, person_b bigint, person_records int)
+	AS 'MODULE_PATHNAME', 'cdp_match_run_plan'
+	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
+	'internal: _match_link_plan over a run''s pairs in any order, each with an id: sorts them into decision order itself (forced first, probability descending, record ids); ord is the place in that order, pair_id the id given';
+REVOKE ALL ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) FROM PUBLIC;
+
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -94,6 +109,7 @@ DECLARE
 	u_gold bigint[];
 	u_dob text[];
 	u_never text[];
+	t_id int[];
 	t_a bigint[];
 	t_b bigint[];
 	t_prob float8[];
@@ -103,6 +119,9 @@ DECLARE
 	refused int[];
 	q_ids bigint[];
 	q_ats timestamptz[];
+	nparts int;
+	par_old text[];
+	jit_old text;
 BEGIN
 	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
 		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
@@ -157,48 +176,85 @@ BEGIN
 	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 
-	CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
-		SELECT * FROM cdp_internal._match_pairs(focus, review_t);
+	-- the kernel's rows straight into the table (as _match_pairs scores them, but not through its
+	-- result set nor _match_walk_all's: two more copies of every pair, spilled to disk at 1M
+	-- records; issue 12, session 30): a whole run with many pairs per record in parallel parts
+	-- (_match_walk_all's plan, its settings for this statement only), else one walk
+	nparts := CASE WHEN focus IS NULL THEN cdp_internal._match_nparts() ELSE 1 END;
+	-- no JIT for the statements of the scoring and the plan (restored for the merge): the row
+	-- estimates of the C functions make their plans look costly enough to compile, in every
+	-- parallel worker too, and there is nothing to gain for a few rows per plan node
+	jit_old := pg_catalog.current_setting('jit');
+	PERFORM pg_catalog.set_config('jit', 'off', true);
+	IF nparts > 1 THEN
+		par_old := ARRAY[pg_catalog.current_setting('parallel_setup_cost'), pg_catalog.current_setting('parallel_tuple_cost'),
+		                 pg_catalog.current_setting('min_parallel_table_scan_size')];
+		PERFORM pg_catalog.set_config('parallel_setup_cost', '0', true), pg_catalog.set_config('parallel_tuple_cost', '0', true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', '0', true);
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal.match_part p
+			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, LEAST(nparts, 8), 'score', cdp_internal._match_query(NULL), a.program,
+			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w
+			 WHERE p.part < LEAST(nparts, 8);
+		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true);
+	ELSE
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal._match_walk('score', cdp_internal._match_query(focus), a.program,
+			                               a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, focus) w;
+	END IF;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	t0 := t1;
 	t_link := t1;
-	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b) INTO candidates, already FROM _cdp_scored s;
-
-	-- a person's decision wins, both ways: decided pairs never reach the plan
-	SELECT pg_catalog.count(*) INTO decided
-	  FROM _cdp_scored s JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b
-	 WHERE s.golden_a <> s.golden_b;
-	-- strongest evidence first, so a weak pair never decides before a strong one
-	CREATE TEMP TABLE _cdp_todo ON COMMIT DROP AS
-		SELECT pg_catalog.row_number() OVER (ORDER BY (s.flags & pair_forced <> 0) DESC, s.probability DESC, s.record_a, s.record_b)::int AS ord, s.*
-		  FROM _cdp_scored s
-		 WHERE s.golden_a <> s.golden_b
-		   AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = s.record_a AND d.record_b = s.record_b);
+	-- one scan of the scored pairs: the counts, the pairs a person's decision settles (a decision
+	-- wins, both ways: decided pairs never reach the plan; pair_decision has one row per pair), and
+	-- the pairs to decide (persons still apart, no decision), with those only names support counted
+	-- (the evidence floor: never linked, to review when they score over the link threshold), in no
+	-- order: the plan puts them in decision order (strongest evidence first, so a weak pair never
+	-- decides before a strong one) and gives each its place (ord), without a sort of every scored
+	-- row in SQL (issue 12, session 30)
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NOT NULL),
+	       pg_catalog.array_agg(s.id) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_a) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_b) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.probability) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.flags) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL AND s.flags & pair_name_only <> 0)
+	  INTO candidates, already, decided, t_id, t_a, t_b, t_prob, t_flags, name_only
+	  FROM _cdp_scored s
+	  LEFT JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b;
 	-- every record of every person a pair touches, with the features the constraints read (taken
 	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
-	-- every feature; at 1M records that hash spilled to disk, issue 12)
-	EXECUTE pg_catalog.format(
-		'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
-		   FROM (SELECT DISTINCT r.golden_id
-		           FROM (SELECT t.record_a FROM _cdp_todo t UNION SELECT t.record_b FROM _cdp_todo t) x(id)
-		           JOIN @extschema@.record r ON r.record_id = x.id) g
-		   JOIN @extschema@.record r ON r.golden_id = g.golden_id
-		   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
-		CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
-		CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
-		CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
-		CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
-		     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
-		                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
-	  INTO u_rec, u_gold, u_dob, u_never;
-	-- the pairs in decision order, read in one sorted pass (not one sort per column)
-	SELECT pg_catalog.array_agg(t.record_a), pg_catalog.array_agg(t.record_b), pg_catalog.array_agg(t.probability),
-	       pg_catalog.array_agg(t.flags)
-	  INTO t_a, t_b, t_prob, t_flags
-	  FROM (SELECT t.record_a, t.record_b, t.probability, t.flags FROM _cdp_todo t ORDER BY t.ord) t;
+	-- every feature; at 1M records that hash spilled to disk, issue 12).  A full run reads every
+	-- record, without finding the persons its pairs touch first: the two joins and the distinct
+	-- persons of 2.3M pair ends cost more at 1M records than the records of persons no pair
+	-- touches, which the plan never looks at (issue 12, session 30); the records come in the same
+	-- order (the scan of match_key, as the join with those persons left it)
+	IF t_id IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+			   FROM %s
+			   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+			CASE WHEN focus IS NULL THEN '@extschema@.record r'
+			     ELSE '(SELECT DISTINCT r.golden_id
+			              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
+			                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
+			              JOIN @extschema@.record r ON r.record_id = x.id) g
+			      JOIN @extschema@.record r ON r.golden_id = g.golden_id' END,
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+			     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+			                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+		  INTO u_rec, u_gold, u_dob, u_never;
+	END IF;
 	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
-	SELECT lp.* FROM cdp_internal._match_link_plan(t_a, t_b, t_prob, t_flags,
+	SELECT lp.* FROM cdp_internal._match_run_plan(t_id, t_a, t_b, t_prob, t_flags,
 		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
 		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
 		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
@@ -206,22 +262,20 @@ BEGIN
 		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
 		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
 		max_records, support) lp;
-	-- the evidence floor: pairs agreeing on names only are never linked (to review when they score
-	-- over the link threshold)
-	SELECT pg_catalog.count(*) INTO name_only FROM _cdp_todo t WHERE t.flags & pair_name_only <> 0;
 	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
 	  INTO already, held FROM _cdp_plan lp;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	PERFORM pg_catalog.set_config('jit', jit_old, true);
 	-- every link at once, in decision order (golden applies them as link_records would one by one)
-	SELECT pg_catalog.array_agg(t.ord ORDER BY t.ord), @extschema@.link_records_many(
-	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY t.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY t.ord), '{}'),
+	SELECT pg_catalog.array_agg(lp.ord ORDER BY lp.ord), @extschema@.link_records_many(
+	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY lp.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY lp.ord), '{}'),
 	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
 	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
 	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', cdp_internal._match_rules(a.settings) -> t.rule,
-	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY t.ord))
+	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY lp.ord))
 	  INTO link_ord, link_res
-	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
 	 WHERE lp.action = 'l';
 	-- golden refuses a link only when a no_match decision appeared since the plan was made
 	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
@@ -245,19 +299,19 @@ BEGIN
 	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
 	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
 	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
-	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.reason, r.person_a, r.person_b, r.person_records,
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.pair_id, r.reason, r.person_a, r.person_b, r.person_records,
 	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
 	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
-	  FROM (SELECT lp.ord, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
-	          JOIN _cdp_todo t ON t.ord = lp.ord
+	  FROM (SELECT lp.ord, lp.pair_id, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_scored t ON t.id = lp.pair_id
 	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
 	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
 	         -- matcher compared already (issue 12)
 	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
 	        UNION ALL
-	        SELECT x.o, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	        SELECT x.o, lp.pair_id, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
 	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
-	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_todo t ON t.ord = x.o
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_plan lp ON lp.ord = x.o JOIN _cdp_scored t ON t.id = lp.pair_id
 	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
 	 WHERE r.person_a <> r.person_b
 	 ORDER BY r.person_a, r.person_b, r.ord;
@@ -265,7 +319,7 @@ BEGIN
 	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
 	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
 	SELECT pg_catalog.count(*) INTO review_undecidable
-	  FROM _cdp_plan lp JOIN _cdp_todo t ON t.ord = lp.ord
+	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
 	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
 	-- open entries of persons still apart, by the persons they join now
 	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
@@ -279,7 +333,7 @@ BEGIN
 		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
 		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
 		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
-		  FROM _cdp_rev v JOIN _cdp_todo t ON t.ord = v.ord
+		  FROM _cdp_rev v JOIN _cdp_scored t ON t.id = v.pair_id
 		 WHERE NOT v.apart
 		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
 		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
@@ -305,7 +359,6 @@ BEGIN
 	DROP TABLE _cdp_apart;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-	DROP TABLE _cdp_todo;
 	DROP TABLE _cdp_plan;
 	t0 := t_link;
 	t1 := pg_catalog.clock_timestamp();
