@@ -31357,3 +31357,103 @@ COMMENT ON FUNCTION cdp_internal._match_run(text) IS
 REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
 
 /* ==== end of section: plan30 ==== */
+
+/* ==== section: keys30 (issue 12, session 29) ==== */
+/*
+ * A full re-key builds match_key's primary key after the bulk insert (with the block indexes),
+ * and a forced re-key skips the queue join it does not need.  Same signatures; the definitions
+ * and comments as sql/parts/63_match_features.sql has them.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+	END IF;
+	EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s',
+		a.version,
+		cdp_internal._match_feature_query(a.settings, CASE WHEN ids IS NULL THEN '@extschema@.record r'
+		                                                   ELSE '@extschema@.record r WHERE r.record_id = ANY ($1)' END),
+		CASE WHEN ids IS NOT NULL THEN
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at' ELSE '' END) USING ids;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF ids IS NULL THEN
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		-- (with the record's birth date, read in this statement: a record changed since the keys
+		-- were computed is queued, and find_patient reads the date of a queued one from the record)
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_queued(ids bigint[], ats timestamptz[], force boolean) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	stale bigint[];
+	nkey bigint;
+	other boolean;
+BEGIN
+	-- a forced re-key needs nothing of the join below (after a bulk load, where the suspicious
+	-- values are taken for the first time: a full join of a million queue entries, issue 12,
+	-- session 29)
+	IF force THEN
+		RETURN cdp_internal._match_refresh_keys(NULL);
+	END IF;
+	-- one pass over match_key: its rows, whether some are of another version, and the queue
+	-- entries whose key row is missing or was computed under another queued_at
+	SELECT pg_catalog.count(k.record_id), COALESCE(pg_catalog.bool_or(k.version <> a.version), false),
+	       pg_catalog.array_agg(s.id ORDER BY s.id) FILTER (WHERE s.id IS NOT NULL AND (k.record_id IS NULL OR k.queued_at IS DISTINCT FROM s.at))
+	  INTO nkey, other, stale
+	  FROM cdp_internal.match_key k
+	  FULL JOIN ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats)) s(id, at) ON s.id = k.record_id;
+	IF other
+	   OR nkey <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+	   OR COALESCE(pg_catalog.cardinality(stale), 0) > 0.2 * nkey THEN
+		RETURN cdp_internal._match_refresh_keys(NULL);
+	END IF;
+	IF stale IS NULL THEN
+		RETURN 0;
+	END IF;
+	RETURN cdp_internal._match_refresh_keys(stale);
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) IS
+	'internal: re-keys every record when the keys are out of date as a whole (force, another version, missing rows, a fifth changed), else only the queued records changed since their keys were computed; returns the records re-keyed';
+
+/* ==== end of section: keys30 ==== */

@@ -239,8 +239,12 @@ DECLARE
 	n bigint;
 BEGIN
 	IF ids IS NULL THEN
-		-- every record: the block index is built after the load (one sorted build, not a row at a time)
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
 		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
 		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
 		DROP INDEX IF EXISTS cdp_internal.match_block_record;
 	ELSE
@@ -260,6 +264,7 @@ BEGIN
 			' queued_at = excluded.queued_at' ELSE '' END) USING ids;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	IF ids IS NULL THEN
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
 		-- (with the record's birth date, read in this statement: a record changed since the keys
 		-- were computed is queued, and find_patient reads the date of a queued one from the record)
 		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
@@ -301,6 +306,12 @@ DECLARE
 	nkey bigint;
 	other boolean;
 BEGIN
+	-- a forced re-key needs nothing of the join below (after a bulk load, where the suspicious
+	-- values are taken for the first time: a full join of a million queue entries, issue 12,
+	-- session 29)
+	IF force THEN
+		RETURN cdp_internal._match_refresh_keys(NULL);
+	END IF;
 	-- one pass over match_key: its rows, whether some are of another version, and the queue
 	-- entries whose key row is missing or was computed under another queued_at
 	SELECT pg_catalog.count(k.record_id), COALESCE(pg_catalog.bool_or(k.version <> a.version), false),
@@ -308,7 +319,7 @@ BEGIN
 	  INTO nkey, other, stale
 	  FROM cdp_internal.match_key k
 	  FULL JOIN ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(ats)) s(id, at) ON s.id = k.record_id;
-	IF force OR other
+	IF other
 	   OR nkey <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
 	   OR COALESCE(pg_catalog.cardinality(stale), 0) > 0.2 * nkey THEN
 		RETURN cdp_internal._match_refresh_keys(NULL);
