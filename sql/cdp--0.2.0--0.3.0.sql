@@ -31027,7 +31027,7 @@ COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, bo
 
 /* ==== section: plan30 (issue 12, session 29) ==== */
 
--- the full run's block + score and link plan steps (issue 12, session 30): the kernel's rows straight
+-- the full run's block + score and link plan steps (issue 12, session 29): the kernel's rows straight
 -- into the run's table, and the pairs put in decision order by the link plan in C, not by SQL sorts
 CREATE FUNCTION cdp_internal._match_run_plan(pair_id int[], record_a bigint[], record_b bigint[], probability float8[], flags int[],
 		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
@@ -31150,7 +31150,7 @@ BEGIN
 
 	-- the kernel's rows straight into the table (as _match_pairs scores them, but not through its
 	-- result set nor _match_walk_all's: two more copies of every pair, spilled to disk at 1M
-	-- records; issue 12, session 30): a whole run with many pairs per record in parallel parts
+	-- records; issue 12, session 29): a whole run with many pairs per record in parallel parts
 	-- (_match_walk_all's plan, its settings for this statement only), else one walk
 	nparts := CASE WHEN focus IS NULL THEN cdp_internal._match_nparts() ELSE 1 END;
 	-- no JIT for the statements of the scoring and the plan (restored for the merge): the row
@@ -31187,7 +31187,7 @@ BEGIN
 	-- (the evidence floor: never linked, to review when they score over the link threshold), in no
 	-- order: the plan puts them in decision order (strongest evidence first, so a weak pair never
 	-- decides before a strong one) and gives each its place (ord), without a sort of every scored
-	-- row in SQL (issue 12, session 30)
+	-- row in SQL (issue 12, session 29)
 	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b),
 	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NOT NULL),
 	       pg_catalog.array_agg(s.id) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
@@ -31204,7 +31204,7 @@ BEGIN
 	-- every feature; at 1M records that hash spilled to disk, issue 12).  A full run reads every
 	-- record, without finding the persons its pairs touch first: the two joins and the distinct
 	-- persons of 2.3M pair ends cost more at 1M records than the records of persons no pair
-	-- touches, which the plan never looks at (issue 12, session 30); the records come in the same
+	-- touches, which the plan never looks at (issue 12, session 29); the records come in the same
 	-- order (the scan of match_key, as the join with those persons left it)
 	IF t_id IS NOT NULL THEN
 		EXECUTE pg_catalog.format(

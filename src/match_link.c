@@ -1564,7 +1564,7 @@ cdp_match_link_plan(PG_FUNCTION_ARGS)
  *		pairs are put in decision order first (LinkPlanSort: forced first,
  *		probability descending, record ids), ord is a pair's place in that
  *		order (what row_number() over it gives) and pair_id its id, so a run
- *		needs no sort of its scored pairs in SQL (issue 12, session 30).
+ *		needs no sort of its scored pairs in SQL (issue 12, session 29).
  */
 Datum
 cdp_match_run_plan(PG_FUNCTION_ARGS)
