@@ -31457,3 +31457,10 @@ COMMENT ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], 
 	'internal: re-keys every record when the keys are out of date as a whole (force, another version, missing rows, a fifth changed), else only the queued records changed since their keys were computed; returns the records re-keyed';
 
 /* ==== end of section: keys30 ==== */
+
+/* ==== section: sync29 (issue 12, session 29) ==== */
+-- train_matching reads the records from their first page whatever other sessions scan: its walk
+-- samples pairs in the order it reads them, and a synchronized sequential scan starting mid-table
+-- gave another model from the same data
+ALTER FUNCTION @extschema@.train_matching(int, int) SET synchronize_seqscans = off;
+/* ==== end of section: sync29 ==== */

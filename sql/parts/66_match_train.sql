@@ -46,7 +46,11 @@ COMMENT ON FUNCTION cdp_internal._match_unflat(jsonb, float8[]) IS 'internal: fl
 
 CREATE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	-- the walk samples pairs from the records in the order it reads them: a sequential scan that
+	-- joins another session's scan of a large table (synchronize_seqscans) starts mid-table, and
+	-- the same data would give another model (session 29, keys30)
+	SET synchronize_seqscans = off AS $$
 DECLARE
 	a record := cdp_internal._match_active();
 	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */

@@ -8,7 +8,7 @@
 -- each other (birth dates apart by more than a slip, two sexes), the ends of the chain are never
 -- one person, and the person of four records that agree on everything is one.
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 
 SELECT count(cdp.register_source(n)) AS src FROM unnest(ARRAY['reg', 'lab', 'crm']) n \gset
 CREATE TEMP TABLE fx(name text PRIMARY KEY, src text, attrs jsonb);
@@ -79,5 +79,10 @@ SELECT is(res ->> 'four_one', 'true', what || ': the person of four records is o
 SELECT is(res ->> 'full_contradictions', '0', what || ': a full run after it contradicts nothing either') FROM trial ORDER BY o;
 SELECT is(res ->> 'full_ends_apart', 'true', what || ': nor joins the ends') FROM trial ORDER BY o;
 
+-- training samples pairs in the order it reads the records: it must read them from the first page,
+-- not from wherever another session's scan of the same large table has got to
+SELECT ok((SELECT 'synchronize_seqscans=off' = ANY (p.proconfig) FROM pg_proc p
+            WHERE p.oid = 'cdp.train_matching(int, int)'::regprocedure),
+          'train_matching runs with synchronize_seqscans off');
 SELECT * FROM finish();
 ROLLBACK;
