@@ -360,7 +360,7 @@ typedef struct MatchLinkSet
 	MatchLinkNode *node;
 	int			nnever;
 	char	  **never;			/* nnode * nnever: NULL, a value, or
-								 * "several" (match_link.c) */
+								 * "several" (match_union.c) */
 	int			nedge;
 	int		   *edge_to;
 	int		   *edge_next;
@@ -368,6 +368,15 @@ typedef struct MatchLinkSet
 	struct HTAB *golden;		/* golden id -> node */
 } MatchLinkSet;
 
+/* A hash entry of MatchLinkHash: a golden id or a record id and its node. */
+typedef struct MatchLinkKey
+{
+	int64		key;
+	int			node;
+} MatchLinkKey;
+
+/* match_union.c */
+extern struct HTAB *MatchLinkHash(const char *name, long n);
 extern int64 *MatchLinkInt8Array(FunctionCallInfo fcinfo, int argno,
 								 const char *argname, int *n);
 extern MatchLinkSet *MatchLinkSetInit(int maxnode, int maxedge, int nnever);
@@ -378,5 +387,10 @@ extern bool MatchLinkEdgeBetween(MatchLinkSet *s, int k, int ra, int rb);
 extern int	MatchLinkUnion(MatchLinkSet *s, int ra, int rb);
 extern void MatchLinkEdges(MatchLinkSet *s, struct HTAB *rec, int k,
 						   const int64 *ea, const int64 *eb, int n);
+extern void MatchLinkAddEdge(MatchLinkSet *s, int k, int x, int y);
+extern void MatchLinkAddDob(MatchLinkNode *n, char *v);
+extern bool MatchLinkDobConflict(const MatchLinkNode *a, const MatchLinkNode *b);
+extern void MatchLinkNeverAdd(char **slot, char *v);
+extern bool MatchLinkNeverConflict(char *a, char *b);
 
 #endif							/* MATCH_H */
