@@ -1142,6 +1142,17 @@ FoldRun(JsonbValue *elems, int nrec, Jsonb *rules, bool with_lineage, bool by_id
 
 PG_FUNCTION_INFO_V1(cdp_golden_fold);
 
+/* The bound on the records of one fold (both entry points). */
+static void
+FoldCheckCount(int nrec)
+{
+	if (nrec > FOLD_MAX_RECORDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many records for one survivorship fold: %d", nrec),
+				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
+}
+
 /*
  * cdp_golden_fold
  *		cdp.golden_fold(recs jsonb, rules jsonb, with_lineage boolean): the
@@ -1176,11 +1187,7 @@ cdp_golden_fold(PG_FUNCTION_ARGS)
 				 errhint("Give an array of cdp.golden_record_doc documents, one per source record.")));
 	GoldenCheckRulesObject(rules);
 	nrec = JB_ROOT_COUNT(recs);
-	if (nrec > FOLD_MAX_RECORDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many records for one survivorship fold: %d", nrec),
-				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
+	FoldCheckCount(nrec);
 
 	/* the elements, as the array's iterator gives them (objects as binary values) */
 	elems = palloc(mul_size(sizeof(JsonbValue), Max(1, nrec)));
@@ -1234,11 +1241,7 @@ cdp_golden_fold_docs(PG_FUNCTION_ARGS)
 		elog(ERROR, "golden_fold_docs takes an array of jsonb");
 	GoldenCheckRulesObject(rules);
 	deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &d, &dn, &nrec);
-	if (nrec > FOLD_MAX_RECORDS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many records for one survivorship fold: %d", nrec),
-				 errdetail("The limit is %d records per person.", FOLD_MAX_RECORDS)));
+	FoldCheckCount(nrec);
 	elems = palloc(mul_size(sizeof(JsonbValue), Max(1, nrec)));
 	for (int i = 0; i < nrec; i++)
 	{
