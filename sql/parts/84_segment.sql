@@ -426,32 +426,61 @@ COMMENT ON FUNCTION cdp_internal.seg_changed(@extschema@.segment, bigint, bigint
  * cdp.segment until it ends (seen in pg_locks: touches written).  A segment created, edited or
  * restored later refreshes in full first.
  */
+CREATE FUNCTION cdp_internal.seg_campaign_watched() RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
+	RETURN EXISTS (SELECT 1 FROM @extschema@.segment x
+	                WHERE x.status = 'active' AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign'))
+	    OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+	                WHERE l.locktype = 'relation' AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+	                                                                  WHERE d.datname = pg_catalog.current_database())
+	                  AND l.relation = '@extschema@.segment'::regclass
+	                  AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+	                  AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid());
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_watched() IS
+	'whether changes of campaign history must be written to seg_touch: an active segment has a campaign clause, or another transaction may be writing one (takes seg_touch''s writer lock first) (internal)';
+
+/* The persons given (each once) to seg_touch at one new position. */
+CREATE FUNCTION cdp_internal.seg_campaign_touch(ids bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d	bigint[] := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL);
+	pos	bigint;
+BEGIN
+	IF pg_catalog.cardinality(d) > 0 THEN
+		pos := pg_catalog.nextval('@extschema@.event_event_id_seq');
+		INSERT INTO cdp_internal.seg_touch (golden_id, pos) SELECT x, pos FROM pg_catalog.unnest(d) x;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_campaign_touch(bigint[]) IS
+	'writes the persons whose campaign history changed to seg_touch at one position (internal)';
+
+/* The trigger: the persons of the statement's changed send rows (a listing's writer calls the two above itself). */
 CREATE FUNCTION cdp_internal.seg_campaign_touched() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	ids	bigint[];
-	pos	bigint;
 BEGIN
-	LOCK TABLE cdp_internal.seg_touch IN ROW EXCLUSIVE MODE;
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.segment x
-	                WHERE x.status = 'active' AND pg_catalog.jsonb_path_exists(x.rules, 'strict $.**.campaign'))
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-	                    WHERE l.locktype = 'relation' AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-	                                                                      WHERE d.datname = pg_catalog.current_database())
-	                      AND l.relation = '@extschema@.segment'::regclass
-	                      AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
-	                      AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) THEN
+	IF NOT cdp_internal.seg_campaign_watched() THEN
 		RETURN NULL;
 	END IF;
 	IF TG_OP = 'INSERT' THEN
-		ids := ARRAY(SELECT DISTINCT n.golden_id FROM new_rows n);
+		ids := ARRAY(SELECT n.golden_id FROM new_rows n);
 	ELSIF TG_OP = 'DELETE' THEN
-		ids := ARRAY(SELECT DISTINCT o.golden_id FROM old_rows o);
+		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
 	ELSE
 		ids := ARRAY(
-			SELECT DISTINCT x.g FROM new_rows n JOIN old_rows o ON o.send_id = n.send_id
+			SELECT x.g FROM new_rows n JOIN old_rows o ON o.send_id = n.send_id
 			 CROSS JOIN LATERAL (VALUES (n.golden_id), (o.golden_id)) x(g)
 			 WHERE (o.golden_id, o.status, o.channel, o.built_at, o.sent_at, o.delivered_at, o.opened_at, o.clicked_at,
 			        o.converted_at, o.unsubscribed_at, o.complained_at, o.bounced, o.returned_at)
@@ -459,10 +488,7 @@ BEGIN
 			       (n.golden_id, n.status, n.channel, n.built_at, n.sent_at, n.delivered_at, n.opened_at, n.clicked_at,
 			        n.converted_at, n.unsubscribed_at, n.complained_at, n.bounced, n.returned_at));
 	END IF;
-	IF pg_catalog.cardinality(ids) > 0 THEN
-		pos := pg_catalog.nextval('@extschema@.event_event_id_seq');
-		INSERT INTO cdp_internal.seg_touch (golden_id, pos) SELECT x, pos FROM pg_catalog.unnest(ids) x;
-	END IF;
+	PERFORM cdp_internal.seg_campaign_touch(ids);
 	RETURN NULL;
 END
 $$;

@@ -513,6 +513,41 @@ COMMENT ON FUNCTION cdp_internal.campaign_contacts(text[], text[], text, jsonb, 
 	'a member''s reachable contact candidates for a campaign in decision order, as {channel, key, ...}; NULL when the member has no address on a consented channel (internal)';
 
 /*
+ * The writer of a segment listing's rows (C, src/campaign_send_write.c): an aggregate over the rows
+ * of cdp.campaign_send's listed columns, in the order given, that puts them on pages as COPY FROM
+ * does (a group at a time, index entries after each group, defaults and constraints as INSERT has
+ * them), without the row-by-row INSERT and the transition table of the table's two AFTER INSERT
+ * statement triggers.  Their work is the caller's: the roll-up counts sent rows, which a listing
+ * never writes (a sent row here is an error), and the persons written go to
+ * cdp_internal.seg_campaign_touch from the ids it returns (in order; empty without rows).  When
+ * the table has any other insert trigger (or lacks one of the two), a rewrite rule, row-level
+ * security for the current user, or runs under Citus, each row is inserted by an INSERT statement
+ * (every trigger fires) and it returns NULL.
+ */
+CREATE FUNCTION cdp_internal.campaign_send_put_step(state internal, campaign_id bigint, golden_id bigint, trigger_key text,
+                                                    purpose text, status text, reason text, channel text, address text,
+                                                    arm text, due_at timestamptz, built_at timestamptz, message text,
+                                                    provenance jsonb) RETURNS internal
+	AS 'MODULE_PATHNAME', 'cdp_campaign_send_put_step' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_send_put_step(internal, bigint, bigint, text, text, text, text, text, text, text, timestamptz, timestamptz, text, jsonb) IS
+	'transition of cdp_internal.campaign_send_put: writes a listed row of cdp.campaign_send (internal)';
+CREATE FUNCTION cdp_internal.campaign_send_put_final(state internal) RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'cdp_campaign_send_put_final' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.campaign_send_put_final(internal) IS
+	'final of cdp_internal.campaign_send_put: writes the last rows, returns the golden ids written (NULL: written by INSERT statements) (internal)';
+CREATE AGGREGATE cdp_internal.campaign_send_put(campaign_id bigint, golden_id bigint, trigger_key text, purpose text,
+                                                status text, reason text, channel text, address text, arm text,
+                                                due_at timestamptz, built_at timestamptz, message text, provenance jsonb) (
+	SFUNC = cdp_internal.campaign_send_put_step,
+	STYPE = internal,
+	FINALFUNC = cdp_internal.campaign_send_put_final,
+	FINALFUNC_MODIFY = READ_WRITE,
+	PARALLEL = UNSAFE
+);
+COMMENT ON AGGREGATE cdp_internal.campaign_send_put(bigint, bigint, text, text, text, text, text, text, text, timestamptz, timestamptz, text, jsonb) IS
+	'writes a listing''s rows into cdp.campaign_send as COPY does; returns the golden ids written for the statement triggers'' work, or NULL when INSERT statements wrote them (internal)';
+
+/*
  * The set-based form of campaign_list for a segment's members (build_send_list): the same
  * decisions as cdp_internal.campaign_decide for every member at once, in one INSERT ... SELECT
  * whose steps are hash joins over flat columns (no per-member query; the profiles of a whole
@@ -540,7 +575,7 @@ CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extsc
 	SET search_path = pg_catalog, pg_temp
 	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
 	SET enable_mergejoin = off	/* the estimates of the steps are rough: sorting 200k wide rows for a merge costs more than hashing */
-	SET work_mem = '256MB'	/* the members' steps and the INSERT's transition table (the segment and metrics triggers) stay in memory: 200k rows spilled about 170 MB to temporary files */
+	SET work_mem = '256MB'	/* the members' steps stay in memory (before session 30 also the INSERT's transition table: 200k rows spilled about 170 MB to temporary files) */
 	SET plan_cache_mode = force_custom_plan	/* planned for this call's members (everyone, or a few ids): the profiles are one hash join for a whole segment, probes by key for a top-up */
 	AS $$
 DECLARE
@@ -577,6 +612,7 @@ DECLARE
 	chan_sub	integer[] := ARRAY(SELECT b.b + 1 FROM pg_catalog.unnest(chans) WITH ORDINALITY u(ch, n)
 	                                LEFT JOIN cdp_internal.consent_bits() b ON b.purpose = purp AND b.channel = u.ch
 	                               ORDER BY u.n);
+	written		bigint[];
 BEGIN
 	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
 	  INTO arm_names, arm_upto
@@ -620,7 +656,9 @@ BEGIN
 	/* and the pairs every message of it shares (its own are added by campaign_provenance) */
 	base_due := base || pg_catalog.jsonb_build_object('channels', chans_j);
 	/*
-	 * A plain INSERT, no ON CONFLICT: no row of these members can exist.  Every writer of a
+	 * The rows go to cdp_internal.campaign_send_put, which writes them as COPY does (session 30:
+	 * the INSERT ... SELECT's row-by-row insert and its transition table cost about 0.6-0.9 s of
+	 * the 2.2 s its write took at 200k rows); no ON CONFLICT: no row of these members can exist.  Every writer of a
 	 * campaign's rows (build_send_list, run_campaigns) holds the campaign's row lock (FOR UPDATE)
 	 * for its whole transaction, the caller holds it, and the members written are those with no row
 	 * (everyone: the campaign has none) or whose skipped rows were just deleted; segment_member holds
@@ -629,8 +667,6 @@ BEGIN
 	 * 0.9 s of backend CPU for 200k rows (a pre-check of the unique index per row and a second
 	 * write to the heap page).
 	 */
-	INSERT INTO @extschema@.campaign_send AS s (campaign_id, golden_id, trigger_key, purpose, status, reason, channel,
-	                                             address, arm, due_at, built_at, message, provenance)
 	WITH m AS MATERIALIZED (
 		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
 		   and the contact candidates of those who may get a message */
@@ -713,7 +749,7 @@ BEGIN
 		  LEFT JOIN slots sl ON coalesce(sl.city, '') = coalesce(x.city, '') AND (sl.city IS NULL) = (x.city IS NULL)
 		       AND sl.nb = x.not_before AND x.why IS NULL
 		  LEFT JOIN st ON st.g = x.g)
-	SELECT c.campaign_id, x.g, '', purp,
+	SELECT cdp_internal.campaign_send_put(c.campaign_id, x.g, '', purp,
 	       CASE WHEN x.why = 'holdout' THEN 'holdout' WHEN x.ok THEN 'due' ELSE 'skipped' END,
 	       CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END,
 	       CASE WHEN x.ok THEN x.ch END,
@@ -731,8 +767,13 @@ BEGIN
 	       CASE WHEN NOT x.ok THEN base
 	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
 	                                                  x.tz, t_j, x.statements[chan_sub[pg_catalog.array_position(chans, x.ch)]])
-	       END
+	       END) INTO written
 	  FROM fin x;
+	/* the work of the table's AFTER INSERT statement triggers, which the writer does not fire: the
+	   persons written for the segments' campaign clauses (the roll-up counts sent rows; none here) */
+	IF written IS NOT NULL AND cdp_internal.seg_campaign_watched() THEN
+		PERFORM cdp_internal.seg_campaign_touch(written);
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
