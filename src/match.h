@@ -324,6 +324,8 @@ extern double MatchScorePairBounded(const MatchProg *prog, const MatchRec *a,
 									const MatchRec *b, int8 *levels,
 									int32 *flags, double min_weight,
 									bool *cut);
+extern void MatchPairLevels(const MatchProg *prog, const MatchRec *a,
+							const MatchRec *b, int8 *levels);
 extern void MatchOrderProgram(MatchProg *prog);
 extern double MatchMinWeight(double min_prob);
 extern double MatchProbability(double weight);

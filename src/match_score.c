@@ -837,6 +837,23 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 }
 
 /*
+ * MatchPairLevels
+ *		The level of every comparison for records a and b, as
+ *		MatchScorePair gives them in levels, without the weight and the
+ *		flags: what training's counts read (the level vectors of random and
+ *		blocked pairs, issue 12, session 30).
+ */
+void
+MatchPairLevels(const MatchProg *prog, const MatchRec *a, const MatchRec *b, int8 *levels)
+{
+	uint32		both = a->cmask & b->cmask;
+
+	for (int c = 0; c < prog->ncomp; c++)
+		levels[c] = (int8) ((both & ((uint32) 1 << c)) ? MatchCompareLevel(prog, c, a, b) :
+							MATCH_LEVEL_NULL);
+}
+
+/*
  * MatchScorePair
  *		Total match weight of the pair (prior included), with the level of
  *		every comparison in levels (may be NULL) and the pair flags; every
