@@ -129,6 +129,7 @@ typedef struct Walk
 	int			skiprule[MATCH_MAX_RULES];	/* score mode: the earlier rule whose
 											 * groups a block skips, or -1 */
 	int32	   *gend;			/* per block position: end of its skip group */
+	MatchBound	bound;			/* the scorer's last per-pair bound */
 } Walk;
 
 /* blocks smaller than this are walked pair by pair (regrouping does not pay) */
@@ -936,7 +937,7 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 	}
 	weight = MatchScorePairBounded(&w->prog, a, b, lev, &flags,
 								   (w->mode == WALK_SCORE || w->mode == WALK_CROSS) ? w->min_weight : -INFINITY,
-								   &cut);
+								   &cut, &w->bound);
 	if (cut)
 		return;
 	if (MatchProbability(weight) >= w->min_prob || (flags & MATCH_PAIR_FORCED))
