@@ -320,10 +320,25 @@ extern int	MatchCompareLevel(const MatchProg *prog, int c,
 							  const MatchRec *a, const MatchRec *b);
 extern double MatchScorePair(const MatchProg *prog, const MatchRec *a,
 							 const MatchRec *b, int8 *levels, int32 *flags);
+
+/*
+ * The bound MatchScorePairBounded cuts a pair with depends only on its first
+ * record and on the comparisons both records fill: a walk, which pairs one
+ * record with the rest of its block, passes the last one computed.
+ */
+typedef struct MatchBound
+{
+	const MatchRec *a;			/* the first record of the bound, or NULL */
+	uint32		both;			/* the comparisons both records fill */
+	double		prem[MATCH_MAX_COMP + 1];
+} MatchBound;
+
 extern double MatchScorePairBounded(const MatchProg *prog, const MatchRec *a,
 									const MatchRec *b, int8 *levels,
 									int32 *flags, double min_weight,
-									bool *cut);
+									bool *cut, MatchBound *bound);
+extern void MatchPairLevels(const MatchProg *prog, const MatchRec *a,
+							const MatchRec *b, int8 *levels);
 extern void MatchOrderProgram(MatchProg *prog);
 extern double MatchMinWeight(double min_prob);
 extern double MatchProbability(double weight);

@@ -725,11 +725,14 @@ MatchMinWeight(double min_prob)
  *		pair is cut after its first disagreements instead of after its last
  *		comparison (issue 12, session 24); a pair cut could never have
  *		reached min_weight either way, so the pairs kept and their weights
- *		do not change.
+ *		do not change.  bound (may be NULL) keeps the last bound computed:
+ *		a walk pairs one record with each of its block mates in turn, and
+ *		most share the comparisons they fill (issue 12, session 30).
  */
 double
 MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
-					  int8 *levels, int32 *flags, double min_weight, bool *cut)
+					  int8 *levels, int32 *flags, double min_weight, bool *cut,
+					  MatchBound *bound)
 {
 	double		total = prog->prior;	/* running, in evaluation order */
 	double		tfadj[MATCH_MAX_COMP];
@@ -738,14 +741,22 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 				i,
 				k;
 	int32		fl = 0;
-	double		prem[MATCH_MAX_COMP + 1];	/* the pair's rem[] */
+	double		own[MATCH_MAX_COMP + 1];
+	double	   *prem = own;		/* the pair's rem[] */
 	bool		bounded = min_weight > -INFINITY;
+	uint32		both = a->cmask & b->cmask;
 
 	*cut = false;
-	if (bounded)
+	if (bounded && bound != NULL && bound->a == a && bound->both == both)
+		prem = bound->prem;		/* the same first record and filled comparisons */
+	else if (bounded)
 	{
-		uint32		both = a->cmask & b->cmask;
-
+		if (bound != NULL)
+		{
+			bound->a = a;
+			bound->both = both;
+			prem = bound->prem;
+		}
 		prem[prog->ncomp] = 0.0;
 		for (k = prog->ncomp - 1; k >= 0; k--)
 		{
@@ -776,7 +787,7 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 			return total + prem[k];
 		}
 		/* a value missing on a side (the mask of each record, from load) */
-		l = (a->cmask & b->cmask & ((uint32) 1 << c)) ? MatchCompareLevel(prog, c, a, b) :
+		l = (both & ((uint32) 1 << c)) ? MatchCompareLevel(prog, c, a, b) :
 			MATCH_LEVEL_NULL;
 		lev[c] = l;
 		tfadj[c] = 0.0;
@@ -837,6 +848,23 @@ MatchScorePairBounded(const MatchProg *prog, const MatchRec *a, const MatchRec *
 }
 
 /*
+ * MatchPairLevels
+ *		The level of every comparison for records a and b, as
+ *		MatchScorePair gives them in levels, without the weight and the
+ *		flags: what training's counts read (the level vectors of random and
+ *		blocked pairs, issue 12, session 30).
+ */
+void
+MatchPairLevels(const MatchProg *prog, const MatchRec *a, const MatchRec *b, int8 *levels)
+{
+	uint32		both = a->cmask & b->cmask;
+
+	for (int c = 0; c < prog->ncomp; c++)
+		levels[c] = (int8) ((both & ((uint32) 1 << c)) ? MatchCompareLevel(prog, c, a, b) :
+							MATCH_LEVEL_NULL);
+}
+
+/*
  * MatchScorePair
  *		Total match weight of the pair (prior included), with the level of
  *		every comparison in levels (may be NULL) and the pair flags; every
@@ -848,7 +876,7 @@ MatchScorePair(const MatchProg *prog, const MatchRec *a, const MatchRec *b,
 {
 	bool		cut;
 
-	return MatchScorePairBounded(prog, a, b, levels, flags, -INFINITY, &cut);
+	return MatchScorePairBounded(prog, a, b, levels, flags, -INFINITY, &cut, NULL);
 }
 
 /*
