@@ -52,10 +52,14 @@ COMMENT ON FUNCTION cdp_internal._import_upsert(text, text[], jsonb[], boolean) 
  * invalid key of every row (quarantined with column, value and reason), the rest goes in whole,
  * and if ingest still refuses (a rule the normaliser does not see, such as the document size),
  * row by row, each refusal quarantined with ingest's own message.  Returns the counts.
+ * keys_new: import_commit has just found every id of the chunk well formed and unknown to the
+ * source (cdp_internal.ingest_keys_new, its check of repeated ids, session 30), so the fast
+ * path's writer does not look them up again; a concurrent writer of one of them is still met by
+ * the unique index (unique_violation: the steps below).
  */
 CREATE FUNCTION cdp_internal._import_load_patients(batch bigint, source text, lenient boolean, try_whole boolean,
 												  rows integer[], lines integer[], keys text[], attrs jsonb[],
-												  header text[], hkeys text[],
+												  header text[], hkeys text[], keys_new boolean,
 												  OUT created bigint, OUT updated bigint, OUT unchanged bigint, OUT rejected bigint)
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
@@ -108,7 +112,7 @@ BEGIN
 		IF FOUND AND cdp_internal.ingest_fast_path_ok() THEN
 			SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
 			BEGIN
-				v_w := cdp_internal.ingest_write_docs(v_src.source_id, v_src.name, keys, attrs, true, true, true,
+				v_w := cdp_internal.ingest_write_docs(v_src.source_id, v_src.name, keys, attrs, true, true, NOT keys_new,
 													  v_rules, v_rules_version);
 				IF v_w.ids IS NOT NULL THEN
 					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
@@ -227,7 +231,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[]) IS
+COMMENT ON FUNCTION cdp_internal._import_load_patients(bigint, text, boolean, boolean, integer[], integer[], text[], jsonb[], text[], text[], boolean) IS
 	'loads a chunk of patient rows with cdp.upsert_records, quarantining the rows ingest refuses (internal to import_commit)';
 
 /* Loads clinical event rows one by one through cdp.upsert_clinical_event, quarantining refusals. */

@@ -77,7 +77,11 @@ DECLARE
 	v_removed	bigint := 0;
 	v_ambig		bigint := 0;
 	v_dups		integer[];
+	v_dup_of	integer[];
 	v_keep		integer[];
+	v_src_id	integer;
+	v_indexed	boolean := true;
+	v_new		boolean := false;
 	v_c			record;
 	v_dirty		boolean := false;
 	v_stash		cdp_internal.import_reject[];
@@ -144,14 +148,32 @@ BEGIN
 			END IF;
 		END IF;
 		/*
-		 * the source ids seen so far: a temporary table, so memory stays flat in the file's size;
-		 * compared bytewise (COLLATE "C": the same equality as the database's deterministic
-		 * collation, without strcoll in every comparison of its index)
+		 * the source ids seen so far (the first row of each): a temporary table, so memory stays
+		 * flat in the file's size; compared bytewise (COLLATE "C": the same equality as the
+		 * database's deterministic collation, without strcoll in every comparison).  Patients
+		 * and partner contacts of a known source start without its unique index (session 30):
+		 * while every id of a chunk is unknown to the source (cdp_internal.ingest_keys_new, the
+		 * unique index of cdp.record, which the loader's fast path probes anyway), none can be
+		 * a row of the file loaded earlier, so only the rows set aside so far (a small table of
+		 * their ids, cdp_import_unloaded) and the chunk's own rows can hold it.  The first chunk
+		 * with a known id (an update, a repeat, or a row loaded earlier in the file) gets the
+		 * index built and from then on every id is looked up in it, as before.
 		 */
-		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NULL THEN
-			CREATE TEMP TABLE cdp_import_seen (source_key text COLLATE "C" PRIMARY KEY, row_no integer) ON COMMIT DROP;
+		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NOT NULL THEN
+			DROP TABLE pg_temp.cdp_import_seen;
+		END IF;
+		IF pg_catalog.to_regclass('pg_temp.cdp_import_unloaded') IS NOT NULL THEN
+			DROP TABLE pg_temp.cdp_import_unloaded;
+		END IF;
+		CREATE TEMP TABLE cdp_import_seen (source_key text COLLATE "C" NOT NULL, row_no integer) ON COMMIT DROP;
+		CREATE TEMP TABLE cdp_import_unloaded (source_key text COLLATE "C" PRIMARY KEY, row_no integer) ON COMMIT DROP;
+		IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) AND v_keycol OPERATOR(pg_catalog.>) 0 THEN
+			SELECT s.source_id INTO v_src_id FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) v_b.source;
+		END IF;
+		IF v_src_id IS NOT NULL THEN
+			v_indexed := false;
 		ELSE
-			TRUNCATE pg_temp.cdp_import_seen;
+			ALTER TABLE pg_temp.cdp_import_seen ADD PRIMARY KEY (source_key);
 		END IF;
 
 		BEGIN
@@ -185,32 +207,61 @@ BEGIN
 				END IF;
 
 				/*
-				 * a source id seen on an earlier row of the file: the later rows are refused.  The
-				 * chunk's ids go in in id order (then row order, so the earlier of two equal ids
-				 * wins, as in row order): one sweep over the index's leaves instead of one random
-				 * leaf a row, which at 1M rows (an index of about 40 MB against 8 MB of temp_buffers)
-				 * read and wrote a temporary page for nearly every row (session 24)
+				 * a source id seen on an earlier row of the file: the later rows are refused, each
+				 * naming the first row (v_dup_of).  With the index: the chunk's ids go in in id
+				 * order (then row order, so the earlier of two equal ids wins, as in row order):
+				 * one sweep over the index's leaves instead of one random leaf a row, which at 1M
+				 * rows (an index of about 40 MB against 8 MB of temp_buffers) read and wrote a
+				 * temporary page for nearly every row (session 24).  Without it (every id of the
+				 * chunk unknown to the source, see above): the chunk's repeats and the ids of rows
+				 * set aside earlier, then the chunk's first rows appended to the table.
 				 */
 				v_dups := NULL;
+				v_dup_of := NULL;
 				IF v_keycol OPERATOR(pg_catalog.>) 0 THEN
-				WITH ins AS (
-					INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
-					SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.k COLLATE "C", u.r
-					ON CONFLICT (source_key) DO NOTHING
-					RETURNING row_no
-				)
-				SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
-				  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
-				 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+					IF NOT v_indexed THEN
+						v_new := cdp_internal.ingest_keys_new(v_src_id, v_p.keys);
+						IF NOT v_new THEN
+							/* every id seen so far is there once: the first row of each */
+							ALTER TABLE pg_temp.cdp_import_seen ADD PRIMARY KEY (source_key);
+							v_indexed := true;
+						END IF;
+					END IF;
+					IF v_indexed THEN
+						WITH ins AS (
+							INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+							SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.k COLLATE "C", u.r
+							ON CONFLICT (source_key) DO NOTHING
+							RETURNING row_no
+						)
+						SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
+						  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
+						 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+						IF v_dups IS NOT NULL THEN
+							v_dup_of := ARRAY(SELECT s.row_no FROM pg_catalog.unnest(v_dups) WITH ORDINALITY AS d(d, o)
+											   JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) (v_p.keys[d.d] COLLATE "C")
+											  ORDER BY d.o);
+						END IF;
+					ELSE
+						SELECT pg_catalog.array_agg(u.o ORDER BY u.o),
+							   pg_catalog.array_agg(COALESCE(x.row_no, u.first) ORDER BY u.o)
+						  INTO v_dups, v_dup_of
+						  FROM (SELECT u.k, u.r, u.o, pg_catalog.min(u.r) OVER (PARTITION BY u.k COLLATE "C") AS first
+								  FROM unnest(v_p.keys, v_p.rows) WITH ORDINALITY AS u(k, r, o)) u
+						  LEFT JOIN pg_temp.cdp_import_unloaded x ON x.source_key OPERATOR(pg_catalog.=) (u.k COLLATE "C")
+						 WHERE u.r OPERATOR(pg_catalog.>) u.first OR x.source_key IS NOT NULL;
+						INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+						SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) WITH ORDINALITY AS u(k, r, o)
+						 WHERE v_dups IS NULL OR u.o OPERATOR(pg_catalog.<>) ALL (v_dups);
+					END IF;
 				END IF;
 				IF v_dups IS NOT NULL THEN
 					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
-					SELECT batch, v_p.rows[d], v_p.lines[d], v_p.keys[d], v_sniff.header[v_keycol], v_p.keys[d],
+					SELECT batch, v_p.rows[u.d], v_p.lines[u.d], v_p.keys[u.d], v_sniff.header[v_keycol], v_p.keys[u.d],
 						   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
-											 pg_catalog.left(v_p.keys[d], 200), s.row_no),
-						   v_p.attrs[d]
-					  FROM pg_catalog.unnest(v_dups) AS d
-					  JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) v_p.keys[d];
+											 pg_catalog.left(v_p.keys[u.d], 200), u.e),
+						   v_p.attrs[u.d]
+					  FROM unnest(v_dups, v_dup_of) AS u(d, e);
 					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_dups);
 					v_keep := ARRAY(SELECT g FROM pg_catalog.generate_series(1, pg_catalog.cardinality(v_p.rows)) g
 									 WHERE g OPERATOR(pg_catalog.<>) ALL (v_dups) ORDER BY g);
@@ -223,7 +274,18 @@ BEGIN
 				/* the rows through their kind's loader */
 				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
 					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
-						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys, NOT v_indexed AND v_new);
+					IF NOT v_indexed AND v_c.rejected OPERATOR(pg_catalog.>) 0 THEN
+						/* the rows set aside: their ids are the ones a later row may repeat unseen by cdp.record */
+						INSERT INTO pg_temp.cdp_import_unloaded (source_key, row_no)
+						SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r)
+						  JOIN (SELECT DISTINCT j.row_no FROM cdp_internal.import_reject j
+								 WHERE j.batch_id OPERATOR(pg_catalog.=) batch
+								   AND j.row_no OPERATOR(pg_catalog.>=) v_p.rows[1]
+								   AND j.row_no OPERATOR(pg_catalog.<=) v_p.rows[pg_catalog.cardinality(v_p.rows)]) j
+							ON j.row_no OPERATOR(pg_catalog.=) u.r
+						ON CONFLICT (source_key) DO NOTHING;
+					END IF;
 				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
 					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
 						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
