@@ -31518,6 +31518,8 @@ CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_records() RETURNS trigge
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	SET plan_cache_mode = force_generic_plan
+	-- a bulk merge's arrays (~800k persons at 1M) hashed and sorted in memory, not in temporary files
+	SET work_mem = '64MB'
 	AS $$
 DECLARE
 	ids		bigint[];
@@ -31542,8 +31544,8 @@ BEGIN
 	                 ORDER BY p.golden_id FOR NO KEY UPDATE OF p);
 	/*
 	 * a later statement, which sees every summary writer that held a profile row before: the
-	 * persons without a profile row, those with a summary row, and (a move) those who receive a
-	 * record with a statement
+	 * persons without a profile row, those with a summary row, and (an update) the holders of
+	 * records with a statement
 	 */
 	IF TG_OP = 'DELETE' THEN
 		ids := ARRAY(
@@ -31558,9 +31560,8 @@ BEGIN
 			UNION
 			SELECT s.golden_id FROM cdp_internal.consent_summary s JOIN pg_catalog.unnest(locked) l(id) ON s.golden_id = l.id
 			UNION
-			SELECT n.golden_id FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
-			 WHERE o.golden_id <> n.golden_id
-			   AND EXISTS (SELECT 1 FROM @extschema@.consent_statement s WHERE s.record_id = n.record_id));
+			/* (a record that only changed source: its holder has a row already) */
+			SELECT n.golden_id FROM new_rows n JOIN @extschema@.consent_statement s ON s.record_id = n.record_id);
 	END IF;
 	IF pg_catalog.cardinality(ids) > 0 THEN
 		PERFORM cdp_internal.consent_summary_sync(ids);
