@@ -32296,3 +32296,111 @@ $$;
 COMMENT ON FUNCTION @extschema@.import_commit(bigint, text) IS
 	'validates every row of an import batch with ingest''s rules and loads all or nothing, the valid rows (quarantine) or every row (lenient); returns counts';
 /* ==== end of section: ingest31 ==== */
+
+/* ==== section: merge31 (issue 16, session 30) ==== */
+
+/*
+ * The golden merge's move of records writes no consent summary row for a person with nothing to
+ * summarise (issue 16, session 30; doc/consent.md "Performance", doc/benchmarks-golden.md): the
+ * record trigger summarises only the persons with a row, those who receive a record with a
+ * statement and those without a profile row, under the persons' profile row locks
+ * (FOR NO KEY UPDATE); every summary writer takes the profile rows FOR SHARE before its
+ * placeholder.  The first-day merge at 1M inserted ~800k placeholder rows, updated them and
+ * deleted ~540k, for a day without a single consent statement.
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	held	bigint[] := '{}';
+	more	bigint[];
+BEGIN
+	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
+	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
+	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		/* the profile rows first: a move of the persons' records holds them (session 30) */
+		PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(more) x(id) ON p.golden_id = x.id
+		 ORDER BY p.golden_id FOR SHARE OF p;
+		/*
+		 * the lock: a placeholder for a new person; an existing row is locked by the DO UPDATE
+		 * whose WHERE is false, so no row version is written for the lock (session 24)
+		 */
+		INSERT INTO cdp_internal.consent_summary AS s (golden_id, allowed, internal, partner)
+		SELECT x, 0, false, false FROM pg_catalog.unnest(more) x ORDER BY x
+		ON CONFLICT (golden_id) DO UPDATE SET allowed = s.allowed WHERE false;
+		held := held || more;
+		more := ARRAY(SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs)
+		              EXCEPT SELECT x FROM pg_catalog.unnest(held) x);
+	END LOOP;
+	/* the rows recomputed in place; a person who holds no record any more loses the row */
+	WITH x AS MATERIALIZED (SELECT * FROM cdp_internal.consent_summary_of(held)),
+	u AS (UPDATE cdp_internal.consent_summary s SET allowed = x.allowed, internal = x.internal, partner = x.partner,
+	                                                statements = x.statements
+	        FROM x WHERE s.golden_id = x.golden_id
+	         AND (s.allowed, s.internal, s.partner, s.statements) IS DISTINCT FROM (x.allowed, x.internal, x.partner, x.statements))
+	DELETE FROM cdp_internal.consent_summary s
+	 WHERE s.golden_id = ANY (held) AND NOT EXISTS (SELECT 1 FROM x WHERE x.golden_id = s.golden_id);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_sync(bigint[], bigint[]) IS
+	'recomputes the consent_summary rows of persons and of the holders of records, under their row locks (internal)';
+
+CREATE OR REPLACE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET plan_cache_mode = force_generic_plan
+	-- a bulk merge's arrays (~800k persons at 1M) hashed and sorted in memory, not in temporary files
+	SET work_mem = '64MB'
+	AS $$
+DECLARE
+	ids		bigint[];
+	locked	bigint[];
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		ids := ARRAY(SELECT DISTINCT o.golden_id FROM old_rows o);
+	ELSE
+		ids := ARRAY(SELECT DISTINCT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
+		              CROSS JOIN LATERAL (VALUES (o.golden_id), (n.golden_id)) v(x)
+		             WHERE o.golden_id <> n.golden_id OR o.source_id <> n.source_id);
+	END IF;
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN NULL;
+	END IF;
+	IF pg_catalog.cardinality(ids) > 1000 THEN
+		/* hash joins over the arrays (local to this call: the function's SET is put back on exit) */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	/* the persons' profile rows, in id order (the merge's own lock already; unmerge, erasure: here) */
+	locked := ARRAY(SELECT p.golden_id FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) x(id) ON p.golden_id = x.id
+	                 ORDER BY p.golden_id FOR NO KEY UPDATE OF p);
+	/*
+	 * a later statement, which sees every summary writer that held a profile row before: the
+	 * persons without a profile row, those with a summary row, and (an update) the holders of
+	 * records with a statement
+	 */
+	IF TG_OP = 'DELETE' THEN
+		ids := ARRAY(
+			SELECT x.id FROM pg_catalog.unnest(ids) x(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(locked) l(id) WHERE l.id = x.id)
+			UNION
+			SELECT s.golden_id FROM cdp_internal.consent_summary s JOIN pg_catalog.unnest(locked) l(id) ON s.golden_id = l.id);
+	ELSE
+		ids := ARRAY(
+			SELECT x.id FROM pg_catalog.unnest(ids) x(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(locked) l(id) WHERE l.id = x.id)
+			UNION
+			SELECT s.golden_id FROM cdp_internal.consent_summary s JOIN pg_catalog.unnest(locked) l(id) ON s.golden_id = l.id
+			UNION
+			/* (a record that only changed source: its holder has a row already) */
+			SELECT n.golden_id FROM new_rows n JOIN @extschema@.consent_statement s ON s.record_id = n.record_id);
+	END IF;
+	IF pg_catalog.cardinality(ids) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(ids);
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
+	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source and who have a row or receive a record with a statement (internal)';
+/* ==== end of section: merge31 ==== */

@@ -363,11 +363,15 @@ COMMENT ON FUNCTION cdp_internal.consent_summary_of(bigint[]) IS
 
 /*
  * Brings the summary rows of persons up to date in the writer's transaction: ids, and the current
- * holders of recs (the records a statement was stored against).  The rows are locked first (a
- * placeholder inserted for a new person), in id order, and computed by a later statement, which
- * in READ COMMITTED sees every transaction that held them before: two writers touching one person
- * (a statement and a merge) cannot leave the row of the one that committed first.  The holders of
- * recs are read again after the lock until no new one appears (a merge that moved a record
+ * holders of recs (the records a statement was stored against).  The persons' profile rows
+ * (cdp.patient) are locked FOR SHARE, then their summary rows (a placeholder inserted for a new
+ * person), in id order, and the rows are computed by a later statement, which in READ COMMITTED
+ * sees every transaction that held them before: two writers touching one person (a statement and
+ * a merge) cannot leave the row of the one that committed first.  The profile lock is the one a
+ * move of records waits for or holds (consent_summary_records: FOR NO KEY UPDATE, the golden merge
+ * FOR UPDATE), so a move that finds nothing to summarise for a person may leave its row alone (no
+ * row written) and still see, or be seen by, every statement of the person's records.  The holders
+ * of recs are read again after the lock until no new one appears (a merge that moved a record
  * meanwhile).  Under REPEATABLE READ a concurrent change is a serialization error instead.
  */
 CREATE FUNCTION cdp_internal.consent_summary_sync(ids bigint[], recs bigint[] DEFAULT NULL) RETURNS void
@@ -381,6 +385,9 @@ BEGIN
 	more := ARRAY(SELECT DISTINCT x FROM pg_catalog.unnest(ids) x WHERE x IS NOT NULL
 	              UNION SELECT r.golden_id FROM @extschema@.record r WHERE r.record_id = ANY (recs));
 	WHILE pg_catalog.cardinality(more) > 0 LOOP
+		/* the profile rows first: a move of the persons' records holds them (session 30) */
+		PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(more) x(id) ON p.golden_id = x.id
+		 ORDER BY p.golden_id FOR SHARE OF p;
 		/*
 		 * the lock: a placeholder for a new person; an existing row is locked by the DO UPDATE
 		 * whose WHERE is false, so no row version is written for the lock (session 24)
@@ -432,21 +439,69 @@ COMMENT ON FUNCTION cdp_internal.consent_summary_rebuild() IS
  * a person without a row from the records), and an insert trigger would turn off the ingest's
  * bulk writer (src/ingest_write.c writes only when record has no insert trigger but its foreign
  * key).
+ * A move of records summarises only the persons with something to summarise (session 30, issue
+ * 16): those with a row (recomputed, or deleted when they hold no record any more), those who
+ * receive a record with a statement, and those without a profile row to lock.  A person with
+ * neither row nor statement keeps having no row, which the readers take as the defaults with the
+ * kinds of the person's records, exactly what a row would say: the first-day merge at 1M wrote
+ * ~800k placeholders, updated them and deleted ~540k for persons without a single statement.
+ * Sound because a person who holds a record with a statement has a row (the statement trigger
+ * writes it, this one when such a record moves in; the fixture consent_summary_diff.sql checks
+ * it), and because the decision is taken under the persons' profile row locks (FOR NO KEY UPDATE;
+ * the golden merge holds them FOR UPDATE already), which every summary writer takes FOR SHARE
+ * before its placeholder (consent_summary_sync): a statement writer that locked first has
+ * committed when the decision reads rows and statements, one that locks later reads the records
+ * after this move commits.
  * SECURITY DEFINER: the summary is the owner's, whoever writes the records.
  */
 CREATE FUNCTION cdp_internal.consent_summary_records() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
+	SET plan_cache_mode = force_generic_plan
+	-- a bulk merge's arrays (~800k persons at 1M) hashed and sorted in memory, not in temporary files
+	SET work_mem = '64MB'
 	AS $$
 DECLARE
 	ids		bigint[];
+	locked	bigint[];
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		ids := ARRAY(SELECT o.golden_id FROM old_rows o);
+		ids := ARRAY(SELECT DISTINCT o.golden_id FROM old_rows o);
 	ELSE
-		ids := ARRAY(SELECT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
+		ids := ARRAY(SELECT DISTINCT x FROM old_rows o JOIN new_rows n ON n.record_id = o.record_id
 		              CROSS JOIN LATERAL (VALUES (o.golden_id), (n.golden_id)) v(x)
 		             WHERE o.golden_id <> n.golden_id OR o.source_id <> n.source_id);
+	END IF;
+	IF pg_catalog.cardinality(ids) = 0 THEN
+		RETURN NULL;
+	END IF;
+	IF pg_catalog.cardinality(ids) > 1000 THEN
+		/* hash joins over the arrays (local to this call: the function's SET is put back on exit) */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	/* the persons' profile rows, in id order (the merge's own lock already; unmerge, erasure: here) */
+	locked := ARRAY(SELECT p.golden_id FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) x(id) ON p.golden_id = x.id
+	                 ORDER BY p.golden_id FOR NO KEY UPDATE OF p);
+	/*
+	 * a later statement, which sees every summary writer that held a profile row before: the
+	 * persons without a profile row, those with a summary row, and (an update) the holders of
+	 * records with a statement
+	 */
+	IF TG_OP = 'DELETE' THEN
+		ids := ARRAY(
+			SELECT x.id FROM pg_catalog.unnest(ids) x(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(locked) l(id) WHERE l.id = x.id)
+			UNION
+			SELECT s.golden_id FROM cdp_internal.consent_summary s JOIN pg_catalog.unnest(locked) l(id) ON s.golden_id = l.id);
+	ELSE
+		ids := ARRAY(
+			SELECT x.id FROM pg_catalog.unnest(ids) x(id)
+			 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(locked) l(id) WHERE l.id = x.id)
+			UNION
+			SELECT s.golden_id FROM cdp_internal.consent_summary s JOIN pg_catalog.unnest(locked) l(id) ON s.golden_id = l.id
+			UNION
+			/* (a record that only changed source: its holder has a row already) */
+			SELECT n.golden_id FROM new_rows n JOIN @extschema@.consent_statement s ON s.record_id = n.record_id);
 	END IF;
 	IF pg_catalog.cardinality(ids) > 0 THEN
 		PERFORM cdp_internal.consent_summary_sync(ids);
@@ -455,7 +510,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
-	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source (internal)';
+	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source and who have a row or receive a record with a statement (internal)';
 
 CREATE FUNCTION cdp_internal.consent_summary_sources() RETURNS trigger
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER

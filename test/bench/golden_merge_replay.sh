@@ -14,8 +14,8 @@
 # Modes:  main  main's definitions of the merge's functions: every function of sql/parts/71_golden_fold.sql
 #               and 73_golden_link.sql as they are at commit BASE (environment; default the merge
 #               base of HEAD and main), loaded over the snapshot's
-#         c     the snapshot's definitions with this branch's section SECTION (environment, default
-#               merge30) of sql/cdp--0.2.0--0.3.0.sql loaded over them: the C writer
+#         c     main's definitions (as for main) with this branch's section SECTION (environment,
+#               default merge31) of sql/cdp--0.2.0--0.3.0.sql loaded over them: the C writer
 #         sql   the same as c with cdp_internal.golden_link_writer = 'sql' (the SQL fallback)
 # The library installed in the dev cluster must be this branch's (it has every symbol main's
 # definitions name).  Hold `flock /work/bench.lock` for 100k and more.
@@ -27,7 +27,7 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
-SECTION=${SECTION:-merge30}
+SECTION=${SECTION:-merge31}
 BASE=${BASE:-$(git -c safe.directory="*" -C "$CDP_SRC" merge-base HEAD main)}
 DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
 DEFS_MAIN=$(mktemp /tmp/golden_merge_main.XXXXXX.sql)
@@ -69,7 +69,11 @@ fi
 links=$(q -d "$SNAP" -c "SELECT cardinality(a) FROM public.bench_links")
 echo "golden merge replay: $links links on copies of $SNAP, $RUNS runs per mode, main = $BASE, c = section $SECTION ($(uptime | sed 's/.*load/load/'))"
 
-# everything the merge writes (and the consent summary its records' move updates), event ids by rank (the identity sequence differs between copies)
+# everything the merge writes, event ids by rank (the identity sequence differs between copies), and
+# the consent summary as its readers see it: a person's row, or for a person without one the
+# defaults with the kinds of the person's records (since merge31 the move writes no row for a person
+# with neither row nor statement; main's wrote one of the defaults), then how many stored rows differ
+# from their recomputation (must be 0); the number of stored rows is printed beside the check
 CHECK="WITH ev AS (SELECT e.*, row_number() OVER (ORDER BY e.event_id) AS rk FROM cdp.event e WHERE e.event_id > :since),
 evn AS (SELECT x.event_id, coalesce('n' || ev.rk, x.event_id::text) AS name, ev.at FROM cdp.event x LEFT JOIN ev USING (event_id))
 SELECT md5((SELECT string_agg(concat_ws('|', ev.rk, ev.kind, ev.subject, ev.golden_id, ev.payload, ev.actor), ',' ORDER BY ev.event_id) FROM ev)),
@@ -80,13 +84,22 @@ SELECT md5((SELECT string_agg(concat_ws('|', ev.rk, ev.kind, ev.subject, ev.gold
               FROM cdp.patient_redirect d JOIN evn e ON e.event_id = d.event_id)),
        md5((SELECT string_agg(r.record_id || '|' || r.golden_id, ',' ORDER BY r.record_id) FROM cdp.record r)),
        md5((SELECT string_agg((to_jsonb(p) - 'status_at')::text, ',' ORDER BY p.golden_id) FROM cdp.patient p)),
-       md5((SELECT string_agg(s::text, ',' ORDER BY s.golden_id) FROM cdp_internal.consent_summary s))"
+       md5((SELECT string_agg(concat_ws('|', k.golden_id, coalesce(s.allowed, cdp_internal.consent_default_mask()), coalesce(s.internal, k.internal),
+                                        coalesce(s.partner, k.partner), s.statements), ',' ORDER BY k.golden_id)
+              FROM (SELECT r.golden_id, bool_or(o.kind = 'internal') AS internal, bool_or(o.kind = 'partner') AS partner
+                      FROM cdp.record r JOIN cdp.source o ON o.source_id = r.source_id GROUP BY r.golden_id) k
+              LEFT JOIN cdp_internal.consent_summary s ON s.golden_id = k.golden_id)),
+       (SELECT count(*) FROM cdp_internal.consent_summary s LEFT JOIN cdp_internal.consent_summary_of(NULL) x ON x.golden_id = s.golden_id
+         WHERE (s.allowed, s.internal, s.partner, s.statements) IS DISTINCT FROM (x.allowed, x.internal, x.partner, x.statements))"
+SUMROWS="SELECT count(*) FROM cdp_internal.consent_summary"
 
 for run in $(seq 1 "$RUNS"); do
 	for mode in $MODES; do
 		db=${SNAP}_replay
 		q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE $SNAP"
-		if [ "$mode" = main ]; then q -d "$db" -f "$DEFS_MAIN" >/dev/null; else q -d "$db" -f "$DEFS" >/dev/null; fi
+		# c: main's merge definitions too, then the section (a snapshot older than BASE has older ones)
+		q -d "$db" -f "$DEFS_MAIN" >/dev/null
+		if [ "$mode" != main ]; then q -d "$db" -f "$DEFS" >/dev/null; fi
 		since=$(q -d "$db" -c "SELECT coalesce(max(event_id), 0) FROM cdp.event")
 		# the tables the merge reads and updates, and the log's indexes, in shared buffers (as after
 		# the matching run's own reads), so that a fresh copy's cold cache does not weigh on either mode
@@ -107,7 +120,8 @@ for run in $(seq 1 "$RUNS"); do
 			awk -v hz="$(getconf CLK_TCK)" 'NF > 20 { sub(/^.*\) /, ""); t[++n] = $12 + $13 } END { printf "%.2f", (t[2] - t[1]) / hz }')
 		t1=$(date +%s.%N)
 		sum=$(q -d "$db" -v since="$since" <<<"$CHECK;" | md5sum | cut -c1-12)
-		printf '%-5s run %d: %7.2f s wall, %6.2f s backend CPU  check %s  steps:%s\n' "$mode" "$run" "$(echo "$t1 - $t0" | bc)" "$cpu" "$sum" \
+		sumrows=$(q -d "$db" -c "$SUMROWS")
+		printf '%-5s run %d: %7.2f s wall, %6.2f s backend CPU  check %s (%s summary rows)  steps:%s\n' "$mode" "$run" "$(echo "$t1 - $t0" | bc)" "$cpu" "$sum" "$sumrows" \
 			"$(sed -n 's/.*golden_link_apply \([a-z_]*\): \([0-9.]*\) ms.*/ \1 \2/p' /tmp/golden_merge_debug.$$ | tr -d '\n')"
 		q -d postgres -c "DROP DATABASE $db"
 	done

@@ -3,10 +3,11 @@
 -- the golden merge of a first-day migration does (more than 1,000 persons touched: the summary's
 -- recomputation takes its custom plan), some of the persons with statements, some losing every
 -- record, some gaining records from several persons; afterwards the kept rows equal
--- consent_summary_of(NULL) exactly (every touched person holding a record has its row, no row for
--- a person without records), and a smaller move (the generic plan) and moving them back keep it so.
+-- consent_summary_of(NULL) exactly (every person holding a record with a statement has its row, no
+-- row for a person without records, and none written for a person with neither row nor statement:
+-- session 30), and a smaller move (the generic plan) and moving them back keep it so.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 
 SELECT setseed(0.26);
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS a, cdp.register_source('fit', 'partner', 40) IS NOT NULL AS b \gset
@@ -54,8 +55,16 @@ SELECT is((SELECT count(*) FROM cdp_internal.consent_summary s
             WHERE NOT EXISTS (SELECT 1 FROM cdp.record r WHERE r.golden_id = s.golden_id)), 0::bigint,
           'the persons who lost every record have no row');
 SELECT is((SELECT count(*) FROM cdp.record r WHERE r.source_key ~ '^b[0-9]+$'
+              AND EXISTS (SELECT 1 FROM cdp.consent_statement st WHERE st.record_id = r.record_id)
               AND NOT EXISTS (SELECT 1 FROM cdp_internal.consent_summary s WHERE s.golden_id = r.golden_id)), 0::bigint,
-          'every person who gained records has its row');
+          'every person who holds a record with a statement has its row (those who gained one too)');
+-- the persons who gained records and hold no statement: before session 30 the move wrote each a
+-- row of the defaults; now it writes none (the readers take the defaults and the records' kinds)
+SELECT is((SELECT count(DISTINCT t.golden_id) FROM target t
+            WHERE NOT EXISTS (SELECT 1 FROM cdp.record r JOIN cdp.consent_statement st ON st.record_id = r.record_id
+                               WHERE r.golden_id = t.golden_id)
+              AND EXISTS (SELECT 1 FROM cdp_internal.consent_summary s WHERE s.golden_id = t.golden_id)), 0::bigint,
+          'a move writes no row for a person with neither a row nor a statement');
 
 -- a small move (the generic plan): the moved ones of the first forty records back to their first holders
 UPDATE cdp.record r SET golden_id = f.golden_id
