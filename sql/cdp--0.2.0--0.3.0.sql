@@ -31581,6 +31581,8 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, boolean) IS
 	'internal: query computing record_id, golden_id, flags, features and blocking keys (and with_date: birth_date) of the records of from_sql (alias r)';
+-- a new signature: revoked from PUBLIC as cdp_internal.acc_lock_down() revokes every function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, boolean) FROM PUBLIC;
 
 CREATE FUNCTION cdp_internal._match_write_keys(query text, version int) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'cdp_match_write_keys'
