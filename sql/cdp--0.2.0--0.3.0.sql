@@ -32404,3 +32404,195 @@ $$;
 COMMENT ON FUNCTION cdp_internal.consent_summary_records() IS
 	'trigger on cdp.record: recomputes the consent summary of the persons whose records left, moved or changed source and who have a row or receive a record with a statement (internal)';
 /* ==== end of section: merge31 ==== */
+
+/* ==== section: keys31 (issue 12, session 30) ==== */
+-- The full re-key writes match_key and match_block in one pass from C (_match_write_keys,
+-- src/match_keys_write.c), the block rows with the birth date the feature query reads
+-- (_match_feature_query's with_date), instead of two INSERTs and a join with cdp.record.
+DROP FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean);
+CREATE FUNCTION cdp_internal._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false,
+		with_date boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	feat text[] := '{}';
+	bk text[] := '{}';
+	l record;
+	v text;
+	i int;
+	j int;
+	item text;
+	battr text;
+	tr text;
+	parts text[];
+	e text;
+	names text;
+	pos_f int;
+	pos_g int;
+	pos_p int;
+	flags text := '0';
+	brules jsonb := cdp_internal._match_rules(s);
+	fp record;
+	c_form boolean := false;
+	cols text;
+	k jsonb := cdp_internal._match_constants();
+BEGIN
+	-- one C call per record when the settings compile for it (the SQL form below is the reference)
+	IF NOT use_sql THEN
+		fp := cdp_internal._match_feature_program(s);
+		c_form := fp.kinds IS NOT NULL;
+	END IF;
+	IF c_form THEN
+		cols := pg_catalog.array_to_string(fp.raws, ', ');
+	ELSE
+		FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
+			v := cdp_internal._match_value_sql(l.attr, l.comparator);
+			feat := feat || v;
+			IF l.comparator = 'name' THEN
+				-- the key of the raw value: name_base_key normalises by itself
+				feat := feat || pg_catalog.replace(v, 'cdp_internal._match_norm(', 'cdp_internal._match_name_key(');
+			END IF;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(brules) - 1 LOOP
+			parts := '{}';
+			pos_g := CASE WHEN brules -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
+			FOR j IN pos_g .. pg_catalog.jsonb_array_length(brules -> i) - 1 LOOP
+				item := brules -> i ->> j;
+				battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
+				tr := pg_catalog.split_part(item, '.', 2);
+				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
+				  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
+				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], %L, 1)', pos_f, k ->> 'value_sep');
+				e := CASE tr
+					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
+					WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
+					WHEN 'initial' THEN pg_catalog.format('pg_catalog.left(%s, 1)', e)
+					WHEN 'last7' THEN pg_catalog.format('pg_catalog.right(%s, 7)', e)
+					WHEN 'prefix3' THEN pg_catalog.format('pg_catalog.left(%s, 3)', e)
+					WHEN 'phonetic' THEN pg_catalog.format('@extschema@.phonetic_ru(%s)', e)
+					ELSE e END;
+				parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
+			END LOOP;
+			-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
+			-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
+			IF brules -> i ->> 0 = 'any_order' THEN
+				bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
+					'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
+			ELSE
+				bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+			END IF;
+		END LOOP;
+		-- placeholder records: no name at all, or a name from placeholder_names
+		SELECT y.fpos INTO pos_f FROM cdp_internal._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_g FROM cdp_internal._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_p FROM cdp_internal._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
+		IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
+			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(cdp_internal._match_norm(n)), ', ') INTO names
+			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
+			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
+			flags := pg_catalog.format('CASE WHEN %2$s IS NULL AND %3$s IS NULL THEN %1$s WHEN %4$s OR %5$s OR %6$s THEN %1$s ELSE 0 END',
+				k ->> 'record_placeholder', COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+				COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
+		END IF;
+		cols := pg_catalog.array_to_string(feat, ', ');
+	END IF;
+	-- name_roles: names read by what the words are (_match_name_roles), computed once per record,
+	-- in either form
+	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
+		cols := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(cols,
+			'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
+		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT cdp_internal._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+	END IF;
+	IF c_form THEN
+		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk%s'
+			' FROM (SELECT r.record_id, r.golden_id%s, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''phones''),'
+			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails'')) AS f'
+			' FROM %s OFFSET 0) q',
+			CASE WHEN with_date THEN ', q.birth_date' ELSE '' END, CASE WHEN with_date THEN ', r.birth_date' ELSE '' END,
+			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);
+	END IF;
+	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk%s'
+		' FROM (SELECT r.record_id, r.golden_id%s, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
+		flags, pg_catalog.array_to_string(bk, ', '), CASE WHEN with_date THEN ', q.birth_date' ELSE '' END,
+		CASE WHEN with_date THEN ', r.birth_date' ELSE '' END, cols, from_sql);
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, boolean) IS
+	'internal: query computing record_id, golden_id, flags, features and blocking keys (and with_date: birth_date) of the records of from_sql (alias r)';
+-- a new signature: revoked from PUBLIC as cdp_internal.acc_lock_down() revokes every function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, boolean) FROM PUBLIC;
+
+CREATE FUNCTION cdp_internal._match_write_keys(query text, version int) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_match_write_keys'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal._match_write_keys(text, int) IS
+	'internal: writes the match_key and match_block rows of a full re-key from the rows of a feature query (C); NULL when the tables cannot be written from C';
+REVOKE ALL ON FUNCTION cdp_internal._match_write_keys(text, int) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
+		-- birth date read with its features, not by a second pass over match_key joined with
+		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
+		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
+		-- which run when the tables cannot be written from C (NULL).
+		n := cdp_internal._match_write_keys(pg_catalog.format(
+			'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+			' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		IF n IS NULL THEN
+			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			-- (with the record's birth date, read in this statement: a record changed since the keys
+			-- were computed is queued, and find_patient reads the date of a queued one from the record)
+			INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		END IF;
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format(ins, a.version,
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at') USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+/* ==== end of section: keys31 ==== */

@@ -76,9 +76,12 @@ COMMENT ON FUNCTION cdp_internal._match_feature_program(jsonb) IS
 	'internal: compiles settings for the C feature builder (_match_features), NULL kinds when only the SQL form applies (C)';
 
 -- _match_feature_query: a query over from_sql (which must define alias r with cdp.record's
--- columns) returning (record_id, golden_id, flags, feat, bk) under settings s.  Each feature is
--- computed once in an inner query; blocking keys and flags are read from the features.
-CREATE FUNCTION cdp_internal._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false) RETURNS text
+-- columns) returning (record_id, golden_id, flags, feat, bk) under settings s, and the record's
+-- birth_date after them when with_date (the full re-key's writer, _match_write_keys, puts it in the
+-- block rows: issue 12, session 30).  Each feature is computed once in an inner query; blocking
+-- keys and flags are read from the features.
+CREATE FUNCTION cdp_internal._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false,
+		with_date boolean DEFAULT false) RETURNS text
 	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -173,19 +176,21 @@ BEGIN
 		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT cdp_internal._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
 	END IF;
 	IF c_form THEN
-		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk'
-			' FROM (SELECT r.record_id, r.golden_id, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk%s'
+			' FROM (SELECT r.record_id, r.golden_id%s, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
 			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''phones''),'
 			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails'')) AS f'
 			' FROM %s OFFSET 0) q',
+			CASE WHEN with_date THEN ', q.birth_date' ELSE '' END, CASE WHEN with_date THEN ', r.birth_date' ELSE '' END,
 			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);
 	END IF;
-	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk'
-		' FROM (SELECT r.record_id, r.golden_id, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
-		flags, pg_catalog.array_to_string(bk, ', '), cols, from_sql);
+	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk%s'
+		' FROM (SELECT r.record_id, r.golden_id%s, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
+		flags, pg_catalog.array_to_string(bk, ', '), CASE WHEN with_date THEN ', q.birth_date' ELSE '' END,
+		CASE WHEN with_date THEN ', r.birth_date' ELSE '' END, cols, from_sql);
 END $$;
-COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean) IS
-	'internal: query computing record_id, golden_id, flags, features and blocking keys of the records of from_sql (alias r)';
+COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, boolean) IS
+	'internal: query computing record_id, golden_id, flags, features and blocking keys (and with_date: birth_date) of the records of from_sql (alias r)';
 
 CREATE FUNCTION cdp_internal._match_active(OUT version int, OUT settings jsonb, OUT params jsonb, OUT program float8[])
 	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
@@ -227,6 +232,18 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_analyze_stale() IS
 	'internal: ANALYZE of the tables matching reads (records, queue, review, decisions) when they have no statistics or changed by a fifth since';
 
+-- _match_write_keys: the full re-key's writes in one pass over query (record_id, flags, feat, bk,
+-- queued_at, birth_date): a match_key row of settings version `version` per row and a match_block
+-- row per non-NULL key, put on pages a group at a time as COPY does (src/match_keys_write.c; issue
+-- 12, session 30).  NULL, having written nothing, when a table cannot be written that way
+-- (row-level security for the caller, rules, triggers, Citus): the caller runs its INSERTs.
+CREATE FUNCTION cdp_internal._match_write_keys(query text, version int) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_match_write_keys'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal._match_write_keys(text, int) IS
+	'internal: writes the match_key and match_block rows of a full re-key from the rows of a feature query (C); NULL when the tables cannot be written from C';
+REVOKE ALL ON FUNCTION cdp_internal._match_write_keys(text, int) FROM PUBLIC;
+
 -- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
 -- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
 -- as the record), so that _match_refresh_queued can tell which queued records changed since.  One
@@ -237,6 +254,8 @@ CREATE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
 DECLARE
 	a record := cdp_internal._match_active();
 	n bigint;
+	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
 BEGIN
 	IF ids IS NULL THEN
 		-- every record: the indexes, the key table's primary key among them, are built after the
@@ -247,32 +266,38 @@ BEGIN
 		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
 		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
 		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
+		-- birth date read with its features, not by a second pass over match_key joined with
+		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
+		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
+		-- which run when the tables cannot be written from C (NULL).
+		n := cdp_internal._match_write_keys(pg_catalog.format(
+			'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+			' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		IF n IS NULL THEN
+			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			-- (with the record's birth date, read in this statement: a record changed since the keys
+			-- were computed is queued, and find_patient reads the date of a queued one from the record)
+			INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		END IF;
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 	ELSE
 		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
 		-- the key row is upserted, so the second waits for the first and then updates its row
 		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
 		-- statements that see the first session's rows.
 		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
-	END IF;
-	EXECUTE pg_catalog.format('INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
-		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s',
-		a.version,
-		cdp_internal._match_feature_query(a.settings, CASE WHEN ids IS NULL THEN '@extschema@.record r'
-		                                                   ELSE '@extschema@.record r WHERE r.record_id = ANY ($1)' END),
-		CASE WHEN ids IS NOT NULL THEN
+		EXECUTE pg_catalog.format(ins, a.version,
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
 			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
-			' queued_at = excluded.queued_at' ELSE '' END) USING ids;
-	GET DIAGNOSTICS n = ROW_COUNT;
-	IF ids IS NULL THEN
-		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
-		-- (with the record's birth date, read in this statement: a record changed since the keys
-		-- were computed is queued, and find_patient reads the date of a queued one from the record)
-		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
-		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
-		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
-		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
-		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
-	ELSE
+			' queued_at = excluded.queued_at') USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
 		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
 		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
 		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k

@@ -4,7 +4,7 @@
 -- phones shared by many people, e-mails in upper case, extra and handle attrs) and every blocking
 -- transform; settings it cannot compile keep the SQL form.
 BEGIN;
-SELECT plan(9);
+SELECT plan(17);
 
 SELECT setseed(0.63);
 SELECT cdp.register_source('f1');
@@ -50,6 +50,40 @@ SELECT ok((SELECT kinds IS NOT NULL FROM cdp_internal._match_feature_program((cd
 SELECT is(pg_temp.diff(), 0::bigint, 'default settings: C and SQL features, keys and flags are equal on every record');
 SELECT cmp_ok((SELECT count(*) FROM (SELECT * FROM cdp_internal._match_walk('count', cdp_internal._match_feature_query((cdp_internal._match_active()).settings, 'cdp.record r'),
               (cdp_internal._match_active()).program, 0, 0, 0, 0, NULL)) x), '>', 0::bigint, 'the kernel reads the C form');
+
+-- the full re-key's writer (_match_write_keys, issue 12, session 30) writes the rows and the
+-- physical order of match_key, and the rows of match_block, that its SQL statements write (they
+-- run when a table cannot be written from C: here a trigger on match_block)
+CREATE TEMP TABLE rekey (how text, n bigint, keys text, key_order text, block text, dates bigint, idx bigint);
+CREATE FUNCTION pg_temp.rekey(how text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE n bigint := cdp_internal._match_refresh_keys(NULL);
+BEGIN
+	INSERT INTO rekey
+	SELECT how, n,
+	       (SELECT md5(string_agg(k::text, E'\n' ORDER BY k.record_id)) FROM (SELECT record_id, version, flags, feat, bk, queued_at FROM cdp_internal.match_key) k),
+	       (SELECT md5(string_agg(record_id::text, ',' ORDER BY ctid)) FROM cdp_internal.match_key),
+	       (SELECT md5(string_agg(b::text, E'\n' ORDER BY b.bk, b.record_id)) FROM cdp_internal.match_block b),
+	       (SELECT count(*) FROM cdp_internal.match_block b JOIN cdp.record r USING (record_id) WHERE b.birth_date IS DISTINCT FROM r.birth_date),
+	       (SELECT count(*) FROM pg_indexes WHERE schemaname = 'cdp_internal' AND tablename IN ('match_key', 'match_block'));
+END $$;
+CREATE FUNCTION pg_temp.no_op() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END $$;
+SELECT is(cdp_internal._match_write_keys('SELECT 1::bigint, 0, NULL::text[], NULL::text[], NULL::timestamptz, NULL::date WHERE false', 1), 0::bigint,
+          'the writer writes these tables from C');
+SELECT pg_temp.rekey('c');
+CREATE TRIGGER keys31_no_op BEFORE INSERT ON cdp_internal.match_block FOR EACH ROW EXECUTE FUNCTION pg_temp.no_op();
+SELECT is(cdp_internal._match_write_keys('SELECT 1::bigint, 0, NULL::text[], NULL::text[], NULL::timestamptz, NULL::date WHERE false', 1), NULL,
+          'the writer declines a table with a trigger, having written nothing');
+SELECT pg_temp.rekey('sql');
+DROP TRIGGER keys31_no_op ON cdp_internal.match_block;
+SELECT is((SELECT n FROM rekey WHERE how = 'c'), (SELECT count(*) FROM cdp.record), 'the writer keys every record');
+SELECT is((SELECT (keys, key_order, block, idx) FROM rekey WHERE how = 'c')::text, (SELECT (keys, key_order, block, idx) FROM rekey WHERE how = 'sql')::text,
+          'key rows, their physical order, block rows and indexes are those of the SQL statements');
+SELECT is((SELECT dates FROM rekey WHERE how = 'c'), 0::bigint, 'each block row carries its record''s birth date');
+SELECT cmp_ok((SELECT count(*) FROM cdp_internal.match_block), '>', (SELECT count(*) FROM cdp_internal.match_key), 'a block row per key');
+SELECT throws_ok($$SELECT cdp_internal._match_write_keys('SELECT 1::bigint, 0, NULL::text[], NULL::text[], NULL::timestamptz', 1)$$,
+                 '22023', '_match_write_keys: the query must return 6 columns', 'a query of other columns is refused');
+SELECT throws_ok($$SELECT cdp_internal._match_write_keys('SELECT 1::int, 0, NULL::text[], NULL::text[], NULL::timestamptz, NULL::date', 1)$$,
+                 '42804', NULL, 'a query of other types is refused');
 
 -- every kind of value and every blocking transform the C builder knows
 SELECT cdp.configure_matching(cdp_internal._match_default_settings()
