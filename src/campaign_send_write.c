@@ -172,28 +172,18 @@ SendPutStart(MemoryContext aggcxt)
 	}
 	sp->bulk = true;
 	sp->rel = rel;
-	sp->estate = CreateExecutorState();
-	sp->estate->es_output_cid = GetCurrentCommandId(true);
-	sp->estate->es_snapshot = GetActiveSnapshot();
+	for (int c = 0; c < SP_NCOLS; c++)
 	{
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
+		AttrNumber	a = get_attnum(relid, SendCols[c]);
 
-		rte->rtekind = RTE_RELATION;
-		rte->relid = relid;
-		rte->relkind = RELKIND_RELATION;
-		rte->rellockmode = RowExclusiveLock;
-		rte->requiredPerms = ACL_INSERT;
-		for (int c = 0; c < SP_NCOLS; c++)
-		{
-			AttrNumber	a = get_attnum(relid, SendCols[c]);
+		if (a == InvalidAttrNumber ||
+			TupleDescAttr(RelationGetDescr(rel), a - 1)->atttypid != SendTypes[c])
+			elog(ERROR, "cdp.campaign_send has no column %s of the listing's type", SendCols[c]);
+	}
+	{
+		CdpBulkTable table = {.rel = rel, .perms = ACL_INSERT, .inserted = SendCols, .ninserted = SP_NCOLS};
 
-			if (a == InvalidAttrNumber ||
-				TupleDescAttr(RelationGetDescr(rel), a - 1)->atttypid != SendTypes[c])
-				elog(ERROR, "cdp.campaign_send has no column %s of the listing's type", SendCols[c]);
-			rte->insertedCols = bms_add_member(rte->insertedCols, a - FirstLowInvalidHeapAttributeNumber);
-		}
-		ExecCheckRTPerms(list_make1(rte), true);
-		ExecInitRangeTable(sp->estate, list_make1(rte));
+		sp->estate = CdpBulkExecutorState(&table, 1);
 	}
 	CdpBulkOpen(sp->estate, &sp->target, rel, 1, SendCols, SP_NCOLS);
 	sp->group_cxt = AllocSetContextCreate(aggcxt, "cdp campaign_send_put group", ALLOCSET_DEFAULT_SIZES);

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/hio.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
 #include "access/tableam.h"
@@ -25,8 +26,10 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 
 #include "cdp_bulk.h"
 
@@ -59,6 +62,58 @@ CdpBulkWritable(Relation rel, Oid fk_refd, bool updates)
 			return false;
 	}
 	return true;
+}
+
+/* the attribute numbers of cols in rel, as a set of range table columns */
+static Bitmapset *
+CdpBulkColumns(Relation rel, const char *const *cols, int ncols)
+{
+	Bitmapset  *set = NULL;
+
+	for (int c = 0; c < ncols; c++)
+	{
+		AttrNumber	a = get_attnum(RelationGetRelid(rel), cols[c]);
+
+		if (a == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of table \"%s\" not found", cols[c], RelationGetRelationName(rel));
+		set = bms_add_member(set, a - FirstLowInvalidHeapAttributeNumber);
+	}
+	return set;
+}
+
+/*
+ * CdpBulkExecutorState
+ *		The executor state of a bulk write of tables (range table index i + 1
+ *		for tables[i]): its command id and snapshot, and its range table with
+ *		each table's privileges (and columns) checked as the executor checks
+ *		an INSERT or UPDATE statement's: an error if the current user lacks
+ *		one.
+ */
+EState *
+CdpBulkExecutorState(const CdpBulkTable *tables, int ntables)
+{
+	EState	   *estate = CreateExecutorState();
+	List	   *rtable = NIL;
+
+	estate->es_output_cid = GetCurrentCommandId(true);
+	estate->es_snapshot = GetActiveSnapshot();
+	for (int i = 0; i < ntables; i++)
+	{
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(tables[i].rel);
+		rte->relkind = RELKIND_RELATION;
+		rte->rellockmode = RowExclusiveLock;
+		rte->requiredPerms = tables[i].perms;
+		rte->insertedCols = CdpBulkColumns(tables[i].rel, tables[i].inserted, tables[i].ninserted);
+		rte->updatedCols = CdpBulkColumns(tables[i].rel, tables[i].updated, tables[i].nupdated);
+		rte->selectedCols = CdpBulkColumns(tables[i].rel, tables[i].selected, tables[i].nselected);
+		rtable = lappend(rtable, rte);
+	}
+	ExecCheckRTPerms(rtable, true);
+	ExecInitRangeTable(estate, rtable);
+	return estate;
 }
 
 /*

@@ -11,7 +11,8 @@
  *
  * What a caller still does itself: ask CdpBulkWritable whether the table
  * may be written this way at all (and run its SQL statement instead when
- * not), the permission check of its range table, and the executor state.
+ * not); CdpBulkExecutorState then makes the executor state with the range
+ * table of its tables, their privileges checked.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +42,21 @@ typedef struct CdpBulkTarget
 	bool		fire_first;		/* fire the insert triggers of the next row put on pages */
 } CdpBulkTarget;
 
+/* one table of a bulk write, as its range table entry states it */
+typedef struct CdpBulkTable
+{
+	Relation	rel;
+	AclMode		perms;			/* the privileges the write needs: ACL_INSERT, ACL_UPDATE, ... */
+	const char *const *inserted;	/* the columns it inserts (NULL: none named) */
+	int			ninserted;
+	const char *const *updated; /* the columns it updates (NULL: none) */
+	int			nupdated;
+	const char *const *selected;	/* the columns it reads to update (NULL: none) */
+	int			nselected;
+} CdpBulkTable;
+
 extern bool CdpBulkWritable(Relation rel, Oid fk_refd, bool updates);
+extern EState *CdpBulkExecutorState(const CdpBulkTable *tables, int ntables);
 extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
 						const char *const *cols, int ncols);
 extern TupleTableSlot *CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls);

@@ -401,7 +401,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	Oid			nsp;
 	Relation	rels[LT_COUNT];
 	EState	   *estate;
-	List	   *rtable = NIL;
 	CdpBulkTarget	targets[LT_COUNT];
 	MemoryContext group_cxt,
 				old;
@@ -539,36 +538,24 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
 		}
 	}
-	estate = CreateExecutorState();
-	estate->es_output_cid = GetCurrentCommandId(true);
-	estate->es_snapshot = GetActiveSnapshot();
-	for (int w = 0; w < LT_COUNT; w++)
 	{
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
+		/* what the membership UPDATE reads and sets (privileges; index_unchanged_by_update) */
+		static const char *const member_read[] = {"record_id", "to_event"};
+		static const char *const member_set[] = {"to_event", "to_at"};
+		CdpBulkTable tables[LT_COUNT];
 
-		rte->rtekind = RTE_RELATION;
-		rte->relid = RelationGetRelid(rels[w]);
-		rte->relkind = RELKIND_RELATION;
-		rte->rellockmode = RowExclusiveLock;
-		rte->requiredPerms = LinkTables[w].perms;
-		if (w == LT_MEMBER)
+		memset(tables, 0, sizeof(tables));
+		for (int w = 0; w < LT_COUNT; w++)
 		{
-			/* what the UPDATE reads and sets (privileges; index_unchanged_by_update) */
-			Oid			relid = RelationGetRelid(rels[w]);
-
-			rte->selectedCols = bms_make_singleton(get_attnum(relid, "record_id") -
-												   FirstLowInvalidHeapAttributeNumber);
-			rte->selectedCols = bms_add_member(rte->selectedCols, get_attnum(relid, "to_event") -
-											   FirstLowInvalidHeapAttributeNumber);
-			rte->updatedCols = bms_make_singleton(get_attnum(relid, "to_event") -
-												  FirstLowInvalidHeapAttributeNumber);
-			rte->updatedCols = bms_add_member(rte->updatedCols, get_attnum(relid, "to_at") -
-											  FirstLowInvalidHeapAttributeNumber);
+			tables[w].rel = rels[w];
+			tables[w].perms = LinkTables[w].perms;
 		}
-		rtable = lappend(rtable, rte);
+		tables[LT_MEMBER].selected = member_read;
+		tables[LT_MEMBER].nselected = lengthof(member_read);
+		tables[LT_MEMBER].updated = member_set;
+		tables[LT_MEMBER].nupdated = lengthof(member_set);
+		estate = CdpBulkExecutorState(tables, LT_COUNT);
 	}
-	ExecCheckRTPerms(rtable, true);
-	ExecInitRangeTable(estate, rtable);
 	memset(targets, 0, sizeof(targets));
 	for (int w = 0; w < LT_COUNT; w++)
 		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, LinkTables[w].cols, LinkTables[w].ncols);

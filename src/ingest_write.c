@@ -272,7 +272,6 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 	WriteRow  **byorder;
 	Oid			rid_seq, gid_seq;
 	EState	   *estate;
-	List	   *rtable = NIL;
 	CdpBulkTarget targets[WT_COUNT];
 	MemoryContext group_cxt, old;
 	Datum	   *out;
@@ -297,21 +296,17 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 	}
 
 	/* the executor state of the five inserts */
-	estate = CreateExecutorState();
-	estate->es_output_cid = GetCurrentCommandId(true);
-	for (int w = 0; w < WT_COUNT; w++)
 	{
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
+		CdpBulkTable tables[WT_COUNT];
 
-		rte->rtekind = RTE_RELATION;
-		rte->relid = relids[w];
-		rte->relkind = RELKIND_RELATION;
-		rte->rellockmode = RowExclusiveLock;
-		rte->requiredPerms = ACL_INSERT;
-		rtable = lappend(rtable, rte);
+		memset(tables, 0, sizeof(tables));
+		for (int w = 0; w < WT_COUNT; w++)
+		{
+			tables[w].rel = rels[w];
+			tables[w].perms = ACL_INSERT;
+		}
+		estate = CdpBulkExecutorState(tables, WT_COUNT);
 	}
-	ExecCheckRTPerms(rtable, true);
-	ExecInitRangeTable(estate, rtable);
 	memset(targets, 0, sizeof(targets));
 	for (int w = 0; w < WT_COUNT; w++)
 		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, WriteTables[w].cols, WriteTables[w].ncols);

@@ -87,7 +87,6 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	Relation	rels[KT_COUNT];
 	const char *names[KT_COUNT] = {"match_key", "match_block"};
 	EState	   *estate;
-	List	   *rtable = NIL;
 	CdpBulkTarget *targets;
 	SPIPlanPtr	plan;
 	Portal		portal;
@@ -145,33 +144,19 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 									   format_type_be(KeyQueryTypes[c]))));
 	}
 
-	estate = CreateExecutorState();
-	estate->es_output_cid = GetCurrentCommandId(true);
-	estate->es_snapshot = GetActiveSnapshot();
-	for (int w = 0; w < KT_COUNT; w++)
 	{
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
-		Oid			relid = RelationGetRelid(rels[w]);
-		const char *const *cols = w == KT_KEY ? KeyCols : BlockCols;
-		int			ncols = w == KT_KEY ? lengthof(KeyCols) : lengthof(BlockCols);
+		CdpBulkTable tables[KT_COUNT];
 
-		rte->rtekind = RTE_RELATION;
-		rte->relid = relid;
-		rte->relkind = RELKIND_RELATION;
-		rte->rellockmode = RowExclusiveLock;
-		rte->requiredPerms = ACL_INSERT;
-		for (int c = 0; c < ncols; c++)
+		memset(tables, 0, sizeof(tables));
+		for (int w = 0; w < KT_COUNT; w++)
 		{
-			AttrNumber	a = get_attnum(relid, cols[c]);
-
-			if (a == InvalidAttrNumber)
-				elog(ERROR, "column \"%s\" of cdp_internal.%s not found", cols[c], names[w]);
-			rte->insertedCols = bms_add_member(rte->insertedCols, a - FirstLowInvalidHeapAttributeNumber);
+			tables[w].rel = rels[w];
+			tables[w].perms = ACL_INSERT;
+			tables[w].inserted = w == KT_KEY ? KeyCols : BlockCols;
+			tables[w].ninserted = w == KT_KEY ? lengthof(KeyCols) : lengthof(BlockCols);
 		}
-		rtable = lappend(rtable, rte);
+		estate = CdpBulkExecutorState(tables, KT_COUNT);
 	}
-	ExecCheckRTPerms(rtable, true);
-	ExecInitRangeTable(estate, rtable);
 	targets = palloc0(sizeof(CdpBulkTarget) * KT_COUNT);
 	CdpBulkOpen(estate, &targets[KT_KEY], rels[KT_KEY], 1, KeyCols, lengthof(KeyCols));
 	CdpBulkOpen(estate, &targets[KT_BLOCK], rels[KT_BLOCK], 2, BlockCols, lengthof(BlockCols));
