@@ -297,12 +297,8 @@ cdp_campaign_send_put_final(PG_FUNCTION_ARGS)
 	if (sp->done)
 		elog(ERROR, "campaign_send_put: final function called twice");
 	sp->done = true;
-	CdpBulkClose(sp->estate, &sp->target);
-	ExecCloseResultRelations(sp->estate);
-	ExecResetTupleTable(sp->estate->es_tupleTable, false);
-	FreeExecutorState(sp->estate);
+	CdpBulkEnd(sp->estate, &sp->target, 1, false);
 	sp->estate = NULL;
-	table_close(sp->rel, NoLock);
 	MemoryContextDelete(sp->group_cxt);
 	d = palloc(sizeof(Datum) * Max(sp->nids, 1));
 	for (int i = 0; i < sp->nids; i++)

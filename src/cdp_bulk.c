@@ -283,3 +283,24 @@ CdpBulkClose(EState *estate, CdpBulkTarget *t)
 	FreeBulkInsertState(t->bistate);
 	t->bistate = NULL;
 }
+
+/*
+ * CdpBulkEnd
+ *		Ends a bulk write of ntargets tables: closes each target (its last
+ *		group put on pages), ends the trigger queue's query if end_query (the
+ *		caller began one), frees the executor state and closes the tables
+ *		(their locks kept to the end of the transaction).
+ */
+void
+CdpBulkEnd(EState *estate, CdpBulkTarget *targets, int ntargets, bool end_query)
+{
+	for (int i = 0; i < ntargets; i++)
+		CdpBulkClose(estate, &targets[i]);
+	if (end_query)
+		AfterTriggerEndQuery(estate);
+	ExecCloseResultRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	for (int i = 0; i < ntargets; i++)
+		table_close(targets[i].rel, NoLock);
+}

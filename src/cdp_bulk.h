@@ -62,6 +62,7 @@ extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rt
 extern TupleTableSlot *CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls);
 extern void CdpBulkFlush(EState *estate, CdpBulkTarget *t);
 extern void CdpBulkClose(EState *estate, CdpBulkTarget *t);
+extern void CdpBulkEnd(EState *estate, CdpBulkTarget *targets, int ntargets, bool end_query);
 
 /* whether t's group is full (the caller may flush it and reset the group's memory) */
 #define CdpBulkFull(t)	((t)->ngroup == CDP_BULK_GROUP_ROWS)

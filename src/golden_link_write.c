@@ -720,13 +720,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	CdpBulkFlush(estate, &targets[LT_REDIRECT]);
 	LinkStep("write_redirects", &tt);
 
-	for (int w = 0; w < LT_COUNT; w++)
-		CdpBulkClose(estate, &targets[w]);
-	ExecCloseResultRelations(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	for (int w = 0; w < LT_COUNT; w++)
-		table_close(rels[w], NoLock);
+	CdpBulkEnd(estate, targets, LT_COUNT, false);
 	MemoryContextDelete(group_cxt);
 
 	out[LO_WRITTEN] = BoolGetDatum(true);

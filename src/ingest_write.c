@@ -456,14 +456,7 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 		(void) CdpBulkAdd(estate, &targets[WT_MEMBER], mv, mn);
 	}
 
-	for (int w = 0; w < WT_COUNT; w++)
-		CdpBulkClose(estate, &targets[w]);
-	AfterTriggerEndQuery(estate);
-	ExecCloseResultRelations(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	for (int w = 0; w < WT_COUNT; w++)
-		table_close(rels[w], NoLock);
+	CdpBulkEnd(estate, targets, WT_COUNT, true);
 	MemoryContextDelete(group_cxt);
 
 	/* the record ids in ord order */

@@ -237,13 +237,7 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 
-	for (int w = 0; w < KT_COUNT; w++)
-		CdpBulkClose(estate, &targets[w]);
-	ExecCloseResultRelations(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	for (int w = 0; w < KT_COUNT; w++)
-		table_close(rels[w], NoLock);
+	CdpBulkEnd(estate, targets, KT_COUNT, false);
 	MemoryContextDelete(batch_cxt);
 	SPI_finish();
 	PG_RETURN_INT64(nkeys);

@@ -211,7 +211,25 @@ CheckBounded(const MatchProg *prog, const MatchRec *ra, const MatchRec *rb, doub
 				fl_b = 0;
 	bool		cut = false;
 	double		full = MatchScorePair(prog, ra, rb, lev_full, &fl_full);
-	double		bounded = MatchScorePairBounded(prog, ra, rb, lev_b, &fl_b, minw, &cut);
+	double		bounded = MatchScorePairBounded(prog, ra, rb, lev_b, &fl_b, minw, &cut, NULL);
+	MatchBound	kept = {0};
+	int8		lev_k[MATCH_MAX_COMP];
+	int8		lev_only[MATCH_MAX_COMP];
+
+	/* a kept bound, computed then reused, scores as none: twice the same */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		int32		fl_k = 0;
+		bool		cut_k = false;
+		double		w = MatchScorePairBounded(prog, ra, rb, lev_k, &fl_k, minw, &cut_k, &kept);
+
+		if (cut_k != cut || (!cut && (w != bounded || fl_k != fl_b ||
+									  memcmp(lev_k, lev_b, prog->ncomp) != 0)))
+			FuzzFail("bounded scorer with a kept bound (pass %d) gives %.17g, without %.17g", pass, w, bounded);
+	}
+	MatchPairLevels(prog, ra, rb, lev_only);
+	if (memcmp(lev_only, lev_full, prog->ncomp) != 0)
+		FuzzFail("MatchPairLevels differs from the full scorer's levels");
 
 	if (!isfinite(full))
 		FuzzFail("match score is %g", full);
