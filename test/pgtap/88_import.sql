@@ -207,19 +207,30 @@ SELECT throws_ok($$SELECT cdp.import_commit(1, 'best_effort')$$, '22023', 'inval
 
 -- ---------------------------------------------------------------- duplicates, ids out of order, across chunks
 -- (session 24: a chunk's ids go into the seen table in id order; the earlier row must still win)
+-- an import's rejects as 'row:reason | ...' (with the column: 'row:column:reason')
+CREATE FUNCTION pg_temp.rejects_of(res jsonb, with_column boolean DEFAULT false) RETURNS text
+LANGUAGE sql AS $$
+  SELECT string_agg(e.row_no || ':' || CASE WHEN with_column THEN coalesce(e.column_name, '-') || ':' ELSE '' END
+                    || e.reason, ' | ' ORDER BY e.row_no)
+    FROM cdp.import_errors((res ->> 'batch')::bigint) e
+$$;
+-- a source's records as 'source_id=family_name,...'
+CREATE FUNCTION pg_temp.records_of(src text) RETURNS text
+LANGUAGE sql AS $$
+  SELECT string_agg(r.source_key || '=' || r.family_name, ',' ORDER BY r.source_key)
+    FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = src
+$$;
 SELECT cdp.register_source('dup_order', 'internal', 50);
 CREATE TEMP TABLE dup_res AS
 SELECT cdp.import_csv('dup_order', 'patients',
          E'source_id;family_name\nZ-9;Орлов\nA-1;Орлова\nZ-9;Орлов-2\nM-5;Ким\nA-1;Ким-2\nM-5;Ким-3\nB-2;Ли\n',
          'quarantine', '{"chunk_rows": 3}') AS res;
-SELECT is((SELECT string_agg(e.row_no || ':' || e.reason, ' | ' ORDER BY e.row_no)
-             FROM dup_res, cdp.import_errors((res ->> 'batch')::bigint) e),
+SELECT is((SELECT pg_temp.rejects_of(res) FROM dup_res),
           '4:The source id "Z-9" is also on row 2: a file names each record once. | '
           '6:The source id "A-1" is also on row 3: a file names each record once. | '
           '7:The source id "M-5" is also on row 5: a file names each record once.',
           'a later row with an id seen earlier is refused, within a chunk and across chunks, naming the earlier row');
-SELECT is((SELECT string_agg(r.source_key || '=' || r.family_name, ',' ORDER BY r.source_key)
-             FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'dup_order'),
+SELECT is(pg_temp.records_of('dup_order'),
           'A-1=Орлова,B-2=Ли,M-5=Ким,Z-9=Орлов', '... and the first row of each id is the one loaded');
 SELECT is((SELECT (res ->> 'created')::int FROM dup_res), 4, '... 4 created, the 3 repeats quarantined');
 
@@ -227,27 +238,22 @@ SELECT is((SELECT (res ->> 'created')::int FROM dup_res), 4, '... 4 created, the
 -- table's index: a repeat of a row set aside in an earlier chunk (not in cdp.record) is still refused
 -- naming that row, a repeat within the chunk too; the first chunk with a known id builds the index.
 SELECT cdp.register_source('dup_unloaded', 'internal', 50);
+CREATE TEMP TABLE dup_file AS
+SELECT E'source_id;family_name;snils\nQ-1;Рыбин;12345\nQ-2;Рыбина;\nQ-3;Сом;\nQ-4;Ёрш;\nQ-1;Рыбин-2;\nQ-4;Ёрш-2;\nQ-5;Карп;\nQ-6;Окунь;\nQ-2;Рыбина-2;\n' AS data;
 CREATE TEMP TABLE dup_res2 AS
-SELECT cdp.import_csv('dup_unloaded', 'patients',
-         E'source_id;family_name;snils\nQ-1;Рыбин;12345\nQ-2;Рыбина;\nQ-3;Сом;\nQ-4;Ёрш;\nQ-1;Рыбин-2;\nQ-4;Ёрш-2;\nQ-5;Карп;\nQ-6;Окунь;\nQ-2;Рыбина-2;\n',
-         'quarantine', '{"chunk_rows": 3}') AS res;
-SELECT is((SELECT string_agg(e.row_no || ':' || coalesce(e.column_name, '-') || ':' || e.reason, ' | ' ORDER BY e.row_no)
-             FROM dup_res2, cdp.import_errors((res ->> 'batch')::bigint) e),
+SELECT cdp.import_csv('dup_unloaded', 'patients', data, 'quarantine', '{"chunk_rows": 3}') AS res FROM dup_file;
+SELECT is((SELECT pg_temp.rejects_of(res, true) FROM dup_res2),
           '2:snils:The value is not a valid snils. | '
           '6:source_id:The source id "Q-1" is also on row 2: a file names each record once. | '
           '7:source_id:The source id "Q-4" is also on row 5: a file names each record once. | '
           '10:source_id:The source id "Q-2" is also on row 3: a file names each record once.',
           'a repeat of a row set aside earlier, a repeat within a chunk and a repeat of a loaded row are each refused, naming the first row');
-SELECT is((SELECT string_agg(r.source_key || '=' || r.family_name, ',' ORDER BY r.source_key)
-             FROM cdp.record r JOIN cdp.source s USING (source_id) WHERE s.name = 'dup_unloaded'),
+SELECT is(pg_temp.records_of('dup_unloaded'),
           'Q-2=Рыбина,Q-3=Сом,Q-4=Ёрш,Q-5=Карп,Q-6=Окунь', '... and only the first row of each id is loaded (Q-1''s was set aside)');
 -- the same file again: every id known from the first chunk on (an update), the repeats still refused
 CREATE TEMP TABLE dup_res3 AS
-SELECT cdp.import_csv('dup_unloaded', 'patients',
-         E'source_id;family_name;snils\nQ-1;Рыбин;12345\nQ-2;Рыбина;\nQ-3;Сом;\nQ-4;Ёрш;\nQ-1;Рыбин-2;\nQ-4;Ёрш-2;\nQ-5;Карп;\nQ-6;Окунь;\nQ-2;Рыбина-2;\n',
-         'quarantine', '{"chunk_rows": 3}') AS res;
-SELECT is((SELECT string_agg(e.row_no || ':' || e.reason, ' | ' ORDER BY e.row_no)
-             FROM dup_res3, cdp.import_errors((res ->> 'batch')::bigint) e),
+SELECT cdp.import_csv('dup_unloaded', 'patients', data, 'quarantine', '{"chunk_rows": 3}') AS res FROM dup_file;
+SELECT is((SELECT pg_temp.rejects_of(res) FROM dup_res3),
           '2:The value is not a valid snils. | '
           '6:The source id "Q-1" is also on row 2: a file names each record once. | '
           '7:The source id "Q-4" is also on row 5: a file names each record once. | '
