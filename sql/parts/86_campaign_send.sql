@@ -569,8 +569,14 @@ COMMENT ON AGGREGATE cdp_internal.campaign_send_put(bigint, bigint, text, text, 
  * document the statement compares with (its end, the cap's period, the quiet period) are read
  * into variables first: cast in the statement they were evaluated for every row (session 29).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
+ * On a campaign's first listing (no row of it before), when the writer wrote the rows itself and
+ * no two due rows share an address, counts is campaign_after_list's result and due_ids the sorted
+ * golden ids of the due rows, taken from the rows as they are written (session 30, send32: the
+ * duplicate test, the counts and the audit's ids read the campaign's 200k rows back three times);
+ * otherwise both are NULL and the caller runs campaign_after_list and reads the ids.
  */
-CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz) RETURNS void
+CREATE FUNCTION cdp_internal.campaign_list_set(c @extschema@.campaign, sg @extschema@.segment, t timestamptz,
+                                                 OUT counts jsonb, OUT due_ids bigint[])
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp
 	SET jit = off	/* the listing's cost estimates (fresh rows, no statistics) would start a JIT compile of seconds */
@@ -613,6 +619,12 @@ DECLARE
 	                                LEFT JOIN cdp_internal.consent_bits() b ON b.purpose = purp AND b.channel = u.ch
 	                               ORDER BY u.n);
 	written		bigint[];
+	/* the campaign has no row yet: the rows written are all of its rows (its lock is held) */
+	fresh		boolean := NOT EXISTS (SELECT 1 FROM @extschema@.campaign_send x WHERE x.campaign_id = c.campaign_id);
+	n_due		bigint;
+	n_hold		bigint;
+	n_addr		bigint;
+	why_skip	text[];
 BEGIN
 	SELECT pg_catalog.array_agg(a.key ORDER BY a.key), pg_catalog.array_agg(a.upto ORDER BY a.key)
 	  INTO arm_names, arm_upto
@@ -767,17 +779,42 @@ BEGIN
 	       CASE WHEN NOT x.ok THEN base
 	            ELSE cdp_internal.campaign_provenance(base_due, CASE WHEN x.ch = x.pref THEN 'preferred' ELSE 'priority' END,
 	                                                  x.tz, t_j, x.statements[chan_sub[pg_catalog.array_position(chans, x.ch)]])
-	       END) INTO written
+	       END),
+	       /* on a first listing, what campaign_after_list and the audit would read back from the
+	          table: the due rows (status due: ok), the holdout rows, the reasons of the skipped
+	          rows, the due rows' distinct addresses (the duplicate test) and their sorted ids */
+	       pg_catalog.count(*) FILTER (WHERE fresh AND x.ok),
+	       pg_catalog.count(*) FILTER (WHERE fresh AND x.why = 'holdout'),
+	       pg_catalog.array_agg(CASE WHEN x.why IS NULL AND NOT x.ok THEN 'outside_window' ELSE x.why END)
+	           FILTER (WHERE fresh AND x.why IS DISTINCT FROM 'holdout' AND x.ok IS NOT TRUE),
+	       pg_catalog.count(DISTINCT x.addr COLLATE "C") FILTER (WHERE fresh AND x.ok),
+	       pg_catalog.array_agg(x.g ORDER BY x.g) FILTER (WHERE fresh AND x.ok)
+	  INTO written, n_due, n_hold, why_skip, n_addr, due_ids
 	  FROM fin x;
 	/* the work of the table's AFTER INSERT statement triggers, which the writer does not fire: the
 	   persons written for the segments' campaign clauses (the roll-up counts sent rows; none here) */
 	IF written IS NOT NULL AND cdp_internal.seg_campaign_watched() THEN
 		PERFORM cdp_internal.seg_campaign_touch(written);
 	END IF;
+	/* campaign_after_list's result without reading the rows back: only on a first listing written
+	   by the writer itself (INSERT statements may have fired other triggers), and only when no
+	   two due rows share an address (due rows always carry one; with a duplicate, or a NULL,
+	   the distinct count is lower and campaign_after_list skips the later rows and counts) */
+	IF fresh AND written IS NOT NULL AND n_addr = n_due THEN
+		counts := pg_catalog.jsonb_build_object('campaign_id', c.campaign_id, 'at', pg_catalog.now(),
+		    'due', n_due, 'sent', 0::bigint, 'holdout', n_hold,
+		    'not_sent', coalesce((SELECT pg_catalog.jsonb_object_agg(r.w, r.n ORDER BY r.w)
+		                            FROM (SELECT u.w, pg_catalog.count(*) AS n FROM pg_catalog.unnest(why_skip) u(w)
+		                                   GROUP BY u.w) r), '{}'));
+		due_ids := coalesce(due_ids, '{}');
+	ELSE
+		counts := NULL;
+		due_ids := NULL;
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION cdp_internal.campaign_list_set(@extschema@.campaign, @extschema@.segment, timestamptz) IS
-	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide (internal)';
+	'writes the send-list rows of a segment''s members in one pass: the set form of campaign_decide; on a first listing without duplicate addresses also the counts and the due rows'' golden ids (internal)';
 
 /* ------------------------------------------------------------------ API: lists */
 
@@ -796,6 +833,7 @@ DECLARE
 	sg		@extschema@.segment;
 	cand	jsonb;
 	res		jsonb;
+	due		bigint[];
 BEGIN
 	IF at IS NULL THEN
 		RAISE EXCEPTION 'at must not be null' USING ERRCODE = '22004';
@@ -819,8 +857,13 @@ BEGIN
 	/* the members as of now: the segment's incremental refresh first (withdrawals since the last one) */
 	PERFORM @extschema@.refresh_segment(sg.segment_id, 'incremental');
 	IF sg.purpose = c.doc ->> 'purpose' THEN
-		PERFORM cdp_internal.campaign_list_set(c, sg, at);
-		res := cdp_internal.campaign_after_list(c);
+		/* a first listing without duplicate addresses returns its counts and due ids (no re-read) */
+		SELECT l.counts, l.due_ids INTO res, due FROM cdp_internal.campaign_list_set(c, sg, at) l;
+		IF res IS NULL THEN
+			res := cdp_internal.campaign_after_list(c);
+		ELSIF (res ->> 'due')::bigint > 0 THEN
+			PERFORM pg_catalog.pg_notify('cdp_send_list', c.campaign_id::text);
+		END IF;
 	ELSE
 		SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('g', m.golden_id, 'ctx',
 		         pg_catalog.jsonb_build_object('segment', m.segment_id, 'segment_version', m.version))), '[]')
@@ -831,9 +874,11 @@ BEGIN
 	END IF;
 	PERFORM cdp_internal.campaign_event('campaign.list_built', c.campaign_id, res);
 	/* the send-list build is audited with the patients it listed (doc/security.md) */
-	PERFORM cdp_internal.acc_audit('campaign.send_list_built',
-		ARRAY(SELECT x.golden_id FROM @extschema@.campaign_send x
-		       WHERE x.campaign_id = c.campaign_id AND x.built_at = at AND x.status = 'due' ORDER BY x.golden_id),
+	IF due IS NULL THEN
+		due := ARRAY(SELECT x.golden_id FROM @extschema@.campaign_send x
+		              WHERE x.campaign_id = c.campaign_id AND x.built_at = at AND x.status = 'due' ORDER BY x.golden_id);
+	END IF;
+	PERFORM cdp_internal.acc_audit('campaign.send_list_built', due,
 		c.doc ->> 'purpose', res || pg_catalog.jsonb_build_object('campaign', c.name));
 	RETURN res;
 END

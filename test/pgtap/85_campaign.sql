@@ -4,7 +4,7 @@
 -- without marketing consent, a due date never firing twice, delivery events (idempotent, bounce,
 -- unsubscribe), metrics equal to hand-computed values.
 BEGIN;
-SELECT plan(78);
+SELECT plan(79);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 -- eight women: bit 1 messenger, bit 2 sms, bit 4 email consent for marketing
@@ -206,6 +206,10 @@ SELECT is((SELECT count(*) FROM cdp.send_list WHERE campaign_id = :cd AND addres
           'three records, two persons not merged yet: one message to the phone');
 SELECT is((SELECT reason FROM cdp.campaign_send WHERE campaign_id = :cd AND status = 'skipped' AND golden_id IN (cdp.golden_id('his', 'd1'), cdp.golden_id('his', 'd3'))),
           'duplicate_address', 'the other is counted as a duplicate address');
+SELECT is((SELECT (detail -> 'not_sent' ->> 'duplicate_address') || ' / ' || cardinality(golden_ids) FROM cdp.audit_log
+            WHERE action = 'campaign.send_list_built' AND detail ->> 'campaign_id' = :'cd' ORDER BY audit_id DESC LIMIT 1),
+          '1 / ' || (SELECT count(*) FROM cdp.campaign_send WHERE campaign_id = :cd AND status = 'due'),
+          'a first listing with a duplicate address counts it and audits the due rows left (the rows read back)');
 
 -- ---------------------------------------------------------------- delivery events and metrics
 SELECT send_id AS sp1 FROM cdp.campaign_send s JOIN cdp.record r ON r.golden_id = s.golden_id WHERE s.campaign_id = :c1 AND r.source_key = 'p1' \gset

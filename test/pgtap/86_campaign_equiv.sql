@@ -7,12 +7,16 @@
 -- quiet periods), holdout and arms, offers; each message's consent statement (two statements of
 -- a channel, dated in either order).  Fixed seed, 10 rounds of 30 persons.
 BEGIN;
-SELECT plan(3);
+SELECT plan(6);
 
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS src \gset
 SELECT cdp.create_offer('{"name": "Для женщин 30-60", "service": "gyn", "sex": "F", "age": [30, 60], "valid_from": "2026-01-01", "valid_to": "2026-12-31"}') AS offer \gset
 CREATE TEMP TABLE diffs (round int, golden_id bigint, set_path text, per_member text);
 CREATE TEMP TABLE listed (round int, n bigint, due bigint, reasons bigint);
+/* a first listing's counts and audited ids, returned from the rows as written (session 30, send32),
+   against what campaign_after_list and the audit's query read back from the table */
+CREATE TEMP TABLE counted (round int, built jsonb, want jsonb, audited bigint[], due_rows bigint[],
+                           direct jsonb, direct_ids bigint[]);
 
 DO $$
 DECLARE
@@ -26,6 +30,10 @@ DECLARE
 	t			timestamptz;
 	g			bigint;
 	doc			jsonb;
+	res			jsonb;
+	sgr			cdp.segment;
+	cnt			jsonb;
+	ids			bigint[];
 BEGIN
 	PERFORM setseed(0.4242);
 	FOR r IN 1..10 LOOP
@@ -91,13 +99,22 @@ BEGIN
 		END IF;
 		camp := cdp.create_campaign(doc);
 		t := '2026-03-02 07:00+03'::timestamptz + (random() * 72) * interval '1 hour';
-		PERFORM cdp.build_send_list(camp, t);
+		res := cdp.build_send_list(camp, t);
+		INSERT INTO counted (round, built, want, audited, due_rows)
+		SELECT r, res, cdp_internal.campaign_counts(camp, now()),
+		       (SELECT a.golden_ids FROM cdp.audit_log a WHERE a.action = 'campaign.send_list_built' ORDER BY a.audit_id DESC LIMIT 1),
+		       ARRAY(SELECT s.golden_id FROM cdp.campaign_send s WHERE s.campaign_id = camp AND s.status = 'due' ORDER BY s.golden_id);
 		CREATE TEMP TABLE set_rows ON COMMIT DROP AS
 			SELECT golden_id, row(status, reason, channel, address, arm, due_at, message, provenance -> 'consent' ->> 'event_id')::text AS v
 			  FROM cdp.campaign_send WHERE campaign_id = camp;
 		INSERT INTO listed SELECT r, count(*), count(*) FILTER (WHERE status = 'due'), count(DISTINCT reason) FROM cdp.campaign_send WHERE campaign_id = camp;
 		DELETE FROM cdp.campaign_send WHERE campaign_id = camp;
 		SELECT * INTO c FROM cdp.campaign WHERE campaign_id = camp;
+		/* the listing called directly on the campaign with no row again: its own counts and ids */
+		SELECT * INTO sgr FROM cdp.segment WHERE segment_id = seg;
+		SELECT l.counts, l.due_ids INTO cnt, ids FROM cdp_internal.campaign_list_set(c, sgr, t) l;
+		UPDATE counted SET direct = cnt, direct_ids = ids WHERE round = r;
+		DELETE FROM cdp.campaign_send WHERE campaign_id = camp;
 		SELECT jsonb_agg(jsonb_build_object('g', m.golden_id, 'ctx', jsonb_build_object('segment', seg, 'segment_version', m.version)))
 		  INTO cand FROM cdp.segment_member m WHERE m.segment_id = seg;
 		PERFORM cdp_internal.campaign_list(c, coalesce(cand, '[]'), t);
@@ -115,6 +132,12 @@ SELECT is((SELECT count(*) FROM diffs), 0::bigint, 'the set-based listing equals
 SELECT ok((SELECT sum(due) FROM listed) > 20 AND (SELECT min(n) FROM listed) > 0, 'the rounds listed messages (the comparison is not empty)');
 SELECT ok((SELECT count(DISTINCT r.reason) FROM cdp.campaign_send r WHERE r.status = 'skipped') >= 4,
           'the rounds met several reasons for no message (no_consent, no_address, suppressed, capped, ...)');
+SELECT is((SELECT count(*) FROM counted WHERE built IS DISTINCT FROM want OR audited IS DISTINCT FROM due_rows), 0::bigint,
+          'a first listing returns the counts campaign_counts reads and audits the due rows'' ids');
+SELECT is((SELECT count(*) FROM counted WHERE direct IS NULL OR direct - 'at' IS DISTINCT FROM want - 'at' OR direct_ids IS DISTINCT FROM due_rows), 0::bigint,
+          'campaign_list_set returns them itself on a first listing without duplicate addresses');
+SELECT ok((SELECT count(*) FROM counted) = 10 AND (SELECT count(*) FROM counted WHERE want -> 'not_sent' <> '{}' AND (want ->> 'holdout')::int > 0) > 0,
+          'the counts compared hold skipped and holdout rows');
 SELECT * FROM diffs ORDER BY round, golden_id LIMIT 10;
 
 SELECT * FROM finish();
