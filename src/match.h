@@ -312,7 +312,7 @@ extern void MatchDocCheck(const MatchDoc *doc);
 extern float8 *MatchCompileProgram(const MatchDoc *doc, MatchLog2Fn log2fn, int *n);
 extern bool MatchCompileFeatures(const MatchDoc *doc, MatchFeatProg *fp);
 
-/* match_walk.c */
+/* match_decode.c */
 extern void MatchDecodeProgram(const float8 *p, int n, MatchProg *prog);
 
 /* match_score.c */

@@ -5,7 +5,7 @@
  *		(src/match_compile.c: MatchDocCheck, MatchDocLayout,
  *		MatchCompileProgram, MatchCompileFeatures) on a settings document
  *		decoded from the input bytes, and the kernel's decoder of the
- *		packed program (MatchDecodeProgram, src/match_walk.c).
+ *		packed program (MatchDecodeProgram, src/match_decode.c).
  *
  * Oracles (src/match.h, doc/matching.md):
  *   - a document is compiled exactly when it keeps the limits of match.h
