@@ -821,6 +821,23 @@ TextOrNull(const char *s, bool *isnull)
 }
 
 /*
+ * IngestCheckRowGiven
+ *		The check of a batch's row ord (1-based) before it is normalised: its
+ *		source id and document must be given.
+ */
+void
+IngestCheckRowGiven(int ord, bool id_null, bool doc_null)
+{
+	if (id_null || doc_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source, source_id and attrs must not be null"),
+				 errdetail("Row %d: source_id %s, attrs %s.", ord,
+						   id_null ? "is null" : "is given",
+						   doc_null ? "is null" : "is given")));
+}
+
+/*
  * IngestNormalizeRow
  *		One row of a batch (src/ingest_int.h): the md5 of the canonical text
  *		of attrs (as md5(attrs::text)); when old_hash (the stored record's
@@ -950,13 +967,7 @@ cdp_normalize_records(PG_FUNCTION_ARGS)
 		bool		nulls[IR_NATTS];
 		HeapTuple	tup;
 
-		if (ids_null[i] || docs_null[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("source, source_id and attrs must not be null"),
-					 errdetail("Row %d: source_id %s, attrs %s.", i + 1,
-							   ids_null[i] ? "is null" : "is given",
-							   docs_null[i] ? "is null" : "is given")));
+		IngestCheckRowGiven(i + 1, ids_null[i], docs_null[i]);
 		CHECK_FOR_INTERRUPTS();
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		if (!IngestNormalizeRow(i + 1, ids[i], docs[i],

@@ -82,6 +82,7 @@ enum
 };
 
 /* one row of a batch normalised (src/ingest_attrs.c): false when unchanged */
+extern void IngestCheckRowGiven(int ord, bool id_null, bool doc_null);
 extern bool IngestNormalizeRow(int ord, Datum id, Datum doc, const char *old_hash, bool lenient,
 							   Datum *values, bool *nulls);
 

@@ -793,13 +793,7 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 		HeapTuple	tup;
 		WriteRow   *r = &rows[nrows];
 
-		if (ids_null[i] || docs_null[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("source, source_id and attrs must not be null"),
-					 errdetail("Row %d: source_id %s, attrs %s.", i + 1,
-							   ids_null[i] ? "is null" : "is given",
-							   docs_null[i] ? "is null" : "is given")));
+		IngestCheckRowGiven(i + 1, ids_null[i], docs_null[i]);
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextSwitchTo(rowcxt);
 		(void) IngestNormalizeRow(i + 1, ids[i], docs[i], NULL, lenient, values, nulls);
