@@ -4,7 +4,7 @@
 -- by plain SQL), to the threshold, or to the snapshot itself (erasure deletes rows) takes it again.
 -- Whether it was taken is read from the ctid of its source row (rewritten on every snapshot).
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT cdp.register_source('reg');
 -- ten differently named people leave the reception phone (suspicious_min_persons is 10 by default),
@@ -59,6 +59,28 @@ UPDATE cdp.record r SET phones = r.phones || (SELECT phones FROM cdp.record WHER
 SELECT is(cdp_internal._match_refresh_suspicious(), true, 'a family phone now shared by ten persons changes the set');
 SELECT ok(pg_temp.same_as_view() AND EXISTS (SELECT 1 FROM cdp_internal.match_suspicious WHERE value = '74951112233'),
           'and the snapshot holds it');
+
+-- the view counts persons only for the values in as many records as the threshold (session 31): the
+-- same rows as when it counted them for every value, a phone in twelve records of one person among them
+SELECT count(cdp.upsert_record('reg', 'one' || i, jsonb_build_object('family_name', 'Орлов', 'given_name', 'Пётр',
+	'phone', '+7 495 222-33-44', 'email', 'orlov@mail.ru', 'birth_date', (date '1980-01-01' + i)::text)))
+  FROM generate_series(1, 12) i;
+SELECT ok(NOT EXISTS (SELECT 1 FROM cdp.suspicious_values WHERE value IN ('74952223344', 'orlov@mail.ru')),
+          'a phone and an e-mail in twelve records of one person are not suspicious');
+SELECT set_eq('SELECT attr, value, persons, records FROM cdp.suspicious_values',
+	$$SELECT x.attr, x.value, count(*)::int, sum(x.n)::int
+	    FROM (SELECT v.attr, v.value, v.person, count(*) AS n
+	            FROM (SELECT 'phones'::text AS attr, regexp_replace(unnest(r.phones)::text, '\D', '', 'g') AS value,
+	                         lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, '')) AS person
+	                    FROM cdp.record r
+	                  UNION ALL
+	                  SELECT 'emails'::text, lower(btrim(unnest(r.emails)::text)),
+	                         lower(COALESCE(r.family_name, '') || ' ' || COALESCE(r.given_name, ''))
+	                    FROM cdp.record r) v
+	           GROUP BY v.attr, v.value, v.person) x
+	   GROUP BY x.attr, x.value
+	  HAVING count(*) >= (SELECT COALESCE((cdp.matching_settings() ->> 'suspicious_min_persons')::int, 5))$$,
+	'the view holds the rows its former definition (persons counted for every value) computes');
 
 -- a row deleted from the snapshot (as erasure does): taken again
 DELETE FROM cdp_internal.match_suspicious WHERE value = '74950000000';
