@@ -32942,3 +32942,23 @@ CREATE OR REPLACE VIEW @extschema@.suspicious_values WITH (security_invoker = tr
 COMMENT ON VIEW @extschema@.suspicious_values IS
 	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru): not evidence for matching';
 /* ==== end of section: keys32 ==== */
+
+/* ==== section: ingest32 (issue 16, session 31) ==== */
+-- The record's primary key carries find_patient's columns (birth date, golden id, names) and
+-- replaces record_find_by_id, which had the same key: one B-tree entry a record instead of two on
+-- every ingest (sql/parts/50_ingest.sql, 68_match_find.sql).  The two foreign keys referring to
+-- the primary key (pair_decision's) are dropped first and re-created as a fresh install has them;
+-- anything else depending on the key makes the DROP CONSTRAINT fail rather than vanish.
+ALTER TABLE @extschema@.pair_decision DROP CONSTRAINT pair_decision_record_a_fkey;
+ALTER TABLE @extschema@.pair_decision DROP CONSTRAINT pair_decision_record_b_fkey;
+ALTER TABLE @extschema@.record DROP CONSTRAINT record_pkey;
+ALTER TABLE @extschema@.record
+	ADD CONSTRAINT record_pkey PRIMARY KEY (record_id) INCLUDE (birth_date, golden_id, family_name, given_name, patronymic);
+ALTER TABLE @extschema@.pair_decision
+	ADD CONSTRAINT pair_decision_record_a_fkey FOREIGN KEY (record_a) REFERENCES @extschema@.record (record_id);
+ALTER TABLE @extschema@.pair_decision
+	ADD CONSTRAINT pair_decision_record_b_fkey FOREIGN KEY (record_b) REFERENCES @extschema@.record (record_id);
+DROP INDEX @extschema@.record_find_by_id;
+COMMENT ON INDEX @extschema@.record_pkey IS
+	'the record id, with find_patient''s columns: a candidate''s birth date, golden id and names by an index-only scan (issues 16, 18)';
+/* ==== end of section: ingest32 ==== */

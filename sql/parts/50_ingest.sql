@@ -89,7 +89,7 @@ REVOKE ALL ON FUNCTION cdp_internal.append_event(text, bigint, bigint, jsonb) FR
 /* ---------------------------------------------------------------- records */
 
 CREATE TABLE @extschema@.record (
-	record_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	record_id	bigint GENERATED ALWAYS AS IDENTITY,
 	source_id	integer NOT NULL REFERENCES @extschema@.source (source_id),
 	source_key	text NOT NULL,
 	golden_id	bigint NOT NULL DEFAULT pg_catalog.nextval('@extschema@.golden_id_seq'::pg_catalog.regclass),
@@ -111,6 +111,14 @@ CREATE TABLE @extschema@.record (
 	created_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	version		integer NOT NULL DEFAULT 1,
+	/*
+	 * The primary key carries what find_patient reads of a candidate by record id (its birth date,
+	 * golden id and names, by an index-only scan: sql/parts/68_match_find.sql).  Until session 31
+	 * a second index, record_find_by_id, had the same key with these columns: one B-tree entry a
+	 * record instead of two (the largest index ingest wrote per record, issue 16).  Ingest caps a
+	 * name at 200 bytes (600 for a full name split into parts), far under the index row limit.
+	 */
+	CONSTRAINT record_pkey PRIMARY KEY (record_id) INCLUDE (birth_date, golden_id, family_name, given_name, patronymic),
 	CONSTRAINT record_source_key_unique UNIQUE (source_id, source_key)
 );
 /*

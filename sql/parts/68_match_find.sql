@@ -5,17 +5,19 @@
 
 -- The records' birth dates by record id, read without the record table: find_patient split its
 -- candidates by their dates before reading their matching keys (session 25, issue 18; since
--- session 28 it reads those dates from the block key index, cdp_internal.match_block_bk, and this
--- index for the candidates it ranks).
+-- session 28 it reads those dates from the block key index, cdp_internal.match_block_bk, and the
+-- index by record id for the candidates it ranks).
 -- Its golden id too (session 26): the ranking reads a candidate's record only when it compares
 -- the names or identifiers.  And the names (session 27): the names a lookup compares (of the
 -- records born on the day given, or near it) are read from the index, not from the record's heap
 -- page (at 1M name-dense records with 256 MB of shared buffers, a third of a slow lookup's page
--- reads were record heap pages for three names).  85 MB at 1M (the heap 446 MB); ingest caps a
--- name at 200 bytes (600 for a full name split into parts), far under the index row limit.
-CREATE INDEX record_find_by_id ON @extschema@.record (record_id) INCLUDE (birth_date, golden_id, family_name, given_name, patronymic);
-COMMENT ON INDEX @extschema@.record_find_by_id IS
-	'find_patient: a candidate''s birth date, golden id and names by record id, by an index-only scan (issue 18)';
+-- reads were record heap pages for three names).
+-- That index was record_find_by_id, (record_id) INCLUDE (birth_date, golden_id, family_name,
+-- given_name, patronymic), until session 31 (issue 16): the record's primary key now carries those
+-- columns (record_pkey, sql/parts/50_ingest.sql), one entry a record for both readers.  The
+-- comments below that name record_find_by_id mean record_pkey.
+COMMENT ON INDEX @extschema@.record_pkey IS
+	'the record id, with find_patient''s columns: a candidate''s birth date, golden id and names by an index-only scan (issues 16, 18)';
 
 -- _find_probe: the attrs of a lookup as a record row, normalised by ingest's own normaliser (invalid
 -- values set aside); shared by find_patient and find_patient_namesakes.
