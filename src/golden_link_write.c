@@ -61,6 +61,8 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_trigger_d.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -81,7 +83,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "cdp_bulk.h"
@@ -732,4 +737,250 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	LinkOutArray(out, outnull, LO_RS_ID, rs_id, nrs, INT8OID);
 	LinkOutArray(out, outnull, LO_RS_AT, rs_at, nrs, TIMESTAMPTZOID);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
+}
+
+/*
+ * MoveRecordsWritable
+ *		Whether cdp.record (rel) can have its golden_id column written here:
+ *		a plain table without rewrite rules, stored generated columns or
+ *		row-level security for the current user (CdpBulkWritable), whose
+ *		update triggers are only the consent triggers the caller stands in
+ *		for (statement triggers running cdp_internal.consent_summary_records
+ *		or cdp_internal.consent_lift_records, consent_records_moved's work)
+ *		and foreign key triggers, none of whose constraints has golden_id
+ *		among its columns (such a trigger does nothing when its key columns
+ *		keep their values; golden_id is in no key of record's).
+ */
+static bool
+MoveRecordsWritable(Relation rel, AttrNumber a_golden)
+{
+	TriggerDesc *td = rel->trigdesc;
+	Oid			internal = get_namespace_oid("cdp_internal", true);
+	Oid			argtypes[1];
+	List	   *fkeys;
+	ListCell   *lc;
+	Oid			f_summary,
+				f_lift;
+
+	if (!OidIsValid(internal))
+		return false;
+	f_summary = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+								CStringGetDatum("consent_summary_records"),
+								PointerGetDatum(buildoidvector(argtypes, 0)),
+								ObjectIdGetDatum(internal));
+	f_lift = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+							 CStringGetDatum("consent_lift_records"),
+							 PointerGetDatum(buildoidvector(argtypes, 0)),
+							 ObjectIdGetDatum(internal));
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) ||
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		return false;
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (!TRIGGER_FOR_UPDATE(t->tgtype) || t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if (!TRIGGER_FOR_ROW(t->tgtype) && OidIsValid(t->tgfoid) &&
+			(t->tgfoid == f_summary || t->tgfoid == f_lift))
+			continue;
+		if (t->tgisinternal && OidIsValid(t->tgconstraint) &&
+			RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_NONE)
+		{
+			/* the constraint's columns on either side must leave golden_id out */
+			HeapTuple	ct = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
+			bool		uses = true;
+
+			if (HeapTupleIsValid(ct))
+			{
+				Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(ct);
+				Datum		d;
+				bool		isnull;
+
+				uses = false;
+				for (int side = 0; side < 2 && !uses; side++)
+				{
+					AttrNumber	relcol = side == 0 ? Anum_pg_constraint_conkey : Anum_pg_constraint_confkey;
+
+					if ((side == 0 ? con->conrelid : con->confrelid) != RelationGetRelid(rel))
+						continue;
+					d = SysCacheGetAttr(CONSTROID, ct, relcol, &isnull);
+					if (isnull)
+						uses = true;
+					else
+					{
+						ArrayType  *keys = DatumGetArrayTypeP(d);
+						int16	   *k = (int16 *) ARR_DATA_PTR(keys);
+
+						for (int j = 0; j < ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys)); j++)
+							if (k[j] == a_golden)
+								uses = true;
+					}
+				}
+				ReleaseSysCache(ct);
+			}
+			if (!uses)
+				continue;
+		}
+		return false;
+	}
+	/* the same for foreign keys whose triggers live on other tables (a reference to record) */
+	fkeys = RelationGetFKeyList(rel);
+	foreach(lc, fkeys)
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+
+		for (int j = 0; j < fk->nkeys; j++)
+			if (fk->conkey[j] == a_golden)
+				return false;
+	}
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_move_records);
+
+/*
+ * cdp_golden_move_records
+ *		SQL cdp_internal.golden_move_records(rec bigint[], keep bigint[])
+ *		RETURNS boolean
+ *
+ *		Moves record rec[i] to person keep[i]: what golden_link_apply's
+ *		"UPDATE cdp.record SET golden_id = keep FROM unnest(rec, keep) WHERE
+ *		record_id = rec" writes, row by row in record order (the records
+ *		found through the primary key, visible to the statement's snapshot,
+ *		the new row version checked against the table's constraints and its
+ *		index entries added), without that statement's executor, join and
+ *		transition tables (issue 16).  rec must be strictly ascending (each
+ *		record once); a record not found is left alone, as the join leaves
+ *		it.  The statement triggers on record that a move fires
+ *		(consent_summary_update, consent_lift_update) are not fired: the
+ *		caller runs cdp_internal.consent_records_moved instead, holding the
+ *		profile rows of the persons involved, as the merge does.  Returns
+ *		false, having written nothing, when record has another update
+ *		trigger, a rule, a stored generated column or row-level security for
+ *		the current user, or when citus is installed; the caller then runs
+ *		its UPDATE.  The records must be locked by the caller (FOR NO KEY
+ *		UPDATE, as golden_link_apply locks them): a concurrent change of one
+ *		is an error here, not a wait.
+ */
+Datum
+cdp_golden_move_records(PG_FUNCTION_ARGS)
+{
+	int			n,
+				nk;
+	int64	   *rec,
+			   *keep;
+	Oid			nsp;
+	Relation	rel;
+	AttrNumber	a_golden,
+				a_record;
+	Oid			pkoid;
+	Relation	idx = NULL;
+	EState	   *estate;
+	CdpBulkTarget t;
+	IndexScanDesc scan;
+	TupleTableSlot *found,
+			   *nslot;
+	static const char *const cols[] = {"record_id", "golden_id"};
+
+	rec = MatchLinkInt8Array(fcinfo, 0, "rec", &n);
+	keep = MatchLinkInt8Array(fcinfo, 1, "keep", &nk);
+	if (nk != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("rec and keep must have the same length"),
+				 errdetail("rec has %d elements, keep %d.", n, nk)));
+	for (int i = 1; i < n; i++)
+		if (rec[i] <= rec[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rec must be strictly ascending"),
+					 errdetail("Element %d is not greater than element %d.", i + 1, i)));
+
+	/* under Citus the table is a shell of a distributed one: only its executor writes it */
+	if (OidIsValid(get_extension_oid("citus", true)))
+		PG_RETURN_BOOL(false);
+	nsp = get_namespace_oid("cdp", false);
+	rel = table_open(get_relname_relid("record", nsp), RowExclusiveLock);
+	a_golden = get_attnum(RelationGetRelid(rel), "golden_id");
+	a_record = get_attnum(RelationGetRelid(rel), "record_id");
+	if (a_golden == InvalidAttrNumber || a_record == InvalidAttrNumber ||
+		TupleDescAttr(RelationGetDescr(rel), a_golden - 1)->atttypid != INT8OID ||
+		TupleDescAttr(RelationGetDescr(rel), a_record - 1)->atttypid != INT8OID)
+		elog(ERROR, "cdp.record has no record_id bigint or golden_id bigint");
+	if (!MoveRecordsWritable(rel, a_golden))
+	{
+		table_close(rel, NoLock);
+		PG_RETURN_BOOL(false);
+	}
+	{
+		static const char *const selected[] = {"record_id"};
+		static const char *const updated[] = {"golden_id"};
+		CdpBulkTable table;
+
+		memset(&table, 0, sizeof(table));
+		table.rel = rel;
+		table.perms = ACL_UPDATE | ACL_SELECT;
+		table.selected = selected;
+		table.nselected = lengthof(selected);
+		table.updated = updated;
+		table.nupdated = lengthof(updated);
+		estate = CdpBulkExecutorState(&table, 1);
+	}
+	CdpBulkOpen(estate, &t, rel, 1, cols, lengthof(cols));
+
+	/* the primary key: one btree key column, record_id */
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	for (int k = 0; k < t.rri->ri_NumIndices; k++)
+	{
+		Relation	ir = t.rri->ri_IndexRelationDescs[k];
+		IndexInfo  *ii = t.rri->ri_IndexRelationInfo[k];
+
+		if (RelationGetRelid(ir) == pkoid && ii->ii_NumIndexKeyAttrs == 1 &&
+			ii->ii_IndexAttrNumbers[0] == a_record && ir->rd_rel->relam == BTREE_AM_OID)
+			idx = ir;
+	}
+	if (idx == NULL)
+		elog(ERROR, "cdp.record has no primary key on record_id");
+
+	found = table_slot_create(rel, NULL);
+	nslot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, estate->es_snapshot, 1, 0);
+	for (int i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+
+		CHECK_FOR_INTERRUPTS();
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec[i]));
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, found))
+		{
+			ItemPointerData tid = found->tts_tid;
+			bool		update_indexes;
+			int			natts = found->tts_tupleDescriptor->natts;
+
+			slot_getallattrs(found);
+			ExecClearTuple(nslot);
+			memcpy(nslot->tts_values, found->tts_values, sizeof(Datum) * natts);
+			memcpy(nslot->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
+			nslot->tts_values[a_golden - 1] = Int64GetDatum(keep[i]);
+			nslot->tts_isnull[a_golden - 1] = false;
+			ExecStoreVirtualTuple(nslot);
+			ExecMaterializeSlot(nslot);
+			if (rel->rd_att->constr)
+				ExecConstraints(t.rri, nslot, estate);
+			simple_table_tuple_update(rel, &tid, nslot, estate->es_snapshot, &update_indexes);
+			if (update_indexes && t.rri->ri_NumIndices > 0)
+				list_free(ExecInsertIndexTuples(t.rri, nslot, estate, true, false, NULL, NIL));
+			ExecClearTuple(nslot);
+			ExecClearTuple(found);
+			ResetPerTupleExprContext(estate);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(found);
+	ExecDropSingleTupleTableSlot(nslot);
+	CdpBulkEnd(estate, &t, 1, false);
+	PG_RETURN_BOOL(true);
 }

@@ -127,6 +127,21 @@ COMMENT ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], 
 	'writes the events, membership and redirects of a planned batch of links in bulk (C); written = false when a table needs the SQL path (internal to golden_link_apply)';
 
 /*
+ * The move of records to their final persons in golden_link_apply (C, src/golden_link_write.c):
+ * what its UPDATE of cdp.record writes (record rec[i] to person keep[i], rec strictly ascending),
+ * row by row through the primary key, without the statement's join and the transition tables of
+ * its consent triggers, which are not fired: the caller runs cdp_internal.consent_records_moved
+ * (issue 16, session 31).  Returns false, having written nothing, when cdp.record has another
+ * update trigger, a rule, a stored generated column or row-level security for the current user
+ * (the caller then runs its UPDATE).  The caller holds the records' row locks.
+ */
+CREATE FUNCTION cdp_internal.golden_move_records(rec bigint[], keep bigint[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_golden_move_records'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.golden_move_records(bigint[], bigint[]) IS
+	'moves records to their final persons after a planned batch of links (C, no consent trigger: the caller runs consent_records_moved); false when cdp.record needs the UPDATE (internal to golden_link_apply)';
+
+/*
  * Applies links between records in the given order, with exactly the effect of calling
  * link_records for each in turn: one record.linked event for records already in one person,
  * otherwise one patient.merged event per merge (same payload: from, into, the moved records,
@@ -404,10 +419,21 @@ BEGIN
 		END IF;
 	END IF;
 	IF m_ord IS NOT NULL THEN
-		/* records and clinical events go to the person their original id ends in */
-		UPDATE @extschema@.record r SET golden_id = f.keep
-		  FROM ROWS FROM (pg_catalog.unnest(fin_rec), pg_catalog.unnest(fin_keep)) f(rec, keep)
-		 WHERE r.record_id = f.rec;
+		/*
+		 * records and clinical events go to the person their original id ends in.  After the C
+		 * writer (fin_rec in record order) the records are moved in C and the consent triggers'
+		 * work done for the persons of the merges, whose profile rows are held (session 31): the
+		 * UPDATE's join, its transition tables and the triggers' re-lock of every person took
+		 * about a third of the first-day merge at 1M
+		 */
+		IF c_done AND cdp_internal.golden_move_records(fin_rec, fin_keep) THEN
+			PERFORM cdp_internal.consent_records_moved(
+				pg_catalog.array_cat(m_gone, fin_keep), fin_rec);
+		ELSE
+			UPDATE @extschema@.record r SET golden_id = f.keep
+			  FROM ROWS FROM (pg_catalog.unnest(fin_rec), pg_catalog.unnest(fin_keep)) f(rec, keep)
+			 WHERE r.record_id = f.rec;
+		END IF;
 		RAISE DEBUG 'golden_link_apply %: % ms', 'records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
 		UPDATE @extschema@.clinical_event c SET golden_id = f.keep

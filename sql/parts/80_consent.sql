@@ -895,3 +895,44 @@ COMMENT ON FUNCTION cdp_internal.consent_lift_records() IS
 CREATE TRIGGER consent_lift_update AFTER UPDATE ON @extschema@.record
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.consent_lift_records();
 ALTER TABLE @extschema@.record ENABLE ALWAYS TRIGGER consent_lift_update;
+
+/*
+ * What the record triggers consent_lift_update and consent_summary_update do after an UPDATE
+ * that moved records, for a caller that moved them without firing them (the golden merge's move
+ * in C, cdp_internal.golden_move_records; issue 16, session 31): the lifts naming the moved
+ * records are re-decided, then the summary rows of the persons involved that have a row, and of
+ * the persons who received a record with a statement, are recomputed.  ids are the old and new
+ * golden ids of the moved records, recs the moved records.  The caller holds the profile row of
+ * every person of ids (golden_link_apply: FOR UPDATE, a placeholder made for a person without
+ * one), so the trigger's lock of them (and its "no profile row" case) has nothing to add: at
+ * 1M records the first-day merge's trigger re-locked ~800k rows it held and copied the ~545k
+ * moved rows twice into its transition tables.
+ * SECURITY DEFINER: the summary is the owner's, whoever moves the records (as the triggers).
+ */
+CREATE FUNCTION cdp_internal.consent_records_moved(ids bigint[], recs bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	-- the arrays' lengths known to the planner (hash joins for a bulk merge, index probes for one link)
+	SET plan_cache_mode = force_custom_plan
+	SET jit = off
+	SET work_mem = '64MB'
+	AS $$
+DECLARE
+	todo	bigint[];
+BEGIN
+	IF pg_catalog.cardinality(recs) > 0
+	   AND EXISTS (SELECT 1 FROM @extschema@.consent_suppression s WHERE s.withdrawal IS NOT NULL) THEN
+		PERFORM cdp_internal.consent_lift_sync(recs);
+	END IF;
+	todo := ARRAY(
+		SELECT s.golden_id FROM pg_catalog.unnest(ids) x(id) JOIN cdp_internal.consent_summary s ON s.golden_id = x.id
+		UNION
+		SELECT r.golden_id FROM pg_catalog.unnest(recs) x(id) JOIN @extschema@.consent_statement s ON s.record_id = x.id
+		  JOIN @extschema@.record r ON r.record_id = x.id);
+	IF pg_catalog.cardinality(todo) > 0 THEN
+		PERFORM cdp_internal.consent_summary_sync(todo);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.consent_records_moved(bigint[], bigint[]) IS
+	'what the consent triggers of cdp.record do after records moved between persons whose profile rows the caller holds (internal to the golden merge)';

@@ -13,9 +13,11 @@
 # its record.linked and patient.merged events, in order) in SNAPSHOT's table public.bench_links.
 # Modes:  main  main's definitions of the merge's functions: every function of sql/parts/71_golden_fold.sql
 #               and 73_golden_link.sql as they are at commit BASE (environment; default the merge
-#               base of HEAD and main), loaded over the snapshot's
+#               base of HEAD and main), then the sections MAIN_SECTIONS (environment, default merge31:
+#               the consent triggers of cdp.record) of BASE's sql/cdp--0.2.0--0.3.0.sql, loaded over
+#               the snapshot's
 #         c     main's definitions (as for main) with this branch's section SECTION (environment,
-#               default merge31) of sql/cdp--0.2.0--0.3.0.sql loaded over them: the C writer
+#               default merge32) of sql/cdp--0.2.0--0.3.0.sql loaded over them: the C writer
 #         sql   the same as c with cdp_internal.golden_link_writer = 'sql' (the SQL fallback)
 # The library installed in the dev cluster must be this branch's (it has every symbol main's
 # definitions name).  Hold `flock /work/bench.lock` for 100k and more.
@@ -27,7 +29,8 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
-SECTION=${SECTION:-merge31}
+SECTION=${SECTION:-merge32}
+MAIN_SECTIONS=${MAIN_SECTIONS-merge31}
 BASE=${BASE:-$(git -c safe.directory="*" -C "$CDP_SRC" merge-base HEAD main)}
 DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
 DEFS_MAIN=$(mktemp /tmp/golden_merge_main.XXXXXX.sql)
@@ -53,6 +56,13 @@ $$;
 SQL
 	for part in 71_golden_fold 73_golden_link; do git -c safe.directory="*" -C "$CDP_SRC" show "$BASE:sql/parts/$part.sql"; done |
 		sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/'
+	# the sections of BASE's update script in MAIN_SECTIONS: main's definitions of what else the merge
+	# runs (merge31: the consent triggers of cdp.record) over a snapshot made before them
+	for s in $MAIN_SECTIONS; do
+		git -c safe.directory="*" -C "$CDP_SRC" show "$BASE:sql/cdp--0.2.0--0.3.0.sql" |
+			sed -n "/==== section: $s /,/==== end of section: $s /p" |
+			sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/'
+	done
 } >"$DEFS_MAIN"
 
 if [ "$(q -d "$SNAP" -c "SELECT to_regclass('public.bench_links') IS NOT NULL")" != t ]; then

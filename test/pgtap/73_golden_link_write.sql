@@ -10,7 +10,7 @@
 -- identity sequence is not rolled back).  Then the fallback: with an insert trigger on
 -- patient_redirect the C writer writes nothing and says so, and the SQL path gives the same rows.
 BEGIN;
-SELECT plan(23);
+SELECT plan(31);
 
 /* ------------------------------------------------------------------ data */
 SELECT setseed(0.73);
@@ -32,6 +32,16 @@ SELECT count(*) AS archived
 SELECT count(cdp.record_pair_decision(least(pg_temp.rid(x), pg_temp.rid(y)), greatest(pg_temp.rid(x), pg_temp.rid(y)),
                                       'no_match', 'test'))
   FROM (VALUES (10, 11), (50, 52), (120, 200)) v(x, y) \gset
+-- consent statements on some persons (a summary row each; since session 31 the C path's move of
+-- records does the consent triggers' work itself, cdp_internal.consent_records_moved): grants and
+-- withdrawals with an address (suppressions, some lifted by a later grant)
+SELECT count(cdp.set_consents(g, ARRAY['marketing', 'treatment'], ARRAY['sms', 'email'], k % 3 <> 0,
+                              now() - interval '1 hour' * (100 - k), NULL, CASE WHEN k % 2 = 0 THEN '+7916000' || lpad(k::text, 4, '0') END))
+  FROM (SELECT row_number() OVER (ORDER BY golden_id) AS k, golden_id AS g
+          FROM (SELECT DISTINCT golden_id FROM cdp.record WHERE source_key ~ '^w[0-9]*[05]$') x) y \gset
+SELECT count(cdp.set_consents(g, ARRAY['marketing'], ARRAY['sms'], true, now(), NULL, '+7916000' || lpad((k * 2)::text, 4, '0')))
+  FROM (SELECT row_number() OVER (ORDER BY golden_id) AS k, golden_id AS g
+          FROM (SELECT DISTINCT golden_id FROM cdp.record WHERE source_key ~ '^w[0-9]*0$') x) y \gset
 -- the batches: random links (repeats, links inside one person, chains), evidence objects or NULL
 CREATE TEMP TABLE batch AS
 SELECT n, pg_temp.rid(1 + floor(random() * 240)::int) AS a, pg_temp.rid(1 + floor(random() * 240)::int) AS b,
@@ -84,7 +94,10 @@ SELECT jsonb_build_object(
   'profiles', (SELECT jsonb_agg(jsonb_build_array(to_jsonb(p) - 'status_at',
                                                   coalesce((SELECT 'restored ' || ev.rk FROM ev WHERE ev.kind = 'patient.restored'
                                                                AND ev.subject = p.golden_id AND ev.at = p.status_at), p.status_at::text))
-                                ORDER BY p.golden_id) FROM cdp.patient p))
+                                ORDER BY p.golden_id) FROM cdp.patient p),
+  'consent', (SELECT jsonb_agg(to_jsonb(c) ORDER BY c.golden_id) FROM cdp_internal.consent_summary c),
+  'suppressions', (SELECT jsonb_agg(jsonb_build_array(x.address_key, x.purpose, x.suppressed) ORDER BY x.address_key, x.purpose)
+                     FROM cdp.consent_suppression x))
 $$;
 SELECT max(event_id) AS since FROM cdp.event \gset
 CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
@@ -112,6 +125,13 @@ SELECT ok(NOT ((:'state_c'::jsonb) -> 'members')::text LIKE '%"false"%', 'member
 SELECT is((:'state_c'::jsonb) -> 'redirects', (:'state_sql'::jsonb) -> 'redirects', 'many links: the same redirects');
 SELECT is((:'state_c'::jsonb) -> 'records', (:'state_sql'::jsonb) -> 'records', 'many links: the same persons of records');
 SELECT is((:'state_c'::jsonb) -> 'profiles', (:'state_sql'::jsonb) -> 'profiles', 'many links: the same profiles, restored status');
+SELECT is((:'state_c'::jsonb) -> 'consent', (:'state_sql'::jsonb) -> 'consent', 'many links: the same consent summary rows');
+SELECT is((:'state_c'::jsonb) -> 'suppressions', (:'state_sql'::jsonb) -> 'suppressions', 'many links: the same suppressions');
+SELECT ok(jsonb_array_length((:'state_c'::jsonb) -> 'consent') > 0
+          AND (SELECT count(*) FROM jsonb_array_elements((:'state_c'::jsonb) -> 'suppressions') x WHERE NOT (x ->> 2)::boolean) > 0
+          AND (SELECT count(*) FROM cdp_internal.consent_summary s LEFT JOIN cdp_internal.consent_summary_of(NULL) x ON x.golden_id = s.golden_id
+                WHERE (s.allowed, s.internal, s.partner, s.statements) IS DISTINCT FROM (x.allowed, x.internal, x.partner, x.statements)) = 0,
+          'the batch meets summary rows and lifted suppressions; the rows the C path left equal their recomputation');
 -- the projections the C path wrote are the log's: a replay gives them back
 SELECT cdp.rebuild_patients() IS NOT NULL AS rebuilt \gset
 SELECT is(pg_temp.link_state(:since) -> 'members', (:'state_c'::jsonb) -> 'members', 'rebuild_patients replays the C path''s membership');
@@ -160,6 +180,23 @@ SET LOCAL cdp_internal.golden_link_writer = 'c';
 SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_fb FROM batch \gset
 SELECT is(:'res_fb'::bigint[], :'res_sql'::bigint[], 'fallback: the same golden id per link');
 SELECT is(pg_temp.link_state(:since), :'state_sql'::jsonb, 'fallback: the same rows as the SQL path');
+
+/* ------------------------------------------------------------------ the move of records (session 31) */
+ROLLBACK TO SAVEPOINT s;
+SELECT throws_ok(format('SELECT cdp_internal.golden_move_records(ARRAY[%s, %s], ARRAY[1, 1]::bigint[])', pg_temp.rid(2), pg_temp.rid(1)),
+                 '22023', 'rec must be strictly ascending', 'the move refuses records out of order (or twice)');
+SELECT throws_ok('SELECT cdp_internal.golden_move_records(ARRAY[1]::bigint[], ARRAY[1, 2]::bigint[])',
+                 '2202E', 'rec and keep must have the same length', 'the move refuses arrays of different lengths');
+-- an update trigger of its own on cdp.record: the move writes nothing, the UPDATE runs and fires it
+CREATE TABLE pg_temp.fired (n int);
+CREATE FUNCTION pg_temp.count_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO pg_temp.fired VALUES (1); RETURN NULL; END $$;
+CREATE TRIGGER count_update AFTER UPDATE ON cdp.record FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_update();
+SELECT is(cdp_internal.golden_move_records(ARRAY[pg_temp.rid(1)], ARRAY[pg_temp.rid(1)]) IS FALSE
+          AND (SELECT count(*) FROM pg_temp.fired) = 0, true, 'an update trigger on cdp.record: the move writes nothing and says so');
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_fb FROM batch \gset
+SELECT is(pg_temp.link_state(:since), :'state_sql'::jsonb, 'an update trigger on cdp.record: the UPDATE moves the records, the same rows');
+SELECT is((SELECT count(*) FROM pg_temp.fired), 1::bigint, 'an update trigger on cdp.record: it fires once, for the one UPDATE');
 
 -- persons without a profile row (session 29: the lock step counts the rows it locks and makes the
 -- missing ones only then): the batch makes and folds them as refresh_patients would
