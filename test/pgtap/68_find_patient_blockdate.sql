@@ -1,6 +1,6 @@
 -- test/pgtap/68_find_patient_blockdate.sql: find_patient splits its candidates by the birth dates the
 -- block key index carries (cdp_internal.match_block.birth_date, session 28, issue 18), no longer by
--- the records' own (read through cdp.record_find_by_id).  The two must give the same persons in the
+-- the records' own (read through the primary key cdp.record_pkey, record_find_by_id before session 31).  The two must give the same persons in the
 -- same order: here twenty «Иванова Мария» born on different days (one a digit off the day asked
 -- for, one with day and month exchanged), eight without a date, and a few other names sharing a
 -- word, looked up with each of several dates: the orders session 27's definition gave; and a
@@ -55,7 +55,7 @@ SELECT is((SELECT count(*)::int FROM byblock b, unnest(b.keys) WITH ORDINALITY u
           'the namesakes born on other days (the second pass) come after every namesake without a date');
 
 -- the orders session 27's definition gives (candidates split by the records' own dates, read
--- through cdp.record_find_by_id), for each of the ten lookups; the second pass runs for 2001-01-01
+-- through cdp.record_pkey), for each of the ten lookups; the second pass runs for 2001-01-01
 -- (nine persons without a date or born near it, then iv1)
 SELECT is((SELECT array_agg(b.keys::text ORDER BY b.k) FROM byblock b),
           ARRAY['{iv5,iv5b,iv7,iv6,o1,o2,o4,n1,n2,n3}',
