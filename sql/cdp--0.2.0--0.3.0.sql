@@ -32928,6 +32928,9 @@ COMMENT ON FUNCTION cdp_internal._match_cpus() IS
 	'internal: the processors online on the server''s machine (sysconf), or NULL; a full run walks in at most this many parts';
 REVOKE ALL ON FUNCTION cdp_internal._match_cpus() FROM PUBLIC;
 
+-- a full run's 8 parts are walked by 8 workers, the leader walking none
+ALTER TABLE cdp_internal.match_part SET (parallel_workers = 8);
+
 CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp AS $$

@@ -31,11 +31,12 @@ COMMENT ON FUNCTION cdp_internal._match_walk_part(int, int, text, text, float8[]
 REVOKE ALL ON FUNCTION cdp_internal._match_walk_part(int, int, text, text, float8[], int, float8, int, bigint, bigint[]) FROM PUBLIC;
 
 -- The parts a parallel walk is cut into: one row per page (fillfactor 10, a 1000-byte pad), so that
--- a parallel sequential scan hands each process its own part.
+-- a parallel sequential scan hands each process its own part.  Up to 8 workers: a full run's 8
+-- parts are walked by the workers alone (_match_run, issue 12, session 31).
 CREATE TABLE cdp_internal.match_part (
 	part int PRIMARY KEY,
 	pad  text NOT NULL
-) WITH (fillfactor = 10, parallel_workers = 7);
+) WITH (fillfactor = 10, parallel_workers = 8);
 INSERT INTO cdp_internal.match_part SELECT p, pg_catalog.repeat('-', 1000) FROM pg_catalog.generate_series(0, 7) p;
 COMMENT ON TABLE cdp_internal.match_part IS
 	'internal: part numbers 0..7, one per page, that a parallel matching walk hands out to its workers (no personal data)';
