@@ -39,6 +39,7 @@
 
 #include <math.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "access/tupmacs.h"
 #include "catalog/namespace.h"
@@ -144,6 +145,7 @@ enum
 
 PG_FUNCTION_INFO_V1(cdp_match_walk);
 PG_FUNCTION_INFO_V1(cdp_match_walk_part);
+PG_FUNCTION_INFO_V1(cdp_match_cpus);
 
 /*
  * AdviseHuge
@@ -1459,4 +1461,26 @@ cdp_match_walk_part(PG_FUNCTION_ARGS)
 				 errhint("Use 0 <= part < nparts <= 64.")));
 	MatchWalkRun(fcinfo, 2, part, nparts);
 	PG_RETURN_NULL();
+}
+
+/*
+ * cdp_match_cpus
+ *		_match_cpus(): the processors online on the server's machine
+ *		(sysconf(_SC_NPROCESSORS_ONLN), at most 1024), or NULL where the
+ *		system does not say.  A whole run cuts its walk into no more parts
+ *		than this (_match_run): each part loads every record, so a part
+ *		beyond the cores repeats a load without scoring any sooner (issue
+ *		12, session 31).
+ */
+Datum
+cdp_match_cpus(PG_FUNCTION_ARGS)
+{
+	long		n = -1;
+
+#ifdef _SC_NPROCESSORS_ONLN
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+	if (n < 1)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32((int32) Min(n, 1024));
 }

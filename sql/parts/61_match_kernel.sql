@@ -31,11 +31,12 @@ COMMENT ON FUNCTION cdp_internal._match_walk_part(int, int, text, text, float8[]
 REVOKE ALL ON FUNCTION cdp_internal._match_walk_part(int, int, text, text, float8[], int, float8, int, bigint, bigint[]) FROM PUBLIC;
 
 -- The parts a parallel walk is cut into: one row per page (fillfactor 10, a 1000-byte pad), so that
--- a parallel sequential scan hands each process its own part.
+-- a parallel sequential scan hands each process its own part.  Up to 8 workers: a full run's 8
+-- parts are walked by the workers alone (_match_run, issue 12, session 31).
 CREATE TABLE cdp_internal.match_part (
 	part int PRIMARY KEY,
 	pad  text NOT NULL
-) WITH (fillfactor = 10, parallel_workers = 7);
+) WITH (fillfactor = 10, parallel_workers = 8);
 INSERT INTO cdp_internal.match_part SELECT p, pg_catalog.repeat('-', 1000) FROM pg_catalog.generate_series(0, 7) p;
 COMMENT ON TABLE cdp_internal.match_part IS
 	'internal: part numbers 0..7, one per page, that a parallel matching walk hands out to its workers (no personal data)';
@@ -56,6 +57,15 @@ CREATE FUNCTION cdp_internal._match_nparts() RETURNS int
 $$;
 COMMENT ON FUNCTION cdp_internal._match_nparts() IS
 	'internal: parts of a whole matching walk (1 + max_parallel_workers_per_gather when the trained blocking yields >= 10 candidate pairs per record, else 1)';
+
+-- _match_cpus: the processors online on the server's machine (NULL where the system does not say).
+-- A whole run cuts its walk into no more parts than this (_match_run): each part loads every
+-- record, so a part beyond the cores repeats a load and scores no sooner (issue 12, session 31).
+CREATE FUNCTION cdp_internal._match_cpus() RETURNS int
+	AS 'MODULE_PATHNAME', 'cdp_match_cpus'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_cpus() IS
+	'internal: the processors online on the server''s machine (sysconf), or NULL; a full run walks in at most this many parts';
 
 -- _match_walk_all: a whole walk (no focus) cut into nparts parts, one _match_walk_part call per part
 -- under a Gather node: every core scores blocks.  Rows of the count and patterns modes come once

@@ -179,8 +179,12 @@ BEGIN
 	-- the kernel's rows straight into the table (as _match_pairs scores them, but not through its
 	-- result set nor _match_walk_all's: two more copies of every pair, spilled to disk at 1M
 	-- records; issue 12, session 29): a whole run with many pairs per record in parallel parts
-	-- (_match_walk_all's plan, its settings for this statement only), else one walk
-	nparts := CASE WHEN focus IS NULL THEN cdp_internal._match_nparts() ELSE 1 END;
+	-- (_match_walk_all's plan, its settings for this statement only), else one walk.  At most one
+	-- part per core (_match_cpus), walked by the workers alone while the leader writes their rows:
+	-- each part loads every record, and on two cores the leader and two workers each loading 1M
+	-- records repeated a load, competing for the cores with the leader's writes (issue 12,
+	-- session 31); as many processes walk as before at most (1 + max_parallel_workers_per_gather)
+	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
 	-- no JIT for the statements of the scoring and the plan (restored for the merge): the row
 	-- estimates of the C functions make their plans look costly enough to compile, in every
 	-- parallel worker too, and there is nothing to gain for a few rows per plan node
@@ -188,9 +192,12 @@ BEGIN
 	PERFORM pg_catalog.set_config('jit', 'off', true);
 	IF nparts > 1 THEN
 		par_old := ARRAY[pg_catalog.current_setting('parallel_setup_cost'), pg_catalog.current_setting('parallel_tuple_cost'),
-		                 pg_catalog.current_setting('min_parallel_table_scan_size')];
+		                 pg_catalog.current_setting('min_parallel_table_scan_size'), pg_catalog.current_setting('parallel_leader_participation'),
+		                 pg_catalog.current_setting('max_parallel_workers_per_gather')];
 		PERFORM pg_catalog.set_config('parallel_setup_cost', '0', true), pg_catalog.set_config('parallel_tuple_cost', '0', true),
-		        pg_catalog.set_config('min_parallel_table_scan_size', '0', true);
+		        pg_catalog.set_config('min_parallel_table_scan_size', '0', true),
+		        pg_catalog.set_config('parallel_leader_participation', 'off', true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', nparts::text, true);
 		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
 			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
 			  FROM cdp_internal.match_part p
@@ -198,7 +205,9 @@ BEGIN
 			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w
 			 WHERE p.part < LEAST(nparts, 8);
 		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
-		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true);
+		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true),
+		        pg_catalog.set_config('parallel_leader_participation', par_old[4], true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', par_old[5], true);
 	ELSE
 		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
 			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels

@@ -4,7 +4,7 @@
 -- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
 -- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
 BEGIN;
-SELECT plan(19);
+SELECT plan(23);
 
 -- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
 -- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
@@ -131,6 +131,38 @@ SELECT set_eq((SELECT 'SELECT q.record_id FROM (' || cdp_internal._match_query(A
               (SELECT format('SELECT k.record_id FROM cdp_internal.match_key k WHERE k.record_id = %s OR k.bk && (SELECT f.bk FROM cdp_internal.match_key f WHERE f.record_id = %s)',
                              min(record_id), min(record_id)) FROM cdp.record),
               'a lookup reads exactly the records sharing a blocking key with the focus record');
+
+-- a full run walks in at most one part per processor, the parts in the workers alone while the
+-- leader writes their rows (issue 12, session 31): the same persons and counts as one serial walk.
+-- Training's pair count is raised so that _match_nparts cuts the walk; each run is rolled back
+-- (the plpgsql variables keep what it ended with)
+SELECT cmp_ok(cdp_internal._match_cpus(), '>=', 1, 'the server counts its processors');
+UPDATE cdp_internal.match_settings SET params = params || '{"blocked_pairs": 1e9}' WHERE active;
+CREATE FUNCTION pg_temp.full_run(workers int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	res text;
+BEGIN
+	BEGIN
+		PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', workers::text, true);
+		SELECT pg_catalog.concat_ws(' ', (cdp.run_matching('full') - 'times')::text,
+		       (SELECT pg_catalog.md5(pg_catalog.string_agg(r.record_id || ':' || r.golden_id, ',' ORDER BY r.record_id)) FROM cdp.record r),
+		       (SELECT pg_catalog.md5(pg_catalog.string_agg(m.golden_id || ':' || m.record_id, ',' ORDER BY m.golden_id, m.record_id))
+		          FROM cdp.patient_member m WHERE m.to_event IS NULL),
+		       (SELECT pg_catalog.count(*) || ' ' || COALESCE(pg_catalog.md5(pg_catalog.string_agg(q.record_a || ':' || q.record_b || ':' || q.reason || ':' || q.pairs, ',' ORDER BY q.record_a, q.record_b)), '')
+		          FROM cdp_internal.match_review q))
+		  INTO res;
+		RAISE EXCEPTION USING ERRCODE = 'P0001';
+	EXCEPTION WHEN SQLSTATE 'P0001' THEN
+		NULL;
+	END;
+	RETURN res;
+END $$;
+SELECT is(LEAST(cdp_internal._match_nparts(), cdp_internal._match_cpus()) > 1 OR cdp_internal._match_cpus() = 1, true,
+          'with two workers per gather the run cuts its walk into parts (one processor: one walk)');
+CREATE TEMP TABLE runs AS SELECT pg_temp.full_run(2) AS parts, pg_temp.full_run(0) AS one;
+SELECT ok((SELECT one FROM runs) ~ '"linked": [1-9]', 'the run links records');
+SELECT is((SELECT parts FROM runs), (SELECT one FROM runs),
+          'a full run walked in parts by the workers ends with the persons, review entries and counts of one walk');
 
 SELECT * FROM finish();
 ROLLBACK;
