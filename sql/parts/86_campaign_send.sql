@@ -568,6 +568,8 @@ COMMENT ON AGGREGATE cdp_internal.campaign_send_put(bigint, bigint, text, text, 
  * cdp_internal.campaign_hash (C: the per-member path's definition).  Values of the campaign
  * document the statement compares with (its end, the cap's period, the quiet period) are read
  * into variables first: cast in the statement they were evaluated for every row (session 29).
+ * The members' step is read once and streamed into the decision (session 31: materialised, its
+ * wide rows cost a tuplestore of fresh memory, a page fault per 4 kB, for three reads).
  * test/pgtap/86_campaign_equiv.sql compares it with the per-member path on random clinics.
  * On a campaign's first listing (no row of it before), when the writer wrote the rows itself and
  * no two due rows share an address, counts is campaign_after_list's result and due_ids the sorted
@@ -679,9 +681,14 @@ BEGIN
 	 * 0.9 s of backend CPU for 200k rows (a pre-check of the unique index per row and a second
 	 * write to the heap page).
 	 */
-	WITH m AS MATERIALIZED (
+	WITH m AS (
 		/* the members with the columns the decision reads (no whole-row values), holdout and arm by hash,
-		   and the contact candidates of those who may get a message */
+		   and the contact candidates of those who may get a message; read once, by chosen, and not
+		   kept: streamed into decided (OFFSET 0: a fence that keeps each member's contact
+		   candidates, a C call, computed once rather than copied into every expression that reads
+		   them).  Session 31: materialised, the members' wide rows (names, candidates) were
+		   written into a tuplestore only to be read back by other, alt and chosen; that memory,
+		   fresh to the backend, cost a page fault per 4 kB on top of the copies */
 		SELECT sm.golden_id AS g, p.golden_id AS pid, p.status AS pstatus, p.city, p.given_name, p.patronymic, p.family_name,
 		       sm.channels AS okch, pr.channel AS pref,
 		       CASE WHEN hh.h < hold THEN 'holdout'
@@ -693,38 +700,48 @@ BEGIN
 		  LEFT JOIN @extschema@.patient p ON p.golden_id = sm.golden_id
 		  LEFT JOIN cdp_internal.campaign_preference pr ON pr.golden_id = sm.golden_id
 		 CROSS JOIN LATERAL (SELECT cdp_internal.campaign_hash(c.campaign_id, sm.golden_id) AS h) hh
-		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))),
-	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
-	bad AS (
-		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
-		UNION
-		SELECT su.address_key FROM @extschema@.consent_suppression su WHERE su.purpose = purp AND su.suppressed),
-	/* the members whose first candidate is bad: their first clean candidate further down */
-	alt AS (
-		SELECT DISTINCT ON (m.g) m.g, m.cand[2 * i - 1] AS ch, m.cand[2 * i] AS k
-		  FROM m JOIN bad b1 ON b1.k = m.cand[2]
-		 CROSS JOIN LATERAL pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
-		 WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.k = m.cand[2 * i])
-		 ORDER BY m.g, i),
+		 WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids))
+		OFFSET 0),
+	/* the other campaigns' messages of the members (the same members as m's, by their ids alone) */
 	other AS (
 		SELECT x.golden_id AS g,
 		       pg_catalog.count(*) FILTER (WHERE x.purpose = 'marketing'
 		           AND (x.status = 'sent' AND x.sent_at > cap_from
 		                OR x.status = 'due' AND x.due_at > cap_from AND x.due_at < cap_to)) AS n_cap,
 		       pg_catalog.max(x.sent_at) FILTER (WHERE x.status = 'sent') AS last_sent
-		  FROM m
-		  JOIN @extschema@.campaign_send x ON x.golden_id = m.g
+		  FROM @extschema@.campaign_send x
 		 WHERE d ? 'cap' AND x.campaign_id <> c.campaign_id AND x.status IN ('sent', 'due')
+		   AND x.golden_id IN (SELECT sm.golden_id FROM @extschema@.segment_member sm
+		                        WHERE sm.segment_id = sg.segment_id AND (everyone OR sm.golden_id = ANY (ids)))
 		 GROUP BY x.golden_id),
-	/* the channel and address: the first candidate when it is clean, else the first clean one */
+	/* the keys no message may go to: blocked (hard bounce, complaint) or suppressed for the purpose */
+	bad AS (
+		SELECT b.address_key AS k FROM cdp_internal.campaign_address_block b
+		UNION
+		SELECT su.address_key FROM @extschema@.consent_suppression su WHERE su.purpose = purp AND su.suppressed),
+	/* the channel and address: the first candidate when it is clean (not in bad), else the first
+	   clean one further down, looked up by key in the two tables bad is made of only for the
+	   members whose first candidate is bad (a subquery in the CASE's other branch runs for those
+	   rows alone) */
 	chosen AS (
 		SELECT m.*, ot.n_cap, ot.last_sent,
-		       CASE WHEN b1.k IS NULL THEN m.cand[1] ELSE al.ch END AS ch,
-		       CASE WHEN b1.k IS NULL THEN m.cand[2] ELSE al.k END AS addr
+		       CASE WHEN b1.k IS NULL THEN m.cand[1]
+		            ELSE (SELECT m.cand[2 * i - 1] FROM pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		                   WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = m.cand[2 * i])
+		                     AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
+		                                      WHERE su.address_key = m.cand[2 * i] AND su.purpose = purp AND su.suppressed)
+		                   ORDER BY i LIMIT 1)
+		       END AS ch,
+		       CASE WHEN b1.k IS NULL THEN m.cand[2]
+		            ELSE (SELECT m.cand[2 * i] FROM pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		                   WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = m.cand[2 * i])
+		                     AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
+		                                      WHERE su.address_key = m.cand[2 * i] AND su.purpose = purp AND su.suppressed)
+		                   ORDER BY i LIMIT 1)
+		       END AS addr
 		  FROM m
 		  LEFT JOIN other ot ON ot.g = m.g
-		  LEFT JOIN bad b1 ON b1.k = m.cand[2]
-		  LEFT JOIN alt al ON al.g = m.g),
+		  LEFT JOIN bad b1 ON b1.k = m.cand[2]),
 	decided AS MATERIALIZED (
 		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm, m.ch, m.addr,
 		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, m.last_sent + quiet) ELSE t0 END AS not_before,
