@@ -34,6 +34,20 @@
 #include "cdp_bulk.h"
 
 /*
+ * CdpBulkPlainTable
+ *		Whether rel is a plain table without rewrite rules, stored generated
+ *		columns or row-level security for the current user: what every writer
+ *		here needs before it looks at the table's triggers.
+ */
+bool
+CdpBulkPlainTable(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rules == NULL &&
+		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) &&
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) != RLS_ENABLED;
+}
+
+/*
  * CdpBulkWritable
  *		Whether rel can be written here, where no trigger fires row by row: a
  *		plain table without rewrite rules, stored generated columns or
@@ -47,9 +61,7 @@ CdpBulkWritable(Relation rel, Oid fk_refd, bool updates)
 {
 	TriggerDesc *td = rel->trigdesc;
 
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
-		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) ||
-		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+	if (!CdpBulkPlainTable(rel))
 		return false;
 	for (int i = 0; td != NULL && i < td->numtriggers; i++)
 	{

@@ -55,6 +55,7 @@ typedef struct CdpBulkTable
 	int			nselected;
 } CdpBulkTable;
 
+extern bool CdpBulkPlainTable(Relation rel);
 extern bool CdpBulkWritable(Relation rel, Oid fk_refd, bool updates);
 extern EState *CdpBulkExecutorState(const CdpBulkTable *tables, int ntables);
 extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,

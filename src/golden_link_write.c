@@ -84,7 +84,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
-#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -772,9 +771,7 @@ MoveRecordsWritable(Relation rel, AttrNumber a_golden)
 							 CStringGetDatum("consent_lift_records"),
 							 PointerGetDatum(buildoidvector(argtypes, 0)),
 							 ObjectIdGetDatum(internal));
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
-		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) ||
-		check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+	if (!CdpBulkPlainTable(rel))
 		return false;
 	for (int i = 0; td != NULL && i < td->numtriggers; i++)
 	{
