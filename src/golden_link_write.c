@@ -742,7 +742,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
  * MoveRecordsWritable
  *		Whether cdp.record (rel) can have its golden_id column written here:
  *		a plain table without rewrite rules, stored generated columns or
- *		row-level security for the current user (CdpBulkWritable), whose
+ *		row-level security for the current user (CdpBulkPlainTable), whose
  *		update triggers are only the consent triggers the caller stands in
  *		for (statement triggers running cdp_internal.consent_summary_records
  *		or cdp_internal.consent_lift_records, consent_records_moved's work)
@@ -761,7 +761,7 @@ MoveRecordsWritable(Relation rel, AttrNumber a_golden)
 	Oid			f_summary,
 				f_lift;
 
-	if (!OidIsValid(internal))
+	if (!OidIsValid(internal) || !CdpBulkPlainTable(rel))
 		return false;
 	f_summary = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
 								CStringGetDatum("consent_summary_records"),
@@ -771,8 +771,6 @@ MoveRecordsWritable(Relation rel, AttrNumber a_golden)
 							 CStringGetDatum("consent_lift_records"),
 							 PointerGetDatum(buildoidvector(argtypes, 0)),
 							 ObjectIdGetDatum(internal));
-	if (!CdpBulkPlainTable(rel))
-		return false;
 	for (int i = 0; td != NULL && i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];
