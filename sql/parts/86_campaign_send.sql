@@ -722,26 +722,22 @@ BEGIN
 	/* the channel and address: the first candidate when it is clean (not in bad), else the first
 	   clean one further down, looked up by key in the two tables bad is made of only for the
 	   members whose first candidate is bad (a subquery in the CASE's other branch runs for those
-	   rows alone) */
+	   rows alone); ci is the chosen candidate's position, computed once (OFFSET 0 keeps the
+	   subquery from being copied into both ch and addr) */
 	chosen AS (
-		SELECT m.*, ot.n_cap, ot.last_sent,
-		       CASE WHEN b1.k IS NULL THEN m.cand[1]
-		            ELSE (SELECT m.cand[2 * i - 1] FROM pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
-		                   WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = m.cand[2 * i])
-		                     AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
-		                                      WHERE su.address_key = m.cand[2 * i] AND su.purpose = purp AND su.suppressed)
-		                   ORDER BY i LIMIT 1)
-		       END AS ch,
-		       CASE WHEN b1.k IS NULL THEN m.cand[2]
-		            ELSE (SELECT m.cand[2 * i] FROM pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
-		                   WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = m.cand[2 * i])
-		                     AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
-		                                      WHERE su.address_key = m.cand[2 * i] AND su.purpose = purp AND su.suppressed)
-		                   ORDER BY i LIMIT 1)
-		       END AS addr
-		  FROM m
-		  LEFT JOIN other ot ON ot.g = m.g
-		  LEFT JOIN bad b1 ON b1.k = m.cand[2]),
+		SELECT cho.*, cho.cand[2 * cho.ci - 1] AS ch, cho.cand[2 * cho.ci] AS addr
+		  FROM (SELECT m.*, ot.n_cap, ot.last_sent,
+		               CASE WHEN b1.k IS NULL THEN 1
+		                    ELSE (SELECT i FROM pg_catalog.generate_series(2, pg_catalog.cardinality(m.cand) / 2) i
+		                           WHERE NOT EXISTS (SELECT 1 FROM cdp_internal.campaign_address_block b WHERE b.address_key = m.cand[2 * i])
+		                             AND NOT EXISTS (SELECT 1 FROM @extschema@.consent_suppression su
+		                                              WHERE su.address_key = m.cand[2 * i] AND su.purpose = purp AND su.suppressed)
+		                           ORDER BY i LIMIT 1)
+		               END AS ci
+		          FROM m
+		          LEFT JOIN other ot ON ot.g = m.g
+		          LEFT JOIN bad b1 ON b1.k = m.cand[2]
+		        OFFSET 0) cho),
 	decided AS MATERIALIZED (
 		SELECT m.g, m.city, m.given_name, m.patronymic, m.family_name, m.pref, m.arm, m.ch, m.addr,
 		       CASE WHEN d -> 'cap' ? 'quiet' THEN GREATEST(t0, m.last_sent + quiet) ELSE t0 END AS not_before,
