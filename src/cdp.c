@@ -14,6 +14,7 @@
 
 #include "acc.h"
 #include "cdp.h"
+#include "golden.h"
 #include "idx.h"
 #include "imp.h"
 
@@ -32,6 +33,7 @@ _PG_init(void)
 	IdxInit();
 	AccInit();
 	ImportInit();
+	GoldenInit();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("cdp");
 #endif

@@ -45,6 +45,16 @@ typedef enum GoldenRule
 
 extern const char *const GoldenRuleNames[GOLDEN_NRULES];
 
+/*
+ * the default of cdp.merge_lock_tables_links (golden_merge.c): a batch of
+ * this many links or more locks the tables whole (sql/parts/
+ * 73_golden_link.sql, golden_lock_tables, reads the same value when the
+ * library is not loaded yet)
+ */
+#define GOLDEN_LOCK_TABLES_LINKS	10000
+
+extern void GoldenInit(void);
+
 /* server-free kernels: no jsonb, no catalog (test/fuzz/fuzz_golden.c) */
 extern int	GoldenRuleIndex(const char *name, int len);
 extern int	GoldenAttributeIndex(const char *attr, int len);

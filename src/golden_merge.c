@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -33,6 +34,34 @@
 #include "match.h"
 
 PG_FUNCTION_INFO_V1(cdp_golden_merge_plan);
+
+/*
+ * GUC cdp.merge_lock_tables_links: from how many links a batch
+ * (cdp.link_records_many, cdp_internal.golden_link_apply) locks cdp.record,
+ * cdp.clinical_event and cdp.patient whole, in EXCLUSIVE mode, instead of
+ * locking each row of its persons (issue 16, session 32).  Read by
+ * cdp_internal.golden_lock_tables through current_setting; 0 turns the table
+ * locks off.
+ */
+static int	golden_lock_tables_links = GOLDEN_LOCK_TABLES_LINKS;
+
+/*
+ * GoldenInit
+ *		Registers the golden family's GUC (called from _PG_init).
+ */
+void
+GoldenInit(void)
+{
+	DefineCustomIntVariable("cdp.merge_lock_tables_links",
+							"Links from which a batch of links locks the record, clinical event and profile tables whole.",
+							"A batch of at least this many links takes cdp.record, cdp.clinical_event and cdp.patient in EXCLUSIVE mode (plain reads go on, writers wait) instead of a row lock on each row of its persons; 0 never does.",
+							&golden_lock_tables_links,
+							GOLDEN_LOCK_TABLES_LINKS,
+							0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+}
 
 /*
  * GoldenIdPairs

@@ -45,6 +45,70 @@ COMMENT ON FUNCTION cdp_internal.golden_lock(bigint[]) IS
 	'locks the projection rows of the given persons in id order, creating missing ones (internal)';
 
 /*
+ * Whether a batch of the given number of links locks cdp.record, cdp.clinical_event and
+ * cdp.patient whole, and if so locks them (issue 16, session 32): from cdp.merge_lock_tables_links
+ * links (default 10000, GOLDEN_LOCK_TABLES_LINKS of src/golden.h; 0 never), in READ COMMITTED
+ * only (the statements after the locks must see what committed before them; a transaction
+ * snapshot would not, and the row locks raise the serialization error there).  At 1M records a
+ * first-day batch locked ~1M record rows, the clinical events and ~800k profile rows one by one,
+ * each a dirtied tuple with its WAL, and read the persons of every link a second time under them.
+ * EXCLUSIVE, not SHARE ROW EXCLUSIVE: it conflicts with the ROW SHARE lock of a transaction that
+ * holds row locks (FOR NO KEY UPDATE, FOR KEY SHARE) too, so once it is granted no other
+ * transaction holds or can take a row lock in the three tables, or write them, until this one
+ * ends, and nothing read under it can change; plain reads go on.  The three are taken all or
+ * none: each with NOWAIT inside a subtransaction; when one is busy the subtransaction's locks are
+ * released and the call waits for the busy table alone (then lets it go) before the next attempt.
+ * So the batch never waits for one of the tables while holding another, and a transaction that
+ * holds a profile row and then writes a record cannot deadlock with it.  Returns false, holding
+ * none of them, below the threshold or after 20 attempts (the tables kept being busy): the caller
+ * then locks row by row.  lock_timeout, statement_timeout and a deadlock while waiting are raised.
+ */
+CREATE FUNCTION cdp_internal.golden_lock_tables(links int) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	above	int := COALESCE(NULLIF(pg_catalog.current_setting('cdp.merge_lock_tables_links', true), ''), '10000')::int;
+	busy	text;
+BEGIN
+	IF above = 0 OR links IS NULL OR links < above
+	   OR pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+		RETURN false;
+	END IF;
+	FOR attempt IN 1..20 LOOP
+		BEGIN
+			busy := 'record';
+			LOCK TABLE ONLY @extschema@.record IN EXCLUSIVE MODE NOWAIT;
+			busy := 'clinical_event';
+			LOCK TABLE ONLY @extschema@.clinical_event IN EXCLUSIVE MODE NOWAIT;
+			busy := 'patient';
+			LOCK TABLE ONLY @extschema@.patient IN EXCLUSIVE MODE NOWAIT;
+			RETURN true;
+		EXCEPTION WHEN lock_not_available THEN
+			/* the subtransaction's end released what it took */
+			NULL;
+		END;
+		/* wait for the busy table holding none of the three, then let it go */
+		BEGIN
+			IF busy = 'record' THEN
+				LOCK TABLE ONLY @extschema@.record IN EXCLUSIVE MODE;
+			ELSIF busy = 'clinical_event' THEN
+				LOCK TABLE ONLY @extschema@.clinical_event IN EXCLUSIVE MODE;
+			ELSE
+				LOCK TABLE ONLY @extschema@.patient IN EXCLUSIVE MODE;
+			END IF;
+			RAISE EXCEPTION USING ERRCODE = 'raise_exception', MESSAGE = 'release';
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+	END LOOP;
+	RETURN false;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_lock_tables(int) IS
+	'from cdp.merge_lock_tables_links links, locks cdp.record, cdp.clinical_event and cdp.patient in EXCLUSIVE mode, all or none, never waiting while holding one; false (nothing held) when it does not (internal to link_records_many and golden_link_apply)';
+
+/*
  * Links two source records.  When they already share a golden id, only record.linked is
  * appended.  Otherwise the two persons merge: the smaller golden id survives, every record and
  * clinical event of the other moves to it, a redirect remembers the old id, patient.merged is
@@ -150,7 +214,10 @@ COMMENT ON FUNCTION cdp_internal.golden_move_records(bigint[], bigint[]) IS
  * The difference is the cost: the plan is computed in memory, every table is written by one
  * statement, and each surviving person is re-folded once.  Locks, in id order: the records and
  * clinical events of the persons involved (what ingest locks first), then their profile rows
- * (as refresh_patients, link_records and unmerge do).  Returns the surviving golden id of each
+ * (as refresh_patients, link_records and unmerge do); a batch of at least
+ * cdp.merge_lock_tables_links links in READ COMMITTED locks the three tables whole instead
+ * (golden_lock_tables), and tables_locked says its caller took them before reading golden_a and
+ * golden_b.  Returns the surviving golden id of each
  * link, NULL where a no_match decision refused it.  The arguments are trusted (checked by the
  * callers link_records and link_records_many).  Plans: generic for a few links (planning would
  * cost more than the work), custom for more, so the planner sees the arrays as constants and sizes
@@ -160,7 +227,7 @@ COMMENT ON FUNCTION cdp_internal.golden_move_records(bigint[], bigint[]) IS
  * the locks.
  */
 CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
-		golden_a bigint[] DEFAULT NULL, golden_b bigint[] DEFAULT NULL) RETURNS bigint[]
+		golden_a bigint[] DEFAULT NULL, golden_b bigint[] DEFAULT NULL, tables_locked boolean DEFAULT false) RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
@@ -205,6 +272,7 @@ DECLARE
 	fin_rec		bigint[];
 	fin_keep	bigint[];
 	c_done		boolean := false;
+	locked		boolean := COALESCE(tables_locked, false);
 	survivors	bigint[];
 	res			bigint[];
 	/* step times as DEBUG1 messages (profiling: SET client_min_messages = debug1) */
@@ -222,56 +290,78 @@ BEGIN
 	 * The persons of both ends of every link (ga, gb) are read once before the locks (or taken from
 	 * the caller, link_records_many, which read them to check the records exist) and once after,
 	 * and the plan reads the second reading: each reading joins every link's two records, and
-	 * there were four (issue 16, session 29)
+	 * there were four (issue 16, session 29).  A batch of cdp.merge_lock_tables_links links or more
+	 * locks the tables first instead, and its one reading is final (session 32)
 	 */
 	IF ga IS NULL OR gb IS NULL THEN
+		/* a large batch whose caller took no table locks may take them (before reading) */
+		IF NOT locked THEN
+			locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+		END IF;
 		SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
 		  INTO ga, gb
 		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
 		  JOIN @extschema@.record ra ON ra.record_id = x.ra
 		  JOIN @extschema@.record rb ON rb.record_id = x.rb;
 	END IF;
-	LOOP
-		SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
-		  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
-		PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
-		 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
-		PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
-		 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
+	SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+	  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
+	IF locked THEN
 		/*
-		 * the profile rows, in id order; when some person has none yet (a profile row is written
-		 * with every new person, so hardly ever), a placeholder is made for it (folded at the end,
-		 * as refresh_patients would) and every row locked again.  Counting the rows the lock
-		 * found replaces an insertion attempt per person (one probe of the key each, session 29)
+		 * a batch of at least cdp.merge_lock_tables_links links holds the three tables whole
+		 * (golden_lock_tables, taken by link_records_many before it read ga and gb, or above):
+		 * nothing can have moved a record since that reading, so it is final; only a person
+		 * without a profile row gets its placeholder, as in the row-lock path below
 		 */
-		SELECT pg_catalog.count(*) INTO n_locked
-		  FROM (SELECT 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
-		         ORDER BY p.golden_id FOR UPDATE OF p) l;
-		IF n_locked < pg_catalog.cardinality(ids) THEN
-			WITH ins AS (
-				INSERT INTO @extschema@.patient (golden_id)
-				SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
-				ON CONFLICT (golden_id) DO NOTHING
-				RETURNING golden_id)
-			SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
-			PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
-			 ORDER BY p.golden_id FOR UPDATE OF p;
+		SELECT pg_catalog.array_agg(g.id ORDER BY g.id) INTO created
+		  FROM pg_catalog.unnest(ids) g(id)
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = g.id);
+		IF created IS NOT NULL THEN
+			INSERT INTO @extschema@.patient (golden_id) SELECT g.id FROM pg_catalog.unnest(created) g(id) ORDER BY 1;
 		END IF;
-		/* a new statement: sees what committed while we waited */
-		SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
-		  INTO ga2, gb2
-		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
-		  JOIN @extschema@.record ra ON ra.record_id = x.ra
-		  JOIN @extschema@.record rb ON rb.record_id = x.rb;
-		EXIT WHEN ga2 = ga AND gb2 = gb;
-		ga := ga2;
-		gb := gb2;
-		tries := tries + 1;
-		IF tries > 100 THEN
-			RAISE EXCEPTION 'records keep moving between persons while they are linked'
-				USING ERRCODE = '40001', HINT = 'Retry the transaction.';
-		END IF;
-	END LOOP;
+	ELSE
+		LOOP
+			PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
+			 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+			PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
+			 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
+			/*
+			 * the profile rows, in id order; when some person has none yet (a profile row is written
+			 * with every new person, so hardly ever), a placeholder is made for it (folded at the end,
+			 * as refresh_patients would) and every row locked again.  Counting the rows the lock
+			 * found replaces an insertion attempt per person (one probe of the key each, session 29)
+			 */
+			SELECT pg_catalog.count(*) INTO n_locked
+			  FROM (SELECT 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+			         ORDER BY p.golden_id FOR UPDATE OF p) l;
+			IF n_locked < pg_catalog.cardinality(ids) THEN
+				WITH ins AS (
+					INSERT INTO @extschema@.patient (golden_id)
+					SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
+					ON CONFLICT (golden_id) DO NOTHING
+					RETURNING golden_id)
+				SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
+				PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+				 ORDER BY p.golden_id FOR UPDATE OF p;
+			END IF;
+			/* a new statement: sees what committed while we waited */
+			SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+			  INTO ga2, gb2
+			  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+			  JOIN @extschema@.record ra ON ra.record_id = x.ra
+			  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+			EXIT WHEN ga2 = ga AND gb2 = gb;
+			ga := ga2;
+			gb := gb2;
+			SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+			  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
+			tries := tries + 1;
+			IF tries > 100 THEN
+				RAISE EXCEPTION 'records keep moving between persons while they are linked'
+					USING ERRCODE = '40001', HINT = 'Retry the transaction.';
+			END IF;
+		END LOOP;
+	END IF;
 	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 
@@ -480,7 +570,7 @@ BEGIN
 	RETURN res;
 END
 $$;
-COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[]) IS
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean) IS
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
 
 /*
@@ -500,6 +590,7 @@ DECLARE
 	bad_i	bigint;
 	ga		bigint[];
 	gb		bigint[];
+	locked	boolean;
 BEGIN
 	IF a IS NULL OR b IS NULL THEN
 		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
@@ -513,8 +604,14 @@ BEGIN
 			                           pg_catalog.cardinality(b), COALESCE(pg_catalog.cardinality(evidence)::text, 'none'));
 	END IF;
 	/*
+	 * a batch of at least cdp.merge_lock_tables_links links locks the record, clinical event and
+	 * profile tables first (golden_lock_tables), so that the reading below is final
+	 */
+	locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+	/*
 	 * one pass over the links: the first bad element, and the persons of both records of each
-	 * link, which golden_link_apply takes as its first reading (it reads them again under its locks)
+	 * link, which golden_link_apply takes as its first reading (it reads them again under its row
+	 * locks, unless the tables are locked)
 	 */
 	SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
 	                                          OR rb.record_id IS NULL
@@ -548,7 +645,7 @@ BEGIN
 				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
 		END IF;
 	END IF;
-	RETURN cdp_internal.golden_link_apply(a, b, evidence, ga, gb);
+	RETURN cdp_internal.golden_link_apply(a, b, evidence, ga, gb, locked);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS

@@ -36,11 +36,11 @@ DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
 DEFS_MAIN=$(mktemp /tmp/golden_merge_main.XXXXXX.sql)
 sed -n "/==== section: $SECTION /,/==== end of section: $SECTION /p" "$CDP_SRC/sql/cdp--0.2.0--0.3.0.sql" |
 	sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/' |
-	sed 's/^DROP FUNCTION \(.*\);$/ALTER EXTENSION cdp DROP FUNCTION \1; DROP FUNCTION \1;/' >"$DEFS"
+	sed 's/^DROP FUNCTION \(.*\);$/DO $x$ BEGIN ALTER EXTENSION cdp DROP FUNCTION \1; EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END $x$; DROP FUNCTION \1;/' >"$DEFS"
 [ -s "$DEFS" ] || { echo "no section $SECTION in sql/cdp--0.2.0--0.3.0.sql" >&2; exit 1; }
 # main's definitions replace a copy's; the internal entry golden_link_apply, whose signature a branch
 # may change, is dropped first in every overload (and a section's DROP FUNCTION, outside an
-# extension script, takes the function out of the extension first)
+# extension script, takes the function out of the extension first when it is a member)
 {
 	cat <<'SQL'
 DO $$

@@ -9,8 +9,9 @@
 -- persons), the returned golden ids.  Event ids are compared by their rank in the batch (the
 -- identity sequence is not rolled back).  Then the fallback: with an insert trigger on
 -- patient_redirect the C writer writes nothing and says so, and the SQL path gives the same rows.
+-- Then the table locks of a large batch (cdp.merge_lock_tables_links, session 32): the same rows.
 BEGIN;
-SELECT plan(31);
+SELECT plan(35);
 
 /* ------------------------------------------------------------------ data */
 SELECT setseed(0.73);
@@ -101,6 +102,12 @@ SELECT jsonb_build_object(
 $$;
 SELECT max(event_id) AS since FROM cdp.event \gset
 CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+-- the tables this transaction holds in EXCLUSIVE mode of the three a large batch locks whole
+CREATE FUNCTION pg_temp.exclusive_tables() RETURNS text LANGUAGE sql AS $$
+	SELECT coalesce(string_agg(l.relation::regclass::text, ',' ORDER BY l.relation::regclass::text), '')
+	  FROM pg_locks l
+	 WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.mode = 'ExclusiveLock' AND l.granted
+	   AND l.relation IN ('cdp.record'::regclass, 'cdp.clinical_event'::regclass, 'cdp.patient'::regclass) $$;
 
 /* ------------------------------------------------------------------ many links: SQL, then C */
 SAVEPOINT s;
@@ -180,6 +187,38 @@ SET LOCAL cdp_internal.golden_link_writer = 'c';
 SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_fb FROM batch \gset
 SELECT is(:'res_fb'::bigint[], :'res_sql'::bigint[], 'fallback: the same golden id per link');
 SELECT is(pg_temp.link_state(:since), :'state_sql'::jsonb, 'fallback: the same rows as the SQL path');
+
+/* ------------------------------------------------------------------ table locks (session 32) */
+-- a batch of cdp.merge_lock_tables_links links or more locks cdp.record, cdp.clinical_event and
+-- cdp.patient whole (golden_lock_tables) instead of every row of its persons, and reads the persons
+-- once: the same rows as the row locks, two persons without a profile row made and folded in both
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SET LOCAL cdp.merge_lock_tables_links = 0;
+DELETE FROM cdp.patient p WHERE p.golden_id IN (SELECT golden_id FROM cdp.record WHERE source_key IN ('w17', 'w18'));
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_rows FROM batch \gset
+SELECT pg_temp.link_state(:since) AS state_rows, pg_temp.exclusive_tables() AS excl_rows \gset
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp_internal.golden_link_writer = 'c';
+SET LOCAL cdp.merge_lock_tables_links = 100;
+DELETE FROM cdp.patient p WHERE p.golden_id IN (SELECT golden_id FROM cdp.record WHERE source_key IN ('w17', 'w18'));
+SELECT cdp.link_records_many(array_agg(a ORDER BY n), array_agg(b ORDER BY n), array_agg(ev ORDER BY n)) AS res_tables FROM batch \gset
+SELECT pg_temp.link_state(:since) AS state_tables, pg_temp.exclusive_tables() AS excl_tables \gset
+SELECT is(:'excl_rows' || ' / ' || :'excl_tables', ' / cdp.clinical_event,cdp.patient,cdp.record',
+          'only the batch at the threshold holds the three tables in EXCLUSIVE mode');
+SELECT is(:'res_tables'::bigint[], :'res_rows'::bigint[], 'table locks: the same golden id per link as row locks');
+SELECT is(:'state_tables'::jsonb, :'state_rows'::jsonb, 'table locks: the same events, membership, redirects, records, profiles, consent rows');
+-- link_records (a batch of one, whose persons golden_link_apply reads itself) at a threshold of 1
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp.merge_lock_tables_links = 0;
+SELECT cdp.link_records(pg_temp.rid(8), pg_temp.rid(9), NULL) AS one_rows \gset
+SELECT pg_temp.link_state(:since) AS state_rows \gset
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL cdp.merge_lock_tables_links = 1;
+SELECT cdp.link_records(pg_temp.rid(8), pg_temp.rid(9), NULL) AS one_tables \gset
+SELECT is(pg_temp.exclusive_tables() || ' ' || :'one_tables' || ' ' || pg_temp.link_state(:since)::text,
+          'cdp.clinical_event,cdp.patient,cdp.record ' || :'one_rows' || ' ' || :'state_rows',
+          'one link at a threshold of 1: the tables locked, the same golden id and rows');
 
 /* ------------------------------------------------------------------ the move of records (session 31) */
 ROLLBACK TO SAVEPOINT s;
