@@ -13,11 +13,12 @@
 # its record.linked and patient.merged events, in order) in SNAPSHOT's table public.bench_links.
 # Modes:  main  main's definitions of the merge's functions: every function of sql/parts/71_golden_fold.sql
 #               and 73_golden_link.sql as they are at commit BASE (environment; default the merge
-#               base of HEAD and main), then the sections MAIN_SECTIONS (environment, default merge31:
-#               the consent triggers of cdp.record) of BASE's sql/cdp--0.2.0--0.3.0.sql, loaded over
-#               the snapshot's
+#               base of HEAD and main), then the sections MAIN_SECTIONS (environment, default
+#               "merge31 merge32": the consent triggers of cdp.record, the records moved in C) of
+#               BASE's sql/cdp--0.2.0--0.3.0.sql, loaded over the snapshot's
 #         c     main's definitions (as for main) with this branch's section SECTION (environment,
-#               default merge32) of sql/cdp--0.2.0--0.3.0.sql loaded over them: the C writer
+#               default lock34: the table locks of a large batch) of sql/cdp--0.2.0--0.3.0.sql
+#               loaded over them
 #         sql   the same as c with cdp_internal.golden_link_writer = 'sql' (the SQL fallback)
 # The library installed in the dev cluster must be this branch's (it has every symbol main's
 # definitions name).  Hold `flock /work/bench.lock` for 100k and more.
@@ -29,8 +30,8 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
-SECTION=${SECTION:-merge32}
-MAIN_SECTIONS=${MAIN_SECTIONS-merge31}
+SECTION=${SECTION:-lock34}
+MAIN_SECTIONS=${MAIN_SECTIONS-merge31 merge32}
 BASE=${BASE:-$(git -c safe.directory="*" -C "$CDP_SRC" merge-base HEAD main)}
 DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
 DEFS_MAIN=$(mktemp /tmp/golden_merge_main.XXXXXX.sql)
