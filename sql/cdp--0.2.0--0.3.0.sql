@@ -34536,3 +34536,88 @@ COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) I
 /* as sql/parts/94_acc_audit.sql makes it (CREATE OR REPLACE reset it) */
 ALTER FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) SECURITY DEFINER;
 /* ==== end of section: lock34 ==== */
+
+/* ==== section: clinical32 (issue 16, session 32) ==== */
+/*
+ * upsert_clinical_event reads its record's person under a share lock of the record row, so an event
+ * stored while a merge moves the record ends with the survivor, not the absorbed id
+ * (isolation spec clinical_event_merge)
+ */
+CREATE OR REPLACE FUNCTION @extschema@.upsert_clinical_event(source text, source_id text, kind text, attrs jsonb) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sid		int;
+	rkey	text;
+	rec		bigint;
+	g		bigint;
+	cols	jsonb;
+	hash	text;
+	old		@extschema@.clinical_event;
+	row		@extschema@.clinical_event;
+BEGIN
+	IF source IS NULL OR source_id IS NULL OR kind IS NULL OR attrs IS NULL THEN
+		RAISE EXCEPTION 'upsert_clinical_event arguments must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.octet_length(source_id) > 256 OR pg_catalog.btrim(source_id) = '' THEN
+		RAISE EXCEPTION 'invalid clinical event source_id "%"', pg_catalog.left(source_id, 64)
+			USING ERRCODE = '22023', DETAIL = 'A source_id is 1 to 256 bytes.';
+	END IF;
+	cols := cdp_internal.golden_clinical_columns(kind, attrs);
+	SELECT s.source_id INTO sid FROM @extschema@.source s WHERE s.name = upsert_clinical_event.source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'source "%" does not exist', source
+			USING ERRCODE = 'P0002', HINT = 'Register the source and its records before their clinical events.';
+	END IF;
+	rkey := coalesce(attrs ->> 'record_source_id', attrs ->> 'patient_source_id');
+	IF rkey IS NULL THEN
+		RAISE EXCEPTION 'clinical event attribute "record_source_id" is required'
+			USING ERRCODE = '22023',
+			DETAIL = 'A clinical event belongs to a source record of the same source.',
+			HINT = 'Give "record_source_id" (or "patient_source_id"): the source_id the record was upserted with.';
+	END IF;
+	/*
+	 * the record's person, read under a share lock of the record row: a merge or unmerge moving the
+	 * record holds it (a row lock, or a large batch's table lock), so this waits for it to end and
+	 * then reads the record as it left it; a merge that comes later waits for this transaction and
+	 * moves the event with the record.  Without the lock an event stored during a merge kept the
+	 * absorbed id (issue 16, session 32; isolation spec clinical_event_merge)
+	 */
+	SELECT r.record_id, r.golden_id INTO rec, g FROM @extschema@.record r
+	 WHERE r.source_id = sid AND r.source_key = rkey
+	   FOR SHARE OF r;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'record "%" of source "%" does not exist', rkey, source
+			USING ERRCODE = 'P0002', HINT = 'Upsert the patient record before its clinical events.';
+	END IF;
+	hash := pg_catalog.md5(kind || ':' || attrs::text);
+	SELECT * INTO old FROM @extschema@.clinical_event c
+	 WHERE c.source_id = sid AND c.source_key = upsert_clinical_event.source_id FOR UPDATE;
+	IF FOUND AND old.attrs_hash = hash THEN
+		RETURN old.event_id;
+	END IF;
+	row := pg_catalog.jsonb_populate_record(NULL::@extschema@.clinical_event, cols || pg_catalog.jsonb_build_object(
+		'event_id', coalesce(old.event_id, pg_catalog.nextval('@extschema@.clinical_event_id_seq')),
+		'source_id', sid, 'source_key', upsert_clinical_event.source_id, 'record_id', rec, 'golden_id', g,
+		'kind', kind, 'attrs', attrs, 'attrs_hash', hash,
+		'created_at', coalesce(old.created_at, pg_catalog.now()), 'updated_at', pg_catalog.now(),
+		'version', coalesce(old.version, 0) + 1));
+	IF old.event_id IS NOT NULL THEN
+		DELETE FROM @extschema@.clinical_event c WHERE c.event_id = old.event_id;
+	END IF;
+	INSERT INTO @extschema@.clinical_event SELECT row.*;
+	PERFORM cdp_internal.append_event(CASE WHEN old.event_id IS NULL THEN 'clinical.created' ELSE 'clinical.updated' END,
+		row.event_id, g, pg_catalog.jsonb_build_object('clinical', pg_catalog.to_jsonb(row) - 'golden_id')
+		                 -- moved to another person: who had it (an incremental segment refresh re-evaluates both)
+		                 || CASE WHEN old.golden_id <> g THEN pg_catalog.jsonb_build_object('previous_golden_id', old.golden_id) ELSE '{}' END);
+	IF kind = 'visit' OR old.kind = 'visit' THEN
+		PERFORM cdp_internal.refresh_patients(ARRAY[g, old.golden_id]);
+	END IF;
+	RETURN row.event_id;
+END
+$$;
+ALTER FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) SECURITY DEFINER;
+COMMENT ON FUNCTION @extschema@.upsert_clinical_event(text, text, text, jsonb) IS
+	'stores (idempotently) a visit, lab test, diagnosis, sick leave or recommendation of a source record; returns its event id';
+/* ==== end of section: clinical32 ==== */

@@ -212,8 +212,16 @@ BEGIN
 			DETAIL = 'A clinical event belongs to a source record of the same source.',
 			HINT = 'Give "record_source_id" (or "patient_source_id"): the source_id the record was upserted with.';
 	END IF;
+	/*
+	 * the record's person, read under a share lock of the record row: a merge or unmerge moving the
+	 * record holds it (a row lock, or a large batch's table lock), so this waits for it to end and
+	 * then reads the record as it left it; a merge that comes later waits for this transaction and
+	 * moves the event with the record.  Without the lock an event stored during a merge kept the
+	 * absorbed id (issue 16, session 32; isolation spec clinical_event_merge)
+	 */
 	SELECT r.record_id, r.golden_id INTO rec, g FROM @extschema@.record r
-	 WHERE r.source_id = sid AND r.source_key = rkey;
+	 WHERE r.source_id = sid AND r.source_key = rkey
+	   FOR SHARE OF r;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'record "%" of source "%" does not exist', rkey, source
 			USING ERRCODE = 'P0002', HINT = 'Upsert the patient record before its clinical events.';
