@@ -30,7 +30,7 @@ CREATE FUNCTION cdp_internal._match_run_plan(pair_id int[], record_a bigint[], r
 		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
 		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
 		link_threshold float8, review_threshold float8, reasons text[],
-		max_person_records int, person_support float8, key_records bigint[])
+		max_person_records int, person_support float8, key_records bigint[] DEFAULT NULL)
 	RETURNS TABLE (ord int, pair_id int, action "char", reason text, person_a bigint, person_b bigint, person_records int)
 	AS 'MODULE_PATHNAME', 'cdp_match_run_plan'
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
