@@ -396,6 +396,7 @@ extern int64 *MatchLinkInt8Array(FunctionCallInfo fcinfo, int argno,
 								 const char *argname, int *n);
 extern MatchLinkSet *MatchLinkSetInit(int maxnode, int maxedge, int nnever);
 extern int	MatchLinkNodeOf(MatchLinkSet *s, int64 golden);
+extern int	MatchLinkNodeNew(MatchLinkSet *s, int64 golden);
 extern int	MatchLinkLookup(struct HTAB *h, int64 id);
 extern int	MatchLinkFind(MatchLinkSet *s, int x);
 extern bool MatchLinkEdgeBetween(MatchLinkSet *s, int k, int ra, int rb);

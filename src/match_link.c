@@ -43,6 +43,43 @@
 #include "cmp.h"
 #include "match.h"
 
+/*
+ * Record and golden ids to their numbers in the plan: an open-addressing
+ * table (simplehash), not dynahash, for the million records of a full run
+ * (each looked up for every pair end, every key row and every edge: about a
+ * fifth of the plan's time went to dynahash at 1M records; issue 12, session
+ * 32).
+ */
+typedef struct LinkIdEntry
+{
+	int64		id;
+	int			node;
+	char		status;
+} LinkIdEntry;
+
+#define SH_PREFIX linkid
+#define SH_ELEMENT_TYPE LinkIdEntry
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ murmurhash32((uint32) ((uint64) (key) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/*
+ * LinkIdOf
+ *		The number of an id in the table, or -1 when it is not there.
+ */
+static inline int
+LinkIdOf(linkid_hash *h, int64 id)
+{
+	LinkIdEntry *e = linkid_lookup(h, id);
+
+	return e ? e->node : -1;
+}
+
 PG_FUNCTION_INFO_V1(cdp_match_link_plan);
 PG_FUNCTION_INFO_V1(cdp_match_run_plan);
 
@@ -61,6 +98,7 @@ PG_FUNCTION_INFO_V1(cdp_match_run_plan);
 #define LINK_ARG_MAX_RECORDS	16
 #define LINK_ARG_SUPPORT		17
 #define LINK_NARGS				18
+#define LINK_ARG_KEY_RECORDS	18	/* _match_run_plan only */
 
 /*
  * MatchLinkTextArray
@@ -254,6 +292,37 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 }
 
 /*
+ * The two statements a support check runs (LinkKeysLoad, LinkCrossScore),
+ * parsed and planned once per backend, not once per check (issue 12, session
+ * 32: a full run at 1M records makes thousands of checks).  The plan cache
+ * re-plans them when what they read changes (the key table's index rebuilt
+ * by a full re-key, the extension dropped and created again).
+ */
+static SPIPlanPtr link_keys_plan = NULL;
+static SPIPlanPtr link_cross_plan = NULL;
+
+/*
+ * LinkSavedPlan
+ *		The saved plan of a statement (*plan), prepared and kept on first
+ *		use; call connected to SPI.
+ */
+static SPIPlanPtr
+LinkSavedPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = p;
+	}
+	return *plan;
+}
+
+/*
  * The blocking keys of the plan's records, read when a support check needs
  * them (issue 12, session 26): which pairs of two persons' records blocking
  * proposed (they share a key), so that only the others need scoring.
@@ -261,7 +330,7 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 typedef struct LinkKeys
 {
 	const int64 *rec;			/* per record: its id */
-	HTAB	   *recidx;			/* record id -> record index */
+	linkid_hash *recidx;		/* record id -> record index */
 	bool	   *loaded;			/* per record: its keys were looked up */
 	uint32	  **h;				/* per record: hash of each key (0: none), or
 								 * NULL when the record has no key row */
@@ -296,18 +365,18 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 		elog(ERROR, "SPI_connect failed");
 	{
 		arg = PointerGetDatum(construct_array(ids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		if (SPI_execute_with_args("SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
-								  " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ($1)",
-								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(LinkSavedPlan(&link_keys_plan,
+										   "SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
+										   " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ($1)",
+										   1, &argtype),
+							 &arg, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "reading the blocking keys of the link plan failed");
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[r];
 			bool		isnull;
 			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
-			bool		found;
 			int64		id;
-			MatchLinkKey *e;
 			Datum	   *elems;
 			bool	   *nulls;
 			int			ne,
@@ -316,10 +385,9 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 			if (isnull)
 				continue;
 			id = DatumGetInt64(d);
-			e = (MatchLinkKey *) hash_search(k->recidx, &id, HASH_FIND, &found);
-			if (!found)
+			x = LinkIdOf(k->recidx, id);
+			if (x < 0)
 				continue;
-			x = e->node;
 			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
 			if (isnull)
 			{
@@ -380,7 +448,7 @@ typedef struct LinkCrossEntry
 typedef struct LinkCross
 {
 	const int64 *rec;			/* per record: its id */
-	HTAB	   *recidx;			/* record id -> record index */
+	linkid_hash *recidx;		/* record id -> record index */
 	HTAB	   *pairs;			/* LinkCrossEntry by record indices */
 	float8		review_t;		/* a supporting pair scores at least this */
 } LinkCross;
@@ -439,11 +507,13 @@ LinkCrossScore(LinkCross *lc, const int *a, int na, const int *b, int nb)
 		}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT w.record_a, w.record_b, w.flags"
-							  "  FROM cdp_internal.match_settings s,"
-							  "       cdp_internal._match_walk('cross', $1, s.program, s.version, $2, 0, 0, $3) w"
-							  " WHERE s.active AND w.probability >= $2",
-							  3, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(LinkSavedPlan(&link_cross_plan,
+									   "SELECT w.record_a, w.record_b, w.flags"
+									   "  FROM cdp_internal.match_settings s,"
+									   "       cdp_internal._match_walk('cross', $1, s.program, s.version, $2, 0, 0, $3) w"
+									   " WHERE s.active AND w.probability >= $2",
+									   3, argtypes),
+						 args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "scoring the cross pairs of the link plan failed");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -455,19 +525,19 @@ LinkCrossScore(LinkCross *lc, const int *a, int na, const int *b, int nb)
 		int64		ra = DatumGetInt64(SPI_getbinval(tup, td, 1, &n1));
 		int64		rb = DatumGetInt64(SPI_getbinval(tup, td, 2, &n2));
 		int32		fl = DatumGetInt32(SPI_getbinval(tup, td, 3, &n3));
-		MatchLinkKey *ea,
-				   *eb;
+		int			xa,
+					xb;
 		LinkCrossKey k;
 		LinkCrossEntry *e;
 
 		if (n1 || n2 || n3)
 			continue;
-		ea = (MatchLinkKey *) hash_search(lc->recidx, &ra, HASH_FIND, NULL);
-		eb = (MatchLinkKey *) hash_search(lc->recidx, &rb, HASH_FIND, NULL);
-		if (ea == NULL || eb == NULL)
+		xa = LinkIdOf(lc->recidx, ra);
+		xb = LinkIdOf(lc->recidx, rb);
+		if (xa < 0 || xb < 0)
 			continue;
-		k.x = Min(ea->node, eb->node);
-		k.y = Max(ea->node, eb->node);
+		k.x = Min(xa, xb);
+		k.y = Max(xa, xb);
 		e = (LinkCrossEntry *) hash_search(lc->pairs, &k, HASH_FIND, NULL);
 		if (e != NULL)
 			e->supports = !(fl & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER));
@@ -746,7 +816,8 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 				review_t,
 				support = 0.0;
 	MatchLinkSet *s;
-	HTAB	   *recidx;
+	linkid_hash *recidx,
+			   *goldidx;
 	ArrayType  *arr;
 	int		   *size,
 			   *adj_start,
@@ -765,9 +836,11 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 				old;
 	int			nargs = PG_NARGS() - o;
 	int32	   *ids = NULL;
+	int64	   *keyrec = NULL;
+	int			nkeyrec;
 
 	/* a NULL array is empty (array_agg of no pairs); the scalars are required */
-	for (int i = 8; i < nargs; i++)
+	for (int i = 8; i < Min(nargs, LINK_NARGS); i++)
 		if (PG_ARGISNULL(o + i) && (i == 8 || i >= 13))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -831,11 +904,20 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	gold = MatchLinkInt8Array(fcinfo, o + 5, "goldens", &n);
 	if (n != nrec)
 		goto mismatch;
+	/*
+	 * dob and never go with records, or (key_records given, _match_run_plan
+	 * of a full run) with key_records: the key rows read by a scan of their
+	 * own, put beside their records here (below) rather than by a join of
+	 * every record with every key row in SQL (issue 12, session 32)
+	 */
+	nkeyrec = nrec;
+	if (o > 0 && nargs > LINK_ARG_KEY_RECORDS && !PG_ARGISNULL(o + LINK_ARG_KEY_RECORDS))
+		keyrec = MatchLinkInt8Array(fcinfo, o + LINK_ARG_KEY_RECORDS, "key_records", &nkeyrec);
 	dob = MatchLinkTextArray(fcinfo, o + 6, "dob", &ndob);
-	if (dob != NULL && ndob != nrec)
+	if (dob != NULL && ndob != nkeyrec)
 		goto mismatch;
 	never = MatchLinkTextArray(fcinfo, o + 7, "never", &nneverv);
-	if ((Size) nneverv != (Size) nrec * nnever && !(never == NULL && nnever == 0))
+	if ((Size) nneverv != (Size) nkeyrec * nnever && !(never == NULL && nnever == 0))
 		goto mismatch;
 	nma = MatchLinkInt8Array(fcinfo, o + 9, "no_match_a", &nnm);
 	nmb = MatchLinkInt8Array(fcinfo, o + 10, "no_match_b", &n);
@@ -860,15 +942,22 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 
 	/* the clusters: one node per golden id, the summaries from their records */
 	s = MatchLinkSetInit(nrec, 2 * (nnm + nhh), nnever);
-	recidx = MatchLinkHash("cdp link record numbers", nrec);
+	recidx = linkid_create(CurrentMemoryContext, Max(nrec, 16), NULL);
+	goldidx = linkid_create(CurrentMemoryContext, Max(nrec, 16), NULL);
 	size = palloc0_array(int, Max(nrec, 1));
 	rnode = palloc_array(int, Max(nrec, 1));
 	for (int i = 0; i < nrec; i++)
 	{
-		int			x = MatchLinkNodeOf(s, gold[i]);
 		bool		found;
-		MatchLinkKey *e = (MatchLinkKey *) hash_search(recidx, &rec[i], HASH_ENTER, &found);
+		LinkIdEntry *g = linkid_insert(goldidx, gold[i], &found);
+		LinkIdEntry *e;
+		int			x;
 
+		/* a golden id's node is made once, as MatchLinkNodeOf makes it */
+		if (!found)
+			g->node = MatchLinkNodeNew(s, gold[i]);
+		x = g->node;
+		e = linkid_insert(recidx, rec[i], &found);
 		rnode[i] = x;
 		if (found)
 			ereport(ERROR,
@@ -876,6 +965,32 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 					 errmsg("record \"" INT64_FORMAT "\" is listed twice", rec[i])));
 		e->node = i;
 		size[x]++;
+	}
+	if (keyrec != NULL)
+	{
+		/* each key row's features beside its record; a record without one has none */
+		char	  **d = dob ? palloc0_array(char *, Max(nrec, 1)) : NULL;
+		char	  **v = never ? palloc_extended(mul_size(Max(nrec, 1), Max(nnever, 1) * sizeof(char *)),
+											  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO) : NULL;
+
+		for (int j = 0; j < nkeyrec; j++)
+		{
+			int			i = LinkIdOf(recidx, keyrec[j]);
+
+			if (i < 0)
+				continue;
+			if (d != NULL)
+				d[i] = dob[j];
+			if (v != NULL)
+				memcpy(&v[(Size) i * nnever], &never[(Size) j * nnever], nnever * sizeof(char *));
+		}
+		dob = d;
+		never = v;
+	}
+	for (int i = 0; i < nrec; i++)
+	{
+		int			x = rnode[i];
+
 		if (dob != NULL && dob[i] != NULL)
 			MatchLinkAddDob(&s->node[x], dob[i]);
 		for (int j = 0; j < nnever; j++)
@@ -889,8 +1004,8 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 
 		for (int i = 0; i < (k ? nhh : nnm); i++)
 		{
-			int			x = MatchLinkLookup(recidx, ea[i]);
-			int			y = MatchLinkLookup(recidx, eb[i]);
+			int			x = LinkIdOf(recidx, ea[i]);
+			int			y = LinkIdOf(recidx, eb[i]);
 
 			if (x < 0 || y < 0)
 				continue;
@@ -907,8 +1022,8 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	adj_start = palloc0_array(int, s->nnode + 1);
 	for (int i = 0; i < npair; i++)
 	{
-		rx[i] = MatchLinkLookup(recidx, pa[i]);
-		ry[i] = MatchLinkLookup(recidx, pb[i]);
+		rx[i] = LinkIdOf(recidx, pa[i]);
+		ry[i] = LinkIdOf(recidx, pb[i]);
 		px[i] = rx[i] < 0 ? -1 : rnode[rx[i]];
 		py[i] = ry[i] < 0 ? -1 : rnode[ry[i]];
 		if (px[i] < 0 || py[i] < 0)

@@ -128,23 +128,36 @@ MatchLinkNodeOf(MatchLinkSet *s, int64 golden)
 {
 	bool		found;
 	MatchLinkKey *e = (MatchLinkKey *) hash_search(s->golden, &golden, HASH_ENTER, &found);
-	MatchLinkNode *n;
 
-	if (found)
-		return e->node;
-	e->node = s->nnode++;
-	n = &s->node[e->node];
-	n->parent = e->node;
+	if (!found)
+		e->node = MatchLinkNodeNew(s, golden);
+	return e->node;
+}
+
+/*
+ * MatchLinkNodeNew
+ *		A new node (a cluster of its own) for a golden id the caller knows
+ *		to be new, not entered in s->golden: for a caller that maps golden
+ *		ids to nodes itself (the link plan, issue 12, session 32), which then
+ *		never calls MatchLinkNodeOf or looks ids up in s->golden.
+ */
+int
+MatchLinkNodeNew(MatchLinkSet *s, int64 golden)
+{
+	int			x = s->nnode++;
+	MatchLinkNode *n = &s->node[x];
+
+	n->parent = x;
 	n->golden = golden;
 	n->edge_head[0] = n->edge_head[1] = -1;
 	n->edge_tail[0] = n->edge_tail[1] = -1;
 	n->nedge[0] = n->nedge[1] = 0;
 	n->ndob = n->maxdob = 0;
 	n->dob = NULL;
-	n->member_head = n->member_tail = e->node;
-	s->member_next[e->node] = -1;
+	n->member_head = n->member_tail = x;
+	s->member_next[x] = -1;
 	n->archived = false;
-	return e->node;
+	return x;
 }
 
 /*

@@ -58,14 +58,16 @@ $$;
 COMMENT ON FUNCTION cdp_internal._match_nparts() IS
 	'internal: parts of a whole matching walk (1 + max_parallel_workers_per_gather when the trained blocking yields >= 10 candidate pairs per record, else 1)';
 
--- _match_cpus: the processors online on the server's machine (NULL where the system does not say).
--- A whole run cuts its walk into no more parts than this (_match_run): each part loads every
--- record, so a part beyond the cores repeats a load and scores no sooner (issue 12, session 31).
+-- _match_cpus: the processors the server may use: those online on its machine, fewer under a
+-- container's CPU quota (cgroup v2 cpu.max, v1 cpu.cfs_quota_us; issue 12, session 32); NULL where
+-- the system does not say.  A whole run cuts its walk into no more parts than this (_match_run):
+-- each part loads every record, so a part beyond the cores repeats a load and scores no sooner
+-- (issue 12, session 31).
 CREATE FUNCTION cdp_internal._match_cpus() RETURNS int
 	AS 'MODULE_PATHNAME', 'cdp_match_cpus'
 	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp_internal._match_cpus() IS
-	'internal: the processors online on the server''s machine (sysconf), or NULL; a full run walks in at most this many parts';
+	'internal: the processors the server may use (online processors, fewer under a cgroup CPU quota), or NULL; a full run walks in at most this many parts';
 
 -- _match_walk_all: a whole walk (no focus) cut into nparts parts, one _match_walk_part call per part
 -- under a Gather node: every core scores blocks.  Rows of the count and patterns modes come once

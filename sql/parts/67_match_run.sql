@@ -21,18 +21,22 @@ COMMENT ON FUNCTION cdp_internal._match_link_plan(bigint[], bigint[], float8[], 
 
 -- _match_run_plan: _match_link_plan over the pairs of a run given in any order, each with an id
 -- (pair_id): the C function puts them in decision order (forced first, probability descending,
--- record ids) itself, ord is a pair's place in that order and pair_id its id (issue 12, session 29)
+-- record ids) itself, ord is a pair's place in that order and pair_id its id (issue 12, session 29).
+-- With key_records, dob and never are those of the key rows key_records lists (in their order, a
+-- scan of match_key), which the C function puts beside the records (a record without a key row has
+-- none): a full run reads its records and their features in two scans, not in a join of every record
+-- with every key row (issue 12, session 32); NULL: they go with records, as _match_link_plan's
 CREATE FUNCTION cdp_internal._match_run_plan(pair_id int[], record_a bigint[], record_b bigint[], probability float8[], flags int[],
 		records bigint[], goldens bigint[], dob text[], never text[], nnever int,
 		no_match_a bigint[], no_match_b bigint[], relation_a bigint[], relation_b bigint[],
 		link_threshold float8, review_threshold float8, reasons text[],
-		max_person_records int, person_support float8)
+		max_person_records int, person_support float8, key_records bigint[] DEFAULT NULL)
 	RETURNS TABLE (ord int, pair_id int, action "char", reason text, person_a bigint, person_b bigint, person_records int)
 	AS 'MODULE_PATHNAME', 'cdp_match_run_plan'
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
-COMMENT ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) IS
-	'internal: _match_link_plan over a run''s pairs in any order, each with an id: sorts them into decision order itself (forced first, probability descending, record ids); ord is the place in that order, pair_id the id given';
-REVOKE ALL ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8) FROM PUBLIC;
+COMMENT ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8, bigint[]) IS
+	'internal: _match_link_plan over a run''s pairs in any order, each with an id: sorts them into decision order itself (forced first, probability descending, record ids); ord is the place in that order, pair_id the id given; dob and never go with key_records when it is given (else with records)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8, bigint[]) FROM PUBLIC;
 
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
@@ -100,13 +104,15 @@ DECLARE
 	never_pos int[];
 	never_attr text[];
 	dob_pos int;
-	t0 timestamptz := pg_catalog.clock_timestamp();
+	t_start timestamptz := pg_catalog.clock_timestamp();
+	t0 timestamptz := t_start;
 	t1 timestamptz;
 	times jsonb := '{}';
 	result jsonb;
 	t_link timestamptz;
 	u_rec bigint[];
 	u_gold bigint[];
+	u_key bigint[];
 	u_dob text[];
 	u_never text[];
 	t_id int[];
@@ -241,21 +247,34 @@ BEGIN
 	-- every feature; at 1M records that hash spilled to disk, issue 12).  A full run reads every
 	-- record, without finding the persons its pairs touch first: the two joins and the distinct
 	-- persons of 2.3M pair ends cost more at 1M records than the records of persons no pair
-	-- touches, which the plan never looks at (issue 12, session 29); the records come in the same
-	-- order (the scan of match_key, as the join with those persons left it)
-	IF t_id IS NOT NULL THEN
+	-- touches, which the plan never looks at (issue 12, session 29).  It reads them and their
+	-- features in two scans (the records' golden ids from an index, the features from match_key),
+	-- which _match_run_plan puts side by side by record id (key_records): at 1M records the hash
+	-- join of every record with every key row cost about 2 s (issue 12, session 32)
+	IF t_id IS NOT NULL AND focus IS NULL THEN
+		SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id) INTO u_rec, u_gold FROM @extschema@.record r;
+		IF dob_pos IS NOT NULL OR never_pos IS NOT NULL THEN
+			EXECUTE pg_catalog.format(
+				'SELECT pg_catalog.array_agg(k.record_id), %s, %s FROM cdp_internal.match_key k',
+				CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+				CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+				     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+				                                           FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+			  INTO u_key, u_dob, u_never;
+			u_key := COALESCE(u_key, '{}');
+		END IF;
+	ELSIF t_id IS NOT NULL THEN
 		EXECUTE pg_catalog.format(
 			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
 			   FROM %s
 			   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
 			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
 			CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
-			CASE WHEN focus IS NULL THEN '@extschema@.record r'
-			     ELSE '(SELECT DISTINCT r.golden_id
+			'(SELECT DISTINCT r.golden_id
 			              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
 			                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
 			              JOIN @extschema@.record r ON r.record_id = x.id) g
-			      JOIN @extschema@.record r ON r.golden_id = g.golden_id' END,
+			      JOIN @extschema@.record r ON r.golden_id = g.golden_id',
 			CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
 			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
 			     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
@@ -270,7 +289,7 @@ BEGIN
 		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
 		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
 		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
-		max_records, support) lp;
+		max_records, support, u_key) lp;
 	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
 	  INTO already, held FROM _cdp_plan lp;
 	t1 := pg_catalog.clock_timestamp();
@@ -373,14 +392,24 @@ BEGIN
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 
+	-- the queue entries the run read, unchanged since (a record an ingest changed and committed
+	-- meanwhile has another queued_at; one queued meanwhile is not among them): one hash join of the
+	-- queue with them.  Every record they name has its key row now (the run keyed every record
+	-- without one), so they are not joined with match_key as well: at 1M records that join probed
+	-- its primary key once per entry, about 4 s counted in no step (issue 12, session 32)
 	IF mode = 'full' THEN
 		DELETE FROM cdp_internal.match_queue q
-		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at), cdp_internal.match_key k
-		 WHERE q.record_id = s.id AND q.queued_at = s.at AND k.record_id = q.record_id;
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at)
+		 WHERE q.record_id = s.id AND q.queued_at = s.at;
 	ELSE
 		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
 	END IF;
 	DROP TABLE _cdp_scored;
+	t0 := pg_catalog.clock_timestamp();
+	-- queue_s: the queue's clean-up; total_s: the whole run, so that keys_s + block_score_s + plan_s
+	-- + merge_s + review_s + queue_s accounts for it (link_s is plan_s + merge_s + review_s)
+	times := times || pg_catalog.jsonb_build_object('queue_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3),
+		'total_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t_start), 3));
 	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
 		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
 		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
