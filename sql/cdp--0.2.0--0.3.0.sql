@@ -34996,3 +34996,100 @@ COMMENT ON FUNCTION cdp_internal._match_run(text) IS
 REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
 
 /* ==== end of section: run34 ==== */
+
+/* ==== section: tkeys34 (issue 12, session 32) ==== */
+-- The full re-key scans cdp.record in C (_match_write_keys_scan, src/match_keys_write.c) when the
+-- settings compile for the C feature builder: the same match_key and match_block rows in the same
+-- order as the feature query it replaces, which still runs when the scan cannot.
+-- _match_write_keys_scan: the full re-key of _match_write_keys without its query (issue 12, session
+-- 32): one scan of cdp.record in C computes each record's raw values, names (cdp.name_roles when
+-- name_roles) and features (the function _match_features calls) for the feature program
+-- (_match_feature_program's kinds, rules, ph_pos, ph_names; attrs: the comparisons' attrs in order)
+-- and writes the same rows in the same order, queued_at from match_queue read under the same
+-- snapshot.  NULL, having written nothing, when the tables cannot be read or written that way: the
+-- caller runs the query.
+CREATE FUNCTION cdp_internal._match_write_keys_scan(kinds int[], rules text[], ph_pos int[], ph_names text[],
+		attrs text[], name_roles boolean, version int) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_match_write_keys_scan'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal._match_write_keys_scan(int[], text[], int[], text[], text[], boolean, int) IS
+	'internal: writes the match_key and match_block rows of a full re-key from one scan of the records (C); NULL when the tables cannot be read or written from C';
+REVOKE ALL ON FUNCTION cdp_internal._match_write_keys_scan(int[], text[], int[], text[], text[], boolean, int) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+	fp record;
+	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
+		-- birth date read with its features, not by a second pass over match_key joined with
+		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
+		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
+		-- which run when the tables cannot be written from C (NULL).  When the settings compile for
+		-- the C feature builder, one scan of the records in C computes the features without the
+		-- feature query (its expressions, arrays, composite result and join with the queue were
+		-- half of the re-key: issue 12, session 32); otherwise, or when that scan cannot run, the query.
+		fp := cdp_internal._match_feature_program(a.settings);
+		IF fp.kinds IS NOT NULL THEN
+			n := cdp_internal._match_write_keys_scan(fp.kinds, fp.rules, fp.ph_pos, fp.ph_names,
+				(SELECT pg_catalog.array_agg(y.attr ORDER BY y.comp) FROM cdp_internal._match_layout(a.settings) y),
+				COALESCE((a.settings ->> 'name_roles')::boolean, false), a.version);
+		END IF;
+		IF n IS NULL THEN
+			n := cdp_internal._match_write_keys(pg_catalog.format(
+				'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+				' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+				cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		END IF;
+		IF n IS NULL THEN
+			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			-- (with the record's birth date, read in this statement: a record changed since the keys
+			-- were computed is queued, and find_patient reads the date of a queued one from the record)
+			INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		END IF;
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format(ins, a.version,
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at') USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+/* ==== end of section: tkeys34 ==== */

@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/array.h"
 
 /*
  * Limits of one settings document.  _match_expand (SQL) reads them from
@@ -137,6 +138,19 @@
 #define MATCH_FEAT_PHONE1	10	/* NULLIF(regexp_replace(v, '\D', '', 'g'), '') */
 #define MATCH_FEAT_EMAIL1	11	/* NULLIF(lower(btrim(v)), '') */
 #define MATCH_FEAT_MAX		11
+
+/*
+ * Where the raw value of a comparison comes from in a cdp.record row
+ * (MatchFeatureSource, match_compile.c: the SQL expressions of
+ * _match_feature_program's raws and the full re-key's scan,
+ * match_keys_write.c, read the same).
+ */
+#define MATCH_SRC_NONE		0	/* NULL: phones and e-mails are read from their arrays */
+#define MATCH_SRC_COLUMN	1	/* r.<attr>, a text column (names: by name_roles when set) */
+#define MATCH_SRC_SEX		2	/* upper(left(r.sex, 1)) */
+#define MATCH_SRC_DATE		3	/* to_char(r.birth_date, 'YYYYMMDD') */
+#define MATCH_SRC_TEXTOF	4	/* r.<attr>::text */
+#define MATCH_SRC_JSON		5	/* COALESCE(r.extra ->> attr, r.handles ->> attr) */
 
 /*
  * Blocking key transforms.  The feature builder computes NONE to PREFIX3
@@ -311,6 +325,17 @@ extern int	MatchDocLayout(const MatchDoc *doc, int *fpos);
 extern void MatchDocCheck(const MatchDoc *doc);
 extern float8 *MatchCompileProgram(const MatchDoc *doc, MatchLog2Fn log2fn, int *n);
 extern bool MatchCompileFeatures(const MatchDoc *doc, MatchFeatProg *fp);
+extern int	MatchFeatureSource(const char *attr, int kind);
+
+/* match_features.c: the feature builder of one record, for a scan in C */
+typedef struct MatchFeatState MatchFeatState;
+extern MatchFeatState *MatchFeatParse(ArrayType *kinds, ArrayType *rules, ArrayType *ph_pos,
+									  ArrayType *ph_names, ArrayType *susp_phones,
+									  ArrayType *susp_emails, int *nfeat, int *nrules);
+extern int32 MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int nraw,
+							 char **phones, int nphones, char **emails, int nemails,
+							 char **feat, char **bk);
+extern Datum MatchTextArrayOf(char **v, int n);
 
 /* match_decode.c */
 extern void MatchDecodeProgram(const float8 *p, int n, MatchProg *prog);

@@ -1083,6 +1083,39 @@ cdp_match_compile_program(PG_FUNCTION_ARGS)
 }
 
 /*
+ * MatchFeatureSource
+ *		Where the feature builder's raw value of a comparison of kind kind
+ *		over attr comes from (MATCH_SRC_*): FeatureRawSql writes it as SQL,
+ *		the full re-key's scan (match_keys_write.c) reads it from the row.
+ */
+int
+MatchFeatureSource(const char *attr, int kind)
+{
+	switch (kind)
+	{
+		case MATCH_FEAT_ASIS:
+			return strcmp(attr, "sex") == 0 ? MATCH_SRC_SEX : MATCH_SRC_DATE;
+		case MATCH_FEAT_PHONES:
+		case MATCH_FEAT_EMAILS:
+			return MATCH_SRC_NONE;
+		case MATCH_FEAT_DIGITS:
+			return MATCH_SRC_TEXTOF;
+		case MATCH_FEAT_ID:
+		case MATCH_FEAT_EXACT:
+		case MATCH_FEAT_PHONE1:
+		case MATCH_FEAT_EMAIL1:
+			return MATCH_SRC_JSON;
+		default:
+			/* a text column, or (name, norm) an extra key */
+			if (strcmp(attr, "family_name") == 0 || strcmp(attr, "given_name") == 0 ||
+				strcmp(attr, "patronymic") == 0 || strcmp(attr, "address") == 0 ||
+				strcmp(attr, "city") == 0)
+				return MATCH_SRC_COLUMN;
+			return MATCH_SRC_JSON;
+	}
+}
+
+/*
  * FeatureRawSql
  *		The SQL expression over record alias r of the raw value the feature
  *		builder reads for a comparison of kind kind ('NULL' for phones and
@@ -1091,28 +1124,19 @@ cdp_match_compile_program(PG_FUNCTION_ARGS)
 static char *
 FeatureRawSql(const char *attr, int kind)
 {
-	switch (kind)
+	switch (MatchFeatureSource(attr, kind))
 	{
-		case MATCH_FEAT_ASIS:
-			return strcmp(attr, "sex") == 0 ? "pg_catalog.upper(pg_catalog.left(r.sex, 1))"
-				: "pg_catalog.to_char(r.birth_date, 'YYYYMMDD')";
-		case MATCH_FEAT_PHONES:
-		case MATCH_FEAT_EMAILS:
+		case MATCH_SRC_SEX:
+			return "pg_catalog.upper(pg_catalog.left(r.sex, 1))";
+		case MATCH_SRC_DATE:
+			return "pg_catalog.to_char(r.birth_date, 'YYYYMMDD')";
+		case MATCH_SRC_NONE:
 			return "NULL";
-		case MATCH_FEAT_DIGITS:
+		case MATCH_SRC_TEXTOF:
 			return psprintf("r.%s::text", quote_identifier(attr));
-		case MATCH_FEAT_ID:
-		case MATCH_FEAT_EXACT:
-		case MATCH_FEAT_PHONE1:
-		case MATCH_FEAT_EMAIL1:
-			return psprintf("COALESCE(r.extra ->> %s, r.handles ->> %s)",
-							quote_literal_cstr(attr), quote_literal_cstr(attr));
+		case MATCH_SRC_COLUMN:
+			return psprintf("r.%s", quote_identifier(attr));
 		default:
-			/* a text column, or (name, norm) an extra key */
-			if (strcmp(attr, "family_name") == 0 || strcmp(attr, "given_name") == 0 ||
-				strcmp(attr, "patronymic") == 0 || strcmp(attr, "address") == 0 ||
-				strcmp(attr, "city") == 0)
-				return psprintf("r.%s", quote_identifier(attr));
 			return psprintf("COALESCE(r.extra ->> %s, r.handles ->> %s)",
 							quote_literal_cstr(attr), quote_literal_cstr(attr));
 	}

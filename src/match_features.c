@@ -156,23 +156,23 @@ ProgSignature(FunctionCallInfo fcinfo, MemoryContext cxt)
  * ParseProgram
  *		Reads kinds int[], rules text[] ("A" or "N" for any_order or not,
  *		then ";pos:tr" per item), placeholder positions int[3], placeholder
- *		names text[] and the two suspicious-value lists, into prog.
+ *		names text[] and the two suspicious-value lists (each of the last
+ *		three may be NULL), into prog.
  */
 static void
-ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
+ParseProgram(FeatProg *prog, ArrayType *kinds, ArrayType *rulearr, ArrayType *phpos,
+			 ArrayType *phnames, ArrayType *susp_phones, ArrayType *susp_emails)
 {
-	ArrayType  *kinds;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n,
 				i;
 	char	  **rules;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (kinds == NULL || rulearr == NULL || phpos == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("feature program must not be null")));
-	kinds = PG_GETARG_ARRAYTYPE_P(0);
 	deconstruct_array(kinds, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
 	if (n > MATCH_MAX_COMP)
 		ereport(ERROR,
@@ -196,7 +196,7 @@ ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("feature program has more than %d feature columns", MATCH_MAX_FEAT)));
 
-	rules = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(1), &n);
+	rules = TextArrayStrings(rulearr, &n);
 	if (n > MATCH_MAX_RULES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -241,7 +241,7 @@ ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
 					 errmsg("feature program rule %d is malformed", i)));
 	}
 
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	deconstruct_array(phpos, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
 	if (n != 3)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -256,15 +256,35 @@ ParseProgram(FunctionCallInfo fcinfo, FeatProg *prog)
 	}
 	prog->nnames = 0;
 	prog->names = NULL;
-	if (!PG_ARGISNULL(3))
-		prog->names = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(3), &prog->nnames);
+	if (phnames != NULL)
+		prog->names = TextArrayStrings(phnames, &prog->nnames);
 	for (i = 0; i < 2; i++)
 	{
+		ArrayType  *susp = i == 0 ? susp_phones : susp_emails;
+
 		prog->nsusp[i] = 0;
 		prog->susp[i] = NULL;
-		if (!PG_ARGISNULL(7 + i))
-			prog->susp[i] = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(7 + i), &prog->nsusp[i]);
+		if (susp != NULL)
+			prog->susp[i] = TextArrayStrings(susp, &prog->nsusp[i]);
 	}
+}
+
+/*
+ * MatchFeatParse
+ *		The feature program of the arrays _match_feature_program returns
+ *		(names and suspicious lists may be NULL), parsed in the current
+ *		memory context, for MatchFeatRecord (match.h).
+ */
+MatchFeatState *
+MatchFeatParse(ArrayType *kinds, ArrayType *rules, ArrayType *ph_pos, ArrayType *ph_names,
+			   ArrayType *susp_phones, ArrayType *susp_emails, int *nfeat, int *nrules)
+{
+	FeatProg   *prog = palloc0(sizeof(FeatProg));
+
+	ParseProgram(prog, kinds, rules, ph_pos, ph_names, susp_phones, susp_emails);
+	*nfeat = prog->nfeat;
+	*nrules = prog->nrules;
+	return (MatchFeatState *) prog;
 }
 
 /*
@@ -432,18 +452,19 @@ AsciiDigits(const char *s)
 
 /*
  * MultiValue
- *		phones or emails: each element cleaned, empty and suspicious ones
+ *		phones or emails (the text forms of the array's n elements, NULL
+ *		for a null one): each element cleaned, empty and suspicious ones
  *		dropped, the rest joined with U+001F in order; NULL when none.
  */
 static char *
-MultiValue(ArrayType *arr, bool phones, char **susp, int nsusp)
+MultiValue(char **vals, int n, bool phones, char **susp, int nsusp)
 {
-	int			n,
-				i;
-	char	  **vals = TextArrayStrings(arr, &n);
+	int			i;
 	StringInfoData buf;
 	bool		any = false;
 
+	if (n == 0)
+		return NULL;
 	initStringInfo(&buf);
 	for (i = 0; i < n; i++)
 	{
@@ -562,11 +583,11 @@ PartCmp(const void *x, const void *y)
 }
 
 /*
- * TextArrayOf
- *		A text[] of n C strings, NULL entries as nulls.
+ * MatchTextArrayOf
+ *		A text[] of n C strings, NULL entries as nulls (match.h).
  */
-static Datum
-TextArrayOf(char **v, int n)
+Datum
+MatchTextArrayOf(char **v, int n)
 {
 	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
@@ -583,57 +604,27 @@ TextArrayOf(char **v, int n)
 }
 
 /*
- * cdp_match_features
- *		_match_features(kinds int[], rules text[], ph_pos int[], ph_names
- *		text[], raw text[], phones text[], emails text[], susp_phones text[],
- *		susp_emails text[], OUT flags int, OUT feat text[], OUT bk text[]):
- *		one record's features (internal; _match_feature_query calls it).
+ * MatchFeatRecord
+ *		One record's features into feat (nfeat entries, NULL for none) and
+ *		blocking keys into bk (nrules entries), returning its flags: raw
+ *		holds the nraw raw values of _match_feature_program's raws (NULL
+ *		entries for NULL), phones and emails the text forms of the record's
+ *		arrays (nphones, nemails entries; 0 for a NULL array).  The name
+ *		cache lives in cache_cxt, which must outlive state's use; everything
+ *		else is allocated in the current context.
  */
-Datum
-cdp_match_features(PG_FUNCTION_ARGS)
+int32
+MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int nraw,
+				char **phones, int nphones, char **emails, int nemails, char **feat, char **bk)
 {
-	FeatProg   *prog = (FeatProg *) fcinfo->flinfo->fn_extra;
-	bytea	   *sig;
-	TupleDesc	td;
-	char	   *feat[MATCH_MAX_FEAT];
-	char	   *bk[MATCH_MAX_RULES];
-	char	  **raw = NULL;
-	int			nraw = 0;
+	FeatProg   *prog = (FeatProg *) state;
+	char	  **multi[2] = {phones, emails};
+	int			nmulti[2] = {nphones, nemails};
 	int			c,
 				f = 0,
 				r;
 	int32		flags = 0;
-	Datum		values[3];
-	bool		isnull[3] = {false, false, false};
 
-	CdpCheckDatabaseUtf8();
-
-	/* parse the program once per query (it is a constant of the query) */
-	sig = ProgSignature(fcinfo, CurrentMemoryContext);
-	if (prog == NULL || VARSIZE(prog->sig) != VARSIZE(sig) ||
-		memcmp(prog->sig, sig, VARSIZE(sig)) != 0)
-	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-
-		prog = palloc0(sizeof(FeatProg));
-		ParseProgram(fcinfo, prog);
-		prog->sig = ProgSignature(fcinfo, fcinfo->flinfo->fn_mcxt);
-
-		/*
-		 * the result type is fixed by the OUT arguments: read from the
-		 * catalog and blessed once per query, not per record (issue 12)
-		 */
-		if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "_match_features must return a composite");
-		prog->td = BlessTupleDesc(CreateTupleDescCopy(td));
-		MemoryContextSwitchTo(old);
-		fcinfo->flinfo->fn_extra = prog;
-	}
-	pfree(sig);
-	td = prog->td;
-
-	if (!PG_ARGISNULL(4))
-		raw = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(4), &nraw);
 	for (c = 0; c < prog->ncomp; c++)
 	{
 		char	   *v = (c < nraw) ? raw[c] : NULL;
@@ -643,11 +634,11 @@ cdp_match_features(PG_FUNCTION_ARGS)
 			case MATCH_FEAT_NAME:
 				feat[f] = feat[f + 1] = NULL;
 				if (v)
-					feat[f] = CachedName(prog, fcinfo->flinfo->fn_mcxt, c, v, true, &feat[f + 1]);
+					feat[f] = CachedName(prog, cache_cxt, c, v, true, &feat[f + 1]);
 				f += 2;
 				break;
 			case MATCH_FEAT_NORM:
-				feat[f++] = v ? CachedName(prog, fcinfo->flinfo->fn_mcxt, c, v, false, NULL) : NULL;
+				feat[f++] = v ? CachedName(prog, cache_cxt, c, v, false, NULL) : NULL;
 				break;
 			case MATCH_FEAT_ASIS:
 				feat[f++] = v;
@@ -655,11 +646,9 @@ cdp_match_features(PG_FUNCTION_ARGS)
 			case MATCH_FEAT_PHONES:
 			case MATCH_FEAT_EMAILS:
 				{
-					int			a = prog->kind[c] == MATCH_FEAT_PHONES ? 5 : 6;
 					int			s = prog->kind[c] == MATCH_FEAT_PHONES ? 0 : 1;
 
-					feat[f++] = PG_ARGISNULL(a) ? NULL :
-						MultiValue(PG_GETARG_ARRAYTYPE_P(a), s == 0, prog->susp[s], prog->nsusp[s]);
+					feat[f++] = MultiValue(multi[s], nmulti[s], s == 0, prog->susp[s], prog->nsusp[s]);
 					break;
 				}
 			case MATCH_FEAT_DIGITS:
@@ -754,8 +743,74 @@ cdp_match_features(PG_FUNCTION_ARGS)
 		}
 	}
 
+	return flags;
+}
+
+/*
+ * cdp_match_features
+ *		_match_features(kinds int[], rules text[], ph_pos int[], ph_names
+ *		text[], raw text[], phones text[], emails text[], susp_phones text[],
+ *		susp_emails text[], OUT flags int, OUT feat text[], OUT bk text[]):
+ *		one record's features (internal; _match_feature_query calls it).
+ */
+Datum
+cdp_match_features(PG_FUNCTION_ARGS)
+{
+	FeatProg   *prog = (FeatProg *) fcinfo->flinfo->fn_extra;
+	bytea	   *sig;
+	TupleDesc	td;
+	char	   *feat[MATCH_MAX_FEAT];
+	char	   *bk[MATCH_MAX_RULES];
+	char	  **raw = NULL;
+	char	  **multi[2] = {NULL, NULL};
+	int			nmulti[2] = {0, 0};
+	int			nraw = 0;
+	int32		flags;
+	Datum		values[3];
+	bool		isnull[3] = {false, false, false};
+
+	CdpCheckDatabaseUtf8();
+
+	/* parse the program once per query (it is a constant of the query) */
+	sig = ProgSignature(fcinfo, CurrentMemoryContext);
+	if (prog == NULL || VARSIZE(prog->sig) != VARSIZE(sig) ||
+		memcmp(prog->sig, sig, VARSIZE(sig)) != 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		prog = palloc0(sizeof(FeatProg));
+		ParseProgram(prog,
+					 PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0),
+					 PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1),
+					 PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
+					 PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
+					 PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7),
+					 PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8));
+		prog->sig = ProgSignature(fcinfo, fcinfo->flinfo->fn_mcxt);
+
+		/*
+		 * the result type is fixed by the OUT arguments: read from the
+		 * catalog and blessed once per query, not per record (issue 12)
+		 */
+		if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "_match_features must return a composite");
+		prog->td = BlessTupleDesc(CreateTupleDescCopy(td));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = prog;
+	}
+	pfree(sig);
+	td = prog->td;
+
+	if (!PG_ARGISNULL(4))
+		raw = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(4), &nraw);
+	for (int s = 0; s < 2; s++)
+		if (!PG_ARGISNULL(5 + s))
+			multi[s] = TextArrayStrings(PG_GETARG_ARRAYTYPE_P(5 + s), &nmulti[s]);
+	flags = MatchFeatRecord((MatchFeatState *) prog, fcinfo->flinfo->fn_mcxt, raw, nraw,
+							multi[0], nmulti[0], multi[1], nmulti[1], feat, bk);
+
 	values[0] = Int32GetDatum(flags);
-	values[1] = TextArrayOf(feat, prog->nfeat);
-	values[2] = TextArrayOf(bk, prog->nrules);
+	values[1] = MatchTextArrayOf(feat, prog->nfeat);
+	values[2] = MatchTextArrayOf(bk, prog->nrules);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, isnull)));
 }

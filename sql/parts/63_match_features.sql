@@ -244,6 +244,21 @@ COMMENT ON FUNCTION cdp_internal._match_write_keys(text, int) IS
 	'internal: writes the match_key and match_block rows of a full re-key from the rows of a feature query (C); NULL when the tables cannot be written from C';
 REVOKE ALL ON FUNCTION cdp_internal._match_write_keys(text, int) FROM PUBLIC;
 
+-- _match_write_keys_scan: the full re-key of _match_write_keys without its query (issue 12, session
+-- 32): one scan of cdp.record in C computes each record's raw values, names (cdp.name_roles when
+-- name_roles) and features (the function _match_features calls) for the feature program
+-- (_match_feature_program's kinds, rules, ph_pos, ph_names; attrs: the comparisons' attrs in order)
+-- and writes the same rows in the same order, queued_at from match_queue read under the same
+-- snapshot.  NULL, having written nothing, when the tables cannot be read or written that way: the
+-- caller runs the query.
+CREATE FUNCTION cdp_internal._match_write_keys_scan(kinds int[], rules text[], ph_pos int[], ph_names text[],
+		attrs text[], name_roles boolean, version int) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'cdp_match_write_keys_scan'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal._match_write_keys_scan(int[], text[], int[], text[], text[], boolean, int) IS
+	'internal: writes the match_key and match_block rows of a full re-key from one scan of the records (C); NULL when the tables cannot be read or written from C';
+REVOKE ALL ON FUNCTION cdp_internal._match_write_keys_scan(int[], text[], int[], text[], text[], boolean, int) FROM PUBLIC;
+
 -- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
 -- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
 -- as the record), so that _match_refresh_queued can tell which queued records changed since.  One
@@ -254,6 +269,7 @@ CREATE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
 DECLARE
 	a record := cdp_internal._match_active();
 	n bigint;
+	fp record;
 	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
 		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
 BEGIN
@@ -270,11 +286,22 @@ BEGIN
 		-- birth date read with its features, not by a second pass over match_key joined with
 		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
 		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
-		-- which run when the tables cannot be written from C (NULL).
-		n := cdp_internal._match_write_keys(pg_catalog.format(
-			'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
-			' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
-			cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		-- which run when the tables cannot be written from C (NULL).  When the settings compile for
+		-- the C feature builder, one scan of the records in C computes the features without the
+		-- feature query (its expressions, arrays, composite result and join with the queue were
+		-- half of the re-key: issue 12, session 32); otherwise, or when that scan cannot run, the query.
+		fp := cdp_internal._match_feature_program(a.settings);
+		IF fp.kinds IS NOT NULL THEN
+			n := cdp_internal._match_write_keys_scan(fp.kinds, fp.rules, fp.ph_pos, fp.ph_names,
+				(SELECT pg_catalog.array_agg(y.attr ORDER BY y.comp) FROM cdp_internal._match_layout(a.settings) y),
+				COALESCE((a.settings ->> 'name_roles')::boolean, false), a.version);
+		END IF;
+		IF n IS NULL THEN
+			n := cdp_internal._match_write_keys(pg_catalog.format(
+				'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+				' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+				cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		END IF;
 		IF n IS NULL THEN
 			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
 			GET DIAGNOSTICS n = ROW_COUNT;

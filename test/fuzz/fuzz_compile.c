@@ -281,6 +281,19 @@ CheckFeatures(const MatchDoc *doc, const MatchFeatProg *fp)
 			(fp->kind[c] == MATCH_FEAT_NAME) != (doc->comp[c].cmp == MATCH_CMP_NAME))
 			FuzzFail("comparison %d has feature kind %d", c, fp->kind[c]);
 		cols += fp->kind[c] == MATCH_FEAT_NAME ? 2 : 1;
+
+		/*
+		 * where the full re-key's scan reads the raw value: the arrays for
+		 * phones and e-mails only, a column or an extra key by name
+		 */
+		{
+			int			src = MatchFeatureSource(doc->comp[c].attr, fp->kind[c]);
+
+			if (src < MATCH_SRC_NONE || src > MATCH_SRC_JSON ||
+				(src == MATCH_SRC_NONE) != (fp->kind[c] == MATCH_FEAT_PHONES || fp->kind[c] == MATCH_FEAT_EMAILS) ||
+				((src == MATCH_SRC_SEX || src == MATCH_SRC_DATE) != (fp->kind[c] == MATCH_FEAT_ASIS)))
+				FuzzFail("comparison %d of kind %d reads source %d", c, fp->kind[c], src);
+		}
 	}
 	if (cols != nfeat)
 		FuzzFail("feature kinds make %d columns, the layout %d", cols, nfeat);

@@ -4,7 +4,7 @@
 -- phones shared by many people, e-mails in upper case, extra and handle attrs) and every blocking
 -- transform; settings it cannot compile keep the SQL form.
 BEGIN;
-SELECT plan(17);
+SELECT plan(23);
 
 SELECT setseed(0.63);
 SELECT cdp.register_source('f1');
@@ -51,6 +51,43 @@ SELECT is(pg_temp.diff(), 0::bigint, 'default settings: C and SQL features, keys
 SELECT cmp_ok((SELECT count(*) FROM (SELECT * FROM cdp_internal._match_walk('count', cdp_internal._match_feature_query((cdp_internal._match_active()).settings, 'cdp.record r'),
               (cdp_internal._match_active()).program, 0, 0, 0, 0, NULL)) x), '>', 0::bigint, 'the kernel reads the C form');
 
+-- the full re-key's scan (_match_write_keys_scan, issue 12, session 32) writes the rows of the
+-- query writer (_match_write_keys over _match_feature_query) in the same physical order
+CREATE FUNCTION pg_temp.scan_vs_query() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	fp record := cdp_internal._match_feature_program(a.settings);
+	d text[];
+	n bigint;
+BEGIN
+	FOR i IN 1 .. 2 LOOP
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		IF i = 1 THEN
+			n := cdp_internal._match_write_keys_scan(fp.kinds, fp.rules, fp.ph_pos, fp.ph_names,
+				(SELECT array_agg(y.attr ORDER BY y.comp) FROM cdp_internal._match_layout(a.settings) y),
+				COALESCE((a.settings ->> 'name_roles')::boolean, false), a.version);
+		ELSE
+			n := cdp_internal._match_write_keys(format('SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+				' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+				cdp_internal._match_feature_query(a.settings, 'cdp.record r', false, true)), a.version);
+		END IF;
+		d := d || concat_ws(' ', n,
+			(SELECT md5(string_agg(k::text, E'\n' ORDER BY ctid)) FROM (SELECT ctid, record_id, version, flags, feat, bk, queued_at FROM cdp_internal.match_key) k),
+			(SELECT md5(string_agg(b::text, E'\n' ORDER BY ctid)) FROM (SELECT ctid, bk, record_id, birth_date FROM cdp_internal.match_block) b));
+	END LOOP;
+	RETURN CASE WHEN d[1] = d[2] THEN 'equal' ELSE d[1] || ' <> ' || d[2] END;
+END $$;
+UPDATE cdp_internal.match_queue SET queued_at = queued_at - interval '1 day' WHERE record_id % 3 = 0;
+DELETE FROM cdp_internal.match_queue WHERE record_id % 5 = 0;
+SELECT is(pg_temp.scan_vs_query(), 'equal', 'default settings (name_roles): the scan writes the query writer''s rows in its order, queued_at included');
+UPDATE cdp_internal.match_settings SET settings = settings || '{"name_roles": false}' WHERE active;
+SELECT is(pg_temp.scan_vs_query(), 'equal', 'without name_roles: the same rows in the same order');
+-- a queue whose ids spread far (an entry of no record): looked up by a binary search, not by a table
+INSERT INTO cdp_internal.match_queue (record_id, queued_at) VALUES (1000000000000, now());
+SELECT is(pg_temp.scan_vs_query(), 'equal', 'a queue of ids spread wide: the same rows in the same order');
+DELETE FROM cdp_internal.match_queue WHERE record_id = 1000000000000;
+UPDATE cdp_internal.match_settings SET settings = settings || '{"name_roles": true}' WHERE active;
+
 -- the full re-key's writer (_match_write_keys, issue 12, session 30) writes the rows and the
 -- physical order of match_key, and the rows of match_block, that its SQL statements write (they
 -- run when a table cannot be written from C: here a trigger on match_block)
@@ -73,6 +110,8 @@ SELECT pg_temp.rekey('c');
 CREATE TRIGGER keys31_no_op BEFORE INSERT ON cdp_internal.match_block FOR EACH ROW EXECUTE FUNCTION pg_temp.no_op();
 SELECT is(cdp_internal._match_write_keys('SELECT 1::bigint, 0, NULL::text[], NULL::text[], NULL::timestamptz, NULL::date WHERE false', 1), NULL,
           'the writer declines a table with a trigger, having written nothing');
+SELECT is(cdp_internal._match_write_keys_scan('{1}', '{}', '{0,-1,-1}', NULL, '{family_name}', false, 1), NULL,
+          'so does the scan');
 SELECT pg_temp.rekey('sql');
 DROP TRIGGER keys31_no_op ON cdp_internal.match_block;
 SELECT is((SELECT n FROM rekey WHERE how = 'c'), (SELECT count(*) FROM cdp.record), 'the writer keys every record');
@@ -96,6 +135,9 @@ SELECT cdp.configure_matching(cdp_internal._match_default_settings()
        ["work_phone"], ["alt_email"], ["card"], ["vk"], ["city", "sex"]]'::jsonb));
 SELECT ok((SELECT kinds IS NOT NULL FROM cdp_internal._match_feature_program((cdp_internal._match_active()).settings)), 'settings with extra attrs and every transform compile');
 SELECT is(pg_temp.diff(), 0::bigint, 'extra attrs, any_order and every transform: C and SQL are equal on every record');
+SELECT is(pg_temp.scan_vs_query(), 'equal', 'extra attrs, any_order and every transform: the scan writes the query writer''s rows');
+SELECT throws_ok($$SELECT cdp_internal._match_write_keys_scan('{1,2}', '{}', '{0,-1,-1}', NULL, '{family_name}', false, 1)$$,
+                 '22023', '_match_write_keys_scan needs one attr per kind', 'the scan refuses kinds and attrs of other lengths');
 SELECT is((SELECT f.flags FROM cdp_internal._match_feature_program((cdp_internal._match_active()).settings) p,
                  cdp_internal._match_features(p.kinds, p.rules, p.ph_pos, p.ph_names, NULL, NULL, NULL, NULL, NULL) f), 1,
           'a record with no values at all is a placeholder');
