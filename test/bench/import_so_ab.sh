@@ -7,7 +7,8 @@
 # arms on each repeat, and puts this build's library back at the end.  The SQL of the two builds
 # must be the same (the extension is created from the installed script in both arms).  Runs against
 # the server in PG* (e.g. eval "$(cat tmp_dev/env)"), as the owner of the library directory;
-# hold flock /work/bench.lock.
+# hold flock /work/bench.lock.  While it runs, the installed cdp.so is the other build's half of
+# the time: run no tests against the same installation (they would load whichever is in place).
 #
 #   test/bench/import_so_ab.sh ROWS REPEATS OTHER_SO
 #
@@ -17,7 +18,8 @@
 # stage the file (import_speed.sh's file, seed 11), CHECKPOINT, then cdp.import_commit(batch,
 # 'quarantine') watched: wall ms, backend CPU ms (user + system, from /proc), peak RssAnon; then
 # what it wrote, independent of ids and times (test/bench/ingest_digest.sql), which must be the
-# same line in both arms.  Prints each pass and the medians.
+# same line in both arms.  Prints each pass and the medians.  FIRST=other starts with the other
+# build (for one repeat per lock hold at 1M, alternate FIRST between holds).
 set -euo pipefail
 rows=${1:-100000}
 repeats=${2:-3}
@@ -78,7 +80,9 @@ arm() {
 declare -A ms cpu mem
 for w in this other; do ms[$w]=""; cpu[$w]=""; mem[$w]=""; done
 for r in $(seq "$repeats"); do
-	order="this other"; [ $(( r % 2 )) = 0 ] && order="other this"
+	# FIRST=other: the other build first on odd repeats (for runs of one repeat per lock hold)
+	shift_ab=0; [ "${FIRST:-this}" = other ] && shift_ab=1
+	order="this other"; [ $(( (r + shift_ab) % 2 )) = 0 ] && order="other this"
 	for w in $order; do
 		read -r m c p < <(arm "$w")
 		ms[$w]+="$m "; cpu[$w]+="$c "; mem[$w]+="$p "
