@@ -207,6 +207,17 @@ CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
 void
 CdpBulkFlush(EState *estate, CdpBulkTarget *t)
 {
+	CdpBulkFlushTids(estate, t, NULL);
+}
+
+/*
+ * CdpBulkFlushTids
+ *		CdpBulkFlush that also gives each row's heap tuple id: tids[i] is the
+ *		row of slot i (tids may be NULL; it has room for the group otherwise).
+ */
+void
+CdpBulkFlushTids(EState *estate, CdpBulkTarget *t, ItemPointerData *tids)
+{
 	if (t->ngroup == 0)
 		return;
 	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
@@ -221,6 +232,8 @@ CdpBulkFlush(EState *estate, CdpBulkTarget *t)
 			ExecARInsertTriggers(estate, t->rri, slot, NIL, NULL);
 			t->fire_first = false;
 		}
+		if (tids != NULL)
+			tids[i] = slot->tts_tid;
 		ResetPerTupleExprContext(estate);
 	}
 	for (int i = 0; i < t->ngroup; i++)

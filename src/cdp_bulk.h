@@ -62,6 +62,7 @@ extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rt
 						const char *const *cols, int ncols);
 extern TupleTableSlot *CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls);
 extern void CdpBulkFlush(EState *estate, CdpBulkTarget *t);
+extern void CdpBulkFlushTids(EState *estate, CdpBulkTarget *t, ItemPointerData *tids);
 extern void CdpBulkClose(EState *estate, CdpBulkTarget *t);
 extern void CdpBulkEnd(EState *estate, CdpBulkTarget *targets, int ntargets, bool end_query);
 

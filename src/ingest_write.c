@@ -357,26 +357,12 @@ KeyIndexAttach(ResultRelInfo *rri, KeyIndex *ki)
 static void
 WriteFlushRecords(EState *estate, CdpBulkTarget *t, WriteRow **group)
 {
-	if (t->ngroup == 0)
-		return;
-	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
-	for (int i = 0; i < t->ngroup; i++)
-	{
-		TupleTableSlot *slot = t->slots[i];
+	ItemPointerData tids[CDP_BULK_GROUP_ROWS];
+	int			n = t->ngroup;
 
-		if (t->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(t->rri, slot, estate, false, false, NULL, NIL));
-		if (t->fire_first)
-		{
-			ExecARInsertTriggers(estate, t->rri, slot, NIL, NULL);
-			t->fire_first = false;
-		}
-		group[i]->tid = slot->tts_tid;
-		ResetPerTupleExprContext(estate);
-	}
-	for (int i = 0; i < t->ngroup; i++)
-		ExecClearTuple(t->slots[i]);
-	t->ngroup = 0;
+	CdpBulkFlushTids(estate, t, tids);
+	for (int i = 0; i < n; i++)
+		group[i]->tid = tids[i];
 }
 
 /*

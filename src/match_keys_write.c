@@ -92,6 +92,33 @@ PG_FUNCTION_INFO_V1(cdp_match_write_keys_scan);
 extern Datum cdp_name_roles(PG_FUNCTION_ARGS);
 
 /*
+ * KeysOpenTargets
+ *		The executor state and the bulk targets of match_key and match_block
+ *		(rels in KT_ order), opened for their insert column lists; the
+ *		targets are palloc'd in KT_ order.
+ */
+static EState *
+KeysOpenTargets(Relation *rels, CdpBulkTarget **targets)
+{
+	CdpBulkTable tables[KT_COUNT];
+	EState	   *estate;
+
+	memset(tables, 0, sizeof(tables));
+	for (int w = 0; w < KT_COUNT; w++)
+	{
+		tables[w].rel = rels[w];
+		tables[w].perms = ACL_INSERT;
+		tables[w].inserted = w == KT_KEY ? KeyCols : BlockCols;
+		tables[w].ninserted = w == KT_KEY ? lengthof(KeyCols) : lengthof(BlockCols);
+	}
+	estate = CdpBulkExecutorState(tables, KT_COUNT);
+	*targets = palloc0(sizeof(CdpBulkTarget) * KT_COUNT);
+	CdpBulkOpen(estate, &(*targets)[KT_KEY], rels[KT_KEY], 1, KeyCols, lengthof(KeyCols));
+	CdpBulkOpen(estate, &(*targets)[KT_BLOCK], rels[KT_BLOCK], 2, BlockCols, lengthof(BlockCols));
+	return estate;
+}
+
+/*
  * cdp_match_write_keys
  *		SQL cdp_internal._match_write_keys(query text, version int) RETURNS
  *		bigint: runs query, which must return (record_id bigint, flags int,
@@ -167,22 +194,7 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 									   format_type_be(KeyQueryTypes[c]))));
 	}
 
-	{
-		CdpBulkTable tables[KT_COUNT];
-
-		memset(tables, 0, sizeof(tables));
-		for (int w = 0; w < KT_COUNT; w++)
-		{
-			tables[w].rel = rels[w];
-			tables[w].perms = ACL_INSERT;
-			tables[w].inserted = w == KT_KEY ? KeyCols : BlockCols;
-			tables[w].ninserted = w == KT_KEY ? lengthof(KeyCols) : lengthof(BlockCols);
-		}
-		estate = CdpBulkExecutorState(tables, KT_COUNT);
-	}
-	targets = palloc0(sizeof(CdpBulkTarget) * KT_COUNT);
-	CdpBulkOpen(estate, &targets[KT_KEY], rels[KT_KEY], 1, KeyCols, lengthof(KeyCols));
-	CdpBulkOpen(estate, &targets[KT_BLOCK], rels[KT_BLOCK], 2, BlockCols, lengthof(BlockCols));
+	estate = KeysOpenTargets(rels, &targets);
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp _match_write_keys batch",
 									  ALLOCSET_DEFAULT_SIZES);
 
@@ -772,22 +784,7 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 		QueueIndexBuild(&qi);
 	}
 
-	{
-		CdpBulkTable tables[KT_COUNT];
-
-		memset(tables, 0, sizeof(tables));
-		for (int w = 0; w < KT_COUNT; w++)
-		{
-			tables[w].rel = rels[w];
-			tables[w].perms = ACL_INSERT;
-			tables[w].inserted = w == KT_KEY ? KeyCols : BlockCols;
-			tables[w].ninserted = w == KT_KEY ? lengthof(KeyCols) : lengthof(BlockCols);
-		}
-		estate = CdpBulkExecutorState(tables, KT_COUNT);
-	}
-	targets = palloc0(sizeof(CdpBulkTarget) * KT_COUNT);
-	CdpBulkOpen(estate, &targets[KT_KEY], rels[KT_KEY], 1, KeyCols, lengthof(KeyCols));
-	CdpBulkOpen(estate, &targets[KT_BLOCK], rels[KT_BLOCK], 2, BlockCols, lengthof(BlockCols));
+	estate = KeysOpenTargets(rels, &targets);
 	batch_cxt = AllocSetContextCreate(cxt, "cdp _match_write_keys_scan batch", ALLOCSET_DEFAULT_SIZES);
 
 	/* cdp.name_roles as the query calls it: its word cache lives for the scan */
