@@ -92,6 +92,34 @@ PG_FUNCTION_INFO_V1(cdp_match_write_keys_scan);
 extern Datum cdp_name_roles(PG_FUNCTION_ARGS);
 
 /*
+ * KeysOpenTables
+ *		Opens cdp_internal's match_key and match_block (rels, in KT_ order)
+ *		for writing; false, with none left open, when one cannot be written
+ *		here (CdpBulkWritable: triggers, rules, row-level security).
+ */
+static bool
+KeysOpenTables(Oid nsp, Relation *rels)
+{
+	static const char *const names[KT_COUNT] = {"match_key", "match_block"};
+
+	for (int w = 0; w < KT_COUNT; w++)
+	{
+		Oid			relid = get_relname_relid(names[w], nsp);
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "table cdp_internal.%s not found", names[w]);
+		rels[w] = table_open(relid, RowExclusiveLock);
+		if (!CdpBulkWritable(rels[w], InvalidOid, false))
+		{
+			for (int k = 0; k <= w; k++)
+				table_close(rels[k], NoLock);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * KeysOpenTargets
  *		The executor state and the bulk targets of match_key and match_block
  *		(rels in KT_ order), opened for their insert column lists; the
@@ -135,7 +163,6 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	int32		version;
 	Oid			nsp;
 	Relation	rels[KT_COUNT];
-	const char *names[KT_COUNT] = {"match_key", "match_block"};
 	EState	   *estate;
 	CdpBulkTarget *targets;
 	SPIPlanPtr	plan;
@@ -154,20 +181,8 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	if (OidIsValid(get_extension_oid("citus", true)))
 		PG_RETURN_NULL();
 	nsp = get_namespace_oid("cdp_internal", false);
-	for (int w = 0; w < KT_COUNT; w++)
-	{
-		Oid			relid = get_relname_relid(names[w], nsp);
-
-		if (!OidIsValid(relid))
-			elog(ERROR, "table cdp_internal.%s not found", names[w]);
-		rels[w] = table_open(relid, RowExclusiveLock);
-		if (!CdpBulkWritable(rels[w], InvalidOid, false))
-		{
-			for (int k = 0; k <= w; k++)
-				table_close(rels[k], NoLock);
-			PG_RETURN_NULL();
-		}
-	}
+	if (!KeysOpenTables(nsp, rels))
+		PG_RETURN_NULL();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -587,7 +602,6 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	Relation	rels[KT_COUNT];
 	Relation	rec,
 				queue;
-	const char *names[KT_COUNT] = {"match_key", "match_block"};
 	TupleDesc	rtd;
 	int			col[RC_COUNT];
 	int			ncomp,
@@ -655,20 +669,8 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	queueid = get_relname_relid("match_queue", nsp);
 	if (!OidIsValid(recid) || !OidIsValid(queueid))
 		elog(ERROR, "table cdp.record or cdp_internal.match_queue not found");
-	for (int w = 0; w < KT_COUNT; w++)
-	{
-		Oid			relid = get_relname_relid(names[w], nsp);
-
-		if (!OidIsValid(relid))
-			elog(ERROR, "table cdp_internal.%s not found", names[w]);
-		rels[w] = table_open(relid, RowExclusiveLock);
-		if (!CdpBulkWritable(rels[w], InvalidOid, false))
-		{
-			for (int k = 0; k <= w; k++)
-				table_close(rels[k], NoLock);
-			PG_RETURN_NULL();
-		}
-	}
+	if (!KeysOpenTables(nsp, rels))
+		PG_RETURN_NULL();
 	rec = table_open(recid, AccessShareLock);
 	queue = table_open(queueid, AccessShareLock);
 	rtd = RelationGetDescr(rec);
