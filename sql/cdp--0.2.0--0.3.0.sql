@@ -35093,3 +35093,9 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
 /* ==== end of section: tkeys34 ==== */
+
+/* ==== section: consent32 (issue 13, session 32) ==== */
+/* the planner's row counts of the two vocabularies (it took 1000 rows for each) */
+ALTER FUNCTION @extschema@.consent_purposes() ROWS 5;
+ALTER FUNCTION @extschema@.consent_channels() ROWS 6;
+/* ==== end of section: consent32 ==== */
