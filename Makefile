@@ -73,7 +73,7 @@ installcheck-pgtap:
 	  echo "+++ pgTAP install-check +++"; \
 	  $(bindir)/dropdb --if-exists $(PGTAP_DB) && $(bindir)/createdb -E UTF8 $(PGTAP_DB) && \
 	  $(bindir)/psql -XqAt -v ON_ERROR_STOP=1 -d $(PGTAP_DB) -c 'CREATE EXTENSION pgtap; CREATE EXTENSION cdp CASCADE' && \
-	  pg_prove --failures -d $(PGTAP_DB) $(sort $(wildcard test/pgtap/*.sql)); \
+	  pg_prove --failures --timer -d $(PGTAP_DB) $(sort $(wildcard test/pgtap/*.sql)); \
 	else echo "ERROR: pgTAP is not installed in this server; installcheck needs it (Debian: apt-get install postgresql-$$($(PG_CONFIG) --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')-pgtap libtap-parser-sourcehandler-pgtap-perl)" >&2; exit 1; fi
 ifndef CDP_NO_PGTAP
 installcheck: installcheck-pgtap
