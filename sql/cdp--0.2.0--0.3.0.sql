@@ -35099,3 +35099,40 @@ COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: rec
 ALTER FUNCTION @extschema@.consent_purposes() ROWS 5;
 ALTER FUNCTION @extschema@.consent_channels() ROWS 6;
 /* ==== end of section: consent32 ==== */
+
+/* ==== section: jit33 (issue 13, session 33) ==== */
+/*
+ * seg_check_cycle walks the referenced segments level by level instead of a recursive query that
+ * the planner priced above the JIT thresholds (up to two seconds of compiling per create/edit).
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.seg_check_cycle(id bigint, rules jsonb) RETURNS void
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	seen		bigint[] := '{}';
+	frontier	bigint[];
+	depth		int := 1;
+BEGIN
+	IF id IS NULL THEN
+		RETURN;
+	END IF;
+	frontier := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint FROM pg_catalog.jsonb_path_query(rules, 'strict $.**.segment') x);
+	WHILE pg_catalog.cardinality(frontier) > 0 AND depth <= 50 LOOP
+		IF id = ANY (frontier) THEN
+			RAISE EXCEPTION 'segment % would reference itself', id USING ERRCODE = '22023',
+				DETAIL = 'At $ (a {"segment": ...} clause leads back to this segment).', HINT = 'Remove the circular reference.';
+		END IF;
+		seen := seen || frontier;
+		frontier := ARRAY(SELECT DISTINCT (x #>> '{}')::bigint
+		                    FROM @extschema@.segment s
+		                   CROSS JOIN LATERAL pg_catalog.jsonb_path_query(s.rules, 'strict $.**.segment') x
+		                   WHERE s.segment_id = ANY (frontier)
+		                     AND NOT (x #>> '{}')::bigint = ANY (seen));
+		depth := depth + 1;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.seg_check_cycle(bigint, jsonb) IS
+	'22023 when a rule''s segment references lead back to the segment (internal)';
+/* ==== end of section: jit33 ==== */

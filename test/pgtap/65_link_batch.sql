@@ -73,7 +73,7 @@ SELECT count(*) FROM cdp.archive_patients(ARRAY(SELECT r.golden_id FROM gen g JO
  * records' persons, redirects and membership (event ids after base numbered alike), profiles
  * (without status_at, a time) and the review queue (pair ids as ranks).
  */
-CREATE FUNCTION pg_temp.snap(base bigint, part text) RETURNS jsonb LANGUAGE sql AS $$
+CREATE FUNCTION pg_temp.snap(base bigint, part text) RETURNS jsonb LANGUAGE sql SET jit = off AS $$  -- jit: this check query is priced above the JIT thresholds
 	WITH ev AS (SELECT e.*, row_number() OVER (ORDER BY e.event_id) AS seq FROM cdp.event e WHERE e.event_id > base),
 	m AS (SELECT event_id, seq FROM ev)
 	SELECT CASE part

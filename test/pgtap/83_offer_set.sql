@@ -51,8 +51,9 @@ ANALYZE cdp.patient;
 
 -- what each person gets, both ways: the whole set at once, one person at a time, the old function
 CREATE TEMP TABLE ids AS SELECT ARRAY(SELECT pg_temp.g(k) FROM fx UNION ALL SELECT 999999999 ORDER BY 1) AS a;
+-- jit off: the planner prices this check query far above the JIT thresholds (seconds of compiling)
 CREATE FUNCTION pg_temp.cmp() RETURNS TABLE (offer_id bigint, golden_id bigint, old text, whole text, one text)
-	LANGUAGE sql AS $$
+	LANGUAGE sql SET jit = off AS $$
 	SELECT o.offer_id, c.id, cdp_internal.offer_reason(p, o, current_date),
 	       (SELECT x.reason FROM cdp_internal.offer_reasons((SELECT a FROM ids), o, current_date) x WHERE x.golden_id = c.id),
 	       (SELECT x.reason FROM cdp_internal.offer_reasons(ARRAY[c.id], o, current_date) x)

@@ -11,7 +11,7 @@
 -- entering in 9 rounds or more and leaving in 25 or more (5 asked), 10 members or more in every
 -- round (5 asked), 5 or more unsubscribed and 7 or more delivered within 30 days (1 asked).
 BEGIN;
-SELECT plan(49);
+SELECT plan(52);
 
 SELECT setseed(0.29) IS NULL AS seeded \gset
 SELECT cdp.register_source('his', 'internal', 80) IS NOT NULL AS s1, cdp.register_source('lab', 'partner', 40) IS NOT NULL AS s2 \gset
@@ -42,6 +42,16 @@ SELECT is((SELECT count(*) FROM cdp.segment_version WHERE segment_id = :a), 2::b
 SELECT is((SELECT offer_id FROM cdp.segment_version WHERE segment_id = :a AND version = 1), NULL, 'version 1 had no offer');
 SELECT throws_ok(format('SELECT cdp.edit_segment(%s, %L)', :r, format('{"segment": %s}', :a)), '22023', format('segment %s would reference itself', :r),
                  'a circular reference is refused');
+-- deeper: x -> y -> z, then z -> x is a cycle three levels down; a diamond (w -> x and w -> y -> x) is none
+SELECT cdp.create_segment('x', '{"attr": "age", "op": ">=", "value": 18}', 'marketing') AS cx \gset
+SELECT cdp.create_segment('y', format('{"segment": %s}', :cx)::jsonb, 'marketing') AS cy \gset
+SELECT cdp.create_segment('z', format('{"segment": %s}', :cy)::jsonb, 'marketing') AS cz \gset
+SELECT throws_ok(format('SELECT cdp.edit_segment(%s, %L)', :cx, format('{"any": [{"attr": "sex", "op": "=", "value": "F"}, {"segment": %s}]}', :cz)),
+                 '22023', format('segment %s would reference itself', :cx), 'a cycle three levels deep is refused');
+SELECT is(cdp.edit_segment(:cz, format('{"all": [{"segment": %s}, {"segment": %s}]}', :cy, :cx)::jsonb), 2,
+          'a diamond (two paths to one segment) is no cycle');
+SELECT throws_ok(format('SELECT cdp.edit_segment(%s, %L)', :cy, format('{"not": {"segment": %s}}', :cz)),
+                 '22023', format('segment %s would reference itself', :cy), 'a cycle through the diamond is refused');
 SELECT throws_ok(format('SELECT cdp.create_segment(%L, %L)', 'bad', '{"attr": "age", "op": ">", "value": "old"}'), '22023', NULL, 'a bad rule is refused');
 SELECT is((SELECT count(*) FROM cdp.segment WHERE name = 'bad'), 0::bigint, 'and nothing is saved');
 
