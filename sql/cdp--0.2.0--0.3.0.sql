@@ -35136,3 +35136,65 @@ $$;
 COMMENT ON FUNCTION cdp_internal.seg_check_cycle(bigint, jsonb) IS
 	'22023 when a rule''s segment references lead back to the segment (internal)';
 /* ==== end of section: jit33 ==== */
+
+/* ==== section: fold35 (issue 16, session 33) ==== */
+-- The live re-fold reads the records' columns (sql/parts/71_golden_fold.sql, doc/golden.md): a new
+-- internal row type golden_fold_input and C function golden_fold_row (src/golden_fold_row.c), the
+-- row of one person folded without a jsonb document per record or for the fold, the rules parsed
+-- once per statement; golden_compute calls it instead of golden_row(golden_fold_docs(...)).
+CREATE TYPE cdp_internal.golden_fold_input AS (record_id bigint, source_id int, trust int, family_name text,
+	given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[], emails @extschema@.email[],
+	snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb, extra jsonb,
+	created_at timestamptz, updated_at timestamptz);
+COMMENT ON TYPE cdp_internal.golden_fold_input IS
+	'a source record''s columns and its source''s trust, as the live re-fold reads them (internal)';
+
+CREATE FUNCTION cdp_internal.golden_fold_row(golden_id bigint, recs cdp_internal.golden_fold_input[], rules jsonb,
+	rules_version int, status text, status_at timestamptz, last_visit timestamptz) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_fold_row'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_fold_row(bigint, cdp_internal.golden_fold_input[], jsonb, int, text, timestamptz, timestamptz) IS
+	'the cdp.patient row of one person folded from its records'' columns (internal to the live fold)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_fold_row(bigint, cdp_internal.golden_fold_input[], jsonb, int, text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.golden_compute(ids bigint[]) RETURNS SETOF @extschema@.patient
+	LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	RETURN QUERY
+	WITH rl AS (SELECT * FROM @extschema@.survivorship_rules_as_of('infinity')),
+	recs AS (
+		SELECT r.golden_id,
+		       /*
+		        * each record's columns as one golden_fold_input value, in any order: golden_fold_row
+		        * puts them in record id order (a jsonb document per record, golden_record_doc_of, and
+		        * the fold's result as jsonb were about half of the re-fold, issue 16, session 33)
+		        */
+		       pg_catalog.array_agg(ROW(r.record_id, r.source_id, s.trust, r.family_name, r.given_name,
+		           r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city,
+		           r.handles, r.extra, r.created_at, r.updated_at)::cdp_internal.golden_fold_input) AS recs
+		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
+		  JOIN @extschema@.record r ON r.golden_id = g.i
+		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
+		 GROUP BY r.golden_id)
+	/*
+	 * The row as a value expanded by field (OFFSET 0: one call per person), not a function in
+	 * FROM, which puts each call's one row through a tuplestore of its own.
+	 */
+	SELECT (x.row).*
+	  FROM (SELECT cdp_internal.golden_fold_row(recs.golden_id, recs.recs, rl.rules, rl.version,
+	                   p.status, p.status_at,
+	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
+	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
+	                       AND c.visit_status IN ('came', 'in_appointment', 'done'))) AS row
+	          FROM recs CROSS JOIN rl
+	          LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
+	        OFFSET 0) x;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS
+	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
+/* ==== end of section: fold35 ==== */

@@ -26,6 +26,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "access/tupdesc.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 /* the survivorship rules, in the order of cdp.golden_rule_names() */
@@ -100,6 +101,8 @@ extern Datum cdp_oms_out(PG_FUNCTION_ARGS);
 extern char *GoldenCanonicalText(PGFunction in, PGFunction out, char *s);
 extern char **GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key,
 									 PGFunction in, PGFunction out, int *n);
+extern char **GoldenIdentifierArrayTexts(ArrayType *a, const char *key, PGFunction in,
+										  PGFunction out, int *n);
 
 /*
  * A contact's text, as the fold and the singleton profile compare it: the

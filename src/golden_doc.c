@@ -335,7 +335,21 @@ char	  **
 GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
 					  PGFunction out, int *n)
 {
-	ArrayType  *a;
+	*n = 0;
+	if (PG_ARGISNULL(arg))
+		return NULL;
+	return GoldenIdentifierArrayTexts(PG_GETARG_ARRAYTYPE_P(arg), key, in, out, n);
+}
+
+/*
+ * GoldenIdentifierArrayTexts
+ *		GoldenIdentifierTexts of a (detoasted, not NULL) identifier array: the
+ *		canonical text of each element, NULL for a null one; the fold of
+ *		record columns (src/golden_fold_row.c) reads its arrays with it.
+ */
+char	  **
+GoldenIdentifierArrayTexts(ArrayType *a, const char *key, PGFunction in, PGFunction out, int *n)
+{
 	Datum	   *elems;
 	bool	   *nulls;
 	int16		typlen;
@@ -344,9 +358,6 @@ GoldenIdentifierTexts(FunctionCallInfo fcinfo, int arg, const char *key, PGFunct
 	char	  **texts;
 
 	*n = 0;
-	if (PG_ARGISNULL(arg))
-		return NULL;
-	a = PG_GETARG_ARRAYTYPE_P(arg);
 	if (ARR_NDIM(a) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),

@@ -91,6 +91,33 @@ COMMENT ON FUNCTION cdp_internal.golden_new_person_row(bigint, jsonb, int, bigin
 	@extschema@.email[], @extschema@.snils, @extschema@.oms, text, text, jsonb, jsonb, timestamptz, timestamptz) IS
 	'the cdp.patient row of a person with one source record, from the record''s columns (ingest''s fast path)';
 
+/*
+ * One source record as the live re-fold reads it: the arguments of golden_record_doc_of, in order
+ * (a cdp.record row's columns and its source's trust).
+ */
+CREATE TYPE cdp_internal.golden_fold_input AS (record_id bigint, source_id int, trust int, family_name text,
+	given_name text, patronymic text, birth_date date, sex text, phones @extschema@.phone[], emails @extschema@.email[],
+	snils @extschema@.snils, oms @extschema@.oms, address text, city text, handles jsonb, extra jsonb,
+	created_at timestamptz, updated_at timestamptz);
+COMMENT ON TYPE cdp_internal.golden_fold_input IS
+	'a source record''s columns and its source''s trust, as the live re-fold reads them (internal)';
+
+/*
+ * The row of one person folded from its records' columns (C, src/golden_fold_row.c): what
+ * golden_row(golden_id, golden_fold_docs(<golden_record_doc_of of each record>, rules), status,
+ * status_at, last_visit, rules_version) gives, without a jsonb document per record or for the fold,
+ * and with the rules checked and parsed once per statement rather than once per person (the
+ * re-fold of the first-day merge, issue 16, session 33).  golden_compute calls it;
+ * test/pgtap/71_golden_fold_row.sql compares the two.  STABLE: contacts are ordered in the
+ * database collation.
+ */
+CREATE FUNCTION cdp_internal.golden_fold_row(golden_id bigint, recs cdp_internal.golden_fold_input[], rules jsonb,
+	rules_version int, status text, status_at timestamptz, last_visit timestamptz) RETURNS @extschema@.patient
+	AS 'MODULE_PATHNAME', 'cdp_golden_fold_row'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_fold_row(bigint, cdp_internal.golden_fold_input[], jsonb, int, text, timestamptz, timestamptz) IS
+	'the cdp.patient row of one person folded from its records'' columns (internal to the live fold)';
+
 /* ------------------------------------------------------------------ live computation */
 
 /*
@@ -118,12 +145,13 @@ BEGIN
 	recs AS (
 		SELECT r.golden_id,
 		       /*
-		        * each record's document from its columns (golden_record_doc_of), not its row's JSON;
-		        * in any order: golden_fold_docs puts them in record id order
+		        * each record's columns as one golden_fold_input value, in any order: golden_fold_row
+		        * puts them in record id order (a jsonb document per record, golden_record_doc_of, and
+		        * the fold's result as jsonb were about half of the re-fold, issue 16, session 33)
 		        */
-		       pg_catalog.array_agg(cdp_internal.golden_record_doc_of(r.record_id, r.source_id, s.trust,
-		           r.family_name, r.given_name, r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils,
-		           r.oms, r.address, r.city, r.handles, r.extra, r.created_at, r.updated_at)) AS docs
+		       pg_catalog.array_agg(ROW(r.record_id, r.source_id, s.trust, r.family_name, r.given_name,
+		           r.patronymic, r.birth_date, r.sex, r.phones, r.emails, r.snils, r.oms, r.address, r.city,
+		           r.handles, r.extra, r.created_at, r.updated_at)::cdp_internal.golden_fold_input) AS recs
 		  FROM (SELECT DISTINCT i FROM pg_catalog.unnest(ids) i) g
 		  JOIN @extschema@.record r ON r.golden_id = g.i
 		  LEFT JOIN @extschema@.source s ON s.source_id = r.source_id
@@ -133,12 +161,11 @@ BEGIN
 	 * FROM, which puts each call's one row through a tuplestore of its own.
 	 */
 	SELECT (x.row).*
-	  FROM (SELECT cdp_internal.golden_row(recs.golden_id, cdp_internal.golden_fold_docs(recs.docs, rl.rules),
+	  FROM (SELECT cdp_internal.golden_fold_row(recs.golden_id, recs.recs, rl.rules, rl.version,
 	                   p.status, p.status_at,
 	                   (SELECT pg_catalog.max(c.at) FROM @extschema@.clinical_event c
 	                     WHERE c.golden_id = recs.golden_id AND c.kind = 'visit'
-	                       AND c.visit_status IN ('came', 'in_appointment', 'done')),
-	                   rl.version) AS row
+	                       AND c.visit_status IN ('came', 'in_appointment', 'done'))) AS row
 	          FROM recs CROSS JOIN rl
 	          LEFT JOIN @extschema@.patient p ON p.golden_id = recs.golden_id
 	        OFFSET 0) x;

@@ -17,11 +17,16 @@
 #               "merge31 merge32": the consent triggers of cdp.record, the records moved in C) of
 #               BASE's sql/cdp--0.2.0--0.3.0.sql, loaded over the snapshot's
 #         c     main's definitions (as for main) with this branch's section SECTION (environment,
-#               default lock34: the table locks of a large batch) of sql/cdp--0.2.0--0.3.0.sql
+#               default fold35: the re-fold from the records' columns) of sql/cdp--0.2.0--0.3.0.sql
 #               loaded over them
 #         sql   the same as c with cdp_internal.golden_link_writer = 'sql' (the SQL fallback)
 # The library installed in the dev cluster must be this branch's (it has every symbol main's
-# definitions name).  Hold `flock /work/bench.lock` for 100k and more.
+# definitions name).  MAIN_SO (environment, optional): the cdp.so of a build of BASE (e.g.
+#   git archive BASE | tar -x -C /tmp/base && make -C /tmp/base PG_CONFIG=... cdp.so);
+# then each main run's backend loads it and each c/sql run's loads this branch's (put in place before
+# the run, as test/bench/import_so_ab.sh does; this branch's is put back at the end): a change in C
+# is measured against BASE's C.  While it runs, run no tests against the same installation.
+# Hold `flock /work/bench.lock` for 100k and more.
 set -euo pipefail
 SNAP=${1:?snapshot database}
 RUNS=${2:-3}
@@ -30,7 +35,7 @@ CDP_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$(id -u)" = 0 ]; then exec runuser -u postgres -- bash "$0" "$@"; fi
 eval "$(cat "$CDP_SRC/tmp_dev/env")"
 q() { psql -XqAt -v ON_ERROR_STOP=1 "$@"; }
-SECTION=${SECTION:-lock34}
+SECTION=${SECTION:-fold35}
 MAIN_SECTIONS=${MAIN_SECTIONS-merge31 merge32}
 BASE=${BASE:-$(git -c safe.directory="*" -C "$CDP_SRC" merge-base HEAD main)}
 DEFS=$(mktemp /tmp/golden_merge_defs.XXXXXX.sql)
@@ -39,6 +44,16 @@ sed -n "/==== section: $SECTION /,/==== end of section: $SECTION /p" "$CDP_SRC/s
 	sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/' |
 	sed 's/^DROP FUNCTION \(.*\);$/DO $x$ BEGIN ALTER EXTENSION cdp DROP FUNCTION \1; EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END $x$; DROP FUNCTION \1;/' >"$DEFS"
 [ -s "$DEFS" ] || { echo "no section $SECTION in sql/cdp--0.2.0--0.3.0.sql" >&2; exit 1; }
+# the two libraries (MAIN_SO given): main's for main runs, this branch's for the others
+libdir=$(pg_config --pkglibdir)
+sodir=
+if [ -n "${MAIN_SO:-}" ]; then
+	sodir=$(mktemp -d /tmp/golden_merge_so.XXXXXX)
+	cp "$libdir/cdp.so" "$sodir/c.so"
+	cp "$MAIN_SO" "$sodir/main.so"
+	trap 'cp "$sodir/c.so" "$libdir/cdp.so.ab" && mv -f "$libdir/cdp.so.ab" "$libdir/cdp.so"; rm -rf "$sodir"' EXIT
+fi
+use_so() { [ -z "$sodir" ] || { cp "$sodir/$1.so" "$libdir/cdp.so.ab" && mv -f "$libdir/cdp.so.ab" "$libdir/cdp.so"; }; }
 # main's definitions replace a copy's; the internal entry golden_link_apply, whose signature a branch
 # may change, is dropped first in every overload (and a section's DROP FUNCTION, outside an
 # extension script, takes the function out of the extension first when it is a member)
@@ -78,7 +93,7 @@ if [ "$(q -d "$SNAP" -c "SELECT to_regclass('public.bench_links') IS NOT NULL")"
 	q -d postgres -c "DROP DATABASE ${SNAP}_links"
 fi
 links=$(q -d "$SNAP" -c "SELECT cardinality(a) FROM public.bench_links")
-echo "golden merge replay: $links links on copies of $SNAP, $RUNS runs per mode, main = $BASE, c = section $SECTION ($(uptime | sed 's/.*load/load/'))"
+echo "golden merge replay: $links links on copies of $SNAP, $RUNS runs per mode, main = $BASE${MAIN_SO:+ (library $MAIN_SO)}, c = section $SECTION ($(uptime | sed 's/.*load/load/'))"
 
 # everything the merge writes, event ids by rank (the identity sequence differs between copies), and
 # the consent summary as its readers see it: a person's row, or for a person without one the
@@ -107,6 +122,7 @@ SUMROWS="SELECT count(*) FROM cdp_internal.consent_summary"
 for run in $(seq 1 "$RUNS"); do
 	for mode in $MODES; do
 		db=${SNAP}_replay
+		if [ "$mode" = main ]; then use_so main; else use_so c; fi
 		q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db TEMPLATE $SNAP"
 		# c: main's merge definitions too, then the section (a snapshot older than BASE has older ones)
 		q -d "$db" -f "$DEFS_MAIN" >/dev/null
