@@ -65,7 +65,6 @@
 #include "cdp_bulk.h"
 #include "cdp_utf8.h"
 #include "match.h"
-#include "match_keys_sort.h"
 
 /* the columns the query returns, in order */
 enum
@@ -170,7 +169,6 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	Portal		portal;
 	MemoryContext batch_cxt,
 				old;
-	KeysSort   *blocks;
 	int64		nkeys = 0;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -212,7 +210,6 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	}
 
 	estate = KeysOpenTargets(rels, &targets);
-	blocks = KeysSortBegin(estate, &targets[KT_BLOCK]);
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp _match_write_keys batch",
 									  ALLOCSET_DEFAULT_SIZES);
 
@@ -264,16 +261,20 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 					ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 									errmsg("_match_write_keys: bk must be one-dimensional")));
 				deconstruct_array(bk, TEXTOID, -1, false, TYPALIGN_INT, &keys, &keyn, &nk);
-				/* put on pages in key order when the query has ended */
 				for (int k = 0; k < nk; k++)
 				{
-					text	   *key;
+					Datum		bv[lengthof(BlockCols)];
+					bool		bn[lengthof(BlockCols)];
 
 					if (keyn[k])
 						continue;
-					key = DatumGetTextPP(keys[k]);
-					KeysSortAdd(blocks, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), DatumGetInt64(q[KQ_RECORD]),
-								qn[KQ_BIRTH_DATE] ? 0 : DatumGetDateADT(q[KQ_BIRTH_DATE]), qn[KQ_BIRTH_DATE]);
+					bv[0] = keys[k];
+					bn[0] = false;
+					bv[1] = q[KQ_RECORD];
+					bn[1] = false;
+					bv[2] = q[KQ_BIRTH_DATE];
+					bn[2] = qn[KQ_BIRTH_DATE];
+					(void) CdpBulkAdd(estate, &targets[KT_BLOCK], bv, bn);
 				}
 			}
 		}
@@ -286,7 +287,6 @@ cdp_match_write_keys(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 
-	KeysSortEnd(blocks);
 	CdpBulkEnd(estate, targets, KT_COUNT, false);
 	MemoryContextDelete(batch_cxt);
 	SPI_finish();
@@ -628,7 +628,6 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 				batch_cxt,
 				old;
 	FmgrInfo	roles_fn;
-	KeysSort   *blocks;
 	int64		nkeys = 0;
 	int			inbatch = 0;
 
@@ -788,7 +787,6 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	}
 
 	estate = KeysOpenTargets(rels, &targets);
-	blocks = KeysSortBegin(estate, &targets[KT_BLOCK]);
 	batch_cxt = AllocSetContextCreate(cxt, "cdp _match_write_keys_scan batch", ALLOCSET_DEFAULT_SIZES);
 
 	/* cdp.name_roles as the query calls it: its word cache lives for the scan */
@@ -920,11 +918,21 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 		kn[5] = qpos < 0;
 		(void) CdpBulkAdd(estate, &targets[KT_KEY], kv, kn);
 		nkeys++;
-		/* the block rows go on pages in key order when the scan has ended */
 		for (int r = 0; r < nrules; r++)
-			if (bk[r] != NULL)
-				KeysSortAdd(blocks, bk[r], strlen(bk[r]), id,
-							vn[col[RC_BIRTH]] ? 0 : DatumGetDateADT(v[col[RC_BIRTH]]), vn[col[RC_BIRTH]]);
+		{
+			Datum		bv[lengthof(BlockCols)];
+			bool		bn[lengthof(BlockCols)];
+
+			if (bk[r] == NULL)
+				continue;
+			bv[0] = bkd[r];
+			bn[0] = false;
+			bv[1] = Int64GetDatum(id);
+			bn[1] = false;
+			bv[2] = v[col[RC_BIRTH]];
+			bn[2] = vn[col[RC_BIRTH]];
+			(void) CdpBulkAdd(estate, &targets[KT_BLOCK], bv, bn);
+		}
 		if (++inbatch == KEYS_FETCH_ROWS)
 		{
 			/* the batch's values are on pages before they go */
@@ -937,7 +945,6 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	CdpBulkFlush(estate, &targets[KT_KEY]);
 	CdpBulkFlush(estate, &targets[KT_BLOCK]);
 	MemoryContextSwitchTo(old);
-	KeysSortEnd(blocks);
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	PopActiveSnapshot();

@@ -9,8 +9,7 @@
 # match_key (by record, and its physical order: the order the training walk samples in),
 # match_block (content; its physical order; and its order by key, then physical: the order of a
 # block's mates in its index, which reads the first 128 of a block in it, and in any scan of one
-# key: since session 33 the rows are written in key order, so the physical order differs from
-# the base's, the order by key must not), the model (params without times and trained_at) and
+# key: a change of the physical order across keys must leave it), the model (params without times and trained_at) and
 # match_tf, which must be equal.
 #
 #   A_SO=a.so [A_SQL=a.sql] B_SO=b.so B_SQL=b.sql test/bench/train_matching_ab.sh TEMPLATE [PASSES=1] [ORDER=AB]
