@@ -347,6 +347,77 @@ KeyIndexAttach(ResultRelInfo *rri, KeyIndex *ki)
 }
 
 /*
+ * Memory kept for the transaction (session 33): the writer's per-group
+ * memory (WT_CXT_GROUP) and, in cdp_ingest_write_docs, a batch's normalised
+ * rows (WT_CXT_ROWS), each one context a transaction whose first block is
+ * kept when the context is emptied at the start of each call.  Made anew for
+ * each call, their memory (about 15 MB of rows for a batch of 10,000, a few
+ * MB of payloads and profiles) came from malloc as fresh pages that the
+ * kernel faulted in one at a time, for every chunk of an import: about 5 %
+ * of its CPU at 1M went to page faults.  Between calls the contexts hold at
+ * most the last batch's memory (the bound of one call, as before); they are
+ * children of TopTransactionContext, go with the transaction, and
+ * WriteTxnGone forgets them then.
+ */
+typedef enum WriteTxnSlot
+{
+	WT_CXT_GROUP, WT_CXT_ROWS, WT_CXT_COUNT
+} WriteTxnSlot;
+/* the first block of each, kept across resets */
+static const Size WriteTxnKeep[WT_CXT_COUNT] = {
+	2 * 1024 * 1024,			/* a group of CDP_BULK_GROUP_ROWS payloads or
+								 * profiles, about 1 kB each */
+	16 * 1024 * 1024			/* a batch of 10,000 rows of the import's or
+								 * the first day's kind */
+};
+static MemoryContext WriteTxn[WT_CXT_COUNT];
+static MemoryContextCallback WriteTxnCallback;
+
+/* WriteTxnGone: the transaction's memory is going, and the contexts with it */
+static void
+WriteTxnGone(void *arg)
+{
+	for (int i = 0; i < WT_CXT_COUNT; i++)
+		WriteTxn[i] = NULL;
+}
+
+/*
+ * WriteTxnContext
+ *		The context of slot for this transaction, empty: made at the first
+ *		call of the transaction, reset at the next ones.  The caller uses it
+ *		within one call and does not nest two uses of one slot.
+ */
+static MemoryContext
+WriteTxnContext(WriteTxnSlot slot)
+{
+	bool		any = false;
+
+	if (WriteTxn[slot] != NULL)
+	{
+		MemoryContextReset(WriteTxn[slot]);
+		return WriteTxn[slot];
+	}
+	for (int i = 0; i < WT_CXT_COUNT; i++)
+		any |= WriteTxn[i] != NULL;
+	if (slot == WT_CXT_GROUP)
+		WriteTxn[slot] = AllocSetContextCreate(TopTransactionContext, "cdp ingest writer group",
+											   WriteTxnKeep[slot], WriteTxnKeep[slot],
+											   Max(WriteTxnKeep[slot], ALLOCSET_DEFAULT_MAXSIZE));
+	else
+		WriteTxn[slot] = AllocSetContextCreate(TopTransactionContext, "cdp ingest_write_docs rows",
+											   WriteTxnKeep[slot], WriteTxnKeep[slot],
+											   Max(WriteTxnKeep[slot], ALLOCSET_DEFAULT_MAXSIZE));
+	if (!any)
+	{
+		/* the first of this transaction's contexts: forget them all when it ends */
+		WriteTxnCallback.func = WriteTxnGone;
+		WriteTxnCallback.arg = NULL;
+		MemoryContextRegisterResetCallback(TopTransactionContext, &WriteTxnCallback);
+	}
+	return WriteTxn[slot];
+}
+
+/*
  * WriteFlushRecords
  *		CdpBulkFlush of the records' target that also keeps each row's heap
  *		tuple id (group[i] is the row in slot i), for its entry in the
@@ -420,8 +491,8 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 	for (int w = 0; w < WT_COUNT; w++)
 		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, WriteTables[w].cols, WriteTables[w].ncols);
 	targets[WT_RECORD].fire_first = true;
-	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp ingest_write_new group",
-									  ALLOCSET_DEFAULT_SIZES);
+	/* kept for the transaction, emptied here (WriteTxnContext) */
+	group_cxt = WriteTxnContext(WT_CXT_GROUP);
 	AfterTriggerBeginQuery();
 
 	/*
@@ -600,7 +671,7 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 	}
 
 	CdpBulkEnd(estate, targets, WT_COUNT, true);
-	MemoryContextDelete(group_cxt);
+	MemoryContextReset(group_cxt);
 
 	/* the record ids in ord order */
 	out = palloc(sizeof(Datum) * Max(nrows, 1));
@@ -718,9 +789,37 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 }
 
 /*
+ * KeysCmp
+ *		qsort comparator of keys (text, detoasted) bytewise, as COLLATE "C"
+ *		orders them: the order KeysNew probes in.
+ */
+static int
+KeysCmp(const void *pa, const void *pb)
+{
+	text	   *ta = (text *) DatumGetPointer(*(const Datum *) pa);
+	text	   *tb = (text *) DatumGetPointer(*(const Datum *) pb);
+	int			la = VARSIZE_ANY_EXHDR(ta);
+	int			lb = VARSIZE_ANY_EXHDR(tb);
+	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	return (la > lb) - (la < lb);
+}
+
+/*
  * KeysNew
  *		Whether every key of elems may go the fast path of a batch of new
  *		records (see cdp_ingest_keys_new).  Detoasts the keys in place.
+ *
+ *		The keys are probed in bytewise order, not in the order given
+ *		(session 33): a batch's keys are scattered over the whole unique
+ *		index (a file's ids in random order), so probing them as given sent
+ *		each descent to a leaf and internal pages far from the last one's;
+ *		in order, consecutive probes walk the index's pages from left to
+ *		right and find them in the CPU's caches.  The answer does not depend
+ *		on the order (every key must be absent; the first present one stops
+ *		the probes either way), and the caller's array is left as given.
  */
 static bool
 KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
@@ -730,6 +829,7 @@ KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
 	TupleTableSlot *slot;
 	IndexScanDesc scan;
 	ScanKeyData skey[2];
+	Datum	   *probe;
 	bool		ok = true;
 
 	/* the cheap checks first: a malformed key sends the batch the general way */
@@ -755,6 +855,10 @@ KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
 	}
 	if (nelems == 0)
 		return true;
+	/* a sorted copy of the keys (the caller's array keeps its order) */
+	probe = palloc(sizeof(Datum) * nelems);
+	memcpy(probe, elems, sizeof(Datum) * nelems);
+	qsort(probe, nelems, sizeof(Datum), KeysCmp);
 
 	nsp = get_namespace_oid("cdp", false);
 	recid = get_relname_relid("record", nsp);
@@ -772,7 +876,7 @@ KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
 	for (int i = 0; i < nelems && ok; i++)
 	{
 		ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(src_id));
-		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TEXTEQ, elems[i]);
+		ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TEXTEQ, probe[i]);
 		skey[1].sk_collation = idx->rd_indcollation[1];
 		index_rescan(scan, skey, 2, NULL, 0);
 		if (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -783,6 +887,7 @@ KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
+	pfree(probe);
 	return ok;
 }
 
@@ -873,7 +978,7 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 	Oid			nsp;
 	Oid			relids[WT_COUNT];
 	Relation	rels[WT_COUNT];
-	MemoryContext rowcxt, batchcxt;
+	MemoryContext rowcxt, rowscxt, batchcxt;
 	ArrayBuildState *bad_ord = NULL, *bad_inv = NULL;
 	Datum		result[3];
 	bool		rnull[3] = {true, true, true};
@@ -927,8 +1032,9 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 	/* every row normalised first (as normalize_records: a refusal writes nothing) */
 	LoadIdentTypes();
 	batchcxt = CurrentMemoryContext;
+	rowscxt = WriteTxnContext(WT_CXT_ROWS);
 	rowcxt = AllocSetContextCreate(batchcxt, "cdp ingest_write_docs row", ALLOCSET_DEFAULT_SIZES);
-	rows = palloc0(sizeof(WriteRow) * Max(n, 1));
+	rows = MemoryContextAllocZero(rowscxt, sizeof(WriteRow) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[IR_NATTS];
@@ -941,13 +1047,14 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(rowcxt);
 		(void) IngestNormalizeRow(i + 1, ids[i], docs[i], NULL, lenient, values, nulls);
 		tup = heap_form_tuple(rowdesc, values, nulls);
-		MemoryContextSwitchTo(batchcxt);
+		MemoryContextSwitchTo(rowscxt);
 		/* the row's tuple outlives the row's scratch; its fields are read in place */
 		tup = heap_copytuple(tup);
 		MemoryContextReset(rowcxt);
 		r->v = palloc(sizeof(Datum) * IR_NATTS);
 		r->n = palloc(sizeof(bool) * IR_NATTS);
 		heap_deform_tuple(tup, rowdesc, r->v, r->n);
+		MemoryContextSwitchTo(batchcxt);
 		if (skip_invalid && !r->n[f_rc[RC_EXTRA]])
 		{
 			Jsonb	   *extra = DatumGetJsonbP(r->v[f_rc[RC_EXTRA]]);

@@ -36,23 +36,26 @@ trap restore EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now_ms() { date +%s%3N; }
 
-# peak RssAnon (kB) and CPU time (ms, user + system) of a backend until it leaves (as import_speed.sh)
+# peak RssAnon (kB), CPU time (ms, user + system) and minor page faults of a backend until it
+# leaves (as import_speed.sh; the faults, a count independent of the load, since session 33)
 watch_mem() {
-	local pid=$1 peak=0 cpu=0 v c tick
+	local pid=$1 peak=0 cpu=0 flt=0 v c f tick
 	tick=$(getconf CLK_TCK)
 	while [ -r "/proc/$pid/status" ]; do
 		v=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 		[ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
 		c=$(awk -v t="$tick" '{print int(($14 + $15) * 1000 / t)}' "/proc/$pid/stat" 2>/dev/null || echo "")
 		[ -n "$c" ] && cpu=$c
+		f=$(awk '{print $10}' "/proc/$pid/stat" 2>/dev/null || echo "")
+		[ -n "$f" ] && flt=$f
 		sleep 0.2
 	done
-	echo "$peak $cpu"
+	echo "$peak $cpu $flt"
 }
 
-# one arm: $1 = this | other; prints "commit_ms cpu_ms peak_kB" and leaves the digest in $tmpd/digest.$1
+# one arm: $1 = this | other; prints "commit_ms cpu_ms peak_kB minflt" and leaves the digest in $tmpd/digest.$1
 arm() {
-	local db=cdp_bench_so_ab b out pid t0 t1 bg peak cpu
+	local db=cdp_bench_so_ab b out pid t0 t1 bg peak cpu flt
 	cp "$tmpd/$1.so" "$libdir/cdp.so.ab" && mv -f "$libdir/cdp.so.ab" "$libdir/cdp.so"
 	psql -XqAt -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 	psql -XqAt -v ON_ERROR_STOP=1 -d "$db" -c "CREATE EXTENSION cdp" -c "SELECT cdp.register_source('bench', 'internal', 50)" >/dev/null
@@ -68,30 +71,31 @@ arm() {
 	sleep 0.2
 	pid=$(head -1 "$out" 2>/dev/null || true)
 	while [ -z "$pid" ]; do sleep 0.05; pid=$(head -1 "$out" 2>/dev/null || true); done
-	read -r peak cpu < <(watch_mem "$pid")
+	read -r peak cpu flt < <(watch_mem "$pid")
 	wait $bg
 	t1=$(now_ms)
 	rm -f "$out"
 	psql -XqAt -d "$db" -f "$here/ingest_digest.sql" > "$tmpd/digest.$1"
 	psql -XqAt -d postgres -c "DROP DATABASE IF EXISTS $db"
-	echo "$(( t1 - t0 - 500 )) $cpu $peak"
+	echo "$(( t1 - t0 - 500 )) $cpu $peak $flt"
 }
 
-declare -A ms cpu mem
-for w in this other; do ms[$w]=""; cpu[$w]=""; mem[$w]=""; done
+declare -A ms cpu mem flts
+for w in this other; do ms[$w]=""; cpu[$w]=""; mem[$w]=""; flts[$w]=""; done
 for r in $(seq "$repeats"); do
 	# FIRST=other: the other build first on odd repeats (for runs of one repeat per lock hold)
 	shift_ab=0; [ "${FIRST:-this}" = other ] && shift_ab=1
 	order="this other"; [ $(( (r + shift_ab) % 2 )) = 0 ] && order="other this"
 	for w in $order; do
-		read -r m c p < <(arm "$w")
-		ms[$w]+="$m "; cpu[$w]+="$c "; mem[$w]+="$p "
-		echo "repeat $r $w: commit $m ms, backend CPU $c ms, peak RssAnon $p kB, load $(cut -d' ' -f1 /proc/loadavg)" >&2
+		read -r m c p f < <(arm "$w")
+		ms[$w]+="$m "; cpu[$w]+="$c "; mem[$w]+="$p "; flts[$w]+="$f "
+		echo "repeat $r $w: commit $m ms, backend CPU $c ms, peak RssAnon $p kB, minor faults $f, load $(cut -d' ' -f1 /proc/loadavg)" >&2
 		echo "  digest $(cat "$tmpd/digest.$w")" >&2
 	done
 	if cmp -s "$tmpd/digest.this" "$tmpd/digest.other"; then echo "  digests equal" >&2; else echo "  DIGESTS DIFFER" >&2; fi
 done
 for w in this other; do
-	printf '%-6s commit median %6s ms, backend CPU median %6s ms, peak RssAnon median %6s kB (%s rows, %s repeats)\n' "$w" \
-		"$(printf '%s\n' ${ms[$w]} | median)" "$(printf '%s\n' ${cpu[$w]} | median)" "$(printf '%s\n' ${mem[$w]} | median)" "$rows" "$repeats"
+	printf '%-6s commit median %6s ms, backend CPU median %6s ms, peak RssAnon median %6s kB, minor faults median %s (%s rows, %s repeats)\n' "$w" \
+		"$(printf '%s\n' ${ms[$w]} | median)" "$(printf '%s\n' ${cpu[$w]} | median)" "$(printf '%s\n' ${mem[$w]} | median)" \
+		"$(printf '%s\n' ${flts[$w]} | median)" "$rows" "$repeats"
 done
