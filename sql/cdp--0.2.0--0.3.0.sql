@@ -35198,3 +35198,10 @@ $$;
 COMMENT ON FUNCTION cdp_internal.golden_compute(bigint[]) IS
 	'profiles of the given golden ids folded from the live records (internal to refresh_patients)';
 /* ==== end of section: fold35 ==== */
+
+/* ==== section: jit33b (issue 12, session 33) ==== */
+-- train_matching and the suspicious-value snapshot run with jit = off (sql/parts/66_match_train.sql,
+-- 64_match_program.sql): compiling their plans over a freshly loaded clinic cost more than it saved.
+ALTER FUNCTION @extschema@.train_matching(int, int) SET jit = off;
+ALTER FUNCTION cdp_internal._match_refresh_suspicious() SET jit = off;
+/* ==== end of section: jit33b ==== */

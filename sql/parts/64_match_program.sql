@@ -137,9 +137,12 @@ COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
 -- skips it (issue 12: 9.6 s of 1M records, twice).  The digest is read before the view
 -- (a record committed between the two is in the snapshot but not in the digest, so the next call
 -- sees another digest and takes the snapshot again: never a stale skip).  Callers hold the
--- matching lock (advisory 6).
+-- matching lock (advisory 6).  jit = off: the view's plan over 1M records is priced far above the
+-- JIT thresholds, and compiling it took 2.5-3 s in the backend and in each parallel worker (7-8 s
+-- of CPU for a 5 s query; session 33).
 CREATE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	SET jit = off
 	AS $$
 DECLARE
 	changed boolean;

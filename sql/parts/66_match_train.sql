@@ -50,7 +50,12 @@ CREATE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_
 	-- the walk samples pairs from the records in the order it reads them: a sequential scan that
 	-- joins another session's scan of a large table (synchronize_seqscans) starts mid-table, and
 	-- the same data would give another model (session 29, keys30)
-	SET synchronize_seqscans = off AS $$
+	SET synchronize_seqscans = off
+	-- jit: its statements over a freshly loaded clinic are priced above the JIT thresholds, and
+	-- compiling them (in the backend and each parallel worker) cost more than it saved: at 1M
+	-- records train_matching took 41.6 s of wall time with jit off against 47.9 s with it on
+	-- (medians of two each, alternated, same model; doc/benchmarks-match.md, session 33)
+	SET jit = off AS $$
 DECLARE
 	a record := cdp_internal._match_active();
 	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
