@@ -371,6 +371,21 @@ extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 extern double MatchTfFrequency(const MatchProg *prog, int c, const char *value);
 
 /*
+ * match_walk.c: the scorer of a 'cross' walk over records given one at a
+ * time, for the link plan's support checks (issue 12, session 35): the
+ * program and term frequencies are loaded once, each record once, and a
+ * pair is scored as _match_walk('cross') scores it, without a walk (and
+ * its statements) per check.
+ */
+typedef struct MatchCrossScorer MatchCrossScorer;
+
+extern MatchCrossScorer *MatchCrossBegin(ArrayType *program, int version, double min_prob);
+extern MatchRec *MatchCrossRecord(MatchCrossScorer *cs, int64 id, int32 flags,
+								  Datum feat, bool featnull, Datum bk, bool bknull);
+extern bool MatchCrossPair(MatchCrossScorer *cs, const MatchRec *a, const MatchRec *b,
+						   double *probability, int32 *flags);
+
+/*
  * match_link.c: the union-find over golden ids behind cdp_internal._match_link_plan,
  * shared with the golden family's merge plan (golden_merge.c).  The root of
  * every cluster is its smallest golden id; everything is palloc'd in the

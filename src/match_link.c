@@ -292,14 +292,14 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 }
 
 /*
- * The two statements a support check runs (LinkKeysLoad, LinkCrossScore),
+ * The two statements of the support checks (LinkKeysLoad, LinkScorerBegin),
  * parsed and planned once per backend, not once per check (issue 12, session
  * 32: a full run at 1M records makes thousands of checks).  The plan cache
  * re-plans them when what they read changes (the key table's index rebuilt
  * by a full re-key, the extension dropped and created again).
  */
 static SPIPlanPtr link_keys_plan = NULL;
-static SPIPlanPtr link_cross_plan = NULL;
+static SPIPlanPtr link_settings_plan = NULL;
 
 /*
  * LinkSavedPlan
@@ -323,9 +323,12 @@ LinkSavedPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * The blocking keys of the plan's records, read when a support check needs
- * them (issue 12, session 26): which pairs of two persons' records blocking
- * proposed (they share a key), so that only the others need scoring.
+ * The key rows of the plan's records, read when a support check needs them
+ * (issue 12, session 26): their blocking keys, which tell the pairs of two
+ * persons' records blocking proposed (they share a key), so that only the
+ * others need scoring; and (session 33) their features, which the scorer
+ * of the cross pairs reads (LinkCrossScore), so that a check reads each
+ * record once and runs no walk of its own.
  */
 typedef struct LinkKeys
 {
@@ -335,14 +338,59 @@ typedef struct LinkKeys
 	uint32	  **h;				/* per record: hash of each key (0: none), or
 								 * NULL when the record has no key row */
 	int		   *nh;				/* per record: entries of h */
-	MemoryContext cxt;			/* where h lives */
+	MatchRec  **mr;				/* per record: its features for the scorer,
+								 * or NULL when it has no key row */
+	MatchCrossScorer *scorer;	/* made by the first load (LinkScorerBegin) */
+	bool		noscorer;		/* no active settings: nothing is scored */
+	float8		review_t;		/* the scorer's min_prob */
+	MemoryContext cxt;			/* where h, mr and the scorer live */
 } LinkKeys;
 
 /*
+ * LinkScorerBegin
+ *		The scorer of the cross pairs (MatchCrossBegin) with the active
+ *		settings' program and term frequencies, as _match_walk('cross') is
+ *		given them from cdp_internal.match_settings; none (k->noscorer) when
+ *		no settings are active, where the walk had no row to run on.  Call
+ *		connected to SPI.
+ */
+static void
+LinkScorerBegin(LinkKeys *k)
+{
+	bool		isnull1,
+				isnull2;
+	Datum		program,
+				version;
+	MemoryContext old;
+
+	if (SPI_execute_plan(LinkSavedPlan(&link_settings_plan,
+									   "SELECT s.program, s.version FROM cdp_internal.match_settings s WHERE s.active",
+									   0, NULL),
+						 NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the active matching settings failed");
+	if (SPI_processed == 0)
+	{
+		k->noscorer = true;
+		return;
+	}
+	program = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull1);
+	version = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull2);
+	if (isnull1 || isnull2)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the active matching settings have no program")));
+	/* a copy: the decoded program points into it, and SPI_finish frees the row */
+	old = MemoryContextSwitchTo(k->cxt);
+	k->scorer = MatchCrossBegin(DatumGetArrayTypePCopy(program), DatumGetInt32(version), k->review_t);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * LinkKeysLoad
- *		Reads the blocking keys (cdp_internal.match_key.bk) of the n records
- *		idx[] not read yet, as hashes of each key (the key names its rule,
- *		so equal hashes at one position are one block, a collision aside).
+ *		Reads the key rows (cdp_internal.match_key: bk, flags, feat) of the n
+ *		records idx[] not read yet: the blocking keys as hashes of each key
+ *		(the key names its rule, so equal hashes at one position are one
+ *		block, a collision aside), the features as the scorer's records.
  */
 static void
 LinkKeysLoad(LinkKeys *k, const int *idx, int n)
@@ -363,10 +411,12 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (k->scorer == NULL && !k->noscorer)
+		LinkScorerBegin(k);
 	{
 		arg = PointerGetDatum(construct_array(ids, m, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		if (SPI_execute_plan(LinkSavedPlan(&link_keys_plan,
-										   "SELECT k.record_id, k.bk FROM cdp_internal.match_key k"
+										   "SELECT k.record_id, k.bk, k.flags, k.feat FROM cdp_internal.match_key k"
 										   " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ($1)",
 										   1, &argtype),
 							 &arg, NULL, true, 0) != SPI_OK_SELECT)
@@ -388,6 +438,21 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 			x = LinkIdOf(k->recidx, id);
 			if (x < 0)
 				continue;
+			if (k->scorer != NULL)
+			{
+				bool		flnull,
+							featnull,
+							bknull;
+				Datum		fl = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &flnull);
+				Datum		feat = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &featnull);
+				Datum		bk = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &bknull);
+				MemoryContext old = MemoryContextSwitchTo(k->cxt);
+
+				/* as a walk's record query gives it: flags NULL is 0 */
+				k->mr[x] = MatchCrossRecord(k->scorer, id, flnull ? 0 : DatumGetInt32(fl),
+											feat, featnull, bk, bknull);
+				MemoryContextSwitchTo(old);
+			}
 			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
 			if (isnull)
 			{
@@ -451,98 +516,56 @@ typedef struct LinkCross
 	linkid_hash *recidx;		/* record id -> record index */
 	HTAB	   *pairs;			/* LinkCrossEntry by record indices */
 	float8		review_t;		/* a supporting pair scores at least this */
+	LinkKeys   *keys;			/* the records' features and the scorer */
 } LinkCross;
 
 /*
  * LinkCrossScore
  *		Scores every pair between the records a[0..na) and b[0..nb) that is
- *		not scored yet, as a run would if blocking had proposed it: one
- *		_match_walk('cross') over their features in cdp_internal.match_key
- *		with the active program, a as the focus.  A pair supports a link
+ *		not scored yet, as a run would if blocking had proposed it, and as
+ *		_match_walk('cross') over their key rows with the active program
+ *		scored them before session 33: the record with the smaller id first
+ *		(the order of that walk's records, read by the primary key), the
+ *		pairs under the review threshold dropped.  A pair supports a link
  *		when it reaches the review threshold and neither a rule vetoes it
  *		nor is either record a placeholder, as the run's pairs do.  A
- *		record without features scores nothing (supports nothing).
+ *		record without features (no key row) scores nothing (supports
+ *		nothing).  Every record was read by LinkKeysLoad: nothing is read
+ *		here, and no walk runs per check (issue 12, session 33).
  */
 static void
 LinkCrossScore(LinkCross *lc, const int *a, int na, const int *b, int nb)
 {
-	StringInfoData ids,
-				focus;
-	bool		missing = false;
-	Datum		args[3];
-	Oid			argtypes[3] = {TEXTOID, FLOAT8OID, INT8ARRAYOID};
-	Datum	   *fids;
+	const LinkKeys *k = lc->keys;
 
-	for (int i = 0; i < na && !missing; i++)
-		for (int j = 0; j < nb && !missing; j++)
-		{
-			LinkCrossKey k = {Min(a[i], b[j]), Max(a[i], b[j])};
-
-			missing = hash_search(lc->pairs, &k, HASH_FIND, NULL) == NULL;
-		}
-	if (!missing)
-		return;
-	initStringInfo(&ids);
-	initStringInfo(&focus);
-	fids = palloc_array(Datum, na);
-	for (int i = 0; i < na; i++)
-	{
-		appendStringInfo(&ids, "%s" INT64_FORMAT, ids.len ? "," : "", lc->rec[a[i]]);
-		fids[i] = Int64GetDatum(lc->rec[a[i]]);
-	}
-	for (int j = 0; j < nb; j++)
-		appendStringInfo(&ids, "," INT64_FORMAT, lc->rec[b[j]]);
-	args[0] = CStringGetTextDatum(psprintf("SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k"
-										   " WHERE k.record_id OPERATOR(pg_catalog.=) ANY ('{%s}'::bigint[])", ids.data));
-	args[1] = Float8GetDatum(lc->review_t);
-	args[2] = PointerGetDatum(construct_array(fids, na, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	/* every cross pair is now scored: unsupported unless the walk says otherwise */
 	for (int i = 0; i < na; i++)
 		for (int j = 0; j < nb; j++)
 		{
-			LinkCrossKey k = {Min(a[i], b[j]), Max(a[i], b[j])};
-			LinkCrossEntry *e = (LinkCrossEntry *) hash_search(lc->pairs, &k, HASH_ENTER, NULL);
+			LinkCrossKey key = {Min(a[i], b[j]), Max(a[i], b[j])};
+			bool		found;
+			LinkCrossEntry *e = (LinkCrossEntry *) hash_search(lc->pairs, &key, HASH_ENTER, &found);
+			const MatchRec *x,
+					   *y;
+			double		prob;
+			int32		fl;
 
+			if (found)
+				continue;
 			e->supports = false;
-		}
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(LinkSavedPlan(&link_cross_plan,
-									   "SELECT w.record_a, w.record_b, w.flags"
-									   "  FROM cdp_internal.match_settings s,"
-									   "       cdp_internal._match_walk('cross', $1, s.program, s.version, $2, 0, 0, $3) w"
-									   " WHERE s.active AND w.probability >= $2",
-									   3, argtypes),
-						 args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "scoring the cross pairs of the link plan failed");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		n1,
-					n2,
-					n3;
-		int64		ra = DatumGetInt64(SPI_getbinval(tup, td, 1, &n1));
-		int64		rb = DatumGetInt64(SPI_getbinval(tup, td, 2, &n2));
-		int32		fl = DatumGetInt32(SPI_getbinval(tup, td, 3, &n3));
-		int			xa,
-					xb;
-		LinkCrossKey k;
-		LinkCrossEntry *e;
+			x = k->mr[a[i]];
+			y = k->mr[b[j]];
+			if (k->scorer == NULL || x == NULL || y == NULL || x->id == y->id)
+				continue;
+			if (y->id < x->id)
+			{
+				const MatchRec *t = x;
 
-		if (n1 || n2 || n3)
-			continue;
-		xa = LinkIdOf(lc->recidx, ra);
-		xb = LinkIdOf(lc->recidx, rb);
-		if (xa < 0 || xb < 0)
-			continue;
-		k.x = Min(xa, xb);
-		k.y = Max(xa, xb);
-		e = (LinkCrossEntry *) hash_search(lc->pairs, &k, HASH_FIND, NULL);
-		if (e != NULL)
-			e->supports = !(fl & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER));
-	}
-	SPI_finish();
+				x = y;
+				y = t;
+			}
+			if (MatchCrossPair(k->scorer, x, y, &prob, &fl) && prob >= lc->review_t)
+				e->supports = !(fl & (MATCH_PAIR_VETO | MATCH_PAIR_PLACEHOLDER));
+		}
 }
 
 /* what LinkCheck reads */
@@ -1105,11 +1128,16 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	keys.loaded = palloc0_array(bool, Max(nrec, 1));
 	keys.h = palloc0_array(uint32 *, Max(nrec, 1));
 	keys.nh = palloc0_array(int, Max(nrec, 1));
+	keys.mr = palloc0_array(MatchRec *, Max(nrec, 1));
+	keys.scorer = NULL;
+	keys.noscorer = false;
+	keys.review_t = review_t;
 	keys.cxt = work;
 	ck.keys = &keys;
 	cross.rec = rec;
 	cross.recidx = recidx;
 	cross.review_t = review_t;
+	cross.keys = &keys;
 	{
 		HASHCTL		ctl;
 

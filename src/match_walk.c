@@ -326,6 +326,8 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 	uint64		i;
 	int			c;
 	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;	/* the tables' (SPI calls
+												 * return in their own) */
 
 	/*
 	 * 0.2.0 keeps the table in the private schema; a database still on 0.1.0
@@ -350,6 +352,7 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 									3, argtypes, arg, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read %s", tf);
+	MemoryContextSwitchTo(cxt);
 	for (c = 0; c < prog->ncomp; c++)
 	{
 		HASHCTL		ctl;
@@ -358,7 +361,7 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 			continue;
 		ctl.keysize = MATCH_TF_KEYLEN;
 		ctl.entrysize = sizeof(TfEntry);
-		ctl.hcxt = CurrentMemoryContext;
+		ctl.hcxt = cxt;
 		prog->tfhash[c] = hash_create("cdp match tf", 1024, &ctl,
 									  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
@@ -385,8 +388,8 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 }
 
 /*
- * PrecomputeRecords
- *		What the scorer's per-pair bound reads of each record (issue 12,
+ * PrecomputeRecord
+ *		What the scorer's per-pair bound reads of a record (issue 12,
  *		session 24), computed once here rather than per scored pair: which
  *		comparisons' values it fills (MatchRec.cmask) and, per tf-adjusted
  *		comparison, the term-frequency adjustment of its own value
@@ -394,6 +397,24 @@ LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
  *		per pair).  The values are those MatchTfAdjustment gives, so the
  *		weights do not change.  Call once the tf tables are loaded.
  */
+static void
+PrecomputeRecord(const MatchProg *prog, MatchRec *r, double *tfadj)
+{
+	r->cmask = 0;
+	r->tfadj = tfadj;
+	for (int c = 0; c < prog->ncomp; c++)
+	{
+		const char *v = r->feat[prog->fidx[c]];
+		bool		filled = v != NULL && *v != '\0';
+
+		if (filled)
+			r->cmask |= (uint32) 1 << c;
+		if (prog->tfslot[c] >= 0)
+			r->tfadj[prog->tfslot[c]] = filled ? MatchTfAdjustment(prog, c, v) : 0.0;
+	}
+}
+
+/* PrecomputeRecord over every loaded record */
 static void
 PrecomputeRecords(Walk *w)
 {
@@ -407,20 +428,7 @@ PrecomputeRecords(Walk *w)
 		buf = HugeAlloc(sizeof(double) * (Size) prog->ntf * (Size) w->nrec);
 	for (int i = 0; i < w->nrec; i++)
 	{
-		MatchRec   *r = &w->recs[i];
-
-		r->cmask = 0;
-		r->tfadj = buf ? buf + (Size) i * prog->ntf : NULL;
-		for (int c = 0; c < prog->ncomp; c++)
-		{
-			const char *v = r->feat[prog->fidx[c]];
-			bool		filled = v != NULL && *v != '\0';
-
-			if (filled)
-				r->cmask |= (uint32) 1 << c;
-			if (prog->tfslot[c] >= 0)
-				r->tfadj[prog->tfslot[c]] = filled ? MatchTfAdjustment(prog, c, v) : 0.0;
-		}
+		PrecomputeRecord(prog, &w->recs[i], buf ? buf + (Size) i * prog->ntf : NULL);
 		if ((i & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -1460,4 +1468,106 @@ cdp_match_walk_part(PG_FUNCTION_ARGS)
 				 errhint("Use 0 <= part < nparts <= 64.")));
 	MatchWalkRun(fcinfo, 2, part, nparts);
 	PG_RETURN_NULL();
+}
+
+/*
+ * The scorer of a 'cross' walk over records given one at a time (issue 12,
+ * session 33).  The link plan's support checks scored the pairs across two
+ * persons with one _match_walk('cross') each: at 1M records thousands of
+ * walks, each preparing its record query, looking its term frequencies up
+ * and decoding the program again.  Here the program is decoded and the
+ * term-frequency table of the version loaded once (all of it: every lookup
+ * finds what a walk's lookup of its values finds, see LoadTf), each record
+ * is decoded once as LoadReceive decodes it, and a pair is scored as
+ * ProcessPair scores it in cross mode.
+ */
+struct MatchCrossScorer
+{
+	MatchProg	prog;
+	double		min_prob;		/* what a pair must reach (-1: any) */
+	double		min_weight;		/* MatchMinWeight of the min_prob given */
+	MatchBound	bound;
+	Arena		arena;			/* the records */
+	MemoryContext rowcxt;		/* a packed array expanded, per record */
+};
+
+/*
+ * MatchCrossBegin
+ *		A scorer with the program and the term frequencies of settings
+ *		version, in the current memory context; pairs under min_prob are
+ *		not kept (as _match_walk('cross', ..., min_prob) keeps them).  Call
+ *		connected to SPI.
+ */
+MatchCrossScorer *
+MatchCrossBegin(ArrayType *program, int version, double min_prob)
+{
+	MatchCrossScorer *cs = palloc0(sizeof(MatchCrossScorer));
+
+	DecodeProgram(program, &cs->prog);
+	cs->min_weight = MatchMinWeight(min_prob);
+	/* as MatchWalkRun: cross mode keeps every pair unless min_prob > 0 */
+	cs->min_prob = min_prob > 0.0 ? min_prob : -1.0;
+	LoadTf(&cs->prog, version, (Datum) 0, (Datum) 0);
+	/* LoadTf's SPI call returns in the SPI context: the scorer's own again */
+	MemoryContextSwitchTo(GetMemoryChunkContext(cs));
+	cs->arena.cxt = CurrentMemoryContext;
+	cs->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cdp match cross row",
+									   ALLOCSET_SMALL_SIZES);
+	return cs;
+}
+
+/*
+ * MatchCrossRecord
+ *		One record (a row of cdp_internal.match_key: record_id, flags, feat,
+ *		bk) as a walk loads it (LoadReceive, PrecomputeRecord), kept in the
+ *		scorer's memory.
+ */
+MatchRec *
+MatchCrossRecord(MatchCrossScorer *cs, int64 id, int32 flags, Datum feat, bool featnull,
+				 Datum bk, bool bknull)
+{
+	const MatchProg *prog = &cs->prog;
+	MatchRec   *r = (MatchRec *) ArenaAlloc(&cs->arena, sizeof(MatchRec));
+	MemoryContext old = MemoryContextSwitchTo(cs->rowcxt);
+
+	memset(r, 0, sizeof(MatchRec));
+	r->id = id;
+	r->golden = id;
+	r->flags = flags;
+	r->focus = true;
+	r->feat = (char **) ArenaAlloc(&cs->arena, sizeof(char *) * (prog->nfeat + prog->nrules));
+	r->bk = r->feat + prog->nfeat;
+	r->bkh = (uint32 *) ArenaAlloc(&cs->arena, sizeof(uint32) * Max(prog->nrules, 1));
+	CopyTextArray(&cs->arena, feat, featnull, r->feat, prog->nfeat);
+	CopyTextArray(&cs->arena, bk, bknull, r->bk, prog->nrules);
+	for (int k = 0; k < prog->nrules; k++)
+		r->bkh[k] = (r->bk[k] == NULL || r->bk[k][0] == '\0') ? 0 :
+			hash_bytes((const unsigned char *) r->bk[k], strlen(r->bk[k]));
+	DecodeRecord(prog, &cs->arena, r);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cs->rowcxt);
+	PrecomputeRecord(prog, r, prog->ntf > 0 ?
+					 (double *) ArenaAlloc(&cs->arena, sizeof(double) * prog->ntf) : NULL);
+	return r;
+}
+
+/*
+ * MatchCrossPair
+ *		Scores the pair (a first: its term frequencies weigh an agreement, as
+ *		the record a walk loaded first) as ProcessPair in cross mode: whether
+ *		the walk would give it as a row, with its probability and flags.
+ */
+bool
+MatchCrossPair(MatchCrossScorer *cs, const MatchRec *a, const MatchRec *b,
+			   double *probability, int32 *flags)
+{
+	int8		lev[MATCH_MAX_COMP];
+	double		weight;
+	bool		cut;
+
+	weight = MatchScorePairBounded(&cs->prog, a, b, lev, flags, cs->min_weight, &cut, &cs->bound);
+	if (cut)
+		return false;
+	*probability = MatchProbability(weight);
+	return *probability >= cs->min_prob || (*flags & MATCH_PAIR_FORCED);
 }
