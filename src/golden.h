@@ -121,6 +121,57 @@ typedef struct GoldenContactText
 
 extern int	GoldenCmpContactBytes(const GoldenContactText *a, const GoldenContactText *b);
 extern int	GoldenCmpContactOutput(const GoldenContactText *a, const GoldenContactText *b);
+
+/*
+ * The contact lists of a profile, shared by both folds (golden_fold.c: from
+ * the records' documents; golden_fold_row.c: from their columns).  A
+ * GoldenContact is one (kind, network, value) seen in the caller's record
+ * rec; a GoldenContactRec what a contact's group aggregates of that record;
+ * GoldenContactGroups sorts the occurrences and returns their groups in the
+ * profile's order, GoldenPushContactGroup pushes one group's object.
+ */
+typedef struct GoldenContact
+{
+	int			kind;
+	GoldenContactText t;
+	int			rec;
+} GoldenContact;
+
+typedef struct GoldenContactRec
+{
+	bool		created_null;
+	TimestampTz created;
+	bool		updated_null;
+	TimestampTz updated;
+	int			validated;		/* 1, 0, or -1 when missing */
+	bool		sid_null;
+	int32		sid;
+} GoldenContactRec;
+
+typedef struct GoldenContactGroup
+{
+	int			kind;
+	GoldenContactText t;
+	int			first;			/* range in the sorted occurrences */
+	int			count;
+	bool		first_null;
+	TimestampTz first_seen;
+	bool		last_null;
+	TimestampTz last_seen;
+	int			validated;		/* bool_or: 1, 0, -1 (all null) */
+	int			valid;			/* 1, 0, -1 (null) */
+} GoldenContactGroup;
+
+/* pushes the caller's record rec's id as an array element */
+typedef void (*GoldenPushRecIdFn) (JsonbParseState **st, int rec, void *arg);
+
+extern void GoldenAddContact(GoldenContact **arr, int *n, int *cap, int kind, char *net, int netlen,
+							 char *v, int vlen, int rec);
+extern GoldenContactGroup *GoldenContactGroups(GoldenContact *c, int n, const GoldenContactRec *recs,
+											   int *ngroups);
+extern void GoldenPushContactGroup(JsonbParseState **st, const GoldenContactGroup *x,
+								   const GoldenContact *c, int *ids, qsort_arg_comparator cmp,
+								   bool same_by_index, GoldenPushRecIdFn push_id, void *arg);
 /*
  * A cdp.patient row built in C (golden_row.c, golden_single.c): the row type
  * and, per column, where its value comes from (src: each file's own enum, 0

@@ -123,29 +123,6 @@ typedef struct FoldGroup
 	int			count;
 } FoldGroup;
 
-/* one (kind, network, value) seen in one record */
-typedef struct FoldContact
-{
-	int			kind;
-	GoldenContactText t;
-	int			rec;
-} FoldContact;
-
-/* a distinct contact with its aggregates */
-typedef struct FoldContactGroup
-{
-	int			kind;
-	GoldenContactText t;
-	int			first;			/* range in the sorted FoldContact array */
-	int			count;
-	bool		first_null;
-	TimestampTz first_seen;
-	bool		last_null;
-	TimestampTz last_seen;
-	int			validated;		/* bool_or: 1, 0, -1 (all null) */
-	int			valid;			/* 1, 0, -1 (null) */
-} FoldContactGroup;
-
 /*
  * FieldText
  *		doc ->> key: the text of a field of a document, or NULL.
@@ -709,17 +686,17 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 /* ------------------------------------------------------------------ contacts */
 
 /*
- * AddContact
- *		Appends one contact occurrence, growing the array.
+ * GoldenAddContact
+ *		Appends one contact occurrence, growing the array (golden.h).
  */
-static void
-AddContact(FoldContact **arr, int *n, int *cap, int kind, char *net, int netlen,
-		   char *v, int vlen, int rec)
+void
+GoldenAddContact(GoldenContact **arr, int *n, int *cap, int kind, char *net, int netlen,
+				 char *v, int vlen, int rec)
 {
 	if (*n >= *cap)
 	{
 		*cap *= 2;
-		*arr = repalloc(*arr, mul_size(sizeof(FoldContact), *cap));
+		*arr = repalloc(*arr, mul_size(sizeof(GoldenContact), *cap));
 	}
 	(*arr)[*n].kind = kind;
 	(*arr)[*n].t.net = net;
@@ -738,8 +715,8 @@ AddContact(FoldContact **arr, int *n, int *cap, int kind, char *net, int netlen,
 static int
 FoldCmpContactBytes(const void *pa, const void *pb)
 {
-	const FoldContact *a = (const FoldContact *) pa;
-	const FoldContact *b = (const FoldContact *) pb;
+	const GoldenContact *a = (const GoldenContact *) pa;
+	const GoldenContact *b = (const GoldenContact *) pb;
 
 	if (a->kind != b->kind)
 		return a->kind - b->kind;
@@ -789,8 +766,8 @@ GoldenCmpContactOutput(const GoldenContactText *a, const GoldenContactText *b)
 static int
 FoldCmpContactGroup(const void *pa, const void *pb)
 {
-	const FoldContactGroup *a = (const FoldContactGroup *) pa;
-	const FoldContactGroup *b = (const FoldContactGroup *) pb;
+	const GoldenContactGroup *a = (const GoldenContactGroup *) pa;
+	const GoldenContactGroup *b = (const GoldenContactGroup *) pb;
 	int			c;
 
 	if (a->kind != b->kind)
@@ -806,12 +783,12 @@ FoldCmpContactGroup(const void *pa, const void *pb)
  * CollectContacts
  *		Every non-empty phone, e-mail and handle of every record.
  */
-static FoldContact *
+static GoldenContact *
 CollectContacts(FoldRec *recs, int nrec, int *ncontacts)
 {
 	int			cap = 16;
 	int			n = 0;
-	FoldContact *arr = palloc(sizeof(FoldContact) * cap);
+	GoldenContact *arr = palloc(sizeof(GoldenContact) * cap);
 	int			i;
 
 	for (i = 0; i < nrec; i++)
@@ -851,8 +828,8 @@ CollectContacts(FoldRec *recs, int nrec, int *ncontacts)
 				s = CdpJsonbScalarText(&v, &len);
 				if (s == NULL || len == 0)
 					continue;
-				AddContact(&arr, &n, &cap, kind, kind == KIND_HANDLES ? net : NULL,
-						   netlen, s, len, i);
+				GoldenAddContact(&arr, &n, &cap, kind, kind == KIND_HANDLES ? net : NULL,
+								 netlen, s, len, i);
 			}
 		}
 	}
@@ -861,27 +838,24 @@ CollectContacts(FoldRec *recs, int nrec, int *ncontacts)
 }
 
 /*
- * PushContacts
- *		Groups the contact occurrences and pushes the three contact arrays
- *		(as object values of the result).
+ * GoldenContactGroups
+ *		Sorts the contact occurrences c and returns their groups (*ngroups) in
+ *		the profile's order, each with its aggregates over the records recs
+ *		(golden.h).
  */
-static void
-PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
+GoldenContactGroup *
+GoldenContactGroups(GoldenContact *c, int n, const GoldenContactRec *recs, int *ngroups)
 {
-	int			n;
-	FoldContact *c = CollectContacts(recs, nrec, &n);
-	FoldContactGroup *g = palloc(sizeof(FoldContactGroup) * Max(1, n));
+	GoldenContactGroup *g = palloc(sizeof(GoldenContactGroup) * Max(1, n));
 	int			ng = 0;
 	int			i;
 	int			j;
-	int			kind;
-	int		   *ids = palloc(sizeof(int) * Max(1, n));
 
 	if (n > 1)
-		qsort(c, n, sizeof(FoldContact), FoldCmpContactBytes);
+		qsort(c, n, sizeof(GoldenContact), FoldCmpContactBytes);
 	for (i = 0; i < n; i = j)
 	{
-		FoldContactGroup *x = &g[ng++];
+		GoldenContactGroup *x = &g[ng++];
 		int			anyv = -1;
 		int			nsid = 0;
 		int32		sid0 = 0;
@@ -896,7 +870,7 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 		x->last_null = true;
 		for (int k = i; k < j; k++)
 		{
-			FoldRec    *r = &recs[c[k].rec];
+			const GoldenContactRec *r = &recs[c[k].rec];
 
 			if (!r->created_null && (x->first_null || r->created < x->first_seen))
 			{
@@ -926,64 +900,128 @@ PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
 		x->valid = anyv == 1 || nsid >= 2 ? 1 : anyv == -1 ? -1 : 0;
 	}
 	if (ng > 1)
-		qsort(g, ng, sizeof(FoldContactGroup), FoldCmpContactGroup);
+		qsort(g, ng, sizeof(GoldenContactGroup), FoldCmpContactGroup);
+	*ngroups = ng;
+	return g;
+}
 
-	for (kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
+/*
+ * GoldenPushContactGroup
+ *		Pushes one contact group's object: value, network, sources (the
+ *		distinct record ids, ascending by cmp over record indexes, nulls last;
+ *		two records are the same when their indexes are, if same_by_index,
+ *		else when cmp says so), first_seen, last_seen, confirmed, validated.
+ *		ids: room for x->count ints (golden.h).
+ */
+void
+GoldenPushContactGroup(JsonbParseState **st, const GoldenContactGroup *x, const GoldenContact *c,
+					   int *ids, qsort_arg_comparator cmp, bool same_by_index,
+					   GoldenPushRecIdFn push_id, void *arg)
+{
+	int			nids = 0;
+	int			j;
+	char	   *s;
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	CdpJsonbPushKey(st, "value");
+	GoldenPushString(st, WJB_VALUE, x->t.v, x->t.vlen);
+	if (x->t.net)
+	{
+		CdpJsonbPushKey(st, "network");
+		GoldenPushString(st, WJB_VALUE, x->t.net, x->t.netlen);
+	}
+	for (j = 0; j < x->count; j++)
+		ids[nids++] = c[x->first + j].rec;
+	qsort_arg(ids, nids, sizeof(int), cmp, arg);
+	CdpJsonbPushKey(st, "sources");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (j = 0; j < nids; j++)
+	{
+		if (j > 0 && (same_by_index ? ids[j] == ids[j - 1]
+					  : cmp(&ids[j], &ids[j - 1], arg) == 0))
+			continue;
+		push_id(st, ids[j], arg);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	if (!x->first_null && (s = GoldenUtcText(x->first_seen)) != NULL)
+	{
+		CdpJsonbPushKey(st, "first_seen");
+		GoldenPushString(st, WJB_VALUE, s, strlen(s));
+	}
+	if (!x->last_null && (s = GoldenUtcText(x->last_seen)) != NULL)
+	{
+		CdpJsonbPushKey(st, "last_seen");
+		GoldenPushString(st, WJB_VALUE, s, strlen(s));
+	}
+	if (x->valid >= 0)
+	{
+		CdpJsonbPushKey(st, "confirmed");
+		GoldenPushBool(st, WJB_VALUE, x->valid == 1);
+	}
+	if (x->validated >= 0)
+	{
+		CdpJsonbPushKey(st, "validated");
+		GoldenPushBool(st, WJB_VALUE, x->validated == 1);
+	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* PushContacts's record ids: as given on the one-record path, else bigint or null */
+typedef struct FoldIdArg
+{
+	FoldRec    *recs;
+	bool		raw;
+} FoldIdArg;
+
+static int
+FoldCmpRecordIdArg(const void *pa, const void *pb, void *arg)
+{
+	return FoldCmpRecordId(pa, pb, ((FoldIdArg *) arg)->recs);
+}
+
+static void
+FoldPushRecordId(JsonbParseState **st, int rec, void *arg)
+{
+	FoldIdArg  *a = (FoldIdArg *) arg;
+
+	PushRecordId(st, WJB_ELEM, &a->recs[rec], a->raw);
+}
+
+/*
+ * PushContacts
+ *		Groups the contact occurrences and pushes the three contact arrays
+ *		(as object values of the result).
+ */
+static void
+PushContacts(JsonbParseState **st, FoldRec *recs, int nrec, bool raw)
+{
+	int			n;
+	int			ng;
+	GoldenContact *c = CollectContacts(recs, nrec, &n);
+	GoldenContactRec *cr = palloc(sizeof(GoldenContactRec) * Max(1, nrec));
+	GoldenContactGroup *g;
+	int		   *ids = palloc(sizeof(int) * Max(1, n));
+	FoldIdArg	arg = {recs, raw};
+
+	for (int i = 0; i < nrec; i++)
+	{
+		cr[i].created_null = recs[i].created_null;
+		cr[i].created = recs[i].created;
+		cr[i].updated_null = recs[i].updated_null;
+		cr[i].updated = recs[i].updated;
+		cr[i].validated = recs[i].validated;
+		cr[i].sid_null = recs[i].sid_null;
+		cr[i].sid = recs[i].sid;
+	}
+	g = GoldenContactGroups(c, n, cr, &ng);
+	for (int kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
 	{
 		CdpJsonbPushKey(st, FoldKindNames[kind]);
 		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < ng; i++)
-		{
-			FoldContactGroup *x = &g[i];
-			int			nids = 0;
-			char	   *s;
-
-			if (x->kind != kind)
-				continue;
-			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-			CdpJsonbPushKey(st, "value");
-			GoldenPushString(st, WJB_VALUE, x->t.v, x->t.vlen);
-			if (x->t.net)
-			{
-				CdpJsonbPushKey(st, "network");
-				GoldenPushString(st, WJB_VALUE, x->t.net, x->t.netlen);
-			}
-			/* sources: distinct record ids, ascending, one null last */
-			for (j = 0; j < x->count; j++)
-				ids[nids++] = c[x->first + j].rec;
-			qsort_arg(ids, nids, sizeof(int), FoldCmpRecordId, recs);
-			CdpJsonbPushKey(st, "sources");
-			pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-			for (j = 0; j < nids; j++)
-			{
-				if (j > 0 && (raw ? ids[j] == ids[j - 1]
-							  : FoldCmpRecordId(&ids[j], &ids[j - 1], recs) == 0))
-					continue;
-				PushRecordId(st, WJB_ELEM, &recs[ids[j]], raw);
-			}
-			pushJsonbValue(st, WJB_END_ARRAY, NULL);
-			if (!x->first_null && (s = GoldenUtcText(x->first_seen)) != NULL)
-			{
-				CdpJsonbPushKey(st, "first_seen");
-				GoldenPushString(st, WJB_VALUE, s, strlen(s));
-			}
-			if (!x->last_null && (s = GoldenUtcText(x->last_seen)) != NULL)
-			{
-				CdpJsonbPushKey(st, "last_seen");
-				GoldenPushString(st, WJB_VALUE, s, strlen(s));
-			}
-			if (x->valid >= 0)
-			{
-				CdpJsonbPushKey(st, "confirmed");
-				GoldenPushBool(st, WJB_VALUE, x->valid == 1);
-			}
-			if (x->validated >= 0)
-			{
-				CdpJsonbPushKey(st, "validated");
-				GoldenPushBool(st, WJB_VALUE, x->validated == 1);
-			}
-			pushJsonbValue(st, WJB_END_OBJECT, NULL);
-		}
+		for (int i = 0; i < ng; i++)
+			if (g[i].kind == kind)
+				GoldenPushContactGroup(st, &g[i], c, ids, FoldCmpRecordIdArg, raw,
+									   FoldPushRecordId, &arg);
 		pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	}
 }

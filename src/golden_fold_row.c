@@ -179,29 +179,6 @@ typedef struct FoldRowCand
 	int64		chars;
 } FoldRowCand;
 
-/* one (kind, network, value) seen in one record */
-typedef struct FoldRowContact
-{
-	int			kind;
-	GoldenContactText t;
-	int			rec;
-} FoldRowContact;
-
-/* a distinct contact with its aggregates */
-typedef struct FoldRowContactGroup
-{
-	int			kind;
-	GoldenContactText t;
-	int			first;
-	int			count;
-	bool		first_null;
-	TimestampTz first_seen;
-	bool		last_null;
-	TimestampTz last_seen;
-	int			validated;		/* bool_or: 1, 0, -1 (all null) */
-	int			valid;			/* 1, 0, -1 */
-} FoldRowContactGroup;
-
 /*
  * FoldRowClassify
  *		Sets where the column named name takes its value from.
@@ -578,38 +555,16 @@ FoldRowWinner(FoldRowState *st, int i, FoldRowRec *recs, int nrec, FoldRowCand *
 }
 
 /*
- * FoldRowAddContact
- *		Appends one contact occurrence, growing the array.
- */
-static void
-FoldRowAddContact(FoldRowContact **arr, int *n, int *cap, int kind, char *net, int netlen,
-				  char *v, int vlen, int rec)
-{
-	if (*n >= *cap)
-	{
-		*cap *= 2;
-		*arr = repalloc(*arr, mul_size(sizeof(FoldRowContact), *cap));
-	}
-	(*arr)[*n].kind = kind;
-	(*arr)[*n].t.net = net;
-	(*arr)[*n].t.netlen = netlen;
-	(*arr)[*n].t.v = v;
-	(*arr)[*n].t.vlen = vlen;
-	(*arr)[*n].rec = rec;
-	(*n)++;
-}
-
-/*
  * FoldRowCollectContacts
  *		Every non-empty phone and e-mail (canonical text) and handle of every
  *		record, as golden_fold reads them from the documents.
  */
-static FoldRowContact *
+static GoldenContact *
 FoldRowCollectContacts(FoldRowRec *recs, int nrec, int *ncontacts)
 {
 	int			cap = 16;
 	int			n = 0;
-	FoldRowContact *arr = palloc(sizeof(FoldRowContact) * cap);
+	GoldenContact *arr = palloc(sizeof(GoldenContact) * cap);
 
 	for (int i = 0; i < nrec; i++)
 	{
@@ -629,7 +584,7 @@ FoldRowCollectContacts(FoldRowRec *recs, int nrec, int *ncontacts)
 											   &nelems);
 			for (int k = 0; k < nelems; k++)
 				if (texts[k] != NULL && texts[k][0] != '\0')
-					FoldRowAddContact(&arr, &n, &cap, kind, NULL, 0, texts[k], strlen(texts[k]), i);
+					GoldenAddContact(&arr, &n, &cap, kind, NULL, 0, texts[k], strlen(texts[k]), i);
 		}
 		if (!r->nulls[FI_HANDLES])
 		{
@@ -659,49 +614,12 @@ FoldRowCollectContacts(FoldRowRec *recs, int nrec, int *ncontacts)
 				s = CdpJsonbScalarText(&v, &len);
 				if (s == NULL || len == 0)
 					continue;
-				FoldRowAddContact(&arr, &n, &cap, KIND_HANDLES, net, netlen, s, len, i);
+				GoldenAddContact(&arr, &n, &cap, KIND_HANDLES, net, netlen, s, len, i);
 			}
 		}
 	}
 	*ncontacts = n;
 	return arr;
-}
-
-/*
- * FoldRowCmpContactBytes
- *		qsort comparator grouping contact occurrences: kind, then the
- *		bytewise contact order.
- */
-static int
-FoldRowCmpContactBytes(const void *pa, const void *pb)
-{
-	const FoldRowContact *a = pa;
-	const FoldRowContact *b = pb;
-
-	if (a->kind != b->kind)
-		return a->kind - b->kind;
-	return GoldenCmpContactBytes(&a->t, &b->t);
-}
-
-/*
- * FoldRowCmpContactGroup
- *		qsort comparator of the output order within a kind: last seen newest
- *		first (nulls last), then the profile's contact order.
- */
-static int
-FoldRowCmpContactGroup(const void *pa, const void *pb)
-{
-	const FoldRowContactGroup *a = pa;
-	const FoldRowContactGroup *b = pb;
-	int			c;
-
-	if (a->kind != b->kind)
-		return a->kind - b->kind;
-	if (a->last_null != b->last_null)
-		return a->last_null ? 1 : -1;
-	if (!a->last_null && (c = FOLD_ROW_CMP(a->last_seen, b->last_seen)) != 0)
-		return -c;
-	return GoldenCmpContactOutput(&a->t, &b->t);
 }
 
 /*
@@ -716,134 +634,53 @@ FoldRowCmpRecIndex(const void *pa, const void *pb, void *arg)
 	return FoldRowCmpRid(&recs[*(const int *) pa], &recs[*(const int *) pb]);
 }
 
+/* FoldRowContacts's record ids: bigint or null */
+static void
+FoldRowPushRecId(JsonbParseState **st, int rec, void *arg)
+{
+	FoldRowRec *r = &((FoldRowRec *) arg)[rec];
+
+	if (r->rid_null)
+		GoldenPushNull(st, WJB_ELEM);
+	else
+		GoldenPushInt64(st, WJB_ELEM, r->rid);
+}
+
 /*
  * FoldRowContacts
  *		The three contact arrays of the profile (out[kind]), as golden_fold's
- *		PushContacts builds them.
+ *		PushContacts builds them (GoldenContactGroups, GoldenPushContactGroup).
  */
 static void
 FoldRowContacts(FoldRowRec *recs, int nrec, Datum *out)
 {
 	int			n;
-	FoldRowContact *c = FoldRowCollectContacts(recs, nrec, &n);
-	FoldRowContactGroup *g = palloc(sizeof(FoldRowContactGroup) * Max(1, n));
+	int			ng;
+	GoldenContact *c = FoldRowCollectContacts(recs, nrec, &n);
+	GoldenContactRec *cr = palloc(sizeof(GoldenContactRec) * Max(1, nrec));
+	GoldenContactGroup *g;
 	int		   *ids = palloc(sizeof(int) * Max(1, n));
-	int			ng = 0;
-	int			i;
-	int			j;
 
-	if (n > 1)
-		qsort(c, n, sizeof(FoldRowContact), FoldRowCmpContactBytes);
-	for (i = 0; i < n; i = j)
+	for (int i = 0; i < nrec; i++)
 	{
-		FoldRowContactGroup *x = &g[ng++];
-		int			anyv = -1;
-		int			nsid = 0;
-		int32		sid0 = 0;
-
-		for (j = i + 1; j < n && FoldRowCmpContactBytes(&c[i], &c[j]) == 0; j++)
-			;
-		x->kind = c[i].kind;
-		x->t = c[i].t;
-		x->first = i;
-		x->count = j - i;
-		x->first_null = true;
-		x->last_null = true;
-		for (int k = i; k < j; k++)
-		{
-			FoldRowRec *r = &recs[c[k].rec];
-
-			if (!r->created_null && (x->first_null || r->created < x->first_seen))
-			{
-				x->first_seen = r->created;
-				x->first_null = false;
-			}
-			if (!r->updated_null && (x->last_null || r->updated > x->last_seen))
-			{
-				x->last_seen = r->updated;
-				x->last_null = false;
-			}
-			anyv = Max(anyv, r->validated);
-			/* count(DISTINCT source_id) >= 2: two different non-null ids */
-			if (!r->sid_null && nsid < 2)
-			{
-				if (nsid == 0)
-				{
-					sid0 = r->sid;
-					nsid = 1;
-				}
-				else if (r->sid != sid0)
-					nsid = 2;
-			}
-		}
-		x->validated = anyv;
-		x->valid = anyv == 1 || nsid >= 2 ? 1 : anyv == -1 ? -1 : 0;
+		cr[i].created_null = recs[i].created_null;
+		cr[i].created = recs[i].created;
+		cr[i].updated_null = recs[i].updated_null;
+		cr[i].updated = recs[i].updated;
+		cr[i].validated = recs[i].validated;
+		cr[i].sid_null = recs[i].sid_null;
+		cr[i].sid = recs[i].sid;
 	}
-	if (ng > 1)
-		qsort(g, ng, sizeof(FoldRowContactGroup), FoldRowCmpContactGroup);
-
+	g = GoldenContactGroups(c, n, cr, &ng);
 	for (int kind = KIND_PHONES; kind <= KIND_HANDLES; kind++)
 	{
 		JsonbParseState *st = NULL;
 
 		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < ng; i++)
-		{
-			FoldRowContactGroup *x = &g[i];
-			int			nids = 0;
-			char	   *s;
-
-			if (x->kind != kind)
-				continue;
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			CdpJsonbPushKey(&st, "value");
-			GoldenPushString(&st, WJB_VALUE, x->t.v, x->t.vlen);
-			if (x->t.net)
-			{
-				CdpJsonbPushKey(&st, "network");
-				GoldenPushString(&st, WJB_VALUE, x->t.net, x->t.netlen);
-			}
-			/* sources: distinct record ids, ascending, one null last */
-			for (j = 0; j < x->count; j++)
-				ids[nids++] = c[x->first + j].rec;
-			qsort_arg(ids, nids, sizeof(int), FoldRowCmpRecIndex, recs);
-			CdpJsonbPushKey(&st, "sources");
-			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-			for (j = 0; j < nids; j++)
-			{
-				FoldRowRec *r = &recs[ids[j]];
-
-				if (j > 0 && (nrec == 1 ? ids[j] == ids[j - 1]
-							  : FoldRowCmpRid(r, &recs[ids[j - 1]]) == 0))
-					continue;
-				if (r->rid_null)
-					GoldenPushNull(&st, WJB_ELEM);
-				else
-					GoldenPushInt64(&st, WJB_ELEM, r->rid);
-			}
-			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-			if (!x->first_null && (s = GoldenUtcText(x->first_seen)) != NULL)
-			{
-				CdpJsonbPushKey(&st, "first_seen");
-				GoldenPushString(&st, WJB_VALUE, s, strlen(s));
-			}
-			if (!x->last_null && (s = GoldenUtcText(x->last_seen)) != NULL)
-			{
-				CdpJsonbPushKey(&st, "last_seen");
-				GoldenPushString(&st, WJB_VALUE, s, strlen(s));
-			}
-			if (x->valid >= 0)
-			{
-				CdpJsonbPushKey(&st, "confirmed");
-				GoldenPushBool(&st, WJB_VALUE, x->valid == 1);
-			}
-			if (x->validated >= 0)
-			{
-				CdpJsonbPushKey(&st, "validated");
-				GoldenPushBool(&st, WJB_VALUE, x->validated == 1);
-			}
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		}
+		for (int i = 0; i < ng; i++)
+			if (g[i].kind == kind)
+				GoldenPushContactGroup(&st, &g[i], c, ids, FoldRowCmpRecIndex, nrec == 1,
+									   FoldRowPushRecId, recs);
 		out[kind] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_ARRAY, NULL)));
 	}
 }
