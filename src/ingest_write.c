@@ -161,6 +161,24 @@ typedef struct WriteRow
 static int	WriteKeyField;
 
 /*
+ * WriteCmpText
+ *		Two texts (detoasted) bytewise, as COLLATE "C" orders them.
+ */
+static int
+WriteCmpText(Datum da, Datum db)
+{
+	text	   *ta = (text *) DatumGetPointer(da);
+	text	   *tb = (text *) DatumGetPointer(db);
+	int			la = VARSIZE_ANY_EXHDR(ta);
+	int			lb = VARSIZE_ANY_EXHDR(tb);
+	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	return (la > lb) - (la < lb);
+}
+
+/*
  * WriteCmpKey
  *		qsort comparator of rows by source_id as COLLATE "C" orders them.
  */
@@ -169,15 +187,8 @@ WriteCmpKey(const void *pa, const void *pb)
 {
 	const WriteRow *a = *(WriteRow *const *) pa;
 	const WriteRow *b = *(WriteRow *const *) pb;
-	text	   *ta = (text *) DatumGetPointer(a->v[WriteKeyField]);
-	text	   *tb = (text *) DatumGetPointer(b->v[WriteKeyField]);
-	int			la = VARSIZE_ANY_EXHDR(ta);
-	int			lb = VARSIZE_ANY_EXHDR(tb);
-	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
 
-	if (c != 0)
-		return c;
-	return (la > lb) - (la < lb);
+	return WriteCmpText(a->v[WriteKeyField], b->v[WriteKeyField]);
 }
 
 /*
@@ -796,15 +807,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 static int
 KeysCmp(const void *pa, const void *pb)
 {
-	text	   *ta = (text *) DatumGetPointer(*(const Datum *) pa);
-	text	   *tb = (text *) DatumGetPointer(*(const Datum *) pb);
-	int			la = VARSIZE_ANY_EXHDR(ta);
-	int			lb = VARSIZE_ANY_EXHDR(tb);
-	int			c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
-
-	if (c != 0)
-		return c;
-	return (la > lb) - (la < lb);
+	return WriteCmpText(*(const Datum *) pa, *(const Datum *) pb);
 }
 
 /*
