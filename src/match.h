@@ -371,8 +371,33 @@ extern double MatchTfAdjustment(const MatchProg *prog, int c, const char *value)
 extern double MatchTfFrequency(const MatchProg *prog, int c, const char *value);
 
 /*
- * match_walk.c: the scorer of a 'cross' walk over records given one at a
- * time, for the link plan's support checks (issue 12, session 35): the
+ * match_model.c: the model and the records as the kernel holds them in memory,
+ * shared by the walk (match_walk.c) and the cross scorer: a bump allocator for
+ * the features, the program decoded from its float8[] and the term-frequency
+ * table loaded, each record's text arrays copied, its names decoded and its
+ * per-comparison values precomputed.
+ */
+typedef struct MatchArena
+{
+	MemoryContext cxt;			/* where its blocks are allocated */
+	char	   *cur;
+	Size		left;
+	Size		next;			/* size of the next block (0: the first) */
+} MatchArena;
+
+extern void MatchAdviseHuge(void *p, Size len);
+extern void *MatchHugeAlloc(Size size);
+extern void *MatchArenaAlloc(MatchArena *a, Size size);
+extern char *MatchArenaStrdup(MatchArena *a, const char *s, Size len);
+extern void MatchDecodeProgramArray(ArrayType *arr, MatchProg *prog);
+extern void MatchLoadTf(MatchProg *prog, int version, Datum values, Datum comps);
+extern void MatchPrecomputeRecord(const MatchProg *prog, MatchRec *r, double *tfadj);
+extern void MatchCopyTextArray(MatchArena *arena, Datum d, bool isnull, char **out, int width);
+extern void MatchDecodeRecord(const MatchProg *prog, MatchArena *arena, MatchRec *r);
+
+/*
+ * match_model.c: the scorer of a 'cross' walk over records given one at a
+ * time, for the link plan's support checks (issue 12, session 33): the
  * program and term frequencies are loaded once, each record once, and a
  * pair is scored as _match_walk('cross') scores it, without a walk (and
  * its statements) per check.

@@ -38,7 +38,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "access/tupmacs.h"
@@ -61,18 +60,6 @@
 #include "cmp.h"
 #include "match.h"
 
-#define MATCH_ARENA_BLOCK (1024 * 1024)
-#define MATCH_ARENA_BLOCK_MAX (32 * 1024 * 1024)
-
-/* a bump allocator for the features: one palloc per block (1 MB, doubling), not per string */
-typedef struct Arena
-{
-	MemoryContext cxt;			/* where its blocks are allocated */
-	char	   *cur;
-	Size		left;
-	Size		next;			/* size of the next block (0: the first) */
-} Arena;
-
 /* a level vector with its rule, the key of the pattern counts */
 typedef struct PatternKey
 {
@@ -86,12 +73,6 @@ typedef struct PatternEntry
 	int64		n;				/* pairs of the rule */
 	int64		nnew;			/* of which no earlier rule yields */
 } PatternEntry;
-
-typedef struct TfEntry
-{
-	char		key[MATCH_TF_KEYLEN];
-	double		freq;
-} TfEntry;
 
 /* one record's position in a rule's sort order */
 typedef struct BlockItem
@@ -147,116 +128,6 @@ PG_FUNCTION_INFO_V1(cdp_match_walk);
 PG_FUNCTION_INFO_V1(cdp_match_walk_part);
 
 /*
- * AdviseHuge
- *		Asks the kernel for transparent huge pages over the 2 MB pages inside
- *		[p, p + len) (Linux, where THP is "madvise"): a walk over 1M records
- *		fills a few hundred megabytes at once, and a page fault per 4 kB page
- *		was about a tenth of loading them (issue 12, session 30).  Only a hint:
- *		an error or another system leaves the memory as it is.
- */
-static void
-AdviseHuge(void *p, Size len)
-{
-#if defined(MADV_HUGEPAGE)
-	uintptr_t	huge = 2 * 1024 * 1024;
-	uintptr_t	start = TYPEALIGN(huge, (uintptr_t) p);
-	uintptr_t	end = TYPEALIGN_DOWN(huge, (uintptr_t) p + len);
-
-	if (end > start)
-		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
-#endif
-}
-
-/*
- * HugeAlloc
- *		palloc of a large array of the walk (per record or per rule), with
- *		huge pages asked for (AdviseHuge) before it is first written.
- */
-static void *
-HugeAlloc(Size size)
-{
-	void	   *p = palloc_extended(size, MCXT_ALLOC_HUGE);
-
-	if (size >= 4 * 1024 * 1024)
-		AdviseHuge(p, size);
-	return p;
-}
-
-/*
- * ArenaBlock
- *		Starts a new block of at least size bytes: 1 MB, doubling up to
- *		MATCH_ARENA_BLOCK_MAX, so that a walk over a few records stays small
- *		and one over many uses few large blocks (huge pages, AdviseHuge).
- */
-static void
-ArenaBlock(Arena *a, Size size)
-{
-	Size		sz;
-
-	a->next = a->next == 0 ? MATCH_ARENA_BLOCK : Min(a->next * 2, MATCH_ARENA_BLOCK_MAX);
-	sz = Max(a->next, size);
-	a->cur = MemoryContextAllocHuge(a->cxt, sz);	/* MAXALIGNed */
-	a->left = sz;
-	if (sz >= 4 * 1024 * 1024)
-		AdviseHuge(a->cur, sz);
-}
-
-/*
- * ArenaAlloc
- *		size bytes from the arena, aligned for pointers.
- */
-static void *
-ArenaAlloc(Arena *a, Size size)
-{
-	char	   *r;
-	Size		pad = TYPEALIGN(sizeof(void *), (uintptr_t) a->cur) - (uintptr_t) a->cur;
-
-	if (a->cur == NULL || size + pad > a->left)
-	{
-		ArenaBlock(a, size);
-		pad = 0;
-	}
-	r = a->cur + pad;
-	a->cur += pad + size;
-	a->left -= pad + size;
-	return r;
-}
-
-/*
- * ArenaStrdup
- *		Copies len bytes of s plus a NUL into the arena.
- */
-static char *
-ArenaStrdup(Arena *a, const char *s, Size len)
-{
-	char	   *r;
-
-	if (len + 1 > a->left)
-		ArenaBlock(a, len + 1);
-	r = a->cur;
-	memcpy(r, s, len);
-	r[len] = '\0';
-	a->cur += len + 1;
-	a->left -= len + 1;
-	return r;
-}
-
-/*
- * DecodeProgram
- *		MatchDecodeProgram over the float8[] argument of a walk.
- */
-static void
-DecodeProgram(ArrayType *arr, MatchProg *prog)
-{
-	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("matching program must be a one-dimensional float8 array without nulls")));
-	MatchDecodeProgram((const float8 *) ARR_DATA_PTR(arr),
-					   ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)), prog);
-}
-
-/*
  * TfValues
  *		For a walk over a few focus records, the values a term-frequency
  *		lookup can ask for (MatchTfAdjustment reads the first record of a
@@ -308,113 +179,7 @@ TfValues(Walk *w, bool has_focus, Datum *comps)
 	*comps = PointerGetDatum(construct_array(cs, n, INT4OID, 4, true, TYPALIGN_INT));
 	return PointerGetDatum(construct_array(vals, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
-
-/*
- * LoadTf
- *		Loads the term-frequency tables of settings version from
- *		cdp_internal.match_tf into one hash table per tf-adjusted comparison: the
- *		whole table, or (values not 0) only the rows of those values, taken
- *		as training stored them (first value, 63 characters), and the ''
- *		row of values seen once.  Either way every lookup the walk makes
- *		finds what the whole table holds.
- */
-static void
-LoadTf(MatchProg *prog, int version, Datum values, Datum comps)
-{
-	Datum		arg[3];
-	Oid			argtypes[3] = {INT4OID, TEXTARRAYOID, INT4ARRAYOID};
-	uint64		i;
-	int			c;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;	/* the tables' (SPI calls
-												 * return in their own) */
-
-	/*
-	 * 0.2.0 keeps the table in the private schema; a database still on 0.1.0
-	 * (between a package upgrade and ALTER EXTENSION UPDATE) has it in cdp.
-	 */
-	const char *tf = psprintf("%s.match_tf",
-							  OidIsValid(get_namespace_oid("cdp_internal", true)) ? "cdp_internal" : "cdp");
-
-	arg[0] = Int32GetDatum(version);
-	arg[1] = values;
-	arg[2] = comps;
-	if (values == (Datum) 0)
-		ret = SPI_execute_with_args(psprintf("SELECT comp, value, freq FROM %s WHERE version = $1", tf),
-									1, argtypes, arg, NULL, true, 0);
-	else
-		ret = SPI_execute_with_args(psprintf("SELECT t.comp, t.value, t.freq"
-											 " FROM (SELECT u.c, pg_catalog.left(pg_catalog.split_part(u.v, pg_catalog.chr(%d), 1), %d) AS v"
-											 "         FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($2)) u(c, v)"
-											 "       UNION SELECT u.c, '' FROM pg_catalog.unnest($3) u(c)) u"
-											 " JOIN %s t ON t.version = $1 AND t.comp = u.c AND t.value = u.v",
-											 (int) (unsigned char) MATCH_VALUE_SEP, MATCH_TF_KEYLEN - 1, tf),
-									3, argtypes, arg, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read %s", tf);
-	MemoryContextSwitchTo(cxt);
-	for (c = 0; c < prog->ncomp; c++)
-	{
-		HASHCTL		ctl;
-
-		if (!prog->tf[c])
-			continue;
-		ctl.keysize = MATCH_TF_KEYLEN;
-		ctl.entrysize = sizeof(TfEntry);
-		ctl.hcxt = cxt;
-		prog->tfhash[c] = hash_create("cdp match tf", 1024, &ctl,
-									  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int			comp = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
-		char	   *value;
-		char		key[MATCH_TF_KEYLEN];
-		TfEntry    *e;
-
-		if (comp < 0 || comp >= prog->ncomp || prog->tfhash[comp] == NULL)
-			continue;
-		value = SPI_getvalue(tup, td, 2);
-		if (value == NULL)
-			continue;
-		memset(key, 0, sizeof(key));
-		strlcpy(key, value, MATCH_TF_KEYLEN);
-		e = (TfEntry *) hash_search(prog->tfhash[comp], key, HASH_ENTER, NULL);
-		e->freq = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull));
-	}
-}
-
-/*
- * PrecomputeRecord
- *		What the scorer's per-pair bound reads of a record (issue 12,
- *		session 24), computed once here rather than per scored pair: which
- *		comparisons' values it fills (MatchRec.cmask) and, per tf-adjusted
- *		comparison, the term-frequency adjustment of its own value
- *		(MatchRec.tfadj, also used by the scorer instead of a hash look-up
- *		per pair).  The values are those MatchTfAdjustment gives, so the
- *		weights do not change.  Call once the tf tables are loaded.
- */
-static void
-PrecomputeRecord(const MatchProg *prog, MatchRec *r, double *tfadj)
-{
-	r->cmask = 0;
-	r->tfadj = tfadj;
-	for (int c = 0; c < prog->ncomp; c++)
-	{
-		const char *v = r->feat[prog->fidx[c]];
-		bool		filled = v != NULL && *v != '\0';
-
-		if (filled)
-			r->cmask |= (uint32) 1 << c;
-		if (prog->tfslot[c] >= 0)
-			r->tfadj[prog->tfslot[c]] = filled ? MatchTfAdjustment(prog, c, v) : 0.0;
-	}
-}
-
-/* PrecomputeRecord over every loaded record */
+/* MatchPrecomputeRecord over every loaded record */
 static void
 PrecomputeRecords(Walk *w)
 {
@@ -425,63 +190,12 @@ PrecomputeRecords(Walk *w)
 	if (w->nrec == 0)
 		return;
 	if (prog->ntf > 0)
-		buf = HugeAlloc(sizeof(double) * (Size) prog->ntf * (Size) w->nrec);
+		buf = MatchHugeAlloc(sizeof(double) * (Size) prog->ntf * (Size) w->nrec);
 	for (int i = 0; i < w->nrec; i++)
 	{
-		PrecomputeRecord(prog, &w->recs[i], buf ? buf + (Size) i * prog->ntf : NULL);
+		MatchPrecomputeRecord(prog, &w->recs[i], buf ? buf + (Size) i * prog->ntf : NULL);
 		if ((i & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/*
- * CopyTextArray
- *		Copies the elements of a text[] datum into out[0..width) (NULL for
- *		missing), in the arena.  The elements are read in place (what
- *		deconstruct_array does, without its two arrays per call); a packed
- *		or compressed array is expanded in the current (per-row) context.
- */
-static void
-CopyTextArray(Arena *arena, Datum d, bool isnull, char **out, int width)
-{
-	ArrayType  *arr;
-	const char *p;
-	bits8	   *bitmap;
-	int			bitmask = 1;
-	int			n,
-				i;
-
-	for (i = 0; i < width; i++)
-		out[i] = NULL;
-	if (isnull)
-		return;
-	arr = DatumGetArrayTypeP(d);
-	if (ARR_ELEMTYPE(arr) != TEXTOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("matching record query must return text arrays of features and keys")));
-	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	p = ARR_DATA_PTR(arr);
-	bitmap = ARR_NULLBITMAP(arr);
-	for (i = 0; i < n && i < width; i++)
-	{
-		if (bitmap == NULL || (*bitmap & bitmask) != 0)
-		{
-			const text *t = (const text *) p;
-
-			out[i] = ArenaStrdup(arena, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			p = att_addlength_pointer(p, -1, p);
-			p = (const char *) att_align_nominal(p, TYPALIGN_INT);
-		}
-		if (bitmap)
-		{
-			bitmask <<= 1;
-			if (bitmask == 0x100)
-			{
-				bitmap++;
-				bitmask = 1;
-			}
-		}
 	}
 }
 
@@ -509,45 +223,6 @@ Uint32Cmp(const void *x, const void *y)
 	uint32		b = *(const uint32 *) y;
 
 	return (a > b) - (a < b);
-}
-
-/*
- * DecodeRecord
- *		Decodes to code points, once, each single value (no separator, at
- *		most MATCH_DECODE_MAX_BYTES) of the columns a Jaro-Winkler level
- *		reads, so that scoring a pair does not decode names again.
- */
-static void
-DecodeRecord(const MatchProg *prog, Arena *arena, MatchRec *r)
-{
-	int			f;
-
-	r->codes = NULL;
-	r->ncodes = NULL;
-	for (f = 0; f < prog->nfeat; f++)
-	{
-		const char *v = r->feat[f];
-		int			len;
-		CdpCodes	cc;
-
-		if (!prog->jwcol[f] || v == NULL)
-			continue;
-		len = strlen(v);
-		if (len == 0 || len > MATCH_DECODE_MAX_BYTES || memchr(v, MATCH_VALUE_SEP, len) != NULL)
-			continue;
-		if (r->codes == NULL)
-		{
-			r->codes = (int32 **) ArenaAlloc(arena, sizeof(int32 *) * prog->nfeat);
-			r->ncodes = (int16 *) ArenaAlloc(arena, sizeof(int16) * prog->nfeat);
-			memset(r->codes, 0, sizeof(int32 *) * prog->nfeat);
-			memset(r->ncodes, 0, sizeof(int16) * prog->nfeat);
-		}
-		CdpDecodeUtf8(v, len, &cc);
-		r->codes[f] = (int32 *) ArenaAlloc(arena, sizeof(int32) * Max(cc.len, 1));
-		memcpy(r->codes[f], cc.c, sizeof(int32) * cc.len);
-		r->ncodes[f] = (int16) cc.len;
-		CdpCodesFree(&cc);
-	}
 }
 
 static void ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew);
@@ -582,7 +257,7 @@ SampleRandomPairs(Walk *w, int64 sample)
 
 	if (w->nrec < 2)
 		return;
-	byid = HugeAlloc(sizeof(int32) * (Size) w->nrec);
+	byid = MatchHugeAlloc(sizeof(int32) * (Size) w->nrec);
 	for (int i = 0; i < w->nrec; i++)
 		byid[i] = i;
 	qsort_arg(byid, w->nrec, sizeof(int32), RecIdxCmp, w->recs);
@@ -612,7 +287,7 @@ typedef struct LoadDest
 {
 	DestReceiver pub;
 	Walk	   *w;
-	Arena		arena;
+	MatchArena	arena;
 	int			cap;			/* of w->recs */
 	const int64 *fids;			/* focus ids, sorted, or NULL */
 	int			nf;
@@ -655,7 +330,7 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 					 errmsg("too many records to match at once")));
 		ld->cap *= 2;
 		w->recs = repalloc_huge(w->recs, sizeof(MatchRec) * ld->cap);
-		AdviseHuge(w->recs, sizeof(MatchRec) * ld->cap);
+		MatchAdviseHuge(w->recs, sizeof(MatchRec) * ld->cap);
 	}
 	old = MemoryContextSwitchTo(ld->rowcxt);
 	r = &w->recs[w->nrec++];
@@ -666,15 +341,15 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 	r->cmask = 0;
 	r->focus = (ld->fids == NULL) ||
 		bsearch(&r->id, ld->fids, ld->nf, sizeof(int64), Int64Cmp) != NULL;
-	r->feat = (char **) ArenaAlloc(&ld->arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
+	r->feat = (char **) MatchArenaAlloc(&ld->arena, sizeof(char *) * (w->prog.nfeat + w->prog.nrules));
 	r->bk = r->feat + w->prog.nfeat;
-	r->bkh = (uint32 *) ArenaAlloc(&ld->arena, sizeof(uint32) * Max(w->prog.nrules, 1));
-	CopyTextArray(&ld->arena, slot->tts_values[3], slot->tts_isnull[3], r->feat, w->prog.nfeat);
-	CopyTextArray(&ld->arena, slot->tts_values[4], slot->tts_isnull[4], r->bk, w->prog.nrules);
+	r->bkh = (uint32 *) MatchArenaAlloc(&ld->arena, sizeof(uint32) * Max(w->prog.nrules, 1));
+	MatchCopyTextArray(&ld->arena, slot->tts_values[3], slot->tts_isnull[3], r->feat, w->prog.nfeat);
+	MatchCopyTextArray(&ld->arena, slot->tts_values[4], slot->tts_isnull[4], r->bk, w->prog.nrules);
 	for (k = 0; k < w->prog.nrules; k++)
 		r->bkh[k] = (r->bk[k] == NULL || r->bk[k][0] == '\0') ? 0 :
 			hash_bytes((const unsigned char *) r->bk[k], strlen(r->bk[k]));
-	DecodeRecord(&w->prog, &ld->arena, r);
+	MatchDecodeRecord(&w->prog, &ld->arena, r);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(ld->rowcxt);
 	if ((w->nrec & 0x3fff) == 0)
@@ -903,7 +578,7 @@ SortBlockItems(BlockItem *items, int n)
 	}
 	for (i = 1; i < n; i++)
 		Assert(items[i - 1].idx < items[i].idx);
-	tmp = HugeAlloc(sizeof(BlockItem) * (Size) n);
+	tmp = MatchHugeAlloc(sizeof(BlockItem) * (Size) n);
 	pos = palloc(sizeof(uint32) * 65536);
 	src = items;
 	dst = tmp;
@@ -987,7 +662,7 @@ BuildRule(Walk *w, int rule)
 				start;
 	int64		pairs = 0;
 
-	items = HugeAlloc(sizeof(BlockItem) * (Size) Max(w->nrec, 1));
+	items = MatchHugeAlloc(sizeof(BlockItem) * (Size) Max(w->nrec, 1));
 	for (i = 0; i < w->nrec; i++)
 	{
 		if (w->recs[i].bk[rule] == NULL || w->recs[i].bk[rule][0] == '\0')
@@ -1006,7 +681,7 @@ BuildRule(Walk *w, int rule)
 		n++;
 	}
 	SortBlockItems(items, n);
-	blocks = HugeAlloc(sizeof(int32) * (Size) (n + 1));
+	blocks = MatchHugeAlloc(sizeof(int32) * (Size) (n + 1));
 
 	for (start = 0; start < n;)
 	{
@@ -1313,7 +988,7 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown matching walk mode \"%s\"", mode)));
 	query = text_to_cstring(PG_GETARG_TEXT_PP(o + 1));
-	DecodeProgram(PG_GETARG_ARRAYTYPE_P(o + 2), &w->prog);
+	MatchDecodeProgramArray(PG_GETARG_ARRAYTYPE_P(o + 2), &w->prog);
 	w->min_prob = PG_GETARG_FLOAT8(o + 4);
 	w->min_weight = MatchMinWeight(w->min_prob);
 	w->max_block = PG_GETARG_INT32(o + 5);
@@ -1331,7 +1006,7 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 		Datum		comps = (Datum) 0;
 		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
 
-		LoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
+		MatchLoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
 	}
 	PrecomputeRecords(w);
 
@@ -1470,104 +1145,3 @@ cdp_match_walk_part(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/*
- * The scorer of a 'cross' walk over records given one at a time (issue 12,
- * session 33).  The link plan's support checks scored the pairs across two
- * persons with one _match_walk('cross') each: at 1M records thousands of
- * walks, each preparing its record query, looking its term frequencies up
- * and decoding the program again.  Here the program is decoded and the
- * term-frequency table of the version loaded once (all of it: every lookup
- * finds what a walk's lookup of its values finds, see LoadTf), each record
- * is decoded once as LoadReceive decodes it, and a pair is scored as
- * ProcessPair scores it in cross mode.
- */
-struct MatchCrossScorer
-{
-	MatchProg	prog;
-	double		min_prob;		/* what a pair must reach (-1: any) */
-	double		min_weight;		/* MatchMinWeight of the min_prob given */
-	MatchBound	bound;
-	Arena		arena;			/* the records */
-	MemoryContext rowcxt;		/* a packed array expanded, per record */
-};
-
-/*
- * MatchCrossBegin
- *		A scorer with the program and the term frequencies of settings
- *		version, in the current memory context; pairs under min_prob are
- *		not kept (as _match_walk('cross', ..., min_prob) keeps them).  Call
- *		connected to SPI.
- */
-MatchCrossScorer *
-MatchCrossBegin(ArrayType *program, int version, double min_prob)
-{
-	MatchCrossScorer *cs = palloc0(sizeof(MatchCrossScorer));
-
-	DecodeProgram(program, &cs->prog);
-	cs->min_weight = MatchMinWeight(min_prob);
-	/* as MatchWalkRun: cross mode keeps every pair unless min_prob > 0 */
-	cs->min_prob = min_prob > 0.0 ? min_prob : -1.0;
-	LoadTf(&cs->prog, version, (Datum) 0, (Datum) 0);
-	/* LoadTf's SPI call returns in the SPI context: the scorer's own again */
-	MemoryContextSwitchTo(GetMemoryChunkContext(cs));
-	cs->arena.cxt = CurrentMemoryContext;
-	cs->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cdp match cross row",
-									   ALLOCSET_SMALL_SIZES);
-	return cs;
-}
-
-/*
- * MatchCrossRecord
- *		One record (a row of cdp_internal.match_key: record_id, flags, feat,
- *		bk) as a walk loads it (LoadReceive, PrecomputeRecord), kept in the
- *		scorer's memory.
- */
-MatchRec *
-MatchCrossRecord(MatchCrossScorer *cs, int64 id, int32 flags, Datum feat, bool featnull,
-				 Datum bk, bool bknull)
-{
-	const MatchProg *prog = &cs->prog;
-	MatchRec   *r = (MatchRec *) ArenaAlloc(&cs->arena, sizeof(MatchRec));
-	MemoryContext old = MemoryContextSwitchTo(cs->rowcxt);
-
-	memset(r, 0, sizeof(MatchRec));
-	r->id = id;
-	r->golden = id;
-	r->flags = flags;
-	r->focus = true;
-	r->feat = (char **) ArenaAlloc(&cs->arena, sizeof(char *) * (prog->nfeat + prog->nrules));
-	r->bk = r->feat + prog->nfeat;
-	r->bkh = (uint32 *) ArenaAlloc(&cs->arena, sizeof(uint32) * Max(prog->nrules, 1));
-	CopyTextArray(&cs->arena, feat, featnull, r->feat, prog->nfeat);
-	CopyTextArray(&cs->arena, bk, bknull, r->bk, prog->nrules);
-	for (int k = 0; k < prog->nrules; k++)
-		r->bkh[k] = (r->bk[k] == NULL || r->bk[k][0] == '\0') ? 0 :
-			hash_bytes((const unsigned char *) r->bk[k], strlen(r->bk[k]));
-	DecodeRecord(prog, &cs->arena, r);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(cs->rowcxt);
-	PrecomputeRecord(prog, r, prog->ntf > 0 ?
-					 (double *) ArenaAlloc(&cs->arena, sizeof(double) * prog->ntf) : NULL);
-	return r;
-}
-
-/*
- * MatchCrossPair
- *		Scores the pair (a first: its term frequencies weigh an agreement, as
- *		the record a walk loaded first) as ProcessPair in cross mode: whether
- *		the walk would give it as a row, with its probability and flags.
- */
-bool
-MatchCrossPair(MatchCrossScorer *cs, const MatchRec *a, const MatchRec *b,
-			   double *probability, int32 *flags)
-{
-	int8		lev[MATCH_MAX_COMP];
-	double		weight;
-	bool		cut;
-
-	weight = MatchScorePairBounded(&cs->prog, a, b, lev, flags, cs->min_weight, &cut, &cs->bound);
-	if (cut)
-		return false;
-	*probability = MatchProbability(weight);
-	return *probability >= cs->min_prob || (*flags & MATCH_PAIR_FORCED);
-}
