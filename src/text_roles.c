@@ -28,7 +28,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
+#include "common/hashfn.h"
 
 #include "text.h"
 
@@ -204,10 +204,37 @@ TextShapeSurname(const char *w)
 
 typedef struct RoleWord
 {
-	char		word[ROLE_CACHE_KEYLEN];	/* hash key (NUL padded) */
 	uint8		known;			/* ROLE_* bits computed */
 	uint8		value;			/* ROLE_* bits true */
 } RoleWord;
+
+/*
+ * The cache: an open-addressing table (lib/simplehash.h) with each entry's
+ * hash kept in it (a dynahash table of 64-byte keys spent 8 % of the full
+ * re-key's CPU at 1M records walking its buckets: issue 12, session 34).
+ * An insertion may move entries, so each holds its RoleWord by pointer: the
+ * three of one call stay where they are while the next is looked up.
+ */
+typedef struct RoleEntry
+{
+	const char *word;			/* hash key (in the cache's context) */
+	RoleWord   *rw;
+	uint32		hash;			/* hash_bytes of word */
+	char		status;			/* simplehash's */
+} RoleEntry;
+
+#define SH_PREFIX rolecache
+#define SH_ELEMENT_TYPE RoleEntry
+#define SH_KEY_TYPE const char *
+#define SH_KEY word
+#define SH_HASH_KEY(tb, k) hash_bytes((const unsigned char *) (k), strlen(k))
+#define SH_EQUAL(tb, a, b) (strcmp((a), (b)) == 0)
+#define SH_SCOPE static inline
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /*
  * RoleFlag
@@ -332,36 +359,34 @@ CdpNameRoles(const char *const part[3], int role[3])
  *		local (reset) when w is missing, too long or the cache is full.
  */
 static RoleWord *
-CachedRoleWord(HTAB **cache, MemoryContext cxt, const char *w, RoleWord *local)
+CachedRoleWord(rolecache_hash **cache, MemoryContext cxt, const char *w, RoleWord *local)
 {
-	char		k[ROLE_CACHE_KEYLEN];
 	Size		len;
-	RoleWord   *e;
+	uint32		h;
+	RoleEntry  *e;
 	bool		found;
 
 	local->known = local->value = 0;
 	if (w == NULL || (len = strlen(w)) >= ROLE_CACHE_KEYLEN)
 		return local;
 	if (*cache == NULL)
+		*cache = rolecache_create(cxt, 1024, NULL);
+	h = hash_bytes((const unsigned char *) w, len);
+	if ((*cache)->members < ROLE_CACHE_MAX)
 	{
-		HASHCTL		ctl;
-
-		ctl.keysize = ROLE_CACHE_KEYLEN;
-		ctl.entrysize = sizeof(RoleWord);
-		ctl.hcxt = cxt;
-		*cache = hash_create("cdp name roles cache", 1024, &ctl,
-							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		e = rolecache_insert_hash(*cache, w, h, &found);
+		if (!found)
+		{
+			/* the key the entry holds must outlive w */
+			e->word = MemoryContextStrdup(cxt, w);
+			e->rw = MemoryContextAllocZero(cxt, sizeof(RoleWord));
+		}
 	}
-	memset(k, 0, sizeof(k));
-	memcpy(k, w, len);
-	e = (RoleWord *) hash_search(*cache, k,
-								 hash_get_num_entries(*cache) < ROLE_CACHE_MAX ? HASH_ENTER : HASH_FIND,
-								 &found);
+	else
+		e = rolecache_lookup_hash(*cache, w, h);
 	if (e == NULL)
 		return local;
-	if (!found)
-		e->known = e->value = 0;
-	return e;
+	return e->rw;
 }
 
 /*
@@ -412,7 +437,7 @@ cdp_name_roles(PG_FUNCTION_ARGS)
 				w[i] = &local[i];
 			}
 			else
-				w[i] = CachedRoleWord((HTAB **) &fcinfo->flinfo->fn_extra,
+				w[i] = CachedRoleWord((rolecache_hash **) &fcinfo->flinfo->fn_extra,
 									  fcinfo->flinfo->fn_mcxt, utf[i], &local[i]);
 		}
 		RolesOf(utf, w, role);
