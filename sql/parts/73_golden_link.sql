@@ -591,6 +591,8 @@ DECLARE
 	ga		bigint[];
 	gb		bigint[];
 	locked	boolean;
+	/* the time of the checks and the first reading as a DEBUG1 message, beside golden_link_apply's steps */
+	tt		timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF a IS NULL OR b IS NULL THEN
 		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
@@ -645,6 +647,7 @@ BEGIN
 				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
 		END IF;
 	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'check', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	RETURN cdp_internal.golden_link_apply(a, b, evidence, ga, gb, locked);
 END
 $$;
