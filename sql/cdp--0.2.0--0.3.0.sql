@@ -35207,9 +35207,10 @@ ALTER FUNCTION cdp_internal._match_refresh_suspicious() SET jit = off;
 /* ==== end of section: jit33b ==== */
 
 /* ==== section: merge36 (issue 16, session 34) ==== */
--- link_records_many reports the time of its checks and first reading of the links' persons at DEBUG1
--- (the step "check", before golden_link_apply's steps); the merge writer's index entries are added
--- sorted (C, src/cdp_bulk.c): no catalog change
+-- link_records_many checks the evidence apart from its reading of the links' persons (the evidence no
+-- longer goes through that function scan's tuplestore) and reports the time of both at DEBUG1 (the
+-- step "check", before golden_link_apply's steps); the merge writer's index entries are added sorted
+-- (C, src/cdp_bulk.c): no catalog change
 CREATE OR REPLACE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence jsonb[] DEFAULT NULL) RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
@@ -35219,6 +35220,7 @@ CREATE OR REPLACE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[],
 DECLARE
 	bad		record;
 	bad_i	bigint;
+	bad_e	bigint;
 	ga		bigint[];
 	gb		bigint[];
 	locked	boolean;
@@ -35247,14 +35249,23 @@ BEGIN
 	 * locks, unless the tables are locked)
 	 */
 	SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
-	                                          OR rb.record_id IS NULL
-	                                          OR (x.ev IS NOT NULL AND pg_catalog.jsonb_typeof(x.ev) <> 'object')),
+	                                          OR rb.record_id IS NULL),
 	       pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
 	  INTO bad_i, ga, gb
-	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
+	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
 	  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
-	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
-	 WHERE x.i <= pg_catalog.cardinality(a);
+	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb;
+	/*
+	 * the first evidence that is not an object, element by element (unnest in the select list runs
+	 * value per call): as a third column of the function scan above, every evidence object went into
+	 * its tuplestore, about 230 MB at 1M records, written to disk past work_mem (issue 16, session 34)
+	 */
+	IF evidence IS NOT NULL THEN
+		SELECT pg_catalog.min(e.i) INTO bad_e
+		  FROM (SELECT pg_catalog.unnest(evidence) AS ev, pg_catalog.generate_series(1, pg_catalog.cardinality(evidence)) AS i) e
+		 WHERE e.ev IS NOT NULL AND pg_catalog.jsonb_typeof(e.ev) <> 'object';
+		bad_i := LEAST(bad_i, bad_e);
+	END IF;
 	IF bad_i IS NOT NULL THEN
 		SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
 		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)

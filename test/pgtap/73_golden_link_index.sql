@@ -18,11 +18,14 @@ SELECT ok(count(cdp.upsert_record((ARRAY['reg','lab'])[1 + k % 2], 'x' || k,
           'the records load')
   FROM generate_series(1, 2400) k;
 -- 1,500 links between random records (chains, repeats, links inside one person)
+CREATE TEMP TABLE recs (k int PRIMARY KEY, record_id bigint);
+INSERT INTO recs SELECT substr(source_key, 2)::int, record_id FROM cdp.record WHERE source_key ~ '^x[0-9]+$';
 CREATE TEMP TABLE batch AS
-SELECT n, r1.record_id AS a, r2.record_id AS b, jsonb_build_object('n', n) AS ev
-  FROM generate_series(1, 1500) n
-  JOIN LATERAL (SELECT record_id FROM cdp.record WHERE source_key = 'x' || (1 + floor(random() * 2400)::int + n * 0)) r1 ON true
-  JOIN LATERAL (SELECT record_id FROM cdp.record WHERE source_key = 'x' || (1 + floor(random() * 2400)::int + n * 0)) r2 ON true
+SELECT x.n, r1.record_id AS a, r2.record_id AS b, jsonb_build_object('n', x.n) AS ev
+  FROM (SELECT n, 1 + floor(random() * 2400)::int AS i, 1 + floor(random() * 2400)::int AS j
+          FROM generate_series(1, 1500) n) x
+  JOIN recs r1 ON r1.k = x.i
+  JOIN recs r2 ON r2.k = x.j
  WHERE r1.record_id <> r2.record_id;
 SELECT max(event_id) AS since FROM cdp.event \gset
 SELECT ok(cardinality(cdp.link_records_many(
