@@ -35295,4 +35295,6 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS
 	'links many record pairs in order with exactly the effect of link_records on each in turn (events, redirects, membership), each survivor folded once; returns the golden id per link, NULL where a no_match decision refused it; e.g. link_records_many(ARRAY[1,3], ARRAY[2,4], NULL)';
+-- as sql/parts/94_acc_audit.sql has it (CREATE OR REPLACE resets it)
+ALTER FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) SECURITY DEFINER;
 /* ==== end of section: merge36 ==== */
