@@ -26,6 +26,21 @@
 /* rows of one table put on pages at a time (COPY FROM buffers up to 1000) */
 #define CDP_BULK_GROUP_ROWS	1000
 
+/*
+ * The index entries of rows written to one table, added index by index in
+ * each index's key order when the write ends (CdpIndexSortFinish) instead of
+ * row by row in the order the rows were written (see cdp_bulk.c).
+ */
+typedef struct CdpIndexSort
+{
+	ResultRelInfo *rri;
+	bool		sorted;			/* false: each row's entries go in as it is added */
+	bool		update;			/* the rows are new versions of updated rows */
+	struct Tuplesortstate **sorts;	/* per index of rri: its entries (NULL: none to add) */
+	bool	   *unchanged;		/* per index: the update leaves its columns alone (index_insert's hint) */
+	int64		nrows;			/* rows added */
+} CdpIndexSort;
+
 /* one table being written */
 typedef struct CdpBulkTarget
 {
@@ -40,6 +55,7 @@ typedef struct CdpBulkTarget
 	AttrNumber *colattr;		/* per caller's column: its attribute number */
 	ExprState **defaults;		/* per attribute not given: its default, or NULL */
 	bool		fire_first;		/* fire the insert triggers of the next row put on pages */
+	CdpIndexSort *isort;		/* NULL: index entries added with each group (CdpBulkSortIndexes) */
 } CdpBulkTarget;
 
 /* one table of a bulk write, as its range table entry states it */
@@ -65,6 +81,11 @@ extern void CdpBulkFlush(EState *estate, CdpBulkTarget *t);
 extern void CdpBulkFlushTids(EState *estate, CdpBulkTarget *t, ItemPointerData *tids);
 extern void CdpBulkClose(EState *estate, CdpBulkTarget *t);
 extern void CdpBulkEnd(EState *estate, CdpBulkTarget *targets, int ntargets, bool end_query);
+extern void CdpBulkSortIndexes(EState *estate, CdpBulkTarget *t);
+extern void CdpBulkFinishIndexes(EState *estate, CdpBulkTarget *t);
+extern void CdpIndexSortBegin(CdpIndexSort *s, EState *estate, ResultRelInfo *rri, bool update);
+extern void CdpIndexSortAdd(CdpIndexSort *s, EState *estate, TupleTableSlot *slot);
+extern void CdpIndexSortFinish(CdpIndexSort *s, EState *estate);
 
 /* whether t's group is full (the caller may flush it and reset the group's memory) */
 #define CdpBulkFull(t)	((t)->ngroup == CDP_BULK_GROUP_ROWS)

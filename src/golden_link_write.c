@@ -262,13 +262,15 @@ LinkArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype,
  * LinkCloseOpen
  *		Ends the open membership interval of record rec at (ev, at): finds it
  *		through the open-interval index (visible to the statement's snapshot,
- *		to_event NULL) and updates it in place of UPDATE, with its index
- *		entries.  A record without an open interval is left alone, as the
- *		statement's join leaves it.
+ *		to_event NULL) and updates it in place of UPDATE; its index entries
+ *		go to isort (added sorted after the last close: the lookups read only
+ *		the open-interval index, which a closed interval is not in).  A
+ *		record without an open interval is left alone, as the statement's
+ *		join leaves it.
  */
 static void
-LinkCloseOpen(EState *estate, CdpBulkTarget *t, IndexScanDesc scan, TupleTableSlot *slot,
-			  int64 rec, int64 ev, TimestampTz at)
+LinkCloseOpen(EState *estate, CdpBulkTarget *t, CdpIndexSort *isort, IndexScanDesc scan,
+			  TupleTableSlot *slot, int64 rec, int64 ev, TimestampTz at)
 {
 	ScanKeyData key;
 	AttrNumber	a_to_event = t->colattr[LM_TO_EVENT];
@@ -301,8 +303,8 @@ LinkCloseOpen(EState *estate, CdpBulkTarget *t, IndexScanDesc scan, TupleTableSl
 		if (t->rel->rd_att->constr)
 			ExecConstraints(t->rri, nslot, estate);
 		simple_table_tuple_update(t->rel, &tid, nslot, estate->es_snapshot, &update_indexes);
-		if (update_indexes && t->rri->ri_NumIndices > 0)
-			list_free(ExecInsertIndexTuples(t->rri, nslot, estate, true, false, NULL, NIL));
+		if (update_indexes)
+			CdpIndexSortAdd(isort, estate, nslot);
 		ExecClearTuple(nslot);
 		ResetPerTupleExprContext(estate);
 		break;
@@ -562,7 +564,11 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	}
 	memset(targets, 0, sizeof(targets));
 	for (int w = 0; w < LT_COUNT; w++)
+	{
 		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, LinkTables[w].cols, LinkTables[w].ncols);
+		/* index entries in each index's key order at the end of the table's rows (cdp_bulk.c) */
+		CdpBulkSortIndexes(estate, &targets[w]);
+	}
 	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_link_write group",
 									  ALLOCSET_DEFAULT_SIZES);
 
@@ -628,6 +634,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	}
 	CdpBulkFlush(estate, &targets[LT_EVENT]);
 	MemoryContextReset(group_cxt);
+	CdpBulkFinishIndexes(estate, &targets[LT_EVENT]);
 	LinkStep("write_events", &tt);
 
 	/* membership: close the open interval at each record's first move, one per move after */
@@ -639,6 +646,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		Relation	idx = NULL;
 		IndexScanDesc scan;
 		TupleTableSlot *found = table_slot_create(t->rel, NULL);
+		CdpIndexSort closed;
 
 		/* the unique index of open intervals: one key column, record_id, predicate to_event IS NULL */
 		for (int k = 0; k < t->rri->ri_NumIndices; k++)
@@ -659,16 +667,18 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			t->slots[t->nslots++] = table_slot_create(t->rel, NULL);
 			MemoryContextSwitchTo(old);
 		}
+		CdpIndexSortBegin(&closed, estate, t->rri, true);
 		scan = index_beginscan(t->rel, idx, estate->es_snapshot, 1, 0);
 		for (int j = 0; j < nmv; j++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			if (j == 0 || moves[j].rec != moves[j - 1].rec)
-				LinkCloseOpen(estate, t, scan, found, moves[j].rec, ev_id[moves[j].link],
+				LinkCloseOpen(estate, t, &closed, scan, found, moves[j].rec, ev_id[moves[j].link],
 							  ev_at[moves[j].link]);
 		}
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(found);
+		CdpIndexSortFinish(&closed, estate);
 		LinkStep("write_member_close", &tt);
 
 		for (int j = 0; j < nmv; j++)
@@ -698,6 +708,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			(void) CdpBulkAdd(estate, t, v, n);
 		}
 		CdpBulkFlush(estate, t);
+		CdpBulkFinishIndexes(estate, t);
 		LinkStep("write_member_open", &tt);
 	}
 
@@ -722,6 +733,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		m_gone[nm++] = gone[i];
 	}
 	CdpBulkFlush(estate, &targets[LT_REDIRECT]);
+	CdpBulkFinishIndexes(estate, &targets[LT_REDIRECT]);
 	LinkStep("write_redirects", &tt);
 
 	CdpBulkEnd(estate, targets, LT_COUNT, false);
@@ -877,6 +889,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	IndexScanDesc scan;
 	TupleTableSlot *found,
 			   *nslot;
+	CdpIndexSort isort;
 	static const char *const cols[] = {"record_id", "golden_id"};
 
 	rec = MatchLinkInt8Array(fcinfo, 0, "rec", &n);
@@ -941,6 +954,12 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 
 	found = table_slot_create(rel, NULL);
 	nslot = table_slot_create(rel, NULL);
+	/*
+	 * the new versions' index entries, added in each index's key order after
+	 * the last update (cdp_bulk.c): the lookups read the primary key, whose
+	 * entries of the old versions lead to the rows not yet moved
+	 */
+	CdpIndexSortBegin(&isort, estate, t.rri, true);
 	scan = index_beginscan(rel, idx, estate->es_snapshot, 1, 0);
 	for (int i = 0; i < n; i++)
 	{
@@ -966,8 +985,8 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 			if (rel->rd_att->constr)
 				ExecConstraints(t.rri, nslot, estate);
 			simple_table_tuple_update(rel, &tid, nslot, estate->es_snapshot, &update_indexes);
-			if (update_indexes && t.rri->ri_NumIndices > 0)
-				list_free(ExecInsertIndexTuples(t.rri, nslot, estate, true, false, NULL, NIL));
+			if (update_indexes)
+				CdpIndexSortAdd(&isort, estate, nslot);
 			ExecClearTuple(nslot);
 			ExecClearTuple(found);
 			ResetPerTupleExprContext(estate);
@@ -976,6 +995,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(found);
 	ExecDropSingleTupleTableSlot(nslot);
+	CdpIndexSortFinish(&isort, estate);
 	CdpBulkEnd(estate, &t, 1, false);
 	PG_RETURN_BOOL(true);
 }

@@ -588,9 +588,12 @@ CREATE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence j
 DECLARE
 	bad		record;
 	bad_i	bigint;
+	bad_e	bigint;
 	ga		bigint[];
 	gb		bigint[];
 	locked	boolean;
+	/* the time of the checks and the first reading as a DEBUG1 message, beside golden_link_apply's steps */
+	tt		timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF a IS NULL OR b IS NULL THEN
 		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
@@ -614,14 +617,23 @@ BEGIN
 	 * locks, unless the tables are locked)
 	 */
 	SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
-	                                          OR rb.record_id IS NULL
-	                                          OR (x.ev IS NOT NULL AND pg_catalog.jsonb_typeof(x.ev) <> 'object')),
+	                                          OR rb.record_id IS NULL),
 	       pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
 	  INTO bad_i, ga, gb
-	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
+	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
 	  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
-	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
-	 WHERE x.i <= pg_catalog.cardinality(a);
+	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb;
+	/*
+	 * the first evidence that is not an object, element by element (unnest in the select list runs
+	 * value per call): as a third column of the function scan above, every evidence object went into
+	 * its tuplestore, about 230 MB at 1M records, written to disk past work_mem (issue 16, session 34)
+	 */
+	IF evidence IS NOT NULL THEN
+		SELECT pg_catalog.min(e.i) INTO bad_e
+		  FROM (SELECT pg_catalog.unnest(evidence) AS ev, pg_catalog.generate_series(1, pg_catalog.cardinality(evidence)) AS i) e
+		 WHERE e.ev IS NOT NULL AND pg_catalog.jsonb_typeof(e.ev) <> 'object';
+		bad_i := LEAST(bad_i, bad_e);
+	END IF;
 	IF bad_i IS NOT NULL THEN
 		SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
 		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
@@ -645,6 +657,7 @@ BEGIN
 				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
 		END IF;
 	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'check', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	RETURN cdp_internal.golden_link_apply(a, b, evidence, ga, gb, locked);
 END
 $$;

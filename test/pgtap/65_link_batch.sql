@@ -14,7 +14,7 @@
 -- link_records_many is also compared with link_records called in a loop, and its errors checked.
 BEGIN;
 \ir ../oracles/match_pairwise.sql
-SELECT plan(38);
+SELECT plan(40);
 
 /* ------------------------------------------------------------------ data */
 SELECT setseed(0.29);
@@ -207,6 +207,14 @@ SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s], ARRAY[-5])', pg
                  'record "-5" does not exist', 'an unknown record is refused');
 SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s], ARRAY[%s], ARRAY[''[1]''::jsonb])', pg_temp.rid(1), pg_temp.rid(2)), '22023',
                  'link evidence must be a JSON object', 'evidence that is not an object is refused');
+-- the first bad element is reported, whichever check finds it (the evidence is checked apart from the
+-- records since session 34)
+SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s, %s, %s], ARRAY[%s, %s, %s], ARRAY[''{}'', ''[1]'', ''{}'']::jsonb[])',
+                        pg_temp.rid(1), pg_temp.rid(2), pg_temp.rid(3), pg_temp.rid(2), pg_temp.rid(3), pg_temp.rid(3)), '22023',
+                 'link evidence must be a JSON object', 'bad evidence in element 2 is reported before a self link in element 3');
+SELECT throws_ok(format('SELECT cdp.link_records_many(ARRAY[%s, %s], ARRAY[-5, %s], ARRAY[''{}'', ''[1]'']::jsonb[])',
+                        pg_temp.rid(1), pg_temp.rid(1), pg_temp.rid(2)), 'P0002',
+                 'record "-5" does not exist', 'an unknown record in element 1 is reported before bad evidence in element 2');
 
 -- the C planners refuse inconsistent input instead of reading past an array
 SELECT throws_ok($$SELECT * FROM cdp_internal._match_link_plan(ARRAY[1, 2]::bigint[], ARRAY[3]::bigint[], ARRAY[0.9, 0.9], ARRAY[0, 0],
