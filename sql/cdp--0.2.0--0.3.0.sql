@@ -35449,7 +35449,8 @@ DECLARE
 	v_dup_of	integer[];
 	v_duprows	integer[];
 	v_opt		boolean;
-	v_p0		cdp_internal.import_parsed;
+	v_prow		integer;
+	v_pline		integer;
 	v_nbad0		bigint;
 	v_keep		integer[];
 	v_src_id	integer;
@@ -35570,6 +35571,8 @@ BEGIN
 				  INTO v_lines, v_nos;
 				EXIT WHEN pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.=) 0;
 				v_final := pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.<) v_chunk;
+				v_prow := v_row;
+				v_pline := v_line;
 				v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
 												  v_hkeys, v_keycol, v_row, v_line);
 				IF v_p.consumed OPERATOR(pg_catalog.=) 0 THEN
@@ -35604,10 +35607,7 @@ BEGIN
 				 */
 				v_opt := v_keycol OPERATOR(pg_catalog.>) 0 AND NOT v_indexed AND mode OPERATOR(pg_catalog.<>) 'lenient'
 						 AND v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']);
-				IF v_opt THEN
-					v_p0 := v_p;
-					v_nbad0 := v_nbad;
-				END IF;
+				v_nbad0 := v_nbad;
 				LOOP
 					BEGIN
 						/*
@@ -35718,8 +35718,12 @@ BEGIN
 						IF NOT v_opt THEN
 							RAISE;		/* only the optimistic loader raises it */
 						END IF;
-						/* a known or malformed id (see above): the chunk again, as read, with the index */
-						v_p := v_p0;
+						/*
+						 * a known or malformed id (see above): the chunk again, as read (read again
+						 * from its lines rather than kept as a copy of some MB a chunk), with the index
+						 */
+						v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
+														  v_hkeys, v_keycol, v_prow, v_pline);
 						v_nbad := v_nbad0;
 						v_opt := false;
 						ALTER TABLE pg_temp.cdp_import_seen ADD PRIMARY KEY (source_key);
