@@ -447,16 +447,43 @@ WriteFlushRecords(EState *estate, CdpBulkTarget *t, WriteRow **group)
 		group[i]->tid = tids[i];
 }
 
+static bool KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems);
+
+/*
+ * WriteKnownKey
+ *		Raises CDP17, the optimistic writer's "a source id is known": caught by
+ *		the import's commit (cdp.import_commit), which rolls the chunk back and
+ *		checks it again with the unique index of its seen ids (session 34).
+ */
+static void
+WriteKnownKey(void)
+{
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE('C', 'D', 'P', '1', '7')),
+			 errmsg("a source id of the batch is known to the source or being written by another transaction"),
+			 errhint("ingest_write_docs(..., optimistic => true) is for cdp.import_commit, which catches this.")));
+}
+
 /*
  * WriteRows
  *		Writes rows[0..nrows) (each with its fields deformed, the source id
  *		detoasted, its ord set) into the open tables as the file's header
  *		says, closes the tables and returns the record ids in ord order.
+ *
+ *		optimistic (session 34): nobody looked the source ids up before; the
+ *		unique index of (source_id, source_key) does it as it takes the
+ *		records' entries (UNIQUE_CHECK_PARTIAL: the entry goes in, and a
+ *		live, or another transaction's, record with the key is reported
+ *		instead of raised or waited for), and any such key raises CDP17
+ *		(WriteKnownKey), undoing the batch with the caller's subtransaction.
+ *		One descent a key instead of two (the guard's probe, then the
+ *		insertion's).  Where that index is not detached (KeyIndex), the keys
+ *		are probed first as the guard does.
  */
 static ArrayType *
 WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 		  WriteRow *rows, int nrows, const int *f_rc, int f_norm,
-		  Jsonb *rules, int32 rules_version)
+		  Jsonb *rules, int32 rules_version, bool optimistic)
 {
 	int			f_key = f_rc[RC_SOURCE_KEY];
 	WriteRow  **byorder;
@@ -517,6 +544,19 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 		byorder[i] = &rows[i];
 	WriteKeyField = f_key;
 	KeyIndexDetach(targets[WT_RECORD].rri, nsp, &keyidx);
+	if (optimistic && keyidx.rel == NULL)
+	{
+		/* no detached insertion to find them: the guard's probes */
+		Datum	   *keys = palloc(sizeof(Datum) * Max(nrows, 1));
+		bool	   *knulls = palloc0(sizeof(bool) * Max(nrows, 1));
+
+		for (int i = 0; i < nrows; i++)
+			keys[i] = rows[i].v[f_key];
+		if (!KeysNew(src_id, keys, knulls, nrows))
+			WriteKnownKey();
+		pfree(keys);
+		pfree(knulls);
+	}
 	if (keyidx.rel == NULL)
 		qsort(byorder, nrows, sizeof(WriteRow *), WriteCmpKey);
 	for (int i = 0; i < nrows; i++)
@@ -552,8 +592,10 @@ WriteRows(int32 src_id, text *src_name, Oid nsp, Oid *relids, Relation *rels,
 			kv[0] = Int32GetDatum(src_id);
 			kv[1] = byorder[i]->v[f_key];
 			old = MemoryContextSwitchTo(group_cxt);
-			(void) index_insert(keyidx.rel, kv, kn, &byorder[i]->tid, recrel, UNIQUE_CHECK_YES,
-								false, keyidx.info);
+			if (!index_insert(keyidx.rel, kv, kn, &byorder[i]->tid, recrel,
+							  optimistic ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_YES,
+							  false, keyidx.info) && optimistic)
+				WriteKnownKey();
 			MemoryContextSwitchTo(old);
 			if ((i + 1) % CDP_BULK_GROUP_ROWS == 0)
 			{
@@ -796,7 +838,7 @@ cdp_ingest_write_new(PG_FUNCTION_ARGS)
 	}
 
 	PG_RETURN_ARRAYTYPE_P(WriteRows(src_id, src_name, nsp, relids, rels, rows, nrows, f_rc, f_norm,
-									rules, rules_version));
+									rules, rules_version, false));
 }
 
 /*
@@ -811,9 +853,43 @@ KeysCmp(const void *pa, const void *pb)
 }
 
 /*
+ * KeysWellFormed
+ *		Whether every key of elems is not null, not blank (only spaces, as
+ *		btrim sees it) and at most 200 bytes: the guard's cheap checks, without
+ *		a look at the table (a malformed key sends the batch the general way).
+ *		Detoasts the keys in place.
+ */
+static bool
+KeysWellFormed(Datum *elems, bool *elnulls, int nelems)
+{
+	for (int i = 0; i < nelems; i++)
+	{
+		text	   *t;
+		const char *s;
+		int			len;
+		bool		blank = true;
+
+		if (elnulls[i])
+			return false;
+		t = DatumGetTextPP(elems[i]);
+		s = VARDATA_ANY(t);
+		len = VARSIZE_ANY_EXHDR(t);
+		if (len > 200)
+			return false;
+		for (int k = 0; k < len && blank; k++)
+			blank = s[k] == ' ';
+		if (blank)
+			return false;
+		elems[i] = PointerGetDatum(t);
+	}
+	return true;
+}
+
+/*
  * KeysNew
  *		Whether every key of elems may go the fast path of a batch of new
- *		records (see cdp_ingest_keys_new).  Detoasts the keys in place.
+ *		records (see cdp_ingest_keys_new): well formed (KeysWellFormed), and
+ *		unknown to the source.  Detoasts the keys in place.
  *
  *		The keys are probed in bytewise order, not in the order given
  *		(session 33): a batch's keys are scattered over the whole unique
@@ -835,27 +911,8 @@ KeysNew(int32 src_id, Datum *elems, bool *elnulls, int nelems)
 	Datum	   *probe;
 	bool		ok = true;
 
-	/* the cheap checks first: a malformed key sends the batch the general way */
-	for (int i = 0; i < nelems; i++)
-	{
-		text	   *t;
-		const char *s;
-		int			len;
-		bool		blank = true;
-
-		if (elnulls[i])
-			return false;
-		t = DatumGetTextPP(elems[i]);
-		s = VARDATA_ANY(t);
-		len = VARSIZE_ANY_EXHDR(t);
-		if (len > 200)
-			return false;
-		for (int k = 0; k < len && blank; k++)
-			blank = s[k] == ' ';
-		if (blank)
-			return false;
-		elems[i] = PointerGetDatum(t);
-	}
+	if (!KeysWellFormed(elems, elnulls, nelems))
+		return false;
 	if (nelems == 0)
 		return true;
 	/* a sorted copy of the keys (the caller's array keeps its order) */
@@ -937,7 +994,8 @@ PG_FUNCTION_INFO_V1(cdp_ingest_write_docs);
  * cdp_ingest_write_docs
  *		cdp_internal.ingest_write_docs(src_id int, src_name text, source_ids
  *		text[], attrs jsonb[], lenient boolean, skip_invalid boolean,
- *		check_keys boolean, rules jsonb, rules_version int, OUT ids bigint[],
+ *		check_keys boolean, rules jsonb, rules_version int, optimistic
+ *		boolean DEFAULT false, OUT ids bigint[],
  *		OUT bad_ord int[], OUT bad_invalid jsonb[]): the fast path from the
  *		documents to the pages in one call (session 29): each row normalised
  *		as cdp_internal.normalize_records does it (no old hashes: the rows are
@@ -948,7 +1006,12 @@ PG_FUNCTION_INFO_V1(cdp_ingest_write_docs);
  *		a refusal raises as the normaliser's would, with nothing written.
  *
  *		check_keys: first the guard of cdp_internal.ingest_keys_new on
- *		source_ids (well formed, unknown to the source).  skip_invalid: rows
+ *		source_ids (well formed, unknown to the source).  optimistic (session
+ *		34; not with check_keys): only the guard's checks of well-formed ids
+ *		first, then the unique index finds a known id as the records' entries
+ *		go in and raises CDP17 (WriteRows), which the caller's subtransaction
+ *		undoes: cdp.import_commit's chunks of ids not looked up before.
+ *		skip_invalid: rows
  *		whose lenient normalisation set values aside (extra._invalid) are not
  *		written; their positions (1-based) and _invalid objects come back in
  *		bad_ord and bad_invalid (empty arrays otherwise).  ids: the written
@@ -966,7 +1029,7 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 	int32		src_id;
 	text	   *src_name;
 	ArrayType  *ids_arr, *attrs_arr;
-	bool		lenient, skip_invalid, check_keys;
+	bool		lenient, skip_invalid, check_keys, optimistic;
 	Jsonb	   *rules;
 	int32		rules_version;
 	Datum	   *ids, *docs;
@@ -986,7 +1049,9 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 	Datum		result[3];
 	bool		rnull[3] = {true, true, true};
 
-	for (int i = 0; i < 9; i++)
+	if (PG_NARGS() != 10)
+		elog(ERROR, "ingest_write_docs takes 10 arguments, not %d", PG_NARGS());
+	for (int i = 0; i < 10; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1000,6 +1065,12 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 	check_keys = PG_GETARG_BOOL(6);
 	rules = PG_GETARG_JSONB_P(7);
 	rules_version = PG_GETARG_INT32(8);
+	optimistic = PG_GETARG_BOOL(9);
+	if (optimistic && check_keys)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("check_keys and optimistic of ingest_write_docs cannot both be true"),
+				 errdetail("optimistic leaves the look-up of the source ids to the unique index.")));
 	if (get_call_result_type(fcinfo, NULL, &restype) != TYPEFUNC_COMPOSITE || restype->natts != 3)
 		elog(ERROR, "ingest_write_docs must return a row of three columns");
 	restype = BlessTupleDesc(restype);
@@ -1017,7 +1088,8 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 				 errdetail("%d source ids, %d attrs documents.", n, ndocs)));
 
 	/* the guard on the keys, then the tables: either declines before any work */
-	if (check_keys && !KeysNew(src_id, ids, ids_null, n))
+	if ((check_keys && !KeysNew(src_id, ids, ids_null, n)) ||
+		(optimistic && !KeysWellFormed(ids, ids_null, n)))
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(restype, result, rnull)));
 	if (!WriteOpen(relids, rels, &nsp))
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(restype, result, rnull)));
@@ -1080,7 +1152,7 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 	MemoryContextDelete(rowcxt);
 
 	result[0] = PointerGetDatum(WriteRows(src_id, src_name, nsp, relids, rels, rows, nrows, f_rc, f_norm,
-										  rules, rules_version));
+										  rules, rules_version, optimistic));
 	result[1] = bad_ord ? makeArrayResult(bad_ord, batchcxt) : PointerGetDatum(construct_empty_array(INT4OID));
 	result[2] = bad_inv ? makeArrayResult(bad_inv, batchcxt) : PointerGetDatum(construct_empty_array(JSONBOID));
 	rnull[0] = rnull[1] = rnull[2] = false;

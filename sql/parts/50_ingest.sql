@@ -328,17 +328,21 @@ COMMENT ON FUNCTION cdp_internal.ingest_write_new(integer, text, cdp_internal.in
  * The fast path from the documents to the pages in one call (src/ingest_write.c, session 29): each
  * row normalised as cdp_internal.normalize_records does it and written as ingest_write_new writes
  * it, without the array of cdp_internal.ingest_row between the two.  check_keys: first the guard
- * of cdp_internal.ingest_keys_new; skip_invalid: rows with values set aside (extra._invalid) are
- * not written, their positions and _invalid objects come back in bad_ord and bad_invalid.  All
- * three NULL, having written nothing, where the guard fails or the writer declines.
+ * of cdp_internal.ingest_keys_new; optimistic (session 34, not with check_keys): only the guard's
+ * checks of well-formed ids, then the unique index of cdp.record finds a known id (or one another
+ * transaction is writing) as the records' entries go in, and the call raises CDP17, which the
+ * caller's subtransaction undoes (cdp.import_commit: one descent of that index a row instead of
+ * two); skip_invalid: rows with values set aside (extra._invalid) are not written, their positions
+ * and _invalid objects come back in bad_ord and bad_invalid.  All three NULL, having written
+ * nothing, where the guard fails or the writer declines.
  */
 CREATE FUNCTION cdp_internal.ingest_write_docs(src_id integer, src_name text, source_ids text[], attrs jsonb[],
 											   lenient boolean, skip_invalid boolean, check_keys boolean,
-											   rules jsonb, rules_version integer,
+											   rules jsonb, rules_version integer, optimistic boolean DEFAULT false,
 											   OUT ids bigint[], OUT bad_ord integer[], OUT bad_invalid jsonb[])
 	AS 'MODULE_PATHNAME', 'cdp_ingest_write_docs'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION cdp_internal.ingest_write_docs(integer, text, text[], jsonb[], boolean, boolean, boolean, jsonb, integer) IS
+COMMENT ON FUNCTION cdp_internal.ingest_write_docs(integer, text, text[], jsonb[], boolean, boolean, boolean, jsonb, integer, boolean) IS
 	'the fast path from documents to pages: normalises a batch of new records and writes them in bulk (internal to upsert_records and import_commit)';
 
 /*

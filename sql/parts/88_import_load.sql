@@ -55,7 +55,12 @@ COMMENT ON FUNCTION cdp_internal._import_upsert(text, text[], jsonb[], boolean) 
  * keys_new: import_commit has just found every id of the chunk well formed and unknown to the
  * source (cdp_internal.ingest_keys_new, its check of repeated ids, session 30), so the fast
  * path's writer does not look them up again; a concurrent writer of one of them is still met by
- * the unique index (unique_violation: the steps below).
+ * the unique index (unique_violation: the steps below).  keys_new NULL (session 34, not lenient):
+ * nobody looked them up; the chunk is not tried whole (upsert_records would update a record an
+ * earlier row of the file wrote), the fast path's writer finds a known id in the unique index
+ * (ingest_write_docs, optimistic), and the steps below probe it first: either way a known or
+ * malformed id, or one another transaction is writing, raises CDP17 for import_commit, which
+ * rolls the chunk back and checks it again against every id of the file seen so far.
  */
 CREATE FUNCTION cdp_internal._import_load_patients(batch bigint, source text, lenient boolean, try_whole boolean,
 												  rows integer[], lines integer[], keys text[], attrs jsonb[],
@@ -86,7 +91,15 @@ BEGIN
 	IF n OPERATOR(pg_catalog.=) 0 THEN
 		RETURN;
 	END IF;
-	IF try_whole THEN
+	IF keys_new IS NULL AND lenient THEN
+		/* lenient rows go through upsert_records: their ids looked up first (import_commit does not ask this) */
+		IF NOT cdp_internal.ingest_keys_new(
+				(SELECT s.source_id FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) _import_load_patients.source), keys) THEN
+			RAISE EXCEPTION 'a source id of the chunk is known to the source' USING ERRCODE = 'CDP17';
+		END IF;
+		keys_new := true;
+	END IF;
+	IF try_whole AND keys_new IS NOT NULL THEN
 		BEGIN
 			SELECT u.* INTO created, updated, unchanged FROM cdp_internal._import_upsert(source, keys, attrs, lenient) u;
 			RETURN;
@@ -112,8 +125,9 @@ BEGIN
 		IF FOUND AND cdp_internal.ingest_fast_path_ok() THEN
 			SELECT rl.version, rl.rules INTO v_rules_version, v_rules FROM @extschema@.survivorship_rules_as_of('infinity') rl;
 			BEGIN
-				v_w := cdp_internal.ingest_write_docs(v_src.source_id, v_src.name, keys, attrs, true, true, NOT keys_new,
-													  v_rules, v_rules_version);
+				v_w := cdp_internal.ingest_write_docs(v_src.source_id, v_src.name, keys, attrs, true, true,
+													  NOT COALESCE(keys_new, true), v_rules, v_rules_version,
+													  keys_new IS NULL);
 				IF v_w.ids IS NOT NULL THEN
 					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
 					SELECT batch, rows[b.o], lines[b.o], keys[b.o],
@@ -128,6 +142,11 @@ BEGIN
 			EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
 				NULL;			/* the steps below */
 			END;
+		END IF;
+		IF keys_new IS NULL AND NOT cdp_internal.ingest_keys_new(
+				(SELECT s.source_id FROM @extschema@.source s WHERE s.name OPERATOR(pg_catalog.=) _import_load_patients.source), keys) THEN
+			/* not looked up before (see above): a known or malformed id goes back to import_commit */
+			RAISE EXCEPTION 'a source id of the chunk is known to the source' USING ERRCODE = 'CDP17';
 		END IF;
 		/*
 		 * ingest's own rules, every invalid key of every row named.  A document the normaliser

@@ -78,6 +78,11 @@ DECLARE
 	v_ambig		bigint := 0;
 	v_dups		integer[];
 	v_dup_of	integer[];
+	v_duprows	integer[];
+	v_opt		boolean;
+	v_prow		integer;
+	v_pline		integer;
+	v_nbad0		bigint;
 	v_keep		integer[];
 	v_src_id	integer;
 	v_indexed	boolean := true;
@@ -157,7 +162,10 @@ BEGIN
 		 * a row of the file loaded earlier, so only the rows set aside so far (a small table of
 		 * their ids, cdp_import_unloaded) and the chunk's own rows can hold it.  The first chunk
 		 * with a known id (an update, a repeat, or a row loaded earlier in the file) gets the
-		 * index built and from then on every id is looked up in it, as before.
+		 * index built and from then on every id is looked up in it, as before.  Since session 34
+		 * a quarantined or all-or-nothing load does not look the ids up before loading them:
+		 * the unique index of cdp.record finds a known one as the writer adds it (see the chunk's
+		 * loop below).
 		 */
 		IF pg_catalog.to_regclass('pg_temp.cdp_import_seen') IS NOT NULL THEN
 			DROP TABLE pg_temp.cdp_import_seen;
@@ -178,13 +186,24 @@ BEGIN
 
 		BEGIN
 			LOOP
-				SELECT pg_catalog.array_agg(s.line ORDER BY s.line_no), pg_catalog.array_agg(s.line_no ORDER BY s.line_no)
-				  INTO v_lines, v_nos
-				  FROM (SELECT s.line, s.line_no FROM @extschema@.import_staging s
-						 WHERE s.batch_id OPERATOR(pg_catalog.=) batch AND s.line_no OPERATOR(pg_catalog.>) v_last
-						 ORDER BY s.line_no LIMIT v_chunk) s;
-				EXIT WHEN v_lines IS NULL;
+				/*
+				 * the next chunk's lines and their numbers, in line order: each an ARRAY of a
+				 * subquery in the order of its ORDER BY, which the index of (batch_id, line_no)
+				 * gives without sorting (session 34: array_agg(... ORDER BY line_no) sorted the
+				 * chunk's lines once per aggregate, about a tenth of the commit's statements at
+				 * 1M); one statement, so one snapshot for both
+				 */
+				SELECT ARRAY(SELECT s.line FROM @extschema@.import_staging s
+							  WHERE s.batch_id OPERATOR(pg_catalog.=) batch AND s.line_no OPERATOR(pg_catalog.>) v_last
+							  ORDER BY s.line_no LIMIT v_chunk),
+					   ARRAY(SELECT s.line_no FROM @extschema@.import_staging s
+							  WHERE s.batch_id OPERATOR(pg_catalog.=) batch AND s.line_no OPERATOR(pg_catalog.>) v_last
+							  ORDER BY s.line_no LIMIT v_chunk)
+				  INTO v_lines, v_nos;
+				EXIT WHEN pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.=) 0;
 				v_final := pg_catalog.cardinality(v_lines) OPERATOR(pg_catalog.<) v_chunk;
+				v_prow := v_row;
+				v_pline := v_line;
 				v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
 												  v_hkeys, v_keycol, v_row, v_line);
 				IF v_p.consumed OPERATOR(pg_catalog.=) 0 THEN
@@ -207,95 +226,141 @@ BEGIN
 				END IF;
 
 				/*
-				 * a source id seen on an earlier row of the file: the later rows are refused, each
-				 * naming the first row (v_dup_of).  With the index: the chunk's ids go in in id
-				 * order (then row order, so the earlier of two equal ids wins, as in row order):
-				 * one sweep over the index's leaves instead of one random leaf a row, which at 1M
-				 * rows (an index of about 40 MB against 8 MB of temp_buffers) read and wrote a
-				 * temporary page for nearly every row (session 24).  Without it (every id of the
-				 * chunk unknown to the source, see above): the chunk's repeats and the ids of rows
-				 * set aside earlier, then the chunk's first rows appended to the table.
+				 * Optimistic (session 34): a file of patients or partner contacts checked without the
+				 * seen table's index, quarantined or all or nothing, is not looked up in cdp.record
+				 * before its loader runs: the unique index of cdp.record looks each id up as the
+				 * fast path's writer adds it (one descent a row instead of the probe's and the
+				 * insertion's), and a known or malformed id, or one another transaction is writing,
+				 * raises CDP17 (cdp_internal._import_load_patients with keys_new NULL).  The chunk is
+				 * then rolled back with its rejects (this block's subtransaction) and checked again
+				 * from its rows as read, with the index, as the guard's false answer did before
+				 * (session 30).  Lenient loads take the guard first, as before.
 				 */
-				v_dups := NULL;
-				v_dup_of := NULL;
-				IF v_keycol OPERATOR(pg_catalog.>) 0 THEN
-					IF NOT v_indexed THEN
-						v_new := cdp_internal.ingest_keys_new(v_src_id, v_p.keys);
-						IF NOT v_new THEN
-							/* every id seen so far is there once: the first row of each */
-							ALTER TABLE pg_temp.cdp_import_seen ADD PRIMARY KEY (source_key);
-							v_indexed := true;
+				v_opt := v_keycol OPERATOR(pg_catalog.>) 0 AND NOT v_indexed AND mode OPERATOR(pg_catalog.<>) 'lenient'
+						 AND v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']);
+				v_nbad0 := v_nbad;
+				LOOP
+					BEGIN
+						/*
+						 * a source id seen on an earlier row of the file: the later rows are refused,
+						 * each naming the first row (v_dup_of).  With the index: the chunk's ids go in in
+						 * id order (then row order, so the earlier of two equal ids wins, as in row
+						 * order): one sweep over the index's leaves instead of one random leaf a row,
+						 * which at 1M rows (an index of about 40 MB against 8 MB of temp_buffers) read
+						 * and wrote a temporary page for nearly every row (session 24).  Without it
+						 * (every id of the chunk unknown to the source, see above): the chunk's repeats
+						 * and the ids of rows set aside earlier; the chunk's first rows are appended to
+						 * the table after its loader.
+						 */
+						v_dups := NULL;
+						v_dup_of := NULL;
+						v_duprows := NULL;
+						IF v_keycol OPERATOR(pg_catalog.>) 0 THEN
+							IF NOT v_indexed AND NOT v_opt THEN
+								v_new := cdp_internal.ingest_keys_new(v_src_id, v_p.keys);
+								IF NOT v_new THEN
+									/* every id seen so far is there once: the first row of each */
+									ALTER TABLE pg_temp.cdp_import_seen ADD PRIMARY KEY (source_key);
+									v_indexed := true;
+								END IF;
+							END IF;
+							IF v_indexed THEN
+								WITH ins AS (
+									INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+									SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.k COLLATE "C", u.r
+									ON CONFLICT (source_key) DO NOTHING
+									RETURNING row_no
+								)
+								SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
+								  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
+								 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
+								IF v_dups IS NOT NULL THEN
+									v_dup_of := ARRAY(SELECT s.row_no FROM pg_catalog.unnest(v_dups) WITH ORDINALITY AS d(d, o)
+													   JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) (v_p.keys[d.d] COLLATE "C")
+													  ORDER BY d.o);
+								END IF;
+							ELSE
+								SELECT pg_catalog.array_agg(u.o ORDER BY u.o),
+									   pg_catalog.array_agg(COALESCE(x.row_no, u.first) ORDER BY u.o)
+								  INTO v_dups, v_dup_of
+								  FROM (SELECT u.k, u.r, u.o, pg_catalog.min(u.r) OVER (PARTITION BY u.k COLLATE "C") AS first
+										  FROM unnest(v_p.keys, v_p.rows) WITH ORDINALITY AS u(k, r, o)) u
+								  LEFT JOIN pg_temp.cdp_import_unloaded x ON x.source_key OPERATOR(pg_catalog.=) (u.k COLLATE "C")
+								 WHERE u.r OPERATOR(pg_catalog.>) u.first OR x.source_key IS NOT NULL;
+							END IF;
 						END IF;
-					END IF;
-					IF v_indexed THEN
-						WITH ins AS (
-							INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
-							SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r) ORDER BY u.k COLLATE "C", u.r
-							ON CONFLICT (source_key) DO NOTHING
-							RETURNING row_no
-						)
-						SELECT pg_catalog.array_agg(u.o ORDER BY u.o) INTO v_dups
-						  FROM pg_catalog.unnest(v_p.rows) WITH ORDINALITY AS u(r, o)
-						 WHERE u.r NOT IN (SELECT ins.row_no FROM ins);
 						IF v_dups IS NOT NULL THEN
-							v_dup_of := ARRAY(SELECT s.row_no FROM pg_catalog.unnest(v_dups) WITH ORDINALITY AS d(d, o)
-											   JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) (v_p.keys[d.d] COLLATE "C")
-											  ORDER BY d.o);
+							INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
+							SELECT batch, v_p.rows[u.d], v_p.lines[u.d], v_p.keys[u.d], v_sniff.header[v_keycol], v_p.keys[u.d],
+								   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
+													 pg_catalog.left(v_p.keys[u.d], 200), u.e),
+								   v_p.attrs[u.d]
+							  FROM unnest(v_dups, v_dup_of) AS u(d, e);
+							v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_dups);
+							v_duprows := ARRAY(SELECT v_p.rows[d] FROM pg_catalog.unnest(v_dups) d);
+							v_keep := ARRAY(SELECT g FROM pg_catalog.generate_series(1, pg_catalog.cardinality(v_p.rows)) g
+											 WHERE g OPERATOR(pg_catalog.<>) ALL (v_dups) ORDER BY g);
+							v_p.rows := ARRAY(SELECT v_p.rows[g] FROM pg_catalog.unnest(v_keep) g);
+							v_p.lines := ARRAY(SELECT v_p.lines[g] FROM pg_catalog.unnest(v_keep) g);
+							v_p.keys := ARRAY(SELECT v_p.keys[g] FROM pg_catalog.unnest(v_keep) g);
+							v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
 						END IF;
-					ELSE
-						SELECT pg_catalog.array_agg(u.o ORDER BY u.o),
-							   pg_catalog.array_agg(COALESCE(x.row_no, u.first) ORDER BY u.o)
-						  INTO v_dups, v_dup_of
-						  FROM (SELECT u.k, u.r, u.o, pg_catalog.min(u.r) OVER (PARTITION BY u.k COLLATE "C") AS first
-								  FROM unnest(v_p.keys, v_p.rows) WITH ORDINALITY AS u(k, r, o)) u
-						  LEFT JOIN pg_temp.cdp_import_unloaded x ON x.source_key OPERATOR(pg_catalog.=) (u.k COLLATE "C")
-						 WHERE u.r OPERATOR(pg_catalog.>) u.first OR x.source_key IS NOT NULL;
-						INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
-						SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) WITH ORDINALITY AS u(k, r, o)
-						 WHERE v_dups IS NULL OR u.o OPERATOR(pg_catalog.<>) ALL (v_dups);
-					END IF;
-				END IF;
-				IF v_dups IS NOT NULL THEN
-					INSERT INTO cdp_internal.import_reject (batch_id, row_no, line_no, source_key, column_name, value, reason, attrs)
-					SELECT batch, v_p.rows[u.d], v_p.lines[u.d], v_p.keys[u.d], v_sniff.header[v_keycol], v_p.keys[u.d],
-						   pg_catalog.format('The source id "%s" is also on row %s: a file names each record once.',
-											 pg_catalog.left(v_p.keys[u.d], 200), u.e),
-						   v_p.attrs[u.d]
-					  FROM unnest(v_dups, v_dup_of) AS u(d, e);
-					v_nbad := v_nbad OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_dups);
-					v_keep := ARRAY(SELECT g FROM pg_catalog.generate_series(1, pg_catalog.cardinality(v_p.rows)) g
-									 WHERE g OPERATOR(pg_catalog.<>) ALL (v_dups) ORDER BY g);
-					v_p.rows := ARRAY(SELECT v_p.rows[g] FROM pg_catalog.unnest(v_keep) g);
-					v_p.lines := ARRAY(SELECT v_p.lines[g] FROM pg_catalog.unnest(v_keep) g);
-					v_p.keys := ARRAY(SELECT v_p.keys[g] FROM pg_catalog.unnest(v_keep) g);
-					v_p.attrs := ARRAY(SELECT v_p.attrs[g] FROM pg_catalog.unnest(v_keep) g);
-				END IF;
 
-				/* the rows through their kind's loader */
-				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
-					v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
-						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys, NOT v_indexed AND v_new);
-					IF NOT v_indexed AND v_c.rejected OPERATOR(pg_catalog.>) 0 THEN
-						/* the rows set aside: their ids are the ones a later row may repeat unseen by cdp.record */
-						INSERT INTO pg_temp.cdp_import_unloaded (source_key, row_no)
-						SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r)
-						  JOIN (SELECT DISTINCT j.row_no FROM cdp_internal.import_reject j
+						/* the rows through their kind's loader */
+						IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['patients', 'partner_contacts']) THEN
+							v_c := cdp_internal._import_load_patients(batch, v_b.source, mode OPERATOR(pg_catalog.=) 'lenient', NOT v_dirty,
+								v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys,
+								CASE WHEN v_opt THEN NULL ELSE NOT v_indexed AND v_new END);
+							IF NOT v_indexed AND v_c.rejected OPERATOR(pg_catalog.>) 0 THEN
+								/*
+								 * the rows set aside: their ids are the ones a later row may repeat
+								 * unseen by cdp.record.  The loader's rejects of this chunk are its
+								 * rows in the chunk's range of rows that were neither unreadable nor
+								 * repeats, each with its own source id (session 34: joined with the
+								 * chunk's unnested ids before, about 40 ms a chunk at 1M)
+								 */
+								INSERT INTO pg_temp.cdp_import_unloaded (source_key, row_no)
+								SELECT DISTINCT j.source_key, j.row_no FROM cdp_internal.import_reject j
 								 WHERE j.batch_id OPERATOR(pg_catalog.=) batch
 								   AND j.row_no OPERATOR(pg_catalog.>=) v_p.rows[1]
-								   AND j.row_no OPERATOR(pg_catalog.<=) v_p.rows[pg_catalog.cardinality(v_p.rows)]) j
-							ON j.row_no OPERATOR(pg_catalog.=) u.r
-						ON CONFLICT (source_key) DO NOTHING;
-					END IF;
-				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
-					v_c := cdp_internal._import_load_clinical(batch, v_b.source,
-						v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
-				ELSIF v_b.kind OPERATOR(pg_catalog.=) 'consents' THEN
-					v_c := cdp_internal._import_load_consents(batch, v_b.source,
-						v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
-				ELSE
-					v_c := cdp_internal._import_load_segment_list(batch, v_b.source, (v_b.options ->> 'segment')::bigint,
-						v_b.options ->> 'list', v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
-				END IF;
+								   AND j.row_no OPERATOR(pg_catalog.<=) v_p.rows[pg_catalog.cardinality(v_p.rows)]
+								   AND j.row_no OPERATOR(pg_catalog.<>) ALL (COALESCE(v_p.bad_rows, ARRAY[]::integer[]))
+								   AND j.row_no OPERATOR(pg_catalog.<>) ALL (COALESCE(v_duprows, ARRAY[]::integer[]))
+								   AND j.source_key IS NOT NULL
+								ON CONFLICT (source_key) DO NOTHING;
+							END IF;
+						ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
+							v_c := cdp_internal._import_load_clinical(batch, v_b.source,
+								v_p.rows, v_p.lines, v_p.keys, v_p.attrs, v_sniff.header, v_hkeys);
+						ELSIF v_b.kind OPERATOR(pg_catalog.=) 'consents' THEN
+							v_c := cdp_internal._import_load_consents(batch, v_b.source,
+								v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+						ELSE
+							v_c := cdp_internal._import_load_segment_list(batch, v_b.source, (v_b.options ->> 'segment')::bigint,
+								v_b.options ->> 'list', v_p.rows, v_p.lines, v_p.attrs, v_sniff.header, v_hkeys);
+						END IF;
+						IF v_keycol OPERATOR(pg_catalog.>) 0 AND NOT v_indexed THEN
+							/* the chunk's first rows (its repeats are out of v_p): what a later chunk's index holds */
+							INSERT INTO pg_temp.cdp_import_seen (source_key, row_no)
+							SELECT u.k, u.r FROM unnest(v_p.keys, v_p.rows) AS u(k, r);
+						END IF;
+						EXIT;
+					EXCEPTION WHEN SQLSTATE 'CDP17' THEN
+						IF NOT v_opt THEN
+							RAISE;		/* only the optimistic loader raises it */
+						END IF;
+						/*
+						 * a known or malformed id (see above): the chunk again, as read (read again
+						 * from its lines rather than kept as a copy of some MB a chunk), with the index
+						 */
+						v_p := cdp_internal._import_parse(v_lines, v_final, v_sniff.encoding, v_sniff.delimiter, v_sniff.header,
+														  v_hkeys, v_keycol, v_prow, v_pline);
+						v_nbad := v_nbad0;
+						v_opt := false;
+						ALTER TABLE pg_temp.cdp_import_seen ADD PRIMARY KEY (source_key);
+						v_indexed := true;
+					END;
+				END LOOP;
 				IF v_b.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consents', 'segment_list']) THEN
 					v_notfound := v_notfound OPERATOR(pg_catalog.+) v_c.not_found;
 					v_ambig := v_ambig OPERATOR(pg_catalog.+) v_c.ambiguous;

@@ -68,7 +68,7 @@ $$;
 SET LOCAL track_functions = 'all';
 CREATE FUNCTION pg_temp.fast_calls() RETURNS bigint LANGUAGE sql AS
 $$ SELECT coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_new(integer,text,cdp_internal.ingest_row[],boolean,jsonb,integer)'::regprocedure), 0)
-        + coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_docs(integer,text,text[],jsonb[],boolean,boolean,boolean,jsonb,integer)'::regprocedure), 0) $$;
+        + coalesce(pg_stat_get_xact_function_calls('cdp_internal.ingest_write_docs(integer,text,text[],jsonb[],boolean,boolean,boolean,jsonb,integer,boolean)'::regprocedure), 0) $$;
 
 -- ---------------------------------------------------------------- who may take the fast path
 SELECT ok(cdp_internal.ingest_fast_path_ok(), 'the extension''s owner (a superuser here) may take the fast path');
