@@ -7,6 +7,10 @@
  *		candidate pair in C, emitting only what the caller asked for:
  *
  *		  score     pairs whose probability >= min_prob (or forced by a rule)
+ *		  run       score, every record's golden id read by the kernel from
+ *		            cdp.record in record id order (one index-only scan)
+ *		            instead of joined by the record query (run_matching's
+ *		            full run; issue 12, session 34)
  *		  count     per rule: candidate pairs and pairs new to that rule
  *		  patterns  per rule: how many pairs reached each level vector (EM),
  *		            all pairs of the rule (n) and those new to it (n_new)
@@ -121,6 +125,10 @@ enum
 {
 	WALK_SCORE, WALK_COUNT, WALK_PATTERNS, WALK_SAMPLE, WALK_CROSS
 };
+
+/* the records' golden ids, in record id order (LoadGoldens) */
+#define WALK_GOLDEN_QUERY \
+	"SELECT r.record_id, r.golden_id FROM cdp.record r ORDER BY r.record_id"
 
 #define WALK_NCOLS 11
 
@@ -436,6 +444,152 @@ LoadRecords(Walk *w, const char *query, ArrayType *focus)
 		elog(ERROR, "SPI_execute_plan_extended returned %d", ret);
 	SPI_freeplan(plan);
 	MemoryContextDelete(ld.rowcxt);
+}
+
+/*
+ * The receiver of the golden id query's rows (LoadGoldens): rows come in
+ * record id order and are merged with the loaded records sorted by id.
+ */
+typedef struct GoldenDest
+{
+	DestReceiver pub;
+	Walk	   *w;
+	const int32 *order;			/* record positions by record id */
+	int			pos;			/* the next of order to match */
+	bool	   *found;			/* per record: it has a row in cdp.record */
+	int64		last;			/* the last id received (order check) */
+	bool		any;
+}			GoldenDest;
+
+/*
+ * GoldenStartup
+ *		Checks the query's row shape.
+ */
+static void
+GoldenStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	if (typeinfo->natts != 2)
+		elog(ERROR, "the golden id query must return 2 columns");
+}
+
+/*
+ * GoldenReceive
+ *		One row (record_id, golden_id): the loaded record of that id, if
+ *		any, takes its golden id (NULL: its own id, as LoadReceive reads a
+ *		NULL golden id) and is kept.
+ */
+static bool
+GoldenReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	GoldenDest *gd = (GoldenDest *) self;
+	Walk	   *w = gd->w;
+	int64		id;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[0])
+		return true;
+	id = DatumGetInt64(slot->tts_values[0]);
+	if (gd->any && id <= gd->last)
+		elog(ERROR, "the golden id query returned record ids out of order");
+	gd->any = true;
+	gd->last = id;
+	while (gd->pos < w->nrec && w->recs[gd->order[gd->pos]].id < id)
+		gd->pos++;
+	if (gd->pos < w->nrec && w->recs[gd->order[gd->pos]].id == id)
+	{
+		MatchRec   *r = &w->recs[gd->order[gd->pos]];
+
+		r->golden = slot->tts_isnull[1] ? r->id : DatumGetInt64(slot->tts_values[1]);
+		gd->found[gd->order[gd->pos]] = true;
+		gd->pos++;
+	}
+	if ((gd->pos & 0x3fff) == 0)
+		CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
+/* GoldenShutdown, GoldenDestroy: nothing to release */
+static void
+GoldenShutdown(DestReceiver *self)
+{
+}
+
+static void
+GoldenDestroy(DestReceiver *self)
+{
+}
+
+/*
+ * RecIdCmp
+ *		qsort_arg order of record positions by their record id.
+ */
+static int
+RecIdCmp(const void *x, const void *y, void *arg)
+{
+	const MatchRec *recs = arg;
+	int64		a = recs[*(const int32 *) x].id;
+	int64		b = recs[*(const int32 *) y].id;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * LoadGoldens
+ *		Run mode: the golden id of every loaded record, read from cdp.record
+ *		in record id order (an index-only scan of its primary key) and merged
+ *		with the records sorted by id, where the record query of score mode
+ *		joins cdp.record: at 1M records that join (a hash of every record,
+ *		probed by every key row) cost 3 s of a 4 s load in each parallel
+ *		worker (issue 12, session 34).  A loaded record with no row in
+ *		cdp.record is dropped, as that inner join dropped it; the others
+ *		keep the order of the record query (the order of a pair's records).
+ *		Call connected to SPI.
+ */
+static void
+LoadGoldens(Walk *w)
+{
+	GoldenDest	gd;
+	SPIPlanPtr	plan;
+	SPIExecuteOptions opt;
+	int32	   *order;
+	int			ret,
+				i,
+				n;
+
+	order = MatchHugeAlloc(sizeof(int32) * (Size) Max(w->nrec, 1));
+	for (i = 0; i < w->nrec; i++)
+		order[i] = i;
+	qsort_arg(order, w->nrec, sizeof(int32), RecIdCmp, w->recs);
+	memset(&gd, 0, sizeof(gd));
+	gd.pub.receiveSlot = GoldenReceive;
+	gd.pub.rStartup = GoldenStartup;
+	gd.pub.rShutdown = GoldenShutdown;
+	gd.pub.rDestroy = GoldenDestroy;
+	gd.pub.mydest = DestNone;
+	gd.w = w;
+	gd.order = order;
+	gd.found = palloc_extended(sizeof(bool) * (Size) Max(w->nrec, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	plan = SPI_prepare(WALK_GOLDEN_QUERY, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	memset(&opt, 0, sizeof(opt));
+	opt.read_only = true;
+	opt.dest = &gd.pub;
+	ret = SPI_execute_plan_extended(plan, &opt);
+	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute_plan_extended returned %d", ret);
+	SPI_freeplan(plan);
+	/* the records without a row, dropped; the others in their order */
+	for (i = 0, n = 0; i < w->nrec; i++)
+		if (gd.found[i])
+		{
+			if (n != i)
+				w->recs[n] = w->recs[i];
+			n++;
+		}
+	w->nrec = n;
+	pfree(gd.found);
+	pfree(order);
 }
 
 /*
@@ -934,6 +1088,46 @@ WalkRule(Walk *w, int rule)
 }
 
 /*
+ * The loaded records of a walk over parts, kept for the next call of the
+ * same function in the same statement (issue 12, session 34): a full run
+ * cuts its walk into more parts than processes, each process calls the
+ * walk once per part the parallel scan hands it, and loads the records
+ * once (the first call), so that a process that finishes its part early
+ * takes another where one part per process made the slower one the run's
+ * wall time.  Kept in flinfo->fn_extra, in a child of fn_mcxt: nothing
+ * outlives the statement, and a call with another query, program or
+ * version (what the load reads) loads again; the threshold and block size
+ * are each call's own.  Score and run modes only, without focus.
+ */
+typedef struct WalkCache
+{
+	MemoryContext cxt;			/* the records, program and tf tables */
+	bool		goldens;
+	text	   *query;
+	ArrayType  *program;
+	int32		version;
+	MatchProg	prog;
+	MatchRec   *recs;
+	int			nrec;
+	bool		hasfocus;
+} WalkCache;
+
+/*
+ * WalkCacheHit
+ *		Whether cache c holds the records of a walk with these arguments.
+ */
+static bool
+WalkCacheHit(const WalkCache *c, bool goldens, text *query, ArrayType *program,
+			 int32 version)
+{
+	return c != NULL && c->goldens == goldens && c->version == version &&
+		VARSIZE_ANY(c->query) == VARSIZE_ANY(query) &&
+		memcmp(c->query, query, VARSIZE_ANY(query)) == 0 &&
+		VARSIZE(c->program) == VARSIZE(program) &&
+		memcmp(c->program, program, VARSIZE(program)) == 0;
+}
+
+/*
  * MatchWalkRun
  *		The body of both entry points: the walk's arguments start at
  *		argument o; blocks of part (of nparts) only.
@@ -948,6 +1142,10 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	int			r;
 	int64		total = 0;
 	bool		train = false;
+	bool		goldens = false;
+	bool		cacheable;
+	WalkCache  *cache;
+	MemoryContext spicxt;
 	MemoryContext work,
 				old;
 
@@ -969,6 +1167,12 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(o));
 	if (strcmp(mode, "score") == 0)
 		w->mode = WALK_SCORE;
+	else if (strcmp(mode, "run") == 0)
+	{
+		/* score, with the golden ids read by LoadGoldens */
+		w->mode = WALK_SCORE;
+		goldens = true;
+	}
 	else if (strcmp(mode, "count") == 0)
 		w->mode = WALK_COUNT;
 	else if (strcmp(mode, "patterns") == 0)
@@ -998,17 +1202,74 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	old = MemoryContextSwitchTo(work);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
-	w->hasfocus = false;
-	for (int i = 0; i < w->nrec && !w->hasfocus; i++)
-		w->hasfocus = !w->recs[i].focus;
+	spicxt = CurrentMemoryContext;
+	cacheable = nparts > 1 && w->mode == WALK_SCORE && PG_ARGISNULL(o + 7) && fcinfo->flinfo != NULL;
+	cache = cacheable ? (WalkCache *) fcinfo->flinfo->fn_extra : NULL;
+	if (cacheable && WalkCacheHit(cache, goldens, PG_GETARG_TEXT_PP(o + 1), PG_GETARG_ARRAYTYPE_P(o + 2),
+								  PG_GETARG_INT32(o + 3)))
 	{
-		Datum		comps = (Datum) 0;
-		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
-
-		MatchLoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
+		/* the records this process loaded for an earlier part */
+		w->prog = cache->prog;
+		w->recs = cache->recs;
+		w->nrec = cache->nrec;
+		w->hasfocus = cache->hasfocus;
 	}
-	PrecomputeRecords(w);
+	else
+	{
+		MemoryContext load = spicxt;	/* SPI's, or the cache's */
+
+		if (cacheable)
+		{
+			if (cache != NULL)
+			{
+				fcinfo->flinfo->fn_extra = NULL;
+				MemoryContextDelete(cache->cxt);
+			}
+			load = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "cdp match walk records",
+										 ALLOCSET_DEFAULT_SIZES);
+		}
+		/*
+		 * each step in load: a step that runs a query returns in SPI's
+		 * context, which SPI_finish frees (the tf tables and the records'
+		 * tf adjustments must live as long as the records)
+		 */
+		MemoryContextSwitchTo(load);
+		LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
+		MemoryContextSwitchTo(load);
+		if (goldens)
+			LoadGoldens(w);
+		MemoryContextSwitchTo(load);
+		w->hasfocus = false;
+		for (int i = 0; i < w->nrec && !w->hasfocus; i++)
+			w->hasfocus = !w->recs[i].focus;
+		{
+			Datum		comps = (Datum) 0;
+			Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
+
+			MatchLoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
+		}
+		MemoryContextSwitchTo(load);
+		PrecomputeRecords(w);
+		if (cacheable)
+		{
+			/* kept once complete: an error meanwhile leaves no half-loaded cache */
+			cache = MemoryContextAllocZero(load, sizeof(WalkCache));
+			cache->cxt = load;
+			cache->goldens = goldens;
+			cache->query = (text *) MemoryContextAlloc(load, VARSIZE_ANY(PG_GETARG_TEXT_PP(o + 1)));
+			memcpy(cache->query, PG_GETARG_TEXT_PP(o + 1), VARSIZE_ANY(PG_GETARG_TEXT_PP(o + 1)));
+			cache->program = (ArrayType *) MemoryContextAlloc(load, VARSIZE(PG_GETARG_ARRAYTYPE_P(o + 2)));
+			memcpy(cache->program, PG_GETARG_ARRAYTYPE_P(o + 2), VARSIZE(PG_GETARG_ARRAYTYPE_P(o + 2)));
+			cache->version = PG_GETARG_INT32(o + 3);
+			cache->prog = w->prog;
+			cache->recs = w->recs;
+			cache->nrec = w->nrec;
+			cache->hasfocus = w->hasfocus;
+			fcinfo->flinfo->fn_extra = cache;
+		}
+	}
+	/* the walk's own arrays in SPI's context, freed by SPI_finish */
+	MemoryContextSwitchTo(spicxt);
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{

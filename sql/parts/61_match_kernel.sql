@@ -13,7 +13,7 @@ CREATE FUNCTION cdp_internal._match_walk(mode text, query text, program float8[]
 	AS 'MODULE_PATHNAME', 'cdp_match_walk'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION cdp_internal._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) IS
-	'internal: the matching kernel (modes score, count, patterns, sample, train = sample then patterns, cross) over the rows of query';
+	'internal: the matching kernel (modes score, run = score with the golden ids read from cdp.record, count, patterns, sample, train = sample then patterns, cross) over the rows of query';
 REVOKE ALL ON FUNCTION cdp_internal._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) FROM PUBLIC;
 
 -- One part of a walk: only the blocks whose key hash is part modulo nparts.  PARALLEL SAFE (it only
