@@ -36148,8 +36148,7 @@ COMMENT ON FUNCTION @extschema@.import_commit(bigint, text) IS
 /* ==== section: walkrun36 (issue 12, session 34) ==== */
 -- A full run's walk (kernel mode 'run', src/match_walk.c) reads the records' golden ids itself, in
 -- record id order, instead of joining cdp.record in its record query (3 s of each parallel part's
--- load at 1M records), and is cut into 8 parts for its workers, each keeping the records it loaded
--- for its next part: the same pairs, scores and links.
+-- load at 1M records): the same pairs, scores and links.
 CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET search_path = pg_catalog, pg_temp AS $$
@@ -36269,11 +36268,7 @@ BEGIN
 	-- session 31); as many processes walk as before at most (1 + max_parallel_workers_per_gather).
 	-- A full run's walk (kernel mode 'run') reads the records' golden ids itself, in record id order,
 	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
-	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs.
-	-- The walk is cut into 8 parts (the rows of match_part) for its nparts workers: a worker loads
-	-- the records once and keeps them for its next part (src/match_walk.c, WalkCache), and the
-	-- parallel scan hands the next part to whichever worker is free, so that no worker waits for
-	-- the slowest of one part each (1-3 s at 1M records, session 34)
+	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs
 	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
 	-- no JIT for the statements of the scoring and the plan (restored for the merge): the row
 	-- estimates of the C functions make their plans look costly enough to compile, in every
@@ -36291,9 +36286,9 @@ BEGIN
 		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
 			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
 			  FROM cdp_internal.match_part p
-			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, 8, 'run', cdp_internal._match_query(NULL, false), a.program,
+			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, LEAST(nparts, 8), 'run', cdp_internal._match_query(NULL, false), a.program,
 			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w
-			 WHERE p.part < 8;
+			 WHERE p.part < LEAST(nparts, 8);
 		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
 		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true),
 		        pg_catalog.set_config('parallel_leader_participation', par_old[4], true),

@@ -1088,46 +1088,6 @@ WalkRule(Walk *w, int rule)
 }
 
 /*
- * The loaded records of a walk over parts, kept for the next call of the
- * same function in the same statement (issue 12, session 34): a full run
- * cuts its walk into more parts than processes, each process calls the
- * walk once per part the parallel scan hands it, and loads the records
- * once (the first call), so that a process that finishes its part early
- * takes another where one part per process made the slower one the run's
- * wall time.  Kept in flinfo->fn_extra, in a child of fn_mcxt: nothing
- * outlives the statement, and a call with another query, program or
- * version (what the load reads) loads again; the threshold and block size
- * are each call's own.  Score and run modes only, without focus.
- */
-typedef struct WalkCache
-{
-	MemoryContext cxt;			/* the records, program and tf tables */
-	bool		goldens;
-	text	   *query;
-	ArrayType  *program;
-	int32		version;
-	MatchProg	prog;
-	MatchRec   *recs;
-	int			nrec;
-	bool		hasfocus;
-} WalkCache;
-
-/*
- * WalkCacheHit
- *		Whether cache c holds the records of a walk with these arguments.
- */
-static bool
-WalkCacheHit(const WalkCache *c, bool goldens, text *query, ArrayType *program,
-			 int32 version)
-{
-	return c != NULL && c->goldens == goldens && c->version == version &&
-		VARSIZE_ANY(c->query) == VARSIZE_ANY(query) &&
-		memcmp(c->query, query, VARSIZE_ANY(query)) == 0 &&
-		VARSIZE(c->program) == VARSIZE(program) &&
-		memcmp(c->program, program, VARSIZE(program)) == 0;
-}
-
-/*
  * MatchWalkRun
  *		The body of both entry points: the walk's arguments start at
  *		argument o; blocks of part (of nparts) only.
@@ -1143,9 +1103,6 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	int64		total = 0;
 	bool		train = false;
 	bool		goldens = false;
-	bool		cacheable;
-	WalkCache  *cache;
-	MemoryContext spicxt;
 	MemoryContext work,
 				old;
 
@@ -1202,74 +1159,19 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	old = MemoryContextSwitchTo(work);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	spicxt = CurrentMemoryContext;
-	cacheable = nparts > 1 && w->mode == WALK_SCORE && PG_ARGISNULL(o + 7) && fcinfo->flinfo != NULL;
-	cache = cacheable ? (WalkCache *) fcinfo->flinfo->fn_extra : NULL;
-	if (cacheable && WalkCacheHit(cache, goldens, PG_GETARG_TEXT_PP(o + 1), PG_GETARG_ARRAYTYPE_P(o + 2),
-								  PG_GETARG_INT32(o + 3)))
+	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
+	if (goldens)
+		LoadGoldens(w);
+	w->hasfocus = false;
+	for (int i = 0; i < w->nrec && !w->hasfocus; i++)
+		w->hasfocus = !w->recs[i].focus;
 	{
-		/* the records this process loaded for an earlier part */
-		w->prog = cache->prog;
-		w->recs = cache->recs;
-		w->nrec = cache->nrec;
-		w->hasfocus = cache->hasfocus;
-	}
-	else
-	{
-		MemoryContext load = spicxt;	/* SPI's, or the cache's */
+		Datum		comps = (Datum) 0;
+		Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
 
-		if (cacheable)
-		{
-			if (cache != NULL)
-			{
-				fcinfo->flinfo->fn_extra = NULL;
-				MemoryContextDelete(cache->cxt);
-			}
-			load = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "cdp match walk records",
-										 ALLOCSET_DEFAULT_SIZES);
-		}
-		/*
-		 * each step in load: a step that runs a query returns in SPI's
-		 * context, which SPI_finish frees (the tf tables and the records'
-		 * tf adjustments must live as long as the records)
-		 */
-		MemoryContextSwitchTo(load);
-		LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
-		MemoryContextSwitchTo(load);
-		if (goldens)
-			LoadGoldens(w);
-		MemoryContextSwitchTo(load);
-		w->hasfocus = false;
-		for (int i = 0; i < w->nrec && !w->hasfocus; i++)
-			w->hasfocus = !w->recs[i].focus;
-		{
-			Datum		comps = (Datum) 0;
-			Datum		values = TfValues(w, !PG_ARGISNULL(o + 7), &comps);
-
-			MatchLoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
-		}
-		MemoryContextSwitchTo(load);
-		PrecomputeRecords(w);
-		if (cacheable)
-		{
-			/* kept once complete: an error meanwhile leaves no half-loaded cache */
-			cache = MemoryContextAllocZero(load, sizeof(WalkCache));
-			cache->cxt = load;
-			cache->goldens = goldens;
-			cache->query = (text *) MemoryContextAlloc(load, VARSIZE_ANY(PG_GETARG_TEXT_PP(o + 1)));
-			memcpy(cache->query, PG_GETARG_TEXT_PP(o + 1), VARSIZE_ANY(PG_GETARG_TEXT_PP(o + 1)));
-			cache->program = (ArrayType *) MemoryContextAlloc(load, VARSIZE(PG_GETARG_ARRAYTYPE_P(o + 2)));
-			memcpy(cache->program, PG_GETARG_ARRAYTYPE_P(o + 2), VARSIZE(PG_GETARG_ARRAYTYPE_P(o + 2)));
-			cache->version = PG_GETARG_INT32(o + 3);
-			cache->prog = w->prog;
-			cache->recs = w->recs;
-			cache->nrec = w->nrec;
-			cache->hasfocus = w->hasfocus;
-			fcinfo->flinfo->fn_extra = cache;
-		}
+		MatchLoadTf(&w->prog, PG_GETARG_INT32(o + 3), values, comps);
 	}
-	/* the walk's own arrays in SPI's context, freed by SPI_finish */
-	MemoryContextSwitchTo(spicxt);
+	PrecomputeRecords(w);
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{
