@@ -77,7 +77,7 @@ BEGIN
 	src := replace(src, $q$'run', cdp_internal._match_query(NULL, false)$q$, $q$'score', cdp_internal._match_query(NULL)$q$);
 	src := replace(src, $q$CASE WHEN focus IS NULL THEN 'run' ELSE 'score' END$q$, $q$'score'$q$);
 	src := replace(src, $q$cdp_internal._match_query(focus, focus IS NOT NULL)$q$, $q$cdp_internal._match_query(focus)$q$);
-	IF src LIKE '%''run''%' THEN
+	IF src LIKE '%''run'', cdp_internal%' OR src LIKE '%THEN ''run''%' OR src NOT LIKE '%''score'', cdp_internal._match_query(NULL), a.program%' THEN
 		RAISE EXCEPTION 'the reference run still walks in run mode';
 	END IF;
 	EXECUTE src;
