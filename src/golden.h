@@ -165,6 +165,7 @@ typedef struct GoldenContactGroup
 /* pushes the caller's record rec's id as an array element */
 typedef void (*GoldenPushRecIdFn) (JsonbParseState **st, int rec, void *arg);
 
+extern int	GoldenCmpBytes(const char *a, int alen, const char *b, int blen);
 extern void GoldenAddContact(GoldenContact **arr, int *n, int *cap, int kind, char *net, int netlen,
 							 char *v, int vlen, int rec);
 extern GoldenContactGroup *GoldenContactGroups(GoldenContact *c, int n, const GoldenContactRec *recs,

@@ -299,11 +299,12 @@ FoldCmpRank(const void *pa, const void *pb, void *arg)
 }
 
 /*
- * FoldCmpBytes
- *		Byte order of two strings (for grouping equal values).
+ * GoldenCmpBytes
+ *		Byte order of two strings (for grouping equal values); the row fold
+ *		(golden_fold_row.c) groups its candidates with it too.
  */
-static int
-FoldCmpBytes(const char *a, int alen, const char *b, int blen)
+int
+GoldenCmpBytes(const char *a, int alen, const char *b, int blen)
 {
 	int			c = memcmp(a, b, Min(alen, blen));
 
@@ -319,7 +320,7 @@ FoldCmpCandValue(const void *pa, const void *pb)
 {
 	const FoldCand *a = (const FoldCand *) pa;
 	const FoldCand *b = (const FoldCand *) pb;
-	int			c = FoldCmpBytes(a->v, a->vlen, b->v, b->vlen);
+	int			c = GoldenCmpBytes(a->v, a->vlen, b->v, b->vlen);
 
 	return c != 0 ? c : a->order - b->order;
 }
@@ -334,7 +335,7 @@ FoldCmpRankByValue(const void *pa, const void *pb, void *arg)
 	const FoldCand *cand = (const FoldCand *) arg;
 	int			a = *(const int *) pa;
 	int			b = *(const int *) pb;
-	int			c = FoldCmpBytes(cand[a].v, cand[a].vlen, cand[b].v, cand[b].vlen);
+	int			c = GoldenCmpBytes(cand[a].v, cand[a].vlen, cand[b].v, cand[b].vlen);
 
 	return c != 0 ? c : a - b;
 }
@@ -562,7 +563,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 		qsort(cand, n, sizeof(FoldCand), FoldCmpCandValue);
 		for (i = 0; i < n; i = j)
 		{
-			for (j = i + 1; j < n && FoldCmpBytes(cand[i].v, cand[i].vlen, cand[j].v, cand[j].vlen) == 0; j++)
+			for (j = i + 1; j < n && GoldenCmpBytes(cand[i].v, cand[i].vlen, cand[j].v, cand[j].vlen) == 0; j++)
 				;
 			for (int k = i; k < j; k++)
 				cand[k].freq = j - i;
@@ -602,7 +603,7 @@ FoldAttribute(JsonbParseState **attrs, JsonbParseState **lin, bool with_lineage,
 	{
 		FoldCand   *a = &cand[byvalue[i]];
 
-		for (j = i + 1; j < n && FoldCmpBytes(a->v, a->vlen, cand[byvalue[j]].v, cand[byvalue[j]].vlen) == 0; j++)
+		for (j = i + 1; j < n && GoldenCmpBytes(a->v, a->vlen, cand[byvalue[j]].v, cand[byvalue[j]].vlen) == 0; j++)
 			;
 		groups[ngroups].best = byvalue[i];
 		groups[ngroups].start = i;
@@ -735,9 +736,9 @@ GoldenCmpContactBytes(const GoldenContactText *a, const GoldenContactText *b)
 
 	if ((a->net == NULL) != (b->net == NULL))
 		return a->net == NULL ? -1 : 1;
-	if (a->net && (c = FoldCmpBytes(a->net, a->netlen, b->net, b->netlen)) != 0)
+	if (a->net && (c = GoldenCmpBytes(a->net, a->netlen, b->net, b->netlen)) != 0)
 		return c;
-	return FoldCmpBytes(a->v, a->vlen, b->v, b->vlen);
+	return GoldenCmpBytes(a->v, a->vlen, b->v, b->vlen);
 }
 
 /*

@@ -479,18 +479,6 @@ FoldRowCmpRank(const FoldRowRec *recs, const GoldenRule *rules, int nrules,
 }
 
 /*
- * FoldRowCmpBytes
- *		Byte order of two strings.
- */
-static int
-FoldRowCmpBytes(const char *a, int alen, const char *b, int blen)
-{
-	int			c = memcmp(a, b, Min(alen, blen));
-
-	return c != 0 ? c : alen - blen;
-}
-
-/*
  * FoldRowCmpCandValue
  *		qsort comparator grouping candidates by value, input order within.
  */
@@ -499,7 +487,7 @@ FoldRowCmpCandValue(const void *pa, const void *pb)
 {
 	const FoldRowCand *a = pa;
 	const FoldRowCand *b = pb;
-	int			c = FoldRowCmpBytes(a->v, a->vlen, b->v, b->vlen);
+	int			c = GoldenCmpBytes(a->v, a->vlen, b->v, b->vlen);
 
 	return c != 0 ? c : a->order - b->order;
 }
@@ -539,7 +527,7 @@ FoldRowWinner(FoldRowState *st, int i, FoldRowRec *recs, int nrec, FoldRowCand *
 		qsort(cand, n, sizeof(FoldRowCand), FoldRowCmpCandValue);
 		for (int k = 0; k < n; k = j)
 		{
-			for (j = k + 1; j < n && FoldRowCmpBytes(cand[k].v, cand[k].vlen, cand[j].v, cand[j].vlen) == 0; j++)
+			for (j = k + 1; j < n && GoldenCmpBytes(cand[k].v, cand[k].vlen, cand[j].v, cand[j].vlen) == 0; j++)
 				;
 			for (int m = k; m < j; m++)
 				cand[m].freq = j - k;
