@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test/bench/campaign_defs.py: CREATE OR REPLACE statements of named functions of sql/parts files,
-for installing one version's definitions into a kept benchmark database (doc/benchmarks.md, issue 14).
+for installing one version's definitions into a kept benchmark database (doc/benchmarks-campaigns.md, issue 14).
 
   python3 test/bench/campaign_defs.py --so LIBPATH --only=f1,f2 FILE... > defs.sql
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test/bench/campaigns.sh: campaign figures (issue 14, doc/benchmarks.md), against a running server
+# test/bench/campaigns.sh: campaign figures (issue 14, doc/benchmarks-campaigns.md), against a running server
 # (PG* set, e.g. eval "$(cat tmp_dev/env)"), in a fresh database:
 #   build_send_list for a segment of SEGMENT_SHARE of PATIENTS, 4 channels, consent, cap, window,
 #     beside a plain CREATE TABLE AS of the same members with their first phone (no checks);

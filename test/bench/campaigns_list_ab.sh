@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/bench/campaigns_list_ab.sh: build_send_list before/after on a kept campaign database (issue 14,
-# doc/benchmarks.md "Session 26"), against a running server (PG* set, e.g. eval "$(cat tmp_dev/env)").
+# doc/benchmarks-campaigns.md "Session 26"), against a running server (PG* set, e.g. eval "$(cat tmp_dev/env)").
 # Alternates two definition files RUNS times: each build runs in a fresh session and a transaction
 # that installs A (or B) with CREATE OR REPLACE, calls cdp.build_send_list(C, AT) and rolls back
 # (the dead rows vacuumed away outside the timing); it prints the wall time, the backend's CPU

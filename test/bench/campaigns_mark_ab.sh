@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/bench/campaigns_mark_ab.sh: mark_sent before/after on a kept campaign database (issue 14,
-# doc/benchmarks.md "Session 25"), against a running server (PG* set, e.g. eval "$(cat tmp_dev/env)").
+# doc/benchmarks-campaigns.md "Session 25"), against a running server (PG* set, e.g. eval "$(cat tmp_dev/env)").
 # Alternates two definition files RUNS times: each run installs A (or B), then calls
 # cdp_internal.campaign_mark on N due rows (hashint8 order), one commit a call, in a fresh session,
 # and prints p50/p95 and the backend's CPU a call (/proc/self/stat around the calls) with the load.

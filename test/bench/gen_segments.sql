@@ -1,5 +1,5 @@
 -- test/bench/gen_segments.sql: a generated clinic for the segment benchmarks (issue 13,
--- doc/benchmarks.md): :persons patients (one record each, a fifth from a partner base) with
+-- doc/benchmarks-segments.md): :persons patients (one record each, a fifth from a partner base) with
 -- :events clinical events in total: a mammography screening programme first (60% of the women aged
 -- 35 or more have a MAMMO every year, on a day of the year of their own, over the three years), then
 -- the rest drawn at random (visits 40%, lab tests 30%, diagnoses 20%, recommendations 8%, sick leave

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test/bench/segments.sh: segment figures of issue 13 (doc/benchmarks.md, doc/segments.md).
+# test/bench/segments.sh: segment figures of issue 13 (doc/benchmarks-segments.md, doc/segments.md).
 #   test/bench/segments.sh [persons] [events] [rounds]      (defaults 1000000 20000000 3)
 # Against the dev cluster (test/scripts/devdb.sh start; PG* from tmp_dev/env).  Generates the
 # clinic once into database segbench_<persons>_<events> (test/bench/gen_segments.sql), then, in

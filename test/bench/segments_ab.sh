@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/bench/segments_ab.sh: the preview path of a git ref (default main) against this worktree's,
-# on one generated clinic, in one run (doc/benchmarks.md, "Consent and segments", Session 23).
+# on one generated clinic, in one run (doc/benchmarks-segments.md, "Consent and segments", Session 23).
 # The ref's and this worktree's bodies of the functions listed in fns are loaded in turn (CREATE OR REPLACE)
 # into a database made by test/bench/segments.sh (this worktree's install, or the update script's
 # section applied), alternating: per pass and variant, one warm-up and `rounds` timed previews of

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/bench/segments_ab25.sh: a git ref's (default main) segment evaluation against this
-# worktree's, alternated on one generated clinic (doc/benchmarks.md, "Consent and segments",
+# worktree's, alternated on one generated clinic (doc/benchmarks-segments.md, "Consent and segments",
 # Sessions 25 and 26).  Every function of the consent, offer and segment parts (80, 81, 82, 83, 84,
 # 97) is loaded in turn by CREATE OR REPLACE; the partial index record_pregnant_idx (session 25) is
 # dropped for the ref's turns when the ref's parts do not create it, and created for this
