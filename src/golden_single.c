@@ -93,6 +93,13 @@ typedef struct SingleRules
 	Jsonb	   *rules;			/* a copy of the last rules checked */
 	bool		in_rules[SINGLE_NATTRS];	/* attribute is a key of them */
 	Datum		empty_list;		/* the jsonb [] (in fn_mcxt), made on first use */
+	struct
+	{
+		Oid			type;		/* element type of the last phones / emails array */
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+	}			elem[2];
 } SingleRules;
 
 /* the first day of year 1 AD, as a date and as a timestamp (UTC) */
@@ -218,6 +225,26 @@ SingleAttrText(FunctionCallInfo fcinfo, int i)
 }
 
 /*
+ * SingleSameDatum
+ *		Whether two values of a type of length typlen are the same bytes
+ *		(a varlena's content, whatever its header: an array's element or a
+ *		column may carry a short one where an input function gives a long).
+ */
+static bool
+SingleSameDatum(Datum a, Datum b, bool typbyval, int16 typlen)
+{
+	if (typlen == -1)
+	{
+		struct varlena *va = PG_DETOAST_DATUM_PACKED(a);
+		struct varlena *vb = PG_DETOAST_DATUM_PACKED(b);
+
+		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
+			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
+	}
+	return datumIsEqual(a, b, typbyval, typlen);
+}
+
+/*
  * SingleAttrTyped
  *		The value of attribute i for column col (of type typid, typmod
  *		typmod) without its text, when that is exactly what the column's
@@ -293,14 +320,67 @@ SingleAttrTyped(FunctionCallInfo fcinfo, int i, GoldenColumn *col, Form_pg_attri
 		if (arg == GNP_OMS && GoldenOmsIsPlaceholder(s))
 			return true;
 		back = DirectFunctionCall1(in, CStringGetDatum(s));
-		if (!att->attbyval)
-			v = PointerGetDatum(PG_DETOAST_DATUM_PACKED(v));
-		if (!datumIsEqual(back, v, att->attbyval, att->attlen))
+		if (!SingleSameDatum(back, v, att->attbyval, att->attlen))
 			return false;
 		*value = back;
 		*isnull = false;
 		return true;
 	}
+}
+
+/*
+ * SingleUtcText
+ *		GoldenUtcText(ts) (src/golden_fold.c), written without psprintf for
+ *		the times from 1 AD on (the format was about a tenth of this file's
+ *		cost): YYYY-MM-DD"T"HH24:MI:SS.US"Z" in UTC, the year at least four
+ *		digits as %04d writes it.  Other times: GoldenUtcText itself.
+ */
+static char *
+SingleUtcText(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[64];
+	char	   *p;
+	int			fields[6];
+	static const int widths[6] = {2, 2, 2, 2, 2, 6};
+	static const char seps[6] = {'-', 'T', ':', ':', '.', 'Z'};
+	char		year[16];
+	int			ylen = 0;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || ts < SINGLE_AD1_TS)
+		return GoldenUtcText(ts);
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return GoldenUtcText(ts);	/* raises as it does */
+	Assert(tm.tm_year >= 1);
+	for (int y = tm.tm_year; y > 0; y /= 10)
+		year[ylen++] = '0' + y % 10;
+	while (ylen < 4)
+		year[ylen++] = '0';
+	p = buf;
+	while (ylen > 0)
+		*p++ = year[--ylen];
+	*p++ = '-';
+	fields[0] = tm.tm_mon;
+	fields[1] = tm.tm_mday;
+	fields[2] = tm.tm_hour;
+	fields[3] = tm.tm_min;
+	fields[4] = tm.tm_sec;
+	fields[5] = (int) fsec;
+	for (int f = 0; f < 6; f++)
+	{
+		int			v = fields[f];
+
+		for (int d = widths[f] - 1; d >= 0; d--)
+		{
+			p[d] = '0' + v % 10;
+			v /= 10;
+		}
+		p += widths[f];
+		*p++ = seps[f];
+	}
+	*p = '\0';
+	return pstrdup(buf);
 }
 
 /*
@@ -328,25 +408,53 @@ SingleCmpOutput(const void *pa, const void *pb)
 /*
  * SingleIdentifiers
  *		The canonical text of each non-null element of a one-dimensional
- *		identifier array argument, as contacts; *n gets their number.
+ *		identifier array argument, as contacts; *n gets their number.  The
+ *		canonical text is out(in(out(v))) (GoldenIdentifierArrayTexts); where
+ *		in(out(v)) is v byte for byte it is out(v), one call fewer an element
+ *		(session 35; the same calls in the same order up to that point, so
+ *		the same errors).  slot: 0 phones, 1 e-mails (the element type's
+ *		storage, cached in sr).
  */
 static GoldenContactText *
-SingleIdentifiers(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
-				  PGFunction out, int *n)
+SingleIdentifiers(FunctionCallInfo fcinfo, SingleRules *sr, int slot, int arg, const char *key,
+				  PGFunction in, PGFunction out, int *n)
 {
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *enulls;
 	int			nelems;
-	char	  **texts = GoldenIdentifierTexts(fcinfo, arg, key, in, out, &nelems);
 	GoldenContactText *c;
 
 	*n = 0;
-	if (texts == NULL)
+	if (PG_ARGISNULL(arg))
 		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(arg);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s of a source record must be a one-dimensional array", key),
+				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
+	if (sr->elem[slot].type != ARR_ELEMTYPE(a))
+	{
+		get_typlenbyvalalign(ARR_ELEMTYPE(a), &sr->elem[slot].typlen, &sr->elem[slot].typbyval,
+							 &sr->elem[slot].typalign);
+		sr->elem[slot].type = ARR_ELEMTYPE(a);
+	}
+	deconstruct_array(a, ARR_ELEMTYPE(a), sr->elem[slot].typlen, sr->elem[slot].typbyval,
+					  sr->elem[slot].typalign, &elems, &enulls, &nelems);
 	c = palloc(sizeof(GoldenContactText) * Max(nelems, 1));
 	for (int i = 0; i < nelems; i++)
 	{
-		char	   *s = texts[i];
+		char	   *s;
+		Datum		back;
 
-		if (s == NULL || *s == '\0')
+		if (enulls[i])
+			continue;
+		s = DatumGetCString(DirectFunctionCall1(out, elems[i]));
+		back = DirectFunctionCall1(in, CStringGetDatum(s));
+		if (!SingleSameDatum(back, elems[i], sr->elem[slot].typbyval, sr->elem[slot].typlen))
+			s = DatumGetCString(DirectFunctionCall1(out, back));
+		if (*s == '\0')
 			continue;
 		c[*n].net = NULL;
 		c[*n].netlen = 0;
@@ -525,8 +633,8 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 	}
 	created = PG_GETARG_TIMESTAMPTZ(GNP_CREATED_AT);
 	updated = PG_GETARG_TIMESTAMPTZ(GNP_UPDATED_AT);
-	first_seen = GoldenUtcText(created);
-	last_seen = updated == created ? first_seen : GoldenUtcText(updated);
+	first_seen = SingleUtcText(created);
+	last_seen = updated == created ? first_seen : SingleUtcText(updated);
 
 	for (i = 0; i < cache->ncols; i++)
 	{
@@ -621,12 +729,12 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 				through_input = true;
 				break;
 			case SS_PHONES:
-				c = SingleIdentifiers(fcinfo, GNP_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
+				c = SingleIdentifiers(fcinfo, sr, 0, GNP_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
 				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated, fcinfo, sr);
 				nulls[i] = false;
 				break;
 			case SS_EMAILS:
-				c = SingleIdentifiers(fcinfo, GNP_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
+				c = SingleIdentifiers(fcinfo, sr, 1, GNP_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
 				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated, fcinfo, sr);
 				nulls[i] = false;
 				break;
