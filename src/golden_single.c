@@ -15,8 +15,11 @@
  * column gets the text the chain's fold would carry, made by the same
  * functions (identifiers through their canonical text, dates as to_jsonb
  * writes them, timestamps in UTC), and goes into its column through the
- * column type's input function as golden_row does it; the contact lists
- * are built as the fold builds them for one record:
+ * column type's input function as golden_row does it, except where that
+ * text parsed back is the value itself (session 35): then the value goes
+ * in as it is (SingleAttrTyped and the loop of GoldenNewPersonValues say
+ * where); the contact lists are built as the fold builds them for one
+ * record:
  *
  * - attributes: each of the row's nine single-valued attributes that is a
  *	 key of the rules and whose text is not empty (one candidate wins under
