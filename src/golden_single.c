@@ -15,8 +15,11 @@
  * column gets the text the chain's fold would carry, made by the same
  * functions (identifiers through their canonical text, dates as to_jsonb
  * writes them, timestamps in UTC), and goes into its column through the
- * column type's input function as golden_row does it; the contact lists
- * are built as the fold builds them for one record:
+ * column type's input function as golden_row does it, except where that
+ * text parsed back is the value itself (session 35): then the value goes
+ * in as it is (SingleAttrTyped and the loop of GoldenNewPersonValues say
+ * where); the contact lists are built as the fold builds them for one
+ * record:
  *
  * - attributes: each of the row's nine single-valued attributes that is a
  *	 key of the rules and whose text is not empty (one candidate wins under
@@ -44,6 +47,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -90,7 +95,19 @@ typedef struct SingleRules
 {
 	Jsonb	   *rules;			/* a copy of the last rules checked */
 	bool		in_rules[SINGLE_NATTRS];	/* attribute is a key of them */
+	Datum		empty_list;		/* the jsonb [] (in fn_mcxt), made on first use */
+	struct
+	{
+		Oid			type;		/* element type of the last phones / emails array */
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+	}			elem[2];
 } SingleRules;
+
+/* the first day of year 1 AD, as a date and as a timestamp (UTC) */
+#define SINGLE_AD1_DATE		(date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE)
+#define SINGLE_AD1_TS		((Timestamp) SINGLE_AD1_DATE * USECS_PER_DAY)
 
 /*
  * SingleClassify
@@ -211,6 +228,165 @@ SingleAttrText(FunctionCallInfo fcinfo, int i)
 }
 
 /*
+ * SingleSameDatum
+ *		Whether two values of a type of length typlen are the same bytes
+ *		(a varlena's content, whatever its header: an array's element or a
+ *		column may carry a short one where an input function gives a long).
+ */
+static bool
+SingleSameDatum(Datum a, Datum b, bool typbyval, int16 typlen)
+{
+	if (typlen == -1)
+	{
+		struct varlena *va = PG_DETOAST_DATUM_PACKED(a);
+		struct varlena *vb = PG_DETOAST_DATUM_PACKED(b);
+
+		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
+			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
+	}
+	return datumIsEqual(a, b, typbyval, typlen);
+}
+
+/*
+ * SingleAttrTyped
+ *		The value of attribute i for column col (of type typid, typmod
+ *		typmod) without its text, when that is exactly what the column's
+ *		input function makes of the text SingleAttrText gives (session 35:
+ *		the text and its parse back were most of this function's cost at
+ *		ingest); false when the text is needed (the caller then takes it).
+ *		*isnull: no value (the text would be NULL or empty).
+ *
+ * - text attributes into a text column: the argument as it is (textin of
+ *	 text_to_cstring is the identity on a text; empty is none);
+ * - the birth date into a date column, from 0001-01-01 on (to_jsonb's text
+ *	 and date_in give the date back; earlier and infinite ones take the
+ *	 text);
+ * - SNILS and OMS into a column of their own type: the canonical text is
+ *	 out(in(out(v))), and the column gets in() of it; where in(out(v)) is v
+ *	 byte for byte, that is v itself (two calls instead of four).  A
+ *	 placeholder OMS is none, as in SingleAttrText.
+ */
+static bool
+SingleAttrTyped(FunctionCallInfo fcinfo, int i, GoldenColumn *col, Form_pg_attribute att,
+				Datum *value, bool *isnull)
+{
+	int			arg = SingleAttrs[i].arg;
+	PGFunction	in = NULL;
+	PGFunction	out = NULL;
+
+	*isnull = true;
+	*value = (Datum) 0;
+	if (PG_ARGISNULL(arg))
+		return true;
+	switch (arg)
+	{
+		case GNP_BIRTH_DATE:
+			{
+				DateADT		d = PG_GETARG_DATEADT(arg);
+
+				if (att->atttypid != DATEOID || DATE_NOT_FINITE(d) || d < SINGLE_AD1_DATE)
+					return false;
+				*value = DateADTGetDatum(d);
+				*isnull = false;
+				return true;
+			}
+		case GNP_SNILS:
+			in = cdp_snils_in;
+			out = cdp_snils_out;
+			break;
+		case GNP_OMS:
+			in = cdp_oms_in;
+			out = cdp_oms_out;
+			break;
+		default:
+			{
+				Datum		t;
+
+				if (att->atttypid != TEXTOID || att->atttypmod != -1)
+					return false;
+				t = PointerGetDatum(PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(arg)));
+				if (VARSIZE_ANY_EXHDR(DatumGetPointer(t)) == 0)
+					return true;
+				*value = t;
+				*isnull = false;
+				return true;
+			}
+	}
+	/* an identifier: into a column whose input is the type's own */
+	if (col->input.fn_addr != in)
+		return false;
+	{
+		char	   *s = DatumGetCString(DirectFunctionCall1(out, PG_GETARG_DATUM(arg)));
+		Datum		v = PG_GETARG_DATUM(arg);
+		Datum		back;
+
+		if (arg == GNP_OMS && GoldenOmsIsPlaceholder(s))
+			return true;
+		back = DirectFunctionCall1(in, CStringGetDatum(s));
+		if (!SingleSameDatum(back, v, att->attbyval, att->attlen))
+			return false;
+		*value = back;
+		*isnull = false;
+		return true;
+	}
+}
+
+/*
+ * SingleUtcText
+ *		GoldenUtcText(ts) (src/golden_fold.c), written without psprintf for
+ *		the times from 1 AD on (the format was about a tenth of this file's
+ *		cost): YYYY-MM-DD"T"HH24:MI:SS.US"Z" in UTC, the year at least four
+ *		digits as %04d writes it.  Other times: GoldenUtcText itself.
+ */
+static char *
+SingleUtcText(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[64];
+	char	   *p;
+	int			fields[6];
+	static const int widths[6] = {2, 2, 2, 2, 2, 6};
+	static const char seps[6] = {'-', 'T', ':', ':', '.', 'Z'};
+	char		year[16];
+	int			ylen = 0;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || ts < SINGLE_AD1_TS)
+		return GoldenUtcText(ts);
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return GoldenUtcText(ts);	/* raises as it does */
+	Assert(tm.tm_year >= 1);
+	for (int y = tm.tm_year; y > 0; y /= 10)
+		year[ylen++] = '0' + y % 10;
+	while (ylen < 4)
+		year[ylen++] = '0';
+	p = buf;
+	while (ylen > 0)
+		*p++ = year[--ylen];
+	*p++ = '-';
+	fields[0] = tm.tm_mon;
+	fields[1] = tm.tm_mday;
+	fields[2] = tm.tm_hour;
+	fields[3] = tm.tm_min;
+	fields[4] = tm.tm_sec;
+	fields[5] = (int) fsec;
+	for (int f = 0; f < 6; f++)
+	{
+		int			v = fields[f];
+
+		for (int d = widths[f] - 1; d >= 0; d--)
+		{
+			p[d] = '0' + v % 10;
+			v /= 10;
+		}
+		p += widths[f];
+		*p++ = seps[f];
+	}
+	*p = '\0';
+	return pstrdup(buf);
+}
+
+/*
  * SingleCmpBytes
  *		qsort comparator of contacts, bytewise, as the fold groups them: finds
  *		the duplicates.
@@ -235,25 +411,53 @@ SingleCmpOutput(const void *pa, const void *pb)
 /*
  * SingleIdentifiers
  *		The canonical text of each non-null element of a one-dimensional
- *		identifier array argument, as contacts; *n gets their number.
+ *		identifier array argument, as contacts; *n gets their number.  The
+ *		canonical text is out(in(out(v))) (GoldenIdentifierArrayTexts); where
+ *		in(out(v)) is v byte for byte it is out(v), one call fewer an element
+ *		(session 35; the same calls in the same order up to that point, so
+ *		the same errors).  slot: 0 phones, 1 e-mails (the element type's
+ *		storage, cached in sr).
  */
 static GoldenContactText *
-SingleIdentifiers(FunctionCallInfo fcinfo, int arg, const char *key, PGFunction in,
-				  PGFunction out, int *n)
+SingleIdentifiers(FunctionCallInfo fcinfo, SingleRules *sr, int slot, int arg, const char *key,
+				  PGFunction in, PGFunction out, int *n)
 {
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *enulls;
 	int			nelems;
-	char	  **texts = GoldenIdentifierTexts(fcinfo, arg, key, in, out, &nelems);
 	GoldenContactText *c;
 
 	*n = 0;
-	if (texts == NULL)
+	if (PG_ARGISNULL(arg))
 		return NULL;
+	a = PG_GETARG_ARRAYTYPE_P(arg);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s of a source record must be a one-dimensional array", key),
+				 errdetail("The array given has %d dimensions.", ARR_NDIM(a))));
+	if (sr->elem[slot].type != ARR_ELEMTYPE(a))
+	{
+		get_typlenbyvalalign(ARR_ELEMTYPE(a), &sr->elem[slot].typlen, &sr->elem[slot].typbyval,
+							 &sr->elem[slot].typalign);
+		sr->elem[slot].type = ARR_ELEMTYPE(a);
+	}
+	deconstruct_array(a, ARR_ELEMTYPE(a), sr->elem[slot].typlen, sr->elem[slot].typbyval,
+					  sr->elem[slot].typalign, &elems, &enulls, &nelems);
 	c = palloc(sizeof(GoldenContactText) * Max(nelems, 1));
 	for (int i = 0; i < nelems; i++)
 	{
-		char	   *s = texts[i];
+		char	   *s;
+		Datum		back;
 
-		if (s == NULL || *s == '\0')
+		if (enulls[i])
+			continue;
+		s = DatumGetCString(DirectFunctionCall1(out, elems[i]));
+		back = DirectFunctionCall1(in, CStringGetDatum(s));
+		if (!SingleSameDatum(back, elems[i], sr->elem[slot].typbyval, sr->elem[slot].typlen))
+			s = DatumGetCString(DirectFunctionCall1(out, back));
+		if (*s == '\0')
 			continue;
 		c[*n].net = NULL;
 		c[*n].netlen = 0;
@@ -321,12 +525,25 @@ SingleHandles(FunctionCallInfo fcinfo, int *n)
  */
 static Datum
 SingleContacts(GoldenContactText *c, int n, int64 record_id, const char *first_seen,
-			   const char *last_seen, bool validated)
+			   const char *last_seen, bool validated, FunctionCallInfo fcinfo, SingleRules *sr)
 {
 	JsonbParseState *st = NULL;
 	int			i;
 	int			m = 0;
 
+	if (n == 0)
+	{
+		/* none (most handles): one [] for every call, read only */
+		if (sr->empty_list == (Datum) 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+			sr->empty_list = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_ARRAY, NULL)));
+			MemoryContextSwitchTo(old);
+		}
+		return sr->empty_list;
+	}
 	if (n > 1)
 	{
 		/* drop the duplicates, then order as the fold's output */
@@ -419,12 +636,13 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 	}
 	created = PG_GETARG_TIMESTAMPTZ(GNP_CREATED_AT);
 	updated = PG_GETARG_TIMESTAMPTZ(GNP_UPDATED_AT);
-	first_seen = GoldenUtcText(created);
-	last_seen = GoldenUtcText(updated);
+	first_seen = SingleUtcText(created);
+	last_seen = updated == created ? first_seen : SingleUtcText(updated);
 
 	for (i = 0; i < cache->ncols; i++)
 	{
 		GoldenColumn *col = &cache->cols[i];
+		Form_pg_attribute att = TupleDescAttr(cache->desc, i);
 		char	   *s = NULL;
 		bool		through_input = false;
 
@@ -443,48 +661,89 @@ GoldenNewPersonValues(FunctionCallInfo fcinfo, TupleDesc desc, Datum *values, bo
 				nulls[i] = false;
 				break;
 			case SS_STATUS:
+				if (att->atttypid == TEXTOID && att->atttypmod == -1)
+				{
+					values[i] = CStringGetTextDatum("active");
+					nulls[i] = false;
+					break;
+				}
 				s = "active";
 				through_input = true;
 				break;
 			case SS_ATTR:
-				if (sr->in_rules[col->attr])
+				if (!sr->in_rules[col->attr])
 				{
-					s = SingleAttrText(fcinfo, col->attr);
-					if (s != NULL && *s == '\0')
-						s = NULL;
+					through_input = true;	/* NULL */
+					break;
 				}
+				if (SingleAttrTyped(fcinfo, col->attr, col, att, &values[i], &nulls[i]))
+					break;
+				s = SingleAttrText(fcinfo, col->attr);
+				if (s != NULL && *s == '\0')
+					s = NULL;
 				through_input = true;
 				break;
 			case SS_VALIDATED:
+				if (att->atttypid == BOOLOID)
+				{
+					values[i] = BoolGetDatum(validated);
+					nulls[i] = false;
+					break;
+				}
 				s = validated ? "true" : "false";
 				through_input = true;
 				break;
 			case SS_RECORD_COUNT:
+				if (att->atttypid == INT4OID)
+				{
+					values[i] = Int32GetDatum(1);
+					nulls[i] = false;
+					break;
+				}
 				s = "1";
 				through_input = true;
 				break;
 			case SS_REGISTERED_ON:
-				s = JsonEncodeDateTime(NULL, DirectFunctionCall1(timestamp_date, TimestampGetDatum(created)),
-									   DATEOID, NULL);
-				through_input = true;
-				break;
+				{
+					Datum		d = DirectFunctionCall1(timestamp_date, TimestampGetDatum(created));
+
+					/* the date itself where its text parses back to it (see SingleAttrTyped) */
+					if (att->atttypid == DATEOID && !DATE_NOT_FINITE(DatumGetDateADT(d)) &&
+						DatumGetDateADT(d) >= SINGLE_AD1_DATE)
+					{
+						values[i] = d;
+						nulls[i] = false;
+						break;
+					}
+					s = JsonEncodeDateTime(NULL, d, DATEOID, NULL);
+					through_input = true;
+					break;
+				}
 			case SS_UPDATED_AT:
+				/* the time itself where its UTC text parses back to it (from 1 AD on, microseconds) */
+				if (att->atttypid == TIMESTAMPTZOID && att->atttypmod == -1 &&
+					!TIMESTAMP_NOT_FINITE(updated) && updated >= SINGLE_AD1_TS)
+				{
+					values[i] = TimestampTzGetDatum(updated);
+					nulls[i] = false;
+					break;
+				}
 				s = last_seen;
 				through_input = true;
 				break;
 			case SS_PHONES:
-				c = SingleIdentifiers(fcinfo, GNP_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
-				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated);
+				c = SingleIdentifiers(fcinfo, sr, 0, GNP_PHONES, "phones", cdp_phone_in, cdp_phone_out, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated, fcinfo, sr);
 				nulls[i] = false;
 				break;
 			case SS_EMAILS:
-				c = SingleIdentifiers(fcinfo, GNP_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
-				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated);
+				c = SingleIdentifiers(fcinfo, sr, 1, GNP_EMAILS, "emails", cdp_email_in, cdp_email_out, &n);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated, fcinfo, sr);
 				nulls[i] = false;
 				break;
 			case SS_HANDLES:
 				c = SingleHandles(fcinfo, &n);
-				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated);
+				values[i] = SingleContacts(c, n, PG_GETARG_INT64(GNP_RECORD_ID), first_seen, last_seen, validated, fcinfo, sr);
 				nulls[i] = false;
 				break;
 		}
