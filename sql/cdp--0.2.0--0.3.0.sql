@@ -36504,3 +36504,130 @@ REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
 COMMENT ON FUNCTION cdp_internal._match_walk(text, text, float8[], int, float8, int, bigint, bigint[]) IS
 	'internal: the matching kernel (modes score, run = score with the golden ids read from cdp.record, count, patterns, sample, train = sample then patterns, cross) over the rows of query';
 /* ==== end of section: walkrun36 ==== */
+
+/* ==== section: merge37 (issue 16, session 35) ==== */
+-- link_records_many checks its arguments and reads the persons of the links' records in C
+-- (cdp_internal.golden_link_read: each record looked up once, in record id order), its statement
+-- kept for a caller the function does not read for
+/*
+ * The check of link_records_many's arguments and its first reading of the persons, in C
+ * (src/golden_link_write.c): every record looked up once, in record id order, instead of two
+ * index probes per link in link order (issue 16, session 35).  bad: the first element (from 1)
+ * with a NULL, a record linked to itself, a record that does not exist, or evidence (when given)
+ * that is not a JSON object; golden_a, golden_b: the golden ids of each link's records.  done =
+ * false, the rest NULL, when cdp.record is not read here (no SELECT privilege for the current
+ * user, row-level security, not a plain table, citus): the caller then runs its statement.
+ */
+CREATE FUNCTION cdp_internal.golden_link_read(a bigint[], b bigint[], evidence jsonb[],
+		OUT done boolean, OUT bad int, OUT golden_a bigint[], OUT golden_b bigint[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_golden_link_read'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_link_read(bigint[], bigint[], jsonb[]) IS
+	'the first bad element of link_records_many''s arguments and the golden ids of the records of each link, read in record id order (C); done = false when the caller must read them (internal to link_records_many)';
+
+-- a new function: revoked from PUBLIC as cdp_internal.acc_lock_down() revokes every function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_read(bigint[], bigint[], jsonb[]) FROM PUBLIC;
+
+/*
+ * Links many pairs of source records in the given order: the same result, events and
+ * projections as calling link_records(a[i], b[i], evidence[i]) for i = 1, 2, ..., in one pass
+ * (golden_link_apply).  Returns the surviving golden id of each link, NULL where a no_match
+ * decision between the persons refused it.  evidence may be NULL (no evidence for any link).
+ */
+CREATE OR REPLACE FUNCTION @extschema@.link_records_many(a bigint[], b bigint[], evidence jsonb[] DEFAULT NULL) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	bad		record;
+	bad_i	bigint;
+	bad_e	bigint;
+	ga		bigint[];
+	gb		bigint[];
+	locked	boolean;
+	done	boolean;
+	/* the time of the checks and the first reading as a DEBUG1 message, beside golden_link_apply's steps */
+	tt		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF a IS NULL OR b IS NULL THEN
+		RAISE EXCEPTION 'a and b must not be null' USING ERRCODE = '22004';
+	END IF;
+	IF pg_catalog.array_ndims(a) > 1 OR pg_catalog.array_ndims(b) > 1 OR pg_catalog.array_ndims(evidence) > 1
+	   OR pg_catalog.cardinality(a) <> pg_catalog.cardinality(b)
+	   OR (evidence IS NOT NULL AND pg_catalog.cardinality(evidence) <> pg_catalog.cardinality(a)) THEN
+		RAISE EXCEPTION 'a, b and evidence must be one-dimensional arrays of the same length'
+			USING ERRCODE = '2202E',
+			DETAIL = pg_catalog.format('a has %s elements, b %s, evidence %s.', pg_catalog.cardinality(a),
+			                           pg_catalog.cardinality(b), COALESCE(pg_catalog.cardinality(evidence)::text, 'none'));
+	END IF;
+	/*
+	 * a batch of at least cdp.merge_lock_tables_links links locks the record, clinical event and
+	 * profile tables first (golden_lock_tables), so that the reading below is final
+	 */
+	locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+	/*
+	 * one pass over the links: the first bad element, and the persons of both records of each
+	 * link, which golden_link_apply takes as its first reading (it reads them again under its row
+	 * locks, unless the tables are locked).  In C (golden_link_read): each record looked up once,
+	 * in record id order; the statement below, two index probes per link in link order, took
+	 * 3.4 s of the merge of the 1M first day (issue 16, session 35).  The statement stays for a
+	 * user golden_link_read does not read for
+	 */
+	SELECT r.done, r.bad, r.golden_a, r.golden_b INTO done, bad_i, ga, gb
+	  FROM cdp_internal.golden_link_read(a, b, evidence) r;
+	IF NOT done THEN
+		SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
+		                                          OR rb.record_id IS NULL),
+		       pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+		  INTO bad_i, ga, gb
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+		  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb;
+		/*
+		 * the first evidence that is not an object, element by element (unnest in the select list
+		 * runs value per call): as a third column of the function scan above, every evidence
+		 * object went into its tuplestore, about 230 MB at 1M records, written to disk past
+		 * work_mem (issue 16, session 34)
+		 */
+		IF evidence IS NOT NULL THEN
+			SELECT pg_catalog.min(e.i) INTO bad_e
+			  FROM (SELECT pg_catalog.unnest(evidence) AS ev, pg_catalog.generate_series(1, pg_catalog.cardinality(evidence)) AS i) e
+			 WHERE e.ev IS NOT NULL AND pg_catalog.jsonb_typeof(e.ev) <> 'object';
+			bad_i := LEAST(bad_i, bad_e);
+		END IF;
+	END IF;
+	IF bad_i IS NOT NULL THEN
+		SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i)
+		  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb
+		 WHERE x.i = bad_i;
+		IF bad.ra IS NULL OR bad.rb IS NULL THEN
+			RAISE EXCEPTION 'element % of a and b must not be null', bad.i USING ERRCODE = '22004';
+		ELSIF bad.a_missing OR bad.b_missing THEN
+			RAISE EXCEPTION 'record "%" does not exist', CASE WHEN bad.a_missing THEN bad.ra ELSE bad.rb END
+				USING ERRCODE = 'P0002',
+				DETAIL = pg_catalog.format('No row of cdp.record has record_id %s (element %s of %s).',
+				                           CASE WHEN bad.a_missing THEN bad.ra ELSE bad.rb END, bad.i,
+				                           CASE WHEN bad.a_missing THEN 'a' ELSE 'b' END),
+				HINT = 'Pass the record_id returned by cdp.upsert_record.';
+		ELSIF bad.ra = bad.rb THEN
+			RAISE EXCEPTION 'cannot link record "%" to itself', bad.ra
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of a and b names the same record.', bad.i);
+		ELSE
+			RAISE EXCEPTION 'link evidence must be a JSON object'
+				USING ERRCODE = '22023', DETAIL = pg_catalog.format('Element %s of evidence is %s.', bad.i, bad.ev::text);
+		END IF;
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'check', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	RETURN cdp_internal.golden_link_apply(a, b, evidence, ga, gb, locked);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS
+	'links many record pairs in order with exactly the effect of link_records on each in turn (events, redirects, membership), each survivor folded once; returns the golden id per link, NULL where a no_match decision refused it; e.g. link_records_many(ARRAY[1,3], ARRAY[2,4], NULL)';
+-- as sql/parts/94_acc_audit.sql has it (CREATE OR REPLACE resets it)
+ALTER FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) SECURITY DEFINER;
+/* ==== end of section: merge37 ==== */

@@ -51,6 +51,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/visibilitymap.h"
 #include "access/hio.h"
 #include "access/htup_details.h"
 #include "access/relscan.h"
@@ -61,6 +62,8 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger_d.h"
@@ -75,6 +78,7 @@
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/bufmgr.h"
+#include "storage/predicate.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -84,6 +88,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -998,4 +1003,324 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	CdpIndexSortFinish(&isort, estate);
 	CdpBulkEnd(estate, &t, 1, false);
 	PG_RETURN_BOOL(true);
+}
+
+/* one end of a link for golden_link_read: its record and where it goes (2 i: a of link i, 2 i + 1: b) */
+typedef struct LinkEnd
+{
+	int64		rec;
+	int			pos;
+} LinkEnd;
+
+static int
+LinkEndCmp(const void *x, const void *y)
+{
+	const LinkEnd *p = (const LinkEnd *) x;
+	const LinkEnd *q = (const LinkEnd *) y;
+
+	if (p->rec != q->rec)
+		return p->rec < q->rec ? -1 : 1;
+	return p->pos < q->pos ? -1 : p->pos > q->pos;
+}
+
+/*
+ * LinkReadInt8Array
+ *		The elements of the bigint array argument argno (one-dimensional),
+ *		NULLs allowed: its length in *n, its nulls in *nulls.
+ */
+static Datum *
+LinkReadInt8Array(FunctionCallInfo fcinfo, int argno, const char *name, int *n, bool **nulls)
+{
+	ArrayType  *arr;
+	Datum	   *d;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional bigint array", name)));
+	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d, nulls, n);
+	return d;
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_link_read);
+
+/*
+ * cdp_golden_link_read
+ *		SQL cdp_internal.golden_link_read(a bigint[], b bigint[], evidence jsonb[],
+ *		OUT done boolean, OUT bad int, OUT golden_a bigint[], OUT golden_b bigint[])
+ *
+ *		The check of link_records_many's arguments and its first reading of
+ *		the persons (sql/parts/73_golden_link.sql), which was one statement
+ *		joining every link's two records to cdp.record through the primary key
+ *		in link order, one random index probe per end of a link (1.08 million
+ *		at the first day of 1M records, issue 16): here every record is looked
+ *		up once, in record id order (the ends sorted in memory), so that the
+ *		index and table pages are visited in order.  bad: the first element
+ *		(from 1) where a or b is NULL, a = b, a record does not exist, or
+ *		evidence (when not NULL) is not NULL and not a JSON object; NULL when
+ *		none.  golden_a and golden_b: the golden id of each link's records as
+ *		the statement's snapshot sees them (NULL for a missing record).
+ *		done = false, and nothing else, when the records are not read here:
+ *		the current user may not SELECT from cdp.record, the table has
+ *		row-level security for the user, is not a plain table, or citus is
+ *		installed; the caller then runs its statement.  a, b and evidence must
+ *		have one length (checked by the caller; an error here).
+ */
+Datum
+cdp_golden_link_read(PG_FUNCTION_ARGS)
+{
+	int			n,
+				nb,
+				ne = 0;
+	Datum	   *a,
+			   *b,
+			   *ev = NULL;
+	bool	   *anull,
+			   *bnull,
+			   *evnull = NULL;
+	int			bad = 0;		/* 1-based; 0: none */
+	TupleDesc	tupdesc;
+	Datum		out[4];
+	bool		outnull[4] = {false, false, false, false};
+	Oid			nsp;
+	Oid			relid;
+	Relation	rel;
+	Relation	idx = NULL;
+	Oid			pkoid;
+	AttrNumber	a_golden,
+				a_record;
+	LinkEnd    *ends;
+	int			nends = 0;
+	Datum	   *gval;
+	bool	   *gnull;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			iattr = 0;		/* golden_id's attribute in the index; 0: read from the table */
+	Buffer		vmbuffer = InvalidBuffer;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	a = LinkReadInt8Array(fcinfo, 0, "a", &n, &anull);
+	b = LinkReadInt8Array(fcinfo, 1, "b", &nb, &bnull);
+	if (!PG_ARGISNULL(2))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
+
+		if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != JSONBOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("evidence must be a one-dimensional jsonb array")));
+		deconstruct_array(arr, JSONBOID, -1, false, TYPALIGN_INT, &ev, &evnull, &ne);
+	}
+	if (nb != n || (ev != NULL && ne != n))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("a, b and evidence must have the same length"),
+				 errdetail("a has %d elements, b %d, evidence %d.", n, nb, ne)));
+
+	/* the records: not read here when the statement would read them otherwise */
+	if (OidIsValid(get_extension_oid("citus", true)))
+	{
+		outnull[1] = outnull[2] = outnull[3] = true;
+		out[0] = BoolGetDatum(false);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, out, outnull)));
+	}
+	nsp = get_namespace_oid("cdp", false);
+	relid = get_relname_relid("record", nsp);
+	if (!OidIsValid(relid) || pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		outnull[1] = outnull[2] = outnull[3] = true;
+		out[0] = BoolGetDatum(false);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, out, outnull)));
+	}
+	rel = table_open(relid, AccessShareLock);
+	a_golden = get_attnum(relid, "golden_id");
+	a_record = get_attnum(relid, "record_id");
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (rel->rd_rel->relkind == RELKIND_RELATION && a_golden != InvalidAttrNumber &&
+		a_record != InvalidAttrNumber && OidIsValid(pkoid) &&
+		TupleDescAttr(RelationGetDescr(rel), a_golden - 1)->atttypid == INT8OID &&
+		TupleDescAttr(RelationGetDescr(rel), a_record - 1)->atttypid == INT8OID &&
+		check_enable_rls(relid, InvalidOid, false) != RLS_ENABLED)
+	{
+		List	   *indexes = RelationGetIndexList(rel);
+		ListCell   *lc;
+
+		/*
+		 * a valid btree index whose first key column is record_id and which
+		 * holds golden_id (record_find_by_id): read without the table for
+		 * an entry on an all-visible page, as an index-only scan reads it;
+		 * else the primary key, each record read from the table
+		 */
+		foreach(lc, indexes)
+		{
+			Relation	ir = index_open(lfirst_oid(lc), AccessShareLock);
+			Form_pg_index ix = ir->rd_index;
+
+			if (ir->rd_rel->relam == BTREE_AM_OID && ix->indisvalid && ix->indisready && ix->indislive &&
+				ix->indnkeyatts >= 1 && ix->indkey.values[0] == a_record &&
+				RelationGetIndexPredicate(ir) == NIL && RelationGetIndexExpressions(ir) == NIL)
+			{
+				for (int c = 1; c < ix->indnatts && iattr == 0; c++)
+					if (ix->indkey.values[c] == a_golden)
+						iattr = c + 1;
+			}
+			if (iattr != 0)
+			{
+				idx = ir;
+				break;
+			}
+			index_close(ir, AccessShareLock);
+		}
+		list_free(indexes);
+		if (idx == NULL)
+		{
+			idx = index_open(pkoid, AccessShareLock);
+			if (idx->rd_rel->relam != BTREE_AM_OID || idx->rd_index->indnkeyatts != 1 ||
+				idx->rd_index->indkey.values[0] != a_record)
+			{
+				index_close(idx, AccessShareLock);
+				idx = NULL;
+			}
+		}
+	}
+	if (idx == NULL)
+	{
+		table_close(rel, AccessShareLock);
+		outnull[1] = outnull[2] = outnull[3] = true;
+		out[0] = BoolGetDatum(false);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, out, outnull)));
+	}
+
+	/* the elements bad in themselves, and the ends to look up */
+	ends = (LinkEnd *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(LinkEnd) * 2 * (Size) Max(n, 1));
+	gval = (Datum *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * 2 * (Size) Max(n, 1));
+	gnull = (bool *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * 2 * (Size) Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		gnull[2 * i] = gnull[2 * i + 1] = true;
+		gval[2 * i] = gval[2 * i + 1] = (Datum) 0;
+		if (anull[i] || bnull[i] || DatumGetInt64(a[i]) == DatumGetInt64(b[i]))
+		{
+			if (bad == 0)
+				bad = i + 1;
+		}
+		else if (bad == 0 && ev != NULL && !evnull[i])
+		{
+			/* the root container's header (packed, not copied, unless compressed or external) */
+			struct varlena *v = (struct varlena *) DatumGetPointer(ev[i]);
+			uint32		header;
+
+			if (VARATT_IS_EXTENDED(v))
+				v = pg_detoast_datum_packed(v);
+			if (VARSIZE_ANY_EXHDR(v) < sizeof(uint32))
+				elog(ERROR, "invalid jsonb in evidence");
+			memcpy(&header, VARDATA_ANY(v), sizeof(uint32));
+			if ((header & JB_FOBJECT) == 0 || (header & JB_FSCALAR) != 0)
+				bad = i + 1;
+		}
+		if (!anull[i])
+		{
+			ends[nends].rec = DatumGetInt64(a[i]);
+			ends[nends++].pos = 2 * i;
+		}
+		if (!bnull[i])
+		{
+			ends[nends].rec = DatumGetInt64(b[i]);
+			ends[nends++].pos = 2 * i + 1;
+		}
+	}
+	qsort(ends, nends, sizeof(LinkEnd), LinkEndCmp);
+
+	/* each record once, in id order, through the primary key */
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	scan->xs_want_itup = iattr != 0;
+	for (int j = 0; j < nends;)
+	{
+		ScanKeyData key;
+		int64		rec = ends[j].rec;
+		bool		found = false;
+		Datum		g = (Datum) 0;
+		bool		gisnull = true;
+		ItemPointer tid;
+
+		CHECK_FOR_INTERRUPTS();
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec));
+		index_rescan(scan, &key, 1, NULL, 0);
+		/* as IndexOnlyNext (nodeIndexonlyscan.c): the entry's values when its page is all visible */
+		while (!found && (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+		{
+			if (iattr != 0 && !scan->xs_recheck &&
+				VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
+			{
+				Datum		v[INDEX_MAX_KEYS];
+				bool		vn[INDEX_MAX_KEYS];
+
+				if (scan->xs_itup == NULL)
+					elog(ERROR, "no index tuple from the index scan of cdp.record");
+				index_deform_tuple(scan->xs_itup, scan->xs_itupdesc, v, vn);
+				/* as IndexOnlyNext: the heap page a SERIALIZABLE reader would have read */
+				PredicateLockPage(rel, ItemPointerGetBlockNumber(tid), GetActiveSnapshot());
+				found = true;
+				g = v[iattr - 1];
+				gisnull = vn[iattr - 1];
+			}
+			else if (index_fetch_heap(scan, slot))
+			{
+				found = true;
+				g = slot_getattr(slot, a_golden, &gisnull);
+				ExecClearTuple(slot);
+			}
+		}
+		for (; j < nends && ends[j].rec == rec; j++)
+		{
+			if (found)
+			{
+				gval[ends[j].pos] = g;
+				gnull[ends[j].pos] = gisnull;
+			}
+			else if (bad == 0 || ends[j].pos / 2 + 1 < bad)
+				bad = ends[j].pos / 2 + 1;
+		}
+	}
+	if (BufferIsValid(vmbuffer))
+		ReleaseBuffer(vmbuffer);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	/* golden_a and golden_b: the even and odd ends */
+	{
+		Datum	   *ga = (Datum *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * (Size) Max(n, 1));
+		Datum	   *gb = (Datum *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * (Size) Max(n, 1));
+		bool	   *na = (bool *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * (Size) Max(n, 1));
+		bool	   *nbb = (bool *) MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * (Size) Max(n, 1));
+
+		for (int i = 0; i < n; i++)
+		{
+			ga[i] = gval[2 * i];
+			na[i] = gnull[2 * i];
+			gb[i] = gval[2 * i + 1];
+			nbb[i] = gnull[2 * i + 1];
+		}
+		dims[0] = n;
+		out[0] = BoolGetDatum(true);
+		out[1] = Int32GetDatum(bad);
+		outnull[1] = bad == 0;
+		out[2] = PointerGetDatum(construct_md_array(ga, na, 1, dims, lbs, INT8OID, sizeof(int64),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		out[3] = PointerGetDatum(construct_md_array(gb, nbb, 1, dims, lbs, INT8OID, sizeof(int64),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, out, outnull)));
 }

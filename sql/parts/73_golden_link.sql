@@ -574,6 +574,23 @@ COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], 
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
 
 /*
+ * The check of link_records_many's arguments and its first reading of the persons, in C
+ * (src/golden_link_write.c): every record looked up once, in record id order, instead of two
+ * index probes per link in link order (issue 16, session 35).  bad: the first element (from 1)
+ * with a NULL, a record linked to itself, a record that does not exist, or evidence (when given)
+ * that is not a JSON object; golden_a, golden_b: the golden ids of each link's records.  done =
+ * false, the rest NULL, when cdp.record is not read here (no SELECT privilege for the current
+ * user, row-level security, not a plain table, citus): the caller then runs its statement.
+ */
+CREATE FUNCTION cdp_internal.golden_link_read(a bigint[], b bigint[], evidence jsonb[],
+		OUT done boolean, OUT bad int, OUT golden_a bigint[], OUT golden_b bigint[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_golden_link_read'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal.golden_link_read(bigint[], bigint[], jsonb[]) IS
+	'the first bad element of link_records_many''s arguments and the golden ids of the records of each link, read in record id order (C); done = false when the caller must read them (internal to link_records_many)';
+
+/*
  * Links many pairs of source records in the given order: the same result, events and
  * projections as calling link_records(a[i], b[i], evidence[i]) for i = 1, 2, ..., in one pass
  * (golden_link_apply).  Returns the surviving golden id of each link, NULL where a no_match
@@ -592,6 +609,7 @@ DECLARE
 	ga		bigint[];
 	gb		bigint[];
 	locked	boolean;
+	done	boolean;
 	/* the time of the checks and the first reading as a DEBUG1 message, beside golden_link_apply's steps */
 	tt		timestamptz := pg_catalog.clock_timestamp();
 BEGIN
@@ -614,25 +632,33 @@ BEGIN
 	/*
 	 * one pass over the links: the first bad element, and the persons of both records of each
 	 * link, which golden_link_apply takes as its first reading (it reads them again under its row
-	 * locks, unless the tables are locked)
+	 * locks, unless the tables are locked).  In C (golden_link_read): each record looked up once,
+	 * in record id order; the statement below, two index probes per link in link order, took
+	 * 3.4 s of the merge of the 1M first day (issue 16, session 35).  The statement stays for a
+	 * user golden_link_read does not read for
 	 */
-	SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
-	                                          OR rb.record_id IS NULL),
-	       pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
-	  INTO bad_i, ga, gb
-	  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
-	  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
-	  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb;
-	/*
-	 * the first evidence that is not an object, element by element (unnest in the select list runs
-	 * value per call): as a third column of the function scan above, every evidence object went into
-	 * its tuplestore, about 230 MB at 1M records, written to disk past work_mem (issue 16, session 34)
-	 */
-	IF evidence IS NOT NULL THEN
-		SELECT pg_catalog.min(e.i) INTO bad_e
-		  FROM (SELECT pg_catalog.unnest(evidence) AS ev, pg_catalog.generate_series(1, pg_catalog.cardinality(evidence)) AS i) e
-		 WHERE e.ev IS NOT NULL AND pg_catalog.jsonb_typeof(e.ev) <> 'object';
-		bad_i := LEAST(bad_i, bad_e);
+	SELECT r.done, r.bad, r.golden_a, r.golden_b INTO done, bad_i, ga, gb
+	  FROM cdp_internal.golden_link_read(a, b, evidence) r;
+	IF NOT done THEN
+		SELECT pg_catalog.min(x.i) FILTER (WHERE x.ra IS NULL OR x.rb IS NULL OR x.ra = x.rb OR ra.record_id IS NULL
+		                                          OR rb.record_id IS NULL),
+		       pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+		  INTO bad_i, ga, gb
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+		  LEFT JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  LEFT JOIN @extschema@.record rb ON rb.record_id = x.rb;
+		/*
+		 * the first evidence that is not an object, element by element (unnest in the select list
+		 * runs value per call): as a third column of the function scan above, every evidence
+		 * object went into its tuplestore, about 230 MB at 1M records, written to disk past
+		 * work_mem (issue 16, session 34)
+		 */
+		IF evidence IS NOT NULL THEN
+			SELECT pg_catalog.min(e.i) INTO bad_e
+			  FROM (SELECT pg_catalog.unnest(evidence) AS ev, pg_catalog.generate_series(1, pg_catalog.cardinality(evidence)) AS i) e
+			 WHERE e.ev IS NOT NULL AND pg_catalog.jsonb_typeof(e.ev) <> 'object';
+			bad_i := LEAST(bad_i, bad_e);
+		END IF;
 	END IF;
 	IF bad_i IS NOT NULL THEN
 		SELECT x.i, x.ra, x.rb, x.ev, ra.record_id IS NULL AS a_missing, rb.record_id IS NULL AS b_missing INTO bad

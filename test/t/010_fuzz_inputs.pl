@@ -4,7 +4,7 @@
 # this file: every IMMUTABLE function of schema cdp whose arguments are all text (1 or 2 of them),
 # the input function of every cdp base type (through a cast from text), and cdp.normalize_attrs,
 # cdp_internal.golden_check_rules, cdp.golden_fold's rules check, cdp_internal.golden_fold_docs's record documents and
-# cdp_internal.golden_fold_row's record columns and rules keys with mutated JSON and text.  Inputs are seeds (real names, phones, e-mails, ids) and their mutations at
+# cdp_internal.golden_fold_row's record columns and rules keys, cdp_internal.golden_link_read's ids and evidence with mutated JSON and text.  Inputs are seeds (real names, phones, e-mails, ids) and their mutations at
 # the code-point level: inserted emoji, combining marks, zero-width and control characters, mixed
 # scripts, truncation, duplication, and 10 kB / 100 kB repeats.
 #
@@ -99,6 +99,7 @@ my $targets = $node->safe_psql('postgres', q{
 	  UNION ALL SELECT 'cdp_internal.golden_row(1, jsonb_build_object(''attributes'', jsonb_build_object(''birth_date'', $1, ''snils'', $2, ''oms'', $1), ''registered_on'', $2, ''validated'', $1, ''record_count'', $2, ''updated_at'', $1, ''phones'', $2), $1, NULL, NULL, 0)'
 	  UNION ALL SELECT 'cdp_internal.golden_record_doc_of(1, 1, 50, $1, $2, $1, NULL, $2, NULL, NULL, NULL, NULL, $1, $2, to_jsonb($1), jsonb_build_object(''validated'', $2), NULL, NULL)'
 	  UNION ALL SELECT 'cdp_internal.golden_fold_docs(ARRAY[jsonb_build_object(''record_id'', 2, ''family_name'', $1, ''city'', $2, ''phones'', jsonb_build_array($1, $2)), jsonb_build_object(''record_id'', 1, ''family_name'', $2, ''validated'', $1, ''updated_at'', $2, ''handles'', jsonb_build_object($1, $2))], cdp.golden_default_rules())'
+	  UNION ALL SELECT 'cdp_internal.golden_link_read(ARRAY[length($1), NULL, -length($2), length($1)]::bigint[], ARRAY[length($2), 1, length($2), length($1)]::bigint[], ARRAY[to_jsonb($1), jsonb_build_object($1, $2), NULL, jsonb_build_array($2)])'
 	  UNION ALL SELECT 'cdp_internal.golden_fold_row(1, ARRAY[ROW(2, 1, 50, $1, $2, $1, NULL, $2, NULL, NULL, NULL, NULL, $1, $2, jsonb_build_object($1, $2), jsonb_build_object(''validated'', $2), now(), now())::cdp_internal.golden_fold_input, ROW(1, 2, 60, $2, $1, NULL, NULL, $1, NULL, NULL, NULL, NULL, $2, $1, to_jsonb($1), to_jsonb($2), NULL, NULL)::cdp_internal.golden_fold_input], jsonb_build_object(''city'', jsonb_build_array(''recent''), ''family_name'', ''[]''::jsonb, $1, ''[]''::jsonb), 1, $2, NULL, NULL)') x});
 my @targets = split /\n/, $targets;
 ok(scalar(@targets) >= 3, 'found ' . scalar(@targets) . ' fuzz targets');
