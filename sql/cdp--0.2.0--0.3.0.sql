@@ -36645,9 +36645,11 @@ BEGIN
 	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
 	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs
 	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
-	-- no JIT for the statements of the scoring and the plan (restored for the merge): the row
-	-- estimates of the C functions make their plans look costly enough to compile, in every
-	-- parallel worker too, and there is nothing to gain for a few rows per plan node
+	-- no JIT for the statements of the scoring, the plan and the review work list (restored for the
+	-- queue's clean-up; the merge's functions set their own): the row estimates of the C functions
+	-- make their plans look costly enough to compile, in every parallel worker too, and there is
+	-- nothing to gain for a few rows per plan node; the review's statements over the run's temp
+	-- tables (no statistics) were compiled too, about 2 s at 100k records (issue 12, session 35)
 	jit_old := pg_catalog.current_setting('jit');
 	PERFORM pg_catalog.set_config('jit', 'off', true);
 	IF nparts > 1 THEN
@@ -36749,7 +36751,6 @@ BEGIN
 	  INTO already, held FROM _cdp_plan lp;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-	PERFORM pg_catalog.set_config('jit', jit_old, true);
 	-- every link at once, in decision order (golden applies them as link_records would one by one):
 	-- the links' values gathered in any order, put in decision order and each link's evidence built
 	-- by _match_link_args in C, with the blocking rules read once
@@ -36843,6 +36844,7 @@ BEGIN
 	DROP TABLE _cdp_rev;
 	DROP TABLE _cdp_open;
 	DROP TABLE _cdp_apart;
+	PERFORM pg_catalog.set_config('jit', jit_old, true);
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	DROP TABLE _cdp_plan;
