@@ -38,6 +38,22 @@ COMMENT ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], floa
 	'internal: _match_link_plan over a run''s pairs in any order, each with an id: sorts them into decision order itself (forced first, probability descending, record ids); ord is the place in that order, pair_id the id given; dob and never go with key_records when it is given (else with records)';
 REVOKE ALL ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8, bigint[]) FROM PUBLIC;
 
+-- _match_link_args: the arguments of link_records_many for a run's links given in any order, in
+-- the order of ord, with each link's evidence built in C (src/match_link.c) as jsonb_build_object
+-- gave it: four aggregates ordered by ord and jsonb_build_object per link cost about 8 s at 1M
+-- records (540k links; the generic conversion of every value, the rules built again per link, the
+-- sort of 230 MB of evidence on disk), the C function writes each evidence object once, into its
+-- result (issue 12, session 35)
+CREATE FUNCTION cdp_internal._match_link_args(ord int[], record_a bigint[], record_b bigint[], probability float8[],
+		weight float8[], rule int[], forced boolean[], levels smallint[], rules jsonb, by text, settings_version int,
+		OUT ord int[], OUT record_a bigint[], OUT record_b bigint[], OUT evidence jsonb[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_match_link_args'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_link_args(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'internal: link_records_many''s arguments for links given in any order (levels: one row per link), sorted by ord (distinct), evidence[i] = jsonb_build_object(''by'', by, ''record_a'', ..., ''record_b'', ..., ''probability'', ..., ''weight'', round(weight::numeric, 3), ''rule'', rules -> rule, ''forced'', ..., ''levels'', ..., ''settings_version'', settings_version)';
+REVOKE ALL ON FUNCTION cdp_internal._match_link_args(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
+
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -128,6 +144,9 @@ DECLARE
 	nparts int;
 	par_old text[];
 	jit_old text;
+	link_a bigint[];
+	link_b bigint[];
+	link_ev jsonb[];
 BEGIN
 	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
 		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
@@ -194,9 +213,11 @@ BEGIN
 	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
 	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs
 	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
-	-- no JIT for the statements of the scoring and the plan (restored for the merge): the row
-	-- estimates of the C functions make their plans look costly enough to compile, in every
-	-- parallel worker too, and there is nothing to gain for a few rows per plan node
+	-- no JIT for the statements of the scoring, the plan and the review work list (restored for the
+	-- queue's clean-up; the merge's functions set their own): the row estimates of the C functions
+	-- make their plans look costly enough to compile, in every parallel worker too, and there is
+	-- nothing to gain for a few rows per plan node; the review's statements over the run's temp
+	-- tables (no statistics) were compiled too, about 2 s at 100k records (issue 12, session 35)
 	jit_old := pg_catalog.current_setting('jit');
 	PERFORM pg_catalog.set_config('jit', 'off', true);
 	IF nparts > 1 THEN
@@ -298,17 +319,19 @@ BEGIN
 	  INTO already, held FROM _cdp_plan lp;
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
-	PERFORM pg_catalog.set_config('jit', jit_old, true);
-	-- every link at once, in decision order (golden applies them as link_records would one by one)
-	SELECT pg_catalog.array_agg(lp.ord ORDER BY lp.ord), @extschema@.link_records_many(
-	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY lp.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY lp.ord), '{}'),
-	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
-	           'by', 'run_matching', 'record_a', t.record_a, 'record_b', t.record_b, 'probability', t.probability,
-	           'weight', pg_catalog.round(t.weight::numeric, 3), 'rule', cdp_internal._match_rules(a.settings) -> t.rule,
-	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY lp.ord))
-	  INTO link_ord, link_res
-	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
-	 WHERE lp.action = 'l';
+	-- every link at once, in decision order (golden applies them as link_records would one by one):
+	-- the links' values gathered in any order, put in decision order and each link's evidence built
+	-- by _match_link_args in C, with the blocking rules read once
+	SELECT x.ord, x.record_a, x.record_b, x.evidence INTO link_ord, link_a, link_b, link_ev
+	  FROM (SELECT pg_catalog.array_agg(lp.ord) AS ord, pg_catalog.array_agg(t.record_a) AS record_a,
+	               pg_catalog.array_agg(t.record_b) AS record_b, pg_catalog.array_agg(t.probability) AS probability,
+	               pg_catalog.array_agg(t.weight) AS weight, pg_catalog.array_agg(t.rule) AS rule,
+	               pg_catalog.array_agg(t.flags & pair_forced <> 0) AS forced, pg_catalog.array_agg(t.levels) AS levels
+	          FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	         WHERE lp.action = 'l') l
+	  LEFT JOIN cdp_internal._match_link_args(l.ord, l.record_a, l.record_b, l.probability, l.weight, l.rule, l.forced, l.levels,
+	                                          cdp_internal._match_rules(a.settings), 'run_matching', a.version) x ON true;
+	link_res := @extschema@.link_records_many(COALESCE(link_a, '{}'), COALESCE(link_b, '{}'), link_ev);
 	-- golden refuses a link only when a no_match decision appeared since the plan was made
 	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
 	  INTO linked, refused
@@ -389,6 +412,7 @@ BEGIN
 	DROP TABLE _cdp_rev;
 	DROP TABLE _cdp_open;
 	DROP TABLE _cdp_apart;
+	PERFORM pg_catalog.set_config('jit', jit_old, true);
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	DROP TABLE _cdp_plan;
