@@ -39,7 +39,7 @@ COMMENT ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], floa
 REVOKE ALL ON FUNCTION cdp_internal._match_run_plan(int[], bigint[], bigint[], float8[], int[], bigint[], bigint[], text[], text[], int, bigint[], bigint[], bigint[], bigint[], float8, float8, text[], int, float8, bigint[]) FROM PUBLIC;
 
 -- _match_link_args: the arguments of link_records_many for a run's links given in any order, in
--- the order of ord, with each link's evidence built in C (src/match_link.c) as jsonb_build_object
+-- the order of ord, with each link's evidence built in C (src/match_link_args.c) as jsonb_build_object
 -- gave it: four aggregates ordered by ord and jsonb_build_object per link cost about 8 s at 1M
 -- records (540k links; the generic conversion of every value, the rules built again per link, the
 -- sort of 230 MB of evidence on disk), the C function writes each evidence object once, into its
