@@ -55,8 +55,8 @@ my $visible = q{SELECT count(*) FILTER (WHERE all_visible) || ' of ' || count(*)
 my ($v, $n) = split / of /, $node->safe_psql('postgres', $visible);
 ok($v > 0 && $v == $n, "after VACUUM every page of cdp.record is all visible ($v of $n)");
 is($node->safe_psql('postgres', $differ), '0', 'all visible: the C reading equals the statement in all 40 batches');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM batches WHERE c(a, b) ~ '^[0-9]'}), '1',
-	'one batch has a bad element (its missing record)');
+is($node->safe_psql('postgres', q{SELECT c(a, b) ~ '^[0-9]+ ' FROM batches WHERE t = 7}), 't',
+	'the batch with a missing record has a bad element (others may have a random self-link)');
 
 # merges move records: new row versions, their pages no longer all visible
 $node->safe_psql('postgres', q{
