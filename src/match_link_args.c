@@ -241,10 +241,25 @@ LinkArgCmp(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* the elements of a one-dimensional array of a fixed-length type without NULLs */
+/* the error for arrays of different lengths (levels: one row per link) */
+static pg_attribute_noreturn() void
+LinkArgMismatch(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+			 errmsg("arrays given to _match_link_args do not match in length"),
+			 errdetail("Every array must have one element per link (levels one row per link).")));
+}
+
+/*
+ * the elements of a one-dimensional array of a fixed-length type without
+ * NULLs; their number in *n, which must equal *n as given unless that is -1
+ */
 static const char *
 LinkArgData(ArrayType *arr, Oid type, int argno, int *n)
 {
+	int			got;
+
 	if (ARR_ELEMTYPE(arr) != type)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -253,7 +268,10 @@ LinkArgData(ArrayType *arr, Oid type, int argno, int *n)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("argument %d of _match_link_args must be a one-dimensional array without NULLs", argno)));
-	*n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	got = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (*n != -1 && got != *n)
+		LinkArgMismatch();
+	*n = got;
 	return ARR_DATA_PTR(arr);
 }
 
@@ -294,7 +312,6 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	const bool *forced;
 	const int16 *lev;
 	int			n;
-	int			m;
 	int			ncomp = 0;
 	LinkArgOrd *order;
 	Datum	   *d_ord;
@@ -317,25 +334,14 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 				 errmsg("_match_link_args must be called in a context that accepts a record")));
 	tupdesc = BlessTupleDesc(tupdesc);
 
+	n = -1;
 	ord = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(0), INT4OID, 1, &n);
-	ra = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 2, &m);
-	if (m != n)
-		goto mismatch;
-	rb = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 3, &m);
-	if (m != n)
-		goto mismatch;
-	prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(3), FLOAT8OID, 4, &m);
-	if (m != n)
-		goto mismatch;
-	weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(4), FLOAT8OID, 5, &m);
-	if (m != n)
-		goto mismatch;
-	rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(5), INT4OID, 6, &m);
-	if (m != n)
-		goto mismatch;
-	forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(6), BOOLOID, 7, &m);
-	if (m != n)
-		goto mismatch;
+	ra = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 2, &n);
+	rb = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 3, &n);
+	prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(3), FLOAT8OID, 4, &n);
+	weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(4), FLOAT8OID, 5, &n);
+	rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(5), INT4OID, 6, &n);
+	forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(6), BOOLOID, 7, &n);
 	if (ARR_ELEMTYPE(lev_arr) != INT2OID || ARR_HASNULL(lev_arr))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -343,7 +349,7 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	if (ARR_NDIM(lev_arr) == 2)
 	{
 		if (ARR_DIMS(lev_arr)[0] != n)
-			goto mismatch;
+			LinkArgMismatch();
 		ncomp = ARR_DIMS(lev_arr)[1];
 	}
 	else if (n > 0 || ARR_NDIM(lev_arr) != 0)
@@ -428,11 +434,4 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	if (n == 0)
 		values[3] = PointerGetDatum(construct_empty_array(JSONBOID));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-
-mismatch:
-	ereport(ERROR,
-			(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-			 errmsg("arrays given to _match_link_args do not match in length"),
-			 errdetail("Every array must have one element per link (levels one row per link).")));
-	return (Datum) 0;
 }

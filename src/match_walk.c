@@ -520,20 +520,6 @@ GoldenDestroy(DestReceiver *self)
 }
 
 /*
- * RecIdCmp
- *		qsort_arg order of record positions by their record id.
- */
-static int
-RecIdCmp(const void *x, const void *y, void *arg)
-{
-	const MatchRec *recs = arg;
-	int64		a = recs[*(const int32 *) x].id;
-	int64		b = recs[*(const int32 *) y].id;
-
-	return (a > b) - (a < b);
-}
-
-/*
  * LoadGoldens
  *		Run mode: the golden id of every loaded record, read from cdp.record
  *		in record id order (an index-only scan of its primary key) and merged
@@ -559,7 +545,7 @@ LoadGoldens(Walk *w)
 	order = MatchHugeAlloc(sizeof(int32) * (Size) Max(w->nrec, 1));
 	for (i = 0; i < w->nrec; i++)
 		order[i] = i;
-	qsort_arg(order, w->nrec, sizeof(int32), RecIdCmp, w->recs);
+	qsort_arg(order, w->nrec, sizeof(int32), RecIdxCmp, w->recs);
 	memset(&gd, 0, sizeof(gd));
 	gd.pub.receiveSlot = GoldenReceive;
 	gd.pub.rStartup = GoldenStartup;
