@@ -228,26 +228,6 @@ SingleAttrText(FunctionCallInfo fcinfo, int i)
 }
 
 /*
- * SingleSameDatum
- *		Whether two values of a type of length typlen are the same bytes
- *		(a varlena's content, whatever its header: an array's element or a
- *		column may carry a short one where an input function gives a long).
- */
-static bool
-SingleSameDatum(Datum a, Datum b, bool typbyval, int16 typlen)
-{
-	if (typlen == -1)
-	{
-		struct varlena *va = PG_DETOAST_DATUM_PACKED(a);
-		struct varlena *vb = PG_DETOAST_DATUM_PACKED(b);
-
-		return VARSIZE_ANY_EXHDR(va) == VARSIZE_ANY_EXHDR(vb) &&
-			memcmp(VARDATA_ANY(va), VARDATA_ANY(vb), VARSIZE_ANY_EXHDR(va)) == 0;
-	}
-	return datumIsEqual(a, b, typbyval, typlen);
-}
-
-/*
  * SingleAttrTyped
  *		The value of attribute i for column col (of type typid, typmod
  *		typmod) without its text, when that is exactly what the column's
@@ -323,7 +303,7 @@ SingleAttrTyped(FunctionCallInfo fcinfo, int i, GoldenColumn *col, Form_pg_attri
 		if (arg == GNP_OMS && GoldenOmsIsPlaceholder(s))
 			return true;
 		back = DirectFunctionCall1(in, CStringGetDatum(s));
-		if (!SingleSameDatum(back, v, att->attbyval, att->attlen))
+		if (!datum_image_eq(back, v, att->attbyval, att->attlen))
 			return false;
 		*value = back;
 		*isnull = false;
@@ -455,7 +435,7 @@ SingleIdentifiers(FunctionCallInfo fcinfo, SingleRules *sr, int slot, int arg, c
 			continue;
 		s = DatumGetCString(DirectFunctionCall1(out, elems[i]));
 		back = DirectFunctionCall1(in, CStringGetDatum(s));
-		if (!SingleSameDatum(back, elems[i], sr->elem[slot].typbyval, sr->elem[slot].typlen))
+		if (!datum_image_eq(back, elems[i], sr->elem[slot].typbyval, sr->elem[slot].typlen))
 			s = DatumGetCString(DirectFunctionCall1(out, back));
 		if (*s == '\0')
 			continue;
