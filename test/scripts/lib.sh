@@ -44,11 +44,20 @@ cdp_drop_root() {
 	chown -R postgres: "$scratch"
 	chmod 755 "$scratch"
 	log "running as user postgres in $scratch/src"
+	# a cgroup of the v1 cpu controller handed to postgres, where test/t/023_match_cpus_quota.pl
+	# sets CPU quotas on a test server (none when the hierarchy is absent or not writable)
+	local cg=/sys/fs/cgroup/cpu/cdp-check.$$
+	if [ -f /sys/fs/cgroup/cpu/cgroup.procs ] && mkdir "$cg" 2>/dev/null; then
+		chown -R postgres: "$cg"
+	else
+		cg=
+	fi
 	local rc=0
 	# from / : postgres may not enter the caller's directory (e.g. /root)
 	(cd / && runuser -u postgres -- env CDP_NO_DEPS=1 ${CI:+CI=$CI} ${CDP_KEEP:+CDP_KEEP=$CDP_KEEP} \
 		${CDP_DEMO_SIZE:+CDP_DEMO_SIZE=$CDP_DEMO_SIZE} ${CDP_DEMO_OUT:+CDP_DEMO_OUT=$CDP_DEMO_OUT} \
-		bash "$scratch/src/$script" "$@") || rc=$?
+		${cg:+CDP_CGROUP_CPU=$cg} bash "$scratch/src/$script" "$@") || rc=$?
+	[ -z "$cg" ] || find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	[ -n "${CDP_KEEP:-}" ] || rm -rf "$scratch"
 	return $rc
 }
