@@ -326,22 +326,14 @@ FoldRowInputType(FunctionCallInfo fcinfo, FoldRowState *st, Oid elemtype)
 }
 
 /*
- * FoldRowReadRecord
- *		Deforms one golden_fold_input value and reads what the ranking and
- *		the contacts compare.
+ * FoldRowFields
+ *		Reads what the ranking and the contacts compare from one record's
+ *		fields (r->values, r->nulls, in golden_fold_input order).
  */
 static void
-FoldRowReadRecord(FoldRowState *st, Datum d, FoldRowRec *r)
+FoldRowFields(FoldRowRec *r)
 {
-	HeapTupleHeader td = DatumGetHeapTupleHeader(d);
-	HeapTupleData tup;
 	char	   *s = NULL;
-
-	tup.t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&tup.t_self);
-	tup.t_tableOid = InvalidOid;
-	tup.t_data = td;
-	heap_deform_tuple(&tup, st->input_desc, r->values, r->nulls);
 
 	r->rid_null = r->nulls[FI_RECORD_ID];
 	r->rid = r->rid_null ? 0 : DatumGetInt64(r->values[FI_RECORD_ID]);
@@ -361,6 +353,23 @@ FoldRowReadRecord(FoldRowState *st, Datum d, FoldRowRec *r)
 	r->created = r->created_null ? 0 : DatumGetTimestampTz(r->values[FI_CREATED_AT]);
 	r->updated_null = r->nulls[FI_UPDATED_AT];
 	r->updated = r->updated_null ? 0 : DatumGetTimestampTz(r->values[FI_UPDATED_AT]);
+}
+
+/*
+ * FoldRowDeform
+ *		Deforms one golden_fold_input value into its fields.
+ */
+static void
+FoldRowDeform(FoldRowState *st, Datum d, Datum *values, bool *nulls)
+{
+	HeapTupleHeader td = DatumGetHeapTupleHeader(d);
+	HeapTupleData tup;
+
+	tup.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	tup.t_data = td;
+	heap_deform_tuple(&tup, st->input_desc, values, nulls);
 }
 
 /*
@@ -673,35 +682,38 @@ FoldRowContacts(FoldRowRec *recs, int nrec, Datum *out)
 	}
 }
 
-PG_FUNCTION_INFO_V1(cdp_golden_fold_row);
+/*
+ * GoldenFoldRowType
+ *		The row type (desc, or the call's result type when NULL; fname names
+ *		the function in errors) of a caller of GoldenFoldRowValues, kept in
+ *		its fn_extra, with the rules checked and parsed (again only when they
+ *		differ from the last ones).
+ */
+GoldenRowType *
+GoldenFoldRowType(FunctionCallInfo fcinfo, TupleDesc desc, const char *fname, Jsonb *rules)
+{
+	GoldenRowType *cache = GoldenGetRowType(fcinfo, desc, fname, FoldRowClassify, sizeof(FoldRowState));
+
+	FoldRowRules(fcinfo, (FoldRowState *) cache->extra, rules);
+	return cache;
+}
 
 /*
- * cdp_golden_fold_row
- *		cdp_internal.golden_fold_row(golden_id bigint, recs
- *		cdp_internal.golden_fold_input[], rules jsonb, rules_version int,
- *		status text, status_at timestamptz, last_visit timestamptz) RETURNS
- *		cdp.patient: golden_row(golden_id, golden_fold_docs(<the records'
- *		documents>, rules), status, status_at, last_visit, rules_version)
- *		(see the file's header).  NULL recs or rules raise 22004, a NULL
- *		record 22023 (golden_fold_docs refuses a NULL document so), a
- *		multi-dimensional array 2202E; the other arguments may be NULL.
+ * GoldenFoldRowValues
+ *		The row (values, nulls: cache->ncols each) of one person folded from
+ *		nrec records, whose fields are fields[r * GOLDEN_FOLD_NFIELDS + f]
+ *		(fnulls the same), f in golden_fold_input order, in any order of
+ *		records; args, argnulls: GOLDEN_FOLD_NARGS values (GoldenFoldRowArg).
+ *		The values are allocated in the current memory context (they may
+ *		point into fields).  cache: from GoldenFoldRowType.
  */
-Datum
-cdp_golden_fold_row(PG_FUNCTION_ARGS)
+void
+GoldenFoldRowValues(GoldenRowType *cache, int nrec, Datum *fields, bool *fnulls,
+					Datum *args, bool *argnulls, Datum *values, bool *nulls)
 {
-	GoldenRowType *cache;
-	FoldRowState *st;
-	ArrayType  *arr;
-	Jsonb	   *rules;
-	Datum	   *elems;
-	bool	   *enulls;
-	int			nrec;
+	FoldRowState *st = (FoldRowState *) cache->extra;
 	FoldRowRec *recs;
 	FoldRowCand *cand;
-	MemoryContext work;
-	MemoryContext old;
-	Datum	   *values;
-	bool	   *nulls;
 	Datum		contacts[3];
 	char	   *attr_text[FOLD_ROW_NATTRS];
 	int			anyv = -1;
@@ -709,34 +721,8 @@ cdp_golden_fold_row(PG_FUNCTION_ARGS)
 	TimestampTz created_min = 0;
 	bool		updated_null = true;
 	TimestampTz updated_max = 0;
-	HeapTuple	tup;
 
-	if (PG_NARGS() != FA_COUNT)
-		elog(ERROR, "golden_fold_row takes %d arguments, not %d", FA_COUNT, PG_NARGS());
-	if (PG_ARGISNULL(FA_RECS) || PG_ARGISNULL(FA_RULES))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" of cdp_internal.golden_fold_row must not be null",
-						PG_ARGISNULL(FA_RECS) ? "recs" : "rules")));
-	cache = GoldenGetRowType(fcinfo, NULL, "golden_fold_row", FoldRowClassify, sizeof(FoldRowState));
-	st = (FoldRowState *) cache->extra;
-	arr = PG_GETARG_ARRAYTYPE_P(FA_RECS);
-	rules = PG_GETARG_JSONB_P(FA_RULES);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("recs must be a one-dimensional array")));
-	FoldRowInputType(fcinfo, st, ARR_ELEMTYPE(arr));
-	FoldRowRules(fcinfo, st, rules);
-
-	values = palloc(sizeof(Datum) * Max(cache->ncols, 1));
-	nulls = palloc(sizeof(bool) * Max(cache->ncols, 1));
-	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_fold_row",
-								 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
-
-	deconstruct_array(arr, st->input_type, st->input_typlen, st->input_byval, st->input_align,
-					  &elems, &enulls, &nrec);
+	StaticAssertStmt(GOLDEN_FOLD_NFIELDS == FI_COUNT, "golden_fold_input has GOLDEN_FOLD_NFIELDS fields");
 	if (nrec > FOLD_ROW_MAX_RECORDS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -745,11 +731,9 @@ cdp_golden_fold_row(PG_FUNCTION_ARGS)
 	recs = palloc(mul_size(sizeof(FoldRowRec), Max(1, nrec)));
 	for (int i = 0; i < nrec; i++)
 	{
-		if (enulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("record %d of the survivorship fold is null", i + 1)));
-		FoldRowReadRecord(st, elems[i], &recs[i]);
+		memcpy(recs[i].values, &fields[i * FI_COUNT], sizeof(Datum) * FI_COUNT);
+		memcpy(recs[i].nulls, &fnulls[i * FI_COUNT], sizeof(bool) * FI_COUNT);
+		FoldRowFields(&recs[i]);
 		anyv = Max(anyv, recs[i].validated);
 		if (!recs[i].created_null && (created_null || recs[i].created < created_min))
 		{
@@ -783,25 +767,25 @@ cdp_golden_fold_row(PG_FUNCTION_ARGS)
 			case FR_NONE:
 				break;
 			case FR_GOLDEN_ID:
-				arg = FA_GOLDEN_ID;
+				arg = GFR_GOLDEN_ID;
 				break;
 			case FR_STATUS:
-				if (PG_ARGISNULL(FA_STATUS))
+				if (argnulls[GFR_STATUS])
 				{
 					values[i] = CStringGetTextDatum("active");
 					nulls[i] = false;
 				}
 				else
-					arg = FA_STATUS;
+					arg = GFR_STATUS;
 				break;
 			case FR_STATUS_AT:
-				arg = FA_STATUS_AT;
+				arg = GFR_STATUS_AT;
 				break;
 			case FR_LAST_VISIT:
-				arg = FA_LAST_VISIT;
+				arg = GFR_LAST_VISIT;
 				break;
 			case FR_RULES_VERSION:
-				arg = FA_RULES_VERSION;
+				arg = GFR_RULES_VERSION;
 				break;
 			case FR_ATTR:
 				s = attr_text[col->attr];
@@ -836,12 +820,98 @@ cdp_golden_fold_row(PG_FUNCTION_ARGS)
 			values[i] = InputFunctionCall(&col->input, s, col->ioparam, col->typmod);
 			nulls[i] = false;
 		}
-		if (arg >= 0 && !PG_ARGISNULL(arg))
+		if (arg >= 0 && !argnulls[arg])
 		{
-			values[i] = PG_GETARG_DATUM(arg);
+			values[i] = args[arg];
 			nulls[i] = false;
 		}
 	}
+}
+
+PG_FUNCTION_INFO_V1(cdp_golden_fold_row);
+
+/*
+ * cdp_golden_fold_row
+ *		cdp_internal.golden_fold_row(golden_id bigint, recs
+ *		cdp_internal.golden_fold_input[], rules jsonb, rules_version int,
+ *		status text, status_at timestamptz, last_visit timestamptz) RETURNS
+ *		cdp.patient: golden_row(golden_id, golden_fold_docs(<the records'
+ *		documents>, rules), status, status_at, last_visit, rules_version)
+ *		(see the file's header).  NULL recs or rules raise 22004, a NULL
+ *		record 22023 (golden_fold_docs refuses a NULL document so), a
+ *		multi-dimensional array 2202E; the other arguments may be NULL.
+ */
+Datum
+cdp_golden_fold_row(PG_FUNCTION_ARGS)
+{
+	GoldenRowType *cache;
+	FoldRowState *st;
+	ArrayType  *arr;
+	Jsonb	   *rules;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			nrec;
+	Datum	   *fields;
+	bool	   *fnulls;
+	MemoryContext work;
+	MemoryContext old;
+	Datum	   *values;
+	bool	   *nulls;
+	Datum		args[GOLDEN_FOLD_NARGS];
+	bool		argnulls[GOLDEN_FOLD_NARGS];
+	static const int argno[GOLDEN_FOLD_NARGS] = {
+		[GFR_GOLDEN_ID] = FA_GOLDEN_ID, [GFR_RULES_VERSION] = FA_RULES_VERSION,
+		[GFR_STATUS] = FA_STATUS, [GFR_STATUS_AT] = FA_STATUS_AT, [GFR_LAST_VISIT] = FA_LAST_VISIT
+	};
+	HeapTuple	tup;
+
+	if (PG_NARGS() != FA_COUNT)
+		elog(ERROR, "golden_fold_row takes %d arguments, not %d", FA_COUNT, PG_NARGS());
+	if (PG_ARGISNULL(FA_RECS) || PG_ARGISNULL(FA_RULES))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" of cdp_internal.golden_fold_row must not be null",
+						PG_ARGISNULL(FA_RECS) ? "recs" : "rules")));
+	cache = GoldenGetRowType(fcinfo, NULL, "golden_fold_row", FoldRowClassify, sizeof(FoldRowState));
+	st = (FoldRowState *) cache->extra;
+	arr = PG_GETARG_ARRAYTYPE_P(FA_RECS);
+	rules = PG_GETARG_JSONB_P(FA_RULES);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("recs must be a one-dimensional array")));
+	FoldRowInputType(fcinfo, st, ARR_ELEMTYPE(arr));
+	FoldRowRules(fcinfo, st, rules);
+
+	values = palloc(sizeof(Datum) * Max(cache->ncols, 1));
+	nulls = palloc(sizeof(bool) * Max(cache->ncols, 1));
+	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_fold_row",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+
+	deconstruct_array(arr, st->input_type, st->input_typlen, st->input_byval, st->input_align,
+					  &elems, &enulls, &nrec);
+	if (nrec > FOLD_ROW_MAX_RECORDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many records for one survivorship fold: %d", nrec),
+				 errdetail("The limit is %d records per person.", FOLD_ROW_MAX_RECORDS)));
+	fields = palloc(mul_size(sizeof(Datum) * FI_COUNT, Max(1, nrec)));
+	fnulls = palloc(mul_size(sizeof(bool) * FI_COUNT, Max(1, nrec)));
+	for (int i = 0; i < nrec; i++)
+	{
+		if (enulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record %d of the survivorship fold is null", i + 1)));
+		FoldRowDeform(st, elems[i], &fields[i * FI_COUNT], &fnulls[i * FI_COUNT]);
+	}
+	for (int a = 0; a < GOLDEN_FOLD_NARGS; a++)
+	{
+		argnulls[a] = PG_ARGISNULL(argno[a]);
+		args[a] = argnulls[a] ? (Datum) 0 : PG_GETARG_DATUM(argno[a]);
+	}
+	GoldenFoldRowValues(cache, nrec, fields, fnulls, args, argnulls, values, nulls);
 	MemoryContextSwitchTo(old);
 	tup = heap_form_tuple(cache->desc, values, nulls);	/* copies the values out of work */
 	MemoryContextDelete(work);
