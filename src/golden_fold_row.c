@@ -683,6 +683,23 @@ FoldRowContacts(FoldRowRec *recs, int nrec, Datum *out)
 }
 
 /*
+ * FoldRowUtcExact
+ *		Whether timestamptz_in reads GoldenUtcText's text of ts back to ts
+ *		exactly: a finite time of year 1 to 9999 (the text of an infinite
+ *		time is NULL, and of a BC year has no era).
+ */
+static bool
+FoldRowUtcExact(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return false;
+	return tm.tm_year >= 1 && tm.tm_year <= 9999;
+}
+
+/*
  * GoldenFoldRowType
  *		The row type (desc, or the call's result type when NULL; fname names
  *		the function in errors) of a caller of GoldenFoldRowValues, kept in
@@ -757,6 +774,7 @@ GoldenFoldRowValues(GoldenRowType *cache, int nrec, Datum *fields, bool *fnulls,
 	for (int i = 0; i < cache->ncols; i++)
 	{
 		GoldenColumn *col = &cache->cols[i];
+		Oid			typid = TupleDescAttr(cache->desc, i)->atttypid;
 		char	   *s = NULL;
 		int			arg = -1;
 
@@ -792,19 +810,48 @@ GoldenFoldRowValues(GoldenRowType *cache, int nrec, Datum *fields, bool *fnulls,
 				break;
 			case FR_VALIDATED:
 				/* the documents always say it: never NULL (one record or more) */
-				s = anyv == 1 ? "true" : "false";
+				if (typid == BOOLOID)
+				{
+					/* what boolin gives the text */
+					values[i] = BoolGetDatum(anyv == 1);
+					nulls[i] = false;
+				}
+				else
+					s = anyv == 1 ? "true" : "false";
 				break;
 			case FR_RECORD_COUNT:
-				s = psprintf("%d", nrec);
+				if (typid == INT4OID)
+				{
+					/* what int4in gives the text */
+					values[i] = Int32GetDatum(nrec);
+					nulls[i] = false;
+				}
+				else
+					s = psprintf("%d", nrec);
 				break;
 			case FR_REGISTERED_ON:
 				if (!created_null)
-					s = JsonEncodeDateTime(NULL, DirectFunctionCall1(timestamp_date,
-																	 TimestampGetDatum(created_min)),
-										   DATEOID, NULL);
+				{
+					Datum		d = DirectFunctionCall1(timestamp_date, TimestampGetDatum(created_min));
+
+					if (typid == DATEOID)
+					{
+						/* date_in reads JsonEncodeDateTime's text of a date back to it (BC, infinite) */
+						values[i] = d;
+						nulls[i] = false;
+					}
+					else
+						s = JsonEncodeDateTime(NULL, d, DATEOID, NULL);
+				}
 				break;
 			case FR_UPDATED_AT:
-				if (!updated_null)
+				if (!updated_null && typid == TIMESTAMPTZOID && FoldRowUtcExact(updated_max))
+				{
+					/* what timestamptz_in gives GoldenUtcText's text */
+					values[i] = TimestampTzGetDatum(updated_max);
+					nulls[i] = false;
+				}
+				else if (!updated_null)
 					s = GoldenUtcText(updated_max);
 				break;
 			case FR_PHONES:

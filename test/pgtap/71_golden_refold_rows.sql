@@ -8,7 +8,7 @@
 -- (their text) and the same count.  golden_refold calls it, and runs the statement when it
 -- returns NULL (another update trigger on cdp.patient).  And its refusals.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 SET LOCAL TIME ZONE 'Europe/Moscow';
 SELECT count(cdp.register_source(s, 'internal', t)) AS n_sources
@@ -100,6 +100,8 @@ ROLLBACK TO SAVEPOINT before_refold;
 SELECT is(cdp_internal.golden_refold_rows(NULL, :'rules', :version), 0, 'NULL ids: nothing to do');
 SELECT throws_ok($$SELECT cdp_internal.golden_refold_rows('{1}', NULL, 1)$$, '22004',
                  'argument "rules" of cdp_internal.golden_refold_rows must not be null', 'NULL rules are refused');
+SELECT throws_ok($$SELECT cdp_internal.golden_refold_rows('{{1}}', '{}', 1)$$, '2202E',
+                 'ids must be a one-dimensional array', 'a multi-dimensional id array is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
