@@ -21,11 +21,17 @@
  * - the person's records are read through an index of cdp.record on
  *	 golden_id (the one golden_compute's join probes), each with its
  *	 source's trust (cdp.source read once; a missing source: NULL, as the
- *	 LEFT JOIN gives); no record: nothing, as golden_compute returns
+ *	 LEFT JOIN gives).  The persons go in batches of REFOLD_BATCH: the heap
+ *	 pointers of a batch's index entries are collected and sorted, and the
+ *	 rows fetched in heap order (the records a merge moved are new row
+ *	 versions at the end of the heap in record id order, far from their
+ *	 persons' order: read person by person they cost a buffer miss each at
+ *	 1M records); no record: nothing, as golden_compute returns
  *	 no row;
  * - the last visit is max(at) of the person's clinical events of kind
  *	 'visit' with visit_status came, in_appointment or done, read through
- *	 an index of cdp.clinical_event on golden_id;
+ *	 an index of cdp.clinical_event on golden_id (not at all while the
+ *	 table has no page);
  * - the row is folded by golden_fold_row's code (GoldenFoldRowValues) with
  *	 the stored status and status_at, and compared with the stored row as
  *	 IS DISTINCT FROM compares two cdp.patient values (record_eq: each
@@ -74,6 +80,7 @@
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -105,6 +112,31 @@ typedef struct RefoldTrust
 	bool		trust_null;
 	int32		trust;
 } RefoldTrust;
+
+/*
+ * Persons whose records are read together: their index entries' heap
+ * pointers sorted, the rows copied out (about 1 kB each in memory at 1M:
+ * some 50 MB a batch)
+ */
+#define REFOLD_BATCH	16384
+
+/* one index entry of a batch: the row it points to and its person (from the batch's first) */
+typedef struct RefoldFetch
+{
+	ItemPointerData tid;
+	int			person;
+} RefoldFetch;
+
+/*
+ * RefoldCmpFetch
+ *		qsort comparator of index entries by heap pointer.
+ */
+static int
+RefoldCmpFetch(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) &((const RefoldFetch *) a)->tid,
+							  (ItemPointer) &((const RefoldFetch *) b)->tid);
+}
 
 /*
  * RefoldCmpInt64
@@ -412,8 +444,12 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 				c_vstatus;
 	RefoldTrust *trusts;
 	int			ntrusts;
+	bool		c_pages;
 	MemoryContext work,
+				batch,
+				old_top,
 				old;
+	IndexFetchTableData *rfetch;
 	int			nchanged = 0;
 	int			cap = 16;
 	Datum	   *fields;
@@ -521,13 +557,84 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 	p_scan = index_beginscan(patient, p_idx, estate->es_snapshot, 1, 0);
 	r_scan = index_beginscan(record, r_idx, estate->es_snapshot, 1, 0);
 	c_scan = index_beginscan(clinical, c_idx, estate->es_snapshot, 1, 0);
+	/* no page now: no row visible to the snapshot (taken before, its rows' pages exist) */
+	c_pages = RelationGetNumberOfBlocks(clinical) > 0;
 	work = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_refold_rows", ALLOCSET_DEFAULT_SIZES);
+	batch = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_refold_rows batch", ALLOCSET_DEFAULT_SIZES);
+	old_top = CurrentMemoryContext;
 	fields = palloc(sizeof(Datum) * GOLDEN_FOLD_NFIELDS * cap);
 	fnulls = palloc(sizeof(bool) * GOLDEN_FOLD_NFIELDS * cap);
 	values = palloc(sizeof(Datum) * Max(pdesc->natts, 1));
 	nulls = palloc(sizeof(bool) * Max(pdesc->natts, 1));
 
-	for (int i = 0; i < nids; i++)
+	rfetch = table_index_fetch_begin(record);
+	for (int b = 0; b < nids; b += REFOLD_BATCH)
+	{
+		int			e = Min(nids, b + REFOLD_BATCH);
+		int			nf = 0;
+		int			fcap = 4 * (e - b);
+		RefoldFetch *fe;
+		HeapTuple  *tups;
+		int		   *start;
+
+		/*
+		 * the records of the batch's persons: every index entry's heap
+		 * pointer first, then the rows fetched in their order in the heap
+		 * (each page read once per batch, not once per record in person
+		 * order), visible to the snapshot as an index scan sees them
+		 */
+		MemoryContextSwitchTo(batch);
+		fe = palloc(sizeof(RefoldFetch) * fcap);
+		for (int i = b; i < e; i++)
+		{
+			ScanKeyData key;
+			ItemPointer tid;
+
+			CHECK_FOR_INTERRUPTS();
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
+			index_rescan(r_scan, &key, 1, NULL, 0);
+			while ((tid = index_getnext_tid(r_scan, ForwardScanDirection)) != NULL)
+			{
+				if (nf == fcap)
+				{
+					fcap *= 2;
+					fe = repalloc(fe, mul_size(sizeof(RefoldFetch), fcap));
+				}
+				fe[nf].tid = *tid;
+				fe[nf].person = i - b;
+				nf++;
+			}
+		}
+		qsort(fe, nf, sizeof(RefoldFetch), RefoldCmpFetch);
+		tups = palloc0(sizeof(HeapTuple) * Max(nf, 1));
+		for (int k = 0; k < nf; k++)
+		{
+			bool		call_again = false;
+			bool		all_dead = false;
+
+			CHECK_FOR_INTERRUPTS();
+			if (table_index_fetch_tuple(rfetch, &fe[k].tid, estate->es_snapshot, rslot, &call_again, &all_dead))
+				tups[k] = ExecCopySlotHeapTuple(rslot);
+			ExecClearTuple(rslot);
+		}
+		/* each person's rows together (start[p] .. start[p + 1] of order) */
+		start = palloc0(sizeof(int) * (e - b + 1));
+		for (int k = 0; k < nf; k++)
+			start[fe[k].person + 1]++;
+		for (int p = 0; p < e - b; p++)
+			start[p + 1] += start[p];
+		{
+			HeapTuple  *order = palloc(sizeof(HeapTuple) * Max(nf, 1));
+			int		   *fill = palloc(sizeof(int) * (e - b));
+
+			memcpy(fill, start, sizeof(int) * (e - b));
+			for (int k = 0; k < nf; k++)
+				order[fill[fe[k].person]++] = tups[k];
+			tups = order;
+		}
+		MemoryContextSwitchTo(old_top);
+
+	for (int i = b; i < e; i++)
 	{
 		ScanKeyData key;
 		int			nrec = 0;
@@ -545,15 +652,17 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 		slot_getallattrs(pslot);
 		old = MemoryContextSwitchTo(work);
 
-		/* its records, each copied out of the scan's slot */
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
-		index_rescan(r_scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(r_scan, ForwardScanDirection, rslot))
+		/* its records (the visible ones) */
+		for (int k = start[i - b]; k < start[i - b + 1]; k++)
 		{
-			HeapTuple	tup = ExecCopySlotHeapTuple(rslot);
-			Datum	   *rv = palloc(sizeof(Datum) * RelationGetDescr(record)->natts);
-			bool	   *rn = palloc(sizeof(bool) * RelationGetDescr(record)->natts);
+			HeapTuple	tup = tups[k];
+			Datum	   *rv;
+			bool	   *rn;
 
+			if (tup == NULL)
+				continue;
+			rv = palloc(sizeof(Datum) * RelationGetDescr(record)->natts);
+			rn = palloc(sizeof(bool) * RelationGetDescr(record)->natts);
 			if (nrec == cap)
 			{
 				MemoryContextSwitchTo(old);
@@ -589,10 +698,11 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 			continue;
 		}
 
-		/* the last visit */
+		/* the last visit (none while the table has no page: a first-day migration) */
 		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
-		index_rescan(c_scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(c_scan, ForwardScanDirection, cslot))
+		if (c_pages)
+			index_rescan(c_scan, &key, 1, NULL, 0);
+		while (c_pages && index_getnext_slot(c_scan, ForwardScanDirection, cslot))
 		{
 			bool		isnull;
 			Datum		d;
@@ -648,6 +758,9 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(work);
 	}
+		MemoryContextReset(batch);
+	}
+	table_index_fetch_end(rfetch);
 	index_endscan(p_scan);
 	index_endscan(r_scan);
 	index_endscan(c_scan);
@@ -663,5 +776,6 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 	table_close(record, NoLock);
 	CdpBulkEnd(estate, &t, 1, false);
 	MemoryContextDelete(work);
+	MemoryContextDelete(batch);
 	PG_RETURN_INT32(nchanged);
 }
