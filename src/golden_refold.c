@@ -634,130 +634,130 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 		}
 		MemoryContextSwitchTo(old_top);
 
-	for (int i = b; i < e; i++)
-	{
-		ScanKeyData key;
-		int			nrec = 0;
-		Datum		args[GOLDEN_FOLD_NARGS];
-		bool		argnulls[GOLDEN_FOLD_NARGS];
-		bool		visit_null = true;
-		TimestampTz visit = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		/* the profile row */
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
-		index_rescan(p_scan, &key, 1, NULL, 0);
-		if (!index_getnext_slot(p_scan, ForwardScanDirection, pslot))
-			continue;
-		slot_getallattrs(pslot);
-		old = MemoryContextSwitchTo(work);
-
-		/* its records (the visible ones) */
-		for (int k = start[i - b]; k < start[i - b + 1]; k++)
+		for (int i = b; i < e; i++)
 		{
-			HeapTuple	tup = tups[k];
-			Datum	   *rv;
-			bool	   *rn;
+			ScanKeyData key;
+			int			nrec = 0;
+			Datum		args[GOLDEN_FOLD_NARGS];
+			bool		argnulls[GOLDEN_FOLD_NARGS];
+			bool		visit_null = true;
+			TimestampTz visit = 0;
 
-			if (tup == NULL)
+			CHECK_FOR_INTERRUPTS();
+			/* the profile row */
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
+			index_rescan(p_scan, &key, 1, NULL, 0);
+			if (!index_getnext_slot(p_scan, ForwardScanDirection, pslot))
 				continue;
-			rv = palloc(sizeof(Datum) * RelationGetDescr(record)->natts);
-			rn = palloc(sizeof(bool) * RelationGetDescr(record)->natts);
-			if (nrec == cap)
-			{
-				MemoryContextSwitchTo(old);
-				cap *= 2;
-				fields = repalloc(fields, mul_size(sizeof(Datum) * GOLDEN_FOLD_NFIELDS, cap));
-				fnulls = repalloc(fnulls, mul_size(sizeof(bool) * GOLDEN_FOLD_NFIELDS, cap));
-				MemoryContextSwitchTo(work);
-			}
-			heap_deform_tuple(tup, RelationGetDescr(record), rv, rn);
-			for (int f = 0; f < GOLDEN_FOLD_NFIELDS; f++)
-			{
-				int			k = nrec * GOLDEN_FOLD_NFIELDS + f;
+			slot_getallattrs(pslot);
+			old = MemoryContextSwitchTo(work);
 
-				if (f == REFOLD_TRUST_FIELD)
+			/* its records (the visible ones) */
+			for (int k = start[i - b]; k < start[i - b + 1]; k++)
+			{
+				HeapTuple	tup = tups[k];
+				Datum	   *rv;
+				bool	   *rn;
+
+				if (tup == NULL)
 					continue;
-				fields[k] = rv[r_att[f] - 1];
-				fnulls[k] = rn[r_att[f] - 1];
+				rv = palloc(sizeof(Datum) * RelationGetDescr(record)->natts);
+				rn = palloc(sizeof(bool) * RelationGetDescr(record)->natts);
+				if (nrec == cap)
+				{
+					MemoryContextSwitchTo(old);
+					cap *= 2;
+					fields = repalloc(fields, mul_size(sizeof(Datum) * GOLDEN_FOLD_NFIELDS, cap));
+					fnulls = repalloc(fnulls, mul_size(sizeof(bool) * GOLDEN_FOLD_NFIELDS, cap));
+					MemoryContextSwitchTo(work);
+				}
+				heap_deform_tuple(tup, RelationGetDescr(record), rv, rn);
+				for (int f = 0; f < GOLDEN_FOLD_NFIELDS; f++)
+				{
+					int			k = nrec * GOLDEN_FOLD_NFIELDS + f;
+
+					if (f == REFOLD_TRUST_FIELD)
+						continue;
+					fields[k] = rv[r_att[f] - 1];
+					fnulls[k] = rn[r_att[f] - 1];
+				}
+				if (fnulls[nrec * GOLDEN_FOLD_NFIELDS + 1])
+					fnulls[nrec * GOLDEN_FOLD_NFIELDS + REFOLD_TRUST_FIELD] = true;
+				else
+					fields[nrec * GOLDEN_FOLD_NFIELDS + REFOLD_TRUST_FIELD] =
+						RefoldTrustOf(trusts, ntrusts, DatumGetInt32(fields[nrec * GOLDEN_FOLD_NFIELDS + 1]),
+									  &fnulls[nrec * GOLDEN_FOLD_NFIELDS + REFOLD_TRUST_FIELD]);
+				nrec++;
 			}
-			if (fnulls[nrec * GOLDEN_FOLD_NFIELDS + 1])
-				fnulls[nrec * GOLDEN_FOLD_NFIELDS + REFOLD_TRUST_FIELD] = true;
-			else
-				fields[nrec * GOLDEN_FOLD_NFIELDS + REFOLD_TRUST_FIELD] =
-					RefoldTrustOf(trusts, ntrusts, DatumGetInt32(fields[nrec * GOLDEN_FOLD_NFIELDS + 1]),
-								  &fnulls[nrec * GOLDEN_FOLD_NFIELDS + REFOLD_TRUST_FIELD]);
-			nrec++;
-		}
-		if (nrec == 0)
-		{
-			/* golden_compute returns no row for a person without records */
+			if (nrec == 0)
+			{
+				/* golden_compute returns no row for a person without records */
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(work);
+				ExecClearTuple(pslot);
+				continue;
+			}
+
+			/* the last visit (none while the table has no page: a first-day migration) */
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
+			if (c_pages)
+				index_rescan(c_scan, &key, 1, NULL, 0);
+			while (c_pages && index_getnext_slot(c_scan, ForwardScanDirection, cslot))
+			{
+				bool		isnull;
+				Datum		d;
+
+				d = slot_getattr(cslot, c_kind, &isnull);
+				if (isnull || !RefoldTextIs(d, "visit"))
+					continue;
+				d = slot_getattr(cslot, c_vstatus, &isnull);
+				if (isnull || !(RefoldTextIs(d, "came") || RefoldTextIs(d, "in_appointment") ||
+								RefoldTextIs(d, "done")))
+					continue;
+				d = slot_getattr(cslot, c_at, &isnull);
+				if (isnull)
+					continue;
+				if (visit_null || DatumGetTimestampTz(d) > visit)
+					visit = DatumGetTimestampTz(d);
+				visit_null = false;
+			}
+			ExecClearTuple(cslot);
+
+			args[GFR_GOLDEN_ID] = Int64GetDatum(ids[i]);
+			argnulls[GFR_GOLDEN_ID] = false;
+			args[GFR_RULES_VERSION] = PG_GETARG_DATUM(2);
+			argnulls[GFR_RULES_VERSION] = PG_ARGISNULL(2);
+			args[GFR_STATUS] = pslot->tts_values[p_status - 1];
+			argnulls[GFR_STATUS] = pslot->tts_isnull[p_status - 1];
+			args[GFR_STATUS_AT] = pslot->tts_values[p_status_at - 1];
+			argnulls[GFR_STATUS_AT] = pslot->tts_isnull[p_status_at - 1];
+			args[GFR_LAST_VISIT] = TimestampTzGetDatum(visit);
+			argnulls[GFR_LAST_VISIT] = visit_null;
+			GoldenFoldRowValues(cache, nrec, fields, fnulls, args, argnulls, values, nulls);
+
+			if (!RefoldRowsEqual(pdesc, pslot->tts_values, pslot->tts_isnull, values, nulls))
+			{
+				ItemPointerData tid = pslot->tts_tid;
+				bool		update_indexes;
+
+				ExecClearTuple(nslot);
+				memcpy(nslot->tts_values, values, sizeof(Datum) * pdesc->natts);
+				memcpy(nslot->tts_isnull, nulls, sizeof(bool) * pdesc->natts);
+				ExecStoreVirtualTuple(nslot);
+				ExecMaterializeSlot(nslot);
+				if (patient->rd_att->constr)
+					ExecConstraints(t.rri, nslot, estate);
+				simple_table_tuple_update(patient, &tid, nslot, estate->es_snapshot, &update_indexes);
+				if (update_indexes)
+					CdpIndexSortAdd(&isort, estate, nslot);
+				ExecClearTuple(nslot);
+				nchanged++;
+			}
+			ExecClearTuple(pslot);
+			ResetPerTupleExprContext(estate);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(work);
-			ExecClearTuple(pslot);
-			continue;
 		}
-
-		/* the last visit (none while the table has no page: a first-day migration) */
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
-		if (c_pages)
-			index_rescan(c_scan, &key, 1, NULL, 0);
-		while (c_pages && index_getnext_slot(c_scan, ForwardScanDirection, cslot))
-		{
-			bool		isnull;
-			Datum		d;
-
-			d = slot_getattr(cslot, c_kind, &isnull);
-			if (isnull || !RefoldTextIs(d, "visit"))
-				continue;
-			d = slot_getattr(cslot, c_vstatus, &isnull);
-			if (isnull || !(RefoldTextIs(d, "came") || RefoldTextIs(d, "in_appointment") ||
-							RefoldTextIs(d, "done")))
-				continue;
-			d = slot_getattr(cslot, c_at, &isnull);
-			if (isnull)
-				continue;
-			if (visit_null || DatumGetTimestampTz(d) > visit)
-				visit = DatumGetTimestampTz(d);
-			visit_null = false;
-		}
-		ExecClearTuple(cslot);
-
-		args[GFR_GOLDEN_ID] = Int64GetDatum(ids[i]);
-		argnulls[GFR_GOLDEN_ID] = false;
-		args[GFR_RULES_VERSION] = PG_GETARG_DATUM(2);
-		argnulls[GFR_RULES_VERSION] = PG_ARGISNULL(2);
-		args[GFR_STATUS] = pslot->tts_values[p_status - 1];
-		argnulls[GFR_STATUS] = pslot->tts_isnull[p_status - 1];
-		args[GFR_STATUS_AT] = pslot->tts_values[p_status_at - 1];
-		argnulls[GFR_STATUS_AT] = pslot->tts_isnull[p_status_at - 1];
-		args[GFR_LAST_VISIT] = TimestampTzGetDatum(visit);
-		argnulls[GFR_LAST_VISIT] = visit_null;
-		GoldenFoldRowValues(cache, nrec, fields, fnulls, args, argnulls, values, nulls);
-
-		if (!RefoldRowsEqual(pdesc, pslot->tts_values, pslot->tts_isnull, values, nulls))
-		{
-			ItemPointerData tid = pslot->tts_tid;
-			bool		update_indexes;
-
-			ExecClearTuple(nslot);
-			memcpy(nslot->tts_values, values, sizeof(Datum) * pdesc->natts);
-			memcpy(nslot->tts_isnull, nulls, sizeof(bool) * pdesc->natts);
-			ExecStoreVirtualTuple(nslot);
-			ExecMaterializeSlot(nslot);
-			if (patient->rd_att->constr)
-				ExecConstraints(t.rri, nslot, estate);
-			simple_table_tuple_update(patient, &tid, nslot, estate->es_snapshot, &update_indexes);
-			if (update_indexes)
-				CdpIndexSortAdd(&isort, estate, nslot);
-			ExecClearTuple(nslot);
-			nchanged++;
-		}
-		ExecClearTuple(pslot);
-		ResetPerTupleExprContext(estate);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(work);
-	}
 		MemoryContextReset(batch);
 	}
 	table_index_fetch_end(rfetch);
