@@ -52,8 +52,8 @@
  * whose first key column is golden_id) on cdp.record or
  * cdp.clinical_event; a column of cdp.patient without an equality
  * operator.  golden_refold then runs its statement.  Privileges are checked
- * as the statement's (UPDATE and SELECT on cdp.patient, SELECT on the
- * others).  The profile rows must be locked by the caller, as golden_refold
+ * as the statement's (SELECT on cdp.patient, UPDATE of its columns but
+ * golden_id, SELECT on the others).  The profile rows must be locked by the caller, as golden_refold
  * requires: a concurrent change of one is an error here, not a wait.
  *
  * test/pgtap/71_golden_refold_rows.sql compares it with the statement.
@@ -495,22 +495,31 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
-	/* the statement's privileges: every column of cdp.patient read and updated, the others read */
+	/*
+	 * the statement's privileges: every column of cdp.patient read, every
+	 * one but golden_id updated, the other tables read
+	 */
 	{
 		const char **pcols = palloc(sizeof(char *) * Max(pdesc->natts, 1));
+		const char **ucols = palloc(sizeof(char *) * Max(pdesc->natts, 1));
 		int			npcols = 0;
+		int			nucols = 0;
 		CdpBulkTable tables[4];
 
 		for (int a = 0; a < pdesc->natts; a++)
 			if (!TupleDescAttr(pdesc, a)->attisdropped)
+			{
 				pcols[npcols++] = NameStr(TupleDescAttr(pdesc, a)->attname);
+				if (strcmp(NameStr(TupleDescAttr(pdesc, a)->attname), "golden_id") != 0)
+					ucols[nucols++] = NameStr(TupleDescAttr(pdesc, a)->attname);
+			}
 		memset(tables, 0, sizeof(tables));
 		tables[0].rel = patient;
 		tables[0].perms = ACL_UPDATE | ACL_SELECT;
 		tables[0].selected = pcols;
 		tables[0].nselected = npcols;
-		tables[0].updated = pcols;
-		tables[0].nupdated = npcols;
+		tables[0].updated = ucols;
+		tables[0].nupdated = nucols;
 		tables[1].rel = record;
 		tables[1].perms = ACL_SELECT;
 		tables[2].rel = source;
