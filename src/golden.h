@@ -228,4 +228,21 @@ extern void GoldenPushNull(JsonbParseState **st, JsonbIteratorToken tok);
 extern void GoldenPushInt64(JsonbParseState **st, JsonbIteratorToken tok, int64 i);
 extern void GoldenPushBool(JsonbParseState **st, JsonbIteratorToken tok, bool b);
 
+/*
+ * The fold of one person's row from its records' columns (golden_fold_row.c),
+ * for a caller in C (the live re-fold, golden_refold.c): the fields of one
+ * record in cdp_internal.golden_fold_input order, and the other values the
+ * row takes.
+ */
+#define GOLDEN_FOLD_NFIELDS	18
+typedef enum GoldenFoldRowArg
+{
+	GFR_GOLDEN_ID, GFR_RULES_VERSION, GFR_STATUS, GFR_STATUS_AT, GFR_LAST_VISIT,
+	GOLDEN_FOLD_NARGS
+} GoldenFoldRowArg;
+extern GoldenRowType *GoldenFoldRowType(FunctionCallInfo fcinfo, TupleDesc desc, const char *fname,
+										Jsonb *rules);
+extern void GoldenFoldRowValues(GoldenRowType *cache, int nrec, Datum *fields, bool *fnulls,
+								Datum *args, bool *argnulls, Datum *values, bool *nulls);
+
 #endif							/* GOLDEN_H */

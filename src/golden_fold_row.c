@@ -326,22 +326,14 @@ FoldRowInputType(FunctionCallInfo fcinfo, FoldRowState *st, Oid elemtype)
 }
 
 /*
- * FoldRowReadRecord
- *		Deforms one golden_fold_input value and reads what the ranking and
- *		the contacts compare.
+ * FoldRowFields
+ *		Reads what the ranking and the contacts compare from one record's
+ *		fields (r->values, r->nulls, in golden_fold_input order).
  */
 static void
-FoldRowReadRecord(FoldRowState *st, Datum d, FoldRowRec *r)
+FoldRowFields(FoldRowRec *r)
 {
-	HeapTupleHeader td = DatumGetHeapTupleHeader(d);
-	HeapTupleData tup;
 	char	   *s = NULL;
-
-	tup.t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&tup.t_self);
-	tup.t_tableOid = InvalidOid;
-	tup.t_data = td;
-	heap_deform_tuple(&tup, st->input_desc, r->values, r->nulls);
 
 	r->rid_null = r->nulls[FI_RECORD_ID];
 	r->rid = r->rid_null ? 0 : DatumGetInt64(r->values[FI_RECORD_ID]);
@@ -361,6 +353,23 @@ FoldRowReadRecord(FoldRowState *st, Datum d, FoldRowRec *r)
 	r->created = r->created_null ? 0 : DatumGetTimestampTz(r->values[FI_CREATED_AT]);
 	r->updated_null = r->nulls[FI_UPDATED_AT];
 	r->updated = r->updated_null ? 0 : DatumGetTimestampTz(r->values[FI_UPDATED_AT]);
+}
+
+/*
+ * FoldRowDeform
+ *		Deforms one golden_fold_input value into its fields.
+ */
+static void
+FoldRowDeform(FoldRowState *st, Datum d, Datum *values, bool *nulls)
+{
+	HeapTupleHeader td = DatumGetHeapTupleHeader(d);
+	HeapTupleData tup;
+
+	tup.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	tup.t_data = td;
+	heap_deform_tuple(&tup, st->input_desc, values, nulls);
 }
 
 /*
@@ -673,6 +682,199 @@ FoldRowContacts(FoldRowRec *recs, int nrec, Datum *out)
 	}
 }
 
+/*
+ * FoldRowUtcExact
+ *		Whether timestamptz_in reads GoldenUtcText's text of ts back to ts
+ *		exactly: a finite time of year 1 to 9999 (the text of an infinite
+ *		time is NULL, and of a BC year has no era).
+ */
+static bool
+FoldRowUtcExact(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return false;
+	return tm.tm_year >= 1 && tm.tm_year <= 9999;
+}
+
+/*
+ * GoldenFoldRowType
+ *		The row type (desc, or the call's result type when NULL; fname names
+ *		the function in errors) of a caller of GoldenFoldRowValues, kept in
+ *		its fn_extra, with the rules checked and parsed (again only when they
+ *		differ from the last ones).
+ */
+GoldenRowType *
+GoldenFoldRowType(FunctionCallInfo fcinfo, TupleDesc desc, const char *fname, Jsonb *rules)
+{
+	GoldenRowType *cache = GoldenGetRowType(fcinfo, desc, fname, FoldRowClassify, sizeof(FoldRowState));
+
+	FoldRowRules(fcinfo, (FoldRowState *) cache->extra, rules);
+	return cache;
+}
+
+/*
+ * GoldenFoldRowValues
+ *		The row (values, nulls: cache->ncols each) of one person folded from
+ *		nrec records, whose fields are fields[r * GOLDEN_FOLD_NFIELDS + f]
+ *		(fnulls the same), f in golden_fold_input order, in any order of
+ *		records; args, argnulls: GOLDEN_FOLD_NARGS values (GoldenFoldRowArg).
+ *		The values are allocated in the current memory context (they may
+ *		point into fields).  cache: from GoldenFoldRowType.
+ */
+void
+GoldenFoldRowValues(GoldenRowType *cache, int nrec, Datum *fields, bool *fnulls,
+					Datum *args, bool *argnulls, Datum *values, bool *nulls)
+{
+	FoldRowState *st = (FoldRowState *) cache->extra;
+	FoldRowRec *recs;
+	FoldRowCand *cand;
+	Datum		contacts[3];
+	char	   *attr_text[FOLD_ROW_NATTRS];
+	int			anyv = -1;
+	bool		created_null = true;
+	TimestampTz created_min = 0;
+	bool		updated_null = true;
+	TimestampTz updated_max = 0;
+
+	StaticAssertStmt(GOLDEN_FOLD_NFIELDS == FI_COUNT, "golden_fold_input has GOLDEN_FOLD_NFIELDS fields");
+	if (nrec > FOLD_ROW_MAX_RECORDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many records for one survivorship fold: %d", nrec),
+				 errdetail("The limit is %d records per person.", FOLD_ROW_MAX_RECORDS)));
+	recs = palloc(mul_size(sizeof(FoldRowRec), Max(1, nrec)));
+	for (int i = 0; i < nrec; i++)
+	{
+		memcpy(recs[i].values, &fields[i * FI_COUNT], sizeof(Datum) * FI_COUNT);
+		memcpy(recs[i].nulls, &fnulls[i * FI_COUNT], sizeof(bool) * FI_COUNT);
+		FoldRowFields(&recs[i]);
+		anyv = Max(anyv, recs[i].validated);
+		if (!recs[i].created_null && (created_null || recs[i].created < created_min))
+		{
+			created_min = recs[i].created;
+			created_null = false;
+		}
+		if (!recs[i].updated_null && (updated_null || recs[i].updated > updated_max))
+		{
+			updated_max = recs[i].updated;
+			updated_null = false;
+		}
+	}
+	if (nrec > 1)
+		qsort(recs, nrec, sizeof(FoldRowRec), FoldRowCmpRid);
+
+	cand = palloc(mul_size(sizeof(FoldRowCand), Max(1, nrec)));
+	for (int i = 0; i < FOLD_ROW_NATTRS; i++)
+		attr_text[i] = st->in_rules[i] ? FoldRowWinner(st, i, recs, nrec, cand) : NULL;
+	FoldRowContacts(recs, nrec, contacts);
+
+	for (int i = 0; i < cache->ncols; i++)
+	{
+		GoldenColumn *col = &cache->cols[i];
+		Oid			typid = TupleDescAttr(cache->desc, i)->atttypid;
+		char	   *s = NULL;
+		int			arg = -1;
+
+		values[i] = (Datum) 0;
+		nulls[i] = true;
+		switch (col->src)
+		{
+			case FR_NONE:
+				break;
+			case FR_GOLDEN_ID:
+				arg = GFR_GOLDEN_ID;
+				break;
+			case FR_STATUS:
+				if (argnulls[GFR_STATUS])
+				{
+					values[i] = CStringGetTextDatum("active");
+					nulls[i] = false;
+				}
+				else
+					arg = GFR_STATUS;
+				break;
+			case FR_STATUS_AT:
+				arg = GFR_STATUS_AT;
+				break;
+			case FR_LAST_VISIT:
+				arg = GFR_LAST_VISIT;
+				break;
+			case FR_RULES_VERSION:
+				arg = GFR_RULES_VERSION;
+				break;
+			case FR_ATTR:
+				s = attr_text[col->attr];
+				break;
+			case FR_VALIDATED:
+				/* the documents always say it: never NULL (one record or more) */
+				if (typid == BOOLOID)
+				{
+					/* what boolin gives the text */
+					values[i] = BoolGetDatum(anyv == 1);
+					nulls[i] = false;
+				}
+				else
+					s = anyv == 1 ? "true" : "false";
+				break;
+			case FR_RECORD_COUNT:
+				if (typid == INT4OID)
+				{
+					/* what int4in gives the text */
+					values[i] = Int32GetDatum(nrec);
+					nulls[i] = false;
+				}
+				else
+					s = psprintf("%d", nrec);
+				break;
+			case FR_REGISTERED_ON:
+				if (!created_null)
+				{
+					Datum		d = DirectFunctionCall1(timestamp_date, TimestampGetDatum(created_min));
+
+					if (typid == DATEOID)
+					{
+						/* date_in reads JsonEncodeDateTime's text of a date back to it (BC, infinite) */
+						values[i] = d;
+						nulls[i] = false;
+					}
+					else
+						s = JsonEncodeDateTime(NULL, d, DATEOID, NULL);
+				}
+				break;
+			case FR_UPDATED_AT:
+				if (!updated_null && typid == TIMESTAMPTZOID && FoldRowUtcExact(updated_max))
+				{
+					/* what timestamptz_in gives GoldenUtcText's text */
+					values[i] = TimestampTzGetDatum(updated_max);
+					nulls[i] = false;
+				}
+				else if (!updated_null)
+					s = GoldenUtcText(updated_max);
+				break;
+			case FR_PHONES:
+			case FR_EMAILS:
+			case FR_HANDLES:
+				values[i] = contacts[col->src == FR_PHONES ? KIND_PHONES
+									 : col->src == FR_EMAILS ? KIND_EMAILS : KIND_HANDLES];
+				nulls[i] = false;
+				break;
+		}
+		if (s != NULL)
+		{
+			values[i] = InputFunctionCall(&col->input, s, col->ioparam, col->typmod);
+			nulls[i] = false;
+		}
+		if (arg >= 0 && !argnulls[arg])
+		{
+			values[i] = args[arg];
+			nulls[i] = false;
+		}
+	}
+}
+
 PG_FUNCTION_INFO_V1(cdp_golden_fold_row);
 
 /*
@@ -696,19 +898,18 @@ cdp_golden_fold_row(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 	bool	   *enulls;
 	int			nrec;
-	FoldRowRec *recs;
-	FoldRowCand *cand;
+	Datum	   *fields;
+	bool	   *fnulls;
 	MemoryContext work;
 	MemoryContext old;
 	Datum	   *values;
 	bool	   *nulls;
-	Datum		contacts[3];
-	char	   *attr_text[FOLD_ROW_NATTRS];
-	int			anyv = -1;
-	bool		created_null = true;
-	TimestampTz created_min = 0;
-	bool		updated_null = true;
-	TimestampTz updated_max = 0;
+	Datum		args[GOLDEN_FOLD_NARGS];
+	bool		argnulls[GOLDEN_FOLD_NARGS];
+	static const int argno[GOLDEN_FOLD_NARGS] = {
+		[GFR_GOLDEN_ID] = FA_GOLDEN_ID, [GFR_RULES_VERSION] = FA_RULES_VERSION,
+		[GFR_STATUS] = FA_STATUS, [GFR_STATUS_AT] = FA_STATUS_AT, [GFR_LAST_VISIT] = FA_LAST_VISIT
+	};
 	HeapTuple	tup;
 
 	if (PG_NARGS() != FA_COUNT)
@@ -742,106 +943,22 @@ cdp_golden_fold_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many records for one survivorship fold: %d", nrec),
 				 errdetail("The limit is %d records per person.", FOLD_ROW_MAX_RECORDS)));
-	recs = palloc(mul_size(sizeof(FoldRowRec), Max(1, nrec)));
+	fields = palloc(mul_size(sizeof(Datum) * FI_COUNT, Max(1, nrec)));
+	fnulls = palloc(mul_size(sizeof(bool) * FI_COUNT, Max(1, nrec)));
 	for (int i = 0; i < nrec; i++)
 	{
 		if (enulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("record %d of the survivorship fold is null", i + 1)));
-		FoldRowReadRecord(st, elems[i], &recs[i]);
-		anyv = Max(anyv, recs[i].validated);
-		if (!recs[i].created_null && (created_null || recs[i].created < created_min))
-		{
-			created_min = recs[i].created;
-			created_null = false;
-		}
-		if (!recs[i].updated_null && (updated_null || recs[i].updated > updated_max))
-		{
-			updated_max = recs[i].updated;
-			updated_null = false;
-		}
+		FoldRowDeform(st, elems[i], &fields[i * FI_COUNT], &fnulls[i * FI_COUNT]);
 	}
-	if (nrec > 1)
-		qsort(recs, nrec, sizeof(FoldRowRec), FoldRowCmpRid);
-
-	cand = palloc(mul_size(sizeof(FoldRowCand), Max(1, nrec)));
-	for (int i = 0; i < FOLD_ROW_NATTRS; i++)
-		attr_text[i] = st->in_rules[i] ? FoldRowWinner(st, i, recs, nrec, cand) : NULL;
-	FoldRowContacts(recs, nrec, contacts);
-
-	for (int i = 0; i < cache->ncols; i++)
+	for (int a = 0; a < GOLDEN_FOLD_NARGS; a++)
 	{
-		GoldenColumn *col = &cache->cols[i];
-		char	   *s = NULL;
-		int			arg = -1;
-
-		values[i] = (Datum) 0;
-		nulls[i] = true;
-		switch (col->src)
-		{
-			case FR_NONE:
-				break;
-			case FR_GOLDEN_ID:
-				arg = FA_GOLDEN_ID;
-				break;
-			case FR_STATUS:
-				if (PG_ARGISNULL(FA_STATUS))
-				{
-					values[i] = CStringGetTextDatum("active");
-					nulls[i] = false;
-				}
-				else
-					arg = FA_STATUS;
-				break;
-			case FR_STATUS_AT:
-				arg = FA_STATUS_AT;
-				break;
-			case FR_LAST_VISIT:
-				arg = FA_LAST_VISIT;
-				break;
-			case FR_RULES_VERSION:
-				arg = FA_RULES_VERSION;
-				break;
-			case FR_ATTR:
-				s = attr_text[col->attr];
-				break;
-			case FR_VALIDATED:
-				/* the documents always say it: never NULL (one record or more) */
-				s = anyv == 1 ? "true" : "false";
-				break;
-			case FR_RECORD_COUNT:
-				s = psprintf("%d", nrec);
-				break;
-			case FR_REGISTERED_ON:
-				if (!created_null)
-					s = JsonEncodeDateTime(NULL, DirectFunctionCall1(timestamp_date,
-																	 TimestampGetDatum(created_min)),
-										   DATEOID, NULL);
-				break;
-			case FR_UPDATED_AT:
-				if (!updated_null)
-					s = GoldenUtcText(updated_max);
-				break;
-			case FR_PHONES:
-			case FR_EMAILS:
-			case FR_HANDLES:
-				values[i] = contacts[col->src == FR_PHONES ? KIND_PHONES
-									 : col->src == FR_EMAILS ? KIND_EMAILS : KIND_HANDLES];
-				nulls[i] = false;
-				break;
-		}
-		if (s != NULL)
-		{
-			values[i] = InputFunctionCall(&col->input, s, col->ioparam, col->typmod);
-			nulls[i] = false;
-		}
-		if (arg >= 0 && !PG_ARGISNULL(arg))
-		{
-			values[i] = PG_GETARG_DATUM(arg);
-			nulls[i] = false;
-		}
+		argnulls[a] = PG_ARGISNULL(argno[a]);
+		args[a] = argnulls[a] ? (Datum) 0 : PG_GETARG_DATUM(argno[a]);
 	}
+	GoldenFoldRowValues(cache, nrec, fields, fnulls, args, argnulls, values, nulls);
 	MemoryContextSwitchTo(old);
 	tup = heap_form_tuple(cache->desc, values, nulls);	/* copies the values out of work */
 	MemoryContextDelete(work);

@@ -225,10 +225,31 @@ COMMENT ON FUNCTION cdp_internal.golden_open_members(bigint[]) IS
 	'starts the membership history of records new to the given golden ids (internal)';
 
 /*
+ * golden_refold's statement in C (src/golden_refold.c): for each distinct id in ascending
+ * order, the profile row read through the primary key, the person's records through
+ * record_golden_idx, its last visit through clinical_event_golden_idx, the row folded as
+ * golden_fold_row folds it (with the stored status) and, when IS DISTINCT FROM the stored one, its
+ * new version written as the UPDATE writes it.  The statement's array_agg of a golden_fold_input
+ * value per record, golden_compute's tuplestore, the join back to the profiles and the
+ * executor's UPDATE were most of the first-day merge's re-fold (issue 16, session 36).  Returns
+ * how many rows changed, or NULL having written nothing when it cannot stand in for the statement
+ * (Citus, row-level security for the current user, another update trigger on cdp.patient than
+ * campaign_on_archive, no index on golden_id: see the file); golden_refold then runs it.
+ * NULL ids: 0; NULL rules raise 22004.  test/pgtap/71_golden_refold_rows.sql compares the two.
+ */
+CREATE FUNCTION cdp_internal.golden_refold_rows(ids bigint[], rules jsonb, rules_version int) RETURNS int
+	AS 'MODULE_PATHNAME', 'cdp_golden_refold_rows'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.golden_refold_rows(bigint[], jsonb, int) IS
+	'golden_refold''s update of the locked profile rows of the given ids, in C; NULL when the caller must run the statement (internal)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_refold_rows(bigint[], jsonb, int) FROM PUBLIC;
+
+/*
  * Re-folds the existing, already locked profile rows of the given golden ids (no redirects
  * followed, no rows created or removed); returns how many changed.  The shared last step of
- * refresh_patients and link_records.  golden_compute returns only rows of the given ids, so the
- * join needs no "= ANY (ids)" filter: tested on each joined row against the whole array, it
+ * refresh_patients and link_records.  In C (golden_refold_rows) unless it cannot stand in for
+ * the statement below, which then runs.  golden_compute returns only rows of the given ids, so
+ * the join needs no "= ANY (ids)" filter: tested on each joined row against the whole array, it
  * made a re-fold of n persons O(n^2) (100,000 persons: over 6 minutes).
  * enable_seqscan = off (inherited by golden_compute): the rows are reached by id, through the
  * indexes.  golden_compute's plan is generic and cached for the session; planned while the
@@ -244,7 +265,13 @@ CREATE FUNCTION cdp_internal.golden_refold(ids bigint[]) RETURNS int
 	AS $$
 DECLARE
 	n	int;
+	rl	record;
 BEGIN
+	SELECT r.rules, r.version INTO rl FROM @extschema@.survivorship_rules_as_of('infinity') r;
+	n := cdp_internal.golden_refold_rows(ids, rl.rules, rl.version);
+	IF n IS NOT NULL THEN
+		RETURN n;
+	END IF;
 	UPDATE @extschema@.patient p SET
 		status = c.status, status_at = c.status_at, registered_on = c.registered_on, validated = c.validated,
 		family_name = c.family_name, given_name = c.given_name, patronymic = c.patronymic, sex = c.sex,
