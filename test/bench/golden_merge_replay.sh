@@ -71,6 +71,7 @@ END
 $$;
 SQL
 	for part in 71_golden_fold 73_golden_link; do git -c safe.directory="*" -C "$CDP_SRC" show "$BASE:sql/parts/$part.sql"; done |
+		sed '/^CREATE TYPE cdp_internal.golden_fold_input/,/;$/d; /^COMMENT ON TYPE cdp_internal.golden_fold_input/,/;$/d' |
 		sed 's/@extschema@/cdp/g; s|MODULE_PATHNAME|$libdir/cdp|; s/^CREATE FUNCTION/CREATE OR REPLACE FUNCTION/'
 	# the sections of BASE's update script in MAIN_SECTIONS: main's definitions of what else the merge
 	# runs (merge31: the consent triggers of cdp.record) over a snapshot made before them
