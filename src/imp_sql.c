@@ -13,7 +13,9 @@
  *			source ids and attrs documents, and the rows that cannot be read,
  *			with row, line, column and reason;
  *		cdp_internal._import_progress(text): shows a running commit's counts
- *			in pg_stat_activity.query, where cdp.import_status reads them.
+ *			in pg_stat_activity.query, where cdp.import_status reads them;
+ *		cdp_internal._import_repeats(...): a chunk's repeated source ids,
+ *			by a hash of its ids (session 36).
  *
  * The reader itself (decoding, scanning) is src/imp_csv.c.  Validation of
  * the values is not done here: the records go to ingest's own functions.
@@ -24,6 +26,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -751,4 +754,195 @@ cdp_import_split(PG_FUNCTION_ARGS)
 	if (a == NULL)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(TEXTOID));
 	PG_RETURN_DATUM(makeArrayResult(a, CurrentMemoryContext));
+}
+
+PG_FUNCTION_INFO_V1(cdp_import_repeats);
+
+/* one distinct source id of cdp_import_repeats: the rows that have it */
+typedef struct RepeatSlot
+{
+	const char *key;			/* NULL: an empty slot */
+	int			len;
+	bool		known;			/* a row set aside earlier has it: known_row */
+	bool		seen;			/* a row of the chunk has it: min_row */
+	int32		known_row;
+	int32		min_row;
+} RepeatSlot;
+
+/*
+ * RepeatFind
+ *		The slot of key (len bytes) in the open-addressing table slots of
+ *		mask + 1 entries (a power of two, never full): its own, or the empty
+ *		one where it goes.  Keys compare bytewise, as COLLATE "C" does.
+ */
+static RepeatSlot *
+RepeatFind(RepeatSlot *slots, uint32 mask, const char *key, int len)
+{
+	uint32		h = hash_bytes((const unsigned char *) key, len) & mask;
+
+	for (;;)
+	{
+		RepeatSlot *s = &slots[h];
+
+		if (s->key == NULL || (s->len == len && memcmp(s->key, key, len) == 0))
+			return s;
+		h = (h + 1) & mask;
+	}
+}
+
+/*
+ * cdp_import_repeats
+ *		SQL: cdp_internal._import_repeats(keys text[], rows integer[],
+ *		known_keys text[], known_rows integer[], OUT dups integer[], OUT
+ *		dup_of integer[]).  The check of repeated source ids of one chunk of
+ *		cdp.import_commit (session 36), by a hash of the chunk's ids instead
+ *		of the statement's window over their unnested arrays: element o
+ *		(1-based) is a repeat when its id is one of known_keys (the rows set
+ *		aside earlier, each once, with its row known_rows) or when a row of
+ *		the chunk with the same id has a smaller row number; dup_of is then
+ *		that known row, or else the smallest row of the chunk with the id.
+ *		Ids compare bytewise (COLLATE "C"); NULL ids are one id, never known.
+ *		dups in ascending order, both NULL when there is no repeat: what
+ *
+ *			SELECT array_agg(u.o ORDER BY u.o), array_agg(COALESCE(x.row_no, u.first) ORDER BY u.o)
+ *			  FROM (SELECT u.k, u.r, u.o, min(u.r) OVER (PARTITION BY u.k COLLATE "C") AS first
+ *					  FROM unnest(keys, rows) WITH ORDINALITY AS u(k, r, o)) u
+ *			  LEFT JOIN known x ON x.source_key = (u.k COLLATE "C")
+ *			 WHERE u.r > u.first OR x.source_key IS NOT NULL
+ *
+ *		gives with known a table of known_keys and known_rows whose ids are
+ *		unique (the first of two equal known ids is taken here).  Rows and
+ *		known ids must not be NULL, each pair of arrays one-dimensional and
+ *		of one length (22023 otherwise).
+ */
+Datum
+cdp_import_repeats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	restype;
+	ArrayType  *args[4];
+	Datum	   *keys, *rows, *kkeys, *krows;
+	bool	   *keys_n, *rows_n, *kkeys_n, *krows_n;
+	int			n, nrows, m, mrows;
+	uint32		size = 16;
+	RepeatSlot *slots;
+	bool		null_seen = false;
+	int32		null_min = 0;
+	ArrayBuildState *dups = NULL, *dup_of = NULL;
+	Datum		result[2];
+	bool		rnull[2] = {true, true};
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the arguments of _import_repeats must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &restype) != TYPEFUNC_COMPOSITE || restype->natts != 2)
+		elog(ERROR, "_import_repeats must return a row of two columns");
+	restype = BlessTupleDesc(restype);
+	for (int i = 0; i < 4; i++)
+	{
+		args[i] = PG_GETARG_ARRAYTYPE_P(i);
+		if (ARR_NDIM(args[i]) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the arrays of _import_repeats must be one-dimensional")));
+	}
+	deconstruct_array(args[0], TEXTOID, -1, false, TYPALIGN_INT, &keys, &keys_n, &n);
+	deconstruct_array(args[1], INT4OID, 4, true, TYPALIGN_INT, &rows, &rows_n, &nrows);
+	deconstruct_array(args[2], TEXTOID, -1, false, TYPALIGN_INT, &kkeys, &kkeys_n, &m);
+	deconstruct_array(args[3], INT4OID, 4, true, TYPALIGN_INT, &krows, &krows_n, &mrows);
+	if (n != nrows || m != mrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the ids and rows of _import_repeats differ in length"),
+				 errdetail("%d ids and %d rows, %d known ids and %d known rows.", n, nrows, m, mrows)));
+	for (int i = 0; i < n; i++)
+		if (rows_n[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the rows of _import_repeats must not be null")));
+	for (int i = 0; i < m; i++)
+		if (kkeys_n[i] || krows_n[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the known ids and rows of _import_repeats must not be null")));
+
+	/* a table at most half full: a power of two of at least twice the ids */
+	while (size < (uint32) (n + m) * 2)
+		size <<= 1;
+	slots = palloc0(mul_size(sizeof(RepeatSlot), size));
+	for (int i = 0; i < m; i++)
+	{
+		text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(kkeys[i]));
+		RepeatSlot *s = RepeatFind(slots, size - 1, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+
+		if (s->key == NULL)
+		{
+			s->key = VARDATA_ANY(t);
+			s->len = VARSIZE_ANY_EXHDR(t);
+		}
+		if (!s->known)
+		{
+			s->known = true;
+			s->known_row = DatumGetInt32(krows[i]);
+		}
+	}
+	/* the chunk's ids: the smallest row of each */
+	for (int i = 0; i < n; i++)
+	{
+		int32		r = DatumGetInt32(rows[i]);
+		text	   *t;
+		RepeatSlot *s;
+
+		if (keys_n[i])
+		{
+			if (!null_seen || r < null_min)
+				null_min = r;
+			null_seen = true;
+			continue;
+		}
+		t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(keys[i]));
+		keys[i] = PointerGetDatum(t);
+		s = RepeatFind(slots, size - 1, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (s->key == NULL)
+		{
+			s->key = VARDATA_ANY(t);
+			s->len = VARSIZE_ANY_EXHDR(t);
+		}
+		if (!s->seen || r < s->min_row)
+			s->min_row = r;
+		s->seen = true;
+	}
+	/* the repeats, in the chunk's order */
+	for (int i = 0; i < n; i++)
+	{
+		int32		r = DatumGetInt32(rows[i]);
+		int32		of;
+
+		if (keys_n[i])
+		{
+			if (r <= null_min)
+				continue;
+			of = null_min;
+		}
+		else
+		{
+			text	   *t = (text *) DatumGetPointer(keys[i]);
+			RepeatSlot *s = RepeatFind(slots, size - 1, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+
+			if (!s->known && r <= s->min_row)
+				continue;
+			of = s->known ? s->known_row : s->min_row;
+		}
+		dups = accumArrayResult(dups, Int32GetDatum(i + 1), false, INT4OID, CurrentMemoryContext);
+		dup_of = accumArrayResult(dup_of, Int32GetDatum(of), false, INT4OID, CurrentMemoryContext);
+	}
+	if (dups != NULL)
+	{
+		result[0] = makeArrayResult(dups, CurrentMemoryContext);
+		result[1] = makeArrayResult(dup_of, CurrentMemoryContext);
+		rnull[0] = rnull[1] = false;
+	}
+	pfree(slots);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(restype, result, rnull)));
 }
