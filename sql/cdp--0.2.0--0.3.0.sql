@@ -37015,8 +37015,8 @@ REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
 /*
  * The import's check of repeated source ids by a hash in C (session 36): _import_repeats takes a
  * chunk's ids and the ids set aside so far (kept by import_commit beside their table, up to
- * 50,000) and gives what the window over the chunk's unnested ids gave.  doc/import.md, "How a
- * commit runs".
+ * 50,000) and gives what the window over the chunk's unnested ids gave.
+ * doc/benchmarks-ingest.md, "Issue 16, session 36: imp38".
  */
 CREATE FUNCTION cdp_internal._import_repeats(keys text[], rows integer[], known_keys text[], known_rows integer[],
 											OUT dups integer[], OUT dup_of integer[])
@@ -37024,6 +37024,7 @@ CREATE FUNCTION cdp_internal._import_repeats(keys text[], rows integer[], known_
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp_internal._import_repeats(text[], integer[], text[], integer[]) IS
 	'the repeated source ids of a chunk of an import (positions, and the row each repeats), by a hash of the ids: the rows with an id of known_keys or of an earlier row of the chunk';
+REVOKE ALL ON FUNCTION cdp_internal._import_repeats(text[], integer[], text[], integer[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.import_commit(batch bigint, mode text DEFAULT 'all_or_nothing') RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
