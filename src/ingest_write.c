@@ -1121,14 +1121,10 @@ cdp_ingest_write_docs(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextSwitchTo(rowcxt);
 		(void) IngestNormalizeRow(i + 1, ids[i], docs[i], NULL, lenient, values, nulls);
-
-		/*
-		 * the row's tuple outlives the row's scratch: formed in the rows'
-		 * context (session 36: formed in the scratch and copied before),
-		 * its fields read in place
-		 */
-		MemoryContextSwitchTo(rowscxt);
 		tup = heap_form_tuple(rowdesc, values, nulls);
+		MemoryContextSwitchTo(rowscxt);
+		/* the row's tuple outlives the row's scratch; its fields are read in place */
+		tup = heap_copytuple(tup);
 		MemoryContextReset(rowcxt);
 		r->v = palloc(sizeof(Datum) * IR_NATTS);
 		r->n = palloc(sizeof(bool) * IR_NATTS);

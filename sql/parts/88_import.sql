@@ -110,13 +110,6 @@ CREATE FUNCTION cdp_internal._import_parse(lines text[], final boolean, encoding
 COMMENT ON FUNCTION cdp_internal._import_parse(text[], boolean, text, text, text[], text[], integer, integer, integer) IS
 	'reads the records of a chunk of lines of an import file into source ids and attrs documents, naming unreadable rows';
 
-CREATE FUNCTION cdp_internal._import_repeats(keys text[], rows integer[], known_keys text[], known_rows integer[],
-											OUT dups integer[], OUT dup_of integer[])
-	AS 'MODULE_PATHNAME', 'cdp_import_repeats'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION cdp_internal._import_repeats(text[], integer[], text[], integer[]) IS
-	'the repeated source ids of a chunk of an import (positions, and the row each repeats), by a hash of the ids: the rows with an id of known_keys or of an earlier row of the chunk';
-
 CREATE FUNCTION cdp_internal._import_progress(status text) RETURNS void
 	AS 'MODULE_PATHNAME', 'cdp_import_progress'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -79,10 +79,6 @@ DECLARE
 	v_dups		integer[];
 	v_dup_of	integer[];
 	v_duprows	integer[];
-	v_unl_k		text[] := ARRAY[]::text[];
-	v_unl_r		integer[] := ARRAY[]::integer[];
-	v_new_k		text[];
-	v_new_r		integer[];
 	v_opt		boolean;
 	v_prow		integer;
 	v_pline		integer;
@@ -283,14 +279,6 @@ BEGIN
 													   JOIN pg_temp.cdp_import_seen s ON s.source_key OPERATOR(pg_catalog.=) (v_p.keys[d.d] COLLATE "C")
 													  ORDER BY d.o);
 								END IF;
-							ELSIF v_unl_k IS NOT NULL THEN
-								/*
-								 * the same test by a hash of the chunk's ids in C (session 36), with the ids
-								 * set aside so far as kept in v_unl_k / v_unl_r beside their table (at most
-								 * 50,000 of them; past that the statement below, so memory stays bounded)
-								 */
-								SELECT d.dups, d.dup_of INTO v_dups, v_dup_of
-								  FROM cdp_internal._import_repeats(v_p.keys, v_p.rows, v_unl_k, v_unl_r) d;
 							ELSE
 								SELECT pg_catalog.array_agg(u.o ORDER BY u.o),
 									   pg_catalog.array_agg(COALESCE(x.row_no, u.first) ORDER BY u.o)
@@ -331,30 +319,15 @@ BEGIN
 								 * repeats, each with its own source id (session 34: joined with the
 								 * chunk's unnested ids before, about 40 ms a chunk at 1M)
 								 */
-								WITH ins AS (
-									INSERT INTO pg_temp.cdp_import_unloaded (source_key, row_no)
-									SELECT DISTINCT j.source_key, j.row_no FROM cdp_internal.import_reject j
-									 WHERE j.batch_id OPERATOR(pg_catalog.=) batch
-									   AND j.row_no OPERATOR(pg_catalog.>=) v_p.rows[1]
-									   AND j.row_no OPERATOR(pg_catalog.<=) v_p.rows[pg_catalog.cardinality(v_p.rows)]
-									   AND j.row_no OPERATOR(pg_catalog.<>) ALL (COALESCE(v_p.bad_rows, ARRAY[]::integer[]))
-									   AND j.row_no OPERATOR(pg_catalog.<>) ALL (COALESCE(v_duprows, ARRAY[]::integer[]))
-									   AND j.source_key IS NOT NULL
-									ON CONFLICT (source_key) DO NOTHING
-									RETURNING source_key, row_no
-								)
-								SELECT pg_catalog.array_agg(ins.source_key), pg_catalog.array_agg(ins.row_no)
-								  INTO v_new_k, v_new_r FROM ins;
-								/* the same rows kept for _import_repeats, up to 50,000 (see above) */
-								IF v_unl_k IS NOT NULL AND v_new_k IS NOT NULL THEN
-									IF pg_catalog.cardinality(v_unl_k) OPERATOR(pg_catalog.+) pg_catalog.cardinality(v_new_k) OPERATOR(pg_catalog.>) 50000 THEN
-										v_unl_k := NULL;
-										v_unl_r := NULL;
-									ELSE
-										v_unl_k := v_unl_k OPERATOR(pg_catalog.||) v_new_k;
-										v_unl_r := v_unl_r OPERATOR(pg_catalog.||) v_new_r;
-									END IF;
-								END IF;
+								INSERT INTO pg_temp.cdp_import_unloaded (source_key, row_no)
+								SELECT DISTINCT j.source_key, j.row_no FROM cdp_internal.import_reject j
+								 WHERE j.batch_id OPERATOR(pg_catalog.=) batch
+								   AND j.row_no OPERATOR(pg_catalog.>=) v_p.rows[1]
+								   AND j.row_no OPERATOR(pg_catalog.<=) v_p.rows[pg_catalog.cardinality(v_p.rows)]
+								   AND j.row_no OPERATOR(pg_catalog.<>) ALL (COALESCE(v_p.bad_rows, ARRAY[]::integer[]))
+								   AND j.row_no OPERATOR(pg_catalog.<>) ALL (COALESCE(v_duprows, ARRAY[]::integer[]))
+								   AND j.source_key IS NOT NULL
+								ON CONFLICT (source_key) DO NOTHING;
 							END IF;
 						ELSIF v_b.kind OPERATOR(pg_catalog.=) 'clinical_events' THEN
 							v_c := cdp_internal._import_load_clinical(batch, v_b.source,
