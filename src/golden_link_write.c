@@ -16,7 +16,10 @@
  *	 evidence), then patient.restored when an archived survivor meets an
  *	 active person; nothing for a link a no_match decision refused.  The
  *	 columns the statement leaves to their defaults (event_id, at, actor)
- *	 get them here, evaluated row by row in the same order;
+ *	 get them here, evaluated row by row in the same order.  A run's links
+ *	 (cdp_internal.golden_link_run) give their evidence in parts, and each
+ *	 object is built into its payload (MatchEvidencePush, match.h; issue 12,
+ *	 session 36), the same jsonb the run built before;
  * - cdp.patient_member: the open interval of every moved record ends at its
  *	 first move's event (an update found through the open-interval index),
  *	 then one interval per move, in record then link order, ending at the

@@ -5,7 +5,11 @@
  *		(cdp_internal._match_link_args, issue 12, session 35): the links'
  *		values gathered by _match_run in any order, put in decision order, and
  *		each link's evidence object written once, as jsonb_build_object would
- *		make it from the same SQL values.  Split out of match_link.c.
+ *		make it from the same SQL values.  Split out of match_link.c.  Since
+ *		session 36 a run sorts the parts only (_match_link_sorted) and hands
+ *		them to golden (cdp_internal.golden_link_run), whose writer builds each
+ *		object into its event's payload with MatchEvidencePush (match.h): the
+ *		same tokens, so the same jsonb.
  *
  *-------------------------------------------------------------------------
  */
