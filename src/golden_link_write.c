@@ -382,8 +382,9 @@ LinkOutArray(Datum *values, bool *nulls, int col, Datum *elems, int n, Oid typ)
  *		(evidence NULL: none), or, when the ev_ arguments are given (all of
  *		them; evidence then NULL), with the evidence _match_link_args builds
  *		from element i of each for a[i] and b[i], written straight into its
- *		event's payload (a run's links, issue 12, session 36); outcome, keep, gone and restore are the plan's
- *		columns of link i (cdp_internal._golden_merge_plan, in link order);
+ *		event's payload (a run's links, issue 12, session 36); outcome,
+ *		keep, gone and restore are the plan's columns of link i
+ *		(cdp_internal._golden_merge_plan, in link order);
  *		the records moved are the pairs (mv_rec[j], mv_ord[j]): record
  *		mv_rec[j] moves with the merge of link mv_ord[j].  Writes the events,
  *		membership and redirects (see the file's header) and returns
