@@ -37091,3 +37091,887 @@ COMMENT ON FUNCTION cdp_internal.consent_records_moved(bigint[], bigint[]) IS
 	'what the consent triggers of cdp.record do after records moved between persons whose profile rows the caller holds (internal to the golden merge)';
 
 /* ==== end of section: fold38 ==== */
+
+/* ==== section: link38 (issue 12 and 16, session 36) ==== */
+-- a full run hands its links to golden with the evidence in parts (cdp_internal.golden_link_run):
+-- each evidence object is built only where golden_link_write writes it into its event's payload,
+-- never as a jsonb[] of every object that link_records_many's check read again and each C
+-- function flattened; the same events, byte for byte.  golden_link_apply reads the moved records
+-- in no order and deletes the absorbed profile rows in id order
+
+-- _match_link_sorted: a run's links given in any order put in the order of ord, every array alike
+-- (src/match_link_args.c): _match_link_args's arguments sorted as its result, without building the
+-- evidence, which the run hands to golden in these parts (cdp_internal.golden_link_run): each object
+-- is built only where it is written, into its event's payload (issue 12, session 36)
+CREATE FUNCTION cdp_internal._match_link_sorted(ord int[], record_a bigint[], record_b bigint[], probability float8[],
+		weight float8[], rule int[], forced boolean[], levels smallint[],
+		OUT ord int[], OUT record_a bigint[], OUT record_b bigint[], OUT probability float8[],
+		OUT weight float8[], OUT rule int[], OUT forced boolean[], OUT levels smallint[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_match_link_sorted'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_link_sorted(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[]) IS
+	'internal: a run''s links given in any order (levels: one row per link) sorted by ord (distinct), every array alike: the parts of _match_link_args''s evidence, in its order';
+REVOKE ALL ON FUNCTION cdp_internal._match_link_sorted(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[]) FROM PUBLIC;
+
+-- golden_link_write takes the evidence in parts as well (a new signature: the old one is dropped)
+DROP FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], "char"[], bigint[], bigint[], boolean[], bigint[], int[]);
+/*
+ * The writes of golden_link_apply that are rows built from its plan (C, src/golden_link_write.c):
+ * the events of the links, the membership intervals the merges close and open, the redirects, as
+ * its SQL statements write them and in the same order, put on pages many at a time (issue 16).
+ * Returns written = false, having written nothing, when cdp.event, cdp.patient_member or
+ * cdp.patient_redirect has an insert trigger (or patient_member an update trigger), a rule, a stored
+ * generated column or row-level security for the current user (the caller then runs its statements); else the merges
+ * (link number, survivor, absorbed id), each moved record's final person and the restored persons
+ * with the time of their event.  Not STRICT: evidence may be NULL.  The ev_ arguments, when
+ * given (all or none; evidence then NULL), are a run's evidence in parts (the arrays
+ * cdp_internal._match_link_args takes, in link order): each link's evidence object is built where
+ * its event's payload is written, the same jsonb as _match_link_args builds (issue 12, session 36).
+ */
+CREATE FUNCTION cdp_internal.golden_link_write(a bigint[], b bigint[], evidence jsonb[], outcome "char"[],
+		keep bigint[], gone bigint[], restore boolean[], mv_rec bigint[], mv_ord int[],
+		ev_probability float8[] DEFAULT NULL, ev_weight float8[] DEFAULT NULL, ev_rule int[] DEFAULT NULL,
+		ev_forced boolean[] DEFAULT NULL, ev_levels smallint[] DEFAULT NULL, ev_rules jsonb DEFAULT NULL,
+		ev_by text DEFAULT NULL, ev_version int DEFAULT NULL,
+		OUT written boolean, OUT m_ord int[], OUT m_keep bigint[], OUT m_gone bigint[],
+		OUT fin_rec bigint[], OUT fin_keep bigint[], OUT rs_id bigint[], OUT rs_at timestamptz[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_golden_link_write'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], "char"[], bigint[], bigint[], boolean[], bigint[], int[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'writes the events, membership and redirects of a planned batch of links in bulk (C), the evidence given whole or (a run''s) in parts; written = false when a table needs the SQL path (internal to golden_link_apply)';
+-- a new function: revoked from PUBLIC as cdp_internal.acc_lock_down() revokes every function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], "char"[], bigint[], bigint[], boolean[], bigint[], int[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
+
+-- golden_link_apply's body moves to a form with the evidence parts; the six-argument form (its
+-- privileges kept) calls it without them
+/*
+ * Applies links between records in the given order, with exactly the effect of calling
+ * link_records for each in turn: one record.linked event for records already in one person,
+ * otherwise one patient.merged event per merge (same payload: from, into, the moved records,
+ * a, b, evidence), patient.restored when an archived survivor merges with an active person,
+ * redirects, membership intervals, clinical events and records moved, absorbed rows removed.
+ * The difference is the cost: the plan is computed in memory, every table is written by one
+ * statement, and each surviving person is re-folded once.  Locks, in id order: the records and
+ * clinical events of the persons involved (what ingest locks first), then their profile rows
+ * (as refresh_patients, link_records and unmerge do); a batch of at least
+ * cdp.merge_lock_tables_links links in READ COMMITTED locks the three tables whole instead
+ * (golden_lock_tables), and tables_locked says its caller took them before reading golden_a and
+ * golden_b.  Returns the surviving golden id of each
+ * link, NULL where a no_match decision refused it.  The arguments are trusted (checked by the
+ * callers link_records and link_records_many).  Plans: generic for a few links (planning would
+ * cost more than the work), custom for more, so the planner sees the arrays as constants and sizes
+ * the joins between them by their real length (a generic plan takes every unnest for 10 rows and
+ * joins them by nested loops).  golden_a and golden_b, when given, are the golden ids of a and b as
+ * the caller read them (link_records_many): a first guess of the persons to lock, read again under
+ * the locks.  The ev_ arguments, when given (a run's links: golden_link_run; evidence then NULL),
+ * are the evidence in parts, as golden_link_write takes them (issue 12, session 36); the six-argument
+ * form below gives none.
+ */
+CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
+		golden_a bigint[], golden_b bigint[], tables_locked boolean,
+		ev_probability float8[], ev_weight float8[], ev_rule int[], ev_forced boolean[], ev_levels smallint[],
+		ev_rules jsonb, ev_by text, ev_version int) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ga			bigint[] := golden_a;
+	gb			bigint[] := golden_b;
+	ga2			bigint[];
+	gb2			bigint[];
+	n_locked	bigint;
+	ids			bigint[];
+	created		bigint[];
+	tries		int := 0;
+	pl_ord		int[];
+	pl_out		"char"[];
+	pl_keep		bigint[];
+	pl_gone		bigint[];
+	pl_rest		boolean[];
+	ab_ord		int[];
+	ab_g		bigint[];
+	ev_id		bigint[];
+	ev_at		timestamptz[];
+	ev_kind		text[];
+	ev_subj		bigint[];
+	m_ord		int[];
+	m_keep		bigint[];
+	m_gone		bigint[];
+	m_ev		bigint[];
+	m_at		timestamptz[];
+	mv_rec		bigint[];
+	mv_ord		int[];
+	mm_rec		bigint[];
+	mm_keep		bigint[];
+	mm_ev		bigint[];
+	mm_at		timestamptz[];
+	mm_nev		bigint[];
+	mm_nat		timestamptz[];
+	mm_first	boolean[];
+	rs_id		bigint[];
+	rs_at		timestamptz[];
+	fin_rec		bigint[];
+	fin_keep	bigint[];
+	c_done		boolean := false;
+	locked		boolean := COALESCE(tables_locked, false);
+	survivors	bigint[];
+	res			bigint[];
+	/* step times as DEBUG1 messages (profiling: SET client_min_messages = debug1) */
+	tt			timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF pg_catalog.cardinality(a) = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF pg_catalog.cardinality(a) > 16 THEN
+		/* local to this call: the function's own SET restores the generic mode on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	/*
+	 * lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile.
+	 * The persons of both ends of every link (ga, gb) are read once before the locks (or taken from
+	 * the caller, link_records_many, which read them to check the records exist) and once after,
+	 * and the plan reads the second reading: each reading joins every link's two records, and
+	 * there were four (issue 16, session 29).  A batch of cdp.merge_lock_tables_links links or more
+	 * locks the tables first instead, and its one reading is final (session 32)
+	 */
+	IF ga IS NULL OR gb IS NULL THEN
+		/* a large batch whose caller took no table locks may take them (before reading) */
+		IF NOT locked THEN
+			locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+		END IF;
+		SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+		  INTO ga, gb
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+		  JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+	END IF;
+	SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+	  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
+	IF locked THEN
+		/*
+		 * a batch of at least cdp.merge_lock_tables_links links holds the three tables whole
+		 * (golden_lock_tables, taken by link_records_many before it read ga and gb, or above):
+		 * nothing can have moved a record since that reading, so it is final; only a person
+		 * without a profile row gets its placeholder, as in the row-lock path below
+		 */
+		SELECT pg_catalog.array_agg(g.id ORDER BY g.id) INTO created
+		  FROM pg_catalog.unnest(ids) g(id)
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = g.id);
+		IF created IS NOT NULL THEN
+			INSERT INTO @extschema@.patient (golden_id) SELECT g.id FROM pg_catalog.unnest(created) g(id) ORDER BY 1;
+		END IF;
+	ELSE
+		LOOP
+			PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
+			 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+			PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
+			 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
+			/*
+			 * the profile rows, in id order; when some person has none yet (a profile row is written
+			 * with every new person, so hardly ever), a placeholder is made for it (folded at the end,
+			 * as refresh_patients would) and every row locked again.  Counting the rows the lock
+			 * found replaces an insertion attempt per person (one probe of the key each, session 29)
+			 */
+			SELECT pg_catalog.count(*) INTO n_locked
+			  FROM (SELECT 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+			         ORDER BY p.golden_id FOR UPDATE OF p) l;
+			IF n_locked < pg_catalog.cardinality(ids) THEN
+				WITH ins AS (
+					INSERT INTO @extschema@.patient (golden_id)
+					SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
+					ON CONFLICT (golden_id) DO NOTHING
+					RETURNING golden_id)
+				SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
+				PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+				 ORDER BY p.golden_id FOR UPDATE OF p;
+			END IF;
+			/* a new statement: sees what committed while we waited */
+			SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+			  INTO ga2, gb2
+			  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+			  JOIN @extschema@.record ra ON ra.record_id = x.ra
+			  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+			EXIT WHEN ga2 = ga AND gb2 = gb;
+			ga := ga2;
+			gb := gb2;
+			SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+			  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
+			tries := tries + 1;
+			IF tries > 100 THEN
+				RAISE EXCEPTION 'records keep moving between persons while they are linked'
+					USING ERRCODE = '40001', HINT = 'Retry the transaction.';
+			END IF;
+		END LOOP;
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/* the plan, from the persons as they are now, as arrays (element i: link i) */
+	SELECT x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g
+	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g
+	  /* every no_match decision: the plan ignores those outside these persons */
+	  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS nm_a, pg_catalog.array_agg(rb.golden_id) AS nm_b
+	          FROM @extschema@.pair_decision d
+	          JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	         WHERE d.decision = 'no_match') nm,
+	       cdp_internal._golden_merge_plan_arrays(ga, gb, nm.nm_a, nm.nm_b,
+	         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
+	                WHERE q.status = 'archived')) x;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * new records' membership starts at their record.created event, as in refresh_patients.  Only
+	 * persons without a profile row before this call can have records without an open interval
+	 * (every path that creates a profile row opens its records' intervals: ingest, refresh_patients,
+	 * merges, unmerge, rebuild), so only they are looked at; looking at every person of the batch
+	 * cost an index probe per record of every merged person (issue 16)
+	 */
+	IF created IS NOT NULL THEN
+		PERFORM cdp_internal.golden_open_members(created);
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * every record each merge moves (the records of the original ids it absorbs), read once, in no
+	 * order: golden_link_write sorts the moves itself and the SQL path orders them where it reads
+	 * them (the two sorts of some 300k moves here cost about 0.4 s at 1M records, session 36)
+	 */
+	SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(x.ord)
+	  INTO mv_rec, mv_ord
+	  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+	  JOIN @extschema@.record r ON r.golden_id = x.g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'moved_records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * The events, membership and redirects: in C (golden_link_write, src/golden_link_write.c: rows
+	 * built in memory and put on pages many at a time) unless a table has a trigger, rule or
+	 * row-level security it cannot honour, or cdp_internal.golden_link_writer is 'sql' (the A/B test of
+	 * test/pgtap/73_golden_link_write.sql); else by the SQL statements below, which write the same
+	 * rows in the same order
+	 */
+	IF COALESCE(pg_catalog.current_setting('cdp_internal.golden_link_writer', true), '') <> 'sql' THEN
+		SELECT w.written, w.m_ord, w.m_keep, w.m_gone, w.fin_rec, w.fin_keep, w.rs_id, w.rs_at
+		  INTO c_done, m_ord, m_keep, m_gone, fin_rec, fin_keep, rs_id, rs_at
+		  FROM cdp_internal.golden_link_write(a, b, evidence, pl_out, pl_keep, pl_gone, pl_rest, mv_rec, mv_ord,
+		         ev_probability, ev_weight, ev_rule, ev_forced, ev_levels, ev_rules, ev_by, ev_version) w;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'write', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+	END IF;
+	IF NOT c_done THEN
+		/* a run's evidence given in parts: the objects golden_link_write would have built */
+		IF evidence IS NULL AND ev_probability IS NOT NULL THEN
+			SELECT x.evidence INTO evidence
+			  FROM cdp_internal._match_link_args(ARRAY(SELECT pg_catalog.generate_series(1, pg_catalog.cardinality(a))), a, b,
+			         ev_probability, ev_weight, ev_rule, ev_forced, ev_levels, ev_rules, ev_by, ev_version) x;
+		END IF;
+		/*
+		 * the events, in link order: record.linked, or patient.merged (then patient.restored); one pass
+		 * over the links, each payload built once (a merge always moves records: its gone id has some)
+		 */
+		WITH p AS (
+			SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
+			  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
+			  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord
+			 WHERE l.outcome <> 'n'),
+		mv AS (
+			SELECT x.ord, pg_catalog.array_agg(x.rec ORDER BY x.rec) AS recs
+			  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+			 GROUP BY x.ord),
+		ins AS (
+			INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+			SELECT e.kind, e.subject, p.keep, e.payload
+			  FROM p LEFT JOIN mv ON mv.ord = p.ord
+			 CROSS JOIN LATERAL (VALUES
+			       (0, CASE p.outcome WHEN 'm' THEN 'patient.merged' ELSE 'record.linked' END,
+			        CASE p.outcome WHEN 'm' THEN p.gone ELSE p.ra END,
+			        CASE p.outcome
+			          WHEN 'm' THEN pg_catalog.jsonb_build_object('from', p.gone, 'into', p.keep, 'records', pg_catalog.to_jsonb(mv.recs),
+			                                                      'a', p.ra, 'b', p.rb, 'evidence', p.ev)
+			          ELSE pg_catalog.jsonb_build_object('a', p.ra, 'b', p.rb, 'evidence', p.ev) END),
+			       (1, 'patient.restored', p.keep,
+			        CASE WHEN p.outcome = 'm' AND p.restore
+			             THEN pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', p.gone)) END)
+			       ) e(sub, kind, subject, payload)
+			 WHERE e.sub = 0 OR (p.outcome = 'm' AND p.restore)
+			 ORDER BY p.ord, e.sub
+			RETURNING event_id, at, kind, subject)
+		SELECT pg_catalog.array_agg(ins.event_id), pg_catalog.array_agg(ins.at), pg_catalog.array_agg(ins.kind),
+		       pg_catalog.array_agg(ins.subject)
+		  INTO ev_id, ev_at, ev_kind, ev_subj
+		  FROM ins;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		/* each merge with its event (a gone id is absorbed once) */
+		SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
+		       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
+		       pg_catalog.array_agg(e.at ORDER BY l.ord)
+		  INTO m_ord, m_keep, m_gone, m_ev, m_at
+		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone)) l(ord, outcome, keep, gone)
+		  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
+		    ON e.kind = 'patient.merged' AND e.subject = l.gone
+		 WHERE l.outcome = 'm';
+		RAISE DEBUG 'golden_link_apply %: % ms', 'merge_events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+		IF m_ord IS NOT NULL THEN
+			/*
+			 * every move of every moved record, in record then link order, read once: its person and
+			 * event, the next move's event, whether it is the record's first move
+			 */
+			SELECT pg_catalog.array_agg(y.rec ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.keep ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.ev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.at ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.nev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.nat ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.first ORDER BY y.rec, y.ord)
+			  INTO mm_rec, mm_keep, mm_ev, mm_at, mm_nev, mm_nat, mm_first
+			  FROM (SELECT x.rec, x.ord, m.keep, m.ev, m.at,
+			               pg_catalog.lead(m.ev) OVER w AS nev, pg_catalog.lead(m.at) OVER w AS nat,
+			               pg_catalog.row_number() OVER w = 1 AS first
+			          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+			          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at)
+			            ON m.ord = x.ord
+			        WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord)) y;
+			/* membership: the open interval of a moved record ends at its first move; one per move after */
+			UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at), pg_catalog.unnest(mm_first)) f(rec, ev, at, first)
+			 WHERE f.first AND pm.record_id = f.rec AND pm.to_event IS NULL;
+			RAISE DEBUG 'golden_link_apply %: % ms', 'member_close', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+			INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
+			SELECT f.rec, f.keep, f.ev, f.at, f.nev, f.nat
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at),
+			                  pg_catalog.unnest(mm_nev), pg_catalog.unnest(mm_nat)) f(rec, keep, ev, at, nev, nat);
+			RAISE DEBUG 'golden_link_apply %: % ms', 'member_open', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+
+			INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
+			SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
+			RAISE DEBUG 'golden_link_apply %: % ms', 'redirects', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+			/* each moved record's final person: the person of its last move */
+			SELECT pg_catalog.array_agg(f.rec), pg_catalog.array_agg(f.keep) INTO fin_rec, fin_keep
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_nev)) f(rec, keep, nev)
+			 WHERE f.nev IS NULL;
+			SELECT pg_catalog.array_agg(e.subject), pg_catalog.array_agg(e.at) INTO rs_id, rs_at
+			  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
+			 WHERE e.kind = 'patient.restored';
+		END IF;
+	END IF;
+	IF m_ord IS NOT NULL THEN
+		/*
+		 * records and clinical events go to the person their original id ends in.  After the C
+		 * writer (fin_rec in record order) the records are moved in C and the consent triggers'
+		 * work done for the persons of the merges, whose profile rows are held (session 31): the
+		 * UPDATE's join, its transition tables and the triggers' re-lock of every person took
+		 * about a third of the first-day merge at 1M
+		 */
+		IF c_done AND cdp_internal.golden_move_records(fin_rec, fin_keep) THEN
+			PERFORM cdp_internal.consent_records_moved(
+				pg_catalog.array_cat(m_gone, fin_keep), fin_rec);
+		ELSE
+			UPDATE @extschema@.record r SET golden_id = f.keep
+			  FROM ROWS FROM (pg_catalog.unnest(fin_rec), pg_catalog.unnest(fin_keep)) f(rec, keep)
+			 WHERE r.record_id = f.rec;
+		END IF;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
+		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
+		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
+		         ORDER BY x.g, x.ord DESC) f
+		 WHERE c.golden_id = f.g;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'clinical', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		/*
+		 * an archived person that merges with an active one is active again.  The few restored ids
+		 * are picked out first (rs_id): joined to every event of the batch, a profile table whose
+		 * statistics said empty (rows created by this batch) got a nested loop rescanning the whole
+		 * event list per profile row (100k records: 196 s instead of 0.1 s)
+		 */
+		IF rs_id IS NOT NULL THEN
+			UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
+			  FROM ROWS FROM (pg_catalog.unnest(rs_id), pg_catalog.unnest(rs_at)) e(subject, at)
+			 WHERE p.golden_id = e.subject;
+		END IF;
+		/*
+		 * the absorbed profile rows, in id order (about the order of their pages): in link order the
+		 * deletes visited the table's pages at random, about twice as long at 1M records (session 36)
+		 */
+		DELETE FROM @extschema@.patient p
+		 USING (SELECT g.id FROM pg_catalog.unnest(m_gone) g(id) ORDER BY g.id) g WHERE p.golden_id = g.id;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'restore_delete', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+	END IF;
+
+	/* a new row whose person lost its records meanwhile goes, as in refresh_patients */
+	DELETE FROM @extschema@.patient p USING pg_catalog.unnest(created) g(id)
+	 WHERE p.golden_id = g.id
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
+	/* each surviving person (and each new row) is folded once */
+	SELECT pg_catalog.array_agg(x.g ORDER BY x.g) INTO survivors
+	  FROM (SELECT pg_catalog.unnest(m_keep) UNION SELECT pg_catalog.unnest(created)
+	        EXCEPT SELECT pg_catalog.unnest(m_gone)) x(g)
+	 WHERE x.g IS NOT NULL;
+	IF survivors IS NOT NULL THEN
+		PERFORM cdp_internal.golden_refold(survivors);
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'refold', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+	SELECT pg_catalog.array_agg(CASE WHEN l.outcome = 'n' THEN NULL ELSE l.keep END ORDER BY l.ord) INTO res
+	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep)) l(ord, outcome, keep);
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor, the evidence given whole or (a run''s) in parts (internal)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
+
+/*
+ * golden_link_apply with the evidence whole (link_records, link_records_many): the form above
+ * without parts.  An SQL-standard body (names bound at creation), one expression and no SET, so that
+ * the planner inlines it into its callers' statements (as cdp.age_band)
+ */
+CREATE OR REPLACE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
+		golden_a bigint[] DEFAULT NULL, golden_b bigint[] DEFAULT NULL, tables_locked boolean DEFAULT false) RETURNS bigint[]
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	RETURN cdp_internal.golden_link_apply(a, b, evidence, golden_a, golden_b, tables_locked,
+		NULL::float8[], NULL::float8[], NULL::int[], NULL::boolean[], NULL::smallint[], NULL::jsonb, NULL::text, NULL::int);
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean) IS
+	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
+
+/*
+ * The links of a matching run (cdp_internal._match_run, issue 12, session 36): exactly what
+ * link_records_many(a, b, evidence) does, evidence[i] being the object
+ * cdp_internal._match_link_args builds for link i from element i of the parts (probability, weight,
+ * rule, forced, levels; rules, by, settings_version), but the evidence stays in parts down to
+ * golden_link_write, which builds each object into its event's payload: the run no longer builds a
+ * jsonb[] of every evidence object (about 230 MB at 1M records) that link_records_many's check read
+ * again and plpgsql handed expanded to C functions that flattened it.  The same locks
+ * (golden_lock_tables, then golden_link_read's reading of the persons) and checks: parts always
+ * give objects, a run's pairs are two distinct records, so only a record deleted since the run read
+ * it can make an element bad; a batch with a bad element, or whose records golden_link_read does not
+ * read, goes to link_records_many itself, with its evidence built, which raises the same error or
+ * reads them by its statement.
+ */
+CREATE FUNCTION cdp_internal.golden_link_run(a bigint[], b bigint[], probability float8[], weight float8[], rule int[],
+		forced boolean[], levels smallint[], rules jsonb, by text, settings_version int) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	bad_i	int;
+	ga		bigint[];
+	gb		bigint[];
+	locked	boolean;
+	done	boolean := false;
+	/* the time of the checks and the first reading as a DEBUG1 message, as link_records_many's */
+	tt		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF a IS NOT NULL AND b IS NOT NULL AND pg_catalog.array_ndims(a) = 1 AND pg_catalog.array_ndims(b) = 1
+	   AND pg_catalog.cardinality(a) = pg_catalog.cardinality(b) THEN
+		/* as link_records_many: the tables first for a large batch, then the one reading */
+		locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+		SELECT r.done, r.bad, r.golden_a, r.golden_b INTO done, bad_i, ga, gb
+		  FROM cdp_internal.golden_link_read(a, b, NULL) r;
+	END IF;
+	IF NOT done OR bad_i IS NOT NULL THEN
+		RETURN @extschema@.link_records_many(a, b,
+			(SELECT x.evidence
+			   FROM cdp_internal._match_link_args(ARRAY(SELECT pg_catalog.generate_series(1, pg_catalog.cardinality(a))), a, b,
+			          probability, weight, rule, forced, levels, rules, by, settings_version) x));
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'check', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	RETURN cdp_internal.golden_link_apply(a, b, NULL, ga, gb, locked,
+		probability, weight, rule, forced, levels, rules, by, settings_version);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_link_run(bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'link_records_many for a matching run''s links with their evidence in parts (the arguments of _match_link_args, in link order), each evidence object built only into its event''s payload (internal to _match_run)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_run(bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
+
+-- _match_run: the body of run_matching: keys, blocking and scoring, then every decision in memory
+-- (_match_link_plan), the links in one link_records_many call and the review queue in one insert
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_apart bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t_start timestamptz := pg_catalog.clock_timestamp();
+	t0 timestamptz := t_start;
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_key bigint[];
+	u_dob text[];
+	u_never text[];
+	t_id int[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+	nparts int;
+	par_old text[];
+	jit_old text;
+	link_a bigint[];
+	link_b bigint[];
+	link_prob float8[];
+	link_weight float8[];
+	link_rule int[];
+	link_forced boolean[];
+	link_levels smallint[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed (and when a
+		-- fifth of the records or more changed, as after a bulk load: one set-based re-key with its
+		-- indexes built after it costs less than re-keying them one index entry at a time, and gives
+		-- the same keys); otherwise only the queued records changed since their keys were computed
+		-- (after training, none: issue 12)
+		PERFORM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious());
+		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- the kernel's rows straight into the table (as _match_pairs scores them, but not through its
+	-- result set nor _match_walk_all's: two more copies of every pair, spilled to disk at 1M
+	-- records; issue 12, session 29): a whole run with many pairs per record in parallel parts
+	-- (_match_walk_all's plan, its settings for this statement only), else one walk.  At most one
+	-- part per core (_match_cpus), walked by the workers alone while the leader writes their rows:
+	-- each part loads every record, and on two cores the leader and two workers each loading 1M
+	-- records repeated a load, competing for the cores with the leader's writes (issue 12,
+	-- session 31); as many processes walk as before at most (1 + max_parallel_workers_per_gather).
+	-- A full run's walk (kernel mode 'run') reads the records' golden ids itself, in record id order,
+	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
+	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs
+	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
+	-- no JIT for the statements of the scoring, the plan and the review work list (restored for the
+	-- queue's clean-up; the merge's functions set their own): the row estimates of the C functions
+	-- make their plans look costly enough to compile, in every parallel worker too, and there is
+	-- nothing to gain for a few rows per plan node; the review's statements over the run's temp
+	-- tables (no statistics) were compiled too, about 2 s at 100k records (issue 12, session 35)
+	jit_old := pg_catalog.current_setting('jit');
+	PERFORM pg_catalog.set_config('jit', 'off', true);
+	IF nparts > 1 THEN
+		par_old := ARRAY[pg_catalog.current_setting('parallel_setup_cost'), pg_catalog.current_setting('parallel_tuple_cost'),
+		                 pg_catalog.current_setting('min_parallel_table_scan_size'), pg_catalog.current_setting('parallel_leader_participation'),
+		                 pg_catalog.current_setting('max_parallel_workers_per_gather')];
+		PERFORM pg_catalog.set_config('parallel_setup_cost', '0', true), pg_catalog.set_config('parallel_tuple_cost', '0', true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', '0', true),
+		        pg_catalog.set_config('parallel_leader_participation', 'off', true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', nparts::text, true);
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal.match_part p
+			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, LEAST(nparts, 8), 'run', cdp_internal._match_query(NULL, false), a.program,
+			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w
+			 WHERE p.part < LEAST(nparts, 8);
+		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true),
+		        pg_catalog.set_config('parallel_leader_participation', par_old[4], true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', par_old[5], true);
+	ELSE
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal._match_walk(CASE WHEN focus IS NULL THEN 'run' ELSE 'score' END,
+			                               cdp_internal._match_query(focus, focus IS NOT NULL), a.program,
+			                               a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, focus) w;
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	-- one scan of the scored pairs: the counts, the pairs a person's decision settles (a decision
+	-- wins, both ways: decided pairs never reach the plan; pair_decision has one row per pair), and
+	-- the pairs to decide (persons still apart, no decision), with those only names support counted
+	-- (the evidence floor: never linked, to review when they score over the link threshold), in no
+	-- order: the plan puts them in decision order (strongest evidence first, so a weak pair never
+	-- decides before a strong one) and gives each its place (ord), without a sort of every scored
+	-- row in SQL (issue 12, session 29)
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NOT NULL),
+	       pg_catalog.array_agg(s.id) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_a) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_b) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.probability) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.flags) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL AND s.flags & pair_name_only <> 0)
+	  INTO candidates, already, decided, t_id, t_a, t_b, t_prob, t_flags, name_only
+	  FROM _cdp_scored s
+	  LEFT JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b;
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12).  A full run reads every
+	-- record, without finding the persons its pairs touch first: the two joins and the distinct
+	-- persons of 2.3M pair ends cost more at 1M records than the records of persons no pair
+	-- touches, which the plan never looks at (issue 12, session 29).  It reads them and their
+	-- features in two scans (the records' golden ids from an index, the features from match_key),
+	-- which _match_run_plan puts side by side by record id (key_records): at 1M records the hash
+	-- join of every record with every key row cost about 2 s (issue 12, session 32)
+	IF t_id IS NOT NULL AND focus IS NULL THEN
+		SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id) INTO u_rec, u_gold FROM @extschema@.record r;
+		IF dob_pos IS NOT NULL OR never_pos IS NOT NULL THEN
+			EXECUTE pg_catalog.format(
+				'SELECT pg_catalog.array_agg(k.record_id), %s, %s FROM cdp_internal.match_key k',
+				CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+				CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+				     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+				                                           FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+			  INTO u_key, u_dob, u_never;
+			u_key := COALESCE(u_key, '{}');
+		END IF;
+	ELSIF t_id IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+			   FROM %s
+			   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+			'(SELECT DISTINCT r.golden_id
+			              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
+			                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
+			              JOIN @extschema@.record r ON r.record_id = x.id) g
+			      JOIN @extschema@.record r ON r.golden_id = g.golden_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+			     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+			                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+		  INTO u_rec, u_gold, u_dob, u_never;
+	END IF;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_run_plan(t_id, t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support, u_key) lp;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one):
+	-- the links' values gathered in any order and put in decision order by _match_link_sorted in C;
+	-- golden_link_run does what link_records_many(link_a, link_b, evidence) did with the evidence
+	-- _match_link_args built from these parts, but builds each object only into its event's payload
+	-- (no jsonb[] of every object, about 230 MB at 1M records, read again by the check and flattened
+	-- by each C function plpgsql handed it to: issue 12, session 36)
+	SELECT x.ord, x.record_a, x.record_b, x.probability, x.weight, x.rule, x.forced, x.levels
+	  INTO link_ord, link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels
+	  FROM (SELECT pg_catalog.array_agg(lp.ord) AS ord, pg_catalog.array_agg(t.record_a) AS record_a,
+	               pg_catalog.array_agg(t.record_b) AS record_b, pg_catalog.array_agg(t.probability) AS probability,
+	               pg_catalog.array_agg(t.weight) AS weight, pg_catalog.array_agg(t.rule) AS rule,
+	               pg_catalog.array_agg(t.flags & pair_forced <> 0) AS forced, pg_catalog.array_agg(t.levels) AS levels
+	          FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	         WHERE lp.action = 'l') l
+	  LEFT JOIN cdp_internal._match_link_sorted(l.ord, l.record_a, l.record_b, l.probability, l.weight, l.rule, l.forced, l.levels) x ON true;
+	IF link_a IS NULL THEN
+		link_res := '{}';
+	ELSE
+		link_res := cdp_internal.golden_link_run(link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels,
+			cdp_internal._match_rules(a.settings), 'run_matching', a.version);
+	END IF;
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.pair_id, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
+	  FROM (SELECT lp.ord, lp.pair_id, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_scored t ON t.id = lp.pair_id
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, lp.pair_id, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_plan lp ON lp.ord = x.o JOIN _cdp_scored t ON t.id = lp.pair_id
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_scored t ON t.id = v.pair_id
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
+	PERFORM pg_catalog.set_config('jit', jit_old, true);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	-- the queue entries the run read, unchanged since (a record an ingest changed and committed
+	-- meanwhile has another queued_at; one queued meanwhile is not among them): one hash join of the
+	-- queue with them.  Every record they name has its key row now (the run keyed every record
+	-- without one), so they are not joined with match_key as well: at 1M records that join probed
+	-- its primary key once per entry, about 4 s counted in no step (issue 12, session 32)
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at)
+		 WHERE q.record_id = s.id AND q.queued_at = s.at;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	t0 := pg_catalog.clock_timestamp();
+	-- queue_s: the queue's clean-up; total_s: the whole run, so that keys_s + block_score_s + plan_s
+	-- + merge_s + review_s + queue_s accounts for it (link_s is plan_s + merge_s + review_s)
+	times := times || pg_catalog.jsonb_build_object('queue_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3),
+		'total_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t_start), 3));
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
+/* ==== end of section: link38 ==== */

@@ -16,7 +16,10 @@
  *	 evidence), then patient.restored when an archived survivor meets an
  *	 active person; nothing for a link a no_match decision refused.  The
  *	 columns the statement leaves to their defaults (event_id, at, actor)
- *	 get them here, evaluated row by row in the same order;
+ *	 get them here, evaluated row by row in the same order.  A run's links
+ *	 (cdp_internal.golden_link_run) give their evidence in parts, and each
+ *	 object is built into its payload (MatchEvidencePush, match.h; issue 12,
+ *	 session 36), the same jsonb the run built before;
  * - cdp.patient_member: the open interval of every moved record ends at its
  *	 first move's event (an update found through the open-interval index),
  *	 then one interval per move, in record then link order, ending at the
@@ -146,11 +149,14 @@ typedef struct LinkMove
  * LinkPayload
  *		The payload of a link's event, as jsonb_build_object builds it in
  *		golden_link_apply: for a merge {from, into, records, a, b, evidence},
- *		else {a, b, evidence}; evidence NULL is JSON null.
+ *		else {a, b, evidence}; evidence NULL is JSON null.  With evp, the
+ *		evidence is the object of link (0-based) built from its parts, pushed
+ *		here token for token as the stored object would be (issue 12, session
+ *		36).
  */
 static Jsonb *
 LinkPayload(bool merge, int64 gone, int64 keep, const LinkMove *moves, int nmoves,
-			int64 ra, int64 rb, Jsonb *evidence)
+			int64 ra, int64 rb, Jsonb *evidence, MatchEvidence *evp, int link)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue	v;
@@ -181,7 +187,9 @@ LinkPayload(bool merge, int64 gone, int64 keep, const LinkMove *moves, int nmove
 	CdpJsonbPushKey(&st, "b");
 	GoldenPushInt64(&st, WJB_VALUE, rb);
 	CdpJsonbPushKey(&st, "evidence");
-	if (evidence == NULL)
+	if (evp != NULL)
+		(void) MatchEvidencePush(&st, evp, link, ra, rb);
+	else if (evidence == NULL)
 		GoldenPushNull(&st, WJB_VALUE);
 	else
 	{
@@ -363,14 +371,20 @@ LinkOutArray(Datum *values, bool *nulls, int col, Datum *elems, int n, Oid typ)
  * cdp_golden_link_write
  *		SQL cdp_internal.golden_link_write(a bigint[], b bigint[], evidence
  *		jsonb[], outcome "char"[], keep bigint[], gone bigint[], restore
- *		boolean[], mv_rec bigint[], mv_ord int[], OUT written boolean, OUT
- *		m_ord int[], OUT m_keep bigint[], OUT m_gone bigint[], OUT fin_rec
- *		bigint[], OUT fin_keep bigint[], OUT rs_id bigint[], OUT rs_at
- *		timestamptz[])
+ *		boolean[], mv_rec bigint[], mv_ord int[], ev_probability float8[],
+ *		ev_weight float8[], ev_rule int[], ev_forced boolean[], ev_levels
+ *		smallint[], ev_rules jsonb, ev_by text, ev_version int, OUT written
+ *		boolean, OUT m_ord int[], OUT m_keep bigint[], OUT m_gone bigint[],
+ *		OUT fin_rec bigint[], OUT fin_keep bigint[], OUT rs_id bigint[],
+ *		OUT rs_at timestamptz[])
  *
  *		Link i (1-based) joins records a[i] and b[i] with evidence[i]
- *		(evidence NULL: none); outcome, keep, gone and restore are the plan's
- *		columns of link i (cdp_internal._golden_merge_plan, in link order);
+ *		(evidence NULL: none), or, when the ev_ arguments are given (all of
+ *		them; evidence then NULL), with the evidence _match_link_args builds
+ *		from element i of each for a[i] and b[i], written straight into its
+ *		event's payload (a run's links, issue 12, session 36); outcome,
+ *		keep, gone and restore are the plan's columns of link i
+ *		(cdp_internal._golden_merge_plan, in link order);
  *		the records moved are the pairs (mv_rec[j], mv_ord[j]): record
  *		mv_rec[j] moves with the merge of link mv_ord[j].  Writes the events,
  *		membership and redirects (see the file's header) and returns
@@ -391,6 +405,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	int64	   *la,
 			   *lb,
 			   *mvrec;
+	MatchEvidence *evp = NULL;
 	Datum	   *ev = NULL,
 			   *out_c,
 			   *keep,
@@ -463,6 +478,14 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 					 errmsg("evidence has %d elements, the links %d", nev, nlink)));
+	}
+	if (!PG_ARGISNULL(9))
+	{
+		if (ev != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("evidence and its parts must not both be given")));
+		evp = MatchEvidenceArgs(fcinfo, 9, nlink, "golden_link_write");
 	}
 	if (nlink == 0)
 	{
@@ -613,7 +636,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		v[LE_GOLDEN_ID] = keep[i];
 		v[LE_PAYLOAD] = JsonbPGetDatum(LinkPayload(o == GOLDEN_MERGE_MERGE, DatumGetInt64(gone[i]),
 												   DatumGetInt64(keep[i]), bylink + move_start[i],
-												   move_count[i], la[i], lb[i], evid));
+												   move_count[i], la[i], lb[i], evid, evp, i));
 		slot = CdpBulkAdd(estate, &targets[LT_EVENT], v, n);
 		MemoryContextSwitchTo(old);
 		if (slot->tts_isnull[a_id - 1] || slot->tts_isnull[a_at - 1])

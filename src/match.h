@@ -474,4 +474,21 @@ extern bool MatchLinkDobConflict(const MatchLinkNode *a, const MatchLinkNode *b)
 extern void MatchLinkNeverAdd(char **slot, char *v);
 extern bool MatchLinkNeverConflict(char *a, char *b);
 
+/*
+ * match_link_args.c: the evidence of a run's links in parts (the arrays
+ * _match_link_args builds it from), written into a payload where it is
+ * needed (golden_link_write) instead of kept as a jsonb[] (issue 12, session
+ * 36).  The parts are MATCH_EVIDENCE_NARGS consecutive arguments:
+ * probability float8[], weight float8[], rule int[], forced boolean[],
+ * levels smallint[][], rules jsonb, by text, settings_version int.
+ */
+#define MATCH_EVIDENCE_NARGS 8
+struct JsonbParseState;
+struct JsonbValue;
+typedef struct MatchEvidence MatchEvidence;
+extern MatchEvidence *MatchEvidenceArgs(FunctionCallInfo fcinfo, int argno, int n,
+										const char *fname);
+extern struct JsonbValue *MatchEvidencePush(struct JsonbParseState **st, MatchEvidence *e,
+											int i, int64 ra, int64 rb);
+
 #endif							/* MATCH_H */

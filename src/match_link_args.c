@@ -5,7 +5,11 @@
  *		(cdp_internal._match_link_args, issue 12, session 35): the links'
  *		values gathered by _match_run in any order, put in decision order, and
  *		each link's evidence object written once, as jsonb_build_object would
- *		make it from the same SQL values.  Split out of match_link.c.
+ *		make it from the same SQL values.  Split out of match_link.c.  Since
+ *		session 36 a run sorts the parts only (_match_link_sorted) and hands
+ *		them to golden (cdp_internal.golden_link_run), whose writer builds each
+ *		object into its event's payload with MatchEvidencePush (match.h): the
+ *		same tokens, so the same jsonb.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,6 +64,22 @@ typedef struct EvCache
 	Numeric		level[EV_LEVEL_MAX - EV_LEVEL_MIN + 1];
 	MemoryContext mcxt;			/* where level's numerics live */
 } EvCache;
+
+/* the evidence parts of n links (match.h), read in place from a call's arguments */
+struct MatchEvidence
+{
+	int			n;
+	int			ncomp;			/* levels per link */
+	const float8 *prob;
+	const float8 *weight;
+	const int32 *rule;
+	const bool *forced;
+	const int16 *lev;			/* n rows of ncomp */
+	Jsonb	   *rules;
+	text	   *by;
+	int32		version;
+	EvCache    *cache;
+};
 
 static void
 EvNull(JsonbParseState **st)
@@ -125,34 +145,34 @@ EvCached(EvSlot *slots, float8 d, bool weight)
 }
 
 /*
- * EvBuild
- *		The evidence of one link: the same jsonb as jsonb_build_object('by',
- *		by, 'record_a', ra, 'record_b', rb, 'probability', prob, 'weight',
- *		round(weight::numeric, 3), 'rule', rules -> rule, 'forced', forced,
- *		'levels', lev[0 .. nlev - 1], 'settings_version', version).  The keys
- *		are pushed in jsonb's order (length, then bytes), so that the object's
- *		sort finds them sorted.
+ * EvPush
+ *		Pushes the evidence of one link into *st as one object (at the top or
+ *		as a value inside an object being built): the same jsonb as
+ *		jsonb_build_object('by', by, 'record_a', ra, 'record_b', rb,
+ *		'probability', prob, 'weight', round(weight::numeric, 3), 'rule',
+ *		rules -> rule, 'forced', forced, 'levels', lev[0 .. nlev - 1],
+ *		'settings_version', version).  The keys are pushed in jsonb's order
+ *		(length, then bytes), so that the object's sort finds them sorted.
+ *		Returns what the end of the object returns (the value at the top).
  */
-static Jsonb *
-EvBuild(EvCache *cache, text *by, int64 ra, int64 rb, float8 prob, float8 weight,
-		Jsonb *rules, int32 rule, bool forced, const int16 *lev, int nlev, int32 version)
+static JsonbValue *
+EvPush(JsonbParseState **st, EvCache *cache, text *by, int64 ra, int64 rb, float8 prob, float8 weight,
+	   Jsonb *rules, int32 rule, bool forced, const int16 *lev, int nlev, int32 version)
 {
-	JsonbParseState *st = NULL;
 	JsonbValue	v;
-	JsonbValue *res;
 	JsonbValue *e = NULL;
 	int			i;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 
-	CdpJsonbPushKey(&st, "by");
+	CdpJsonbPushKey(st, "by");
 	v.type = jbvString;
 	v.val.string.val = VARDATA_ANY(by);
 	v.val.string.len = VARSIZE_ANY_EXHDR(by);
-	pushJsonbValue(&st, WJB_VALUE, &v);
+	pushJsonbValue(st, WJB_VALUE, &v);
 
 	/* rules -> rule, as jsonb_array_element reads it */
-	CdpJsonbPushKey(&st, "rule");
+	CdpJsonbPushKey(st, "rule");
 	if (JB_ROOT_IS_ARRAY(rules))
 	{
 		if (rule < 0 && -(int64) rule <= (int64) JB_ROOT_COUNT(rules))
@@ -161,17 +181,17 @@ EvBuild(EvCache *cache, text *by, int64 ra, int64 rb, float8 prob, float8 weight
 			e = getIthJsonbValueFromContainer(&rules->root, (uint32) rule);
 	}
 	if (e == NULL)
-		EvNull(&st);
+		EvNull(st);
 	else
-		pushJsonbValue(&st, WJB_VALUE, e);
+		pushJsonbValue(st, WJB_VALUE, e);
 
-	CdpJsonbPushKey(&st, "forced");
+	CdpJsonbPushKey(st, "forced");
 	v.type = jbvBool;
 	v.val.boolean = forced;
-	pushJsonbValue(&st, WJB_VALUE, &v);
+	pushJsonbValue(st, WJB_VALUE, &v);
 
-	CdpJsonbPushKey(&st, "levels");
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	CdpJsonbPushKey(st, "levels");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < nlev; i++)
 	{
 		int16		x = lev[i];
@@ -190,39 +210,52 @@ EvBuild(EvCache *cache, text *by, int64 ra, int64 rb, float8 prob, float8 weight
 		}
 		else
 			num = int64_to_numeric(x);
-		EvNumeric(&st, num, WJB_ELEM);
+		EvNumeric(st, num, WJB_ELEM);
 	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 
-	CdpJsonbPushKey(&st, "weight");
+	CdpJsonbPushKey(st, "weight");
 	if (isnan(weight) || isinf(weight))
-		EvNumeric(&st, EvConvert(weight, true), WJB_VALUE);
+		EvNumeric(st, EvConvert(weight, true), WJB_VALUE);
 	else
-		EvNumeric(&st, EvCached(cache->weight, weight, true), WJB_VALUE);
+		EvNumeric(st, EvCached(cache->weight, weight, true), WJB_VALUE);
 
-	CdpJsonbPushKey(&st, "record_a");
-	EvNumeric(&st, int64_to_numeric(ra), WJB_VALUE);
+	CdpJsonbPushKey(st, "record_a");
+	EvNumeric(st, int64_to_numeric(ra), WJB_VALUE);
 
-	CdpJsonbPushKey(&st, "record_b");
-	EvNumeric(&st, int64_to_numeric(rb), WJB_VALUE);
+	CdpJsonbPushKey(st, "record_b");
+	EvNumeric(st, int64_to_numeric(rb), WJB_VALUE);
 
-	CdpJsonbPushKey(&st, "probability");
+	CdpJsonbPushKey(st, "probability");
 	if (isnan(prob) || isinf(prob))
 	{
 		/* float8out's text as a string, as to_jsonb gives it */
 		v.type = jbvString;
 		v.val.string.val = float8out_internal(prob);
 		v.val.string.len = strlen(v.val.string.val);
-		pushJsonbValue(&st, WJB_VALUE, &v);
+		pushJsonbValue(st, WJB_VALUE, &v);
 	}
 	else
-		EvNumeric(&st, EvCached(cache->prob, prob, false), WJB_VALUE);
+		EvNumeric(st, EvCached(cache->prob, prob, false), WJB_VALUE);
 
-	CdpJsonbPushKey(&st, "settings_version");
-	EvNumeric(&st, int64_to_numeric(version), WJB_VALUE);
+	CdpJsonbPushKey(st, "settings_version");
+	EvNumeric(st, int64_to_numeric(version), WJB_VALUE);
 
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * EvBuild
+ *		The evidence of one link as a jsonb of its own (EvPush).
+ */
+static Jsonb *
+EvBuild(EvCache *cache, text *by, int64 ra, int64 rb, float8 prob, float8 weight,
+		Jsonb *rules, int32 rule, bool forced, const int16 *lev, int nlev, int32 version)
+{
+	JsonbParseState *st = NULL;
+
+	return JsonbValueToJsonb(EvPush(&st, cache, by, ra, rb, prob, weight, rules, rule, forced,
+									lev, nlev, version));
 }
 
 /* a link's place in decision order and its element in the arguments */
@@ -243,11 +276,11 @@ LinkArgCmp(const void *x, const void *y)
 
 /* the error for arrays of different lengths (levels: one row per link) */
 static pg_attribute_noreturn() void
-LinkArgMismatch(void)
+LinkArgMismatch(const char *fname)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-			 errmsg("arrays given to _match_link_args do not match in length"),
+			 errmsg("arrays given to %s do not match in length", fname),
 			 errdetail("Every array must have one element per link (levels one row per link).")));
 }
 
@@ -256,23 +289,177 @@ LinkArgMismatch(void)
  * NULLs; their number in *n, which must equal *n as given unless that is -1
  */
 static const char *
-LinkArgData(ArrayType *arr, Oid type, int argno, int *n)
+LinkArgData(ArrayType *arr, Oid type, int argno, int *n, const char *fname)
 {
 	int			got;
 
 	if (ARR_ELEMTYPE(arr) != type)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("argument %d of _match_link_args has the wrong element type", argno)));
+				 errmsg("argument %d of %s has the wrong element type", argno, fname)));
 	if (ARR_NDIM(arr) > 1 || ARR_HASNULL(arr))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument %d of _match_link_args must be a one-dimensional array without NULLs", argno)));
+				 errmsg("argument %d of %s must be a one-dimensional array without NULLs", argno, fname)));
 	got = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
 	if (*n != -1 && got != *n)
-		LinkArgMismatch();
+		LinkArgMismatch(fname);
 	*n = got;
 	return ARR_DATA_PTR(arr);
+}
+
+/*
+ * LinkArgLevels
+ *		The levels argument (0-based argno): one row of smallints per link,
+ *		a two-dimensional array of n rows without NULLs (no dimension when n
+ *		is 0); the number of comparisons (a row's length) in *ncomp.
+ */
+static const int16 *
+LinkArgLevels(ArrayType *lev_arr, int argno, int n, int *ncomp, const char *fname)
+{
+	*ncomp = 0;
+	if (ARR_ELEMTYPE(lev_arr) != INT2OID || ARR_HASNULL(lev_arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument %d of %s must be a smallint array without NULLs", argno + 1, fname)));
+	if (ARR_NDIM(lev_arr) == 2)
+	{
+		if (ARR_DIMS(lev_arr)[0] != n)
+			LinkArgMismatch(fname);
+		*ncomp = ARR_DIMS(lev_arr)[1];
+	}
+	else if (n > 0 || ARR_NDIM(lev_arr) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("argument %d of %s must have one row of levels per link", argno + 1, fname)));
+	return (const int16 *) ARR_DATA_PTR(lev_arr);
+}
+
+/*
+ * EvParts
+ *		The evidence parts of n links from the arguments argno .. argno + 7 of
+ *		the call (0-based): probability float8[], weight float8[], rule int[],
+ *		forced boolean[], levels smallint[][] (one row per link), rules jsonb,
+ *		by text, settings_version int, read in place; fname names the
+ *		function in errors.  The caller has checked that none is NULL.
+ */
+static void
+EvParts(FunctionCallInfo fcinfo, int argno, int n, const char *fname, MatchEvidence *e)
+{
+	ArrayType  *lev_arr = PG_GETARG_ARRAYTYPE_P(argno + 4);
+
+	e->n = n;
+	e->prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno), FLOAT8OID, argno + 1, &n, fname);
+	e->weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 1), FLOAT8OID, argno + 2, &n, fname);
+	e->rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 2), INT4OID, argno + 3, &n, fname);
+	e->forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 3), BOOLOID, argno + 4, &n, fname);
+	e->lev = LinkArgLevels(lev_arr, argno + 4, n, &e->ncomp, fname);
+	e->rules = PG_GETARG_JSONB_P(argno + 5);
+	e->by = PG_GETARG_TEXT_PP(argno + 6);
+	e->version = PG_GETARG_INT32(argno + 7);
+	e->cache = (EvCache *) palloc0(sizeof(EvCache));
+	e->cache->mcxt = CurrentMemoryContext;
+}
+
+/*
+ * MatchEvidenceArgs
+ *		The evidence parts of a run's n links, given to a function as the
+ *		arguments argno .. argno + 7 (0-based; see EvParts), none of them
+ *		NULL; fname names the function in errors.  The caller writes each
+ *		link's evidence where it needs it (MatchEvidencePush), so that no
+ *		evidence object is built twice nor kept (issue 12, session 36).
+ */
+MatchEvidence *
+MatchEvidenceArgs(FunctionCallInfo fcinfo, int argno, int n, const char *fname)
+{
+	MatchEvidence *e = (MatchEvidence *) palloc0(sizeof(MatchEvidence));
+
+	for (int k = argno; k < argno + MATCH_EVIDENCE_NARGS; k++)
+		if (PG_ARGISNULL(k))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of %s must not be null", k + 1, fname),
+					 errdetail("The evidence of the links is given in parts, all of them or none.")));
+	EvParts(fcinfo, argno, n, fname, e);
+	return e;
+}
+
+/*
+ * MatchEvidencePush
+ *		Pushes the evidence of link i (0-based) between records ra and rb
+ *		into *st, as a value or at the top: the object _match_link_args gives
+ *		for that link, token for token.  Temporary values go to the current
+ *		memory context.
+ */
+JsonbValue *
+MatchEvidencePush(JsonbParseState **st, MatchEvidence *e, int i, int64 ra, int64 rb)
+{
+	Assert(i >= 0 && i < e->n);
+	return EvPush(st, e->cache, e->by, ra, rb, e->prob[i], e->weight[i], e->rules, e->rule[i],
+				  e->forced[i], e->lev + (Size) i * e->ncomp, e->ncomp, e->version);
+}
+
+/*
+ * LinkArgOrder
+ *		The links' elements sorted by their places in decision order (ord,
+ *		distinct); fname names the function in errors.
+ */
+static LinkArgOrd *
+LinkArgOrder(const int32 *ord, int n, const char *fname)
+{
+	LinkArgOrd *order = (LinkArgOrd *) palloc(sizeof(LinkArgOrd) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		order[i].ord = ord[i];
+		order[i].idx = i;
+	}
+	qsort(order, n, sizeof(LinkArgOrd), LinkArgCmp);
+	for (int i = 1; i < n; i++)
+		if (order[i].ord == order[i - 1].ord)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument 1 of %s must not repeat a place (%d)", fname, order[i].ord)));
+	return order;
+}
+
+/*
+ * LinkArgPermuted
+ *		An array of type typ without NULLs whose row i is row order[i].idx of
+ *		data (rows of width bytes: elements of a fixed length, packed without
+ *		padding, as int8, float8, int4, int2 and bool are); one-dimensional
+ *		with lower bound 1, or (ncomp > 0) n rows of ncomp elements with the
+ *		lower bounds of like (a two-dimensional array).  Empty when n is 0.
+ */
+static ArrayType *
+LinkArgPermuted(const char *data, Size width, const LinkArgOrd *order, int n, int ncomp,
+				ArrayType *like, Oid typ)
+{
+	int			ndim = ncomp > 0 ? 2 : 1;
+	Size		row = width * (Size) Max(ncomp, 1);
+	Size		hdr = ARR_OVERHEAD_NONULLS(ndim);
+	ArrayType  *r;
+	char	   *dst;
+
+	if (n == 0)
+		return construct_empty_array(typ);
+	r = (ArrayType *) palloc0(hdr + row * (Size) n);
+	SET_VARSIZE(r, hdr + row * (Size) n);
+	r->ndim = ndim;
+	r->dataoffset = 0;
+	r->elemtype = typ;
+	ARR_DIMS(r)[0] = n;
+	ARR_LBOUND(r)[0] = 1;
+	if (ndim == 2)
+	{
+		ARR_DIMS(r)[1] = ncomp;
+		ARR_LBOUND(r)[1] = ARR_LBOUND(like)[1];
+		ARR_LBOUND(r)[0] = ARR_LBOUND(like)[0];
+	}
+	dst = ARR_DATA_PTR(r);
+	for (int i = 0; i < n; i++)
+		memcpy(dst + (Size) i * row, data + (Size) order[i].idx * row, row);
+	return r;
 }
 
 /*
@@ -294,30 +481,23 @@ LinkArgData(ArrayType *arr, Oid type, int argno, int *n)
  *		in the generic conversion of every value, the rules built again for
  *		every link and the sort of 230 MB of evidence (on disk past work_mem),
  *		copied three times; here every evidence object is written once, into
- *		the result (issue 12, session 35).
+ *		the result (issue 12, session 35).  A run no longer calls it (it gives
+ *		the parts to golden_link_run, session 36); golden_link_apply's SQL
+ *		writer and link_records_many's check build a run's evidence with it.
  */
 Datum
 cdp_match_link_args(PG_FUNCTION_ARGS)
 {
-	ArrayType  *lev_arr = PG_GETARG_ARRAYTYPE_P(7);
-	Jsonb	   *rules = PG_GETARG_JSONB_P(8);
-	text	   *by = PG_GETARG_TEXT_PP(9);
-	int32		version = PG_GETARG_INT32(10);
+	const char *fname = "_match_link_args";
 	const int32 *ord;
 	const int64 *ra;
 	const int64 *rb;
-	const float8 *prob;
-	const float8 *weight;
-	const int32 *rule;
-	const bool *forced;
-	const int16 *lev;
 	int			n;
-	int			ncomp = 0;
+	MatchEvidence e;
 	LinkArgOrd *order;
 	Datum	   *d_ord;
 	Datum	   *d_a;
 	Datum	   *d_b;
-	EvCache    *cache;
 	MemoryContext tmp;
 	char	   *buf;
 	Size		cap;
@@ -335,46 +515,18 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	n = -1;
-	ord = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(0), INT4OID, 1, &n);
-	ra = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 2, &n);
-	rb = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 3, &n);
-	prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(3), FLOAT8OID, 4, &n);
-	weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(4), FLOAT8OID, 5, &n);
-	rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(5), INT4OID, 6, &n);
-	forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(6), BOOLOID, 7, &n);
-	if (ARR_ELEMTYPE(lev_arr) != INT2OID || ARR_HASNULL(lev_arr))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument 8 of _match_link_args must be a smallint array without NULLs")));
-	if (ARR_NDIM(lev_arr) == 2)
-	{
-		if (ARR_DIMS(lev_arr)[0] != n)
-			LinkArgMismatch();
-		ncomp = ARR_DIMS(lev_arr)[1];
-	}
-	else if (n > 0 || ARR_NDIM(lev_arr) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("argument 8 of _match_link_args must have one row of levels per link")));
-	lev = (const int16 *) ARR_DATA_PTR(lev_arr);
+	ord = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(0), INT4OID, 1, &n, fname);
+	ra = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 2, &n, fname);
+	rb = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 3, &n, fname);
+	EvParts(fcinfo, 3, n, fname, &e);
 
 	/* decision order */
-	order = (LinkArgOrd *) palloc(sizeof(LinkArgOrd) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		order[i].ord = ord[i];
-		order[i].idx = i;
-	}
-	qsort(order, n, sizeof(LinkArgOrd), LinkArgCmp);
+	order = LinkArgOrder(ord, n, fname);
 	d_ord = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
 	d_a = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
 	d_b = (Datum *) palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		if (i > 0 && order[i].ord == order[i - 1].ord)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("argument 1 of _match_link_args must not repeat a place (%d)", order[i].ord)));
 		d_ord[i] = Int32GetDatum(order[i].ord);
 		d_a[i] = Int64GetDatum(ra[order[i].idx]);
 		d_b[i] = Int64GetDatum(rb[order[i].idx]);
@@ -387,8 +539,6 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	 * the evidence, written straight into the array (jsonb: varlena, int
 	 * aligned, no NULLs), each object built in a context reset per link
 	 */
-	cache = (EvCache *) palloc0(sizeof(EvCache));
-	cache->mcxt = CurrentMemoryContext;
 	tmp = AllocSetContextCreate(CurrentMemoryContext, "_match_link_args", ALLOCSET_DEFAULT_SIZES);
 	len = ARR_OVERHEAD_NONULLS(1);
 	cap = Min(len + (Size) n * 512, MaxAllocSize);
@@ -398,8 +548,8 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	{
 		int			k = order[i].idx;
 		MemoryContext old = MemoryContextSwitchTo(tmp);
-		Jsonb	   *j = EvBuild(cache, by, ra[k], rb[k], prob[k], weight[k], rules, rule[k], forced[k],
-								lev + (Size) k * ncomp, ncomp, version);
+		Jsonb	   *j = EvBuild(e.cache, e.by, ra[k], rb[k], e.prob[k], e.weight[k], e.rules, e.rule[k],
+								e.forced[k], e.lev + (Size) k * e.ncomp, e.ncomp, e.version);
 		Size		at = INTALIGN(len);
 		Size		sz = VARSIZE(j);
 
@@ -433,5 +583,70 @@ cdp_match_link_args(PG_FUNCTION_ARGS)
 	values[3] = PointerGetDatum(ev);
 	if (n == 0)
 		values[3] = PointerGetDatum(construct_empty_array(JSONBOID));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(cdp_match_link_sorted);
+
+/*
+ * cdp_match_link_sorted
+ *		SQL cdp_internal._match_link_sorted(ord int[], record_a bigint[],
+ *		record_b bigint[], probability float8[], weight float8[], rule int[],
+ *		forced boolean[], levels smallint[][], OUT ord int[], OUT record_a
+ *		bigint[], OUT record_b bigint[], OUT probability float8[], OUT weight
+ *		float8[], OUT rule int[], OUT forced boolean[], OUT levels smallint[])
+ *		STRICT: a run's links given in any order (element i of each array is
+ *		link i; levels has one row per link) put in the order of ord (their
+ *		places in decision order, distinct), every array reordered alike: the
+ *		arguments _match_link_args takes, sorted as its result, without the
+ *		evidence objects, which golden_link_write builds from these parts
+ *		where it writes them (cdp_internal.golden_link_run, issue 12, session
+ *		36).  The same checks and errors as _match_link_args.
+ */
+Datum
+cdp_match_link_sorted(PG_FUNCTION_ARGS)
+{
+	const char *fname = "_match_link_sorted";
+	ArrayType  *lev_arr = PG_GETARG_ARRAYTYPE_P(7);
+	const int32 *ord;
+	const int64 *ra;
+	const int64 *rb;
+	const float8 *prob;
+	const float8 *weight;
+	const int32 *rule;
+	const bool *forced;
+	const int16 *lev;
+	int			n;
+	int			ncomp;
+	LinkArgOrd *order;
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("_match_link_sorted must be called in a context that accepts a record")));
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	n = -1;
+	ord = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(0), INT4OID, 1, &n, fname);
+	ra = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 2, &n, fname);
+	rb = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 3, &n, fname);
+	prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(3), FLOAT8OID, 4, &n, fname);
+	weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(4), FLOAT8OID, 5, &n, fname);
+	rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(5), INT4OID, 6, &n, fname);
+	forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(6), BOOLOID, 7, &n, fname);
+	lev = LinkArgLevels(lev_arr, 7, n, &ncomp, fname);
+
+	order = LinkArgOrder(ord, n, fname);
+	values[0] = PointerGetDatum(LinkArgPermuted((const char *) ord, sizeof(int32), order, n, 0, NULL, INT4OID));
+	values[1] = PointerGetDatum(LinkArgPermuted((const char *) ra, sizeof(int64), order, n, 0, NULL, INT8OID));
+	values[2] = PointerGetDatum(LinkArgPermuted((const char *) rb, sizeof(int64), order, n, 0, NULL, INT8OID));
+	values[3] = PointerGetDatum(LinkArgPermuted((const char *) prob, sizeof(float8), order, n, 0, NULL, FLOAT8OID));
+	values[4] = PointerGetDatum(LinkArgPermuted((const char *) weight, sizeof(float8), order, n, 0, NULL, FLOAT8OID));
+	values[5] = PointerGetDatum(LinkArgPermuted((const char *) rule, sizeof(int32), order, n, 0, NULL, INT4OID));
+	values[6] = PointerGetDatum(LinkArgPermuted((const char *) forced, sizeof(bool), order, n, 0, NULL, BOOLOID));
+	values[7] = PointerGetDatum(LinkArgPermuted((const char *) lev, sizeof(int16), order, n, ncomp, lev_arr, INT2OID));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -54,6 +54,21 @@ COMMENT ON FUNCTION cdp_internal._match_link_args(int[], bigint[], bigint[], flo
 	'internal: link_records_many''s arguments for links given in any order (levels: one row per link), sorted by ord (distinct), evidence[i] = jsonb_build_object(''by'', by, ''record_a'', ..., ''record_b'', ..., ''probability'', ..., ''weight'', round(weight::numeric, 3), ''rule'', rules -> rule, ''forced'', ..., ''levels'', ..., ''settings_version'', settings_version)';
 REVOKE ALL ON FUNCTION cdp_internal._match_link_args(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
 
+-- _match_link_sorted: a run's links given in any order put in the order of ord, every array alike
+-- (src/match_link_args.c): _match_link_args's arguments sorted as its result, without building the
+-- evidence, which the run hands to golden in these parts (cdp_internal.golden_link_run): each object
+-- is built only where it is written, into its event's payload (issue 12, session 36)
+CREATE FUNCTION cdp_internal._match_link_sorted(ord int[], record_a bigint[], record_b bigint[], probability float8[],
+		weight float8[], rule int[], forced boolean[], levels smallint[],
+		OUT ord int[], OUT record_a bigint[], OUT record_b bigint[], OUT probability float8[],
+		OUT weight float8[], OUT rule int[], OUT forced boolean[], OUT levels smallint[])
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'cdp_match_link_sorted'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_link_sorted(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[]) IS
+	'internal: a run''s links given in any order (levels: one row per link) sorted by ord (distinct), every array alike: the parts of _match_link_args''s evidence, in its order';
+REVOKE ALL ON FUNCTION cdp_internal._match_link_sorted(int[], bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[]) FROM PUBLIC;
+
 -- _match_plan_reasons: the reasons _match_link_plan gives, in its order (src/match_link.c LINK_WHY_*)
 CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -146,7 +161,11 @@ DECLARE
 	jit_old text;
 	link_a bigint[];
 	link_b bigint[];
-	link_ev jsonb[];
+	link_prob float8[];
+	link_weight float8[];
+	link_rule int[];
+	link_forced boolean[];
+	link_levels smallint[];
 BEGIN
 	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
 		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
@@ -320,18 +339,26 @@ BEGIN
 	t1 := pg_catalog.clock_timestamp();
 	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
 	-- every link at once, in decision order (golden applies them as link_records would one by one):
-	-- the links' values gathered in any order, put in decision order and each link's evidence built
-	-- by _match_link_args in C, with the blocking rules read once
-	SELECT x.ord, x.record_a, x.record_b, x.evidence INTO link_ord, link_a, link_b, link_ev
+	-- the links' values gathered in any order and put in decision order by _match_link_sorted in C;
+	-- golden_link_run does what link_records_many(link_a, link_b, evidence) did with the evidence
+	-- _match_link_args built from these parts, but builds each object only into its event's payload
+	-- (no jsonb[] of every object, about 230 MB at 1M records, read again by the check and flattened
+	-- by each C function plpgsql handed it to: issue 12, session 36)
+	SELECT x.ord, x.record_a, x.record_b, x.probability, x.weight, x.rule, x.forced, x.levels
+	  INTO link_ord, link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels
 	  FROM (SELECT pg_catalog.array_agg(lp.ord) AS ord, pg_catalog.array_agg(t.record_a) AS record_a,
 	               pg_catalog.array_agg(t.record_b) AS record_b, pg_catalog.array_agg(t.probability) AS probability,
 	               pg_catalog.array_agg(t.weight) AS weight, pg_catalog.array_agg(t.rule) AS rule,
 	               pg_catalog.array_agg(t.flags & pair_forced <> 0) AS forced, pg_catalog.array_agg(t.levels) AS levels
 	          FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
 	         WHERE lp.action = 'l') l
-	  LEFT JOIN cdp_internal._match_link_args(l.ord, l.record_a, l.record_b, l.probability, l.weight, l.rule, l.forced, l.levels,
-	                                          cdp_internal._match_rules(a.settings), 'run_matching', a.version) x ON true;
-	link_res := @extschema@.link_records_many(COALESCE(link_a, '{}'), COALESCE(link_b, '{}'), link_ev);
+	  LEFT JOIN cdp_internal._match_link_sorted(l.ord, l.record_a, l.record_b, l.probability, l.weight, l.rule, l.forced, l.levels) x ON true;
+	IF link_a IS NULL THEN
+		link_res := '{}';
+	ELSE
+		link_res := cdp_internal.golden_link_run(link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels,
+			cdp_internal._match_rules(a.settings), 'run_matching', a.version);
+	END IF;
 	-- golden refuses a link only when a no_match decision appeared since the plan was made
 	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
 	  INTO linked, refused

@@ -178,17 +178,23 @@ COMMENT ON FUNCTION cdp_internal._golden_merge_plan_arrays(bigint[], bigint[], b
  * cdp.patient_redirect has an insert trigger (or patient_member an update trigger), a rule, a stored
  * generated column or row-level security for the current user (the caller then runs its statements); else the merges
  * (link number, survivor, absorbed id), each moved record's final person and the restored persons
- * with the time of their event.  Not STRICT: evidence may be NULL.
+ * with the time of their event.  Not STRICT: evidence may be NULL.  The ev_ arguments, when
+ * given (all or none; evidence then NULL), are a run's evidence in parts (the arrays
+ * cdp_internal._match_link_args takes, in link order): each link's evidence object is built where
+ * its event's payload is written, the same jsonb as _match_link_args builds (issue 12, session 36).
  */
 CREATE FUNCTION cdp_internal.golden_link_write(a bigint[], b bigint[], evidence jsonb[], outcome "char"[],
 		keep bigint[], gone bigint[], restore boolean[], mv_rec bigint[], mv_ord int[],
+		ev_probability float8[] DEFAULT NULL, ev_weight float8[] DEFAULT NULL, ev_rule int[] DEFAULT NULL,
+		ev_forced boolean[] DEFAULT NULL, ev_levels smallint[] DEFAULT NULL, ev_rules jsonb DEFAULT NULL,
+		ev_by text DEFAULT NULL, ev_version int DEFAULT NULL,
 		OUT written boolean, OUT m_ord int[], OUT m_keep bigint[], OUT m_gone bigint[],
 		OUT fin_rec bigint[], OUT fin_keep bigint[], OUT rs_id bigint[], OUT rs_at timestamptz[])
 	RETURNS record
 	AS 'MODULE_PATHNAME', 'cdp_golden_link_write'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], "char"[], bigint[], bigint[], boolean[], bigint[], int[]) IS
-	'writes the events, membership and redirects of a planned batch of links in bulk (C); written = false when a table needs the SQL path (internal to golden_link_apply)';
+COMMENT ON FUNCTION cdp_internal.golden_link_write(bigint[], bigint[], jsonb[], "char"[], bigint[], bigint[], boolean[], bigint[], int[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'writes the events, membership and redirects of a planned batch of links in bulk (C), the evidence given whole or (a run''s) in parts; written = false when a table needs the SQL path (internal to golden_link_apply)';
 
 /*
  * The move of records to their final persons in golden_link_apply (C, src/golden_link_write.c):
@@ -224,10 +230,14 @@ COMMENT ON FUNCTION cdp_internal.golden_move_records(bigint[], bigint[]) IS
  * the joins between them by their real length (a generic plan takes every unnest for 10 rows and
  * joins them by nested loops).  golden_a and golden_b, when given, are the golden ids of a and b as
  * the caller read them (link_records_many): a first guess of the persons to lock, read again under
- * the locks.
+ * the locks.  The ev_ arguments, when given (a run's links: golden_link_run; evidence then NULL),
+ * are the evidence in parts, as golden_link_write takes them (issue 12, session 36); the six-argument
+ * form below gives none.
  */
 CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
-		golden_a bigint[] DEFAULT NULL, golden_b bigint[] DEFAULT NULL, tables_locked boolean DEFAULT false) RETURNS bigint[]
+		golden_a bigint[], golden_b bigint[], tables_locked boolean,
+		ev_probability float8[], ev_weight float8[], ev_rule int[], ev_forced boolean[], ev_levels smallint[],
+		ev_rules jsonb, ev_by text, ev_version int) RETURNS bigint[]
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SET plan_cache_mode = force_generic_plan
 	SET jit = off
@@ -393,8 +403,12 @@ BEGIN
 	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 	tt := pg_catalog.clock_timestamp();
 
-	/* every record each merge moves (the records of the original ids it absorbs), read once */
-	SELECT pg_catalog.array_agg(r.record_id ORDER BY r.record_id, x.ord), pg_catalog.array_agg(x.ord ORDER BY r.record_id, x.ord)
+	/*
+	 * every record each merge moves (the records of the original ids it absorbs), read once, in no
+	 * order: golden_link_write sorts the moves itself and the SQL path orders them where it reads
+	 * them (the two sorts of some 300k moves here cost about 0.4 s at 1M records, session 36)
+	 */
+	SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(x.ord)
 	  INTO mv_rec, mv_ord
 	  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
 	  JOIN @extschema@.record r ON r.golden_id = x.g;
@@ -411,11 +425,18 @@ BEGIN
 	IF COALESCE(pg_catalog.current_setting('cdp_internal.golden_link_writer', true), '') <> 'sql' THEN
 		SELECT w.written, w.m_ord, w.m_keep, w.m_gone, w.fin_rec, w.fin_keep, w.rs_id, w.rs_at
 		  INTO c_done, m_ord, m_keep, m_gone, fin_rec, fin_keep, rs_id, rs_at
-		  FROM cdp_internal.golden_link_write(a, b, evidence, pl_out, pl_keep, pl_gone, pl_rest, mv_rec, mv_ord) w;
+		  FROM cdp_internal.golden_link_write(a, b, evidence, pl_out, pl_keep, pl_gone, pl_rest, mv_rec, mv_ord,
+		         ev_probability, ev_weight, ev_rule, ev_forced, ev_levels, ev_rules, ev_by, ev_version) w;
 		RAISE DEBUG 'golden_link_apply %: % ms', 'write', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
 	END IF;
 	IF NOT c_done THEN
+		/* a run's evidence given in parts: the objects golden_link_write would have built */
+		IF evidence IS NULL AND ev_probability IS NOT NULL THEN
+			SELECT x.evidence INTO evidence
+			  FROM cdp_internal._match_link_args(ARRAY(SELECT pg_catalog.generate_series(1, pg_catalog.cardinality(a))), a, b,
+			         ev_probability, ev_weight, ev_rule, ev_forced, ev_levels, ev_rules, ev_by, ev_version) x;
+		END IF;
 		/*
 		 * the events, in link order: record.linked, or patient.merged (then patient.restored); one pass
 		 * over the links, each payload built once (a merge always moves records: its gone id has some)
@@ -546,7 +567,12 @@ BEGIN
 			  FROM ROWS FROM (pg_catalog.unnest(rs_id), pg_catalog.unnest(rs_at)) e(subject, at)
 			 WHERE p.golden_id = e.subject;
 		END IF;
-		DELETE FROM @extschema@.patient p USING pg_catalog.unnest(m_gone) g(id) WHERE p.golden_id = g.id;
+		/*
+		 * the absorbed profile rows, in id order (about the order of their pages): in link order the
+		 * deletes visited the table's pages at random, about twice as long at 1M records (session 36)
+		 */
+		DELETE FROM @extschema@.patient p
+		 USING (SELECT g.id FROM pg_catalog.unnest(m_gone) g(id) ORDER BY g.id) g WHERE p.golden_id = g.id;
 		RAISE DEBUG 'golden_link_apply %: % ms', 'restore_delete', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
 	END IF;
@@ -570,6 +596,20 @@ BEGIN
 	RETURN res;
 END
 $$;
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor, the evidence given whole or (a run''s) in parts (internal)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
+
+/*
+ * golden_link_apply with the evidence whole (link_records, link_records_many): the form above
+ * without parts.  An SQL-standard body (names bound at creation), one expression and no SET, so that
+ * the planner inlines it into its callers' statements (as cdp.age_band)
+ */
+CREATE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
+		golden_a bigint[] DEFAULT NULL, golden_b bigint[] DEFAULT NULL, tables_locked boolean DEFAULT false) RETURNS bigint[]
+	LANGUAGE sql VOLATILE PARALLEL UNSAFE
+	RETURN cdp_internal.golden_link_apply(a, b, evidence, golden_a, golden_b, tables_locked,
+		NULL::float8[], NULL::float8[], NULL::int[], NULL::boolean[], NULL::smallint[], NULL::jsonb, NULL::text, NULL::int);
 COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean) IS
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor (internal)';
 
@@ -689,6 +729,58 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.link_records_many(bigint[], bigint[], jsonb[]) IS
 	'links many record pairs in order with exactly the effect of link_records on each in turn (events, redirects, membership), each survivor folded once; returns the golden id per link, NULL where a no_match decision refused it; e.g. link_records_many(ARRAY[1,3], ARRAY[2,4], NULL)';
+
+/*
+ * The links of a matching run (cdp_internal._match_run, issue 12, session 36): exactly what
+ * link_records_many(a, b, evidence) does, evidence[i] being the object
+ * cdp_internal._match_link_args builds for link i from element i of the parts (probability, weight,
+ * rule, forced, levels; rules, by, settings_version), but the evidence stays in parts down to
+ * golden_link_write, which builds each object into its event's payload: the run no longer builds a
+ * jsonb[] of every evidence object (about 230 MB at 1M records) that link_records_many's check read
+ * again and plpgsql handed expanded to C functions that flattened it.  The same locks
+ * (golden_lock_tables, then golden_link_read's reading of the persons) and checks: parts always
+ * give objects, a run's pairs are two distinct records, so only a record deleted since the run read
+ * it can make an element bad; a batch with a bad element, or whose records golden_link_read does not
+ * read, goes to link_records_many itself, with its evidence built, which raises the same error or
+ * reads them by its statement.
+ */
+CREATE FUNCTION cdp_internal.golden_link_run(a bigint[], b bigint[], probability float8[], weight float8[], rule int[],
+		forced boolean[], levels smallint[], rules jsonb, by text, settings_version int) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	bad_i	int;
+	ga		bigint[];
+	gb		bigint[];
+	locked	boolean;
+	done	boolean := false;
+	/* the time of the checks and the first reading as a DEBUG1 message, as link_records_many's */
+	tt		timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF a IS NOT NULL AND b IS NOT NULL AND pg_catalog.array_ndims(a) = 1 AND pg_catalog.array_ndims(b) = 1
+	   AND pg_catalog.cardinality(a) = pg_catalog.cardinality(b) THEN
+		/* as link_records_many: the tables first for a large batch, then the one reading */
+		locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+		SELECT r.done, r.bad, r.golden_a, r.golden_b INTO done, bad_i, ga, gb
+		  FROM cdp_internal.golden_link_read(a, b, NULL) r;
+	END IF;
+	IF NOT done OR bad_i IS NOT NULL THEN
+		RETURN @extschema@.link_records_many(a, b,
+			(SELECT x.evidence
+			   FROM cdp_internal._match_link_args(ARRAY(SELECT pg_catalog.generate_series(1, pg_catalog.cardinality(a))), a, b,
+			          probability, weight, rule, forced, levels, rules, by, settings_version) x));
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'check', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	RETURN cdp_internal.golden_link_apply(a, b, NULL, ga, gb, locked,
+		probability, weight, rule, forced, levels, rules, by, settings_version);
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_link_run(bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'link_records_many for a matching run''s links with their evidence in parts (the arguments of _match_link_args, in link order), each evidence object built only into its event''s payload (internal to _match_run)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_run(bigint[], bigint[], float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
 
 /*
  * Takes a record out of its person into a new golden id: both profiles are re-folded, no_match

@@ -5,9 +5,12 @@
 -- 'weight', round(weight::numeric, 3), 'rule', rules -> rule, 'forced', .., 'levels', ..,
 -- 'settings_version', ..), to the text and to the value, for odd numbers too (NaN, infinities,
 -- rules out of range, levels outside the cached ones, repeated weights); and run_matching('full')
--- must write the same events as with that SQL.
+-- must write the same events as with that SQL.  Since session 36 the run gives golden the evidence in
+-- parts (cdp_internal._match_link_sorted puts them in decision order; golden_link_run builds each
+-- object into its event's payload): the sorted parts must be the ordered aggregates, and the run's
+-- events the same as the reference's, to the byte.
 BEGIN;
-SELECT plan(17);
+SELECT plan(23);
 
 -- links in shuffled places (7919 is prime to 300), with repeated and odd values
 CREATE TEMP TABLE lk AS
@@ -63,6 +66,26 @@ SELECT is((SELECT row(x.ord, x.record_a, x.record_b, x.evidence)::text
 SELECT ok((SELECT x IS NULL FROM cdp_internal._match_link_args(NULL, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '[]', 'x', 1) x),
           'NULL arrays (a run without links): NULL');
 
+-- the parts sorted by place (_match_link_sorted): the ordered aggregates, levels by rows
+SELECT is((SELECT (x.ord, x.record_a, x.record_b, x.probability, x.weight, x.rule, x.forced, x.levels)::text
+             FROM (SELECT array_agg(l.ord) o, array_agg(l.record_a) a, array_agg(l.record_b) b, array_agg(l.probability) p,
+                          array_agg(l.weight) w, array_agg(l.rule) r, array_agg(l.forced) f, array_agg(l.levels) v FROM lk l) s,
+                  cdp_internal._match_link_sorted(s.o, s.a, s.b, s.p, s.w, s.r, s.f, s.v) x),
+          (SELECT (array_agg(l.ord ORDER BY l.ord), array_agg(l.record_a ORDER BY l.ord), array_agg(l.record_b ORDER BY l.ord),
+                   array_agg(l.probability ORDER BY l.ord), array_agg(l.weight ORDER BY l.ord), array_agg(l.rule ORDER BY l.ord),
+                   array_agg(l.forced ORDER BY l.ord), array_agg(l.levels ORDER BY l.ord))::text FROM lk l),
+          'the parts sorted by place are the aggregates ordered by place');
+SELECT is((SELECT row(x.ord, x.record_a, x.record_b, x.probability, x.weight, x.rule, x.forced, x.levels)::text
+             FROM cdp_internal._match_link_sorted('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}') x),
+          row('{}'::int[], '{}'::bigint[], '{}'::bigint[], '{}'::float8[], '{}'::float8[], '{}'::int[], '{}'::boolean[], '{}'::smallint[])::text,
+          'no link: empty sorted parts');
+SELECT throws_ok($$SELECT cdp_internal._match_link_sorted('{1,1}', '{1,3}', '{2,4}', '{0.5,0.5}', '{1,1}', '{0,0}', '{f,f}', '{{1},{1}}')$$,
+                 '22023', 'argument 1 of _match_link_sorted must not repeat a place (1)', 'sorted parts: a place given twice is refused');
+SELECT throws_ok($$SELECT cdp_internal._match_link_sorted('{1,2}', '{1,3}', '{2,4}', '{0.5,0.5}', '{1}', '{0,0}', '{f,f}', '{{1},{1}}')$$,
+                 '2202E', 'arrays given to _match_link_sorted do not match in length', 'sorted parts: arrays of different lengths are refused');
+SELECT throws_ok($$SELECT cdp_internal._match_link_sorted('{1}', '{1}', '{2}', '{0.5}', '{1}', '{0}', ARRAY[NULL]::boolean[], '{{1}}')$$,
+                 '22004', 'argument 7 of _match_link_sorted must be a one-dimensional array without NULLs', 'sorted parts: a NULL is refused');
+
 -- bad arguments
 SELECT throws_ok($$SELECT cdp_internal._match_link_args('{1,2}', '{1}', '{2}', '{0.5}', '{1}', '{0}', '{f}', '{{1}}', '[]', 'x', 1)$$,
                  '2202E', NULL, 'arrays of different lengths are refused');
@@ -87,7 +110,8 @@ SELECT row_number() OVER () AS k,
 SELECT count(cdp.upsert_record('la', g.k::text, g.attrs)) FROM gen g;
 SAVEPOINT s;
 SELECT (cdp.run_matching('full') ->> 'linked')::int AS linked \gset
-SELECT string_agg(e.kind || ' ' || e.payload::text, E'\n' ORDER BY e.event_id) AS run_events
+SELECT string_agg(e.kind || ' ' || e.payload::text, E'\n' ORDER BY e.event_id) AS run_events,
+       md5(string_agg(jsonb_send(e.payload)::text, ',' ORDER BY e.event_id)) AS run_bytes
   FROM cdp.event e WHERE e.kind IN ('record.linked', 'patient.merged') \gset
 ROLLBACK TO SAVEPOINT s;
 SELECT cmp_ok(:linked, '>', 5, 'the run links records');
@@ -95,12 +119,13 @@ SELECT cmp_ok(:linked, '>', 5, 'the run links records');
 DO $$
 DECLARE
 	src text := pg_catalog.pg_get_functiondef('cdp_internal._match_run(text)'::regprocedure);
-	i int := position('SELECT x.ord, x.record_a, x.record_b, x.evidence INTO' IN src);
-	j int := position('link_ev);' IN src);
+	i int := position('SELECT x.ord, x.record_a, x.record_b, x.probability, x.weight' IN src);
+	j int := position($m$'run_matching', a.version);$m$ IN src);
 BEGIN
 	IF i = 0 OR j = 0 THEN
 		RAISE EXCEPTION 'the link statement of _match_run is not found';
 	END IF;
+	j := j + position('END IF;' IN substr(src, j)) - 1;
 	src := substr(src, 1, i - 1) || $q$SELECT pg_catalog.array_agg(lp.ord ORDER BY lp.ord), cdp.link_records_many(
 	         COALESCE(pg_catalog.array_agg(t.record_a ORDER BY lp.ord), '{}'), COALESCE(pg_catalog.array_agg(t.record_b ORDER BY lp.ord), '{}'),
 	         pg_catalog.array_agg(pg_catalog.jsonb_build_object(
@@ -109,13 +134,16 @@ BEGIN
 	           'forced', t.flags & pair_forced <> 0, 'levels', t.levels, 'settings_version', a.version) ORDER BY lp.ord))
 	  INTO link_ord, link_res
 	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
-	 WHERE lp.action = 'l';$q$ || substr(src, j + length('link_ev);'));
+	 WHERE lp.action = 'l';$q$ || substr(src, j + length('END IF;'));
 	EXECUTE src;
 END $$;
 SELECT is((cdp.run_matching('full') ->> 'linked')::int, :linked, 'the reference links as many');
 SELECT is((SELECT string_agg(e.kind || ' ' || e.payload::text, E'\n' ORDER BY e.event_id)
              FROM cdp.event e WHERE e.kind IN ('record.linked', 'patient.merged')),
           :'run_events', 'the same link events with the same evidence, in the same order');
+SELECT is((SELECT md5(string_agg(jsonb_send(e.payload)::text, ',' ORDER BY e.event_id))
+             FROM cdp.event e WHERE e.kind IN ('record.linked', 'patient.merged')),
+          :'run_bytes', 'the payloads are the same bytes');
 
 SELECT * FROM finish();
 ROLLBACK;
