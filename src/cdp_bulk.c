@@ -32,8 +32,10 @@
 #include "access/hio.h"
 #include "access/xact.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "access/tableam.h"
 #include "commands/trigger.h"
@@ -42,14 +44,34 @@
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/bufmgr.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/tuplesort.h"
 
 #include "cdp_bulk.h"
+
+/*
+ * CdpBulkInternalFunc
+ *		The OID of function cdp_internal.name() (no arguments), or InvalidOid
+ *		when there is none: the writers here skip the extension's own triggers
+ *		by their functions (a trigger function takes no arguments).
+ */
+Oid
+CdpBulkInternalFunc(const char *name)
+{
+	Oid			nsp = get_namespace_oid("cdp_internal", true);
+	Oid			argtypes[1];
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
+						   PointerGetDatum(buildoidvector(argtypes, 0)), ObjectIdGetDatum(nsp));
+}
 
 /*
  * CdpBulkPlainTable

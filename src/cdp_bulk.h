@@ -71,6 +71,7 @@ typedef struct CdpBulkTable
 	int			nselected;
 } CdpBulkTable;
 
+extern Oid	CdpBulkInternalFunc(const char *name);
 extern bool CdpBulkPlainTable(Relation rel);
 extern bool CdpBulkWritable(Relation rel, Oid fk_refd, bool updates);
 extern EState *CdpBulkExecutorState(const CdpBulkTable *tables, int ntables);

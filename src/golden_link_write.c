@@ -795,7 +795,6 @@ MoveRecordsWritable(Relation rel, AttrNumber a_golden)
 {
 	TriggerDesc *td = rel->trigdesc;
 	Oid			internal = get_namespace_oid("cdp_internal", true);
-	Oid			argtypes[1];
 	List	   *fkeys;
 	ListCell   *lc;
 	Oid			f_summary,
@@ -803,14 +802,8 @@ MoveRecordsWritable(Relation rel, AttrNumber a_golden)
 
 	if (!OidIsValid(internal) || !CdpBulkPlainTable(rel))
 		return false;
-	f_summary = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
-								CStringGetDatum("consent_summary_records"),
-								PointerGetDatum(buildoidvector(argtypes, 0)),
-								ObjectIdGetDatum(internal));
-	f_lift = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
-							 CStringGetDatum("consent_lift_records"),
-							 PointerGetDatum(buildoidvector(argtypes, 0)),
-							 ObjectIdGetDatum(internal));
+	f_summary = CdpBulkInternalFunc("consent_summary_records");
+	f_lift = CdpBulkInternalFunc("consent_lift_records");
 	for (int i = 0; td != NULL && i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];

@@ -238,15 +238,11 @@ RefoldPatientWritable(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;
 	Oid			internal = get_namespace_oid("cdp_internal", true);
-	Oid			argtypes[1];
 	Oid			f_archive;
 
 	if (!OidIsValid(internal) || !CdpBulkPlainTable(rel))
 		return false;
-	f_archive = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
-								CStringGetDatum("campaign_on_archive"),
-								PointerGetDatum(buildoidvector(argtypes, 0)),
-								ObjectIdGetDatum(internal));
+	f_archive = CdpBulkInternalFunc("campaign_on_archive");
 	for (int i = 0; td != NULL && i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];
