@@ -75,6 +75,7 @@ struct MatchEvidence
 	const int32 *rule;
 	const bool *forced;
 	const int16 *lev;			/* n rows of ncomp */
+	ArrayType  *lev_arr;		/* the levels argument they are read from */
 	Jsonb	   *rules;
 	text	   *by;
 	int32		version;
@@ -336,6 +337,27 @@ LinkArgLevels(ArrayType *lev_arr, int argno, int n, int *ncomp, const char *fnam
 }
 
 /*
+ * EvArrays
+ *		The per-link arrays of the evidence parts of n links, the arguments
+ *		argno .. argno + 4 of the call (0-based): probability float8[],
+ *		weight float8[], rule int[], forced boolean[], levels smallint[][]
+ *		(one row per link, kept in e->lev_arr), read in place and checked
+ *		against n; fname names the function in errors.  The caller has
+ *		checked that none is NULL.
+ */
+static void
+EvArrays(FunctionCallInfo fcinfo, int argno, int n, const char *fname, MatchEvidence *e)
+{
+	e->n = n;
+	e->prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno), FLOAT8OID, argno + 1, &n, fname);
+	e->weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 1), FLOAT8OID, argno + 2, &n, fname);
+	e->rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 2), INT4OID, argno + 3, &n, fname);
+	e->forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 3), BOOLOID, argno + 4, &n, fname);
+	e->lev_arr = PG_GETARG_ARRAYTYPE_P(argno + 4);
+	e->lev = LinkArgLevels(e->lev_arr, argno + 4, n, &e->ncomp, fname);
+}
+
+/*
  * EvParts
  *		The evidence parts of n links from the arguments argno .. argno + 7 of
  *		the call (0-based): probability float8[], weight float8[], rule int[],
@@ -346,14 +368,7 @@ LinkArgLevels(ArrayType *lev_arr, int argno, int n, int *ncomp, const char *fnam
 static void
 EvParts(FunctionCallInfo fcinfo, int argno, int n, const char *fname, MatchEvidence *e)
 {
-	ArrayType  *lev_arr = PG_GETARG_ARRAYTYPE_P(argno + 4);
-
-	e->n = n;
-	e->prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno), FLOAT8OID, argno + 1, &n, fname);
-	e->weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 1), FLOAT8OID, argno + 2, &n, fname);
-	e->rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 2), INT4OID, argno + 3, &n, fname);
-	e->forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(argno + 3), BOOLOID, argno + 4, &n, fname);
-	e->lev = LinkArgLevels(lev_arr, argno + 4, n, &e->ncomp, fname);
+	EvArrays(fcinfo, argno, n, fname, e);
 	e->rules = PG_GETARG_JSONB_P(argno + 5);
 	e->by = PG_GETARG_TEXT_PP(argno + 6);
 	e->version = PG_GETARG_INT32(argno + 7);
@@ -607,17 +622,11 @@ Datum
 cdp_match_link_sorted(PG_FUNCTION_ARGS)
 {
 	const char *fname = "_match_link_sorted";
-	ArrayType  *lev_arr = PG_GETARG_ARRAYTYPE_P(7);
 	const int32 *ord;
 	const int64 *ra;
 	const int64 *rb;
-	const float8 *prob;
-	const float8 *weight;
-	const int32 *rule;
-	const bool *forced;
-	const int16 *lev;
 	int			n;
-	int			ncomp;
+	MatchEvidence e;
 	LinkArgOrd *order;
 	TupleDesc	tupdesc;
 	Datum		values[8];
@@ -633,20 +642,16 @@ cdp_match_link_sorted(PG_FUNCTION_ARGS)
 	ord = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(0), INT4OID, 1, &n, fname);
 	ra = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 2, &n, fname);
 	rb = (const int64 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 3, &n, fname);
-	prob = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(3), FLOAT8OID, 4, &n, fname);
-	weight = (const float8 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(4), FLOAT8OID, 5, &n, fname);
-	rule = (const int32 *) LinkArgData(PG_GETARG_ARRAYTYPE_P(5), INT4OID, 6, &n, fname);
-	forced = (const bool *) LinkArgData(PG_GETARG_ARRAYTYPE_P(6), BOOLOID, 7, &n, fname);
-	lev = LinkArgLevels(lev_arr, 7, n, &ncomp, fname);
+	EvArrays(fcinfo, 3, n, fname, &e);
 
 	order = LinkArgOrder(ord, n, fname);
 	values[0] = PointerGetDatum(LinkArgPermuted((const char *) ord, sizeof(int32), order, n, 0, NULL, INT4OID));
 	values[1] = PointerGetDatum(LinkArgPermuted((const char *) ra, sizeof(int64), order, n, 0, NULL, INT8OID));
 	values[2] = PointerGetDatum(LinkArgPermuted((const char *) rb, sizeof(int64), order, n, 0, NULL, INT8OID));
-	values[3] = PointerGetDatum(LinkArgPermuted((const char *) prob, sizeof(float8), order, n, 0, NULL, FLOAT8OID));
-	values[4] = PointerGetDatum(LinkArgPermuted((const char *) weight, sizeof(float8), order, n, 0, NULL, FLOAT8OID));
-	values[5] = PointerGetDatum(LinkArgPermuted((const char *) rule, sizeof(int32), order, n, 0, NULL, INT4OID));
-	values[6] = PointerGetDatum(LinkArgPermuted((const char *) forced, sizeof(bool), order, n, 0, NULL, BOOLOID));
-	values[7] = PointerGetDatum(LinkArgPermuted((const char *) lev, sizeof(int16), order, n, ncomp, lev_arr, INT2OID));
+	values[3] = PointerGetDatum(LinkArgPermuted((const char *) e.prob, sizeof(float8), order, n, 0, NULL, FLOAT8OID));
+	values[4] = PointerGetDatum(LinkArgPermuted((const char *) e.weight, sizeof(float8), order, n, 0, NULL, FLOAT8OID));
+	values[5] = PointerGetDatum(LinkArgPermuted((const char *) e.rule, sizeof(int32), order, n, 0, NULL, INT4OID));
+	values[6] = PointerGetDatum(LinkArgPermuted((const char *) e.forced, sizeof(bool), order, n, 0, NULL, BOOLOID));
+	values[7] = PointerGetDatum(LinkArgPermuted((const char *) e.lev, sizeof(int16), order, n, e.ncomp, e.lev_arr, INT2OID));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
