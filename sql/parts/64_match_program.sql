@@ -129,6 +129,19 @@ $$;
 COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
 	'internal: the threshold, count and digest of the records cdp.suspicious_values reads (names, phones, e-mails)';
 
+-- _match_suspicious_scan: the rows of cdp.suspicious_values with a value other than '' under the
+-- threshold min_persons (the caller's reading of the view's own expression), from one scan of
+-- cdp.record in C (src/match_suspicious.c; issue 12, session 37: the view took 5-9 s of the first
+-- training at 1M records); the arrays hold the rows in (attr, value) order.  NULL when the scan
+-- cannot stand in for the view (Citus, row-level security for the caller, no SELECT, another
+-- table layout): the caller evaluates the view.
+CREATE FUNCTION cdp_internal._match_suspicious_scan(min_persons int, OUT attrs text[], OUT vals text[], OUT persons int[])
+	AS 'MODULE_PATHNAME', 'cdp_match_suspicious_scan'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal._match_suspicious_scan(int) IS
+	'internal: the rows of cdp.suspicious_values (value <> '''') from one scan of the records (C); NULL when the view must be evaluated instead';
+REVOKE ALL ON FUNCTION cdp_internal._match_suspicious_scan(int) FROM PUBLIC;
+
 -- _match_refresh_suspicious: snapshots cdp.suspicious_values into match_suspicious; true when the
 -- set changed.  The view is not evaluated again while the threshold and the digest of what it reads
 -- (_match_suspicious_digest) are those the snapshot was taken under and the snapshot still has the
@@ -139,7 +152,8 @@ COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
 -- sees another digest and takes the snapshot again: never a stale skip).  Callers hold the
 -- matching lock (advisory 6).  jit = off: the view's plan over 1M records is priced far above the
 -- JIT thresholds, and compiling it took 2.5-3 s in the backend and in each parallel worker (7-8 s
--- of CPU for a 5 s query; session 33).
+-- of CPU for a 5 s query; session 33).  The snapshot's rows come from _match_suspicious_scan (C,
+-- session 37), the view only when that returns NULL.
 CREATE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 	SET jit = off
@@ -147,14 +161,22 @@ CREATE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
 DECLARE
 	changed boolean;
 	d record := cdp_internal._match_suspicious_digest();
+	sc record;
 BEGIN
 	IF EXISTS (SELECT 1 FROM cdp_internal.match_suspicious_source s
 	            WHERE s.min_persons = d.min_persons AND s.records = d.records AND s.digest = d.digest
 	              AND s.snapshot = (SELECT pg_catalog.count(*) FROM cdp_internal.match_suspicious)) THEN
 		RETURN false;
 	END IF;
-	CREATE TEMP TABLE _cdp_susp ON COMMIT DROP AS
+	SELECT * INTO sc FROM cdp_internal._match_suspicious_scan(d.min_persons);
+	CREATE TEMP TABLE _cdp_susp (attr text, value text, persons int) ON COMMIT DROP;
+	IF sc.attrs IS NULL THEN
+		INSERT INTO _cdp_susp (attr, value, persons)
 		SELECT v.attr, v.value, v.persons FROM @extschema@.suspicious_values v WHERE v.value <> '';
+	ELSE
+		INSERT INTO _cdp_susp (attr, value, persons)
+		SELECT u.attr, u.value, u.persons FROM ROWS FROM (pg_catalog.unnest(sc.attrs), pg_catalog.unnest(sc.vals), pg_catalog.unnest(sc.persons)) AS u(attr, value, persons);
+	END IF;
 	SELECT EXISTS (SELECT attr, value FROM _cdp_susp EXCEPT SELECT attr, value FROM cdp_internal.match_suspicious)
 	    OR EXISTS (SELECT attr, value FROM cdp_internal.match_suspicious EXCEPT SELECT attr, value FROM _cdp_susp)
 	  INTO changed;
