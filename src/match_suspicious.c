@@ -56,8 +56,9 @@
  *
  * Memory: 16 bytes per phone or e-mail in pass 1 (hash and heap pointer;
  * at 1M records, 854k values, 14 MB, where the view materialized every
- * value with both names), then 14 bytes per element of a frequent hash.  The second step holds the strings of the records
- * that share a frequent value's hash only (a few thousand at 1M).
+ * value with both names), then 14 bytes per element of a frequent hash
+ * and the strings of the records holding one (at 1M and threshold 10: 446
+ * values in 4,754 elements).
  *
  * It returns NULL (the caller evaluates the view) when it cannot stand in
  * for the view: Citus (the tables are shells of distributed ones);
