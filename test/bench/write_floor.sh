@@ -10,9 +10,9 @@
 # with tmp_dev/env); the server must run on this machine (CPU times are read from /proc, the dumps
 # are written and read by the server: COPY ... TO/FROM a file, so a superuser).  Environment:
 #   SOURCE=import     the rows come from cdp.import_commit of import_speed.sh's file
-#                     ${TMPDIR:-/tmp}/cdp_import_bench_ROWS.csv (made by import_speed.sh; never
-#                     written here; FILE= another path): staged with \copy into cdp.import_staging, committed with
-#                     'quarantine', exactly as import_speed.sh times them
+#                     ${TMPDIR:-/tmp}/cdp_import_bench_ROWS.csv (made by import_speed.sh, never
+#                     written here; FILE= another path): staged with \copy into
+#                     cdp.import_staging, committed with 'quarantine', as import_speed.sh does
 #   SOURCE=first_day  the rows come from first_day.sh with UNTIL=ingest (FILE=, default
 #                     /tmp/first_day_420000.csv; SESSIONS, BATCH as first_day.sh); ROWS is ignored
 #   PER_INDEX=1       also load each table with one secondary index at a time (default 1; 0: no)
@@ -48,14 +48,17 @@
 #                         of each file (loaded, vacuumed, checkpointed before the timing): no
 #                         input function (COPY's binary input runs jsonb_recv, cdp's phone_recv and
 #                         the like), the rows' datums as they are: the writes alone
-#             SOURCE=import: full and ins_full also time the commit's last write, the DELETE of the
-#             staged lines (the file staged in the new database beforehand, untimed)
-# The databases are cdp_wf_SOURCE_{tpl,src,dst,plain}: dropped and created, dropped at the end.# The rows are loaded as the table owner (postgres) with the triggers as they are: no user trigger
-# of these tables fires on INSERT (they are UPDATE / DELETE / TRUNCATE triggers), and the foreign
-# key check record -> source (an internal trigger) runs as it does in the import; replica skips it.
+#             SOURCE=import: full, replica, ins_full and ins_replica also time the commit's last
+#             write, the DELETE of the staged lines (the file staged in the new database
+#             beforehand, untimed)
+# The databases are cdp_wf_SOURCE_{tpl,src,dst,plain}: dropped and created, dropped at the end.
+# The rows are loaded as the table owner (postgres) with the triggers as they are: no user trigger
+# of these tables fires on INSERT (they are UPDATE / DELETE / TRUNCATE triggers); the foreign key
+# check record -> source (an internal trigger) runs once a row, where ingest's writer runs it once
+# a batch: the replica variants skip it, and are the fair floor of the import's writes.
 # Sequences are not advanced (the ids are in the files): nextval's cost is not in the floor.
-# Prints each repeat's figures on stderr, then the medians: each table's rows, wall and CPU in
-# each variant, the cost of each index (its +INDEX time less the noidx time of its table), and the
+# Prints each repeat's figures on stderr (SOURCE=import: also the commit's WAL), then the
+# medians: each table's rows, wall, CPU and WAL in each variant, the cost of each index (its +INDEX time less the noidx time of its table), and the
 # floor's rows/s against the measured step's and the plain COPY's, as ratios.  For SOURCE=import
 # the floor of the whole import is the staging COPY (measured: it is already a plain COPY) plus the
 # floor of the commit's writes.  Figures go to doc/benchmarks-ingest.md (session 37).
