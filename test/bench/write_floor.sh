@@ -51,7 +51,7 @@
 #             SOURCE=import: full, replica, ins_full and ins_replica also time the commit's last
 #             write, the DELETE of the staged lines (the file staged in the new database
 #             beforehand, untimed)
-# The databases are cdp_wf_SOURCE_{tpl,src,dst,plain}: dropped and created, dropped at the end.
+# The databases are cdp_wf_PID_{tpl,src,dst,plain} (two runs never share one): dropped at the end.
 # The rows are loaded as the table owner (postgres) with the triggers as they are: no user trigger
 # of these tables fires on INSERT (they are UPDATE / DELETE / TRUNCATE triggers); the foreign key
 # check record -> source (an internal trigger) runs once a row, where ingest's writer runs it once
@@ -88,7 +88,7 @@ fi
 nrows=$(( $(wc -l < "$file") - 1 ))
 dumpdir=${DUMPDIR:-${TMPDIR:-/tmp}/write_floor.$$}
 mkdir -p "$dumpdir"
-tpl=cdp_wf_${SOURCE}_tpl; src=cdp_wf_${SOURCE}_src; dst=cdp_wf_${SOURCE}_dst; pdb=cdp_wf_${SOURCE}_plain
+tpl=cdp_wf_$$_tpl; src=cdp_wf_$$_src; dst=cdp_wf_$$_dst; pdb=cdp_wf_$$_plain
 tmpd=$(mktemp -d)
 cleanup() {
 	rm -rf "$tmpd" "$dumpdir"
