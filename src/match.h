@@ -491,10 +491,4 @@ extern MatchEvidence *MatchEvidenceArgs(FunctionCallInfo fcinfo, int argno, int 
 extern struct JsonbValue *MatchEvidencePush(struct JsonbParseState **st, MatchEvidence *e,
 											int i, int64 ra, int64 rb);
 
-/*
- * match_cpus.c: _match_cpus(), also called from C by a training walk to
- * choose how many processes walk it (match_walk.c; issue 12, session 37).
- */
-extern PGDLLEXPORT Datum cdp_match_cpus(PG_FUNCTION_ARGS);
-
 #endif							/* MATCH_H */

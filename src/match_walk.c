@@ -37,14 +37,6 @@
  *		are scaled back, so EM sees an unbiased sample (as Splink trains
  *		on a bounded number of blocked pairs).
  *
- *		A training walk over every record (train mode, no focus) runs in
- *		shares when the server has several cores and the planner expects
- *		WALK_PAR_MIN_RECORDS records or more (or when forced through
- *		_match_walk_part(0, n, 'train', ...)): a worker of a parallel
- *		context per further share scores its runs of the pairs, and the
- *		leader merges the counts into the serial walk's rows, in its order
- *		(see WalkTrainLaunch and WalkTrainMerge; issue 12, session 37).
- *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -52,9 +44,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "access/parallel.h"
 #include "access/tupmacs.h"
-#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -64,13 +54,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "optimizer/cost.h"
-#include "storage/proc.h"
-#include "storage/shm_mq.h"
-#include "storage/shm_toc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -91,11 +76,7 @@ typedef struct PatternEntry
 	PatternKey	key;
 	int64		n;				/* pairs of the rule */
 	int64		nnew;			/* of which no earlier rule yields */
-	int64		first;			/* the walk's pair number that entered it */
 } PatternEntry;
-
-/* a training walk in shares: at most this many processes (leader included) */
-#define WALK_MAX_SHARES 8
 
 /* one record's position in a rule's sort order */
 typedef struct BlockItem
@@ -135,18 +116,7 @@ typedef struct Walk
 											 * groups a block skips, or -1 */
 	int32	   *gend;			/* per block position: end of its skip group */
 	MatchBound	bound;			/* the scorer's last per-pair bound */
-	int64		seq;			/* patterns/sample: pairs met so far (the
-								 * number of the next ProcessPair call) */
-	int			nshares;		/* training in shares: pairs numbered seq go
-								 * to share (seq / WALK_SHARE_CHUNK) % nshares */
-	bool		own[WALK_MAX_SHARES];	/* the shares this process scores */
 } Walk;
-
-/*
- * a training walk in shares hands out its scored pairs in runs of this many
- * (each process meets every pair, in the same order, and scores its runs)
- */
-#define WALK_SHARE_CHUNK 64
 
 /* blocks smaller than this are walked pair by pair (regrouping does not pay) */
 #define WALK_SKIP_MIN_BLOCK 32
@@ -662,7 +632,7 @@ EmitRow(Walk *w, const MatchRec *a, const MatchRec *b, int rule, double weight,
  *		Adds one pair with level vector lev found by rule to the counts.
  */
 static void
-CountPattern(Walk *w, int rule, const int8 *lev, bool isnew, int64 seq)
+CountPattern(Walk *w, int rule, const int8 *lev, bool isnew)
 {
 	PatternKey	key;
 	PatternEntry *e;
@@ -673,10 +643,7 @@ CountPattern(Walk *w, int rule, const int8 *lev, bool isnew, int64 seq)
 	memcpy(key.lev, lev, w->prog.ncomp);
 	e = (PatternEntry *) hash_search(w->patterns, &key, HASH_ENTER, &found);
 	if (!found)
-	{
 		e->n = e->nnew = 0;
-		e->first = seq;
-	}
 	e->n++;
 	if (isnew)
 		e->nnew++;
@@ -696,14 +663,9 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{
-		int64		seq = w->seq++;
-
-		/* a training walk in shares: another process scores this pair */
-		if (w->nshares > 1 && !w->own[(seq / WALK_SHARE_CHUNK) % w->nshares])
-			return;
 		/* EM and u read the level vector only: no weight, no flags */
 		MatchPairLevels(&w->prog, a, b, lev);
-		CountPattern(w, rule, lev, isnew, seq);
+		CountPattern(w, rule, lev, isnew);
 		return;
 	}
 	weight = MatchScorePairBounded(&w->prog, a, b, lev, &flags,
@@ -1175,427 +1137,6 @@ WalkRule(Walk *w, int rule)
 }
 
 /*
- * WalkBlocks
- *		The blocked walk of score, count and patterns modes: builds every
- *		rule's blocks, then walks them rule by rule (in patterns mode a
- *		positive sample sets the share of candidate pairs counted).
- */
-static void
-WalkBlocks(Walk *w, int64 sample)
-{
-	int64		total = 0;
-	int			maxg = 0,
-				r;
-
-	for (r = 0; r < w->prog.nrules; r++)
-	{
-		int			bi;
-
-		total += BuildRule(w, r);
-		w->skiprule[r] = ChooseSkipRule(w, r);
-		for (bi = 0; bi < w->nblocks[r]; bi++)
-			maxg = Max(maxg, w->blocks[r][bi + 1] - w->blocks[r][bi]);
-	}
-	w->gend = palloc_extended(sizeof(int32) * (Size) Max(maxg, 1), MCXT_ALLOC_HUGE);
-	/* the same rate in every part: each sees every rule's blocks */
-	if (w->mode == WALK_PATTERNS && sample > 0 && total > sample)
-		w->rate = (double) sample / (double) total;
-
-	/*
-	 * pg_prng_double is the top 52 bits of a draw times 2^-52, so it is >=
-	 * rate exactly when those bits, an integer, are >= rate * 2^52 (exact: a
-	 * power of two), rounded up: the same pairs as comparing doubles, at a
-	 * fraction of the cost over 48M candidate pairs
-	 */
-	w->rate_min = (uint64) ceil(ldexp(w->rate, 52));
-	for (r = 0; r < w->prog.nrules; r++)
-		WalkRule(w, r);
-}
-
-/* WalkPatternsCreate: the pattern counts of a walk, in context cxt */
-static HTAB *
-WalkPatternsCreate(MemoryContext cxt)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(PatternKey);
-	ctl.entrysize = sizeof(PatternEntry);
-	ctl.hcxt = cxt;
-	return hash_create("cdp match patterns", 4096, &ctl,
-					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
-
-/*
- * A training walk in shares (issue 12, session 37).  Scoring the pairs is
- * about 40 % of a training walk at 1M records; loading the records, sorting
- * the blocks and drawing which pairs are sampled are the rest.  So every
- * process (the leader and up to WALK_MAX_SHARES - 1 workers of a parallel
- * context) loads the same records in the same order, builds the same blocks
- * and meets every pair in the serial order, drawing the same random numbers,
- * but scores (MatchPairLevels) only the pairs of its own shares: pair number
- * seq (in the order ProcessPair meets them: the random pairs, then the
- * blocked ones) belongs to share (seq / WALK_SHARE_CHUNK) % nshares.  Each
- * pattern entry keeps the number of the pair that entered it; the workers
- * send their entries to the leader through one shm_mq each, and the leader
- * adds them to its own and enters them into a new table in the order of
- * those numbers: the table the serial walk fills, whose scan order is the
- * order of the walk's result rows (the EM reads them in that order, and its
- * last bits depend on it).  The counts are integers, so their sums do not
- * depend on the order.  The scans of the record query run with
- * synchronize_seqscans off, so that concurrent scans of one table all start
- * at its first block, as the serial walk's scan does after a complete scan.
- */
-#define WALK_KEY_FIXED	UINT64CONST(0xCD90000000000001)
-#define WALK_KEY_QUERY	UINT64CONST(0xCD90000000000002)
-#define WALK_KEY_PROG	UINT64CONST(0xCD90000000000003)
-#define WALK_KEY_MQ		UINT64CONST(0xCD90000000000004)
-#define WALK_MQ_SIZE	((Size) 256 * 1024)
-#define WALK_SEND_BATCH 1024
-/* fewer records expected: the serial walk (a worker's start and load do not pay) */
-#define WALK_PAR_MIN_RECORDS 100000
-
-/* what the workers of a training walk read */
-typedef struct WalkShared
-{
-	int			nshares;
-	int			tf_version;
-	int			max_block;
-	double		min_prob;
-	int64		sample;
-} WalkShared;
-
-PGDLLEXPORT void cdp_match_walk_train_worker(dsm_segment *seg, shm_toc *toc);
-
-/*
- * WalkQueryRows
- *		The number of rows the planner expects from query (0 when it cannot
- *		be planned: LoadRecords reports why).  Call connected to SPI.
- */
-static double
-WalkQueryRows(const char *query)
-{
-	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
-	CachedPlan *cp;
-	double		rows = 0;
-
-	if (plan == NULL)
-		return 0;
-	cp = SPI_plan_get_cached_plan(plan);
-	if (cp != NULL)
-	{
-		if (list_length(cp->stmt_list) == 1)
-		{
-			PlannedStmt *ps = linitial_node(PlannedStmt, cp->stmt_list);
-
-			if (ps->commandType == CMD_SELECT && ps->planTree != NULL)
-				rows = ps->planTree->plan_rows;
-		}
-		/* an unsaved plan's cached plan has no resource owner */
-		ReleaseCachedPlan(cp, NULL);
-	}
-	SPI_freeplan(plan);
-	return rows;
-}
-
-/*
- * WalkTrainShares
- *		How many processes walk a training walk over query: forced (the
- *		nparts of _match_walk_part, > 1) or, for _match_walk (forced 0), one
- *		per processor the server may use (_match_cpus) when the planner
- *		expects WALK_PAR_MIN_RECORDS records or more; at most WALK_MAX_SHARES
- *		and 1 + max_parallel_workers_per_gather.  1, the serial walk, inside
- *		a parallel operation.  Call connected to SPI.
- */
-static int
-WalkTrainShares(const char *query, int forced)
-{
-	int			n;
-
-	if (IsInParallelMode() || IsParallelWorker() || max_parallel_workers_per_gather <= 0)
-		return 1;
-	if (forced > 1)
-		n = forced;
-	else
-	{
-		LOCAL_FCINFO(cf, 0);
-		Datum		d;
-
-		InitFunctionCallInfoData(*cf, NULL, 0, InvalidOid, NULL, NULL);
-		d = cdp_match_cpus(cf);
-		n = cf->isnull ? 1 : DatumGetInt32(d);
-		if (n > 1 && WalkQueryRows(query) < WALK_PAR_MIN_RECORDS)
-			n = 1;
-	}
-	return Min(Min(n, WALK_MAX_SHARES), 1 + max_parallel_workers_per_gather);
-}
-
-/*
- * WalkTrainLaunch
- *		Starts nshares - 1 workers on the shares 1.. of a training walk;
- *		the leader keeps share 0 and the shares of workers that did not
- *		start.  Returns the parallel context (in parallel mode, under a GUC
- *		nest level *gucnest with synchronize_seqscans off; each launched
- *		worker's queue in mqh), or NULL with nothing changed when no worker
- *		started: the serial walk.
- */
-static ParallelContext *
-WalkTrainLaunch(Walk *w, int nshares, const char *query, ArrayType *prog,
-				int tf_version, int64 sample, shm_mq_handle **mqh, int *gucnest)
-{
-	ParallelContext *pcxt;
-	WalkShared *sh;
-	Size		qlen = strlen(query) + 1,
-				plen = VARSIZE(prog);
-	char	   *space;
-	int			i,
-				launched;
-
-	*gucnest = NewGUCNestLevel();
-	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	EnterParallelMode();
-	pcxt = CreateParallelContext("cdp", "cdp_match_walk_train_worker", nshares - 1);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(WalkShared));
-	shm_toc_estimate_chunk(&pcxt->estimator, qlen);
-	shm_toc_estimate_chunk(&pcxt->estimator, plen);
-	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(WALK_MQ_SIZE, nshares - 1));
-	shm_toc_estimate_keys(&pcxt->estimator, 4);
-	InitializeParallelDSM(pcxt);
-	sh = shm_toc_allocate(pcxt->toc, sizeof(WalkShared));
-	sh->nshares = nshares;
-	sh->tf_version = tf_version;
-	sh->max_block = w->max_block;
-	sh->min_prob = w->min_prob;
-	sh->sample = sample;
-	shm_toc_insert(pcxt->toc, WALK_KEY_FIXED, sh);
-	space = shm_toc_allocate(pcxt->toc, qlen);
-	memcpy(space, query, qlen);
-	shm_toc_insert(pcxt->toc, WALK_KEY_QUERY, space);
-	space = shm_toc_allocate(pcxt->toc, plen);
-	memcpy(space, prog, plen);
-	shm_toc_insert(pcxt->toc, WALK_KEY_PROG, space);
-	space = shm_toc_allocate(pcxt->toc, mul_size(WALK_MQ_SIZE, nshares - 1));
-	for (i = 0; i < nshares - 1; i++)
-		shm_mq_set_receiver(shm_mq_create(space + (Size) i * WALK_MQ_SIZE, WALK_MQ_SIZE), MyProc);
-	shm_toc_insert(pcxt->toc, WALK_KEY_MQ, space);
-	LaunchParallelWorkers(pcxt);
-	launched = pcxt->nworkers_launched;
-	if (launched == 0)
-	{
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		AtEOXact_GUC(true, *gucnest);
-		return NULL;
-	}
-	for (i = 0; i < launched; i++)
-		mqh[i] = shm_mq_attach((shm_mq *) (space + (Size) i * WALK_MQ_SIZE), pcxt->seg,
-							   pcxt->worker[i].bgwhandle);
-	w->nshares = nshares;
-	w->own[0] = true;
-	for (i = 1 + launched; i < nshares; i++)
-		w->own[i] = true;
-	ereport(DEBUG1,
-			(errmsg_internal("cdp training walk: %d shares, %d in parallel workers",
-							 nshares, launched)));
-	return pcxt;
-}
-
-/*
- * PatternFirstCmp
- *		qsort order of pattern entries by the number of the pair that
- *		entered them.
- */
-static int
-PatternFirstCmp(const void *x, const void *y)
-{
-	const PatternEntry *a = *(const PatternEntry *const *) x;
-	const PatternEntry *b = *(const PatternEntry *const *) y;
-
-	return (a->first > b->first) - (a->first < b->first);
-}
-
-/*
- * WalkTrainMerge
- *		The leader of a training walk in shares, its own shares walked: adds
- *		each worker's pattern entries to its own, ends the parallel
- *		operation and rebuilds w->patterns (in cxt) with the entries entered
- *		in the order of their first pairs, as the serial walk entered them.
- */
-static void
-WalkTrainMerge(Walk *w, ParallelContext *pcxt, shm_mq_handle **mqh, int gucnest,
-			   MemoryContext cxt)
-{
-	HASH_SEQ_STATUS st;
-	PatternEntry *e;
-	PatternEntry **all;
-	HTAB	   *t;
-	long		n,
-				i;
-
-	for (i = 0; i < pcxt->nworkers_launched; i++)
-	{
-		int64		got = 0;
-		bool		done = false;
-
-		for (;;)
-		{
-			Size		nbytes;
-			void	   *data;
-			const PatternEntry *x;
-
-			if (shm_mq_receive(mqh[i], &nbytes, &data, false) != SHM_MQ_SUCCESS)
-				break;
-			if (nbytes == sizeof(int64))
-			{
-				/* the end: how many entries the worker sent */
-				done = *(const int64 *) data == got;
-				break;
-			}
-			if (nbytes % sizeof(PatternEntry) != 0)
-				elog(ERROR, "training walk worker sent a message of %zu bytes", nbytes);
-			for (x = data; (const char *) x < (const char *) data + nbytes; x++)
-			{
-				bool		found;
-
-				e = (PatternEntry *) hash_search(w->patterns, &x->key, HASH_ENTER, &found);
-				if (!found)
-					*e = *x;
-				else
-				{
-					e->n += x->n;
-					e->nnew += x->nnew;
-					e->first = Min(e->first, x->first);
-				}
-				got++;
-			}
-		}
-		if (!done)
-		{
-			/* a worker's error, if it sent one, is raised here */
-			WaitForParallelWorkersToFinish(pcxt);
-			elog(ERROR, "training walk worker %ld ended without its counts", i);
-		}
-	}
-	WaitForParallelWorkersToFinish(pcxt);
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
-	AtEOXact_GUC(true, gucnest);
-
-	n = hash_get_num_entries(w->patterns);
-	all = MatchHugeAlloc(sizeof(PatternEntry *) * (Size) Max(n, 1));
-	i = 0;
-	hash_seq_init(&st, w->patterns);
-	while ((e = hash_seq_search(&st)) != NULL)
-		all[i++] = e;
-	qsort(all, n, sizeof(PatternEntry *), PatternFirstCmp);
-	t = WalkPatternsCreate(cxt);
-	for (i = 0; i < n; i++)
-	{
-		bool		found;
-
-		e = (PatternEntry *) hash_search(t, &all[i]->key, HASH_ENTER, &found);
-		Assert(!found);
-		*e = *all[i];
-	}
-	pfree(all);
-	hash_destroy(w->patterns);
-	w->patterns = t;
-}
-
-/*
- * WalkSend
- *		Sends one message to the training walk's leader (a worker); false
- *		when the leader is gone.
- */
-static bool
-WalkSend(shm_mq_handle *mqh, const void *data, Size nbytes)
-{
-	return shm_mq_send(mqh, nbytes, data, false, true) == SHM_MQ_SUCCESS;
-}
-
-/*
- * cdp_match_walk_train_worker
- *		A parallel worker of a training walk (WalkTrainLaunch): walks as the
- *		leader does, scoring share ParallelWorkerNumber + 1, and sends its
- *		pattern entries (raw counts, with their first pair numbers), then
- *		their number, to its queue.
- */
-void
-cdp_match_walk_train_worker(dsm_segment *seg, shm_toc *toc)
-{
-	WalkShared *sh = shm_toc_lookup(toc, WALK_KEY_FIXED, false);
-	char	   *query = shm_toc_lookup(toc, WALK_KEY_QUERY, false);
-	char	   *progsrc = shm_toc_lookup(toc, WALK_KEY_PROG, false);
-	char	   *space = shm_toc_lookup(toc, WALK_KEY_MQ, false);
-	shm_mq	   *mq = (shm_mq *) (space + (Size) ParallelWorkerNumber * WALK_MQ_SIZE);
-	shm_mq_handle *mqh;
-	ArrayType  *prog;
-	Walk	   *w;
-	MemoryContext work,
-				old;
-	HASH_SEQ_STATUS st;
-	PatternEntry *e;
-	PatternEntry *buf;
-	int			nb = 0;
-	int64		sent = 0;
-
-	shm_mq_set_sender(mq, MyProc);
-	mqh = shm_mq_attach(mq, seg, NULL);
-	work = AllocSetContextCreate(CurrentMemoryContext, "cdp match walk",
-								 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
-	w = palloc0(sizeof(Walk));
-	w->part = 0;
-	w->nparts = 1;
-	w->rate = 1.0;
-	pg_prng_seed(&w->rng, 20261123);
-	w->mode = WALK_PATTERNS;
-	w->nshares = sh->nshares;
-	w->own[ParallelWorkerNumber + 1] = true;
-	prog = palloc(VARSIZE(progsrc));
-	memcpy(prog, progsrc, VARSIZE(progsrc));
-	MatchDecodeProgramArray(prog, &w->prog);
-	w->min_prob = sh->min_prob;
-	w->min_weight = MatchMinWeight(w->min_prob);
-	w->max_block = sh->max_block;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* as MatchWalkRun does in train mode, with no focus */
-	LoadRecords(w, query, NULL);
-	w->hasfocus = false;
-	MatchLoadTf(&w->prog, sh->tf_version, (Datum) 0, (Datum) 0);
-	PrecomputeRecords(w);
-	w->patterns = WalkPatternsCreate(work);
-	w->mode = WALK_SAMPLE;
-	SampleRandomPairs(w, sh->sample);
-	w->mode = WALK_PATTERNS;
-	WalkBlocks(w, sh->sample);
-
-	buf = palloc(sizeof(PatternEntry) * WALK_SEND_BATCH);
-	hash_seq_init(&st, w->patterns);
-	while ((e = hash_seq_search(&st)) != NULL)
-	{
-		buf[nb++] = *e;
-		if (nb == WALK_SEND_BATCH)
-		{
-			if (!WalkSend(mqh, buf, sizeof(PatternEntry) * nb))
-			{
-				hash_seq_term(&st);
-				break;
-			}
-			sent += nb;
-			nb = 0;
-		}
-	}
-	if (nb > 0 && WalkSend(mqh, buf, sizeof(PatternEntry) * nb))
-		sent += nb;
-	(void) WalkSend(mqh, &sent, sizeof(sent));
-	SPI_finish();
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(work);
-}
-
-/*
  * MatchWalkRun
  *		The body of both entry points: the walk's arguments start at
  *		argument o; blocks of part (of nparts) only.
@@ -1608,12 +1149,9 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	char	   *mode;
 	char	   *query;
 	int			r;
+	int64		total = 0;
 	bool		train = false;
 	bool		goldens = false;
-	int			forced = 0;
-	ParallelContext *pcxt = NULL;
-	shm_mq_handle *mqh[WALK_MAX_SHARES];
-	int			gucnest = 0;
 	MemoryContext work,
 				old;
 
@@ -1652,20 +1190,6 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 		/* sample, then patterns, over one load of the records (training) */
 		w->mode = WALK_PATTERNS;
 		train = true;
-
-		/*
-		 * _match_walk_part(0, n, 'train', ...): the whole training walk in n
-		 * processes (WalkTrainShares), not the blocks of a part
-		 */
-		if (nparts > 1)
-		{
-			if (part != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("a training walk in %d processes must be called as part 0", nparts)));
-			forced = nparts;
-			w->nparts = 1;
-		}
 	}
 	else if (strcmp(mode, "cross") == 0)
 		w->mode = WALK_CROSS;
@@ -1684,16 +1208,6 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	old = MemoryContextSwitchTo(work);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* a whole training walk: in shares when it pays (WalkTrainShares) */
-	if (train && PG_ARGISNULL(o + 7))
-	{
-		int			nshares = WalkTrainShares(query, forced);
-
-		if (nshares > 1)
-			pcxt = WalkTrainLaunch(w, nshares, query, PG_GETARG_ARRAYTYPE_P(o + 2),
-								   PG_GETARG_INT32(o + 3), PG_GETARG_INT64(o + 6),
-								   mqh, &gucnest);
-	}
 	LoadRecords(w, query, PG_ARGISNULL(o + 7) ? NULL : PG_GETARG_ARRAYTYPE_P(o + 7));
 	if (goldens)
 		LoadGoldens(w);
@@ -1709,7 +1223,15 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	PrecomputeRecords(w);
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
-		w->patterns = WalkPatternsCreate(work);
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PatternKey);
+		ctl.entrysize = sizeof(PatternEntry);
+		ctl.hcxt = work;
+		w->patterns = hash_create("cdp match patterns", 4096, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 
 	if (train)
 	{
@@ -1734,9 +1256,34 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 					ProcessPair(w, &w->recs[i], &w->recs[j], -1, true);
 	}
 	else
-		WalkBlocks(w, PG_GETARG_INT64(o + 6));
-	if (pcxt != NULL)
-		WalkTrainMerge(w, pcxt, mqh, gucnest, work);
+	{
+		int64		sample = PG_GETARG_INT64(o + 6);
+		int			maxg = 0;
+
+		for (r = 0; r < w->prog.nrules; r++)
+		{
+			int			bi;
+
+			total += BuildRule(w, r);
+			w->skiprule[r] = ChooseSkipRule(w, r);
+			for (bi = 0; bi < w->nblocks[r]; bi++)
+				maxg = Max(maxg, w->blocks[r][bi + 1] - w->blocks[r][bi]);
+		}
+		w->gend = palloc_extended(sizeof(int32) * (Size) Max(maxg, 1), MCXT_ALLOC_HUGE);
+		/* the same rate in every part: each sees every rule's blocks */
+		if (w->mode == WALK_PATTERNS && sample > 0 && total > sample)
+			w->rate = (double) sample / (double) total;
+
+		/*
+		 * pg_prng_double is the top 52 bits of a draw times 2^-52, so it is
+		 * >= rate exactly when those bits, an integer, are >= rate * 2^52
+		 * (exact: a power of two), rounded up: the same pairs as comparing
+		 * doubles, at a fraction of the cost over 48M candidate pairs
+		 */
+		w->rate_min = (uint64) ceil(ldexp(w->rate, 52));
+		for (r = 0; r < w->prog.nrules; r++)
+			WalkRule(w, r);
+	}
 
 	MemoryContextSwitchTo(old);
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
@@ -1788,10 +1335,6 @@ cdp_match_walk(PG_FUNCTION_ARGS)
  *		_match_walk_part(part int, nparts int, <the arguments of
  *		_match_walk>): the walk restricted to the blocks of one part, for
  *		one call per part in parallel workers (PARALLEL SAFE: it only reads).
- *		In train mode nparts > 1 asks for the whole training walk in nparts
- *		processes (part 0 only; at most WALK_MAX_SHARES and 1 +
- *		max_parallel_workers_per_gather, the serial walk inside a parallel
- *		operation): the serial walk's rows, in its order.
  */
 Datum
 cdp_match_walk_part(PG_FUNCTION_ARGS)
