@@ -122,6 +122,8 @@ GoldenIndexSortFinish(CdpIndexSort *s, EState *estate)
 		IndexUniqueCheck check = UNIQUE_CHECK_NO;
 		IndexTuple	itup;
 		int64		added = 0;
+		ExprContext *econtext = GetPerTupleExprContext(estate);
+		MemoryContext old;
 
 		if (s->sorts[k] == NULL)
 			continue;
@@ -131,12 +133,16 @@ GoldenIndexSortFinish(CdpIndexSort *s, EState *estate)
 			!(s->update && !bms_is_empty(changed) && GoldenIndexKeptKey(ir, ii, changed)))
 			check = UNIQUE_CHECK_YES;
 		tuplesort_performsort(s->sorts[k]);
+		/* what an insertion allocates goes with it, as in CdpIndexSortFinish */
+		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 		while ((itup = tuplesort_getindextuple(s->sorts[k], true)) != NULL)
 		{
 			if ((++added & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
 			(void) _bt_doinsert(ir, itup, check, false, rri->ri_RelationDesc);
+			MemoryContextReset(econtext->ecxt_per_tuple_memory);
 		}
+		MemoryContextSwitchTo(old);
 		tuplesort_end(s->sorts[k]);
 		s->sorts[k] = NULL;
 	}
