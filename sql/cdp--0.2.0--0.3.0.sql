@@ -38041,3 +38041,394 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious (not again while the records it reads are the same); true when the set changed';
 /* ==== end of section: susp39 ==== */
+
+/* ==== section: mrg39 (issue 16, session 37) ==== */
+-- the golden merge deletes the profile rows it absorbed in C (cdp_internal.golden_delete_profiles,
+-- src/golden_profile_delete.c) after its C writer, through the primary key, instead of the DELETE's
+-- join; golden_link_apply calls it (the statement stays for the SQL writer and as the fallback).
+-- The merge's sorted index entries go in without the unique check that cannot fail and without
+-- the bottom-up deletion pass (src/golden_index.c): no SQL object changes for that
+/*
+ * The delete of the profile rows a merge absorbed in golden_link_apply (C,
+ * src/golden_profile_delete.c): each distinct id in ascending order found through cdp.patient's
+ * primary key and its row deleted, what the DELETE ... USING unnest(m_gone) deleted, without the
+ * statement's join and executor (issue 16, session 37).  Returns false, having deleted nothing,
+ * when cdp.patient has a delete trigger, a rule or row-level security for the current user (the
+ * caller then runs its DELETE).  The caller holds the rows' locks.
+ */
+CREATE FUNCTION cdp_internal.golden_delete_profiles(ids bigint[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_golden_delete_profiles'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.golden_delete_profiles(bigint[]) IS
+	'deletes the profile rows of the golden ids a planned batch of links absorbed (C); false when cdp.patient needs the DELETE (internal to golden_link_apply)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_delete_profiles(bigint[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION cdp_internal.golden_link_apply(a bigint[], b bigint[], evidence jsonb[],
+		golden_a bigint[], golden_b bigint[], tables_locked boolean,
+		ev_probability float8[], ev_weight float8[], ev_rule int[], ev_forced boolean[], ev_levels smallint[],
+		ev_rules jsonb, ev_by text, ev_version int) RETURNS bigint[]
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET plan_cache_mode = force_generic_plan
+	SET jit = off
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ga			bigint[] := golden_a;
+	gb			bigint[] := golden_b;
+	ga2			bigint[];
+	gb2			bigint[];
+	n_locked	bigint;
+	ids			bigint[];
+	created		bigint[];
+	tries		int := 0;
+	pl_ord		int[];
+	pl_out		"char"[];
+	pl_keep		bigint[];
+	pl_gone		bigint[];
+	pl_rest		boolean[];
+	ab_ord		int[];
+	ab_g		bigint[];
+	ev_id		bigint[];
+	ev_at		timestamptz[];
+	ev_kind		text[];
+	ev_subj		bigint[];
+	m_ord		int[];
+	m_keep		bigint[];
+	m_gone		bigint[];
+	m_ev		bigint[];
+	m_at		timestamptz[];
+	mv_rec		bigint[];
+	mv_ord		int[];
+	mm_rec		bigint[];
+	mm_keep		bigint[];
+	mm_ev		bigint[];
+	mm_at		timestamptz[];
+	mm_nev		bigint[];
+	mm_nat		timestamptz[];
+	mm_first	boolean[];
+	rs_id		bigint[];
+	rs_at		timestamptz[];
+	fin_rec		bigint[];
+	fin_keep	bigint[];
+	c_done		boolean := false;
+	locked		boolean := COALESCE(tables_locked, false);
+	survivors	bigint[];
+	res			bigint[];
+	/* step times as DEBUG1 messages (profiling: SET client_min_messages = debug1) */
+	tt			timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+	IF pg_catalog.cardinality(a) = 0 THEN
+		RETURN '{}';
+	END IF;
+	IF pg_catalog.cardinality(a) > 16 THEN
+		/* local to this call: the function's own SET restores the generic mode on exit */
+		PERFORM pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true);
+	END IF;
+	/*
+	 * lock the persons of the records; a concurrent merge or unmerge may move a record meanwhile.
+	 * The persons of both ends of every link (ga, gb) are read once before the locks (or taken from
+	 * the caller, link_records_many, which read them to check the records exist) and once after,
+	 * and the plan reads the second reading: each reading joins every link's two records, and
+	 * there were four (issue 16, session 29).  A batch of cdp.merge_lock_tables_links links or more
+	 * locks the tables first instead, and its one reading is final (session 32)
+	 */
+	IF ga IS NULL OR gb IS NULL THEN
+		/* a large batch whose caller took no table locks may take them (before reading) */
+		IF NOT locked THEN
+			locked := cdp_internal.golden_lock_tables(pg_catalog.cardinality(a));
+		END IF;
+		SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+		  INTO ga, gb
+		  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+		  JOIN @extschema@.record ra ON ra.record_id = x.ra
+		  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+	END IF;
+	SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+	  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
+	IF locked THEN
+		/*
+		 * a batch of at least cdp.merge_lock_tables_links links holds the three tables whole
+		 * (golden_lock_tables, taken by link_records_many before it read ga and gb, or above):
+		 * nothing can have moved a record since that reading, so it is final; only a person
+		 * without a profile row gets its placeholder, as in the row-lock path below
+		 */
+		SELECT pg_catalog.array_agg(g.id ORDER BY g.id) INTO created
+		  FROM pg_catalog.unnest(ids) g(id)
+		 WHERE NOT EXISTS (SELECT 1 FROM @extschema@.patient p WHERE p.golden_id = g.id);
+		IF created IS NOT NULL THEN
+			INSERT INTO @extschema@.patient (golden_id) SELECT g.id FROM pg_catalog.unnest(created) g(id) ORDER BY 1;
+		END IF;
+	ELSE
+		LOOP
+			PERFORM 1 FROM @extschema@.record r JOIN pg_catalog.unnest(ids) g(id) ON r.golden_id = g.id
+			 ORDER BY r.record_id FOR NO KEY UPDATE OF r;
+			PERFORM 1 FROM @extschema@.clinical_event c JOIN pg_catalog.unnest(ids) g(id) ON c.golden_id = g.id
+			 ORDER BY c.event_id FOR NO KEY UPDATE OF c;
+			/*
+			 * the profile rows, in id order; when some person has none yet (a profile row is written
+			 * with every new person, so hardly ever), a placeholder is made for it (folded at the end,
+			 * as refresh_patients would) and every row locked again.  Counting the rows the lock
+			 * found replaces an insertion attempt per person (one probe of the key each, session 29)
+			 */
+			SELECT pg_catalog.count(*) INTO n_locked
+			  FROM (SELECT 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+			         ORDER BY p.golden_id FOR UPDATE OF p) l;
+			IF n_locked < pg_catalog.cardinality(ids) THEN
+				WITH ins AS (
+					INSERT INTO @extschema@.patient (golden_id)
+					SELECT g.id FROM pg_catalog.unnest(ids) g(id) ORDER BY 1
+					ON CONFLICT (golden_id) DO NOTHING
+					RETURNING golden_id)
+				SELECT pg_catalog.array_cat(created, pg_catalog.array_agg(ins.golden_id)) INTO created FROM ins;
+				PERFORM 1 FROM @extschema@.patient p JOIN pg_catalog.unnest(ids) g(id) ON p.golden_id = g.id
+				 ORDER BY p.golden_id FOR UPDATE OF p;
+			END IF;
+			/* a new statement: sees what committed while we waited */
+			SELECT pg_catalog.array_agg(ra.golden_id ORDER BY x.i), pg_catalog.array_agg(rb.golden_id ORDER BY x.i)
+			  INTO ga2, gb2
+			  FROM ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b)) WITH ORDINALITY x(ra, rb, i)
+			  JOIN @extschema@.record ra ON ra.record_id = x.ra
+			  JOIN @extschema@.record rb ON rb.record_id = x.rb;
+			EXIT WHEN ga2 = ga AND gb2 = gb;
+			ga := ga2;
+			gb := gb2;
+			SELECT pg_catalog.array_agg(DISTINCT x.g ORDER BY x.g) INTO ids
+			  FROM pg_catalog.unnest(pg_catalog.array_cat(ga, gb)) x(g);
+			tries := tries + 1;
+			IF tries > 100 THEN
+				RAISE EXCEPTION 'records keep moving between persons while they are linked'
+					USING ERRCODE = '40001', HINT = 'Retry the transaction.';
+			END IF;
+		END LOOP;
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'lock', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/* the plan, from the persons as they are now, as arrays (element i: link i) */
+	SELECT x.ord, x.outcome, x.keep, x.gone, x.restore, x.ab_ord, x.ab_g
+	  INTO pl_ord, pl_out, pl_keep, pl_gone, pl_rest, ab_ord, ab_g
+	  /* every no_match decision: the plan ignores those outside these persons */
+	  FROM (SELECT pg_catalog.array_agg(ra.golden_id) AS nm_a, pg_catalog.array_agg(rb.golden_id) AS nm_b
+	          FROM @extschema@.pair_decision d
+	          JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	          JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	         WHERE d.decision = 'no_match') nm,
+	       cdp_internal._golden_merge_plan_arrays(ga, gb, nm.nm_a, nm.nm_b,
+	         ARRAY(SELECT q.golden_id FROM @extschema@.patient q JOIN pg_catalog.unnest(ids) g(id) ON q.golden_id = g.id
+	                WHERE q.status = 'archived')) x;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'plan', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * new records' membership starts at their record.created event, as in refresh_patients.  Only
+	 * persons without a profile row before this call can have records without an open interval
+	 * (every path that creates a profile row opens its records' intervals: ingest, refresh_patients,
+	 * merges, unmerge, rebuild), so only they are looked at; looking at every person of the batch
+	 * cost an index probe per record of every merged person (issue 16)
+	 */
+	IF created IS NOT NULL THEN
+		PERFORM cdp_internal.golden_open_members(created);
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'open_members', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * every record each merge moves (the records of the original ids it absorbs), read once, in no
+	 * order: golden_link_write sorts the moves itself and the SQL path orders them where it reads
+	 * them (the two sorts of some 300k moves here cost about 0.4 s at 1M records, session 36)
+	 */
+	SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(x.ord)
+	  INTO mv_rec, mv_ord
+	  FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+	  JOIN @extschema@.record r ON r.golden_id = x.g;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'moved_records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+
+	/*
+	 * The events, membership and redirects: in C (golden_link_write, src/golden_link_write.c: rows
+	 * built in memory and put on pages many at a time) unless a table has a trigger, rule or
+	 * row-level security it cannot honour, or cdp_internal.golden_link_writer is 'sql' (the A/B test of
+	 * test/pgtap/73_golden_link_write.sql); else by the SQL statements below, which write the same
+	 * rows in the same order
+	 */
+	IF COALESCE(pg_catalog.current_setting('cdp_internal.golden_link_writer', true), '') <> 'sql' THEN
+		SELECT w.written, w.m_ord, w.m_keep, w.m_gone, w.fin_rec, w.fin_keep, w.rs_id, w.rs_at
+		  INTO c_done, m_ord, m_keep, m_gone, fin_rec, fin_keep, rs_id, rs_at
+		  FROM cdp_internal.golden_link_write(a, b, evidence, pl_out, pl_keep, pl_gone, pl_rest, mv_rec, mv_ord,
+		         ev_probability, ev_weight, ev_rule, ev_forced, ev_levels, ev_rules, ev_by, ev_version) w;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'write', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+	END IF;
+	IF NOT c_done THEN
+		/* a run's evidence given in parts: the objects golden_link_write would have built */
+		IF evidence IS NULL AND ev_probability IS NOT NULL THEN
+			SELECT x.evidence INTO evidence
+			  FROM cdp_internal._match_link_args(ARRAY(SELECT pg_catalog.generate_series(1, pg_catalog.cardinality(a))), a, b,
+			         ev_probability, ev_weight, ev_rule, ev_forced, ev_levels, ev_rules, ev_by, ev_version) x;
+		END IF;
+		/*
+		 * the events, in link order: record.linked, or patient.merged (then patient.restored); one pass
+		 * over the links, each payload built once (a merge always moves records: its gone id has some)
+		 */
+		WITH p AS (
+			SELECT l.ord, l.outcome, l.keep, l.gone, l.restore, x.ra, x.rb, x.ev
+			  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone), pg_catalog.unnest(pl_rest)) l(ord, outcome, keep, gone, restore)
+			  JOIN ROWS FROM (pg_catalog.unnest(a), pg_catalog.unnest(b), pg_catalog.unnest(evidence)) WITH ORDINALITY x(ra, rb, ev, i) ON x.i = l.ord
+			 WHERE l.outcome <> 'n'),
+		mv AS (
+			SELECT x.ord, pg_catalog.array_agg(x.rec ORDER BY x.rec) AS recs
+			  FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+			 GROUP BY x.ord),
+		ins AS (
+			INSERT INTO @extschema@.event (kind, subject, golden_id, payload)
+			SELECT e.kind, e.subject, p.keep, e.payload
+			  FROM p LEFT JOIN mv ON mv.ord = p.ord
+			 CROSS JOIN LATERAL (VALUES
+			       (0, CASE p.outcome WHEN 'm' THEN 'patient.merged' ELSE 'record.linked' END,
+			        CASE p.outcome WHEN 'm' THEN p.gone ELSE p.ra END,
+			        CASE p.outcome
+			          WHEN 'm' THEN pg_catalog.jsonb_build_object('from', p.gone, 'into', p.keep, 'records', pg_catalog.to_jsonb(mv.recs),
+			                                                      'a', p.ra, 'b', p.rb, 'evidence', p.ev)
+			          ELSE pg_catalog.jsonb_build_object('a', p.ra, 'b', p.rb, 'evidence', p.ev) END),
+			       (1, 'patient.restored', p.keep,
+			        CASE WHEN p.outcome = 'm' AND p.restore
+			             THEN pg_catalog.jsonb_build_object('comment', pg_catalog.format('merged with active patient %s', p.gone)) END)
+			       ) e(sub, kind, subject, payload)
+			 WHERE e.sub = 0 OR (p.outcome = 'm' AND p.restore)
+			 ORDER BY p.ord, e.sub
+			RETURNING event_id, at, kind, subject)
+		SELECT pg_catalog.array_agg(ins.event_id), pg_catalog.array_agg(ins.at), pg_catalog.array_agg(ins.kind),
+		       pg_catalog.array_agg(ins.subject)
+		  INTO ev_id, ev_at, ev_kind, ev_subj
+		  FROM ins;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		/* each merge with its event (a gone id is absorbed once) */
+		SELECT pg_catalog.array_agg(l.ord ORDER BY l.ord), pg_catalog.array_agg(l.keep ORDER BY l.ord),
+		       pg_catalog.array_agg(l.gone ORDER BY l.ord), pg_catalog.array_agg(e.event_id ORDER BY l.ord),
+		       pg_catalog.array_agg(e.at ORDER BY l.ord)
+		  INTO m_ord, m_keep, m_gone, m_ev, m_at
+		  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep), pg_catalog.unnest(pl_gone)) l(ord, outcome, keep, gone)
+		  JOIN ROWS FROM (pg_catalog.unnest(ev_id), pg_catalog.unnest(ev_at), pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj)) e(event_id, at, kind, subject)
+		    ON e.kind = 'patient.merged' AND e.subject = l.gone
+		 WHERE l.outcome = 'm';
+		RAISE DEBUG 'golden_link_apply %: % ms', 'merge_events', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+		IF m_ord IS NOT NULL THEN
+			/*
+			 * every move of every moved record, in record then link order, read once: its person and
+			 * event, the next move's event, whether it is the record's first move
+			 */
+			SELECT pg_catalog.array_agg(y.rec ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.keep ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.ev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.at ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.nev ORDER BY y.rec, y.ord), pg_catalog.array_agg(y.nat ORDER BY y.rec, y.ord),
+			       pg_catalog.array_agg(y.first ORDER BY y.rec, y.ord)
+			  INTO mm_rec, mm_keep, mm_ev, mm_at, mm_nev, mm_nat, mm_first
+			  FROM (SELECT x.rec, x.ord, m.keep, m.ev, m.at,
+			               pg_catalog.lead(m.ev) OVER w AS nev, pg_catalog.lead(m.at) OVER w AS nat,
+			               pg_catalog.row_number() OVER w = 1 AS first
+			          FROM ROWS FROM (pg_catalog.unnest(mv_rec), pg_catalog.unnest(mv_ord)) x(rec, ord)
+			          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_ev), pg_catalog.unnest(m_at)) m(ord, keep, ev, at)
+			            ON m.ord = x.ord
+			        WINDOW w AS (PARTITION BY x.rec ORDER BY x.ord)) y;
+			/* membership: the open interval of a moved record ends at its first move; one per move after */
+			UPDATE @extschema@.patient_member pm SET to_event = f.ev, to_at = f.at
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at), pg_catalog.unnest(mm_first)) f(rec, ev, at, first)
+			 WHERE f.first AND pm.record_id = f.rec AND pm.to_event IS NULL;
+			RAISE DEBUG 'golden_link_apply %: % ms', 'member_close', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+			INSERT INTO @extschema@.patient_member (record_id, golden_id, from_event, from_at, to_event, to_at)
+			SELECT f.rec, f.keep, f.ev, f.at, f.nev, f.nat
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_ev), pg_catalog.unnest(mm_at),
+			                  pg_catalog.unnest(mm_nev), pg_catalog.unnest(mm_nat)) f(rec, keep, ev, at, nev, nat);
+			RAISE DEBUG 'golden_link_apply %: % ms', 'member_open', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+
+			INSERT INTO @extschema@.patient_redirect (old_id, new_id, at, event_id)
+			SELECT m.gone, m.keep, m.at, m.ev FROM ROWS FROM (pg_catalog.unnest(m_gone), pg_catalog.unnest(m_keep), pg_catalog.unnest(m_at), pg_catalog.unnest(m_ev)) m(gone, keep, at, ev);
+			RAISE DEBUG 'golden_link_apply %: % ms', 'redirects', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+			tt := pg_catalog.clock_timestamp();
+			/* each moved record's final person: the person of its last move */
+			SELECT pg_catalog.array_agg(f.rec), pg_catalog.array_agg(f.keep) INTO fin_rec, fin_keep
+			  FROM ROWS FROM (pg_catalog.unnest(mm_rec), pg_catalog.unnest(mm_keep), pg_catalog.unnest(mm_nev)) f(rec, keep, nev)
+			 WHERE f.nev IS NULL;
+			SELECT pg_catalog.array_agg(e.subject), pg_catalog.array_agg(e.at) INTO rs_id, rs_at
+			  FROM ROWS FROM (pg_catalog.unnest(ev_kind), pg_catalog.unnest(ev_subj), pg_catalog.unnest(ev_at)) e(kind, subject, at)
+			 WHERE e.kind = 'patient.restored';
+		END IF;
+	END IF;
+	IF m_ord IS NOT NULL THEN
+		/*
+		 * records and clinical events go to the person their original id ends in.  After the C
+		 * writer (fin_rec in record order) the records are moved in C and the consent triggers'
+		 * work done for the persons of the merges, whose profile rows are held (session 31): the
+		 * UPDATE's join, its transition tables and the triggers' re-lock of every person took
+		 * about a third of the first-day merge at 1M
+		 */
+		IF c_done AND cdp_internal.golden_move_records(fin_rec, fin_keep) THEN
+			PERFORM cdp_internal.consent_records_moved(
+				pg_catalog.array_cat(m_gone, fin_keep), fin_rec);
+		ELSE
+			UPDATE @extschema@.record r SET golden_id = f.keep
+			  FROM ROWS FROM (pg_catalog.unnest(fin_rec), pg_catalog.unnest(fin_keep)) f(rec, keep)
+			 WHERE r.record_id = f.rec;
+		END IF;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'records', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+		UPDATE @extschema@.clinical_event c SET golden_id = f.keep
+		  FROM (SELECT DISTINCT ON (x.g) x.g, m.keep
+		          FROM ROWS FROM (pg_catalog.unnest(ab_ord), pg_catalog.unnest(ab_g)) x(ord, g)
+		          JOIN ROWS FROM (pg_catalog.unnest(m_ord), pg_catalog.unnest(m_keep)) m(ord, keep) ON m.ord = x.ord
+		         ORDER BY x.g, x.ord DESC) f
+		 WHERE c.golden_id = f.g;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'clinical', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+
+		/*
+		 * an archived person that merges with an active one is active again.  The few restored ids
+		 * are picked out first (rs_id): joined to every event of the batch, a profile table whose
+		 * statistics said empty (rows created by this batch) got a nested loop rescanning the whole
+		 * event list per profile row (100k records: 196 s instead of 0.1 s)
+		 */
+		IF rs_id IS NOT NULL THEN
+			UPDATE @extschema@.patient p SET status = 'active', status_at = e.at
+			  FROM ROWS FROM (pg_catalog.unnest(rs_id), pg_catalog.unnest(rs_at)) e(subject, at)
+			 WHERE p.golden_id = e.subject;
+		END IF;
+		/*
+		 * the absorbed profile rows, in id order (about the order of their pages): in link order the
+		 * deletes visited the table's pages at random, about twice as long at 1M records (session 36).
+		 * After the C writer, in C through the primary key (golden_delete_profiles, session 37)
+		 */
+		IF NOT (c_done AND cdp_internal.golden_delete_profiles(m_gone)) THEN
+			DELETE FROM @extschema@.patient p
+			 USING (SELECT g.id FROM pg_catalog.unnest(m_gone) g(id) ORDER BY g.id) g WHERE p.golden_id = g.id;
+		END IF;
+		RAISE DEBUG 'golden_link_apply %: % ms', 'restore_delete', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+		tt := pg_catalog.clock_timestamp();
+	END IF;
+
+	/* a new row whose person lost its records meanwhile goes, as in refresh_patients */
+	DELETE FROM @extschema@.patient p USING pg_catalog.unnest(created) g(id)
+	 WHERE p.golden_id = g.id
+	   AND NOT EXISTS (SELECT 1 FROM @extschema@.record r WHERE r.golden_id = p.golden_id);
+	/* each surviving person (and each new row) is folded once */
+	SELECT pg_catalog.array_agg(x.g ORDER BY x.g) INTO survivors
+	  FROM (SELECT pg_catalog.unnest(m_keep) UNION SELECT pg_catalog.unnest(created)
+	        EXCEPT SELECT pg_catalog.unnest(m_gone)) x(g)
+	 WHERE x.g IS NOT NULL;
+	IF survivors IS NOT NULL THEN
+		PERFORM cdp_internal.golden_refold(survivors);
+	END IF;
+	RAISE DEBUG 'golden_link_apply %: % ms', 'refold', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
+	tt := pg_catalog.clock_timestamp();
+	SELECT pg_catalog.array_agg(CASE WHEN l.outcome = 'n' THEN NULL ELSE l.keep END ORDER BY l.ord) INTO res
+	  FROM ROWS FROM (pg_catalog.unnest(pl_ord), pg_catalog.unnest(pl_out), pg_catalog.unnest(pl_keep)) l(ord, outcome, keep);
+	RETURN res;
+END
+$$;
+COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) IS
+	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor, the evidence given whole or (a run''s) in parts (internal)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
+/* ==== end of section: mrg39 ==== */

@@ -662,6 +662,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	}
 	CdpBulkFlush(estate, &targets[LT_EVENT]);
 	MemoryContextReset(group_cxt);
+	GoldenIndexSortFinish(targets[LT_EVENT].isort, estate);
 	CdpBulkFinishIndexes(estate, &targets[LT_EVENT]);
 	LinkStep("write_events", &tt);
 
@@ -706,7 +707,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		}
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(found);
-		CdpIndexSortFinish(&closed, estate);
+		GoldenIndexSortFinish(&closed, estate);
 		LinkStep("write_member_close", &tt);
 
 		for (int j = 0; j < nmv; j++)
@@ -736,6 +737,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			(void) CdpBulkAdd(estate, t, v, n);
 		}
 		CdpBulkFlush(estate, t);
+		GoldenIndexSortFinish(t->isort, estate);
 		CdpBulkFinishIndexes(estate, t);
 		LinkStep("write_member_open", &tt);
 	}
@@ -761,6 +763,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		m_gone[nm++] = gone[i];
 	}
 	CdpBulkFlush(estate, &targets[LT_REDIRECT]);
+	GoldenIndexSortFinish(targets[LT_REDIRECT].isort, estate);
 	CdpBulkFinishIndexes(estate, &targets[LT_REDIRECT]);
 	LinkStep("write_redirects", &tt);
 
@@ -1016,7 +1019,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(found);
 	ExecDropSingleTupleTableSlot(nslot);
-	CdpIndexSortFinish(&isort, estate);
+	GoldenIndexSortFinish(&isort, estate);
 	CdpBulkEnd(estate, &t, 1, false);
 	PG_RETURN_BOOL(true);
 }

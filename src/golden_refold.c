@@ -773,7 +773,7 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 	ExecDropSingleTupleTableSlot(rslot);
 	ExecDropSingleTupleTableSlot(cslot);
 	ExecDropSingleTupleTableSlot(nslot);
-	CdpIndexSortFinish(&isort, estate);
+	GoldenIndexSortFinish(&isort, estate);
 	index_close(r_idx, AccessShareLock);
 	index_close(c_idx, AccessShareLock);
 	table_close(clinical, NoLock);

@@ -212,6 +212,21 @@ COMMENT ON FUNCTION cdp_internal.golden_move_records(bigint[], bigint[]) IS
 	'moves records to their final persons after a planned batch of links (C, no consent trigger: the caller runs consent_records_moved); false when cdp.record needs the UPDATE (internal to golden_link_apply)';
 
 /*
+ * The delete of the profile rows a merge absorbed in golden_link_apply (C,
+ * src/golden_profile_delete.c): each distinct id in ascending order found through cdp.patient's
+ * primary key and its row deleted, what the DELETE ... USING unnest(m_gone) deleted, without the
+ * statement's join and executor (issue 16, session 37).  Returns false, having deleted nothing,
+ * when cdp.patient has a delete trigger, a rule or row-level security for the current user (the
+ * caller then runs its DELETE).  The caller holds the rows' locks.
+ */
+CREATE FUNCTION cdp_internal.golden_delete_profiles(ids bigint[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'cdp_golden_delete_profiles'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION cdp_internal.golden_delete_profiles(bigint[]) IS
+	'deletes the profile rows of the golden ids a planned batch of links absorbed (C); false when cdp.patient needs the DELETE (internal to golden_link_apply)';
+REVOKE ALL ON FUNCTION cdp_internal.golden_delete_profiles(bigint[]) FROM PUBLIC;
+
+/*
  * Applies links between records in the given order, with exactly the effect of calling
  * link_records for each in turn: one record.linked event for records already in one person,
  * otherwise one patient.merged event per merge (same payload: from, into, the moved records,
@@ -569,10 +584,13 @@ BEGIN
 		END IF;
 		/*
 		 * the absorbed profile rows, in id order (about the order of their pages): in link order the
-		 * deletes visited the table's pages at random, about twice as long at 1M records (session 36)
+		 * deletes visited the table's pages at random, about twice as long at 1M records (session 36).
+		 * After the C writer, in C through the primary key (golden_delete_profiles, session 37)
 		 */
-		DELETE FROM @extschema@.patient p
-		 USING (SELECT g.id FROM pg_catalog.unnest(m_gone) g(id) ORDER BY g.id) g WHERE p.golden_id = g.id;
+		IF NOT (c_done AND cdp_internal.golden_delete_profiles(m_gone)) THEN
+			DELETE FROM @extschema@.patient p
+			 USING (SELECT g.id FROM pg_catalog.unnest(m_gone) g(id) ORDER BY g.id) g WHERE p.golden_id = g.id;
+		END IF;
 		RAISE DEBUG 'golden_link_apply %: % ms', 'restore_delete', pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - tt) * 1000, 1);
 		tt := pg_catalog.clock_timestamp();
 	END IF;

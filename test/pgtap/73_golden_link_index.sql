@@ -7,7 +7,7 @@
 -- index must find what a sequential scan finds.  The batch is larger than a group of rows
 -- (CDP_BULK_GROUP_ROWS, 1000), so that entries of several groups are sorted together.
 BEGIN;
-SELECT plan(8);
+SELECT plan(13);
 
 SELECT setseed(0.34);
 SELECT count(cdp.register_source(s)) FROM unnest(ARRAY['reg', 'lab']) s;
@@ -45,8 +45,9 @@ SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck
                               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
                              WHERE a.amname = 'btree'
                                AND i.indrelid IN ('cdp.event'::regclass, 'cdp.patient_member'::regclass,
-                                                  'cdp.patient_redirect'::regclass, 'cdp.record'::regclass)$$,
-                          'every btree index of the log, membership, redirects and records holds every row (bt_index_check, heapallindexed)')
+                                                  'cdp.patient_redirect'::regclass, 'cdp.record'::regclass,
+                                                  'cdp.patient'::regclass)$$,
+                          'every btree index of the log, membership, redirects, records and profiles holds every row (bt_index_check, heapallindexed)')
        END;
 
 -- lookups through the indexes find what a sequential scan finds
@@ -71,6 +72,32 @@ SELECT is((SELECT count(*) FROM cdp.patient_member m JOIN (SELECT DISTINCT golde
 SELECT is((SELECT count(*) FROM cdp.patient_redirect d JOIN cdp.event e ON e.event_id > :since AND e.kind = 'patient.merged' AND d.new_id = e.golden_id AND d.old_id = e.subject)
           + (SELECT count(*) FROM cdp.record r JOIN (SELECT DISTINCT golden_id FROM cdp.patient_member WHERE to_event IS NULL) g ON r.golden_id = g.golden_id),
           (SELECT redirect + record_golden FROM seq), 'redirects of the merges and records by their new person');
+
+-- the unique indexes whose entries for updated rows went in unchecked (src/golden_index.c: the
+-- update kept their key) still hold those entries as live: a second row with the key is refused
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+SELECT m.record_id AS moved, m.from_event AS moved_from, r.source_id AS moved_src, r.source_key AS moved_key
+  FROM cdp.patient_member m JOIN cdp.record r USING (record_id)
+ WHERE m.to_event > :since ORDER BY m.record_id LIMIT 1 \gset
+SELECT r.record_id AS other FROM cdp.record r JOIN cdp.patient_member m USING (record_id)
+ WHERE m.to_event > :since AND r.source_id = :moved_src AND r.record_id <> :moved ORDER BY 1 LIMIT 1 \gset
+SELECT throws_ok(format('UPDATE cdp.record SET source_key = %L WHERE record_id = %s', :'moved_key', :other),
+                 '23505', NULL, 'a moved record''s source key stays unique (record_source_key_unique)');
+SELECT throws_ok(format($$INSERT INTO cdp.record (record_id, source_id, source_key, raw, attrs_hash)
+                          OVERRIDING SYSTEM VALUE VALUES (%s, %s, 'fresh-key', '{}', 'h')$$, :moved, :moved_src),
+                 '23505', NULL, 'a moved record''s id stays unique (record_pkey)');
+SELECT throws_ok(format($$INSERT INTO cdp.patient_member (record_id, golden_id, from_event, from_at)
+                          VALUES (%s, 0, %s, now())$$, :moved, :moved_from),
+                 '23505', NULL, 'a closed interval''s key stays unique (patient_member_pkey)');
+SELECT throws_ok(format('INSERT INTO cdp.patient (golden_id) VALUES (%s)',
+                        (SELECT golden_id FROM cdp.record WHERE record_id = :moved)),
+                 '23505', NULL, 'a re-folded profile''s id stays unique (patient_pkey)');
+SELECT ok((SELECT count(*) FROM cdp.patient p JOIN cdp.record r ON r.golden_id = p.golden_id
+            WHERE r.record_id = :moved AND p.record_count > 1) = 1,
+          'the moved record''s person was re-folded (a new version of its profile row)');
 
 SELECT * FROM finish();
 ROLLBACK;
