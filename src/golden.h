@@ -253,4 +253,7 @@ struct CdpIndexSort;
 struct EState;
 extern void GoldenIndexSortFinish(struct CdpIndexSort *s, struct EState *estate);
 
+/* qsort comparator of int64 values, ascending (golden_merge.c) */
+extern int	GoldenInt64Cmp(const void *pa, const void *pb);
+
 #endif							/* GOLDEN_H */

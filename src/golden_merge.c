@@ -99,9 +99,10 @@ typedef void (*GoldenPlanEmit) (void *arg, int link, const GoldenPlanRow *row);
 
 /*
  * GoldenInt64Cmp
- *		qsort comparator of int64 values, ascending.
+ *		qsort comparator of int64 values, ascending (golden.h: the golden
+ *		family's one).
  */
-static int
+int
 GoldenInt64Cmp(const void *pa, const void *pb)
 {
 	int64		a = *(const int64 *) pa;

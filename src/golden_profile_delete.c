@@ -56,16 +56,6 @@
 #include "golden.h"
 #include "match.h"
 
-/* ascending int64 order for qsort */
-static int
-GoldenDeleteCmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /*
  * GoldenDeleteWritable
  *		Whether rows of cdp.patient (rel) can be deleted here: a plain table
@@ -155,7 +145,7 @@ cdp_golden_delete_profiles(PG_FUNCTION_ARGS)
 	}
 	snap = estate->es_snapshot;
 	if (n > 1)
-		qsort(ids, n, sizeof(int64), GoldenDeleteCmp);
+		qsort(ids, n, sizeof(int64), GoldenInt64Cmp);
 
 	found = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snap, 1, 0);

@@ -139,19 +139,6 @@ RefoldCmpFetch(const void *a, const void *b)
 }
 
 /*
- * RefoldCmpInt64
- *		qsort comparator of int64 values.
- */
-static int
-RefoldCmpInt64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/*
  * RefoldCmpTrust
  *		qsort comparator of sources by id.
  */
@@ -190,7 +177,7 @@ RefoldIds(ArrayType *arr, int *n)
 	{
 		int			k = 1;
 
-		qsort(ids, m, sizeof(int64), RefoldCmpInt64);
+		qsort(ids, m, sizeof(int64), GoldenInt64Cmp);
 		for (int i = 1; i < m; i++)
 			if (ids[i] != ids[k - 1])
 				ids[k++] = ids[i];

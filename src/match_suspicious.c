@@ -342,6 +342,22 @@ SuspPerson(TupleTableSlot *slot, SuspCols *c)
 }
 
 /*
+ * SuspGrow
+ *		arr (of *cap elements of size bytes each) with twice the room, *cap
+ *		updated; an error past the largest allocation.
+ */
+static void *
+SuspGrow(void *arr, int64 *cap, Size size)
+{
+	if ((Size) *cap * 2 > MaxAllocHugeSize / size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many phones and e-mails for _match_suspicious_scan")));
+	*cap *= 2;
+	return repalloc_huge(arr, size * *cap);
+}
+
+/*
  * SuspCmpTid
  *		Heap order of two heap pointers.
  */
@@ -512,14 +528,7 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 		for (int i = 0; i < sv.n; i++)
 		{
 			if (nelems == capelems)
-			{
-				if ((Size) capelems * 2 > MaxAllocHugeSize / sizeof(SuspElem))
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("too many phones and e-mails for _match_suspicious_scan")));
-				capelems *= 2;
-				elems = repalloc_huge(elems, sizeof(SuspElem) * capelems);
-			}
+				elems = SuspGrow(elems, &capelems, sizeof(SuspElem));
 			elems[nelems].h = sv.h[i];
 			elems[nelems].tid = slot->tts_tid;
 			nelems++;
@@ -600,14 +609,7 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 				person = pstrdup(person);
 			}
 			if (ntriples == captriples)
-			{
-				if ((Size) captriples * 2 > MaxAllocHugeSize / sizeof(SuspTriple))
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("too many phones and e-mails for _match_suspicious_scan")));
-				captriples *= 2;
-				triples = repalloc_huge(triples, sizeof(SuspTriple) * captriples);
-			}
+				triples = SuspGrow(triples, &captriples, sizeof(SuspTriple));
 			triples[ntriples].attr = sv.attr[i];
 			triples[ntriples].value = pstrdup(sv.value[i]);
 			triples[ntriples].person = person;
