@@ -16,6 +16,9 @@
 #   LOCK=FILE        flock -o FILE around each repeat (e.g. /work/bench.lock)
 #   TPL=NAME         the template database (default mf_PID_tpl, dropped at the end with the dumps)
 #   DUMPDIR=DIR      where the binary dumps go (default ${TMPDIR:-/tmp}/match_floor.PID)
+#   NOIDX=1          also the run's floor with every index but the primary keys of the tables it
+#                    writes dropped beforehand (run_noidx: what the secondary indexes cost)
+#   ONLY=VARIANTS    run only these of the run's variants (cdp floor plain noidx), no training
 #   KEEP_TPL=1       keep the template and the dumps; a later run given the same TPL and DUMPDIR
 #                    reuses them (its setup is not repeated)
 #
@@ -248,7 +251,7 @@ pretrain() {
 # the timed statements of variant $2 in database $1, one transaction; appends
 # "label step wall_ms cpu_ms wal_bytes" lines and "label TOTAL wall cpu wal cluster_cpu" to $3
 floor_txn() {
-	local db=$1 v=$2 out c0 c1
+	local db=$1 v=$2 out c0 c1 label=${4:-$2}
 	q -d "$db" -c "CHECKPOINT" >/dev/null
 	c0=$(ccpu)
 	out=$(psql -XqAt -v ON_ERROR_STOP=1 -d "$db" 2>&1 <<SQL
@@ -276,7 +279,7 @@ SQL
 	)
 	c1=$(ccpu)
 	grep -q mf_end <<< "$out" || { echo "floor $v failed: $out" >&2; exit 1; }
-	awk -F'|' -v l="$v" -v cc=$((c1 - c0)) '
+	awk -F'|' -v l="$label" -v cc=$((c1 - c0)) '
 		/mf_step/ { sub(/^.*mf_step\|/, ""); split($0, a, "|"); printf "%s\t%s\t%s\t%s\t%s\t%s\n", l, a[1], a[3], a[4], a[5], a[2] }
 		/^mf_start/ { t0 = $2; k0 = $3 }
 		/^mf_end/ { printf "%s\tTOTAL\t%s\t%s\t%s\t%s\n", l, $2 - t0, $3 - k0, $4, cc }' <<< "$out" >> "$3"
@@ -310,9 +313,10 @@ for r in $(seq "$REPEATS"); do
 	l0=$(load)
 	res=$tmpd/res.$r
 	: > "$res"
-	copydb "$tpl" "$dbt"
+	[ -n "${ONLY:-}" ] || copydb "$tpl" "$dbt"
 	# training: cdp and the floors on one copy, brought back before each; the order alternates
 	if [ $((r % 2)) = 1 ]; then order="cdp floor copy plain"; else order="floor copy plain cdp"; fi
+	[ -z "${ONLY:-}" ] || order=""
 	for x in $order; do
 		pretrain "$dbt"
 		case $x in
@@ -322,15 +326,26 @@ for r in $(seq "$REPEATS"); do
 		plain) floor_txn "$dbt" plain_train "$res"; q -d "$dbt" -c "DROP TABLE mf.p_key, mf.p_block" ;;
 		esac
 	done
-	q -d postgres -c "DROP DATABASE $dbt"
+	q -d postgres -c "DROP DATABASE IF EXISTS $dbt"
 	# the run: each on its own copy
 	if [ $((r % 2)) = 1 ]; then order="cdp floor plain"; else order="plain floor cdp"; fi
+	[ "${NOIDX:-0}" = 0 ] || order="$order noidx"
+	[ -z "${ONLY:-}" ] || order=$ONLY
 	for x in $order; do
 		copydb "$tpl" "$dbr"
 		case $x in
 		cdp) cdp_call "$dbr" run "$res" ;;
 		floor) floor_txn "$dbr" run "$res" ;;
 		plain) floor_txn "$dbr" plain_run "$res" ;;
+		noidx)
+			q -d "$dbr" -c "DO \$\$ DECLARE i record; BEGIN
+				FOR i IN SELECT x.indexrelid::regclass AS ix, c.conname, x.indrelid::regclass AS tb FROM pg_index x
+				           LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.contype IN ('u', 'x')
+				          WHERE x.indrelid::regclass::text IN (SELECT tbl FROM mf.diff WHERE ins + upd + del > 0) AND NOT x.indisprimary LOOP
+					IF i.conname IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', i.tb, i.conname);
+					ELSE EXECUTE format('DROP INDEX %s', i.ix); END IF;
+				END LOOP; END \$\$"
+			floor_txn "$dbr" run "$res" run_noidx ;;
 		esac
 		q -d postgres -c "DROP DATABASE $dbr"
 	done
@@ -388,6 +403,11 @@ done
 awk -F'\t' '$1 == "run" && $2 != "TOTAL" { print $2 }' "$tmpd/res.1" | while read -r s; do
 	line "    floor: $s" "" "$(mv_ run "$s" 3)" "$(mv_ run "$s" 4)" "$(mb "$(mv_ run "$s" 5)")" ""
 done
+if grep -q '^run_noidx' "$tmpd/all"; then
+	awk -F'\t' '$1 == "run_noidx" { print $2 }' "$tmpd/res.1" | while read -r s; do
+		line "    noidx: $s" "" "$(mv_ run_noidx "$s" 3)" "$(mv_ run_noidx "$s" 4)" "$(mb "$(mv_ run_noidx "$s" 5)")" ""
+	done
+fi
 awk -F'\t' '$1 == "cdp_run" && $2 ~ /^merge / { print $2 }' "$tmpd/res.1" | while read -r s; do
 	line "    cdp: $s" "$(mv_ cdp_run "$s" 3)" "" "" "" ""
 done
