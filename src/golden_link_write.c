@@ -594,8 +594,13 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	for (int w = 0; w < LT_COUNT; w++)
 	{
 		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, LinkTables[w].cols, LinkTables[w].ncols);
-		/* index entries in each index's key order at the end of the table's rows (cdp_bulk.c) */
+		/*
+		 * index entries in each index's key order at the end of the table's
+		 * rows, without the unique checks and hint that cannot change
+		 * anything here (cdp_bulk.c)
+		 */
 		CdpBulkSortIndexes(estate, &targets[w]);
+		targets[w].isort->mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 	}
 	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_link_write group",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -662,7 +667,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	}
 	CdpBulkFlush(estate, &targets[LT_EVENT]);
 	MemoryContextReset(group_cxt);
-	GoldenIndexSortFinish(targets[LT_EVENT].isort, estate);
 	CdpBulkFinishIndexes(estate, &targets[LT_EVENT]);
 	LinkStep("write_events", &tt);
 
@@ -697,6 +701,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 		}
 		CdpIndexSortBegin(&closed, estate, t->rri, true);
+		closed.mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 		scan = index_beginscan(t->rel, idx, estate->es_snapshot, 1, 0);
 		for (int j = 0; j < nmv; j++)
 		{
@@ -707,7 +712,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		}
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(found);
-		GoldenIndexSortFinish(&closed, estate);
+		CdpIndexSortFinish(&closed, estate);
 		LinkStep("write_member_close", &tt);
 
 		for (int j = 0; j < nmv; j++)
@@ -737,7 +742,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			(void) CdpBulkAdd(estate, t, v, n);
 		}
 		CdpBulkFlush(estate, t);
-		GoldenIndexSortFinish(t->isort, estate);
 		CdpBulkFinishIndexes(estate, t);
 		LinkStep("write_member_open", &tt);
 	}
@@ -763,7 +767,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		m_gone[nm++] = gone[i];
 	}
 	CdpBulkFlush(estate, &targets[LT_REDIRECT]);
-	GoldenIndexSortFinish(targets[LT_REDIRECT].isort, estate);
 	CdpBulkFinishIndexes(estate, &targets[LT_REDIRECT]);
 	LinkStep("write_redirects", &tt);
 
@@ -984,6 +987,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	 * entries of the old versions lead to the rows not yet moved
 	 */
 	CdpIndexSortBegin(&isort, estate, t.rri, true);
+	isort.mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 	scan = index_beginscan(rel, idx, estate->es_snapshot, 1, 0);
 	for (int i = 0; i < n; i++)
 	{
@@ -1019,7 +1023,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(found);
 	ExecDropSingleTupleTableSlot(nslot);
-	GoldenIndexSortFinish(&isort, estate);
+	CdpIndexSortFinish(&isort, estate);
 	CdpBulkEnd(estate, &t, 1, false);
 	PG_RETURN_BOOL(true);
 }
