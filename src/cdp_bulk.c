@@ -24,12 +24,54 @@
  * page, at 1M records often not in shared buffers, per entry (issue 16,
  * session 34).
  *
+ * The golden merge's writers (golden_link_write and golden_move_records in
+ * golden_link_write.c, golden_refold_rows in golden_refold.c) set
+ * CDP_INDEX_SORT_KEPT_UNCHECKED: the same entries, without the work that
+ * cannot change anything for the rows a merge writes (issue 16, session 37;
+ * issue 12, session 38, moved here from golden_index.c).  A profile of the
+ * first-day merge at 1M records (perf, session 37) put about a fifth of the
+ * merge's index work into two things:
+ *
+ * - The unique check of an updated row's new version in a unique index
+ *   whose key the update kept (CdpIndexSortBegin's kept flag:
+ *   record_pkey and record_source_key_unique for a record moved to another
+ *   person, patient_member_pkey for a closed interval, patient_pkey for a
+ *   re-folded profile).  The check reads the heap for every entry of the
+ *   same key: the old version's, which this transaction has just updated,
+ *   at random pages for record_source_key_unique.  It cannot fail: the old
+ *   version had that key in that index (its predicate and key columns are
+ *   the new version's), the index is unique, and the row is locked by this
+ *   transaction, so no other live or in-progress row can hold the key (an
+ *   inserter of it finds the old version's entry and waits for this
+ *   transaction, then finds the new entry).  Such an entry goes in with
+ *   UNIQUE_CHECK_NO.
+ * - The bottom-up deletion pass (_bt_bottomupdel_pass) that the "unchanged"
+ *   hint, or a unique check that met a duplicate, starts on a full leaf
+ *   page before splitting it: it visits the heap pages of the page's
+ *   duplicates to delete the entries of dead versions, and the versions
+ *   next to the merge's entries are the ones this transaction has just
+ *   updated, not dead to anyone; so the pass finds nothing and the page
+ *   splits anyway.  The hint is not given (an entry added by INSERT does
+ *   not give it either); VACUUM removes dead entries as it does for any
+ *   table.
+ *
+ * An entry whose key columns the update changed (record_golden_idx), and
+ * every entry of a new row (an inserted event, interval or redirect), is
+ * checked as before.  The entry itself is the tuplesort's (index_form_tuple
+ * of the same values, its heap pointer set), handed to _bt_doinsert as
+ * btinsert hands the one it forms; the rows, entries and errors are those
+ * of the executor's mode.  test/pgtap/73_golden_link_index.sql checks every
+ * index of the tables the merge writes with amcheck (bt_index_check,
+ * heapallindexed) and the unique indexes against a duplicate after the
+ * merge.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
 #include "access/hio.h"
+#include "access/nbtree.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -413,10 +455,35 @@ CdpBulkFinishIndexes(EState *estate, CdpBulkTarget *t)
 }
 
 /*
+ * CdpIndexReadsChanged
+ *		Whether index ii reads a column in changed (attribute numbers offset
+ *		by FirstLowInvalidHeapAttributeNumber): one of its first natts
+ *		columns (its key columns, then its included ones), a column its
+ *		expressions read, or (predicate) one its predicate reads.
+ */
+static bool
+CdpIndexReadsChanged(IndexInfo *ii, int natts, bool predicate, Bitmapset *changed)
+{
+	Bitmapset  *read = NULL;
+
+	for (int a = 0; a < natts; a++)
+		if (ii->ii_IndexAttrNumbers[a] != 0 &&
+			bms_is_member(ii->ii_IndexAttrNumbers[a] - FirstLowInvalidHeapAttributeNumber, changed))
+			return true;
+	if (ii->ii_Expressions != NIL)
+		pull_varattnos((Node *) ii->ii_Expressions, 1, &read);
+	if (predicate && ii->ii_Predicate != NIL)
+		pull_varattnos((Node *) ii->ii_Predicate, 1, &read);
+	return bms_overlap(read, changed);
+}
+
+/*
  * CdpIndexSortBegin
  *		Starts collecting the index entries of rows written to rri's table
- *		(update: the rows are new versions of rows updated, not HOT).  Entries
- *		are sorted when every index of the table is a btree that checks
+ *		(update: the rows are new versions of rows updated, not HOT), to be
+ *		added as the executor adds them (mode CDP_INDEX_SORT_EXECUTOR; the
+ *		caller may set another mode before CdpIndexSortFinish).  Entries are
+ *		sorted when every index of the table is a btree that checks
  *		uniqueness at once (no deferrable unique or exclusion constraint):
  *		else each row's entries go in as it is added (ExecInsertIndexTuples),
  *		so that every check is made where the executor makes it.
@@ -444,12 +511,14 @@ CdpIndexSortBegin(CdpIndexSort *s, EState *estate, ResultRelInfo *rri, bool upda
 		return;
 	s->sorts = palloc0(sizeof(struct Tuplesortstate *) * n);
 	s->unchanged = palloc0(sizeof(bool) * n);
-	if (update)
-		changed = bms_union(ExecGetUpdatedCols(rri, estate), ExecGetExtraUpdatedCols(rri, estate));
+	s->kept = palloc0(sizeof(bool) * n);
+	if (!update)
+		return;
+	changed = bms_union(ExecGetUpdatedCols(rri, estate), ExecGetExtraUpdatedCols(rri, estate));
 	for (int k = 0; k < n; k++)
 	{
+		Relation	ir = rri->ri_IndexRelationDescs[k];
 		IndexInfo  *ii = rri->ri_IndexRelationInfo[k];
-		bool		unchanged = update;
 
 		/*
 		 * index_insert's hint that the update left the entry's columns alone
@@ -457,19 +526,21 @@ CdpIndexSortBegin(CdpIndexSort *s, EState *estate, ResultRelInfo *rri, bool upda
 		 * ExecInsertIndexTuples works it out: no key or included column of
 		 * the index, and no column its expressions read, is one updated
 		 */
-		for (int a = 0; unchanged && a < ii->ii_NumIndexAttrs; a++)
-			if (ii->ii_IndexAttrNumbers[a] != 0 &&
-				bms_is_member(ii->ii_IndexAttrNumbers[a] - FirstLowInvalidHeapAttributeNumber, changed))
-				unchanged = false;
-		if (unchanged && ii->ii_Expressions != NIL)
-		{
-			Bitmapset  *read = NULL;
+		s->unchanged[k] = !CdpIndexReadsChanged(ii, ii->ii_NumIndexAttrs, false, changed);
 
-			pull_varattnos((Node *) ii->ii_Expressions, 1, &read);
-			if (bms_overlap(read, changed))
-				unchanged = false;
-		}
-		s->unchanged[k] = unchanged;
+		/*
+		 * the new version has the old one's entry key (see the file's
+		 * header): the update names the columns it changes, none of them is
+		 * a key column or read by the index's expressions or predicate
+		 * (included columns may be), no key column is an expression, and the
+		 * index is valid (a row in an index still being built may not have
+		 * its entry yet)
+		 */
+		s->kept[k] = !bms_is_empty(changed) && ir->rd_index->indisvalid && ir->rd_index->indisready &&
+			!CdpIndexReadsChanged(ii, ii->ii_NumIndexKeyAttrs, true, changed);
+		for (int a = 0; s->kept[k] && a < ii->ii_NumIndexKeyAttrs; a++)
+			if (ii->ii_IndexAttrNumbers[a] == 0)
+				s->kept[k] = false;
 	}
 }
 
@@ -530,7 +601,11 @@ CdpIndexSortAdd(CdpIndexSort *s, EState *estate, TupleTableSlot *slot)
  *		Adds the entries kept by CdpIndexSortAdd, index by index, each in its
  *		key order (then heap tuple id), checking unique indexes as
  *		ExecInsertIndexTuples does (UNIQUE_CHECK_YES: a duplicate is an
- *		error); then forgets them.
+ *		error), with the update's "unchanged" hint; or, in mode
+ *		CDP_INDEX_SORT_KEPT_UNCHECKED, with no unique check for an index
+ *		whose key the update kept, no hint, the tuplesort's entry handed to
+ *		_bt_doinsert as it is (see the file's header).  Then forgets them,
+ *		so that a later call adds nothing twice.
  */
 void
 CdpIndexSortFinish(CdpIndexSort *s, EState *estate)
@@ -549,19 +624,28 @@ CdpIndexSortFinish(CdpIndexSort *s, EState *estate)
 		ExprContext *econtext = GetPerTupleExprContext(estate);
 		MemoryContext old;
 		int64		added = 0;
+		bool		direct = s->mode == CDP_INDEX_SORT_KEPT_UNCHECKED;
+		IndexUniqueCheck check = UNIQUE_CHECK_NO;
 
 		if (s->sorts[k] == NULL)
 			continue;
+		Assert(ir->rd_rel->relam == BTREE_AM_OID);
+		if (ir->rd_index->indisunique && !(direct && s->kept[k]))
+			check = UNIQUE_CHECK_YES;
 		tuplesort_performsort(s->sorts[k]);
 		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 		while ((itup = tuplesort_getindextuple(s->sorts[k], true)) != NULL)
 		{
 			if ((++added & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
-			index_deform_tuple(itup, RelationGetDescr(ir), values, isnull);
-			index_insert(ir, values, isnull, &itup->t_tid, rri->ri_RelationDesc,
-						 ir->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-						 s->unchanged[k], ii);
+			if (direct)
+				(void) _bt_doinsert(ir, itup, check, false, rri->ri_RelationDesc);
+			else
+			{
+				index_deform_tuple(itup, RelationGetDescr(ir), values, isnull);
+				index_insert(ir, values, isnull, &itup->t_tid, rri->ri_RelationDesc, check,
+							 s->unchanged[k], ii);
+			}
 			MemoryContextReset(econtext->ecxt_per_tuple_memory);
 		}
 		MemoryContextSwitchTo(old);

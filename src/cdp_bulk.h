@@ -27,6 +27,20 @@
 #define CDP_BULK_GROUP_ROWS	1000
 
 /*
+ * How CdpIndexSortFinish puts the sorted entries into their B-trees (the
+ * caller sets CdpIndexSort.mode after CdpIndexSortBegin; see cdp_bulk.c).
+ */
+typedef enum CdpIndexSortMode
+{
+	CDP_INDEX_SORT_EXECUTOR = 0,	/* as ExecInsertIndexTuples: index_insert,
+									 * every unique index checked, the
+									 * update's "unchanged" hint */
+	CDP_INDEX_SORT_KEPT_UNCHECKED	/* golden merge: no unique check where
+									 * the update kept the key, no hint,
+									 * straight to _bt_doinsert */
+} CdpIndexSortMode;
+
+/*
  * The index entries of rows written to one table, added index by index in
  * each index's key order when the write ends (CdpIndexSortFinish) instead of
  * row by row in the order the rows were written (see cdp_bulk.c).
@@ -36,8 +50,10 @@ typedef struct CdpIndexSort
 	ResultRelInfo *rri;
 	bool		sorted;			/* false: each row's entries go in as it is added */
 	bool		update;			/* the rows are new versions of updated rows */
+	CdpIndexSortMode mode;		/* how the entries go in (default: as the executor) */
 	struct Tuplesortstate **sorts;	/* per index of rri: its entries (NULL: none to add) */
 	bool	   *unchanged;		/* per index: the update leaves its columns alone (index_insert's hint) */
+	bool	   *kept;			/* per index: the update gives the new version the old one's key */
 	int64		nrows;			/* rows added */
 } CdpIndexSort;
 

@@ -245,14 +245,6 @@ extern GoldenRowType *GoldenFoldRowType(FunctionCallInfo fcinfo, TupleDesc desc,
 extern void GoldenFoldRowValues(GoldenRowType *cache, int nrec, Datum *fields, bool *fnulls,
 								Datum *args, bool *argnulls, Datum *values, bool *nulls);
 
-/*
- * The merge's sorted index entries put into their B-trees (golden_index.c):
- * no unique check where an update kept the key, no "unchanged" hint.
- */
-struct CdpIndexSort;
-struct EState;
-extern void GoldenIndexSortFinish(struct CdpIndexSort *s, struct EState *estate);
-
 /* qsort comparator of int64 values, ascending (golden_merge.c) */
 extern int	GoldenInt64Cmp(const void *pa, const void *pb);
 

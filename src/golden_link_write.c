@@ -238,17 +238,19 @@ LinkCmpMove(const void *pa, const void *pb)
 
 /*
  * LinkArrayArg
- *		The elements of a one-dimensional array argument of a fixed-length
- *		element type (NULL elements allowed, flagged in *nulls); checks its
- *		length is n.
+ *		The elements of the one-dimensional array argument argno, whose
+ *		element type must be elemtype (NULL elements allowed, flagged in
+ *		*nulls).  n >= 0: an array of the merge's plan (golden_link_write),
+ *		which must have n elements, one per link; n < 0: a caller's array
+ *		(golden_link_read), of any length, returned in *len.
  */
 static Datum *
 LinkArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype, int n,
-			 bool **nulls)
+			 int *len, bool **nulls)
 {
 	ArrayType  *arr;
 	Datum	   *d;
-	int			len;
+	int			got;
 	int16		typlen;
 	bool		byval;
 	char		align;
@@ -259,15 +261,23 @@ LinkArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype,
 				 errmsg("%s must not be null", name)));
 	arr = PG_GETARG_ARRAYTYPE_P(argno);
 	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != elemtype)
+	{
+		if (n < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("%s must be a one-dimensional %s array", name, format_type_be(elemtype))));
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("%s must be a one-dimensional array of the plan's type", name)));
+	}
 	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
-	deconstruct_array(arr, elemtype, typlen, byval, align, &d, nulls, &len);
-	if (len != n)
+	deconstruct_array(arr, elemtype, typlen, byval, align, &d, nulls, &got);
+	if (n >= 0 && got != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s has %d elements, the links %d", name, len, n)));
+				 errmsg("%s has %d elements, the links %d", name, got, n)));
+	if (len != NULL)
+		*len = got;
 	return d;
 }
 
@@ -492,15 +502,15 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		out[LO_WRITTEN] = BoolGetDatum(true);
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(outdesc, out, outnull)));
 	}
-	out_c = LinkArrayArg(fcinfo, 3, "outcome", CHAROID, nlink, &out_cn);
-	keep = LinkArrayArg(fcinfo, 4, "keep", INT8OID, nlink, &keepn);
-	gone = LinkArrayArg(fcinfo, 5, "gone", INT8OID, nlink, &gonen);
-	rest = LinkArrayArg(fcinfo, 6, "restore", BOOLOID, nlink, &restn);
+	out_c = LinkArrayArg(fcinfo, 3, "outcome", CHAROID, nlink, NULL, &out_cn);
+	keep = LinkArrayArg(fcinfo, 4, "keep", INT8OID, nlink, NULL, &keepn);
+	gone = LinkArrayArg(fcinfo, 5, "gone", INT8OID, nlink, NULL, &gonen);
+	rest = LinkArrayArg(fcinfo, 6, "restore", BOOLOID, nlink, NULL, &restn);
 	mvrec = MatchLinkInt8Array(fcinfo, 7, "mv_rec", &nmv);
 	mvord_d = NULL;
 	mvordn = NULL;
 	if (nmv > 0)
-		mvord_d = LinkArrayArg(fcinfo, 8, "mv_ord", INT4OID, nmv, &mvordn);
+		mvord_d = LinkArrayArg(fcinfo, 8, "mv_ord", INT4OID, nmv, NULL, &mvordn);
 	for (int i = 0; i < nlink; i++)
 	{
 		char		o = out_cn[i] ? '\0' : DatumGetChar(out_c[i]);
@@ -594,8 +604,13 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	for (int w = 0; w < LT_COUNT; w++)
 	{
 		CdpBulkOpen(estate, &targets[w], rels[w], w + 1, LinkTables[w].cols, LinkTables[w].ncols);
-		/* index entries in each index's key order at the end of the table's rows (cdp_bulk.c) */
+		/*
+		 * index entries in each index's key order at the end of the table's
+		 * rows, without the unique checks and hint that cannot change
+		 * anything here (cdp_bulk.c)
+		 */
 		CdpBulkSortIndexes(estate, &targets[w]);
+		targets[w].isort->mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 	}
 	group_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp golden_link_write group",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -662,7 +677,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 	}
 	CdpBulkFlush(estate, &targets[LT_EVENT]);
 	MemoryContextReset(group_cxt);
-	GoldenIndexSortFinish(targets[LT_EVENT].isort, estate);
 	CdpBulkFinishIndexes(estate, &targets[LT_EVENT]);
 	LinkStep("write_events", &tt);
 
@@ -697,6 +711,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 		}
 		CdpIndexSortBegin(&closed, estate, t->rri, true);
+		closed.mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 		scan = index_beginscan(t->rel, idx, estate->es_snapshot, 1, 0);
 		for (int j = 0; j < nmv; j++)
 		{
@@ -707,7 +722,7 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		}
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(found);
-		GoldenIndexSortFinish(&closed, estate);
+		CdpIndexSortFinish(&closed, estate);
 		LinkStep("write_member_close", &tt);
 
 		for (int j = 0; j < nmv; j++)
@@ -737,7 +752,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 			(void) CdpBulkAdd(estate, t, v, n);
 		}
 		CdpBulkFlush(estate, t);
-		GoldenIndexSortFinish(t->isort, estate);
 		CdpBulkFinishIndexes(estate, t);
 		LinkStep("write_member_open", &tt);
 	}
@@ -763,7 +777,6 @@ cdp_golden_link_write(PG_FUNCTION_ARGS)
 		m_gone[nm++] = gone[i];
 	}
 	CdpBulkFlush(estate, &targets[LT_REDIRECT]);
-	GoldenIndexSortFinish(targets[LT_REDIRECT].isort, estate);
 	CdpBulkFinishIndexes(estate, &targets[LT_REDIRECT]);
 	LinkStep("write_redirects", &tt);
 
@@ -984,6 +997,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	 * entries of the old versions lead to the rows not yet moved
 	 */
 	CdpIndexSortBegin(&isort, estate, t.rri, true);
+	isort.mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 	scan = index_beginscan(rel, idx, estate->es_snapshot, 1, 0);
 	for (int i = 0; i < n; i++)
 	{
@@ -1019,7 +1033,7 @@ cdp_golden_move_records(PG_FUNCTION_ARGS)
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(found);
 	ExecDropSingleTupleTableSlot(nslot);
-	GoldenIndexSortFinish(&isort, estate);
+	CdpIndexSortFinish(&isort, estate);
 	CdpBulkEnd(estate, &t, 1, false);
 	PG_RETURN_BOOL(true);
 }
@@ -1040,30 +1054,6 @@ LinkEndCmp(const void *x, const void *y)
 	if (p->rec != q->rec)
 		return p->rec < q->rec ? -1 : 1;
 	return p->pos < q->pos ? -1 : p->pos > q->pos;
-}
-
-/*
- * LinkReadInt8Array
- *		The elements of the bigint array argument argno (one-dimensional),
- *		NULLs allowed: its length in *n, its nulls in *nulls.
- */
-static Datum *
-LinkReadInt8Array(FunctionCallInfo fcinfo, int argno, const char *name, int *n, bool **nulls)
-{
-	ArrayType  *arr;
-	Datum	   *d;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	arr = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(arr) > 1 || ARR_ELEMTYPE(arr) != INT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional bigint array", name)));
-	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d, nulls, n);
-	return d;
 }
 
 PG_FUNCTION_INFO_V1(cdp_golden_link_read);
@@ -1127,8 +1117,8 @@ cdp_golden_link_read(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	a = LinkReadInt8Array(fcinfo, 0, "a", &n, &anull);
-	b = LinkReadInt8Array(fcinfo, 1, "b", &nb, &bnull);
+	a = LinkArrayArg(fcinfo, 0, "a", INT8OID, -1, &n, &anull);
+	b = LinkArrayArg(fcinfo, 1, "b", INT8OID, -1, &nb, &bnull);
 	if (!PG_ARGISNULL(2))
 	{
 		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);

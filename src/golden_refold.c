@@ -546,6 +546,7 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 	cslot = table_slot_create(clinical, NULL);
 	nslot = table_slot_create(patient, NULL);
 	CdpIndexSortBegin(&isort, estate, t.rri, true);
+	isort.mode = CDP_INDEX_SORT_KEPT_UNCHECKED;
 	p_scan = index_beginscan(patient, p_idx, estate->es_snapshot, 1, 0);
 	r_scan = index_beginscan(record, r_idx, estate->es_snapshot, 1, 0);
 	c_scan = index_beginscan(clinical, c_idx, estate->es_snapshot, 1, 0);
@@ -760,7 +761,7 @@ cdp_golden_refold_rows(PG_FUNCTION_ARGS)
 	ExecDropSingleTupleTableSlot(rslot);
 	ExecDropSingleTupleTableSlot(cslot);
 	ExecDropSingleTupleTableSlot(nslot);
-	GoldenIndexSortFinish(&isort, estate);
+	CdpIndexSortFinish(&isort, estate);
 	index_close(r_idx, AccessShareLock);
 	index_close(c_idx, AccessShareLock);
 	table_close(clinical, NoLock);

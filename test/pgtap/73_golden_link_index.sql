@@ -73,8 +73,9 @@ SELECT is((SELECT count(*) FROM cdp.patient_redirect d JOIN cdp.event e ON e.eve
           + (SELECT count(*) FROM cdp.record r JOIN (SELECT DISTINCT golden_id FROM cdp.patient_member WHERE to_event IS NULL) g ON r.golden_id = g.golden_id),
           (SELECT redirect + record_golden FROM seq), 'redirects of the merges and records by their new person');
 
--- the unique indexes whose entries for updated rows went in unchecked (src/golden_index.c: the
--- update kept their key) still hold those entries as live: a second row with the key is refused
+-- the unique indexes whose entries for updated rows went in unchecked (src/cdp_bulk.c,
+-- CDP_INDEX_SORT_KEPT_UNCHECKED: the update kept their key) still hold those entries as live: a
+-- second row with the key is refused
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 RESET enable_hashjoin;
