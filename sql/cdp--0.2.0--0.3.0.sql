@@ -38493,7 +38493,6 @@ COMMENT ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], 
 	'internal: re-keys every record when the keys are out of date as a whole (force, another version, missing rows, a fifth changed), else only the queued records changed since their keys were computed; returns the records re-keyed and the key rows after it';
 -- (a fresh install revokes every cdp_internal function from PUBLIC; the new one is revoked here)
 REVOKE ALL ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) FROM PUBLIC;
-
 CREATE OR REPLACE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -39109,5 +39108,98 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_run(text) IS
 	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
 REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
+
+-- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
+-- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
+-- as the record), so that _match_refresh_queued can tell which queued records changed since.  One
+-- INSERT text for both: all records go into an emptied table, some are upserted.
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+	fp record;
+	mwm text;
+	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
+		-- birth date read with its features, not by a second pass over match_key joined with
+		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
+		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
+		-- which run when the tables cannot be written from C (NULL).  When the settings compile for
+		-- the C feature builder, one scan of the records in C computes the features without the
+		-- feature query (its expressions, arrays, composite result and join with the queue were
+		-- half of the re-key: issue 12, session 32); otherwise, or when that scan cannot run, the query.
+		fp := cdp_internal._match_feature_program(a.settings);
+		IF fp.kinds IS NOT NULL THEN
+			n := cdp_internal._match_write_keys_scan(fp.kinds, fp.rules, fp.ph_pos, fp.ph_names,
+				(SELECT pg_catalog.array_agg(y.attr ORDER BY y.comp) FROM cdp_internal._match_layout(a.settings) y),
+				COALESCE((a.settings ->> 'name_roles')::boolean, false), a.version);
+		END IF;
+		IF n IS NULL THEN
+			n := cdp_internal._match_write_keys(pg_catalog.format(
+				'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+				' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+				cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		END IF;
+		IF n IS NULL THEN
+			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			-- (with the record's birth date, read in this statement: a record changed since the keys
+			-- were computed is queued, and find_patient reads the date of a queued one from the record)
+			INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		END IF;
+		-- The three sorted builds with at most 64 MB of maintenance_work_mem (PostgreSQL's default;
+		-- a smaller setting is kept): their tuple sorts compare keys that tie on their first 8
+		-- bytes, so each comparison reads the tuples, and quicksorting runs of a few tens of MB
+		-- that stay in the CPU's caches, then merging them, cost less than one sort of hundreds of
+		-- MB: at 1M records (7.4M block rows) the block indexes took about 13 s of CPU at 64 MB
+		-- against 21 s at 512 MB, serial or parallel, the same indexes (issue 12, session 38).
+		mwm := pg_catalog.current_setting('maintenance_work_mem');
+		IF pg_catalog.pg_size_bytes(mwm) > 64 * 1024 * 1024 THEN
+			PERFORM pg_catalog.set_config('maintenance_work_mem', '64MB', true);
+		END IF;
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+		PERFORM pg_catalog.set_config('maintenance_work_mem', mwm, true);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format(ins, a.version,
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at') USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
 
 /* ==== end of section: keys40 ==== */

@@ -3,9 +3,10 @@
 -- no longer count), pairs the queue as the caller read it with the key rows as ROWS FROM did (the
 -- shorter array padded with NULLs), and still re-keys a record changed after the caller read the
 -- queue (re-queued with a new queued_at) and every record when the suspicious values' snapshot
--- is stale; train_matching reads the queue only when the suspicious values force no re-key.
+-- is stale; train_matching reads the queue only when the suspicious values force no re-key; a full
+-- re-key builds its indexes with at most 64 MB of maintenance_work_mem.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab']) n;
 -- 30 persons, each in both sources (the lab's copy with another phone), all queued by the load
@@ -69,6 +70,14 @@ CREATE TEMP TABLE run2 AS SELECT cdp.run_matching('full') AS r;
 SELECT is((SELECT count(*) FROM cdp_internal.match_key k JOIN before b USING (record_id) WHERE k.cmin::text <> b.c), 60::bigint,
           'a stale snapshot of the suspicious values re-keys every record');
 SELECT is((SELECT (r ->> 'processed')::bigint FROM run2), 60::bigint, 'and the run reports the 60 key rows');
+
+-- a full re-key builds its indexes with at most 64 MB of maintenance_work_mem and leaves the
+-- caller's setting as it was
+SET maintenance_work_mem = '256MB';
+SELECT cdp_internal._match_refresh_keys(NULL);
+SELECT is(current_setting('maintenance_work_mem'), '256MB', 'a full re-key leaves maintenance_work_mem as it was');
+SELECT is((SELECT count(*) FROM pg_indexes WHERE schemaname = 'cdp_internal' AND tablename IN ('match_key', 'match_block')),
+          3::bigint, 'and builds the three indexes');
 
 SELECT * FROM finish();
 ROLLBACK;
