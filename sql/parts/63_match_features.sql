@@ -317,7 +317,7 @@ BEGIN
 		-- bytes, so each comparison reads the tuples, and quicksorting runs of a few tens of MB
 		-- that stay in the CPU's caches, then merging them, cost less than one sort of hundreds of
 		-- MB: at 1M records (7.4M block rows) the block indexes took about 13 s of CPU at 64 MB
-		-- against 21 s at 512 MB, serial or parallel, the same indexes (issue 12, session 38).
+		-- against 22 s at 512 MB, serial or parallel, the same indexes (issue 12, session 38).
 		mwm := pg_catalog.current_setting('maintenance_work_mem');
 		IF pg_catalog.pg_size_bytes(mwm) > 64 * 1024 * 1024 THEN
 			PERFORM pg_catalog.set_config('maintenance_work_mem', '64MB', true);
