@@ -38432,3 +38432,774 @@ COMMENT ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], 
 	'applies links between records in order as link_records would one by one, with set-based writes and one fold per survivor, the evidence given whole or (a run''s) in parts (internal)';
 REVOKE ALL ON FUNCTION cdp_internal.golden_link_apply(bigint[], bigint[], jsonb[], bigint[], bigint[], boolean, float8[], float8[], int[], boolean[], smallint[], jsonb, text, int) FROM PUBLIC;
 /* ==== end of section: mrg39 ==== */
+
+/* ==== section: keys40 (issue 12, session 38) ==== */
+-- the fixed costs of the keys step of training and of a full run with nothing to re-key
+-- _match_refresh_queued: brings match_key up to date before training or a full run reads all of it.
+-- Every record is re-keyed (one set-based pass, indexes built after it) when something the keys
+-- depend on changed (force: the settings version or the suspicious values, checked by the caller),
+-- when some record has no key row or one of another version, or when a fifth of the records or more
+-- changed; otherwise only the records that changed: the queue entries (ids, ats: the queue as the
+-- caller read it) whose key row was computed under another queued_at (ingest re-queues a changed
+-- record with a new one).  A queued record keyed since it was queued is not keyed again: after a
+-- bulk load training keys every record, and the full run after it keys none (issue 12: 79 s of
+-- 1M records' keys computed twice).  rekeyed: the records re-keyed; keys: the key rows after it,
+-- which the callers count no more (a full re-key wrote that many rows into the emptied table it
+-- holds locked, a run with nothing to re-key counted them in its join: issue 12, session 38).
+DROP FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean);
+CREATE FUNCTION cdp_internal._match_refresh_queued(ids bigint[], ats timestamptz[], force boolean,
+		OUT rekeyed bigint, OUT keys bigint)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	stale bigint[];
+	other boolean;
+BEGIN
+	-- a forced re-key needs nothing of the join below (after a bulk load, where the suspicious
+	-- values are taken for the first time: a full join of a million queue entries, issue 12,
+	-- session 29)
+	IF force THEN
+		rekeyed := cdp_internal._match_refresh_keys(NULL);
+		keys := rekeyed;
+		RETURN;
+	END IF;
+	-- one pass over match_key: its rows, whether some are of another version, and the queue
+	-- entries whose key row is missing or was computed under another queued_at.  The entries are
+	-- paired by two unnests in the select list (a ProjectSet, as ROWS FROM pairs them: the shorter
+	-- array padded with NULLs), not by ROWS FROM, which stored both million-row results in
+	-- tuplestores before the join read one row (2.9 s against 0.4 s at 1M; issue 12, session 38)
+	SELECT pg_catalog.count(k.record_id), COALESCE(pg_catalog.bool_or(k.version <> a.version), false),
+	       pg_catalog.array_agg(s.id ORDER BY s.id) FILTER (WHERE s.id IS NOT NULL AND (k.record_id IS NULL OR k.queued_at IS DISTINCT FROM s.at))
+	  INTO keys, other, stale
+	  FROM cdp_internal.match_key k
+	  FULL JOIN (SELECT pg_catalog.unnest(ids) AS id, pg_catalog.unnest(ats) AS at) s ON s.id = k.record_id;
+	IF other
+	   OR keys <> (SELECT pg_catalog.count(*) FROM @extschema@.record)
+	   OR COALESCE(pg_catalog.cardinality(stale), 0) > 0.2 * keys THEN
+		rekeyed := cdp_internal._match_refresh_keys(NULL);
+		keys := rekeyed;
+		RETURN;
+	END IF;
+	IF stale IS NULL THEN
+		rekeyed := 0;
+		RETURN;
+	END IF;
+	rekeyed := cdp_internal._match_refresh_keys(stale);
+	-- the upsert may add rows (a queued record whose key row was missing)
+	SELECT pg_catalog.count(*) INTO keys FROM cdp_internal.match_key;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) IS
+	'internal: re-keys every record when the keys are out of date as a whole (force, another version, missing rows, a fifth changed), else only the queued records changed since their keys were computed; returns the records re-keyed and the key rows after it';
+-- (a fresh install revokes every cdp_internal function from PUBLIC; the new one is revoked here)
+REVOKE ALL ON FUNCTION cdp_internal._match_refresh_queued(bigint[], timestamptz[], boolean) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_iterations int DEFAULT 25) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	-- the walk samples pairs from the records in the order it reads them: a sequential scan that
+	-- joins another session's scan of a large table (synchronize_seqscans) starts mid-table, and
+	-- the same data would give another model (session 29, keys30)
+	SET synchronize_seqscans = off
+	-- jit: its statements over a freshly loaded clinic are priced above the JIT thresholds, and
+	-- compiling them (in the backend and each parallel worker) cost more than it saved: at 1M
+	-- records train_matching took 41.6 s of wall time with jit off against 47.9 s with it on
+	-- (medians of two each, alternated, same model; doc/benchmarks-match.md, session 33)
+	SET jit = off AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	kc jsonb := cdp_internal._match_constants();	/* value separator and tf value length of src/match.h */
+	prog float8[];
+	q text;
+	tfcomps text;
+	tfcols text;
+	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
+	nrules int := pg_catalog.jsonb_array_length(a.settings -> 'blocking');
+	nrec bigint;
+	force boolean;
+	q_ids bigint[];
+	q_ats timestamptz[];
+	u float8[];
+	m0 float8[];
+	m float8[];
+	msum float8[];
+	mw float8[];
+	res float8[];
+	pat jsonb;
+	fixed boolean[];
+	battrs text[];
+	r int;
+	c int;
+	i int;
+	rule_pairs float8;
+	total_pairs float8;
+	lam_blocked float8;
+	lam_id float8;
+	lam float8;
+	per_rule jsonb := '[]';
+	p jsonb;
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	t1 timestamptz;
+	times jsonb := '{}';
+BEGIN
+	IF sample_pairs IS NULL OR sample_pairs < 1000 OR sample_pairs > 100000000 THEN
+		RAISE EXCEPTION 'sample_pairs must be between 1000 and 100000000' USING ERRCODE = '22023';
+	END IF;
+	IF em_iterations IS NULL OR em_iterations < 1 OR em_iterations > 1000 THEN
+		RAISE EXCEPTION 'em_iterations must be between 1 and 1000' USING ERRCODE = '22023';
+	END IF;
+	-- the same lock as run_matching: training rewrites the features it reads
+	PERFORM pg_catalog.pg_advisory_xact_lock(1668440176, 6);
+	-- statistics first: training right after a bulk load plans with them (issue 12)
+	PERFORM cdp_internal._match_analyze_stale();
+	-- features are recomputed only when something they depend on changed (as run_matching('full')
+	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
+	-- only the queued records changed since their keys were computed.  The queue is read only when
+	-- the suspicious values did not force a re-key of every record (after a bulk load they do, and
+	-- its million entries were gathered for nothing), after their digest: an entry re-queued
+	-- meanwhile is read with its new queued_at, so its record is re-keyed.  nrec: the key rows
+	-- after the refresh, as it counted them (issue 12, session 38)
+	force := cdp_internal._match_refresh_suspicious();
+	IF NOT force THEN
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+	END IF;
+	SELECT rq.keys INTO nrec FROM cdp_internal._match_refresh_queued(q_ids, q_ats, force) rq;
+	IF nrec < 2 THEN
+		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',
+			DETAIL = pg_catalog.format('%s records are loaded.', nrec);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- term frequencies of the tf-adjusted comparisons: values seen more than once, and one row with
+	-- value '' holding the frequency of a value seen once.  Counted in one pass over the features
+	-- (the tf columns side by side), grouped by bytes in a hash: a join of the layout with every
+	-- key row sorted each comparison's values under the database collation, twice (issue 12,
+	-- session 24: 7.7 s against 1.6 s at 200k records; the same rows).  The columns are paired
+	-- with their comparisons by two unnests side by side in the select list (one projection per
+	-- key row), not a VALUES list joined to each key row (issue 12, session 34: 2.35 s against
+	-- 3.49 s of CPU at 1M records, serial; the same rows)
+	DELETE FROM cdp_internal.match_tf WHERE version = a.version;
+	SELECT pg_catalog.string_agg(y.comp::text, ', ' ORDER BY y.comp),
+	       pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.fpos), ', ' ORDER BY y.comp) INTO tfcomps, tfcols
+	  FROM cdp_internal._match_layout(a.settings) y
+	 WHERE (a.settings -> 'comparisons' -> y.comp ->> 'tf')::boolean;
+	IF tfcols IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TEMP TABLE _cdp_train_tf ON COMMIT DROP AS'
+			' SELECT u.c AS comp, pg_catalog.left(pg_catalog.split_part(u.v, %L, 1), %s) COLLATE "C" AS v, pg_catalog.count(*) AS n'
+			'   FROM (SELECT pg_catalog.unnest(ARRAY[%s]::int[]) AS c, pg_catalog.unnest(ARRAY[%s]::text[]) AS v'
+			'           FROM cdp_internal.match_key k) u'
+			'  WHERE u.v IS NOT NULL GROUP BY 1, 2',
+			kc ->> 'value_sep', (kc ->> 'tf_value_len')::int, tfcomps, tfcols);
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, x.comp, x.v, x.n::float8 / x.total
+		  FROM (SELECT t.comp, t.v, t.n, pg_catalog.sum(t.n) OVER (PARTITION BY t.comp) AS total FROM _cdp_train_tf t) x
+		 WHERE x.n > 1 OR x.v = '';
+		INSERT INTO cdp_internal.match_tf (version, comp, value, freq)
+		SELECT a.version, t.comp, '', 1.0 / GREATEST(pg_catalog.sum(t.n), 1)
+		  FROM _cdp_train_tf t
+		 GROUP BY t.comp
+		ON CONFLICT (version, comp, value) DO UPDATE SET freq = excluded.freq;
+		DROP TABLE _cdp_train_tf;
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('tf_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- one walk over one load of the features (issue 12, session 24: two walks loaded every record
+	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
+	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
+	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
+	-- (the program of the "blocking" rules only: the candidate_blocking rules come after them, are
+	-- not walked, and change no count of the walk, so they change no parameter; issue 12, session 26)
+	prog := cdp_internal._match_program(a.settings - 'candidate_blocking', NULL);
+	q := cdp_internal._match_query(NULL, false);
+	CREATE TEMP TABLE _cdp_train_walk ON COMMIT DROP AS
+		SELECT w.rule, w.levels, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new
+		  FROM cdp_internal._match_walk('train', q, prog, a.version, 0,
+			(a.settings ->> 'max_block_size')::int, sample_pairs, NULL) w
+		 GROUP BY w.rule, w.levels;
+	-- u: level frequencies among random pairs, which are almost all non-matches (+0.5 smoothing)
+	SELECT pg_catalog.array_agg(x.uv ORDER BY x.comp, x.l) INTO u
+	  FROM (SELECT c.comp, l.l,
+	               (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] = l.l), 0) + 0.5)
+	               / (COALESCE(pg_catalog.sum(w.n) FILTER (WHERE w.levels[c.comp + 1] >= 0), 0) + 4.5) AS uv
+	          FROM pg_catalog.generate_series(0, ncomp - 1) c(comp)
+	         CROSS JOIN pg_catalog.generate_series(0, 8) l(l)
+	         CROSS JOIN _cdp_train_walk w
+	         WHERE w.rule = -1
+	         GROUP BY c.comp, l.l) x;
+	CREATE TEMP TABLE _cdp_patterns ON COMMIT DROP AS
+		SELECT w.rule, w.levels, w.n, w.n_new FROM _cdp_train_walk w WHERE w.rule >= 0;
+	DROP TABLE _cdp_train_walk;
+	SELECT COALESCE(pg_catalog.sum(n_new), 0) INTO total_pairs FROM _cdp_patterns;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('sample_patterns_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- m: EM per blocking rule with the comparisons it blocks on held fixed (every pair of the rule
+	-- agrees on them), averaged over the rules that leave a comparison free, weighted by pairs
+	m0 := cdp_internal._match_flat(cdp_internal._match_params(a.settings, NULL) -> 'm');
+	msum := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
+	mw := pg_catalog.array_fill(0::float8, ARRAY[ncomp]);
+	FOR r IN 0 .. nrules - 1 LOOP
+		SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n)), COALESCE(pg_catalog.sum(t.n), 0)
+		  INTO pat, rule_pairs FROM _cdp_patterns t WHERE t.rule = r;
+		CONTINUE WHEN rule_pairs = 0;
+		-- an "any_order" rule's attrs are held too: its pairs agree on them, directly or crossed
+		SELECT pg_catalog.array_agg(cdp_internal._match_attr_column(pg_catalog.split_part(it, '.', 1))) INTO battrs
+		  FROM pg_catalog.jsonb_array_elements_text(a.settings -> 'blocking' -> r) it
+		 WHERE it <> 'any_order';
+		SELECT pg_catalog.array_agg(COALESCE(y.attr = ANY (battrs), false) ORDER BY y.comp) INTO fixed FROM cdp_internal._match_layout(a.settings) y;
+		res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, fixed, true);
+		FOR c IN 0 .. ncomp - 1 LOOP
+			CONTINUE WHEN fixed[c + 1];
+			FOR i IN 1 .. 9 LOOP
+				msum[c * 9 + i] := msum[c * 9 + i] + res[c * 9 + i] * rule_pairs;
+			END LOOP;
+			mw[c + 1] := mw[c + 1] + rule_pairs;
+		END LOOP;
+		per_rule := per_rule || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'rule', a.settings -> 'blocking' -> r, 'pairs', rule_pairs, 'lambda', pg_catalog.round(res[ncomp * 9 + 1]::numeric, 6)));
+	END LOOP;
+	-- comparisons every rule blocks on: EM over the distinct pairs with nothing fixed
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new)) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
+	res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
+	m := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
+	FOR c IN 0 .. ncomp - 1 LOOP
+		FOR i IN 1 .. 9 LOOP
+			m[c * 9 + i] := CASE WHEN mw[c + 1] > 0 THEN msum[c * 9 + i] / mw[c + 1] ELSE res[c * 9 + i] END;
+		END LOOP;
+	END LOOP;
+	-- a swapped or crossed name is no stronger evidence than the same name spelled differently: its
+	-- m/u is capped at the lowest m/u of the levels above it (u of a swap is tiny, and exchanged names
+	-- are not term-frequency adjusted, so an uncapped weight links namesakes who share nothing else)
+	FOR c IN 0 .. ncomp - 1 LOOP
+		lam_id := NULL;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(a.settings -> 'comparisons' -> c -> 'levels') - 1 LOOP
+			IF a.settings -> 'comparisons' -> c -> 'levels' -> i ->> 'if' IN ('swapped', 'cross') THEN
+				IF lam_id IS NOT NULL THEN
+					m[c * 9 + i + 1] := LEAST(m[c * 9 + i + 1], lam_id * u[c * 9 + i + 1]);
+				END IF;
+			ELSE
+				lam_id := LEAST(COALESCE(lam_id, 'Infinity'::float8), m[c * 9 + i + 1] / GREATEST(u[c * 9 + i + 1], 1e-6));
+			END IF;
+		END LOOP;
+	END LOOP;
+	lam_id := NULL;
+	-- lambda: the match share of the blocked pairs (m and u fixed), scaled to all pairs
+	res := cdp_internal._match_fit(pat, a.settings, u, m, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), false);
+	lam_blocked := res[ncomp * 9 + 1];
+	-- EM takes households (shared surname, address, phone) for matches and over-estimates the match
+	-- share of blocked pairs; where a same_id_match attr (SNILS, OMS) is filled on both sides of
+	-- enough blocked pairs, the share of those pairs agreeing on it exactly is a direct estimate
+	SELECT x.share INTO lam_id
+	  FROM (SELECT pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] = 0)::float8
+	               / pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS share,
+	               pg_catalog.sum(t.n_new) FILTER (WHERE t.levels[y.comp + 1] >= 0) AS n
+	          FROM cdp_internal._match_layout(a.settings) y
+	          CROSS JOIN _cdp_patterns t
+	         WHERE t.n_new > 0 AND a.settings -> 'rules' -> 'same_id_match' ? y.attr AND y.comparator = 'id'
+	         GROUP BY y.comp) x
+	 WHERE x.n >= 1000 AND x.share > 0
+	 ORDER BY x.n DESC LIMIT 1;
+	IF lam_id IS NOT NULL THEN
+		lam_blocked := lam_id;
+	END IF;
+	lam := LEAST(GREATEST(lam_blocked * total_pairs / (nrec::float8 * (nrec - 1) / 2), 1e-12), 0.5);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('em_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	p := pg_catalog.jsonb_build_object(
+		'trained', true,
+		'trained_at', pg_catalog.now(),
+		'records', nrec,
+		'sample_pairs', sample_pairs,
+		'blocked_pairs', total_pairs,
+		'lambda_blocked', lam_blocked,
+		'lambda', lam,
+		'expected_matches', pg_catalog.round((lam_blocked * total_pairs)::numeric),
+		'm', cdp_internal._match_unflat(a.settings, m),
+		'u', cdp_internal._match_unflat(a.settings, u),
+		'per_rule', per_rule,
+		'times', times);
+	UPDATE cdp_internal.match_settings SET params = p, program = cdp_internal._match_program(a.settings, p) WHERE version = a.version;
+	DROP TABLE _cdp_patterns;
+	RETURN p;
+END $$;
+COMMENT ON FUNCTION @extschema@.train_matching(int, int) IS
+	'trains the active settings: term frequencies, u from random pairs, m by EM per blocking rule, lambda; stores and returns the parameters; e.g. train_matching(200000, 20)';
+REVOKE ALL ON FUNCTION @extschema@.train_matching(int, int) FROM PUBLIC;
+
+-- _match_run: the body of run_matching: keys, blocking and scoring, then every decision in memory
+-- (_match_link_plan), the links in one link_records_many call and the review queue in one insert
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_apart bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t_start timestamptz := pg_catalog.clock_timestamp();
+	t0 timestamptz := t_start;
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_key bigint[];
+	u_dob text[];
+	u_never text[];
+	t_id int[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+	nparts int;
+	par_old text[];
+	jit_old text;
+	link_a bigint[];
+	link_b bigint[];
+	link_prob float8[];
+	link_weight float8[];
+	link_rule int[];
+	link_forced boolean[];
+	link_levels smallint[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed (and when a
+		-- fifth of the records or more changed, as after a bulk load: one set-based re-key with its
+		-- indexes built after it costs less than re-keying them one index entry at a time, and gives
+		-- the same keys); otherwise only the queued records changed since their keys were computed
+		-- (after training, none: issue 12); processed: the key rows after it, as the refresh counted
+		-- them (not a second count of match_key's million wide rows: issue 12, session 38)
+		SELECT rq.keys INTO processed
+		  FROM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious()) rq;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- the kernel's rows straight into the table (as _match_pairs scores them, but not through its
+	-- result set nor _match_walk_all's: two more copies of every pair, spilled to disk at 1M
+	-- records; issue 12, session 29): a whole run with many pairs per record in parallel parts
+	-- (_match_walk_all's plan, its settings for this statement only), else one walk.  At most one
+	-- part per core (_match_cpus), walked by the workers alone while the leader writes their rows:
+	-- each part loads every record, and on two cores the leader and two workers each loading 1M
+	-- records repeated a load, competing for the cores with the leader's writes (issue 12,
+	-- session 31); as many processes walk as before at most (1 + max_parallel_workers_per_gather).
+	-- A full run's walk (kernel mode 'run') reads the records' golden ids itself, in record id order,
+	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
+	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs
+	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
+	-- no JIT for the statements of the scoring, the plan and the review work list (restored for the
+	-- queue's clean-up; the merge's functions set their own): the row estimates of the C functions
+	-- make their plans look costly enough to compile, in every parallel worker too, and there is
+	-- nothing to gain for a few rows per plan node; the review's statements over the run's temp
+	-- tables (no statistics) were compiled too, about 2 s at 100k records (issue 12, session 35)
+	jit_old := pg_catalog.current_setting('jit');
+	PERFORM pg_catalog.set_config('jit', 'off', true);
+	IF nparts > 1 THEN
+		par_old := ARRAY[pg_catalog.current_setting('parallel_setup_cost'), pg_catalog.current_setting('parallel_tuple_cost'),
+		                 pg_catalog.current_setting('min_parallel_table_scan_size'), pg_catalog.current_setting('parallel_leader_participation'),
+		                 pg_catalog.current_setting('max_parallel_workers_per_gather')];
+		PERFORM pg_catalog.set_config('parallel_setup_cost', '0', true), pg_catalog.set_config('parallel_tuple_cost', '0', true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', '0', true),
+		        pg_catalog.set_config('parallel_leader_participation', 'off', true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', nparts::text, true);
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal.match_part p
+			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, LEAST(nparts, 8), 'run', cdp_internal._match_query(NULL, false), a.program,
+			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w
+			 WHERE p.part < LEAST(nparts, 8);
+		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true),
+		        pg_catalog.set_config('parallel_leader_participation', par_old[4], true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', par_old[5], true);
+	ELSE
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal._match_walk(CASE WHEN focus IS NULL THEN 'run' ELSE 'score' END,
+			                               cdp_internal._match_query(focus, focus IS NOT NULL), a.program,
+			                               a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, focus) w;
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	-- one scan of the scored pairs: the counts, the pairs a person's decision settles (a decision
+	-- wins, both ways: decided pairs never reach the plan; pair_decision has one row per pair), and
+	-- the pairs to decide (persons still apart, no decision), with those only names support counted
+	-- (the evidence floor: never linked, to review when they score over the link threshold), in no
+	-- order: the plan puts them in decision order (strongest evidence first, so a weak pair never
+	-- decides before a strong one) and gives each its place (ord), without a sort of every scored
+	-- row in SQL (issue 12, session 29)
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NOT NULL),
+	       pg_catalog.array_agg(s.id) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_a) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_b) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.probability) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.flags) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL AND s.flags & pair_name_only <> 0)
+	  INTO candidates, already, decided, t_id, t_a, t_b, t_prob, t_flags, name_only
+	  FROM _cdp_scored s
+	  LEFT JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b;
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12).  A full run reads every
+	-- record, without finding the persons its pairs touch first: the two joins and the distinct
+	-- persons of 2.3M pair ends cost more at 1M records than the records of persons no pair
+	-- touches, which the plan never looks at (issue 12, session 29).  It reads them and their
+	-- features in two scans (the records' golden ids from an index, the features from match_key),
+	-- which _match_run_plan puts side by side by record id (key_records): at 1M records the hash
+	-- join of every record with every key row cost about 2 s (issue 12, session 32)
+	IF t_id IS NOT NULL AND focus IS NULL THEN
+		SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id) INTO u_rec, u_gold FROM @extschema@.record r;
+		IF dob_pos IS NOT NULL OR never_pos IS NOT NULL THEN
+			EXECUTE pg_catalog.format(
+				'SELECT pg_catalog.array_agg(k.record_id), %s, %s FROM cdp_internal.match_key k',
+				CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+				CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+				     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+				                                           FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+			  INTO u_key, u_dob, u_never;
+			u_key := COALESCE(u_key, '{}');
+		END IF;
+	ELSIF t_id IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+			   FROM %s
+			   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+			'(SELECT DISTINCT r.golden_id
+			              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
+			                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
+			              JOIN @extschema@.record r ON r.record_id = x.id) g
+			      JOIN @extschema@.record r ON r.golden_id = g.golden_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+			     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+			                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+		  INTO u_rec, u_gold, u_dob, u_never;
+	END IF;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_run_plan(t_id, t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support, u_key) lp;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one):
+	-- the links' values gathered in any order and put in decision order by _match_link_sorted in C;
+	-- golden_link_run does what link_records_many(link_a, link_b, evidence) did with the evidence
+	-- _match_link_args built from these parts, but builds each object only into its event's payload
+	-- (no jsonb[] of every object, about 230 MB at 1M records, read again by the check and flattened
+	-- by each C function plpgsql handed it to: issue 12, session 36)
+	SELECT x.ord, x.record_a, x.record_b, x.probability, x.weight, x.rule, x.forced, x.levels
+	  INTO link_ord, link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels
+	  FROM (SELECT pg_catalog.array_agg(lp.ord) AS ord, pg_catalog.array_agg(t.record_a) AS record_a,
+	               pg_catalog.array_agg(t.record_b) AS record_b, pg_catalog.array_agg(t.probability) AS probability,
+	               pg_catalog.array_agg(t.weight) AS weight, pg_catalog.array_agg(t.rule) AS rule,
+	               pg_catalog.array_agg(t.flags & pair_forced <> 0) AS forced, pg_catalog.array_agg(t.levels) AS levels
+	          FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	         WHERE lp.action = 'l') l
+	  LEFT JOIN cdp_internal._match_link_sorted(l.ord, l.record_a, l.record_b, l.probability, l.weight, l.rule, l.forced, l.levels) x ON true;
+	IF link_a IS NULL THEN
+		link_res := '{}';
+	ELSE
+		link_res := cdp_internal.golden_link_run(link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels,
+			cdp_internal._match_rules(a.settings), 'run_matching', a.version);
+	END IF;
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.pair_id, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
+	  FROM (SELECT lp.ord, lp.pair_id, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_scored t ON t.id = lp.pair_id
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, lp.pair_id, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_plan lp ON lp.ord = x.o JOIN _cdp_scored t ON t.id = lp.pair_id
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_scored t ON t.id = v.pair_id
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
+	PERFORM pg_catalog.set_config('jit', jit_old, true);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	-- the queue entries the run read, unchanged since (a record an ingest changed and committed
+	-- meanwhile has another queued_at; one queued meanwhile is not among them): one hash join of the
+	-- queue with them.  Every record they name has its key row now (the run keyed every record
+	-- without one), so they are not joined with match_key as well: at 1M records that join probed
+	-- its primary key once per entry, about 4 s counted in no step (issue 12, session 32)
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at)
+		 WHERE q.record_id = s.id AND q.queued_at = s.at;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	t0 := pg_catalog.clock_timestamp();
+	-- queue_s: the queue's clean-up; total_s: the whole run, so that keys_s + block_score_s + plan_s
+	-- + merge_s + review_s + queue_s accounts for it (link_s is plan_s + merge_s + review_s)
+	times := times || pg_catalog.jsonb_build_object('queue_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3),
+		'total_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t_start), 3));
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_run(text) IS
+	'internal: the body of run_matching (keys, scoring, decisions in memory, links in one batch, review queue)';
+REVOKE ALL ON FUNCTION cdp_internal._match_run(text) FROM PUBLIC;
+
+-- _match_refresh_keys: (re)computes match_key for the given records (NULL: every record), each
+-- row with the queued_at of the record's queue entry read in the same statement (the same snapshot
+-- as the record), so that _match_refresh_queued can tell which queued records changed since.  One
+-- INSERT text for both: all records go into an emptied table, some are upserted.
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+	fp record;
+	mwm text;
+	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
+		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
+		-- birth date read with its features, not by a second pass over match_key joined with
+		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
+		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
+		-- which run when the tables cannot be written from C (NULL).  When the settings compile for
+		-- the C feature builder, one scan of the records in C computes the features without the
+		-- feature query (its expressions, arrays, composite result and join with the queue were
+		-- half of the re-key: issue 12, session 32); otherwise, or when that scan cannot run, the query.
+		fp := cdp_internal._match_feature_program(a.settings);
+		IF fp.kinds IS NOT NULL THEN
+			n := cdp_internal._match_write_keys_scan(fp.kinds, fp.rules, fp.ph_pos, fp.ph_names,
+				(SELECT pg_catalog.array_agg(y.attr ORDER BY y.comp) FROM cdp_internal._match_layout(a.settings) y),
+				COALESCE((a.settings ->> 'name_roles')::boolean, false), a.version);
+		END IF;
+		IF n IS NULL THEN
+			n := cdp_internal._match_write_keys(pg_catalog.format(
+				'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+				' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+				cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		END IF;
+		IF n IS NULL THEN
+			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			-- (with the record's birth date, read in this statement: a record changed since the keys
+			-- were computed is queued, and find_patient reads the date of a queued one from the record)
+			INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		END IF;
+		-- The three sorted builds with at most 64 MB of maintenance_work_mem (PostgreSQL's default;
+		-- a smaller setting is kept): their tuple sorts compare keys that tie on their first 8
+		-- bytes, so each comparison reads the tuples, and quicksorting runs of a few tens of MB
+		-- that stay in the CPU's caches, then merging them, cost less than one sort of hundreds of
+		-- MB: at 1M records (7.4M block rows) the block indexes took about 13 s of CPU at 64 MB
+		-- against 22 s at 512 MB, serial or parallel, the same indexes (issue 12, session 38).
+		mwm := pg_catalog.current_setting('maintenance_work_mem');
+		IF pg_catalog.pg_size_bytes(mwm) > 64 * 1024 * 1024 THEN
+			PERFORM pg_catalog.set_config('maintenance_work_mem', '64MB', true);
+		END IF;
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
+		PERFORM pg_catalog.set_config('maintenance_work_mem', mwm, true);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
+		EXECUTE pg_catalog.format(ins, a.version,
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at') USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
+
+/* ==== end of section: keys40 ==== */

@@ -66,6 +66,9 @@ DECLARE
 	ncomp int := pg_catalog.jsonb_array_length(a.settings -> 'comparisons');
 	nrules int := pg_catalog.jsonb_array_length(a.settings -> 'blocking');
 	nrec bigint;
+	force boolean;
+	q_ids bigint[];
+	q_ats timestamptz[];
 	u float8[];
 	m0 float8[];
 	m float8[];
@@ -101,11 +104,17 @@ BEGIN
 	PERFORM cdp_internal._match_analyze_stale();
 	-- features are recomputed only when something they depend on changed (as run_matching('full')
 	-- does): the settings version, the set of suspicious values, or records never keyed; otherwise
-	-- only the queued records changed since their keys were computed
-	PERFORM cdp_internal._match_refresh_queued(q.ids, q.ats, cdp_internal._match_refresh_suspicious())
-	   FROM (SELECT pg_catalog.array_agg(mq.record_id) AS ids, pg_catalog.array_agg(mq.queued_at) AS ats
-	           FROM cdp_internal.match_queue mq) q;
-	SELECT pg_catalog.count(*) INTO nrec FROM cdp_internal.match_key;
+	-- only the queued records changed since their keys were computed.  The queue is read only when
+	-- the suspicious values did not force a re-key of every record (after a bulk load they do, and
+	-- its million entries were gathered for nothing), after their digest: an entry re-queued
+	-- meanwhile is read with its new queued_at, so its record is re-keyed.  nrec: the key rows
+	-- after the refresh, as it counted them (issue 12, session 38)
+	force := cdp_internal._match_refresh_suspicious();
+	IF NOT force THEN
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+	END IF;
+	SELECT rq.keys INTO nrec FROM cdp_internal._match_refresh_queued(q_ids, q_ats, force) rq;
 	IF nrec < 2 THEN
 		RAISE EXCEPTION 'too few records to train matching' USING ERRCODE = '55000',
 			DETAIL = pg_catalog.format('%s records are loaded.', nrec);

@@ -203,9 +203,10 @@ BEGIN
 		-- fifth of the records or more changed, as after a bulk load: one set-based re-key with its
 		-- indexes built after it costs less than re-keying them one index entry at a time, and gives
 		-- the same keys); otherwise only the queued records changed since their keys were computed
-		-- (after training, none: issue 12)
-		PERFORM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious());
-		SELECT pg_catalog.count(*) INTO processed FROM cdp_internal.match_key;
+		-- (after training, none: issue 12); processed: the key rows after it, as the refresh counted
+		-- them (not a second count of match_key's million wide rows: issue 12, session 38)
+		SELECT rq.keys INTO processed
+		  FROM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious()) rq;
 		focus := NULL;
 	ELSE
 		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
