@@ -24,11 +24,17 @@
 //              records skipped (max_block_size); a pair belongs to the first rule that yields it
 //              (later rules leave out pairs agreeing on an earlier rule's key, as Splink does)
 //   compare    the comparison vector of every blocked pair, packed into one integer (pattern), and
-//              the term frequency of each name key the pair agrees on
+//              the term frequency of each name key the pair agrees on.  Levels: family name exact,
+//              key, Jaro-Winkler of the keys >= 0.92, >= 0.8; given name the same plus an initial;
+//              patronymic exact, key, JW >= 0.9, initial; birth date exact, day and month swapped,
+//              one character off; sex; phone exact, last 7 digits; e-mail exact; SNILS exact, one
+//              digit off; OMS exact; address exact, JW >= 0.9; VK; Telegram (no swapped-name
+//              level: without a role-aware term frequency it linked thousands of namesakes)
 //   train      u from 1M random pairs; m by EM per blocking rule over its pairs' patterns, leaving
 //              out the comparisons the rule blocks on, averaged over the rules leaving each free
 //              (weighted by pairs); λ by EM over all blocked pairs with m and u held, scaled to all
-//              pairs (Splink's estimate_u_using_random_sampling and EM sessions; cdp's training)
+//              pairs (Splink's estimate_u_using_random_sampling and EM sessions; cdp's training);
+//              DuckDB counts the patterns, the EM iterates over those counts in this script
 //   score      the match weight of every pattern (log2 prior + Σ log2 m/u), joined to every pair,
 //              plus the tf adjustment of the agreeing name levels (log2 u of the level / tf);
 //              links are pairs of match probability >= 0.9 (cdp's link_threshold)
@@ -96,12 +102,12 @@ for (const [c, l] of Object.entries(cyr)) tr = `replace(${tr}, '${c}', '${l}')`;
 await run(`CREATE MACRO translit(s) AS ${tr}`);
 await run(`CREATE MACRO undouble(s) AS array_to_string(list_filter(string_split(s, ''),
 	lambda x, i: i = 1 OR x <> string_split(s, '')[i - 1]), '')`);
-await run(`CREATE MACRO fold(s) AS undouble(
-	regexp_replace(regexp_replace(regexp_replace(undouble(
-	regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-	regexp_replace(regexp_replace(s, 'shch|sch|shh', 'sh', 'g'), 'kh', 'h', 'g'), 'ph', 'f', 'g'),
-	'ts|tz|cz', 'c', 'g'), 'ck', 'k', 'g'), 'c([^eiyh]|$)', 'k\\1', 'g'), 'ks', 'x', 'g'), '[yj]', 'i', 'g'),
-	'w', 'v', 'g')), 'i[eo]', 'e', 'g'), '([^aeiou ])iu', '\\1u', 'g'), 'q', 'k', 'g'))`);
+// the fold, in steps over columns (a macro nesting the others would repeat its argument's whole
+// expression inside the lambda, for every letter)
+await run(`CREATE MACRO fold1(s) AS regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+	regexp_replace(regexp_replace(regexp_replace(s, 'shch|sch|shh', 'sh', 'g'), 'kh', 'h', 'g'), 'ph', 'f', 'g'),
+	'ts|tz|cz', 'c', 'g'), 'ck', 'k', 'g'), 'c([^eiyh]|$)', 'k\\1', 'g'), 'ks', 'x', 'g'), '[yj]', 'i', 'g'), 'w', 'v', 'g')`);
+await run(`CREATE MACRO fold2(s) AS regexp_replace(regexp_replace(regexp_replace(s, 'i[eo]', 'e', 'g'), '([^aeiou ])iu', '\\1u', 'g'), 'q', 'k', 'g')`);
 await run(`CREATE TABLE named AS
 	WITH p AS (
 		SELECT id, nname(family_name) AS f, nname(given_name) AS g, nname(patronymic) AS pt,
@@ -113,9 +119,11 @@ await run(`CREATE TABLE named AS
 	                        WHEN len(w) = 2 THEN w[1] END) AS gn,
 	       coalesce(pt, CASE WHEN len(w) >= 3 THEN w[3] WHEN len(w) = 2 AND regexp_matches(w[2], '(вич|вна|ична|vich|vna|ichna)$') THEN w[2] END) AS pn
 	  FROM p`);
-await run(`CREATE TABLE nkey AS
-	SELECT v, fold(translit(v)) AS k
-	  FROM (SELECT fn AS v FROM named UNION SELECT gn FROM named UNION SELECT pn FROM named) WHERE v IS NOT NULL`);
+await run(`CREATE TABLE nk1 AS SELECT v, fold1(translit(v)) AS t
+	FROM (SELECT fn AS v FROM named UNION SELECT gn FROM named UNION SELECT pn FROM named) WHERE v IS NOT NULL`);
+await run('CREATE TABLE nk2 AS SELECT v, fold2(undouble(t)) AS t FROM nk1');
+await run('CREATE TABLE nkey AS SELECT v, undouble(t) AS k FROM nk2');
+await run('DROP TABLE nk1; DROP TABLE nk2');
 await run(`CREATE TABLE rec AS
 	SELECT r.id, r.person_id,
 	       x.fn, kf.k AS fk, x.gn, kg.k AS gk, x.pn, kp.k AS pk,
