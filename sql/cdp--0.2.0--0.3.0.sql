@@ -38047,7 +38047,8 @@ COMMENT ON FUNCTION cdp_internal._match_refresh_suspicious() IS 'internal: snaps
 -- src/golden_profile_delete.c) after its C writer, through the primary key, instead of the DELETE's
 -- join; golden_link_apply calls it (the statement stays for the SQL writer and as the fallback).
 -- The merge's sorted index entries go in without the unique check that cannot fail and without
--- the bottom-up deletion pass (src/golden_index.c): no SQL object changes for that
+-- the bottom-up deletion pass (src/golden_index.c; since session 38 CdpIndexSort's merge mode in
+-- src/cdp_bulk.c): no SQL object changes for that
 /*
  * The delete of the profile rows a merge absorbed in golden_link_apply (C,
  * src/golden_profile_delete.c): each distinct id in ascending order found through cdp.patient's
