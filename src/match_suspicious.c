@@ -236,6 +236,20 @@ SuspAdd(SuspValues *sv, int attr, char *value, int len)
 }
 
 /*
+ * SuspAppendDigits
+ *		Appends the digits of num to out at position k (what the view's
+ *		regexp_replace(..., '\D', '', 'g') keeps); returns the new position.
+ */
+static int
+SuspAppendDigits(char *out, int k, const char *num)
+{
+	for (const char *s = num; *s; s++)
+		if (*s >= '0' && *s <= '9')
+			out[k++] = *s;
+	return k;
+}
+
+/*
  * SuspRecordValues
  *		The view's values of the record in slot (no NULL, no ''), in the
  *		current memory context: the phones' digits, the e-mails trimmed and
@@ -274,15 +288,11 @@ SuspRecordValues(TupleTableSlot *slot, SuspCols *c, SuspValues *sv)
 			/* the digits of "+" e164 [";ext=" ext], as CdpPhoneToCString prints it */
 			out = palloc(2 * (MAXINT8LEN + 1));
 			pg_lltoa(p->e164, num);
-			for (char *s = num; *s; s++)
-				if (*s >= '0' && *s <= '9')
-					out[k++] = *s;
+			k = SuspAppendDigits(out, k, num);
 			if (p->ext != 0)
 			{
 				pg_ltoa(p->ext, num);
-				for (char *s = num; *s; s++)
-					if (*s >= '0' && *s <= '9')
-						out[k++] = *s;
+				k = SuspAppendDigits(out, k, num);
 			}
 			out[k] = '\0';
 			SuspAdd(sv, SUSP_PHONES, out, k);
