@@ -39204,3 +39204,68 @@ END $$;
 COMMENT ON FUNCTION cdp_internal._match_refresh_keys(bigint[]) IS 'internal: recomputes the features and blocking keys of some records (NULL: all)';
 
 /* ==== end of section: keys40 ==== */
+
+/* ==== section: review41 (issue 12, session 39) ==== */
+
+-- The review queue's default cap is 5 000 open entries (was 10 000: 1.01% of the name-dense
+-- population's 989,157 records, over issue 12's 1%).  The whole default document again; a later
+-- section that redefines it must keep this key.
+CREATE OR REPLACE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN $json${
+	"comparisons": [
+		{"attr": "family_name", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
+		{"attr": "given_name", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
+		{"attr": "patronymic", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "cross", "with": "family_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
+		{"attr": "birth_date", "comparator": "date",
+		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}]},
+		{"attr": "sex", "comparator": "exact"},
+		{"attr": "phones", "comparator": "phone", "levels": [{"if": "exact"}, {"if": "last7"}]},
+		{"attr": "emails", "comparator": "email", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.95}]},
+		{"attr": "snils", "comparator": "id", "levels": [{"if": "exact"}, {"if": "osa", "le": 1}]},
+		{"attr": "oms", "comparator": "id", "levels": [{"if": "exact"}, {"if": "osa", "le": 1}]},
+		{"attr": "address", "comparator": "string", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.9}]},
+		{"attr": "city", "comparator": "string", "tf": true, "levels": [{"if": "exact"}]},
+		{"attr": "vk", "comparator": "id", "levels": [{"if": "exact"}]},
+		{"attr": "telegram", "comparator": "id", "levels": [{"if": "exact"}]}
+	],
+	"blocking": [
+		["family_name.key", "birth_date.year"],
+		["given_name.key", "birth_date"],
+		["family_name.key", "given_name.key"],
+		["birth_date", "patronymic.key"],
+		["birth_date", "given_name.initial"],
+		["any_order", "family_name.key", "given_name.key"],
+		["any_order", "family_name.key", "given_name.key", "patronymic.key"],
+		["phones"],
+		["emails"],
+		["snils"],
+		["oms"],
+		["vk"],
+		["telegram"]
+	],
+	"link_threshold": 0.9,
+	"review_threshold": 0.8,
+	"rules": {"same_id_match": ["snils", "oms", "phones"], "different_id_never": ["snils"],
+	          "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"name_roles": true,
+	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
+		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
+	"suspicious_min_persons": 10,
+	"max_block_size": 5000,
+	"max_person_records": 20,
+	"person_support": 0.33,
+	"review_limit": 5000,
+	"max_rule_pairs": 0,
+	"evidence_floor": true,
+	"rare_name_links": false
+}$json$::jsonb;
+COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
+
+/* ==== end of section: review41 ==== */

@@ -55,7 +55,7 @@ CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"max_block_size": 5000,
 	"max_person_records": 20,
 	"person_support": 0.33,
-	"review_limit": 10000,
+	"review_limit": 5000,
 	"max_rule_pairs": 0,
 	"evidence_floor": true,
 	"rare_name_links": false
