@@ -39269,3 +39269,308 @@ CREATE OR REPLACE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
 
 /* ==== end of section: review41 ==== */
+
+/* ==== section: date41 (issue 12, session 39) ==== */
+
+-- placeholder birth dates are no evidence: cdp.suspicious_values lists them (attr birth_date), the
+-- snapshot takes them, and the feature builders (C and SQL) drop them (doc/matching.md)
+
+-- Counted in hash aggregates, with the threshold read once: count(DISTINCT) per group sorted every
+-- value and called matching_settings() per group, several seconds at 200k records (issue 12, speed).
+-- A value left by N persons is in N records or more, so the persons are counted only for the values
+-- in as many records as the threshold: the values and names are read once (the CTE), counted by value,
+-- and only the rows of the few frequent values are grouped by person and lowercased (a NULL element
+-- is a value as in a GROUP BY; issue 12, session 31: at 1M records 854k phones and e-mails made 697k
+-- value-person groups)
+CREATE OR REPLACE VIEW @extschema@.suspicious_values WITH (security_invoker = true) AS
+	WITH v AS MATERIALIZED (
+	        SELECT 'phones'::text AS attr, pg_catalog.regexp_replace(pg_catalog.unnest(r.phones)::text, '\D', '', 'g') AS value,
+	               r.family_name, r.given_name
+	          FROM @extschema@.record r
+	        UNION ALL
+	        SELECT 'emails'::text, pg_catalog.lower(pg_catalog.btrim(pg_catalog.unnest(r.emails)::text)), r.family_name, r.given_name
+	          FROM @extschema@.record r),
+	     t AS (SELECT COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5) AS min_persons)
+	SELECT x.attr, x.value, pg_catalog.count(*)::int AS persons, pg_catalog.sum(x.n)::int AS records
+	  FROM (SELECT v.attr, v.value, pg_catalog.lower(COALESCE(v.family_name, '') || ' ' || COALESCE(v.given_name, '')) AS person,
+	               pg_catalog.count(*) AS n
+	          FROM v
+	         WHERE (v.attr, COALESCE(v.value, ''), v.value IS NULL)
+	               IN (SELECT f.attr, COALESCE(f.value, ''), f.value IS NULL FROM v f GROUP BY f.attr, f.value
+	                    HAVING pg_catalog.count(*) >= (SELECT t.min_persons FROM t))
+	         GROUP BY v.attr, v.value, 3) x
+	 GROUP BY x.attr, x.value
+	HAVING pg_catalog.count(*) >= (SELECT t.min_persons FROM t)
+	UNION ALL
+	-- the birth dates that are no evidence (issue 12, session 39): a clinic's placeholder day
+	-- (01.01.1900, the day the system went live, a default the form filled in) is carried by hundreds
+	-- of people, and matching read any agreeing birth date as strong evidence.  A date is suspicious
+	-- when the differently named people carrying it (persons as for a phone) are at least the
+	-- threshold and at least ten times (SUSP_DATE_FACTOR, src/match_suspicious.c) the median
+	-- number of records a birth date of the population has (percentile_disc): the population's own
+	-- distribution, so a small clinic (median 1) needs the threshold, and at 1M records (median 22
+	-- records a day; the most of an ordinary day 50-110, the day and month exchanged of a
+	-- placeholder included) 220, where the generator's placeholder day has 4,400 names.  Twins, a
+	-- family and one person's many records are far under it.  No fixed list of "classic"
+	-- placeholder days: 01.01.1970 is a real birthday of real people, and a placeholder in use is
+	-- found by its count.  The records are counted per date first (a hash aggregate); the names
+	-- are read only for the dates over the threshold in records (a date has no more persons than
+	-- records).  The value is to_char(date, 'YYYY-MM-DD').
+	(WITH d AS MATERIALIZED (
+	         SELECT r.birth_date AS d, pg_catalog.count(*) AS n
+	           FROM @extschema@.record r
+	          WHERE r.birth_date IS NOT NULL
+	          GROUP BY r.birth_date),
+	      t AS (SELECT GREATEST(COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5)::bigint,
+	                            10 * pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY d.n)) AS m FROM d)
+	 SELECT 'birth_date'::text, pg_catalog.to_char(x.birth_date, 'YYYY-MM-DD'),
+	        pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(x.family_name, '') || ' ' || COALESCE(x.given_name, '')))::int,
+	        pg_catalog.count(*)::int
+	   FROM @extschema@.record x
+	  WHERE x.birth_date IN (SELECT d.d FROM d, t WHERE d.n >= t.m)
+	  GROUP BY x.birth_date
+	 HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(x.family_name, '') || ' ' || COALESCE(x.given_name, '')))
+	        >= (SELECT t.m FROM t));
+COMMENT ON VIEW @extschema@.suspicious_values IS
+	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru), and birth dates (YYYY-MM-DD) carried by far more people than a day of the population has (a placeholder date): not evidence for matching';
+
+-- _match_suspicious_digest: the inputs of cdp.suspicious_values as they are now: the threshold, and
+-- the count and an order-free digest (a sum of 64-bit hashes, each column hashed under its own
+-- seed, a null as its seed) of the names, phones, e-mails and birth dates of the records that hold
+-- a phone, an e-mail or a birth date (a record without any adds nothing to the view).  One scan, a
+-- few times cheaper than the view's aggregates.  A date is hashed as its text under the session's
+-- DateStyle: another DateStyle only makes the next refresh take the snapshot again.
+CREATE OR REPLACE FUNCTION cdp_internal._match_suspicious_digest(OUT min_persons int, OUT records bigint, OUT digest numeric)
+	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT (SELECT COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5)),
+	       pg_catalog.count(*),
+	       COALESCE(pg_catalog.sum(COALESCE(pg_catalog.hashtextextended(r.family_name, 1), 1)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.given_name, 2), 2)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.phones::text, 3), 3)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.emails::text, 4), 4)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.birth_date::text, 5), 5)), 0)
+	  FROM @extschema@.record r
+	 WHERE r.phones IS NOT NULL OR r.emails IS NOT NULL OR r.birth_date IS NOT NULL
+$$;
+COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
+	'internal: the threshold, count and digest of the records cdp.suspicious_values reads (names, phones, e-mails, birth dates)';
+
+-- _match_refresh_suspicious: snapshots cdp.suspicious_values into match_suspicious; true when the
+-- set changed.  The view is not evaluated again while the threshold and the digest of what it reads
+-- (_match_suspicious_digest) are those the snapshot was taken under and the snapshot still has the
+-- rows it had then (match_suspicious_source; erasure deletes rows): the view is a function of the
+-- records it reads, so the snapshot is what it would compute, and a full run right after training
+-- skips it (issue 12: 9.6 s of 1M records, twice).  The digest is read before the view
+-- (a record committed between the two is in the snapshot but not in the digest, so the next call
+-- sees another digest and takes the snapshot again: never a stale skip).  Callers hold the
+-- matching lock (advisory 6).  jit = off: the view's plan over 1M records is priced far above the
+-- JIT thresholds, and compiling it took 2.5-3 s in the backend and in each parallel worker (7-8 s
+-- of CPU for a 5 s query; session 33).  The snapshot's rows come from _match_suspicious_scan (C,
+-- session 37; birth dates since session 39), the view only when that returns NULL.
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	changed boolean;
+	d record := cdp_internal._match_suspicious_digest();
+	sc record;
+BEGIN
+	IF EXISTS (SELECT 1 FROM cdp_internal.match_suspicious_source s
+	            WHERE s.min_persons = d.min_persons AND s.records = d.records AND s.digest = d.digest
+	              AND s.snapshot = (SELECT pg_catalog.count(*) FROM cdp_internal.match_suspicious)) THEN
+		RETURN false;
+	END IF;
+	SELECT * INTO sc FROM cdp_internal._match_suspicious_scan(d.min_persons);
+	CREATE TEMP TABLE _cdp_susp (attr text, value text, persons int) ON COMMIT DROP;
+	IF sc.attrs IS NULL THEN
+		INSERT INTO _cdp_susp (attr, value, persons)
+		SELECT v.attr, v.value, v.persons FROM @extschema@.suspicious_values v WHERE v.value <> '';
+	ELSE
+		INSERT INTO _cdp_susp (attr, value, persons)
+		SELECT u.attr, u.value, u.persons FROM ROWS FROM (pg_catalog.unnest(sc.attrs), pg_catalog.unnest(sc.vals), pg_catalog.unnest(sc.persons)) AS u(attr, value, persons);
+	END IF;
+	SELECT EXISTS (SELECT attr, value FROM _cdp_susp EXCEPT SELECT attr, value FROM cdp_internal.match_suspicious)
+	    OR EXISTS (SELECT attr, value FROM cdp_internal.match_suspicious EXCEPT SELECT attr, value FROM _cdp_susp)
+	  INTO changed;
+	IF changed THEN
+		DELETE FROM cdp_internal.match_suspicious;
+		INSERT INTO cdp_internal.match_suspicious (attr, value, persons) SELECT * FROM _cdp_susp;
+	END IF;
+	DROP TABLE _cdp_susp;
+	DELETE FROM cdp_internal.match_suspicious_source;
+	INSERT INTO cdp_internal.match_suspicious_source (min_persons, records, digest, snapshot)
+	VALUES (d.min_persons, d.records, d.digest, (SELECT pg_catalog.count(*) FROM cdp_internal.match_suspicious));
+	RETURN changed;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_refresh_suspicious() IS 'internal: snapshots cdp.suspicious_values into cdp.match_suspicious (not again while the records it reads are the same); true when the set changed';
+
+-- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
+-- joined with the kernel's separator (U+001F, value_sep of _match_constants).  A suspicious phone,
+-- e-mail or birth date (cdp_internal.match_suspicious) is no value: no agreement, no blocking key,
+-- no contradiction (a birth date since issue 12, session 39).
+CREATE OR REPLACE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	RETURN CASE
+		WHEN attr IN ('family_name', 'given_name', 'patronymic', 'address', 'city') THEN
+			CASE comparator WHEN 'date' THEN pg_catalog.format('cdp_internal._match_date(r.%I)', attr)
+			                WHEN 'id' THEN pg_catalog.format('pg_catalog.upper(pg_catalog.regexp_replace(r.%I, ''[\s-]'', '''', ''g''))', attr)
+			                ELSE pg_catalog.format('cdp_internal._match_norm(r.%I)', attr) END
+		WHEN attr = 'sex' THEN 'pg_catalog.upper(pg_catalog.left(r.sex, 1))'
+		WHEN attr = 'birth_date' THEN 'CASE WHEN NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = ''birth_date'''
+			' AND s.value = pg_catalog.to_char(r.birth_date, ''YYYY-MM-DD'')) THEN pg_catalog.to_char(r.birth_date, ''YYYYMMDD'') END'
+		WHEN attr IN ('phones', 'emails') THEN pg_catalog.format(
+			'NULLIF(pg_catalog.array_to_string(ARRAY(SELECT x FROM (SELECT %s AS x FROM pg_catalog.unnest(r.%I) WITH ORDINALITY u(v, o) ORDER BY o) y'
+			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), %L), '''')',
+			CASE attr WHEN 'phones' THEN 'pg_catalog.regexp_replace(v::text, ''\D'', '''', ''g'')' ELSE 'pg_catalog.lower(pg_catalog.btrim(v::text))' END,
+			attr, attr, cdp_internal._match_constants() ->> 'value_sep')
+		WHEN attr IN ('snils', 'oms') THEN pg_catalog.format('NULLIF(pg_catalog.regexp_replace(r.%I::text, ''\D'', '''', ''g''), '''')', attr)
+		ELSE (SELECT CASE comparator
+			WHEN 'date' THEN pg_catalog.format('cdp_internal._match_date(%s)', e)
+			WHEN 'phone' THEN pg_catalog.format('NULLIF(pg_catalog.regexp_replace(%s, ''\D'', '''', ''g''), '''')', e)
+			WHEN 'email' THEN pg_catalog.format('NULLIF(pg_catalog.lower(pg_catalog.btrim(%s)), '''')', e)
+			WHEN 'id' THEN pg_catalog.format('NULLIF(pg_catalog.upper(pg_catalog.regexp_replace(%s, ''[\s-]'', '''', ''g'')), '''')', e)
+			WHEN 'exact' THEN pg_catalog.format('NULLIF(pg_catalog.btrim(%s), '''')', e)
+			ELSE pg_catalog.format('cdp_internal._match_norm(%s)', e) END
+			FROM (SELECT pg_catalog.format('COALESCE(r.extra ->> %L, r.handles ->> %L)', attr, attr) AS e) x)
+		END;
+COMMENT ON FUNCTION cdp_internal._match_value_sql(text, text) IS 'internal: SQL expression reading and normalising an attr of cdp.record r';
+
+-- _match_features gains the suspicious birth dates (a new argument: the old signature goes)
+DROP FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]);
+
+-- _match_features: one record's features in one C call (src/match_features.c), the values the SQL
+-- expressions below compute; _match_feature_program compiles a settings document for it.
+-- susp_dates are the suspicious birth dates as YYYYMMDD (the feature's form; issue 12, session 39;
+-- none when omitted).
+CREATE FUNCTION cdp_internal._match_features(kinds int[], rules text[], ph_pos int[], ph_names text[],
+		raw text[], phones text[], emails text[], susp_phones text[], susp_emails text[], susp_dates text[] DEFAULT NULL,
+		OUT flags int, OUT feat text[], OUT bk text[])
+	AS 'MODULE_PATHNAME', 'cdp_match_features'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[], text[]) IS
+	'internal: the match_key features, blocking keys and placeholder flag of one record (C); see _match_feature_program';
+-- as 90_privileges.sql leaves every function of cdp_internal in a fresh install (its loop does not
+-- run in an update): no EXECUTE for PUBLIC
+REVOKE ALL ON FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[], text[]) FROM PUBLIC;
+
+-- _match_feature_query: a query over from_sql (which must define alias r with cdp.record's
+-- columns) returning (record_id, golden_id, flags, feat, bk) under settings s, and the record's
+-- birth_date after them when with_date (the full re-key's writer, _match_write_keys, puts it in the
+-- block rows: issue 12, session 30).  Each feature is computed once in an inner query; blocking
+-- keys and flags are read from the features.
+CREATE OR REPLACE FUNCTION cdp_internal._match_feature_query(s jsonb, from_sql text, use_sql boolean DEFAULT false,
+		with_date boolean DEFAULT false) RETURNS text
+	LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	feat text[] := '{}';
+	bk text[] := '{}';
+	l record;
+	v text;
+	i int;
+	j int;
+	item text;
+	battr text;
+	tr text;
+	parts text[];
+	e text;
+	names text;
+	pos_f int;
+	pos_g int;
+	pos_p int;
+	flags text := '0';
+	brules jsonb := cdp_internal._match_rules(s);
+	fp record;
+	c_form boolean := false;
+	cols text;
+	k jsonb := cdp_internal._match_constants();
+BEGIN
+	-- one C call per record when the settings compile for it (the SQL form below is the reference)
+	IF NOT use_sql THEN
+		fp := cdp_internal._match_feature_program(s);
+		c_form := fp.kinds IS NOT NULL;
+	END IF;
+	IF c_form THEN
+		cols := pg_catalog.array_to_string(fp.raws, ', ');
+	ELSE
+		FOR l IN SELECT * FROM cdp_internal._match_layout(s) LOOP
+			v := cdp_internal._match_value_sql(l.attr, l.comparator);
+			feat := feat || v;
+			IF l.comparator = 'name' THEN
+				-- the key of the raw value: name_base_key normalises by itself
+				feat := feat || pg_catalog.replace(v, 'cdp_internal._match_norm(', 'cdp_internal._match_name_key(');
+			END IF;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(brules) - 1 LOOP
+			parts := '{}';
+			pos_g := CASE WHEN brules -> i ->> 0 = 'any_order' THEN 1 ELSE 0 END;
+			FOR j IN pos_g .. pg_catalog.jsonb_array_length(brules -> i) - 1 LOOP
+				item := brules -> i ->> j;
+				battr := cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1));
+				tr := pg_catalog.split_part(item, '.', 2);
+				SELECT CASE WHEN tr = 'key' THEN y.fpos + 1 ELSE y.fpos END INTO pos_f
+				  FROM cdp_internal._match_layout(s) y WHERE y.attr = battr;
+				e := pg_catalog.format('pg_catalog.split_part(q.feat[%s], %L, 1)', pos_f, k ->> 'value_sep');
+				e := CASE tr
+					WHEN 'year' THEN pg_catalog.format('pg_catalog.left(%s, 4)', e)
+					WHEN 'month_day' THEN pg_catalog.format('pg_catalog.substr(%s, 5, 4)', e)
+					WHEN 'initial' THEN pg_catalog.format('pg_catalog.left(%s, 1)', e)
+					WHEN 'last7' THEN pg_catalog.format('pg_catalog.right(%s, 7)', e)
+					WHEN 'prefix3' THEN pg_catalog.format('pg_catalog.left(%s, 3)', e)
+					WHEN 'phonetic' THEN pg_catalog.format('@extschema@.phonetic_ru(%s)', e)
+					ELSE e END;
+				parts := parts || pg_catalog.format('NULLIF(%s, '''')', e);
+			END LOOP;
+			-- NULL when any part is missing: a rule never blocks on nothing; an "any_order" rule sorts its
+			-- parts, so Иванов Пётр and Пётр Иванов (given and family name exchanged) share its key
+			IF brules -> i ->> 0 = 'any_order' THEN
+				bk := bk || pg_catalog.format('(%L || (SELECT pg_catalog.string_agg(x, ''|'' ORDER BY x COLLATE "C") FROM pg_catalog.unnest(ARRAY[%s]) x HAVING pg_catalog.count(x) = %s))',
+					'r' || i || ':', pg_catalog.array_to_string(parts, ', '), pg_catalog.cardinality(parts));
+			ELSE
+				bk := bk || pg_catalog.format('(%L || %s)', 'r' || i || ':', pg_catalog.array_to_string(parts, ' || ''|'' || '));
+			END IF;
+		END LOOP;
+		-- placeholder records: no name at all, or a name from placeholder_names
+		SELECT y.fpos INTO pos_f FROM cdp_internal._match_layout(s) y WHERE y.attr = 'family_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_g FROM cdp_internal._match_layout(s) y WHERE y.attr = 'given_name' AND y.comparator = 'name';
+		SELECT y.fpos INTO pos_p FROM cdp_internal._match_layout(s) y WHERE y.attr = 'patronymic' AND y.comparator = 'name';
+		IF pos_f IS NOT NULL OR pos_g IS NOT NULL THEN
+			SELECT pg_catalog.string_agg(pg_catalog.quote_literal(cdp_internal._match_norm(n)), ', ') INTO names
+			  FROM pg_catalog.jsonb_array_elements_text(s -> 'placeholder_names') n;
+			names := pg_catalog.format('ARRAY[%s]::text[]', COALESCE(names, '''-'''));
+			flags := pg_catalog.format('CASE WHEN %2$s IS NULL AND %3$s IS NULL THEN %1$s WHEN %4$s OR %5$s OR %6$s THEN %1$s ELSE 0 END',
+				k ->> 'record_placeholder', COALESCE('q.feat[' || pos_f || ']', 'NULL'), COALESCE('q.feat[' || pos_g || ']', 'NULL'),
+				COALESCE('q.feat[' || pos_f || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_g || '] = ANY (' || names || ')', 'false'),
+				COALESCE('q.feat[' || pos_p || '] = ANY (' || names || ')', 'false'));
+		END IF;
+		cols := pg_catalog.array_to_string(feat, ', ');
+	END IF;
+	-- name_roles: names read by what the words are (_match_name_roles), computed once per record,
+	-- in either form
+	IF COALESCE((s ->> 'name_roles')::boolean, false) THEN
+		cols := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(cols,
+			'r.family_name', 'nr.n[1]'), 'r.given_name', 'nr.n[2]'), 'r.patronymic', 'nr.n[3]');
+		from_sql := pg_catalog.format('(SELECT r.* FROM %s) r CROSS JOIN LATERAL (SELECT cdp_internal._match_name_roles(r.family_name, r.given_name, r.patronymic) AS n OFFSET 0) nr', from_sql);
+	END IF;
+	IF c_form THEN
+		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk%s'
+			' FROM (SELECT r.record_id, r.golden_id%s, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
+			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''phones''),'
+			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails''),'
+			' (SELECT pg_catalog.array_agg(pg_catalog.replace(x.value, ''-'', '''')) FROM cdp_internal.match_suspicious x WHERE x.attr = ''birth_date'')) AS f'
+			' FROM %s OFFSET 0) q',
+			CASE WHEN with_date THEN ', q.birth_date' ELSE '' END, CASE WHEN with_date THEN ', r.birth_date' ELSE '' END,
+			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);
+	END IF;
+	RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (%s)::int AS flags, q.feat, ARRAY[%s]::text[] AS bk%s'
+		' FROM (SELECT r.record_id, r.golden_id%s, ARRAY[%s]::text[] AS feat FROM %s OFFSET 0) q',
+		flags, pg_catalog.array_to_string(bk, ', '), CASE WHEN with_date THEN ', q.birth_date' ELSE '' END,
+		CASE WHEN with_date THEN ', r.birth_date' ELSE '' END, cols, from_sql);
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, boolean) IS
+	'internal: query computing record_id, golden_id, flags, features and blocking keys (and with_date: birth_date) of the records of from_sql (alias r)';
+
+/* ==== end of section: date41 ==== */

@@ -331,7 +331,8 @@ extern int	MatchFeatureSource(const char *attr, int kind);
 typedef struct MatchFeatState MatchFeatState;
 extern MatchFeatState *MatchFeatParse(ArrayType *kinds, ArrayType *rules, ArrayType *ph_pos,
 									  ArrayType *ph_names, ArrayType *susp_phones,
-									  ArrayType *susp_emails, int *nfeat, int *nrules);
+									  ArrayType *susp_emails, ArrayType *susp_dates,
+									  int *nfeat, int *nrules);
 extern int32 MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int nraw,
 							 char **phones, int nphones, char **emails, int nemails,
 							 char **feat, char **bk);

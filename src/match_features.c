@@ -61,8 +61,9 @@ typedef struct FeatProg
 	int			ph_pos[3];		/* family, given, patronymic value columns or -1 */
 	int			nnames;
 	char	  **names;			/* placeholder names (normalised), NULL entries kept */
-	int			nsusp[2];
-	char	  **susp[2];		/* suspicious phones, e-mails */
+	int			nsusp[3];
+	char	  **susp[3];		/* suspicious phones, e-mails, birth dates
+								 * (YYYYMMDD, sorted by bytes, no NULL) */
 	bytea	   *sig;			/* the arguments this was parsed from */
 	TupleDesc	td;				/* the blessed result type (OUT arguments) */
 	struct namecache_hash *cache;	/* NameCacheEntry by raw value, or NULL */
@@ -136,6 +137,16 @@ TextArrayStrings(ArrayType *a, int *n)
 }
 
 /*
+ * StrPtrCmp
+ *		qsort and bsearch order of two C strings by bytes.
+ */
+static int
+StrPtrCmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *) x, *(char *const *) y);
+}
+
+/*
  * ProgSignature
  *		The raw bytes of the program arguments, to tell whether a cached
  *		parse still applies.
@@ -147,10 +158,12 @@ ProgSignature(FunctionCallInfo fcinfo, MemoryContext cxt)
 	int			i;
 	bytea	   *sig;
 	char	   *p;
-	static const int args[] = {0, 1, 2, 3, 7, 8};
+	static const int args[] = {0, 1, 2, 3, 7, 8, 9};
 
+	/* an argument past PG_NARGS() (a declaration of 0.2.0 or before) is a NULL */
+#define SIG_ARGNULL(k) ((k) >= PG_NARGS() || PG_ARGISNULL(k))
 	for (i = 0; i < lengthof(args); i++)
-		if (!PG_ARGISNULL(args[i]))
+		if (!SIG_ARGNULL(args[i]))
 			total += VARSIZE_ANY(DatumGetPointer(PG_GETARG_DATUM(args[i]))) + sizeof(int32);
 		else
 			total += sizeof(int32);
@@ -159,7 +172,7 @@ ProgSignature(FunctionCallInfo fcinfo, MemoryContext cxt)
 	p = VARDATA(sig);
 	for (i = 0; i < lengthof(args); i++)
 	{
-		int32		len = PG_ARGISNULL(args[i]) ? -1 :
+		int32		len = SIG_ARGNULL(args[i]) ? -1 :
 		(int32) VARSIZE_ANY(DatumGetPointer(PG_GETARG_DATUM(args[i])));
 
 		memcpy(p, &len, sizeof(int32));
@@ -170,6 +183,7 @@ ProgSignature(FunctionCallInfo fcinfo, MemoryContext cxt)
 			p += len;
 		}
 	}
+#undef SIG_ARGNULL
 	return sig;
 }
 
@@ -177,12 +191,13 @@ ProgSignature(FunctionCallInfo fcinfo, MemoryContext cxt)
  * ParseProgram
  *		Reads kinds int[], rules text[] ("A" or "N" for any_order or not,
  *		then ";pos:tr" per item), placeholder positions int[3], placeholder
- *		names text[] and the two suspicious-value lists (each of the last
- *		three may be NULL), into prog.
+ *		names text[] and the three suspicious-value lists (phones, e-mails,
+ *		birth dates; each of the last four may be NULL), into prog.
  */
 static void
 ParseProgram(FeatProg *prog, ArrayType *kinds, ArrayType *rulearr, ArrayType *phpos,
-			 ArrayType *phnames, ArrayType *susp_phones, ArrayType *susp_emails)
+			 ArrayType *phnames, ArrayType *susp_phones, ArrayType *susp_emails,
+			 ArrayType *susp_dates)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -279,30 +294,47 @@ ParseProgram(FeatProg *prog, ArrayType *kinds, ArrayType *rulearr, ArrayType *ph
 	prog->names = NULL;
 	if (phnames != NULL)
 		prog->names = TextArrayStrings(phnames, &prog->nnames);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 	{
-		ArrayType  *susp = i == 0 ? susp_phones : susp_emails;
+		ArrayType  *susp = i == 0 ? susp_phones : i == 1 ? susp_emails : susp_dates;
 
 		prog->nsusp[i] = 0;
 		prog->susp[i] = NULL;
 		if (susp != NULL)
 			prog->susp[i] = TextArrayStrings(susp, &prog->nsusp[i]);
 	}
+
+	/*
+	 * the birth dates are looked up once a record (bsearch): NULL elements
+	 * dropped, the rest sorted by bytes
+	 */
+	{
+		int			m = 0;
+
+		for (i = 0; i < prog->nsusp[2]; i++)
+			if (prog->susp[2][i] != NULL)
+				prog->susp[2][m++] = prog->susp[2][i];
+		prog->nsusp[2] = m;
+		if (m > 1)
+			qsort(prog->susp[2], m, sizeof(char *), StrPtrCmp);
+	}
 }
 
 /*
  * MatchFeatParse
  *		The feature program of the arrays _match_feature_program returns
- *		(names and suspicious lists may be NULL), parsed in the current
- *		memory context, for MatchFeatRecord (match.h).
+ *		(names and suspicious lists may be NULL; the birth dates as
+ *		YYYYMMDD), parsed in the current memory context, for MatchFeatRecord
+ *		(match.h).
  */
 MatchFeatState *
 MatchFeatParse(ArrayType *kinds, ArrayType *rules, ArrayType *ph_pos, ArrayType *ph_names,
-			   ArrayType *susp_phones, ArrayType *susp_emails, int *nfeat, int *nrules)
+			   ArrayType *susp_phones, ArrayType *susp_emails, ArrayType *susp_dates,
+			   int *nfeat, int *nrules)
 {
 	FeatProg   *prog = palloc0(sizeof(FeatProg));
 
-	ParseProgram(prog, kinds, rules, ph_pos, ph_names, susp_phones, susp_emails);
+	ParseProgram(prog, kinds, rules, ph_pos, ph_names, susp_phones, susp_emails, susp_dates);
 	*nfeat = prog->nfeat;
 	*nrules = prog->nrules;
 	return (MatchFeatState *) prog;
@@ -596,16 +628,6 @@ KeyPart(const char *f, int tr)
 }
 
 /*
- * PartCmp
- *		qsort order of key parts: bytes (COLLATE "C").
- */
-static int
-PartCmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *) x, *(char *const *) y);
-}
-
-/*
  * MatchTextArrayOf
  *		A text[] of n C strings, NULL entries as nulls (match.h).
  */
@@ -664,6 +686,15 @@ MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int 
 				feat[f++] = v ? CachedName(prog, cache_cxt, c, v, false, NULL) : NULL;
 				break;
 			case MATCH_FEAT_ASIS:
+
+				/*
+				 * a birth date (YYYYMMDD) or a sex initial: a suspicious
+				 * birth date is no value (a sex initial is never eight
+				 * digits)
+				 */
+				if (v && prog->nsusp[2] > 0 &&
+					bsearch(&v, prog->susp[2], prog->nsusp[2], sizeof(char *), StrPtrCmp) != NULL)
+					v = NULL;
 				feat[f++] = v;
 				break;
 			case MATCH_FEAT_PHONES:
@@ -716,7 +747,7 @@ MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int 
 		if (i < rule->nitems)
 			continue;
 		if (rule->any_order)
-			qsort(parts, rule->nitems, sizeof(char *), PartCmp);
+			qsort(parts, rule->nitems, sizeof(char *), StrPtrCmp);	/* COLLATE "C" */
 
 		/*
 		 * one exact allocation per key, the rule number written by hand: a
@@ -773,7 +804,9 @@ MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int 
  * cdp_match_features
  *		_match_features(kinds int[], rules text[], ph_pos int[], ph_names
  *		text[], raw text[], phones text[], emails text[], susp_phones text[],
- *		susp_emails text[], OUT flags int, OUT feat text[], OUT bk text[]):
+ *		susp_emails text[], susp_dates text[], OUT flags int, OUT feat text[],
+ *		OUT bk text[]) (the declarations of 0.2.0 and before have no
+ *		susp_dates: none then):
  *		one record's features (internal; _match_feature_query calls it).
  */
 Datum
@@ -808,7 +841,8 @@ cdp_match_features(PG_FUNCTION_ARGS)
 					 PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
 					 PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 					 PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7),
-					 PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8));
+					 PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8),
+					 (PG_NARGS() < 10 || PG_ARGISNULL(9)) ? NULL : PG_GETARG_ARRAYTYPE_P(9));
 		prog->sig = ProgSignature(fcinfo, fcinfo->flinfo->fn_mcxt);
 
 		/*

@@ -616,7 +616,7 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	Datum	   *kinds;
 	bool	   *kindnull;
 	char	  **attrs;
-	ArrayType  *susp[2] = {NULL, NULL};
+	ArrayType  *susp[3] = {NULL, NULL, NULL};
 	MatchFeatState *fs;
 	EState	   *estate;
 	CdpBulkTarget *targets;
@@ -717,10 +717,11 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = 'phones'),"
-					" (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = 'emails')",
+					" (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = 'emails'),"
+					" (SELECT pg_catalog.array_agg(pg_catalog.replace(x.value, '-', '')) FROM cdp_internal.match_suspicious x WHERE x.attr = 'birth_date')",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "_match_write_keys_scan: reading the suspicious values failed");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
@@ -735,7 +736,7 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	fs = MatchFeatParse(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2),
-						PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3), susp[0], susp[1], &nfeat, &nrules);
+						PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3), susp[0], susp[1], susp[2], &nfeat, &nrules);
 
 	/*
 	 * one snapshot for both tables, taken as a cursor of the query would

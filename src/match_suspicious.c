@@ -4,8 +4,8 @@
  *		cdp_internal._match_suspicious_scan(min_persons): the rows of
  *		SELECT attr, value, persons FROM cdp.suspicious_values
  *		 WHERE value <> ''
- *		from one scan of cdp.record in C (issue 12, session 37), for the
- *		snapshot _match_refresh_suspicious takes.
+ *		from one scan of cdp.record in C (issue 12, session 37; birth dates
+ *		since session 39), for the snapshot _match_refresh_suspicious takes.
  *
  * The view (sql/parts/64_match_program.sql) unnests every record's phones
  * and e-mails into values (a phone: regexp_replace(p::text, '\D', '', 'g');
@@ -28,6 +28,14 @@
  *	 a string with the record's person (lower() called once a record);
  * - those (attr, value, person) triples are sorted, and each value with
  *	 min_persons distinct persons or more is returned with their number.
+ *
+ * - the birth dates (session 39): pass 1 keeps each record's date with its
+ *	 heap pointer; sorted, their runs are the records of a date, whose
+ *	 median (percentile_disc(0.5)) times SUSP_DATE_FACTOR, and at least
+ *	 min_persons, is a date's threshold; the records of the dates with as
+ *	 many records are read in the second step too, their date written as
+ *	 to_char(d, 'YYYY-MM-DD') with the record's person, and a date with as
+ *	 many distinct persons is returned (attr 'birth_date').
  *
  * A hash collision only adds values to the second step, which counts the
  * exact strings: the result is the view's exactly.  A value has at most as
@@ -55,6 +63,7 @@
  *	 other default) groups equal bytes: the sort compares bytes.
  *
  * Memory: 16 bytes per phone or e-mail in pass 1 (hash and heap pointer;
+ * 12 per birth date: date and heap pointer, 12 MB at 1M records;
  * at 1M records, 854k values, 14 MB, where the view materialized every
  * value with both names), then 14 bytes per element of a frequent hash
  * and the strings of the records holding one (at 1M and threshold 10: 446
@@ -93,6 +102,8 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -104,6 +115,29 @@
 
 #define SUSP_PHONES		0
 #define SUSP_EMAILS		1
+#define SUSP_DATES		2
+
+/*
+ * A birth date is suspicious when its persons are min_persons or more and at
+ * least this many times the median records a date of the population has
+ * (the view's expression; issue 12, session 39)
+ */
+#define SUSP_DATE_FACTOR 10
+
+/* a record's birth date in pass 1, with where the record is */
+typedef struct SuspDate
+{
+	DateADT		d;
+	ItemPointerData tid;
+} SuspDate;
+
+/* the dates sorted (runs of equal dates counted in place) */
+#define ST_SORT			susp_sort_dates
+#define ST_ELEMENT_TYPE	SuspDate
+#define ST_COMPARE(a, b)	((a)->d < (b)->d ? -1 : (a)->d > (b)->d ? 1 : 0)
+#define ST_SCOPE		static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* one phone or e-mail of a record in pass 1: its value's hash and where the record is */
 typedef struct SuspElem
@@ -135,6 +169,7 @@ typedef struct SuspCols
 	AttrNumber	given;
 	AttrNumber	phones;
 	AttrNumber	emails;
+	AttrNumber	birth;
 	Oid			phone_type;
 	int16		phone_len;
 	bool		phone_byval;
@@ -391,6 +426,19 @@ SuspCmpHash(const void *a, const void *b)
 }
 
 /*
+ * SuspCmpInt64
+ *		Order of two counts.
+ */
+static int
+SuspCmpInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
  * SuspCmpTriple
  *		(attr, value, person) order, strings by bytes.
  */
@@ -407,6 +455,55 @@ SuspCmpTriple(const void *a, const void *b)
 	if (r != 0)
 		return r;
 	return strcmp(x->person, y->person);
+}
+
+/*
+ * SuspDateText
+ *		to_char(d, 'YYYY-MM-DD') (the date read as timestamptz, as in the
+ *		view): written directly for the years 1 to 9999, where the two
+ *		agree, and by those functions for any other date (NULL for an
+ *		infinite one), as DateYmd of match_keys_write.c.
+ */
+static char *
+SuspDateText(DateADT d)
+{
+	int			y,
+				m,
+				day;
+	Datum		ts;
+	Datum		r;
+
+	if (!DATE_NOT_FINITE(d))
+	{
+		j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
+		if (y >= 1 && y <= 9999)
+			return psprintf("%04d-%02d-%02d", y, m, day);
+	}
+	ts = DirectFunctionCall1(date_timestamptz, DateADTGetDatum(d));
+	{
+		LOCAL_FCINFO(fc, 2);
+
+		InitFunctionCallInfoData(*fc, NULL, 2, DEFAULT_COLLATION_OID, NULL, NULL);
+		fc->args[0].value = ts;
+		fc->args[0].isnull = false;
+		fc->args[1].value = CStringGetTextDatum("YYYY-MM-DD");
+		fc->args[1].isnull = false;
+		r = timestamptz_to_char(fc);
+		return fc->isnull ? NULL : TextDatumGetCString(r);
+	}
+}
+
+/*
+ * SuspCmpDate
+ *		Order of two dates.
+ */
+static int
+SuspCmpDate(const void *a, const void *b)
+{
+	DateADT		x = *(const DateADT *) a;
+	DateADT		y = *(const DateADT *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /*
@@ -443,8 +540,10 @@ SuspOpen(SuspCols *c)
 		c->given = SuspAttnum(rel, "given_name", TEXTOID);
 		c->phones = SuspAttnum(rel, "phones", get_array_type(phone_type));
 		c->emails = SuspAttnum(rel, "emails", get_array_type(email_type));
+		c->birth = SuspAttnum(rel, "birth_date", DATEOID);
 		ok = c->family != InvalidAttrNumber && c->given != InvalidAttrNumber &&
-			c->phones != InvalidAttrNumber && c->emails != InvalidAttrNumber;
+			c->phones != InvalidAttrNumber && c->emails != InvalidAttrNumber &&
+			c->birth != InvalidAttrNumber;
 	}
 	if (!ok)
 	{
@@ -497,6 +596,12 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 	SuspTriple *triples;
 	int64		ntriples = 0;
 	int64		captriples = 64;
+	SuspDate   *dates;
+	int64		ndates = 0;
+	int64		capdates = 1024;
+	DateADT    *cdates = NULL;
+	int64		ncdates = 0;
+	int64		date_min;
 	ArrayBuildState *a_attr,
 			   *a_val,
 			   *a_pers;
@@ -523,6 +628,7 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 	snap = RegisterSnapshot(GetActiveSnapshot());
 	row_cxt = AllocSetContextCreate(cxt, "cdp _match_suspicious_scan row", ALLOCSET_DEFAULT_SIZES);
 	elems = palloc(sizeof(SuspElem) * capelems);
+	dates = palloc(sizeof(SuspDate) * capdates);
 
 	/* pass 1: every value's hash with its record */
 	scan = table_beginscan(rel, snap, 0, NULL);
@@ -542,6 +648,19 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 			elems[nelems].h = sv.h[i];
 			elems[nelems].tid = slot->tts_tid;
 			nelems++;
+		}
+		{
+			bool		isnull;
+			Datum		bd = slot_getattr(slot, c.birth, &isnull);
+
+			if (!isnull)
+			{
+				if (ndates == capdates)
+					dates = SuspGrow(dates, &capdates, sizeof(SuspDate));
+				dates[ndates].d = DatumGetDateADT(bd);
+				dates[ndates].tid = slot->tts_tid;
+				ndates++;
+			}
 		}
 		MemoryContextReset(row_cxt);
 	}
@@ -583,6 +702,74 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 		}
 	}
 	pfree(elems);
+
+	/*
+	 * the birth dates: records per date (runs of the sorted dates), the
+	 * threshold max(min_persons, SUSP_DATE_FACTOR x the median of those
+	 * counts, percentile_disc(0.5) as the view takes it), and the records
+	 * of the dates with as many records as that (a date has no more persons
+	 * than records)
+	 */
+	date_min = min_persons;
+	if (ndates > 0)
+	{
+		int64	   *counts = palloc_extended(sizeof(int64) * ndates, MCXT_ALLOC_HUGE);
+		int64		ncounts = 0;
+		int64		median;
+		int64		ndtids = 0;
+
+		if (ndates > 1)
+			susp_sort_dates(dates, ndates);
+		for (int64 i = 0; i < ndates;)
+		{
+			int64		j = i + 1;
+
+			while (j < ndates && dates[j].d == dates[i].d)
+				j++;
+			counts[ncounts++] = j - i;
+			i = j;
+		}
+		qsort(counts, ncounts, sizeof(int64), SuspCmpInt64);
+		/* percentile_disc(0.5): the first value at or past half of them */
+		median = counts[Max((ncounts + 1) / 2, 1) - 1];
+		if (median > PG_INT64_MAX / SUSP_DATE_FACTOR)
+			median = PG_INT64_MAX / SUSP_DATE_FACTOR;
+		date_min = Max((int64) min_persons, SUSP_DATE_FACTOR * median);
+		pfree(counts);
+
+		for (int pass = 0; pass < 2; pass++)
+		{
+			/* pass 0 counts the dates and records, pass 1 keeps them */
+			if (pass == 1)
+			{
+				cdates = palloc(sizeof(DateADT) * Max(ncdates, 1));
+				tids = repalloc_huge(tids, sizeof(ItemPointerData) * Max(ntids + ndtids, 1));
+				ncdates = 0;
+			}
+			for (int64 i = 0; i < ndates;)
+			{
+				int64		j = i + 1;
+
+				while (j < ndates && dates[j].d == dates[i].d)
+					j++;
+				if (j - i >= date_min)
+				{
+					if (pass == 1)
+					{
+						cdates[ncdates] = dates[i].d;
+						for (int64 k = i; k < j; k++)
+							tids[ntids++] = dates[k].tid;
+					}
+					else
+						ndtids += j - i;
+					ncdates++;
+				}
+				i = j;
+			}
+		}
+	}
+	pfree(dates);
+
 	if (ntids > 1)
 		qsort(tids, ntids, sizeof(ItemPointerData), SuspCmpTid);
 	{
@@ -607,6 +794,36 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(row_cxt);
 		SuspRecordValues(slot, &c, &sv);
 		MemoryContextSwitchTo(cxt);
+		/* the record's birth date, when it is one of the frequent dates */
+		if (ncdates > 0)
+		{
+			bool		isnull;
+			Datum		bd = slot_getattr(slot, c.birth, &isnull);
+			DateADT		d = isnull ? 0 : DatumGetDateADT(bd);
+
+			if (!isnull && bsearch(&d, cdates, ncdates, sizeof(DateADT), SuspCmpDate) != NULL)
+			{
+				char	   *value = SuspDateText(d);
+
+				/* no '' and no NULL (an infinite date): no row of the caller */
+				if (value != NULL && *value != '\0')
+				{
+					if (person == NULL)
+					{
+						MemoryContextSwitchTo(row_cxt);
+						person = SuspPerson(slot, &c);
+						MemoryContextSwitchTo(cxt);
+						person = pstrdup(person);
+					}
+					if (ntriples == captriples)
+						triples = SuspGrow(triples, &captriples, sizeof(SuspTriple));
+					triples[ntriples].attr = SUSP_DATES;
+					triples[ntriples].value = value;
+					triples[ntriples].person = person;
+					ntriples++;
+				}
+			}
+		}
 		for (int i = 0; i < sv.n; i++)
 		{
 			if (bsearch(&sv.h[i], cands, ncands, sizeof(uint64), SuspCmpHash) == NULL)
@@ -633,6 +850,8 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 	table_close(rel, AccessShareLock);
 	pfree(cands);
 	pfree(tids);
+	if (cdates)
+		pfree(cdates);
 
 	/* the values with min_persons distinct persons or more */
 	if (ntriples > 1)
@@ -649,13 +868,14 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 			 strcmp(triples[j].value, triples[i].value) == 0; j++)
 			if (strcmp(triples[j].person, triples[j - 1].person) != 0)
 				persons++;
-		if (persons >= min_persons)
+		if (persons >= (triples[i].attr == SUSP_DATES ? date_min : (int64) min_persons))
 		{
 			if (persons > PG_INT32_MAX)
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("integer out of range")));
-			accumArrayResult(a_attr, CStringGetTextDatum(triples[i].attr == SUSP_PHONES ? "phones" : "emails"),
+			accumArrayResult(a_attr, CStringGetTextDatum(triples[i].attr == SUSP_PHONES ? "phones" :
+														 triples[i].attr == SUSP_EMAILS ? "emails" : "birth_date"),
 							 false, TEXTOID, cxt);
 			accumArrayResult(a_val, CStringGetTextDatum(triples[i].value), false, TEXTOID, cxt);
 			accumArrayResult(a_pers, Int32GetDatum((int32) persons), false, INT4OID, cxt);

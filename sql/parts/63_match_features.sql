@@ -15,7 +15,9 @@ COMMENT ON FUNCTION cdp_internal._match_name_roles(text, text, text) IS
 	'internal: family, given and patronymic name by what the words are (cdp.name_roles), as an array of three';
 
 -- _match_value_sql: SQL expression of the raw value(s) of attr for record alias r, multi-values
--- joined with the kernel's separator (U+001F, value_sep of _match_constants).
+-- joined with the kernel's separator (U+001F, value_sep of _match_constants).  A suspicious phone,
+-- e-mail or birth date (cdp_internal.match_suspicious) is no value: no agreement, no blocking key,
+-- no contradiction (a birth date since issue 12, session 39).
 CREATE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 	RETURN CASE
@@ -24,7 +26,8 @@ CREATE FUNCTION cdp_internal._match_value_sql(attr text, comparator text) RETURN
 			                WHEN 'id' THEN pg_catalog.format('pg_catalog.upper(pg_catalog.regexp_replace(r.%I, ''[\s-]'', '''', ''g''))', attr)
 			                ELSE pg_catalog.format('cdp_internal._match_norm(r.%I)', attr) END
 		WHEN attr = 'sex' THEN 'pg_catalog.upper(pg_catalog.left(r.sex, 1))'
-		WHEN attr = 'birth_date' THEN 'pg_catalog.to_char(r.birth_date, ''YYYYMMDD'')'
+		WHEN attr = 'birth_date' THEN 'CASE WHEN NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = ''birth_date'''
+			' AND s.value = pg_catalog.to_char(r.birth_date, ''YYYY-MM-DD'')) THEN pg_catalog.to_char(r.birth_date, ''YYYYMMDD'') END'
 		WHEN attr IN ('phones', 'emails') THEN pg_catalog.format(
 			'NULLIF(pg_catalog.array_to_string(ARRAY(SELECT x FROM (SELECT %s AS x FROM pg_catalog.unnest(r.%I) WITH ORDINALITY u(v, o) ORDER BY o) y'
 			' WHERE x <> '''' AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_suspicious s WHERE s.attr = %L AND s.value = y.x)), %L), '''')',
@@ -53,12 +56,14 @@ COMMENT ON FUNCTION cdp_internal._match_layout(jsonb) IS 'internal: feature colu
 
 -- _match_features: one record's features in one C call (src/match_features.c), the values the SQL
 -- expressions below compute; _match_feature_program compiles a settings document for it.
+-- susp_dates are the suspicious birth dates as YYYYMMDD (the feature's form; issue 12, session 39;
+-- none when omitted).
 CREATE FUNCTION cdp_internal._match_features(kinds int[], rules text[], ph_pos int[], ph_names text[],
-		raw text[], phones text[], emails text[], susp_phones text[], susp_emails text[],
+		raw text[], phones text[], emails text[], susp_phones text[], susp_emails text[], susp_dates text[] DEFAULT NULL,
 		OUT flags int, OUT feat text[], OUT bk text[])
 	AS 'MODULE_PATHNAME', 'cdp_match_features'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[]) IS
+COMMENT ON FUNCTION cdp_internal._match_features(int[], text[], int[], text[], text[], text[], text[], text[], text[], text[]) IS
 	'internal: the match_key features, blocking keys and placeholder flag of one record (C); see _match_feature_program';
 
 -- _match_feature_program: the program of _match_features for settings s, compiled in C
@@ -179,7 +184,8 @@ BEGIN
 		RETURN pg_catalog.format('SELECT q.record_id, q.golden_id, (q.f).flags, (q.f).feat, (q.f).bk%s'
 			' FROM (SELECT r.record_id, r.golden_id%s, cdp_internal._match_features(%L::int[], %L::text[], %L::int[], %L::text[],'
 			' ARRAY[%s]::text[], r.phones::text[], r.emails::text[], (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''phones''),'
-			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails'')) AS f'
+			' (SELECT pg_catalog.array_agg(x.value) FROM cdp_internal.match_suspicious x WHERE x.attr = ''emails''),'
+			' (SELECT pg_catalog.array_agg(pg_catalog.replace(x.value, ''-'', '''')) FROM cdp_internal.match_suspicious x WHERE x.attr = ''birth_date'')) AS f'
 			' FROM %s OFFSET 0) q',
 			CASE WHEN with_date THEN ', q.birth_date' ELSE '' END, CASE WHEN with_date THEN ', r.birth_date' ELSE '' END,
 			fp.kinds, fp.rules, fp.ph_pos, fp.ph_names, cols, from_sql);

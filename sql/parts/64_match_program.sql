@@ -105,15 +105,46 @@ CREATE VIEW @extschema@.suspicious_values WITH (security_invoker = true) AS
 	                    HAVING pg_catalog.count(*) >= (SELECT t.min_persons FROM t))
 	         GROUP BY v.attr, v.value, 3) x
 	 GROUP BY x.attr, x.value
-	HAVING pg_catalog.count(*) >= (SELECT t.min_persons FROM t);
+	HAVING pg_catalog.count(*) >= (SELECT t.min_persons FROM t)
+	UNION ALL
+	-- the birth dates that are no evidence (issue 12, session 39): a clinic's placeholder day
+	-- (01.01.1900, the day the system went live, a default the form filled in) is carried by hundreds
+	-- of people, and matching read any agreeing birth date as strong evidence.  A date is suspicious
+	-- when the differently named people carrying it (persons as for a phone) are at least the
+	-- threshold and at least ten times (SUSP_DATE_FACTOR, src/match_suspicious.c) the median
+	-- number of records a birth date of the population has (percentile_disc): the population's own
+	-- distribution, so a small clinic (median 1) needs the threshold, and at 1M records (median 22
+	-- records a day; the most of an ordinary day 50-110, the day and month exchanged of a
+	-- placeholder included) 220, where the generator's placeholder day has 4,400 names.  Twins, a
+	-- family and one person's many records are far under it.  No fixed list of "classic"
+	-- placeholder days: 01.01.1970 is a real birthday of real people, and a placeholder in use is
+	-- found by its count.  The records are counted per date first (a hash aggregate); the names
+	-- are read only for the dates over the threshold in records (a date has no more persons than
+	-- records).  The value is to_char(date, 'YYYY-MM-DD').
+	(WITH d AS MATERIALIZED (
+	         SELECT r.birth_date AS d, pg_catalog.count(*) AS n
+	           FROM @extschema@.record r
+	          WHERE r.birth_date IS NOT NULL
+	          GROUP BY r.birth_date),
+	      t AS (SELECT GREATEST(COALESCE((@extschema@.matching_settings() ->> 'suspicious_min_persons')::int, 5)::bigint,
+	                            10 * pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY d.n)) AS m FROM d)
+	 SELECT 'birth_date'::text, pg_catalog.to_char(x.birth_date, 'YYYY-MM-DD'),
+	        pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(x.family_name, '') || ' ' || COALESCE(x.given_name, '')))::int,
+	        pg_catalog.count(*)::int
+	   FROM @extschema@.record x
+	  WHERE x.birth_date IN (SELECT d.d FROM d, t WHERE d.n >= t.m)
+	  GROUP BY x.birth_date
+	 HAVING pg_catalog.count(DISTINCT pg_catalog.lower(COALESCE(x.family_name, '') || ' ' || COALESCE(x.given_name, '')))
+	        >= (SELECT t.m FROM t));
 COMMENT ON VIEW @extschema@.suspicious_values IS
-	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru): not evidence for matching';
+	'phone numbers and e-mails shared by suspicious_min_persons or more differently named people (a reception phone, test@test.ru), and birth dates (YYYY-MM-DD) carried by far more people than a day of the population has (a placeholder date): not evidence for matching';
 
 -- _match_suspicious_digest: the inputs of cdp.suspicious_values as they are now: the threshold, and
 -- the count and an order-free digest (a sum of 64-bit hashes, each column hashed under its own
--- seed, a null as its seed) of the names, phones and e-mails of the records that hold a phone or an
--- e-mail (a record without either adds nothing to the view).  One scan, a few times cheaper than
--- the view's two aggregates.
+-- seed, a null as its seed) of the names, phones, e-mails and birth dates of the records that hold
+-- a phone, an e-mail or a birth date (a record without any adds nothing to the view).  One scan, a
+-- few times cheaper than the view's aggregates.  A date is hashed as its text under the session's
+-- DateStyle: another DateStyle only makes the next refresh take the snapshot again.
 CREATE FUNCTION cdp_internal._match_suspicious_digest(OUT min_persons int, OUT records bigint, OUT digest numeric)
 	LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -122,12 +153,13 @@ CREATE FUNCTION cdp_internal._match_suspicious_digest(OUT min_persons int, OUT r
 	       COALESCE(pg_catalog.sum(COALESCE(pg_catalog.hashtextextended(r.family_name, 1), 1)
 	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.given_name, 2), 2)
 	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.phones::text, 3), 3)
-	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.emails::text, 4), 4)), 0)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.emails::text, 4), 4)
+	                           OPERATOR(pg_catalog.#) COALESCE(pg_catalog.hashtextextended(r.birth_date::text, 5), 5)), 0)
 	  FROM @extschema@.record r
-	 WHERE r.phones IS NOT NULL OR r.emails IS NOT NULL
+	 WHERE r.phones IS NOT NULL OR r.emails IS NOT NULL OR r.birth_date IS NOT NULL
 $$;
 COMMENT ON FUNCTION cdp_internal._match_suspicious_digest() IS
-	'internal: the threshold, count and digest of the records cdp.suspicious_values reads (names, phones, e-mails)';
+	'internal: the threshold, count and digest of the records cdp.suspicious_values reads (names, phones, e-mails, birth dates)';
 
 -- _match_suspicious_scan: the rows of cdp.suspicious_values with a value other than '' under the
 -- threshold min_persons (the caller's reading of the view's own expression), from one scan of
@@ -153,7 +185,7 @@ REVOKE ALL ON FUNCTION cdp_internal._match_suspicious_scan(int) FROM PUBLIC;
 -- matching lock (advisory 6).  jit = off: the view's plan over 1M records is priced far above the
 -- JIT thresholds, and compiling it took 2.5-3 s in the backend and in each parallel worker (7-8 s
 -- of CPU for a 5 s query; session 33).  The snapshot's rows come from _match_suspicious_scan (C,
--- session 37), the view only when that returns NULL.
+-- session 37; birth dates since session 39), the view only when that returns NULL.
 CREATE FUNCTION cdp_internal._match_refresh_suspicious() RETURNS boolean
 	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
 	SET jit = off
