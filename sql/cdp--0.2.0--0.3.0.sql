@@ -39574,3 +39574,47 @@ COMMENT ON FUNCTION cdp_internal._match_feature_query(jsonb, text, boolean, bool
 	'internal: query computing record_id, golden_id, flags, features and blocking keys (and with_date: birth_date) of the records of from_sql (alias r)';
 
 /* ==== end of section: date41 ==== */
+
+/* ==== section: amb41 (issue 12, session 39) ==== */
+
+-- A record without a birth date that would link to two persons who cannot be one waits for a person
+-- (src/match_link.c, DatelessAmbiguous): the plan's reasons end with its reason, the review codes
+-- with 'ambiguous'.
+CREATE OR REPLACE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY['запись-заглушка', 'правило: разные идентификаторы, имя или дата рождения',
+	             'решение «не совпадают» между этими людьми', 'записаны как родственники',
+	             'у этих людей разные даты рождения',
+	             'у человека слишком много записей: объединение только вручную',
+	             'запись похожа лишь на часть записей этого человека',
+	             'совпали только имена: нет даты рождения, идентификатора, контакта или адреса']
+		|| ARRAY(SELECT CASE y.x WHEN 'sex' THEN 'у этих людей разный пол'
+		                ELSE 'у этих людей разные ' || cdp_internal._match_attr_label(y.x) END
+		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)
+		|| ARRAY['запись без даты рождения подходит двум разным людям'];
+COMMENT ON FUNCTION cdp_internal._match_plan_reasons(text[]) IS
+	'internal: the Russian reasons of _match_link_plan, in its order, for the given person-level never attrs, then the dateless record''s (ambiguous)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_reason_codes(s jsonb)
+	RETURNS TABLE (reason text, code text)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	never text[] := ARRAY(SELECT y.attr FROM cdp_internal._match_never_attrs(s) y ORDER BY y.n);
+BEGIN
+	RETURN QUERY
+	SELECT x.r, x.c
+	  FROM ROWS FROM (pg_catalog.unnest(cdp_internal._match_plan_reasons(never)),
+	                  pg_catalog.unnest(ARRAY['placeholder', 'rule_veto', 'decided_no_match', 'relation',
+	                                          'contradiction:birth_date', 'oversize', 'support', 'evidence_floor']
+	                                    || ARRAY(SELECT 'contradiction:' || y.x FROM pg_catalog.unnest(never) WITH ORDINALITY y(x, n) ORDER BY y.n)
+	                                    || ARRAY['ambiguous'])) x(r, c)
+	UNION ALL
+	SELECT NULL, 'score_band';
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_reason_codes(jsonb) IS
+	'internal: the code of each review reason of _match_link_plan under the settings (placeholder, rule_veto, decided_no_match, relation, contradiction:<attr>, oversize, support, evidence_floor, ambiguous; score_band for an entry without one)';
+
+/* ==== end of section: amb41 ==== */

@@ -98,6 +98,11 @@ PG_FUNCTION_INFO_V1(cdp_match_run_plan);
 #define LINK_WHY_SUPPORT		6
 #define LINK_WHY_NAME_ONLY		7
 #define LINK_WHY_NEVER			8	/* one per different_id_never attr */
+/*
+ * Then, optionally (0.3.0, session 39), one more: a record without a birth
+ * date that fits two persons who contradict each other (DatelessAmbiguous);
+ * a caller that does not pass it keeps the rule off.
+ */
 
 /* Arguments of _match_link_plan after the reasons (0.3.0, issue 12). */
 #define LINK_ARG_MAX_RECORDS	16
@@ -154,6 +159,8 @@ typedef struct LinkOut
 	int			x;				/* the nodes of its two records */
 	int			y;
 	bool		rare;			/* a rare full name only: decided last (RareAmbiguous) */
+	bool		dateless;		/* a record without a birth date: decided after
+								 * the dated pairs (DatelessAmbiguous) */
 } LinkOut;
 
 /*
@@ -294,6 +301,47 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 						return why;
 				}
 	return -1;
+}
+
+/* the most persons DatelessAmbiguous compares for one record */
+#define LINK_AMBIG_MAX	16
+
+/*
+ * DatelessAmbiguous
+ *		Whether record r (index), without a birth date, of the person of root
+ *		own, has pairs that would link it (CSR lists ds/dt over record
+ *		indices) to two or more other persons who cannot be one: a no_match
+ *		decision or a relation between them, or a contradiction
+ *		(LinkConflict: two birth dates, two SNILS).  A son named after his
+ *		father, sharing the family's phone, with a record that carries the
+ *		name and the phone only: nothing in that record says whose it is.
+ *		Senzing calls such a record ambiguous and relates it instead of
+ *		resolving it; here it waits for a person (issue 12, session 39).
+ *		Compares the first LINK_AMBIG_MAX persons found.
+ */
+static bool
+DatelessAmbiguous(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, const int *rnode,
+				  const int *ds, const int *dt, int r, int own)
+{
+	int			roots[LINK_AMBIG_MAX];
+	int			n = 0;
+
+	for (int e = ds[r]; e < ds[r + 1] && n < LINK_AMBIG_MAX; e++)
+	{
+		int			root = MatchLinkFind(s, rnode[dt[e]]);
+		bool		seen = root == own;
+
+		for (int q = 0; q < n && !seen; q++)
+			seen = roots[q] == root;
+		if (seen)
+			continue;
+		for (int q = 0; q < n; q++)
+			if (MatchLinkEdgeBetween(s, 0, roots[q], root) || MatchLinkEdgeBetween(s, 1, roots[q], root) ||
+				LinkConflict(s, lr, hasdob, roots[q], root) >= 0)
+				return true;
+		roots[n++] = root;
+	}
+	return false;
 }
 
 /*
@@ -840,6 +888,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			  **never,
 			  **reasons;
 	int			nnever;
+	const char *ambiguous;
 	float8		link_t,
 				review_t,
 				support = 0.0;
@@ -956,8 +1005,11 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	if (n != nhh)
 		goto mismatch;
 	reasons = MatchLinkTextArray(fcinfo, o + 15, "reasons", &nreason);
-	if (nreason != LINK_WHY_NEVER + nnever && !(nargs < LINK_NARGS && nreason == 5 + nnever))
+	if (nreason != LINK_WHY_NEVER + nnever && nreason != LINK_WHY_NEVER + nnever + 1 &&
+		!(nargs < LINK_NARGS && nreason == 5 + nnever))
 		goto mismatch;
+	/* the dateless rule: its reason given, and a birth-date constraint to read */
+	ambiguous = nreason == LINK_WHY_NEVER + nnever + 1 ? reasons[LINK_WHY_NEVER + nnever] : NULL;
 	if (nargs < LINK_NARGS)
 	{
 		/* the 0.2.0 reasons: placeholder, veto, no_match, relation, dob, never... */
@@ -1162,6 +1214,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 		const char *why = NULL;
 		char		action = 'r';
 		bool		rare = false;
+		bool		dateless = false;
 
 		CHECK_FOR_INTERRUPTS();
 		ra = MatchLinkFind(s, x);
@@ -1207,6 +1260,13 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			action = 'h';
 			rare = true;
 		}
+		else if (ambiguous != NULL && dob != NULL && (dob[rx[i]] == NULL || dob[ry[i]] == NULL) &&
+				 (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED)))
+		{
+			/* a record without a birth date: decided after the dated pairs (below) */
+			action = 'h';
+			dateless = true;
+		}
 		else if (float8_ge(prob[i], link_t) || (flags[i] & MATCH_PAIR_FORCED))
 		{
 			why = LinkCheck(&ck, ra, rb);
@@ -1228,7 +1288,82 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 		out[nout].x = x;
 		out[nout].y = y;
 		out[nout].rare = rare;
+		out[nout].dateless = dateless;
 		nout++;
+	}
+
+	/*
+	 * Pairs with a record without a birth date, once the dated pairs have
+	 * built the persons: linked (with the checks of any link) unless the
+	 * dateless record would link to two or more persons who cannot be one
+	 * (DatelessAmbiguous); then held, for a person to decide.
+	 */
+	if (ambiguous != NULL && dob != NULL)
+	{
+		int		   *ds = palloc0_array(int, nrec + 1);
+		int		   *dt;
+		int		   *fill;
+		int			nd = 0;
+
+		for (int k = 0; k < nout; k++)
+			if (out[k].dateless)
+			{
+				int			i = out[k].ord - 1;
+
+				if (dob[rx[i]] == NULL)
+					ds[rx[i] + 1]++;
+				if (dob[ry[i]] == NULL)
+					ds[ry[i] + 1]++;
+				nd++;
+			}
+		for (int r = 0; r < nrec; r++)
+			ds[r + 1] += ds[r];
+		dt = palloc_array(int, Max(ds[nrec], 1));
+		fill = palloc_array(int, Max(nrec, 1));
+		memcpy(fill, ds, nrec * sizeof(int));
+		for (int k = 0; k < nout && nd > 0; k++)
+			if (out[k].dateless)
+			{
+				int			i = out[k].ord - 1;
+
+				if (dob[rx[i]] == NULL)
+					dt[fill[rx[i]]++] = ry[i];
+				if (dob[ry[i]] == NULL)
+					dt[fill[ry[i]]++] = rx[i];
+			}
+		pfree(fill);
+		for (int k = 0; k < nout && nd > 0; k++)
+		{
+			int			ra,
+						rb,
+						i = out[k].ord - 1;
+
+			if (!out[k].dateless)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			ra = MatchLinkFind(s, out[k].x);
+			rb = MatchLinkFind(s, out[k].y);
+			if (ra == rb)
+			{
+				out[k].action = 'a';
+				out[k].why = NULL;
+				continue;
+			}
+			if ((dob[rx[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, rx[i], ra)) ||
+				(dob[ry[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, ry[i], rb)))
+			{
+				out[k].why = ambiguous;
+				continue;
+			}
+			out[k].why = LinkCheck(&ck, ra, rb);
+			if (out[k].why == NULL)
+			{
+				int			sz = size[ra] + size[rb];
+
+				size[MatchLinkUnion(s, ra, rb)] = sz;
+				out[k].action = 'l';
+			}
+		}
 	}
 
 	/*

@@ -153,12 +153,13 @@ BEGIN
 	  FROM ROWS FROM (pg_catalog.unnest(cdp_internal._match_plan_reasons(never)),
 	                  pg_catalog.unnest(ARRAY['placeholder', 'rule_veto', 'decided_no_match', 'relation',
 	                                          'contradiction:birth_date', 'oversize', 'support', 'evidence_floor']
-	                                    || ARRAY(SELECT 'contradiction:' || y.x FROM pg_catalog.unnest(never) WITH ORDINALITY y(x, n) ORDER BY y.n))) x(r, c)
+	                                    || ARRAY(SELECT 'contradiction:' || y.x FROM pg_catalog.unnest(never) WITH ORDINALITY y(x, n) ORDER BY y.n)
+	                                    || ARRAY['ambiguous'])) x(r, c)
 	UNION ALL
 	SELECT NULL, 'score_band';
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_reason_codes(jsonb) IS
-	'internal: the code of each review reason of _match_link_plan under the settings (placeholder, rule_veto, decided_no_match, relation, contradiction:<attr>, oversize, support, evidence_floor; score_band for an entry without one)';
+	'internal: the code of each review reason of _match_link_plan under the settings (placeholder, rule_veto, decided_no_match, relation, contradiction:<attr>, oversize, support, evidence_floor, ambiguous; score_band for an entry without one)';
 
 /*
  * The rows of cdp.review_queue: the private review table read as the owner (record and person ids,

@@ -81,9 +81,10 @@ CREATE FUNCTION cdp_internal._match_plan_reasons(never_attr text[]) RETURNS text
 	             'совпали только имена: нет даты рождения, идентификатора, контакта или адреса']
 		|| ARRAY(SELECT CASE y.x WHEN 'sex' THEN 'у этих людей разный пол'
 		                ELSE 'у этих людей разные ' || cdp_internal._match_attr_label(y.x) END
-		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n);
+		           FROM pg_catalog.unnest(never_attr) WITH ORDINALITY y(x, n) ORDER BY y.n)
+		|| ARRAY['запись без даты рождения подходит двум разным людям'];
 COMMENT ON FUNCTION cdp_internal._match_plan_reasons(text[]) IS
-	'internal: the Russian reasons of _match_link_plan, in its order, for the given person-level never attrs';
+	'internal: the Russian reasons of _match_link_plan, in its order, for the given person-level never attrs, then the dateless record''s (ambiguous)';
 
 -- _match_never_attrs: the comparisons a person may hold one value of only (the different_id_never
 -- attrs, then sex), as (comparison order, feature column, attr)
