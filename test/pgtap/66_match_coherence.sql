@@ -57,9 +57,14 @@ SELECT isnt(pg_temp.g('ch1'), pg_temp.g('ch5'), 'a chain of five whose ends cont
 SELECT ok((SELECT count(DISTINCT pg_temp.g(n)) FROM unnest(ARRAY['ch1', 'ch2', 'ch3', 'ch4', 'ch5']) n) >= 2,
           'the chain ends as two or more persons');
 SELECT is(pg_temp.g('ch1'), pg_temp.g('ch2'), 'while the links that contradict nothing are made');
-SELECT is((SELECT array_agg(q.summary ~ 'разные даты рождения|разный пол|лишь на часть записей')
-             FROM cdp.review_queue q WHERE q.person_a = LEAST(pg_temp.g('ch1'), pg_temp.g('ch5')) AND q.person_b = GREATEST(pg_temp.g('ch1'), pg_temp.g('ch5'))),
-          ARRAY[true], 'the link refused between the two persons waits in review once, with its reason');
+-- the links refused in the chain (session 39: a dateless link of the chain that would join the ends'
+-- persons is held as ambiguous, so the chain may end as three persons)
+SELECT ok((SELECT count(*) >= 1 AND bool_and(q.summary ~ 'разные даты рождения|разный пол|лишь на часть записей|подходит двум разным людям')
+                  AND count(*) = count(DISTINCT (q.person_a, q.person_b))
+             FROM cdp.review_queue q
+            WHERE q.person_a IN (SELECT pg_temp.g(n) FROM unnest(ARRAY['ch1', 'ch2', 'ch3', 'ch4', 'ch5']) n)
+              AND q.person_b IN (SELECT pg_temp.g(n) FROM unnest(ARRAY['ch1', 'ch2', 'ch3', 'ch4', 'ch5']) n)),
+          'the links refused between the chain''s persons wait in review once per pair of persons, with their reason');
 
 SELECT is((SELECT count(DISTINCT pg_temp.g(n)) FROM unnest(ARRAY['a1', 'a2', 'a3', 'a4']) n), 1::bigint, 'the person of four records is one');
 SELECT isnt(pg_temp.g('ax'), pg_temp.g('a1'), 'a record agreeing with one of its four records beyond the names does not join it');
@@ -78,9 +83,10 @@ SELECT cmp_ok((SELECT (result ->> 'review_undecidable')::int FROM cdp.matching_p
           'the run counts it as undecidable instead');
 SELECT is((SELECT array_agg(q.reason) FROM cdp.review_queue q WHERE pg_temp.g('ax') IN (q.person_a, q.person_b)), ARRAY['support'],
           'the review entry says why it waits: support');
-SELECT ok((SELECT bool_and(q.reason ~ '^(contradiction:(birth_date|sex)|support)$') FROM cdp.review_queue q
-            WHERE q.person_a = LEAST(pg_temp.g('ch1'), pg_temp.g('ch5')) AND q.person_b = GREATEST(pg_temp.g('ch1'), pg_temp.g('ch5'))),
-          'and the chain held between two persons says a contradiction or support');
+SELECT ok((SELECT bool_and(q.reason ~ '^(contradiction:(birth_date|sex)|support|ambiguous)$') FROM cdp.review_queue q
+            WHERE q.person_a IN (SELECT pg_temp.g(n) FROM unnest(ARRAY['ch1', 'ch2', 'ch3', 'ch4', 'ch5']) n)
+              AND q.person_b IN (SELECT pg_temp.g(n) FROM unnest(ARRAY['ch1', 'ch2', 'ch3', 'ch4', 'ch5']) n)),
+          'and the chain held between persons says a contradiction, support or ambiguity');
 -- (counted in what the run wrote, cdp_internal.match_review, by the records' persons now: the view
 -- cdp.review_queue shows one row per pair of persons whatever the table holds)
 SELECT is((SELECT count(*) FROM pg_temp.open_entries() x WHERE x.n > 1), 0::bigint,
