@@ -307,39 +307,77 @@ LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
 #define LINK_AMBIG_MAX	16
 
 /*
+ * How much more a dateless record's pairs must say for one person than for
+ * another who contradicts it before the record is that person's: a weight
+ * (natural log of the odds) of ln(100), odds a hundred times higher.
+ */
+#define LINK_AMBIG_MARGIN	4.605170185988092
+
+/*
+ * LinkOddsWeight
+ *		The weight (natural log of the odds) of probability p, finite.
+ */
+static double
+LinkOddsWeight(double p)
+{
+	p = Min(Max(p, 1e-300), 1.0 - 1e-16);
+	return log(p) - log1p(-p);
+}
+
+/*
  * DatelessAmbiguous
  *		Whether record r (index), without a birth date, of the person of root
  *		own, has pairs that would link it (CSR lists ds/dt over record
- *		indices) to two or more other persons who cannot be one: a no_match
- *		decision or a relation between them, or a contradiction
- *		(LinkConflict: two birth dates, two SNILS).  A son named after his
- *		father, sharing the family's phone, with a record that carries the
- *		name and the phone only: nothing in that record says whose it is.
- *		Senzing calls such a record ambiguous and relates it instead of
- *		resolving it; here it waits for a person (issue 12, session 39).
- *		Compares the first LINK_AMBIG_MAX persons found.
+ *		indices, dw their weights) to two or more other persons who cannot be
+ *		one, with about the same evidence: a no_match decision or a relation
+ *		between them, or a contradiction (LinkConflict: two birth dates, two
+ *		SNILS), and the weaker's best pair within LINK_AMBIG_MARGIN of the
+ *		strongest pair of the record.  A son named after his father, sharing
+ *		the family's phone, with a record that carries the name and the
+ *		phone only: nothing in that record says whose it is.  Senzing calls
+ *		such a record ambiguous and relates it instead of resolving it; here
+ *		it waits for a person (issue 12, session 39).  Compares the first
+ *		LINK_AMBIG_MAX persons found.
  */
 static bool
 DatelessAmbiguous(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, const int *rnode,
-				  const int *ds, const int *dt, int r, int own)
+				  const int *ds, const int *dt, const double *dw, int r, int own)
 {
 	int			roots[LINK_AMBIG_MAX];
+	double		w[LINK_AMBIG_MAX];
+	double		best = -INFINITY;
 	int			n = 0;
 
-	for (int e = ds[r]; e < ds[r + 1] && n < LINK_AMBIG_MAX; e++)
+	for (int e = ds[r]; e < ds[r + 1]; e++)
 	{
 		int			root = MatchLinkFind(s, rnode[dt[e]]);
-		bool		seen = root == own;
+		int			q = 0;
 
-		for (int q = 0; q < n && !seen; q++)
-			seen = roots[q] == root;
-		if (seen)
+		if (root == own)
 			continue;
-		for (int q = 0; q < n; q++)
-			if (MatchLinkEdgeBetween(s, 0, roots[q], root) || MatchLinkEdgeBetween(s, 1, roots[q], root) ||
-				LinkConflict(s, lr, hasdob, roots[q], root) >= 0)
+		while (q < n && roots[q] != root)
+			q++;
+		if (q == n)
+		{
+			if (n == LINK_AMBIG_MAX)
+				continue;
+			roots[n] = root;
+			w[n++] = dw[e];
+		}
+		else
+			w[q] = Max(w[q], dw[e]);
+		best = Max(best, dw[e]);
+	}
+	for (int q1 = 0; q1 < n; q1++)
+	{
+		if (w[q1] < best - LINK_AMBIG_MARGIN)
+			continue;
+		for (int q2 = q1 + 1; q2 < n; q2++)
+			if (w[q2] >= best - LINK_AMBIG_MARGIN &&
+				(MatchLinkEdgeBetween(s, 0, roots[q1], roots[q2]) ||
+				 MatchLinkEdgeBetween(s, 1, roots[q1], roots[q2]) ||
+				 LinkConflict(s, lr, hasdob, roots[q1], roots[q2]) >= 0))
 				return true;
-		roots[n++] = root;
 	}
 	return false;
 }
@@ -1302,6 +1340,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	{
 		int		   *ds = palloc0_array(int, nrec + 1);
 		int		   *dt;
+		double	   *dw;
 		int		   *fill;
 		int			nd = 0;
 
@@ -1319,6 +1358,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 		for (int r = 0; r < nrec; r++)
 			ds[r + 1] += ds[r];
 		dt = palloc_array(int, Max(ds[nrec], 1));
+		dw = palloc_array(double, Max(ds[nrec], 1));
 		fill = palloc_array(int, Max(nrec, 1));
 		memcpy(fill, ds, nrec * sizeof(int));
 		for (int k = 0; k < nout && nd > 0; k++)
@@ -1326,10 +1366,18 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			{
 				int			i = out[k].ord - 1;
 
+				double		wi = LinkOddsWeight(prob[i]);
+
 				if (dob[rx[i]] == NULL)
+				{
+					dw[fill[rx[i]]] = wi;
 					dt[fill[rx[i]]++] = ry[i];
+				}
 				if (dob[ry[i]] == NULL)
+				{
+					dw[fill[ry[i]]] = wi;
 					dt[fill[ry[i]]++] = rx[i];
+				}
 			}
 		pfree(fill);
 		for (int k = 0; k < nout && nd > 0; k++)
@@ -1349,8 +1397,8 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 				out[k].why = NULL;
 				continue;
 			}
-			if ((dob[rx[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, rx[i], ra)) ||
-				(dob[ry[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, ry[i], rb)))
+			if ((dob[rx[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, rx[i], ra)) ||
+				(dob[ry[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, ry[i], rb)))
 			{
 				out[k].why = ambiguous;
 				continue;

@@ -4,7 +4,7 @@
 -- session 39); the same record where only one such person exists is linked; full and incremental
 -- runs and match_record agree.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 
 SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab', 'app']) n;
 -- the Petrovs: a father and the son named after him, both with their dates, sharing the family's
@@ -18,6 +18,12 @@ SELECT cdp.upsert_record('app', 'r1', '{"family_name": "Петров", "given_na
 SELECT cdp.upsert_record('reg', 'g1', '{"family_name": "Орлов", "given_name": "Павел", "patronymic": "Ильич", "birth_date": "1965-07-08", "sex": "M", "phones": ["+79267654321"]}');
 SELECT cdp.upsert_record('lab', 'g2', '{"family_name": "Орлов", "given_name": "Павел", "patronymic": "Ильич", "birth_date": "1965-07-08", "sex": "M", "phones": ["+79267654321"]}');
 SELECT cdp.upsert_record('app', 'q1', '{"family_name": "Орлов", "given_name": "Павел", "sex": "M", "phones": ["+79267654321"]}');
+
+-- the Sidorovs: a father and the son named after him again, and a record that shares the phone with
+-- both and the e-mail and address with the father only: its evidence says whose it is
+SELECT cdp.upsert_record('reg', 'h1', '{"family_name": "Сидоров", "given_name": "Олег", "patronymic": "Петрович", "birth_date": "1968-04-09", "sex": "M", "phones": ["+79031112233"], "emails": ["sidorov.o@example.org"], "address": "ул. Лесная, д. 5, кв. 12"}');
+SELECT cdp.upsert_record('reg', 'k1', '{"family_name": "Сидоров", "given_name": "Олег", "patronymic": "Олегович", "birth_date": "1995-10-11", "sex": "M", "phones": ["+79031112233"]}');
+SELECT cdp.upsert_record('app', 'w1', '{"family_name": "Сидоров", "given_name": "Олег", "sex": "M", "phones": ["+79031112233"], "emails": ["sidorov.o@example.org"], "address": "ул. Лесная, д. 5, кв. 12"}');
 
 CREATE FUNCTION pg_temp.same(a text, b text) RETURNS boolean LANGUAGE sql AS $$
 	SELECT (SELECT golden_id FROM cdp.record WHERE source_key = a) = (SELECT golden_id FROM cdp.record WHERE source_key = b) $$;
@@ -36,6 +42,8 @@ SELECT ok(EXISTS (SELECT 1 FROM cdp.review_queue q
                      AND pg_temp.rid('r1') IN (q.record_a, q.record_b)),
           'it waits in the review queue as ambiguous');
 SELECT ok(pg_temp.same('q1', 'g1'), 'the same kind of record is linked where only one person fits it');
+SELECT ok(pg_temp.same('w1', 'h1') AND NOT pg_temp.same('w1', 'k1'),
+          'and where its pairs say far more for one of the two (the e-mail and the address too), it is that one''s');
 
 -- full again: nothing changes (a second run on the same data links nothing more)
 CREATE TEMP TABLE p1 AS SELECT * FROM pg_temp.persons() p;
