@@ -773,6 +773,43 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 	return NULL;
 }
 
+/*
+ * LinkHeldRoots
+ *		The roots of the persons of a deferred or held pair's records (*ra,
+ *		*rb); false, with the pair marked as one person already ('a'), when
+ *		they are the same.
+ */
+static bool
+LinkHeldRoots(const LinkCtx *ck, LinkOut *o, int *ra, int *rb)
+{
+	*ra = MatchLinkFind(ck->s, o->x);
+	*rb = MatchLinkFind(ck->s, o->y);
+	if (*ra != *rb)
+		return true;
+	o->action = 'a';
+	o->why = NULL;
+	return false;
+}
+
+/*
+ * LinkTry
+ *		Links the persons of roots ra and rb (the pair's action 'l') unless
+ *		LinkCheck gives a reason, which the pair keeps; whether it linked.
+ */
+static bool
+LinkTry(const LinkCtx *ck, LinkOut *o, int ra, int rb)
+{
+	int			sz;
+
+	o->why = LinkCheck(ck, ra, rb);
+	if (o->why != NULL)
+		return false;
+	sz = ck->size[ra] + ck->size[rb];
+	ck->size[MatchLinkUnion(ck->s, ra, rb)] = sz;
+	o->action = 'l';
+	return true;
+}
+
 /* the keys of one pair in decision order, for LinkPlanSort */
 typedef struct LinkSortItem
 {
@@ -1389,28 +1426,13 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			if (!out[k].dateless)
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			ra = MatchLinkFind(s, out[k].x);
-			rb = MatchLinkFind(s, out[k].y);
-			if (ra == rb)
-			{
-				out[k].action = 'a';
-				out[k].why = NULL;
+			if (!LinkHeldRoots(&ck, &out[k], &ra, &rb))
 				continue;
-			}
 			if ((dob[rx[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, rx[i], ra)) ||
 				(dob[ry[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, ry[i], rb)))
-			{
 				out[k].why = ambiguous;
-				continue;
-			}
-			out[k].why = LinkCheck(&ck, ra, rb);
-			if (out[k].why == NULL)
-			{
-				int			sz = size[ra] + size[rb];
-
-				size[MatchLinkUnion(s, ra, rb)] = sz;
-				out[k].action = 'l';
-			}
+			else
+				LinkTry(&ck, &out[k], ra, rb);
 		}
 	}
 
@@ -1451,24 +1473,11 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			if (!out[k].rare)
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			ra = MatchLinkFind(s, out[k].x);
-			rb = MatchLinkFind(s, out[k].y);
-			if (ra == rb)
-			{
-				out[k].action = 'a';
-				out[k].why = NULL;
+			if (!LinkHeldRoots(&ck, &out[k], &ra, &rb))
 				continue;
-			}
 			if (RareAmbiguous(s, rnode, rs, rt, rx[i], ra) || RareAmbiguous(s, rnode, rs, rt, ry[i], rb))
 				continue;		/* held, as names only */
-			out[k].why = LinkCheck(&ck, ra, rb);
-			if (out[k].why == NULL)
-			{
-				int			sz = size[ra] + size[rb];
-
-				size[MatchLinkUnion(s, ra, rb)] = sz;
-				out[k].action = 'l';
-			}
+			LinkTry(&ck, &out[k], ra, rb);
 		}
 	}
 
@@ -1489,23 +1498,8 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			if (out[k].action != 'h' || out[k].why != reasons[LINK_WHY_SUPPORT])
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			ra = MatchLinkFind(s, out[k].x);
-			rb = MatchLinkFind(s, out[k].y);
-			if (ra == rb)
-			{
-				out[k].action = 'a';
-				out[k].why = NULL;
-				continue;
-			}
-			out[k].why = LinkCheck(&ck, ra, rb);
-			if (out[k].why == NULL)
-			{
-				int			sz = size[ra] + size[rb];
-
-				size[MatchLinkUnion(s, ra, rb)] = sz;
-				out[k].action = 'l';
+			if (LinkHeldRoots(&ck, &out[k], &ra, &rb) && LinkTry(&ck, &out[k], ra, rb))
 				again = true;
-			}
 		}
 	}
 

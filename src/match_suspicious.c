@@ -403,6 +403,33 @@ SuspGrow(void *arr, int64 *cap, Size size)
 }
 
 /*
+ * SuspPushTriple
+ *		Appends (attr, value, the record's person) to *triples (*n of *cap
+ *		used), the person of the record in slot computed in row_cxt on its
+ *		first use for the record (*person NULL) and copied to the current
+ *		context.
+ */
+static void
+SuspPushTriple(SuspTriple **triples, int64 *n, int64 *cap, int attr, char *value, char **person,
+			   TupleTableSlot *slot, SuspCols *c, MemoryContext row_cxt)
+{
+	if (*person == NULL)
+	{
+		MemoryContext cur = MemoryContextSwitchTo(row_cxt);
+		char	   *p = SuspPerson(slot, c);
+
+		MemoryContextSwitchTo(cur);
+		*person = pstrdup(p);
+	}
+	if (*n == *cap)
+		*triples = SuspGrow(*triples, cap, sizeof(SuspTriple));
+	(*triples)[*n].attr = attr;
+	(*triples)[*n].value = value;
+	(*triples)[*n].person = *person;
+	(*n)++;
+}
+
+/*
  * SuspCmpTid
  *		Heap order of two heap pointers.
  */
@@ -807,40 +834,16 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 
 				/* no '' and no NULL (an infinite date): no row of the caller */
 				if (value != NULL && *value != '\0')
-				{
-					if (person == NULL)
-					{
-						MemoryContextSwitchTo(row_cxt);
-						person = SuspPerson(slot, &c);
-						MemoryContextSwitchTo(cxt);
-						person = pstrdup(person);
-					}
-					if (ntriples == captriples)
-						triples = SuspGrow(triples, &captriples, sizeof(SuspTriple));
-					triples[ntriples].attr = SUSP_DATES;
-					triples[ntriples].value = value;
-					triples[ntriples].person = person;
-					ntriples++;
-				}
+					SuspPushTriple(&triples, &ntriples, &captriples, SUSP_DATES, value, &person,
+								   slot, &c, row_cxt);
 			}
 		}
 		for (int i = 0; i < sv.n; i++)
 		{
 			if (bsearch(&sv.h[i], cands, ncands, sizeof(uint64), SuspCmpHash) == NULL)
 				continue;
-			if (person == NULL)
-			{
-				MemoryContextSwitchTo(row_cxt);
-				person = SuspPerson(slot, &c);
-				MemoryContextSwitchTo(cxt);
-				person = pstrdup(person);
-			}
-			if (ntriples == captriples)
-				triples = SuspGrow(triples, &captriples, sizeof(SuspTriple));
-			triples[ntriples].attr = sv.attr[i];
-			triples[ntriples].value = pstrdup(sv.value[i]);
-			triples[ntriples].person = person;
-			ntriples++;
+			SuspPushTriple(&triples, &ntriples, &captriples, sv.attr[i], pstrdup(sv.value[i]), &person,
+						   slot, &c, row_cxt);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_cxt);
