@@ -21,6 +21,8 @@
  *
  *		The arguments of cdp.link_records_many for a full run's links
  *		(cdp_internal._match_link_args) are built in match_link_args.c.
+ *		The rules on persons the plan applies (support, contradictions, an
+ *		ambiguous record) are in match_link_rules.c (match_link_int.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -47,6 +49,7 @@
 #include "cdp.h"
 #include "cmp.h"
 #include "match.h"
+#include "match_link_int.h"
 
 /*
  * Record and golden ids to their numbers in the plan: an open-addressing
@@ -87,22 +90,6 @@ LinkIdOf(linkid_hash *h, int64 id)
 
 PG_FUNCTION_INFO_V1(cdp_match_link_plan);
 PG_FUNCTION_INFO_V1(cdp_match_run_plan);
-
-/* Reasons passed by the SQL caller, in this order (the wording lives in SQL). */
-#define LINK_WHY_PLACEHOLDER	0
-#define LINK_WHY_VETO			1
-#define LINK_WHY_NO_MATCH		2
-#define LINK_WHY_RELATION		3
-#define LINK_WHY_DOB			4
-#define LINK_WHY_OVERSIZE		5
-#define LINK_WHY_SUPPORT		6
-#define LINK_WHY_NAME_ONLY		7
-#define LINK_WHY_NEVER			8	/* one per different_id_never attr */
-/*
- * Then, optionally (0.3.0, session 39), one more: a record without a birth
- * date that fits two persons who contradict each other (DatelessAmbiguous);
- * a caller that does not pass it keeps the rule off.
- */
 
 /* Arguments of _match_link_plan after the reasons (0.3.0, issue 12). */
 #define LINK_ARG_MAX_RECORDS	16
@@ -158,229 +145,10 @@ typedef struct LinkOut
 	const char *why;
 	int			x;				/* the nodes of its two records */
 	int			y;
-	bool		rare;			/* a rare full name only: decided last (RareAmbiguous) */
+	bool		rare;			/* a rare full name only: decided last (MatchLinkRareAmbiguous) */
 	bool		dateless;		/* a record without a birth date: decided after
-								 * the dated pairs (DatelessAmbiguous) */
+								 * the dated pairs (MatchLinkDatelessAmbiguous) */
 } LinkOut;
-
-/*
- * RareAmbiguous
- *		Whether record r (index), of the person of root own, carries a full
- *		name that pairs of a rare full name only (MATCH_PAIR_NAME_RARE, CSR
- *		lists rs/rt over record indices) find in two or more other persons:
- *		the record without a date or an identifier may then be either
- *		namesake's (a son named after his father), so the name decides
- *		nothing.  Senzing calls such a record ambiguous and relates it
- *		instead of resolving it.
- */
-static bool
-RareAmbiguous(MatchLinkSet *s, const int *rnode, const int *rs, const int *rt, int r, int own)
-{
-	int			first = -1;
-
-	for (int e = rs[r]; e < rs[r + 1]; e++)
-	{
-		int			root = MatchLinkFind(s, rnode[rt[e]]);
-
-		if (root == own)
-			continue;
-		if (first < 0)
-			first = root;
-		else if (root != first)
-			return true;
-	}
-	return false;
-}
-
-/*
- * LinkSupport
- *		How many supporting pairs (adjacency adj_start/adj_to over nodes) join
- *		the clusters of roots ra and rb, counting from the cluster with fewer
- *		records and stopping at need.
- */
-static int
-LinkSupport(MatchLinkSet *s, const int *size, const int *adj_start, const int *adj_to,
-			int ra, int rb, int need)
-{
-	int			from = ra,
-				to = rb,
-				got = 0;
-
-	if (size[rb] < size[ra])
-	{
-		from = rb;
-		to = ra;
-	}
-	for (int m = s->node[from].member_head; m >= 0; m = s->member_next[m])
-	{
-		for (int e = adj_start[m]; e < adj_start[m + 1]; e++)
-			if (MatchLinkFind(s, adj_to[e]) == to && ++got >= need)
-				return got;
-	}
-	return got;
-}
-
-/* the records of the plan, for LinkConflict */
-typedef struct LinkRecs
-{
-	int		   *node_start;		/* per node: its first entry in recs, then n */
-	int		   *recs;			/* record indices grouped by node */
-	char	  **dob;			/* per record: its birth-date feature or NULL */
-	char	  **never;			/* per record: nnever values */
-	int		   *adj_start;		/* per record: supporting pairs (record indices) */
-	int		   *adj_to;
-} LinkRecs;
-
-/*
- * LinkDobConflict
- *		Whether two birth-date features contradict (MatchLinkDobConflict on
- *		one value each); NULL contradicts nothing.
- */
-static bool
-LinkDobConflict(char *a, char *b)
-{
-	MatchLinkNode na = {0},
-				nb = {0};
-
-	if (a == NULL || b == NULL)
-		return false;
-	na.ndob = nb.ndob = 1;
-	na.dob = &a;
-	nb.dob = &b;
-	return MatchLinkDobConflict(&na, &nb);
-}
-
-/*
- * LinkConflict
- *		The reason (index into the reasons) why the persons of roots ra and rb
- *		contradict each other, or -1.  The summaries at the roots answer
- *		first; when they see a contradiction (two birth dates apart by more
- *		than a slip, two values of a never attr), it is looked for between
- *		the records of the two persons, and one between two records that a
- *		supporting pair joins does not count: the scorer judged that pair as
- *		a whole (a birth date mistyped in one of two records that agree on
- *		everything else), while a contradiction between records that nothing
- *		compared (the ends of a chain) stops the link.
- */
-static int
-LinkConflict(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, int ra, int rb)
-{
-	bool		dob = hasdob && MatchLinkDobConflict(&s->node[ra], &s->node[rb]);
-	bool		never[MATCH_MAX_COMP + 1];
-	bool		any = dob;
-
-	for (int j = 0; j < s->nnever; j++)
-	{
-		never[j] = MatchLinkNeverConflict(s->never[(Size) ra * s->nnever + j],
-										  s->never[(Size) rb * s->nnever + j]);
-		any |= never[j];
-	}
-	if (!any)
-		return -1;
-	for (int u = s->node[ra].member_head; u >= 0; u = s->member_next[u])
-		for (int v = s->node[rb].member_head; v >= 0; v = s->member_next[v])
-			for (int iu = lr->node_start[u]; iu < lr->node_start[u + 1]; iu++)
-				for (int iv = lr->node_start[v]; iv < lr->node_start[v + 1]; iv++)
-				{
-					int			x = lr->recs[iu],
-								y = lr->recs[iv],
-								why = -1;
-					bool		joined = false;
-
-					if (dob && LinkDobConflict(lr->dob[x], lr->dob[y]))
-						why = LINK_WHY_DOB;
-					for (int j = 0; j < s->nnever && why < 0; j++)
-						if (never[j] && MatchLinkNeverConflict(lr->never[(Size) x * s->nnever + j],
-															   lr->never[(Size) y * s->nnever + j]))
-							why = LINK_WHY_NEVER + j;
-					if (why < 0)
-						continue;
-					for (int e = lr->adj_start[x]; e < lr->adj_start[x + 1] && !joined; e++)
-						joined = lr->adj_to[e] == y;
-					if (!joined)
-						return why;
-				}
-	return -1;
-}
-
-/* the most persons DatelessAmbiguous compares for one record */
-#define LINK_AMBIG_MAX	16
-
-/*
- * How much more a dateless record's pairs must say for one person than for
- * another who contradicts it before the record is that person's: a weight
- * (natural log of the odds) of ln(100), odds a hundred times higher.
- */
-#define LINK_AMBIG_MARGIN	4.605170185988092
-
-/*
- * LinkOddsWeight
- *		The weight (natural log of the odds) of probability p, finite.
- */
-static double
-LinkOddsWeight(double p)
-{
-	p = Min(Max(p, 1e-300), 1.0 - 1e-16);
-	return log(p) - log1p(-p);
-}
-
-/*
- * DatelessAmbiguous
- *		Whether record r (index), without a birth date, of the person of root
- *		own, has pairs that would link it (CSR lists ds/dt over record
- *		indices, dw their weights) to two or more other persons who cannot be
- *		one, with about the same evidence: a no_match decision or a relation
- *		between them, or a contradiction (LinkConflict: two birth dates, two
- *		SNILS), and the weaker's best pair within LINK_AMBIG_MARGIN of the
- *		strongest pair of the record.  A son named after his father, sharing
- *		the family's phone, with a record that carries the name and the
- *		phone only: nothing in that record says whose it is.  Senzing calls
- *		such a record ambiguous and relates it instead of resolving it; here
- *		it waits for a person (issue 12, session 39).  Compares the first
- *		LINK_AMBIG_MAX persons found.
- */
-static bool
-DatelessAmbiguous(MatchLinkSet *s, const LinkRecs *lr, bool hasdob, const int *rnode,
-				  const int *ds, const int *dt, const double *dw, int r, int own)
-{
-	int			roots[LINK_AMBIG_MAX];
-	double		w[LINK_AMBIG_MAX];
-	double		best = -INFINITY;
-	int			n = 0;
-
-	for (int e = ds[r]; e < ds[r + 1]; e++)
-	{
-		int			root = MatchLinkFind(s, rnode[dt[e]]);
-		int			q = 0;
-
-		if (root == own)
-			continue;
-		while (q < n && roots[q] != root)
-			q++;
-		if (q == n)
-		{
-			if (n == LINK_AMBIG_MAX)
-				continue;
-			roots[n] = root;
-			w[n++] = dw[e];
-		}
-		else
-			w[q] = Max(w[q], dw[e]);
-		best = Max(best, dw[e]);
-	}
-	for (int q1 = 0; q1 < n; q1++)
-	{
-		if (w[q1] < best - LINK_AMBIG_MARGIN)
-			continue;
-		for (int q2 = q1 + 1; q2 < n; q2++)
-			if (w[q2] >= best - LINK_AMBIG_MARGIN &&
-				(MatchLinkEdgeBetween(s, 0, roots[q1], roots[q2]) ||
-				 MatchLinkEdgeBetween(s, 1, roots[q1], roots[q2]) ||
-				 LinkConflict(s, lr, hasdob, roots[q1], roots[q2]) >= 0))
-				return true;
-	}
-	return false;
-}
 
 /*
  * The two statements of the support checks (LinkKeysLoad, LinkScorerBegin),
@@ -663,7 +431,7 @@ LinkCrossScore(LinkCross *lc, const int *a, int na, const int *b, int nb)
 typedef struct LinkCtx
 {
 	MatchLinkSet *s;
-	const LinkRecs *lr;
+	const MatchLinkRecs *lr;
 	bool		hasdob;
 	const int  *adj_start;
 	const int  *adj_to;
@@ -685,7 +453,7 @@ static int
 LinkCrossSupport(const LinkCtx *ck, int ra, int rb, int got, int need)
 {
 	MatchLinkSet *s = ck->s;
-	const LinkRecs *lr = ck->lr;
+	const MatchLinkRecs *lr = ck->lr;
 	int		   *side[2];
 	int			n[2] = {0, 0};
 
@@ -744,7 +512,7 @@ LinkCrossSupport(const LinkCtx *ck, int ra, int rb, int got, int need)
  *		Why the persons of roots ra and rb may not be joined automatically
  *		(a reason), or NULL: the checks of _match_cannot_link in its order
  *		(a no_match decision, a relation, then the contradictions of
- *		LinkConflict), then the size bound and the support across the two.
+ *		MatchLinkConflict), then the size bound and the support across the two.
  */
 static const char *
 LinkCheck(const LinkCtx *ck, int ra, int rb)
@@ -756,7 +524,7 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 		return ck->reasons[LINK_WHY_NO_MATCH];
 	if (MatchLinkEdgeBetween(s, 1, ra, rb))
 		return ck->reasons[LINK_WHY_RELATION];
-	c = LinkConflict(s, ck->lr, ck->hasdob, ra, rb);
+	c = MatchLinkConflict(s, ck->lr, ck->hasdob, ra, rb);
 	if (c >= 0)
 		return ck->reasons[c];
 	if (ck->max_records > 0 && ck->size[ra] + ck->size[rb] > ck->max_records)
@@ -766,7 +534,7 @@ LinkCheck(const LinkCtx *ck, int ra, int rb)
 		int			need = (int) ceil(ck->support * Max(ck->size[ra], ck->size[rb]) - 1e-9);
 		int			got;
 
-		if (need > 1 && (got = LinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need)) < need &&
+		if (need > 1 && (got = MatchLinkSupport(s, ck->size, ck->adj_start, ck->adj_to, ra, rb, need)) < need &&
 			LinkCrossSupport(ck, ra, rb, got, need) < need)
 			return ck->reasons[LINK_WHY_SUPPORT];
 	}
@@ -914,11 +682,11 @@ LinkPlanSort(int n, const int32 *id, int64 **pa, int64 **pb, float8 **prob, int3
  *		flagged MATCH_PAIR_NAME_RARE (a rare full name is its only evidence)
  *		over the link threshold is decided after every other pair, and held
  *		as name-only when either record's name points to two or more other
- *		persons (RareAmbiguous).
+ *		persons (MatchLinkRareAmbiguous).
  *
  *		Cluster coherence (issue 12): a birth date, sex or different_id_never
  *		contradiction counts between any two records of the two persons that
- *		no supporting pair joins (LinkConflict), and a link that joins two
+ *		no supporting pair joins (MatchLinkConflict), and a link that joins two
  *		persons of na and nb records is held when
  *		na + nb would pass max_person_records (0: no bound), or when fewer
  *		than ceil(person_support * max(na, nb)) of the scored pairs across
@@ -977,7 +745,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	int		   *px,
 			   *py;
 	LinkOut    *out;
-	LinkRecs	lr;
+	MatchLinkRecs	lr;
 	LinkCtx		ck;
 	LinkKeys	keys;
 	LinkCross	cross;
@@ -1371,52 +1139,43 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	 * Pairs with a record without a birth date, once the dated pairs have
 	 * built the persons: linked (with the checks of any link) unless the
 	 * dateless record would link to two or more persons who cannot be one
-	 * (DatelessAmbiguous); then held, for a person to decide.
+	 * (MatchLinkDatelessAmbiguous); then held, for a person to decide.
 	 */
 	if (ambiguous != NULL && dob != NULL)
 	{
-		int		   *ds = palloc0_array(int, nrec + 1);
-		int		   *dt;
-		double	   *dw;
-		int		   *fill;
-		int			nd = 0;
+		int		   *from,
+				   *to,
+				   *ds,
+				   *dt;
+		double	   *w,
+				   *dw;
+		int			ne = 0,
+					nd = 0;
 
 		for (int k = 0; k < nout; k++)
-			if (out[k].dateless)
-			{
-				int			i = out[k].ord - 1;
-
-				if (dob[rx[i]] == NULL)
-					ds[rx[i] + 1]++;
-				if (dob[ry[i]] == NULL)
-					ds[ry[i] + 1]++;
-				nd++;
-			}
-		for (int r = 0; r < nrec; r++)
-			ds[r + 1] += ds[r];
-		dt = palloc_array(int, Max(ds[nrec], 1));
-		dw = palloc_array(double, Max(ds[nrec], 1));
-		fill = palloc_array(int, Max(nrec, 1));
-		memcpy(fill, ds, nrec * sizeof(int));
+			nd += out[k].dateless;
+		from = palloc_array(int, Max(2 * nd, 1));
+		to = palloc_array(int, Max(2 * nd, 1));
+		w = palloc_array(double, Max(2 * nd, 1));
+		/* the dateless ends of these pairs, with the weights of their pairs */
 		for (int k = 0; k < nout && nd > 0; k++)
 			if (out[k].dateless)
 			{
 				int			i = out[k].ord - 1;
+				double		wi = MatchLinkOddsWeight(prob[i]);
 
-				double		wi = LinkOddsWeight(prob[i]);
+				for (int end = 0; end < 2; end++)
+				{
+					int			r = end ? ry[i] : rx[i];
 
-				if (dob[rx[i]] == NULL)
-				{
-					dw[fill[rx[i]]] = wi;
-					dt[fill[rx[i]]++] = ry[i];
-				}
-				if (dob[ry[i]] == NULL)
-				{
-					dw[fill[ry[i]]] = wi;
-					dt[fill[ry[i]]++] = rx[i];
+					if (dob[r] != NULL)
+						continue;
+					from[ne] = r;
+					to[ne] = end ? rx[i] : ry[i];
+					w[ne++] = wi;
 				}
 			}
-		pfree(fill);
+		MatchLinkCsr(nrec, ne, from, to, w, &ds, &dt, &dw);
 		for (int k = 0; k < nout && nd > 0; k++)
 		{
 			int			ra,
@@ -1428,8 +1187,8 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			CHECK_FOR_INTERRUPTS();
 			if (!LinkHeldRoots(&ck, &out[k], &ra, &rb))
 				continue;
-			if ((dob[rx[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, rx[i], ra)) ||
-				(dob[ry[i]] == NULL && DatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, ry[i], rb)))
+			if ((dob[rx[i]] == NULL && MatchLinkDatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, rx[i], ra)) ||
+				(dob[ry[i]] == NULL && MatchLinkDatelessAmbiguous(s, &lr, true, rnode, ds, dt, dw, ry[i], rb)))
 				out[k].why = ambiguous;
 			else
 				LinkTry(&ck, &out[k], ra, rb);
@@ -1442,28 +1201,26 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	 * the name of either record points to two or more other persons.
 	 */
 	{
-		int		   *rs = palloc0_array(int, nrec + 1);
-		int		   *rt;
-		int		   *fill;
+		int		   *from,
+				   *to,
+				   *rs,
+				   *rt;
+		int			ne = 0,
+					nrare = 0;
 
 		for (int i = 0; i < npair; i++)
+			nrare += (flags[i] & MATCH_PAIR_NAME_RARE) != 0;
+		from = palloc_array(int, Max(2 * nrare, 1));
+		to = palloc_array(int, Max(2 * nrare, 1));
+		for (int i = 0; i < npair && nrare > 0; i++)
 			if (flags[i] & MATCH_PAIR_NAME_RARE)
 			{
-				rs[rx[i] + 1]++;
-				rs[ry[i] + 1]++;
+				from[ne] = rx[i];
+				to[ne++] = ry[i];
+				from[ne] = ry[i];
+				to[ne++] = rx[i];
 			}
-		for (int r = 0; r < nrec; r++)
-			rs[r + 1] += rs[r];
-		rt = palloc_array(int, Max(rs[nrec], 1));
-		fill = palloc_array(int, Max(nrec, 1));
-		memcpy(fill, rs, nrec * sizeof(int));
-		for (int i = 0; i < npair; i++)
-			if (flags[i] & MATCH_PAIR_NAME_RARE)
-			{
-				rt[fill[rx[i]]++] = ry[i];
-				rt[fill[ry[i]]++] = rx[i];
-			}
-		pfree(fill);
+		MatchLinkCsr(nrec, ne, from, to, NULL, &rs, &rt, NULL);
 		for (int k = 0; k < nout; k++)
 		{
 			int			ra,
@@ -1475,7 +1232,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 			CHECK_FOR_INTERRUPTS();
 			if (!LinkHeldRoots(&ck, &out[k], &ra, &rb))
 				continue;
-			if (RareAmbiguous(s, rnode, rs, rt, rx[i], ra) || RareAmbiguous(s, rnode, rs, rt, ry[i], rb))
+			if (MatchLinkRareAmbiguous(s, rnode, rs, rt, rx[i], ra) || MatchLinkRareAmbiguous(s, rnode, rs, rt, ry[i], rb))
 				continue;		/* held, as names only */
 			LinkTry(&ck, &out[k], ra, rb);
 		}
