@@ -6,14 +6,8 @@
 BEGIN;
 SELECT plan(12);
 
-SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab']) n;
 -- 30 persons, each in both sources (the lab's copy with another phone), all queued by the load
-SELECT count(cdp.upsert_record(s, 'p' || i, jsonb_build_object(
-	'family_name', (ARRAY['Иванов', 'Петров', 'Сидоров', 'Смирнов', 'Кузнецов'])[1 + i % 5],
-	'given_name', (ARRAY['Иван', 'Пётр', 'Олег', 'Роман', 'Глеб', 'Лев'])[1 + i % 6],
-	'birth_date', (date '1960-01-01' + i * 397)::text,
-	'phone', '+7916' || lpad((1000000 + i * (CASE s WHEN 'reg' THEN 7 ELSE 11 END))::text, 7, '0'))))
-  FROM generate_series(1, 30) i, unnest(ARRAY['reg', 'lab']) s;
+\ir ../fixtures/match_keys_30.sql
 SELECT is((SELECT count(*) FROM cdp_internal.match_queue), 60::bigint, 'the load queued every record');
 
 SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 0, 'training keys the records');
