@@ -18,6 +18,7 @@
 
 #include "fmgr.h"
 #include "utils/array.h"
+#include "utils/date.h"
 
 /*
  * Limits of one settings document.  _match_expand (SQL) reads them from
@@ -337,6 +338,9 @@ extern int32 MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, cha
 							 char **phones, int nphones, char **emails, int nemails,
 							 char **feat, char **bk);
 extern Datum MatchTextArrayOf(char **v, int n);
+
+/* match_keys_write.c: a birth date as the features (YYYYMMDD) or suspicious_values (YYYY-MM-DD) write it */
+extern char *MatchDateText(DateADT d, bool dashes);
 
 /* match_decode.c */
 extern void MatchDecodeProgram(const float8 *p, int n, MatchProg *prog);

@@ -479,13 +479,15 @@ JsonFieldText(Datum jb, bool jbnull, Datum key)
 }
 
 /*
- * DateYmd
- *		to_char(d, 'YYYYMMDD') (the date read as timestamptz, as in SQL):
- *		written directly for the years 1 to 9999, where the two agree, and by
- *		those functions for any other date (NULL for an infinite one).
+ * MatchDateText
+ *		to_char(d, 'YYYYMMDD'), or 'YYYY-MM-DD' with dashes (the date read as
+ *		timestamptz, as in SQL): written directly for the years 1 to 9999,
+ *		where the two agree, and by those functions for any other date (NULL
+ *		for an infinite one).  The features' form and, with dashes,
+ *		cdp.suspicious_values' (match_suspicious.c).
  */
-static char *
-DateYmd(DateADT d)
+char *
+MatchDateText(DateADT d, bool dashes)
 {
 	int			y,
 				m,
@@ -496,7 +498,7 @@ DateYmd(DateADT d)
 	{
 		j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
 		if (y >= 1 && y <= 9999)
-			return psprintf("%04d%02d%02d", y, m, day);
+			return dashes ? psprintf("%04d-%02d-%02d", y, m, day) : psprintf("%04d%02d%02d", y, m, day);
 	}
 	ts = DirectFunctionCall1(date_timestamptz, DateADTGetDatum(d));
 	{
@@ -506,7 +508,7 @@ DateYmd(DateADT d)
 		InitFunctionCallInfoData(*fc, NULL, 2, DEFAULT_COLLATION_OID, NULL, NULL);
 		fc->args[0].value = ts;
 		fc->args[0].isnull = false;
-		fc->args[1].value = CStringGetTextDatum("YYYYMMDD");
+		fc->args[1].value = CStringGetTextDatum(dashes ? "YYYY-MM-DD" : "YYYYMMDD");
 		fc->args[1].isnull = false;
 		r = timestamptz_to_char(fc);
 		return fc->isnull ? NULL : TextDatumGetCString(r);
@@ -879,7 +881,7 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 					break;
 				case MATCH_SRC_DATE:
 					if (!vn[col[RC_BIRTH]])
-						raw[c] = DateYmd(DatumGetDateADT(v[col[RC_BIRTH]]));
+						raw[c] = MatchDateText(DatumGetDateADT(v[col[RC_BIRTH]]), false);
 					break;
 				case MATCH_SRC_JSON:
 					raw[c] = JsonFieldText(v[col[RC_EXTRA]], vn[col[RC_EXTRA]], srckey[c]);

@@ -103,7 +103,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -111,6 +110,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "match.h"
 #include "types.h"
 
 #define SUSP_PHONES		0
@@ -485,42 +485,6 @@ SuspCmpTriple(const void *a, const void *b)
 }
 
 /*
- * SuspDateText
- *		to_char(d, 'YYYY-MM-DD') (the date read as timestamptz, as in the
- *		view): written directly for the years 1 to 9999, where the two
- *		agree, and by those functions for any other date (NULL for an
- *		infinite one), as DateYmd of match_keys_write.c.
- */
-static char *
-SuspDateText(DateADT d)
-{
-	int			y,
-				m,
-				day;
-	Datum		ts;
-	Datum		r;
-
-	if (!DATE_NOT_FINITE(d))
-	{
-		j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
-		if (y >= 1 && y <= 9999)
-			return psprintf("%04d-%02d-%02d", y, m, day);
-	}
-	ts = DirectFunctionCall1(date_timestamptz, DateADTGetDatum(d));
-	{
-		LOCAL_FCINFO(fc, 2);
-
-		InitFunctionCallInfoData(*fc, NULL, 2, DEFAULT_COLLATION_OID, NULL, NULL);
-		fc->args[0].value = ts;
-		fc->args[0].isnull = false;
-		fc->args[1].value = CStringGetTextDatum("YYYY-MM-DD");
-		fc->args[1].isnull = false;
-		r = timestamptz_to_char(fc);
-		return fc->isnull ? NULL : TextDatumGetCString(r);
-	}
-}
-
-/*
  * SuspCmpDate
  *		Order of two dates.
  */
@@ -830,7 +794,7 @@ cdp_match_suspicious_scan(PG_FUNCTION_ARGS)
 
 			if (!isnull && bsearch(&d, cdates, ncdates, sizeof(DateADT), SuspCmpDate) != NULL)
 			{
-				char	   *value = SuspDateText(d);
+				char	   *value = MatchDateText(d, true);
 
 				/* no '' and no NULL (an infinite date): no row of the caller */
 				if (value != NULL && *value != '\0')
