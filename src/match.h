@@ -496,4 +496,44 @@ extern MatchEvidence *MatchEvidenceArgs(FunctionCallInfo fcinfo, int argno, int 
 extern struct JsonbValue *MatchEvidencePush(struct JsonbParseState **st, MatchEvidence *e,
 											int i, int64 ra, int64 rb);
 
+/*
+ * match_walk_sample.c: training's samples by record content, not position
+ * (issue 12, session 40).  MatchContentHashes hashes each record's flags
+ * and features; MatchContentOrder sorts the records by content, the order
+ * MatchSampleRandomPairs draws u's random pairs in; MatchPairDraw is a
+ * blocked pair's draw, the same for (a, b) and (b, a): 52 bits, the walk
+ * keeps the pair when they are below the sampling rate times 2^52.
+ */
+extern uint64 *MatchContentHashes(const MatchProg *prog, const MatchRec *recs, int nrec);
+extern int32 *MatchContentOrder(const MatchProg *prog, const MatchRec *recs, int nrec,
+								const uint64 *hash);
+extern void MatchSampleRandomPairs(const MatchProg *prog, const MatchRec *recs, int nrec,
+								   const uint64 *hash, int64 sample,
+								   void (*emit) (void *arg, const MatchRec *a, const MatchRec *b),
+								   void *arg);
+
+/* MatchMix64: the 64-bit finaliser of MurmurHash3 (a bijection) */
+static inline uint64
+MatchMix64(uint64 h)
+{
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return h;
+}
+
+/*
+ * MatchPairDraw: the draw of the pair of records with content hashes ha, hb:
+ * one mix of their sum (symmetric; two contents' hashes are random 64-bit
+ * values, so distinct pairs have distinct sums but for a chance of about
+ * pairs^2 / 2^65, and a pair of equal contents draws as any other)
+ */
+static inline uint64
+MatchPairDraw(uint64 ha, uint64 hb)
+{
+	return MatchMix64(ha + hb + UINT64CONST(0x3c6ef372fe94f82b)) >> 12;
+}
+
 #endif							/* MATCH_H */

@@ -33,9 +33,11 @@
  *		a full run over the parallel workers; each call loads the records
  *		itself (the workers share the leader's snapshot).  In patterns mode
  *		a positive sample caps the pairs counted: each candidate pair is
- *		kept with probability sample / (all candidate pairs) and the counts
- *		are scaled back, so EM sees an unbiased sample (as Splink trains
- *		on a bounded number of blocked pairs).
+ *		kept with probability sample / (all candidate pairs), by a draw
+ *		hashed from its records' content (match_walk_sample.c: the same
+ *		records in any order give the same sample), and the counts are
+ *		scaled back: EM sees an unbiased sample (as Splink trains on a
+ *		bounded number of blocked pairs).
  *
  *-------------------------------------------------------------------------
  */
@@ -48,7 +50,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -101,7 +102,8 @@ typedef struct Walk
 	double		rate;			/* patterns mode: share of pairs counted */
 	uint64		rate_min;		/* a pair is skipped when the 52 bits of its
 								 * draw reach this (WalkRule) */
-	pg_prng_state rng;
+	uint64	   *chash;			/* patterns, sample: content hash per record */
+	uint64	   *bch;			/* patterns: those of the block walked */
 	BlockItem  *items[MATCH_MAX_RULES];	/* each rule's records, sorted */
 	int32	   *blocks[MATCH_MAX_RULES];	/* start of each block, then n */
 	int			nblocks[MATCH_MAX_RULES];
@@ -250,38 +252,13 @@ RecIdxCmp(const void *x, const void *y, void *arg)
 }
 
 /*
- * SampleRandomPairs
- *		Sample mode: the level vectors of sample random pairs of records,
- *		drawn from the records in id order whatever order the query's plan
- *		gave (through a permutation: the records keep the query's order,
- *		which a patterns walk after it in train mode reads).
+ * SamplePair
+ *		MatchSampleRandomPairs' callback: one random pair (rule -1).
  */
 static void
-SampleRandomPairs(Walk *w, int64 sample)
+SamplePair(void *arg, const MatchRec *a, const MatchRec *b)
 {
-	int64		s;
-	int32	   *byid;
-	pg_prng_state rng;
-
-	if (w->nrec < 2)
-		return;
-	byid = MatchHugeAlloc(sizeof(int32) * (Size) w->nrec);
-	for (int i = 0; i < w->nrec; i++)
-		byid[i] = i;
-	qsort_arg(byid, w->nrec, sizeof(int32), RecIdxCmp, w->recs);
-	pg_prng_seed(&rng, 20261123);
-	for (s = 0; s < sample; s++)
-	{
-		int			i = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
-		int			j = (int) pg_prng_uint64_range(&rng, 0, w->nrec - 1);
-
-		if (i == j)
-			continue;
-		ProcessPair(w, &w->recs[byid[i]], &w->recs[byid[j]], -1, true);
-		if ((s & 0xffff) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	pfree(byid);
+	ProcessPair((Walk *) arg, a, b, -1, true);
 }
 
 /*
@@ -663,8 +640,11 @@ ProcessPair(Walk *w, const MatchRec *a, const MatchRec *b, int rule, bool isnew)
 
 	if (w->mode == WALK_PATTERNS || w->mode == WALK_SAMPLE)
 	{
-		/* EM and u read the level vector only: no weight, no flags */
-		MatchPairLevels(&w->prog, a, b, lev);
+		/* EM and u read the level vector only, of the pair in content order */
+		if (w->chash[b - w->recs] < w->chash[a - w->recs])
+			MatchPairLevels(&w->prog, b, a, lev);
+		else
+			MatchPairLevels(&w->prog, a, b, lev);
 		CountPattern(w, rule, lev, isnew);
 		return;
 	}
@@ -1092,6 +1072,8 @@ WalkRule(Walk *w, int rule)
 
 				if (grouped)
 					GroupBlock(w, items, start, end, e);
+				for (x = start; w->bch && x < end; x++)
+					w->bch[x - start] = w->chash[items[x].idx];
 
 				for (x = start; x < end; x++)
 				{
@@ -1111,8 +1093,9 @@ WalkRule(Walk *w, int rule)
 						if (w->hasfocus && !a->focus && !b->focus)
 							continue;
 						w->npairs[rule]++;
-						/* pg_prng_double(&w->rng) >= w->rate, without the double */
-						if (w->rate < 1.0 && (pg_prng_uint64(&w->rng) >> 12) >= w->rate_min)
+						/* the pair's draw (by content) >= w->rate */
+						if (w->rate < 1.0 &&
+							MatchPairDraw(w->bch[x - start], w->bch[y - start]) >= w->rate_min)
 							continue;
 						if (AgreesEarlier(a, b, rule))
 						{
@@ -1165,7 +1148,6 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	w->part = part;
 	w->nparts = nparts;
 	w->rate = 1.0;
-	pg_prng_seed(&w->rng, 20261123 + part);
 	w->ts = rsinfo->setResult;
 	w->tupdesc = rsinfo->setDesc;
 	if (w->tupdesc->natts != WALK_NCOLS)
@@ -1226,6 +1208,8 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	{
 		HASHCTL		ctl;
 
+		w->chash = MatchContentHashes(&w->prog, w->recs, w->nrec);
+
 		ctl.keysize = sizeof(PatternKey);
 		ctl.entrysize = sizeof(PatternEntry);
 		ctl.hcxt = work;
@@ -1237,11 +1221,13 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 	{
 		/* u's random pairs (rule -1), then the patterns walk on the same records */
 		w->mode = WALK_SAMPLE;
-		SampleRandomPairs(w, PG_GETARG_INT64(o + 6));
+		MatchSampleRandomPairs(&w->prog, w->recs, w->nrec, w->chash,
+							   PG_GETARG_INT64(o + 6), SamplePair, w);
 		w->mode = WALK_PATTERNS;
 	}
 	if (w->mode == WALK_SAMPLE)
-		SampleRandomPairs(w, PG_GETARG_INT64(o + 6));
+		MatchSampleRandomPairs(&w->prog, w->recs, w->nrec, w->chash,
+							   PG_GETARG_INT64(o + 6), SamplePair, w);
 	else if (w->mode == WALK_CROSS)
 	{
 		int			i,
@@ -1270,15 +1256,16 @@ MatchWalkRun(FunctionCallInfo fcinfo, int o, int part, int nparts)
 				maxg = Max(maxg, w->blocks[r][bi + 1] - w->blocks[r][bi]);
 		}
 		w->gend = palloc_extended(sizeof(int32) * (Size) Max(maxg, 1), MCXT_ALLOC_HUGE);
+		if (w->mode == WALK_PATTERNS)
+			w->bch = MatchHugeAlloc(sizeof(uint64) * (Size) Max(maxg, 1));
 		/* the same rate in every part: each sees every rule's blocks */
 		if (w->mode == WALK_PATTERNS && sample > 0 && total > sample)
 			w->rate = (double) sample / (double) total;
 
 		/*
-		 * pg_prng_double is the top 52 bits of a draw times 2^-52, so it is
-		 * >= rate exactly when those bits, an integer, are >= rate * 2^52
-		 * (exact: a power of two), rounded up: the same pairs as comparing
-		 * doubles, at a fraction of the cost over 48M candidate pairs
+		 * a pair's draw is 52 bits, uniform (MatchPairDraw): it stands for
+		 * draw * 2^-52 >= rate exactly when it is >= rate * 2^52 (exact: a
+		 * power of two), rounded up: no double over 48M candidate pairs
 		 */
 		w->rate_min = (uint64) ceil(ldexp(w->rate, 52));
 		for (r = 0; r < w->prog.nrules; r++)

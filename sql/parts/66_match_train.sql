@@ -49,7 +49,8 @@ CREATE FUNCTION @extschema@.train_matching(sample_pairs int DEFAULT 1000000, em_
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	-- the walk samples pairs from the records in the order it reads them: a sequential scan that
 	-- joins another session's scan of a large table (synchronize_seqscans) starts mid-table, and
-	-- the same data would give another model (session 29, keys30)
+	-- the same data would give another model (session 29, keys30); since session 40 the samples
+	-- are drawn by content and no longer depend on that order (kept: it costs nothing)
 	SET synchronize_seqscans = off
 	-- jit: its statements over a freshly loaded clinic are priced above the JIT thresholds, and
 	-- compiling them (in the backend and each parallel worker) cost more than it saved: at 1M
@@ -162,7 +163,10 @@ BEGIN
 	-- one walk over one load of the features (issue 12, session 24: two walks loaded every record
 	-- twice, about 7 s of CPU each at 1M records): the level vectors of sample_pairs random pairs
 	-- (rule -1), then those of the blocked pairs per rule, a uniform sample of at most sample_pairs
-	-- of them (counts scaled back; one serial walk: the sample bounds the scoring)
+	-- of them (counts scaled back; one serial walk: the sample bounds the scoring).  Both samples
+	-- are drawn by the records' content, not their ids or order (src/match_walk_sample.c), and EM
+	-- reads the patterns in the order of their levels, so the same records loaded in any order
+	-- give the same parameters, bit for bit (issue 12, session 40)
 	-- (the program of the "blocking" rules only: the candidate_blocking rules come after them, are
 	-- not walked, and change no count of the walk, so they change no parameter; issue 12, session 26)
 	prog := cdp_internal._match_program(a.settings - 'candidate_blocking', NULL);
@@ -196,7 +200,7 @@ BEGIN
 	msum := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
 	mw := pg_catalog.array_fill(0::float8, ARRAY[ncomp]);
 	FOR r IN 0 .. nrules - 1 LOOP
-		SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n)), COALESCE(pg_catalog.sum(t.n), 0)
+		SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n) ORDER BY t.levels), COALESCE(pg_catalog.sum(t.n), 0)
 		  INTO pat, rule_pairs FROM _cdp_patterns t WHERE t.rule = r;
 		CONTINUE WHEN rule_pairs = 0;
 		-- an "any_order" rule's attrs are held too: its pairs agree on them, directly or crossed
@@ -216,7 +220,7 @@ BEGIN
 			'rule', a.settings -> 'blocking' -> r, 'pairs', rule_pairs, 'lambda', pg_catalog.round(res[ncomp * 9 + 1]::numeric, 6)));
 	END LOOP;
 	-- comparisons every rule blocks on: EM over the distinct pairs with nothing fixed
-	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new)) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
+	SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.levels, 'n', t.n_new) ORDER BY t.levels) INTO pat FROM _cdp_patterns t WHERE t.n_new > 0;
 	res := cdp_internal._match_fit(pat, a.settings, u, m0, 0.05, em_iterations, pg_catalog.array_fill(false, ARRAY[ncomp]), true);
 	m := pg_catalog.array_fill(0::float8, ARRAY[ncomp * 9]);
 	FOR c IN 0 .. ncomp - 1 LOOP
