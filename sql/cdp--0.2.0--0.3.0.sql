@@ -39868,3 +39868,913 @@ COMMENT ON FUNCTION @extschema@.train_matching(int, int) IS
 REVOKE ALL ON FUNCTION @extschema@.train_matching(int, int) FROM PUBLIC;
 
 /* ==== end of section: seed42 ==== */
+
+/* ==== section: look42 (issue 12, session 40) ==== */
+-- lookup_blocking: rules keyed for find_patient, never walked; the default blocking rules without
+-- the two rules of a family and a given name alone, which stay as lookup rules.  A stored settings
+-- version keeps its own rules: nothing here touches cdp_internal.match_settings (only the document
+-- a new install stores as version 1 changes).
+CREATE OR REPLACE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN $json${
+	"comparisons": [
+		{"attr": "family_name", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "given_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}]},
+		{"attr": "given_name", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "swapped", "with": "family_name"}, {"if": "cross", "with": "patronymic"},
+		            {"if": "jw", "ge": 0.92}, {"if": "jw", "ge": 0.8}, {"if": "initial"}]},
+		{"attr": "patronymic", "comparator": "name", "tf": true,
+		 "levels": [{"if": "exact"}, {"if": "key"}, {"if": "cross", "with": "family_name"}, {"if": "cross", "with": "given_name"},
+		            {"if": "jw", "ge": 0.9}, {"if": "initial"}]},
+		{"attr": "birth_date", "comparator": "date",
+		 "levels": [{"if": "exact"}, {"if": "day_month_swapped"}, {"if": "osa", "le": 1}]},
+		{"attr": "sex", "comparator": "exact"},
+		{"attr": "phones", "comparator": "phone", "levels": [{"if": "exact"}, {"if": "last7"}]},
+		{"attr": "emails", "comparator": "email", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.95}]},
+		{"attr": "snils", "comparator": "id", "levels": [{"if": "exact"}, {"if": "osa", "le": 1}]},
+		{"attr": "oms", "comparator": "id", "levels": [{"if": "exact"}, {"if": "osa", "le": 1}]},
+		{"attr": "address", "comparator": "string", "levels": [{"if": "exact"}, {"if": "jw", "ge": 0.9}]},
+		{"attr": "city", "comparator": "string", "tf": true, "levels": [{"if": "exact"}]},
+		{"attr": "vk", "comparator": "id", "levels": [{"if": "exact"}]},
+		{"attr": "telegram", "comparator": "id", "levels": [{"if": "exact"}]}
+	],
+	"blocking": [
+		["family_name.key", "birth_date.year"],
+		["given_name.key", "birth_date"],
+		["birth_date", "patronymic.key"],
+		["birth_date", "given_name.initial"],
+		["any_order", "family_name.key", "given_name.key", "patronymic.key"],
+		["family_name.key", "given_name.key", "patronymic.initial"],
+		["family_name.key", "given_name.key", "birth_date.month_day"],
+		["any_order", "family_name.key", "given_name.key", "birth_date.year"],
+		["family_name.key", "given_name.key", "city"],
+		["phones"],
+		["emails"],
+		["snils"],
+		["oms"],
+		["vk"],
+		["telegram"],
+		["phones.last7"]
+	],
+	"lookup_blocking": [
+		["family_name.key", "given_name.key"],
+		["any_order", "family_name.key", "given_name.key"]
+	],
+	"link_threshold": 0.9,
+	"review_threshold": 0.8,
+	"rules": {"same_id_match": ["snils", "oms", "phones"], "different_id_never": ["snils"],
+	          "disagree_never": ["given_name", "patronymic", "birth_date"]},
+	"name_roles": true,
+	"placeholder_names": ["неизвестный", "неизвестная", "неизвестно", "аноним", "анонимно", "анонимный",
+		"тест", "тестов", "тестова", "тестович", "тестовна", "тестовый", "test", "unknown", "noname", "нет"],
+	"suspicious_min_persons": 10,
+	"max_block_size": 5000,
+	"max_person_records": 20,
+	"person_support": 0.33,
+	"review_limit": 5000,
+	"max_rule_pairs": 0,
+	"evidence_floor": true,
+	"rare_name_links": false
+}$json$::jsonb;
+COMMENT ON FUNCTION cdp_internal._match_default_settings() IS 'internal: the settings document installed as version 1 (clinic fields)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_expand(s jsonb) RETURNS jsonb
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d jsonb := cdp_internal._match_default_settings();
+	lim jsonb := cdp_internal._match_constants();
+	out jsonb;
+	comps jsonb := '[]';
+	comp jsonb;
+	lv jsonb;
+	lvs jsonb;
+	k text;
+	i int;
+	j int;
+	attr text;
+	cmpname text;
+	attrs text[] := '{}';
+	cols text[] := '{}';
+	rules jsonb := '[]';
+	crules jsonb := '[]';
+	lrules jsonb := '[]';
+	list text;
+	rule jsonb;
+	item text;
+	link float8;
+	review float8;
+	nf int;
+BEGIN
+	IF s IS NULL OR pg_catalog.jsonb_typeof(s) <> 'object' THEN
+		PERFORM cdp_internal._match_fail('$', 'The settings must be a JSON object.');
+	END IF;
+	FOR k IN SELECT pg_catalog.jsonb_object_keys(s) LOOP
+		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
+		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
+		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor',
+		             'rare_name_links', 'candidate_blocking', 'lookup_blocking') THEN
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
+				'Known keys: fields, comparisons, blocking, candidate_blocking, lookup_blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
+		END IF;
+	END LOOP;
+	IF s ? 'fields' AND s ? 'comparisons' THEN
+		PERFORM cdp_internal._match_fail('$.fields', 'Give either "fields" or "comparisons", not both.');
+	END IF;
+	IF NOT (s ? 'fields' OR s ? 'comparisons') THEN
+		PERFORM cdp_internal._match_fail('$', 'The settings name no fields to compare.',
+			'Add "fields": ["surname", "given_name", ...] or a "comparisons" list.');
+	END IF;
+
+	-- fields-only: one comparison per field, comparator from the column or guessed from the data
+	IF s ? 'fields' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'fields') <> 'array' OR pg_catalog.jsonb_array_length(s -> 'fields') = 0 THEN
+			PERFORM cdp_internal._match_fail('$.fields', 'The fields must be a non-empty array of attr names.');
+		END IF;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(s -> 'fields') - 1 LOOP
+			IF pg_catalog.jsonb_typeof(s -> 'fields' -> i) <> 'string' OR (s -> 'fields' ->> i) = '' THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.fields[%s]', i), 'A field must be a non-empty string.');
+			END IF;
+			attr := cdp_internal._match_attr_column(s -> 'fields' ->> i);
+			cmpname := COALESCE(cdp_internal._match_clinic_comparator(attr), cdp_internal._match_guess_comparator(attr));
+			comps := comps || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'attr', attr, 'comparator', cmpname, 'tf', cmpname IN ('name', 'string')));
+		END LOOP;
+		-- a family and a given name both compared as names: each also agrees when the two are
+		-- exchanged («Hall Isla» / «Isla Hall», a form read in the other order; issue 12), the level
+		-- after "key" as in the shipped default
+		IF comps @> '[{"attr": "family_name", "comparator": "name"}]' AND comps @> '[{"attr": "given_name", "comparator": "name"}]' THEN
+			lvs := cdp_internal._match_default_levels('name');
+			SELECT pg_catalog.jsonb_agg(CASE WHEN x.c ->> 'attr' IN ('family_name', 'given_name')
+			         THEN x.c || pg_catalog.jsonb_build_object('levels',
+			                pg_catalog.jsonb_build_array(lvs -> 0, lvs -> 1,
+			                  pg_catalog.jsonb_build_object('if', 'swapped', 'with',
+			                    CASE x.c ->> 'attr' WHEN 'family_name' THEN 'given_name' ELSE 'family_name' END))
+			                || ((lvs - 0) - 0))
+			         ELSE x.c END ORDER BY x.o)
+			  INTO comps FROM pg_catalog.jsonb_array_elements(comps) WITH ORDINALITY x(c, o);
+		END IF;
+	ELSE
+		comps := s -> 'comparisons';
+		IF pg_catalog.jsonb_typeof(comps) <> 'array' OR pg_catalog.jsonb_array_length(comps) = 0 THEN
+			PERFORM cdp_internal._match_fail('$.comparisons', 'The comparisons must be a non-empty array.');
+		END IF;
+	END IF;
+	IF pg_catalog.jsonb_array_length(comps) > (lim ->> 'max_comparisons')::int THEN
+		PERFORM cdp_internal._match_fail('$.comparisons', pg_catalog.format('At most %s comparisons are supported.', lim ->> 'max_comparisons'));
+	END IF;
+
+	out := '[]';
+	FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+		comp := comps -> i;
+		IF pg_catalog.jsonb_typeof(comp) <> 'object' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s]', i), 'A comparison must be an object with "attr" and "comparator".');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(comp) LOOP
+			IF k NOT IN ('attr', 'comparator', 'levels', 'tf', 'label') THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].%s', i, k), pg_catalog.format('The key "%s" is not a comparison key.', k),
+					'Known keys: attr, comparator, levels, tf, label.');
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_typeof(comp -> 'attr') IS DISTINCT FROM 'string' OR (comp ->> 'attr') !~ '^[A-Za-z_][A-Za-z0-9_]{0,62}$' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), 'The attr must be a name of letters, digits and underscores.');
+		END IF;
+		attr := cdp_internal._match_attr_column(comp ->> 'attr');
+		IF attr = ANY (attrs) THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].attr', i), pg_catalog.format('The attr "%s" is compared twice.', attr));
+		END IF;
+		attrs := attrs || attr;
+		cmpname := COALESCE(comp ->> 'comparator', cdp_internal._match_clinic_comparator(attr));
+		IF cmpname IS NULL OR cmpname NOT IN ('name', 'string', 'date', 'phone', 'email', 'id', 'exact') THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].comparator', i),
+				pg_catalog.format('The comparator "%s" is unknown.', COALESCE(cmpname, 'null')),
+				'Use one of name, string, date, phone, email, id, exact.');
+		END IF;
+		IF comp ? 'tf' AND pg_catalog.jsonb_typeof(comp -> 'tf') <> 'boolean' THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].tf', i), 'The tf flag must be true or false.');
+		END IF;
+		lvs := COALESCE(comp -> 'levels', cdp_internal._match_default_levels(cmpname));
+		IF pg_catalog.jsonb_typeof(lvs) <> 'array' OR pg_catalog.jsonb_array_length(lvs) NOT BETWEEN 1 AND (lim ->> 'max_levels')::int THEN
+			PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels', i),
+				pg_catalog.format('The levels must be an array of 1 to %s levels ("else" is implicit).', lim ->> 'max_levels'));
+		END IF;
+		FOR j IN 0 .. pg_catalog.jsonb_array_length(lvs) - 1 LOOP
+			lv := lvs -> j;
+			IF pg_catalog.jsonb_typeof(lv) = 'string' THEN
+				lv := pg_catalog.jsonb_build_object('if', lv #>> '{}');
+				lvs := pg_catalog.jsonb_set(lvs, ARRAY[j::text], lv);
+			END IF;
+			IF pg_catalog.jsonb_typeof(lv) <> 'object' OR cdp_internal._match_op_code(lv ->> 'if', cmpname) IS NULL THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s]', i, j),
+					pg_catalog.format('The level "%s" is unknown or not allowed for comparator "%s".', COALESCE(lv ->> 'if', lv::text), cmpname),
+					'Levels: exact, key (name), swapped or cross with "with" (name), jw with "ge", osa with "le", day_month_swapped, same_year (date), last7 (phone), initial, prefix with "n".');
+			END IF;
+			IF (lv ->> 'if') = 'jw' AND NOT (pg_catalog.jsonb_typeof(lv -> 'ge') = 'number' AND (lv ->> 'ge')::float8 > 0 AND (lv ->> 'ge')::float8 <= 1) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].ge', i, j), 'A jw level needs "ge", a number in (0, 1].');
+			END IF;
+			IF (lv ->> 'if') = 'osa' AND NOT (pg_catalog.jsonb_typeof(lv -> 'le') = 'number' AND (lv ->> 'le')::float8 BETWEEN 0 AND (lim ->> 'max_osa')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].le', i, j),
+					pg_catalog.format('An osa level needs "le", an edit distance from 0 to %s.', lim ->> 'max_osa'));
+			END IF;
+			IF (lv ->> 'if') IN ('swapped', 'cross') AND NOT (pg_catalog.jsonb_typeof(lv -> 'with') = 'string'
+			   AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(comps) x
+			                WHERE cdp_internal._match_attr_column(x ->> 'attr') = cdp_internal._match_attr_column(lv ->> 'with')
+			                  AND COALESCE(x ->> 'comparator', cdp_internal._match_clinic_comparator(x ->> 'attr')) = 'name'
+			                  AND cdp_internal._match_attr_column(x ->> 'attr') <> attr)) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].with', i, j),
+					pg_catalog.format('A %s level needs "with", another compared attr of comparator "name".', lv ->> 'if'));
+			END IF;
+			IF (lv ->> 'if') = 'prefix' AND NOT (pg_catalog.jsonb_typeof(lv -> 'n') = 'number' AND (lv ->> 'n')::float8 BETWEEN 1 AND (lim ->> 'max_prefix')::int) THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.comparisons[%s].levels[%s].n', i, j),
+					pg_catalog.format('A prefix level needs "n", a length from 1 to %s.', lim ->> 'max_prefix'));
+			END IF;
+		END LOOP;
+		out := out || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+			'attr', attr, 'comparator', cmpname, 'levels', lvs,
+			'tf', COALESCE((comp ->> 'tf')::boolean, false))
+			|| CASE WHEN comp ? 'label' THEN pg_catalog.jsonb_build_object('label', comp -> 'label') ELSE '{}' END);
+	END LOOP;
+	comps := out;
+
+	-- blocking: given, or for fields-only documents pairs of the first five fields plus every date/id field
+	IF s ? 'blocking' THEN
+		rules := s -> 'blocking';
+	ELSIF s ? 'fields' THEN
+		-- names block on their name key, so spelling variants and transliterations share a block
+		nf := LEAST(pg_catalog.jsonb_array_length(comps), 5);
+		FOR i IN 0 .. nf - 1 LOOP
+			FOR j IN i + 1 .. nf - 1 LOOP
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+					(comps -> i ->> 'attr') || CASE WHEN comps -> i ->> 'comparator' = 'name' THEN '.key' ELSE '' END,
+					(comps -> j ->> 'attr') || CASE WHEN comps -> j ->> 'comparator' = 'name' THEN '.key' ELSE '' END));
+			END LOOP;
+		END LOOP;
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(comps) - 1 LOOP
+			IF comps -> i ->> 'comparator' IN ('date', 'id', 'phone', 'email') AND pg_catalog.jsonb_array_length(rules) < (lim ->> 'max_rules')::int THEN
+				rules := rules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> i ->> 'attr'));
+			END IF;
+		END LOOP;
+		IF pg_catalog.jsonb_array_length(rules) = 0 THEN
+			rules := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(comps -> 0 ->> 'attr'));
+		END IF;
+		rules := (SELECT pg_catalog.jsonb_agg(r) FROM (SELECT r FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY e(r, o) ORDER BY o LIMIT (lim ->> 'max_rules')::int) x);
+	ELSE
+		PERFORM cdp_internal._match_fail('$.blocking', 'A settings document with "comparisons" needs "blocking" rules.',
+			'Example: "blocking": [["family_name.key", "birth_date.year"], ["phones"]].');
+	END IF;
+	-- candidate_blocking: rules that find candidate pairs but never train (Splink's prediction-only
+	-- blocking rules; issue 12, session 26); given, or for fields-only documents without "blocking"
+	-- each name field of the first five alone, by its key: a record that lost one field and carries
+	-- a slip in another shares no two-field block with its person.  Training blocks only on the
+	-- "blocking" rules, so these change no parameter; configure_matching leaves out the ones that
+	-- yield more pairs than max_rule_pairs (one name alone: past a few thousand records).  A name a
+	-- household shares (the family name; the patronymic, siblings) is not blocked on alone when the
+	-- document compares an address or phones: it would propose a household's pairs, whose shared
+	-- address scores them high where no disagree_never rule holds a different given name
+	IF s ? 'candidate_blocking' THEN
+		crules := s -> 'candidate_blocking';
+	ELSIF s ? 'fields' AND NOT s ? 'blocking' THEN
+		FOR i IN 0 .. LEAST(pg_catalog.jsonb_array_length(comps), 5) - 1 LOOP
+			IF comps -> i ->> 'comparator' = 'name'
+			   AND NOT (comps -> i ->> 'attr' IN ('family_name', 'patronymic')
+			            AND (comps @> '[{"attr": "address"}]' OR comps @> '[{"attr": "phones"}]'))
+			   AND pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) < (lim ->> 'max_rules')::int THEN
+				crules := crules || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array((comps -> i ->> 'attr') || '.key'));
+			END IF;
+		END LOOP;
+	END IF;
+	IF pg_catalog.jsonb_typeof(rules) <> 'array' OR pg_catalog.jsonb_array_length(rules) NOT BETWEEN 1 AND (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.blocking', pg_catalog.format('The blocking rules must be an array of 1 to %s rules.', lim ->> 'max_rules'));
+	END IF;
+	IF pg_catalog.jsonb_typeof(crules) <> 'array' OR pg_catalog.jsonb_array_length(rules) + pg_catalog.jsonb_array_length(crules) > (lim ->> 'max_rules')::int THEN
+		PERFORM cdp_internal._match_fail('$.candidate_blocking',
+			pg_catalog.format('The candidate_blocking rules must be an array, with "blocking" at most %s rules together.', lim ->> 'max_rules'),
+			'Example: "candidate_blocking": [["given_name.key"], ["family_name.key"]].');
+	END IF;
+	-- lookup_blocking: rules whose keys are computed and stored like the others' (numbered after
+	-- them) so that find_patient and find_patient_namesakes search by them, but which never yield a
+	-- pair: no run, match_record or training walks them, and blocking_report counts none (issue 12,
+	-- session 40: a desk's lookup by a family and a given name alone, without blocking on them)
+	IF s ? 'lookup_blocking' THEN
+		lrules := s -> 'lookup_blocking';
+		IF pg_catalog.jsonb_typeof(lrules) <> 'array' OR pg_catalog.jsonb_array_length(lrules) > (lim ->> 'max_lookup_rules')::int THEN
+			PERFORM cdp_internal._match_fail('$.lookup_blocking',
+				pg_catalog.format('The lookup_blocking rules must be an array of at most %s rules.', lim ->> 'max_lookup_rules'),
+				'Example: "lookup_blocking": [["family_name.key", "given_name.key"]].');
+		END IF;
+	END IF;
+	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
+	FOREACH list IN ARRAY ARRAY['blocking', 'candidate_blocking', 'lookup_blocking'] LOOP
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(CASE list WHEN 'blocking' THEN rules WHEN 'candidate_blocking' THEN crules ELSE lrules END) - 1 LOOP
+			rule := CASE list WHEN 'blocking' THEN rules WHEN 'candidate_blocking' THEN crules ELSE lrules END -> i;
+			nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
+			IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
+				PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s]', list, i),
+					pg_catalog.format('A blocking rule must be an array of 1 to %s keys.', lim ->> 'max_rule_keys'));
+			END IF;
+			FOR j IN nf .. pg_catalog.jsonb_array_length(rule) - 1 LOOP
+				item := rule ->> j;
+				IF item IS NULL OR pg_catalog.split_part(item, '.', 2) NOT IN ('', 'key', 'year', 'month_day', 'initial', 'last7', 'prefix3', 'phonetic')
+				   OR NOT (cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1)) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s][%s]', list, i, j),
+						pg_catalog.format('The blocking key "%s" does not name a compared attr with a known transform.', COALESCE(item, 'null')),
+						'A key is "attr" or "attr.key", "attr.phonetic", "attr.year", "attr.month_day", "attr.initial", "attr.last7", "attr.prefix3", where attr is compared.');
+				END IF;
+				IF pg_catalog.split_part(item, '.', 2) IN ('key', 'phonetic')
+				   AND (SELECT c ->> 'comparator' FROM pg_catalog.jsonb_array_elements(comps) c WHERE c ->> 'attr' = cdp_internal._match_attr_column(pg_catalog.split_part(item, '.', 1))) <> 'name' THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s][%s]', list, i, j), 'The ".key" and ".phonetic" transforms need an attr with the "name" comparator.');
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+
+	link := COALESCE((s ->> 'link_threshold')::float8, (d ->> 'link_threshold')::float8);
+	review := COALESCE((s ->> 'review_threshold')::float8, (d ->> 'review_threshold')::float8);
+	IF s ? 'link_threshold' AND pg_catalog.jsonb_typeof(s -> 'link_threshold') <> 'number' OR NOT (link > 0 AND link < 1) THEN
+		PERFORM cdp_internal._match_fail('$.link_threshold', 'The link threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF s ? 'review_threshold' AND pg_catalog.jsonb_typeof(s -> 'review_threshold') <> 'number' OR NOT (review > 0 AND review < 1) THEN
+		PERFORM cdp_internal._match_fail('$.review_threshold', 'The review threshold must be a probability strictly between 0 and 1.');
+	END IF;
+	IF review > link THEN
+		PERFORM cdp_internal._match_fail('$.review_threshold', pg_catalog.format('The review threshold %s is above the link threshold %s.', review, link));
+	END IF;
+
+	-- deterministic rules name compared attrs of comparator id
+	IF s ? 'rules' THEN
+		IF pg_catalog.jsonb_typeof(s -> 'rules') <> 'object' THEN
+			PERFORM cdp_internal._match_fail('$.rules', 'The rules must be an object with "same_id_match" and "different_id_never" lists.');
+		END IF;
+		FOR k IN SELECT pg_catalog.jsonb_object_keys(s -> 'rules') LOOP
+			IF k NOT IN ('same_id_match', 'different_id_never', 'disagree_never') OR pg_catalog.jsonb_typeof(s -> 'rules' -> k) <> 'array' THEN
+				PERFORM cdp_internal._match_fail('$.rules.' || k, 'Rules are "same_id_match", "different_id_never" and "disagree_never", each a list of compared attrs.');
+			END IF;
+			FOR j IN 0 .. pg_catalog.jsonb_array_length(s -> 'rules' -> k) - 1 LOOP
+				IF NOT (cdp_internal._match_attr_column(s -> 'rules' -> k ->> j) = ANY (cols)) THEN
+					PERFORM cdp_internal._match_fail(pg_catalog.format('$.rules.%s[%s]', k, j),
+						pg_catalog.format('The attr "%s" is not compared.', s -> 'rules' -> k ->> j));
+				END IF;
+			END LOOP;
+		END LOOP;
+	END IF;
+	FOREACH k IN ARRAY ARRAY['suspicious_min_persons', 'max_block_size'] LOOP
+		IF s ? k AND NOT (pg_catalog.jsonb_typeof(s -> k) = 'number' AND (s ->> k)::float8 >= 2 AND (s ->> k)::float8 <= 1000000) THEN
+			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The %s must be a number from 2 to 1000000.', k));
+		END IF;
+	END LOOP;
+	IF s ? 'max_person_records' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_person_records') = 'number'
+	   AND (s ->> 'max_person_records')::float8 = pg_catalog.trunc((s ->> 'max_person_records')::float8)
+	   AND (s ->> 'max_person_records')::float8 BETWEEN 0 AND 1000000) THEN
+		PERFORM cdp_internal._match_fail('$.max_person_records', 'The max_person_records must be a whole number from 0 (no bound) to 1000000.');
+	END IF;
+	IF s ? 'person_support' AND NOT (pg_catalog.jsonb_typeof(s -> 'person_support') = 'number'
+	   AND (s ->> 'person_support')::float8 BETWEEN 0 AND 1) THEN
+		PERFORM cdp_internal._match_fail('$.person_support', 'The person_support must be a share from 0 (off) to 1.');
+	END IF;
+	IF s ? 'review_limit' AND NOT (pg_catalog.jsonb_typeof(s -> 'review_limit') = 'number'
+	   AND (s ->> 'review_limit')::float8 = pg_catalog.trunc((s ->> 'review_limit')::float8)
+	   AND (s ->> 'review_limit')::float8 BETWEEN 0 AND 100000000) THEN
+		PERFORM cdp_internal._match_fail('$.review_limit', 'The review_limit must be a whole number from 0 to 100000000.');
+	END IF;
+	IF s ? 'evidence_floor' AND pg_catalog.jsonb_typeof(s -> 'evidence_floor') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.evidence_floor', 'The evidence_floor flag must be true or false.');
+	END IF;
+	IF s ? 'rare_name_links' AND pg_catalog.jsonb_typeof(s -> 'rare_name_links') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.rare_name_links', 'The rare_name_links flag must be true or false.');
+	END IF;
+	IF s ? 'max_rule_pairs' AND NOT (pg_catalog.jsonb_typeof(s -> 'max_rule_pairs') = 'number'
+	   AND (s ->> 'max_rule_pairs')::float8 = pg_catalog.trunc((s ->> 'max_rule_pairs')::float8)
+	   AND (s ->> 'max_rule_pairs')::float8 BETWEEN 0 AND 1e15) THEN
+		PERFORM cdp_internal._match_fail('$.max_rule_pairs', 'The max_rule_pairs must be a whole number, 0 for the automatic bound (20 pairs per record, at least 1000000).');
+	END IF;
+	IF s ? 'lambda' AND NOT (pg_catalog.jsonb_typeof(s -> 'lambda') = 'number' AND (s ->> 'lambda')::float8 > 0 AND (s ->> 'lambda')::float8 < 1) THEN
+		PERFORM cdp_internal._match_fail('$.lambda', 'The lambda (prior match probability of a random pair) must be strictly between 0 and 1.');
+	END IF;
+	IF s ? 'name_roles' AND pg_catalog.jsonb_typeof(s -> 'name_roles') <> 'boolean' THEN
+		PERFORM cdp_internal._match_fail('$.name_roles', 'The name_roles flag must be true or false.');
+	END IF;
+	IF s ? 'placeholder_names' AND pg_catalog.jsonb_typeof(s -> 'placeholder_names') <> 'array' THEN
+		PERFORM cdp_internal._match_fail('$.placeholder_names', 'The placeholder names must be an array of strings.');
+	END IF;
+
+	RETURN pg_catalog.jsonb_build_object(
+		'comparisons', comps,
+		'blocking', rules,
+		'candidate_blocking', crules,
+		'link_threshold', link,
+		'review_threshold', review,
+		'rules', CASE WHEN s ? 'rules' THEN s -> 'rules'
+		              WHEN s ? 'comparisons' THEN '{}'::jsonb
+		              ELSE (SELECT pg_catalog.jsonb_build_object(
+		                       'same_id_match', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a IN ('snils', 'oms')), '[]'),
+		                       'different_id_never', COALESCE(pg_catalog.jsonb_agg(a) FILTER (WHERE a = 'snils'), '[]'),
+		                       'disagree_never', '[]'::jsonb)
+		                     FROM pg_catalog.unnest(cols) a) END,
+		'placeholder_names', COALESCE(s -> 'placeholder_names', d -> 'placeholder_names'),
+		'suspicious_min_persons', COALESCE(s -> 'suspicious_min_persons', d -> 'suspicious_min_persons'),
+		'max_block_size', COALESCE(s -> 'max_block_size', d -> 'max_block_size'),
+		'max_person_records', COALESCE(s -> 'max_person_records', d -> 'max_person_records'),
+		'person_support', COALESCE(s -> 'person_support', d -> 'person_support'),
+		'review_limit', COALESCE(s -> 'review_limit', d -> 'review_limit'),
+		'max_rule_pairs', COALESCE(s -> 'max_rule_pairs', d -> 'max_rule_pairs'),
+		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
+		'rare_name_links', COALESCE(s -> 'rare_name_links', d -> 'rare_name_links', 'false'::jsonb),
+		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb))
+		-- (only a document that gives lookup rules has the key: the others expand as before)
+		|| CASE WHEN s ? 'lookup_blocking' THEN pg_catalog.jsonb_build_object('lookup_blocking', lrules) ELSE '{}'::jsonb END;
+END $$;
+COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_rules(s jsonb) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN COALESCE(s -> 'blocking', '[]'::jsonb) || COALESCE(s -> 'candidate_blocking', '[]'::jsonb)
+	       || COALESCE(s -> 'lookup_blocking', '[]'::jsonb);
+COMMENT ON FUNCTION cdp_internal._match_rules(jsonb) IS
+	'internal: the blocking rules of expanded settings in kernel order: "blocking" (training and candidates), then "candidate_blocking" (candidates only), then "lookup_blocking" (find_patient only)';
+
+CREATE FUNCTION cdp_internal._match_walked_rules(s jsonb) RETURNS int
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.jsonb_array_length(COALESCE(s -> 'blocking', '[]'::jsonb))
+	       + pg_catalog.jsonb_array_length(COALESCE(s -> 'candidate_blocking', '[]'::jsonb));
+COMMENT ON FUNCTION cdp_internal._match_walked_rules(jsonb) IS
+	'internal: the number of blocking rules of expanded settings that walks pair records by ("blocking" and "candidate_blocking", not "lookup_blocking")';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_query(focus bigint[], with_golden boolean DEFAULT true) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN CASE WHEN with_golden IS DISTINCT FROM false
+	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM cdp_internal.match_key k JOIN @extschema@.record r USING (record_id)'
+	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k' END
+		|| CASE WHEN focus IS NULL THEN ''
+		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM cdp_internal.match_block f'
+		                               ' JOIN cdp_internal.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[])'
+		                               ' AND pg_catalog.substr(f.bk, 2, pg_catalog.strpos(f.bk, '':'') - 2)::int'
+		                               ' < (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active))', focus) END;
+COMMENT ON FUNCTION cdp_internal._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
+
+CREATE OR REPLACE FUNCTION @extschema@.blocking_report(settings jsonb DEFAULT NULL)
+	RETURNS TABLE (rule text, pairs bigint, new_pairs bigint, skipped_pairs bigint, trains boolean)
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	s jsonb := CASE WHEN settings IS NULL THEN a.settings ELSE cdp_internal._match_expand(settings) END;
+	q text;
+	nparts int := 1;
+	bound bigint := cdp_internal._match_rule_pair_bound(s);
+	rules jsonb := cdp_internal._match_rules(s);
+	ntrain int := pg_catalog.jsonb_array_length(s -> 'blocking');
+	x record;
+BEGIN
+	-- the stored features when they are those of these settings and of every record (walked in
+	-- parts when that pays); otherwise computed on the fly in one walk (nothing is stored)
+	IF s = a.settings AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_key k WHERE k.version <> a.version)
+	   AND (SELECT pg_catalog.count(*) FROM cdp_internal.match_key) = (SELECT pg_catalog.count(*) FROM @extschema@.record) THEN
+		q := cdp_internal._match_query(NULL, false);
+		nparts := cdp_internal._match_nparts();
+	ELSE
+		q := cdp_internal._match_feature_query(s, '@extschema@.record r');
+	END IF;
+	FOR x IN
+		SELECT w.rule, pg_catalog.sum(w.n)::bigint AS n, pg_catalog.sum(w.n_new)::bigint AS n_new, pg_catalog.sum(w.weight)::bigint AS skipped
+		  FROM cdp_internal._match_walk_all('count', q, cdp_internal._match_program(s, NULL), 0, 0,
+		                                   (s ->> 'max_block_size')::int, 0, nparts) w
+		 GROUP BY w.rule
+		 ORDER BY w.rule
+	LOOP
+		-- a rule over the bound: configure_matching leaves it out of a fields-only document
+		IF x.n > bound THEN
+			RAISE WARNING 'blocking rule % yields % candidate pairs, more than %', rules -> x.rule, x.n, bound
+				USING HINT = 'A fields-only document leaves such a rule out when saved; give "blocking" rules or "max_rule_pairs".';
+		END IF;
+		rule := (rules -> x.rule)::text;
+		pairs := x.n;
+		new_pairs := x.n_new;
+		skipped_pairs := x.skipped;
+		trains := x.rule < ntrain;
+		RETURN NEXT;
+	END LOOP;
+	-- the lookup_blocking rules: keyed for find_patient, never walked, so they yield no pair and
+	-- their pairs are not counted (NULL: no walk reads them; issue 12, session 40)
+	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'lookup_blocking') e(r) LOOP
+		rule := x.r::text;
+		pairs := NULL;
+		new_pairs := NULL;
+		skipped_pairs := NULL;
+		trains := false;
+		RETURN NEXT;
+	END LOOP;
+	-- the rules configure_matching left out, with the pairs they yielded then
+	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'skipped_blocking') e(r) LOOP
+		rule := (x.r -> 'rule')::text;
+		pairs := (x.r ->> 'pairs')::bigint;
+		new_pairs := 0;
+		skipped_pairs := (x.r ->> 'pairs')::bigint;
+		trains := COALESCE((x.r ->> 'trains')::boolean, true);
+		RETURN NEXT;
+	END LOOP;
+END $$;
+COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
+	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, the pairs of blocks over max_block_size (not scored) and whether it trains (false: a candidate_blocking rule); a lookup_blocking rule, never walked, is listed with its pairs NULL; a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
+
+CREATE OR REPLACE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.format(
+		'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k'
+		' WHERE k.record_id IN (SELECT %1$s::bigint UNION ALL'
+		' (SELECT x.record_id FROM (SELECT m.record_id, pg_catalog.count(*) OVER (PARTITION BY b.bk) AS n'
+		'   FROM cdp_internal.match_key f'
+		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) WITH ORDINALITY b(bk, o)'
+		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 128) m'
+		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL'
+		'    AND b.o <= (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active)) x'
+		' GROUP BY x.record_id ORDER BY pg_catalog.sum(pg_catalog.ln(256.0::float8 / x.n)) DESC, x.record_id LIMIT 64))', record_id);
+COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
+	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of ln(256 / mates) of the keys it shares)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._find_date_ranges(settings jsonb, d date) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY(
+		SELECT pg_catalog.format('r%s:%s', r.o - 1, dd.v)
+		  FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(settings)) WITH ORDINALITY r(rule, o)
+		 CROSS JOIN LATERAL (SELECT pg_catalog.to_char(d, 'YYYYMMDD') AS v
+		                     UNION
+		                     SELECT pg_catalog.to_char(pg_catalog.make_date(pg_catalog.date_part('year', d)::int,
+		                                                  pg_catalog.date_part('day', d)::int, pg_catalog.date_part('month', d)::int), 'YYYYMMDD')
+		                      WHERE pg_catalog.date_part('day', d) <= 12) dd
+		 WHERE d IS NOT NULL AND r.rule ->> 0 = 'birth_date'
+		 ORDER BY 1);
+COMMENT ON FUNCTION cdp_internal._find_date_ranges(jsonb, date) IS
+	'internal: the match_block key prefixes of the records born on a date or on it with day and month exchanged (blocking rules starting with the plain birth date)';
+
+CREATE OR REPLACE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+	RETURN ARRAY(
+		SELECT u.k FROM (
+		SELECT DISTINCT ON (pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1)) bk[r.o] AS k
+		  FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(settings)) WITH ORDINALITY r(rule, o)
+		 CROSS JOIN LATERAL (SELECT (r.rule ->> 0 = 'any_order')::int AS s) a
+		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2 + a.s
+		   AND r.rule ->> a.s IN ('family_name.key', 'given_name.key', 'patronymic.key')
+		   AND r.rule ->> (a.s + 1) IN ('family_name.key', 'given_name.key', 'patronymic.key')
+		   AND pg_catalog.strpos(bk[r.o], '|') > 0
+		 ORDER BY pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1), r.o) u
+		 ORDER BY 1);
+COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
+	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
+
+CREATE OR REPLACE FUNCTION @extschema@.find_patient(attrs jsonb, max_results int DEFAULT 10)
+	RETURNS TABLE (golden_id bigint, probability float8, record_id bigint, summary text)
+	LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+	-- a generic plan: re-planning the ranking query at every call was a third of a lookup
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	probe @extschema@.record;
+	f record;
+	min_prob float8 := 0.01 * (a.settings ->> 'review_threshold')::float8;
+	dates text[];
+	names text[];
+	pname text;
+	pinit text[];
+	pkeys text[];
+	fuzzy boolean := false;
+	min_sim real;
+	dfilter text;
+	rfilter text;
+	idfilter text := '';
+	idsok boolean;
+	gs bigint[];
+	ps float8[];
+	rids bigint[];
+	lvls text[];
+	g2 bigint[];
+	p2 float8[];
+	r2 bigint[];
+	l2 text[];
+	queued text;
+	pfilter text;
+	cand text;
+	cand0 text;
+	candd text;
+	ccols text;
+	qbusy boolean := false;
+	ids1 bigint[];
+	ids2 bigint[];
+	floor2 boolean;
+	idsgiven boolean;
+	dall text[];
+BEGIN
+	probe := cdp_internal._find_probe(attrs);
+	-- a phone, a SNILS or an e-mail given: the candidates' records are compared on them
+	idsgiven := probe.phones IS NOT NULL OR probe.snils IS NOT NULL OR probe.emails IS NOT NULL;
+	pname := pg_catalog.concat_ws(' ', probe.family_name, probe.given_name, probe.patronymic);
+	-- the probe's initials: given name, patronymic, and '1' when its given name is only an initial
+	pinit := ARRAY[pg_catalog.left(@extschema@.name_key(probe.given_name), 1), pg_catalog.left(@extschema@.name_key(probe.patronymic), 1),
+	               (pg_catalog.length(pg_catalog.regexp_replace(probe.given_name, '[^[:alpha:]]', '', 'g')) = 1)::int::text];
+	-- the probe's given name and patronymic by name key (a birth date agrees with both, session 26)
+	pkeys := ARRAY[@extschema@.name_key(probe.given_name), @extschema@.name_key(probe.patronymic)];
+	IF max_results IS NULL OR max_results < 1 OR max_results > 1000 THEN
+		RAISE EXCEPTION 'max_results must be between 1 and 1000' USING ERRCODE = '22023';
+	END IF;
+	-- (the library is loaded by name_key above, so its setting exists)
+	min_sim := pg_catalog.current_setting('cdp.name_similarity_threshold')::real;
+	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	-- Candidates: the probe's block mates, and with a birth date every record born that day or on the
+	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
+	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
+	dall := cdp_internal._find_date_ranges(a.settings, probe.birth_date);
+	-- A day carried by more than 1 000 records (per rule) is a placeholder, not a birth date (at
+	-- 1M name-dense records 2007-01-06 has 7 322, an ordinary day about 35): its range is not read
+	-- whole (scoring it took 0.5-1 s a lookup); the records born that day whose name meets the
+	-- probe's blocks are still candidates through those blocks (session 23).
+	dates := cdp_internal._find_dates_usual(dall, 1000);
+	-- (a lookup with a birth-date range to read can always search: session 27 skips the call)
+	IF COALESCE(pg_catalog.cardinality(dall), 0) = 0 THEN
+		PERFORM cdp_internal._find_require_keys('find_patient', attrs, f.bk, dall);
+	END IF;
+	-- the records still waiting for a matching run (registered a minute ago), with features computed
+	-- now, as one more branch of the candidates' query (_find_queued; each pass filters it alike;
+	-- nothing to look at when the queue is empty, as it is between bulk loads: session 27; read as
+	-- _find_queued reads it, backwards by its key, not by a scan of a queue a run has just emptied)
+	IF (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id DESC LIMIT 1) IS NOT NULL THEN
+		qbusy := true;
+		SELECT pg_catalog.format(' UNION ALL SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM (%s) k WHERE true',
+		                         cdp_internal._match_feature_query(a.settings, pg_catalog.format('@extschema@.record r WHERE r.record_id = ANY (%L::bigint[])', q.ids)))
+		  INTO queued
+		  FROM (SELECT cdp_internal._find_queued(probe) AS ids) q WHERE pg_catalog.cardinality(q.ids) > 0;
+	END IF;
+	-- Unless a record born that day, or one sharing an identifier the probe gives (the keys of the
+	-- one-attr rules: phone, SNILS, ...), has a name similar to the probe's (cdp.%), the truth may
+	-- carry no date and a name written otherwise: then also the records whose name keys begin like
+	-- the probe's (_find_name_ranges).
+	-- (each record is read by its id: the generic plan's range estimates once chose a merge join
+	-- over the whole record table)
+	IF NOT EXISTS (SELECT 1 FROM (SELECT m.record_id FROM pg_catalog.unnest(dates) d(p)
+	                                JOIN cdp_internal.match_block m ON m.bk >= d.p AND m.bk < d.p || pg_catalog.chr(1114111)
+	                              UNION ALL
+	                              SELECT m.record_id FROM cdp_internal.match_block m
+	                               WHERE m.bk = ANY (ARRAY(SELECT f.bk[r.o] FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(a.settings)) WITH ORDINALITY r(rule, o)
+	                                                        WHERE pg_catalog.jsonb_array_length(r.rule) = 1))) c
+	                CROSS JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic FROM @extschema@.record r
+	                                     WHERE r.record_id = c.record_id LIMIT 1) r
+	                WHERE @extschema@.name_similar(pg_catalog.concat_ws(' ', r.family_name, r.given_name, r.patronymic), pname)) THEN
+		names := cdp_internal._find_name_ranges(a.settings, f.bk);
+		fuzzy := true;
+	END IF;
+	-- What the desk gave beside the name decides first: a person whose record agrees on the birth
+	-- date (also with day and month exchanged or one digit off), a phone or the SNILS given, and
+	-- whose name is compatible with the probe's (below), comes before namesakes that only score
+	-- well; then the rows at or above the review floor, then, when the name ranges were read, the
+	-- rows under it whose name is as similar as cdp.name_similarity_threshold asks (a typo the
+	-- comparison levels call a disagreement), by name similarity.  After the agreeing persons, a
+	-- record whose birth date contradicts the probe's comes after every record that does not,
+	-- whatever its probability: a record of the person without a birth date (or with the date
+	-- near the probe's) outranks a namesake born on another day (session 22); the probability
+	-- orders the rest; a person is represented by its best record in that order (agreeing, then
+	-- not contradicting the date, then by probability).  The summary is written for the rows
+	-- returned only.
+	-- Two passes (session 23): when the desk gave a birth date and neither a phone nor a SNILS, a
+	-- record whose date contradicts the probe's can neither agree nor come before any record that
+	-- does not contradict it.  So the first pass scores only the candidates without a birth date
+	-- or with one near the probe's (cdp.date_level exact, day_month_swapped, one_digit), read from
+	-- the keys' date feature before the walk: of the thousand namesakes of a common name at 1M,
+	-- the fifth that carry no date.  Only when that pass finds fewer than max_results persons does
+	-- the second score the others (the contradicting ones), whose persons follow.  Both together
+	-- are exactly the one-pass ranking (test/pgtap/68_find_patient.sql compares them).
+	-- With a phone or a SNILS beside the date (session 24), a candidate sharing one of them can agree
+	-- whatever its date: the first pass also scores the candidates whose phone or SNILS feature
+	-- shares a value with the probe's (idfilter), and keeps of the contradicting ones only those that
+	-- agree; the second scores every contradicting candidate (those kept by the first are persons
+	-- of gs, so not listed twice).  A phone the matching tables call suspicious is not in the
+	-- features, so a probe giving one is ranked in one pass, as before.
+	IF probe.birth_date IS NOT NULL
+	   AND (probe.phones IS NULL
+	        OR pg_catalog.cardinality(probe.phones) = (SELECT pg_catalog.cardinality(pg_catalog.string_to_array(f.feat[l.fpos],
+	                                                              cdp_internal._match_constants() ->> 'value_sep'))
+	                                                     FROM cdp_internal._match_layout(a.settings) l
+	                                                    WHERE l.attr = 'phones' AND l.comparator = 'phone' LIMIT 1)) THEN
+		SELECT pg_catalog.format('NULLIF(pg_catalog.split_part(k.feat[%s], %L, 1), %L) IS NULL'
+		                         ' OR @extschema@.date_level(pg_catalog.split_part(k.feat[%s], %L, 1)::date, %L::date)'
+		                         ' IN (%L, %L, %L)',
+		                         l.fpos, cdp_internal._match_constants() ->> 'value_sep', '', l.fpos,
+		                         cdp_internal._match_constants() ->> 'value_sep', probe.birth_date,
+		                         'exact', 'day_month_swapped', 'one_digit')
+		  INTO dfilter
+		  FROM cdp_internal._match_layout(a.settings) l WHERE l.attr = 'birth_date' AND l.comparator = 'date' LIMIT 1;
+		SELECT pg_catalog.count(*) = (probe.phones IS NOT NULL)::int + (probe.snils IS NOT NULL)::int,
+		       pg_catalog.string_agg(CASE l.attr
+		         WHEN 'phones' THEN pg_catalog.format(' OR pg_catalog.string_to_array(k.feat[%s], %L) OPERATOR(pg_catalog.&&) %L::text[]',
+		                                              l.fpos, cdp_internal._match_constants() ->> 'value_sep',
+		                                              pg_catalog.string_to_array(f.feat[l.fpos], cdp_internal._match_constants() ->> 'value_sep'))
+		         ELSE pg_catalog.format(' OR k.feat[%s] = %L', l.fpos, f.feat[l.fpos]) END, '')
+		  INTO idsok, idfilter
+		  FROM cdp_internal._match_layout(a.settings) l
+		 WHERE f.feat[l.fpos] IS NOT NULL
+		   AND ((l.attr = 'phones' AND l.comparator = 'phone' AND probe.phones IS NOT NULL)
+		        OR (l.attr = 'snils' AND l.comparator = 'id' AND probe.snils IS NOT NULL));
+		-- a phone or SNILS given that the features do not carry: one pass
+		IF NOT idsok THEN
+			dfilter := NULL;
+		END IF;
+		idfilter := COALESCE(idfilter, '');
+		-- With the date alone (session 25), the passes split the candidates by the records' birth
+		-- dates before their keys are read: at 1M name-dense records the keys of the thousand-odd
+		-- namesakes of a common name were most of a slow lookup, and four in five contradict the
+		-- date.  The dates are those the block index carries beside each candidate (session 28;
+		-- before, read through the index record_find_by_id): the records' dates when their keys
+		-- were written, so the keys' date feature, and the ones the ranking tests (dc below)
+		-- unless the record changed since (then it is queued: its date is read from the record,
+		-- below), so the passes are the same.
+		IF dfilter IS NOT NULL AND idfilter = '' THEN
+			rfilter := pg_catalog.format('c.birth_date IS NULL OR @extschema@.date_level(c.birth_date, %L::date) IN (%L, %L, %L)',
+			                             probe.birth_date, 'exact', 'day_month_swapped', 'one_digit');
+		END IF;
+	END IF;
+	-- The candidates: the probe's blocks, the records born that day (dates), and the records whose
+	-- name keys begin like the probe's (names); with rfilter also with their block rows' dates
+	-- (candd, below).
+	FOREACH ccols IN ARRAY CASE WHEN rfilter IS NULL THEN ARRAY['m.record_id'] ELSE ARRAY['m.record_id', 'm.record_id, m.birth_date'] END LOOP
+	cand := pg_catalog.format('SELECT DISTINCT %s FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s',
+	                          ccols, f.bk,
+	                          pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                      ' UNION SELECT %s FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
+	                                                      ccols, d.p, d.p || pg_catalog.chr(1114111)), '')
+	                                               FROM pg_catalog.unnest(dates) d(p)),
+	                                            (SELECT pg_catalog.string_agg(pg_catalog.format(
+	                                                      ' UNION SELECT %s FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L'
+	                                                      ' AND @extschema@.osa_distance(pg_catalog.substr(m.bk, %s), %L, 2) <= 2',
+	                                                      ccols, x.lo, x.lo || pg_catalog.chr(1114111), x.bar + 1, pg_catalog.substr(x.k, x.bar + 1)), '')
+	                                               FROM pg_catalog.unnest(names) n(k)
+	                                              CROSS JOIN LATERAL (SELECT n.k, pg_catalog.strpos(n.k, '|') AS bar,
+	                                                                         pg_catalog.left(n.k, pg_catalog.strpos(n.k, '|') + 2) AS lo) x)));
+	IF ccols <> 'm.record_id' THEN
+		candd := cand;
+	ELSE
+		cand0 := cand;
+	END IF;
+	END LOOP;
+	cand := cand0;
+	-- With rfilter, the candidates are gathered and split by their dates once, both passes' ids
+	-- (session 26: the second pass gathered them again, a third of its time at a thousand namesakes).
+	-- The dates are the block index's own (match_block.birth_date, session 28): the split reads
+	-- no index entry of the record table (at 1M name-dense records a common name's thousand
+	-- candidates were a thousand descents of record_find_by_id, four in five of them for
+	-- namesakes born on another day that the first pass never looks at again).  A block row
+	-- carries the date its record had when the keys were written; a record changed since is
+	-- queued (cdp_internal.match_queue), and while the queue is not empty a queued candidate's
+	-- date is read from its record, as before.  The ids are in record id order, as the record
+	-- index gave them.
+	IF rfilter IS NOT NULL THEN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(c.record_id ORDER BY c.record_id) FILTER (WHERE %1$s),'
+		                          ' pg_catalog.array_agg(c.record_id ORDER BY c.record_id) FILTER (WHERE NOT (%1$s))'
+		                          ' FROM (SELECT u.record_id, %2$s AS birth_date FROM (%3$s) u) c',
+		                          rfilter,
+		                          CASE WHEN qbusy THEN '(CASE WHEN EXISTS (SELECT 1 FROM cdp_internal.match_queue q WHERE q.record_id = u.record_id)'
+		                                               ' THEN (SELECT r.birth_date FROM @extschema@.record r WHERE r.record_id = u.record_id LIMIT 1)'
+		                                               ' ELSE u.birth_date END)'
+		                               ELSE 'u.birth_date' END,
+		                          candd)
+		   INTO ids1, ids2;
+	END IF;
+	-- The second pass of a date alone (session 26): every candidate contradicts the date by its
+	-- record's (rfilter), so none agrees or shares a date, and without an e-mail given none shares
+	-- an identifier; unless the name ranges were read (fuzzy: a row under the floor may be kept
+	-- by its name's similarity), it keeps only the rows at or above the floor, and the others'
+	-- records (two thirds of a slow lookup's reads at 1M: the namesakes born on other days) are not
+	-- read.
+	floor2 := rfilter IS NOT NULL AND probe.emails IS NULL AND NOT fuzzy;
+	FOR pass IN 1 .. 2 LOOP
+	pfilter := CASE WHEN dfilter IS NULL THEN '' WHEN pass = 1 THEN ' AND ((' || dfilter || ')' || idfilter || ')'
+	                ELSE ' AND NOT (' || dfilter || ')' END;
+	SELECT pg_catalog.array_agg(t.g ORDER BY t.o), pg_catalog.array_agg(t.probability ORDER BY t.o),
+	       pg_catalog.array_agg(t.rid ORDER BY t.o), pg_catalog.array_agg(t.levels::text ORDER BY t.o)
+	  INTO g2, p2, r2, l2
+	  FROM (
+	SELECT z.g, z.probability, z.rid, z.levels,
+	       pg_catalog.row_number() OVER (ORDER BY z.agree DESC, z.dc, z.probability >= min_prob DESC, z.ns DESC NULLS FIRST, z.probability DESC, z.g) AS o
+	  FROM (
+	SELECT DISTINCT ON (x.g) x.g, x.probability, x.rid, x.levels, x.agree, x.ns, x.dc
+	  FROM (SELECT rb.golden_id AS g, y.probability, y.rid, y.levels,
+	               -- the last tier: a name similar enough, a contradicting birth date last
+	               CASE WHEN fuzzy AND y.probability < min_prob
+	                    THEN @extschema@.name_similarity(nc.nm, pname) END AS ns,
+	               e.dl IS NOT DISTINCT FROM 'different' AS dc,
+	               -- the cheap checks first; the names are compared only for the rows they keep.
+	               -- A phone, SNILS or e-mail given agrees with a compatible name: it meets the
+	               -- probe's in a word, or one side gives the given name as an initial and the
+	               -- initials agree («Полякова Н. С.» for «Филиппова Нина Сергеевна»: a maiden name
+	               -- and initials), the patronymic's too when both give one (a lookup without any
+	               -- name: an identifier or contact that agrees is enough).  The birth date given
+	               -- agrees likewise; a date near it (day and month exchanged, one digit off) only
+	               -- with a similar name (session 26): cdp.% (name_similar), the initials as above,
+	               -- or the given name and the patronymic both equal by name key (a maiden name
+	               -- written in full).  About forty days are a digit off a date: at 1M name-dense
+	               -- records the «IVANOV ALEKSANDR» and «Иванова Елена» born on them, which share a
+	               -- word with the probe and nothing else, came before «Иванова Мария Тимофеевна»'s
+	               -- own record without a date, which no other record outranks.
+	               CASE WHEN e.n = 0 THEN 0
+	                    ELSE CASE WHEN e.n > e.ids
+	                               AND ((e.dl = 'exact' AND nc.sim > 0) OR nc.ini
+	                                    OR (nc.sim >= min_sim AND @extschema@.name_similar(nc.nm, pname))
+	                                    OR (@extschema@.name_key(rc.given_name) = pkeys[1] AND @extschema@.name_key(rc.patronymic) = pkeys[2]))
+	                              THEN 1 ELSE 0 END
+	                       + CASE WHEN e.ids > 0 AND (pname = '' OR nc.sim > 0 OR nc.ini) THEN e.ids ELSE 0 END END AS agree,
+	               -- what session 25 called agreeing (a word in common or the initials; below)
+	               e.n > 0 AND (nc.sim > 0 OR nc.ini OR (pname = '' AND e.ids > 0)) AS shares
+	          FROM (SELECT w.probability, w.levels, CASE WHEN w.record_a = -1 THEN w.record_b ELSE w.record_a END AS rid
+	                  FROM cdp_internal._match_walk('cross',
+	                         -- the candidates' keys are read by their ids, as one index scan over
+	                         -- the array of ids (no join: the range estimates once made the planner
+	                         -- hash the whole match_key table; a nested loop of one-row scans cost
+	                         -- four times as much at a thousand namesakes, session 23)
+	                         pg_catalog.format('SELECT -1::bigint, -1::bigint, %s::int, %L::text[], %L::text[] UNION ALL '
+	                                           'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k '
+	                                           'WHERE k.record_id = ANY (%s)%s%s',
+	                                           f.flags, f.feat, f.bk,
+	                                           -- (with rfilter: the pass's ids, split before the loop)
+	                                           CASE WHEN rfilter IS NULL THEN 'ARRAY(' || cand || ')'
+	                                                ELSE pg_catalog.format('%L::bigint[]', CASE WHEN pass = 1 THEN ids1 ELSE ids2 END) END,
+	                                           -- the keys' date filter where the dates did not split
+	                                           -- the candidates; the queued records' always
+	                                           CASE WHEN rfilter IS NOT NULL THEN '' ELSE pfilter END,
+	                                           COALESCE(queued || pfilter, '')),
+	                         a.program, a.version, 0::float8, 0, 0, ARRAY[-1]::bigint[]) w
+	                 -- (in a second pass that only probability can place, a row under the floor
+	                 -- is not kept: its record is not read)
+	                 WHERE NOT (pass = 2 AND floor2 AND w.probability < min_prob)) y
+	          -- block mates are read without golden ids; the pairs kept read theirs, one by one
+	          -- (LIMIT 1 keeps the planner from hashing the whole record table for a few rows),
+	          -- with the birth date from the index record_find_by_id (no heap page, session 26),
+	          -- and the names from the same index entry (session 27)
+	         CROSS JOIN LATERAL (SELECT r.golden_id, r.birth_date, r.family_name, r.given_name, r.patronymic
+	                               FROM @extschema@.record r WHERE r.record_id = y.rid LIMIT 1) rb
+	         CROSS JOIN LATERAL (SELECT CASE WHEN probe.birth_date IS NULL OR rb.birth_date IS NULL THEN NULL
+	                                         WHEN rb.birth_date = probe.birth_date THEN 'exact'
+	                                         WHEN @extschema@.date_level(rb.birth_date, probe.birth_date) IN ('day_month_swapped', 'one_digit') THEN 'near'
+	                                         ELSE 'different' END AS dl) d
+	         -- the names and identifiers from the record itself only for the rows that compare them:
+	         -- a date given agrees or is near, an identifier or e-mail is given, or the name's
+	         -- similarity may keep the row (session 26: at 1M a lookup of a common name read a
+	         -- record heap page for each of a few hundred namesakes without a date, most of them
+	         -- outside the 256 MB pool, to learn nothing the ranking used but the golden id)
+	         -- (session 27: without a phone, SNILS or e-mail given, the names of rb's index entry: the
+	         -- ranking compares them only for the rows above, so reading them for every row changes
+	         -- nothing; with one, the whole record, once)
+	         LEFT JOIN LATERAL ((SELECT rb.family_name, rb.given_name, rb.patronymic, NULL::@extschema@.phone[] AS phones,
+	                                    NULL::@extschema@.snils AS snils, NULL::@extschema@.email[] AS emails
+	                              WHERE NOT idsgiven)
+	                            UNION ALL
+	                            (SELECT r.family_name, r.given_name, r.patronymic, r.phones, r.snils, r.emails
+	                               FROM @extschema@.record r
+	                              WHERE idsgiven AND r.record_id = y.rid LIMIT 1)) rc ON true
+	         -- (a record without the phone or SNILS given agrees on none: COALESCE, or the NULL would
+	         -- hide the birth date it agrees on; session 24)
+	         CROSS JOIN LATERAL (SELECT d.dl, (d.dl IS NOT NULL AND d.dl <> 'different')::int + i.ids AS n, i.ids
+	                               FROM (SELECT COALESCE(probe.phones IS NOT NULL AND rc.phones OPERATOR(pg_catalog.&&) probe.phones, false)::int
+	                                          + COALESCE(probe.snils IS NOT NULL AND rc.snils OPERATOR(@extschema@.=) probe.snils, false)::int
+	                                          + COALESCE(probe.emails IS NOT NULL AND rc.emails OPERATOR(pg_catalog.&&) probe.emails, false)::int AS ids) i) e
+	         -- the names compared only for the rows that share a date or an identifier: the full
+	         -- name, its similarity, and the initials rule (one side gives the given name as an
+	         -- initial and the initials agree, the patronymic's too when both give one)
+	         CROSS JOIN LATERAL (SELECT n.nm, CASE WHEN e.n > 0 THEN @extschema@.name_similarity(n.nm, pname) END AS sim,
+	                                    e.n > 0 AND pg_catalog.left(@extschema@.name_key(rc.given_name), 1) = pinit[1]
+	                                    AND (pinit[3] = '1' OR pg_catalog.length(pg_catalog.regexp_replace(rc.given_name, '[^[:alpha:]]', '', 'g')) = 1)
+	                                    AND (rc.patronymic IS NULL OR pinit[2] IS NULL
+	                                         OR pg_catalog.left(@extschema@.name_key(rc.patronymic), 1) = pinit[2]) AS ini
+	                               FROM (SELECT pg_catalog.concat_ws(' ', rc.family_name, rc.given_name, rc.patronymic) AS nm) n) nc) x
+	 -- (a record sharing a date near the probe's and a word of the name, which no longer agrees,
+	 -- is kept as before, after the rows agreeing or above the floor: session 26)
+	 WHERE (x.agree > 0 OR x.shares OR x.probability >= min_prob OR x.ns >= min_sim)
+	   -- (the first pass's contradicting candidates only when they agree: the second ranks the rest)
+	   AND (x.agree > 0 OR NOT x.dc OR pass = 2 OR dfilter IS NULL)
+	 ORDER BY x.g, x.agree DESC, x.dc, x.probability DESC) z
+	 ORDER BY o
+	 LIMIT max_results) t;
+	IF pass = 1 THEN
+		gs := g2; ps := p2; rids := r2; lvls := l2;
+		g2 := NULL; p2 := NULL; r2 := NULL; l2 := NULL;
+	END IF;
+	EXIT WHEN dfilter IS NULL OR COALESCE(pg_catalog.cardinality(gs), 0) >= max_results;
+	END LOOP;
+	-- the first pass's persons, then the second's that the first did not list
+	RETURN QUERY
+	SELECT v.g, v.p, v.r, cdp_internal._match_summary(a.settings, v.s::smallint[]) FROM (
+	SELECT w.g, w.p, w.r, w.s, w.o FROM (
+	SELECT u.g, u.p, u.r, u.s, u.o FROM ROWS FROM (pg_catalog.unnest(gs), pg_catalog.unnest(ps), pg_catalog.unnest(rids), pg_catalog.unnest(lvls)) WITH ORDINALITY u(g, p, r, s, o)
+	UNION ALL
+	SELECT u.g, u.p, u.r, u.s, max_results + u.o FROM ROWS FROM (pg_catalog.unnest(g2), pg_catalog.unnest(p2), pg_catalog.unnest(r2), pg_catalog.unnest(l2)) WITH ORDINALITY u(g, p, r, s, o)
+	 WHERE u.g <> ALL (COALESCE(gs, '{}'))) w
+	 ORDER BY w.o LIMIT max_results) v
+	 ORDER BY v.o;
+END $$;
+COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
+	'is this patient already with us? candidate persons for a set of attrs (stores nothing), best record per person with probability and a Russian summary; with a birth date also every record born that day (or day and month exchanged); persons agreeing on a birth date (or one digit off), phone or SNILS given come first; e.g. find_patient(''{"family_name":"Иванова","birth_date":"1980-03-05"}'')';
+-- a new function: revoked from PUBLIC as cdp_internal.acc_lock_down() revokes every function of a fresh install
+REVOKE ALL ON FUNCTION cdp_internal._match_walked_rules(jsonb) FROM PUBLIC;
+
+/* ==== end of section: look42 ==== */

@@ -27,7 +27,12 @@
 #define MATCH_MAX_COMP		24		/* comparisons */
 #define MATCH_MAX_LEVELS	8		/* levels per comparison, "else" excluded */
 #define MATCH_MAX_FEAT		64		/* feature columns per record */
-#define MATCH_MAX_RULES		16		/* blocking rules */
+#define MATCH_MAX_RULES		16		/* blocking rules walked for pairs ("blocking"
+									 * and "candidate_blocking" together) */
+#define MATCH_MAX_LOOKUP_RULES 8	/* "lookup_blocking" rules: keyed for
+									 * find_patient, never walked (issue 12) */
+#define MATCH_MAX_KEY_RULES	(MATCH_MAX_RULES + MATCH_MAX_LOOKUP_RULES)	/* keys of a
+																	 * record */
 #define MATCH_MAX_RULE_KEYS	4		/* keys of one blocking rule */
 #define MATCH_MAX_OSA		5		/* "le" of an osa level: edit distance 0 to this */
 #define MATCH_MAX_PREFIX	32		/* "n" of a prefix level: 1 to this characters */
@@ -299,8 +304,12 @@ typedef struct MatchDoc
 {
 	int			ncomp;
 	MatchDocComp comp[MATCH_MAX_COMP];
-	int			nrules;
-	MatchDocRule rule[MATCH_MAX_RULES];
+	int			nrules;			/* the rules the kernel walks ("blocking", then
+								 * "candidate_blocking") */
+	MatchDocRule rule[MATCH_MAX_KEY_RULES];	/* the walked rules, then the
+											 * lookup rules */
+	int			nlookup;		/* lookup rules, at rule[nrules] on: keyed by
+								 * the feature program, not in the kernel's */
 	bool		inlist[MATCH_NLISTS][MATCH_MAX_COMP];
 	double		lambda;
 	bool		no_floor;		/* "evidence_floor": false (the floor is on by default) */
@@ -314,7 +323,7 @@ typedef double (*MatchLog2Fn) (double x);
 typedef struct MatchFeatProg
 {
 	int			kind[MATCH_MAX_COMP];	/* MATCH_FEAT_* */
-	char		rule[MATCH_MAX_RULES][8 + MATCH_MAX_RULE_KEYS * 16];	/* "A" or "N", ";pos:tr"... */
+	char		rule[MATCH_MAX_KEY_RULES][8 + MATCH_MAX_RULE_KEYS * 16];	/* "A" or "N", ";pos:tr"... */
 	int			ph_pos[3];		/* family, given, patronymic value columns or -1 */
 } MatchFeatProg;
 

@@ -285,7 +285,10 @@ MatchDocCheck(const MatchDoc *doc)
 			if (!(comp->m[l] >= 0 && comp->m[l] <= 1 && comp->u[l] >= 0 && comp->u[l] <= 1))
 				DocError(psprintf("$.comparisons[%d]", c), "The m and u parameters must be probabilities from 0 to 1.", NULL);
 	}
-	for (r = 0; r < doc->nrules; r++)
+	if (doc->nlookup < 0 || doc->nlookup > MATCH_MAX_LOOKUP_RULES)
+		DocError("$.lookup_blocking",
+				 psprintf("The lookup_blocking rules must be an array of at most %d rules.", MATCH_MAX_LOOKUP_RULES), NULL);
+	for (r = 0; r < doc->nrules + doc->nlookup; r++)
 	{
 		const MatchDocRule *rule = &doc->rule[r];
 
@@ -473,7 +476,8 @@ MatchCompileFeatures(const MatchDoc *doc, MatchFeatProg *fp)
 	for (c = 0; c < doc->ncomp; c++)
 		if ((fp->kind[c] = FeatureKind(&doc->comp[c])) == 0)
 			return false;
-	for (r = 0; r < doc->nrules; r++)
+	/* the keys of every rule, the lookup rules' after the walked ones' */
+	for (r = 0; r < doc->nrules + doc->nlookup; r++)
 	{
 		const MatchDocRule *rule = &doc->rule[r];
 		char	   *o = fp->rule[r];
@@ -720,13 +724,14 @@ ReadComparisons(JsonbContainer *root, MatchDoc *doc, bool layout_only, char **cm
 
 /*
  * ReadRuleList
- *		The rules of one list of the document (key "blocking" or
- *		"candidate_blocking"), appended to doc->rule from doc->nrules on:
- *		each rule's keys as comparison and transform.  Returns how many it
- *		read (0 when the list is absent and optional).
+ *		The rules of one list of the document (key "blocking",
+ *		"candidate_blocking" or "lookup_blocking"), written to doc->rule from
+ *		first on: each rule's keys as comparison and transform.  At most max
+ *		rules (from first: the lists of one limit together); returns how many
+ *		it read (0 when the list is absent and optional).
  */
 static int
-ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required)
+ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required, int first, int max)
 {
 	JsonbValue	v,
 				rv,
@@ -742,15 +747,17 @@ ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required
 			DocError(psprintf("$.%s", key), psprintf("The blocking rules must be an array of 1 to %d rules.", MATCH_MAX_RULES), NULL);
 		return 0;
 	}
-	if ((rules = JsonArray(&v, &n)) == NULL || (required && n < 1) || doc->nrules + n > MATCH_MAX_RULES)
+	if ((rules = JsonArray(&v, &n)) == NULL || (required && n < 1) || n > max)
 		DocError(psprintf("$.%s", key),
+				 strcmp(key, "lookup_blocking") == 0 ?
+				 psprintf("The lookup_blocking rules must be an array of at most %d rules.", MATCH_MAX_LOOKUP_RULES) :
 				 psprintf("The blocking rules (\"blocking\" and \"candidate_blocking\" together) must be an array of 1 to %d rules.", MATCH_MAX_RULES), NULL);
 	for (r = 0; r < n; r++)
 	{
-		MatchDocRule *rule = &doc->rule[doc->nrules + r];
+		MatchDocRule *rule = &doc->rule[first + r];
 		int			nitems,
 					j,
-					first;
+					skip;
 		char	   *s;
 
 		JsonIth(rules, r, &rv);
@@ -758,17 +765,17 @@ ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required
 			DocError(psprintf("$.%s[%d]", key, r),
 					 psprintf("A blocking rule must be an array of 1 to %d keys.", MATCH_MAX_RULE_KEYS), NULL);
 		rule->any_order = JsonIth(items, 0, &x) && (s = JsonString(&x)) != NULL && strcmp(s, "any_order") == 0;
-		first = rule->any_order ? 1 : 0;
-		rule->nkeys = nitems - first;
-		if (rule->nkeys < 1 + first || rule->nkeys > MATCH_MAX_RULE_KEYS)
+		skip = rule->any_order ? 1 : 0;
+		rule->nkeys = nitems - skip;
+		if (rule->nkeys < 1 + skip || rule->nkeys > MATCH_MAX_RULE_KEYS)
 			DocError(psprintf("$.%s[%d]", key, r),
 					 psprintf("A blocking rule must be an array of 1 to %d keys.", MATCH_MAX_RULE_KEYS), NULL);
-		for (j = first; j < nitems; j++)
+		for (j = skip; j < nitems; j++)
 		{
 			char	   *item,
 					   *dot,
 					   *tr;
-			int			k = j - first;
+			int			k = j - skip;
 
 			JsonIth(items, j, &x);
 			item = JsonString(&x);
@@ -791,7 +798,6 @@ ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required
 						 "A key is \"attr\" or \"attr.key\", \"attr.phonetic\", \"attr.year\", \"attr.month_day\", \"attr.initial\", \"attr.last7\", \"attr.prefix3\", where attr is compared.");
 		}
 	}
-	doc->nrules += n;
 	return n;
 }
 
@@ -801,14 +807,18 @@ ReadRuleList(JsonbContainer *root, MatchDoc *doc, const char *key, bool required
  *		but do not train, issue 12): one list of rules, numbered in that
  *		order, so that the kernel, the features and the lookups see every
  *		rule and training (which compiles the document without
- *		candidate_blocking) sees the same first rules.
+ *		candidate_blocking) sees the same first rules.  Then
+ *		$.lookup_blocking (issue 12, session 40): rules whose keys are
+ *		computed and stored after the others' (numbered on from them) for
+ *		find_patient, but which the kernel's program does not hold
+ *		(doc->nlookup, not doc->nrules), so no walk pairs records by them.
  */
 static void
 ReadBlocking(JsonbContainer *root, MatchDoc *doc)
 {
-	doc->nrules = 0;
-	ReadRuleList(root, doc, "blocking", true);
-	ReadRuleList(root, doc, "candidate_blocking", false);
+	doc->nrules = ReadRuleList(root, doc, "blocking", true, 0, MATCH_MAX_RULES);
+	doc->nrules += ReadRuleList(root, doc, "candidate_blocking", false, doc->nrules, MATCH_MAX_RULES - doc->nrules);
+	doc->nlookup = ReadRuleList(root, doc, "lookup_blocking", false, doc->nrules, MATCH_MAX_LOOKUP_RULES);
 }
 
 /*
@@ -1013,12 +1023,12 @@ cdp_match_attr_column(PG_FUNCTION_ARGS)
 Datum
 cdp_match_constants(PG_FUNCTION_ARGS)
 {
-	char	   *s = psprintf("{\"max_comparisons\": %d, \"max_levels\": %d, \"max_rules\": %d, "
+	char	   *s = psprintf("{\"max_comparisons\": %d, \"max_levels\": %d, \"max_rules\": %d, \"max_lookup_rules\": %d, "
 							 "\"max_rule_keys\": %d, \"max_features\": %d, \"max_osa\": %d, "
 							 "\"max_prefix\": %d, \"record_placeholder\": %d, \"value_sep\": \"\\u%04x\", "
 							 "\"pair_forced\": %d, \"pair_veto\": %d, \"pair_placeholder\": %d, \"pair_name_only\": %d, "
 							 "\"pair_name_rare\": %d, \"tf_value_len\": %d}",
-							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_RULE_KEYS,
+							 MATCH_MAX_COMP, MATCH_MAX_LEVELS, MATCH_MAX_RULES, MATCH_MAX_LOOKUP_RULES, MATCH_MAX_RULE_KEYS,
 							 MATCH_MAX_FEAT, MATCH_MAX_OSA, MATCH_MAX_PREFIX, MATCH_REC_PLACEHOLDER,
 							 (unsigned char) MATCH_VALUE_SEP,
 							 MATCH_PAIR_FORCED, MATCH_PAIR_VETO, MATCH_PAIR_PLACEHOLDER, MATCH_PAIR_NAME_ONLY,
@@ -1213,7 +1223,7 @@ cdp_match_feature_program(PG_FUNCTION_ARGS)
 	bool		nulls[5] = {true, true, true, true, true};
 	Datum		kinds[MATCH_MAX_COMP],
 				raws[MATCH_MAX_COMP],
-				rules[MATCH_MAX_RULES],
+				rules[MATCH_MAX_KEY_RULES],
 				ph[3];
 	bool		phnull[3];
 	int			c,
@@ -1230,7 +1240,7 @@ cdp_match_feature_program(PG_FUNCTION_ARGS)
 			kinds[c] = Int32GetDatum(fp.kind[c]);
 			raws[c] = CStringGetTextDatum(FeatureRawSql(doc->comp[c].attr, fp.kind[c]));
 		}
-		for (c = 0; c < doc->nrules; c++)
+		for (c = 0; c < doc->nrules + doc->nlookup; c++)
 			rules[c] = CStringGetTextDatum(fp.rule[c]);
 		for (c = 0; c < 3; c++)
 		{
@@ -1239,7 +1249,7 @@ cdp_match_feature_program(PG_FUNCTION_ARGS)
 		}
 		values[0] = PointerGetDatum(construct_array(kinds, doc->ncomp, INT4OID, 4, true, TYPALIGN_INT));
 		values[1] = PointerGetDatum(construct_array(raws, doc->ncomp, TEXTOID, -1, false, TYPALIGN_INT));
-		values[2] = PointerGetDatum(construct_array(rules, doc->nrules, TEXTOID, -1, false, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(rules, doc->nrules + doc->nlookup, TEXTOID, -1, false, TYPALIGN_INT));
 		dims[0] = 3;
 		values[3] = PointerGetDatum(construct_md_array(ph, phnull, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
 		values[4] = PlaceholderNames(settings, &nulls[4]);

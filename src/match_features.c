@@ -57,7 +57,7 @@ typedef struct FeatProg
 	int			kind[MATCH_MAX_COMP];
 	int			nfeat;
 	int			nrules;
-	FeatRule	rule[MATCH_MAX_RULES];
+	FeatRule	rule[MATCH_MAX_KEY_RULES];	/* walked rules, then lookup rules */
 	int			ph_pos[3];		/* family, given, patronymic value columns or -1 */
 	int			nnames;
 	char	  **names;			/* placeholder names (normalised), NULL entries kept */
@@ -233,10 +233,10 @@ ParseProgram(FeatProg *prog, ArrayType *kinds, ArrayType *rulearr, ArrayType *ph
 				 errmsg("feature program has more than %d feature columns", MATCH_MAX_FEAT)));
 
 	rules = TextArrayStrings(rulearr, &n);
-	if (n > MATCH_MAX_RULES)
+	if (n > MATCH_MAX_KEY_RULES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("feature program has %d blocking rules, more than %d", n, MATCH_MAX_RULES)));
+				 errmsg("feature program has %d blocking rules, more than %d", n, MATCH_MAX_KEY_RULES)));
 	prog->nrules = n;
 	for (i = 0; i < n; i++)
 	{
@@ -738,7 +738,7 @@ MatchFeatRecord(MatchFeatState *state, MemoryContext cache_cxt, char **raw, int 
 				   *p;
 		int			i;
 
-		StaticAssertStmt(MATCH_MAX_RULES <= 100, "a rule number has at most two digits");
+		StaticAssertStmt(MATCH_MAX_KEY_RULES <= 100, "a rule number has at most two digits");
 
 		bk[r] = NULL;
 		for (i = 0; i < rule->nitems; i++)
@@ -816,7 +816,7 @@ cdp_match_features(PG_FUNCTION_ARGS)
 	bytea	   *sig;
 	TupleDesc	td;
 	char	   *feat[MATCH_MAX_FEAT];
-	char	   *bk[MATCH_MAX_RULES];
+	char	   *bk[MATCH_MAX_KEY_RULES];
 	char	  **raw = NULL;
 	char	  **multi[2] = {NULL, NULL};
 	int			nmulti[2] = {0, 0};

@@ -812,8 +812,8 @@ cdp_match_write_keys_scan(PG_FUNCTION_ARGS)
 		char	  **multi[2];
 		int			nmulti[2];
 		char	   *feat[MATCH_MAX_FEAT];
-		char	   *bk[MATCH_MAX_RULES];
-		Datum		bkd[MATCH_MAX_RULES];
+		char	   *bk[MATCH_MAX_KEY_RULES];
+		Datum		bkd[MATCH_MAX_KEY_RULES];
 		Datum		kv[lengthof(KeyCols)];
 		bool		kn[lengthof(KeyCols)];
 		int32		flags;

@@ -4,6 +4,14 @@
 
 /* ---------------------------------------------------------------- settings */
 
+-- _match_default_settings: the clinic document.  Its blocking rules (issue 12, session 40) block
+-- no pair on a family and a given name alone: on a population where the commonest names are
+-- shared by thousands (Иванов Иван), that rule and its any_order twin were 112M of 165M candidate
+-- pairs, and EM, trained on those namesakes, learnt that a birth date barely matters.  The rules
+-- that narrow them (the patronymic or its initial, the birth year, the day and month, the city)
+-- and the phone's last seven digits find almost every link the name rules found
+-- (doc/benchmarks-match.md, block41 and look42); the two name rules stay as lookup_blocking
+-- rules, keyed for find_patient's lookup by a name alone but never walked.
 CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN $json${
@@ -32,17 +40,24 @@ CREATE FUNCTION cdp_internal._match_default_settings() RETURNS jsonb
 	"blocking": [
 		["family_name.key", "birth_date.year"],
 		["given_name.key", "birth_date"],
-		["family_name.key", "given_name.key"],
 		["birth_date", "patronymic.key"],
 		["birth_date", "given_name.initial"],
-		["any_order", "family_name.key", "given_name.key"],
 		["any_order", "family_name.key", "given_name.key", "patronymic.key"],
+		["family_name.key", "given_name.key", "patronymic.initial"],
+		["family_name.key", "given_name.key", "birth_date.month_day"],
+		["any_order", "family_name.key", "given_name.key", "birth_date.year"],
+		["family_name.key", "given_name.key", "city"],
 		["phones"],
 		["emails"],
 		["snils"],
 		["oms"],
 		["vk"],
-		["telegram"]
+		["telegram"],
+		["phones.last7"]
+	],
+	"lookup_blocking": [
+		["family_name.key", "given_name.key"],
+		["any_order", "family_name.key", "given_name.key"]
 	],
 	"link_threshold": 0.9,
 	"review_threshold": 0.8,
@@ -82,8 +97,8 @@ CREATE FUNCTION cdp_internal._match_attr_column(attr text) RETURNS text
 COMMENT ON FUNCTION cdp_internal._match_attr_column(text) IS 'internal: the cdp.record column an attrs alias lands in (ingest''s aliases), or the key itself (C)';
 
 -- _match_constants: the constants of src/match.h that SQL needs, so that none is written here:
--- the limits a settings document must keep (max_comparisons, max_levels per comparison, max_rules,
--- max_rule_keys per rule, max_features, max_osa for "le", max_prefix for "n"), the placeholder flag of a record (record_placeholder) and
+-- the limits a settings document must keep (max_comparisons, max_levels per comparison, max_rules
+-- of "blocking" and "candidate_blocking" together, max_lookup_rules, max_rule_keys per rule, max_features, max_osa for "le", max_prefix for "n"), the placeholder flag of a record (record_placeholder) and
 -- the separator of a multi-valued feature (value_sep).
 CREATE FUNCTION cdp_internal._match_constants() RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'cdp_match_constants'
@@ -172,6 +187,7 @@ DECLARE
 	cols text[] := '{}';
 	rules jsonb := '[]';
 	crules jsonb := '[]';
+	lrules jsonb := '[]';
 	list text;
 	rule jsonb;
 	item text;
@@ -186,9 +202,9 @@ BEGIN
 		IF k NOT IN ('fields', 'comparisons', 'blocking', 'link_threshold', 'review_threshold', 'rules',
 		             'placeholder_names', 'suspicious_min_persons', 'max_block_size', 'lambda', 'name_roles',
 		             'max_person_records', 'person_support', 'review_limit', 'max_rule_pairs', 'skipped_blocking', 'evidence_floor',
-		             'rare_name_links', 'candidate_blocking') THEN
+		             'rare_name_links', 'candidate_blocking', 'lookup_blocking') THEN
 			PERFORM cdp_internal._match_fail('$.' || k, pg_catalog.format('The key "%s" is not a settings key.', k),
-				'Known keys: fields, comparisons, blocking, candidate_blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
+				'Known keys: fields, comparisons, blocking, candidate_blocking, lookup_blocking, link_threshold, review_threshold, rules, placeholder_names, suspicious_min_persons, max_block_size, lambda, name_roles, max_person_records, person_support, review_limit, max_rule_pairs, evidence_floor, rare_name_links.');
 		END IF;
 	END LOOP;
 	IF s ? 'fields' AND s ? 'comparisons' THEN
@@ -364,10 +380,22 @@ BEGIN
 			pg_catalog.format('The candidate_blocking rules must be an array, with "blocking" at most %s rules together.', lim ->> 'max_rules'),
 			'Example: "candidate_blocking": [["given_name.key"], ["family_name.key"]].');
 	END IF;
+	-- lookup_blocking: rules whose keys are computed and stored like the others' (numbered after
+	-- them) so that find_patient and find_patient_namesakes search by them, but which never yield a
+	-- pair: no run, match_record or training walks them, and blocking_report counts none (issue 12,
+	-- session 40: a desk's lookup by a family and a given name alone, without blocking on them)
+	IF s ? 'lookup_blocking' THEN
+		lrules := s -> 'lookup_blocking';
+		IF pg_catalog.jsonb_typeof(lrules) <> 'array' OR pg_catalog.jsonb_array_length(lrules) > (lim ->> 'max_lookup_rules')::int THEN
+			PERFORM cdp_internal._match_fail('$.lookup_blocking',
+				pg_catalog.format('The lookup_blocking rules must be an array of at most %s rules.', lim ->> 'max_lookup_rules'),
+				'Example: "lookup_blocking": [["family_name.key", "given_name.key"]].');
+		END IF;
+	END IF;
 	SELECT pg_catalog.array_agg(c ->> 'attr') INTO cols FROM pg_catalog.jsonb_array_elements(comps) c;
-	FOREACH list IN ARRAY ARRAY['blocking', 'candidate_blocking'] LOOP
-		FOR i IN 0 .. pg_catalog.jsonb_array_length(CASE list WHEN 'blocking' THEN rules ELSE crules END) - 1 LOOP
-			rule := CASE list WHEN 'blocking' THEN rules ELSE crules END -> i;
+	FOREACH list IN ARRAY ARRAY['blocking', 'candidate_blocking', 'lookup_blocking'] LOOP
+		FOR i IN 0 .. pg_catalog.jsonb_array_length(CASE list WHEN 'blocking' THEN rules WHEN 'candidate_blocking' THEN crules ELSE lrules END) - 1 LOOP
+			rule := CASE list WHEN 'blocking' THEN rules WHEN 'candidate_blocking' THEN crules ELSE lrules END -> i;
 			nf := CASE WHEN pg_catalog.jsonb_typeof(rule) = 'array' AND (rule ->> 0) = 'any_order' THEN 1 ELSE 0 END;
 			IF pg_catalog.jsonb_typeof(rule) <> 'array' OR pg_catalog.jsonb_array_length(rule) - nf NOT BETWEEN 1 + nf AND (lim ->> 'max_rule_keys')::int THEN
 				PERFORM cdp_internal._match_fail(pg_catalog.format('$.%s[%s]', list, i),
@@ -481,19 +509,34 @@ BEGIN
 		'evidence_floor', COALESCE(s -> 'evidence_floor', d -> 'evidence_floor'),
 		'rare_name_links', COALESCE(s -> 'rare_name_links', d -> 'rare_name_links', 'false'::jsonb),
 		'lambda', COALESCE(s -> 'lambda', '0.0001'::jsonb),
-		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb));
+		'name_roles', COALESCE(s -> 'name_roles', d -> 'name_roles', 'false'::jsonb))
+		-- (only a document that gives lookup rules has the key: the others expand as before)
+		|| CASE WHEN s ? 'lookup_blocking' THEN pg_catalog.jsonb_build_object('lookup_blocking', lrules) ELSE '{}'::jsonb END;
 END $$;
 COMMENT ON FUNCTION cdp_internal._match_expand(jsonb) IS 'internal: validates a matching settings document (22023 naming the JSON path) and returns it complete';
 
 -- _match_rules: every blocking rule of an expanded document in the kernel's numbering: the
 -- "blocking" rules (which also train), then the "candidate_blocking" ones (which only find
--- candidate pairs); features, walks and lookups number rules by this list
+-- candidate pairs), then the "lookup_blocking" ones (keyed for find_patient, never walked);
+-- features, walks and lookups number rules by this list.  The kernel's program holds the first
+-- _match_walked_rules of them: a walk reads no key after those.
 CREATE FUNCTION cdp_internal._match_rules(s jsonb) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
-	RETURN COALESCE(s -> 'blocking', '[]'::jsonb) || COALESCE(s -> 'candidate_blocking', '[]'::jsonb);
+	RETURN COALESCE(s -> 'blocking', '[]'::jsonb) || COALESCE(s -> 'candidate_blocking', '[]'::jsonb)
+	       || COALESCE(s -> 'lookup_blocking', '[]'::jsonb);
 COMMENT ON FUNCTION cdp_internal._match_rules(jsonb) IS
-	'internal: the blocking rules of expanded settings in kernel order: "blocking" (training and candidates), then "candidate_blocking" (candidates only)';
+	'internal: the blocking rules of expanded settings in kernel order: "blocking" (training and candidates), then "candidate_blocking" (candidates only), then "lookup_blocking" (find_patient only)';
+
+-- _match_walked_rules: how many of _match_rules the walks pair records by ("blocking" and
+-- "candidate_blocking"): the keys bk[1:n] of a match_key row; the lookup rules' keys follow them
+CREATE FUNCTION cdp_internal._match_walked_rules(s jsonb) RETURNS int
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	RETURN pg_catalog.jsonb_array_length(COALESCE(s -> 'blocking', '[]'::jsonb))
+	       + pg_catalog.jsonb_array_length(COALESCE(s -> 'candidate_blocking', '[]'::jsonb));
+COMMENT ON FUNCTION cdp_internal._match_walked_rules(jsonb) IS
+	'internal: the number of blocking rules of expanded settings that walks pair records by ("blocking" and "candidate_blocking", not "lookup_blocking")';
 
 -- _match_rule_pair_bound: the most candidate pairs one blocking rule may yield (max_rule_pairs,
 -- or when 0 twenty per record and at least a million)

@@ -42,9 +42,11 @@ CREATE FUNCTION cdp_internal._match_program(s jsonb, p jsonb) RETURNS float8[]
 COMMENT ON FUNCTION cdp_internal._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
 
 -- _match_query: the kernel's record query over match_key (optionally only records sharing a
--- blocking key with the focus records, through the GIN index on bk).  with_golden false: no join
--- to cdp.record for the golden ids (the walk reports each record as its own person), for a
--- lookup that reads the golden ids of the few pairs it keeps.
+-- blocking key with the focus records, through the index on match_block's keys; the keys of the
+-- rules a walk pairs by only: a lookup_blocking rule's key, "r<n>:..." with n past
+-- _match_walked_rules, finds no pair, so its block mates are not read; issue 12, session 40).
+-- with_golden false: no join to cdp.record for the golden ids (the walk reports each record as its
+-- own person), for a lookup that reads the golden ids of the few pairs it keeps.
 CREATE FUNCTION cdp_internal._match_query(focus bigint[], with_golden boolean DEFAULT true) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN CASE WHEN with_golden IS DISTINCT FROM false
@@ -52,7 +54,9 @@ CREATE FUNCTION cdp_internal._match_query(focus bigint[], with_golden boolean DE
 	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k' END
 		|| CASE WHEN focus IS NULL THEN ''
 		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM cdp_internal.match_block f'
-		                               ' JOIN cdp_internal.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[]))', focus) END;
+		                               ' JOIN cdp_internal.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[])'
+		                               ' AND pg_catalog.substr(f.bk, 2, pg_catalog.strpos(f.bk, '':'') - 2)::int'
+		                               ' < (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active))', focus) END;
 COMMENT ON FUNCTION cdp_internal._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
 
 -- _match_pairs: scored candidate pairs of the active settings (all, or involving focus records).

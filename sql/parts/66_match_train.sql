@@ -346,6 +346,16 @@ BEGIN
 		trains := x.rule < ntrain;
 		RETURN NEXT;
 	END LOOP;
+	-- the lookup_blocking rules: keyed for find_patient, never walked, so they yield no pair and
+	-- their pairs are not counted (NULL: no walk reads them; issue 12, session 40)
+	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'lookup_blocking') e(r) LOOP
+		rule := x.r::text;
+		pairs := NULL;
+		new_pairs := NULL;
+		skipped_pairs := NULL;
+		trains := false;
+		RETURN NEXT;
+	END LOOP;
 	-- the rules configure_matching left out, with the pairs they yielded then
 	FOR x IN SELECT e.r FROM pg_catalog.jsonb_array_elements(s -> 'skipped_blocking') e(r) LOOP
 		rule := (x.r -> 'rule')::text;
@@ -357,7 +367,7 @@ BEGIN
 	END LOOP;
 END $$;
 COMMENT ON FUNCTION @extschema@.blocking_report(jsonb) IS
-	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, the pairs of blocks over max_block_size (not scored) and whether it trains (false: a candidate_blocking rule); a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
+	'cost of blocking before running: per rule the candidate pairs, the pairs no earlier rule yields, the pairs of blocks over max_block_size (not scored) and whether it trains (false: a candidate_blocking rule); a lookup_blocking rule, never walked, is listed with its pairs NULL; a rule yielding more pairs than max_rule_pairs is warned about, and the rules configure_matching left out for it are listed with all their pairs skipped; e.g. SELECT * FROM blocking_report()';
 
 CREATE FUNCTION @extschema@.candidate_pairs()
 	RETURNS TABLE (record_a bigint, record_b bigint)

@@ -517,6 +517,8 @@ COMMENT ON VIEW @extschema@.matching_progress IS 'finished matching runs, newest
 -- namesake sharing four name keys (a birth date typed wrong) weighs about as much as a stranger
 -- sharing one birth-date key, and a twin sharing four rare keys far more than both.  A
 -- record of a common name then reads 64 feature rows, not 256 or thousands (issue 12, speed).
+-- Only the keys of the rules a walk pairs by (bk[1:_match_walked_rules]): a lookup_blocking
+-- rule's mates would take places and score no pair (issue 12, session 40).
 -- With fewer mates than that, the query reads every mate, as _match_query does.
 CREATE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -526,9 +528,10 @@ CREATE FUNCTION cdp_internal._match_lookup_query(record_id bigint) RETURNS text
 		' WHERE k.record_id IN (SELECT %1$s::bigint UNION ALL'
 		' (SELECT x.record_id FROM (SELECT m.record_id, pg_catalog.count(*) OVER (PARTITION BY b.bk) AS n'
 		'   FROM cdp_internal.match_key f'
-		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) b(bk)'
+		'   CROSS JOIN LATERAL pg_catalog.unnest(f.bk) WITH ORDINALITY b(bk, o)'
 		'   CROSS JOIN LATERAL (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = b.bk AND m.record_id <> %1$s LIMIT 128) m'
-		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL) x'
+		'  WHERE f.record_id = %1$s AND b.bk IS NOT NULL'
+		'    AND b.o <= (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active)) x'
 		' GROUP BY x.record_id ORDER BY pg_catalog.sum(pg_catalog.ln(256.0::float8 / x.n)) DESC, x.record_id LIMIT 64))', record_id);
 COMMENT ON FUNCTION cdp_internal._match_lookup_query(bigint) IS
 	'internal: the kernel''s record query of match_record: the record and at most 64 block mates (at most 128 per key, the rarest keys first: each mate weighs the sum of ln(256 / mates) of the keys it shares)';

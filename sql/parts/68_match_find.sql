@@ -42,8 +42,8 @@ COMMENT ON FUNCTION cdp_internal._find_probe(jsonb) IS
 	'internal: the attrs of find_patient / find_patient_namesakes as a normalised record row (22023 unless an object; ingest''s error for a birth date that is no date; other invalid values set aside)';
 
 -- _find_date_ranges: the ranges of cdp_internal.match_block keys holding the records born on a date
--- (or on the date with day and month exchanged): for every blocking rule of settings whose first
--- key is the plain birth date, the prefix r<rule>:<YYYYMMDD> (find_patient reads the keys from the
+-- (or on the date with day and month exchanged): for every blocking rule of settings (of any list:
+-- _match_rules) whose first key is the plain birth date, the prefix r<rule>:<YYYYMMDD> (find_patient reads the keys from the
 -- prefix up to the prefix and U+10FFFF, in "C" order).  The date is written as
 -- _match_feature_query writes a birth date key (to_char YYYYMMDD).  Empty when no rule starts with
 -- the date.
@@ -51,7 +51,7 @@ CREATE FUNCTION cdp_internal._find_date_ranges(settings jsonb, d date) RETURNS t
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	RETURN ARRAY(
 		SELECT pg_catalog.format('r%s:%s', r.o - 1, dd.v)
-		  FROM pg_catalog.jsonb_array_elements(settings -> 'blocking') WITH ORDINALITY r(rule, o)
+		  FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(settings)) WITH ORDINALITY r(rule, o)
 		 CROSS JOIN LATERAL (SELECT pg_catalog.to_char(d, 'YYYYMMDD') AS v
 		                     UNION
 		                     SELECT pg_catalog.to_char(pg_catalog.make_date(pg_catalog.date_part('year', d)::int,
@@ -76,7 +76,9 @@ COMMENT ON FUNCTION cdp_internal._find_dates_usual(text[], int) IS
 	'internal: the birth-date key ranges (of _find_date_ranges) holding at most cap records; a fuller day is a placeholder find_patient does not read whole';
 
 -- _find_name_ranges: the probe's own keys (bk, by rule position) of the blocking rules of two name
--- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>").  find_patient reads
+-- keys (["family_name.key", "given_name.key"]: "r<rule>:<key 1>|<key 2>"), of any list
+-- (_match_rules): the shipped settings have them as lookup_blocking rules only, keyed for this and
+-- never walked (issue 12, session 40).  find_patient reads
 -- the keys from the first to the first two letters of the second (every Павлов(а) whose given name
 -- begins with "na" for «Павлова Натшлья»), and keeps those whose second key is at most two edits
 -- from the probe's (Наталья, not Надежда).  A rule of two name keys in any order
@@ -90,7 +92,7 @@ CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURN
 	RETURN ARRAY(
 		SELECT u.k FROM (
 		SELECT DISTINCT ON (pg_catalog.substr(bk[r.o], pg_catalog.strpos(bk[r.o], ':') + 1)) bk[r.o] AS k
-		  FROM pg_catalog.jsonb_array_elements(settings -> 'blocking') WITH ORDINALITY r(rule, o)
+		  FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(settings)) WITH ORDINALITY r(rule, o)
 		 CROSS JOIN LATERAL (SELECT (r.rule ->> 0 = 'any_order')::int AS s) a
 		 WHERE pg_catalog.jsonb_array_length(r.rule) = 2 + a.s
 		   AND r.rule ->> a.s IN ('family_name.key', 'given_name.key', 'patronymic.key')
@@ -101,7 +103,8 @@ CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURN
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
 	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
--- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone)
+-- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone;
+-- the rules of every list count, lookup_blocking's too)
 -- would find nothing whoever is stored: an error asking for more, not an empty answer (issue 18).
 -- bk: the probe's blocking keys; dates: its birth-date ranges (_find_date_ranges).
 CREATE FUNCTION cdp_internal._find_require_keys(fn text, attrs jsonb, bk text[], dates text[]) RETURNS void
@@ -236,7 +239,7 @@ BEGIN
 	                                JOIN cdp_internal.match_block m ON m.bk >= d.p AND m.bk < d.p || pg_catalog.chr(1114111)
 	                              UNION ALL
 	                              SELECT m.record_id FROM cdp_internal.match_block m
-	                               WHERE m.bk = ANY (ARRAY(SELECT f.bk[r.o] FROM pg_catalog.jsonb_array_elements(a.settings -> 'blocking') WITH ORDINALITY r(rule, o)
+	                               WHERE m.bk = ANY (ARRAY(SELECT f.bk[r.o] FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(a.settings)) WITH ORDINALITY r(rule, o)
 	                                                        WHERE pg_catalog.jsonb_array_length(r.rule) = 1))) c
 	                CROSS JOIN LATERAL (SELECT r.family_name, r.given_name, r.patronymic FROM @extschema@.record r
 	                                     WHERE r.record_id = c.record_id LIMIT 1) r

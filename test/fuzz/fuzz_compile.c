@@ -10,8 +10,8 @@
  * Oracles (src/match.h, doc/matching.md):
  *   - a document is compiled exactly when it keeps the limits of match.h
  *     (1 to MATCH_MAX_COMP comparisons of 1 to MATCH_MAX_LEVELS levels, 1
- *     to MATCH_MAX_RULES rules of 1 to MATCH_MAX_RULE_KEYS keys, 2 for
- *     any_order), every level is a predicate its comparator allows (some
+ *     to MATCH_MAX_RULES rules and at most MATCH_MAX_LOOKUP_RULES lookup
+ *     rules of 1 to MATCH_MAX_RULE_KEYS keys, 2 for any_order), every level is a predicate its comparator allows (some
  *     level name MatchOpCode maps to it), a swapped or cross level names
  *     another "name" comparison, a .key or .phonetic key is on a name,
  *     arguments are finite (jw's in (0, 1], osa's from 0 to
@@ -23,8 +23,9 @@
  *     other name's column for swapped and cross), flags, u0, weights
  *     log2(max(m, 1e-6) / max(u, 1e-6)) and the rule lists;
  *   - a feature program has a kind per comparison whose columns add up to
- *     the layout, and per rule "A" or "N" and one ";pos:tr" per key with
- *     pos a column and tr a transform the feature builder knows.
+ *     the layout, and per rule, the lookup rules' after the others', "A" or
+ *     "N" and one ";pos:tr" per key with pos a column and tr a transform the
+ *     feature builder knows (the kernel's program counts the others only).
  *
  *-------------------------------------------------------------------------
  */
@@ -135,7 +136,9 @@ ReadDoc(Reader *r, MatchDoc *doc)
 		}
 	}
 	doc->nrules = Byte(r) % (MATCH_MAX_RULES + 2);
-	for (i = 0; i < doc->nrules && i < MATCH_MAX_RULES; i++)
+	doc->nlookup = Byte(r) % (MATCH_MAX_LOOKUP_RULES + 2);
+	/* the walked rules, then the lookup rules, as far as the array holds them */
+	for (i = 0; i < Min(doc->nrules, MATCH_MAX_RULES) + doc->nlookup && i < MATCH_MAX_KEY_RULES; i++)
 	{
 		MatchDocRule *rule = &doc->rule[i];
 		uint8_t		b = Byte(r);
@@ -175,7 +178,8 @@ static bool
 Valid(const MatchDoc *doc)
 {
 	if (doc->ncomp < 1 || doc->ncomp > MATCH_MAX_COMP || doc->nrules < 1 ||
-		doc->nrules > MATCH_MAX_RULES || !(doc->lambda > 0 && doc->lambda < 1))
+		doc->nrules > MATCH_MAX_RULES || doc->nlookup > MATCH_MAX_LOOKUP_RULES ||
+		!(doc->lambda > 0 && doc->lambda < 1))
 		return false;
 	for (int c = 0; c < doc->ncomp; c++)
 	{
@@ -200,7 +204,7 @@ Valid(const MatchDoc *doc)
 			if (!(comp->m[l] >= 0 && comp->m[l] <= 1 && comp->u[l] >= 0 && comp->u[l] <= 1))
 				return false;
 	}
-	for (int i = 0; i < doc->nrules; i++)
+	for (int i = 0; i < doc->nrules + doc->nlookup; i++)
 	{
 		const MatchDocRule *rule = &doc->rule[i];
 
@@ -297,7 +301,7 @@ CheckFeatures(const MatchDoc *doc, const MatchFeatProg *fp)
 	}
 	if (cols != nfeat)
 		FuzzFail("feature kinds make %d columns, the layout %d", cols, nfeat);
-	for (int i = 0; i < doc->nrules; i++)
+	for (int i = 0; i < doc->nrules + doc->nlookup; i++)
 	{
 		const char *p = fp->rule[i];
 		int			keys = 0;

@@ -42,7 +42,9 @@ SELECT s.source_id, g.k::text, g.attrs, n.family_name, n.given_name, n.patronymi
   JOIN cdp.source s ON s.name = 'k' || (1 + g.k % 2)
  CROSS JOIN LATERAL jsonb_populate_record(NULL::cdp.record, cdp.normalize_attrs(g.attrs, true)) n;
 
-SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 5000, 'the population yields thousands of candidate pairs');
+-- (about 4,100 under the shipped rules, which block no pair on a family and a given name alone:
+-- issue 12, session 40; 5,000 and more under the former ones)
+SELECT ok((cdp.train_matching(100000, 10) ->> 'blocked_pairs')::bigint > 3000, 'the population yields thousands of candidate pairs');
 CREATE TEMP TABLE act AS SELECT * FROM cdp_internal._match_active();
 CREATE TEMP TABLE ctid_before AS SELECT record_id, ctid::text AS t FROM cdp_internal.match_key;
 

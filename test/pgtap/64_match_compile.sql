@@ -99,10 +99,10 @@ SELECT is((SELECT count(*)::int FROM prog), 10, 'five documents compile, untrain
 SELECT is((SELECT count(*)::int FROM prog
             WHERE program[1:7] IS DISTINCT FROM ARRAY[jsonb_array_length(s -> 'comparisons'),
                     (SELECT sum(CASE WHEN comparator = 'name' THEN 2 ELSE 1 END) FROM cdp_internal._match_layout(s)),
-                    jsonb_array_length(cdp_internal._match_rules(s)), pg_temp.log2((p ->> 'lambda')::float8 / (1 - (p ->> 'lambda')::float8)),
+                    cdp_internal._match_walked_rules(s), pg_temp.log2((p ->> 'lambda')::float8 / (1 - (p ->> 'lambda')::float8)),
                     cardinality(pg_temp.list(s, 'same_id_match')), cardinality(pg_temp.list(s, 'different_id_never')),
                     cardinality(pg_temp.list(s, 'disagree_never'))]::float8[]), 0,
-          'the header: comparisons, feature columns, rules ("blocking" and "candidate_blocking"), prior log2(λ/(1-λ)), rule list lengths');
+          'the header: comparisons, feature columns, rules walked ("blocking" and "candidate_blocking", not "lookup_blocking"), prior log2(λ/(1-λ)), rule list lengths');
 SELECT is((SELECT count(*)::int FROM prog, generate_series(0, jsonb_array_length(s -> 'comparisons') - 1) c, pg_temp.expect(s, p, c) e
             WHERE pg_temp.slot(program, c, e.k) IS DISTINCT FROM e.v), 0,
           'each comparison: feature column, levels, flags, u0, op codes, arguments and weights as explain_match computes them');

@@ -28,6 +28,11 @@ SELECT cdp.configure_matching('{"fields": ["surname"], "candidate_blocking": [["
 SELECT cdp.configure_matching('{"fields": ["surname"], "candidate_blocking": [[]]}');
 SELECT cdp_internal._match_expand('{"fields": ["surname", "dob"], "blocking": [["birth_date"]], "candidate_blocking": [["family_name.phonetic"]]}') -> 'candidate_blocking' AS candidate_rules;
 SELECT cdp_internal._match_expand('{"fields": ["surname", "dob"], "blocking": [["birth_date"]]}') -> 'candidate_blocking' AS none_when_blocking_given;
+-- lookup_blocking (issue 12, session 40): rules keyed for find_patient only, validated alike
+SELECT cdp.configure_matching('{"fields": ["surname"], "lookup_blocking": "surname"}');
+SELECT cdp.configure_matching('{"fields": ["surname", "given_name"], "lookup_blocking": [["family_name.key", "given_name.nope"]]}');
+SELECT cdp_internal._match_expand('{"fields": ["surname", "given_name"], "lookup_blocking": [["family_name.key", "given_name.key"]]}') -> 'lookup_blocking' AS lookup_rules;
+SELECT cdp_internal._match_expand('{"fields": ["surname", "given_name"]}') ? 'lookup_blocking' AS no_lookup_rules_unless_given;
 -- the coherence keys (issue 12): a whole size bound, a share, a whole queue limit
 SELECT cdp.configure_matching('{"fields": ["surname"], "max_person_records": 2.5}');
 SELECT cdp.configure_matching('{"fields": ["surname"], "person_support": 1.5}');
