@@ -4,30 +4,7 @@
 BEGIN;
 SELECT plan(31);
 
-SELECT cdp.register_source(n) FROM unnest(ARRAY['reg', 'lab']) n;
-CREATE TEMP TABLE r(name text PRIMARY KEY, id bigint);
-INSERT INTO r VALUES
- -- a pair that shares no birth date (a slip of one digit), only the surname: only a rule on the
- -- surname alone proposes it
- ('c1', cdp.upsert_record('reg', 'c1', '{"family_name":"Соколов","given_name":"Андрей","birth_date":"1980-01-01","email":"sok@mail.ru","city":"Тверь"}')),
- ('c2', cdp.upsert_record('lab', 'c2', '{"family_name":"Соколов","given_name":"Андрей","birth_date":"1980-01-07","email":"sok@mail.ru"}')),
- -- others, so training has pairs of every rule to count
- ('o1', cdp.upsert_record('reg', 'o1', '{"family_name":"Белова","given_name":"Анна","birth_date":"1990-05-05","email":"bel@mail.ru","city":"Тула"}')),
- ('o2', cdp.upsert_record('lab', 'o2', '{"family_name":"Белова","given_name":"Анна","birth_date":"1990-05-05","city":"Тула"}')),
- ('o3', cdp.upsert_record('reg', 'o3', '{"family_name":"Котов","given_name":"Олег","birth_date":"1990-05-05","city":"Орёл"}')),
- ('o4', cdp.upsert_record('lab', 'o4', '{"family_name":"Котова","given_name":"Ольга","birth_date":"1962-11-30","city":"Орёл"}')),
- ('o5', cdp.upsert_record('reg', 'o5', '{"family_name":"Соколова","given_name":"Мария","birth_date":"1955-03-12","city":"Тверь"}'));
-CREATE FUNCTION pg_temp.id(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT id FROM r WHERE name = n $$;
-CREATE FUNCTION pg_temp.g(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT golden_id FROM cdp.record WHERE record_id = (SELECT id FROM r WHERE name = n) $$;
-CREATE FUNCTION pg_temp.doc(extra jsonb) RETURNS jsonb LANGUAGE sql AS $$
-	SELECT '{"comparisons": [{"attr": "family_name", "comparator": "name"}, {"attr": "given_name", "comparator": "name"},
-	                         {"attr": "birth_date", "comparator": "date"}, {"attr": "emails", "comparator": "email"},
-	                         {"attr": "city", "comparator": "string"}],
-	         "blocking": [["birth_date"], ["city", "given_name.key"]]}'::jsonb || extra $$;
--- whether a pair of fixture records is among the candidate pairs
-CREATE FUNCTION pg_temp.candidate(a text, b text) RETURNS boolean LANGUAGE sql AS $$
-	SELECT EXISTS (SELECT 1 FROM cdp.candidate_pairs() p
-	                WHERE p.record_a = LEAST(pg_temp.id(a), pg_temp.id(b)) AND p.record_b = GREATEST(pg_temp.id(a), pg_temp.id(b))) $$;
+\ir ../fixtures/match_candidate_7.sql
 
 /* ------------------------------------------------------------------ settings */
 SELECT ok(cdp.configure_matching(pg_temp.doc('{}')) > 0, 'settings without candidate rules are saved');
