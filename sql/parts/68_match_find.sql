@@ -103,29 +103,6 @@ CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURN
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
 	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
--- _find_block_keys: the probe's keys (bk, by rule position) whose blocks a lookup reads: of two rules
--- whose items are one within the other (the lookup rule [family key, given key] and the walked
--- [family key, given key, patronymic initial], [.., city], ...), the block of the one with more
--- items lies inside the other's (a record keyed by it carries the other's items too), so its key
--- is left out and no index entry is read twice; an any-order rule's block holds an ordered
--- rule's, not the reverse.  The same candidates (test/pgtap/68_find_patient_lookup.sql; issue 12,
--- session 40: the shipped rules read the namesakes of a common name four times over).
-CREATE FUNCTION cdp_internal._find_block_keys(settings jsonb, bk text[]) RETURNS text[]
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-	RETURN ARRAY(
-		SELECT bk[r.o]
-		  FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(settings)) WITH ORDINALITY r(rule, o)
-		 WHERE bk[r.o] IS NOT NULL
-		   AND NOT EXISTS (SELECT 1
-		                     FROM pg_catalog.jsonb_array_elements(cdp_internal._match_rules(settings)) WITH ORDINALITY s(rule, o)
-		                    WHERE s.o <> r.o AND bk[s.o] IS NOT NULL
-		                      AND (s.rule - 'any_order') <@ (r.rule - 'any_order')
-		                      AND pg_catalog.jsonb_array_length(s.rule - 'any_order') < pg_catalog.jsonb_array_length(r.rule - 'any_order')
-		                      AND (s.rule ? 'any_order' OR NOT r.rule ? 'any_order'))
-		 ORDER BY r.o);
-COMMENT ON FUNCTION cdp_internal._find_block_keys(jsonb, text[]) IS
-	'internal: the probe''s blocking keys whose blocks find_patient reads (a key whose block lies inside another key''s block of the probe is left out)';
-
 -- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone;
 -- the rules of every list count, lookup_blocking's too)
 -- would find nothing whoever is stored: an error asking for more, not an empty answer (issue 18).
@@ -339,12 +316,12 @@ BEGIN
 			                             probe.birth_date, 'exact', 'day_month_swapped', 'one_digit');
 		END IF;
 	END IF;
-	-- The candidates: the probe's blocks (each read once: _find_block_keys), the records born that
-	-- day (dates), and the records whose name keys begin like the probe's (names); with rfilter also
-	-- with their block rows' dates (candd, below).
+	-- The candidates: the probe's blocks, the records born that day (dates), and the records whose
+	-- name keys begin like the probe's (names); with rfilter also with their block rows' dates
+	-- (candd, below).
 	FOREACH ccols IN ARRAY CASE WHEN rfilter IS NULL THEN ARRAY['m.record_id'] ELSE ARRAY['m.record_id', 'm.record_id, m.birth_date'] END LOOP
 	cand := pg_catalog.format('SELECT DISTINCT %s FROM cdp_internal.match_block m WHERE m.bk = ANY (%L::text[])%s',
-	                          ccols, cdp_internal._find_block_keys(a.settings, f.bk),
+	                          ccols, f.bk,
 	                          pg_catalog.concat((SELECT pg_catalog.string_agg(pg_catalog.format(
 	                                                      ' UNION SELECT %s FROM cdp_internal.match_block m WHERE m.bk >= %L AND m.bk < %L',
 	                                                      ccols, d.p, d.p || pg_catalog.chr(1114111)), '')
@@ -544,7 +521,7 @@ BEGIN
 	              WHERE (x = 'birth_date' AND probe.birth_date IS NULL) OR (x = 'phone' AND probe.phones IS NULL)
 	                 OR (x = 'snils' AND probe.snils IS NULL))
 	  FROM @extschema@.record rc
-	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (cdp_internal._find_block_keys(a.settings, f.bk))
+	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (f.bk)
 	                        UNION SELECT pg_catalog.unnest(cdp_internal._find_queued(probe)))
 	   AND (probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
 	   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name))
