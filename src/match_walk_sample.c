@@ -235,7 +235,7 @@ MatchSampleRandomPairs(const MatchProg *prog, const MatchRec *recs, int nrec,
 	if (nrec < 2)
 		return;
 	order = MatchContentOrder(prog, recs, nrec, hash);
-	pg_prng_seed(&rng, 20261123);
+	pg_prng_seed(&rng, MATCH_SAMPLE_SEED);
 	for (int64 s = 0; s < sample; s++)
 	{
 		int			i = (int) pg_prng_uint64_range(&rng, 0, nrec - 1);
