@@ -11,14 +11,11 @@ BEGIN;
 SELECT plan(8);
 
 SELECT count(cdp.register_source(n)) AS src FROM unnest(ARRAY['reg', 'lab']) n \gset
+\ir ../fixtures/match_former_rules.sql
 -- the default document with the rules it shipped before session 40: its rule of the family and the
 -- given name alone blocks these namesakes into more pairs than the smallest sample (the shipped
 -- rules block fewer than 1,000 here)
-SELECT cdp.configure_matching((cdp_internal._match_default_settings() - 'lookup_blocking') || jsonb_build_object('blocking',
-	'[["family_name.key", "birth_date.year"], ["given_name.key", "birth_date"], ["family_name.key", "given_name.key"],
-	  ["birth_date", "patronymic.key"], ["birth_date", "given_name.initial"], ["any_order", "family_name.key", "given_name.key"],
-	  ["any_order", "family_name.key", "given_name.key", "patronymic.key"], ["phones"], ["emails"], ["snils"], ["oms"], ["vk"],
-	  ["telegram"]]'::jsonb)) AS cfg \gset
+SELECT cdp.configure_matching(pg_temp.former_rules()) AS cfg \gset
 CREATE TEMP TABLE fx AS
 SELECT k, CASE WHEN k % 2 = 0 THEN 'reg' ELSE 'lab' END AS src, 'r' || k AS key,
        jsonb_strip_nulls(jsonb_build_object(

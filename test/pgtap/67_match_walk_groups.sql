@@ -18,11 +18,8 @@ SELECT cdp.register_source('g1');
 -- on the family and the given name alone, in order and in any order (the shipped rules keep those
 -- two as lookup rules, which no walk reads): the grouped walk needs a rule whose pairs an earlier
 -- rule repeats
-SELECT cdp.configure_matching((cdp_internal._match_default_settings() - 'lookup_blocking') || jsonb_build_object('blocking',
-	'[["family_name.key", "birth_date.year"], ["given_name.key", "birth_date"], ["family_name.key", "given_name.key"],
-	  ["birth_date", "patronymic.key"], ["birth_date", "given_name.initial"], ["any_order", "family_name.key", "given_name.key"],
-	  ["any_order", "family_name.key", "given_name.key", "patronymic.key"], ["phones"], ["emails"], ["snils"], ["oms"], ["vk"],
-	  ["telegram"]]'::jsonb)) > 1;
+\ir ../fixtures/match_former_rules.sql
+SELECT cdp.configure_matching(pg_temp.former_rules()) > 1;
 CREATE TEMP TABLE gen AS
 SELECT row_number() OVER () AS k,
        jsonb_strip_nulls(jsonb_build_object(

@@ -43,11 +43,8 @@ CREATE FUNCTION pg_temp.namesakes() RETURNS TABLE (attrs jsonb, persons bigint, 
 
 -- the former default: the shipped document with the 13 rules of 0.3.0 before session 40, the two
 -- rules of two names among them
-SELECT ok(cdp.configure_matching((cdp_internal._match_default_settings() - 'lookup_blocking') || jsonb_build_object('blocking',
-	'[["family_name.key", "birth_date.year"], ["given_name.key", "birth_date"], ["family_name.key", "given_name.key"],
-	  ["birth_date", "patronymic.key"], ["birth_date", "given_name.initial"], ["any_order", "family_name.key", "given_name.key"],
-	  ["any_order", "family_name.key", "given_name.key", "patronymic.key"], ["phones"], ["emails"], ["snils"], ["oms"], ["vk"],
-	  ["telegram"]]'::jsonb)) > 0, 'the former default settings');
+\ir ../fixtures/match_former_rules.sql
+SELECT ok(cdp.configure_matching(pg_temp.former_rules()) > 0, 'the former default settings');
 SELECT ok((cdp.run_matching('full') ->> 'processed')::int > 0, 'a full run under them');
 CREATE TEMP TABLE old_rows AS SELECT * FROM pg_temp.lookups();
 CREATE TEMP TABLE old_ns AS SELECT * FROM pg_temp.namesakes();

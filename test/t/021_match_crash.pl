@@ -77,15 +77,12 @@ $node->safe_psql('crash', q{
 	  FROM p JOIN id h ON h.source_key = 'h' || i JOIN id l ON l.source_key = 'l' || i WHERE i % 100 = 1;
 	SELECT cdp.relate_records(h.record_id, l.record_id, 'twin')
 	  FROM p JOIN id h ON h.source_key = 'h' || i JOIN id l ON l.source_key = 'l' || i WHERE i % 120 = 40;
-	-- the default document with the rules it shipped before session 40, whose rule of the family and
-	-- the given name alone blocks this clinic's namesakes in blocks big enough for a parallel walk
-	-- (the shipped rules block about 3 pairs per record here)
-	SELECT cdp.configure_matching((cdp_internal._match_default_settings() - 'lookup_blocking') || jsonb_build_object('blocking',
-		'[["family_name.key", "birth_date.year"], ["given_name.key", "birth_date"], ["family_name.key", "given_name.key"],
-		  ["birth_date", "patronymic.key"], ["birth_date", "given_name.initial"], ["any_order", "family_name.key", "given_name.key"],
-		  ["any_order", "family_name.key", "given_name.key", "patronymic.key"], ["phones"], ["emails"], ["snils"], ["oms"], ["vk"],
-		  ["telegram"]]'::jsonb));
 });
+# the default document with the rules it shipped before session 40 (test/fixtures/match_former_rules.sql),
+# whose rule of the family and the given name alone blocks this clinic's namesakes in blocks big enough
+# for a parallel walk (the shipped rules block about 3 pairs per record here)
+$node->safe_psql('crash', slurp_file("$FindBin::Bin/../fixtures/match_former_rules.sql")
+	. 'SELECT cdp.configure_matching(pg_temp.former_rules());');
 is($node->safe_psql('crash', 'SELECT count(*) FROM cdp.record'), '2537', 'the clinic is loaded');
 
 # the uninterrupted reference: a copy made now, trained and matched in one go
