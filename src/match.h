@@ -418,7 +418,14 @@ extern void MatchDecodeRecord(const MatchProg *prog, MatchArena *arena, MatchRec
  */
 typedef struct MatchCrossScorer MatchCrossScorer;
 
-extern MatchCrossScorer *MatchCrossBegin(ArrayType *program, int version, double min_prob);
+/* a scorer of at most this many records reads the tf rows of their values only */
+#define MATCH_TF_LAZY_RECORDS 1024
+/* ... unless they have more values than this: then the whole table */
+#define MATCH_TF_LAZY_VALUES 5000
+
+extern MatchCrossScorer *MatchCrossBegin(ArrayType *program, int version, double min_prob,
+										 bool lazy_tf);
+extern void MatchCrossLoadTf(MatchCrossScorer *cs, const Datum *feat, const bool *featnull, int n);
 extern MatchRec *MatchCrossRecord(MatchCrossScorer *cs, int64 id, int32 flags,
 								  Datum feat, bool featnull, Datum bk, bool bknull);
 extern bool MatchCrossPair(MatchCrossScorer *cs, const MatchRec *a, const MatchRec *b,

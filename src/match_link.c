@@ -192,6 +192,7 @@ LinkSavedPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 typedef struct LinkKeys
 {
 	const int64 *rec;			/* per record: its id */
+	int			nrec;			/* entries of rec */
 	linkid_hash *recidx;		/* record id -> record index */
 	bool	   *loaded;			/* per record: its keys were looked up */
 	uint32	  **h;				/* per record: hash of each key (0: none), or
@@ -240,7 +241,9 @@ LinkScorerBegin(LinkKeys *k)
 				 errmsg("the active matching settings have no program")));
 	/* a copy: the decoded program points into it, and SPI_finish frees the row */
 	old = MemoryContextSwitchTo(k->cxt);
-	k->scorer = MatchCrossBegin(DatumGetArrayTypePCopy(program), DatumGetInt32(version), k->review_t);
+	/* a plan of a few records (match_record's) reads the tf rows of their values only */
+	k->scorer = MatchCrossBegin(DatumGetArrayTypePCopy(program), DatumGetInt32(version), k->review_t,
+								k->nrec <= MATCH_TF_LAZY_RECORDS);
 	MemoryContextSwitchTo(old);
 }
 
@@ -258,6 +261,8 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 	Datum		arg;
 	Oid			argtype = INT8ARRAYOID;
 	int			m = 0;
+	SPITupleTable *tt;
+	uint64		nt;
 
 	ids = palloc_array(Datum, Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -280,11 +285,23 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 										   1, &argtype),
 							 &arg, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "reading the blocking keys of the link plan failed");
-		for (uint64 r = 0; r < SPI_processed; r++)
+		tt = SPI_tuptable;
+		nt = SPI_processed;
+		if (k->scorer != NULL)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
+			Datum	   *feat = palloc_array(Datum, Max(nt, 1));
+			bool	   *featnull = palloc_array(bool, Max(nt, 1));
+
+			for (uint64 r = 0; r < nt; r++)
+				feat[r] = SPI_getbinval(tt->vals[r], tt->tupdesc, 4, &featnull[r]);
+			/* (replaces SPI_tuptable: tt stays, until SPI_finish) */
+			MatchCrossLoadTf(k->scorer, feat, featnull, (int) nt);
+		}
+		for (uint64 r = 0; r < nt; r++)
+		{
+			HeapTuple	tup = tt->vals[r];
 			bool		isnull;
-			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		d = SPI_getbinval(tup, tt->tupdesc, 1, &isnull);
 			int64		id;
 			Datum	   *elems;
 			bool	   *nulls;
@@ -302,9 +319,9 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 				bool		flnull,
 							featnull,
 							bknull;
-				Datum		fl = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &flnull);
-				Datum		feat = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &featnull);
-				Datum		bk = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &bknull);
+				Datum		fl = SPI_getbinval(tup, tt->tupdesc, 3, &flnull);
+				Datum		feat = SPI_getbinval(tup, tt->tupdesc, 4, &featnull);
+				Datum		bk = SPI_getbinval(tup, tt->tupdesc, 2, &bknull);
 				MemoryContext old = MemoryContextSwitchTo(k->cxt);
 
 				/* as a walk's record query gives it: flags NULL is 0 */
@@ -312,7 +329,7 @@ LinkKeysLoad(LinkKeys *k, const int *idx, int n)
 											feat, featnull, bk, bknull);
 				MemoryContextSwitchTo(old);
 			}
-			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			d = SPI_getbinval(tup, tt->tupdesc, 2, &isnull);
 			if (isnull)
 			{
 				k->h[x] = MemoryContextAllocZero(k->cxt, sizeof(uint32));
@@ -1024,6 +1041,7 @@ LinkPlan(FunctionCallInfo fcinfo, int o)
 	ck.max_records = max_records;
 	ck.support = support;
 	keys.rec = rec;
+	keys.nrec = nrec;
 	keys.recidx = recidx;
 	keys.loaded = palloc0_array(bool, Max(nrec, 1));
 	keys.h = palloc0_array(uint32 *, Max(nrec, 1));

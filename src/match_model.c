@@ -159,7 +159,8 @@ MatchDecodeProgramArray(ArrayType *arr, MatchProg *prog)
  *		whole table, or (values not 0) only the rows of those values, taken
  *		as training stored them (first value, 63 characters), and the ''
  *		row of values seen once.  Either way every lookup the walk makes
- *		finds what the whole table holds.
+ *		finds what the whole table holds.  A table already there (a lazy
+ *		cross scorer's, MatchCrossLoadTf) keeps its rows and gains these.
  */
 void
 MatchLoadTf(MatchProg *prog, int version, Datum values, Datum comps)
@@ -200,7 +201,8 @@ MatchLoadTf(MatchProg *prog, int version, Datum values, Datum comps)
 	{
 		HASHCTL		ctl;
 
-		if (!prog->tf[c])
+		/* a table loaded before (a lazy scorer's earlier records) is added to */
+		if (!prog->tf[c] || prog->tfhash[c] != NULL)
 			continue;
 		ctl.keysize = MATCH_TF_KEYLEN;
 		ctl.entrysize = sizeof(TfEntry);
@@ -357,11 +359,17 @@ MatchDecodeRecord(const MatchProg *prog, MatchArena *arena, MatchRec *r)
  * term-frequency table of the version loaded once (all of it: every lookup
  * finds what a walk's lookup of its values finds, see MatchLoadTf), each record
  * is decoded once as LoadReceive decodes it, and a pair is scored as
- * ProcessPair scores it in cross mode.
+ * ProcessPair scores it in cross mode.  A scorer of a few records (the link
+ * plan of one match_record) reads instead only the rows of their values, per
+ * batch (MatchCrossLoadTf): the whole table of a 1M population is 18,000
+ * rows, read and hashed in 6-9 ms, most of such a call (issue 12, session 41).
  */
 struct MatchCrossScorer
 {
 	MatchProg	prog;
+	int			version;		/* the settings version of the tf rows */
+	bool		lazy_tf;		/* tf rows are read per batch of records
+								 * (MatchCrossLoadTf), not all at once */
 	double		min_prob;		/* what a pair must reach (-1: any) */
 	double		min_weight;		/* MatchMinWeight of the min_prob given */
 	MatchBound	bound;
@@ -377,7 +385,7 @@ struct MatchCrossScorer
  *		connected to SPI.
  */
 MatchCrossScorer *
-MatchCrossBegin(ArrayType *program, int version, double min_prob)
+MatchCrossBegin(ArrayType *program, int version, double min_prob, bool lazy_tf)
 {
 	MatchCrossScorer *cs = palloc0(sizeof(MatchCrossScorer));
 
@@ -385,13 +393,80 @@ MatchCrossBegin(ArrayType *program, int version, double min_prob)
 	cs->min_weight = MatchMinWeight(min_prob);
 	/* as MatchWalkRun: cross mode keeps every pair unless min_prob > 0 */
 	cs->min_prob = min_prob > 0.0 ? min_prob : -1.0;
-	MatchLoadTf(&cs->prog, version, (Datum) 0, (Datum) 0);
+	cs->version = version;
+	cs->lazy_tf = lazy_tf && cs->prog.ntf > 0;
+	if (!cs->lazy_tf)
+		MatchLoadTf(&cs->prog, version, (Datum) 0, (Datum) 0);
 	/* MatchLoadTf's SPI call returns in the SPI context: the scorer's own again */
 	MemoryContextSwitchTo(GetMemoryChunkContext(cs));
 	cs->arena.cxt = CurrentMemoryContext;
 	cs->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cdp match cross row",
 									   ALLOCSET_SMALL_SIZES);
 	return cs;
+}
+
+/*
+ * MatchCrossLoadTf
+ *		For a lazy scorer (MatchCrossBegin's lazy_tf), the term-frequency
+ *		rows of the values of the n records whose feature arrays are feat[]
+ *		(rows of cdp_internal.match_key, before MatchCrossRecord is given
+ *		them), and the '' row of every tf-adjusted comparison: what
+ *		MatchPrecomputeRecord and the scorer look up of these records.  More
+ *		than MATCH_TF_LAZY_VALUES values read the whole table once, and the
+ *		scorer stops being lazy.  Nothing for a scorer that is not lazy.
+ *		Call connected to SPI; SPI_tuptable is replaced.
+ */
+void
+MatchCrossLoadTf(MatchCrossScorer *cs, const Datum *feat, const bool *featnull, int n)
+{
+	const MatchProg *prog = &cs->prog;
+	MemoryContext old;
+	Datum	   *vals;
+	Datum	   *comps;
+	int			nv = 0,
+				cap;
+
+	if (!cs->lazy_tf)
+		return;
+	cap = prog->ncomp * (n + 1);
+	vals = palloc_array(Datum, Max(cap, 1));
+	comps = palloc_array(Datum, Max(cap, 1));
+	for (int c = 0; c < prog->ncomp; c++)
+		if (prog->tf[c])
+		{
+			comps[nv] = Int32GetDatum(c);
+			vals[nv++] = CStringGetTextDatum("");
+		}
+	for (int i = 0; i < n && nv <= MATCH_TF_LAZY_VALUES; i++)
+	{
+		Datum	   *el;
+		bool	   *nulls;
+		int			ne;
+
+		if (featnull[i])
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(feat[i]), TEXTOID, -1, false, TYPALIGN_INT, &el, &nulls, &ne);
+		for (int c = 0; c < prog->ncomp; c++)
+		{
+			int			f = prog->fidx[c];
+
+			if (!prog->tf[c] || f < 0 || f >= ne || nulls[f])
+				continue;
+			comps[nv] = Int32GetDatum(c);
+			vals[nv++] = el[f];
+		}
+	}
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(cs));
+	if (nv > MATCH_TF_LAZY_VALUES)
+	{
+		cs->lazy_tf = false;
+		MatchLoadTf(&cs->prog, cs->version, (Datum) 0, (Datum) 0);
+	}
+	else
+		MatchLoadTf(&cs->prog, cs->version,
+					PointerGetDatum(construct_array(vals, nv, TEXTOID, -1, false, TYPALIGN_INT)),
+					PointerGetDatum(construct_array(comps, nv, INT4OID, 4, true, TYPALIGN_INT)));
+	MemoryContextSwitchTo(old);
 }
 
 /*

@@ -11,7 +11,7 @@
 -- record id) and neither a rule vetoes them nor is a record a placeholder.  Groups of both
 -- outcomes are checked, with and without enough cross support, and a record without a key row.
 BEGIN;
-SELECT plan(7);
+SELECT plan(10);
 
 -- a deterministic population: 500 persons with 1-4 records each, few surnames and given names,
 -- typos (a family name with another letter: no shared name block), day/month swaps, missing values
@@ -102,6 +102,57 @@ SELECT cmp_ok((SELECT count(*) FROM dec d JOIN ref r USING (x) WHERE d.action = 
 SELECT is((SELECT d.action FROM dec d WHERE d.x = (SELECT x FROM grp ORDER BY x LIMIT 1)),
           (SELECT CASE WHEN 1 + r.unproposed < 3 THEN 'h' WHEN r.support >= 3 THEN 'l' ELSE 'h' END::"char" FROM ref r ORDER BY x LIMIT 1),
           'a record without a key row counts as proposed and supports nothing');
+
+-- a plan of a few records reads the term frequencies of their values only (session 41: all of
+-- match_tf was most of a match_record); one of more than 1,024 records reads the whole table: the
+-- same groups padded with 1,100 records of persons in no pair take the same decisions
+CREATE TEMP TABLE pad AS SELECT array_agg(r.record_id ORDER BY r.record_id) AS ids
+  FROM (SELECT record_id FROM rid ORDER BY record_id DESC LIMIT 1100) r;
+SELECT is((SELECT array_agg(d.x ORDER BY d.x) FROM dec d, grp g, pad, act a
+            WHERE g.x = d.x
+              AND d.action IS DISTINCT FROM
+                  (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[g.x], ARRAY[g.members[1]], ARRAY[0.99::float8], ARRAY[0],
+                          g.x || g.members || (SELECT array_agg(i) FROM unnest(pad.ids) i WHERE i <> ALL (g.x || g.members)),
+                          ARRAY[g.x, g.members[1], g.members[1], g.members[1], g.members[1]]
+                            || (SELECT array_agg(-i) FROM unnest(pad.ids) i WHERE i <> ALL (g.x || g.members)),
+                          NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9::float8, a.review_t,
+                          cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp)),
+          NULL, 'a plan of 1,100 more records (the whole tf table read) decides every group as the plan of five');
+
+-- the scorer's probabilities are the cross walk's to the bit, term frequencies included: with the
+-- review threshold at the third best probability of x's pairs the link has support (three pairs
+-- reach it), a hair above it not (two do); a probability a term frequency read wrong moves flips one
+CREATE TEMP TABLE edge AS
+SELECT g.x, g.members, p.probs
+  FROM grp g, act a, ref r,
+       LATERAL (SELECT array_agg(w.probability ORDER BY w.probability DESC) AS probs
+                  FROM cdp_internal._match_walk('cross',
+                         format('SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k WHERE k.record_id = ANY (%L::bigint[]) ORDER BY k.record_id',
+                                (g.x || g.members)::text),
+                         a.program, a.version, 0, 0, 0, ARRAY[g.x]) w
+                 WHERE w.flags & (512 | 1024) = 0 AND g.x IN (w.record_a, w.record_b)) p
+ WHERE r.x = g.x AND 1 + r.unproposed >= 3 AND cardinality(p.probs) >= 3 AND p.probs[3] < p.probs[2] AND p.probs[3] > 0;
+CREATE TEMP TABLE edge_dec AS
+SELECT e.x,
+       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
+                 e.x || e.members, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]], NULL, NULL, 0,
+                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3], cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS at_third,
+       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
+                 e.x || e.members, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]], NULL, NULL, 0,
+                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3] * (1 + 1e-12), cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS above_third,
+       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
+                 e.x || e.members || q.ids, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]] || q.golds, NULL, NULL, 0,
+                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3], cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS at_third_whole,
+       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
+                 e.x || e.members || q.ids, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]] || q.golds, NULL, NULL, 0,
+                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3] * (1 + 1e-12), cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS above_third_whole
+  FROM edge e, pad,
+       LATERAL (SELECT array_agg(i ORDER BY i) AS ids, array_agg(-i ORDER BY i) AS golds
+                  FROM unnest(pad.ids) i WHERE i <> ALL (e.x || e.members)) q;
+SELECT cmp_ok((SELECT count(*) FROM edge_dec), '>=', 5::bigint, 'five groups or more are scored and have three pairs with distinct probabilities');
+SELECT is((SELECT array_agg(x ORDER BY x) FROM edge_dec
+            WHERE at_third <> 'l' OR above_third <> 'h' OR at_third_whole <> 'l' OR above_third_whole <> 'h'), NULL,
+          'at the third best probability a group links, a hair above it it is held, in plans of five and of 1,100 more records: the scorer''s probabilities are the walk''s');
 
 SELECT * FROM finish();
 ROLLBACK;
