@@ -40782,3 +40782,117 @@ COMMENT ON FUNCTION @extschema@.find_patient(jsonb, int) IS
 REVOKE ALL ON FUNCTION cdp_internal._match_walked_rules(jsonb) FROM PUBLIC;
 
 /* ==== end of section: look42 ==== */
+
+/* ==== section: blk43 (issue 12, session 41) ==== */
+-- match_block's key index leads with the key and the record id, and the index on record_id is
+-- gone: a re-key deletes a record's block rows by its old keys, read from match_key (the full
+-- re-key's build of the record index was 2.6-3.1 s at 1M records)
+DROP INDEX IF EXISTS cdp_internal.match_block_record;
+DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+CREATE INDEX match_block_bk ON cdp_internal.match_block (bk, record_id) INCLUDE (birth_date);
+CREATE OR REPLACE FUNCTION cdp_internal._match_refresh_keys(ids bigint[]) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record := cdp_internal._match_active();
+	n bigint;
+	fp record;
+	mwm text;
+	ins text := 'INSERT INTO cdp_internal.match_key (record_id, version, flags, feat, bk, queued_at)'
+		' SELECT f.record_id, %s, f.flags, f.feat, f.bk, q.queued_at FROM (%s) f LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id%s';
+BEGIN
+	IF ids IS NULL THEN
+		-- every record: the indexes, the key table's primary key among them, are built after the
+		-- load (one sorted build each, not an index entry a row at a time: at 1M records the key
+		-- index's row-by-row upkeep cost about 2 s of a 39 s re-key; issue 12, session 29).  The
+		-- tables are truncated in this transaction, so no other session reads them meanwhile.
+		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
+		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
+		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
+		-- birth date read with its features, not by a second pass over match_key joined with
+		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
+		-- does (issue 12, session 30).  The same rows in the same order as the two INSERTs after it,
+		-- which run when the tables cannot be written from C (NULL).  When the settings compile for
+		-- the C feature builder, one scan of the records in C computes the features without the
+		-- feature query (its expressions, arrays, composite result and join with the queue were
+		-- half of the re-key: issue 12, session 32); otherwise, or when that scan cannot run, the query.
+		fp := cdp_internal._match_feature_program(a.settings);
+		IF fp.kinds IS NOT NULL THEN
+			n := cdp_internal._match_write_keys_scan(fp.kinds, fp.rules, fp.ph_pos, fp.ph_names,
+				(SELECT pg_catalog.array_agg(y.attr ORDER BY y.comp) FROM cdp_internal._match_layout(a.settings) y),
+				COALESCE((a.settings ->> 'name_roles')::boolean, false), a.version);
+		END IF;
+		IF n IS NULL THEN
+			n := cdp_internal._match_write_keys(pg_catalog.format(
+				'SELECT f.record_id, f.flags, f.feat, f.bk, q.queued_at, f.birth_date FROM (%s) f'
+				' LEFT JOIN cdp_internal.match_queue q ON q.record_id = f.record_id',
+				cdp_internal._match_feature_query(a.settings, '@extschema@.record r', false, true)), a.version);
+		END IF;
+		IF n IS NULL THEN
+			EXECUTE pg_catalog.format(ins, a.version, cdp_internal._match_feature_query(a.settings, '@extschema@.record r'), '');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			-- (with the record's birth date, read in this statement: a record changed since the keys
+			-- were computed is queued, and find_patient reads the date of a queued one from the record)
+			INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
+		END IF;
+		-- The two sorted builds with at most 64 MB of maintenance_work_mem (PostgreSQL's default;
+		-- a smaller setting is kept): their tuple sorts compare keys that tie on their first 8
+		-- bytes, so each comparison reads the tuples, and quicksorting runs of a few tens of MB
+		-- that stay in the CPU's caches, then merging them, cost less than one sort of hundreds of
+		-- MB: at 1M records (7.4M block rows) the block indexes took about 13 s of CPU at 64 MB
+		-- against 22 s at 512 MB, serial or parallel, the same indexes (issue 12, session 38).
+		mwm := pg_catalog.current_setting('maintenance_work_mem');
+		IF pg_catalog.pg_size_bytes(mwm) > 64 * 1024 * 1024 THEN
+			PERFORM pg_catalog.set_config('maintenance_work_mem', '64MB', true);
+		END IF;
+		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk, record_id) INCLUDE (birth_date);
+		PERFORM pg_catalog.set_config('maintenance_work_mem', mwm, true);
+	ELSE
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run).
+		-- A record's block rows are deleted by its keys as its key row holds them (the block index
+		-- leads with the key; there is no index on record_id), so each session must read the key
+		-- row the other wrote: (1) a key row is made for every id that has none, or the other's
+		-- new row is waited for (ON CONFLICT DO NOTHING waits for an uncommitted insert of it);
+		-- (2) the key rows are deleted with their keys returned (a DELETE waits for the other's
+		-- uncommitted change and then deletes, and returns, the row as the other committed it);
+		-- (3) those keys' block rows are deleted; (4) the key rows are written again (upserted:
+		-- a third session may have written one meanwhile) and (5) their block rows.
+		INSERT INTO cdp_internal.match_key (record_id, version)
+		SELECT DISTINCT i, a.version FROM pg_catalog.unnest(ids) i WHERE i IS NOT NULL
+		ON CONFLICT (record_id) DO NOTHING;
+		WITH old AS (DELETE FROM cdp_internal.match_key k WHERE k.record_id = ANY (ids) RETURNING k.record_id, k.bk)
+		DELETE FROM cdp_internal.match_block m
+		 USING (SELECT o.record_id, b FROM old o, pg_catalog.unnest(o.bk) b WHERE b IS NOT NULL) ob
+		 WHERE m.bk = ob.b AND m.record_id = ob.record_id;
+		EXECUTE pg_catalog.format(ins, a.version,
+			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
+			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
+			' queued_at = excluded.queued_at') USING ids;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
+		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
+		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b
+		 WHERE k.record_id = ANY (ids) AND b IS NOT NULL;
+	END IF;
+	IF ids IS NULL OR n > 10000 THEN
+		-- the lookups go through the indexes of match_block: give the planner fresh statistics
+		ANALYZE cdp_internal.match_key;
+		ANALYZE cdp_internal.match_block;
+	END IF;
+	RETURN n;
+END $$;
+CREATE OR REPLACE FUNCTION cdp_internal._match_query(focus bigint[], with_golden boolean DEFAULT true) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	RETURN CASE WHEN with_golden IS DISTINCT FROM false
+	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM cdp_internal.match_key k JOIN @extschema@.record r USING (record_id)'
+	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k' END
+		|| CASE WHEN focus IS NULL THEN ''
+		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM cdp_internal.match_key f'
+		                               ' CROSS JOIN LATERAL pg_catalog.unnest(f.bk) WITH ORDINALITY b(bk, o)'
+		                               ' JOIN cdp_internal.match_block m ON m.bk = b.bk WHERE f.record_id = ANY (%1$L::bigint[])'
+		                               ' AND b.o <= (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active))', focus) END;
+/* ==== end of section: blk43 ==== */
