@@ -49,16 +49,14 @@ ALTER TABLE cdp_internal.match_key ENABLE ROW LEVEL SECURITY;
 -- (issue 12: match_record at 1M records of common names).  It carries the record's birth date too
 -- (session 28, issue 18): find_patient splits its candidates by their dates from the block index
 -- alone, before it reads anything else of them (8 bytes more an index entry, written with the
--- keys).  The record id is a key column, so a re-key deletes a record's rows by its old keys
--- (read from match_key) through this index: there is no second index on record_id (issue 12,
--- session 41: its build was 2.6-3.1 s of a full re-key at 1M records, 10.5M rows; and on Citus
--- the delete is a single-shard statement per key).
+-- keys).
 CREATE TABLE cdp_internal.match_block (
 	bk        text COLLATE "C" NOT NULL,
 	record_id bigint NOT NULL,
 	birth_date date
 );
-CREATE INDEX match_block_bk ON cdp_internal.match_block (bk, record_id) INCLUDE (birth_date);
+CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 COMMENT ON TABLE cdp_internal.match_block IS
 	'one row per blocking key of each record of cdp.match_key (kept with it): the index the lookups find block mates through';
 COMMENT ON COLUMN cdp_internal.match_block.birth_date IS

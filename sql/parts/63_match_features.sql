@@ -288,6 +288,7 @@ BEGIN
 		TRUNCATE cdp_internal.match_key, cdp_internal.match_block;
 		ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey;
 		DROP INDEX IF EXISTS cdp_internal.match_block_bk;
+		DROP INDEX IF EXISTS cdp_internal.match_block_record;
 		-- Both tables in one pass from C (src/match_keys_write.c): the block rows with the record's
 		-- birth date read with its features, not by a second pass over match_key joined with
 		-- cdp.record (1M records: 7.4M block rows), every row put on pages a group at a time, as COPY
@@ -317,7 +318,7 @@ BEGIN
 			SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
 			  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b WHERE b IS NOT NULL;
 		END IF;
-		-- The two sorted builds with at most 64 MB of maintenance_work_mem (PostgreSQL's default;
+		-- The three sorted builds with at most 64 MB of maintenance_work_mem (PostgreSQL's default;
 		-- a smaller setting is kept): their tuple sorts compare keys that tie on their first 8
 		-- bytes, so each comparison reads the tuples, and quicksorting runs of a few tens of MB
 		-- that stay in the CPU's caches, then merging them, cost less than one sort of hundreds of
@@ -328,30 +329,21 @@ BEGIN
 			PERFORM pg_catalog.set_config('maintenance_work_mem', '64MB', true);
 		END IF;
 		ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id);
-		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk, record_id) INCLUDE (birth_date);
+		CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date);
+		CREATE INDEX match_block_record ON cdp_internal.match_block (record_id);
 		PERFORM pg_catalog.set_config('maintenance_work_mem', mwm, true);
 	ELSE
-		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run).
-		-- A record's block rows are deleted by its keys as its key row holds them (the block index
-		-- leads with the key; there is no index on record_id), so each session must read the key
-		-- row the other wrote: (1) a key row is made for every id that has none, or the other's
-		-- new row is waited for (ON CONFLICT DO NOTHING waits for an uncommitted insert of it);
-		-- (2) the key rows are deleted with their keys returned (a DELETE waits for the other's
-		-- uncommitted change and then deletes, and returns, the row as the other committed it);
-		-- (3) those keys' block rows are deleted; (4) the key rows are written again (upserted:
-		-- a third session may have written one meanwhile) and (5) their block rows.
-		INSERT INTO cdp_internal.match_key (record_id, version)
-		SELECT DISTINCT i, a.version FROM pg_catalog.unnest(ids) i WHERE i IS NOT NULL
-		ON CONFLICT (record_id) DO NOTHING;
-		WITH old AS (DELETE FROM cdp_internal.match_key k WHERE k.record_id = ANY (ids) RETURNING k.record_id, k.bk)
-		DELETE FROM cdp_internal.match_block m
-		 USING (SELECT o.record_id, b FROM old o, pg_catalog.unnest(o.bk) b WHERE b IS NOT NULL) ob
-		 WHERE m.bk = ob.b AND m.record_id = ob.record_id;
+		-- Two sessions may re-key one record at once (match_record at two desks, or beside a run):
+		-- the key row is upserted, so the second waits for the first and then updates its row
+		-- (a plain insert failed with a duplicate key); the block rows are replaced after that, by
+		-- statements that see the first session's rows.
+		DELETE FROM cdp_internal.match_key WHERE record_id = ANY (ids);
 		EXECUTE pg_catalog.format(ins, a.version,
 			cdp_internal._match_feature_query(a.settings, '@extschema@.record r WHERE r.record_id = ANY ($1)'),
 			' ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, flags = excluded.flags, feat = excluded.feat, bk = excluded.bk,'
 			' queued_at = excluded.queued_at') USING ids;
 		GET DIAGNOSTICS n = ROW_COUNT;
+		DELETE FROM cdp_internal.match_block WHERE record_id = ANY (ids);
 		INSERT INTO cdp_internal.match_block (bk, record_id, birth_date)
 		SELECT b, k.record_id, r.birth_date FROM cdp_internal.match_key k
 		  JOIN @extschema@.record r ON r.record_id = k.record_id, pg_catalog.unnest(k.bk) b

@@ -42,8 +42,7 @@ CREATE FUNCTION cdp_internal._match_program(s jsonb, p jsonb) RETURNS float8[]
 COMMENT ON FUNCTION cdp_internal._match_program(jsonb, jsonb) IS 'internal: compiles settings and parameters into the kernel''s program';
 
 -- _match_query: the kernel's record query over match_key (optionally only records sharing a
--- blocking key with the focus records: their keys as match_key holds them, their mates through
--- the index on match_block's keys; the keys of the
+-- blocking key with the focus records, through the index on match_block's keys; the keys of the
 -- rules a walk pairs by only: a lookup_blocking rule's key, "r<n>:..." with n past
 -- _match_walked_rules, finds no pair, so its block mates are not read; issue 12, session 40).
 -- with_golden false: no join to cdp.record for the golden ids (the walk reports each record as its
@@ -54,10 +53,10 @@ CREATE FUNCTION cdp_internal._match_query(focus bigint[], with_golden boolean DE
 	            THEN 'SELECT k.record_id, r.golden_id, k.flags, k.feat, k.bk FROM cdp_internal.match_key k JOIN @extschema@.record r USING (record_id)'
 	            ELSE 'SELECT k.record_id, NULL::bigint, k.flags, k.feat, k.bk FROM cdp_internal.match_key k' END
 		|| CASE WHEN focus IS NULL THEN ''
-		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM cdp_internal.match_key f'
-		                               ' CROSS JOIN LATERAL pg_catalog.unnest(f.bk) WITH ORDINALITY b(bk, o)'
-		                               ' JOIN cdp_internal.match_block m ON m.bk = b.bk WHERE f.record_id = ANY (%1$L::bigint[])'
-		                               ' AND b.o <= (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active))', focus) END;
+		        ELSE pg_catalog.format(' WHERE k.record_id IN (SELECT pg_catalog.unnest(%1$L::bigint[]) UNION SELECT m.record_id FROM cdp_internal.match_block f'
+		                               ' JOIN cdp_internal.match_block m ON m.bk = f.bk WHERE f.record_id = ANY (%1$L::bigint[])'
+		                               ' AND pg_catalog.substr(f.bk, 2, pg_catalog.strpos(f.bk, '':'') - 2)::int'
+		                               ' < (SELECT cdp_internal._match_walked_rules(s.settings) FROM cdp_internal.match_settings s WHERE s.active))', focus) END;
 COMMENT ON FUNCTION cdp_internal._match_query(bigint[], boolean) IS 'internal: the kernel''s record query, all records or the focus records and their block mates';
 
 -- _match_pairs: scored candidate pairs of the active settings (all, or involving focus records).

@@ -39,9 +39,9 @@
 #             match_suspicious(_source) emptied, match_tf of the version deleted, params NULL),
 #             then cdp.train_matching() (its JSON times), and on the same copy, brought back again,
 #             the floor: in one transaction, as _match_refresh_keys and train_matching do it,
-#             TRUNCATE, DROP of match_key_pkey / match_block_bk, INSERT ...
+#             TRUNCATE, DROP of match_key_pkey / match_block_bk / match_block_record, INSERT ...
 #             SELECT (floor) or COPY binary (copy) of the key and block rows, ADD CONSTRAINT, the
-#             CREATE INDEX (one since session 41: no match_block_record), the two ANALYZE, match_suspicious, match_tf, match_settings' UPDATE;
+#             two CREATE INDEX, the two ANALYZE, match_suspicious, match_tf, match_settings' UPDATE;
 #             and plain: COPY binary of the same key and block rows into bare tables (no index)
 #   run       a copy of the template, cdp.run_matching('full') (its JSON times and the merge's
 #             DEBUG1 step log); another copy: the floor in one transaction: CREATE TEMP TABLE of
@@ -173,7 +173,7 @@ build_steps() {
 	st() { o=$((o + 1)); q -d "$tpl" -c "INSERT INTO mf.steps VALUES (\$s\$$1\$s\$, $o, \$s\$$2\$s\$, \$s\$$3\$s\$)"; }
 	# training: _match_refresh_keys(NULL), then train_matching's writes
 	for v in floor copy; do
-		st "$v" "keys: TRUNCATE, DROP pkey and indexes" "TRUNCATE cdp_internal.match_key, cdp_internal.match_block; ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey; DROP INDEX IF EXISTS cdp_internal.match_block_bk"
+		st "$v" "keys: TRUNCATE, DROP pkey and indexes" "TRUNCATE cdp_internal.match_key, cdp_internal.match_block; ALTER TABLE cdp_internal.match_key DROP CONSTRAINT match_key_pkey; DROP INDEX IF EXISTS cdp_internal.match_block_bk; DROP INDEX IF EXISTS cdp_internal.match_block_record"
 		if [ "$v" = floor ]; then
 			st "$v" "keys: match_key rows" "INSERT INTO cdp_internal.match_key SELECT * FROM mf.tr_cdp_internal__match_key"
 			st "$v" "keys: match_block rows" "INSERT INTO cdp_internal.match_block SELECT * FROM mf.tr_cdp_internal__match_block"
@@ -182,7 +182,8 @@ build_steps() {
 			st "$v" "keys: match_block rows" "COPY cdp_internal.match_block FROM '$dumpdir/tr_cdp_internal__match_block.bin' WITH (FORMAT binary)"
 		fi
 		st "$v" "keys: match_key_pkey" "ALTER TABLE cdp_internal.match_key ADD CONSTRAINT match_key_pkey PRIMARY KEY (record_id)"
-		st "$v" "keys: match_block_bk" "CREATE INDEX match_block_bk ON cdp_internal.match_block (bk, record_id) INCLUDE (birth_date)"
+		st "$v" "keys: match_block_bk" "CREATE INDEX match_block_bk ON cdp_internal.match_block (bk) INCLUDE (record_id, birth_date)"
+		st "$v" "keys: match_block_record" "CREATE INDEX match_block_record ON cdp_internal.match_block (record_id)"
 		st "$v" "keys: ANALYZE match_key" "ANALYZE cdp_internal.match_key"
 		st "$v" "keys: ANALYZE match_block" "ANALYZE cdp_internal.match_block"
 		while read -r t n; do

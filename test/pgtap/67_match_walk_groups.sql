@@ -91,9 +91,9 @@ SELECT ok((SELECT count(*) FROM shared WHERE keys >= (SELECT keys FROM shared WH
           'more than 64 namesakes share as many keys with the record as its twin does');
 -- lookups read a block's mates from the key index alone (once vacuumed): a full re-key rebuilds
 -- it as the install creates it, with the record ids (and the birth dates find_patient splits its
--- candidates by, session 28; the record id a key column since session 41: a re-key deletes by it)
+-- candidates by, session 28)
 SELECT is((SELECT pg_get_indexdef('cdp_internal.match_block_bk'::regclass)),
-          'CREATE INDEX match_block_bk ON cdp_internal.match_block USING btree (bk, record_id) INCLUDE (birth_date)',
+          'CREATE INDEX match_block_bk ON cdp_internal.match_block USING btree (bk) INCLUDE (record_id, birth_date)',
           'a full re-key rebuilds the block key index with the record ids and dates (index-only lookups)');
 SELECT is((SELECT count(*) FROM looked), 65::bigint, 'a lookup among 450 namesakes reads the record and 64 mates');
 SELECT ok((SELECT b FROM twin) IN (SELECT record_id FROM looked), 'the mate sharing the rarest keys is among them');

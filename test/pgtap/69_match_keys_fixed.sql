@@ -71,7 +71,7 @@ SET maintenance_work_mem = '256MB';
 SELECT cdp_internal._match_refresh_keys(NULL);
 SELECT is(current_setting('maintenance_work_mem'), '256MB', 'a full re-key leaves maintenance_work_mem as it was');
 SELECT is((SELECT count(*) FROM pg_indexes WHERE schemaname = 'cdp_internal' AND tablename IN ('match_key', 'match_block')),
-          2::bigint, 'and builds the two indexes (match_key''s primary key, match_block_bk)');
+          3::bigint, 'and builds the three indexes');
 
 SELECT * FROM finish();
 ROLLBACK;
