@@ -205,6 +205,14 @@ BEGIN
 	-- (the library is loaded by name_key above, so its setting exists)
 	min_sim := pg_catalog.current_setting('cdp.name_similarity_threshold')::real;
 	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	-- names read by what the words are (name_roles) can leave a probe without any key: «Владимир
+	-- Бабич» typed as family and given name reads as a given name and a patronymic (-ич), with no
+	-- family name.  Then the names as the desk typed them (the any-order name rule, and the
+	-- comparisons' swapped levels, still meet «Бабич Владимир»), not a refusal (issue 12, session 41)
+	IF COALESCE((a.settings ->> 'name_roles')::boolean, false)
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.bk) b WHERE b IS NOT NULL) THEN
+		EXECUTE cdp_internal._match_feature_query(a.settings || '{"name_roles": false}', '(SELECT ($1).*) r') INTO f USING probe;
+	END IF;
 	-- Candidates: the probe's block mates, and with a birth date every record born that day or on the
 	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
 	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
@@ -507,6 +515,7 @@ DECLARE
 	a record := cdp_internal._match_active();
 	probe @extschema@.record;
 	f record;
+	either boolean := false;
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules) and the
@@ -514,6 +523,13 @@ BEGIN
 	-- exactly with each attribute the probe gives (names by their name key).  A probe no block
 	-- reads (a family name alone) is an error asking for more, not a count of nought (issue 18).
 	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
+	-- (names whose roles leave no key: as the desk typed them, as find_patient reads them, and a
+	-- family and a given name agree in either order, «Владимир Бабич» with «Бабич Владимир»)
+	IF COALESCE((a.settings ->> 'name_roles')::boolean, false)
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.bk) b WHERE b IS NOT NULL) THEN
+		EXECUTE cdp_internal._match_feature_query(a.settings || '{"name_roles": false}', '(SELECT ($1).*) r') INTO f USING probe;
+		either := true;
+	END IF;
 	PERFORM cdp_internal._find_require_keys('find_patient_namesakes', attrs, f.bk, NULL);
 	RETURN QUERY
 	SELECT pg_catalog.count(DISTINCT rc.golden_id), pg_catalog.count(*),
@@ -523,8 +539,10 @@ BEGIN
 	  FROM @extschema@.record rc
 	 WHERE rc.record_id IN (SELECT m.record_id FROM cdp_internal.match_block m WHERE m.bk = ANY (f.bk)
 	                        UNION SELECT pg_catalog.unnest(cdp_internal._find_queued(probe)))
-	   AND (probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
-	   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name))
+	   AND (((probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
+	         AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name)))
+	        OR (either AND (probe.family_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.family_name))
+	                   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.given_name))))
 	   AND (probe.patronymic IS NULL OR @extschema@.name_key(rc.patronymic) = @extschema@.name_key(probe.patronymic))
 	   AND (probe.birth_date IS NULL OR rc.birth_date = probe.birth_date)
 	   AND (probe.phones IS NULL OR rc.phones OPERATOR(pg_catalog.&&) probe.phones)
