@@ -456,16 +456,21 @@ MatchCrossLoadTf(MatchCrossScorer *cs, const Datum *feat, const bool *featnull, 
 			vals[nv++] = el[f];
 		}
 	}
-	old = MemoryContextSwitchTo(GetMemoryChunkContext(cs));
 	if (nv > MATCH_TF_LAZY_VALUES)
 	{
 		cs->lazy_tf = false;
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(cs));
 		MatchLoadTf(&cs->prog, cs->version, (Datum) 0, (Datum) 0);
 	}
 	else
-		MatchLoadTf(&cs->prog, cs->version,
-					PointerGetDatum(construct_array(vals, nv, TEXTOID, -1, false, TYPALIGN_INT)),
-					PointerGetDatum(construct_array(comps, nv, INT4OID, 4, true, TYPALIGN_INT)));
+	{
+		/* the arguments in the caller's context, the tables in the scorer's */
+		Datum		v = PointerGetDatum(construct_array(vals, nv, TEXTOID, -1, false, TYPALIGN_INT));
+		Datum		c = PointerGetDatum(construct_array(comps, nv, INT4OID, 4, true, TYPALIGN_INT));
+
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(cs));
+		MatchLoadTf(&cs->prog, cs->version, v, c);
+	}
 	MemoryContextSwitchTo(old);
 }
 
