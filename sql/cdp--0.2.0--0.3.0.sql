@@ -41181,3 +41181,402 @@ BEGIN
 	   AND (probe.snils IS NULL OR rc.snils OPERATOR(@extschema@.=) probe.snils);
 END $$;
 /* ==== end of section: roles43 ==== */
+
+/* ==== section: part43 (issue 12, session 41) ==== */
+-- a parallel walk reads every row of match_part (a part past nparts walks nothing): with a filter on
+-- part, an analyzed match_part was estimated at one row and the full run walked serially
+COMMENT ON FUNCTION cdp_internal._match_walk_part(int, int, text, text, float8[], int, float8, int, bigint, bigint[]) IS
+	'internal: the matching kernel over the blocks of one part (key hash modulo nparts; nothing for a part >= nparts), for parallel workers';
+CREATE OR REPLACE FUNCTION cdp_internal._match_walk_all(mode text, query text, program float8[], tf_version int,
+		min_prob float8, max_block int, sample bigint, nparts int,
+		OUT record_a bigint, OUT record_b bigint, OUT golden_a bigint, OUT golden_b bigint,
+		OUT rule int, OUT weight float8, OUT probability float8, OUT flags int,
+		OUT levels smallint[], OUT n bigint, OUT n_new bigint)
+	RETURNS SETOF record
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0 SET min_parallel_table_scan_size = 0 SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF nparts IS NULL OR nparts <= 1 THEN
+		RETURN QUERY SELECT w.* FROM cdp_internal._match_walk(mode, query, program, tf_version, min_prob,
+		                                                     max_block, sample, NULL) w;
+		RETURN;
+	END IF;
+	nparts := LEAST(nparts, 8);
+	-- (every row of match_part, not WHERE p.part < nparts: see match_part)
+	RETURN QUERY SELECT w.* FROM cdp_internal.match_part p
+	  CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, nparts, mode, query, program, tf_version,
+	                                                  min_prob, max_block, sample, NULL) w;
+END $$;
+CREATE OR REPLACE FUNCTION cdp_internal._match_run(mode text) RETURNS jsonb
+	LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	kc jsonb := cdp_internal._match_constants();	/* pair flags of src/match.h */
+	pair_forced int := (kc ->> 'pair_forced')::int;
+	pair_name_only int := (kc ->> 'pair_name_only')::int;
+	pair_held int := (kc ->> 'pair_veto')::int | (kc ->> 'pair_placeholder')::int;
+	a record;
+	focus bigint[];
+	processed bigint;
+	candidates bigint := 0;
+	linked bigint := 0;
+	queued bigint := 0;
+	already bigint := 0;
+	held bigint := 0;
+	decided bigint := 0;
+	name_only bigint := 0;
+	review_pairs bigint := 0;
+	review_persons bigint := 0;
+	review_over bigint := 0;
+	review_undecidable bigint := 0;
+	review_apart bigint := 0;
+	review_room bigint;
+	max_records int;
+	support float8;
+	link_t float8;
+	review_t float8;
+	never_pos int[];
+	never_attr text[];
+	dob_pos int;
+	t_start timestamptz := pg_catalog.clock_timestamp();
+	t0 timestamptz := t_start;
+	t1 timestamptz;
+	times jsonb := '{}';
+	result jsonb;
+	t_link timestamptz;
+	u_rec bigint[];
+	u_gold bigint[];
+	u_key bigint[];
+	u_dob text[];
+	u_never text[];
+	t_id int[];
+	t_a bigint[];
+	t_b bigint[];
+	t_prob float8[];
+	t_flags int[];
+	link_ord int[];
+	link_res bigint[];
+	refused int[];
+	q_ids bigint[];
+	q_ats timestamptz[];
+	nparts int;
+	par_old text[];
+	jit_old text;
+	link_a bigint[];
+	link_b bigint[];
+	link_prob float8[];
+	link_weight float8[];
+	link_rule int[];
+	link_forced boolean[];
+	link_levels smallint[];
+BEGIN
+	IF mode IS NULL OR mode NOT IN ('incremental', 'full') THEN
+		RAISE EXCEPTION 'invalid matching mode "%"', mode USING ERRCODE = '22023',
+			HINT = 'Use ''incremental'' or ''full''.';
+	END IF;
+	-- one run at a time (key: "cdp" as int, 6 = matching); a second caller returns at once
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(1668440176, 6) THEN
+		RETURN pg_catalog.jsonb_build_object('mode', mode, 'skipped', true,
+			'note', 'another run_matching or train_matching is in progress; nothing was done');
+	END IF;
+	a := cdp_internal._match_active();
+	link_t := (a.settings ->> 'link_threshold')::float8;
+	review_t := (a.settings ->> 'review_threshold')::float8;
+	-- settings saved before 0.3.0 lack the coherence keys: the shipped defaults apply
+	max_records := COALESCE(a.settings ->> 'max_person_records', cdp_internal._match_default_settings() ->> 'max_person_records')::int;
+	support := COALESCE(a.settings ->> 'person_support', cdp_internal._match_default_settings() ->> 'person_support')::float8;
+	-- a person holds one value of each different_id_never attr and of sex, and (when birth_date is
+	-- a disagree_never attr) birth dates that differ by at most a slip
+	SELECT pg_catalog.array_agg(y.fpos ORDER BY y.n), pg_catalog.array_agg(y.attr ORDER BY y.n) INTO never_pos, never_attr
+	  FROM cdp_internal._match_never_attrs(a.settings) y;
+	SELECT y.fpos INTO dob_pos FROM cdp_internal._match_layout(a.settings) y
+	 WHERE y.attr = 'birth_date' AND y.comparator = 'date'
+	   AND a.settings -> 'rules' -> 'disagree_never' ? 'birth_date';
+
+	IF mode = 'full' THEN
+		-- statistics first: a full run right after a bulk load plans with them (issue 12)
+		PERFORM cdp_internal._match_analyze_stale();
+		-- the queue as it is before any record is read: only these entries, unchanged since, are
+		-- removed at the end (an ingest committing while the run works re-queues its record with a
+		-- new queued_at, and keeps it queued for the next run)
+		SELECT pg_catalog.array_agg(mq.record_id), pg_catalog.array_agg(mq.queued_at) INTO q_ids, q_ats
+		  FROM cdp_internal.match_queue mq;
+		-- features are recomputed for every record only when something they depend on changed:
+		-- the settings version, the set of suspicious values, or records never keyed (and when a
+		-- fifth of the records or more changed, as after a bulk load: one set-based re-key with its
+		-- indexes built after it costs less than re-keying them one index entry at a time, and gives
+		-- the same keys); otherwise only the queued records changed since their keys were computed
+		-- (after training, none: issue 12); processed: the key rows after it, as the refresh counted
+		-- them (not a second count of match_key's million wide rows: issue 12, session 38)
+		SELECT rq.keys INTO processed
+		  FROM cdp_internal._match_refresh_queued(q_ids, q_ats, cdp_internal._match_refresh_suspicious()) rq;
+		focus := NULL;
+	ELSE
+		SELECT pg_catalog.array_agg(q.record_id ORDER BY q.record_id) INTO focus
+		  FROM (SELECT mq.record_id FROM cdp_internal.match_queue mq ORDER BY mq.record_id FOR UPDATE SKIP LOCKED) q;
+		IF focus IS NULL THEN
+			RETURN pg_catalog.jsonb_build_object('mode', mode, 'processed', 0, 'candidates', 0, 'linked', 0, 'queued', 0);
+		END IF;
+		PERFORM cdp_internal._match_ensure_keys();
+		processed := cdp_internal._match_refresh_keys(focus);
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('keys_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+
+	-- the kernel's rows straight into the table (as _match_pairs scores them, but not through its
+	-- result set nor _match_walk_all's: two more copies of every pair, spilled to disk at 1M
+	-- records; issue 12, session 29): a whole run with many pairs per record in parallel parts
+	-- (_match_walk_all's plan, its settings for this statement only), else one walk.  At most one
+	-- part per core (_match_cpus), walked by the workers alone while the leader writes their rows:
+	-- each part loads every record, and on two cores the leader and two workers each loading 1M
+	-- records repeated a load, competing for the cores with the leader's writes (issue 12,
+	-- session 31); as many processes walk as before at most (1 + max_parallel_workers_per_gather).
+	-- A full run's walk (kernel mode 'run') reads the records' golden ids itself, in record id order,
+	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
+	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs.
+	-- Every row of match_part is read, the parts past nparts walking nothing: a filter on part was
+	-- estimated at one row once the table was analyzed, and the walk ran serially (session 41)
+	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
+	-- no JIT for the statements of the scoring, the plan and the review work list (restored for the
+	-- queue's clean-up; the merge's functions set their own): the row estimates of the C functions
+	-- make their plans look costly enough to compile, in every parallel worker too, and there is
+	-- nothing to gain for a few rows per plan node; the review's statements over the run's temp
+	-- tables (no statistics) were compiled too, about 2 s at 100k records (issue 12, session 35)
+	jit_old := pg_catalog.current_setting('jit');
+	PERFORM pg_catalog.set_config('jit', 'off', true);
+	IF nparts > 1 THEN
+		par_old := ARRAY[pg_catalog.current_setting('parallel_setup_cost'), pg_catalog.current_setting('parallel_tuple_cost'),
+		                 pg_catalog.current_setting('min_parallel_table_scan_size'), pg_catalog.current_setting('parallel_leader_participation'),
+		                 pg_catalog.current_setting('max_parallel_workers_per_gather')];
+		PERFORM pg_catalog.set_config('parallel_setup_cost', '0', true), pg_catalog.set_config('parallel_tuple_cost', '0', true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', '0', true),
+		        pg_catalog.set_config('parallel_leader_participation', 'off', true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', nparts::text, true);
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal.match_part p
+			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, LEAST(nparts, 8), 'run', cdp_internal._match_query(NULL, false), a.program,
+			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w;
+		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
+		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true),
+		        pg_catalog.set_config('parallel_leader_participation', par_old[4], true),
+		        pg_catalog.set_config('max_parallel_workers_per_gather', par_old[5], true);
+	ELSE
+		CREATE TEMP TABLE _cdp_scored ON COMMIT DROP AS
+			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
+			  FROM cdp_internal._match_walk(CASE WHEN focus IS NULL THEN 'run' ELSE 'score' END,
+			                               cdp_internal._match_query(focus, focus IS NOT NULL), a.program,
+			                               a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, focus) w;
+	END IF;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('block_score_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	t0 := t1;
+	t_link := t1;
+	-- one scan of the scored pairs: the counts, the pairs a person's decision settles (a decision
+	-- wins, both ways: decided pairs never reach the plan; pair_decision has one row per pair), and
+	-- the pairs to decide (persons still apart, no decision), with those only names support counted
+	-- (the evidence floor: never linked, to review when they score over the link threshold), in no
+	-- order: the plan puts them in decision order (strongest evidence first, so a weak pair never
+	-- decides before a strong one) and gives each its place (ord), without a sort of every scored
+	-- row in SQL (issue 12, session 29)
+	SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE s.golden_a = s.golden_b),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NOT NULL),
+	       pg_catalog.array_agg(s.id) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_a) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.record_b) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.probability) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.array_agg(s.flags) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL),
+	       pg_catalog.count(*) FILTER (WHERE s.golden_a <> s.golden_b AND d.record_a IS NULL AND s.flags & pair_name_only <> 0)
+	  INTO candidates, already, decided, t_id, t_a, t_b, t_prob, t_flags, name_only
+	  FROM _cdp_scored s
+	  LEFT JOIN @extschema@.pair_decision d ON d.record_a = s.record_a AND d.record_b = s.record_b;
+	-- every record of every person a pair touches, with the features the constraints read (taken
+	-- out of match_key before the join, OFFSET 0: the hash then holds a few values per record, not
+	-- every feature; at 1M records that hash spilled to disk, issue 12).  A full run reads every
+	-- record, without finding the persons its pairs touch first: the two joins and the distinct
+	-- persons of 2.3M pair ends cost more at 1M records than the records of persons no pair
+	-- touches, which the plan never looks at (issue 12, session 29).  It reads them and their
+	-- features in two scans (the records' golden ids from an index, the features from match_key),
+	-- which _match_run_plan puts side by side by record id (key_records): at 1M records the hash
+	-- join of every record with every key row cost about 2 s (issue 12, session 32)
+	IF t_id IS NOT NULL AND focus IS NULL THEN
+		SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id) INTO u_rec, u_gold FROM @extschema@.record r;
+		IF dob_pos IS NOT NULL OR never_pos IS NOT NULL THEN
+			EXECUTE pg_catalog.format(
+				'SELECT pg_catalog.array_agg(k.record_id), %s, %s FROM cdp_internal.match_key k',
+				CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE pg_catalog.format('pg_catalog.array_agg(k.feat[%s])', dob_pos) END,
+				CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+				     ELSE 'pg_catalog.array_agg(ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+				                                           FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[])' END)
+			  INTO u_key, u_dob, u_never;
+			u_key := COALESCE(u_key, '{}');
+		END IF;
+	ELSIF t_id IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(r.record_id), pg_catalog.array_agg(r.golden_id), %s, %s
+			   FROM %s
+			   LEFT JOIN (SELECT k.record_id, %s AS dob, %s AS never FROM cdp_internal.match_key k OFFSET 0) k ON k.record_id = r.record_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.dob)' END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]' ELSE 'pg_catalog.array_agg(k.never)' END,
+			'(SELECT DISTINCT r.golden_id
+			              FROM (SELECT t.record_a FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)
+			                    UNION SELECT t.record_b FROM _cdp_scored t WHERE t.golden_a <> t.golden_b AND NOT EXISTS (SELECT 1 FROM @extschema@.pair_decision d WHERE d.record_a = t.record_a AND d.record_b = t.record_b)) x(id)
+			              JOIN @extschema@.record r ON r.record_id = x.id) g
+			      JOIN @extschema@.record r ON r.golden_id = g.golden_id',
+			CASE WHEN dob_pos IS NULL THEN 'NULL::text' ELSE pg_catalog.format('k.feat[%s]', dob_pos) END,
+			CASE WHEN never_pos IS NULL THEN 'NULL::text[]'
+			     ELSE 'ARRAY[' || (SELECT pg_catalog.string_agg(pg_catalog.format('k.feat[%s]', y.x), ', ' ORDER BY y.n)
+			                       FROM pg_catalog.unnest(never_pos) WITH ORDINALITY y(x, n)) || ']::text[]' END)
+		  INTO u_rec, u_gold, u_dob, u_never;
+	END IF;
+	CREATE TEMP TABLE _cdp_plan ON COMMIT DROP AS
+	SELECT lp.* FROM cdp_internal._match_run_plan(t_id, t_a, t_b, t_prob, t_flags,
+		u_rec, u_gold, u_dob, u_never, COALESCE(pg_catalog.cardinality(never_pos), 0),
+		(SELECT pg_catalog.array_agg(d.record_a) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(d.record_b) FROM @extschema@.pair_decision d WHERE d.decision = 'no_match'),
+		(SELECT pg_catalog.array_agg(h.record_a ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		(SELECT pg_catalog.array_agg(h.record_b ORDER BY h.record_a, h.record_b) FROM cdp_internal.household h),
+		link_t, review_t, cdp_internal._match_plan_reasons(never_attr),
+		max_records, support, u_key) lp;
+	SELECT already + pg_catalog.count(*) FILTER (WHERE lp.action = 'a'), pg_catalog.count(*) FILTER (WHERE lp.action = 'h')
+	  INTO already, held FROM _cdp_plan lp;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('plan_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	-- every link at once, in decision order (golden applies them as link_records would one by one):
+	-- the links' values gathered in any order and put in decision order by _match_link_sorted in C;
+	-- golden_link_run does what link_records_many(link_a, link_b, evidence) did with the evidence
+	-- _match_link_args built from these parts, but builds each object only into its event's payload
+	-- (no jsonb[] of every object, about 230 MB at 1M records, read again by the check and flattened
+	-- by each C function plpgsql handed it to: issue 12, session 36)
+	SELECT x.ord, x.record_a, x.record_b, x.probability, x.weight, x.rule, x.forced, x.levels
+	  INTO link_ord, link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels
+	  FROM (SELECT pg_catalog.array_agg(lp.ord) AS ord, pg_catalog.array_agg(t.record_a) AS record_a,
+	               pg_catalog.array_agg(t.record_b) AS record_b, pg_catalog.array_agg(t.probability) AS probability,
+	               pg_catalog.array_agg(t.weight) AS weight, pg_catalog.array_agg(t.rule) AS rule,
+	               pg_catalog.array_agg(t.flags & pair_forced <> 0) AS forced, pg_catalog.array_agg(t.levels) AS levels
+	          FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	         WHERE lp.action = 'l') l
+	  LEFT JOIN cdp_internal._match_link_sorted(l.ord, l.record_a, l.record_b, l.probability, l.weight, l.rule, l.forced, l.levels) x ON true;
+	IF link_a IS NULL THEN
+		link_res := '{}';
+	ELSE
+		link_res := cdp_internal.golden_link_run(link_a, link_b, link_prob, link_weight, link_rule, link_forced, link_levels,
+			cdp_internal._match_rules(a.settings), 'run_matching', a.version);
+	END IF;
+	-- golden refuses a link only when a no_match decision appeared since the plan was made
+	SELECT pg_catalog.count(*) FILTER (WHERE x.g IS NOT NULL), pg_catalog.array_agg(x.o) FILTER (WHERE x.g IS NULL)
+	  INTO linked, refused
+	  FROM ROWS FROM (pg_catalog.unnest(link_ord), pg_catalog.unnest(link_res)) x(o, g);
+	held := held + COALESCE(pg_catalog.cardinality(refused), 0);
+	t0 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('merge_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3));
+	-- the review queue is a work list: one entry per pair of persons still apart (the strongest of
+	-- their record pairs, in decision order), none for a pair of persons that has an open entry
+	-- already, ordered by priority (probability times the records the decision moves; a hundredth of
+	-- that for a name-only pair), at most review_limit open entries; the rest are counted.
+	-- None for two persons a reviewer decided apart (a no_match decision between a record of each,
+	-- by their persons now): golden refuses every link between them, so an entry could not be
+	-- decided otherwise, and each run would queue their next record pair (issue 12); their pairs
+	-- are counted (review_decided_apart) until the decisions are withdrawn
+	CREATE TEMP TABLE _cdp_apart ON COMMIT DROP AS
+	SELECT DISTINCT LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM @extschema@.pair_decision d
+	  JOIN @extschema@.record ra ON ra.record_id = d.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = d.record_b
+	 WHERE d.decision = 'no_match' AND ra.golden_id <> rb.golden_id;
+	CREATE TEMP TABLE _cdp_rev ON COMMIT DROP AS
+	SELECT DISTINCT ON (r.person_a, r.person_b) r.ord, r.pair_id, r.reason, r.person_a, r.person_b, r.person_records,
+	       pg_catalog.count(*) OVER (PARTITION BY r.person_a, r.person_b)::int AS pairs,
+	       EXISTS (SELECT 1 FROM _cdp_apart x WHERE x.person_a = r.person_a AND x.person_b = r.person_b) AS apart
+	  FROM (SELECT lp.ord, lp.pair_id, lp.reason, lp.person_a, lp.person_b, lp.person_records FROM _cdp_plan lp
+	          JOIN _cdp_scored t ON t.id = lp.pair_id
+	         -- a pair the evidence floor holds (name-only, no rule or placeholder) is not queued but
+	         -- counted (review_undecidable): a reviewer has nothing to check but the names the
+	         -- matcher compared already (issue 12)
+	         WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) <> pair_name_only
+	        UNION ALL
+	        SELECT x.o, lp.pair_id, 'решение «не совпадают» между этими людьми', LEAST(ra.golden_id, rb.golden_id), GREATEST(ra.golden_id, rb.golden_id),
+	               (SELECT pg_catalog.count(*) FROM @extschema@.record rr WHERE rr.golden_id IN (ra.golden_id, rb.golden_id))::int
+	          FROM pg_catalog.unnest(refused) x(o) JOIN _cdp_plan lp ON lp.ord = x.o JOIN _cdp_scored t ON t.id = lp.pair_id
+	          JOIN @extschema@.record ra ON ra.record_id = t.record_a JOIN @extschema@.record rb ON rb.record_id = t.record_b) r
+	 WHERE r.person_a <> r.person_b
+	 ORDER BY r.person_a, r.person_b, r.ord;
+	SELECT pg_catalog.count(*) FILTER (WHERE NOT v.apart), COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE NOT v.apart), 0),
+	       COALESCE(pg_catalog.sum(v.pairs) FILTER (WHERE v.apart), 0)
+	  INTO review_persons, review_pairs, review_apart FROM _cdp_rev v;
+	SELECT pg_catalog.count(*) INTO review_undecidable
+	  FROM _cdp_plan lp JOIN _cdp_scored t ON t.id = lp.pair_id
+	 WHERE lp.action IN ('h', 'r') AND t.flags & (pair_name_only | pair_held) = pair_name_only;
+	-- open entries of persons still apart, by the persons they join now
+	CREATE TEMP TABLE _cdp_open ON COMMIT DROP AS
+	SELECT q.pair_id, LEAST(ra.golden_id, rb.golden_id) AS person_a, GREATEST(ra.golden_id, rb.golden_id) AS person_b
+	  FROM cdp_internal.match_review q
+	  JOIN @extschema@.record ra ON ra.record_id = q.record_a
+	  JOIN @extschema@.record rb ON rb.record_id = q.record_b
+	 WHERE q.status = 'open' AND ra.golden_id <> rb.golden_id;
+	review_room := GREATEST(COALESCE(a.settings ->> 'review_limit', cdp_internal._match_default_settings() ->> 'review_limit')::bigint - (SELECT pg_catalog.count(*) FROM _cdp_open), 0);
+	WITH cand AS (
+		SELECT v.*, t.record_a, t.record_b, t.probability, t.weight, t.levels, t.flags,
+		       -- a name-only pair gives a reviewer nothing to check but the names: after every other
+		       t.probability * v.person_records * CASE WHEN t.flags & pair_name_only <> 0 THEN 0.01 ELSE 1 END AS priority
+		  FROM _cdp_rev v JOIN _cdp_scored t ON t.id = v.pair_id
+		 WHERE NOT v.apart
+		   AND NOT EXISTS (SELECT 1 FROM _cdp_open o WHERE o.person_a = v.person_a AND o.person_b = v.person_b
+		                      AND NOT EXISTS (SELECT 1 FROM cdp_internal.match_review q2
+		                                       WHERE q2.pair_id = o.pair_id AND q2.record_a = t.record_a AND q2.record_b = t.record_b))),
+	ranked AS (
+		SELECT c.*, pg_catalog.row_number() OVER (ORDER BY c.priority DESC, c.ord) AS rk FROM cand c),
+	ins AS (
+		INSERT INTO cdp_internal.match_review AS q (record_a, record_b, score, weight, levels, flags, version, reason, priority, pairs)
+		SELECT k.record_a, k.record_b, k.probability, k.weight, k.levels, k.flags, a.version, k.reason, k.priority, k.pairs
+		  FROM ranked k
+		 WHERE k.rk <= review_room
+		 ORDER BY k.rk
+		ON CONFLICT (record_a, record_b) DO UPDATE
+		   SET score = excluded.score, weight = excluded.weight, levels = excluded.levels, flags = excluded.flags,
+		       version = excluded.version, reason = excluded.reason, priority = excluded.priority, pairs = excluded.pairs
+		 WHERE q.status = 'open'
+		RETURNING q.xmax = 0 AS inserted)
+	SELECT (SELECT pg_catalog.count(*) FILTER (WHERE ins.inserted) FROM ins),
+	       (SELECT pg_catalog.count(*) FROM ranked k WHERE k.rk > review_room)
+	  INTO queued, review_over;
+	DROP TABLE _cdp_rev;
+	DROP TABLE _cdp_open;
+	DROP TABLE _cdp_apart;
+	PERFORM pg_catalog.set_config('jit', jit_old, true);
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('review_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+	DROP TABLE _cdp_plan;
+	t0 := t_link;
+	t1 := pg_catalog.clock_timestamp();
+	times := times || pg_catalog.jsonb_build_object('link_s', pg_catalog.round(EXTRACT(epoch FROM t1 - t0), 3));
+
+	-- the queue entries the run read, unchanged since (a record an ingest changed and committed
+	-- meanwhile has another queued_at; one queued meanwhile is not among them): one hash join of the
+	-- queue with them.  Every record they name has its key row now (the run keyed every record
+	-- without one), so they are not joined with match_key as well: at 1M records that join probed
+	-- its primary key once per entry, about 4 s counted in no step (issue 12, session 32)
+	IF mode = 'full' THEN
+		DELETE FROM cdp_internal.match_queue q
+		 USING ROWS FROM (pg_catalog.unnest(q_ids), pg_catalog.unnest(q_ats)) s(id, at)
+		 WHERE q.record_id = s.id AND q.queued_at = s.at;
+	ELSE
+		DELETE FROM cdp_internal.match_queue q WHERE q.record_id = ANY (focus);
+	END IF;
+	DROP TABLE _cdp_scored;
+	t0 := pg_catalog.clock_timestamp();
+	-- queue_s: the queue's clean-up; total_s: the whole run, so that keys_s + block_score_s + plan_s
+	-- + merge_s + review_s + queue_s accounts for it (link_s is plan_s + merge_s + review_s)
+	times := times || pg_catalog.jsonb_build_object('queue_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t1), 3),
+		'total_s', pg_catalog.round(EXTRACT(epoch FROM t0 - t_start), 3));
+	result := pg_catalog.jsonb_build_object('mode', mode, 'settings_version', a.version, 'trained', a.params IS NOT NULL,
+		'processed', processed, 'candidates', candidates, 'already_same_person', already, 'linked', linked,
+		'queued', queued, 'held_by_constraints', held, 'decided_by_people', decided, 'name_only', name_only,
+		'review_pairs', review_pairs, 'review_persons', review_persons, 'review_over_limit', review_over,
+		'review_undecidable', review_undecidable, 'review_decided_apart', review_apart, 'times', times);
+	INSERT INTO cdp_internal.match_run (mode, finished_at, result) VALUES (mode, pg_catalog.clock_timestamp(), result);
+	RETURN result;
+END $$;
+/* ==== end of section: part43 ==== */

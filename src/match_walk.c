@@ -1335,11 +1335,23 @@ cdp_match_walk_part(PG_FUNCTION_ARGS)
 				 errmsg("part and nparts of _match_walk_part must not be null")));
 	part = PG_GETARG_INT32(0);
 	nparts = PG_GETARG_INT32(1);
-	if (nparts < 1 || nparts > 64 || part < 0 || part >= nparts)
+	if (nparts < 1 || nparts > 64 || part < 0 || part >= 64)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("part %d of %d is out of range", part, nparts),
-				 errhint("Use 0 <= part < nparts <= 64.")));
+				 errhint("Use 0 <= part < 64 and 1 <= nparts <= 64.")));
+
+	/*
+	 * a part past the last walks nothing: the callers scan every row of
+	 * cdp_internal.match_part rather than only those under nparts, whose
+	 * estimate, once the table is analyzed, was one row, and the planner
+	 * then walked every part in one process (issue 12, session 41)
+	 */
+	if (part >= nparts)
+	{
+		InitMaterializedSRF(fcinfo, 0);
+		PG_RETURN_NULL();
+	}
 	MatchWalkRun(fcinfo, 2, part, nparts);
 	PG_RETURN_NULL();
 }

@@ -232,7 +232,9 @@ BEGIN
 	-- session 31); as many processes walk as before at most (1 + max_parallel_workers_per_gather).
 	-- A full run's walk (kernel mode 'run') reads the records' golden ids itself, in record id order,
 	-- instead of joining cdp.record in its record query: that join was 3 s of each part's 4 s load
-	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs
+	-- at 1M records (issue 12, session 34); the same records in the same order, the same pairs.
+	-- Every row of match_part is read, the parts past nparts walking nothing: a filter on part was
+	-- estimated at one row once the table was analyzed, and the walk ran serially (session 41)
 	nparts := CASE WHEN focus IS NULL THEN LEAST(cdp_internal._match_nparts(), COALESCE(cdp_internal._match_cpus(), 8), 8) ELSE 1 END;
 	-- no JIT for the statements of the scoring, the plan and the review work list (restored for the
 	-- queue's clean-up; the merge's functions set their own): the row estimates of the C functions
@@ -253,8 +255,7 @@ BEGIN
 			SELECT (pg_catalog.row_number() OVER ())::int AS id, w.record_a, w.record_b, w.golden_a, w.golden_b, w.rule, w.weight, w.probability, w.flags, w.levels
 			  FROM cdp_internal.match_part p
 			 CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, LEAST(nparts, 8), 'run', cdp_internal._match_query(NULL, false), a.program,
-			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w
-			 WHERE p.part < LEAST(nparts, 8);
+			                                                 a.version, review_t, (a.settings ->> 'max_block_size')::int, 0, NULL) w;
 		PERFORM pg_catalog.set_config('parallel_setup_cost', par_old[1], true), pg_catalog.set_config('parallel_tuple_cost', par_old[2], true),
 		        pg_catalog.set_config('min_parallel_table_scan_size', par_old[3], true),
 		        pg_catalog.set_config('parallel_leader_participation', par_old[4], true),

@@ -4,7 +4,7 @@
 -- yields the pairs and counts of one walk; the sampled EM patterns equal the full ones when the
 -- sample covers every pair and estimate the pair count otherwise; training reuses fresh features.
 BEGIN;
-SELECT plan(23);
+SELECT plan(26);
 
 -- a deterministic population: 700 persons with 1-3 records each, few surnames and given names
 -- (so blocks hold many pairs), typos, day/month swaps, missing values and shared family phones
@@ -101,8 +101,31 @@ SELECT set_eq($$SELECT w.rule, sum(w.n) AS n, sum(w.n_new) AS n_new FROM act a,
                        cdp_internal._match_walk('count', cdp_internal._match_query(NULL), a.program, 0, 0, 5000, 0, NULL) w GROUP BY w.rule$$,
               'the per-rule pair counts of four parts add up to those of one walk');
 SELECT is((SELECT count(*) FROM cdp.candidate_pairs()), (SELECT count(*) FROM full_pairs), 'candidate_pairs emits every candidate pair once');
-SELECT throws_ok($$SELECT * FROM cdp_internal._match_walk_part(2, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)$$,
-                 '22023', 'part 2 of 2 is out of range', 'a part outside 0..nparts-1 is refused');
+SELECT is((SELECT count(*) FROM cdp_internal._match_walk_part(2, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)), 0::bigint,
+          'a part past the last walks nothing (a walk calls every row of match_part)');
+SELECT throws_ok($$SELECT * FROM cdp_internal._match_walk_part(-1, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)$$,
+                 '22023', 'part -1 of 2 is out of range', 'a negative part is refused');
+SELECT throws_ok($$SELECT * FROM cdp_internal._match_walk_part(64, 2, 'count', 'SELECT 1', '{}', 0, 0, 0, 0, NULL)$$,
+                 '22023', 'part 64 of 2 is out of range', 'a part past match_part''s 64 is refused');
+-- the full run's walk statement (_match_run) with its settings: parallel workers walk the parts
+-- even once match_part is analyzed (a DBA's ANALYZE of the whole database); with a filter on part
+-- the planner estimated one row and walked every part in one process (session 41)
+ANALYZE cdp_internal.match_part;
+CREATE FUNCTION pg_temp.run_walk_plan() RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE p text;
+BEGIN
+	PERFORM set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0', true),
+	        set_config('min_parallel_table_scan_size', '0', true), set_config('parallel_leader_participation', 'off', true),
+	        set_config('max_parallel_workers_per_gather', '2', true);
+	EXECUTE $q$EXPLAIN (FORMAT JSON) SELECT (row_number() OVER ())::int AS id, w.record_a, w.record_b
+	          FROM cdp_internal.match_part p
+	         CROSS JOIN LATERAL cdp_internal._match_walk_part(p.part, 2, 'run', 'SELECT 1', '{}', 0, 0, 0, 0, NULL) w$q$ INTO p;
+	PERFORM set_config('parallel_setup_cost', '1000', true), set_config('parallel_tuple_cost', '0.1', true),
+	        set_config('min_parallel_table_scan_size', '8MB', true), set_config('parallel_leader_participation', 'on', true);
+	RETURN p;
+END $f$;
+SELECT ok(pg_temp.run_walk_plan() ~ '"Node Type": "Gather".*"Workers Planned": 2.*"Parallel Aware": true',
+          'the full run''s walk over an analyzed match_part is planned for two parallel workers');
 
 -- EM patterns: a sample that covers every pair changes nothing; a smaller one estimates the counts
 CREATE TEMP TABLE pat_all AS
