@@ -103,6 +103,30 @@ CREATE FUNCTION cdp_internal._find_name_ranges(settings jsonb, bk text[]) RETURN
 COMMENT ON FUNCTION cdp_internal._find_name_ranges(jsonb, text[]) IS
 	'internal: the probe''s keys of the blocking rules of two name keys, in order or any order (find_patient reads the records whose first key is the probe''s and whose second is near it)';
 
+-- _find_probe_features: a lookup's probe as the kernel reads a record (flags, features, blocking
+-- keys, by _match_feature_query), shared by find_patient and find_patient_namesakes.  Names read by
+-- what the words are (name_roles) can leave a probe without any key: «Владимир Бабич» typed as
+-- family and given name reads as a given name and a patronymic (-ич), with no family name.  Then
+-- the names as the desk typed them (as_typed: the any-order name rule, and the comparisons'
+-- swapped levels, still meet «Бабич Владимир»), not a refusal (issue 12, session 41).
+CREATE FUNCTION cdp_internal._find_probe_features(settings jsonb, probe @extschema@.record,
+		OUT flags int, OUT feat text[], OUT bk text[], OUT as_typed boolean)
+	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	as_typed := false;
+	EXECUTE pg_catalog.format('SELECT x.flags, x.feat, x.bk FROM (%s) x', cdp_internal._match_feature_query(settings, '(SELECT ($1).*) r'))
+	   INTO flags, feat, bk USING probe;
+	IF COALESCE((settings ->> 'name_roles')::boolean, false)
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(bk) b WHERE b IS NOT NULL) THEN
+		EXECUTE pg_catalog.format('SELECT x.flags, x.feat, x.bk FROM (%s) x',
+		                          cdp_internal._match_feature_query(settings || '{"name_roles": false}', '(SELECT ($1).*) r'))
+		   INTO flags, feat, bk USING probe;
+		as_typed := true;
+	END IF;
+END $$;
+COMMENT ON FUNCTION cdp_internal._find_probe_features(jsonb, @extschema@.record) IS
+	'internal: a lookup probe''s flags, features and blocking keys; with the names as typed (as_typed) when reading them by their roles leaves no key';
+
 -- _find_require_keys: a lookup no blocking rule can use (a family name alone, a patronymic alone;
 -- the rules of every list count, lookup_blocking's too)
 -- would find nothing whoever is stored: an error asking for more, not an empty answer (issue 18).
@@ -204,15 +228,8 @@ BEGIN
 	END IF;
 	-- (the library is loaded by name_key above, so its setting exists)
 	min_sim := pg_catalog.current_setting('cdp.name_similarity_threshold')::real;
-	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
-	-- names read by what the words are (name_roles) can leave a probe without any key: «Владимир
-	-- Бабич» typed as family and given name reads as a given name and a patronymic (-ич), with no
-	-- family name.  Then the names as the desk typed them (the any-order name rule, and the
-	-- comparisons' swapped levels, still meet «Бабич Владимир»), not a refusal (issue 12, session 41)
-	IF COALESCE((a.settings ->> 'name_roles')::boolean, false)
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.bk) b WHERE b IS NOT NULL) THEN
-		EXECUTE cdp_internal._match_feature_query(a.settings || '{"name_roles": false}', '(SELECT ($1).*) r') INTO f USING probe;
-	END IF;
+	-- (the names as typed when their roles leave no key: _find_probe_features)
+	SELECT * INTO f FROM cdp_internal._find_probe_features(a.settings, probe);
 	-- Candidates: the probe's block mates, and with a birth date every record born that day or on the
 	-- day with day and month exchanged, whatever its name (a maiden name, initials, a name written
 	-- so that no name block meets it).  Every candidate is scored (no probability floor in the walk).
@@ -515,21 +532,15 @@ DECLARE
 	a record := cdp_internal._match_active();
 	probe @extschema@.record;
 	f record;
-	either boolean := false;
 BEGIN
 	probe := cdp_internal._find_probe(attrs);
 	-- candidates: the probe's blocks (for a name alone, the name-only blocking rules) and the
 	-- records still waiting for a matching run (_find_queued), then every record that agrees
 	-- exactly with each attribute the probe gives (names by their name key).  A probe no block
 	-- reads (a family name alone) is an error asking for more, not a count of nought (issue 18).
-	EXECUTE cdp_internal._match_feature_query(a.settings, '(SELECT ($1).*) r') INTO f USING probe;
-	-- (names whose roles leave no key: as the desk typed them, as find_patient reads them, and a
+	-- (names whose roles leave no key are read as typed, as find_patient reads them, and then a
 	-- family and a given name agree in either order, «Владимир Бабич» with «Бабич Владимир»)
-	IF COALESCE((a.settings ->> 'name_roles')::boolean, false)
-	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.bk) b WHERE b IS NOT NULL) THEN
-		EXECUTE cdp_internal._match_feature_query(a.settings || '{"name_roles": false}', '(SELECT ($1).*) r') INTO f USING probe;
-		either := true;
-	END IF;
+	SELECT * INTO f FROM cdp_internal._find_probe_features(a.settings, probe);
 	PERFORM cdp_internal._find_require_keys('find_patient_namesakes', attrs, f.bk, NULL);
 	RETURN QUERY
 	SELECT pg_catalog.count(DISTINCT rc.golden_id), pg_catalog.count(*),
@@ -541,7 +552,7 @@ BEGIN
 	                        UNION SELECT pg_catalog.unnest(cdp_internal._find_queued(probe)))
 	   AND (((probe.family_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.family_name))
 	         AND (probe.given_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.given_name)))
-	        OR (either AND (probe.family_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.family_name))
+	        OR (f.as_typed AND (probe.family_name IS NULL OR @extschema@.name_key(rc.given_name) = @extschema@.name_key(probe.family_name))
 	                   AND (probe.given_name IS NULL OR @extschema@.name_key(rc.family_name) = @extschema@.name_key(probe.given_name))))
 	   AND (probe.patronymic IS NULL OR @extschema@.name_key(rc.patronymic) = @extschema@.name_key(probe.patronymic))
 	   AND (probe.birth_date IS NULL OR rc.birth_date = probe.birth_date)
