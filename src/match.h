@@ -420,8 +420,11 @@ typedef struct MatchCrossScorer MatchCrossScorer;
 
 /* a scorer of at most this many records reads the tf rows of their values only */
 #define MATCH_TF_LAZY_RECORDS 1024
-/* ... unless they have more values than this: then the whole table */
-#define MATCH_TF_LAZY_VALUES 5000
+/*
+ * a load of the tf rows of some values (a focused walk's, a lazy scorer's)
+ * takes at most this many values; more read the whole table
+ */
+#define MATCH_TF_MAX_VALUES 5000
 
 extern MatchCrossScorer *MatchCrossBegin(ArrayType *program, int version, double min_prob,
 										 bool lazy_tf);

@@ -412,7 +412,7 @@ MatchCrossBegin(ArrayType *program, int version, double min_prob, bool lazy_tf)
  *		(rows of cdp_internal.match_key, before MatchCrossRecord is given
  *		them), and the '' row of every tf-adjusted comparison: what
  *		MatchPrecomputeRecord and the scorer look up of these records.  More
- *		than MATCH_TF_LAZY_VALUES values read the whole table once, and the
+ *		than MATCH_TF_MAX_VALUES values read the whole table once, and the
  *		scorer stops being lazy.  Nothing for a scorer that is not lazy.
  *		Call connected to SPI; SPI_tuptable is replaced.
  */
@@ -437,7 +437,7 @@ MatchCrossLoadTf(MatchCrossScorer *cs, const Datum *feat, const bool *featnull, 
 			comps[nv] = Int32GetDatum(c);
 			vals[nv++] = CStringGetTextDatum("");
 		}
-	for (int i = 0; i < n && nv <= MATCH_TF_LAZY_VALUES; i++)
+	for (int i = 0; i < n && nv <= MATCH_TF_MAX_VALUES; i++)
 	{
 		Datum	   *el;
 		bool	   *nulls;
@@ -456,7 +456,7 @@ MatchCrossLoadTf(MatchCrossScorer *cs, const Datum *feat, const bool *featnull, 
 			vals[nv++] = el[f];
 		}
 	}
-	if (nv > MATCH_TF_LAZY_VALUES)
+	if (nv > MATCH_TF_MAX_VALUES)
 	{
 		cs->lazy_tf = false;
 		old = MemoryContextSwitchTo(GetMemoryChunkContext(cs));

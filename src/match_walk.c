@@ -174,7 +174,7 @@ TfValues(Walk *w, bool has_focus, Datum *comps)
 
 			if (v == NULL || (exact0 && !w->recs[i].focus))
 				continue;
-			if (n >= 5000)
+			if (n >= MATCH_TF_MAX_VALUES)
 				return (Datum) 0;
 			if (n >= cap)
 			{
