@@ -66,12 +66,20 @@ SELECT x.record_id AS x, o.members
  WHERE x.n <= 400 AND cardinality(o.members) = 4;
 DELETE FROM cdp_internal.match_key WHERE record_id = (SELECT members[4] FROM grp ORDER BY x LIMIT 1);
 
--- the plan's decision for each group: person_support 0.75, so 3 supporting pairs of 4 are needed
+-- the plan's decision for a group: x linking to the first of its person's four records
+-- (probability 0.99), at review threshold review_t, person_support 0.75 (3 supporting pairs of 4
+-- are needed); pad: more records of the plan, each its own person, in no pair
+CREATE FUNCTION pg_temp.decide(x bigint, members bigint[], review_t float8, pad bigint[] DEFAULT '{}') RETURNS "char"
+LANGUAGE sql AS $$
+	SELECT lp.action
+	  FROM (SELECT COALESCE(array_agg(i ORDER BY i), '{}') AS ids, COALESCE(array_agg(-i ORDER BY i), '{}') AS golds
+	          FROM unnest(pad) i WHERE i <> ALL (x || members)) q,
+	       cdp_internal._match_link_plan(ARRAY[x], ARRAY[members[1]], ARRAY[0.99::float8], ARRAY[0],
+	         x || members || q.ids, ARRAY[x, members[1], members[1], members[1], members[1]] || q.golds, NULL, NULL, 0,
+	         NULL, NULL, NULL, NULL, 0.9::float8, review_t, cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp
+$$;
 CREATE TEMP TABLE dec AS
-SELECT g.x, g.members,
-       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[g.x], ARRAY[g.members[1]], ARRAY[0.99::float8], ARRAY[0],
-                 g.x || g.members, ARRAY[g.x, g.members[1], g.members[1], g.members[1], g.members[1]], NULL, NULL, 0,
-                 NULL, NULL, NULL, NULL, 0.9::float8, a.review_t, cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS action
+SELECT g.x, g.members, pg_temp.decide(g.x, g.members, a.review_t) AS action
   FROM grp g, act a;
 
 -- the reference: blocking keys shared, then the cross walk of x with the four records
@@ -110,13 +118,7 @@ CREATE TEMP TABLE pad AS SELECT array_agg(r.record_id ORDER BY r.record_id) AS i
   FROM (SELECT record_id FROM rid ORDER BY record_id DESC LIMIT 1100) r;
 SELECT is((SELECT array_agg(d.x ORDER BY d.x) FROM dec d, grp g, pad, act a
             WHERE g.x = d.x
-              AND d.action IS DISTINCT FROM
-                  (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[g.x], ARRAY[g.members[1]], ARRAY[0.99::float8], ARRAY[0],
-                          g.x || g.members || (SELECT array_agg(i) FROM unnest(pad.ids) i WHERE i <> ALL (g.x || g.members)),
-                          ARRAY[g.x, g.members[1], g.members[1], g.members[1], g.members[1]]
-                            || (SELECT array_agg(-i) FROM unnest(pad.ids) i WHERE i <> ALL (g.x || g.members)),
-                          NULL, NULL, 0, NULL, NULL, NULL, NULL, 0.9::float8, a.review_t,
-                          cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp)),
+              AND d.action IS DISTINCT FROM pg_temp.decide(g.x, g.members, a.review_t, pad.ids)),
           NULL, 'a plan of 1,100 more records (the whole tf table read) decides every group as the plan of five');
 
 -- the scorer's probabilities are the cross walk's to the bit, term frequencies included: with the
@@ -134,21 +136,11 @@ SELECT g.x, g.members, p.probs
  WHERE r.x = g.x AND 1 + r.unproposed >= 3 AND cardinality(p.probs) >= 3 AND p.probs[3] < p.probs[2] AND p.probs[3] > 0;
 CREATE TEMP TABLE edge_dec AS
 SELECT e.x,
-       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
-                 e.x || e.members, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]], NULL, NULL, 0,
-                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3], cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS at_third,
-       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
-                 e.x || e.members, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]], NULL, NULL, 0,
-                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3] * (1 + 1e-12), cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS above_third,
-       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
-                 e.x || e.members || q.ids, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]] || q.golds, NULL, NULL, 0,
-                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3], cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS at_third_whole,
-       (SELECT lp.action FROM cdp_internal._match_link_plan(ARRAY[e.x], ARRAY[e.members[1]], ARRAY[0.99::float8], ARRAY[0],
-                 e.x || e.members || q.ids, ARRAY[e.x, e.members[1], e.members[1], e.members[1], e.members[1]] || q.golds, NULL, NULL, 0,
-                 NULL, NULL, NULL, NULL, 0.9::float8, e.probs[3] * (1 + 1e-12), cdp_internal._match_plan_reasons('{}'), 0, 0.75::float8) lp) AS above_third_whole
-  FROM edge e, pad,
-       LATERAL (SELECT array_agg(i ORDER BY i) AS ids, array_agg(-i ORDER BY i) AS golds
-                  FROM unnest(pad.ids) i WHERE i <> ALL (e.x || e.members)) q;
+       pg_temp.decide(e.x, e.members, e.probs[3]) AS at_third,
+       pg_temp.decide(e.x, e.members, e.probs[3] * (1 + 1e-12)) AS above_third,
+       pg_temp.decide(e.x, e.members, e.probs[3], pad.ids) AS at_third_whole,
+       pg_temp.decide(e.x, e.members, e.probs[3] * (1 + 1e-12), pad.ids) AS above_third_whole
+  FROM edge e, pad;
 SELECT cmp_ok((SELECT count(*) FROM edge_dec), '>=', 5::bigint, 'five groups or more are scored and have three pairs with distinct probabilities');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM edge_dec
             WHERE at_third <> 'l' OR above_third <> 'h' OR at_third_whole <> 'l' OR above_third_whole <> 'h'), NULL,
