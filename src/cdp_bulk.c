@@ -281,6 +281,44 @@ CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
 }
 
 /*
+ * CdpBulkFreeze
+ *		Writes t's rows frozen and their pages all-visible, as COPY FREEZE
+ *		does, when this subtransaction created t's table or gave it a new
+ *		file (TRUNCATE) and no row is on its pages yet; returns whether it
+ *		will (issue 12, session 42).  Call it before the first row.
+ *
+ * A frozen row is visible to every snapshot, where a row inserted as usual
+ * becomes visible to others at commit.  That makes no difference here: no
+ * other transaction can read a file this subtransaction made before it
+ * commits (TRUNCATE holds its ACCESS EXCLUSIVE lock to the end), and if
+ * the subtransaction aborts, the file and its rows go with it, which is
+ * why the file must be this subtransaction's own, not an outer one's.
+ * What differs is for readers after the commit: a transaction whose
+ * snapshot is older than the commit sees the new rows, where TRUNCATE
+ * alone would show it an empty table (neither is what MVCC would show, as
+ * PostgreSQL documents for TRUNCATE and COPY FREEZE); and a cursor or
+ * snapshot this transaction took before the write sees them too (COPY
+ * FREEZE refuses to run then; the callers here are internal work tables
+ * that no such reader holds).  What it saves: the first reader after the
+ * commit need not look up the inserting transaction and set hint bits on
+ * every row (dirtying every page), VACUUM finds the pages all-frozen and
+ * skips them, and an index-only scan needs no heap visit from the start.
+ */
+bool
+CdpBulkFreeze(CdpBulkTarget *t)
+{
+	Relation	rel = t->rel;
+	SubTransactionId sub = GetCurrentSubTransactionId();
+
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID || t->ngroup > 0 ||
+		(rel->rd_createSubid != sub && rel->rd_newRelfilenodeSubid != sub) ||
+		RelationGetNumberOfBlocks(rel) != 0)
+		return false;
+	t->ti_options |= TABLE_INSERT_FROZEN;
+	return true;
+}
+
+/*
  * CdpBulkFlush
  *		Puts the current group of t on pages, adds their index entries in
  *		group order and fires the first row's insert triggers when asked
@@ -302,7 +340,7 @@ CdpBulkFlushTids(EState *estate, CdpBulkTarget *t, ItemPointerData *tids)
 {
 	if (t->ngroup == 0)
 		return;
-	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, 0, t->bistate);
+	table_multi_insert(t->rel, t->slots, t->ngroup, estate->es_output_cid, t->ti_options, t->bistate);
 	for (int i = 0; i < t->ngroup; i++)
 	{
 		TupleTableSlot *slot = t->slots[i];

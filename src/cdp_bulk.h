@@ -71,6 +71,8 @@ typedef struct CdpBulkTarget
 	AttrNumber *colattr;		/* per caller's column: its attribute number */
 	ExprState **defaults;		/* per attribute not given: its default, or NULL */
 	bool		fire_first;		/* fire the insert triggers of the next row put on pages */
+	int			ti_options;		/* table_multi_insert's options: 0, or
+								 * TABLE_INSERT_FROZEN (CdpBulkFreeze) */
 	CdpIndexSort *isort;		/* NULL: index entries added with each group (CdpBulkSortIndexes) */
 } CdpBulkTarget;
 
@@ -94,6 +96,7 @@ extern EState *CdpBulkExecutorState(const CdpBulkTable *tables, int ntables);
 extern void CdpBulkOpen(EState *estate, CdpBulkTarget *t, Relation rel, Index rti,
 						const char *const *cols, int ncols);
 extern TupleTableSlot *CdpBulkAdd(EState *estate, CdpBulkTarget *t, Datum *values, bool *nulls);
+extern bool CdpBulkFreeze(CdpBulkTarget *t);
 extern void CdpBulkFlush(EState *estate, CdpBulkTarget *t);
 extern void CdpBulkFlushTids(EState *estate, CdpBulkTarget *t, ItemPointerData *tids);
 extern void CdpBulkClose(EState *estate, CdpBulkTarget *t);

@@ -16,7 +16,11 @@
  *
  * The caller (_match_refresh_keys) has emptied both tables and dropped
  * their indexes in this transaction and builds them afterwards; indexes
- * still there are kept row by row (CdpBulkFlush).  When a table cannot be
+ * still there are kept row by row (CdpBulkFlush).  Its TRUNCATE gave both
+ * tables new files in this subtransaction, so the rows go in frozen, their
+ * pages all-visible, as COPY FREEZE writes them (CdpBulkFreeze; issue 12,
+ * session 42): the full run's and match_record's readers set no hint bits
+ * on 1.2 GB of pages at 1M records, and autovacuum has nothing to do there.  When a table cannot be
  * written this way (CdpBulkWritable: row-level security for the caller,
  * rules, triggers; or under Citus, whose tables only its executor writes)
  * the function writes nothing and returns NULL, and the caller runs its SQL
@@ -143,6 +147,9 @@ KeysOpenTargets(Relation *rels, CdpBulkTarget **targets)
 	*targets = palloc0(sizeof(CdpBulkTarget) * KT_COUNT);
 	CdpBulkOpen(estate, &(*targets)[KT_KEY], rels[KT_KEY], 1, KeyCols, lengthof(KeyCols));
 	CdpBulkOpen(estate, &(*targets)[KT_BLOCK], rels[KT_BLOCK], 2, BlockCols, lengthof(BlockCols));
+	/* the caller's TRUNCATE gave both tables new files: the rows go in frozen */
+	for (int w = 0; w < KT_COUNT; w++)
+		(void) CdpBulkFreeze(&(*targets)[w]);
 	return estate;
 }
 
