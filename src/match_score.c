@@ -187,6 +187,10 @@ LayoutFold(const char *s, int len, char *out)
  *		The level comparison c reaches for records a and b: the index of the
  *		first level whose predicate holds for some pair of their values,
  *		nlev ("else") when none does, MATCH_LEVEL_NULL when a side is missing.
+ *		A Jaro-Winkler level holds when the best similarity of a pair of
+ *		their first MATCH_JW_MAX_VALUES values reaches its threshold; that
+ *		best is computed once per call, by the first such level that does
+ *		not hold, for the levels after it.
  */
 int
 MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRec *b)
@@ -195,9 +199,8 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 	const char *va = a->feat[f];
 	const char *vb = b->feat[f];
 	int			l;
-	const char *jw_a = NULL;	/* the value pair whose similarity is in jw_v */
-	const char *jw_b = NULL;
-	double		jw_v = 0.0;
+	double		jw_best = -1.0; /* the best similarity of a value pair; < 0: not
+								 * computed yet */
 
 	if (va == NULL || vb == NULL || *va == '\0' || *vb == '\0')
 		return MATCH_LEVEL_NULL;
@@ -248,50 +251,60 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 			va = a->feat[f];
 			vb = b->feat[f];
 		}
-		for (pa = va; *pa;)
+		if (op == MATCH_OP_JW && jw_best >= 0.0)
 		{
-			int			alen = TokenLen(pa);
-			const char *pb;
+			/* an earlier Jaro-Winkler level computed the best pair's */
+			if (jw_best >= arg)
+				return l;
+		}
+		else
+		{
+			int			na = 0;
 
-			for (pb = vb; *pb;)
+			for (pa = va; *pa && (op != MATCH_OP_JW || na < MATCH_JW_MAX_VALUES); na++)
 			{
-				int			blen = TokenLen(pb);
+				int			alen = TokenLen(pa);
+				const char *pb;
+				int			nb = 0;
 
-				if (alen > 0 && blen > 0)
+				for (pb = vb; *pb && (op != MATCH_OP_JW || nb < MATCH_JW_MAX_VALUES); nb++)
 				{
-					if (op == MATCH_OP_JW)
+					int			blen = TokenLen(pb);
+
+					if (alen > 0 && blen > 0)
 					{
-						/* several JW levels in a row: compute the similarity once */
-						if (pa != jw_a || pb != jw_b)
+						if (op == MATCH_OP_JW)
 						{
 							const int32 *ca = a->codes ? a->codes[f] : NULL;
 							const int32 *cb = b->codes ? b->codes[f] : NULL;
+							double		jw;
 
 							/*
 							 * single values decoded at load: what
 							 * CdpJaroWinkler does after decoding them
 							 */
 							if (ca && cb && pa == a->feat[f] && pb == b->feat[f])
-								jw_v = (alen == blen && memcmp(pa, pb, alen) == 0) ? 1.0 :
+								jw = (alen == blen && memcmp(pa, pb, alen) == 0) ? 1.0 :
 									CdpJaroWinklerCodes(ca, a->ncodes[f], cb, b->ncodes[f], 0.1, 0.7);
 							else
-								jw_v = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
-							jw_a = pa;
-							jw_b = pb;
+								jw = CdpJaroWinkler(pa, alen, pb, blen, 0.1, 0.7);
+							if (jw >= arg)
+								return l;
+							jw_best = Max(jw_best, jw);
 						}
-						if (jw_v >= arg)
+						else if (PredicateHolds(op, arg, pa, alen, pb, blen))
 							return l;
 					}
-					else if (PredicateHolds(op, arg, pa, alen, pb, blen))
-						return l;
+					pb += blen;
+					if (*pb)
+						pb++;
 				}
-				pb += blen;
-				if (*pb)
-					pb++;
+				pa += alen;
+				if (*pa)
+					pa++;
 			}
-			pa += alen;
-			if (*pa)
-				pa++;
+			if (op == MATCH_OP_JW)
+				jw_best = Max(jw_best, 0.0);
 		}
 
 		/*
