@@ -20,11 +20,11 @@
  * tables new files in this subtransaction, so the rows go in frozen, their
  * pages all-visible, as COPY FREEZE writes them (CdpBulkFreeze; issue 12,
  * session 42): the full run's and match_record's readers set no hint bits
- * on 1.2 GB of pages at 1M records, and autovacuum has nothing to do there.  When a table cannot be
- * written this way (CdpBulkWritable: row-level security for the caller,
- * rules, triggers; or under Citus, whose tables only its executor writes)
- * the function writes nothing and returns NULL, and the caller runs its SQL
- * statements.
+ * on 1.2 GB of pages at 1M records, and autovacuum has nothing to do
+ * there.  When a table cannot be written this way (CdpBulkWritable:
+ * row-level security for the caller, rules, triggers; or under Citus, whose
+ * tables only its executor writes) the function writes nothing and returns
+ * NULL, and the caller runs its SQL statements.
  *
  * cdp_match_write_keys_scan (issue 12, session 32) writes the same rows
  * without the feature query: one scan of cdp.record in C reads each
