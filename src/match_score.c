@@ -188,7 +188,7 @@ LayoutFold(const char *s, int len, char *out)
  *		first level whose predicate holds for some pair of their values,
  *		nlev ("else") when none does, MATCH_LEVEL_NULL when a side is missing.
  *		A Jaro-Winkler level holds when the best similarity of a pair of
- *		their first MATCH_JW_MAX_VALUES values reaches its threshold; that
+ *		their first MATCH_JW_MAX_VALUES non-empty values reaches its threshold; that
  *		best is computed once per call, by the first such level that does
  *		not hold, for the levels after it.
  */
@@ -261,16 +261,18 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 		{
 			int			na = 0;
 
-			for (pa = va; *pa && (op != MATCH_OP_JW || na < MATCH_JW_MAX_VALUES); na++)
+			/* na, nb: the non-empty values compared so far */
+			for (pa = va; *pa && (op != MATCH_OP_JW || na < MATCH_JW_MAX_VALUES);)
 			{
 				int			alen = TokenLen(pa);
 				const char *pb;
 				int			nb = 0;
 
-				for (pb = vb; *pb && (op != MATCH_OP_JW || nb < MATCH_JW_MAX_VALUES); nb++)
+				for (pb = vb; *pb && (op != MATCH_OP_JW || nb < MATCH_JW_MAX_VALUES);)
 				{
 					int			blen = TokenLen(pb);
 
+					nb += blen > 0;
 					if (alen > 0 && blen > 0)
 					{
 						if (op == MATCH_OP_JW)
@@ -299,6 +301,7 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 					if (*pb)
 						pb++;
 				}
+				na += alen > 0;
 				pa += alen;
 				if (*pa)
 					pa++;

@@ -119,21 +119,28 @@ PrefixChars(const char *a, int alen, const char *b, int blen, int n)
 /*
  * AnyPair
  *		Does the predicate hold for some pair of non-empty values of a and b
- *		(values separated by MATCH_VALUE_SEP)?  k, g, n: its argument.
+ *		(values separated by MATCH_VALUE_SEP)?  k, g, n: its argument.  A
+ *		Jaro-Winkler level compares the first MATCH_JW_MAX_VALUES non-empty
+ *		values of each side only (src/match.h).
  */
 static bool
 AnyPair(int op, const char *a, int alen, const char *b, int blen, int k, double g, int n)
 {
-	for (int i = 0; i < alen;)
+	int			cap = op == MATCH_OP_JW ? MATCH_JW_MAX_VALUES : PG_INT32_MAX;
+	int			na = 0;
+
+	for (int i = 0; i < alen && na < cap;)
 	{
 		const char *sa = memchr(a + i, MATCH_VALUE_SEP, alen - i);
 		int			la = sa ? (int) (sa - (a + i)) : alen - i;
+		int			nb = 0;
 
-		for (int j = 0; j < blen;)
+		for (int j = 0; j < blen && nb < cap;)
 		{
 			const char *sb = memchr(b + j, MATCH_VALUE_SEP, blen - j);
 			int			lb = sb ? (int) (sb - (b + j)) : blen - j;
 
+			nb += lb > 0;
 			if (la > 0 && lb > 0)
 			{
 				const char *x = a + i;
@@ -160,6 +167,7 @@ AnyPair(int op, const char *a, int alen, const char *b, int blen, int k, double 
 			}
 			j += lb + 1;
 		}
+		na += la > 0;
 		i += la + 1;
 	}
 	return false;
