@@ -188,9 +188,9 @@ LayoutFold(const char *s, int len, char *out)
  *		first level whose predicate holds for some pair of their values,
  *		nlev ("else") when none does, MATCH_LEVEL_NULL when a side is missing.
  *		A Jaro-Winkler level holds when the best similarity of a pair of
- *		their first MATCH_JW_MAX_VALUES non-empty values reaches its threshold; that
- *		best is computed once per call, by the first such level that does
- *		not hold, for the levels after it.
+ *		their first MATCH_JW_MAX_VALUES non-empty values reaches its
+ *		threshold; that best is computed once per call, by the first such
+ *		level that does not hold, for the levels after it.
  */
 int
 MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRec *b)
