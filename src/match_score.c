@@ -259,16 +259,17 @@ MatchCompareLevel(const MatchProg *prog, int c, const MatchRec *a, const MatchRe
 		}
 		else
 		{
+			/* na, nb: the non-empty values compared so far, at most cap */
+			int			cap = op == MATCH_OP_JW ? MATCH_JW_MAX_VALUES : PG_INT32_MAX;
 			int			na = 0;
 
-			/* na, nb: the non-empty values compared so far */
-			for (pa = va; *pa && (op != MATCH_OP_JW || na < MATCH_JW_MAX_VALUES);)
+			for (pa = va; *pa && na < cap;)
 			{
 				int			alen = TokenLen(pa);
 				const char *pb;
 				int			nb = 0;
 
-				for (pb = vb; *pb && (op != MATCH_OP_JW || nb < MATCH_JW_MAX_VALUES);)
+				for (pb = vb; *pb && nb < cap;)
 				{
 					int			blen = TokenLen(pb);
 
